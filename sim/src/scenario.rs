@@ -1,0 +1,479 @@
+//! The scenario model: the TOML contract of DESIGN.md as typed structs, loaded with
+//! serde (unknown keys and wrong types are errors that carry the line and column) and then
+//! checked by `validate` for what serde cannot see (names that point at nothing, zero
+//! rates). This module only reads text; it never opens files.
+
+mod validate;
+pub use validate::{Target, resolve_target};
+
+use crate::dist::Dist;
+use crate::error::ScenarioError;
+use crate::time::SimDuration;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A whole scenario file. Defaults: `description = ""`, `seed = 0`, `drain = "60s"`,
+/// `sample_interval` chosen so that the run has about 120 samples.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name, shown by `mqlab list` and in every report.
+    pub name: String,
+    /// What the scenario teaches and what to look for.
+    #[serde(default)]
+    pub description: String,
+    /// Default seed; `--seed` overrides it.
+    #[serde(default)]
+    pub seed: u64,
+    /// How long producers produce.
+    pub duration: SimDuration,
+    /// After `duration`, at most this long for consumers to finish.
+    #[serde(default = "default_drain")]
+    pub drain: SimDuration,
+    /// Width of one time-series bucket.
+    #[serde(default)]
+    pub sample_interval: Option<SimDuration>,
+    /// The broker model and its settings.
+    #[serde(default)]
+    pub broker: BrokerConfig,
+    /// Network between clients and the broker.
+    #[serde(default)]
+    pub network: NetworkConfig,
+    /// Topics (log model) or queues (queue model).
+    #[serde(default, rename = "topic")]
+    pub topics: Vec<TopicConfig>,
+    /// Producers.
+    #[serde(default, rename = "producer")]
+    pub producers: Vec<ProducerConfig>,
+    /// Consumer groups.
+    #[serde(default, rename = "consumer")]
+    pub consumers: Vec<ConsumerConfig>,
+    /// Injected faults.
+    #[serde(default, rename = "fault")]
+    pub faults: Vec<FaultConfig>,
+    /// What must hold for `mqlab run` to exit 0.
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+fn default_drain() -> SimDuration {
+    SimDuration::from_secs(60)
+}
+
+/// Broker settings. Defaults: `model = "log"`, `nodes = 1`, `replication = 1`,
+/// `acks = "leader"`, `capacity = 1000000`, `on_full = "block"`,
+/// `visibility_timeout = "30s"`, `max_receives = 5`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrokerConfig {
+    /// Which semantics the broker follows.
+    pub model: Spanned<BrokerModel>,
+    /// Broker nodes.
+    pub nodes: Spanned<u32>,
+    /// Replicas per partition.
+    pub replication: Spanned<u32>,
+    /// When a producer is told its message is sent.
+    pub acks: Acks,
+    /// Messages held per partition or queue before `on_full` applies.
+    pub capacity: Spanned<u64>,
+    /// What happens when a partition or queue is full.
+    pub on_full: Spanned<OnFull>,
+    /// Queue model: how long a received message stays invisible.
+    pub visibility_timeout: SimDuration,
+    /// Queue model: receives after which a message goes to the dead-letter queue.
+    pub max_receives: Spanned<u32>,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            model: Spanned::new(0..0, BrokerModel::Log),
+            nodes: Spanned::new(0..0, 1),
+            replication: Spanned::new(0..0, 1),
+            acks: Acks::Leader,
+            capacity: Spanned::new(0..0, 1_000_000),
+            on_full: Spanned::new(0..0, OnFull::Block),
+            visibility_timeout: SimDuration::from_secs(30),
+            max_receives: Spanned::new(0..0, 5),
+        }
+    }
+}
+
+/// `broker.model`.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum BrokerModel {
+    /// Kafka-like partitioned log.
+    Log,
+    /// SQS-like queue with competing consumers.
+    Queue,
+    /// RabbitMQ-like exchanges.
+    Exchange,
+    /// Redis-like pub/sub.
+    Pubsub,
+}
+
+/// `broker.acks`.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Acks {
+    /// Fire and forget: the producer counts a message sent as soon as it leaves.
+    None,
+    /// Acknowledged once the leader has appended it.
+    Leader,
+    /// Acknowledged once every in-sync replica has it.
+    All,
+}
+
+/// `broker.on_full`.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnFull {
+    /// The producer waits (its messages' latency keeps counting).
+    Block,
+    /// The oldest unconsumed message is discarded to make room.
+    DropOldest,
+    /// The new message is refused.
+    Reject,
+    /// Overflow goes to slower storage.
+    Spill,
+}
+
+/// Network settings. Default: `latency = "0"` (instantaneous).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// One-way latency between any client and the broker.
+    pub latency: Dist,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            latency: Dist::ZERO,
+        }
+    }
+}
+
+/// A topic of the log model, or a queue of the queue model. Default: `partitions = 1`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicConfig {
+    /// Unique name.
+    pub name: Spanned<String>,
+    /// Partitions (log model); a queue has exactly one.
+    #[serde(default = "one_spanned")]
+    pub partitions: Spanned<u32>,
+}
+
+fn one_spanned() -> Spanned<u32> {
+    Spanned::new(0..0, 1)
+}
+
+/// A producer. Defaults: `arrival = "poisson"`, `keys = 1`, `key_distribution = "uniform"`,
+/// `zipf_exponent = 1.0`, `partitioner = "key"`, `retries = 3`, `request_timeout = "30s"`,
+/// `idempotent = false`, `payload_bytes = 256`, `burst_on = "1s"`, `burst_off = "1s"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProducerConfig {
+    /// Unique name; fault targets use it.
+    pub name: Spanned<String>,
+    /// The topic it produces to.
+    pub topic: Spanned<String>,
+    /// Mean messages per second.
+    pub rate: Spanned<f64>,
+    /// Arrival process.
+    #[serde(default)]
+    pub arrival: Arrival,
+    /// Bursty arrivals: mean length of an on period.
+    #[serde(default = "one_second")]
+    pub burst_on: SimDuration,
+    /// Bursty arrivals: mean length of an off period.
+    #[serde(default = "one_second")]
+    pub burst_off: SimDuration,
+    /// Number of distinct keys.
+    #[serde(default = "one_spanned")]
+    pub keys: Spanned<u32>,
+    /// How keys are chosen.
+    #[serde(default)]
+    pub key_distribution: KeyDistribution,
+    /// Exponent of the zipf key distribution.
+    #[serde(default = "default_zipf")]
+    pub zipf_exponent: Spanned<f64>,
+    /// How a message's partition is chosen.
+    #[serde(default)]
+    pub partitioner: Partitioner,
+    /// Resends after a request timeout before giving up.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// How long the producer waits for an acknowledgement.
+    #[serde(default = "thirty_seconds")]
+    pub request_timeout: SimDuration,
+    /// Broker deduplicates resends by producer id and sequence.
+    #[serde(default)]
+    pub idempotent: bool,
+    /// Payload size, for byte throughput.
+    #[serde(default = "default_payload")]
+    pub payload_bytes: u32,
+}
+
+fn one_second() -> SimDuration {
+    SimDuration::from_secs(1)
+}
+fn thirty_seconds() -> SimDuration {
+    SimDuration::from_secs(30)
+}
+fn default_zipf() -> Spanned<f64> {
+    Spanned::new(0..0, 1.0)
+}
+fn default_retries() -> u32 {
+    3
+}
+fn default_payload() -> u32 {
+    256
+}
+
+/// `producer.arrival`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Arrival {
+    /// Exponential gaps.
+    #[default]
+    Poisson,
+    /// Equal gaps.
+    Constant,
+    /// Poisson during on periods, nothing during off periods; the mean stays `rate`.
+    Bursty,
+}
+
+/// `producer.key_distribution`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyDistribution {
+    /// Every key equally likely.
+    #[default]
+    Uniform,
+    /// Key k (1-based) with weight 1/k^s.
+    Zipf,
+}
+
+/// `producer.partitioner`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Partitioner {
+    /// Hash of the key: one key, one partition.
+    #[default]
+    Key,
+    /// Partitions in turn.
+    RoundRobin,
+    /// A uniformly random partition.
+    Random,
+}
+
+/// A consumer group. Defaults: `instances = 1`, `service_time = "1ms"`,
+/// `delivery = "at-least-once"`, `commit_interval = "0"` (after each message),
+/// `max_retries = 3`, `backoff = "100ms"`, `ordered = false`, `assignment = "range"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumerConfig {
+    /// Unique group name; fault targets use it.
+    pub group: Spanned<String>,
+    /// The topic or queue it consumes.
+    pub topic: Spanned<String>,
+    /// Consumer instances in the group.
+    #[serde(default = "one_spanned")]
+    pub instances: Spanned<u32>,
+    /// Processing time of one message.
+    #[serde(default = "default_service")]
+    pub service_time: Dist,
+    /// Delivery variant.
+    #[serde(default)]
+    pub delivery: Delivery,
+    /// How often offsets or acknowledgements are committed; `"0"` after each message.
+    #[serde(default)]
+    pub commit_interval: SimDuration,
+    /// Retries of a failed message before it is dead-lettered.
+    #[serde(default = "default_retries")]
+    pub max_retries: u32,
+    /// First retry delay; doubles at each retry.
+    #[serde(default = "default_backoff")]
+    pub backoff: SimDuration,
+    /// Check that each key's messages are applied in production order.
+    #[serde(default)]
+    pub ordered: bool,
+    /// Log model: how partitions are spread over instances.
+    #[serde(default)]
+    pub assignment: Assignment,
+}
+
+fn default_service() -> Dist {
+    Dist::Const(SimDuration::from_millis(1))
+}
+fn default_backoff() -> SimDuration {
+    SimDuration::from_millis(100)
+}
+
+/// `consumer.delivery`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum Delivery {
+    /// Commit before processing: a crash loses what was taken.
+    AtMostOnce,
+    /// Commit after processing: a crash replays, side effects may repeat.
+    #[default]
+    AtLeastOnce,
+    /// Transactional: uncommitted side effects roll back with the commit.
+    ExactlyOnce,
+}
+
+impl Delivery {
+    /// All three, in the order reports list them.
+    pub const ALL: [Delivery; 3] = [
+        Delivery::AtMostOnce,
+        Delivery::AtLeastOnce,
+        Delivery::ExactlyOnce,
+    ];
+
+    /// The scenario-file spelling.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::AtMostOnce => "at-most-once",
+            Delivery::AtLeastOnce => "at-least-once",
+            Delivery::ExactlyOnce => "exactly-once",
+        }
+    }
+
+    /// Parses the scenario-file spelling.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Delivery> {
+        Delivery::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+}
+
+/// `consumer.assignment`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Assignment {
+    /// Contiguous ranges of partitions per instance (Kafka's RangeAssignor).
+    #[default]
+    Range,
+    /// Partition p to the (p mod n)-th live instance.
+    RoundRobin,
+}
+
+/// An injected fault. `duration` absent means the fault lasts to the end of the run.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultConfig {
+    /// When it starts.
+    pub at: SimDuration,
+    /// What it is.
+    pub kind: Spanned<FaultKind>,
+    /// `group/instance`, `group` (every instance), or a producer name.
+    pub target: Spanned<String>,
+    /// How long it lasts.
+    #[serde(default)]
+    pub duration: Option<SimDuration>,
+    /// `slow`: service-time multiplier.
+    #[serde(default)]
+    pub factor: Option<Spanned<f64>>,
+    /// `poison`: fraction of the producer's messages that always fail.
+    #[serde(default)]
+    pub rate: Option<Spanned<f64>>,
+    /// `poison`: the next `count` messages of the producer are poison.
+    #[serde(default)]
+    pub count: Option<u64>,
+}
+
+/// `fault.kind`.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    /// A consumer instance (or producer) stops; restarts after `duration`.
+    Crash,
+    /// Service time multiplied by `factor`.
+    Slow,
+    /// Some messages always fail processing.
+    Poison,
+    /// A broker node fails.
+    BrokerCrash,
+    /// A network partition.
+    Partition,
+    /// Network latency jumps.
+    LatencySpike,
+}
+
+/// The `[expect]` block; each bound is optional.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// At most this many lost copies.
+    pub lost: Option<u64>,
+    /// At most this many duplicated copies.
+    pub duplicated: Option<u64>,
+    /// At most this many copies applied out of order.
+    pub out_of_order: Option<u64>,
+    /// At most this many dead-lettered copies.
+    pub dead_lettered: Option<u64>,
+    /// At most this many dropped copies.
+    pub dropped: Option<u64>,
+    /// At most this many copies still in flight after the drain.
+    pub in_flight: Option<u64>,
+    /// End-to-end median latency at most this.
+    pub p50_latency: Option<SimDuration>,
+    /// End-to-end p99 latency at most this.
+    pub p99_latency: Option<SimDuration>,
+    /// End-to-end p99.9 latency at most this.
+    pub p999_latency: Option<SimDuration>,
+    /// Largest consumer lag of any group at most this.
+    pub max_lag: Option<u64>,
+}
+
+impl Scenario {
+    /// Parses and validates a scenario. `path` only names the file in errors.
+    ///
+    /// # Errors
+    /// The first problem found, with the line, column and what was expected.
+    pub fn from_toml(source: &str, path: &str) -> Result<Scenario, ScenarioError> {
+        let scenario: Scenario = toml::from_str(source)
+            .map_err(|e| ScenarioError::at(path, source, e.span(), e.message().to_string()))?;
+        validate::validate(&scenario)
+            .map_err(|(span, message)| ScenarioError::at(path, source, span, message))?;
+        Ok(scenario)
+    }
+
+    /// Sets every consumer group's delivery variant (`--delivery`).
+    pub fn set_delivery(&mut self, delivery: Delivery) {
+        for c in &mut self.consumers {
+            c.delivery = delivery;
+        }
+    }
+
+    /// The time-series bucket width: the configured one, or about 1/120 of the run.
+    #[must_use]
+    pub fn sample_width(&self) -> SimDuration {
+        if let Some(w) = self.sample_interval.filter(|w| !w.is_zero()) {
+            return w;
+        }
+        let target = self.duration.0 / 120;
+        let mut nice = 1_000_000u64; // 1ms
+        while nice < target {
+            nice = next_nice(nice);
+        }
+        SimDuration(nice)
+    }
+}
+
+/// 1, 2, 5, 10, 20, 50, ... times a power of ten.
+fn next_nice(n: u64) -> u64 {
+    let mut p = 1;
+    while p * 10 <= n {
+        p *= 10;
+    }
+    match n / p {
+        1 => 2 * p,
+        2 => 5 * p,
+        _ => 10 * p,
+    }
+}

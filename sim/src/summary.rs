@@ -1,0 +1,196 @@
+//! `RunSummary`: the result of one run, exactly the `--json` contract of DESIGN.md plus
+//! additions (never renames). Seconds are floats in simulated time. Reports and the CLI
+//! serialise it; the engine only fills it in.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Everything a run produced that a user or a report needs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// Scenario name.
+    pub scenario: String,
+    /// The seed this run used.
+    pub seed: u64,
+    /// Delivery variant of the groups (`mixed` when they differ).
+    pub delivery: String,
+    /// 64-bit hash of every processed event, as 16 hex digits: the determinism witness.
+    pub trace_hash: String,
+    /// Events processed.
+    pub events: u64,
+    /// Simulated time at the end of the run.
+    pub sim_time_s: f64,
+    /// Wall-clock seconds the run took (set by the caller; 0 inside the engine).
+    pub wall_s: f64,
+    /// Per-message accounting over all copies.
+    pub messages: Messages,
+    /// End-to-end latency, from intended send to processed.
+    pub latency_s: Latency,
+    /// Per consumer group.
+    pub groups: Vec<GroupSummary>,
+    /// Time series in fixed buckets.
+    pub series: Series,
+    /// The `[expect]` checks and the built-in guarantees.
+    pub expectations: Vec<Expectation>,
+    /// mqlab version that produced this result.
+    pub version: String,
+    /// FNV-1a of the scenario source, as 16 hex digits (empty when unknown).
+    pub scenario_hash: String,
+    /// Simulated time when producers stopped.
+    pub duration_s: f64,
+    /// Mean rates over the producing period.
+    pub throughput: Throughput,
+    /// Dropped copies by reason (`reject`, `drop-oldest`, `producer-gave-up`, ...).
+    pub dropped_by_reason: BTreeMap<String, u64>,
+    /// Conservation held for the run and for every group.
+    pub conservation_ok: bool,
+    /// The fault windows, for charts.
+    pub faults: Vec<FaultWindow>,
+    /// Nonzero buckets of the end-to-end latency histogram: `[value_ns, count]`.
+    pub latency_histogram: Vec<[u64; 2]>,
+}
+
+/// Counts of messages and copies. `copies = processed + lost + dead_lettered + dropped + in_flight`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Messages {
+    /// Messages created by producers.
+    pub produced: u64,
+    /// Messages the producer was told were sent (acknowledged, or fire-and-forget).
+    pub acked: u64,
+    /// One per message per consumer group that should receive it.
+    pub copies: u64,
+    /// Deliveries to consumer instances, counting repeats.
+    pub delivered: u64,
+    /// Copies whose side effect was applied at least once.
+    pub processed: u64,
+    /// Copies acknowledged yet never processed, dead-lettered or dropped.
+    pub lost: u64,
+    /// Processed copies applied more than once.
+    pub duplicated: u64,
+    /// Processed copies applied out of their key's production order.
+    pub out_of_order: u64,
+    /// Copies moved to a dead-letter queue.
+    pub dead_lettered: u64,
+    /// Copies refused or discarded by a known mechanism.
+    pub dropped: u64,
+    /// Copies still in the system at the end.
+    pub in_flight: u64,
+}
+
+/// Latency percentiles in seconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+/// One consumer group's accounting and queueing figures.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GroupSummary {
+    /// Group name.
+    pub name: String,
+    /// Topic it consumes.
+    pub topic: String,
+    /// Its delivery variant.
+    pub delivery: String,
+    /// Copies addressed to it.
+    pub copies: u64,
+    /// Copies processed.
+    pub processed: u64,
+    /// Copies lost.
+    pub lost: u64,
+    /// Copies applied more than once.
+    pub duplicated: u64,
+    /// Copies applied out of order.
+    pub out_of_order: u64,
+    /// Copies dead-lettered.
+    pub dead_lettered: u64,
+    /// Copies dropped.
+    pub dropped: u64,
+    /// Copies still in flight.
+    pub in_flight: u64,
+    /// Mean time from broker arrival to the start of first processing.
+    pub wait_mean_s: f64,
+    /// `wait_mean_s` plus the service time.
+    pub sojourn_mean_s: f64,
+    /// Time-average number of its copies waiting or in service.
+    pub in_system_mean: f64,
+    /// Busy time over instance time.
+    pub utilization: f64,
+    /// Largest lag seen.
+    pub max_lag: u64,
+    /// End-to-end p99 latency of this group's copies.
+    pub latency_p99_s: f64,
+}
+
+/// Time series, one value per bucket; `t_s` is each bucket's end.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    /// Bucket end times.
+    pub t_s: Vec<f64>,
+    /// Messages produced per second in the bucket.
+    pub produced_per_s: Vec<f64>,
+    /// Copies processed per second in the bucket.
+    pub processed_per_s: Vec<f64>,
+    /// Messages held by the broker at the bucket's end.
+    pub depth: Vec<u64>,
+    /// Total consumer lag at the bucket's end.
+    pub lag: Vec<u64>,
+    /// Lag per group at each bucket's end.
+    pub lag_by_group: BTreeMap<String, Vec<u64>>,
+}
+
+/// One check: an `[expect]` bound or a built-in guarantee.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Expectation {
+    /// What was checked (`lost`, `p99_latency`, `conservation`).
+    pub check: String,
+    /// The bound, as written.
+    pub expected: String,
+    /// What the run gave.
+    pub actual: String,
+    /// Whether it held.
+    pub ok: bool,
+}
+
+/// Mean rates while producers ran.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Throughput {
+    /// Messages produced per simulated second.
+    pub produced_per_s: f64,
+    /// Copies processed per simulated second over the whole run.
+    pub processed_per_s: f64,
+    /// Payload bytes produced per simulated second.
+    pub produced_bytes_per_s: f64,
+}
+
+/// A fault's window in simulated time.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FaultWindow {
+    /// Fault kind.
+    pub kind: String,
+    /// Its target.
+    pub target: String,
+    /// Start.
+    pub start_s: f64,
+    /// End (the run's end when it never ends).
+    pub end_s: f64,
+}
+
+impl RunSummary {
+    /// True when every expectation held.
+    #[must_use]
+    pub fn ok(&self) -> bool {
+        self.expectations.iter().all(|e| e.ok)
+    }
+}

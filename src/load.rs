@@ -1,0 +1,28 @@
+//! Reading scenario files: the one place that turns a path into a validated `Scenario`.
+
+use anyhow::Context;
+use mqlab_sim::Scenario;
+
+/// A scenario and the text it came from.
+pub struct Loaded {
+    pub scenario: Scenario,
+    pub source: String,
+}
+
+/// Reads and validates `path`; errors name the file, line and column.
+pub fn scenario(path: &str) -> anyhow::Result<Loaded> {
+    let source =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read scenario {path}"))?;
+    let scenario = Scenario::from_toml(&source, path)?;
+    Ok(Loaded { scenario, source })
+}
+
+/// FNV-1a of the scenario text, so every report names exactly what ran.
+pub fn source_hash(source: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in source.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}

@@ -1,0 +1,167 @@
+//! `mqlab run`, `mqlab validate` and `mqlab list`.
+
+use crate::{load, text};
+use anyhow::Context;
+use mqlab_sim::{Delivery, Engine, RunSummary, Scenario};
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Arguments of `mqlab run`.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// The scenario file.
+    pub scenario: String,
+    /// Seed (default: the scenario's `seed`).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Delivery variant for every group: at-most-once, at-least-once or exactly-once.
+    #[arg(long, value_parser = parse_delivery)]
+    pub delivery: Option<Delivery>,
+    /// Print the JSON result on stdout (and nothing else).
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the JSON result to this file.
+    #[arg(long)]
+    pub out: Option<String>,
+    /// Run twice and fail (exit 1) if the trace hashes differ.
+    #[arg(long)]
+    pub check_determinism: bool,
+}
+
+pub fn parse_delivery(s: &str) -> Result<Delivery, String> {
+    Delivery::parse(s).ok_or_else(|| {
+        format!("unknown delivery `{s}` (expected at-most-once, at-least-once or exactly-once)")
+    })
+}
+
+/// Runs one scenario to the end, timing it on the wall clock.
+pub fn simulate(scenario: &Scenario, source: &str, seed: u64) -> RunSummary {
+    let started = Instant::now();
+    let mut summary = Engine::new(scenario, seed).run();
+    summary.wall_s = started.elapsed().as_secs_f64();
+    summary.scenario_hash = load::source_hash(source);
+    summary
+}
+
+pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let load::Loaded {
+        mut scenario,
+        source,
+    } = load::scenario(&args.scenario)?;
+    if let Some(d) = args.delivery {
+        scenario.set_delivery(d);
+    }
+    let seed = args.seed.unwrap_or(scenario.seed);
+    let summary = simulate(&scenario, &source, seed);
+    let json = serde_json::to_string_pretty(&summary)?;
+    if let Some(out) = &args.out {
+        write_atomically(Path::new(out), json.as_bytes())?;
+    }
+    if args.json {
+        println!("{json}");
+    } else {
+        print!("{}", text::summary(&summary, &args.scenario));
+    }
+    if args.check_determinism {
+        let again = simulate(&scenario, &source, seed);
+        if !same_run(&summary, &again) {
+            eprintln!(
+                "determinism check failed: seed={seed} {}: trace hash {} then {}",
+                args.scenario, summary.trace_hash, again.trace_hash
+            );
+            return Ok(ExitCode::from(1));
+        }
+        if !args.json {
+            println!(
+                "determinism: two runs gave trace hash {} (identical)",
+                again.trace_hash
+            );
+        }
+    }
+    Ok(if summary.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Two runs agree on everything but the wall clock.
+pub fn same_run(a: &RunSummary, b: &RunSummary) -> bool {
+    let strip = |s: &RunSummary| RunSummary {
+        wall_s: 0.0,
+        ..s.clone()
+    };
+    strip(a) == strip(b)
+}
+
+/// Writes to a temporary file beside `path`, then renames: never a partial file.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path.file_name().context("output path has no file name")?;
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| -> anyhow::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("cannot write {}", path.display()))
+}
+
+pub fn validate(path: &str) -> anyhow::Result<ExitCode> {
+    let loaded = load::scenario(path)?;
+    let s = &loaded.scenario;
+    println!(
+        "{path}: ok — `{}`: {} topic(s), {} producer(s), {} consumer group(s), {} fault(s)",
+        s.name,
+        s.topics.len(),
+        s.producers.len(),
+        s.consumers.len(),
+        s.faults.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn list(dir: &str) -> anyhow::Result<ExitCode> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list {dir}"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    let mut bad = 0;
+    for p in &paths {
+        let shown = p.display().to_string();
+        match load::scenario(&shown) {
+            Ok(l) => {
+                println!(
+                    "{shown}\n  {}: {}\n",
+                    l.scenario.name,
+                    text::wrap(&l.scenario.description, 76, "  ")
+                );
+            }
+            Err(e) => {
+                bad += 1;
+                println!("{shown}\n  invalid: {e:#}\n");
+            }
+        }
+    }
+    Ok(if bad == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}

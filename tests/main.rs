@@ -1,0 +1,1 @@
+//! Workspace integration tests (filled in as the engine lands).
