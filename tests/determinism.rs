@@ -43,7 +43,7 @@ fn stepping_in_slices_gives_the_same_run_as_running_flat_out() {
     let mut e = Engine::new(&s, s.seed);
     let mut t = SimTime::ZERO;
     while !e.is_finished() {
-        t = t + mqlab_sim::SimDuration(37_777_777);
+        t += mqlab_sim::SimDuration(37_777_777);
         e.run_until(t);
         let _ = e.snapshot();
     }

@@ -19,8 +19,15 @@ impl Engine {
         if to <= gp.committed {
             return;
         }
-        let moved = to - gp.committed;
+        let (from, moved) = (gp.committed, to - gp.committed);
         gp.committed = to;
+        if group.delivery == crate::scenario::Delivery::ExactlyOnce {
+            // The transaction commits: its side effects can no longer roll back.
+            let part = &self.topics[group.topic as usize].partitions[p as usize];
+            for m in part.iter_from(from).take(moved as usize) {
+                group.ledger.commit(m.id);
+            }
+        }
         group.lag -= moved;
         let t = group.topic;
         self.trim(t, p);
@@ -250,7 +257,9 @@ impl Engine {
     fn roll_back(&mut self, g: u32, m: crate::message::Msg) {
         let group = &mut self.groups[g as usize];
         let before = group.ledger.applied(m.id);
-        if before == 0 {
+        // A committed effect is durable; a redelivery the idempotency store skipped
+        // applied nothing of its own to undo.
+        if before == 0 || group.ledger.committed(m.id) {
             return;
         }
         if group.ledger.unapply(m.id) == 0 {
