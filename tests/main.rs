@@ -8,4 +8,5 @@ mod invalid;
 mod properties;
 mod scenarios;
 mod support;
+mod systems;
 mod theory;
