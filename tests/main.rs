@@ -5,6 +5,7 @@ mod cli;
 mod delivery;
 mod determinism;
 mod invalid;
+mod network;
 mod properties;
 mod scenarios;
 mod support;

@@ -35,7 +35,15 @@ fn shape() -> impl Strategy<Value = Shape> {
         prop::collection::vec(
             (
                 0u32..3000,
-                prop::sample::select(vec!["crash", "slow", "poison", "crash-group"]),
+                prop::sample::select(vec![
+                    "crash",
+                    "slow",
+                    "poison",
+                    "crash-group",
+                    "partition",
+                    "partition-producer",
+                    "spike",
+                ]),
                 0u32..4,
                 1u32..1500,
             ),

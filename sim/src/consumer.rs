@@ -166,6 +166,8 @@ pub struct Work {
     pub attempt: u32,
     /// When the current attempt's service began.
     pub started: SimTime,
+    /// Held by an instance cut off from the broker: its outcome cannot be reported.
+    pub fenced: bool,
 }
 
 /// An acknowledgement processed but not yet committed (queue model).
@@ -188,6 +190,9 @@ pub struct Instance {
     pub local: u32,
     /// False while crashed.
     pub up: bool,
+    /// False while a network partition cuts it off from the broker: it finishes what it
+    /// holds (a zombie) but cannot fetch, commit or acknowledge.
+    pub reachable: bool,
     /// Bumped at every crash so that events of aborted work are ignored.
     pub epoch: u32,
     /// Service-time multiplier (slow faults).
@@ -216,6 +221,7 @@ impl Instance {
             group,
             local,
             up: true,
+            reachable: true,
             epoch: 0,
             slow: 1.0,
             work: None,
@@ -231,6 +237,6 @@ impl Instance {
     /// Up and holding nothing.
     #[must_use]
     pub fn is_idle(&self) -> bool {
-        self.up && self.work.is_none()
+        self.up && self.reachable && self.work.is_none()
     }
 }

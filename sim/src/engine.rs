@@ -88,7 +88,16 @@ pub struct Engine {
     hash: u64,
     phase: Phase,
     broker: BrokerRt,
+    /// The network's latency now (a spike replaces the scenario's for a while).
     latency: Dist,
+    /// Latency spikes in force, most recent last.
+    spikes: Vec<u32>,
+    /// Fractions of requests lost and duplicated on the network.
+    loss: f64,
+    duplicate: f64,
+    /// Produce requests travel as events (the network can delay, lose or cut them);
+    /// otherwise a send reaches the broker in the same instant.
+    net_async: bool,
     net: SimRng,
     producers: Vec<Producer>,
     topics: Vec<Topic>,
@@ -157,6 +166,13 @@ impl Engine {
             phase: Phase::Producing,
             broker,
             latency: sc.network.latency,
+            spikes: Vec::new(),
+            loss: *sc.network.loss.get_ref(),
+            duplicate: *sc.network.duplicate.get_ref(),
+            net_async: !sc.network.latency.is_zero()
+                || *sc.network.loss.get_ref() > 0.0
+                || *sc.network.duplicate.get_ref() > 0.0
+                || sc.faults.iter().any(|f| is_network_fault(f)),
             net: stream(seed, StreamKind::Network, 0),
             producers,
             topics,
@@ -302,6 +318,7 @@ impl Engine {
         if SimTime::ZERO + fault.at < earliest {
             fault.at = earliest.since(SimTime::ZERO);
         }
+        self.net_async |= is_network_fault(&fault);
         let index = self.faults.len() as u32;
         self.faults.push(FaultRt {
             cfg: fault.clone(),
@@ -429,7 +446,19 @@ impl Engine {
         }
     }
 
+    /// A draw against a fraction of the network's (loss, duplication).
+    fn net_chance(&mut self, p: f64) -> bool {
+        p > 0.0 && rand::RngExt::random_bool(&mut self.net, p)
+    }
+
     fn count_drop(&mut self, reason: &'static str, n: u64) {
         *self.dropped_by_reason.entry(reason).or_insert(0) += n;
     }
+}
+
+fn is_network_fault(f: &FaultConfig) -> bool {
+    matches!(
+        f.kind.get_ref(),
+        crate::scenario::FaultKind::Partition | crate::scenario::FaultKind::LatencySpike
+    )
 }

@@ -64,6 +64,8 @@ pub struct Producer {
     pub produced: u64,
     /// False while crashed.
     pub up: bool,
+    /// False while a network partition cuts it off from the broker.
+    pub reachable: bool,
     /// Requests awaiting acknowledgement (only with a network that takes time).
     pub inflight: BTreeMap<u32, Inflight>,
     /// Poison faults active on this producer.
@@ -121,6 +123,7 @@ impl Producer {
             key_seq: vec![0; keys as usize],
             produced: 0,
             up: true,
+            reachable: true,
             inflight: BTreeMap::new(),
             poison: Vec::new(),
             link_out: SimTime::ZERO,

@@ -140,18 +140,24 @@ pub enum OnFull {
     Spill,
 }
 
-/// Network settings. Default: `latency = "0"` (instantaneous).
+/// Network settings. Defaults: `latency = "0"` (instantaneous), `loss = 0`, `duplicate = 0`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NetworkConfig {
     /// One-way latency between any client and the broker.
     pub latency: Dist,
+    /// Fraction of produce requests and acknowledgements lost on the way.
+    pub loss: Spanned<f64>,
+    /// Fraction of produce requests delivered twice.
+    pub duplicate: Spanned<f64>,
 }
 
 impl Default for NetworkConfig {
     fn default() -> Self {
         NetworkConfig {
             latency: Dist::ZERO,
+            loss: Spanned::new(0..0, 0.0),
+            duplicate: Spanned::new(0..0, 0.0),
         }
     }
 }
@@ -431,6 +437,27 @@ pub struct FaultConfig {
     /// `poison`: the next `count` messages of the producer are poison.
     #[serde(default)]
     pub count: Option<u64>,
+    /// `latency-spike`: the network's one-way latency during the window.
+    #[serde(default)]
+    pub latency: Option<Dist>,
+}
+
+impl FaultConfig {
+    /// A fault of `kind` on `target` at `at`, every optional setting unset (the
+    /// dashboard's fault menu builds its faults from this).
+    #[must_use]
+    pub fn new(kind: FaultKind, target: &str, at: SimDuration) -> FaultConfig {
+        FaultConfig {
+            at,
+            kind: Spanned::new(0..0, kind),
+            target: Spanned::new(0..0, target.to_string()),
+            duration: None,
+            factor: None,
+            rate: None,
+            count: None,
+            latency: None,
+        }
+    }
 }
 
 /// `fault.kind`.
@@ -445,9 +472,9 @@ pub enum FaultKind {
     Poison,
     /// A broker node fails.
     BrokerCrash,
-    /// A network partition.
+    /// The target (a producer, a group or one instance) cannot reach the broker.
     Partition,
-    /// Network latency jumps.
+    /// The network's latency becomes `latency` (target `network`).
     LatencySpike,
 }
 

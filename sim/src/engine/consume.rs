@@ -93,6 +93,7 @@ impl Engine {
                 receipt: 0,
                 attempt: 0,
                 started: self.now,
+                fenced: false,
             });
         }
         None
@@ -142,6 +143,7 @@ impl Engine {
                 receipt,
                 attempt: 0,
                 started: self.now,
+                fenced: false,
             });
         }
     }
@@ -150,6 +152,17 @@ impl Engine {
         let inst = &mut self.instances[i as usize];
         let mut w = inst.work.expect("work in hand");
         inst.busy_ns += self.now.since(w.started).0;
+        if w.fenced {
+            // A zombie: the side effect happens unless a fenced transaction stops it, but
+            // nothing reaches the broker.
+            inst.work = None;
+            let g = inst.group;
+            if !w.msg.poison && self.groups[g as usize].delivery != Delivery::ExactlyOnce {
+                self.apply_effect(i, w.msg);
+            }
+            self.try_start(i);
+            return;
+        }
         if !w.msg.poison {
             if self.apply_effect(i, w.msg) == Effect::Conflict {
                 // Another instance's open transaction holds this message's effect: leave

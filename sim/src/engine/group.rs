@@ -179,11 +179,45 @@ impl Engine {
         }
         inst.up = false;
         inst.epoch += 1;
-        let g = inst.group;
         let work = inst.work.take();
-        if let Some(w) = work {
+        if let Some(w) = &work {
             inst.busy_ns += self.now.since(w.started).0;
-            self.abandon(g, w);
+        }
+        self.leave_group(i, work, true);
+    }
+
+    /// A network partition cuts instance `i` off: the group gives up on it as on a
+    /// crashed one, but it goes on with the message in hand (a zombie) whose outcome it
+    /// cannot report.
+    pub(super) fn isolate_instance(&mut self, i: u32) {
+        let inst = &mut self.instances[i as usize];
+        if !inst.reachable {
+            return;
+        }
+        inst.reachable = false;
+        if let Some(w) = inst.work.as_mut() {
+            w.fenced = true;
+        }
+        let work = inst.work;
+        self.leave_group(i, work, false);
+    }
+
+    /// The partition heals: the instance joins its group again.
+    pub(super) fn heal_instance(&mut self, i: u32) {
+        let inst = &mut self.instances[i as usize];
+        if inst.reachable {
+            return;
+        }
+        inst.reachable = true;
+        if inst.up {
+            self.rejoin(i);
+        }
+    }
+
+    fn leave_group(&mut self, i: u32, work: Option<Work>, lost_in_hand: bool) {
+        let g = self.instances[i as usize].group;
+        if let Some(w) = work {
+            self.abandon(g, w, lost_in_hand);
         }
         let owned = std::mem::take(&mut self.instances[i as usize].owned);
         for p in owned {
@@ -250,10 +284,10 @@ impl Engine {
     }
 
     /// The message in hand when its instance crashed.
-    fn abandon(&mut self, g: u32, w: Work) {
+    fn abandon(&mut self, g: u32, w: Work, lost_in_hand: bool) {
         let group = &mut self.groups[g as usize];
         let taken_and_committed = group.delivery == Delivery::AtMostOnce;
-        if taken_and_committed && group.ledger.applied(w.msg.id) == 0 {
+        if lost_in_hand && taken_and_committed && group.ledger.applied(w.msg.id) == 0 {
             group.metrics.lost_known += 1;
             let text = format!(
                 "{}: message {} lost in a crash (committed before processing)",
@@ -350,7 +384,13 @@ impl Engine {
             return;
         }
         inst.up = true;
-        let g = inst.group;
+        if inst.reachable {
+            self.rejoin(i);
+        }
+    }
+
+    fn rejoin(&mut self, i: u32) {
+        let g = self.instances[i as usize].group;
         match self.groups[g as usize].kind {
             GroupKind::Log => self.rebalance(g),
             _ => self.try_start(i),

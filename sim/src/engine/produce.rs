@@ -104,7 +104,7 @@ impl Engine {
         if self.broker.acks == Acks::None {
             self.ack_to_producer(p, id);
         }
-        if self.latency.is_zero() {
+        if !self.net_async {
             self.reach_broker(p, msg, partition);
         } else {
             self.producers[p as usize].inflight.insert(
@@ -114,7 +114,8 @@ impl Engine {
                     partition,
                     attempt: 0,
                     in_transit: 0,
-                    done: false,
+                    // Fire and forget expects no answer.
+                    done: self.broker.acks == Acks::None,
                 },
             );
             self.send_request(p, id, 0);
@@ -138,21 +139,33 @@ impl Engine {
     /// Sends (or resends) a request over the network, with its timeout.
     fn send_request(&mut self, p: u32, id: u32, attempt: u8) {
         let hop = self.hop();
+        // Cut off, or lost on the way: only the timeout will tell the producer.
+        let copies = if !self.producers[p as usize].reachable || self.net_chance(self.loss) {
+            0
+        } else if self.net_chance(self.duplicate) {
+            2
+        } else {
+            1
+        };
         let prod = &mut self.producers[p as usize];
         let reach = (self.now + hop).max(prod.link_out);
-        prod.link_out = reach;
         let req = prod.inflight.get_mut(&id).expect("request in flight");
-        req.in_transit += 1;
+        req.in_transit += copies;
         req.attempt = attempt;
         let timeout = prod.request_timeout;
-        self.queue.push(
-            reach,
-            Event::ProduceReach {
-                producer: p,
-                msg: id,
-                attempt,
-            },
-        );
+        if copies > 0 {
+            prod.link_out = reach;
+        }
+        for _ in 0..copies {
+            self.queue.push(
+                reach,
+                Event::ProduceReach {
+                    producer: p,
+                    msg: id,
+                    attempt,
+                },
+            );
+        }
         if self.broker.acks != Acks::None {
             self.queue.push(
                 self.now + timeout,
@@ -374,10 +387,13 @@ impl Engine {
         if self.broker.acks == Acks::None {
             return;
         }
-        if self.latency.is_zero() {
+        if !self.net_async {
             self.ack_to_producer(p, id);
         } else {
             let hop = self.hop();
+            if !self.producers[p as usize].reachable || self.net_chance(self.loss) {
+                return; // the acknowledgement never arrives
+            }
             let prod = &mut self.producers[p as usize];
             let at = (self.now + hop).max(prod.link_in);
             prod.link_in = at;

@@ -17,6 +17,8 @@ pub enum Target {
     Group(usize),
     /// A producer.
     Producer(usize),
+    /// The network itself (`network`, for latency spikes).
+    Network,
 }
 
 /// Resolves `group/instance`, `group` or a producer name.
@@ -35,6 +37,7 @@ pub fn resolve_target(s: &Scenario, target: &str) -> Option<Target> {
         .iter()
         .position(|p| p.name.get_ref() == target)
         .map(Target::Producer)
+        .or((target == "network").then_some(Target::Network))
 }
 
 fn fail<T>(span: Range<usize>, message: String) -> Result<T, Invalid> {
@@ -85,6 +88,17 @@ fn known_topic(s: &Scenario, topic: &Spanned<String>) -> Result<(), Invalid> {
 pub(super) fn validate(s: &Scenario) -> Result<(), Invalid> {
     if s.duration.is_zero() {
         return Err((None, "`duration` must be greater than zero".into()));
+    }
+    for f in [&s.network.loss, &s.network.duplicate] {
+        if !(0.0..1.0).contains(f.get_ref()) {
+            return fail(
+                f.span(),
+                format!(
+                    "a fraction from 0 up to (not including) 1, not {}",
+                    f.get_ref()
+                ),
+            );
+        }
     }
     broker(s)?;
     unique(s.topics.iter().map(|t| &t.name), "topic")?;
@@ -239,13 +253,10 @@ fn broker(s: &Scenario) -> Result<(), Invalid> {
 
 fn fault(s: &Scenario, f: &super::FaultConfig) -> Result<(), Invalid> {
     let kind = *f.kind.get_ref();
-    if matches!(
-        kind,
-        FaultKind::BrokerCrash | FaultKind::Partition | FaultKind::LatencySpike
-    ) {
+    if kind == FaultKind::BrokerCrash {
         return fail(
             f.kind.span(),
-            "broker and network faults are not built yet (expected crash, slow or poison)".into(),
+            "broker crashes need replicated brokers, not built yet (expected crash, slow, poison, partition or latency-spike)".into(),
         );
     }
     let target = resolve_target(s, f.target.get_ref()).ok_or_else(|| {
@@ -257,6 +268,23 @@ fn fault(s: &Scenario, f: &super::FaultConfig) -> Result<(), Invalid> {
             ),
         )
     })?;
+    let is_network = target == super::Target::Network;
+    if is_network != (kind == FaultKind::LatencySpike) {
+        return fail(
+            f.target.span(),
+            if is_network {
+                "only a latency-spike targets `network`".to_string()
+            } else {
+                "a latency-spike targets `network`".to_string()
+            },
+        );
+    }
+    if kind == FaultKind::LatencySpike && f.latency.is_none() {
+        return fail(
+            f.kind.span(),
+            "a latency-spike needs `latency` (a distribution)".into(),
+        );
+    }
     let wants_producer = kind == FaultKind::Poison;
     let is_producer = matches!(target, super::Target::Producer(_));
     if wants_producer && !is_producer {
