@@ -172,7 +172,7 @@ impl Engine {
             net_async: !sc.network.latency.is_zero()
                 || *sc.network.loss.get_ref() > 0.0
                 || *sc.network.duplicate.get_ref() > 0.0
-                || sc.faults.iter().any(|f| is_network_fault(f)),
+                || sc.faults.iter().any(is_network_fault),
             net: stream(seed, StreamKind::Network, 0),
             producers,
             topics,
