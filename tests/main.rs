@@ -5,6 +5,7 @@ mod cli;
 mod delivery;
 mod determinism;
 mod invalid;
+mod kafka;
 mod network;
 mod properties;
 mod scenarios;
