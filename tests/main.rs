@@ -1,1 +1,3 @@
 //! Workspace integration tests (filled in as the engine lands).
+
+mod tui;

@@ -95,6 +95,13 @@ impl App {
         }
     }
 
+    /// Runs every group under `delivery` (`--delivery`), which the export then writes.
+    #[must_use]
+    pub fn with_delivery(mut self, delivery: Delivery) -> App {
+        self.delivery = Some(delivery);
+        self
+    }
+
     /// True once the user asked to quit.
     #[must_use]
     pub fn should_quit(&self) -> bool {
@@ -223,6 +230,8 @@ impl App {
         if key.kind == KeyEventKind::Release {
             return Vec::new();
         }
+        // A status message lasts until the next key; the key may set a new one.
+        self.status = None;
         if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
             return self.quit();
         }

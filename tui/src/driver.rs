@@ -85,12 +85,18 @@ impl Driver {
         if resolve_target(&self.scenario, &spec.target).is_none() {
             return Err(format!("fault target `{}` names nothing", spec.target));
         }
-        let at = self.now();
-        let config = spec.to_config(at)?;
+        // Everything at `now` has already run, so the engine applies a fault 1 ns later
+        // at the earliest; ask for exactly that, then record what the engine applied.
+        let config = spec.to_config(self.now() + SimDuration(1))?;
         for e in &mut self.engines {
             e.inject_fault(config.clone())
                 .map_err(|e| format!("{}: {e}", spec.describe()))?;
         }
+        let at = self.engines[0]
+            .scenario()
+            .faults
+            .last()
+            .map_or(SimTime::ZERO, |f| SimTime::ZERO + f.at);
         Ok(RecordedFault {
             at,
             spec: spec.clone(),

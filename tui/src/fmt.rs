@@ -25,6 +25,15 @@ fn trim(s: String, unit: &str) -> String {
     format!("{t}{unit}")
 }
 
+/// An `[expect]` bound as the engine writes it (`<= 50ms`), shortened to `≤50ms`.
+#[must_use]
+pub fn bound(expected: &str) -> String {
+    match expected.strip_prefix("<=") {
+        Some(rest) => format!("≤{}", rest.trim()),
+        None => expected.to_string(),
+    }
+}
+
 /// A per-second rate: `980/s`, `12.3k/s`.
 #[must_use]
 pub fn rate(per_s: f64) -> String {

@@ -33,3 +33,7 @@ pub use control::{AppEvent, Control, FaultSpec, Frame, RecordedFault, RunSpec, S
 pub use driver::Driver;
 pub use event_loop::RunError;
 pub use theme::Theme;
+
+/// The ratatui (and through it crossterm) this crate draws with, for the binary's
+/// terminal setup: one version of each, whatever else the workspace depends on.
+pub use ratatui;

@@ -74,7 +74,10 @@ pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
             };
             spans.push(Span::styled(format!(" {mark}"), style));
             if let Some(e) = e.filter(|_| !packed) {
-                spans.push(Span::styled(format!(" ≤{}", e.expected), t.dim()));
+                spans.push(Span::styled(
+                    format!(" {}", fmt::bound(&e.expected)),
+                    t.dim(),
+                ));
             }
             spans
         })
@@ -117,7 +120,7 @@ pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
             Span::styled(format!("{:<12}", e.check.replace('_', " ")), t.dim()),
             Span::styled(format!("{:>7}", e.actual), style),
             Span::styled(format!(" {mark}"), style),
-            Span::styled(format!(" ≤{}", e.expected), t.dim()),
+            Span::styled(format!(" {}", fmt::bound(&e.expected)), t.dim()),
         ]));
     }
     Paragraph::new(lines).render(area, buf);

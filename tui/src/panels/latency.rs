@@ -46,7 +46,10 @@ pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
             Span::styled(fmt::bar(value, l.max, bar_w), t.latency()),
         ];
         if let Some(e) = verdict {
-            spans.push(Span::styled(format!(" ≤{}", e.expected), t.dim()));
+            spans.push(Span::styled(
+                format!(" {}", fmt::bound(&e.expected)),
+                t.dim(),
+            ));
         }
         lines.push(Line::from(spans));
     }
