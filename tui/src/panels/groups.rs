@@ -9,7 +9,7 @@ use mqlab_sim::snapshot::GroupView;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Widget};
+use ratatui::widgets::{Paragraph, Sparkline, Widget};
 
 /// Short names of the delivery variants, for narrow columns.
 #[must_use]
@@ -117,7 +117,75 @@ pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
         }
         lines.push(Line::from(spans));
     }
+    let used = u16::try_from(lines.len()).unwrap_or(u16::MAX);
     Paragraph::new(lines).render(area, buf);
+    if let Some(rest) = below(area, used + 1) {
+        history(snap, ctx, name_w, rest, buf);
+    }
+}
+
+/// The part of `area` from row `from` down, if any.
+fn below(area: Rect, from: u16) -> Option<Rect> {
+    (area.height > from).then(|| Rect {
+        y: area.y + from,
+        height: area.height - from,
+        ..area
+    })
+}
+
+/// With room to spare (200x60), each group's lag over the run as a sparkline.
+fn history(snap: &Snapshot, ctx: &Ctx, name_w: usize, area: Rect, buf: &mut Buffer) {
+    let t = ctx.theme;
+    let n = u16::try_from(snap.groups.len()).unwrap_or(u16::MAX).max(1);
+    let h = (area.height / n).min(5);
+    if h < 2 {
+        return;
+    }
+    let label_w = u16::try_from(name_w + 5).unwrap_or(20);
+    // One scale for every group, so a steady lag of 3 does not look like a backlog.
+    let top = snap
+        .series
+        .lag_by_group
+        .values()
+        .flatten()
+        .copied()
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    for (i, g) in (0..n).zip(&snap.groups) {
+        let row = Rect {
+            y: area.y + i * h,
+            height: h - 1,
+            ..area
+        };
+        Line::from(vec![
+            Span::styled(format!("{:<name_w$.name_w$} ", g.name), t.processed()),
+            Span::styled("lag", t.dim()),
+        ])
+        .render(
+            Rect {
+                width: label_w,
+                ..row
+            },
+            buf,
+        );
+        let plot = Rect {
+            x: row.x + label_w,
+            width: row.width.saturating_sub(label_w),
+            ..row
+        };
+        let data = snap
+            .series
+            .lag_by_group
+            .get(&g.name)
+            .map_or(&[][..], Vec::as_slice);
+        let from = data.len().saturating_sub(usize::from(plot.width));
+        Sparkline::default()
+            .data(&data[from..])
+            .max(top)
+            .style(t.lag())
+            .render(plot, buf);
+    }
 }
 
 #[cfg(test)]
@@ -131,6 +199,14 @@ mod tests {
         let snap = fixture::snapshot();
         let ctx = Ctx::plain(testing::theme());
         let b = testing::render(48, 6, |a, buf| render(&snap, &ctx, a, buf));
+        insta::assert_snapshot!(b);
+    }
+
+    #[test]
+    fn groups_add_lag_history_when_tall() {
+        let snap = fixture::snapshot();
+        let ctx = Ctx::plain(testing::theme());
+        let b = testing::render(60, 20, |a, buf| render(&snap, &ctx, a, buf));
         insta::assert_snapshot!(b);
     }
 

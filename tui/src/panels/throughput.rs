@@ -10,8 +10,9 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Widget};
 
-/// The most buckets the chart shows; older ones slide out on the left.
-const WINDOW_BUCKETS: usize = 120;
+/// The most buckets the chart shows; older ones slide out on the left. A run has about
+/// 120 buckets, so the window is half of it: the chart moves while the run plays.
+const WINDOW_BUCKETS: usize = 60;
 
 /// Renders the throughput chart.
 pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
