@@ -74,27 +74,43 @@ fn column(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
         .unwrap_or(u16::MAX)
         .min(area.height);
     Paragraph::new(lines).render(area, buf);
-    let spark_h = (area.height - used).min(4);
-    if spark_h == 0 {
-        return;
-    }
-    let spark = Rect {
-        y: area.y + area.height - spark_h,
-        height: spark_h,
-        ..area
-    };
+    // The rest: processed per second and total lag over time, each under a label.
+    let rest = area.height - used;
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // rates, rounded
-    let data: Vec<u64> = snap
+    let processed: Vec<u64> = snap
         .series
         .processed_per_s
         .iter()
         .map(|v| v.round() as u64)
         .collect();
-    let from = data.len().saturating_sub(usize::from(spark.width));
-    Sparkline::default()
-        .data(&data[from..])
-        .style(t.processed())
-        .render(spark, buf);
+    let charts = [
+        ("processed/s", &processed[..], t.processed()),
+        ("lag", &snap.series.lag[..], t.lag()),
+    ];
+    let n: u16 = if rest >= 8 { 2 } else { 1 };
+    let h = (rest / n).min(6);
+    if h < 2 {
+        return;
+    }
+    for (i, (label, data, style)) in (0..n).zip(charts) {
+        let top = area.y + area.height - (n - i) * h;
+        let label_row = Rect {
+            y: top,
+            height: 1,
+            ..area
+        };
+        Line::styled(label, t.dim()).render(label_row, buf);
+        let plot = Rect {
+            y: top + 1,
+            height: h - 1,
+            ..area
+        };
+        let from = data.len().saturating_sub(usize::from(plot.width));
+        Sparkline::default()
+            .data(&data[from..])
+            .style(style)
+            .render(plot, buf);
+    }
 }
 
 #[cfg(test)]
