@@ -1,3 +1,12 @@
-//! Workspace integration tests (filled in as the engine lands).
+//! Workspace integration tests, built as one binary: they run the real engine on the real
+//! scenario files, and the real `mqlab` binary for the command line.
 
+mod cli;
+mod delivery;
+mod determinism;
+mod invalid;
+mod properties;
+mod scenarios;
+mod support;
+mod theory;
 mod tui;
