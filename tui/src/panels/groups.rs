@@ -51,7 +51,7 @@ pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
         .chain(snap.topics.iter().map(|t| t.name.chars().count()))
         .max()
         .unwrap_or(4)
-        .clamp(4, 16);
+        .clamp(4, (usize::from(area.width) / 4).clamp(8, 24));
     // name, variant, lag value, bar, then "max" value or the partition's owner.
     let tail_w = (name_w + 4).max(11);
     let fixed = name_w + 1 + 3 + 7 + 1 + tail_w;
@@ -64,12 +64,14 @@ pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
         .max()
         .unwrap_or(0)
         .max(1) as f64;
-    let partitions: usize = snap.groups.iter().map(|g| g.partition_lag.len()).sum();
-    let rows_needed = snap.groups.len() + partitions + snap.topics.len();
-    let show_partitions = ctx.detail || rows_needed <= usize::from(area.height);
+    let rows = usize::from(area.height);
+    let (shown, hidden) = visible(snap, rows);
+    let partitions: usize = shown.iter().map(|g| g.partition_lag.len()).sum();
+    let rows_needed = shown.len() + partitions + snap.topics.len();
+    let show_partitions = ctx.detail || rows_needed <= rows;
 
     let mut lines = Vec::new();
-    for g in &snap.groups {
+    for g in shown {
         let lag_style = if g.lag > 0 && g.lag * 2 >= g.max_lag.max(1) {
             t.warn()
         } else {
@@ -104,6 +106,12 @@ pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
             }
         }
     }
+    if hidden > 0 {
+        lines.push(Line::styled(
+            format!("+{hidden} quieter group(s): Enter zooms"),
+            t.dim(),
+        ));
+    }
     for topic in &snap.topics {
         let depth: u64 = topic.depth.iter().sum();
         let mut spans = vec![
@@ -122,6 +130,22 @@ pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
     if let Some(rest) = below(area, used + 1) {
         history(snap, ctx, name_w, rest, buf);
     }
+}
+
+/// The groups that fit in `rows` (leaving one row to say how many are hidden): all of
+/// them, or those with the largest lag, kept in scenario order so rows do not jump.
+fn visible(snap: &Snapshot, rows: usize) -> (Vec<&GroupView>, usize) {
+    let n = snap.groups.len();
+    if n <= rows {
+        return (snap.groups.iter().collect(), 0);
+    }
+    let keep = rows.saturating_sub(1);
+    let mut by_lag: Vec<usize> = (0..n).collect();
+    // Ties go to the earlier group, so the choice is stable frame to frame.
+    by_lag.sort_by_key(|&i| (std::cmp::Reverse(snap.groups[i].lag), i));
+    let mut chosen: Vec<usize> = by_lag.into_iter().take(keep).collect();
+    chosen.sort_unstable();
+    (chosen.iter().map(|&i| &snap.groups[i]).collect(), n - keep)
 }
 
 /// The part of `area` from row `from` down, if any.
@@ -197,6 +221,23 @@ mod tests {
     #[test]
     fn groups_compact_when_short() {
         let snap = fixture::snapshot();
+        let ctx = Ctx::plain(testing::theme());
+        let b = testing::render(48, 6, |a, buf| render(&snap, &ctx, a, buf));
+        insta::assert_snapshot!(b);
+    }
+
+    #[test]
+    fn groups_that_do_not_fit_leave_the_most_lagging_on_screen() {
+        let mut snap = fixture::snapshot();
+        for (i, name) in ["a", "b", "c", "d"].into_iter().enumerate() {
+            let mut g = snap.groups[1].clone();
+            g.name = name.into();
+            g.lag = 10 * i as u64;
+            snap.groups.push(g);
+        }
+        let (shown, hidden) = visible(&snap, 4);
+        let names: Vec<&str> = shown.iter().map(|g| g.name.as_str()).collect();
+        assert_eq!((names, hidden), (vec!["payments", "c", "d"], 3));
         let ctx = Ctx::plain(testing::theme());
         let b = testing::render(48, 6, |a, buf| render(&snap, &ctx, a, buf));
         insta::assert_snapshot!(b);

@@ -63,15 +63,15 @@ pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
             }
         }
         lines.push(Line::from(producers));
+        // Groups packed on wrapped lines: six groups still fit an 80x24 panel.
+        let mut spans = vec![Span::styled(" ▶ ", t.dim())];
         for g in snap.groups.iter().filter(|g| g.topic == topic.name) {
-            let mut spans = vec![
-                Span::styled(" ▶ ", t.dim()),
-                Span::styled(g.name.clone(), t.processed()),
-                Span::raw(" "),
-            ];
+            spans.push(Span::styled(g.name.clone(), t.processed()));
+            spans.push(Span::raw(" "));
             spans.extend(g.instances.iter().map(|i| instance(ctx, i)));
-            lines.push(Line::from(spans));
+            spans.push(Span::raw("  "));
         }
+        lines.push(Line::from(spans));
     }
     Paragraph::new(lines)
         .wrap(Wrap { trim: false })
