@@ -45,8 +45,9 @@ pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
         if topic.depth.len() > 1 {
             head.push(Span::styled(format!(" ×{}", topic.depth.len()), t.dim()));
         }
-        lines.push(Line::from(head));
-        let mut producers = vec![Span::styled(" ◀ ", t.dim())];
+        // Topic and its producers share a line: one row more for groups at 80x24.
+        let mut producers = head;
+        producers.push(Span::styled(" ◀ ", t.dim()));
         for p in snap.producers.iter().filter(|p| p.topic == topic.name) {
             let style = if p.up { t.produced() } else { t.bad() };
             producers.push(Span::styled(p.name.clone(), style));
@@ -64,8 +65,15 @@ pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
         }
         lines.push(Line::from(producers));
         // Groups packed on wrapped lines: six groups still fit an 80x24 panel.
+        // Groups with a crashed or slow instance first, so a fault is never cut off.
+        let mut groups: Vec<_> = snap
+            .groups
+            .iter()
+            .filter(|g| g.topic == topic.name)
+            .collect();
+        groups.sort_by_key(|g| g.instances.iter().all(|i| i.state == InstanceState::Up));
         let mut spans = vec![Span::styled(" ▶ ", t.dim())];
-        for g in snap.groups.iter().filter(|g| g.topic == topic.name) {
+        for g in groups {
             spans.push(Span::styled(g.name.clone(), t.processed()));
             spans.push(Span::raw(" "));
             spans.extend(g.instances.iter().map(|i| instance(ctx, i)));
