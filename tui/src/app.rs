@@ -6,13 +6,14 @@
 
 use crate::control::{AppEvent, Control, Frame, RecordedFault, RunSpec, Speed};
 use crate::export::{self, Session};
-use crate::layout::Panel;
+use crate::layout::{self, MIN_HEIGHT, MIN_WIDTH, Panel};
 use crate::panels::overlay::fault_choices;
 use crate::theme::Theme;
 use mqlab_sim::{Delivery, Scenario, SimTime, Snapshot};
 use ratatui::crossterm::event::{
-    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind,
+    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
+use ratatui::layout::{Position, Rect};
 
 /// Lines the mouse wheel scrolls the event log per notch.
 const WHEEL_LINES: usize = 3;
@@ -62,6 +63,8 @@ pub struct App {
     pub(crate) p99_history: Vec<u64>,
     /// Event-log rows on screen, for PgUp/PgDn (the loop keeps it current).
     pub(crate) page: usize,
+    /// The screen, for mouse clicks (the loop keeps it current).
+    screen: Rect,
 }
 
 impl App {
@@ -92,6 +95,7 @@ impl App {
             quit: false,
             p99_history: Vec::new(),
             page: 10,
+            screen: Rect::new(0, 0, MIN_WIDTH, MIN_HEIGHT),
         }
     }
 
@@ -100,6 +104,14 @@ impl App {
     pub fn with_delivery(mut self, delivery: Delivery) -> App {
         self.delivery = Some(delivery);
         self
+    }
+
+    /// Tells the state machine the screen size (PgUp/PgDn page, mouse hit-testing).
+    pub fn set_screen(&mut self, screen: Rect) {
+        self.screen = screen;
+        let zoom = self.zoom.then_some(self.focus);
+        let events = layout::areas(screen, zoom).panels[5];
+        self.page = usize::from(events.height.saturating_sub(3)).max(1);
     }
 
     /// True once the user asked to quit.
@@ -213,6 +225,16 @@ impl App {
         match m.kind {
             MouseEventKind::ScrollUp => self.scroll_log(WHEEL_LINES, true),
             MouseEventKind::ScrollDown => self.scroll_log(WHEEL_LINES, false),
+            // A click focuses the panel under it (not in compare mode or under a pop-up).
+            MouseEventKind::Down(MouseButton::Left)
+                if !self.compare && !self.zoom && self.overlay == Overlay::None =>
+            {
+                let pos = Position::new(m.column, m.row);
+                let panels = layout::areas(self.screen, None).panels;
+                if let Some((p, _)) = Panel::ALL.iter().zip(panels).find(|(_, r)| r.contains(pos)) {
+                    self.focus = *p;
+                }
+            }
             _ => {}
         }
     }
@@ -381,7 +403,11 @@ impl App {
         self.p99_history.clear();
         self.log_scroll = 0;
         self.log_total = 0;
-        self.status = Some(status.to_string());
+        self.status = Some(match until {
+            // Re-simulating up to `t` takes a moment on a long run: say what is happening.
+            Some(t) if t > SimTime::ZERO => format!("{status} (catching up to {t})"),
+            _ => status.to_string(),
+        });
         vec![Effect::Control(Control::Restart(self.run_spec(until)))]
     }
 

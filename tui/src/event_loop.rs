@@ -6,7 +6,6 @@
 use crate::app::{App, Effect};
 use crate::control::{AppEvent, Control};
 use crate::driver::{self, Driver};
-use crate::layout::{self, Panel};
 use ratatui::Terminal;
 use ratatui::backend::Backend;
 use ratatui::crossterm::event::{self, Event};
@@ -74,8 +73,7 @@ impl App {
             let size = terminal
                 .size()
                 .map_err(|e| RunError::Terminal(e.to_string()))?;
-            let areas = layout::areas(size.into(), None);
-            self.page = usize::from(areas.panels[5].height.saturating_sub(3)).max(1);
+            self.set_screen(size.into());
             terminal
                 .draw(|f| f.render_widget(&*self, f.area()))
                 .map_err(|e| RunError::Terminal(e.to_string()))?;
@@ -104,18 +102,6 @@ impl App {
                 return Err(RunError::Engine);
             }
         }
-    }
-
-    /// The panel under a screen position (for future mouse focus); `None` off-panel.
-    #[must_use]
-    pub fn panel_at(&self, width: u16, height: u16, column: u16, row: u16) -> Option<Panel> {
-        let areas = layout::areas(ratatui::layout::Rect::new(0, 0, width, height), None);
-        let pos = ratatui::layout::Position::new(column, row);
-        Panel::ALL
-            .iter()
-            .zip(areas.panels)
-            .find(|(_, r)| r.contains(pos))
-            .map(|(p, _)| *p)
     }
 }
 

@@ -311,6 +311,26 @@ fn wheel_and_arrows_scroll_the_log_within_bounds() {
 }
 
 #[test]
+fn a_click_focuses_the_panel_under_it() {
+    let mut a = app();
+    a.set_screen(ratatui::layout::Rect::new(0, 0, 80, 24));
+    let click = |column, row| {
+        AppEvent::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(ratatui::crossterm::event::MouseButton::Left),
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    a.handle_event(click(70, 20));
+    assert_eq!(a.focus, Panel::Events);
+    a.handle_event(click(5, 12));
+    assert_eq!(a.focus, Panel::Groups);
+    a.handle_event(click(5, 0));
+    assert_eq!(a.focus, Panel::Groups, "the header is no panel");
+}
+
+#[test]
 fn export_carries_the_faults_and_the_switched_variant() {
     let mut a = app();
     a.handle_event(AppEvent::Injected {

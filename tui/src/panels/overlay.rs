@@ -84,7 +84,7 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
 }
 
 /// The help text: every key.
-const HELP: [(&str, &str); 17] = [
+const HELP: [(&str, &str); 18] = [
     ("space", "pause / resume"),
     (". or →", "step 100ms of simulated time"),
     ("+ / -", "faster / slower"),
@@ -97,6 +97,7 @@ const HELP: [(&str, &str); 17] = [
     ("n", "new seed (derived from the current one)"),
     ("x", "forget injected faults and restart"),
     ("Tab / ⇧Tab", "focus next / previous panel"),
+    ("click", "focus the panel under the mouse"),
     ("Enter", "zoom the focused panel"),
     ("↑ ↓ PgUp PgDn", "scroll the event log (or wheel)"),
     ("End", "follow the newest events"),
@@ -207,7 +208,7 @@ mod tests {
     #[test]
     fn help_popup() {
         let ctx = Ctx::plain(testing::theme());
-        let b = testing::render(70, 21, |a, buf| help(&ctx, a, buf));
+        let b = testing::render(70, 22, |a, buf| help(&ctx, a, buf));
         insta::assert_snapshot!(b);
     }
 }
