@@ -430,13 +430,14 @@ impl App {
 }
 
 /// The seed `n` moves to: splitmix64 of the current one, so a session's seeds are
-/// themselves reproducible and no wall clock or OS randomness is involved.
+/// themselves reproducible and no wall clock or OS randomness is involved; kept below a
+/// million so it is easy to read off the header and type after `--seed`.
 #[must_use]
 pub fn next_seed(seed: u64) -> u64 {
     let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+    (z ^ (z >> 31)) % 1_000_000
 }
 
 #[cfg(test)]

@@ -27,15 +27,13 @@ pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
     let t = ctx.theme;
     let sep = || Span::styled(" │ ", t.dim());
     let finished = snap.phase == Phase::Finished;
+    // Live state first: a narrow terminal cuts the seed and variant, never the state.
     let mut spans = vec![
         Span::styled(" mqlab ", t.title()),
         sep(),
         Span::styled(snap.scenario.clone(), t.header()),
         sep(),
-        Span::styled("seed ", t.dim()),
-        Span::styled(snap.seed.to_string(), t.value()),
-        sep(),
-        Span::styled(snap.delivery.clone(), t.value()),
+        Span::styled(state_label(snap, ctx.paused), t.state(ctx.paused, finished)),
         sep(),
         Span::styled(fmt::clock(snap.now), t.value()),
         Span::styled(
@@ -45,7 +43,10 @@ pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
         sep(),
         Span::styled(ctx.speed.to_string(), t.value()),
         sep(),
-        Span::styled(state_label(snap, ctx.paused), t.state(ctx.paused, finished)),
+        Span::styled("seed ", t.dim()),
+        Span::styled(snap.seed.to_string(), t.value()),
+        sep(),
+        Span::styled(snap.delivery.clone(), t.value()),
         Span::raw(" "),
     ];
     let used: usize = spans.iter().map(Span::width).sum();
