@@ -329,8 +329,18 @@ fn tmux_pause_speed_fault_export_quit() {
     let text = std::fs::read_to_string(&exported).unwrap();
     assert!(text.starts_with(SCENARIO), "the original text is kept");
     assert_eq!(text.matches("[[fault]]").count(), 1, "{text}");
-    let replay = Engine::new(&Scenario::from_toml(&text, "x").unwrap(), 42).run();
-    assert_eq!(replay.trace_hash, hash, "seed=42 {}", exported.display());
+    let out = Command::new(BIN)
+        .args(["run", exported.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(
+        json["trace_hash"],
+        hash.as_str(),
+        "seed=42 {}",
+        exported.display()
+    );
 }
 
 #[test]
