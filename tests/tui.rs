@@ -4,7 +4,7 @@
 //! after Ctrl-C and after a panic).
 
 use mqlab_sim::scenario::FaultKind;
-use mqlab_sim::{Engine, Scenario, SimDuration};
+use mqlab_sim::{Delivery, Engine, Scenario, SimDuration, SimTime};
 use mqlab_tui::export::{Session, session_toml};
 use mqlab_tui::{Driver, FaultSpec, RunSpec};
 use std::path::{Path, PathBuf};
@@ -131,6 +131,43 @@ fn frame_timing_does_not_change_the_run() {
     }
     let flat = Engine::new(&scenario(), 7).run();
     assert_eq!(paced.summary().trace_hash, flat.trace_hash, "seed=7");
+}
+
+#[test]
+fn compare_mode_columns_replay_with_their_delivery_variant() {
+    let run = RunSpec {
+        seed: 9,
+        deliveries: Delivery::ALL.iter().copied().map(Some).collect(),
+        replay: Vec::new(),
+        until: Some(SimTime(3_000_000_000)),
+    };
+    let mut driver = Driver::new(scenario(), &run).unwrap();
+    driver.advance(SimDuration(1_234_567_891));
+    let fault = driver.inject(&spec(FaultKind::Crash, "payments")).unwrap();
+    while !driver.finished() {
+        driver.advance(SimDuration::from_millis(700));
+    }
+    let text = session_toml(
+        SCENARIO,
+        "tui-e2e.toml",
+        &Session {
+            seed: 9,
+            delivery: None,
+            faults: &[fault],
+        },
+    )
+    .unwrap();
+    for (engine, d) in driver.engines().iter().zip(Delivery::ALL) {
+        let mut s = Scenario::from_toml(&text, "x").unwrap();
+        s.set_delivery(d);
+        let replay = Engine::new(&s, 9).run();
+        assert_eq!(
+            replay.trace_hash,
+            engine.summary().trace_hash,
+            "seed=9 {}",
+            d.as_str()
+        );
+    }
 }
 
 #[test]

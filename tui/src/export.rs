@@ -58,7 +58,8 @@ pub fn session_toml(source: &str, path: &str, session: &Session) -> Result<Strin
         let _ = writeln!(
             text,
             "\n# Faults injected by hand in `mqlab tui` (seed {}), at the exact simulated\n\
-             # nanosecond they were applied; `mqlab run` of this file replays the session.",
+             # nanosecond they were applied; `mqlab run` of this file replays the session\n\
+             # (`--delivery V` replays compare mode's column V).",
             session.seed
         );
         for f in session.faults {
