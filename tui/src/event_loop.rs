@@ -70,6 +70,11 @@ impl App {
         export: &mut Exporter,
     ) -> Result<(), RunError> {
         loop {
+            // A dead worker panicked: the hook has restored the terminal and printed the
+            // report, so drawing again would paint over it.
+            if worker.is_finished() {
+                return Err(RunError::Engine);
+            }
             let size = terminal
                 .size()
                 .map_err(|e| RunError::Terminal(e.to_string()))?;
@@ -97,9 +102,6 @@ impl App {
             }
             if self.should_quit() {
                 return Ok(());
-            }
-            if worker.is_finished() {
-                return Err(RunError::Engine);
             }
         }
     }
