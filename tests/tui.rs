@@ -171,6 +171,28 @@ fn compare_mode_columns_replay_with_their_delivery_variant() {
 }
 
 #[test]
+fn faults_are_refused_once_the_run_is_over_or_aimed_at_nothing() {
+    let run = RunSpec {
+        seed: 1,
+        deliveries: vec![None],
+        replay: Vec::new(),
+        until: None,
+    };
+    let mut driver = Driver::new(scenario(), &run).unwrap();
+    let e = driver
+        .inject(&spec(FaultKind::Crash, "billing/0"))
+        .unwrap_err();
+    assert!(e.contains("names nothing"), "{e}");
+    while !driver.finished() {
+        driver.advance(SimDuration::from_secs(5));
+    }
+    let e = driver
+        .inject(&spec(FaultKind::Crash, "payments/0"))
+        .unwrap_err();
+    assert!(e.contains("r restarts"), "{e}");
+}
+
+#[test]
 fn exported_session_replays_under_mqlab_run() {
     let (live, text) = session(42, &[25, 40]);
     let dir = scratch("replay");

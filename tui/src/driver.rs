@@ -80,8 +80,12 @@ impl Driver {
     /// record to export.
     ///
     /// # Errors
-    /// The target names nothing in the scenario, or the engine refuses the fault.
+    /// The run is finished, the target names nothing in the scenario, or the engine
+    /// refuses the fault.
     pub fn inject(&mut self, spec: &FaultSpec) -> Result<RecordedFault, String> {
+        if self.finished() {
+            return Err("the run is over: r restarts it".into());
+        }
         if resolve_target(&self.scenario, &spec.target).is_none() {
             return Err(format!("fault target `{}` names nothing", spec.target));
         }
