@@ -8,5 +8,6 @@ mod invalid;
 mod properties;
 mod scenarios;
 mod support;
+mod systems;
 mod theory;
 mod tui;

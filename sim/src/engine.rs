@@ -8,6 +8,7 @@
 //!                 consumer group ◄──────┘  instances: fetch → service → commit/ack
 //! ```
 
+mod build;
 mod census;
 mod consume;
 mod fault;
@@ -18,11 +19,10 @@ use crate::consumer::{Group, Instance, Store};
 use crate::dist::Dist;
 use crate::event::{Event, EventQueue};
 use crate::ledger::MessageFlags;
-use crate::log::{GroupPartition, Partition};
+use crate::log::Partition;
 use crate::message::Msg;
 use crate::metrics::{SeriesBuilder, new_histogram};
 use crate::producer::{Producer, mix};
-use crate::queue::SqsQueue;
 use crate::rng::{SimRng, StreamKind, stream};
 use crate::scenario::{Acks, BrokerModel, FaultConfig, OnFull, Scenario, Target};
 use crate::snapshot::{LogEntry, LogKind, Phase};
@@ -123,72 +123,15 @@ impl Engine {
             visibility_timeout: b.visibility_timeout,
             max_receives: *b.max_receives.get_ref(),
         };
-        let topic_index = |name: &str| {
-            sc.topics
-                .iter()
-                .position(|t| t.name.get_ref() == name)
-                .expect("validated topic") as u32
-        };
-        let mut topics: Vec<Topic> = sc
-            .topics
+        let mut topics = build::topics(&sc);
+        let mut producers = build::producers(&sc, seed);
+        let key_count = producers
             .iter()
-            .map(|t| Topic {
-                name: t.name.get_ref().clone(),
-                model: t.model(b),
-                partitions: if t.model(b) == BrokerModel::Log {
-                    (0..*t.partitions.get_ref())
-                        .map(|_| Partition::default())
-                        .collect()
-                } else {
-                    Vec::new()
-                },
-                groups: Vec::new(),
-                flags: MessageFlags::default(),
-                parked: VecDeque::new(),
-            })
-            .collect();
-        let mut key_base = 0u32;
-        let producers: Vec<Producer> = sc
-            .producers
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let t = topic_index(p.topic.get_ref());
-                let parts = *sc.topics[t as usize].partitions.get_ref();
-                let prod = Producer::new(
-                    p,
-                    t,
-                    parts,
-                    key_base,
-                    stream(seed, StreamKind::Producer, i as u32),
-                );
-                key_base += *p.keys.get_ref();
-                prod
-            })
-            .collect();
-        let mut groups = Vec::new();
-        let mut instances = Vec::new();
-        for (gi, c) in sc.consumers.iter().enumerate() {
-            let t = topic_index(c.topic.get_ref());
-            topics[t as usize].groups.push(gi as u32);
-            let store = match topics[t as usize].model {
-                BrokerModel::Queue => Store::Queue(SqsQueue::default()),
-                _ => Store::Log(vec![
-                    GroupPartition::default();
-                    topics[t as usize].partitions.len()
-                ]),
-            };
-            let g = Group::new(c, t, instances.len() as u32, store, key_base);
-            for local in 0..g.count {
-                let id = instances.len() as u32;
-                instances.push(Instance::new(
-                    gi as u32,
-                    local,
-                    stream(seed, StreamKind::Consumer, id),
-                ));
-            }
-            groups.push(g);
-        }
+            .map(|p| p.key_base + p.keys())
+            .max()
+            .unwrap_or(0);
+        let (groups, instances) = build::groups(&sc, seed, &mut topics, key_count);
+        build::routes(&sc, &topics, &mut producers);
         let faults = sc
             .faults
             .iter()
@@ -401,6 +344,7 @@ impl Engine {
                 }
             }
             Event::Visibility { group } => self.on_visibility(group),
+            Event::Reconnect { instance } => self.restart_instance(instance),
             Event::FaultStart { fault } => self.on_fault_start(fault),
             Event::FaultEnd { fault } => self.on_fault_end(fault),
             Event::Sample => {

@@ -73,6 +73,9 @@ pub struct Producer {
     pub link_out: SimTime,
     /// When the last answer reaches the producer, likewise FIFO.
     pub link_in: SimTime,
+    /// Per routing key, the groups its messages go to (one route, every group of the
+    /// topic, unless the topic is an exchange).
+    pub routes: Vec<Vec<u32>>,
 }
 
 impl Producer {
@@ -122,7 +125,14 @@ impl Producer {
             poison: Vec::new(),
             link_out: SimTime::ZERO,
             link_in: SimTime::ZERO,
+            routes: Vec::new(),
         }
+    }
+
+    /// Number of distinct keys.
+    #[must_use]
+    pub fn keys(&self) -> u32 {
+        self.keys
     }
 
     /// True for on/off arrivals.
@@ -159,6 +169,14 @@ impl Producer {
         let seq = self.key_seq[k as usize];
         self.key_seq[k as usize] += 1;
         (self.key_base + k, seq)
+    }
+
+    /// Draws a routing key (its index) when there is a choice.
+    pub fn next_route(&mut self) -> u8 {
+        match self.routes.len() {
+            0 | 1 => 0,
+            n => self.rng.random_range(0..n) as u8,
+        }
     }
 
     /// Chooses the partition for a message with `key`.

@@ -8,6 +8,7 @@ pub use validate::{Target, resolve_target};
 
 use crate::dist::Dist;
 use crate::error::ScenarioError;
+pub use crate::exchange::ExchangeKind;
 use crate::time::SimDuration;
 use serde::Deserialize;
 use toml::Spanned;
@@ -167,6 +168,9 @@ pub struct TopicConfig {
     /// This topic's model when it differs from `broker.model` (say, a queue beside logs).
     #[serde(default)]
     pub model: Option<Spanned<BrokerModel>>,
+    /// Exchange model: the exchange type (default `direct`).
+    #[serde(default)]
+    pub exchange: Option<Spanned<ExchangeKind>>,
 }
 
 impl TopicConfig {
@@ -226,6 +230,9 @@ pub struct ProducerConfig {
     /// Payload size, for byte throughput.
     #[serde(default = "default_payload")]
     pub payload_bytes: u32,
+    /// Exchange topics: routing keys, one drawn uniformly per message (default: `""`).
+    #[serde(default)]
+    pub routing_keys: Vec<Spanned<String>>,
 }
 
 fn one_second() -> SimDuration {
@@ -283,7 +290,8 @@ pub enum Partitioner {
 
 /// A consumer group. Defaults: `instances = 1`, `service_time = "1ms"`,
 /// `delivery = "at-least-once"`, `commit_interval = "0"` (after each message),
-/// `max_retries = 3`, `backoff = "100ms"`, `ordered = false`, `assignment = "range"`.
+/// `max_retries = 3`, `backoff = "100ms"`, `ordered = false`, `assignment = "range"`,
+/// `bindings = []`, `buffer = 1000`, `on_overflow = "disconnect"`, `reconnect = "1s"`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsumerConfig {
@@ -315,6 +323,34 @@ pub struct ConsumerConfig {
     /// Log model: how partitions are spread over instances.
     #[serde(default)]
     pub assignment: Assignment,
+    /// Exchange topics: the group's queue is bound with these keys or patterns.
+    #[serde(default)]
+    pub bindings: Vec<Spanned<String>>,
+    /// Pub/sub: the subscriber's output buffer, in messages.
+    #[serde(default = "default_buffer")]
+    pub buffer: Spanned<u64>,
+    /// Pub/sub: what a full output buffer does.
+    #[serde(default)]
+    pub on_overflow: Overflow,
+    /// Pub/sub: how long a disconnected subscriber takes to reconnect.
+    #[serde(default = "one_second")]
+    pub reconnect: SimDuration,
+}
+
+fn default_buffer() -> Spanned<u64> {
+    Spanned::new(0..0, 1000)
+}
+
+/// `consumer.on_overflow` (pub/sub output buffers).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Overflow {
+    /// The server closes the subscriber's connection, dropping its buffer
+    /// (Redis's `client-output-buffer-limit pubsub`).
+    #[default]
+    Disconnect,
+    /// The new message is dropped for this subscriber.
+    Drop,
 }
 
 fn default_service() -> Dist {

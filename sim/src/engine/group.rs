@@ -3,7 +3,7 @@
 //! delivery variant's uncommitted work.
 
 use super::Engine;
-use crate::consumer::{Store, Work};
+use crate::consumer::{GroupKind, Store, Work};
 use crate::log::assign;
 use crate::scenario::Delivery;
 use crate::snapshot::LogKind;
@@ -96,7 +96,8 @@ impl Engine {
                 !g.commits_after_processing() || parts.iter().all(|gp| gp.done <= gp.committed)
             }
             Store::Queue(q) => {
-                q.in_flight() == 0
+                // Only SQS brings received messages back on a timer.
+                (g.kind != GroupKind::Sqs || q.in_flight() == 0)
                     && g.instances()
                         .all(|i| self.instances[i as usize].pending.is_empty())
             }
@@ -179,7 +180,8 @@ impl Engine {
         inst.up = false;
         inst.epoch += 1;
         let g = inst.group;
-        if let Some(w) = inst.work.take() {
+        let work = inst.work.take();
+        if let Some(w) = work {
             inst.busy_ns += self.now.since(w.started).0;
             self.abandon(g, w);
         }
@@ -195,7 +197,56 @@ impl Engine {
             }
         }
         self.groups[g as usize].idle.retain(|&x| x != i);
-        self.rebalance(g);
+        match self.groups[g as usize].kind {
+            GroupKind::Log => self.rebalance(g),
+            GroupKind::Sqs => {}
+            GroupKind::Amqp => self.return_unacked(g, work, &pending),
+            GroupKind::PubSub => self.discard_buffer(g),
+        }
+    }
+
+    /// AMQP: a closed channel's unacked messages go back to the head of the queue at once
+    /// (redelivered: at-least-once repeats the ones it had processed but not acked).
+    fn return_unacked(
+        &mut self,
+        g: u32,
+        work: Option<Work>,
+        pending: &[crate::consumer::PendingAck],
+    ) {
+        let group = &mut self.groups[g as usize];
+        if group.delivery == Delivery::AtMostOnce {
+            return;
+        }
+        let Store::Queue(q) = &mut group.store else {
+            unreachable!()
+        };
+        let held = work.map(|w| (w.offset as u32, w.receipt));
+        let mut back = 0;
+        for (slot, receipt) in held
+            .into_iter()
+            .chain(pending.iter().map(|a| (a.slot, a.receipt)))
+        {
+            back += usize::from(q.requeue(slot, receipt));
+        }
+        for _ in 0..back {
+            let Some(i) = self.groups[g as usize].idle.pop() else {
+                break;
+            };
+            self.try_start(i);
+        }
+    }
+
+    /// Redis: a subscriber's connection closed; the server drops its output buffer.
+    pub(super) fn discard_buffer(&mut self, g: u32) {
+        let group = &mut self.groups[g as usize];
+        let Store::Queue(q) = &mut group.store else {
+            unreachable!()
+        };
+        let dropped = q.drain();
+        group.lag = 0;
+        for m in dropped {
+            self.drop_copy(g, m.id, "disconnected");
+        }
     }
 
     /// The message in hand when its instance crashed.
@@ -300,9 +351,9 @@ impl Engine {
         }
         inst.up = true;
         let g = inst.group;
-        match self.groups[g as usize].store {
-            Store::Log(_) => self.rebalance(g),
-            Store::Queue(_) => self.try_start(i),
+        match self.groups[g as usize].kind {
+            GroupKind::Log => self.rebalance(g),
+            _ => self.try_start(i),
         }
     }
 }
