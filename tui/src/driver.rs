@@ -310,3 +310,139 @@ impl Worker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The worker's protocol, on a real engine: each control gets the answer the UI
+    //! waits for, and quitting ends the thread.
+    use super::*;
+    use mqlab_sim::scenario::FaultKind;
+    use std::sync::mpsc;
+
+    const SOURCE: &str = "name = \"w\"\nduration = \"5s\"\ndrain = \"5s\"\n\
+        [[topic]]\nname = \"t\"\npartitions = 2\n\
+        [[producer]]\nname = \"p\"\ntopic = \"t\"\nrate = 200\n\
+        [[consumer]]\ngroup = \"g\"\ntopic = \"t\"\ninstances = 2\n";
+
+    fn start() -> (
+        mpsc::Sender<Control>,
+        mpsc::Receiver<AppEvent>,
+        JoinHandle<()>,
+    ) {
+        let scenario = Scenario::from_toml(SOURCE, "w.toml").unwrap();
+        let spec = RunSpec {
+            seed: 3,
+            deliveries: vec![None],
+            replay: Vec::new(),
+            until: None,
+        };
+        let driver = Driver::new(scenario, &spec).unwrap();
+        let (event_tx, event_rx) = mpsc::sync_channel(64);
+        let (control_tx, control_rx) = mpsc::channel();
+        // Very slow pacing, so simulated time only moves when the test says.
+        let worker = spawn(driver, Speed::Paced(1e-9), control_rx, event_tx);
+        (control_tx, event_rx, worker)
+    }
+
+    /// Everything the worker sends until it has been quiet for 200 ms.
+    fn settle(events: &mpsc::Receiver<AppEvent>) -> Vec<AppEvent> {
+        let mut seen = Vec::new();
+        while let Ok(e) = events.recv_timeout(Duration::from_millis(200)) {
+            seen.push(e);
+        }
+        seen
+    }
+
+    fn last_now(seen: &[AppEvent]) -> SimTime {
+        seen.iter()
+            .rev()
+            .find_map(|e| match e {
+                AppEvent::Snapshot(f) => Some(f.snapshots[0].now),
+                _ => None,
+            })
+            .expect("a frame")
+    }
+
+    #[test]
+    fn pause_step_inject_restart_and_quit() {
+        let (controls, events, worker) = start();
+        controls.send(Control::Pause).unwrap();
+        let t0 = last_now(&settle(&events));
+        controls.send(Control::Step).unwrap();
+        let t1 = last_now(&settle(&events));
+        assert_eq!(t1, t0 + STEP, "a step is exactly 100ms of simulated time");
+
+        let crash = FaultSpec {
+            kind: FaultKind::Crash,
+            target: "g/1".into(),
+            duration: Some(SimDuration::from_secs(1)),
+            factor: None,
+            count: None,
+        };
+        controls.send(Control::Inject(crash.clone())).unwrap();
+        let seen = settle(&events);
+        let injected = seen.iter().find_map(|e| match e {
+            AppEvent::Injected { generation, fault } => Some((*generation, fault.clone())),
+            _ => None,
+        });
+        assert_eq!(
+            injected,
+            Some((
+                0,
+                RecordedFault {
+                    at: t1 + SimDuration(1),
+                    spec: crash.clone()
+                }
+            ))
+        );
+
+        let bad = FaultSpec {
+            target: "nobody".into(),
+            ..crash
+        };
+        controls.send(Control::Inject(bad)).unwrap();
+        assert!(
+            settle(&events)
+                .iter()
+                .any(|e| matches!(e, AppEvent::Rejected(m) if m.contains("names nothing")))
+        );
+
+        controls
+            .send(Control::Restart(RunSpec {
+                seed: 3,
+                deliveries: vec![None],
+                replay: Vec::new(),
+                until: None,
+            }))
+            .unwrap();
+        let seen = settle(&events);
+        let AppEvent::Snapshot(f) = seen.last().unwrap() else {
+            panic!("a frame after restart")
+        };
+        assert_eq!((f.generation, f.snapshots[0].now), (1, SimTime::ZERO));
+
+        controls.send(Control::Quit).unwrap();
+        worker.join().unwrap();
+    }
+
+    #[test]
+    fn flat_out_runs_to_the_end_and_the_worker_stops_when_the_ui_hangs_up() {
+        let (controls, events, worker) = start();
+        controls.send(Control::Speed(Speed::FlatOut)).unwrap();
+        let end = loop {
+            if let AppEvent::Snapshot(f) = events.recv().unwrap()
+                && f.snapshots[0].phase == mqlab_sim::snapshot::Phase::Finished
+            {
+                break f.snapshots[0].trace_hash;
+            }
+        };
+        let scenario = Scenario::from_toml(SOURCE, "w.toml").unwrap();
+        assert_eq!(
+            format!("{end:016x}"),
+            Engine::new(&scenario, 3).run().trace_hash
+        );
+        drop(controls);
+        drop(events);
+        worker.join().unwrap();
+    }
+}
