@@ -210,6 +210,7 @@ fn exported_session_replays_under_mqlab_run() {
         "seed=42 {}",
         path.display()
     );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -232,15 +233,17 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// A tmux server of our own (its own socket), killed on drop.
+/// A tmux server of our own (its socket in the test's scratch folder), killed on drop;
+/// the folder goes too unless the test failed (then it is kept to look at).
 struct Tmux {
-    socket: String,
+    socket: PathBuf,
+    dir: PathBuf,
 }
 
 impl Tmux {
     /// A 100x30 pane running `sh` in `dir`, or `None` when tmux is not installed (CI
     /// installs it; there the test must run).
-    fn start(name: &str, dir: &Path) -> Option<Tmux> {
+    fn start(dir: &Path) -> Option<Tmux> {
         if Command::new("tmux").arg("-V").output().is_err() {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -250,7 +253,8 @@ impl Tmux {
             return None;
         }
         let t = Tmux {
-            socket: format!("mqlab-{name}-{}", std::process::id()),
+            socket: dir.join("tmux.sock"),
+            dir: dir.to_path_buf(),
         };
         let ok = t
             .cmd(&["new-session", "-d", "-x", "100", "-y", "30", "-c"])
@@ -265,7 +269,10 @@ impl Tmux {
 
     fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new("tmux");
-        c.args(["-L", &self.socket, "-f", "/dev/null"]).args(args);
+        c.arg("-S")
+            .arg(&self.socket)
+            .args(["-f", "/dev/null"])
+            .args(args);
         c
     }
 
@@ -331,6 +338,9 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.run(&["kill-server"]);
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -338,7 +348,7 @@ impl Drop for Tmux {
 fn launch(name: &str, env: &str) -> Option<(Tmux, PathBuf)> {
     let dir = scratch(name);
     std::fs::write(dir.join("tui-e2e.toml"), SCENARIO).unwrap();
-    let t = Tmux::start(name, &dir)?;
+    let t = Tmux::start(&dir)?;
     t.line("stty -g > before.stty");
     t.line(&format!("{env} {BIN} tui tui-e2e.toml; echo exit=$?"));
     Some((t, dir))
