@@ -12,3 +12,4 @@ mod scenarios;
 mod support;
 mod systems;
 mod theory;
+mod tui;
