@@ -28,7 +28,10 @@ impl Engine {
             }
             return;
         };
-        let start = self.now + self.hop();
+        // Consumers fetch ahead, so the hop from the broker overlaps earlier work: it
+        // delays a message only past its arrival, never serially after the last one.
+        let hop = self.hop();
+        let start = self.now.max(work.msg.arrived + hop);
         self.delivered += 1;
         let group = &mut self.groups[g as usize];
         if group.ledger.deliver(work.msg.id) {

@@ -108,6 +108,12 @@ impl Engine {
     /// live owner is committed first (a graceful hand-over); a message that owner is
     /// still processing finishes before the new owner fetches.
     pub(super) fn rebalance(&mut self, g: u32) {
+        if self.rebalance_held {
+            if !self.rebalance_due.contains(&g) {
+                self.rebalance_due.push(g);
+            }
+            return;
+        }
         let group = &self.groups[g as usize];
         let Store::Log(parts) = &group.store else {
             return;
@@ -166,6 +172,14 @@ impl Engine {
         }
         for i in self.groups[g as usize].instances() {
             self.try_start(i);
+        }
+    }
+
+    /// Runs the rebalances held back while several instances changed together.
+    pub(super) fn release_rebalances(&mut self) {
+        self.rebalance_held = false;
+        for g in std::mem::take(&mut self.rebalance_due) {
+            self.rebalance(g);
         }
     }
 
