@@ -384,6 +384,15 @@ impl Engine {
             Event::Visibility { group } => self.on_visibility(group),
             Event::Reconnect { instance } => self.restart_instance(instance),
             Event::Replicate { part, replica } => self.on_replicate(part, replica),
+            Event::SessionExpired {
+                instance,
+                membership,
+            } => self.on_session_expired(instance, membership),
+            Event::GroupResume { group } => {
+                for i in self.groups[group as usize].instances() {
+                    self.try_start(i);
+                }
+            }
             Event::FaultStart { fault } => self.on_fault_start(fault),
             Event::FaultEnd { fault } => self.on_fault_end(fault),
             Event::Sample => {

@@ -17,6 +17,9 @@ impl Engine {
             return;
         }
         let g = self.instances[i as usize].group;
+        if self.now < self.groups[g as usize].paused_until {
+            return;
+        }
         let taken = match self.groups[g as usize].store {
             Store::Log(_) => self.fetch_log(i),
             Store::Queue(_) => self.receive_queue(i),
