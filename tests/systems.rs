@@ -201,3 +201,31 @@ fn an_overflowing_subscriber_is_disconnected_and_misses_messages_until_it_reconn
     assert!(r.dropped_by_reason["subscriber-offline"] > r.dropped_by_reason["output-buffer-full"]);
     assert_eq!(slow.processed + slow.dropped + slow.lost, slow.copies);
 }
+
+#[test]
+fn sqs_fifo_keeps_each_message_group_in_order_and_drops_resends() {
+    let fifo = load(&root().join("scenarios/sqs-fifo.toml"));
+    let mut standard = fifo.clone();
+    standard.topics[0].fifo = None;
+    for seed in 1..=3 {
+        let f = run_with(&fifo, Delivery::AtLeastOnce, seed);
+        assert_eq!(
+            (
+                f.messages.out_of_order,
+                f.messages.duplicated,
+                f.messages.lost
+            ),
+            (0, 0, 0),
+            "seed={seed}"
+        );
+        let s = run_with(&standard, Delivery::AtLeastOnce, seed);
+        assert!(
+            s.messages.out_of_order > 0,
+            "seed={seed}: a standard queue reorders under competing consumers"
+        );
+        assert!(
+            s.messages.duplicated > 0,
+            "seed={seed}: and keeps the producer's resends"
+        );
+    }
+}

@@ -187,6 +187,10 @@ pub struct TopicConfig {
     /// Exchange model: the exchange type (default `direct`).
     #[serde(default)]
     pub exchange: Option<Spanned<ExchangeKind>>,
+    /// Queue model: an SQS FIFO queue (message group = the message's key; resends are
+    /// deduplicated).
+    #[serde(default)]
+    pub fifo: Option<Spanned<bool>>,
 }
 
 impl TopicConfig {

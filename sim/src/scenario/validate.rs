@@ -145,6 +145,14 @@ fn topic(s: &Scenario, t: &super::TopicConfig) -> Result<(), Invalid> {
                 .into(),
         );
     }
+    if let Some(fifo) = &t.fifo
+        && model != BrokerModel::Queue
+    {
+        return fail(
+            fifo.span(),
+            "`fifo` applies to topics of model \"queue\"".into(),
+        );
+    }
     if let Some(kind) = &t.exchange
         && model != BrokerModel::Exchange
     {
