@@ -7,6 +7,7 @@ mod determinism;
 mod invalid;
 mod kafka;
 mod network;
+mod performance;
 mod properties;
 mod scenarios;
 mod support;
