@@ -55,6 +55,10 @@ pub struct Group {
     pub subscriber: Subscriber,
     /// What a message that failed every retry becomes.
     pub on_failure: crate::scenario::OnFailure,
+    /// Log model: has joined its topic (see `start_at`).
+    pub joined: bool,
+    /// Log model: where it starts when it joins late.
+    pub offset_reset: crate::scenario::OffsetReset,
     /// Group name.
     pub name: String,
     /// Topic index.
@@ -116,6 +120,8 @@ impl Group {
                 .on_failure
                 .as_ref()
                 .map_or(default_failure, |f| *f.get_ref()),
+            joined: cfg.start_at.is_zero(),
+            offset_reset: cfg.offset_reset,
             subscriber: Subscriber {
                 buffer: *cfg.buffer.get_ref(),
                 on_overflow: cfg.on_overflow,
@@ -162,6 +168,12 @@ impl Group {
     pub fn lag_add(&mut self, n: u64) {
         self.lag += n;
         self.max_lag = self.max_lag.max(self.lag);
+    }
+
+    /// Messages produced now are copies for this group.
+    #[must_use]
+    pub fn receives_now(&self) -> bool {
+        self.joined || self.offset_reset == crate::scenario::OffsetReset::Earliest
     }
 
     /// Whether a crash replays from the last commit (rather than losing what was taken).
