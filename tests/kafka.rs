@@ -258,3 +258,70 @@ fn a_rebalance_pause_stops_the_whole_group() {
     assert!(paused.latency_s.p999 > calm.latency_s.p999);
     assert_eq!(paused.messages.lost, 0);
 }
+
+fn late_joiner(reset: &str) -> Scenario {
+    parse(&format!(
+        r#"
+        name = "late"
+        duration = "20s"
+        drain = "60s"
+        sample_interval = "1s"
+        [[topic]]
+        name = "t"
+        partitions = 2
+        [[producer]]
+        name = "p"
+        topic = "t"
+        rate = 200
+        [[consumer]]
+        group = "old"
+        topic = "t"
+        service_time = "1ms"
+        [[consumer]]
+        group = "new"
+        topic = "t"
+        service_time = "1ms"
+        start_at = "10s"
+        offset_reset = "{reset}"
+        "#
+    ))
+}
+
+#[test]
+fn a_group_joining_late_replays_history_from_earliest_or_starts_at_latest() {
+    let earliest = run_with(&late_joiner("earliest"), Delivery::AtLeastOnce, 1);
+    let latest = run_with(&late_joiner("latest"), Delivery::AtLeastOnce, 1);
+    let group = |r: &mqlab_sim::RunSummary, name: &str| {
+        r.groups
+            .iter()
+            .find(|g| g.name == name)
+            .cloned()
+            .expect("group")
+    };
+    // Earliest: every message is a copy for the new group, and the first ten seconds
+    // arrive as a backlog the moment it joins.
+    let (old, new) = (group(&earliest, "old"), group(&earliest, "new"));
+    assert_eq!(new.copies, old.copies);
+    assert_eq!(new.processed, new.copies);
+    assert!(
+        new.max_lag > 1500,
+        "ten seconds of history to replay: {new:?}"
+    );
+    // Latest: only what was produced after it joined.
+    let produced_after_10s: f64 = latest
+        .series
+        .t_s
+        .iter()
+        .zip(&latest.series.produced_per_s)
+        .filter(|(t, _)| **t > 10.0)
+        .map(|(_, r)| r)
+        .sum();
+    let new = group(&latest, "new");
+    assert!(
+        (new.copies as f64 - produced_after_10s).abs() < 2.0,
+        "{new:?} vs {produced_after_10s}"
+    );
+    assert_eq!(new.processed, new.copies);
+    assert!(new.max_lag < 50);
+    assert!(earliest.conservation_ok && latest.conservation_ok);
+}

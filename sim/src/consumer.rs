@@ -9,7 +9,7 @@ use crate::message::Msg;
 use crate::metrics::GroupMetrics;
 use crate::queue::SqsQueue;
 use crate::rng::SimRng;
-use crate::scenario::{Assignment, ConsumerConfig, Delivery};
+use crate::scenario::{Assignment, ConsumerConfig, Delivery, OnFailure};
 use crate::time::{SimDuration, SimTime};
 
 /// Where a group's messages wait: its view of each partition, or its own queue.
@@ -53,6 +53,12 @@ pub struct Group {
     pub kind: GroupKind,
     /// Pub/sub settings.
     pub subscriber: Subscriber,
+    /// What a message that failed every retry becomes.
+    pub on_failure: crate::scenario::OnFailure,
+    /// Log model: has joined its topic (see `start_at`).
+    pub joined: bool,
+    /// Log model: where it starts when it joins late.
+    pub offset_reset: crate::scenario::OffsetReset,
     /// Group name.
     pub name: String,
     /// Topic index.
@@ -103,8 +109,19 @@ impl Group {
             GroupKind::Log => Store::Log(Vec::new()),
             _ => Store::Queue(SqsQueue::default()),
         };
+        let default_failure = if kind == GroupKind::Sqs {
+            OnFailure::Wait
+        } else {
+            OnFailure::DeadLetter
+        };
         Group {
             kind,
+            on_failure: cfg
+                .on_failure
+                .as_ref()
+                .map_or(default_failure, |f| *f.get_ref()),
+            joined: cfg.start_at.is_zero(),
+            offset_reset: cfg.offset_reset,
             subscriber: Subscriber {
                 buffer: *cfg.buffer.get_ref(),
                 on_overflow: cfg.on_overflow,
@@ -151,6 +168,12 @@ impl Group {
     pub fn lag_add(&mut self, n: u64) {
         self.lag += n;
         self.max_lag = self.max_lag.max(self.lag);
+    }
+
+    /// Messages produced now are copies for this group.
+    #[must_use]
+    pub fn receives_now(&self) -> bool {
+        self.joined || self.offset_reset == crate::scenario::OffsetReset::Earliest
     }
 
     /// Whether a crash replays from the last commit (rather than losing what was taken).

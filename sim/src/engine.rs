@@ -224,6 +224,13 @@ impl Engine {
             self.start_producer(p);
         }
         for g in 0..self.groups.len() {
+            let start_at = self.scenario.consumers[g].start_at;
+            if !start_at.is_zero() {
+                self.queue.push(
+                    SimTime::ZERO + start_at,
+                    Event::GroupJoin { group: g as u32 },
+                );
+            }
             self.rebalance(g as u32);
             let interval = self.groups[g].commit_interval;
             if !interval.is_zero() {
@@ -390,6 +397,20 @@ impl Engine {
                 instance,
                 membership,
             } => self.on_session_expired(instance, membership),
+            Event::GroupJoin { group } => {
+                self.groups[group as usize].joined = true;
+                let g = &self.groups[group as usize];
+                let from = if g.offset_reset == crate::scenario::OffsetReset::Earliest {
+                    "the earliest offset"
+                } else {
+                    "now"
+                };
+                self.note(
+                    LogKind::Rebalance,
+                    format!("{} joins, reading from {from}", g.name),
+                );
+                self.rebalance(group);
+            }
             Event::GroupResume { group } => {
                 for i in self.groups[group as usize].instances() {
                     self.try_start(i);

@@ -99,6 +99,11 @@ pub enum Event {
         /// Which membership of the instance it concerns.
         membership: u32,
     },
+    /// A group joins its topic late (`start_at`).
+    GroupJoin {
+        /// Group index.
+        group: u32,
+    },
     /// A rebalance's pause ends.
     GroupResume {
         /// Group index.
@@ -158,6 +163,7 @@ impl Event {
                 membership,
             } => (16, instance, membership, 0),
             Event::GroupResume { group } => (17, group, 0, 0),
+            Event::GroupJoin { group } => (18, group, 0, 0),
             Event::ProducersStop => (13, 0, 0, 0),
         };
         (tag << 56) ^ (u64::from(c) << 48) ^ (u64::from(a) << 24) ^ u64::from(b)

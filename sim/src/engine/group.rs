@@ -133,7 +133,7 @@ impl Engine {
             .instances()
             .filter(|&i| {
                 let inst = &self.instances[i as usize];
-                inst.up && inst.reachable
+                group.joined && inst.up && inst.reachable
             })
             .map(|i| i - group.first)
             .collect();

@@ -78,8 +78,10 @@ impl Engine {
         let topic = &mut self.topics[prod.topic as usize];
         let id = topic.flags.push();
         for &g in &topic.groups {
-            let ledger = &mut self.groups[g as usize].ledger;
-            if targets.contains(&g) {
+            let group = &mut self.groups[g as usize];
+            let receives = group.receives_now();
+            let ledger = &mut group.ledger;
+            if targets.contains(&g) && receives {
                 ledger.push();
             } else {
                 ledger.push_unaddressed();
@@ -294,6 +296,15 @@ impl Engine {
         for k in 0..self.producers[p].routes[r].len() {
             let g = self.producers[p].routes[r][k];
             let group = &mut self.groups[g as usize];
+            if !group.receives_now() {
+                // Not joined yet and starting from the latest offset: it will begin here.
+                if let Store::Log(parts) = &mut group.store {
+                    let gp = &mut parts[partition as usize];
+                    let end = offset.map_or(gp.committed, |o| o + 1);
+                    (gp.committed, gp.done, gp.position) = (end, end, end);
+                }
+                continue;
+            }
             if first {
                 group.metrics.enter(self.now);
             }

@@ -208,6 +208,31 @@ fn consumer(s: &Scenario, c: &super::ConsumerConfig) -> Result<(), Invalid> {
             "a pub/sub subscriber is one connection (instances = 1); declare one group per subscriber".into(),
         );
     }
+    if !c.start_at.is_zero() && model != BrokerModel::Log {
+        return fail(
+            c.group.span(),
+            "`start_at` applies to groups on a log topic".into(),
+        );
+    }
+    if let Some(f) = &c.on_failure {
+        let fits = match f.get_ref() {
+            super::OnFailure::DeadLetter => true,
+            super::OnFailure::Requeue => {
+                matches!(model, BrokerModel::Queue | BrokerModel::Exchange)
+            }
+            super::OnFailure::Wait => model == BrokerModel::Queue,
+        };
+        if !fits {
+            return fail(
+                f.span(),
+                format!(
+                    "on_failure = {:?} does not apply to a {model:?} topic",
+                    f.get_ref()
+                )
+                .to_lowercase(),
+            );
+        }
+    }
     if model != BrokerModel::Exchange {
         if let Some(b) = c.bindings.first() {
             return fail(
