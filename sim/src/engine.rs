@@ -22,13 +22,12 @@ use crate::event::{Event, EventQueue};
 use crate::ledger::MessageFlags;
 use crate::log::Partition;
 use crate::message::Msg;
-use crate::metrics::{SeriesBuilder, new_histogram};
+use crate::metrics::SeriesBuilder;
 use crate::producer::{Producer, mix};
 use crate::rng::{SimRng, StreamKind, stream};
 use crate::scenario::{Acks, BrokerModel, FaultConfig, OnFull, Scenario, Target};
 use crate::snapshot::{LogEntry, LogKind, Phase};
 use crate::time::{SimDuration, SimTime};
-use hdrhistogram::Histogram;
 use std::collections::{BTreeMap, VecDeque};
 
 /// Log lines kept for the dashboard.
@@ -112,7 +111,6 @@ pub struct Engine {
     groups: Vec<Group>,
     instances: Vec<Instance>,
     faults: Vec<FaultRt>,
-    histogram: Histogram<u64>,
     series: SeriesBuilder,
     produced: u64,
     acked: u64,
@@ -197,7 +195,6 @@ impl Engine {
             groups,
             instances,
             faults,
-            histogram: new_histogram(),
             series: SeriesBuilder::new(sc.sample_width(), &group_names),
             produced: 0,
             acked: 0,

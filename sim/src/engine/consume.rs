@@ -251,7 +251,6 @@ impl Engine {
                 }
                 if group.ledger.finish(msg.id) {
                     let latency = self.now.since(msg.born).0.max(1);
-                    self.histogram.saturating_record(latency);
                     group.metrics.latency.saturating_record(latency);
                     group.metrics.record_sojourn(self.now.since(msg.arrived));
                     group.metrics.leave(self.now);
