@@ -1,7 +1,7 @@
 //! Reading scenario files: the one place that turns a path into a validated `Scenario`.
 
 use anyhow::Context;
-use mqlab_sim::Scenario;
+use mqlab_sim::{Delivery, Scenario};
 
 /// A scenario and the text it came from.
 pub struct Loaded {
@@ -15,6 +15,24 @@ pub fn scenario(path: &str) -> anyhow::Result<Loaded> {
         std::fs::read_to_string(path).with_context(|| format!("cannot read scenario {path}"))?;
     let scenario = Scenario::from_toml(&source, path)?;
     Ok(Loaded { scenario, source })
+}
+
+/// Reads `path` and applies the command line's `--delivery` and `--seed`; returns the
+/// scenario, its text and the seed to run.
+pub fn prepared(
+    path: &str,
+    delivery: Option<Delivery>,
+    seed: Option<u64>,
+) -> anyhow::Result<(Scenario, String, u64)> {
+    let Loaded {
+        mut scenario,
+        source,
+    } = scenario(path)?;
+    if let Some(d) = delivery {
+        scenario.set_delivery(d);
+    }
+    let seed = seed.unwrap_or(scenario.seed);
+    Ok((scenario, source, seed))
 }
 
 /// FNV-1a of the scenario text, so every report names exactly what ran.

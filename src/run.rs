@@ -46,14 +46,7 @@ pub fn simulate(scenario: &Scenario, source: &str, seed: u64) -> RunSummary {
 }
 
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let load::Loaded {
-        mut scenario,
-        source,
-    } = load::scenario(&args.scenario)?;
-    if let Some(d) = args.delivery {
-        scenario.set_delivery(d);
-    }
-    let seed = args.seed.unwrap_or(scenario.seed);
+    let (scenario, source, seed) = load::prepared(&args.scenario, args.delivery, args.seed)?;
     let summary = simulate(&scenario, &source, seed);
     let json = serde_json::to_string_pretty(&summary)?;
     if let Some(out) = &args.out {

@@ -40,14 +40,7 @@ pub fn tui(args: &TuiArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(2));
     }
-    let load::Loaded {
-        mut scenario,
-        source,
-    } = load::scenario(&args.scenario)?;
-    if let Some(d) = args.delivery {
-        scenario.set_delivery(d);
-    }
-    let seed = args.seed.unwrap_or(scenario.seed);
+    let (scenario, source, seed) = load::prepared(&args.scenario, args.delivery, args.seed)?;
     // https://no-color.org: present and not empty.
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let mut app = App::new(&scenario, &source, &args.scenario, seed, Theme::new(color));

@@ -325,3 +325,48 @@ fn a_group_joining_late_replays_history_from_earliest_or_starts_at_latest() {
     assert!(new.max_lag < 50);
     assert!(earliest.conservation_ok && latest.conservation_ok);
 }
+
+#[test]
+fn a_crashed_broker_loses_what_it_had_not_flushed() {
+    let toml = |flush: &str| {
+        format!(
+            r#"
+            name = "flush"
+            duration = "20s"
+            drain = "60s"
+            [broker]
+            flush_interval = "{flush}"
+            [[topic]]
+            name = "t"
+            [[producer]]
+            name = "p"
+            topic = "t"
+            rate = 300
+            request_timeout = "500ms"
+            retries = 10
+            [[consumer]]
+            group = "g"
+            topic = "t"
+            service_time = "1ms"
+            # Reads only later, so the crash hits messages nobody consumed yet.
+            start_at = "15s"
+            offset_reset = "earliest"
+            [[fault]]
+            at = "11.5s"
+            kind = "broker-crash"
+            target = "broker/0"
+            duration = "1s"
+            "#
+        )
+    };
+    let synced = run_with(&parse(&toml("0")), Delivery::AtLeastOnce, 1);
+    assert_eq!(synced.messages.lost, 0, "{:?}", synced.messages);
+    let lazy = run_with(&parse(&toml("2s")), Delivery::AtLeastOnce, 1);
+    // The last flush was at 10s: 1.5s of acknowledged writes (about 450) die with the page cache.
+    assert!(
+        (300..=600).contains(&lazy.messages.lost),
+        "{:?}",
+        lazy.messages
+    );
+    assert!(lazy.conservation_ok && synced.conservation_ok);
+}

@@ -78,6 +78,7 @@ struct BrokerRt {
     min_insync: usize,
     unclean: bool,
     replica_lag: Dist,
+    flush_interval: SimDuration,
 }
 
 /// A run in progress.
@@ -147,6 +148,7 @@ impl Engine {
             min_insync: *b.min_insync_replicas.get_ref() as usize,
             unclean: b.unclean_leader_election,
             replica_lag: b.replica_lag,
+            flush_interval: b.flush_interval,
         };
         let mut topics = build::topics(&sc);
         let mut producers = build::producers(&sc, seed);
@@ -241,6 +243,10 @@ impl Engine {
         for f in 0..self.faults.len() {
             let at = SimTime::ZERO + self.faults[f].cfg.at;
             self.queue.push(at, Event::FaultStart { fault: f as u32 });
+        }
+        if !self.broker.flush_interval.is_zero() {
+            self.queue
+                .push(SimTime::ZERO + self.broker.flush_interval, Event::Flush);
         }
         self.queue.push(self.series.bucket_end, Event::Sample);
         self.queue.push(self.stop, Event::ProducersStop);
@@ -420,6 +426,13 @@ impl Engine {
                 let next = self.series.bucket_end;
                 if next <= self.end {
                     self.queue.push(next, Event::Sample);
+                }
+            }
+            Event::Flush => {
+                self.flush_all();
+                let next = self.now + self.broker.flush_interval;
+                if next <= self.end {
+                    self.queue.push(next, Event::Flush);
                 }
             }
             Event::ProducersStop => {

@@ -109,6 +109,8 @@ pub enum Event {
         /// Group index.
         group: u32,
     },
+    /// Brokers flush their logs to disk.
+    Flush,
     /// A time-series bucket closes.
     Sample,
     /// Producers stop producing.
@@ -124,7 +126,7 @@ impl Event {
         // quiescence test looks at the queues themselves.
         matches!(
             self,
-            Event::Sample | Event::Commit { .. } | Event::Visibility { .. }
+            Event::Sample | Event::Commit { .. } | Event::Visibility { .. } | Event::Flush
         )
     }
 
@@ -156,6 +158,7 @@ impl Event {
             Event::FaultStart { fault } => (10, fault, 0, 0),
             Event::FaultEnd { fault } => (11, fault, 0, 0),
             Event::Sample => (12, 0, 0, 0),
+            Event::Flush => (19, 0, 0, 0),
             Event::Reconnect { instance } => (14, instance, 0, 0),
             Event::Replicate { part, replica } => (15, part, replica, 0),
             Event::SessionExpired {

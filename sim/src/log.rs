@@ -130,19 +130,9 @@ pub fn assign(partitions: u32, live: &[u32], strategy: Assignment) -> Vec<Option
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::SimTime;
 
     fn msg(id: u32) -> Msg {
-        Msg {
-            id,
-            key: 0,
-            seq: id,
-            producer: 0,
-            poison: false,
-            route: 0,
-            born: SimTime::ZERO,
-            arrived: SimTime::ZERO,
-        }
+        Msg::numbered(id)
     }
 
     #[test]

@@ -23,3 +23,20 @@ pub struct Msg {
     /// When the broker appended it.
     pub arrived: SimTime,
 }
+
+#[cfg(test)]
+impl Msg {
+    /// A plain message `id` of key 0 (unit tests).
+    pub fn numbered(id: u32) -> Msg {
+        Msg {
+            id,
+            key: 0,
+            seq: id,
+            producer: 0,
+            poison: false,
+            route: 0,
+            born: SimTime::ZERO,
+            arrived: SimTime::ZERO,
+        }
+    }
+}

@@ -248,16 +248,7 @@ mod tests {
     use crate::time::SimDuration;
 
     fn msg(id: u32) -> Msg {
-        Msg {
-            id,
-            key: 0,
-            seq: id,
-            producer: 0,
-            poison: false,
-            route: 0,
-            born: SimTime::ZERO,
-            arrived: SimTime::ZERO,
-        }
+        Msg::numbered(id)
     }
 
     #[test]

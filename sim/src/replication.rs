@@ -13,6 +13,8 @@ pub struct Replica {
     pub in_sync: bool,
     /// A follower fetch is on its way back (so no second one is sent).
     pub fetching: bool,
+    /// Its log is on disk up to here; the rest is lost if its node crashes.
+    pub flushed: u64,
 }
 
 /// A partition's replicas; `replicas[0]` is the preferred leader.
@@ -45,6 +47,7 @@ impl ReplicaSet {
                 leo: 0,
                 in_sync: true,
                 fetching: false,
+                flushed: 0,
             })
             .collect();
         ReplicaSet {
@@ -75,6 +78,10 @@ impl ReplicaSet {
     /// last in-sync replica stays in it, so that a clean election can wait for it).
     /// Returns the election if the leader was there.
     pub fn node_down(&mut self, n: u32, up: &[bool], unclean_allowed: bool) -> Option<Election> {
+        for r in self.replicas.iter_mut().filter(|r| r.node == n) {
+            // The page cache dies with the node: only what was flushed survives.
+            r.leo = r.leo.min(r.flushed);
+        }
         for i in 0..self.replicas.len() {
             if self.replicas[i].node == n && self.isr_size() > 1 {
                 self.replicas[i].in_sync = false;
@@ -123,6 +130,13 @@ impl ReplicaSet {
         }
     }
 
+    /// Replicas on live nodes write their logs to disk.
+    pub fn flush(&mut self, up: &[bool]) {
+        for r in self.replicas.iter_mut().filter(|r| up[r.node as usize]) {
+            r.flushed = r.leo;
+        }
+    }
+
     /// The leader appended up to `end`.
     pub fn leader_appended(&mut self, end: u64) {
         if let Some(l) = self.leader {
@@ -149,8 +163,22 @@ mod tests {
         let mut s = ReplicaSet::new(0, 3, 3);
         for (r, leo) in s.replicas.iter_mut().zip(leos) {
             r.leo = leo;
+            r.flushed = leo;
         }
         s
+    }
+
+    #[test]
+    fn a_crashed_node_keeps_only_what_it_flushed() {
+        let mut s = ReplicaSet::new(0, 1, 1);
+        s.replicas[0].leo = 10;
+        s.flush(&[true]);
+        s.replicas[0].leo = 15;
+        let e = s.node_down(0, &[false], false).expect("leader down");
+        assert_eq!(e.leader, None);
+        assert_eq!(s.replicas[0].leo, 10);
+        let back = s.elect(&[true], false);
+        assert_eq!(back.truncate_to, Some(10));
     }
 
     #[test]

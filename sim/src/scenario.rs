@@ -64,7 +64,7 @@ fn default_drain() -> SimDuration {
 /// Broker settings. Defaults: `model = "log"`, `nodes = 1`, `replication = 1`,
 /// `acks = "leader"`, `capacity = 1000000`, `on_full = "block"`,
 /// `visibility_timeout = "30s"`, `max_receives = 5`, `min_insync_replicas = 1`,
-/// `unclean_leader_election = false`, `replica_lag = "1ms"`.
+/// `unclean_leader_election = false`, `replica_lag = "1ms"`, `flush_interval = "0"`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BrokerConfig {
@@ -90,6 +90,8 @@ pub struct BrokerConfig {
     pub unclean_leader_election: bool,
     /// Log model: how long a follower's fetch takes to bring it up to the leader.
     pub replica_lag: Dist,
+    /// Log model: how often brokers flush their logs to disk; `"0"` flushes every write.
+    pub flush_interval: SimDuration,
 }
 
 impl Default for BrokerConfig {
@@ -106,6 +108,7 @@ impl Default for BrokerConfig {
             min_insync_replicas: Spanned::new(0..0, 1),
             unclean_leader_election: false,
             replica_lag: Dist::Const(SimDuration::from_millis(1)),
+            flush_interval: SimDuration::ZERO,
         }
     }
 }

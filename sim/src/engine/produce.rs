@@ -201,7 +201,7 @@ impl Engine {
             // Requests behind a blocked one wait their turn, as in a producer's buffer.
             Outcome::Parked
         } else if self.is_full(t, partition) {
-            self.when_full(t, msg, partition)
+            self.when_full(t, partition)
         } else {
             Outcome::Appended
         };
@@ -228,13 +228,12 @@ impl Engine {
         }
     }
 
-    fn when_full(&mut self, t: u32, msg: Msg, partition: u32) -> Outcome {
+    fn when_full(&mut self, t: u32, partition: u32) -> Outcome {
         match self.broker.on_full {
             OnFull::Block | OnFull::Spill => Outcome::Parked,
             OnFull::Reject => Outcome::Rejected,
             OnFull::DropOldest => {
                 self.make_room(t, partition);
-                let _ = msg;
                 Outcome::Appended
             }
         }

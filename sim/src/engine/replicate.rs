@@ -25,6 +25,9 @@ impl Engine {
         let part = &mut self.topics[t as usize].partitions[p as usize];
         let end = part.end;
         part.replicas.leader_appended(end);
+        if self.broker.flush_interval.is_zero() {
+            part.replicas.flush(&self.nodes_up);
+        }
         for i in 0..part.replicas.replicas.len() {
             self.start_fetch(t, p, i);
         }
@@ -67,6 +70,9 @@ impl Engine {
         }
         let end = partition.end;
         partition.replicas.fetched(i as usize, end, end);
+        if self.broker.flush_interval.is_zero() {
+            partition.replicas.flush(&self.nodes_up);
+        }
         self.advance_hw(t, p, true);
         self.start_fetch(t, p, i as usize);
     }
@@ -98,6 +104,15 @@ impl Engine {
                 let first = self.groups[g as usize].first;
                 self.try_start(first + o);
             }
+        }
+    }
+
+    /// The periodic flush: every live replica's log reaches the disk.
+    pub(super) fn flush_all(&mut self) {
+        for &(t, p) in &self.part_ids {
+            self.topics[t as usize].partitions[p as usize]
+                .replicas
+                .flush(&self.nodes_up);
         }
     }
 
