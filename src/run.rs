@@ -2,7 +2,7 @@
 
 use crate::{load, text};
 use anyhow::Context;
-use mqlab_sim::{Delivery, Engine, RunSummary, Scenario};
+use mqlab_sim::{Delivery, Engine, RunSummary, Scenario, SimDuration};
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -28,6 +28,33 @@ pub struct RunArgs {
     /// Run twice and fail (exit 1) if the trace hashes differ.
     #[arg(long)]
     pub check_determinism: bool,
+    /// Multiply how long producers produce (`duration`) by F, keeping everything else
+    /// (rates, drain, faults): `--scale 10` runs the scenario at 10x its messages.
+    #[arg(long, value_name = "F", value_parser = parse_scale, conflicts_with = "messages")]
+    pub scale: Option<f64>,
+    /// Produce about N messages: `duration` becomes N over the producers' total mean rate.
+    #[arg(long, value_name = "N")]
+    pub messages: Option<u64>,
+}
+
+fn parse_scale(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if f.is_finite() && f > 0.0 => Ok(f),
+        _ => Err(format!("`{s}` is not a positive scale factor")),
+    }
+}
+
+/// Applies `--scale` or `--messages` to the producing duration.
+fn rescale(scenario: &mut Scenario, args: &RunArgs) -> anyhow::Result<()> {
+    if let Some(f) = args.scale {
+        scenario.duration = scenario.duration.mul_f64(f);
+    }
+    if let Some(n) = args.messages {
+        let rate: f64 = scenario.producers.iter().map(|p| *p.rate.get_ref()).sum();
+        anyhow::ensure!(rate > 0.0, "--messages needs a producer with a positive rate");
+        scenario.duration = SimDuration::from_secs_f64(n as f64 / rate);
+    }
+    Ok(())
 }
 
 pub fn parse_delivery(s: &str) -> Result<Delivery, String> {
@@ -46,7 +73,8 @@ pub fn simulate(scenario: &Scenario, source: &str, seed: u64) -> RunSummary {
 }
 
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let (scenario, source, seed) = load::prepared(&args.scenario, args.delivery, args.seed)?;
+    let (mut scenario, source, seed) = load::prepared(&args.scenario, args.delivery, args.seed)?;
+    rescale(&mut scenario, args)?;
     let summary = simulate(&scenario, &source, seed);
     let json = serde_json::to_string_pretty(&summary)?;
     if let Some(out) = &args.out {

@@ -58,3 +58,48 @@ fn one_million_message_mm1_run_matches_the_unoptimised_engine() {
         );
     }
 }
+
+fn mqlab_json(args: &[&str]) -> serde_json::Value {
+    let out = assert_cmd::Command::cargo_bin("mqlab")
+        .expect("binary")
+        .current_dir(root())
+        .args(args)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "mqlab {args:?}");
+    serde_json::from_slice(&out.stdout).expect("one JSON object")
+}
+
+#[test]
+fn scale_multiplies_only_the_producing_duration() {
+    // `--scale 3` is the same run as the scenario edited to three times its duration.
+    let scaled = mqlab_json(&["run", "scenarios/mm1.toml", "--json", "--scale", "3"]);
+    let mut s = load(&root().join("scenarios/mm1.toml"));
+    s.duration = SimDuration::from_secs(300);
+    let edited = run(&s, s.seed);
+    assert_eq!(scaled["trace_hash"], edited.trace_hash.as_str());
+    assert_eq!(scaled["duration_s"], 300.0);
+    assert_eq!(scaled["messages"]["produced"], edited.messages.produced);
+}
+
+#[test]
+fn messages_sets_the_duration_from_the_total_rate_and_bad_knobs_exit_2() {
+    let v = mqlab_json(&["run", "scenarios/mm1.toml", "--json", "--messages", "9000"]);
+    assert_eq!(v["duration_s"], 10.0, "9000 messages at 900/s");
+    for bad in [
+        &["--scale", "0"][..],
+        &["--scale", "-1"],
+        &["--scale", "2", "--messages", "5"],
+    ] {
+        let code = assert_cmd::Command::cargo_bin("mqlab")
+            .expect("binary")
+            .current_dir(root())
+            .args(["run", "scenarios/mm1.toml"])
+            .args(bad)
+            .output()
+            .expect("runs")
+            .status
+            .code();
+        assert_eq!(code, Some(2), "{bad:?}");
+    }
+}
