@@ -51,7 +51,10 @@ fn rescale(scenario: &mut Scenario, args: &RunArgs) -> anyhow::Result<()> {
     }
     if let Some(n) = args.messages {
         let rate: f64 = scenario.producers.iter().map(|p| *p.rate.get_ref()).sum();
-        anyhow::ensure!(rate > 0.0, "--messages needs a producer with a positive rate");
+        anyhow::ensure!(
+            rate > 0.0,
+            "--messages needs a producer with a positive rate"
+        );
         scenario.duration = SimDuration::from_secs_f64(n as f64 / rate);
     }
     Ok(())

@@ -34,9 +34,9 @@ fn one_million_message_mm1_run_matches_the_unoptimised_engine() {
         std::fs::write(&golden_path, &json).expect("write golden");
     }
     let golden = std::fs::read_to_string(&golden_path).expect("golden file");
-    let golden_hash = serde_json::from_str::<serde_json::Value>(&golden).expect("golden json")
-        ["trace_hash"]
-        .clone();
+    let golden_hash =
+        serde_json::from_str::<serde_json::Value>(&golden).expect("golden json")["trace_hash"]
+            .clone();
     assert_eq!(
         serde_json::Value::from(result.trace_hash.clone()),
         golden_hash,
