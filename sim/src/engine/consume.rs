@@ -289,7 +289,6 @@ impl Engine {
         match group.ledger.apply(msg.id) {
             1 => {
                 group.metrics.processed += 1;
-                self.series.processed();
                 if let Some(high) = group.order.get_mut(msg.key as usize) {
                     if *high > msg.seq {
                         group.metrics.out_of_order += 1;
@@ -298,6 +297,9 @@ impl Engine {
                     }
                 }
                 if group.ledger.finish(msg.id) {
+                    // Counted once per copy: a replay after a rolled-back transaction is
+                    // not new throughput.
+                    self.series.processed();
                     let latency = self.now.since(msg.born).0.max(1);
                     self.histogram.saturating_record(latency);
                     group.metrics.latency.saturating_record(latency);
