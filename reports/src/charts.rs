@@ -1,0 +1,180 @@
+//! SVG charts drawn with plotters: lines over a linear x axis, optional shaded x windows (the
+//! fault windows), and the HdrHistogram-style percentile plot whose x axis is
+//! `log10(1 / (1 − q))`, so 90%, 99%, 99.9% are evenly spaced. Returns SVG text; the HTML
+//! report inlines it.
+
+use crate::ReportError;
+use hdrhistogram::Histogram;
+use plotters::prelude::*;
+
+/// One named line.
+pub struct Line {
+    /// Legend label.
+    pub label: String,
+    /// Points in data coordinates.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// What to draw.
+pub struct Chart<'a> {
+    /// Caption.
+    pub title: &'a str,
+    /// X axis description.
+    pub x_desc: &'a str,
+    /// Y axis description.
+    pub y_desc: &'a str,
+    /// The lines.
+    pub lines: Vec<Line>,
+    /// X windows to shade (fault windows).
+    pub shade: Vec<(f64, f64)>,
+    /// X is `log10(1/(1−q))`: label ticks as percentiles.
+    pub percentile_x: bool,
+}
+
+const COLORS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+
+const SIZE: (u32, u32) = (760, 300);
+
+/// Draws `chart` as a standalone `<svg>` element.
+///
+/// # Errors
+/// Plotters fails to lay the chart out.
+pub fn svg(chart: &Chart<'_>) -> Result<String, ReportError> {
+    let err = |e: &dyn std::fmt::Display| ReportError::Chart {
+        chart: chart.title.to_string(),
+        message: e.to_string(),
+    };
+    let (x0, x1, y1) = bounds(chart);
+    let mut buf = String::new();
+    {
+        let root = SVGBackend::with_string(&mut buf, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let mut ctx = ChartBuilder::on(&root)
+            .caption(chart.title, ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(64)
+            .build_cartesian_2d(x0..x1, 0.0..y1)
+            .map_err(|e| err(&e))?;
+        let pct = |x: &f64| percentile_label(*x);
+        let mut mesh = ctx.configure_mesh();
+        mesh.x_desc(chart.x_desc).y_desc(chart.y_desc);
+        if chart.percentile_x {
+            mesh.x_label_formatter(&pct);
+        }
+        mesh.draw().map_err(|e| err(&e))?;
+        let shade = RGBColor(214, 39, 40).mix(0.12).filled();
+        ctx.draw_series(
+            chart
+                .shade
+                .iter()
+                .map(|&(a, b)| Rectangle::new([(a, 0.0), (b, y1)], shade)),
+        )
+        .map_err(|e| err(&e))?;
+        for (i, line) in chart.lines.iter().enumerate() {
+            let color = COLORS[i % COLORS.len()];
+            ctx.draw_series(LineSeries::new(
+                line.points.iter().copied(),
+                color.stroke_width(2),
+            ))
+            .map_err(|e| err(&e))?
+            .label(line.label.as_str())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
+        }
+        if chart.lines.len() > 1 {
+            ctx.configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .position(SeriesLabelPosition::UpperLeft)
+                .draw()
+                .map_err(|e| err(&e))?;
+        }
+        root.present().map_err(|e| err(&e))?;
+    }
+    // Inline SVG in HTML needs no namespace, and leaving it out keeps the page free of URLs.
+    Ok(buf.replace(" xmlns=\"http://www.w3.org/2000/svg\"", ""))
+}
+
+fn bounds(chart: &Chart<'_>) -> (f64, f64, f64) {
+    let pts = || chart.lines.iter().flat_map(|l| l.points.iter());
+    let x0 = pts().map(|p| p.0).fold(f64::INFINITY, f64::min);
+    let x1 = pts().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+    let y1 = pts().map(|p| p.1).fold(0.0, f64::max);
+    let (x0, x1) = if x0.is_finite() && x1 > x0 {
+        (x0.min(0.0), x1)
+    } else {
+        (0.0, 1.0)
+    };
+    (x0, x1, if y1 > 0.0 { y1 * 1.08 } else { 1.0 })
+}
+
+/// `0` → `0%`, `1` → `90%`, `2` → `99%`, `3` → `99.9%`.
+fn percentile_label(x: f64) -> String {
+    let q = 100.0 * (1.0 - 10f64.powf(-x));
+    let digits = if x <= 2.0 {
+        0
+    } else {
+        (x - 2.0).ceil() as usize
+    };
+    format!("{q:.digits$}%")
+}
+
+/// The percentile curve of a latency histogram (ns), in milliseconds, from the median of the
+/// first step up to the highest percentile the sample supports (1 / count).
+#[must_use]
+#[allow(clippy::cast_precision_loss)]
+pub fn percentile_points(h: &Histogram<u64>) -> Vec<(f64, f64)> {
+    if h.is_empty() {
+        return Vec::new();
+    }
+    let x_max = (h.len() as f64).log10().min(6.0);
+    let steps = (x_max * 20.0).ceil().max(1.0) as u32;
+    (0..=steps)
+        .map(|k| {
+            let x = x_max * f64::from(k) / f64::from(steps);
+            let q = 1.0 - 10f64.powf(-x);
+            (x, h.value_at_quantile(q) as f64 / 1e6)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_labels_read_as_nines() {
+        assert_eq!(percentile_label(0.0), "0%");
+        assert_eq!(percentile_label(1.0), "90%");
+        assert_eq!(percentile_label(2.0), "99%");
+        assert_eq!(percentile_label(3.0), "99.9%");
+    }
+
+    #[test]
+    fn chart_is_one_svg_with_a_polyline() {
+        let svg = svg(&Chart {
+            title: "t",
+            x_desc: "x",
+            y_desc: "y",
+            lines: vec![Line {
+                label: "a".into(),
+                points: vec![(0.0, 1.0), (1.0, 2.0)],
+            }],
+            shade: vec![(0.2, 0.4)],
+            percentile_x: false,
+        })
+        .unwrap();
+        assert_eq!(svg.matches("<svg").count(), 1);
+        assert!(svg.contains("<polyline"));
+        assert!(!svg.contains("http"));
+    }
+}
