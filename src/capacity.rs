@@ -1,5 +1,19 @@
-//! `mqlab capacity`: the highest producer rate that meets an SLO (issue 4; not built yet).
+//! `mqlab capacity`: the highest rate of one producer that the system sustains on every seed
+//! while the SLO holds, nothing is lost or shed, and the backlog stays bounded — a max-rate
+//! search that refuses to count a rate as sustained if it quietly loses messages.
+//!
+//! Search: bracket by doubling (or halving) from the scenario's own rate, then bisect until
+//! the bracket is within `--precision`. Every probe runs all seeds in parallel.
 
+use crate::compare::{apply_setting, parse_seeds, run_parallel};
+use crate::load;
+use anyhow::{Context, bail};
+use mqlab_reports::Warmup;
+use mqlab_reports::phases::lag_slope_per_s;
+use mqlab_sim::time::parse_duration;
+use mqlab_sim::{Delivery, RunSummary};
+use serde_json::json;
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 /// Arguments of `mqlab capacity`.
@@ -10,15 +24,274 @@ pub struct CapacityArgs {
     /// The producer whose rate is searched.
     #[arg(long)]
     pub producer: String,
-    /// The objective, e.g. `p99<50ms`.
+    /// The objective, e.g. `p99<50ms`; several joined by commas (`p50<5ms,p999<200ms`).
+    /// Metrics: mean, p50, p90, p99, p999, max (end-to-end latency).
     #[arg(long)]
     pub slo: String,
-    /// Seeds, as `A..B`.
+    /// Seeds, as for `compare` (default 1..5). Every seed must pass.
     #[arg(long)]
     pub seeds: Option<String>,
+    /// Delivery variant for every group (default: the scenario's).
+    #[arg(long, value_parser = crate::run::parse_delivery)]
+    pub delivery: Option<Delivery>,
+    /// Fixed scenario edits, `key=value`, as for `compare --set` (one value each).
+    #[arg(long)]
+    pub set: Vec<String>,
+    /// Stop when the bracket is narrower than this fraction of the rate.
+    #[arg(long, default_value_t = 0.02)]
+    pub precision: f64,
+    /// Warm-up discarded before judging the backlog's growth: none, mser5, or a duration.
+    #[arg(long, default_value = "none", value_parser = Warmup::parse)]
+    pub warmup: Warmup,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One bound of the SLO.
+#[derive(Clone, Debug)]
+struct Bound {
+    metric: String,
+    limit_s: f64,
+}
+
+fn parse_slo(text: &str) -> anyhow::Result<Vec<Bound>> {
+    text.split(',')
+        .map(|part| {
+            let bad = || format!("bad --slo `{part}` (expected e.g. p99<50ms; metrics mean, p50, p90, p99, p999, max)");
+            let (metric, limit) = part.split_once("<=").or_else(|| part.split_once('<')).with_context(bad)?;
+            let metric = metric.trim().to_string();
+            if !["mean", "p50", "p90", "p99", "p999", "max"].contains(&metric.as_str()) {
+                bail!(bad());
+            }
+            let limit_s = parse_duration(limit.trim()).map_err(anyhow::Error::msg).with_context(bad)?.as_secs_f64();
+            Ok(Bound { metric, limit_s })
+        })
+        .collect()
+}
+
+fn latency(r: &RunSummary, metric: &str) -> f64 {
+    let l = &r.latency_s;
+    match metric {
+        "mean" => l.mean,
+        "p50" => l.p50,
+        "p90" => l.p90,
+        "p999" => l.p999,
+        "max" => l.max,
+        _ => l.p99,
+    }
+}
+
+/// What one rate did over every seed.
+struct Probe {
+    rate: f64,
+    pass: bool,
+    /// Why it failed, first seed's reasons (empty when it passed).
+    why: String,
+    worst_latency_s: f64,
+    lost_max: u64,
+    dropped_max: u64,
+    /// Largest lag growth over seeds, as a fraction of the offered rate.
+    growth_max: f64,
+}
+
+/// A backlog growing by more than 1% of the offered rate is not sustained: at that rate the
+/// queue would grow without bound however long the run.
+const GROWTH_LIMIT: f64 = 0.01;
+
+fn judge(rate: f64, runs: &[RunSummary], slo: &[Bound], warmup: Warmup) -> Probe {
+    let mut why = String::new();
+    let mut growth_max: f64 = 0.0;
+    for r in runs {
+        let growth = lag_slope_per_s(r, warmup.cut_s(r)) / rate;
+        growth_max = growth_max.max(growth);
+        if !why.is_empty() {
+            continue;
+        }
+        for b in slo {
+            let v = latency(r, &b.metric);
+            if v > b.limit_s {
+                let _ = write!(
+                    why,
+                    "seed {}: {} {:.3}ms > {:.3}ms; ",
+                    r.seed,
+                    b.metric,
+                    v * 1e3,
+                    b.limit_s * 1e3
+                );
+            }
+        }
+        if r.messages.lost > 0 || r.messages.dropped > 0 {
+            let _ = write!(
+                why,
+                "seed {}: lost {} dropped {}; ",
+                r.seed, r.messages.lost, r.messages.dropped
+            );
+        }
+        if growth > GROWTH_LIMIT {
+            let _ = write!(
+                why,
+                "seed {}: backlog grows {:.1}% of rate; ",
+                r.seed,
+                growth * 100.0
+            );
+        }
+    }
+    let worst_metric = slo.first().map_or("p99", |b| b.metric.as_str());
+    Probe {
+        rate,
+        pass: why.is_empty(),
+        why: why.trim_end_matches("; ").to_string(),
+        worst_latency_s: runs
+            .iter()
+            .map(|r| latency(r, worst_metric))
+            .fold(0.0, f64::max),
+        lost_max: runs.iter().map(|r| r.messages.lost).max().unwrap_or(0),
+        dropped_max: runs.iter().map(|r| r.messages.dropped).max().unwrap_or(0),
+        growth_max,
+    }
 }
 
 pub fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
-    let _ = args;
-    anyhow::bail!("`mqlab capacity` is not built yet")
+    let loaded = load::scenario(&args.scenario)?;
+    let slo = parse_slo(&args.slo)?;
+    let seeds = parse_seeds(args.seeds.as_deref().unwrap_or("1..5"))?;
+    if !(args.precision > 0.0 && args.precision < 1.0) {
+        bail!("--precision must be between 0 and 1");
+    }
+    let mut base = loaded.scenario.clone();
+    if let Some(d) = args.delivery {
+        base.set_delivery(d);
+    }
+    for kv in &args.set {
+        let (k, v) = kv
+            .split_once('=')
+            .with_context(|| format!("bad --set `{kv}` (expected key=value)"))?;
+        apply_setting(&mut base, k.trim(), v.trim())?;
+    }
+    let start = base
+        .producers
+        .iter()
+        .find(|p| p.name.get_ref() == &args.producer)
+        .map(|p| *p.rate.get_ref())
+        .with_context(|| {
+            format!(
+                "--producer: no producer `{}` in {}",
+                args.producer, args.scenario
+            )
+        })?;
+    let mut probes: Vec<Probe> = Vec::new();
+    let mut probe = |rate: f64| -> anyhow::Result<bool> {
+        let mut s = base.clone();
+        apply_setting(
+            &mut s,
+            &format!("producer.{}.rate", args.producer),
+            &format!("{rate}"),
+        )?;
+        let jobs: Vec<(usize, u64)> = seeds.iter().map(|&seed| (0, seed)).collect();
+        let runs = run_parallel(std::slice::from_ref(&s), &loaded.source, &jobs);
+        let p = judge(rate, &runs, &slo, args.warmup);
+        let pass = p.pass;
+        probes.push(p);
+        Ok(pass)
+    };
+    let (mut lo, mut hi) = (None::<f64>, None::<f64>);
+    let mut rate = start;
+    // Bracket: at most 12 doublings or halvings (a factor of 4096 either way).
+    for _ in 0..12 {
+        if probe(rate)? {
+            lo = Some(rate);
+            if hi.is_some() {
+                break;
+            }
+            rate *= 2.0;
+        } else {
+            hi = Some(rate);
+            if lo.is_some() {
+                break;
+            }
+            rate /= 2.0;
+        }
+    }
+    if let (Some(mut l), Some(mut h)) = (lo, hi) {
+        // 30 halvings take any bracket below any sane precision.
+        for _ in 0..30 {
+            if (h - l) / l <= args.precision {
+                break;
+            }
+            let mid = 0.5 * (l + h);
+            if probe(mid)? { l = mid } else { h = mid }
+        }
+        lo = Some(l);
+    }
+    print_result(args, &seeds, lo, &mut probes);
+    Ok(if lo.is_some() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_result(args: &CapacityArgs, seeds: &[u64], found: Option<f64>, probes: &mut [Probe]) {
+    probes.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+    if args.json {
+        let rows: Vec<_> = probes
+            .iter()
+            .map(|p| json!({"rate_per_s": p.rate, "pass": p.pass, "why": p.why, "worst_latency_s": p.worst_latency_s,
+                "lost_max": p.lost_max, "dropped_max": p.dropped_max, "backlog_growth_max": p.growth_max}))
+            .collect();
+        let out = json!({"scenario": args.scenario, "producer": args.producer, "slo": args.slo, "seeds": seeds,
+            "warmup": args.warmup.to_string(), "rate_per_s": found, "probes": rows});
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        return;
+    }
+    let first = seeds.first().copied().unwrap_or(0);
+    let last = seeds.last().copied().unwrap_or(0);
+    println!(
+        "mqlab capacity {} --producer {} --slo '{}'   ({} seeds {first}..={last}, warm-up {})",
+        args.scenario,
+        args.producer,
+        args.slo,
+        seeds.len(),
+        args.warmup
+    );
+    match found {
+        Some(r) => println!(
+            "\ncapacity: {r:.1} msg/s — the highest rate at which every seed met the SLO with nothing lost or shed and a bounded backlog"
+        ),
+        None => println!("\ncapacity: not found — even the lowest rate tried failed"),
+    }
+    println!(
+        "\n| rate/s | result | worst {} | lost max | dropped max | backlog growth max | why |",
+        args.slo.split(['<', ',']).next().unwrap_or("p99")
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for p in probes.iter() {
+        let mark = if Some(p.rate) == found { " ◀" } else { "" };
+        println!(
+            "| {:.1}{mark} | {} | {:.3} ms | {} | {} | {:.2}% | {} |",
+            p.rate,
+            if p.pass { "pass" } else { "FAIL" },
+            p.worst_latency_s * 1e3,
+            p.lost_max,
+            p.dropped_max,
+            p.growth_max * 100.0,
+            p.why
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slo_parses_several_bounds_and_rejects_unknown_metrics() {
+        let b = parse_slo("p99<50ms,p50<=5ms").unwrap();
+        assert_eq!(b.len(), 2);
+        assert!((b[0].limit_s - 0.05).abs() < 1e-12);
+        assert_eq!(b[1].metric, "p50");
+        assert!(parse_slo("p98<5ms").is_err());
+        assert!(parse_slo("p99 50ms").is_err());
+    }
 }

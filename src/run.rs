@@ -22,9 +22,12 @@ pub struct RunArgs {
     /// Print the JSON result on stdout (and nothing else).
     #[arg(long)]
     pub json: bool,
-    /// Also write the JSON result to this file.
+    /// Also write the JSON result (or the `--report` format) to this file, atomically.
     #[arg(long)]
     pub out: Option<String>,
+    /// Report format for `--out` (or stdout without it): json, html, md, csv, hdr.
+    #[arg(long, value_parser = crate::compare::parse_format)]
+    pub report: Option<mqlab_reports::Format>,
     /// Run twice and fail (exit 1) if the trace hashes differ.
     #[arg(long)]
     pub check_determinism: bool,
@@ -56,10 +59,22 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let seed = args.seed.unwrap_or(scenario.seed);
     let summary = simulate(&scenario, &source, seed);
     let json = serde_json::to_string_pretty(&summary)?;
-    if let Some(out) = &args.out {
+    if let Some(format) = args.report {
+        let report = mqlab_reports::Report::Run(summary.clone());
+        let opts = mqlab_reports::Options::default();
+        let mut bytes = Vec::new();
+        mqlab_reports::write(&report, format, &opts, &mut bytes)?;
+        match &args.out {
+            Some(out) => write_atomically(Path::new(out), &bytes)?,
+            None if !args.json => std::io::stdout().write_all(&bytes)?,
+            None => {}
+        }
+    } else if let Some(out) = &args.out {
         write_atomically(Path::new(out), json.as_bytes())?;
     }
-    if args.json {
+    if args.report.is_some() && args.out.is_none() && !args.json {
+        // The report went to stdout in place of the summary.
+    } else if args.json {
         println!("{json}");
     } else {
         print!("{}", text::summary(&summary, &args.scenario));

@@ -1,1 +1,4 @@
-//! Workspace integration tests (filled in as the engine lands).
+//! Workspace integration tests, built as one binary (filled in as the engine lands).
+
+mod compare;
+mod reports;

@@ -67,7 +67,10 @@ pub fn svg(chart: &Chart<'_>) -> Result<String, ReportError> {
         let mut mesh = ctx.configure_mesh();
         mesh.x_desc(chart.x_desc).y_desc(chart.y_desc);
         if chart.percentile_x {
-            mesh.x_label_formatter(&pct);
+            // One tick per decade of 1/(1−q): 0%, 90%, 99%, 99.9%, ...
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            mesh.x_labels(x1.floor() as usize + 1)
+                .x_label_formatter(&pct);
         }
         mesh.draw().map_err(|e| err(&e))?;
         let shade = RGBColor(214, 39, 40).mix(0.12).filled();

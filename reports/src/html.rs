@@ -14,7 +14,7 @@ const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222;max-width
 table{border-collapse:collapse;margin:0.5em 0 1.5em}\
 td,th{border:1px solid #bbb;padding:0.25em 0.6em;text-align:right;font-size:0.9em}\
 th{background:#eee}td:first-child{text-align:left}\
-figure{margin:1em 0}figcaption{font-weight:bold}.meta{color:#555}\
+figure{margin:1em 0}.meta{color:#555}\
 code{font-size:0.85em}";
 
 /// Writes `report` as a standalone HTML page.
@@ -48,12 +48,9 @@ pub fn write<W: io::Write>(report: &Report, opts: &Options, w: &mut W) -> Result
         esc(&title),
         esc(&header)
     )?;
-    for (caption, svg) in &figures {
-        writeln!(
-            w,
-            "<figure>\n<figcaption>{}</figcaption>\n{svg}\n</figure>",
-            esc(caption)
-        )?;
+    // The chart's own caption is drawn inside the SVG, so the figure needs no figcaption.
+    for svg in &figures {
+        writeln!(w, "<figure>\n{svg}\n</figure>")?;
     }
     for t in &tables {
         write_table(t, w)?;
@@ -94,7 +91,7 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-type Figures = Vec<(String, String)>;
+type Figures = Vec<String>;
 
 fn windows(r: &RunSummary) -> Vec<(f64, f64)> {
     r.faults.iter().map(|f| (f.start_s, f.end_s)).collect()
@@ -159,10 +156,7 @@ fn run_charts(r: &RunSummary) -> Result<Figures, ReportError> {
 }
 
 fn draw_all(charts: &[Chart<'_>]) -> Result<Figures, ReportError> {
-    charts
-        .iter()
-        .map(|c| Ok((c.title.to_string(), charts::svg(c)?)))
-        .collect()
+    charts.iter().map(charts::svg).collect()
 }
 
 /// Mean over a variant's seeds of one series, bucket by bucket (runs may end at different
