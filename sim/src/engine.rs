@@ -1,64 +1,484 @@
-//! The engine: one `World` of components in `Vec`s, one event queue, and the step loop.
-//! (Stub: the real loop lands next.)
+//! The engine: one world of components in `Vec`s addressed by index, one event queue,
+//! and the step loop. Branching on what happens lives here and in the `engine/` files
+//! (`produce`, `consume`, `group`, `fault`, `census`); components only keep state.
+//!
+//! ```text
+//!  producer --(network)--> broker: topic → partitions (log) | queues (queue)
+//!                                       │
+//!                 consumer group ◄──────┘  instances: fetch → service → commit/ack
+//! ```
 
-use crate::scenario::{FaultConfig, Scenario};
-use crate::snapshot::Snapshot;
-use crate::summary::RunSummary;
-use crate::time::SimTime;
+mod census;
+mod consume;
+mod fault;
+mod group;
+mod produce;
+
+use crate::consumer::{Group, Instance, Store};
+use crate::dist::Dist;
+use crate::event::{Event, EventQueue};
+use crate::ledger::MessageFlags;
+use crate::log::{GroupPartition, Partition};
+use crate::message::Msg;
+use crate::metrics::{SeriesBuilder, new_histogram};
+use crate::producer::{Producer, mix};
+use crate::queue::SqsQueue;
+use crate::rng::{SimRng, StreamKind, stream};
+use crate::scenario::{Acks, BrokerModel, FaultConfig, OnFull, Scenario, Target};
+use crate::snapshot::{LogEntry, LogKind, Phase};
+use crate::time::{SimDuration, SimTime};
+use hdrhistogram::Histogram;
+use std::collections::{BTreeMap, VecDeque};
+
+/// Log lines kept for the dashboard.
+const LOG_KEEP: usize = 500;
+
+/// A produce request held at the broker until there is room (`on_full = "block"`).
+#[derive(Clone, Copy, Debug)]
+struct Parked {
+    msg: Msg,
+    partition: u32,
+}
+
+/// A topic (log model) or the source of per-group queues (queue model).
+#[derive(Debug)]
+struct Topic {
+    name: String,
+    /// Log model only.
+    partitions: Vec<Partition>,
+    /// Groups consuming it.
+    groups: Vec<u32>,
+    flags: MessageFlags,
+    parked: VecDeque<Parked>,
+}
+
+/// A fault as it runs.
+#[derive(Debug)]
+struct FaultRt {
+    cfg: FaultConfig,
+    target: Target,
+    rng: SimRng,
+    /// Poison bursts: messages still to poison.
+    remaining: u64,
+}
+
+/// Broker settings the hot path reads.
+#[derive(Clone, Copy, Debug)]
+struct BrokerRt {
+    model: BrokerModel,
+    acks: Acks,
+    capacity: u64,
+    on_full: OnFull,
+    visibility_timeout: SimDuration,
+    max_receives: u32,
+}
 
 /// A run in progress.
+#[derive(Debug)]
 pub struct Engine {
+    scenario: Scenario,
+    seed: u64,
     now: SimTime,
+    /// Producers stop here.
+    stop: SimTime,
+    /// The drain ends here at the latest.
+    end: SimTime,
+    queue: EventQueue,
+    events: u64,
+    hash: u64,
+    phase: Phase,
+    broker: BrokerRt,
+    latency: Dist,
+    net: SimRng,
+    producers: Vec<Producer>,
+    topics: Vec<Topic>,
+    groups: Vec<Group>,
+    instances: Vec<Instance>,
+    faults: Vec<FaultRt>,
+    histogram: Histogram<u64>,
+    series: SeriesBuilder,
+    produced: u64,
+    acked: u64,
+    delivered: u64,
+    bytes: u64,
+    dropped_by_reason: BTreeMap<&'static str, u64>,
+    log: VecDeque<LogEntry>,
+    log_total: u64,
 }
 
 impl Engine {
-    /// Builds the world for `scenario` under `seed`.
+    /// Builds the world for `scenario` under `seed`. The scenario must have been
+    /// validated (`Scenario::from_toml` does).
     #[must_use]
     pub fn new(scenario: &Scenario, seed: u64) -> Engine {
-        let _ = (scenario, seed);
-        Engine { now: SimTime::ZERO }
+        let sc = scenario.clone();
+        let b = &sc.broker;
+        let broker = BrokerRt {
+            model: *b.model.get_ref(),
+            acks: b.acks,
+            capacity: *b.capacity.get_ref(),
+            on_full: *b.on_full.get_ref(),
+            visibility_timeout: b.visibility_timeout,
+            max_receives: *b.max_receives.get_ref(),
+        };
+        let topic_index = |name: &str| {
+            sc.topics
+                .iter()
+                .position(|t| t.name.get_ref() == name)
+                .expect("validated topic") as u32
+        };
+        let mut topics: Vec<Topic> = sc
+            .topics
+            .iter()
+            .map(|t| Topic {
+                name: t.name.get_ref().clone(),
+                partitions: if broker.model == BrokerModel::Log {
+                    (0..*t.partitions.get_ref())
+                        .map(|_| Partition::default())
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+                groups: Vec::new(),
+                flags: MessageFlags::default(),
+                parked: VecDeque::new(),
+            })
+            .collect();
+        let mut key_base = 0u32;
+        let producers: Vec<Producer> = sc
+            .producers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let t = topic_index(p.topic.get_ref());
+                let parts = *sc.topics[t as usize].partitions.get_ref();
+                let prod = Producer::new(
+                    p,
+                    t,
+                    parts,
+                    key_base,
+                    stream(seed, StreamKind::Producer, i as u32),
+                );
+                key_base += *p.keys.get_ref();
+                prod
+            })
+            .collect();
+        let mut groups = Vec::new();
+        let mut instances = Vec::new();
+        for (gi, c) in sc.consumers.iter().enumerate() {
+            let t = topic_index(c.topic.get_ref());
+            topics[t as usize].groups.push(gi as u32);
+            let store = match broker.model {
+                BrokerModel::Queue => Store::Queue(SqsQueue::default()),
+                _ => Store::Log(vec![
+                    GroupPartition::default();
+                    topics[t as usize].partitions.len()
+                ]),
+            };
+            let g = Group::new(c, t, instances.len() as u32, store, key_base);
+            for local in 0..g.count {
+                let id = instances.len() as u32;
+                instances.push(Instance::new(
+                    gi as u32,
+                    local,
+                    stream(seed, StreamKind::Consumer, id),
+                ));
+            }
+            groups.push(g);
+        }
+        let faults = sc
+            .faults
+            .iter()
+            .enumerate()
+            .map(|(i, f)| FaultRt {
+                cfg: f.clone(),
+                target: crate::scenario::resolve_target(&sc, f.target.get_ref())
+                    .expect("validated target"),
+                rng: stream(seed, StreamKind::Fault, i as u32),
+                remaining: f.count.unwrap_or(0),
+            })
+            .collect();
+        let group_names: Vec<String> = groups.iter().map(|g: &Group| g.name.clone()).collect();
+        let stop = SimTime::ZERO + sc.duration;
+        let mut engine = Engine {
+            seed,
+            now: SimTime::ZERO,
+            stop,
+            end: stop + sc.drain,
+            queue: EventQueue::default(),
+            events: 0,
+            hash: mix(seed),
+            phase: Phase::Producing,
+            broker,
+            latency: sc.network.latency,
+            net: stream(seed, StreamKind::Network, 0),
+            producers,
+            topics,
+            groups,
+            instances,
+            faults,
+            histogram: new_histogram(),
+            series: SeriesBuilder::new(sc.sample_width(), &group_names),
+            produced: 0,
+            acked: 0,
+            delivered: 0,
+            bytes: 0,
+            dropped_by_reason: BTreeMap::new(),
+            log: VecDeque::new(),
+            log_total: 0,
+            scenario: sc,
+        };
+        engine.start();
+        engine
     }
+
+    /// Schedules what the run starts with.
+    fn start(&mut self) {
+        for p in 0..self.producers.len() as u32 {
+            self.start_producer(p);
+        }
+        for g in 0..self.groups.len() {
+            self.rebalance(g as u32);
+            let interval = self.groups[g].commit_interval;
+            if !interval.is_zero() {
+                self.queue
+                    .push(SimTime::ZERO + interval, Event::Commit { group: g as u32 });
+            }
+            if let Store::Queue(_) = self.groups[g].store {
+                self.groups[g].idle = self.groups[g].instances().rev().collect();
+            }
+        }
+        for f in 0..self.faults.len() {
+            let at = SimTime::ZERO + self.faults[f].cfg.at;
+            self.queue.push(at, Event::FaultStart { fault: f as u32 });
+        }
+        self.queue.push(self.series.bucket_end, Event::Sample);
+        self.queue.push(self.stop, Event::ProducersStop);
+    }
+
     /// Current simulated time.
     #[must_use]
     pub fn now(&self) -> SimTime {
         self.now
     }
-    /// Processes the next event; false when the run is finished.
-    pub fn step(&mut self) -> bool {
-        todo!()
+
+    /// The seed of this run.
+    #[must_use]
+    pub fn seed(&self) -> u64 {
+        self.seed
     }
-    /// Processes every event up to and including `t`, then sets the clock to `t`
-    /// (never past the end of the run).
-    pub fn run_until(&mut self, t: SimTime) {
-        let _ = t;
-        todo!()
+
+    /// When the drain period ends at the latest.
+    #[must_use]
+    pub fn end(&self) -> SimTime {
+        self.end
     }
+
+    /// The scenario this run was built from (with any injected faults appended).
+    #[must_use]
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+
     /// True once nothing is left to do or the drain period ended.
     #[must_use]
     pub fn is_finished(&self) -> bool {
-        todo!()
+        self.phase == Phase::Finished
     }
+
+    /// Processes the next event; false when the run is finished.
+    pub fn step(&mut self) -> bool {
+        if self.phase == Phase::Finished {
+            return false;
+        }
+        match self.queue.peek_time() {
+            Some(t) if t <= self.end && !self.quiescent() => {
+                let (t, event) = self.queue.pop().expect("peeked");
+                assert!(t >= self.now, "time went backwards: {t} after {}", self.now);
+                self.now = t;
+                self.events += 1;
+                self.hash = (self.hash.rotate_left(5) ^ t.0).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                    ^ event.digest();
+                self.dispatch(event);
+                true
+            }
+            next => {
+                if next.is_some_and(|t| t > self.end) {
+                    self.now = self.end;
+                }
+                self.finish();
+                false
+            }
+        }
+    }
+
+    /// Processes every event up to and including `t`, then sets the clock to `t`
+    /// (never past the end of the run).
+    pub fn run_until(&mut self, t: SimTime) {
+        let t = t.min(self.end);
+        while self.phase != Phase::Finished {
+            match self.queue.peek_time() {
+                Some(next) if next <= t => {
+                    self.step();
+                }
+                _ => break,
+            }
+        }
+        if self.phase != Phase::Finished && self.quiescent() {
+            self.finish();
+        }
+        if self.phase != Phase::Finished && t > self.now {
+            self.now = t;
+        }
+    }
+
     /// Runs to the end and returns the result.
-    pub fn run(mut self) -> RunSummary {
+    pub fn run(mut self) -> crate::summary::RunSummary {
         while self.step() {}
         self.summary()
     }
-    /// The result so far (final once `is_finished`).
-    #[must_use]
-    pub fn summary(&self) -> RunSummary {
-        todo!()
-    }
-    /// An owned view for the dashboard.
-    #[must_use]
-    pub fn snapshot(&self) -> Snapshot {
-        todo!()
-    }
-    /// Injects a fault at `max(now, fault.at)` (the dashboard's fault menu).
+
+    /// Injects a fault at `max(now + 1ns, fault.at)` (the dashboard's fault menu) and
+    /// records it in the scenario, so that `scenario()` replays the session.
     ///
     /// # Errors
     /// The target names nothing, or the kind is not supported.
-    pub fn inject_fault(&mut self, fault: FaultConfig) -> Result<(), String> {
-        let _ = fault;
-        todo!()
+    pub fn inject_fault(&mut self, mut fault: FaultConfig) -> Result<(), String> {
+        let target = crate::scenario::resolve_target(&self.scenario, fault.target.get_ref())
+            .ok_or_else(|| format!("fault target `{}` names nothing", fault.target.get_ref()))?;
+        // One nanosecond on: everything at `now` has already run here, and must have run
+        // before the fault when the exported scenario replays it.
+        let earliest = self.now + SimDuration(1);
+        if SimTime::ZERO + fault.at < earliest {
+            fault.at = earliest.since(SimTime::ZERO);
+        }
+        let index = self.faults.len() as u32;
+        self.faults.push(FaultRt {
+            cfg: fault.clone(),
+            target,
+            rng: stream(self.seed, StreamKind::Fault, index),
+            remaining: fault.count.unwrap_or(0),
+        });
+        self.queue
+            .push(SimTime::ZERO + fault.at, Event::FaultStart { fault: index });
+        self.scenario.faults.push(fault);
+        Ok(())
+    }
+
+    fn dispatch(&mut self, event: Event) {
+        match event {
+            Event::Arrival { producer } => self.on_arrival(producer),
+            Event::BurstToggle { producer } => self.on_burst_toggle(producer),
+            Event::ProduceReach { producer, msg, .. } => self.on_produce_reach(producer, msg),
+            Event::ProduceAck { producer, msg, .. } => self.on_produce_ack(producer, msg),
+            Event::ProduceTimeout {
+                producer,
+                msg,
+                attempt,
+            } => self.on_produce_timeout(producer, msg, attempt),
+            Event::ServiceDone { instance, epoch } => {
+                if self.instances[instance as usize].epoch == epoch {
+                    self.on_service_done(instance);
+                }
+            }
+            Event::RetryReady { instance, epoch } => {
+                if self.instances[instance as usize].epoch == epoch {
+                    self.start_service(instance);
+                }
+            }
+            Event::Commit { group } => {
+                self.commit_group(group);
+                let next = self.now + self.groups[group as usize].commit_interval;
+                if next <= self.end {
+                    self.queue.push(next, Event::Commit { group });
+                }
+            }
+            Event::Visibility { group } => self.on_visibility(group),
+            Event::FaultStart { fault } => self.on_fault_start(fault),
+            Event::FaultEnd { fault } => self.on_fault_end(fault),
+            Event::Sample => {
+                self.close_bucket();
+                let next = self.series.bucket_end;
+                if next <= self.end {
+                    self.queue.push(next, Event::Sample);
+                }
+            }
+            Event::ProducersStop => {
+                self.phase = Phase::Draining;
+                self.note(LogKind::Phase, "producers stopped; draining".to_string());
+            }
+        }
+    }
+
+    /// Nothing can change any more: producers stopped, no work pending, nothing left to
+    /// commit, no queue waiting on a visibility timeout.
+    fn quiescent(&self) -> bool {
+        self.now >= self.stop
+            && self.queue.pending_work() == 0
+            && self.groups.iter().all(|g| self.group_settled(g))
+    }
+
+    fn finish(&mut self) {
+        if self.phase == Phase::Finished {
+            return;
+        }
+        // Closes the last, partial bucket (an empty one is skipped).
+        self.close_bucket();
+        self.phase = Phase::Finished;
+        self.note(LogKind::Phase, format!("run finished at {}", self.now));
+    }
+
+    fn close_bucket(&mut self) {
+        let depth = self.depth();
+        let lags: Vec<(&str, u64)> = self
+            .groups
+            .iter()
+            .map(|g| (g.name.as_str(), g.lag))
+            .collect();
+        self.series.close(self.now, depth, &lags);
+    }
+
+    /// Messages held by the broker.
+    fn depth(&self) -> u64 {
+        let logs: u64 = self
+            .topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .map(Partition::held)
+            .sum();
+        let queues: u64 = self
+            .groups
+            .iter()
+            .map(|g| match &g.store {
+                Store::Queue(q) => q.len(),
+                Store::Log(_) => 0,
+            })
+            .sum();
+        logs + queues
+    }
+
+    fn note(&mut self, kind: LogKind, text: String) {
+        self.log_total += 1;
+        if self.log.len() == LOG_KEEP {
+            self.log.pop_front();
+        }
+        self.log.push_back(LogEntry {
+            at: self.now,
+            kind,
+            text,
+        });
+    }
+
+    /// One network hop's latency.
+    fn hop(&mut self) -> SimDuration {
+        if self.latency.is_zero() {
+            SimDuration::ZERO
+        } else {
+            self.latency.sample(&mut self.net)
+        }
+    }
+
+    fn count_drop(&mut self, reason: &'static str, n: u64) {
+        *self.dropped_by_reason.entry(reason).or_insert(0) += n;
     }
 }

@@ -1,0 +1,192 @@
+//! Consumer groups and their instances: configuration, the work an instance holds, the
+//! acknowledgements it has not committed yet, and the group's ledger and figures. What
+//! happens when is decided in the engine.
+
+use crate::dist::Dist;
+use crate::ledger::Ledger;
+use crate::log::GroupPartition;
+use crate::message::Msg;
+use crate::metrics::GroupMetrics;
+use crate::queue::SqsQueue;
+use crate::rng::SimRng;
+use crate::scenario::{Assignment, ConsumerConfig, Delivery};
+use crate::time::{SimDuration, SimTime};
+
+/// Where a group's messages wait: its view of each partition, or its own queue.
+#[derive(Debug)]
+pub enum Store {
+    /// Log model: one entry per partition of the topic.
+    Log(Vec<GroupPartition>),
+    /// Queue model.
+    Queue(SqsQueue),
+}
+
+/// A consumer group.
+#[derive(Debug)]
+pub struct Group {
+    /// Group name.
+    pub name: String,
+    /// Topic index.
+    pub topic: u32,
+    /// Delivery variant.
+    pub delivery: Delivery,
+    /// Commit period; zero commits after each message.
+    pub commit_interval: SimDuration,
+    /// Retries of a failing message.
+    pub max_retries: u32,
+    /// First retry delay.
+    pub backoff: SimDuration,
+    /// Service time.
+    pub service: Dist,
+    /// Partition assignment strategy.
+    pub assignment: Assignment,
+    /// Index of instance 0 in the engine's instance list.
+    pub first: u32,
+    /// Number of instances.
+    pub count: u32,
+    /// Partitions or queue.
+    pub store: Store,
+    /// One byte per copy addressed to the group.
+    pub ledger: Ledger,
+    /// Ordered groups: per global key, one past the highest sequence applied.
+    pub order: Vec<u32>,
+    /// Messages not yet committed (log) or deleted (queue).
+    pub lag: u64,
+    /// Largest lag so far.
+    pub max_lag: u64,
+    /// Queue model: idle live instances (engine indices), lowest last.
+    pub idle: Vec<u32>,
+    /// Waiting, sojourn, utilisation, latency.
+    pub metrics: GroupMetrics,
+}
+
+impl Group {
+    /// Builds a group; `first` is its instance 0's engine index.
+    #[must_use]
+    pub fn new(cfg: &ConsumerConfig, topic: u32, first: u32, store: Store, keys: u32) -> Group {
+        Group {
+            name: cfg.group.get_ref().clone(),
+            topic,
+            delivery: cfg.delivery,
+            commit_interval: cfg.commit_interval,
+            max_retries: cfg.max_retries,
+            backoff: cfg.backoff,
+            service: cfg.service_time,
+            assignment: cfg.assignment,
+            first,
+            count: *cfg.instances.get_ref(),
+            store,
+            ledger: Ledger::default(),
+            order: if cfg.ordered {
+                vec![0; keys as usize]
+            } else {
+                Vec::new()
+            },
+            lag: 0,
+            max_lag: 0,
+            idle: Vec::new(),
+            metrics: GroupMetrics::default(),
+        }
+    }
+
+    /// Engine indices of its instances.
+    pub fn instances(&self) -> std::ops::Range<u32> {
+        self.first..self.first + self.count
+    }
+
+    /// Adds to the lag and tracks its maximum.
+    pub fn lag_add(&mut self, n: u64) {
+        self.lag += n;
+        self.max_lag = self.max_lag.max(self.lag);
+    }
+
+    /// Whether a crash replays from the last commit (rather than losing what was taken).
+    #[must_use]
+    pub fn commits_after_processing(&self) -> bool {
+        self.delivery != Delivery::AtMostOnce
+    }
+}
+
+/// The message an instance is working on.
+#[derive(Clone, Copy, Debug)]
+pub struct Work {
+    /// The message.
+    pub msg: Msg,
+    /// Log: partition index within the topic.
+    pub partition: u32,
+    /// Log: offset; queue: slot.
+    pub offset: u64,
+    /// Queue: the receipt of this receive.
+    pub receipt: u32,
+    /// Failed attempts so far.
+    pub attempt: u32,
+    /// When the current attempt's service began.
+    pub started: SimTime,
+}
+
+/// An acknowledgement processed but not yet committed (queue model).
+#[derive(Clone, Copy, Debug)]
+pub struct PendingAck {
+    /// Queue slot.
+    pub slot: u32,
+    /// Receipt of the receive that processed it.
+    pub receipt: u32,
+    /// The message, should a rollback need to requeue it.
+    pub msg: Msg,
+}
+
+/// One consumer instance.
+#[derive(Debug)]
+pub struct Instance {
+    /// Group index.
+    pub group: u32,
+    /// Index within the group (`group/local` in fault targets).
+    pub local: u32,
+    /// False while crashed.
+    pub up: bool,
+    /// Bumped at every crash so that events of aborted work are ignored.
+    pub epoch: u32,
+    /// Service-time multiplier (slow faults).
+    pub slow: f64,
+    /// The message in hand.
+    pub work: Option<Work>,
+    /// Log: partitions (indices within the topic) it owns.
+    pub owned: Vec<u32>,
+    /// Log: where the next fetch starts looking, for fairness across partitions.
+    pub cursor: usize,
+    /// Its own random stream (service times).
+    pub rng: SimRng,
+    /// Queue: processed but not yet deleted.
+    pub pending: Vec<PendingAck>,
+    /// Time spent in service, nanoseconds.
+    pub busy_ns: u64,
+    /// Copies it processed.
+    pub processed: u64,
+}
+
+impl Instance {
+    /// A fresh, idle, live instance.
+    #[must_use]
+    pub fn new(group: u32, local: u32, rng: SimRng) -> Instance {
+        Instance {
+            group,
+            local,
+            up: true,
+            epoch: 0,
+            slow: 1.0,
+            work: None,
+            owned: Vec::new(),
+            cursor: 0,
+            rng,
+            pending: Vec::new(),
+            busy_ns: 0,
+            processed: 0,
+        }
+    }
+
+    /// Up and holding nothing.
+    #[must_use]
+    pub fn is_idle(&self) -> bool {
+        self.up && self.work.is_none()
+    }
+}

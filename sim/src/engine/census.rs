@@ -1,0 +1,460 @@
+//! The checker and the views: the final census that puts every copy in exactly one class,
+//! the expectations, the `RunSummary`, and the live `Snapshot` for the dashboard.
+
+use super::Engine;
+use crate::consumer::{Group, Store};
+use crate::ledger::Class;
+use crate::metrics::latency_of;
+use crate::scenario::{Delivery, FaultKind};
+use crate::snapshot::{
+    GroupView, InstanceState, InstanceView, LiveCounts, ProducerView, Snapshot, TopicView,
+};
+use crate::summary::{
+    Expectation, FaultWindow, GroupSummary, Latency, Messages, RunSummary, Throughput,
+};
+use crate::time::SimDuration;
+
+/// A set of message ids, one bit each.
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn new(n: usize) -> Bits {
+        Bits(vec![0; n.div_ceil(64)])
+    }
+    fn set(&mut self, i: u32) {
+        self.0[(i / 64) as usize] |= 1 << (i % 64);
+    }
+    fn get(&self, i: u32) -> bool {
+        self.0[(i / 64) as usize] & (1 << (i % 64)) != 0
+    }
+}
+
+impl Engine {
+    /// Which copies are still somewhere in the system, per group.
+    fn in_system(&self) -> Vec<Bits> {
+        let mut sets: Vec<Bits> = self
+            .groups
+            .iter()
+            .map(|g| Bits::new(g.ledger.len()))
+            .collect();
+        for (gi, g) in self.groups.iter().enumerate() {
+            match &g.store {
+                Store::Log(parts) => {
+                    for (p, gp) in parts.iter().enumerate() {
+                        for m in self.topics[g.topic as usize].partitions[p].iter_from(gp.committed)
+                        {
+                            sets[gi].set(m.id);
+                        }
+                    }
+                }
+                Store::Queue(q) => q.held().for_each(|m| sets[gi].set(m.id)),
+            }
+            for i in g.instances() {
+                if let Some(w) = &self.instances[i as usize].work {
+                    sets[gi].set(w.msg.id);
+                }
+            }
+        }
+        for t in &self.topics {
+            for parked in &t.parked {
+                t.groups
+                    .iter()
+                    .for_each(|&g| sets[g as usize].set(parked.msg.id));
+            }
+        }
+        for prod in &self.producers {
+            for req in prod
+                .inflight
+                .values()
+                .filter(|r| r.in_transit > 0 || !r.done)
+            {
+                for &g in &self.topics[prod.topic as usize].groups {
+                    sets[g as usize].set(req.msg.id);
+                }
+            }
+        }
+        sets
+    }
+
+    fn census(&self, g: &Group, in_system: &Bits) -> (GroupSummary, u64) {
+        let flags = &self.topics[g.topic as usize].flags;
+        let mut s = GroupSummary {
+            copies: g.ledger.len() as u64,
+            ..GroupSummary::default()
+        };
+        let mut unaccounted = 0;
+        for id in 0..g.ledger.len() as u32 {
+            match g.ledger.class(id) {
+                Class::Processed(n) => {
+                    s.processed += 1;
+                    s.duplicated += u64::from(n >= 2);
+                }
+                Class::DeadLettered => s.dead_lettered += 1,
+                Class::Dropped => s.dropped += 1,
+                _ if in_system.get(id) => s.in_flight += 1,
+                _ if flags.accepted(id) || flags.acked(id) => s.lost += 1,
+                _ => unaccounted += 1,
+            }
+        }
+        s.name.clone_from(&g.name);
+        s.topic.clone_from(&self.topics[g.topic as usize].name);
+        s.delivery = g.delivery.as_str().to_string();
+        s.out_of_order = g.metrics.out_of_order;
+        s.wait_mean_s = g.metrics.wait_mean_s();
+        s.sojourn_mean_s = g.metrics.sojourn_mean_s();
+        s.in_system_mean = g.metrics.in_system_mean(self.now);
+        let busy: u64 = g
+            .instances()
+            .map(|i| self.instances[i as usize].busy_ns)
+            .sum();
+        s.utilization = if self.now.0 == 0 {
+            0.0
+        } else {
+            busy as f64 / (self.now.0 as f64 * f64::from(g.count))
+        };
+        s.max_lag = g.max_lag;
+        s.latency_p99_s = latency_of(&g.metrics.latency).p99;
+        (s, unaccounted)
+    }
+
+    /// The result so far (final once `is_finished`).
+    #[must_use]
+    pub fn summary(&self) -> RunSummary {
+        let in_system = self.in_system();
+        let mut groups = Vec::new();
+        let mut unaccounted = 0;
+        for (g, bits) in self.groups.iter().zip(&in_system) {
+            let (s, u) = self.census(g, bits);
+            unaccounted += u;
+            groups.push(s);
+        }
+        let sum = |f: fn(&GroupSummary) -> u64| groups.iter().map(f).sum::<u64>();
+        let messages = Messages {
+            produced: self.produced,
+            acked: self.acked,
+            copies: sum(|g| g.copies),
+            delivered: self.delivered,
+            processed: sum(|g| g.processed),
+            lost: sum(|g| g.lost),
+            duplicated: sum(|g| g.duplicated),
+            out_of_order: sum(|g| g.out_of_order),
+            dead_lettered: sum(|g| g.dead_lettered),
+            dropped: sum(|g| g.dropped),
+            in_flight: sum(|g| g.in_flight),
+        };
+        let latency = latency_of(&self.histogram);
+        let conservation_ok = unaccounted == 0
+            && groups.iter().all(|g| {
+                g.copies == g.processed + g.lost + g.dead_lettered + g.dropped + g.in_flight
+            });
+        let mut expectations = self.expectations(
+            &messages,
+            &latency,
+            groups.iter().map(|g| g.max_lag).max().unwrap_or(0),
+        );
+        expectations.push(Expectation {
+            check: "conservation".into(),
+            expected: "copies = processed + lost + dead_lettered + dropped + in_flight".into(),
+            actual: format!(
+                "{} = {} + {} + {} + {} + {}{}",
+                messages.copies,
+                messages.processed,
+                messages.lost,
+                messages.dead_lettered,
+                messages.dropped,
+                messages.in_flight,
+                if unaccounted > 0 {
+                    format!(" ({unaccounted} unaccounted)")
+                } else {
+                    String::new()
+                }
+            ),
+            ok: conservation_ok,
+        });
+        expectations.extend(groups.iter().map(guarantee));
+        let producing_s = self.now.min(self.stop).as_secs_f64().max(f64::MIN_POSITIVE);
+        RunSummary {
+            scenario: self.scenario.name.clone(),
+            seed: self.seed,
+            delivery: self.delivery_label(),
+            trace_hash: format!("{:016x}", self.hash),
+            events: self.events,
+            sim_time_s: self.now.as_secs_f64(),
+            wall_s: 0.0,
+            messages,
+            latency_s: latency,
+            groups,
+            series: self.series.series.clone(),
+            expectations,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            scenario_hash: String::new(),
+            duration_s: self.stop.as_secs_f64(),
+            throughput: Throughput {
+                produced_per_s: self.produced as f64 / producing_s,
+                processed_per_s: messages.processed as f64
+                    / self.now.as_secs_f64().max(f64::MIN_POSITIVE),
+                produced_bytes_per_s: self.bytes as f64 / producing_s,
+            },
+            dropped_by_reason: self
+                .dropped_by_reason
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), *v))
+                .collect(),
+            conservation_ok,
+            faults: self.fault_windows(),
+            latency_histogram: self
+                .histogram
+                .iter_recorded()
+                .map(|v| [v.value_iterated_to(), v.count_at_value()])
+                .collect(),
+        }
+    }
+
+    fn delivery_label(&self) -> String {
+        let mut kinds: Vec<Delivery> = self.groups.iter().map(|g| g.delivery).collect();
+        kinds.sort();
+        kinds.dedup();
+        match kinds.as_slice() {
+            [] => "none".into(),
+            [one] => one.as_str().into(),
+            _ => "mixed".into(),
+        }
+    }
+
+    fn fault_windows(&self) -> Vec<FaultWindow> {
+        self.faults
+            .iter()
+            .map(|f| {
+                let start = f.cfg.at;
+                let end = f
+                    .cfg
+                    .duration
+                    .map_or(self.end.since(crate::time::SimTime::ZERO), |d| start + d);
+                FaultWindow {
+                    kind: fault_kind_name(*f.cfg.kind.get_ref()).into(),
+                    target: f.cfg.target.get_ref().clone(),
+                    start_s: start.as_secs_f64(),
+                    end_s: end.as_secs_f64(),
+                }
+            })
+            .collect()
+    }
+
+    /// The `[expect]` bounds against what the run gave.
+    fn expectations(&self, m: &Messages, l: &Latency, max_lag: u64) -> Vec<Expectation> {
+        let e = &self.scenario.expect;
+        let mut out = Vec::new();
+        let counts = [
+            ("lost", e.lost, m.lost),
+            ("duplicated", e.duplicated, m.duplicated),
+            ("out_of_order", e.out_of_order, m.out_of_order),
+            ("dead_lettered", e.dead_lettered, m.dead_lettered),
+            ("dropped", e.dropped, m.dropped),
+            ("in_flight", e.in_flight, m.in_flight),
+            ("max_lag", e.max_lag, max_lag),
+        ];
+        for (check, bound, actual) in counts {
+            if let Some(b) = bound {
+                out.push(Expectation {
+                    check: check.into(),
+                    expected: format!("<= {b}"),
+                    actual: actual.to_string(),
+                    ok: actual <= b,
+                });
+            }
+        }
+        let latencies = [
+            ("p50_latency", e.p50_latency, l.p50),
+            ("p99_latency", e.p99_latency, l.p99),
+            ("p999_latency", e.p999_latency, l.p999),
+        ];
+        for (check, bound, actual) in latencies {
+            if let Some(b) = bound {
+                let actual_d = SimDuration::from_secs_f64(actual);
+                out.push(Expectation {
+                    check: check.into(),
+                    expected: format!("<= {b}"),
+                    actual: actual_d.to_string(),
+                    ok: actual_d <= b,
+                });
+            }
+        }
+        out
+    }
+
+    /// An owned view for the dashboard.
+    #[must_use]
+    pub fn snapshot(&self) -> Snapshot {
+        let counts = self.groups.iter().fold(
+            LiveCounts {
+                produced: self.produced,
+                acked: self.acked,
+                delivered: self.delivered,
+                ..LiveCounts::default()
+            },
+            |mut c, g| {
+                let m = &g.metrics;
+                c.processed += m.processed;
+                c.duplicated += m.duplicated;
+                c.out_of_order += m.out_of_order;
+                c.dead_lettered += m.dead_lettered;
+                c.dropped += m.dropped;
+                c.lost_known += m.lost_known;
+                c
+            },
+        );
+        let latency = latency_of(&self.histogram);
+        let live = Messages {
+            lost: counts.lost_known,
+            duplicated: counts.duplicated,
+            out_of_order: counts.out_of_order,
+            dead_lettered: counts.dead_lettered,
+            dropped: counts.dropped,
+            ..Messages::default()
+        };
+        let max_lag = self.groups.iter().map(|g| g.max_lag).max().unwrap_or(0);
+        let mut expectations = self.expectations(&live, &latency, max_lag);
+        // In flight is only meaningful once the drain is over.
+        expectations.retain(|e| e.check != "in_flight" || self.is_finished());
+        Snapshot {
+            scenario: self.scenario.name.clone(),
+            seed: self.seed,
+            delivery: self.delivery_label(),
+            now: self.now,
+            duration: self.scenario.duration,
+            end: self.end,
+            phase: self.phase,
+            events: self.events,
+            trace_hash: self.hash,
+            counts,
+            latency,
+            groups: self.groups.iter().map(|g| self.group_view(g)).collect(),
+            producers: self
+                .producers
+                .iter()
+                .map(|p| self.producer_view(p))
+                .collect(),
+            topics: self
+                .topics
+                .iter()
+                .enumerate()
+                .map(|(t, _)| self.topic_view(t))
+                .collect(),
+            series: self.series.series.clone(),
+            expectations,
+            log: self.log.iter().cloned().collect(),
+            log_total: self.log_total,
+        }
+    }
+
+    fn group_view(&self, g: &Group) -> GroupView {
+        let partition_lag = match &g.store {
+            Store::Log(parts) => parts
+                .iter()
+                .enumerate()
+                .map(|(p, gp)| self.topics[g.topic as usize].partitions[p].end - gp.committed)
+                .collect(),
+            Store::Queue(q) => vec![q.len()],
+        };
+        GroupView {
+            name: g.name.clone(),
+            topic: self.topics[g.topic as usize].name.clone(),
+            delivery: g.delivery.as_str().into(),
+            lag: g.lag,
+            partition_lag,
+            processed: g.metrics.processed,
+            max_lag: g.max_lag,
+            instances: g
+                .instances()
+                .map(|i| {
+                    let inst = &self.instances[i as usize];
+                    InstanceView {
+                        state: if !inst.up {
+                            InstanceState::Down
+                        } else if inst.slow == 1.0 {
+                            InstanceState::Up
+                        } else {
+                            InstanceState::Slow
+                        },
+                        busy: inst.work.is_some(),
+                        partitions: inst.owned.clone(),
+                        processed: inst.processed,
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    fn producer_view(&self, p: &crate::producer::Producer) -> ProducerView {
+        let index = self
+            .producers
+            .iter()
+            .position(|x| std::ptr::eq(x, p))
+            .unwrap_or(0) as u16;
+        let topic = &self.topics[p.topic as usize];
+        ProducerView {
+            name: p.name.clone(),
+            topic: topic.name.clone(),
+            produced: p.produced,
+            blocked: topic
+                .parked
+                .iter()
+                .filter(|x| x.msg.producer == index)
+                .count() as u64,
+            up: p.up,
+        }
+    }
+
+    fn topic_view(&self, t: usize) -> TopicView {
+        let topic = &self.topics[t];
+        let depth = if topic.partitions.is_empty() {
+            let held = topic
+                .groups
+                .iter()
+                .map(|&g| match &self.groups[g as usize].store {
+                    Store::Queue(q) => q.len(),
+                    Store::Log(_) => 0,
+                });
+            vec![held.max().unwrap_or(0)]
+        } else {
+            topic
+                .partitions
+                .iter()
+                .map(crate::log::Partition::held)
+                .collect()
+        };
+        TopicView {
+            name: topic.name.clone(),
+            depth,
+        }
+    }
+}
+
+/// What each delivery variant promises, checked per group.
+fn guarantee(g: &GroupSummary) -> Expectation {
+    let (expected, ok) = match Delivery::parse(&g.delivery) {
+        Some(Delivery::AtMostOnce) => ("duplicated = 0", g.duplicated == 0),
+        Some(Delivery::AtLeastOnce) => ("lost = 0", g.lost == 0),
+        _ => (
+            "lost = 0 and duplicated = 0",
+            g.lost == 0 && g.duplicated == 0,
+        ),
+    };
+    Expectation {
+        check: format!("guarantee {} ({})", g.name, g.delivery),
+        expected: expected.into(),
+        actual: format!("lost = {}, duplicated = {}", g.lost, g.duplicated),
+        ok,
+    }
+}
+
+fn fault_kind_name(k: FaultKind) -> &'static str {
+    match k {
+        FaultKind::Crash => "crash",
+        FaultKind::Slow => "slow",
+        FaultKind::Poison => "poison",
+        FaultKind::BrokerCrash => "broker-crash",
+        FaultKind::Partition => "partition",
+        FaultKind::LatencySpike => "latency-spike",
+    }
+}

@@ -1,0 +1,297 @@
+//! The consume path: an idle instance fetches (log) or receives (queue) its next
+//! message, serves it, fails and retries it or applies its side effect, then
+//! acknowledges it according to the group's delivery variant.
+
+use super::Engine;
+use crate::consumer::{PendingAck, Store, Work};
+use crate::event::Event;
+use crate::message::Msg;
+use crate::scenario::Delivery;
+use crate::snapshot::LogKind;
+use crate::time::SimTime;
+
+impl Engine {
+    /// An instance that is up and idle takes its next message, if there is one.
+    pub(super) fn try_start(&mut self, i: u32) {
+        if !self.instances[i as usize].is_idle() {
+            return;
+        }
+        let g = self.instances[i as usize].group;
+        let taken = match self.groups[g as usize].store {
+            Store::Log(_) => self.fetch_log(i),
+            Store::Queue(_) => self.receive_queue(i),
+        };
+        let Some(work) = taken else {
+            let group = &mut self.groups[g as usize];
+            if matches!(group.store, Store::Queue(_)) && !group.idle.contains(&i) {
+                group.idle.push(i);
+            }
+            return;
+        };
+        let start = self.now + self.hop();
+        self.delivered += 1;
+        let group = &mut self.groups[g as usize];
+        if group.ledger.deliver(work.msg.id) {
+            group.metrics.record_wait(start.since(work.msg.arrived));
+        }
+        self.instances[i as usize].work = Some(work);
+        self.begin_service(i, start);
+    }
+
+    /// Serves the message in hand from `at` on.
+    fn begin_service(&mut self, i: u32, at: SimTime) {
+        let inst = &mut self.instances[i as usize];
+        let service = self.groups[inst.group as usize]
+            .service
+            .sample(&mut inst.rng);
+        let service = if inst.slow == 1.0 {
+            service
+        } else {
+            service.mul_f64(inst.slow)
+        };
+        let work = inst.work.as_mut().expect("work in hand");
+        work.started = at;
+        let epoch = inst.epoch;
+        self.queue
+            .push(at + service, Event::ServiceDone { instance: i, epoch });
+    }
+
+    /// A retry's backoff ended: serve the same message again.
+    pub(super) fn start_service(&mut self, i: u32) {
+        self.begin_service(i, self.now);
+    }
+
+    fn fetch_log(&mut self, i: u32) -> Option<Work> {
+        let inst = &self.instances[i as usize];
+        let (g, local, n, cursor) = (inst.group, inst.local, inst.owned.len(), inst.cursor);
+        let topic = self.groups[g as usize].topic;
+        for k in 0..n {
+            let idx = (cursor + k) % n;
+            let p = self.instances[i as usize].owned[idx];
+            let Store::Log(parts) = &mut self.groups[g as usize].store else {
+                unreachable!()
+            };
+            let gp = &mut parts[p as usize];
+            let partition = &self.topics[topic as usize].partitions[p as usize];
+            if gp.worker.is_some() || gp.position >= partition.end {
+                continue;
+            }
+            let offset = gp.position;
+            let msg = partition
+                .get(offset)
+                .expect("uncommitted offsets are retained");
+            gp.position += 1;
+            gp.worker = Some(local);
+            self.instances[i as usize].cursor = (idx + 1) % n;
+            if self.groups[g as usize].delivery == Delivery::AtMostOnce {
+                self.commit_partition(g, p, offset + 1);
+            }
+            return Some(Work {
+                msg,
+                partition: p,
+                offset,
+                receipt: 0,
+                attempt: 0,
+                started: self.now,
+            });
+        }
+        None
+    }
+
+    fn receive_queue(&mut self, i: u32) -> Option<Work> {
+        let g = self.instances[i as usize].group;
+        let (vt, max_receives) = (self.broker.visibility_timeout, self.broker.max_receives);
+        loop {
+            let group = &mut self.groups[g as usize];
+            let at_most_once = group.delivery == Delivery::AtMostOnce;
+            let Store::Queue(q) = &mut group.store else {
+                unreachable!()
+            };
+            let slot = q.pop_visible()?;
+            let s = q.slot(slot);
+            if s.receives >= max_receives {
+                // SQS redrive: received too often, moved to the dead-letter queue.
+                q.remove(slot);
+                group.lag = q.len();
+                self.dead_letter(g, s.msg, "received max_receives times");
+                self.unpark(group_topic(self, g));
+                continue;
+            }
+            let receipt = q.receive(slot, self.now + vt);
+            let arm = (!q.timer_armed).then(|| q.next_expiry()).flatten();
+            q.timer_armed = true;
+            if at_most_once {
+                q.remove(slot);
+                group.lag = q.len();
+            }
+            if let Some(at) = arm {
+                self.queue.push(at, Event::Visibility { group: g });
+            }
+            if at_most_once {
+                self.unpark(group_topic(self, g));
+            }
+            return Some(Work {
+                msg: s.msg,
+                partition: 0,
+                offset: u64::from(slot),
+                receipt,
+                attempt: 0,
+                started: self.now,
+            });
+        }
+    }
+
+    pub(super) fn on_service_done(&mut self, i: u32) {
+        let inst = &mut self.instances[i as usize];
+        let mut w = inst.work.expect("work in hand");
+        inst.busy_ns += self.now.since(w.started).0;
+        if !w.msg.poison {
+            self.apply_effect(i, w.msg);
+            self.complete(i, w);
+            return;
+        }
+        let group = &self.groups[inst.group as usize];
+        if w.attempt < group.max_retries {
+            let delay = group.backoff.mul_f64(2f64.powi(w.attempt.min(30) as i32));
+            w.attempt += 1;
+            inst.work = Some(w);
+            let epoch = inst.epoch;
+            self.queue
+                .push(self.now + delay, Event::RetryReady { instance: i, epoch });
+            return;
+        }
+        let g = inst.group;
+        let broker_redrives =
+            matches!(group.store, Store::Queue(_)) && group.delivery != Delivery::AtMostOnce;
+        if broker_redrives {
+            // Left undeleted: it comes back after the visibility timeout, and the queue
+            // dead-letters it once it has been received max_receives times.
+            self.instances[i as usize].work = None;
+            self.try_start(i);
+        } else {
+            self.dead_letter(g, w.msg, "failed after retries");
+            self.complete(i, w);
+        }
+    }
+
+    /// The side effect, as the delivery variant allows it.
+    fn apply_effect(&mut self, i: u32, msg: Msg) {
+        let g = self.instances[i as usize].group;
+        let group = &mut self.groups[g as usize];
+        if group.delivery == Delivery::ExactlyOnce && group.ledger.applied(msg.id) > 0 {
+            return; // the idempotency store has it: a replay is a no-op
+        }
+        self.instances[i as usize].processed += 1;
+        match group.ledger.apply(msg.id) {
+            1 => {
+                group.metrics.processed += 1;
+                self.series.processed();
+                if let Some(high) = group.order.get_mut(msg.key as usize) {
+                    if *high > msg.seq {
+                        group.metrics.out_of_order += 1;
+                    } else {
+                        *high = msg.seq + 1;
+                    }
+                }
+                if group.ledger.finish(msg.id) {
+                    let latency = self.now.since(msg.born).0.max(1);
+                    self.histogram.saturating_record(latency);
+                    group.metrics.latency.saturating_record(latency);
+                    group.metrics.record_sojourn(self.now.since(msg.arrived));
+                    group.metrics.leave(self.now);
+                }
+            }
+            2 => group.metrics.duplicated += 1,
+            _ => {}
+        }
+    }
+
+    /// Acknowledges the message in hand (processed or dead-lettered), then takes the next.
+    fn complete(&mut self, i: u32, w: Work) {
+        let inst = &mut self.instances[i as usize];
+        inst.work = None;
+        let (g, local) = (inst.group, inst.local);
+        let group = &mut self.groups[g as usize];
+        let (commits, per_message) = (
+            group.commits_after_processing(),
+            group.commit_interval.is_zero(),
+        );
+        match &mut group.store {
+            Store::Log(parts) => {
+                let gp = &mut parts[w.partition as usize];
+                gp.worker = None;
+                gp.done = gp.done.max(w.offset + 1);
+                let (done, owner) = (gp.done, gp.owner);
+                let handed_over = owner != Some(local);
+                if commits && (per_message || handed_over) {
+                    self.commit_partition(g, w.partition, done);
+                }
+                if handed_over && let Some(o) = owner {
+                    let first = self.groups[g as usize].first;
+                    self.try_start(first + o);
+                }
+            }
+            Store::Queue(q) => {
+                let slot = w.offset as u32;
+                if !commits {
+                } else if per_message {
+                    q.delete(slot, w.receipt);
+                    group.lag = q.len();
+                    self.unpark(group_topic(self, g));
+                } else {
+                    inst_pending(self, i).push(PendingAck {
+                        slot,
+                        receipt: w.receipt,
+                        msg: w.msg,
+                    });
+                }
+            }
+        }
+        self.try_start(i);
+    }
+
+    /// Moves a copy to the dead-letter queue (once).
+    pub(super) fn dead_letter(&mut self, g: u32, msg: Msg, why: &str) {
+        let group = &mut self.groups[g as usize];
+        if !group.ledger.dead_letter(msg.id) {
+            return;
+        }
+        group.metrics.dead_lettered += 1;
+        if group.ledger.finish(msg.id) {
+            group.metrics.leave(self.now);
+        }
+        let text = format!(
+            "{}: message {} of `{}` dead-lettered ({why})",
+            group.name, msg.id, self.producers[msg.producer as usize].name
+        );
+        self.note(LogKind::DeadLetter, text);
+    }
+
+    pub(super) fn on_visibility(&mut self, g: u32) {
+        let group = &mut self.groups[g as usize];
+        let Store::Queue(q) = &mut group.store else {
+            return;
+        };
+        q.timer_armed = false;
+        let visible = q.expire(self.now);
+        if let Some(next) = q.next_expiry() {
+            q.timer_armed = true;
+            self.queue
+                .push(next.max(self.now), Event::Visibility { group: g });
+        }
+        for _ in 0..visible {
+            let Some(i) = self.groups[g as usize].idle.pop() else {
+                break;
+            };
+            self.try_start(i);
+        }
+    }
+}
+
+fn group_topic(e: &Engine, g: u32) -> u32 {
+    e.groups[g as usize].topic
+}
+
+fn inst_pending(e: &mut Engine, i: u32) -> &mut Vec<PendingAck> {
+    &mut e.instances[i as usize].pending
+}

@@ -1,0 +1,93 @@
+//! Faults as they start and end: crashes and restarts of consumer instances, groups or
+//! producers, slow windows, and poison on a producer's messages.
+
+use super::Engine;
+use crate::event::Event;
+use crate::scenario::{FaultKind, Target};
+use crate::snapshot::LogKind;
+
+impl Engine {
+    fn fault_instances(&self, target: Target) -> Vec<u32> {
+        match target {
+            Target::Instance(g, local) => vec![self.groups[g].first + local],
+            Target::Group(g) => self.groups[g].instances().collect(),
+            Target::Producer(_) => Vec::new(),
+        }
+    }
+
+    pub(super) fn on_fault_start(&mut self, f: u32) {
+        let fault = &self.faults[f as usize];
+        let (kind, target) = (*fault.cfg.kind.get_ref(), fault.target);
+        let name = fault.cfg.target.get_ref().clone();
+        if let Some(d) = fault.cfg.duration {
+            self.queue.push(self.now + d, Event::FaultEnd { fault: f });
+        }
+        let lasting = fault
+            .cfg
+            .duration
+            .map_or("until the end".to_string(), |d| format!("for {d}"));
+        match (kind, target) {
+            (FaultKind::Crash, Target::Producer(p)) => self.producers[p].up = false,
+            (FaultKind::Crash, t) => {
+                for i in self.fault_instances(t) {
+                    self.crash_instance(i);
+                }
+            }
+            (FaultKind::Slow, t) => {
+                let factor = fault.cfg.factor.as_ref().map_or(1.0, |x| *x.get_ref());
+                for i in self.fault_instances(t) {
+                    self.instances[i as usize].slow = factor;
+                }
+            }
+            (FaultKind::Poison, Target::Producer(p)) => self.producers[p].poison.push(f),
+            _ => {}
+        }
+        let what = match kind {
+            FaultKind::Slow => format!(
+                "slow x{}",
+                self.faults[f as usize]
+                    .cfg
+                    .factor
+                    .as_ref()
+                    .map_or(1.0, |x| *x.get_ref())
+            ),
+            FaultKind::Poison => "poison".to_string(),
+            _ => "crash".to_string(),
+        };
+        self.note(LogKind::Fault, format!("fault: {what} {name} {lasting}"));
+    }
+
+    pub(super) fn on_fault_end(&mut self, f: u32) {
+        let fault = &self.faults[f as usize];
+        let (kind, target) = (*fault.cfg.kind.get_ref(), fault.target);
+        let name = fault.cfg.target.get_ref().clone();
+        match (kind, target) {
+            (FaultKind::Crash, Target::Producer(p)) => self.producers[p].up = true,
+            (FaultKind::Crash, t) => {
+                for i in self.fault_instances(t) {
+                    self.restart_instance(i);
+                }
+            }
+            (FaultKind::Slow, t) => {
+                for i in self.fault_instances(t) {
+                    self.instances[i as usize].slow = 1.0;
+                }
+            }
+            (FaultKind::Poison, Target::Producer(p)) => {
+                self.producers[p].poison.retain(|&x| x != f)
+            }
+            _ => {}
+        }
+        let kind_text = if kind == FaultKind::Crash {
+            LogKind::Restart
+        } else {
+            LogKind::Fault
+        };
+        let text = if kind == FaultKind::Crash {
+            format!("restart: {name}")
+        } else {
+            format!("fault over: {name}")
+        };
+        self.note(kind_text, text);
+    }
+}

@@ -1,0 +1,293 @@
+//! Consumer-group bookkeeping: commits, trimming the log behind the slowest group,
+//! partition assignment and rebalances, and what a crash or a restart does to each
+//! delivery variant's uncommitted work.
+
+use super::Engine;
+use crate::consumer::{Store, Work};
+use crate::log::assign;
+use crate::scenario::Delivery;
+use crate::snapshot::LogKind;
+
+impl Engine {
+    /// Moves a group's committed offset in partition `p` forward to `to`.
+    pub(super) fn commit_partition(&mut self, g: u32, p: u32, to: u64) {
+        let group = &mut self.groups[g as usize];
+        let Store::Log(parts) = &mut group.store else {
+            return;
+        };
+        let gp = &mut parts[p as usize];
+        if to <= gp.committed {
+            return;
+        }
+        let moved = to - gp.committed;
+        gp.committed = to;
+        group.lag -= moved;
+        let t = group.topic;
+        self.trim(t, p);
+        if !self.topics[t as usize].parked.is_empty() {
+            self.unpark(t);
+        }
+    }
+
+    /// Forgets what every group of the topic has committed past.
+    pub(super) fn trim(&mut self, t: u32, p: u32) {
+        let topic = &mut self.topics[t as usize];
+        let low = topic
+            .groups
+            .iter()
+            .map(|&g| match &self.groups[g as usize].store {
+                Store::Log(parts) => parts[p as usize].committed,
+                Store::Queue(_) => u64::MAX,
+            })
+            .min()
+            .unwrap_or(u64::MAX);
+        let part = &mut topic.partitions[p as usize];
+        part.trim(low.min(part.end));
+    }
+
+    /// The periodic commit: offsets up to what was processed, or the pending deletes.
+    pub(super) fn commit_group(&mut self, g: u32) {
+        let group = &self.groups[g as usize];
+        if !group.commits_after_processing() {
+            return;
+        }
+        match &group.store {
+            Store::Log(parts) => {
+                let todo: Vec<(u32, u64)> = parts
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, gp)| gp.done > gp.committed)
+                    .map(|(p, gp)| (p as u32, gp.done))
+                    .collect();
+                for (p, done) in todo {
+                    self.commit_partition(g, p, done);
+                }
+            }
+            Store::Queue(_) => {
+                for i in group.instances() {
+                    let pending = std::mem::take(&mut self.instances[i as usize].pending);
+                    let group = &mut self.groups[g as usize];
+                    let Store::Queue(q) = &mut group.store else {
+                        unreachable!()
+                    };
+                    for a in &pending {
+                        q.delete(a.slot, a.receipt);
+                    }
+                    group.lag = q.len();
+                }
+                let t = self.groups[g as usize].topic;
+                self.unpark(t);
+            }
+        }
+    }
+
+    /// Nothing of the group's is waiting to be committed or to become visible again.
+    pub(super) fn group_settled(&self, g: &crate::consumer::Group) -> bool {
+        match &g.store {
+            Store::Log(parts) => {
+                !g.commits_after_processing() || parts.iter().all(|gp| gp.done <= gp.committed)
+            }
+            Store::Queue(q) => {
+                q.in_flight() == 0
+                    && g.instances()
+                        .all(|i| self.instances[i as usize].pending.is_empty())
+            }
+        }
+    }
+
+    /// Spreads the group's partitions over its live instances. A partition leaving a
+    /// live owner is committed first (a graceful hand-over); a message that owner is
+    /// still processing finishes before the new owner fetches.
+    pub(super) fn rebalance(&mut self, g: u32) {
+        let group = &self.groups[g as usize];
+        let Store::Log(parts) = &group.store else {
+            return;
+        };
+        let live: Vec<u32> = group
+            .instances()
+            .filter(|&i| self.instances[i as usize].up)
+            .map(|i| i - group.first)
+            .collect();
+        let owners = assign(parts.len() as u32, &live, group.assignment);
+        let moves: Vec<(u32, Option<u32>, Option<u32>)> = parts
+            .iter()
+            .zip(&owners)
+            .enumerate()
+            .filter(|(_, (gp, new))| gp.owner != **new)
+            .map(|(p, (gp, new))| (p as u32, gp.owner, *new))
+            .collect();
+        let first = group.first;
+        for &(p, old, new) in &moves {
+            let old_live = old.is_some_and(|o| self.instances[(first + o) as usize].up);
+            let commits = self.groups[g as usize].commits_after_processing();
+            let Store::Log(parts) = &mut self.groups[g as usize].store else {
+                unreachable!()
+            };
+            let done = parts[p as usize].done;
+            parts[p as usize].owner = new;
+            if old_live && commits {
+                self.commit_partition(g, p, done);
+            }
+        }
+        for i in self.groups[g as usize].instances() {
+            let local = i - first;
+            let owned: Vec<u32> = (0..owners.len() as u32)
+                .filter(|&p| owners[p as usize] == Some(local))
+                .collect();
+            let inst = &mut self.instances[i as usize];
+            if inst.owned != owned {
+                inst.owned = owned;
+                inst.cursor = 0;
+            }
+        }
+        if !moves.is_empty() && self.now.0 > 0 {
+            let name = self.groups[g as usize].name.clone();
+            let summary: Vec<String> = live
+                .iter()
+                .map(|&l| format!("{l}:{:?}", self.instances[(first + l) as usize].owned))
+                .collect();
+            self.note(
+                LogKind::Rebalance,
+                format!(
+                    "{name}: rebalance, {} partition(s) moved; owners {}",
+                    moves.len(),
+                    summary.join(" ")
+                ),
+            );
+        }
+        for i in self.groups[g as usize].instances() {
+            self.try_start(i);
+        }
+    }
+
+    /// Crashes instance `i`: the message in hand is abandoned, uncommitted work is
+    /// replayed (at-least-once), rolled back (exactly-once) or already committed and so
+    /// lost (at-most-once); its partitions go to the others.
+    pub(super) fn crash_instance(&mut self, i: u32) {
+        let inst = &mut self.instances[i as usize];
+        if !inst.up {
+            return;
+        }
+        inst.up = false;
+        inst.epoch += 1;
+        let g = inst.group;
+        if let Some(w) = inst.work.take() {
+            inst.busy_ns += self.now.since(w.started).0;
+            self.abandon(g, w);
+        }
+        let owned = std::mem::take(&mut self.instances[i as usize].owned);
+        for p in owned {
+            self.reset_to_committed(g, p);
+        }
+        let pending = std::mem::take(&mut self.instances[i as usize].pending);
+        if self.groups[g as usize].delivery == Delivery::ExactlyOnce {
+            for a in &pending {
+                self.roll_back(g, a.msg.id);
+                self.requeue_if_deleted(g, a.slot, a.msg);
+            }
+        }
+        self.groups[g as usize].idle.retain(|&x| x != i);
+        self.rebalance(g);
+    }
+
+    /// The message in hand when its instance crashed.
+    fn abandon(&mut self, g: u32, w: Work) {
+        let group = &mut self.groups[g as usize];
+        let taken_and_committed = group.delivery == Delivery::AtMostOnce;
+        if taken_and_committed && group.ledger.applied(w.msg.id) == 0 {
+            group.metrics.lost_known += 1;
+            let text = format!(
+                "{}: message {} lost in a crash (committed before processing)",
+                group.name, w.msg.id
+            );
+            self.note(LogKind::Loss, text);
+        }
+        let group = &mut self.groups[g as usize];
+        if let Store::Log(parts) = &mut group.store {
+            let gp = &mut parts[w.partition as usize];
+            gp.worker = None;
+            if !taken_and_committed {
+                gp.position = gp.position.min(w.offset).max(gp.committed);
+                gp.done = gp.done.min(gp.position);
+            }
+            if let Some(o) = gp.owner {
+                let first = group.first;
+                self.try_start(first + o);
+            }
+        }
+    }
+
+    /// A partition whose owner crashed restarts from the committed offset.
+    fn reset_to_committed(&mut self, g: u32, p: u32) {
+        let group = &mut self.groups[g as usize];
+        let exactly_once = group.delivery == Delivery::ExactlyOnce;
+        let Store::Log(parts) = &mut group.store else {
+            return;
+        };
+        let gp = parts[p as usize];
+        if exactly_once && gp.done > gp.committed {
+            let topic = group.topic;
+            let ids: Vec<u32> = self.topics[topic as usize].partitions[p as usize]
+                .iter_from(gp.committed)
+                .take((gp.done - gp.committed) as usize)
+                .map(|m| m.id)
+                .collect();
+            for id in ids {
+                self.roll_back(g, id);
+            }
+        }
+        let Store::Log(parts) = &mut self.groups[g as usize].store else {
+            unreachable!()
+        };
+        let gp = &mut parts[p as usize];
+        gp.position = gp.committed;
+        gp.done = gp.done.min(gp.committed);
+        gp.owner = None;
+    }
+
+    /// Undoes an uncommitted side effect (an aborted transaction).
+    fn roll_back(&mut self, g: u32, id: u32) {
+        let group = &mut self.groups[g as usize];
+        let before = group.ledger.applied(id);
+        if before == 0 {
+            return;
+        }
+        if group.ledger.unapply(id) == 0 {
+            group.metrics.processed -= 1;
+        } else if before == 2 {
+            group.metrics.duplicated -= 1;
+        }
+    }
+
+    /// Exactly-once on a queue: a rolled-back message that someone else deleted in the
+    /// meantime is put back, as the transaction would have kept it.
+    fn requeue_if_deleted(&mut self, g: u32, slot: u32, msg: crate::message::Msg) {
+        let group = &mut self.groups[g as usize];
+        let Store::Queue(q) = &mut group.store else {
+            return;
+        };
+        let s = q.slot(slot);
+        if s.live && s.msg.id == msg.id {
+            return;
+        }
+        q.send(msg);
+        group.lag = q.len();
+        if let Some(i) = group.idle.pop() {
+            self.try_start(i);
+        }
+    }
+
+    /// Brings a crashed instance back.
+    pub(super) fn restart_instance(&mut self, i: u32) {
+        let inst = &mut self.instances[i as usize];
+        if inst.up {
+            return;
+        }
+        inst.up = true;
+        let g = inst.group;
+        match self.groups[g as usize].store {
+            Store::Log(_) => self.rebalance(g),
+            Store::Queue(_) => self.try_start(i),
+        }
+    }
+}

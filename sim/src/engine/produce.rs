@@ -1,0 +1,422 @@
+//! The produce path: arrivals at producers, requests over the network, the broker
+//! appending, parking (`block`), rejecting or making room, and acknowledgements,
+//! timeouts and retries back at the producer.
+
+use super::{Engine, Parked};
+use crate::consumer::Store;
+use crate::event::Event;
+use crate::message::Msg;
+use crate::producer::Inflight;
+use crate::scenario::{Acks, BrokerModel, OnFull};
+use crate::snapshot::LogKind;
+use crate::time::SimTime;
+use rand::RngExt;
+
+/// What the broker did with a produce request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Appended,
+    Parked,
+    Rejected,
+}
+
+impl Engine {
+    pub(super) fn start_producer(&mut self, p: u32) {
+        let prod = &mut self.producers[p as usize];
+        if prod.is_bursty() {
+            prod.on_until = SimTime::ZERO + prod.burst_period(true);
+        }
+        self.schedule_arrival(p);
+    }
+
+    fn schedule_arrival(&mut self, p: u32) {
+        let prod = &mut self.producers[p as usize];
+        let at = self.now + prod.next_gap();
+        if prod.is_bursty() && at > prod.on_until {
+            if prod.on_until < self.stop {
+                self.queue
+                    .push(prod.on_until, Event::BurstToggle { producer: p });
+            }
+        } else if at < self.stop {
+            self.queue.push(at, Event::Arrival { producer: p });
+        }
+    }
+
+    pub(super) fn on_burst_toggle(&mut self, p: u32) {
+        let prod = &mut self.producers[p as usize];
+        if prod.bursting {
+            prod.bursting = false;
+            let at = self.now + prod.burst_period(false);
+            if at < self.stop {
+                self.queue.push(at, Event::BurstToggle { producer: p });
+            }
+        } else {
+            prod.bursting = true;
+            prod.on_until = self.now + prod.burst_period(true);
+            self.schedule_arrival(p);
+        }
+    }
+
+    /// A message's intended send time. While the producer is crashed nothing is
+    /// produced, but the arrival process keeps its pace.
+    pub(super) fn on_arrival(&mut self, p: u32) {
+        if self.producers[p as usize].up {
+            self.create_message(p);
+        }
+        self.schedule_arrival(p);
+    }
+
+    fn create_message(&mut self, p: u32) {
+        let poison = self.draw_poison(p);
+        let prod = &mut self.producers[p as usize];
+        let (key, seq) = prod.next_key();
+        let partition = prod.partition_for(key);
+        prod.produced += 1;
+        self.bytes += u64::from(prod.payload_bytes);
+        let topic = &mut self.topics[prod.topic as usize];
+        let id = topic.flags.push();
+        for &g in &topic.groups {
+            self.groups[g as usize].ledger.push();
+        }
+        self.produced += 1;
+        self.series.produced();
+        let msg = Msg {
+            id,
+            key,
+            seq,
+            producer: p as u16,
+            poison,
+            born: self.now,
+            arrived: self.now,
+        };
+        if self.broker.acks == Acks::None {
+            self.ack_to_producer(p, id);
+        }
+        if self.latency.is_zero() {
+            self.reach_broker(p, msg, partition);
+        } else {
+            self.producers[p as usize].inflight.insert(
+                id,
+                Inflight {
+                    msg,
+                    partition,
+                    attempt: 0,
+                    in_transit: 0,
+                    done: false,
+                },
+            );
+            self.send_request(p, id, 0);
+        }
+    }
+
+    fn draw_poison(&mut self, p: u32) -> bool {
+        let mut poison = false;
+        for i in 0..self.producers[p as usize].poison.len() {
+            let f = &mut self.faults[self.producers[p as usize].poison[i] as usize];
+            if f.remaining > 0 {
+                f.remaining -= 1;
+                poison = true;
+            } else if let Some(rate) = &f.cfg.rate {
+                poison |= f.rng.random_bool(*rate.get_ref());
+            }
+        }
+        poison
+    }
+
+    /// Sends (or resends) a request over the network, with its timeout.
+    fn send_request(&mut self, p: u32, id: u32, attempt: u8) {
+        let hop = self.hop();
+        let prod = &mut self.producers[p as usize];
+        let req = prod.inflight.get_mut(&id).expect("request in flight");
+        req.in_transit += 1;
+        req.attempt = attempt;
+        let timeout = prod.request_timeout;
+        self.queue.push(
+            self.now + hop,
+            Event::ProduceReach {
+                producer: p,
+                msg: id,
+                attempt,
+            },
+        );
+        if self.broker.acks != Acks::None {
+            self.queue.push(
+                self.now + timeout,
+                Event::ProduceTimeout {
+                    producer: p,
+                    msg: id,
+                    attempt,
+                },
+            );
+        }
+    }
+
+    pub(super) fn on_produce_reach(&mut self, p: u32, id: u32) {
+        let prod = &mut self.producers[p as usize];
+        let req = prod.inflight.get_mut(&id).expect("request in flight");
+        req.in_transit -= 1;
+        let (msg, partition) = (req.msg, req.partition);
+        self.forget_if_settled(p, id);
+        self.reach_broker(p, msg, partition);
+    }
+
+    /// The broker handles a produce request.
+    fn reach_broker(&mut self, p: u32, msg: Msg, partition: u32) {
+        let t = self.producers[p as usize].topic;
+        let outcome = if !self.topics[t as usize].parked.is_empty() {
+            // Requests behind a blocked one wait their turn, as in a producer's buffer.
+            Outcome::Parked
+        } else if self.is_full(t, partition) {
+            self.when_full(t, msg, partition)
+        } else {
+            Outcome::Appended
+        };
+        match outcome {
+            Outcome::Appended => {
+                self.append(t, msg, partition);
+                self.respond(p, msg.id);
+            }
+            Outcome::Parked => self.topics[t as usize]
+                .parked
+                .push_back(Parked { msg, partition }),
+            Outcome::Rejected => {
+                // The producer hears the refusal and does not retry it.
+                if let Some(req) = self.producers[p as usize].inflight.get_mut(&msg.id) {
+                    req.done = true;
+                }
+                self.forget_if_settled(p, msg.id);
+                let n = self.drop_message(t, msg.id, "reject");
+                self.note(
+                    LogKind::Loss,
+                    format!(
+                        "broker full: rejected message {} of `{}` ({n} copies)",
+                        msg.id, self.topics[t as usize].name
+                    ),
+                );
+            }
+        }
+    }
+
+    fn when_full(&mut self, t: u32, msg: Msg, partition: u32) -> Outcome {
+        match self.broker.on_full {
+            OnFull::Block | OnFull::Spill => Outcome::Parked,
+            OnFull::Reject => Outcome::Rejected,
+            OnFull::DropOldest => {
+                self.make_room(t, partition);
+                let _ = msg;
+                Outcome::Appended
+            }
+        }
+    }
+
+    /// A partition (log) or any group's queue (queue model) holds `capacity` messages.
+    pub(super) fn is_full(&self, t: u32, partition: u32) -> bool {
+        let cap = self.broker.capacity;
+        let topic = &self.topics[t as usize];
+        match self.broker.model {
+            BrokerModel::Queue => {
+                topic
+                    .groups
+                    .iter()
+                    .any(|&g| match &self.groups[g as usize].store {
+                        Store::Queue(q) => q.len() >= cap,
+                        Store::Log(_) => false,
+                    })
+            }
+            _ => topic.partitions[partition as usize].held() >= cap,
+        }
+    }
+
+    /// Appends to the log or to every group's queue; wakes an idle consumer.
+    fn append(&mut self, t: u32, mut msg: Msg, partition: u32) {
+        let topic = &mut self.topics[t as usize];
+        let first = topic.flags.accept(msg.id);
+        if !first && self.producers[msg.producer as usize].idempotent {
+            return; // the broker knows this producer sequence already
+        }
+        msg.arrived = self.now;
+        if let Some(part) = topic.partitions.get_mut(partition as usize) {
+            part.append(msg);
+        }
+        for gi in 0..self.topics[t as usize].groups.len() {
+            let g = self.topics[t as usize].groups[gi];
+            let group = &mut self.groups[g as usize];
+            if first {
+                group.metrics.enter(self.now);
+            }
+            group.lag_add(1);
+            let wake = match &mut group.store {
+                Store::Log(parts) => parts[partition as usize]
+                    .owner
+                    .map(|local| group.first + local),
+                Store::Queue(q) => {
+                    q.send(msg);
+                    group.idle.pop()
+                }
+            };
+            if let Some(i) = wake {
+                self.try_start(i);
+            }
+        }
+        if self.topics[t as usize].groups.is_empty() {
+            self.trim(t, partition);
+        }
+    }
+
+    /// `drop-oldest`: discards the oldest message where the topic is full.
+    fn make_room(&mut self, t: u32, partition: u32) {
+        let groups = self.topics[t as usize].groups.clone();
+        let cap = self.broker.capacity;
+        match self.broker.model {
+            BrokerModel::Queue => {
+                for g in groups {
+                    let group = &mut self.groups[g as usize];
+                    let Store::Queue(q) = &mut group.store else {
+                        continue;
+                    };
+                    if q.len() < cap {
+                        continue;
+                    }
+                    let dropped = q.drop_oldest();
+                    group.lag = q.len();
+                    if let Some(m) = dropped {
+                        self.drop_copy(g, m.id, "drop-oldest");
+                    }
+                }
+            }
+            _ => {
+                let oldest = self.topics[t as usize].partitions[partition as usize].base();
+                let msg = self.topics[t as usize].partitions[partition as usize].get(oldest);
+                for g in groups {
+                    let Store::Log(parts) = &mut self.groups[g as usize].store else {
+                        continue;
+                    };
+                    let gp = &mut parts[partition as usize];
+                    if gp.committed > oldest {
+                        continue;
+                    }
+                    gp.committed = oldest + 1;
+                    gp.done = gp.done.max(oldest + 1);
+                    gp.position = gp.position.max(oldest + 1);
+                    self.groups[g as usize].lag -= 1;
+                    if let Some(m) = msg {
+                        self.drop_copy(g, m.id, "drop-oldest");
+                    }
+                }
+                self.trim(t, partition);
+            }
+        }
+    }
+
+    /// The broker's answer travels back to the producer.
+    fn respond(&mut self, p: u32, id: u32) {
+        if self.broker.acks == Acks::None {
+            return;
+        }
+        if self.latency.is_zero() {
+            self.ack_to_producer(p, id);
+        } else {
+            let at = self.now + self.hop();
+            if let Some(req) = self.producers[p as usize].inflight.get_mut(&id) {
+                req.in_transit += 1;
+            }
+            self.queue.push(
+                at,
+                Event::ProduceAck {
+                    producer: p,
+                    msg: id,
+                    attempt: 0,
+                },
+            );
+        }
+    }
+
+    pub(super) fn on_produce_ack(&mut self, p: u32, id: u32) {
+        if let Some(req) = self.producers[p as usize].inflight.get_mut(&id) {
+            req.in_transit -= 1;
+            let first = !req.done;
+            req.done = true;
+            if first {
+                self.ack_to_producer(p, id);
+            }
+            self.forget_if_settled(p, id);
+        }
+    }
+
+    fn ack_to_producer(&mut self, p: u32, id: u32) {
+        let t = self.producers[p as usize].topic;
+        if self.topics[t as usize].flags.ack(id) {
+            self.acked += 1;
+        }
+    }
+
+    pub(super) fn on_produce_timeout(&mut self, p: u32, id: u32, attempt: u8) {
+        let prod = &self.producers[p as usize];
+        let Some(req) = prod.inflight.get(&id) else {
+            return;
+        };
+        if req.done || req.attempt != attempt {
+            return;
+        }
+        if u32::from(attempt) < prod.retries {
+            self.send_request(p, id, attempt + 1);
+            return;
+        }
+        let t = prod.topic;
+        self.producers[p as usize]
+            .inflight
+            .get_mut(&id)
+            .expect("present")
+            .done = true;
+        self.topics[t as usize].flags.give_up(id);
+        if !self.topics[t as usize].flags.accepted(id) {
+            self.drop_message(t, id, "producer-gave-up");
+        }
+        self.forget_if_settled(p, id);
+    }
+
+    fn forget_if_settled(&mut self, p: u32, id: u32) {
+        let inflight = &mut self.producers[p as usize].inflight;
+        if inflight
+            .get(&id)
+            .is_some_and(|r| r.done && r.in_transit == 0)
+        {
+            inflight.remove(&id);
+        }
+    }
+
+    /// Marks every copy of a message dropped; returns how many were newly dropped.
+    fn drop_message(&mut self, t: u32, id: u32, reason: &'static str) -> u64 {
+        let groups = self.topics[t as usize].groups.clone();
+        groups
+            .into_iter()
+            .map(|g| u64::from(self.drop_copy(g, id, reason)))
+            .sum()
+    }
+
+    /// Marks one copy dropped; true when it was not already.
+    pub(super) fn drop_copy(&mut self, g: u32, id: u32, reason: &'static str) -> bool {
+        let group = &mut self.groups[g as usize];
+        if !group.ledger.drop_copy(id) {
+            return false;
+        }
+        group.metrics.dropped += 1;
+        if group.ledger.finish(id) {
+            group.metrics.leave(self.now);
+        }
+        self.count_drop(reason, 1);
+        true
+    }
+
+    /// Room appeared in topic `t`: appends parked requests in order while they fit.
+    pub(super) fn unpark(&mut self, t: u32) {
+        while let Some(&Parked { msg, partition }) = self.topics[t as usize].parked.front() {
+            if self.is_full(t, partition) {
+                break;
+            }
+            self.topics[t as usize].parked.pop_front();
+            self.append(t, msg, partition);
+            self.respond(u32::from(msg.producer), msg.id);
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The delivery ledger: one byte per copy (message × consumer group) and one byte per
+//! message, so a hundred million messages fit on a laptop. The bit layout is private; the
+//! engine calls the verbs below.
+
+/// Per-copy state: bits 0–2 how often the side effect was applied (saturating at 7),
+/// then flags.
+#[derive(Clone, Debug, Default)]
+pub struct Ledger {
+    copies: Vec<u8>,
+}
+
+const COUNT: u8 = 0b0000_0111;
+const FINISHED: u8 = 1 << 3;
+const DELIVERED: u8 = 1 << 4;
+const DEAD: u8 = 1 << 5;
+const DROPPED: u8 = 1 << 6;
+const IN_SYSTEM: u8 = 1 << 7;
+
+/// Final class of a copy; processed wins over the others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// Side effect applied at least once (the count says how often).
+    Processed(u8),
+    /// Moved to a dead-letter queue.
+    DeadLettered,
+    /// Discarded by a known mechanism.
+    Dropped,
+    /// Still somewhere in the system.
+    InFlight,
+    /// In none of the classes above.
+    Gone,
+}
+
+impl Ledger {
+    /// Adds a copy for a new message; ids are dense and in creation order.
+    pub fn push(&mut self) {
+        self.copies.push(0);
+    }
+
+    /// How many copies the ledger holds.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.copies.len()
+    }
+
+    /// True when no message was addressed to this group.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.copies.is_empty()
+    }
+
+    /// Times applied so far.
+    #[must_use]
+    pub fn applied(&self, id: u32) -> u8 {
+        self.copies[id as usize] & COUNT
+    }
+
+    /// Records a delivery; true the first time.
+    pub fn deliver(&mut self, id: u32) -> bool {
+        let c = &mut self.copies[id as usize];
+        let first = *c & DELIVERED == 0;
+        *c |= DELIVERED;
+        first
+    }
+
+    /// Applies the side effect; returns the new count.
+    pub fn apply(&mut self, id: u32) -> u8 {
+        let c = &mut self.copies[id as usize];
+        let n = (*c & COUNT).saturating_add(1).min(COUNT);
+        *c = (*c & !COUNT) | n;
+        n
+    }
+
+    /// Rolls one application back (an aborted transaction); returns the new count.
+    pub fn unapply(&mut self, id: u32) -> u8 {
+        let c = &mut self.copies[id as usize];
+        let n = (*c & COUNT).saturating_sub(1);
+        *c = (*c & !COUNT) | n;
+        n
+    }
+
+    /// Marks the copy as having left the system once (processed, dead-lettered or
+    /// dropped); true the first time, which is when waiting figures are recorded.
+    pub fn finish(&mut self, id: u32) -> bool {
+        let c = &mut self.copies[id as usize];
+        let first = *c & FINISHED == 0;
+        *c |= FINISHED;
+        first
+    }
+
+    /// Marks the copy dead-lettered; true the first time.
+    pub fn dead_letter(&mut self, id: u32) -> bool {
+        self.flag(id, DEAD)
+    }
+
+    /// Marks the copy dropped; true the first time.
+    pub fn drop_copy(&mut self, id: u32) -> bool {
+        self.flag(id, DROPPED)
+    }
+
+    /// Marks the copy as still in the system (used by the final census only).
+    pub fn mark_in_system(&mut self, id: u32) {
+        self.copies[id as usize] |= IN_SYSTEM;
+    }
+
+    fn flag(&mut self, id: u32, bit: u8) -> bool {
+        let c = &mut self.copies[id as usize];
+        let first = *c & bit == 0;
+        *c |= bit;
+        first
+    }
+
+    /// The final class of copy `id`.
+    #[must_use]
+    pub fn class(&self, id: u32) -> Class {
+        let c = self.copies[id as usize];
+        match c {
+            _ if c & COUNT > 0 => Class::Processed(c & COUNT),
+            _ if c & DEAD != 0 => Class::DeadLettered,
+            _ if c & DROPPED != 0 => Class::Dropped,
+            _ if c & IN_SYSTEM != 0 => Class::InFlight,
+            _ => Class::Gone,
+        }
+    }
+}
+
+/// Per-message flags of a topic: what the producer and the broker know of it.
+#[derive(Clone, Debug, Default)]
+pub struct MessageFlags {
+    flags: Vec<u8>,
+}
+
+const ACCEPTED: u8 = 1;
+const ACKED: u8 = 1 << 1;
+const GAVE_UP: u8 = 1 << 2;
+
+impl MessageFlags {
+    /// Registers a new message; returns its id.
+    pub fn push(&mut self) -> u32 {
+        self.flags.push(0);
+        u32::try_from(self.flags.len() - 1).expect("more than 4 billion messages in one topic")
+    }
+
+    /// Messages registered.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.flags.len()
+    }
+
+    /// True when the topic has no messages.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.flags.is_empty()
+    }
+
+    /// The broker appended it at least once; true the first time.
+    pub fn accept(&mut self, id: u32) -> bool {
+        let f = &mut self.flags[id as usize];
+        let first = *f & ACCEPTED == 0;
+        *f |= ACCEPTED;
+        first
+    }
+
+    /// Whether the broker has appended it.
+    #[must_use]
+    pub fn accepted(&self, id: u32) -> bool {
+        self.flags[id as usize] & ACCEPTED != 0
+    }
+
+    /// The producer was told it was sent; true the first time.
+    pub fn ack(&mut self, id: u32) -> bool {
+        let f = &mut self.flags[id as usize];
+        let first = *f & ACKED == 0;
+        *f |= ACKED;
+        first
+    }
+
+    /// Whether the producer was told it was sent.
+    #[must_use]
+    pub fn acked(&self, id: u32) -> bool {
+        self.flags[id as usize] & ACKED != 0
+    }
+
+    /// The producer gave up on it.
+    pub fn give_up(&mut self, id: u32) {
+        self.flags[id as usize] |= GAVE_UP;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn processed_wins_over_every_other_class() {
+        let mut l = Ledger::default();
+        l.push();
+        l.drop_copy(0);
+        l.dead_letter(0);
+        l.mark_in_system(0);
+        assert_eq!(l.class(0), Class::DeadLettered);
+        l.apply(0);
+        assert_eq!(l.class(0), Class::Processed(1));
+    }
+
+    #[test]
+    fn rollback_undoes_one_application() {
+        let mut l = Ledger::default();
+        l.push();
+        assert_eq!(l.apply(0), 1);
+        assert_eq!(l.apply(0), 2);
+        assert_eq!(l.unapply(0), 1);
+        assert_eq!(l.unapply(0), 0);
+        assert_eq!(l.unapply(0), 0);
+        assert_eq!(l.class(0), Class::Gone);
+    }
+
+    #[test]
+    fn application_count_saturates_instead_of_wrapping() {
+        let mut l = Ledger::default();
+        l.push();
+        for _ in 0..20 {
+            l.apply(0);
+        }
+        assert_eq!(l.applied(0), 7);
+    }
+}

@@ -1,0 +1,149 @@
+//! The Kafka-like log: partitions as append-only sequences of offsets, and each consumer
+//! group's view of a partition (committed offset, fetch position, owner). Entries below
+//! every group's committed offset are trimmed, so memory follows the backlog, not history.
+
+use crate::message::Msg;
+use crate::scenario::Assignment;
+use std::collections::VecDeque;
+
+/// One partition of a topic.
+#[derive(Debug, Default)]
+pub struct Partition {
+    entries: VecDeque<Msg>,
+    /// Offset of `entries[0]`.
+    base: u64,
+    /// The next offset to be written (the log end offset).
+    pub end: u64,
+}
+
+impl Partition {
+    /// Appends a message; returns its offset.
+    pub fn append(&mut self, m: Msg) -> u64 {
+        self.entries.push_back(m);
+        self.end += 1;
+        self.end - 1
+    }
+
+    /// The message at `offset`, if still retained.
+    #[must_use]
+    pub fn get(&self, offset: u64) -> Option<Msg> {
+        let i = offset.checked_sub(self.base)?;
+        self.entries.get(usize::try_from(i).ok()?).copied()
+    }
+
+    /// The oldest retained offset.
+    #[must_use]
+    pub fn base(&self) -> u64 {
+        self.base
+    }
+
+    /// Forgets every entry below `low` (all groups have committed past them).
+    pub fn trim(&mut self, low: u64) {
+        while self.base < low && !self.entries.is_empty() {
+            self.entries.pop_front();
+            self.base += 1;
+        }
+    }
+
+    /// Retained messages (what the broker holds).
+    #[must_use]
+    pub fn held(&self) -> u64 {
+        self.end - self.base
+    }
+
+    /// Retained messages from `from` on.
+    pub fn iter_from(&self, from: u64) -> impl Iterator<Item = &Msg> {
+        let skip = usize::try_from(from.saturating_sub(self.base)).unwrap_or(usize::MAX);
+        self.entries.iter().skip(skip)
+    }
+}
+
+/// A consumer group's position in one partition. Invariant:
+/// `committed <= done <= position <= end` except that at-most-once commits at fetch,
+/// so there `committed == position`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GroupPartition {
+    /// Committed offset: where a new owner starts.
+    pub committed: u64,
+    /// Everything below this has been processed (or dead-lettered) by the group.
+    pub done: u64,
+    /// The next offset the owner fetches.
+    pub position: u64,
+    /// The instance (group-local index) that owns the partition.
+    pub owner: Option<u32>,
+    /// The instance processing a message from it now (may be a previous owner
+    /// finishing its last message during a rebalance).
+    pub worker: Option<u32>,
+}
+
+/// Spreads `partitions` over the live instances (group-local indices, ascending).
+#[must_use]
+pub fn assign(partitions: u32, live: &[u32], strategy: Assignment) -> Vec<Option<u32>> {
+    if live.is_empty() {
+        return vec![None; partitions as usize];
+    }
+    let n = live.len() as u32;
+    match strategy {
+        Assignment::RoundRobin => (0..partitions)
+            .map(|p| Some(live[(p % n) as usize]))
+            .collect(),
+        Assignment::Range => {
+            // Kafka's RangeAssignor: the first `partitions % n` members get one extra.
+            let (each, extra) = (partitions / n, partitions % n);
+            let mut owners = Vec::with_capacity(partitions as usize);
+            for (i, &inst) in live.iter().enumerate() {
+                let count = each + u32::from((i as u32) < extra);
+                owners.extend(std::iter::repeat_n(Some(inst), count as usize));
+            }
+            owners
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::SimTime;
+
+    fn msg(id: u32) -> Msg {
+        Msg {
+            id,
+            key: 0,
+            seq: id,
+            producer: 0,
+            poison: false,
+            born: SimTime::ZERO,
+            arrived: SimTime::ZERO,
+        }
+    }
+
+    #[test]
+    fn offsets_survive_trimming() {
+        let mut p = Partition::default();
+        for i in 0..5 {
+            assert_eq!(p.append(msg(i)), u64::from(i));
+        }
+        p.trim(3);
+        assert_eq!((p.base(), p.end, p.held()), (3, 5, 2));
+        assert_eq!(p.get(2), None);
+        assert_eq!(p.get(4).map(|m| m.id), Some(4));
+        assert_eq!(p.iter_from(4).count(), 1);
+    }
+
+    #[test]
+    fn range_assignment_gives_the_first_members_the_extra_partitions() {
+        let a = assign(7, &[0, 1, 2], Assignment::Range);
+        assert_eq!(a, [0, 0, 0, 1, 1, 2, 2].map(Some).to_vec());
+    }
+
+    #[test]
+    fn round_robin_assignment_interleaves() {
+        let a = assign(5, &[1, 3], Assignment::RoundRobin);
+        assert_eq!(a, [1, 3, 1, 3, 1].map(Some).to_vec());
+    }
+
+    #[test]
+    fn no_live_member_means_no_owner() {
+        assert_eq!(assign(2, &[], Assignment::Range), vec![None, None]);
+    }
+}

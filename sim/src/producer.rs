@@ -1,0 +1,181 @@
+//! Producers: the arrival process, key choice, partitioner, and the requests a producer
+//! has in flight when the network is not instantaneous. Scheduling stays in the engine;
+//! this module only draws and keeps producer-side state.
+
+use crate::message::Msg;
+use crate::rng::SimRng;
+use crate::scenario::{Arrival, KeyDistribution, Partitioner, ProducerConfig};
+use crate::time::{NANOS_PER_SEC, SimDuration, SimTime};
+use rand::RngExt;
+use rand_distr::{Distribution, Exp1, Zipf};
+use std::collections::BTreeMap;
+
+/// A produce request awaiting its acknowledgement.
+#[derive(Clone, Copy, Debug)]
+pub struct Inflight {
+    /// The message.
+    pub msg: Msg,
+    /// Its partition.
+    pub partition: u32,
+    /// The current send (0 = first).
+    pub attempt: u8,
+    /// Requests and answers still on the network; the entry lives until they land.
+    pub in_transit: u8,
+    /// Acknowledged, refused or given up.
+    pub done: bool,
+}
+
+/// One producer's state.
+#[derive(Debug)]
+pub struct Producer {
+    /// Name from the scenario.
+    pub name: String,
+    /// Topic index.
+    pub topic: u32,
+    /// Partitions of that topic.
+    pub partitions: u32,
+    arrival: Arrival,
+    /// Mean gap while producing, in nanoseconds (during on periods for bursty).
+    gap_ns: f64,
+    burst_on: SimDuration,
+    burst_off: SimDuration,
+    /// Bursty: in an on period.
+    pub bursting: bool,
+    /// Bursty: when the current on period ends.
+    pub on_until: SimTime,
+    keys: u32,
+    /// Index of this producer's key 0 among all keys.
+    pub key_base: u32,
+    zipf: Option<Zipf<f64>>,
+    partitioner: Partitioner,
+    round_robin: u32,
+    /// Resends after a timeout before giving up.
+    pub retries: u32,
+    /// How long to wait for an acknowledgement.
+    pub request_timeout: SimDuration,
+    /// The broker drops resends it has already appended.
+    pub idempotent: bool,
+    /// Payload size.
+    pub payload_bytes: u32,
+    /// The producer's own random stream.
+    pub rng: SimRng,
+    key_seq: Vec<u32>,
+    /// Messages created.
+    pub produced: u64,
+    /// False while crashed.
+    pub up: bool,
+    /// Requests awaiting acknowledgement (only with a network that takes time).
+    pub inflight: BTreeMap<u32, Inflight>,
+    /// Poison faults active on this producer.
+    pub poison: Vec<u32>,
+}
+
+impl Producer {
+    /// Builds producer state from its config.
+    #[must_use]
+    pub fn new(
+        cfg: &ProducerConfig,
+        topic: u32,
+        partitions: u32,
+        key_base: u32,
+        rng: SimRng,
+    ) -> Self {
+        let rate = *cfg.rate.get_ref();
+        let keys = *cfg.keys.get_ref();
+        let duty = if cfg.arrival == Arrival::Bursty {
+            let on = cfg.burst_on.as_secs_f64();
+            on / (on + cfg.burst_off.as_secs_f64())
+        } else {
+            1.0
+        };
+        Producer {
+            name: cfg.name.get_ref().clone(),
+            topic,
+            partitions,
+            arrival: cfg.arrival,
+            gap_ns: NANOS_PER_SEC as f64 * duty / rate,
+            burst_on: cfg.burst_on,
+            burst_off: cfg.burst_off,
+            bursting: true,
+            on_until: SimTime::MAX,
+            keys,
+            key_base,
+            zipf: (cfg.key_distribution == KeyDistribution::Zipf).then(|| {
+                Zipf::new(f64::from(keys), *cfg.zipf_exponent.get_ref()).expect("validated zipf")
+            }),
+            partitioner: cfg.partitioner,
+            round_robin: 0,
+            retries: cfg.retries,
+            request_timeout: cfg.request_timeout,
+            idempotent: cfg.idempotent,
+            payload_bytes: cfg.payload_bytes,
+            rng,
+            key_seq: vec![0; keys as usize],
+            produced: 0,
+            up: true,
+            inflight: BTreeMap::new(),
+            poison: Vec::new(),
+        }
+    }
+
+    /// True for on/off arrivals.
+    #[must_use]
+    pub fn is_bursty(&self) -> bool {
+        self.arrival == Arrival::Bursty
+    }
+
+    /// The gap to the next arrival.
+    pub fn next_gap(&mut self) -> SimDuration {
+        match self.arrival {
+            Arrival::Constant => SimDuration(self.gap_ns.round() as u64),
+            Arrival::Poisson | Arrival::Bursty => {
+                let x: f64 = Exp1.sample(&mut self.rng);
+                SimDuration((x * self.gap_ns) as u64)
+            }
+        }
+    }
+
+    /// The length of the next on (or off) period of a bursty producer.
+    pub fn burst_period(&mut self, on: bool) -> SimDuration {
+        let mean = if on { self.burst_on } else { self.burst_off };
+        let x: f64 = Exp1.sample(&mut self.rng);
+        SimDuration((x * mean.0 as f64) as u64)
+    }
+
+    /// Draws a key; returns (global key, its sequence number).
+    pub fn next_key(&mut self) -> (u32, u32) {
+        let k = match &self.zipf {
+            Some(z) => (z.sample(&mut self.rng) as u32).clamp(1, self.keys) - 1,
+            None if self.keys == 1 => 0,
+            None => self.rng.random_range(0..self.keys),
+        };
+        let seq = self.key_seq[k as usize];
+        self.key_seq[k as usize] += 1;
+        (self.key_base + k, seq)
+    }
+
+    /// Chooses the partition for a message with `key`.
+    pub fn partition_for(&mut self, key: u32) -> u32 {
+        if self.partitions == 1 {
+            return 0;
+        }
+        match self.partitioner {
+            Partitioner::Key => (mix(u64::from(key)) % u64::from(self.partitions)) as u32,
+            Partitioner::RoundRobin => {
+                let p = self.round_robin;
+                self.round_robin = (p + 1) % self.partitions;
+                p
+            }
+            Partitioner::Random => self.rng.random_range(0..self.partitions),
+        }
+    }
+}
+
+/// A fixed integer hash (splitmix64's finaliser), so a key's partition never changes.
+#[must_use]
+pub fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}

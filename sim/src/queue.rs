@@ -1,0 +1,225 @@
+//! The SQS-like queue: competing consumers receive the next visible message, which stays
+//! invisible for the visibility timeout; a delete with the current receipt removes it,
+//! otherwise it becomes visible again. Redrive to the dead-letter queue is decided by the
+//! engine from `receives`. Slots are reused, so memory follows the backlog.
+
+use crate::message::Msg;
+use crate::time::SimTime;
+use std::collections::VecDeque;
+
+/// A message held by the queue.
+#[derive(Clone, Copy, Debug)]
+pub struct Slot {
+    /// The message.
+    pub msg: Msg,
+    /// Changes at every receive; a delete must quote the latest.
+    pub receipt: u32,
+    /// Times received.
+    pub receives: u32,
+    /// Still held (not deleted).
+    pub live: bool,
+    /// Can be received now.
+    pub visible: bool,
+}
+
+/// One queue (one per consumer group of a topic).
+#[derive(Debug, Default)]
+pub struct SqsQueue {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    visible: VecDeque<u32>,
+    /// Receives in order of their timeout: (expiry, slot, receipt). The timeout is the
+    /// same for every receive, so this stays sorted without a heap.
+    expiry: VecDeque<(SimTime, u32, u32)>,
+    /// A `Visibility` event is scheduled.
+    pub timer_armed: bool,
+    len: u64,
+}
+
+impl SqsQueue {
+    /// Adds a visible message.
+    pub fn send(&mut self, msg: Msg) {
+        let mut slot = Slot {
+            msg,
+            receipt: 0,
+            receives: 0,
+            live: true,
+            visible: true,
+        };
+        let i = if let Some(i) = self.free.pop() {
+            // Receipts keep counting across reuse, so a stale timeout of the slot's
+            // previous message can never match the new one.
+            slot.receipt = self.slots[i as usize].receipt;
+            self.slots[i as usize] = slot;
+            i
+        } else {
+            self.slots.push(slot);
+            u32::try_from(self.slots.len() - 1).expect("queue slots fit in u32")
+        };
+        self.visible.push_back(i);
+        self.len += 1;
+    }
+
+    /// Takes the next visible slot without receiving it yet (the caller decides between
+    /// a receive and a redrive).
+    pub fn pop_visible(&mut self) -> Option<u32> {
+        let i = self.visible.pop_front()?;
+        self.slots[i as usize].visible = false;
+        Some(i)
+    }
+
+    /// True when a message can be received now.
+    #[must_use]
+    pub fn has_visible(&self) -> bool {
+        !self.visible.is_empty()
+    }
+
+    /// The slot's current state.
+    #[must_use]
+    pub fn slot(&self, i: u32) -> Slot {
+        self.slots[i as usize]
+    }
+
+    /// Receives slot `i`: invisible until `until`; returns the new receipt.
+    pub fn receive(&mut self, i: u32, until: SimTime) -> u32 {
+        let s = &mut self.slots[i as usize];
+        s.receives += 1;
+        s.receipt = s.receipt.wrapping_add(1);
+        self.expiry.push_back((until, i, s.receipt));
+        s.receipt
+    }
+
+    /// Deletes slot `i` if `receipt` is still current; true when it was deleted.
+    pub fn delete(&mut self, i: u32, receipt: u32) -> bool {
+        let s = &mut self.slots[i as usize];
+        if !s.live || s.receipt != receipt {
+            return false;
+        }
+        self.remove(i);
+        true
+    }
+
+    /// Removes slot `i` whatever its receipt (redrive, at-most-once receive).
+    pub fn remove(&mut self, i: u32) {
+        let s = &mut self.slots[i as usize];
+        debug_assert!(s.live);
+        if s.visible {
+            self.visible.retain(|&v| v != i);
+        }
+        s.live = false;
+        s.visible = false;
+        self.free.push(i);
+        self.len -= 1;
+    }
+
+    /// Makes every receive whose timeout passed by `now` visible again; returns how many.
+    pub fn expire(&mut self, now: SimTime) -> usize {
+        let mut n = 0;
+        while let Some(&(at, i, receipt)) = self.expiry.front() {
+            if at > now {
+                break;
+            }
+            self.expiry.pop_front();
+            let s = &mut self.slots[i as usize];
+            if s.live && !s.visible && s.receipt == receipt {
+                s.visible = true;
+                self.visible.push_back(i);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Messages received and neither deleted nor visible again yet.
+    #[must_use]
+    pub fn in_flight(&self) -> u64 {
+        self.len - self.visible.len() as u64
+    }
+
+    /// When the next pending timeout falls.
+    #[must_use]
+    pub fn next_expiry(&self) -> Option<SimTime> {
+        self.expiry.front().map(|e| e.0)
+    }
+
+    /// Discards the oldest visible message to make room; returns it.
+    pub fn drop_oldest(&mut self) -> Option<Msg> {
+        let i = *self.visible.front()?;
+        let m = self.slots[i as usize].msg;
+        self.remove(i);
+        Some(m)
+    }
+
+    /// Messages held (visible or in flight).
+    #[must_use]
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True when the queue holds nothing.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Every message still held.
+    pub fn held(&self) -> impl Iterator<Item = &Msg> {
+        self.slots.iter().filter(|s| s.live).map(|s| &s.msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::SimDuration;
+
+    fn msg(id: u32) -> Msg {
+        Msg {
+            id,
+            key: 0,
+            seq: id,
+            producer: 0,
+            poison: false,
+            born: SimTime::ZERO,
+            arrived: SimTime::ZERO,
+        }
+    }
+
+    #[test]
+    fn an_undeleted_message_reappears_after_its_visibility_timeout() {
+        let mut q = SqsQueue::default();
+        q.send(msg(1));
+        let i = q.pop_visible().unwrap();
+        let receipt = q.receive(i, SimTime(10));
+        assert!(!q.has_visible());
+        assert_eq!(q.expire(SimTime(9)), 0);
+        assert_eq!(q.expire(SimTime(10)), 1);
+        assert!(q.has_visible());
+        // The old receipt no longer deletes it (SQS wants the latest receipt handle).
+        let j = q.pop_visible().unwrap();
+        let newer = q.receive(j, SimTime(20));
+        assert!(!q.delete(i, receipt));
+        assert!(q.delete(j, newer));
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_deleted_message_does_not_come_back() {
+        let mut q = SqsQueue::default();
+        q.send(msg(1));
+        let i = q.pop_visible().unwrap();
+        let r = q.receive(i, SimTime::ZERO + SimDuration(5));
+        assert!(q.delete(i, r));
+        assert_eq!(q.expire(SimTime(100)), 0);
+        assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn drop_oldest_takes_the_head() {
+        let mut q = SqsQueue::default();
+        q.send(msg(1));
+        q.send(msg(2));
+        assert_eq!(q.drop_oldest().map(|m| m.id), Some(1));
+        assert_eq!(q.len(), 1);
+    }
+}
