@@ -307,11 +307,15 @@ fn guarantees(input: &Input<'_>, spec: &VariantSpec, runs: &[RunSummary]) -> Vec
         ));
     }
     checks.push(("conservation".into(), true, Box::new(|r| r.conservation_ok)));
-    // The scenario's own checks, in the order the first run lists them.
-    for e in runs
+    // The scenario's own `[expect]` checks, in the order the first run lists them. The
+    // engine's per-group `guarantee …` and `conservation` lines restate the claims above.
+    let listed = runs
         .first()
         .map(|r| r.expectations.as_slice())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    for e in listed
+        .iter()
+        .filter(|e| e.check != "conservation" && !e.check.starts_with("guarantee"))
     {
         let name = e.check.clone();
         let key = name.clone();

@@ -328,7 +328,7 @@ pub fn comparison_tables(c: &Comparison) -> Vec<Table> {
         &["a", "b", "metric", "b − a"],
     );
     for d in &c.differences {
-        let cell = if d.metric.ends_with("_s") {
+        let cell = if d.metric.ends_with("_s") && !d.metric.ends_with("per_s") {
             est_ms(&d.estimate)
         } else {
             est_num(&d.estimate, 2)
