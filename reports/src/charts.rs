@@ -27,7 +27,8 @@ pub struct Chart<'a> {
     pub lines: Vec<Line>,
     /// X windows to shade (fault windows).
     pub shade: Vec<(f64, f64)>,
-    /// X is `log10(1/(1−q))`: label ticks as percentiles.
+    /// The percentile plot: x is `log10(1/(1−q))` labelled as percentiles, y is
+    /// `log10(latency in ms)` labelled in ms (log axes both ways, as HdrHistogram plots).
     pub percentile_x: bool,
 }
 
@@ -51,7 +52,7 @@ pub fn svg(chart: &Chart<'_>) -> Result<String, ReportError> {
         chart: chart.title.to_string(),
         message: e.to_string(),
     };
-    let (x0, x1, y1) = bounds(chart);
+    let (x0, x1, y0, y1) = bounds(chart);
     let mut buf = String::new();
     {
         let root = SVGBackend::with_string(&mut buf, SIZE).into_drawing_area();
@@ -61,16 +62,19 @@ pub fn svg(chart: &Chart<'_>) -> Result<String, ReportError> {
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(64)
-            .build_cartesian_2d(x0..x1, 0.0..y1)
+            .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(|e| err(&e))?;
         let pct = |x: &f64| percentile_label(*x);
+        let log_ms = |y: &f64| log_ms_label(*y);
         let mut mesh = ctx.configure_mesh();
         mesh.x_desc(chart.x_desc).y_desc(chart.y_desc);
         if chart.percentile_x {
             // One tick per decade of 1/(1−q): 0%, 90%, 99%, 99.9%, ...
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             mesh.x_labels(x1.floor() as usize + 1)
-                .x_label_formatter(&pct);
+                .x_label_formatter(&pct)
+                .y_labels((y1 - y0).round() as usize + 1)
+                .y_label_formatter(&log_ms);
         }
         mesh.draw().map_err(|e| err(&e))?;
         let shade = RGBColor(214, 39, 40).mix(0.12).filled();
@@ -78,14 +82,18 @@ pub fn svg(chart: &Chart<'_>) -> Result<String, ReportError> {
             chart
                 .shade
                 .iter()
-                .map(|&(a, b)| Rectangle::new([(a, 0.0), (b, y1)], shade)),
+                .map(|&(a, b)| Rectangle::new([(a, y0), (b, y1)], shade)),
         )
         .map_err(|e| err(&e))?;
+        let n = chart.lines.len();
         for (i, line) in chart.lines.iter().enumerate() {
             let color = COLORS[i % COLORS.len()];
+            // Earlier lines are drawn wider so that identical variants stay visible.
+            #[allow(clippy::cast_possible_truncation)]
+            let width = 2 + (n - 1 - i).min(4) as u32;
             ctx.draw_series(LineSeries::new(
                 line.points.iter().copied(),
-                color.stroke_width(2),
+                color.stroke_width(width),
             ))
             .map_err(|e| err(&e))?
             .label(line.label.as_str())
@@ -97,7 +105,12 @@ pub fn svg(chart: &Chart<'_>) -> Result<String, ReportError> {
             ctx.configure_series_labels()
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK)
-                .position(SeriesLabelPosition::UpperLeft)
+                // Percentile curves rise to the right: their lower right is empty.
+                .position(if chart.percentile_x {
+                    SeriesLabelPosition::LowerRight
+                } else {
+                    SeriesLabelPosition::UpperLeft
+                })
                 .draw()
                 .map_err(|e| err(&e))?;
         }
@@ -107,17 +120,34 @@ pub fn svg(chart: &Chart<'_>) -> Result<String, ReportError> {
     Ok(buf.replace(" xmlns=\"http://www.w3.org/2000/svg\"", ""))
 }
 
-fn bounds(chart: &Chart<'_>) -> (f64, f64, f64) {
+/// `(x0, x1, y0, y1)`: linear charts start at 0 and leave 8% headroom; the percentile chart
+/// spans whole decades of latency.
+fn bounds(chart: &Chart<'_>) -> (f64, f64, f64, f64) {
     let pts = || chart.lines.iter().flat_map(|l| l.points.iter());
-    let x0 = pts().map(|p| p.0).fold(f64::INFINITY, f64::min);
-    let x1 = pts().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
-    let y1 = pts().map(|p| p.1).fold(0.0, f64::max);
+    let min = |f: fn(&(f64, f64)) -> f64| pts().map(f).fold(f64::INFINITY, f64::min);
+    let max = |f: fn(&(f64, f64)) -> f64| pts().map(f).fold(f64::NEG_INFINITY, f64::max);
+    let (x0, x1) = (min(|p| p.0), max(|p| p.0));
     let (x0, x1) = if x0.is_finite() && x1 > x0 {
         (x0.min(0.0), x1)
     } else {
         (0.0, 1.0)
     };
-    (x0, x1, if y1 > 0.0 { y1 * 1.08 } else { 1.0 })
+    let (y0, y1) = (min(|p| p.1), max(|p| p.1));
+    if chart.percentile_x {
+        return match (y0.is_finite(), y1.is_finite()) {
+            (true, true) => (x0, x1, y0.floor(), y1.ceil().max(y0.floor() + 1.0)),
+            _ => (x0, x1, 0.0, 1.0),
+        };
+    }
+    (x0, x1, 0.0, if y1 > 0.0 { y1 * 1.08 } else { 1.0 })
+}
+
+/// `-1` → `0.1 ms`, `0` → `1 ms`, `2` → `100 ms`.
+fn log_ms_label(y: f64) -> String {
+    let ms = 10f64.powf(y);
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let digits = if y >= 0.0 { 0 } else { (-y).ceil() as usize };
+    format!("{ms:.digits$} ms")
 }
 
 /// `0` → `0%`, `1` → `90%`, `2` → `99%`, `3` → `99.9%`.
@@ -131,8 +161,9 @@ fn percentile_label(x: f64) -> String {
     format!("{q:.digits$}%")
 }
 
-/// The percentile curve of a latency histogram (ns), in milliseconds, from the median of the
-/// first step up to the highest percentile the sample supports (1 / count).
+/// The percentile curve of a latency histogram (ns) as `(log10(1/(1−q)), log10(ms))`, from
+/// just above q = 0 up to the highest percentile the sample supports (1 / count). Latencies under 1 ns
+/// are drawn at 1 ns: a log axis has no zero.
 #[must_use]
 #[allow(clippy::cast_precision_loss)]
 pub fn percentile_points(h: &Histogram<u64>) -> Vec<(f64, f64)> {
@@ -141,11 +172,13 @@ pub fn percentile_points(h: &Histogram<u64>) -> Vec<(f64, f64)> {
     }
     let x_max = (h.len() as f64).log10().min(6.0);
     let steps = (x_max * 20.0).ceil().max(1.0) as u32;
-    (0..=steps)
+    // From the first step on, not q = 0: the single fastest message would stretch the log
+    // axis over decades nobody reads.
+    (1..=steps)
         .map(|k| {
             let x = x_max * f64::from(k) / f64::from(steps);
             let q = 1.0 - 10f64.powf(-x);
-            (x, h.value_at_quantile(q) as f64 / 1e6)
+            (x, (h.value_at_quantile(q).max(1) as f64 / 1e6).log10())
         })
         .collect()
 }
@@ -160,6 +193,8 @@ mod tests {
         assert_eq!(percentile_label(1.0), "90%");
         assert_eq!(percentile_label(2.0), "99%");
         assert_eq!(percentile_label(3.0), "99.9%");
+        assert_eq!(log_ms_label(-1.0), "0.1 ms");
+        assert_eq!(log_ms_label(2.0), "100 ms");
     }
 
     #[test]

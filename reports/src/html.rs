@@ -143,7 +143,7 @@ fn run_charts(r: &RunSummary) -> Result<Figures, ReportError> {
         Chart {
             title: "Latency by percentile",
             x_desc: "percentile (log scale of 1/(1-q))",
-            y_desc: "latency (ms)",
+            y_desc: "latency (log scale)",
             lines: vec![Line {
                 label: r.delivery.clone(),
                 points: charts::percentile_points(&hdr::histogram(r)?),
@@ -159,25 +159,41 @@ fn draw_all(charts: &[Chart<'_>]) -> Result<Figures, ReportError> {
     charts.iter().map(charts::svg).collect()
 }
 
-/// Mean over a variant's seeds of one series, bucket by bucket (runs may end at different
-/// buckets once drained; each bucket averages the runs that reached it).
-#[allow(clippy::cast_precision_loss)]
+/// Mean over a variant's seeds of one series, bucket by bucket. Runs end at different times
+/// once drained, and a run's last bucket may be partial (its `t_s` is the run's end, its rate
+/// taken over a sliver of time): each full bucket averages the runs that have that same
+/// bucket, and partial buckets are left out of the overlay.
 fn mean_series(
     c: &Comparison,
     runs: &[usize],
     get: fn(&RunSummary, usize) -> Option<f64>,
 ) -> Vec<(f64, f64)> {
-    let longest = runs
+    let Some(longest) = runs
         .iter()
         .map(|&i| &c.runs[i])
-        .max_by_key(|r| r.series.t_s.len());
-    let Some(longest) = longest else {
+        .max_by_key(|r| r.series.t_s.len())
+    else {
         return Vec::new();
     };
-    (0..longest.series.t_s.len())
-        .map(|j| {
-            let vals: Vec<f64> = runs.iter().filter_map(|&i| get(&c.runs[i], j)).collect();
-            (longest.series.t_s[j], crate::stats::mean(&vals))
+    let t = &longest.series.t_s;
+    let width = t.first().copied().unwrap_or(0.0);
+    let full = |r: &RunSummary, j: usize| {
+        let ts = &r.series.t_s;
+        if j >= ts.len() {
+            return false;
+        }
+        let start = if j == 0 { 0.0 } else { ts[j - 1] };
+        (ts[j] - t[j]).abs() < 1e-9 && ts[j] - start > 0.99 * width
+    };
+    (0..t.len())
+        .filter_map(|j| {
+            let vals: Vec<f64> = runs
+                .iter()
+                .map(|&i| &c.runs[i])
+                .filter(|r| full(r, j))
+                .filter_map(|r| get(r, j))
+                .collect();
+            (!vals.is_empty()).then(|| (t[j], crate::stats::mean(&vals)))
         })
         .collect()
 }
@@ -225,7 +241,7 @@ fn comparison_charts(c: &Comparison) -> Result<Figures, ReportError> {
         Chart {
             title: "Latency by percentile (all seeds merged)",
             x_desc: "percentile (log scale of 1/(1-q))",
-            y_desc: "latency (ms)",
+            y_desc: "latency (log scale)",
             lines: percentiles,
             shade: Vec::new(),
             percentile_x: true,
