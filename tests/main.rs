@@ -1,4 +1,13 @@
-//! Workspace integration tests, built as one binary (filled in as the engine lands).
+//! Workspace integration tests, built as one binary: they run the real engine on the real
+//! scenario files, and the real `mqlab` binary for the command line.
 
+mod cli;
 mod compare;
+mod delivery;
+mod determinism;
+mod invalid;
+mod properties;
 mod reports;
+mod scenarios;
+mod support;
+mod theory;

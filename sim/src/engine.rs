@@ -44,6 +44,7 @@ struct Parked {
 #[derive(Debug)]
 struct Topic {
     name: String,
+    model: BrokerModel,
     /// Log model only.
     partitions: Vec<Partition>,
     /// Groups consuming it.
@@ -65,7 +66,6 @@ struct FaultRt {
 /// Broker settings the hot path reads.
 #[derive(Clone, Copy, Debug)]
 struct BrokerRt {
-    model: BrokerModel,
     acks: Acks,
     capacity: u64,
     on_full: OnFull,
@@ -104,6 +104,9 @@ pub struct Engine {
     dropped_by_reason: BTreeMap<&'static str, u64>,
     log: VecDeque<LogEntry>,
     log_total: u64,
+    /// Topics where room appeared during this event; their parked requests are appended
+    /// once the event's handler is done, so that no consumer is re-entered mid-fetch.
+    unpark_due: Vec<u32>,
 }
 
 impl Engine {
@@ -114,7 +117,6 @@ impl Engine {
         let sc = scenario.clone();
         let b = &sc.broker;
         let broker = BrokerRt {
-            model: *b.model.get_ref(),
             acks: b.acks,
             capacity: *b.capacity.get_ref(),
             on_full: *b.on_full.get_ref(),
@@ -132,7 +134,8 @@ impl Engine {
             .iter()
             .map(|t| Topic {
                 name: t.name.get_ref().clone(),
-                partitions: if broker.model == BrokerModel::Log {
+                model: t.model(b),
+                partitions: if t.model(b) == BrokerModel::Log {
                     (0..*t.partitions.get_ref())
                         .map(|_| Partition::default())
                         .collect()
@@ -168,7 +171,7 @@ impl Engine {
         for (gi, c) in sc.consumers.iter().enumerate() {
             let t = topic_index(c.topic.get_ref());
             topics[t as usize].groups.push(gi as u32);
-            let store = match broker.model {
+            let store = match topics[t as usize].model {
                 BrokerModel::Queue => Store::Queue(SqsQueue::default()),
                 _ => Store::Log(vec![
                     GroupPartition::default();
@@ -226,6 +229,7 @@ impl Engine {
             dropped_by_reason: BTreeMap::new(),
             log: VecDeque::new(),
             log_total: 0,
+            unpark_due: Vec::new(),
             scenario: sc,
         };
         engine.start();
@@ -300,6 +304,9 @@ impl Engine {
                 self.hash = (self.hash.rotate_left(5) ^ t.0).wrapping_mul(0x9e37_79b9_7f4a_7c15)
                     ^ event.digest();
                 self.dispatch(event);
+                while let Some(t) = self.unpark_due.pop() {
+                    self.unpark(t);
+                }
                 true
             }
             next => {

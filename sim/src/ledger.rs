@@ -14,7 +14,7 @@ const FINISHED: u8 = 1 << 3;
 const DELIVERED: u8 = 1 << 4;
 const DEAD: u8 = 1 << 5;
 const DROPPED: u8 = 1 << 6;
-const IN_SYSTEM: u8 = 1 << 7;
+const COMMITTED: u8 = 1 << 7;
 
 /// Final class of a copy; processed wins over the others.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,9 +25,7 @@ pub enum Class {
     DeadLettered,
     /// Discarded by a known mechanism.
     Dropped,
-    /// Still somewhere in the system.
-    InFlight,
-    /// In none of the classes above.
+    /// None of the above: still in the system, or lost (the census tells which).
     Gone,
 }
 
@@ -98,9 +96,16 @@ impl Ledger {
         self.flag(id, DROPPED)
     }
 
-    /// Marks the copy as still in the system (used by the final census only).
-    pub fn mark_in_system(&mut self, id: u32) {
-        self.copies[id as usize] |= IN_SYSTEM;
+    /// Marks the copy's side effect as committed (exactly-once on a queue: the
+    /// idempotency record is durable, so a redelivery is a known duplicate).
+    pub fn commit(&mut self, id: u32) {
+        self.copies[id as usize] |= COMMITTED;
+    }
+
+    /// Whether the side effect is committed.
+    #[must_use]
+    pub fn committed(&self, id: u32) -> bool {
+        self.copies[id as usize] & COMMITTED != 0
     }
 
     fn flag(&mut self, id: u32, bit: u8) -> bool {
@@ -118,7 +123,6 @@ impl Ledger {
             _ if c & COUNT > 0 => Class::Processed(c & COUNT),
             _ if c & DEAD != 0 => Class::DeadLettered,
             _ if c & DROPPED != 0 => Class::Dropped,
-            _ if c & IN_SYSTEM != 0 => Class::InFlight,
             _ => Class::Gone,
         }
     }
@@ -197,7 +201,6 @@ mod tests {
         l.push();
         l.drop_copy(0);
         l.dead_letter(0);
-        l.mark_in_system(0);
         assert_eq!(l.class(0), Class::DeadLettered);
         l.apply(0);
         assert_eq!(l.class(0), Class::Processed(1));

@@ -68,6 +68,11 @@ pub struct Producer {
     pub inflight: BTreeMap<u32, Inflight>,
     /// Poison faults active on this producer.
     pub poison: Vec<u32>,
+    /// When the last request reaches the broker: the connection is FIFO (TCP), so
+    /// jitter delays requests but never reorders them.
+    pub link_out: SimTime,
+    /// When the last answer reaches the producer, likewise FIFO.
+    pub link_in: SimTime,
 }
 
 impl Producer {
@@ -115,6 +120,8 @@ impl Producer {
             up: true,
             inflight: BTreeMap::new(),
             poison: Vec::new(),
+            link_out: SimTime::ZERO,
+            link_in: SimTime::ZERO,
         }
     }
 

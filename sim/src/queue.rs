@@ -47,9 +47,9 @@ impl SqsQueue {
             visible: true,
         };
         let i = if let Some(i) = self.free.pop() {
-            // Receipts keep counting across reuse, so a stale timeout of the slot's
-            // previous message can never match the new one.
-            slot.receipt = self.slots[i as usize].receipt;
+            // Receipts keep counting across reuse, so a stale timeout or delete meant for
+            // the slot's previous message never matches the new one.
+            slot.receipt = self.slots[i as usize].receipt.wrapping_add(1);
             self.slots[i as usize] = slot;
             i
         } else {
@@ -212,6 +212,19 @@ mod tests {
         assert!(q.delete(i, r));
         assert_eq!(q.expire(SimTime(100)), 0);
         assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn a_stale_receipt_never_deletes_the_next_message_in_a_reused_slot() {
+        let mut q = SqsQueue::default();
+        q.send(msg(1));
+        let i = q.pop_visible().unwrap();
+        let old = q.receive(i, SimTime(10));
+        q.remove(i);
+        q.send(msg(2));
+        assert!(!q.delete(i, old));
+        assert_eq!(q.expire(SimTime(10)), 0);
+        assert_eq!(q.len(), 1);
     }
 
     #[test]

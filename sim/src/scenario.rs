@@ -164,6 +164,17 @@ pub struct TopicConfig {
     /// Partitions (log model); a queue has exactly one.
     #[serde(default = "one_spanned")]
     pub partitions: Spanned<u32>,
+    /// This topic's model when it differs from `broker.model` (say, a queue beside logs).
+    #[serde(default)]
+    pub model: Option<Spanned<BrokerModel>>,
+}
+
+impl TopicConfig {
+    /// The model this topic follows.
+    #[must_use]
+    pub fn model(&self, broker: &BrokerConfig) -> BrokerModel {
+        *self.model.as_ref().unwrap_or(&broker.model).get_ref()
+    }
 }
 
 fn one_spanned() -> Spanned<u32> {

@@ -114,7 +114,7 @@ impl Engine {
                 q.remove(slot);
                 group.lag = q.len();
                 self.dead_letter(g, s.msg, "received max_receives times");
-                self.unpark(group_topic(self, g));
+                self.unpark_soon(group_topic(self, g));
                 continue;
             }
             let receipt = q.receive(slot, self.now + vt);
@@ -128,7 +128,7 @@ impl Engine {
                 self.queue.push(at, Event::Visibility { group: g });
             }
             if at_most_once {
-                self.unpark(group_topic(self, g));
+                self.unpark_soon(group_topic(self, g));
             }
             return Some(Work {
                 msg: s.msg,
@@ -146,8 +146,14 @@ impl Engine {
         let mut w = inst.work.expect("work in hand");
         inst.busy_ns += self.now.since(w.started).0;
         if !w.msg.poison {
-            self.apply_effect(i, w.msg);
-            self.complete(i, w);
+            if self.apply_effect(i, w.msg) == Effect::Conflict {
+                // Another instance's open transaction holds this message's effect: leave
+                // the message to its visibility timeout and take the next one.
+                self.instances[i as usize].work = None;
+                self.try_start(i);
+            } else {
+                self.complete(i, w);
+            }
             return;
         }
         let group = &self.groups[inst.group as usize];
@@ -175,11 +181,20 @@ impl Engine {
     }
 
     /// The side effect, as the delivery variant allows it.
-    fn apply_effect(&mut self, i: u32, msg: Msg) {
+    fn apply_effect(&mut self, i: u32, msg: Msg) -> Effect {
         let g = self.instances[i as usize].group;
         let group = &mut self.groups[g as usize];
         if group.delivery == Delivery::ExactlyOnce && group.ledger.applied(msg.id) > 0 {
-            return; // the idempotency store has it: a replay is a no-op
+            // The idempotency store has it. On a log the earlier application is committed
+            // or in this partition's own open transaction; on a queue it may be another
+            // instance's open transaction, which a unique key makes this one wait out.
+            let own_or_committed =
+                matches!(group.store, Store::Log(_)) || group.ledger.committed(msg.id);
+            return if own_or_committed {
+                Effect::Duplicate
+            } else {
+                Effect::Conflict
+            };
         }
         self.instances[i as usize].processed += 1;
         match group.ledger.apply(msg.id) {
@@ -204,6 +219,7 @@ impl Engine {
             2 => group.metrics.duplicated += 1,
             _ => {}
         }
+        Effect::Applied
     }
 
     /// Acknowledges the message in hand (processed or dead-lettered), then takes the next.
@@ -235,9 +251,10 @@ impl Engine {
                 let slot = w.offset as u32;
                 if !commits {
                 } else if per_message {
+                    group.ledger.commit(w.msg.id);
                     q.delete(slot, w.receipt);
                     group.lag = q.len();
-                    self.unpark(group_topic(self, g));
+                    self.unpark_soon(group_topic(self, g));
                 } else {
                     inst_pending(self, i).push(PendingAck {
                         slot,
@@ -286,6 +303,17 @@ impl Engine {
             self.try_start(i);
         }
     }
+}
+
+/// What applying a side effect did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Effect {
+    /// Applied (maybe again, for the variants that allow it).
+    Applied,
+    /// Skipped: the idempotency store already has it.
+    Duplicate,
+    /// Skipped: another open transaction holds it.
+    Conflict,
 }
 
 fn group_topic(e: &Engine, g: u32) -> u32 {

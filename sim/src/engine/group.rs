@@ -19,13 +19,20 @@ impl Engine {
         if to <= gp.committed {
             return;
         }
-        let moved = to - gp.committed;
+        let (from, moved) = (gp.committed, to - gp.committed);
         gp.committed = to;
+        if group.delivery == crate::scenario::Delivery::ExactlyOnce {
+            // The transaction commits: its side effects can no longer roll back.
+            let part = &self.topics[group.topic as usize].partitions[p as usize];
+            for m in part.iter_from(from).take(moved as usize) {
+                group.ledger.commit(m.id);
+            }
+        }
         group.lag -= moved;
         let t = group.topic;
         self.trim(t, p);
         if !self.topics[t as usize].parked.is_empty() {
-            self.unpark(t);
+            self.unpark_soon(t);
         }
     }
 
@@ -71,12 +78,13 @@ impl Engine {
                         unreachable!()
                     };
                     for a in &pending {
+                        group.ledger.commit(a.msg.id);
                         q.delete(a.slot, a.receipt);
                     }
                     group.lag = q.len();
                 }
                 let t = self.groups[g as usize].topic;
-                self.unpark(t);
+                self.unpark_soon(t);
             }
         }
     }
@@ -182,7 +190,7 @@ impl Engine {
         let pending = std::mem::take(&mut self.instances[i as usize].pending);
         if self.groups[g as usize].delivery == Delivery::ExactlyOnce {
             for a in &pending {
-                self.roll_back(g, a.msg.id);
+                self.roll_back(g, a.msg);
                 self.requeue_if_deleted(g, a.slot, a.msg);
             }
         }
@@ -227,13 +235,13 @@ impl Engine {
         let gp = parts[p as usize];
         if exactly_once && gp.done > gp.committed {
             let topic = group.topic;
-            let ids: Vec<u32> = self.topics[topic as usize].partitions[p as usize]
+            let msgs: Vec<crate::message::Msg> = self.topics[topic as usize].partitions[p as usize]
                 .iter_from(gp.committed)
                 .take((gp.done - gp.committed) as usize)
-                .map(|m| m.id)
+                .copied()
                 .collect();
-            for id in ids {
-                self.roll_back(g, id);
+            for m in msgs {
+                self.roll_back(g, m);
             }
         }
         let Store::Log(parts) = &mut self.groups[g as usize].store else {
@@ -246,14 +254,21 @@ impl Engine {
     }
 
     /// Undoes an uncommitted side effect (an aborted transaction).
-    fn roll_back(&mut self, g: u32, id: u32) {
+    fn roll_back(&mut self, g: u32, m: crate::message::Msg) {
         let group = &mut self.groups[g as usize];
-        let before = group.ledger.applied(id);
-        if before == 0 {
+        let before = group.ledger.applied(m.id);
+        // A committed effect is durable; a redelivery the idempotency store skipped
+        // applied nothing of its own to undo.
+        if before == 0 || group.ledger.committed(m.id) {
             return;
         }
-        if group.ledger.unapply(id) == 0 {
+        if group.ledger.unapply(m.id) == 0 {
             group.metrics.processed -= 1;
+            // The key's high-water mark goes back with the rolled-back application, so the
+            // replay is not mistaken for reordering.
+            if let Some(high) = group.order.get_mut(m.key as usize) {
+                *high = (*high).min(m.seq);
+            }
         } else if before == 2 {
             group.metrics.duplicated -= 1;
         }

@@ -127,12 +127,14 @@ impl Engine {
     fn send_request(&mut self, p: u32, id: u32, attempt: u8) {
         let hop = self.hop();
         let prod = &mut self.producers[p as usize];
+        let reach = (self.now + hop).max(prod.link_out);
+        prod.link_out = reach;
         let req = prod.inflight.get_mut(&id).expect("request in flight");
         req.in_transit += 1;
         req.attempt = attempt;
         let timeout = prod.request_timeout;
         self.queue.push(
-            self.now + hop,
+            reach,
             Event::ProduceReach {
                 producer: p,
                 msg: id,
@@ -213,7 +215,7 @@ impl Engine {
     pub(super) fn is_full(&self, t: u32, partition: u32) -> bool {
         let cap = self.broker.capacity;
         let topic = &self.topics[t as usize];
-        match self.broker.model {
+        match topic.model {
             BrokerModel::Queue => {
                 topic
                     .groups
@@ -267,7 +269,7 @@ impl Engine {
     fn make_room(&mut self, t: u32, partition: u32) {
         let groups = self.topics[t as usize].groups.clone();
         let cap = self.broker.capacity;
-        match self.broker.model {
+        match self.topics[t as usize].model {
             BrokerModel::Queue => {
                 for g in groups {
                     let group = &mut self.groups[g as usize];
@@ -316,8 +318,11 @@ impl Engine {
         if self.latency.is_zero() {
             self.ack_to_producer(p, id);
         } else {
-            let at = self.now + self.hop();
-            if let Some(req) = self.producers[p as usize].inflight.get_mut(&id) {
+            let hop = self.hop();
+            let prod = &mut self.producers[p as usize];
+            let at = (self.now + hop).max(prod.link_in);
+            prod.link_in = at;
+            if let Some(req) = prod.inflight.get_mut(&id) {
                 req.in_transit += 1;
             }
             self.queue.push(
@@ -408,7 +413,14 @@ impl Engine {
         true
     }
 
-    /// Room appeared in topic `t`: appends parked requests in order while they fit.
+    /// Room appeared in topic `t`: its parked requests go in after the current handler.
+    pub(super) fn unpark_soon(&mut self, t: u32) {
+        if !self.topics[t as usize].parked.is_empty() && !self.unpark_due.contains(&t) {
+            self.unpark_due.push(t);
+        }
+    }
+
+    /// Appends parked requests in order while they fit.
     pub(super) fn unpark(&mut self, t: u32) {
         while let Some(&Parked { msg, partition }) = self.topics[t as usize].parked.front() {
             if self.is_full(t, partition) {

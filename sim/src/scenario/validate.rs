@@ -90,7 +90,10 @@ pub(super) fn validate(s: &Scenario) -> Result<(), Invalid> {
     unique(s.topics.iter().map(|t| &t.name), "topic")?;
     for t in &s.topics {
         positive(&t.partitions, "partitions")?;
-        if *s.broker.model.get_ref() == BrokerModel::Queue && *t.partitions.get_ref() != 1 {
+        if let Some(m) = &t.model {
+            unsupported_model(m)?;
+        }
+        if t.model(&s.broker) == BrokerModel::Queue && *t.partitions.get_ref() != 1 {
             return fail(
                 t.partitions.span(),
                 "a queue (model = \"queue\") has exactly one partition".into(),
@@ -127,18 +130,20 @@ pub(super) fn validate(s: &Scenario) -> Result<(), Invalid> {
     Ok(())
 }
 
-fn broker(s: &Scenario) -> Result<(), Invalid> {
-    let b = &s.broker;
-    if matches!(
-        b.model.get_ref(),
-        BrokerModel::Exchange | BrokerModel::Pubsub
-    ) {
+fn unsupported_model(m: &Spanned<BrokerModel>) -> Result<(), Invalid> {
+    if matches!(m.get_ref(), BrokerModel::Exchange | BrokerModel::Pubsub) {
         return fail(
-            b.model.span(),
+            m.span(),
             "broker models `exchange` and `pubsub` are not built yet (expected `log` or `queue`)"
                 .into(),
         );
     }
+    Ok(())
+}
+
+fn broker(s: &Scenario) -> Result<(), Invalid> {
+    let b = &s.broker;
+    unsupported_model(&b.model)?;
     positive(&b.nodes, "nodes")?;
     positive(&b.replication, "replication")?;
     if b.replication.get_ref() > b.nodes.get_ref() {

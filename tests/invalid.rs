@@ -1,0 +1,85 @@
+//! Every invalid scenario in `tests/fixtures/invalid/` fails with its own message at its
+//! own line and column (both written in the fixture's first two lines), through the
+//! library and through the binary (exit code 2, nothing on stdout).
+
+use crate::support::root;
+use assert_cmd::Command;
+use mqlab_sim::Scenario;
+
+fn fixtures() -> Vec<(std::path::PathBuf, String, String)> {
+    let mut v: Vec<_> = std::fs::read_dir(root().join("tests/fixtures/invalid"))
+        .expect("fixtures")
+        .map(|e| e.expect("entry").path())
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).expect("fixture");
+            let mut lines = text.lines();
+            let expect = lines
+                .next()
+                .and_then(|l| l.strip_prefix("# expect: "))
+                .expect("# expect: line")
+                .to_string();
+            let at = lines
+                .next()
+                .and_then(|l| l.strip_prefix("# at: "))
+                .expect("# at: line")
+                .to_string();
+            (p, expect, at)
+        })
+        .collect();
+    v.sort();
+    assert!(v.len() >= 15, "fixtures missing: {v:?}");
+    v
+}
+
+#[test]
+fn each_invalid_scenario_names_its_problem_and_place() {
+    for (path, expect, at) in fixtures() {
+        let text = std::fs::read_to_string(&path).expect("fixture");
+        let err = Scenario::from_toml(&text, "f.toml")
+            .expect_err(&format!("{} should be invalid", path.display()));
+        let shown = err.to_string();
+        assert!(
+            shown.contains(&expect),
+            "{}: `{shown}` lacks `{expect}`",
+            path.display()
+        );
+        assert!(
+            shown.starts_with(&format!("f.toml:{at}: ")),
+            "{}: `{shown}` not at {at}",
+            path.display()
+        );
+        assert!(
+            shown.contains(" | "),
+            "{}: no source excerpt in `{shown}`",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn the_binary_exits_2_with_file_line_and_column() {
+    for (path, expect, at) in fixtures() {
+        for cmd in [&["validate"][..], &["run"][..], &["run", "--json"][..]] {
+            let out = Command::cargo_bin("mqlab")
+                .expect("binary")
+                .args(cmd)
+                .arg(&path)
+                .output()
+                .expect("runs");
+            assert_eq!(out.status.code(), Some(2), "{cmd:?} {}", path.display());
+            assert!(
+                out.stdout.is_empty(),
+                "{cmd:?} {}: stdout not empty",
+                path.display()
+            );
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.contains(&format!("{}:{at}: ", path.display())),
+                "{}: {stderr}",
+                path.display()
+            );
+            assert!(stderr.contains(&expect), "{}: {stderr}", path.display());
+            assert!(!stderr.contains("panicked"), "{}: {stderr}", path.display());
+        }
+    }
+}

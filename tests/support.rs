@@ -1,0 +1,78 @@
+//! Shared helpers: loading scenarios, running them, Student-t intervals.
+
+use mqlab_sim::{Delivery, Engine, RunSummary, Scenario};
+use std::path::PathBuf;
+
+/// The workspace root (tests run with the package root as the working directory).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every `scenarios/*.toml`, sorted.
+pub fn scenario_paths() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("scenarios"))
+        .expect("scenarios folder")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    v.sort();
+    assert!(v.len() >= 7, "expected the shipped scenarios, found {v:?}");
+    v
+}
+
+pub fn load(path: &std::path::Path) -> Scenario {
+    let text = std::fs::read_to_string(path).expect("readable scenario");
+    Scenario::from_toml(&text, &path.display().to_string()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub fn parse(toml: &str) -> Scenario {
+    Scenario::from_toml(toml, "inline.toml").unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub fn run(s: &Scenario, seed: u64) -> RunSummary {
+    Engine::new(s, seed).run()
+}
+
+pub fn run_with(s: &Scenario, delivery: Delivery, seed: u64) -> RunSummary {
+    let mut s = s.clone();
+    s.set_delivery(delivery);
+    run(&s, seed)
+}
+
+/// Mean and half-width of the 95% Student-t interval of `xs`.
+pub fn t_interval(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len();
+    assert!(n >= 2);
+    let mean = xs.iter().sum::<f64>() / n as f64;
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    (mean, t_975(n - 1) * (var / n as f64).sqrt())
+}
+
+/// The 0.975 quantile of Student's t (table values; df beyond 30 uses 30's).
+pub fn t_975(df: usize) -> f64 {
+    const T: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
+    ];
+    T[df.clamp(1, 30) - 1]
+}
+
+/// Erlang C: probability that an arrival waits in an M/M/c queue with offered load `a`.
+pub fn erlang_c(c: u32, a: f64) -> f64 {
+    let mut term = 1.0;
+    let mut sum = 1.0;
+    for k in 1..c {
+        term *= a / f64::from(k);
+        sum += term;
+    }
+    let last = term * a / f64::from(c) * f64::from(c) / (f64::from(c) - a);
+    last / (sum + last)
+}
+
+#[test]
+fn erlang_c_matches_known_values() {
+    // M/M/1: C = rho. Textbook value for c = 2, a = 1: 1/3.
+    assert!((erlang_c(1, 0.7) - 0.7).abs() < 1e-12);
+    assert!((erlang_c(2, 1.0) - 1.0 / 3.0).abs() < 1e-12);
+}

@@ -1,0 +1,184 @@
+//! The simulator against queueing theory, which nobody here wrote: M/M/c waits from
+//! Erlang C, c partitions as independent M/M/1 queues, and Little's law. Each figure is
+//! averaged over seeds and the theoretical value must fall in the 95% interval.
+
+use crate::support::{erlang_c, parse, run, t_interval};
+
+const SEEDS: u64 = 10;
+
+fn queue_scenario(c: u32, lambda: f64, mean_service_ms: f64, duration_s: u32) -> String {
+    format!(
+        r#"
+        name = "mmc-test"
+        duration = "{duration_s}s"
+        drain = "60s"
+        [broker]
+        model = "queue"
+        [[topic]]
+        name = "q"
+        [[producer]]
+        name = "p"
+        topic = "q"
+        rate = {lambda}
+        [[consumer]]
+        group = "g"
+        topic = "q"
+        instances = {c}
+        service_time = "exp({mean_service_ms}ms)"
+        "#
+    )
+}
+
+fn log_scenario(c: u32, lambda: f64, mean_service_ms: f64, duration_s: u32) -> String {
+    format!(
+        r#"
+        name = "mm1-partitions-test"
+        duration = "{duration_s}s"
+        drain = "60s"
+        [[topic]]
+        name = "t"
+        partitions = {c}
+        [[producer]]
+        name = "p"
+        topic = "t"
+        rate = {lambda}
+        partitioner = "random"
+        [[consumer]]
+        group = "g"
+        topic = "t"
+        instances = {c}
+        service_time = "exp({mean_service_ms}ms)"
+        "#
+    )
+}
+
+/// Per-seed (mean wait, time-average number in system, mean sojourn, arrival rate).
+fn measure(toml: &str) -> Vec<(f64, f64, f64, f64)> {
+    let s = parse(toml);
+    (1..=SEEDS)
+        .map(|seed| {
+            let r = run(&s, seed);
+            assert!(
+                r.conservation_ok && r.messages.in_flight == 0,
+                "seed={seed}: {:?}",
+                r.messages
+            );
+            let g = &r.groups[0];
+            (
+                g.wait_mean_s,
+                g.in_system_mean,
+                g.sojourn_mean_s,
+                g.copies as f64 / r.sim_time_s,
+            )
+        })
+        .collect()
+}
+
+fn assert_in_interval(what: &str, xs: &[f64], expected: f64) {
+    let (mean, half) = t_interval(xs);
+    assert!(
+        (mean - expected).abs() <= half,
+        "{what}: theory {expected:.6} outside 95% interval {mean:.6} ± {half:.6} over seeds 1..={SEEDS}"
+    );
+    // The interval must also be informative, or the check above proves nothing.
+    assert!(
+        half < 0.1 * expected,
+        "{what}: interval ±{half} too wide for {expected}"
+    );
+}
+
+fn check_mmc(c: u32, rho: f64, duration_s: u32) {
+    let mu = 1000.0; // 1ms mean service
+    let lambda = rho * f64::from(c) * mu;
+    let runs = measure(&queue_scenario(c, lambda, 1.0, duration_s));
+    let a = lambda / mu;
+    let wq = erlang_c(c, a) / (f64::from(c) * mu - lambda);
+    let l = lambda * (wq + 1.0 / mu);
+    let label = format!("M/M/{c} rho={rho}");
+    assert_in_interval(
+        &format!("{label} mean wait"),
+        &runs.iter().map(|r| r.0).collect::<Vec<_>>(),
+        wq,
+    );
+    assert_in_interval(
+        &format!("{label} mean number in system"),
+        &runs.iter().map(|r| r.1).collect::<Vec<_>>(),
+        l,
+    );
+}
+
+#[test]
+fn queue_model_matches_erlang_c_at_utilisation_0_5() {
+    check_mmc(4, 0.5, 40);
+}
+
+#[test]
+fn queue_model_matches_erlang_c_at_utilisation_0_9() {
+    check_mmc(4, 0.9, 60);
+}
+
+#[test]
+fn single_server_queue_matches_mm1() {
+    check_mmc(1, 0.7, 100);
+}
+
+fn check_partitions(c: u32, rho: f64, duration_s: u32) {
+    let mu = 1000.0;
+    let lambda = rho * f64::from(c) * mu;
+    let runs = measure(&log_scenario(c, lambda, 1.0, duration_s));
+    // Each partition is M/M/1 at lambda/c: Wq = rho/(mu - lambda/c), L = c * rho/(1-rho).
+    let wq = rho / (mu - lambda / f64::from(c));
+    let l = f64::from(c) * rho / (1.0 - rho);
+    let label = format!("{c} partitions rho={rho}");
+    assert_in_interval(
+        &format!("{label} mean wait"),
+        &runs.iter().map(|r| r.0).collect::<Vec<_>>(),
+        wq,
+    );
+    assert_in_interval(
+        &format!("{label} mean number in system"),
+        &runs.iter().map(|r| r.1).collect::<Vec<_>>(),
+        l,
+    );
+}
+
+#[test]
+fn random_partitioned_log_matches_independent_mm1_queues_at_0_5() {
+    check_partitions(3, 0.5, 40);
+}
+
+#[test]
+fn random_partitioned_log_matches_independent_mm1_queues_at_0_9() {
+    check_partitions(3, 0.9, 100);
+}
+
+#[test]
+fn littles_law_holds_for_each_run() {
+    // L = lambda * W, with lambda the measured arrival rate and W the mean sojourn.
+    for toml in [
+        queue_scenario(3, 2400.0, 1.0, 20),
+        log_scenario(2, 1500.0, 1.0, 20),
+    ] {
+        for (seed, (_, l, w, lambda)) in measure(&toml).into_iter().enumerate() {
+            let rel = (l - lambda * w).abs() / l;
+            assert!(
+                rel < 0.01,
+                "seed={}: L={l} but lambda*W={}",
+                seed + 1,
+                lambda * w
+            );
+        }
+    }
+}
+
+#[test]
+fn a_wrong_theory_is_rejected() {
+    // The check must be able to fail: M/M/1 theory applied to the shared M/M/4 queue.
+    let runs = measure(&queue_scenario(4, 3600.0, 1.0, 30));
+    let (mean, half) = t_interval(&runs.iter().map(|r| r.0).collect::<Vec<_>>());
+    let mm1_wait = 0.9 / (1000.0 - 900.0);
+    assert!(
+        (mean - mm1_wait).abs() > half,
+        "M/M/1 wait {mm1_wait} should be far from {mean}"
+    );
+}
