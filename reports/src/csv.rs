@@ -87,4 +87,19 @@ mod tests {
         assert_eq!(&rows[0][1], "at-most-once");
         assert!(rows.iter().all(|r| r[5].parse::<f64>().is_ok()));
     }
+
+    #[test]
+    fn csv_golden_head() {
+        let mut out = Vec::new();
+        write(
+            &Report::Run(fixture::run()),
+            Format::Csv,
+            &Options::default(),
+            &mut out,
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let head: Vec<&str> = text.lines().take(12).collect();
+        insta::assert_snapshot!("run_csv_head", head.join("\n"));
+    }
 }

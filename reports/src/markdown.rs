@@ -77,4 +77,14 @@ mod tests {
         assert!(text.contains("`mqlab run scenarios/crash-during-processing.toml --seed 2 --delivery at-most-once`"), "{text}");
         assert!(text.contains("## Paired differences"));
     }
+
+    /// Golden files: a change to any figure or layout shows up as a reviewable diff.
+    #[test]
+    fn markdown_golden_files() {
+        insta::assert_snapshot!("run_md", md(&Report::Run(fixture::run())));
+        insta::assert_snapshot!(
+            "comparison_md",
+            md(&Report::Comparison(Box::new(fixture::comparison())))
+        );
+    }
 }
