@@ -92,7 +92,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
     let comparison = Comparison::build(&input, runs);
     let held = comparison.claims_held();
     emit(
-        Report::Comparison(Box::new(comparison)),
+        &Report::Comparison(Box::new(comparison)),
         args.json,
         args.report,
         args.out.as_deref(),
@@ -105,36 +105,42 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Renders `report` as `format` into memory, so that a failure never reaches a file.
+pub fn render(report: &Report, format: Format) -> anyhow::Result<Vec<u8>> {
+    render_with(report, format, Warmup::None)
+}
+
+fn render_with(report: &Report, format: Format, warmup: Warmup) -> anyhow::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    mqlab_reports::write(report, format, &Options { warmup }, &mut buf)?;
+    Ok(buf)
+}
+
 /// Prints or writes a result: `--json` to stdout, `--report` to `--out` or stdout, JSON to
 /// `--out` when no format is named, and otherwise the Markdown tables on stdout.
 pub fn emit(
-    report: Report,
+    report: &Report,
     json: bool,
     format: Option<Format>,
     out: Option<&str>,
     warmup: Warmup,
 ) -> anyhow::Result<()> {
-    let opts = Options { warmup };
-    let render = |f: Format| -> anyhow::Result<Vec<u8>> {
-        let mut buf = Vec::new();
-        mqlab_reports::write(&report, f, &opts, &mut buf)?;
-        Ok(buf)
-    };
     if let Some(path) = out {
-        run::write_atomically(Path::new(path), &render(format.unwrap_or(Format::Json))?)?;
+        let bytes = render_with(report, format.unwrap_or(Format::Json), warmup)?;
+        run::write_atomically(Path::new(path), &bytes)?;
     }
-    let stdout_format = if json {
-        Some(Format::Json)
-    } else if out.is_none() {
-        Some(format.unwrap_or(Format::Markdown))
-    } else if format.is_some() {
-        None
-    } else {
-        Some(Format::Markdown)
+    let stdout_format = match (json, out, format) {
+        (true, _, _) => Some(Format::Json),
+        (false, None, f) => Some(f.unwrap_or(Format::Markdown)),
+        // The file got the named format; the terminal gets the tables unless it was those.
+        (false, Some(_), Some(_)) => None,
+        (false, Some(_), None) => Some(Format::Markdown),
     };
     if let Some(f) = stdout_format {
         use std::io::Write;
-        std::io::stdout().lock().write_all(&render(f)?)?;
+        std::io::stdout()
+            .lock()
+            .write_all(&render_with(report, f, warmup)?)?;
     }
     Ok(())
 }

@@ -28,7 +28,7 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot read result {}", args.result))?;
     let report = mqlab_reports::read(&text).with_context(|| format!("reading {}", args.result))?;
     emit(
-        report,
+        &report,
         false,
         Some(args.format),
         args.out.as_deref(),

@@ -59,23 +59,18 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let seed = args.seed.unwrap_or(scenario.seed);
     let summary = simulate(&scenario, &source, seed);
     let json = serde_json::to_string_pretty(&summary)?;
-    if let Some(format) = args.report {
-        let report = mqlab_reports::Report::Run(summary.clone());
-        let opts = mqlab_reports::Options::default();
-        let mut bytes = Vec::new();
-        mqlab_reports::write(&report, format, &opts, &mut bytes)?;
-        match &args.out {
-            Some(out) => write_atomically(Path::new(out), &bytes)?,
-            None if !args.json => std::io::stdout().write_all(&bytes)?,
-            None => {}
-        }
-    } else if let Some(out) = &args.out {
-        write_atomically(Path::new(out), json.as_bytes())?;
+    let report = args
+        .report
+        .map(|f| crate::compare::render(&mqlab_reports::Report::Run(summary.clone()), f))
+        .transpose()?;
+    if let Some(out) = &args.out {
+        let bytes = report.as_deref().unwrap_or(json.as_bytes());
+        write_atomically(Path::new(out), bytes)?;
     }
-    if args.report.is_some() && args.out.is_none() && !args.json {
-        // The report went to stdout in place of the summary.
-    } else if args.json {
+    if args.json {
         println!("{json}");
+    } else if let (Some(bytes), None) = (&report, &args.out) {
+        std::io::stdout().write_all(bytes)?;
     } else {
         print!("{}", text::summary(&summary, &args.scenario));
     }

@@ -60,6 +60,12 @@ fn compare_json(args: &[&str], threads: &str) -> Value {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // stderr is not a terminal here: no progress bar, nothing at all.
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 

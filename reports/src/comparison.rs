@@ -425,3 +425,94 @@ fn differences(variants: &[VariantStats], runs: &[RunSummary]) -> Vec<Difference
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixture;
+
+    #[test]
+    fn build_aggregates_counts_and_finds_the_first_failing_seed() {
+        let c = fixture::comparison();
+        assert_eq!(c.runs.len(), 6);
+        let amo = &c.variants[0];
+        assert_eq!(amo.runs, vec![0, 1, 2]);
+        let lost = amo.counts["lost"];
+        assert_eq!((lost.min, lost.max, lost.nonzero_seeds), (0, 2, 2));
+        assert!((lost.mean - 1.0).abs() < 1e-12);
+        let expect_lost = amo
+            .guarantees
+            .iter()
+            .find(|g| g.name == "expect lost")
+            .unwrap();
+        assert_eq!(
+            (
+                expect_lost.held,
+                expect_lost.claimed,
+                expect_lost.first_seed
+            ),
+            (false, false, Some(2))
+        );
+        // Two variants: one pair, five metrics.
+        assert_eq!(c.differences.len(), 5);
+        assert!(c.claims_held(), "an [expect] failure is not a broken claim");
+        assert_eq!(amo.phases.len(), 1);
+        assert_eq!(amo.phases[0].recover_s.n, 3);
+    }
+
+    #[test]
+    fn a_broken_claim_is_reported_with_its_reproduce_command() {
+        let seeds = [4, 5];
+        let spec = VariantSpec {
+            label: "at-least-once consumer.payments.instances=2".into(),
+            delivery: "at-least-once".into(),
+            settings: BTreeMap::from([("consumer.payments.instances".into(), "2".into())]),
+        };
+        let runs = vec![
+            fixture::run_with(4, "at-least-once", 0),
+            fixture::run_with(5, "at-least-once", 3),
+        ];
+        let input = Input {
+            scenario_path: "s.toml",
+            seeds: &seeds,
+            variants: std::slice::from_ref(&spec),
+            ordered: false,
+            warmup: Warmup::None,
+        };
+        let c = Comparison::build(&input, runs);
+        assert!(!c.claims_held());
+        let g = &c.variants[0].guarantees[0];
+        assert_eq!((g.name.as_str(), g.first_seed), ("no loss", Some(5)));
+        assert_eq!(
+            g.reproduce.as_deref(),
+            Some(
+                "mqlab run s.toml --seed 5 --delivery at-least-once  # with consumer.payments.instances=2 set in the scenario"
+            )
+        );
+    }
+
+    #[test]
+    fn many_variants_are_compared_against_the_first_only() {
+        let seeds = [1];
+        let specs: Vec<VariantSpec> = (0..6)
+            .map(|i| VariantSpec {
+                label: format!("v{i}"),
+                delivery: "at-least-once".into(),
+                settings: BTreeMap::new(),
+            })
+            .collect();
+        let runs = (0..6)
+            .map(|_| fixture::run_with(1, "at-least-once", 0))
+            .collect();
+        let input = Input {
+            scenario_path: "s.toml",
+            seeds: &seeds,
+            variants: &specs,
+            ordered: false,
+            warmup: Warmup::None,
+        };
+        let c = Comparison::build(&input, runs);
+        assert_eq!(c.differences.len(), 5 * PAIRED.len());
+        assert!(c.differences.iter().all(|d| d.a == "v0"));
+    }
+}
