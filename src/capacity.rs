@@ -195,41 +195,53 @@ pub fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
         probes.push(p);
         Ok(pass)
     };
-    let (mut lo, mut hi) = (None::<f64>, None::<f64>);
-    let mut rate = start;
-    // Bracket: at most 12 doublings or halvings (a factor of 4096 either way).
-    for _ in 0..12 {
-        if probe(rate)? {
-            lo = Some(rate);
-            if hi.is_some() {
-                break;
-            }
-            rate *= 2.0;
-        } else {
-            hi = Some(rate);
-            if lo.is_some() {
-                break;
-            }
-            rate /= 2.0;
-        }
-    }
-    if let (Some(mut l), Some(mut h)) = (lo, hi) {
-        // 30 halvings take any bracket below any sane precision.
-        for _ in 0..30 {
-            if (h - l) / l <= args.precision {
-                break;
-            }
-            let mid = 0.5 * (l + h);
-            if probe(mid)? { l = mid } else { h = mid }
-        }
-        lo = Some(l);
-    }
-    print_result(args, &seeds, lo, &mut probes);
-    Ok(if lo.is_some() {
+    let found = search(start, args.precision, &mut probe)?;
+    print_result(args, &seeds, found, &mut probes);
+    Ok(if found.is_some() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The highest rate at which `probe` passes: bracket by doubling or halving from `start`
+/// (at most 12 times, a factor of 4096 either way), then bisect until the bracket is within
+/// `precision` of its lower end. `None` when every rate tried fails.
+fn search(
+    start: f64,
+    precision: f64,
+    probe: &mut impl FnMut(f64) -> anyhow::Result<bool>,
+) -> anyhow::Result<Option<f64>> {
+    let (mut lo, mut hi) = (None::<f64>, None::<f64>);
+    let mut rate = start;
+    for _ in 0..12 {
+        if probe(rate)? {
+            lo = Some(rate);
+            rate *= 2.0;
+        } else {
+            hi = Some(rate);
+            rate /= 2.0;
+        }
+        if lo.is_some() && hi.is_some() {
+            break;
+        }
+    }
+    let (Some(mut l), Some(mut h)) = (lo, hi) else {
+        return Ok(lo);
+    };
+    // 30 halvings take any bracket below any sane precision.
+    for _ in 0..30 {
+        if (h - l) / l <= precision {
+            break;
+        }
+        let mid = 0.5 * (l + h);
+        if probe(mid)? {
+            l = mid;
+        } else {
+            h = mid;
+        }
+    }
+    Ok(Some(l))
 }
 
 fn print_result(args: &CapacityArgs, seeds: &[u64], found: Option<f64>, probes: &mut [Probe]) {
@@ -293,5 +305,24 @@ mod tests {
         assert_eq!(b[1].metric, "p50");
         assert!(parse_slo("p98<5ms").is_err());
         assert!(parse_slo("p99 50ms").is_err());
+    }
+
+    #[test]
+    fn search_finds_the_threshold_from_either_side() {
+        for start in [100.0, 1234.0, 50_000.0] {
+            let mut calls = 0;
+            let found = search(start, 0.02, &mut |r| {
+                calls += 1;
+                Ok(r <= 1234.0)
+            })
+            .unwrap()
+            .unwrap();
+            assert!(
+                found <= 1234.0 && found > 1234.0 / 1.02,
+                "start {start}: {found}"
+            );
+            assert!(calls < 20, "{calls} probes");
+        }
+        assert_eq!(search(10.0, 0.02, &mut |_| Ok(false)).unwrap(), None);
     }
 }

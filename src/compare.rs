@@ -284,27 +284,7 @@ pub fn apply_setting(s: &mut Scenario, key: &str, value: &str) -> anyhow::Result
             let t = t.with_context(|| format!("{}: no topic `{name}`", ctx()))?;
             *t.partitions.get_mut() = positive(value).with_context(ctx)?;
         }
-        ["consumer", group, field] => {
-            let c = s.consumers.iter_mut().find(|c| c.group.get_ref() == group);
-            let c = c.with_context(|| format!("{}: no consumer group `{group}`", ctx()))?;
-            let dur = || {
-                parse_duration(value)
-                    .map_err(anyhow::Error::msg)
-                    .with_context(ctx)
-            };
-            match *field {
-                "instances" => *c.instances.get_mut() = positive(value).with_context(ctx)?,
-                "commit_interval" => c.commit_interval = dur()?,
-                "backoff" => c.backoff = dur()?,
-                "max_retries" => c.max_retries = value.parse().with_context(ctx)?,
-                "service_time" => {
-                    c.service_time = Dist::parse(value)
-                        .map_err(anyhow::Error::msg)
-                        .with_context(ctx)?
-                }
-                _ => bail!("{}: unknown key (accepted: {KEYS})", ctx()),
-            }
-        }
+        ["consumer", group, field] => set_consumer(s, group, field, value).with_context(ctx)?,
         _ => bail!("{}: unknown key (accepted: {KEYS})", ctx()),
     }
     // Fewer instances can strand a fault's target, which the engine would reject later.
@@ -316,6 +296,22 @@ pub fn apply_setting(s: &mut Scenario, key: &str, value: &str) -> anyhow::Result
                 f.target.get_ref()
             );
         }
+    }
+    Ok(())
+}
+
+/// One `consumer.GROUP.FIELD` setting; errors get the `--set` context from the caller.
+fn set_consumer(s: &mut Scenario, group: &str, field: &str, value: &str) -> anyhow::Result<()> {
+    let c = s.consumers.iter_mut().find(|c| c.group.get_ref() == group);
+    let c = c.with_context(|| format!("no consumer group `{group}`"))?;
+    let dur = || parse_duration(value).map_err(anyhow::Error::msg);
+    match field {
+        "instances" => *c.instances.get_mut() = positive(value)?,
+        "commit_interval" => c.commit_interval = dur()?,
+        "backoff" => c.backoff = dur()?,
+        "max_retries" => c.max_retries = value.parse()?,
+        "service_time" => c.service_time = Dist::parse(value).map_err(anyhow::Error::msg)?,
+        _ => bail!("unknown key (accepted: {KEYS})"),
     }
     Ok(())
 }

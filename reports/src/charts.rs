@@ -5,6 +5,7 @@
 
 use crate::ReportError;
 use hdrhistogram::Histogram;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 /// One named line.
@@ -85,39 +86,44 @@ pub fn svg(chart: &Chart<'_>) -> Result<String, ReportError> {
                 .map(|&(a, b)| Rectangle::new([(a, y0), (b, y1)], shade)),
         )
         .map_err(|e| err(&e))?;
-        let n = chart.lines.len();
-        for (i, line) in chart.lines.iter().enumerate() {
-            let color = COLORS[i % COLORS.len()];
-            // Earlier lines are drawn wider so that identical variants stay visible.
-            #[allow(clippy::cast_possible_truncation)]
-            let width = 2 + (n - 1 - i).min(4) as u32;
-            ctx.draw_series(LineSeries::new(
-                line.points.iter().copied(),
-                color.stroke_width(width),
-            ))
-            .map_err(|e| err(&e))?
-            .label(line.label.as_str())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-            });
-        }
-        if chart.lines.len() > 1 {
-            ctx.configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                // Percentile curves rise to the right: their lower right is empty.
-                .position(if chart.percentile_x {
-                    SeriesLabelPosition::LowerRight
-                } else {
-                    SeriesLabelPosition::UpperLeft
-                })
-                .draw()
-                .map_err(|e| err(&e))?;
-        }
+        draw_lines(chart, &mut ctx).map_err(|e| err(&e))?;
         root.present().map_err(|e| err(&e))?;
     }
     // Inline SVG in HTML needs no namespace, and leaving it out keeps the page free of URLs.
     Ok(buf.replace(" xmlns=\"http://www.w3.org/2000/svg\"", ""))
+}
+
+type Ctx<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+type DrawError = DrawingAreaErrorKind<<SVGBackend<'static> as DrawingBackend>::ErrorType>;
+
+/// The lines and, when there are several, their legend.
+fn draw_lines<'a, 'b: 'a>(chart: &Chart<'_>, ctx: &mut Ctx<'a, 'b>) -> Result<(), DrawError> {
+    let n = chart.lines.len();
+    for (i, line) in chart.lines.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        // Earlier lines are drawn wider so that identical variants stay visible.
+        #[allow(clippy::cast_possible_truncation)]
+        let width = 2 + (n - 1 - i).min(4) as u32;
+        ctx.draw_series(LineSeries::new(
+            line.points.iter().copied(),
+            color.stroke_width(width),
+        ))?
+        .label(line.label.as_str())
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+    }
+    if chart.lines.len() > 1 {
+        ctx.configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            // Percentile curves rise to the right: their lower right is empty.
+            .position(if chart.percentile_x {
+                SeriesLabelPosition::LowerRight
+            } else {
+                SeriesLabelPosition::UpperLeft
+            })
+            .draw()?;
+    }
+    Ok(())
 }
 
 /// `(x0, x1, y0, y1)`: linear charts start at 0 and leave 8% headroom; the percentile chart

@@ -25,28 +25,6 @@ pub fn run_with(seed: u64, delivery: &str, lost: u64) -> RunSummary {
     let wiggle = (seed % 5) as f64;
     let hist = latency_histogram(seed);
     let q = |p: f64| hist.value_at_quantile(p) as f64 / 1e9;
-    let n = 120;
-    let t_s: Vec<f64> = (1..=n).map(|i| f64::from(i) * 0.5).collect();
-    // Lag 3 at steady state, a ramp during the crash at [20, 25], draining by t = 30.
-    let lag: Vec<u64> = t_s
-        .iter()
-        .map(|&t| match t {
-            t if (20.0..25.0).contains(&t) => 3 + ((t - 20.0) * 80.0) as u64,
-            t if (25.0..30.0).contains(&t) => 3 + ((30.0 - t) * 80.0) as u64,
-            t if t > 58.0 => 0,
-            _ => 3 + (seed % 3),
-        })
-        .collect();
-    let processed: Vec<f64> = t_s
-        .iter()
-        .map(|&t| {
-            if (20.0..25.0).contains(&t) {
-                600.0
-            } else {
-                1000.0 + wiggle
-            }
-        })
-        .collect();
     let messages = Messages {
         produced: 60_000,
         acked: 60_000,
@@ -94,14 +72,7 @@ pub fn run_with(seed: u64, delivery: &str, lost: u64) -> RunSummary {
             latency_p99_s: q(0.99),
             ..GroupSummary::default()
         }],
-        series: Series {
-            produced_per_s: vec![1000.0; t_s.len()],
-            processed_per_s: processed,
-            depth: lag.clone(),
-            lag_by_group: BTreeMap::from([("payments".to_string(), lag.clone())]),
-            lag,
-            t_s,
-        },
+        series: series(seed, wiggle),
         expectations: vec![
             Expectation {
                 check: "lost".into(),
@@ -136,6 +107,41 @@ pub fn run_with(seed: u64, delivery: &str, lost: u64) -> RunSummary {
             .iter_recorded()
             .map(|v| [v.value_iterated_to(), v.count_at_value()])
             .collect(),
+    }
+}
+
+/// 60 s in half-second buckets: lag 3 at steady state, a ramp during the crash at [20, 25],
+/// draining by t = 30; processing slows to 600/s during the crash.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn series(seed: u64, wiggle: f64) -> Series {
+    let n = 120;
+    let t_s: Vec<f64> = (1..=n).map(|i| f64::from(i) * 0.5).collect();
+    let lag: Vec<u64> = t_s
+        .iter()
+        .map(|&t| match t {
+            t if (20.0..25.0).contains(&t) => 3 + ((t - 20.0) * 80.0) as u64,
+            t if (25.0..30.0).contains(&t) => 3 + ((30.0 - t) * 80.0) as u64,
+            t if t > 58.0 => 0,
+            _ => 3 + (seed % 3),
+        })
+        .collect();
+    let processed: Vec<f64> = t_s
+        .iter()
+        .map(|&t| {
+            if (20.0..25.0).contains(&t) {
+                600.0
+            } else {
+                1000.0 + wiggle
+            }
+        })
+        .collect();
+    Series {
+        produced_per_s: vec![1000.0; t_s.len()],
+        processed_per_s: processed,
+        depth: lag.clone(),
+        lag_by_group: BTreeMap::from([("payments".to_string(), lag.clone())]),
+        lag,
+        t_s,
     }
 }
 

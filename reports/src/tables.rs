@@ -52,6 +52,19 @@ pub fn comparison_header(c: &Comparison) -> String {
 
 /// Tables of one run.
 pub fn run_tables(r: &RunSummary, warmup: Warmup) -> Vec<Table> {
+    let cut = warmup.cut_s(r);
+    let mut out = vec![
+        messages_table(r),
+        latency_table(r),
+        groups_table(r),
+        checks_table(r),
+        steady_table(r, warmup, cut),
+    ];
+    out.extend(run_phase_table(r, cut));
+    out
+}
+
+fn messages_table(r: &RunSummary) -> Table {
     let m = &r.messages;
     let mut msgs = table(
         "Messages",
@@ -88,6 +101,10 @@ pub fn run_tables(r: &RunSummary, warmup: Warmup) -> Vec<Table> {
         .map(ToString::to_string)
         .collect(),
     );
+    msgs
+}
+
+fn latency_table(r: &RunSummary) -> Table {
     let l = &r.latency_s;
     let mut lat = table(
         "Latency",
@@ -100,6 +117,10 @@ pub fn run_tables(r: &RunSummary, warmup: Warmup) -> Vec<Table> {
             .map(|v| ms(*v))
             .collect(),
     );
+    lat
+}
+
+fn groups_table(r: &RunSummary) -> Table {
     let mut groups = table(
         "Consumer groups",
         "",
@@ -148,6 +169,10 @@ pub fn run_tables(r: &RunSummary, warmup: Warmup) -> Vec<Table> {
         ]);
         groups.rows.push(row);
     }
+    groups
+}
+
+fn checks_table(r: &RunSummary) -> Table {
     let mut checks = table(
         "Checks",
         "The scenario's [expect] bounds and the built-in guarantees.",
@@ -161,7 +186,10 @@ pub fn run_tables(r: &RunSummary, warmup: Warmup) -> Vec<Table> {
             if e.ok { "held" } else { "FAILED" }.into(),
         ]);
     }
-    let cut = warmup.cut_s(r);
+    checks
+}
+
+fn steady_table(r: &RunSummary, warmup: Warmup, cut: f64) -> Table {
     let st = phases::stretch(&r.series, cut, r.duration_s);
     let mut steady = table(
         "Steady state",
@@ -178,51 +206,62 @@ pub fn run_tables(r: &RunSummary, warmup: Warmup) -> Vec<Table> {
         num(st.depth_mean, 1),
         phases::drain_s(r).map_or("never".into(), secs),
     ]);
-    let mut out = vec![msgs, lat, groups, checks, steady];
+    steady
+}
+
+fn run_phase_table(r: &RunSummary, cut: f64) -> Option<Table> {
     let fp = phases::fault_phases(r, cut);
-    if !fp.is_empty() {
-        let mut t = table(
-            "Fault phases",
-            "Recovery: time after the window until the lag is back under its largest pre-fault value.",
-            &[
-                "fault",
-                "window",
-                "phase",
-                "processed/s",
-                "lag mean",
-                "lag max",
-                "recover",
-            ],
-        );
-        for p in &fp {
-            for (name, s) in [
-                ("before", p.before),
-                ("during", p.during),
-                ("after", p.after),
-            ] {
-                let recover = if name == "after" {
-                    p.recover_s.map_or("never".into(), secs)
-                } else {
-                    String::new()
-                };
-                t.rows.push(vec![
-                    p.fault.clone(),
-                    format!("{}–{}", secs(p.start_s), secs(p.end_s)),
-                    name.into(),
-                    num(s.processed_per_s, 1),
-                    num(s.lag_mean, 1),
-                    s.lag_max.to_string(),
-                    recover,
-                ]);
-            }
+    let mut t = table(
+        "Fault phases",
+        "Recovery: time after the window until the lag is back under its largest pre-fault value.",
+        &[
+            "fault",
+            "window",
+            "phase",
+            "processed/s",
+            "lag mean",
+            "lag max",
+            "recover",
+        ],
+    );
+    for p in &fp {
+        for (name, s) in [
+            ("before", p.before),
+            ("during", p.during),
+            ("after", p.after),
+        ] {
+            let recover = if name == "after" {
+                p.recover_s.map_or("never".into(), secs)
+            } else {
+                String::new()
+            };
+            t.rows.push(vec![
+                p.fault.clone(),
+                format!("{}–{}", secs(p.start_s), secs(p.end_s)),
+                name.into(),
+                num(s.processed_per_s, 1),
+                num(s.lag_mean, 1),
+                s.lag_max.to_string(),
+                recover,
+            ]);
         }
-        out.push(t);
     }
-    out
+    (!t.rows.is_empty()).then_some(t)
 }
 
 /// Tables of a comparison.
 pub fn comparison_tables(c: &Comparison) -> Vec<Table> {
+    let mut out = vec![
+        guarantees_table(c),
+        accounting_table(c),
+        performance_table(c),
+        differences_table(c),
+    ];
+    out.extend(phase_table(c));
+    out
+}
+
+fn guarantees_table(c: &Comparison) -> Table {
     let mut g = table(
         "Guarantees",
         "Claimed: what the delivery variant promises (a violation fails the command). The scenario's [expect] checks are shown for every variant.",
@@ -258,6 +297,10 @@ pub fn comparison_tables(c: &Comparison) -> Vec<Table> {
             ]);
         }
     }
+    g
+}
+
+fn accounting_table(c: &Comparison) -> Table {
     let mut acc = table(
         "Accounting",
         "Per seed: mean [min–max], and on how many seeds it was non-zero.",
@@ -291,6 +334,10 @@ pub fn comparison_tables(c: &Comparison) -> Vec<Table> {
         }
         acc.rows.push(row);
     }
+    acc
+}
+
+fn performance_table(c: &Comparison) -> Table {
     let mut perf = table(
         "Latency and throughput",
         "Mean over seeds [95% Student-t interval]. Throughput: processed copies per second over the steady producing period.",
@@ -322,6 +369,10 @@ pub fn comparison_tables(c: &Comparison) -> Vec<Table> {
             format!("{} s", num(v.warmup_s.mean, 3)),
         ]);
     }
+    perf
+}
+
+fn differences_table(c: &Comparison) -> Table {
     let mut diff = table(
         "Paired differences",
         "b − a on the same seeds (common random numbers): mean [95% interval]. An interval that excludes 0 is a real difference.",
@@ -336,9 +387,7 @@ pub fn comparison_tables(c: &Comparison) -> Vec<Table> {
         diff.rows
             .push(vec![d.a.clone(), d.b.clone(), d.metric.clone(), cell]);
     }
-    let mut out = vec![g, acc, perf, diff];
-    out.extend(phase_table(c));
-    out
+    diff
 }
 
 fn phase_table(c: &Comparison) -> Option<Table> {
