@@ -121,13 +121,20 @@ pub fn summary(r: &RunSummary, path: &str) -> String {
             g.max_lag
         );
     }
+    timeline(&mut o, r);
     let _ = writeln!(o);
+    let width = r
+        .expectations
+        .iter()
+        .map(|e| e.check.len())
+        .max()
+        .unwrap_or(0);
     for e in &r.expectations {
         let mark = if e.ok { "ok  " } else { "FAIL" };
         let _ = writeln!(
             o,
-            "{mark} {:<28} expected {:<16} actual {}",
-            e.check, e.expected, e.actual
+            "{mark} {:<width$}  {}   (expected {})",
+            e.check, e.actual, e.expected
         );
     }
     let verdict = if r.ok() {
@@ -137,4 +144,86 @@ pub fn summary(r: &RunSummary, path: &str) -> String {
     };
     let _ = writeln!(o, "\nverdict: {verdict}");
     o
+}
+
+/// Eight levels of a unicode bar, lowest first.
+const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// `values` squeezed into `width` columns (each the largest value it covers), as bars.
+pub fn sparkline(values: &[f64], width: usize) -> String {
+    if values.is_empty() {
+        return String::new();
+    }
+    let cols = width.min(values.len());
+    let max = values.iter().copied().fold(0.0, f64::max);
+    (0..cols)
+        .map(|c| {
+            let lo = c * values.len() / cols;
+            let hi = ((c + 1) * values.len() / cols).max(lo + 1);
+            let v = values[lo..hi].iter().copied().fold(0.0, f64::max);
+            if max <= 0.0 || v <= 0.0 {
+                ' '
+            } else {
+                BARS[((v / max) * 7.0).round() as usize]
+            }
+        })
+        .collect()
+}
+
+fn timeline(o: &mut String, r: &RunSummary) {
+    let s = &r.series;
+    if s.t_s.is_empty() {
+        return;
+    }
+    let end = s.t_s.last().copied().unwrap_or(0.0);
+    let _ = writeln!(
+        o,
+        "\ntimeline 0s .. {end:.1}s (each line scaled to its own peak)"
+    );
+    let peak = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+    let w = s
+        .lag_by_group
+        .keys()
+        .map(|k| k.len() + 4)
+        .max()
+        .unwrap_or(0)
+        .max(12);
+    let _ = writeln!(
+        o,
+        "{:<w$} {} peak {:.0}/s",
+        "produced/s",
+        sparkline(&s.produced_per_s, 60),
+        peak(&s.produced_per_s)
+    );
+    let _ = writeln!(
+        o,
+        "{:<w$} {} peak {:.0}/s",
+        "processed/s",
+        sparkline(&s.processed_per_s, 60),
+        peak(&s.processed_per_s)
+    );
+    for (name, lag) in &s.lag_by_group {
+        let lag: Vec<f64> = lag.iter().map(|&x| x as f64).collect();
+        if peak(&lag) > 0.0 {
+            let _ = writeln!(
+                o,
+                "{:<w$} {} peak {:.0}",
+                format!("lag {name}"),
+                sparkline(&lag, 60),
+                peak(&lag)
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparkline_scales_to_the_peak_and_keeps_zeros_blank() {
+        assert_eq!(sparkline(&[0.0, 1.0, 2.0, 4.0, 8.0], 5), " ▂▃▅█");
+        assert_eq!(sparkline(&[1.0, 9.0, 1.0, 1.0], 2), "██");
+        assert_eq!(sparkline(&[], 10), "");
+    }
 }

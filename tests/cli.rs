@@ -98,6 +98,10 @@ fn a_failed_expectation_exits_1_and_says_which() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("FAIL lost"), "{text}");
     assert!(
+        text.contains(" over)"),
+        "the failed line says by how much: {text}"
+    );
+    assert!(
         text.starts_with("mqlab run scenarios/crash-during-processing.toml --seed 1"),
         "{text}"
     );

@@ -74,6 +74,12 @@ impl SimDuration {
         SimDuration::from_secs_f64(self.as_secs_f64() * factor)
     }
 
+    /// How much longer `self` is than `other` (zero if shorter).
+    #[must_use]
+    pub fn since_duration(self, other: SimDuration) -> SimDuration {
+        SimDuration(self.0.saturating_sub(other.0))
+    }
+
     /// True for the zero duration.
     #[must_use]
     pub fn is_zero(self) -> bool {

@@ -255,10 +255,15 @@ impl Engine {
         ];
         for (check, bound, actual) in counts {
             if let Some(b) = bound {
+                let over = if actual > b {
+                    format!(" ({} over)", actual - b)
+                } else {
+                    String::new()
+                };
                 out.push(Expectation {
                     check: check.into(),
                     expected: format!("<= {b}"),
-                    actual: actual.to_string(),
+                    actual: format!("{actual}{over}"),
                     ok: actual <= b,
                 });
             }
@@ -271,10 +276,15 @@ impl Engine {
         for (check, bound, actual) in latencies {
             if let Some(b) = bound {
                 let actual_d = SimDuration::from_secs_f64(actual);
+                let over = if actual_d > b {
+                    format!(" ({} over)", actual_d.since_duration(b))
+                } else {
+                    String::new()
+                };
                 out.push(Expectation {
                     check: check.into(),
                     expected: format!("<= {b}"),
-                    actual: actual_d.to_string(),
+                    actual: format!("{actual_d}{over}"),
                     ok: actual_d <= b,
                 });
             }
