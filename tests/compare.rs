@@ -318,3 +318,36 @@ fn run_writes_its_report_atomically_with_out() {
         .success();
     assert_html_page(&std::fs::read_to_string(&html).unwrap(), 3);
 }
+
+#[test]
+fn saved_comparison_feeds_every_report_format() {
+    let dir = scratch("savedcmp");
+    let path = crash_scenario(&dir);
+    let saved = dir.join("cmp.json");
+    mqlab()
+        .arg("compare")
+        .arg(&path)
+        .args(["--seeds", "1..2", "--out"])
+        .arg(&saved)
+        .assert()
+        .success();
+    for (format, marker) in [
+        ("md", "## Paired differences"),
+        ("html", "<svg"),
+        ("csv", "run,variant,seed,t_s,metric,value"),
+        ("hdr", "Tag=exactly-once,"),
+        ("json", "\"runs\""),
+    ] {
+        let out = mqlab()
+            .arg("report")
+            .arg(&saved)
+            .args(["--format", format])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{format}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(marker),
+            "{format}"
+        );
+    }
+}

@@ -73,7 +73,8 @@ pub fn write<W: io::Write>(report: &Report, w: &mut W) -> Result<(), ReportError
         Report::Run(r) => histogram(r)?,
         Report::Comparison(c) => merged(c.runs.iter())?,
     };
-    writeln!(w, "#[{title}]")?;
+    // A plain comment: readers treat only `#[StartTime`, `#[BaseTime` and such as headers.
+    writeln!(w, "#{title}")?;
     writeln!(w, "#[Histogram log format version 1.3]")?;
     writeln!(
         w,
