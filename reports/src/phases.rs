@@ -157,8 +157,8 @@ pub struct FaultPhases {
     pub during: Stretch,
     /// From the end to the next fault or the end of production.
     pub after: Stretch,
-    /// Seconds after the window until lag is back at or under its largest pre-fault value;
-    /// `None` when it never is.
+    /// Seconds after the window until lag is back at or under its pre-fault mean; `None` when
+    /// it never is.
     pub recover_s: Option<f64>,
 }
 
@@ -180,10 +180,13 @@ pub fn fault_phases(run: &RunSummary, warmup_s: f64) -> Vec<FaultPhases> {
             .filter(|st| *st >= f.end_s)
             .fold(end_of_production, f64::min);
         let before = stretch(s, prev_end, f.start_s);
-        // With no pre-fault bucket the baseline is an empty queue.
-        let baseline = before.lag_max;
+        // The mean, not the peak: with periodic commits the lag is a sawtooth whose peak the
+        // lag falls under at the first commit after any fault, which would say "recovered"
+        // before the backlog is worked off. With no pre-fault bucket the baseline is 0.
+        #[allow(clippy::cast_precision_loss)]
+        let baseline = before.lag_mean;
         let recover_s = (0..s.t_s.len())
-            .find(|&j| s.t_s[j] >= f.end_s - 1e-9 && s.lag[j] <= baseline)
+            .find(|&j| s.t_s[j] >= f.end_s - 1e-9 && s.lag[j] as f64 <= baseline)
             .map(|j| (s.t_s[j] - f.end_s).max(0.0));
         out.push(FaultPhases {
             fault: format!("{} {}", f.kind, f.target),

@@ -213,7 +213,7 @@ fn run_phase_table(r: &RunSummary, cut: f64) -> Option<Table> {
     let fp = phases::fault_phases(r, cut);
     let mut t = table(
         "Fault phases",
-        "Recovery: time after the window until the lag is back under its largest pre-fault value.",
+        "Recovery: time after the window until the lag is back at or under its pre-fault mean.",
         &[
             "fault",
             "window",
@@ -393,7 +393,7 @@ fn differences_table(c: &Comparison) -> Table {
 fn phase_table(c: &Comparison) -> Option<Table> {
     let mut t = table(
         "Fault phases",
-        "Before / during / after each fault window, mean over seeds [95% interval]. Recover: until the lag is back under its largest pre-fault value. Drain: from the end of production until the lag is 0.",
+        "Before / during / after each fault window, mean over seeds [95% interval]. Recover: until the lag is back at or under its pre-fault mean. Drain: from the end of production until the lag is 0.",
         &[
             "variant",
             "fault",
@@ -408,7 +408,7 @@ fn phase_table(c: &Comparison) -> Option<Table> {
         ],
     );
     for v in &c.variants {
-        let drain = format!("{} (never: {})", est_num(&v.drain_s, 3), v.not_drained);
+        let drain = format!("{} s (never: {})", est_num(&v.drain_s, 3), v.not_drained);
         for p in &v.phases {
             let mut row = vec![
                 v.spec.label.clone(),
