@@ -18,7 +18,8 @@ pub enum Warmup {
     /// Discard this many simulated seconds.
     Fixed(f64),
     /// MSER-5 (White 1997): batch the lag series in fives and cut where the remaining
-    /// batches' mean has the smallest standard error, looking only at the first half.
+    /// batches' mean has the smallest standard error, looking only at the first half of the
+    /// stretch before the first fault (or the end of production).
     Mser5,
 }
 
@@ -54,7 +55,15 @@ impl Warmup {
         match self {
             Warmup::None => 0.0,
             Warmup::Fixed(s) => s,
-            Warmup::Mser5 => mser5_cut(&run.series, run.duration_s),
+            // The faults are the experiment, not the warm-up: MSER only looks before them.
+            Warmup::Mser5 => {
+                let first_fault = run
+                    .faults
+                    .iter()
+                    .map(|f| f.start_s)
+                    .fold(run.duration_s, f64::min);
+                mser5_cut(&run.series, first_fault)
+            }
         }
     }
 }
@@ -69,18 +78,19 @@ impl fmt::Display for Warmup {
     }
 }
 
-/// Indices of the buckets that end inside the producing period: the drain is not steady state.
-fn producing(series: &Series, duration_s: f64) -> usize {
+/// Number of buckets that end by `until_s` (the end of production, or the first fault): the
+/// drain is not steady state.
+fn producing(series: &Series, until_s: f64) -> usize {
     series
         .t_s
         .iter()
-        .take_while(|t| **t <= duration_s + 1e-9)
+        .take_while(|t| **t <= until_s + 1e-9)
         .count()
 }
 
 #[allow(clippy::cast_precision_loss)] // bucket counts are small
-fn mser5_cut(series: &Series, duration_s: f64) -> f64 {
-    let n = producing(series, duration_s);
+fn mser5_cut(series: &Series, until_s: f64) -> f64 {
+    let n = producing(series, until_s);
     let batches: Vec<f64> = series.lag[..n]
         .chunks_exact(5)
         .map(|c| c.iter().map(|v| *v as f64).sum::<f64>() / 5.0)
@@ -273,6 +283,16 @@ mod tests {
         assert!((15.0..=25.0).contains(&cut), "cut {cut}");
         let flat = run_with_lag(&[5; 100], 100.0);
         assert!(Warmup::Mser5.cut_s(&flat) < 1e-9);
+        // A fault's spike late in the run is not warm-up.
+        let mut spiked = run_with_lag(&[5; 100], 100.0);
+        spiked.series.lag[60..70].fill(500);
+        spiked.faults = vec![FaultWindow {
+            kind: "crash".into(),
+            target: "g/0".into(),
+            start_s: 60.0,
+            end_s: 70.0,
+        }];
+        assert!(Warmup::Mser5.cut_s(&spiked) < 1e-9);
     }
 
     #[test]
