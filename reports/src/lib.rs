@@ -156,14 +156,55 @@ pub fn read(text: &str) -> Result<Report, ReportError> {
     check_version(version)?;
     let report = if obj.contains_key("runs") {
         let c: Comparison = serde_json::from_value(value).map_err(corrupt)?;
-        for r in &c.runs {
+        for (i, r) in c.runs.iter().enumerate() {
             check_version(&r.version)?;
+            check_run(r).map_err(|e| ReportError::Corrupt(format!("runs[{i}]: {e}")))?;
         }
+        check_comparison(&c).map_err(ReportError::Corrupt)?;
         Report::Comparison(Box::new(c))
     } else {
-        Report::Run(serde_json::from_value(value).map_err(corrupt)?)
+        let r: RunSummary = serde_json::from_value(value).map_err(corrupt)?;
+        check_run(&r).map_err(ReportError::Corrupt)?;
+        Report::Run(r)
     };
     Ok(report)
+}
+
+/// What serde cannot see but the writers index by: every series as long as `t_s`.
+fn check_run(r: &RunSummary) -> Result<(), String> {
+    let s = &r.series;
+    let n = s.t_s.len();
+    let lens = [
+        s.produced_per_s.len(),
+        s.processed_per_s.len(),
+        s.depth.len(),
+        s.lag.len(),
+    ];
+    if lens.iter().any(|l| *l != n) {
+        return Err(format!("series lengths {lens:?} differ from t_s ({n})"));
+    }
+    Ok(())
+}
+
+/// Every variant's runs exist, and the runs are one per variant and seed.
+fn check_comparison(c: &Comparison) -> Result<(), String> {
+    if c.runs.len() != c.variants.len() * c.seeds.len() {
+        return Err(format!(
+            "{} runs for {} variants x {} seeds",
+            c.runs.len(),
+            c.variants.len(),
+            c.seeds.len()
+        ));
+    }
+    match c
+        .variants
+        .iter()
+        .flat_map(|v| &v.runs)
+        .find(|&&i| i >= c.runs.len())
+    {
+        Some(i) => Err(format!("variant refers to run {i} of {}", c.runs.len())),
+        None => Ok(()),
+    }
 }
 
 fn corrupt(e: serde_json::Error) -> ReportError {
@@ -208,6 +249,20 @@ mod tests {
         assert!(matches!(read("[1, 2]"), Err(ReportError::Corrupt(_))));
         let newer = text.replace(&format!("\"{}\"", run.version), "\"99.0.0\"");
         assert!(matches!(read(&newer), Err(ReportError::Newer { .. })));
+    }
+
+    #[test]
+    fn read_rejects_well_typed_results_the_writers_would_trip_on() {
+        let mut run = fixture::run();
+        run.series.lag.pop();
+        let text = serde_json::to_string(&run).unwrap();
+        assert!(
+            matches!(read(&text), Err(ReportError::Corrupt(m)) if m.contains("series lengths"))
+        );
+        let mut c = fixture::comparison();
+        c.variants[1].runs[0] = 99;
+        let text = serde_json::to_string(&c).unwrap();
+        assert!(matches!(read(&text), Err(ReportError::Corrupt(m)) if m.contains("run 99")));
     }
 
     #[test]
