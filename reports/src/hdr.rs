@@ -90,7 +90,8 @@ pub fn write<W: io::Write>(report: &Report, w: &mut W) -> Result<(), ReportError
     let mut log = IntervalLogWriterBuilder::new()
         .with_max_value_divisor(1e6)
         .begin_log_with(w, &mut serializer)?;
-    let span = Duration::from_secs_f64(span_s.max(0.0));
+    let span = Duration::try_from_secs_f64(span_s.max(0.0))
+        .map_err(|e| ReportError::Histogram(format!("run length {span_s} s: {e}")))?;
     for (name, h) in &tagged {
         let t =
             Tag::new(name).ok_or_else(|| ReportError::Histogram(format!("bad tag `{name}`")))?;
