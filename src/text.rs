@@ -223,7 +223,7 @@ mod tests {
     #[test]
     fn sparkline_scales_to_the_peak_and_keeps_zeros_blank() {
         assert_eq!(sparkline(&[0.0, 1.0, 2.0, 4.0, 8.0], 5), " ▂▃▅█");
-        assert_eq!(sparkline(&[1.0, 9.0, 1.0, 1.0], 2), "██");
+        assert_eq!(sparkline(&[1.0, 9.0, 1.0, 1.0], 2), "█▂");
         assert_eq!(sparkline(&[], 10), "");
     }
 }

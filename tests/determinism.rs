@@ -56,15 +56,12 @@ fn an_injected_fault_replays_exactly_from_the_exported_scenario() {
     let s = load(&path);
     let mut live = Engine::new(&s, 3);
     live.run_until(SimTime(12_000_000_000));
-    let fault = mqlab_sim::scenario::FaultConfig {
-        at: mqlab_sim::SimDuration::ZERO,
-        kind: toml::Spanned::new(0..0, mqlab_sim::scenario::FaultKind::Crash),
-        target: toml::Spanned::new(0..0, "server/0".to_string()),
-        duration: Some(mqlab_sim::SimDuration::from_secs(2)),
-        factor: None,
-        rate: None,
-        count: None,
-    };
+    let mut fault = mqlab_sim::scenario::FaultConfig::new(
+        mqlab_sim::scenario::FaultKind::Crash,
+        "server/0",
+        mqlab_sim::SimDuration::ZERO,
+    );
+    fault.duration = Some(mqlab_sim::SimDuration::from_secs(2));
     live.inject_fault(fault).expect("valid fault");
     let replayed = run(live.scenario(), 3);
     while live.step() {}

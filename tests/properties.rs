@@ -7,7 +7,7 @@ use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
 struct Shape {
-    queue: bool,
+    model: &'static str,
     partitions: u32,
     instances: u32,
     rate: u32,
@@ -22,7 +22,7 @@ struct Shape {
 
 fn shape() -> impl Strategy<Value = Shape> {
     (
-        any::<bool>(),
+        prop::sample::select(vec!["log", "queue", "exchange", "pubsub"]),
         1u32..5,
         1u32..4,
         50u32..800,
@@ -35,7 +35,15 @@ fn shape() -> impl Strategy<Value = Shape> {
         prop::collection::vec(
             (
                 0u32..3000,
-                prop::sample::select(vec!["crash", "slow", "poison", "crash-group"]),
+                prop::sample::select(vec![
+                    "crash",
+                    "slow",
+                    "poison",
+                    "crash-group",
+                    "partition",
+                    "partition-producer",
+                    "spike",
+                ]),
                 0u32..4,
                 1u32..1500,
             ),
@@ -44,7 +52,7 @@ fn shape() -> impl Strategy<Value = Shape> {
     )
         .prop_map(
             |(
-                queue,
+                model,
                 partitions,
                 instances,
                 rate,
@@ -56,9 +64,9 @@ fn shape() -> impl Strategy<Value = Shape> {
                 on_full,
                 faults,
             )| Shape {
-                queue,
-                partitions: if queue { 1 } else { partitions },
-                instances,
+                model,
+                partitions: if model == "log" { partitions } else { 1 },
+                instances: if model == "pubsub" { 1 } else { instances },
                 rate,
                 service_us,
                 delivery,
@@ -88,6 +96,7 @@ fn toml_of(s: &Shape) -> String {
         [[topic]]
         name = "t"
         partitions = {}
+        {}
         [[producer]]
         name = "p"
         topic = "t"
@@ -105,11 +114,16 @@ fn toml_of(s: &Shape) -> String {
         max_retries = 1
         backoff = "10ms"
         "#,
-        if s.queue { "queue" } else { "log" },
+        s.model,
         s.capacity,
         s.on_full,
         s.latency_us,
         s.partitions,
+        if s.model == "exchange" {
+            "exchange = \"fanout\""
+        } else {
+            ""
+        },
         s.rate,
         s.instances,
         s.service_us,
@@ -149,7 +163,8 @@ proptest! {
         let m = r.messages;
         prop_assert!(r.conservation_ok, "seed={seed} {m:?}\n{text}");
         prop_assert_eq!(m.copies, m.processed + m.lost + m.dead_lettered + m.dropped + m.in_flight);
-        match shape.delivery {
+        let delivery = if shape.model == "pubsub" { "at-most-once" } else { shape.delivery };
+        match delivery {
             "at-least-once" => prop_assert_eq!(m.lost, 0, "seed={}\n{}", seed, text),
             "exactly-once" => {
                 prop_assert_eq!(m.lost, 0, "seed={}\n{}", seed, text);

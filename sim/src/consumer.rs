@@ -21,9 +21,38 @@ pub enum Store {
     Queue(SqsQueue),
 }
 
+/// Which broker semantics a group's store follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupKind {
+    /// Kafka-like partitions and offsets.
+    Log,
+    /// SQS-like: visibility timeout, receipts, redrive after `max_receives`.
+    Sqs,
+    /// RabbitMQ-like queue bound to an exchange: unacked messages stay with their
+    /// consumer until acked, or go back to the queue when its channel closes.
+    Amqp,
+    /// Redis-like subscriber: a bounded output buffer, nothing kept for the offline.
+    PubSub,
+}
+
+/// Pub/sub subscriber settings.
+#[derive(Clone, Copy, Debug)]
+pub struct Subscriber {
+    /// Output buffer limit, in messages.
+    pub buffer: u64,
+    /// What a full buffer does.
+    pub on_overflow: crate::scenario::Overflow,
+    /// Time to reconnect after a disconnect.
+    pub reconnect: SimDuration,
+}
+
 /// A consumer group.
 #[derive(Debug)]
 pub struct Group {
+    /// Broker semantics of its store.
+    pub kind: GroupKind,
+    /// Pub/sub settings.
+    pub subscriber: Subscriber,
     /// Group name.
     pub name: String,
     /// Topic index.
@@ -63,11 +92,26 @@ pub struct Group {
 impl Group {
     /// Builds a group; `first` is its instance 0's engine index.
     #[must_use]
-    pub fn new(cfg: &ConsumerConfig, topic: u32, first: u32, store: Store, keys: u32) -> Group {
+    pub fn new(cfg: &ConsumerConfig, topic: u32, first: u32, kind: GroupKind, keys: u32) -> Group {
+        let store = match kind {
+            GroupKind::Log => Store::Log(Vec::new()),
+            _ => Store::Queue(SqsQueue::default()),
+        };
         Group {
+            kind,
+            subscriber: Subscriber {
+                buffer: *cfg.buffer.get_ref(),
+                on_overflow: cfg.on_overflow,
+                reconnect: cfg.reconnect,
+            },
             name: cfg.group.get_ref().clone(),
             topic,
-            delivery: cfg.delivery,
+            // Pub/sub keeps nothing to redeliver: it is at-most-once by nature.
+            delivery: if kind == GroupKind::PubSub {
+                Delivery::AtMostOnce
+            } else {
+                cfg.delivery
+            },
             commit_interval: cfg.commit_interval,
             max_retries: cfg.max_retries,
             backoff: cfg.backoff,
@@ -122,6 +166,8 @@ pub struct Work {
     pub attempt: u32,
     /// When the current attempt's service began.
     pub started: SimTime,
+    /// Held by an instance cut off from the broker: its outcome cannot be reported.
+    pub fenced: bool,
 }
 
 /// An acknowledgement processed but not yet committed (queue model).
@@ -144,6 +190,9 @@ pub struct Instance {
     pub local: u32,
     /// False while crashed.
     pub up: bool,
+    /// False while a network partition cuts it off from the broker: it finishes what it
+    /// holds (a zombie) but cannot fetch, commit or acknowledge.
+    pub reachable: bool,
     /// Bumped at every crash so that events of aborted work are ignored.
     pub epoch: u32,
     /// Service-time multiplier (slow faults).
@@ -172,6 +221,7 @@ impl Instance {
             group,
             local,
             up: true,
+            reachable: true,
             epoch: 0,
             slow: 1.0,
             work: None,
@@ -187,6 +237,6 @@ impl Instance {
     /// Up and holding nothing.
     #[must_use]
     pub fn is_idle(&self) -> bool {
-        self.up && self.work.is_none()
+        self.up && self.reachable && self.work.is_none()
     }
 }

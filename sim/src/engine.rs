@@ -8,6 +8,7 @@
 //!                 consumer group ◄──────┘  instances: fetch → service → commit/ack
 //! ```
 
+mod build;
 mod census;
 mod consume;
 mod fault;
@@ -18,11 +19,10 @@ use crate::consumer::{Group, Instance, Store};
 use crate::dist::Dist;
 use crate::event::{Event, EventQueue};
 use crate::ledger::MessageFlags;
-use crate::log::{GroupPartition, Partition};
+use crate::log::Partition;
 use crate::message::Msg;
 use crate::metrics::{SeriesBuilder, new_histogram};
 use crate::producer::{Producer, mix};
-use crate::queue::SqsQueue;
 use crate::rng::{SimRng, StreamKind, stream};
 use crate::scenario::{Acks, BrokerModel, FaultConfig, OnFull, Scenario, Target};
 use crate::snapshot::{LogEntry, LogKind, Phase};
@@ -88,7 +88,16 @@ pub struct Engine {
     hash: u64,
     phase: Phase,
     broker: BrokerRt,
+    /// The network's latency now (a spike replaces the scenario's for a while).
     latency: Dist,
+    /// Latency spikes in force, most recent last.
+    spikes: Vec<u32>,
+    /// Fractions of requests lost and duplicated on the network.
+    loss: f64,
+    duplicate: f64,
+    /// Produce requests travel as events (the network can delay, lose or cut them);
+    /// otherwise a send reaches the broker in the same instant.
+    net_async: bool,
     net: SimRng,
     producers: Vec<Producer>,
     topics: Vec<Topic>,
@@ -123,72 +132,15 @@ impl Engine {
             visibility_timeout: b.visibility_timeout,
             max_receives: *b.max_receives.get_ref(),
         };
-        let topic_index = |name: &str| {
-            sc.topics
-                .iter()
-                .position(|t| t.name.get_ref() == name)
-                .expect("validated topic") as u32
-        };
-        let mut topics: Vec<Topic> = sc
-            .topics
+        let mut topics = build::topics(&sc);
+        let mut producers = build::producers(&sc, seed);
+        let key_count = producers
             .iter()
-            .map(|t| Topic {
-                name: t.name.get_ref().clone(),
-                model: t.model(b),
-                partitions: if t.model(b) == BrokerModel::Log {
-                    (0..*t.partitions.get_ref())
-                        .map(|_| Partition::default())
-                        .collect()
-                } else {
-                    Vec::new()
-                },
-                groups: Vec::new(),
-                flags: MessageFlags::default(),
-                parked: VecDeque::new(),
-            })
-            .collect();
-        let mut key_base = 0u32;
-        let producers: Vec<Producer> = sc
-            .producers
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let t = topic_index(p.topic.get_ref());
-                let parts = *sc.topics[t as usize].partitions.get_ref();
-                let prod = Producer::new(
-                    p,
-                    t,
-                    parts,
-                    key_base,
-                    stream(seed, StreamKind::Producer, i as u32),
-                );
-                key_base += *p.keys.get_ref();
-                prod
-            })
-            .collect();
-        let mut groups = Vec::new();
-        let mut instances = Vec::new();
-        for (gi, c) in sc.consumers.iter().enumerate() {
-            let t = topic_index(c.topic.get_ref());
-            topics[t as usize].groups.push(gi as u32);
-            let store = match topics[t as usize].model {
-                BrokerModel::Queue => Store::Queue(SqsQueue::default()),
-                _ => Store::Log(vec![
-                    GroupPartition::default();
-                    topics[t as usize].partitions.len()
-                ]),
-            };
-            let g = Group::new(c, t, instances.len() as u32, store, key_base);
-            for local in 0..g.count {
-                let id = instances.len() as u32;
-                instances.push(Instance::new(
-                    gi as u32,
-                    local,
-                    stream(seed, StreamKind::Consumer, id),
-                ));
-            }
-            groups.push(g);
-        }
+            .map(|p| p.key_base + p.keys())
+            .max()
+            .unwrap_or(0);
+        let (groups, instances) = build::groups(&sc, seed, &mut topics, key_count);
+        build::routes(&sc, &topics, &mut producers);
         let faults = sc
             .faults
             .iter()
@@ -214,6 +166,13 @@ impl Engine {
             phase: Phase::Producing,
             broker,
             latency: sc.network.latency,
+            spikes: Vec::new(),
+            loss: *sc.network.loss.get_ref(),
+            duplicate: *sc.network.duplicate.get_ref(),
+            net_async: !sc.network.latency.is_zero()
+                || *sc.network.loss.get_ref() > 0.0
+                || *sc.network.duplicate.get_ref() > 0.0
+                || sc.faults.iter().any(is_network_fault),
             net: stream(seed, StreamKind::Network, 0),
             producers,
             topics,
@@ -359,6 +318,7 @@ impl Engine {
         if SimTime::ZERO + fault.at < earliest {
             fault.at = earliest.since(SimTime::ZERO);
         }
+        self.net_async |= is_network_fault(&fault);
         let index = self.faults.len() as u32;
         self.faults.push(FaultRt {
             cfg: fault.clone(),
@@ -401,6 +361,7 @@ impl Engine {
                 }
             }
             Event::Visibility { group } => self.on_visibility(group),
+            Event::Reconnect { instance } => self.restart_instance(instance),
             Event::FaultStart { fault } => self.on_fault_start(fault),
             Event::FaultEnd { fault } => self.on_fault_end(fault),
             Event::Sample => {
@@ -485,7 +446,19 @@ impl Engine {
         }
     }
 
+    /// A draw against a fraction of the network's (loss, duplication).
+    fn net_chance(&mut self, p: f64) -> bool {
+        p > 0.0 && rand::RngExt::random_bool(&mut self.net, p)
+    }
+
     fn count_drop(&mut self, reason: &'static str, n: u64) {
         *self.dropped_by_reason.entry(reason).or_insert(0) += n;
     }
+}
+
+fn is_network_fault(f: &FaultConfig) -> bool {
+    matches!(
+        f.kind.get_ref(),
+        crate::scenario::FaultKind::Partition | crate::scenario::FaultKind::LatencySpike
+    )
 }

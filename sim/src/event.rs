@@ -80,6 +80,11 @@ pub enum Event {
         /// Fault index.
         fault: u32,
     },
+    /// A disconnected pub/sub subscriber reconnects.
+    Reconnect {
+        /// Instance index.
+        instance: u32,
+    },
     /// A time-series bucket closes.
     Sample,
     /// Producers stop producing.
@@ -127,6 +132,7 @@ impl Event {
             Event::FaultStart { fault } => (10, fault, 0, 0),
             Event::FaultEnd { fault } => (11, fault, 0, 0),
             Event::Sample => (12, 0, 0, 0),
+            Event::Reconnect { instance } => (14, instance, 0, 0),
             Event::ProducersStop => (13, 0, 0, 0),
         };
         (tag << 56) ^ (u64::from(c) << 48) ^ (u64::from(a) << 24) ^ u64::from(b)

@@ -2,14 +2,15 @@
 //! message, so a hundred million messages fit on a laptop. The bit layout is private; the
 //! engine calls the verbs below.
 
-/// Per-copy state: bits 0–2 how often the side effect was applied (saturating at 7),
-/// then flags.
+/// Per-copy state: bits 0–1 how often the side effect was applied (saturating at 3:
+/// twice is already a duplicate), then flags.
 #[derive(Clone, Debug, Default)]
 pub struct Ledger {
     copies: Vec<u8>,
 }
 
-const COUNT: u8 = 0b0000_0111;
+const COUNT: u8 = 0b0000_0011;
+const UNADDRESSED: u8 = 1 << 2;
 const FINISHED: u8 = 1 << 3;
 const DELIVERED: u8 = 1 << 4;
 const DEAD: u8 = 1 << 5;
@@ -33,6 +34,18 @@ impl Ledger {
     /// Adds a copy for a new message; ids are dense and in creation order.
     pub fn push(&mut self) {
         self.copies.push(0);
+    }
+
+    /// Adds a placeholder for a message this group should not receive (an exchange
+    /// routed it elsewhere): not a copy.
+    pub fn push_unaddressed(&mut self) {
+        self.copies.push(UNADDRESSED);
+    }
+
+    /// Whether message `id` is addressed to this group at all.
+    #[must_use]
+    pub fn addressed(&self, id: u32) -> bool {
+        self.copies[id as usize] & UNADDRESSED == 0
     }
 
     /// How many copies the ledger holds.
@@ -225,6 +238,6 @@ mod tests {
         for _ in 0..20 {
             l.apply(0);
         }
-        assert_eq!(l.applied(0), 7);
+        assert_eq!(l.applied(0), 3);
     }
 }

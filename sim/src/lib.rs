@@ -37,6 +37,7 @@ pub mod dist;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod exchange;
 pub mod ledger;
 pub mod log;
 pub mod message;

@@ -112,6 +112,7 @@ mod tests {
             seq: id,
             producer: 0,
             poison: false,
+            route: 0,
             born: SimTime::ZERO,
             arrived: SimTime::ZERO,
         }

@@ -16,6 +16,8 @@ pub struct Msg {
     pub producer: u16,
     /// Always fails processing.
     pub poison: bool,
+    /// Exchange topics: index of the producer's routing key.
+    pub route: u8,
     /// Intended send time: latency counts from here (no coordinated omission).
     pub born: SimTime,
     /// When the broker appended it.

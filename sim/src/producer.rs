@@ -64,6 +64,8 @@ pub struct Producer {
     pub produced: u64,
     /// False while crashed.
     pub up: bool,
+    /// False while a network partition cuts it off from the broker.
+    pub reachable: bool,
     /// Requests awaiting acknowledgement (only with a network that takes time).
     pub inflight: BTreeMap<u32, Inflight>,
     /// Poison faults active on this producer.
@@ -73,6 +75,9 @@ pub struct Producer {
     pub link_out: SimTime,
     /// When the last answer reaches the producer, likewise FIFO.
     pub link_in: SimTime,
+    /// Per routing key, the groups its messages go to (one route, every group of the
+    /// topic, unless the topic is an exchange).
+    pub routes: Vec<Vec<u32>>,
 }
 
 impl Producer {
@@ -118,11 +123,19 @@ impl Producer {
             key_seq: vec![0; keys as usize],
             produced: 0,
             up: true,
+            reachable: true,
             inflight: BTreeMap::new(),
             poison: Vec::new(),
             link_out: SimTime::ZERO,
             link_in: SimTime::ZERO,
+            routes: Vec::new(),
         }
+    }
+
+    /// Number of distinct keys.
+    #[must_use]
+    pub fn keys(&self) -> u32 {
+        self.keys
     }
 
     /// True for on/off arrivals.
@@ -159,6 +172,14 @@ impl Producer {
         let seq = self.key_seq[k as usize];
         self.key_seq[k as usize] += 1;
         (self.key_base + k, seq)
+    }
+
+    /// Draws a routing key (its index) when there is a choice.
+    pub fn next_route(&mut self) -> u8 {
+        match self.routes.len() {
+            0 | 1 => 0,
+            n => self.rng.random_range(0..n) as u8,
+        }
     }
 
     /// Chooses the partition for a message with `key`.

@@ -89,6 +89,42 @@ impl SqsQueue {
         s.receipt
     }
 
+    /// Receives slot `i` with no timeout (AMQP: unacked until acked or the channel
+    /// closes); returns the new receipt.
+    pub fn receive_untimed(&mut self, i: u32) -> u32 {
+        let s = &mut self.slots[i as usize];
+        s.receives += 1;
+        s.receipt = s.receipt.wrapping_add(1);
+        s.receipt
+    }
+
+    /// Puts an unacked message back at the head of the queue (its consumer's channel
+    /// closed); false if `receipt` is no longer current.
+    pub fn requeue(&mut self, i: u32, receipt: u32) -> bool {
+        let s = &mut self.slots[i as usize];
+        if !s.live || s.visible || s.receipt != receipt {
+            return false;
+        }
+        s.visible = true;
+        s.receipt = s.receipt.wrapping_add(1);
+        self.visible.push_front(i);
+        true
+    }
+
+    /// Empties the queue; returns what it held.
+    pub fn drain(&mut self) -> Vec<Msg> {
+        let held: Vec<u32> = (0..self.slots.len() as u32)
+            .filter(|&i| self.slots[i as usize].live)
+            .collect();
+        held.into_iter()
+            .map(|i| {
+                let m = self.slots[i as usize].msg;
+                self.remove(i);
+                m
+            })
+            .collect()
+    }
+
     /// Deletes slot `i` if `receipt` is still current; true when it was deleted.
     pub fn delete(&mut self, i: u32, receipt: u32) -> bool {
         let s = &mut self.slots[i as usize];
@@ -180,6 +216,7 @@ mod tests {
             seq: id,
             producer: 0,
             poison: false,
+            route: 0,
             born: SimTime::ZERO,
             arrived: SimTime::ZERO,
         }

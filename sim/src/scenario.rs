@@ -8,6 +8,7 @@ pub use validate::{Target, resolve_target};
 
 use crate::dist::Dist;
 use crate::error::ScenarioError;
+pub use crate::exchange::ExchangeKind;
 use crate::time::SimDuration;
 use serde::Deserialize;
 use toml::Spanned;
@@ -139,18 +140,24 @@ pub enum OnFull {
     Spill,
 }
 
-/// Network settings. Default: `latency = "0"` (instantaneous).
+/// Network settings. Defaults: `latency = "0"` (instantaneous), `loss = 0`, `duplicate = 0`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NetworkConfig {
     /// One-way latency between any client and the broker.
     pub latency: Dist,
+    /// Fraction of produce requests and acknowledgements lost on the way.
+    pub loss: Spanned<f64>,
+    /// Fraction of produce requests delivered twice.
+    pub duplicate: Spanned<f64>,
 }
 
 impl Default for NetworkConfig {
     fn default() -> Self {
         NetworkConfig {
             latency: Dist::ZERO,
+            loss: Spanned::new(0..0, 0.0),
+            duplicate: Spanned::new(0..0, 0.0),
         }
     }
 }
@@ -167,6 +174,9 @@ pub struct TopicConfig {
     /// This topic's model when it differs from `broker.model` (say, a queue beside logs).
     #[serde(default)]
     pub model: Option<Spanned<BrokerModel>>,
+    /// Exchange model: the exchange type (default `direct`).
+    #[serde(default)]
+    pub exchange: Option<Spanned<ExchangeKind>>,
 }
 
 impl TopicConfig {
@@ -226,6 +236,9 @@ pub struct ProducerConfig {
     /// Payload size, for byte throughput.
     #[serde(default = "default_payload")]
     pub payload_bytes: u32,
+    /// Exchange topics: routing keys, one drawn uniformly per message (default: `""`).
+    #[serde(default)]
+    pub routing_keys: Vec<Spanned<String>>,
 }
 
 fn one_second() -> SimDuration {
@@ -283,7 +296,8 @@ pub enum Partitioner {
 
 /// A consumer group. Defaults: `instances = 1`, `service_time = "1ms"`,
 /// `delivery = "at-least-once"`, `commit_interval = "0"` (after each message),
-/// `max_retries = 3`, `backoff = "100ms"`, `ordered = false`, `assignment = "range"`.
+/// `max_retries = 3`, `backoff = "100ms"`, `ordered = false`, `assignment = "range"`,
+/// `bindings = []`, `buffer = 1000`, `on_overflow = "disconnect"`, `reconnect = "1s"`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsumerConfig {
@@ -315,6 +329,34 @@ pub struct ConsumerConfig {
     /// Log model: how partitions are spread over instances.
     #[serde(default)]
     pub assignment: Assignment,
+    /// Exchange topics: the group's queue is bound with these keys or patterns.
+    #[serde(default)]
+    pub bindings: Vec<Spanned<String>>,
+    /// Pub/sub: the subscriber's output buffer, in messages.
+    #[serde(default = "default_buffer")]
+    pub buffer: Spanned<u64>,
+    /// Pub/sub: what a full output buffer does.
+    #[serde(default)]
+    pub on_overflow: Overflow,
+    /// Pub/sub: how long a disconnected subscriber takes to reconnect.
+    #[serde(default = "one_second")]
+    pub reconnect: SimDuration,
+}
+
+fn default_buffer() -> Spanned<u64> {
+    Spanned::new(0..0, 1000)
+}
+
+/// `consumer.on_overflow` (pub/sub output buffers).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Overflow {
+    /// The server closes the subscriber's connection, dropping its buffer
+    /// (Redis's `client-output-buffer-limit pubsub`).
+    #[default]
+    Disconnect,
+    /// The new message is dropped for this subscriber.
+    Drop,
 }
 
 fn default_service() -> Dist {
@@ -395,6 +437,27 @@ pub struct FaultConfig {
     /// `poison`: the next `count` messages of the producer are poison.
     #[serde(default)]
     pub count: Option<u64>,
+    /// `latency-spike`: the network's one-way latency during the window.
+    #[serde(default)]
+    pub latency: Option<Dist>,
+}
+
+impl FaultConfig {
+    /// A fault of `kind` on `target` at `at`, every optional setting unset (the
+    /// dashboard's fault menu builds its faults from this).
+    #[must_use]
+    pub fn new(kind: FaultKind, target: &str, at: SimDuration) -> FaultConfig {
+        FaultConfig {
+            at,
+            kind: Spanned::new(0..0, kind),
+            target: Spanned::new(0..0, target.to_string()),
+            duration: None,
+            factor: None,
+            rate: None,
+            count: None,
+            latency: None,
+        }
+    }
 }
 
 /// `fault.kind`.
@@ -409,9 +472,9 @@ pub enum FaultKind {
     Poison,
     /// A broker node fails.
     BrokerCrash,
-    /// A network partition.
+    /// The target (a producer, a group or one instance) cannot reach the broker.
     Partition,
-    /// Network latency jumps.
+    /// The network's latency becomes `latency` (target `network`).
     LatencySpike,
 }
 

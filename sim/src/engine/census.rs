@@ -78,12 +78,10 @@ impl Engine {
 
     fn census(&self, g: &Group, in_system: &Bits) -> (GroupSummary, u64) {
         let flags = &self.topics[g.topic as usize].flags;
-        let mut s = GroupSummary {
-            copies: g.ledger.len() as u64,
-            ..GroupSummary::default()
-        };
+        let mut s = GroupSummary::default();
         let mut unaccounted = 0;
-        for id in 0..g.ledger.len() as u32 {
+        for id in (0..g.ledger.len() as u32).filter(|&id| g.ledger.addressed(id)) {
+            s.copies += 1;
             match g.ledger.class(id) {
                 Class::Processed(n) => {
                     s.processed += 1;

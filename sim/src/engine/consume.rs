@@ -3,7 +3,7 @@
 //! acknowledges it according to the group's delivery variant.
 
 use super::Engine;
-use crate::consumer::{PendingAck, Store, Work};
+use crate::consumer::{GroupKind, PendingAck, Store, Work};
 use crate::event::Event;
 use crate::message::Msg;
 use crate::scenario::Delivery;
@@ -93,6 +93,7 @@ impl Engine {
                 receipt: 0,
                 attempt: 0,
                 started: self.now,
+                fenced: false,
             });
         }
         None
@@ -103,32 +104,37 @@ impl Engine {
         let (vt, max_receives) = (self.broker.visibility_timeout, self.broker.max_receives);
         loop {
             let group = &mut self.groups[g as usize];
-            let at_most_once = group.delivery == Delivery::AtMostOnce;
+            let (kind, topic) = (group.kind, group.topic);
+            // Pub/sub hands the message over for good; so does an auto-ack consumer.
+            let removed = kind == GroupKind::PubSub || group.delivery == Delivery::AtMostOnce;
             let Store::Queue(q) = &mut group.store else {
                 unreachable!()
             };
             let slot = q.pop_visible()?;
             let s = q.slot(slot);
-            if s.receives >= max_receives {
+            if kind == GroupKind::Sqs && s.receives >= max_receives {
                 // SQS redrive: received too often, moved to the dead-letter queue.
                 q.remove(slot);
                 group.lag = q.len();
                 self.dead_letter(g, s.msg, "received max_receives times");
-                self.unpark_soon(group_topic(self, g));
+                self.unpark_soon(topic);
                 continue;
             }
-            let receipt = q.receive(slot, self.now + vt);
-            let arm = (!q.timer_armed).then(|| q.next_expiry()).flatten();
-            q.timer_armed = true;
-            if at_most_once {
+            let (receipt, arm) = if kind == GroupKind::Sqs {
+                let receipt = q.receive(slot, self.now + vt);
+                let arm = (!q.timer_armed).then(|| q.next_expiry()).flatten();
+                q.timer_armed = true;
+                (receipt, arm)
+            } else {
+                (q.receive_untimed(slot), None)
+            };
+            if removed {
                 q.remove(slot);
                 group.lag = q.len();
+                self.unpark_soon(topic);
             }
             if let Some(at) = arm {
                 self.queue.push(at, Event::Visibility { group: g });
-            }
-            if at_most_once {
-                self.unpark_soon(group_topic(self, g));
             }
             return Some(Work {
                 msg: s.msg,
@@ -137,6 +143,7 @@ impl Engine {
                 receipt,
                 attempt: 0,
                 started: self.now,
+                fenced: false,
             });
         }
     }
@@ -145,6 +152,17 @@ impl Engine {
         let inst = &mut self.instances[i as usize];
         let mut w = inst.work.expect("work in hand");
         inst.busy_ns += self.now.since(w.started).0;
+        if w.fenced {
+            // A zombie: the side effect happens unless a fenced transaction stops it, but
+            // nothing reaches the broker.
+            inst.work = None;
+            let g = inst.group;
+            if !w.msg.poison && self.groups[g as usize].delivery != Delivery::ExactlyOnce {
+                self.apply_effect(i, w.msg);
+            }
+            self.try_start(i);
+            return;
+        }
         if !w.msg.poison {
             if self.apply_effect(i, w.msg) == Effect::Conflict {
                 // Another instance's open transaction holds this message's effect: leave
@@ -168,7 +186,7 @@ impl Engine {
         }
         let g = inst.group;
         let broker_redrives =
-            matches!(group.store, Store::Queue(_)) && group.delivery != Delivery::AtMostOnce;
+            group.kind == GroupKind::Sqs && group.delivery != Delivery::AtMostOnce;
         if broker_redrives {
             // Left undeleted: it comes back after the visibility timeout, and the queue
             // dead-letters it once it has been received max_receives times.

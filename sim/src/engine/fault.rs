@@ -11,7 +11,7 @@ impl Engine {
         match target {
             Target::Instance(g, local) => vec![self.groups[g].first + local],
             Target::Group(g) => self.groups[g].instances().collect(),
-            Target::Producer(_) => Vec::new(),
+            Target::Producer(_) | Target::Network => Vec::new(),
         }
     }
 
@@ -40,9 +40,27 @@ impl Engine {
                 }
             }
             (FaultKind::Poison, Target::Producer(p)) => self.producers[p].poison.push(f),
+            (FaultKind::Partition, Target::Producer(p)) => self.producers[p].reachable = false,
+            (FaultKind::Partition, t) => {
+                for i in self.fault_instances(t) {
+                    self.isolate_instance(i);
+                }
+            }
+            (FaultKind::LatencySpike, _) => {
+                self.spikes.push(f);
+                self.latency = fault.cfg.latency.unwrap_or(self.latency);
+            }
             _ => {}
         }
         let what = match kind {
+            FaultKind::Partition => "network partition cuts off".to_string(),
+            FaultKind::LatencySpike => {
+                let d = self.faults[f as usize]
+                    .cfg
+                    .latency
+                    .map_or(String::new(), |d| d.to_string());
+                format!("latency spike to {d} on")
+            }
             FaultKind::Slow => format!(
                 "slow x{}",
                 self.faults[f as usize]
@@ -75,6 +93,21 @@ impl Engine {
             }
             (FaultKind::Poison, Target::Producer(p)) => {
                 self.producers[p].poison.retain(|&x| x != f)
+            }
+            (FaultKind::Partition, Target::Producer(p)) => self.producers[p].reachable = true,
+            (FaultKind::Partition, t) => {
+                for i in self.fault_instances(t) {
+                    self.heal_instance(i);
+                }
+            }
+            (FaultKind::LatencySpike, _) => {
+                self.spikes.retain(|&x| x != f);
+                let base = self.scenario.network.latency;
+                self.latency = self
+                    .spikes
+                    .last()
+                    .and_then(|&s| self.faults[s as usize].cfg.latency)
+                    .unwrap_or(base);
             }
             _ => {}
         }

@@ -3,7 +3,7 @@
 //! delivery variant's uncommitted work.
 
 use super::Engine;
-use crate::consumer::{Store, Work};
+use crate::consumer::{GroupKind, Store, Work};
 use crate::log::assign;
 use crate::scenario::Delivery;
 use crate::snapshot::LogKind;
@@ -96,7 +96,8 @@ impl Engine {
                 !g.commits_after_processing() || parts.iter().all(|gp| gp.done <= gp.committed)
             }
             Store::Queue(q) => {
-                q.in_flight() == 0
+                // Only SQS brings received messages back on a timer.
+                (g.kind != GroupKind::Sqs || q.in_flight() == 0)
                     && g.instances()
                         .all(|i| self.instances[i as usize].pending.is_empty())
             }
@@ -178,10 +179,45 @@ impl Engine {
         }
         inst.up = false;
         inst.epoch += 1;
-        let g = inst.group;
-        if let Some(w) = inst.work.take() {
+        let work = inst.work.take();
+        if let Some(w) = &work {
             inst.busy_ns += self.now.since(w.started).0;
-            self.abandon(g, w);
+        }
+        self.leave_group(i, work, true);
+    }
+
+    /// A network partition cuts instance `i` off: the group gives up on it as on a
+    /// crashed one, but it goes on with the message in hand (a zombie) whose outcome it
+    /// cannot report.
+    pub(super) fn isolate_instance(&mut self, i: u32) {
+        let inst = &mut self.instances[i as usize];
+        if !inst.reachable {
+            return;
+        }
+        inst.reachable = false;
+        if let Some(w) = inst.work.as_mut() {
+            w.fenced = true;
+        }
+        let work = inst.work;
+        self.leave_group(i, work, false);
+    }
+
+    /// The partition heals: the instance joins its group again.
+    pub(super) fn heal_instance(&mut self, i: u32) {
+        let inst = &mut self.instances[i as usize];
+        if inst.reachable {
+            return;
+        }
+        inst.reachable = true;
+        if inst.up {
+            self.rejoin(i);
+        }
+    }
+
+    fn leave_group(&mut self, i: u32, work: Option<Work>, lost_in_hand: bool) {
+        let g = self.instances[i as usize].group;
+        if let Some(w) = work {
+            self.abandon(g, w, lost_in_hand);
         }
         let owned = std::mem::take(&mut self.instances[i as usize].owned);
         for p in owned {
@@ -195,14 +231,63 @@ impl Engine {
             }
         }
         self.groups[g as usize].idle.retain(|&x| x != i);
-        self.rebalance(g);
+        match self.groups[g as usize].kind {
+            GroupKind::Log => self.rebalance(g),
+            GroupKind::Sqs => {}
+            GroupKind::Amqp => self.return_unacked(g, work, &pending),
+            GroupKind::PubSub => self.discard_buffer(g),
+        }
+    }
+
+    /// AMQP: a closed channel's unacked messages go back to the head of the queue at once
+    /// (redelivered: at-least-once repeats the ones it had processed but not acked).
+    fn return_unacked(
+        &mut self,
+        g: u32,
+        work: Option<Work>,
+        pending: &[crate::consumer::PendingAck],
+    ) {
+        let group = &mut self.groups[g as usize];
+        if group.delivery == Delivery::AtMostOnce {
+            return;
+        }
+        let Store::Queue(q) = &mut group.store else {
+            unreachable!()
+        };
+        let held = work.map(|w| (w.offset as u32, w.receipt));
+        let mut back = 0;
+        for (slot, receipt) in held
+            .into_iter()
+            .chain(pending.iter().map(|a| (a.slot, a.receipt)))
+        {
+            back += usize::from(q.requeue(slot, receipt));
+        }
+        for _ in 0..back {
+            let Some(i) = self.groups[g as usize].idle.pop() else {
+                break;
+            };
+            self.try_start(i);
+        }
+    }
+
+    /// Redis: a subscriber's connection closed; the server drops its output buffer.
+    pub(super) fn discard_buffer(&mut self, g: u32) {
+        let group = &mut self.groups[g as usize];
+        let Store::Queue(q) = &mut group.store else {
+            unreachable!()
+        };
+        let dropped = q.drain();
+        group.lag = 0;
+        for m in dropped {
+            self.drop_copy(g, m.id, "disconnected");
+        }
     }
 
     /// The message in hand when its instance crashed.
-    fn abandon(&mut self, g: u32, w: Work) {
+    fn abandon(&mut self, g: u32, w: Work, lost_in_hand: bool) {
         let group = &mut self.groups[g as usize];
         let taken_and_committed = group.delivery == Delivery::AtMostOnce;
-        if taken_and_committed && group.ledger.applied(w.msg.id) == 0 {
+        if lost_in_hand && taken_and_committed && group.ledger.applied(w.msg.id) == 0 {
             group.metrics.lost_known += 1;
             let text = format!(
                 "{}: message {} lost in a crash (committed before processing)",
@@ -299,10 +384,16 @@ impl Engine {
             return;
         }
         inst.up = true;
-        let g = inst.group;
-        match self.groups[g as usize].store {
-            Store::Log(_) => self.rebalance(g),
-            Store::Queue(_) => self.try_start(i),
+        if inst.reachable {
+            self.rejoin(i);
+        }
+    }
+
+    fn rejoin(&mut self, i: u32) {
+        let g = self.instances[i as usize].group;
+        match self.groups[g as usize].kind {
+            GroupKind::Log => self.rebalance(g),
+            _ => self.try_start(i),
         }
     }
 }

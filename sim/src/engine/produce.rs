@@ -3,11 +3,11 @@
 //! timeouts and retries back at the producer.
 
 use super::{Engine, Parked};
-use crate::consumer::Store;
+use crate::consumer::{GroupKind, Store};
 use crate::event::Event;
 use crate::message::Msg;
 use crate::producer::Inflight;
-use crate::scenario::{Acks, BrokerModel, OnFull};
+use crate::scenario::{Acks, BrokerModel, OnFull, Overflow};
 use crate::snapshot::LogKind;
 use crate::time::SimTime;
 use rand::RngExt;
@@ -71,12 +71,23 @@ impl Engine {
         let prod = &mut self.producers[p as usize];
         let (key, seq) = prod.next_key();
         let partition = prod.partition_for(key);
+        let route = prod.next_route();
         prod.produced += 1;
         self.bytes += u64::from(prod.payload_bytes);
+        let targets = &prod.routes[route as usize];
         let topic = &mut self.topics[prod.topic as usize];
         let id = topic.flags.push();
         for &g in &topic.groups {
-            self.groups[g as usize].ledger.push();
+            let ledger = &mut self.groups[g as usize].ledger;
+            if targets.contains(&g) {
+                ledger.push();
+            } else {
+                ledger.push_unaddressed();
+            }
+        }
+        if targets.is_empty() && !topic.groups.is_empty() {
+            // No binding matches: the exchange discards it (there is no copy to account).
+            self.count_drop("unroutable", 1);
         }
         self.produced += 1;
         self.series.produced();
@@ -86,13 +97,14 @@ impl Engine {
             seq,
             producer: p as u16,
             poison,
+            route,
             born: self.now,
             arrived: self.now,
         };
         if self.broker.acks == Acks::None {
             self.ack_to_producer(p, id);
         }
-        if self.latency.is_zero() {
+        if !self.net_async {
             self.reach_broker(p, msg, partition);
         } else {
             self.producers[p as usize].inflight.insert(
@@ -102,7 +114,8 @@ impl Engine {
                     partition,
                     attempt: 0,
                     in_transit: 0,
-                    done: false,
+                    // Fire and forget expects no answer.
+                    done: self.broker.acks == Acks::None,
                 },
             );
             self.send_request(p, id, 0);
@@ -126,21 +139,33 @@ impl Engine {
     /// Sends (or resends) a request over the network, with its timeout.
     fn send_request(&mut self, p: u32, id: u32, attempt: u8) {
         let hop = self.hop();
+        // Cut off, or lost on the way: only the timeout will tell the producer.
+        let copies = if !self.producers[p as usize].reachable || self.net_chance(self.loss) {
+            0
+        } else if self.net_chance(self.duplicate) {
+            2
+        } else {
+            1
+        };
         let prod = &mut self.producers[p as usize];
         let reach = (self.now + hop).max(prod.link_out);
-        prod.link_out = reach;
         let req = prod.inflight.get_mut(&id).expect("request in flight");
-        req.in_transit += 1;
+        req.in_transit += copies;
         req.attempt = attempt;
         let timeout = prod.request_timeout;
-        self.queue.push(
-            reach,
-            Event::ProduceReach {
-                producer: p,
-                msg: id,
-                attempt,
-            },
-        );
+        if copies > 0 {
+            prod.link_out = reach;
+        }
+        for _ in 0..copies {
+            self.queue.push(
+                reach,
+                Event::ProduceReach {
+                    producer: p,
+                    msg: id,
+                    attempt,
+                },
+            );
+        }
         if self.broker.acks != Acks::None {
             self.queue.push(
                 self.now + timeout,
@@ -216,20 +241,21 @@ impl Engine {
         let cap = self.broker.capacity;
         let topic = &self.topics[t as usize];
         match topic.model {
-            BrokerModel::Queue => {
-                topic
-                    .groups
-                    .iter()
-                    .any(|&g| match &self.groups[g as usize].store {
-                        Store::Queue(q) => q.len() >= cap,
-                        Store::Log(_) => false,
-                    })
-            }
-            _ => topic.partitions[partition as usize].held() >= cap,
+            BrokerModel::Log => topic.partitions[partition as usize].held() >= cap,
+            // Redis never pushes back on a publisher; each subscriber's buffer decides.
+            BrokerModel::Pubsub => false,
+            BrokerModel::Queue | BrokerModel::Exchange => topic.groups.iter().any(|&g| match &self
+                .groups[g as usize]
+                .store
+            {
+                Store::Queue(q) => q.len() >= cap,
+                Store::Log(_) => false,
+            }),
         }
     }
 
-    /// Appends to the log or to every group's queue; wakes an idle consumer.
+    /// Appends to the log or to the queue of every group the message is routed to, and
+    /// wakes an idle consumer.
     fn append(&mut self, t: u32, mut msg: Msg, partition: u32) {
         let topic = &mut self.topics[t as usize];
         let first = topic.flags.accept(msg.id);
@@ -240,11 +266,16 @@ impl Engine {
         if let Some(part) = topic.partitions.get_mut(partition as usize) {
             part.append(msg);
         }
-        for gi in 0..self.topics[t as usize].groups.len() {
-            let g = self.topics[t as usize].groups[gi];
+        let (p, r) = (msg.producer as usize, msg.route as usize);
+        for k in 0..self.producers[p].routes[r].len() {
+            let g = self.producers[p].routes[r][k];
             let group = &mut self.groups[g as usize];
             if first {
                 group.metrics.enter(self.now);
+            }
+            if group.kind == GroupKind::PubSub {
+                self.publish_to_subscriber(g, msg);
+                continue;
             }
             group.lag_add(1);
             let wake = match &mut group.store {
@@ -265,12 +296,53 @@ impl Engine {
         }
     }
 
+    /// Redis pub/sub: only a connected subscriber with room in its output buffer gets it.
+    fn publish_to_subscriber(&mut self, g: u32, msg: Msg) {
+        let group = &mut self.groups[g as usize];
+        let i = group.first;
+        let sub = group.subscriber;
+        let Store::Queue(q) = &mut group.store else {
+            unreachable!()
+        };
+        if !self.instances[i as usize].up {
+            self.drop_copy(g, msg.id, "subscriber-offline");
+        } else if q.len() >= sub.buffer {
+            self.drop_copy(g, msg.id, "output-buffer-full");
+            if sub.on_overflow == Overflow::Disconnect {
+                self.disconnect(g);
+            }
+        } else {
+            q.send(msg);
+            group.lag_add(1);
+            if let Some(i) = group.idle.pop() {
+                self.try_start(i);
+            }
+        }
+    }
+
+    /// The server closes a subscriber whose buffer overflowed; it reconnects later.
+    fn disconnect(&mut self, g: u32) {
+        let group = &self.groups[g as usize];
+        let (i, after) = (group.first, group.subscriber.reconnect);
+        let text = format!(
+            "{}: output buffer over its limit, subscriber disconnected",
+            group.name
+        );
+        self.note(LogKind::Loss, text);
+        // The server closes the connection and drops the buffer; the client still
+        // finishes the message it had already read.
+        self.instances[i as usize].up = false;
+        self.discard_buffer(g);
+        self.queue
+            .push(self.now + after, Event::Reconnect { instance: i });
+    }
+
     /// `drop-oldest`: discards the oldest message where the topic is full.
     fn make_room(&mut self, t: u32, partition: u32) {
         let groups = self.topics[t as usize].groups.clone();
         let cap = self.broker.capacity;
         match self.topics[t as usize].model {
-            BrokerModel::Queue => {
+            BrokerModel::Queue | BrokerModel::Exchange | BrokerModel::Pubsub => {
                 for g in groups {
                     let group = &mut self.groups[g as usize];
                     let Store::Queue(q) = &mut group.store else {
@@ -315,10 +387,13 @@ impl Engine {
         if self.broker.acks == Acks::None {
             return;
         }
-        if self.latency.is_zero() {
+        if !self.net_async {
             self.ack_to_producer(p, id);
         } else {
             let hop = self.hop();
+            if !self.producers[p as usize].reachable || self.net_chance(self.loss) {
+                return; // the acknowledgement never arrives
+            }
             let prod = &mut self.producers[p as usize];
             let at = (self.now + hop).max(prod.link_in);
             prod.link_in = at;

@@ -17,6 +17,8 @@ pub enum Target {
     Group(usize),
     /// A producer.
     Producer(usize),
+    /// The network itself (`network`, for latency spikes).
+    Network,
 }
 
 /// Resolves `group/instance`, `group` or a producer name.
@@ -35,6 +37,7 @@ pub fn resolve_target(s: &Scenario, target: &str) -> Option<Target> {
         .iter()
         .position(|p| p.name.get_ref() == target)
         .map(Target::Producer)
+        .or((target == "network").then_some(Target::Network))
 }
 
 fn fail<T>(span: Range<usize>, message: String) -> Result<T, Invalid> {
@@ -86,43 +89,29 @@ pub(super) fn validate(s: &Scenario) -> Result<(), Invalid> {
     if s.duration.is_zero() {
         return Err((None, "`duration` must be greater than zero".into()));
     }
+    for f in [&s.network.loss, &s.network.duplicate] {
+        if !(0.0..1.0).contains(f.get_ref()) {
+            return fail(
+                f.span(),
+                format!(
+                    "a fraction from 0 up to (not including) 1, not {}",
+                    f.get_ref()
+                ),
+            );
+        }
+    }
     broker(s)?;
     unique(s.topics.iter().map(|t| &t.name), "topic")?;
     for t in &s.topics {
-        positive(&t.partitions, "partitions")?;
-        if let Some(m) = &t.model {
-            unsupported_model(m)?;
-        }
-        if t.model(&s.broker) == BrokerModel::Queue && *t.partitions.get_ref() != 1 {
-            return fail(
-                t.partitions.span(),
-                "a queue (model = \"queue\") has exactly one partition".into(),
-            );
-        }
+        topic(s, t)?;
     }
     unique(s.producers.iter().map(|p| &p.name), "producer")?;
     for p in &s.producers {
-        known_topic(s, &p.topic)?;
-        let rate = *p.rate.get_ref();
-        if !(rate.is_finite() && rate > 0.0) {
-            return fail(
-                p.rate.span(),
-                format!("rate must be a positive number of messages per second, not {rate}"),
-            );
-        }
-        positive(&p.keys, "keys")?;
-        positive(&p.zipf_exponent, "zipf_exponent")?;
+        producer(s, p)?;
     }
     unique(s.consumers.iter().map(|c| &c.group), "consumer group")?;
     for c in &s.consumers {
-        known_topic(s, &c.topic)?;
-        positive(&c.instances, "instances")?;
-        if c.group.get_ref().contains('/') {
-            return fail(
-                c.group.span(),
-                "a group name cannot contain `/` (fault targets use it)".into(),
-            );
-        }
+        consumer(s, c)?;
     }
     for f in &s.faults {
         fault(s, f)?;
@@ -130,20 +119,109 @@ pub(super) fn validate(s: &Scenario) -> Result<(), Invalid> {
     Ok(())
 }
 
-fn unsupported_model(m: &Spanned<BrokerModel>) -> Result<(), Invalid> {
-    if matches!(m.get_ref(), BrokerModel::Exchange | BrokerModel::Pubsub) {
+fn topic_of<'a>(s: &'a Scenario, name: &str) -> &'a super::TopicConfig {
+    s.topics
+        .iter()
+        .find(|t| t.name.get_ref() == name)
+        .expect("checked by known_topic")
+}
+
+fn topic(s: &Scenario, t: &super::TopicConfig) -> Result<(), Invalid> {
+    positive(&t.partitions, "partitions")?;
+    let model = t.model(&s.broker);
+    if model != BrokerModel::Log && *t.partitions.get_ref() != 1 {
         return fail(
-            m.span(),
-            "broker models `exchange` and `pubsub` are not built yet (expected `log` or `queue`)"
+            t.partitions.span(),
+            "only a log has partitions: a queue, an exchange or a pub/sub channel has exactly one"
                 .into(),
         );
+    }
+    if let Some(kind) = &t.exchange
+        && model != BrokerModel::Exchange
+    {
+        return fail(
+            kind.span(),
+            "`exchange` applies to topics of model \"exchange\"".into(),
+        );
+    }
+    Ok(())
+}
+
+fn producer(s: &Scenario, p: &super::ProducerConfig) -> Result<(), Invalid> {
+    known_topic(s, &p.topic)?;
+    let rate = *p.rate.get_ref();
+    if !(rate.is_finite() && rate > 0.0) {
+        return fail(
+            p.rate.span(),
+            format!("rate must be a positive number of messages per second, not {rate}"),
+        );
+    }
+    positive(&p.keys, "keys")?;
+    positive(&p.zipf_exponent, "zipf_exponent")?;
+    let t = topic_of(s, p.topic.get_ref());
+    if let Some(k) = p.routing_keys.first()
+        && t.model(&s.broker) != BrokerModel::Exchange
+    {
+        return fail(
+            k.span(),
+            "`routing_keys` apply to topics of model \"exchange\"".into(),
+        );
+    }
+    if let Some(k) = p.routing_keys.get(255) {
+        return fail(k.span(), "at most 255 routing keys per producer".into());
+    }
+    Ok(())
+}
+
+fn consumer(s: &Scenario, c: &super::ConsumerConfig) -> Result<(), Invalid> {
+    known_topic(s, &c.topic)?;
+    positive(&c.instances, "instances")?;
+    positive(&c.buffer, "buffer")?;
+    if c.group.get_ref().contains('/') {
+        return fail(
+            c.group.span(),
+            "a group name cannot contain `/` (fault targets use it)".into(),
+        );
+    }
+    let t = topic_of(s, c.topic.get_ref());
+    let model = t.model(&s.broker);
+    if model == BrokerModel::Pubsub && *c.instances.get_ref() != 1 {
+        return fail(
+            c.instances.span(),
+            "a pub/sub subscriber is one connection (instances = 1); declare one group per subscriber".into(),
+        );
+    }
+    if model != BrokerModel::Exchange {
+        if let Some(b) = c.bindings.first() {
+            return fail(
+                b.span(),
+                "`bindings` apply to topics of model \"exchange\"".into(),
+            );
+        }
+        return Ok(());
+    }
+    let kind = t
+        .exchange
+        .as_ref()
+        .map_or(super::ExchangeKind::Direct, |k| *k.get_ref());
+    if kind != super::ExchangeKind::Fanout && c.bindings.is_empty() {
+        return fail(
+            c.group.span(),
+            format!(
+                "group `{}` reads a {kind:?} exchange but has no `bindings`",
+                c.group.get_ref()
+            )
+            .to_lowercase(),
+        );
+    }
+    for b in &c.bindings {
+        crate::exchange::check_binding(b.get_ref()).map_err(|e| (Some(b.span()), e))?;
     }
     Ok(())
 }
 
 fn broker(s: &Scenario) -> Result<(), Invalid> {
     let b = &s.broker;
-    unsupported_model(&b.model)?;
     positive(&b.nodes, "nodes")?;
     positive(&b.replication, "replication")?;
     if b.replication.get_ref() > b.nodes.get_ref() {
@@ -175,13 +253,10 @@ fn broker(s: &Scenario) -> Result<(), Invalid> {
 
 fn fault(s: &Scenario, f: &super::FaultConfig) -> Result<(), Invalid> {
     let kind = *f.kind.get_ref();
-    if matches!(
-        kind,
-        FaultKind::BrokerCrash | FaultKind::Partition | FaultKind::LatencySpike
-    ) {
+    if kind == FaultKind::BrokerCrash {
         return fail(
             f.kind.span(),
-            "broker and network faults are not built yet (expected crash, slow or poison)".into(),
+            "broker crashes need replicated brokers, not built yet (expected crash, slow, poison, partition or latency-spike)".into(),
         );
     }
     let target = resolve_target(s, f.target.get_ref()).ok_or_else(|| {
@@ -193,6 +268,23 @@ fn fault(s: &Scenario, f: &super::FaultConfig) -> Result<(), Invalid> {
             ),
         )
     })?;
+    let is_network = target == super::Target::Network;
+    if is_network != (kind == FaultKind::LatencySpike) {
+        return fail(
+            f.target.span(),
+            if is_network {
+                "only a latency-spike targets `network`".to_string()
+            } else {
+                "a latency-spike targets `network`".to_string()
+            },
+        );
+    }
+    if kind == FaultKind::LatencySpike && f.latency.is_none() {
+        return fail(
+            f.kind.span(),
+            "a latency-spike needs `latency` (a distribution)".into(),
+        );
+    }
     let wants_producer = kind == FaultKind::Poison;
     let is_producer = matches!(target, super::Target::Producer(_));
     if wants_producer && !is_producer {

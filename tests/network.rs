@@ -1,0 +1,112 @@
+//! Network faults: partitions make zombies and lost acknowledgements, latency spikes show
+//! in latency, lossy links make producers retry.
+
+use crate::support::{load, parse, root, run_with};
+use mqlab_sim::Delivery;
+
+#[test]
+fn a_partitioned_consumer_is_a_zombie_that_duplicates_unless_fenced() {
+    let s = load(&root().join("scenarios/network-partition.toml"));
+    for seed in 1..=4 {
+        let alo = run_with(&s, Delivery::AtLeastOnce, seed);
+        assert_eq!(alo.messages.lost, 0, "seed={seed}");
+        assert!(
+            alo.messages.duplicated > 0,
+            "seed={seed}: {:?}",
+            alo.messages
+        );
+        let eo = run_with(&s, Delivery::ExactlyOnce, seed);
+        assert_eq!(
+            (eo.messages.lost, eo.messages.duplicated),
+            (0, 0),
+            "seed={seed}"
+        );
+        assert!(alo.conservation_ok && eo.conservation_ok);
+    }
+}
+
+fn lossy(idempotent: bool) -> String {
+    format!(
+        r#"
+        name = "lossy"
+        duration = "20s"
+        [network]
+        latency = "exp(1ms)"
+        loss = 0.05
+        [[topic]]
+        name = "t"
+        [[producer]]
+        name = "p"
+        topic = "t"
+        rate = 500
+        request_timeout = "20ms"
+        retries = 10
+        idempotent = {idempotent}
+        [[consumer]]
+        group = "g"
+        topic = "t"
+        service_time = "exp(1ms)"
+        "#
+    )
+}
+
+#[test]
+fn lost_acknowledgements_make_resends_that_only_idempotence_removes() {
+    let plain = run_with(&parse(&lossy(false)), Delivery::AtLeastOnce, 1);
+    // About one in twenty acknowledgements is lost, each one a resend of a message the
+    // broker already appended.
+    assert!(plain.messages.duplicated > 200, "{:?}", plain.messages);
+    assert_eq!(plain.messages.lost, 0);
+    let idem = run_with(&parse(&lossy(true)), Delivery::AtLeastOnce, 1);
+    assert_eq!(idem.messages.duplicated, 0, "{:?}", idem.messages);
+    assert_eq!(idem.messages.lost, 0);
+    assert_eq!(idem.messages.acked, idem.messages.produced);
+}
+
+#[test]
+fn fire_and_forget_over_a_lossy_link_loses_what_the_network_drops() {
+    let toml = lossy(false).replace(
+        "[[topic]]",
+        "[broker]\n        acks = \"none\"\n        [[topic]]",
+    );
+    let r = run_with(&parse(&toml), Delivery::AtLeastOnce, 1);
+    let m = r.messages;
+    assert_eq!(
+        m.acked, m.produced,
+        "fire and forget counts every send as acknowledged"
+    );
+    let rate = m.lost as f64 / m.produced as f64;
+    assert!(
+        (0.03..0.07).contains(&rate),
+        "5% of requests lost, got {rate}: {m:?}"
+    );
+    assert!(r.conservation_ok);
+}
+
+#[test]
+fn a_latency_spike_shows_in_end_to_end_latency() {
+    let base = r#"
+        name = "spike"
+        duration = "20s"
+        [network]
+        latency = "exp(1ms)"
+        [[topic]]
+        name = "t"
+        [[producer]]
+        name = "p"
+        topic = "t"
+        rate = 200
+        [[consumer]]
+        group = "g"
+        topic = "t"
+        service_time = "1ms"
+    "#;
+    let calm = run_with(&parse(base), Delivery::AtLeastOnce, 1);
+    let spiked = format!(
+        "{base}\n[[fault]]\nat = \"5s\"\nkind = \"latency-spike\"\ntarget = \"network\"\nduration = \"5s\"\nlatency = \"exp(100ms)\"\n"
+    );
+    let spiked = run_with(&parse(&spiked), Delivery::AtLeastOnce, 1);
+    assert!(calm.latency_s.p99 < 0.02, "{:?}", calm.latency_s);
+    assert!(spiked.latency_s.p99 > 0.2, "{:?}", spiked.latency_s);
+    assert_eq!(spiked.messages.lost, 0);
+}
