@@ -33,13 +33,18 @@ pub struct Chart<'a> {
     pub percentile_x: bool,
 }
 
-const COLORS: [RGBColor; 6] = [
+/// The ten "tab10" colours: distinct for up to ten variants.
+const COLORS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
     RGBColor(255, 127, 14),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
 
 const SIZE: (u32, u32) = (760, 300);
@@ -101,9 +106,10 @@ fn draw_lines<'a, 'b: 'a>(chart: &Chart<'_>, ctx: &mut Ctx<'a, 'b>) -> Result<()
     let n = chart.lines.len();
     for (i, line) in chart.lines.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
-        // Earlier lines are drawn wider so that identical variants stay visible.
+        // With a few lines, earlier ones are drawn wider so that identical variants (which
+        // overlap exactly) stay visible; with many, that would only thicken the tangle.
         #[allow(clippy::cast_possible_truncation)]
-        let width = 2 + (n - 1 - i).min(4) as u32;
+        let width = if n <= 4 { 2 + (n - 1 - i) as u32 } else { 2 };
         ctx.draw_series(LineSeries::new(
             line.points.iter().copied(),
             color.stroke_width(width),

@@ -8,6 +8,7 @@ use crate::hdr;
 use crate::tables::{self, Table};
 use crate::{Options, Report, ReportError};
 use mqlab_sim::RunSummary;
+use mqlab_sim::time::parse_duration;
 use std::io;
 
 const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222;max-width:70em}\
@@ -257,9 +258,20 @@ fn comparison_charts(c: &Comparison) -> Result<Figures, ReportError> {
     draw_all(&list)
 }
 
-/// For `--set` sweeps: p99 and lost copies against the first swept key, one line per
-/// delivery (and per value of any other key). Values that are not numbers are placed at
-/// their position in the sweep.
+/// Appends a point to the line called `label`, starting it if needed.
+fn add_point(lines: &mut Vec<Line>, label: String, point: (f64, f64)) {
+    match lines.iter_mut().find(|l| l.label == label) {
+        Some(l) => l.points.push(point),
+        None => lines.push(Line {
+            label,
+            points: vec![point],
+        }),
+    }
+}
+
+/// For `--set` sweeps: p99, and lost and duplicated copies, against the first swept key,
+/// one line per delivery (and per value of any other key). Durations (`5s`) are placed in
+/// seconds; values that are neither numbers nor durations at their position in the sweep.
 fn sweep_charts<'a>(c: &Comparison, key: &'a str) -> Vec<Chart<'a>> {
     let mut p99: Vec<Line> = Vec::new();
     let mut lost: Vec<Line> = Vec::new();
@@ -267,22 +279,21 @@ fn sweep_charts<'a>(c: &Comparison, key: &'a str) -> Vec<Chart<'a>> {
         let mut rest = v.spec.settings.clone();
         let value = rest.remove(key).unwrap_or_default();
         #[allow(clippy::cast_precision_loss)]
-        let x = value.parse::<f64>().unwrap_or(pos as f64);
+        let x = value
+            .parse::<f64>()
+            .ok()
+            .or_else(|| parse_duration(&value).ok().map(|d| d.as_secs_f64()))
+            .unwrap_or(pos as f64);
         let others: Vec<String> = rest.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let name = [vec![v.spec.delivery.clone()], others].concat().join(" ");
-        let lost_mean = v.counts.get("lost").map_or(0.0, |s| s.mean);
-        for (lines, y) in [
-            (&mut p99, v.latency_p99_s.mean * 1e3),
-            (&mut lost, lost_mean),
-        ] {
-            match lines.iter_mut().find(|l| l.label == name) {
-                Some(l) => l.points.push((x, y)),
-                None => lines.push(Line {
-                    label: name.clone(),
-                    points: vec![(x, y)],
-                }),
-            }
-        }
+        let mean = |k: &str| v.counts.get(k).map_or(0.0, |s| s.mean);
+        add_point(&mut p99, name.clone(), (x, v.latency_p99_s.mean * 1e3));
+        add_point(&mut lost, format!("{name} lost"), (x, mean("lost")));
+        add_point(
+            &mut lost,
+            format!("{name} duplicated"),
+            (x, mean("duplicated")),
+        );
     }
     for l in p99.iter_mut().chain(lost.iter_mut()) {
         l.points.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -298,9 +309,9 @@ fn sweep_charts<'a>(c: &Comparison, key: &'a str) -> Vec<Chart<'a>> {
             percentile_x: false,
         },
         Chart {
-            title: "Sweep: lost copies (mean over seeds)",
+            title: "Sweep: lost and duplicated copies (mean over seeds)",
             x_desc,
-            y_desc: "lost copies",
+            y_desc: "copies",
             lines: lost,
             shade: Vec::new(),
             percentile_x: false,
