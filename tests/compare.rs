@@ -295,10 +295,7 @@ fn unknown_set_key_is_exit_2_with_the_accepted_keys() {
     );
 }
 
-#[test]
-fn capacity_of_mm1_is_near_the_theoretical_p99_limit() {
-    // M/M/1 with mu = 1000/s: p99 of the sojourn is ln(100) / (mu - lambda) < 50 ms below
-    // lambda ~ 908/s. Short runs are noisy, so accept a band around it.
+fn capacity(slo: &str) -> Value {
     let out = mqlab()
         .args([
             "capacity",
@@ -306,13 +303,9 @@ fn capacity_of_mm1_is_near_the_theoretical_p99_limit() {
             "--producer",
             "arrivals",
             "--slo",
-            "p99<50ms",
-            "--seeds",
-            "1..3",
-            "--set",
-            "duration=20s",
-            "--json",
+            slo,
         ])
+        .args(["--seeds", "1..3", "--set", "duration=20s", "--json"])
         .output()
         .unwrap();
     assert_eq!(
@@ -321,7 +314,14 @@ fn capacity_of_mm1_is_near_the_theoretical_p99_limit() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn capacity_of_mm1_is_near_the_theoretical_p99_limit() {
+    // M/M/1 with mu = 1000/s: p99 of the sojourn is ln(100) / (mu - lambda) < 50 ms below
+    // lambda ~ 908/s. Short runs are noisy, so accept a band around it.
+    let v = capacity("p99<50ms");
     let rate = v["rate_per_s"].as_f64().unwrap();
     assert!((800.0..=960.0).contains(&rate), "capacity {rate}");
     let probes = v["probes"].as_array().unwrap();
@@ -329,6 +329,25 @@ fn capacity_of_mm1_is_near_the_theoretical_p99_limit() {
         probes
             .iter()
             .any(|p| p["pass"] == false && p["rate_per_s"].as_f64().unwrap() > rate)
+    );
+}
+
+#[test]
+fn capacity_with_a_loose_slo_stops_where_the_backlog_grows() {
+    // With p99 < 60 s the SLO never binds: the search must stop at the service rate, where
+    // the queue stops keeping up (rho = 1).
+    let v = capacity("p99<60s");
+    let rate = v["rate_per_s"].as_f64().unwrap();
+    assert!((950.0..=1020.0).contains(&rate), "capacity {rate}");
+    let failed = v["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pass"] == false)
+        .unwrap();
+    assert!(
+        failed["why"].as_str().unwrap().contains("left unprocessed"),
+        "{failed}"
     );
 }
 

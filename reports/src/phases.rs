@@ -220,25 +220,55 @@ pub fn drain_s(run: &RunSummary) -> Option<f64> {
         .map(|j| (s.t_s[j] - run.duration_s).max(0.0))
 }
 
-/// Least-squares slope of lag against time over the steady producing period, in copies per
-/// second: near 0 when the backlog is bounded, the excess rate when it grows without bound.
+/// Whether a run's backlog stays bounded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Backlog {
+    /// Copies that arrived but were not processed over the fault-free steady stretch (from
+    /// the warm-up to the first fault, or to the end of production). A fault's own backlog is
+    /// a transient, so it is judged by recovery instead.
+    pub excess: f64,
+    /// Copies that arrived in that stretch.
+    pub arrived: f64,
+    /// The first fault after which the lag never came back to its pre-fault mean.
+    pub unrecovered: Option<String>,
+}
+
+/// Judges `run`'s backlog after discarding `warmup_s`. The excess is counted from the
+/// produced and processed rates, not from the lag: lag counts copies not yet *committed*, so
+/// with periodic commits it is a sawtooth whose slope over a few teeth says nothing, while
+/// the rates show a system falling behind whatever its commit policy.
 #[must_use]
 #[allow(clippy::cast_precision_loss)]
-pub fn lag_slope_per_s(run: &RunSummary, warmup_s: f64) -> f64 {
+pub fn backlog(run: &RunSummary, warmup_s: f64) -> Backlog {
+    let first_fault = run
+        .faults
+        .iter()
+        .map(|f| f.start_s)
+        .fold(run.duration_s, f64::min);
     let s = &run.series;
-    let pts: Vec<(f64, f64)> = (0..s.t_s.len())
-        .filter(|&i| s.t_s[i] > warmup_s + 1e-9 && s.t_s[i] <= run.duration_s + 1e-9)
-        .map(|i| (s.t_s[i], s.lag[i] as f64))
-        .collect();
-    if pts.len() < 2 {
-        return 0.0;
+    // Each message becomes one copy per group that receives it.
+    let copies_per_message = if run.messages.produced == 0 {
+        1.0
+    } else {
+        run.messages.copies as f64 / run.messages.produced as f64
+    };
+    let (mut arrived, mut processed) = (0.0, 0.0);
+    for i in 0..s.t_s.len() {
+        let start = if i == 0 { 0.0 } else { s.t_s[i - 1] };
+        if s.t_s[i] > warmup_s + 1e-9 && s.t_s[i] <= first_fault + 1e-9 {
+            let width = s.t_s[i] - start;
+            arrived += s.produced_per_s[i] * copies_per_message * width;
+            processed += s.processed_per_s[i] * width;
+        }
     }
-    let n = pts.len() as f64;
-    let mx = pts.iter().map(|p| p.0).sum::<f64>() / n;
-    let my = pts.iter().map(|p| p.1).sum::<f64>() / n;
-    let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
-    let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
-    if sxx == 0.0 { 0.0 } else { sxy / sxx }
+    Backlog {
+        excess: arrived - processed,
+        arrived,
+        unrecovered: fault_phases(run, warmup_s)
+            .into_iter()
+            .find(|p| p.recover_s.is_none())
+            .map(|p| p.fault),
+    }
 }
 
 #[cfg(test)]
@@ -315,13 +345,41 @@ mod tests {
         assert!((p.during.lag_mean - 50.0).abs() < 1e-9, "{p:?}");
         assert_eq!(p.recover_s, Some(3.0));
         assert_eq!(drain_s(&run), Some(3.0));
-        assert!(lag_slope_per_s(&run_with_lag(&[5; 30], 30.0), 0.0).abs() < 1e-12);
+        // The crash's backlog is a transient that recovered.
+        assert_eq!(backlog(&run, 0.0).unrecovered, None);
     }
 
     #[test]
-    fn growing_backlog_has_its_growth_rate_as_slope() {
+    fn backlog_counts_what_arrived_and_was_not_processed_before_the_first_fault() {
+        let mut run = run_with_lag(&[1; 40], 40.0);
+        run.messages.produced = 100;
+        run.messages.copies = 200;
+        // Two groups: 200 copies/s arrive, 190 are processed before the fault at 20 s.
+        run.series.processed_per_s = vec![190.0; 40];
+        run.faults = vec![FaultWindow {
+            kind: "slow".into(),
+            target: "g".into(),
+            start_s: 20.0,
+            end_s: 22.0,
+        }];
+        let b = backlog(&run, 5.0);
+        assert!(
+            (b.arrived - 3000.0).abs() < 1e-9 && (b.excess - 150.0).abs() < 1e-9,
+            "{b:?}"
+        );
+        assert_eq!(b.unrecovered, None);
+    }
+
+    #[test]
+    fn a_backlog_that_never_comes_down_after_a_fault_is_unrecovered() {
         let lag: Vec<u64> = (1..=30).map(|i| 7 * i).collect();
-        let slope = lag_slope_per_s(&run_with_lag(&lag, 30.0), 0.0);
-        assert!((slope - 7.0).abs() < 1e-9);
+        let mut run = run_with_lag(&lag, 30.0);
+        run.faults = vec![FaultWindow {
+            kind: "crash".into(),
+            target: "g/0".into(),
+            start_s: 10.0,
+            end_s: 12.0,
+        }];
+        assert_eq!(backlog(&run, 0.0).unrecovered.as_deref(), Some("crash g/0"));
     }
 }
