@@ -1,5 +1,17 @@
-//! `mqlab tui`: the live dashboard (issue 3; not built yet).
+//! `mqlab tui`: the live dashboard. This file owns everything the library must not do:
+//! checking that stdout is a terminal, reading `NO_COLOR`, setting up and restoring the
+//! terminal (raw mode, alternate screen, mouse capture, the panic hook) and writing the
+//! exported session file.
 
+use crate::{load, run};
+use mqlab_sim::Delivery;
+use mqlab_sim::snapshot::Phase;
+use mqlab_tui::ratatui;
+use mqlab_tui::{App, Driver, Theme};
+use ratatui::crossterm::event::{DisableMouseCapture, EnableMouseCapture};
+use ratatui::crossterm::execute;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Arguments of `mqlab tui`.
@@ -10,9 +22,96 @@ pub struct TuiArgs {
     /// Seed (default: the scenario's).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Delivery variant for every group: at-most-once, at-least-once or exactly-once.
+    #[arg(long, value_parser = run::parse_delivery)]
+    pub delivery: Option<Delivery>,
+    /// Where `e` writes the session (default: `<scenario stem>.session.toml` in the
+    /// current directory).
+    #[arg(long)]
+    pub export: Option<PathBuf>,
 }
 
 pub fn tui(args: &TuiArgs) -> anyhow::Result<ExitCode> {
-    let _ = args;
-    anyhow::bail!("`mqlab tui` is not built yet")
+    if !std::io::stdout().is_terminal() {
+        eprintln!(
+            "error: `mqlab tui` draws a live dashboard and needs a terminal, but stdout is \
+             not one; to run without a dashboard use `mqlab run {}`",
+            args.scenario
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let load::Loaded {
+        mut scenario,
+        source,
+    } = load::scenario(&args.scenario)?;
+    if let Some(d) = args.delivery {
+        scenario.set_delivery(d);
+    }
+    let seed = args.seed.unwrap_or(scenario.seed);
+    // https://no-color.org: present and not empty.
+    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let mut app = App::new(&scenario, &source, &args.scenario, seed, Theme::new(color));
+    if let Some(d) = args.delivery {
+        app = app.with_delivery(d);
+    }
+    let driver = Driver::new(scenario, &app.run_spec(None)).map_err(anyhow::Error::msg)?;
+    let export_path = args
+        .export
+        .clone()
+        .unwrap_or_else(|| default_export(&args.scenario));
+    let mut export = |text: &str| -> Result<String, String> {
+        run::write_atomically(&export_path, text.as_bytes())
+            .map(|()| {
+                format!(
+                    "wrote {0}: `mqlab run {0}` replays this session",
+                    export_path.display()
+                )
+            })
+            .map_err(|e| format!("export failed: {e:#}"))
+    };
+
+    // ratatui's hook (installed by `init`) restores raw mode and the screen, then calls
+    // this one, which also turns mouse reporting off before the default hook prints.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = execute!(std::io::stdout(), DisableMouseCapture);
+        previous(info);
+    }));
+    let mut terminal = ratatui::init();
+    let _ = execute!(std::io::stdout(), EnableMouseCapture);
+    // Test hook (tests/tui.rs): proves a panic leaves the terminal usable.
+    if std::env::var_os("MQLAB_TUI_TEST_PANIC").is_some() {
+        panic!("panic requested by MQLAB_TUI_TEST_PANIC");
+    }
+    let result = app.run(&mut terminal, driver, &mut export);
+    let _ = execute!(std::io::stdout(), DisableMouseCapture);
+    ratatui::restore();
+
+    let app = result?;
+    if let Some(s) = app.snapshot() {
+        println!(
+            "mqlab tui: {} seed {} {} at {} after {} events\ntrace hash {:016x}, {} fault(s) injected",
+            s.scenario,
+            s.seed,
+            if s.phase == Phase::Finished {
+                "finished"
+            } else {
+                "stopped"
+            },
+            s.now,
+            s.events,
+            s.trace_hash,
+            app.faults().len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `scenarios/food-delivery.toml` → `food-delivery.session.toml` in the current directory
+/// (never beside the scenario: `scenarios/*.toml` is what the tests run).
+fn default_export(scenario: &str) -> PathBuf {
+    let stem = Path::new(scenario)
+        .file_stem()
+        .map_or_else(|| "mqlab".into(), |s| s.to_string_lossy().into_owned());
+    PathBuf::from(format!("{stem}.session.toml"))
 }

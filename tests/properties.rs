@@ -43,6 +43,7 @@ fn shape() -> impl Strategy<Value = Shape> {
                     "partition",
                     "partition-producer",
                     "spike",
+                    "broker",
                 ]),
                 0u32..4,
                 1u32..1500,
@@ -86,6 +87,10 @@ fn toml_of(s: &Shape) -> String {
         duration = "3s"
         drain = "20s"
         [broker]
+        nodes = 3
+        replication = {}
+        acks = "all"
+        replica_lag = "exp(3ms)"
         model = "{}"
         capacity = {}
         on_full = "{}"
@@ -114,6 +119,11 @@ fn toml_of(s: &Shape) -> String {
         max_retries = 1
         backoff = "10ms"
         "#,
+        if s.model == "log" {
+            1 + s.instances % 3
+        } else {
+            1
+        },
         s.model,
         s.capacity,
         s.on_full,
@@ -139,6 +149,18 @@ fn toml_of(s: &Shape) -> String {
                 format!("g/{}", who % s.instances),
                 "factor = 5".to_string(),
             ),
+            "partition" => (
+                "partition",
+                format!("g/{}", who % s.instances),
+                String::new(),
+            ),
+            "partition-producer" => ("partition", "p".to_string(), String::new()),
+            "spike" => (
+                "latency-spike",
+                "network".to_string(),
+                "latency = \"exp(5ms)\"".to_string(),
+            ),
+            "broker" => ("broker-crash", format!("broker/{}", who % 3), String::new()),
             _ => ("poison", "p".to_string(), "rate = 0.05".to_string()),
         };
         t.push_str(&format!("[[fault]]\nat = \"{at}ms\"\nkind = \"{kind}\"\ntarget = \"{target}\"\nduration = \"{len}ms\"\n{extra}\n"));

@@ -14,6 +14,7 @@ mod consume;
 mod fault;
 mod group;
 mod produce;
+mod replicate;
 
 use crate::consumer::{Group, Instance, Store};
 use crate::dist::Dist;
@@ -45,6 +46,8 @@ struct Parked {
 struct Topic {
     name: String,
     model: BrokerModel,
+    /// Global index of partition 0, for events.
+    part_base: u32,
     /// Log model only.
     partitions: Vec<Partition>,
     /// Groups consuming it.
@@ -71,6 +74,9 @@ struct BrokerRt {
     on_full: OnFull,
     visibility_timeout: SimDuration,
     max_receives: u32,
+    min_insync: usize,
+    unclean: bool,
+    replica_lag: Dist,
 }
 
 /// A run in progress.
@@ -113,6 +119,10 @@ pub struct Engine {
     dropped_by_reason: BTreeMap<&'static str, u64>,
     log: VecDeque<LogEntry>,
     log_total: u64,
+    /// Broker nodes that are up.
+    nodes_up: Vec<bool>,
+    /// (topic, partition) of every log partition, by global index.
+    part_ids: Vec<(u32, u32)>,
     /// Topics where room appeared during this event; their parked requests are appended
     /// once the event's handler is done, so that no consumer is re-entered mid-fetch.
     unpark_due: Vec<u32>,
@@ -131,6 +141,9 @@ impl Engine {
             on_full: *b.on_full.get_ref(),
             visibility_timeout: b.visibility_timeout,
             max_receives: *b.max_receives.get_ref(),
+            min_insync: *b.min_insync_replicas.get_ref() as usize,
+            unclean: b.unclean_leader_election,
+            replica_lag: b.replica_lag,
         };
         let mut topics = build::topics(&sc);
         let mut producers = build::producers(&sc, seed);
@@ -189,8 +202,11 @@ impl Engine {
             log: VecDeque::new(),
             log_total: 0,
             unpark_due: Vec::new(),
+            nodes_up: vec![true; *sc.broker.nodes.get_ref() as usize],
+            part_ids: Vec::new(),
             scenario: sc,
         };
+        engine.index_partitions();
         engine.start();
         engine
     }
@@ -362,6 +378,7 @@ impl Engine {
             }
             Event::Visibility { group } => self.on_visibility(group),
             Event::Reconnect { instance } => self.restart_instance(instance),
+            Event::Replicate { part, replica } => self.on_replicate(part, replica),
             Event::FaultStart { fault } => self.on_fault_start(fault),
             Event::FaultEnd { fault } => self.on_fault_end(fault),
             Event::Sample => {
@@ -457,8 +474,11 @@ impl Engine {
 }
 
 fn is_network_fault(f: &FaultConfig) -> bool {
+    // Broker crashes too: requests to a partition without a leader must be able to time out.
     matches!(
         f.kind.get_ref(),
-        crate::scenario::FaultKind::Partition | crate::scenario::FaultKind::LatencySpike
+        crate::scenario::FaultKind::Partition
+            | crate::scenario::FaultKind::LatencySpike
+            | crate::scenario::FaultKind::BrokerCrash
     )
 }

@@ -85,6 +85,13 @@ pub enum Event {
         /// Instance index.
         instance: u32,
     },
+    /// A follower's fetch from its partition leader comes back.
+    Replicate {
+        /// Global partition index.
+        part: u32,
+        /// Replica index within the partition.
+        replica: u32,
+    },
     /// A time-series bucket closes.
     Sample,
     /// Producers stop producing.
@@ -133,6 +140,7 @@ impl Event {
             Event::FaultEnd { fault } => (11, fault, 0, 0),
             Event::Sample => (12, 0, 0, 0),
             Event::Reconnect { instance } => (14, instance, 0, 0),
+            Event::Replicate { part, replica } => (15, part, replica, 0),
             Event::ProducersStop => (13, 0, 0, 0),
         };
         (tag << 56) ^ (u64::from(c) << 48) ^ (u64::from(a) << 24) ^ u64::from(b)

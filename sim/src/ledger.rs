@@ -178,6 +178,12 @@ impl MessageFlags {
         first
     }
 
+    /// The broker no longer has it (a failover cut it from the log): a resend must be
+    /// appended again, even by an idempotent producer.
+    pub fn unaccept(&mut self, id: u32) {
+        self.flags[id as usize] &= !ACCEPTED;
+    }
+
     /// Whether the broker has appended it.
     #[must_use]
     pub fn accepted(&self, id: u32) -> bool {
@@ -201,6 +207,12 @@ impl MessageFlags {
     /// The producer gave up on it.
     pub fn give_up(&mut self, id: u32) {
         self.flags[id as usize] |= GAVE_UP;
+    }
+
+    /// Whether the producer gave up on it.
+    #[must_use]
+    pub fn gave_up(&self, id: u32) -> bool {
+        self.flags[id as usize] & GAVE_UP != 0
     }
 }
 

@@ -44,6 +44,7 @@ pub mod message;
 pub mod metrics;
 pub mod producer;
 pub mod queue;
+pub mod replication;
 pub mod rng;
 pub mod scenario;
 pub mod snapshot;

@@ -3,6 +3,7 @@
 //! every group's committed offset are trimmed, so memory follows the backlog, not history.
 
 use crate::message::Msg;
+use crate::replication::ReplicaSet;
 use crate::scenario::Assignment;
 use std::collections::VecDeque;
 
@@ -12,11 +13,26 @@ pub struct Partition {
     entries: VecDeque<Msg>,
     /// Offset of `entries[0]`.
     base: u64,
-    /// The next offset to be written (the log end offset).
+    /// The next offset to be written (the leader's log end offset).
     pub end: u64,
+    /// The high watermark: consumers read below it, `acks = all` acknowledges below it.
+    pub hw: u64,
+    /// Replicas, leader and ISR.
+    pub replicas: ReplicaSet,
+    /// `acks = all` requests waiting for the high watermark: (offset, producer, message).
+    pub pending_acks: VecDeque<(u64, u32, u32)>,
 }
 
 impl Partition {
+    /// An empty partition with these replicas.
+    #[must_use]
+    pub fn replicated(replicas: ReplicaSet) -> Partition {
+        Partition {
+            replicas,
+            ..Partition::default()
+        }
+    }
+
     /// Appends a message; returns its offset.
     pub fn append(&mut self, m: Msg) -> u64 {
         self.entries.push_back(m);
@@ -49,6 +65,17 @@ impl Partition {
     #[must_use]
     pub fn held(&self) -> u64 {
         self.end - self.base
+    }
+
+    /// Cuts the log back to `to` (a new leader's log end); returns what was cut.
+    pub fn truncate(&mut self, to: u64) -> Vec<Msg> {
+        let to = to.max(self.base);
+        let keep = usize::try_from(to - self.base).unwrap_or(usize::MAX);
+        let cut: Vec<Msg> = self.entries.drain(keep.min(self.entries.len())..).collect();
+        self.end = to;
+        self.hw = self.hw.min(to);
+        self.pending_acks.retain(|a| a.0 < to);
+        cut
     }
 
     /// Retained messages from `from` on.
@@ -129,6 +156,19 @@ mod tests {
         assert_eq!(p.get(2), None);
         assert_eq!(p.get(4).map(|m| m.id), Some(4));
         assert_eq!(p.iter_from(4).count(), 1);
+    }
+
+    #[test]
+    fn truncation_cuts_the_tail_and_keeps_offsets() {
+        let mut p = Partition::default();
+        for i in 0..6 {
+            p.append(msg(i));
+        }
+        p.hw = 5;
+        let cut = p.truncate(4);
+        assert_eq!(cut.iter().map(|m| m.id).collect::<Vec<_>>(), vec![4, 5]);
+        assert_eq!((p.end, p.hw, p.held()), (4, 4, 4));
+        assert_eq!(p.append(msg(9)), 4);
     }
 
     #[test]

@@ -63,7 +63,8 @@ fn default_drain() -> SimDuration {
 
 /// Broker settings. Defaults: `model = "log"`, `nodes = 1`, `replication = 1`,
 /// `acks = "leader"`, `capacity = 1000000`, `on_full = "block"`,
-/// `visibility_timeout = "30s"`, `max_receives = 5`.
+/// `visibility_timeout = "30s"`, `max_receives = 5`, `min_insync_replicas = 1`,
+/// `unclean_leader_election = false`, `replica_lag = "1ms"`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BrokerConfig {
@@ -83,6 +84,12 @@ pub struct BrokerConfig {
     pub visibility_timeout: SimDuration,
     /// Queue model: receives after which a message goes to the dead-letter queue.
     pub max_receives: Spanned<u32>,
+    /// Log model, `acks = "all"`: in-sync replicas required to accept a write.
+    pub min_insync_replicas: Spanned<u32>,
+    /// Log model: elect an out-of-sync replica rather than wait (and lose its gap).
+    pub unclean_leader_election: bool,
+    /// Log model: how long a follower's fetch takes to bring it up to the leader.
+    pub replica_lag: Dist,
 }
 
 impl Default for BrokerConfig {
@@ -96,6 +103,9 @@ impl Default for BrokerConfig {
             on_full: Spanned::new(0..0, OnFull::Block),
             visibility_timeout: SimDuration::from_secs(30),
             max_receives: Spanned::new(0..0, 5),
+            min_insync_replicas: Spanned::new(0..0, 1),
+            unclean_leader_election: false,
+            replica_lag: Dist::Const(SimDuration::from_millis(1)),
         }
     }
 }

@@ -7,6 +7,7 @@ use crate::exchange::{ExchangeKind, routes as binding_routes};
 use crate::ledger::MessageFlags;
 use crate::log::{GroupPartition, Partition};
 use crate::producer::Producer;
+use crate::replication::ReplicaSet;
 use crate::rng::{StreamKind, stream};
 use crate::scenario::{BrokerModel, Scenario};
 use std::collections::VecDeque;
@@ -28,10 +29,15 @@ pub(super) fn topics(sc: &Scenario) -> Vec<Topic> {
             } else {
                 0
             };
+            let (replication, nodes) =
+                (*sc.broker.replication.get_ref(), *sc.broker.nodes.get_ref());
             Topic {
                 name: t.name.get_ref().clone(),
                 model,
-                partitions: (0..partitions).map(|_| Partition::default()).collect(),
+                part_base: 0,
+                partitions: (0..partitions)
+                    .map(|p| Partition::replicated(ReplicaSet::new(p, replication, nodes)))
+                    .collect(),
                 groups: Vec::new(),
                 flags: MessageFlags::default(),
                 parked: VecDeque::new(),

@@ -73,7 +73,7 @@ impl Engine {
             };
             let gp = &mut parts[p as usize];
             let partition = &self.topics[topic as usize].partitions[p as usize];
-            if gp.worker.is_some() || gp.position >= partition.end {
+            if gp.worker.is_some() || gp.position >= partition.hw {
                 continue;
             }
             let offset = gp.position;
@@ -254,7 +254,9 @@ impl Engine {
             Store::Log(parts) => {
                 let gp = &mut parts[w.partition as usize];
                 gp.worker = None;
-                gp.done = gp.done.max(w.offset + 1);
+                // An unclean election may have cut the log below what was in hand.
+                let end = self.topics[group.topic as usize].partitions[w.partition as usize].end;
+                gp.done = gp.done.max(w.offset + 1).min(end);
                 let (done, owner) = (gp.done, gp.owner);
                 let handed_over = owner != Some(local);
                 if commits && (per_message || handed_over) {

@@ -11,7 +11,7 @@ impl Engine {
         match target {
             Target::Instance(g, local) => vec![self.groups[g].first + local],
             Target::Group(g) => self.groups[g].instances().collect(),
-            Target::Producer(_) | Target::Network => Vec::new(),
+            Target::Producer(_) | Target::Network | Target::Broker(_) => Vec::new(),
         }
     }
 
@@ -46,6 +46,7 @@ impl Engine {
                     self.isolate_instance(i);
                 }
             }
+            (FaultKind::BrokerCrash, Target::Broker(n)) => self.broker_down(n),
             (FaultKind::LatencySpike, _) => {
                 self.spikes.push(f);
                 self.latency = fault.cfg.latency.unwrap_or(self.latency);
@@ -100,6 +101,7 @@ impl Engine {
                     self.heal_instance(i);
                 }
             }
+            (FaultKind::BrokerCrash, Target::Broker(n)) => self.broker_up(n),
             (FaultKind::LatencySpike, _) => {
                 self.spikes.retain(|&x| x != f);
                 let base = self.scenario.network.latency;

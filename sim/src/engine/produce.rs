@@ -190,6 +190,11 @@ impl Engine {
     /// The broker handles a produce request.
     fn reach_broker(&mut self, p: u32, msg: Msg, partition: u32) {
         let t = self.producers[p as usize].topic;
+        if !self.can_write(t, partition) {
+            // No leader, or too few in-sync replicas for acks = all: a retriable error the
+            // producer sees as a timeout.
+            return;
+        }
         let outcome = if !self.topics[t as usize].parked.is_empty() {
             // Requests behind a blocked one wait their turn, as in a producer's buffer.
             Outcome::Parked
@@ -199,10 +204,7 @@ impl Engine {
             Outcome::Appended
         };
         match outcome {
-            Outcome::Appended => {
-                self.append(t, msg, partition);
-                self.respond(p, msg.id);
-            }
+            Outcome::Appended => self.append_and_ack(t, msg, partition),
             Outcome::Parked => self.topics[t as usize]
                 .parked
                 .push_back(Parked { msg, partition }),
@@ -254,17 +256,38 @@ impl Engine {
         }
     }
 
+    /// Appends, then acknowledges now or (`acks = all` on a replicated log) once the
+    /// high watermark passes the message.
+    fn append_and_ack(&mut self, t: u32, msg: Msg, partition: u32) {
+        let p = u32::from(msg.producer);
+        match self.append(t, msg, partition) {
+            Some(offset)
+                if self.broker.acks == Acks::All
+                    && self.topics[t as usize].partitions[partition as usize].hw <= offset =>
+            {
+                self.topics[t as usize].partitions[partition as usize]
+                    .pending_acks
+                    .push_back((offset, p, msg.id));
+            }
+            _ => self.respond(p, msg.id),
+        }
+    }
+
     /// Appends to the log or to the queue of every group the message is routed to, and
-    /// wakes an idle consumer.
-    fn append(&mut self, t: u32, mut msg: Msg, partition: u32) {
+    /// wakes an idle consumer; returns the log offset.
+    fn append(&mut self, t: u32, mut msg: Msg, partition: u32) -> Option<u64> {
         let topic = &mut self.topics[t as usize];
         let first = topic.flags.accept(msg.id);
         if !first && self.producers[msg.producer as usize].idempotent {
-            return; // the broker knows this producer sequence already
+            return None; // the broker knows this producer sequence already
         }
         msg.arrived = self.now;
-        if let Some(part) = topic.partitions.get_mut(partition as usize) {
-            part.append(msg);
+        let offset = topic
+            .partitions
+            .get_mut(partition as usize)
+            .map(|part| part.append(msg));
+        if offset.is_some() {
+            self.replicate_append(t, partition);
         }
         let (p, r) = (msg.producer as usize, msg.route as usize);
         for k in 0..self.producers[p].routes[r].len() {
@@ -294,6 +317,7 @@ impl Engine {
         if self.topics[t as usize].groups.is_empty() {
             self.trim(t, partition);
         }
+        offset
     }
 
     /// Redis pub/sub: only a connected subscriber with room in its output buffer gets it.
@@ -383,7 +407,7 @@ impl Engine {
     }
 
     /// The broker's answer travels back to the producer.
-    fn respond(&mut self, p: u32, id: u32) {
+    pub(super) fn respond(&mut self, p: u32, id: u32) {
         if self.broker.acks == Acks::None {
             return;
         }
@@ -466,7 +490,7 @@ impl Engine {
     }
 
     /// Marks every copy of a message dropped; returns how many were newly dropped.
-    fn drop_message(&mut self, t: u32, id: u32, reason: &'static str) -> u64 {
+    pub(super) fn drop_message(&mut self, t: u32, id: u32, reason: &'static str) -> u64 {
         let groups = self.topics[t as usize].groups.clone();
         groups
             .into_iter()
@@ -502,8 +526,7 @@ impl Engine {
                 break;
             }
             self.topics[t as usize].parked.pop_front();
-            self.append(t, msg, partition);
-            self.respond(u32::from(msg.producer), msg.id);
+            self.append_and_ack(t, msg, partition);
         }
     }
 }

@@ -19,12 +19,21 @@ pub enum Target {
     Producer(usize),
     /// The network itself (`network`, for latency spikes).
     Network,
+    /// A broker node (`broker/N`).
+    Broker(u32),
 }
 
 /// Resolves `group/instance`, `group` or a producer name.
 #[must_use]
 pub fn resolve_target(s: &Scenario, target: &str) -> Option<Target> {
     let group = |name: &str| s.consumers.iter().position(|c| c.group.get_ref() == name);
+    if let Some(n) = target
+        .strip_prefix("broker/")
+        .and_then(|n| n.parse::<u32>().ok())
+        && group("broker").is_none()
+    {
+        return (n < *s.broker.nodes.get_ref()).then_some(Target::Broker(n));
+    }
     if let Some((g, i)) = target.split_once('/') {
         let gi = group(g)?;
         let i: u32 = i.parse().ok()?;
@@ -234,10 +243,14 @@ fn broker(s: &Scenario) -> Result<(), Invalid> {
             ),
         );
     }
-    if *b.nodes.get_ref() > 1 {
+    positive(&b.min_insync_replicas, "min_insync_replicas")?;
+    if b.min_insync_replicas.get_ref() > b.replication.get_ref() {
         return fail(
-            b.nodes.span(),
-            "replicated multi-node brokers are not built yet (expected nodes = 1)".into(),
+            b.min_insync_replicas.span(),
+            format!(
+                "min_insync_replicas exceeds replication ({})",
+                b.replication.get_ref()
+            ),
         );
     }
     positive(&b.capacity, "capacity")?;
@@ -253,21 +266,26 @@ fn broker(s: &Scenario) -> Result<(), Invalid> {
 
 fn fault(s: &Scenario, f: &super::FaultConfig) -> Result<(), Invalid> {
     let kind = *f.kind.get_ref();
-    if kind == FaultKind::BrokerCrash {
-        return fail(
-            f.kind.span(),
-            "broker crashes need replicated brokers, not built yet (expected crash, slow, poison, partition or latency-spike)".into(),
-        );
-    }
     let target = resolve_target(s, f.target.get_ref()).ok_or_else(|| {
         (
             Some(f.target.span()),
             format!(
-                "fault target `{}` names nothing (expected `group/instance`, `group` or a producer name)",
+                "fault target `{}` names nothing (expected `group/instance`, `group`, a producer name, `broker/N` or `network`)",
                 f.target.get_ref()
             ),
         )
     })?;
+    let is_broker = matches!(target, super::Target::Broker(_));
+    if is_broker != (kind == FaultKind::BrokerCrash) {
+        return fail(
+            f.target.span(),
+            if is_broker {
+                format!("a broker node takes a broker-crash, not a {kind:?} fault").to_lowercase()
+            } else {
+                "a broker-crash targets a broker node, `broker/N`".to_string()
+            },
+        );
+    }
     let is_network = target == super::Target::Network;
     if is_network != (kind == FaultKind::LatencySpike) {
         return fail(

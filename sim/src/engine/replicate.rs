@@ -1,0 +1,226 @@
+//! Kafka-style replication on the log model: followers fetching behind the leader, the
+//! high watermark that consumers and `acks = all` wait for, broker crashes with leader
+//! election, and the acknowledged messages a truncated log loses.
+
+use super::Engine;
+use crate::consumer::Store;
+use crate::event::Event;
+use crate::replication::Election;
+use crate::scenario::{Acks, BrokerModel};
+use crate::snapshot::LogKind;
+
+impl Engine {
+    /// A write to partition `p` of topic `t` is possible now.
+    pub(super) fn can_write(&self, t: u32, p: u32) -> bool {
+        let Some(part) = self.topics[t as usize].partitions.get(p as usize) else {
+            return true; // not a log
+        };
+        let rs = &part.replicas;
+        rs.leader.is_some()
+            && (self.broker.acks != Acks::All || rs.isr_size() >= self.broker.min_insync)
+    }
+
+    /// The leader appended: followers fetch, and the high watermark may move.
+    pub(super) fn replicate_append(&mut self, t: u32, p: u32) {
+        let part = &mut self.topics[t as usize].partitions[p as usize];
+        let end = part.end;
+        part.replicas.leader_appended(end);
+        for i in 0..part.replicas.replicas.len() {
+            self.start_fetch(t, p, i);
+        }
+        // The append itself wakes the consumers.
+        self.advance_hw(t, p, false);
+    }
+
+    fn start_fetch(&mut self, t: u32, p: u32, i: usize) {
+        let part = &mut self.topics[t as usize].partitions[p as usize];
+        let (end, leader) = (part.end, part.replicas.leader);
+        let r = &mut part.replicas.replicas[i];
+        if leader == Some(i)
+            || leader.is_none()
+            || r.fetching
+            || r.leo >= end
+            || !self.nodes_up[r.node as usize]
+        {
+            return;
+        }
+        r.fetching = true;
+        let lag = self.broker.replica_lag.sample(&mut self.net);
+        let part = self.topics[t as usize].part_base + p;
+        self.queue.push(
+            self.now + lag,
+            Event::Replicate {
+                part,
+                replica: i as u32,
+            },
+        );
+    }
+
+    /// A follower's fetch came back with everything the leader has.
+    pub(super) fn on_replicate(&mut self, part: u32, i: u32) {
+        let (t, p) = self.part_ids[part as usize];
+        let partition = &mut self.topics[t as usize].partitions[p as usize];
+        let node = partition.replicas.replicas[i as usize].node;
+        if partition.replicas.leader.is_none() || !self.nodes_up[node as usize] {
+            partition.replicas.replicas[i as usize].fetching = false;
+            return;
+        }
+        let end = partition.end;
+        partition.replicas.fetched(i as usize, end, end);
+        self.advance_hw(t, p, true);
+        self.start_fetch(t, p, i as usize);
+    }
+
+    /// Moves the high watermark up to what every in-sync replica has; acknowledges the
+    /// `acks = all` requests it passes and wakes the consumers that can now read.
+    fn advance_hw(&mut self, t: u32, p: u32, wake: bool) {
+        let part = &mut self.topics[t as usize].partitions[p as usize];
+        let hw = part.replicas.high_watermark().min(part.end);
+        if hw <= part.hw {
+            return;
+        }
+        part.hw = hw;
+        let mut acks = Vec::new();
+        while part.pending_acks.front().is_some_and(|a| a.0 < hw) {
+            acks.extend(part.pending_acks.pop_front());
+        }
+        for (_, producer, msg) in acks {
+            self.respond(producer, msg);
+        }
+        if !wake {
+            return;
+        }
+        for k in 0..self.topics[t as usize].groups.len() {
+            let g = self.topics[t as usize].groups[k];
+            if let Store::Log(parts) = &self.groups[g as usize].store
+                && let Some(o) = parts[p as usize].owner
+            {
+                let first = self.groups[g as usize].first;
+                self.try_start(first + o);
+            }
+        }
+    }
+
+    /// Broker node `n` fails: its replicas leave the ISR and its partitions elect new
+    /// leaders, cutting their logs back to the new leader's.
+    pub(super) fn broker_down(&mut self, n: u32) {
+        self.nodes_up[n as usize] = false;
+        for (t, p) in self.part_ids.clone() {
+            let rs = &mut self.topics[t as usize].partitions[p as usize].replicas;
+            if let Some(e) = rs.node_down(n, &self.nodes_up, self.broker.unclean) {
+                self.apply_election(t, p, e);
+            }
+        }
+    }
+
+    /// Broker node `n` is back: its replicas catch up; an offline partition whose last
+    /// in-sync replica it holds (or any, if unclean elections are allowed) comes back.
+    pub(super) fn broker_up(&mut self, n: u32) {
+        self.nodes_up[n as usize] = true;
+        for (t, p) in self.part_ids.clone() {
+            let part = &mut self.topics[t as usize].partitions[p as usize];
+            if part.replicas.leader.is_none() {
+                let e = part.replicas.elect(&self.nodes_up, self.broker.unclean);
+                if e.leader.is_some() {
+                    self.apply_election(t, p, e);
+                }
+            }
+            let end = self.topics[t as usize].partitions[p as usize].end;
+            let rs = &mut self.topics[t as usize].partitions[p as usize].replicas;
+            for r in &mut rs.replicas {
+                r.leo = r.leo.min(end);
+            }
+            for i in 0..rs.replicas.len() {
+                self.start_fetch(t, p, i);
+            }
+        }
+    }
+
+    fn apply_election(&mut self, t: u32, p: u32, e: Election) {
+        let name = format!("{}/{p}", self.topics[t as usize].name);
+        let Some(leader) = e.leader else {
+            self.note(
+                LogKind::Fault,
+                format!("partition {name} offline: no in-sync replica is up"),
+            );
+            return;
+        };
+        let node = self.topics[t as usize].partitions[p as usize]
+            .replicas
+            .replicas[leader]
+            .node;
+        let part = &mut self.topics[t as usize].partitions[p as usize];
+        let cut = part.truncate(e.truncate_to.unwrap_or(0));
+        // Offsets every group had already committed and trimmed stay used: the log never
+        // hands out an offset twice (Kafka would reset such consumers instead).
+        let to = part.end;
+        part.replicas.replicas[leader].leo = to;
+        let flags = &mut self.topics[t as usize].flags;
+        let acked = cut.iter().filter(|m| flags.acked(m.id)).count();
+        for m in &cut {
+            flags.unaccept(m.id);
+        }
+        let how = if e.unclean {
+            "unclean election"
+        } else {
+            "election"
+        };
+        self.note(
+            LogKind::Fault,
+            format!("partition {name}: {how}, leader now broker/{node}; log cut to {to}: {} messages gone, {acked} of them acknowledged", cut.len()),
+        );
+        if !cut.is_empty() {
+            self.after_truncation(t, p, to, &cut);
+        }
+        for m in &cut {
+            // The producer was told it failed, and now the broker lost it too.
+            let flags = &self.topics[t as usize].flags;
+            if flags.gave_up(m.id) && !flags.acked(m.id) {
+                self.drop_message(t, m.id, "producer-gave-up");
+            }
+        }
+        let part = &mut self.topics[t as usize].partitions[p as usize];
+        part.hw = part.replicas.high_watermark().min(part.end);
+        for i in 0..part.replicas.replicas.len() {
+            self.start_fetch(t, p, i);
+        }
+    }
+
+    /// Groups forget offsets past the new log end; copies of acknowledged messages that
+    /// were cut are known lost (unless already processed).
+    fn after_truncation(&mut self, t: u32, p: u32, to: u64, cut: &[crate::message::Msg]) {
+        for k in 0..self.topics[t as usize].groups.len() {
+            let g = self.topics[t as usize].groups[k];
+            let group = &mut self.groups[g as usize];
+            let Store::Log(parts) = &mut group.store else {
+                continue;
+            };
+            let gp = &mut parts[p as usize];
+            gp.committed = gp.committed.min(to);
+            gp.done = gp.done.min(to);
+            gp.position = gp.position.min(to);
+            let ends = &self.topics[t as usize].partitions;
+            group.lag = parts
+                .iter()
+                .zip(ends)
+                .map(|(gp, part)| part.end - gp.committed)
+                .sum();
+            for m in cut {
+                if self.topics[t as usize].flags.acked(m.id) && group.ledger.applied(m.id) == 0 {
+                    group.metrics.lost_known += 1;
+                }
+            }
+        }
+    }
+
+    /// Global indices of every log partition, for events.
+    pub(super) fn index_partitions(&mut self) {
+        for (t, topic) in self.topics.iter_mut().enumerate() {
+            topic.part_base = self.part_ids.len() as u32;
+            if topic.model == BrokerModel::Log {
+                self.part_ids
+                    .extend((0..topic.partitions.len() as u32).map(|p| (t as u32, p)));
+            }
+        }
+    }
+}

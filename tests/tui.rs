@@ -1,0 +1,434 @@
+//! `mqlab tui` end to end (issue 3): a dashboard session with hand-injected faults replays
+//! exactly from its export; the binary refuses a non-terminal stdout; and in tmux a person
+//! can pause, speed up, inject a fault, export and quit, leaving the shell as it was (also
+//! after Ctrl-C and after a panic).
+
+use mqlab_sim::scenario::FaultKind;
+use mqlab_sim::{Delivery, Engine, Scenario, SimDuration, SimTime};
+use mqlab_tui::export::{Session, session_toml};
+use mqlab_tui::{Driver, FaultSpec, RunSpec};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mqlab");
+
+/// Two groups on three partitions; small, so each run takes milliseconds.
+const SCENARIO: &str = r#"name = "tui-e2e"
+description = "Checkout orders consumed by payments (3 instances) and audit."
+seed = 42
+duration = "20s"
+drain = "20s"
+
+[[topic]]
+name = "orders"
+partitions = 3
+
+[[producer]]
+name = "checkout"
+topic = "orders"
+rate = 400
+keys = 50
+
+[[consumer]]
+group = "payments"
+topic = "orders"
+instances = 3
+service_time = "exp(2ms)"
+delivery = "at-least-once"
+commit_interval = "1s"
+
+[[consumer]]
+group = "audit"
+topic = "orders"
+service_time = "exp(1ms)"
+
+[expect]
+lost = 0
+"#;
+
+fn scenario() -> Scenario {
+    Scenario::from_toml(SCENARIO, "tui-e2e.toml").unwrap()
+}
+
+fn spec(kind: FaultKind, target: &str) -> FaultSpec {
+    FaultSpec {
+        kind,
+        target: target.into(),
+        duration: (kind != FaultKind::Poison).then_some(SimDuration::from_secs(2)),
+        factor: (kind == FaultKind::Slow).then_some(10.0),
+        count: (kind == FaultKind::Poison).then_some(20),
+    }
+}
+
+/// Drives a session the way the dashboard does, with uneven "frames", injecting faults
+/// along the way; returns its final trace hash and the exported scenario text.
+fn session(seed: u64, frames: &[u64]) -> (String, String) {
+    let run = RunSpec {
+        seed,
+        deliveries: vec![None],
+        replay: Vec::new(),
+        until: None,
+    };
+    let mut driver = Driver::new(scenario(), &run).unwrap();
+    let mut faults = Vec::new();
+    for (i, &ms) in frames.iter().cycle().take(400).enumerate() {
+        driver.advance(SimDuration::from_millis(ms));
+        let fault = match i {
+            40 => Some(spec(FaultKind::Crash, "payments/1")),
+            90 => Some(spec(FaultKind::Slow, "payments/0")),
+            130 => Some(spec(FaultKind::Poison, "checkout")),
+            170 => Some(spec(FaultKind::Crash, "audit")),
+            _ => None,
+        };
+        if let Some(f) = fault {
+            faults.push(driver.inject(&f).unwrap());
+        }
+    }
+    while !driver.finished() {
+        driver.advance(SimDuration::from_secs(1));
+    }
+    let hash = driver.engines()[0].summary().trace_hash;
+    let text = session_toml(
+        SCENARIO,
+        "tui-e2e.toml",
+        &Session {
+            seed,
+            delivery: None,
+            faults: &faults,
+        },
+    )
+    .unwrap();
+    (hash, text)
+}
+
+#[test]
+fn paced_session_with_injected_faults_replays_from_its_export() {
+    let (live, text) = session(42, &[33, 7, 120, 1, 50]);
+    assert_eq!(text.matches("[[fault]]").count(), 4, "{text}");
+    let replay = Engine::new(&Scenario::from_toml(&text, "export.toml").unwrap(), 42).run();
+    assert_eq!(
+        replay.trace_hash, live,
+        "seed=42 tui-e2e.toml export:\n{text}"
+    );
+}
+
+#[test]
+fn frame_timing_does_not_change_the_run() {
+    let (a, text_a) = session(7, &[33]);
+    let (b, text_b) = session(7, &[5, 61, 13]);
+    // Different frames inject at different instants, so compare each with its own
+    // replay, and a fault-free paced run with a flat-out one.
+    for (live, text) in [(a, text_a), (b, text_b)] {
+        let replay = Engine::new(&Scenario::from_toml(&text, "x").unwrap(), 7).run();
+        assert_eq!(replay.trace_hash, live, "seed=7");
+    }
+    let mut paced = Engine::new(&scenario(), 7);
+    let mut t = mqlab_sim::SimTime::ZERO;
+    while !paced.is_finished() {
+        t += SimDuration(33_333_333);
+        paced.run_until(t);
+    }
+    let flat = Engine::new(&scenario(), 7).run();
+    assert_eq!(paced.summary().trace_hash, flat.trace_hash, "seed=7");
+}
+
+#[test]
+fn compare_mode_columns_replay_with_their_delivery_variant() {
+    let run = RunSpec {
+        seed: 9,
+        deliveries: Delivery::ALL.iter().copied().map(Some).collect(),
+        replay: Vec::new(),
+        until: Some(SimTime(3_000_000_000)),
+    };
+    let mut driver = Driver::new(scenario(), &run).unwrap();
+    driver.advance(SimDuration(1_234_567_891));
+    let fault = driver.inject(&spec(FaultKind::Crash, "payments")).unwrap();
+    while !driver.finished() {
+        driver.advance(SimDuration::from_millis(700));
+    }
+    let text = session_toml(
+        SCENARIO,
+        "tui-e2e.toml",
+        &Session {
+            seed: 9,
+            delivery: None,
+            faults: &[fault],
+        },
+    )
+    .unwrap();
+    for (engine, d) in driver.engines().iter().zip(Delivery::ALL) {
+        let mut s = Scenario::from_toml(&text, "x").unwrap();
+        s.set_delivery(d);
+        let replay = Engine::new(&s, 9).run();
+        assert_eq!(
+            replay.trace_hash,
+            engine.summary().trace_hash,
+            "seed=9 {}",
+            d.as_str()
+        );
+    }
+}
+
+#[test]
+fn faults_are_refused_once_the_run_is_over_or_aimed_at_nothing() {
+    let run = RunSpec {
+        seed: 1,
+        deliveries: vec![None],
+        replay: Vec::new(),
+        until: None,
+    };
+    let mut driver = Driver::new(scenario(), &run).unwrap();
+    let e = driver
+        .inject(&spec(FaultKind::Crash, "billing/0"))
+        .unwrap_err();
+    assert!(e.contains("names nothing"), "{e}");
+    while !driver.finished() {
+        driver.advance(SimDuration::from_secs(5));
+    }
+    let e = driver
+        .inject(&spec(FaultKind::Crash, "payments/0"))
+        .unwrap_err();
+    assert!(e.contains("r restarts"), "{e}");
+}
+
+#[test]
+fn exported_session_replays_under_mqlab_run() {
+    let (live, text) = session(42, &[25, 40]);
+    let dir = scratch("replay");
+    let path = dir.join("session.toml");
+    std::fs::write(&path, &text).unwrap();
+    let out = Command::new(BIN)
+        .args(["run", path.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(
+        json["trace_hash"],
+        live.as_str(),
+        "seed=42 {}",
+        path.display()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn refuses_when_stdout_is_not_a_terminal() {
+    let out = Command::new(BIN)
+        .args(["tui", "scenarios/mm1.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs a terminal"), "{err}");
+    assert!(err.contains("mqlab run scenarios/mm1.toml"), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mqlab-tui-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A tmux server of our own (its socket in the test's scratch folder), killed on drop;
+/// the folder goes too unless the test failed (then it is kept to look at).
+struct Tmux {
+    socket: PathBuf,
+    dir: PathBuf,
+}
+
+impl Tmux {
+    /// A 100x30 pane running `sh` in `dir`, or `None` when tmux is not installed (CI
+    /// installs it; there the test must run).
+    fn start(dir: &Path) -> Option<Tmux> {
+        if Command::new("tmux").arg("-V").output().is_err() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "tmux is required in CI (.ci/run installs it)"
+            );
+            eprintln!("skipped: tmux is not installed");
+            return None;
+        }
+        let t = Tmux {
+            socket: dir.join("tmux.sock"),
+            dir: dir.to_path_buf(),
+        };
+        let ok = t
+            .cmd(&["new-session", "-d", "-x", "100", "-y", "30", "-c"])
+            .arg(dir)
+            .args(["env", "PS1=$ ", "TERM=xterm-256color", "sh"])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "tmux new-session failed");
+        Some(t)
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("tmux");
+        c.arg("-S")
+            .arg(&self.socket)
+            .args(["-f", "/dev/null"])
+            .args(args);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "0"];
+        args.extend(keys);
+        assert!(self.run(&args).status.success());
+    }
+
+    fn line(&self, text: &str) {
+        self.run(&["send-keys", "-t", "0", "-l", text]);
+        self.keys(&["Enter"]);
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "0"]).stdout).into_owned()
+    }
+
+    fn flag(&self, name: &str) -> String {
+        let f = format!("#{{{name}}}");
+        String::from_utf8_lossy(&self.run(&["display-message", "-p", "-t", "0", &f]).stdout)
+            .trim()
+            .to_string()
+    }
+
+    /// Waits until the screen contains `text`; fails showing the screen.
+    fn wait_for(&self, text: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if s.contains(text) {
+                return s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "waited 20 s for {text:?}; screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The terminal is back to how the shell left it: main screen, no mouse reporting,
+    /// same tty settings as before the dashboard started, and the shell answers.
+    fn assert_restored(&self, dir: &Path) {
+        assert_eq!(
+            self.flag("alternate_on"),
+            "0",
+            "still on the alternate screen"
+        );
+        assert_eq!(self.flag("mouse_any_flag"), "0", "mouse reporting left on");
+        self.line("stty -g > after.stty; echo restored-$((6*7))");
+        self.wait_for("restored-42");
+        let before = std::fs::read_to_string(dir.join("before.stty")).unwrap();
+        let after = std::fs::read_to_string(dir.join("after.stty")).unwrap();
+        assert_eq!(before, after, "tty settings changed (raw mode left on?)");
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Starts the dashboard on the test scenario in a fresh tmux pane.
+fn launch(name: &str, env: &str) -> Option<(Tmux, PathBuf)> {
+    let dir = scratch(name);
+    std::fs::write(dir.join("tui-e2e.toml"), SCENARIO).unwrap();
+    let t = Tmux::start(&dir)?;
+    t.line("stty -g > before.stty");
+    t.line(&format!("{env} {BIN} tui tui-e2e.toml; echo exit=$?"));
+    Some((t, dir))
+}
+
+#[test]
+fn tmux_pause_speed_fault_export_quit() {
+    let Some((t, dir)) = launch("keys", "") else {
+        return;
+    };
+    let s = t.wait_for("▶ running");
+    assert!(
+        s.contains("tui-e2e") && s.contains("seed 42") && s.contains("×1"),
+        "{s}"
+    );
+    assert_eq!(t.flag("alternate_on"), "1");
+    t.keys(&["Space"]);
+    t.wait_for("‖ paused");
+    t.keys(&["+"]);
+    t.wait_for("│ ×2 │");
+    t.keys(&["f"]);
+    t.wait_for("inject a fault");
+    t.keys(&["Down", "Down", "Enter"]);
+    let s = t.wait_for("injected crash payments/1 for 5s at");
+    assert!(!s.contains("inject a fault"), "menu closes:\n{s}");
+    // Paused: the crash applies 1 ns after the pause point, so one step shows it.
+    t.keys(&["."]);
+    let s = t.wait_for("topology 1 down");
+    assert!(s.contains("FAULT"), "the event log shows the fault:\n{s}");
+    t.keys(&["e"]);
+    t.wait_for("wrote tui-e2e.session.toml");
+    // Flat out to the end, so the hash printed on exit is the whole run's.
+    t.keys(&["m", "Space"]);
+    t.wait_for("■ finished");
+    t.keys(&["q"]);
+    let s = t.wait_for("exit=0");
+    let hash = s
+        .split("trace hash ")
+        .nth(1)
+        .and_then(|r| r.get(..16))
+        .unwrap_or_else(|| panic!("no trace hash printed:\n{s}"))
+        .to_string();
+    assert!(s.contains("1 fault(s) injected"), "{s}");
+    t.assert_restored(&dir);
+
+    let exported = dir.join("tui-e2e.session.toml");
+    let text = std::fs::read_to_string(&exported).unwrap();
+    assert!(text.starts_with(SCENARIO), "the original text is kept");
+    assert_eq!(text.matches("[[fault]]").count(), 1, "{text}");
+    let out = Command::new(BIN)
+        .args(["run", exported.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(
+        json["trace_hash"],
+        hash.as_str(),
+        "seed=42 {}",
+        exported.display()
+    );
+}
+
+#[test]
+fn tmux_ctrl_c_restores_the_terminal() {
+    let Some((t, dir)) = launch("ctrlc", "") else {
+        return;
+    };
+    t.wait_for("▶ running");
+    t.keys(&["C-c"]);
+    t.wait_for("exit=0");
+    t.assert_restored(&dir);
+}
+
+#[test]
+fn tmux_panic_restores_the_terminal_then_reports() {
+    let Some((t, dir)) = launch("panic", "MQLAB_TUI_TEST_PANIC=1") else {
+        return;
+    };
+    let s = t.wait_for("exit=101");
+    assert!(s.contains("panic requested by MQLAB_TUI_TEST_PANIC"), "{s}");
+    t.assert_restored(&dir);
+}

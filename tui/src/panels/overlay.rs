@@ -1,0 +1,214 @@
+//! Pop-ups drawn over the dashboard: the help (`?`) and the fault menu (`f`), whose
+//! choices come from the current snapshot (every instance, every group, every producer).
+
+use super::Ctx;
+use crate::control::FaultSpec;
+use mqlab_sim::scenario::FaultKind;
+use mqlab_sim::{SimDuration, Snapshot};
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Paragraph, Widget};
+
+/// How long a menu crash keeps its target down.
+pub const CRASH_FOR: SimDuration = SimDuration::from_secs(5);
+/// How long a menu slow-down lasts, and by how much.
+pub const SLOW_FOR: SimDuration = SimDuration::from_secs(10);
+/// Service-time multiplier of a menu slow-down.
+pub const SLOW_FACTOR: f64 = 10.0;
+/// Messages in a menu poison burst.
+pub const POISON_COUNT: u64 = 20;
+
+/// Every fault the menu offers for this topology, in a stable order: per group each
+/// instance's crash and slow-down, then the whole group's crash; then a poison burst
+/// per producer.
+#[must_use]
+pub fn fault_choices(snap: &Snapshot) -> Vec<FaultSpec> {
+    let spec = |kind, target: String, duration, factor, count| FaultSpec {
+        kind,
+        target,
+        duration,
+        factor,
+        count,
+    };
+    let mut v = Vec::new();
+    for g in &snap.groups {
+        for i in 0..g.instances.len() {
+            let target = format!("{}/{i}", g.name);
+            v.push(spec(
+                FaultKind::Crash,
+                target.clone(),
+                Some(CRASH_FOR),
+                None,
+                None,
+            ));
+            v.push(spec(
+                FaultKind::Slow,
+                target,
+                Some(SLOW_FOR),
+                Some(SLOW_FACTOR),
+                None,
+            ));
+        }
+        if g.instances.len() > 1 {
+            v.push(spec(
+                FaultKind::Crash,
+                g.name.clone(),
+                Some(CRASH_FOR),
+                None,
+                None,
+            ));
+        }
+    }
+    for p in &snap.producers {
+        v.push(spec(
+            FaultKind::Poison,
+            p.name.clone(),
+            None,
+            None,
+            Some(POISON_COUNT),
+        ));
+    }
+    v
+}
+
+/// A centred rectangle of at most `w` × `h` inside `area`.
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let [r] = Layout::vertical([Constraint::Length(h.min(area.height))])
+        .flex(Flex::Center)
+        .areas(area);
+    let [r] = Layout::horizontal([Constraint::Length(w.min(area.width))])
+        .flex(Flex::Center)
+        .areas(r);
+    r
+}
+
+/// The help text: every key.
+const HELP: [(&str, &str); 18] = [
+    ("space", "pause / resume"),
+    (". or →", "step 100ms of simulated time"),
+    ("+ / -", "faster / slower"),
+    ("m", "flat out (again: back to paced)"),
+    ("f", "fault menu: crash, slow, poison"),
+    ("d", "next delivery variant (keeps your place)"),
+    ("c", "compare the three variants side by side"),
+    ("e", "export scenario + injected faults"),
+    ("r", "restart, same seed, faults replayed"),
+    ("n", "new seed (derived from the current one)"),
+    ("x", "forget injected faults and restart"),
+    ("Tab / ⇧Tab", "focus next / previous panel"),
+    ("click", "focus the panel under the mouse"),
+    ("Enter", "zoom the focused panel"),
+    ("↑ ↓ PgUp PgDn", "scroll the event log (or wheel)"),
+    ("End", "follow the newest events"),
+    ("?", "this help"),
+    ("q / Esc", "quit (Esc closes a pop-up first)"),
+];
+
+/// Renders the help pop-up over `area`.
+pub fn help(ctx: &Ctx, area: Rect, buf: &mut Buffer) {
+    let t = ctx.theme;
+    let h = u16::try_from(HELP.len()).unwrap_or(20) + 2;
+    let r = centered(area, 58, h);
+    Clear.render(r, buf);
+    let lines: Vec<Line> = HELP
+        .iter()
+        .map(|(k, v)| {
+            Line::from(vec![
+                Span::styled(format!(" {k:>13} "), t.key()),
+                Span::raw(*v),
+            ])
+        })
+        .collect();
+    let focused = Ctx {
+        focused: true,
+        ..*ctx
+    };
+    Paragraph::new(lines)
+        .block(focused.block(focused.title("keys", vec![Span::styled("any key closes ", t.dim())])))
+        .render(r, buf);
+}
+
+/// Renders the fault menu with `selected` highlighted, scrolled to keep it visible.
+pub fn faults(ctx: &Ctx, choices: &[FaultSpec], selected: usize, area: Rect, buf: &mut Buffer) {
+    let t = ctx.theme;
+    let want = u16::try_from(choices.len())
+        .unwrap_or(u16::MAX)
+        .saturating_add(2);
+    let r = centered(area, 52, want.max(3));
+    Clear.render(r, buf);
+    let rows = usize::from(r.height.saturating_sub(2)).max(1);
+    let first = selected.saturating_sub(rows - 1);
+    let lines: Vec<Line> = choices
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(rows)
+        .map(|(i, c)| {
+            let text = format!(" {} ", c.describe());
+            if i == selected {
+                Line::styled(format!("▶{text}"), t.selected())
+            } else {
+                Line::raw(format!(" {text}"))
+            }
+        })
+        .collect();
+    let focused = Ctx {
+        focused: true,
+        ..*ctx
+    };
+    Paragraph::new(lines)
+        .block(focused.block(focused.title(
+            "inject a fault",
+            vec![Span::styled("↑↓ choose, Enter inject, Esc close ", t.dim())],
+        )))
+        .render(r, buf);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixture;
+    use crate::panels::testing;
+
+    #[test]
+    fn fault_menu_lists_instances_groups_and_producers() {
+        let snap = fixture::snapshot();
+        let names: Vec<String> = fault_choices(&snap)
+            .iter()
+            .map(FaultSpec::describe)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "crash payments/0 for 5s",
+                "slow payments/0 ×10 for 10s",
+                "crash payments/1 for 5s",
+                "slow payments/1 ×10 for 10s",
+                "crash payments/2 for 5s",
+                "slow payments/2 ×10 for 10s",
+                "crash payments for 5s",
+                "crash analytics/0 for 5s",
+                "slow analytics/0 ×10 for 10s",
+                "poison checkout: next 20 messages",
+                "poison mobile: next 20 messages",
+            ]
+        );
+    }
+
+    #[test]
+    fn fault_menu_popup() {
+        let snap = fixture::snapshot();
+        let choices = fault_choices(&snap);
+        let ctx = Ctx::plain(testing::theme());
+        let b = testing::render(60, 10, |a, buf| faults(&ctx, &choices, 9, a, buf));
+        insta::assert_snapshot!(b);
+    }
+
+    #[test]
+    fn help_popup() {
+        let ctx = Ctx::plain(testing::theme());
+        let b = testing::render(70, 22, |a, buf| help(&ctx, a, buf));
+        insta::assert_snapshot!(b);
+    }
+}

@@ -1,0 +1,130 @@
+//! Throughput: produced vs processed per second as two lines over a sliding window of
+//! the most recent time-series buckets.
+
+use super::Ctx;
+use crate::fmt;
+use mqlab_sim::Snapshot;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Widget};
+
+/// The most buckets the chart shows; older ones slide out on the left. A run has about
+/// 120 buckets, so the window is half of it: the chart moves while the run plays.
+const WINDOW_BUCKETS: usize = 60;
+
+/// Renders the throughput chart.
+pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
+    let t = ctx.theme;
+    let s = &snap.series;
+    let n = s.t_s.len();
+    // A braille cell holds two samples across; never show more than the width can.
+    let window = WINDOW_BUCKETS
+        .min(usize::from(area.width.saturating_sub(10)) * 2)
+        .max(2);
+    let from = n.saturating_sub(window);
+    let points = |values: &[f64]| -> Vec<(f64, f64)> {
+        s.t_s[from..]
+            .iter()
+            .zip(&values[from..])
+            .map(|(&x, &y)| (x, y))
+            .collect()
+    };
+    let produced = points(&s.produced_per_s);
+    let processed = points(&s.processed_per_s);
+    let last = |v: &[f64]| v.last().copied().unwrap_or(0.0);
+    // Narrow (80 columns): the legend is the title.
+    let name = if area.width >= 64 { "throughput" } else { "" };
+    let title = ctx.title(
+        name,
+        vec![
+            Span::styled("━ produced ", t.produced()),
+            Span::styled(fmt::rate(last(&s.produced_per_s)), t.value()),
+            Span::raw("  "),
+            Span::styled(
+                if t.has_color() {
+                    "━ processed "
+                } else {
+                    "• processed "
+                },
+                t.processed(),
+            ),
+            Span::styled(fmt::rate(last(&s.processed_per_s)), t.value()),
+            Span::raw(" "),
+        ],
+    );
+    let block = ctx.block(title);
+    if n == 0 {
+        let inner = block.inner(area);
+        block.render(area, buf);
+        Line::styled("waiting for the first bucket…", t.dim()).render(inner, buf);
+        return;
+    }
+    let y_max = s.produced_per_s[from..]
+        .iter()
+        .chain(&s.processed_per_s[from..])
+        .copied()
+        .fold(1.0_f64, f64::max)
+        * 1.1;
+    let x0 = if from == 0 { 0.0 } else { s.t_s[from - 1] };
+    let x1 = s.t_s[n - 1].max(x0 + 1e-9);
+    let secs =
+        |x: f64| fmt::clock(mqlab_sim::SimTime::ZERO + mqlab_sim::SimDuration::from_secs_f64(x));
+    // Without colour the two lines must differ by shape: dots for processed.
+    let processed_marker = if t.has_color() {
+        Marker::Braille
+    } else {
+        Marker::Dot
+    };
+    let datasets = vec![
+        Dataset::default()
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(t.produced())
+            .data(&produced),
+        Dataset::default()
+            .marker(processed_marker)
+            .graph_type(GraphType::Line)
+            .style(t.processed())
+            .data(&processed),
+    ];
+    Chart::new(datasets)
+        .block(block)
+        .x_axis(
+            Axis::default()
+                .bounds([x0, x1])
+                .style(t.dim())
+                .labels([Span::raw(secs(x0)), Span::raw(secs(x1))]),
+        )
+        .y_axis(
+            Axis::default()
+                .bounds([0.0, y_max])
+                .style(t.dim())
+                .labels([Span::raw("0"), Span::raw(fmt::rate(y_max / 1.1))]),
+        )
+        .render(area, buf);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixture;
+    use crate::panels::testing;
+
+    #[test]
+    fn throughput_chart_shows_the_stall_and_catch_up() {
+        let snap = fixture::snapshot();
+        let ctx = Ctx::plain(testing::theme());
+        let b = testing::render(60, 12, |a, buf| render(&snap, &ctx, a, buf));
+        insta::assert_snapshot!(b);
+    }
+
+    #[test]
+    fn throughput_before_the_first_bucket_says_so() {
+        let snap = fixture::empty();
+        let ctx = Ctx::plain(testing::theme());
+        let b = testing::render(40, 5, |a, buf| render(&snap, &ctx, a, buf));
+        insta::assert_snapshot!(b);
+    }
+}
