@@ -129,6 +129,10 @@ pub struct VariantStats {
     pub spec: VariantSpec,
     /// Indices of its runs in `Comparison::runs`.
     pub runs: Vec<usize>,
+    /// The delivery the runs actually had (the runs' `delivery`, joined with `/` if they
+    /// differ): a pub/sub group stays at-most-once whatever was asked.
+    #[serde(default)]
+    pub ran_as: String,
     /// `lost`, `duplicated`, `out_of_order`, `dead_lettered`, `dropped`.
     pub counts: BTreeMap<String, CountStats>,
     /// End-to-end p50 latency, seconds.
@@ -268,8 +272,11 @@ fn variant_stats(
         .map(|(r, c)| phases::stretch(&r.series, *c, r.duration_s).processed_per_s)
         .collect();
     let drains: Vec<f64> = runs.iter().filter_map(phases::drain_s).collect();
+    let mut ran_as: Vec<&str> = runs.iter().map(|r| r.delivery.as_str()).collect();
+    ran_as.dedup();
     VariantStats {
         spec: spec.clone(),
+        ran_as: ran_as.join("/"),
         runs: range.collect(),
         counts,
         latency_p50_s: f(|r| r.latency_s.p50),
@@ -287,17 +294,24 @@ fn variant_stats(
 }
 
 fn guarantees(input: &Input<'_>, spec: &VariantSpec, runs: &[RunSummary]) -> Vec<Guarantee> {
+    let listed = runs
+        .first()
+        .map(|r| r.expectations.as_slice())
+        .unwrap_or_default();
     let mut checks: Vec<Check> = Vec::new();
-    let d = spec.delivery.as_str();
-    if d == "at-least-once" || d == "exactly-once" {
-        checks.push(("no loss".into(), true, Box::new(|r| r.messages.lost == 0)));
+    // What each group's delivery promises, as the engine checked it per group. The group's
+    // own delivery counts, not the one asked for: a pub/sub group stays at-most-once
+    // whatever `--delivery` says, and claiming more for it would be a false alarm.
+    let engine_claims: Vec<&str> = listed
+        .iter()
+        .map(|e| e.check.as_str())
+        .filter(|c| c.starts_with("guarantee"))
+        .collect();
+    if engine_claims.is_empty() {
+        checks.extend(claims_of(&spec.delivery));
     }
-    if d == "at-most-once" || d == "exactly-once" {
-        checks.push((
-            "no duplicates".into(),
-            true,
-            Box::new(|r| r.messages.duplicated == 0),
-        ));
+    for name in engine_claims {
+        checks.push((name.to_string(), true, passed(name)));
     }
     if input.ordered {
         checks.push((
@@ -307,20 +321,12 @@ fn guarantees(input: &Input<'_>, spec: &VariantSpec, runs: &[RunSummary]) -> Vec
         ));
     }
     checks.push(("conservation".into(), true, Box::new(|r| r.conservation_ok)));
-    // The scenario's own `[expect]` checks, in the order the first run lists them. The
-    // engine's per-group `guarantee …` and `conservation` lines restate the claims above.
-    let listed = runs
-        .first()
-        .map(|r| r.expectations.as_slice())
-        .unwrap_or_default();
+    // The scenario's own `[expect]` checks, in the order the first run lists them.
     for e in listed
         .iter()
         .filter(|e| e.check != "conservation" && !e.check.starts_with("guarantee"))
     {
-        let name = e.check.clone();
-        let key = name.clone();
-        let ok = move |r: &RunSummary| r.expectations.iter().all(|x| x.check != key || x.ok);
-        checks.push((format!("expect {name}"), false, Box::new(ok)));
+        checks.push((format!("expect {}", e.check), false, passed(&e.check)));
     }
     checks
         .into_iter()
@@ -337,6 +343,29 @@ fn guarantees(input: &Input<'_>, spec: &VariantSpec, runs: &[RunSummary]) -> Vec
             }
         })
         .collect()
+}
+
+/// A run passed the expectation named `check` (or does not list it).
+fn passed(check: &str) -> Box<dyn Fn(&RunSummary) -> bool> {
+    let key = check.to_string();
+    Box::new(move |r: &RunSummary| r.expectations.iter().all(|x| x.check != key || x.ok))
+}
+
+/// Run-wide claims of a delivery variant, for results that carry no per-group guarantee
+/// lines.
+fn claims_of(delivery: &str) -> Vec<Check> {
+    let mut checks: Vec<Check> = Vec::new();
+    if delivery == "at-least-once" || delivery == "exactly-once" {
+        checks.push(("no loss".into(), true, Box::new(|r| r.messages.lost == 0)));
+    }
+    if delivery == "at-most-once" || delivery == "exactly-once" {
+        checks.push((
+            "no duplicates".into(),
+            true,
+            Box::new(|r| r.messages.duplicated == 0),
+        ));
+    }
+    checks
 }
 
 /// The `mqlab run` command for one run of a variant. `run` has no `--set`, so settings are
@@ -482,13 +511,48 @@ mod tests {
         let c = Comparison::build(&input, runs);
         assert!(!c.claims_held());
         let g = &c.variants[0].guarantees[0];
-        assert_eq!((g.name.as_str(), g.first_seed), ("no loss", Some(5)));
+        assert_eq!(
+            (g.name.as_str(), g.first_seed),
+            ("guarantee payments (at-least-once)", Some(5))
+        );
         assert_eq!(
             g.reproduce.as_deref(),
             Some(
                 "mqlab run s.toml --seed 5 --delivery at-least-once  # with consumer.payments.instances=2 set in the scenario"
             )
         );
+    }
+
+    #[test]
+    fn without_engine_guarantee_lines_the_variant_claims_are_derived() {
+        let seeds = [1];
+        let spec = VariantSpec {
+            label: "exactly-once".into(),
+            delivery: "exactly-once".into(),
+            settings: BTreeMap::new(),
+        };
+        let mut run = fixture::run_with(1, "exactly-once", 0);
+        run.expectations
+            .retain(|e| !e.check.starts_with("guarantee"));
+        let input = Input {
+            scenario_path: "s.toml",
+            seeds: &seeds,
+            variants: std::slice::from_ref(&spec),
+            ordered: true,
+            warmup: Warmup::None,
+        };
+        let c = Comparison::build(&input, vec![run]);
+        let names: Vec<&str> = c.variants[0]
+            .guarantees
+            .iter()
+            .filter(|g| g.claimed)
+            .map(|g| g.name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            ["no loss", "no duplicates", "in order", "conservation"]
+        );
+        assert_eq!(c.variants[0].ran_as, "exactly-once");
     }
 
     #[test]

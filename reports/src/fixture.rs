@@ -80,6 +80,7 @@ pub fn run_with(seed: u64, delivery: &str, lost: u64) -> RunSummary {
                 actual: lost.to_string(),
                 ok: lost == 0,
             },
+            guarantee(delivery, lost, messages.duplicated),
             Expectation {
                 check: "conservation".into(),
                 expected: "holds".into(),
@@ -142,6 +143,21 @@ fn series(seed: u64, wiggle: f64) -> Series {
         lag_by_group: BTreeMap::from([("payments".to_string(), lag.clone())]),
         lag,
         t_s,
+    }
+}
+
+/// The engine's per-group guarantee line for the `payments` group.
+fn guarantee(delivery: &str, lost: u64, duplicated: u64) -> Expectation {
+    let (expected, ok) = match delivery {
+        "at-most-once" => ("duplicated = 0", duplicated == 0),
+        "at-least-once" => ("lost = 0", lost == 0),
+        _ => ("lost = 0 and duplicated = 0", lost == 0 && duplicated == 0),
+    };
+    Expectation {
+        check: format!("guarantee payments ({delivery})"),
+        expected: expected.into(),
+        actual: format!("lost = {lost}, duplicated = {duplicated}"),
+        ok,
     }
 }
 

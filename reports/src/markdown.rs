@@ -71,7 +71,7 @@ mod tests {
     fn comparison_markdown_shows_violation_and_its_reproduce_command() {
         let text = md(&Report::Comparison(Box::new(fixture::comparison())));
         assert!(
-            text.contains("| at-least-once | no loss | yes | held |"),
+            text.contains("| at-least-once | at-least-once | guarantee payments (at-least-once) | yes | held |"),
             "{text}"
         );
         assert!(text.contains("`mqlab run scenarios/crash-during-processing.toml --seed 2 --delivery at-most-once`"), "{text}");

@@ -264,9 +264,10 @@ pub fn comparison_tables(c: &Comparison) -> Vec<Table> {
 fn guarantees_table(c: &Comparison) -> Table {
     let mut g = table(
         "Guarantees",
-        "Claimed: what the delivery variant promises (a violation fails the command). The scenario's [expect] checks are shown for every variant.",
+        "Claimed: what each group's delivery promises, as the engine checks it (a violation fails the command). Ran as: the delivery the groups really had (a pub/sub group stays at-most-once). The scenario's [expect] checks are shown for every variant.",
         &[
             "variant",
+            "ran as",
             "guarantee",
             "claimed",
             "result",
@@ -279,6 +280,7 @@ fn guarantees_table(c: &Comparison) -> Table {
         for x in &v.guarantees {
             g.rows.push(vec![
                 v.spec.label.clone(),
+                v.ran_as.clone(),
                 x.name.clone(),
                 if x.claimed { "yes" } else { "no" }.into(),
                 if x.held {
