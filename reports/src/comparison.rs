@@ -3,6 +3,9 @@
 //! phases, and paired differences between variants. Built from runs already made; this
 //! module never runs the engine, so the binary decides how runs are spread over threads.
 
+mod guarantees;
+pub use guarantees::reproduce;
+
 use crate::phases::{self, Warmup};
 use crate::stats::{Estimate, paired_difference};
 use mqlab_sim::RunSummary;
@@ -174,8 +177,6 @@ pub struct Difference {
 
 /// Reads one figure from a run.
 type Metric = fn(&RunSummary) -> f64;
-/// A named pass/fail test of a run.
-type Check = (String, bool, Box<dyn Fn(&RunSummary) -> bool>);
 
 /// The metrics compared pairwise, with how to read each from a run.
 const PAIRED: [(&str, Metric); 5] = [
@@ -286,105 +287,11 @@ fn variant_stats(
         throughput_per_s: Estimate::of(&steady),
         max_lag: count(|r| r.groups.iter().map(|g| g.max_lag).max().unwrap_or(0)),
         warmup_s: Estimate::of(&cuts),
-        guarantees: guarantees(input, spec, runs),
+        guarantees: guarantees::check(input, spec, runs),
         phases: phase_stats(runs, &cuts),
         not_drained: runs.len() - drains.len(),
         drain_s: Estimate::of(&drains),
     }
-}
-
-fn guarantees(input: &Input<'_>, spec: &VariantSpec, runs: &[RunSummary]) -> Vec<Guarantee> {
-    let listed = runs
-        .first()
-        .map(|r| r.expectations.as_slice())
-        .unwrap_or_default();
-    let mut checks: Vec<Check> = Vec::new();
-    // What each group's delivery promises, as the engine checked it per group. The group's
-    // own delivery counts, not the one asked for: a pub/sub group stays at-most-once
-    // whatever `--delivery` says, and claiming more for it would be a false alarm.
-    let engine_claims: Vec<&str> = listed
-        .iter()
-        .map(|e| e.check.as_str())
-        .filter(|c| c.starts_with("guarantee"))
-        .collect();
-    if engine_claims.is_empty() {
-        checks.extend(claims_of(&spec.delivery));
-    }
-    for name in engine_claims {
-        checks.push((name.to_string(), true, passed(name)));
-    }
-    if input.ordered {
-        checks.push((
-            "in order".into(),
-            true,
-            Box::new(|r| r.messages.out_of_order == 0),
-        ));
-    }
-    checks.push(("conservation".into(), true, Box::new(|r| r.conservation_ok)));
-    // The scenario's own `[expect]` checks, in the order the first run lists them.
-    for e in listed
-        .iter()
-        .filter(|e| e.check != "conservation" && !e.check.starts_with("guarantee"))
-    {
-        checks.push((format!("expect {}", e.check), false, passed(&e.check)));
-    }
-    checks
-        .into_iter()
-        .map(|(name, claimed, ok)| {
-            let failed: Vec<&RunSummary> = runs.iter().filter(|r| !ok(r)).collect();
-            let first_seed = failed.first().map(|r| r.seed);
-            Guarantee {
-                name,
-                claimed,
-                held: failed.is_empty(),
-                violated_seeds: failed.len(),
-                first_seed,
-                reproduce: first_seed.map(|s| reproduce(input.scenario_path, spec, s)),
-            }
-        })
-        .collect()
-}
-
-/// A run passed the expectation named `check` (or does not list it).
-fn passed(check: &str) -> Box<dyn Fn(&RunSummary) -> bool> {
-    let key = check.to_string();
-    Box::new(move |r: &RunSummary| r.expectations.iter().all(|x| x.check != key || x.ok))
-}
-
-/// Run-wide claims of a delivery variant, for results that carry no per-group guarantee
-/// lines.
-fn claims_of(delivery: &str) -> Vec<Check> {
-    let mut checks: Vec<Check> = Vec::new();
-    if delivery == "at-least-once" || delivery == "exactly-once" {
-        checks.push(("no loss".into(), true, Box::new(|r| r.messages.lost == 0)));
-    }
-    if delivery == "at-most-once" || delivery == "exactly-once" {
-        checks.push((
-            "no duplicates".into(),
-            true,
-            Box::new(|r| r.messages.duplicated == 0),
-        ));
-    }
-    checks
-}
-
-/// The `mqlab run` command for one run of a variant. `run` has no `--set`, so settings are
-/// appended as a comment saying which edit of the scenario file they stand for.
-#[must_use]
-pub fn reproduce(path: &str, spec: &VariantSpec, seed: u64) -> String {
-    let mut cmd = format!(
-        "mqlab run {path} --seed {seed} --delivery {}",
-        spec.delivery
-    );
-    if !spec.settings.is_empty() {
-        let kv: Vec<String> = spec
-            .settings
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        cmd.push_str(&format!("  # with {} set in the scenario", kv.join(" ")));
-    }
-    cmd
 }
 
 fn phase_stats(runs: &[RunSummary], cuts: &[f64]) -> Vec<PhaseStats> {
