@@ -273,22 +273,36 @@ fn html_report_renders_in_headless_chromium() {
         .assert()
         .success();
     let shot = dir.join("shot.png");
-    let status = std::process::Command::new(browser)
+    // A container's small /dev/shm can hang Chromium: keep it out, and give up after 60 s
+    // rather than stall CI.
+    let mut child = std::process::Command::new(browser)
         .args([
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
+            "--disable-dev-shm-usage",
             "--hide-scrollbars",
             "--window-size=1000,1400",
         ])
         .arg(format!("--screenshot={}", shot.display()))
         .arg(format!("file://{}", page.display()))
-        .output()
+        .stdout(std::process::Stdio::null())
+        // To a file, not a pipe: a pipe nobody reads until exit could fill and stall it.
+        .stderr(std::fs::File::create(dir.join("chromium.log")).unwrap())
+        .spawn()
         .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("chromium did not finish within 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     assert!(
         shot.exists(),
         "no screenshot: {}",
-        String::from_utf8_lossy(&status.stderr)
+        std::fs::read_to_string(dir.join("chromium.log")).unwrap_or_default()
     );
     let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
     let mut reader = decoder.read_info().unwrap();
