@@ -132,8 +132,9 @@ pub fn emit(
     let stdout_format = match (json, out, format) {
         (true, _, _) => Some(Format::Json),
         (false, None, f) => Some(f.unwrap_or(Format::Markdown)),
-        // The file got the named format; the terminal gets the tables unless it was those.
+        // `--report F --out FILE`: the file is the output, stdout stays quiet.
         (false, Some(_), Some(_)) => None,
+        // `--out FILE` alone saves the JSON result and still shows the tables.
         (false, Some(_), None) => Some(Format::Markdown),
     };
     if let Some(f) = stdout_format {
