@@ -178,13 +178,13 @@ pub struct Difference {
 /// Reads one figure from a run.
 type Metric = fn(&RunSummary) -> f64;
 
-/// The metrics compared pairwise, with how to read each from a run.
-const PAIRED: [(&str, Metric); 5] = [
+/// The metrics compared pairwise, with how to read each from a run; `throughput_per_s`
+/// (which needs the warm-up) follows them.
+const PAIRED: [(&str, Metric); 4] = [
     ("lost", |r| u64_f(r.messages.lost)),
     ("duplicated", |r| u64_f(r.messages.duplicated)),
     ("latency_p99_s", |r| r.latency_s.p99),
     ("wait_mean_s", wait_mean_s),
-    ("processed_per_s", |r| r.throughput.processed_per_s),
 ];
 
 #[allow(clippy::cast_precision_loss)]
@@ -225,7 +225,7 @@ impl Comparison {
             .enumerate()
             .map(|(v, spec)| variant_stats(input, spec, &runs, v * ns..(v + 1) * ns))
             .collect();
-        let differences = differences(&variants, &runs);
+        let differences = differences(&variants, &runs, input.warmup);
         let first = runs.first();
         Comparison {
             version: first.map(|r| r.version.clone()).unwrap_or_default(),
@@ -338,7 +338,7 @@ fn phase_stats(runs: &[RunSummary], cuts: &[f64]) -> Vec<PhaseStats> {
 
 /// All pairs when there are at most four variants (the delivery comparison); beyond that,
 /// each variant against the first, so a sweep stays readable.
-fn differences(variants: &[VariantStats], runs: &[RunSummary]) -> Vec<Difference> {
+fn differences(variants: &[VariantStats], runs: &[RunSummary], warmup: Warmup) -> Vec<Difference> {
     let mut pairs = Vec::new();
     for b in 1..variants.len() {
         let firsts = if variants.len() <= 4 { 0..b } else { 0..1 };
@@ -346,18 +346,26 @@ fn differences(variants: &[VariantStats], runs: &[RunSummary]) -> Vec<Difference
             pairs.push((a, b));
         }
     }
+    // The steady throughput, as in the variant table: `throughput.processed_per_s` divides
+    // by the whole run, drain included, so a variant that drains longer would look slower.
+    let steady =
+        |r: &RunSummary| phases::stretch(&r.series, warmup.cut_s(r), r.duration_s).processed_per_s;
     let mut out = Vec::new();
     for (a, b) in pairs {
-        for (metric, get) in PAIRED {
+        let diff = |metric: &str, get: &dyn Fn(&RunSummary) -> f64| {
             let xs: Vec<f64> = variants[a].runs.iter().map(|&i| get(&runs[i])).collect();
             let ys: Vec<f64> = variants[b].runs.iter().map(|&i| get(&runs[i])).collect();
-            out.push(Difference {
+            Difference {
                 a: variants[a].spec.label.clone(),
                 b: variants[b].spec.label.clone(),
                 metric: metric.to_string(),
                 estimate: paired_difference(&xs, &ys),
-            });
+            }
+        };
+        for (metric, get) in PAIRED {
+            out.push(diff(metric, &get));
         }
+        out.push(diff("throughput_per_s", &steady));
     }
     out
 }
@@ -483,7 +491,7 @@ mod tests {
             warmup: Warmup::None,
         };
         let c = Comparison::build(&input, runs);
-        assert_eq!(c.differences.len(), 5 * PAIRED.len());
+        assert_eq!(c.differences.len(), 5 * (PAIRED.len() + 1));
         assert!(c.differences.iter().all(|d| d.a == "v0"));
     }
 }
