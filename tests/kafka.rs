@@ -176,3 +176,85 @@ fn exactly_once_on_the_log_survives_consumer_crashes_broker_crashes_and_producer
         );
     }
 }
+
+fn membership(session: &str, pause: &str) -> Scenario {
+    parse(&format!(
+        r#"
+        name = "membership"
+        duration = "40s"
+        drain = "60s"
+        [[topic]]
+        name = "t"
+        partitions = 4
+        [[producer]]
+        name = "p"
+        topic = "t"
+        rate = 400
+        partitioner = "round-robin"
+        [[consumer]]
+        group = "g"
+        topic = "t"
+        instances = 2
+        service_time = "exp(1ms)"
+        commit_interval = "1s"
+        session_timeout = "{session}"
+        rebalance_pause = "{pause}"
+        [[fault]]
+        at = "10s"
+        kind = "crash"
+        target = "g/1"
+        duration = "20s"
+        "#
+    ))
+}
+
+#[test]
+fn a_crashed_member_stalls_its_partitions_until_its_session_expires() {
+    let noticed_at_once = run_with(&membership("0", "0"), Delivery::AtLeastOnce, 1);
+    let after_10s = run_with(&membership("10s", "0"), Delivery::AtLeastOnce, 1);
+    assert!(
+        noticed_at_once.latency_s.max < 2.0,
+        "{:?}",
+        noticed_at_once.latency_s
+    );
+    // Messages of the crashed member's partitions wait out the session timeout.
+    assert!(
+        after_10s.latency_s.max > 9.0 && after_10s.latency_s.max < 12.0,
+        "{:?}",
+        after_10s.latency_s
+    );
+    assert_eq!(
+        (after_10s.messages.lost, noticed_at_once.messages.lost),
+        (0, 0)
+    );
+}
+
+#[test]
+fn a_member_back_before_its_session_expires_restarts_from_the_committed_offsets() {
+    let mut s = membership("30s", "0");
+    s.faults[0].duration = Some(mqlab_sim::SimDuration::from_secs(3));
+    for seed in 1..=4 {
+        let r = run_with(&s, Delivery::AtLeastOnce, seed);
+        assert_eq!(r.messages.lost, 0, "seed={seed}");
+        assert!(
+            r.messages.duplicated > 0,
+            "seed={seed}: a restart replays from the last commit"
+        );
+        let eo = run_with(&s, Delivery::ExactlyOnce, seed);
+        assert_eq!(
+            (eo.messages.lost, eo.messages.duplicated),
+            (0, 0),
+            "seed={seed}"
+        );
+    }
+}
+
+#[test]
+fn a_rebalance_pause_stops_the_whole_group() {
+    let calm = run_with(&membership("0", "0"), Delivery::AtLeastOnce, 1);
+    let paused = run_with(&membership("0", "3s"), Delivery::AtLeastOnce, 1);
+    // Two rebalances (the crash and the restart), each stopping every member for 3s.
+    assert!(paused.latency_s.max > 3.0, "{:?}", paused.latency_s);
+    assert!(paused.latency_s.p999 > calm.latency_s.p999);
+    assert_eq!(paused.messages.lost, 0);
+}

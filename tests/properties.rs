@@ -118,6 +118,8 @@ fn toml_of(s: &Shape) -> String {
         ordered = true
         max_retries = 1
         backoff = "10ms"
+        session_timeout = "{}ms"
+        rebalance_pause = "{}ms"
         "#,
         if s.model == "log" {
             1 + s.instances % 3
@@ -138,7 +140,9 @@ fn toml_of(s: &Shape) -> String {
         s.instances,
         s.service_us,
         s.delivery,
-        s.commit_ms
+        s.commit_ms,
+        (s.rate % 3) * 200,
+        (s.rate % 2) * 30
     );
     for (at, kind, who, len) in &s.faults {
         let (kind, target, extra) = match *kind {

@@ -83,6 +83,12 @@ pub struct Group {
     pub lag: u64,
     /// Largest lag so far.
     pub max_lag: u64,
+    /// Log model: time for the group to notice a silent member.
+    pub session_timeout: SimDuration,
+    /// Log model: the stop-the-world pause of a rebalance.
+    pub rebalance_pause: SimDuration,
+    /// No member fetches before this (a rebalance is under way).
+    pub paused_until: SimTime,
     /// Queue model: idle live instances (engine indices), lowest last.
     pub idle: Vec<u32>,
     /// Waiting, sojourn, utilisation, latency.
@@ -128,6 +134,9 @@ impl Group {
             },
             lag: 0,
             max_lag: 0,
+            session_timeout: cfg.session_timeout,
+            rebalance_pause: cfg.rebalance_pause,
+            paused_until: SimTime::ZERO,
             idle: Vec::new(),
             metrics: GroupMetrics::default(),
         }
@@ -193,6 +202,8 @@ pub struct Instance {
     /// False while a network partition cuts it off from the broker: it finishes what it
     /// holds (a zombie) but cannot fetch, commit or acknowledge.
     pub reachable: bool,
+    /// Bumped whenever it leaves its group, so a stale session expiry is ignored.
+    pub membership: u32,
     /// Bumped at every crash so that events of aborted work are ignored.
     pub epoch: u32,
     /// Service-time multiplier (slow faults).
@@ -222,6 +233,7 @@ impl Instance {
             local,
             up: true,
             reachable: true,
+            membership: 0,
             epoch: 0,
             slow: 1.0,
             work: None,

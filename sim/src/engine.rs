@@ -119,6 +119,9 @@ pub struct Engine {
     dropped_by_reason: BTreeMap<&'static str, u64>,
     log: VecDeque<LogEntry>,
     log_total: u64,
+    /// Rebalances wait while a fault changes several instances at once.
+    rebalance_held: bool,
+    rebalance_due: Vec<u32>,
     /// Broker nodes that are up.
     nodes_up: Vec<bool>,
     /// (topic, partition) of every log partition, by global index.
@@ -202,6 +205,8 @@ impl Engine {
             log: VecDeque::new(),
             log_total: 0,
             unpark_due: Vec::new(),
+            rebalance_held: false,
+            rebalance_due: Vec::new(),
             nodes_up: vec![true; *sc.broker.nodes.get_ref() as usize],
             part_ids: Vec::new(),
             scenario: sc,
@@ -379,6 +384,15 @@ impl Engine {
             Event::Visibility { group } => self.on_visibility(group),
             Event::Reconnect { instance } => self.restart_instance(instance),
             Event::Replicate { part, replica } => self.on_replicate(part, replica),
+            Event::SessionExpired {
+                instance,
+                membership,
+            } => self.on_session_expired(instance, membership),
+            Event::GroupResume { group } => {
+                for i in self.groups[group as usize].instances() {
+                    self.try_start(i);
+                }
+            }
             Event::FaultStart { fault } => self.on_fault_start(fault),
             Event::FaultEnd { fault } => self.on_fault_end(fault),
             Event::Sample => {

@@ -92,6 +92,18 @@ pub enum Event {
         /// Replica index within the partition.
         replica: u32,
     },
+    /// A silent member's session runs out: its group reassigns its partitions.
+    SessionExpired {
+        /// Instance index.
+        instance: u32,
+        /// Which membership of the instance it concerns.
+        membership: u32,
+    },
+    /// A rebalance's pause ends.
+    GroupResume {
+        /// Group index.
+        group: u32,
+    },
     /// A time-series bucket closes.
     Sample,
     /// Producers stop producing.
@@ -141,6 +153,11 @@ impl Event {
             Event::Sample => (12, 0, 0, 0),
             Event::Reconnect { instance } => (14, instance, 0, 0),
             Event::Replicate { part, replica } => (15, part, replica, 0),
+            Event::SessionExpired {
+                instance,
+                membership,
+            } => (16, instance, membership, 0),
+            Event::GroupResume { group } => (17, group, 0, 0),
             Event::ProducersStop => (13, 0, 0, 0),
         };
         (tag << 56) ^ (u64::from(c) << 48) ^ (u64::from(a) << 24) ^ u64::from(b)

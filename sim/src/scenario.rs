@@ -307,7 +307,8 @@ pub enum Partitioner {
 /// A consumer group. Defaults: `instances = 1`, `service_time = "1ms"`,
 /// `delivery = "at-least-once"`, `commit_interval = "0"` (after each message),
 /// `max_retries = 3`, `backoff = "100ms"`, `ordered = false`, `assignment = "range"`,
-/// `bindings = []`, `buffer = 1000`, `on_overflow = "disconnect"`, `reconnect = "1s"`.
+/// `session_timeout = "0"`, `rebalance_pause = "0"`, `bindings = []`, `buffer = 1000`,
+/// `on_overflow = "disconnect"`, `reconnect = "1s"`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsumerConfig {
@@ -342,6 +343,13 @@ pub struct ConsumerConfig {
     /// Exchange topics: the group's queue is bound with these keys or patterns.
     #[serde(default)]
     pub bindings: Vec<Spanned<String>>,
+    /// Log model: how long the group takes to notice a member that stopped heartbeating;
+    /// `"0"` notices at once.
+    #[serde(default)]
+    pub session_timeout: SimDuration,
+    /// Log model: how long every member stops fetching while partitions move.
+    #[serde(default)]
+    pub rebalance_pause: SimDuration,
     /// Pub/sub: the subscriber's output buffer, in messages.
     #[serde(default = "default_buffer")]
     pub buffer: Spanned<u64>,

@@ -17,6 +17,9 @@ impl Engine {
             return;
         }
         let g = self.instances[i as usize].group;
+        if self.now < self.groups[g as usize].paused_until {
+            return;
+        }
         let taken = match self.groups[g as usize].store {
             Store::Log(_) => self.fetch_log(i),
             Store::Queue(_) => self.receive_queue(i),
@@ -28,7 +31,10 @@ impl Engine {
             }
             return;
         };
-        let start = self.now + self.hop();
+        // Consumers fetch ahead, so the hop from the broker overlaps earlier work: it
+        // delays a message only past its arrival, never serially after the last one.
+        let hop = self.hop();
+        let start = self.now.max(work.msg.arrived + hop);
         self.delivered += 1;
         let group = &mut self.groups[g as usize];
         if group.ledger.deliver(work.msg.id) {

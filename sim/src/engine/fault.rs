@@ -29,9 +29,12 @@ impl Engine {
         match (kind, target) {
             (FaultKind::Crash, Target::Producer(p)) => self.producers[p].up = false,
             (FaultKind::Crash, t) => {
+                // A whole group changes at once: one rebalance, not one per instance.
+                self.rebalance_held = true;
                 for i in self.fault_instances(t) {
                     self.crash_instance(i);
                 }
+                self.release_rebalances();
             }
             (FaultKind::Slow, t) => {
                 let factor = fault.cfg.factor.as_ref().map_or(1.0, |x| *x.get_ref());
@@ -42,9 +45,12 @@ impl Engine {
             (FaultKind::Poison, Target::Producer(p)) => self.producers[p].poison.push(f),
             (FaultKind::Partition, Target::Producer(p)) => self.producers[p].reachable = false,
             (FaultKind::Partition, t) => {
+                // A whole group changes at once: one rebalance, not one per instance.
+                self.rebalance_held = true;
                 for i in self.fault_instances(t) {
                     self.isolate_instance(i);
                 }
+                self.release_rebalances();
             }
             (FaultKind::BrokerCrash, Target::Broker(n)) => self.broker_down(n),
             (FaultKind::LatencySpike, _) => {
@@ -73,7 +79,7 @@ impl Engine {
             FaultKind::Poison => "poison".to_string(),
             _ => "crash".to_string(),
         };
-        self.note(LogKind::Fault, format!("fault: {what} {name} {lasting}"));
+        self.note(LogKind::Fault, format!("{what} {name} {lasting}"));
     }
 
     pub(super) fn on_fault_end(&mut self, f: u32) {
@@ -83,9 +89,12 @@ impl Engine {
         match (kind, target) {
             (FaultKind::Crash, Target::Producer(p)) => self.producers[p].up = true,
             (FaultKind::Crash, t) => {
+                // A whole group changes at once: one rebalance, not one per instance.
+                self.rebalance_held = true;
                 for i in self.fault_instances(t) {
                     self.restart_instance(i);
                 }
+                self.release_rebalances();
             }
             (FaultKind::Slow, t) => {
                 for i in self.fault_instances(t) {
@@ -97,9 +106,12 @@ impl Engine {
             }
             (FaultKind::Partition, Target::Producer(p)) => self.producers[p].reachable = true,
             (FaultKind::Partition, t) => {
+                // A whole group changes at once: one rebalance, not one per instance.
+                self.rebalance_held = true;
                 for i in self.fault_instances(t) {
                     self.heal_instance(i);
                 }
+                self.release_rebalances();
             }
             (FaultKind::BrokerCrash, Target::Broker(n)) => self.broker_up(n),
             (FaultKind::LatencySpike, _) => {
@@ -121,7 +133,7 @@ impl Engine {
         let text = if kind == FaultKind::Crash {
             format!("restart: {name}")
         } else {
-            format!("fault over: {name}")
+            format!("ended: {name}")
         };
         self.note(kind_text, text);
     }

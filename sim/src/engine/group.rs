@@ -4,6 +4,7 @@
 
 use super::Engine;
 use crate::consumer::{GroupKind, Store, Work};
+use crate::event::Event;
 use crate::log::assign;
 use crate::scenario::Delivery;
 use crate::snapshot::LogKind;
@@ -60,10 +61,15 @@ impl Engine {
         }
         match &group.store {
             Store::Log(parts) => {
+                // Each owner commits its own partitions; a silent one commits nothing.
+                let live = |o: u32| {
+                    let inst = &self.instances[(group.first + o) as usize];
+                    inst.up && inst.reachable
+                };
                 let todo: Vec<(u32, u64)> = parts
                     .iter()
                     .enumerate()
-                    .filter(|(_, gp)| gp.done > gp.committed)
+                    .filter(|(_, gp)| gp.done > gp.committed && gp.owner.is_some_and(live))
                     .map(|(p, gp)| (p as u32, gp.done))
                     .collect();
                 for (p, done) in todo {
@@ -108,13 +114,22 @@ impl Engine {
     /// live owner is committed first (a graceful hand-over); a message that owner is
     /// still processing finishes before the new owner fetches.
     pub(super) fn rebalance(&mut self, g: u32) {
+        if self.rebalance_held {
+            if !self.rebalance_due.contains(&g) {
+                self.rebalance_due.push(g);
+            }
+            return;
+        }
         let group = &self.groups[g as usize];
         let Store::Log(parts) = &group.store else {
             return;
         };
         let live: Vec<u32> = group
             .instances()
-            .filter(|&i| self.instances[i as usize].up)
+            .filter(|&i| {
+                let inst = &self.instances[i as usize];
+                inst.up && inst.reachable
+            })
             .map(|i| i - group.first)
             .collect();
         let owners = assign(parts.len() as u32, &live, group.assignment);
@@ -127,7 +142,14 @@ impl Engine {
             .collect();
         let first = group.first;
         for &(p, old, new) in &moves {
-            let old_live = old.is_some_and(|o| self.instances[(first + o) as usize].up);
+            let old_live = old.is_some_and(|o| {
+                let inst = &self.instances[(first + o) as usize];
+                inst.up && inst.reachable
+            });
+            if old.is_some() && !old_live {
+                // Taken from a silent member: its progress since the last commit is gone.
+                self.reset_to_committed(g, p);
+            }
             let commits = self.groups[g as usize].commits_after_processing();
             let Store::Log(parts) = &mut self.groups[g as usize].store else {
                 unreachable!()
@@ -149,6 +171,13 @@ impl Engine {
                 inst.cursor = 0;
             }
         }
+        let pause = self.groups[g as usize].rebalance_pause;
+        if !moves.is_empty() && !pause.is_zero() && self.now.0 > 0 {
+            // Eager rebalancing stops every member while partitions move.
+            self.groups[g as usize].paused_until = self.now + pause;
+            self.queue
+                .push(self.now + pause, Event::GroupResume { group: g });
+        }
         if !moves.is_empty() && self.now.0 > 0 {
             let name = self.groups[g as usize].name.clone();
             let summary: Vec<String> = live
@@ -166,6 +195,14 @@ impl Engine {
         }
         for i in self.groups[g as usize].instances() {
             self.try_start(i);
+        }
+    }
+
+    /// Runs the rebalances held back while several instances changed together.
+    pub(super) fn release_rebalances(&mut self) {
+        self.rebalance_held = false;
+        for g in std::mem::take(&mut self.rebalance_due) {
+            self.rebalance(g);
         }
     }
 
@@ -209,6 +246,8 @@ impl Engine {
             return;
         }
         inst.reachable = true;
+        // Healed within its session, the member simply carries on.
+        inst.membership += 1;
         if inst.up {
             self.rejoin(i);
         }
@@ -219,6 +258,43 @@ impl Engine {
         if let Some(w) = work {
             self.abandon(g, w, lost_in_hand);
         }
+        let group = &self.groups[g as usize];
+        if group.kind == GroupKind::Log && !group.session_timeout.is_zero() {
+            // The coordinator notices only when the session runs out; until then the
+            // member's partitions stall.
+            let inst = &mut self.instances[i as usize];
+            inst.membership += 1;
+            let at = self.now + group.session_timeout;
+            let membership = inst.membership;
+            self.queue.push(
+                at,
+                Event::SessionExpired {
+                    instance: i,
+                    membership,
+                },
+            );
+            return;
+        }
+        self.expire_member(i, work);
+    }
+
+    /// A still-silent member's session ran out.
+    pub(super) fn on_session_expired(&mut self, i: u32, membership: u32) {
+        let inst = &self.instances[i as usize];
+        if inst.membership == membership && !(inst.up && inst.reachable) {
+            let name = format!("{}/{}", self.groups[inst.group as usize].name, inst.local);
+            self.note(
+                LogKind::Rebalance,
+                format!("{name}: session expired, leaving its group"),
+            );
+            self.expire_member(i, None);
+        }
+    }
+
+    /// The group forgets a member: its partitions restart from their committed offsets
+    /// elsewhere, its uncommitted acknowledgements are gone.
+    fn expire_member(&mut self, i: u32, work: Option<Work>) {
+        let g = self.instances[i as usize].group;
         let owned = std::mem::take(&mut self.instances[i as usize].owned);
         for p in owned {
             self.reset_to_committed(g, p);
@@ -384,7 +460,13 @@ impl Engine {
             return;
         }
         inst.up = true;
-        if inst.reachable {
+        // A restarted process is a new member: whatever its old session still held
+        // restarts from the committed offsets.
+        inst.membership += 1;
+        if !inst.owned.is_empty() {
+            self.expire_member(i, None);
+        }
+        if self.instances[i as usize].reachable {
             self.rejoin(i);
         }
     }
