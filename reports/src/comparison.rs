@@ -91,7 +91,8 @@ impl CountStats {
 /// A guarantee and whether it held on every seed.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Guarantee {
-    /// `no loss`, `no duplicates`, `in order`, `conservation`, or `expect <check>`.
+    /// `guarantee GROUP (DELIVERY)` (or `no loss`, `no duplicates`), `conservation`,
+    /// `in order`, or `expect <check>`.
     pub name: String,
     /// True when the delivery variant promises it (a violation is a bug, exit 1); false for
     /// the scenario's `[expect]` checks, which a weaker variant may fail by design.
@@ -463,9 +464,14 @@ mod tests {
             .filter(|g| g.claimed)
             .map(|g| g.name.as_str())
             .collect();
-        assert_eq!(
-            names,
-            ["no loss", "no duplicates", "in order", "conservation"]
+        assert_eq!(names, ["no loss", "no duplicates", "conservation"]);
+        let order = c.variants[0]
+            .guarantees
+            .iter()
+            .find(|g| g.name == "in order");
+        assert!(
+            order.is_some_and(|g| !g.claimed),
+            "order is shown, not claimed"
         );
         assert_eq!(c.variants[0].ran_as, "exactly-once");
     }
