@@ -201,3 +201,114 @@ fn an_overflowing_subscriber_is_disconnected_and_misses_messages_until_it_reconn
     assert!(r.dropped_by_reason["subscriber-offline"] > r.dropped_by_reason["output-buffer-full"]);
     assert_eq!(slow.processed + slow.dropped + slow.lost, slow.copies);
 }
+
+#[test]
+fn sqs_fifo_keeps_each_message_group_in_order_and_drops_resends() {
+    let fifo = load(&root().join("scenarios/sqs-fifo.toml"));
+    let mut standard = fifo.clone();
+    standard.topics[0].fifo = None;
+    for seed in 1..=3 {
+        let f = run_with(&fifo, Delivery::AtLeastOnce, seed);
+        assert_eq!(
+            (
+                f.messages.out_of_order,
+                f.messages.duplicated,
+                f.messages.lost
+            ),
+            (0, 0, 0),
+            "seed={seed}"
+        );
+        let s = run_with(&standard, Delivery::AtLeastOnce, seed);
+        assert!(
+            s.messages.out_of_order > 0,
+            "seed={seed}: a standard queue reorders under competing consumers"
+        );
+        assert!(
+            s.messages.duplicated > 0,
+            "seed={seed}: and keeps the producer's resends"
+        );
+    }
+}
+
+fn failing(model: &str, on_failure: &str) -> mqlab_sim::Scenario {
+    let extra = if model == "exchange" {
+        "bindings = [\"#\"]"
+    } else {
+        ""
+    };
+    let exchange = if model == "exchange" {
+        "exchange = \"topic\""
+    } else {
+        ""
+    };
+    parse(&format!(
+        r#"
+        name = "failing"
+        duration = "5s"
+        drain = "30s"
+        [broker]
+        model = "{model}"
+        visibility_timeout = "10s"
+        max_receives = 3
+        [[topic]]
+        name = "t"
+        {exchange}
+        [[producer]]
+        name = "p"
+        topic = "t"
+        rate = 100
+        [[consumer]]
+        group = "g"
+        topic = "t"
+        service_time = "1ms"
+        max_retries = 1
+        backoff = "10ms"
+        on_failure = "{on_failure}"
+        {extra}
+        [[fault]]
+        at = "1s"
+        kind = "poison"
+        target = "p"
+        count = 3
+        "#
+    ))
+}
+
+#[test]
+fn nack_with_requeue_loops_a_poison_message_and_dead_lettering_ends_it() {
+    let looping = run_with(&failing("exchange", "requeue"), Delivery::AtLeastOnce, 1);
+    // Requeued at the head, the first poison message comes straight back to the only
+    // consumer: it loops, and everything behind it starves.
+    let m = looping.messages;
+    assert!(
+        m.in_flight > 3 && m.processed + m.in_flight == m.copies,
+        "{m:?}"
+    );
+    assert!(
+        looping.messages.delivered > 1000,
+        "the loop keeps redelivering: {:?}",
+        looping.messages
+    );
+    assert!(
+        looping.sim_time_s > 30.0,
+        "the loop keeps the run busy to the end of the drain"
+    );
+    let dlx = run_with(
+        &failing("exchange", "dead-letter"),
+        Delivery::AtLeastOnce,
+        1,
+    );
+    assert_eq!((dlx.messages.dead_lettered, dlx.messages.in_flight), (3, 0));
+}
+
+#[test]
+fn sqs_releasing_a_failed_message_redrives_it_without_waiting_for_the_timeout() {
+    let wait = run_with(&failing("queue", "wait"), Delivery::AtLeastOnce, 1);
+    let release = run_with(&failing("queue", "requeue"), Delivery::AtLeastOnce, 1);
+    for r in [&wait, &release] {
+        assert_eq!((r.messages.dead_lettered, r.messages.lost), (3, 0));
+    }
+    // Three receives, each waiting out a 10s visibility timeout, against none.
+    assert!(wait.sim_time_s > 25.0, "{}", wait.sim_time_s);
+    assert!(release.sim_time_s < 6.0, "{}", release.sim_time_s);
+}

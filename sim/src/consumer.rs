@@ -9,7 +9,7 @@ use crate::message::Msg;
 use crate::metrics::GroupMetrics;
 use crate::queue::SqsQueue;
 use crate::rng::SimRng;
-use crate::scenario::{Assignment, ConsumerConfig, Delivery};
+use crate::scenario::{Assignment, ConsumerConfig, Delivery, OnFailure};
 use crate::time::{SimDuration, SimTime};
 
 /// Where a group's messages wait: its view of each partition, or its own queue.
@@ -53,6 +53,8 @@ pub struct Group {
     pub kind: GroupKind,
     /// Pub/sub settings.
     pub subscriber: Subscriber,
+    /// What a message that failed every retry becomes.
+    pub on_failure: crate::scenario::OnFailure,
     /// Group name.
     pub name: String,
     /// Topic index.
@@ -103,8 +105,17 @@ impl Group {
             GroupKind::Log => Store::Log(Vec::new()),
             _ => Store::Queue(SqsQueue::default()),
         };
+        let default_failure = if kind == GroupKind::Sqs {
+            OnFailure::Wait
+        } else {
+            OnFailure::DeadLetter
+        };
         Group {
             kind,
+            on_failure: cfg
+                .on_failure
+                .as_ref()
+                .map_or(default_failure, |f| *f.get_ref()),
             subscriber: Subscriber {
                 buffer: *cfg.buffer.get_ref(),
                 on_overflow: cfg.on_overflow,

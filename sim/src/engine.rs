@@ -48,6 +48,8 @@ struct Topic {
     model: BrokerModel,
     /// Global index of partition 0, for events.
     part_base: u32,
+    /// SQS FIFO: ordered per key, resends deduplicated.
+    fifo: bool,
     /// Log model only.
     partitions: Vec<Partition>,
     /// Groups consuming it.

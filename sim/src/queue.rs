@@ -34,9 +34,24 @@ pub struct SqsQueue {
     /// A `Visibility` event is scheduled.
     pub timer_armed: bool,
     len: u64,
+    /// FIFO queue: per message group (the key), whether one of its messages is in
+    /// flight; the group's next message waits until it is deleted or comes back.
+    locked: Option<Vec<bool>>,
 }
 
 impl SqsQueue {
+    /// Makes this an SQS FIFO queue over `keys` message groups.
+    pub fn make_fifo(&mut self, keys: u32) {
+        self.locked = Some(vec![false; keys as usize]);
+    }
+
+    fn unlock(&mut self, i: u32) {
+        let key = self.slots[i as usize].msg.key as usize;
+        if let Some(locked) = &mut self.locked {
+            locked[key] = false;
+        }
+    }
+
     /// Adds a visible message.
     pub fn send(&mut self, msg: Msg) {
         let mut slot = Slot {
@@ -63,7 +78,20 @@ impl SqsQueue {
     /// Takes the next visible slot without receiving it yet (the caller decides between
     /// a receive and a redrive).
     pub fn pop_visible(&mut self) -> Option<u32> {
-        let i = self.visible.pop_front()?;
+        let i = match &mut self.locked {
+            None => self.visible.pop_front()?,
+            Some(locked) => {
+                // The oldest message whose group has nothing in flight.
+                let slots = &self.slots;
+                let at = self
+                    .visible
+                    .iter()
+                    .position(|&v| !locked[slots[v as usize].msg.key as usize])?;
+                let i = self.visible.remove(at).expect("position is in range");
+                locked[slots[i as usize].msg.key as usize] = true;
+                i
+            }
+        };
         self.slots[i as usize].visible = false;
         Some(i)
     }
@@ -108,6 +136,7 @@ impl SqsQueue {
         s.visible = true;
         s.receipt = s.receipt.wrapping_add(1);
         self.visible.push_front(i);
+        self.unlock(i);
         true
     }
 
@@ -141,7 +170,10 @@ impl SqsQueue {
         debug_assert!(s.live);
         if s.visible {
             self.visible.retain(|&v| v != i);
+        } else {
+            self.unlock(i);
         }
+        let s = &mut self.slots[i as usize];
         s.live = false;
         s.visible = false;
         self.free.push(i);
@@ -159,7 +191,13 @@ impl SqsQueue {
             let s = &mut self.slots[i as usize];
             if s.live && !s.visible && s.receipt == receipt {
                 s.visible = true;
-                self.visible.push_back(i);
+                if self.locked.is_some() {
+                    // Back at the head: it is still the oldest of its group.
+                    self.visible.push_front(i);
+                    self.unlock(i);
+                } else {
+                    self.visible.push_back(i);
+                }
                 n += 1;
             }
         }
@@ -262,6 +300,38 @@ mod tests {
         assert!(!q.delete(i, old));
         assert_eq!(q.expire(SimTime(10)), 0);
         assert_eq!(q.len(), 1);
+    }
+
+    #[test]
+    fn a_fifo_queue_holds_a_groups_next_message_until_the_first_is_deleted() {
+        let mut q = SqsQueue::default();
+        q.make_fifo(2);
+        let keyed = |id, key| Msg { key, ..msg(id) };
+        q.send(keyed(1, 0));
+        q.send(keyed(2, 0));
+        q.send(keyed(3, 1));
+        let a = q.pop_visible().unwrap();
+        let ra = q.receive(a, SimTime(10));
+        // Group 0 is busy: the next receive skips to group 1.
+        let b = q.pop_visible().unwrap();
+        assert_eq!(q.slot(b).msg.id, 3);
+        assert_eq!(q.pop_visible(), None);
+        assert!(q.delete(a, ra));
+        let next = q.pop_visible().unwrap();
+        assert_eq!(q.slot(next).msg.id, 2);
+    }
+
+    #[test]
+    fn a_fifo_message_that_times_out_comes_back_before_its_successors() {
+        let mut q = SqsQueue::default();
+        q.make_fifo(1);
+        q.send(msg(1));
+        q.send(msg(2));
+        let a = q.pop_visible().unwrap();
+        q.receive(a, SimTime(10));
+        assert_eq!(q.expire(SimTime(10)), 1);
+        let back = q.pop_visible().unwrap();
+        assert_eq!(q.slot(back).msg.id, 1);
     }
 
     #[test]

@@ -187,6 +187,10 @@ pub struct TopicConfig {
     /// Exchange model: the exchange type (default `direct`).
     #[serde(default)]
     pub exchange: Option<Spanned<ExchangeKind>>,
+    /// Queue model: an SQS FIFO queue (message group = the message's key; resends are
+    /// deduplicated).
+    #[serde(default)]
+    pub fifo: Option<Spanned<bool>>,
 }
 
 impl TopicConfig {
@@ -343,6 +347,10 @@ pub struct ConsumerConfig {
     /// Exchange topics: the group's queue is bound with these keys or patterns.
     #[serde(default)]
     pub bindings: Vec<Spanned<String>>,
+    /// What a message that failed all its retries becomes (default per model: the log and
+    /// exchanges dead-letter it, SQS waits for the visibility timeout and redrive).
+    #[serde(default)]
+    pub on_failure: Option<Spanned<OnFailure>>,
     /// Log model: how long the group takes to notice a member that stopped heartbeating;
     /// `"0"` notices at once.
     #[serde(default)]
@@ -363,6 +371,20 @@ pub struct ConsumerConfig {
 
 fn default_buffer() -> Spanned<u64> {
     Spanned::new(0..0, 1000)
+}
+
+/// `consumer.on_failure`: the fate of a message that failed every retry.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnFailure {
+    /// To the dead-letter queue (log: the consumer publishes it there; exchange: nack
+    /// without requeue to the dead-letter exchange).
+    DeadLetter,
+    /// Back to the queue at once (exchange: nack with requeue; SQS: visibility changed to
+    /// zero). A message that always fails loops.
+    Requeue,
+    /// SQS: left alone until its visibility timeout, then redriven after `max_receives`.
+    Wait,
 }
 
 /// `consumer.on_overflow` (pub/sub output buffers).

@@ -35,6 +35,7 @@ pub(super) fn topics(sc: &Scenario) -> Vec<Topic> {
                 name: t.name.get_ref().clone(),
                 model,
                 part_base: 0,
+                fifo: t.fifo.as_ref().is_some_and(|f| *f.get_ref()),
                 partitions: (0..partitions)
                     .map(|p| Partition::replicated(ReplicaSet::new(p, replication, nodes)))
                     .collect(),
@@ -86,8 +87,10 @@ pub(super) fn groups(
             BrokerModel::Pubsub => GroupKind::PubSub,
         };
         let mut g = Group::new(c, t, instances.len() as u32, kind, keys);
-        if let Store::Log(parts) = &mut g.store {
-            *parts = vec![GroupPartition::default(); topic.partitions.len()];
+        match &mut g.store {
+            Store::Log(parts) => *parts = vec![GroupPartition::default(); topic.partitions.len()],
+            Store::Queue(q) if topic.fifo => q.make_fifo(keys),
+            Store::Queue(_) => {}
         }
         for local in 0..g.count {
             let id = instances.len() as u32;

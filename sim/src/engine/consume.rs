@@ -6,7 +6,7 @@ use super::Engine;
 use crate::consumer::{GroupKind, PendingAck, Store, Work};
 use crate::event::Event;
 use crate::message::Msg;
-use crate::scenario::Delivery;
+use crate::scenario::{Delivery, OnFailure};
 use crate::snapshot::LogKind;
 use crate::time::SimTime;
 
@@ -191,16 +191,33 @@ impl Engine {
             return;
         }
         let g = inst.group;
-        let broker_redrives =
-            group.kind == GroupKind::Sqs && group.delivery != Delivery::AtMostOnce;
-        if broker_redrives {
-            // Left undeleted: it comes back after the visibility timeout, and the queue
-            // dead-letters it once it has been received max_receives times.
-            self.instances[i as usize].work = None;
-            self.try_start(i);
-        } else {
-            self.dead_letter(g, w.msg, "failed after retries");
-            self.complete(i, w);
+        // An auto-acked (at-most-once) queue message is already gone from the queue.
+        let still_queued =
+            matches!(group.store, Store::Queue(_)) && group.delivery != Delivery::AtMostOnce;
+        match group.on_failure {
+            OnFailure::Wait if still_queued => {
+                // Left undeleted: it comes back after the visibility timeout, and the queue
+                // dead-letters it once it has been received max_receives times.
+                self.instances[i as usize].work = None;
+                self.try_start(i);
+            }
+            OnFailure::Requeue if still_queued => {
+                // nack with requeue / ChangeMessageVisibility(0): straight back to the head.
+                self.instances[i as usize].work = None;
+                let group = &mut self.groups[g as usize];
+                let Store::Queue(q) = &mut group.store else {
+                    unreachable!()
+                };
+                q.requeue(w.offset as u32, w.receipt);
+                if let Some(idle) = group.idle.pop() {
+                    self.try_start(idle);
+                }
+                self.try_start(i);
+            }
+            _ => {
+                self.dead_letter(g, w.msg, "failed after retries");
+                self.complete(i, w);
+            }
         }
     }
 

@@ -91,6 +91,11 @@ impl Engine {
                 }
                 let t = self.groups[g as usize].topic;
                 self.unpark_soon(t);
+                // Deletes may have freed FIFO message groups.
+                let idle = std::mem::take(&mut self.groups[g as usize].idle);
+                for i in idle {
+                    self.try_start(i);
+                }
             }
         }
     }

@@ -278,8 +278,9 @@ impl Engine {
     fn append(&mut self, t: u32, mut msg: Msg, partition: u32) -> Option<u64> {
         let topic = &mut self.topics[t as usize];
         let first = topic.flags.accept(msg.id);
-        if !first && self.producers[msg.producer as usize].idempotent {
-            return None; // the broker knows this producer sequence already
+        if !first && (topic.fifo || self.producers[msg.producer as usize].idempotent) {
+            // The broker knows this producer sequence (or FIFO deduplication id) already.
+            return None;
         }
         msg.arrived = self.now;
         let offset = topic

@@ -145,6 +145,14 @@ fn topic(s: &Scenario, t: &super::TopicConfig) -> Result<(), Invalid> {
                 .into(),
         );
     }
+    if let Some(fifo) = &t.fifo
+        && model != BrokerModel::Queue
+    {
+        return fail(
+            fifo.span(),
+            "`fifo` applies to topics of model \"queue\"".into(),
+        );
+    }
     if let Some(kind) = &t.exchange
         && model != BrokerModel::Exchange
     {
@@ -199,6 +207,25 @@ fn consumer(s: &Scenario, c: &super::ConsumerConfig) -> Result<(), Invalid> {
             c.instances.span(),
             "a pub/sub subscriber is one connection (instances = 1); declare one group per subscriber".into(),
         );
+    }
+    if let Some(f) = &c.on_failure {
+        let fits = match f.get_ref() {
+            super::OnFailure::DeadLetter => true,
+            super::OnFailure::Requeue => {
+                matches!(model, BrokerModel::Queue | BrokerModel::Exchange)
+            }
+            super::OnFailure::Wait => model == BrokerModel::Queue,
+        };
+        if !fits {
+            return fail(
+                f.span(),
+                format!(
+                    "on_failure = {:?} does not apply to a {model:?} topic",
+                    f.get_ref()
+                )
+                .to_lowercase(),
+            );
+        }
     }
     if model != BrokerModel::Exchange {
         if let Some(b) = c.bindings.first() {
