@@ -2,12 +2,14 @@
 //! scenario files, and the real `mqlab` binary for the command line.
 
 mod cli;
+mod compare;
 mod delivery;
 mod determinism;
 mod invalid;
 mod kafka;
 mod network;
 mod properties;
+mod reports;
 mod scenarios;
 mod support;
 mod systems;
