@@ -1,5 +1,19 @@
-//! `mqlab capacity`: the highest producer rate that meets an SLO (issue 4; not built yet).
+//! `mqlab capacity`: the highest rate of one producer that the system sustains on every seed
+//! while the SLO holds, nothing is lost or shed, and the backlog stays bounded — a max-rate
+//! search that refuses to count a rate as sustained if it quietly loses messages.
+//!
+//! Search: bracket by doubling (or halving) from the scenario's own rate, then bisect until
+//! the bracket is within `--precision`. Every probe runs all seeds in parallel.
 
+use crate::compare::{apply_setting, parse_seeds, run_parallel};
+use crate::load;
+use anyhow::{Context, bail};
+use mqlab_reports::Warmup;
+use mqlab_reports::phases::backlog;
+use mqlab_sim::time::parse_duration;
+use mqlab_sim::{Delivery, RunSummary};
+use serde_json::json;
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 /// Arguments of `mqlab capacity`.
@@ -10,15 +24,318 @@ pub struct CapacityArgs {
     /// The producer whose rate is searched.
     #[arg(long)]
     pub producer: String,
-    /// The objective, e.g. `p99<50ms`.
+    /// The objective, e.g. `p99<50ms`; several joined by commas (`p50<5ms,p999<200ms`).
+    /// Metrics: mean, p50, p90, p99, p999, max (end-to-end latency).
     #[arg(long)]
     pub slo: String,
-    /// Seeds, as `A..B`.
+    /// Seeds, as for `compare` (default 1..5). Every seed must pass.
     #[arg(long)]
     pub seeds: Option<String>,
+    /// Delivery variant for every group (default: the scenario's).
+    #[arg(long, value_parser = crate::run::parse_delivery)]
+    pub delivery: Option<Delivery>,
+    /// Fixed scenario edits, `key=value`, as for `compare --set` (one value each).
+    #[arg(long)]
+    pub set: Vec<String>,
+    /// Stop when the bracket is narrower than this fraction of the rate.
+    #[arg(long, default_value_t = 0.02)]
+    pub precision: f64,
+    /// Warm-up discarded before judging the backlog's growth: none, mser5, or a duration.
+    #[arg(long, default_value = "none", value_parser = Warmup::parse)]
+    pub warmup: Warmup,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One bound of the SLO.
+#[derive(Clone, Debug)]
+struct Bound {
+    metric: String,
+    limit_s: f64,
+}
+
+fn parse_slo(text: &str) -> anyhow::Result<Vec<Bound>> {
+    text.split(',')
+        .map(|part| {
+            let bad = || format!("bad --slo `{part}` (expected e.g. p99<50ms; metrics mean, p50, p90, p99, p999, max)");
+            let (metric, limit) = part.split_once("<=").or_else(|| part.split_once('<')).with_context(bad)?;
+            let metric = metric.trim().to_string();
+            if !["mean", "p50", "p90", "p99", "p999", "max"].contains(&metric.as_str()) {
+                bail!(bad());
+            }
+            let limit_s = parse_duration(limit.trim()).map_err(anyhow::Error::msg).with_context(bad)?.as_secs_f64();
+            Ok(Bound { metric, limit_s })
+        })
+        .collect()
+}
+
+fn latency(r: &RunSummary, metric: &str) -> f64 {
+    let l = &r.latency_s;
+    match metric {
+        "mean" => l.mean,
+        "p50" => l.p50,
+        "p90" => l.p90,
+        "p999" => l.p999,
+        "max" => l.max,
+        _ => l.p99,
+    }
+}
+
+/// What one rate did over every seed.
+struct Probe {
+    rate: f64,
+    pass: bool,
+    /// Why it failed, first seed's reasons (empty when it passed).
+    why: String,
+    worst_latency_s: f64,
+    lost_max: u64,
+    dropped_max: u64,
+    /// Largest backlog growth over seeds: copies that arrived but were not processed in the
+    /// fault-free steady stretch, as a fraction of those that arrived.
+    growth_max: f64,
+}
+
+/// A system that leaves more than 1% of what arrives unprocessed while no fault is active
+/// is falling behind: its backlog grows without bound however long the run. Twenty copies
+/// of slack keep a handful of in-flight messages at very low rates from counting as growth.
+/// After a fault the lag must come back to its pre-fault mean before production ends.
+const GROWTH_LIMIT: f64 = 0.01;
+const GROWTH_SLACK: f64 = 20.0;
+
+fn judge(rate: f64, runs: &[RunSummary], slo: &[Bound], warmup: Warmup) -> Probe {
+    let mut why = String::new();
+    let mut growth_max: f64 = 0.0;
+    for r in runs {
+        let b = backlog(r, warmup.cut_s(r));
+        let growth = if b.arrived > 0.0 {
+            b.excess / b.arrived
+        } else {
+            0.0
+        };
+        let grows = b.excess > (GROWTH_LIMIT * b.arrived).max(GROWTH_SLACK);
+        growth_max = growth_max.max(growth);
+        if !why.is_empty() {
+            continue;
+        }
+        for b in slo {
+            let v = latency(r, &b.metric);
+            if v > b.limit_s {
+                let _ = write!(
+                    why,
+                    "seed {}: {} {:.3}ms > {:.3}ms; ",
+                    r.seed,
+                    b.metric,
+                    v * 1e3,
+                    b.limit_s * 1e3
+                );
+            }
+        }
+        if r.messages.lost > 0 || r.messages.dropped > 0 {
+            let _ = write!(
+                why,
+                "seed {}: lost {} dropped {}; ",
+                r.seed, r.messages.lost, r.messages.dropped
+            );
+        }
+        if let Some(fault) = &b.unrecovered {
+            let _ = write!(why, "seed {}: lag never recovered after {fault}; ", r.seed);
+        }
+        if grows {
+            let _ = write!(
+                why,
+                "seed {}: {:.1}% of arrivals left unprocessed; ",
+                r.seed,
+                growth * 100.0
+            );
+        }
+    }
+    let worst_metric = slo.first().map_or("p99", |b| b.metric.as_str());
+    Probe {
+        rate,
+        pass: why.is_empty(),
+        why: why.trim_end_matches("; ").to_string(),
+        worst_latency_s: runs
+            .iter()
+            .map(|r| latency(r, worst_metric))
+            .fold(0.0, f64::max),
+        lost_max: runs.iter().map(|r| r.messages.lost).max().unwrap_or(0),
+        dropped_max: runs.iter().map(|r| r.messages.dropped).max().unwrap_or(0),
+        growth_max,
+    }
 }
 
 pub fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
-    let _ = args;
-    anyhow::bail!("`mqlab capacity` is not built yet")
+    let loaded = load::scenario(&args.scenario)?;
+    let slo = parse_slo(&args.slo)?;
+    let seeds = parse_seeds(args.seeds.as_deref().unwrap_or("1..5"))?;
+    if !(args.precision > 0.0 && args.precision < 1.0) {
+        bail!("--precision must be between 0 and 1");
+    }
+    let mut base = loaded.scenario.clone();
+    if let Some(d) = args.delivery {
+        base.set_delivery(d);
+    }
+    for kv in &args.set {
+        let (k, v) = kv
+            .split_once('=')
+            .with_context(|| format!("bad --set `{kv}` (expected key=value)"))?;
+        apply_setting(&mut base, k.trim(), v.trim())?;
+    }
+    let start = base
+        .producers
+        .iter()
+        .find(|p| p.name.get_ref() == &args.producer)
+        .map(|p| *p.rate.get_ref())
+        .with_context(|| {
+            format!(
+                "--producer: no producer `{}` in {}",
+                args.producer, args.scenario
+            )
+        })?;
+    let mut probes: Vec<Probe> = Vec::new();
+    let mut probe = |rate: f64| -> anyhow::Result<bool> {
+        let mut s = base.clone();
+        apply_setting(
+            &mut s,
+            &format!("producer.{}.rate", args.producer),
+            &format!("{rate}"),
+        )?;
+        let jobs: Vec<(usize, u64)> = seeds.iter().map(|&seed| (0, seed)).collect();
+        let runs = run_parallel(std::slice::from_ref(&s), &loaded.source, &jobs);
+        let p = judge(rate, &runs, &slo, args.warmup);
+        let pass = p.pass;
+        probes.push(p);
+        Ok(pass)
+    };
+    let found = search(start, args.precision, &mut probe)?;
+    print_result(args, &seeds, found, &mut probes);
+    Ok(if found.is_some() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// The highest rate at which `probe` passes: bracket by doubling or halving from `start`
+/// (at most 12 times, a factor of 4096 either way), then bisect until the bracket is within
+/// `precision` of its lower end. `None` when every rate tried fails.
+fn search(
+    start: f64,
+    precision: f64,
+    probe: &mut impl FnMut(f64) -> anyhow::Result<bool>,
+) -> anyhow::Result<Option<f64>> {
+    let (mut lo, mut hi) = (None::<f64>, None::<f64>);
+    let mut rate = start;
+    for _ in 0..12 {
+        if probe(rate)? {
+            lo = Some(rate);
+            rate *= 2.0;
+        } else {
+            hi = Some(rate);
+            rate /= 2.0;
+        }
+        if lo.is_some() && hi.is_some() {
+            break;
+        }
+    }
+    let (Some(mut l), Some(mut h)) = (lo, hi) else {
+        return Ok(lo);
+    };
+    // 30 halvings take any bracket below any sane precision.
+    for _ in 0..30 {
+        if (h - l) / l <= precision {
+            break;
+        }
+        let mid = 0.5 * (l + h);
+        if probe(mid)? {
+            l = mid;
+        } else {
+            h = mid;
+        }
+    }
+    Ok(Some(l))
+}
+
+fn print_result(args: &CapacityArgs, seeds: &[u64], found: Option<f64>, probes: &mut [Probe]) {
+    probes.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+    if args.json {
+        let rows: Vec<_> = probes
+            .iter()
+            .map(|p| json!({"rate_per_s": p.rate, "pass": p.pass, "why": p.why, "worst_latency_s": p.worst_latency_s,
+                "lost_max": p.lost_max, "dropped_max": p.dropped_max, "backlog_growth_max": p.growth_max}))
+            .collect();
+        let out = json!({"scenario": args.scenario, "producer": args.producer, "slo": args.slo, "seeds": seeds,
+            "warmup": args.warmup.to_string(), "rate_per_s": found, "probes": rows});
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        return;
+    }
+    let first = seeds.first().copied().unwrap_or(0);
+    let last = seeds.last().copied().unwrap_or(0);
+    println!(
+        "mqlab capacity {} --producer {} --slo '{}'   ({} seeds {first}..={last}, warm-up {})",
+        args.scenario,
+        args.producer,
+        args.slo,
+        seeds.len(),
+        args.warmup
+    );
+    match found {
+        Some(r) => println!(
+            "\ncapacity: {r:.1} msg/s — the highest rate at which every seed met the SLO with nothing lost or shed and a bounded backlog"
+        ),
+        None => println!("\ncapacity: not found — even the lowest rate tried failed"),
+    }
+    println!(
+        "\n| rate/s | result | worst {} | lost max | dropped max | unprocessed max | why |",
+        args.slo.split(['<', ',']).next().unwrap_or("p99")
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for p in probes.iter() {
+        let mark = if Some(p.rate) == found { " ◀" } else { "" };
+        println!(
+            "| {:.1}{mark} | {} | {:.3} ms | {} | {} | {:.2}% | {} |",
+            p.rate,
+            if p.pass { "pass" } else { "FAIL" },
+            p.worst_latency_s * 1e3,
+            p.lost_max,
+            p.dropped_max,
+            p.growth_max * 100.0,
+            p.why
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slo_parses_several_bounds_and_rejects_unknown_metrics() {
+        let b = parse_slo("p99<50ms,p50<=5ms").unwrap();
+        assert_eq!(b.len(), 2);
+        assert!((b[0].limit_s - 0.05).abs() < 1e-12);
+        assert_eq!(b[1].metric, "p50");
+        assert!(parse_slo("p98<5ms").is_err());
+        assert!(parse_slo("p99 50ms").is_err());
+    }
+
+    #[test]
+    fn search_finds_the_threshold_from_either_side() {
+        for start in [100.0, 1234.0, 50_000.0] {
+            let mut calls = 0;
+            let found = search(start, 0.02, &mut |r| {
+                calls += 1;
+                Ok(r <= 1234.0)
+            })
+            .unwrap()
+            .unwrap();
+            assert!(
+                found <= 1234.0 && found > 1234.0 / 1.02,
+                "start {start}: {found}"
+            );
+            assert!(calls < 20, "{calls} probes");
+        }
+        assert_eq!(search(10.0, 0.02, &mut |_| Ok(false)).unwrap(), None);
+    }
 }

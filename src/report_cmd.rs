@@ -1,21 +1,38 @@
-//! `mqlab report`: a saved result as html, md, csv or hdr (issue 4; not built yet).
+//! `mqlab report`: a saved result (of `run` or `compare`) as html, md, csv, hdr or json.
+//! A corrupt result, or one from a newer mqlab, is a clear error (exit 2), never a panic;
+//! the output is written atomically, so a failure leaves no partial file.
 
+use crate::compare::{emit, parse_format};
+use anyhow::Context;
+use mqlab_reports::{Format, Warmup};
 use std::process::ExitCode;
 
 /// Arguments of `mqlab report`.
 #[derive(clap::Args, Debug)]
 pub struct ReportArgs {
-    /// A JSON result written by `mqlab run --json`.
+    /// A JSON result written by `mqlab run --json`/`--out` or `mqlab compare --json`/`--out`.
     pub result: String,
-    /// Output format: html, md, csv or hdr.
-    #[arg(long)]
-    pub format: String,
+    /// Output format: html, md, csv, hdr or json.
+    #[arg(long, value_parser = parse_format)]
+    pub format: Format,
     /// Output file (default: stdout).
     #[arg(long)]
     pub out: Option<String>,
+    /// Warm-up for a single run's steady-state statistics: none, mser5, or a duration.
+    #[arg(long, default_value = "none", value_parser = Warmup::parse)]
+    pub warmup: Warmup,
 }
 
 pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
-    let _ = args;
-    anyhow::bail!("`mqlab report` is not built yet")
+    let text = std::fs::read_to_string(&args.result)
+        .with_context(|| format!("cannot read result {}", args.result))?;
+    let report = mqlab_reports::read(&text).with_context(|| format!("reading {}", args.result))?;
+    emit(
+        &report,
+        false,
+        Some(args.format),
+        args.out.as_deref(),
+        args.warmup,
+    )?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -22,9 +22,12 @@ pub struct RunArgs {
     /// Print the JSON result on stdout (and nothing else).
     #[arg(long)]
     pub json: bool,
-    /// Also write the JSON result to this file.
+    /// Also write the JSON result (or the `--report` format) to this file, atomically.
     #[arg(long)]
     pub out: Option<String>,
+    /// Report format for `--out` (or stdout without it): json, html, md, csv, hdr.
+    #[arg(long, value_parser = crate::compare::parse_format)]
+    pub report: Option<mqlab_reports::Format>,
     /// Run twice and fail (exit 1) if the trace hashes differ.
     #[arg(long)]
     pub check_determinism: bool,
@@ -80,11 +83,18 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     rescale(&mut scenario, args)?;
     let summary = simulate(&scenario, &source, seed);
     let json = serde_json::to_string_pretty(&summary)?;
+    let report = args
+        .report
+        .map(|f| crate::compare::render(&mqlab_reports::Report::Run(summary.clone()), f))
+        .transpose()?;
     if let Some(out) = &args.out {
-        write_atomically(Path::new(out), json.as_bytes())?;
+        let bytes = report.as_deref().unwrap_or(json.as_bytes());
+        write_atomically(Path::new(out), bytes)?;
     }
     if args.json {
         println!("{json}");
+    } else if let (Some(bytes), None) = (&report, &args.out) {
+        std::io::stdout().write_all(bytes)?;
     } else {
         print!("{}", text::summary(&summary, &args.scenario));
     }

@@ -2,6 +2,7 @@
 //! scenario files, and the real `mqlab` binary for the command line.
 
 mod cli;
+mod compare;
 mod delivery;
 mod determinism;
 mod invalid;
@@ -9,6 +10,7 @@ mod kafka;
 mod network;
 mod performance;
 mod properties;
+mod reports;
 mod scenarios;
 mod support;
 mod systems;

@@ -118,6 +118,7 @@ fn toml_of(s: &Shape) -> String {
         ordered = true
         max_retries = 1
         backoff = "10ms"
+        prefetch = {}
         session_timeout = "{}ms"
         rebalance_pause = "{}ms"
         "#,
@@ -141,6 +142,7 @@ fn toml_of(s: &Shape) -> String {
         s.service_us,
         s.delivery,
         s.commit_ms,
+        1 + (s.rate % 4) * 3,
         (s.rate % 3) * 200,
         (s.rate % 2) * 30
     );

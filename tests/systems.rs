@@ -312,3 +312,44 @@ fn sqs_releasing_a_failed_message_redrives_it_without_waiting_for_the_timeout() 
     assert!(wait.sim_time_s > 25.0, "{}", wait.sim_time_s);
     assert!(release.sim_time_s < 6.0, "{}", release.sim_time_s);
 }
+
+#[test]
+fn a_large_prefetch_lets_a_slow_consumer_hoard_messages() {
+    let toml = |prefetch: u32| {
+        format!(
+            r#"
+            name = "prefetch"
+            duration = "20s"
+            drain = "120s"
+            [broker]
+            model = "exchange"
+            [[topic]]
+            name = "work"
+            exchange = "fanout"
+            [[producer]]
+            name = "p"
+            topic = "work"
+            rate = 300
+            [[consumer]]
+            group = "workers"
+            topic = "work"
+            instances = 2
+            service_time = "exp(2ms)"
+            prefetch = {prefetch}
+            [[fault]]
+            at = "0s"
+            kind = "slow"
+            target = "workers/0"
+            factor = 50
+            "#
+        )
+    };
+    // RabbitMQ's fair dispatch: with prefetch 1 the fast worker takes nearly everything;
+    // with 100 the slow one is sent a hundred messages at a time and they wait behind it.
+    let fair = run_with(&parse(&toml(1)), Delivery::AtLeastOnce, 1);
+    let hoarding = run_with(&parse(&toml(100)), Delivery::AtLeastOnce, 1);
+    assert!(fair.latency_s.p99 < 0.2, "{:?}", fair.latency_s);
+    assert!(hoarding.latency_s.p99 > 1.0, "{:?}", hoarding.latency_s);
+    assert_eq!((fair.messages.lost, hoarding.messages.lost), (0, 0));
+    assert!(fair.conservation_ok && hoarding.conservation_ok);
+}

@@ -55,6 +55,10 @@ pub struct Group {
     pub subscriber: Subscriber,
     /// What a message that failed every retry becomes.
     pub on_failure: crate::scenario::OnFailure,
+    /// Exchange: unacknowledged messages a consumer may hold.
+    pub prefetch: u32,
+    /// Exchange: the consumer the broker pushes to next.
+    pub rr: u32,
     /// Log model: has joined its topic (see `start_at`).
     pub joined: bool,
     /// Log model: where it starts when it joins late.
@@ -120,6 +124,8 @@ impl Group {
                 .on_failure
                 .as_ref()
                 .map_or(default_failure, |f| *f.get_ref()),
+            prefetch: *cfg.prefetch.get_ref(),
+            rr: 0,
             joined: cfg.start_at.is_zero(),
             offset_reset: cfg.offset_reset,
             subscriber: Subscriber {
@@ -241,6 +247,8 @@ pub struct Instance {
     pub rng: SimRng,
     /// Queue: processed but not yet deleted.
     pub pending: Vec<PendingAck>,
+    /// Exchange: messages sent to it ahead, not yet started (within `prefetch`).
+    pub prefetched: std::collections::VecDeque<Work>,
     /// Time spent in service, nanoseconds.
     pub busy_ns: u64,
     /// Copies it processed.
@@ -264,6 +272,7 @@ impl Instance {
             cursor: 0,
             rng,
             pending: Vec::new(),
+            prefetched: std::collections::VecDeque::new(),
             busy_ns: 0,
             processed: 0,
         }

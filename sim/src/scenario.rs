@@ -314,7 +314,7 @@ pub enum Partitioner {
 /// A consumer group. Defaults: `instances = 1`, `service_time = "1ms"`,
 /// `delivery = "at-least-once"`, `commit_interval = "0"` (after each message),
 /// `max_retries = 3`, `backoff = "100ms"`, `ordered = false`, `assignment = "range"`,
-/// `session_timeout = "0"`, `rebalance_pause = "0"`, `bindings = []`, `buffer = 1000`,
+/// `prefetch = 1`, `session_timeout = "0"`, `rebalance_pause = "0"`, `bindings = []`, `buffer = 1000`,
 /// `on_overflow = "disconnect"`, `reconnect = "1s"`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -354,6 +354,9 @@ pub struct ConsumerConfig {
     /// exchanges dead-letter it, SQS waits for the visibility timeout and redrive).
     #[serde(default)]
     pub on_failure: Option<Spanned<OnFailure>>,
+    /// Exchange: unacknowledged messages each consumer may hold (basic.qos prefetch).
+    #[serde(default = "default_prefetch")]
+    pub prefetch: Spanned<u32>,
     /// Log model: when the group first joins (a new service reading an existing topic).
     #[serde(default)]
     pub start_at: SimDuration,
@@ -376,6 +379,10 @@ pub struct ConsumerConfig {
     /// Pub/sub: how long a disconnected subscriber takes to reconnect.
     #[serde(default = "one_second")]
     pub reconnect: SimDuration,
+}
+
+fn default_prefetch() -> Spanned<u32> {
+    Spanned::new(0..0, 1)
 }
 
 fn default_buffer() -> Spanned<u64> {

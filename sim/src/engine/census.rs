@@ -50,7 +50,8 @@ impl Engine {
                 Store::Queue(q) => q.held().for_each(|m| sets[gi].set(m.id)),
             }
             for i in g.instances() {
-                if let Some(w) = &self.instances[i as usize].work {
+                let inst = &self.instances[i as usize];
+                for w in inst.work.iter().chain(&inst.prefetched) {
                     sets[gi].set(w.msg.id);
                 }
             }

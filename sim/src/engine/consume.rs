@@ -20,9 +20,10 @@ impl Engine {
         if self.now < self.groups[g as usize].paused_until {
             return;
         }
-        let taken = match self.groups[g as usize].store {
-            Store::Log(_) => self.fetch_log(i),
-            Store::Queue(_) => self.receive_queue(i),
+        let taken = match self.groups[g as usize].kind {
+            GroupKind::Log => self.fetch_log(i),
+            GroupKind::Amqp => self.take_prefetched(i),
+            _ => self.receive_queue(i),
         };
         let Some(work) = taken else {
             let group = &mut self.groups[g as usize];
@@ -103,6 +104,53 @@ impl Engine {
             });
         }
         None
+    }
+
+    /// AMQP: the broker pushes queued messages round-robin to the consumers that hold
+    /// fewer than `prefetch` unacknowledged ones (a slow consumer with a large prefetch
+    /// hoards what a fast one could have taken).
+    pub(super) fn amqp_dispatch(&mut self, g: u32) {
+        let (first, count, prefetch) = {
+            let group = &self.groups[g as usize];
+            (group.first, group.count, group.prefetch as usize)
+        };
+        loop {
+            let rr = self.groups[g as usize].rr;
+            let chosen = (0..count).map(|k| (rr + k) % count).find(|&k| {
+                let inst = &self.instances[(first + k) as usize];
+                let unacked =
+                    usize::from(inst.work.is_some()) + inst.prefetched.len() + inst.pending.len();
+                inst.up && inst.reachable && unacked < prefetch
+            });
+            let Some(k) = chosen else { break };
+            let i = first + k;
+            let Some(w) = self.receive_queue(i) else {
+                break;
+            };
+            self.groups[g as usize].rr = (k + 1) % count;
+            self.instances[i as usize].prefetched.push_back(w);
+            self.try_start(i);
+        }
+    }
+
+    /// AMQP: the next message this consumer was sent; when it holds none, the broker
+    /// sends it up to `prefetch` unacknowledged messages at once (basic.qos).
+    fn take_prefetched(&mut self, i: u32) -> Option<Work> {
+        if self.instances[i as usize].prefetched.is_empty() {
+            let g = self.instances[i as usize].group;
+            let inst = &self.instances[i as usize];
+            let unacked = inst.pending.len() + usize::from(inst.work.is_some());
+            let room = (self.groups[g as usize].prefetch as usize)
+                .saturating_sub(unacked)
+                .max(1);
+            for _ in 0..room {
+                let Some(w) = self.receive_queue(i) else {
+                    break;
+                };
+                self.instances[i as usize].prefetched.push_back(w);
+            }
+        }
+        self.instances[i as usize].prefetched.pop_front()
     }
 
     fn receive_queue(&mut self, i: u32) -> Option<Work> {
@@ -241,7 +289,6 @@ impl Engine {
         match group.ledger.apply(msg.id) {
             1 => {
                 group.metrics.processed += 1;
-                self.series.processed();
                 if let Some(high) = group.order.get_mut(msg.key as usize) {
                     if *high > msg.seq {
                         group.metrics.out_of_order += 1;
@@ -250,6 +297,9 @@ impl Engine {
                     }
                 }
                 if group.ledger.finish(msg.id) {
+                    // Counted once per copy: a replay after a rolled-back transaction is
+                    // not new throughput.
+                    self.series.processed();
                     let latency = self.now.since(msg.born).0.max(1);
                     group.metrics.latency.saturating_record(latency);
                     group.metrics.record_sojourn(self.now.since(msg.arrived));

@@ -315,19 +315,18 @@ impl Engine {
         match self.groups[g as usize].kind {
             GroupKind::Log => self.rebalance(g),
             GroupKind::Sqs => {}
-            GroupKind::Amqp => self.return_unacked(g, work, &pending),
+            GroupKind::Amqp => {
+                // Sent ahead but not started: as unacknowledged as the one in hand.
+                let prefetched = std::mem::take(&mut self.instances[i as usize].prefetched);
+                self.return_unacked(g, work.into_iter().chain(prefetched).collect(), &pending);
+            }
             GroupKind::PubSub => self.discard_buffer(g),
         }
     }
 
     /// AMQP: a closed channel's unacked messages go back to the head of the queue at once
     /// (redelivered: at-least-once repeats the ones it had processed but not acked).
-    fn return_unacked(
-        &mut self,
-        g: u32,
-        work: Option<Work>,
-        pending: &[crate::consumer::PendingAck],
-    ) {
+    fn return_unacked(&mut self, g: u32, work: Vec<Work>, pending: &[crate::consumer::PendingAck]) {
         let group = &mut self.groups[g as usize];
         if group.delivery == Delivery::AtMostOnce {
             return;
@@ -335,10 +334,10 @@ impl Engine {
         let Store::Queue(q) = &mut group.store else {
             unreachable!()
         };
-        let held = work.map(|w| (w.offset as u32, w.receipt));
         let mut back = 0;
-        for (slot, receipt) in held
-            .into_iter()
+        for (slot, receipt) in work
+            .iter()
+            .map(|w| (w.offset as u32, w.receipt))
             .chain(pending.iter().map(|a| (a.slot, a.receipt)))
         {
             back += usize::from(q.requeue(slot, receipt));

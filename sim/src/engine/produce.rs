@@ -318,6 +318,10 @@ impl Engine {
                     .map(|local| group.first + local),
                 Store::Queue(q) => {
                     q.send(msg);
+                    if group.kind == GroupKind::Amqp {
+                        self.amqp_dispatch(g);
+                        continue;
+                    }
                     group.idle.pop()
                 }
             };

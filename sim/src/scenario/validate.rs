@@ -194,6 +194,7 @@ fn consumer(s: &Scenario, c: &super::ConsumerConfig) -> Result<(), Invalid> {
     known_topic(s, &c.topic)?;
     positive(&c.instances, "instances")?;
     positive(&c.buffer, "buffer")?;
+    positive(&c.prefetch, "prefetch")?;
     if c.group.get_ref().contains('/') {
         return fail(
             c.group.span(),

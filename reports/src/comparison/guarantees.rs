@@ -1,0 +1,107 @@
+//! Which guarantees a variant claims and whether they held on every seed: the engine's
+//! per-group guarantee lines (or, for results without them, what the delivery promises),
+//! conservation, ordering, and the scenario's `[expect]` checks, each with the first failing
+//! seed and the command that reproduces it. Reads results only.
+
+use super::{Guarantee, Input, VariantSpec};
+use mqlab_sim::RunSummary;
+
+/// A named pass/fail test of a run, and whether the variant claims it.
+type Check = (String, bool, Box<dyn Fn(&RunSummary) -> bool>);
+
+/// Every guarantee and `[expect]` check of one variant over its runs.
+pub(super) fn check(input: &Input<'_>, spec: &VariantSpec, runs: &[RunSummary]) -> Vec<Guarantee> {
+    let listed = runs
+        .first()
+        .map(|r| r.expectations.as_slice())
+        .unwrap_or_default();
+    let mut checks: Vec<Check> = Vec::new();
+    // What each group's delivery promises, as the engine checked it per group. The group's
+    // own delivery counts, not the one asked for: a pub/sub group stays at-most-once
+    // whatever `--delivery` says, and claiming more for it would be a false alarm.
+    let engine_claims: Vec<&str> = listed
+        .iter()
+        .map(|e| e.check.as_str())
+        .filter(|c| c.starts_with("guarantee"))
+        .collect();
+    if engine_claims.is_empty() {
+        checks.extend(claims_of(&spec.delivery));
+    }
+    for name in engine_claims {
+        checks.push((name.to_string(), true, passed(name)));
+    }
+    // Shown, not claimed: no delivery variant promises order (a non-idempotent producer's
+    // resend reorders its key even under exactly-once), `ordered = true` only asks to count.
+    if input.ordered {
+        checks.push((
+            "in order".into(),
+            false,
+            Box::new(|r| r.messages.out_of_order == 0),
+        ));
+    }
+    checks.push(("conservation".into(), true, Box::new(|r| r.conservation_ok)));
+    // The scenario's own `[expect]` checks, in the order the first run lists them.
+    for e in listed
+        .iter()
+        .filter(|e| e.check != "conservation" && !e.check.starts_with("guarantee"))
+    {
+        checks.push((format!("expect {}", e.check), false, passed(&e.check)));
+    }
+    checks
+        .into_iter()
+        .map(|(name, claimed, ok)| {
+            let failed: Vec<&RunSummary> = runs.iter().filter(|r| !ok(r)).collect();
+            let first_seed = failed.first().map(|r| r.seed);
+            Guarantee {
+                name,
+                claimed,
+                held: failed.is_empty(),
+                violated_seeds: failed.len(),
+                first_seed,
+                reproduce: first_seed.map(|s| reproduce(input.scenario_path, spec, s)),
+            }
+        })
+        .collect()
+}
+
+/// A run passed the expectation named `check` (or does not list it).
+fn passed(check: &str) -> Box<dyn Fn(&RunSummary) -> bool> {
+    let key = check.to_string();
+    Box::new(move |r: &RunSummary| r.expectations.iter().all(|x| x.check != key || x.ok))
+}
+
+/// Run-wide claims of a delivery variant, for results that carry no per-group guarantee
+/// lines.
+fn claims_of(delivery: &str) -> Vec<Check> {
+    let mut checks: Vec<Check> = Vec::new();
+    if delivery == "at-least-once" || delivery == "exactly-once" {
+        checks.push(("no loss".into(), true, Box::new(|r| r.messages.lost == 0)));
+    }
+    if delivery == "at-most-once" || delivery == "exactly-once" {
+        checks.push((
+            "no duplicates".into(),
+            true,
+            Box::new(|r| r.messages.duplicated == 0),
+        ));
+    }
+    checks
+}
+
+/// The `mqlab run` command for one run of a variant. `run` has no `--set`, so settings are
+/// appended as a comment saying which edit of the scenario file they stand for.
+#[must_use]
+pub fn reproduce(path: &str, spec: &VariantSpec, seed: u64) -> String {
+    let mut cmd = format!(
+        "mqlab run {path} --seed {seed} --delivery {}",
+        spec.delivery
+    );
+    if !spec.settings.is_empty() {
+        let kv: Vec<String> = spec
+            .settings
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        cmd.push_str(&format!("  # with {} set in the scenario", kv.join(" ")));
+    }
+    cmd
+}

@@ -1,0 +1,346 @@
+//! `mqlab report` and the report files end to end, on hand-built results from
+//! `mqlab_reports::fixture` (no engine needed): every format from a saved result, the HTML
+//! page in headless Chromium, and the failure paths — a corrupt or newer result and an
+//! unwritable output each exit 2 and leave no partial file.
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+
+/// A fresh scratch folder for one test, removed when the test passes and kept for a look
+/// when it fails.
+pub struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+pub fn scratch(name: &str) -> Scratch {
+    let dir = std::env::temp_dir().join(format!("mqlab-it-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    Scratch(dir)
+}
+
+pub fn mqlab() -> Command {
+    Command::cargo_bin("mqlab").unwrap()
+}
+
+/// Files in `dir` other than `keep`: what a failed write may have left behind.
+pub fn leftovers(dir: &Path, keep: &[&str]) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !keep.contains(&n.as_str()))
+        .collect()
+}
+
+fn saved_run(dir: &Path) -> PathBuf {
+    let path = dir.join("run.json");
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&mqlab_reports::fixture::run()).unwrap(),
+    )
+    .unwrap();
+    path
+}
+
+fn report(result: &Path, format: &str) -> Vec<u8> {
+    let out = mqlab()
+        .arg("report")
+        .arg(result)
+        .args(["--format", format])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Checks the page parses as XML, names no URL, and has one SVG with data per figure.
+pub fn assert_html_page(page: &str, charts: usize) {
+    let mut rd = quick_xml::Reader::from_str(page);
+    loop {
+        match rd.read_event() {
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => panic!("HTML is not well-formed at {}: {e}", rd.buffer_position()),
+        }
+    }
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "no external URL"
+    );
+    assert_eq!(page.matches("<figure>").count(), charts);
+    assert_eq!(page.matches("<svg").count(), charts);
+    for svg in page.split("<svg").skip(1) {
+        assert!(
+            svg.split("</svg>").next().unwrap().contains("<polyline"),
+            "chart without data"
+        );
+    }
+}
+
+#[test]
+fn html_report_from_saved_run_is_standalone_with_three_charts() {
+    let dir = scratch("html");
+    let result = saved_run(&dir);
+    let out = dir.join("page.html");
+    mqlab()
+        .arg("report")
+        .arg(&result)
+        .args(["--format", "html", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    assert_html_page(&std::fs::read_to_string(&out).unwrap(), 3);
+    assert_eq!(
+        leftovers(&dir, &["run.json", "page.html"]),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn markdown_and_json_reports_are_byte_identical_on_rerun() {
+    let dir = scratch("md");
+    let result = saved_run(&dir);
+    let md = report(&result, "md");
+    assert_eq!(md, report(&result, "md"));
+    assert!(
+        String::from_utf8(md)
+            .unwrap()
+            .contains("seed 7 · delivery at-least-once")
+    );
+    let json = report(&result, "json");
+    let back: mqlab_sim::RunSummary = serde_json::from_slice(&json).unwrap();
+    assert!(
+        back == mqlab_reports::fixture::run(),
+        "json re-emits the same result"
+    );
+}
+
+#[test]
+fn csv_report_parses_back_with_the_csv_crate() {
+    let dir = scratch("csv");
+    let bytes = report(&saved_run(&dir), "csv");
+    let mut rd = csv::Reader::from_reader(bytes.as_slice());
+    assert_eq!(
+        rd.headers().unwrap(),
+        vec!["run", "variant", "seed", "t_s", "metric", "value"]
+    );
+    let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
+    let lag_at_22 = rows
+        .iter()
+        .find(|r| &r[4] == "lag" && &r[3] == "22.000000")
+        .unwrap();
+    assert_eq!(&lag_at_22[5], "163");
+    assert!(
+        rows.iter()
+            .all(|r| &r[2] == "7" && r[5].parse::<f64>().is_ok())
+    );
+}
+
+#[test]
+fn hdr_report_round_trips_through_the_hdrhistogram_log_reader() {
+    use base64::Engine as _;
+    use hdrhistogram::Histogram;
+    use hdrhistogram::serialization::Deserializer;
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    let dir = scratch("hdr");
+    let log = report(&saved_run(&dir), "hdr");
+    let text = String::from_utf8(log.clone()).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l == "#[Histogram log format version 1.3]")
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("\"StartTimestamp\",\"Interval_Length\""))
+    );
+    let mut read = Vec::new();
+    for entry in IntervalLogIterator::new(&log) {
+        if let LogEntry::Interval(i) = entry.unwrap() {
+            assert!(i.tag().is_none(), "a single run is one untagged aggregate");
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(i.encoded_histogram())
+                .unwrap();
+            let h: Histogram<u64> = Deserializer::new()
+                .deserialize(&mut raw.as_slice())
+                .unwrap();
+            read.push(h);
+        }
+    }
+    assert_eq!(read.len(), 1);
+    let run = mqlab_reports::fixture::run();
+    // Same percentiles as the run reported (values in ns, the summary in s).
+    for (q, secs) in [
+        (0.5, run.latency_s.p50),
+        (0.99, run.latency_s.p99),
+        (0.999, run.latency_s.p999),
+    ] {
+        #[allow(clippy::cast_precision_loss)]
+        let got = read[0].value_at_quantile(q) as f64 / 1e9;
+        assert!((got - secs).abs() < 1e-9, "q={q}: {got} vs {secs}");
+    }
+}
+
+#[test]
+fn corrupt_result_is_exit_2_and_no_output_file() {
+    let dir = scratch("corrupt");
+    let bad = dir.join("bad.json");
+    let text = serde_json::to_string(&mqlab_reports::fixture::run()).unwrap();
+    std::fs::write(&bad, &text[..text.len() / 3]).unwrap();
+    let out = dir.join("page.html");
+    let res = mqlab()
+        .arg("report")
+        .arg(&bad)
+        .args(["--format", "html", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(res.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&res.stderr).contains("not a valid mqlab result"));
+    assert_eq!(
+        leftovers(&dir, &["bad.json"]),
+        Vec::<String>::new(),
+        "no partial file"
+    );
+}
+
+#[test]
+fn result_from_a_newer_mqlab_is_exit_2() {
+    let dir = scratch("newer");
+    let mut run = mqlab_reports::fixture::run();
+    run.version = "99.0.0".into();
+    let path = dir.join("new.json");
+    std::fs::write(&path, serde_json::to_string(&run).unwrap()).unwrap();
+    let res = mqlab()
+        .arg("report")
+        .arg(&path)
+        .args(["--format", "md"])
+        .output()
+        .unwrap();
+    assert_eq!(res.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&res.stderr).contains("newer than this mqlab"));
+}
+
+#[test]
+fn unwritable_output_is_exit_2_and_leaves_nothing() {
+    let dir = scratch("unwritable");
+    let result = saved_run(&dir);
+    // The parent is a regular file, and a folder stands where the file should go.
+    std::fs::write(dir.join("plain"), "x").unwrap();
+    std::fs::create_dir(dir.join("taken.html")).unwrap();
+    for target in [dir.join("plain").join("page.html"), dir.join("taken.html")] {
+        let res = mqlab()
+            .arg("report")
+            .arg(&result)
+            .args(["--format", "html", "--out"])
+            .arg(&target)
+            .output()
+            .unwrap();
+        assert_eq!(res.status.code(), Some(2), "{}", target.display());
+        assert!(String::from_utf8_lossy(&res.stderr).contains("cannot write"));
+    }
+    assert_eq!(
+        leftovers(&dir, &["run.json", "plain", "taken.html"]),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.join("taken.html")).unwrap().count(),
+        0
+    );
+}
+
+/// Opens the HTML report in headless Chromium and checks the screenshot is not blank. CI
+/// installs Debian's `chromium`; elsewhere the test is skipped with a note when it is absent.
+#[test]
+fn html_report_renders_in_headless_chromium() {
+    let Some(browser) = ["chromium", "chromium-browser"].into_iter().find(|b| {
+        std::process::Command::new(b)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }) else {
+        assert!(std::env::var_os("CI").is_none(), "CI must install chromium");
+        eprintln!("skipped: chromium not installed");
+        return;
+    };
+    let dir = scratch("chromium");
+    let result = saved_run(&dir);
+    let page = dir.join("page.html");
+    mqlab()
+        .arg("report")
+        .arg(&result)
+        .args(["--format", "html", "--out"])
+        .arg(&page)
+        .assert()
+        .success();
+    let shot = dir.join("shot.png");
+    // A container's small /dev/shm can hang Chromium: keep it out, and give up after 60 s
+    // rather than stall CI.
+    let mut child = std::process::Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--hide-scrollbars",
+            "--window-size=1000,1400",
+        ])
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", page.display()))
+        .stdout(std::process::Stdio::null())
+        // To a file, not a pipe: a pipe nobody reads until exit could fill and stall it.
+        .stderr(std::fs::File::create(dir.join("chromium.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("chromium did not finish within 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        shot.exists(),
+        "no screenshot: {}",
+        std::fs::read_to_string(dir.join("chromium.log")).unwrap_or_default()
+    );
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let px = info.color_type.samples();
+    let pixels = &buf[..info.buffer_size()];
+    let dark = pixels
+        .chunks(px)
+        .filter(|p| p.iter().take(3).any(|c| *c < 200))
+        .count();
+    let colored = pixels
+        .chunks(px)
+        .filter(|p| p.len() >= 3 && (i32::from(p[0]) - i32::from(p[2])).abs() > 60)
+        .count();
+    let total = pixels.len() / px;
+    // Text, axes and coloured lines: a blank page has neither dark nor coloured pixels.
+    assert!(
+        dark * 200 > total,
+        "screenshot looks blank: {dark} dark of {total}"
+    );
+    assert!(colored > 500, "no coloured chart lines: {colored}");
+}
