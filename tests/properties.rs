@@ -119,6 +119,8 @@ fn toml_of(s: &Shape) -> String {
         max_retries = 1
         backoff = "10ms"
         prefetch = {}
+        batch = {}
+        wait_time = "{}"
         session_timeout = "{}ms"
         rebalance_pause = "{}ms"
         "#,
@@ -143,6 +145,8 @@ fn toml_of(s: &Shape) -> String {
         s.delivery,
         s.commit_ms,
         1 + (s.rate % 4) * 3,
+        1 + s.service_us % 3,
+        if s.service_us.is_multiple_of(2) { "0" } else { "20s" },
         (s.rate % 3) * 200,
         (s.rate % 2) * 30
     );

@@ -239,7 +239,12 @@ impl Engine {
                 self.queue
                     .push(SimTime::ZERO + interval, Event::Commit { group: g as u32 });
             }
-            if let Store::Queue(_) = self.groups[g].store {
+            if self.groups[g].short_polling() {
+                for i in self.groups[g].instances() {
+                    self.instances[i as usize].polling = true;
+                    self.queue.push(SimTime::ZERO, Event::Poll { instance: i });
+                }
+            } else if let Store::Queue(_) = self.groups[g].store {
                 self.groups[g].idle = self.groups[g].instances().rev().collect();
             }
         }
@@ -430,6 +435,10 @@ impl Engine {
                 if next <= self.end {
                     self.queue.push(next, Event::Sample);
                 }
+            }
+            Event::Poll { instance } => {
+                self.instances[instance as usize].polling = false;
+                self.try_start(instance);
             }
             Event::Flush => {
                 self.flush_all();

@@ -107,8 +107,13 @@ impl Engine {
                 !g.commits_after_processing() || parts.iter().all(|gp| gp.done <= gp.committed)
             }
             Store::Queue(q) => {
-                // Only SQS brings received messages back on a timer.
-                (g.kind != GroupKind::Sqs || q.in_flight() == 0)
+                // Only SQS brings received messages back on a timer; short-polling
+                // consumers find waiting messages only on their next poll.
+                let polled = g.short_polling()
+                    && q.has_visible()
+                    && g.instances().any(|i| self.instances[i as usize].is_idle());
+                !polled
+                    && (g.kind != GroupKind::Sqs || q.in_flight() == 0)
                     && g.instances()
                         .all(|i| self.instances[i as usize].pending.is_empty())
             }
@@ -314,7 +319,12 @@ impl Engine {
         self.groups[g as usize].idle.retain(|&x| x != i);
         match self.groups[g as usize].kind {
             GroupKind::Log => self.rebalance(g),
-            GroupKind::Sqs => {}
+            GroupKind::Sqs => {
+                // The rest of its batch comes back after the visibility timeout.
+                let inst = &mut self.instances[i as usize];
+                inst.prefetched.clear();
+                inst.idle_since = None;
+            }
             GroupKind::Amqp => {
                 // Sent ahead but not started: as unacknowledged as the one in hand.
                 let prefetched = std::mem::take(&mut self.instances[i as usize].prefetched);

@@ -195,6 +195,22 @@ fn consumer(s: &Scenario, c: &super::ConsumerConfig) -> Result<(), Invalid> {
     positive(&c.instances, "instances")?;
     positive(&c.buffer, "buffer")?;
     positive(&c.prefetch, "prefetch")?;
+    positive(&c.batch, "batch")?;
+    if *c.batch.get_ref() > 10 {
+        return fail(
+            c.batch.span(),
+            "an SQS receive takes at most 10 messages".into(),
+        );
+    }
+    if c.poll_interval.is_zero() {
+        return Err((
+            None,
+            format!(
+                "group `{}`: poll_interval must be greater than zero",
+                c.group.get_ref()
+            ),
+        ));
+    }
     if c.group.get_ref().contains('/') {
         return fail(
             c.group.span(),
