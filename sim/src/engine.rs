@@ -50,6 +50,8 @@ struct Topic {
     part_base: u32,
     /// SQS FIFO: ordered per key, resends deduplicated.
     fifo: bool,
+    /// Log: how long entries are kept (none: until every group has committed them).
+    retention: Option<SimDuration>,
     /// Log model only.
     partitions: Vec<Partition>,
     /// Groups consuming it.
@@ -430,6 +432,9 @@ impl Engine {
             Event::FaultStart { fault } => self.on_fault_start(fault),
             Event::FaultEnd { fault } => self.on_fault_end(fault),
             Event::Sample => {
+                for (t, p) in self.part_ids.clone() {
+                    self.expire_retention(t, p);
+                }
                 self.close_bucket();
                 let next = self.series.bucket_end;
                 if next <= self.end {

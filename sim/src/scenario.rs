@@ -190,6 +190,10 @@ pub struct TopicConfig {
     /// Exchange model: the exchange type (default `direct`).
     #[serde(default)]
     pub exchange: Option<Spanned<ExchangeKind>>,
+    /// Log model: how long messages are kept, read or not (Kafka's retention.ms); without
+    /// it a message is forgotten once every group has committed it.
+    #[serde(default)]
+    pub retention: Option<SimDuration>,
     /// Queue model: an SQS FIFO queue (message group = the message's key; resends are
     /// deduplicated).
     #[serde(default)]

@@ -145,6 +145,12 @@ fn topic(s: &Scenario, t: &super::TopicConfig) -> Result<(), Invalid> {
                 .into(),
         );
     }
+    if t.retention.is_some() && model != BrokerModel::Log {
+        return fail(
+            t.name.span(),
+            "`retention` applies to topics of model \"log\"".into(),
+        );
+    }
     if let Some(fifo) = &t.fifo
         && model != BrokerModel::Queue
     {
