@@ -432,3 +432,83 @@ fn retention_deletes_old_messages_read_or_not() {
     );
     assert!(r.conservation_ok && r.messages.lost == 0);
 }
+
+#[test]
+fn a_partitioned_broker_keeps_its_log_where_a_crashed_one_loses_its_page_cache() {
+    let toml = |kind: &str| {
+        format!(
+            r#"
+            name = "cut-off-broker"
+            duration = "20s"
+            drain = "60s"
+            [broker]
+            flush_interval = "2s"
+            [[topic]]
+            name = "t"
+            [[producer]]
+            name = "p"
+            topic = "t"
+            rate = 300
+            request_timeout = "500ms"
+            retries = 10
+            [[consumer]]
+            group = "g"
+            topic = "t"
+            service_time = "1ms"
+            start_at = "15s"
+            offset_reset = "earliest"
+            [[fault]]
+            at = "11.5s"
+            kind = "{kind}"
+            target = "broker/0"
+            duration = "1s"
+            "#
+        )
+    };
+    let crashed = run_with(&parse(&toml("broker-crash")), Delivery::AtLeastOnce, 1);
+    let cut_off = run_with(&parse(&toml("partition")), Delivery::AtLeastOnce, 1);
+    assert!(crashed.messages.lost > 300, "{:?}", crashed.messages);
+    assert_eq!(cut_off.messages.lost, 0, "{:?}", cut_off.messages);
+    // Unreachable for a second all the same: producers waited and retried.
+    assert!(cut_off.latency_s.max > 0.9, "{:?}", cut_off.latency_s);
+}
+
+#[test]
+fn an_exchange_queue_over_its_length_limit_dead_letters_its_head() {
+    let toml = |on_failure: &str| {
+        format!(
+            r##"
+            name = "maxlen"
+            duration = "10s"
+            [broker]
+            model = "exchange"
+            capacity = 50
+            on_full = "drop-oldest"
+            [[topic]]
+            name = "x"
+            exchange = "fanout"
+            [[producer]]
+            name = "p"
+            topic = "x"
+            rate = 500
+            [[consumer]]
+            group = "g"
+            topic = "x"
+            service_time = "5ms"
+            on_failure = "{on_failure}"
+            "##
+        )
+    };
+    let dlx = run_with(&parse(&toml("dead-letter")), Delivery::AtLeastOnce, 1);
+    assert!(
+        dlx.messages.dead_lettered > 2000 && dlx.messages.dropped == 0,
+        "{:?}",
+        dlx.messages
+    );
+    let no_dlx = run_with(&parse(&toml("requeue")), Delivery::AtLeastOnce, 1);
+    assert!(
+        no_dlx.messages.dropped > 2000 && no_dlx.messages.dead_lettered == 0,
+        "{:?}",
+        no_dlx.messages
+    );
+}

@@ -7,7 +7,7 @@ use crate::consumer::{GroupKind, Store};
 use crate::event::Event;
 use crate::message::Msg;
 use crate::producer::Inflight;
-use crate::scenario::{Acks, BrokerModel, OnFull, Overflow};
+use crate::scenario::{Acks, BrokerModel, OnFailure, OnFull, Overflow};
 use crate::snapshot::LogKind;
 use crate::time::SimTime;
 use rand::RngExt;
@@ -395,8 +395,16 @@ impl Engine {
                     }
                     let dropped = q.drop_oldest();
                     group.lag = q.len();
-                    if let Some(m) = dropped {
-                        self.drop_copy(g, m.id, "drop-oldest");
+                    // RabbitMQ's drop-head overflow dead-letters the head when the queue
+                    // has a dead-letter exchange (as its failures do).
+                    let dlx =
+                        group.kind == GroupKind::Amqp && group.on_failure == OnFailure::DeadLetter;
+                    match dropped {
+                        Some(m) if dlx => self.dead_letter(g, m, "queue length limit"),
+                        Some(m) => {
+                            self.drop_copy(g, m.id, "drop-oldest");
+                        }
+                        None => {}
                     }
                 }
             }

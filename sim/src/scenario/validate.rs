@@ -332,7 +332,7 @@ fn fault(s: &Scenario, f: &super::FaultConfig) -> Result<(), Invalid> {
         )
     })?;
     let is_broker = matches!(target, super::Target::Broker(_));
-    if is_broker != (kind == FaultKind::BrokerCrash) {
+    if is_broker != (kind == FaultKind::BrokerCrash) && kind != FaultKind::Partition {
         return fail(
             f.target.span(),
             if is_broker {
