@@ -121,6 +121,15 @@ pub fn summary(r: &RunSummary, path: &str) -> String {
             g.max_lag
         );
     }
+    let empty: Vec<String> = r
+        .groups
+        .iter()
+        .filter(|g| g.empty_receives > 0)
+        .map(|g| format!("{} {}", g.name, g.empty_receives))
+        .collect();
+    if !empty.is_empty() {
+        let _ = writeln!(o, "empty receives (billed, SQS): {}", empty.join(", "));
+    }
     timeline(&mut o, r);
     let _ = writeln!(o);
     let width = r

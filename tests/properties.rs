@@ -102,6 +102,7 @@ fn toml_of(s: &Shape) -> String {
         name = "t"
         partitions = {}
         {}
+        {}
         [[producer]]
         name = "p"
         topic = "t"
@@ -119,6 +120,8 @@ fn toml_of(s: &Shape) -> String {
         max_retries = 1
         backoff = "10ms"
         prefetch = {}
+        batch = {}
+        wait_time = "{}"
         session_timeout = "{}ms"
         rebalance_pause = "{}ms"
         "#,
@@ -132,6 +135,11 @@ fn toml_of(s: &Shape) -> String {
         s.on_full,
         s.latency_us,
         s.partitions,
+        if s.model == "log" && s.rate % 2 == 1 {
+            "retention = \"700ms\""
+        } else {
+            ""
+        },
         if s.model == "exchange" {
             "exchange = \"fanout\""
         } else {
@@ -143,6 +151,12 @@ fn toml_of(s: &Shape) -> String {
         s.delivery,
         s.commit_ms,
         1 + (s.rate % 4) * 3,
+        1 + s.service_us % 3,
+        if s.service_us.is_multiple_of(2) {
+            "0"
+        } else {
+            "20s"
+        },
         (s.rate % 3) * 200,
         (s.rate % 2) * 30
     );

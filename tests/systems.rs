@@ -353,3 +353,66 @@ fn a_large_prefetch_lets_a_slow_consumer_hoard_messages() {
     assert_eq!((fair.messages.lost, hoarding.messages.lost), (0, 0));
     assert!(fair.conservation_ok && hoarding.conservation_ok);
 }
+
+fn polling(wait_time: &str, batch: u32, visibility: &str) -> mqlab_sim::Scenario {
+    parse(&format!(
+        r#"
+        name = "polling"
+        duration = "60s"
+        drain = "60s"
+        [broker]
+        model = "queue"
+        visibility_timeout = "{visibility}"
+        [[topic]]
+        name = "q"
+        [[producer]]
+        name = "p"
+        topic = "q"
+        rate = 5
+        [[consumer]]
+        group = "g"
+        topic = "q"
+        instances = 2
+        service_time = "100ms"
+        wait_time = "{wait_time}"
+        poll_interval = "200ms"
+        batch = {batch}
+        "#
+    ))
+}
+
+#[test]
+fn short_polling_pays_in_empty_receives_and_waiting_long_polling_does_not() {
+    let short = run_with(&polling("0", 1, "30s"), Delivery::AtLeastOnce, 1);
+    let long = run_with(&polling("20s", 1, "30s"), Delivery::AtLeastOnce, 1);
+    let (s, l) = (&short.groups[0], &long.groups[0]);
+    // Two consumers idle about half the time, polling every 200ms: some 300 empty
+    // receives a minute; long polls of 20s: a handful.
+    assert!(s.empty_receives > 200, "{s:?}");
+    assert!(l.empty_receives < 20, "{l:?}");
+    // A message reaching idle short-pollers waits for the next poll (about 100ms on
+    // average); a long poll returns at once.
+    assert!(
+        s.wait_mean_s > 0.05 && l.wait_mean_s < 0.02,
+        "{} vs {}",
+        s.wait_mean_s,
+        l.wait_mean_s
+    );
+    assert_eq!((short.messages.lost, long.messages.lost), (0, 0));
+}
+
+#[test]
+fn a_batch_receive_starts_every_visibility_timeout_at_once() {
+    // Ten messages at 100ms each take a second to work through; with a 500ms visibility
+    // timeout the back of each batch becomes visible again and is processed twice.
+    let toml = |batch| {
+        let mut s = polling("20s", batch, "500ms");
+        s.producers[0].rate = toml::Spanned::new(0..0, 15.0);
+        s
+    };
+    let single = run_with(&toml(1), Delivery::AtLeastOnce, 1);
+    let batched = run_with(&toml(10), Delivery::AtLeastOnce, 1);
+    assert_eq!(single.messages.duplicated, 0, "{:?}", single.messages);
+    assert!(batched.messages.duplicated > 0, "{:?}", batched.messages);
+    assert!(batched.conservation_ok && batched.messages.lost == 0);
+}

@@ -55,6 +55,14 @@ pub struct Group {
     pub subscriber: Subscriber,
     /// What a message that failed every retry becomes.
     pub on_failure: crate::scenario::OnFailure,
+    /// Queue model: long-polling wait; zero is short polling.
+    pub wait_time: SimDuration,
+    /// Queue model, short polling: pause between empty receives.
+    pub poll_interval: SimDuration,
+    /// Queue model: messages per receive.
+    pub batch: u32,
+    /// Queue model: receives that returned nothing.
+    pub empty_receives: u64,
     /// Exchange: unacknowledged messages a consumer may hold.
     pub prefetch: u32,
     /// Exchange: the consumer the broker pushes to next.
@@ -124,6 +132,10 @@ impl Group {
                 .on_failure
                 .as_ref()
                 .map_or(default_failure, |f| *f.get_ref()),
+            wait_time: cfg.wait_time,
+            poll_interval: cfg.poll_interval,
+            batch: *cfg.batch.get_ref(),
+            empty_receives: 0,
             prefetch: *cfg.prefetch.get_ref(),
             rr: 0,
             joined: cfg.start_at.is_zero(),
@@ -180,6 +192,12 @@ impl Group {
     #[must_use]
     pub fn receives_now(&self) -> bool {
         self.joined || self.offset_reset == crate::scenario::OffsetReset::Earliest
+    }
+
+    /// SQS short polling: idle consumers poll rather than wait for a message.
+    #[must_use]
+    pub fn short_polling(&self) -> bool {
+        self.kind == GroupKind::Sqs && self.wait_time.is_zero()
     }
 
     /// Whether a crash replays from the last commit (rather than losing what was taken).
@@ -247,8 +265,13 @@ pub struct Instance {
     pub rng: SimRng,
     /// Queue: processed but not yet deleted.
     pub pending: Vec<PendingAck>,
-    /// Exchange: messages sent to it ahead, not yet started (within `prefetch`).
+    /// Exchange: messages sent to it ahead, not yet started (within `prefetch`); SQS: the
+    /// rest of a batch receive.
     pub prefetched: std::collections::VecDeque<Work>,
+    /// SQS: idle (a receive waiting) since then.
+    pub idle_since: Option<SimTime>,
+    /// SQS short polling: a poll is scheduled.
+    pub polling: bool,
     /// Time spent in service, nanoseconds.
     pub busy_ns: u64,
     /// Copies it processed.
@@ -273,6 +296,8 @@ impl Instance {
             rng,
             pending: Vec::new(),
             prefetched: std::collections::VecDeque::new(),
+            idle_since: None,
+            polling: false,
             busy_ns: 0,
             processed: 0,
         }

@@ -49,6 +49,8 @@ struct Topic {
     part_base: u32,
     /// SQS FIFO: ordered per key, resends deduplicated.
     fifo: bool,
+    /// Log: how long entries are kept (none: until every group has committed them).
+    retention: Option<SimDuration>,
     /// Log model only.
     partitions: Vec<Partition>,
     /// Groups consuming it.
@@ -236,7 +238,12 @@ impl Engine {
                 self.queue
                     .push(SimTime::ZERO + interval, Event::Commit { group: g as u32 });
             }
-            if let Store::Queue(_) = self.groups[g].store {
+            if self.groups[g].short_polling() {
+                for i in self.groups[g].instances() {
+                    self.instances[i as usize].polling = true;
+                    self.queue.push(SimTime::ZERO, Event::Poll { instance: i });
+                }
+            } else if let Store::Queue(_) = self.groups[g].store {
                 self.groups[g].idle = self.groups[g].instances().rev().collect();
             }
         }
@@ -422,11 +429,18 @@ impl Engine {
             Event::FaultStart { fault } => self.on_fault_start(fault),
             Event::FaultEnd { fault } => self.on_fault_end(fault),
             Event::Sample => {
+                for (t, p) in self.part_ids.clone() {
+                    self.expire_retention(t, p);
+                }
                 self.close_bucket();
                 let next = self.series.bucket_end;
                 if next <= self.end {
                     self.queue.push(next, Event::Sample);
                 }
+            }
+            Event::Poll { instance } => {
+                self.instances[instance as usize].polling = false;
+                self.try_start(instance);
             }
             Event::Flush => {
                 self.flush_all();

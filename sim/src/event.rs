@@ -111,6 +111,11 @@ pub enum Event {
     },
     /// Brokers flush their logs to disk.
     Flush,
+    /// An idle short-polling SQS consumer receives again.
+    Poll {
+        /// Instance index.
+        instance: u32,
+    },
     /// A time-series bucket closes.
     Sample,
     /// Producers stop producing.
@@ -126,7 +131,11 @@ impl Event {
         // quiescence test looks at the queues themselves.
         matches!(
             self,
-            Event::Sample | Event::Commit { .. } | Event::Visibility { .. } | Event::Flush
+            Event::Sample
+                | Event::Commit { .. }
+                | Event::Visibility { .. }
+                | Event::Flush
+                | Event::Poll { .. }
         )
     }
 
@@ -159,6 +168,7 @@ impl Event {
             Event::FaultEnd { fault } => (11, fault, 0, 0),
             Event::Sample => (12, 0, 0, 0),
             Event::Flush => (19, 0, 0, 0),
+            Event::Poll { instance } => (20, instance, 0, 0),
             Event::Reconnect { instance } => (14, instance, 0, 0),
             Event::Replicate { part, replica } => (15, part, replica, 0),
             Event::SessionExpired {

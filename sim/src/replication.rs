@@ -78,7 +78,19 @@ impl ReplicaSet {
     /// last in-sync replica stays in it, so that a clean election can wait for it).
     /// Returns the election if the leader was there.
     pub fn node_down(&mut self, n: u32, up: &[bool], unclean_allowed: bool) -> Option<Election> {
-        for r in self.replicas.iter_mut().filter(|r| r.node == n) {
+        self.node_lost(n, up, unclean_allowed, true)
+    }
+
+    /// Node `n` is gone for the others: crashed (`crashed`: its unflushed log is lost) or
+    /// cut off by a network partition (its log survives, out of reach).
+    pub fn node_lost(
+        &mut self,
+        n: u32,
+        up: &[bool],
+        unclean_allowed: bool,
+        crashed: bool,
+    ) -> Option<Election> {
+        for r in self.replicas.iter_mut().filter(|r| r.node == n && crashed) {
             // The page cache dies with the node: only what was flushed survives.
             r.leo = r.leo.min(r.flushed);
         }

@@ -190,6 +190,10 @@ pub struct TopicConfig {
     /// Exchange model: the exchange type (default `direct`).
     #[serde(default)]
     pub exchange: Option<Spanned<ExchangeKind>>,
+    /// Log model: how long messages are kept, read or not (Kafka's retention.ms); without
+    /// it a message is forgotten once every group has committed it.
+    #[serde(default)]
+    pub retention: Option<SimDuration>,
     /// Queue model: an SQS FIFO queue (message group = the message's key; resends are
     /// deduplicated).
     #[serde(default)]
@@ -314,7 +318,7 @@ pub enum Partitioner {
 /// A consumer group. Defaults: `instances = 1`, `service_time = "1ms"`,
 /// `delivery = "at-least-once"`, `commit_interval = "0"` (after each message),
 /// `max_retries = 3`, `backoff = "100ms"`, `ordered = false`, `assignment = "range"`,
-/// `prefetch = 1`, `session_timeout = "0"`, `rebalance_pause = "0"`, `bindings = []`, `buffer = 1000`,
+/// `wait_time = "20s"`, `poll_interval = "100ms"`, `batch = 1`, `prefetch = 1`, `session_timeout = "0"`, `rebalance_pause = "0"`, `bindings = []`, `buffer = 1000`,
 /// `on_overflow = "disconnect"`, `reconnect = "1s"`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -354,6 +358,18 @@ pub struct ConsumerConfig {
     /// exchanges dead-letter it, SQS waits for the visibility timeout and redrive).
     #[serde(default)]
     pub on_failure: Option<Spanned<OnFailure>>,
+    /// Queue model: how long a receive waits for a message (SQS long polling); `"0"` is
+    /// short polling, where an empty receive returns at once and the consumer polls again
+    /// after `poll_interval`.
+    #[serde(default = "twenty_seconds")]
+    pub wait_time: SimDuration,
+    /// Queue model, short polling: the pause between empty receives.
+    #[serde(default = "default_poll")]
+    pub poll_interval: SimDuration,
+    /// Queue model: messages taken per receive (SQS allows up to 10); their visibility
+    /// timeouts all start at the receive.
+    #[serde(default = "default_batch")]
+    pub batch: Spanned<u32>,
     /// Exchange: unacknowledged messages each consumer may hold (basic.qos prefetch).
     #[serde(default = "default_prefetch")]
     pub prefetch: Spanned<u32>,
@@ -379,6 +395,16 @@ pub struct ConsumerConfig {
     /// Pub/sub: how long a disconnected subscriber takes to reconnect.
     #[serde(default = "one_second")]
     pub reconnect: SimDuration,
+}
+
+fn twenty_seconds() -> SimDuration {
+    SimDuration::from_secs(20)
+}
+fn default_poll() -> SimDuration {
+    SimDuration::from_millis(100)
+}
+fn default_batch() -> Spanned<u32> {
+    Spanned::new(0..0, 1)
 }
 
 fn default_prefetch() -> Spanned<u32> {

@@ -131,6 +131,9 @@ pub struct GroupSummary {
     pub max_lag: u64,
     /// End-to-end p99 latency of this group's copies.
     pub latency_p99_s: f64,
+    /// Queue model: receives that returned nothing (each one is billed).
+    #[serde(default)]
+    pub empty_receives: u64,
 }
 
 /// Time series, one value per bucket; `t_s` is each bucket's end.

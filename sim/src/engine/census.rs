@@ -113,6 +113,16 @@ impl Engine {
         };
         s.max_lag = g.max_lag;
         s.latency_p99_s = latency_of(&g.metrics.latency).p99;
+        let waiting: u64 = g
+            .instances()
+            .filter_map(|i| self.instances[i as usize].idle_since)
+            .map(|since| self.now.since(since).0 / g.wait_time.0.max(1))
+            .sum();
+        s.empty_receives = if g.kind == crate::consumer::GroupKind::Sqs {
+            g.empty_receives + waiting
+        } else {
+            0
+        };
         (s, unaccounted)
     }
 

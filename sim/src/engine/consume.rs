@@ -20,18 +20,18 @@ impl Engine {
         if self.now < self.groups[g as usize].paused_until {
             return;
         }
-        let taken = match self.groups[g as usize].kind {
+        let group = &self.groups[g as usize];
+        let taken = match group.kind {
             GroupKind::Log => self.fetch_log(i),
             GroupKind::Amqp => self.take_prefetched(i),
+            GroupKind::Sqs if group.batch > 1 => self.take_prefetched(i),
             _ => self.receive_queue(i),
         };
         let Some(work) = taken else {
-            let group = &mut self.groups[g as usize];
-            if matches!(group.store, Store::Queue(_)) && !group.idle.contains(&i) {
-                group.idle.push(i);
-            }
+            self.receive_nothing(i);
             return;
         };
+        self.count_empty_receives(i);
         // Consumers fetch ahead, so the hop from the broker overlaps earlier work: it
         // delays a message only past its arrival, never serially after the last one.
         let hop = self.hop();
@@ -133,6 +133,42 @@ impl Engine {
         }
     }
 
+    /// A receive found nothing: a long poll waits for a message (the consumer is woken
+    /// when one comes), a short poll returns empty and polls again later.
+    fn receive_nothing(&mut self, i: u32) {
+        let g = self.instances[i as usize].group;
+        let group = &mut self.groups[g as usize];
+        if !matches!(group.store, Store::Queue(_)) {
+            return;
+        }
+        if group.short_polling() {
+            group.empty_receives += 1;
+            let inst = &mut self.instances[i as usize];
+            if !inst.polling {
+                inst.polling = true;
+                self.queue
+                    .push(self.now + group.poll_interval, Event::Poll { instance: i });
+            }
+            return;
+        }
+        if !group.idle.contains(&i) {
+            group.idle.push(i);
+        }
+        let inst = &mut self.instances[i as usize];
+        inst.idle_since.get_or_insert(self.now);
+    }
+
+    /// Long polling: every `wait_time` a consumer waited in vain was one empty receive.
+    pub(super) fn count_empty_receives(&mut self, i: u32) {
+        let inst = &mut self.instances[i as usize];
+        if let Some(since) = inst.idle_since.take() {
+            let group = &mut self.groups[inst.group as usize];
+            if group.kind == GroupKind::Sqs {
+                group.empty_receives += self.now.since(since).0 / group.wait_time.0.max(1);
+            }
+        }
+    }
+
     /// AMQP: the next message this consumer was sent; when it holds none, the broker
     /// sends it up to `prefetch` unacknowledged messages at once (basic.qos).
     fn take_prefetched(&mut self, i: u32) -> Option<Work> {
@@ -140,9 +176,12 @@ impl Engine {
             let g = self.instances[i as usize].group;
             let inst = &self.instances[i as usize];
             let unacked = inst.pending.len() + usize::from(inst.work.is_some());
-            let room = (self.groups[g as usize].prefetch as usize)
-                .saturating_sub(unacked)
-                .max(1);
+            let group = &self.groups[g as usize];
+            let room = if group.kind == GroupKind::Sqs {
+                group.batch as usize
+            } else {
+                (group.prefetch as usize).saturating_sub(unacked).max(1)
+            };
             for _ in 0..room {
                 let Some(w) = self.receive_queue(i) else {
                     break;

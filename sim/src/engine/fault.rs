@@ -44,7 +44,7 @@ impl Engine {
             }
             (FaultKind::Poison, Target::Producer(p)) => self.producers[p].poison.push(f),
             (FaultKind::Partition, Target::Producer(p)) => self.producers[p].reachable = false,
-            (FaultKind::Partition, t) => {
+            (FaultKind::Partition, t @ (Target::Instance(..) | Target::Group(_))) => {
                 // A whole group changes at once: one rebalance, not one per instance.
                 self.rebalance_held = true;
                 for i in self.fault_instances(t) {
@@ -52,7 +52,9 @@ impl Engine {
                 }
                 self.release_rebalances();
             }
-            (FaultKind::BrokerCrash, Target::Broker(n)) => self.broker_down(n),
+            (FaultKind::BrokerCrash, Target::Broker(n)) => self.broker_down(n, true),
+            // Cut off from clients and the other brokers alike; its disk survives.
+            (FaultKind::Partition, Target::Broker(n)) => self.broker_down(n, false),
             (FaultKind::LatencySpike, _) => {
                 self.spikes.push(f);
                 self.latency = fault.cfg.latency.unwrap_or(self.latency);
@@ -105,7 +107,7 @@ impl Engine {
                 self.producers[p].poison.retain(|&x| x != f)
             }
             (FaultKind::Partition, Target::Producer(p)) => self.producers[p].reachable = true,
-            (FaultKind::Partition, t) => {
+            (FaultKind::Partition, t @ (Target::Instance(..) | Target::Group(_))) => {
                 // A whole group changes at once: one rebalance, not one per instance.
                 self.rebalance_held = true;
                 for i in self.fault_instances(t) {
@@ -113,7 +115,7 @@ impl Engine {
                 }
                 self.release_rebalances();
             }
-            (FaultKind::BrokerCrash, Target::Broker(n)) => self.broker_up(n),
+            (FaultKind::BrokerCrash | FaultKind::Partition, Target::Broker(n)) => self.broker_up(n),
             (FaultKind::LatencySpike, _) => {
                 self.spikes.retain(|&x| x != f);
                 let base = self.scenario.network.latency;

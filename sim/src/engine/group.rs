@@ -39,18 +39,66 @@ impl Engine {
 
     /// Forgets what every group of the topic has committed past.
     pub(super) fn trim(&mut self, t: u32, p: u32) {
-        let topic = &mut self.topics[t as usize];
-        let low = topic
+        if self.topics[t as usize].retention.is_some() {
+            return; // kept until it ages out, read or not
+        }
+        let low = self.min_committed(t, p);
+        let part = &mut self.topics[t as usize].partitions[p as usize];
+        part.trim(low.min(part.end));
+    }
+
+    /// The slowest group's committed offset in partition `p` (the log end if none).
+    pub(super) fn min_committed(&self, t: u32, p: u32) -> u64 {
+        let topic = &self.topics[t as usize];
+        topic
             .groups
             .iter()
-            .map(|&g| match &self.groups[g as usize].store {
-                Store::Log(parts) => parts[p as usize].committed,
-                Store::Queue(_) => u64::MAX,
+            .filter_map(|&g| match &self.groups[g as usize].store {
+                Store::Log(parts) => Some(parts[p as usize].committed),
+                Store::Queue(_) => None,
             })
             .min()
-            .unwrap_or(u64::MAX);
-        let part = &mut topic.partitions[p as usize];
-        part.trim(low.min(part.end));
+            .unwrap_or(topic.partitions[p as usize].end)
+    }
+
+    /// Every group that had not committed past `offset` skips it; its copy is dropped.
+    pub(super) fn skip_offset(&mut self, t: u32, p: u32, offset: u64, reason: &'static str) {
+        let msg = self.topics[t as usize].partitions[p as usize].get(offset);
+        for k in 0..self.topics[t as usize].groups.len() {
+            let g = self.topics[t as usize].groups[k];
+            let Store::Log(parts) = &mut self.groups[g as usize].store else {
+                continue;
+            };
+            let gp = &mut parts[p as usize];
+            if gp.committed > offset {
+                continue;
+            }
+            gp.committed = offset + 1;
+            gp.done = gp.done.max(offset + 1);
+            gp.position = gp.position.max(offset + 1);
+            self.groups[g as usize].lag -= 1;
+            if let Some(m) = msg {
+                self.drop_copy(g, m.id, reason);
+            }
+        }
+    }
+
+    /// Retention: entries older than the topic's retention are deleted, consumed or not.
+    pub(super) fn expire_retention(&mut self, t: u32, p: u32) {
+        let Some(keep) = self.topics[t as usize].retention else {
+            return;
+        };
+        loop {
+            let part = &self.topics[t as usize].partitions[p as usize];
+            let base = part.base();
+            match part.get(base) {
+                Some(m) if m.arrived + keep <= self.now => {
+                    self.skip_offset(t, p, base, "retention");
+                    self.topics[t as usize].partitions[p as usize].trim(base + 1);
+                }
+                _ => break,
+            }
+        }
     }
 
     /// The periodic commit: offsets up to what was processed, or the pending deletes.
@@ -107,8 +155,13 @@ impl Engine {
                 !g.commits_after_processing() || parts.iter().all(|gp| gp.done <= gp.committed)
             }
             Store::Queue(q) => {
-                // Only SQS brings received messages back on a timer.
-                (g.kind != GroupKind::Sqs || q.in_flight() == 0)
+                // Only SQS brings received messages back on a timer; short-polling
+                // consumers find waiting messages only on their next poll.
+                let polled = g.short_polling()
+                    && q.has_visible()
+                    && g.instances().any(|i| self.instances[i as usize].is_idle());
+                !polled
+                    && (g.kind != GroupKind::Sqs || q.in_flight() == 0)
                     && g.instances()
                         .all(|i| self.instances[i as usize].pending.is_empty())
             }
@@ -314,7 +367,12 @@ impl Engine {
         self.groups[g as usize].idle.retain(|&x| x != i);
         match self.groups[g as usize].kind {
             GroupKind::Log => self.rebalance(g),
-            GroupKind::Sqs => {}
+            GroupKind::Sqs => {
+                // The rest of its batch comes back after the visibility timeout.
+                let inst = &mut self.instances[i as usize];
+                inst.prefetched.clear();
+                inst.idle_since = None;
+            }
             GroupKind::Amqp => {
                 // Sent ahead but not started: as unacknowledged as the one in hand.
                 let prefetched = std::mem::take(&mut self.instances[i as usize].prefetched);

@@ -7,7 +7,7 @@ use crate::consumer::{GroupKind, Store};
 use crate::event::Event;
 use crate::message::Msg;
 use crate::producer::Inflight;
-use crate::scenario::{Acks, BrokerModel, OnFull, Overflow};
+use crate::scenario::{Acks, BrokerModel, OnFailure, OnFull, Overflow};
 use crate::snapshot::LogKind;
 use crate::time::SimTime;
 use rand::RngExt;
@@ -244,7 +244,9 @@ impl Engine {
         let cap = self.broker.capacity;
         let topic = &self.topics[t as usize];
         match topic.model {
-            BrokerModel::Log => topic.partitions[partition as usize].held() >= cap,
+            BrokerModel::Log => {
+                topic.partitions[partition as usize].end - self.min_committed(t, partition) >= cap
+            }
             // Redis never pushes back on a publisher; each subscriber's buffer decides.
             BrokerModel::Pubsub => false,
             BrokerModel::Queue | BrokerModel::Exchange => topic.groups.iter().any(|&g| match &self
@@ -290,6 +292,7 @@ impl Engine {
             .map(|part| part.append(msg));
         if offset.is_some() {
             self.replicate_append(t, partition);
+            self.expire_retention(t, partition);
         }
         let (p, r) = (msg.producer as usize, msg.route as usize);
         for k in 0..self.producers[p].routes[r].len() {
@@ -392,30 +395,22 @@ impl Engine {
                     }
                     let dropped = q.drop_oldest();
                     group.lag = q.len();
-                    if let Some(m) = dropped {
-                        self.drop_copy(g, m.id, "drop-oldest");
+                    // RabbitMQ's drop-head overflow dead-letters the head when the queue
+                    // has a dead-letter exchange (as its failures do).
+                    let dlx =
+                        group.kind == GroupKind::Amqp && group.on_failure == OnFailure::DeadLetter;
+                    match dropped {
+                        Some(m) if dlx => self.dead_letter(g, m, "queue length limit"),
+                        Some(m) => {
+                            self.drop_copy(g, m.id, "drop-oldest");
+                        }
+                        None => {}
                     }
                 }
             }
             _ => {
-                let oldest = self.topics[t as usize].partitions[partition as usize].base();
-                let msg = self.topics[t as usize].partitions[partition as usize].get(oldest);
-                for g in groups {
-                    let Store::Log(parts) = &mut self.groups[g as usize].store else {
-                        continue;
-                    };
-                    let gp = &mut parts[partition as usize];
-                    if gp.committed > oldest {
-                        continue;
-                    }
-                    gp.committed = oldest + 1;
-                    gp.done = gp.done.max(oldest + 1);
-                    gp.position = gp.position.max(oldest + 1);
-                    self.groups[g as usize].lag -= 1;
-                    if let Some(m) = msg {
-                        self.drop_copy(g, m.id, "drop-oldest");
-                    }
-                }
+                let oldest = self.min_committed(t, partition);
+                self.skip_offset(t, partition, oldest, "drop-oldest");
                 self.trim(t, partition);
             }
         }
@@ -516,7 +511,8 @@ impl Engine {
     /// Marks one copy dropped; true when it was not already.
     pub(super) fn drop_copy(&mut self, g: u32, id: u32, reason: &'static str) -> bool {
         let group = &mut self.groups[g as usize];
-        if !group.ledger.drop_copy(id) {
+        // A copy already processed stays processed: discarding it later loses nothing.
+        if group.ledger.applied(id) > 0 || !group.ledger.drop_copy(id) {
             return false;
         }
         group.metrics.dropped += 1;

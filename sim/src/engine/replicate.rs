@@ -118,11 +118,11 @@ impl Engine {
 
     /// Broker node `n` fails: its replicas leave the ISR and its partitions elect new
     /// leaders, cutting their logs back to the new leader's.
-    pub(super) fn broker_down(&mut self, n: u32) {
+    pub(super) fn broker_down(&mut self, n: u32, crashed: bool) {
         self.nodes_up[n as usize] = false;
         for (t, p) in self.part_ids.clone() {
             let rs = &mut self.topics[t as usize].partitions[p as usize].replicas;
-            if let Some(e) = rs.node_down(n, &self.nodes_up, self.broker.unclean) {
+            if let Some(e) = rs.node_lost(n, &self.nodes_up, self.broker.unclean, crashed) {
                 self.apply_election(t, p, e);
             }
         }

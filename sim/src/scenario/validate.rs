@@ -145,6 +145,12 @@ fn topic(s: &Scenario, t: &super::TopicConfig) -> Result<(), Invalid> {
                 .into(),
         );
     }
+    if t.retention.is_some() && model != BrokerModel::Log {
+        return fail(
+            t.name.span(),
+            "`retention` applies to topics of model \"log\"".into(),
+        );
+    }
     if let Some(fifo) = &t.fifo
         && model != BrokerModel::Queue
     {
@@ -195,6 +201,22 @@ fn consumer(s: &Scenario, c: &super::ConsumerConfig) -> Result<(), Invalid> {
     positive(&c.instances, "instances")?;
     positive(&c.buffer, "buffer")?;
     positive(&c.prefetch, "prefetch")?;
+    positive(&c.batch, "batch")?;
+    if *c.batch.get_ref() > 10 {
+        return fail(
+            c.batch.span(),
+            "an SQS receive takes at most 10 messages".into(),
+        );
+    }
+    if c.poll_interval.is_zero() {
+        return Err((
+            None,
+            format!(
+                "group `{}`: poll_interval must be greater than zero",
+                c.group.get_ref()
+            ),
+        ));
+    }
     if c.group.get_ref().contains('/') {
         return fail(
             c.group.span(),
@@ -310,7 +332,7 @@ fn fault(s: &Scenario, f: &super::FaultConfig) -> Result<(), Invalid> {
         )
     })?;
     let is_broker = matches!(target, super::Target::Broker(_));
-    if is_broker != (kind == FaultKind::BrokerCrash) {
+    if is_broker != (kind == FaultKind::BrokerCrash) && kind != FaultKind::Partition {
         return fail(
             f.target.span(),
             if is_broker {
