@@ -44,6 +44,7 @@ fn shape() -> impl Strategy<Value = Shape> {
                     "partition-producer",
                     "spike",
                     "broker",
+                    "broker-partition",
                 ]),
                 0u32..4,
                 1u32..1500,
@@ -180,6 +181,7 @@ fn toml_of(s: &Shape) -> String {
                 "network".to_string(),
                 "latency = \"exp(5ms)\"".to_string(),
             ),
+            "broker-partition" => ("partition", format!("broker/{}", who % 3), String::new()),
             "broker" => ("broker-crash", format!("broker/{}", who % 3), String::new()),
             _ => ("poison", "p".to_string(), "rate = 0.05".to_string()),
         };

@@ -364,7 +364,8 @@ impl Engine {
             producers: self
                 .producers
                 .iter()
-                .map(|p| self.producer_view(p))
+                .enumerate()
+                .map(|(i, p)| self.producer_view(i as u16, p))
                 .collect(),
             topics: self
                 .topics
@@ -417,12 +418,7 @@ impl Engine {
         }
     }
 
-    fn producer_view(&self, p: &crate::producer::Producer) -> ProducerView {
-        let index = self
-            .producers
-            .iter()
-            .position(|x| std::ptr::eq(x, p))
-            .unwrap_or(0) as u16;
+    fn producer_view(&self, index: u16, p: &crate::producer::Producer) -> ProducerView {
         let topic = &self.topics[p.topic as usize];
         ProducerView {
             name: p.name.clone(),
