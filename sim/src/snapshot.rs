@@ -175,4 +175,6 @@ pub struct Snapshot {
     pub log: Vec<LogEntry>,
     /// Total log lines ever written (to tell how many were cut).
     pub log_total: u64,
+    /// Broker nodes, whether each is up.
+    pub brokers: Vec<bool>,
 }

@@ -187,6 +187,7 @@ pub fn snapshot() -> Snapshot {
         ],
         log: log(),
         log_total: 7,
+        brokers: vec![true],
     }
 }
 

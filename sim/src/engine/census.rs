@@ -377,6 +377,7 @@ impl Engine {
             expectations,
             log: self.log.iter().cloned().collect(),
             log_total: self.log_total,
+            brokers: self.nodes_up.clone(),
         }
     }
 

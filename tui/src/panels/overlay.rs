@@ -21,7 +21,7 @@ pub const POISON_COUNT: u64 = 20;
 
 /// Every fault the menu offers for this topology, in a stable order: per group each
 /// instance's crash and slow-down, then the whole group's crash; then a poison burst
-/// per producer.
+/// per producer; then, with several brokers, each broker's crash.
 #[must_use]
 pub fn fault_choices(snap: &Snapshot) -> Vec<FaultSpec> {
     let spec = |kind, target: String, duration, factor, count| FaultSpec {
@@ -68,6 +68,18 @@ pub fn fault_choices(snap: &Snapshot) -> Vec<FaultSpec> {
             None,
             Some(POISON_COUNT),
         ));
+    }
+    if snap.brokers.len() > 1 {
+        for n in 0..snap.brokers.len() {
+            let target = format!("broker/{n}");
+            v.push(spec(
+                FaultKind::BrokerCrash,
+                target,
+                Some(CRASH_FOR),
+                None,
+                None,
+            ));
+        }
     }
     v
 }
@@ -192,6 +204,24 @@ mod tests {
                 "slow analytics/0 ×10 for 10s",
                 "poison checkout: next 20 messages",
                 "poison mobile: next 20 messages",
+            ]
+        );
+    }
+
+    #[test]
+    fn fault_menu_offers_broker_crashes_when_there_are_several_brokers() {
+        let mut snap = fixture::snapshot();
+        snap.brokers = vec![true, true, false];
+        let names: Vec<String> = fault_choices(&snap)
+            .iter()
+            .map(FaultSpec::describe)
+            .collect();
+        assert_eq!(
+            &names[names.len() - 3..],
+            [
+                "broker-crash broker/0 for 5s",
+                "broker-crash broker/1 for 5s",
+                "broker-crash broker/2 for 5s"
             ]
         );
     }

@@ -1,0 +1,210 @@
+//! The `[[consumer]]` part of the scenario model: a consumer group's settings and the
+//! enums they take. Validation lives in `validate.rs`.
+
+use crate::dist::Dist;
+use crate::time::SimDuration;
+use serde::Deserialize;
+use toml::Spanned;
+
+fn one_spanned() -> Spanned<u32> {
+    Spanned::new(0..0, 1)
+}
+fn one_second() -> SimDuration {
+    SimDuration::from_secs(1)
+}
+fn default_retries() -> u32 {
+    3
+}
+
+/// A consumer group. Defaults: `instances = 1`, `service_time = "1ms"`,
+/// `delivery = "at-least-once"`, `commit_interval = "0"` (after each message),
+/// `max_retries = 3`, `backoff = "100ms"`, `ordered = false`, `assignment = "range"`,
+/// `wait_time = "20s"`, `poll_interval = "100ms"`, `batch = 1`, `prefetch = 1`, `session_timeout = "0"`, `rebalance_pause = "0"`, `bindings = []`, `buffer = 1000`,
+/// `on_overflow = "disconnect"`, `reconnect = "1s"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumerConfig {
+    /// Unique group name; fault targets use it.
+    pub group: Spanned<String>,
+    /// The topic or queue it consumes.
+    pub topic: Spanned<String>,
+    /// Consumer instances in the group.
+    #[serde(default = "one_spanned")]
+    pub instances: Spanned<u32>,
+    /// Processing time of one message.
+    #[serde(default = "default_service")]
+    pub service_time: Dist,
+    /// Delivery variant.
+    #[serde(default)]
+    pub delivery: Delivery,
+    /// How often offsets or acknowledgements are committed; `"0"` after each message.
+    #[serde(default)]
+    pub commit_interval: SimDuration,
+    /// Retries of a failed message before it is dead-lettered.
+    #[serde(default = "default_retries")]
+    pub max_retries: u32,
+    /// First retry delay; doubles at each retry.
+    #[serde(default = "default_backoff")]
+    pub backoff: SimDuration,
+    /// Check that each key's messages are applied in production order.
+    #[serde(default)]
+    pub ordered: bool,
+    /// Log model: how partitions are spread over instances.
+    #[serde(default)]
+    pub assignment: Assignment,
+    /// Exchange topics: the group's queue is bound with these keys or patterns.
+    #[serde(default)]
+    pub bindings: Vec<Spanned<String>>,
+    /// What a message that failed all its retries becomes (default per model: the log and
+    /// exchanges dead-letter it, SQS waits for the visibility timeout and redrive).
+    #[serde(default)]
+    pub on_failure: Option<Spanned<OnFailure>>,
+    /// Queue model: how long a receive waits for a message (SQS long polling); `"0"` is
+    /// short polling, where an empty receive returns at once and the consumer polls again
+    /// after `poll_interval`.
+    #[serde(default = "twenty_seconds")]
+    pub wait_time: SimDuration,
+    /// Queue model, short polling: the pause between empty receives.
+    #[serde(default = "default_poll")]
+    pub poll_interval: SimDuration,
+    /// Queue model: messages taken per receive (SQS allows up to 10); their visibility
+    /// timeouts all start at the receive.
+    #[serde(default = "default_batch")]
+    pub batch: Spanned<u32>,
+    /// Exchange: unacknowledged messages each consumer may hold (basic.qos prefetch).
+    #[serde(default = "default_prefetch")]
+    pub prefetch: Spanned<u32>,
+    /// Log model: when the group first joins (a new service reading an existing topic).
+    #[serde(default)]
+    pub start_at: SimDuration,
+    /// Log model, with `start_at`: where a group with no committed offset starts.
+    #[serde(default)]
+    pub offset_reset: OffsetReset,
+    /// Log model: how long the group takes to notice a member that stopped heartbeating;
+    /// `"0"` notices at once.
+    #[serde(default)]
+    pub session_timeout: SimDuration,
+    /// Log model: how long every member stops fetching while partitions move.
+    #[serde(default)]
+    pub rebalance_pause: SimDuration,
+    /// Pub/sub: the subscriber's output buffer, in messages.
+    #[serde(default = "default_buffer")]
+    pub buffer: Spanned<u64>,
+    /// Pub/sub: what a full output buffer does.
+    #[serde(default)]
+    pub on_overflow: Overflow,
+    /// Pub/sub: how long a disconnected subscriber takes to reconnect.
+    #[serde(default = "one_second")]
+    pub reconnect: SimDuration,
+}
+
+fn twenty_seconds() -> SimDuration {
+    SimDuration::from_secs(20)
+}
+fn default_poll() -> SimDuration {
+    SimDuration::from_millis(100)
+}
+fn default_batch() -> Spanned<u32> {
+    Spanned::new(0..0, 1)
+}
+
+fn default_prefetch() -> Spanned<u32> {
+    Spanned::new(0..0, 1)
+}
+
+fn default_buffer() -> Spanned<u64> {
+    Spanned::new(0..0, 1000)
+}
+
+/// `consumer.offset_reset`: Kafka's `auto.offset.reset` for a group with no offsets.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum OffsetReset {
+    /// Only what is produced after it joins (its copies start then).
+    #[default]
+    Latest,
+    /// The whole retained history is replayed.
+    Earliest,
+}
+
+/// `consumer.on_failure`: the fate of a message that failed every retry.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnFailure {
+    /// To the dead-letter queue (log: the consumer publishes it there; exchange: nack
+    /// without requeue to the dead-letter exchange).
+    DeadLetter,
+    /// Back to the queue at once (exchange: nack with requeue; SQS: visibility changed to
+    /// zero). A message that always fails loops.
+    Requeue,
+    /// SQS: left alone until its visibility timeout, then redriven after `max_receives`.
+    Wait,
+}
+
+/// `consumer.on_overflow` (pub/sub output buffers).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Overflow {
+    /// The server closes the subscriber's connection, dropping its buffer
+    /// (Redis's `client-output-buffer-limit pubsub`).
+    #[default]
+    Disconnect,
+    /// The new message is dropped for this subscriber.
+    Drop,
+}
+
+fn default_service() -> Dist {
+    Dist::Const(SimDuration::from_millis(1))
+}
+fn default_backoff() -> SimDuration {
+    SimDuration::from_millis(100)
+}
+
+/// `consumer.delivery`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum Delivery {
+    /// Commit before processing: a crash loses what was taken.
+    AtMostOnce,
+    /// Commit after processing: a crash replays, side effects may repeat.
+    #[default]
+    AtLeastOnce,
+    /// Transactional: uncommitted side effects roll back with the commit.
+    ExactlyOnce,
+}
+
+impl Delivery {
+    /// All three, in the order reports list them.
+    pub const ALL: [Delivery; 3] = [
+        Delivery::AtMostOnce,
+        Delivery::AtLeastOnce,
+        Delivery::ExactlyOnce,
+    ];
+
+    /// The scenario-file spelling.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::AtMostOnce => "at-most-once",
+            Delivery::AtLeastOnce => "at-least-once",
+            Delivery::ExactlyOnce => "exactly-once",
+        }
+    }
+
+    /// Parses the scenario-file spelling.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Delivery> {
+        Delivery::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+}
+
+/// `consumer.assignment`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Assignment {
+    /// Contiguous ranges of partitions per instance (Kafka's RangeAssignor).
+    #[default]
+    Range,
+    /// Partition p to the (p mod n)-th live instance.
+    RoundRobin,
+}
