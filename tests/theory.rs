@@ -87,6 +87,14 @@ fn assert_in_interval(what: &str, xs: &[f64], expected: f64) {
     );
 }
 
+/// Mean wait and time-average number in system, each inside its interval over seeds.
+fn assert_matches_theory(label: &str, runs: &[(f64, f64, f64, f64)], wq: f64, l: f64) {
+    let waits: Vec<f64> = runs.iter().map(|r| r.0).collect();
+    let numbers: Vec<f64> = runs.iter().map(|r| r.1).collect();
+    assert_in_interval(&format!("{label} mean wait"), &waits, wq);
+    assert_in_interval(&format!("{label} mean number in system"), &numbers, l);
+}
+
 fn check_mmc(c: u32, rho: f64, duration_s: u32) {
     let mu = 1000.0; // 1ms mean service
     let lambda = rho * f64::from(c) * mu;
@@ -95,16 +103,7 @@ fn check_mmc(c: u32, rho: f64, duration_s: u32) {
     let wq = erlang_c(c, a) / (f64::from(c) * mu - lambda);
     let l = lambda * (wq + 1.0 / mu);
     let label = format!("M/M/{c} rho={rho}");
-    assert_in_interval(
-        &format!("{label} mean wait"),
-        &runs.iter().map(|r| r.0).collect::<Vec<_>>(),
-        wq,
-    );
-    assert_in_interval(
-        &format!("{label} mean number in system"),
-        &runs.iter().map(|r| r.1).collect::<Vec<_>>(),
-        l,
-    );
+    assert_matches_theory(&label, &runs, wq, l);
 }
 
 #[test]
@@ -130,16 +129,7 @@ fn check_partitions(c: u32, rho: f64, duration_s: u32) {
     let wq = rho / (mu - lambda / f64::from(c));
     let l = f64::from(c) * rho / (1.0 - rho);
     let label = format!("{c} partitions rho={rho}");
-    assert_in_interval(
-        &format!("{label} mean wait"),
-        &runs.iter().map(|r| r.0).collect::<Vec<_>>(),
-        wq,
-    );
-    assert_in_interval(
-        &format!("{label} mean number in system"),
-        &runs.iter().map(|r| r.1).collect::<Vec<_>>(),
-        l,
-    );
+    assert_matches_theory(&label, &runs, wq, l);
 }
 
 #[test]
