@@ -416,3 +416,13 @@ fn a_batch_receive_starts_every_visibility_timeout_at_once() {
     assert!(batched.messages.duplicated > 0, "{:?}", batched.messages);
     assert!(batched.conservation_ok && batched.messages.lost == 0);
 }
+
+#[test]
+fn sqs_fifo_deduplicates_only_within_its_window() {
+    let mut s = load(&root().join("scenarios/sqs-fifo.toml"));
+    // Resends leave at the earliest one request timeout (5ms) after the first send.
+    s.topics[0].dedup_window = mqlab_sim::SimDuration::from_millis(1);
+    let r = run_with(&s, Delivery::AtLeastOnce, 1);
+    assert!(r.messages.duplicated > 0, "{:?}", r.messages);
+    assert_eq!(r.messages.lost, 0);
+}

@@ -49,6 +49,8 @@ struct Topic {
     part_base: u32,
     /// SQS FIFO: ordered per key, resends deduplicated.
     fifo: bool,
+    /// SQS FIFO: how long a resend is recognised.
+    dedup_window: SimDuration,
     /// Log: how long entries are kept (none: until every group has committed them).
     retention: Option<SimDuration>,
     /// Log model only.

@@ -192,6 +192,9 @@ pub struct TopicConfig {
     /// Exchange model: the exchange type (default `direct`).
     #[serde(default)]
     pub exchange: Option<Spanned<ExchangeKind>>,
+    /// Queue model, FIFO: how long after its first send a resend is recognised.
+    #[serde(default = "five_minutes")]
+    pub dedup_window: SimDuration,
     /// Log model: how long messages are kept, read or not (Kafka's retention.ms); without
     /// it a message is forgotten once every group has committed it.
     #[serde(default)]
@@ -208,6 +211,10 @@ impl TopicConfig {
     pub fn model(&self, broker: &BrokerConfig) -> BrokerModel {
         *self.model.as_ref().unwrap_or(&broker.model).get_ref()
     }
+}
+
+fn five_minutes() -> SimDuration {
+    SimDuration::from_secs(300)
 }
 
 fn one_spanned() -> Spanned<u32> {

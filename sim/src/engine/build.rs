@@ -37,6 +37,7 @@ pub(super) fn topics(sc: &Scenario) -> Vec<Topic> {
                 part_base: 0,
                 fifo: t.fifo.as_ref().is_some_and(|f| *f.get_ref()),
                 retention: t.retention,
+                dedup_window: t.dedup_window,
                 partitions: (0..partitions)
                     .map(|p| Partition::replicated(ReplicaSet::new(p, replication, nodes)))
                     .collect(),

@@ -281,7 +281,9 @@ impl Engine {
     fn append(&mut self, t: u32, mut msg: Msg, partition: u32) -> Option<u64> {
         let topic = &mut self.topics[t as usize];
         let first = topic.flags.accept(msg.id);
-        if !first && (topic.fifo || self.producers[msg.producer as usize].idempotent) {
+        // SQS FIFO deduplicates within its window, counted from the first send.
+        let fifo_dedup = topic.fifo && self.now.since(msg.born) < topic.dedup_window;
+        if !first && (fifo_dedup || self.producers[msg.producer as usize].idempotent) {
             // The broker knows this producer sequence (or FIFO deduplication id) already.
             return None;
         }
