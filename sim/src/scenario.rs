@@ -82,6 +82,12 @@ pub struct BrokerConfig {
     pub capacity: Spanned<u64>,
     /// What happens when a partition or queue is full.
     pub on_full: Spanned<OnFull>,
+    /// Backlog (messages per partition or queue) at which `on_full` applies instead of
+    /// `capacity`; with `block` the producer pauses on reaching it.
+    pub high_watermark: Option<Spanned<u64>>,
+    /// `block`: a paused producer resumes once the backlog falls to this (default: one
+    /// below `high_watermark`, that is as soon as there is room).
+    pub low_watermark: Option<Spanned<u64>>,
     /// Queue model: how long a received message stays invisible.
     pub visibility_timeout: SimDuration,
     /// Queue model: receives after which a message goes to the dead-letter queue.
@@ -105,6 +111,8 @@ impl Default for BrokerConfig {
             acks: Acks::Leader,
             capacity: Spanned::new(0..0, 1_000_000),
             on_full: Spanned::new(0..0, OnFull::Block),
+            high_watermark: None,
+            low_watermark: None,
             visibility_timeout: SimDuration::from_secs(30),
             max_receives: Spanned::new(0..0, 5),
             min_insync_replicas: Spanned::new(0..0, 1),

@@ -43,6 +43,7 @@ pub(super) fn topics(sc: &Scenario) -> Vec<Topic> {
                 groups: Vec::new(),
                 flags: MessageFlags::default(),
                 parked: VecDeque::new(),
+                pause: None,
             }
         })
         .collect()

@@ -378,6 +378,7 @@ impl Engine {
             log: self.log.iter().cloned().collect(),
             log_total: self.log_total,
             brokers: self.nodes_up.clone(),
+            pauses: self.pauses.clone(),
         }
     }
 

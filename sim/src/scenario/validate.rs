@@ -311,6 +311,7 @@ fn broker(s: &Scenario) -> Result<(), Invalid> {
     }
     positive(&b.capacity, "capacity")?;
     positive(&b.max_receives, "max_receives")?;
+    watermarks(b)?;
     if *b.on_full.get_ref() == OnFull::Spill {
         return fail(
             b.on_full.span(),
@@ -318,6 +319,29 @@ fn broker(s: &Scenario) -> Result<(), Invalid> {
         );
     }
     Ok(())
+}
+
+fn watermarks(b: &super::BrokerConfig) -> Result<(), Invalid> {
+    let cap = *b.capacity.get_ref();
+    match (&b.high_watermark, &b.low_watermark) {
+        (None, Some(low)) => fail(low.span(), "low_watermark needs a high_watermark".into()),
+        (Some(high), _) if *high.get_ref() == 0 || *high.get_ref() > cap => fail(
+            high.span(),
+            format!(
+                "high_watermark must be between 1 and capacity ({cap}), not {}",
+                high.get_ref()
+            ),
+        ),
+        (Some(high), Some(low)) if low.get_ref() >= high.get_ref() => fail(
+            low.span(),
+            format!(
+                "low_watermark must be below high_watermark ({}), not {}",
+                high.get_ref(),
+                low.get_ref()
+            ),
+        ),
+        _ => Ok(()),
+    }
 }
 
 fn fault(s: &Scenario, f: &super::FaultConfig) -> Result<(), Invalid> {
