@@ -147,3 +147,63 @@ fn hysteresis_sends_in_runs_where_plain_block_trickles() {
     let (with_low, without) = (count(&s), count(&plain));
     assert!(with_low * 10 < without, "{with_low} pauses vs {without}");
 }
+
+// ---- priority with fair scheduling ----
+
+/// The shipped scenario with one consumer's `scheduling` line (and `weights`) replaced.
+fn with_scheduling(text: &str, lines: &str) -> Scenario {
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with("scheduling") && !l.starts_with("weights"))
+        .collect();
+    let text = kept.join("\n");
+    let at = text.find("\n\n[expect]").expect("[expect]");
+    parse(&format!("{}\n{lines}{}", &text[..at], &text[at..]))
+}
+
+#[test]
+fn fair_priority_scenario_holds_and_the_low_class_keeps_its_share() {
+    let (s, _) = scenario("fair-priority.toml");
+    let summary = run(&s, s.seed);
+    assert!(all_hold(&summary), "{:?}", summary.expectations);
+    let [low, high] = &summary.classes[..] else {
+        panic!("two classes: {:?}", summary.classes);
+    };
+    // Reports ask for about 200 of the 1300 messages a second and get them all.
+    assert!((0.17..0.24).contains(&low.share), "{low:?}");
+    assert!(low.latency_s.p99 < 0.1, "{low:?}");
+    assert!(high.latency_s.p99 > low.latency_s.p99, "{high:?}");
+    assert_eq!(low.processed + high.processed, summary.messages.processed);
+}
+
+#[test]
+fn strict_priority_starves_the_low_class_and_the_checker_fails_on_min_share() {
+    let (_, text) = scenario("fair-priority.toml");
+    let strict = with_scheduling(&text, "scheduling = \"strict\"");
+    let summary = run(&strict, strict.seed);
+    let share = check(&summary, "min_share");
+    assert!(!share.ok, "{share:?}");
+    let low = &summary.classes[0];
+    assert!(low.share < 0.01, "{low:?}");
+    // Starved, not lost: the drain serves it once checkout stops.
+    assert_eq!(low.processed, low.produced);
+    assert!(low.latency_s.p99 > 10.0, "{low:?}");
+}
+
+#[test]
+fn weighted_scheduling_splits_a_backlogged_worker_by_the_weights() {
+    let (_, text) = scenario("fair-priority.toml");
+    // Both classes over capacity on their own: each gets exactly its weight's share.
+    let text = text.replace("rate = 200", "rate = 1000");
+    let s = with_scheduling(&text, "scheduling = \"weighted\"\nweights = [1, 3]");
+    let summary = run(&s, s.seed);
+    let shares: Vec<f64> = summary.classes.iter().map(|c| c.share).collect();
+    assert!((shares[0] - 0.25).abs() < 0.01, "{shares:?}");
+    assert!((shares[1] - 0.75).abs() < 0.01, "{shares:?}");
+}
+
+#[test]
+fn runs_without_priority_scheduling_report_no_classes() {
+    let (s, _) = scenario("backpressure.toml");
+    assert!(run(&s, s.seed).classes.is_empty());
+}

@@ -14,6 +14,7 @@ mod census;
 mod consume;
 mod fault;
 mod group;
+mod priority;
 mod produce;
 mod replicate;
 
@@ -142,6 +143,8 @@ pub struct Engine {
     unpark_due: Vec<u32>,
     /// Watermark pauses, oldest first.
     pauses: Vec<crate::snapshot::PauseSpan>,
+    /// Priority classes, by class (empty without priority scheduling).
+    classes: Vec<priority::ClassStats>,
 }
 
 impl Engine {
@@ -225,6 +228,7 @@ impl Engine {
             log_total: 0,
             unpark_due: Vec::new(),
             pauses: Vec::new(),
+            classes: priority::classes(&sc),
             rebalance_held: false,
             rebalance_due: Vec::new(),
             nodes_up: vec![true; *sc.broker.nodes.get_ref() as usize],

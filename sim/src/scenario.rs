@@ -5,7 +5,9 @@
 
 mod consumer;
 mod validate;
-pub use consumer::{Assignment, ConsumerConfig, Delivery, OffsetReset, OnFailure, Overflow};
+pub use consumer::{
+    Assignment, ConsumerConfig, Delivery, OffsetReset, OnFailure, Overflow, Scheduling,
+};
 pub use validate::{Target, resolve_target};
 
 use crate::dist::Dist;
@@ -270,6 +272,10 @@ pub struct ProducerConfig {
     /// Exchange topics: routing keys, one drawn uniformly per message (default: `""`).
     #[serde(default)]
     pub routing_keys: Vec<Spanned<String>>,
+    /// Priority class of its messages (0 to 7, higher first; default 0), for a consumer
+    /// with `scheduling`.
+    #[serde(default)]
+    pub priority: Option<Spanned<u8>>,
 }
 
 fn one_second() -> SimDuration {
@@ -412,6 +418,9 @@ pub struct Expect {
     pub p999_latency: Option<SimDuration>,
     /// Largest consumer lag of any group at most this.
     pub max_lag: Option<u64>,
+    /// Every priority class gets at least this fraction of the copies processed while
+    /// producers produce (its throughput share).
+    pub min_share: Option<Spanned<f64>>,
 }
 
 impl Scenario {

@@ -229,6 +229,7 @@ impl Engine {
                 .iter_recorded()
                 .map(|v| [v.value_iterated_to(), v.count_at_value()])
                 .collect(),
+            classes: self.class_summaries(),
         }
     }
 
@@ -311,6 +312,7 @@ impl Engine {
                 });
             }
         }
+        out.extend(self.share_expectation());
         out
     }
 
