@@ -8,11 +8,13 @@
 //!                 consumer group ◄──────┘  instances: fetch → service → commit/ack
 //! ```
 
+mod backpressure;
 mod build;
 mod census;
 mod consume;
 mod fault;
 mod group;
+mod priority;
 mod produce;
 mod replicate;
 
@@ -59,6 +61,9 @@ struct Topic {
     groups: Vec<u32>,
     flags: MessageFlags,
     parked: VecDeque<Parked>,
+    /// Watermarks: producers are paused by this partition's backlog; the index of its
+    /// span in `Engine::pauses`.
+    pause: Option<(u32, usize)>,
 }
 
 /// A fault as it runs.
@@ -77,6 +82,10 @@ struct BrokerRt {
     acks: Acks,
     capacity: u64,
     on_full: OnFull,
+    /// Where `on_full` applies (`capacity` without watermarks).
+    high_watermark: Option<u64>,
+    /// `block` resumes at this backlog.
+    low_watermark: u64,
     visibility_timeout: SimDuration,
     max_receives: u32,
     min_insync: usize,
@@ -134,6 +143,10 @@ pub struct Engine {
     /// Topics where room appeared during this event; their parked requests are appended
     /// once the event's handler is done, so that no consumer is re-entered mid-fetch.
     unpark_due: Vec<u32>,
+    /// Watermark pauses, oldest first.
+    pauses: Vec<crate::snapshot::PauseSpan>,
+    /// Priority classes, by class (empty without priority scheduling).
+    classes: Vec<priority::ClassStats>,
 }
 
 impl Engine {
@@ -147,6 +160,12 @@ impl Engine {
             acks: b.acks,
             capacity: *b.capacity.get_ref(),
             on_full: *b.on_full.get_ref(),
+            high_watermark: b.high_watermark.as_ref().map(|h| *h.get_ref()),
+            low_watermark: match (&b.high_watermark, &b.low_watermark) {
+                (_, Some(low)) => *low.get_ref(),
+                (Some(high), None) => high.get_ref() - 1,
+                (None, None) => 0,
+            },
             visibility_timeout: b.visibility_timeout,
             max_receives: *b.max_receives.get_ref(),
             min_insync: *b.min_insync_replicas.get_ref() as usize,
@@ -210,6 +229,8 @@ impl Engine {
             log: VecDeque::new(),
             log_total: 0,
             unpark_due: Vec::new(),
+            pauses: Vec::new(),
+            classes: priority::classes(&sc),
             rebalance_held: false,
             rebalance_due: Vec::new(),
             nodes_up: vec![true; *sc.broker.nodes.get_ref() as usize],

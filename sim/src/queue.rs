@@ -37,6 +37,45 @@ pub struct SqsQueue {
     /// FIFO queue: per message group (the key), whether one of its messages is in
     /// flight; the group's next message waits until it is deleted or comes back.
     locked: Option<Vec<bool>>,
+    /// Priority scheduling over classes of producers.
+    classes: Option<Classes>,
+}
+
+/// Priority classes: which class each producer's messages are in, and how a receive
+/// picks the class to serve.
+#[derive(Debug)]
+struct Classes {
+    /// Class by producer index.
+    of_producer: Vec<u8>,
+    /// Weighted round robin: weight by class; empty for strict priority.
+    weights: Vec<u32>,
+    /// Smooth weighted round robin credit by class.
+    credit: Vec<i64>,
+}
+
+impl Classes {
+    /// The class to serve among those with a visible message (`waiting`, a bit per class).
+    fn pick(&mut self, waiting: u8) -> u8 {
+        let top = 7 - waiting.leading_zeros() as u8;
+        if self.weights.is_empty() {
+            return top;
+        }
+        // Smooth weighted round robin (as nginx balances upstreams): every waiting class
+        // gains its weight, the richest is served and pays the round's total. Classes with
+        // nothing waiting neither gain nor pay, so the waiting ones split the consumers.
+        let mut total = 0;
+        let mut best = top;
+        for c in (0..=top).rev().filter(|c| waiting & (1 << c) != 0) {
+            let w = i64::from(self.weights[c as usize]);
+            self.credit[c as usize] += w;
+            total += w;
+            if self.credit[c as usize] > self.credit[best as usize] {
+                best = c;
+            }
+        }
+        self.credit[best as usize] -= total;
+        best
+    }
 }
 
 impl SqsQueue {
@@ -75,10 +114,44 @@ impl SqsQueue {
         self.len += 1;
     }
 
+    /// Serves priority classes: `of_producer` gives each producer's class; `weights` by
+    /// class makes it weighted round robin, none strict priority.
+    pub fn make_priority(&mut self, of_producer: Vec<u8>, weights: Vec<u32>) {
+        let credit = vec![0; weights.len()];
+        self.classes = Some(Classes {
+            of_producer,
+            weights,
+            credit,
+        });
+    }
+
+    /// With priority classes: the oldest visible message of the class to serve. A scan of
+    /// the visible messages, which is fine at the backlogs a scenario builds; one queue per
+    /// class would be the way to scale it.
+    fn pop_by_class(&mut self) -> Option<u32> {
+        let classes = self.classes.as_mut().expect("priority queue");
+        let class = |v: u32| classes.of_producer[self.slots[v as usize].msg.producer as usize];
+        let waiting = self.visible.iter().fold(0u8, |w, &v| w | 1 << class(v));
+        if waiting == 0 {
+            return None;
+        }
+        let at = {
+            let pick = classes.pick(waiting);
+            let of = &classes.of_producer;
+            let slots = &self.slots;
+            self.visible
+                .iter()
+                .position(|&v| of[slots[v as usize].msg.producer as usize] == pick)
+                .expect("a waiting class")
+        };
+        self.visible.remove(at)
+    }
+
     /// Takes the next visible slot without receiving it yet (the caller decides between
     /// a receive and a redrive).
     pub fn pop_visible(&mut self) -> Option<u32> {
         let i = match &mut self.locked {
+            None if self.classes.is_some() => self.pop_by_class()?,
             None => self.visible.pop_front()?,
             Some(locked) => {
                 // The oldest message whose group has nothing in flight.
@@ -249,6 +322,44 @@ mod tests {
 
     fn msg(id: u32) -> Msg {
         Msg::numbered(id)
+    }
+
+    /// A queue of classes by producer 0..3 = class 0..3, holding `per` of each.
+    fn classes(weights: Vec<u32>, per: u32) -> SqsQueue {
+        let mut q = SqsQueue::default();
+        q.make_priority(vec![0, 1, 2, 3], weights);
+        for id in 0..4 * per {
+            let mut m = msg(id);
+            m.producer = (id % 4) as u16;
+            q.send(m);
+        }
+        q
+    }
+
+    fn served(q: &mut SqsQueue, n: usize) -> Vec<u16> {
+        (0..n)
+            .map(|_| {
+                let i = q.pop_visible().expect("visible");
+                q.slot(i).msg.producer
+            })
+            .collect()
+    }
+
+    #[test]
+    fn strict_priority_serves_the_highest_class_first() {
+        let mut q = classes(Vec::new(), 2);
+        assert_eq!(served(&mut q, 8), [3, 3, 2, 2, 1, 1, 0, 0]);
+    }
+
+    #[test]
+    fn weighted_round_robin_serves_classes_by_weight_and_skips_empty_ones() {
+        let mut q = classes(vec![1, 1, 2, 4], 8);
+        let first = served(&mut q, 8);
+        let count = |c: u16| first.iter().filter(|&&x| x == c).count();
+        assert_eq!([count(0), count(1), count(2), count(3)], [1, 1, 2, 4]);
+        // Class 3 runs out after 8: the rest share by their own weights.
+        let mut q = classes(vec![1, 1, 2, 100], 2);
+        assert_eq!(served(&mut q, 8).iter().filter(|&&x| x == 3).count(), 2);
     }
 
     #[test]

@@ -5,7 +5,9 @@
 
 mod consumer;
 mod validate;
-pub use consumer::{Assignment, ConsumerConfig, Delivery, OffsetReset, OnFailure, Overflow};
+pub use consumer::{
+    Assignment, ConsumerConfig, Delivery, OffsetReset, OnFailure, Overflow, Scheduling,
+};
 pub use validate::{Target, resolve_target};
 
 use crate::dist::Dist;
@@ -82,6 +84,12 @@ pub struct BrokerConfig {
     pub capacity: Spanned<u64>,
     /// What happens when a partition or queue is full.
     pub on_full: Spanned<OnFull>,
+    /// Backlog (messages per partition or queue) at which `on_full` applies instead of
+    /// `capacity`; with `block` the producer pauses on reaching it.
+    pub high_watermark: Option<Spanned<u64>>,
+    /// `block`: a paused producer resumes once the backlog falls to this (default: one
+    /// below `high_watermark`, that is as soon as there is room).
+    pub low_watermark: Option<Spanned<u64>>,
     /// Queue model: how long a received message stays invisible.
     pub visibility_timeout: SimDuration,
     /// Queue model: receives after which a message goes to the dead-letter queue.
@@ -105,6 +113,8 @@ impl Default for BrokerConfig {
             acks: Acks::Leader,
             capacity: Spanned::new(0..0, 1_000_000),
             on_full: Spanned::new(0..0, OnFull::Block),
+            high_watermark: None,
+            low_watermark: None,
             visibility_timeout: SimDuration::from_secs(30),
             max_receives: Spanned::new(0..0, 5),
             min_insync_replicas: Spanned::new(0..0, 1),
@@ -269,6 +279,10 @@ pub struct ProducerConfig {
     /// Exchange topics: routing keys, one drawn uniformly per message (default: `""`).
     #[serde(default)]
     pub routing_keys: Vec<Spanned<String>>,
+    /// Priority class of its messages (0 to 7, higher first; default 0), for a consumer
+    /// with `scheduling`.
+    #[serde(default)]
+    pub priority: Option<Spanned<u8>>,
 }
 
 fn one_second() -> SimDuration {
@@ -411,6 +425,9 @@ pub struct Expect {
     pub p999_latency: Option<SimDuration>,
     /// Largest consumer lag of any group at most this.
     pub max_lag: Option<u64>,
+    /// Every priority class gets at least this fraction of the copies processed while
+    /// producers produce (its throughput share).
+    pub min_share: Option<Spanned<f64>>,
 }
 
 impl Scenario {

@@ -123,6 +123,26 @@ pub enum LogKind {
     Loss,
     /// Producers stopped, drain ended.
     Phase,
+    /// Producers paused or resumed by the high and low watermarks.
+    Backpressure,
+}
+
+/// A stretch during which `block` with watermarks paused a topic's producers: from the
+/// moment a partition's backlog reached the high watermark until it fell to the low one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PauseSpan {
+    /// Topic name.
+    pub topic: String,
+    /// The partition (0 for a queue) whose backlog crossed the high watermark.
+    pub partition: u32,
+    /// When the producers paused.
+    pub paused_at: SimTime,
+    /// The partition's backlog then.
+    pub paused_backlog: u64,
+    /// When they resumed (none: still paused).
+    pub resumed_at: Option<SimTime>,
+    /// The partition's backlog then.
+    pub resumed_backlog: Option<u64>,
 }
 
 /// A line of the run's event log.
@@ -177,4 +197,6 @@ pub struct Snapshot {
     pub log_total: u64,
     /// Broker nodes, whether each is up.
     pub brokers: Vec<bool>,
+    /// Every watermark pause so far, oldest first (empty without watermarks).
+    pub pauses: Vec<PauseSpan>,
 }

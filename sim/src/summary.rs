@@ -48,6 +48,9 @@ pub struct RunSummary {
     pub faults: Vec<FaultWindow>,
     /// Nonzero buckets of the end-to-end latency histogram: `[value_ns, count]`.
     pub latency_histogram: Vec<[u64; 2]>,
+    /// Per priority class, when a consumer schedules by priority (absent otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<ClassSummary>,
 }
 
 /// Counts of messages and copies. `copies = processed + lost + dead_lettered + dropped + in_flight`.
@@ -188,6 +191,22 @@ pub struct FaultWindow {
     pub start_s: f64,
     /// End (the run's end when it never ends).
     pub end_s: f64,
+}
+
+/// One priority class: its throughput share and its latency.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClassSummary {
+    /// The class (`producer.priority`).
+    pub priority: u8,
+    /// Messages its producers created.
+    pub produced: u64,
+    /// Copies processed, over the whole run.
+    pub processed: u64,
+    /// Its fraction of the copies processed while producers produced (the throughput
+    /// share the scheduler gave it under load).
+    pub share: f64,
+    /// End to end, produce to processed.
+    pub latency_s: Latency,
 }
 
 impl RunSummary {

@@ -188,6 +188,7 @@ pub fn snapshot() -> Snapshot {
         log: log(),
         log_total: 7,
         brokers: vec![true],
+        pauses: Vec::new(),
     }
 }
 

@@ -44,6 +44,7 @@ pub(super) fn topics(sc: &Scenario) -> Vec<Topic> {
                 groups: Vec::new(),
                 flags: MessageFlags::default(),
                 parked: VecDeque::new(),
+                pause: None,
             }
         })
         .collect()
@@ -92,6 +93,20 @@ pub(super) fn groups(
         match &mut g.store {
             Store::Log(parts) => *parts = vec![GroupPartition::default(); topic.partitions.len()],
             Store::Queue(q) if topic.fifo => q.make_fifo(keys),
+            Store::Queue(q) if c.scheduling.is_some() => {
+                let of_producer = sc.producers.iter().map(priority_of).collect();
+                let weights = c.weights.as_ref().map(|w| w.get_ref().clone());
+                let strict = *c.scheduling.as_ref().expect("checked").get_ref()
+                    == crate::scenario::Scheduling::Strict;
+                q.make_priority(
+                    of_producer,
+                    if strict {
+                        Vec::new()
+                    } else {
+                        weights.unwrap_or_default()
+                    },
+                );
+            }
             Store::Queue(_) => {}
         }
         for local in 0..g.count {
@@ -146,4 +161,9 @@ pub(super) fn routes(sc: &Scenario, topics: &[Topic], producers: &mut [Producer]
             })
             .collect();
     }
+}
+
+/// A producer's priority class (0 unless set).
+pub(super) fn priority_of(p: &crate::scenario::ProducerConfig) -> u8 {
+    p.priority.as_ref().map_or(0, |x| *x.get_ref())
 }

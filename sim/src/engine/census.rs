@@ -229,6 +229,7 @@ impl Engine {
                 .iter_recorded()
                 .map(|v| [v.value_iterated_to(), v.count_at_value()])
                 .collect(),
+            classes: self.class_summaries(),
         }
     }
 
@@ -311,6 +312,7 @@ impl Engine {
                 });
             }
         }
+        out.extend(self.share_expectation());
         out
     }
 
@@ -378,6 +380,7 @@ impl Engine {
             log: self.log.iter().cloned().collect(),
             log_total: self.log_total,
             brokers: self.nodes_up.clone(),
+            pauses: self.pauses.clone(),
         }
     }
 

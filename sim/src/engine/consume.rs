@@ -343,6 +343,7 @@ impl Engine {
                     group.metrics.latency.saturating_record(latency);
                     group.metrics.record_sojourn(self.now.since(msg.arrived));
                     group.metrics.leave(self.now);
+                    self.record_class(msg.producer, latency);
                 }
             }
             2 => group.metrics.duplicated += 1,

@@ -32,9 +32,7 @@ impl Engine {
         group.lag -= moved;
         let t = group.topic;
         self.trim(t, p);
-        if !self.topics[t as usize].parked.is_empty() {
-            self.unpark_soon(t);
-        }
+        self.unpark_soon(t);
     }
 
     /// Forgets what every group of the topic has committed past.

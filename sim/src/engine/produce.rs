@@ -197,7 +197,7 @@ impl Engine {
             // producer sees as a timeout.
             return;
         }
-        let outcome = if !self.topics[t as usize].parked.is_empty() {
+        let outcome = if !self.topics[t as usize].parked.is_empty() || self.paused(t) {
             // Requests behind a blocked one wait their turn, as in a producer's buffer.
             Outcome::Parked
         } else if self.is_full(t, partition) {
@@ -206,10 +206,17 @@ impl Engine {
             Outcome::Appended
         };
         match outcome {
-            Outcome::Appended => self.append_and_ack(t, msg, partition),
-            Outcome::Parked => self.topics[t as usize]
-                .parked
-                .push_back(Parked { msg, partition }),
+            Outcome::Appended => {
+                self.append_and_ack(t, msg, partition);
+                self.pause_if_high(t, partition);
+            }
+            Outcome::Parked => {
+                self.topics[t as usize]
+                    .parked
+                    .push_back(Parked { msg, partition });
+                // Another partition may be the full one after a resume.
+                self.pause_if_high(t, partition);
+            }
             Outcome::Rejected => {
                 // The producer hears the refusal and does not retry it.
                 if let Some(req) = self.producers[p as usize].inflight.get_mut(&msg.id) {
@@ -239,24 +246,10 @@ impl Engine {
         }
     }
 
-    /// A partition (log) or any group's queue (queue model) holds `capacity` messages.
+    /// A partition (log) or any group's queue (queue model) holds `capacity` messages (or
+    /// `high_watermark`).
     pub(super) fn is_full(&self, t: u32, partition: u32) -> bool {
-        let cap = self.broker.capacity;
-        let topic = &self.topics[t as usize];
-        match topic.model {
-            BrokerModel::Log => {
-                topic.partitions[partition as usize].end - self.min_committed(t, partition) >= cap
-            }
-            // Redis never pushes back on a publisher; each subscriber's buffer decides.
-            BrokerModel::Pubsub => false,
-            BrokerModel::Queue | BrokerModel::Exchange => topic.groups.iter().any(|&g| match &self
-                .groups[g as usize]
-                .store
-            {
-                Store::Queue(q) => q.len() >= cap,
-                Store::Log(_) => false,
-            }),
-        }
+        self.backlog(t, partition) >= self.limit()
     }
 
     /// Appends, then acknowledges now or (`acks = all` on a replicated log) once the
@@ -384,7 +377,7 @@ impl Engine {
     /// `drop-oldest`: discards the oldest message where the topic is full.
     fn make_room(&mut self, t: u32, partition: u32) {
         let groups = self.topics[t as usize].groups.clone();
-        let cap = self.broker.capacity;
+        let cap = self.limit();
         match self.topics[t as usize].model {
             BrokerModel::Queue | BrokerModel::Exchange | BrokerModel::Pubsub => {
                 for g in groups {
@@ -527,19 +520,27 @@ impl Engine {
 
     /// Room appeared in topic `t`: its parked requests go in after the current handler.
     pub(super) fn unpark_soon(&mut self, t: u32) {
-        if !self.topics[t as usize].parked.is_empty() && !self.unpark_due.contains(&t) {
+        // A paused topic with nothing parked still resumes at the exact moment its backlog
+        // falls to the low watermark.
+        let waiting = !self.topics[t as usize].parked.is_empty() || self.paused(t);
+        if waiting && !self.unpark_due.contains(&t) {
             self.unpark_due.push(t);
         }
     }
 
-    /// Appends parked requests in order while they fit.
+    /// Appends parked requests in order while they fit (and, with watermarks, once the
+    /// backlog has fallen to the low one, until it reaches the high one again).
     pub(super) fn unpark(&mut self, t: u32) {
+        if !self.resume_if_low(t) {
+            return;
+        }
         while let Some(&Parked { msg, partition }) = self.topics[t as usize].parked.front() {
-            if self.is_full(t, partition) {
+            if self.paused(t) || self.is_full(t, partition) {
                 break;
             }
             self.topics[t as usize].parked.pop_front();
             self.append_and_ack(t, msg, partition);
+            self.pause_if_high(t, partition);
         }
     }
 }

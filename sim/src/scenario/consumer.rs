@@ -96,6 +96,12 @@ pub struct ConsumerConfig {
     /// Pub/sub: how long a disconnected subscriber takes to reconnect.
     #[serde(default = "one_second")]
     pub reconnect: SimDuration,
+    /// Queue model: how priority classes share the consumers (none: one FIFO queue).
+    #[serde(default)]
+    pub scheduling: Option<Spanned<Scheduling>>,
+    /// `scheduling = "weighted"`: weight of each priority class, by class (0 first).
+    #[serde(default)]
+    pub weights: Option<Spanned<Vec<u32>>>,
 }
 
 fn twenty_seconds() -> SimDuration {
@@ -207,4 +213,14 @@ pub enum Assignment {
     Range,
     /// Partition p to the (p mod n)-th live instance.
     RoundRobin,
+}
+
+/// `consumer.scheduling`: which priority class a free consumer serves next.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scheduling {
+    /// Always the highest class waiting: a busy high class starves the others.
+    Strict,
+    /// Smooth weighted round robin over the classes waiting: each gets its weight's share.
+    Weighted,
 }

@@ -109,6 +109,22 @@ pub(super) fn validate(s: &Scenario) -> Result<(), Invalid> {
             );
         }
     }
+    if let Some(m) = &s.expect.min_share
+        && !(0.0..=1.0).contains(m.get_ref())
+    {
+        return fail(
+            m.span(),
+            format!("min_share must be from 0 to 1, not {}", m.get_ref()),
+        );
+    }
+    if let Some(m) = &s.expect.min_share
+        && s.consumers.iter().all(|c| c.scheduling.is_none())
+    {
+        return fail(
+            m.span(),
+            "min_share needs a consumer with `scheduling` (priority classes)".into(),
+        );
+    }
     broker(s)?;
     unique(s.topics.iter().map(|t| &t.name), "topic")?;
     for t in &s.topics {
@@ -190,6 +206,14 @@ fn producer(s: &Scenario, p: &super::ProducerConfig) -> Result<(), Invalid> {
             "`routing_keys` apply to topics of model \"exchange\"".into(),
         );
     }
+    if let Some(pr) = &p.priority
+        && *pr.get_ref() > 7
+    {
+        return fail(
+            pr.span(),
+            format!("priority must be 0 to 7, not {}", pr.get_ref()),
+        );
+    }
     if let Some(k) = p.routing_keys.get(255) {
         return fail(k.span(), "at most 255 routing keys per producer".into());
     }
@@ -202,6 +226,7 @@ fn consumer(s: &Scenario, c: &super::ConsumerConfig) -> Result<(), Invalid> {
     positive(&c.buffer, "buffer")?;
     positive(&c.prefetch, "prefetch")?;
     positive(&c.batch, "batch")?;
+    scheduling(s, c)?;
     if *c.batch.get_ref() > 10 {
         return fail(
             c.batch.span(),
@@ -311,6 +336,7 @@ fn broker(s: &Scenario) -> Result<(), Invalid> {
     }
     positive(&b.capacity, "capacity")?;
     positive(&b.max_receives, "max_receives")?;
+    watermarks(b)?;
     if *b.on_full.get_ref() == OnFull::Spill {
         return fail(
             b.on_full.span(),
@@ -318,6 +344,68 @@ fn broker(s: &Scenario) -> Result<(), Invalid> {
         );
     }
     Ok(())
+}
+
+fn watermarks(b: &super::BrokerConfig) -> Result<(), Invalid> {
+    let cap = *b.capacity.get_ref();
+    match (&b.high_watermark, &b.low_watermark) {
+        (None, Some(low)) => fail(low.span(), "low_watermark needs a high_watermark".into()),
+        (Some(high), _) if *high.get_ref() == 0 || *high.get_ref() > cap => fail(
+            high.span(),
+            format!(
+                "high_watermark must be between 1 and capacity ({cap}), not {}",
+                high.get_ref()
+            ),
+        ),
+        (Some(high), Some(low)) if low.get_ref() >= high.get_ref() => fail(
+            low.span(),
+            format!(
+                "low_watermark must be below high_watermark ({}), not {}",
+                high.get_ref(),
+                low.get_ref()
+            ),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Priority scheduling: a plain (not FIFO) queue, and a positive weight for every class
+/// its producers use.
+fn scheduling(s: &Scenario, c: &super::ConsumerConfig) -> Result<(), Invalid> {
+    let t = topic_of(s, c.topic.get_ref());
+    match (&c.scheduling, &c.weights) {
+        (None, Some(w)) => fail(w.span(), "`weights` need scheduling = \"weighted\"".into()),
+        (Some(sch), _)
+            if t.model(&s.broker) != BrokerModel::Queue
+                || t.fifo.as_ref().is_some_and(|f| *f.get_ref()) =>
+        {
+            fail(
+                sch.span(),
+                "`scheduling` applies to groups on a (non-FIFO) queue topic".into(),
+            )
+        }
+        (Some(sch), None) if *sch.get_ref() == super::Scheduling::Weighted => fail(
+            sch.span(),
+            "scheduling = \"weighted\" needs `weights`, one per priority class".into(),
+        ),
+        (Some(_), Some(w)) => {
+            let top = s
+                .producers
+                .iter()
+                .filter(|p| p.topic.get_ref() == c.topic.get_ref())
+                .filter_map(|p| p.priority.as_ref().map(|x| *x.get_ref()))
+                .max()
+                .unwrap_or(0);
+            if w.get_ref().len() <= usize::from(top) || w.get_ref().contains(&0) {
+                return fail(
+                    w.span(),
+                    format!("weights must give each priority class 0 to {top} a weight above zero"),
+                );
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 fn fault(s: &Scenario, f: &super::FaultConfig) -> Result<(), Invalid> {

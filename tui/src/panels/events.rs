@@ -21,6 +21,7 @@ fn kind(ctx: &Ctx, k: LogKind) -> (&'static str, Style) {
         LogKind::DeadLetter => ("DLQ", t.lag()),
         LogKind::Loss => ("LOSS", t.bad()),
         LogKind::Phase => ("PHASE", t.produced()),
+        LogKind::Backpressure => ("PAUSE", t.warn()),
     }
 }
 
