@@ -358,9 +358,10 @@ impl Engine {
         inst.work = None;
         let (g, local) = (inst.group, inst.local);
         let group = &mut self.groups[g as usize];
-        let (commits, per_message) = (
+        let (commits, per_message, topic) = (
             group.commits_after_processing(),
             group.commit_interval.is_zero(),
+            group.topic,
         );
         match &mut group.store {
             Store::Log(parts) => {
@@ -379,20 +380,22 @@ impl Engine {
                     self.try_start(first + o);
                 }
             }
+            // Auto-acked (at-most-once): nothing left to acknowledge.
+            Store::Queue(_) if !commits => {}
             Store::Queue(q) => {
                 let slot = w.offset as u32;
-                if !commits {
-                } else if per_message {
+                if per_message {
                     group.ledger.commit(w.msg.id);
                     q.delete(slot, w.receipt);
                     group.lag = q.len();
-                    self.unpark_soon(group_topic(self, g));
+                    self.unpark_soon(topic);
                 } else {
-                    inst_pending(self, i).push(PendingAck {
+                    let ack = PendingAck {
                         slot,
                         receipt: w.receipt,
                         msg: w.msg,
-                    });
+                    };
+                    self.instances[i as usize].pending.push(ack);
                 }
             }
         }
@@ -446,12 +449,4 @@ enum Effect {
     Duplicate,
     /// Skipped: another open transaction holds it.
     Conflict,
-}
-
-fn group_topic(e: &Engine, g: u32) -> u32 {
-    e.groups[g as usize].topic
-}
-
-fn inst_pending(e: &mut Engine, i: u32) -> &mut Vec<PendingAck> {
-    &mut e.instances[i as usize].pending
 }
