@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mqlab_reports::comparison::{Comparison, Input, VariantSpec};
 use mqlab_reports::{Format, Options, Report, Warmup};
 use mqlab_sim::dist::Dist;
+use mqlab_sim::scenario::OnFull;
 use mqlab_sim::scenario::resolve_target;
 use mqlab_sim::time::parse_duration;
 use mqlab_sim::{Delivery, RunSummary, Scenario};
@@ -18,6 +19,7 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
+use toml::Spanned;
 
 /// Arguments of `mqlab compare`.
 #[derive(clap::Args, Debug)]
@@ -242,7 +244,8 @@ fn combinations(sweeps: &[(String, Vec<String>)]) -> Vec<BTreeMap<String, String
 }
 
 const KEYS: &str = "duration, drain, broker.capacity, broker.max_receives, broker.visibility_timeout, \
-producer.NAME.rate, consumer.GROUP.instances, consumer.GROUP.commit_interval, \
+broker.on_full, broker.high_watermark, broker.low_watermark, broker.spill_capacity, broker.spill_latency, \
+producer.NAME.rate, producer.NAME.retry_backoff, consumer.GROUP.instances, consumer.GROUP.commit_interval, \
 consumer.GROUP.service_time, consumer.GROUP.max_retries, consumer.GROUP.backoff, topic.NAME.partitions";
 
 /// Sets one scenario field from a `--set` key; unknown keys and bad values are errors that
@@ -272,6 +275,16 @@ pub fn apply_setting(s: &mut Scenario, key: &str, value: &str) -> anyhow::Result
                 .map_err(anyhow::Error::msg)
                 .with_context(ctx)?;
         }
+        ["broker", field] => set_broker(s, field, value).with_context(ctx)?,
+        ["producer", name, "retry_backoff"] => {
+            let p = s.producers.iter_mut().find(|p| p.name.get_ref() == name);
+            let p = p.with_context(|| format!("{}: no producer `{name}`", ctx()))?;
+            p.retry_backoff = Some(
+                parse_duration(value)
+                    .map_err(anyhow::Error::msg)
+                    .with_context(ctx)?,
+            );
+        }
         ["producer", name, "rate"] => {
             let p = s.producers.iter_mut().find(|p| p.name.get_ref() == name);
             let p = p.with_context(|| format!("{}: no producer `{name}`", ctx()))?;
@@ -290,6 +303,10 @@ pub fn apply_setting(s: &mut Scenario, key: &str, value: &str) -> anyhow::Result
         ["consumer", group, field] => set_consumer(s, group, field, value).with_context(ctx)?,
         _ => bail!("{}: unknown key (accepted: {KEYS})", ctx()),
     }
+    // A value can contradict another setting (spill on a log, a watermark above capacity).
+    s.check()
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("{}: the scenario is no longer valid", ctx()))?;
     // Fewer instances can strand a fault's target, which the engine would reject later.
     for f in &s.faults {
         if resolve_target(s, f.target.get_ref()).is_none() {
@@ -299,6 +316,29 @@ pub fn apply_setting(s: &mut Scenario, key: &str, value: &str) -> anyhow::Result
                 f.target.get_ref()
             );
         }
+    }
+    Ok(())
+}
+
+/// One `broker.FIELD` setting beyond the common ones; errors get the `--set` context.
+fn set_broker(s: &mut Scenario, field: &str, value: &str) -> anyhow::Result<()> {
+    let b = &mut s.broker;
+    let number = || positive::<u64>(value);
+    match field {
+        "on_full" => {
+            *b.on_full.get_mut() = match value {
+                "block" => OnFull::Block,
+                "drop-oldest" => OnFull::DropOldest,
+                "reject" => OnFull::Reject,
+                "spill" => OnFull::Spill,
+                _ => bail!("expected block, drop-oldest, reject or spill"),
+            };
+        }
+        "high_watermark" => b.high_watermark = Some(Spanned::new(0..0, number()?)),
+        "low_watermark" => b.low_watermark = Some(Spanned::new(0..0, number()?)),
+        "spill_capacity" => b.spill_capacity = Some(Spanned::new(0..0, number()?)),
+        "spill_latency" => b.spill_latency = Dist::parse(value).map_err(anyhow::Error::msg)?,
+        _ => bail!("unknown key (accepted: {KEYS})"),
     }
     Ok(())
 }

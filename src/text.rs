@@ -89,6 +89,8 @@ pub fn summary(r: &RunSummary, path: &str) -> String {
         "rate      produced {:.1}/s  processed {:.1}/s",
         r.throughput.produced_per_s, r.throughput.processed_per_s
     );
+    overflow(&mut o, r);
+    classes(&mut o, r);
     let _ = writeln!(
         o,
         "\n{:<20} {:>9} {:>9} {:>6} {:>6} {:>5} {:>5} {:>9} {:>9} {:>6} {:>8}",
@@ -153,6 +155,36 @@ pub fn summary(r: &RunSummary, path: &str) -> String {
     };
     let _ = writeln!(o, "\nverdict: {verdict}");
     o
+}
+
+/// What a full broker did, when it filled up.
+fn overflow(o: &mut String, r: &RunSummary) {
+    let Some(v) = &r.overflow else { return };
+    let _ = writeln!(
+        o,
+        "overflow  paused {} times for {}  rejected {} (resent {})  spilled {} (at most {} held)",
+        v.pauses,
+        secs(v.paused_s),
+        v.rejections,
+        v.resent,
+        v.spilled,
+        v.spill_max
+    );
+}
+
+/// Per priority class, when a consumer schedules by priority.
+fn classes(o: &mut String, r: &RunSummary) {
+    for c in &r.classes {
+        let _ = writeln!(
+            o,
+            "class {}   produced {}  processed {}  share {:.1}%  p99 {}",
+            c.priority,
+            c.produced,
+            c.processed,
+            c.share * 100.0,
+            secs(c.latency_s.p99)
+        );
+    }
 }
 
 /// Eight levels of a unicode bar, lowest first.

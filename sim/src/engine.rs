@@ -64,6 +64,8 @@ struct Topic {
     /// Watermarks: producers are paused by this partition's backlog; the index of its
     /// span in `Engine::pauses`.
     pause: Option<(u32, usize)>,
+    /// `spill`: a read from the spill storage (of `parked`'s head) is under way.
+    spill_reading: bool,
 }
 
 /// A fault as it runs.
@@ -86,6 +88,10 @@ struct BrokerRt {
     high_watermark: Option<u64>,
     /// `block` resumes at this backlog.
     low_watermark: u64,
+    /// `spill`: messages the spill storage holds at most.
+    spill_capacity: u64,
+    /// `spill`: time to read one message back.
+    spill_latency: Dist,
     visibility_timeout: SimDuration,
     max_receives: u32,
     min_insync: usize,
@@ -145,6 +151,10 @@ pub struct Engine {
     unpark_due: Vec<u32>,
     /// Watermark pauses, oldest first.
     pauses: Vec<crate::snapshot::PauseSpan>,
+    /// Rejections and spilling, for the summary.
+    overflow: backpressure::OverflowStats,
+    /// Draws of the spill storage's read latency.
+    storage: SimRng,
     /// Priority classes, by class (empty without priority scheduling).
     classes: Vec<priority::ClassStats>,
 }
@@ -166,6 +176,8 @@ impl Engine {
                 (Some(high), None) => high.get_ref() - 1,
                 (None, None) => 0,
             },
+            spill_capacity: b.spill_capacity.as_ref().map_or(u64::MAX, |c| *c.get_ref()),
+            spill_latency: b.spill_latency,
             visibility_timeout: b.visibility_timeout,
             max_receives: *b.max_receives.get_ref(),
             min_insync: *b.min_insync_replicas.get_ref() as usize,
@@ -213,7 +225,9 @@ impl Engine {
             net_async: !sc.network.latency.is_zero()
                 || *sc.network.loss.get_ref() > 0.0
                 || *sc.network.duplicate.get_ref() > 0.0
-                || sc.faults.iter().any(is_network_fault),
+                || sc.faults.iter().any(is_network_fault)
+                // A producer that retries rejections needs its requests tracked.
+                || sc.producers.iter().any(|p| p.retry_backoff.is_some()),
             net: stream(seed, StreamKind::Network, 0),
             producers,
             topics,
@@ -230,6 +244,8 @@ impl Engine {
             log_total: 0,
             unpark_due: Vec::new(),
             pauses: Vec::new(),
+            overflow: backpressure::OverflowStats::default(),
+            storage: stream(seed, StreamKind::Storage, 0),
             classes: priority::classes(&sc),
             rebalance_held: false,
             rebalance_due: Vec::new(),
@@ -461,6 +477,7 @@ impl Engine {
                     self.queue.push(next, Event::Sample);
                 }
             }
+            Event::SpillRead { topic } => self.on_spill_read(topic),
             Event::Poll { instance } => {
                 self.instances[instance as usize].polling = false;
                 self.try_start(instance);

@@ -116,6 +116,11 @@ pub enum Event {
         /// Instance index.
         instance: u32,
     },
+    /// A read from a topic's spill storage completes.
+    SpillRead {
+        /// Topic index.
+        topic: u32,
+    },
     /// A time-series bucket closes.
     Sample,
     /// Producers stop producing.
@@ -178,6 +183,7 @@ impl Event {
             Event::GroupResume { group } => (17, group, 0, 0),
             Event::GroupJoin { group } => (18, group, 0, 0),
             Event::ProducersStop => (13, 0, 0, 0),
+            Event::SpillRead { topic } => (40, topic, 0, 0),
         };
         (tag << 56) ^ (u64::from(c) << 48) ^ (u64::from(a) << 24) ^ u64::from(b)
     }

@@ -53,6 +53,8 @@ pub struct Producer {
     pub retries: u32,
     /// How long to wait for an acknowledgement.
     pub request_timeout: SimDuration,
+    /// After a rejection, resend after this (doubling); none: a rejection is final.
+    pub retry_backoff: Option<SimDuration>,
     /// The broker drops resends it has already appended.
     pub idempotent: bool,
     /// Payload size.
@@ -117,6 +119,7 @@ impl Producer {
             round_robin: 0,
             retries: cfg.retries,
             request_timeout: cfg.request_timeout,
+            retry_backoff: cfg.retry_backoff,
             idempotent: cfg.idempotent,
             payload_bytes: cfg.payload_bytes,
             rng,

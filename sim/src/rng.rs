@@ -20,6 +20,8 @@ pub enum StreamKind {
     Network = 3,
     /// A fault's own draws (which messages are poison).
     Fault = 4,
+    /// The broker's spill storage (read latency).
+    Storage = 12,
 }
 
 /// The stream for component `index` of `kind` under `seed`.

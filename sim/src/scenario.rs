@@ -68,7 +68,8 @@ fn default_drain() -> SimDuration {
 /// Broker settings. Defaults: `model = "log"`, `nodes = 1`, `replication = 1`,
 /// `acks = "leader"`, `capacity = 1000000`, `on_full = "block"`,
 /// `visibility_timeout = "30s"`, `max_receives = 5`, `min_insync_replicas = 1`,
-/// `unclean_leader_election = false`, `replica_lag = "1ms"`, `flush_interval = "0"`.
+/// `unclean_leader_election = false`, `replica_lag = "1ms"`, `flush_interval = "0"`,
+/// `spill_latency = "1ms"`, no `spill_capacity` limit.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BrokerConfig {
@@ -90,6 +91,11 @@ pub struct BrokerConfig {
     /// `block`: a paused producer resumes once the backlog falls to this (default: one
     /// below `high_watermark`, that is as soon as there is room).
     pub low_watermark: Option<Spanned<u64>>,
+    /// `spill`: messages the slower storage holds before it refuses more (default: no
+    /// limit).
+    pub spill_capacity: Option<Spanned<u64>>,
+    /// `spill`: how long reading one message back from the slower storage takes.
+    pub spill_latency: Dist,
     /// Queue model: how long a received message stays invisible.
     pub visibility_timeout: SimDuration,
     /// Queue model: receives after which a message goes to the dead-letter queue.
@@ -115,6 +121,8 @@ impl Default for BrokerConfig {
             on_full: Spanned::new(0..0, OnFull::Block),
             high_watermark: None,
             low_watermark: None,
+            spill_capacity: None,
+            spill_latency: Dist::Const(SimDuration::from_millis(1)),
             visibility_timeout: SimDuration::from_secs(30),
             max_receives: Spanned::new(0..0, 5),
             min_insync_replicas: Spanned::new(0..0, 1),
@@ -161,7 +169,7 @@ pub enum OnFull {
     DropOldest,
     /// The new message is refused.
     Reject,
-    /// Overflow goes to slower storage.
+    /// Overflow is accepted into slower storage and read back in order when there is room.
     Spill,
 }
 
@@ -270,6 +278,10 @@ pub struct ProducerConfig {
     /// How long the producer waits for an acknowledgement.
     #[serde(default = "thirty_seconds")]
     pub request_timeout: SimDuration,
+    /// After the broker rejects a send (`on_full = "reject"`), resend after this, doubling
+    /// each time, up to `retries` times (default: a rejection is final).
+    #[serde(default)]
+    pub retry_backoff: Option<SimDuration>,
     /// Broker deduplicates resends by producer id and sequence.
     #[serde(default)]
     pub idempotent: bool,
@@ -441,6 +453,15 @@ impl Scenario {
         validate::validate(&scenario)
             .map_err(|(span, message)| ScenarioError::at(path, source, span, message))?;
         Ok(scenario)
+    }
+
+    /// Validates a scenario changed after loading (`--set`); the message only, since
+    /// the change has no place in the file.
+    ///
+    /// # Errors
+    /// The first problem found.
+    pub fn check(&self) -> Result<(), String> {
+        validate::validate(self).map_err(|(_, message)| message)
     }
 
     /// Sets every consumer group's delivery variant (`--delivery`).

@@ -51,6 +51,27 @@ pub struct RunSummary {
     /// Per priority class, when a consumer schedules by priority (absent otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<ClassSummary>,
+    /// What a full broker did: producer pauses, rejections, spilling (absent when the
+    /// broker never filled up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overflow: Option<Overflow>,
+}
+
+/// A full broker's answers over the run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Overflow {
+    /// Times the producers were paused at the high watermark.
+    pub pauses: u64,
+    /// Seconds the producers spent paused, summed over topics.
+    pub paused_s: f64,
+    /// Sends refused (`reject`, or a full spill storage), counting every resend.
+    pub rejections: u64,
+    /// Refusals the producer answered with a resend (`retry_backoff`).
+    pub resent: u64,
+    /// Messages accepted into the spill storage.
+    pub spilled: u64,
+    /// Most messages the spill storage held at once.
+    pub spill_max: u64,
 }
 
 /// Counts of messages and copies. `copies = processed + lost + dead_lettered + dropped + in_flight`.

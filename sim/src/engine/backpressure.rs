@@ -2,12 +2,30 @@
 //! pause the moment a partition's backlog reaches `high_watermark` and resume only once
 //! that backlog has fallen to `low_watermark`, rather than trickling one send in each time
 //! one message leaves (the hysteresis that keeps a producer from flapping). Every pause is
-//! recorded as a `PauseSpan` for the snapshot and the event log.
+//! recorded as a `PauseSpan` for the snapshot and the event log. Also the other answers
+//! to a full queue that need more than a line: `reject` with producer retries, and `spill`
+//! (overflow accepted into slower storage and read back in order, one read at a time).
 
-use super::Engine;
+use super::{Engine, Parked};
 use crate::consumer::Store;
+use crate::event::Event;
+use crate::message::Msg;
 use crate::scenario::{BrokerModel, OnFull};
 use crate::snapshot::{LogKind, PauseSpan};
+use crate::summary::Overflow;
+
+/// Counts of what a full broker did besides blocking.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct OverflowStats {
+    /// Sends the broker refused, counting each resend.
+    rejections: u64,
+    /// Refusals the producer answered with a resend.
+    resent: u64,
+    /// Messages accepted into the spill storage.
+    spilled: u64,
+    /// Most messages the spill storage held at once.
+    spill_max: u64,
+}
 
 impl Engine {
     /// Messages held in a partition (log: not yet committed by the slowest group) or in
@@ -95,5 +113,124 @@ impl Engine {
         );
         self.note(LogKind::Backpressure, text);
         true
+    }
+
+    /// The broker refuses a send: the producer resends after its `retry_backoff` while
+    /// it has retries left, and otherwise gives the message up (dropped for `reason`).
+    pub(super) fn reject(&mut self, p: u32, msg: Msg, reason: &'static str) {
+        self.overflow.rejections += 1;
+        let t = self.producers[p as usize].topic;
+        let prod = &mut self.producers[p as usize];
+        let (retries, backoff) = (prod.retries, prod.retry_backoff);
+        if let Some(req) = prod.inflight.get_mut(&msg.id) {
+            if let Some(backoff) = backoff
+                && !req.done
+                && u32::from(req.attempt) < retries
+            {
+                self.overflow.resent += 1;
+                let attempt = req.attempt;
+                let delay = backoff.mul_f64(2f64.powi(i32::from(attempt.min(30))));
+                // The producer's retry timer: a timeout of this attempt resends it.
+                self.queue.push(
+                    self.now + delay,
+                    Event::ProduceTimeout {
+                        producer: p,
+                        msg: msg.id,
+                        attempt,
+                    },
+                );
+                return;
+            }
+            req.done = true;
+        }
+        self.forget_if_settled(p, msg.id);
+        let n = self.drop_message(t, msg.id, reason);
+        self.note(
+            LogKind::Loss,
+            format!(
+                "broker full: rejected message {} of `{}` ({n} copies, {reason})",
+                msg.id, self.topics[t as usize].name
+            ),
+        );
+    }
+
+    /// `spill`: the broker accepts the message into its spill storage (so the producer
+    /// is answered at once) unless that storage is full too.
+    pub(super) fn spill(&mut self, p: u32, msg: Msg, partition: u32) {
+        let t = self.producers[p as usize].topic;
+        let held = self.topics[t as usize].parked.len() as u64;
+        if held >= self.broker.spill_capacity {
+            self.reject(p, msg, "spill-full");
+            return;
+        }
+        if held == 0 {
+            let text = format!(
+                "`{}`: queue full at {}, spilling to storage",
+                self.topics[t as usize].name,
+                self.limit()
+            );
+            self.note(LogKind::Backpressure, text);
+        }
+        self.topics[t as usize]
+            .parked
+            .push_back(Parked { msg, partition });
+        self.overflow.spilled += 1;
+        self.overflow.spill_max = self.overflow.spill_max.max(held + 1);
+        self.respond(p, msg.id);
+    }
+
+    /// Starts reading the spill storage's oldest message back, when the queue has room
+    /// and no read is under way.
+    pub(super) fn read_spill(&mut self, t: u32) {
+        let topic = &self.topics[t as usize];
+        let Some(&Parked { partition, .. }) = topic.parked.front() else {
+            return;
+        };
+        if topic.spill_reading || self.is_full(t, partition) {
+            return;
+        }
+        self.topics[t as usize].spill_reading = true;
+        let took = self.broker.spill_latency.sample(&mut self.storage);
+        self.queue
+            .push(self.now + took, Event::SpillRead { topic: t });
+    }
+
+    /// A read from the spill storage completes: the message joins the queue (its
+    /// producer was answered when it was spilled).
+    pub(super) fn on_spill_read(&mut self, t: u32) {
+        self.topics[t as usize].spill_reading = false;
+        let Some(Parked { msg, partition }) = self.topics[t as usize].parked.pop_front() else {
+            return;
+        };
+        self.append(t, msg, partition);
+        if self.topics[t as usize].parked.is_empty() {
+            let text = format!(
+                "`{}`: spill storage read back",
+                self.topics[t as usize].name
+            );
+            self.note(LogKind::Backpressure, text);
+        }
+        self.read_spill(t);
+    }
+
+    /// What overflowed, for the summary (none when nothing did).
+    pub(super) fn overflow_summary(&self) -> Option<Overflow> {
+        let o = &self.overflow;
+        let paused_ns: u64 = self
+            .pauses
+            .iter()
+            .map(|p| p.resumed_at.unwrap_or(self.now).since(p.paused_at).0)
+            .sum();
+        if o.rejections == 0 && o.spilled == 0 && self.pauses.is_empty() {
+            return None;
+        }
+        Some(Overflow {
+            pauses: self.pauses.len() as u64,
+            paused_s: paused_ns as f64 / 1e9,
+            rejections: o.rejections,
+            resent: o.resent,
+            spilled: o.spilled,
+            spill_max: o.spill_max,
+        })
     }
 }

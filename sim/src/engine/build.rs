@@ -44,6 +44,7 @@ pub(super) fn topics(sc: &Scenario) -> Vec<Topic> {
                 groups: Vec::new(),
                 flags: MessageFlags::default(),
                 parked: VecDeque::new(),
+                spill_reading: false,
                 pause: None,
             }
         })

@@ -230,6 +230,7 @@ impl Engine {
                 .map(|v| [v.value_iterated_to(), v.count_at_value()])
                 .collect(),
             classes: self.class_summaries(),
+            overflow: self.overflow_summary(),
         }
     }
 

@@ -18,6 +18,8 @@ enum Outcome {
     Appended,
     Parked,
     Rejected,
+    /// Accepted into the spill storage (`on_full = "spill"`).
+    Spilled,
 }
 
 impl Engine {
@@ -197,7 +199,11 @@ impl Engine {
             // producer sees as a timeout.
             return;
         }
-        let outcome = if !self.topics[t as usize].parked.is_empty() || self.paused(t) {
+        let spilling = self.broker.on_full == OnFull::Spill;
+        let outcome = if spilling && !self.topics[t as usize].parked.is_empty() {
+            // Behind what is already spilled, so that the queue stays in order.
+            Outcome::Spilled
+        } else if !self.topics[t as usize].parked.is_empty() || self.paused(t) {
             // Requests behind a blocked one wait their turn, as in a producer's buffer.
             Outcome::Parked
         } else if self.is_full(t, partition) {
@@ -217,27 +223,15 @@ impl Engine {
                 // Another partition may be the full one after a resume.
                 self.pause_if_high(t, partition);
             }
-            Outcome::Rejected => {
-                // The producer hears the refusal and does not retry it.
-                if let Some(req) = self.producers[p as usize].inflight.get_mut(&msg.id) {
-                    req.done = true;
-                }
-                self.forget_if_settled(p, msg.id);
-                let n = self.drop_message(t, msg.id, "reject");
-                self.note(
-                    LogKind::Loss,
-                    format!(
-                        "broker full: rejected message {} of `{}` ({n} copies)",
-                        msg.id, self.topics[t as usize].name
-                    ),
-                );
-            }
+            Outcome::Rejected => self.reject(p, msg, "reject"),
+            Outcome::Spilled => self.spill(p, msg, partition),
         }
     }
 
     fn when_full(&mut self, t: u32, partition: u32) -> Outcome {
         match self.broker.on_full {
-            OnFull::Block | OnFull::Spill => Outcome::Parked,
+            OnFull::Block => Outcome::Parked,
+            OnFull::Spill => Outcome::Spilled,
             OnFull::Reject => Outcome::Rejected,
             OnFull::DropOldest => {
                 self.make_room(t, partition);
@@ -254,7 +248,7 @@ impl Engine {
 
     /// Appends, then acknowledges now or (`acks = all` on a replicated log) once the
     /// high watermark passes the message.
-    fn append_and_ack(&mut self, t: u32, msg: Msg, partition: u32) {
+    pub(super) fn append_and_ack(&mut self, t: u32, msg: Msg, partition: u32) {
         let p = u32::from(msg.producer);
         match self.append(t, msg, partition) {
             Some(offset)
@@ -271,7 +265,7 @@ impl Engine {
 
     /// Appends to the log or to the queue of every group the message is routed to, and
     /// wakes an idle consumer; returns the log offset.
-    fn append(&mut self, t: u32, mut msg: Msg, partition: u32) -> Option<u64> {
+    pub(super) fn append(&mut self, t: u32, mut msg: Msg, partition: u32) -> Option<u64> {
         let topic = &mut self.topics[t as usize];
         let first = topic.flags.accept(msg.id);
         // SQS FIFO deduplicates within its window, counted from the first send.
@@ -484,7 +478,7 @@ impl Engine {
         self.forget_if_settled(p, id);
     }
 
-    fn forget_if_settled(&mut self, p: u32, id: u32) {
+    pub(super) fn forget_if_settled(&mut self, p: u32, id: u32) {
         let inflight = &mut self.producers[p as usize].inflight;
         if inflight
             .get(&id)
@@ -531,6 +525,10 @@ impl Engine {
     /// Appends parked requests in order while they fit (and, with watermarks, once the
     /// backlog has fallen to the low one, until it reaches the high one again).
     pub(super) fn unpark(&mut self, t: u32) {
+        if self.broker.on_full == OnFull::Spill {
+            self.read_spill(t);
+            return;
+        }
         if !self.resume_if_low(t) {
             return;
         }

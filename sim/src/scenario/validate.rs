@@ -337,13 +337,38 @@ fn broker(s: &Scenario) -> Result<(), Invalid> {
     positive(&b.capacity, "capacity")?;
     positive(&b.max_receives, "max_receives")?;
     watermarks(b)?;
-    if *b.on_full.get_ref() == OnFull::Spill {
-        return fail(
-            b.on_full.span(),
-            "on_full = \"spill\" is not built yet (expected block, drop-oldest or reject)".into(),
-        );
+    spill(s)
+}
+
+/// Spill storage backs queues; a log is on disk already and pub/sub keeps nothing.
+fn spill(s: &Scenario) -> Result<(), Invalid> {
+    let b = &s.broker;
+    if let Some(cap) = &b.spill_capacity {
+        positive(cap, "spill_capacity")?;
     }
-    Ok(())
+    if *b.on_full.get_ref() != OnFull::Spill {
+        return Ok(());
+    }
+    match s
+        .topics
+        .iter()
+        .find(|t| !matches!(t.model(b), BrokerModel::Queue | BrokerModel::Exchange))
+    {
+        Some(t) => fail(
+            b.on_full.span(),
+            format!(
+                "on_full = \"spill\" needs queue or exchange topics, and `{}` is a {} \
+                 (expected block, drop-oldest or reject)",
+                t.name.get_ref(),
+                if t.model(b) == BrokerModel::Log {
+                    "log"
+                } else {
+                    "pub/sub channel"
+                }
+            ),
+        ),
+        None => Ok(()),
+    }
 }
 
 fn watermarks(b: &super::BrokerConfig) -> Result<(), Invalid> {

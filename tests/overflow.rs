@@ -1,0 +1,201 @@
+//! What a full broker does (issue 6, backpressure): the same bursts under `block`,
+//! `drop-oldest`, `reject` (with producer resends) and `spill`, each checked for what it
+//! loses, what it costs the producer and what it does to latency; and `--set` sweeping
+//! the strategy from the command line.
+
+use crate::support::{parse, root, run};
+use assert_cmd::Command;
+use mqlab_sim::RunSummary;
+use mqlab_sim::summary::Overflow;
+
+fn shipped() -> String {
+    std::fs::read_to_string(root().join("scenarios/backpressure.toml")).expect("readable")
+}
+
+/// The shipped scenario under another `on_full`, at its own seed.
+fn under(on_full: &str) -> RunSummary {
+    let text = shipped().replace("on_full = \"block\"", &format!("on_full = \"{on_full}\""));
+    let s = parse(&text);
+    run(&s, s.seed)
+}
+
+fn overflow(r: &RunSummary) -> Overflow {
+    r.overflow.unwrap_or_default()
+}
+
+#[test]
+fn the_four_strategies_lose_and_delay_what_each_promises() {
+    let block = under("block");
+    let drop_oldest = under("drop-oldest");
+    let reject = under("reject");
+    let spill = under("spill");
+    for r in [&block, &drop_oldest, &reject, &spill] {
+        assert!(r.conservation_ok);
+        assert_eq!((r.messages.lost, r.messages.in_flight), (0, 0));
+        assert_eq!(r.messages.produced, block.messages.produced, "same bursts");
+    }
+    // block: nothing dropped; the producer pays in pauses.
+    assert_eq!(block.messages.dropped, 0);
+    assert!(overflow(&block).paused_s > 1.0, "{:?}", block.overflow);
+    assert_eq!(overflow(&block).spilled, 0);
+    // drop-oldest: the queue's head goes, so the survivors wait less.
+    assert!(drop_oldest.messages.dropped > 100);
+    assert_eq!(
+        drop_oldest.dropped_by_reason.get("drop-oldest"),
+        Some(&drop_oldest.messages.dropped)
+    );
+    assert!(drop_oldest.latency_s.p99 < block.latency_s.p99 / 2.0);
+    // reject: every refusal is either resent or, with no retries left, dropped.
+    let r = overflow(&reject);
+    assert!(r.resent > 0 && r.rejections > r.resent, "{r:?}");
+    assert_eq!(reject.messages.dropped, r.rejections - r.resent);
+    assert_eq!(
+        reject.dropped_by_reason.get("reject"),
+        Some(&reject.messages.dropped)
+    );
+    assert_eq!(
+        reject.messages.acked + reject.messages.dropped,
+        reject.messages.produced
+    );
+    // spill: nothing dropped and the producer never paused; everything was acknowledged.
+    let s = overflow(&spill);
+    assert_eq!(spill.messages.dropped, 0);
+    assert_eq!((s.pauses, s.rejections), (0, 0));
+    assert!(s.spilled > 0 && s.spill_max <= 5000, "{s:?}");
+    assert_eq!(spill.messages.acked, spill.messages.produced);
+    // One FIFO worker that never idles while work waits serves the same messages at the
+    // same times whether the excess waited in the producer or in the spill storage.
+    let (a, b) = (block.latency_s.p99, spill.latency_s.p99);
+    assert!((a - b).abs() <= 0.05 * a, "block p99 {a}, spill p99 {b}");
+}
+
+#[test]
+fn the_broken_strategies_fail_the_dropped_expectation() {
+    for on_full in ["drop-oldest", "reject"] {
+        let r = under(on_full);
+        let check = r.expectations.iter().find(|e| e.check == "dropped");
+        assert!(
+            check.is_some_and(|e| !e.ok),
+            "{on_full}: {:?}",
+            r.expectations
+        );
+    }
+    for on_full in ["block", "spill"] {
+        assert!(under(on_full).ok(), "{on_full}");
+    }
+}
+
+/// A slow queue with one worker and a spill storage, as a scenario text.
+fn spill_text(spill: &str, consumer: &str) -> String {
+    format!(
+        r#"
+name = "spill"
+duration = "2s"
+drain = "120s"
+[broker]
+model = "queue"
+capacity = 10
+on_full = "spill"
+{spill}
+[[topic]]
+name = "q"
+[[producer]]
+name = "p"
+topic = "q"
+rate = 500
+arrival = "constant"
+keys = 7
+[[consumer]]
+group = "g"
+topic = "q"
+service_time = "exp(1ms)"
+{consumer}
+"#
+    )
+}
+
+#[test]
+fn spilled_messages_come_back_in_order() {
+    let s = parse(
+        &spill_text(
+            "spill_latency = \"exp(500us)\"",
+            "ordered = true\nservice_time = \"exp(4ms)\"",
+        )
+        .replace("service_time = \"exp(1ms)\"\n", ""),
+    );
+    let r = run(&s, 3);
+    assert!(overflow(&r).spilled > 500, "{:?}", r.overflow);
+    assert_eq!(r.messages.processed, r.messages.produced);
+    assert_eq!(r.messages.out_of_order, 0);
+}
+
+#[test]
+fn a_full_spill_storage_refuses_with_its_own_reason() {
+    let s = parse(
+        &spill_text("spill_capacity = 50", "service_time = \"exp(10ms)\"")
+            .replace("service_time = \"exp(1ms)\"\n", ""),
+    );
+    let r = run(&s, 1);
+    let o = overflow(&r);
+    assert_eq!(o.spill_max, 50);
+    let refused = r.dropped_by_reason.get("spill-full").copied().unwrap_or(0);
+    assert!(
+        refused > 0 && refused == r.messages.dropped,
+        "{:?}",
+        r.dropped_by_reason
+    );
+    assert_eq!(r.messages.processed + refused, r.messages.produced);
+}
+
+#[test]
+fn reads_from_the_spill_storage_are_one_at_a_time() {
+    // A 1ms worker behind a 20ms-per-read storage: once the queue is full, the worker gets
+    // at most one message per read, so the spilled ones take at least 20ms each to drain.
+    let s = parse(&spill_text("spill_latency = \"20ms\"", "").replace("rate = 500", "rate = 2000"));
+    let r = run(&s, 1);
+    let spilled = overflow(&r).spilled as f64;
+    assert!(spilled > 3000.0, "{:?}", r.overflow);
+    let floor = spilled * 0.020;
+    assert!(r.sim_time_s >= floor, "{} s < {floor} s", r.sim_time_s);
+    assert!(r.sim_time_s <= floor * 1.1 + 2.0, "{} s", r.sim_time_s);
+    assert_eq!(r.messages.processed, r.messages.produced);
+}
+
+fn mqlab() -> Command {
+    let mut c = Command::cargo_bin("mqlab").expect("binary");
+    c.current_dir(root());
+    c
+}
+
+#[test]
+fn compare_sweeps_the_strategy_and_refuses_spill_on_a_log() {
+    let out = mqlab()
+        .args([
+            "compare",
+            "scenarios/backpressure.toml",
+            "--seeds",
+            "1..2",
+            "--delivery",
+            "at-least-once",
+            "--set",
+            "broker.on_full=block,spill",
+        ])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("## Overflow"), "{text}");
+    assert!(text.contains("broker.on_full=spill"), "{text}");
+    let out = mqlab()
+        .args([
+            "compare",
+            "scenarios/crash-during-processing.toml",
+            "--set",
+            "broker.on_full=spill",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs queue or exchange topics"), "{err}");
+}
