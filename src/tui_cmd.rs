@@ -10,9 +10,12 @@ use mqlab_tui::ratatui;
 use mqlab_tui::{App, Driver, Theme};
 use ratatui::crossterm::event::{DisableMouseCapture, EnableMouseCapture};
 use ratatui::crossterm::execute;
+use signal_hook::consts::{SIGHUP, SIGTERM};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Arguments of `mqlab tui`.
 #[derive(clap::Args, Debug)]
@@ -70,6 +73,13 @@ pub fn tui(args: &TuiArgs) -> anyhow::Result<ExitCode> {
         let _ = execute!(std::io::stdout(), DisableMouseCapture);
         previous(info);
     }));
+    // SIGTERM and SIGHUP (a closed terminal window, `kill`) quit like `q`, so the
+    // terminal is restored on those exits too.
+    let signalled = Arc::new(AtomicBool::new(false));
+    for sig in [SIGTERM, SIGHUP] {
+        signal_hook::flag::register(sig, Arc::clone(&signalled))?;
+    }
+    let app = app.stop_on(Arc::clone(&signalled));
     let mut terminal = ratatui::init();
     let _ = execute!(std::io::stdout(), EnableMouseCapture);
     // Test hook (tests/tui.rs): proves a panic leaves the terminal usable.
@@ -81,6 +91,10 @@ pub fn tui(args: &TuiArgs) -> anyhow::Result<ExitCode> {
     ratatui::restore();
 
     let app = result?;
+    if signalled.load(Ordering::Relaxed) {
+        eprintln!("mqlab tui: stopped by a signal; the terminal is restored");
+        return Ok(ExitCode::from(143));
+    }
     if let Some(s) = app.snapshot() {
         println!(
             "mqlab tui: {} seed {} {} at {} after {} events\ntrace hash {:016x}, {} fault(s) injected",

@@ -432,3 +432,21 @@ fn tmux_panic_restores_the_terminal_then_reports() {
     assert!(s.contains("panic requested by MQLAB_TUI_TEST_PANIC"), "{s}");
     t.assert_restored(&dir);
 }
+
+#[test]
+fn tmux_sigterm_restores_the_terminal() {
+    let Some((t, dir)) = launch("sigterm", "") else {
+        return;
+    };
+    t.wait_for("▶ running");
+    // The dashboard is the pane shell's only child.
+    let shell = t.flag("pane_pid");
+    let out = Command::new("pkill")
+        .args(["-TERM", "-P", &shell])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "no child of the pane's shell {shell}");
+    let s = t.wait_for("exit=143");
+    assert!(s.contains("stopped by a signal"), "{s}");
+    t.assert_restored(&dir);
+}

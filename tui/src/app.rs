@@ -65,6 +65,8 @@ pub struct App {
     pub(crate) page: usize,
     /// The screen, for mouse clicks (the loop keeps it current).
     screen: Rect,
+    /// Set from outside (a termination signal): the loop quits as if `q` was pressed.
+    stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl App {
@@ -96,7 +98,24 @@ impl App {
             p99_history: Vec::new(),
             page: 10,
             screen: Rect::new(0, 0, MIN_WIDTH, MIN_HEIGHT),
+            stop: None,
         }
+    }
+
+    /// Quits at the next tick once `flag` is set, so that the caller restores the
+    /// terminal as on `q` (the binary sets it on SIGTERM and SIGHUP).
+    #[must_use]
+    pub fn stop_on(mut self, flag: std::sync::Arc<std::sync::atomic::AtomicBool>) -> App {
+        self.stop = Some(flag);
+        self
+    }
+
+    /// True when the stop flag was set.
+    #[must_use]
+    pub fn stopped_from_outside(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Runs every group under `delivery` (`--delivery`), which the export then writes.
@@ -117,7 +136,7 @@ impl App {
     /// True once the user asked to quit.
     #[must_use]
     pub fn should_quit(&self) -> bool {
-        self.quit
+        self.quit || self.stopped_from_outside()
     }
 
     /// The snapshot the single-run panels show (the first engine's).

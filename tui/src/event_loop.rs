@@ -70,6 +70,9 @@ impl App {
         export: &mut Exporter,
     ) -> Result<(), RunError> {
         loop {
+            if self.should_quit() {
+                return Ok(());
+            }
             // A dead worker panicked: the hook has restored the terminal and printed the
             // report, so drawing again would paint over it.
             if worker.is_finished() {
