@@ -20,6 +20,8 @@ pub enum StreamKind {
     Network = 3,
     /// A fault's own draws (which messages are poison).
     Fault = 4,
+    /// A service's database: transaction times and failures (`producer.publish`).
+    Service = 5,
 }
 
 /// The stream for component `index` of `kind` under `seed`.
