@@ -196,3 +196,38 @@ fn a_direct_producer_has_no_service_section() {
     // A direct producer's crash refuses nothing it would count, and loses nothing.
     assert_eq!(summary.messages.lost, 0);
 }
+
+#[test]
+fn mqlab_run_exits_0_on_the_outbox_and_1_on_each_broken_variant() {
+    let dir = std::env::temp_dir().join(format!("mqlab-outbox-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for (publish, code, failing) in [
+        ("outbox", 0, None),
+        ("dual-write", 1, Some("lost")),
+        ("publish-first", 1, Some("phantom")),
+    ] {
+        let path = dir.join(format!("{publish}.toml"));
+        std::fs::write(&path, variant_text(&text(), publish)).expect("write variant");
+        let out = assert_cmd::Command::cargo_bin("mqlab")
+            .expect("binary")
+            .args(["run", path.to_str().expect("utf-8 path"), "--json"])
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(code), "{publish}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+        assert_eq!(v["services"][0]["publish"], publish);
+        let failed: Vec<&str> = v["expectations"]
+            .as_array()
+            .expect("expectations")
+            .iter()
+            .filter(|e| e["ok"] == false)
+            .map(|e| e["check"].as_str().expect("check"))
+            .collect();
+        if let Some(check) = failing {
+            assert!(failed.contains(&check), "{publish}: {failed:?}");
+        } else {
+            assert!(failed.is_empty(), "{publish}: {failed:?}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
