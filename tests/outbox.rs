@@ -231,3 +231,101 @@ fn mqlab_run_exits_0_on_the_outbox_and_1_on_each_broken_variant() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// One order at 1 s, a transaction of two 10 ms round trips (commit point at 1.015 s, the
+/// reply at 1.020 s), and one crash at `crash_at` for 100 ms.
+fn one_order(publish: &str, crash_at: &str) -> RunSummary {
+    let relay = if publish == "outbox" {
+        "relay_interval = \"5ms\"\n"
+    } else {
+        ""
+    };
+    run(
+        &parse(&format!(
+            r#"
+name = "one-order"
+duration = "1.5s"
+
+[[topic]]
+name = "orders"
+
+[[producer]]
+name = "svc"
+topic = "orders"
+rate = 1
+arrival = "constant"
+publish = "{publish}"
+db_latency = "10ms"
+{relay}
+[[consumer]]
+group = "billing"
+topic = "orders"
+delivery = "exactly-once"
+
+[[fault]]
+at = "{crash_at}"
+kind = "crash"
+target = "svc"
+duration = "100ms"
+"#
+        )),
+        1,
+    )
+}
+
+#[test]
+fn a_crash_before_the_commit_point_rolls_back_and_one_after_it_commits() {
+    // Before the commit point: nothing happened, except that publish-first already told
+    // the world (a phantom).
+    for publish in ["dual-write", "outbox", "publish-first"] {
+        let r = one_order(publish, "1.012s");
+        let svc = service(&r);
+        assert_eq!((svc.committed, svc.aborted), (0, 1), "{publish}: {svc:?}");
+        assert_eq!(svc.lost_events, 0, "{publish}");
+        let phantom = u64::from(publish == "publish-first");
+        assert_eq!(svc.phantom_events, phantom, "{publish}");
+        assert_eq!(r.messages.processed, phantom, "{publish}");
+        assert_eq!(r.messages.lost, 0, "{publish}");
+    }
+    // After it, before the reply: committed; dual write never publishes (lost), the
+    // outbox's relay publishes after the restart, publish-first had published already.
+    for (publish, lost) in [("dual-write", 1), ("outbox", 0), ("publish-first", 0)] {
+        let r = one_order(publish, "1.017s");
+        let svc = service(&r);
+        assert_eq!((svc.committed, svc.aborted), (1, 0), "{publish}: {svc:?}");
+        assert_eq!(
+            (svc.lost_events, svc.phantom_events),
+            (lost, 0),
+            "{publish}"
+        );
+        assert_eq!((r.messages.lost, r.messages.processed), (lost, 1 - lost));
+        assert!(r.conservation_ok);
+    }
+    // The outbox's event waited for the restart (1.117 s) and a relay poll.
+    let r = one_order("outbox", "1.017s");
+    assert!(r.latency_s.max >= 0.117, "{:?}", r.latency_s);
+    // After the reply nothing is at stake.
+    let r = one_order("dual-write", "1.021s");
+    assert_eq!((r.messages.lost, r.messages.processed), (0, 1));
+}
+
+#[test]
+fn outbox_over_a_lossy_network_with_acks_all_still_loses_nothing() {
+    let lossy = text()
+        .replace(
+            "model = \"log\"",
+            "model = \"log\"\nacks = \"all\"\n\n[network]\nlatency = \"exp(2ms)\"\nloss = 0.02",
+        )
+        .replace(
+            "relay_batch = 100",
+            "relay_batch = 100\nrequest_timeout = \"200ms\"",
+        );
+    let s = parse(&lossy);
+    let r = run(&s, s.seed);
+    let svc = service(&r);
+    assert!(r.ok(), "{:?}", r.expectations);
+    assert_eq!(r.messages.processed, svc.committed);
+    assert_eq!(svc.outbox_rows, 0, "{svc:?}");
+    // Lost requests and acknowledgements: the relay publishes again until acknowledged.
+    assert!(svc.republished > 0, "{svc:?}");
+}

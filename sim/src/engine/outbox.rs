@@ -256,32 +256,33 @@ impl Engine {
         }
         let now = self.now;
         let svc = self.service(p);
-        let at = if sent == 0 {
-            now + svc.relay_interval
+        // Rows out and awaiting their acknowledgement are marked once it comes.
+        let (at, event) = if sent > 0 || svc.table.iter().any(|r| r.out) {
+            let at = now + svc.db_latency.sample(&mut svc.rng);
+            (at, Event::RelayMark { producer: p, epoch })
         } else {
-            now + svc.db_latency.sample(&mut svc.rng)
-        };
-        let event = if sent == 0 {
-            Event::RelayPoll { producer: p, epoch }
-        } else {
-            Event::RelayMark { producer: p, epoch }
+            (
+                now + svc.relay_interval,
+                Event::RelayPoll { producer: p, epoch },
+            )
         };
         self.queue.push(at, event);
     }
 
-    /// The relay's update is durable: acknowledged rows are sent and deleted; the others
-    /// go again at the next poll.
+    /// The relay's update is durable: rows it published and saw acknowledged are sent
+    /// and deleted; a row whose send ended without an acknowledgement goes again at the
+    /// next poll; one its client is still sending waits for the outcome.
     pub(super) fn on_relay_mark(&mut self, p: u32, epoch: u32) {
         if self.service(p).epoch != epoch {
             return;
         }
-        let t = self.producers[p as usize].topic as usize;
-        let flags = &self.topics[t].flags;
+        let prod = &self.producers[p as usize];
+        let flags = &self.topics[prod.topic as usize].flags;
         let svc = self.services[p as usize].as_mut().expect("a service");
         svc.table
             .retain(|row| !(row.out && flags.acked(row.msg.id)));
         for row in &mut svc.table {
-            row.out = false;
+            row.out &= prod.inflight.contains_key(&row.msg.id);
         }
         svc.relay_armed = false;
         if !svc.table.is_empty() {
