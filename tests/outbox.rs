@@ -326,6 +326,39 @@ fn outbox_over_a_lossy_network_with_acks_all_still_loses_nothing() {
     assert!(r.ok(), "{:?}", r.expectations);
     assert_eq!(r.messages.processed, svc.committed);
     assert_eq!(svc.outbox_rows, 0, "{svc:?}");
-    // Lost requests and acknowledgements: the relay publishes again until acknowledged.
+    // Crashes and lost acknowledgements: the relay publishes again until acknowledged.
     assert!(svc.republished > 0, "{svc:?}");
+}
+
+#[test]
+fn compare_sets_publish_per_variant() {
+    let out = assert_cmd::Command::cargo_bin("mqlab")
+        .expect("binary")
+        .current_dir(root())
+        .args([
+            "compare",
+            "scenarios/outbox.toml",
+            "--delivery",
+            "exactly-once",
+            "--seeds",
+            "1..2",
+            "--set",
+            "producer.order-service.publish=outbox,dual-write",
+            "--json",
+        ])
+        .output()
+        .expect("runs");
+    // Dual write violates the exactly-once group's guarantee (lost copies).
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let runs = v["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 4);
+    for r in runs {
+        let lost = r["messages"]["lost"].as_u64().expect("lost");
+        match r["services"][0]["publish"].as_str() {
+            Some("outbox") => assert_eq!(lost, 0),
+            Some("dual-write") => assert!(lost > 0),
+            other => panic!("unexpected publish {other:?}"),
+        }
+    }
 }

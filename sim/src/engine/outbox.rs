@@ -69,9 +69,7 @@ pub(super) struct Service {
 /// The services of a scenario, by producer index: empty when every producer is direct,
 /// so that a plain run allocates and checks nothing.
 pub(super) fn services(sc: &Scenario, seed: u64) -> Vec<Option<Service>> {
-    let publish = |p: &crate::scenario::ProducerConfig| {
-        p.publish.as_ref().map_or(Publish::Direct, |x| *x.get_ref())
-    };
+    let publish = crate::scenario::ProducerConfig::publish;
     if sc.producers.iter().all(|p| publish(p) == Publish::Direct) {
         return Vec::new();
     }

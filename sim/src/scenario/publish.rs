@@ -26,6 +26,19 @@ pub enum Publish {
 }
 
 impl Publish {
+    /// Parses the name as written in scenario files.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Publish> {
+        [
+            Publish::Direct,
+            Publish::DualWrite,
+            Publish::PublishFirst,
+            Publish::Outbox,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == text)
+    }
+
     /// The name as written in scenario files.
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -38,11 +51,26 @@ impl Publish {
     }
 }
 
+impl ProducerConfig {
+    /// How this producer publishes (`direct` unless set).
+    #[must_use]
+    pub fn publish(&self) -> Publish {
+        self.publish
+            .as_ref()
+            .map_or(Publish::Direct, |p| *p.get_ref())
+    }
+
+    /// Sets `publish` (as `mqlab compare --set producer.NAME.publish=...` does).
+    pub fn set_publish(&mut self, publish: Publish) {
+        self.publish = Some(toml::Spanned::new(0..0, publish));
+    }
+}
+
 type Invalid = (Option<Range<usize>>, String);
 
 /// The settings that only mean something with a database, and their ranges.
 pub(super) fn check(p: &ProducerConfig) -> Result<(), Invalid> {
-    let publish = p.publish.as_ref().map_or(Publish::Direct, |x| *x.get_ref());
+    let publish = p.publish();
     let needs_db = [
         p.db_latency.as_ref().map(toml::Spanned::span),
         p.db_failure.as_ref().map(toml::Spanned::span),
