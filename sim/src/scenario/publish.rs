@@ -124,3 +124,21 @@ pub(super) fn check(p: &ProducerConfig) -> Result<(), Invalid> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_names_parse_back_to_themselves() {
+        for p in [
+            Publish::Direct,
+            Publish::DualWrite,
+            Publish::PublishFirst,
+            Publish::Outbox,
+        ] {
+            assert_eq!(Publish::parse(p.as_str()), Some(p));
+        }
+        assert_eq!(Publish::parse("two-phase"), None);
+    }
+}
