@@ -245,7 +245,7 @@ fn combinations(sweeps: &[(String, Vec<String>)]) -> Vec<BTreeMap<String, String
 
 const KEYS: &str = "duration, drain, broker.capacity, broker.max_receives, broker.visibility_timeout, \
 broker.on_full, broker.high_watermark, broker.low_watermark, broker.spill_capacity, broker.spill_latency, \
-producer.NAME.rate, producer.NAME.retry_backoff, consumer.GROUP.instances, consumer.GROUP.commit_interval, \
+producer.NAME.rate, producer.NAME.retry_backoff, producer.NAME.publish, consumer.GROUP.instances, consumer.GROUP.commit_interval, \
 consumer.GROUP.service_time, consumer.GROUP.max_retries, consumer.GROUP.backoff, topic.NAME.partitions";
 
 /// Sets one scenario field from a `--set` key; unknown keys and bad values are errors that
@@ -294,6 +294,14 @@ pub fn apply_setting(s: &mut Scenario, key: &str, value: &str) -> anyhow::Result
                 .filter(|r: &f64| r.is_finite() && *r > 0.0)
                 .with_context(|| format!("{}: the rate must be a positive number", ctx()))?;
             *p.rate.get_mut() = rate;
+        }
+        ["producer", name, "publish"] => {
+            let p = s.producers.iter_mut().find(|p| p.name.get_ref() == name);
+            let p = p.with_context(|| format!("{}: no producer `{name}`", ctx()))?;
+            let publish = mqlab_sim::scenario::Publish::parse(value).with_context(|| {
+                format!("{}: direct, dual-write, publish-first or outbox", ctx())
+            })?;
+            p.set_publish(publish);
         }
         ["topic", name, "partitions"] => {
             let t = s.topics.iter_mut().find(|t| t.name.get_ref() == name);

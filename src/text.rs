@@ -132,6 +132,7 @@ pub fn summary(r: &RunSummary, path: &str) -> String {
     if !empty.is_empty() {
         let _ = writeln!(o, "empty receives (billed, SQS): {}", empty.join(", "));
     }
+    services(&mut o, r);
     timeline(&mut o, r);
     let _ = writeln!(o);
     let width = r
@@ -155,6 +156,27 @@ pub fn summary(r: &RunSummary, path: &str) -> String {
     };
     let _ = writeln!(o, "\nverdict: {verdict}");
     o
+}
+
+/// Services with a database (`publish`): what their transactions and events became.
+fn services(o: &mut String, r: &RunSummary) {
+    for s in &r.services {
+        let _ = writeln!(
+            o,
+            "service   {} ({}): committed {}  aborted {}  refused {}  published {}  \
+             republished {}  lost events {}  phantom events {}  outbox rows left {}",
+            s.producer,
+            s.publish,
+            s.committed,
+            s.aborted,
+            s.refused,
+            s.published,
+            s.republished,
+            s.lost_events,
+            s.phantom_events,
+            s.outbox_rows
+        );
+    }
 }
 
 /// What a full broker did, when it filled up.

@@ -8,6 +8,7 @@ mod determinism;
 mod invalid;
 mod kafka;
 mod network;
+mod outbox;
 mod overflow;
 mod patterns;
 mod performance;

@@ -110,6 +110,7 @@ pub fn run_with(seed: u64, delivery: &str, lost: u64) -> RunSummary {
             .collect(),
         classes: Vec::new(),
         overflow: None,
+        services: Vec::new(),
     }
 }
 

@@ -14,6 +14,7 @@ mod census;
 mod consume;
 mod fault;
 mod group;
+mod outbox;
 mod priority;
 mod produce;
 mod replicate;
@@ -157,6 +158,8 @@ pub struct Engine {
     storage: SimRng,
     /// Priority classes, by class (empty without priority scheduling).
     classes: Vec<priority::ClassStats>,
+    /// Services with a database, by producer (empty when every producer is direct).
+    services: Vec<Option<outbox::Service>>,
 }
 
 impl Engine {
@@ -247,6 +250,7 @@ impl Engine {
             overflow: backpressure::OverflowStats::default(),
             storage: stream(seed, StreamKind::Storage, 0),
             classes: priority::classes(&sc),
+            services: outbox::services(&sc, seed),
             rebalance_held: false,
             rebalance_due: Vec::new(),
             nodes_up: vec![true; *sc.broker.nodes.get_ref() as usize],
@@ -465,6 +469,10 @@ impl Engine {
                     self.try_start(i);
                 }
             }
+            Event::TxCommit { producer, tx } => self.on_tx_commit(producer, tx),
+            Event::TxReply { producer, tx } => self.on_tx_reply(producer, tx),
+            Event::RelayPoll { producer, epoch } => self.on_relay_poll(producer, epoch),
+            Event::RelayMark { producer, epoch } => self.on_relay_mark(producer, epoch),
             Event::FaultStart { fault } => self.on_fault_start(fault),
             Event::FaultEnd { fault } => self.on_fault_end(fault),
             Event::Sample => {

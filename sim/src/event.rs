@@ -121,6 +121,34 @@ pub enum Event {
         /// Topic index.
         topic: u32,
     },
+    /// A service's transaction reaches its commit point (`producer.publish`).
+    TxCommit {
+        /// Producer index.
+        producer: u32,
+        /// The service's transaction number.
+        tx: u32,
+    },
+    /// The commit's outcome reaches the service.
+    TxReply {
+        /// Producer index.
+        producer: u32,
+        /// The service's transaction number.
+        tx: u32,
+    },
+    /// An outbox relay polls its table and publishes a batch.
+    RelayPoll {
+        /// Producer index.
+        producer: u32,
+        /// The service's incarnation that scheduled it (a crash cancels it).
+        epoch: u32,
+    },
+    /// An outbox relay's update marking its published rows sent is durable.
+    RelayMark {
+        /// Producer index.
+        producer: u32,
+        /// The service's incarnation that scheduled it.
+        epoch: u32,
+    },
     /// A time-series bucket closes.
     Sample,
     /// Producers stop producing.
@@ -184,6 +212,10 @@ impl Event {
             Event::GroupJoin { group } => (18, group, 0, 0),
             Event::ProducersStop => (13, 0, 0, 0),
             Event::SpillRead { topic } => (40, topic, 0, 0),
+            Event::TxCommit { producer, tx } => (21, producer, tx, 0),
+            Event::TxReply { producer, tx } => (22, producer, tx, 0),
+            Event::RelayPoll { producer, epoch } => (23, producer, epoch, 0),
+            Event::RelayMark { producer, epoch } => (24, producer, epoch, 0),
         };
         (tag << 56) ^ (u64::from(c) << 48) ^ (u64::from(a) << 24) ^ u64::from(b)
     }

@@ -150,6 +150,7 @@ pub struct MessageFlags {
 const ACCEPTED: u8 = 1;
 const ACKED: u8 = 1 << 1;
 const GAVE_UP: u8 = 1 << 2;
+const OWED: u8 = 1 << 3;
 
 impl MessageFlags {
     /// Registers a new message; returns its id.
@@ -207,6 +208,18 @@ impl MessageFlags {
     /// The producer gave up on it.
     pub fn give_up(&mut self, id: u32) {
         self.flags[id as usize] |= GAVE_UP;
+    }
+
+    /// A service committed the state change this message is the event of: the event is
+    /// owed downstream from then on, published or not.
+    pub fn owe(&mut self, id: u32) {
+        self.flags[id as usize] |= OWED;
+    }
+
+    /// Whether a committed state change owes this event.
+    #[must_use]
+    pub fn owed(&self, id: u32) -> bool {
+        self.flags[id as usize] & OWED != 0
     }
 
     /// Whether the producer gave up on it.

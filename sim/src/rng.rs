@@ -22,6 +22,8 @@ pub enum StreamKind {
     Fault = 4,
     /// The broker's spill storage (read latency).
     Storage = 12,
+    /// A service's database: transaction times and failures (`producer.publish`).
+    Service = 5,
 }
 
 /// The stream for component `index` of `kind` under `seed`.

@@ -4,10 +4,12 @@
 //! rates). This module only reads text; it never opens files.
 
 mod consumer;
+mod publish;
 mod validate;
 pub use consumer::{
     Assignment, ConsumerConfig, Delivery, OffsetReset, OnFailure, Overflow, Scheduling,
 };
+pub use publish::Publish;
 pub use validate::{Target, resolve_target};
 
 use crate::dist::Dist;
@@ -295,6 +297,21 @@ pub struct ProducerConfig {
     /// with `scheduling`.
     #[serde(default)]
     pub priority: Option<Spanned<u8>>,
+    /// How a state change becomes an event (default `direct`: no database, as before).
+    #[serde(default)]
+    pub publish: Option<Spanned<Publish>>,
+    /// With `publish`: one round trip to the service's database (default `"1ms"`).
+    #[serde(default)]
+    pub db_latency: Option<Spanned<Dist>>,
+    /// With `publish`: fraction of transactions that fail to commit (default 0).
+    #[serde(default)]
+    pub db_failure: Option<Spanned<f64>>,
+    /// `publish = "outbox"`: how often the relay polls the outbox (default `"100ms"`).
+    #[serde(default)]
+    pub relay_interval: Option<Spanned<SimDuration>>,
+    /// `publish = "outbox"`: rows the relay publishes per poll at most (default 100).
+    #[serde(default)]
+    pub relay_batch: Option<Spanned<u32>>,
 }
 
 fn one_second() -> SimDuration {
@@ -440,6 +457,9 @@ pub struct Expect {
     /// Every priority class gets at least this fraction of the copies processed while
     /// producers produce (its throughput share).
     pub min_share: Option<Spanned<f64>>,
+    /// At most this many phantom events: published for a state change that was never
+    /// committed (`publish = "publish-first"`).
+    pub phantom: Option<u64>,
 }
 
 impl Scenario {

@@ -51,6 +51,9 @@ pub struct RunSummary {
     /// Per priority class, when a consumer schedules by priority (absent otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<ClassSummary>,
+    /// Per producer that is a service with a database (`publish`), absent otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<ServiceSummary>,
     /// What a full broker did: producer pauses, rejections, spilling (absent when the
     /// broker never filled up).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -228,6 +231,31 @@ pub struct ClassSummary {
     pub share: f64,
     /// End to end, produce to processed.
     pub latency_s: Latency,
+}
+
+/// A service with a database (`producer.publish`): its transactions and its events.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceSummary {
+    /// The producer's name.
+    pub producer: String,
+    /// `dual-write`, `publish-first` or `outbox`.
+    pub publish: String,
+    /// State changes committed.
+    pub committed: u64,
+    /// Transactions rolled back (a crash before the commit, or a failed commit).
+    pub aborted: u64,
+    /// Arrivals refused while the service was down (before the database: not a loss).
+    pub refused: u64,
+    /// Events published at least once.
+    pub published: u64,
+    /// Outbox: further publications of rows already published (at-least-once relay).
+    pub republished: u64,
+    /// Committed changes whose event was never published (dual write, crash between).
+    pub lost_events: u64,
+    /// Events published for changes never committed (publish-first).
+    pub phantom_events: u64,
+    /// Outbox rows still unsent at the end.
+    pub outbox_rows: u64,
 }
 
 impl RunSummary {

@@ -63,6 +63,11 @@ impl Engine {
                     .for_each(|&g| sets[g as usize].set(parked.msg.id));
             }
         }
+        for (t, id) in self.held_by_services() {
+            for &g in &self.topics[t as usize].groups {
+                sets[g as usize].set(id);
+            }
+        }
         for prod in &self.producers {
             for req in prod
                 .inflight
@@ -91,7 +96,7 @@ impl Engine {
                 Class::DeadLettered => s.dead_lettered += 1,
                 Class::Dropped => s.dropped += 1,
                 _ if in_system.get(id) => s.in_flight += 1,
-                _ if flags.accepted(id) || flags.acked(id) => s.lost += 1,
+                _ if flags.accepted(id) || flags.acked(id) || flags.owed(id) => s.lost += 1,
                 _ => unaccounted += 1,
             }
         }
@@ -231,6 +236,7 @@ impl Engine {
                 .collect(),
             classes: self.class_summaries(),
             overflow: self.overflow_summary(),
+            services: self.service_summaries(),
         }
     }
 
@@ -314,6 +320,7 @@ impl Engine {
             }
         }
         out.extend(self.share_expectation());
+        out.extend(self.phantom_expectation());
         out
     }
 

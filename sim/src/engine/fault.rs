@@ -27,7 +27,10 @@ impl Engine {
             .duration
             .map_or("until the end".to_string(), |d| format!("for {d}"));
         match (kind, target) {
-            (FaultKind::Crash, Target::Producer(p)) => self.producers[p].up = false,
+            (FaultKind::Crash, Target::Producer(p)) => {
+                self.producers[p].up = false;
+                self.crash_service(p as u32);
+            }
             (FaultKind::Crash, t) => {
                 // A whole group changes at once: one rebalance, not one per instance.
                 self.rebalance_held = true;
@@ -89,7 +92,10 @@ impl Engine {
         let (kind, target) = (*fault.cfg.kind.get_ref(), fault.target);
         let name = fault.cfg.target.get_ref().clone();
         match (kind, target) {
-            (FaultKind::Crash, Target::Producer(p)) => self.producers[p].up = true,
+            (FaultKind::Crash, Target::Producer(p)) => {
+                self.producers[p].up = true;
+                self.restart_service(p as u32);
+            }
             (FaultKind::Crash, t) => {
                 // A whole group changes at once: one rebalance, not one per instance.
                 self.rebalance_held = true;

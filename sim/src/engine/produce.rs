@@ -62,13 +62,22 @@ impl Engine {
     /// A message's intended send time. While the producer is crashed nothing is
     /// produced, but the arrival process keeps its pace.
     pub(super) fn on_arrival(&mut self, p: u32) {
-        if self.producers[p as usize].up {
+        if self.is_service(p) {
+            self.begin_transaction(p);
+        } else if self.producers[p as usize].up {
             self.create_message(p);
         }
         self.schedule_arrival(p);
     }
 
     fn create_message(&mut self, p: u32) {
+        let (msg, partition) = self.make_message(p, self.now);
+        self.send_message(p, msg, partition);
+    }
+
+    /// A new message of producer `p`, intended at `born`, with its copies in the
+    /// ledgers; nothing is sent yet.
+    pub(super) fn make_message(&mut self, p: u32, born: SimTime) -> (Msg, u32) {
         let poison = self.draw_poison(p);
         let prod = &mut self.producers[p as usize];
         let (key, seq) = prod.next_key();
@@ -102,9 +111,15 @@ impl Engine {
             producer: p as u16,
             poison,
             route,
-            born: self.now,
+            born,
             arrived: self.now,
         };
+        (msg, partition)
+    }
+
+    /// Sends (or, for an outbox relay, sends again) a message to the broker.
+    pub(super) fn send_message(&mut self, p: u32, msg: Msg, partition: u32) {
+        let id = msg.id;
         if self.broker.acks == Acks::None {
             self.ack_to_producer(p, id);
         }

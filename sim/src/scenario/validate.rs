@@ -217,7 +217,7 @@ fn producer(s: &Scenario, p: &super::ProducerConfig) -> Result<(), Invalid> {
     if let Some(k) = p.routing_keys.get(255) {
         return fail(k.span(), "at most 255 routing keys per producer".into());
     }
-    Ok(())
+    super::publish::check(p)
 }
 
 fn consumer(s: &Scenario, c: &super::ConsumerConfig) -> Result<(), Invalid> {
