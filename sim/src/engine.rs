@@ -17,6 +17,7 @@ mod group;
 mod priority;
 mod produce;
 mod replicate;
+mod saga;
 
 use crate::consumer::{Group, Instance, Store};
 use crate::dist::Dist;
@@ -147,6 +148,8 @@ pub struct Engine {
     pauses: Vec<crate::snapshot::PauseSpan>,
     /// Priority classes, by class (empty without priority scheduling).
     classes: Vec<priority::ClassStats>,
+    /// Orchestrated sagas (empty without `[[saga]]`).
+    sagas: saga::Sagas,
 }
 
 impl Engine {
@@ -231,6 +234,7 @@ impl Engine {
             unpark_due: Vec::new(),
             pauses: Vec::new(),
             classes: priority::classes(&sc),
+            sagas: saga::sagas(&sc, seed),
             rebalance_held: false,
             rebalance_due: Vec::new(),
             nodes_up: vec![true; *sc.broker.nodes.get_ref() as usize],
@@ -280,6 +284,7 @@ impl Engine {
         }
         self.queue.push(self.series.bucket_end, Event::Sample);
         self.queue.push(self.stop, Event::ProducersStop);
+        self.start_sagas();
     }
 
     /// Current simulated time.
@@ -476,6 +481,11 @@ impl Engine {
                 self.phase = Phase::Draining;
                 self.note(LogKind::Phase, "producers stopped; draining".to_string());
             }
+            Event::SagaArrival { saga } => self.on_saga_arrival(saga),
+            Event::SagaCommand { run, step } => self.on_saga_command(run, step),
+            Event::SagaWork { run, epoch, step } => self.on_saga_work(run, epoch, step),
+            Event::SagaReply { run, step } => self.on_saga_reply(run, step),
+            Event::SagaTimeout { run, attempt } => self.on_saga_timeout(run, attempt),
         }
     }
 

@@ -120,6 +120,41 @@ pub enum Event {
     Sample,
     /// Producers stop producing.
     ProducersStop,
+    /// A saga's next instance arrives at its orchestrator.
+    SagaArrival {
+        /// Saga index.
+        saga: u32,
+    },
+    /// A saga command (or compensation) reaches its service.
+    SagaCommand {
+        /// Saga instance.
+        run: u32,
+        /// Step index; the high bit marks a compensation.
+        step: u8,
+    },
+    /// A service finishes applying a saga command.
+    SagaWork {
+        /// Saga instance.
+        run: u32,
+        /// The service's crash epoch when it took the command.
+        epoch: u32,
+        /// Step index; the high bit marks a compensation.
+        step: u8,
+    },
+    /// A service's reply reaches the saga's orchestrator.
+    SagaReply {
+        /// Saga instance.
+        run: u32,
+        /// Step index; the high bit marks a compensation.
+        step: u8,
+    },
+    /// The orchestrator's timer for one send of a command.
+    SagaTimeout {
+        /// Saga instance.
+        run: u32,
+        /// Which send it guards.
+        attempt: u32,
+    },
 }
 
 impl Event {
@@ -178,6 +213,11 @@ impl Event {
             Event::GroupResume { group } => (17, group, 0, 0),
             Event::GroupJoin { group } => (18, group, 0, 0),
             Event::ProducersStop => (13, 0, 0, 0),
+            Event::SagaArrival { saga } => (21, saga, 0, 0),
+            Event::SagaCommand { run, step } => (22, run, 0, step),
+            Event::SagaWork { run, epoch, step } => (23, run, epoch, step),
+            Event::SagaReply { run, step } => (24, run, 0, step),
+            Event::SagaTimeout { run, attempt } => (25, run, attempt, 0),
         };
         (tag << 56) ^ (u64::from(c) << 48) ^ (u64::from(a) << 24) ^ u64::from(b)
     }

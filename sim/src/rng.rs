@@ -20,6 +20,8 @@ pub enum StreamKind {
     Network = 3,
     /// A fault's own draws (which messages are poison).
     Fault = 4,
+    /// A saga's starts, service times, step outcomes and network draws.
+    Saga = 5,
 }
 
 /// The stream for component `index` of `kind` under `seed`.

@@ -4,10 +4,12 @@
 //! rates). This module only reads text; it never opens files.
 
 mod consumer;
+mod saga;
 mod validate;
 pub use consumer::{
     Assignment, ConsumerConfig, Delivery, OffsetReset, OnFailure, Overflow, Scheduling,
 };
+pub use saga::{MAX_STEPS, SagaConfig, SagaStep};
 pub use validate::{Target, resolve_target};
 
 use crate::dist::Dist;
@@ -56,6 +58,9 @@ pub struct Scenario {
     /// Injected faults.
     #[serde(default, rename = "fault")]
     pub faults: Vec<FaultConfig>,
+    /// Orchestrated sagas (not broker messages: outside the copy ledger).
+    #[serde(default, rename = "saga")]
+    pub sagas: Vec<SagaConfig>,
     /// What must hold for `mqlab run` to exit 0.
     #[serde(default)]
     pub expect: Expect,
@@ -428,6 +433,10 @@ pub struct Expect {
     /// Every priority class gets at least this fraction of the copies processed while
     /// producers produce (its throughput share).
     pub min_share: Option<Spanned<f64>>,
+    /// Sagas: at most this many left half-done (a step applied and never compensated).
+    pub half_done: Option<Spanned<u64>>,
+    /// Sagas: at most this many still in progress after the drain.
+    pub in_progress: Option<Spanned<u64>>,
 }
 
 impl Scenario {

@@ -230,6 +230,7 @@ impl Engine {
                 .map(|v| [v.value_iterated_to(), v.count_at_value()])
                 .collect(),
             classes: self.class_summaries(),
+            sagas: self.saga_summaries(),
         }
     }
 
@@ -313,6 +314,7 @@ impl Engine {
             }
         }
         out.extend(self.share_expectation());
+        out.extend(self.saga_expectations());
         out
     }
 
@@ -348,8 +350,10 @@ impl Engine {
         };
         let max_lag = self.groups.iter().map(|g| g.max_lag).max().unwrap_or(0);
         let mut expectations = self.expectations(&live, &latency, max_lag);
-        // In flight is only meaningful once the drain is over.
-        expectations.retain(|e| e.check != "in_flight" || self.is_finished());
+        // In flight (and a saga in progress) is only meaningful once the drain is over.
+        expectations.retain(|e| {
+            !matches!(e.check.as_str(), "in_flight" | "in_progress") || self.is_finished()
+        });
         Snapshot {
             scenario: self.scenario.name.clone(),
             seed: self.seed,

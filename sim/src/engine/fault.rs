@@ -11,7 +11,11 @@ impl Engine {
         match target {
             Target::Instance(g, local) => vec![self.groups[g].first + local],
             Target::Group(g) => self.groups[g].instances().collect(),
-            Target::Producer(_) | Target::Network | Target::Broker(_) => Vec::new(),
+            Target::Producer(_)
+            | Target::Network
+            | Target::Broker(_)
+            | Target::Orchestrator(_)
+            | Target::SagaService(..) => Vec::new(),
         }
     }
 
@@ -28,6 +32,8 @@ impl Engine {
             .map_or("until the end".to_string(), |d| format!("for {d}"));
         match (kind, target) {
             (FaultKind::Crash, Target::Producer(p)) => self.producers[p].up = false,
+            (FaultKind::Crash, Target::Orchestrator(s)) => self.crash_orchestrator(s),
+            (FaultKind::Crash, Target::SagaService(s, k)) => self.set_saga_service(s, k, false),
             (FaultKind::Crash, t) => {
                 // A whole group changes at once: one rebalance, not one per instance.
                 self.rebalance_held = true;
@@ -90,6 +96,8 @@ impl Engine {
         let name = fault.cfg.target.get_ref().clone();
         match (kind, target) {
             (FaultKind::Crash, Target::Producer(p)) => self.producers[p].up = true,
+            (FaultKind::Crash, Target::Orchestrator(s)) => self.restart_orchestrator(s),
+            (FaultKind::Crash, Target::SagaService(s, k)) => self.set_saga_service(s, k, true),
             (FaultKind::Crash, t) => {
                 // A whole group changes at once: one rebalance, not one per instance.
                 self.rebalance_held = true;
