@@ -18,6 +18,7 @@ mod priority;
 mod produce;
 mod replicate;
 mod saga;
+pub use saga::{SagaOutcome, SagaRunView};
 
 use crate::consumer::{Group, Instance, Store};
 use crate::dist::Dist;

@@ -61,9 +61,49 @@ struct Run {
     failed: u16,
     /// Steps whose compensation a service applied.
     undone: u16,
+    /// The order compensations were applied in: 4 bits per entry, first lowest.
+    undo_order: u64,
+}
+
+/// How a saga ended, as the checker classifies it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SagaOutcome {
+    /// Every step applied.
+    Completed,
+    /// No step's effect remains (every applied step compensated, or none applied).
+    Compensated,
+    /// A step's effect remains and nobody will finish the saga.
+    HalfDone,
+    /// The orchestrator still drives it.
+    InProgress,
+}
+
+/// One saga as the checker sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SagaRunView {
+    /// The saga's name.
+    pub saga: String,
+    /// Its class.
+    pub outcome: SagaOutcome,
+    /// Steps applied with a successful outcome, in step order.
+    pub succeeded: Vec<u8>,
+    /// Steps applied with a failed outcome (nothing to undo).
+    pub failed: Vec<u8>,
+    /// Steps compensated, in the order the services applied the compensations.
+    pub compensated: Vec<u8>,
 }
 
 impl Run {
+    fn outcome(&self) -> SagaOutcome {
+        match self.state {
+            State::Completed => SagaOutcome::Completed,
+            State::Forward(_) | State::Compensating(_) => SagaOutcome::InProgress,
+            // Nobody will finish it: what the services applied decides.
+            _ if self.effective() != 0 => SagaOutcome::HalfDone,
+            _ => SagaOutcome::Compensated,
+        }
+    }
+
     /// Steps whose effect remains: applied, not failed, not undone.
     fn effective(&self) -> u16 {
         self.applied & !self.failed & !self.undone
@@ -166,6 +206,7 @@ impl Engine {
             applied: 0,
             failed: 0,
             undone: 0,
+            undo_order: 0,
         });
         self.send_saga_command(run);
     }
@@ -237,6 +278,7 @@ impl Engine {
                 if r.effective() & !(bit | (bit - 1)) != 0 {
                     def.out_of_order += 1;
                 }
+                r.undo_order |= (k as u64) << (4 * r.undone.count_ones());
                 r.undone |= bit;
                 def.compensations += 1;
             }
@@ -367,6 +409,27 @@ impl Engine {
         }
     }
 
+    /// Every saga started so far, as the checker sees it (for tests and tools).
+    #[must_use]
+    pub fn saga_runs(&self) -> Vec<SagaRunView> {
+        self.sagas
+            .runs
+            .iter()
+            .map(|r| {
+                let steps = |bits: u16| (0..16u8).filter(|k| bits & (1 << k) != 0).collect();
+                SagaRunView {
+                    saga: self.sagas.defs[r.def as usize].cfg.name.get_ref().clone(),
+                    outcome: r.outcome(),
+                    succeeded: steps(r.applied & !r.failed),
+                    failed: steps(r.failed),
+                    compensated: (0..r.undone.count_ones())
+                        .map(|i| ((r.undo_order >> (4 * i)) & 0xf) as u8)
+                        .collect(),
+                }
+            })
+            .collect()
+    }
+
     /// Per saga figures: the checker's classification of every saga.
     pub(super) fn saga_summaries(&self) -> Vec<SagaSummary> {
         let mut out: Vec<SagaSummary> = self
@@ -387,12 +450,11 @@ impl Engine {
             .collect();
         for r in &self.sagas.runs {
             let s = &mut out[r.def as usize];
-            match r.state {
-                State::Completed => s.completed += 1,
-                State::Forward(_) | State::Compensating(_) => s.in_progress += 1,
-                // Nobody will finish it: what the services applied decides.
-                _ if r.effective() != 0 => s.half_done += 1,
-                _ => s.compensated += 1,
+            match r.outcome() {
+                SagaOutcome::Completed => s.completed += 1,
+                SagaOutcome::Compensated => s.compensated += 1,
+                SagaOutcome::HalfDone => s.half_done += 1,
+                SagaOutcome::InProgress => s.in_progress += 1,
             }
         }
         out
@@ -434,6 +496,7 @@ mod tests {
             applied,
             failed,
             undone,
+            undo_order: 0,
         }
     }
 
