@@ -182,6 +182,40 @@ fn resends_under_loss_are_suppressed_not_applied_twice() {
 }
 
 #[test]
+fn a_step_given_up_is_compensated_first_and_its_late_command_refused() {
+    // Replies often take longer than 15ms: after one unanswered send the orchestrator gives
+    // the step up, undoes it (it may have been applied) and then the earlier ones.
+    let s = with(
+        "step_timeout = \"200ms\"",
+        "step_timeout = \"15ms\"\nmax_attempts = 1",
+    );
+    let (summary, runs) = runs_of(&s);
+    let o = order(&summary);
+    adds_up(o);
+    assert!(o.given_up > 0 && o.late_commands > 0, "{o:?}");
+    assert_eq!((o.half_done, o.in_progress), (0, 0), "{o:?}");
+    let mut uncertain = 0;
+    for r in runs
+        .iter()
+        .filter(|r| r.outcome == SagaOutcome::Compensated)
+    {
+        assert!(r.compensated.windows(2).all(|w| w[0] > w[1]), "{r:?}");
+        assert!(
+            r.succeeded.iter().all(|k| r.compensated.contains(k)),
+            "{r:?}"
+        );
+        // A compensation for a step that never applied: the given-up step.
+        uncertain += usize::from(r.compensated.iter().any(|k| !r.succeeded.contains(k)));
+    }
+    assert!(uncertain > 0);
+    assert!(
+        summary.expectations.iter().all(|e| e.ok),
+        "{:?}",
+        summary.expectations
+    );
+}
+
+#[test]
 fn counts_add_up_across_seeds_and_variants() {
     for (from, to) in [
         ("seed = 11", "seed = 11"),

@@ -234,6 +234,13 @@ pub struct SagaSummary {
     pub in_progress: u64,
     /// Commands and compensations the orchestrator resent after a timeout or a recovery.
     pub resends: u64,
+    /// Steps the orchestrator gave up on after `max_attempts` unanswered sends (then
+    /// compensated, the given-up step first).
+    #[serde(default)]
+    pub given_up: u64,
+    /// Commands that reached their service after their own compensation, refused.
+    #[serde(default)]
+    pub late_commands: u64,
     /// Resent or repeated commands a service recognised and did not apply again.
     pub duplicate_commands: u64,
     /// Compensations applied (each undoes one step of one saga).

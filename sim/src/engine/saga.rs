@@ -54,6 +54,8 @@ struct Run {
     state: State,
     /// Sends of commands so far; a timeout for an older send is stale.
     attempt: u32,
+    /// Sends of the command the saga waits on now.
+    sends: u32,
     started: SimTime,
     /// Steps whose command a service applied (outcome decided).
     applied: u16,
@@ -125,6 +127,8 @@ struct SagaRt {
     started: u64,
     refused: u64,
     resends: u64,
+    given_up: u64,
+    late: u64,
     duplicates: u64,
     compensations: u64,
     out_of_order: u64,
@@ -154,6 +158,8 @@ pub(super) fn sagas(sc: &crate::scenario::Scenario, seed: u64) -> Sagas {
             started: 0,
             refused: 0,
             resends: 0,
+            given_up: 0,
+            late: 0,
             duplicates: 0,
             compensations: 0,
             out_of_order: 0,
@@ -202,6 +208,7 @@ impl Engine {
             def: s as u16,
             state: State::Forward(0),
             attempt: 0,
+            sends: 0,
             started: self.now,
             applied: 0,
             failed: 0,
@@ -220,6 +227,7 @@ impl Engine {
             _ => return,
         };
         r.attempt += 1;
+        r.sends += 1;
         let attempt = r.attempt;
         let def = r.def as usize;
         let timeout = self.sagas.defs[def].cfg.step_timeout;
@@ -284,6 +292,10 @@ impl Engine {
             }
         } else if r.applied & bit != 0 {
             def.duplicates += 1;
+        } else if r.undone & bit != 0 {
+            // Its compensation overtook it: the service keeps the compensation's record and
+            // refuses the command, or the saga would end with the step applied.
+            def.late += 1;
         } else {
             r.applied |= bit;
             let p = *def.cfg.steps[k].failure.get_ref();
@@ -333,7 +345,9 @@ impl Engine {
             }
             _ => return,
         };
-        self.sagas.runs[run as usize].state = next;
+        let r = &mut self.sagas.runs[run as usize];
+        r.state = next;
+        r.sends = 0;
         if next.active() {
             self.send_saga_command(run);
         } else if matches!(next, State::Completed | State::Compensated) {
@@ -344,14 +358,32 @@ impl Engine {
         }
     }
 
-    /// The orchestrator's timer: resend when the saga still waits on that very send.
+    /// The orchestrator's timer: resend when the saga still waits on that very send, or
+    /// after `max_attempts` sends of a step give it up as failed. A step given up may have
+    /// been applied, so its own compensation comes first.
     pub(super) fn on_saga_timeout(&mut self, run: u32, attempt: u32) {
         let r = self.sagas.runs[run as usize];
         let def = &mut self.sagas.defs[r.def as usize];
-        if r.attempt == attempt && r.state.active() && def.orchestrator_up {
-            def.resends += 1;
-            self.send_saga_command(run);
+        if r.attempt != attempt || !r.state.active() || !def.orchestrator_up {
+            return;
         }
+        let limit = def.cfg.max_attempts.as_ref().map(|m| *m.get_ref());
+        if let State::Forward(k) = r.state
+            && limit.is_some_and(|m| r.sends >= m)
+        {
+            def.given_up += 1;
+            let next = if def.cfg.compensate {
+                State::Compensating(k)
+            } else {
+                State::Abandoned
+            };
+            let r = &mut self.sagas.runs[run as usize];
+            r.state = next;
+            r.sends = 0;
+        } else {
+            def.resends += 1;
+        }
+        self.send_saga_command(run);
     }
 
     /// The orchestrator crashes: without a durable log its in-progress sagas are gone.
@@ -441,6 +473,8 @@ impl Engine {
                 started: d.started,
                 refused: d.refused,
                 resends: d.resends,
+                given_up: d.given_up,
+                late_commands: d.late,
                 duplicate_commands: d.duplicates,
                 compensations: d.compensations,
                 compensations_out_of_order: d.out_of_order,
@@ -492,6 +526,7 @@ mod tests {
             def: 0,
             state: State::Forgotten,
             attempt: 0,
+            sends: 0,
             started: SimTime::ZERO,
             applied,
             failed,

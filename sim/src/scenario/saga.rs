@@ -27,7 +27,7 @@ fn no_failure() -> Spanned<f64> {
 }
 
 /// An orchestrated saga. Defaults: `step_timeout = "1s"`, `durable = true`,
-/// `compensate = true`.
+/// `compensate = true`, no `max_attempts` (resend until answered).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SagaConfig {
@@ -47,6 +47,11 @@ pub struct SagaConfig {
     /// Without it the saga is abandoned where it failed.
     #[serde(default = "yes")]
     pub compensate: bool,
+    /// Sends of a step's command after which the orchestrator gives the step up as failed
+    /// and compensates (the step itself first: it may have been applied). Unset: resend
+    /// until answered. Compensations are always resent until answered.
+    #[serde(default)]
+    pub max_attempts: Option<Spanned<u32>>,
     /// The steps, in order.
     #[serde(default, rename = "step")]
     pub steps: Vec<SagaStep>,
@@ -112,6 +117,11 @@ pub(super) fn check(sagas: &[SagaConfig]) -> Result<(), Invalid> {
                     s.steps.len()
                 ),
             );
+        }
+        if let Some(m) = &s.max_attempts
+            && *m.get_ref() == 0
+        {
+            return fail(m.span(), "max_attempts must be greater than zero".into());
         }
         steps(s)?;
     }
