@@ -166,9 +166,11 @@ fn sagas(o: &mut String, r: &RunSummary) {
         );
         let _ = writeln!(
             o,
-            "  resends {}  duplicates suppressed {}  compensations {} (out of order {})  latency p50 {}  p99 {}",
+            "  resends {}  given up {}  duplicates suppressed {}  late refused {}  compensations {} (out of order {})  latency p50 {}  p99 {}",
             s.resends,
+            s.given_up,
             s.duplicate_commands,
+            s.late_commands,
             s.compensations,
             s.compensations_out_of_order,
             secs(s.latency_s.p50),
