@@ -133,6 +133,7 @@ pub fn summary(r: &RunSummary, path: &str) -> String {
         let _ = writeln!(o, "empty receives (billed, SQS): {}", empty.join(", "));
     }
     services(&mut o, r);
+    sagas(&mut o, r);
     timeline(&mut o, r);
     let _ = writeln!(o);
     let width = r
@@ -156,6 +157,29 @@ pub fn summary(r: &RunSummary, path: &str) -> String {
     };
     let _ = writeln!(o, "\nverdict: {verdict}");
     o
+}
+
+/// One line pair per orchestrated saga: how every saga ended, and what it took.
+fn sagas(o: &mut String, r: &RunSummary) {
+    for s in &r.sagas {
+        let _ = writeln!(
+            o,
+            "\nsaga {}  started {}  completed {}  compensated {}  half-done {}  in progress {}  refused {}",
+            s.name, s.started, s.completed, s.compensated, s.half_done, s.in_progress, s.refused
+        );
+        let _ = writeln!(
+            o,
+            "  resends {}  given up {}  duplicates suppressed {}  late refused {}  compensations {} (out of order {})  latency p50 {}  p99 {}",
+            s.resends,
+            s.given_up,
+            s.duplicate_commands,
+            s.late_commands,
+            s.compensations,
+            s.compensations_out_of_order,
+            secs(s.latency_s.p50),
+            secs(s.latency_s.p99)
+        );
+    }
 }
 
 /// Services with a database (`publish`): what their transactions and events became.

@@ -14,6 +14,7 @@ mod patterns;
 mod performance;
 mod properties;
 mod reports;
+mod saga;
 mod scenarios;
 mod support;
 mod systems;

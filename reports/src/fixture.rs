@@ -111,6 +111,7 @@ pub fn run_with(seed: u64, delivery: &str, lost: u64) -> RunSummary {
         classes: Vec::new(),
         overflow: None,
         services: Vec::new(),
+        sagas: Vec::new(),
     }
 }
 

@@ -18,6 +18,8 @@ mod outbox;
 mod priority;
 mod produce;
 mod replicate;
+mod saga;
+pub use saga::{SagaOutcome, SagaRunView};
 
 use crate::consumer::{Group, Instance, Store};
 use crate::dist::Dist;
@@ -160,6 +162,8 @@ pub struct Engine {
     classes: Vec<priority::ClassStats>,
     /// Services with a database, by producer (empty when every producer is direct).
     services: Vec<Option<outbox::Service>>,
+    /// Orchestrated sagas (empty without `[[saga]]`).
+    sagas: saga::Sagas,
 }
 
 impl Engine {
@@ -251,6 +255,7 @@ impl Engine {
             storage: stream(seed, StreamKind::Storage, 0),
             classes: priority::classes(&sc),
             services: outbox::services(&sc, seed),
+            sagas: saga::sagas(&sc, seed),
             rebalance_held: false,
             rebalance_due: Vec::new(),
             nodes_up: vec![true; *sc.broker.nodes.get_ref() as usize],
@@ -300,6 +305,7 @@ impl Engine {
         }
         self.queue.push(self.series.bucket_end, Event::Sample);
         self.queue.push(self.stop, Event::ProducersStop);
+        self.start_sagas();
     }
 
     /// Current simulated time.
@@ -501,6 +507,11 @@ impl Engine {
                 self.phase = Phase::Draining;
                 self.note(LogKind::Phase, "producers stopped; draining".to_string());
             }
+            Event::SagaArrival { saga } => self.on_saga_arrival(saga),
+            Event::SagaCommand { run, step } => self.on_saga_command(run, step),
+            Event::SagaWork { run, epoch, step } => self.on_saga_work(run, epoch, step),
+            Event::SagaReply { run, step } => self.on_saga_reply(run, step),
+            Event::SagaTimeout { run, attempt } => self.on_saga_timeout(run, attempt),
         }
     }
 

@@ -24,6 +24,8 @@ pub enum StreamKind {
     Storage = 12,
     /// A service's database: transaction times and failures (`producer.publish`).
     Service = 5,
+    /// A saga's starts, service times, step outcomes and network draws.
+    Saga = 6,
 }
 
 /// The stream for component `index` of `kind` under `seed`.

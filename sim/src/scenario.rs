@@ -5,11 +5,13 @@
 
 mod consumer;
 mod publish;
+mod saga;
 mod validate;
 pub use consumer::{
     Assignment, ConsumerConfig, Delivery, OffsetReset, OnFailure, Overflow, Scheduling,
 };
 pub use publish::Publish;
+pub use saga::{MAX_STEPS, SagaConfig, SagaStep};
 pub use validate::{Target, resolve_target};
 
 use crate::dist::Dist;
@@ -58,6 +60,9 @@ pub struct Scenario {
     /// Injected faults.
     #[serde(default, rename = "fault")]
     pub faults: Vec<FaultConfig>,
+    /// Orchestrated sagas (not broker messages: outside the copy ledger).
+    #[serde(default, rename = "saga")]
+    pub sagas: Vec<SagaConfig>,
     /// What must hold for `mqlab run` to exit 0.
     #[serde(default)]
     pub expect: Expect,
@@ -460,6 +465,10 @@ pub struct Expect {
     /// At most this many phantom events: published for a state change that was never
     /// committed (`publish = "publish-first"`).
     pub phantom: Option<u64>,
+    /// Sagas: at most this many left half-done (a step applied and never compensated).
+    pub half_done: Option<Spanned<u64>>,
+    /// Sagas: at most this many still in progress after the drain.
+    pub in_progress: Option<Spanned<u64>>,
 }
 
 impl Scenario {

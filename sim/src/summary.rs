@@ -51,6 +51,9 @@ pub struct RunSummary {
     /// Per priority class, when a consumer schedules by priority (absent otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<ClassSummary>,
+    /// Per orchestrated saga, when the scenario has `[[saga]]` (absent otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sagas: Vec<SagaSummary>,
     /// Per producer that is a service with a database (`publish`), absent otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<ServiceSummary>,
@@ -256,6 +259,46 @@ pub struct ServiceSummary {
     pub phantom_events: u64,
     /// Outbox rows still unsent at the end.
     pub outbox_rows: u64,
+}
+
+/// One orchestrated saga's outcomes. Sagas are not broker messages: they are outside the
+/// copy ledger. `started = completed + compensated + half_done + in_progress`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SagaSummary {
+    /// Saga name.
+    pub name: String,
+    /// Sagas the orchestrator started.
+    pub started: u64,
+    /// Arrivals refused because the orchestrator was down (never started).
+    pub refused: u64,
+    /// Every step applied.
+    pub completed: u64,
+    /// A step failed and no step's effect remains: every applied step was compensated
+    /// (or none had been applied).
+    pub compensated: u64,
+    /// Some step applied and never compensated, and nobody will finish the saga (the
+    /// orchestrator forgot it in a crash, or gave up without compensating).
+    pub half_done: u64,
+    /// Still being driven by the orchestrator when the run ended (0 after a full drain).
+    pub in_progress: u64,
+    /// Commands and compensations the orchestrator resent after a timeout or a recovery.
+    pub resends: u64,
+    /// Steps the orchestrator gave up on after `max_attempts` unanswered sends (then
+    /// compensated, the given-up step first).
+    #[serde(default)]
+    pub given_up: u64,
+    /// Commands that reached their service after their own compensation, refused.
+    #[serde(default)]
+    pub late_commands: u64,
+    /// Resent or repeated commands a service recognised and did not apply again.
+    pub duplicate_commands: u64,
+    /// Compensations applied (each undoes one step of one saga).
+    pub compensations: u64,
+    /// Compensations applied while a later applied step of the same saga was still not
+    /// undone (0 when compensation runs in reverse order).
+    pub compensations_out_of_order: u64,
+    /// Start to completed or compensated, over the sagas that finished.
+    pub latency_s: Latency,
 }
 
 impl RunSummary {

@@ -237,6 +237,7 @@ impl Engine {
             classes: self.class_summaries(),
             overflow: self.overflow_summary(),
             services: self.service_summaries(),
+            sagas: self.saga_summaries(),
         }
     }
 
@@ -321,6 +322,7 @@ impl Engine {
         }
         out.extend(self.share_expectation());
         out.extend(self.phantom_expectation());
+        out.extend(self.saga_expectations());
         out
     }
 
@@ -356,8 +358,10 @@ impl Engine {
         };
         let max_lag = self.groups.iter().map(|g| g.max_lag).max().unwrap_or(0);
         let mut expectations = self.expectations(&live, &latency, max_lag);
-        // In flight is only meaningful once the drain is over.
-        expectations.retain(|e| e.check != "in_flight" || self.is_finished());
+        // In flight (and a saga in progress) is only meaningful once the drain is over.
+        expectations.retain(|e| {
+            !matches!(e.check.as_str(), "in_flight" | "in_progress") || self.is_finished()
+        });
         Snapshot {
             scenario: self.scenario.name.clone(),
             seed: self.seed,

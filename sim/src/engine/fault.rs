@@ -11,7 +11,11 @@ impl Engine {
         match target {
             Target::Instance(g, local) => vec![self.groups[g].first + local],
             Target::Group(g) => self.groups[g].instances().collect(),
-            Target::Producer(_) | Target::Network | Target::Broker(_) => Vec::new(),
+            Target::Producer(_)
+            | Target::Network
+            | Target::Broker(_)
+            | Target::Orchestrator(_)
+            | Target::SagaService(..) => Vec::new(),
         }
     }
 
@@ -31,6 +35,8 @@ impl Engine {
                 self.producers[p].up = false;
                 self.crash_service(p as u32);
             }
+            (FaultKind::Crash, Target::Orchestrator(s)) => self.crash_orchestrator(s),
+            (FaultKind::Crash, Target::SagaService(s, k)) => self.set_saga_service(s, k, false),
             (FaultKind::Crash, t) => {
                 // A whole group changes at once: one rebalance, not one per instance.
                 self.rebalance_held = true;
@@ -96,6 +102,8 @@ impl Engine {
                 self.producers[p].up = true;
                 self.restart_service(p as u32);
             }
+            (FaultKind::Crash, Target::Orchestrator(s)) => self.restart_orchestrator(s),
+            (FaultKind::Crash, Target::SagaService(s, k)) => self.set_saga_service(s, k, true),
             (FaultKind::Crash, t) => {
                 // A whole group changes at once: one rebalance, not one per instance.
                 self.rebalance_held = true;

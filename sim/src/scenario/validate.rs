@@ -21,6 +21,10 @@ pub enum Target {
     Network,
     /// A broker node (`broker/N`).
     Broker(u32),
+    /// A saga's orchestrator (`saga/<name>`): saga index.
+    Orchestrator(usize),
+    /// A saga's service (`saga/<name>/<service>`): saga index, step index.
+    SagaService(usize, usize),
 }
 
 /// Resolves `group/instance`, `group` or a producer name.
@@ -33,6 +37,11 @@ pub fn resolve_target(s: &Scenario, target: &str) -> Option<Target> {
         && group("broker").is_none()
     {
         return (n < *s.broker.nodes.get_ref()).then_some(Target::Broker(n));
+    }
+    if let Some(rest) = target.strip_prefix("saga/")
+        && group("saga").is_none()
+    {
+        return super::saga::resolve(&s.sagas, rest);
     }
     if let Some((g, i)) = target.split_once('/') {
         let gi = group(g)?;
@@ -138,8 +147,29 @@ pub(super) fn validate(s: &Scenario) -> Result<(), Invalid> {
     for c in &s.consumers {
         consumer(s, c)?;
     }
+    super::saga::check(&s.sagas)?;
+    saga_expectations(s)?;
     for f in &s.faults {
         fault(s, f)?;
+    }
+    Ok(())
+}
+
+/// `half_done` and `in_progress` count sagas: they need a `[[saga]]`.
+fn saga_expectations(s: &Scenario) -> Result<(), Invalid> {
+    let keys = [
+        ("half_done", &s.expect.half_done),
+        ("in_progress", &s.expect.in_progress),
+    ];
+    for (key, bound) in keys {
+        if let Some(b) = bound
+            && s.sagas.is_empty()
+        {
+            return fail(
+                b.span(),
+                format!("{key} counts sagas: it needs a `[[saga]]`"),
+            );
+        }
     }
     Ok(())
 }
@@ -439,11 +469,21 @@ fn fault(s: &Scenario, f: &super::FaultConfig) -> Result<(), Invalid> {
         (
             Some(f.target.span()),
             format!(
-                "fault target `{}` names nothing (expected `group/instance`, `group`, a producer name, `broker/N` or `network`)",
+                "fault target `{}` names nothing (expected `group/instance`, `group`, a producer name, `broker/N`, `network`, `saga/NAME` or `saga/NAME/SERVICE`)",
                 f.target.get_ref()
             ),
         )
     })?;
+    let is_saga = matches!(
+        target,
+        super::Target::Orchestrator(_) | super::Target::SagaService(..)
+    );
+    if is_saga && kind != FaultKind::Crash {
+        return fail(
+            f.kind.span(),
+            "a saga's orchestrator or service takes a crash only".into(),
+        );
+    }
     let is_broker = matches!(target, super::Target::Broker(_));
     if is_broker != (kind == FaultKind::BrokerCrash) && kind != FaultKind::Partition {
         return fail(
