@@ -130,6 +130,7 @@ pub fn summary(r: &RunSummary, path: &str) -> String {
     if !empty.is_empty() {
         let _ = writeln!(o, "empty receives (billed, SQS): {}", empty.join(", "));
     }
+    request_reply(&mut o, r);
     timeline(&mut o, r);
     let _ = writeln!(o);
     let width = r
@@ -153,6 +154,32 @@ pub fn summary(r: &RunSummary, path: &str) -> String {
     };
     let _ = writeln!(o, "\nverdict: {verdict}");
     o
+}
+
+/// Per requester: what became of its requests and replies, and the round trip.
+fn request_reply(o: &mut String, r: &RunSummary) {
+    for q in &r.request_reply {
+        let _ = writeln!(
+            o,
+            "\nrequester {}  requests {}  replied {}  timed out {}  outstanding {}",
+            q.producer, q.requests, q.replied, q.timed_out, q.outstanding
+        );
+        let _ = writeln!(
+            o,
+            "replies   {}  orphans (late) {}  duplicate {}  mismatched {}",
+            q.replies, q.orphans, q.duplicate_replies, q.mismatched
+        );
+        let t = &q.rtt_s;
+        let _ = writeln!(
+            o,
+            "rtt       mean {}  p50 {}  p90 {}  p99 {}  max {}",
+            secs(t.mean),
+            secs(t.p50),
+            secs(t.p90),
+            secs(t.p99),
+            secs(t.max)
+        );
+    }
 }
 
 /// Eight levels of a unicode bar, lowest first.

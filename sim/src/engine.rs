@@ -17,6 +17,7 @@ mod group;
 mod priority;
 mod produce;
 mod replicate;
+mod reqreply;
 
 use crate::consumer::{Group, Instance, Store};
 use crate::dist::Dist;
@@ -147,6 +148,8 @@ pub struct Engine {
     pauses: Vec<crate::snapshot::PauseSpan>,
     /// Priority classes, by class (empty without priority scheduling).
     classes: Vec<priority::ClassStats>,
+    /// Request-reply state, by producer (empty without requesters).
+    requesters: Vec<Option<reqreply::Requester>>,
 }
 
 impl Engine {
@@ -231,6 +234,7 @@ impl Engine {
             unpark_due: Vec::new(),
             pauses: Vec::new(),
             classes: priority::classes(&sc),
+            requesters: reqreply::requesters(&sc),
             rebalance_held: false,
             rebalance_due: Vec::new(),
             nodes_up: vec![true; *sc.broker.nodes.get_ref() as usize],
@@ -472,6 +476,8 @@ impl Engine {
                     self.queue.push(next, Event::Flush);
                 }
             }
+            Event::ReplyArrive { producer, msg } => self.on_reply(producer, msg),
+            Event::ReplyTimeout { producer } => self.on_reply_timeout(producer),
             Event::ProducersStop => {
                 self.phase = Phase::Draining;
                 self.note(LogKind::Phase, "producers stopped; draining".to_string());

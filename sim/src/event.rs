@@ -116,6 +116,18 @@ pub enum Event {
         /// Instance index.
         instance: u32,
     },
+    /// A server's reply reaches its requester.
+    ReplyArrive {
+        /// Requester (producer) index.
+        producer: u32,
+        /// Correlation id: the request's topic-local message id.
+        msg: u32,
+    },
+    /// A requester's earliest reply deadline may have passed.
+    ReplyTimeout {
+        /// Requester (producer) index.
+        producer: u32,
+    },
     /// A time-series bucket closes.
     Sample,
     /// Producers stop producing.
@@ -178,6 +190,8 @@ impl Event {
             Event::GroupResume { group } => (17, group, 0, 0),
             Event::GroupJoin { group } => (18, group, 0, 0),
             Event::ProducersStop => (13, 0, 0, 0),
+            Event::ReplyArrive { producer, msg } => (21, producer, msg, 0),
+            Event::ReplyTimeout { producer } => (22, producer, 0, 0),
         };
         (tag << 56) ^ (u64::from(c) << 48) ^ (u64::from(a) << 24) ^ u64::from(b)
     }

@@ -283,6 +283,25 @@ pub struct ProducerConfig {
     /// with `scheduling`.
     #[serde(default)]
     pub priority: Option<Spanned<u8>>,
+    /// Request-reply: each message is a request awaiting a reply for this long (absent:
+    /// a plain producer, no replies).
+    #[serde(default)]
+    pub reply_timeout: Option<Spanned<SimDuration>>,
+    /// Request-reply: how a reply finds its request (default `id`).
+    #[serde(default)]
+    pub correlation: Option<Spanned<Correlation>>,
+}
+
+/// `producer.correlation`: how a requester matches a reply to its request.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Correlation {
+    /// By the reply's correlation id (the request's message id).
+    #[default]
+    Id,
+    /// To the oldest outstanding request, as if replies came back in order (the broken
+    /// client).
+    None,
 }
 
 fn one_second() -> SimDuration {
@@ -428,6 +447,12 @@ pub struct Expect {
     /// Every priority class gets at least this fraction of the copies processed while
     /// producers produce (its throughput share).
     pub min_share: Option<Spanned<f64>>,
+    /// Request-reply: at most this many replies matched to the wrong request.
+    pub mismatched: Option<Spanned<u64>>,
+    /// Request-reply: at most this many requests timed out.
+    pub timeouts: Option<Spanned<u64>>,
+    /// Request-reply: at most this many late replies (after their request timed out).
+    pub orphans: Option<Spanned<u64>>,
 }
 
 impl Scenario {

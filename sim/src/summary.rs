@@ -51,6 +51,10 @@ pub struct RunSummary {
     /// Per priority class, when a consumer schedules by priority (absent otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<ClassSummary>,
+    /// Per requester (a producer with `reply_timeout`), when there is one (absent
+    /// otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_reply: Vec<RequestReplySummary>,
 }
 
 /// Counts of messages and copies. `copies = processed + lost + dead_lettered + dropped + in_flight`.
@@ -207,6 +211,33 @@ pub struct ClassSummary {
     pub share: f64,
     /// End to end, produce to processed.
     pub latency_s: Latency,
+}
+
+/// One requester's requests and replies. `requests = replied + timed_out + outstanding`
+/// and `replies = replied + orphans + duplicate_replies`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RequestReplySummary {
+    /// The requester (producer) name.
+    pub producer: String,
+    /// Requests sent.
+    pub requests: u64,
+    /// Replies that reached it, counting repeats.
+    pub replies: u64,
+    /// Requests answered by a reply in time (matched once each).
+    pub replied: u64,
+    /// Requests whose reply did not come within `reply_timeout`.
+    pub timed_out: u64,
+    /// Requests still awaiting a reply when the run ended.
+    pub outstanding: u64,
+    /// Timed-out requests whose reply came late (each counted once).
+    pub orphans: u64,
+    /// Replies for a request already answered or already counted as an orphan (a server
+    /// that processed the request twice).
+    pub duplicate_replies: u64,
+    /// Replies matched to a request other than the one they answer.
+    pub mismatched: u64,
+    /// Round trip, from the request's intended send time to its matched reply.
+    pub rtt_s: Latency,
 }
 
 impl RunSummary {

@@ -230,6 +230,7 @@ impl Engine {
                 .map(|v| [v.value_iterated_to(), v.count_at_value()])
                 .collect(),
             classes: self.class_summaries(),
+            request_reply: self.request_reply_summaries(),
         }
     }
 
@@ -313,6 +314,7 @@ impl Engine {
             }
         }
         out.extend(self.share_expectation());
+        out.extend(self.reply_expectations());
         out
     }
 
