@@ -11,6 +11,7 @@ mod network;
 mod patterns;
 mod performance;
 mod properties;
+mod request_reply;
 mod reports;
 mod scenarios;
 mod support;

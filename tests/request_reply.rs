@@ -1,0 +1,264 @@
+//! Request-reply (issue 6, item 1): requests carry a correlation id and a reply-to queue, a
+//! server group replies, the requester reports round trips, timeouts and late (orphan)
+//! replies, and the checker flags a reply matched to the wrong request. The shipped
+//! scenario holds; its naive-client variant (`correlation = "none"`) fails the checker.
+
+use crate::support::{load, parse, root, run, run_with};
+use assert_cmd::Command;
+use mqlab_sim::summary::{Expectation, RequestReplySummary};
+use mqlab_sim::{Delivery, RunSummary, Scenario};
+
+fn shipped() -> (Scenario, String) {
+    let path = root().join("scenarios/request-reply.toml");
+    let text = std::fs::read_to_string(&path).expect("readable scenario");
+    (load(&path), text)
+}
+
+/// The shipped scenario with the naive client that pairs a reply with its oldest request.
+fn naive_text() -> String {
+    let (_, text) = shipped();
+    assert!(text.contains("correlation = \"id\""));
+    text.replace("correlation = \"id\"", "correlation = \"none\"")
+}
+
+fn check<'a>(s: &'a RunSummary, name: &str) -> &'a Expectation {
+    s.expectations
+        .iter()
+        .find(|e| e.check == name)
+        .unwrap_or_else(|| panic!("no `{name}` expectation in {:?}", s.expectations))
+}
+
+fn requester(s: &RunSummary) -> &RequestReplySummary {
+    let [r] = &s.request_reply[..] else {
+        panic!("one requester: {:?}", s.request_reply);
+    };
+    r
+}
+
+/// Every request ends in one state, every reply is counted once.
+fn assert_accounted(r: &RequestReplySummary) {
+    assert_eq!(r.requests, r.replied + r.timed_out + r.outstanding, "{r:?}");
+    assert_eq!(r.replies, r.replied + r.orphans + r.duplicate_replies, "{r:?}");
+    assert!(r.orphans <= r.timed_out, "an orphan's request timed out: {r:?}");
+}
+
+/// One server, constant service, low constant rate: no request ever waits.
+fn unqueued(latency: &str, service: &str, timeout: &str, correlation: &str) -> Scenario {
+    parse(&format!(
+        r#"
+name = "rtt"
+duration = "20s"
+[broker]
+model = "queue"
+[network]
+latency = "{latency}"
+[[topic]]
+name = "rpc"
+[[producer]]
+name = "client"
+topic = "rpc"
+rate = 10
+arrival = "constant"
+reply_timeout = "{timeout}"
+correlation = "{correlation}"
+[[consumer]]
+group = "server"
+topic = "rpc"
+instances = 1
+service_time = "{service}"
+delivery = "at-least-once"
+"#
+    ))
+}
+
+/// `x` is `want` seconds within the histogram's precision (3 significant digits).
+fn close(x: f64, want: f64) -> bool {
+    (x - want).abs() <= want * 1e-3
+}
+
+#[test]
+fn scenario_holds_and_late_replies_of_timed_out_requests_are_orphans() {
+    let (s, _) = shipped();
+    let summary = run(&s, s.seed);
+    assert!(summary.ok(), "{:?}", summary.expectations);
+    let r = requester(&summary);
+    assert_accounted(r);
+    assert_eq!(r.mismatched, 0);
+    assert!(check(&summary, "mismatched").ok);
+    // The slow window makes requests time out, and their replies still come.
+    assert!(r.timed_out > 100, "{r:?}");
+    assert!(r.orphans > 100, "{r:?}");
+    assert!(r.replied > r.timed_out, "{r:?}");
+    // Each server applies each request once here, and every reply gets back.
+    assert_eq!(summary.messages.duplicated, 0);
+    assert_eq!(r.replies, summary.messages.processed);
+    assert_eq!(r.duplicate_replies, 0);
+    // Only replies within the timeout are matched (histogram precision aside).
+    assert!(r.rtt_s.max <= 0.5 * 1.001, "{r:?}");
+    assert!(r.rtt_s.p50 < r.rtt_s.p99, "{r:?}");
+}
+
+#[test]
+fn naive_correlation_answers_the_wrong_request_and_the_checker_fails() {
+    let (s, _) = shipped();
+    let naive = parse(&naive_text());
+    let (good, bad) = (run(&s, s.seed), run(&naive, naive.seed));
+    let mismatched = check(&bad, "mismatched");
+    assert!(!mismatched.ok, "{mismatched:?}");
+    assert!(!bad.ok());
+    let r = requester(&bad);
+    assert_accounted(r);
+    assert!(r.mismatched > 1000, "{r:?}");
+    // The bug is all in the client: the broker and the servers do exactly the same.
+    assert_eq!(good.trace_hash, bad.trace_hash);
+    assert_eq!(good.messages, bad.messages);
+    assert_eq!(requester(&good).replies, r.replies);
+}
+
+#[test]
+fn the_cli_exits_0_on_the_scenario_and_1_on_the_naive_client() {
+    let ok = Command::cargo_bin("mqlab")
+        .expect("binary")
+        .current_dir(root())
+        .args(["run", "scenarios/request-reply.toml"])
+        .output()
+        .expect("runs");
+    assert_eq!(ok.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(text.contains("requester client"), "{text}");
+    let dir = std::env::temp_dir().join(format!("mqlab-rr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("naive.toml");
+    std::fs::write(&path, naive_text()).expect("written");
+    let bad = Command::cargo_bin("mqlab")
+        .expect("binary")
+        .args(["run", path.to_str().expect("utf-8 path"), "--json"])
+        .output()
+        .expect("runs");
+    assert_eq!(bad.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&bad.stdout).expect("JSON");
+    let rr = &v["request_reply"][0];
+    assert!(rr["mismatched"].as_u64().expect("mismatched") > 0, "{rr}");
+    assert!(rr["rtt_s"]["p99"].as_f64().is_some(), "{rr}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn without_queueing_the_round_trip_is_service_plus_four_hops() {
+    // Request: client → broker → server; reply: server → broker → client.
+    let s = unqueued("1ms", "5ms", "1s", "id");
+    let summary = run(&s, 3);
+    let r = requester(&summary);
+    assert_accounted(r);
+    assert_eq!((r.timed_out, r.orphans, r.mismatched), (0, 0, 0), "{r:?}");
+    assert_eq!(r.replied, r.requests);
+    assert!(r.requests >= 190, "{r:?}");
+    for x in [r.rtt_s.p50, r.rtt_s.p99, r.rtt_s.max] {
+        assert!(close(x, 0.009), "rtt {x} vs 9ms: {r:?}");
+    }
+    // With an instantaneous network it is the service time alone.
+    let s = unqueued("0", "5ms", "1s", "id");
+    let r = requester(&run(&s, 3)).clone();
+    assert!(close(r.rtt_s.max, 0.005) && close(r.rtt_s.p50, 0.005), "{r:?}");
+}
+
+#[test]
+fn a_naive_client_is_right_while_replies_come_back_in_order() {
+    // One server, constant service, no timeouts: replies are in request order, so the
+    // oldest outstanding request is always the right one and nothing is flagged.
+    let s = unqueued("1ms", "5ms", "1s", "none");
+    let r = requester(&run(&s, 3)).clone();
+    assert_eq!((r.mismatched, r.timed_out), (0, 0), "{r:?}");
+    assert_eq!(r.replied, r.requests);
+}
+
+#[test]
+fn a_timeout_below_the_service_time_times_out_every_request_and_orphans_every_reply() {
+    let mut text = std::fs::read_to_string(root().join("scenarios/request-reply.toml"))
+        .expect("scenario");
+    text = text.replace("reply_timeout = \"500ms\"", "reply_timeout = \"1ms\"");
+    text = text.replace("mismatched = 0", "mismatched = 0\ntimeouts = 0\norphans = 0");
+    let s = parse(&text);
+    let summary = run(&s, s.seed);
+    let r = requester(&summary);
+    assert_accounted(r);
+    // Four hops of at least 0.5ms each: no reply can be in time.
+    assert_eq!(r.replied, 0, "{r:?}");
+    assert_eq!(r.timed_out, r.requests);
+    assert_eq!(r.orphans, r.requests);
+    assert!(!check(&summary, "timeouts").ok);
+    assert!(!check(&summary, "orphans").ok);
+    assert!(check(&summary, "mismatched").ok);
+}
+
+#[test]
+fn replays_after_a_crash_send_duplicate_replies_that_never_match_twice() {
+    let s = parse(
+        r#"
+name = "rr-crash"
+duration = "20s"
+[[topic]]
+name = "rpc"
+partitions = 4
+[[producer]]
+name = "client"
+topic = "rpc"
+rate = 200
+keys = 100
+reply_timeout = "30s"
+[[consumer]]
+group = "servers"
+topic = "rpc"
+instances = 2
+service_time = "exp(2ms)"
+delivery = "at-least-once"
+commit_interval = "2s"
+[[fault]]
+at = "7s"
+kind = "crash"
+target = "servers/1"
+duration = "2s"
+"#,
+    );
+    let summary = run(&s, 11);
+    assert!(summary.messages.duplicated > 0, "{:?}", summary.messages);
+    let r = requester(&summary);
+    assert_accounted(r);
+    assert!(r.duplicate_replies > 0, "{r:?}");
+    // Each request is answered once; the replays' replies are only counted.
+    assert_eq!(r.replied, r.requests, "{r:?}");
+    assert_eq!(r.replies, r.replied + r.duplicate_replies);
+    assert_eq!(r.mismatched, 0);
+}
+
+#[test]
+fn every_delivery_variant_conserves_and_accounts_every_request() {
+    let (s, _) = shipped();
+    for d in [
+        Delivery::AtMostOnce,
+        Delivery::AtLeastOnce,
+        Delivery::ExactlyOnce,
+    ] {
+        let summary = run_with(&s, d, s.seed);
+        assert!(summary.conservation_ok, "{d:?}: {:?}", summary.messages);
+        assert_accounted(requester(&summary));
+    }
+}
+
+#[test]
+fn same_seed_same_run_and_another_seed_another() {
+    let (s, _) = shipped();
+    let (a, b, c) = (run(&s, 21), run(&s, 21), run(&s, 22));
+    assert_eq!(a, b);
+    assert_ne!(a.trace_hash, c.trace_hash);
+    assert_ne!(a.request_reply, c.request_reply);
+}
+
+#[test]
+fn runs_without_requesters_report_no_request_reply() {
+    let s = load(&root().join("scenarios/mm1.toml"));
+    let summary = run(&s, s.seed);
+    assert!(summary.request_reply.is_empty());
+    let json = serde_json::to_string(&summary).expect("serialises");
+    assert!(!json.contains("request_reply"));
+}
