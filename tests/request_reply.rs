@@ -262,3 +262,99 @@ fn runs_without_requesters_report_no_request_reply() {
     let json = serde_json::to_string(&summary).expect("serialises");
     assert!(!json.contains("request_reply"));
 }
+
+mod generated {
+    //! Random request-reply set-ups: every request and every reply accounted for, the
+    //! ledger conserved, and a client matching by id never mismatched.
+
+    use super::{assert_accounted, requester};
+    use mqlab_sim::{Engine, Scenario};
+    use proptest::prelude::*;
+
+    #[allow(clippy::too_many_arguments)]
+    fn toml_of(
+        model: &str,
+        instances: u32,
+        service_us: u32,
+        latency_us: u32,
+        timeout_ms: u32,
+        delivery: &str,
+        fault: &str,
+        by_id: bool,
+    ) -> String {
+        let fault = match fault {
+            "crash" => "[[fault]]\nat = \"1s\"\nkind = \"crash\"\ntarget = \"g/0\"\nduration = \"500ms\"",
+            "slow" => "[[fault]]\nat = \"1s\"\nkind = \"slow\"\ntarget = \"g\"\nduration = \"1s\"\nfactor = 20",
+            _ => "",
+        };
+        format!(
+            r#"
+name = "generated-rr"
+duration = "3s"
+drain = "10s"
+[broker]
+model = "{model}"
+visibility_timeout = "200ms"
+[network]
+latency = "exp({latency_us}us)"
+[[topic]]
+name = "t"
+{exchange}
+[[producer]]
+name = "p"
+topic = "t"
+rate = 300
+reply_timeout = "{timeout_ms}ms"
+correlation = "{correlation}"
+[[consumer]]
+group = "g"
+topic = "t"
+instances = {instances}
+service_time = "exp({service_us}us)"
+delivery = "{delivery}"
+commit_interval = "100ms"
+{fault}
+"#,
+            exchange = if model == "exchange" {
+                "exchange = \"fanout\""
+            } else {
+                ""
+            },
+            correlation = if by_id { "id" } else { "none" },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        #[test]
+        fn every_request_and_reply_is_accounted_for(
+            model in prop::sample::select(vec!["log", "queue", "exchange"]),
+            instances in 1u32..4,
+            service_us in 200u32..8000,
+            latency_us in prop::sample::select(vec![0u32, 400]),
+            timeout_ms in prop::sample::select(vec![5u32, 50, 2000]),
+            delivery in prop::sample::select(vec!["at-most-once", "at-least-once", "exactly-once"]),
+            fault in prop::sample::select(vec!["none", "crash", "slow"]),
+            by_id in any::<bool>(),
+            seed in 0u64..1000,
+        ) {
+            let text = toml_of(model, instances, service_us, latency_us, timeout_ms, delivery, fault, by_id);
+            let s = Scenario::from_toml(&text, "generated.toml")
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let summary = Engine::new(&s, seed).run();
+            prop_assert!(summary.conservation_ok, "seed={seed}\n{text}");
+            let r = requester(&summary);
+            assert_accounted(r);
+            prop_assert_eq!(r.requests, summary.messages.produced);
+            // A processed request was answered at least once (unless the drain's end cut
+            // a reply off on its way back).
+            if summary.sim_time_s < 13.0 {
+                prop_assert!(r.replies >= summary.messages.processed, "seed={seed} {r:?}\n{text}");
+            }
+            if by_id {
+                prop_assert_eq!(r.mismatched, 0);
+            }
+        }
+    }
+}
