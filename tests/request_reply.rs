@@ -38,8 +38,15 @@ fn requester(s: &RunSummary) -> &RequestReplySummary {
 /// Every request ends in one state, every reply is counted once.
 fn assert_accounted(r: &RequestReplySummary) {
     assert_eq!(r.requests, r.replied + r.timed_out + r.outstanding, "{r:?}");
-    assert_eq!(r.replies, r.replied + r.orphans + r.duplicate_replies, "{r:?}");
-    assert!(r.orphans <= r.timed_out, "an orphan's request timed out: {r:?}");
+    assert_eq!(
+        r.replies,
+        r.replied + r.orphans + r.duplicate_replies,
+        "{r:?}"
+    );
+    assert!(
+        r.orphans <= r.timed_out,
+        "an orphan's request timed out: {r:?}"
+    );
 }
 
 /// One server, constant service, low constant rate: no request ever waits.
@@ -159,7 +166,10 @@ fn without_queueing_the_round_trip_is_service_plus_four_hops() {
     // With an instantaneous network it is the service time alone.
     let s = unqueued("0", "5ms", "1s", "id");
     let r = requester(&run(&s, 3)).clone();
-    assert!(close(r.rtt_s.max, 0.005) && close(r.rtt_s.p50, 0.005), "{r:?}");
+    assert!(
+        close(r.rtt_s.max, 0.005) && close(r.rtt_s.p50, 0.005),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -174,10 +184,13 @@ fn a_naive_client_is_right_while_replies_come_back_in_order() {
 
 #[test]
 fn a_timeout_below_the_service_time_times_out_every_request_and_orphans_every_reply() {
-    let mut text = std::fs::read_to_string(root().join("scenarios/request-reply.toml"))
-        .expect("scenario");
+    let mut text =
+        std::fs::read_to_string(root().join("scenarios/request-reply.toml")).expect("scenario");
     text = text.replace("reply_timeout = \"500ms\"", "reply_timeout = \"1ms\"");
-    text = text.replace("mismatched = 0", "mismatched = 0\ntimeouts = 0\norphans = 0");
+    text = text.replace(
+        "mismatched = 0",
+        "mismatched = 0\ntimeouts = 0\norphans = 0",
+    );
     let s = parse(&text);
     let summary = run(&s, s.seed);
     let r = requester(&summary);
@@ -283,8 +296,12 @@ mod generated {
         by_id: bool,
     ) -> String {
         let fault = match fault {
-            "crash" => "[[fault]]\nat = \"1s\"\nkind = \"crash\"\ntarget = \"g/0\"\nduration = \"500ms\"",
-            "slow" => "[[fault]]\nat = \"1s\"\nkind = \"slow\"\ntarget = \"g\"\nduration = \"1s\"\nfactor = 20",
+            "crash" => {
+                "[[fault]]\nat = \"1s\"\nkind = \"crash\"\ntarget = \"g/0\"\nduration = \"500ms\""
+            }
+            "slow" => {
+                "[[fault]]\nat = \"1s\"\nkind = \"slow\"\ntarget = \"g\"\nduration = \"1s\"\nfactor = 20"
+            }
             _ => "",
         };
         format!(
@@ -357,4 +374,58 @@ commit_interval = "100ms"
             }
         }
     }
+}
+
+#[test]
+fn compare_sets_the_correlation_and_only_the_naive_runs_mismatch() {
+    let out = Command::cargo_bin("mqlab")
+        .expect("binary")
+        .current_dir(root())
+        .args([
+            "compare",
+            "scenarios/request-reply.toml",
+            "--delivery",
+            "at-least-once",
+            "--set",
+            "producer.client.correlation=id,none",
+            "--seeds",
+            "1..2",
+            "--json",
+        ])
+        .output()
+        .expect("runs");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let runs = v["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 4);
+    let mismatched: Vec<u64> = runs
+        .iter()
+        .map(|r| {
+            r["request_reply"][0]["mismatched"]
+                .as_u64()
+                .expect("mismatched")
+        })
+        .collect();
+    assert_eq!(
+        mismatched.iter().filter(|&&m| m == 0).count(),
+        2,
+        "{mismatched:?}"
+    );
+    assert_eq!(
+        mismatched.iter().filter(|&&m| m > 0).count(),
+        2,
+        "{mismatched:?}"
+    );
+    // Without a requester the setting is refused (exit 2).
+    let refused = Command::cargo_bin("mqlab")
+        .expect("binary")
+        .current_dir(root())
+        .args([
+            "compare",
+            "scenarios/mm1.toml",
+            "--set",
+            "producer.arrivals.correlation=none",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(refused.status.code(), Some(2));
 }

@@ -292,6 +292,23 @@ pub struct ProducerConfig {
     pub correlation: Option<Spanned<Correlation>>,
 }
 
+impl ProducerConfig {
+    /// Sets `reply_timeout` (making the producer a requester) and `correlation`, each
+    /// when given (`--set`); the caller keeps the timeout positive.
+    pub fn set_request_reply(
+        &mut self,
+        timeout: Option<SimDuration>,
+        correlation: Option<Correlation>,
+    ) {
+        if let Some(t) = timeout {
+            self.reply_timeout = Some(Spanned::new(0..0, t));
+        }
+        if let Some(c) = correlation {
+            self.correlation = Some(Spanned::new(0..0, c));
+        }
+    }
+}
+
 /// `producer.correlation`: how a requester matches a reply to its request.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
