@@ -3,7 +3,7 @@
 //! replies, and the checker flags a reply matched to the wrong request. The shipped
 //! scenario holds; its naive-client variant (`correlation = "none"`) fails the checker.
 
-use crate::support::{load, parse, root, run, run_with};
+use crate::support::{load, parse, root, run, run_with, t_interval};
 use assert_cmd::Command;
 use mqlab_sim::summary::{Expectation, RequestReplySummary};
 use mqlab_sim::{Delivery, RunSummary, Scenario};
@@ -169,6 +169,50 @@ fn without_queueing_the_round_trip_is_service_plus_four_hops() {
     assert!(
         close(r.rtt_s.max, 0.005) && close(r.rtt_s.p50, 0.005),
         "{r:?}"
+    );
+}
+
+#[test]
+fn the_round_trip_of_an_md1_server_is_its_sojourn_and_pollaczek_khinchine_holds() {
+    // Poisson requests to one server of constant service time over an instantaneous
+    // network: the round trip is the request's sojourn, whose mean is S + rho S / (2(1 - rho)).
+    let (lambda, service) = (80.0, 0.010);
+    let s = parse(&format!(
+        r#"
+name = "md1-rtt"
+duration = "200s"
+[broker]
+model = "queue"
+[[topic]]
+name = "rpc"
+[[producer]]
+name = "client"
+topic = "rpc"
+rate = {lambda}
+reply_timeout = "1h"
+[[consumer]]
+group = "server"
+topic = "rpc"
+instances = 1
+service_time = "10ms"
+"#
+    ));
+    let means: Vec<f64> = (1..=10)
+        .map(|seed| {
+            let summary = run(&s, seed);
+            let r = requester(&summary);
+            assert_eq!(r.replied, r.requests);
+            let sojourn = summary.groups[0].sojourn_mean_s;
+            assert!(close(r.rtt_s.mean, sojourn), "{r:?} vs sojourn {sojourn}");
+            r.rtt_s.mean
+        })
+        .collect();
+    let rho = lambda * service;
+    let theory = service + rho * service / (2.0 * (1.0 - rho));
+    let (mean, half) = t_interval(&means);
+    assert!(
+        (mean - theory).abs() <= half,
+        "rtt mean {mean} +- {half} vs M/D/1 {theory}"
     );
 }
 
