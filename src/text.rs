@@ -166,8 +166,8 @@ fn request_reply(o: &mut String, r: &RunSummary) {
         );
         let _ = writeln!(
             o,
-            "replies   {}  orphans (late) {}  duplicate {}  mismatched {}",
-            q.replies, q.orphans, q.duplicate_replies, q.mismatched
+            "replies   {}  orphans (late) {}  duplicate {}  mismatched {}  lost {}",
+            q.replies, q.orphans, q.duplicate_replies, q.mismatched, q.replies_lost
         );
         let t = &q.rtt_s;
         let _ = writeln!(

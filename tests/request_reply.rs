@@ -346,6 +346,12 @@ mod generated {
             "slow" => {
                 "[[fault]]\nat = \"1s\"\nkind = \"slow\"\ntarget = \"g\"\nduration = \"1s\"\nfactor = 20"
             }
+            "crash-client" => {
+                "[[fault]]\nat = \"1s\"\nkind = \"crash\"\ntarget = \"p\"\nduration = \"300ms\""
+            }
+            "cut-client" => {
+                "[[fault]]\nat = \"1s\"\nkind = \"partition\"\ntarget = \"p\"\nduration = \"300ms\""
+            }
             _ => "",
         };
         format!(
@@ -396,7 +402,7 @@ commit_interval = "100ms"
             latency_us in prop::sample::select(vec![0u32, 400]),
             timeout_ms in prop::sample::select(vec![5u32, 50, 2000]),
             delivery in prop::sample::select(vec!["at-most-once", "at-least-once", "exactly-once"]),
-            fault in prop::sample::select(vec!["none", "crash", "slow"]),
+            fault in prop::sample::select(vec!["none", "crash", "slow", "crash-client", "cut-client"]),
             by_id in any::<bool>(),
             seed in 0u64..1000,
         ) {
@@ -411,7 +417,10 @@ commit_interval = "100ms"
             // A processed request was answered at least once (unless the drain's end cut
             // a reply off on its way back).
             if summary.sim_time_s < 13.0 {
-                prop_assert!(r.replies >= summary.messages.processed, "seed={seed} {r:?}\n{text}");
+                prop_assert!(
+                    r.replies + r.replies_lost >= summary.messages.processed,
+                    "seed={seed} {r:?}\n{text}"
+                );
             }
             if by_id {
                 prop_assert_eq!(r.mismatched, 0);
@@ -472,4 +481,21 @@ fn compare_sets_the_correlation_and_only_the_naive_runs_mismatch() {
         .output()
         .expect("runs");
     assert_eq!(refused.status.code(), Some(2));
+}
+
+#[test]
+fn replies_to_a_crashed_requester_are_lost_and_their_requests_time_out() {
+    let (_, text) = shipped();
+    // The client is down from 5s to 6s; replies to what it sent just before are dropped.
+    let s = parse(&format!(
+        "{text}\n[[fault]]\nat = \"5s\"\nkind = \"crash\"\ntarget = \"client\"\nduration = \"1s\"\n"
+    ));
+    let summary = run(&s, s.seed);
+    let r = requester(&summary);
+    assert_accounted(r);
+    assert!(r.replies_lost > 0, "{r:?}");
+    assert!(r.timed_out >= r.replies_lost, "{r:?}");
+    assert_eq!(r.replies + r.replies_lost, summary.messages.processed);
+    let plain = requester(&run(&shipped().0, s.seed)).clone();
+    assert_eq!(plain.replies_lost, 0);
 }

@@ -236,6 +236,10 @@ pub struct RequestReplySummary {
     pub duplicate_replies: u64,
     /// Replies matched to a request other than the one they answer.
     pub mismatched: u64,
+    /// Replies that came while the requester was crashed or cut off from the broker
+    /// (dropped with its reply queue; not in `replies`).
+    #[serde(default)]
+    pub replies_lost: u64,
     /// Round trip, from the request's intended send time to its matched reply.
     pub rtt_s: Latency,
 }

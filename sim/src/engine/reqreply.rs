@@ -39,6 +39,8 @@ pub(super) struct Requester {
     orphans: u64,
     duplicate_replies: u64,
     mismatched: u64,
+    /// Replies that came while the requester was crashed or cut off.
+    replies_lost: u64,
     /// Send → matched reply, nanoseconds.
     rtt: Histogram<u64>,
 }
@@ -67,6 +69,7 @@ pub(super) fn requesters(sc: &Scenario) -> Vec<Option<Requester>> {
                 orphans: 0,
                 duplicate_replies: 0,
                 mismatched: 0,
+                replies_lost: 0,
                 rtt: new_histogram(),
             })
         })
@@ -136,10 +139,17 @@ impl Engine {
         );
     }
 
-    /// A reply with correlation id `id` reaches requester `p`.
+    /// A reply with correlation id `id` reaches requester `p`. A crashed or cut-off
+    /// requester has lost its connection and with it its exclusive reply queue: the reply
+    /// is dropped and its request left to time out.
     pub(super) fn on_reply(&mut self, p: u32, id: u32) {
         let now = self.now;
+        let connected = self.producers[p as usize].up && self.producers[p as usize].reachable;
         let r = self.requester(p).expect("a requester");
+        if !connected {
+            r.replies_lost += 1;
+            return;
+        }
         r.replies += 1;
         let matched = if r.by_id {
             r.outstanding.remove(&id).map(|sent| (id, sent))
@@ -180,6 +190,7 @@ impl Engine {
                 orphans: r.orphans,
                 duplicate_replies: r.duplicate_replies,
                 mismatched: r.mismatched,
+                replies_lost: r.replies_lost,
                 rtt_s: latency_of(&r.rtt),
             })
             .collect()
