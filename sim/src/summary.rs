@@ -231,8 +231,9 @@ pub struct RequestReplySummary {
     pub outstanding: u64,
     /// Timed-out requests whose reply came late (each counted once).
     pub orphans: u64,
-    /// Replies for a request already answered or already counted as an orphan (a server
-    /// that processed the request twice).
+    /// Replies that found nothing left to match and are not an orphan: their request was
+    /// already answered (a server processed it twice, or, with `correlation = "none"`, an
+    /// earlier reply took it) or its late reply already came.
     pub duplicate_replies: u64,
     /// Replies matched to a request other than the one they answer.
     pub mismatched: u64,
