@@ -245,7 +245,8 @@ fn combinations(sweeps: &[(String, Vec<String>)]) -> Vec<BTreeMap<String, String
 
 const KEYS: &str = "duration, drain, broker.capacity, broker.max_receives, broker.visibility_timeout, \
 broker.on_full, broker.high_watermark, broker.low_watermark, broker.spill_capacity, broker.spill_latency, \
-producer.NAME.rate, producer.NAME.retry_backoff, producer.NAME.publish, consumer.GROUP.instances, consumer.GROUP.commit_interval, \
+producer.NAME.rate, producer.NAME.retry_backoff, producer.NAME.publish, producer.NAME.reply_timeout, \
+producer.NAME.correlation, consumer.GROUP.instances, consumer.GROUP.commit_interval, \
 consumer.GROUP.service_time, consumer.GROUP.max_retries, consumer.GROUP.backoff, topic.NAME.partitions";
 
 /// Sets one scenario field from a `--set` key; unknown keys and bad values are errors that
@@ -303,6 +304,9 @@ pub fn apply_setting(s: &mut Scenario, key: &str, value: &str) -> anyhow::Result
             })?;
             p.set_publish(publish);
         }
+        ["producer", name, field @ ("reply_timeout" | "correlation")] => {
+            set_requester(s, name, field, value).with_context(ctx)?;
+        }
         ["topic", name, "partitions"] => {
             let t = s.topics.iter_mut().find(|t| t.name.get_ref() == name);
             let t = t.with_context(|| format!("{}: no topic `{name}`", ctx()))?;
@@ -348,6 +352,31 @@ fn set_broker(s: &mut Scenario, field: &str, value: &str) -> anyhow::Result<()> 
         "spill_latency" => b.spill_latency = Dist::parse(value).map_err(anyhow::Error::msg)?,
         _ => bail!("unknown key (accepted: {KEYS})"),
     }
+    Ok(())
+}
+
+/// A requester's `reply_timeout` (positive) or `correlation` (`id` or `none`, only on a
+/// producer that is a requester); errors get the `--set` context from the caller.
+fn set_requester(s: &mut Scenario, name: &str, field: &str, value: &str) -> anyhow::Result<()> {
+    let p = s.producers.iter_mut().find(|p| p.name.get_ref() == name);
+    let p = p.with_context(|| format!("no producer `{name}`"))?;
+    if field == "reply_timeout" {
+        let t = parse_duration(value).map_err(anyhow::Error::msg)?;
+        if t.is_zero() {
+            bail!("reply_timeout must be greater than zero");
+        }
+        p.set_request_reply(Some(t), None);
+        return Ok(());
+    }
+    if p.reply_timeout.is_none() {
+        bail!("`correlation` needs `reply_timeout` (a requester)");
+    }
+    let c = match value {
+        "id" => mqlab_sim::scenario::Correlation::Id,
+        "none" => mqlab_sim::scenario::Correlation::None,
+        _ => bail!("expected `id` or `none`"),
+    };
+    p.set_request_reply(None, Some(c));
     Ok(())
 }
 

@@ -134,6 +134,7 @@ pub fn summary(r: &RunSummary, path: &str) -> String {
     }
     services(&mut o, r);
     sagas(&mut o, r);
+    request_reply(&mut o, r);
     timeline(&mut o, r);
     let _ = writeln!(o);
     let width = r
@@ -157,6 +158,32 @@ pub fn summary(r: &RunSummary, path: &str) -> String {
     };
     let _ = writeln!(o, "\nverdict: {verdict}");
     o
+}
+
+/// Per requester: what became of its requests and replies, and the round trip.
+fn request_reply(o: &mut String, r: &RunSummary) {
+    for q in &r.request_reply {
+        let _ = writeln!(
+            o,
+            "\nrequester {}  requests {}  replied {}  timed out {}  outstanding {}",
+            q.producer, q.requests, q.replied, q.timed_out, q.outstanding
+        );
+        let _ = writeln!(
+            o,
+            "replies   {}  orphans (late) {}  duplicate {}  mismatched {}  lost {}",
+            q.replies, q.orphans, q.duplicate_replies, q.mismatched, q.replies_lost
+        );
+        let t = &q.rtt_s;
+        let _ = writeln!(
+            o,
+            "rtt       mean {}  p50 {}  p90 {}  p99 {}  max {}",
+            secs(t.mean),
+            secs(t.p50),
+            secs(t.p90),
+            secs(t.p99),
+            secs(t.max)
+        );
+    }
 }
 
 /// One line pair per orchestrated saga: how every saga ended, and what it took.

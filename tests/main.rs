@@ -14,6 +14,7 @@ mod patterns;
 mod performance;
 mod properties;
 mod reports;
+mod request_reply;
 mod saga;
 mod scenarios;
 mod support;

@@ -112,6 +112,7 @@ pub fn run_with(seed: u64, delivery: &str, lost: u64) -> RunSummary {
         overflow: None,
         services: Vec::new(),
         sagas: Vec::new(),
+        request_reply: Vec::new(),
     }
 }
 

@@ -20,6 +20,7 @@ mod produce;
 mod replicate;
 mod saga;
 pub use saga::{SagaOutcome, SagaRunView};
+mod reqreply;
 
 use crate::consumer::{Group, Instance, Store};
 use crate::dist::Dist;
@@ -164,6 +165,8 @@ pub struct Engine {
     services: Vec<Option<outbox::Service>>,
     /// Orchestrated sagas (empty without `[[saga]]`).
     sagas: saga::Sagas,
+    /// Request-reply state, by producer (empty without requesters).
+    requesters: Vec<Option<reqreply::Requester>>,
 }
 
 impl Engine {
@@ -256,6 +259,7 @@ impl Engine {
             classes: priority::classes(&sc),
             services: outbox::services(&sc, seed),
             sagas: saga::sagas(&sc, seed),
+            requesters: reqreply::requesters(&sc),
             rebalance_held: false,
             rebalance_due: Vec::new(),
             nodes_up: vec![true; *sc.broker.nodes.get_ref() as usize],
@@ -503,6 +507,8 @@ impl Engine {
                     self.queue.push(next, Event::Flush);
                 }
             }
+            Event::ReplyArrive { producer, msg } => self.on_reply(producer, msg),
+            Event::ReplyTimeout { producer } => self.on_reply_timeout(producer),
             Event::ProducersStop => {
                 self.phase = Phase::Draining;
                 self.note(LogKind::Phase, "producers stopped; draining".to_string());

@@ -149,6 +149,18 @@ pub enum Event {
         /// The service's incarnation that scheduled it.
         epoch: u32,
     },
+    /// A server's reply reaches its requester.
+    ReplyArrive {
+        /// Requester (producer) index.
+        producer: u32,
+        /// Correlation id: the request's topic-local message id.
+        msg: u32,
+    },
+    /// A requester's earliest reply deadline may have passed.
+    ReplyTimeout {
+        /// Requester (producer) index.
+        producer: u32,
+    },
     /// A time-series bucket closes.
     Sample,
     /// Producers stop producing.
@@ -256,6 +268,8 @@ impl Event {
             Event::SagaWork { run, epoch, step } => (32, run, epoch, step),
             Event::SagaReply { run, step } => (33, run, 0, step),
             Event::SagaTimeout { run, attempt } => (34, run, attempt, 0),
+            Event::ReplyArrive { producer, msg } => (35, producer, msg, 0),
+            Event::ReplyTimeout { producer } => (36, producer, 0, 0),
         };
         (tag << 56) ^ (u64::from(c) << 48) ^ (u64::from(a) << 24) ^ u64::from(b)
     }

@@ -317,6 +317,42 @@ pub struct ProducerConfig {
     /// `publish = "outbox"`: rows the relay publishes per poll at most (default 100).
     #[serde(default)]
     pub relay_batch: Option<Spanned<u32>>,
+    /// Request-reply: each message is a request awaiting a reply for this long (absent:
+    /// a plain producer, no replies).
+    #[serde(default)]
+    pub reply_timeout: Option<Spanned<SimDuration>>,
+    /// Request-reply: how a reply finds its request (default `id`).
+    #[serde(default)]
+    pub correlation: Option<Spanned<Correlation>>,
+}
+
+impl ProducerConfig {
+    /// Sets `reply_timeout` (making the producer a requester) and `correlation`, each
+    /// when given (`--set`); the caller keeps the timeout positive.
+    pub fn set_request_reply(
+        &mut self,
+        timeout: Option<SimDuration>,
+        correlation: Option<Correlation>,
+    ) {
+        if let Some(t) = timeout {
+            self.reply_timeout = Some(Spanned::new(0..0, t));
+        }
+        if let Some(c) = correlation {
+            self.correlation = Some(Spanned::new(0..0, c));
+        }
+    }
+}
+
+/// `producer.correlation`: how a requester matches a reply to its request.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Correlation {
+    /// By the reply's correlation id (the request's message id).
+    #[default]
+    Id,
+    /// To the oldest outstanding request, as if replies came back in order (the broken
+    /// client).
+    None,
 }
 
 fn one_second() -> SimDuration {
@@ -469,6 +505,12 @@ pub struct Expect {
     pub half_done: Option<Spanned<u64>>,
     /// Sagas: at most this many still in progress after the drain.
     pub in_progress: Option<Spanned<u64>>,
+    /// Request-reply: at most this many replies matched to the wrong request.
+    pub mismatched: Option<Spanned<u64>>,
+    /// Request-reply: at most this many requests timed out.
+    pub timeouts: Option<Spanned<u64>>,
+    /// Request-reply: at most this many late replies (after their request timed out).
+    pub orphans: Option<Spanned<u64>>,
 }
 
 impl Scenario {

@@ -51,6 +51,10 @@ pub struct RunSummary {
     /// Per priority class, when a consumer schedules by priority (absent otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<ClassSummary>,
+    /// Per requester (a producer with `reply_timeout`), when there is one (absent
+    /// otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_reply: Vec<RequestReplySummary>,
     /// Per orchestrated saga, when the scenario has `[[saga]]` (absent otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sagas: Vec<SagaSummary>,
@@ -299,6 +303,38 @@ pub struct SagaSummary {
     pub compensations_out_of_order: u64,
     /// Start to completed or compensated, over the sagas that finished.
     pub latency_s: Latency,
+}
+
+/// One requester's requests and replies. `requests = replied + timed_out + outstanding`
+/// and `replies = replied + orphans + duplicate_replies`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RequestReplySummary {
+    /// The requester (producer) name.
+    pub producer: String,
+    /// Requests sent.
+    pub requests: u64,
+    /// Replies that reached it, counting repeats.
+    pub replies: u64,
+    /// Requests answered by a reply in time (matched once each).
+    pub replied: u64,
+    /// Requests whose reply did not come within `reply_timeout`.
+    pub timed_out: u64,
+    /// Requests still awaiting a reply when the run ended.
+    pub outstanding: u64,
+    /// Timed-out requests whose reply came late (each counted once).
+    pub orphans: u64,
+    /// Replies that found nothing left to match and are not an orphan: their request was
+    /// already answered (a server processed it twice, or, with `correlation = "none"`, an
+    /// earlier reply took it) or its late reply already came.
+    pub duplicate_replies: u64,
+    /// Replies matched to a request other than the one they answer.
+    pub mismatched: u64,
+    /// Replies that came while the requester was crashed or cut off from the broker
+    /// (dropped with its reply queue; not in `replies`).
+    #[serde(default)]
+    pub replies_lost: u64,
+    /// Round trip, from the request's intended send time to its matched reply.
+    pub rtt_s: Latency,
 }
 
 impl RunSummary {

@@ -238,6 +238,7 @@ impl Engine {
             overflow: self.overflow_summary(),
             services: self.service_summaries(),
             sagas: self.saga_summaries(),
+            request_reply: self.request_reply_summaries(),
         }
     }
 
@@ -323,6 +324,7 @@ impl Engine {
         out.extend(self.share_expectation());
         out.extend(self.phantom_expectation());
         out.extend(self.saga_expectations());
+        out.extend(self.reply_expectations());
         out
     }
 

@@ -349,6 +349,9 @@ impl Engine {
             2 => group.metrics.duplicated += 1,
             _ => {}
         }
+        if !self.requesters.is_empty() {
+            self.send_reply(msg);
+        }
         Effect::Applied
     }
 

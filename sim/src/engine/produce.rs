@@ -104,6 +104,9 @@ impl Engine {
         }
         self.produced += 1;
         self.series.produced();
+        if !self.requesters.is_empty() {
+            self.request_sent(p, id);
+        }
         let msg = Msg {
             id,
             key,

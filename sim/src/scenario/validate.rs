@@ -134,6 +134,7 @@ pub(super) fn validate(s: &Scenario) -> Result<(), Invalid> {
             "min_share needs a consumer with `scheduling` (priority classes)".into(),
         );
     }
+    request_reply(s)?;
     broker(s)?;
     unique(s.topics.iter().map(|t| &t.name), "topic")?;
     for t in &s.topics {
@@ -552,6 +553,40 @@ fn fault(s: &Scenario, f: &super::FaultConfig) -> Result<(), Invalid> {
             _ => {}
         },
         _ => {}
+    }
+    Ok(())
+}
+
+/// Request-reply: a positive `reply_timeout`, `correlation` only beside one, and the
+/// request-reply expectations only in a scenario with a requester.
+fn request_reply(s: &Scenario) -> Result<(), Invalid> {
+    for p in &s.producers {
+        match (&p.reply_timeout, &p.correlation) {
+            (Some(t), _) if t.get_ref().is_zero() => {
+                return fail(t.span(), "reply_timeout must be greater than zero".into());
+            }
+            (None, Some(c)) => {
+                return fail(
+                    c.span(),
+                    "`correlation` needs `reply_timeout` (a requester)".into(),
+                );
+            }
+            _ => {}
+        }
+    }
+    let e = &s.expect;
+    let bound = [&e.mismatched, &e.timeouts, &e.orphans]
+        .into_iter()
+        .flatten()
+        .next();
+    if let Some(b) = bound
+        && s.producers.iter().all(|p| p.reply_timeout.is_none())
+    {
+        return fail(
+            b.span(),
+            "mismatched, timeouts and orphans need a producer with `reply_timeout` (a requester)"
+                .into(),
+        );
     }
     Ok(())
 }

@@ -1,0 +1,328 @@
+//! Request-reply (`producer.reply_timeout`): a requester's every message is a request whose
+//! correlation id is its message id and whose reply-to queue is the requester's own. The
+//! server group replies each time it applies a request's side effect; the reply travels
+//! two hops (server → broker's reply queue → requester). The requester matches replies to
+//! requests, times requests out, and counts late (orphan) and duplicate replies and replies
+//! matched to the wrong request. Replies are not copies: the ledger never sees them.
+//!
+//! State is kept only when some producer is a requester, so a plain run pays one
+//! `is_empty` test per message and records nothing.
+
+use super::Engine;
+use crate::event::Event;
+use crate::message::Msg;
+use crate::metrics::{latency_of, new_histogram};
+use crate::scenario::{Correlation, Scenario};
+use crate::summary::{Expectation, RequestReplySummary};
+use crate::time::{SimDuration, SimTime};
+use hdrhistogram::Histogram;
+use std::collections::{BTreeMap, VecDeque};
+
+/// One requester's outstanding requests and what became of its requests and replies.
+#[derive(Debug)]
+pub(super) struct Requester {
+    timeout: SimDuration,
+    /// `correlation = "id"`; otherwise a reply takes the oldest outstanding request.
+    by_id: bool,
+    /// Requests awaiting a reply: id → intended send time. Ids grow in send order, so the
+    /// first entry is the oldest request.
+    outstanding: BTreeMap<u32, SimTime>,
+    /// `(deadline, id)` in send order; the timeout is fixed, so deadlines only grow and
+    /// one armed timer (for the front) serves them all. Answered entries are skipped.
+    deadlines: VecDeque<(SimTime, u32)>,
+    timer_armed: bool,
+    /// Requests that timed out → whether a late reply has come for it since.
+    timed_out: BTreeMap<u32, bool>,
+    requests: u64,
+    replies: u64,
+    replied: u64,
+    orphans: u64,
+    duplicate_replies: u64,
+    mismatched: u64,
+    /// Replies that came while the requester was crashed or cut off.
+    replies_lost: u64,
+    /// Send → matched reply, nanoseconds.
+    rtt: Histogram<u64>,
+}
+
+/// Per producer, its requester state; empty when no producer is a requester.
+pub(super) fn requesters(sc: &Scenario) -> Vec<Option<Requester>> {
+    if sc.producers.iter().all(|p| p.reply_timeout.is_none()) {
+        return Vec::new();
+    }
+    sc.producers
+        .iter()
+        .map(|p| {
+            p.reply_timeout.as_ref().map(|t| Requester {
+                timeout: *t.get_ref(),
+                by_id: p
+                    .correlation
+                    .as_ref()
+                    .is_none_or(|c| *c.get_ref() == Correlation::Id),
+                outstanding: BTreeMap::new(),
+                deadlines: VecDeque::new(),
+                timer_armed: false,
+                timed_out: BTreeMap::new(),
+                requests: 0,
+                replies: 0,
+                replied: 0,
+                orphans: 0,
+                duplicate_replies: 0,
+                mismatched: 0,
+                replies_lost: 0,
+                rtt: new_histogram(),
+            })
+        })
+        .collect()
+}
+
+impl Engine {
+    fn requester(&mut self, p: u32) -> Option<&mut Requester> {
+        self.requesters.get_mut(p as usize).and_then(Option::as_mut)
+    }
+
+    /// Producer `p` created message `id`: if it is a requester, a request now awaits its
+    /// reply (timed from the intended send time, like end-to-end latency).
+    pub(super) fn request_sent(&mut self, p: u32, id: u32) {
+        let now = self.now;
+        let Some(r) = self.requester(p) else {
+            return;
+        };
+        r.requests += 1;
+        r.outstanding.insert(id, now);
+        r.deadlines.push_back((now + r.timeout, id));
+        if !r.timer_armed {
+            self.arm_reply_timer(p);
+        }
+    }
+
+    /// Arms the requester's timer for its earliest deadline within the run.
+    fn arm_reply_timer(&mut self, p: u32) {
+        let end = self.end;
+        let r = self.requester(p).expect("a requester");
+        let next = r.deadlines.front().map(|d| d.0).filter(|&at| at <= end);
+        r.timer_armed = next.is_some();
+        if let Some(at) = next {
+            self.queue.push(at, Event::ReplyTimeout { producer: p });
+        }
+    }
+
+    /// Every request whose deadline has passed without a reply times out.
+    pub(super) fn on_reply_timeout(&mut self, p: u32) {
+        let now = self.now;
+        let r = self.requester(p).expect("a requester");
+        while let Some(&(at, id)) = r.deadlines.front()
+            && at <= now
+        {
+            r.deadlines.pop_front();
+            if r.outstanding.remove(&id).is_some() {
+                r.timed_out.insert(id, false);
+            }
+        }
+        self.arm_reply_timer(p);
+    }
+
+    /// A server applied `msg`'s side effect: if it is a request, its reply goes back to
+    /// the requester's reply queue (server → broker → requester, two hops).
+    pub(super) fn send_reply(&mut self, msg: Msg) {
+        let p = u32::from(msg.producer);
+        if self.requester(p).is_none() {
+            return;
+        }
+        let back = self.hop() + self.hop();
+        self.queue.push(
+            self.now + back,
+            Event::ReplyArrive {
+                producer: p,
+                msg: msg.id,
+            },
+        );
+    }
+
+    /// A reply with correlation id `id` reaches requester `p`. A crashed or cut-off
+    /// requester has lost its connection and with it its exclusive reply queue: the reply
+    /// is dropped and its request left to time out.
+    pub(super) fn on_reply(&mut self, p: u32, id: u32) {
+        let now = self.now;
+        let connected = self.producers[p as usize].up && self.producers[p as usize].reachable;
+        let r = self.requester(p).expect("a requester");
+        if !connected {
+            r.replies_lost += 1;
+            return;
+        }
+        r.replies += 1;
+        let matched = if r.by_id {
+            r.outstanding.remove(&id).map(|sent| (id, sent))
+        } else {
+            // The naive client: replies come back in order, so this one is the oldest's.
+            r.outstanding.pop_first()
+        };
+        match matched {
+            Some((request, sent)) => {
+                r.replied += 1;
+                r.mismatched += u64::from(request != id);
+                r.rtt.saturating_record(now.since(sent).0.max(1));
+            }
+            // Nothing to match: late for a timed-out request (once), or a repeat.
+            None => match r.timed_out.get_mut(&id) {
+                Some(late @ false) => {
+                    *late = true;
+                    r.orphans += 1;
+                }
+                _ => r.duplicate_replies += 1,
+            },
+        }
+    }
+
+    /// Per requester figures for the summary (empty without requesters).
+    pub(super) fn request_reply_summaries(&self) -> Vec<RequestReplySummary> {
+        self.requesters
+            .iter()
+            .zip(&self.producers)
+            .filter_map(|(r, prod)| Some((r.as_ref()?, prod)))
+            .map(|(r, prod)| RequestReplySummary {
+                producer: prod.name.clone(),
+                requests: r.requests,
+                replies: r.replies,
+                replied: r.replied,
+                timed_out: r.timed_out.len() as u64,
+                outstanding: r.outstanding.len() as u64,
+                orphans: r.orphans,
+                duplicate_replies: r.duplicate_replies,
+                mismatched: r.mismatched,
+                replies_lost: r.replies_lost,
+                rtt_s: latency_of(&r.rtt),
+            })
+            .collect()
+    }
+
+    /// `mismatched`, `timeouts` and `orphans`: totals over the requesters against the
+    /// bounds.
+    pub(super) fn reply_expectations(&self) -> Vec<Expectation> {
+        let e = &self.scenario.expect;
+        let all = self.request_reply_summaries();
+        let total = |f: fn(&RequestReplySummary) -> u64| all.iter().map(f).sum::<u64>();
+        [
+            ("mismatched", &e.mismatched, total(|s| s.mismatched)),
+            ("timeouts", &e.timeouts, total(|s| s.timed_out)),
+            ("orphans", &e.orphans, total(|s| s.orphans)),
+        ]
+        .into_iter()
+        .filter_map(|(check, bound, actual)| {
+            let b = *bound.as_ref()?.get_ref();
+            Some(Expectation {
+                check: check.into(),
+                expected: format!("<= {b}"),
+                actual: if actual > b {
+                    format!("{actual} ({} over)", actual - b)
+                } else {
+                    actual.to_string()
+                },
+                ok: actual <= b,
+            })
+        })
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An engine whose producer 0 is a requester with a 100ms timeout; nothing is run, the
+    /// tests drive the requester's handlers by hand.
+    fn engine(correlation: &str) -> Engine {
+        let text = format!(
+            r#"
+name = "unit"
+duration = "10s"
+[[topic]]
+name = "rpc"
+[[producer]]
+name = "client"
+topic = "rpc"
+rate = 1
+reply_timeout = "100ms"
+correlation = "{correlation}"
+"#
+        );
+        let s = Scenario::from_toml(&text, "unit.toml").expect("valid");
+        Engine::new(&s, 1)
+    }
+
+    fn at(e: &mut Engine, ms: u64) {
+        e.now = SimTime::ZERO + SimDuration::from_millis(ms);
+    }
+
+    fn stats(e: &Engine) -> RequestReplySummary {
+        e.request_reply_summaries().remove(0)
+    }
+
+    #[test]
+    fn replies_out_of_order_match_by_id_but_the_naive_client_swaps_them() {
+        for (correlation, mismatched) in [("id", 0), ("none", 2)] {
+            let mut e = engine(correlation);
+            e.request_sent(0, 0);
+            at(&mut e, 1);
+            e.request_sent(0, 1);
+            at(&mut e, 5);
+            e.on_reply(0, 1);
+            at(&mut e, 9);
+            e.on_reply(0, 0);
+            let s = stats(&e);
+            assert_eq!((s.replied, s.mismatched), (2, mismatched), "{correlation}");
+            // By id the round trips are 4ms and 9ms; the naive client sees 5ms and 8ms.
+            let max = if mismatched == 0 { 0.009 } else { 0.008 };
+            assert!((s.rtt_s.max - max).abs() < 1e-5, "{correlation}: {s:?}");
+        }
+    }
+
+    #[test]
+    fn a_late_reply_is_an_orphan_once_and_then_a_duplicate() {
+        let mut e = engine("id");
+        e.request_sent(0, 7);
+        at(&mut e, 100);
+        e.on_reply_timeout(0);
+        at(&mut e, 150);
+        e.on_reply(0, 7);
+        e.on_reply(0, 7);
+        let s = stats(&e);
+        assert_eq!(
+            (
+                s.requests,
+                s.replied,
+                s.timed_out,
+                s.orphans,
+                s.duplicate_replies
+            ),
+            (1, 0, 1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn a_repeated_reply_is_counted_and_never_matched_twice() {
+        let mut e = engine("id");
+        e.request_sent(0, 3);
+        e.request_sent(0, 4);
+        at(&mut e, 10);
+        e.on_reply(0, 3);
+        e.on_reply(0, 3);
+        let s = stats(&e);
+        assert_eq!((s.replied, s.duplicate_replies, s.outstanding), (1, 1, 1));
+        // The timeout later takes only the request still waiting.
+        at(&mut e, 100);
+        e.on_reply_timeout(0);
+        let s = stats(&e);
+        assert_eq!((s.timed_out, s.outstanding), (1, 0));
+    }
+
+    #[test]
+    fn plain_scenarios_keep_no_requester_state() {
+        let s = Scenario::from_toml(
+            "name = \"x\"\nduration = \"1s\"\n[[topic]]\nname = \"t\"\n[[producer]]\nname = \"p\"\ntopic = \"t\"\nrate = 1\n",
+            "x.toml",
+        )
+        .expect("valid");
+        assert!(requesters(&s).is_empty());
+    }
+}
