@@ -16,6 +16,7 @@ mod fault;
 mod group;
 mod priority;
 mod produce;
+mod protect;
 mod replicate;
 
 use crate::consumer::{Group, Instance, Store};
@@ -147,6 +148,8 @@ pub struct Engine {
     pauses: Vec<crate::snapshot::PauseSpan>,
     /// Priority classes, by class (empty without priority scheduling).
     classes: Vec<priority::ClassStats>,
+    /// Breakers, timeouts, quarantine (off unless the scenario uses them).
+    protection: protect::Protection,
 }
 
 impl Engine {
@@ -194,6 +197,7 @@ impl Engine {
                 remaining: f.count.unwrap_or(0),
             })
             .collect();
+        let protection = protect::build(&sc, instances.len());
         let group_names: Vec<String> = groups.iter().map(|g: &Group| g.name.clone()).collect();
         let stop = SimTime::ZERO + sc.duration;
         let mut engine = Engine {
@@ -231,6 +235,7 @@ impl Engine {
             unpark_due: Vec::new(),
             pauses: Vec::new(),
             classes: priority::classes(&sc),
+            protection,
             rebalance_held: false,
             rebalance_due: Vec::new(),
             nodes_up: vec![true; *sc.broker.nodes.get_ref() as usize],
@@ -472,6 +477,7 @@ impl Engine {
                     self.queue.push(next, Event::Flush);
                 }
             }
+            Event::BreakerCoolDown { group, producer } => self.on_cool_down(group, producer),
             Event::ProducersStop => {
                 self.phase = Phase::Draining;
                 self.note(LogKind::Phase, "producers stopped; draining".to_string());

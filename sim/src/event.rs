@@ -120,6 +120,13 @@ pub enum Event {
     Sample,
     /// Producers stop producing.
     ProducersStop,
+    /// A circuit breaker's cool-down ends: it goes half-open.
+    BreakerCoolDown {
+        /// Group index.
+        group: u32,
+        /// Producer index (the message type).
+        producer: u32,
+    },
 }
 
 impl Event {
@@ -178,6 +185,7 @@ impl Event {
             Event::GroupResume { group } => (17, group, 0, 0),
             Event::GroupJoin { group } => (18, group, 0, 0),
             Event::ProducersStop => (13, 0, 0, 0),
+            Event::BreakerCoolDown { group, producer } => (21, group, producer, 0),
         };
         (tag << 56) ^ (u64::from(c) << 48) ^ (u64::from(a) << 24) ^ u64::from(b)
     }

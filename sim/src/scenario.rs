@@ -4,6 +4,7 @@
 //! rates). This module only reads text; it never opens files.
 
 mod consumer;
+mod protect;
 mod validate;
 pub use consumer::{
     Assignment, ConsumerConfig, Delivery, OffsetReset, OnFailure, Overflow, Scheduling,
@@ -363,6 +364,9 @@ pub struct FaultConfig {
     /// `latency-spike`: the network's one-way latency during the window.
     #[serde(default)]
     pub latency: Option<Dist>,
+    /// `poison` and `outage`: how a doomed attempt ends (default `fail`).
+    #[serde(default)]
+    pub mode: Option<Spanned<FailMode>>,
 }
 
 impl FaultConfig {
@@ -379,6 +383,7 @@ impl FaultConfig {
             rate: None,
             count: None,
             latency: None,
+            mode: None,
         }
     }
 }
@@ -399,6 +404,20 @@ pub enum FaultKind {
     Partition,
     /// The network's latency becomes `latency` (target `network`).
     LatencySpike,
+    /// A dependency of one message type (the target producer's messages) is down: every
+    /// attempt to process one fails while it lasts, though the messages themselves are fine.
+    Outage,
+}
+
+/// `fault.mode`: how a doomed processing attempt (poison or outage) ends.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailMode {
+    /// It fails after its service time.
+    #[default]
+    Fail,
+    /// It never returns; only a consumer's `processing_timeout` ends it.
+    Hang,
 }
 
 /// The `[expect]` block; each bound is optional.
@@ -428,6 +447,10 @@ pub struct Expect {
     /// Every priority class gets at least this fraction of the copies processed while
     /// producers produce (its throughput share).
     pub min_share: Option<Spanned<f64>>,
+    /// At most this many copies quarantined (a consumer's `quarantine`).
+    pub quarantined: Option<u64>,
+    /// Per message type (producer name): its end-to-end p99 latency at most this.
+    pub p99_latency_of: Option<Spanned<std::collections::BTreeMap<String, SimDuration>>>,
 }
 
 impl Scenario {

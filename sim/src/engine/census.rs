@@ -56,6 +56,9 @@ impl Engine {
                 }
             }
         }
+        for (g, m) in self.parked() {
+            sets[g].set(m.id);
+        }
         for t in &self.topics {
             for parked in &t.parked {
                 t.groups
@@ -230,6 +233,7 @@ impl Engine {
                 .map(|v| [v.value_iterated_to(), v.count_at_value()])
                 .collect(),
             classes: self.class_summaries(),
+            protection: self.protection_summary(),
         }
     }
 
@@ -313,6 +317,7 @@ impl Engine {
             }
         }
         out.extend(self.share_expectation());
+        out.extend(self.protection_expectations());
         out
     }
 
@@ -488,5 +493,6 @@ fn fault_kind_name(k: FaultKind) -> &'static str {
         FaultKind::BrokerCrash => "broker-crash",
         FaultKind::Partition => "partition",
         FaultKind::LatencySpike => "latency-spike",
+        FaultKind::Outage => "outage",
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::ops::Range;
 use toml::Spanned;
 
-type Invalid = (Option<Range<usize>>, String);
+pub(super) type Invalid = (Option<Range<usize>>, String);
 
 /// What a fault's `target` names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,7 +141,7 @@ pub(super) fn validate(s: &Scenario) -> Result<(), Invalid> {
     for f in &s.faults {
         fault(s, f)?;
     }
-    Ok(())
+    super::protect::validate(s)
 }
 
 fn topic_of<'a>(s: &'a Scenario, name: &str) -> &'a super::TopicConfig {
@@ -447,12 +447,16 @@ fn fault(s: &Scenario, f: &super::FaultConfig) -> Result<(), Invalid> {
             "a latency-spike needs `latency` (a distribution)".into(),
         );
     }
-    let wants_producer = kind == FaultKind::Poison;
+    let wants_producer = matches!(kind, FaultKind::Poison | FaultKind::Outage);
     let is_producer = matches!(target, super::Target::Producer(_));
     if wants_producer && !is_producer {
         return fail(
             f.target.span(),
-            "a poison fault targets a producer (its messages fail processing)".into(),
+            if kind == FaultKind::Outage {
+                "an outage fault targets a producer (its message type)".into()
+            } else {
+                "a poison fault targets a producer (its messages fail processing)".into()
+            },
         );
     }
     if kind == FaultKind::Slow && is_producer {
