@@ -4,6 +4,8 @@
 use mqlab_sim::RunSummary;
 use std::fmt::Write;
 
+mod protection;
+
 /// Formats seconds with a unit that fits.
 pub fn secs(s: f64) -> String {
     let a = s.abs();
@@ -129,6 +131,9 @@ pub fn summary(r: &RunSummary, path: &str) -> String {
         .collect();
     if !empty.is_empty() {
         let _ = writeln!(o, "empty receives (billed, SQS): {}", empty.join(", "));
+    }
+    if let Some(p) = &r.protection {
+        protection::protection(&mut o, p);
     }
     timeline(&mut o, r);
     let _ = writeln!(o);

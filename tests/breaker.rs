@@ -8,7 +8,10 @@ use mqlab_sim::{Delivery, RunSummary, Scenario};
 
 fn shipped() -> (Scenario, String) {
     let path = root().join("scenarios/circuit-breaker.toml");
-    (load(&path), std::fs::read_to_string(&path).expect("readable"))
+    (
+        load(&path),
+        std::fs::read_to_string(&path).expect("readable"),
+    )
 }
 
 /// The shipped scenario without the consumer lines starting with any of `keys`.
@@ -43,18 +46,24 @@ fn circuit_breaker_scenario_holds_and_quarantines_only_the_real_poison() {
     assert!(r.ok(), "{:?}", r.expectations);
     let p = protection(&r);
     assert_eq!(p.quarantined, 5);
-    assert_eq!(r.messages.dead_lettered, 5, "quarantined copies are dead-lettered");
+    assert_eq!(
+        r.messages.dead_lettered, 5,
+        "quarantined copies are dead-lettered"
+    );
     // None of the outage's invoices is among them: each record is one of the three failing
     // pills of 5s or the two hanging ones of 40s.
     for q in &p.quarantine {
         let first = q.attempts[0].started_s;
-        assert!(first < 20.0 || first >= 40.0, "{q:?}");
+        assert!(!(20.0..40.0).contains(&first), "{q:?}");
     }
     let opens = p.transitions.iter().filter(|t| t.to == "open").count() as u64;
     assert_eq!(opens, p.breaker_opens);
     assert!(p.breaker_opens >= 1);
     let first_open = &p.transitions[0];
-    assert_eq!((first_open.from.as_str(), first_open.to.as_str()), ("closed", "open"));
+    assert_eq!(
+        (first_open.from.as_str(), first_open.to.as_str()),
+        ("closed", "open")
+    );
     assert!((20.0..21.0).contains(&first_open.at_s), "{first_open:?}");
     let last = p.transitions.last().expect("transitions");
     assert_eq!(last.to, "closed", "closed again after the outage");
@@ -64,7 +73,10 @@ fn circuit_breaker_scenario_holds_and_quarantines_only_the_real_poison() {
 #[test]
 fn without_breaker_and_timeout_the_checker_fails() {
     let (_, text) = shipped();
-    let broken = without(&text, &["circuit_breaker", "cool_down", "processing_timeout"]);
+    let broken = without(
+        &text,
+        &["circuit_breaker", "cool_down", "processing_timeout"],
+    );
     let r = run(&broken, broken.seed);
     assert!(!r.ok());
     // Invoices that would have succeeded seconds later are quarantined...
@@ -87,7 +99,10 @@ fn the_breaker_alone_protects_checkout_and_the_outage_invoices() {
     let r = run(&no_breaker, no_breaker.seed);
     assert!(!check(&r, "quarantined").ok);
     assert!(!check(&r, "p99_latency_of checkout").ok);
-    assert!(check(&r, "in_flight").ok, "the timeout still cuts the hangs");
+    assert!(
+        check(&r, "in_flight").ok,
+        "the timeout still cuts the hangs"
+    );
 }
 
 #[test]
@@ -146,7 +161,11 @@ fn quarantine_records_carry_each_attempt_and_its_error() {
 /// One worker, one type whose dependency is down for `outage`; each message fails once
 /// (`max_retries = 0`) and is quarantined, so the records time every failure.
 fn single_type(breaker: u32, outage: &str) -> Scenario {
-    parse(&format!(
+    parse(&scenario_text(breaker, outage))
+}
+
+fn scenario_text(breaker: u32, outage: &str) -> String {
+    format!(
         r#"name = "one-type"
 duration = "10s"
 [broker]
@@ -172,7 +191,7 @@ kind = "outage"
 target = "x"
 duration = "{outage}"
 "#
-    ))
+    )
 }
 
 #[test]
@@ -183,7 +202,10 @@ fn the_breaker_opens_at_exactly_the_nth_consecutive_failure() {
     assert_eq!(p.quarantined, 3, "{p:?}");
     let open = &p.transitions[0];
     assert_eq!(open.to, "open");
-    assert!(same_time(open.at_s, p.quarantine[2].attempts[0].ended_s), "{p:?}");
+    assert!(
+        same_time(open.at_s, p.quarantine[2].attempts[0].ended_s),
+        "{p:?}"
+    );
     // One failure short of the threshold: it never opens.
     let r = run(&single_type(4, "350ms"), 1);
     let p = protection(&r);
@@ -202,7 +224,11 @@ fn half_open_probes_after_the_cool_down_and_closes_on_success() {
         .collect();
     assert_eq!(
         steps,
-        [("closed", "open"), ("open", "half-open"), ("half-open", "closed")]
+        [
+            ("closed", "open"),
+            ("open", "half-open"),
+            ("half-open", "closed")
+        ]
     );
     let at: Vec<f64> = p.transitions.iter().map(|t| t.at_s).collect();
     assert!(same_time(at[1] - at[0], 2.0), "cool_down later: {at:?}");
@@ -221,9 +247,15 @@ fn a_failed_probe_reopens_for_another_cool_down() {
     let p = protection(&r);
     let steps: Vec<&str> = p.transitions.iter().map(|t| t.to.as_str()).collect();
     assert_eq!(steps, ["open", "half-open", "open", "half-open", "closed"]);
-    assert!(same_time(p.transitions[3].at_s - p.transitions[2].at_s, 2.0));
+    assert!(same_time(
+        p.transitions[3].at_s - p.transitions[2].at_s,
+        2.0
+    ));
     assert_eq!(p.breaker_opens, 2);
-    assert_eq!(p.quarantined, 4, "the failed probe exhausted its budget too");
+    assert_eq!(
+        p.quarantined, 4,
+        "the failed probe exhausted its budget too"
+    );
 }
 
 #[test]
@@ -253,4 +285,43 @@ fn runs_without_protection_keys_report_none() {
     assert!(r.protection.is_none());
     let json = serde_json::to_string(&r).expect("json");
     assert!(!json.contains("\"protection\""));
+}
+
+#[test]
+fn a_probe_lost_in_a_crash_reopens_the_breaker_instead_of_holding_the_type_forever() {
+    // Opens at 0.301s, half-open at 2.301s with a 1ms probe; the worker crashes during
+    // it, and at-most-once loses the probe.
+    let s = parse(&format!(
+        "{}\n[[fault]]\nat = \"2301500us\"\nkind = \"crash\"\ntarget = \"w\"\nduration = \"100ms\"\n",
+        scenario_text(3, "1s")
+    ));
+    let r = run_with(&s, Delivery::AtMostOnce, 1);
+    let p = protection(&r);
+    let steps: Vec<&str> = p.transitions.iter().map(|t| t.to.as_str()).collect();
+    assert_eq!(steps, ["open", "half-open", "open", "half-open", "closed"]);
+    // The silent probe counts as failed one cool-down after it was admitted.
+    assert!(same_time(
+        p.transitions[2].at_s - p.transitions[1].at_s,
+        2.0
+    ));
+    assert_eq!(
+        r.messages.lost, 1,
+        "the probe, taken and committed before processing"
+    );
+    assert_eq!(r.messages.in_flight, 0, "the parked invoices resumed");
+}
+
+#[test]
+fn the_breaker_works_on_an_exchange_queue_too() {
+    let (_, text) = shipped();
+    let text = text
+        .replace("model = \"queue\"", "model = \"exchange\"")
+        .replace(
+            "name = \"orders\"\n",
+            "name = \"orders\"\nexchange = \"fanout\"\n",
+        );
+    let s = parse(&text);
+    let r = run(&s, s.seed);
+    assert!(r.ok(), "{:?}", r.expectations);
+    assert!(protection(&r).breaker_opens >= 1);
 }

@@ -41,6 +41,8 @@ pub struct Breaker {
     state: BreakerState,
     /// Half-open: the message admitted as the probe.
     probe: Option<u32>,
+    /// Bumped at every transition, so that a stale timer is recognised.
+    generation: u32,
 }
 
 impl Breaker {
@@ -52,7 +54,20 @@ impl Breaker {
             failures: 0,
             state: BreakerState::Closed,
             probe: None,
+            generation: 0,
         }
+    }
+
+    /// Counts transitions: a timer set in another generation is stale.
+    #[must_use]
+    pub fn generation(&self) -> u32 {
+        self.generation
+    }
+
+    /// Half-open: the probe admitted, if any.
+    #[must_use]
+    pub fn probe(&self) -> Option<u32> {
+        self.probe
     }
 
     /// Its state.
@@ -103,11 +118,19 @@ impl Breaker {
         (self.state == BreakerState::Open).then(|| self.go(BreakerState::HalfOpen))
     }
 
+    /// The probe gave no answer within a cool-down (lost in a crash, or hanging): it
+    /// counts as a failed probe, half-open → open.
+    pub fn probe_lost(&mut self) -> Option<Transition> {
+        (self.state == BreakerState::HalfOpen && self.probe.is_some())
+            .then(|| self.go(BreakerState::Open))
+    }
+
     fn go(&mut self, to: BreakerState) -> Transition {
         let from = self.state;
         self.state = to;
         self.failures = 0;
         self.probe = None;
+        self.generation = self.generation.wrapping_add(1);
         (from, to)
     }
 }
@@ -136,7 +159,11 @@ mod tests {
         b.record(1, false);
         b.record(2, true);
         b.record(3, false);
-        assert_eq!(b.record(4, false), None, "only two in a row since the success");
+        assert_eq!(
+            b.record(4, false),
+            None,
+            "only two in a row since the success"
+        );
         assert_eq!(b.record(5, false), Some((Closed, Open)));
     }
 
@@ -154,6 +181,21 @@ mod tests {
         assert!(b.admits(8));
         assert_eq!(b.record(8, true), Some((HalfOpen, Closed)));
         assert!(b.admits(9));
+    }
+
+    #[test]
+    fn a_probe_without_answer_reopens_and_stale_generations_show() {
+        let mut b = Breaker::new(1);
+        assert_eq!(b.probe_lost(), None, "closed: no probe to lose");
+        b.record(0, false);
+        let opened = b.generation();
+        b.cool_down_ended();
+        assert_ne!(b.generation(), opened);
+        assert_eq!(b.probe_lost(), None, "no probe admitted yet");
+        assert!(b.admits(3));
+        assert_eq!(b.probe(), Some(3));
+        assert_eq!(b.probe_lost(), Some((HalfOpen, Open)));
+        assert_eq!(b.record(3, true), None, "its late answer changes nothing");
     }
 
     #[test]

@@ -477,7 +477,11 @@ impl Engine {
                     self.queue.push(next, Event::Flush);
                 }
             }
-            Event::BreakerCoolDown { group, producer } => self.on_cool_down(group, producer),
+            Event::BreakerCoolDown {
+                group,
+                producer,
+                generation,
+            } => self.on_cool_down(group, producer, generation),
             Event::ProducersStop => {
                 self.phase = Phase::Draining;
                 self.note(LogKind::Phase, "producers stopped; draining".to_string());

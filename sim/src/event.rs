@@ -120,12 +120,15 @@ pub enum Event {
     Sample,
     /// Producers stop producing.
     ProducersStop,
-    /// A circuit breaker's cool-down ends: it goes half-open.
+    /// A circuit breaker's cool-down ends: open, it goes half-open; half-open with a probe
+    /// out that never answered, it opens again.
     BreakerCoolDown {
         /// Group index.
         group: u32,
         /// Producer index (the message type).
         producer: u32,
+        /// The breaker's generation when this was scheduled (stale if it moved since).
+        generation: u32,
     },
 }
 
@@ -185,7 +188,11 @@ impl Event {
             Event::GroupResume { group } => (17, group, 0, 0),
             Event::GroupJoin { group } => (18, group, 0, 0),
             Event::ProducersStop => (13, 0, 0, 0),
-            Event::BreakerCoolDown { group, producer } => (21, group, producer, 0),
+            Event::BreakerCoolDown {
+                group,
+                producer,
+                generation,
+            } => (21, group, producer, generation as u8),
         };
         (tag << 56) ^ (u64::from(c) << 48) ^ (u64::from(a) << 24) ^ u64::from(b)
     }

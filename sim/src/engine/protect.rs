@@ -76,12 +76,14 @@ pub(super) struct Protection {
 
 /// Protection for `sc`: off (and empty) unless a key or fault of it is used.
 pub(super) fn build(sc: &Scenario, instances: usize) -> Protection {
-    let on = sc.consumers.iter().any(|c| {
-        c.circuit_breaker.is_some() || c.processing_timeout.is_some() || c.quarantine
-    }) || sc
-        .faults
+    let on = sc
+        .consumers
         .iter()
-        .any(|f| *f.kind.get_ref() == FaultKind::Outage || f.mode.is_some())
+        .any(|c| c.circuit_breaker.is_some() || c.processing_timeout.is_some() || c.quarantine)
+        || sc
+            .faults
+            .iter()
+            .any(|f| *f.kind.get_ref() == FaultKind::Outage || f.mode.is_some())
         || sc.expect.quarantined.is_some()
         || sc.expect.p99_latency_of.is_some();
     if !on {
@@ -149,7 +151,12 @@ impl Engine {
 
     /// The attempt of instance `i` starting at `at` would take `service`: when it ends
     /// (never, for a hang without a timeout), the timeout cutting it short.
-    pub(super) fn attempt_end(&mut self, i: u32, at: SimTime, service: SimDuration) -> Option<SimTime> {
+    pub(super) fn attempt_end(
+        &mut self,
+        i: u32,
+        at: SimTime,
+        service: SimDuration,
+    ) -> Option<SimTime> {
         let inst = &self.instances[i as usize];
         let msg = inst.work.expect("work in hand").msg;
         let outcome = self.outcome_of(msg);
@@ -206,7 +213,11 @@ impl Engine {
         if !self.protection.groups[g as usize].tracks() {
             return false;
         }
-        let failures = self.protection.histories.get(&(g, w.msg.id)).map_or(0, Vec::len);
+        let failures = self
+            .protection
+            .histories
+            .get(&(g, w.msg.id))
+            .map_or(0, Vec::len);
         w.attempt = u32::try_from(failures).unwrap_or(u32::MAX);
         if self.admitted(g, w.msg) {
             return false;
@@ -229,10 +240,30 @@ impl Engine {
     }
 
     fn admitted(&mut self, g: u32, msg: Msg) -> bool {
-        self.protection.groups[g as usize]
-            .breakers
-            .get_mut(msg.producer as usize)
-            .is_none_or(|b| b.admits(msg.id))
+        let p = msg.producer as usize;
+        let Some(b) = self.protection.groups[g as usize].breakers.get_mut(p) else {
+            return true;
+        };
+        let had_probe = b.probe().is_some();
+        let admits = b.admits(msg.id);
+        if !had_probe && b.probe().is_some() {
+            // A probe that never answers (lost in a crash) must not hold the type forever.
+            self.schedule_cool_down(g, p);
+        }
+        admits
+    }
+
+    fn schedule_cool_down(&mut self, g: u32, p: usize) {
+        let guard = &self.protection.groups[g as usize];
+        let generation = guard.breakers[p].generation();
+        self.queue.push(
+            self.now + guard.cool_down,
+            Event::BreakerCoolDown {
+                group: g,
+                producer: p as u32,
+                generation,
+            },
+        );
     }
 
     /// Takes the message out of the queue into the group's parking lot (a consumer-side
@@ -242,7 +273,8 @@ impl Engine {
         let Store::Queue(q) = &mut group.store else {
             unreachable!("breakers are validated to queue topics")
         };
-        let already_gone = group.kind == GroupKind::PubSub || group.delivery == Delivery::AtMostOnce;
+        let already_gone =
+            group.kind == GroupKind::PubSub || group.delivery == Delivery::AtMostOnce;
         if !already_gone {
             let s = q.slot(w.offset as u32);
             if !(s.live && s.receipt == w.receipt && s.msg.id == w.msg.id) {
@@ -286,9 +318,17 @@ impl Engine {
         }
     }
 
-    /// A breaker's cool-down ended.
-    pub(super) fn on_cool_down(&mut self, g: u32, p: u32) {
-        if let Some(t) = self.protection.groups[g as usize].breakers[p as usize].cool_down_ended() {
+    /// A breaker's cool-down ended: open → half-open, or a silent probe → open again.
+    pub(super) fn on_cool_down(&mut self, g: u32, p: u32, generation: u32) {
+        let b = &mut self.protection.groups[g as usize].breakers[p as usize];
+        if b.generation() != generation {
+            return;
+        }
+        let moved = match b.state() {
+            BreakerState::Open => b.cool_down_ended(),
+            _ => b.probe_lost(),
+        };
+        if let Some(t) = moved {
             self.breaker_moved(g, p as usize, t);
         }
     }
@@ -318,14 +358,7 @@ impl Engine {
         match to {
             BreakerState::Open => {
                 self.protection.opens += 1;
-                let at = self.now + self.protection.groups[g as usize].cool_down;
-                self.queue.push(
-                    at,
-                    Event::BreakerCoolDown {
-                        group: g,
-                        producer: p as u32,
-                    },
-                );
+                self.schedule_cool_down(g, p);
             }
             // One parked message goes back to be the probe (a fresh one may beat it).
             BreakerState::HalfOpen => self.release(g, p, 1),

@@ -15,7 +15,10 @@ pub(super) fn validate(s: &Scenario) -> Result<(), Invalid> {
                     "circuit_breaker must be greater than zero".into(),
                 ));
             }
-            let topic = s.topics.iter().find(|t| t.name.get_ref() == c.topic.get_ref());
+            let topic = s
+                .topics
+                .iter()
+                .find(|t| t.name.get_ref() == c.topic.get_ref());
             let model = topic.map(|t| t.model(&s.broker));
             if !matches!(model, Some(BrokerModel::Queue | BrokerModel::Exchange)) {
                 return Err((
