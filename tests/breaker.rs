@@ -325,3 +325,28 @@ fn the_breaker_works_on_an_exchange_queue_too() {
     assert!(r.ok(), "{:?}", r.expectations);
     assert!(protection(&r).breaker_opens >= 1);
 }
+
+#[test]
+fn a_hanging_outage_is_cut_by_the_timeout_and_opens_the_breaker() {
+    let text = scenario_text(3, "350ms")
+        .replace(
+            "max_retries = 0",
+            "max_retries = 0\nprocessing_timeout = \"50ms\"",
+        )
+        .replace(
+            "duration = \"350ms\"",
+            "duration = \"350ms\"\nmode = \"hang\"",
+        );
+    let r = run(&parse(&text), 1);
+    let p = protection(&r);
+    assert_eq!(p.timed_out, 3);
+    assert_eq!(p.quarantined, 3);
+    for q in &p.quarantine {
+        let a = &q.attempts[0];
+        assert_eq!(a.error, "timed out");
+        assert!(same_time(a.ended_s - a.started_s, 0.05), "{a:?}");
+    }
+    assert!(same_time(p.transitions[0].at_s, p.quarantine[2].at_s));
+    assert_eq!(p.transitions[0].to, "open");
+    assert!(r.ok(), "{:?}", r.expectations);
+}
