@@ -4,6 +4,8 @@
 use mqlab_sim::RunSummary;
 use std::fmt::Write;
 
+mod protection;
+
 /// Formats seconds with a unit that fits.
 pub fn secs(s: f64) -> String {
     let a = s.abs();
@@ -135,6 +137,9 @@ pub fn summary(r: &RunSummary, path: &str) -> String {
     services(&mut o, r);
     sagas(&mut o, r);
     request_reply(&mut o, r);
+    if let Some(p) = &r.protection {
+        protection::protection(&mut o, p);
+    }
     timeline(&mut o, r);
     let _ = writeln!(o);
     let width = r

@@ -113,6 +113,7 @@ pub fn run_with(seed: u64, delivery: &str, lost: u64) -> RunSummary {
         services: Vec::new(),
         sagas: Vec::new(),
         request_reply: Vec::new(),
+        protection: None,
     }
 }
 

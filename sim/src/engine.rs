@@ -17,6 +17,7 @@ mod group;
 mod outbox;
 mod priority;
 mod produce;
+mod protect;
 mod replicate;
 mod saga;
 pub use saga::{SagaOutcome, SagaRunView};
@@ -167,6 +168,8 @@ pub struct Engine {
     sagas: saga::Sagas,
     /// Request-reply state, by producer (empty without requesters).
     requesters: Vec<Option<reqreply::Requester>>,
+    /// Breakers, timeouts, quarantine (off unless the scenario uses them).
+    protection: protect::Protection,
 }
 
 impl Engine {
@@ -216,6 +219,7 @@ impl Engine {
                 remaining: f.count.unwrap_or(0),
             })
             .collect();
+        let protection = protect::build(&sc, instances.len());
         let group_names: Vec<String> = groups.iter().map(|g: &Group| g.name.clone()).collect();
         let stop = SimTime::ZERO + sc.duration;
         let mut engine = Engine {
@@ -260,6 +264,7 @@ impl Engine {
             services: outbox::services(&sc, seed),
             sagas: saga::sagas(&sc, seed),
             requesters: reqreply::requesters(&sc),
+            protection,
             rebalance_held: false,
             rebalance_due: Vec::new(),
             nodes_up: vec![true; *sc.broker.nodes.get_ref() as usize],
@@ -509,6 +514,11 @@ impl Engine {
             }
             Event::ReplyArrive { producer, msg } => self.on_reply(producer, msg),
             Event::ReplyTimeout { producer } => self.on_reply_timeout(producer),
+            Event::BreakerCoolDown {
+                group,
+                producer,
+                generation,
+            } => self.on_cool_down(group, producer, generation),
             Event::ProducersStop => {
                 self.phase = Phase::Draining;
                 self.note(LogKind::Phase, "producers stopped; draining".to_string());

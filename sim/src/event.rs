@@ -200,6 +200,16 @@ pub enum Event {
         /// Which send it guards.
         attempt: u32,
     },
+    /// A circuit breaker's cool-down ends: open, it goes half-open; half-open with a probe
+    /// out that never answered, it opens again.
+    BreakerCoolDown {
+        /// Group index.
+        group: u32,
+        /// Producer index (the message type).
+        producer: u32,
+        /// The breaker's generation when this was scheduled (stale if it moved since).
+        generation: u32,
+    },
 }
 
 impl Event {
@@ -270,6 +280,11 @@ impl Event {
             Event::SagaTimeout { run, attempt } => (34, run, attempt, 0),
             Event::ReplyArrive { producer, msg } => (35, producer, msg, 0),
             Event::ReplyTimeout { producer } => (36, producer, 0, 0),
+            Event::BreakerCoolDown {
+                group,
+                producer,
+                generation,
+            } => (37, group, producer, generation as u8),
         };
         (tag << 56) ^ (u64::from(c) << 48) ^ (u64::from(a) << 24) ^ u64::from(b)
     }

@@ -32,6 +32,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod breaker;
 pub mod consumer;
 pub mod dist;
 pub mod engine;

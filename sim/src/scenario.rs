@@ -4,6 +4,7 @@
 //! rates). This module only reads text; it never opens files.
 
 mod consumer;
+mod protect;
 mod publish;
 mod saga;
 mod validate;
@@ -433,6 +434,9 @@ pub struct FaultConfig {
     /// `latency-spike`: the network's one-way latency during the window.
     #[serde(default)]
     pub latency: Option<Dist>,
+    /// `poison` and `outage`: how a doomed attempt ends (default `fail`).
+    #[serde(default)]
+    pub mode: Option<Spanned<FailMode>>,
 }
 
 impl FaultConfig {
@@ -449,6 +453,7 @@ impl FaultConfig {
             rate: None,
             count: None,
             latency: None,
+            mode: None,
         }
     }
 }
@@ -469,6 +474,20 @@ pub enum FaultKind {
     Partition,
     /// The network's latency becomes `latency` (target `network`).
     LatencySpike,
+    /// A dependency of one message type (the target producer's messages) is down: every
+    /// attempt to process one fails while it lasts, though the messages themselves are fine.
+    Outage,
+}
+
+/// `fault.mode`: how a doomed processing attempt (poison or outage) ends.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailMode {
+    /// It fails after its service time.
+    #[default]
+    Fail,
+    /// It never returns; only a consumer's `processing_timeout` ends it.
+    Hang,
 }
 
 /// The `[expect]` block; each bound is optional.
@@ -511,6 +530,10 @@ pub struct Expect {
     pub timeouts: Option<Spanned<u64>>,
     /// Request-reply: at most this many late replies (after their request timed out).
     pub orphans: Option<Spanned<u64>>,
+    /// At most this many copies quarantined (a consumer's `quarantine`).
+    pub quarantined: Option<u64>,
+    /// Per message type (producer name): its end-to-end p99 latency at most this.
+    pub p99_latency_of: Option<Spanned<std::collections::BTreeMap<String, SimDuration>>>,
 }
 
 impl Scenario {

@@ -125,6 +125,8 @@ pub enum LogKind {
     Phase,
     /// Producers paused or resumed by the high and low watermarks.
     Backpressure,
+    /// A circuit breaker changed state.
+    Breaker,
 }
 
 /// A stretch during which `block` with watermarks paused a topic's producers: from the

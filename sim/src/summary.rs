@@ -5,6 +5,9 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub mod protection;
+pub use protection::ProtectionSummary;
+
 /// Everything a run produced that a user or a report needs.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
@@ -51,6 +54,9 @@ pub struct RunSummary {
     /// Per priority class, when a consumer schedules by priority (absent otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<ClassSummary>,
+    /// Poison-message protection (breakers, timeouts, quarantine), when a scenario uses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protection: Option<ProtectionSummary>,
     /// Per requester (a producer with `reply_timeout`), when there is one (absent
     /// otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -100,6 +100,7 @@ impl FaultSpec {
             FaultKind::BrokerCrash => "broker-crash",
             FaultKind::Partition => "partition",
             FaultKind::LatencySpike => "latency-spike",
+            FaultKind::Outage => "outage",
         }
     }
 

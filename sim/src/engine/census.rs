@@ -56,6 +56,9 @@ impl Engine {
                 }
             }
         }
+        for (g, m) in self.parked() {
+            sets[g].set(m.id);
+        }
         for t in &self.topics {
             for parked in &t.parked {
                 t.groups
@@ -239,6 +242,7 @@ impl Engine {
             services: self.service_summaries(),
             sagas: self.saga_summaries(),
             request_reply: self.request_reply_summaries(),
+            protection: self.protection_summary(),
         }
     }
 
@@ -325,6 +329,7 @@ impl Engine {
         out.extend(self.phantom_expectation());
         out.extend(self.saga_expectations());
         out.extend(self.reply_expectations());
+        out.extend(self.protection_expectations());
         out
     }
 
@@ -502,5 +507,6 @@ fn fault_kind_name(k: FaultKind) -> &'static str {
         FaultKind::BrokerCrash => "broker-crash",
         FaultKind::Partition => "partition",
         FaultKind::LatencySpike => "latency-spike",
+        FaultKind::Outage => "outage",
     }
 }

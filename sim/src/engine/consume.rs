@@ -20,13 +20,14 @@ impl Engine {
         if self.now < self.groups[g as usize].paused_until {
             return;
         }
-        let group = &self.groups[g as usize];
-        let taken = match group.kind {
-            GroupKind::Log => self.fetch_log(i),
-            GroupKind::Amqp => self.take_prefetched(i),
-            GroupKind::Sqs if group.batch > 1 => self.take_prefetched(i),
-            _ => self.receive_queue(i),
-        };
+        let mut taken = self.take_next(i);
+        // A circuit breaker sets messages of an open type aside; take the next one.
+        while self.protection.on
+            && let Some(w) = taken.as_mut()
+            && self.set_aside(i, w)
+        {
+            taken = self.take_next(i);
+        }
         let Some(work) = taken else {
             self.receive_nothing(i);
             return;
@@ -45,6 +46,16 @@ impl Engine {
         self.begin_service(i, start);
     }
 
+    fn take_next(&mut self, i: u32) -> Option<Work> {
+        let group = &self.groups[self.instances[i as usize].group as usize];
+        match group.kind {
+            GroupKind::Log => self.fetch_log(i),
+            GroupKind::Amqp => self.take_prefetched(i),
+            GroupKind::Sqs if group.batch > 1 => self.take_prefetched(i),
+            _ => self.receive_queue(i),
+        }
+    }
+
     /// Serves the message in hand from `at` on.
     fn begin_service(&mut self, i: u32, at: SimTime) {
         let inst = &mut self.instances[i as usize];
@@ -59,12 +70,24 @@ impl Engine {
         let work = inst.work.as_mut().expect("work in hand");
         work.started = at;
         let epoch = inst.epoch;
-        self.queue
-            .push(at + service, Event::ServiceDone { instance: i, epoch });
+        let done = if self.protection.on {
+            self.attempt_end(i, at, service)
+        } else {
+            Some(at + service)
+        };
+        if let Some(done) = done {
+            self.queue
+                .push(done, Event::ServiceDone { instance: i, epoch });
+        }
     }
 
-    /// A retry's backoff ended: serve the same message again.
+    /// A retry's backoff ended: serve the same message again (unless its type's breaker
+    /// opened meanwhile: then it is set aside and the instance takes the next).
     pub(super) fn start_service(&mut self, i: u32) {
+        if self.protection.on && self.park_in_hand(i) {
+            self.try_start(i);
+            return;
+        }
         self.begin_service(i, self.now);
     }
 
@@ -256,7 +279,12 @@ impl Engine {
             self.try_start(i);
             return;
         }
-        if !w.msg.poison {
+        let failed = if self.protection.on {
+            self.attempt_failed(i, &w)
+        } else {
+            w.msg.poison
+        };
+        if !failed {
             if self.apply_effect(i, w.msg) == Effect::Conflict {
                 // Another instance's open transaction holds this message's effect: leave
                 // the message to its visibility timeout and take the next one.
@@ -267,6 +295,7 @@ impl Engine {
             }
             return;
         }
+        let inst = &mut self.instances[i as usize];
         let group = &self.groups[inst.group as usize];
         if w.attempt < group.max_retries {
             let delay = group.backoff.mul_f64(2f64.powi(w.attempt.min(30) as i32));
@@ -278,6 +307,11 @@ impl Engine {
             return;
         }
         let g = inst.group;
+        if self.quarantine(i, &w) {
+            self.complete(i, w);
+            return;
+        }
+        let group = &self.groups[g as usize];
         // An auto-acked (at-most-once) queue message is already gone from the queue.
         let still_queued =
             matches!(group.store, Store::Queue(_)) && group.delivery != Delivery::AtMostOnce;
@@ -344,6 +378,7 @@ impl Engine {
                     group.metrics.record_sojourn(self.now.since(msg.arrived));
                     group.metrics.leave(self.now);
                     self.record_class(msg.producer, latency);
+                    self.record_type(msg.producer, latency);
                 }
             }
             2 => group.metrics.duplicated += 1,

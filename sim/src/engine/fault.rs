@@ -52,6 +52,7 @@ impl Engine {
                 }
             }
             (FaultKind::Poison, Target::Producer(p)) => self.producers[p].poison.push(f),
+            (FaultKind::Outage, Target::Producer(p)) => self.set_outage(p, f, true),
             (FaultKind::Partition, Target::Producer(p)) => self.producers[p].reachable = false,
             (FaultKind::Partition, t @ (Target::Instance(..) | Target::Group(_))) => {
                 // A whole group changes at once: one rebalance, not one per instance.
@@ -88,6 +89,7 @@ impl Engine {
                     .map_or(1.0, |x| *x.get_ref())
             ),
             FaultKind::Poison => "poison".to_string(),
+            FaultKind::Outage => "dependency outage of".to_string(),
             _ => "crash".to_string(),
         };
         self.note(LogKind::Fault, format!("{what} {name} {lasting}"));
@@ -121,6 +123,7 @@ impl Engine {
                 self.producers[p].poison.retain(|&x| x != f)
             }
             (FaultKind::Partition, Target::Producer(p)) => self.producers[p].reachable = true,
+            (FaultKind::Outage, Target::Producer(p)) => self.set_outage(p, f, false),
             (FaultKind::Partition, t @ (Target::Instance(..) | Target::Group(_))) => {
                 // A whole group changes at once: one rebalance, not one per instance.
                 self.rebalance_held = true;

@@ -78,7 +78,7 @@ impl Engine {
     /// A new message of producer `p`, intended at `born`, with its copies in the
     /// ledgers; nothing is sent yet.
     pub(super) fn make_message(&mut self, p: u32, born: SimTime) -> (Msg, u32) {
-        let poison = self.draw_poison(p);
+        let (poison, hang) = self.draw_poison(p);
         let prod = &mut self.producers[p as usize];
         let (key, seq) = prod.next_key();
         let partition = prod.partition_for(key);
@@ -117,6 +117,9 @@ impl Engine {
             born,
             arrived: self.now,
         };
+        if hang {
+            self.mark_hanging(p, id);
+        }
         (msg, partition)
     }
 
@@ -144,18 +147,27 @@ impl Engine {
         }
     }
 
-    fn draw_poison(&mut self, p: u32) -> bool {
-        let mut poison = false;
+    /// Whether the next message is poison, and whether it hangs (a `mode = "hang"` fault).
+    fn draw_poison(&mut self, p: u32) -> (bool, bool) {
+        let (mut poison, mut hang) = (false, false);
         for i in 0..self.producers[p as usize].poison.len() {
             let f = &mut self.faults[self.producers[p as usize].poison[i] as usize];
-            if f.remaining > 0 {
+            let hit = if f.remaining > 0 {
                 f.remaining -= 1;
-                poison = true;
+                true
             } else if let Some(rate) = &f.cfg.rate {
-                poison |= f.rng.random_bool(*rate.get_ref());
-            }
+                f.rng.random_bool(*rate.get_ref())
+            } else {
+                false
+            };
+            poison |= hit;
+            hang |= hit
+                && f.cfg
+                    .mode
+                    .as_ref()
+                    .is_some_and(|m| *m.get_ref() == crate::scenario::FailMode::Hang);
         }
-        poison
+        (poison, hang)
     }
 
     /// Sends (or resends) a request over the network, with its timeout.

@@ -20,7 +20,8 @@ fn default_retries() -> u32 {
 /// `delivery = "at-least-once"`, `commit_interval = "0"` (after each message),
 /// `max_retries = 3`, `backoff = "100ms"`, `ordered = false`, `assignment = "range"`,
 /// `wait_time = "20s"`, `poll_interval = "100ms"`, `batch = 1`, `prefetch = 1`, `session_timeout = "0"`, `rebalance_pause = "0"`, `bindings = []`, `buffer = 1000`,
-/// `on_overflow = "disconnect"`, `reconnect = "1s"`.
+/// `on_overflow = "disconnect"`, `reconnect = "1s"`, `circuit_breaker` none,
+/// `cool_down = "5s"`, `processing_timeout` none, `quarantine = false`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsumerConfig {
@@ -102,6 +103,25 @@ pub struct ConsumerConfig {
     /// `scheduling = "weighted"`: weight of each priority class, by class (0 first).
     #[serde(default)]
     pub weights: Option<Spanned<Vec<u32>>>,
+    /// Queue model: a circuit breaker per message type (producer) opens after this many
+    /// consecutive failures of that type (default: none).
+    #[serde(default)]
+    pub circuit_breaker: Option<Spanned<u32>>,
+    /// With `circuit_breaker`: how long it stays open before a half-open probe.
+    #[serde(default = "five_seconds")]
+    pub cool_down: SimDuration,
+    /// An attempt running longer than this is abandoned and counts as a failure (default:
+    /// none).
+    #[serde(default)]
+    pub processing_timeout: Option<Spanned<SimDuration>>,
+    /// A message that exhausts its retries goes to a quarantine that keeps its error
+    /// history (accounted as dead-lettered) instead of the plain dead-letter path.
+    #[serde(default)]
+    pub quarantine: bool,
+}
+
+fn five_seconds() -> SimDuration {
+    SimDuration::from_secs(5)
 }
 
 fn twenty_seconds() -> SimDuration {

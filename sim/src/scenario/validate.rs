@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::ops::Range;
 use toml::Spanned;
 
-type Invalid = (Option<Range<usize>>, String);
+pub(super) type Invalid = (Option<Range<usize>>, String);
 
 /// What a fault's `target` names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,7 +153,7 @@ pub(super) fn validate(s: &Scenario) -> Result<(), Invalid> {
     for f in &s.faults {
         fault(s, f)?;
     }
-    Ok(())
+    super::protect::validate(s)
 }
 
 /// `half_done` and `in_progress` count sagas: they need a `[[saga]]`.
@@ -513,12 +513,16 @@ fn fault(s: &Scenario, f: &super::FaultConfig) -> Result<(), Invalid> {
             "a latency-spike needs `latency` (a distribution)".into(),
         );
     }
-    let wants_producer = kind == FaultKind::Poison;
+    let wants_producer = matches!(kind, FaultKind::Poison | FaultKind::Outage);
     let is_producer = matches!(target, super::Target::Producer(_));
     if wants_producer && !is_producer {
         return fail(
             f.target.span(),
-            "a poison fault targets a producer (its messages fail processing)".into(),
+            if kind == FaultKind::Outage {
+                "an outage fault targets a producer (its message type)".into()
+            } else {
+                "a poison fault targets a producer (its messages fail processing)".into()
+            },
         );
     }
     if kind == FaultKind::Slow && is_producer {

@@ -22,6 +22,7 @@ fn kind(ctx: &Ctx, k: LogKind) -> (&'static str, Style) {
         LogKind::Loss => ("LOSS", t.bad()),
         LogKind::Phase => ("PHASE", t.produced()),
         LogKind::Backpressure => ("PAUSE", t.warn()),
+        LogKind::Breaker => ("BREAK", t.warn()),
     }
 }
 
