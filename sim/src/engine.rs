@@ -518,7 +518,7 @@ impl Engine {
                 group,
                 producer,
                 generation,
-            } => self.on_cool_down(group, producer, generation),
+            } => self.on_cool_down(group, u32::from(producer), generation),
             Event::ProducersStop => {
                 self.phase = Phase::Draining;
                 self.note(LogKind::Phase, "producers stopped; draining".to_string());

@@ -205,8 +205,9 @@ pub enum Event {
     BreakerCoolDown {
         /// Group index.
         group: u32,
-        /// Producer index (the message type).
-        producer: u32,
+        /// Producer index (the message type; `Msg::producer` is 16 bits too, and keeping
+        /// it so keeps an `Event` at 12 bytes).
+        producer: u16,
         /// The breaker's generation when this was scheduled (stale if it moved since).
         generation: u32,
     },
@@ -284,7 +285,7 @@ impl Event {
                 group,
                 producer,
                 generation,
-            } => (37, group, producer, generation as u8),
+            } => (37, group, generation, producer as u8),
         };
         (tag << 56) ^ (u64::from(c) << 48) ^ (u64::from(a) << 24) ^ u64::from(b)
     }
@@ -458,6 +459,12 @@ impl EventQueue {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn every_event_fits_in_twelve_bytes() {
+        // The queue holds millions of them; a wide variant would grow all of them.
+        assert!(size_of::<Event>() <= 12, "{}", size_of::<Event>());
+    }
 
     proptest! {
         /// The two-heap queue pops exactly what one heap keyed `(time, tiebreak, seq)` pops,

@@ -260,7 +260,7 @@ impl Engine {
             self.now + guard.cool_down,
             Event::BreakerCoolDown {
                 group: g,
-                producer: p as u32,
+                producer: p as u16,
                 generation,
             },
         );

@@ -536,15 +536,6 @@ mod tests {
     }
 
     #[test]
-    fn saga_events_keep_an_event_as_small_as_a_produce_request() {
-        assert!(
-            std::mem::size_of::<Event>() <= 12,
-            "{}",
-            std::mem::size_of::<Event>()
-        );
-    }
-
-    #[test]
     fn effect_remains_only_for_applied_successful_steps_not_undone() {
         assert_eq!(run(0b111, 0b100, 0b001).effective(), 0b010);
         assert_eq!(run(0b011, 0, 0b011).effective(), 0);
