@@ -17,6 +17,7 @@ mod group;
 mod priority;
 mod produce;
 mod replicate;
+mod resequence;
 
 use crate::consumer::{Group, Instance, Store};
 use crate::dist::Dist;
@@ -424,6 +425,7 @@ impl Engine {
                 }
             }
             Event::Visibility { group } => self.on_visibility(group),
+            Event::GapTimeout { group } => self.on_gap_timeout(group),
             Event::Reconnect { instance } => self.restart_instance(instance),
             Event::Replicate { part, replica } => self.on_replicate(part, replica),
             Event::SessionExpired {

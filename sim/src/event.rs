@@ -70,6 +70,11 @@ pub enum Event {
         /// Group index.
         group: u32,
     },
+    /// A group's resequencer: its earliest held message may have waited `gap_timeout`.
+    GapTimeout {
+        /// Group index.
+        group: u32,
+    },
     /// A fault begins.
     FaultStart {
         /// Fault index.
@@ -178,6 +183,7 @@ impl Event {
             Event::GroupResume { group } => (17, group, 0, 0),
             Event::GroupJoin { group } => (18, group, 0, 0),
             Event::ProducersStop => (13, 0, 0, 0),
+            Event::GapTimeout { group } => (21, group, 0, 0),
         };
         (tag << 56) ^ (u64::from(c) << 48) ^ (u64::from(a) << 24) ^ u64::from(b)
     }

@@ -77,6 +77,7 @@ impl Engine {
             self.groups[g as usize].lag -= 1;
             if let Some(m) = msg {
                 self.drop_copy(g, m.id, reason);
+                self.resequence_gone(g, m);
             }
         }
     }

@@ -224,6 +224,7 @@ impl Engine {
                 }
                 self.forget_if_settled(p, msg.id);
                 let n = self.drop_message(t, msg.id, "reject");
+                self.resequence_dropped(t, msg);
                 self.note(
                     LogKind::Loss,
                     format!(
@@ -398,6 +399,7 @@ impl Engine {
                         Some(m) if dlx => self.dead_letter(g, m, "queue length limit"),
                         Some(m) => {
                             self.drop_copy(g, m.id, "drop-oldest");
+                            self.resequence_gone(g, m);
                         }
                         None => {}
                     }
@@ -480,6 +482,8 @@ impl Engine {
         self.topics[t as usize].flags.give_up(id);
         if !self.topics[t as usize].flags.accepted(id) {
             self.drop_message(t, id, "producer-gave-up");
+            let msg = self.producers[p as usize].inflight[&id].msg;
+            self.resequence_dropped(t, msg);
         }
         self.forget_if_settled(p, id);
     }

@@ -20,7 +20,8 @@ fn default_retries() -> u32 {
 /// `delivery = "at-least-once"`, `commit_interval = "0"` (after each message),
 /// `max_retries = 3`, `backoff = "100ms"`, `ordered = false`, `assignment = "range"`,
 /// `wait_time = "20s"`, `poll_interval = "100ms"`, `batch = 1`, `prefetch = 1`, `session_timeout = "0"`, `rebalance_pause = "0"`, `bindings = []`, `buffer = 1000`,
-/// `on_overflow = "disconnect"`, `reconnect = "1s"`.
+/// `on_overflow = "disconnect"`, `reconnect = "1s"`, `resequence = false`,
+/// `resequence_buffer = 1000`, `gap_timeout = "1s"`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsumerConfig {
@@ -102,6 +103,24 @@ pub struct ConsumerConfig {
     /// `scheduling = "weighted"`: weight of each priority class, by class (0 first).
     #[serde(default)]
     pub weights: Option<Spanned<Vec<u32>>>,
+    /// Hold a key's message that arrives ahead of a missing predecessor and apply it once
+    /// the predecessor is through (implies `ordered`).
+    #[serde(default)]
+    pub resequence: Option<Spanned<bool>>,
+    /// `resequence`: most messages held at once; when full, the oldest is let go past its gap.
+    #[serde(default)]
+    pub resequence_buffer: Option<Spanned<u32>>,
+    /// `resequence`: how long a held message waits for its missing predecessor.
+    #[serde(default)]
+    pub gap_timeout: Option<Spanned<SimDuration>>,
+}
+
+impl ConsumerConfig {
+    /// Whether the group resequences.
+    #[must_use]
+    pub fn resequences(&self) -> bool {
+        self.resequence.as_ref().is_some_and(|r| *r.get_ref())
+    }
 }
 
 fn twenty_seconds() -> SimDuration {
