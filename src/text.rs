@@ -130,6 +130,7 @@ pub fn summary(r: &RunSummary, path: &str) -> String {
     if !empty.is_empty() {
         let _ = writeln!(o, "empty receives (billed, SQS): {}", empty.join(", "));
     }
+    resequencers(&mut o, r);
     timeline(&mut o, r);
     let _ = writeln!(o);
     let width = r
@@ -153,6 +154,19 @@ pub fn summary(r: &RunSummary, path: &str) -> String {
     };
     let _ = writeln!(o, "\nverdict: {verdict}");
     o
+}
+
+/// One line per group with a resequencer (`resequence = true`).
+fn resequencers(o: &mut String, r: &RunSummary) {
+    for g in &r.groups {
+        if let Some(q) = &g.resequencer {
+            let _ = writeln!(
+                o,
+                "resequencer {}: held {} (at most {} at once, {} at the end)  gaps skipped {} ({} buffer full)",
+                g.name, q.resequenced, q.held_max, q.held_end, q.gaps_skipped, q.skipped_full
+            );
+        }
+    }
 }
 
 /// Eight levels of a unicode bar, lowest first.

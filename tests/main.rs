@@ -8,6 +8,7 @@ mod determinism;
 mod invalid;
 mod kafka;
 mod network;
+mod ordering;
 mod patterns;
 mod performance;
 mod properties;
