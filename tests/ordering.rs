@@ -65,7 +65,11 @@ fn without_the_resequencer_events_apply_out_of_order_and_the_checker_fails() {
     let summary = run(&s, s.seed);
     let ooo = check(&summary, "out_of_order");
     assert!(!ooo.ok, "{ooo:?}");
-    assert!(summary.messages.out_of_order > 100, "{:?}", summary.messages);
+    assert!(
+        summary.messages.out_of_order > 100,
+        "{:?}",
+        summary.messages
+    );
     assert!(summary.groups[0].resequencer.is_none());
     assert!(!summary.ok());
     // Nothing else is wrong: every event was applied, just not in order.
@@ -85,7 +89,11 @@ fn key_partitioning_keeps_order_without_a_resequencer() {
 
 #[test]
 fn competing_consumers_on_a_queue_reorder_and_the_resequencer_fixes_it() {
-    let queue = [("model", "\"queue\""), ("partitions", ""), ("partitioner", "")];
+    let queue = [
+        ("model", "\"queue\""),
+        ("partitions", ""),
+        ("partitioner", ""),
+    ];
     let with = variant(&queue, "");
     let mut set = queue.to_vec();
     set.extend(NO_RESEQUENCER);
@@ -103,7 +111,11 @@ fn a_dead_lettered_event_releases_its_successors_at_once_not_after_the_gap_timeo
     let poison = "[[fault]]\nat = \"2s\"\nkind = \"poison\"\ntarget = \"checkout\"\nrate = 0.003\n";
     let s = variant(&[("gap_timeout", "\"2s\"\nmax_retries = 1")], poison);
     let summary = run(&s, s.seed);
-    assert!(summary.messages.dead_lettered > 20, "{:?}", summary.messages);
+    assert!(
+        summary.messages.dead_lettered > 20,
+        "{:?}",
+        summary.messages
+    );
     let r = reseq(&summary);
     assert_eq!(r.gaps_skipped, 0, "{r:?}");
     assert_eq!(summary.messages.out_of_order, 0);
@@ -204,7 +216,8 @@ fn ordering_is_deterministic() {
 
 #[test]
 fn every_delivery_variant_conserves_copies_through_a_crash() {
-    let crash = "[[fault]]\nat = \"5s\"\nkind = \"crash\"\ntarget = \"fulfilment/1\"\nduration = \"2s\"\n";
+    let crash =
+        "[[fault]]\nat = \"5s\"\nkind = \"crash\"\ntarget = \"fulfilment/1\"\nduration = \"2s\"\n";
     let mut s = variant(&[("lost", ""), ("gaps_skipped", "")], crash);
     s.consumers[0].commit_interval = mqlab_sim::SimDuration::from_millis(500);
     for d in Delivery::ALL {

@@ -91,7 +91,10 @@ impl Resequencer {
         self.deadlines.insert((deadline, msg.key, msg.seq));
         self.stats.resequenced += 1;
         while self.held.len() > self.bound {
-            let &(_, key, seq) = self.deadlines.first().expect("held messages have deadlines");
+            let &(_, key, seq) = self
+                .deadlines
+                .first()
+                .expect("held messages have deadlines");
             self.skip_until_released(key, seq, true, due);
         }
         self.stats.held_max = self.stats.held_max.max(self.held.len() as u64);
@@ -170,7 +173,8 @@ impl Resequencer {
                 self.stats.gaps_skipped += 1;
             }
             self.next[key as usize] = lowest;
-            let stale: Vec<(u32, u32)> = self.gone.range((key, 0)..(key, lowest)).copied().collect();
+            let stale: Vec<(u32, u32)> =
+                self.gone.range((key, 0)..(key, lowest)).copied().collect();
             for s in stale {
                 self.gone.remove(&s);
             }
@@ -198,7 +202,10 @@ impl Resequencer {
 #[must_use]
 pub fn for_group(cfg: &crate::scenario::ConsumerConfig, keys: u32) -> Option<Box<Resequencer>> {
     cfg.resequences().then(|| {
-        let bound = cfg.resequence_buffer.as_ref().map_or(1000, |b| *b.get_ref());
+        let bound = cfg
+            .resequence_buffer
+            .as_ref()
+            .map_or(1000, |b| *b.get_ref());
         let timeout = cfg
             .gap_timeout
             .as_ref()
@@ -258,7 +265,10 @@ mod tests {
         r.offer(m(1), SimTime(6), &mut due);
         r.expire(SimTime(5) + SimDuration::from_millis(999), &mut due);
         assert!(due.is_empty());
-        assert_eq!(r.next_deadline(), Some(SimTime(5) + SimDuration::from_secs(1)));
+        assert_eq!(
+            r.next_deadline(),
+            Some(SimTime(5) + SimDuration::from_secs(1))
+        );
         r.expire(SimTime(5) + SimDuration::from_secs(1), &mut due);
         // Skips 0 (releasing 1), then 2 (releasing 3): two gaps.
         assert_eq!(seqs(&due), [1, 3]);

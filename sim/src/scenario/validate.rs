@@ -415,7 +415,10 @@ fn scheduling(s: &Scenario, c: &super::ConsumerConfig) -> Result<(), Invalid> {
 fn resequence(s: &Scenario, c: &super::ConsumerConfig) -> Result<(), Invalid> {
     if !c.resequences() {
         if let Some(b) = &c.resequence_buffer {
-            return fail(b.span(), "`resequence_buffer` needs resequence = true".into());
+            return fail(
+                b.span(),
+                "`resequence_buffer` needs resequence = true".into(),
+            );
         }
         if let Some(t) = &c.gap_timeout {
             return fail(t.span(), "`gap_timeout` needs resequence = true".into());
