@@ -243,7 +243,8 @@ fn combinations(sweeps: &[(String, Vec<String>)]) -> Vec<BTreeMap<String, String
 
 const KEYS: &str = "duration, drain, broker.capacity, broker.max_receives, broker.visibility_timeout, \
 producer.NAME.rate, consumer.GROUP.instances, consumer.GROUP.commit_interval, \
-consumer.GROUP.service_time, consumer.GROUP.max_retries, consumer.GROUP.backoff, topic.NAME.partitions";
+consumer.GROUP.service_time, consumer.GROUP.max_retries, consumer.GROUP.backoff, \
+consumer.GROUP.resequence, consumer.GROUP.gap_timeout, topic.NAME.partitions";
 
 /// Sets one scenario field from a `--set` key; unknown keys and bad values are errors that
 /// name the key and list what is accepted.
@@ -314,6 +315,12 @@ fn set_consumer(s: &mut Scenario, group: &str, field: &str, value: &str) -> anyh
         "backoff" => c.backoff = dur()?,
         "max_retries" => c.max_retries = value.parse()?,
         "service_time" => c.service_time = Dist::parse(value).map_err(anyhow::Error::msg)?,
+        "resequence" => c.set_resequence(value.parse()?),
+        "gap_timeout" if !c.resequences() => bail!("gap_timeout needs resequence = true"),
+        "gap_timeout" => match dur()? {
+            d if d.is_zero() => bail!("gap_timeout must be greater than zero"),
+            d => c.set_gap_timeout(d),
+        },
         _ => bail!("unknown key (accepted: {KEYS})"),
     }
     Ok(())

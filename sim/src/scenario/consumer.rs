@@ -121,6 +121,16 @@ impl ConsumerConfig {
     pub fn resequences(&self) -> bool {
         self.resequence.as_ref().is_some_and(|r| *r.get_ref())
     }
+
+    /// Turns the resequencer on or off (`--set consumer.GROUP.resequence`).
+    pub fn set_resequence(&mut self, on: bool) {
+        self.resequence = Some(Spanned::new(0..0, on));
+    }
+
+    /// Sets the resequencer's gap timeout (`--set consumer.GROUP.gap_timeout`).
+    pub fn set_gap_timeout(&mut self, timeout: SimDuration) {
+        self.gap_timeout = Some(Spanned::new(0..0, timeout));
+    }
 }
 
 fn twenty_seconds() -> SimDuration {
