@@ -240,6 +240,48 @@ fn every_delivery_variant_conserves_copies_through_a_crash() {
 }
 
 #[test]
+fn exactly_once_rolls_releases_back_with_their_transaction_and_stays_in_order() {
+    // Crashes roll back up to 2 s of transactions; the events those applications released
+    // from the buffer are held again, so the replay applies everything once and in order.
+    // At-least-once replays the same work: duplicates, but still in order.
+    let faults: String = [(3, 0), (6, 1), (9, 2), (12, 0), (15, 1)]
+        .iter()
+        .map(|(at, i)| {
+            format!("[[fault]]\nat = \"{at}s\"\nkind = \"crash\"\ntarget = \"fulfilment/{i}\"\nduration = \"1s\"\n")
+        })
+        .collect();
+    let settings = [
+        ("gap_timeout", "\"60s\"\ncommit_interval = \"2s\""),
+        ("resequence_buffer", "100000"),
+    ];
+    let log = variant(&settings, &faults);
+    let mut queue_settings = settings.to_vec();
+    queue_settings.extend([
+        ("model", "\"queue\""),
+        ("partitions", ""),
+        ("partitioner", ""),
+    ]);
+    let queue = variant(&queue_settings, &faults);
+    for (name, s) in [("log", &log), ("queue", &queue)] {
+        for seed in [1, 3] {
+            let at = format!("{name} seed={seed}");
+            let eos = run_with(s, Delivery::ExactlyOnce, seed);
+            let m = &eos.messages;
+            assert_eq!(
+                (m.lost, m.duplicated, m.out_of_order),
+                (0, 0, 0),
+                "{at}: {m:?}"
+            );
+            assert_eq!(m.in_flight, 0, "{at}");
+            assert_eq!(reseq(&eos).gaps_skipped, 0, "{at}");
+            let alo = run_with(s, Delivery::AtLeastOnce, seed);
+            assert!(alo.messages.duplicated > 0, "{at}: {:?}", alo.messages);
+            assert_eq!(alo.messages.out_of_order, 0, "{at}: {:?}", alo.messages);
+        }
+    }
+}
+
+#[test]
 fn a_gap_timeout_shorter_than_the_partitions_skew_reorders_anyway() {
     // A crashed instance leaves two for three partitions: the one serving two of them is
     // over capacity, so they fall seconds behind the third. A 1 s gap timeout gives up on

@@ -50,6 +50,11 @@ pub struct Resequencer {
     gone: BTreeSet<(u32, u32)>,
     bound: usize,
     timeout: SimDuration,
+    /// Exactly-once: the held messages each application released, by the releasing
+    /// message's id, so that rolling its transaction back holds them again.
+    released: Option<BTreeMap<u32, Vec<Msg>>>,
+    /// Exactly-once: prune `released` of committed transactions at this many entries.
+    pub prune_at: usize,
     /// A gap-timeout event is scheduled.
     pub timer_armed: bool,
     /// What it did so far.
@@ -61,6 +66,18 @@ impl Resequencer {
     /// `timeout`.
     #[must_use]
     pub fn new(keys: u32, bound: u32, timeout: SimDuration) -> Resequencer {
+        Resequencer::with_rollback(keys, bound, timeout, false)
+    }
+
+    /// As `new`; with `transactional`, it keeps what each application released so that
+    /// an aborted transaction can hold them again (exactly-once).
+    #[must_use]
+    pub fn with_rollback(
+        keys: u32,
+        bound: u32,
+        timeout: SimDuration,
+        transactional: bool,
+    ) -> Resequencer {
         Resequencer {
             next: vec![0; keys as usize],
             held: BTreeMap::new(),
@@ -68,6 +85,8 @@ impl Resequencer {
             gone: BTreeSet::new(),
             bound: bound.max(1) as usize,
             timeout,
+            released: transactional.then(BTreeMap::new),
+            prune_at: 1024,
             timer_armed: false,
             stats: Stats::default(),
         }
@@ -106,8 +125,70 @@ impl Resequencer {
     pub fn applied(&mut self, msg: Msg, due: &mut Vec<Msg>) {
         if self.next.get(msg.key as usize) == Some(&msg.seq) {
             self.next[msg.key as usize] += 1;
+            let from = due.len();
             self.drain(msg.key, due);
+            if let Some(released) = &mut self.released
+                && due.len() > from
+            {
+                released.insert(msg.id, due[from..].to_vec());
+            }
         }
+    }
+
+    /// Exactly-once: what applying message `id` released (taken: its transaction is
+    /// rolling back).
+    pub fn take_released(&mut self, id: u32) -> Vec<Msg> {
+        self.released
+            .as_mut()
+            .and_then(|r| r.remove(&id))
+            .unwrap_or_default()
+    }
+
+    /// Exactly-once: forgets what committed transactions released.
+    pub fn prune(&mut self, committed: impl Fn(u32) -> bool) {
+        if let Some(released) = &mut self.released {
+            released.retain(|&id, _| !committed(id));
+            self.prune_at = (2 * released.len()).max(1024);
+        }
+    }
+
+    /// Entries kept for rollbacks.
+    #[must_use]
+    pub fn released_len(&self) -> usize {
+        self.released.as_ref().map_or(0, BTreeMap::len)
+    }
+
+    /// Exactly-once: `msg`'s application rolled back with its transaction, and with it
+    /// the release of `rehold` (its key's messages that application let through). The
+    /// key goes back to `msg`; what was passed since and stays applied (other
+    /// transactions, committed or not) is passed again without waiting.
+    pub fn rolled_back(&mut self, msg: Msg, rehold: &[Msg], now: SimTime, due: &mut Vec<Msg>) {
+        let key = msg.key;
+        let Some(&old) = self.next.get(key as usize) else {
+            return;
+        };
+        self.gone.remove(&(key, msg.seq));
+        let deadline = now + self.timeout;
+        for r in rehold {
+            self.held.insert((key, r.seq), (*r, deadline));
+            self.deadlines.insert((deadline, key, r.seq));
+        }
+        if msg.seq < old {
+            self.next[key as usize] = msg.seq;
+            for s in msg.seq + 1..old {
+                if !self.held.contains_key(&(key, s)) {
+                    self.gone.insert((key, s));
+                }
+            }
+        }
+        while self.held.len() > self.bound {
+            let &(_, k, s) = self
+                .deadlines
+                .first()
+                .expect("held messages have deadlines");
+            self.skip_until_released(k, s, true, due);
+        }
+        self.stats.held_max = self.stats.held_max.max(self.held.len() as u64);
     }
 
     /// The message will never be applied (dead-lettered or dropped): its successors need
@@ -210,7 +291,13 @@ pub fn for_group(cfg: &crate::scenario::ConsumerConfig, keys: u32) -> Option<Box
             .gap_timeout
             .as_ref()
             .map_or(SimDuration::from_secs(1), |t| *t.get_ref());
-        Box::new(Resequencer::new(keys, bound, timeout))
+        let transactional = cfg.delivery == crate::scenario::Delivery::ExactlyOnce;
+        Box::new(Resequencer::with_rollback(
+            keys,
+            bound,
+            timeout,
+            transactional,
+        ))
     })
 }
 
@@ -275,6 +362,43 @@ mod tests {
         assert_eq!(r.stats.gaps_skipped, 2);
         assert_eq!(r.next_deadline(), None);
         assert_eq!(r.offer(m(0), SimTime(9), &mut due), Offer::Apply);
+    }
+
+    #[test]
+    fn a_rolled_back_release_is_held_again_and_the_key_waits_for_the_replay() {
+        let mut r = Resequencer::with_rollback(1, 100, SimDuration::from_secs(1), true);
+        let mut due = Vec::new();
+        r.offer(m(1), SimTime::ZERO, &mut due);
+        r.offer(m(2), SimTime::ZERO, &mut due);
+        r.applied(m(0), &mut due);
+        assert_eq!(seqs(&due), [1, 2]);
+        // 3 came on its own, in another transaction that stays.
+        assert_eq!(r.offer(m(3), SimTime::ZERO, &mut due), Offer::Apply);
+        r.applied(m(3), &mut due);
+        // 0's transaction aborts: 1 and 2 are held again, the key waits for 0.
+        let rehold = r.take_released(0);
+        assert_eq!(seqs(&rehold), [1, 2]);
+        due.clear();
+        r.rolled_back(m(0), &rehold, SimTime(7), &mut due);
+        assert!(due.is_empty());
+        assert_eq!(r.offer(m(4), SimTime(8), &mut due), Offer::Held);
+        assert_eq!(r.offer(m(0), SimTime(9), &mut due), Offer::Apply);
+        r.applied(m(0), &mut due);
+        // 1 and 2 again, 3 passed (still applied), then 4.
+        assert_eq!(seqs(&due), [1, 2, 4]);
+        assert_eq!(r.held().count(), 0);
+    }
+
+    #[test]
+    fn committed_releases_are_pruned() {
+        let mut r = Resequencer::with_rollback(1, 100, SimDuration::from_secs(1), true);
+        let mut due = Vec::new();
+        r.offer(m(1), SimTime::ZERO, &mut due);
+        r.applied(m(0), &mut due);
+        assert_eq!(r.released_len(), 1);
+        r.prune(|id| id == 0);
+        assert_eq!(r.released_len(), 0);
+        assert!(r.take_released(0).is_empty());
     }
 
     #[test]

@@ -491,6 +491,7 @@ impl Engine {
             if let Some(high) = group.order.get_mut(m.key as usize) {
                 *high = (*high).min(m.seq);
             }
+            self.resequence_rolled_back(g, m);
         } else if before == 2 {
             group.metrics.duplicated -= 1;
         }

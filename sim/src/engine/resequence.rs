@@ -35,11 +35,48 @@ impl Engine {
     /// `msg` was just applied: held successors now in sequence follow it.
     #[inline]
     pub(super) fn resequence_applied(&mut self, g: u32, msg: Msg) {
-        let Some(r) = self.groups[g as usize].reseq.as_mut() else {
+        let crate::consumer::Group { reseq, ledger, .. } = &mut self.groups[g as usize];
+        let Some(r) = reseq.as_mut() else {
             return;
         };
         let mut due = Vec::new();
         r.applied(msg, &mut due);
+        if r.released_len() >= r.prune_at {
+            r.prune(|id| ledger.committed(id));
+        }
+        self.release(g, due);
+    }
+
+    /// Exactly-once: `m`'s application was rolled back. What it released was applied in
+    /// the same transaction, so it is undone too and held again; the key's sequence goes
+    /// back to `m`, whose replay releases them once more.
+    pub(super) fn resequence_rolled_back(&mut self, g: u32, m: Msg) {
+        let now = self.now;
+        let crate::consumer::Group {
+            reseq,
+            ledger,
+            metrics,
+            order,
+            ..
+        } = &mut self.groups[g as usize];
+        let Some(r) = reseq.as_mut() else {
+            return;
+        };
+        let mut rehold = Vec::new();
+        for x in r.take_released(m.id) {
+            // Its own partition may since have committed its hold, never this effect.
+            if ledger.applied(x.id) == 1 {
+                ledger.unapply(x.id);
+                metrics.processed -= 1;
+                if let Some(high) = order.get_mut(x.key as usize) {
+                    *high = (*high).min(x.seq);
+                }
+                rehold.push(x);
+            }
+        }
+        let mut due = Vec::new();
+        r.rolled_back(m, &rehold, now, &mut due);
+        self.arm_gap_timer(g);
         self.release(g, due);
     }
 
