@@ -303,3 +303,49 @@ fn a_gap_timeout_shorter_than_the_partitions_skew_reorders_anyway() {
         }
     }
 }
+
+/// Found while writing the tests above: an instance crashing again the instant it
+/// restarted took back a partition that the previous owner was still finishing a message
+/// of; that owner's completion then committed past the reset position and the next fetch
+/// panicked ("uncommitted offsets are retained"). Its completion is now fenced.
+#[test]
+fn back_to_back_crash_windows_do_not_commit_past_a_reset_partition() {
+    let s = parse(
+        r#"
+        name = "back-to-back-crashes"
+        duration = "20s"
+        [[topic]]
+        name = "orders"
+        partitions = 3
+        [[producer]]
+        name = "checkout"
+        topic = "orders"
+        rate = 600
+        keys = 100
+        partitioner = "round-robin"
+        [[consumer]]
+        group = "fulfilment"
+        topic = "orders"
+        instances = 3
+        service_time = "exp(3ms)"
+        [[fault]]
+        at = "5s"
+        kind = "crash"
+        target = "fulfilment/1"
+        duration = "2s"
+        [[fault]]
+        at = "7s"
+        kind = "crash"
+        target = "fulfilment/1"
+        duration = "2s"
+        "#,
+    );
+    for d in Delivery::ALL {
+        for seed in 1..=6 {
+            let summary = run_with(&s, d, seed);
+            let at = format!("seed={seed} delivery={}", d.as_str());
+            assert!(summary.ok(), "{at}: {:?}", summary.expectations);
+            assert_eq!(summary.messages.in_flight, 0, "{at}");
+        }
+    }
+}

@@ -473,6 +473,16 @@ impl Engine {
         gp.position = gp.committed;
         gp.done = gp.done.min(gp.committed);
         gp.owner = None;
+        if let Some(local) = gp.worker.take() {
+            // A live member still finishing a message of this partition (it handed the
+            // partition over, and the new owner failed): its completion is fenced, as
+            // Kafka fences a commit from an old generation, or it would commit past the
+            // reset position.
+            let i = (self.groups[g as usize].first + local) as usize;
+            if let Some(w) = self.instances[i].work.as_mut().filter(|w| w.partition == p) {
+                w.fenced = true;
+            }
+        }
     }
 
     /// Undoes an uncommitted side effect (an aborted transaction).
