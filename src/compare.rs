@@ -247,7 +247,8 @@ const KEYS: &str = "duration, drain, broker.capacity, broker.max_receives, broke
 broker.on_full, broker.high_watermark, broker.low_watermark, broker.spill_capacity, broker.spill_latency, \
 producer.NAME.rate, producer.NAME.retry_backoff, producer.NAME.publish, producer.NAME.reply_timeout, \
 producer.NAME.correlation, consumer.GROUP.instances, consumer.GROUP.commit_interval, \
-consumer.GROUP.service_time, consumer.GROUP.max_retries, consumer.GROUP.backoff, topic.NAME.partitions";
+consumer.GROUP.service_time, consumer.GROUP.max_retries, consumer.GROUP.backoff, \
+consumer.GROUP.resequence, consumer.GROUP.gap_timeout, topic.NAME.partitions";
 
 /// Sets one scenario field from a `--set` key; unknown keys and bad values are errors that
 /// name the key and list what is accepted.
@@ -391,6 +392,12 @@ fn set_consumer(s: &mut Scenario, group: &str, field: &str, value: &str) -> anyh
         "backoff" => c.backoff = dur()?,
         "max_retries" => c.max_retries = value.parse()?,
         "service_time" => c.service_time = Dist::parse(value).map_err(anyhow::Error::msg)?,
+        "resequence" => c.set_resequence(value.parse()?),
+        "gap_timeout" if !c.resequences() => bail!("gap_timeout needs resequence = true"),
+        "gap_timeout" => match dur()? {
+            d if d.is_zero() => bail!("gap_timeout must be greater than zero"),
+            d => c.set_gap_timeout(d),
+        },
         _ => bail!("unknown key (accepted: {KEYS})"),
     }
     Ok(())

@@ -140,6 +140,7 @@ pub fn summary(r: &RunSummary, path: &str) -> String {
     if let Some(p) = &r.protection {
         protection::protection(&mut o, p);
     }
+    resequencers(&mut o, r);
     timeline(&mut o, r);
     let _ = writeln!(o);
     let width = r
@@ -163,6 +164,19 @@ pub fn summary(r: &RunSummary, path: &str) -> String {
     };
     let _ = writeln!(o, "\nverdict: {verdict}");
     o
+}
+
+/// One line per group with a resequencer (`resequence = true`).
+fn resequencers(o: &mut String, r: &RunSummary) {
+    for g in &r.groups {
+        if let Some(q) = &g.resequencer {
+            let _ = writeln!(
+                o,
+                "resequencer {}: held {} (at most {} at once, {} at the end)  gaps skipped {} ({} buffer full)",
+                g.name, q.resequenced, q.held_max, q.held_end, q.gaps_skipped, q.skipped_full
+            );
+        }
+    }
 }
 
 /// Per requester: what became of its requests and replies, and the round trip.

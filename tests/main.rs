@@ -9,6 +9,7 @@ mod determinism;
 mod invalid;
 mod kafka;
 mod network;
+mod ordering;
 mod outbox;
 mod overflow;
 mod patterns;

@@ -111,6 +111,8 @@ pub struct Group {
     pub idle: Vec<u32>,
     /// Waiting, sojourn, utilisation, latency.
     pub metrics: GroupMetrics,
+    /// `resequence = true`: the group's resequencing buffer.
+    pub reseq: Option<Box<crate::resequencer::Resequencer>>,
 }
 
 impl Group {
@@ -162,7 +164,7 @@ impl Group {
             count: *cfg.instances.get_ref(),
             store,
             ledger: Ledger::default(),
-            order: if cfg.ordered {
+            order: if cfg.ordered || cfg.resequences() {
                 vec![0; keys as usize]
             } else {
                 Vec::new()
@@ -174,6 +176,7 @@ impl Group {
             paused_until: SimTime::ZERO,
             idle: Vec::new(),
             metrics: GroupMetrics::default(),
+            reseq: crate::resequencer::for_group(cfg, keys),
         }
     }
 

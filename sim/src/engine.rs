@@ -22,6 +22,7 @@ mod replicate;
 mod saga;
 pub use saga::{SagaOutcome, SagaRunView};
 mod reqreply;
+mod resequence;
 
 use crate::consumer::{Group, Instance, Store};
 use crate::dist::Dist;
@@ -459,6 +460,7 @@ impl Engine {
                 }
             }
             Event::Visibility { group } => self.on_visibility(group),
+            Event::GapTimeout { group } => self.on_gap_timeout(group),
             Event::Reconnect { instance } => self.restart_instance(instance),
             Event::Replicate { part, replica } => self.on_replicate(part, replica),
             Event::SessionExpired {

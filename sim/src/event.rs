@@ -70,6 +70,11 @@ pub enum Event {
         /// Group index.
         group: u32,
     },
+    /// A group's resequencer: its earliest held message may have waited `gap_timeout`.
+    GapTimeout {
+        /// Group index.
+        group: u32,
+    },
     /// A fault begins.
     FaultStart {
         /// Fault index.
@@ -286,6 +291,7 @@ impl Event {
                 producer,
                 generation,
             } => (37, group, generation, producer as u8),
+            Event::GapTimeout { group } => (38, group, 0, 0),
         };
         (tag << 56) ^ (u64::from(c) << 48) ^ (u64::from(a) << 24) ^ u64::from(b)
     }

@@ -46,6 +46,7 @@ pub mod metrics;
 pub mod producer;
 pub mod queue;
 pub mod replication;
+pub mod resequencer;
 pub mod rng;
 pub mod scenario;
 pub mod snapshot;

@@ -62,6 +62,11 @@ pub struct Producer {
     /// The producer's own random stream.
     pub rng: SimRng,
     key_seq: Vec<u32>,
+    /// `events_per_key`: messages in a row with one key, and how many of the current
+    /// run are still to come.
+    run: u32,
+    run_left: u32,
+    last_key: u32,
     /// Messages created.
     pub produced: u64,
     /// False while crashed.
@@ -124,6 +129,9 @@ impl Producer {
             payload_bytes: cfg.payload_bytes,
             rng,
             key_seq: vec![0; keys as usize],
+            run: *cfg.events_per_key.get_ref(),
+            run_left: 0,
+            last_key: 0,
             produced: 0,
             up: true,
             reachable: true,
@@ -167,14 +175,25 @@ impl Producer {
 
     /// Draws a key; returns (global key, its sequence number).
     pub fn next_key(&mut self) -> (u32, u32) {
-        let k = match &self.zipf {
-            Some(z) => (z.sample(&mut self.rng) as u32).clamp(1, self.keys) - 1,
-            None if self.keys == 1 => 0,
-            None => self.rng.random_range(0..self.keys),
+        let k = if self.run_left > 0 {
+            self.run_left -= 1;
+            self.last_key
+        } else {
+            self.run_left = self.run.saturating_sub(1);
+            self.last_key = self.draw_key();
+            self.last_key
         };
         let seq = self.key_seq[k as usize];
         self.key_seq[k as usize] += 1;
         (self.key_base + k, seq)
+    }
+
+    fn draw_key(&mut self) -> u32 {
+        match &self.zipf {
+            Some(z) => (z.sample(&mut self.rng) as u32).clamp(1, self.keys) - 1,
+            None if self.keys == 1 => 0,
+            None => self.rng.random_range(0..self.keys),
+        }
     }
 
     /// Draws a routing key (its index) when there is a choice.

@@ -249,7 +249,8 @@ fn one_spanned() -> Spanned<u32> {
 
 /// A producer. Defaults: `arrival = "poisson"`, `keys = 1`, `key_distribution = "uniform"`,
 /// `zipf_exponent = 1.0`, `partitioner = "key"`, `retries = 3`, `request_timeout = "30s"`,
-/// `idempotent = false`, `payload_bytes = 256`, `burst_on = "1s"`, `burst_off = "1s"`.
+/// `idempotent = false`, `payload_bytes = 256`, `burst_on = "1s"`, `burst_off = "1s"`,
+/// `events_per_key = 1`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProducerConfig {
@@ -274,6 +275,10 @@ pub struct ProducerConfig {
     /// How keys are chosen.
     #[serde(default)]
     pub key_distribution: KeyDistribution,
+    /// Messages in a row with the same key (say, an order's events) before the next key
+    /// is drawn.
+    #[serde(default = "one_spanned")]
+    pub events_per_key: Spanned<u32>,
     /// Exponent of the zipf key distribution.
     #[serde(default = "default_zipf")]
     pub zipf_exponent: Spanned<f64>,
@@ -514,6 +519,8 @@ pub struct Expect {
     pub p999_latency: Option<SimDuration>,
     /// Largest consumer lag of any group at most this.
     pub max_lag: Option<u64>,
+    /// Gaps the resequencers skipped (timed out or buffer full), all groups, at most this.
+    pub gaps_skipped: Option<u64>,
     /// Every priority class gets at least this fraction of the copies processed while
     /// producers produce (its throughput share).
     pub min_share: Option<Spanned<f64>>,

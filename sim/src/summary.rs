@@ -174,6 +174,24 @@ pub struct GroupSummary {
     /// Queue model: receives that returned nothing (each one is billed).
     #[serde(default)]
     pub empty_receives: u64,
+    /// `resequence = true`: what the group's resequencer did (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resequencer: Option<ResequencerSummary>,
+}
+
+/// A group's resequencing buffer over the run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResequencerSummary {
+    /// Copies held at least once (arrived ahead of a missing predecessor).
+    pub resequenced: u64,
+    /// Gaps skipped: a held copy waited `gap_timeout`, or the buffer was full.
+    pub gaps_skipped: u64,
+    /// Of those, skipped because the buffer was full.
+    pub skipped_full: u64,
+    /// Most copies held at once.
+    pub held_max: u64,
+    /// Copies still held at the end (counted in flight).
+    pub held_end: u64,
 }
 
 /// Time series, one value per bucket; `t_s` is each bucket's end.

@@ -49,6 +49,9 @@ impl Engine {
                 }
                 Store::Queue(q) => q.held().for_each(|m| sets[gi].set(m.id)),
             }
+            if let Some(r) = &g.reseq {
+                r.held().for_each(|m| sets[gi].set(m.id));
+            }
             for i in g.instances() {
                 let inst = &self.instances[i as usize];
                 for w in inst.work.iter().chain(&inst.prefetched) {
@@ -120,6 +123,7 @@ impl Engine {
             busy as f64 / (self.now.0 as f64 * f64::from(g.count))
         };
         s.max_lag = g.max_lag;
+        s.resequencer = g.reseq.as_ref().map(|r| r.summary());
         s.latency_p99_s = latency_of(&g.metrics.latency).p99;
         let waiting: u64 = g
             .instances()
@@ -288,6 +292,7 @@ impl Engine {
             ("dropped", e.dropped, m.dropped),
             ("in_flight", e.in_flight, m.in_flight),
             ("max_lag", e.max_lag, max_lag),
+            ("gaps_skipped", e.gaps_skipped, self.gaps_skipped()),
         ];
         for (check, bound, actual) in counts {
             if let Some(b) = bound {

@@ -359,6 +359,19 @@ impl Engine {
             };
         }
         self.instances[i as usize].processed += 1;
+        if self.resequence_holds(g, msg) {
+            // Held by the group's resequencer: applied once its predecessors are through.
+            return Effect::Applied;
+        }
+        self.apply_copy(g, msg);
+        self.resequence_applied(g, msg);
+        Effect::Applied
+    }
+
+    /// Applies the side effect of group `g`'s copy: counts it processed, duplicated or
+    /// out of order.
+    pub(super) fn apply_copy(&mut self, g: u32, msg: Msg) {
+        let group = &mut self.groups[g as usize];
         match group.ledger.apply(msg.id) {
             1 => {
                 group.metrics.processed += 1;
@@ -387,7 +400,6 @@ impl Engine {
         if !self.requesters.is_empty() {
             self.send_reply(msg);
         }
-        Effect::Applied
     }
 
     /// Acknowledges the message in hand (processed or dead-lettered), then takes the next.
@@ -455,6 +467,7 @@ impl Engine {
             group.name, msg.id, self.producers[msg.producer as usize].name
         );
         self.note(LogKind::DeadLetter, text);
+        self.resequence_gone(g, msg);
     }
 
     pub(super) fn on_visibility(&mut self, g: u32) {

@@ -77,6 +77,7 @@ impl Engine {
             self.groups[g as usize].lag -= 1;
             if let Some(m) = msg {
                 self.drop_copy(g, m.id, reason);
+                self.resequence_gone(g, m);
             }
         }
     }
@@ -472,6 +473,16 @@ impl Engine {
         gp.position = gp.committed;
         gp.done = gp.done.min(gp.committed);
         gp.owner = None;
+        if let Some(local) = gp.worker.take() {
+            // A live member still finishing a message of this partition (it handed the
+            // partition over, and the new owner failed): its completion is fenced, as
+            // Kafka fences a commit from an old generation, or it would commit past the
+            // reset position.
+            let i = (self.groups[g as usize].first + local) as usize;
+            if let Some(w) = self.instances[i].work.as_mut().filter(|w| w.partition == p) {
+                w.fenced = true;
+            }
+        }
     }
 
     /// Undoes an uncommitted side effect (an aborted transaction).
@@ -490,6 +501,7 @@ impl Engine {
             if let Some(high) = group.order.get_mut(m.key as usize) {
                 *high = (*high).min(m.seq);
             }
+            self.resequence_rolled_back(g, m);
         } else if before == 2 {
             group.metrics.duplicated -= 1;
         }

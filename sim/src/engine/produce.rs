@@ -422,6 +422,7 @@ impl Engine {
                         Some(m) if dlx => self.dead_letter(g, m, "queue length limit"),
                         Some(m) => {
                             self.drop_copy(g, m.id, "drop-oldest");
+                            self.resequence_gone(g, m);
                         }
                         None => {}
                     }
@@ -504,6 +505,8 @@ impl Engine {
         self.topics[t as usize].flags.give_up(id);
         if !self.topics[t as usize].flags.accepted(id) {
             self.drop_message(t, id, "producer-gave-up");
+            let msg = self.producers[p as usize].inflight[&id].msg;
+            self.resequence_dropped(t, msg);
         }
         self.forget_if_settled(p, id);
     }

@@ -291,7 +291,7 @@ impl Engine {
 
     /// Puts up to `n` parked messages of type `p` back into the group's queue, oldest
     /// first, and wakes idle consumers.
-    fn release(&mut self, g: u32, p: usize, n: usize) {
+    fn release_parked(&mut self, g: u32, p: usize, n: usize) {
         let parked = &mut self.protection.groups[g as usize].parked[p];
         let msgs: Vec<Msg> = parked.drain(..n.min(parked.len())).collect();
         if msgs.is_empty() {
@@ -361,8 +361,8 @@ impl Engine {
                 self.schedule_cool_down(g, p);
             }
             // One parked message goes back to be the probe (a fresh one may beat it).
-            BreakerState::HalfOpen => self.release(g, p, 1),
-            BreakerState::Closed => self.release(g, p, usize::MAX),
+            BreakerState::HalfOpen => self.release_parked(g, p, 1),
+            BreakerState::Closed => self.release_parked(g, p, usize::MAX),
         }
     }
 

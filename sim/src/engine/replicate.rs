@@ -192,6 +192,7 @@ impl Engine {
             let flags = &self.topics[t as usize].flags;
             if flags.gave_up(m.id) && !flags.acked(m.id) {
                 self.drop_message(t, m.id, "producer-gave-up");
+                self.resequence_dropped(t, *m);
             }
         }
         let part = &mut self.topics[t as usize].partitions[p as usize];

@@ -21,7 +21,8 @@ fn default_retries() -> u32 {
 /// `max_retries = 3`, `backoff = "100ms"`, `ordered = false`, `assignment = "range"`,
 /// `wait_time = "20s"`, `poll_interval = "100ms"`, `batch = 1`, `prefetch = 1`, `session_timeout = "0"`, `rebalance_pause = "0"`, `bindings = []`, `buffer = 1000`,
 /// `on_overflow = "disconnect"`, `reconnect = "1s"`, `circuit_breaker` none,
-/// `cool_down = "5s"`, `processing_timeout` none, `quarantine = false`.
+/// `cool_down = "5s"`, `processing_timeout` none, `quarantine = false`, `resequence = false`,
+/// `resequence_buffer = 1000`, `gap_timeout = "1s"`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsumerConfig {
@@ -118,10 +119,38 @@ pub struct ConsumerConfig {
     /// history (accounted as dead-lettered) instead of the plain dead-letter path.
     #[serde(default)]
     pub quarantine: bool,
+    /// Hold a key's message that arrives ahead of a missing predecessor and apply it once
+    /// the predecessor is through (implies `ordered`).
+    #[serde(default)]
+    pub resequence: Option<Spanned<bool>>,
+    /// `resequence`: most messages held at once; when full, the oldest is let go past its gap.
+    #[serde(default)]
+    pub resequence_buffer: Option<Spanned<u32>>,
+    /// `resequence`: how long a held message waits for its missing predecessor.
+    #[serde(default)]
+    pub gap_timeout: Option<Spanned<SimDuration>>,
 }
 
 fn five_seconds() -> SimDuration {
     SimDuration::from_secs(5)
+}
+
+impl ConsumerConfig {
+    /// Whether the group resequences.
+    #[must_use]
+    pub fn resequences(&self) -> bool {
+        self.resequence.as_ref().is_some_and(|r| *r.get_ref())
+    }
+
+    /// Turns the resequencer on or off (`--set consumer.GROUP.resequence`).
+    pub fn set_resequence(&mut self, on: bool) {
+        self.resequence = Some(Spanned::new(0..0, on));
+    }
+
+    /// Sets the resequencer's gap timeout (`--set consumer.GROUP.gap_timeout`).
+    pub fn set_gap_timeout(&mut self, timeout: SimDuration) {
+        self.gap_timeout = Some(Spanned::new(0..0, timeout));
+    }
 }
 
 fn twenty_seconds() -> SimDuration {

@@ -227,6 +227,7 @@ fn producer(s: &Scenario, p: &super::ProducerConfig) -> Result<(), Invalid> {
         );
     }
     positive(&p.keys, "keys")?;
+    positive(&p.events_per_key, "events_per_key")?;
     positive(&p.zipf_exponent, "zipf_exponent")?;
     let t = topic_of(s, p.topic.get_ref());
     if let Some(k) = p.routing_keys.first()
@@ -258,6 +259,7 @@ fn consumer(s: &Scenario, c: &super::ConsumerConfig) -> Result<(), Invalid> {
     positive(&c.prefetch, "prefetch")?;
     positive(&c.batch, "batch")?;
     scheduling(s, c)?;
+    resequence(s, c)?;
     if *c.batch.get_ref() > 10 {
         return fail(
             c.batch.span(),
@@ -462,6 +464,41 @@ fn scheduling(s: &Scenario, c: &super::ConsumerConfig) -> Result<(), Invalid> {
         }
         _ => Ok(()),
     }
+}
+
+/// The resequencer: its settings only with `resequence = true`, a positive bound and gap
+/// timeout, and not on pub/sub (one subscriber connection is in order already).
+fn resequence(s: &Scenario, c: &super::ConsumerConfig) -> Result<(), Invalid> {
+    if !c.resequences() {
+        if let Some(b) = &c.resequence_buffer {
+            return fail(
+                b.span(),
+                "`resequence_buffer` needs resequence = true".into(),
+            );
+        }
+        if let Some(t) = &c.gap_timeout {
+            return fail(t.span(), "`gap_timeout` needs resequence = true".into());
+        }
+        return Ok(());
+    }
+    if let Some(b) = &c.resequence_buffer {
+        positive(b, "resequence_buffer")?;
+    }
+    if let Some(t) = &c.gap_timeout
+        && t.get_ref().is_zero()
+    {
+        return fail(t.span(), "gap_timeout must be greater than zero".into());
+    }
+    let t = topic_of(s, c.topic.get_ref());
+    if t.model(&s.broker) == BrokerModel::Pubsub {
+        let r = c.resequence.as_ref().expect("resequences");
+        return fail(
+            r.span(),
+            "`resequence` does not apply to a pub/sub subscriber (one connection, already in order)"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 fn fault(s: &Scenario, f: &super::FaultConfig) -> Result<(), Invalid> {
