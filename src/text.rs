@@ -2,6 +2,7 @@
 //! the scenario, so any run can be reproduced from its first line.
 
 use mqlab_sim::RunSummary;
+use mqlab_sim::size::human_bytes;
 use std::fmt::Write;
 
 /// Formats seconds with a unit that fits.
@@ -89,6 +90,7 @@ pub fn summary(r: &RunSummary, path: &str) -> String {
         "rate      produced {:.1}/s  processed {:.1}/s",
         r.throughput.produced_per_s, r.throughput.processed_per_s
     );
+    payload(&mut o, r);
     let _ = writeln!(
         o,
         "\n{:<20} {:>9} {:>9} {:>6} {:>6} {:>5} {:>5} {:>9} {:>9} {:>6} {:>8}",
@@ -234,5 +236,27 @@ mod tests {
         assert_eq!(sparkline(&[0.0, 1.0, 2.0, 4.0, 8.0], 5), " ▂▃▅█");
         assert_eq!(sparkline(&[1.0, 9.0, 1.0, 1.0], 2), "█▂");
         assert_eq!(sparkline(&[], 10), "");
+    }
+}
+
+/// Payload bytes and the claim check, when the run tracked them.
+fn payload(o: &mut String, r: &RunSummary) {
+    let Some(p) = &r.payload else { return };
+    let _ = writeln!(
+        o,
+        "bytes     produced {} ({}/s)  broker peak {}  ingest delay mean {}  max {}",
+        human_bytes(p.bytes_produced),
+        human_bytes(r.throughput.produced_bytes_per_s as u64),
+        human_bytes(p.broker_bytes_max),
+        secs(p.ingest_delay_mean_s),
+        secs(p.ingest_delay_max_s)
+    );
+    if let Some(c) = &p.claim_check {
+        let _ = writeln!(
+            o,
+            "claim     {} payloads ({}) in the external store, a reference through the broker",
+            c.stored,
+            human_bytes(c.stored_bytes)
+        );
     }
 }

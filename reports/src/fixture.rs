@@ -109,6 +109,7 @@ pub fn run_with(seed: u64, delivery: &str, lost: u64) -> RunSummary {
             .map(|v| [v.value_iterated_to(), v.count_at_value()])
             .collect(),
         classes: Vec::new(),
+        payload: None,
     }
 }
 

@@ -14,6 +14,7 @@ mod census;
 mod consume;
 mod fault;
 mod group;
+mod payload;
 mod priority;
 mod produce;
 mod replicate;
@@ -147,6 +148,8 @@ pub struct Engine {
     pauses: Vec<crate::snapshot::PauseSpan>,
     /// Priority classes, by class (empty without priority scheduling).
     classes: Vec<priority::ClassStats>,
+    /// Payload bytes (none unless the scenario uses sizes, bandwidth or a claim check).
+    payload: Option<Box<payload::Payloads>>,
 }
 
 impl Engine {
@@ -213,7 +216,8 @@ impl Engine {
             net_async: !sc.network.latency.is_zero()
                 || *sc.network.loss.get_ref() > 0.0
                 || *sc.network.duplicate.get_ref() > 0.0
-                || sc.faults.iter().any(is_network_fault),
+                || sc.faults.iter().any(is_network_fault)
+                || payload::needs_async(&sc),
             net: stream(seed, StreamKind::Network, 0),
             producers,
             topics,
@@ -231,6 +235,7 @@ impl Engine {
             unpark_due: Vec::new(),
             pauses: Vec::new(),
             classes: priority::classes(&sc),
+            payload: payload::build(&sc, seed),
             rebalance_held: false,
             rebalance_due: Vec::new(),
             nodes_up: vec![true; *sc.broker.nodes.get_ref() as usize],
@@ -238,6 +243,7 @@ impl Engine {
             scenario: sc,
         };
         engine.index_partitions();
+        engine.track_queue_bytes();
         engine.start();
         engine
     }
@@ -505,6 +511,7 @@ impl Engine {
             .map(|g| (g.name.as_str(), g.lag))
             .collect();
         self.series.close(self.now, depth, &lags);
+        self.sample_broker_bytes();
     }
 
     /// Messages held by the broker.

@@ -47,6 +47,7 @@ pub mod queue;
 pub mod replication;
 pub mod rng;
 pub mod scenario;
+pub mod size;
 pub mod snapshot;
 pub mod summary;
 pub mod time;

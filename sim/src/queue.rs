@@ -39,6 +39,12 @@ pub struct SqsQueue {
     locked: Option<Vec<bool>>,
     /// Priority scheduling over classes of producers.
     classes: Option<Classes>,
+    /// Payload bytes held, by slot; empty unless the engine tracks bytes (`track_bytes`).
+    slot_bytes: Vec<u64>,
+    /// Payload bytes held in all.
+    bytes: u64,
+    /// The slot of the last `send`.
+    last: u32,
 }
 
 /// Priority classes: which class each producer's messages are in, and how a receive
@@ -112,6 +118,31 @@ impl SqsQueue {
         };
         self.visible.push_back(i);
         self.len += 1;
+        self.last = i;
+        if let Some(b) = self.slot_bytes.get_mut(i as usize) {
+            *b = 0;
+        } else if !self.slot_bytes.is_empty() {
+            self.slot_bytes.push(0);
+        }
+    }
+
+    /// Starts counting payload bytes (`hold_bytes` after each `send`).
+    pub fn track_bytes(&mut self) {
+        self.slot_bytes = vec![0; self.slots.len().max(1)];
+    }
+
+    /// The message just sent holds `bytes` (ignored unless tracking).
+    pub fn hold_bytes(&mut self, bytes: u64) {
+        if let Some(b) = self.slot_bytes.get_mut(self.last as usize) {
+            *b = bytes;
+            self.bytes += bytes;
+        }
+    }
+
+    /// Payload bytes held (0 unless tracking).
+    #[must_use]
+    pub fn bytes(&self) -> u64 {
+        self.bytes
     }
 
     /// Serves priority classes: `of_producer` gives each producer's class; `weights` by
@@ -251,6 +282,9 @@ impl SqsQueue {
         s.visible = false;
         self.free.push(i);
         self.len -= 1;
+        if let Some(b) = self.slot_bytes.get_mut(i as usize) {
+            self.bytes -= std::mem::take(b);
+        }
     }
 
     /// Makes every receive whose timeout passed by `now` visible again; returns how many.

@@ -20,6 +20,10 @@ pub enum StreamKind {
     Network = 3,
     /// A fault's own draws (which messages are poison).
     Fault = 4,
+    /// A producer's payload sizes, positioned by message id (counter-based).
+    Payload = 5,
+    /// Claim-check store latencies: puts by producer, gets by consumer instance.
+    ClaimStore = 6,
 }
 
 /// The stream for component `index` of `kind` under `seed`.

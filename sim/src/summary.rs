@@ -51,6 +51,10 @@ pub struct RunSummary {
     /// Per priority class, when a consumer schedules by priority (absent otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<ClassSummary>,
+    /// Payload bytes, when sizes vary or a bandwidth, a claim check or
+    /// `max_broker_bytes` is set (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<PayloadSummary>,
 }
 
 /// Counts of messages and copies. `copies = processed + lost + dead_lettered + dropped + in_flight`.
@@ -207,6 +211,34 @@ pub struct ClassSummary {
     pub share: f64,
     /// End to end, produce to processed.
     pub latency_s: Latency,
+}
+
+/// Payload bytes: what producers made, what the broker held and how long ingesting took.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PayloadSummary {
+    /// Payload bytes producers created (stored ones included).
+    pub bytes_produced: u64,
+    /// Peak payload bytes held by the broker (partitions and queues).
+    pub broker_bytes_max: u64,
+    /// Payload bytes held by the broker at each bucket's end (as `series.t_s`).
+    pub broker_bytes: Vec<u64>,
+    /// With `broker.bandwidth`: mean time from a request reaching the broker to its
+    /// being in (queueing behind earlier requests plus its own transfer).
+    pub ingest_delay_mean_s: f64,
+    /// The largest such time.
+    pub ingest_delay_max_s: f64,
+    /// With a claim check (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_check: Option<ClaimCheckSummary>,
+}
+
+/// Claim check: payloads put into the external store instead of the broker.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimCheckSummary {
+    /// Messages whose payload went to the store.
+    pub stored: u64,
+    /// Their payload bytes.
+    pub stored_bytes: u64,
 }
 
 impl RunSummary {

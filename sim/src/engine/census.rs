@@ -230,6 +230,7 @@ impl Engine {
                 .map(|v| [v.value_iterated_to(), v.count_at_value()])
                 .collect(),
             classes: self.class_summaries(),
+            payload: self.payload_summary(),
         }
     }
 
@@ -313,6 +314,7 @@ impl Engine {
             }
         }
         out.extend(self.share_expectation());
+        out.extend(self.bytes_expectation());
         out
     }
 
