@@ -227,18 +227,6 @@ fn timeline(o: &mut String, r: &RunSummary) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sparkline_scales_to_the_peak_and_keeps_zeros_blank() {
-        assert_eq!(sparkline(&[0.0, 1.0, 2.0, 4.0, 8.0], 5), " ▂▃▅█");
-        assert_eq!(sparkline(&[1.0, 9.0, 1.0, 1.0], 2), "█▂");
-        assert_eq!(sparkline(&[], 10), "");
-    }
-}
-
 /// Payload bytes and the claim check, when the run tracked them.
 fn payload(o: &mut String, r: &RunSummary) {
     let Some(p) = &r.payload else { return };
@@ -258,5 +246,17 @@ fn payload(o: &mut String, r: &RunSummary) {
             c.stored,
             human_bytes(c.stored_bytes)
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparkline_scales_to_the_peak_and_keeps_zeros_blank() {
+        assert_eq!(sparkline(&[0.0, 1.0, 2.0, 4.0, 8.0], 5), " ▂▃▅█");
+        assert_eq!(sparkline(&[1.0, 9.0, 1.0, 1.0], 2), "█▂");
+        assert_eq!(sparkline(&[], 10), "");
     }
 }

@@ -39,10 +39,16 @@ pub struct SqsQueue {
     locked: Option<Vec<bool>>,
     /// Priority scheduling over classes of producers.
     classes: Option<Classes>,
-    /// Payload bytes held, by slot; empty unless the engine tracks bytes (`track_bytes`).
-    slot_bytes: Vec<u64>,
-    /// Payload bytes held in all.
-    bytes: u64,
+    /// Payload bytes held, when the engine tracks bytes (`track_bytes`).
+    bytes: Option<Box<HeldBytes>>,
+}
+
+/// Payload bytes a queue holds.
+#[derive(Debug, Default)]
+struct HeldBytes {
+    /// By slot.
+    by_slot: Vec<u64>,
+    total: u64,
     /// The slot of the last `send`.
     last: u32,
 }
@@ -118,31 +124,33 @@ impl SqsQueue {
         };
         self.visible.push_back(i);
         self.len += 1;
-        self.last = i;
-        if let Some(b) = self.slot_bytes.get_mut(i as usize) {
-            *b = 0;
-        } else if !self.slot_bytes.is_empty() {
-            self.slot_bytes.push(0);
+        if let Some(h) = &mut self.bytes {
+            h.last = i;
+            h.by_slot.resize(self.slots.len(), 0);
+            h.by_slot[i as usize] = 0;
         }
     }
 
     /// Starts counting payload bytes (`hold_bytes` after each `send`).
     pub fn track_bytes(&mut self) {
-        self.slot_bytes = vec![0; self.slots.len().max(1)];
+        self.bytes = Some(Box::new(HeldBytes {
+            by_slot: vec![0; self.slots.len()],
+            ..HeldBytes::default()
+        }));
     }
 
     /// The message just sent holds `bytes` (ignored unless tracking).
     pub fn hold_bytes(&mut self, bytes: u64) {
-        if let Some(b) = self.slot_bytes.get_mut(self.last as usize) {
-            *b = bytes;
-            self.bytes += bytes;
+        if let Some(h) = &mut self.bytes {
+            h.by_slot[h.last as usize] = bytes;
+            h.total += bytes;
         }
     }
 
     /// Payload bytes held (0 unless tracking).
     #[must_use]
     pub fn bytes(&self) -> u64 {
-        self.bytes
+        self.bytes.as_ref().map_or(0, |h| h.total)
     }
 
     /// Serves priority classes: `of_producer` gives each producer's class; `weights` by
@@ -282,8 +290,8 @@ impl SqsQueue {
         s.visible = false;
         self.free.push(i);
         self.len -= 1;
-        if let Some(b) = self.slot_bytes.get_mut(i as usize) {
-            self.bytes -= std::mem::take(b);
+        if let Some(h) = &mut self.bytes {
+            h.total -= std::mem::take(&mut h.by_slot[i as usize]);
         }
     }
 

@@ -40,7 +40,7 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         .parse()
         .map_err(|_| format!("`{text}` is not a size such as \"64KB\" or \"1.5MiB\""))?;
     let bytes = (value * factor as f64).round();
-    if !(bytes.is_finite() && bytes >= 0.0 && bytes < 1.8e19) {
+    if !(0.0..1.8e19).contains(&bytes) {
         return Err(format!("size `{text}` is out of range"));
     }
     Ok(bytes as u64)

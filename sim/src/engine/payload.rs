@@ -190,8 +190,10 @@ impl Engine {
     }
 
     /// A request reaching the broker at `reach` is ingested after everything sent before
-    /// it, one at a time at the broker's bandwidth; returns when it is in.
-    pub(super) fn ingest(&mut self, p: u32, id: u32, reach: SimTime) -> SimTime {
+    /// it, one at a time at the broker's bandwidth; returns when it is in. The delay is
+    /// counted from `arrive`, when it would have reached the broker with no queue at all
+    /// (`reach` can be later: the connection is FIFO behind the producer's earlier ones).
+    pub(super) fn ingest(&mut self, p: u32, id: u32, arrive: SimTime, reach: SimTime) -> SimTime {
         let Some(pl) = self.payload.as_deref_mut() else {
             return reach;
         };
@@ -201,7 +203,7 @@ impl Engine {
         let bytes = pl.producers[p as usize].through_broker(id);
         let done = reach.max(pl.ingest_free) + SimDuration(bw.transfer_ns(bytes));
         pl.ingest_free = done;
-        let delay = done.since(reach);
+        let delay = done.since(arrive);
         pl.ingested += 1;
         pl.ingest_delay_ns += u128::from(delay.0);
         pl.ingest_delay_max = pl.ingest_delay_max.max(delay);
@@ -324,5 +326,69 @@ impl Engine {
             actual: human_bytes(peak),
             ok: peak <= bound,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sizes(dist: &str) -> Sizes {
+        Sizes {
+            dist: SizeDist::parse(dist).expect("valid"),
+            rng: stream(9, StreamKind::Payload, 0),
+            claim_over: Some(64_000),
+            reference: 128,
+            store_latency: Dist::ZERO,
+            put_rng: stream(9, StreamKind::ClaimStore, 0),
+        }
+    }
+
+    #[test]
+    fn a_message_size_is_the_same_whenever_it_is_asked() {
+        let mut s = sizes("pareto(4KB, 1.2)");
+        let forward: Vec<u64> = (0..100).map(|id| s.size(id)).collect();
+        let backward: Vec<u64> = (0..100).rev().map(|id| s.size(id)).collect();
+        assert!(forward.iter().eq(backward.iter().rev()));
+        assert!(forward.windows(2).any(|w| w[0] != w[1]), "sizes vary");
+    }
+
+    #[test]
+    fn pareto_tail_fractions_and_median_match_the_closed_form() {
+        // P(X > x) = (min/x)^alpha; the median is min * 2^(1/alpha).
+        let (min, alpha, n) = (4000.0f64, 1.2f64, 200_000u32);
+        let mut s = sizes("pareto(4KB, 1.2)");
+        let mut xs: Vec<u64> = (0..n).map(|id| s.size(id)).collect();
+        assert!(xs.iter().all(|&x| x >= 4000));
+        for k in [2.0f64, 10.0, 100.0] {
+            let p = (1.0 / k).powf(alpha);
+            let above = xs.iter().filter(|&&x| x as f64 > min * k).count() as f64 / f64::from(n);
+            // Five binomial standard errors.
+            let bound = 5.0 * (p * (1.0 - p) / f64::from(n)).sqrt();
+            assert!((above - p).abs() < bound, "P(X > {k} min) = {above} vs {p}");
+        }
+        xs.sort_unstable();
+        let median = xs[n as usize / 2] as f64;
+        let theory = min * 2f64.powf(1.0 / alpha);
+        assert!(
+            (median / theory - 1.0).abs() < 0.01,
+            "median {median} vs {theory}"
+        );
+    }
+
+    #[test]
+    fn only_payloads_above_the_threshold_are_replaced_by_a_reference() {
+        let mut s = sizes("pareto(16KB, 1.2)");
+        for id in 0..10_000 {
+            let size = s.size(id);
+            let through = s.through_broker(id);
+            if size > 64_000 {
+                assert!(s.claimed(id));
+                assert_eq!(through, 128);
+            } else {
+                assert!(!s.claimed(id));
+                assert_eq!(through, size);
+            }
+        }
     }
 }

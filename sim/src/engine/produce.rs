@@ -151,7 +151,7 @@ impl Engine {
         };
         let reach = (self.now + hop).max(self.producers[p as usize].link_out);
         let reach = if copies > 0 {
-            self.ingest(p, id, reach)
+            self.ingest(p, id, self.now + hop, reach)
         } else {
             reach
         };
