@@ -22,6 +22,11 @@ use rand::Rng;
 
 /// Words of the size stream each message owns: two uniforms of 64 bits.
 const WORDS_PER_MESSAGE: u128 = 4;
+/// Sizes drawn per positioning of the stream: `set_word_pos` regenerates a whole ChaCha
+/// buffer (64 words), which holds the draws of 16 consecutive messages.
+const RUN: u32 = 16;
+/// Recently drawn sizes kept per producer (direct-mapped by id).
+const CACHE: usize = 256;
 
 /// One producer's payloads.
 #[derive(Debug)]
@@ -35,6 +40,9 @@ struct Sizes {
     store_latency: Dist,
     /// The producer's puts into the store.
     put_rng: SimRng,
+    /// (id, size) of recent draws: a message's size is asked for at creation, at the
+    /// broker and at the consumer, mostly soon after one another.
+    cache: Vec<(u32, u64)>,
 }
 
 /// Byte state of a run that uses payload sizes.
@@ -89,6 +97,7 @@ pub(super) fn build(sc: &Scenario, seed: u64) -> Option<Box<Payloads>> {
             reference: p.claim_reference_bytes.get_ref().0,
             store_latency: p.claim_store_latency,
             put_rng: stream(seed, StreamKind::ClaimStore, i as u32),
+            cache: vec![(u32::MAX, 0); CACHE],
         })
         .collect();
     let instances: u32 = sc.consumers.iter().map(|c| *c.instances.get_ref()).sum();
@@ -117,9 +126,18 @@ impl Sizes {
         if let SizeDist::Const(b) = self.dist {
             return b;
         }
-        self.rng.set_word_pos(u128::from(id) * WORDS_PER_MESSAGE);
-        let (u1, u2) = (unit(self.rng.next_u64()), unit(self.rng.next_u64()));
-        self.dist.draw(u1, u2)
+        let slot = id as usize % CACHE;
+        if self.cache[slot].0 == id {
+            return self.cache[slot].1;
+        }
+        // Draws the whole run of 16 around `id`: the same words as positioning at each.
+        let first = id - id % RUN;
+        self.rng.set_word_pos(u128::from(first) * WORDS_PER_MESSAGE);
+        for other in first..first.saturating_add(RUN) {
+            let (u1, u2) = (unit(self.rng.next_u64()), unit(self.rng.next_u64()));
+            self.cache[other as usize % CACHE] = (other, self.dist.draw(u1, u2));
+        }
+        self.cache[slot].1
     }
 
     /// The payload goes to the store.
@@ -341,6 +359,18 @@ mod tests {
             reference: 128,
             store_latency: Dist::ZERO,
             put_rng: stream(9, StreamKind::ClaimStore, 0),
+            cache: vec![(u32::MAX, 0); CACHE],
+        }
+    }
+
+    #[test]
+    fn the_cache_gives_the_draw_of_the_positioned_stream() {
+        let mut s = sizes("lognormal(16KB, 64KB)");
+        for id in [0u32, 5, 17, 1000, 70_001] {
+            let mut rng = stream(9, StreamKind::Payload, 0);
+            rng.set_word_pos(u128::from(id) * WORDS_PER_MESSAGE);
+            let (u1, u2) = (unit(rng.next_u64()), unit(rng.next_u64()));
+            assert_eq!(s.size(id), s.dist.draw(u1, u2), "id {id}");
         }
     }
 
