@@ -208,10 +208,8 @@ impl Engine {
     }
 
     /// A request reaching the broker at `reach` is ingested after everything sent before
-    /// it, one at a time at the broker's bandwidth; returns when it is in. The delay is
-    /// counted from `arrive`, when it would have reached the broker with no queue at all
-    /// (`reach` can be later: the connection is FIFO behind the producer's earlier ones).
-    pub(super) fn ingest(&mut self, p: u32, id: u32, arrive: SimTime, reach: SimTime) -> SimTime {
+    /// it, one at a time at the broker's bandwidth; returns when it is in.
+    pub(super) fn ingest(&mut self, p: u32, id: u32, reach: SimTime) -> SimTime {
         let Some(pl) = self.payload.as_deref_mut() else {
             return reach;
         };
@@ -221,7 +219,7 @@ impl Engine {
         let bytes = pl.producers[p as usize].through_broker(id);
         let done = reach.max(pl.ingest_free) + SimDuration(bw.transfer_ns(bytes));
         pl.ingest_free = done;
-        let delay = done.since(arrive);
+        let delay = done.since(reach);
         pl.ingested += 1;
         pl.ingest_delay_ns += u128::from(delay.0);
         pl.ingest_delay_max = pl.ingest_delay_max.max(delay);

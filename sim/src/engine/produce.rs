@@ -150,8 +150,9 @@ impl Engine {
             1
         };
         let reach = (self.now + hop).max(self.producers[p as usize].link_out);
-        let reach = if copies > 0 {
-            self.ingest(p, id, self.now + hop, reach)
+        // With a broker bandwidth the request is in only once ingested.
+        let landed = if copies > 0 {
+            self.ingest(p, id, reach)
         } else {
             reach
         };
@@ -165,7 +166,7 @@ impl Engine {
         }
         for _ in 0..copies {
             self.queue.push(
-                reach,
+                landed,
                 Event::ProduceReach {
                     producer: p,
                     msg: id,
