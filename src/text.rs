@@ -2,6 +2,7 @@
 //! the scenario, so any run can be reproduced from its first line.
 
 use mqlab_sim::RunSummary;
+use mqlab_sim::size::human_bytes;
 use std::fmt::Write;
 
 mod protection;
@@ -93,6 +94,7 @@ pub fn summary(r: &RunSummary, path: &str) -> String {
     );
     overflow(&mut o, r);
     classes(&mut o, r);
+    payload(&mut o, r);
     let _ = writeln!(
         o,
         "\n{:<20} {:>9} {:>9} {:>6} {:>6} {:>5} {:>5} {:>9} {:>9} {:>6} {:>8}",
@@ -346,6 +348,28 @@ fn timeline(o: &mut String, r: &RunSummary) {
                 peak(&lag)
             );
         }
+    }
+}
+
+/// Payload bytes and the claim check, when the run tracked them.
+fn payload(o: &mut String, r: &RunSummary) {
+    let Some(p) = &r.payload else { return };
+    let _ = writeln!(
+        o,
+        "bytes     produced {} ({}/s)  broker peak {}  ingest delay mean {}  max {}",
+        human_bytes(p.bytes_produced),
+        human_bytes(r.throughput.produced_bytes_per_s as u64),
+        human_bytes(p.broker_bytes_max),
+        secs(p.ingest_delay_mean_s),
+        secs(p.ingest_delay_max_s)
+    );
+    if let Some(c) = &p.claim_check {
+        let _ = writeln!(
+            o,
+            "claim     {} payloads ({}) in the external store, a reference through the broker",
+            c.stored,
+            human_bytes(c.stored_bytes)
+        );
     }
 }
 

@@ -114,6 +114,7 @@ pub fn run_with(seed: u64, delivery: &str, lost: u64) -> RunSummary {
         sagas: Vec::new(),
         request_reply: Vec::new(),
         protection: None,
+        payload: None,
     }
 }
 

@@ -13,6 +13,9 @@ use crate::scenario::{Assignment, ConsumerConfig, Delivery, OnFailure};
 use crate::time::{SimDuration, SimTime};
 
 /// Where a group's messages wait: its view of each partition, or its own queue.
+// One per group, built once and never moved on the hot path: boxing the queue would only
+// add an indirection to every receive.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Store {
     /// Log model: one entry per partition of the topic.

@@ -15,6 +15,7 @@ mod consume;
 mod fault;
 mod group;
 mod outbox;
+mod payload;
 mod priority;
 mod produce;
 mod protect;
@@ -171,6 +172,8 @@ pub struct Engine {
     requesters: Vec<Option<reqreply::Requester>>,
     /// Breakers, timeouts, quarantine (off unless the scenario uses them).
     protection: protect::Protection,
+    /// Payload bytes (none unless the scenario uses sizes, bandwidth or a claim check).
+    payload: Option<Box<payload::Payloads>>,
 }
 
 impl Engine {
@@ -242,7 +245,8 @@ impl Engine {
                 || *sc.network.duplicate.get_ref() > 0.0
                 || sc.faults.iter().any(is_network_fault)
                 // A producer that retries rejections needs its requests tracked.
-                || sc.producers.iter().any(|p| p.retry_backoff.is_some()),
+                || sc.producers.iter().any(|p| p.retry_backoff.is_some())
+                || payload::needs_async(&sc),
             net: stream(seed, StreamKind::Network, 0),
             producers,
             topics,
@@ -266,6 +270,7 @@ impl Engine {
             sagas: saga::sagas(&sc, seed),
             requesters: reqreply::requesters(&sc),
             protection,
+            payload: payload::build(&sc, seed),
             rebalance_held: false,
             rebalance_due: Vec::new(),
             nodes_up: vec![true; *sc.broker.nodes.get_ref() as usize],
@@ -273,6 +278,7 @@ impl Engine {
             scenario: sc,
         };
         engine.index_partitions();
+        engine.track_queue_bytes();
         engine.start();
         engine
     }
@@ -559,6 +565,7 @@ impl Engine {
             .map(|g| (g.name.as_str(), g.lag))
             .collect();
         self.series.close(self.now, depth, &lags);
+        self.sample_broker_bytes();
     }
 
     /// Messages held by the broker.

@@ -49,6 +49,7 @@ pub mod replication;
 pub mod resequencer;
 pub mod rng;
 pub mod scenario;
+pub mod size;
 pub mod snapshot;
 pub mod summary;
 pub mod time;

@@ -57,8 +57,8 @@ pub struct Producer {
     pub retry_backoff: Option<SimDuration>,
     /// The broker drops resends it has already appended.
     pub idempotent: bool,
-    /// Payload size.
-    pub payload_bytes: u32,
+    /// Payload size when every payload has the same (0 when sizes vary).
+    pub payload_bytes: u64,
     /// The producer's own random stream.
     pub rng: SimRng,
     key_seq: Vec<u32>,
@@ -126,7 +126,10 @@ impl Producer {
             request_timeout: cfg.request_timeout,
             retry_backoff: cfg.retry_backoff,
             idempotent: cfg.idempotent,
-            payload_bytes: cfg.payload_bytes,
+            payload_bytes: match cfg.payload_bytes {
+                crate::size::SizeDist::Const(b) => b,
+                _ => 0,
+            },
             rng,
             key_seq: vec![0; keys as usize],
             run: *cfg.events_per_key.get_ref(),

@@ -39,6 +39,18 @@ pub struct SqsQueue {
     locked: Option<Vec<bool>>,
     /// Priority scheduling over classes of producers.
     classes: Option<Classes>,
+    /// Payload bytes held, when the engine tracks bytes (`track_bytes`).
+    bytes: Option<Box<HeldBytes>>,
+}
+
+/// Payload bytes a queue holds.
+#[derive(Debug, Default)]
+struct HeldBytes {
+    /// By slot.
+    by_slot: Vec<u64>,
+    total: u64,
+    /// The slot of the last `send`.
+    last: u32,
 }
 
 /// Priority classes: which class each producer's messages are in, and how a receive
@@ -112,6 +124,33 @@ impl SqsQueue {
         };
         self.visible.push_back(i);
         self.len += 1;
+        if let Some(h) = &mut self.bytes {
+            h.last = i;
+            h.by_slot.resize(self.slots.len(), 0);
+            h.by_slot[i as usize] = 0;
+        }
+    }
+
+    /// Starts counting payload bytes (`hold_bytes` after each `send`).
+    pub fn track_bytes(&mut self) {
+        self.bytes = Some(Box::new(HeldBytes {
+            by_slot: vec![0; self.slots.len()],
+            ..HeldBytes::default()
+        }));
+    }
+
+    /// The message just sent holds `bytes` (ignored unless tracking).
+    pub fn hold_bytes(&mut self, bytes: u64) {
+        if let Some(h) = &mut self.bytes {
+            h.by_slot[h.last as usize] = bytes;
+            h.total += bytes;
+        }
+    }
+
+    /// Payload bytes held (0 unless tracking).
+    #[must_use]
+    pub fn bytes(&self) -> u64 {
+        self.bytes.as_ref().map_or(0, |h| h.total)
     }
 
     /// Serves priority classes: `of_producer` gives each producer's class; `weights` by
@@ -251,6 +290,9 @@ impl SqsQueue {
         s.visible = false;
         self.free.push(i);
         self.len -= 1;
+        if let Some(h) = &mut self.bytes {
+            h.total -= std::mem::take(&mut h.by_slot[i as usize]);
+        }
     }
 
     /// Makes every receive whose timeout passed by `now` visible again; returns how many.

@@ -20,12 +20,16 @@ pub enum StreamKind {
     Network = 3,
     /// A fault's own draws (which messages are poison).
     Fault = 4,
-    /// The broker's spill storage (read latency).
-    Storage = 12,
     /// A service's database: transaction times and failures (`producer.publish`).
     Service = 5,
     /// A saga's starts, service times, step outcomes and network draws.
     Saga = 6,
+    /// A producer's payload sizes, positioned by message id (counter-based).
+    Payload = 7,
+    /// Claim-check store latencies: puts by producer, gets by consumer instance.
+    ClaimStore = 8,
+    /// The broker's spill storage (read latency).
+    Storage = 9,
 }
 
 /// The stream for component `index` of `kind` under `seed`.

@@ -18,6 +18,7 @@ pub use validate::{Target, resolve_target};
 use crate::dist::Dist;
 use crate::error::ScenarioError;
 pub use crate::exchange::ExchangeKind;
+use crate::size::{Bandwidth, Bytes, SizeDist};
 use crate::time::SimDuration;
 use serde::Deserialize;
 use toml::Spanned;
@@ -77,7 +78,7 @@ fn default_drain() -> SimDuration {
 /// `acks = "leader"`, `capacity = 1000000`, `on_full = "block"`,
 /// `visibility_timeout = "30s"`, `max_receives = 5`, `min_insync_replicas = 1`,
 /// `unclean_leader_election = false`, `replica_lag = "1ms"`, `flush_interval = "0"`,
-/// `spill_latency = "1ms"`, no `spill_capacity` limit.
+/// `spill_latency = "1ms"`, no `spill_capacity` limit, no `bandwidth` (unlimited).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BrokerConfig {
@@ -116,6 +117,8 @@ pub struct BrokerConfig {
     pub replica_lag: Dist,
     /// Log model: how often brokers flush their logs to disk; `"0"` flushes every write.
     pub flush_interval: SimDuration,
+    /// Bytes per second the broker ingests, one request at a time (none: unlimited).
+    pub bandwidth: Option<Spanned<Bandwidth>>,
 }
 
 impl Default for BrokerConfig {
@@ -137,6 +140,7 @@ impl Default for BrokerConfig {
             unclean_leader_election: false,
             replica_lag: Dist::Const(SimDuration::from_millis(1)),
             flush_interval: SimDuration::ZERO,
+            bandwidth: None,
         }
     }
 }
@@ -250,7 +254,8 @@ fn one_spanned() -> Spanned<u32> {
 /// A producer. Defaults: `arrival = "poisson"`, `keys = 1`, `key_distribution = "uniform"`,
 /// `zipf_exponent = 1.0`, `partitioner = "key"`, `retries = 3`, `request_timeout = "30s"`,
 /// `idempotent = false`, `payload_bytes = 256`, `burst_on = "1s"`, `burst_off = "1s"`,
-/// `events_per_key = 1`.
+/// `events_per_key = 1`, no `claim_check`, `claim_reference_bytes = 128`,
+/// `claim_store_latency = "exp(5ms)"`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProducerConfig {
@@ -298,9 +303,19 @@ pub struct ProducerConfig {
     /// Broker deduplicates resends by producer id and sequence.
     #[serde(default)]
     pub idempotent: bool,
-    /// Payload size, for byte throughput.
+    /// Payload size in bytes, or a distribution of sizes (`"pareto(16KB, 1.2)"`).
     #[serde(default = "default_payload")]
-    pub payload_bytes: u32,
+    pub payload_bytes: SizeDist,
+    /// Claim check: payloads larger than this go to an external store and only a
+    /// reference goes through the broker (none: every payload goes through).
+    #[serde(default)]
+    pub claim_check: Option<Spanned<Bytes>>,
+    /// Claim check: size of the reference that replaces a stored payload (default 128).
+    #[serde(default = "default_reference")]
+    pub claim_reference_bytes: Spanned<Bytes>,
+    /// Claim check: latency of a put into (or get from) the store (default `"exp(5ms)"`).
+    #[serde(default = "default_store_latency")]
+    pub claim_store_latency: Dist,
     /// Exchange topics: routing keys, one drawn uniformly per message (default: `""`).
     #[serde(default)]
     pub routing_keys: Vec<Spanned<String>>,
@@ -373,8 +388,14 @@ fn default_zipf() -> Spanned<f64> {
 fn default_retries() -> u32 {
     3
 }
-fn default_payload() -> u32 {
-    256
+fn default_payload() -> SizeDist {
+    SizeDist::Const(256)
+}
+fn default_reference() -> Spanned<Bytes> {
+    Spanned::new(0..0, Bytes(128))
+}
+fn default_store_latency() -> Dist {
+    Dist::Exp(SimDuration::from_millis(5))
 }
 
 /// `producer.arrival`.
@@ -541,6 +562,8 @@ pub struct Expect {
     pub quarantined: Option<u64>,
     /// Per message type (producer name): its end-to-end p99 latency at most this.
     pub p99_latency_of: Option<Spanned<std::collections::BTreeMap<String, SimDuration>>>,
+    /// Peak payload bytes held by the broker at most this (`"64MB"`).
+    pub max_broker_bytes: Option<Bytes>,
 }
 
 impl Scenario {

@@ -54,6 +54,10 @@ pub struct RunSummary {
     /// Per priority class, when a consumer schedules by priority (absent otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<ClassSummary>,
+    /// Payload bytes, when sizes vary or a bandwidth, a claim check or
+    /// `max_broker_bytes` is set (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<PayloadSummary>,
     /// Poison-message protection (breakers, timeouts, quarantine), when a scenario uses it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protection: Option<ProtectionSummary>,
@@ -359,6 +363,34 @@ pub struct RequestReplySummary {
     pub replies_lost: u64,
     /// Round trip, from the request's intended send time to its matched reply.
     pub rtt_s: Latency,
+}
+
+/// Payload bytes: what producers made, what the broker held and how long ingesting took.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PayloadSummary {
+    /// Payload bytes producers created (stored ones included).
+    pub bytes_produced: u64,
+    /// Peak payload bytes held by the broker (partitions and queues).
+    pub broker_bytes_max: u64,
+    /// Payload bytes held by the broker at each bucket's end (as `series.t_s`).
+    pub broker_bytes: Vec<u64>,
+    /// With `broker.bandwidth`: mean time from a request reaching the broker to its
+    /// being in (queueing behind earlier requests plus its own transfer).
+    pub ingest_delay_mean_s: f64,
+    /// The largest such time.
+    pub ingest_delay_max_s: f64,
+    /// With a claim check (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_check: Option<ClaimCheckSummary>,
+}
+
+/// Claim check: payloads put into the external store instead of the broker.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimCheckSummary {
+    /// Messages whose payload went to the store.
+    pub stored: u64,
+    /// Their payload bytes.
+    pub stored_bytes: u64,
 }
 
 impl RunSummary {

@@ -247,6 +247,7 @@ impl Engine {
             sagas: self.saga_summaries(),
             request_reply: self.request_reply_summaries(),
             protection: self.protection_summary(),
+            payload: self.payload_summary(),
         }
     }
 
@@ -335,6 +336,7 @@ impl Engine {
         out.extend(self.saga_expectations());
         out.extend(self.reply_expectations());
         out.extend(self.protection_expectations());
+        out.extend(self.bytes_expectation());
         out
     }
 

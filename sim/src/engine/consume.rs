@@ -58,6 +58,7 @@ impl Engine {
 
     /// Serves the message in hand from `at` on.
     fn begin_service(&mut self, i: u32, at: SimTime) {
+        let fetch = self.claim_get(i);
         let inst = &mut self.instances[i as usize];
         let service = self.groups[inst.group as usize]
             .service
@@ -67,6 +68,8 @@ impl Engine {
         } else {
             service.mul_f64(inst.slow)
         };
+        // Claim check: the payload is fetched from the store first.
+        let service = service + fetch;
         let work = inst.work.as_mut().expect("work in hand");
         work.started = at;
         let epoch = inst.epoch;

@@ -84,7 +84,6 @@ impl Engine {
         let partition = prod.partition_for(key);
         let route = prod.next_route();
         prod.produced += 1;
-        self.bytes += u64::from(prod.payload_bytes);
         let targets = &prod.routes[route as usize];
         let topic = &mut self.topics[prod.topic as usize];
         let id = topic.flags.push();
@@ -103,6 +102,7 @@ impl Engine {
             self.count_drop("unroutable", 1);
         }
         self.produced += 1;
+        self.bytes += self.payload_created(p, id);
         self.series.produced();
         if !self.requesters.is_empty() {
             self.request_sent(p, id);
@@ -172,7 +172,7 @@ impl Engine {
 
     /// Sends (or resends) a request over the network, with its timeout.
     fn send_request(&mut self, p: u32, id: u32, attempt: u8) {
-        let hop = self.hop();
+        let hop = self.hop() + self.claim_put(p, id, attempt);
         // Cut off, or lost on the way: only the timeout will tell the producer.
         let copies = if !self.producers[p as usize].reachable || self.net_chance(self.loss) {
             0
@@ -181,8 +181,14 @@ impl Engine {
         } else {
             1
         };
+        let reach = (self.now + hop).max(self.producers[p as usize].link_out);
+        // With a broker bandwidth the request is in only once ingested.
+        let landed = if copies > 0 {
+            self.ingest(p, id, reach)
+        } else {
+            reach
+        };
         let prod = &mut self.producers[p as usize];
-        let reach = (self.now + hop).max(prod.link_out);
         let req = prod.inflight.get_mut(&id).expect("request in flight");
         req.in_transit += copies;
         req.attempt = attempt;
@@ -192,7 +198,7 @@ impl Engine {
         }
         for _ in 0..copies {
             self.queue.push(
-                reach,
+                landed,
                 Event::ProduceReach {
                     producer: p,
                     msg: id,
@@ -296,6 +302,7 @@ impl Engine {
     /// Appends to the log or to the queue of every group the message is routed to, and
     /// wakes an idle consumer; returns the log offset.
     pub(super) fn append(&mut self, t: u32, mut msg: Msg, partition: u32) -> Option<u64> {
+        let held = self.broker_bytes_of(&msg);
         let topic = &mut self.topics[t as usize];
         let first = topic.flags.accept(msg.id);
         // SQS FIFO deduplicates within its window, counted from the first send.
@@ -340,6 +347,7 @@ impl Engine {
                     .map(|local| group.first + local),
                 Store::Queue(q) => {
                     q.send(msg);
+                    q.hold_bytes(held);
                     if group.kind == GroupKind::Amqp {
                         self.amqp_dispatch(g);
                         continue;
@@ -354,6 +362,7 @@ impl Engine {
         if self.topics[t as usize].groups.is_empty() {
             self.trim(t, partition);
         }
+        self.payload_appended(t, partition, offset, held);
         offset
     }
 

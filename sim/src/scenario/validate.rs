@@ -246,6 +246,18 @@ fn producer(s: &Scenario, p: &super::ProducerConfig) -> Result<(), Invalid> {
             format!("priority must be 0 to 7, not {}", pr.get_ref()),
         );
     }
+    if let Some(c) = &p.claim_check
+        && p.claim_reference_bytes.get_ref() >= c.get_ref()
+    {
+        return fail(
+            c.span(),
+            format!(
+                "claim_check ({} bytes) must be larger than claim_reference_bytes ({} bytes)",
+                c.get_ref().0,
+                p.claim_reference_bytes.get_ref().0
+            ),
+        );
+    }
     if let Some(k) = p.routing_keys.get(255) {
         return fail(k.span(), "at most 255 routing keys per producer".into());
     }
