@@ -110,3 +110,42 @@ fn a_latency_spike_shows_in_end_to_end_latency() {
     assert!(spiked.latency_s.p99 > 0.2, "{:?}", spiked.latency_s);
     assert_eq!(spiked.messages.lost, 0);
 }
+
+#[test]
+fn a_drained_run_ends_without_waiting_for_answered_requests_timeouts() {
+    // Every request is answered within milliseconds; their 30 s timeouts are moot, so the
+    // run ends once the consumers have drained, and a lossy link's unanswered requests
+    // still get their timeouts (the resends land and nothing is lost).
+    let text = |loss: f64| {
+        format!(
+            r#"
+name = "ends"
+duration = "5s"
+drain = "60s"
+[network]
+latency = "exp(1ms)"
+loss = {loss}
+[[topic]]
+name = "t"
+[[producer]]
+name = "p"
+topic = "t"
+rate = 200
+request_timeout = "30s"
+[[consumer]]
+group = "g"
+topic = "t"
+service_time = "exp(1ms)"
+"#
+        )
+    };
+    let clean = run_with(&parse(&text(0.0)), Delivery::AtLeastOnce, 3);
+    assert!(clean.sim_time_s < 5.5, "ran {} s", clean.sim_time_s);
+    assert_eq!(clean.messages.processed, clean.messages.produced);
+    let lossy = run_with(&parse(&text(0.05)), Delivery::AtLeastOnce, 3);
+    assert!(
+        lossy.sim_time_s > 30.0,
+        "a lost request is resent after 30 s"
+    );
+    assert_eq!((lossy.messages.lost, lossy.messages.in_flight), (0, 0));
+}

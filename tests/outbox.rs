@@ -362,3 +362,69 @@ fn compare_sets_publish_per_variant() {
         }
     }
 }
+
+#[test]
+fn a_relay_republishing_a_given_up_message_is_not_answered_by_the_old_send() {
+    // The client gave a parked send up; the broker appended it later and answered. That
+    // stale answer must not settle the relay's new send of the same message (it used to
+    // remove the new request while it was on the wire, and the engine panicked).
+    let text = r#"
+name = "generated"
+duration = "3s"
+drain = "20s"
+[broker]
+nodes = 3
+replication = 2
+acks = "all"
+replica_lag = "exp(3ms)"
+model = "log"
+capacity = 20
+on_full = "block"
+visibility_timeout = "300ms"
+max_receives = 3
+[network]
+latency = "exp(300us)"
+[[topic]]
+name = "t"
+partitions = 1
+[[producer]]
+name = "p"
+topic = "t"
+rate = 52
+keys = 7
+request_timeout = "2ms"
+publish = "outbox"
+[[consumer]]
+group = "g"
+topic = "t"
+instances = 1
+service_time = "exp(693us)"
+delivery = "at-least-once"
+commit_interval = "0ms"
+ordered = true
+max_retries = 1
+backoff = "10ms"
+[[fault]]
+at = "410ms"
+kind = "crash"
+target = "g/0"
+duration = "851ms"
+[[fault]]
+at = "112ms"
+kind = "latency-spike"
+target = "network"
+duration = "301ms"
+latency = "exp(5ms)"
+[[fault]]
+at = "1s"
+kind = "crash"
+target = "p"
+duration = "300ms"
+"#;
+    let s = crate::support::parse(text);
+    for seed in [4, 651] {
+        let r = crate::support::run(&s, seed);
+        assert!(r.conservation_ok, "seed {seed}");
+        assert_eq!(r.messages.lost, 0, "seed {seed}: {:?}", r.messages);
+    }
+}

@@ -544,6 +544,7 @@ impl Engine {
     fn quiescent(&self) -> bool {
         self.now >= self.stop
             && self.queue.pending_work() == 0
+            && self.producers.iter().all(|p| p.open == 0)
             && self.groups.iter().all(|g| self.group_settled(g))
     }
 

@@ -225,9 +225,13 @@ impl Event {
     pub fn is_periodic(&self) -> bool {
         // A visibility check matters only while a queue has messages out; the engine's
         // quiescence test looks at the queues themselves.
+        // A produce timeout matters only while its request is unanswered, which the engine
+        // checks itself (`Producer::open`); an answered request's timer must not keep a
+        // drained run going until it fires.
         matches!(
             self,
             Event::Sample
+                | Event::ProduceTimeout { .. }
                 | Event::Commit { .. }
                 | Event::Visibility { .. }
                 | Event::Flush

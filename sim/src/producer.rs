@@ -75,6 +75,8 @@ pub struct Producer {
     pub reachable: bool,
     /// Requests awaiting acknowledgement (only with a network that takes time).
     pub inflight: BTreeMap<u32, Inflight>,
+    /// Entries of `inflight` not yet done: while any is open its timeout still matters.
+    pub open: u32,
     /// Poison faults active on this producer.
     pub poison: Vec<u32>,
     /// When the last request reaches the broker: the connection is FIFO (TCP), so
@@ -139,6 +141,7 @@ impl Producer {
             up: true,
             reachable: true,
             inflight: BTreeMap::new(),
+            open: 0,
             poison: Vec::new(),
             link_out: SimTime::ZERO,
             link_in: SimTime::ZERO,

@@ -141,7 +141,10 @@ impl Engine {
                 );
                 return;
             }
-            req.done = true;
+            if !req.done {
+                req.done = true;
+                prod.open -= 1;
+            }
         }
         self.forget_if_settled(p, msg.id);
         let n = self.drop_message(t, msg.id, reason);

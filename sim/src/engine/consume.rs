@@ -373,6 +373,7 @@ impl Engine {
 
     /// Applies the side effect of group `g`'s copy: counts it processed, duplicated or
     /// out of order.
+    #[inline]
     pub(super) fn apply_copy(&mut self, g: u32, msg: Msg) {
         let group = &mut self.groups[g as usize];
         match group.ledger.apply(msg.id) {

@@ -132,7 +132,9 @@ impl Engine {
         if !self.net_async {
             self.reach_broker(p, msg, partition);
         } else {
-            self.producers[p as usize].inflight.insert(
+            let prod = &mut self.producers[p as usize];
+            prod.open += u32::from(self.broker.acks != Acks::None);
+            prod.inflight.insert(
                 id,
                 Inflight {
                     msg,
@@ -460,9 +462,13 @@ impl Engine {
             let prod = &mut self.producers[p as usize];
             let at = (self.now + hop).max(prod.link_in);
             prod.link_in = at;
-            if let Some(req) = prod.inflight.get_mut(&id) {
-                req.in_transit += 1;
-            }
+            let Some(req) = prod.inflight.get_mut(&id) else {
+                // The producer gave this request up and forgot it: nobody waits for the
+                // answer, which must not be taken for the answer to a later send of the
+                // same message (an outbox relay republishes with the same id).
+                return;
+            };
+            req.in_transit += 1;
             self.queue.push(
                 at,
                 Event::ProduceAck {
@@ -480,6 +486,7 @@ impl Engine {
             let first = !req.done;
             req.done = true;
             if first {
+                self.producers[p as usize].open -= 1;
                 self.ack_to_producer(p, id);
             }
             self.forget_if_settled(p, id);
@@ -506,11 +513,9 @@ impl Engine {
             return;
         }
         let t = prod.topic;
-        self.producers[p as usize]
-            .inflight
-            .get_mut(&id)
-            .expect("present")
-            .done = true;
+        let prod = &mut self.producers[p as usize];
+        prod.inflight.get_mut(&id).expect("present").done = true;
+        prod.open -= 1;
         self.topics[t as usize].flags.give_up(id);
         if !self.topics[t as usize].flags.accepted(id) {
             self.drop_message(t, id, "producer-gave-up");
