@@ -12,6 +12,7 @@ mod backpressure;
 mod build;
 mod census;
 mod consume;
+mod dispatch;
 mod fault;
 mod group;
 mod outbox;
@@ -435,108 +436,6 @@ impl Engine {
             .push(SimTime::ZERO + fault.at, Event::FaultStart { fault: index });
         self.scenario.faults.push(fault);
         Ok(())
-    }
-
-    fn dispatch(&mut self, event: Event) {
-        match event {
-            Event::Arrival { producer } => self.on_arrival(producer),
-            Event::BurstToggle { producer } => self.on_burst_toggle(producer),
-            Event::ProduceReach { producer, msg, .. } => self.on_produce_reach(producer, msg),
-            Event::ProduceAck { producer, msg, .. } => self.on_produce_ack(producer, msg),
-            Event::ProduceTimeout {
-                producer,
-                msg,
-                attempt,
-            } => self.on_produce_timeout(producer, msg, attempt),
-            Event::ServiceDone { instance, epoch } => {
-                if self.instances[instance as usize].epoch == epoch {
-                    self.on_service_done(instance);
-                }
-            }
-            Event::RetryReady { instance, epoch } => {
-                if self.instances[instance as usize].epoch == epoch {
-                    self.start_service(instance);
-                }
-            }
-            Event::Commit { group } => {
-                self.commit_group(group);
-                let next = self.now + self.groups[group as usize].commit_interval;
-                if next <= self.end {
-                    self.queue.push(next, Event::Commit { group });
-                }
-            }
-            Event::Visibility { group } => self.on_visibility(group),
-            Event::GapTimeout { group } => self.on_gap_timeout(group),
-            Event::Reconnect { instance } => self.restart_instance(instance),
-            Event::Replicate { part, replica } => self.on_replicate(part, replica),
-            Event::SessionExpired {
-                instance,
-                membership,
-            } => self.on_session_expired(instance, membership),
-            Event::GroupJoin { group } => {
-                self.groups[group as usize].joined = true;
-                let g = &self.groups[group as usize];
-                let from = if g.offset_reset == crate::scenario::OffsetReset::Earliest {
-                    "the earliest offset"
-                } else {
-                    "now"
-                };
-                self.note(
-                    LogKind::Rebalance,
-                    format!("{} joins, reading from {from}", g.name),
-                );
-                self.rebalance(group);
-            }
-            Event::GroupResume { group } => {
-                for i in self.groups[group as usize].instances() {
-                    self.try_start(i);
-                }
-            }
-            Event::TxCommit { producer, tx } => self.on_tx_commit(producer, tx),
-            Event::TxReply { producer, tx } => self.on_tx_reply(producer, tx),
-            Event::RelayPoll { producer, epoch } => self.on_relay_poll(producer, epoch),
-            Event::RelayMark { producer, epoch } => self.on_relay_mark(producer, epoch),
-            Event::FaultStart { fault } => self.on_fault_start(fault),
-            Event::FaultEnd { fault } => self.on_fault_end(fault),
-            Event::Sample => {
-                for (t, p) in self.part_ids.clone() {
-                    self.expire_retention(t, p);
-                }
-                self.close_bucket();
-                let next = self.series.bucket_end;
-                if next <= self.end {
-                    self.queue.push(next, Event::Sample);
-                }
-            }
-            Event::SpillRead { topic } => self.on_spill_read(topic),
-            Event::Poll { instance } => {
-                self.instances[instance as usize].polling = false;
-                self.try_start(instance);
-            }
-            Event::Flush => {
-                self.flush_all();
-                let next = self.now + self.broker.flush_interval;
-                if next <= self.end {
-                    self.queue.push(next, Event::Flush);
-                }
-            }
-            Event::ReplyArrive { producer, msg } => self.on_reply(producer, msg),
-            Event::ReplyTimeout { producer } => self.on_reply_timeout(producer),
-            Event::BreakerCoolDown {
-                group,
-                producer,
-                generation,
-            } => self.on_cool_down(group, u32::from(producer), generation),
-            Event::ProducersStop => {
-                self.phase = Phase::Draining;
-                self.note(LogKind::Phase, "producers stopped; draining".to_string());
-            }
-            Event::SagaArrival { saga } => self.on_saga_arrival(saga),
-            Event::SagaCommand { run, step } => self.on_saga_command(run, step),
-            Event::SagaWork { run, epoch, step } => self.on_saga_work(run, epoch, step),
-            Event::SagaReply { run, step } => self.on_saga_reply(run, step),
-            Event::SagaTimeout { run, attempt } => self.on_saga_timeout(run, attempt),
-        }
     }
 
     /// Nothing can change any more: producers stopped, no work pending, nothing left to
