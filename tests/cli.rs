@@ -1,15 +1,8 @@
 //! The command line as users and CI scripts rely on it: exit codes 0/1/2, pure JSON on
 //! stdout with `--json`, the contract's fields, `validate`, `list`, and `--out`.
 
-use crate::support::root;
-use assert_cmd::Command;
+use crate::support::mqlab;
 use serde_json::Value;
-
-fn mqlab() -> Command {
-    let mut c = Command::cargo_bin("mqlab").expect("binary");
-    c.current_dir(root());
-    c
-}
 
 #[test]
 fn run_json_prints_exactly_the_contract_fields() {

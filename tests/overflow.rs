@@ -3,8 +3,7 @@
 //! loses, what it costs the producer and what it does to latency; and `--set` sweeping
 //! the strategy from the command line.
 
-use crate::support::{parse, root, run};
-use assert_cmd::Command;
+use crate::support::{mqlab, parse, root, run};
 use mqlab_sim::RunSummary;
 use mqlab_sim::summary::Overflow;
 
@@ -159,12 +158,6 @@ fn reads_from_the_spill_storage_are_one_at_a_time() {
     assert!(r.sim_time_s >= floor, "{} s < {floor} s", r.sim_time_s);
     assert!(r.sim_time_s <= floor * 1.1 + 2.0, "{} s", r.sim_time_s);
     assert_eq!(r.messages.processed, r.messages.produced);
-}
-
-fn mqlab() -> Command {
-    let mut c = Command::cargo_bin("mqlab").expect("binary");
-    c.current_dir(root());
-    c
 }
 
 #[test]

@@ -76,3 +76,10 @@ fn erlang_c_matches_known_values() {
     assert!((erlang_c(1, 0.7) - 0.7).abs() < 1e-12);
     assert!((erlang_c(2, 1.0) - 1.0 / 3.0).abs() < 1e-12);
 }
+
+/// The real `mqlab` binary, run from the repository root (so `scenarios/…` resolves).
+pub fn mqlab() -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("mqlab").expect("binary");
+    c.current_dir(root());
+    c
+}

@@ -228,6 +228,25 @@ pub struct Expectation {
     pub ok: bool,
 }
 
+impl Expectation {
+    /// A count bounded from above (`[expect] lost = 0` and the like): `actual` says by how
+    /// much it went over.
+    #[must_use]
+    pub fn at_most(check: &str, bound: u64, actual: u64) -> Expectation {
+        let over = if actual > bound {
+            format!(" ({} over)", actual - bound)
+        } else {
+            String::new()
+        };
+        Expectation {
+            check: check.into(),
+            expected: format!("<= {bound}"),
+            actual: format!("{actual}{over}"),
+            ok: actual <= bound,
+        }
+    }
+}
+
 /// Mean rates while producers ran.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Throughput {

@@ -297,17 +297,7 @@ impl Engine {
         ];
         for (check, bound, actual) in counts {
             if let Some(b) = bound {
-                let over = if actual > b {
-                    format!(" ({} over)", actual - b)
-                } else {
-                    String::new()
-                };
-                out.push(Expectation {
-                    check: check.into(),
-                    expected: format!("<= {b}"),
-                    actual: format!("{actual}{over}"),
-                    ok: actual <= b,
-                });
+                out.push(Expectation::at_most(check, b, actual));
             }
         }
         let latencies = [

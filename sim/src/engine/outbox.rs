@@ -367,16 +367,6 @@ impl Engine {
             .flatten()
             .map(|s| s.stats.phantom_events)
             .sum();
-        let over = if actual > bound {
-            format!(" ({} over)", actual - bound)
-        } else {
-            String::new()
-        };
-        Some(Expectation {
-            check: "phantom".into(),
-            expected: format!("<= {bound}"),
-            actual: format!("{actual}{over}"),
-            ok: actual <= bound,
-        })
+        Some(Expectation::at_most("phantom", bound, actual))
     }
 }

@@ -440,13 +440,11 @@ impl Engine {
         let e = &self.scenario.expect;
         let mut out = Vec::new();
         if let Some(b) = e.quarantined {
-            let actual = self.protection.quarantined;
-            out.push(Expectation {
-                check: "quarantined".into(),
-                expected: format!("<= {b}"),
-                actual: actual.to_string(),
-                ok: actual <= b,
-            });
+            out.push(Expectation::at_most(
+                "quarantined",
+                b,
+                self.protection.quarantined,
+            ));
         }
         let Some(table) = &e.p99_latency_of else {
             return out;

@@ -505,13 +505,11 @@ impl Engine {
         ]
         .into_iter()
         .filter_map(|(check, bound, actual)| {
-            let b = *bound.as_ref()?.get_ref();
-            Some(Expectation {
-                check: check.into(),
-                expected: format!("<= {b}"),
-                actual: actual.to_string(),
-                ok: actual <= b,
-            })
+            Some(Expectation::at_most(
+                check,
+                *bound.as_ref()?.get_ref(),
+                actual,
+            ))
         })
         .collect()
     }
