@@ -149,3 +149,28 @@ service_time = "exp(1ms)"
     );
     assert_eq!((lossy.messages.lost, lossy.messages.in_flight), (0, 0));
 }
+
+#[test]
+fn at_most_once_consumption_is_not_blamed_for_the_producers_resends() {
+    // The duplicates are the broker holding a message twice; the at-most-once group
+    // applied each delivered message once, so its guarantee holds and the duplicates are
+    // still reported, attributed to the resends.
+    let s = parse(&lossy(false));
+    let amo = run_with(&s, Delivery::AtMostOnce, 1);
+    let g = &amo.groups[0];
+    assert!(g.duplicated > 200, "{g:?}");
+    assert_eq!(g.duplicated_by_resend, g.duplicated);
+    let check = |r: &mqlab_sim::RunSummary| {
+        r.expectations
+            .iter()
+            .find(|e| e.check.starts_with("guarantee"))
+            .expect("a guarantee row")
+            .clone()
+    };
+    let held = check(&amo);
+    assert!(held.ok && held.actual.contains("from resends"), "{held:?}");
+    // Exactly-once deduplicates by message id, resends included.
+    let eo = run_with(&s, Delivery::ExactlyOnce, 1);
+    assert_eq!(eo.groups[0].duplicated, 0);
+    assert!(check(&eo).ok);
+}

@@ -151,6 +151,7 @@ const ACCEPTED: u8 = 1;
 const ACKED: u8 = 1 << 1;
 const GAVE_UP: u8 = 1 << 2;
 const OWED: u8 = 1 << 3;
+const REPEATED: u8 = 1 << 4;
 
 impl MessageFlags {
     /// Registers a new message; returns its id.
@@ -203,6 +204,17 @@ impl MessageFlags {
     #[must_use]
     pub fn acked(&self, id: u32) -> bool {
         self.flags[id as usize] & ACKED != 0
+    }
+
+    /// The broker appended it again (a resend it did not deduplicate).
+    pub fn repeat(&mut self, id: u32) {
+        self.flags[id as usize] |= REPEATED;
+    }
+
+    /// Whether the broker appended it more than once.
+    #[must_use]
+    pub fn repeated(&self, id: u32) -> bool {
+        self.flags[id as usize] & REPEATED != 0
     }
 
     /// The producer gave up on it.

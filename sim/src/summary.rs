@@ -155,6 +155,10 @@ pub struct GroupSummary {
     pub lost: u64,
     /// Copies applied more than once.
     pub duplicated: u64,
+    /// Of those, copies whose message the broker appended more than once (a producer's
+    /// or an outbox relay's resend): consuming at most once cannot prevent these.
+    #[serde(default)]
+    pub duplicated_by_resend: u64,
     /// Copies applied out of order.
     pub out_of_order: u64,
     /// Copies dead-lettered.

@@ -313,6 +313,9 @@ impl Engine {
             // The broker knows this producer sequence (or FIFO deduplication id) already.
             return None;
         }
+        if !first {
+            topic.flags.repeat(msg.id);
+        }
         msg.arrived = self.now;
         let offset = topic
             .partitions
