@@ -355,3 +355,135 @@ fn resequencers_table(r: &RunSummary) -> Option<Table> {
     }
     nonempty(t)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{SHOWN, pattern_tables};
+    use crate::{Format, Options, Report, fixture, write};
+
+    fn render(format: Format) -> String {
+        let mut out = Vec::new();
+        let report = Report::Run(fixture::run_with_patterns());
+        write(&report, format, &Options::default(), &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// Each section's title and its first row, as cells.
+    const SECTIONS: [(&str, &[&str]); 11] = [
+        ("Backpressure", &["17", "2.500 s", "311", "307", "4096", "1024"]),
+        (
+            "Services (outbox / dual write)",
+            &["orders", "outbox", "5210", "13", "41", "5209", "6", "0", "0", "1"],
+        ),
+        (
+            "Sagas",
+            &[
+                "order", "2900", "2611", "288", "0", "1", "198", "143", "2", "57", "3", "402", "0",
+                "26.250 ms", "21.000 ms", "168.000 ms", "840.000 ms",
+            ],
+        ),
+        (
+            "Request-reply",
+            &[
+                "client", "3000", "2950", "48", "2", "2977", "19", "8", "0", "5", "5.000 ms",
+                "4.000 ms", "32.000 ms", "160.000 ms",
+            ],
+        ),
+        ("Poison-message protection", &["14", "9", "4"]),
+        (
+            "Latency by message type",
+            &["good", "59000", "2.500 ms", "2.000 ms", "16.000 ms", "80.000 ms"],
+        ),
+        (
+            "Quarantined messages",
+            &[
+                "payments",
+                "poison",
+                "100",
+                "11.000 s",
+                "2",
+                "10.000–10.005 s failed; 10.500–11.000 s timed out",
+            ],
+        ),
+        (
+            "Circuit-breaker transitions",
+            &["10.000 s", "payments", "poison", "closed", "open"],
+        ),
+        (
+            "Payload bytes / claim check",
+            &[
+                "987654321",
+                "256000.0",
+                "12345678",
+                "0.750 ms",
+                "12.500 ms",
+                "77",
+                "770000000",
+            ],
+        ),
+        (
+            "Priority classes",
+            &["9", "1200", "1199", "25.0 %", "1.250 ms", "1.000 ms", "8.000 ms", "40.000 ms"],
+        ),
+        ("Resequencers", &["payments", "640", "33", "0", "12", "4"]),
+    ];
+
+    #[test]
+    fn a_run_without_patterns_gets_no_pattern_table() {
+        assert!(pattern_tables(&fixture::run()).is_empty());
+    }
+
+    #[test]
+    fn markdown_shows_every_section_with_its_figures_after_the_core_tables() {
+        let md = render(Format::Markdown);
+        let mut at = md.find("## Fault phases").expect("core tables first");
+        for (title, cells) in SECTIONS {
+            let heading = md[at..]
+                .find(&format!("\n## {title}\n"))
+                .unwrap_or_else(|| panic!("{title} missing or out of order"));
+            at += heading + 1;
+            let section = md[at..].split("\n## ").next().unwrap();
+            let row = format!("| {} |", cells.join(" | "));
+            assert!(section.contains(&row), "{title}: no row {row}\n{section}");
+        }
+    }
+
+    #[test]
+    fn html_shows_the_same_tables_and_figures() {
+        let html = render(Format::Html);
+        for (title, cells) in SECTIONS {
+            let section = html
+                .split(&format!("<h2>{title}</h2>"))
+                .nth(1)
+                .unwrap_or_else(|| panic!("{title} missing"));
+            let section = section.split("<h2>").next().unwrap();
+            let row: String = cells.iter().map(|c| format!("<td>{c}</td>")).collect();
+            assert!(section.contains(&row), "{title}: no row {row}");
+        }
+    }
+
+    #[test]
+    fn protection_shows_the_first_records_and_transitions_and_says_how_many() {
+        let md = render(Format::Markdown);
+        assert!(md.contains("The first 10 of 14 quarantined"), "{md}");
+        assert!(md.contains("The first 10 of 12 recorded"), "{md}");
+        let shown = u32::try_from(SHOWN).unwrap();
+        assert!(md.contains(&format!("| payments | poison | {} |", 100 + shown - 1)));
+        assert!(!md.contains(&format!("| payments | poison | {} |", 100 + shown)));
+        let transitions = md.split("## Circuit-breaker transitions").nth(1).unwrap();
+        assert_eq!(transitions.matches("| payments | poison |").count(), SHOWN);
+    }
+
+    #[test]
+    fn payload_without_claim_check_has_no_claim_check_columns() {
+        let mut r = fixture::run_with_patterns();
+        r.payload.as_mut().unwrap().claim_check = None;
+        let tables = pattern_tables(&r);
+        let t = tables
+            .iter()
+            .find(|t| t.title == "Payload bytes / claim check")
+            .unwrap();
+        assert_eq!(t.header.len(), 5);
+        assert_eq!(t.rows[0].len(), 5);
+    }
+}
