@@ -221,8 +221,8 @@ fn quarantine_table(p: &ProtectionSummary) -> Option<Table> {
     let mut t = table(
         "Quarantined messages",
         &format!(
-            "The first {shown} of {} quarantined, with every failed attempt (start–end, error). The JSON result keeps the first {RECORDS_KEPT}.",
-            p.quarantined
+            "{} quarantined, with every failed attempt (start–end, error). The JSON result keeps the first {RECORDS_KEPT}.",
+            which(shown, p.quarantined)
         ),
         &["group", "type", "message", "quarantined at", "attempts", "history"],
     );
@@ -239,6 +239,15 @@ fn quarantine_table(p: &ProtectionSummary) -> Option<Table> {
     nonempty(t)
 }
 
+/// `All 5` when every one is shown, else `The first 10 of 14`.
+fn which(shown: usize, total: u64) -> String {
+    if shown as u64 >= total {
+        format!("All {total}")
+    } else {
+        format!("The first {shown} of {total}")
+    }
+}
+
 /// `1.000–1.005 s failed; 1.105–1.605 s timed out`.
 fn history(attempts: &[AttemptRecord]) -> String {
     attempts
@@ -253,8 +262,8 @@ fn transitions_table(p: &ProtectionSummary) -> Option<Table> {
     let mut t = table(
         "Circuit-breaker transitions",
         &format!(
-            "The first {shown} of {} recorded, oldest first. The JSON result keeps the first {TRANSITIONS_KEPT}.",
-            p.transitions.len()
+            "{} recorded, oldest first. The JSON result keeps the first {TRANSITIONS_KEPT}.",
+            which(shown, p.transitions.len() as u64)
         ),
         &["at", "group", "type", "from", "to"],
     );
@@ -472,6 +481,18 @@ mod tests {
         assert!(!md.contains(&format!("| payments | poison | {} |", 100 + shown)));
         let transitions = md.split("## Circuit-breaker transitions").nth(1).unwrap();
         assert_eq!(transitions.matches("| payments | poison |").count(), SHOWN);
+    }
+
+    #[test]
+    fn protection_says_all_when_every_record_is_shown() {
+        let mut r = fixture::run_with_patterns();
+        let p = r.protection.as_mut().unwrap();
+        p.quarantined = 3;
+        p.quarantine.truncate(3);
+        p.transitions.truncate(2);
+        let notes: Vec<String> = pattern_tables(&r).into_iter().map(|t| t.note).collect();
+        assert!(notes.iter().any(|n| n.starts_with("All 3 quarantined")));
+        assert!(notes.iter().any(|n| n.starts_with("All 2 recorded")));
     }
 
     #[test]
