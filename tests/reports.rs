@@ -438,7 +438,10 @@ fn saga_report_shows_the_sagas_of_its_json_result_in_md_and_html() {
 fn request_reply_report_shows_the_requesters_of_its_json_result() {
     let dir = scratch("request-reply-report");
     let (run, md) = run_with_md_report(&dir, "request-reply");
-    assert!(!run.request_reply.is_empty(), "request-reply.toml has a requester");
+    assert!(
+        !run.request_reply.is_empty(),
+        "request-reply.toml has a requester"
+    );
     let rows = md_rows(&md, "Request-reply");
     assert_eq!(rows.len(), run.request_reply.len());
     for (q, row) in run.request_reply.iter().zip(&rows) {
@@ -462,5 +465,8 @@ fn request_reply_report_shows_the_requesters_of_its_json_result() {
             assert_eq!(row[column], value, "requester {}: {column}", q.producer);
         }
     }
-    assert!(!md.contains("\n## Sagas\n"), "no table for an absent section");
+    assert!(
+        !md.contains("\n## Sagas\n"),
+        "no table for an absent section"
+    );
 }

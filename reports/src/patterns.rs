@@ -7,10 +7,10 @@
 use crate::fmt::{ms, num, secs};
 use crate::tables::{Table, table};
 use mqlab_sim::RunSummary;
+use mqlab_sim::summary::Latency;
 use mqlab_sim::summary::protection::{
     AttemptRecord, ProtectionSummary, RECORDS_KEPT, TRANSITIONS_KEPT,
 };
-use mqlab_sim::summary::Latency;
 
 /// Quarantine records and breaker transitions shown before the rest is left to the JSON.
 pub const SHOWN: usize = 10;
@@ -224,7 +224,14 @@ fn quarantine_table(p: &ProtectionSummary) -> Option<Table> {
             "{} quarantined, with every failed attempt (start–end, error). The JSON result keeps the first {RECORDS_KEPT}.",
             which(shown, p.quarantined)
         ),
-        &["group", "type", "message", "quarantined at", "attempts", "history"],
+        &[
+            "group",
+            "type",
+            "message",
+            "quarantined at",
+            "attempts",
+            "history",
+        ],
     );
     for q in p.quarantine.iter().take(SHOWN) {
         t.rows.push(vec![
@@ -379,29 +386,68 @@ mod tests {
 
     /// Each section's title and its first row, as cells.
     const SECTIONS: [(&str, &[&str]); 11] = [
-        ("Backpressure", &["17", "2.500 s", "311", "307", "4096", "1024"]),
+        (
+            "Backpressure",
+            &["17", "2.500 s", "311", "307", "4096", "1024"],
+        ),
         (
             "Services (outbox / dual write)",
-            &["orders", "outbox", "5210", "13", "41", "5209", "6", "0", "0", "1"],
+            &[
+                "orders", "outbox", "5210", "13", "41", "5209", "6", "0", "0", "1",
+            ],
         ),
         (
             "Sagas",
             &[
-                "order", "2900", "2611", "288", "0", "1", "198", "143", "2", "57", "3", "402", "0",
-                "26.250 ms", "21.000 ms", "168.000 ms", "840.000 ms",
+                "order",
+                "2900",
+                "2611",
+                "288",
+                "0",
+                "1",
+                "198",
+                "143",
+                "2",
+                "57",
+                "3",
+                "402",
+                "0",
+                "26.250 ms",
+                "21.000 ms",
+                "168.000 ms",
+                "840.000 ms",
             ],
         ),
         (
             "Request-reply",
             &[
-                "client", "3000", "2950", "48", "2", "2977", "19", "8", "0", "5", "5.000 ms",
-                "4.000 ms", "32.000 ms", "160.000 ms",
+                "client",
+                "3000",
+                "2950",
+                "48",
+                "2",
+                "2977",
+                "19",
+                "8",
+                "0",
+                "5",
+                "5.000 ms",
+                "4.000 ms",
+                "32.000 ms",
+                "160.000 ms",
             ],
         ),
         ("Poison-message protection", &["14", "9", "4"]),
         (
             "Latency by message type",
-            &["good", "59000", "2.500 ms", "2.000 ms", "16.000 ms", "80.000 ms"],
+            &[
+                "good",
+                "59000",
+                "2.500 ms",
+                "2.000 ms",
+                "16.000 ms",
+                "80.000 ms",
+            ],
         ),
         (
             "Quarantined messages",
@@ -432,7 +478,16 @@ mod tests {
         ),
         (
             "Priority classes",
-            &["9", "1200", "1199", "25.0 %", "1.250 ms", "1.000 ms", "8.000 ms", "40.000 ms"],
+            &[
+                "9",
+                "1200",
+                "1199",
+                "25.0 %",
+                "1.250 ms",
+                "1.000 ms",
+                "8.000 ms",
+                "40.000 ms",
+            ],
         ),
         ("Resequencers", &["payments", "640", "33", "0", "12", "4"]),
     ];
