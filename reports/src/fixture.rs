@@ -1,5 +1,6 @@
 //! Small hand-built results for tests, doc examples and the golden files: a 60-second run
-//! with a crash window, and a comparison of two variants over three seeds. Deterministic
+//! with a crash window (also with every messaging-pattern section filled), and a comparison
+//! of two variants over three seeds. Deterministic
 //! arithmetic only, no engine, so report tests run before (and without) the engine.
 
 use crate::comparison::{Comparison, Input, VariantSpec};
