@@ -36,10 +36,12 @@ fn nonempty(t: Table) -> Option<Table> {
     (!t.rows.is_empty()).then_some(t)
 }
 
+/// Counts as cells.
 fn counts(values: &[u64]) -> impl Iterator<Item = String> + '_ {
     values.iter().map(ToString::to_string)
 }
 
+/// Mean, p50, p99 and max in milliseconds, the columns every latency here shows.
 fn latency_cells(l: &Latency) -> [String; 4] {
     [ms(l.mean), ms(l.p50), ms(l.p99), ms(l.max)]
 }
