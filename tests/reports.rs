@@ -344,3 +344,129 @@ fn html_report_renders_in_headless_chromium() {
     );
     assert!(colored > 500, "no coloured chart lines: {colored}");
 }
+
+/// The rows of the Markdown table under `## {title}`, each as column name → cell.
+fn md_rows(md: &str, title: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    let section = md
+        .split(&format!("\n## {title}\n"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no `{title}` table in\n{md}"));
+    let section = section.split("\n## ").next().unwrap();
+    let cells = |line: &str| -> Vec<String> {
+        let inner = line.trim().trim_start_matches("| ").trim_end_matches(" |");
+        inner.split(" | ").map(str::to_string).collect()
+    };
+    let mut lines = section.lines().filter(|l| l.starts_with('|'));
+    let header = cells(lines.next().expect("header"));
+    lines
+        .skip(1)
+        .map(|l| header.iter().cloned().zip(cells(l)).collect())
+        .collect()
+}
+
+/// Runs a shipped scenario with `--json --report md --out`: the JSON result and its report
+/// come from the same run.
+fn run_with_md_report(dir: &Path, scenario: &str) -> (mqlab_sim::RunSummary, String) {
+    let md = dir.join(format!("{scenario}.md"));
+    let out = mqlab()
+        .arg("run")
+        .arg(crate::support::root().join(format!("scenarios/{scenario}.toml")))
+        .args(["--json", "--report", "md", "--out"])
+        .arg(&md)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{scenario}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(dir.join(format!("{scenario}.json")), &out.stdout).unwrap();
+    let run = serde_json::from_slice(&out.stdout).unwrap();
+    (run, std::fs::read_to_string(md).unwrap())
+}
+
+/// How the reports print seconds in a latency column.
+fn ms(s: f64) -> String {
+    format!("{:.3} ms", s * 1e3)
+}
+
+#[test]
+fn saga_report_shows_the_sagas_of_its_json_result_in_md_and_html() {
+    let dir = scratch("saga-report");
+    let (run, md) = run_with_md_report(&dir, "saga");
+    assert!(!run.sagas.is_empty(), "saga.toml has a saga");
+    let rows = md_rows(&md, "Sagas");
+    assert_eq!(rows.len(), run.sagas.len());
+    for (s, row) in run.sagas.iter().zip(&rows) {
+        let want = [
+            ("saga", s.name.clone()),
+            ("started", s.started.to_string()),
+            ("completed", s.completed.to_string()),
+            ("compensated", s.compensated.to_string()),
+            ("half-done", s.half_done.to_string()),
+            ("in progress", s.in_progress.to_string()),
+            ("refused", s.refused.to_string()),
+            ("resends", s.resends.to_string()),
+            ("given up", s.given_up.to_string()),
+            ("duplicates suppressed", s.duplicate_commands.to_string()),
+            ("late refused", s.late_commands.to_string()),
+            ("compensations", s.compensations.to_string()),
+            ("out of order", s.compensations_out_of_order.to_string()),
+            ("mean", ms(s.latency_s.mean)),
+            ("p50", ms(s.latency_s.p50)),
+            ("p99", ms(s.latency_s.p99)),
+            ("max", ms(s.latency_s.max)),
+        ];
+        for (column, value) in want {
+            assert_eq!(row[column], value, "saga {}: {column}", s.name);
+        }
+    }
+    // `mqlab report` of the saved result renders the same Markdown, and the HTML the same row.
+    let saved = dir.join("saga.json");
+    assert_eq!(String::from_utf8(report(&saved, "md")).unwrap(), md);
+    let html = String::from_utf8(report(&saved, "html")).unwrap();
+    let s = &run.sagas[0];
+    assert!(html.contains("<h2>Sagas</h2>"));
+    assert!(html.contains(&format!(
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
+        s.name, s.started, s.completed, s.compensated
+    )));
+}
+
+#[test]
+fn request_reply_report_shows_the_requesters_of_its_json_result() {
+    let dir = scratch("request-reply-report");
+    let (run, md) = run_with_md_report(&dir, "request-reply");
+    assert!(
+        !run.request_reply.is_empty(),
+        "request-reply.toml has a requester"
+    );
+    let rows = md_rows(&md, "Request-reply");
+    assert_eq!(rows.len(), run.request_reply.len());
+    for (q, row) in run.request_reply.iter().zip(&rows) {
+        let want = [
+            ("requester", q.producer.clone()),
+            ("requests", q.requests.to_string()),
+            ("replied", q.replied.to_string()),
+            ("timed out", q.timed_out.to_string()),
+            ("outstanding", q.outstanding.to_string()),
+            ("replies", q.replies.to_string()),
+            ("orphans", q.orphans.to_string()),
+            ("duplicate", q.duplicate_replies.to_string()),
+            ("mismatched", q.mismatched.to_string()),
+            ("lost", q.replies_lost.to_string()),
+            ("rtt mean", ms(q.rtt_s.mean)),
+            ("rtt p50", ms(q.rtt_s.p50)),
+            ("rtt p99", ms(q.rtt_s.p99)),
+            ("rtt max", ms(q.rtt_s.max)),
+        ];
+        for (column, value) in want {
+            assert_eq!(row[column], value, "requester {}: {column}", q.producer);
+        }
+    }
+    assert!(
+        !md.contains("\n## Sagas\n"),
+        "no table for an absent section"
+    );
+}

@@ -1,13 +1,19 @@
 //! Small hand-built results for tests, doc examples and the golden files: a 60-second run
-//! with a crash window, and a comparison of two variants over three seeds. Deterministic
+//! with a crash window (also with every messaging-pattern section filled), and a comparison
+//! of two variants over three seeds. Deterministic
 //! arithmetic only, no engine, so report tests run before (and without) the engine.
 
 use crate::comparison::{Comparison, Input, VariantSpec};
 use crate::phases::Warmup;
 use hdrhistogram::Histogram;
 use mqlab_sim::RunSummary;
+use mqlab_sim::summary::protection::{
+    AttemptRecord, BreakerTransition, ProtectionSummary, QuarantineRecord, TypeLatency,
+};
 use mqlab_sim::summary::{
-    Expectation, FaultWindow, GroupSummary, Latency, Messages, Series, Throughput,
+    ClaimCheckSummary, ClassSummary, Expectation, FaultWindow, GroupSummary, Latency, Messages,
+    Overflow, PayloadSummary, RequestReplySummary, ResequencerSummary, SagaSummary, Series,
+    ServiceSummary, Throughput,
 };
 use std::collections::BTreeMap;
 
@@ -115,6 +121,159 @@ pub fn run_with(seed: u64, delivery: &str, lost: u64) -> RunSummary {
         request_reply: Vec::new(),
         protection: None,
         payload: None,
+    }
+}
+
+/// `run()` with every messaging-pattern section filled in, each figure distinct so a test
+/// can tell them apart: backpressure, an outbox service, a saga, a requester, poison-message
+/// protection with 12 quarantine records and 12 breaker transitions (more than a report
+/// shows), payload bytes with a claim check, two priority classes and a resequencer.
+#[must_use]
+pub fn run_with_patterns() -> RunSummary {
+    let mut r = run();
+    r.overflow = Some(Overflow {
+        pauses: 17,
+        paused_s: 2.5,
+        rejections: 311,
+        resent: 307,
+        spilled: 4_096,
+        spill_max: 1_024,
+    });
+    r.services = vec![ServiceSummary {
+        producer: "orders".into(),
+        publish: "outbox".into(),
+        committed: 5_210,
+        aborted: 13,
+        refused: 41,
+        published: 5_209,
+        republished: 6,
+        lost_events: 0,
+        phantom_events: 0,
+        outbox_rows: 1,
+    }];
+    r.sagas = vec![SagaSummary {
+        name: "order".into(),
+        started: 2_900,
+        refused: 198,
+        completed: 2_611,
+        compensated: 288,
+        half_done: 0,
+        in_progress: 1,
+        resends: 143,
+        given_up: 2,
+        late_commands: 3,
+        duplicate_commands: 57,
+        compensations: 402,
+        compensations_out_of_order: 0,
+        latency_s: latency(0.021),
+    }];
+    r.request_reply = vec![RequestReplySummary {
+        producer: "client".into(),
+        requests: 3_000,
+        replies: 2_977,
+        replied: 2_950,
+        timed_out: 48,
+        outstanding: 2,
+        orphans: 19,
+        duplicate_replies: 8,
+        mismatched: 0,
+        replies_lost: 5,
+        rtt_s: latency(0.004),
+    }];
+    r.protection = Some(protection());
+    r.payload = Some(PayloadSummary {
+        bytes_produced: 987_654_321,
+        broker_bytes_max: 12_345_678,
+        broker_bytes: vec![0; r.series.t_s.len()],
+        ingest_delay_mean_s: 0.000_75,
+        ingest_delay_max_s: 0.0125,
+        claim_check: Some(ClaimCheckSummary {
+            stored: 77,
+            stored_bytes: 770_000_000,
+        }),
+    });
+    r.classes = [(9, 1_200, 0.25, 0.001), (1, 4_800, 0.75, 0.03)]
+        .into_iter()
+        .map(|(priority, produced, share, base)| ClassSummary {
+            priority,
+            produced,
+            processed: produced - 1,
+            share,
+            latency_s: latency(base),
+        })
+        .collect();
+    r.groups[0].resequencer = Some(ResequencerSummary {
+        resequenced: 640,
+        gaps_skipped: 12,
+        skipped_full: 4,
+        held_max: 33,
+        held_end: 0,
+    });
+    r
+}
+
+/// A latency whose percentiles are multiples of `base` seconds.
+fn latency(base: f64) -> Latency {
+    Latency {
+        mean: base * 1.25,
+        p50: base,
+        p90: base * 3.0,
+        p99: base * 8.0,
+        p999: base * 20.0,
+        max: base * 40.0,
+    }
+}
+
+/// Two message types, 12 quarantined messages with two attempts each, and 12 breaker
+/// transitions cycling closed → open → half-open → closed.
+#[allow(clippy::cast_precision_loss)]
+fn protection() -> ProtectionSummary {
+    let states = ["closed", "open", "half-open", "closed"];
+    ProtectionSummary {
+        quarantined: 14,
+        timed_out: 9,
+        breaker_opens: 4,
+        transitions: (0..12)
+            .map(|i| BreakerTransition {
+                at_s: 10.0 + i as f64 * 0.5,
+                group: "payments".into(),
+                message_type: "poison".into(),
+                from: states[i % 3].into(),
+                to: states[i % 3 + 1].into(),
+            })
+            .collect(),
+        quarantine: (0..12u32)
+            .map(|i| QuarantineRecord {
+                group: "payments".into(),
+                message_type: "poison".into(),
+                message: 100 + i,
+                at_s: 11.0 + f64::from(i),
+                attempts: vec![
+                    AttemptRecord {
+                        started_s: 10.0 + f64::from(i),
+                        ended_s: 10.005 + f64::from(i),
+                        error: "failed".into(),
+                    },
+                    AttemptRecord {
+                        started_s: 10.5 + f64::from(i),
+                        ended_s: 11.0 + f64::from(i),
+                        error: "timed out".into(),
+                    },
+                ],
+            })
+            .collect(),
+        types: vec![
+            TypeLatency {
+                message_type: "good".into(),
+                processed: 59_000,
+                latency_s: latency(0.002),
+            },
+            TypeLatency {
+                message_type: "poison".into(),
+                processed: 986,
+                latency_s: latency(0.5),
+            },
+        ],
     }
 }
 

@@ -361,6 +361,14 @@ mod tests {
     }
 
     #[test]
+    fn run_page_with_pattern_tables_is_well_formed() {
+        let page = html(&Report::Run(fixture::run_with_patterns()));
+        assert_well_formed(&page);
+        assert!(page.contains("<h2>Sagas</h2>"));
+        assert_eq!(page.matches("<table>").count(), 6 + 11);
+    }
+
+    #[test]
     fn comparison_page_overlays_variants_and_plots_sweeps() {
         let mut c = fixture::comparison();
         for (i, v) in c.variants.iter_mut().enumerate() {

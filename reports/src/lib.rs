@@ -24,6 +24,7 @@ mod hdr;
 mod html;
 mod json;
 mod markdown;
+mod patterns;
 pub mod phases;
 pub mod stats;
 mod tables;

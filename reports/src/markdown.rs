@@ -86,5 +86,9 @@ mod tests {
             "comparison_md",
             md(&Report::Comparison(Box::new(fixture::comparison())))
         );
+        insta::assert_snapshot!(
+            "run_patterns_md",
+            md(&Report::Run(fixture::run_with_patterns()))
+        );
     }
 }

@@ -18,7 +18,8 @@ pub struct Table {
     pub rows: Vec<Vec<String>>,
 }
 
-fn table(title: &str, note: &str, header: &[&str]) -> Table {
+/// An empty table with a title, a note and a header (shared with `patterns`).
+pub(crate) fn table(title: &str, note: &str, header: &[&str]) -> Table {
     Table {
         title: title.into(),
         note: note.into(),
@@ -50,7 +51,7 @@ pub fn comparison_header(c: &Comparison) -> String {
     )
 }
 
-/// Tables of one run.
+/// Tables of one run: the core tables, then one per messaging-pattern section it has.
 pub fn run_tables(r: &RunSummary, warmup: Warmup) -> Vec<Table> {
     let cut = warmup.cut_s(r);
     let mut out = vec![
@@ -61,6 +62,7 @@ pub fn run_tables(r: &RunSummary, warmup: Warmup) -> Vec<Table> {
         steady_table(r, warmup, cut),
     ];
     out.extend(run_phase_table(r, cut));
+    out.extend(crate::patterns::pattern_tables(r));
     out
 }
 
