@@ -19,8 +19,10 @@ pub struct Inflight {
     pub partition: u32,
     /// The current send (0 = first).
     pub attempt: u8,
-    /// Requests and answers still on the network; the entry lives until they land.
-    pub in_transit: u8,
+    /// Requests and answers still on the network, and requests parked at a full broker,
+    /// of any send of this message; the entry lives until they land. Wide, because a
+    /// message an outbox relay keeps republishing can have many sends parked at once.
+    pub in_transit: u32,
     /// Acknowledged, refused or given up.
     pub done: bool,
 }
