@@ -90,7 +90,8 @@ impl Engine {
             ),
             FaultKind::Poison => "poison".to_string(),
             FaultKind::Outage => "dependency outage of".to_string(),
-            _ => "crash".to_string(),
+            // Every kind named: a new one must choose its words here.
+            FaultKind::Crash | FaultKind::BrokerCrash => "crash".to_string(),
         };
         self.note(LogKind::Fault, format!("{what} {name} {lasting}"));
     }
