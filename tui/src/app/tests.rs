@@ -164,7 +164,7 @@ fn fault_menu_selection_stays_inside_the_list() {
     for _ in 0..50 {
         ch(&mut a, 'j');
     }
-    assert_eq!(a.overlay, Overlay::Faults(10));
+    assert_eq!(a.overlay, Overlay::Faults(12));
 }
 
 fn recorded(at: u64) -> RecordedFault {

@@ -18,10 +18,13 @@ pub const SLOW_FOR: SimDuration = SimDuration::from_secs(10);
 pub const SLOW_FACTOR: f64 = 10.0;
 /// Messages in a menu poison burst.
 pub const POISON_COUNT: u64 = 20;
+/// How long a menu dependency outage of a message type lasts.
+pub const OUTAGE_FOR: SimDuration = SimDuration::from_secs(10);
 
 /// Every fault the menu offers for this topology, in a stable order: per group each
 /// instance's crash and slow-down, then the whole group's crash; then a poison burst
-/// per producer; then, with several brokers, each broker's crash.
+/// per producer; then, with several brokers, each broker's crash; last, a dependency
+/// outage per producer (its message type: what a circuit breaker is for).
 #[must_use]
 pub fn fault_choices(snap: &Snapshot) -> Vec<FaultSpec> {
     let spec = |kind, target: String, duration, factor, count| FaultSpec {
@@ -81,6 +84,15 @@ pub fn fault_choices(snap: &Snapshot) -> Vec<FaultSpec> {
             ));
         }
     }
+    for p in &snap.producers {
+        v.push(spec(
+            FaultKind::Outage,
+            p.name.clone(),
+            Some(OUTAGE_FOR),
+            None,
+            None,
+        ));
+    }
     v
 }
 
@@ -101,7 +113,7 @@ const HELP: [(&str, &str); 18] = [
     (". or →", "step 100ms of simulated time"),
     ("+ / -", "faster / slower"),
     ("m", "flat out (again: back to paced)"),
-    ("f", "fault menu: crash, slow, poison"),
+    ("f", "fault menu: crash, slow, poison, outage"),
     ("d", "next delivery variant (keeps your place)"),
     ("c", "compare the three variants side by side"),
     ("e", "export scenario + injected faults"),
@@ -204,6 +216,8 @@ mod tests {
                 "slow analytics/0 ×10 for 10s",
                 "poison checkout: next 20 messages",
                 "poison mobile: next 20 messages",
+                "outage checkout for 10s",
+                "outage mobile for 10s",
             ]
         );
     }
@@ -217,7 +231,7 @@ mod tests {
             .map(FaultSpec::describe)
             .collect();
         assert_eq!(
-            &names[names.len() - 3..],
+            &names[names.len() - 5..names.len() - 2],
             [
                 "broker-crash broker/0 for 5s",
                 "broker-crash broker/1 for 5s",
