@@ -435,6 +435,12 @@ impl Engine {
         self.queue
             .push(SimTime::ZERO + fault.at, Event::FaultStart { fault: index });
         self.scenario.faults.push(fault);
+        if !self.protection.on {
+            // An outage or a hanging poison injected live needs the per-type state a
+            // scenario with that fault would have had from the start (nothing yet to carry
+            // over: off, it held nothing).
+            self.protection = protect::build(&self.scenario, self.instances.len());
+        }
         Ok(())
     }
 
