@@ -10,7 +10,8 @@ use crate::snapshot::{
     GroupView, InstanceState, InstanceView, LiveCounts, ProducerView, Snapshot, TopicView,
 };
 use crate::summary::{
-    Expectation, FaultWindow, GroupSummary, Latency, Messages, RunSummary, Throughput,
+    Expectation, FaultWindow, GroupSummary, Latency, Messages, RequestReplySummary, RunSummary,
+    SagaSummary, Throughput,
 };
 use crate::time::SimDuration;
 
@@ -323,9 +324,37 @@ impl Engine {
             }
         }
         out.extend(self.share_expectation());
-        out.extend(self.phantom_expectation());
-        out.extend(self.saga_expectations());
-        out.extend(self.reply_expectations());
+        // The patterns' counts, totalled over their services, sagas and requesters.
+        let bound = |b: &Option<toml::Spanned<u64>>| b.as_ref().map(|b| *b.get_ref());
+        let sagas = self.saga_summaries();
+        let replies = self.request_reply_summaries();
+        let saga_total = |f: fn(&SagaSummary) -> u64| sagas.iter().map(f).sum();
+        let reply_total = |f: fn(&RequestReplySummary) -> u64| replies.iter().map(f).sum();
+        let pattern_counts = [
+            ("phantom", e.phantom, self.phantom_events()),
+            (
+                "half_done",
+                bound(&e.half_done),
+                saga_total(|s| s.half_done),
+            ),
+            (
+                "in_progress",
+                bound(&e.in_progress),
+                saga_total(|s| s.in_progress),
+            ),
+            (
+                "mismatched",
+                bound(&e.mismatched),
+                reply_total(|s| s.mismatched),
+            ),
+            ("timeouts", bound(&e.timeouts), reply_total(|s| s.timed_out)),
+            ("orphans", bound(&e.orphans), reply_total(|s| s.orphans)),
+        ];
+        for (check, bound, actual) in pattern_counts {
+            if let Some(b) = bound {
+                out.push(Expectation::at_most(check, b, actual));
+            }
+        }
         out.extend(self.protection_expectations());
         out.extend(self.bytes_expectation());
         out

@@ -13,7 +13,7 @@ use crate::event::Event;
 use crate::message::Msg;
 use crate::metrics::{latency_of, new_histogram};
 use crate::scenario::{Correlation, Scenario};
-use crate::summary::{Expectation, RequestReplySummary};
+use crate::summary::RequestReplySummary;
 use crate::time::{SimDuration, SimTime};
 use hdrhistogram::Histogram;
 use std::collections::{BTreeMap, VecDeque};
@@ -194,28 +194,6 @@ impl Engine {
                 rtt_s: latency_of(&r.rtt),
             })
             .collect()
-    }
-
-    /// `mismatched`, `timeouts` and `orphans`: totals over the requesters against the
-    /// bounds.
-    pub(super) fn reply_expectations(&self) -> Vec<Expectation> {
-        let e = &self.scenario.expect;
-        let all = self.request_reply_summaries();
-        let total = |f: fn(&RequestReplySummary) -> u64| all.iter().map(f).sum::<u64>();
-        [
-            ("mismatched", &e.mismatched, total(|s| s.mismatched)),
-            ("timeouts", &e.timeouts, total(|s| s.timed_out)),
-            ("orphans", &e.orphans, total(|s| s.orphans)),
-        ]
-        .into_iter()
-        .filter_map(|(check, bound, actual)| {
-            Some(Expectation::at_most(
-                check,
-                *bound.as_ref()?.get_ref(),
-                actual,
-            ))
-        })
-        .collect()
     }
 }
 

@@ -14,7 +14,7 @@ use crate::metrics::{latency_of, new_histogram};
 use crate::rng::{SimRng, StreamKind, stream};
 use crate::scenario::SagaConfig;
 use crate::snapshot::LogKind;
-use crate::summary::{Expectation, SagaSummary};
+use crate::summary::SagaSummary;
 use crate::time::{SimDuration, SimTime};
 use hdrhistogram::Histogram;
 use rand::RngExt;
@@ -492,26 +492,6 @@ impl Engine {
             }
         }
         out
-    }
-
-    /// `half_done` and `in_progress`, summed over the sagas.
-    pub(super) fn saga_expectations(&self) -> Vec<Expectation> {
-        let e = &self.scenario.expect;
-        let sagas = self.saga_summaries();
-        let total = |f: fn(&SagaSummary) -> u64| sagas.iter().map(f).sum::<u64>();
-        [
-            ("half_done", &e.half_done, total(|s| s.half_done)),
-            ("in_progress", &e.in_progress, total(|s| s.in_progress)),
-        ]
-        .into_iter()
-        .filter_map(|(check, bound, actual)| {
-            Some(Expectation::at_most(
-                check,
-                *bound.as_ref()?.get_ref(),
-                actual,
-            ))
-        })
-        .collect()
     }
 }
 
