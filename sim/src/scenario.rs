@@ -323,6 +323,22 @@ pub enum FaultKind {
     Outage,
 }
 
+impl FaultKind {
+    /// The scenario-file spelling (`broker-crash`), as exports and reports write it.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultKind::Crash => "crash",
+            FaultKind::Slow => "slow",
+            FaultKind::Poison => "poison",
+            FaultKind::BrokerCrash => "broker-crash",
+            FaultKind::Partition => "partition",
+            FaultKind::LatencySpike => "latency-spike",
+            FaultKind::Outage => "outage",
+        }
+    }
+}
+
 /// `fault.mode`: how a doomed processing attempt (poison or outage) ends.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
@@ -438,5 +454,32 @@ fn next_nice(n: u64) -> u64 {
         1 => 2 * p,
         2 => 5 * p,
         _ => 10 * p,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FaultKind;
+
+    #[test]
+    fn a_fault_kinds_spelling_reads_back_as_that_kind() {
+        use FaultKind::*;
+        for kind in [
+            Crash,
+            Slow,
+            Poison,
+            BrokerCrash,
+            Partition,
+            LatencySpike,
+            Outage,
+        ] {
+            let text = format!("kind = \"{}\"", kind.as_str());
+            #[derive(serde::Deserialize)]
+            struct K {
+                kind: FaultKind,
+            }
+            let back: K = toml::from_str(&text).expect("a known kind");
+            assert_eq!(back.kind, kind);
+        }
     }
 }

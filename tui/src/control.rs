@@ -93,15 +93,7 @@ impl FaultSpec {
     /// The scenario-file spelling of its kind.
     #[must_use]
     pub fn kind_str(&self) -> &'static str {
-        match self.kind {
-            FaultKind::Crash => "crash",
-            FaultKind::Slow => "slow",
-            FaultKind::Poison => "poison",
-            FaultKind::BrokerCrash => "broker-crash",
-            FaultKind::Partition => "partition",
-            FaultKind::LatencySpike => "latency-spike",
-            FaultKind::Outage => "outage",
-        }
+        self.kind.as_str()
     }
 
     /// A `[[fault]]` entry starting at `at`. Times are written in whole nanoseconds so that

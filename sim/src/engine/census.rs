@@ -5,7 +5,7 @@ use super::Engine;
 use crate::consumer::{Group, Store};
 use crate::ledger::Class;
 use crate::metrics::latency_of;
-use crate::scenario::{Delivery, FaultKind};
+use crate::scenario::Delivery;
 use crate::snapshot::{
     GroupView, InstanceState, InstanceView, LiveCounts, ProducerView, Snapshot, TopicView,
 };
@@ -274,7 +274,7 @@ impl Engine {
                     .duration
                     .map_or(self.end.since(crate::time::SimTime::ZERO), |d| start + d);
                 FaultWindow {
-                    kind: fault_kind_name(*f.cfg.kind.get_ref()).into(),
+                    kind: f.cfg.kind.get_ref().as_str().into(),
                     target: f.cfg.target.get_ref().clone(),
                     start_s: start.as_secs_f64(),
                     end_s: end.as_secs_f64(),
@@ -535,17 +535,5 @@ fn guarantee(g: &GroupSummary) -> Expectation {
             format!("lost = {}, duplicated = {}", g.lost, g.duplicated)
         },
         ok,
-    }
-}
-
-fn fault_kind_name(k: FaultKind) -> &'static str {
-    match k {
-        FaultKind::Crash => "crash",
-        FaultKind::Slow => "slow",
-        FaultKind::Poison => "poison",
-        FaultKind::BrokerCrash => "broker-crash",
-        FaultKind::Partition => "partition",
-        FaultKind::LatencySpike => "latency-spike",
-        FaultKind::Outage => "outage",
     }
 }
