@@ -3,8 +3,7 @@
 //! fails `max_broker_bytes`; sizes follow their distribution; bandwidth makes ingest a
 //! FIFO queue; a scenario that does not use bytes runs exactly as before.
 
-use crate::support::{load, parse, root, run, run_with};
-use assert_cmd::Command;
+use crate::support::{load, mqlab, parse, root, run, run_with};
 use mqlab_sim::summary::{Expectation, PayloadSummary};
 use mqlab_sim::{Delivery, RunSummary, Scenario};
 
@@ -87,9 +86,9 @@ fn the_binary_exits_1_without_claim_check_and_0_with_it() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let broken = dir.join("claim-check-broken.toml");
     std::fs::write(&broken, broken_text()).expect("write");
-    let mut c = Command::cargo_bin("mqlab").expect("binary");
+    let mut c = mqlab();
     c.arg("run").arg(&broken).assert().code(1);
-    let mut c = Command::cargo_bin("mqlab").expect("binary");
+    let mut c = mqlab();
     let out = c
         .arg("run")
         .arg(root().join("scenarios/claim-check.toml"))

@@ -3,7 +3,8 @@
 //! command of a violated expectation, sweeps, and the capacity search. Horizons are short and
 //! seeds few: the whole file runs in seconds.
 
-use crate::reports::{assert_html_page, mqlab, scratch};
+use crate::reports::assert_html_page;
+use crate::support::{mqlab, scratch};
 use mqlab_sim::Scenario;
 use serde_json::Value;
 use std::path::{Path, PathBuf};

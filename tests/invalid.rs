@@ -2,8 +2,7 @@
 //! own line and column (both written in the fixture's first two lines), through the
 //! library and through the binary (exit code 2, nothing on stdout).
 
-use crate::support::root;
-use assert_cmd::Command;
+use crate::support::{mqlab, root};
 use mqlab_sim::Scenario;
 
 fn fixtures() -> Vec<(std::path::PathBuf, String, String)> {
@@ -60,12 +59,7 @@ fn each_invalid_scenario_names_its_problem_and_place() {
 fn the_binary_exits_2_with_file_line_and_column() {
     for (path, expect, at) in fixtures() {
         for cmd in [&["validate"][..], &["run"][..], &["run", "--json"][..]] {
-            let out = Command::cargo_bin("mqlab")
-                .expect("binary")
-                .args(cmd)
-                .arg(&path)
-                .output()
-                .expect("runs");
+            let out = mqlab().args(cmd).arg(&path).output().expect("runs");
             assert_eq!(out.status.code(), Some(2), "{cmd:?} {}", path.display());
             assert!(
                 out.stdout.is_empty(),

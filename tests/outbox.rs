@@ -3,7 +3,7 @@
 //! (publish, then commit) on phantom events, both only because the service crashes
 //! between its two steps or a commit fails.
 
-use crate::support::{parse, root, run, run_with};
+use crate::support::{mqlab, parse, root, run, run_with};
 use mqlab_sim::summary::{Expectation, ServiceSummary};
 use mqlab_sim::{Delivery, RunSummary, Scenario};
 
@@ -208,8 +208,7 @@ fn mqlab_run_exits_0_on_the_outbox_and_1_on_each_broken_variant() {
     ] {
         let path = dir.join(format!("{publish}.toml"));
         std::fs::write(&path, variant_text(&text(), publish)).expect("write variant");
-        let out = assert_cmd::Command::cargo_bin("mqlab")
-            .expect("binary")
+        let out = mqlab()
             .args(["run", path.to_str().expect("utf-8 path"), "--json"])
             .output()
             .expect("runs");
@@ -332,9 +331,7 @@ fn outbox_over_a_lossy_network_with_acks_all_still_loses_nothing() {
 
 #[test]
 fn compare_sets_publish_per_variant() {
-    let out = assert_cmd::Command::cargo_bin("mqlab")
-        .expect("binary")
-        .current_dir(root())
+    let out = mqlab()
         .args([
             "compare",
             "scenarios/outbox.toml",

@@ -10,7 +10,7 @@
 //! performance` — but only from an engine known to be behaviour-identical, never to make
 //! an optimisation pass.
 
-use crate::support::{load, root, run};
+use crate::support::{load, mqlab, root, run};
 use mqlab_sim::SimDuration;
 
 /// `mm1.toml` (900 messages/s) produced for 1111 s: about one million messages.
@@ -79,12 +79,7 @@ fn first_difference(
 }
 
 fn mqlab_json(args: &[&str]) -> serde_json::Value {
-    let out = assert_cmd::Command::cargo_bin("mqlab")
-        .expect("binary")
-        .current_dir(root())
-        .args(args)
-        .output()
-        .expect("runs");
+    let out = mqlab().args(args).output().expect("runs");
     assert_eq!(out.status.code(), Some(0), "mqlab {args:?}");
     serde_json::from_slice(&out.stdout).expect("one JSON object")
 }
@@ -110,9 +105,7 @@ fn messages_sets_the_duration_from_the_total_rate_and_bad_knobs_exit_2() {
         &["--scale", "-1"],
         &["--scale", "2", "--messages", "5"],
     ] {
-        let code = assert_cmd::Command::cargo_bin("mqlab")
-            .expect("binary")
-            .current_dir(root())
+        let code = mqlab()
             .args(["run", "scenarios/mm1.toml"])
             .args(bad)
             .output()

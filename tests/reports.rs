@@ -3,38 +3,8 @@
 //! page in headless Chromium, and the failure paths — a corrupt or newer result and an
 //! unwritable output each exit 2 and leave no partial file.
 
-use assert_cmd::Command;
+use crate::support::{mqlab, scratch};
 use std::path::{Path, PathBuf};
-
-/// A fresh scratch folder for one test, removed when the test passes and kept for a look
-/// when it fails.
-pub struct Scratch(PathBuf);
-
-impl std::ops::Deref for Scratch {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-pub fn scratch(name: &str) -> Scratch {
-    let dir = std::env::temp_dir().join(format!("mqlab-it-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    Scratch(dir)
-}
-
-pub fn mqlab() -> Command {
-    Command::cargo_bin("mqlab").unwrap()
-}
 
 /// Files in `dir` other than `keep`: what a failed write may have left behind.
 pub fn leftovers(dir: &Path, keep: &[&str]) -> Vec<String> {

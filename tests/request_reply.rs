@@ -3,8 +3,7 @@
 //! replies, and the checker flags a reply matched to the wrong request. The shipped
 //! scenario holds; its naive-client variant (`correlation = "none"`) fails the checker.
 
-use crate::support::{load, parse, root, run, run_with, t_interval};
-use assert_cmd::Command;
+use crate::support::{load, mqlab, parse, root, run, run_with, t_interval};
 use mqlab_sim::summary::{Expectation, RequestReplySummary};
 use mqlab_sim::{Delivery, RunSummary, Scenario};
 
@@ -124,9 +123,7 @@ fn naive_correlation_answers_the_wrong_request_and_the_checker_fails() {
 
 #[test]
 fn the_cli_exits_0_on_the_scenario_and_1_on_the_naive_client() {
-    let ok = Command::cargo_bin("mqlab")
-        .expect("binary")
-        .current_dir(root())
+    let ok = mqlab()
         .args(["run", "scenarios/request-reply.toml"])
         .output()
         .expect("runs");
@@ -137,8 +134,7 @@ fn the_cli_exits_0_on_the_scenario_and_1_on_the_naive_client() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("naive.toml");
     std::fs::write(&path, naive_text()).expect("written");
-    let bad = Command::cargo_bin("mqlab")
-        .expect("binary")
+    let bad = mqlab()
         .args(["run", path.to_str().expect("utf-8 path"), "--json"])
         .output()
         .expect("runs");
@@ -431,9 +427,7 @@ commit_interval = "100ms"
 
 #[test]
 fn compare_sets_the_correlation_and_only_the_naive_runs_mismatch() {
-    let out = Command::cargo_bin("mqlab")
-        .expect("binary")
-        .current_dir(root())
+    let out = mqlab()
         .args([
             "compare",
             "scenarios/request-reply.toml",
@@ -469,9 +463,7 @@ fn compare_sets_the_correlation_and_only_the_naive_runs_mismatch() {
         "{mismatched:?}"
     );
     // Without a requester the setting is refused (exit 2).
-    let refused = Command::cargo_bin("mqlab")
-        .expect("binary")
-        .current_dir(root())
+    let refused = mqlab()
         .args([
             "compare",
             "scenarios/mm1.toml",

@@ -4,8 +4,7 @@
 //! half-done and the checker fails; compensations run in reverse; resends are not applied
 //! twice; the counts add up; runs are deterministic.
 
-use crate::support::{parse, root, run};
-use assert_cmd::Command;
+use crate::support::{mqlab, parse, root, run};
 use mqlab_sim::engine::{SagaOutcome, SagaRunView};
 use mqlab_sim::summary::{Expectation, SagaSummary};
 use mqlab_sim::{Engine, RunSummary, Scenario};
@@ -266,11 +265,6 @@ fn scenarios_without_sagas_report_none_and_the_json_has_no_sagas_key() {
 
 #[test]
 fn the_binary_exits_0_on_the_scenario_and_1_on_the_broken_variant() {
-    let mqlab = || {
-        let mut c = Command::cargo_bin("mqlab").expect("binary");
-        c.current_dir(root());
-        c
-    };
     let out = mqlab()
         .args(["run", "scenarios/saga.toml"])
         .output()

@@ -1,7 +1,7 @@
 //! Shared helpers: loading scenarios, running them, Student-t intervals.
 
 use mqlab_sim::{Delivery, Engine, RunSummary, Scenario};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The workspace root (tests run with the package root as the working directory).
 pub fn root() -> PathBuf {
@@ -82,4 +82,30 @@ pub fn mqlab() -> assert_cmd::Command {
     let mut c = assert_cmd::Command::cargo_bin("mqlab").expect("binary");
     c.current_dir(root());
     c
+}
+
+/// A fresh scratch folder for one test, removed when the test passes and kept for a look
+/// when it fails.
+pub struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+pub fn scratch(name: &str) -> Scratch {
+    let dir = std::env::temp_dir().join(format!("mqlab-it-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    Scratch(dir)
 }
