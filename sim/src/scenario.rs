@@ -407,7 +407,7 @@ impl Scenario {
     /// The first problem found, with the line, column and what was expected.
     pub fn from_toml(source: &str, path: &str) -> Result<Scenario, ScenarioError> {
         let scenario: Scenario = toml::from_str(source)
-            .map_err(|e| ScenarioError::at(path, source, e.span(), e.message().to_string()))?;
+            .map_err(|e| ScenarioError::at(path, source, e.span(), with_suggestion(e.message())))?;
         validate::validate(&scenario)
             .map_err(|(span, message)| ScenarioError::at(path, source, span, message))?;
         Ok(scenario)
@@ -457,9 +457,57 @@ fn next_nice(n: u64) -> u64 {
     }
 }
 
+/// serde lists every key a table takes after "unknown field `rat`, expected one of …"; a
+/// near miss also gets the one it most likely meant.
+fn with_suggestion(message: &str) -> String {
+    let rest = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("unknown variant `"));
+    let Some((got, expected)) = rest.and_then(|r| r.split_once('`')) else {
+        return message.to_string();
+    };
+    // The names are every other piece between backticks.
+    let best = expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|name| (strsim::damerau_levenshtein(got, name), name))
+        .filter(|&(d, name)| d <= (name.len() / 4).max(2))
+        .min_by_key(|&(d, _)| d);
+    match best {
+        Some((_, name)) => format!("{message}; did you mean `{name}`?"),
+        None => message.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::FaultKind;
+
+    #[test]
+    fn a_near_miss_gets_a_suggestion_and_a_far_one_does_not() {
+        let near = super::Scenario::from_toml(
+            "name = \"x\"\nduration = \"1s\"\n[broker]\nmodle = \"log\"\n",
+            "x.toml",
+        )
+        .expect_err("unknown key");
+        assert!(near.to_string().contains("did you mean `model`?"), "{near}");
+        let variant = super::Scenario::from_toml(
+            "name = \"x\"\nduration = \"1s\"\n[broker]\non_full = \"rejcet\"\n",
+            "x.toml",
+        )
+        .expect_err("unknown variant");
+        assert!(
+            variant.to_string().contains("did you mean `reject`?"),
+            "{variant}"
+        );
+        let far = super::Scenario::from_toml(
+            "name = \"x\"\nduration = \"1s\"\n[broker]\nzzzzzz = 1\n",
+            "x.toml",
+        )
+        .expect_err("unknown key");
+        assert!(!far.to_string().contains("did you mean"), "{far}");
+    }
 
     #[test]
     fn a_fault_kinds_spelling_reads_back_as_that_kind() {
