@@ -507,11 +507,7 @@ impl Engine {
 
     /// One network hop's latency.
     fn hop(&mut self) -> SimDuration {
-        if self.latency.is_zero() {
-            SimDuration::ZERO
-        } else {
-            self.latency.sample(&mut self.net)
-        }
+        hop_over(self.latency, &mut self.net)
     }
 
     /// A draw against a fraction of the network's (loss, duplication).
@@ -521,6 +517,16 @@ impl Engine {
 
     fn count_drop(&mut self, reason: &'static str, n: u64) {
         *self.dropped_by_reason.entry(reason).or_insert(0) += n;
+    }
+}
+
+/// One network hop's latency drawn from `rng`; an instantaneous network draws nothing, so
+/// that a zero-latency run's streams stay as they were.
+fn hop_over(latency: Dist, rng: &mut SimRng) -> SimDuration {
+    if latency.is_zero() {
+        SimDuration::ZERO
+    } else {
+        latency.sample(rng)
     }
 }
 

@@ -246,11 +246,7 @@ impl Engine {
         if loss > 0.0 && rng.random_bool(loss) {
             return None;
         }
-        Some(if latency.is_zero() {
-            SimDuration::ZERO
-        } else {
-            latency.sample(rng)
-        })
+        Some(super::hop_over(latency, rng))
     }
 
     /// A command reaches its service: dropped while the service is down, else served.
