@@ -278,6 +278,12 @@ proptest! {
         let r = engine.summary();
         let m = r.messages;
         prop_assert!(r.conservation_ok, "seed={seed} {m:?}\n{text}");
+        for name in mqlab_sim::summary::INVARIANTS {
+            let row = r.expectations.iter().find(|e| e.check == name);
+            prop_assert!(row.is_some(), "no {} row", name);
+            let row = row.expect("present");
+            prop_assert!(row.ok, "seed={} invariant {}: {}\n{}", seed, name, row.actual, text);
+        }
         prop_assert_eq!(m.copies, m.processed + m.lost + m.dead_lettered + m.dropped + m.in_flight);
         let delivery = if shape.model == "pubsub" { "at-most-once" } else { shape.delivery };
         // A dual write loses events by design; that is its checker's finding, not a bug.
@@ -291,4 +297,45 @@ proptest! {
             _ => {}
         }
     }
+}
+
+/// The same generated scenarios without shrinking, for a survey: every invariant that
+/// fails, grouped by what it says, with a count and a first example each. Slower to read
+/// than one shrunk case, quicker to see a whole class of defect at once:
+/// `SURVEY=2000 cargo test --release --test integration survey -- --ignored --nocapture`.
+#[test]
+#[ignore = "a long survey; run it by name"]
+fn survey_of_invariants_over_generated_scenarios() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let mut fails: std::collections::BTreeMap<String, (u32, String)> = Default::default();
+    let n: u32 = std::env::var("SURVEY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    for i in 0..n {
+        let shape = shape().new_tree(&mut runner).expect("a shape").current();
+        let text = toml_of(&shape);
+        let Ok(scenario) = Scenario::from_toml(&text, "generated.toml") else {
+            continue;
+        };
+        let r = Engine::new(&scenario, u64::from(i)).run();
+        let checked = |c: &str| mqlab_sim::summary::INVARIANTS.contains(&c) || c == "conservation";
+        for e in r.expectations.iter().filter(|e| !e.ok && checked(&e.check)) {
+            let words: Vec<&str> = e
+                .actual
+                .split_whitespace()
+                .filter(|w| !w.chars().any(|c| c.is_ascii_digit()))
+                .take(6)
+                .collect();
+            let key = format!("{} {} (model {})", e.check, words.join(" "), shape.model);
+            let first = format!("seed {i}: {}\n{shape:?}\n{:?}", e.actual, r.messages);
+            fails.entry(key).or_insert((0, first)).0 += 1;
+        }
+    }
+    for (k, (count, first)) in &fails {
+        println!("== {k}: {count} runs\n{first}\n");
+    }
+    assert!(fails.is_empty(), "{} kinds of failure", fails.len());
 }

@@ -15,6 +15,7 @@ mod consume;
 mod dispatch;
 mod fault;
 mod group;
+mod invariants;
 mod outbox;
 mod payload;
 mod priority;

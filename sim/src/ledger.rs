@@ -99,6 +99,12 @@ impl Ledger {
         first
     }
 
+    /// Whether the copy has left the system once.
+    #[must_use]
+    pub fn finished(&self, id: u32) -> bool {
+        self.copies[id as usize] & FINISHED != 0
+    }
+
     /// Marks the copy dead-lettered; true the first time.
     pub fn dead_letter(&mut self, id: u32) -> bool {
         self.flag(id, DEAD)
@@ -113,6 +119,12 @@ impl Ledger {
     /// idempotency record is durable, so a redelivery is a known duplicate).
     pub fn commit(&mut self, id: u32) {
         self.copies[id as usize] |= COMMITTED;
+    }
+
+    /// Whether the copy was ever marked dropped (whatever happened to it after).
+    #[must_use]
+    pub fn was_dropped(&self, id: u32) -> bool {
+        self.copies[id as usize] & DROPPED != 0
     }
 
     /// Whether the side effect is committed.

@@ -43,6 +43,11 @@ pub struct GroupMetrics {
     in_system: u64,
     in_system_since: SimTime,
     in_system_area: u128,
+    /// Time in system of every copy that has left, each from its own arrival: with the
+    /// area above, the two sides of Little's law measured independently.
+    residence_sum_ns: u128,
+    /// Copies that left while none was counted in: a leave without its enter.
+    pub unbalanced_leaves: u64,
     /// End-to-end latency of this group's copies.
     pub latency: Histogram<u64>,
     /// Copies processed at least once, so far.
@@ -69,6 +74,8 @@ impl Default for GroupMetrics {
             in_system: 0,
             in_system_since: SimTime::ZERO,
             in_system_area: 0,
+            residence_sum_ns: 0,
+            unbalanced_leaves: 0,
             latency: new_histogram(),
             processed: 0,
             duplicated: 0,
@@ -93,10 +100,35 @@ impl GroupMetrics {
         self.in_system += 1;
     }
 
-    /// A copy left for good (processed, dead-lettered or dropped), the first time.
-    pub fn leave(&mut self, now: SimTime) {
+    /// A copy that reached the broker at `arrived` left for good (processed,
+    /// dead-lettered or dropped), the first time.
+    pub fn leave(&mut self, now: SimTime, arrived: SimTime) {
         self.settle(now);
-        self.in_system = self.in_system.saturating_sub(1);
+        if self.in_system == 0 {
+            self.unbalanced_leaves += 1;
+        } else {
+            self.in_system -= 1;
+        }
+        self.residence_sum_ns += u128::from(now.since(arrived).0);
+    }
+
+    /// Copies counted in the system now.
+    #[must_use]
+    pub fn in_system_now(&self) -> u64 {
+        self.in_system
+    }
+
+    /// The integral of the number in system over `[0, now]`, in copy-nanoseconds.
+    #[must_use]
+    pub fn in_system_area(&self, now: SimTime) -> u128 {
+        self.in_system_area
+            + u128::from(self.in_system) * u128::from(now.since(self.in_system_since).0)
+    }
+
+    /// Total time in system of the copies that have left, in nanoseconds.
+    #[must_use]
+    pub fn residence_sum_ns(&self) -> u128 {
+        self.residence_sum_ns
     }
 
     /// First processing of a copy started `wait` after it reached the broker.
@@ -129,8 +161,7 @@ impl GroupMetrics {
         if now.0 == 0 {
             return 0.0;
         }
-        let pending = u128::from(self.in_system) * u128::from(now.since(self.in_system_since).0);
-        (self.in_system_area + pending) as f64 / now.0 as f64
+        self.in_system_area(now) as f64 / now.0 as f64
     }
 }
 
@@ -217,10 +248,17 @@ mod tests {
         let mut m = GroupMetrics::default();
         m.enter(SimTime(0));
         m.enter(SimTime(10));
-        m.leave(SimTime(20));
-        m.leave(SimTime(30));
+        m.leave(SimTime(20), SimTime(0));
+        m.leave(SimTime(30), SimTime(10));
         // 1 for 10ns, 2 for 10ns, 1 for 10ns, 0 for 10ns over 40ns.
         assert!((m.in_system_mean(SimTime(40)) - 1.0).abs() < 1e-12);
+        assert_eq!(m.residence_sum_ns(), m.in_system_area(SimTime(40)));
+        assert_eq!(m.unbalanced_leaves, 0);
+        m.leave(SimTime(50), SimTime(45));
+        assert_eq!(
+            m.unbalanced_leaves, 1,
+            "a leave without an enter is counted"
+        );
     }
 
     #[test]

@@ -219,6 +219,16 @@ pub struct Series {
     pub lag_by_group: BTreeMap<String, Vec<u64>>,
 }
 
+/// The built-in invariants every run is checked against, beside conservation and the
+/// delivery guarantees: each is an `expectations` row of this name.
+pub const INVARIANTS: [&str; 5] = [
+    "littles_law",
+    "drop_reasons",
+    "dropped_never_processed",
+    "latency_samples",
+    "utilization",
+];
+
 /// One check: an `[expect]` bound or a built-in guarantee.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Expectation {

@@ -147,7 +147,7 @@ impl Engine {
             }
         }
         self.forget_if_settled(p, msg.id);
-        let n = self.drop_message(t, msg.id, reason);
+        let n = self.drop_message(t, msg.id, None, reason);
         self.resequence_dropped(t, msg);
         self.note(
             LogKind::Loss,

@@ -2,6 +2,7 @@
 //! the expectations, the `RunSummary`, and the live `Snapshot` for the dashboard.
 
 use super::Engine;
+use super::invariants::Tally;
 use crate::consumer::{Group, Store};
 use crate::ledger::Class;
 use crate::metrics::latency_of;
@@ -89,10 +90,10 @@ impl Engine {
         sets
     }
 
-    fn census(&self, g: &Group, in_system: &Bits) -> (GroupSummary, u64) {
+    fn census(&self, g: &Group, in_system: &Bits) -> (GroupSummary, Tally) {
         let flags = &self.topics[g.topic as usize].flags;
         let mut s = GroupSummary::default();
-        let mut unaccounted = 0;
+        let mut tally = Tally::default();
         for id in (0..g.ledger.len() as u32).filter(|&id| g.ledger.addressed(id)) {
             s.copies += 1;
             match g.ledger.class(id) {
@@ -100,12 +101,13 @@ impl Engine {
                     s.processed += 1;
                     s.duplicated += u64::from(n >= 2);
                     s.duplicated_by_resend += u64::from(n >= 2 && flags.repeated(id));
+                    tally.dropped_and_processed += u64::from(g.ledger.was_dropped(id));
                 }
                 Class::DeadLettered => s.dead_lettered += 1,
                 Class::Dropped => s.dropped += 1,
                 _ if in_system.get(id) => s.in_flight += 1,
                 _ if flags.accepted(id) || flags.acked(id) || flags.owed(id) => s.lost += 1,
-                _ => unaccounted += 1,
+                _ => tally.unaccounted += 1,
             }
         }
         s.name.clone_from(&g.name);
@@ -137,7 +139,7 @@ impl Engine {
         } else {
             0
         };
-        (s, unaccounted)
+        (s, tally)
     }
 
     /// End-to-end latency over all groups. Each processed copy is recorded once, in its
@@ -158,12 +160,13 @@ impl Engine {
     pub fn summary(&self) -> RunSummary {
         let in_system = self.in_system();
         let mut groups = Vec::new();
-        let mut unaccounted = 0;
+        let mut tallies = Vec::new();
         for (g, bits) in self.groups.iter().zip(&in_system) {
-            let (s, u) = self.census(g, bits);
-            unaccounted += u;
+            let (s, tally) = self.census(g, bits);
+            tallies.push(tally);
             groups.push(s);
         }
+        let unaccounted: u64 = tallies.iter().map(|t| t.unaccounted).sum();
         let sum = |f: fn(&GroupSummary) -> u64| groups.iter().map(f).sum::<u64>();
         let messages = Messages {
             produced: self.produced,
@@ -208,6 +211,7 @@ impl Engine {
             ),
             ok: conservation_ok,
         });
+        expectations.extend(self.invariants(&groups, &tallies));
         expectations.extend(groups.iter().map(guarantee));
         let producing_s = self.now.min(self.stop).as_secs_f64().max(f64::MIN_POSITIVE);
         RunSummary {

@@ -393,7 +393,7 @@ impl Engine {
                     let latency = self.now.since(msg.born).0.max(1);
                     group.metrics.latency.saturating_record(latency);
                     group.metrics.record_sojourn(self.now.since(msg.arrived));
-                    group.metrics.leave(self.now);
+                    group.metrics.leave(self.now, msg.arrived);
                     self.record_class(msg.producer, latency);
                     self.record_type(msg.producer, latency);
                 }
@@ -464,7 +464,7 @@ impl Engine {
         }
         group.metrics.dead_lettered += 1;
         if group.ledger.finish(msg.id) {
-            group.metrics.leave(self.now);
+            group.metrics.leave(self.now, msg.arrived);
         }
         let text = format!(
             "{}: message {} of `{}` dead-lettered ({why})",

@@ -76,7 +76,7 @@ impl Engine {
             gp.position = gp.position.max(offset + 1);
             self.groups[g as usize].lag -= 1;
             if let Some(m) = msg {
-                self.drop_copy(g, m.id, reason);
+                self.drop_copy(g, m.id, Some(m.arrived), reason);
                 self.resequence_gone(g, m);
             }
         }
@@ -416,7 +416,7 @@ impl Engine {
         let dropped = q.drain();
         group.lag = 0;
         for m in dropped {
-            self.drop_copy(g, m.id, "disconnected");
+            self.drop_copy(g, m.id, Some(m.arrived), "disconnected");
         }
     }
 
@@ -426,6 +426,10 @@ impl Engine {
         let taken_and_committed = group.delivery == Delivery::AtMostOnce;
         if lost_in_hand && taken_and_committed && group.ledger.applied(w.msg.id) == 0 {
             group.metrics.lost_known += 1;
+            // Gone with the instance's memory: no longer waiting or in service.
+            if group.ledger.finish(w.msg.id) {
+                group.metrics.leave(self.now, w.msg.arrived);
+            }
             let text = format!(
                 "{}: message {} lost in a crash (committed before processing)",
                 group.name, w.msg.id

@@ -224,6 +224,11 @@ impl Engine {
         let prod = &mut self.producers[p as usize];
         let req = prod.inflight.get_mut(&id).expect("request in flight");
         req.in_transit -= 1;
+        if !self.topics[prod.topic as usize].flags.accepted(id) {
+            // Until the broker holds it, each attempt may be the one that arrives; after,
+            // a resend carries the first arrival, when the copy entered the system.
+            req.msg.arrived = self.now;
+        }
         let (msg, partition) = (req.msg, req.partition);
         self.forget_if_settled(p, id);
         self.reach_broker(p, msg, partition);
@@ -313,10 +318,20 @@ impl Engine {
             // The broker knows this producer sequence (or FIFO deduplication id) already.
             return None;
         }
-        if !first {
+        if first {
+            if msg.arrived != self.now {
+                // Held back (parked or spilled) before this first append: a resend of it
+                // must still count from now.
+                let p = msg.producer as usize;
+                if let Some(req) = self.producers[p].inflight.get_mut(&msg.id) {
+                    req.msg.arrived = self.now;
+                }
+            }
+            msg.arrived = self.now;
+        } else {
+            // A resend's copy counts from when the first one entered the system.
             topic.flags.repeat(msg.id);
         }
-        msg.arrived = self.now;
         let offset = topic
             .partitions
             .get_mut(partition as usize)
@@ -380,9 +395,9 @@ impl Engine {
             unreachable!()
         };
         if !self.instances[i as usize].up {
-            self.drop_copy(g, msg.id, "subscriber-offline");
+            self.drop_copy(g, msg.id, Some(msg.arrived), "subscriber-offline");
         } else if q.len() >= sub.buffer {
-            self.drop_copy(g, msg.id, "output-buffer-full");
+            self.drop_copy(g, msg.id, Some(msg.arrived), "output-buffer-full");
             if sub.on_overflow == Overflow::Disconnect {
                 self.disconnect(g);
             }
@@ -435,7 +450,7 @@ impl Engine {
                     match dropped {
                         Some(m) if dlx => self.dead_letter(g, m, "queue length limit"),
                         Some(m) => {
-                            self.drop_copy(g, m.id, "drop-oldest");
+                            self.drop_copy(g, m.id, Some(m.arrived), "drop-oldest");
                             self.resequence_gone(g, m);
                         }
                         None => {}
@@ -521,7 +536,7 @@ impl Engine {
         prod.open -= 1;
         self.topics[t as usize].flags.give_up(id);
         if !self.topics[t as usize].flags.accepted(id) {
-            self.drop_message(t, id, "producer-gave-up");
+            self.drop_message(t, id, None, "producer-gave-up");
             let msg = self.producers[p as usize].inflight[&id].msg;
             self.resequence_dropped(t, msg);
         }
@@ -539,24 +554,40 @@ impl Engine {
     }
 
     /// Marks every copy of a message dropped; returns how many were newly dropped.
-    pub(super) fn drop_message(&mut self, t: u32, id: u32, reason: &'static str) -> u64 {
+    /// `arrived` is when it reached the broker, `None` if it never did.
+    pub(super) fn drop_message(
+        &mut self,
+        t: u32,
+        id: u32,
+        arrived: Option<SimTime>,
+        reason: &'static str,
+    ) -> u64 {
         let groups = self.topics[t as usize].groups.clone();
         groups
             .into_iter()
-            .map(|g| u64::from(self.drop_copy(g, id, reason)))
+            .map(|g| u64::from(self.drop_copy(g, id, arrived, reason)))
             .sum()
     }
 
-    /// Marks one copy dropped; true when it was not already.
-    pub(super) fn drop_copy(&mut self, g: u32, id: u32, reason: &'static str) -> bool {
+    /// Marks one copy dropped; true when it was not already. `arrived` is when it reached
+    /// the broker; a copy that never did (refused, given up) never counted as in system.
+    pub(super) fn drop_copy(
+        &mut self,
+        g: u32,
+        id: u32,
+        arrived: Option<SimTime>,
+        reason: &'static str,
+    ) -> bool {
         let group = &mut self.groups[g as usize];
         // A copy already processed stays processed: discarding it later loses nothing.
         if group.ledger.applied(id) > 0 || !group.ledger.drop_copy(id) {
             return false;
         }
         group.metrics.dropped += 1;
-        if group.ledger.finish(id) {
-            group.metrics.leave(self.now);
+        if group.ledger.finish(id)
+            && let Some(at) = arrived
+        {
+            group.metrics.leave(self.now, at);
         }
         self.count_drop(reason, 1);
         true

@@ -191,7 +191,8 @@ impl Engine {
             // The producer was told it failed, and now the broker lost it too.
             let flags = &self.topics[t as usize].flags;
             if flags.gave_up(m.id) && !flags.acked(m.id) {
-                self.drop_message(t, m.id, "producer-gave-up");
+                // It left the system when it was cut.
+                self.drop_message(t, m.id, None, "producer-gave-up");
                 self.resequence_dropped(t, *m);
             }
         }
@@ -222,9 +223,17 @@ impl Engine {
                 .map(|(gp, part)| part.end - gp.committed)
                 .sum();
             for m in cut {
-                if self.topics[t as usize].flags.acked(m.id) && group.ledger.applied(m.id) == 0 {
-                    group.metrics.lost_known += 1;
+                if group.ledger.applied(m.id) > 0 || group.ledger.finished(m.id) {
+                    continue;
                 }
+                if self.topics[t as usize].flags.acked(m.id) {
+                    group.metrics.lost_known += 1;
+                    // Cut from the log: no longer waiting anywhere.
+                    group.ledger.finish(m.id);
+                }
+                // Unacknowledged, it leaves the system for now and enters again if the
+                // producer resends it.
+                group.metrics.leave(self.now, m.arrived);
             }
         }
     }

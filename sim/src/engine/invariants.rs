@@ -1,0 +1,145 @@
+//! Built-in invariants, checked on every run beside conservation. Each is a law the
+//! figures must obey whatever the scenario, measured from two independent sides, so a
+//! wrong number shows up as a failed row instead of being trusted: Little's law per group,
+//! the drop reasons adding up, no copy both dropped and processed, one latency sample per
+//! processed copy, and no instance busy more than all the time.
+
+use super::Engine;
+use crate::summary::{Expectation, GroupSummary};
+
+/// What the census saw of one group that the summary does not carry.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Tally {
+    /// Copies in no final class and not in the system.
+    pub unaccounted: u64,
+    /// Copies marked dropped and yet processed.
+    pub dropped_and_processed: u64,
+}
+
+/// Relative slack for sums of floating-point figures.
+const EPS: f64 = 1e-9;
+
+impl Engine {
+    /// The invariant rows for the run so far, one per law.
+    pub(super) fn invariants(
+        &self,
+        groups: &[GroupSummary],
+        tallies: &[Tally],
+    ) -> Vec<Expectation> {
+        vec![
+            self.littles_law(groups),
+            self.drop_reasons(groups),
+            dropped_never_processed(groups, tallies),
+            self.latency_samples(groups),
+            utilization(groups),
+        ]
+    }
+
+    /// Little's law on the sample path: the area under the number in system equals the
+    /// time each copy spent there. Copies that left contribute their measured residence;
+    /// only copies still in the system at the end may add more, at most the whole run
+    /// each. A copy that left without having entered, or is still counted in although the
+    /// census finds it nowhere, breaks it.
+    fn littles_law(&self, groups: &[GroupSummary]) -> Expectation {
+        let t = u128::from(self.now.0);
+        let mut failure = None;
+        for (g, s) in self.groups.iter().zip(groups) {
+            let m = &g.metrics;
+            let area = m.in_system_area(self.now);
+            let left = m.residence_sum_ns();
+            let open = m.in_system_now();
+            let why = if m.unbalanced_leaves > 0 {
+                Some(format!(
+                    "{} copies left without entering",
+                    m.unbalanced_leaves
+                ))
+            } else if area < left {
+                Some(format!(
+                    "L·T {:.6} s < Σ time in system {:.6} s",
+                    area as f64 / 1e9,
+                    left as f64 / 1e9
+                ))
+            } else if area > left + u128::from(open) * t {
+                Some(format!(
+                    "L·T {:.6} s > Σ time in system {:.6} s + {open} open copies × run",
+                    area as f64 / 1e9,
+                    left as f64 / 1e9
+                ))
+            } else if open > s.in_flight {
+                Some(format!(
+                    "{open} copies counted in the system, {} in flight",
+                    s.in_flight
+                ))
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                failure.get_or_insert(format!("{}: {why}", s.name));
+            }
+        }
+        row(
+            "littles_law",
+            "L = λW per group (only copies still in at the end may differ)",
+            failure,
+            groups.len(),
+        )
+    }
+
+    fn drop_reasons(&self, groups: &[GroupSummary]) -> Expectation {
+        let dropped: u64 = groups.iter().map(|g| g.dropped).sum();
+        let reasons: u64 = self.dropped_by_reason.values().sum();
+        Expectation {
+            check: "drop_reasons".into(),
+            expected: "dropped_by_reason sums to dropped".into(),
+            actual: format!("{reasons} = {dropped}"),
+            ok: reasons == dropped,
+        }
+    }
+
+    fn latency_samples(&self, groups: &[GroupSummary]) -> Expectation {
+        let failure = self.groups.iter().zip(groups).find_map(|(g, s)| {
+            let samples = g.metrics.latency.len();
+            (samples != s.processed)
+                .then(|| format!("{}: {samples} samples, {} processed", s.name, s.processed))
+        });
+        row(
+            "latency_samples",
+            "one latency sample per processed copy",
+            failure,
+            groups.len(),
+        )
+    }
+}
+
+fn dropped_never_processed(groups: &[GroupSummary], tallies: &[Tally]) -> Expectation {
+    let failure = groups.iter().zip(tallies).find_map(|(s, t)| {
+        (t.dropped_and_processed > 0).then(|| {
+            format!(
+                "{}: {} copies dropped and processed",
+                s.name, t.dropped_and_processed
+            )
+        })
+    });
+    row(
+        "dropped_never_processed",
+        "no copy counted dropped is also processed",
+        failure,
+        groups.len(),
+    )
+}
+
+fn utilization(groups: &[GroupSummary]) -> Expectation {
+    let failure = groups.iter().find_map(|s| {
+        (s.utilization > 1.0 + EPS).then(|| format!("{}: {:.6}", s.name, s.utilization))
+    });
+    row("utilization", "<= 1 per group", failure, groups.len())
+}
+
+fn row(check: &str, expected: &str, failure: Option<String>, groups: usize) -> Expectation {
+    Expectation {
+        check: check.into(),
+        expected: expected.into(),
+        ok: failure.is_none(),
+        actual: failure.unwrap_or_else(|| format!("holds in {groups} groups")),
+    }
+}
