@@ -3,6 +3,7 @@
 
 mod capacity;
 mod compare;
+mod explore;
 mod load;
 mod report_cmd;
 mod run;
@@ -28,6 +29,10 @@ enum Command {
     Compare(compare::CompareArgs),
     /// Find the highest producer rate that meets an SLO with nothing lost.
     Capacity(capacity::CapacityArgs),
+    /// Search random fault schedules for a failed check, and shrink each failure.
+    Explore(explore::ExploreArgs),
+    /// Shrink a failing scenario to a minimal one that still fails the same check.
+    Shrink(explore::ShrinkArgs),
     /// Watch a run live in a terminal dashboard.
     Tui(tui_cmd::TuiArgs),
     /// Turn a saved JSON result into html, md, csv or an HdrHistogram log.
@@ -51,6 +56,8 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Compare(args) => compare::compare(&args),
         Command::Capacity(args) => capacity::capacity(&args),
+        Command::Explore(args) => explore::explore(&args),
+        Command::Shrink(args) => explore::shrink(&args),
         Command::Tui(args) => tui_cmd::tui(&args),
         Command::Report(args) => report_cmd::report(&args),
         Command::Validate { scenario } => run::validate(&scenario),

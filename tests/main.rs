@@ -7,6 +7,7 @@ mod cli;
 mod compare;
 mod delivery;
 mod determinism;
+mod explore;
 mod invalid;
 mod kafka;
 mod network;

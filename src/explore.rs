@@ -1,0 +1,438 @@
+//! `mqlab explore`: swarm testing. Each run draws a seed and a random fault schedule over
+//! the scenario's components, runs it, and checks every guarantee, expectation and
+//! built-in invariant; each distinct failed check is then shrunk to a minimal scenario
+//! file that `mqlab run` reproduces. `mqlab shrink` does the shrinking for a file a user
+//! already has. Runs are drawn from (base seed, run index), so the same arguments give
+//! the same runs whatever the thread count.
+
+mod schedule;
+mod shrink;
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use mqlab_sim::Delivery;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use schedule::Components;
+use shrink::Size;
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+use toml::{Table, Value};
+
+/// Runs shrinking may spend on one failure.
+const SHRINK_BUDGET: usize = 3000;
+
+/// Arguments of `mqlab explore`.
+#[derive(clap::Args, Debug)]
+pub struct ExploreArgs {
+    /// The scenario file to explore.
+    scenario: String,
+    /// How many runs (default 200 unless --time is given).
+    #[arg(long)]
+    runs: Option<u64>,
+    /// Explore for this long of wall-clock time instead (e.g. `30s`, `5m`).
+    #[arg(long, value_name = "DURATION")]
+    time: Option<String>,
+    /// Fault kinds to draw, comma-separated (default: every kind the scenario supports).
+    #[arg(long, value_name = "KIND,...")]
+    faults: Option<String>,
+    /// Run every group with this delivery variant.
+    #[arg(long)]
+    delivery: Option<String>,
+    /// Worker threads (default: every core).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Where shrunk failures are written.
+    #[arg(long, default_value = "explore-failures")]
+    out: String,
+    /// Stop after this many failing runs.
+    #[arg(long, default_value_t = 20)]
+    max_failures: u64,
+    /// The seed the runs' seeds and schedules are drawn from.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Report failures without shrinking them.
+    #[arg(long)]
+    no_shrink: bool,
+}
+
+/// Arguments of `mqlab shrink`.
+#[derive(clap::Args, Debug)]
+pub struct ShrinkArgs {
+    /// A scenario that fails a check at its seed.
+    scenario: String,
+    /// The check to keep failing (default: the first that fails).
+    #[arg(long)]
+    check: Option<String>,
+    /// Where to write the shrunk scenario (default: SCENARIO with `.shrunk.toml`).
+    #[arg(long)]
+    out: Option<String>,
+}
+
+/// One explored run.
+struct Trial {
+    index: u64,
+    table: Table,
+    failed: Vec<String>,
+    size: Size,
+}
+
+pub fn explore(args: &ExploreArgs) -> anyhow::Result<ExitCode> {
+    let loaded = crate::load::scenario(&args.scenario)?;
+    let base: Table = loaded
+        .source
+        .parse()
+        .with_context(|| format!("cannot read {} as a table", args.scenario))?;
+    let components = Components::of(&loaded.scenario);
+    let kinds = chosen_kinds(args.faults.as_deref(), &components)?;
+    let delivery = args
+        .delivery
+        .as_deref()
+        .map(|d| Delivery::parse(d).with_context(|| format!("unknown delivery variant `{d}`")))
+        .transpose()?;
+    let deadline = args
+        .time
+        .as_deref()
+        .map(|t| {
+            mqlab_sim::time::parse_duration(t)
+                .map(|d| Duration::from_nanos(d.0))
+                .map_err(|e| anyhow::anyhow!("--time {t}: {e}"))
+        })
+        .transpose()?;
+    let runs = args
+        .runs
+        .unwrap_or(if deadline.is_some() { u64::MAX } else { 200 });
+    let out = PathBuf::from(&args.out);
+    check_out_dir(&out)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.jobs.unwrap_or(0))
+        .build()
+        .context("cannot start worker threads")?;
+    let bar = progress(runs);
+    let started = Instant::now();
+    let batch = (pool.current_num_threads() * 16) as u64;
+    let mut trials: Vec<Trial> = Vec::new();
+    let mut done = 0u64;
+    let mut failing = 0u64;
+    let draw = |index: u64| trial(&base, &components, &kinds, delivery, args.seed, index);
+    while done < runs && failing < args.max_failures {
+        if deadline.is_some_and(|d| started.elapsed() >= d) {
+            break;
+        }
+        let end = done.saturating_add(batch).min(runs);
+        let batch_trials: Vec<Trial> = pool.install(|| {
+            (done..end)
+                .into_par_iter()
+                .filter_map(|i| {
+                    let t = draw(i);
+                    bar.inc(1);
+                    t
+                })
+                .collect()
+        });
+        // In index order, so that where --max-failures stops does not depend on threads.
+        for t in batch_trials {
+            if t.failed.is_empty() {
+                continue;
+            }
+            if failing < args.max_failures {
+                failing += 1;
+                trials.push(t);
+            }
+        }
+        done = end;
+        bar.set_message(format!("{failing} failing"));
+    }
+    bar.finish_and_clear();
+    let wall = started.elapsed().as_secs_f64();
+    println!(
+        "explored {done} runs of {} in {wall:.1}s ({:.0} runs/s, {} threads, fault kinds {})",
+        args.scenario,
+        done as f64 / wall.max(1e-9),
+        pool.current_num_threads(),
+        kinds.join(",")
+    );
+    let mut by_check: BTreeMap<&str, Vec<&Trial>> = BTreeMap::new();
+    for t in &trials {
+        for c in &t.failed {
+            by_check.entry(c.as_str()).or_default().push(t);
+        }
+    }
+    if by_check.is_empty() {
+        println!("no check failed");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{failing} failing runs; by check:");
+    for (check, ts) in &by_check {
+        println!(
+            "  {check:<40} {:>4} runs, first run {} (seed {})",
+            ts.len(),
+            ts[0].index,
+            seed_of(&ts[0].table)
+        );
+    }
+    if args.no_shrink {
+        return Ok(ExitCode::from(1));
+    }
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let shrunk: Vec<(String, Table, Size, Size, usize)> = pool.install(|| {
+        by_check
+            .par_iter()
+            .map(|(check, ts)| {
+                let (table, spent) = shrink::shrink(&ts[0].table, check, SHRINK_BUDGET);
+                let after = shrink::evaluate(&table).map_or(ts[0].size, |o| o.size);
+                (check.to_string(), table, ts[0].size, after, spent)
+            })
+            .collect()
+    });
+    for ((check, table, before, after, spent), ts) in shrunk.iter().zip(by_check.values()) {
+        let path = out.join(format!("{}-{}.toml", file_stem(check), ts[0].index));
+        write_scenario(&path, table, &args.scenario, check)?;
+        println!(
+            "{check}: {} ({spent} runs to shrink)\n  faults {} -> {}, messages {} -> {}, events {} -> {}",
+            path.display(),
+            before.faults,
+            after.faults,
+            before.messages,
+            after.messages,
+            before.events,
+            after.events
+        );
+    }
+    Ok(ExitCode::from(1))
+}
+
+pub fn shrink(args: &ShrinkArgs) -> anyhow::Result<ExitCode> {
+    let loaded = crate::load::scenario(&args.scenario)?;
+    let table: Table = loaded.source.parse().context("scenario as a table")?;
+    let Some(first) = shrink::evaluate(&table) else {
+        bail!("{} does not load as written", args.scenario);
+    };
+    let check = match &args.check {
+        Some(c) if first.failed.contains(c) => c.clone(),
+        Some(c) => bail!(
+            "{} does not fail `{c}` at seed {}; it fails: {}",
+            args.scenario,
+            loaded.scenario.seed,
+            list(&first.failed)
+        ),
+        None => match first.failed.first() {
+            Some(c) => c.clone(),
+            None => bail!(
+                "{} fails no check at seed {}: nothing to shrink",
+                args.scenario,
+                loaded.scenario.seed
+            ),
+        },
+    };
+    let (shrunk, spent) = shrink::shrink(&table, &check, SHRINK_BUDGET);
+    let after = shrink::evaluate(&shrunk).map_or(first.size, |o| o.size);
+    let path = args.out.as_ref().map_or_else(
+        || PathBuf::from(args.scenario.trim_end_matches(".toml").to_string() + ".shrunk.toml"),
+        PathBuf::from,
+    );
+    write_scenario(&path, &shrunk, &args.scenario, &check)?;
+    println!(
+        "{check}: {} ({spent} runs to shrink)\n  faults {} -> {}, messages {} -> {}, events {} -> {}",
+        path.display(),
+        first.size.faults,
+        after.faults,
+        first.size.messages,
+        after.messages,
+        first.size.events,
+        after.events
+    );
+    Ok(ExitCode::from(1))
+}
+
+/// Draws and runs trial `index`; `None` when the drawn schedule does not validate even
+/// without its faults (it always does with none).
+fn trial(
+    base: &Table,
+    components: &Components,
+    kinds: &[&'static str],
+    delivery: Option<Delivery>,
+    seed: u64,
+    index: u64,
+) -> Option<Trial> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(index);
+    let run_seed: u64 = rng.random_range(0..1_000_000_000);
+    // Swarm: a random non-empty subset of the kinds for this run.
+    let mut swarm: Vec<&'static str> = kinds
+        .iter()
+        .copied()
+        .filter(|_| rng.random_bool(0.5))
+        .collect();
+    if swarm.is_empty() {
+        swarm.push(kinds[rng.random_range(0..kinds.len())]);
+    }
+    let mut faults = components.draw(&mut rng, &swarm);
+    let mut table = base.clone();
+    table.insert("seed".into(), Value::Integer(run_seed as i64));
+    if let Some(d) = delivery
+        && let Some(Value::Array(cs)) = table.get_mut("consumer")
+    {
+        for c in cs.iter_mut().filter_map(Value::as_table_mut) {
+            c.insert("delivery".into(), Value::String(d.as_str().into()));
+        }
+    }
+    loop {
+        let mut t = table.clone();
+        if !faults.is_empty() {
+            let mut all = t
+                .remove("fault")
+                .and_then(|v| v.as_array().cloned())
+                .unwrap_or_default();
+            all.extend(faults.iter().cloned().map(Value::Table));
+            t.insert("fault".into(), Value::Array(all));
+        }
+        if let Some(o) = shrink::evaluate(&t) {
+            return Some(Trial {
+                index,
+                table: t,
+                failed: o.failed,
+                size: o.size,
+            });
+        }
+        // A drawn fault the scenario cannot take (say, an outage where nothing retries):
+        // drop the newest and try again.
+        faults.pop()?;
+    }
+}
+
+fn chosen_kinds(flag: Option<&str>, c: &Components) -> anyhow::Result<Vec<&'static str>> {
+    let supported = c.supported();
+    let Some(flag) = flag else {
+        if supported.is_empty() {
+            bail!("the scenario has nothing a fault could target");
+        }
+        return Ok(supported);
+    };
+    flag.split(',')
+        .map(str::trim)
+        .map(|k| {
+            let kind = schedule::KINDS
+                .into_iter()
+                .find(|x| *x == k)
+                .with_context(|| {
+                    format!(
+                        "unknown fault kind `{k}`; expected one of {}",
+                        schedule::KINDS.join(", ")
+                    )
+                })?;
+            if !supported.contains(&kind) {
+                bail!(
+                    "fault kind `{k}` does not apply to this scenario (it takes {})",
+                    supported.join(", ")
+                );
+            }
+            Ok(kind)
+        })
+        .collect()
+}
+
+fn check_out_dir(out: &Path) -> anyhow::Result<()> {
+    if out.exists() && !out.is_dir() {
+        bail!("--out {} exists and is not a directory", out.display());
+    }
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        bail!(
+            "--out {}: {} is not a directory",
+            out.display(),
+            parent.display()
+        );
+    }
+    Ok(())
+}
+
+fn progress(runs: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = if runs == u64::MAX {
+        ProgressBar::new_spinner()
+    } else {
+        ProgressBar::new(runs)
+    };
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:40} {pos}/{len} runs {per_sec} {msg} (eta {eta})")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn seed_of(t: &Table) -> i64 {
+    t.get("seed").and_then(Value::as_integer).unwrap_or(0)
+}
+
+fn list(checks: &[String]) -> String {
+    if checks.is_empty() {
+        "nothing".into()
+    } else {
+        checks.join(", ")
+    }
+}
+
+/// A check's name as a file name: `guarantee payments (at-most-once)` →
+/// `guarantee-payments-at-most-once`.
+fn file_stem(check: &str) -> String {
+    let mut s: String = check
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    while s.contains("--") {
+        s = s.replace("--", "-");
+    }
+    s.trim_matches('-').to_string()
+}
+
+fn write_scenario(path: &Path, table: &Table, from: &str, check: &str) -> anyhow::Result<()> {
+    let mut t = table.clone();
+    let name = t
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("scenario")
+        .to_string();
+    t.insert("name".into(), Value::String(format!("{name}-shrunk")));
+    t.insert(
+        "description".into(),
+        Value::String(format!(
+            "Shrunk by mqlab from {from}: at its seed it still fails `{check}`; `mqlab run` of this file exits 1."
+        )),
+    );
+    let text = format!(
+        "# Written by `mqlab explore`/`mqlab shrink`: a minimal scenario that fails `{check}`.\n{}",
+        toml::to_string(&t).context("scenario as TOML")?
+    );
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_names_become_file_names() {
+        assert_eq!(
+            file_stem("guarantee payments (at-most-once)"),
+            "guarantee-payments-at-most-once"
+        );
+        assert_eq!(file_stem("littles_law"), "littles_law");
+    }
+}

@@ -1,0 +1,146 @@
+//! `mqlab explore` and `mqlab shrink` through the real binary: a known violation is found
+//! within a few runs, the same arguments give the same runs and files whatever the thread
+//! count, and each shrunk file is strictly smaller yet still fails with `mqlab run`.
+
+use crate::support::{load, mqlab, scratch};
+
+/// At-most-once consumers that expect to lose nothing: a crash of one with a message in
+/// hand loses it, so a random fault schedule with a crash breaks `lost = 0`.
+const FRAGILE: &str = r#"
+name = "fragile"
+seed = 3
+duration = "4s"
+drain = "10s"
+[broker]
+model = "log"
+[[topic]]
+name = "payments"
+partitions = 3
+[[producer]]
+name = "checkout"
+topic = "payments"
+rate = 300
+keys = 50
+[[consumer]]
+group = "charger"
+topic = "payments"
+instances = 3
+service_time = "exp(4ms)"
+delivery = "at-most-once"
+commit_interval = "1s"
+[expect]
+lost = 0
+"#;
+
+fn explore(dir: &std::path::Path, jobs: &str) -> String {
+    let out = mqlab()
+        .args(["explore"])
+        .arg(dir.join("fragile.toml"))
+        .args(["--runs", "40", "--faults", "crash", "--max-failures", "3"])
+        .args(["--jobs", jobs, "--out"])
+        .arg(dir.join(format!("found-{jobs}")))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// `faults 9 -> 1, messages 1200 -> 300, events …`: the before and after of each figure.
+fn sizes(report: &str) -> Vec<(u64, u64)> {
+    let line = report
+        .lines()
+        .find(|l| l.trim_start().starts_with("faults"))
+        .expect("a size line");
+    line.split(',')
+        .map(|part| {
+            let nums: Vec<u64> = part
+                .split_whitespace()
+                .filter_map(|w| w.parse().ok())
+                .collect();
+            (nums[0], nums[1])
+        })
+        .collect()
+}
+
+#[test]
+fn explore_finds_the_loss_and_shrinks_it_to_a_file_that_still_fails() {
+    let dir = scratch("explore");
+    std::fs::write(dir.join("fragile.toml"), FRAGILE).expect("write");
+    let one = explore(&dir, "1");
+    assert!(one.contains("lost"), "{one}");
+    let files: Vec<_> = std::fs::read_dir(dir.join("found-1"))
+        .expect("out dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    let lost = files
+        .iter()
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("lost-"))
+        })
+        .expect("a shrunk file for `lost`");
+    // Strictly smaller on every figure: faults, messages and events.
+    for (before, after) in sizes(&one[one.find("lost:").expect("lost line")..]) {
+        assert!(after < before, "{one}");
+    }
+    let shrunk = load(lost);
+    assert!(shrunk.faults.len() <= 1, "{:?}", shrunk.faults);
+    mqlab().arg("run").arg(lost).assert().code(1);
+
+    // The same runs and files on two threads.
+    let two = explore(&dir, "2");
+    let strip = |s: &str, d: &str| {
+        s.lines()
+            .filter(|l| !l.starts_with("explored"))
+            .map(|l| l.replace(d, "X"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip(&one, "found-1"), strip(&two, "found-2"));
+    for f in &files {
+        let other = dir.join("found-2").join(f.file_name().expect("name"));
+        assert_eq!(
+            std::fs::read(f).ok(),
+            std::fs::read(other).ok(),
+            "{}",
+            f.display()
+        );
+    }
+}
+
+#[test]
+fn shrink_keeps_the_named_check_failing_and_refuses_a_passing_file() {
+    let dir = scratch("shrink");
+    let failing = format!(
+        "{FRAGILE}\n[[fault]]\nat = \"1s\"\nkind = \"crash\"\ntarget = \"charger\"\nduration = \"500ms\"\n\
+         [[fault]]\nat = \"2s\"\nkind = \"slow\"\ntarget = \"charger/0\"\nduration = \"1s\"\nfactor = 5\n"
+    );
+    let path = dir.join("failing.toml");
+    std::fs::write(&path, failing).expect("write");
+    mqlab().arg("run").arg(&path).assert().code(1);
+    let out = dir.join("small.toml");
+    let done = mqlab()
+        .args(["shrink"])
+        .arg(&path)
+        .args(["--check", "lost", "--out"])
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert_eq!(done.status.code(), Some(1), "{done:?}");
+    let small = load(&out);
+    assert_eq!(small.faults.len(), 1, "the slow window is not needed");
+    mqlab().arg("run").arg(&out).assert().code(1);
+
+    // A check that does not fail is refused with what does.
+    let refused = mqlab()
+        .args(["shrink"])
+        .arg(&path)
+        .args(["--check", "duplicated"])
+        .output()
+        .expect("runs");
+    assert_eq!(refused.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("does not fail `duplicated`") && err.contains("lost"),
+        "{err}"
+    );
+}
