@@ -84,6 +84,8 @@ struct FaultRt {
     rng: SimRng,
     /// Poison bursts: messages still to poison.
     remaining: u64,
+    /// Its window is open (started, not yet ended): overlapping windows nest.
+    open: bool,
 }
 
 /// Broker settings the hot path reads.
@@ -222,6 +224,7 @@ impl Engine {
                     .expect("validated target"),
                 rng: stream(seed, StreamKind::Fault, i as u32),
                 remaining: f.count.unwrap_or(0),
+                open: false,
             })
             .collect();
         let protection = protect::build(&sc, instances.len());
@@ -431,6 +434,7 @@ impl Engine {
             target,
             rng: stream(self.seed, StreamKind::Fault, index),
             remaining: fault.count.unwrap_or(0),
+            open: false,
         });
         self.queue
             .push(SimTime::ZERO + fault.at, Event::FaultStart { fault: index });
