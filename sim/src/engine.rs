@@ -11,6 +11,7 @@
 mod backpressure;
 mod build;
 mod census;
+mod close;
 mod consume;
 mod dispatch;
 mod fault;
@@ -463,6 +464,8 @@ impl Engine {
         }
         // Closes the last, partial bucket (an empty one is skipped).
         self.close_bucket();
+        // After the last sample, so the series shows the run as it went.
+        self.close_consumers();
         self.phase = Phase::Finished;
         self.note(LogKind::Phase, format!("run finished at {}", self.now));
     }
