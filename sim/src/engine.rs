@@ -462,8 +462,8 @@ impl Engine {
         if self.phase == Phase::Finished {
             return;
         }
-        // Closes the last, partial bucket (an empty one is skipped).
-        self.close_bucket();
+        // Closes the last, partial bucket (an empty one is skipped, a sliver merged).
+        self.close_bucket_at_end(true);
         // After the last sample, so the series shows the run as it went.
         self.close_consumers();
         self.phase = Phase::Finished;
@@ -471,13 +471,24 @@ impl Engine {
     }
 
     fn close_bucket(&mut self) {
+        self.close_bucket_at_end(false);
+    }
+
+    fn close_bucket_at_end(&mut self, last: bool) {
         let depth = self.depth();
         let lags: Vec<(&str, u64)> = self
             .groups
             .iter()
             .map(|g| (g.name.as_str(), g.lag))
             .collect();
-        self.series.close(self.now, depth, &lags);
+        let closed = if last {
+            self.series.close_last(self.now, depth, &lags)
+        } else {
+            self.series.close(self.now, depth, &lags)
+        };
+        if closed == crate::metrics::Closed::Merged {
+            self.unsample_broker_bytes();
+        }
         self.sample_broker_bytes();
     }
 

@@ -142,7 +142,9 @@ fn mean_s(sum_ns: u128, n: u64) -> f64 {
     }
 }
 
-/// Builds the fixed-bucket time series.
+/// Builds the fixed-bucket time series. Every rate is over its bucket's real width; the
+/// run's last bucket ends with the run, and one shorter than half a width is merged into the
+/// bucket before it, so that no sliver of a few milliseconds shows a spike.
 #[derive(Debug)]
 pub struct SeriesBuilder {
     /// Bucket width.
@@ -152,8 +154,25 @@ pub struct SeriesBuilder {
     bucket_start: SimTime,
     produced: u64,
     processed: u64,
+    /// The last closed bucket: (start, produced, processed), for the merge.
+    last: Option<(SimTime, u64, u64)>,
+    /// Copies processed for the first time, over the whole run.
+    processed_total: u64,
+    /// `processed_total` when the producers stopped (none before).
+    processed_at_stop: Option<u64>,
     /// The series so far.
     pub series: Series,
+}
+
+/// What closing a bucket did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Closed {
+    /// Nothing: the bucket had no width.
+    Skipped,
+    /// A new bucket was appended.
+    Appended,
+    /// The bucket was merged into the last one, whose values it replaced.
+    Merged,
 }
 
 impl SeriesBuilder {
@@ -164,12 +183,16 @@ impl SeriesBuilder {
         for g in groups {
             series.lag_by_group.insert(g.clone(), Vec::new());
         }
+        series.width_s = width.as_secs_f64();
         SeriesBuilder {
             width,
             bucket_end: SimTime::ZERO + width,
             bucket_start: SimTime::ZERO,
             produced: 0,
             processed: 0,
+            last: None,
+            processed_total: 0,
+            processed_at_stop: None,
             series,
         }
     }
@@ -182,14 +205,54 @@ impl SeriesBuilder {
     /// Counts a copy processed for the first time.
     pub fn processed(&mut self) {
         self.processed += 1;
+        self.processed_total += 1;
+    }
+
+    /// The producers stopped now: what is processed from here on is the drain's.
+    pub fn producers_stopped(&mut self) {
+        self.processed_at_stop = Some(self.processed_total);
+    }
+
+    /// Copies processed while producers produced, and after (the drain).
+    #[must_use]
+    pub fn processed_split(&self) -> (u64, u64) {
+        let at_stop = self.processed_at_stop.unwrap_or(self.processed_total);
+        (at_stop, self.processed_total - at_stop)
     }
 
     /// Closes the bucket ending `at` with the depth and lags seen then.
-    pub fn close(&mut self, at: SimTime, depth: u64, lags: &[(&str, u64)]) {
-        let secs = at.since(self.bucket_start).as_secs_f64();
-        if secs <= 0.0 {
-            return;
+    pub fn close(&mut self, at: SimTime, depth: u64, lags: &[(&str, u64)]) -> Closed {
+        self.close_with(at, depth, lags, false)
+    }
+
+    /// Closes the run's last bucket at `at`: merged into the one before when shorter than
+    /// half a width.
+    pub fn close_last(&mut self, at: SimTime, depth: u64, lags: &[(&str, u64)]) -> Closed {
+        self.close_with(at, depth, lags, true)
+    }
+
+    fn close_with(&mut self, at: SimTime, depth: u64, lags: &[(&str, u64)], last: bool) -> Closed {
+        if at <= self.bucket_start {
+            return Closed::Skipped;
         }
+        let sliver = at.since(self.bucket_start).0 < self.width.0 / 2;
+        let mut closed = Closed::Appended;
+        if let (true, true, Some((start, produced, processed))) = (last, sliver, self.last) {
+            let s = &mut self.series;
+            s.t_s.pop();
+            s.produced_per_s.pop();
+            s.processed_per_s.pop();
+            s.depth.pop();
+            s.lag.pop();
+            for v in s.lag_by_group.values_mut() {
+                v.pop();
+            }
+            self.bucket_start = start;
+            self.produced += produced;
+            self.processed += processed;
+            closed = Closed::Merged;
+        }
+        let secs = at.since(self.bucket_start).as_secs_f64();
         let s = &mut self.series;
         s.t_s.push(at.as_secs_f64());
         s.produced_per_s.push(self.produced as f64 / secs);
@@ -201,10 +264,12 @@ impl SeriesBuilder {
                 v.push(*lag);
             }
         }
+        self.last = Some((self.bucket_start, self.produced, self.processed));
         self.produced = 0;
         self.processed = 0;
         self.bucket_start = at;
         self.bucket_end = at + self.width;
+        closed
     }
 }
 
@@ -232,5 +297,37 @@ mod tests {
         b.close(SimTime(500_000_000), 3, &[("g", 2)]);
         assert_eq!(b.series.produced_per_s, vec![20.0]);
         assert_eq!(b.series.lag_by_group["g"], vec![2]);
+    }
+
+    #[test]
+    fn a_last_sliver_of_a_bucket_is_merged_into_the_one_before() {
+        // 100/s for 1s, then the run ends 6.6ms into the next bucket with 2 more copies:
+        // alone that sliver would read 303/s; merged, the rate is over its real width.
+        let mut b = SeriesBuilder::new(SimDuration::from_millis(500), &["g".to_string()]);
+        for at_ms in [500, 1000] {
+            for _ in 0..50 {
+                b.processed();
+            }
+            b.close(
+                SimTime::ZERO + SimDuration::from_millis(at_ms),
+                0,
+                &[("g", 1)],
+            );
+        }
+        b.processed();
+        b.processed();
+        let end = SimTime::ZERO + SimDuration(1_006_600_000);
+        assert_eq!(b.close_last(end, 0, &[("g", 0)]), Closed::Merged);
+        let s = &b.series;
+        assert_eq!(s.t_s, vec![0.5, 1.0066]);
+        assert!((s.processed_per_s[1] - 52.0 / 0.5066).abs() < 1e-9, "{s:?}");
+        assert_eq!(s.lag_by_group["g"], vec![1, 0]);
+        // A last bucket of half a width or more stands on its own, over its real width.
+        let mut b = SeriesBuilder::new(SimDuration::from_millis(500), &[]);
+        b.close(SimTime::ZERO + SimDuration::from_millis(500), 0, &[]);
+        b.processed();
+        let end = SimTime::ZERO + SimDuration::from_millis(750);
+        assert_eq!(b.close_last(end, 0, &[]), Closed::Appended);
+        assert_eq!(b.series.processed_per_s, vec![0.0, 4.0]);
     }
 }

@@ -154,7 +154,10 @@ commit_interval = "60s"
         let r = e.summary();
         let m = r.messages;
         assert_eq!(uncommitted(&e), 0, "{m:?}");
-        assert!(m.in_flight > 0, "the crashed member's work counts processed: {m:?}");
+        assert!(
+            m.in_flight > 0,
+            "the crashed member's work counts processed: {m:?}"
+        );
         assert_eq!((m.lost, m.duplicated), (0, 0), "{m:?}");
         assert!(r.conservation_ok, "{m:?}");
     }

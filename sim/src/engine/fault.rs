@@ -58,7 +58,8 @@ impl Engine {
 
     /// Another open window of `f`'s effect still holds consumer instance `i`.
     fn instance_held(&self, f: u32, i: u32) -> bool {
-        self.other_open(f).any(|x| self.covers_instance(x.target, i))
+        self.other_open(f)
+            .any(|x| self.covers_instance(x.target, i))
     }
 
     /// Another open window of `f`'s effect still holds `f`'s target (not an instance).
@@ -106,8 +107,10 @@ impl Engine {
             .duration
             .map_or("until the end".to_string(), |d| format!("for {d}"));
         match (kind, target) {
-            (FaultKind::Crash, Target::Producer(_) | Target::Orchestrator(_) | Target::SagaService(..))
-                if held => {}
+            (
+                FaultKind::Crash,
+                Target::Producer(_) | Target::Orchestrator(_) | Target::SagaService(..),
+            ) if held => {}
             (FaultKind::Crash, Target::Producer(p)) => {
                 self.producers[p].up = false;
                 self.crash_service(p as u32);

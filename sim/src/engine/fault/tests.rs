@@ -55,7 +55,13 @@ type Probe = fn(&Engine) -> bool;
 
 /// Each kind: (outer kind, outer target, inner kind, inner target, whether the probed
 /// thing is affected).
-fn cases() -> Vec<(&'static str, &'static str, &'static str, &'static str, Probe)> {
+fn cases() -> Vec<(
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    Probe,
+)> {
     vec![
         ("crash", "g/0", "crash", "g/0", |e| !e.instances[0].up),
         ("crash", "g", "crash", "g/0", |e| !e.instances[0].up),
@@ -73,13 +79,19 @@ fn cases() -> Vec<(&'static str, &'static str, &'static str, &'static str, Probe
         ("partition", "g", "partition", "g/0", |e| {
             !e.instances[0].reachable
         }),
-        ("partition", "p", "partition", "p", |e| !e.producers[0].reachable),
+        ("partition", "p", "partition", "p", |e| {
+            !e.producers[0].reachable
+        }),
         ("partition", "broker/1", "partition", "broker/1", |e| {
             !e.nodes_up[1]
         }),
-        ("broker-crash", "broker/1", "broker-crash", "broker/1", |e| {
-            !e.nodes_up[1]
-        }),
+        (
+            "broker-crash",
+            "broker/1",
+            "broker-crash",
+            "broker/1",
+            |e| !e.nodes_up[1],
+        ),
         ("broker-crash", "broker/1", "partition", "broker/1", |e| {
             !e.nodes_up[1]
         }),
@@ -87,7 +99,9 @@ fn cases() -> Vec<(&'static str, &'static str, &'static str, &'static str, Probe
             !e.nodes_up[1]
         }),
         ("outage", "p", "outage", "p", |e| e.outage_open(0)),
-        ("poison", "p", "poison", "p", |e| !e.producers[0].poison.is_empty()),
+        ("poison", "p", "poison", "p", |e| {
+            !e.producers[0].poison.is_empty()
+        }),
     ]
 }
 
@@ -105,7 +119,10 @@ fn an_inner_window_ending_leaves_the_outer_one_in_force() {
         at(&mut e, 3500);
         assert!(affected(&e), "{what}: not affected inside both");
         at(&mut e, 5000);
-        assert!(affected(&e), "{what}: restored at 5s by the inner window's end");
+        assert!(
+            affected(&e),
+            "{what}: restored at 5s by the inner window's end"
+        );
         at(&mut e, 9000);
         assert!(!affected(&e), "{what}: still affected after both ended");
     }
@@ -188,7 +205,10 @@ fn faults_injected_from_the_dashboard_nest() {
             _ => !e.instances[0].up || !e.instances[0].reachable || e.instances[0].slow > 1.0,
         };
         at(&mut e, 5000);
-        assert!(affected(&e), "{kind:?} {outer}: restored by the inner window");
+        assert!(
+            affected(&e),
+            "{kind:?} {outer}: restored by the inner window"
+        );
         at(&mut e, 9000);
         assert!(!affected(&e), "{kind:?} {outer}: not restored at the end");
     }
