@@ -88,3 +88,48 @@ fn the_last_bucket_is_never_a_sliver_with_a_spike() {
         p[n - 1]
     );
 }
+
+#[test]
+fn a_nanosecond_sample_interval_is_coarsened_to_a_bounded_series() {
+    // Unbounded, "1ns" over 2 s would be two billion buckets (and "1us" over 10 s a 669 MB
+    // result): the series merges pairs of buckets whenever it reaches its bound.
+    for interval in ["1ns", "1us"] {
+        let s = crate::support::parse(&format!(
+            r#"
+name = "fine"
+duration = "2s"
+drain = "1s"
+sample_interval = "{interval}"
+[[topic]]
+name = "t"
+[[producer]]
+name = "p"
+topic = "t"
+rate = 1000
+[[consumer]]
+group = "g"
+topic = "t"
+service_time = "exp(500us)"
+"#
+        ));
+        let r = run(&s, 1);
+        let n = r.series.t_s.len();
+        assert!(
+            n <= mqlab_sim::metrics::MAX_BUCKETS,
+            "{interval}: {n} buckets"
+        );
+        assert!(r.series.width_s >= 2.0 / mqlab_sim::metrics::MAX_BUCKETS as f64);
+        let json = serde_json::to_string(&r).expect("json");
+        assert!(json.len() < 2_000_000, "{interval}: {} bytes", json.len());
+        // The rates still add up to the copies processed.
+        let t = &r.series.t_s;
+        let copies: f64 = (0..n)
+            .map(|i| r.series.processed_per_s[i] * (t[i] - if i == 0 { 0.0 } else { t[i - 1] }))
+            .sum();
+        let processed = r.messages.processed as f64;
+        assert!(
+            (copies - processed).abs() < 1e-6 * processed,
+            "{copies} vs {processed}"
+        );
+    }
+}

@@ -490,6 +490,9 @@ impl Engine {
             self.unsample_broker_bytes();
         }
         self.sample_broker_bytes();
+        if closed == crate::metrics::Closed::Coarsened {
+            self.coarsen_broker_bytes();
+        }
     }
 
     /// Messages held by the broker.

@@ -142,9 +142,15 @@ fn mean_s(sum_ns: u128, n: u64) -> f64 {
     }
 }
 
+/// Most buckets a series holds. A run that would need more (a fine `sample_interval` over a
+/// long run) has its buckets merged in pairs and its width doubled whenever it reaches this,
+/// so a series stays under about a megabyte of JSON whatever the input.
+pub const MAX_BUCKETS: usize = 10_000;
+
 /// Builds the fixed-bucket time series. Every rate is over its bucket's real width; the
 /// run's last bucket ends with the run, and one shorter than half a width is merged into the
-/// bucket before it, so that no sliver of a few milliseconds shows a spike.
+/// bucket before it, so that no sliver of a few milliseconds shows a spike. At most
+/// [`MAX_BUCKETS`] buckets: past that, pairs are merged and the width doubles.
 #[derive(Debug)]
 pub struct SeriesBuilder {
     /// Bucket width.
@@ -173,6 +179,20 @@ pub enum Closed {
     Appended,
     /// The bucket was merged into the last one, whose values it replaced.
     Merged,
+    /// A bucket was appended, then the series reached [`MAX_BUCKETS`] and adjacent
+    /// buckets were merged in pairs (each pair keeps its second bucket's end values).
+    Coarsened,
+}
+
+/// Keeps the end value of each pair (and a lone last one): a sample taken at bucket ends,
+/// coarsened along with the series.
+pub fn keep_pair_ends<T: Copy>(v: &mut Vec<T>) {
+    let n = v.len();
+    let kept: Vec<T> = (0..n)
+        .filter(|i| i % 2 == 1 || *i == n - 1)
+        .map(|i| v[i])
+        .collect();
+    *v = kept;
 }
 
 impl SeriesBuilder {
@@ -268,8 +288,47 @@ impl SeriesBuilder {
         self.produced = 0;
         self.processed = 0;
         self.bucket_start = at;
+        if self.series.t_s.len() >= MAX_BUCKETS {
+            self.coarsen();
+            closed = Closed::Coarsened;
+        }
         self.bucket_end = at + self.width;
         closed
+    }
+
+    /// Merges adjacent buckets in pairs (rates over the pair's real width, depth and lag
+    /// at its end) and doubles the width.
+    fn coarsen(&mut self) {
+        let s = &mut self.series;
+        let n = s.t_s.len();
+        let start = |i: usize| if i == 0 { 0.0 } else { s.t_s[i - 1] };
+        let pair_rate = |rates: &[f64], i: usize| {
+            let (a, b) = (s.t_s[i] - start(i), s.t_s[i + 1] - s.t_s[i]);
+            (rates[i] * a + rates[i + 1] * b) / (a + b)
+        };
+        let mut produced = Vec::with_capacity(n / 2 + 1);
+        let mut processed = Vec::with_capacity(n / 2 + 1);
+        for i in (0..n).step_by(2) {
+            if i + 1 < n {
+                produced.push(pair_rate(&s.produced_per_s, i));
+                processed.push(pair_rate(&s.processed_per_s, i));
+            } else {
+                produced.push(s.produced_per_s[i]);
+                processed.push(s.processed_per_s[i]);
+            }
+        }
+        s.produced_per_s = produced;
+        s.processed_per_s = processed;
+        keep_pair_ends(&mut s.t_s);
+        keep_pair_ends(&mut s.depth);
+        keep_pair_ends(&mut s.lag);
+        for v in s.lag_by_group.values_mut() {
+            keep_pair_ends(v);
+        }
+        // The last bucket's counts are no longer one bucket's: no sliver merge past here.
+        self.last = None;
+        self.width = SimDuration(self.width.0.saturating_mul(2));
+        s.width_s = self.width.as_secs_f64();
     }
 }
 
@@ -297,6 +356,36 @@ mod tests {
         b.close(SimTime(500_000_000), 3, &[("g", 2)]);
         assert_eq!(b.series.produced_per_s, vec![20.0]);
         assert_eq!(b.series.lag_by_group["g"], vec![2]);
+    }
+
+    #[test]
+    fn a_series_never_holds_more_than_max_buckets() {
+        // 1ns buckets over 100us of a steady 1 copy per 4ns: 100,000 buckets unbounded.
+        let mut b = SeriesBuilder::new(SimDuration(1), &["g".to_string()]);
+        let mut t = 0;
+        while t < 100_000 {
+            if t % 4 == 0 {
+                b.processed();
+            }
+            t += 1;
+            if t == b.bucket_end.0 {
+                b.close(SimTime(t), 0, &[("g", t)]);
+            }
+        }
+        let s = &b.series;
+        assert!(s.t_s.len() <= MAX_BUCKETS, "{} buckets", s.t_s.len());
+        assert!(s.t_s.len() >= MAX_BUCKETS / 2, "{} buckets", s.t_s.len());
+        assert_eq!(s.width_s, b.width.as_secs_f64());
+        assert!(b.width.0 >= 8, "width {}", b.width.0);
+        // Coarsening keeps the copies: the rates still integrate to what was processed.
+        let mut copies = 0.0;
+        for i in 0..s.t_s.len() {
+            let start = if i == 0 { 0.0 } else { s.t_s[i - 1] };
+            copies += s.processed_per_s[i] * (s.t_s[i] - start);
+        }
+        assert!((copies - 25_000.0).abs() < 1e-3, "{copies}");
+        assert_eq!(*s.lag_by_group["g"].last().unwrap(), *s.lag.last().unwrap());
+        assert_eq!(*s.t_s.last().unwrap(), 100_000.0 / 1e9);
     }
 
     #[test]

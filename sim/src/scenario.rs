@@ -43,7 +43,8 @@ pub struct Scenario {
     /// After `duration`, at most this long for consumers to finish.
     #[serde(default = "default_drain")]
     pub drain: SimDuration,
-    /// Width of one time-series bucket.
+    /// Width of one time-series bucket (the series coarsens past
+    /// [`crate::metrics::MAX_BUCKETS`] buckets).
     #[serde(default)]
     pub sample_interval: Option<SimDuration>,
     /// The broker model and its settings.

@@ -308,6 +308,13 @@ impl Engine {
         }
     }
 
+    /// The series merged its buckets in pairs: so do the byte samples.
+    pub(super) fn coarsen_broker_bytes(&mut self) {
+        if let Some(pl) = self.payload.as_deref_mut() {
+            crate::metrics::keep_pair_ends(&mut pl.series);
+        }
+    }
+
     pub(super) fn sample_broker_bytes(&mut self) {
         let buckets = self.series.series.t_s.len();
         if self
