@@ -2,6 +2,7 @@
 //! fault has the settings its kind needs. Errors carry the span of the offending value.
 
 mod patterns;
+pub(super) mod timers;
 
 use super::{BrokerModel, FaultKind, Scenario};
 use patterns::{request_reply, resequence, saga_expectations, scheduling, spill, watermarks};
