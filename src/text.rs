@@ -87,10 +87,15 @@ pub fn summary(r: &RunSummary, path: &str) -> String {
         secs(l.p999),
         secs(l.max)
     );
+    let th = &r.throughput;
     let _ = writeln!(
         o,
-        "rate      produced {:.1}/s  processed {:.1}/s",
-        r.throughput.produced_per_s, r.throughput.processed_per_s
+        "rate      produced {:.1}/s  processed {:.1}/s while producing ({}); drain {}: {} processed",
+        th.produced_per_s,
+        th.processed_per_s,
+        secs(r.duration_s),
+        secs(th.drain_s),
+        th.drain_processed
     );
     overflow(&mut o, r);
     classes(&mut o, r);

@@ -24,4 +24,5 @@ mod scenarios;
 mod support;
 mod systems;
 mod theory;
+mod throughput;
 mod tui;

@@ -271,7 +271,7 @@ fn variant_stats(
     let steady: Vec<f64> = runs
         .iter()
         .zip(&cuts)
-        .map(|(r, c)| phases::stretch(&r.series, *c, r.duration_s).processed_per_s)
+        .map(|(r, c)| phases::throughput(r, *c))
         .collect();
     let drains: Vec<f64> = runs.iter().filter_map(phases::drain_s).collect();
     let mut ran_as: Vec<&str> = runs.iter().map(|r| r.delivery.as_str()).collect();
@@ -347,10 +347,8 @@ fn differences(variants: &[VariantStats], runs: &[RunSummary], warmup: Warmup) -
             pairs.push((a, b));
         }
     }
-    // The steady throughput, as in the variant table: `throughput.processed_per_s` divides
-    // by the whole run, drain included, so a variant that drains longer would look slower.
-    let steady =
-        |r: &RunSummary| phases::stretch(&r.series, warmup.cut_s(r), r.duration_s).processed_per_s;
+    // The one throughput, as in the variant table (after the warm-up cut).
+    let steady = |r: &RunSummary| phases::throughput(r, warmup.cut_s(r));
     let mut out = Vec::new();
     for (a, b) in pairs {
         let diff = |metric: &str, get: &dyn Fn(&RunSummary) -> f64| {

@@ -143,13 +143,46 @@ pub fn stretch(series: &Series, from_s: f64, to_s: f64) -> Stretch {
         return Stretch::default();
     }
     let n = idx.len() as f64;
+    // Copies over seconds, so that a short last bucket weighs what it lasted.
+    let width = |i: usize| series.t_s[i] - if i == 0 { 0.0 } else { series.t_s[i - 1] };
+    let seconds: f64 = idx.iter().map(|&i| width(i)).sum();
+    let copies: f64 = idx
+        .iter()
+        .map(|&i| series.processed_per_s[i] * width(i))
+        .sum();
     Stretch {
         buckets: idx.len(),
-        processed_per_s: idx.iter().map(|&i| series.processed_per_s[i]).sum::<f64>() / n,
+        processed_per_s: if seconds > 0.0 { copies / seconds } else { 0.0 },
         lag_mean: idx.iter().map(|&i| series.lag[i] as f64).sum::<f64>() / n,
         lag_max: idx.iter().map(|&i| series.lag[i]).max().unwrap_or(0),
         depth_mean: idx.iter().map(|&i| series.depth[i] as f64).sum::<f64>() / n,
     }
+}
+
+/// The run's throughput with the first `cut_s` seconds discarded: copies processed for the
+/// first time while producers produced, from the cut on, per second of that stretch. With no
+/// cut it is `throughput.processed_per_s`, the figure `mqlab run` prints; the copies before
+/// the cut come from the series (interpolated within the bucket holding the cut).
+#[must_use]
+pub fn throughput(run: &RunSummary, cut_s: f64) -> f64 {
+    let producing_s = run.duration_s;
+    if cut_s <= 0.0 {
+        return run.throughput.processed_per_s;
+    }
+    if cut_s >= producing_s {
+        return 0.0;
+    }
+    let s = &run.series;
+    let mut before = 0.0;
+    for i in 0..s.t_s.len() {
+        let start = if i == 0 { 0.0 } else { s.t_s[i - 1] };
+        if start >= cut_s {
+            break;
+        }
+        before += s.processed_per_s[i] * (s.t_s[i].min(cut_s) - start);
+    }
+    let total = run.throughput.processed_per_s * producing_s;
+    ((total - before) / (producing_s - cut_s)).max(0.0)
 }
 
 /// One fault window of one run, split in three.
@@ -292,6 +325,31 @@ mod tests {
             },
             ..RunSummary::default()
         }
+    }
+
+    #[test]
+    fn throughput_after_a_cut_counts_from_the_cut_over_what_remains() {
+        // 1 s buckets: 100/s for 10 s, then 200/s; producers stop at 100 s.
+        let mut run = run_with_lag(&[0; 100], 100.0);
+        run.series.processed_per_s = (0..100)
+            .map(|i| if i < 10 { 100.0 } else { 200.0 })
+            .collect();
+        run.throughput.processed_per_s = 190.0;
+        assert_eq!(throughput(&run, 0.0), 190.0);
+        assert!((throughput(&run, 10.0) - 200.0).abs() < 1e-9);
+        // A cut inside a bucket takes that bucket's share up to the cut.
+        let expected = (19_000.0 - 550.0) / 94.5;
+        assert!((throughput(&run, 5.5) - expected).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_short_bucket_weighs_what_it_lasted() {
+        let mut run = run_with_lag(&[0; 3], 3.0);
+        // Two full buckets at 100/s and a 0.01 s sliver at 1000/s.
+        run.series.t_s = vec![1.0, 2.0, 2.01];
+        run.series.processed_per_s = vec![100.0, 100.0, 1000.0];
+        let st = stretch(&run.series, 0.0, 3.0);
+        assert!((st.processed_per_s - 210.0 / 2.01).abs() < 1e-9, "{st:?}");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 mod backpressure;
 mod build;
 mod census;
+mod close;
 mod consume;
 mod dispatch;
 mod fault;
@@ -85,6 +86,8 @@ struct FaultRt {
     rng: SimRng,
     /// Poison bursts: messages still to poison.
     remaining: u64,
+    /// Its window is open (started, not yet ended): overlapping windows nest.
+    open: bool,
 }
 
 /// Broker settings the hot path reads.
@@ -223,6 +226,7 @@ impl Engine {
                     .expect("validated target"),
                 rng: stream(seed, StreamKind::Fault, i as u32),
                 remaining: f.count.unwrap_or(0),
+                open: false,
             })
             .collect();
         let protection = protect::build(&sc, instances.len());
@@ -432,6 +436,7 @@ impl Engine {
             target,
             rng: stream(self.seed, StreamKind::Fault, index),
             remaining: fault.count.unwrap_or(0),
+            open: false,
         });
         self.queue
             .push(SimTime::ZERO + fault.at, Event::FaultStart { fault: index });
@@ -458,21 +463,37 @@ impl Engine {
         if self.phase == Phase::Finished {
             return;
         }
-        // Closes the last, partial bucket (an empty one is skipped).
-        self.close_bucket();
+        // Closes the last, partial bucket (an empty one is skipped, a sliver merged).
+        self.close_bucket_at_end(true);
+        // After the last sample, so the series shows the run as it went.
+        self.close_consumers();
         self.phase = Phase::Finished;
         self.note(LogKind::Phase, format!("run finished at {}", self.now));
     }
 
     fn close_bucket(&mut self) {
+        self.close_bucket_at_end(false);
+    }
+
+    fn close_bucket_at_end(&mut self, last: bool) {
         let depth = self.depth();
         let lags: Vec<(&str, u64)> = self
             .groups
             .iter()
             .map(|g| (g.name.as_str(), g.lag))
             .collect();
-        self.series.close(self.now, depth, &lags);
+        let closed = if last {
+            self.series.close_last(self.now, depth, &lags)
+        } else {
+            self.series.close(self.now, depth, &lags)
+        };
+        if closed == crate::metrics::Closed::Merged {
+            self.unsample_broker_bytes();
+        }
         self.sample_broker_bytes();
+        if closed == crate::metrics::Closed::Coarsened {
+            self.coarsen_broker_bytes();
+        }
     }
 
     /// Messages held by the broker.

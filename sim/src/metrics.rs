@@ -173,7 +173,15 @@ fn mean_s(sum_ns: u128, n: u64) -> f64 {
     }
 }
 
-/// Builds the fixed-bucket time series.
+/// Most buckets a series holds. A run that would need more (a fine `sample_interval` over a
+/// long run) has its buckets merged in pairs and its width doubled whenever it reaches this,
+/// so a series stays under about a megabyte of JSON whatever the input.
+pub const MAX_BUCKETS: usize = 10_000;
+
+/// Builds the fixed-bucket time series. Every rate is over its bucket's real width; the
+/// run's last bucket ends with the run, and one shorter than half a width is merged into the
+/// bucket before it, so that no sliver of a few milliseconds shows a spike. At most
+/// [`MAX_BUCKETS`] buckets: past that, pairs are merged and the width doubles.
 #[derive(Debug)]
 pub struct SeriesBuilder {
     /// Bucket width.
@@ -183,8 +191,39 @@ pub struct SeriesBuilder {
     bucket_start: SimTime,
     produced: u64,
     processed: u64,
+    /// The last closed bucket: (start, produced, processed), for the merge.
+    last: Option<(SimTime, u64, u64)>,
+    /// Copies processed for the first time, over the whole run.
+    processed_total: u64,
+    /// `processed_total` when the producers stopped (none before).
+    processed_at_stop: Option<u64>,
     /// The series so far.
     pub series: Series,
+}
+
+/// What closing a bucket did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Closed {
+    /// Nothing: the bucket had no width.
+    Skipped,
+    /// A new bucket was appended.
+    Appended,
+    /// The bucket was merged into the last one, whose values it replaced.
+    Merged,
+    /// A bucket was appended, then the series reached [`MAX_BUCKETS`] and adjacent
+    /// buckets were merged in pairs (each pair keeps its second bucket's end values).
+    Coarsened,
+}
+
+/// Keeps the end value of each pair (and a lone last one): a sample taken at bucket ends,
+/// coarsened along with the series.
+pub fn keep_pair_ends<T: Copy>(v: &mut Vec<T>) {
+    let n = v.len();
+    let kept: Vec<T> = (0..n)
+        .filter(|i| i % 2 == 1 || *i == n - 1)
+        .map(|i| v[i])
+        .collect();
+    *v = kept;
 }
 
 impl SeriesBuilder {
@@ -195,12 +234,16 @@ impl SeriesBuilder {
         for g in groups {
             series.lag_by_group.insert(g.clone(), Vec::new());
         }
+        series.width_s = width.as_secs_f64();
         SeriesBuilder {
             width,
             bucket_end: SimTime::ZERO + width,
             bucket_start: SimTime::ZERO,
             produced: 0,
             processed: 0,
+            last: None,
+            processed_total: 0,
+            processed_at_stop: None,
             series,
         }
     }
@@ -213,14 +256,54 @@ impl SeriesBuilder {
     /// Counts a copy processed for the first time.
     pub fn processed(&mut self) {
         self.processed += 1;
+        self.processed_total += 1;
+    }
+
+    /// The producers stopped now: what is processed from here on is the drain's.
+    pub fn producers_stopped(&mut self) {
+        self.processed_at_stop = Some(self.processed_total);
+    }
+
+    /// Copies processed while producers produced, and after (the drain).
+    #[must_use]
+    pub fn processed_split(&self) -> (u64, u64) {
+        let at_stop = self.processed_at_stop.unwrap_or(self.processed_total);
+        (at_stop, self.processed_total - at_stop)
     }
 
     /// Closes the bucket ending `at` with the depth and lags seen then.
-    pub fn close(&mut self, at: SimTime, depth: u64, lags: &[(&str, u64)]) {
-        let secs = at.since(self.bucket_start).as_secs_f64();
-        if secs <= 0.0 {
-            return;
+    pub fn close(&mut self, at: SimTime, depth: u64, lags: &[(&str, u64)]) -> Closed {
+        self.close_with(at, depth, lags, false)
+    }
+
+    /// Closes the run's last bucket at `at`: merged into the one before when shorter than
+    /// half a width.
+    pub fn close_last(&mut self, at: SimTime, depth: u64, lags: &[(&str, u64)]) -> Closed {
+        self.close_with(at, depth, lags, true)
+    }
+
+    fn close_with(&mut self, at: SimTime, depth: u64, lags: &[(&str, u64)], last: bool) -> Closed {
+        if at <= self.bucket_start {
+            return Closed::Skipped;
         }
+        let sliver = at.since(self.bucket_start).0 < self.width.0 / 2;
+        let mut closed = Closed::Appended;
+        if let (true, true, Some((start, produced, processed))) = (last, sliver, self.last) {
+            let s = &mut self.series;
+            s.t_s.pop();
+            s.produced_per_s.pop();
+            s.processed_per_s.pop();
+            s.depth.pop();
+            s.lag.pop();
+            for v in s.lag_by_group.values_mut() {
+                v.pop();
+            }
+            self.bucket_start = start;
+            self.produced += produced;
+            self.processed += processed;
+            closed = Closed::Merged;
+        }
+        let secs = at.since(self.bucket_start).as_secs_f64();
         let s = &mut self.series;
         s.t_s.push(at.as_secs_f64());
         s.produced_per_s.push(self.produced as f64 / secs);
@@ -232,10 +315,51 @@ impl SeriesBuilder {
                 v.push(*lag);
             }
         }
+        self.last = Some((self.bucket_start, self.produced, self.processed));
         self.produced = 0;
         self.processed = 0;
         self.bucket_start = at;
+        if self.series.t_s.len() >= MAX_BUCKETS {
+            self.coarsen();
+            closed = Closed::Coarsened;
+        }
         self.bucket_end = at + self.width;
+        closed
+    }
+
+    /// Merges adjacent buckets in pairs (rates over the pair's real width, depth and lag
+    /// at its end) and doubles the width.
+    fn coarsen(&mut self) {
+        let s = &mut self.series;
+        let n = s.t_s.len();
+        let start = |i: usize| if i == 0 { 0.0 } else { s.t_s[i - 1] };
+        let pair_rate = |rates: &[f64], i: usize| {
+            let (a, b) = (s.t_s[i] - start(i), s.t_s[i + 1] - s.t_s[i]);
+            (rates[i] * a + rates[i + 1] * b) / (a + b)
+        };
+        let mut produced = Vec::with_capacity(n / 2 + 1);
+        let mut processed = Vec::with_capacity(n / 2 + 1);
+        for i in (0..n).step_by(2) {
+            if i + 1 < n {
+                produced.push(pair_rate(&s.produced_per_s, i));
+                processed.push(pair_rate(&s.processed_per_s, i));
+            } else {
+                produced.push(s.produced_per_s[i]);
+                processed.push(s.processed_per_s[i]);
+            }
+        }
+        s.produced_per_s = produced;
+        s.processed_per_s = processed;
+        keep_pair_ends(&mut s.t_s);
+        keep_pair_ends(&mut s.depth);
+        keep_pair_ends(&mut s.lag);
+        for v in s.lag_by_group.values_mut() {
+            keep_pair_ends(v);
+        }
+        // The last bucket's counts are no longer one bucket's: no sliver merge past here.
+        self.last = None;
+        self.width = SimDuration(self.width.0.saturating_mul(2));
+        s.width_s = self.width.as_secs_f64();
     }
 }
 
@@ -270,5 +394,67 @@ mod tests {
         b.close(SimTime(500_000_000), 3, &[("g", 2)]);
         assert_eq!(b.series.produced_per_s, vec![20.0]);
         assert_eq!(b.series.lag_by_group["g"], vec![2]);
+    }
+
+    #[test]
+    fn a_series_never_holds_more_than_max_buckets() {
+        // 1ns buckets over 100us of a steady 1 copy per 4ns: 100,000 buckets unbounded.
+        let mut b = SeriesBuilder::new(SimDuration(1), &["g".to_string()]);
+        let mut t = 0;
+        while t < 100_000 {
+            if t % 4 == 0 {
+                b.processed();
+            }
+            t += 1;
+            if t == b.bucket_end.0 {
+                b.close(SimTime(t), 0, &[("g", t)]);
+            }
+        }
+        let s = &b.series;
+        assert!(s.t_s.len() <= MAX_BUCKETS, "{} buckets", s.t_s.len());
+        assert!(s.t_s.len() >= MAX_BUCKETS / 2, "{} buckets", s.t_s.len());
+        assert_eq!(s.width_s, b.width.as_secs_f64());
+        assert!(b.width.0 >= 8, "width {}", b.width.0);
+        // Coarsening keeps the copies: the rates still integrate to what was processed.
+        let mut copies = 0.0;
+        for i in 0..s.t_s.len() {
+            let start = if i == 0 { 0.0 } else { s.t_s[i - 1] };
+            copies += s.processed_per_s[i] * (s.t_s[i] - start);
+        }
+        assert!((copies - 25_000.0).abs() < 1e-3, "{copies}");
+        assert_eq!(*s.lag_by_group["g"].last().unwrap(), *s.lag.last().unwrap());
+        assert_eq!(*s.t_s.last().unwrap(), 100_000.0 / 1e9);
+    }
+
+    #[test]
+    fn a_last_sliver_of_a_bucket_is_merged_into_the_one_before() {
+        // 100/s for 1s, then the run ends 6.6ms into the next bucket with 2 more copies:
+        // alone that sliver would read 303/s; merged, the rate is over its real width.
+        let mut b = SeriesBuilder::new(SimDuration::from_millis(500), &["g".to_string()]);
+        for at_ms in [500, 1000] {
+            for _ in 0..50 {
+                b.processed();
+            }
+            b.close(
+                SimTime::ZERO + SimDuration::from_millis(at_ms),
+                0,
+                &[("g", 1)],
+            );
+        }
+        b.processed();
+        b.processed();
+        let end = SimTime::ZERO + SimDuration(1_006_600_000);
+        assert_eq!(b.close_last(end, 0, &[("g", 0)]), Closed::Merged);
+        let s = &b.series;
+        assert_eq!(s.t_s, vec![0.5, 1.0066]);
+        assert!((s.processed_per_s[1] - 52.0 / 0.5066).abs() < 1e-9, "{s:?}");
+        assert_eq!(s.lag_by_group["g"], vec![1, 0]);
+        // A last bucket of half a width or more stands on its own, over its real width.
+        let mut b = SeriesBuilder::new(SimDuration::from_millis(500), &[]);
+        b.close(SimTime::ZERO + SimDuration::from_millis(500), 0, &[]);
+        b.processed();
+        let end = SimTime::ZERO + SimDuration::from_millis(750);
+        assert_eq!(b.close_last(end, 0, &[]), Closed::Appended);
+        assert_eq!(b.series.processed_per_s, vec![0.0, 4.0]);
     }
 }

@@ -15,6 +15,7 @@ pub use consumer::{
 pub use producer::{Arrival, Correlation, KeyDistribution, Partitioner, ProducerConfig};
 pub use publish::Publish;
 pub use saga::{MAX_STEPS, SagaConfig, SagaStep};
+pub use validate::timers::TIMER_FLOOR;
 pub use validate::{Target, resolve_target};
 
 use crate::dist::Dist;
@@ -43,7 +44,8 @@ pub struct Scenario {
     /// After `duration`, at most this long for consumers to finish.
     #[serde(default = "default_drain")]
     pub drain: SimDuration,
-    /// Width of one time-series bucket.
+    /// Width of one time-series bucket (the series coarsens past
+    /// [`crate::metrics::MAX_BUCKETS`] buckets).
     #[serde(default)]
     pub sample_interval: Option<SimDuration>,
     /// The broker model and its settings.
@@ -409,6 +411,7 @@ impl Scenario {
         let scenario: Scenario = toml::from_str(source)
             .map_err(|e| ScenarioError::at(path, source, e.span(), with_suggestion(e.message())))?;
         validate::validate(&scenario)
+            .and_then(|()| validate::timers::check(&scenario, Some(source)))
             .map_err(|(span, message)| ScenarioError::at(path, source, span, message))?;
         Ok(scenario)
     }
@@ -419,7 +422,9 @@ impl Scenario {
     /// # Errors
     /// The first problem found.
     pub fn check(&self) -> Result<(), String> {
-        validate::validate(self).map_err(|(_, message)| message)
+        validate::validate(self)
+            .and_then(|()| validate::timers::check(self, None))
+            .map_err(|(_, message)| message)
     }
 
     /// Sets every consumer group's delivery variant (`--delivery`).

@@ -217,6 +217,11 @@ pub struct Series {
     pub lag: Vec<u64>,
     /// Lag per group at each bucket's end.
     pub lag_by_group: BTreeMap<String, Vec<u64>>,
+    /// The buckets' width in seconds: each bucket ends `width_s` after the one before,
+    /// except the last, which ends with the run (merged into the one before when shorter
+    /// than half a width). Rates are over each bucket's real width.
+    #[serde(default)]
+    pub width_s: f64,
 }
 
 /// The built-in invariants every run is checked against, beside conservation and the
@@ -261,15 +266,23 @@ impl Expectation {
     }
 }
 
-/// Mean rates while producers ran.
+/// Mean rates while producers ran: the one throughput every output reports. The drain
+/// (from the producers' stop to the end of the run) is reported apart.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Throughput {
-    /// Messages produced per simulated second.
+    /// Messages produced per simulated second of the producing period (`duration_s`).
     pub produced_per_s: f64,
-    /// Copies processed per simulated second over the whole run.
+    /// Copies processed for the first time while producers produced, per simulated second
+    /// of the producing period.
     pub processed_per_s: f64,
-    /// Payload bytes produced per simulated second.
+    /// Payload bytes produced per simulated second of the producing period.
     pub produced_bytes_per_s: f64,
+    /// Simulated seconds from the producers' stop to the end of the run.
+    #[serde(default)]
+    pub drain_s: f64,
+    /// Copies processed for the first time during the drain.
+    #[serde(default)]
+    pub drain_processed: u64,
 }
 
 /// A fault's window in simulated time.

@@ -230,12 +230,7 @@ impl Engine {
             version: env!("CARGO_PKG_VERSION").to_string(),
             scenario_hash: String::new(),
             duration_s: self.stop.as_secs_f64(),
-            throughput: Throughput {
-                produced_per_s: self.produced as f64 / producing_s,
-                processed_per_s: messages.processed as f64
-                    / self.now.as_secs_f64().max(f64::MIN_POSITIVE),
-                produced_bytes_per_s: self.bytes as f64 / producing_s,
-            },
+            throughput: self.throughput(producing_s),
             dropped_by_reason: self
                 .dropped_by_reason
                 .iter()
@@ -254,6 +249,19 @@ impl Engine {
             request_reply: self.request_reply_summaries(),
             protection: self.protection_summary(),
             payload: self.payload_summary(),
+        }
+    }
+
+    /// One definition of throughput (README, "Throughput"): what happened while producers
+    /// produced, over the producing period; the drain apart.
+    fn throughput(&self, producing_s: f64) -> Throughput {
+        let (producing, drain) = self.series.processed_split();
+        Throughput {
+            produced_per_s: self.produced as f64 / producing_s,
+            processed_per_s: producing as f64 / producing_s,
+            produced_bytes_per_s: self.bytes as f64 / producing_s,
+            drain_s: self.now.since(self.stop.min(self.now)).as_secs_f64(),
+            drain_processed: drain,
         }
     }
 

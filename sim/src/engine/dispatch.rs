@@ -98,6 +98,7 @@ impl Engine {
                 generation,
             } => self.on_cool_down(group, u32::from(producer), generation),
             Event::ProducersStop => {
+                self.series.producers_stopped();
                 self.phase = Phase::Draining;
                 self.note(LogKind::Phase, "producers stopped; draining".to_string());
             }

@@ -1,12 +1,84 @@
 //! Faults as they start and end: crashes and restarts of consumer instances, groups or
 //! producers, slow windows, and poison on a producer's messages.
+//!
+//! Overlapping windows nest: a target is down (crashed, cut off) while any window that
+//! covers it is open, so the end of an inner window restores nothing the outer one still
+//! holds. A group's window covers each of its instances, so a group crash and an instance
+//! crash overlap on that instance. Overlapping slow windows do not multiply: an instance
+//! runs at the largest factor among the windows open on it.
 
 use super::Engine;
 use crate::event::Event;
 use crate::scenario::{FaultKind, Target};
 use crate::snapshot::LogKind;
 
+/// What a fault does to its target while its window is open; windows of one effect on one
+/// target nest. A broker is out whether crashed or cut off.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Effect {
+    Down,
+    Cut,
+    Slow,
+    BrokerOut,
+    Other,
+}
+
+fn effect(kind: FaultKind, target: Target) -> Effect {
+    match (kind, target) {
+        (FaultKind::BrokerCrash | FaultKind::Partition, Target::Broker(_)) => Effect::BrokerOut,
+        (FaultKind::Crash, _) => Effect::Down,
+        (FaultKind::Partition, _) => Effect::Cut,
+        (FaultKind::Slow, _) => Effect::Slow,
+        _ => Effect::Other,
+    }
+}
+
 impl Engine {
+    /// Whether `target` covers consumer instance `i` (a group covers its instances).
+    fn covers_instance(&self, target: Target, i: u32) -> bool {
+        match target {
+            Target::Instance(g, local) => self.groups[g].first + local == i,
+            Target::Group(g) => self.groups[g].instances().any(|x| x == i),
+            _ => false,
+        }
+    }
+
+    /// Open windows other than `f` with `f`'s effect.
+    fn other_open(&self, f: u32) -> impl Iterator<Item = &super::FaultRt> {
+        let me = &self.faults[f as usize];
+        let e = effect(*me.cfg.kind.get_ref(), me.target);
+        self.faults
+            .iter()
+            .enumerate()
+            .filter(move |(g, x)| {
+                *g != f as usize && x.open && effect(*x.cfg.kind.get_ref(), x.target) == e
+            })
+            .map(|(_, x)| x)
+    }
+
+    /// Another open window of `f`'s effect still holds consumer instance `i`.
+    fn instance_held(&self, f: u32, i: u32) -> bool {
+        self.other_open(f)
+            .any(|x| self.covers_instance(x.target, i))
+    }
+
+    /// Another open window of `f`'s effect still holds `f`'s target (not an instance).
+    fn target_held(&self, f: u32) -> bool {
+        let t = self.faults[f as usize].target;
+        self.other_open(f).any(|x| x.target == t)
+    }
+
+    /// The slow factor of instance `i`: the largest among the open slow windows on it.
+    fn slow_factor(&self, i: u32) -> f64 {
+        self.faults
+            .iter()
+            .filter(|x| x.open && *x.cfg.kind.get_ref() == FaultKind::Slow)
+            .filter(|x| self.covers_instance(x.target, i))
+            .map(|x| x.cfg.factor.as_ref().map_or(1.0, |v| *v.get_ref()))
+            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+            .unwrap_or(1.0)
+    }
+
     fn fault_instances(&self, target: Target) -> Vec<u32> {
         match target {
             Target::Instance(g, local) => vec![self.groups[g].first + local],
@@ -26,11 +98,19 @@ impl Engine {
         if let Some(d) = fault.cfg.duration {
             self.queue.push(self.now + d, Event::FaultEnd { fault: f });
         }
+        // Already down under another window: crashing again would abort nothing new.
+        let held = self.target_held(f);
+        self.faults[f as usize].open = true;
+        let fault = &self.faults[f as usize];
         let lasting = fault
             .cfg
             .duration
             .map_or("until the end".to_string(), |d| format!("for {d}"));
         match (kind, target) {
+            (
+                FaultKind::Crash,
+                Target::Producer(_) | Target::Orchestrator(_) | Target::SagaService(..),
+            ) if held => {}
             (FaultKind::Crash, Target::Producer(p)) => {
                 self.producers[p].up = false;
                 self.crash_service(p as u32);
@@ -46,9 +126,8 @@ impl Engine {
                 self.release_rebalances();
             }
             (FaultKind::Slow, t) => {
-                let factor = fault.cfg.factor.as_ref().map_or(1.0, |x| *x.get_ref());
                 for i in self.fault_instances(t) {
-                    self.instances[i as usize].slow = factor;
+                    self.instances[i as usize].slow = self.slow_factor(i);
                 }
             }
             (FaultKind::Poison, Target::Producer(p)) => self.producers[p].poison.push(f),
@@ -62,6 +141,7 @@ impl Engine {
                 }
                 self.release_rebalances();
             }
+            // A crash of a node already cut off still loses its unflushed log.
             (FaultKind::BrokerCrash, Target::Broker(n)) => self.broker_down(n, true),
             // Cut off from clients and the other brokers alike; its disk survives.
             (FaultKind::Partition, Target::Broker(n)) => self.broker_down(n, false),
@@ -97,10 +177,32 @@ impl Engine {
     }
 
     pub(super) fn on_fault_end(&mut self, f: u32) {
-        let fault = &self.faults[f as usize];
+        let fault = &mut self.faults[f as usize];
+        fault.open = false;
         let (kind, target) = (*fault.cfg.kind.get_ref(), fault.target);
         let name = fault.cfg.target.get_ref().clone();
+        // What another open window still holds stays as it is.
+        let held = match target {
+            _ if effect(kind, target) == Effect::Other => false,
+            Target::Instance(..) | Target::Group(_) => {
+                let all = self.fault_instances(target);
+                let still: Vec<u32> = all
+                    .iter()
+                    .copied()
+                    .filter(|&i| self.instance_held(f, i))
+                    .collect();
+                !still.is_empty() && effect(kind, target) != Effect::Slow
+            }
+            _ => self.target_held(f),
+        };
         match (kind, target) {
+            (
+                FaultKind::Crash | FaultKind::Partition | FaultKind::BrokerCrash,
+                Target::Producer(_)
+                | Target::Orchestrator(_)
+                | Target::SagaService(..)
+                | Target::Broker(_),
+            ) if held => {}
             (FaultKind::Crash, Target::Producer(p)) => {
                 self.producers[p].up = true;
                 self.restart_service(p as u32);
@@ -111,13 +213,15 @@ impl Engine {
                 // A whole group changes at once: one rebalance, not one per instance.
                 self.rebalance_held = true;
                 for i in self.fault_instances(t) {
-                    self.restart_instance(i);
+                    if !self.instance_held(f, i) {
+                        self.restart_instance(i);
+                    }
                 }
                 self.release_rebalances();
             }
             (FaultKind::Slow, t) => {
                 for i in self.fault_instances(t) {
-                    self.instances[i as usize].slow = 1.0;
+                    self.instances[i as usize].slow = self.slow_factor(i);
                 }
             }
             (FaultKind::Poison, Target::Producer(p)) => {
@@ -129,7 +233,9 @@ impl Engine {
                 // A whole group changes at once: one rebalance, not one per instance.
                 self.rebalance_held = true;
                 for i in self.fault_instances(t) {
-                    self.heal_instance(i);
+                    if !self.instance_held(f, i) {
+                        self.heal_instance(i);
+                    }
                 }
                 self.release_rebalances();
             }
@@ -145,12 +251,14 @@ impl Engine {
             }
             _ => {}
         }
-        let kind_text = if kind == FaultKind::Crash {
+        let kind_text = if kind == FaultKind::Crash && !held {
             LogKind::Restart
         } else {
             LogKind::Fault
         };
-        let text = if kind == FaultKind::Crash {
+        let text = if held {
+            format!("window ended: {name} (another open window still holds it)")
+        } else if kind == FaultKind::Crash {
             format!("restart: {name}")
         } else {
             format!("ended: {name}")
@@ -158,3 +266,6 @@ impl Engine {
         self.note(kind_text, text);
     }
 }
+
+#[cfg(test)]
+mod tests;

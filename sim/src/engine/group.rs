@@ -490,7 +490,7 @@ impl Engine {
     }
 
     /// Undoes an uncommitted side effect (an aborted transaction).
-    fn roll_back(&mut self, g: u32, m: crate::message::Msg) {
+    pub(super) fn roll_back(&mut self, g: u32, m: crate::message::Msg) {
         let group = &mut self.groups[g as usize];
         let before = group.ledger.applied(m.id);
         // A committed effect is durable; a redelivery the idempotency store skipped

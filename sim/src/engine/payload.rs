@@ -301,6 +301,20 @@ impl Engine {
     }
 
     /// A time-series bucket closed: record the broker's bytes with it.
+    /// The series' last bucket was merged away: its byte sample goes with it.
+    pub(super) fn unsample_broker_bytes(&mut self) {
+        if let Some(pl) = self.payload.as_deref_mut() {
+            pl.series.pop();
+        }
+    }
+
+    /// The series merged its buckets in pairs: so do the byte samples.
+    pub(super) fn coarsen_broker_bytes(&mut self) {
+        if let Some(pl) = self.payload.as_deref_mut() {
+            crate::metrics::keep_pair_ends(&mut pl.series);
+        }
+    }
+
     pub(super) fn sample_broker_bytes(&mut self) {
         let buckets = self.series.series.t_s.len();
         if self

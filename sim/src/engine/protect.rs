@@ -119,6 +119,12 @@ impl Engine {
         self.protection.hang.insert((p as u16, id));
     }
 
+    /// Whether an outage of producer `p`'s message type is in force.
+    #[cfg(test)]
+    pub(super) fn outage_open(&self, p: usize) -> bool {
+        !self.protection.outages[p].is_empty()
+    }
+
     /// An outage fault on producer `p` starts or ends.
     pub(super) fn set_outage(&mut self, p: usize, f: u32, on: bool) {
         let list = &mut self.protection.outages[p];

@@ -427,6 +427,13 @@ impl Engine {
         );
     }
 
+    /// Whether saga `s`'s orchestrator (`step` none) or its service of `step` is up.
+    #[cfg(test)]
+    pub(super) fn saga_part_up(&self, s: usize, step: Option<usize>) -> bool {
+        let def = &self.sagas.defs[s];
+        step.map_or(def.orchestrator_up, |k| def.services_up[k])
+    }
+
     /// A service goes down (commands dropped, work in progress aborted) or comes back.
     /// Its record of what it applied is durable either way.
     pub(super) fn set_saga_service(&mut self, s: usize, step: usize, up: bool) {

@@ -2,6 +2,8 @@
 //! fault has the settings its kind needs. Errors carry the span of the offending value.
 
 mod patterns;
+mod size;
+pub(super) mod timers;
 
 use super::{BrokerModel, FaultKind, Scenario};
 use patterns::{request_reply, resequence, saga_expectations, scheduling, spill, watermarks};
@@ -156,6 +158,7 @@ pub(super) fn validate(s: &Scenario) -> Result<(), Invalid> {
     for f in &s.faults {
         fault(s, f)?;
     }
+    size::check(s)?;
     super::protect::validate(s)
 }
 
