@@ -202,7 +202,8 @@ fn steady_table(r: &RunSummary, warmup: Warmup, cut: f64) -> Table {
         &["processed/s", "lag mean", "lag max", "depth mean", "drain"],
     );
     steady.rows.push(vec![
-        num(st.processed_per_s, 1),
+        // The one throughput (`throughput.processed_per_s` from the cut on), as everywhere.
+        num(phases::throughput(r, cut), 1),
         num(st.lag_mean, 1),
         st.lag_max.to_string(),
         num(st.depth_mean, 1),

@@ -201,4 +201,7 @@ pub struct Snapshot {
     pub brokers: Vec<bool>,
     /// Every watermark pause so far, oldest first (empty without watermarks).
     pub pauses: Vec<PauseSpan>,
+    /// The run's throughput so far, as the summary defines it (over the producing period
+    /// so far; the drain apart).
+    pub throughput: crate::summary::Throughput,
 }

@@ -6,7 +6,7 @@ use mqlab_sim::snapshot::{
     GroupView, InstanceState, InstanceView, LiveCounts, LogEntry, LogKind, Phase, ProducerView,
     TopicView,
 };
-use mqlab_sim::summary::{Expectation, Latency, Series};
+use mqlab_sim::summary::{Expectation, Latency, Series, Throughput};
 use mqlab_sim::{SimDuration, SimTime, Snapshot};
 use std::collections::BTreeMap;
 
@@ -189,6 +189,12 @@ pub fn snapshot() -> Snapshot {
         log_total: 7,
         brokers: vec![true],
         pauses: Vec::new(),
+        // 18,190 produced and 17,020 copies processed in the 18.2 s so far.
+        throughput: Throughput {
+            produced_per_s: 18_190.0 / 18.2,
+            processed_per_s: 17_020.0 / 18.2,
+            ..Throughput::default()
+        },
     }
 }
 

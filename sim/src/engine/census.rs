@@ -439,6 +439,8 @@ impl Engine {
             log_total: self.log_total,
             brokers: self.nodes_up.clone(),
             pauses: self.pauses.clone(),
+            throughput: self
+                .throughput(self.now.min(self.stop).as_secs_f64().max(f64::MIN_POSITIVE)),
         }
     }
 

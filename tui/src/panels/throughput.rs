@@ -33,14 +33,25 @@ pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
     };
     let produced = points(&s.produced_per_s);
     let processed = points(&s.processed_per_s);
-    let last = |v: &[f64]| v.last().copied().unwrap_or(0.0);
+    // Running: the latest bucket's rates. Finished: the run's throughput, as `mqlab run`
+    // and the reports define it (over the producing period, the drain apart).
+    let finished = snap.phase == mqlab_sim::snapshot::Phase::Finished;
+    let (produced_now, processed_now) = if finished {
+        (
+            snap.throughput.produced_per_s,
+            snap.throughput.processed_per_s,
+        )
+    } else {
+        let last = |v: &[f64]| v.last().copied().unwrap_or(0.0);
+        (last(&s.produced_per_s), last(&s.processed_per_s))
+    };
     // Narrow (80 columns): the legend is the title.
     let name = if area.width >= 64 { "throughput" } else { "" };
     let title = ctx.title(
         name,
         vec![
             Span::styled("━ produced ", t.produced()),
-            Span::styled(fmt::rate(last(&s.produced_per_s)), t.value()),
+            Span::styled(fmt::rate(produced_now), t.value()),
             Span::raw("  "),
             Span::styled(
                 if t.has_color() {
@@ -50,8 +61,8 @@ pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
                 },
                 t.processed(),
             ),
-            Span::styled(fmt::rate(last(&s.processed_per_s)), t.value()),
-            Span::raw(" "),
+            Span::styled(fmt::rate(processed_now), t.value()),
+            Span::raw(if finished { " while producing " } else { " " }),
         ],
     );
     let block = ctx.block(title);
@@ -118,6 +129,18 @@ mod tests {
         let ctx = Ctx::plain(testing::theme());
         let b = testing::render(60, 12, |a, buf| render(&snap, &ctx, a, buf));
         insta::assert_snapshot!(b);
+    }
+
+    #[test]
+    fn a_finished_run_shows_its_throughput_while_producing() {
+        let mut snap = fixture::snapshot();
+        snap.phase = mqlab_sim::snapshot::Phase::Finished;
+        // The latest bucket is the drain's tail; the title is the run's figure instead.
+        snap.throughput.processed_per_s = 961.0;
+        let ctx = Ctx::plain(testing::theme());
+        let b = testing::render(80, 12, |a, buf| render(&snap, &ctx, a, buf));
+        let top = format!("{b:?}");
+        assert!(top.contains("processed 961/s while producing"), "{top}");
     }
 
     #[test]
