@@ -76,6 +76,8 @@ fn positive<T: PartialOrd + Default + Copy>(v: &Spanned<T>, what: &str) -> Resul
 fn unique<'a>(names: impl Iterator<Item = &'a Spanned<String>>, what: &str) -> Result<(), Invalid> {
     let mut seen = BTreeSet::new();
     for n in names {
+        super::bounds::check_printable(n.get_ref(), false)
+            .map_err(|e| (Some(n.span()), format!("{what} name: {e}")))?;
         if !seen.insert(n.get_ref().as_str()) {
             return fail(
                 n.span(),
@@ -262,6 +264,16 @@ fn consumer(s: &Scenario, c: &super::ConsumerConfig) -> Result<(), Invalid> {
             "an SQS receive takes at most 10 messages".into(),
         );
     }
+    if c.wait_time > super::bounds::SQS_WAIT_MAX {
+        return Err((
+            None,
+            format!(
+                "group `{}`: an SQS receive waits at most 20s, not {}",
+                c.group.get_ref(),
+                c.wait_time
+            ),
+        ));
+    }
     if c.poll_interval.is_zero() {
         return Err((
             None,
@@ -364,7 +376,25 @@ fn broker(s: &Scenario) -> Result<(), Invalid> {
         );
     }
     positive(&b.capacity, "capacity")?;
-    positive(&b.max_receives, "max_receives")?;
+    // Reading the file checks this (with its place); a `--set` lands here.
+    if b.visibility_timeout > super::bounds::SQS_VISIBILITY_MAX {
+        return Err((
+            None,
+            format!(
+                "an SQS visibility timeout is at most 12h, not {}",
+                b.visibility_timeout
+            ),
+        ));
+    }
+    if !super::bounds::SQS_MAX_RECEIVES.contains(b.max_receives.get_ref()) {
+        return fail(
+            b.max_receives.span(),
+            format!(
+                "max_receives is an SQS maxReceiveCount, from 1 to 1000, not {}",
+                b.max_receives.get_ref()
+            ),
+        );
+    }
     watermarks(b)?;
     spill(s)
 }
