@@ -7,14 +7,15 @@
 //! costs milliseconds; the binary only adds printing, which the CLI tests cover.
 //!
 //! Few cases by default; `PROPTEST_CASES=3000 cargo test --release --test integration
-//! fuzz` for a long sweep.
+//! fuzz` for a long sweep (with `MQLAB_FUZZ_LAST=FILE` to keep the input of a case that
+//! kills the process, such as one that runs out of memory).
 
 use mqlab_sim::{Engine, Scenario, SimDuration};
 use proptest::prelude::*;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// Events one case may process: a run that needs more is cut off there.
-const EVENT_BUDGET: u64 = 100_000;
+const EVENT_BUDGET: u64 = 200_000;
 /// Producing time of a mutated scenario is capped at this (and so is its drain), so that
 /// a budget of events covers a good share of the run.
 const MAX_DURATION: SimDuration = SimDuration::from_secs(5);
@@ -144,33 +145,35 @@ fn mutate(texts: &[String], base: usize, edits: &[Mutation]) -> String {
         }
         let at = a % lines.len();
         let line = lines[at].clone();
-        match kind % 7 {
-            0 => {
+        // Value edits (0-5) keep the TOML well-formed and reach validation and the
+        // engine; structural ones (6-9) mostly exercise the parser.
+        match kind % 10 {
+            0..=2 => {
                 let spots = numbers(&line);
                 if let Some(&(s, e)) = spots.get(b % spots.len().max(1)) {
                     lines[at] =
                         format!("{}{}{}", &line[..s], NUMBERS[c % NUMBERS.len()], &line[e..]);
                 }
             }
-            1 => {
+            3 | 4 => {
                 let spots = strings(&line);
                 if let Some(&(s, e)) = spots.get(b % spots.len().max(1)) {
                     let v = DURATIONS[c % DURATIONS.len()];
                     lines[at] = format!("{}{v}{}", &line[..s], &line[e..]);
                 }
             }
-            2 => {
+            5 => {
                 let spots = strings(&line);
                 if let Some(&(s, e)) = spots.get(b % spots.len().max(1)) {
                     let v = WORDS[c % WORDS.len()];
                     lines[at] = format!("{}\"{v}\"{}", &line[..s], &line[e..]);
                 }
             }
-            3 => lines.insert(at, line),
-            4 => {
+            6 => lines.insert(at, line),
+            7 => {
                 lines.remove(at);
             }
-            5 => {
+            8 => {
                 // A line from another scenario: keys that file never combined.
                 let other: Vec<&str> = texts[b % texts.len()].lines().collect();
                 if !other.is_empty() {
@@ -227,9 +230,9 @@ fn message(p: &(dyn std::any::Any + Send)) -> String {
 }
 
 proptest! {
-    // 24 unless PROPTEST_CASES says otherwise (an explicit `cases` would override it).
+    // 64 unless PROPTEST_CASES says otherwise (an explicit `cases` would override it).
     #![proptest_config(ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(24),
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64),
         ..ProptestConfig::default()
     })]
 
@@ -241,6 +244,11 @@ proptest! {
     ) {
         let texts = shipped();
         let text = mutate(&texts, base % texts.len(), &edits);
+        // A case that aborts the process (out of memory) cannot be caught or shrunk:
+        // MQLAB_FUZZ_LAST=FILE keeps the input being tried, to reproduce it.
+        if let Some(path) = std::env::var_os("MQLAB_FUZZ_LAST") {
+            let _ = std::fs::write(path, format!("# seed {seed}\n{text}"));
+        }
         let outcome = check(&text, seed);
         prop_assert!(outcome.is_ok(), "{}\nseed {seed}\n--- scenario ---\n{text}", outcome.unwrap_err());
     }
@@ -261,8 +269,36 @@ fn mutations_change_what_they_say() {
         "rate = 0\nname = \"x\"\n"
     );
     assert_eq!(
-        mutate(&texts, 0, &[(2, 1, 0, 0)]),
+        mutate(&texts, 0, &[(5, 1, 0, 0)]),
         "rate = 250\nname = \"log\"\n"
     );
-    assert_eq!(mutate(&texts, 0, &[(4, 0, 0, 0)]), "name = \"x\"\n");
+    assert_eq!(mutate(&texts, 0, &[(7, 0, 0, 0)]), "name = \"x\"\n");
+}
+
+/// The mutations must leave enough scenarios loadable for the engine half of the target
+/// to run often: a fuzzer that only ever reaches the parser tests half the program.
+#[test]
+fn a_fair_share_of_mutants_still_load() {
+    let texts = shipped();
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        usize::try_from(state >> 16).unwrap_or(0)
+    };
+    let mut loaded = 0;
+    let cases = 200;
+    for _ in 0..cases {
+        let edits: Vec<Mutation> = (0..1 + next() % 3)
+            .map(|_| ((next() % 10) as u8, next(), next(), next()))
+            .collect();
+        let text = mutate(&texts, next() % texts.len(), &edits);
+        loaded += usize::from(Scenario::from_toml(&text, "fuzz.toml").is_ok());
+    }
+    eprintln!("{loaded} of {cases} mutants loaded");
+    assert!(
+        loaded >= cases / 5,
+        "only {loaded} of {cases} mutants loaded"
+    );
 }

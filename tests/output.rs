@@ -4,7 +4,6 @@
 //! the run.
 
 use crate::support::{mqlab, scratch};
-use std::io::Read;
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -103,23 +102,21 @@ fn out_writes_through_a_fifo_and_leaves_it_a_fifo() {
             .unwrap()
             .success()
     );
-    let reader = {
-        let fifo = fifo.clone();
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            std::fs::File::open(fifo)
-                .unwrap()
-                .read_to_string(&mut text)
-                .unwrap();
-            text
-        })
-    };
+    // `cat` under `timeout`: when the FIFO is replaced rather than written, its reader
+    // would wait forever.
+    let reader = Command::new("timeout")
+        .arg("60")
+        .arg("cat")
+        .arg(&fifo)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     mqlab()
         .args(["run", &s, "--out", fifo.to_str().unwrap()])
         .timeout(Duration::from_secs(60))
         .assert()
         .success();
-    let text = reader.join().unwrap();
+    let text = String::from_utf8(reader.wait_with_output().unwrap().stdout).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).expect("the JSON came through");
     assert_eq!(v["scenario"], "tiny");
     let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();

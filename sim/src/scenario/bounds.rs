@@ -13,6 +13,16 @@ pub const SQS_WAIT_MAX: SimDuration = SimDuration::from_secs(20);
 /// SQS redrive policy `maxReceiveCount`: 1 to 1,000.
 pub const SQS_MAX_RECEIVES: std::ops::RangeInclusive<u32> = 1..=1000;
 
+/// Most consumer instances in one group. The engine keeps state per instance from the
+/// start, so `instances = 4294967295` asked for 8.8 GB before the first event; real groups
+/// stop gaining long before this (a Kafka group gains nothing past its partition count).
+pub const MAX_INSTANCES: u32 = 10_000;
+/// Most partitions of one topic (state per partition from the start, as instances). Kafka
+/// advises at most about 200,000 per cluster; one topic beyond 100,000 is a typo.
+pub const MAX_PARTITIONS: u32 = 100_000;
+/// Most broker nodes (state per node from the start).
+pub const MAX_NODES: u32 = 1_000;
+
 /// A duration that must be greater than zero (a period, a timeout that re-arms itself):
 /// zero would schedule an endless stream of events at one instant.
 ///

@@ -65,6 +65,17 @@ fn fail<T>(span: Range<usize>, message: String) -> Result<T, Invalid> {
     Err((Some(span), message))
 }
 
+fn at_most(v: &Spanned<u32>, max: u32, what: &str) -> Result<(), Invalid> {
+    if *v.get_ref() <= max {
+        Ok(())
+    } else {
+        fail(
+            v.span(),
+            format!("{what} is at most {max}, not {}", v.get_ref()),
+        )
+    }
+}
+
 fn positive<T: PartialOrd + Default + Copy>(v: &Spanned<T>, what: &str) -> Result<(), Invalid> {
     if *v.get_ref() > T::default() {
         Ok(())
@@ -170,6 +181,7 @@ fn topic_of<'a>(s: &'a Scenario, name: &str) -> &'a super::TopicConfig {
 
 fn topic(s: &Scenario, t: &super::TopicConfig) -> Result<(), Invalid> {
     positive(&t.partitions, "partitions")?;
+    at_most(&t.partitions, super::bounds::MAX_PARTITIONS, "partitions")?;
     let model = t.model(&s.broker);
     if model != BrokerModel::Log && *t.partitions.get_ref() != 1 {
         return fail(
@@ -253,6 +265,7 @@ fn producer(s: &Scenario, p: &super::ProducerConfig) -> Result<(), Invalid> {
 fn consumer(s: &Scenario, c: &super::ConsumerConfig) -> Result<(), Invalid> {
     known_topic(s, &c.topic)?;
     positive(&c.instances, "instances")?;
+    at_most(&c.instances, super::bounds::MAX_INSTANCES, "instances")?;
     positive(&c.buffer, "buffer")?;
     positive(&c.prefetch, "prefetch")?;
     positive(&c.batch, "batch")?;
@@ -354,6 +367,7 @@ fn consumer(s: &Scenario, c: &super::ConsumerConfig) -> Result<(), Invalid> {
 fn broker(s: &Scenario) -> Result<(), Invalid> {
     let b = &s.broker;
     positive(&b.nodes, "nodes")?;
+    at_most(&b.nodes, super::bounds::MAX_NODES, "nodes")?;
     positive(&b.replication, "replication")?;
     if b.replication.get_ref() > b.nodes.get_ref() {
         return fail(
