@@ -209,7 +209,7 @@ pub fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
         Ok(pass)
     };
     let found = search(start, args.precision, &mut probe)?;
-    print_result(args, &seeds, found, &mut probes);
+    print_result(args, &seeds, found, &mut probes)?;
     Ok(if found.is_some() {
         ExitCode::SUCCESS
     } else {
@@ -257,7 +257,12 @@ fn search(
     Ok(Some(l))
 }
 
-fn print_result(args: &CapacityArgs, seeds: &[u64], found: Option<f64>, probes: &mut [Probe]) {
+fn print_result(
+    args: &CapacityArgs,
+    seeds: &[u64],
+    found: Option<f64>,
+    probes: &mut [Probe],
+) -> std::io::Result<()> {
     probes.sort_by(|a, b| a.rate.total_cmp(&b.rate));
     if args.json {
         let rows: Vec<_> = probes
@@ -267,33 +272,33 @@ fn print_result(args: &CapacityArgs, seeds: &[u64], found: Option<f64>, probes: 
             .collect();
         let out = json!({"scenario": args.scenario, "producer": args.producer, "slo": args.slo, "seeds": seeds,
             "warmup": args.warmup.to_string(), "rate_per_s": found, "probes": rows});
-        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
-        return;
+        crate::outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default())?;
+        return Ok(());
     }
     let first = seeds.first().copied().unwrap_or(0);
     let last = seeds.last().copied().unwrap_or(0);
-    println!(
+    crate::outln!(
         "mqlab capacity {} --producer {} --slo '{}'   ({} seeds {first}..={last}, warm-up {})",
         args.scenario,
         args.producer,
         args.slo,
         seeds.len(),
         args.warmup
-    );
+    )?;
     match found {
-        Some(r) => println!(
+        Some(r) => crate::outln!(
             "\ncapacity: {r:.1} msg/s — the highest rate at which every seed met the SLO with nothing lost or shed and a bounded backlog"
-        ),
-        None => println!("\ncapacity: not found — even the lowest rate tried failed"),
+        )?,
+        None => crate::outln!("\ncapacity: not found — even the lowest rate tried failed")?,
     }
-    println!(
+    crate::outln!(
         "\n| rate/s | result | worst {} | lost max | dropped max | unprocessed max | why |",
         args.slo.split(['<', ',']).next().unwrap_or("p99")
-    );
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    )?;
+    crate::outln!("| --- | --- | --- | --- | --- | --- | --- |")?;
     for p in probes.iter() {
         let mark = if Some(p.rate) == found { " ◀" } else { "" };
-        println!(
+        crate::outln!(
             "| {:.1}{mark} | {} | {:.3} ms | {} | {} | {:.2}% | {} |",
             p.rate,
             if p.pass { "pass" } else { "FAIL" },
@@ -302,8 +307,9 @@ fn print_result(args: &CapacityArgs, seeds: &[u64], found: Option<f64>, probes: 
             p.dropped_max,
             p.growth_max * 100.0,
             p.why
-        );
+        )?;
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -56,6 +56,9 @@ pub fn parse_format(s: &str) -> Result<Format, String> {
 
 pub fn compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
     let loaded = load::scenario(&args.scenario)?;
+    if let Some(out) = &args.out {
+        crate::output::check_target(Path::new(out))?;
+    }
     let seeds = parse_seeds(args.seeds.as_deref().unwrap_or("1..10"))?;
     let deliveries = parse_deliveries(&args.delivery)?;
     let sweeps = parse_sweeps(&args.set)?;
@@ -129,7 +132,7 @@ pub fn emit(
 ) -> anyhow::Result<()> {
     if let Some(path) = out {
         let bytes = render_with(report, format.unwrap_or(Format::Json), warmup)?;
-        run::write_atomically(Path::new(path), &bytes)?;
+        crate::output::write(Path::new(path), &bytes)?;
     }
     let stdout_format = match (json, out, format) {
         (true, _, _) => Some(Format::Json),
@@ -392,7 +395,16 @@ fn set_consumer(s: &mut Scenario, group: &str, field: &str, value: &str) -> anyh
         "backoff" => c.backoff = dur()?,
         "max_retries" => c.max_retries = value.parse()?,
         "service_time" => c.service_time = Dist::parse(value).map_err(anyhow::Error::msg)?,
-        "resequence" => c.set_resequence(value.parse()?),
+        "resequence" => {
+            let on: bool = value.parse()?;
+            c.set_resequence(on);
+            // The resequencer's own settings go with it: `resequence=true,false` on a
+            // scenario that tunes them (ordering.toml) compares with and without it.
+            if !on {
+                c.resequence_buffer = None;
+                c.gap_timeout = None;
+            }
+        }
         "gap_timeout" if !c.resequences() => bail!("gap_timeout needs resequence = true"),
         "gap_timeout" => match dur()? {
             d if d.is_zero() => bail!("gap_timeout must be greater than zero"),

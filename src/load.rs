@@ -11,10 +11,26 @@ pub struct Loaded {
 
 /// Reads and validates `path`; errors name the file, line and column.
 pub fn scenario(path: &str) -> anyhow::Result<Loaded> {
-    let source =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read scenario {path}"))?;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read scenario {path}"))?;
+    let source = utf8(bytes, path)?;
     let scenario = Scenario::from_toml(&source, path)?;
     Ok(Loaded { scenario, source })
+}
+
+/// The file's text, or where its first byte that is not UTF-8 sits (TOML and JSON are
+/// UTF-8).
+pub fn utf8(bytes: Vec<u8>, path: &str) -> anyhow::Result<String> {
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+        let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        // Columns count characters, as the other scenario errors do.
+        let column = String::from_utf8_lossy(&good[line_start..]).chars().count() + 1;
+        let byte = e.as_bytes()[good.len()];
+        anyhow::anyhow!(
+            "{path}:{line}:{column}: byte 0x{byte:02x} is not UTF-8 (the file must be UTF-8 text)"
+        )
+    })
 }
 
 /// Reads `path` and applies the command line's `--delivery` and `--seed`; returns the

@@ -5,12 +5,14 @@ mod capacity;
 mod compare;
 mod explore;
 mod load;
+mod output;
 mod report_cmd;
 mod run;
 mod text;
 mod tui_cmd;
 
 use clap::{Parser, Subcommand};
+use std::io::{self, Write as _};
 use std::process::ExitCode;
 
 /// Deterministic discrete-event simulation lab for message queues.
@@ -50,8 +52,41 @@ enum Command {
     },
 }
 
+/// `println!` that hands back the write error instead of panicking, so a closed pipe
+/// (`mqlab run … | head`) reaches `main`, which ends quietly.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
+/// `print!` counterpart of `outln!`.
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
+/// True when the error is stdout's reader having gone away (EPIPE).
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The dashboard handles these signals itself, to restore the terminal.
+    if !matches!(cli.command, Command::Tui(_))
+        && let Err(e) = output::clean_up_on_signals()
+    {
+        eprintln!("warning: cannot watch for signals: {e:#}");
+    }
     let result = match cli.command {
         Command::Run(args) => run::run(&args),
         Command::Compare(args) => compare::compare(&args),
@@ -65,8 +100,12 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // Whoever read our output has all they wanted (`| head`): like `cat`, stop without
+        // a word. Exit 0, as ripgrep does, rather than report a failure nobody caused.
+        Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Not `eprintln!`, which panics when stderr is a terminal that has gone away.
+            let _ = writeln!(io::stderr(), "error: {e:#}");
             ExitCode::from(2)
         }
     }

@@ -24,8 +24,12 @@ pub struct ReportArgs {
 }
 
 pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(&args.result)
+    if let Some(out) = &args.out {
+        crate::output::check_target(std::path::Path::new(out))?;
+    }
+    let bytes = std::fs::read(&args.result)
         .with_context(|| format!("cannot read result {}", args.result))?;
+    let text = crate::load::utf8(bytes, &args.result)?;
     let report = mqlab_reports::read(&text).with_context(|| format!("reading {}", args.result))?;
     emit(
         &report,

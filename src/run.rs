@@ -36,7 +36,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "F", value_parser = parse_scale, conflicts_with = "messages")]
     pub scale: Option<f64>,
     /// Produce about N messages: `duration` becomes N over the producers' total mean rate.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub messages: Option<u64>,
 }
 
@@ -60,7 +60,28 @@ fn rescale(scenario: &mut Scenario, args: &RunArgs) -> anyhow::Result<()> {
         );
         scenario.duration = SimDuration::from_secs_f64(n as f64 / rate);
     }
+    // As `duration = "0"` in the file is refused: a run that produces nothing is a mistake.
+    anyhow::ensure!(
+        !scenario.duration.is_zero(),
+        "--scale/--messages leave `duration` at zero: nothing would be produced"
+    );
     Ok(())
+}
+
+/// The command line that reproduces this run, minus `--seed` (the summary adds it):
+/// everything that changed what ran.
+fn reproduce(args: &RunArgs) -> String {
+    let mut cmd = args.scenario.clone();
+    if let Some(d) = args.delivery {
+        cmd.push_str(&format!(" --delivery {}", d.as_str()));
+    }
+    if let Some(f) = args.scale {
+        cmd.push_str(&format!(" --scale {f}"));
+    }
+    if let Some(n) = args.messages {
+        cmd.push_str(&format!(" --messages {n}"));
+    }
+    cmd
 }
 
 pub fn parse_delivery(s: &str) -> Result<Delivery, String> {
@@ -81,6 +102,9 @@ pub fn simulate(scenario: &Scenario, source: &str, seed: u64) -> RunSummary {
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let (mut scenario, source, seed) = load::prepared(&args.scenario, args.delivery, args.seed)?;
     rescale(&mut scenario, args)?;
+    if let Some(out) = &args.out {
+        crate::output::check_target(Path::new(out))?;
+    }
     let summary = simulate(&scenario, &source, seed);
     let json = serde_json::to_string_pretty(&summary)?;
     let report = args
@@ -89,14 +113,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         .transpose()?;
     if let Some(out) = &args.out {
         let bytes = report.as_deref().unwrap_or(json.as_bytes());
-        write_atomically(Path::new(out), bytes)?;
+        crate::output::write(Path::new(out), bytes)?;
     }
     if args.json {
-        println!("{json}");
+        crate::outln!("{json}")?;
     } else if let (Some(bytes), None) = (&report, &args.out) {
         std::io::stdout().write_all(bytes)?;
     } else {
-        print!("{}", text::summary(&summary, &args.scenario));
+        crate::out!("{}", text::summary(&summary, &reproduce(args)))?;
     }
     if args.check_determinism {
         let again = simulate(&scenario, &source, seed);
@@ -108,10 +132,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
         if !args.json {
-            println!(
+            crate::outln!(
                 "determinism: two runs gave trace hash {} (identical)",
                 again.trace_hash
-            );
+            )?;
         }
     }
     Ok(if summary.ok() {
@@ -130,42 +154,17 @@ pub fn same_run(a: &RunSummary, b: &RunSummary) -> bool {
     strip(a) == strip(b)
 }
 
-/// Writes to a temporary file beside `path`, then renames: never a partial file.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path.file_name().context("output path has no file name")?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| -> anyhow::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("cannot write {}", path.display()))
-}
-
 pub fn validate(path: &str) -> anyhow::Result<ExitCode> {
     let loaded = load::scenario(path)?;
     let s = &loaded.scenario;
-    println!(
+    crate::outln!(
         "{path}: ok — `{}`: {} topic(s), {} producer(s), {} consumer group(s), {} fault(s)",
         s.name,
         s.topics.len(),
         s.producers.len(),
         s.consumers.len(),
         s.faults.len()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -181,15 +180,16 @@ pub fn list(dir: &str) -> anyhow::Result<ExitCode> {
         let shown = p.display().to_string();
         match load::scenario(&shown) {
             Ok(l) => {
-                println!(
+                crate::outln!(
                     "{shown}\n  {}: {}\n",
                     l.scenario.name,
                     text::wrap(&l.scenario.description, 76, "  ")
-                );
+                )?;
             }
             Err(e) => {
                 bad += 1;
-                println!("{shown}\n  invalid: {e:#}\n");
+                // Errors go to stderr, so `mqlab list | …` sees only the good entries.
+                eprintln!("{shown}\n  invalid: {e:#}\n");
             }
         }
     }

@@ -404,3 +404,27 @@ fn saved_comparison_feeds_every_report_format() {
         );
     }
 }
+
+/// The README's suggested sweep: turning the resequencer off drops its own settings
+/// instead of failing on them.
+#[test]
+fn resequence_sweep_from_the_readme_runs_on_ordering() {
+    let out = mqlab()
+        .args([
+            "compare",
+            "scenarios/ordering.toml",
+            "--seeds",
+            "1",
+            "--set",
+            "consumer.fulfilment.resequence=true,false",
+            "--delivery",
+            "at-least-once",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(2), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["runs"].as_array().map(Vec::len), Some(2), "{err}");
+}

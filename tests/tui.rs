@@ -450,3 +450,72 @@ fn tmux_sigterm_restores_the_terminal() {
     assert!(s.contains("stopped by a signal"), "{s}");
     t.assert_restored(&dir);
 }
+
+#[test]
+fn tmux_sigint_restores_the_terminal() {
+    let Some((t, dir)) = launch("sigint", "") else {
+        return;
+    };
+    t.wait_for("▶ running");
+    // Raw mode turns Ctrl-C into a key; `kill -INT` is a real signal.
+    let shell = t.flag("pane_pid");
+    let out = Command::new("pkill")
+        .args(["-INT", "-P", &shell])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "no child of the pane's shell {shell}");
+    let s = t.wait_for("exit=130");
+    assert!(s.contains("stopped by a signal"), "{s}");
+    t.assert_restored(&dir);
+}
+
+#[test]
+fn tmux_without_a_controlling_terminal_exits_2_with_a_message() {
+    let dir = scratch("setsid");
+    std::fs::write(dir.join("tui-e2e.toml"), SCENARIO).unwrap();
+    let Some(t) = Tmux::start(&dir) else {
+        return;
+    };
+    t.line("stty -g > before.stty");
+    // stdout stays the pane's terminal, but the new session has no controlling one.
+    t.line(&format!(
+        "setsid -w {BIN} tui tui-e2e.toml </dev/null; echo exit=$?"
+    ));
+    // At a line's start: the command line itself has `echo exit=$?`.
+    let s = t.wait_for("\nexit=");
+    assert!(s.contains("\nexit=2\n"), "{s}");
+    assert!(s.contains("needs a controlling terminal"), "{s}");
+    assert!(!s.contains("panicked"), "{s}");
+    t.assert_restored(&dir);
+}
+
+/// True while `pid` is a live process (a zombie waiting for its reaper counts as gone).
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(')')
+            .next()
+            .is_some_and(|r| !r.trim_start().starts_with('Z'))
+    })
+}
+
+#[test]
+fn tmux_killed_under_the_dashboard_ends_it() {
+    let Some((t, dir)) = launch("killed", "exec") else {
+        return;
+    };
+    t.wait_for("▶ running");
+    // `exec`: the dashboard replaced the pane's shell, so the pane's pid is its pid.
+    let pid = t.flag("pane_pid");
+    assert!(alive(&pid), "dashboard {pid} not running");
+    t.run(&["kill-server"]);
+    let started = Instant::now();
+    while alive(&pid) {
+        if started.elapsed() > Duration::from_secs(10) {
+            // Leave no spinning process behind on this machine.
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            panic!("the dashboard {pid} outlived its terminal by 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -155,6 +155,7 @@ pub fn read(text: &str) -> Result<Report, ReportError> {
         .and_then(serde_json::Value::as_str)
         .ok_or_else(|| ReportError::Corrupt("missing `version`".into()))?;
     check_version(version)?;
+    check_numbers(&value, &mut String::new()).map_err(ReportError::Corrupt)?;
     let report = if obj.contains_key("runs") {
         let c: Comparison = serde_json::from_value(value).map_err(corrupt)?;
         for (i, r) in c.runs.iter().enumerate() {
@@ -183,6 +184,54 @@ fn check_run(r: &RunSummary) -> Result<(), String> {
     ];
     if lens.iter().any(|l| *l != n) {
         return Err(format!("series lengths {lens:?} differ from t_s ({n})"));
+    }
+    Ok(())
+}
+
+/// Largest magnitude a fractional value in a result may have. mqlab's own floats (rates,
+/// seconds, ratios) stay many orders below it; a value near `f64::MAX` is a corrupt or
+/// hand-made file, and the chart axes' range arithmetic overflows to infinity on it.
+pub const ABSURD: f64 = 1e15;
+
+/// Every floating-point value in the tree is finite and below `ABSURD`; the error names the
+/// field's path (`series.t_s[3]`). Integers are left to serde's typed checks: seeds and
+/// hashes may use the whole `u64` range.
+fn check_numbers(v: &serde_json::Value, path: &mut String) -> Result<(), String> {
+    use serde_json::Value;
+    let at = |path: &str| {
+        if path.is_empty() {
+            "the top level".to_string()
+        } else {
+            format!("`{path}`")
+        }
+    };
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let x = n.as_f64().unwrap_or(f64::NAN);
+            if !x.is_finite() || x.abs() > ABSURD {
+                return Err(format!("{} is {x}, outside ±{ABSURD:e}", at(path)));
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                check_numbers(item, path)?;
+                path.truncate(len);
+            }
+        }
+        Value::Object(fields) => {
+            for (k, item) in fields {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(k);
+                check_numbers(item, path)?;
+                path.truncate(len);
+            }
+        }
+        _ => {}
     }
     Ok(())
 }
@@ -264,6 +313,25 @@ mod tests {
         c.variants[1].runs[0] = 99;
         let text = serde_json::to_string(&c).unwrap();
         assert!(matches!(read(&text), Err(ReportError::Corrupt(m)) if m.contains("run 99")));
+    }
+
+    #[test]
+    fn read_rejects_absurd_values_naming_the_field() {
+        let mut run = fixture::run();
+        run.series.produced_per_s[1] = 1.7e308;
+        let text = serde_json::to_string(&run).unwrap();
+        let err = read(&text).unwrap_err().to_string();
+        assert!(err.contains("`series.produced_per_s[1]`"), "{err}");
+        let mut c = fixture::comparison();
+        c.runs[1].series.t_s[0] = -1e300;
+        let err = read(&serde_json::to_string(&c).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`runs[1].series.t_s[0]`"), "{err}");
+        // Beyond f64 altogether: serde refuses it, still as a corrupt result.
+        let text = serde_json::to_string(&fixture::run()).unwrap();
+        let inf = text.replacen("\"t_s\":[", "\"t_s\":[1e999,", 1);
+        assert!(matches!(read(&inf), Err(ReportError::Corrupt(_))));
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub fn write<W: io::Write>(report: &Report, opts: &Options, w: &mut W) -> Result
             tables::comparison_tables(c),
         ),
     };
-    writeln!(w, "# {title}\n\n{header}")?;
+    writeln!(w, "# {}\n\n{}", text(&title), text(&header))?;
     for t in &tables {
         write_table(t, w)?;
     }
@@ -27,17 +27,40 @@ pub fn write<W: io::Write>(report: &Report, opts: &Options, w: &mut W) -> Result
 }
 
 fn write_table<W: io::Write>(t: &Table, w: &mut W) -> io::Result<()> {
-    writeln!(w, "\n## {}\n", t.title)?;
+    writeln!(w, "\n## {}\n", text(&t.title))?;
     if !t.note.is_empty() {
-        writeln!(w, "{}\n", t.note)?;
+        writeln!(w, "{}\n", text(&t.note))?;
     }
-    writeln!(w, "| {} |", t.header.join(" | "))?;
+    let header: Vec<String> = t.header.iter().map(|c| cell(c)).collect();
+    writeln!(w, "| {} |", header.join(" | "))?;
     writeln!(w, "|{}", " --- |".repeat(t.header.len()))?;
     for row in &t.rows {
-        let cells: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
+        let cells: Vec<String> = row.iter().map(|c| cell(c)).collect();
         writeln!(w, "| {} |", cells.join(" | "))?;
     }
     Ok(())
+}
+
+/// Text from the result (names come from a scenario or a hand-edited file) made inert:
+/// Markdown renders inline HTML, so `<`, `>` and `&` become entities, and control
+/// characters are spelt out so they cannot drive a terminal that shows the report.
+fn text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            c if c.is_control() => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `text` for a table cell, whose `|` would end the cell.
+fn cell(s: &str) -> String {
+    text(s).replace('|', "\\|")
 }
 
 #[cfg(test)]
@@ -76,6 +99,19 @@ mod tests {
         );
         assert!(text.contains("`mqlab run scenarios/crash-during-processing.toml --seed 2 --delivery at-most-once`"), "{text}");
         assert!(text.contains("## Paired differences"));
+    }
+
+    #[test]
+    fn names_cannot_inject_html_or_terminal_escapes() {
+        let mut run = fixture::run();
+        run.scenario = "<img src=x onerror=alert(1)>\u{1b}[2J".into();
+        let text = md(&Report::Run(run));
+        assert!(!text.contains("<img"), "{text}");
+        assert!(!text.contains('\u{1b}'), "{text}");
+        assert!(
+            text.contains("&lt;img src=x onerror=alert(1)&gt;\\u{1b}[2J"),
+            "{text}"
+        );
     }
 
     /// Golden files: a change to any figure or layout shows up as a reviewable diff.

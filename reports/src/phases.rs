@@ -24,8 +24,8 @@ pub enum Warmup {
 }
 
 impl Warmup {
-    /// Parses `none`, `mser5` / `mser-5`, or a number of seconds with an optional `s`
-    /// (`10`, `10s`, `2.5s`, `500ms`).
+    /// Parses `none`, `mser5` / `mser-5`, a duration in any scenario unit (`10s`, `500ms`,
+    /// `2m`, `250us`), or a bare number of seconds (`10`).
     ///
     /// # Errors
     /// Anything else, with the accepted forms.
@@ -36,15 +36,17 @@ impl Warmup {
             "mser5" | "mser-5" | "MSER-5" => return Ok(Warmup::Mser5),
             _ => {}
         }
-        let secs = if let Some(ms) = t.strip_suffix("ms") {
-            ms.parse::<f64>().map(|v| v / 1e3)
-        } else {
-            t.strip_suffix('s').unwrap_or(t).parse::<f64>()
+        // Every unit a scenario's durations take (`2m`, `500us`), and a bare number of
+        // seconds as before.
+        let secs = match mqlab_sim::time::parse_duration(t) {
+            Ok(d) => Ok(d.as_secs_f64()),
+            Err(e) => t.parse::<f64>().map_err(|_| e),
         };
         match secs {
             Ok(s) if s.is_finite() && s >= 0.0 => Ok(Warmup::Fixed(s)),
-            _ => Err(format!(
-                "bad warm-up `{text}` (expected none, mser5, or a duration such as 10s)"
+            Ok(_) => Err(format!("bad warm-up `{text}`: not a duration")),
+            Err(e) => Err(format!(
+                "bad warm-up `{text}`: {e} (expected none, mser5, or a duration such as 10s)"
             )),
         }
     }
@@ -360,6 +362,14 @@ mod tests {
         assert_eq!(Warmup::parse("500ms"), Ok(Warmup::Fixed(0.5)));
         assert!(Warmup::parse("soon").is_err());
         assert!(Warmup::parse("-1s").is_err());
+    }
+
+    #[test]
+    fn warmup_takes_every_scenario_duration_unit() {
+        assert_eq!(Warmup::parse("2m"), Ok(Warmup::Fixed(120.0)));
+        assert_eq!(Warmup::parse("250us"), Ok(Warmup::Fixed(0.000_25)));
+        assert_eq!(Warmup::parse("1h"), Ok(Warmup::Fixed(3600.0)));
+        assert_eq!(Warmup::parse("10"), Ok(Warmup::Fixed(10.0)));
     }
 
     #[test]

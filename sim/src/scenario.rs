@@ -3,6 +3,7 @@
 //! checked by `validate` for what serde cannot see (names that point at nothing, zero
 //! rates). This module only reads text; it never opens files.
 
+pub mod bounds;
 mod consumer;
 mod producer;
 mod protect;
@@ -32,14 +33,16 @@ use toml::Spanned;
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// Short name, shown by `mqlab list` and in every report.
+    #[serde(deserialize_with = "bounds::printable")]
     pub name: String,
     /// What the scenario teaches and what to look for.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounds::printable_text")]
     pub description: String,
     /// Default seed; `--seed` overrides it.
     #[serde(default)]
     pub seed: u64,
     /// How long producers produce.
+    #[serde(deserialize_with = "bounds::positive")]
     pub duration: SimDuration,
     /// After `duration`, at most this long for consumers to finish.
     #[serde(default = "default_drain")]
@@ -109,7 +112,8 @@ pub struct BrokerConfig {
     pub spill_capacity: Option<Spanned<u64>>,
     /// `spill`: how long reading one message back from the slower storage takes.
     pub spill_latency: Dist,
-    /// Queue model: how long a received message stays invisible.
+    /// Queue model: how long a received message stays invisible (at most 12h, as SQS).
+    #[serde(deserialize_with = "bounds::sqs_visibility")]
     pub visibility_timeout: SimDuration,
     /// Queue model: receives after which a message goes to the dead-letter queue.
     pub max_receives: Spanned<u32>,

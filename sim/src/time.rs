@@ -150,6 +150,11 @@ pub fn parse_duration(text: &str) -> Result<SimDuration, String> {
     if t == "0" {
         return Ok(SimDuration::ZERO);
     }
+    if t.starts_with('-') {
+        return Err(format!(
+            "duration `{text}` is negative: a duration is zero or more"
+        ));
+    }
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .ok_or_else(|| format!("duration `{text}` has no unit (use ns, us, ms, s, m or h)"))?;
@@ -212,7 +217,7 @@ mod tests {
                 .unwrap_err()
                 .contains("unknown unit")
         );
-        assert!(parse_duration("-2ms").is_err());
+        assert!(parse_duration("-2ms").unwrap_err().contains("negative"));
         assert!(parse_duration("ms").is_err());
     }
 

@@ -34,6 +34,13 @@ pub type Exporter<'a> = dyn FnMut(&str) -> Result<String, String> + 'a;
 const QUEUE: usize = 64;
 /// Most events handled between two draws (the rest are handled after the next draw).
 const BATCH: usize = 256;
+/// Longest the loop waits for an event before it looks at the stop flag again: the input
+/// thread's ticks stop when crossterm's reader is stuck (a vanished terminal reads as
+/// endless end-of-file inside it), and a signal must still end the dashboard.
+const WAKE: Duration = Duration::from_millis(200);
+/// How long quitting waits for the input thread; one stuck inside crossterm is left to
+/// end with the process.
+const INPUT_GRACE: Duration = Duration::from_millis(500);
 
 impl App {
     /// Runs the dashboard on `terminal` until the user quits; returns the final state.
@@ -50,14 +57,22 @@ impl App {
         let (control_tx, control_rx) = mpsc::channel();
         let worker = driver::spawn(driver, self.speed(), control_rx, event_tx.clone());
         let stop = Arc::new(AtomicBool::new(false));
-        let input = spawn_input(event_tx, Arc::clone(&stop));
+        let (input_done_tx, input_done) = mpsc::channel::<()>();
+        let input = spawn_input(event_tx, Arc::clone(&stop), input_done_tx);
         let result = self.event_loop(terminal, &event_rx, &control_tx, &worker, export);
         // Hang up first: a worker blocked sending a frame then returns instead of waiting.
         stop.store(true, Ordering::Relaxed);
         let _ = control_tx.send(Control::Quit);
         drop(event_rx);
         let _ = worker.join();
-        let _ = input.join();
+        // The input thread drops its sender when it returns; if it does not within the
+        // grace period it is spinning inside crossterm and cannot be joined.
+        if !matches!(
+            input_done.recv_timeout(INPUT_GRACE),
+            Err(mpsc::RecvTimeoutError::Timeout)
+        ) {
+            let _ = input.join();
+        }
         result.map(|()| self)
     }
 
@@ -85,8 +100,10 @@ impl App {
             terminal
                 .draw(|f| f.render_widget(&*self, f.area()))
                 .map_err(|e| RunError::Terminal(e.to_string()))?;
-            let Ok(first) = events.recv() else {
-                return Err(RunError::Engine);
+            let first = match events.recv_timeout(WAKE) {
+                Ok(first) => first,
+                Err(mpsc::RecvTimeoutError::Timeout) => AppEvent::Tick,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Err(RunError::Engine),
             };
             let pending = std::iter::once(first).chain(events.try_iter().take(BATCH));
             for event in pending.collect::<Vec<_>>() {
@@ -112,10 +129,15 @@ impl App {
 
 /// Reads terminal input into the event channel until `stop`; sends a `Tick` when idle so
 /// the loop notices a dead worker.
-fn spawn_input(tx: SyncSender<AppEvent>, stop: Arc<AtomicBool>) -> JoinHandle<()> {
+fn spawn_input(
+    tx: SyncSender<AppEvent>,
+    stop: Arc<AtomicBool>,
+    done: mpsc::Sender<()>,
+) -> JoinHandle<()> {
     std::thread::Builder::new()
         .name("mqlab-input".into())
         .spawn(move || {
+            let _done = done;
             while !stop.load(Ordering::Relaxed) {
                 let event = match event::poll(Duration::from_millis(100)) {
                     Ok(true) => match event::read() {

@@ -64,10 +64,13 @@ pub struct ConsumerConfig {
     /// Queue model: how long a receive waits for a message (SQS long polling); `"0"` is
     /// short polling, where an empty receive returns at once and the consumer polls again
     /// after `poll_interval`.
-    #[serde(default = "twenty_seconds")]
+    #[serde(
+        default = "twenty_seconds",
+        deserialize_with = "super::bounds::sqs_wait"
+    )]
     pub wait_time: SimDuration,
     /// Queue model, short polling: the pause between empty receives.
-    #[serde(default = "default_poll")]
+    #[serde(default = "default_poll", deserialize_with = "super::bounds::positive")]
     pub poll_interval: SimDuration,
     /// Queue model: messages taken per receive (SQS allows up to 10); their visibility
     /// timeouts all start at the receive.
@@ -109,7 +112,7 @@ pub struct ConsumerConfig {
     #[serde(default)]
     pub circuit_breaker: Option<Spanned<u32>>,
     /// With `circuit_breaker`: how long it stays open before a half-open probe.
-    #[serde(default = "five_seconds")]
+    #[serde(default = "five_seconds", deserialize_with = "super::bounds::positive")]
     pub cool_down: SimDuration,
     /// An attempt running longer than this is abandoned and counts as a failure (default:
     /// none).

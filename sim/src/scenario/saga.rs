@@ -37,7 +37,7 @@ pub struct SagaConfig {
     /// Sagas started per second, mean (Poisson), while producers produce.
     pub rate: Spanned<f64>,
     /// The orchestrator resends a command not answered within this.
-    #[serde(default = "one_second")]
+    #[serde(default = "one_second", deserialize_with = "super::bounds::positive")]
     pub step_timeout: SimDuration,
     /// The orchestrator's state survives its crash (a saga log): in-progress sagas resume
     /// on restart. Without it they are forgotten.

@@ -67,6 +67,17 @@ fn fail<T>(span: Range<usize>, message: String) -> Result<T, Invalid> {
     Err((Some(span), message))
 }
 
+fn at_most(v: &Spanned<u32>, max: u32, what: &str) -> Result<(), Invalid> {
+    if *v.get_ref() <= max {
+        Ok(())
+    } else {
+        fail(
+            v.span(),
+            format!("{what} is at most {max}, not {}", v.get_ref()),
+        )
+    }
+}
+
 fn positive<T: PartialOrd + Default + Copy>(v: &Spanned<T>, what: &str) -> Result<(), Invalid> {
     if *v.get_ref() > T::default() {
         Ok(())
@@ -78,6 +89,8 @@ fn positive<T: PartialOrd + Default + Copy>(v: &Spanned<T>, what: &str) -> Resul
 fn unique<'a>(names: impl Iterator<Item = &'a Spanned<String>>, what: &str) -> Result<(), Invalid> {
     let mut seen = BTreeSet::new();
     for n in names {
+        super::bounds::check_printable(n.get_ref(), false)
+            .map_err(|e| (Some(n.span()), format!("{what} name: {e}")))?;
         if !seen.insert(n.get_ref().as_str()) {
             return fail(
                 n.span(),
@@ -171,6 +184,7 @@ fn topic_of<'a>(s: &'a Scenario, name: &str) -> &'a super::TopicConfig {
 
 fn topic(s: &Scenario, t: &super::TopicConfig) -> Result<(), Invalid> {
     positive(&t.partitions, "partitions")?;
+    at_most(&t.partitions, super::bounds::MAX_PARTITIONS, "partitions")?;
     let model = t.model(&s.broker);
     if model != BrokerModel::Log && *t.partitions.get_ref() != 1 {
         return fail(
@@ -254,6 +268,7 @@ fn producer(s: &Scenario, p: &super::ProducerConfig) -> Result<(), Invalid> {
 fn consumer(s: &Scenario, c: &super::ConsumerConfig) -> Result<(), Invalid> {
     known_topic(s, &c.topic)?;
     positive(&c.instances, "instances")?;
+    at_most(&c.instances, super::bounds::MAX_INSTANCES, "instances")?;
     positive(&c.buffer, "buffer")?;
     positive(&c.prefetch, "prefetch")?;
     positive(&c.batch, "batch")?;
@@ -264,6 +279,16 @@ fn consumer(s: &Scenario, c: &super::ConsumerConfig) -> Result<(), Invalid> {
             c.batch.span(),
             "an SQS receive takes at most 10 messages".into(),
         );
+    }
+    if c.wait_time > super::bounds::SQS_WAIT_MAX {
+        return Err((
+            None,
+            format!(
+                "group `{}`: an SQS receive waits at most 20s, not {}",
+                c.group.get_ref(),
+                c.wait_time
+            ),
+        ));
     }
     if c.poll_interval.is_zero() {
         return Err((
@@ -345,6 +370,7 @@ fn consumer(s: &Scenario, c: &super::ConsumerConfig) -> Result<(), Invalid> {
 fn broker(s: &Scenario) -> Result<(), Invalid> {
     let b = &s.broker;
     positive(&b.nodes, "nodes")?;
+    at_most(&b.nodes, super::bounds::MAX_NODES, "nodes")?;
     positive(&b.replication, "replication")?;
     if b.replication.get_ref() > b.nodes.get_ref() {
         return fail(
@@ -367,7 +393,25 @@ fn broker(s: &Scenario) -> Result<(), Invalid> {
         );
     }
     positive(&b.capacity, "capacity")?;
-    positive(&b.max_receives, "max_receives")?;
+    // Reading the file checks this (with its place); a `--set` lands here.
+    if b.visibility_timeout > super::bounds::SQS_VISIBILITY_MAX {
+        return Err((
+            None,
+            format!(
+                "an SQS visibility timeout is at most 12h, not {}",
+                b.visibility_timeout
+            ),
+        ));
+    }
+    if !super::bounds::SQS_MAX_RECEIVES.contains(b.max_receives.get_ref()) {
+        return fail(
+            b.max_receives.span(),
+            format!(
+                "max_receives is an SQS maxReceiveCount, from 1 to 1000, not {}",
+                b.max_receives.get_ref()
+            ),
+        );
+    }
     watermarks(b)?;
     spill(s)
 }
