@@ -7,6 +7,9 @@
 #[derive(Clone, Debug, Default)]
 pub struct Ledger {
     copies: Vec<u8>,
+    /// One bit per copy: it reached the broker (counted into the group's time-average
+    /// number in system). A copy refused before that must not be counted out of it.
+    entered: Vec<u64>,
 }
 
 const COUNT: u8 = 0b0000_0011;
@@ -33,12 +36,40 @@ pub enum Class {
 impl Ledger {
     /// Adds a copy for a new message; ids are dense and in creation order.
     pub fn push(&mut self) {
+        self.grow();
         self.copies.push(0);
+    }
+
+    fn grow(&mut self) {
+        if self.copies.len() % 64 == 0 {
+            self.entered.push(0);
+        }
+    }
+
+    /// The copy reached the broker; true the first time.
+    pub fn enter(&mut self, id: u32) -> bool {
+        let (word, bit) = ((id / 64) as usize, 1u64 << (id % 64));
+        let first = self.entered[word] & bit == 0;
+        self.entered[word] |= bit;
+        first
+    }
+
+    /// Whether the copy has reached the broker.
+    #[must_use]
+    pub fn entered(&self, id: u32) -> bool {
+        self.entered[(id / 64) as usize] & (1u64 << (id % 64)) != 0
+    }
+
+    /// Whether the copy was ever marked dropped (it may have been processed since).
+    #[must_use]
+    pub fn dropped(&self, id: u32) -> bool {
+        self.copies[id as usize] & DROPPED != 0
     }
 
     /// Adds a placeholder for a message this group should not receive (an exchange
     /// routed it elsewhere): not a copy.
     pub fn push_unaddressed(&mut self) {
+        self.grow();
         self.copies.push(UNADDRESSED);
     }
 

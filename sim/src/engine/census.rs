@@ -177,6 +177,7 @@ impl Engine {
             dead_lettered: sum(|g| g.dead_lettered),
             dropped: sum(|g| g.dropped),
             in_flight: sum(|g| g.in_flight),
+            unroutable: self.unroutable,
         };
         let all_latency = self.latency_histogram();
         let latency = latency_of(&all_latency);
@@ -232,11 +233,7 @@ impl Engine {
                     / self.now.as_secs_f64().max(f64::MIN_POSITIVE),
                 produced_bytes_per_s: self.bytes as f64 / producing_s,
             },
-            dropped_by_reason: self
-                .dropped_by_reason
-                .iter()
-                .map(|(k, v)| ((*k).to_string(), *v))
-                .collect(),
+            dropped_by_reason: self.dropped_by_reason(),
             conservation_ok,
             faults: self.fault_windows(),
             latency_histogram: all_latency

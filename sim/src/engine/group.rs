@@ -40,23 +40,71 @@ impl Engine {
         if self.topics[t as usize].retention.is_some() {
             return; // kept until it ages out, read or not
         }
-        let low = self.min_committed(t, p);
+        let low = self
+            .min_committed(t, p)
+            .min(self.topics[t as usize].partitions[p as usize].end);
+        self.skip_unjoined_below(t, p, low);
         let part = &mut self.topics[t as usize].partitions[p as usize];
-        part.trim(low.min(part.end));
+        part.trim(low);
     }
 
-    /// The slowest group's committed offset in partition `p` (the log end if none).
+    /// Groups that have not joined yet, reading from the earliest offset, lose what is
+    /// forgotten before they join (dropped, `retention`: it was not retained for them).
+    fn skip_unjoined_below(&mut self, t: u32, p: u32, low: u64) {
+        for k in 0..self.topics[t as usize].groups.len() {
+            let g = self.topics[t as usize].groups[k];
+            let group = &self.groups[g as usize];
+            let Store::Log(parts) = &group.store else {
+                continue;
+            };
+            let from = parts[p as usize].committed;
+            if group.joined || from >= low {
+                continue;
+            }
+            let gone: Vec<crate::message::Msg> = self.topics[t as usize].partitions[p as usize]
+                .iter_from(from)
+                .take((low - from) as usize)
+                .copied()
+                .collect();
+            let group = &mut self.groups[g as usize];
+            let Store::Log(parts) = &mut group.store else {
+                unreachable!()
+            };
+            let gp = &mut parts[p as usize];
+            (gp.committed, gp.done, gp.position) = (low, low, low);
+            group.lag -= low - from;
+            for m in gone {
+                self.drop_copy(g, m.id, "retention");
+                self.resequence_gone(g, m);
+            }
+        }
+    }
+
+    /// The slowest joined group's committed offset in partition `p` (the log end if
+    /// none). A group that has not joined yet holds nothing back: it finds what is still
+    /// retained when it joins.
     pub(super) fn min_committed(&self, t: u32, p: u32) -> u64 {
         let topic = &self.topics[t as usize];
         topic
             .groups
             .iter()
             .filter_map(|&g| match &self.groups[g as usize].store {
-                Store::Log(parts) => Some(parts[p as usize].committed),
-                Store::Queue(_) => None,
+                Store::Log(parts) if self.groups[g as usize].joined => {
+                    Some(parts[p as usize].committed)
+                }
+                _ => None,
             })
             .min()
             .unwrap_or(topic.partitions[p as usize].end)
+    }
+
+    /// Whether a consumer of some group has fetched `offset` of partition `p` and not
+    /// finished it (`drop-oldest` must not discard it from under the consumer).
+    pub(super) fn held_by_consumer(&self, t: u32, p: u32, offset: u64) -> bool {
+        self.topics[t as usize].groups.iter().any(|&g| {
+            matches!(&self.groups[g as usize].store, Store::Log(parts)
+                if parts[p as usize].done <= offset && offset < parts[p as usize].position)
+        })
     }
 
     /// Every group that had not committed past `offset` skips it; its copy is dropped.
@@ -64,11 +112,15 @@ impl Engine {
         let msg = self.topics[t as usize].partitions[p as usize].get(offset);
         for k in 0..self.topics[t as usize].groups.len() {
             let g = self.topics[t as usize].groups[k];
+            let joined = self.groups[g as usize].joined;
             let Store::Log(parts) = &mut self.groups[g as usize].store else {
                 continue;
             };
             let gp = &mut parts[p as usize];
-            if gp.committed > offset {
+            // A group not joined yet may be further back (a retained log it will replay);
+            // the entry stays there for it.
+            let behind = gp.committed < offset && !joined;
+            if gp.committed > offset || behind {
                 continue;
             }
             gp.committed = offset + 1;
@@ -424,7 +476,14 @@ impl Engine {
     fn abandon(&mut self, g: u32, w: Work, lost_in_hand: bool) {
         let group = &mut self.groups[g as usize];
         let taken_and_committed = group.delivery == Delivery::AtMostOnce;
-        if lost_in_hand && taken_and_committed && group.ledger.applied(w.msg.id) == 0 {
+        let unapplied = group.ledger.applied(w.msg.id) == 0;
+        if lost_in_hand && unapplied && group.kind == GroupKind::PubSub {
+            // Redis forgets a message once written to the subscriber's socket: like every
+            // other pub/sub miss it is a known drop, not a silent loss.
+            self.drop_copy(g, w.msg.id, "subscriber-crashed");
+            return;
+        }
+        if lost_in_hand && taken_and_committed && unapplied {
             group.metrics.lost_known += 1;
             let text = format!(
                 "{}: message {} lost in a crash (committed before processing)",
@@ -496,6 +555,9 @@ impl Engine {
         }
         if group.ledger.unapply(m.id) == 0 {
             group.metrics.processed -= 1;
+            if group.ledger.dropped(m.id) {
+                group.metrics.dropped += 1;
+            }
             // The key's high-water mark goes back with the rolled-back application, so the
             // replay is not mistaken for reordering.
             if let Some(high) = group.order.get_mut(m.key as usize) {

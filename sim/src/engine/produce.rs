@@ -20,6 +20,8 @@ enum Outcome {
     Rejected,
     /// Accepted into the spill storage (`on_full = "spill"`).
     Spilled,
+    /// `drop-oldest` on a log whose oldest message a consumer holds: the new one goes.
+    Discarded,
 }
 
 impl Engine {
@@ -97,9 +99,10 @@ impl Engine {
                 ledger.push_unaddressed();
             }
         }
-        if targets.is_empty() && !topic.groups.is_empty() {
-            // No binding matches: the exchange discards it (there is no copy to account).
-            self.count_drop("unroutable", 1);
+        if targets.is_empty() && topic.model != BrokerModel::Log {
+            // No queue takes it (no binding matches, or nobody consumes the topic): the
+            // broker discards it and there is no copy to account. A log keeps it anyway.
+            self.unroutable += 1;
         }
         self.produced += 1;
         self.bytes += self.payload_created(p, id);
@@ -262,6 +265,11 @@ impl Engine {
                 self.pause_if_high(t, partition);
             }
             Outcome::Rejected => self.reject(p, msg, "reject"),
+            Outcome::Discarded => {
+                self.drop_message(t, msg.id, "drop-oldest");
+                self.resequence_dropped(t, msg);
+                self.respond(p, msg.id);
+            }
             Outcome::Spilled => self.spill(p, msg, partition),
         }
     }
@@ -272,8 +280,13 @@ impl Engine {
             OnFull::Spill => Outcome::Spilled,
             OnFull::Reject => Outcome::Rejected,
             OnFull::DropOldest => {
-                self.make_room(t, partition);
-                Outcome::Appended
+                self.refused = self.make_room(t, partition);
+                if self.topics[t as usize].model == BrokerModel::Log && !self.refused.is_empty() {
+                    self.refused.clear();
+                    Outcome::Discarded
+                } else {
+                    Outcome::Appended
+                }
             }
         }
     }
@@ -326,6 +339,8 @@ impl Engine {
             self.expire_retention(t, partition);
         }
         let (p, r) = (msg.producer as usize, msg.route as usize);
+        // `drop-oldest`: full queues with nothing to discard refuse their copy.
+        let refused = std::mem::take(&mut self.refused);
         for k in 0..self.producers[p].routes[r].len() {
             let g = self.producers[p].routes[r][k];
             let group = &mut self.groups[g as usize];
@@ -338,8 +353,12 @@ impl Engine {
                 }
                 continue;
             }
-            if first {
+            if group.ledger.enter(msg.id) {
                 group.metrics.enter(self.now);
+            }
+            if refused.contains(&g) {
+                self.drop_copy(g, msg.id, "drop-oldest");
+                continue;
             }
             if group.kind == GroupKind::PubSub {
                 self.publish_to_subscriber(g, msg);
@@ -364,7 +383,7 @@ impl Engine {
                 self.try_start(i);
             }
         }
-        if self.topics[t as usize].groups.is_empty() {
+        if offset.is_some() && self.topics[t as usize].groups.is_empty() {
             self.trim(t, partition);
         }
         self.payload_appended(t, partition, offset, held);
@@ -412,42 +431,46 @@ impl Engine {
             .push(self.now + after, Event::Reconnect { instance: i });
     }
 
-    /// `drop-oldest`: discards the oldest message where the topic is full.
-    fn make_room(&mut self, t: u32, partition: u32) {
+    /// `drop-oldest`: where the topic is full, discards the oldest message no consumer
+    /// holds (on an exchange with a dead-letter exchange, dead-letters it). Returns the
+    /// groups where every message counted is in a consumer's hands: for them the incoming
+    /// message is the one discarded.
+    fn make_room(&mut self, t: u32, partition: u32) -> Vec<u32> {
         let groups = self.topics[t as usize].groups.clone();
         let cap = self.limit();
-        match self.topics[t as usize].model {
-            BrokerModel::Queue | BrokerModel::Exchange | BrokerModel::Pubsub => {
-                for g in groups {
-                    let group = &mut self.groups[g as usize];
-                    let Store::Queue(q) = &mut group.store else {
-                        continue;
-                    };
-                    if q.len() < cap {
-                        continue;
-                    }
-                    let dropped = q.drop_oldest();
-                    group.lag = q.len();
-                    // RabbitMQ's drop-head overflow dead-letters the head when the queue
-                    // has a dead-letter exchange (as its failures do).
-                    let dlx =
-                        group.kind == GroupKind::Amqp && group.on_failure == OnFailure::DeadLetter;
-                    match dropped {
-                        Some(m) if dlx => self.dead_letter(g, m, "queue length limit"),
-                        Some(m) => {
-                            self.drop_copy(g, m.id, "drop-oldest");
-                            self.resequence_gone(g, m);
-                        }
-                        None => {}
-                    }
-                }
+        let mut refused = Vec::new();
+        if self.topics[t as usize].model == BrokerModel::Log {
+            let oldest = self.min_committed(t, partition);
+            if self.held_by_consumer(t, partition, oldest) {
+                return groups;
             }
-            _ => {
-                let oldest = self.min_committed(t, partition);
-                self.skip_offset(t, partition, oldest, "drop-oldest");
-                self.trim(t, partition);
+            self.skip_offset(t, partition, oldest, "drop-oldest");
+            self.trim(t, partition);
+            return refused;
+        }
+        for g in groups {
+            if self.queue_backlog(g) < cap {
+                continue;
+            }
+            let group = &mut self.groups[g as usize];
+            let Store::Queue(q) = &mut group.store else {
+                continue;
+            };
+            let dropped = q.drop_oldest();
+            group.lag = q.len();
+            // RabbitMQ's drop-head overflow dead-letters the head when the queue
+            // has a dead-letter exchange (as its failures do).
+            let dlx = group.kind == GroupKind::Amqp && group.on_failure == OnFailure::DeadLetter;
+            match dropped {
+                Some(m) if dlx => self.dead_letter(g, m, "queue length limit"),
+                Some(m) => {
+                    self.drop_copy(g, m.id, "drop-oldest");
+                    self.resequence_gone(g, m);
+                }
+                None => refused.push(g),
             }
         }
+        refused
     }
 
     /// The broker's answer travels back to the producer.
@@ -551,14 +574,20 @@ impl Engine {
     pub(super) fn drop_copy(&mut self, g: u32, id: u32, reason: &'static str) -> bool {
         let group = &mut self.groups[g as usize];
         // A copy already processed stays processed: discarding it later loses nothing.
-        if group.ledger.applied(id) > 0 || !group.ledger.drop_copy(id) {
+        // A group the message was not routed to has no copy to drop.
+        if !group.ledger.addressed(id)
+            || group.ledger.applied(id) > 0
+            || !group.ledger.drop_copy(id)
+        {
             return false;
         }
         group.metrics.dropped += 1;
-        if group.ledger.finish(id) {
+        // A copy refused before it reached the broker never counted as in the system;
+        // it is finished only if it ever gets there after all (a late resend).
+        if group.ledger.entered(id) && group.ledger.finish(id) {
             group.metrics.leave(self.now);
         }
-        self.count_drop(reason, 1);
+        self.drops.record(g, id, reason);
         true
     }
 
