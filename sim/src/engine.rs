@@ -26,6 +26,7 @@ mod saga;
 pub use saga::{SagaOutcome, SagaRunView};
 mod reqreply;
 mod resequence;
+mod retention;
 
 use crate::consumer::{Group, Instance, Store};
 use crate::dist::Dist;

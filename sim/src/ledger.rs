@@ -1,4 +1,4 @@
-//! The delivery ledger: one byte per copy (message × consumer group) and one byte per
+//! The delivery ledger: one byte and one bit per copy (message × consumer group) and one byte per
 //! message, so a hundred million messages fit on a laptop. The bit layout is private; the
 //! engine calls the verbs below.
 
@@ -41,7 +41,7 @@ impl Ledger {
     }
 
     fn grow(&mut self) {
-        if self.copies.len() % 64 == 0 {
+        if self.copies.len().is_multiple_of(64) {
             self.entered.push(0);
         }
     }

@@ -3,14 +3,15 @@
 //! that backlog has fallen to `low_watermark`, rather than trickling one send in each time
 //! one message leaves (the hysteresis that keeps a producer from flapping). Every pause is
 //! recorded as a `PauseSpan` for the snapshot and the event log. Also the other answers
-//! to a full queue that need more than a line: `reject` with producer retries, and `spill`
-//! (overflow accepted into slower storage and read back in order, one read at a time).
+//! to a full queue that need more than a line: `reject` with producer retries, `spill`
+//! (overflow accepted into slower storage and read back in order, one read at a time),
+//! `drop-oldest` making room, and plain `block`'s pauses.
 
 use super::{Engine, Parked};
 use crate::consumer::{GroupKind, Store};
 use crate::event::Event;
 use crate::message::Msg;
-use crate::scenario::{BrokerModel, OnFull};
+use crate::scenario::{BrokerModel, OnFailure, OnFull};
 use crate::snapshot::{LogKind, PauseSpan};
 use crate::summary::Overflow;
 
@@ -270,6 +271,48 @@ impl Engine {
             self.note(LogKind::Backpressure, text);
         }
         self.read_spill(t);
+    }
+
+    /// `drop-oldest`: where the topic is full, discards the oldest message no consumer
+    /// holds (on an exchange with a dead-letter exchange, dead-letters it). Returns the
+    /// groups where every message counted is in a consumer's hands: for them the incoming
+    /// message is the one discarded.
+    pub(super) fn make_room(&mut self, t: u32, partition: u32) -> Vec<u32> {
+        let groups = self.topics[t as usize].groups.clone();
+        let cap = self.limit();
+        let mut refused = Vec::new();
+        if self.topics[t as usize].model == BrokerModel::Log {
+            let oldest = self.min_committed(t, partition);
+            if self.held_by_consumer(t, partition, oldest) {
+                return groups;
+            }
+            self.skip_offset(t, partition, oldest, "drop-oldest");
+            self.trim(t, partition);
+            return refused;
+        }
+        for g in groups {
+            if self.queue_backlog(g) < cap {
+                continue;
+            }
+            let group = &mut self.groups[g as usize];
+            let Store::Queue(q) = &mut group.store else {
+                continue;
+            };
+            let dropped = q.drop_oldest();
+            group.lag = q.len();
+            // RabbitMQ's drop-head overflow dead-letters the head when the queue
+            // has a dead-letter exchange (as its failures do).
+            let dlx = group.kind == GroupKind::Amqp && group.on_failure == OnFailure::DeadLetter;
+            match dropped {
+                Some(m) if dlx => self.dead_letter(g, m, "queue length limit"),
+                Some(m) => {
+                    self.drop_copy(g, m.id, "drop-oldest");
+                    self.resequence_gone(g, m);
+                }
+                None => refused.push(g),
+            }
+        }
+        refused
     }
 
     /// What overflowed, for the summary (none when nothing did).

@@ -7,7 +7,7 @@ use crate::consumer::{GroupKind, Store};
 use crate::event::Event;
 use crate::message::Msg;
 use crate::producer::Inflight;
-use crate::scenario::{Acks, BrokerModel, OnFailure, OnFull, Overflow};
+use crate::scenario::{Acks, BrokerModel, OnFull, Overflow};
 use crate::snapshot::LogKind;
 use crate::time::SimTime;
 use rand::RngExt;
@@ -429,48 +429,6 @@ impl Engine {
         self.discard_buffer(g);
         self.queue
             .push(self.now + after, Event::Reconnect { instance: i });
-    }
-
-    /// `drop-oldest`: where the topic is full, discards the oldest message no consumer
-    /// holds (on an exchange with a dead-letter exchange, dead-letters it). Returns the
-    /// groups where every message counted is in a consumer's hands: for them the incoming
-    /// message is the one discarded.
-    fn make_room(&mut self, t: u32, partition: u32) -> Vec<u32> {
-        let groups = self.topics[t as usize].groups.clone();
-        let cap = self.limit();
-        let mut refused = Vec::new();
-        if self.topics[t as usize].model == BrokerModel::Log {
-            let oldest = self.min_committed(t, partition);
-            if self.held_by_consumer(t, partition, oldest) {
-                return groups;
-            }
-            self.skip_offset(t, partition, oldest, "drop-oldest");
-            self.trim(t, partition);
-            return refused;
-        }
-        for g in groups {
-            if self.queue_backlog(g) < cap {
-                continue;
-            }
-            let group = &mut self.groups[g as usize];
-            let Store::Queue(q) = &mut group.store else {
-                continue;
-            };
-            let dropped = q.drop_oldest();
-            group.lag = q.len();
-            // RabbitMQ's drop-head overflow dead-letters the head when the queue
-            // has a dead-letter exchange (as its failures do).
-            let dlx = group.kind == GroupKind::Amqp && group.on_failure == OnFailure::DeadLetter;
-            match dropped {
-                Some(m) if dlx => self.dead_letter(g, m, "queue length limit"),
-                Some(m) => {
-                    self.drop_copy(g, m.id, "drop-oldest");
-                    self.resequence_gone(g, m);
-                }
-                None => refused.push(g),
-            }
-        }
-        refused
     }
 
     /// The broker's answer travels back to the producer.
