@@ -317,6 +317,8 @@ impl Engine {
     /// Appends to the log or to the queue of every group the message is routed to, and
     /// wakes an idle consumer; returns the log offset.
     pub(super) fn append(&mut self, t: u32, mut msg: Msg, partition: u32) -> Option<u64> {
+        // `drop-oldest`: full queues with nothing to discard refuse their copy.
+        let refused = std::mem::take(&mut self.refused);
         let held = self.broker_bytes_of(&msg);
         let topic = &mut self.topics[t as usize];
         let first = topic.flags.accept(msg.id);
@@ -339,8 +341,6 @@ impl Engine {
             self.expire_retention(t, partition);
         }
         let (p, r) = (msg.producer as usize, msg.route as usize);
-        // `drop-oldest`: full queues with nothing to discard refuse their copy.
-        let refused = std::mem::take(&mut self.refused);
         for k in 0..self.producers[p].routes[r].len() {
             let g = self.producers[p].routes[r][k];
             let group = &mut self.groups[g as usize];
