@@ -220,6 +220,8 @@ fn dropped_by_reason_sums_to_dropped_and_unroutable_is_apart() {
     assert!(r.messages.dropped > 0);
     assert_eq!(reasons_total(&r), r.messages.dropped);
     assert!(!r.dropped_by_reason.contains_key("unroutable"));
+    // A full queue refuses only what routes to it: every refusal is a dropped copy.
+    assert_eq!(r.overflow.expect("refusals").rejections, r.messages.dropped);
 }
 
 #[test]

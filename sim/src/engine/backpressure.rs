@@ -243,10 +243,10 @@ impl Engine {
     /// and no read is under way.
     pub(super) fn read_spill(&mut self, t: u32) {
         let topic = &self.topics[t as usize];
-        let Some(&Parked { partition, .. }) = topic.parked.front() else {
+        let Some(&Parked { msg, partition }) = topic.parked.front() else {
             return;
         };
-        if topic.spill_reading || self.is_full(t, partition) {
+        if topic.spill_reading || self.is_full(t, partition, &msg) {
             return;
         }
         self.topics[t as usize].spill_reading = true;
@@ -277,20 +277,20 @@ impl Engine {
     /// holds (on an exchange with a dead-letter exchange, dead-letters it). Returns the
     /// groups where every message counted is in a consumer's hands: for them the incoming
     /// message is the one discarded.
-    pub(super) fn make_room(&mut self, t: u32, partition: u32) -> Vec<u32> {
-        let groups = self.topics[t as usize].groups.clone();
+    pub(super) fn make_room(&mut self, t: u32, partition: u32, msg: &Msg) -> Vec<u32> {
+        let targets = self.producers[msg.producer as usize].routes[msg.route as usize].clone();
         let cap = self.limit();
         let mut refused = Vec::new();
         if self.topics[t as usize].model == BrokerModel::Log {
             let oldest = self.min_committed(t, partition);
             if self.held_by_consumer(t, partition, oldest) {
-                return groups;
+                return targets;
             }
             self.skip_offset(t, partition, oldest, "drop-oldest");
             self.trim(t, partition);
             return refused;
         }
-        for g in groups {
+        for g in targets {
             if self.queue_backlog(g) < cap {
                 continue;
             }

@@ -247,8 +247,8 @@ impl Engine {
         } else if !self.topics[t as usize].parked.is_empty() || self.paused(t) {
             // Requests behind a blocked one wait their turn, as in a producer's buffer.
             Outcome::Parked
-        } else if self.is_full(t, partition) {
-            self.when_full(t, partition)
+        } else if self.is_full(t, partition, &msg) {
+            self.when_full(t, partition, &msg)
         } else {
             Outcome::Appended
         };
@@ -274,13 +274,13 @@ impl Engine {
         }
     }
 
-    fn when_full(&mut self, t: u32, partition: u32) -> Outcome {
+    fn when_full(&mut self, t: u32, partition: u32, msg: &Msg) -> Outcome {
         match self.broker.on_full {
             OnFull::Block => Outcome::Parked,
             OnFull::Spill => Outcome::Spilled,
             OnFull::Reject => Outcome::Rejected,
             OnFull::DropOldest => {
-                self.refused = self.make_room(t, partition);
+                self.refused = self.make_room(t, partition, msg);
                 if self.topics[t as usize].model == BrokerModel::Log && !self.refused.is_empty() {
                     self.refused.clear();
                     Outcome::Discarded
@@ -291,9 +291,16 @@ impl Engine {
         }
     }
 
-    /// A partition (log) or any group's queue (queue model) holds `capacity` messages (or
-    /// `high_watermark`).
-    pub(super) fn is_full(&self, t: u32, partition: u32) -> bool {
+    /// A partition (log) or any queue `msg` goes to holds `capacity` messages (or
+    /// `high_watermark`), counted as `backlog` says.
+    pub(super) fn is_full(&self, t: u32, partition: u32, msg: &Msg) -> bool {
+        if self.topics[t as usize].model == BrokerModel::Exchange {
+            // RabbitMQ applies each queue's length limit to the messages routed to it.
+            let targets = &self.producers[msg.producer as usize].routes[msg.route as usize];
+            return targets
+                .iter()
+                .any(|&g| self.queue_backlog(g) >= self.limit());
+        }
         self.backlog(t, partition) >= self.limit()
     }
 
@@ -570,7 +577,7 @@ impl Engine {
             return;
         }
         while let Some(&Parked { msg, partition }) = self.topics[t as usize].parked.front() {
-            if self.paused(t) || self.is_full(t, partition) {
+            if self.paused(t) || self.is_full(t, partition, &msg) {
                 break;
             }
             self.topics[t as usize].parked.pop_front();
