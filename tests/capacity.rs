@@ -371,3 +371,36 @@ fn messages_to_a_topic_nobody_consumes_are_counted_unroutable() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn retention_never_discards_the_message_in_service() {
+    // Messages age out after 150 ms while each takes 100 ms to serve: some go while they
+    // wait (dropped, `retention`), but the one a consumer has fetched is processed, with
+    // its latency, as a Kafka consumer finishes a record whose segment was deleted.
+    let s = parse(
+        r#"
+        name = "retention-in-hand"
+        duration = "5s"
+        drain = "10s"
+        [[topic]]
+        name = "t"
+        partitions = 1
+        retention = "150ms"
+        [[producer]]
+        name = "p"
+        topic = "t"
+        rate = 15
+        [[consumer]]
+        group = "g"
+        topic = "t"
+        service_time = "100ms"
+        "#,
+    );
+    let r = run(&s, 1);
+    let g = &r.groups[0];
+    assert!(g.dropped > 0 && g.processed > 0, "{g:?}");
+    assert_eq!(histogram_count(&r), r.messages.processed);
+    assert_eq!(g.processed + g.dropped, g.copies);
+    assert_eq!(r.dropped_by_reason.get("retention"), Some(&g.dropped));
+    assert!(r.conservation_ok);
+}

@@ -375,6 +375,14 @@ impl Engine {
             self.note(LogKind::Loss, text);
         }
         let group = &mut self.groups[g as usize];
+        if let Store::Log(parts) = &group.store {
+            let skipped = parts[w.partition as usize].committed > w.offset;
+            if lost_in_hand && !taken_and_committed && unapplied && skipped {
+                // Retention deleted it while in hand: no replay will bring it back.
+                self.drop_copy(g, w.msg.id, "retention");
+            }
+        }
+        let group = &mut self.groups[g as usize];
         if let Store::Log(parts) = &mut group.store {
             let gp = &mut parts[w.partition as usize];
             gp.worker = None;

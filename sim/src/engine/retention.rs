@@ -78,7 +78,8 @@ impl Engine {
         })
     }
 
-    /// Every group that had not committed past `offset` skips it; its copy is dropped.
+    /// Every group that had not committed past `offset` skips it; its copy is dropped
+    /// unless a consumer of the group has it in hand.
     pub(super) fn skip_offset(&mut self, t: u32, p: u32, offset: u64, reason: &'static str) {
         let msg = self.topics[t as usize].partitions[p as usize].get(offset);
         for k in 0..self.topics[t as usize].groups.len() {
@@ -94,11 +95,14 @@ impl Engine {
             if gp.committed > offset || behind {
                 continue;
             }
+            // Fetched and not finished: the consumer has the message and processes it
+            // anyway (a crash before it is done loses it to this skip; see `abandon`).
+            let in_hand = gp.done <= offset && offset < gp.position;
             gp.committed = offset + 1;
             gp.done = gp.done.max(offset + 1);
             gp.position = gp.position.max(offset + 1);
             self.groups[g as usize].lag -= 1;
-            if let Some(m) = msg {
+            if let Some(m) = msg.filter(|_| !in_hand) {
                 self.drop_copy(g, m.id, reason);
                 self.resequence_gone(g, m);
             }
