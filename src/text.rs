@@ -76,6 +76,13 @@ pub fn summary(r: &RunSummary, path: &str) -> String {
             .collect();
         let _ = writeln!(o, "dropped   {}", reasons.join(", "));
     }
+    if m.unroutable > 0 {
+        let _ = writeln!(
+            o,
+            "unroutable {} messages reached no group's queue",
+            m.unroutable
+        );
+    }
     let l = &r.latency_s;
     let _ = writeln!(
         o,

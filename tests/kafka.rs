@@ -269,6 +269,7 @@ fn late_joiner(reset: &str) -> Scenario {
         [[topic]]
         name = "t"
         partitions = 2
+        retention = "60s"
         [[producer]]
         name = "p"
         topic = "t"
@@ -299,7 +300,8 @@ fn a_group_joining_late_replays_history_from_earliest_or_starts_at_latest() {
             .expect("group")
     };
     // Earliest: every message is a copy for the new group, and the first ten seconds
-    // arrive as a backlog the moment it joins.
+    // (retained for a minute: a group not joined yet holds nothing itself) arrive as a
+    // backlog the moment it joins.
     let (old, new) = (group(&earliest, "old"), group(&earliest, "new"));
     assert_eq!(new.copies, old.copies);
     assert_eq!(new.processed, new.copies);

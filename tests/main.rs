@@ -2,6 +2,7 @@
 //! scenario files, and the real `mqlab` binary for the command line.
 
 mod breaker;
+mod capacity;
 mod claim_check;
 mod cli;
 mod compare;

@@ -14,6 +14,7 @@ mod census;
 mod close;
 mod consume;
 mod dispatch;
+mod drops;
 mod fault;
 mod group;
 mod invariants;
@@ -27,6 +28,7 @@ mod saga;
 pub use saga::{SagaOutcome, SagaRunView};
 mod reqreply;
 mod resequence;
+mod retention;
 
 use crate::consumer::{Group, Instance, Store};
 use crate::dist::Dist;
@@ -40,7 +42,7 @@ use crate::rng::{SimRng, StreamKind, stream};
 use crate::scenario::{Acks, BrokerModel, FaultConfig, OnFull, Scenario, Target};
 use crate::snapshot::{LogEntry, LogKind, Phase};
 use crate::time::{SimDuration, SimTime};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 /// Log lines kept for the dashboard.
 const LOG_KEEP: usize = 500;
@@ -74,6 +76,9 @@ struct Topic {
     /// Watermarks: producers are paused by this partition's backlog; the index of its
     /// span in `Engine::pauses`.
     pause: Option<(u32, usize)>,
+    /// Plain `block`: requests are waiting for room; the index of the span in
+    /// `Engine::pauses`.
+    blocked: Option<usize>,
     /// `spill`: a read from the spill storage (of `parked`'s head) is under way.
     spill_reading: bool,
 }
@@ -148,7 +153,10 @@ pub struct Engine {
     acked: u64,
     delivered: u64,
     bytes: u64,
-    dropped_by_reason: BTreeMap<&'static str, u64>,
+    /// Why each dropped copy was dropped.
+    drops: drops::DropReasons,
+    /// Messages that reached no group's queue.
+    unroutable: u64,
     log: VecDeque<LogEntry>,
     log_total: u64,
     /// Rebalances wait while a fault changes several instances at once.
@@ -161,6 +169,9 @@ pub struct Engine {
     /// Topics where room appeared during this event; their parked requests are appended
     /// once the event's handler is done, so that no consumer is re-entered mid-fetch.
     unpark_due: Vec<u32>,
+    /// `drop-oldest`: groups whose copy of the message being appended is refused (their
+    /// queue is full of messages consumers hold); set just before that append.
+    refused: Vec<u32>,
     /// Watermark pauses, oldest first.
     pauses: Vec<crate::snapshot::PauseSpan>,
     /// Rejections and spilling, for the summary.
@@ -264,11 +275,13 @@ impl Engine {
             acked: 0,
             delivered: 0,
             bytes: 0,
-            dropped_by_reason: BTreeMap::new(),
+            drops: drops::DropReasons::default(),
+            unroutable: 0,
             log: VecDeque::new(),
             log_total: 0,
             unpark_due: Vec::new(),
             pauses: Vec::new(),
+            refused: Vec::new(),
             overflow: backpressure::OverflowStats::default(),
             storage: stream(seed, StreamKind::Storage, 0),
             classes: priority::classes(&sc),
@@ -315,6 +328,12 @@ impl Engine {
                 }
             } else if let Store::Queue(_) = self.groups[g].store {
                 self.groups[g].idle = self.groups[g].instances().rev().collect();
+                if self.groups[g].kind == crate::consumer::GroupKind::Sqs {
+                    // A long poll is waiting from the start: its empty receives count too.
+                    for i in self.groups[g].instances() {
+                        self.instances[i as usize].idle_since = Some(SimTime::ZERO);
+                    }
+                }
             }
         }
         for f in 0..self.faults.len() {
@@ -535,10 +554,6 @@ impl Engine {
     /// A draw against a fraction of the network's (loss, duplication).
     fn net_chance(&mut self, p: f64) -> bool {
         p > 0.0 && rand::RngExt::random_bool(&mut self.net, p)
-    }
-
-    fn count_drop(&mut self, reason: &'static str, n: u64) {
-        *self.dropped_by_reason.entry(reason).or_insert(0) += n;
     }
 }
 

@@ -1,4 +1,4 @@
-//! The delivery ledger: one byte per copy (message × consumer group) and one byte per
+//! The delivery ledger: one byte and one bit per copy (message × consumer group) and one byte per
 //! message, so a hundred million messages fit on a laptop. The bit layout is private; the
 //! engine calls the verbs below.
 
@@ -7,6 +7,9 @@
 #[derive(Clone, Debug, Default)]
 pub struct Ledger {
     copies: Vec<u8>,
+    /// One bit per copy: it reached the broker (counted into the group's time-average
+    /// number in system). A copy refused before that must not be counted out of it.
+    entered: Vec<u64>,
 }
 
 const COUNT: u8 = 0b0000_0011;
@@ -33,12 +36,46 @@ pub enum Class {
 impl Ledger {
     /// Adds a copy for a new message; ids are dense and in creation order.
     pub fn push(&mut self) {
+        self.grow();
         self.copies.push(0);
+    }
+
+    fn grow(&mut self) {
+        if self.copies.len().is_multiple_of(64) {
+            self.entered.push(0);
+        }
+    }
+
+    /// The copy reached the broker; true the first time.
+    pub fn enter(&mut self, id: u32) -> bool {
+        let (word, bit) = ((id / 64) as usize, 1u64 << (id % 64));
+        let first = self.entered[word] & bit == 0;
+        self.entered[word] |= bit;
+        first
+    }
+
+    /// The copy left the broker without being finished (cut from a log by a failover):
+    /// it counts into the system again if it is appended again.
+    pub fn exit(&mut self, id: u32) {
+        self.entered[(id / 64) as usize] &= !(1u64 << (id % 64));
+    }
+
+    /// Whether the copy has reached the broker.
+    #[must_use]
+    pub fn entered(&self, id: u32) -> bool {
+        self.entered[(id / 64) as usize] & (1u64 << (id % 64)) != 0
+    }
+
+    /// Whether the copy was ever marked dropped (it may have been processed since).
+    #[must_use]
+    pub fn dropped(&self, id: u32) -> bool {
+        self.copies[id as usize] & DROPPED != 0
     }
 
     /// Adds a placeholder for a message this group should not receive (an exchange
     /// routed it elsewhere): not a copy.
     pub fn push_unaddressed(&mut self) {
+        self.grow();
         self.copies.push(UNADDRESSED);
     }
 
@@ -119,12 +156,6 @@ impl Ledger {
     /// idempotency record is durable, so a redelivery is a known duplicate).
     pub fn commit(&mut self, id: u32) {
         self.copies[id as usize] |= COMMITTED;
-    }
-
-    /// Whether the copy was ever marked dropped (whatever happened to it after).
-    #[must_use]
-    pub fn was_dropped(&self, id: u32) -> bool {
-        self.copies[id as usize] & DROPPED != 0
     }
 
     /// Whether the side effect is committed.

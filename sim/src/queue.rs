@@ -331,12 +331,20 @@ impl SqsQueue {
         self.expiry.front().map(|e| e.0)
     }
 
-    /// Discards the oldest visible message to make room; returns it.
+    /// Discards the oldest visible message to make room; returns it (none when every
+    /// message held is in a consumer's hands).
     pub fn drop_oldest(&mut self) -> Option<Msg> {
         let i = *self.visible.front()?;
         let m = self.slots[i as usize].msg;
         self.remove(i);
         Some(m)
+    }
+
+    /// Messages ready to be received (visible: neither in a consumer's hands nor waiting
+    /// out a visibility timeout).
+    #[must_use]
+    pub fn ready(&self) -> u64 {
+        self.visible.len() as u64
     }
 
     /// Messages held (visible or in flight).

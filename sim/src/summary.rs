@@ -43,7 +43,8 @@ pub struct RunSummary {
     pub duration_s: f64,
     /// Mean rates over the producing period.
     pub throughput: Throughput,
-    /// Dropped copies by reason (`reject`, `drop-oldest`, `producer-gave-up`, ...).
+    /// Dropped copies by reason (`reject`, `drop-oldest`, `producer-gave-up`, ...): the
+    /// copies whose final class is dropped, so the reasons sum to `messages.dropped`.
     pub dropped_by_reason: BTreeMap<String, u64>,
     /// Conservation held for the run and for every group.
     pub conservation_ok: bool,
@@ -119,6 +120,16 @@ pub struct Messages {
     pub dropped: u64,
     /// Copies still in the system at the end.
     pub in_flight: u64,
+    /// Messages that reached no consumer group's queue (an exchange with no matching
+    /// binding, a queue or pub/sub topic nobody consumes): no copy exists to account, so
+    /// they are counted here as messages, apart from `dropped` (absent when none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unroutable: u64,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Latency percentiles in seconds.

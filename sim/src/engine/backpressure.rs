@@ -3,14 +3,15 @@
 //! that backlog has fallen to `low_watermark`, rather than trickling one send in each time
 //! one message leaves (the hysteresis that keeps a producer from flapping). Every pause is
 //! recorded as a `PauseSpan` for the snapshot and the event log. Also the other answers
-//! to a full queue that need more than a line: `reject` with producer retries, and `spill`
-//! (overflow accepted into slower storage and read back in order, one read at a time).
+//! to a full queue that need more than a line: `reject` with producer retries, `spill`
+//! (overflow accepted into slower storage and read back in order, one read at a time),
+//! `drop-oldest` making room, and plain `block`'s pauses.
 
 use super::{Engine, Parked};
-use crate::consumer::Store;
+use crate::consumer::{GroupKind, Store};
 use crate::event::Event;
 use crate::message::Msg;
-use crate::scenario::{BrokerModel, OnFull};
+use crate::scenario::{BrokerModel, OnFailure, OnFull};
 use crate::snapshot::{LogKind, PauseSpan};
 use crate::summary::Overflow;
 
@@ -28,8 +29,12 @@ pub(super) struct OverflowStats {
 }
 
 impl Engine {
-    /// Messages held in a partition (log: not yet committed by the slowest group) or in
-    /// the fullest group's queue; what `capacity` and the watermarks bound.
+    /// What `capacity` and the watermarks bound, per model: on a log, the messages of a
+    /// partition the slowest joined group has not committed (in service or processed but
+    /// uncommitted included); on a queue, the messages the fullest group's queue holds,
+    /// received or not (SQS keeps a message until it is deleted); on an exchange, the
+    /// messages ready in the fullest group's queue (RabbitMQ's queue length limit counts
+    /// ready messages only, not those delivered and unacknowledged).
     pub(super) fn backlog(&self, t: u32, partition: u32) -> u64 {
         let topic = &self.topics[t as usize];
         match topic.model {
@@ -41,12 +46,19 @@ impl Engine {
             BrokerModel::Queue | BrokerModel::Exchange => topic
                 .groups
                 .iter()
-                .map(|&g| match &self.groups[g as usize].store {
-                    Store::Queue(q) => q.len(),
-                    Store::Log(_) => 0,
-                })
+                .map(|&g| self.queue_backlog(g))
                 .max()
                 .unwrap_or(0),
+        }
+    }
+
+    /// A queue or exchange group's count against `capacity` (see `backlog`).
+    pub(super) fn queue_backlog(&self, g: u32) -> u64 {
+        let group = &self.groups[g as usize];
+        match &group.store {
+            Store::Queue(q) if group.kind == GroupKind::Amqp => q.ready(),
+            Store::Queue(q) => q.len(),
+            Store::Log(_) => 0,
         }
     }
 
@@ -69,6 +81,10 @@ impl Engine {
     /// After a request for `partition` was appended or found it full: the producers pause
     /// once its backlog has reached the high watermark.
     pub(super) fn pause_if_high(&mut self, t: u32, partition: u32) {
+        if self.broker.on_full == OnFull::Block && !self.hysteresis() {
+            self.track_block(t, partition);
+            return;
+        }
         if !self.hysteresis() || self.paused(t) {
             return;
         }
@@ -91,6 +107,46 @@ impl Engine {
             topic.name
         );
         self.note(LogKind::Backpressure, text);
+    }
+
+    /// Plain `block` (no watermarks): the producers are paused from the moment a request
+    /// waits for room until the last waiting one is appended, recorded as a `PauseSpan`
+    /// like a watermark pause so that `overflow` reports it.
+    fn track_block(&mut self, t: u32, partition: u32) {
+        let topic = &self.topics[t as usize];
+        match (topic.parked.is_empty(), topic.blocked) {
+            (false, None) => {
+                let backlog = self.backlog(t, partition);
+                let topic = &mut self.topics[t as usize];
+                topic.blocked = Some(self.pauses.len());
+                self.pauses.push(PauseSpan {
+                    topic: topic.name.clone(),
+                    partition,
+                    paused_at: self.now,
+                    paused_backlog: backlog,
+                    resumed_at: None,
+                    resumed_backlog: None,
+                });
+                let text = format!(
+                    "`{}`/{partition}: full at {backlog}, producers blocked",
+                    topic.name
+                );
+                self.note(LogKind::Backpressure, text);
+            }
+            (true, Some(span)) => {
+                self.topics[t as usize].blocked = None;
+                let backlog = self.backlog(t, self.pauses[span].partition);
+                let pause = &mut self.pauses[span];
+                pause.resumed_at = Some(self.now);
+                pause.resumed_backlog = Some(backlog);
+                let text = format!(
+                    "`{}`/{}: room again, producers unblocked",
+                    pause.topic, pause.partition
+                );
+                self.note(LogKind::Backpressure, text);
+            }
+            _ => {}
+        }
     }
 
     /// Resumes the producers once the partition that paused them has fallen to the low
@@ -187,10 +243,10 @@ impl Engine {
     /// and no read is under way.
     pub(super) fn read_spill(&mut self, t: u32) {
         let topic = &self.topics[t as usize];
-        let Some(&Parked { partition, .. }) = topic.parked.front() else {
+        let Some(&Parked { msg, partition }) = topic.parked.front() else {
             return;
         };
-        if topic.spill_reading || self.is_full(t, partition) {
+        if topic.spill_reading || self.is_full(t, partition, &msg) {
             return;
         }
         self.topics[t as usize].spill_reading = true;
@@ -215,6 +271,48 @@ impl Engine {
             self.note(LogKind::Backpressure, text);
         }
         self.read_spill(t);
+    }
+
+    /// `drop-oldest`: where the topic is full, discards the oldest message no consumer
+    /// holds (on an exchange with a dead-letter exchange, dead-letters it). Returns the
+    /// groups where every message counted is in a consumer's hands: for them the incoming
+    /// message is the one discarded.
+    pub(super) fn make_room(&mut self, t: u32, partition: u32, msg: &Msg) -> Vec<u32> {
+        let targets = self.producers[msg.producer as usize].routes[msg.route as usize].clone();
+        let cap = self.limit();
+        let mut refused = Vec::new();
+        if self.topics[t as usize].model == BrokerModel::Log {
+            let oldest = self.min_committed(t, partition);
+            if self.held_by_consumer(t, partition, oldest) {
+                return targets;
+            }
+            self.skip_offset(t, partition, oldest, "drop-oldest");
+            self.trim(t, partition);
+            return refused;
+        }
+        for g in targets {
+            if self.queue_backlog(g) < cap {
+                continue;
+            }
+            let group = &mut self.groups[g as usize];
+            let Store::Queue(q) = &mut group.store else {
+                continue;
+            };
+            let dropped = q.drop_oldest();
+            group.lag = q.len();
+            // RabbitMQ's drop-head overflow dead-letters the head when the queue
+            // has a dead-letter exchange (as its failures do).
+            let dlx = group.kind == GroupKind::Amqp && group.on_failure == OnFailure::DeadLetter;
+            match dropped {
+                Some(m) if dlx => self.dead_letter(g, m, "queue length limit"),
+                Some(m) => {
+                    self.drop_copy(g, m.id, Some(m.arrived), "drop-oldest");
+                    self.resequence_gone(g, m);
+                }
+                None => refused.push(g),
+            }
+        }
+        refused
     }
 
     /// What overflowed, for the summary (none when nothing did).

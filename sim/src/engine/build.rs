@@ -46,6 +46,7 @@ pub(super) fn topics(sc: &Scenario) -> Vec<Topic> {
                 parked: VecDeque::new(),
                 spill_reading: false,
                 pause: None,
+                blocked: None,
             }
         })
         .collect()

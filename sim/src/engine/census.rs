@@ -101,7 +101,6 @@ impl Engine {
                     s.processed += 1;
                     s.duplicated += u64::from(n >= 2);
                     s.duplicated_by_resend += u64::from(n >= 2 && flags.repeated(id));
-                    tally.dropped_and_processed += u64::from(g.ledger.was_dropped(id));
                 }
                 Class::DeadLettered => s.dead_lettered += 1,
                 Class::Dropped => s.dropped += 1,
@@ -180,6 +179,7 @@ impl Engine {
             dead_lettered: sum(|g| g.dead_lettered),
             dropped: sum(|g| g.dropped),
             in_flight: sum(|g| g.in_flight),
+            unroutable: self.unroutable,
         };
         let all_latency = self.latency_histogram();
         let latency = latency_of(&all_latency);
@@ -211,7 +211,8 @@ impl Engine {
             ),
             ok: conservation_ok,
         });
-        expectations.extend(self.invariants(&groups, &tallies));
+        let dropped_by_reason = self.dropped_by_reason();
+        expectations.extend(self.invariants(&groups, &dropped_by_reason));
         expectations.extend(groups.iter().map(guarantee));
         let producing_s = self.now.min(self.stop).as_secs_f64().max(f64::MIN_POSITIVE);
         RunSummary {
@@ -231,11 +232,7 @@ impl Engine {
             scenario_hash: String::new(),
             duration_s: self.stop.as_secs_f64(),
             throughput: self.throughput(producing_s),
-            dropped_by_reason: self
-                .dropped_by_reason
-                .iter()
-                .map(|(k, v)| ((*k).to_string(), *v))
-                .collect(),
+            dropped_by_reason,
             conservation_ok,
             faults: self.fault_windows(),
             latency_histogram: all_latency

@@ -251,6 +251,10 @@ impl Engine {
                 q.remove(slot);
                 group.lag = q.len();
                 self.unpark_soon(topic);
+            } else if kind == GroupKind::Amqp {
+                // Delivered and unacknowledged: no longer ready, so no longer counted
+                // against the queue length limit.
+                self.unpark_soon(topic);
             }
             if let Some(at) = arm {
                 self.queue.push(at, Event::Visibility { group: g });
@@ -379,6 +383,10 @@ impl Engine {
         match group.ledger.apply(msg.id) {
             1 => {
                 group.metrics.processed += 1;
+                if group.ledger.dropped(msg.id) {
+                    // Processed wins: the live count of drops gives this one back.
+                    group.metrics.dropped -= 1;
+                }
                 if let Some(high) = group.order.get_mut(msg.key as usize) {
                     if *high > msg.seq {
                         group.metrics.out_of_order += 1;

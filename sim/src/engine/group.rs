@@ -35,71 +35,6 @@ impl Engine {
         self.unpark_soon(t);
     }
 
-    /// Forgets what every group of the topic has committed past.
-    pub(super) fn trim(&mut self, t: u32, p: u32) {
-        if self.topics[t as usize].retention.is_some() {
-            return; // kept until it ages out, read or not
-        }
-        let low = self.min_committed(t, p);
-        let part = &mut self.topics[t as usize].partitions[p as usize];
-        part.trim(low.min(part.end));
-    }
-
-    /// The slowest group's committed offset in partition `p` (the log end if none).
-    pub(super) fn min_committed(&self, t: u32, p: u32) -> u64 {
-        let topic = &self.topics[t as usize];
-        topic
-            .groups
-            .iter()
-            .filter_map(|&g| match &self.groups[g as usize].store {
-                Store::Log(parts) => Some(parts[p as usize].committed),
-                Store::Queue(_) => None,
-            })
-            .min()
-            .unwrap_or(topic.partitions[p as usize].end)
-    }
-
-    /// Every group that had not committed past `offset` skips it; its copy is dropped.
-    pub(super) fn skip_offset(&mut self, t: u32, p: u32, offset: u64, reason: &'static str) {
-        let msg = self.topics[t as usize].partitions[p as usize].get(offset);
-        for k in 0..self.topics[t as usize].groups.len() {
-            let g = self.topics[t as usize].groups[k];
-            let Store::Log(parts) = &mut self.groups[g as usize].store else {
-                continue;
-            };
-            let gp = &mut parts[p as usize];
-            if gp.committed > offset {
-                continue;
-            }
-            gp.committed = offset + 1;
-            gp.done = gp.done.max(offset + 1);
-            gp.position = gp.position.max(offset + 1);
-            self.groups[g as usize].lag -= 1;
-            if let Some(m) = msg {
-                self.drop_copy(g, m.id, Some(m.arrived), reason);
-                self.resequence_gone(g, m);
-            }
-        }
-    }
-
-    /// Retention: entries older than the topic's retention are deleted, consumed or not.
-    pub(super) fn expire_retention(&mut self, t: u32, p: u32) {
-        let Some(keep) = self.topics[t as usize].retention else {
-            return;
-        };
-        loop {
-            let part = &self.topics[t as usize].partitions[p as usize];
-            let base = part.base();
-            match part.get(base) {
-                Some(m) if m.arrived + keep <= self.now => {
-                    self.skip_offset(t, p, base, "retention");
-                    self.topics[t as usize].partitions[p as usize].trim(base + 1);
-                }
-                _ => break,
-            }
-        }
-    }
-
     /// The periodic commit: offsets up to what was processed, or the pending deletes.
     pub(super) fn commit_group(&mut self, g: u32) {
         let group = &self.groups[g as usize];
@@ -424,7 +359,14 @@ impl Engine {
     fn abandon(&mut self, g: u32, w: Work, lost_in_hand: bool) {
         let group = &mut self.groups[g as usize];
         let taken_and_committed = group.delivery == Delivery::AtMostOnce;
-        if lost_in_hand && taken_and_committed && group.ledger.applied(w.msg.id) == 0 {
+        let unapplied = group.ledger.applied(w.msg.id) == 0;
+        if lost_in_hand && unapplied && group.kind == GroupKind::PubSub {
+            // Redis forgets a message once written to the subscriber's socket: like every
+            // other pub/sub miss it is a known drop, not a silent loss.
+            self.drop_copy(g, w.msg.id, Some(w.msg.arrived), "subscriber-crashed");
+            return;
+        }
+        if lost_in_hand && taken_and_committed && unapplied {
             group.metrics.lost_known += 1;
             // Gone with the instance's memory: no longer waiting or in service.
             if group.ledger.finish(w.msg.id) {
@@ -435,6 +377,14 @@ impl Engine {
                 group.name, w.msg.id
             );
             self.note(LogKind::Loss, text);
+        }
+        let group = &mut self.groups[g as usize];
+        if let Store::Log(parts) = &group.store {
+            let skipped = parts[w.partition as usize].committed > w.offset;
+            if lost_in_hand && !taken_and_committed && unapplied && skipped {
+                // Retention deleted it while in hand: no replay will bring it back.
+                self.drop_copy(g, w.msg.id, Some(w.msg.arrived), "retention");
+            }
         }
         let group = &mut self.groups[g as usize];
         if let Store::Log(parts) = &mut group.store {
@@ -500,6 +450,9 @@ impl Engine {
         }
         if group.ledger.unapply(m.id) == 0 {
             group.metrics.processed -= 1;
+            if group.ledger.dropped(m.id) {
+                group.metrics.dropped += 1;
+            }
             // The key's high-water mark goes back with the rolled-back application, so the
             // replay is not mistaken for reordering.
             if let Some(high) = group.order.get_mut(m.key as usize) {

@@ -7,7 +7,7 @@ use crate::consumer::{GroupKind, Store};
 use crate::event::Event;
 use crate::message::Msg;
 use crate::producer::Inflight;
-use crate::scenario::{Acks, BrokerModel, OnFailure, OnFull, Overflow};
+use crate::scenario::{Acks, BrokerModel, OnFull, Overflow};
 use crate::snapshot::LogKind;
 use crate::time::SimTime;
 use rand::RngExt;
@@ -20,6 +20,8 @@ enum Outcome {
     Rejected,
     /// Accepted into the spill storage (`on_full = "spill"`).
     Spilled,
+    /// `drop-oldest` on a log whose oldest message a consumer holds: the new one goes.
+    Discarded,
 }
 
 impl Engine {
@@ -97,9 +99,10 @@ impl Engine {
                 ledger.push_unaddressed();
             }
         }
-        if targets.is_empty() && !topic.groups.is_empty() {
-            // No binding matches: the exchange discards it (there is no copy to account).
-            self.count_drop("unroutable", 1);
+        if targets.is_empty() && topic.model != BrokerModel::Log {
+            // No queue takes it (no binding matches, or nobody consumes the topic): the
+            // broker discards it and there is no copy to account. A log keeps it anyway.
+            self.unroutable += 1;
         }
         self.produced += 1;
         self.bytes += self.payload_created(p, id);
@@ -249,8 +252,8 @@ impl Engine {
         } else if !self.topics[t as usize].parked.is_empty() || self.paused(t) {
             // Requests behind a blocked one wait their turn, as in a producer's buffer.
             Outcome::Parked
-        } else if self.is_full(t, partition) {
-            self.when_full(t, partition)
+        } else if self.is_full(t, partition, &msg) {
+            self.when_full(t, partition, &msg)
         } else {
             Outcome::Appended
         };
@@ -267,25 +270,42 @@ impl Engine {
                 self.pause_if_high(t, partition);
             }
             Outcome::Rejected => self.reject(p, msg, "reject"),
+            Outcome::Discarded => {
+                self.drop_message(t, msg.id, None, "drop-oldest");
+                self.resequence_dropped(t, msg);
+                self.respond(p, msg.id);
+            }
             Outcome::Spilled => self.spill(p, msg, partition),
         }
     }
 
-    fn when_full(&mut self, t: u32, partition: u32) -> Outcome {
+    fn when_full(&mut self, t: u32, partition: u32, msg: &Msg) -> Outcome {
         match self.broker.on_full {
             OnFull::Block => Outcome::Parked,
             OnFull::Spill => Outcome::Spilled,
             OnFull::Reject => Outcome::Rejected,
             OnFull::DropOldest => {
-                self.make_room(t, partition);
-                Outcome::Appended
+                self.refused = self.make_room(t, partition, msg);
+                if self.topics[t as usize].model == BrokerModel::Log && !self.refused.is_empty() {
+                    self.refused.clear();
+                    Outcome::Discarded
+                } else {
+                    Outcome::Appended
+                }
             }
         }
     }
 
-    /// A partition (log) or any group's queue (queue model) holds `capacity` messages (or
-    /// `high_watermark`).
-    pub(super) fn is_full(&self, t: u32, partition: u32) -> bool {
+    /// A partition (log) or any queue `msg` goes to holds `capacity` messages (or
+    /// `high_watermark`), counted as `backlog` says.
+    pub(super) fn is_full(&self, t: u32, partition: u32, msg: &Msg) -> bool {
+        if self.topics[t as usize].model == BrokerModel::Exchange {
+            // RabbitMQ applies each queue's length limit to the messages routed to it.
+            let targets = &self.producers[msg.producer as usize].routes[msg.route as usize];
+            return targets
+                .iter()
+                .any(|&g| self.queue_backlog(g) >= self.limit());
+        }
         self.backlog(t, partition) >= self.limit()
     }
 
@@ -309,6 +329,8 @@ impl Engine {
     /// Appends to the log or to the queue of every group the message is routed to, and
     /// wakes an idle consumer; returns the log offset.
     pub(super) fn append(&mut self, t: u32, mut msg: Msg, partition: u32) -> Option<u64> {
+        // `drop-oldest`: full queues with nothing to discard refuse their copy.
+        let refused = std::mem::take(&mut self.refused);
         let held = self.broker_bytes_of(&msg);
         let topic = &mut self.topics[t as usize];
         let first = topic.flags.accept(msg.id);
@@ -353,8 +375,12 @@ impl Engine {
                 }
                 continue;
             }
-            if first {
+            if group.ledger.enter(msg.id) {
                 group.metrics.enter(self.now);
+            }
+            if refused.contains(&g) {
+                self.drop_copy(g, msg.id, Some(msg.arrived), "drop-oldest");
+                continue;
             }
             if group.kind == GroupKind::PubSub {
                 self.publish_to_subscriber(g, msg);
@@ -379,7 +405,7 @@ impl Engine {
                 self.try_start(i);
             }
         }
-        if self.topics[t as usize].groups.is_empty() {
+        if offset.is_some() && self.topics[t as usize].groups.is_empty() {
             self.trim(t, partition);
         }
         self.payload_appended(t, partition, offset, held);
@@ -425,44 +451,6 @@ impl Engine {
         self.discard_buffer(g);
         self.queue
             .push(self.now + after, Event::Reconnect { instance: i });
-    }
-
-    /// `drop-oldest`: discards the oldest message where the topic is full.
-    fn make_room(&mut self, t: u32, partition: u32) {
-        let groups = self.topics[t as usize].groups.clone();
-        let cap = self.limit();
-        match self.topics[t as usize].model {
-            BrokerModel::Queue | BrokerModel::Exchange | BrokerModel::Pubsub => {
-                for g in groups {
-                    let group = &mut self.groups[g as usize];
-                    let Store::Queue(q) = &mut group.store else {
-                        continue;
-                    };
-                    if q.len() < cap {
-                        continue;
-                    }
-                    let dropped = q.drop_oldest();
-                    group.lag = q.len();
-                    // RabbitMQ's drop-head overflow dead-letters the head when the queue
-                    // has a dead-letter exchange (as its failures do).
-                    let dlx =
-                        group.kind == GroupKind::Amqp && group.on_failure == OnFailure::DeadLetter;
-                    match dropped {
-                        Some(m) if dlx => self.dead_letter(g, m, "queue length limit"),
-                        Some(m) => {
-                            self.drop_copy(g, m.id, Some(m.arrived), "drop-oldest");
-                            self.resequence_gone(g, m);
-                        }
-                        None => {}
-                    }
-                }
-            }
-            _ => {
-                let oldest = self.min_committed(t, partition);
-                self.skip_offset(t, partition, oldest, "drop-oldest");
-                self.trim(t, partition);
-            }
-        }
     }
 
     /// The broker's answer travels back to the producer.
@@ -580,16 +568,23 @@ impl Engine {
     ) -> bool {
         let group = &mut self.groups[g as usize];
         // A copy already processed stays processed: discarding it later loses nothing.
-        if group.ledger.applied(id) > 0 || !group.ledger.drop_copy(id) {
+        // A group the message was not routed to has no copy to drop.
+        if !group.ledger.addressed(id)
+            || group.ledger.applied(id) > 0
+            || !group.ledger.drop_copy(id)
+        {
             return false;
         }
         group.metrics.dropped += 1;
-        if group.ledger.finish(id)
-            && let Some(at) = arrived
-        {
-            group.metrics.leave(self.now, at);
+        // A copy refused before it reached the broker never counted as in the system;
+        // it is finished only if it ever gets there after all (a late resend).
+        if group.ledger.entered(id) && group.ledger.finish(id) {
+            match arrived {
+                Some(at) => group.metrics.leave(self.now, at),
+                None => group.metrics.unknown_arrivals += 1,
+            }
         }
-        self.count_drop(reason, 1);
+        self.drops.record(g, id, reason);
         true
     }
 
@@ -614,7 +609,7 @@ impl Engine {
             return;
         }
         while let Some(&Parked { msg, partition }) = self.topics[t as usize].parked.front() {
-            if self.paused(t) || self.is_full(t, partition) {
+            if self.paused(t) || self.is_full(t, partition, &msg) {
                 break;
             }
             self.topics[t as usize].parked.pop_front();

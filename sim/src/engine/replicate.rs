@@ -223,16 +223,19 @@ impl Engine {
                 .map(|(gp, part)| part.end - gp.committed)
                 .sum();
             for m in cut {
-                if group.ledger.applied(m.id) > 0 || group.ledger.finished(m.id) {
+                let ledger = &mut group.ledger;
+                if ledger.applied(m.id) > 0 || ledger.finished(m.id) || !ledger.entered(m.id) {
                     continue;
                 }
                 if self.topics[t as usize].flags.acked(m.id) {
                     group.metrics.lost_known += 1;
                     // Cut from the log: no longer waiting anywhere.
-                    group.ledger.finish(m.id);
+                    ledger.finish(m.id);
+                } else {
+                    // Unacknowledged, it leaves the system for now and enters again if
+                    // the producer resends it.
+                    ledger.exit(m.id);
                 }
-                // Unacknowledged, it leaves the system for now and enters again if the
-                // producer resends it.
                 group.metrics.leave(self.now, m.arrived);
             }
         }

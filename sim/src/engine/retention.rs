@@ -1,0 +1,129 @@
+//! What a log keeps: entries are forgotten behind the slowest joined group's committed
+//! offset (or, with `retention`, once they age out, read or not), and an offset can be
+//! skipped for the groups that had not committed it (retention, `drop-oldest`).
+
+use super::Engine;
+use crate::consumer::Store;
+
+impl Engine {
+    /// Forgets what every group of the topic has committed past.
+    pub(super) fn trim(&mut self, t: u32, p: u32) {
+        if self.topics[t as usize].retention.is_some() {
+            return; // kept until it ages out, read or not
+        }
+        let low = self
+            .min_committed(t, p)
+            .min(self.topics[t as usize].partitions[p as usize].end);
+        self.skip_unjoined_below(t, p, low);
+        let part = &mut self.topics[t as usize].partitions[p as usize];
+        part.trim(low);
+    }
+
+    /// Groups that have not joined yet, reading from the earliest offset, lose what is
+    /// forgotten before they join (dropped, `retention`: it was not retained for them).
+    fn skip_unjoined_below(&mut self, t: u32, p: u32, low: u64) {
+        for k in 0..self.topics[t as usize].groups.len() {
+            let g = self.topics[t as usize].groups[k];
+            let group = &self.groups[g as usize];
+            let Store::Log(parts) = &group.store else {
+                continue;
+            };
+            let from = parts[p as usize].committed;
+            if group.joined || from >= low {
+                continue;
+            }
+            let gone: Vec<crate::message::Msg> = self.topics[t as usize].partitions[p as usize]
+                .iter_from(from)
+                .take((low - from) as usize)
+                .copied()
+                .collect();
+            let group = &mut self.groups[g as usize];
+            let Store::Log(parts) = &mut group.store else {
+                unreachable!()
+            };
+            let gp = &mut parts[p as usize];
+            (gp.committed, gp.done, gp.position) = (low, low, low);
+            group.lag -= low - from;
+            for m in gone {
+                self.drop_copy(g, m.id, Some(m.arrived), "retention");
+                self.resequence_gone(g, m);
+            }
+        }
+    }
+
+    /// The slowest joined group's committed offset in partition `p` (the log end if
+    /// none). A group that has not joined yet holds nothing back: it finds what is still
+    /// retained when it joins.
+    pub(super) fn min_committed(&self, t: u32, p: u32) -> u64 {
+        let topic = &self.topics[t as usize];
+        topic
+            .groups
+            .iter()
+            .filter_map(|&g| match &self.groups[g as usize].store {
+                Store::Log(parts) if self.groups[g as usize].joined => {
+                    Some(parts[p as usize].committed)
+                }
+                _ => None,
+            })
+            .min()
+            .unwrap_or(topic.partitions[p as usize].end)
+    }
+
+    /// Whether a consumer of some group has fetched `offset` of partition `p` and not
+    /// finished it (`drop-oldest` must not discard it from under the consumer).
+    pub(super) fn held_by_consumer(&self, t: u32, p: u32, offset: u64) -> bool {
+        self.topics[t as usize].groups.iter().any(|&g| {
+            matches!(&self.groups[g as usize].store, Store::Log(parts)
+                if parts[p as usize].done <= offset && offset < parts[p as usize].position)
+        })
+    }
+
+    /// Every group that had not committed past `offset` skips it; its copy is dropped
+    /// unless a consumer of the group has it in hand.
+    pub(super) fn skip_offset(&mut self, t: u32, p: u32, offset: u64, reason: &'static str) {
+        let msg = self.topics[t as usize].partitions[p as usize].get(offset);
+        for k in 0..self.topics[t as usize].groups.len() {
+            let g = self.topics[t as usize].groups[k];
+            let joined = self.groups[g as usize].joined;
+            let Store::Log(parts) = &mut self.groups[g as usize].store else {
+                continue;
+            };
+            let gp = &mut parts[p as usize];
+            // A group not joined yet may be further back (a retained log it will replay);
+            // the entry stays there for it.
+            let behind = gp.committed < offset && !joined;
+            if gp.committed > offset || behind {
+                continue;
+            }
+            // Fetched and not finished: the consumer has the message and processes it
+            // anyway (a crash before it is done loses it to this skip; see `abandon`).
+            let in_hand = gp.done <= offset && offset < gp.position;
+            gp.committed = offset + 1;
+            gp.done = gp.done.max(offset + 1);
+            gp.position = gp.position.max(offset + 1);
+            self.groups[g as usize].lag -= 1;
+            if let Some(m) = msg.filter(|_| !in_hand) {
+                self.drop_copy(g, m.id, Some(m.arrived), reason);
+                self.resequence_gone(g, m);
+            }
+        }
+    }
+
+    /// Retention: entries older than the topic's retention are deleted, consumed or not.
+    pub(super) fn expire_retention(&mut self, t: u32, p: u32) {
+        let Some(keep) = self.topics[t as usize].retention else {
+            return;
+        };
+        loop {
+            let part = &self.topics[t as usize].partitions[p as usize];
+            let base = part.base();
+            match part.get(base) {
+                Some(m) if m.arrived + keep <= self.now => {
+                    self.skip_offset(t, p, base, "retention");
+                    self.topics[t as usize].partitions[p as usize].trim(base + 1);
+                }
+                _ => break,
+            }
+        }
+    }
+}
