@@ -15,6 +15,7 @@ mod outbox;
 mod overflow;
 mod patterns;
 mod performance;
+mod producer;
 mod properties;
 mod reports;
 mod request_reply;
