@@ -44,7 +44,11 @@ fn an_idempotent_producer_keeps_each_partition_in_order_on_a_lossy_network() {
         let s = parse(&lossy(&format!("idempotent = true\n{producer}")));
         let r = run_with(&s, Delivery::AtLeastOnce, seed);
         let m = &r.messages;
-        assert_eq!((m.out_of_order, m.duplicated, m.lost), (0, 0, 0), "seed={seed}: {m:?}");
+        assert_eq!(
+            (m.out_of_order, m.duplicated, m.lost),
+            (0, 0, 0),
+            "seed={seed}: {m:?}"
+        );
         assert_eq!(m.processed, m.produced, "seed={seed}: {m:?}");
         assert!(r.conservation_ok);
     }
@@ -52,7 +56,11 @@ fn an_idempotent_producer_keeps_each_partition_in_order_on_a_lossy_network() {
 
 #[test]
 fn one_request_in_flight_keeps_order_without_idempotence_and_more_may_reorder() {
-    let one = run_with(&parse(&lossy("max_in_flight = 1")), Delivery::AtLeastOnce, 1);
+    let one = run_with(
+        &parse(&lossy("max_in_flight = 1")),
+        Delivery::AtLeastOnce,
+        1,
+    );
     assert_eq!(one.messages.out_of_order, 0, "{:?}", one.messages);
     // Without idempotence a lost acknowledgement still makes a duplicate.
     assert!(one.messages.duplicated > 0, "{:?}", one.messages);
@@ -88,7 +96,11 @@ fn one_request_in_flight_bounds_throughput_by_the_round_trip() {
     assert_eq!(r.messages.processed, r.messages.produced);
     // 400 messages at 100 per second: the last leaves about 4 s after the start, 2 s
     // after it was made.
-    assert!(r.latency_s.max > 1.9 && r.latency_s.max < 2.1, "{:?}", r.latency_s);
+    assert!(
+        r.latency_s.max > 1.9 && r.latency_s.max < 2.1,
+        "{:?}",
+        r.latency_s
+    );
 }
 
 const CRASHED: &str = r#"
@@ -131,7 +143,11 @@ fn a_crashed_producer_stops_resending_and_loses_what_it_had_not_had_acknowledged
     // acknowledged), 1000 in [4s, 5s) that no broker took before the producer died.
     assert_eq!(m.produced, 4999, "{m:?}");
     assert_eq!(m.processed, 3999, "{m:?}");
-    assert_eq!(r.dropped_by_reason.get("producer-crash"), Some(&1000), "{r:?}");
+    assert_eq!(
+        r.dropped_by_reason.get("producer-crash"),
+        Some(&1000),
+        "{r:?}"
+    );
     assert_eq!((m.lost, m.in_flight), (0, 0), "{m:?}");
     assert!(r.conservation_ok);
 }
@@ -169,4 +185,31 @@ fn a_producer_beyond_the_sixteen_bit_index_is_refused_at_its_name() {
     let shown = err.to_string();
     assert!(shown.starts_with("many.toml:262150:8: "), "{shown}");
     assert!(shown.contains("at most 65536 producers"), "{shown}");
+}
+
+#[test]
+fn four_billion_keys_cost_only_the_keys_used() {
+    // Per-key state (the producer's sequence numbers, an ordered group's high-water marks)
+    // is kept for the keys drawn: 4 bytes a key up front would be 16 GB each.
+    let toml = r#"
+        name = "many-keys"
+        duration = "1s"
+        [[topic]]
+        name = "t"
+        partitions = 4
+        [[producer]]
+        name = "p"
+        topic = "t"
+        rate = 1000
+        keys = 4294967295
+        [[consumer]]
+        group = "g"
+        topic = "t"
+        instances = 4
+        service_time = "100us"
+        ordered = true
+        "#;
+    let r = run_with(&parse(toml), Delivery::AtLeastOnce, 1);
+    assert_eq!(r.messages.processed, r.messages.produced);
+    assert_eq!(r.messages.out_of_order, 0);
 }

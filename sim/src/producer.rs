@@ -2,6 +2,7 @@
 //! has in flight when the network is not instantaneous. Scheduling stays in the engine;
 //! this module only draws and keeps producer-side state.
 
+use crate::keys::KeyTable;
 use crate::message::Msg;
 use crate::rng::SimRng;
 use crate::scenario::{Arrival, KeyDistribution, Partitioner, ProducerConfig};
@@ -77,7 +78,8 @@ pub struct Producer {
     pub payload_bytes: u64,
     /// The producer's own random stream.
     pub rng: SimRng,
-    key_seq: KeySeq,
+    /// Per key, how many messages it has had.
+    key_seq: KeyTable<u32>,
     /// `events_per_key`: messages in a row with one key, and how many of the current
     /// run are still to come.
     run: u32,
@@ -145,7 +147,10 @@ impl Producer {
             request_timeout: cfg.request_timeout,
             retry_backoff: cfg.retry_backoff,
             idempotent: cfg.idempotent,
-            max_in_flight: cfg.max_in_flight.as_ref().map_or(u32::MAX, |m| *m.get_ref()),
+            max_in_flight: cfg
+                .max_in_flight
+                .as_ref()
+                .map_or(u32::MAX, |m| *m.get_ref()),
             waiting: VecDeque::new(),
             unresolved: BTreeSet::new(),
             payload_bytes: match cfg.payload_bytes {
@@ -153,7 +158,7 @@ impl Producer {
                 _ => 0,
             },
             rng,
-            key_seq: KeySeq::new(keys),
+            key_seq: KeyTable::new(keys),
             run: *cfg.events_per_key.get_ref(),
             run_left: 0,
             last_key: 0,
@@ -216,7 +221,9 @@ impl Producer {
             self.last_key = self.draw_key();
             self.last_key
         };
-        (self.key_base + k, self.key_seq.next(k))
+        let n = self.key_seq.get_mut(k).expect("a key of this producer");
+        *n += 1;
+        (self.key_base + k, *n - 1)
     }
 
     fn draw_key(&mut self) -> u32 {
@@ -249,37 +256,6 @@ impl Producer {
             }
             Partitioner::Random => self.rng.random_range(0..self.partitions),
         }
-    }
-}
-
-/// Per key, how many messages it has had: a `Vec` when keys are few, a map of the keys
-/// used when there are many (`keys = 4294967295` must not cost 16 GB up front).
-#[derive(Debug)]
-enum KeySeq {
-    Dense(Vec<u32>),
-    Sparse(BTreeMap<u32, u32>),
-}
-
-/// Keys up to this many get a `Vec` (4 MB at most).
-const DENSE_KEYS: u32 = 1 << 20;
-
-impl KeySeq {
-    fn new(keys: u32) -> KeySeq {
-        if keys <= DENSE_KEYS {
-            KeySeq::Dense(vec![0; keys as usize])
-        } else {
-            KeySeq::Sparse(BTreeMap::new())
-        }
-    }
-
-    /// Key `k`'s next sequence number.
-    fn next(&mut self, k: u32) -> u32 {
-        let n = match self {
-            KeySeq::Dense(v) => &mut v[k as usize],
-            KeySeq::Sparse(m) => m.entry(k).or_insert(0),
-        };
-        *n += 1;
-        *n - 1
     }
 }
 

@@ -379,7 +379,7 @@ impl Engine {
         match group.ledger.apply(msg.id) {
             1 => {
                 group.metrics.processed += 1;
-                if let Some(high) = group.order.get_mut(msg.key as usize) {
+                if let Some(high) = group.order.get_mut(msg.key) {
                     if *high > msg.seq {
                         group.metrics.out_of_order += 1;
                     } else {

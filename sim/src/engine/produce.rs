@@ -1,6 +1,6 @@
 //! The produce path: arrivals at producers, requests over the network, the broker
-//! appending, parking (`block`), rejecting or making room, and acknowledgements,
-//! timeouts and retries back at the producer. The producer's window of requests, the
+//! appending, parking (`block`), rejecting or making room, and acknowledgements back at
+//! the producer. Request timeouts and retries, the producer's window of requests, the
 //! sequences an idempotent producer's broker checks and a producer crash are in
 //! `requests.rs`.
 
@@ -515,44 +515,6 @@ impl Engine {
         let t = self.producers[p as usize].topic;
         if self.topics[t as usize].flags.ack(id) {
             self.acked += 1;
-        }
-    }
-
-    pub(super) fn on_produce_timeout(&mut self, p: u32, id: u32, attempt: u8) {
-        let prod = &self.producers[p as usize];
-        let Some(req) = prod.inflight.get(&id) else {
-            return;
-        };
-        if req.done || req.attempt != attempt {
-            return;
-        }
-        if u32::from(attempt) < prod.retries {
-            let partition = req.partition;
-            self.send_request(p, id, attempt + 1);
-            self.resend_behind(p, id, partition);
-            return;
-        }
-        let t = prod.topic;
-        let req = self.producers[p as usize].inflight.get_mut(&id).expect("present");
-        req.done = true;
-        let (msg, partition) = (req.msg, req.partition);
-        self.abandon_sequence(p, id, partition);
-        self.topics[t as usize].flags.give_up(id);
-        if !self.topics[t as usize].flags.accepted(id) {
-            self.drop_message(t, id, "producer-gave-up");
-            self.resequence_dropped(t, msg);
-        }
-        self.forget_if_settled(p, id);
-        self.close_request(p);
-    }
-
-    pub(super) fn forget_if_settled(&mut self, p: u32, id: u32) {
-        let inflight = &mut self.producers[p as usize].inflight;
-        if inflight
-            .get(&id)
-            .is_some_and(|r| r.done && r.in_transit == 0)
-        {
-            inflight.remove(&id);
         }
     }
 

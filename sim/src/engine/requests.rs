@@ -1,8 +1,8 @@
-//! A producer's requests as a client library keeps them: the window of requests out at
-//! once (`max_in_flight`) and the buffer behind it, the sequence numbers an idempotent
-//! producer's broker checks on a log (a gap is refused, so resends never reorder a
-//! partition), and what a producer crash takes with it. The produce path itself (sending,
-//! the broker, acknowledgements and timeouts) is in `produce.rs`.
+//! A producer's requests as a client library keeps them: timeouts and retries, the window
+//! of requests out at once (`max_in_flight`) and the buffer behind it, the sequence
+//! numbers an idempotent producer's broker checks on a log (a gap is refused, so resends
+//! never reorder a partition), and what a producer crash takes with it. The produce path
+//! itself (sending, the broker, acknowledgements) is in `produce.rs`.
 
 use super::Engine;
 use crate::message::Msg;
@@ -11,6 +11,49 @@ use crate::scenario::{Acks, BrokerModel};
 use crate::snapshot::LogKind;
 
 impl Engine {
+    /// A request timed out: resend it (and, on a sequence-checked log, what was refused
+    /// behind it) while retries last, else give the message up.
+    pub(super) fn on_produce_timeout(&mut self, p: u32, id: u32, attempt: u8) {
+        let prod = &self.producers[p as usize];
+        let Some(req) = prod.inflight.get(&id) else {
+            return;
+        };
+        if req.done || req.attempt != attempt {
+            return;
+        }
+        if u32::from(attempt) < prod.retries {
+            let partition = req.partition;
+            self.send_request(p, id, attempt + 1);
+            self.resend_behind(p, id, partition);
+            return;
+        }
+        let t = prod.topic;
+        let req = self.producers[p as usize]
+            .inflight
+            .get_mut(&id)
+            .expect("present");
+        req.done = true;
+        let (msg, partition) = (req.msg, req.partition);
+        self.abandon_sequence(p, id, partition);
+        self.topics[t as usize].flags.give_up(id);
+        if !self.topics[t as usize].flags.accepted(id) {
+            self.drop_message(t, id, "producer-gave-up");
+            self.resequence_dropped(t, msg);
+        }
+        self.forget_if_settled(p, id);
+        self.close_request(p);
+    }
+
+    pub(super) fn forget_if_settled(&mut self, p: u32, id: u32) {
+        let inflight = &mut self.producers[p as usize].inflight;
+        if inflight
+            .get(&id)
+            .is_some_and(|r| r.done && r.in_transit == 0)
+        {
+            inflight.remove(&id);
+        }
+    }
+
     /// Producer `p` has `max_in_flight` requests out: a new message must wait.
     pub(super) fn window_full(&self, p: u32) -> bool {
         let prod = &self.producers[p as usize];

@@ -96,7 +96,9 @@ fn rates(p: &ProducerConfig) -> Result<(), Invalid> {
     if rate > most {
         return fail(
             p.rate.span(),
-            format!("rate {rate} is more than {most} messages per second, one per nanosecond (the clock's resolution)"),
+            format!(
+                "rate {rate} is more than {most} messages per second, one per nanosecond (the clock's resolution)"
+            ),
         );
     }
     if p.arrival != Arrival::Bursty {
@@ -128,7 +130,10 @@ fn retries(p: &ProducerConfig) -> Result<(), Invalid> {
     if *p.retries.get_ref() > MAX_RETRIES {
         return fail(
             p.retries.span(),
-            format!("retries must be at most {MAX_RETRIES}, not {}", p.retries.get_ref()),
+            format!(
+                "retries must be at most {MAX_RETRIES}, not {}",
+                p.retries.get_ref()
+            ),
         );
     }
     let Some(m) = &p.max_in_flight else {
@@ -152,4 +157,3 @@ fn retries(p: &ProducerConfig) -> Result<(), Invalid> {
     }
     Ok(())
 }
-
