@@ -26,9 +26,6 @@ pub struct Inflight {
     pub in_transit: u32,
     /// Acknowledged, refused or given up.
     pub done: bool,
-    /// The broker refused the last send as out of sequence (an idempotent producer's
-    /// predecessor was missing): it goes again right behind that predecessor's resend.
-    pub refused: bool,
 }
 
 /// One producer's state.

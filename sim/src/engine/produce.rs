@@ -149,7 +149,6 @@ impl Engine {
                     in_transit: 0,
                     // Fire and forget expects no answer.
                     done: self.broker.acks == Acks::None,
-                    refused: false,
                 },
             );
             self.sequence(p, id, partition);
@@ -247,8 +246,7 @@ impl Engine {
         }
         if !self.in_sequence(p, msg.id, partition) {
             // Kafka's OUT_OF_ORDER_SEQUENCE_NUMBER: an earlier message of this producer is
-            // missing here; the request is refused and resent behind that one's resend.
-            self.refuse_out_of_sequence(p, msg.id);
+            // missing here; the request is refused and resent after its timeout.
             return;
         }
         let spilling = self.broker.on_full == OnFull::Spill;

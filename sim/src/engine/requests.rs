@@ -76,7 +76,6 @@ impl Engine {
                 attempt: 0,
                 in_transit: 0,
                 done: false,
-                refused: false,
             },
         );
     }
@@ -130,36 +129,23 @@ impl Engine {
             == Some(&(partition, id))
     }
 
-    /// The broker refused message `id` of `p` as out of sequence; the producer hears it
-    /// (Kafka answers OUT_OF_ORDER_SEQUENCE_NUMBER; the answer's trip is not modelled).
-    pub(super) fn refuse_out_of_sequence(&mut self, p: u32, id: u32) {
-        if let Some(req) = self.producers[p as usize].inflight.get_mut(&id) {
-            req.refused = true;
-        }
-    }
-
     /// Message `id` of `p` timed out and was resent: the sends of this partition behind
-    /// it that the broker refused as out of sequence go again right behind it, in order,
-    /// each counting one retry (Kafka requeues them in sequence order). Every round lets
-    /// at least the resent message in, so a partition never stalls on refusals.
+    /// it that the broker has not taken go again right behind it, in order, each counting
+    /// one retry. Kafka's client does the same: a request timeout closes the connection
+    /// and every request in flight on it is retried in sequence order (and one that got
+    /// through first was refused as OUT_OF_ORDER_SEQUENCE_NUMBER anyway). Go-back-N:
+    /// every round lets at least the resent message in, so refusals never pile up.
     pub(super) fn resend_behind(&mut self, p: u32, id: u32, partition: u32) {
         if !self.sequenced(p) {
             return;
         }
-        let prod = &mut self.producers[p as usize];
-        let mut behind = Vec::new();
-        for &(_, b) in prod
+        let prod = &self.producers[p as usize];
+        let behind: Vec<(u32, u8)> = prod
             .unresolved
             .range((partition, id + 1)..=(partition, u32::MAX))
-        {
-            let Some(req) = prod.inflight.get_mut(&b) else {
-                continue;
-            };
-            if req.refused && u32::from(req.attempt) < prod.retries {
-                req.refused = false;
-                behind.push((b, req.attempt));
-            }
-        }
+            .filter_map(|&(_, b)| prod.inflight.get(&b).map(|r| (b, r.attempt)))
+            .filter(|&(_, attempt)| u32::from(attempt) < prod.retries)
+            .collect();
         for (b, attempt) in behind {
             self.send_request(p, b, attempt + 1);
         }
