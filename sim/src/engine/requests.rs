@@ -11,8 +11,8 @@ use crate::scenario::{Acks, BrokerModel};
 use crate::snapshot::LogKind;
 
 impl Engine {
-    /// A request timed out: resend it (and, on a sequence-checked log, what was refused
-    /// behind it) while retries last, else give the message up.
+    /// A request timed out: resend it (and, on a sequence-checked log, the sends behind
+    /// it the broker has not taken) while retries last, else give the message up.
     pub(super) fn on_produce_timeout(&mut self, p: u32, id: u32, attempt: u8) {
         let prod = &self.producers[p as usize];
         let Some(req) = prod.inflight.get(&id) else {
@@ -44,6 +44,7 @@ impl Engine {
         self.close_request(p);
     }
 
+    /// Forgets a request once it is settled and nothing of it is on the wire.
     pub(super) fn forget_if_settled(&mut self, p: u32, id: u32) {
         let inflight = &mut self.producers[p as usize].inflight;
         if inflight
