@@ -107,8 +107,17 @@ fn an_unclean_election_loses_acknowledged_writes_and_a_clean_one_waits() {
         unclean.messages
     );
     assert!(clean.conservation_ok && unclean.conservation_ok);
-    // Waiting is not free: the clean run was unavailable while no in-sync replica was up.
-    assert!(clean.latency_s.max > unclean.latency_s.max);
+    // Waiting is not free: the clean run was unavailable while no in-sync replica was up
+    // (8 s to 14 s, against 8 s to 10 s for the unclean one). The mean shows it; the
+    // maximum is the same for both, the first message the consumers, down from 4 s to
+    // 16 s, take when they return (an idempotent producer keeps the partition in order, so
+    // no resend lands behind the backlog).
+    assert!(
+        clean.latency_s.mean > unclean.latency_s.mean + 1.0,
+        "{:?} against {:?}",
+        clean.latency_s,
+        unclean.latency_s
+    );
 }
 
 #[test]

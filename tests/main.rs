@@ -19,6 +19,7 @@ mod output;
 mod overflow;
 mod patterns;
 mod performance;
+mod producer;
 mod properties;
 mod reports;
 mod request_reply;

@@ -1,7 +1,8 @@
 //! Generated scenarios: random topologies, delivery variants and fault schedules on which
 //! the engine never panics, time never goes backwards, and every copy is accounted for.
 //! The messaging patterns (spill, resends, resequencer, breaker, request-reply, claim
-//! check, outbox) are switched on at random on top, so that their interactions run too.
+//! check, outbox, an idempotent producer with a window, a producer crash) are switched on
+//! at random on top, so that their interactions run too.
 //! Few cases here; raise PROPTEST_CASES for a long sweep.
 
 use mqlab_sim::{Engine, Scenario};
@@ -55,7 +56,7 @@ fn shape() -> impl Strategy<Value = Shape> {
             ),
             0..4,
         ),
-        prop_oneof![Just(0u32), 0u32..256],
+        prop_oneof![Just(0u32), 0u32..1024],
     )
         .prop_map(
             |(
@@ -127,6 +128,19 @@ fn patterns(s: &Shape) -> (String, String, String, String) {
         producer += &format!("publish = \"{publish}\"\n");
         faults +=
             "[[fault]]\nat = \"1s\"\nkind = \"crash\"\ntarget = \"p\"\nduration = \"300ms\"\n";
+    }
+    if on(8) {
+        producer += "idempotent = true\n";
+        if !on(7) {
+            // A plain producer's window; a service's client takes no `max_in_flight`.
+            producer += &format!("max_in_flight = {}\n", 1 + s.rate % 5);
+        }
+    }
+    if on(9) {
+        // A producer crash: what it had not had acknowledged dies with it.
+        let lasting = if on(5) { "" } else { "duration = \"400ms\"\n" };
+        faults +=
+            &format!("[[fault]]\nat = \"700ms\"\nkind = \"crash\"\ntarget = \"p\"\n{lasting}");
     }
     (broker, producer, consumer, faults)
 }

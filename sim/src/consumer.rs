@@ -3,6 +3,7 @@
 //! happens when is decided in the engine.
 
 use crate::dist::Dist;
+use crate::keys::KeyTable;
 use crate::ledger::Ledger;
 use crate::log::GroupPartition;
 use crate::message::Msg;
@@ -99,7 +100,7 @@ pub struct Group {
     /// One byte per copy addressed to the group.
     pub ledger: Ledger,
     /// Ordered groups: per global key, one past the highest sequence applied.
-    pub order: Vec<u32>,
+    pub order: KeyTable<u32>,
     /// Messages not yet committed (log) or deleted (queue).
     pub lag: u64,
     /// Largest lag so far.
@@ -168,9 +169,9 @@ impl Group {
             store,
             ledger: Ledger::default(),
             order: if cfg.ordered || cfg.resequences() {
-                vec![0; keys as usize]
+                KeyTable::new(keys)
             } else {
-                Vec::new()
+                KeyTable::default()
             },
             lag: 0,
             max_lag: 0,

@@ -24,6 +24,7 @@ mod priority;
 mod produce;
 mod protect;
 mod replicate;
+mod requests;
 mod saga;
 pub use saga::{SagaOutcome, SagaRunView};
 mod reqreply;

@@ -39,6 +39,7 @@ pub mod engine;
 pub mod error;
 pub mod event;
 pub mod exchange;
+pub mod keys;
 pub mod ledger;
 pub mod log;
 pub mod message;

@@ -2,13 +2,14 @@
 //! has in flight when the network is not instantaneous. Scheduling stays in the engine;
 //! this module only draws and keeps producer-side state.
 
+use crate::keys::KeyTable;
 use crate::message::Msg;
 use crate::rng::SimRng;
 use crate::scenario::{Arrival, KeyDistribution, Partitioner, ProducerConfig};
 use crate::time::{NANOS_PER_SEC, SimDuration, SimTime};
 use rand::RngExt;
 use rand_distr::{Distribution, Exp1, Zipf};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// A produce request awaiting its acknowledgement.
 #[derive(Clone, Copy, Debug)]
@@ -39,6 +40,9 @@ pub struct Producer {
     arrival: Arrival,
     /// Mean gap while producing, in nanoseconds (during on periods for bursty).
     gap_ns: f64,
+    /// Constant arrivals: gaps handed out so far, so that the k-th arrival falls at
+    /// k/rate exactly (rounded once) instead of drifting by a rounded gap each time.
+    gaps: u64,
     burst_on: SimDuration,
     burst_off: SimDuration,
     /// Bursty: in an on period.
@@ -57,13 +61,25 @@ pub struct Producer {
     pub request_timeout: SimDuration,
     /// After a rejection, resend after this (doubling); none: a rejection is final.
     pub retry_backoff: Option<SimDuration>,
-    /// The broker drops resends it has already appended.
+    /// The broker drops resends it has already appended and, on a log, refuses a
+    /// sequence gap.
     pub idempotent: bool,
+    /// Requests sent and not yet answered at most (`u32::MAX`: no limit).
+    pub max_in_flight: u32,
+    /// Messages made while `max_in_flight` requests were out, oldest first; each has an
+    /// entry in `inflight` (not done, nothing in transit) until it is sent.
+    pub waiting: VecDeque<u32>,
+    /// Idempotent producer on a log: (partition, message id) of every message the broker
+    /// has not yet taken and the producer has not given up. The broker's next expected
+    /// sequence on a partition is the first of these: ids grow in production order, so
+    /// they order a producer's messages to one partition as Kafka's sequence numbers do.
+    pub unresolved: BTreeSet<(u32, u32)>,
     /// Payload size when every payload has the same (0 when sizes vary).
     pub payload_bytes: u64,
     /// The producer's own random stream.
     pub rng: SimRng,
-    key_seq: Vec<u32>,
+    /// Per key, how many messages it has had.
+    key_seq: KeyTable<u32>,
     /// `events_per_key`: messages in a row with one key, and how many of the current
     /// run are still to come.
     run: u32,
@@ -104,8 +120,8 @@ impl Producer {
         let rate = *cfg.rate.get_ref();
         let keys = *cfg.keys.get_ref();
         let duty = if cfg.arrival == Arrival::Bursty {
-            let on = cfg.burst_on.as_secs_f64();
-            on / (on + cfg.burst_off.as_secs_f64())
+            let on = cfg.burst_on.get_ref().as_secs_f64();
+            on / (on + cfg.burst_off.get_ref().as_secs_f64())
         } else {
             1.0
         };
@@ -115,8 +131,9 @@ impl Producer {
             partitions,
             arrival: cfg.arrival,
             gap_ns: NANOS_PER_SEC as f64 * duty / rate,
-            burst_on: cfg.burst_on,
-            burst_off: cfg.burst_off,
+            gaps: 0,
+            burst_on: *cfg.burst_on.get_ref(),
+            burst_off: *cfg.burst_off.get_ref(),
             bursting: true,
             on_until: SimTime::MAX,
             keys,
@@ -126,16 +143,22 @@ impl Producer {
             }),
             partitioner: cfg.partitioner,
             round_robin: 0,
-            retries: cfg.retries,
+            retries: *cfg.retries.get_ref(),
             request_timeout: cfg.request_timeout,
             retry_backoff: cfg.retry_backoff,
             idempotent: cfg.idempotent,
+            max_in_flight: cfg
+                .max_in_flight
+                .as_ref()
+                .map_or(u32::MAX, |m| *m.get_ref()),
+            waiting: VecDeque::new(),
+            unresolved: BTreeSet::new(),
             payload_bytes: match cfg.payload_bytes {
                 crate::size::SizeDist::Const(b) => b,
                 _ => 0,
             },
             rng,
-            key_seq: vec![0; keys as usize],
+            key_seq: KeyTable::new(keys),
             run: *cfg.events_per_key.get_ref(),
             run_left: 0,
             last_key: 0,
@@ -166,7 +189,14 @@ impl Producer {
     /// The gap to the next arrival.
     pub fn next_gap(&mut self) -> SimDuration {
         match self.arrival {
-            Arrival::Constant => SimDuration(self.gap_ns.round() as u64),
+            Arrival::Constant => {
+                // From the k-th to the (k+1)-th arrival, each placed at k * gap rounded
+                // once: the rounding never accumulates (validation keeps gap >= 1ns).
+                let at = |k: u64| (k as f64 * self.gap_ns).round() as u64;
+                let k = self.gaps;
+                self.gaps += 1;
+                SimDuration(at(k + 1) - at(k))
+            }
             Arrival::Poisson | Arrival::Bursty => {
                 let x: f64 = Exp1.sample(&mut self.rng);
                 SimDuration((x * self.gap_ns) as u64)
@@ -191,9 +221,9 @@ impl Producer {
             self.last_key = self.draw_key();
             self.last_key
         };
-        let seq = self.key_seq[k as usize];
-        self.key_seq[k as usize] += 1;
-        (self.key_base + k, seq)
+        let n = self.key_seq.get_mut(k).expect("a key of this producer");
+        *n += 1;
+        (self.key_base + k, *n - 1)
     }
 
     fn draw_key(&mut self) -> u32 {

@@ -9,6 +9,7 @@
 //! `next` up to the lowest held sequence of the key: whatever was missing below it will,
 //! if it ever comes, be applied late (and count as out of order).
 
+use crate::keys::KeyTable;
 use crate::message::Msg;
 use crate::time::{SimDuration, SimTime};
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,7 +42,7 @@ pub struct Stats {
 #[derive(Clone, Debug)]
 pub struct Resequencer {
     /// Per global key: the first sequence not yet passed.
-    next: Vec<u32>,
+    next: KeyTable<u32>,
     /// Held messages by (key, seq), with their deadline.
     held: BTreeMap<(u32, u32), (Msg, SimTime)>,
     /// Held messages by deadline: the earliest is the next to time out.
@@ -79,7 +80,7 @@ impl Resequencer {
         transactional: bool,
     ) -> Resequencer {
         Resequencer {
-            next: vec![0; keys as usize],
+            next: KeyTable::new(keys),
             held: BTreeMap::new(),
             deadlines: BTreeSet::new(),
             gone: BTreeSet::new(),
@@ -95,7 +96,7 @@ impl Resequencer {
     /// A processed message: apply it now, or hold it. When holding it overfills the
     /// buffer, the oldest held messages are let go past their gaps into `due`.
     pub fn offer(&mut self, msg: Msg, now: SimTime, due: &mut Vec<Msg>) -> Offer {
-        let Some(&next) = self.next.get(msg.key as usize) else {
+        let Some(next) = self.next.get(msg.key) else {
             return Offer::Apply;
         };
         if msg.seq <= next {
@@ -123,8 +124,8 @@ impl Resequencer {
     /// The message was just applied: if it was its key's next, the key moves on and the
     /// held successors now in sequence are due, in order.
     pub fn applied(&mut self, msg: Msg, due: &mut Vec<Msg>) {
-        if self.next.get(msg.key as usize) == Some(&msg.seq) {
-            self.next[msg.key as usize] += 1;
+        if self.next.get(msg.key) == Some(msg.seq) {
+            *self.next.get_mut(msg.key).expect("a key") += 1;
             let from = due.len();
             self.drain(msg.key, due);
             if let Some(released) = &mut self.released
@@ -164,7 +165,7 @@ impl Resequencer {
     /// transactions, committed or not) is passed again without waiting.
     pub fn rolled_back(&mut self, msg: Msg, rehold: &[Msg], now: SimTime, due: &mut Vec<Msg>) {
         let key = msg.key;
-        let Some(&old) = self.next.get(key as usize) else {
+        let Some(old) = self.next.get(key) else {
             return;
         };
         self.gone.remove(&(key, msg.seq));
@@ -174,7 +175,7 @@ impl Resequencer {
             self.deadlines.insert((deadline, key, r.seq));
         }
         if msg.seq < old {
-            self.next[key as usize] = msg.seq;
+            *self.next.get_mut(key).expect("a key") = msg.seq;
             for s in msg.seq + 1..old {
                 if !self.held.contains_key(&(key, s)) {
                     self.gone.insert((key, s));
@@ -194,12 +195,12 @@ impl Resequencer {
     /// The message will never be applied (dead-lettered or dropped): its successors need
     /// not wait for it.
     pub fn gone(&mut self, msg: Msg, due: &mut Vec<Msg>) {
-        let Some(&next) = self.next.get(msg.key as usize) else {
+        let Some(next) = self.next.get(msg.key) else {
             return;
         };
         let at = (msg.key, msg.seq);
         if msg.seq == next {
-            self.next[msg.key as usize] += 1;
+            *self.next.get_mut(msg.key).expect("a key") += 1;
             self.drain(msg.key, due);
         } else if msg.seq > next && !self.held.contains_key(&at) {
             self.gone.insert(at);
@@ -253,7 +254,7 @@ impl Resequencer {
             } else {
                 self.stats.gaps_skipped += 1;
             }
-            self.next[key as usize] = lowest;
+            *self.next.get_mut(key).expect("a key") = lowest;
             let stale: Vec<(u32, u32)> =
                 self.gone.range((key, 0)..(key, lowest)).copied().collect();
             for s in stale {
@@ -266,14 +267,14 @@ impl Resequencer {
     /// Passes every held or gone sequence that is now next.
     fn drain(&mut self, key: u32, due: &mut Vec<Msg>) {
         loop {
-            let at = (key, self.next[key as usize]);
+            let at = (key, self.next.get(key).expect("a key"));
             if let Some((msg, deadline)) = self.held.remove(&at) {
                 self.deadlines.remove(&(deadline, at.0, at.1));
                 due.push(msg);
             } else if !self.gone.remove(&at) {
                 return;
             }
-            self.next[key as usize] += 1;
+            *self.next.get_mut(key).expect("a key") += 1;
         }
     }
 }

@@ -199,7 +199,9 @@ impl Engine {
             }
             if !req.done {
                 req.done = true;
-                prod.open -= 1;
+                let partition = req.partition;
+                self.abandon_sequence(p, msg.id, partition);
+                self.close_request(p);
             }
         }
         self.forget_if_settled(p, msg.id);

@@ -387,7 +387,7 @@ impl Engine {
                     // Processed wins: the live count of drops gives this one back.
                     group.metrics.dropped -= 1;
                 }
-                if let Some(high) = group.order.get_mut(msg.key as usize) {
+                if let Some(high) = group.order.get_mut(msg.key) {
                     if *high > msg.seq {
                         group.metrics.out_of_order += 1;
                     } else {

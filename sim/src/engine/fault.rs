@@ -113,6 +113,7 @@ impl Engine {
             ) if held => {}
             (FaultKind::Crash, Target::Producer(p)) => {
                 self.producers[p].up = false;
+                self.crash_producer(p as u32);
                 self.crash_service(p as u32);
             }
             (FaultKind::Crash, Target::Orchestrator(s)) => self.crash_orchestrator(s),

@@ -455,7 +455,7 @@ impl Engine {
             }
             // The key's high-water mark goes back with the rolled-back application, so the
             // replay is not mistaken for reordering.
-            if let Some(high) = group.order.get_mut(m.key as usize) {
+            if let Some(high) = group.order.get_mut(m.key) {
                 *high = (*high).min(m.seq);
             }
             self.resequence_rolled_back(g, m);

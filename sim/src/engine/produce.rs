@@ -1,6 +1,8 @@
 //! The produce path: arrivals at producers, requests over the network, the broker
-//! appending, parking (`block`), rejecting or making room, and acknowledgements,
-//! timeouts and retries back at the producer.
+//! appending, parking (`block`), rejecting or making room, and acknowledgements back at
+//! the producer. Request timeouts and retries, the producer's window of requests, the
+//! sequences an idempotent producer's broker checks and a producer crash are in
+//! `requests.rs`.
 
 use super::{Engine, Parked};
 use crate::consumer::{GroupKind, Store};
@@ -74,7 +76,11 @@ impl Engine {
 
     fn create_message(&mut self, p: u32) {
         let (msg, partition) = self.make_message(p, self.now);
-        self.send_message(p, msg, partition);
+        if self.window_full(p) {
+            self.hold_back(p, msg, partition);
+        } else {
+            self.send_message(p, msg, partition);
+        }
     }
 
     /// A new message of producer `p`, intended at `born`, with its copies in the
@@ -148,6 +154,7 @@ impl Engine {
                     done: self.broker.acks == Acks::None,
                 },
             );
+            self.sequence(p, id, partition);
             self.send_request(p, id, 0);
         }
     }
@@ -176,7 +183,7 @@ impl Engine {
     }
 
     /// Sends (or resends) a request over the network, with its timeout.
-    fn send_request(&mut self, p: u32, id: u32, attempt: u8) {
+    pub(super) fn send_request(&mut self, p: u32, id: u32, attempt: u8) {
         let hop = self.hop() + self.claim_put(p, id, attempt);
         // Cut off, or lost on the way: only the timeout will tell the producer.
         let copies = if !self.producers[p as usize].reachable || self.net_chance(self.loss) {
@@ -245,6 +252,11 @@ impl Engine {
             // producer sees as a timeout.
             return;
         }
+        if !self.in_sequence(p, msg.id, partition) {
+            // Kafka's OUT_OF_ORDER_SEQUENCE_NUMBER: an earlier message of this producer is
+            // missing here; the request is refused and resent after its timeout.
+            return;
+        }
         let spilling = self.broker.on_full == OnFull::Spill;
         let outcome = if spilling && !self.topics[t as usize].parked.is_empty() {
             // Behind what is already spilled, so that the queue stays in order.
@@ -257,6 +269,9 @@ impl Engine {
         } else {
             Outcome::Appended
         };
+        if outcome != Outcome::Rejected {
+            self.resolve(p, msg.id, partition);
+        }
         match outcome {
             Outcome::Appended => {
                 self.append_and_ack(t, msg, partition);
@@ -491,11 +506,11 @@ impl Engine {
             req.in_transit -= 1;
             let first = !req.done;
             req.done = true;
-            if first {
-                self.producers[p as usize].open -= 1;
-                self.ack_to_producer(p, id);
-            }
             self.forget_if_settled(p, id);
+            if first {
+                self.ack_to_producer(p, id);
+                self.close_request(p);
+            }
         }
     }
 
@@ -503,41 +518,6 @@ impl Engine {
         let t = self.producers[p as usize].topic;
         if self.topics[t as usize].flags.ack(id) {
             self.acked += 1;
-        }
-    }
-
-    pub(super) fn on_produce_timeout(&mut self, p: u32, id: u32, attempt: u8) {
-        let prod = &self.producers[p as usize];
-        let Some(req) = prod.inflight.get(&id) else {
-            return;
-        };
-        if req.done || req.attempt != attempt {
-            return;
-        }
-        if u32::from(attempt) < prod.retries {
-            self.send_request(p, id, attempt + 1);
-            return;
-        }
-        let t = prod.topic;
-        let prod = &mut self.producers[p as usize];
-        prod.inflight.get_mut(&id).expect("present").done = true;
-        prod.open -= 1;
-        self.topics[t as usize].flags.give_up(id);
-        if !self.topics[t as usize].flags.accepted(id) {
-            self.drop_message(t, id, None, "producer-gave-up");
-            let msg = self.producers[p as usize].inflight[&id].msg;
-            self.resequence_dropped(t, msg);
-        }
-        self.forget_if_settled(p, id);
-    }
-
-    pub(super) fn forget_if_settled(&mut self, p: u32, id: u32) {
-        let inflight = &mut self.producers[p as usize].inflight;
-        if inflight
-            .get(&id)
-            .is_some_and(|r| r.done && r.in_transit == 0)
-        {
-            inflight.remove(&id);
         }
     }
 

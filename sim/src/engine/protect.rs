@@ -70,8 +70,9 @@ pub(super) struct Protection {
     transitions: Vec<BreakerTransition>,
     opens: u64,
     timed_out: u64,
-    /// Per producer: copies processed and their latency.
-    types: Vec<(u64, Histogram<u64>)>,
+    /// Per producer: copies processed and their latency, the histogram (about 330 KB)
+    /// made at the first one, so that thousands of producers cost only what they use.
+    types: Vec<(u64, Option<Box<Histogram<u64>>>)>,
 }
 
 /// Protection for `sc`: off (and empty) unless a key or fault of it is used.
@@ -108,7 +109,7 @@ pub(super) fn build(sc: &Scenario, instances: usize) -> Protection {
             .collect(),
         outages: vec![Vec::new(); types],
         attempt: vec![(Outcome::Ok, false); instances],
-        types: (0..types).map(|_| (0, new_histogram())).collect(),
+        types: (0..types).map(|_| (0, None)).collect(),
         ..Protection::default()
     }
 }
@@ -406,7 +407,8 @@ impl Engine {
     pub(super) fn record_type(&mut self, p: u16, latency_ns: u64) {
         if let Some((n, h)) = self.protection.types.get_mut(p as usize) {
             *n += 1;
-            h.saturating_record(latency_ns);
+            h.get_or_insert_with(|| Box::new(new_histogram()))
+                .saturating_record(latency_ns);
         }
     }
 
@@ -435,7 +437,7 @@ impl Engine {
                 .map(|(p, (n, h))| TypeLatency {
                     message_type: p.name.clone(),
                     processed: *n,
-                    latency_s: latency_of(h),
+                    latency_s: h.as_deref().map(latency_of).unwrap_or_default(),
                 })
                 .collect(),
         })
@@ -460,7 +462,7 @@ impl Engine {
                 continue;
             };
             let (n, h) = &self.protection.types[p];
-            let l: Latency = latency_of(h);
+            let l: Latency = h.as_deref().map(latency_of).unwrap_or_default();
             let actual = SimDuration::from_secs_f64(l.p99);
             out.push(Expectation {
                 check: format!("p99_latency_of {name}"),
@@ -470,5 +472,25 @@ impl Engine {
             });
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outage_costs_no_histogram_for_producers_that_processed_nothing() {
+        let mut toml = String::from("name = \"x\"\nduration = \"1s\"\n[[topic]]\nname = \"t\"\n");
+        for i in 0..2000 {
+            toml += &format!("[[producer]]\nname = \"p{i}\"\ntopic = \"t\"\nrate = 1\n");
+        }
+        toml += "[[fault]]\nat = \"0s\"\nkind = \"outage\"\ntarget = \"p0\"\nduration = \"1s\"\n";
+        let sc = Scenario::from_toml(&toml, "x.toml").expect("valid");
+        let pr = build(&sc, 0);
+        assert!(pr.on);
+        assert_eq!(pr.types.len(), 2000);
+        // A histogram is made at a type's first processed copy, not for every producer.
+        assert!(pr.types.iter().all(|(_, h)| h.is_none()));
     }
 }

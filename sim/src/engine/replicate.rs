@@ -175,6 +175,9 @@ impl Engine {
         for m in &cut {
             flags.unaccept(m.id);
         }
+        for m in &cut {
+            self.sequence_reopened(*m, p);
+        }
         let how = if e.unclean {
             "unclean election"
         } else {

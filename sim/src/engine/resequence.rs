@@ -68,7 +68,7 @@ impl Engine {
             if ledger.applied(x.id) == 1 {
                 ledger.unapply(x.id);
                 metrics.processed -= 1;
-                if let Some(high) = order.get_mut(x.key as usize) {
+                if let Some(high) = order.get_mut(x.key) {
                     *high = (*high).min(x.seq);
                 }
                 rehold.push(x);

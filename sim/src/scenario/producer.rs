@@ -11,7 +11,8 @@ use toml::Spanned;
 
 /// A producer. Defaults: `arrival = "poisson"`, `keys = 1`, `key_distribution = "uniform"`,
 /// `zipf_exponent = 1.0`, `partitioner = "key"`, `retries = 3`, `request_timeout = "30s"`,
-/// `idempotent = false`, `payload_bytes = 256`, `burst_on = "1s"`, `burst_off = "1s"`,
+/// `idempotent = false`, no `max_in_flight` limit, `payload_bytes = 256`, `burst_on = "1s"`,
+/// `burst_off = "1s"`,
 /// `events_per_key = 1`, no `claim_check`, `claim_reference_bytes = 128`,
 /// `claim_store_latency = "exp(5ms)"`.
 #[derive(Clone, Debug, Deserialize)]
@@ -28,10 +29,10 @@ pub struct ProducerConfig {
     pub arrival: Arrival,
     /// Bursty arrivals: mean length of an on period.
     #[serde(default = "one_second")]
-    pub burst_on: SimDuration,
+    pub burst_on: Spanned<SimDuration>,
     /// Bursty arrivals: mean length of an off period.
     #[serde(default = "one_second")]
-    pub burst_off: SimDuration,
+    pub burst_off: Spanned<SimDuration>,
     /// Number of distinct keys.
     #[serde(default = "one_spanned")]
     pub keys: Spanned<u32>,
@@ -48,9 +49,9 @@ pub struct ProducerConfig {
     /// How a message's partition is chosen.
     #[serde(default)]
     pub partitioner: Partitioner,
-    /// Resends after a request timeout before giving up.
+    /// Resends after a request timeout before giving up (at most 255).
     #[serde(default = "default_retries")]
-    pub retries: u32,
+    pub retries: Spanned<u32>,
     /// How long the producer waits for an acknowledgement.
     #[serde(default = "thirty_seconds")]
     pub request_timeout: SimDuration,
@@ -61,6 +62,11 @@ pub struct ProducerConfig {
     /// Broker deduplicates resends by producer id and sequence.
     #[serde(default)]
     pub idempotent: bool,
+    /// Requests sent and not yet answered at most (Kafka's
+    /// `max.in.flight.requests.per.connection`; each message is its own request here);
+    /// further messages wait in the producer's buffer (none: no limit).
+    #[serde(default)]
+    pub max_in_flight: Option<Spanned<u32>>,
     /// Payload size in bytes, or a distribution of sizes (`"pareto(16KB, 1.2)"`).
     #[serde(default = "default_payload")]
     pub payload_bytes: SizeDist,
@@ -134,8 +140,8 @@ pub enum Correlation {
     None,
 }
 
-fn one_second() -> SimDuration {
-    SimDuration::from_secs(1)
+fn one_second() -> Spanned<SimDuration> {
+    Spanned::new(0..0, SimDuration::from_secs(1))
 }
 fn thirty_seconds() -> SimDuration {
     SimDuration::from_secs(30)
@@ -143,8 +149,8 @@ fn thirty_seconds() -> SimDuration {
 fn default_zipf() -> Spanned<f64> {
     Spanned::new(0..0, 1.0)
 }
-fn default_retries() -> u32 {
-    3
+fn default_retries() -> Spanned<u32> {
+    Spanned::new(0..0, 3)
 }
 fn default_payload() -> SizeDist {
     SizeDist::Const(256)

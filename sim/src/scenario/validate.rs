@@ -4,6 +4,7 @@
 mod patterns;
 mod size;
 pub(super) mod timers;
+mod producer;
 
 use super::{BrokerModel, FaultKind, Scenario};
 use patterns::{request_reply, resequence, saga_expectations, scheduling, spill, watermarks};
@@ -159,9 +160,7 @@ pub(super) fn validate(s: &Scenario) -> Result<(), Invalid> {
         topic(s, t)?;
     }
     unique(s.producers.iter().map(|p| &p.name), "producer")?;
-    for p in &s.producers {
-        producer(s, p)?;
-    }
+    producer::producers(s)?;
     unique(s.consumers.iter().map(|c| &c.group), "consumer group")?;
     for c in &s.consumers {
         consumer(s, c)?;
@@ -216,53 +215,6 @@ fn topic(s: &Scenario, t: &super::TopicConfig) -> Result<(), Invalid> {
         );
     }
     Ok(())
-}
-
-fn producer(s: &Scenario, p: &super::ProducerConfig) -> Result<(), Invalid> {
-    known_topic(s, &p.topic)?;
-    let rate = *p.rate.get_ref();
-    if !(rate.is_finite() && rate > 0.0) {
-        return fail(
-            p.rate.span(),
-            format!("rate must be a positive number of messages per second, not {rate}"),
-        );
-    }
-    positive(&p.keys, "keys")?;
-    positive(&p.events_per_key, "events_per_key")?;
-    positive(&p.zipf_exponent, "zipf_exponent")?;
-    let t = topic_of(s, p.topic.get_ref());
-    if let Some(k) = p.routing_keys.first()
-        && t.model(&s.broker) != BrokerModel::Exchange
-    {
-        return fail(
-            k.span(),
-            "`routing_keys` apply to topics of model \"exchange\"".into(),
-        );
-    }
-    if let Some(pr) = &p.priority
-        && *pr.get_ref() > 7
-    {
-        return fail(
-            pr.span(),
-            format!("priority must be 0 to 7, not {}", pr.get_ref()),
-        );
-    }
-    if let Some(c) = &p.claim_check
-        && p.claim_reference_bytes.get_ref() >= c.get_ref()
-    {
-        return fail(
-            c.span(),
-            format!(
-                "claim_check ({} bytes) must be larger than claim_reference_bytes ({} bytes)",
-                c.get_ref().0,
-                p.claim_reference_bytes.get_ref().0
-            ),
-        );
-    }
-    if let Some(k) = p.routing_keys.get(255) {
-        return fail(k.span(), "at most 255 routing keys per producer".into());
-    }
-    super::publish::check(p)
 }
 
 fn consumer(s: &Scenario, c: &super::ConsumerConfig) -> Result<(), Invalid> {

@@ -1,0 +1,215 @@
+//! The producer as a Kafka client behaves: an idempotent producer keeps each partition in
+//! order across resends (the broker refuses a sequence gap), `max_in_flight = 1` keeps
+//! order without idempotence, a crashed producer does nothing until it restarts and what
+//! it had not had acknowledged dies with it, and arrival times stay exact at any rate.
+
+use crate::support::{parse, run_with};
+use mqlab_sim::Delivery;
+
+fn lossy(producer: &str) -> String {
+    format!(
+        r#"
+        name = "lossy-order"
+        duration = "10s"
+        drain = "30s"
+        [network]
+        latency = "exp(1ms)"
+        loss = 0.05
+        [[topic]]
+        name = "t"
+        partitions = 2
+        [[producer]]
+        name = "p"
+        topic = "t"
+        rate = 500
+        keys = 20
+        request_timeout = "20ms"
+        retries = 20
+        {producer}
+        [[consumer]]
+        group = "g"
+        topic = "t"
+        instances = 2
+        service_time = "exp(1ms)"
+        ordered = true
+        "#
+    )
+}
+
+#[test]
+fn an_idempotent_producer_keeps_each_partition_in_order_on_a_lossy_network() {
+    // Kafka: the broker refuses a sequence gap, so a resend is never appended after the
+    // messages that followed it, with up to five requests in flight.
+    for (seed, producer) in [(1, ""), (2, ""), (3, "max_in_flight = 5")] {
+        let s = parse(&lossy(&format!("idempotent = true\n{producer}")));
+        let r = run_with(&s, Delivery::AtLeastOnce, seed);
+        let m = &r.messages;
+        assert_eq!(
+            (m.out_of_order, m.duplicated, m.lost),
+            (0, 0, 0),
+            "seed={seed}: {m:?}"
+        );
+        assert_eq!(m.processed, m.produced, "seed={seed}: {m:?}");
+        assert!(r.conservation_ok);
+    }
+}
+
+#[test]
+fn one_request_in_flight_keeps_order_without_idempotence_and_more_may_reorder() {
+    let one = run_with(
+        &parse(&lossy("max_in_flight = 1")),
+        Delivery::AtLeastOnce,
+        1,
+    );
+    assert_eq!(one.messages.out_of_order, 0, "{:?}", one.messages);
+    // Without idempotence a lost acknowledgement still makes a duplicate.
+    assert!(one.messages.duplicated > 0, "{:?}", one.messages);
+    assert_eq!(one.messages.processed, one.messages.produced);
+    let many = run_with(&parse(&lossy("")), Delivery::AtLeastOnce, 1);
+    assert!(many.messages.out_of_order > 0, "{:?}", many.messages);
+}
+
+#[test]
+fn one_request_in_flight_bounds_throughput_by_the_round_trip() {
+    // One message per round trip (2 x 5ms): at most about 100 a second get out; the rest
+    // wait in the producer's buffer and their latency grows with the backlog.
+    let toml = r#"
+        name = "window"
+        duration = "2s"
+        drain = "60s"
+        [network]
+        latency = "5ms"
+        [[topic]]
+        name = "t"
+        [[producer]]
+        name = "p"
+        topic = "t"
+        rate = 200
+        arrival = "constant"
+        max_in_flight = 1
+        [[consumer]]
+        group = "g"
+        topic = "t"
+        service_time = "100us"
+        "#;
+    let r = run_with(&parse(toml), Delivery::AtLeastOnce, 1);
+    assert_eq!(r.messages.processed, r.messages.produced);
+    // 400 messages at 100 per second: the last leaves about 4 s after the start, 2 s
+    // after it was made.
+    assert!(
+        r.latency_s.max > 1.9 && r.latency_s.max < 2.1,
+        "{:?}",
+        r.latency_s
+    );
+}
+
+const CRASHED: &str = r#"
+    name = "crashed-producer"
+    duration = "10s"
+    drain = "30s"
+    [broker]
+    acks = "leader"
+    [[topic]]
+    name = "t"
+    [[producer]]
+    name = "p"
+    topic = "t"
+    rate = 1000
+    arrival = "constant"
+    request_timeout = "20ms"
+    retries = 255
+    [[consumer]]
+    group = "g"
+    topic = "t"
+    service_time = "100us"
+    # The only broker is down from 4 s to 8 s: requests go unanswered and are retried.
+    [[fault]]
+    at = "4s"
+    kind = "broker-crash"
+    target = "broker/0"
+    duration = "4s"
+    # The producer dies at 5 s and never restarts.
+    [[fault]]
+    at = "5s"
+    kind = "crash"
+    target = "p"
+"#;
+
+#[test]
+fn a_crashed_producer_stops_resending_and_loses_what_it_had_not_had_acknowledged() {
+    let r = run_with(&parse(CRASHED), Delivery::AtLeastOnce, 1);
+    let m = &r.messages;
+    // Arrivals every millisecond from 1ms: 3999 before the broker crash (appended and
+    // acknowledged), 1000 in [4s, 5s) that no broker took before the producer died.
+    assert_eq!(m.produced, 4999, "{m:?}");
+    assert_eq!(m.processed, 3999, "{m:?}");
+    assert_eq!(
+        r.dropped_by_reason.get("producer-crash"),
+        Some(&1000),
+        "{r:?}"
+    );
+    assert_eq!((m.lost, m.in_flight), (0, 0), "{m:?}");
+    assert!(r.conservation_ok);
+}
+
+#[test]
+fn constant_arrivals_are_exact_at_any_rate_the_clock_can_express() {
+    // 3e8 a second for 10us is 3000 messages (3.33ns apart; a gap rounded to 3ns would
+    // make 3333).
+    let toml = r#"
+        name = "fast"
+        duration = "10us"
+        [[topic]]
+        name = "t"
+        [[producer]]
+        name = "p"
+        topic = "t"
+        rate = 3e8
+        arrival = "constant"
+        keys = 4294967295
+        "#;
+    let r = run_with(&parse(toml), Delivery::AtLeastOnce, 1);
+    // Arrivals at round(k * 10/3) ns for k >= 1, below 10000ns: k = 1..2999.
+    assert_eq!(r.messages.produced, 2999);
+}
+
+#[test]
+fn a_producer_beyond_the_sixteen_bit_index_is_refused_at_its_name() {
+    let mut toml = String::from("name = \"many\"\nduration = \"1s\"\n[[topic]]\nname = \"t\"\n");
+    for i in 0..=65_536 {
+        toml += &format!("[[producer]]\nname = \"p{i}\"\ntopic = \"t\"\nrate = 1\n");
+    }
+    let err = mqlab_sim::Scenario::from_toml(&toml, "many.toml")
+        .expect_err("65,537 producers cannot be told apart");
+    // Producer i's name is on line 6 + 4i.
+    let shown = err.to_string();
+    assert!(shown.starts_with("many.toml:262150:8: "), "{shown}");
+    assert!(shown.contains("at most 65536 producers"), "{shown}");
+}
+
+#[test]
+fn four_billion_keys_cost_only_the_keys_used() {
+    // Per-key state (the producer's sequence numbers, an ordered group's high-water marks)
+    // is kept for the keys drawn: 4 bytes a key up front would be 16 GB each.
+    let toml = r#"
+        name = "many-keys"
+        duration = "1s"
+        [[topic]]
+        name = "t"
+        partitions = 4
+        [[producer]]
+        name = "p"
+        topic = "t"
+        rate = 1000
+        keys = 4294967295
+        [[consumer]]
+        group = "g"
+        topic = "t"
+        instances = 4
+        service_time = "100us"
+        ordered = true
+        "#;
+    let r = run_with(&parse(toml), Delivery::AtLeastOnce, 1);
+    assert_eq!(r.messages.processed, r.messages.produced);
+    assert_eq!(r.messages.out_of_order, 0);
+}
