@@ -14,6 +14,18 @@ use std::collections::BTreeMap;
 /// `published_ns` of a message never sent.
 pub const NOT_SENT: u64 = u64::MAX;
 
+/// Pub/sub: copies published after `after` (publish time, then id: one pipelined batch
+/// shares a publish time) and until `until_ns` never reached the subscriber.
+#[derive(Clone, Copy, Debug)]
+pub struct Gap {
+    /// The last copy received before the connection went: (publish ns, id).
+    pub after: (u64, u32),
+    /// When the subscription was back (publish ns).
+    pub until_ns: u64,
+    /// The drop reason.
+    pub why: &'static str,
+}
+
 /// One consumer group's books.
 #[derive(Debug)]
 pub struct GroupBooks {
@@ -42,9 +54,9 @@ pub struct GroupBooks {
     pub max_lag: u64,
     /// Time its instances spent serving, nanoseconds.
     pub busy_ns: u64,
-    /// Pub/sub: windows of publish times `(after, until, reason)` during which the
-    /// subscriber could not receive (disconnected by the server, or crashed).
-    pub gaps: Vec<(u64, u64, &'static str)>,
+    /// Pub/sub: windows during which the subscriber could not receive (disconnected by
+    /// the server, or crashed).
+    pub gaps: Vec<Gap>,
     /// Copies still somewhere in the broker or a client at the end (found by the driver).
     pub in_system: Vec<u32>,
 }

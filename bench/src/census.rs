@@ -26,11 +26,11 @@ impl Books {
                 {
                     continue;
                 }
-                if let Some(&(_, _, why)) = gaps.iter().find(|(a, b, _)| *a < at && at <= *b)
+                if let Some(gap) = gaps.iter().find(|x| x.after < (at, id) && at <= x.until_ns)
                     && gb.ledger.drop_copy(id)
                 {
                     gb.finished += 1;
-                    *self.dropped_by_reason.entry(why.into()).or_default() += 1;
+                    *self.dropped_by_reason.entry(gap.why.into()).or_default() += 1;
                 }
             }
             self.groups[g].gaps = gaps;

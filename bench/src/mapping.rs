@@ -295,9 +295,9 @@ mod tests {
 
     #[test]
     fn an_unsupported_key_is_named_with_its_line() {
-        let src = format!("{PUBSUB}[[consumer]]\ngroup = \"h\"\ntopic = \"t\"\nresequence = true\n");
+        let src = format!("{PUBSUB}[[consumer]]\ngroup = \"h\"\ntopic = \"t\"\nmax_retries = 3\n");
         let e = refusal(&src, BrokerKind::Redis);
-        assert!(e.contains("`consumer[1].resequence` (line 17)"), "{e}");
+        assert!(e.contains("`consumer[1].max_retries` (line 17)"), "{e}");
         assert!(e.contains("not yet supported"), "{e}");
     }
 

@@ -5,6 +5,7 @@
 //! it, and it reconnects after `reconnect`. The copies it missed are dropped, with the
 //! model's reasons.
 
+use crate::books::Gap;
 use crate::driver::{self, Ctx, Instance, Publisher};
 use crate::schedule::Send;
 use crate::wire;
@@ -153,9 +154,9 @@ fn subscribe(
     let reconnect = cfg.reconnect.0;
     let mut first = Some(ready.clone());
     // Publish time of the last copy received: a gap starts after it.
-    let mut last_seen = 0u64;
+    let mut last_seen = (0u64, 0u32);
     // The window since the last copy received, until subscribed again.
-    let mut gap: Option<(u64, u64)> = None;
+    let mut gap: Option<((u64, u32), u64)> = None;
     while !ctx.stopped() {
         let mut con = match connect(client) {
             Ok(c) => c,
@@ -193,7 +194,7 @@ fn subscribe(
                     let Some(s) = wire::decode(msg.get_payload_bytes()) else {
                         continue;
                     };
-                    last_seen = ctx.books().published_ns[s.topic as usize][s.id as usize];
+                    last_seen = (ctx.books().published_ns[s.topic as usize][s.id as usize], s.id);
                     if !ctx.books().delivered(g, &s) {
                         continue;
                     }
@@ -224,11 +225,19 @@ fn subscribe(
 /// A server disconnect (or a crash) drops the output buffer: the copies published after
 /// the last one read, until the connection went, are `disconnected`; what is published
 /// until the subscription is back reaches nobody (`subscriber-offline`).
-fn record_gap(ctx: &Ctx, g: usize, seen: u64, at: u64, back: u64) {
+fn record_gap(ctx: &Ctx, g: usize, seen: (u64, u32), at: u64, back: u64) {
     let mut books = ctx.books();
     let gaps = &mut books.groups[g].gaps;
-    gaps.push((seen, at, "disconnected"));
-    gaps.push((at, back, "subscriber-offline"));
+    gaps.push(Gap {
+        after: seen,
+        until_ns: at,
+        why: "disconnected",
+    });
+    gaps.push(Gap {
+        after: (at, u32::MAX),
+        until_ns: back,
+        why: "subscriber-offline",
+    });
 }
 
 fn report(
