@@ -88,7 +88,10 @@ fn source_lines(r: &BenchResult) -> String {
         e.p99 * 1e6,
         e.max * 1e6,
         if r.misrouted > 0 {
-            format!("MISROUTED: {} deliveries the model does not route there\n", r.misrouted)
+            format!(
+                "MISROUTED: {} deliveries the model does not route there\n",
+                r.misrouted
+            )
         } else {
             String::new()
         }
@@ -100,7 +103,9 @@ fn source_lines(r: &BenchResult) -> String {
 /// out the real client and broker overheads).
 fn side_by_side(r: &BenchResult, m: &mqlab_sim::RunSummary) -> String {
     let (a, b) = (&r.summary.messages, &m.messages);
-    let mut out = String::from("\nmodel vs real (same seed; model latency excludes client and broker overheads)\n");
+    let mut out = String::from(
+        "\nmodel vs real (same seed; model latency excludes client and broker overheads)\n",
+    );
     out.push_str(&format!("{:<16}{:>14}{:>14}  agree\n", "", "model", "real"));
     let rows = [
         ("copies", b.copies, a.copies),
@@ -128,13 +133,23 @@ fn side_by_side(r: &BenchResult, m: &mqlab_sim::RunSummary) -> String {
         ("p99 latency", lb.p99, la.p99),
         ("p99.9 latency", lb.p999, la.p999),
     ] {
-        out.push_str(&format!("{name:<16}{:>12.3}ms{:>12.3}ms\n", model * 1e3, real * 1e3));
+        out.push_str(&format!(
+            "{name:<16}{:>12.3}ms{:>12.3}ms\n",
+            model * 1e3,
+            real * 1e3
+        ));
     }
     out.push_str(&format!(
         "{:<16}{:>12.1}/s{:>12.1}/s\n",
         "throughput", m.throughput.processed_per_s, r.summary.throughput.processed_per_s
     ));
-    let lag = |g: &[mqlab_sim::summary::GroupSummary]| g.iter().map(|g| g.max_lag).max().unwrap_or(0);
-    out.push_str(&format!("{:<16}{:>14}{:>14}\n", "peak lag", lag(&m.groups), lag(&r.summary.groups)));
+    let lag =
+        |g: &[mqlab_sim::summary::GroupSummary]| g.iter().map(|g| g.max_lag).max().unwrap_or(0);
+    out.push_str(&format!(
+        "{:<16}{:>14}{:>14}\n",
+        "peak lag",
+        lag(&m.groups),
+        lag(&r.summary.groups)
+    ));
     out
 }

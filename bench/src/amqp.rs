@@ -56,7 +56,11 @@ fn block<T>(
 /// # Errors
 /// The client's error.
 pub fn connect(h: &Handle, uri: &str) -> Result<Connection, String> {
-    block(h, "connect", Connection::connect(uri, ConnectionProperties::default()))
+    block(
+        h,
+        "connect",
+        Connection::connect(uri, ConnectionProperties::default()),
+    )
 }
 
 fn exchange_name(ctx: &Ctx, t: usize) -> String {
@@ -77,20 +81,37 @@ fn declare(ctx: &Ctx, h: &Handle, ch: &Channel) -> Result<(), String> {
             Some(Kind::Fanout) => ExchangeKind::Fanout,
             _ => ExchangeKind::Direct,
         };
-        let _ = block(h, "exchange.delete", ch.exchange_delete(name.as_str().into(), ExchangeDeleteOptions::default()));
+        let _ = block(
+            h,
+            "exchange.delete",
+            ch.exchange_delete(name.as_str().into(), ExchangeDeleteOptions::default()),
+        );
         block(
             h,
             "exchange.declare",
-            ch.exchange_declare(name.as_str().into(), kind, ExchangeDeclareOptions::default(), FieldTable::default()),
+            ch.exchange_declare(
+                name.as_str().into(),
+                kind,
+                ExchangeDeclareOptions::default(),
+                FieldTable::default(),
+            ),
         )?;
     }
     for (g, c) in ctx.sc.consumers.iter().enumerate() {
         let q = queue_name(ctx, g);
-        let _ = block(h, "queue.delete", ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default()));
+        let _ = block(
+            h,
+            "queue.delete",
+            ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default()),
+        );
         block(
             h,
             "queue.declare",
-            ch.queue_declare(q.as_str().into(), QueueDeclareOptions::default(), FieldTable::default()),
+            ch.queue_declare(
+                q.as_str().into(),
+                QueueDeclareOptions::default(),
+                FieldTable::default(),
+            ),
         )?;
         let ex = exchange_name(ctx, ctx.books().groups[g].topic);
         let fanout = ctx.sc.topics[ctx.books().groups[g].topic]
@@ -106,7 +127,13 @@ fn declare(ctx: &Ctx, h: &Handle, ch: &Channel) -> Result<(), String> {
             block(
                 h,
                 "queue.bind",
-                ch.queue_bind(q.as_str().into(), ex.as_str().into(), key.as_str().into(), QueueBindOptions::default(), FieldTable::default()),
+                ch.queue_bind(
+                    q.as_str().into(),
+                    ex.as_str().into(),
+                    key.as_str().into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                ),
             )?;
         }
     }
@@ -133,7 +160,13 @@ impl Publisher for AmqpPublisher {
             let _confirm = block(
                 &self.h,
                 "basic.publish",
-                self.ch.basic_publish(self.exchange.as_str().into(), key.into(), opts, payload, BasicProperties::default()),
+                self.ch.basic_publish(
+                    self.exchange.as_str().into(),
+                    key.into(),
+                    opts,
+                    payload,
+                    BasicProperties::default(),
+                ),
             )?;
         }
         Ok(vec![true; batch.len()])
@@ -142,11 +175,16 @@ impl Publisher for AmqpPublisher {
     fn finish(&mut self, ctx: &Ctx) -> Result<(), String> {
         let returned = self
             .h
-            .block_on(async { tokio::time::timeout(Duration::from_secs(60), self.ch.wait_for_confirms()).await })
+            .block_on(async {
+                tokio::time::timeout(Duration::from_secs(60), self.ch.wait_for_confirms()).await
+            })
             .map_err(|_| "publisher confirms: no answer within 60s".to_string())?
             .map_err(|e| format!("publisher confirms: {e}"))?;
         let mut books = ctx.books();
-        *books.dropped_by_reason.entry("unroutable".into()).or_default() += returned
+        *books
+            .dropped_by_reason
+            .entry("unroutable".into())
+            .or_default() += returned
             .iter()
             .filter(|r| wire::decode(&r.delivery.data).is_some())
             .count() as u64;
@@ -168,7 +206,9 @@ pub fn run(ctx: &Arc<Ctx>, h: &Handle, uri: &str) -> Result<(), String> {
         let (ctx2, h2, uri2) = (Arc::clone(ctx), h.clone(), uri.to_string());
         let (tx, rx) = std::sync::mpsc::channel();
         ready.push(rx);
-        threads.push(std::thread::spawn(move || consume(&ctx2, &h2, &uri2, inst, &tx)));
+        threads.push(std::thread::spawn(move || {
+            consume(&ctx2, &h2, &uri2, inst, &tx)
+        }));
     }
     for rx in ready {
         rx.recv_timeout(OP_TIMEOUT * 2)
@@ -177,8 +217,17 @@ pub fn run(ctx: &Arc<Ctx>, h: &Handle, uri: &str) -> Result<(), String> {
     for p in 0..ctx.sc.producers.len() {
         let conn = connect(h, uri)?;
         let pch = block(h, "channel.open", conn.create_channel())?;
-        block(h, "confirm.select", pch.confirm_select(ConfirmSelectOptions::default()))?;
-        let t = ctx.sc.topics.iter().position(|t| t.name.get_ref() == ctx.sc.producers[p].topic.get_ref()).unwrap_or(0);
+        block(
+            h,
+            "confirm.select",
+            pch.confirm_select(ConfirmSelectOptions::default()),
+        )?;
+        let t = ctx
+            .sc
+            .topics
+            .iter()
+            .position(|t| t.name.get_ref() == ctx.sc.producers[p].topic.get_ref())
+            .unwrap_or(0);
         let mut out = AmqpPublisher {
             h: h.clone(),
             _conn: conn,
@@ -187,7 +236,9 @@ pub fn run(ctx: &Arc<Ctx>, h: &Handle, uri: &str) -> Result<(), String> {
             keys: ctx.work.routing_keys[p].clone(),
         };
         let ctx2 = Arc::clone(ctx);
-        threads.push(std::thread::spawn(move || driver::produce(&ctx2, p, &mut out)));
+        threads.push(std::thread::spawn(move || {
+            driver::produce(&ctx2, p, &mut out)
+        }));
     }
     driver::await_end(ctx, Duration::from_secs(2));
     for t in threads {
@@ -209,10 +260,21 @@ fn collect_leftovers(ctx: &Ctx, h: &Handle, ch: &Channel) {
                 ctx.books().groups[g].in_system.push(s.id);
             }
         }
-        let _ = block(h, "queue.delete", ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default()));
+        let _ = block(
+            h,
+            "queue.delete",
+            ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default()),
+        );
     }
     for t in 0..ctx.sc.topics.len() {
-        let _ = block(h, "exchange.delete", ch.exchange_delete(exchange_name(ctx, t).as_str().into(), ExchangeDeleteOptions::default()));
+        let _ = block(
+            h,
+            "exchange.delete",
+            ch.exchange_delete(
+                exchange_name(ctx, t).as_str().into(),
+                ExchangeDeleteOptions::default(),
+            ),
+        );
     }
 }
 
@@ -228,12 +290,24 @@ fn open(ctx: &Ctx, h: &Handle, uri: &str, inst: &Instance) -> Result<Session, St
     let c = &ctx.sc.consumers[inst.group];
     let conn = connect(h, uri)?;
     let ch = block(h, "channel.open", conn.create_channel())?;
-    block(h, "basic.qos", ch.basic_qos((*c.prefetch.get_ref()).min(u32::from(u16::MAX)) as u16, BasicQosOptions::default()))?;
+    block(
+        h,
+        "basic.qos",
+        ch.basic_qos(
+            (*c.prefetch.get_ref()).min(u32::from(u16::MAX)) as u16,
+            BasicQosOptions::default(),
+        ),
+    )?;
     let tag = format!("{}-{}", c.group.get_ref(), inst.local);
     let consumer = block(
         h,
         "basic.consume",
-        ch.basic_consume(queue_name(ctx, inst.group).as_str().into(), tag.as_str().into(), BasicConsumeOptions::default(), FieldTable::default()),
+        ch.basic_consume(
+            queue_name(ctx, inst.group).as_str().into(),
+            tag.as_str().into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        ),
     )?;
     Ok(Session {
         conn,
@@ -266,7 +340,11 @@ fn consume(
                 if let Some(tx) = first.take() {
                     let _ = tx.send(Err(e.clone()));
                 }
-                ctx.fail(format!("consumer {}/{}: {e}", cfg.group.get_ref(), inst.local));
+                ctx.fail(format!(
+                    "consumer {}/{}: {e}",
+                    cfg.group.get_ref(),
+                    inst.local
+                ));
                 return;
             }
         };
@@ -276,7 +354,11 @@ fn consume(
         let crashed_at = match serve_session(ctx, h, &mut inst, &mut s, delivery, interval) {
             Ok(at) => at,
             Err(e) => {
-                ctx.fail(format!("consumer {}/{}: {e}", cfg.group.get_ref(), inst.local));
+                ctx.fail(format!(
+                    "consumer {}/{}: {e}",
+                    cfg.group.get_ref(),
+                    inst.local
+                ));
                 return;
             }
         };

@@ -114,7 +114,10 @@ impl Books {
             .enumerate()
             .map(|(g, c)| GroupBooks {
                 name: c.group.get_ref().clone(),
-                topic: topic_groups.iter().position(|gs| gs.contains(&g)).unwrap_or(0),
+                topic: topic_groups
+                    .iter()
+                    .position(|gs| gs.contains(&g))
+                    .unwrap_or(0),
                 delivery: c.delivery,
                 instances: *c.instances.get_ref(),
                 ledger: Ledger::default(),
@@ -129,7 +132,8 @@ impl Books {
                 in_system: Vec::new(),
             })
             .collect();
-        let mut flags: Vec<MessageFlags> = sc.topics.iter().map(|_| MessageFlags::default()).collect();
+        let mut flags: Vec<MessageFlags> =
+            sc.topics.iter().map(|_| MessageFlags::default()).collect();
         for s in &w.sends {
             flags[s.topic as usize].push();
             let targets = &w.routes[s.producer as usize][s.route as usize];
@@ -144,12 +148,14 @@ impl Books {
             }
         }
         let names: Vec<String> = groups.iter().map(|g| g.name.clone()).collect();
-        let width = sc
-            .sample_interval
-            .unwrap_or(SimDuration::from_millis(1000));
+        let width = sc.sample_interval.unwrap_or(SimDuration::from_millis(1000));
         Books {
             flags,
-            published_ns: w.per_topic.iter().map(|&n| vec![NOT_SENT; n as usize]).collect(),
+            published_ns: w
+                .per_topic
+                .iter()
+                .map(|&n| vec![NOT_SENT; n as usize])
+                .collect(),
             groups,
             topic_groups,
             routes: w.routes.clone(),
@@ -173,7 +179,10 @@ impl Books {
         self.sched_error
             .saturating_record(now_ns.saturating_sub(s.at_ns).max(1));
         if !ok {
-            *self.dropped_by_reason.entry("publish-failed".into()).or_default() += 1;
+            *self
+                .dropped_by_reason
+                .entry("publish-failed".into())
+                .or_default() += 1;
             for &g in &self.topic_groups[t] {
                 let gb = &mut self.groups[g];
                 if gb.ledger.addressed(s.id) && gb.ledger.drop_copy(s.id) {

@@ -57,7 +57,9 @@ impl Ctx {
 
     /// The books (a poisoned lock only means another thread panicked: keep counting).
     pub fn books(&self) -> MutexGuard<'_, Books> {
-        self.books.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.books
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Whether the run is over.
@@ -88,7 +90,8 @@ impl Ctx {
 
     /// Records a delivery's time (for the pub/sub drain, which has no count to wait for).
     pub fn touch(&self) {
-        self.last_delivery_ns.store(self.now_ns(), Ordering::Relaxed);
+        self.last_delivery_ns
+            .store(self.now_ns(), Ordering::Relaxed);
     }
 }
 
@@ -141,7 +144,10 @@ pub fn produce(ctx: &Ctx, p: usize, out: &mut dyn Publisher) {
                 }
             }
             Err(e) => {
-                ctx.fail(format!("producer {}: {e}", ctx.sc.producers[p].name.get_ref()));
+                ctx.fail(format!(
+                    "producer {}: {e}",
+                    ctx.sc.producers[p].name.get_ref()
+                ));
                 break;
             }
         }
@@ -149,7 +155,10 @@ pub fn produce(ctx: &Ctx, p: usize, out: &mut dyn Publisher) {
     if !ctx.stopped()
         && let Err(e) = out.finish(ctx)
     {
-        ctx.fail(format!("producer {}: {e}", ctx.sc.producers[p].name.get_ref()));
+        ctx.fail(format!(
+            "producer {}: {e}",
+            ctx.sc.producers[p].name.get_ref()
+        ));
     }
     ctx.producing.fetch_sub(1, Ordering::Relaxed);
 }
@@ -192,7 +201,7 @@ pub fn instances(sc: &Scenario, seed: u64) -> Vec<Instance> {
             out.push(Instance {
                 group: g,
                 local,
-                service: c.service_time.clone(),
+                service: c.service_time,
                 rng: stream(seed, StreamKind::Consumer, out.len() as u32),
                 crashes,
             });
@@ -205,7 +214,10 @@ impl Instance {
     /// The next crash window that has not ended by `now_ns`.
     #[must_use]
     pub fn next_crash(&self, now_ns: u64) -> Option<(u64, u64)> {
-        self.crashes.iter().copied().find(|&(_, until)| until > now_ns)
+        self.crashes
+            .iter()
+            .copied()
+            .find(|&(_, until)| until > now_ns)
     }
 
     /// Serves one message: sleeps the drawn service time, unless a crash or the stop
@@ -214,9 +226,7 @@ impl Instance {
         let start = ctx.now_ns();
         let d = self.service.sample(&mut self.rng).0;
         let end = start + d;
-        let cut = self
-            .next_crash(start)
-            .map_or(u64::MAX, |(at, _)| at);
+        let cut = self.next_crash(start).map_or(u64::MAX, |(at, _)| at);
         if cut <= start {
             return (start, false);
         }
@@ -244,9 +254,11 @@ pub fn await_end(ctx: &Ctx, quiet: Duration) {
             continue;
         }
         let idle = now.saturating_sub(ctx.last_delivery_ns.load(Ordering::Relaxed));
-        let pending_crash = ctx.sc.faults.iter().any(|f| {
-            f.duration.is_some_and(|d| (f.at + d).0 > now) && f.at.0 <= deadline
-        });
+        let pending_crash = ctx
+            .sc
+            .faults
+            .iter()
+            .any(|f| f.duration.is_some_and(|d| (f.at + d).0 > now) && f.at.0 <= deadline);
         if (!pending_crash && (ctx.books().settled() || idle >= quiet.as_nanos() as u64))
             || now >= deadline
         {

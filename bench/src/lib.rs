@@ -94,7 +94,9 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
     } else {
         None
     };
-    let url = spawned.as_ref().map_or_else(|| opts.broker.clone(), SpawnedBroker::url);
+    let url = spawned
+        .as_ref()
+        .map_or_else(|| opts.broker.clone(), SpawnedBroker::url);
     let (host, port) = url.with_port()?;
     let work = schedule::workload(&opts.scenario, opts.seed);
     let connect_err = |why: String| BenchError::Connect {

@@ -39,7 +39,14 @@ const PRODUCER: &[&str] = &[
     "payload_bytes",
     "partitioner",
 ];
-const CONSUMER: &[&str] = &["group", "topic", "instances", "service_time", "delivery", "ordered"];
+const CONSUMER: &[&str] = &[
+    "group",
+    "topic",
+    "instances",
+    "service_time",
+    "delivery",
+    "ordered",
+];
 const CONSUMER_EXCHANGE: &[&str] = &["commit_interval", "prefetch", "bindings"];
 const CONSUMER_PUBSUB: &[&str] = &["buffer", "on_overflow", "reconnect"];
 const FAULT: &[&str] = &["at", "kind", "target", "duration"];
@@ -89,8 +96,8 @@ impl Check<'_> {
             None if table.is_empty() => key.to_string(),
             None => format!("{table}.{key}"),
         };
-        let line = line_of(self.src, table, index, key)
-            .map_or(String::new(), |l| format!(" (line {l})"));
+        let line =
+            line_of(self.src, table, index, key).map_or(String::new(), |l| format!(" (line {l})"));
         BenchError::Unmappable {
             file: self.file.into(),
             key: format!("`{name}`{line}"),
@@ -121,6 +128,14 @@ impl Check<'_> {
 
 /// The line where `key` is set in the `index`th `[[table]]` (or `[table]`), 1-based.
 fn line_of(src: &str, table: &str, index: Option<usize>, key: &str) -> Option<usize> {
+    if table.is_empty()
+        && let Some(n) = src.lines().position(|l| {
+            let l = l.trim();
+            l == format!("[{key}]") || l == format!("[[{key}]]")
+        })
+    {
+        return Some(n + 1);
+    }
     let mut current = String::new();
     let mut seen: Vec<(String, usize)> = Vec::new();
     for (n, line) in src.lines().enumerate() {
@@ -137,10 +152,7 @@ fn line_of(src: &str, table: &str, index: Option<usize>, key: &str) -> Option<us
             current = h.trim().to_string();
             continue;
         }
-        let here = seen
-            .iter()
-            .find(|(t, _)| *t == current)
-            .map(|(_, c)| *c);
+        let here = seen.iter().find(|(t, _)| *t == current).map(|(_, c)| *c);
         let in_table = current == table && (index.is_none() || here == index);
         if in_table
             && let Some((k, _)) = l.split_once('=')
@@ -182,7 +194,11 @@ pub fn check(sc: &Scenario, src: &str, file: &str, broker: BrokerKind) -> Result
             other => return Err(c.refuse("topic", Some(i), "model", model_not_yet(other))),
         };
         if needs != broker {
-            let key = if t.contains_key("model") { "model" } else { "name" };
+            let key = if t.contains_key("model") {
+                "model"
+            } else {
+                "name"
+            };
             return Err(c.refuse(
                 "topic",
                 Some(i),
@@ -197,7 +213,12 @@ pub fn check(sc: &Scenario, src: &str, file: &str, broker: BrokerKind) -> Result
             ));
         }
         if *sc.topics[i].partitions.get_ref() > 1 {
-            return Err(c.refuse("topic", Some(i), "partitions", "only the log model has partitions"));
+            return Err(c.refuse(
+                "topic",
+                Some(i),
+                "partitions",
+                "only the log model has partitions",
+            ));
         }
     }
     for (i, p) in array("producer").iter().enumerate() {
@@ -221,7 +242,10 @@ pub fn check(sc: &Scenario, src: &str, file: &str, broker: BrokerKind) -> Result
                 "fault",
                 Some(i),
                 "kind",
-                &format!("not yet supported: `{}` faults on a real broker", kind.as_str()),
+                &format!(
+                    "not yet supported: `{}` faults on a real broker",
+                    kind.as_str()
+                ),
             ));
         }
         let target = fault.target.get_ref();
@@ -242,7 +266,11 @@ pub fn check(sc: &Scenario, src: &str, file: &str, broker: BrokerKind) -> Result
     Ok(())
 }
 
-fn check_consumers(sc: &Scenario, c: &Check<'_>, tables: &[&toml::Table]) -> Result<(), BenchError> {
+fn check_consumers(
+    sc: &Scenario,
+    c: &Check<'_>,
+    tables: &[&toml::Table],
+) -> Result<(), BenchError> {
     let mut buffer = None;
     for (i, t) in tables.iter().enumerate() {
         let cfg = &sc.consumers[i];
@@ -252,7 +280,9 @@ fn check_consumers(sc: &Scenario, c: &Check<'_>, tables: &[&toml::Table]) -> Res
             .find(|x| x.name.get_ref() == cfg.topic.get_ref())
             .expect("validated topic");
         match topic.model(&sc.broker) {
-            BrokerModel::Exchange => c.only(t, "consumer", Some(i), &[CONSUMER, CONSUMER_EXCHANGE])?,
+            BrokerModel::Exchange => {
+                c.only(t, "consumer", Some(i), &[CONSUMER, CONSUMER_EXCHANGE])?
+            }
             _ => {
                 c.only(t, "consumer", Some(i), &[CONSUMER, CONSUMER_PUBSUB])?;
                 if cfg.on_overflow == Overflow::Drop {
@@ -312,7 +342,9 @@ mod tests {
     fn models_and_faults_not_driven_yet_are_refused_by_name() {
         let log = PUBSUB.replace("pubsub", "log");
         assert!(refusal(&log, BrokerKind::Redis).contains("not yet supported: the `log` model"));
-        let slow = format!("{PUBSUB}[[fault]]\nat = \"0s\"\nkind = \"slow\"\ntarget = \"g/0\"\nduration = \"1s\"\nfactor = 2\n");
+        let slow = format!(
+            "{PUBSUB}[[fault]]\nat = \"0s\"\nkind = \"slow\"\ntarget = \"g/0\"\nduration = \"1s\"\nfactor = 2\n"
+        );
         let e = refusal(&slow, BrokerKind::Redis);
         assert!(e.contains("fault[0].factor") || e.contains("`slow`"), "{e}");
         let drop = PUBSUB.replace("topic = \"t\"\n\n", "") + "on_overflow = \"drop\"\n";

@@ -64,7 +64,9 @@ impl Publisher for RedisPublisher {
     fn publish(&mut self, batch: &[(Send, Vec<u8>)]) -> Result<Vec<bool>, String> {
         let mut pipe = redis::pipe();
         for (_, payload) in batch {
-            pipe.cmd("PUBLISH").arg(&self.channel).arg(payload.as_slice());
+            pipe.cmd("PUBLISH")
+                .arg(&self.channel)
+                .arg(payload.as_slice());
         }
         let _: Vec<i64> = pipe.query(&mut self.con).map_err(|e| e.to_string())?;
         Ok(vec![true; batch.len()])
@@ -88,7 +90,9 @@ pub fn run(ctx: &Arc<Ctx>, client: &Client) -> Result<(), String> {
         let (ctx2, client2) = (Arc::clone(ctx), client.clone());
         let (tx, rx) = std::sync::mpsc::channel();
         ready.push(rx);
-        threads.push(std::thread::spawn(move || subscribe(&ctx2, &client2, inst, &tx)));
+        threads.push(std::thread::spawn(move || {
+            subscribe(&ctx2, &client2, inst, &tx)
+        }));
     }
     // Producers start once every subscriber is subscribed (the model's start).
     for rx in ready {
@@ -170,7 +174,10 @@ fn subscribe(
         let mut ps = con.as_pubsub();
         if let Err(e) = ps.subscribe(&channel) {
             report(&mut first, Err(e.to_string()));
-            ctx.fail(format!("subscriber {}: SUBSCRIBE: {e}", cfg.group.get_ref()));
+            ctx.fail(format!(
+                "subscriber {}: SUBSCRIBE: {e}",
+                cfg.group.get_ref()
+            ));
             return;
         }
         report(&mut first, Ok(()));
@@ -194,7 +201,10 @@ fn subscribe(
                     let Some(s) = wire::decode(msg.get_payload_bytes()) else {
                         continue;
                     };
-                    last_seen = (ctx.books().published_ns[s.topic as usize][s.id as usize], s.id);
+                    last_seen = (
+                        ctx.books().published_ns[s.topic as usize][s.id as usize],
+                        s.id,
+                    );
                     if !ctx.books().delivered(g, &s) {
                         continue;
                     }
@@ -240,10 +250,7 @@ fn record_gap(ctx: &Ctx, g: usize, seen: (u64, u32), at: u64, back: u64) {
     });
 }
 
-fn report(
-    first: &mut Option<std::sync::mpsc::Sender<Result<(), String>>>,
-    r: Result<(), String>,
-) {
+fn report(first: &mut Option<std::sync::mpsc::Sender<Result<(), String>>>, r: Result<(), String>) {
     if let Some(tx) = first.take() {
         let _ = tx.send(r);
     }

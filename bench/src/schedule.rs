@@ -68,7 +68,10 @@ fn producer_routes(sc: &Scenario, p: usize) -> (Vec<String>, Vec<Vec<u32>>) {
     let keys: Vec<String> = if cfg.routing_keys.is_empty() {
         vec![String::new()]
     } else {
-        cfg.routing_keys.iter().map(|k| k.get_ref().clone()).collect()
+        cfg.routing_keys
+            .iter()
+            .map(|k| k.get_ref().clone())
+            .collect()
     };
     if tc.model(&sc.broker) != BrokerModel::Exchange {
         return (keys, vec![groups]);
@@ -251,7 +254,11 @@ mod tests {
         assert_eq!(copies[1], model.groups[1].copies);
         assert_eq!(
             unroutable,
-            model.dropped_by_reason.get("unroutable").copied().unwrap_or(0)
+            model
+                .dropped_by_reason
+                .get("unroutable")
+                .copied()
+                .unwrap_or(0)
         );
     }
 }

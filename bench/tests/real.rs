@@ -96,10 +96,15 @@ service_time = "exp(200us)"
 /// calls unroutable.
 #[test]
 fn rabbitmq_topic_exchange_copies_and_unroutable_equal_the_models() {
-    if !have(BrokerKind::Amqp, "rabbitmq_topic_exchange_copies_and_unroutable_equal_the_models") {
+    if !have(
+        BrokerKind::Amqp,
+        "rabbitmq_topic_exchange_copies_and_unroutable_equal_the_models",
+    ) {
         return;
     }
-    let _one = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let (r, sc) = bench(TOPIC_ROUTING, BrokerKind::Amqp, None);
     let model = Engine::new(&sc, sc.seed).run();
     let s = &r.summary;
@@ -112,8 +117,14 @@ fn rabbitmq_topic_exchange_copies_and_unroutable_equal_the_models() {
         assert_eq!(real.duplicated, 0);
     }
     let unroutable = |d: &std::collections::BTreeMap<String, u64>| d.get("unroutable").copied();
-    assert!(unroutable(&model.dropped_by_reason).unwrap_or(0) > 0, "the scenario has unroutable keys");
-    assert_eq!(unroutable(&s.dropped_by_reason), unroutable(&model.dropped_by_reason));
+    assert!(
+        unroutable(&model.dropped_by_reason).unwrap_or(0) > 0,
+        "the scenario has unroutable keys"
+    );
+    assert_eq!(
+        unroutable(&s.dropped_by_reason),
+        unroutable(&model.dropped_by_reason)
+    );
     assert!(s.conservation_ok);
     assert_eq!(s.trace_hash, "", "a real run has no trace hash");
     assert_eq!(r.source.broker, "rabbitmq");
@@ -158,20 +169,31 @@ duration = "500ms"
 /// once (idempotency record committed with the effect) neither.
 #[test]
 fn rabbitmq_consumer_connection_dropped_under_each_delivery_variant() {
-    if !have(BrokerKind::Amqp, "rabbitmq_consumer_connection_dropped_under_each_delivery_variant") {
+    if !have(
+        BrokerKind::Amqp,
+        "rabbitmq_consumer_connection_dropped_under_each_delivery_variant",
+    ) {
         return;
     }
-    let _one = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let (alo, _) = bench(CRASH, BrokerKind::Amqp, Some(Delivery::AtLeastOnce));
     let m = &alo.summary.messages;
     assert_eq!(m.lost, 0, "at-least-once loses nothing");
-    assert!(m.duplicated > 0, "at-least-once replays processed-but-unacked copies");
+    assert!(
+        m.duplicated > 0,
+        "at-least-once replays processed-but-unacked copies"
+    );
     assert_eq!(m.processed, m.copies);
 
     let (amo, _) = bench(CRASH, BrokerKind::Amqp, Some(Delivery::AtMostOnce));
     let m = &amo.summary.messages;
     assert!(m.lost >= 1, "at-most-once loses the message in hand: {m:?}");
-    assert!(m.lost <= 2, "only what was in hand (prefetched ones go back): {m:?}");
+    assert!(
+        m.lost <= 2,
+        "only what was in hand (prefetched ones go back): {m:?}"
+    );
     assert_eq!(m.duplicated, 0);
 
     let (eo, _) = bench(CRASH, BrokerKind::Amqp, Some(Delivery::ExactlyOnce));
@@ -215,16 +237,32 @@ reconnect = "300ms"
 /// model; the fast subscriber gets everything.
 #[test]
 fn redis_pubsub_slow_subscriber_is_disconnected_and_its_misses_dropped() {
-    if !have(BrokerKind::Redis, "redis_pubsub_slow_subscriber_is_disconnected_and_its_misses_dropped") {
+    if !have(
+        BrokerKind::Redis,
+        "redis_pubsub_slow_subscriber_is_disconnected_and_its_misses_dropped",
+    ) {
         return;
     }
-    let _one = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let (r, sc) = bench(SLOW_SUBSCRIBER, BrokerKind::Redis, None);
     let model = Engine::new(&sc, sc.seed).run();
     let s = &r.summary;
     let (fast, slow) = (&s.groups[0], &s.groups[1]);
-    assert_eq!((fast.processed, fast.dropped, fast.lost), (fast.copies, 0, 0));
-    assert!(s.dropped_by_reason.get("disconnected").copied().unwrap_or(0) > 0, "{:?}", s.dropped_by_reason);
+    assert_eq!(
+        (fast.processed, fast.dropped, fast.lost),
+        (fast.copies, 0, 0)
+    );
+    assert!(
+        s.dropped_by_reason
+            .get("disconnected")
+            .copied()
+            .unwrap_or(0)
+            > 0,
+        "{:?}",
+        s.dropped_by_reason
+    );
     assert!(slow.dropped > 0 && slow.lost == 0, "{slow:?}");
     assert!(model.groups[1].dropped > 0, "the model drops too");
     assert!(s.conservation_ok);
@@ -235,10 +273,15 @@ fn redis_pubsub_slow_subscriber_is_disconnected_and_its_misses_dropped() {
 /// A broker killed mid-run gives a partial result, quickly, not a hang.
 #[test]
 fn redis_killed_mid_run_gives_a_partial_result() {
-    if !have(BrokerKind::Redis, "redis_killed_mid_run_gives_a_partial_result") {
+    if !have(
+        BrokerKind::Redis,
+        "redis_killed_mid_run_gives_a_partial_result",
+    ) {
         return;
     }
-    let _one = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let url = BrokerUrl::parse("redis").unwrap();
     let mut broker = SpawnedBroker::start(&url).expect("redis starts");
     let sc = Scenario::from_toml(SLOW_SUBSCRIBER, "t.toml").unwrap();
@@ -254,10 +297,16 @@ fn redis_killed_mid_run_gives_a_partial_result() {
     let run = std::thread::spawn(move || mqlab_bench::run(&opts));
     std::thread::sleep(Duration::from_millis(1500));
     broker.kill();
-    let r = run.join().expect("no panic").expect("a result, marked partial");
+    let r = run
+        .join()
+        .expect("no panic")
+        .expect("a result, marked partial");
     assert!(started.elapsed() < Duration::from_secs(30), "no hang");
     let why = r.partial.expect("partial");
-    assert!(why.contains("producer") || why.contains("subscriber"), "{why}");
+    assert!(
+        why.contains("producer") || why.contains("subscriber"),
+        "{why}"
+    );
     assert!(r.summary.messages.produced < 10_000);
 }
 
@@ -265,9 +314,17 @@ fn redis_killed_mid_run_gives_a_partial_result() {
 #[test]
 fn refused_connection_and_bad_url_are_clear_errors() {
     let sc = Scenario::from_toml(SLOW_SUBSCRIBER, "t.toml").unwrap();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     for kind in ["redis", "amqp"] {
-        let src = if kind == "redis" { SLOW_SUBSCRIBER } else { CRASH };
+        let src = if kind == "redis" {
+            SLOW_SUBSCRIBER
+        } else {
+            CRASH
+        };
         let sc2 = Scenario::from_toml(src, "t.toml").unwrap();
         let url = format!("{kind}://127.0.0.1:{closed}");
         let opts = BenchOptions {
@@ -281,7 +338,10 @@ fn refused_connection_and_bad_url_are_clear_errors() {
         let started = Instant::now();
         let e = mqlab_bench::run(&opts).unwrap_err().to_string();
         assert!(e.contains(&url), "{e}");
-        assert!(started.elapsed() < Duration::from_secs(15), "{kind}: no hang");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{kind}: no hang"
+        );
     }
     let opts = BenchOptions {
         seed: 1,
