@@ -154,21 +154,24 @@ impl Publisher for AmqpPublisher {
             mandatory: true,
             ..BasicPublishOptions::default()
         };
-        for (s, payload) in batch {
-            let key = self.keys[s.route as usize].as_str();
-            // The confirm is collected at the end (wait_for_confirms), not per message.
-            let _confirm = block(
-                &self.h,
-                "basic.publish",
-                self.ch.basic_publish(
-                    self.exchange.as_str().into(),
+        // The whole batch in one trip to the runtime; the confirms are collected at the
+        // end (wait_for_confirms), not per message.
+        let (ch, exchange, keys) = (&self.ch, self.exchange.as_str(), &self.keys);
+        let send = async {
+            for (s, payload) in batch {
+                let key = keys[s.route as usize].as_str();
+                ch.basic_publish(
+                    exchange.into(),
                     key.into(),
                     opts,
                     payload,
                     BasicProperties::default(),
-                ),
-            )?;
-        }
+                )
+                .await?;
+            }
+            Ok(())
+        };
+        block(&self.h, "basic.publish", send)?;
         Ok(vec![true; batch.len()])
     }
 
@@ -284,6 +287,8 @@ struct Session {
     consumer: lapin::Consumer,
     /// The newest delivery processed but not yet acked, and since when acks are owed.
     unacked: Option<(lapin::Acker, u64)>,
+    /// Deliveries already received from the client, not yet looked at.
+    ready: std::collections::VecDeque<lapin::message::Delivery>,
 }
 
 fn open(ctx: &Ctx, h: &Handle, uri: &str, inst: &Instance) -> Result<Session, String> {
@@ -313,6 +318,31 @@ fn open(ctx: &Ctx, h: &Handle, uri: &str, inst: &Instance) -> Result<Session, St
         conn,
         consumer,
         unacked: None,
+        ready: std::collections::VecDeque::new(),
+    })
+}
+
+/// Waits up to `POLL` for a delivery, then takes every one already there, in one trip
+/// to the runtime (a wake-up per message would cap the rate).
+fn receive(h: &Handle, s: &mut Session) -> Result<(), String> {
+    let (consumer, ready) = (&mut s.consumer, &mut s.ready);
+    h.block_on(async {
+        let mut next = tokio::time::timeout(POLL, consumer.next()).await;
+        loop {
+            match next {
+                Err(_) => return Ok(()),
+                Ok(None) => return Err("the broker cancelled the consumer".to_string()),
+                Ok(Some(Err(e))) => return Err(e.to_string()),
+                Ok(Some(Ok(d))) => ready.push_back(d),
+            }
+            if ready.len() >= 256 {
+                return Ok(());
+            }
+            match futures_lite::future::poll_once(consumer.next()).await {
+                Some(more) => next = Ok(more),
+                None => return Ok(()),
+            }
+        }
     })
 }
 
@@ -404,12 +434,11 @@ fn serve_session(
             });
             return Ok(None);
         }
-        let next = h.block_on(async { tokio::time::timeout(POLL, s.consumer.next()).await });
-        let d = match next {
-            Err(_) => continue,
-            Ok(None) => return Err("the broker cancelled the consumer".into()),
-            Ok(Some(Err(e))) => return Err(e.to_string()),
-            Ok(Some(Ok(d))) => d,
+        if s.ready.is_empty() {
+            receive(h, s)?;
+        }
+        let Some(d) = s.ready.pop_front() else {
+            continue;
         };
         ctx.touch();
         let Some(m) = wire::decode(&d.data) else {
@@ -432,7 +461,10 @@ fn serve_session(
         ctx.books().apply(g, &m, start, ctx.now_ns());
         if delivery != Delivery::AtMostOnce {
             if interval == 0 {
-                ack(h, &d.acker, false)?;
+                // Sent without waiting for the runtime to take it (the channel keeps the
+                // order): a blocking ack per message would cap the rate.
+                let acker = d.acker.clone();
+                h.spawn(async move { acker.ack(BasicAckOptions { multiple: false }).await });
             } else {
                 let since = s.unacked.as_ref().map_or(ctx.now_ns(), |u| u.1);
                 s.unacked = Some((d.acker.clone(), since));

@@ -131,8 +131,9 @@ fn rabbitmq_topic_exchange_copies_and_unroutable_equal_the_models() {
     assert!(r.source.spawned);
 }
 
-/// One consumer, overloaded (so a message is always in hand), acks every 300ms with room
-/// for 20 unacked, crashes at 1s for 500ms.
+/// One consumer, overloaded (so a message is always in hand), acks every second with room
+/// for 200 unacked, crashes at 1.5s for 500ms: half a second after an ack, so it holds
+/// copies it processed and has not acked, however slow the machine.
 const CRASH: &str = r#"
 name = "crash"
 seed = 4
@@ -154,10 +155,10 @@ group = "workers"
 topic = "jobs"
 bindings = ["job"]
 service_time = "4ms"
-prefetch = 20
-commit_interval = "300ms"
+prefetch = 200
+commit_interval = "1s"
 [[fault]]
-at = "1s"
+at = "1500ms"
 kind = "crash"
 target = "workers/0"
 duration = "500ms"
