@@ -63,6 +63,21 @@ pub fn connect(h: &Handle, uri: &str) -> Result<Connection, String> {
     )
 }
 
+/// The median round trip of a synchronous AMQP method (`basic.qos`, answered by
+/// `basic.qos-ok`) on a fresh connection, which it then closes.
+///
+/// # Errors
+/// Refused, or a failed round trip.
+pub fn rtt(h: &Handle, uri: &str) -> Result<Duration, String> {
+    let conn = connect(h, uri)?;
+    let ch = block(h, "channel.open", conn.create_channel())?;
+    let rtt = crate::probe::median_rtt(|| {
+        block(h, "basic.qos", ch.basic_qos(1, BasicQosOptions::default()))
+    });
+    let _ = block(h, "connection.close", conn.close(200, "probe done".into()));
+    rtt
+}
+
 fn exchange_name(ctx: &Ctx, t: usize) -> String {
     format!("mqlab.{}", ctx.sc.topics[t].name.get_ref())
 }

@@ -17,6 +17,7 @@ pub mod census;
 pub mod driver;
 pub mod error;
 pub mod mapping;
+pub mod probe;
 pub mod redis_pubsub;
 pub mod schedule;
 pub mod spawn;
@@ -58,6 +59,9 @@ pub struct BenchResult {
     pub scheduling_error_s: Latency,
     /// Deliveries to a group the model does not route that message to.
     pub misrouted: u64,
+    /// Median loopback round trip to the broker (a PING, or an AMQP `basic.qos`),
+    /// measured before the workload.
+    pub loopback_rtt_s: f64,
     /// Why the run stopped early (absent when it ran to the end): its counts cover only
     /// what happened until then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -103,9 +107,11 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
         url: url.to_string(),
         why,
     };
+    let rtt;
     let (ctx, version) = match url.kind {
         BrokerKind::Redis => {
             let (client, version) = redis_pubsub::probe(&host, port).map_err(connect_err)?;
+            rtt = redis_pubsub::rtt(&client).map_err(connect_err)?;
             let ctx = driver::Ctx::new(opts.scenario.clone(), opts.seed, work);
             redis_pubsub::run(&ctx, &client).map_err(connect_err)?;
             (ctx, version)
@@ -113,8 +119,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
         BrokerKind::Amqp => {
             let rt = amqp::runtime().map_err(BenchError::Other)?;
             let uri = format!("amqp://{host}:{port}/%2f");
-            let probe = amqp::connect(rt.handle(), &uri).map_err(connect_err)?;
-            drop(probe);
+            rtt = amqp::rtt(rt.handle(), &uri).map_err(connect_err)?;
             let ctx = driver::Ctx::new(opts.scenario.clone(), opts.seed, work);
             amqp::run(&ctx, rt.handle(), &uri).map_err(connect_err)?;
             rt.shutdown_timeout(std::time::Duration::from_secs(2));
@@ -137,6 +142,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
         },
         scheduling_error_s: mqlab_sim::metrics::latency_of(&books.sched_error),
         misrouted: books.misrouted,
+        loopback_rtt_s: rtt.as_secs_f64(),
         partial: books.partial.clone(),
     })
 }

@@ -47,6 +47,20 @@ pub fn probe(host: &str, port: u16) -> Result<(Client, String), String> {
     Ok((client, version))
 }
 
+/// The median round trip of a PING on a fresh connection.
+///
+/// # Errors
+/// A failed PING.
+pub fn rtt(client: &Client) -> Result<Duration, String> {
+    let mut con = connect(client)?;
+    crate::probe::median_rtt(|| {
+        redis::cmd("PING")
+            .query::<String>(&mut con)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+}
+
 /// Bytes one message of `payload` bytes takes in a subscriber's output buffer: the RESP
 /// push `*3 $7 message $<channel> $<payload>`.
 #[must_use]
