@@ -7,6 +7,7 @@
 //! The client is lapin on a tokio runtime; producer and consumer loops are plain threads
 //! that wait on it (`Handle::block_on`), so their timing does not depend on a timer wheel.
 
+use crate::amqp_limit;
 use crate::driver::{self, Ctx, Instance, Publisher};
 use crate::schedule::Send;
 use crate::wire;
@@ -125,9 +126,10 @@ fn declare(ctx: &Ctx, h: &Handle, ch: &Channel) -> Result<(), String> {
             ch.queue_declare(
                 q.as_str().into(),
                 QueueDeclareOptions::default(),
-                FieldTable::default(),
+                amqp_limit::queue_args(ctx, &q),
             ),
         )?;
+        amqp_limit::declare_dropped(h, ch, ctx, &q)?;
         let ex = exchange_name(ctx, ctx.books().groups[g].topic);
         let fanout = ctx.sc.topics[ctx.books().groups[g].topic]
             .exchange
@@ -161,6 +163,8 @@ struct AmqpPublisher {
     ch: Channel,
     exchange: String,
     keys: Vec<String>,
+    /// `reject-publish`: each message's confirm, to learn which ones the queue refused.
+    confirms: Option<Vec<(Send, lapin::PublisherConfirm)>>,
 }
 
 impl Publisher for AmqpPublisher {
@@ -172,17 +176,22 @@ impl Publisher for AmqpPublisher {
         // The whole batch in one trip to the runtime; the confirms are collected at the
         // end (wait_for_confirms), not per message.
         let (ch, exchange, keys) = (&self.ch, self.exchange.as_str(), &self.keys);
+        let confirms = &mut self.confirms;
         let send = async {
             for (s, payload) in batch {
                 let key = keys[s.route as usize].as_str();
-                ch.basic_publish(
-                    exchange.into(),
-                    key.into(),
-                    opts,
-                    payload,
-                    BasicProperties::default(),
-                )
-                .await?;
+                let confirm = ch
+                    .basic_publish(
+                        exchange.into(),
+                        key.into(),
+                        opts,
+                        payload,
+                        BasicProperties::default(),
+                    )
+                    .await?;
+                if let Some(c) = confirms.as_mut() {
+                    c.push((*s, confirm));
+                }
             }
             Ok(())
         };
@@ -198,14 +207,36 @@ impl Publisher for AmqpPublisher {
             })
             .map_err(|_| "publisher confirms: no answer within 60s".to_string())?
             .map_err(|e| format!("publisher confirms: {e}"))?;
-        let mut books = ctx.books();
-        *books
-            .dropped_by_reason
-            .entry("unroutable".into())
-            .or_default() += returned
+        let unroutable = returned
             .iter()
             .filter(|r| wire::decode(&r.delivery.data).is_some())
             .count() as u64;
+        if unroutable > 0 {
+            *ctx.books()
+                .dropped_by_reason
+                .entry("unroutable".into())
+                .or_default() += unroutable;
+        }
+        // reject-publish: a nacked publish is a copy the full queue refused.
+        for (s, confirm) in self.confirms.take().unwrap_or_default() {
+            let nacked = self
+                .h
+                .block_on(async { tokio::time::timeout(OP_TIMEOUT, confirm).await })
+                .map_err(|_| "publisher confirm: no answer".to_string())?
+                .map_err(|e| format!("publisher confirm: {e}"))?
+                .is_nack();
+            if nacked {
+                let now = ctx.now_ns();
+                let mut books = ctx.books();
+                let topic = books
+                    .groups
+                    .iter()
+                    .position(|g| g.topic == s.topic as usize);
+                if let Some(g) = topic {
+                    books.drop_copy(g, s.id, "reject", now);
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -252,6 +283,8 @@ pub fn run(ctx: &Arc<Ctx>, h: &Handle, uri: &str) -> Result<(), String> {
             ch: pch,
             exchange: exchange_name(ctx, t),
             keys: ctx.work.routing_keys[p].clone(),
+            confirms: (*ctx.sc.broker.on_full.get_ref() == mqlab_sim::scenario::OnFull::Reject)
+                .then(Vec::new),
         };
         let ctx2 = Arc::clone(ctx);
         threads.push(std::thread::spawn(move || {
@@ -278,6 +311,7 @@ fn collect_leftovers(ctx: &Ctx, h: &Handle, ch: &Channel) {
                 ctx.books().groups[g].in_system.push(s.id);
             }
         }
+        amqp_limit::collect_dropped(ctx, h, ch, g, &q);
         let _ = block(
             h,
             "queue.delete",

@@ -280,6 +280,32 @@ impl Books {
         self.groups.iter().all(|g| g.finished >= g.published)
     }
 
+    /// The broker discarded group `g`'s copy of message `id` (a known mechanism), found
+    /// at `now_ns`.
+    pub fn drop_copy(&mut self, g: usize, id: u32, why: &str, now_ns: u64) {
+        let gb = &mut self.groups[g];
+        if (id as usize) < gb.ledger.len() && gb.ledger.addressed(id) && gb.ledger.drop_copy(id) {
+            if gb.ledger.finish(id) {
+                gb.finished += 1;
+                gb.metrics.leave(SimTime(now_ns));
+            }
+            *self.dropped_by_reason.entry(why.into()).or_default() += 1;
+        }
+    }
+
+    /// Group `g`'s copy of message `id` went to its dead-letter exchange, found at `now_ns`.
+    pub fn dead_letter(&mut self, g: usize, id: u32, now_ns: u64) {
+        let gb = &mut self.groups[g];
+        if (id as usize) < gb.ledger.len()
+            && gb.ledger.addressed(id)
+            && gb.ledger.dead_letter(id)
+            && gb.ledger.finish(id)
+        {
+            gb.finished += 1;
+            gb.metrics.leave(SimTime(now_ns));
+        }
+    }
+
     /// Records why the run stopped early (the first reason wins).
     pub fn fail(&mut self, why: String) {
         self.partial.get_or_insert(why);

@@ -5,7 +5,7 @@
 
 use crate::error::BenchError;
 use crate::url::BrokerKind;
-use mqlab_sim::scenario::{BrokerModel, FaultKind, Overflow, Scenario};
+use mqlab_sim::scenario::{BrokerModel, FaultKind, OnFull, Overflow, Scenario};
 
 /// Keys any mapped scenario may set at the top level.
 const TOP: &[&str] = &[
@@ -23,6 +23,7 @@ const TOP: &[&str] = &[
     "expect",
 ];
 const BROKER: &[&str] = &["model"];
+const BROKER_EXCHANGE: &[&str] = &["capacity", "on_full"];
 const TOPIC: &[&str] = &["name", "model", "exchange", "partitions"];
 const PRODUCER: &[&str] = &[
     "name",
@@ -183,7 +184,13 @@ pub fn check(sc: &Scenario, src: &str, file: &str, broker: BrokerKind) -> Result
             .unwrap_or_default()
     };
     if let Some(b) = table("broker") {
-        c.only(b, "broker", None, &[BROKER])?;
+        let exchange_only = sc
+            .topics
+            .iter()
+            .all(|t| t.model(&sc.broker) == BrokerModel::Exchange);
+        let limits: &[&str] = if exchange_only { BROKER_EXCHANGE } else { &[] };
+        c.only(b, "broker", None, &[BROKER, limits])?;
+        check_limits(sc, &c, b)?;
     }
     for (i, t) in array("topic").iter().enumerate() {
         c.only(t, "topic", Some(i), &[TOPIC])?;
@@ -264,6 +271,43 @@ pub fn check(sc: &Scenario, src: &str, file: &str, broker: BrokerKind) -> Result
         c.only(e, "expect", None, &[EXPECT])?;
     }
     Ok(())
+}
+
+/// `capacity`/`on_full` on RabbitMQ: `x-max-length` with `drop-head` or
+/// `reject-publish`; RabbitMQ has no per-queue blocking or spilling.
+fn check_limits(sc: &Scenario, c: &Check<'_>, broker: &toml::Table) -> Result<(), BenchError> {
+    if !broker.contains_key("capacity") && !broker.contains_key("on_full") {
+        return Ok(());
+    }
+    let key = if broker.contains_key("on_full") {
+        "on_full"
+    } else {
+        "capacity"
+    };
+    match sc.broker.on_full.get_ref() {
+        OnFull::DropOldest => Ok(()),
+        OnFull::Reject => {
+            // A nack says the publish was refused, not by which queue.
+            let shared = sc.topics.iter().any(|t| {
+                sc.consumers
+                    .iter()
+                    .filter(|g| g.topic.get_ref() == t.name.get_ref())
+                    .count()
+                    > 1
+            });
+            if shared {
+                Err(c.refuse("broker", None, key, "not yet supported: `reject` with more than one group on a topic (a publisher nack does not say which queue refused)"))
+            } else {
+                Ok(())
+            }
+        }
+        OnFull::Block | OnFull::Spill => Err(c.refuse(
+            "broker",
+            None,
+            key,
+            "RabbitMQ's queue length limit drops the head or rejects the publish: use on_full = \"drop-oldest\" or \"reject\"",
+        )),
+    }
 }
 
 fn check_consumers(

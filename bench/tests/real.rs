@@ -355,3 +355,76 @@ fn refused_connection_and_bad_url_are_clear_errors() {
     let e = mqlab_bench::run(&opts).unwrap_err().to_string();
     assert!(e.contains("maps onto redis-server"), "{e}");
 }
+
+/// A queue capped at 20 fed at 200/s and drained at 100/s: about half the messages find
+/// it full. The service time is long (10 ms) so that the real consumer's own overhead per
+/// message (a sleep's overshoot, the ack) is a few percent of it.
+const LIMIT: &str = r#"
+name = "limit"
+seed = 8
+duration = "3s"
+drain = "10s"
+[broker]
+model = "exchange"
+capacity = 20
+on_full = "drop-oldest"
+[[topic]]
+name = "jobs"
+[[producer]]
+name = "p"
+topic = "jobs"
+rate = 200
+arrival = "constant"
+routing_keys = ["job"]
+[[consumer]]
+group = "workers"
+topic = "jobs"
+bindings = ["job"]
+service_time = "10ms"
+"#;
+
+/// `x-max-length` with `drop-head` (dead-lettered to a queue the driver reads) and with
+/// `reject-publish` (publisher nacks): each dropped copy is known, and the count agrees
+/// with the model's within 15%. The two differ by how fast the real consumer really is
+/// (its overhead per message, more on a busy machine, drains less and drops more) and by
+/// when the queue first fills, a few messages either way.
+#[test]
+fn rabbitmq_max_length_drops_agree_with_the_model() {
+    if !have(
+        BrokerKind::Amqp,
+        "rabbitmq_max_length_drops_agree_with_the_model",
+    ) {
+        return;
+    }
+    let _one = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for on_full in ["drop-oldest", "reject"] {
+        let src = LIMIT.replace("drop-oldest", on_full);
+        let (r, sc) = bench(&src, BrokerKind::Amqp, None);
+        let model = Engine::new(&sc, sc.seed).run();
+        // A dropped head goes to the group's dead-letter exchange (dead-lettered); a
+        // rejected publish is dropped with its reason.
+        let gone = |m: &mqlab_sim::summary::Messages| m.dead_lettered + m.dropped;
+        let (real, modeled) = (gone(&r.summary.messages), gone(&model.messages));
+        assert!(
+            modeled > 200,
+            "{on_full}: the model drops about half: {modeled}"
+        );
+        let tolerance = modeled * 15 / 100;
+        assert!(
+            real.abs_diff(modeled) <= tolerance,
+            "{on_full}: real {real} vs model {modeled} (tolerance {tolerance})"
+        );
+        if on_full == "reject" {
+            assert_eq!(
+                r.summary.dropped_by_reason.get("reject").copied(),
+                Some(real)
+            );
+        } else {
+            assert_eq!(r.summary.messages.dead_lettered, real);
+        }
+        assert_eq!(r.summary.messages.lost, 0, "{on_full}: every drop is known");
+        assert!(r.summary.conservation_ok);
+    }
+}
