@@ -1,6 +1,7 @@
 //! The `mqlab` binary: parses the command line and dispatches. Only this crate touches
 //! files, the terminal and the wall clock.
 
+mod bench_cmd;
 mod capacity;
 mod compare;
 mod explore;
@@ -37,6 +38,8 @@ enum Command {
     Shrink(explore::ShrinkArgs),
     /// Watch a run live in a terminal dashboard.
     Tui(tui_cmd::TuiArgs),
+    /// Run a scenario's workload against a real Redis or RabbitMQ and account for every copy.
+    Bench(bench_cmd::BenchArgs),
     /// Turn a saved JSON result into html, md, csv or an HdrHistogram log.
     Report(report_cmd::ReportArgs),
     /// Check a scenario file without running it.
@@ -95,6 +98,7 @@ fn main() -> ExitCode {
         Command::Shrink(args) => explore::shrink(&args),
         Command::Tui(args) => tui_cmd::tui(&args),
         Command::Report(args) => report_cmd::report(&args),
+        Command::Bench(args) => bench_cmd::bench(&args),
         Command::Validate { scenario } => run::validate(&scenario),
         Command::List { dir } => run::list(&dir),
     };

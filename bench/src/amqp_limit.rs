@@ -1,0 +1,135 @@
+//! `capacity` and `on_full` on RabbitMQ: each group's queue gets `x-max-length =
+//! capacity` with `x-overflow` = `drop-head` (`drop-oldest`) or `reject-publish`
+//! (`reject`). A dropped head is dead-lettered to a per-group exchange and queue that the
+//! driver reads at the end, so every drop is a known copy; a rejected publish comes back
+//! as a publisher-confirm nack.
+
+use crate::driver::Ctx;
+use crate::wire;
+use lapin::options::{
+    BasicGetOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::{Channel, ExchangeKind};
+use mqlab_sim::scenario::OnFull;
+use tokio::runtime::Handle;
+
+/// Where the heads `drop-head` discards from group `g`'s queue go.
+pub fn dropped_name(queue: &str) -> String {
+    format!("{queue}.dropped")
+}
+
+/// The queue arguments of a group's queue.
+#[must_use]
+pub fn queue_args(ctx: &Ctx, queue: &str) -> FieldTable {
+    let mut args = FieldTable::default();
+    let overflow = match ctx.sc.broker.on_full.get_ref() {
+        OnFull::DropOldest => "drop-head",
+        OnFull::Reject => "reject-publish",
+        // Refused by the mapping when set; the default leaves the queue unbounded.
+        OnFull::Block | OnFull::Spill => return args,
+    };
+    let cap = i64::try_from(*ctx.sc.broker.capacity.get_ref()).unwrap_or(i64::MAX);
+    args.insert("x-max-length".into(), AMQPValue::LongLongInt(cap));
+    args.insert(
+        "x-overflow".into(),
+        AMQPValue::LongString(LongString::from(overflow)),
+    );
+    if overflow == "drop-head" {
+        args.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(LongString::from(dropped_name(queue).as_str())),
+        );
+    }
+    args
+}
+
+/// Declares the exchange and queue that collect `queue`'s dropped heads.
+///
+/// # Errors
+/// The broker's refusal.
+pub fn declare_dropped(h: &Handle, ch: &Channel, ctx: &Ctx, queue: &str) -> Result<(), String> {
+    if *ctx.sc.broker.on_full.get_ref() != OnFull::DropOldest {
+        return Ok(());
+    }
+    let name = dropped_name(queue);
+    let n = name.as_str();
+    let _ = run(
+        h,
+        ch.exchange_delete(n.into(), ExchangeDeleteOptions::default()),
+    );
+    run(
+        h,
+        ch.exchange_declare(
+            n.into(),
+            ExchangeKind::Fanout,
+            ExchangeDeclareOptions::default(),
+            FieldTable::default(),
+        ),
+    )
+    .map_err(|e| format!("exchange.declare {n}: {e}"))?;
+    let _ = run(h, ch.queue_delete(n.into(), QueueDeleteOptions::default()));
+    run(
+        h,
+        ch.queue_declare(
+            n.into(),
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        ),
+    )
+    .map_err(|e| format!("queue.declare {n}: {e}"))?;
+    run(
+        h,
+        ch.queue_bind(
+            n.into(),
+            n.into(),
+            "".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        ),
+    )
+    .map_err(|e| format!("queue.bind {n}: {e}"))
+}
+
+fn run<T>(
+    h: &Handle,
+    f: impl std::future::Future<Output = lapin::Result<T>>,
+) -> Result<(), String> {
+    h.block_on(async { tokio::time::timeout(std::time::Duration::from_secs(10), f).await })
+        .map_err(|_| "no answer within 10s".to_string())?
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Reads the heads dropped from group `g`'s queue and marks their copies dead-lettered
+/// (as the model does for a group that dead-letters its failures, the default on an
+/// exchange, and `on_failure` is not mapped yet); then removes the exchange and queue.
+pub fn collect_dropped(ctx: &Ctx, h: &Handle, ch: &Channel, g: usize, queue: &str) {
+    if *ctx.sc.broker.on_full.get_ref() != OnFull::DropOldest {
+        return;
+    }
+    let name = dropped_name(queue);
+    let opts = BasicGetOptions { no_ack: true };
+    loop {
+        let got = h.block_on(async {
+            tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                ch.basic_get(name.as_str().into(), opts),
+            )
+            .await
+        });
+        let Ok(Ok(Some(m))) = got else { break };
+        if let Some(s) = wire::decode(&m.delivery.data) {
+            ctx.books().dead_letter(g, s.id, ctx.now_ns());
+        }
+    }
+    let _ = run(
+        h,
+        ch.queue_delete(name.as_str().into(), QueueDeleteOptions::default()),
+    );
+    let _ = run(
+        h,
+        ch.exchange_delete(name.as_str().into(), ExchangeDeleteOptions::default()),
+    );
+}

@@ -1,0 +1,313 @@
+//! The accounting of a real run, with the engine's own pieces: one `Ledger` per group and
+//! `MessageFlags` per topic (`mqlab_sim::ledger`), `GroupMetrics` and `SeriesBuilder`
+//! (`mqlab_sim::metrics`). Producers and consumer threads record into it under one lock;
+//! `census.rs` classifies every copy at the end exactly as the engine's checker does.
+
+use crate::schedule::{Send, Workload};
+use hdrhistogram::Histogram;
+use mqlab_sim::ledger::{Ledger, MessageFlags};
+use mqlab_sim::metrics::{GroupMetrics, SeriesBuilder, new_histogram};
+use mqlab_sim::scenario::{Delivery, Scenario};
+use mqlab_sim::{SimDuration, SimTime};
+use std::collections::BTreeMap;
+
+/// `published_ns` of a message never sent.
+pub const NOT_SENT: u64 = u64::MAX;
+
+/// Pub/sub: copies published after `after` (publish time, then id: one pipelined batch
+/// shares a publish time) and until `until_ns` never reached the subscriber.
+#[derive(Clone, Copy, Debug)]
+pub struct Gap {
+    /// The last copy received before the connection went: (publish ns, id).
+    pub after: (u64, u32),
+    /// When the subscription was back (publish ns).
+    pub until_ns: u64,
+    /// The drop reason.
+    pub why: &'static str,
+}
+
+/// One consumer group's books.
+#[derive(Debug)]
+pub struct GroupBooks {
+    /// Group name.
+    pub name: String,
+    /// Topic index.
+    pub topic: usize,
+    /// Delivery variant.
+    pub delivery: Delivery,
+    /// Instances.
+    pub instances: u32,
+    /// The side effects: how often each copy was applied (the checker's ledger).
+    pub ledger: Ledger,
+    /// Exactly-once: the idempotency records, kept in the same store (and under the same
+    /// lock) as the side effects, so a record and its effect commit together.
+    pub dedup: Vec<bool>,
+    /// `ordered = true`: per key, one past the highest sequence applied.
+    pub order: Option<Vec<u32>>,
+    /// Queueing figures and the latency histogram.
+    pub metrics: GroupMetrics,
+    /// Copies addressed to it that were published so far.
+    pub published: u64,
+    /// Copies that left (processed first time, or dropped).
+    pub finished: u64,
+    /// Largest lag seen by the sampler.
+    pub max_lag: u64,
+    /// Time its instances spent serving, nanoseconds.
+    pub busy_ns: u64,
+    /// Pub/sub: windows during which the subscriber could not receive (disconnected by
+    /// the server, or crashed).
+    pub gaps: Vec<Gap>,
+    /// Copies still somewhere in the broker or a client at the end (found by the driver).
+    pub in_system: Vec<u32>,
+}
+
+/// Everything a real run records.
+#[derive(Debug)]
+pub struct Books {
+    /// Per topic, what the producer and the broker know of each message.
+    pub flags: Vec<MessageFlags>,
+    /// Per topic and message, when it was actually sent (ns since start), or `NOT_SENT`.
+    pub published_ns: Vec<Vec<u64>>,
+    /// Per group.
+    pub groups: Vec<GroupBooks>,
+    /// Per topic, the groups consuming it.
+    pub topic_groups: Vec<Vec<usize>>,
+    /// Per producer and routing key, the groups the model routes it to.
+    pub routes: Vec<Vec<Vec<u32>>>,
+    /// Messages sent.
+    pub produced: u64,
+    /// Messages the broker took (a successful PUBLISH, or a confirmed AMQP publish).
+    pub acked: u64,
+    /// Deliveries, counting repeats.
+    pub delivered: u64,
+    /// Actual minus intended send time, nanoseconds: the driver's own scheduling error.
+    pub sched_error: Histogram<u64>,
+    /// Time series.
+    pub series: SeriesBuilder,
+    /// Dropped copies by reason, and messages no binding matched (`unroutable`).
+    pub dropped_by_reason: BTreeMap<String, u64>,
+    /// Deliveries to a group the model does not route that message to (0 when the real
+    /// broker routes as the model does).
+    pub misrouted: u64,
+    /// Why the run stopped early, if it did.
+    pub partial: Option<String>,
+}
+
+impl Books {
+    /// Empty books for `w`, with a copy per message per group the model routes it to.
+    #[must_use]
+    pub fn new(sc: &Scenario, w: &Workload) -> Books {
+        let topic_groups: Vec<Vec<usize>> = (0..sc.topics.len())
+            .map(|t| {
+                sc.consumers
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| c.topic.get_ref() == sc.topics[t].name.get_ref())
+                    .map(|(g, _)| g)
+                    .collect()
+            })
+            .collect();
+        let keys: u32 = sc.producers.iter().map(|p| *p.keys.get_ref()).sum();
+        let mut groups: Vec<GroupBooks> = sc
+            .consumers
+            .iter()
+            .enumerate()
+            .map(|(g, c)| GroupBooks {
+                name: c.group.get_ref().clone(),
+                topic: topic_groups
+                    .iter()
+                    .position(|gs| gs.contains(&g))
+                    .unwrap_or(0),
+                delivery: c.delivery,
+                instances: *c.instances.get_ref(),
+                ledger: Ledger::default(),
+                dedup: Vec::new(),
+                order: c.ordered.then(|| vec![0; keys as usize]),
+                metrics: GroupMetrics::default(),
+                published: 0,
+                finished: 0,
+                max_lag: 0,
+                busy_ns: 0,
+                gaps: Vec::new(),
+                in_system: Vec::new(),
+            })
+            .collect();
+        let mut flags: Vec<MessageFlags> =
+            sc.topics.iter().map(|_| MessageFlags::default()).collect();
+        for s in &w.sends {
+            flags[s.topic as usize].push();
+            let targets = &w.routes[s.producer as usize][s.route as usize];
+            for &g in &topic_groups[s.topic as usize] {
+                let gb = &mut groups[g];
+                if targets.contains(&(g as u32)) {
+                    gb.ledger.push();
+                } else {
+                    gb.ledger.push_unaddressed();
+                }
+                gb.dedup.push(false);
+            }
+        }
+        let names: Vec<String> = groups.iter().map(|g| g.name.clone()).collect();
+        let width = sc.sample_interval.unwrap_or(SimDuration::from_millis(1000));
+        Books {
+            flags,
+            published_ns: w
+                .per_topic
+                .iter()
+                .map(|&n| vec![NOT_SENT; n as usize])
+                .collect(),
+            groups,
+            topic_groups,
+            routes: w.routes.clone(),
+            produced: 0,
+            acked: 0,
+            delivered: 0,
+            sched_error: new_histogram(),
+            series: SeriesBuilder::new(width, &names),
+            dropped_by_reason: BTreeMap::new(),
+            misrouted: 0,
+            partial: None,
+        }
+    }
+
+    /// `s` was handed to the broker at `now_ns`; `ok` when the broker took it.
+    pub fn published(&mut self, s: &Send, now_ns: u64, ok: bool) {
+        let t = s.topic as usize;
+        self.published_ns[t][s.id as usize] = now_ns;
+        self.produced += 1;
+        self.series.produced();
+        self.sched_error
+            .saturating_record(now_ns.saturating_sub(s.at_ns).max(1));
+        if !ok {
+            *self
+                .dropped_by_reason
+                .entry("publish-failed".into())
+                .or_default() += 1;
+            for &g in &self.topic_groups[t] {
+                let gb = &mut self.groups[g];
+                if gb.ledger.addressed(s.id) && gb.ledger.drop_copy(s.id) {
+                    gb.finished += 1;
+                }
+            }
+            return;
+        }
+        self.flags[t].accept(s.id);
+        if self.flags[t].ack(s.id) {
+            self.acked += 1;
+        }
+        let at = SimTime(now_ns);
+        for &g in &self.topic_groups[t] {
+            let gb = &mut self.groups[g];
+            if gb.ledger.addressed(s.id) {
+                gb.published += 1;
+                gb.metrics.enter(at);
+            }
+        }
+    }
+
+    /// Group `g` received `s`; false when the model does not route it there (misrouted).
+    pub fn delivered(&mut self, g: usize, s: &Send) -> bool {
+        self.delivered += 1;
+        let gb = &mut self.groups[g];
+        if (s.id as usize) >= gb.ledger.len() || !gb.ledger.addressed(s.id) {
+            self.misrouted += 1;
+            return false;
+        }
+        gb.ledger.deliver(s.id);
+        true
+    }
+
+    /// Group `g` applied the side effect of `s`: served from `start_ns` to `now_ns`.
+    /// Exactly-once skips a copy whose idempotency record exists (and says so: false).
+    pub fn apply(&mut self, g: usize, s: &Send, start_ns: u64, now_ns: u64) -> bool {
+        let published = self.published_ns[s.topic as usize][s.id as usize];
+        let gb = &mut self.groups[g];
+        gb.busy_ns += now_ns.saturating_sub(start_ns);
+        if gb.delivery == Delivery::ExactlyOnce {
+            if gb.dedup[s.id as usize] {
+                return false;
+            }
+            gb.dedup[s.id as usize] = true;
+        }
+        if gb.ledger.apply(s.id) != 1 {
+            return true;
+        }
+        gb.metrics.processed += 1;
+        if let Some(high) = gb.order.as_mut().and_then(|o| o.get_mut(s.key as usize)) {
+            if *high > s.seq {
+                gb.metrics.out_of_order += 1;
+            } else {
+                *high = s.seq + 1;
+            }
+        }
+        if gb.ledger.finish(s.id) {
+            gb.finished += 1;
+            self.series.processed();
+            gb.metrics
+                .latency
+                .saturating_record(now_ns.saturating_sub(s.at_ns).max(1));
+            if published != NOT_SENT {
+                gb.metrics
+                    .record_wait(SimDuration(start_ns.saturating_sub(published)));
+                gb.metrics
+                    .record_sojourn(SimDuration(now_ns.saturating_sub(published)));
+            }
+            gb.metrics.leave(SimTime(now_ns));
+        }
+        true
+    }
+
+    /// Closes a series bucket at `now_ns` with each group's lag (published, not yet
+    /// finished).
+    pub fn sample(&mut self, now_ns: u64) {
+        let lags: Vec<(String, u64)> = self
+            .groups
+            .iter_mut()
+            .map(|g| {
+                let lag = g.published.saturating_sub(g.finished);
+                g.max_lag = g.max_lag.max(lag);
+                (g.name.clone(), lag)
+            })
+            .collect();
+        let depth = lags.iter().map(|l| l.1).sum();
+        let refs: Vec<(&str, u64)> = lags.iter().map(|(n, l)| (n.as_str(), *l)).collect();
+        self.series.close(SimTime(now_ns), depth, &refs);
+    }
+
+    /// Every copy published so far has left its group (processed or dropped).
+    #[must_use]
+    pub fn settled(&self) -> bool {
+        self.groups.iter().all(|g| g.finished >= g.published)
+    }
+
+    /// The broker discarded group `g`'s copy of message `id` (a known mechanism), found
+    /// at `now_ns`.
+    pub fn drop_copy(&mut self, g: usize, id: u32, why: &str, now_ns: u64) {
+        let gb = &mut self.groups[g];
+        if (id as usize) < gb.ledger.len() && gb.ledger.addressed(id) && gb.ledger.drop_copy(id) {
+            if gb.ledger.finish(id) {
+                gb.finished += 1;
+                gb.metrics.leave(SimTime(now_ns));
+            }
+            *self.dropped_by_reason.entry(why.into()).or_default() += 1;
+        }
+    }
+
+    /// Group `g`'s copy of message `id` went to its dead-letter exchange, found at `now_ns`.
+    pub fn dead_letter(&mut self, g: usize, id: u32, now_ns: u64) {
+        let gb = &mut self.groups[g];
+        if (id as usize) < gb.ledger.len()
+            && gb.ledger.addressed(id)
+            && gb.ledger.dead_letter(id)
+            && gb.ledger.finish(id)
+        {
+            gb.finished += 1;
+            gb.metrics.leave(SimTime(now_ns));
+        }
+    }
+
+    /// Records why the run stopped early (the first reason wins).
+    pub fn fail(&mut self, why: String) {
+        self.partial.get_or_insert(why);
+    }
+}

@@ -1,0 +1,226 @@
+//! The checker of a real run: every copy in exactly one class, with the engine's rules
+//! (`engine/census.rs`): processed wins, then dead-lettered, dropped, still in the system
+//! (in flight), and otherwise lost when the broker took it. The result is the engine's
+//! `RunSummary`, so every report reads it.
+
+use crate::books::{Books, GroupBooks, NOT_SENT};
+use mqlab_sim::ledger::Class;
+use mqlab_sim::metrics::{latency_of, new_histogram};
+use mqlab_sim::scenario::Scenario;
+use mqlab_sim::summary::{
+    Expectation, FaultWindow, GroupSummary, Latency, Messages, RunSummary, Throughput,
+};
+use mqlab_sim::{SimDuration, SimTime};
+
+impl Books {
+    /// Pub/sub keeps nothing: a copy published while its subscriber was disconnected by
+    /// the server or crashed is dropped, with that reason. Any other miss stays lost.
+    pub fn settle_gaps(&mut self) {
+        for g in 0..self.groups.len() {
+            let t = self.groups[g].topic;
+            let gaps = std::mem::take(&mut self.groups[g].gaps);
+            for id in 0..self.groups[g].ledger.len() as u32 {
+                let gb = &mut self.groups[g];
+                let at = self.published_ns[t][id as usize];
+                if !gb.ledger.addressed(id) || at == NOT_SENT || gb.ledger.class(id) != Class::Gone
+                {
+                    continue;
+                }
+                if let Some(gap) = gaps.iter().find(|x| x.after < (at, id) && at <= x.until_ns)
+                    && gb.ledger.drop_copy(id)
+                {
+                    gb.finished += 1;
+                    *self.dropped_by_reason.entry(gap.why.into()).or_default() += 1;
+                }
+            }
+            self.groups[g].gaps = gaps;
+        }
+    }
+
+    fn census(&self, g: &GroupBooks, end: SimTime) -> (GroupSummary, u64) {
+        let flags = &self.flags[g.topic];
+        let mut s = GroupSummary::default();
+        let mut unaccounted = 0;
+        let mut in_system = vec![false; g.ledger.len()];
+        for &id in &g.in_system {
+            in_system[id as usize] = true;
+        }
+        for id in (0..g.ledger.len() as u32).filter(|&id| g.ledger.addressed(id)) {
+            if self.published_ns[g.topic][id as usize] == NOT_SENT {
+                // Never sent (the run stopped first): not a message of this run.
+                continue;
+            }
+            s.copies += 1;
+            match g.ledger.class(id) {
+                Class::Processed(n) => {
+                    s.processed += 1;
+                    s.duplicated += u64::from(n >= 2);
+                }
+                Class::DeadLettered => s.dead_lettered += 1,
+                Class::Dropped => s.dropped += 1,
+                Class::Gone if in_system[id as usize] => s.in_flight += 1,
+                Class::Gone if flags.accepted(id) || flags.acked(id) => s.lost += 1,
+                Class::Gone => unaccounted += 1,
+            }
+        }
+        s.name.clone_from(&g.name);
+        s.delivery = g.delivery.as_str().to_string();
+        s.out_of_order = g.metrics.out_of_order;
+        s.wait_mean_s = g.metrics.wait_mean_s();
+        s.sojourn_mean_s = g.metrics.sojourn_mean_s();
+        s.in_system_mean = g.metrics.in_system_mean(end);
+        s.utilization = if end.0 == 0 {
+            0.0
+        } else {
+            g.busy_ns as f64 / (end.0 as f64 * f64::from(g.instances.max(1)))
+        };
+        s.max_lag = g.max_lag;
+        s.latency_p99_s = latency_of(&g.metrics.latency).p99;
+        (s, unaccounted)
+    }
+
+    /// The result: the engine's `RunSummary`, with no trace hash (a real run has none).
+    #[must_use]
+    pub fn summary(&self, sc: &Scenario, seed: u64, end_ns: u64) -> RunSummary {
+        let end = SimTime(end_ns);
+        let mut groups = Vec::new();
+        let mut unaccounted = 0;
+        let mut all = new_histogram();
+        for g in &self.groups {
+            let (mut s, u) = self.census(g, end);
+            s.topic.clone_from(sc.topics[g.topic].name.get_ref());
+            unaccounted += u;
+            groups.push(s);
+            all.add(&g.metrics.latency).expect("same histogram bounds");
+        }
+        let sum = |f: fn(&GroupSummary) -> u64| groups.iter().map(f).sum::<u64>();
+        let messages = Messages {
+            produced: self.produced,
+            acked: self.acked,
+            copies: sum(|g| g.copies),
+            delivered: self.delivered,
+            processed: sum(|g| g.processed),
+            lost: sum(|g| g.lost),
+            duplicated: sum(|g| g.duplicated),
+            out_of_order: sum(|g| g.out_of_order),
+            dead_lettered: sum(|g| g.dead_lettered),
+            dropped: sum(|g| g.dropped),
+            in_flight: sum(|g| g.in_flight),
+        };
+        let latency = latency_of(&all);
+        let conservation_ok = unaccounted == 0
+            && groups.iter().all(|g| {
+                g.copies == g.processed + g.lost + g.dead_lettered + g.dropped + g.in_flight
+            });
+        let mut expectations = expectations(sc, &messages, &latency);
+        expectations.push(Expectation {
+            check: "conservation".into(),
+            expected: "copies = processed + lost + dead_lettered + dropped + in_flight".into(),
+            actual: format!(
+                "{} = {} + {} + {} + {} + {}{}",
+                messages.copies,
+                messages.processed,
+                messages.lost,
+                messages.dead_lettered,
+                messages.dropped,
+                messages.in_flight,
+                if unaccounted > 0 {
+                    format!(" ({unaccounted} unaccounted)")
+                } else {
+                    String::new()
+                }
+            ),
+            ok: conservation_ok,
+        });
+        let duration_s = sc.duration.as_secs_f64();
+        let delivery = delivery_of(&groups);
+        RunSummary {
+            scenario: sc.name.clone(),
+            seed,
+            delivery,
+            trace_hash: String::new(),
+            events: self.delivered,
+            sim_time_s: end.as_secs_f64(),
+            wall_s: end.as_secs_f64(),
+            messages,
+            latency_s: latency,
+            groups,
+            series: self.series.series.clone(),
+            expectations,
+            version: env!("CARGO_PKG_VERSION").into(),
+            scenario_hash: String::new(),
+            duration_s,
+            throughput: Throughput {
+                produced_per_s: self.produced as f64 / duration_s.max(1e-9),
+                processed_per_s: messages.processed as f64 / end.as_secs_f64().max(1e-9),
+                produced_bytes_per_s: 0.0,
+            },
+            dropped_by_reason: self.dropped_by_reason.clone(),
+            conservation_ok,
+            faults: fault_windows(sc, end),
+            latency_histogram: all
+                .iter_recorded()
+                .map(|v| [v.value_iterated_to(), v.count_at_value()])
+                .collect(),
+            ..RunSummary::default()
+        }
+    }
+}
+
+fn delivery_of(groups: &[GroupSummary]) -> String {
+    match groups.first() {
+        Some(first) if groups.iter().all(|g| g.delivery == first.delivery) => {
+            first.delivery.clone()
+        }
+        Some(_) => "mixed".into(),
+        None => String::new(),
+    }
+}
+
+fn fault_windows(sc: &Scenario, end: SimTime) -> Vec<FaultWindow> {
+    sc.faults
+        .iter()
+        .map(|f| FaultWindow {
+            kind: f.kind.get_ref().as_str().into(),
+            target: f.target.get_ref().clone(),
+            start_s: f.at.as_secs_f64(),
+            end_s: f
+                .duration
+                .map_or(end.as_secs_f64(), |d| (f.at + d).as_secs_f64()),
+        })
+        .collect()
+}
+
+/// The `[expect]` bounds this driver supports (the mapping refuses the others).
+fn expectations(sc: &Scenario, m: &Messages, l: &Latency) -> Vec<Expectation> {
+    let e = &sc.expect;
+    let mut out = Vec::new();
+    for (check, bound, actual) in [
+        ("lost", e.lost, m.lost),
+        ("duplicated", e.duplicated, m.duplicated),
+        ("out_of_order", e.out_of_order, m.out_of_order),
+        ("dead_lettered", e.dead_lettered, m.dead_lettered),
+        ("dropped", e.dropped, m.dropped),
+        ("in_flight", e.in_flight, m.in_flight),
+    ] {
+        if let Some(b) = bound {
+            out.push(Expectation::at_most(check, b, actual));
+        }
+    }
+    for (check, bound, actual) in [
+        ("p50_latency", e.p50_latency, l.p50),
+        ("p99_latency", e.p99_latency, l.p99),
+        ("p999_latency", e.p999_latency, l.p999),
+    ] {
+        if let Some(b) = bound {
+            let actual_d = SimDuration::from_secs_f64(actual);
+            out.push(Expectation {
+                check: check.into(),
+                expected: format!("<= {b}"),
+                actual: format!("{actual_d}"),
+                ok: actual_d <= b,
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,271 @@
+//! What both brokers' drivers share: the run clock, the books, the stop flag, the
+//! producer loop that sends on the seeded schedule, consumer service times and crash
+//! windows, and the main loop that samples, waits for the drain and stops everything.
+
+use crate::books::Books;
+use crate::schedule::{Send, Workload};
+use mqlab_sim::dist::Dist;
+use mqlab_sim::rng::{SimRng, StreamKind, stream};
+use mqlab_sim::scenario::Scenario;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Shared by every thread of one run.
+#[derive(Debug)]
+pub struct Ctx {
+    /// The scenario.
+    pub sc: Scenario,
+    /// Its seed for this run.
+    pub seed: u64,
+    /// The workload.
+    pub work: Workload,
+    /// Time zero: intended send times count from here.
+    pub t0: Instant,
+    /// The accounting.
+    pub books: Mutex<Books>,
+    /// Set when everything must stop (end of drain, or a failure).
+    pub stop: AtomicBool,
+    /// Producers still sending.
+    pub producing: AtomicU64,
+    /// When a consumer last received anything, ns since `t0`.
+    pub last_delivery_ns: AtomicU64,
+}
+
+impl Ctx {
+    /// A context starting its clock now.
+    #[must_use]
+    pub fn new(sc: Scenario, seed: u64, work: Workload) -> Arc<Ctx> {
+        let books = Books::new(&sc, &work);
+        Arc::new(Ctx {
+            producing: AtomicU64::new(sc.producers.len() as u64),
+            sc,
+            seed,
+            work,
+            t0: Instant::now(),
+            books: Mutex::new(books),
+            stop: AtomicBool::new(false),
+            last_delivery_ns: AtomicU64::new(0),
+        })
+    }
+
+    /// Nanoseconds since time zero.
+    #[must_use]
+    pub fn now_ns(&self) -> u64 {
+        u64::try_from(self.t0.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The books (a poisoned lock only means another thread panicked: keep counting).
+    pub fn books(&self) -> MutexGuard<'_, Books> {
+        self.books
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether the run is over.
+    #[must_use]
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Stops the run early, saying why (the result is marked partial).
+    pub fn fail(&self, why: String) {
+        self.books().fail(why);
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Sleeps until `at_ns` (or the stop flag); false when stopped.
+    pub fn sleep_until(&self, at_ns: u64) -> bool {
+        loop {
+            if self.stopped() {
+                return false;
+            }
+            let now = self.now_ns();
+            if now >= at_ns {
+                return true;
+            }
+            std::thread::sleep(Duration::from_nanos((at_ns - now).min(50_000_000)));
+        }
+    }
+
+    /// Records a delivery's time (for the pub/sub drain, which has no count to wait for).
+    pub fn touch(&self) {
+        self.last_delivery_ns
+            .store(self.now_ns(), Ordering::Relaxed);
+    }
+}
+
+/// A producer's connection to the broker.
+pub trait Publisher {
+    /// Sends a batch of messages that are all due; one result per message.
+    ///
+    /// # Errors
+    /// The connection failed: the run stops, marked partial.
+    fn publish(&mut self, batch: &[(Send, Vec<u8>)]) -> Result<Vec<bool>, String>;
+    /// After the last send: waits for the broker's answers.
+    ///
+    /// # Errors
+    /// As `publish`.
+    fn finish(&mut self, ctx: &Ctx) -> Result<(), String>;
+}
+
+/// Most messages sent in one go when the driver is behind schedule (a pipeline).
+const MAX_BATCH: usize = 64;
+
+/// Sends producer `p`'s messages at their intended times; every message due when the
+/// previous send returns goes out in the next batch, so a slow round trip delays but
+/// never drops the schedule.
+pub fn produce(ctx: &Ctx, p: usize, out: &mut dyn Publisher) {
+    let mine: Vec<&Send> = ctx
+        .work
+        .sends
+        .iter()
+        .filter(|s| s.producer as usize == p)
+        .collect();
+    let size = ctx.work.payload_bytes[p];
+    let mut i = 0;
+    while i < mine.len() {
+        if !ctx.sleep_until(mine[i].at_ns) {
+            break;
+        }
+        let now = ctx.now_ns();
+        let mut batch = Vec::new();
+        while i < mine.len() && mine[i].at_ns <= now && batch.len() < MAX_BATCH {
+            batch.push((*mine[i], crate::wire::encode(mine[i], size)));
+            i += 1;
+        }
+        // The send time is when the batch goes to the client, not when its answer is back.
+        let sent = ctx.now_ns();
+        match out.publish(&batch) {
+            Ok(oks) => {
+                let mut books = ctx.books();
+                for ((s, _), ok) in batch.iter().zip(oks) {
+                    books.published(s, sent, ok);
+                }
+            }
+            Err(e) => {
+                ctx.fail(format!(
+                    "producer {}: {e}",
+                    ctx.sc.producers[p].name.get_ref()
+                ));
+                break;
+            }
+        }
+    }
+    if !ctx.stopped()
+        && let Err(e) = out.finish(ctx)
+    {
+        ctx.fail(format!(
+            "producer {}: {e}",
+            ctx.sc.producers[p].name.get_ref()
+        ));
+    }
+    ctx.producing.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// A consumer instance's fixed facts: its group, its index, its service time stream and
+/// its crash windows.
+#[derive(Debug)]
+pub struct Instance {
+    /// Group index.
+    pub group: usize,
+    /// Index within the group.
+    pub local: u32,
+    /// Service time distribution.
+    pub service: Dist,
+    /// The model's stream for this instance (its service times).
+    pub rng: SimRng,
+    /// Crash windows `(at_ns, until_ns)`, in time order.
+    pub crashes: Vec<(u64, u64)>,
+}
+
+/// Every consumer instance of the scenario, numbered as the engine numbers them.
+#[must_use]
+pub fn instances(sc: &Scenario, seed: u64) -> Vec<Instance> {
+    let mut out = Vec::new();
+    for (g, c) in sc.consumers.iter().enumerate() {
+        for local in 0..*c.instances.get_ref() {
+            let name = c.group.get_ref();
+            let crashes = sc
+                .faults
+                .iter()
+                .filter(|f| {
+                    let t = f.target.get_ref();
+                    t == name || *t == format!("{name}/{local}")
+                })
+                .map(|f| {
+                    let until = f.duration.map_or(u64::MAX, |d| (f.at + d).0);
+                    (f.at.0, until)
+                })
+                .collect();
+            out.push(Instance {
+                group: g,
+                local,
+                service: c.service_time,
+                rng: stream(seed, StreamKind::Consumer, out.len() as u32),
+                crashes,
+            });
+        }
+    }
+    out
+}
+
+impl Instance {
+    /// The next crash window that has not ended by `now_ns`.
+    #[must_use]
+    pub fn next_crash(&self, now_ns: u64) -> Option<(u64, u64)> {
+        self.crashes
+            .iter()
+            .copied()
+            .find(|&(_, until)| until > now_ns)
+    }
+
+    /// Serves one message: sleeps the drawn service time, unless a crash or the stop
+    /// comes first. Returns when service started and whether it completed.
+    pub fn serve(&mut self, ctx: &Ctx) -> (u64, bool) {
+        let start = ctx.now_ns();
+        let d = self.service.sample(&mut self.rng).0;
+        let end = start + d;
+        let cut = self.next_crash(start).map_or(u64::MAX, |(at, _)| at);
+        if cut <= start {
+            return (start, false);
+        }
+        if !ctx.sleep_until(end.min(cut)) {
+            return (start, false);
+        }
+        (start, end <= cut)
+    }
+}
+
+/// Waits for the end: samples the series, and stops once producers are done and every
+/// copy has left (or, for pub/sub, nothing arrived for a while), or at the drain's end.
+pub fn await_end(ctx: &Ctx, quiet: Duration) {
+    let width = ctx.books().series.width.0;
+    let mut next_sample = width;
+    let deadline = (ctx.sc.duration + ctx.sc.drain).0;
+    while !ctx.stopped() {
+        std::thread::sleep(Duration::from_millis(5));
+        let now = ctx.now_ns();
+        if now >= next_sample {
+            ctx.books().sample(next_sample);
+            next_sample += width;
+        }
+        if ctx.producing.load(Ordering::Relaxed) > 0 {
+            continue;
+        }
+        let idle = now.saturating_sub(ctx.last_delivery_ns.load(Ordering::Relaxed));
+        let pending_crash = ctx
+            .sc
+            .faults
+            .iter()
+            .any(|f| f.duration.is_some_and(|d| (f.at + d).0 > now) && f.at.0 <= deadline);
+        if (!pending_crash && (ctx.books().settled() || idle >= quiet.as_nanos() as u64))
+            || now >= deadline
+        {
+            break;
+        }
+    }
+    let now = ctx.now_ns();
+    ctx.books().sample(now);
+    ctx.stop.store(true, Ordering::Relaxed);
+}

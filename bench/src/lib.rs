@@ -1,0 +1,161 @@
+//! mqlab-bench: runs a scenario's workload against a real broker (Redis, RabbitMQ) and
+//! accounts for every copy with the engine's own ledger and checker, so the result is the
+//! engine's `RunSummary` (plus where it came from). The only crate of mqlab with an async
+//! runtime or sockets; `mqlab-sim` stays pure.
+//!
+//! ```text
+//!  schedule (mqlab-sim's producer draws) ─▶ producer threads ─▶ real broker
+//!                                                                   │
+//!  books (Ledger, MessageFlags, metrics) ◀── consumer threads ◀─────┘
+//!        └─▶ census ─▶ RunSummary + source
+//! ```
+#![warn(missing_docs)]
+
+pub mod amqp;
+pub mod amqp_limit;
+pub mod books;
+pub mod census;
+pub mod driver;
+pub mod error;
+pub mod mapping;
+pub mod probe;
+pub mod redis_pubsub;
+pub mod schedule;
+pub mod spawn;
+pub mod url;
+pub mod wire;
+
+pub use error::BenchError;
+pub use url::{BrokerKind, BrokerUrl};
+
+use mqlab_sim::Scenario;
+use mqlab_sim::summary::{Latency, RunSummary};
+use serde::{Deserialize, Serialize};
+use spawn::SpawnedBroker;
+
+/// Where a result came from: which real broker, and how it was reached.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    /// `redis` or `rabbitmq`.
+    pub broker: String,
+    /// The server's version (`unknown` when the client cannot tell).
+    pub version: String,
+    /// The URL the clients connected to.
+    pub url: String,
+    /// Whether mqlab started this broker (`--spawn`).
+    pub spawned: bool,
+}
+
+/// A real run's result: the engine's `RunSummary` fields (so `mqlab report` reads it),
+/// plus the source, the driver's own scheduling error, and whether it is partial.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BenchResult {
+    /// The accounting, in the simulation's shape (`trace_hash` is empty: a real run has
+    /// no trace).
+    #[serde(flatten)]
+    pub summary: RunSummary,
+    /// The broker.
+    pub source: Source,
+    /// Actual minus intended send time over every message: how late the driver sent.
+    pub scheduling_error_s: Latency,
+    /// Deliveries to a group the model does not route that message to.
+    pub misrouted: u64,
+    /// Median loopback round trip to the broker (a PING, or an AMQP `basic.qos`),
+    /// measured before the workload.
+    pub loopback_rtt_s: f64,
+    /// Why the run stopped early (absent when it ran to the end): its counts cover only
+    /// what happened until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<String>,
+}
+
+/// What to run, and against what.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// The parsed scenario.
+    pub scenario: Scenario,
+    /// Its source text (the mapping is checked on the keys actually written).
+    pub source: String,
+    /// Its file name, for messages.
+    pub file: String,
+    /// The seed (the scenario's unless overridden).
+    pub seed: u64,
+    /// The broker.
+    pub broker: BrokerUrl,
+    /// Start a throwaway broker.
+    pub spawn: bool,
+}
+
+/// Runs the scenario against the broker.
+///
+/// # Errors
+/// A scenario key the broker cannot play, a broker that cannot be spawned or reached, or
+/// a setup that fails before the workload starts. A broker lost mid-run is not an error:
+/// the result comes back with `partial` set.
+pub fn run(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
+    mapping::check(&opts.scenario, &opts.source, &opts.file, opts.broker.kind)?;
+    let spawned = if opts.spawn {
+        Some(SpawnedBroker::start(&opts.broker)?)
+    } else {
+        None
+    };
+    let url = spawned
+        .as_ref()
+        .map_or_else(|| opts.broker.clone(), SpawnedBroker::url);
+    let (host, port) = url.with_port()?;
+    let work = schedule::workload(&opts.scenario, opts.seed);
+    let connect_err = |why: String| BenchError::Connect {
+        url: url.to_string(),
+        why,
+    };
+    let rtt;
+    let (ctx, version) = match url.kind {
+        BrokerKind::Redis => {
+            let (client, version) = redis_pubsub::probe(&host, port).map_err(connect_err)?;
+            rtt = redis_pubsub::rtt(&client).map_err(connect_err)?;
+            let ctx = driver::Ctx::new(opts.scenario.clone(), opts.seed, work);
+            redis_pubsub::run(&ctx, &client).map_err(connect_err)?;
+            (ctx, version)
+        }
+        BrokerKind::Amqp => {
+            let rt = amqp::runtime().map_err(BenchError::Other)?;
+            let uri = format!("amqp://{host}:{port}/%2f");
+            rtt = amqp::rtt(rt.handle(), &uri).map_err(connect_err)?;
+            let ctx = driver::Ctx::new(opts.scenario.clone(), opts.seed, work);
+            amqp::run(&ctx, rt.handle(), &uri).map_err(connect_err)?;
+            rt.shutdown_timeout(std::time::Duration::from_secs(2));
+            (ctx, rabbitmq_version())
+        }
+    };
+    let end = ctx.now_ns();
+    let books = ctx.books();
+    let summary = books.summary(&opts.scenario, opts.seed, end);
+    Ok(BenchResult {
+        summary,
+        source: Source {
+            broker: match url.kind {
+                BrokerKind::Redis => "redis".into(),
+                BrokerKind::Amqp => "rabbitmq".into(),
+            },
+            version,
+            url: url.to_string(),
+            spawned: spawned.is_some(),
+        },
+        scheduling_error_s: mqlab_sim::metrics::latency_of(&books.sched_error),
+        misrouted: books.misrouted,
+        loopback_rtt_s: rtt.as_secs_f64(),
+        partial: books.partial.clone(),
+    })
+}
+
+/// The installed RabbitMQ's version (lapin does not expose the server's properties, so
+/// this asks the package manager; right for a spawned broker, a guess otherwise).
+fn rabbitmq_version() -> String {
+    std::process::Command::new("dpkg-query")
+        .args(["-W", "-f=${Version}", "rabbitmq-server"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map_or_else(|| "unknown".into(), |v| format!("{v} (installed package)"))
+}

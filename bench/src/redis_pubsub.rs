@@ -1,0 +1,271 @@
+//! Pub/sub topics on real Redis: PUBLISH on a channel per topic, one SUBSCRIBE connection
+//! per group. Each subscriber reads its socket only when it is free (redis-rs's blocking
+//! connection), so a slow one is slow for the server too: its output buffer grows until
+//! `client-output-buffer-limit pubsub` (the scenario's `buffer` in bytes) disconnects
+//! it, and it reconnects after `reconnect`. The copies it missed are dropped, with the
+//! model's reasons.
+
+use crate::books::Gap;
+use crate::driver::{self, Ctx, Instance, Publisher};
+use crate::schedule::Send;
+use crate::wire;
+use redis::{Client, Connection};
+use std::sync::Arc;
+use std::time::Duration;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a waiting subscriber looks at the stop flag and its crash windows.
+const POLL: Duration = Duration::from_millis(50);
+
+fn connect(client: &Client) -> Result<Connection, String> {
+    let con = client
+        .get_connection_with_timeout(CONNECT_TIMEOUT)
+        .map_err(|e| e.to_string())?;
+    // A producer or setup call must never hang on a dead server.
+    con.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    Ok(con)
+}
+
+/// Opens a client and checks the server answers; returns its version.
+///
+/// # Errors
+/// Refused, timed out, or not a Redis server.
+pub fn probe(host: &str, port: u16) -> Result<(Client, String), String> {
+    let client = Client::open(format!("redis://{host}:{port}/")).map_err(|e| e.to_string())?;
+    let mut con = connect(&client)?;
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query(&mut con)
+        .map_err(|e| e.to_string())?;
+    let version = info
+        .lines()
+        .find_map(|l| l.strip_prefix("redis_version:"))
+        .unwrap_or("unknown")
+        .trim()
+        .to_string();
+    Ok((client, version))
+}
+
+/// The median round trip of a PING on a fresh connection.
+///
+/// # Errors
+/// A failed PING.
+pub fn rtt(client: &Client) -> Result<Duration, String> {
+    let mut con = connect(client)?;
+    crate::probe::median_rtt(|| {
+        redis::cmd("PING")
+            .query::<String>(&mut con)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// Bytes one message of `payload` bytes takes in a subscriber's output buffer: the RESP
+/// push `*3 $7 message $<channel> $<payload>`.
+#[must_use]
+pub fn resp_bytes(channel: &str, payload: usize) -> u64 {
+    let bulk = |n: usize| 1 + n.to_string().len() + 2 + n + 2;
+    (4 + bulk(7) + bulk(channel.len()) + bulk(payload)) as u64
+}
+
+struct RedisPublisher {
+    con: Connection,
+    channel: String,
+}
+
+impl Publisher for RedisPublisher {
+    fn publish(&mut self, batch: &[(Send, Vec<u8>)]) -> Result<Vec<bool>, String> {
+        let mut pipe = redis::pipe();
+        for (_, payload) in batch {
+            pipe.cmd("PUBLISH")
+                .arg(&self.channel)
+                .arg(payload.as_slice());
+        }
+        let _: Vec<i64> = pipe.query(&mut self.con).map_err(|e| e.to_string())?;
+        Ok(vec![true; batch.len()])
+    }
+
+    fn finish(&mut self, _ctx: &Ctx) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Runs the workload on Redis; returns when the run is over (the books hold the result).
+///
+/// # Errors
+/// Setup failed before anything was sent.
+pub fn run(ctx: &Arc<Ctx>, client: &Client) -> Result<(), String> {
+    let mut admin = connect(client)?;
+    let restore = set_buffer_limit(ctx, &mut admin)?;
+    let mut threads = Vec::new();
+    let mut ready = Vec::new();
+    for inst in driver::instances(&ctx.sc, ctx.seed) {
+        let (ctx2, client2) = (Arc::clone(ctx), client.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        ready.push(rx);
+        threads.push(std::thread::spawn(move || {
+            subscribe(&ctx2, &client2, inst, &tx)
+        }));
+    }
+    // Producers start once every subscriber is subscribed (the model's start).
+    for rx in ready {
+        rx.recv_timeout(Duration::from_secs(10))
+            .map_err(|_| "a subscriber did not subscribe within 10s".to_string())??;
+    }
+    for p in 0..ctx.sc.producers.len() {
+        let ctx2 = Arc::clone(ctx);
+        let channel = ctx.sc.producers[p].topic.get_ref().clone();
+        let con = connect(client)?;
+        threads.push(std::thread::spawn(move || {
+            driver::produce(&ctx2, p, &mut RedisPublisher { con, channel });
+        }));
+    }
+    driver::await_end(ctx, Duration::from_millis(500));
+    for t in threads {
+        let _ = t.join();
+    }
+    if let Some(old) = restore {
+        let _: Result<(), _> = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("client-output-buffer-limit")
+            .arg(old)
+            .query(&mut admin);
+    }
+    ctx.books().settle_gaps();
+    Ok(())
+}
+
+/// Sets `client-output-buffer-limit pubsub` to the groups' `buffer` in bytes; returns
+/// the old setting, to restore.
+fn set_buffer_limit(ctx: &Ctx, admin: &mut Connection) -> Result<Option<String>, String> {
+    let Some(c) = ctx.sc.consumers.first() else {
+        return Ok(None);
+    };
+    let payload = ctx.work.payload_bytes.iter().copied().max().unwrap_or(0) as usize;
+    let bytes = *c.buffer.get_ref() * resp_bytes(c.topic.get_ref(), payload.max(wire::HEADER));
+    let old: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("client-output-buffer-limit")
+        .query(admin)
+        .map_err(|e| format!("CONFIG GET: {e}"))?;
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("client-output-buffer-limit")
+        .arg(format!("pubsub {bytes} {bytes} 0"))
+        .query::<()>(admin)
+        .map_err(|e| format!("CONFIG SET client-output-buffer-limit: {e}"))?;
+    Ok(old.get(1).cloned())
+}
+
+/// One subscriber: receives, serves, applies; reconnects after a server disconnect or a
+/// crash, and records the window in which it could not receive.
+fn subscribe(
+    ctx: &Ctx,
+    client: &Client,
+    mut inst: Instance,
+    ready: &std::sync::mpsc::Sender<Result<(), String>>,
+) {
+    let g = inst.group;
+    let cfg = &ctx.sc.consumers[g];
+    let channel = cfg.topic.get_ref().clone();
+    let reconnect = cfg.reconnect.0;
+    let mut first = Some(ready.clone());
+    // Publish time of the last copy received: a gap starts after it.
+    let mut last_seen = (0u64, 0u32);
+    // The window since the last copy received, until subscribed again.
+    let mut gap: Option<((u64, u32), u64)> = None;
+    while !ctx.stopped() {
+        let mut con = match connect(client) {
+            Ok(c) => c,
+            Err(e) => {
+                report(&mut first, Err(e.clone()));
+                ctx.fail(format!("subscriber {}: {e}", cfg.group.get_ref()));
+                return;
+            }
+        };
+        let _ = con.set_read_timeout(Some(POLL));
+        let mut ps = con.as_pubsub();
+        if let Err(e) = ps.subscribe(&channel) {
+            report(&mut first, Err(e.to_string()));
+            ctx.fail(format!(
+                "subscriber {}: SUBSCRIBE: {e}",
+                cfg.group.get_ref()
+            ));
+            return;
+        }
+        report(&mut first, Ok(()));
+        if let Some((seen, at)) = gap.take() {
+            record_gap(ctx, g, seen, at, ctx.now_ns());
+        }
+        // Ends with why the connection went, and when.
+        let (why, at) = loop {
+            let now = ctx.now_ns();
+            if let Some((crash, _)) = inst.next_crash(now)
+                && crash <= now
+            {
+                break ("crash", now);
+            }
+            if ctx.stopped() {
+                return;
+            }
+            match ps.get_message() {
+                Ok(msg) => {
+                    ctx.touch();
+                    let Some(s) = wire::decode(msg.get_payload_bytes()) else {
+                        continue;
+                    };
+                    last_seen = (
+                        ctx.books().published_ns[s.topic as usize][s.id as usize],
+                        s.id,
+                    );
+                    if !ctx.books().delivered(g, &s) {
+                        continue;
+                    }
+                    let (start, done) = inst.serve(ctx);
+                    if done {
+                        ctx.books().apply(g, &s, start, ctx.now_ns());
+                    }
+                }
+                Err(e) if e.is_timeout() => {}
+                Err(_) => break ("disconnected", ctx.now_ns()),
+            }
+        };
+        drop(ps);
+        drop(con);
+        let back = if why == "crash" {
+            inst.next_crash(at).map_or(at, |(_, until)| until)
+        } else {
+            at + reconnect
+        };
+        gap = Some((last_seen, at));
+        if !ctx.sleep_until(back) {
+            record_gap(ctx, g, last_seen, at, u64::MAX);
+            return;
+        }
+    }
+}
+
+/// A server disconnect (or a crash) drops the output buffer: the copies published after
+/// the last one read, until the connection went, are `disconnected`; what is published
+/// until the subscription is back reaches nobody (`subscriber-offline`).
+fn record_gap(ctx: &Ctx, g: usize, seen: (u64, u32), at: u64, back: u64) {
+    let mut books = ctx.books();
+    let gaps = &mut books.groups[g].gaps;
+    gaps.push(Gap {
+        after: seen,
+        until_ns: at,
+        why: "disconnected",
+    });
+    gaps.push(Gap {
+        after: (at, u32::MAX),
+        until_ns: back,
+        why: "subscriber-offline",
+    });
+}
+
+fn report(first: &mut Option<std::sync::mpsc::Sender<Result<(), String>>>, r: Result<(), String>) {
+    if let Some(tx) = first.take() {
+        let _ = tx.send(r);
+    }
+}

@@ -1,0 +1,430 @@
+//! Integration tests against the real servers, each spawned by the same `--spawn` code the
+//! CLI uses (and killed by its guard, even when a test panics). Without the servers
+//! installed each test prints that it is skipped, by name, with the install command; under
+//! `MQLAB_REQUIRE_BROKERS=1` (set by `.ci/run`) a missing server fails the test instead.
+
+use mqlab_bench::spawn::{INSTALL, SpawnedBroker, server_binary};
+use mqlab_bench::{BenchOptions, BenchResult, BrokerKind, BrokerUrl};
+use mqlab_sim::{Delivery, Engine, Scenario};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// One real-broker test at a time: they measure time, and the machine has two cores.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn have(kind: BrokerKind, test: &str) -> bool {
+    if server_binary(kind).is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var("MQLAB_REQUIRE_BROKERS").as_deref() != Ok("1"),
+        "{test}: {} is not installed and MQLAB_REQUIRE_BROKERS=1; install with `{INSTALL}`",
+        kind.package()
+    );
+    eprintln!(
+        "SKIPPED {test}: {} is not installed; install with `{INSTALL}`",
+        kind.package()
+    );
+    false
+}
+
+fn bench(src: &str, kind: BrokerKind, delivery: Option<Delivery>) -> (BenchResult, Scenario) {
+    let mut sc = Scenario::from_toml(src, "test.toml").expect("valid scenario");
+    if let Some(d) = delivery {
+        sc.set_delivery(d);
+    }
+    let opts = BenchOptions {
+        seed: sc.seed,
+        scenario: sc.clone(),
+        source: src.into(),
+        file: "test.toml".into(),
+        broker: BrokerUrl {
+            kind,
+            host: "127.0.0.1".into(),
+            port: None,
+        },
+        spawn: true,
+    };
+    let started = Instant::now();
+    let r = mqlab_bench::run(&opts).expect("bench runs");
+    assert!(started.elapsed() < Duration::from_secs(120), "bounded run");
+    assert_eq!(r.partial, None, "the run completed");
+    (r, sc)
+}
+
+const TOPIC_ROUTING: &str = r##"
+name = "topic-routing"
+seed = 21
+duration = "3s"
+drain = "10s"
+[broker]
+model = "exchange"
+[[topic]]
+name = "events"
+exchange = "topic"
+[[producer]]
+name = "mixed"
+topic = "events"
+rate = 400
+routing_keys = ["user.created", "user.profile.updated", "order.created", "order.shipped", "payment.error", "audit.login", "user.login.error"]
+[[consumer]]
+group = "users"
+topic = "events"
+bindings = ["user.#"]
+instances = 2
+service_time = "exp(200us)"
+prefetch = 10
+[[consumer]]
+group = "created"
+topic = "events"
+bindings = ["*.created"]
+service_time = "exp(200us)"
+[[consumer]]
+group = "orders"
+topic = "events"
+bindings = ["order.*"]
+service_time = "exp(200us)"
+[[consumer]]
+group = "errors"
+topic = "events"
+bindings = ["#.error"]
+service_time = "exp(200us)"
+"##;
+
+/// RabbitMQ's own topic matching (`*` one word, `#` zero or more) puts in each queue the
+/// copies the model routes there, and returns (mandatory) exactly the messages the model
+/// calls unroutable.
+#[test]
+fn rabbitmq_topic_exchange_copies_and_unroutable_equal_the_models() {
+    if !have(
+        BrokerKind::Amqp,
+        "rabbitmq_topic_exchange_copies_and_unroutable_equal_the_models",
+    ) {
+        return;
+    }
+    let _one = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (r, sc) = bench(TOPIC_ROUTING, BrokerKind::Amqp, None);
+    let model = Engine::new(&sc, sc.seed).run();
+    let s = &r.summary;
+    assert_eq!(s.messages.produced, model.messages.produced);
+    assert_eq!(r.misrouted, 0, "no delivery outside the model's routing");
+    for (real, m) in s.groups.iter().zip(&model.groups) {
+        assert_eq!(real.name, m.name);
+        assert_eq!(real.copies, m.copies, "copies of {}", m.name);
+        assert_eq!(real.processed, m.copies, "every copy reached {}", m.name);
+        assert_eq!(real.duplicated, 0);
+    }
+    let unroutable = |d: &std::collections::BTreeMap<String, u64>| d.get("unroutable").copied();
+    assert!(
+        unroutable(&model.dropped_by_reason).unwrap_or(0) > 0,
+        "the scenario has unroutable keys"
+    );
+    assert_eq!(
+        unroutable(&s.dropped_by_reason),
+        unroutable(&model.dropped_by_reason)
+    );
+    assert!(s.conservation_ok);
+    assert_eq!(s.trace_hash, "", "a real run has no trace hash");
+    assert_eq!(r.source.broker, "rabbitmq");
+    assert!(r.source.spawned);
+}
+
+/// One consumer, overloaded (so a message is always in hand), acks every second with room
+/// for 200 unacked, crashes at 1.5s for 500ms: half a second after an ack, so it holds
+/// copies it processed and has not acked, however slow the machine.
+const CRASH: &str = r#"
+name = "crash"
+seed = 4
+duration = "2s"
+drain = "20s"
+[broker]
+model = "exchange"
+[[topic]]
+name = "jobs"
+exchange = "direct"
+[[producer]]
+name = "p"
+topic = "jobs"
+rate = 300
+keys = 10
+routing_keys = ["job"]
+[[consumer]]
+group = "workers"
+topic = "jobs"
+bindings = ["job"]
+service_time = "4ms"
+prefetch = 200
+commit_interval = "1s"
+[[fault]]
+at = "1500ms"
+kind = "crash"
+target = "workers/0"
+duration = "500ms"
+"#;
+
+/// Dropping a consumer's connection mid-run: RabbitMQ requeues everything unacked. At
+/// least once (ack after processing, batched) replays the processed-but-unacked ones:
+/// duplicates, nothing lost. At most once (ack first) loses the one in hand. Exactly
+/// once (idempotency record committed with the effect) neither.
+#[test]
+fn rabbitmq_consumer_connection_dropped_under_each_delivery_variant() {
+    if !have(
+        BrokerKind::Amqp,
+        "rabbitmq_consumer_connection_dropped_under_each_delivery_variant",
+    ) {
+        return;
+    }
+    let _one = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (alo, _) = bench(CRASH, BrokerKind::Amqp, Some(Delivery::AtLeastOnce));
+    let m = &alo.summary.messages;
+    assert_eq!(m.lost, 0, "at-least-once loses nothing");
+    assert!(
+        m.duplicated > 0,
+        "at-least-once replays processed-but-unacked copies"
+    );
+    assert_eq!(m.processed, m.copies);
+
+    let (amo, _) = bench(CRASH, BrokerKind::Amqp, Some(Delivery::AtMostOnce));
+    let m = &amo.summary.messages;
+    assert!(m.lost >= 1, "at-most-once loses the message in hand: {m:?}");
+    assert!(
+        m.lost <= 2,
+        "only what was in hand (prefetched ones go back): {m:?}"
+    );
+    assert_eq!(m.duplicated, 0);
+
+    let (eo, _) = bench(CRASH, BrokerKind::Amqp, Some(Delivery::ExactlyOnce));
+    let m = &eo.summary.messages;
+    assert_eq!((m.lost, m.duplicated), (0, 0), "exactly-once: {m:?}");
+    assert_eq!(m.processed, m.copies);
+    for r in [&alo, &amo, &eo] {
+        assert!(r.summary.conservation_ok);
+    }
+}
+
+const SLOW_SUBSCRIBER: &str = r#"
+name = "slow-subscriber"
+seed = 3
+duration = "5s"
+drain = "3s"
+[broker]
+model = "pubsub"
+[[topic]]
+name = "prices"
+[[producer]]
+name = "ticker"
+topic = "prices"
+rate = 2000
+payload_bytes = 4000
+[[consumer]]
+group = "fast"
+topic = "prices"
+service_time = "exp(100us)"
+buffer = 200
+[[consumer]]
+group = "slow"
+topic = "prices"
+service_time = "2ms"
+buffer = 200
+reconnect = "300ms"
+"#;
+
+/// A subscriber at half the publish rate: the real server closes it at its
+/// client-output-buffer-limit, and the copies it missed are dropped (not lost), as in the
+/// model; the fast subscriber gets everything.
+#[test]
+fn redis_pubsub_slow_subscriber_is_disconnected_and_its_misses_dropped() {
+    if !have(
+        BrokerKind::Redis,
+        "redis_pubsub_slow_subscriber_is_disconnected_and_its_misses_dropped",
+    ) {
+        return;
+    }
+    let _one = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (r, sc) = bench(SLOW_SUBSCRIBER, BrokerKind::Redis, None);
+    let model = Engine::new(&sc, sc.seed).run();
+    let s = &r.summary;
+    let (fast, slow) = (&s.groups[0], &s.groups[1]);
+    assert_eq!(
+        (fast.processed, fast.dropped, fast.lost),
+        (fast.copies, 0, 0)
+    );
+    assert!(
+        s.dropped_by_reason
+            .get("disconnected")
+            .copied()
+            .unwrap_or(0)
+            > 0,
+        "{:?}",
+        s.dropped_by_reason
+    );
+    assert!(slow.dropped > 0 && slow.lost == 0, "{slow:?}");
+    assert!(model.groups[1].dropped > 0, "the model drops too");
+    assert!(s.conservation_ok);
+    assert_eq!(r.source.broker, "redis");
+    assert!(r.source.version.starts_with('7'), "{}", r.source.version);
+}
+
+/// A broker killed mid-run gives a partial result, quickly, not a hang.
+#[test]
+fn redis_killed_mid_run_gives_a_partial_result() {
+    if !have(
+        BrokerKind::Redis,
+        "redis_killed_mid_run_gives_a_partial_result",
+    ) {
+        return;
+    }
+    let _one = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let url = BrokerUrl::parse("redis").unwrap();
+    let mut broker = SpawnedBroker::start(&url).expect("redis starts");
+    let sc = Scenario::from_toml(SLOW_SUBSCRIBER, "t.toml").unwrap();
+    let opts = BenchOptions {
+        seed: 3,
+        scenario: sc,
+        source: SLOW_SUBSCRIBER.into(),
+        file: "t.toml".into(),
+        broker: broker.url(),
+        spawn: false,
+    };
+    let started = Instant::now();
+    let run = std::thread::spawn(move || mqlab_bench::run(&opts));
+    std::thread::sleep(Duration::from_millis(1500));
+    broker.kill();
+    let r = run
+        .join()
+        .expect("no panic")
+        .expect("a result, marked partial");
+    assert!(started.elapsed() < Duration::from_secs(30), "no hang");
+    let why = r.partial.expect("partial");
+    assert!(
+        why.contains("producer") || why.contains("subscriber"),
+        "{why}"
+    );
+    assert!(r.summary.messages.produced < 10_000);
+}
+
+/// Refused connections and bad URLs are errors at once, naming the URL.
+#[test]
+fn refused_connection_and_bad_url_are_clear_errors() {
+    let sc = Scenario::from_toml(SLOW_SUBSCRIBER, "t.toml").unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for kind in ["redis", "amqp"] {
+        let src = if kind == "redis" {
+            SLOW_SUBSCRIBER
+        } else {
+            CRASH
+        };
+        let sc2 = Scenario::from_toml(src, "t.toml").unwrap();
+        let url = format!("{kind}://127.0.0.1:{closed}");
+        let opts = BenchOptions {
+            seed: 1,
+            scenario: sc2,
+            source: src.into(),
+            file: "t.toml".into(),
+            broker: BrokerUrl::parse(&url).unwrap(),
+            spawn: false,
+        };
+        let started = Instant::now();
+        let e = mqlab_bench::run(&opts).unwrap_err().to_string();
+        assert!(e.contains(&url), "{e}");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{kind}: no hang"
+        );
+    }
+    let opts = BenchOptions {
+        seed: 1,
+        scenario: sc,
+        source: SLOW_SUBSCRIBER.into(),
+        file: "t.toml".into(),
+        broker: BrokerUrl::parse("amqp://127.0.0.1:1").unwrap(),
+        spawn: false,
+    };
+    let e = mqlab_bench::run(&opts).unwrap_err().to_string();
+    assert!(e.contains("maps onto redis-server"), "{e}");
+}
+
+/// A queue capped at 20 fed at 200/s and drained at 100/s: about half the messages find
+/// it full. The service time is long (10 ms) so that the real consumer's own overhead per
+/// message (a sleep's overshoot, the ack) is a few percent of it.
+const LIMIT: &str = r#"
+name = "limit"
+seed = 8
+duration = "3s"
+drain = "10s"
+[broker]
+model = "exchange"
+capacity = 20
+on_full = "drop-oldest"
+[[topic]]
+name = "jobs"
+[[producer]]
+name = "p"
+topic = "jobs"
+rate = 200
+arrival = "constant"
+routing_keys = ["job"]
+[[consumer]]
+group = "workers"
+topic = "jobs"
+bindings = ["job"]
+service_time = "10ms"
+"#;
+
+/// `x-max-length` with `drop-head` (dead-lettered to a queue the driver reads) and with
+/// `reject-publish` (publisher nacks): each dropped copy is known, and the count agrees
+/// with the model's within 15%. The two differ by how fast the real consumer really is
+/// (its overhead per message, more on a busy machine, drains less and drops more) and by
+/// when the queue first fills, a few messages either way.
+#[test]
+fn rabbitmq_max_length_drops_agree_with_the_model() {
+    if !have(
+        BrokerKind::Amqp,
+        "rabbitmq_max_length_drops_agree_with_the_model",
+    ) {
+        return;
+    }
+    let _one = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for on_full in ["drop-oldest", "reject"] {
+        let src = LIMIT.replace("drop-oldest", on_full);
+        let (r, sc) = bench(&src, BrokerKind::Amqp, None);
+        let model = Engine::new(&sc, sc.seed).run();
+        // A dropped head goes to the group's dead-letter exchange (dead-lettered); a
+        // rejected publish is dropped with its reason.
+        let gone = |m: &mqlab_sim::summary::Messages| m.dead_lettered + m.dropped;
+        let (real, modeled) = (gone(&r.summary.messages), gone(&model.messages));
+        assert!(
+            modeled > 200,
+            "{on_full}: the model drops about half: {modeled}"
+        );
+        let tolerance = modeled * 15 / 100;
+        assert!(
+            real.abs_diff(modeled) <= tolerance,
+            "{on_full}: real {real} vs model {modeled} (tolerance {tolerance})"
+        );
+        if on_full == "reject" {
+            assert_eq!(
+                r.summary.dropped_by_reason.get("reject").copied(),
+                Some(real)
+            );
+        } else {
+            assert_eq!(r.summary.messages.dead_lettered, real);
+        }
+        assert_eq!(r.summary.messages.lost, 0, "{on_full}: every drop is known");
+        assert!(r.summary.conservation_ok);
+    }
+}

@@ -1,0 +1,161 @@
+//! `mqlab bench`: a scenario's workload against a real Redis or RabbitMQ (crate
+//! `mqlab-bench`), with the same accounting and JSON shape as `mqlab run`.
+
+use crate::{load, run, text};
+use mqlab_bench::{BenchOptions, BenchResult, BrokerUrl};
+use mqlab_sim::dist::Dist;
+use mqlab_sim::{Delivery, Engine, SimDuration};
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Arguments of `mqlab bench`.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// The scenario file.
+    pub scenario: String,
+    /// The broker: `redis://127.0.0.1:PORT` or `amqp://127.0.0.1:PORT` (with `--spawn`,
+    /// the port may be left out: `redis` or `amqp`).
+    #[arg(long)]
+    pub broker: String,
+    /// Start a throwaway broker from the installed server on a free loopback port, and
+    /// stop it at the end.
+    #[arg(long)]
+    pub spawn: bool,
+    /// Seed (default: the scenario's `seed`).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Delivery variant for every group: at-most-once, at-least-once or exactly-once.
+    #[arg(long, value_parser = run::parse_delivery)]
+    pub delivery: Option<Delivery>,
+    /// Also run the model with the same seed and print the two side by side.
+    #[arg(long)]
+    pub vs_model: bool,
+    /// Print the JSON result on stdout (and nothing else).
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the JSON result to this file, atomically.
+    #[arg(long)]
+    pub out: Option<String>,
+}
+
+pub fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+    let (scenario, source, seed) = load::prepared(&args.scenario, args.delivery, args.seed)?;
+    let broker = BrokerUrl::parse(&args.broker)?;
+    let opts = BenchOptions {
+        scenario: scenario.clone(),
+        source: source.clone(),
+        file: args.scenario.clone(),
+        seed,
+        broker,
+        spawn: args.spawn,
+    };
+    let mut result = mqlab_bench::run(&opts)?;
+    result.summary.scenario_hash = load::source_hash(&source);
+    let json = serde_json::to_string_pretty(&result)?;
+    if let Some(out) = &args.out {
+        run::write_atomically(Path::new(out), json.as_bytes())?;
+    }
+    if args.json {
+        println!("{json}");
+    } else {
+        print!("{}", text::summary(&result.summary, &args.scenario));
+        print!("{}", source_lines(&result));
+        if args.vs_model {
+            // The model on the measured wire: half the round trip each way.
+            let mut calibrated = scenario.clone();
+            let one_way = (result.loopback_rtt_s * 1e9 / 2.0) as u64;
+            calibrated.network.latency = Dist::Const(SimDuration(one_way));
+            let model = Engine::new(&calibrated, seed).run();
+            print!("{}", side_by_side(&result, &model));
+        }
+    }
+    if let Some(why) = &result.partial {
+        eprintln!("partial result: {why}");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(if result.summary.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn source_lines(r: &BenchResult) -> String {
+    let s = &r.source;
+    let e = &r.scheduling_error_s;
+    format!(
+        "source: {} {} at {}{}\ndriver scheduling error: p50 {:.1}us  p99 {:.1}us  max {:.1}us\n{}",
+        s.broker,
+        s.version,
+        s.url,
+        if s.spawned { " (spawned)" } else { "" },
+        e.p50 * 1e6,
+        e.p99 * 1e6,
+        e.max * 1e6,
+        if r.misrouted > 0 {
+            format!(
+                "MISROUTED: {} deliveries the model does not route there\n",
+                r.misrouted
+            )
+        } else {
+            String::new()
+        }
+    )
+}
+
+/// The real run next to the model's, count by count. The model runs with the measured
+/// loopback round trip as its network; the client's and broker's own per-message work is
+/// not in it.
+fn side_by_side(r: &BenchResult, m: &mqlab_sim::RunSummary) -> String {
+    let (a, b) = (&r.summary.messages, &m.messages);
+    let mut out = format!(
+        "\nmodel vs real (same seed; model network: the measured loopback round trip, {:.1}us, half each way)\n",
+        r.loopback_rtt_s * 1e6
+    );
+    out.push_str(&format!("{:<16}{:>14}{:>14}  agree\n", "", "model", "real"));
+    let rows = [
+        ("copies", b.copies, a.copies),
+        ("processed", b.processed, a.processed),
+        ("lost", b.lost, a.lost),
+        ("dead_lettered", b.dead_lettered, a.dead_lettered),
+        ("dropped", b.dropped, a.dropped),
+        ("in_flight", b.in_flight, a.in_flight),
+        ("duplicated", b.duplicated, a.duplicated),
+        ("out_of_order", b.out_of_order, a.out_of_order),
+    ];
+    for (name, model, real) in rows {
+        let agree = if model == real {
+            "yes"
+        } else if (model == 0) == (real == 0) {
+            "both nonzero"
+        } else {
+            "NO"
+        };
+        out.push_str(&format!("{name:<16}{model:>14}{real:>14}  {agree}\n"));
+    }
+    let (la, lb) = (&r.summary.latency_s, &m.latency_s);
+    for (name, model, real) in [
+        ("p50 latency", lb.p50, la.p50),
+        ("p99 latency", lb.p99, la.p99),
+        ("p99.9 latency", lb.p999, la.p999),
+    ] {
+        out.push_str(&format!(
+            "{name:<16}{:>12.3}ms{:>12.3}ms\n",
+            model * 1e3,
+            real * 1e3
+        ));
+    }
+    out.push_str(&format!(
+        "{:<16}{:>12.1}/s{:>12.1}/s\n",
+        "throughput", m.throughput.processed_per_s, r.summary.throughput.processed_per_s
+    ));
+    let lag =
+        |g: &[mqlab_sim::summary::GroupSummary]| g.iter().map(|g| g.max_lag).max().unwrap_or(0);
+    out.push_str(&format!(
+        "{:<16}{:>14}{:>14}\n",
+        "peak lag",
+        lag(&m.groups),
+        lag(&r.summary.groups)
+    ));
+    out
+}

@@ -1,0 +1,67 @@
+//! `mqlab bench` on the command line, without a broker: what it refuses, and how. (The
+//! runs against real servers are in `bench/tests/real.rs`.)
+
+use crate::support::mqlab;
+
+#[test]
+fn bench_refuses_a_model_it_cannot_drive_yet_with_exit_2() {
+    let out = mqlab()
+        .args([
+            "bench",
+            "scenarios/mm1.toml",
+            "--broker",
+            "redis://127.0.0.1:1",
+        ])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("scenarios/mm1.toml"), "{err}");
+    assert!(err.contains("not yet supported: the `log` model"), "{err}");
+}
+
+#[test]
+fn bench_bad_url_and_refused_connection_exit_2_with_the_url() {
+    let out = mqlab()
+        .args([
+            "bench",
+            "scenarios/rabbitmq-topic-routing.toml",
+            "--broker",
+            "kafka://h:1",
+        ])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("bad broker URL `kafka://h:1`"), "{err}");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let url = format!("amqp://127.0.0.1:{port}");
+    let out = mqlab()
+        .args([
+            "bench",
+            "scenarios/rabbitmq-topic-routing.toml",
+            "--broker",
+            &url,
+        ])
+        .timeout(std::time::Duration::from_secs(30))
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains(&url) && err.contains("refused"), "{err}");
+}
+
+#[test]
+fn bench_names_the_key_and_line_it_cannot_map() {
+    let out = mqlab()
+        .args([
+            "bench",
+            "scenarios/slow-consumer.toml",
+            "--broker",
+            "amqp://127.0.0.1:1",
+        ])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("`broker.capacity` (line 14)"), "{err}");
+}
