@@ -252,7 +252,8 @@ impl Books {
                 gb.metrics
                     .record_sojourn(SimDuration(now_ns.saturating_sub(published)));
             }
-            gb.metrics.leave(SimTime(now_ns));
+            let arrived = if published == NOT_SENT { now_ns } else { published };
+            gb.metrics.leave(SimTime(now_ns), SimTime(arrived));
         }
         true
     }
@@ -287,7 +288,8 @@ impl Books {
         if (id as usize) < gb.ledger.len() && gb.ledger.addressed(id) && gb.ledger.drop_copy(id) {
             if gb.ledger.finish(id) {
                 gb.finished += 1;
-                gb.metrics.leave(SimTime(now_ns));
+                // When the broker took it is not known here; its residence is not counted.
+                gb.metrics.leave(SimTime(now_ns), SimTime(now_ns));
             }
             *self.dropped_by_reason.entry(why.into()).or_default() += 1;
         }
