@@ -49,24 +49,27 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         broker,
         spawn: args.spawn,
     };
+    if let Some(out) = &args.out {
+        crate::output::check_target(Path::new(out))?;
+    }
     let mut result = mqlab_bench::run(&opts)?;
     result.summary.scenario_hash = load::source_hash(&source);
     let json = serde_json::to_string_pretty(&result)?;
     if let Some(out) = &args.out {
-        run::write_atomically(Path::new(out), json.as_bytes())?;
+        crate::output::write(Path::new(out), json.as_bytes())?;
     }
     if args.json {
-        println!("{json}");
+        crate::outln!("{json}")?;
     } else {
-        print!("{}", text::summary(&result.summary, &args.scenario));
-        print!("{}", source_lines(&result));
+        crate::out!("{}", text::summary(&result.summary, &args.scenario))?;
+        crate::out!("{}", source_lines(&result))?;
         if args.vs_model {
             // The model on the measured wire: half the round trip each way.
             let mut calibrated = scenario.clone();
             let one_way = (result.loopback_rtt_s * 1e9 / 2.0) as u64;
             calibrated.network.latency = Dist::Const(SimDuration(one_way));
             let model = Engine::new(&calibrated, seed).run();
-            print!("{}", side_by_side(&result, &model));
+            crate::out!("{}", side_by_side(&result, &model))?;
         }
     }
     if let Some(why) = &result.partial {

@@ -149,13 +149,13 @@ pub fn explore(args: &ExploreArgs) -> anyhow::Result<ExitCode> {
     }
     bar.finish_and_clear();
     let wall = started.elapsed().as_secs_f64();
-    println!(
+    crate::outln!(
         "explored {done} runs of {} in {wall:.1}s ({:.0} runs/s, {} threads, fault kinds {})",
         args.scenario,
         done as f64 / wall.max(1e-9),
         pool.current_num_threads(),
         kinds.join(",")
-    );
+    )?;
     let mut by_check: BTreeMap<&str, Vec<&Trial>> = BTreeMap::new();
     for t in &trials {
         for c in &t.failed {
@@ -163,17 +163,17 @@ pub fn explore(args: &ExploreArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if by_check.is_empty() {
-        println!("no check failed");
+        crate::outln!("no check failed")?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{failing} failing runs; by check:");
+    crate::outln!("{failing} failing runs; by check:")?;
     for (check, ts) in &by_check {
-        println!(
+        crate::outln!(
             "  {check:<40} {:>4} runs, first run {} (seed {})",
             ts.len(),
             ts[0].index,
             seed_of(&ts[0].table)
-        );
+        )?;
     }
     if args.no_shrink {
         return Ok(ExitCode::from(1));
@@ -192,7 +192,7 @@ pub fn explore(args: &ExploreArgs) -> anyhow::Result<ExitCode> {
     for ((check, table, before, after, spent), ts) in shrunk.iter().zip(by_check.values()) {
         let path = out.join(format!("{}-{}.toml", file_stem(check), ts[0].index));
         write_scenario(&path, table, &args.scenario, check)?;
-        println!(
+        crate::outln!(
             "{check}: {} ({spent} runs to shrink)\n  faults {} -> {}, messages {} -> {}, events {} -> {}",
             path.display(),
             before.faults,
@@ -201,7 +201,7 @@ pub fn explore(args: &ExploreArgs) -> anyhow::Result<ExitCode> {
             after.messages,
             before.events,
             after.events
-        );
+        )?;
     }
     Ok(ExitCode::from(1))
 }
@@ -236,7 +236,7 @@ pub fn shrink(args: &ShrinkArgs) -> anyhow::Result<ExitCode> {
         PathBuf::from,
     );
     write_scenario(&path, &shrunk, &args.scenario, &check)?;
-    println!(
+    crate::outln!(
         "{check}: {} ({spent} runs to shrink)\n  faults {} -> {}, messages {} -> {}, events {} -> {}",
         path.display(),
         first.size.faults,
@@ -245,7 +245,7 @@ pub fn shrink(args: &ShrinkArgs) -> anyhow::Result<ExitCode> {
         after.messages,
         first.size.events,
         after.events
-    );
+    )?;
     Ok(ExitCode::from(1))
 }
 

@@ -345,7 +345,15 @@ fn survey_of_invariants_over_generated_scenarios() {
                 .collect();
             let key = format!("{} {} (model {})", e.check, words.join(" "), shape.model);
             let first = format!("seed {i}: {}\n{shape:?}\n{:?}", e.actual, r.messages);
-            fails.entry(key).or_insert((0, first)).0 += 1;
+            let entry = fails.entry(key).or_insert((0, first));
+            if entry.0 == 0
+                && let Ok(dir) = std::env::var("SURVEY_DUMP")
+            {
+                let name = format!("{dir}/{}-{}-{i}.toml", e.check, shape.model);
+                let text = text.replace("name = \"generated\"", &format!("name = \"generated\"\n        seed = {i}"));
+                std::fs::write(name, text).expect("dump");
+            }
+            entry.0 += 1;
         }
     }
     for (k, (count, first)) in &fails {

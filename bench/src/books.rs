@@ -304,7 +304,8 @@ impl Books {
             && gb.ledger.finish(id)
         {
             gb.finished += 1;
-            gb.metrics.leave(SimTime(now_ns));
+            // When the broker took it is not known here; its residence is not counted.
+            gb.metrics.leave(SimTime(now_ns), SimTime(now_ns));
         }
     }
 

@@ -106,6 +106,8 @@ impl Books {
             dead_lettered: sum(|g| g.dead_lettered),
             dropped: sum(|g| g.dropped),
             in_flight: sum(|g| g.in_flight),
+            // Messages, not copies: reported apart from the drops, as the engine does.
+            unroutable: self.dropped_by_reason.get("unroutable").copied().unwrap_or(0),
         };
         let latency = latency_of(&all);
         let conservation_ok = unaccounted == 0
@@ -150,12 +152,13 @@ impl Books {
             version: env!("CARGO_PKG_VERSION").into(),
             scenario_hash: String::new(),
             duration_s,
-            throughput: Throughput {
-                produced_per_s: self.produced as f64 / duration_s.max(1e-9),
-                processed_per_s: messages.processed as f64 / end.as_secs_f64().max(1e-9),
-                produced_bytes_per_s: 0.0,
-            },
-            dropped_by_reason: self.dropped_by_reason.clone(),
+            throughput: self.throughput(duration_s, end, messages.processed),
+            dropped_by_reason: self
+                .dropped_by_reason
+                .iter()
+                .filter(|(k, _)| k.as_str() != "unroutable")
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
             conservation_ok,
             faults: fault_windows(sc, end),
             latency_histogram: all
@@ -163,6 +166,32 @@ impl Books {
                 .map(|v| [v.value_iterated_to(), v.count_at_value()])
                 .collect(),
             ..RunSummary::default()
+        }
+    }
+}
+
+impl Books {
+    /// The engine's one throughput: copies first processed while producers ran, over the
+    /// producing period, taken from the series buckets that end by then; the rest is the
+    /// drain's.
+    fn throughput(&self, duration_s: f64, end: SimTime, processed: u64) -> Throughput {
+        let sr = &self.series.series;
+        let mut start = 0.0;
+        let mut while_producing = 0.0;
+        for (t, rate) in sr.t_s.iter().zip(&sr.processed_per_s) {
+            if *t > duration_s + 1e-9 {
+                break;
+            }
+            while_producing += rate * (t - start);
+            start = *t;
+        }
+        let while_producing = (while_producing.round() as u64).min(processed);
+        Throughput {
+            produced_per_s: self.produced as f64 / duration_s.max(1e-9),
+            processed_per_s: while_producing as f64 / duration_s.max(1e-9),
+            produced_bytes_per_s: 0.0,
+            drain_s: (end.as_secs_f64() - duration_s).max(0.0),
+            drain_processed: processed - while_producing,
         }
     }
 }
