@@ -54,6 +54,23 @@ impl Ledger {
         first
     }
 
+    /// Whether the copy was ever dead-lettered (it may have been processed since).
+    #[must_use]
+    pub fn dead(&self, id: u32) -> bool {
+        self.copies[id as usize] & DEAD != 0
+    }
+
+    /// Takes a dead-lettering back: another entry of the message was processed, which
+    /// wins.
+    pub fn undead(&mut self, id: u32) {
+        self.copies[id as usize] &= !DEAD;
+    }
+
+    /// Takes a drop back: the copy was processed or dead-lettered after all, which wins.
+    pub fn undrop(&mut self, id: u32) {
+        self.copies[id as usize] &= !DROPPED;
+    }
+
     /// The copy left the broker without being finished (cut from a log by a failover):
     /// it counts into the system again if it is appended again.
     pub fn exit(&mut self, id: u32) {

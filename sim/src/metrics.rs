@@ -48,9 +48,6 @@ pub struct GroupMetrics {
     residence_sum_ns: u128,
     /// Copies that left while none was counted in: a leave without its enter.
     pub unbalanced_leaves: u64,
-    /// Copies that left the system with no known arrival time: their residence is lost
-    /// to Little's law.
-    pub unknown_arrivals: u64,
     /// End-to-end latency of this group's copies.
     pub latency: Histogram<u64>,
     /// Copies processed at least once, so far.
@@ -79,7 +76,6 @@ impl Default for GroupMetrics {
             in_system_area: 0,
             residence_sum_ns: 0,
             unbalanced_leaves: 0,
-            unknown_arrivals: 0,
             latency: new_histogram(),
             processed: 0,
             duplicated: 0,

@@ -205,6 +205,10 @@ impl Engine {
             }
         }
         self.forget_if_settled(p, msg.id);
+        // A refused resend of a message the broker already holds drops nothing.
+        if self.topics[t as usize].flags.accepted(msg.id) {
+            return;
+        }
         let n = self.drop_message(t, msg.id, None, reason);
         self.resequence_dropped(t, msg);
         self.note(

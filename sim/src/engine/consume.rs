@@ -383,9 +383,19 @@ impl Engine {
         match group.ledger.apply(msg.id) {
             1 => {
                 group.metrics.processed += 1;
-                if group.ledger.dropped(msg.id) {
-                    // Processed wins: the live count of drops gives this one back.
+                let was_dropped = group.ledger.dropped(msg.id);
+                if was_dropped {
+                    // Processed wins: the drop is taken back (another entry of the same
+                    // message was discarded, or its producer gave up on a send that
+                    // landed after all).
                     group.metrics.dropped -= 1;
+                    group.ledger.undrop(msg.id);
+                }
+                let was_dead = group.ledger.dead(msg.id);
+                if was_dead {
+                    // Likewise an entry of it dead-lettered before (a resend's twin).
+                    group.metrics.dead_lettered -= 1;
+                    group.ledger.undead(msg.id);
                 }
                 if let Some(high) = group.order.get_mut(msg.key) {
                     if *high > msg.seq {
@@ -394,14 +404,18 @@ impl Engine {
                         *high = msg.seq + 1;
                     }
                 }
-                if group.ledger.finish(msg.id) {
-                    // Counted once per copy: a replay after a rolled-back transaction is
-                    // not new throughput.
+                let first_exit = group.ledger.finish(msg.id);
+                if first_exit {
+                    group.metrics.leave(self.now, msg.arrived);
+                }
+                // Counted once per copy: a replay after a rolled-back transaction is not
+                // new throughput. A copy whose drop was taken back had left the system
+                // when dropped, but is processed for the first time now.
+                if first_exit || was_dropped || was_dead {
                     self.series.processed();
                     let latency = self.now.since(msg.born).0.max(1);
                     group.metrics.latency.saturating_record(latency);
                     group.metrics.record_sojourn(self.now.since(msg.arrived));
-                    group.metrics.leave(self.now, msg.arrived);
                     self.record_class(msg.producer, latency);
                     self.record_type(msg.producer, latency);
                 }
@@ -471,6 +485,11 @@ impl Engine {
             return;
         }
         group.metrics.dead_lettered += 1;
+        if group.ledger.dropped(msg.id) {
+            // Dead-lettered wins over dropped, as in the census.
+            group.metrics.dropped -= 1;
+            group.ledger.undrop(msg.id);
+        }
         if group.ledger.finish(msg.id) {
             group.metrics.leave(self.now, msg.arrived);
         }

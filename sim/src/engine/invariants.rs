@@ -47,12 +47,7 @@ impl Engine {
             let area = m.in_system_area(self.now);
             let left = m.residence_sum_ns();
             let open = m.in_system_now();
-            let why = if m.unknown_arrivals > 0 {
-                Some(format!(
-                    "{} copies left with no arrival time",
-                    m.unknown_arrivals
-                ))
-            } else if m.unbalanced_leaves > 0 {
+            let why = if m.unbalanced_leaves > 0 {
                 Some(format!(
                     "{} copies left without entering",
                     m.unbalanced_leaves

@@ -286,8 +286,12 @@ impl Engine {
             }
             Outcome::Rejected => self.reject(p, msg, "reject"),
             Outcome::Discarded => {
-                self.drop_message(t, msg.id, None, "drop-oldest");
-                self.resequence_dropped(t, msg);
+                // A resend of a message the broker already holds loses nothing by being
+                // turned away: the copy it holds goes on.
+                if !self.topics[t as usize].flags.accepted(msg.id) {
+                    self.drop_message(t, msg.id, None, "drop-oldest");
+                    self.resequence_dropped(t, msg);
+                }
                 self.respond(p, msg.id);
             }
             Outcome::Spilled => self.spill(p, msg, partition),
@@ -551,21 +555,26 @@ impl Engine {
         // A group the message was not routed to has no copy to drop.
         if !group.ledger.addressed(id)
             || group.ledger.applied(id) > 0
-            || !group.ledger.drop_copy(id)
+            || group.ledger.class(id) == crate::ledger::Class::DeadLettered
         {
             return false;
         }
-        group.metrics.dropped += 1;
-        // A copy refused before it reached the broker never counted as in the system;
-        // it is finished only if it ever gets there after all (a late resend).
-        if group.ledger.entered(id) && group.ledger.finish(id) {
-            match arrived {
-                Some(at) => group.metrics.leave(self.now, at),
-                None => group.metrics.unknown_arrivals += 1,
-            }
+        let newly = group.ledger.drop_copy(id);
+        if newly {
+            group.metrics.dropped += 1;
+        }
+        // The broker discarding what it held: the copy leaves the system. A producer
+        // giving up (no `arrived`) drops only provisionally: a send of it still on the
+        // wire may land, and the copy then counts in, to be processed or dropped again
+        // by the broker (which then says why).
+        if let Some(at) = arrived
+            && group.ledger.entered(id)
+            && group.ledger.finish(id)
+        {
+            group.metrics.leave(self.now, at);
         }
         self.drops.record(g, id, reason);
-        true
+        newly
     }
 
     /// Room appeared in topic `t`: its parked requests go in after the current handler.
