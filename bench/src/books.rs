@@ -253,7 +253,7 @@ impl Books {
                     .record_sojourn(SimDuration(now_ns.saturating_sub(published)));
             }
             let arrived = if published == NOT_SENT { now_ns } else { published };
-            gb.metrics.leave(SimTime(now_ns), SimTime(arrived));
+            gb.metrics.leave(SimTime(now_ns), Some(SimTime(arrived)));
         }
         true
     }
@@ -288,8 +288,8 @@ impl Books {
         if (id as usize) < gb.ledger.len() && gb.ledger.addressed(id) && gb.ledger.drop_copy(id) {
             if gb.ledger.finish(id) {
                 gb.finished += 1;
-                // When the broker took it is not known here; its residence is not counted.
-                gb.metrics.leave(SimTime(now_ns), SimTime(now_ns));
+                // When the broker took it is not known here.
+                gb.metrics.leave(SimTime(now_ns), None);
             }
             *self.dropped_by_reason.entry(why.into()).or_default() += 1;
         }
@@ -304,8 +304,8 @@ impl Books {
             && gb.ledger.finish(id)
         {
             gb.finished += 1;
-            // When the broker took it is not known here; its residence is not counted.
-            gb.metrics.leave(SimTime(now_ns), SimTime(now_ns));
+            // When the broker took it is not known here.
+            gb.metrics.leave(SimTime(now_ns), None);
         }
     }
 

@@ -10,6 +10,9 @@ pub struct Ledger {
     /// One bit per copy: it reached the broker (counted into the group's time-average
     /// number in system). A copy refused before that must not be counted out of it.
     entered: Vec<u64>,
+    /// One bit per copy: its first application's latency is recorded (a replay after a
+    /// rolled-back transaction is not a second sample).
+    sampled: Vec<u64>,
 }
 
 const COUNT: u8 = 0b0000_0011;
@@ -43,6 +46,7 @@ impl Ledger {
     fn grow(&mut self) {
         if self.copies.len().is_multiple_of(64) {
             self.entered.push(0);
+            self.sampled.push(0);
         }
     }
 
@@ -75,6 +79,15 @@ impl Ledger {
     /// it counts into the system again if it is appended again.
     pub fn exit(&mut self, id: u32) {
         self.entered[(id / 64) as usize] &= !(1u64 << (id % 64));
+    }
+
+    /// The copy's first application is being counted (latency, throughput); true the
+    /// first time only.
+    pub fn sample(&mut self, id: u32) -> bool {
+        let (word, bit) = ((id / 64) as usize, 1u64 << (id % 64));
+        let first = self.sampled[word] & bit == 0;
+        self.sampled[word] |= bit;
+        first
     }
 
     /// Whether the copy has reached the broker.
@@ -195,7 +208,9 @@ impl Ledger {
         match c {
             _ if c & COUNT > 0 => Class::Processed(c & COUNT),
             _ if c & DEAD != 0 => Class::DeadLettered,
-            _ if c & DROPPED != 0 => Class::Dropped,
+            // A producer's give-up drops provisionally: if a send of it landed after all,
+            // the copy is at the broker until it leaves, and not a drop meanwhile.
+            _ if c & DROPPED != 0 && (c & FINISHED != 0 || !self.entered(id)) => Class::Dropped,
             _ => Class::Gone,
         }
     }
@@ -214,6 +229,13 @@ const OWED: u8 = 1 << 3;
 const REPEATED: u8 = 1 << 4;
 
 impl MessageFlags {
+    /// `arrived` when message `id` was appended once; `None` when a resend put twin
+    /// entries of it at the broker, each with its own arrival.
+    #[must_use]
+    pub fn exact(&self, id: u32, arrived: crate::time::SimTime) -> Option<crate::time::SimTime> {
+        (!self.repeated(id)).then_some(arrived)
+    }
+
     /// Registers a new message; returns its id.
     pub fn push(&mut self) -> u32 {
         self.flags.push(0);

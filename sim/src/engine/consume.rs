@@ -404,14 +404,15 @@ impl Engine {
                         *high = msg.seq + 1;
                     }
                 }
-                let first_exit = group.ledger.finish(msg.id);
-                if first_exit {
-                    group.metrics.leave(self.now, msg.arrived);
+                if group.ledger.finish(msg.id) {
+                    let at = self.topics[group.topic as usize].flags.exact(msg.id, msg.arrived);
+                    group.metrics.leave(self.now, at);
                 }
                 // Counted once per copy: a replay after a rolled-back transaction is not
-                // new throughput. A copy whose drop was taken back had left the system
-                // when dropped, but is processed for the first time now.
-                if first_exit || was_dropped || was_dead {
+                // new throughput. A copy that left the system another way first (a twin
+                // entry dropped, dead-lettered or lost) is still processed for the first
+                // time now.
+                if group.ledger.sample(msg.id) {
                     self.series.processed();
                     let latency = self.now.since(msg.born).0.max(1);
                     group.metrics.latency.saturating_record(latency);
@@ -491,7 +492,8 @@ impl Engine {
             group.ledger.undrop(msg.id);
         }
         if group.ledger.finish(msg.id) {
-            group.metrics.leave(self.now, msg.arrived);
+            let at = self.topics[group.topic as usize].flags.exact(msg.id, msg.arrived);
+            group.metrics.leave(self.now, at);
         }
         let text = format!(
             "{}: message {} of `{}` dead-lettered ({why})",

@@ -302,10 +302,12 @@ impl Engine {
         match self.groups[g as usize].kind {
             GroupKind::Log => self.rebalance(g),
             GroupKind::Sqs => {
-                // The rest of its batch comes back after the visibility timeout.
+                // The rest of its batch comes back after the visibility timeout, unless
+                // at-most-once deleted it on receipt: then it dies with the instance.
                 let inst = &mut self.instances[i as usize];
-                inst.prefetched.clear();
+                let mut prefetched = std::mem::take(&mut inst.prefetched);
                 inst.idle_since = None;
+                self.lost_with_instance(g, prefetched.make_contiguous());
             }
             GroupKind::Amqp => {
                 // Sent ahead but not started: as unacknowledged as the one in hand.
@@ -321,6 +323,8 @@ impl Engine {
     fn return_unacked(&mut self, g: u32, work: Vec<Work>, pending: &[crate::consumer::PendingAck]) {
         let group = &mut self.groups[g as usize];
         if group.delivery == Delivery::AtMostOnce {
+            // Acknowledged on delivery: what the channel held dies with it.
+            self.lost_with_instance(g, &work);
             return;
         }
         let Store::Queue(q) = &mut group.store else {
@@ -339,6 +343,22 @@ impl Engine {
                 break;
             };
             self.try_start(i);
+        }
+    }
+
+    /// At-most-once copies a crashed instance held beyond the one in hand (taken, so
+    /// deleted or acknowledged already): lost, and out of the system from now.
+    fn lost_with_instance(&mut self, g: u32, held: &[Work]) {
+        let group = &mut self.groups[g as usize];
+        if group.delivery != Delivery::AtMostOnce {
+            return;
+        }
+        for w in held {
+            if group.ledger.applied(w.msg.id) == 0 && group.ledger.finish(w.msg.id) {
+                group.metrics.lost_known += 1;
+                let at = self.topics[group.topic as usize].flags.exact(w.msg.id, w.msg.arrived);
+                group.metrics.leave(self.now, at);
+            }
         }
     }
 
@@ -370,7 +390,8 @@ impl Engine {
             group.metrics.lost_known += 1;
             // Gone with the instance's memory: no longer waiting or in service.
             if group.ledger.finish(w.msg.id) {
-                group.metrics.leave(self.now, w.msg.arrived);
+                let at = self.topics[group.topic as usize].flags.exact(w.msg.id, w.msg.arrived);
+                group.metrics.leave(self.now, at);
             }
             let text = format!(
                 "{}: message {} lost in a crash (committed before processing)",

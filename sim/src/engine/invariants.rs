@@ -58,11 +58,12 @@ impl Engine {
                     area as f64 / 1e9,
                     left as f64 / 1e9
                 ))
-            } else if area > left + u128::from(open) * t {
+            } else if area > left + u128::from(open + m.inexact_leaves) * t {
                 Some(format!(
-                    "L·T {:.6} s > Σ time in system {:.6} s + {open} open copies × run",
+                    "L·T {:.6} s > Σ time in system {:.6} s + {} open or resent copies × run",
                     area as f64 / 1e9,
-                    left as f64 / 1e9
+                    left as f64 / 1e9,
+                    open + m.inexact_leaves
                 ))
             } else if open > s.in_flight {
                 Some(format!(

@@ -370,8 +370,14 @@ impl Engine {
             }
             msg.arrived = self.now;
         } else {
-            // A resend's copy counts from when the first one entered the system.
             topic.flags.repeat(msg.id);
+            // A resend's copy counts from when the first one entered the system, which
+            // the request remembers (a resend parked behind a full queue carries the time
+            // it reached the broker, before its twin went in).
+            let p = msg.producer as usize;
+            if let Some(req) = self.producers[p].inflight.get(&msg.id) {
+                msg.arrived = req.msg.arrived;
+            }
         }
         let offset = topic
             .partitions
@@ -396,6 +402,12 @@ impl Engine {
             }
             if group.ledger.enter(msg.id) {
                 group.metrics.enter(self.now);
+                if group.ledger.dropped(msg.id) {
+                    // Its producer had given up on it, yet a send landed: no drop after all
+                    // (unless the broker drops it now, which then says why).
+                    group.metrics.dropped -= 1;
+                    group.ledger.undrop(msg.id);
+                }
             }
             if refused.contains(&g) {
                 self.drop_copy(g, msg.id, Some(msg.arrived), "drop-oldest");
@@ -571,6 +583,7 @@ impl Engine {
             && group.ledger.entered(id)
             && group.ledger.finish(id)
         {
+            let at = self.topics[group.topic as usize].flags.exact(id, at);
             group.metrics.leave(self.now, at);
         }
         self.drops.record(g, id, reason);

@@ -239,7 +239,8 @@ impl Engine {
                     // the producer resends it.
                     ledger.exit(m.id);
                 }
-                group.metrics.leave(self.now, m.arrived);
+                let at = self.topics[t as usize].flags.exact(m.id, m.arrived);
+                group.metrics.leave(self.now, at);
             }
         }
     }
