@@ -68,10 +68,10 @@ fn rescale(scenario: &mut Scenario, args: &RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The command line that reproduces this run, minus `--seed` (the summary adds it):
-/// everything that changed what ran.
+/// The flags beside the scenario and `--seed` that changed what ran, for the summary's
+/// reproduce line (in the order `compare` writes its reproduce commands: seed first).
 fn reproduce(args: &RunArgs) -> String {
-    let mut cmd = args.scenario.clone();
+    let mut cmd = String::new();
     if let Some(d) = args.delivery {
         cmd.push_str(&format!(" --delivery {}", d.as_str()));
     }
@@ -120,7 +120,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     } else if let (Some(bytes), None) = (&report, &args.out) {
         std::io::stdout().write_all(bytes)?;
     } else {
-        crate::out!("{}", text::summary(&summary, &reproduce(args)))?;
+        crate::out!(
+            "{}",
+            text::summary(&summary, &args.scenario, &reproduce(args))
+        )?;
     }
     if args.check_determinism {
         let again = simulate(&scenario, &source, seed);

@@ -40,12 +40,14 @@ pub fn wrap(text: &str, width: usize, indent: &str) -> String {
     out
 }
 
-pub fn summary(r: &RunSummary, path: &str) -> String {
+/// `flags`: the command line's other flags that changed the run (` --delivery …`), so the
+/// first line reproduces it.
+pub fn summary(r: &RunSummary, path: &str, flags: &str) -> String {
     let mut o = String::new();
     let m = &r.messages;
     let _ = writeln!(
         o,
-        "mqlab run {path} --seed {}   ({}, {})",
+        "mqlab run {path} --seed {}{flags}   ({}, {})",
         r.seed, r.scenario, r.delivery
     );
     let _ = writeln!(

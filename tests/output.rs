@@ -257,7 +257,10 @@ fn the_summary_reproduces_scale_messages_and_delivery() {
             .next()
             .unwrap_or("")
             .to_string();
-        assert!(first.starts_with(&format!("mqlab run {s}")), "{first}");
+        assert!(
+            first.starts_with(&format!("mqlab run {s} --seed 0 ")),
+            "{first}"
+        );
         assert!(first.contains(shown), "{extra:?}: {first}");
     }
 }
