@@ -61,7 +61,7 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         crate::outln!("{json}")?;
     } else {
-        crate::out!("{}", text::summary(&result.summary, &args.scenario))?;
+        crate::out!("{}", text::summary(&result.summary, &args.scenario, ""))?;
         crate::out!("{}", source_lines(&result))?;
         if args.vs_model {
             // The model on the measured wire: half the round trip each way.

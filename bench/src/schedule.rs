@@ -252,13 +252,6 @@ mod tests {
         }
         assert_eq!(copies[0], model.groups[0].copies);
         assert_eq!(copies[1], model.groups[1].copies);
-        assert_eq!(
-            unroutable,
-            model
-                .dropped_by_reason
-                .get("unroutable")
-                .copied()
-                .unwrap_or(0)
-        );
+        assert_eq!(unroutable, model.messages.unroutable);
     }
 }
