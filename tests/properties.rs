@@ -350,7 +350,10 @@ fn survey_of_invariants_over_generated_scenarios() {
                 && let Ok(dir) = std::env::var("SURVEY_DUMP")
             {
                 let name = format!("{dir}/{}-{}-{i}.toml", e.check, shape.model);
-                let text = text.replace("name = \"generated\"", &format!("name = \"generated\"\n        seed = {i}"));
+                let text = text.replace(
+                    "name = \"generated\"",
+                    &format!("name = \"generated\"\n        seed = {i}"),
+                );
                 std::fs::write(name, text).expect("dump");
             }
             entry.0 += 1;

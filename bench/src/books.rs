@@ -252,7 +252,11 @@ impl Books {
                 gb.metrics
                     .record_sojourn(SimDuration(now_ns.saturating_sub(published)));
             }
-            let arrived = if published == NOT_SENT { now_ns } else { published };
+            let arrived = if published == NOT_SENT {
+                now_ns
+            } else {
+                published
+            };
             gb.metrics.leave(SimTime(now_ns), Some(SimTime(arrived)));
         }
         true

@@ -107,7 +107,11 @@ impl Books {
             dropped: sum(|g| g.dropped),
             in_flight: sum(|g| g.in_flight),
             // Messages, not copies: reported apart from the drops, as the engine does.
-            unroutable: self.dropped_by_reason.get("unroutable").copied().unwrap_or(0),
+            unroutable: self
+                .dropped_by_reason
+                .get("unroutable")
+                .copied()
+                .unwrap_or(0),
         };
         let latency = latency_of(&all);
         let conservation_ok = unaccounted == 0

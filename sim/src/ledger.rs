@@ -90,6 +90,12 @@ impl Ledger {
         first
     }
 
+    /// An exactly-once rollback undid the copy's application: the next one is sampled
+    /// again (the undone one's sample stays in the histogram, counted apart).
+    pub fn unsample(&mut self, id: u32) {
+        self.sampled[(id / 64) as usize] &= !(1u64 << (id % 64));
+    }
+
     /// Whether the copy has reached the broker.
     #[must_use]
     pub fn entered(&self, id: u32) -> bool {

@@ -48,6 +48,8 @@ pub struct GroupMetrics {
     residence_sum_ns: u128,
     /// Copies that left while none was counted in: a leave without its enter.
     pub unbalanced_leaves: u64,
+    /// Latency samples of applications an exactly-once rollback undid.
+    pub rolled_back_samples: u64,
     /// Copies that left with no exact arrival (sent more than once).
     pub inexact_leaves: u64,
     /// End-to-end latency of this group's copies.
@@ -78,6 +80,7 @@ impl Default for GroupMetrics {
             in_system_area: 0,
             residence_sum_ns: 0,
             unbalanced_leaves: 0,
+            rolled_back_samples: 0,
             inexact_leaves: 0,
             latency: new_histogram(),
             processed: 0,

@@ -405,7 +405,9 @@ impl Engine {
                     }
                 }
                 if group.ledger.finish(msg.id) {
-                    let at = self.topics[group.topic as usize].flags.exact(msg.id, msg.arrived);
+                    let at = self.topics[group.topic as usize]
+                        .flags
+                        .exact(msg.id, msg.arrived);
                     group.metrics.leave(self.now, at);
                 }
                 // Counted once per copy: a replay after a rolled-back transaction is not
@@ -492,7 +494,9 @@ impl Engine {
             group.ledger.undrop(msg.id);
         }
         if group.ledger.finish(msg.id) {
-            let at = self.topics[group.topic as usize].flags.exact(msg.id, msg.arrived);
+            let at = self.topics[group.topic as usize]
+                .flags
+                .exact(msg.id, msg.arrived);
             group.metrics.leave(self.now, at);
         }
         let text = format!(

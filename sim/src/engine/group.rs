@@ -356,7 +356,9 @@ impl Engine {
         for w in held {
             if group.ledger.applied(w.msg.id) == 0 && group.ledger.finish(w.msg.id) {
                 group.metrics.lost_known += 1;
-                let at = self.topics[group.topic as usize].flags.exact(w.msg.id, w.msg.arrived);
+                let at = self.topics[group.topic as usize]
+                    .flags
+                    .exact(w.msg.id, w.msg.arrived);
                 group.metrics.leave(self.now, at);
             }
         }
@@ -390,7 +392,9 @@ impl Engine {
             group.metrics.lost_known += 1;
             // Gone with the instance's memory: no longer waiting or in service.
             if group.ledger.finish(w.msg.id) {
-                let at = self.topics[group.topic as usize].flags.exact(w.msg.id, w.msg.arrived);
+                let at = self.topics[group.topic as usize]
+                    .flags
+                    .exact(w.msg.id, w.msg.arrived);
                 group.metrics.leave(self.now, at);
             }
             let text = format!(
@@ -471,6 +475,8 @@ impl Engine {
         }
         if group.ledger.unapply(m.id) == 0 {
             group.metrics.processed -= 1;
+            group.ledger.unsample(m.id);
+            group.metrics.rolled_back_samples += 1;
             if group.ledger.dropped(m.id) {
                 group.metrics.dropped += 1;
             }

@@ -109,12 +109,17 @@ impl Engine {
     fn latency_samples(&self, groups: &[GroupSummary]) -> Expectation {
         let failure = self.groups.iter().zip(groups).find_map(|(g, s)| {
             let samples = g.metrics.latency.len();
-            (samples != s.processed)
-                .then(|| format!("{}: {samples} samples, {} processed", s.name, s.processed))
+            let undone = g.metrics.rolled_back_samples;
+            (samples != s.processed + undone).then(|| {
+                format!(
+                    "{}: {samples} samples, {} processed + {undone} rolled back",
+                    s.name, s.processed
+                )
+            })
         });
         row(
             "latency_samples",
-            "one latency sample per processed copy",
+            "one latency sample per processed copy (and per application rolled back)",
             failure,
             groups.len(),
         )

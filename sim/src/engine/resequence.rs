@@ -67,7 +67,9 @@ impl Engine {
             // Its own partition may since have committed its hold, never this effect.
             if ledger.applied(x.id) == 1 {
                 ledger.unapply(x.id);
+                ledger.unsample(x.id);
                 metrics.processed -= 1;
+                metrics.rolled_back_samples += 1;
                 if let Some(high) = order.get_mut(x.key) {
                     *high = (*high).min(x.seq);
                 }

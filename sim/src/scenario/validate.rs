@@ -2,9 +2,9 @@
 //! fault has the settings its kind needs. Errors carry the span of the offending value.
 
 mod patterns;
+mod producer;
 mod size;
 pub(super) mod timers;
-mod producer;
 
 use super::{BrokerModel, FaultKind, Scenario};
 use patterns::{request_reply, resequence, saga_expectations, scheduling, spill, watermarks};
