@@ -280,8 +280,12 @@ impl Engine {
             // nothing reaches the broker.
             inst.work = None;
             let g = inst.group;
-            if !w.msg.poison && self.groups[g as usize].delivery != Delivery::ExactlyOnce {
+            let delivery = self.groups[g as usize].delivery;
+            if !w.msg.poison && delivery != Delivery::ExactlyOnce {
                 self.apply_effect(i, w.msg);
+            } else if delivery == Delivery::AtMostOnce {
+                // Its attempt failed, and at-most-once committed it when taken: gone.
+                self.lost_with_instance(g, &[w]);
             }
             self.try_start(i);
             return;
@@ -404,7 +408,8 @@ impl Engine {
                         *high = msg.seq + 1;
                     }
                 }
-                if group.ledger.finish(msg.id) {
+                // A copy cut from the log while in a consumer's hands had left already.
+                if group.ledger.finish(msg.id) && group.ledger.entered(msg.id) {
                     let at = self.topics[group.topic as usize]
                         .flags
                         .exact(msg.id, msg.arrived);
@@ -493,7 +498,7 @@ impl Engine {
             group.metrics.dropped -= 1;
             group.ledger.undrop(msg.id);
         }
-        if group.ledger.finish(msg.id) {
+        if group.ledger.finish(msg.id) && group.ledger.entered(msg.id) {
             let at = self.topics[group.topic as usize]
                 .flags
                 .exact(msg.id, msg.arrived);

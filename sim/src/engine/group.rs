@@ -348,7 +348,7 @@ impl Engine {
 
     /// At-most-once copies a crashed instance held beyond the one in hand (taken, so
     /// deleted or acknowledged already): lost, and out of the system from now.
-    fn lost_with_instance(&mut self, g: u32, held: &[Work]) {
+    pub(super) fn lost_with_instance(&mut self, g: u32, held: &[Work]) {
         let group = &mut self.groups[g as usize];
         if group.delivery != Delivery::AtMostOnce {
             return;
@@ -356,6 +356,9 @@ impl Engine {
         for w in held {
             if group.ledger.applied(w.msg.id) == 0 && group.ledger.finish(w.msg.id) {
                 group.metrics.lost_known += 1;
+                if !group.ledger.entered(w.msg.id) {
+                    continue;
+                }
                 let at = self.topics[group.topic as usize]
                     .flags
                     .exact(w.msg.id, w.msg.arrived);
@@ -391,7 +394,7 @@ impl Engine {
         if lost_in_hand && taken_and_committed && unapplied {
             group.metrics.lost_known += 1;
             // Gone with the instance's memory: no longer waiting or in service.
-            if group.ledger.finish(w.msg.id) {
+            if group.ledger.finish(w.msg.id) && group.ledger.entered(w.msg.id) {
                 let at = self.topics[group.topic as usize]
                     .flags
                     .exact(w.msg.id, w.msg.arrived);

@@ -287,12 +287,13 @@ impl Engine {
             Outcome::Rejected => self.reject(p, msg, "reject"),
             Outcome::Discarded => {
                 // A resend of a message the broker already holds loses nothing by being
-                // turned away: the copy it holds goes on.
+                // turned away: the copy it holds goes on, and is acknowledged when that
+                // one is (with acks = all, once replicated), not now.
                 if !self.topics[t as usize].flags.accepted(msg.id) {
                     self.drop_message(t, msg.id, None, "drop-oldest");
                     self.resequence_dropped(t, msg);
+                    self.respond(p, msg.id);
                 }
-                self.respond(p, msg.id);
             }
             Outcome::Spilled => self.spill(p, msg, partition),
         }
