@@ -205,8 +205,11 @@ impl Engine {
             }
         }
         self.forget_if_settled(p, msg.id);
-        // A refused resend of a message the broker already holds drops nothing.
+        // A refused resend of a message the broker already holds drops nothing: the
+        // producer gives up on it, and the copy the broker holds goes on (dropped only if
+        // a failover cuts it).
         if self.topics[t as usize].flags.accepted(msg.id) {
+            self.topics[t as usize].flags.give_up(msg.id);
             return;
         }
         let n = self.drop_message(t, msg.id, None, reason);

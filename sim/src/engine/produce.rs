@@ -342,6 +342,13 @@ impl Engine {
                     .pending_acks
                     .push_back((offset, p, msg.id));
             }
+            // A deduplicated resend is answered with its original, once that one is
+            // replicated (Kafka parks a duplicate's response until the high watermark
+            // passes the original), not ahead of it.
+            None if self.topics[t as usize]
+                .partitions
+                .get(partition as usize)
+                .is_some_and(|part| part.pending_acks.iter().any(|a| a.2 == msg.id)) => {}
             _ => self.respond(p, msg.id),
         }
     }
@@ -401,7 +408,9 @@ impl Engine {
                 }
                 continue;
             }
-            if group.ledger.enter(msg.id) {
+            // A copy that has left for good (processed from a twin entry already) does
+            // not count in again.
+            if !group.ledger.finished(msg.id) && group.ledger.enter(msg.id) {
                 group.metrics.enter(self.now);
                 if group.ledger.dropped(msg.id) {
                     // Its producer had given up on it, yet a send landed: no drop after all
