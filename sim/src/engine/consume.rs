@@ -286,6 +286,12 @@ impl Engine {
             } else if delivery == Delivery::AtMostOnce {
                 // Its attempt failed, and at-most-once committed it when taken: gone.
                 self.lost_with_instance(g, &[w]);
+            } else if let Store::Log(parts) = &self.groups[g as usize].store
+                && parts[w.partition as usize].committed > w.offset
+                && self.groups[g as usize].ledger.applied(w.msg.id) == 0
+            {
+                // Retention deleted it while the zombie held it: no replay brings it back.
+                self.drop_copy(g, w.msg.id, Some(w.msg.arrived), "retention");
             }
             self.try_start(i);
             return;
