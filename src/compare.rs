@@ -86,6 +86,10 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
     let jobs: Vec<(usize, u64)> = (0..scenarios.len())
         .flat_map(|v| seeds.iter().map(move |s| (v, *s)))
         .collect();
+    let at_once = rayon::current_num_threads().min(jobs.len());
+    for s in &scenarios {
+        crate::load::check_fits(s, &args.scenario, at_once)?;
+    }
     let runs = run_parallel(&scenarios, &loaded.source, &jobs);
     let input = Input {
         scenario_path: &args.scenario,

@@ -51,6 +51,33 @@ pub fn prepared(
     Ok((scenario, source, seed))
 }
 
+/// Refuses, before it starts, a run whose per-message state (`runs` of them at once) would
+/// not fit in this machine's available memory, with both numbers; better than being
+/// killed hours in. Where the available memory cannot be read, nothing is refused.
+pub fn check_fits(scenario: &Scenario, path: &str, runs: usize) -> anyhow::Result<()> {
+    let need = scenario.ledger_bytes_estimate() * runs.max(1) as f64;
+    let Some(available) = available_bytes() else {
+        return Ok(());
+    };
+    if need > available as f64 {
+        anyhow::bail!(
+            "{path}: the run would need about {:.1} GB for its per-message ledger ({} at once; rate × duration messages, a byte per message and about 1.25 per copy), and this machine has {:.1} GB available; lower a rate, the duration or --scale",
+            need / 1e9,
+            runs.max(1),
+            available as f64 / 1e9
+        );
+    }
+    Ok(())
+}
+
+/// `MemAvailable` from /proc/meminfo, in bytes.
+fn available_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
 /// FNV-1a of the scenario text, so every report names exactly what ran.
 pub fn source_hash(source: &str) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;

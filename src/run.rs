@@ -102,6 +102,7 @@ pub fn simulate(scenario: &Scenario, source: &str, seed: u64) -> RunSummary {
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let (mut scenario, source, seed) = load::prepared(&args.scenario, args.delivery, args.seed)?;
     rescale(&mut scenario, args)?;
+    load::check_fits(&scenario, &args.scenario, 1)?;
     if let Some(out) = &args.out {
         crate::output::check_target(Path::new(out))?;
     }

@@ -193,3 +193,28 @@ fn out_writes_the_json_result_and_leaves_no_temporary_file() {
     assert_eq!(unwritable.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A run whose ledger cannot fit is refused before it starts, with both numbers: about
+/// 4e9 messages to 40 groups need some 200 GB, which no machine this runs on has free.
+#[test]
+fn a_run_too_big_for_this_machine_is_refused_up_front_with_the_numbers() {
+    let dir = crate::support::scratch("too-big");
+    let mut text = String::from(
+        "name = \"big\"\nduration = \"4000s\"\n[[topic]]\nname = \"t\"\n\
+         [[producer]]\nname = \"p\"\ntopic = \"t\"\nrate = 1000000\n",
+    );
+    for g in 0..40 {
+        text.push_str(&format!("[[consumer]]\ngroup = \"g{g}\"\ntopic = \"t\"\n"));
+    }
+    let path = dir.join("big.toml");
+    std::fs::write(&path, text).expect("write");
+    let started = std::time::Instant::now();
+    let out = mqlab().arg("run").arg(&path).output().expect("runs");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("GB for its per-message ledger") && err.contains("GB available"),
+        "{err}"
+    );
+    assert!(started.elapsed().as_secs() < 10, "refused before running");
+}

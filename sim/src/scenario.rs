@@ -407,6 +407,13 @@ pub struct Expect {
 }
 
 impl Scenario {
+    /// About how many bytes of per-message state the run will hold by its end (rate ×
+    /// duration; the ledger keeps every message's copies for the whole run).
+    #[must_use]
+    pub fn ledger_bytes_estimate(&self) -> f64 {
+        validate::size::ledger_bytes(self)
+    }
+
     /// Parses and validates a scenario. `path` only names the file in errors.
     ///
     /// # Errors

@@ -3,7 +3,7 @@
 
 mod patterns;
 mod producer;
-mod size;
+pub(super) mod size;
 pub(super) mod timers;
 
 use super::{BrokerModel, FaultKind, Scenario};

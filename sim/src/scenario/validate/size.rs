@@ -45,6 +45,32 @@ pub(super) fn check(s: &Scenario) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// Bytes the run's per-message state will need at its end, from rate × duration: a flag
+/// byte per message, and per copy a ledger byte plus its bits (entered, sampled) and, for
+/// groups that drop, a reason byte. The estimate the command line holds against the
+/// machine's free memory before it starts.
+#[must_use]
+pub fn ledger_bytes(s: &Scenario) -> f64 {
+    let duration_s = s.duration.as_secs_f64();
+    s.topics
+        .iter()
+        .map(|t| {
+            let messages: f64 = s
+                .producers
+                .iter()
+                .filter(|p| p.topic.get_ref() == t.name.get_ref())
+                .map(|p| *p.rate.get_ref() * duration_s)
+                .sum();
+            let groups = s
+                .consumers
+                .iter()
+                .filter(|c| c.topic.get_ref() == t.name.get_ref())
+                .count() as f64;
+            messages * (1.0 + groups * (1.0 + 0.25))
+        })
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use crate::scenario::Scenario;
