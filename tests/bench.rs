@@ -48,7 +48,12 @@ fn bench_bad_url_and_refused_connection_exit_2_with_the_url() {
         .assert()
         .code(2);
     let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
-    assert!(err.contains(&url) && err.contains("refused"), "{err}");
+    // Refused at once as a rule; under load lapin's handshake may instead run into the
+    // driver's connect timeout. Either way a clear error naming the URL, never a hang.
+    assert!(
+        err.contains(&url) && (err.contains("refused") || err.contains("no answer within")),
+        "{err}"
+    );
 }
 
 #[test]
