@@ -92,21 +92,32 @@ impl Engine {
         if backlog < self.limit() {
             return;
         }
-        let topic = &mut self.topics[t as usize];
-        topic.pause = Some((partition, self.pauses.len()));
+        let span = self.open_pause(
+            t,
+            partition,
+            backlog,
+            "at the high watermark, producers paused",
+        );
+        self.topics[t as usize].pause = Some((partition, span));
+    }
+
+    /// Records the start of a pause of topic `t` (a `PauseSpan` and a log line); returns
+    /// the span's index.
+    fn open_pause(&mut self, t: u32, partition: u32, backlog: u64, what: &str) -> usize {
+        let name = self.topics[t as usize].name.clone();
         self.pauses.push(PauseSpan {
-            topic: topic.name.clone(),
+            topic: name.clone(),
             partition,
             paused_at: self.now,
             paused_backlog: backlog,
             resumed_at: None,
             resumed_backlog: None,
         });
-        let text = format!(
-            "`{}`/{partition}: backlog {backlog} at the high watermark, producers paused",
-            topic.name
+        self.note(
+            LogKind::Backpressure,
+            format!("`{name}`/{partition}: backlog {backlog} {what}"),
         );
-        self.note(LogKind::Backpressure, text);
+        self.pauses.len() - 1
     }
 
     /// Plain `block` (no watermarks): the producers are paused from the moment a request
@@ -117,21 +128,8 @@ impl Engine {
         match (topic.parked.is_empty(), topic.blocked) {
             (false, None) => {
                 let backlog = self.backlog(t, partition);
-                let topic = &mut self.topics[t as usize];
-                topic.blocked = Some(self.pauses.len());
-                self.pauses.push(PauseSpan {
-                    topic: topic.name.clone(),
-                    partition,
-                    paused_at: self.now,
-                    paused_backlog: backlog,
-                    resumed_at: None,
-                    resumed_backlog: None,
-                });
-                let text = format!(
-                    "`{}`/{partition}: full at {backlog}, producers blocked",
-                    topic.name
-                );
-                self.note(LogKind::Backpressure, text);
+                let span = self.open_pause(t, partition, backlog, "full, producers blocked");
+                self.topics[t as usize].blocked = Some(span);
             }
             (true, Some(span)) => {
                 self.topics[t as usize].blocked = None;
