@@ -4,13 +4,13 @@
 //! `RunSummary`, so every report reads it.
 
 use crate::books::{Books, GroupBooks, NOT_SENT};
+use mqlab_sim::SimTime;
 use mqlab_sim::ledger::Class;
 use mqlab_sim::metrics::{latency_of, new_histogram};
 use mqlab_sim::scenario::Scenario;
 use mqlab_sim::summary::{
     Expectation, FaultWindow, GroupSummary, Latency, Messages, RunSummary, Throughput,
 };
-use mqlab_sim::{SimDuration, SimTime};
 
 impl Books {
     /// Pub/sub keeps nothing: a copy published while its subscriber was disconnected by
@@ -93,51 +93,20 @@ impl Books {
             groups.push(s);
             all.add(&g.metrics.latency).expect("same histogram bounds");
         }
-        let sum = |f: fn(&GroupSummary) -> u64| groups.iter().map(f).sum::<u64>();
         let messages = Messages {
-            produced: self.produced,
-            acked: self.acked,
-            copies: sum(|g| g.copies),
-            delivered: self.delivered,
-            processed: sum(|g| g.processed),
-            lost: sum(|g| g.lost),
-            duplicated: sum(|g| g.duplicated),
-            out_of_order: sum(|g| g.out_of_order),
-            dead_lettered: sum(|g| g.dead_lettered),
-            dropped: sum(|g| g.dropped),
-            in_flight: sum(|g| g.in_flight),
             // Messages, not copies: reported apart from the drops, as the engine does.
             unroutable: self
                 .dropped_by_reason
                 .get("unroutable")
                 .copied()
                 .unwrap_or(0),
+            ..Messages::of_groups(self.produced, self.acked, self.delivered, &groups)
         };
         let latency = latency_of(&all);
-        let conservation_ok = unaccounted == 0
-            && groups.iter().all(|g| {
-                g.copies == g.processed + g.lost + g.dead_lettered + g.dropped + g.in_flight
-            });
+        let conservation = Expectation::conservation(&messages, &groups, unaccounted);
+        let conservation_ok = conservation.ok;
         let mut expectations = expectations(sc, &messages, &latency);
-        expectations.push(Expectation {
-            check: "conservation".into(),
-            expected: "copies = processed + lost + dead_lettered + dropped + in_flight".into(),
-            actual: format!(
-                "{} = {} + {} + {} + {} + {}{}",
-                messages.copies,
-                messages.processed,
-                messages.lost,
-                messages.dead_lettered,
-                messages.dropped,
-                messages.in_flight,
-                if unaccounted > 0 {
-                    format!(" ({unaccounted} unaccounted)")
-                } else {
-                    String::new()
-                }
-            ),
-            ok: conservation_ok,
-        });
+        expectations.push(conservation);
         let duration_s = sc.duration.as_secs_f64();
         let delivery = delivery_of(&groups);
         RunSummary {
@@ -211,17 +180,7 @@ fn delivery_of(groups: &[GroupSummary]) -> String {
 }
 
 fn fault_windows(sc: &Scenario, end: SimTime) -> Vec<FaultWindow> {
-    sc.faults
-        .iter()
-        .map(|f| FaultWindow {
-            kind: f.kind.get_ref().as_str().into(),
-            target: f.target.get_ref().clone(),
-            start_s: f.at.as_secs_f64(),
-            end_s: f
-                .duration
-                .map_or(end.as_secs_f64(), |d| (f.at + d).as_secs_f64()),
-        })
-        .collect()
+    sc.faults.iter().map(|f| FaultWindow::of(f, end)).collect()
 }
 
 /// The `[expect]` bounds this driver supports (the mapping refuses the others).
@@ -246,13 +205,7 @@ fn expectations(sc: &Scenario, m: &Messages, l: &Latency) -> Vec<Expectation> {
         ("p999_latency", e.p999_latency, l.p999),
     ] {
         if let Some(b) = bound {
-            let actual_d = SimDuration::from_secs_f64(actual);
-            out.push(Expectation {
-                check: check.into(),
-                expected: format!("<= {b}"),
-                actual: format!("{actual_d}"),
-                ok: actual_d <= b,
-            });
+            out.push(Expectation::latency_at_most(check, b, actual));
         }
     }
     out

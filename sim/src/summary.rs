@@ -2,6 +2,7 @@
 //! additions (never renames). Seconds are floats in simulated time. Reports and the CLI
 //! serialise it; the engine only fills it in.
 
+use crate::time::{SimDuration, SimTime};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -455,5 +456,98 @@ impl RunSummary {
     #[must_use]
     pub fn ok(&self) -> bool {
         self.expectations.iter().all(|e| e.ok)
+    }
+}
+
+impl Messages {
+    /// The run's totals: the message counts as given, the copy classes summed over the
+    /// groups (`unroutable` left to the caller).
+    #[must_use]
+    pub fn of_groups(
+        produced: u64,
+        acked: u64,
+        delivered: u64,
+        groups: &[GroupSummary],
+    ) -> Messages {
+        let sum = |f: fn(&GroupSummary) -> u64| groups.iter().map(f).sum::<u64>();
+        Messages {
+            produced,
+            acked,
+            copies: sum(|g| g.copies),
+            delivered,
+            processed: sum(|g| g.processed),
+            lost: sum(|g| g.lost),
+            duplicated: sum(|g| g.duplicated),
+            out_of_order: sum(|g| g.out_of_order),
+            dead_lettered: sum(|g| g.dead_lettered),
+            dropped: sum(|g| g.dropped),
+            in_flight: sum(|g| g.in_flight),
+            unroutable: 0,
+        }
+    }
+}
+
+impl Expectation {
+    /// The conservation row: every copy in exactly one class, in the run and in each
+    /// group, none unaccounted.
+    #[must_use]
+    pub fn conservation(m: &Messages, groups: &[GroupSummary], unaccounted: u64) -> Expectation {
+        let ok = unaccounted == 0
+            && groups.iter().all(|g| {
+                g.copies == g.processed + g.lost + g.dead_lettered + g.dropped + g.in_flight
+            });
+        Expectation {
+            check: "conservation".into(),
+            expected: "copies = processed + lost + dead_lettered + dropped + in_flight".into(),
+            actual: format!(
+                "{} = {} + {} + {} + {} + {}{}",
+                m.copies,
+                m.processed,
+                m.lost,
+                m.dead_lettered,
+                m.dropped,
+                m.in_flight,
+                if unaccounted > 0 {
+                    format!(" ({unaccounted} unaccounted)")
+                } else {
+                    String::new()
+                }
+            ),
+            ok,
+        }
+    }
+
+    /// A latency percentile bounded from above (`[expect] p99_latency`): `actual` says by
+    /// how much it went over.
+    #[must_use]
+    pub fn latency_at_most(check: &str, bound: SimDuration, actual_s: f64) -> Expectation {
+        let actual = SimDuration::from_secs_f64(actual_s);
+        let over = if actual > bound {
+            format!(" ({} over)", actual.since_duration(bound))
+        } else {
+            String::new()
+        };
+        Expectation {
+            check: check.into(),
+            expected: format!("<= {bound}"),
+            actual: format!("{actual}{over}"),
+            ok: actual <= bound,
+        }
+    }
+}
+
+impl FaultWindow {
+    /// A fault's window; one without a duration lasts until `run_end`.
+    #[must_use]
+    pub fn of(f: &crate::scenario::FaultConfig, run_end: SimTime) -> FaultWindow {
+        FaultWindow {
+            kind: f.kind.get_ref().as_str().into(),
+            target: f.target.get_ref().clone(),
+            start_s: f.at.as_secs_f64(),
+            end_s: f
+                .duration
+                .map_or(run_end, |d| SimTime::ZERO + f.at + d)
+                .as_secs_f64(),
+        }
     }
 }

@@ -14,7 +14,6 @@ use crate::summary::{
     Expectation, FaultWindow, GroupSummary, Latency, Messages, RequestReplySummary, RunSummary,
     SagaSummary, Throughput,
 };
-use crate::time::SimDuration;
 
 /// A set of message ids, one bit each.
 struct Bits(Vec<u64>);
@@ -166,51 +165,20 @@ impl Engine {
             groups.push(s);
         }
         let unaccounted: u64 = tallies.iter().map(|t| t.unaccounted).sum();
-        let sum = |f: fn(&GroupSummary) -> u64| groups.iter().map(f).sum::<u64>();
         let messages = Messages {
-            produced: self.produced,
-            acked: self.acked,
-            copies: sum(|g| g.copies),
-            delivered: self.delivered,
-            processed: sum(|g| g.processed),
-            lost: sum(|g| g.lost),
-            duplicated: sum(|g| g.duplicated),
-            out_of_order: sum(|g| g.out_of_order),
-            dead_lettered: sum(|g| g.dead_lettered),
-            dropped: sum(|g| g.dropped),
-            in_flight: sum(|g| g.in_flight),
             unroutable: self.unroutable,
+            ..Messages::of_groups(self.produced, self.acked, self.delivered, &groups)
         };
         let all_latency = self.latency_histogram();
         let latency = latency_of(&all_latency);
-        let conservation_ok = unaccounted == 0
-            && groups.iter().all(|g| {
-                g.copies == g.processed + g.lost + g.dead_lettered + g.dropped + g.in_flight
-            });
+        let conservation = Expectation::conservation(&messages, &groups, unaccounted);
+        let conservation_ok = conservation.ok;
         let mut expectations = self.expectations(
             &messages,
             &latency,
             groups.iter().map(|g| g.max_lag).max().unwrap_or(0),
         );
-        expectations.push(Expectation {
-            check: "conservation".into(),
-            expected: "copies = processed + lost + dead_lettered + dropped + in_flight".into(),
-            actual: format!(
-                "{} = {} + {} + {} + {} + {}{}",
-                messages.copies,
-                messages.processed,
-                messages.lost,
-                messages.dead_lettered,
-                messages.dropped,
-                messages.in_flight,
-                if unaccounted > 0 {
-                    format!(" ({unaccounted} unaccounted)")
-                } else {
-                    String::new()
-                }
-            ),
-            ok: conservation_ok,
-        });
+        expectations.push(conservation);
         let dropped_by_reason = self.dropped_by_reason();
         expectations.extend(self.invariants(&groups, &dropped_by_reason));
         expectations.extend(groups.iter().map(guarantee));
@@ -276,19 +244,7 @@ impl Engine {
     fn fault_windows(&self) -> Vec<FaultWindow> {
         self.faults
             .iter()
-            .map(|f| {
-                let start = f.cfg.at;
-                let end = f
-                    .cfg
-                    .duration
-                    .map_or(self.end.since(crate::time::SimTime::ZERO), |d| start + d);
-                FaultWindow {
-                    kind: f.cfg.kind.get_ref().as_str().into(),
-                    target: f.cfg.target.get_ref().clone(),
-                    start_s: start.as_secs_f64(),
-                    end_s: end.as_secs_f64(),
-                }
-            })
+            .map(|f| FaultWindow::of(&f.cfg, self.end))
             .collect()
     }
 
@@ -318,18 +274,7 @@ impl Engine {
         ];
         for (check, bound, actual) in latencies {
             if let Some(b) = bound {
-                let actual_d = SimDuration::from_secs_f64(actual);
-                let over = if actual_d > b {
-                    format!(" ({} over)", actual_d.since_duration(b))
-                } else {
-                    String::new()
-                };
-                out.push(Expectation {
-                    check: check.into(),
-                    expected: format!("<= {b}"),
-                    actual: format!("{actual_d}{over}"),
-                    ok: actual_d <= b,
-                });
+                out.push(Expectation::latency_at_most(check, b, actual));
             }
         }
         out.extend(self.share_expectation());
