@@ -101,7 +101,10 @@ impl Engine {
             gp.committed = offset + 1;
             gp.done = gp.done.max(offset + 1);
             gp.position = gp.position.max(offset + 1);
-            self.groups[g as usize].lag -= 1;
+            // Lag is a display figure kept incrementally; a skip must never wrap it (a debug
+            // build's generated scenarios once took it below zero here).
+            let lag = &mut self.groups[g as usize].lag;
+            *lag = lag.saturating_sub(1);
             if let Some(m) = msg.filter(|_| !in_hand) {
                 self.drop_copy(g, m.id, Some(m.arrived), reason);
                 self.resequence_gone(g, m);
