@@ -1,6 +1,7 @@
 //! The `mqlab` binary: parses the command line and dispatches. Only this crate touches
 //! files, the terminal and the wall clock.
 
+mod advise;
 mod bench_cmd;
 mod capacity;
 mod compare;
@@ -32,6 +33,8 @@ enum Command {
     Compare(compare::CompareArgs),
     /// Find the highest producer rate that meets an SLO with nothing lost.
     Capacity(capacity::CapacityArgs),
+    /// Recommend a broker for stated needs, backed by runs of sized candidates.
+    Advise(advise::AdviseArgs),
     /// Search random fault schedules for a failed check, and shrink each failure.
     Explore(explore::ExploreArgs),
     /// Shrink a failing scenario to a minimal one that still fails the same check.
@@ -94,6 +97,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Compare(args) => compare::compare(&args),
         Command::Capacity(args) => capacity::capacity(&args),
+        Command::Advise(args) => advise::advise(&args),
         Command::Explore(args) => explore::explore(&args),
         Command::Shrink(args) => explore::shrink(&args),
         Command::Tui(args) => tui_cmd::tui(&args),
