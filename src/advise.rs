@@ -67,7 +67,11 @@ pub fn advise(args: &AdviseArgs) -> anyhow::Result<ExitCode> {
     crate::output::check_target(Path::new(&out))?;
     let at_once = rayon::current_num_threads();
     for c in &candidates {
-        crate::load::check_fits(&c.scenario, &format!("advise-{}", c.model.as_str()), at_once)?;
+        crate::load::check_fits(
+            &c.scenario,
+            &format!("advise-{}", c.model.as_str()),
+            at_once,
+        )?;
     }
     let ev = evidence::gather(&candidates, &seeds, &needs);
     let rec = candidates

@@ -34,7 +34,7 @@ enum Command {
     /// Find the highest producer rate that meets an SLO with nothing lost.
     Capacity(capacity::CapacityArgs),
     /// Recommend a broker for stated needs, backed by runs of sized candidates.
-    Advise(advise::AdviseArgs),
+    Advise(Box<advise::AdviseArgs>),
     /// Search random fault schedules for a failed check, and shrink each failure.
     Explore(explore::ExploreArgs),
     /// Shrink a failing scenario to a minimal one that still fails the same check.

@@ -1,6 +1,7 @@
 //! Workspace integration tests, built as one binary: they run the real engine on the real
 //! scenario files, and the real `mqlab` binary for the command line.
 
+mod advise;
 mod bench;
 mod breaker;
 mod capacity;

@@ -58,8 +58,9 @@ pub fn build(
     faults(&mut t, &shape, duration);
     expect(&mut t, needs);
     let name = format!("advise-{}.toml", model.as_str());
-    let scenario = Scenario::from_toml(&t, &name)
-        .map_err(|e| anyhow::anyhow!("the generated {name} does not load (a bug in advise): {e}"))?;
+    let scenario = Scenario::from_toml(&t, &name).map_err(|e| {
+        anyhow::anyhow!("the generated {name} does not load (a bug in advise): {e}")
+    })?;
     Ok(Candidate {
         model,
         sizing: shape.sizing(),
@@ -168,7 +169,11 @@ impl Shape {
     }
 
     fn sizing(&self) -> String {
-        let inst: Vec<String> = self.groups.iter().map(|g| g.instances.to_string()).collect();
+        let inst: Vec<String> = self
+            .groups
+            .iter()
+            .map(|g| g.instances.to_string())
+            .collect();
         let inst = if inst.iter().all(|i| *i == inst[0]) {
             inst[0].clone()
         } else {
@@ -224,9 +229,17 @@ fn header(
     } else {
         "an alternative the framework did not pick"
     };
-    let _ = writeln!(t, "# Written by `mqlab advise`: the {} candidate ({}), {verdict}.", m.as_str(), m.systems());
+    let _ = writeln!(
+        t,
+        "# Written by `mqlab advise`: the {} candidate ({}), {verdict}.",
+        m.as_str(),
+        m.systems()
+    );
     let _ = writeln!(t, "# Needs: {}", super::render::needs_line(needs));
-    let _ = writeln!(t, "# Run it with `mqlab run FILE`, compare variants with `mqlab compare FILE`.");
+    let _ = writeln!(
+        t,
+        "# Run it with `mqlab run FILE`, compare variants with `mqlab compare FILE`."
+    );
     let _ = writeln!(t, "name = {}", quote(&format!("advise-{}", m.as_str())));
     let description = format!(
         "{} at {}/s ({}), sized for service time {} at {:.0}% utilisation: {}. A consumer \
@@ -251,10 +264,16 @@ fn broker(t: &mut String, needs: &Needs, shape: &Shape) {
     let exactly = needs.delivery == Delivery::ExactlyOnce;
     if shape.model == Model::Log {
         if needs.durability == Durability::Replicated {
-            let _ = writeln!(t, "nodes = 3               # replicated: a write survives a node's loss\nreplication = 3\nmin_insync_replicas = 2");
+            let _ = writeln!(
+                t,
+                "nodes = 3               # replicated: a write survives a node's loss\nreplication = 3\nmin_insync_replicas = 2"
+            );
         }
         if exactly || needs.durability == Durability::Replicated {
-            let _ = writeln!(t, "acks = \"all\"            # acknowledged once every in-sync replica has it");
+            let _ = writeln!(
+                t,
+                "acks = \"all\"            # acknowledged once every in-sync replica has it"
+            );
         }
     }
     if shape.model == Model::Queue {
@@ -265,7 +284,10 @@ fn broker(t: &mut String, needs: &Needs, shape: &Shape) {
         );
     }
     if shape.claim_check {
-        let _ = writeln!(t, "bandwidth = \"100MB/s\"    # a broker ingests about this, one request at a time: a large payload blocks the rest");
+        let _ = writeln!(
+            t,
+            "bandwidth = \"100MB/s\"    # a broker ingests about this, one request at a time: a large payload blocks the rest"
+        );
     }
     let _ = writeln!(
         t,
@@ -279,13 +301,25 @@ fn topics(t: &mut String, needs: &Needs, shape: &Shape) {
         let _ = writeln!(t, "\n[[topic]]\nname = {}", quote(name));
         match shape.model {
             Model::Log => {
-                let _ = writeln!(t, "partitions = {}          # one per consumer needed at {:.0}% utilisation", shape.partitions, TARGET_UTILISATION * 100.0);
+                let _ = writeln!(
+                    t,
+                    "partitions = {}          # one per consumer needed at {:.0}% utilisation",
+                    shape.partitions,
+                    TARGET_UTILISATION * 100.0
+                );
             }
             Model::Queue if needs.ordering != Ordering::None => {
-                let _ = writeln!(t, "fifo = true              # SQS FIFO: the message group is the key, one in flight per group");
+                let _ = writeln!(
+                    t,
+                    "fifo = true              # SQS FIFO: the message group is the key, one in flight per group"
+                );
             }
             Model::Exchange => {
-                let kind = if shape.topic_exchange { "topic" } else { "fanout" };
+                let kind = if shape.topic_exchange {
+                    "topic"
+                } else {
+                    "fanout"
+                };
                 let _ = writeln!(t, "exchange = {}", quote(kind));
             }
             _ => {}
@@ -305,7 +339,11 @@ fn topic_names(shape: &Shape) -> Vec<String> {
 
 fn producers(t: &mut String, needs: &Needs, shape: &Shape) {
     let names = topic_names(shape);
-    let classes = if shape.model == Model::Pubsub { 1 } else { needs.priorities };
+    let classes = if shape.model == Model::Pubsub {
+        1
+    } else {
+        needs.priorities
+    };
     let per = needs.rate / f64::from(classes) / names.len() as f64;
     for (ti, topic) in names.iter().enumerate() {
         for class in 0..classes {
@@ -314,12 +352,25 @@ fn producers(t: &mut String, needs: &Needs, shape: &Shape) {
                 (1, _) => format!("class-{class}"),
                 _ => format!("producer-{ti}"),
             };
-            let _ = writeln!(t, "\n[[producer]]\nname = {}\ntopic = {}", quote(&name), quote(topic));
+            let _ = writeln!(
+                t,
+                "\n[[producer]]\nname = {}\ntopic = {}",
+                quote(&name),
+                quote(topic)
+            );
             let _ = writeln!(t, "rate = {per}");
             if needs.burstiness > 1.0 {
                 let off = SimDuration::from_secs_f64(needs.burstiness - 1.0);
-                let _ = writeln!(t, "arrival = \"bursty\"      # bursts at {}x the mean rate", needs.burstiness);
-                let _ = writeln!(t, "burst_on = \"1s\"\nburst_off = {}", quote(&off.to_string()));
+                let _ = writeln!(
+                    t,
+                    "arrival = \"bursty\"      # bursts at {}x the mean rate",
+                    needs.burstiness
+                );
+                let _ = writeln!(
+                    t,
+                    "burst_on = \"1s\"\nburst_off = {}",
+                    quote(&off.to_string())
+                );
             }
             let _ = writeln!(t, "keys = {}", shape.keys);
             if shape.model == Model::Log {
@@ -330,7 +381,10 @@ fn producers(t: &mut String, needs: &Needs, shape: &Shape) {
                 let _ = writeln!(t, "partitioner = {}", quote(p));
             }
             if needs.delivery == Delivery::ExactlyOnce && shape.model == Model::Log {
-                let _ = writeln!(t, "idempotent = true        # the broker drops resends it already has");
+                let _ = writeln!(
+                    t,
+                    "idempotent = true        # the broker drops resends it already has"
+                );
             }
             let payload = match needs.payload {
                 SizeDist::Const(b) => b.to_string(),
@@ -338,7 +392,11 @@ fn producers(t: &mut String, needs: &Needs, shape: &Shape) {
             };
             let _ = writeln!(t, "payload_bytes = {payload}");
             if shape.claim_check {
-                let _ = writeln!(t, "claim_check = {}    # larger payloads go to an object store", quote(&format!("{}KB", CLAIM_CHECK_BYTES / 1000)));
+                let _ = writeln!(
+                    t,
+                    "claim_check = {}    # larger payloads go to an object store",
+                    quote(&format!("{}KB", CLAIM_CHECK_BYTES / 1000))
+                );
             }
             if !shape.routing_keys.is_empty() {
                 let keys: Vec<String> = shape.routing_keys.iter().map(|k| quote(k)).collect();
@@ -360,7 +418,12 @@ fn consumers(t: &mut String, needs: &Needs, shape: &Shape) {
             } else {
                 format!("{}-{ti}", g.name)
             };
-            let _ = writeln!(t, "\n[[consumer]]\ngroup = {}\ntopic = {}", quote(&group), quote(topic));
+            let _ = writeln!(
+                t,
+                "\n[[consumer]]\ngroup = {}\ntopic = {}",
+                quote(&group),
+                quote(topic)
+            );
             if shape.model != Model::Pubsub {
                 let _ = writeln!(
                     t,
@@ -372,7 +435,11 @@ fn consumers(t: &mut String, needs: &Needs, shape: &Shape) {
                     TARGET_UTILISATION * 100.0
                 );
             }
-            let _ = writeln!(t, "service_time = {}", quote(&needs.service_time.to_string()));
+            let _ = writeln!(
+                t,
+                "service_time = {}",
+                quote(&needs.service_time.to_string())
+            );
             let _ = writeln!(t, "delivery = {}", quote(needs.delivery.as_str()));
             model_settings(t, needs, shape, g);
         }
@@ -385,23 +452,39 @@ fn model_settings(t: &mut String, needs: &Needs, shape: &Shape, g: &Group) {
     }
     match shape.model {
         Model::Log => {
-            let _ = writeln!(t, "commit_interval = \"1s\"   # offsets committed every second");
+            let _ = writeln!(
+                t,
+                "commit_interval = \"1s\"   # offsets committed every second"
+            );
             if shape.resequence {
                 let buffer = (needs.rate * 5.0).ceil().max(1000.0) as u64;
-                let _ = writeln!(t, "resequence = true        # apply each key's messages in production order");
-                let _ = writeln!(t, "resequence_buffer = {buffer}   # five seconds of messages");
+                let _ = writeln!(
+                    t,
+                    "resequence = true        # apply each key's messages in production order"
+                );
+                let _ = writeln!(
+                    t,
+                    "resequence_buffer = {buffer}   # five seconds of messages"
+                );
                 let _ = writeln!(t, "gap_timeout = \"5s\"");
             }
         }
         Model::Queue => {
             if needs.priorities > 1 && needs.ordering == Ordering::None {
                 let weights: Vec<String> = (1..=needs.priorities).map(|w| w.to_string()).collect();
-                let _ = writeln!(t, "scheduling = \"weighted\"   # each class served in proportion to its weight");
+                let _ = writeln!(
+                    t,
+                    "scheduling = \"weighted\"   # each class served in proportion to its weight"
+                );
                 let _ = writeln!(t, "weights = [{}]", weights.join(", "));
             }
         }
         Model::Exchange => {
-            let _ = writeln!(t, "prefetch = {}             # unacked messages per consumer: covers a network round trip", shape.prefetch);
+            let _ = writeln!(
+                t,
+                "prefetch = {}             # unacked messages per consumer: covers a network round trip",
+                shape.prefetch
+            );
             if !g.bindings.is_empty() {
                 let b: Vec<String> = g.bindings.iter().map(|b| quote(b)).collect();
                 let _ = writeln!(t, "bindings = [{}]", b.join(", "));
@@ -410,8 +493,14 @@ fn model_settings(t: &mut String, needs: &Needs, shape: &Shape, g: &Group) {
         Model::Pubsub => {
             let rate = g.rate / f64::from(shape.shards);
             let buffer = rate.ceil().max(100.0) as u64;
-            let _ = writeln!(t, "buffer = {buffer}              # the output buffer holds a second of messages");
-            let _ = writeln!(t, "on_overflow = \"disconnect\"   # Redis's client-output-buffer-limit");
+            let _ = writeln!(
+                t,
+                "buffer = {buffer}              # the output buffer holds a second of messages"
+            );
+            let _ = writeln!(
+                t,
+                "on_overflow = \"disconnect\"   # Redis's client-output-buffer-limit"
+            );
         }
     }
 }
@@ -419,7 +508,7 @@ fn model_settings(t: &mut String, needs: &Needs, shape: &Shape, g: &Group) {
 fn faults(t: &mut String, shape: &Shape, duration: SimDuration) {
     let (crash_at, slow_at, window) = fault_times(duration);
     let first = &shape.groups[0].name;
-    let target = if shape.model == Model::Pubsub {
+    let target = if topic_names(shape).len() > 1 {
         format!("{first}-0/0")
     } else {
         format!("{first}/0")
@@ -441,7 +530,10 @@ fn faults(t: &mut String, shape: &Shape, duration: SimDuration) {
 }
 
 fn expect(t: &mut String, needs: &Needs) {
-    let _ = writeln!(t, "\n[expect]                # the needs, as checks `mqlab run` exits 1 on");
+    let _ = writeln!(
+        t,
+        "\n[expect]                # the needs, as checks `mqlab run` exits 1 on"
+    );
     if needs.delivery != Delivery::AtMostOnce {
         let _ = writeln!(t, "lost = 0");
     }
@@ -451,17 +543,27 @@ fn expect(t: &mut String, needs: &Needs) {
     if needs.ordering != Ordering::None {
         let _ = writeln!(t, "out_of_order = 0");
     }
-    let _ = writeln!(t, "in_flight = 0\np99_latency = {}", quote(&needs.p99_latency.to_string()));
+    let _ = writeln!(
+        t,
+        "in_flight = 0\np99_latency = {}",
+        quote(&needs.p99_latency.to_string())
+    );
 }
 
 /// Needs a model cannot meet by construction, with why.
 fn structural(needs: &Needs, model: Model) -> Vec<(&'static str, String)> {
     let mut v = Vec::new();
     if needs.replay && model != Model::Log {
-        v.push(("replay", format!("a {} does not keep consumed messages", model.as_str())));
+        v.push((
+            "replay",
+            format!("a {} does not keep consumed messages", model.as_str()),
+        ));
     }
     if !needs.routing.is_empty() && model != Model::Exchange {
-        v.push(("routing", "no pattern routing: every group gets everything and filters".to_string()));
+        v.push((
+            "routing",
+            "no pattern routing: every group gets everything and filters".to_string(),
+        ));
     }
     if needs.priorities > 1 && (model != Model::Queue || needs.ordering != Ordering::None) {
         v.push(("priorities", "no priority scheduling here".to_string()));

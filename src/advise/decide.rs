@@ -201,12 +201,16 @@ fn ordering(needs: &Needs, l: &Load, steps: &mut Vec<Step>) -> (Option<Model>, b
             Model::Log,
             false,
             "per-key → a log partitioned by key".to_string(),
-            format!("a key's messages stay on one partition, read in order by one consumer; {busy}"),
+            format!(
+                "a key's messages stay on one partition, read in order by one consumer; {busy}"
+            ),
         ),
         (Ordering::PerKey, n) => (
             Model::Log,
             true,
-            format!("per-key, at scale → per-key partitioning over {n} partitions plus a resequencer"),
+            format!(
+                "per-key, at scale → per-key partitioning over {n} partitions plus a resequencer"
+            ),
             format!(
                 "{busy}; a key stays on one partition, and the resequencer holds a message a resend or a rebalance brings ahead of its predecessor"
             ),
@@ -237,11 +241,22 @@ fn delivery(needs: &Needs, model: &mut Option<Model>, steps: &mut Vec<Step>) {
     let d = needs.delivery.as_str();
     if let Some(m) = *model {
         let how = match needs.delivery {
-            Delivery::ExactlyOnce => "transactions: an idempotent producer, offsets committed with the side effects",
-            Delivery::AtLeastOnce => "offsets committed after processing: a crash replays since the last commit",
-            Delivery::AtMostOnce => "offsets committed before processing: a crash loses what was taken",
+            Delivery::ExactlyOnce => {
+                "transactions: an idempotent producer, offsets committed with the side effects"
+            }
+            Delivery::AtLeastOnce => {
+                "offsets committed after processing: a crash replays since the last commit"
+            }
+            Delivery::AtMostOnce => {
+                "offsets committed before processing: a crash loses what was taken"
+            }
         };
-        step(steps, "delivery", format!("{d} on the {}", m.as_str()), how.into());
+        step(
+            steps,
+            "delivery",
+            format!("{d} on the {}", m.as_str()),
+            how.into(),
+        );
         return;
     }
     let complex = !needs.routing.is_empty();
@@ -316,7 +331,10 @@ fn volume(needs: &Needs, model: &mut Model, steps: &mut Vec<Step>) -> bool {
         }
         (true, m, Some(why)) if m != Model::Log => (
             format!("high volume, but {why} keep the {}", m.as_str()),
-            format!("a log would serve {}/s more cheaply, but cannot do {why}", needs.rate),
+            format!(
+                "a log would serve {}/s more cheaply, but cannot do {why}",
+                needs.rate
+            ),
         ),
         (true, m, _) => (
             format!("high volume: the {} takes it", m.as_str()),
@@ -411,7 +429,9 @@ fn operations(needs: &Needs, model: Model, steps: &mut Vec<Step>) {
         (Hosting::Managed, Model::Queue) => "SQS (with SNS for fan-out)",
         (Hosting::Managed, Model::Exchange) => "Amazon MQ or CloudAMQP",
         (Hosting::Managed, Model::Pubsub) => "ElastiCache or Redis Cloud",
-        (Hosting::SelfHosted, Model::Log) => "a Kafka cluster (KRaft): brokers, partitions, retention",
+        (Hosting::SelfHosted, Model::Log) => {
+            "a Kafka cluster (KRaft): brokers, partitions, retention"
+        }
         (Hosting::SelfHosted, Model::Queue) => "RabbitMQ classic or quorum queues, or ElasticMQ",
         (Hosting::SelfHosted, Model::Exchange) => "a RabbitMQ cluster: exchanges, queues, bindings",
         (Hosting::SelfHosted, Model::Pubsub) => "a Redis server: no storage to manage",

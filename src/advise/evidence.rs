@@ -89,7 +89,10 @@ impl Variant {
             dropped_max: max(|r| r.dropped),
             in_flight_max: max(|r| r.in_flight),
             p99_max_s: runs.iter().map(|r| r.p99_s).fold(0.0, f64::max),
-            keeps_up_min: runs.iter().map(|r| r.keeps_up).fold(f64::INFINITY, f64::min),
+            keeps_up_min: runs
+                .iter()
+                .map(|r| r.keeps_up)
+                .fold(f64::INFINITY, f64::min),
             runs,
         }
     }
@@ -163,7 +166,9 @@ fn progress(len: usize) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(len as u64);
-    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} runs {elapsed} (eta {eta})") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:40} {pos}/{len} runs {elapsed} (eta {eta})")
+    {
         bar.set_style(style);
     }
     bar

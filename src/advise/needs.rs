@@ -190,7 +190,16 @@ pub fn resolve(path: Option<&str>, flags: &NeedFlags) -> anyhow::Result<Needs> {
 /// Applies the file's keys; returns whether it named a durability.
 fn from_file(needs: &mut Needs, source: &str, path: &str) -> Result<bool, ScenarioError> {
     let file: NeedsFile = toml::from_str(source).map_err(|e| {
-        let msg = e.message().replace("missing field `needs`", "expected a `[needs]` table");
+        let msg = e.message();
+        // A key written above the table (or with no table at all) is not unknown: it is
+        // misplaced.
+        let msg = match msg.strip_prefix("unknown field `") {
+            Some(rest) if rest.ends_with("expected `needs`") => {
+                let key = rest.split('`').next().unwrap_or_default();
+                format!("`{key}` belongs under a `[needs]` table (the file holds only `[needs]`)")
+            }
+            _ => msg.replace("missing field `needs`", "expected a `[needs]` table"),
+        };
         ScenarioError::at(path, source, e.span(), msg)
     })?;
     let t = file.needs;
@@ -247,13 +256,23 @@ fn from_flags(needs: &mut Needs, f: &NeedFlags) -> anyhow::Result<()> {
             .map(|v| parse(v.trim()).map_err(|e| anyhow::anyhow!("--{name} `{v}`: {e}")))
             .transpose()
     }
-    let number = |s: &str| s.parse::<f64>().map_err(|_| "expected a number".to_string());
+    let number = |s: &str| {
+        s.parse::<f64>()
+            .map_err(|_| "expected a number".to_string())
+    };
     let count = |s: &str| {
         s.parse::<u32>()
             .map_err(|_| "expected a whole number".to_string())
     };
     if let Some(v) = flag("ordering", f.ordering.as_ref(), |s| {
-        named(s, &[("none", Ordering::None), ("per-key", Ordering::PerKey), ("total", Ordering::Total)])
+        named(
+            s,
+            &[
+                ("none", Ordering::None),
+                ("per-key", Ordering::PerKey),
+                ("total", Ordering::Total),
+            ],
+        )
     })? {
         needs.ordering = v;
     }
@@ -293,14 +312,24 @@ fn from_flags(needs: &mut Needs, f: &NeedFlags) -> anyhow::Result<()> {
         needs.priorities = v;
     }
     if let Some(v) = flag("hosting", f.hosting.as_ref(), |s| {
-        named(s, &[("managed", Hosting::Managed), ("self-hosted", Hosting::SelfHosted)])
+        named(
+            s,
+            &[
+                ("managed", Hosting::Managed),
+                ("self-hosted", Hosting::SelfHosted),
+            ],
+        )
     })? {
         needs.hosting = v;
     }
     if let Some(v) = flag("durability", f.durability.as_ref(), |s| {
         named(
             s,
-            &[("none", Durability::None), ("disk", Durability::Disk), ("replicated", Durability::Replicated)],
+            &[
+                ("none", Durability::None),
+                ("disk", Durability::Disk),
+                ("replicated", Durability::Replicated),
+            ],
         )
     })? {
         needs.durability = v;
@@ -317,10 +346,14 @@ fn from_flags(needs: &mut Needs, f: &NeedFlags) -> anyhow::Result<()> {
 }
 
 fn named<T: Copy>(s: &str, names: &[(&str, T)]) -> Result<T, String> {
-    names.iter().find(|(n, _)| *n == s).map(|(_, v)| *v).ok_or_else(|| {
-        let all: Vec<&str> = names.iter().map(|(n, _)| *n).collect();
-        format!("expected {}", all.join(", "))
-    })
+    names
+        .iter()
+        .find(|(n, _)| *n == s)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| {
+            let all: Vec<&str> = names.iter().map(|(n, _)| *n).collect();
+            format!("expected {}", all.join(", "))
+        })
 }
 
 /// Enough groups to show fan-out without building a scenario nobody can read.
@@ -330,7 +363,9 @@ fn check_fan_out(n: u32) -> Result<u32, String> {
     if (1..=MAX_FAN_OUT).contains(&n) {
         Ok(n)
     } else {
-        Err(format!("fan_out is 1 to {MAX_FAN_OUT} consumer groups, not {n}"))
+        Err(format!(
+            "fan_out is 1 to {MAX_FAN_OUT} consumer groups, not {n}"
+        ))
     }
 }
 
@@ -339,7 +374,9 @@ fn check_rate(r: f64) -> Result<f64, String> {
     if r.is_finite() && r > 0.0 && r <= 1e6 {
         Ok(r)
     } else {
-        Err(format!("rate is messages per second, above 0 and at most 1000000, not {r}"))
+        Err(format!(
+            "rate is messages per second, above 0 and at most 1000000, not {r}"
+        ))
     }
 }
 
@@ -347,7 +384,9 @@ fn check_burstiness(b: f64) -> Result<f64, String> {
     if b.is_finite() && (1.0..=100.0).contains(&b) {
         Ok(b)
     } else {
-        Err(format!("burstiness is the peak over the mean rate, 1 (steady) to 100, not {b}"))
+        Err(format!(
+            "burstiness is the peak over the mean rate, 1 (steady) to 100, not {b}"
+        ))
     }
 }
 
@@ -385,7 +424,9 @@ fn check_keys(n: u32) -> Result<u32, String> {
 
 fn check_pattern(p: &str) -> Result<String, String> {
     if p.is_empty() {
-        return Err("a routing pattern cannot be empty (expected words and `*`/`#` joined by dots)".into());
+        return Err(
+            "a routing pattern cannot be empty (expected words and `*`/`#` joined by dots)".into(),
+        );
     }
     mqlab_sim::exchange::check_binding(p)?;
     Ok(p.to_string())
@@ -437,6 +478,9 @@ mod tests {
             ..NeedFlags::default()
         };
         let e = from_flags(&mut n, &bad).expect_err("bad flag").to_string();
-        assert!(e.contains("--ordering `sorted`") && e.contains("per-key"), "{e}");
+        assert!(
+            e.contains("--ordering `sorted`") && e.contains("per-key"),
+            "{e}"
+        );
     }
 }

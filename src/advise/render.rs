@@ -26,15 +26,14 @@ pub fn needs_line(n: &Needs) -> String {
         Ordering::PerKey => "per-key ordering",
         Ordering::Total => "total ordering",
     };
-    let mut parts = vec![
-        ordering.to_string(),
-        format!("{}/s", n.rate),
-    ];
+    let mut parts = vec![ordering.to_string(), format!("{}/s", n.rate)];
     if n.burstiness > 1.0 {
         parts.push(format!("bursts ×{}", n.burstiness));
     }
     parts.push(match n.payload {
-        mqlab_sim::size::SizeDist::Const(b) => format!("payload {}", mqlab_sim::size::human_bytes(b)),
+        mqlab_sim::size::SizeDist::Const(b) => {
+            format!("payload {}", mqlab_sim::size::human_bytes(b))
+        }
         ref d => format!("payload {d}"),
     });
     parts.push(format!("p99 ≤ {}", n.p99_latency));
@@ -90,12 +89,23 @@ fn faults_line(duration: SimDuration) -> String {
 pub fn text(set: &Setting, decision: &Decision, cands: &[Candidate], ev: &[Evidence]) -> String {
     let mut o = String::new();
     let n = set.needs;
-    let _ = writeln!(o, "mqlab advise   ({} seeds {:?}, {} each)", set.seeds.len(), set.seeds, set.duration);
+    let _ = writeln!(
+        o,
+        "mqlab advise   ({} seeds {:?}, {} each)",
+        set.seeds.len(),
+        set.seeds,
+        set.duration
+    );
     let _ = writeln!(o, "needs: {}", wrap(&needs_line(n), 90, "       "));
     let _ = writeln!(o, "\ndecision");
     for (i, s) in decision.steps.iter().enumerate() {
         let _ = writeln!(o, "  {}. {:<11} {}", i + 1, s.question, s.answer);
-        let _ = writeln!(o, "     {:<11} {}", "", wrap(&s.reason, 78, "                 "));
+        let _ = writeln!(
+            o,
+            "     {:<11} {}",
+            "",
+            wrap(&s.reason, 78, "                 ")
+        );
     }
     let m = decision.model;
     let _ = writeln!(o, "  → {} ({})", m.as_str(), m.systems());
@@ -105,15 +115,26 @@ pub fn text(set: &Setting, decision: &Decision, cands: &[Candidate], ev: &[Evide
         n.rate,
         faults_line(set.duration)
     );
-    let _ = writeln!(o, "(anomalies are lost/duplicated/out-of-order/dropped copies per delivery variant)\n");
-    let _ = writeln!(o, "| candidate | sizing | at-most-once | at-least-once | exactly-once | needs met |");
+    let _ = writeln!(
+        o,
+        "(anomalies are lost/duplicated/out-of-order/dropped copies per delivery variant)\n"
+    );
+    let _ = writeln!(
+        o,
+        "| candidate | sizing | at-most-once | at-least-once | exactly-once | needs met |"
+    );
     let _ = writeln!(o, "| --- | --- | --- | --- | --- | --- |");
     for (c, e) in cands.iter().zip(ev) {
         let mark = if c.model == m { " ◀" } else { "" };
         let cells: Vec<String> = e
             .variants
             .iter()
-            .map(|v| format!("{}/{}/{}/{}", v.lost_max, v.duplicated_max, v.out_of_order_max, v.dropped_max))
+            .map(|v| {
+                format!(
+                    "{}/{}/{}/{}",
+                    v.lost_max, v.duplicated_max, v.out_of_order_max, v.dropped_max
+                )
+            })
             .collect();
         let met = e.needs.iter().filter(|j| j.met).count();
         let _ = writeln!(
@@ -127,7 +148,11 @@ pub fn text(set: &Setting, decision: &Decision, cands: &[Candidate], ev: &[Evide
             e.needs.len()
         );
     }
-    let _ = writeln!(o, "\nneeds, on each candidate's {} runs\n", n.delivery.as_str());
+    let _ = writeln!(
+        o,
+        "\nneeds, on each candidate's {} runs\n",
+        n.delivery.as_str()
+    );
     let mut head = String::from("| need |");
     let mut rule = String::from("| --- |");
     for c in cands {
@@ -158,10 +183,19 @@ fn verdict(o: &mut String, set: &Setting, decision: &Decision, ev: &[Evidence]) 
         .collect();
     match rec {
         Some(e) if e.met_all => {
-            let _ = writeln!(o, "\nverdict: the runs back the {}: it met every need on every seed", m.as_str());
+            let _ = writeln!(
+                o,
+                "\nverdict: the runs back the {}: it met every need on every seed",
+                m.as_str()
+            );
         }
         Some(e) => {
-            let missed: Vec<&str> = e.needs.iter().filter(|j| !j.met).map(|j| j.need.as_str()).collect();
+            let missed: Vec<&str> = e
+                .needs
+                .iter()
+                .filter(|j| !j.met)
+                .map(|j| j.need.as_str())
+                .collect();
             let _ = writeln!(
                 o,
                 "\nverdict: the runs do NOT back the {} as sized: it missed {}{}",
