@@ -56,9 +56,9 @@ pub fn advise(args: &AdviseArgs) -> anyhow::Result<ExitCode> {
         bail!("--duration `{}`: above 0 and at most 1h", args.duration);
     }
     let decision = decide::decide(&needs);
-    let candidates = decide::Model::ALL
+    let mut candidates = decide::Model::ALL
         .into_iter()
-        .map(|m| candidate::build(&needs, &decision, m, duration, seeds[0]))
+        .map(|m| candidate::build(&needs, &decision, m, duration, seeds[0], 1))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let out = args
         .out
@@ -73,17 +73,27 @@ pub fn advise(args: &AdviseArgs) -> anyhow::Result<ExitCode> {
             at_once,
         )?;
     }
-    let ev = evidence::gather(&candidates, &seeds, &needs);
-    let rec = candidates
+    let mut ev = evidence::gather(&candidates, &seeds, &needs);
+    let ri = candidates
         .iter()
-        .find(|c| c.model == decision.model)
+        .position(|c| c.model == decision.model)
         .context("the recommended model has a candidate")?;
+    let resized = size_up(
+        &needs,
+        &decision,
+        duration,
+        &seeds,
+        &mut candidates[ri],
+        &mut ev[ri],
+    )?;
+    let rec = &candidates[ri];
     crate::output::write(Path::new(&out), rec.toml.as_bytes())?;
     let set = render::Setting {
         needs: &needs,
         seeds: &seeds,
         duration,
         out: &out,
+        resized: &resized,
     };
     if args.json {
         let v = render::json(&set, &decision, &candidates, &ev);
@@ -97,4 +107,57 @@ pub fn advise(args: &AdviseArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Doublings tried when the recommended candidate misses only throughput or latency: up
+/// to four times the consumers the rate needs at the target utilisation.
+const MAX_DOUBLINGS: u32 = 2;
+
+/// One resize of the recommended candidate: from what size, which needs it missed.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Resize {
+    pub from: String,
+    pub to: String,
+    pub missed: Vec<String>,
+}
+
+/// Sizes the recommended candidate up while the runs say it is too small: it misses only
+/// needs more consumers can meet (throughput, p99 under the faults). A slow consumer on a
+/// partitioned log, say, holds up its partitions whatever the utilisation elsewhere; more
+/// partitions shrink its share. Each size is run over the same seeds as the first.
+fn size_up(
+    needs: &needs::Needs,
+    decision: &decide::Decision,
+    duration: SimDuration,
+    seeds: &[u64],
+    cand: &mut candidate::Candidate,
+    ev: &mut evidence::Evidence,
+) -> anyhow::Result<Vec<Resize>> {
+    let mut resized = Vec::new();
+    let mut scale = 1;
+    for _ in 0..MAX_DOUBLINGS {
+        let missed: Vec<String> = ev
+            .needs
+            .iter()
+            .filter(|j| !j.met)
+            .map(|j| j.need.clone())
+            .collect();
+        let only_sizing = ev.needs.iter().all(|j| j.met || j.sizing);
+        if missed.is_empty() || !only_sizing || !candidate::resizable(needs, cand.model) {
+            break;
+        }
+        scale *= 2;
+        let bigger = candidate::build(needs, decision, cand.model, duration, seeds[0], scale)?;
+        let name = format!("advise-{}", bigger.model.as_str());
+        crate::load::check_fits(&bigger.scenario, &name, rayon::current_num_threads())?;
+        let mut e = evidence::gather(std::slice::from_ref(&bigger), seeds, needs);
+        resized.push(Resize {
+            from: cand.sizing.clone(),
+            to: bigger.sizing.clone(),
+            missed,
+        });
+        *cand = bigger;
+        *ev = e.remove(0);
+    }
+    Ok(resized)
 }

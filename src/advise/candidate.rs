@@ -40,15 +40,17 @@ pub fn fault_times(duration: SimDuration) -> (SimDuration, SimDuration, SimDurat
     )
 }
 
-/// Builds the candidate for `model`.
+/// Builds the candidate for `model`, with `scale` times the consumers (and partitions or
+/// channels) the rate needs at the target utilisation.
 pub fn build(
     needs: &Needs,
     decision: &Decision,
     model: Model,
     duration: SimDuration,
     seed: u64,
+    scale: u32,
 ) -> anyhow::Result<Candidate> {
-    let shape = Shape::new(needs, decision, model);
+    let shape = Shape::new(needs, decision, model, scale);
     let mut t = String::new();
     header(&mut t, needs, decision, &shape, duration, seed);
     broker(&mut t, needs, &shape);
@@ -73,6 +75,8 @@ pub fn build(
 /// The numbers a candidate is built from.
 struct Shape {
     model: Model,
+    /// Times the consumers the rate needs (more after a first size missed a need).
+    scale: u32,
     groups: Vec<Group>,
     partitions: u32,
     /// Pub/sub: channels the stream is sharded over (one subscriber each per group).
@@ -96,7 +100,7 @@ struct Group {
 }
 
 impl Shape {
-    fn new(needs: &Needs, decision: &Decision, model: Model) -> Shape {
+    fn new(needs: &Needs, decision: &Decision, model: Model, scale: u32) -> Shape {
         let routed = model == Model::Exchange && !needs.routing.is_empty();
         let routing_keys: Vec<String> = if routed {
             needs.routing.iter().map(|p| instantiate(p)).collect()
@@ -126,7 +130,7 @@ impl Shape {
                     1.0
                 };
                 let rate = needs.rate * share;
-                let needed = decide::load(needs, rate).needed;
+                let needed = decide::load(needs, rate).needed * scale;
                 Group {
                     name,
                     bindings,
@@ -136,8 +140,9 @@ impl Shape {
                 }
             })
             .collect();
-        let needed = decide::load(needs, needs.rate).needed;
-        let total_single = needs.ordering == Ordering::Total && needed == 1;
+        let base = decide::load(needs, needs.rate).needed;
+        let total_single = needs.ordering == Ordering::Total && base == 1;
+        let needed = base * scale;
         let service = needs.service_time.mean();
         // The slow consumer takes SLOW_FACTOR times as long, and the service time has a
         // tail: a visibility timeout under that redelivers messages still in hand.
@@ -149,6 +154,7 @@ impl Shape {
         let rtt = 2.0 * NETWORK_ONE_WAY_US as f64 * 1e-6;
         Shape {
             model,
+            scale,
             groups,
             partitions: if total_single { 1 } else { needed },
             shards: needed,
@@ -186,6 +192,23 @@ impl Shape {
             Model::Pubsub => format!("{} channels × 1 subscriber", self.shards),
         }
     }
+}
+
+/// The comment on a size the runs made larger.
+fn scaled(scale: u32) -> String {
+    if scale > 1 {
+        format!(" × {scale}: smaller sizes missed a need in the runs")
+    } else {
+        String::new()
+    }
+}
+
+/// Whether more consumers can help `model` here: a single-partition log keeps its one
+/// partition (its order depends on it).
+pub fn resizable(needs: &Needs, model: Model) -> bool {
+    !(model == Model::Log
+        && needs.ordering == Ordering::Total
+        && decide::load(needs, needs.rate).needed == 1)
 }
 
 /// A routing key that a pattern matches: each `*` or `#` becomes the word `any`.
@@ -303,9 +326,10 @@ fn topics(t: &mut String, needs: &Needs, shape: &Shape) {
             Model::Log => {
                 let _ = writeln!(
                     t,
-                    "partitions = {}          # one per consumer needed at {:.0}% utilisation",
+                    "partitions = {}          # one per consumer needed at {:.0}% utilisation{}",
                     shape.partitions,
-                    TARGET_UTILISATION * 100.0
+                    TARGET_UTILISATION * 100.0,
+                    scaled(shape.scale)
                 );
             }
             Model::Queue if needs.ordering != Ordering::None => {
@@ -427,12 +451,13 @@ fn consumers(t: &mut String, needs: &Needs, shape: &Shape) {
             if shape.model != Model::Pubsub {
                 let _ = writeln!(
                     t,
-                    "instances = {}           # {:.0}/s × {} = {:.2} busy, at {:.0}%, plus a spare for the crash",
+                    "instances = {}           # {:.0}/s × {} = {:.2} busy, at {:.0}%{}, plus a spare for the crash",
                     g.instances,
                     g.rate,
                     needs.service_time.mean(),
                     g.rate * needs.service_s(),
-                    TARGET_UTILISATION * 100.0
+                    TARGET_UTILISATION * 100.0,
+                    scaled(shape.scale)
                 );
             }
             let _ = writeln!(

@@ -104,6 +104,8 @@ pub struct Judgement {
     pub need: String,
     pub met: bool,
     pub detail: String,
+    /// Throughput or latency: more consumers may meet it.
+    pub sizing: bool,
 }
 
 /// Everything the runs said about one candidate.
@@ -177,7 +179,13 @@ fn progress(len: usize) -> ProgressBar {
 fn judge(needs: &Needs, cand: &Candidate, v: &Variant) -> Vec<Judgement> {
     let mut out = Vec::new();
     let mut push = |need: String, met: bool, detail: String| {
-        out.push(Judgement { need, met, detail });
+        let sizing = need.starts_with("throughput") || need.starts_with("p99");
+        out.push(Judgement {
+            need,
+            met,
+            detail,
+            sizing,
+        });
     };
     push(
         format!("throughput ≥ {:.0}%", KEEPS_UP * 100.0),

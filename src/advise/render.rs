@@ -17,6 +17,8 @@ pub struct Setting<'a> {
     pub seeds: &'a [u64],
     pub duration: SimDuration,
     pub out: &'a str,
+    /// The recommended candidate's sizes before the one shown.
+    pub resized: &'a [super::Resize],
 }
 
 /// The needs in one line.
@@ -115,6 +117,16 @@ pub fn text(set: &Setting, decision: &Decision, cands: &[Candidate], ev: &[Evide
         n.rate,
         faults_line(set.duration)
     );
+    for r in set.resized {
+        let _ = writeln!(
+            o,
+            "sized up: the {} at {} missed {}; now {}",
+            m.as_str(),
+            r.from,
+            r.missed.join(", "),
+            r.to
+        );
+    }
     let _ = writeln!(
         o,
         "(anomalies are lost/duplicated/out-of-order/dropped copies per delivery variant)\n"
@@ -267,6 +279,7 @@ pub fn json(set: &Setting, decision: &Decision, cands: &[Candidate], ev: &[Evide
         "decision": decision,
         "recommended": decision.model,
         "backed": backed,
+        "resized": set.resized,
         "out": set.out,
         "candidates": candidates,
     })
