@@ -186,10 +186,12 @@ impl Shape {
             inst.join("/")
         };
         match self.model {
+            Model::Log if self.partitions == 1 => format!("1 partition, {inst} instances"),
             Model::Log => format!("{} partitions, {inst} instances", self.partitions),
             Model::Queue => format!("{inst} instances, visibility {}", self.visibility),
             Model::Exchange => format!("{inst} instances, prefetch {}", self.prefetch),
-            Model::Pubsub => format!("{} channels × 1 subscriber", self.shards),
+            Model::Pubsub if self.shards == 1 => "1 channel, 1 subscriber per group".into(),
+            Model::Pubsub => format!("{} channels × 1 subscriber per group", self.shards),
         }
     }
 }

@@ -143,6 +143,7 @@ pub fn decide(needs: &Needs) -> Decision {
     delivery(needs, &mut model, &mut steps);
     let mut model = model.unwrap_or(Model::Log);
     let claim_check = volume(needs, &mut model, &mut steps);
+    unserved(needs, model, &mut steps);
     latency(needs, model, &l, &mut steps);
     durability(needs, model, &mut steps);
     operations(needs, model, &mut steps);
@@ -367,6 +368,29 @@ fn volume(needs: &Needs, model: &mut Model, steps: &mut Vec<Step>) -> bool {
     };
     step(steps, "size", answer, reason);
     claim
+}
+
+/// Needs an earlier, stronger need ruled out (ordering or replay chose the log, say, and
+/// the log neither routes by pattern nor serves priority classes): said, not hidden.
+fn unserved(needs: &Needs, model: Model, steps: &mut Vec<Step>) {
+    if !needs.routing.is_empty() && model != Model::Exchange {
+        step(
+            steps,
+            "routing",
+            format!("not by the broker on the {}", model.as_str()),
+            "every group receives every message and filters it itself (or one topic per pattern)"
+                .into(),
+        );
+    }
+    let priorities_served = model == Model::Queue && needs.ordering == Ordering::None;
+    if needs.priorities > 1 && !priorities_served {
+        step(
+            steps,
+            "priorities",
+            format!("not served on the {}", model.as_str()),
+            "no priority scheduling with this model and ordering: one topic per class, consumers reading the high class first".into(),
+        );
+    }
 }
 
 fn latency(needs: &Needs, model: Model, l: &Load, steps: &mut Vec<Step>) {

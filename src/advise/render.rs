@@ -87,15 +87,27 @@ fn faults_line(duration: SimDuration) -> String {
     )
 }
 
+/// `seed 1`, `seeds 1..3` (inclusive, as `--seeds` takes it) or `seeds 1, 5, 9`.
+fn seeds_label(seeds: &[u64]) -> String {
+    let contiguous = seeds.windows(2).all(|w| w[1] == w[0] + 1);
+    match seeds {
+        [one] => format!("seed {one}"),
+        [first, .., last] if contiguous => format!("seeds {first}..{last}"),
+        _ => {
+            let all: Vec<String> = seeds.iter().map(u64::to_string).collect();
+            format!("seeds {}", all.join(", "))
+        }
+    }
+}
+
 /// The text report.
 pub fn text(set: &Setting, decision: &Decision, cands: &[Candidate], ev: &[Evidence]) -> String {
     let mut o = String::new();
     let n = set.needs;
     let _ = writeln!(
         o,
-        "mqlab advise   ({} seeds {:?}, {} each)",
-        set.seeds.len(),
-        set.seeds,
+        "mqlab advise   ({}, {} each)",
+        seeds_label(set.seeds),
         set.duration
     );
     let _ = writeln!(o, "needs: {}", wrap(&needs_line(n), 90, "       "));
