@@ -292,3 +292,57 @@ fn bad_needs_name_the_file_line_and_column_or_the_flag() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("--p99 `soon`"), "{err}");
 }
+
+#[test]
+fn the_other_needs_shape_the_candidates_and_every_candidate_loads() {
+    use mqlab_sim::scenario::{Arrival, BrokerModel};
+    let dir = scratch("advise-shapes");
+    let candidate = |v: &Value, model: &str| {
+        let c = v["candidates"].as_array().unwrap().iter();
+        scenario(c.clone().find(|c| c["model"] == model).unwrap())
+    };
+    // Bursts: the producers are bursty, with `rate` their mean.
+    let v = advise(&dir, &["--burstiness", "3", "--rate", "300"]);
+    let s = candidate(&v, "log");
+    assert!(s.producers.iter().all(|p| p.arrival == Arrival::Bursty));
+    let mean: f64 = s.producers.iter().map(|p| *p.rate.get_ref()).sum();
+    assert!((mean - 300.0).abs() < 1e-9, "{mean}");
+    // Priority classes: a queue served by weight, one producer per class; two groups.
+    let v = advise(&dir, &["--priorities", "3", "--fan-out", "2"]);
+    assert_eq!(v["recommended"], "queue");
+    let s = candidate(&v, "queue");
+    assert_eq!(s.producers.len(), 3);
+    assert_eq!(s.consumers.len(), 2);
+    assert!(s.consumers.iter().all(|c| c.scheduling.is_some()));
+    // Replicated: three nodes, three replicas, acks from all.
+    let v = advise(
+        &dir,
+        &["--durability", "replicated", "--ordering", "per-key"],
+    );
+    let s = candidate(&v, "log");
+    assert_eq!(*s.broker.replication.get_ref(), 3);
+    assert_eq!(s.broker.acks, mqlab_sim::scenario::Acks::All);
+    // At-most-once that must be stored is not Redis pub/sub.
+    let v = advise(
+        &dir,
+        &["--delivery", "at-most-once", "--durability", "disk"],
+    );
+    assert_eq!(v["recommended"], "exchange");
+    // Routing: each group binds its pattern on a topic exchange; elsewhere every group
+    // gets everything, and the routing need is not met.
+    let v = advise(&dir, &["--routing", "a.*,b.#,c.x", "--fan-out", "3"]);
+    let s = candidate(&v, "exchange");
+    assert_eq!(s.consumers.len(), 3);
+    assert_eq!(*s.broker.model.get_ref(), BrokerModel::Exchange);
+    let log = v["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["model"] == "log");
+    let routing = log.unwrap()["needs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["need"] == "routing");
+    assert_eq!(routing.unwrap()["met"], false);
+}

@@ -475,7 +475,8 @@ fn next_nice(n: u64) -> u64 {
 
 /// serde lists every key a table takes after "unknown field `rat`, expected one of …"; a
 /// near miss also gets the one it most likely meant.
-fn with_suggestion(message: &str) -> String {
+#[must_use]
+pub fn with_suggestion(message: &str) -> String {
     let rest = message
         .strip_prefix("unknown field `")
         .or_else(|| message.strip_prefix("unknown variant `"));

@@ -198,7 +198,9 @@ fn from_file(needs: &mut Needs, source: &str, path: &str) -> Result<bool, Scenar
                 let key = rest.split('`').next().unwrap_or_default();
                 format!("`{key}` belongs under a `[needs]` table (the file holds only `[needs]`)")
             }
-            _ => msg.replace("missing field `needs`", "expected a `[needs]` table"),
+            // Unknown keys and variants get the scenario loader's "did you mean".
+            _ => mqlab_sim::scenario::with_suggestion(msg)
+                .replace("missing field `needs`", "expected a `[needs]` table"),
         };
         ScenarioError::at(path, source, e.span(), msg)
     })?;
@@ -245,104 +247,107 @@ fn from_file(needs: &mut Needs, source: &str, path: &str) -> Result<bool, Scenar
     Ok(t.durability.is_some())
 }
 
-/// Applies the flags given; an error names the flag and what it expects.
-fn from_flags(needs: &mut Needs, f: &NeedFlags) -> anyhow::Result<()> {
-    fn flag<T>(
-        name: &str,
-        value: Option<&String>,
-        parse: impl Fn(&str) -> Result<T, String>,
-    ) -> anyhow::Result<Option<T>> {
-        value
-            .map(|v| parse(v.trim()).map_err(|e| anyhow::anyhow!("--{name} `{v}`: {e}")))
-            .transpose()
+/// The spellings of the named needs, for the flags (the file's serde derive has its own).
+const ORDERINGS: [(&str, Ordering); 3] = [
+    ("none", Ordering::None),
+    ("per-key", Ordering::PerKey),
+    ("total", Ordering::Total),
+];
+const HOSTINGS: [(&str, Hosting); 2] = [
+    ("managed", Hosting::Managed),
+    ("self-hosted", Hosting::SelfHosted),
+];
+const DURABILITIES: [(&str, Durability); 3] = [
+    ("none", Durability::None),
+    ("disk", Durability::Disk),
+    ("replicated", Durability::Replicated),
+];
+
+/// Sets `target` from a flag's value when the flag was given; an error names the flag,
+/// its value and what it expects.
+fn set<T>(
+    target: &mut T,
+    name: &str,
+    value: Option<&String>,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> anyhow::Result<()> {
+    if let Some(v) = value {
+        *target = parse(v.trim()).map_err(|e| anyhow::anyhow!("--{name} `{v}`: {e}"))?;
     }
-    let number = |s: &str| {
-        s.parse::<f64>()
-            .map_err(|_| "expected a number".to_string())
-    };
-    let count = |s: &str| {
-        s.parse::<u32>()
-            .map_err(|_| "expected a whole number".to_string())
-    };
-    if let Some(v) = flag("ordering", f.ordering.as_ref(), |s| {
-        named(
-            s,
-            &[
-                ("none", Ordering::None),
-                ("per-key", Ordering::PerKey),
-                ("total", Ordering::Total),
-            ],
-        )
-    })? {
-        needs.ordering = v;
-    }
-    needs.replay |= f.replay;
-    if let Some(v) = flag("fan-out", f.fan_out.as_ref(), |s| check_fan_out(count(s)?))? {
-        needs.fan_out = v;
-    }
-    if let Some(v) = flag("rate", f.rate.as_ref(), |s| check_rate(number(s)?))? {
-        needs.rate = v;
-    }
-    if let Some(v) = flag("burstiness", f.burstiness.as_ref(), |s| {
-        check_burstiness(number(s)?)
-    })? {
-        needs.burstiness = v;
-    }
-    if let Some(v) = flag("payload", f.payload.as_ref(), SizeDist::parse)? {
-        needs.payload = v;
-    }
-    if let Some(v) = flag("p99", f.p99.as_ref(), |s| check_p99(parse_duration(s)?))? {
-        needs.p99_latency = v;
-    }
-    if let Some(v) = flag("delivery", f.delivery.as_ref(), crate::run::parse_delivery)? {
-        needs.delivery = v;
-    }
-    if let Some(v) = flag("routing", f.routing.as_ref(), |s| {
+    Ok(())
+}
+
+fn number(s: &str) -> Result<f64, String> {
+    s.parse().map_err(|_| "expected a number".to_string())
+}
+
+fn count(s: &str) -> Result<u32, String> {
+    s.parse().map_err(|_| "expected a whole number".to_string())
+}
+
+/// Applies the flags given over the file's needs.
+fn from_flags(n: &mut Needs, f: &NeedFlags) -> anyhow::Result<()> {
+    set(&mut n.ordering, "ordering", f.ordering.as_ref(), |s| {
+        named(s, &ORDERINGS)
+    })?;
+    n.replay |= f.replay;
+    set(&mut n.fan_out, "fan-out", f.fan_out.as_ref(), |s| {
+        check_fan_out(count(s)?)
+    })?;
+    set(&mut n.rate, "rate", f.rate.as_ref(), |s| {
+        check_rate(number(s)?)
+    })?;
+    set(
+        &mut n.burstiness,
+        "burstiness",
+        f.burstiness.as_ref(),
+        |s| check_burstiness(number(s)?),
+    )?;
+    set(
+        &mut n.payload,
+        "payload",
+        f.payload.as_ref(),
+        SizeDist::parse,
+    )?;
+    set(&mut n.p99_latency, "p99", f.p99.as_ref(), |s| {
+        check_p99(parse_duration(s)?)
+    })?;
+    set(
+        &mut n.delivery,
+        "delivery",
+        f.delivery.as_ref(),
+        crate::run::parse_delivery,
+    )?;
+    set(&mut n.routing, "routing", f.routing.as_ref(), |s| {
         s.split(',')
             .filter(|p| !p.trim().is_empty())
             .map(|p| check_pattern(p.trim()))
-            .collect::<Result<Vec<_>, _>>()
-    })? {
-        needs.routing = v;
-    }
-    if let Some(v) = flag("priorities", f.priorities.as_ref(), |s| {
-        let n = s.parse::<u8>().map_err(|_| "expected 1 to 8".to_string())?;
-        check_priorities(n)
-    })? {
-        needs.priorities = v;
-    }
-    if let Some(v) = flag("hosting", f.hosting.as_ref(), |s| {
-        named(
-            s,
-            &[
-                ("managed", Hosting::Managed),
-                ("self-hosted", Hosting::SelfHosted),
-            ],
-        )
-    })? {
-        needs.hosting = v;
-    }
-    if let Some(v) = flag("durability", f.durability.as_ref(), |s| {
-        named(
-            s,
-            &[
-                ("none", Durability::None),
-                ("disk", Durability::Disk),
-                ("replicated", Durability::Replicated),
-            ],
-        )
-    })? {
-        needs.durability = v;
-    }
-    if let Some(v) = flag("service-time", f.service_time.as_ref(), |s| {
-        check_service(Dist::parse(s)?)
-    })? {
-        needs.service_time = v;
-    }
-    if let Some(v) = flag("keys", f.keys.as_ref(), |s| check_keys(count(s)?))? {
-        needs.keys = v;
-    }
-    Ok(())
+            .collect()
+    })?;
+    set(
+        &mut n.priorities,
+        "priorities",
+        f.priorities.as_ref(),
+        |s| check_priorities(s.parse().map_err(|_| "expected 1 to 8".to_string())?),
+    )?;
+    set(&mut n.hosting, "hosting", f.hosting.as_ref(), |s| {
+        named(s, &HOSTINGS)
+    })?;
+    set(
+        &mut n.durability,
+        "durability",
+        f.durability.as_ref(),
+        |s| named(s, &DURABILITIES),
+    )?;
+    set(
+        &mut n.service_time,
+        "service-time",
+        f.service_time.as_ref(),
+        |s| check_service(Dist::parse(s)?),
+    )?;
+    set(&mut n.keys, "keys", f.keys.as_ref(), |s| {
+        check_keys(count(s)?)
+    })
 }
 
 fn named<T: Copy>(s: &str, names: &[(&str, T)]) -> Result<T, String> {
@@ -458,6 +463,7 @@ mod tests {
         assert!(e.message.contains("per-key"), "{e}");
         let e = file("[needs]\nrat = 5\n").expect_err("unknown key");
         assert!(e.message.contains("unknown field `rat`"), "{e}");
+        assert!(e.message.contains("did you mean `rate`?"), "{e}");
         let e = file("rate = 5\n").expect_err("no table");
         assert!(e.message.contains("[needs]"), "{e}");
         let e = file("[needs]\nrouting = [\"a.#.#x\"]\n").expect_err("bad pattern");
