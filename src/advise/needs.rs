@@ -433,6 +433,8 @@ fn check_pattern(p: &str) -> Result<String, String> {
             "a routing pattern cannot be empty (expected words and `*`/`#` joined by dots)".into(),
         );
     }
+    // It is printed on terminals and in the written scenario's comments.
+    mqlab_sim::scenario::bounds::check_printable(p, false)?;
     mqlab_sim::exchange::check_binding(p)?;
     Ok(p.to_string())
 }
@@ -468,6 +470,8 @@ mod tests {
         assert!(e.message.contains("[needs]"), "{e}");
         let e = file("[needs]\nrouting = [\"a.#.#x\"]\n").expect_err("bad pattern");
         assert_eq!(e.line, 2, "{e}");
+        let e = file("[needs]\nrouting = [\"a\\nb\"]\n").expect_err("a newline");
+        assert!(e.message.contains("control character"), "{e}");
     }
 
     #[test]
