@@ -497,6 +497,111 @@ mod tests {
     }
 
     #[test]
+    fn each_branch_of_the_framework_picks_its_model() {
+        use super::super::needs::{Durability, Hosting, Ordering};
+        let base = Needs::default;
+        let cases: Vec<(&str, Needs, Model)> = vec![
+            (
+                "total order",
+                Needs {
+                    ordering: Ordering::Total,
+                    ..base()
+                },
+                Model::Log,
+            ),
+            (
+                "per-key order",
+                Needs {
+                    ordering: Ordering::PerKey,
+                    ..base()
+                },
+                Model::Log,
+            ),
+            (
+                "replay",
+                Needs {
+                    replay: true,
+                    hosting: Hosting::Managed,
+                    ..base()
+                },
+                Model::Log,
+            ),
+            (
+                "exactly-once",
+                Needs {
+                    delivery: Delivery::ExactlyOnce,
+                    ..base()
+                },
+                Model::Log,
+            ),
+            (
+                "at-most-once",
+                Needs {
+                    delivery: Delivery::AtMostOnce,
+                    durability: Durability::None,
+                    ..base()
+                },
+                Model::Pubsub,
+            ),
+            (
+                "at-most-once, routed",
+                Needs {
+                    delivery: Delivery::AtMostOnce,
+                    durability: Durability::None,
+                    routing: vec!["a.*".into()],
+                    ..base()
+                },
+                Model::Exchange,
+            ),
+            (
+                "managed",
+                Needs {
+                    hosting: Hosting::Managed,
+                    ..base()
+                },
+                Model::Queue,
+            ),
+            ("self-hosted", base(), Model::Exchange),
+            (
+                "priorities",
+                Needs {
+                    priorities: 3,
+                    ..base()
+                },
+                Model::Queue,
+            ),
+            (
+                "high volume, managed",
+                Needs {
+                    hosting: Hosting::Managed,
+                    rate: 50_000.0,
+                    payload: SizeDist::Const(500),
+                    ..base()
+                },
+                Model::Log,
+            ),
+            (
+                "high volume, routed",
+                Needs {
+                    rate: 50_000.0,
+                    routing: vec!["a.#".into()],
+                    ..base()
+                },
+                Model::Exchange,
+            ),
+        ];
+        for (name, needs, want) in cases {
+            assert_eq!(decide(&needs).model, want, "{name}");
+        }
+        let big = Needs {
+            payload: SizeDist::Const(1_000_000),
+            ..base()
+        };
+        assert!(decide(&big).claim_check);
+        assert!(!decide(&base()).claim_check);
+    }
+
+    #[test]
     fn sizing_keeps_utilisation_at_the_target() {
         let needs = Needs {
             rate: 1000.0,
