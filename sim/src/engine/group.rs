@@ -12,6 +12,7 @@ use crate::snapshot::LogKind;
 impl Engine {
     /// Moves a group's committed offset in partition `p` forward to `to`.
     pub(super) fn commit_partition(&mut self, g: u32, p: u32, to: u64) {
+        let stage = self.is_stage(g);
         let group = &mut self.groups[g as usize];
         let Store::Log(parts) = &mut group.store else {
             return;
@@ -22,15 +23,23 @@ impl Engine {
         }
         let (from, moved) = (gp.committed, to - gp.committed);
         gp.committed = to;
+        let mut released = Vec::new();
         if group.delivery == crate::scenario::Delivery::ExactlyOnce {
             // The transaction commits: its side effects can no longer roll back.
             let part = &self.topics[group.topic as usize].partitions[p as usize];
             for m in part.iter_from(from).take(moved as usize) {
                 group.ledger.commit(m.id);
+                if stage {
+                    released.push(m.id);
+                }
             }
         }
         group.lag -= moved;
         let t = group.topic;
+        // The services' outputs of the transaction go out with it.
+        for id in released {
+            self.stage_committed(g, id);
+        }
         self.trim(t, p);
         self.unpark_soon(t);
     }
@@ -70,6 +79,11 @@ impl Engine {
                         q.delete(a.slot, a.receipt);
                     }
                     group.lag = q.len();
+                    if self.is_stage(g) {
+                        for a in &pending {
+                            self.stage_committed(g, a.msg.id);
+                        }
+                    }
                 }
                 let t = self.groups[g as usize].topic;
                 self.unpark_soon(t);
@@ -476,6 +490,11 @@ impl Engine {
         if before == 0 || group.ledger.committed(m.id) {
             return;
         }
+        if self.is_stage(g) {
+            // The transaction's outputs abort with it.
+            self.stage_aborted(g, m.id);
+        }
+        let group = &mut self.groups[g as usize];
         if group.ledger.unapply(m.id) == 0 {
             group.metrics.processed -= 1;
             group.ledger.unsample(m.id);
