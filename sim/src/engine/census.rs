@@ -413,6 +413,8 @@ impl Engine {
             partition_lag,
             processed: g.metrics.processed,
             max_lag: g.max_lag,
+            outputs: self.stage_outputs(g),
+            end_to_end_p99_s: self.stage_p99(g),
             instances: g
                 .instances()
                 .map(|i| {

@@ -498,6 +498,10 @@ impl Engine {
         if group.ledger.unapply(m.id) == 0 {
             group.metrics.processed -= 1;
             group.ledger.unsample(m.id);
+            if self.pipeline.on {
+                self.end_to_end_undone(g, &m);
+            }
+            let group = &mut self.groups[g as usize];
             group.metrics.rolled_back_samples += 1;
             if group.ledger.dropped(m.id) {
                 group.metrics.dropped += 1;

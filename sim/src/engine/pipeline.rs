@@ -28,6 +28,8 @@ use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 
 const NONE: u32 = u32::MAX;
+/// A path hop that is a producer, not a group.
+const PRODUCER: u32 = 1 << 31;
 
 /// One output of a service.
 #[derive(Debug)]
@@ -70,9 +72,10 @@ pub(super) struct Pipeline {
     /// By topic: lineage of every message, for topics services publish to (else empty).
     lineage: Vec<Vec<Lineage>>,
     tracked: Vec<bool>,
-    /// Interned paths: (parent path or `NONE`, hop: a producer's or a group's name).
-    paths: Vec<(u32, String)>,
-    path_ids: BTreeMap<(u32, String), u32>,
+    /// Interned paths: (parent path or `NONE`, hop: a group's index, or a producer's
+    /// with `PRODUCER` set).
+    paths: Vec<(u32, u32)>,
+    path_ids: BTreeMap<(u32, u32), u32>,
     /// By group (exactly-once services): inputs applied in an open transaction, whose
     /// outputs are published when it commits.
     pending: Vec<BTreeMap<u32, Msg>>,
@@ -83,8 +86,9 @@ pub(super) struct Pipeline {
     pub(super) closing: bool,
     /// By group: end-to-end latency of its first applications.
     e2e: Vec<Histogram<u64>>,
-    /// By path id ending at a sink: end-to-end latency there.
-    sinks: BTreeMap<u32, Histogram<u64>>,
+    /// By path id ending at a sink: end-to-end latency there (rolled-back applications'
+    /// samples stay, as in a group's latency) and copies that completed it.
+    sinks: BTreeMap<u32, (Histogram<u64>, u64)>,
     derived: u64,
     roots: u64,
     /// Salt of the per-message output choice (`fraction`), from the seed.
@@ -146,22 +150,22 @@ pub(super) fn build(sc: &Scenario, own: usize, seed: u64) -> Pipeline {
 }
 
 impl Pipeline {
-    fn intern(&mut self, parent: u32, hop: &str) -> u32 {
-        if let Some(&id) = self.path_ids.get(&(parent, hop.to_string())) {
-            return id;
+    fn intern(&mut self, parent: u32, hop: u32) -> u32 {
+        let next = self.paths.len() as u32;
+        let id = *self.path_ids.entry((parent, hop)).or_insert(next);
+        if id == next {
+            self.paths.push((parent, hop));
         }
-        let id = self.paths.len() as u32;
-        self.paths.push((parent, hop.to_string()));
-        self.path_ids.insert((parent, hop.to_string()), id);
         id
     }
 
-    fn names(&self, mut path: u32) -> Vec<String> {
+    /// The hops of `path`, first to last.
+    fn hops(&self, mut path: u32) -> Vec<u32> {
         let mut v = Vec::new();
         while path != NONE {
-            let (parent, hop) = &self.paths[path as usize];
-            v.push(hop.clone());
-            path = *parent;
+            let (parent, hop) = self.paths[path as usize];
+            v.push(hop);
+            path = parent;
         }
         v.reverse();
         v
@@ -188,8 +192,7 @@ impl Engine {
         let pl = &mut self.pipeline;
         pl.roots += 1;
         if pl.tracked[t as usize] {
-            let name = self.producers[p as usize].name.clone();
-            let path = pl.intern(NONE, &name);
+            let path = pl.intern(NONE, p | PRODUCER);
             pl.lineage[t as usize].push(Lineage {
                 path,
                 seq: 0,
@@ -204,8 +207,8 @@ impl Engine {
         if let Some(l) = self.pipeline.lineage[t as usize].get(msg.id as usize) {
             return (l.root_born, l.path);
         }
-        let name = self.producers[msg.producer as usize].name.clone();
-        (msg.born, self.pipeline.intern(NONE, &name))
+        let hop = u32::from(msg.producer) | PRODUCER;
+        (msg.born, self.pipeline.intern(NONE, hop))
     }
 
     /// Group `g` applied `msg`'s side effect for the first time: its end-to-end latency,
@@ -216,13 +219,28 @@ impl Engine {
         let ns = self.now.since(root_born).0.max(1);
         self.pipeline.e2e[g as usize].saturating_record(ns);
         if self.pipeline.outputs[g as usize].is_empty() {
-            let name = self.groups[g as usize].name.clone();
-            let path = self.pipeline.intern(path, &name);
-            self.pipeline
+            let path = self.pipeline.intern(path, g);
+            let sink = self
+                .pipeline
                 .sinks
                 .entry(path)
-                .or_insert_with(new_histogram)
-                .saturating_record(ns);
+                .or_insert_with(|| (new_histogram(), 0));
+            sink.0.saturating_record(ns);
+            sink.1 += 1;
+        }
+    }
+
+    /// An exactly-once rollback undid group `g`'s first application of `msg`: at a sink,
+    /// its path was not completed after all.
+    pub(super) fn end_to_end_undone(&mut self, g: u32, msg: &Msg) {
+        if !self.pipeline.outputs[g as usize].is_empty() {
+            return;
+        }
+        let t = self.groups[g as usize].topic;
+        let (_, path) = self.origin(t, msg);
+        let path = self.pipeline.intern(path, g);
+        if let Some(sink) = self.pipeline.sinks.get_mut(&path) {
+            sink.1 -= 1;
         }
     }
 
@@ -271,8 +289,7 @@ impl Engine {
             let first = o.children.get(parent.id as usize).copied().unwrap_or(NONE);
             if first == NONE {
                 let (root_born, path) = self.origin(t_in, &parent);
-                let name = self.groups[g as usize].name.clone();
-                let path = self.pipeline.intern(path, &name);
+                let path = self.pipeline.intern(path, g);
                 for k in 0..count {
                     let child = self.make_derived(p, &parent, keys, k, count, root_born, path);
                     if k == 0 {
@@ -307,9 +324,12 @@ impl Engine {
         root_born: SimTime,
         path: u32,
     ) -> Msg {
-        let prod = &self.producers[p as usize];
-        let key = keys.map_or(parent.key, |n| prod.key_base + parent.key % n);
-        let seq = parent.seq.saturating_mul(count).saturating_add(k);
+        let prod = &mut self.producers[p as usize];
+        // The input's key keeps the input's order; a new key counts its own messages.
+        let (key, seq) = match keys {
+            None => (parent.key, parent.seq.saturating_mul(count).saturating_add(k)),
+            Some(n) => (prod.key_base + parent.key % n, prod.next_seq(parent.key % n)),
+        };
         let t = prod.topic;
         let id = self.register_message(p, 0);
         self.pipeline.derived += 1;
@@ -362,6 +382,35 @@ impl Engine {
         self.send_message(p, msg, partition);
     }
 
+    fn group_index(&self, g: &crate::consumer::Group) -> usize {
+        self.groups
+            .iter()
+            .position(|x| std::ptr::eq(x, g))
+            .expect("a group of this engine")
+    }
+
+    /// The topics group `g` publishes to, for the dashboard.
+    pub(super) fn stage_outputs(&self, g: &crate::consumer::Group) -> Vec<String> {
+        if !self.pipeline.on {
+            return Vec::new();
+        }
+        self.pipeline.outputs[self.group_index(g)]
+            .iter()
+            .map(|o| {
+                let t = self.producers[o.producer as usize].topic;
+                self.topics[t as usize].name.clone()
+            })
+            .collect()
+    }
+
+    /// Group `g`'s end-to-end p99 so far, for the dashboard (0 without services).
+    pub(super) fn stage_p99(&self, g: &crate::consumer::Group) -> f64 {
+        if !self.pipeline.on {
+            return 0.0;
+        }
+        latency_of(&self.pipeline.e2e[self.group_index(g)]).p99
+    }
+
     /// For the summary (none without services).
     pub(super) fn pipeline_summary(&self) -> Option<PipelineSummary> {
         let pl = &self.pipeline;
@@ -398,9 +447,19 @@ impl Engine {
         let paths = pl
             .sinks
             .iter()
-            .map(|(&path, h)| PathSummary {
-                path: pl.names(path),
-                completed: h.len(),
+            .map(|(&path, (h, completed))| PathSummary {
+                path: pl
+                    .hops(path)
+                    .into_iter()
+                    .map(|hop| {
+                        if hop & PRODUCER != 0 {
+                            self.producers[(hop & !PRODUCER) as usize].name.clone()
+                        } else {
+                            self.groups[hop as usize].name.clone()
+                        }
+                    })
+                    .collect(),
+                completed: *completed,
                 latency_s: latency_of(h),
             })
             .collect();

@@ -151,6 +151,8 @@ impl Engine {
             self.ack_to_producer(p, id);
         }
         if !self.net_async {
+            // The broker checks an idempotent producer's sequence on an instant network too.
+            self.sequence(p, id, partition);
             self.reach_broker(p, msg, partition);
         } else {
             let prod = &mut self.producers[p as usize];

@@ -79,7 +79,7 @@ pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
         };
         #[allow(clippy::cast_precision_loss)]
         let bar = fmt::bar(g.lag as f64, scale, bar_w);
-        lines.push(Line::from(vec![
+        let mut row = vec![
             Span::styled(format!("{:<name_w$.name_w$} ", g.name), t.processed()),
             Span::styled(format!("{:<3}", short_delivery(&g.delivery)), t.dim()),
             Span::styled(format!("{:>7}", fmt::count(g.lag)), lag_style),
@@ -87,7 +87,13 @@ pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
             Span::styled(bar, t.lag()),
             Span::styled(" max ", t.dim()),
             Span::styled(format!("{:<5}", fmt::count(g.max_lag)), t.value()),
-        ]));
+        ];
+        if g.end_to_end_p99_s > 0.0 && ctx.detail {
+            // A pipeline stage: how long from the root's send to here, at p99.
+            row.push(Span::styled(" e2e p99 ", t.dim()));
+            row.push(Span::styled(fmt::secs(g.end_to_end_p99_s), t.value()));
+        }
+        lines.push(Line::from(row));
         if show_partitions && g.partition_lag.len() > 1 {
             for (p, &lag) in g.partition_lag.iter().enumerate() {
                 let p32 = u32::try_from(p).unwrap_or(u32::MAX);
