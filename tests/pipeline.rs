@@ -129,11 +129,7 @@ fn a_probabilistic_fork_makes_each_branch_an_mm1_at_its_thinned_rate() {
             .collect();
         assert_in_interval(&format!("{branch} arrival rate"), &rates, lambda * p);
         let xs: Vec<f64> = runs.iter().map(|r| r.groups[g].sojourn_mean_s).collect();
-        assert_in_interval(
-            &format!("{branch} sojourn"),
-            &xs,
-            1.0 / (mu - lambda * p),
-        );
+        assert_in_interval(&format!("{branch} sojourn"), &xs, 1.0 / (mu - lambda * p));
     }
 }
 
@@ -357,15 +353,31 @@ fn a_fan_out_count_and_rekeying_keep_lineage_and_order() {
 fn a_cycle_an_unknown_topic_and_bad_bounds_are_refused_at_their_line() {
     let base = tandem(2, 10.0, 1.0, 1);
     let cycle = format!("{base}[[consumer.output]]\ntopic = \"t0\"\n");
-    let err = mqlab_sim::Scenario::from_toml(&cycle, "c.toml").unwrap_err().to_string();
-    assert!(err.contains("cycle") && err.contains("s0 → s1 → s0"), "{err}");
+    let err = mqlab_sim::Scenario::from_toml(&cycle, "c.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cycle") && err.contains("s0 → s1 → s0"),
+        "{err}"
+    );
     assert!(err.starts_with("c.toml:"), "{err}");
-    let unknown = base.replace("topic = \"t1\"\n[[consumer]]", "topic = \"nope\"\n[[consumer]]");
-    let err = mqlab_sim::Scenario::from_toml(&unknown, "u.toml").unwrap_err().to_string();
+    let unknown = base.replace(
+        "topic = \"t1\"\n[[consumer]]",
+        "topic = \"nope\"\n[[consumer]]",
+    );
+    let err = mqlab_sim::Scenario::from_toml(&unknown, "u.toml")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("no topic named `nope`"), "{err}");
-    for (bad, what) in [("count = 0", "count must be"), ("fraction = 0.0", "fraction must be"), ("fraction = 1.5", "fraction must be")] {
+    for (bad, what) in [
+        ("count = 0", "count must be"),
+        ("fraction = 0.0", "fraction must be"),
+        ("fraction = 1.5", "fraction must be"),
+    ] {
         let text = base.replacen("topic = \"t1\"\n", &format!("topic = \"t1\"\n{bad}\n"), 1);
-        let err = mqlab_sim::Scenario::from_toml(&text, "b.toml").unwrap_err().to_string();
+        let err = mqlab_sim::Scenario::from_toml(&text, "b.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(what), "{bad}: {err}");
     }
 }

@@ -327,8 +327,14 @@ impl Engine {
         let prod = &mut self.producers[p as usize];
         // The input's key keeps the input's order; a new key counts its own messages.
         let (key, seq) = match keys {
-            None => (parent.key, parent.seq.saturating_mul(count).saturating_add(k)),
-            Some(n) => (prod.key_base + parent.key % n, prod.next_seq(parent.key % n)),
+            None => (
+                parent.key,
+                parent.seq.saturating_mul(count).saturating_add(k),
+            ),
+            Some(n) => (
+                prod.key_base + parent.key % n,
+                prod.next_seq(parent.key % n),
+            ),
         };
         let t = prod.topic;
         let id = self.register_message(p, 0);
