@@ -23,22 +23,19 @@ impl Engine {
         }
         let (from, moved) = (gp.committed, to - gp.committed);
         gp.committed = to;
-        let mut released = Vec::new();
-        if group.delivery == crate::scenario::Delivery::ExactlyOnce {
+        let exactly_once = group.delivery == crate::scenario::Delivery::ExactlyOnce;
+        if exactly_once {
             // The transaction commits: its side effects can no longer roll back.
             let part = &self.topics[group.topic as usize].partitions[p as usize];
             for m in part.iter_from(from).take(moved as usize) {
                 group.ledger.commit(m.id);
-                if stage {
-                    released.push(m.id);
-                }
             }
         }
         group.lag -= moved;
         let t = group.topic;
-        // The services' outputs of the transaction go out with it.
-        for id in released {
-            self.stage_committed(g, id);
+        if stage && exactly_once {
+            // The services' outputs of the transaction go out with it.
+            self.stage_offsets_committed(g, p, to);
         }
         self.trim(t, p);
         self.unpark_soon(t);

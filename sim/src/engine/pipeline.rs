@@ -19,6 +19,7 @@
 //! ancestors), for end-to-end latency per group and per path.
 
 use super::Engine;
+use crate::consumer::Store;
 use crate::message::Msg;
 use crate::metrics::{latency_of, new_histogram};
 use crate::scenario::{Delivery, Scenario};
@@ -46,6 +47,15 @@ struct Output {
     published: u64,
     republished: u64,
     aborted: u64,
+}
+
+/// An input applied in an open transaction.
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    msg: Msg,
+    /// Log: its (partition, offset), when an instance had it in hand; the transaction
+    /// commits with the offsets past it.
+    at: Option<(u32, u64)>,
 }
 
 /// What a derived message remembers of where it came from.
@@ -78,7 +88,7 @@ pub(super) struct Pipeline {
     path_ids: BTreeMap<(u32, u32), u32>,
     /// By group (exactly-once services): inputs applied in an open transaction, whose
     /// outputs are published when it commits.
-    pending: Vec<BTreeMap<u32, Msg>>,
+    pending: Vec<BTreeMap<u32, Held>>,
     /// Outputs released by the end-of-run commit, after which nothing is sent:
     /// (topic, message id), in the system for the census.
     unsent: Vec<(u32, u32)>,
@@ -253,17 +263,42 @@ impl Engine {
     /// Group `g` applied `msg` (first time or again): publish its outputs now, or with
     /// its transaction.
     pub(super) fn served(&mut self, g: u32, msg: Msg) {
-        if self.groups[g as usize].delivery == Delivery::ExactlyOnce {
-            self.pipeline.pending[g as usize].insert(msg.id, msg);
-        } else {
+        let group = &self.groups[g as usize];
+        // Applied after its offset committed (a resequencer held it): nothing to wait for.
+        if group.delivery != Delivery::ExactlyOnce || group.ledger.committed(msg.id) {
             self.publish_outputs(g, msg);
+            return;
         }
+        let at = group
+            .instances()
+            .filter_map(|i| self.instances[i as usize].work)
+            .find(|w| w.msg.id == msg.id && matches!(group.store, Store::Log(_)))
+            .map(|w| (w.partition, w.offset));
+        self.pipeline.pending[g as usize].insert(msg.id, Held { msg, at });
     }
 
     /// Exactly-once: the transaction holding input `id` committed: its outputs go out.
     pub(super) fn stage_committed(&mut self, g: u32, id: u32) {
-        if let Some(msg) = self.pipeline.pending[g as usize].remove(&id) {
-            self.publish_outputs(g, msg);
+        if let Some(h) = self.pipeline.pending[g as usize].remove(&id) {
+            self.publish_outputs(g, h.msg);
+        }
+    }
+
+    /// Exactly-once on a log: group `g` committed (or retention skipped) partition `p`'s
+    /// offsets below `to`: the transactions of inputs there commit, and so do those of
+    /// inputs applied once their offset had committed.
+    pub(super) fn stage_offsets_committed(&mut self, g: u32, p: u32, to: u64) {
+        let ledger = &self.groups[g as usize].ledger;
+        let due: Vec<u32> = self.pipeline.pending[g as usize]
+            .iter()
+            .filter(|(id, h)| match h.at {
+                Some((q, o)) => q == p && o < to,
+                None => ledger.committed(**id),
+            })
+            .map(|(&id, _)| id)
+            .collect();
+        for id in due {
+            self.stage_committed(g, id);
         }
     }
 
