@@ -5,6 +5,7 @@ use mqlab_sim::RunSummary;
 use mqlab_sim::size::human_bytes;
 use std::fmt::Write;
 
+mod pipeline;
 mod protection;
 
 /// Formats seconds with a unit that fits.
@@ -149,6 +150,9 @@ pub fn summary(r: &RunSummary, path: &str, flags: &str) -> String {
         .collect();
     if !empty.is_empty() {
         let _ = writeln!(o, "empty receives (billed, SQS): {}", empty.join(", "));
+    }
+    if let Some(p) = &r.pipeline {
+        pipeline::pipeline(&mut o, p);
     }
     services(&mut o, r);
     sagas(&mut o, r);

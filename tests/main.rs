@@ -21,6 +21,7 @@ mod output;
 mod overflow;
 mod patterns;
 mod performance;
+mod pipeline;
 mod producer;
 mod properties;
 mod reports;

@@ -213,3 +213,32 @@ fn four_billion_keys_cost_only_the_keys_used() {
     assert_eq!(r.messages.processed, r.messages.produced);
     assert_eq!(r.messages.out_of_order, 0);
 }
+
+#[test]
+fn an_idempotent_producer_on_an_instant_network_has_every_message_appended() {
+    // The broker's sequence check once refused every message of an idempotent producer
+    // when the network took no time: nothing was appended or processed.
+    let s = parse(
+        r#"
+        name = "idempotent-instant"
+        duration = "2s"
+        [[topic]]
+        name = "t"
+        partitions = 2
+        [[producer]]
+        name = "p"
+        topic = "t"
+        rate = 100
+        keys = 4
+        idempotent = true
+        [[consumer]]
+        group = "g"
+        topic = "t"
+        "#,
+    );
+    let r = run_with(&s, Delivery::AtLeastOnce, 1);
+    let m = r.messages;
+    assert!(m.produced > 100, "{m:?}");
+    assert_eq!((m.acked, m.processed), (m.produced, m.copies), "{m:?}");
+    assert!(r.ok(), "{:?}", r.expectations);
+}

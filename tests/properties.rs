@@ -56,7 +56,7 @@ fn shape() -> impl Strategy<Value = Shape> {
             ),
             0..4,
         ),
-        prop_oneof![Just(0u32), 0u32..1024],
+        prop_oneof![Just(0u32), 0u32..2048],
     )
         .prop_map(
             |(
@@ -141,6 +141,25 @@ fn patterns(s: &Shape) -> (String, String, String, String) {
         let lasting = if on(5) { "" } else { "duration = \"400ms\"\n" };
         faults +=
             &format!("[[fault]]\nat = \"700ms\"\nkind = \"crash\"\ntarget = \"p\"\n{lasting}");
+    }
+    if on(10) {
+        // A pipeline: `g` is a service publishing to `t2`, which `g2` consumes and which
+        // crashes too; both groups take the scenario's delivery variant.
+        let parts = if s.model == "log" { 2 } else { 1 };
+        let count = 1 + s.rate % 2;
+        consumer += &format!("[[consumer.output]]\ntopic = \"t2\"\ncount = {count}\n");
+        if s.model == "exchange" {
+            faults += "[[topic]]\nname = \"t2\"\nexchange = \"fanout\"\n";
+        } else {
+            faults += &format!("[[topic]]\nname = \"t2\"\npartitions = {parts}\n");
+        }
+        faults += &format!(
+            "[[consumer]]\ngroup = \"g2\"\ntopic = \"t2\"\ninstances = {}\nservice_time = \"exp(500us)\"\ndelivery = \"{}\"\ncommit_interval = \"{}ms\"\nordered = true\n",
+            if s.model == "pubsub" { 1 } else { 2 },
+            s.delivery,
+            s.commit_ms
+        );
+        faults += "[[fault]]\nat = \"1200ms\"\nkind = \"crash\"\ntarget = \"g2/0\"\nduration = \"300ms\"\n";
     }
     (broker, producer, consumer, faults)
 }
@@ -299,6 +318,9 @@ proptest! {
             prop_assert!(row.ok, "seed={} invariant {}: {}\n{}", seed, name, row.actual, text);
         }
         prop_assert_eq!(m.copies, m.processed + m.lost + m.dead_lettered + m.dropped + m.in_flight);
+        for row in r.expectations.iter().filter(|e| e.check.starts_with("lineage")) {
+            prop_assert!(row.ok, "seed={} {}: {}\n{}", seed, row.check, row.actual, text);
+        }
         let delivery = if shape.model == "pubsub" { "at-most-once" } else { shape.delivery };
         // A dual write loses events by design; that is its checker's finding, not a bug.
         let delivery = if text.contains("dual-write") { "at-most-once" } else { delivery };

@@ -119,6 +119,7 @@ pub fn run_with(seed: u64, delivery: &str, lost: u64) -> RunSummary {
             .collect(),
         classes: Vec::new(),
         overflow: None,
+        pipeline: None,
         services: Vec::new(),
         sagas: Vec::new(),
         request_reply: Vec::new(),

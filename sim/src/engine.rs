@@ -20,6 +20,7 @@ mod group;
 mod invariants;
 mod outbox;
 mod payload;
+mod pipeline;
 mod priority;
 mod produce;
 mod protect;
@@ -191,6 +192,8 @@ pub struct Engine {
     protection: protect::Protection,
     /// Payload bytes (none unless the scenario uses sizes, bandwidth or a claim check).
     payload: Option<Box<payload::Payloads>>,
+    /// Services that publish what they process (off without `[[consumer.output]]`).
+    pipeline: pipeline::Pipeline,
 }
 
 impl Engine {
@@ -198,7 +201,10 @@ impl Engine {
     /// validated (`Scenario::from_toml` does).
     #[must_use]
     pub fn new(scenario: &Scenario, seed: u64) -> Engine {
-        let sc = scenario.clone();
+        let mut sc = scenario.clone();
+        // Each service output publishes through a producer of its own, after the
+        // scenario's producers.
+        let own_producers = crate::scenario::derive_producers(&mut sc);
         let b = &sc.broker;
         let broker = BrokerRt {
             acks: b.acks,
@@ -291,6 +297,7 @@ impl Engine {
             requesters: reqreply::requesters(&sc),
             protection,
             payload: payload::build(&sc, seed),
+            pipeline: pipeline::build(&sc, own_producers, seed),
             rebalance_held: false,
             rebalance_due: Vec::new(),
             nodes_up: vec![true; *sc.broker.nodes.get_ref() as usize],
@@ -305,7 +312,8 @@ impl Engine {
 
     /// Schedules what the run starts with.
     fn start(&mut self) {
-        for p in 0..self.producers.len() as u32 {
+        // A service's producers publish only what it processes.
+        for p in 0..self.pipeline.own_producers {
             self.start_producer(p);
         }
         for g in 0..self.groups.len() {
@@ -486,6 +494,7 @@ impl Engine {
         // Closes the last, partial bucket (an empty one is skipped, a sliver merged).
         self.close_bucket_at_end(true);
         // After the last sample, so the series shows the run as it went.
+        self.pipeline.closing = true;
         self.close_consumers();
         self.phase = Phase::Finished;
         self.note(LogKind::Phase, format!("run finished at {}", self.now));

@@ -226,6 +226,14 @@ impl Producer {
         (self.key_base + k, *n - 1)
     }
 
+    /// The next sequence number of this producer's key `k` (a service's re-keyed output,
+    /// whose key is given, not drawn).
+    pub fn next_seq(&mut self, k: u32) -> u32 {
+        let n = self.key_seq.get_mut(k).expect("a key of this producer");
+        *n += 1;
+        *n - 1
+    }
+
     fn draw_key(&mut self) -> u32 {
         match &self.zipf {
             Some(z) => (z.sample(&mut self.rng) as u32).clamp(1, self.keys) - 1,

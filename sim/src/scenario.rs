@@ -5,6 +5,7 @@
 
 pub mod bounds;
 mod consumer;
+mod output;
 mod producer;
 mod protect;
 mod publish;
@@ -13,6 +14,7 @@ mod validate;
 pub use consumer::{
     Assignment, ConsumerConfig, Delivery, OffsetReset, OnFailure, Overflow, Scheduling,
 };
+pub use output::{MAX_OUTPUT_COUNT, OutputConfig, derive_producers, producer_name};
 pub use producer::{Arrival, Correlation, KeyDistribution, Partitioner, ProducerConfig};
 pub use publish::Publish;
 pub use saga::{MAX_STEPS, SagaConfig, SagaStep};

@@ -58,6 +58,11 @@ pub struct GroupView {
     pub max_lag: u64,
     /// Its instances.
     pub instances: Vec<InstanceView>,
+    /// A service: the topics it publishes to (empty otherwise).
+    pub outputs: Vec<String>,
+    /// With services in the scenario: p99 from the root message's intended send time to
+    /// processing here, so far (0 otherwise).
+    pub end_to_end_p99_s: f64,
 }
 
 /// One producer.

@@ -6,7 +6,9 @@ use crate::time::{SimDuration, SimTime};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub mod pipeline;
 pub mod protection;
+pub use pipeline::{OutputSummary, PathSummary, PipelineSummary, StageSummary};
 pub use protection::ProtectionSummary;
 
 /// Everything a run produced that a user or a report needs.
@@ -77,6 +79,10 @@ pub struct RunSummary {
     /// broker never filled up).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overflow: Option<Overflow>,
+    /// Services, end-to-end latency per stage and per path, when the scenario has a group
+    /// with outputs (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<PipelineSummary>,
 }
 
 /// A full broker's answers over the run.

@@ -70,6 +70,11 @@ impl Engine {
                     .for_each(|&g| sets[g as usize].set(parked.msg.id));
             }
         }
+        for &(t, id) in self.pipeline.held() {
+            for &g in &self.topics[t as usize].groups {
+                sets[g as usize].set(id);
+            }
+        }
         for (t, id) in self.held_by_services() {
             for &g in &self.topics[t as usize].groups {
                 sets[g as usize].set(id);
@@ -182,6 +187,10 @@ impl Engine {
         let dropped_by_reason = self.dropped_by_reason();
         expectations.extend(self.invariants(&groups, &dropped_by_reason));
         expectations.extend(groups.iter().map(guarantee));
+        let pipeline = self.pipeline_summary();
+        if let Some(p) = &pipeline {
+            expectations.extend(super::pipeline::lineage_rows(p));
+        }
         let producing_s = self.now.min(self.stop).as_secs_f64().max(f64::MIN_POSITIVE);
         RunSummary {
             scenario: self.scenario.name.clone(),
@@ -209,6 +218,7 @@ impl Engine {
                 .collect(),
             classes: self.class_summaries(),
             overflow: self.overflow_summary(),
+            pipeline,
             services: self.service_summaries(),
             sagas: self.saga_summaries(),
             request_reply: self.request_reply_summaries(),
@@ -403,6 +413,8 @@ impl Engine {
             partition_lag,
             processed: g.metrics.processed,
             max_lag: g.max_lag,
+            outputs: self.stage_outputs(g),
+            end_to_end_p99_s: self.stage_p99(g),
             instances: g
                 .instances()
                 .map(|i| {

@@ -80,6 +80,11 @@ impl Engine {
                 q.delete(a.slot, a.receipt);
             }
             group.lag = q.len();
+            if self.is_stage(g) {
+                for a in &pending {
+                    self.stage_committed(g, a.msg.id);
+                }
+            }
         }
     }
 }

@@ -432,10 +432,16 @@ impl Engine {
                     group.metrics.record_sojourn(self.now.since(msg.arrived));
                     self.record_class(msg.producer, latency);
                     self.record_type(msg.producer, latency);
+                    if self.pipeline.on {
+                        self.record_end_to_end(g, &msg);
+                    }
                 }
             }
             2 => group.metrics.duplicated += 1,
             _ => {}
+        }
+        if self.is_stage(g) {
+            self.served(g, msg);
         }
         if !self.requesters.is_empty() {
             self.send_reply(msg);
@@ -479,6 +485,9 @@ impl Engine {
                     q.delete(slot, w.receipt);
                     group.lag = q.len();
                     self.unpark_soon(topic);
+                    if self.is_stage(g) {
+                        self.stage_committed(g, w.msg.id);
+                    }
                 } else {
                     let ack = PendingAck {
                         slot,

@@ -12,6 +12,7 @@ use crate::snapshot::LogKind;
 impl Engine {
     /// Moves a group's committed offset in partition `p` forward to `to`.
     pub(super) fn commit_partition(&mut self, g: u32, p: u32, to: u64) {
+        let stage = self.is_stage(g);
         let group = &mut self.groups[g as usize];
         let Store::Log(parts) = &mut group.store else {
             return;
@@ -22,7 +23,8 @@ impl Engine {
         }
         let (from, moved) = (gp.committed, to - gp.committed);
         gp.committed = to;
-        if group.delivery == crate::scenario::Delivery::ExactlyOnce {
+        let exactly_once = group.delivery == crate::scenario::Delivery::ExactlyOnce;
+        if exactly_once {
             // The transaction commits: its side effects can no longer roll back.
             let part = &self.topics[group.topic as usize].partitions[p as usize];
             for m in part.iter_from(from).take(moved as usize) {
@@ -31,6 +33,10 @@ impl Engine {
         }
         group.lag -= moved;
         let t = group.topic;
+        if stage && exactly_once {
+            // The services' outputs of the transaction go out with it.
+            self.stage_offsets_committed(g, p, to);
+        }
         self.trim(t, p);
         self.unpark_soon(t);
     }
@@ -70,6 +76,11 @@ impl Engine {
                         q.delete(a.slot, a.receipt);
                     }
                     group.lag = q.len();
+                    if self.is_stage(g) {
+                        for a in &pending {
+                            self.stage_committed(g, a.msg.id);
+                        }
+                    }
                 }
                 let t = self.groups[g as usize].topic;
                 self.unpark_soon(t);
@@ -476,9 +487,18 @@ impl Engine {
         if before == 0 || group.ledger.committed(m.id) {
             return;
         }
+        if self.is_stage(g) {
+            // The transaction's outputs abort with it.
+            self.stage_aborted(g, m.id);
+        }
+        let group = &mut self.groups[g as usize];
         if group.ledger.unapply(m.id) == 0 {
             group.metrics.processed -= 1;
             group.ledger.unsample(m.id);
+            if self.pipeline.on {
+                self.end_to_end_undone(g, &m);
+            }
+            let group = &mut self.groups[g as usize];
             group.metrics.rolled_back_samples += 1;
             if group.ledger.dropped(m.id) {
                 group.metrics.dropped += 1;

@@ -91,24 +91,10 @@ impl Engine {
         let (key, seq) = prod.next_key();
         let partition = prod.partition_for(key);
         let route = prod.next_route();
-        prod.produced += 1;
-        let targets = &prod.routes[route as usize];
-        let topic = &mut self.topics[prod.topic as usize];
-        let id = topic.flags.push();
-        for &g in &topic.groups {
-            let group = &mut self.groups[g as usize];
-            let receives = group.receives_now();
-            let ledger = &mut group.ledger;
-            if targets.contains(&g) && receives {
-                ledger.push();
-            } else {
-                ledger.push_unaddressed();
-            }
-        }
-        if targets.is_empty() && topic.model != BrokerModel::Log {
-            // No queue takes it (no binding matches, or nobody consumes the topic): the
-            // broker discards it and there is no copy to account. A log keeps it anyway.
-            self.unroutable += 1;
+        let id = self.register_message(p, route);
+        if self.pipeline.on {
+            let t = self.producers[p as usize].topic;
+            self.lineage_root(t, p, born);
         }
         self.produced += 1;
         self.bytes += self.payload_created(p, id);
@@ -132,6 +118,32 @@ impl Engine {
         (msg, partition)
     }
 
+    /// A new message id of producer `p`'s topic, with a copy in the ledger of each
+    /// group routing key `route` reaches (a placeholder in the others').
+    pub(super) fn register_message(&mut self, p: u32, route: u8) -> u32 {
+        let prod = &mut self.producers[p as usize];
+        prod.produced += 1;
+        let targets = &prod.routes[route as usize];
+        let topic = &mut self.topics[prod.topic as usize];
+        let id = topic.flags.push();
+        for &g in &topic.groups {
+            let group = &mut self.groups[g as usize];
+            let receives = group.receives_now();
+            let ledger = &mut group.ledger;
+            if targets.contains(&g) && receives {
+                ledger.push();
+            } else {
+                ledger.push_unaddressed();
+            }
+        }
+        if targets.is_empty() && topic.model != BrokerModel::Log {
+            // No queue takes it (no binding matches, or nobody consumes the topic): the
+            // broker discards it and there is no copy to account. A log keeps it anyway.
+            self.unroutable += 1;
+        }
+        id
+    }
+
     /// Sends (or, for an outbox relay, sends again) a message to the broker.
     pub(super) fn send_message(&mut self, p: u32, msg: Msg, partition: u32) {
         let id = msg.id;
@@ -139,6 +151,8 @@ impl Engine {
             self.ack_to_producer(p, id);
         }
         if !self.net_async {
+            // The broker checks an idempotent producer's sequence on an instant network too.
+            self.sequence(p, id, partition);
             self.reach_broker(p, msg, partition);
         } else {
             let prod = &mut self.producers[p as usize];

@@ -109,6 +109,10 @@ impl Engine {
                 self.drop_copy(g, m.id, Some(m.arrived), reason);
                 self.resequence_gone(g, m);
             }
+            if self.is_stage(g) {
+                // Skipping past an applied input ends its transaction as a commit would.
+                self.stage_offsets_committed(g, p, offset + 1);
+            }
         }
     }
 

@@ -132,6 +132,9 @@ pub struct ConsumerConfig {
     /// `resequence`: how long a held message waits for its missing predecessor.
     #[serde(default)]
     pub gap_timeout: Option<Spanned<SimDuration>>,
+    /// A service: what it publishes for each message it processes (`[[consumer.output]]`).
+    #[serde(default, rename = "output")]
+    pub outputs: Vec<super::OutputConfig>,
 }
 
 fn five_seconds() -> SimDuration {

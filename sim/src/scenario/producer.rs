@@ -109,6 +109,10 @@ pub struct ProducerConfig {
     /// Request-reply: how a reply finds its request (default `id`).
     #[serde(default)]
     pub correlation: Option<Spanned<Correlation>>,
+    /// Built by the engine for a service's output (`[[consumer.output]]`), never read
+    /// from a file: a run rebuilds these from the groups' outputs.
+    #[serde(skip)]
+    pub derived: bool,
 }
 
 impl ProducerConfig {

@@ -165,6 +165,7 @@ pub(super) fn validate(s: &Scenario) -> Result<(), Invalid> {
     for c in &s.consumers {
         consumer(s, c)?;
     }
+    super::output::check(s)?;
     super::saga::check(&s.sagas)?;
     saga_expectations(s)?;
     for f in &s.faults {

@@ -54,7 +54,10 @@ pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
         .clamp(4, (usize::from(area.width) / 4).clamp(8, 24));
     // name, variant, lag value, bar, then "max" value or the partition's owner.
     let tail_w = (name_w + 4).max(11);
-    let fixed = name_w + 1 + 3 + 7 + 1 + tail_w;
+    // Zoomed on a pipeline: each stage's end-to-end p99 after its max.
+    let e2e = ctx.detail && snap.groups.iter().any(|g| g.end_to_end_p99_s > 0.0);
+    let e2e_w = if e2e { 18 } else { 0 };
+    let fixed = name_w + 1 + 3 + 7 + 1 + tail_w + e2e_w;
     let bar_w = usize::from(area.width).saturating_sub(fixed).max(4);
     #[allow(clippy::cast_precision_loss)] // display only
     let scale = snap
@@ -79,7 +82,7 @@ pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
         };
         #[allow(clippy::cast_precision_loss)]
         let bar = fmt::bar(g.lag as f64, scale, bar_w);
-        lines.push(Line::from(vec![
+        let mut row = vec![
             Span::styled(format!("{:<name_w$.name_w$} ", g.name), t.processed()),
             Span::styled(format!("{:<3}", short_delivery(&g.delivery)), t.dim()),
             Span::styled(format!("{:>7}", fmt::count(g.lag)), lag_style),
@@ -87,7 +90,13 @@ pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
             Span::styled(bar, t.lag()),
             Span::styled(" max ", t.dim()),
             Span::styled(format!("{:<5}", fmt::count(g.max_lag)), t.value()),
-        ]));
+        ];
+        if e2e && g.end_to_end_p99_s > 0.0 {
+            // A pipeline stage: how long from the root's send to here, at p99.
+            row.push(Span::styled("e2e p99 ", t.dim()));
+            row.push(Span::styled(fmt::secs(g.end_to_end_p99_s), t.value()));
+        }
+        lines.push(Line::from(row));
         if show_partitions && g.partition_lag.len() > 1 {
             for (p, &lag) in g.partition_lag.iter().enumerate() {
                 let p32 = u32::try_from(p).unwrap_or(u32::MAX);

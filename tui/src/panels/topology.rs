@@ -1,6 +1,8 @@
 //! Topology: for each topic or queue, the producers writing to it and the consumer
 //! groups reading it, each instance marked up (●/○ busy/idle), crashed (✖) or slow (◐).
-//! The symbols carry the state on their own, so it reads without colour too.
+//! The symbols carry the state on their own, so it reads without colour too. A service
+//! (a group that publishes) shows `→ topic` after its instances: a pipeline reads as a
+//! chain of topics.
 
 use super::{Ctx, inner};
 use crate::fmt;
@@ -77,6 +79,10 @@ pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
             spans.push(Span::styled(g.name.clone(), t.processed()));
             spans.push(Span::raw(" "));
             spans.extend(g.instances.iter().map(|i| instance(ctx, i)));
+            // A service: where what it processes goes next.
+            if !g.outputs.is_empty() {
+                spans.push(Span::styled(format!(" → {}", g.outputs.join(",")), t.dim()));
+            }
             spans.push(Span::raw("  "));
         }
         lines.push(Line::from(spans));

@@ -1,0 +1,565 @@
+//! Services: consumer groups that publish what they process (`[[consumer.output]]`).
+//! Each output publishes through a producer of its own (built from the group's outputs,
+//! after the scenario's producers), so a published message takes the ordinary produce
+//! path: network, acknowledgements, retries, a full broker.
+//!
+//! Delivery across stages is what real clients do:
+//! - at-most-once and at-least-once publish when processing ends, then commit the input
+//!   by the group's policy. An input processed again (redelivered after a crash, or a
+//!   zombie's) publishes its outputs again: the *same* messages once more, so each is a
+//!   duplicate downstream, and duplicates multiply stage by stage.
+//! - exactly-once is a Kafka transaction: the outputs are held with the input's open
+//!   transaction and published when its offsets commit, together (a `read_committed`
+//!   consumer downstream sees them only then, so the commit interval is latency); an
+//!   aborted transaction (a crash, a fenced zombie) publishes nothing, and the input's
+//!   redelivery publishes them in a new one.
+//!
+//! Lineage: every message of a topic a service publishes to knows its parent, its root's
+//! intended send time and its path (producer, then the groups that processed its
+//! ancestors), for end-to-end latency per group and per path.
+
+use super::Engine;
+use crate::consumer::Store;
+use crate::message::Msg;
+use crate::metrics::{latency_of, new_histogram};
+use crate::scenario::{Delivery, Scenario};
+use crate::summary::{OutputSummary, PathSummary, PipelineSummary, StageSummary};
+use crate::time::SimTime;
+use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
+
+const NONE: u32 = u32::MAX;
+/// A path hop that is a producer, not a group.
+const PRODUCER: u32 = 1 << 31;
+
+/// One output of a service.
+#[derive(Debug)]
+struct Output {
+    /// The producer it publishes with.
+    producer: u32,
+    count: u32,
+    fraction: f64,
+    /// Re-keying: the output's key is the input's modulo this.
+    keys: Option<u32>,
+    /// By input message id: its first output's id (the rest follow it), or `NONE`.
+    children: Vec<u32>,
+    /// Messages published (each once).
+    published: u64,
+    republished: u64,
+    aborted: u64,
+}
+
+/// An input applied in an open transaction.
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    msg: Msg,
+    /// Log: its (partition, offset), when an instance had it in hand; the transaction
+    /// commits with the offsets past it.
+    at: Option<(u32, u64)>,
+}
+
+/// What a derived message remembers of where it came from.
+#[derive(Clone, Copy, Debug)]
+struct Lineage {
+    /// Path id (see `Pipeline::paths`).
+    path: u32,
+    /// Its position among its key's messages (for the order check downstream).
+    seq: u32,
+    /// The root message's intended send time.
+    root_born: SimTime,
+    /// When it was first published.
+    born: SimTime,
+}
+
+/// The services of a run (off, and empty, when no group has outputs).
+#[derive(Debug, Default)]
+pub(super) struct Pipeline {
+    pub(super) on: bool,
+    /// Producers below this index are the scenario's own.
+    pub(super) own_producers: u32,
+    /// By group: its outputs (empty: not a service).
+    outputs: Vec<Vec<Output>>,
+    /// By topic: lineage of every message, for topics services publish to (else empty).
+    lineage: Vec<Vec<Lineage>>,
+    tracked: Vec<bool>,
+    /// Interned paths: (parent path or `NONE`, hop: a group's index, or a producer's
+    /// with `PRODUCER` set).
+    paths: Vec<(u32, u32)>,
+    path_ids: BTreeMap<(u32, u32), u32>,
+    /// By group (exactly-once services): inputs applied in an open transaction, whose
+    /// outputs are published when it commits.
+    pending: Vec<BTreeMap<u32, Held>>,
+    /// Outputs released by the end-of-run commit, after which nothing is sent:
+    /// (topic, message id), in the system for the census.
+    unsent: Vec<(u32, u32)>,
+    /// The end-of-run commit is under way.
+    pub(super) closing: bool,
+    /// By group: end-to-end latency of its first applications.
+    e2e: Vec<Histogram<u64>>,
+    /// By path id ending at a sink: end-to-end latency there (rolled-back applications'
+    /// samples stay, as in a group's latency) and copies that completed it.
+    sinks: BTreeMap<u32, (Histogram<u64>, u64)>,
+    derived: u64,
+    roots: u64,
+    /// Salt of the per-message output choice (`fraction`), from the seed.
+    salt: u64,
+}
+
+/// Builds the services of `sc` (whose derived producers follow its `own` producers).
+pub(super) fn build(sc: &Scenario, own: usize, seed: u64) -> Pipeline {
+    if sc.consumers.iter().all(|c| c.outputs.is_empty()) {
+        return Pipeline {
+            own_producers: own as u32,
+            ..Pipeline::default()
+        };
+    }
+    let mut next = own as u32;
+    let outputs = sc
+        .consumers
+        .iter()
+        .map(|c| {
+            c.outputs
+                .iter()
+                .map(|o| {
+                    next += 1;
+                    Output {
+                        producer: next - 1,
+                        count: *o.count.get_ref(),
+                        fraction: *o.fraction.get_ref(),
+                        keys: o.keys.as_ref().map(|k| *k.get_ref()),
+                        children: Vec::new(),
+                        published: 0,
+                        republished: 0,
+                        aborted: 0,
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let tracked = sc
+        .topics
+        .iter()
+        .map(|t| {
+            sc.consumers
+                .iter()
+                .flat_map(|c| &c.outputs)
+                .any(|o| o.topic.get_ref() == t.name.get_ref())
+        })
+        .collect();
+    Pipeline {
+        on: true,
+        own_producers: own as u32,
+        outputs,
+        lineage: vec![Vec::new(); sc.topics.len()],
+        tracked,
+        pending: vec![BTreeMap::new(); sc.consumers.len()],
+        e2e: sc.consumers.iter().map(|_| new_histogram()).collect(),
+        salt: crate::producer::mix(seed ^ 0x5e41_11ce),
+        ..Pipeline::default()
+    }
+}
+
+impl Pipeline {
+    fn intern(&mut self, parent: u32, hop: u32) -> u32 {
+        let next = self.paths.len() as u32;
+        let id = *self.path_ids.entry((parent, hop)).or_insert(next);
+        if id == next {
+            self.paths.push((parent, hop));
+        }
+        id
+    }
+
+    /// The hops of `path`, first to last.
+    fn hops(&self, mut path: u32) -> Vec<u32> {
+        let mut v = Vec::new();
+        while path != NONE {
+            let (parent, hop) = self.paths[path as usize];
+            v.push(hop);
+            path = parent;
+        }
+        v.reverse();
+        v
+    }
+
+    /// Whether input `id` yields output `j` (a fixed choice per message, so a
+    /// redelivery publishes what the first processing published).
+    fn selected(&self, o: &Output, j: usize, id: u32) -> bool {
+        o.fraction >= 1.0 || {
+            let h = crate::producer::mix(self.salt ^ (u64::from(id) << 8) ^ j as u64);
+            ((h >> 11) as f64 / (1u64 << 53) as f64) < o.fraction
+        }
+    }
+
+    /// Messages the services hold that downstream groups have copies of: (topic, id).
+    pub(super) fn held(&self) -> &[(u32, u32)] {
+        &self.unsent
+    }
+}
+
+impl Engine {
+    /// A producer's new message in a topic services also publish to: a root.
+    pub(super) fn lineage_root(&mut self, t: u32, p: u32, born: SimTime) {
+        let pl = &mut self.pipeline;
+        pl.roots += 1;
+        if pl.tracked[t as usize] {
+            let path = pl.intern(NONE, p | PRODUCER);
+            pl.lineage[t as usize].push(Lineage {
+                path,
+                seq: 0,
+                root_born: born,
+                born,
+            });
+        }
+    }
+
+    /// (root's intended send time, path) of a message of topic `t`.
+    fn origin(&mut self, t: u32, msg: &Msg) -> (SimTime, u32) {
+        if let Some(l) = self.pipeline.lineage[t as usize].get(msg.id as usize) {
+            return (l.root_born, l.path);
+        }
+        let hop = u32::from(msg.producer) | PRODUCER;
+        (msg.born, self.pipeline.intern(NONE, hop))
+    }
+
+    /// Group `g` applied `msg`'s side effect for the first time: its end-to-end latency,
+    /// and at a sink its path's.
+    pub(super) fn record_end_to_end(&mut self, g: u32, msg: &Msg) {
+        let t = self.groups[g as usize].topic;
+        let (root_born, path) = self.origin(t, msg);
+        let ns = self.now.since(root_born).0.max(1);
+        self.pipeline.e2e[g as usize].saturating_record(ns);
+        if self.pipeline.outputs[g as usize].is_empty() {
+            let path = self.pipeline.intern(path, g);
+            let sink = self
+                .pipeline
+                .sinks
+                .entry(path)
+                .or_insert_with(|| (new_histogram(), 0));
+            sink.0.saturating_record(ns);
+            sink.1 += 1;
+        }
+    }
+
+    /// An exactly-once rollback undid group `g`'s first application of `msg`: at a sink,
+    /// its path was not completed after all.
+    pub(super) fn end_to_end_undone(&mut self, g: u32, msg: &Msg) {
+        if !self.pipeline.outputs[g as usize].is_empty() {
+            return;
+        }
+        let t = self.groups[g as usize].topic;
+        let (_, path) = self.origin(t, msg);
+        let path = self.pipeline.intern(path, g);
+        if let Some(sink) = self.pipeline.sinks.get_mut(&path) {
+            sink.1 -= 1;
+        }
+    }
+
+    /// Whether group `g` publishes.
+    #[inline]
+    pub(super) fn is_stage(&self, g: u32) -> bool {
+        self.pipeline.on && !self.pipeline.outputs[g as usize].is_empty()
+    }
+
+    /// Group `g` applied `msg` (first time or again): publish its outputs now, or with
+    /// its transaction.
+    pub(super) fn served(&mut self, g: u32, msg: Msg) {
+        let group = &self.groups[g as usize];
+        // Applied after its offset committed (a resequencer held it): nothing to wait for.
+        if group.delivery != Delivery::ExactlyOnce || group.ledger.committed(msg.id) {
+            self.publish_outputs(g, msg);
+            return;
+        }
+        let at = group
+            .instances()
+            .filter_map(|i| self.instances[i as usize].work)
+            .find(|w| w.msg.id == msg.id && matches!(group.store, Store::Log(_)))
+            .map(|w| (w.partition, w.offset));
+        self.pipeline.pending[g as usize].insert(msg.id, Held { msg, at });
+    }
+
+    /// Exactly-once: the transaction holding input `id` committed: its outputs go out.
+    pub(super) fn stage_committed(&mut self, g: u32, id: u32) {
+        if let Some(h) = self.pipeline.pending[g as usize].remove(&id) {
+            self.publish_outputs(g, h.msg);
+        }
+    }
+
+    /// Exactly-once on a log: group `g` committed (or retention skipped) partition `p`'s
+    /// offsets below `to`: the transactions of inputs there commit, and so do those of
+    /// inputs applied once their offset had committed.
+    pub(super) fn stage_offsets_committed(&mut self, g: u32, p: u32, to: u64) {
+        let ledger = &self.groups[g as usize].ledger;
+        let due: Vec<u32> = self.pipeline.pending[g as usize]
+            .iter()
+            .filter(|(id, h)| match h.at {
+                Some((q, o)) => q == p && o < to,
+                None => ledger.committed(**id),
+            })
+            .map(|(&id, _)| id)
+            .collect();
+        for id in due {
+            self.stage_committed(g, id);
+        }
+    }
+
+    /// Exactly-once: the transaction holding input `id` aborted: its outputs never
+    /// existed.
+    pub(super) fn stage_aborted(&mut self, g: u32, id: u32) {
+        if self.pipeline.pending[g as usize].remove(&id).is_some() {
+            let outs = &mut self.pipeline.outputs[g as usize];
+            for o in outs.iter_mut() {
+                o.aborted += u64::from(o.count);
+            }
+        }
+    }
+
+    fn publish_outputs(&mut self, g: u32, parent: Msg) {
+        let t_in = self.groups[g as usize].topic;
+        for j in 0..self.pipeline.outputs[g as usize].len() {
+            let o = &self.pipeline.outputs[g as usize][j];
+            if !self.pipeline.selected(o, j, parent.id) {
+                continue;
+            }
+            let (p, count, keys) = (o.producer, o.count, o.keys);
+            let first = o.children.get(parent.id as usize).copied().unwrap_or(NONE);
+            if first == NONE {
+                let (root_born, path) = self.origin(t_in, &parent);
+                let path = self.pipeline.intern(path, g);
+                for k in 0..count {
+                    let child = self.make_derived(p, &parent, keys, k, count, root_born, path);
+                    if k == 0 {
+                        let o = &mut self.pipeline.outputs[g as usize][j];
+                        if o.children.len() <= parent.id as usize {
+                            o.children.resize(parent.id as usize + 1, NONE);
+                        }
+                        o.children[parent.id as usize] = child.id;
+                        o.published += u64::from(count);
+                    }
+                    self.publish(p, child);
+                }
+            } else {
+                self.pipeline.outputs[g as usize][j].republished += u64::from(count);
+                for k in 0..count {
+                    let child = self.rebuild(p, first + k, &parent, keys);
+                    self.publish(p, child);
+                }
+            }
+        }
+    }
+
+    /// A service's new output message, with its copies in the ledgers and its lineage.
+    #[allow(clippy::too_many_arguments)]
+    fn make_derived(
+        &mut self,
+        p: u32,
+        parent: &Msg,
+        keys: Option<u32>,
+        k: u32,
+        count: u32,
+        root_born: SimTime,
+        path: u32,
+    ) -> Msg {
+        let prod = &mut self.producers[p as usize];
+        // The input's key keeps the input's order; a new key counts its own messages.
+        let (key, seq) = match keys {
+            None => (
+                parent.key,
+                parent.seq.saturating_mul(count).saturating_add(k),
+            ),
+            Some(n) => (
+                prod.key_base + parent.key % n,
+                prod.next_seq(parent.key % n),
+            ),
+        };
+        let t = prod.topic;
+        let id = self.register_message(p, 0);
+        self.pipeline.derived += 1;
+        self.pipeline.lineage[t as usize].push(Lineage {
+            path,
+            seq,
+            root_born,
+            born: self.now,
+        });
+        Msg {
+            id,
+            key,
+            seq,
+            producer: p as u16,
+            poison: false,
+            route: 0,
+            born: self.now,
+            arrived: self.now,
+        }
+    }
+
+    /// An output published before, as it was.
+    fn rebuild(&self, p: u32, id: u32, parent: &Msg, keys: Option<u32>) -> Msg {
+        let prod = &self.producers[p as usize];
+        let l = self.pipeline.lineage[prod.topic as usize][id as usize];
+        Msg {
+            id,
+            key: keys.map_or(parent.key, |n| prod.key_base + parent.key % n),
+            seq: l.seq,
+            producer: p as u16,
+            poison: false,
+            route: 0,
+            born: l.born,
+            arrived: self.now,
+        }
+    }
+
+    fn publish(&mut self, p: u32, msg: Msg) {
+        if self.pipeline.closing {
+            // Committed as the run ends: nothing is sent any more.
+            let t = self.producers[p as usize].topic;
+            self.pipeline.unsent.push((t, msg.id));
+            return;
+        }
+        if self.producers[p as usize].inflight.contains_key(&msg.id) {
+            // The first publication is still unanswered: its client is still resending it.
+            return;
+        }
+        let partition = self.producers[p as usize].partition_for(msg.key);
+        self.send_message(p, msg, partition);
+    }
+
+    fn group_index(&self, g: &crate::consumer::Group) -> usize {
+        self.groups
+            .iter()
+            .position(|x| std::ptr::eq(x, g))
+            .expect("a group of this engine")
+    }
+
+    /// The topics group `g` publishes to, for the dashboard.
+    pub(super) fn stage_outputs(&self, g: &crate::consumer::Group) -> Vec<String> {
+        if !self.pipeline.on {
+            return Vec::new();
+        }
+        self.pipeline.outputs[self.group_index(g)]
+            .iter()
+            .map(|o| {
+                let t = self.producers[o.producer as usize].topic;
+                self.topics[t as usize].name.clone()
+            })
+            .collect()
+    }
+
+    /// Group `g`'s end-to-end p99 so far, for the dashboard (0 without services).
+    pub(super) fn stage_p99(&self, g: &crate::consumer::Group) -> f64 {
+        if !self.pipeline.on {
+            return 0.0;
+        }
+        latency_of(&self.pipeline.e2e[self.group_index(g)]).p99
+    }
+
+    /// For the summary (none without services).
+    pub(super) fn pipeline_summary(&self) -> Option<PipelineSummary> {
+        let pl = &self.pipeline;
+        if !pl.on {
+            return None;
+        }
+        let stages = self
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(g, group)| StageSummary {
+                group: group.name.clone(),
+                topic: self.topics[group.topic as usize].name.clone(),
+                delivery: group.delivery.as_str().to_string(),
+                processed: group.metrics.processed,
+                end_to_end_s: latency_of(&pl.e2e[g]),
+                outputs: pl.outputs[g]
+                    .iter()
+                    .enumerate()
+                    .map(|(j, o)| OutputSummary {
+                        topic: self.topics[self.producers[o.producer as usize].topic as usize]
+                            .name
+                            .clone(),
+                        published: o.published,
+                        republished: o.republished,
+                        aborted: o.aborted,
+                        pending: pl.pending[g].len() as u64 * u64::from(o.count),
+                        expected: self.expected_outputs(g, j),
+                        orphaned: self.orphaned_outputs(g, j),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let paths = pl
+            .sinks
+            .iter()
+            .map(|(&path, (h, completed))| PathSummary {
+                path: pl
+                    .hops(path)
+                    .into_iter()
+                    .map(|hop| {
+                        if hop & PRODUCER != 0 {
+                            self.producers[(hop & !PRODUCER) as usize].name.clone()
+                        } else {
+                            self.groups[hop as usize].name.clone()
+                        }
+                    })
+                    .collect(),
+                completed: *completed,
+                latency_s: latency_of(h),
+            })
+            .collect();
+        Some(PipelineSummary {
+            roots: pl.roots,
+            derived: pl.derived,
+            stages,
+            paths,
+        })
+    }
+
+    /// Outputs `j` of group `g` published for inputs the census does not count
+    /// processed: outputs of an aborted transaction that got out.
+    fn orphaned_outputs(&self, g: usize, j: usize) -> u64 {
+        let ledger = &self.groups[g].ledger;
+        let o = &self.pipeline.outputs[g][j];
+        let orphans = o
+            .children
+            .iter()
+            .enumerate()
+            .filter(|&(id, &c)| {
+                c != NONE && !matches!(ledger.class(id as u32), crate::ledger::Class::Processed(_))
+            })
+            .count() as u64;
+        orphans * u64::from(o.count)
+    }
+
+    /// Inputs of group `g` whose outputs `j` must have been published: the processed
+    /// ones the output selects (in the census's sense of processed).
+    fn expected_outputs(&self, g: usize, j: usize) -> u64 {
+        let group = &self.groups[g];
+        let o = &self.pipeline.outputs[g][j];
+        let inputs = (0..group.ledger.len() as u32)
+            .filter(|&id| {
+                group.ledger.addressed(id)
+                    && matches!(group.ledger.class(id), crate::ledger::Class::Processed(_))
+                    && self.pipeline.selected(o, j, id)
+            })
+            .count() as u64;
+        inputs * u64::from(o.count)
+    }
+}
+
+/// The `lineage` check of each service output: every processed input published exactly
+/// its outputs, and nothing was published for an input that is not processed.
+pub(super) fn lineage_rows(s: &PipelineSummary) -> Vec<crate::summary::Expectation> {
+    let mut rows = Vec::new();
+    for st in &s.stages {
+        for o in &st.outputs {
+            rows.push(crate::summary::Expectation {
+                check: format!("lineage {}>{}", st.group, o.topic),
+                expected: "published = expected, orphaned = 0".into(),
+                actual: format!(
+                    "published {}, expected {}, orphaned {}",
+                    o.published, o.expected, o.orphaned
+                ),
+                ok: o.published == o.expected && o.orphaned == 0,
+            });
+        }
+    }
+    rows
+}
