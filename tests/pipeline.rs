@@ -4,7 +4,7 @@
 //! crashes — exactly-once as Kafka transactions loses and duplicates nothing end to end,
 //! at-least-once republishes and its duplicates multiply downstream.
 
-use crate::support::{parse, run, run_with, t_interval};
+use crate::support::{assert_in_interval, parse, run, run_with};
 use mqlab_sim::RunSummary;
 use mqlab_sim::scenario::Delivery;
 
@@ -29,19 +29,6 @@ fn tandem(stages: usize, lambda: f64, service_ms: f64, duration_s: u32) -> Strin
         }
     }
     toml
-}
-
-fn assert_in_interval(what: &str, xs: &[f64], expected: f64) {
-    let (mean, half) = t_interval(xs);
-    assert!(
-        (mean - expected).abs() <= half,
-        "{what}: theory {expected:.6} outside 95% interval {mean:.6} ± {half:.6} over {} seeds",
-        xs.len()
-    );
-    assert!(
-        half < 0.1 * expected,
-        "{what}: interval ±{half} too wide for {expected}"
-    );
 }
 
 fn sink_mean(r: &RunSummary) -> f64 {

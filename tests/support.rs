@@ -39,6 +39,21 @@ pub fn run_with(s: &Scenario, delivery: Delivery, seed: u64) -> RunSummary {
     run(&s, seed)
 }
 
+/// The theory's `expected` lies in the 95% interval of `xs` (one figure per seed), and
+/// the interval is narrow enough (under a tenth of the value) to have proved something.
+pub fn assert_in_interval(what: &str, xs: &[f64], expected: f64) {
+    let (mean, half) = t_interval(xs);
+    assert!(
+        (mean - expected).abs() <= half,
+        "{what}: theory {expected:.6} outside 95% interval {mean:.6} ± {half:.6} over {} seeds",
+        xs.len()
+    );
+    assert!(
+        half < 0.1 * expected,
+        "{what}: interval ±{half} too wide for {expected}"
+    );
+}
+
 /// Mean and half-width of the 95% Student-t interval of `xs`.
 pub fn t_interval(xs: &[f64]) -> (f64, f64) {
     let n = xs.len();

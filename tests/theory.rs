@@ -2,7 +2,7 @@
 //! Erlang C, c partitions as independent M/M/1 queues, and Little's law. Each figure is
 //! averaged over seeds and the theoretical value must fall in the 95% interval.
 
-use crate::support::{erlang_c, parse, run, t_interval};
+use crate::support::{assert_in_interval, erlang_c, parse, run, t_interval};
 
 const SEEDS: u64 = 10;
 
@@ -72,19 +72,6 @@ fn measure(toml: &str) -> Vec<(f64, f64, f64, f64)> {
             )
         })
         .collect()
-}
-
-fn assert_in_interval(what: &str, xs: &[f64], expected: f64) {
-    let (mean, half) = t_interval(xs);
-    assert!(
-        (mean - expected).abs() <= half,
-        "{what}: theory {expected:.6} outside 95% interval {mean:.6} ± {half:.6} over seeds 1..={SEEDS}"
-    );
-    // The interval must also be informative, or the check above proves nothing.
-    assert!(
-        half < 0.1 * expected,
-        "{what}: interval ±{half} too wide for {expected}"
-    );
 }
 
 /// Mean wait and time-average number in system, each inside its interval over seeds.
