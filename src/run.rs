@@ -19,6 +19,11 @@ pub struct RunArgs {
     /// Delivery variant for every group: at-most-once, at-least-once or exactly-once.
     #[arg(long, value_parser = parse_delivery)]
     pub delivery: Option<Delivery>,
+    /// Change a scenario key, `KEY=VALUE` (repeatable): `broker.acks=all`,
+    /// `topic.orders.partitions=6`, `consumer.payments.delivery=exactly-once`; checked as
+    /// the file is.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// Print the JSON result on stdout (and nothing else).
     #[arg(long)]
     pub json: bool,
@@ -75,6 +80,9 @@ fn reproduce(args: &RunArgs) -> String {
     if let Some(d) = args.delivery {
         cmd.push_str(&format!(" --delivery {}", d.as_str()));
     }
+    for kv in &args.set {
+        cmd.push_str(&format!(" --set {}", shell_word(kv)));
+    }
     if let Some(f) = args.scale {
         cmd.push_str(&format!(" --scale {f}"));
     }
@@ -82,6 +90,16 @@ fn reproduce(args: &RunArgs) -> String {
         cmd.push_str(&format!(" --messages {n}"));
     }
     cmd
+}
+
+/// `word` as one shell word: as it is when nothing in it is special, else single-quoted.
+pub fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "._-=/,:@%+".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 pub fn parse_delivery(s: &str) -> Result<Delivery, String> {
@@ -100,7 +118,8 @@ pub fn simulate(scenario: &Scenario, source: &str, seed: u64) -> RunSummary {
 }
 
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let (mut scenario, source, seed) = load::prepared(&args.scenario, args.delivery, args.seed)?;
+    let (mut scenario, source, seed) =
+        load::prepared_with(&args.scenario, args.delivery, args.seed, &args.set)?;
     rescale(&mut scenario, args)?;
     load::check_fits(&scenario, &args.scenario, 1)?;
     if let Some(out) = &args.out {

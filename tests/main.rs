@@ -26,6 +26,7 @@ mod reports;
 mod request_reply;
 mod saga;
 mod scenarios;
+mod settings;
 mod support;
 mod systems;
 mod theory;

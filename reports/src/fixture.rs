@@ -124,6 +124,9 @@ pub fn run_with(seed: u64, delivery: &str, lost: u64) -> RunSummary {
         request_reply: Vec::new(),
         protection: None,
         payload: None,
+        outside_faults: None,
+        producers: Vec::new(),
+        broker_timeline: Vec::new(),
     }
 }
 

@@ -30,6 +30,7 @@ pub use saga::{SagaOutcome, SagaRunView};
 mod reqreply;
 mod resequence;
 mod retention;
+mod views;
 
 use crate::consumer::{Group, Instance, Store};
 use crate::dist::Dist;
@@ -191,6 +192,8 @@ pub struct Engine {
     protection: protect::Protection,
     /// Payload bytes (none unless the scenario uses sizes, bandwidth or a claim check).
     payload: Option<Box<payload::Payloads>>,
+    /// Publish → ack latency per producer and the broker timeline.
+    views: views::Views,
 }
 
 impl Engine {
@@ -291,6 +294,7 @@ impl Engine {
             requesters: reqreply::requesters(&sc),
             protection,
             payload: payload::build(&sc, seed),
+            views: views::Views::new(sc.producers.len()),
             rebalance_held: false,
             rebalance_due: Vec::new(),
             nodes_up: vec![true; *sc.broker.nodes.get_ref() as usize],
@@ -536,6 +540,7 @@ impl Engine {
     }
 
     fn note(&mut self, kind: LogKind, text: String) {
+        self.record_timeline(kind, &text);
         self.log_total += 1;
         if self.log.len() == LOG_KEEP {
             self.log.pop_front();

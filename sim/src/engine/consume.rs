@@ -432,6 +432,7 @@ impl Engine {
                     group.metrics.record_sojourn(self.now.since(msg.arrived));
                     self.record_class(msg.producer, latency);
                     self.record_type(msg.producer, latency);
+                    self.record_window(g, msg.born, latency);
                 }
             }
             2 => group.metrics.duplicated += 1,
