@@ -32,3 +32,4 @@ mod systems;
 mod theory;
 mod throughput;
 mod tui;
+mod views;
