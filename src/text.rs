@@ -6,6 +6,8 @@ use mqlab_sim::size::human_bytes;
 use std::fmt::Write;
 
 mod protection;
+pub mod table;
+mod views;
 
 /// Formats seconds with a unit that fits.
 pub fn secs(s: f64) -> String {
@@ -106,41 +108,12 @@ pub fn summary(r: &RunSummary, path: &str, flags: &str) -> String {
         secs(th.drain_s),
         th.drain_processed
     );
+    views::faults(&mut o, r);
+    views::producers(&mut o, r);
     overflow(&mut o, r);
     classes(&mut o, r);
     payload(&mut o, r);
-    let _ = writeln!(
-        o,
-        "\n{:<20} {:>9} {:>9} {:>6} {:>6} {:>5} {:>5} {:>9} {:>9} {:>6} {:>8}",
-        "group",
-        "copies",
-        "processed",
-        "lost",
-        "dup",
-        "ooo",
-        "dlq",
-        "wait",
-        "p99",
-        "util",
-        "max lag"
-    );
-    for g in &r.groups {
-        let _ = writeln!(
-            o,
-            "{:<20} {:>9} {:>9} {:>6} {:>6} {:>5} {:>5} {:>9} {:>9} {:>5.0}% {:>8}",
-            g.name,
-            g.copies,
-            g.processed,
-            g.lost,
-            g.duplicated,
-            g.out_of_order,
-            g.dead_lettered,
-            secs(g.wait_mean_s),
-            secs(g.latency_p99_s),
-            g.utilization * 100.0,
-            g.max_lag
-        );
-    }
+    views::groups(&mut o, r);
     let empty: Vec<String> = r
         .groups
         .iter()
@@ -158,6 +131,7 @@ pub fn summary(r: &RunSummary, path: &str, flags: &str) -> String {
     }
     resequencers(&mut o, r);
     timeline(&mut o, r);
+    views::broker_timeline(&mut o, r);
     let _ = writeln!(o);
     let width = r
         .expectations
