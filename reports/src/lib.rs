@@ -28,6 +28,7 @@ mod patterns;
 pub mod phases;
 pub mod stats;
 mod tables;
+mod views;
 
 pub use comparison::{Comparison, VariantSpec};
 pub use phases::Warmup;
