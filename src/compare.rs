@@ -35,7 +35,8 @@ pub struct CompareArgs {
     /// Print the comparison as JSON on stdout: `{"runs": [...], "variants": [...], ...}`.
     #[arg(long)]
     pub json: bool,
-    /// Write a report in this format (json, html, md, csv, hdr) to `--out`, or to stdout.
+    /// Write a report in this format (json, html, md, csv, hdr, text) to `--out`, or to
+    /// stdout (without it: aligned text tables on a terminal, Markdown otherwise).
     #[arg(long, value_parser = parse_format)]
     pub report: Option<Format>,
     /// Output file (written atomically); JSON unless `--report` says otherwise.
@@ -120,7 +121,8 @@ fn render_with(report: &Report, format: Format, warmup: Warmup) -> anyhow::Resul
 }
 
 /// Prints or writes a result: `--json` to stdout, `--report` to `--out` or stdout, JSON to
-/// `--out` when no format is named, and otherwise the Markdown tables on stdout.
+/// `--out` when no format is named, and otherwise the tables on stdout (aligned text on a
+/// terminal, Markdown otherwise).
 pub fn emit(
     report: &Report,
     json: bool,
@@ -134,11 +136,11 @@ pub fn emit(
     }
     let stdout_format = match (json, out, format) {
         (true, _, _) => Some(Format::Json),
-        (false, None, f) => Some(f.unwrap_or(Format::Markdown)),
+        (false, None, f) => Some(f.unwrap_or_else(tables_format)),
         // `--report F --out FILE`: the file is the output, stdout stays quiet.
         (false, Some(_), Some(_)) => None,
         // `--out FILE` alone saves the JSON result and still shows the tables.
-        (false, Some(_), None) => Some(Format::Markdown),
+        (false, Some(_), None) => Some(tables_format()),
     };
     if let Some(f) = stdout_format {
         use std::io::Write;
@@ -147,6 +149,16 @@ pub fn emit(
             .write_all(&render_with(report, f, warmup)?)?;
     }
     Ok(())
+}
+
+/// The tables for stdout: aligned plain text on a terminal, Markdown for a pipe or a file
+/// (`--report md` asks for Markdown anywhere).
+fn tables_format() -> Format {
+    if std::io::stdout().is_terminal() {
+        Format::Text
+    } else {
+        Format::Markdown
+    }
 }
 
 /// Runs `jobs` (scenario index, seed) over rayon's pool and returns the results in job

@@ -30,7 +30,7 @@ pub struct RunArgs {
     /// Also write the JSON result (or the `--report` format) to this file, atomically.
     #[arg(long)]
     pub out: Option<String>,
-    /// Report format for `--out` (or stdout without it): json, html, md, csv, hdr.
+    /// Report format for `--out` (or stdout without it): json, html, md, csv, hdr, text.
     #[arg(long, value_parser = crate::compare::parse_format)]
     pub report: Option<mqlab_reports::Format>,
     /// Run twice and fail (exit 1) if the trace hashes differ.

@@ -6,7 +6,6 @@ use mqlab_sim::size::human_bytes;
 use std::fmt::Write;
 
 mod protection;
-pub mod table;
 mod views;
 
 /// Formats seconds with a unit that fits.

@@ -1,7 +1,8 @@
 //! The run summary's per-group table, per-producer lines, fault windows and broker
 //! timeline (issue 15): what a user of Grafana or OpenMessaging Benchmark reads first.
 
-use super::{secs, table};
+use super::secs;
+use mqlab_reports::text::table;
 use mqlab_sim::RunSummary;
 use std::fmt::Write;
 
@@ -57,7 +58,7 @@ pub fn groups(o: &mut String, r: &RunSummary) {
             row
         })
         .collect();
-    let _ = write!(o, "\n{}", table::render(&header, &rows));
+    let _ = write!(o, "\n{}", table(&header, &rows));
 }
 
 /// The faults with their windows, and the latency of copies that missed every window.
