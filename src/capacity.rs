@@ -40,8 +40,8 @@ pub struct CapacityArgs {
     /// Delivery variant for every group (default: the scenario's).
     #[arg(long, value_parser = crate::run::parse_delivery)]
     pub delivery: Option<Delivery>,
-    /// Fixed scenario edits, `key=value`, as for `compare --set` (one value each).
-    #[arg(long)]
+    /// Change a scenario key, `KEY=VALUE` (repeatable), as `run --set` does.
+    #[arg(long, value_name = "KEY=VALUE")]
     pub set: Vec<String>,
     /// Stop when the bracket is narrower than this fraction of the rate.
     #[arg(long, default_value_t = 0.02)]
