@@ -81,7 +81,10 @@ fn reproduce(args: &RunArgs) -> String {
         cmd.push_str(&format!(" --delivery {}", d.as_str()));
     }
     for kv in &args.set {
-        cmd.push_str(&format!(" --set {}", shell_word(kv)));
+        cmd.push_str(&format!(
+            " --set {}",
+            mqlab_reports::comparison::shell_word(kv)
+        ));
     }
     if let Some(f) = args.scale {
         cmd.push_str(&format!(" --scale {f}"));
@@ -90,16 +93,6 @@ fn reproduce(args: &RunArgs) -> String {
         cmd.push_str(&format!(" --messages {n}"));
     }
     cmd
-}
-
-/// `word` as one shell word: as it is when nothing in it is special, else single-quoted.
-pub fn shell_word(word: &str) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "._-=/,:@%+".contains(c);
-    if !word.is_empty() && word.chars().all(plain) {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', "'\\''"))
-    }
 }
 
 pub fn parse_delivery(s: &str) -> Result<Delivery, String> {
