@@ -172,3 +172,27 @@ fn a_bad_slo_names_what_it_expected() {
         "{err}"
     );
 }
+
+#[test]
+fn the_dashboards_event_log_shows_the_broker_timeline() {
+    use mqlab_sim::snapshot::LogKind;
+    use mqlab_sim::{Engine, SimTime};
+    let s = load(&root().join("scenarios/kafka-broker-failover.toml"));
+    let mut e = Engine::new(&s, 1);
+    e.run_until(SimTime(21_000_000_000));
+    let snap = e.snapshot();
+    let broker: Vec<&str> = snap
+        .log
+        .iter()
+        .filter(|l| l.kind == LogKind::Broker)
+        .map(|l| l.text.as_str())
+        .collect();
+    assert!(
+        broker.iter().any(|t| t.contains("ISR shrank")),
+        "{broker:?}"
+    );
+    assert!(
+        broker.iter().any(|t| t.contains("leader now broker/")),
+        "{broker:?}"
+    );
+}
