@@ -48,11 +48,12 @@ fn group_latency_table(r: &RunSummary) -> Table {
         &header,
     );
     for g in &r.groups {
-        let mut row = vec![g.name.clone(), num(g.processed_per_s, 1)];
+        let mut row = vec![g.name.clone()];
         if g.latency_s == Latency::default() && g.processed > 0 {
-            // A result saved before groups carried their latency.
-            row.extend(std::iter::repeat_n("n/a".to_string(), 6));
+            // A result saved before groups carried their latency and throughput.
+            row.extend(std::iter::repeat_n("n/a".to_string(), 7));
         } else {
+            row.push(num(g.processed_per_s, 1));
             row.extend(latency_cells(&g.latency_s));
         }
         if let (true, Some(f)) = (outside, g.outside_faults) {
@@ -240,6 +241,15 @@ mod tests {
         );
         // One group alone is the merged curve: no second line on top of it.
         assert_eq!(percentile_lines(&fixture::run(), Vec::new(), "x").len(), 1);
+    }
+
+    #[test]
+    fn a_result_saved_before_group_latency_shows_not_available() {
+        let mut r = fixture::run();
+        r.groups[0].latency_s = Latency::default();
+        r.groups[0].processed_per_s = 0.0;
+        let t = group_latency_table(&r);
+        assert!(t.rows[0][1..].iter().all(|c| c == "n/a"), "{:?}", t.rows[0]);
     }
 
     #[test]
