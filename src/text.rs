@@ -13,6 +13,9 @@ pub fn secs(s: f64) -> String {
     let a = s.abs();
     if a == 0.0 {
         "0".into()
+    } else if a < 1e-6 {
+        // A nanosecond (an instantaneous hop's ack) would read `0.0us`.
+        format!("{:.0}ns", s * 1e9)
     } else if a < 1e-3 {
         format!("{:.1}us", s * 1e6)
     } else if a < 1.0 {
