@@ -5,12 +5,12 @@
 //! Search: bracket by doubling (or halving) from the scenario's own rate, then bisect until
 //! the bracket is within `--precision`. Every probe runs all seeds in parallel.
 
-use crate::compare::{apply_setting, parse_seeds, run_parallel};
+use crate::compare::{parse_seeds, run_parallel};
 use crate::load;
+use crate::slo::{self, Bound};
 use anyhow::{Context, bail};
 use mqlab_reports::Warmup;
 use mqlab_reports::phases::backlog;
-use mqlab_sim::time::parse_duration;
 use mqlab_sim::{Delivery, RunSummary};
 use serde_json::json;
 use std::fmt::Write as _;
@@ -24,18 +24,24 @@ pub struct CapacityArgs {
     /// The producer whose rate is searched.
     #[arg(long)]
     pub producer: String,
-    /// The objective, e.g. `p99<50ms`; several joined by commas (`p50<5ms,p999<200ms`).
-    /// Metrics: mean, p50, p90, p99, p999, max (end-to-end latency).
+    /// The objective: `METRIC[(GROUP)]<DURATION`, several joined by commas or given as
+    /// repeated flags (`p99(payments)<50ms,p50<5ms`); every bound must hold. Metrics:
+    /// mean, p50, p90, p99, p999, max of end-to-end latency; without a group, of every
+    /// group's copies merged.
+    #[arg(long, required = true, value_name = "SLO")]
+    pub slo: Vec<String>,
+    /// Judge the latency bounds only on copies whose life touched no fault window (the
+    /// loss, shedding and backlog checks still cover the whole run).
     #[arg(long)]
-    pub slo: String,
+    pub outside_faults: bool,
     /// Seeds, as for `compare` (default 1..5). Every seed must pass.
     #[arg(long)]
     pub seeds: Option<String>,
     /// Delivery variant for every group (default: the scenario's).
     #[arg(long, value_parser = crate::run::parse_delivery)]
     pub delivery: Option<Delivery>,
-    /// Fixed scenario edits, `key=value`, as for `compare --set` (one value each).
-    #[arg(long)]
+    /// Change a scenario key, `KEY=VALUE` (repeatable), as `run --set` does.
+    #[arg(long, value_name = "KEY=VALUE")]
     pub set: Vec<String>,
     /// Stop when the bracket is narrower than this fraction of the rate.
     #[arg(long, default_value_t = 0.02)]
@@ -46,40 +52,6 @@ pub struct CapacityArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
-}
-
-/// One bound of the SLO.
-#[derive(Clone, Debug)]
-struct Bound {
-    metric: String,
-    limit_s: f64,
-}
-
-fn parse_slo(text: &str) -> anyhow::Result<Vec<Bound>> {
-    text.split(',')
-        .map(|part| {
-            let bad = || format!("bad --slo `{part}` (expected e.g. p99<50ms; metrics mean, p50, p90, p99, p999, max)");
-            let (metric, limit) = part.split_once("<=").or_else(|| part.split_once('<')).with_context(bad)?;
-            let metric = metric.trim().to_string();
-            if !["mean", "p50", "p90", "p99", "p999", "max"].contains(&metric.as_str()) {
-                bail!(bad());
-            }
-            let limit_s = parse_duration(limit.trim()).map_err(anyhow::Error::msg).with_context(bad)?.as_secs_f64();
-            Ok(Bound { metric, limit_s })
-        })
-        .collect()
-}
-
-fn latency(r: &RunSummary, metric: &str) -> f64 {
-    let l = &r.latency_s;
-    match metric {
-        "mean" => l.mean,
-        "p50" => l.p50,
-        "p90" => l.p90,
-        "p999" => l.p999,
-        "max" => l.max,
-        _ => l.p99,
-    }
 }
 
 /// What one rate did over every seed.
@@ -99,11 +71,12 @@ struct Probe {
 /// A system that leaves more than 1% of what arrives unprocessed while no fault is active
 /// is falling behind: its backlog grows without bound however long the run. Twenty copies
 /// of slack keep a handful of in-flight messages at very low rates from counting as growth.
-/// After a fault the lag must come back to its pre-fault mean before production ends.
+/// After a fault the lag must come back to its pre-fault mean within the run (the drain
+/// included).
 const GROWTH_LIMIT: f64 = 0.01;
 const GROWTH_SLACK: f64 = 20.0;
 
-fn judge(rate: f64, runs: &[RunSummary], slo: &[Bound], warmup: Warmup) -> Probe {
+fn judge(rate: f64, runs: &[RunSummary], slo: &[Bound], outside: bool, warmup: Warmup) -> Probe {
     let mut why = String::new();
     let mut growth_max: f64 = 0.0;
     for r in runs {
@@ -119,16 +92,8 @@ fn judge(rate: f64, runs: &[RunSummary], slo: &[Bound], warmup: Warmup) -> Probe
             continue;
         }
         for b in slo {
-            let v = latency(r, &b.metric);
-            if v > b.limit_s {
-                let _ = write!(
-                    why,
-                    "seed {}: {} {:.3}ms > {:.3}ms; ",
-                    r.seed,
-                    b.metric,
-                    v * 1e3,
-                    b.limit_s * 1e3
-                );
+            if let Err(broken) = b.judge(r, outside) {
+                let _ = write!(why, "seed {}: {broken}; ", r.seed);
             }
         }
         if r.messages.lost > 0 || r.messages.dropped > 0 {
@@ -150,14 +115,13 @@ fn judge(rate: f64, runs: &[RunSummary], slo: &[Bound], warmup: Warmup) -> Probe
             );
         }
     }
-    let worst_metric = slo.first().map_or("p99", |b| b.metric.as_str());
     Probe {
         rate,
         pass: why.is_empty(),
         why: why.trim_end_matches("; ").to_string(),
         worst_latency_s: runs
             .iter()
-            .map(|r| latency(r, worst_metric))
+            .filter_map(|r| slo.first().and_then(|b| b.value_s(r, outside)))
             .fold(0.0, f64::max),
         lost_max: runs.iter().map(|r| r.messages.lost).max().unwrap_or(0),
         dropped_max: runs.iter().map(|r| r.messages.dropped).max().unwrap_or(0),
@@ -167,21 +131,13 @@ fn judge(rate: f64, runs: &[RunSummary], slo: &[Bound], warmup: Warmup) -> Probe
 
 pub fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
     let loaded = load::scenario(&args.scenario)?;
-    let slo = parse_slo(&args.slo)?;
+    let slo = slo::parse_all(&args.slo, &loaded.scenario)?;
     let seeds = parse_seeds(args.seeds.as_deref().unwrap_or("1..5"))?;
     if !(args.precision > 0.0 && args.precision < 1.0) {
         bail!("--precision must be between 0 and 1");
     }
-    let mut base = loaded.scenario.clone();
-    if let Some(d) = args.delivery {
-        base.set_delivery(d);
-    }
-    for kv in &args.set {
-        let (k, v) = kv
-            .split_once('=')
-            .with_context(|| format!("bad --set `{kv}` (expected key=value)"))?;
-        apply_setting(&mut base, k.trim(), v.trim())?;
-    }
+    let settings = load::settings(&args.set)?;
+    let base = load::with_settings(&loaded, &args.scenario, &settings)?;
     let start = base
         .producers
         .iter()
@@ -195,15 +151,18 @@ pub fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
         })?;
     let mut probes: Vec<Probe> = Vec::new();
     let mut probe = |rate: f64| -> anyhow::Result<bool> {
-        let mut s = base.clone();
-        apply_setting(
-            &mut s,
-            &format!("producer.{}.rate", args.producer),
-            &format!("{rate}"),
-        )?;
+        let mut at_rate = settings.clone();
+        at_rate.push((
+            format!("producer.{}.rate", args.producer),
+            format!("{rate}"),
+        ));
+        let mut s = load::with_settings(&loaded, &args.scenario, &at_rate)?;
+        if let Some(d) = args.delivery {
+            load::set_delivery(&mut s, d, &settings);
+        }
         let jobs: Vec<(usize, u64)> = seeds.iter().map(|&seed| (0, seed)).collect();
         let runs = run_parallel(std::slice::from_ref(&s), &loaded.source, &jobs);
-        let p = judge(rate, &runs, &slo, args.warmup);
+        let p = judge(rate, &runs, &slo, args.outside_faults, args.warmup);
         let pass = p.pass;
         probes.push(p);
         Ok(pass)
@@ -270,7 +229,8 @@ fn print_result(
             .map(|p| json!({"rate_per_s": p.rate, "pass": p.pass, "why": p.why, "worst_latency_s": p.worst_latency_s,
                 "lost_max": p.lost_max, "dropped_max": p.dropped_max, "backlog_growth_max": p.growth_max}))
             .collect();
-        let out = json!({"scenario": args.scenario, "producer": args.producer, "slo": args.slo, "seeds": seeds,
+        let out = json!({"scenario": args.scenario, "producer": args.producer, "slo": args.slo.join(","),
+            "outside_faults": args.outside_faults, "seeds": seeds,
             "warmup": args.warmup.to_string(), "rate_per_s": found, "probes": rows});
         crate::outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default())?;
         return Ok(());
@@ -278,10 +238,15 @@ fn print_result(
     let first = seeds.first().copied().unwrap_or(0);
     let last = seeds.last().copied().unwrap_or(0);
     crate::outln!(
-        "mqlab capacity {} --producer {} --slo '{}'   ({} seeds {first}..={last}, warm-up {})",
+        "mqlab capacity {} --producer {} --slo '{}'{}   ({} seeds {first}..={last}, warm-up {})",
         args.scenario,
         args.producer,
-        args.slo,
+        args.slo.join(","),
+        if args.outside_faults {
+            " --outside-faults"
+        } else {
+            ""
+        },
         seeds.len(),
         args.warmup
     )?;
@@ -293,7 +258,11 @@ fn print_result(
     }
     crate::outln!(
         "\n| rate/s | result | worst {} | lost max | dropped max | unprocessed max | why |",
-        args.slo.split(['<', ',']).next().unwrap_or("p99")
+        args.slo
+            .first()
+            .and_then(|s| s.split(['<', ',']).next())
+            .unwrap_or("p99")
+            .trim()
     )?;
     crate::outln!("| --- | --- | --- | --- | --- | --- | --- |")?;
     for p in probes.iter() {
@@ -315,16 +284,6 @@ fn print_result(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn slo_parses_several_bounds_and_rejects_unknown_metrics() {
-        let b = parse_slo("p99<50ms,p50<=5ms").unwrap();
-        assert_eq!(b.len(), 2);
-        assert!((b[0].limit_s - 0.05).abs() < 1e-12);
-        assert_eq!(b[1].metric, "p50");
-        assert!(parse_slo("p98<5ms").is_err());
-        assert!(parse_slo("p99 50ms").is_err());
-    }
 
     #[test]
     fn search_finds_the_threshold_from_either_side() {

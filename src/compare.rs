@@ -1,25 +1,20 @@
 //! `mqlab compare`: every delivery variant × `--set` value × seed is an independent
 //! deterministic run, spread over the cores with rayon; `mqlab-reports` aggregates them.
 //! Runs are collected in job order, never completion order, so the output is identical
-//! whatever `RAYON_NUM_THREADS` is. Also home of `--set` (shared with `capacity`) and of the
-//! parallel runner with its progress bar.
+//! whatever `RAYON_NUM_THREADS` is. Also home of the `--set` sweeps (each value applied by
+//! `Scenario::from_toml_with`) and of the parallel runner with its progress bar.
 
 use crate::{load, run};
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use mqlab_reports::comparison::{Comparison, Input, VariantSpec};
 use mqlab_reports::{Format, Options, Report, Warmup};
-use mqlab_sim::dist::Dist;
-use mqlab_sim::scenario::OnFull;
-use mqlab_sim::scenario::resolve_target;
-use mqlab_sim::time::parse_duration;
 use mqlab_sim::{Delivery, RunSummary, Scenario};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
-use toml::Spanned;
 
 /// Arguments of `mqlab compare`.
 #[derive(clap::Args, Debug)]
@@ -32,14 +27,16 @@ pub struct CompareArgs {
     /// Seeds: `A..B` (inclusive), `A..=B`, a list `1,5,9`, or one seed (default 1..10).
     #[arg(long)]
     pub seeds: Option<String>,
-    /// Parameter sweeps, `key=v1,v2` (repeatable): `consumer.GROUP.instances`,
-    /// `consumer.GROUP.commit_interval`, `producer.NAME.rate`, `broker.capacity`, ...
-    #[arg(long)]
+    /// Parameter sweeps, `KEY=v1,v2` (repeatable), on any scenario key by its path:
+    /// `broker.acks=leader,all`, `topic.NAME.partitions`, `producer.NAME.rate`,
+    /// `consumer.GROUP.delivery`, `network.loss`, ...; each value checked as the file is.
+    #[arg(long, value_name = "KEY=V1,V2")]
     pub set: Vec<String>,
     /// Print the comparison as JSON on stdout: `{"runs": [...], "variants": [...], ...}`.
     #[arg(long)]
     pub json: bool,
-    /// Write a report in this format (json, html, md, csv, hdr) to `--out`, or to stdout.
+    /// Write a report in this format (json, html, md, csv, hdr, text) to `--out`, or to
+    /// stdout (without it: aligned text tables on a terminal, Markdown otherwise).
     #[arg(long, value_parser = parse_format)]
     pub report: Option<Format>,
     /// Output file (written atomically); JSON unless `--report` says otherwise.
@@ -66,11 +63,9 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
     let mut scenarios = Vec::new();
     for d in &deliveries {
         for combo in combinations(&sweeps) {
-            let mut s = loaded.scenario.clone();
-            s.set_delivery(*d);
-            for (k, v) in &combo {
-                apply_setting(&mut s, k, v)?;
-            }
+            let settings: Vec<(String, String)> = combo.clone().into_iter().collect();
+            let mut s = load::with_settings(&loaded, &args.scenario, &settings)?;
+            load::set_delivery(&mut s, *d, &settings);
             let mut label = d.as_str().to_string();
             for (k, v) in &combo {
                 label.push_str(&format!(" {k}={v}"));
@@ -126,7 +121,8 @@ fn render_with(report: &Report, format: Format, warmup: Warmup) -> anyhow::Resul
 }
 
 /// Prints or writes a result: `--json` to stdout, `--report` to `--out` or stdout, JSON to
-/// `--out` when no format is named, and otherwise the Markdown tables on stdout.
+/// `--out` when no format is named, and otherwise the tables on stdout (aligned text on a
+/// terminal, Markdown otherwise).
 pub fn emit(
     report: &Report,
     json: bool,
@@ -140,11 +136,11 @@ pub fn emit(
     }
     let stdout_format = match (json, out, format) {
         (true, _, _) => Some(Format::Json),
-        (false, None, f) => Some(f.unwrap_or(Format::Markdown)),
+        (false, None, f) => Some(f.unwrap_or_else(tables_format)),
         // `--report F --out FILE`: the file is the output, stdout stays quiet.
         (false, Some(_), Some(_)) => None,
         // `--out FILE` alone saves the JSON result and still shows the tables.
-        (false, Some(_), None) => Some(Format::Markdown),
+        (false, Some(_), None) => Some(tables_format()),
     };
     if let Some(f) = stdout_format {
         use std::io::Write;
@@ -153,6 +149,16 @@ pub fn emit(
             .write_all(&render_with(report, f, warmup)?)?;
     }
     Ok(())
+}
+
+/// The tables for stdout: aligned plain text on a terminal, Markdown for a pipe or a file
+/// (`--report md` asks for Markdown anywhere).
+fn tables_format() -> Format {
+    if std::io::stdout().is_terminal() {
+        Format::Text
+    } else {
+        Format::Markdown
+    }
 }
 
 /// Runs `jobs` (scenario index, seed) over rayon's pool and returns the results in job
@@ -248,182 +254,6 @@ fn combinations(sweeps: &[(String, Vec<String>)]) -> Vec<BTreeMap<String, String
             .collect();
     }
     out
-}
-
-const KEYS: &str = "duration, drain, broker.capacity, broker.max_receives, broker.visibility_timeout, \
-broker.on_full, broker.high_watermark, broker.low_watermark, broker.spill_capacity, broker.spill_latency, \
-producer.NAME.rate, producer.NAME.retry_backoff, producer.NAME.publish, producer.NAME.reply_timeout, \
-producer.NAME.correlation, consumer.GROUP.instances, consumer.GROUP.commit_interval, \
-consumer.GROUP.service_time, consumer.GROUP.max_retries, consumer.GROUP.backoff, \
-consumer.GROUP.resequence, consumer.GROUP.gap_timeout, topic.NAME.partitions";
-
-/// Sets one scenario field from a `--set` key; unknown keys and bad values are errors that
-/// name the key and list what is accepted.
-pub fn apply_setting(s: &mut Scenario, key: &str, value: &str) -> anyhow::Result<()> {
-    let ctx = || format!("--set {key}={value}");
-    let parts: Vec<&str> = key.split('.').collect();
-    match parts.as_slice() {
-        ["duration"] => {
-            s.duration = parse_duration(value)
-                .map_err(anyhow::Error::msg)
-                .with_context(ctx)?
-        }
-        ["drain"] => {
-            s.drain = parse_duration(value)
-                .map_err(anyhow::Error::msg)
-                .with_context(ctx)?
-        }
-        ["broker", "capacity"] => {
-            *s.broker.capacity.get_mut() = positive(value).with_context(ctx)?
-        }
-        ["broker", "max_receives"] => {
-            *s.broker.max_receives.get_mut() = positive(value).with_context(ctx)?
-        }
-        ["broker", "visibility_timeout"] => {
-            s.broker.visibility_timeout = parse_duration(value)
-                .map_err(anyhow::Error::msg)
-                .with_context(ctx)?;
-        }
-        ["broker", field] => set_broker(s, field, value).with_context(ctx)?,
-        ["producer", name, "retry_backoff"] => {
-            let p = s.producers.iter_mut().find(|p| p.name.get_ref() == name);
-            let p = p.with_context(|| format!("{}: no producer `{name}`", ctx()))?;
-            p.retry_backoff = Some(
-                parse_duration(value)
-                    .map_err(anyhow::Error::msg)
-                    .with_context(ctx)?,
-            );
-        }
-        ["producer", name, "rate"] => {
-            let p = s.producers.iter_mut().find(|p| p.name.get_ref() == name);
-            let p = p.with_context(|| format!("{}: no producer `{name}`", ctx()))?;
-            let rate: f64 = value
-                .parse()
-                .ok()
-                .filter(|r: &f64| r.is_finite() && *r > 0.0)
-                .with_context(|| format!("{}: the rate must be a positive number", ctx()))?;
-            *p.rate.get_mut() = rate;
-        }
-        ["producer", name, "publish"] => {
-            let p = s.producers.iter_mut().find(|p| p.name.get_ref() == name);
-            let p = p.with_context(|| format!("{}: no producer `{name}`", ctx()))?;
-            let publish = mqlab_sim::scenario::Publish::parse(value).with_context(|| {
-                format!("{}: direct, dual-write, publish-first or outbox", ctx())
-            })?;
-            p.set_publish(publish);
-        }
-        ["producer", name, field @ ("reply_timeout" | "correlation")] => {
-            set_requester(s, name, field, value).with_context(ctx)?;
-        }
-        ["topic", name, "partitions"] => {
-            let t = s.topics.iter_mut().find(|t| t.name.get_ref() == name);
-            let t = t.with_context(|| format!("{}: no topic `{name}`", ctx()))?;
-            *t.partitions.get_mut() = positive(value).with_context(ctx)?;
-        }
-        ["consumer", group, field] => set_consumer(s, group, field, value).with_context(ctx)?,
-        _ => bail!("{}: unknown key (accepted: {KEYS})", ctx()),
-    }
-    // A value can contradict another setting (spill on a log, a watermark above capacity).
-    s.check()
-        .map_err(anyhow::Error::msg)
-        .with_context(|| format!("{}: the scenario is no longer valid", ctx()))?;
-    // Fewer instances can strand a fault's target, which the engine would reject later.
-    for f in &s.faults {
-        if resolve_target(s, f.target.get_ref()).is_none() {
-            bail!(
-                "{}: fault target `{}` no longer exists",
-                ctx(),
-                f.target.get_ref()
-            );
-        }
-    }
-    Ok(())
-}
-
-/// One `broker.FIELD` setting beyond the common ones; errors get the `--set` context.
-fn set_broker(s: &mut Scenario, field: &str, value: &str) -> anyhow::Result<()> {
-    let b = &mut s.broker;
-    let number = || positive::<u64>(value);
-    match field {
-        "on_full" => {
-            *b.on_full.get_mut() = match value {
-                "block" => OnFull::Block,
-                "drop-oldest" => OnFull::DropOldest,
-                "reject" => OnFull::Reject,
-                "spill" => OnFull::Spill,
-                _ => bail!("expected block, drop-oldest, reject or spill"),
-            };
-        }
-        "high_watermark" => b.high_watermark = Some(Spanned::new(0..0, number()?)),
-        "low_watermark" => b.low_watermark = Some(Spanned::new(0..0, number()?)),
-        "spill_capacity" => b.spill_capacity = Some(Spanned::new(0..0, number()?)),
-        "spill_latency" => b.spill_latency = Dist::parse(value).map_err(anyhow::Error::msg)?,
-        _ => bail!("unknown key (accepted: {KEYS})"),
-    }
-    Ok(())
-}
-
-/// A requester's `reply_timeout` (positive) or `correlation` (`id` or `none`, only on a
-/// producer that is a requester); errors get the `--set` context from the caller.
-fn set_requester(s: &mut Scenario, name: &str, field: &str, value: &str) -> anyhow::Result<()> {
-    let p = s.producers.iter_mut().find(|p| p.name.get_ref() == name);
-    let p = p.with_context(|| format!("no producer `{name}`"))?;
-    if field == "reply_timeout" {
-        let t = parse_duration(value).map_err(anyhow::Error::msg)?;
-        if t.is_zero() {
-            bail!("reply_timeout must be greater than zero");
-        }
-        p.set_request_reply(Some(t), None);
-        return Ok(());
-    }
-    if p.reply_timeout.is_none() {
-        bail!("`correlation` needs `reply_timeout` (a requester)");
-    }
-    let c = match value {
-        "id" => mqlab_sim::scenario::Correlation::Id,
-        "none" => mqlab_sim::scenario::Correlation::None,
-        _ => bail!("expected `id` or `none`"),
-    };
-    p.set_request_reply(None, Some(c));
-    Ok(())
-}
-
-/// One `consumer.GROUP.FIELD` setting; errors get the `--set` context from the caller.
-fn set_consumer(s: &mut Scenario, group: &str, field: &str, value: &str) -> anyhow::Result<()> {
-    let c = s.consumers.iter_mut().find(|c| c.group.get_ref() == group);
-    let c = c.with_context(|| format!("no consumer group `{group}`"))?;
-    let dur = || parse_duration(value).map_err(anyhow::Error::msg);
-    match field {
-        "instances" => *c.instances.get_mut() = positive(value)?,
-        "commit_interval" => c.commit_interval = dur()?,
-        "backoff" => c.backoff = dur()?,
-        "max_retries" => c.max_retries = value.parse()?,
-        "service_time" => c.service_time = Dist::parse(value).map_err(anyhow::Error::msg)?,
-        "resequence" => {
-            let on: bool = value.parse()?;
-            c.set_resequence(on);
-            // The resequencer's own settings go with it: `resequence=true,false` on a
-            // scenario that tunes them (ordering.toml) compares with and without it.
-            if !on {
-                c.resequence_buffer = None;
-                c.gap_timeout = None;
-            }
-        }
-        "gap_timeout" if !c.resequences() => bail!("gap_timeout needs resequence = true"),
-        "gap_timeout" => match dur()? {
-            d if d.is_zero() => bail!("gap_timeout must be greater than zero"),
-            d => c.set_gap_timeout(d),
-        },
-        _ => bail!("unknown key (accepted: {KEYS})"),
-    }
-    Ok(())
-}
-
-fn positive<T: std::str::FromStr + PartialOrd + Default>(value: &str) -> anyhow::Result<T> {
-    match value.parse::<T>() {
-        Ok(v) if v > T::default() => Ok(v),
-        _ => bail!("expected a whole number greater than zero"),
-    }
 }
 
 #[cfg(test)]

@@ -40,15 +40,62 @@ pub fn prepared(
     delivery: Option<Delivery>,
     seed: Option<u64>,
 ) -> anyhow::Result<(Scenario, String, u64)> {
-    let Loaded {
-        mut scenario,
-        source,
-    } = scenario(path)?;
+    prepared_with(path, delivery, seed, &[])
+}
+
+/// `prepared` with `--set KEY=VALUE` flags applied to the file first.
+pub fn prepared_with(
+    path: &str,
+    delivery: Option<Delivery>,
+    seed: Option<u64>,
+    set: &[String],
+) -> anyhow::Result<(Scenario, String, u64)> {
+    let loaded = scenario(path)?;
+    let settings = settings(set)?;
+    let mut scenario = with_settings(&loaded, path, &settings)?;
     if let Some(d) = delivery {
-        scenario.set_delivery(d);
+        set_delivery(&mut scenario, d, &settings);
     }
     let seed = seed.unwrap_or(scenario.seed);
-    Ok((scenario, source, seed))
+    Ok((scenario, loaded.source, seed))
+}
+
+/// `KEY=VALUE` flags as pairs, in the order given.
+pub fn settings(flags: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    flags
+        .iter()
+        .map(|f| {
+            let (k, v) = f
+                .split_once('=')
+                .with_context(|| format!("bad --set `{f}` (expected KEY=VALUE)"))?;
+            anyhow::ensure!(!v.trim().is_empty(), "bad --set `{f}`: empty value");
+            Ok((k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+/// The loaded scenario with `settings` applied to its file and checked as the file is
+/// (no settings: the scenario as loaded).
+pub fn with_settings(
+    loaded: &Loaded,
+    path: &str,
+    settings: &[(String, String)],
+) -> anyhow::Result<Scenario> {
+    if settings.is_empty() {
+        return Ok(loaded.scenario.clone());
+    }
+    Ok(Scenario::from_toml_with(&loaded.source, path, settings)?)
+}
+
+/// `--delivery` for every group but those a `consumer.GROUP.delivery` setting names: the
+/// narrower setting wins.
+pub fn set_delivery(scenario: &mut Scenario, delivery: Delivery, settings: &[(String, String)]) {
+    for c in &mut scenario.consumers {
+        let own = format!("consumer.{}.delivery", c.group.get_ref());
+        if !settings.iter().any(|(k, _)| *k == own) {
+            c.delivery = delivery;
+        }
+    }
 }
 
 /// Refuses, before it starts, a run whose per-message state (`runs` of them at once) would

@@ -10,6 +10,7 @@ mod load;
 mod output;
 mod report_cmd;
 mod run;
+mod slo;
 mod text;
 mod tui_cmd;
 

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 pub struct ReportArgs {
     /// A JSON result written by `mqlab run --json`/`--out` or `mqlab compare --json`/`--out`.
     pub result: String,
-    /// Output format: html, md, csv, hdr or json.
+    /// Output format: html, md, csv, hdr, json or text (aligned tables for a terminal).
     #[arg(long, value_parser = parse_format)]
     pub format: Format,
     /// Output file (default: stdout).

@@ -19,13 +19,18 @@ pub struct RunArgs {
     /// Delivery variant for every group: at-most-once, at-least-once or exactly-once.
     #[arg(long, value_parser = parse_delivery)]
     pub delivery: Option<Delivery>,
+    /// Change a scenario key, `KEY=VALUE` (repeatable): `broker.acks=all`,
+    /// `topic.orders.partitions=6`, `consumer.payments.delivery=exactly-once`; checked as
+    /// the file is.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// Print the JSON result on stdout (and nothing else).
     #[arg(long)]
     pub json: bool,
     /// Also write the JSON result (or the `--report` format) to this file, atomically.
     #[arg(long)]
     pub out: Option<String>,
-    /// Report format for `--out` (or stdout without it): json, html, md, csv, hdr.
+    /// Report format for `--out` (or stdout without it): json, html, md, csv, hdr, text.
     #[arg(long, value_parser = crate::compare::parse_format)]
     pub report: Option<mqlab_reports::Format>,
     /// Run twice and fail (exit 1) if the trace hashes differ.
@@ -75,6 +80,12 @@ fn reproduce(args: &RunArgs) -> String {
     if let Some(d) = args.delivery {
         cmd.push_str(&format!(" --delivery {}", d.as_str()));
     }
+    for kv in &args.set {
+        cmd.push_str(&format!(
+            " --set {}",
+            mqlab_reports::comparison::shell_word(kv)
+        ));
+    }
     if let Some(f) = args.scale {
         cmd.push_str(&format!(" --scale {f}"));
     }
@@ -100,7 +111,8 @@ pub fn simulate(scenario: &Scenario, source: &str, seed: u64) -> RunSummary {
 }
 
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let (mut scenario, source, seed) = load::prepared(&args.scenario, args.delivery, args.seed)?;
+    let (mut scenario, source, seed) =
+        load::prepared_with(&args.scenario, args.delivery, args.seed, &args.set)?;
     rescale(&mut scenario, args)?;
     load::check_fits(&scenario, &args.scenario, 1)?;
     if let Some(out) = &args.out {

@@ -7,12 +7,16 @@ use std::fmt::Write;
 
 mod pipeline;
 mod protection;
+mod views;
 
 /// Formats seconds with a unit that fits.
 pub fn secs(s: f64) -> String {
     let a = s.abs();
     if a == 0.0 {
         "0".into()
+    } else if a < 1e-6 {
+        // A nanosecond (an instantaneous hop's ack) would read `0.0us`.
+        format!("{:.0}ns", s * 1e9)
     } else if a < 1e-3 {
         format!("{:.1}us", s * 1e6)
     } else if a < 1.0 {
@@ -107,41 +111,12 @@ pub fn summary(r: &RunSummary, path: &str, flags: &str) -> String {
         secs(th.drain_s),
         th.drain_processed
     );
+    views::faults(&mut o, r);
+    views::producers(&mut o, r);
     overflow(&mut o, r);
     classes(&mut o, r);
     payload(&mut o, r);
-    let _ = writeln!(
-        o,
-        "\n{:<20} {:>9} {:>9} {:>6} {:>6} {:>5} {:>5} {:>9} {:>9} {:>6} {:>8}",
-        "group",
-        "copies",
-        "processed",
-        "lost",
-        "dup",
-        "ooo",
-        "dlq",
-        "wait",
-        "p99",
-        "util",
-        "max lag"
-    );
-    for g in &r.groups {
-        let _ = writeln!(
-            o,
-            "{:<20} {:>9} {:>9} {:>6} {:>6} {:>5} {:>5} {:>9} {:>9} {:>5.0}% {:>8}",
-            g.name,
-            g.copies,
-            g.processed,
-            g.lost,
-            g.duplicated,
-            g.out_of_order,
-            g.dead_lettered,
-            secs(g.wait_mean_s),
-            secs(g.latency_p99_s),
-            g.utilization * 100.0,
-            g.max_lag
-        );
-    }
+    views::groups(&mut o, r);
     let empty: Vec<String> = r
         .groups
         .iter()
@@ -162,6 +137,7 @@ pub fn summary(r: &RunSummary, path: &str, flags: &str) -> String {
     }
     resequencers(&mut o, r);
     timeline(&mut o, r);
+    views::broker_timeline(&mut o, r);
     let _ = writeln!(o);
     let width = r
         .expectations

@@ -4,7 +4,7 @@
 //! module never runs the engine, so the binary decides how runs are spread over threads.
 
 mod guarantees;
-pub use guarantees::reproduce;
+pub use guarantees::{reproduce, shell_word};
 
 use crate::phases::{self, Warmup};
 use crate::stats::{Estimate, paired_difference};
@@ -432,7 +432,7 @@ mod tests {
         assert_eq!(
             g.reproduce.as_deref(),
             Some(
-                "mqlab run s.toml --seed 5 --delivery at-least-once  # with consumer.payments.instances=2 set in the scenario"
+                "mqlab run s.toml --seed 5 --delivery at-least-once --set consumer.payments.instances=2"
             )
         );
     }

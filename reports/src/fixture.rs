@@ -76,6 +76,16 @@ pub fn run_with(seed: u64, delivery: &str, lost: u64) -> RunSummary {
             utilization: 0.67,
             max_lag: 403,
             latency_p99_s: q(0.99),
+            // One group: its latency is the run's.
+            latency_s: Latency {
+                mean: hist.mean() / 1e9,
+                p50: q(0.5),
+                p90: q(0.9),
+                p99: q(0.99),
+                p999: q(0.999),
+                max: hist.max() as f64 / 1e9,
+            },
+            processed_per_s: producing_rate(&series(seed, wiggle), 60.0),
             ..GroupSummary::default()
         }],
         series: series(seed, wiggle),
@@ -125,6 +135,9 @@ pub fn run_with(seed: u64, delivery: &str, lost: u64) -> RunSummary {
         request_reply: Vec::new(),
         protection: None,
         payload: None,
+        outside_faults: None,
+        producers: Vec::new(),
+        broker_timeline: Vec::new(),
     }
 }
 

@@ -145,10 +145,15 @@ fn run_charts(r: &RunSummary) -> Result<Figures, ReportError> {
             title: "Latency by percentile",
             x_desc: "percentile (log scale of 1/(1-q))",
             y_desc: "latency (log scale)",
-            lines: vec![Line {
-                label: r.delivery.clone(),
-                points: charts::percentile_points(&hdr::histogram(r)?),
-            }],
+            lines: crate::views::percentile_lines(
+                r,
+                charts::percentile_points(&hdr::histogram(r)?),
+                &if r.groups.len() > 1 {
+                    format!("all groups ({})", r.delivery)
+                } else {
+                    r.delivery.clone()
+                },
+            ),
             shade: Vec::new(),
             percentile_x: true,
         },
@@ -365,7 +370,8 @@ mod tests {
         let page = html(&Report::Run(fixture::run_with_patterns()));
         assert_well_formed(&page);
         assert!(page.contains("<h2>Sagas</h2>"));
-        assert_eq!(page.matches("<table>").count(), 6 + 11);
+        // The core tables, latency by group and faults, then the pattern tables.
+        assert_eq!(page.matches("<table>").count(), 6 + 2 + 11);
     }
 
     #[test]

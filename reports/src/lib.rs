@@ -28,6 +28,8 @@ mod patterns;
 pub mod phases;
 pub mod stats;
 mod tables;
+pub mod text;
+mod views;
 
 pub use comparison::{Comparison, VariantSpec};
 pub use phases::Warmup;
@@ -67,7 +69,7 @@ pub enum ReportError {
     #[error("cannot encode latency histogram: {0}")]
     Histogram(String),
     /// Unknown `--format`.
-    #[error("unknown report format `{0}` (expected json, html, md, csv or hdr)")]
+    #[error("unknown report format `{0}` (expected json, html, md, csv, hdr or text)")]
     UnknownFormat(String),
 }
 
@@ -84,6 +86,8 @@ pub enum Format {
     Html,
     /// HdrHistogram interval log (V2 deflate), latencies in nanoseconds.
     Hdr,
+    /// The tables as aligned plain text, for a terminal.
+    Text,
 }
 
 impl FromStr for Format {
@@ -95,6 +99,7 @@ impl FromStr for Format {
             "md" | "markdown" => Ok(Format::Markdown),
             "html" => Ok(Format::Html),
             "hdr" | "hlog" => Ok(Format::Hdr),
+            "text" | "txt" => Ok(Format::Text),
             other => Err(ReportError::UnknownFormat(other.to_string())),
         }
     }
@@ -135,6 +140,7 @@ pub fn write<W: io::Write>(
         Format::Markdown => markdown::write(report, opts, w),
         Format::Html => html::write(report, opts, w),
         Format::Hdr => hdr::write(report, w),
+        Format::Text => text::write(report, opts, w),
     }
 }
 

@@ -54,13 +54,9 @@ pub fn comparison_header(c: &Comparison) -> String {
 /// Tables of one run: the core tables, then one per messaging-pattern section it has.
 pub fn run_tables(r: &RunSummary, warmup: Warmup) -> Vec<Table> {
     let cut = warmup.cut_s(r);
-    let mut out = vec![
-        messages_table(r),
-        latency_table(r),
-        groups_table(r),
-        checks_table(r),
-        steady_table(r, warmup, cut),
-    ];
+    let mut out = vec![messages_table(r), latency_table(r), groups_table(r)];
+    out.extend(crate::views::run_tables(r));
+    out.extend([checks_table(r), steady_table(r, warmup, cut)]);
     out.extend(run_phase_table(r, cut));
     out.extend(crate::patterns::pattern_tables(r));
     out
@@ -260,6 +256,7 @@ pub fn comparison_tables(c: &Comparison) -> Vec<Table> {
         performance_table(c),
         differences_table(c),
     ];
+    out.extend(crate::views::comparison_group_table(c));
     out.extend(overflow_table(c));
     out.extend(phase_table(c));
     out

@@ -31,6 +31,7 @@ pub use saga::{SagaOutcome, SagaRunView};
 mod reqreply;
 mod resequence;
 mod retention;
+mod views;
 
 use crate::consumer::{Group, Instance, Store};
 use crate::dist::Dist;
@@ -194,6 +195,8 @@ pub struct Engine {
     payload: Option<Box<payload::Payloads>>,
     /// Services that publish what they process (off without `[[consumer.output]]`).
     pipeline: pipeline::Pipeline,
+    /// Publish → ack latency per producer and the broker timeline.
+    views: views::Views,
 }
 
 impl Engine {
@@ -298,6 +301,7 @@ impl Engine {
             protection,
             payload: payload::build(&sc, seed),
             pipeline: pipeline::build(&sc, own_producers, seed),
+            views: views::Views::new(sc.producers.len()),
             rebalance_held: false,
             rebalance_due: Vec::new(),
             nodes_up: vec![true; *sc.broker.nodes.get_ref() as usize],
@@ -545,6 +549,7 @@ impl Engine {
     }
 
     fn note(&mut self, kind: LogKind, text: String) {
+        self.record_timeline(kind, &text);
         self.log_total += 1;
         if self.log.len() == LOG_KEEP {
             self.log.pop_front();

@@ -19,8 +19,9 @@ pub struct Partition {
     pub hw: u64,
     /// Replicas, leader and ISR.
     pub replicas: ReplicaSet,
-    /// `acks = all` requests waiting for the high watermark: (offset, producer, message).
-    pub pending_acks: VecDeque<(u64, u32, u32)>,
+    /// `acks = all` requests waiting for the high watermark: (offset, producer, message,
+    /// its intended send time, for the publish → ack latency).
+    pub pending_acks: VecDeque<(u64, u32, u32, crate::time::SimTime)>,
 }
 
 impl Partition {

@@ -33,6 +33,29 @@ pub fn latency_of(h: &Histogram<u64>) -> Latency {
     }
 }
 
+/// The percentile curve of a nanosecond histogram as `[q, seconds]`: twenty points per
+/// decade of `1/(1-q)`, from the first step above q = 0 up to the highest q the sample
+/// supports (1 / count, at most 99.9999%), the points an HdrHistogram plot draws.
+#[must_use]
+#[allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
+pub fn percentile_ladder(h: &Histogram<u64>) -> Vec<[f64; 2]> {
+    if h.is_empty() {
+        return Vec::new();
+    }
+    let x_max = (h.len() as f64).log10().min(6.0);
+    let steps = (x_max * 20.0).ceil().max(1.0) as u32;
+    (1..=steps)
+        .map(|k| {
+            let q = 1.0 - 10f64.powf(-x_max * f64::from(k) / f64::from(steps));
+            [q, SimDuration(h.value_at_quantile(q)).as_secs_f64()]
+        })
+        .collect()
+}
+
 /// One group's queueing figures.
 #[derive(Debug)]
 pub struct GroupMetrics {
@@ -66,6 +89,11 @@ pub struct GroupMetrics {
     pub dropped: u64,
     /// Copies known lost (taken, committed, then a crash).
     pub lost_known: u64,
+    /// Latency of the copies whose life touched no fault window; made at the first such
+    /// copy, and only in a scenario with faults.
+    pub outside: Option<Box<Histogram<u64>>>,
+    /// Latency samples (first processings) when the producers stopped (none before).
+    pub samples_at_stop: Option<u64>,
 }
 
 impl Default for GroupMetrics {
@@ -89,6 +117,8 @@ impl Default for GroupMetrics {
             dead_lettered: 0,
             dropped: 0,
             lost_known: 0,
+            outside: None,
+            samples_at_stop: None,
         }
     }
 }
@@ -377,6 +407,27 @@ impl SeriesBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_percentile_ladder_climbs_to_what_the_sample_supports() {
+        let mut h = new_histogram();
+        for v in 1..=1000u64 {
+            h.record(v * 1_000_000).unwrap();
+        }
+        let ladder = percentile_ladder(&h);
+        // 1000 samples support q up to 99.9%: three decades, twenty points each.
+        assert_eq!(ladder.len(), 60);
+        let last = ladder[59];
+        assert!((last[0] - 0.999).abs() < 1e-9, "{last:?}");
+        // The 99.9th of 1..1000 ms is 999 ms (to the histogram's three digits).
+        assert!((last[1] - 0.999).abs() < 0.002, "{last:?}");
+        assert!(
+            ladder
+                .windows(2)
+                .all(|w| w[0][1] <= w[1][1] && w[0][0] < w[1][0])
+        );
+        assert!(percentile_ladder(&new_histogram()).is_empty());
+    }
 
     #[test]
     fn in_system_mean_is_the_time_average() {

@@ -6,6 +6,7 @@
 pub mod bounds;
 mod consumer;
 mod output;
+mod overrides;
 mod producer;
 mod protect;
 mod publish;
@@ -15,6 +16,7 @@ pub use consumer::{
     Assignment, ConsumerConfig, Delivery, OffsetReset, OnFailure, Overflow, Scheduling,
 };
 pub use output::{MAX_OUTPUT_COUNT, OutputConfig, derive_producers, producer_name};
+pub use overrides::SetError;
 pub use producer::{Arrival, Correlation, KeyDistribution, Partitioner, ProducerConfig};
 pub use publish::Publish;
 pub use saga::{MAX_STEPS, SagaConfig, SagaStep};
@@ -427,6 +429,20 @@ impl Scenario {
             .and_then(|()| validate::timers::check(&scenario, Some(source)))
             .map_err(|(span, message)| ScenarioError::at(path, source, span, message))?;
         Ok(scenario)
+    }
+
+    /// Parses `source` with `--set` settings applied to the document before it is read,
+    /// so that each value is checked exactly as the file is (later settings win).
+    ///
+    /// # Errors
+    /// The file does not load, or a setting names nothing, takes no such value or
+    /// contradicts the file.
+    pub fn from_toml_with(
+        source: &str,
+        path: &str,
+        settings: &[(String, String)],
+    ) -> Result<Scenario, SetError> {
+        overrides::with_settings(source, path, settings)
     }
 
     /// Validates a scenario changed after loading (`--set`); the message only, since

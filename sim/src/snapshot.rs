@@ -132,6 +132,9 @@ pub enum LogKind {
     Backpressure,
     /// A circuit breaker changed state.
     Breaker,
+    /// Replication: a partition's ISR shrank or grew, a leader was elected, a partition
+    /// went offline.
+    Broker,
 }
 
 /// A stretch during which `block` with watermarks paused a topic's producers: from the

@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 pub mod pipeline;
 pub mod protection;
 pub use pipeline::{OutputSummary, PathSummary, PipelineSummary, StageSummary};
+mod views;
 pub use protection::ProtectionSummary;
+pub use views::{OutsideFaults, ProducerSummary, TimelineEntry};
 
 /// Everything a run produced that a user or a report needs.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -83,6 +85,17 @@ pub struct RunSummary {
     /// with outputs (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pipeline: Option<PipelineSummary>,
+    /// End-to-end latency of the copies whose life touched no fault window (absent when
+    /// the scenario has no fault).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outside_faults: Option<OutsideFaults>,
+    /// Per producer: throughput and publish → ack latency.
+    #[serde(default)]
+    pub producers: Vec<ProducerSummary>,
+    /// What the broker did, in time order: ISR changes, elections, rebalances, pauses (at
+    /// most the first 10,000 entries).
+    #[serde(default)]
+    pub broker_timeline: Vec<TimelineEntry>,
 }
 
 /// A full broker's answers over the run.
@@ -197,6 +210,20 @@ pub struct GroupSummary {
     pub max_lag: u64,
     /// End-to-end p99 latency of this group's copies.
     pub latency_p99_s: f64,
+    /// End-to-end latency of this group's copies.
+    #[serde(default)]
+    pub latency_s: Latency,
+    /// The percentile curve of that latency: `[q, seconds]` pairs, q spaced evenly on
+    /// `log10(1/(1-q))` (twenty per decade) up to the highest q the sample supports.
+    #[serde(default)]
+    pub latency_by_percentile_s: Vec<[f64; 2]>,
+    /// Copies processed for the first time while producers produced, per simulated second
+    /// of the producing period (the run's throughput, for this group).
+    #[serde(default)]
+    pub processed_per_s: f64,
+    /// This group's latency outside fault windows (absent when the scenario has no fault).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outside_faults: Option<OutsideFaults>,
     /// Queue model: receives that returned nothing (each one is billed).
     #[serde(default)]
     pub empty_receives: u64,

@@ -87,21 +87,28 @@ fn claims_of(delivery: &str) -> Vec<Check> {
     checks
 }
 
-/// The `mqlab run` command for one run of a variant. `run` has no `--set`, so settings are
-/// appended as a comment saying which edit of the scenario file they stand for.
+/// The `mqlab run` command for one run of a variant: its seed, delivery and `--set`
+/// values, each a shell word.
 #[must_use]
 pub fn reproduce(path: &str, spec: &VariantSpec, seed: u64) -> String {
     let mut cmd = format!(
-        "mqlab run {path} --seed {seed} --delivery {}",
+        "mqlab run {} --seed {seed} --delivery {}",
+        shell_word(path),
         spec.delivery
     );
-    if !spec.settings.is_empty() {
-        let kv: Vec<String> = spec
-            .settings
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        cmd.push_str(&format!("  # with {} set in the scenario", kv.join(" ")));
+    for (k, v) in &spec.settings {
+        cmd.push_str(&format!(" --set {}", shell_word(&format!("{k}={v}"))));
     }
     cmd
+}
+
+/// `word` as it is when nothing in it is special to a shell, else single-quoted.
+#[must_use]
+pub fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "._-=/,:@%+".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }

@@ -243,7 +243,7 @@ impl Engine {
             .push_back(Parked { msg, partition });
         self.overflow.spilled += 1;
         self.overflow.spill_max = self.overflow.spill_max.max(held + 1);
-        self.respond(p, msg.id);
+        self.respond(p, msg.id, msg.born);
     }
 
     /// Starts reading the spill storage's oldest message back, when the queue has room

@@ -164,8 +164,10 @@ impl Engine {
         let in_system = self.in_system();
         let mut groups = Vec::new();
         let mut tallies = Vec::new();
+        let producing_s = self.now.min(self.stop).as_secs_f64().max(f64::MIN_POSITIVE);
         for (g, bits) in self.groups.iter().zip(&in_system) {
-            let (s, tally) = self.census(g, bits);
+            let (mut s, tally) = self.census(g, bits);
+            self.group_views(g, &mut s, producing_s);
             tallies.push(tally);
             groups.push(s);
         }
@@ -191,7 +193,6 @@ impl Engine {
         if let Some(p) = &pipeline {
             expectations.extend(super::pipeline::lineage_rows(p));
         }
-        let producing_s = self.now.min(self.stop).as_secs_f64().max(f64::MIN_POSITIVE);
         RunSummary {
             scenario: self.scenario.name.clone(),
             seed: self.seed,
@@ -224,6 +225,9 @@ impl Engine {
             request_reply: self.request_reply_summaries(),
             protection: self.protection_summary(),
             payload: self.payload_summary(),
+            outside_faults: self.outside_faults(),
+            producers: self.producer_summaries(producing_s),
+            broker_timeline: self.timeline(),
         }
     }
 

@@ -435,6 +435,7 @@ impl Engine {
                     if self.pipeline.on {
                         self.record_end_to_end(g, &msg);
                     }
+                    self.record_window(g, msg.born, latency);
                 }
             }
             2 => group.metrics.duplicated += 1,

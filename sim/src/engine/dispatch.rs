@@ -99,6 +99,7 @@ impl Engine {
             } => self.on_cool_down(group, u32::from(producer), generation),
             Event::ProducersStop => {
                 self.series.producers_stopped();
+                self.groups_stopped();
                 self.phase = Phase::Draining;
                 self.note(LogKind::Phase, "producers stopped; draining".to_string());
             }

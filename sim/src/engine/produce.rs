@@ -148,7 +148,7 @@ impl Engine {
     pub(super) fn send_message(&mut self, p: u32, msg: Msg, partition: u32) {
         let id = msg.id;
         if self.broker.acks == Acks::None {
-            self.ack_to_producer(p, id);
+            self.ack_to_producer(p, id, msg.born);
         }
         if !self.net_async {
             // The broker checks an idempotent producer's sequence on an instant network too.
@@ -306,7 +306,7 @@ impl Engine {
                 if !self.topics[t as usize].flags.accepted(msg.id) {
                     self.drop_message(t, msg.id, None, "drop-oldest");
                     self.resequence_dropped(t, msg);
-                    self.respond(p, msg.id);
+                    self.respond(p, msg.id, msg.born);
                 }
             }
             Outcome::Spilled => self.spill(p, msg, partition),
@@ -354,7 +354,7 @@ impl Engine {
             {
                 self.topics[t as usize].partitions[partition as usize]
                     .pending_acks
-                    .push_back((offset, p, msg.id));
+                    .push_back((offset, p, msg.id, msg.born));
             }
             // A deduplicated resend is answered with its original, once that one is
             // replicated (Kafka parks a duplicate's response until the high watermark
@@ -363,7 +363,7 @@ impl Engine {
                 .partitions
                 .get(partition as usize)
                 .is_some_and(|part| part.pending_acks.iter().any(|a| a.2 == msg.id)) => {}
-            _ => self.respond(p, msg.id),
+            _ => self.respond(p, msg.id, msg.born),
         }
     }
 
@@ -508,13 +508,14 @@ impl Engine {
             .push(self.now + after, Event::Reconnect { instance: i });
     }
 
-    /// The broker's answer travels back to the producer.
-    pub(super) fn respond(&mut self, p: u32, id: u32) {
+    /// The broker's answer to message `id` (intended at `born`) travels back to the
+    /// producer.
+    pub(super) fn respond(&mut self, p: u32, id: u32, born: SimTime) {
         if self.broker.acks == Acks::None {
             return;
         }
         if !self.net_async {
-            self.ack_to_producer(p, id);
+            self.ack_to_producer(p, id, born);
         } else {
             let hop = self.hop();
             if !self.producers[p as usize].reachable || self.net_chance(self.loss) {
@@ -546,18 +547,20 @@ impl Engine {
             req.in_transit -= 1;
             let first = !req.done;
             req.done = true;
+            let born = req.msg.born;
             self.forget_if_settled(p, id);
             if first {
-                self.ack_to_producer(p, id);
+                self.ack_to_producer(p, id, born);
                 self.close_request(p);
             }
         }
     }
 
-    fn ack_to_producer(&mut self, p: u32, id: u32) {
+    fn ack_to_producer(&mut self, p: u32, id: u32, born: SimTime) {
         let t = self.producers[p as usize].topic;
         if self.topics[t as usize].flags.ack(id) {
             self.acked += 1;
+            self.record_ack(p, born);
         }
     }
 

@@ -69,9 +69,20 @@ impl Engine {
             return;
         }
         let end = partition.end;
+        let was_in_sync = partition.replicas.replicas[i as usize].in_sync;
         partition.replicas.fetched(i as usize, end, end);
+        let rejoined = !was_in_sync && partition.replicas.replicas[i as usize].in_sync;
         if self.broker.flush_interval.is_zero() {
             partition.replicas.flush(&self.nodes_up);
+        }
+        if rejoined {
+            let topic = &self.topics[t as usize];
+            let isr = isr_nodes(&topic.partitions[p as usize].replicas);
+            let text = format!(
+                "partition {}/{p}: broker/{node} caught up, back in the ISR {isr}",
+                topic.name
+            );
+            self.note(LogKind::Broker, text);
         }
         self.advance_hw(t, p, true);
         self.start_fetch(t, p, i as usize);
@@ -90,8 +101,8 @@ impl Engine {
         while part.pending_acks.front().is_some_and(|a| a.0 < hw) {
             acks.extend(part.pending_acks.pop_front());
         }
-        for (_, producer, msg) in acks {
-            self.respond(producer, msg);
+        for (_, producer, msg, born) in acks {
+            self.respond(producer, msg, born);
         }
         if !wake {
             return;
@@ -122,7 +133,18 @@ impl Engine {
         self.nodes_up[n as usize] = false;
         for (t, p) in self.part_ids.clone() {
             let rs = &mut self.topics[t as usize].partitions[p as usize].replicas;
-            if let Some(e) = rs.node_lost(n, &self.nodes_up, self.broker.unclean, crashed) {
+            let before = rs.isr_size();
+            let election = rs.node_lost(n, &self.nodes_up, self.broker.unclean, crashed);
+            if rs.isr_size() < before {
+                let isr = isr_nodes(rs);
+                let text = format!(
+                    "partition {}/{p}: ISR shrank to {isr} (broker/{n} {})",
+                    self.topics[t as usize].name,
+                    if crashed { "down" } else { "cut off" }
+                );
+                self.note(LogKind::Broker, text);
+            }
+            if let Some(e) = election {
                 self.apply_election(t, p, e);
             }
         }
@@ -155,7 +177,7 @@ impl Engine {
         let name = format!("{}/{p}", self.topics[t as usize].name);
         let Some(leader) = e.leader else {
             self.note(
-                LogKind::Fault,
+                LogKind::Broker,
                 format!("partition {name} offline: no in-sync replica is up"),
             );
             return;
@@ -184,7 +206,7 @@ impl Engine {
             "election"
         };
         self.note(
-            LogKind::Fault,
+            LogKind::Broker,
             format!("partition {name}: {how}, leader now broker/{node}; log cut to {to}: {} messages gone, {acked} of them acknowledged", cut.len()),
         );
         if !cut.is_empty() {
@@ -255,4 +277,15 @@ impl Engine {
             }
         }
     }
+}
+
+/// The in-sync replicas' brokers, as `[broker/0, broker/2]`.
+fn isr_nodes(rs: &crate::replication::ReplicaSet) -> String {
+    let nodes: Vec<String> = rs
+        .replicas
+        .iter()
+        .filter(|r| r.in_sync)
+        .map(|r| format!("broker/{}", r.node))
+        .collect();
+    format!("[{}]", nodes.join(", "))
 }

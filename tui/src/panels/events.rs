@@ -23,6 +23,7 @@ fn kind(ctx: &Ctx, k: LogKind) -> (&'static str, Style) {
         LogKind::Phase => ("PHASE", t.produced()),
         LogKind::Backpressure => ("PAUSE", t.warn()),
         LogKind::Breaker => ("BREAK", t.warn()),
+        LogKind::Broker => ("BROKER", t.warn()),
     }
 }
 
