@@ -6,9 +6,11 @@ mod capacity;
 mod compare;
 mod explore;
 mod load;
+mod merge;
 mod output;
 mod report_cmd;
 mod run;
+mod sweep;
 mod text;
 mod tui_cmd;
 
@@ -34,6 +36,8 @@ enum Command {
     Capacity(capacity::CapacityArgs),
     /// Search random fault schedules for a failed check, and shrink each failure.
     Explore(explore::ExploreArgs),
+    /// Combine the parts of a sweep run with `--shard K/N` into the unsharded output.
+    Merge(merge::MergeArgs),
     /// Shrink a failing scenario to a minimal one that still fails the same check.
     Shrink(explore::ShrinkArgs),
     /// Watch a run live in a terminal dashboard.
@@ -95,6 +99,7 @@ fn main() -> ExitCode {
         Command::Compare(args) => compare::compare(&args),
         Command::Capacity(args) => capacity::capacity(&args),
         Command::Explore(args) => explore::explore(&args),
+        Command::Merge(args) => merge::merge(&args),
         Command::Shrink(args) => explore::shrink(&args),
         Command::Tui(args) => tui_cmd::tui(&args),
         Command::Report(args) => report_cmd::report(&args),
