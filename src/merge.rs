@@ -240,12 +240,6 @@ fn difference(a: &PartHeader, b: &PartHeader) -> Option<String> {
             a.scenario_path, b.scenario_path
         ));
     }
-    if a.shards != b.shards || a.jobs != b.jobs {
-        return Some(format!(
-            "{} shards of {} jobs vs {} shards of {} jobs",
-            a.shards, a.jobs, b.shards, b.jobs
-        ));
-    }
     if a.sweep != b.sweep {
         let (sa, sb) = (a.sweep.as_object(), b.sweep.as_object());
         let key = sa
@@ -256,6 +250,12 @@ fn difference(a: &PartHeader, b: &PartHeader) -> Option<String> {
             "argument `{key}` differs ({} vs {})",
             short(a.sweep.get(key)),
             short(b.sweep.get(key))
+        ));
+    }
+    if a.shards != b.shards || a.jobs != b.jobs {
+        return Some(format!(
+            "{} shards of {} jobs vs {} shards of {} jobs",
+            a.shards, a.jobs, b.shards, b.jobs
         ));
     }
     None

@@ -404,6 +404,10 @@ impl Comparison {
                 v.latency_histogram = buckets(&h);
             }
         }
+        // As this version writes a comparison: the histograms live in the variants.
+        for r in &mut self.runs {
+            r.latency_histogram = Vec::new();
+        }
         Ok(())
     }
 
