@@ -161,7 +161,7 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<ExitCode> {
     parts.sort_by_key(|(_, h)| h.shard);
     match parts[0].1.command.as_str() {
         "compare" => merge_compare(args, &parts),
-        "explore" => bail!("explore parts: not yet"),
+        "explore" => crate::explore::merge(args, &parts),
         other => bail!("{}: unknown command `{other}`", parts[0].0),
     }
 }

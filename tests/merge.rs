@@ -348,3 +348,82 @@ fn results_with_the_older_bucket_pairs_still_make_the_same_reports() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("latency_histogram"), "{err}");
 }
+
+#[test]
+fn merged_explore_shards_report_and_shrink_what_one_explore_does() {
+    let dir = scratch("merge-explore");
+    let scenario = dir.join("amo.toml");
+    let amo = SMALL.replace(
+        "commit_interval = \"500ms\"",
+        "commit_interval = \"500ms\"\ndelivery = \"at-most-once\"\n[expect]\nlost = 0",
+    );
+    std::fs::write(&scenario, amo).unwrap();
+    let explore = |extra: &[&str]| {
+        mqlab()
+            .args(["explore", &scenario.display().to_string(), "--runs", "30"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let whole_dir = dir.join("whole");
+    let whole = explore(&["--out", &whole_dir.display().to_string()]);
+    assert_eq!(
+        whole.status.code(),
+        Some(1),
+        "at-most-once loses under crashes"
+    );
+    let mut parts = Vec::new();
+    let children: Vec<_> = (0..3)
+        .map(|k| {
+            let part = dir.join(format!("explore-{k}.json"));
+            let child = mqlab()
+                .args(["explore", &scenario.display().to_string(), "--runs", "30"])
+                .args(["--shard", &format!("{k}/3")])
+                .stdout(std::fs::File::create(&part).unwrap())
+                .spawn()
+                .unwrap();
+            parts.push(part.display().to_string());
+            child
+        })
+        .collect();
+    for mut c in children {
+        assert_eq!(c.wait().unwrap().code(), Some(0));
+    }
+    let merged_dir = dir.join("merged");
+    let merged = mqlab()
+        .arg("merge")
+        .args(&parts)
+        .args(["--out", &merged_dir.display().to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(merged.status.code(), Some(1));
+    // The first line holds wall-clock time; everything after it must agree.
+    let rest = |out: &Output, dir: &Path| {
+        let text = String::from_utf8(out.stdout.clone()).unwrap();
+        let text = text.replace(&dir.display().to_string(), "DIR");
+        text.lines().skip(1).collect::<Vec<_>>().join("\n")
+    };
+    let (a, b) = (rest(&whole, &whole_dir), rest(&merged, &merged_dir));
+    assert!(a.contains("failing runs; by check"), "{a}");
+    assert_eq!(a, b);
+    let files = |d: &Path| {
+        let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| {
+                let p = e.unwrap().path();
+                (
+                    p.file_name().unwrap().to_string_lossy().into(),
+                    std::fs::read(&p).unwrap(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let shrunk = files(&whole_dir);
+    assert!(!shrunk.is_empty());
+    assert!(
+        shrunk == files(&merged_dir),
+        "the shrunk scenario files differ"
+    );
+}
