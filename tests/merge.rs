@@ -427,3 +427,114 @@ fn merged_explore_shards_report_and_shrink_what_one_explore_does() {
         "the shrunk scenario files differ"
     );
 }
+
+/// The value after `key` on the first line that has it (`completions: 4` → `4`).
+fn value_after<'a>(text: &'a str, key: &str) -> &'a str {
+    let line = text
+        .lines()
+        .find(|l| l.contains(key))
+        .unwrap_or_else(|| panic!("no {key}"));
+    line[line.find(key).unwrap() + key.len()..]
+        .trim()
+        .trim_matches('"')
+}
+
+/// Merges `parts` and checks the tables are the unsharded compare's, byte for byte.
+fn assert_merges_to(parts: &[String], scenario: &Path, seeds: &str) {
+    let whole = mqlab()
+        .args(["compare", &scenario.display().to_string(), "--seeds", seeds])
+        .output()
+        .unwrap();
+    let merged = mqlab().arg("merge").args(parts).output().unwrap();
+    assert_eq!(
+        merged.status.code(),
+        whole.status.code(),
+        "{}",
+        String::from_utf8_lossy(&merged.stderr)
+    );
+    assert!(merged.stdout == whole.stdout, "merged tables differ");
+}
+
+#[test]
+fn the_shipped_slurm_array_and_indexed_job_run_locally() {
+    let dir = scratch("merge-schedulers");
+    let scenario = dir.join("small.toml");
+    std::fs::write(&scenario, SMALL).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sweep");
+    // Slurm: one process per array task, SLURM_ARRAY_TASK_ID as K.
+    let script = root.join("sweep.slurm");
+    let text = std::fs::read_to_string(&script).unwrap();
+    assert_eq!(value_after(&text, "#SBATCH --array="), "0-3");
+    assert_eq!(value_after(&text, "SHARDS="), "4");
+    let parts_dir = dir.join("slurm");
+    let tasks: Vec<_> = (0..4)
+        .map(|k| {
+            Command::new("sh")
+                .arg(&script)
+                .env("MQLAB", env!("CARGO_BIN_EXE_mqlab"))
+                .env("SCENARIO", &scenario)
+                .env("SEEDS", "1..3")
+                .env("PARTS", &parts_dir)
+                .env("SLURM_ARRAY_TASK_ID", k.to_string())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut t in tasks {
+        assert_eq!(t.wait().unwrap().code(), Some(0));
+    }
+    let parts: Vec<String> = (0..4)
+        .map(|k| {
+            parts_dir
+                .join(format!("part-{k}.json"))
+                .display()
+                .to_string()
+        })
+        .collect();
+    assert_merges_to(&parts, &scenario, "1..3");
+    // Kubernetes: the pods' command, one process per completion index.
+    let yaml = std::fs::read_to_string(root.join("indexed-job.yaml")).unwrap();
+    assert_eq!(value_after(&yaml, "completionMode:"), "Indexed");
+    let shards = value_after(&yaml, "value:");
+    assert_eq!(value_after(&yaml, "completions:"), shards);
+    assert_eq!(value_after(&yaml, "parallelism:"), shards);
+    let results = dir.join("results");
+    std::fs::create_dir_all(&results).unwrap();
+    let line = yaml
+        .lines()
+        .find(|l| l.contains("- mqlab compare"))
+        .unwrap();
+    let command = line
+        .trim()
+        .trim_start_matches("- ")
+        .replace(
+            "scenarios/crash-during-processing.toml",
+            &scenario.display().to_string(),
+        )
+        .replace("1..64", "1..3")
+        .replace("/results", &results.display().to_string());
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_mqlab")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let pods: Vec<_> = (0..4)
+        .map(|k| {
+            Command::new("sh")
+                .args(["-c", &command])
+                .env("PATH", &path)
+                .env("SHARDS", shards)
+                .env("JOB_COMPLETION_INDEX", k.to_string())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut p in pods {
+        assert_eq!(p.wait().unwrap().code(), Some(0));
+    }
+    let parts: Vec<String> = (0..4)
+        .map(|k| results.join(format!("part-{k}.json")).display().to_string())
+        .collect();
+    assert_merges_to(&parts, &scenario, "1..3");
+}
