@@ -169,8 +169,7 @@ pub fn render_with(report: &Report, format: Format, warmup: Warmup) -> anyhow::R
     Ok(buf)
 }
 
-/// Prints or writes a result: `--json` to stdout, `--report` to `--out` or stdout, JSON to
-/// `--out` when no format is named, and otherwise the Markdown tables on stdout.
+/// Prints or writes a result held whole (`mqlab report`), where `Outputs::formats` says.
 pub fn emit(
     report: &Report,
     json: bool,
@@ -178,18 +177,10 @@ pub fn emit(
     out: Option<&str>,
     warmup: Warmup,
 ) -> anyhow::Result<()> {
-    if let Some(path) = out {
-        let bytes = render_with(report, format.unwrap_or(Format::Json), warmup)?;
-        crate::output::write(Path::new(path), &bytes)?;
+    let (file_format, stdout_format) = Outputs { json, format, out }.formats();
+    if let (Some(path), Some(f)) = (out, file_format) {
+        crate::output::write(Path::new(path), &render_with(report, f, warmup)?)?;
     }
-    let stdout_format = match (json, out, format) {
-        (true, _, _) => Some(Format::Json),
-        (false, None, f) => Some(f.unwrap_or(Format::Markdown)),
-        // `--report F --out FILE`: the file is the output, stdout stays quiet.
-        (false, Some(_), Some(_)) => None,
-        // `--out FILE` alone saves the JSON result and still shows the tables.
-        (false, Some(_), None) => Some(Format::Markdown),
-    };
     if let Some(f) = stdout_format {
         use std::io::Write;
         std::io::stdout()

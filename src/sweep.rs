@@ -88,7 +88,7 @@ impl Outputs<'_> {
     /// The file's format (if any) and stdout's (if any): `--json` to stdout, `--report` to
     /// `--out` or stdout, JSON to `--out` when no format is named, and otherwise the
     /// Markdown tables on stdout.
-    fn formats(&self) -> (Option<Format>, Option<Format>) {
+    pub fn formats(&self) -> (Option<Format>, Option<Format>) {
         let file = self.out.map(|_| self.format.unwrap_or(Format::Json));
         let stdout = match (self.json, self.out, self.format) {
             (true, _, _) => Some(Format::Json),

@@ -57,7 +57,7 @@ impl Builder {
         // What only a variant's first run is read for (the listing of its checks; the
         // comparison's version and scenario from the very first), dropped from the others:
         // a run's checks that held say nothing the listing does not.
-        if self.digests.len() % self.seeds != 0 {
+        if !self.digests.len().is_multiple_of(self.seeds) {
             d.expectations.retain(|(_, ok)| !ok);
         }
         if !self.digests.is_empty() {
