@@ -1,18 +1,20 @@
 //! `mqlab compare`: every delivery variant × `--set` value × seed is an independent
-//! deterministic run, spread over the cores with rayon; `mqlab-reports` aggregates them.
-//! Runs are collected in job order, never completion order, so the output is identical
-//! whatever `RAYON_NUM_THREADS` is. Also home of the `--set` sweeps (each value applied by
-//! `Scenario::from_toml_with`) and of the parallel runner with its progress bar.
+//! deterministic run, spread over the cores with rayon and streamed in job order (see
+//! `sweep`); `mqlab-reports` aggregates them. Runs are taken in job order, never completion
+//! order, so the output is identical whatever `RAYON_NUM_THREADS` is. `--shard K/N` runs one
+//! slice of the jobs and writes a part for `mqlab merge`. Also home of `--set` (shared with
+//! `capacity`) and of the parallel runner `capacity` uses. The tables print as aligned text
+//! on a terminal and as Markdown otherwise.
 
+use crate::merge::{CompareSweep, PartHeader, Shard};
+use crate::sweep::{self, Collector, Outputs};
 use crate::{load, run};
 use anyhow::{Context, bail};
-use indicatif::{ProgressBar, ProgressStyle};
-use mqlab_reports::comparison::{Comparison, Input, VariantSpec};
+use mqlab_reports::comparison::{Input, VariantSpec};
 use mqlab_reports::{Format, Options, Report, Warmup};
 use mqlab_sim::{Delivery, RunSummary, Scenario};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -45,6 +47,10 @@ pub struct CompareArgs {
     /// Warm-up discarded from steady-state statistics: none, mser5, or a duration (10s).
     #[arg(long, default_value = "none", value_parser = Warmup::parse)]
     pub warmup: Warmup,
+    /// Run only slice K of N of the runs (K from 0 to N-1) and write it as a part (JSON, to
+    /// `--out` or stdout) for `mqlab merge`.
+    #[arg(long, value_name = "K/N", value_parser = crate::merge::parse_shard, conflicts_with = "report")]
+    pub shard: Option<Shard>,
 }
 
 pub fn parse_format(s: &str) -> Result<Format, String> {
@@ -57,6 +63,73 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
         crate::output::check_target(Path::new(out))?;
     }
     let seeds = parse_seeds(args.seeds.as_deref().unwrap_or("1..10"))?;
+    let (specs, scenarios) = variants(&loaded, args)?;
+    let jobs: Vec<(usize, u64)> = (0..scenarios.len())
+        .flat_map(|v| seeds.iter().map(move |s| (v, *s)))
+        .collect();
+    let at_once = rayon::current_num_threads().min(jobs.len());
+    for s in &scenarios {
+        crate::load::check_fits(s, &args.scenario, at_once)?;
+    }
+    let ordered = loaded.scenario.consumers.iter().any(|c| c.ordered);
+    if let Some(shard) = args.shard {
+        let header = PartHeader {
+            command: "compare".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            scenario: loaded.scenario.name.clone(),
+            scenario_path: args.scenario.clone(),
+            scenario_hash: load::source_hash(&loaded.source),
+            shard: shard.index,
+            shards: shard.count,
+            jobs: jobs.len() as u64,
+            sweep: serde_json::to_value(CompareSweep {
+                seeds,
+                variants: specs,
+                ordered,
+                warmup: args.warmup,
+            })?,
+        };
+        let mine = &jobs[shard.range(jobs.len())];
+        let bar = sweep::progress(mine.len() as u64, "runs");
+        crate::merge::write_part(args.out.as_deref(), &header, |w| {
+            crate::merge::write_runs(w, |push| {
+                sweep::stream(&scenarios, &loaded.source, mine, &bar, push)
+            })
+        })?;
+        bar.finish_and_clear();
+        return Ok(ExitCode::SUCCESS);
+    }
+    let outputs = Outputs {
+        json: args.json,
+        format: args.report,
+        out: args.out.as_deref(),
+    };
+    let input = Input {
+        scenario_path: &args.scenario,
+        seeds: &seeds,
+        variants: &specs,
+        ordered,
+        warmup: args.warmup,
+    };
+    let mut collector = Collector::new(&input, &outputs)?;
+    let bar = sweep::progress(jobs.len() as u64, "runs");
+    sweep::stream(&scenarios, &loaded.source, &jobs, &bar, |r| {
+        collector.push(r)
+    })?;
+    bar.finish_and_clear();
+    let held = collector.finish(&input, &outputs)?;
+    Ok(if held {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Every delivery × `--set` combination, as a label and the scenario it runs.
+fn variants(
+    loaded: &load::Loaded,
+    args: &CompareArgs,
+) -> anyhow::Result<(Vec<VariantSpec>, Vec<Scenario>)> {
     let deliveries = parse_deliveries(&args.delivery)?;
     let sweeps = parse_sweeps(&args.set)?;
     let mut specs = Vec::new();
@@ -64,7 +137,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
     for d in &deliveries {
         for combo in combinations(&sweeps) {
             let settings: Vec<(String, String)> = combo.clone().into_iter().collect();
-            let mut s = load::with_settings(&loaded, &args.scenario, &settings)?;
+            let mut s = load::with_settings(loaded, &args.scenario, &settings)?;
             load::set_delivery(&mut s, *d, &settings);
             let mut label = d.as_str().to_string();
             for (k, v) in &combo {
@@ -78,35 +151,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
             scenarios.push(s);
         }
     }
-    let jobs: Vec<(usize, u64)> = (0..scenarios.len())
-        .flat_map(|v| seeds.iter().map(move |s| (v, *s)))
-        .collect();
-    let at_once = rayon::current_num_threads().min(jobs.len());
-    for s in &scenarios {
-        crate::load::check_fits(s, &args.scenario, at_once)?;
-    }
-    let runs = run_parallel(&scenarios, &loaded.source, &jobs);
-    let input = Input {
-        scenario_path: &args.scenario,
-        seeds: &seeds,
-        variants: &specs,
-        ordered: loaded.scenario.consumers.iter().any(|c| c.ordered),
-        warmup: args.warmup,
-    };
-    let comparison = Comparison::build(&input, runs);
-    let held = comparison.claims_held();
-    emit(
-        &Report::Comparison(Box::new(comparison)),
-        args.json,
-        args.report,
-        args.out.as_deref(),
-        args.warmup,
-    )?;
-    Ok(if held {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok((specs, scenarios))
 }
 
 /// Renders `report` as `format` into memory, so that a failure never reaches a file.
@@ -114,15 +159,13 @@ pub fn render(report: &Report, format: Format) -> anyhow::Result<Vec<u8>> {
     render_with(report, format, Warmup::None)
 }
 
-fn render_with(report: &Report, format: Format, warmup: Warmup) -> anyhow::Result<Vec<u8>> {
+pub fn render_with(report: &Report, format: Format, warmup: Warmup) -> anyhow::Result<Vec<u8>> {
     let mut buf = Vec::new();
     mqlab_reports::write(report, format, &Options { warmup }, &mut buf)?;
     Ok(buf)
 }
 
-/// Prints or writes a result: `--json` to stdout, `--report` to `--out` or stdout, JSON to
-/// `--out` when no format is named, and otherwise the tables on stdout (aligned text on a
-/// terminal, Markdown otherwise).
+/// Prints or writes a result held whole (`mqlab report`), where `Outputs::formats` says.
 pub fn emit(
     report: &Report,
     json: bool,
@@ -130,18 +173,10 @@ pub fn emit(
     out: Option<&str>,
     warmup: Warmup,
 ) -> anyhow::Result<()> {
-    if let Some(path) = out {
-        let bytes = render_with(report, format.unwrap_or(Format::Json), warmup)?;
-        crate::output::write(Path::new(path), &bytes)?;
+    let (file_format, stdout_format) = Outputs { json, format, out }.formats();
+    if let (Some(path), Some(f)) = (out, file_format) {
+        crate::output::write(Path::new(path), &render_with(report, f, warmup)?)?;
     }
-    let stdout_format = match (json, out, format) {
-        (true, _, _) => Some(Format::Json),
-        (false, None, f) => Some(f.unwrap_or_else(tables_format)),
-        // `--report F --out FILE`: the file is the output, stdout stays quiet.
-        (false, Some(_), Some(_)) => None,
-        // `--out FILE` alone saves the JSON result and still shows the tables.
-        (false, Some(_), None) => Some(tables_format()),
-    };
     if let Some(f) = stdout_format {
         use std::io::Write;
         std::io::stdout()
@@ -151,34 +186,14 @@ pub fn emit(
     Ok(())
 }
 
-/// The tables for stdout: aligned plain text on a terminal, Markdown for a pipe or a file
-/// (`--report md` asks for Markdown anywhere).
-fn tables_format() -> Format {
-    if std::io::stdout().is_terminal() {
-        Format::Text
-    } else {
-        Format::Markdown
-    }
-}
-
 /// Runs `jobs` (scenario index, seed) over rayon's pool and returns the results in job
-/// order. A progress bar goes to stderr only when stderr is a terminal.
+/// order, with a progress bar on a terminal (`capacity`'s probes: a few runs each).
 pub fn run_parallel(
     scenarios: &[Scenario],
     source: &str,
     jobs: &[(usize, u64)],
 ) -> Vec<RunSummary> {
-    let bar = if std::io::stderr().is_terminal() {
-        let bar = ProgressBar::new(jobs.len() as u64);
-        if let Ok(style) =
-            ProgressStyle::with_template("{bar:40} {pos}/{len} runs {elapsed} (eta {eta})")
-        {
-            bar.set_style(style);
-        }
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = sweep::progress(jobs.len() as u64, "runs");
     let runs = jobs
         .par_iter()
         .map(|&(v, seed)| {
@@ -197,11 +212,11 @@ pub fn parse_seeds(text: &str) -> anyhow::Result<Vec<u64>> {
     let num = |s: &str| s.trim().parse::<u64>().with_context(bad);
     let seeds: Vec<u64> = if let Some((a, b)) = text.split_once("..") {
         let (a, b) = (num(a)?, num(b.trim_start_matches('='))?);
-        // Every run is kept for the JSON (about 160 KB each, mostly its latency histogram):
-        // 10000 seeds of three variants is already ~5 GB.
-        if b < a || b - a >= 10_000 {
+        // Runs stream through (see `sweep`): a seed costs a few hundred bytes of memory, and
+        // its run only output space. A million seeds is past any useful interval anyway.
+        if b < a || b - a >= 1_000_000 {
             bail!(
-                "{}: the range must be increasing and at most 10000 seeds",
+                "{}: the range must be increasing and at most 1000000 seeds",
                 bad()
             );
         }

@@ -3,10 +3,16 @@
 //! built-in invariant; each distinct failed check is then shrunk to a minimal scenario
 //! file that `mqlab run` reproduces. `mqlab shrink` does the shrinking for a file a user
 //! already has. Runs are drawn from (base seed, run index), so the same arguments give
-//! the same runs whatever the thread count.
+//! the same runs whatever the thread count. `--shard K/N` explores one slice of the run
+//! indices and writes its failing runs as a part; `mqlab merge` shrinks and reports them
+//! as the unsharded command would.
 
+mod part;
 mod schedule;
 mod shrink;
+
+pub use part::merge;
+use part::{ExploreSweep, write_part};
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -58,6 +64,10 @@ pub struct ExploreArgs {
     /// Report failures without shrinking them.
     #[arg(long)]
     no_shrink: bool,
+    /// Explore only slice K of N of the run indices (K from 0 to N-1; needs --runs) and
+    /// write its failing runs as a part (JSON, to stdout) for `mqlab merge`.
+    #[arg(long, value_name = "K/N", value_parser = crate::merge::parse_shard, requires = "runs", conflicts_with = "time")]
+    shard: Option<crate::merge::Shard>,
 }
 
 /// Arguments of `mqlab shrink`.
@@ -74,7 +84,7 @@ pub struct ShrinkArgs {
 }
 
 /// One explored run.
-struct Trial {
+pub(super) struct Trial {
     index: u64,
     table: Table,
     failed: Vec<String>,
@@ -106,24 +116,33 @@ pub fn explore(args: &ExploreArgs) -> anyhow::Result<ExitCode> {
     let runs = args
         .runs
         .unwrap_or(if deadline.is_some() { u64::MAX } else { 200 });
+    let indices = match args.shard {
+        Some(shard) => {
+            let r = shard.range(usize::try_from(runs).context("--runs is too large to shard")?);
+            r.start as u64..r.end as u64
+        }
+        None => 0..runs,
+    };
     let out = PathBuf::from(&args.out);
-    check_out_dir(&out)?;
+    if args.shard.is_none() {
+        check_out_dir(&out)?;
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.jobs.unwrap_or(0))
         .build()
         .context("cannot start worker threads")?;
-    let bar = progress(runs);
+    let bar = progress(indices.end - indices.start);
     let started = Instant::now();
     let batch = (pool.current_num_threads() * 16) as u64;
     let mut trials: Vec<Trial> = Vec::new();
-    let mut done = 0u64;
+    let mut done = indices.start;
     let mut failing = 0u64;
     let draw = |index: u64| trial(&base, &components, &kinds, delivery, args.seed, index);
-    while done < runs && failing < args.max_failures {
+    while done < indices.end && failing < args.max_failures {
         if deadline.is_some_and(|d| started.elapsed() >= d) {
             break;
         }
-        let end = done.saturating_add(batch).min(runs);
+        let end = done.saturating_add(batch).min(indices.end);
         let batch_trials: Vec<Trial> = pool.install(|| {
             (done..end)
                 .into_par_iter()
@@ -149,15 +168,61 @@ pub fn explore(args: &ExploreArgs) -> anyhow::Result<ExitCode> {
     }
     bar.finish_and_clear();
     let wall = started.elapsed().as_secs_f64();
+    let done = done - indices.start;
+    let threads = pool.current_num_threads();
+    if let Some(shard) = args.shard {
+        let sweep = ExploreSweep {
+            runs,
+            kinds: kinds.iter().map(ToString::to_string).collect(),
+            delivery: delivery.map(|d| d.as_str().to_string()),
+            seed: args.seed,
+            max_failures: args.max_failures,
+            no_shrink: args.no_shrink,
+        };
+        write_part(args, &loaded, shard, sweep, &trials, (done, wall, threads))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let found = Found {
+        scenario: &args.scenario,
+        kinds: kinds.join(","),
+        done,
+        wall,
+        threads,
+        trials,
+    };
+    conclude(&found, &pool, &out, args.no_shrink)
+}
+
+/// What exploring found, ready to report and shrink.
+pub(super) struct Found<'a> {
+    scenario: &'a str,
+    kinds: String,
+    done: u64,
+    wall: f64,
+    threads: usize,
+    /// The failing runs kept, in index order.
+    trials: Vec<Trial>,
+}
+
+/// Reports the failing runs by check and shrinks each check's first one into `out`.
+pub(super) fn conclude(
+    found: &Found<'_>,
+    pool: &rayon::ThreadPool,
+    out: &Path,
+    no_shrink: bool,
+) -> anyhow::Result<ExitCode> {
+    let (done, wall) = (found.done, found.wall);
     crate::outln!(
         "explored {done} runs of {} in {wall:.1}s ({:.0} runs/s, {} threads, fault kinds {})",
-        args.scenario,
+        found.scenario,
         done as f64 / wall.max(1e-9),
-        pool.current_num_threads(),
-        kinds.join(",")
+        found.threads,
+        found.kinds
     )?;
+    let trials = &found.trials;
+    let failing = trials.len();
     let mut by_check: BTreeMap<&str, Vec<&Trial>> = BTreeMap::new();
-    for t in &trials {
+    for t in trials {
         for c in &t.failed {
             by_check.entry(c.as_str()).or_default().push(t);
         }
@@ -175,10 +240,10 @@ pub fn explore(args: &ExploreArgs) -> anyhow::Result<ExitCode> {
             seed_of(&ts[0].table)
         )?;
     }
-    if args.no_shrink {
+    if no_shrink {
         return Ok(ExitCode::from(1));
     }
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let shrunk: Vec<(String, Table, Size, Size, usize)> = pool.install(|| {
         by_check
             .par_iter()
@@ -191,7 +256,7 @@ pub fn explore(args: &ExploreArgs) -> anyhow::Result<ExitCode> {
     });
     for ((check, table, before, after, spent), ts) in shrunk.iter().zip(by_check.values()) {
         let path = out.join(format!("{}-{}.toml", file_stem(check), ts[0].index));
-        write_scenario(&path, table, &args.scenario, check)?;
+        write_scenario(&path, table, found.scenario, check)?;
         crate::outln!(
             "{check}: {} ({spent} runs to shrink)\n  faults {} -> {}, messages {} -> {}, events {} -> {}",
             path.display(),
@@ -336,7 +401,7 @@ fn chosen_kinds(flag: Option<&str>, c: &Components) -> anyhow::Result<Vec<&'stat
         .collect()
 }
 
-fn check_out_dir(out: &Path) -> anyhow::Result<()> {
+pub(super) fn check_out_dir(out: &Path) -> anyhow::Result<()> {
     if out.exists() && !out.is_dir() {
         bail!("--out {} exists and is not a directory", out.display());
     }

@@ -7,10 +7,12 @@ mod capacity;
 mod compare;
 mod explore;
 mod load;
+mod merge;
 mod output;
 mod report_cmd;
 mod run;
 mod slo;
+mod sweep;
 mod text;
 mod tui_cmd;
 
@@ -38,6 +40,8 @@ enum Command {
     Advise(Box<advise::AdviseArgs>),
     /// Search random fault schedules for a failed check, and shrink each failure.
     Explore(explore::ExploreArgs),
+    /// Combine the parts of a sweep run with `--shard K/N` into the unsharded output.
+    Merge(merge::MergeArgs),
     /// Shrink a failing scenario to a minimal one that still fails the same check.
     Shrink(explore::ShrinkArgs),
     /// Watch a run live in a terminal dashboard.
@@ -100,6 +104,7 @@ fn main() -> ExitCode {
         Command::Capacity(args) => capacity::capacity(&args),
         Command::Advise(args) => advise::advise(&args),
         Command::Explore(args) => explore::explore(&args),
+        Command::Merge(args) => merge::merge(&args),
         Command::Shrink(args) => explore::shrink(&args),
         Command::Tui(args) => tui_cmd::tui(&args),
         Command::Report(args) => report_cmd::report(&args),

@@ -57,10 +57,19 @@ pub fn check_target(path: &Path) -> anyhow::Result<()> {
 /// Writes `bytes` to `path`: atomically for a regular file (or a new one), straight
 /// through for anything else.
 pub fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_with(path, |w| Ok(w.write_all(bytes)?))
+}
+
+/// Like `write`, for output produced piece by piece (a sweep's runs streamed from disk):
+/// `fill` writes into the temporary file (or through), never all of it held in memory.
+pub fn write_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let result = if regular_or_absent(path) {
-        replace(path, bytes)
+        replace(path, fill)
     } else {
-        write_through(path, bytes)
+        write_through(path, fill)
     };
     result.with_context(|| format!("cannot write {}", path.display()))
 }
@@ -73,25 +82,35 @@ fn regular_or_absent(path: &Path) -> bool {
     }
 }
 
-fn write_through(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+fn write_through(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     // No `create`: the thing exists, and a dangling link is an error, not a new file.
-    let mut f = File::options().write(true).truncate(true).open(path)?;
-    f.write_all(bytes)?;
+    let f = File::options().write(true).truncate(true).open(path)?;
+    let mut w = std::io::BufWriter::new(f);
+    fill(&mut w)?;
+    w.flush()?;
     Ok(())
 }
 
-fn replace(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+fn replace(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let tmp = temporary(path)?;
     PENDING.lock().map(|mut p| p.push(tmp.clone())).ok();
     let result = (|| -> anyhow::Result<()> {
-        let mut f = File::create(&tmp)?;
+        let f = File::create(&tmp)?;
         // Test hook (tests/output.rs): holds the temporary file open long enough for a
         // signal to land while it exists.
         if let Some(ms) = std::env::var_os("MQLAB_TEST_OUT_PAUSE_MS") {
             let ms = ms.to_str().and_then(|m| m.parse().ok()).unwrap_or(0);
             std::thread::sleep(std::time::Duration::from_millis(ms));
         }
-        f.write_all(bytes)?;
+        let mut w = std::io::BufWriter::new(f);
+        fill(&mut w)?;
+        let f = w.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;
         Ok(())

@@ -14,6 +14,7 @@ mod explore;
 mod fuzz;
 mod invalid;
 mod kafka;
+mod merge;
 mod network;
 mod ordering;
 mod outbox;

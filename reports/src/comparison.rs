@@ -3,12 +3,21 @@
 //! phases, and paired differences between variants. Built from runs already made; this
 //! module never runs the engine, so the binary decides how runs are spread over threads.
 
+mod builder;
+mod digest;
 mod guarantees;
+pub use builder::Builder;
+use builder::record;
+pub use digest::Digest;
 pub use guarantees::{reproduce, shell_word};
 
+use crate::ReportError;
 use crate::phases::{self, Warmup};
 use crate::stats::{Estimate, paired_difference};
+use hdrhistogram::Histogram;
 use mqlab_sim::RunSummary;
+use mqlab_sim::metrics::new_histogram;
+use mqlab_sim::summary::histogram::buckets;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -161,6 +170,55 @@ pub struct VariantStats {
     pub drain_s: Estimate,
     /// Seeds that never drained.
     pub not_drained: usize,
+    /// What a full broker did, mean per seed: present on every variant when any run of the
+    /// comparison filled its broker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overflow: Option<OverflowMeans>,
+    /// End-to-end latency of every run of the variant, merged: nonzero `[value_ns, count]`
+    /// buckets, in JSON HdrHistogram's compressed V2 encoding in base64 (the runs of a
+    /// comparison carry none of their own).
+    #[serde(default, with = "mqlab_sim::summary::histogram")]
+    pub latency_histogram: Vec<[u64; 2]>,
+}
+
+/// A full broker's answers, mean per seed (0 for a seed whose broker never filled).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OverflowMeans {
+    /// Messages acknowledged to producers.
+    pub acked: f64,
+    /// Producer pauses at the high watermark.
+    pub pauses: f64,
+    /// Seconds paused.
+    pub paused_s: f64,
+    /// Sends refused.
+    pub rejections: f64,
+    /// Refusals answered with a resend.
+    pub resent: f64,
+    /// Messages spilled.
+    pub spilled: f64,
+    /// Most messages spilled at once.
+    pub spill_max: f64,
+}
+
+impl OverflowMeans {
+    #[allow(clippy::cast_precision_loss)]
+    fn of(runs: &[Digest]) -> OverflowMeans {
+        let mean = |get: &dyn Fn(&Digest) -> f64| {
+            runs.iter().map(get).sum::<f64>() / runs.len().max(1) as f64
+        };
+        let of = |get: fn(&mqlab_sim::summary::Overflow) -> u64| {
+            move |r: &Digest| r.overflow.as_ref().map_or(0.0, |o| get(o) as f64)
+        };
+        OverflowMeans {
+            acked: mean(&|r| r.acked as f64),
+            pauses: mean(&of(|o| o.pauses)),
+            paused_s: mean(&|r| r.overflow.as_ref().map_or(0.0, |o| o.paused_s)),
+            rejections: mean(&of(|o| o.rejections)),
+            resent: mean(&of(|o| o.resent)),
+            spilled: mean(&of(|o| o.spilled)),
+            spill_max: mean(&of(|o| o.spill_max)),
+        }
+    }
 }
 
 /// `b − a` for one metric, seed by seed.
@@ -176,16 +234,17 @@ pub struct Difference {
     pub estimate: Estimate,
 }
 
-/// Reads one figure from a run.
-type Metric = fn(&RunSummary) -> f64;
+/// Reads one figure from a run's digest.
+type Metric = fn(&Digest) -> f64;
 
-/// The metrics compared pairwise, with how to read each from a run; `throughput_per_s`
-/// (which needs the warm-up) follows them.
-const PAIRED: [(&str, Metric); 4] = [
-    ("lost", |r| u64_f(r.messages.lost)),
-    ("duplicated", |r| u64_f(r.messages.duplicated)),
-    ("latency_p99_s", |r| r.latency_s.p99),
-    ("wait_mean_s", wait_mean_s),
+/// The metrics compared pairwise, with how to read each from a run.
+const PAIRED: [(&str, Metric); 5] = [
+    ("lost", |r| u64_f(r.lost)),
+    ("duplicated", |r| u64_f(r.duplicated)),
+    ("latency_p99_s", |r| r.latency_p99_s),
+    ("wait_mean_s", |r| r.wait_mean_s),
+    // The one throughput, as in the variant table (after the warm-up cut).
+    ("throughput_per_s", |r| r.steady_per_s),
 ];
 
 #[allow(clippy::cast_precision_loss)]
@@ -208,26 +267,54 @@ pub fn wait_mean_s(r: &RunSummary) -> f64 {
 }
 
 impl Comparison {
-    /// Aggregates `runs` (variant-major, seed-aligned; see `Input`).
+    /// Aggregates `runs` (variant-major, seed-aligned; see `Input`) and keeps them, each
+    /// without its latency histogram (merged into its variant's).
     ///
     /// # Panics
-    /// When `runs.len() != variants.len() * seeds.len()`: the binary builds both.
+    /// When `runs.len() != variants.len() * seeds.len()` (the binary builds both), or a run's
+    /// histogram is not one the engine made.
     #[must_use]
     pub fn build(input: &Input<'_>, runs: Vec<RunSummary>) -> Comparison {
+        let mut builder = Builder::new(input);
+        let runs: Vec<RunSummary> = runs
+            .into_iter()
+            .map(|r| builder.push(r).expect("histograms the engine made"))
+            .collect();
+        Comparison {
+            runs,
+            ..builder.finish(input)
+        }
+    }
+
+    /// Aggregates runs reduced to digests, and each variant's merged histogram; `runs` stays
+    /// empty.
+    pub(super) fn of_digests(
+        input: &Input<'_>,
+        digests: &[Digest],
+        histograms: &[Histogram<u64>],
+    ) -> Comparison {
         let ns = input.seeds.len();
         assert_eq!(
-            runs.len(),
+            digests.len(),
             input.variants.len() * ns,
             "one run per variant and seed"
         );
+        let any_overflow = digests.iter().any(|d| d.overflow.is_some());
         let variants: Vec<VariantStats> = input
             .variants
             .iter()
             .enumerate()
-            .map(|(v, spec)| variant_stats(input, spec, &runs, v * ns..(v + 1) * ns))
+            .map(|(v, spec)| {
+                let range = v * ns..(v + 1) * ns;
+                let mut stats = variant_stats(input, spec, &digests[range.clone()]);
+                stats.runs = range.clone().collect();
+                stats.overflow = any_overflow.then(|| OverflowMeans::of(&digests[range]));
+                stats.latency_histogram = histograms.get(v).map(buckets).unwrap_or_default();
+                stats
+            })
             .collect();
-        let differences = differences(&variants, &runs, input.warmup);
-        let first = runs.first();
+        let differences = differences(&variants, digests);
+        let first = digests.first();
         Comparison {
             version: first.map(|r| r.version.clone()).unwrap_or_default(),
             scenario: first.map(|r| r.scenario.clone()).unwrap_or_default(),
@@ -237,8 +324,37 @@ impl Comparison {
             warmup: input.warmup,
             variants,
             differences,
-            runs,
+            runs: Vec::new(),
         }
+    }
+
+    /// Results written before the per-variant `overflow` means and histograms carry those
+    /// figures only in their runs: computes them from the runs.
+    ///
+    /// # Errors
+    /// A run's histogram is not one the engine could have made.
+    pub(crate) fn restore_from_runs(&mut self) -> Result<(), ReportError> {
+        let overflowed = self.runs.iter().any(|r| r.overflow.is_some());
+        let restore_overflow = overflowed && self.variants.iter().all(|v| v.overflow.is_none());
+        for v in &mut self.variants {
+            let runs: Vec<&RunSummary> = v.runs.iter().filter_map(|&i| self.runs.get(i)).collect();
+            if restore_overflow {
+                let d: Vec<Digest> = runs.iter().map(|r| Digest::of(r, self.warmup)).collect();
+                v.overflow = Some(OverflowMeans::of(&d));
+            }
+            if v.latency_histogram.is_empty() {
+                let mut h = new_histogram();
+                for r in runs {
+                    record(&mut h, &r.latency_histogram)?;
+                }
+                v.latency_histogram = buckets(&h);
+            }
+        }
+        // As this version writes a comparison: the histograms live in the variants.
+        for r in &mut self.runs {
+            r.latency_histogram = Vec::new();
+        }
+        Ok(())
     }
 
     /// True when no variant broke a guarantee it claims.
@@ -251,56 +367,41 @@ impl Comparison {
     }
 }
 
-fn variant_stats(
-    input: &Input<'_>,
-    spec: &VariantSpec,
-    all: &[RunSummary],
-    range: std::ops::Range<usize>,
-) -> VariantStats {
-    let runs = &all[range.clone()];
-    let f = |get: fn(&RunSummary) -> f64| Estimate::of(&runs.iter().map(get).collect::<Vec<_>>());
-    let count =
-        |get: fn(&RunSummary) -> u64| CountStats::of(&runs.iter().map(get).collect::<Vec<_>>());
+fn variant_stats(input: &Input<'_>, spec: &VariantSpec, runs: &[Digest]) -> VariantStats {
+    let f = |get: fn(&Digest) -> f64| Estimate::of(&runs.iter().map(get).collect::<Vec<_>>());
+    let count = |get: fn(&Digest) -> u64| CountStats::of(&runs.iter().map(get).collect::<Vec<_>>());
     let mut counts = BTreeMap::new();
-    counts.insert("lost".into(), count(|r| r.messages.lost));
-    counts.insert("duplicated".into(), count(|r| r.messages.duplicated));
-    counts.insert("out_of_order".into(), count(|r| r.messages.out_of_order));
-    counts.insert("dead_lettered".into(), count(|r| r.messages.dead_lettered));
-    counts.insert("dropped".into(), count(|r| r.messages.dropped));
-    let cuts: Vec<f64> = runs.iter().map(|r| input.warmup.cut_s(r)).collect();
-    let steady: Vec<f64> = runs
-        .iter()
-        .zip(&cuts)
-        .map(|(r, c)| phases::throughput(r, *c))
-        .collect();
-    let drains: Vec<f64> = runs.iter().filter_map(phases::drain_s).collect();
+    counts.insert("lost".into(), count(|r| r.lost));
+    counts.insert("duplicated".into(), count(|r| r.duplicated));
+    counts.insert("out_of_order".into(), count(|r| r.out_of_order));
+    counts.insert("dead_lettered".into(), count(|r| r.dead_lettered));
+    counts.insert("dropped".into(), count(|r| r.dropped));
+    let drains: Vec<f64> = runs.iter().filter_map(|r| r.drain_s).collect();
     let mut ran_as: Vec<&str> = runs.iter().map(|r| r.delivery.as_str()).collect();
     ran_as.dedup();
     VariantStats {
         spec: spec.clone(),
         ran_as: ran_as.join("/"),
-        runs: range.collect(),
+        runs: Vec::new(),
         counts,
-        latency_p50_s: f(|r| r.latency_s.p50),
-        latency_p99_s: f(|r| r.latency_s.p99),
-        latency_p999_s: f(|r| r.latency_s.p999),
-        wait_mean_s: f(wait_mean_s),
-        throughput_per_s: Estimate::of(&steady),
-        max_lag: count(|r| r.groups.iter().map(|g| g.max_lag).max().unwrap_or(0)),
-        warmup_s: Estimate::of(&cuts),
+        latency_p50_s: f(|r| r.latency_p50_s),
+        latency_p99_s: f(|r| r.latency_p99_s),
+        latency_p999_s: f(|r| r.latency_p999_s),
+        wait_mean_s: f(|r| r.wait_mean_s),
+        throughput_per_s: f(|r| r.steady_per_s),
+        max_lag: count(|r| r.max_lag),
+        warmup_s: f(|r| r.cut_s),
         guarantees: guarantees::check(input, spec, runs),
-        phases: phase_stats(runs, &cuts),
+        phases: phase_stats(runs),
         not_drained: runs.len() - drains.len(),
         drain_s: Estimate::of(&drains),
+        overflow: None,
+        latency_histogram: Vec::new(),
     }
 }
 
-fn phase_stats(runs: &[RunSummary], cuts: &[f64]) -> Vec<PhaseStats> {
-    let per_run: Vec<Vec<phases::FaultPhases>> = runs
-        .iter()
-        .zip(cuts)
-        .map(|(r, c)| phases::fault_phases(r, *c))
-        .collect();
+fn phase_stats(runs: &[Digest]) -> Vec<PhaseStats> {
+    let per_run: Vec<&Vec<phases::FaultPhases>> = runs.iter().map(|r| &r.phases).collect();
     let Some(first) = per_run.first() else {
         return Vec::new();
     };
@@ -339,7 +440,7 @@ fn phase_stats(runs: &[RunSummary], cuts: &[f64]) -> Vec<PhaseStats> {
 
 /// All pairs when there are at most four variants (the delivery comparison); beyond that,
 /// each variant against the first, so a sweep stays readable.
-fn differences(variants: &[VariantStats], runs: &[RunSummary], warmup: Warmup) -> Vec<Difference> {
+fn differences(variants: &[VariantStats], runs: &[Digest]) -> Vec<Difference> {
     let mut pairs = Vec::new();
     for b in 1..variants.len() {
         let firsts = if variants.len() <= 4 { 0..b } else { 0..1 };
@@ -347,24 +448,18 @@ fn differences(variants: &[VariantStats], runs: &[RunSummary], warmup: Warmup) -
             pairs.push((a, b));
         }
     }
-    // The one throughput, as in the variant table (after the warm-up cut).
-    let steady = |r: &RunSummary| phases::throughput(r, warmup.cut_s(r));
     let mut out = Vec::new();
     for (a, b) in pairs {
-        let diff = |metric: &str, get: &dyn Fn(&RunSummary) -> f64| {
+        for (metric, get) in PAIRED {
             let xs: Vec<f64> = variants[a].runs.iter().map(|&i| get(&runs[i])).collect();
             let ys: Vec<f64> = variants[b].runs.iter().map(|&i| get(&runs[i])).collect();
-            Difference {
+            out.push(Difference {
                 a: variants[a].spec.label.clone(),
                 b: variants[b].spec.label.clone(),
                 metric: metric.to_string(),
                 estimate: paired_difference(&xs, &ys),
-            }
-        };
-        for (metric, get) in PAIRED {
-            out.push(diff(metric, &get));
+            });
         }
-        out.push(diff("throughput_per_s", &steady));
     }
     out
 }
@@ -495,7 +590,7 @@ mod tests {
             warmup: Warmup::None,
         };
         let c = Comparison::build(&input, runs);
-        assert_eq!(c.differences.len(), 5 * (PAIRED.len() + 1));
+        assert_eq!(c.differences.len(), 5 * PAIRED.len());
         assert!(c.differences.iter().all(|d| d.a == "v0"));
     }
 }

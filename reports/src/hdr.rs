@@ -19,27 +19,20 @@ use std::time::Duration;
 /// # Errors
 /// A bucket cannot be recorded (a corrupt result).
 pub fn histogram(r: &RunSummary) -> Result<Histogram<u64>, ReportError> {
+    of_buckets(&r.latency_histogram)
+}
+
+/// A histogram (nanoseconds) from nonzero `[value_ns, count]` buckets.
+///
+/// # Errors
+/// A bucket cannot be recorded (a corrupt result).
+pub fn of_buckets(buckets: &[[u64; 2]]) -> Result<Histogram<u64>, ReportError> {
     let mut h = Histogram::<u64>::new(3).map_err(|e| ReportError::Histogram(e.to_string()))?;
-    for [value, count] in &r.latency_histogram {
+    for [value, count] in buckets {
         h.record_n(*value, *count)
             .map_err(|e| ReportError::Histogram(format!("{e:?}")))?;
     }
     Ok(h)
-}
-
-/// Merges the histograms of `runs`.
-///
-/// # Errors
-/// As `histogram`.
-pub fn merged<'a>(
-    runs: impl Iterator<Item = &'a RunSummary>,
-) -> Result<Histogram<u64>, ReportError> {
-    let mut all = Histogram::<u64>::new(3).map_err(|e| ReportError::Histogram(e.to_string()))?;
-    for r in runs {
-        all.add(histogram(r)?)
-            .map_err(|e| ReportError::Histogram(format!("{e:?}")))?;
-    }
-    Ok(all)
 }
 
 /// Writes the interval log.
@@ -56,10 +49,7 @@ pub fn write<W: io::Write>(report: &Report, w: &mut W) -> Result<(), ReportError
         Report::Comparison(c) => {
             let mut tagged = Vec::new();
             for v in &c.variants {
-                tagged.push((
-                    tag(&v.spec.label),
-                    merged(v.runs.iter().map(|&i| &c.runs[i]))?,
-                ));
+                tagged.push((tag(&v.spec.label), of_buckets(&v.latency_histogram)?));
             }
             let span = c.runs.iter().map(|r| r.sim_time_s).fold(0.0, f64::max);
             let title = format!(
@@ -71,7 +61,14 @@ pub fn write<W: io::Write>(report: &Report, w: &mut W) -> Result<(), ReportError
     };
     let aggregate = match report {
         Report::Run(r) => histogram(r)?,
-        Report::Comparison(c) => merged(c.runs.iter())?,
+        Report::Comparison(_) => {
+            let mut all = of_buckets(&[])?;
+            for (_, h) in &tagged {
+                all.add(h)
+                    .map_err(|e| ReportError::Histogram(format!("{e:?}")))?;
+            }
+            all
+        }
     };
     // A plain comment: readers treat only `#[StartTime`, `#[BaseTime` and such as headers.
     writeln!(w, "#{title}")?;

@@ -213,7 +213,7 @@ fn comparison_charts(c: &Comparison) -> Result<Figures, ReportError> {
     let shade = c.runs.first().map(windows).unwrap_or_default();
     let mut percentiles = Vec::new();
     for v in &c.variants {
-        let h = hdr::merged(v.runs.iter().map(|&i| &c.runs[i]))?;
+        let h = hdr::of_buckets(&v.latency_histogram)?;
         percentiles.push(Line {
             label: v.spec.label.clone(),
             points: charts::percentile_points(&h),

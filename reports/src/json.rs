@@ -1,7 +1,7 @@
 //! JSON: the result itself; `mqlab report --format json` re-emits a result in this
-//! version's form. A run is pretty-printed like `mqlab run --json`; a comparison is compact,
-//! because pretty-printing puts each `[value_ns, count]` histogram pair of every run on four
-//! lines (3 variants × 64 seeds came to 100 MB; compact is about a third of that).
+//! version's form. A run is pretty-printed like `mqlab run --json`; a comparison is compact
+//! (it holds every run), and the binary may write it piece by piece: its `runs` field must
+//! stay the last, so that the aggregates then the streamed runs are exactly these bytes.
 
 use crate::{Report, ReportError};
 use std::io;

@@ -31,7 +31,7 @@ mod tables;
 pub mod text;
 mod views;
 
-pub use comparison::{Comparison, VariantSpec};
+pub use comparison::{Builder, Comparison, Digest, VariantSpec};
 pub use phases::Warmup;
 pub use stats::Estimate;
 
@@ -163,12 +163,13 @@ pub fn read(text: &str) -> Result<Report, ReportError> {
     check_version(version)?;
     check_numbers(&value, &mut String::new()).map_err(ReportError::Corrupt)?;
     let report = if obj.contains_key("runs") {
-        let c: Comparison = serde_json::from_value(value).map_err(corrupt)?;
+        let mut c: Comparison = serde_json::from_value(value).map_err(corrupt)?;
         for (i, r) in c.runs.iter().enumerate() {
             check_version(&r.version)?;
             check_run(r).map_err(|e| ReportError::Corrupt(format!("runs[{i}]: {e}")))?;
         }
         check_comparison(&c).map_err(ReportError::Corrupt)?;
+        c.restore_from_runs()?;
         Report::Comparison(Box::new(c))
     } else {
         let r: RunSummary = serde_json::from_value(value).map_err(corrupt)?;

@@ -264,7 +264,7 @@ pub fn comparison_tables(c: &Comparison) -> Vec<Table> {
 
 /// What a full broker did to the producers, per variant: only when it filled up.
 fn overflow_table(c: &Comparison) -> Option<Table> {
-    if c.runs.iter().all(|r| r.overflow.is_none()) {
+    if c.variants.iter().all(|v| v.overflow.is_none()) {
         return None;
     }
     let mut t = table(
@@ -282,32 +282,16 @@ fn overflow_table(c: &Comparison) -> Option<Table> {
         ],
     );
     for v in &c.variants {
-        let runs: Vec<&RunSummary> = v.runs.iter().map(|&i| &c.runs[i]).collect();
-        #[allow(clippy::cast_precision_loss)]
-        let mean = |get: &dyn Fn(&RunSummary) -> f64| {
-            runs.iter().map(|r| get(r)).sum::<f64>() / runs.len().max(1) as f64
-        };
-        #[allow(clippy::cast_precision_loss)]
-        let of = |get: fn(&mqlab_sim::summary::Overflow) -> u64| {
-            move |r: &RunSummary| r.overflow.as_ref().map_or(0.0, |o| get(o) as f64)
-        };
-        #[allow(clippy::cast_precision_loss)]
-        let acked = mean(&|r| r.messages.acked as f64);
+        let o = v.overflow.unwrap_or_default();
         t.rows.push(vec![
             v.spec.label.clone(),
-            num(acked, 1),
-            num(mean(&of(|o| o.pauses)), 1),
-            format!(
-                "{} s",
-                num(
-                    mean(&|r| r.overflow.as_ref().map_or(0.0, |o| o.paused_s)),
-                    3
-                )
-            ),
-            num(mean(&of(|o| o.rejections)), 1),
-            num(mean(&of(|o| o.resent)), 1),
-            num(mean(&of(|o| o.spilled)), 1),
-            num(mean(&of(|o| o.spill_max)), 1),
+            num(o.acked, 1),
+            num(o.pauses, 1),
+            format!("{} s", num(o.paused_s, 3)),
+            num(o.rejections, 1),
+            num(o.resent, 1),
+            num(o.spilled, 1),
+            num(o.spill_max, 1),
         ]);
     }
     Some(t)

@@ -6,6 +6,7 @@ use crate::time::{SimDuration, SimTime};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub mod histogram;
 pub mod pipeline;
 pub mod protection;
 pub use pipeline::{OutputSummary, PathSummary, PipelineSummary, StageSummary};
@@ -55,7 +56,10 @@ pub struct RunSummary {
     pub conservation_ok: bool,
     /// The fault windows, for charts.
     pub faults: Vec<FaultWindow>,
-    /// Nonzero buckets of the end-to-end latency histogram: `[value_ns, count]`.
+    /// Nonzero buckets of the end-to-end latency histogram: `[value_ns, count]`. In JSON,
+    /// HdrHistogram's compressed V2 encoding in base64 (see `histogram`); absent from the
+    /// runs of a comparison, which keeps one merged histogram per variant instead.
+    #[serde(with = "histogram", default, skip_serializing_if = "Vec::is_empty")]
     pub latency_histogram: Vec<[u64; 2]>,
     /// Per priority class, when a consumer schedules by priority (absent otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -8,7 +8,7 @@ use mqlab_sim::{Engine, Scenario};
 use toml::{Table, Value};
 
 /// The figures the closing line compares.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Size {
     pub faults: usize,
     pub messages: u64,

@@ -3,14 +3,13 @@
 //! conservation, ordering, and the scenario's `[expect]` checks, each with the first failing
 //! seed and the command that reproduces it. Reads results only.
 
-use super::{Guarantee, Input, VariantSpec};
-use mqlab_sim::RunSummary;
+use super::{Digest, Guarantee, Input, VariantSpec};
 
 /// A named pass/fail test of a run, and whether the variant claims it.
-type Check = (String, bool, Box<dyn Fn(&RunSummary) -> bool>);
+type Check = (String, bool, Box<dyn Fn(&Digest) -> bool>);
 
 /// Every guarantee and `[expect]` check of one variant over its runs.
-pub(super) fn check(input: &Input<'_>, spec: &VariantSpec, runs: &[RunSummary]) -> Vec<Guarantee> {
+pub(super) fn check(input: &Input<'_>, spec: &VariantSpec, runs: &[Digest]) -> Vec<Guarantee> {
     let listed = runs
         .first()
         .map(|r| r.expectations.as_slice())
@@ -21,7 +20,7 @@ pub(super) fn check(input: &Input<'_>, spec: &VariantSpec, runs: &[RunSummary]) 
     // whatever `--delivery` says, and claiming more for it would be a false alarm.
     let engine_claims: Vec<&str> = listed
         .iter()
-        .map(|e| e.check.as_str())
+        .map(|(check, _)| check.as_str())
         .filter(|c| c.starts_with("guarantee"))
         .collect();
     if engine_claims.is_empty() {
@@ -33,24 +32,20 @@ pub(super) fn check(input: &Input<'_>, spec: &VariantSpec, runs: &[RunSummary]) 
     // Shown, not claimed: no delivery variant promises order (a non-idempotent producer's
     // resend reorders its key even under exactly-once), `ordered = true` only asks to count.
     if input.ordered {
-        checks.push((
-            "in order".into(),
-            false,
-            Box::new(|r| r.messages.out_of_order == 0),
-        ));
+        checks.push(("in order".into(), false, Box::new(|r| r.out_of_order == 0)));
     }
     checks.push(("conservation".into(), true, Box::new(|r| r.conservation_ok)));
     // The scenario's own `[expect]` checks, in the order the first run lists them.
-    for e in listed
+    for (check, _) in listed
         .iter()
-        .filter(|e| e.check != "conservation" && !e.check.starts_with("guarantee"))
+        .filter(|(c, _)| c != "conservation" && !c.starts_with("guarantee"))
     {
-        checks.push((format!("expect {}", e.check), false, passed(&e.check)));
+        checks.push((format!("expect {check}"), false, passed(check)));
     }
     checks
         .into_iter()
         .map(|(name, claimed, ok)| {
-            let failed: Vec<&RunSummary> = runs.iter().filter(|r| !ok(r)).collect();
+            let failed: Vec<&Digest> = runs.iter().filter(|r| !ok(r)).collect();
             let first_seed = failed.first().map(|r| r.seed);
             Guarantee {
                 name,
@@ -65,9 +60,9 @@ pub(super) fn check(input: &Input<'_>, spec: &VariantSpec, runs: &[RunSummary]) 
 }
 
 /// A run passed the expectation named `check` (or does not list it).
-fn passed(check: &str) -> Box<dyn Fn(&RunSummary) -> bool> {
+fn passed(check: &str) -> Box<dyn Fn(&Digest) -> bool> {
     let key = check.to_string();
-    Box::new(move |r: &RunSummary| r.expectations.iter().all(|x| x.check != key || x.ok))
+    Box::new(move |r: &Digest| r.passed(&key))
 }
 
 /// Run-wide claims of a delivery variant, for results that carry no per-group guarantee
@@ -75,13 +70,13 @@ fn passed(check: &str) -> Box<dyn Fn(&RunSummary) -> bool> {
 fn claims_of(delivery: &str) -> Vec<Check> {
     let mut checks: Vec<Check> = Vec::new();
     if delivery == "at-least-once" || delivery == "exactly-once" {
-        checks.push(("no loss".into(), true, Box::new(|r| r.messages.lost == 0)));
+        checks.push(("no loss".into(), true, Box::new(|r| r.lost == 0)));
     }
     if delivery == "at-most-once" || delivery == "exactly-once" {
         checks.push((
             "no duplicates".into(),
             true,
-            Box::new(|r| r.messages.duplicated == 0),
+            Box::new(|r| r.duplicated == 0),
         ));
     }
     checks

@@ -1,0 +1,226 @@
+//! A sweep's runs, streamed: runs are made a chunk at a time over rayon's pool and handed
+//! on in job order (never completion order, so the output is the same whatever the thread
+//! count), each reduced at once to its `Digest` and either written out (the JSON result's
+//! `runs`, or a shard's part) or dropped. A 10,000-seed sweep so holds the variants'
+//! aggregates and a few hundred bytes a run, not the runs (tens of KB each). Only the html,
+//! csv and hdr reports of a comparison, which draw every run, keep the runs in memory.
+//! Shared by `compare` and `merge`, which must give the same bytes.
+
+use crate::run;
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use mqlab_reports::comparison::{Builder, Input};
+use mqlab_reports::{Format, Report, Warmup};
+use mqlab_sim::{RunSummary, Scenario};
+use rayon::prelude::*;
+use std::fs::File;
+use std::io::{self, IsTerminal, Seek, Write};
+use std::path::Path;
+
+/// A progress bar with ETA on stderr when it is a terminal; hidden otherwise (so tests,
+/// pipes and CI logs see nothing).
+pub fn progress(len: u64, unit: &str) -> ProgressBar {
+    if !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    let template = format!("{{bar:40}} {{pos}}/{{len}} {unit} {{elapsed}} (eta {{eta}})");
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Runs `jobs` (scenario index, seed) over rayon's pool and hands each run to `sink` in job
+/// order; at most a few runs per thread are in memory at once.
+pub fn stream(
+    scenarios: &[Scenario],
+    source: &str,
+    jobs: &[(usize, u64)],
+    bar: &ProgressBar,
+    mut sink: impl FnMut(RunSummary) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let chunk = (rayon::current_num_threads() * 4).max(1);
+    for part in jobs.chunks(chunk) {
+        let runs: Vec<RunSummary> = part
+            .par_iter()
+            .map(|&(v, seed)| {
+                let r = run::simulate(&scenarios[v], source, seed);
+                bar.inc(1);
+                r
+            })
+            .collect();
+        for r in runs {
+            sink(r)?;
+        }
+    }
+    Ok(())
+}
+
+/// What the output needs of the runs beyond their digests.
+enum Runs {
+    /// Nothing (the Markdown tables).
+    None,
+    /// Their compact JSON, comma-separated, in an unnamed temporary file (the JSON result).
+    Spilled {
+        file: io::BufWriter<File>,
+        count: usize,
+    },
+    /// The runs themselves (html, csv, hdr draw every run).
+    Kept(Vec<RunSummary>),
+}
+
+/// Gathers a comparison's runs in job order.
+pub struct Collector {
+    builder: Builder,
+    runs: Runs,
+}
+
+/// Where a comparison goes: `--json`, `--report` and `--out` as `compare` takes them.
+#[derive(Clone, Copy, Debug)]
+pub struct Outputs<'a> {
+    pub json: bool,
+    pub format: Option<Format>,
+    pub out: Option<&'a str>,
+}
+
+impl Outputs<'_> {
+    /// The file's format (if any) and stdout's (if any): `--json` to stdout, `--report` to
+    /// `--out` or stdout, JSON to `--out` when no format is named, and otherwise the
+    /// tables on stdout (aligned text on a terminal, Markdown otherwise).
+    pub fn formats(&self) -> (Option<Format>, Option<Format>) {
+        let file = self.out.map(|_| self.format.unwrap_or(Format::Json));
+        let stdout = match (self.json, self.out, self.format) {
+            (true, _, _) => Some(Format::Json),
+            (false, None, f) => Some(f.unwrap_or_else(tables_format)),
+            // `--report F --out FILE`: the file is the output, stdout stays quiet.
+            (false, Some(_), Some(_)) => None,
+            // `--out FILE` alone saves the JSON result and still shows the tables.
+            (false, Some(_), None) => Some(tables_format()),
+        };
+        (file, stdout)
+    }
+}
+
+/// The tables for stdout: aligned plain text on a terminal, Markdown for a pipe or a file
+/// (`--report md` asks for Markdown anywhere).
+fn tables_format() -> Format {
+    if io::stdout().is_terminal() {
+        Format::Text
+    } else {
+        Format::Markdown
+    }
+}
+
+impl Collector {
+    /// A collector keeping of the runs what `outputs` will write.
+    pub fn new(input: &Input<'_>, outputs: &Outputs<'_>) -> anyhow::Result<Collector> {
+        let (file, stdout) = outputs.formats();
+        let needs = [file, stdout];
+        let runs = if needs
+            .iter()
+            .any(|f| matches!(f, Some(Format::Html | Format::Csv | Format::Hdr)))
+        {
+            Runs::Kept(Vec::new())
+        } else if needs.contains(&Some(Format::Json)) {
+            Runs::Spilled {
+                file: io::BufWriter::new(spill_file()?),
+                count: 0,
+            }
+        } else {
+            Runs::None
+        };
+        Ok(Collector {
+            builder: Builder::new(input),
+            runs,
+        })
+    }
+
+    /// Takes the next run in job order.
+    pub fn push(&mut self, run: RunSummary) -> anyhow::Result<()> {
+        let run = self.builder.push(run)?;
+        match &mut self.runs {
+            Runs::None => {}
+            Runs::Kept(all) => all.push(run),
+            Runs::Spilled { file, count } => {
+                if *count > 0 {
+                    file.write_all(b",")?;
+                }
+                serde_json::to_writer(&mut *file, &run)?;
+                *count += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Aggregates and writes everything `outputs` asks for; returns whether every claimed
+    /// guarantee held.
+    pub fn finish(self, input: &Input<'_>, outputs: &Outputs<'_>) -> anyhow::Result<bool> {
+        let mut comparison = self.builder.finish(input);
+        let mut spill = None;
+        match self.runs {
+            Runs::None => {}
+            Runs::Kept(all) => comparison.runs = all,
+            Runs::Spilled { file, .. } => {
+                spill = Some(file.into_inner().map_err(io::IntoInnerError::into_error)?);
+            }
+        }
+        let held = comparison.claims_held();
+        let report = Report::Comparison(Box::new(comparison));
+        let (file_format, stdout_format) = outputs.formats();
+        if let (Some(path), Some(f)) = (outputs.out, file_format) {
+            crate::output::write_with(Path::new(path), |w| {
+                write_report(&report, f, input.warmup, spill.as_mut(), w)
+            })?;
+        }
+        if let Some(f) = stdout_format {
+            let mut w = io::BufWriter::new(io::stdout().lock());
+            write_report(&report, f, input.warmup, spill.as_mut(), &mut w)?;
+            w.flush()?;
+        }
+        Ok(held)
+    }
+}
+
+/// Writes `report` as `format`. A comparison whose runs were spilled is written as its
+/// aggregates with the spilled runs spliced in as `runs`: exactly the bytes serde gives the
+/// whole comparison, since `runs` is its last field.
+fn write_report(
+    report: &Report,
+    format: Format,
+    warmup: Warmup,
+    spill: Option<&mut File>,
+    w: &mut dyn Write,
+) -> anyhow::Result<()> {
+    match (report, format, spill) {
+        (Report::Comparison(c), Format::Json, Some(spill)) if c.runs.is_empty() => {
+            let head = serde_json::to_vec(c)?;
+            let head = head
+                .strip_suffix(b"[]}")
+                .context("a comparison's JSON ends with its runs")?;
+            w.write_all(head)?;
+            w.write_all(b"[")?;
+            spill.rewind()?;
+            io::copy(spill, w)?;
+            w.write_all(b"]}\n")?;
+        }
+        _ => w.write_all(&crate::compare::render_with(report, format, warmup)?)?,
+    }
+    Ok(())
+}
+
+/// A temporary file that vanishes with the process: unlinked as soon as it is open, so
+/// neither a crash nor a signal leaves it behind.
+fn spill_file() -> anyhow::Result<File> {
+    let dir = std::env::temp_dir();
+    let path = dir.join(format!(".mqlab-runs-{}.json", std::process::id()));
+    let file = File::options()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    std::fs::remove_file(&path)
+        .with_context(|| format!("cannot unlink temporary {}", path.display()))?;
+    Ok(file)
+}
