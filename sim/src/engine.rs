@@ -30,6 +30,8 @@ pub use saga::{SagaOutcome, SagaRunView};
 mod reqreply;
 mod resequence;
 mod retention;
+mod trace;
+pub use trace::{TraceError, TraceEvent, TraceSpec};
 
 use crate::consumer::{Group, Instance, Store};
 use crate::dist::Dist;
@@ -191,6 +193,10 @@ pub struct Engine {
     protection: protect::Protection,
     /// Payload bytes (none unless the scenario uses sizes, bandwidth or a claim check).
     payload: Option<Box<payload::Payloads>>,
+    /// The traced message as `trace::key(topic, id)`; `trace::UNTRACED` when none is.
+    trace_key: u64,
+    /// What tracing has recorded (none unless a message is traced).
+    tracer: Option<Box<trace::Tracer>>,
 }
 
 impl Engine {
@@ -291,6 +297,8 @@ impl Engine {
             requesters: reqreply::requesters(&sc),
             protection,
             payload: payload::build(&sc, seed),
+            trace_key: trace::UNTRACED,
+            tracer: None,
             rebalance_held: false,
             rebalance_due: Vec::new(),
             nodes_up: vec![true; *sc.broker.nodes.get_ref() as usize],

@@ -66,7 +66,12 @@ pub struct GroupMetrics {
     pub dropped: u64,
     /// Copies known lost (taken, committed, then a crash).
     pub lost_known: u64,
+    /// The first `EXAMPLES` copies applied out of order, by message id.
+    pub out_of_order_ids: Vec<u32>,
 }
+
+/// Example message ids kept per group and anomaly.
+pub const EXAMPLES: usize = 10;
 
 impl Default for GroupMetrics {
     fn default() -> Self {
@@ -89,11 +94,19 @@ impl Default for GroupMetrics {
             dead_lettered: 0,
             dropped: 0,
             lost_known: 0,
+            out_of_order_ids: Vec::new(),
         }
     }
 }
 
 impl GroupMetrics {
+    /// Copy `id` was applied out of order: kept as an example while there are few.
+    pub fn example_out_of_order(&mut self, id: u32) {
+        if self.out_of_order_ids.len() < EXAMPLES {
+            self.out_of_order_ids.push(id);
+        }
+    }
+
     fn settle(&mut self, now: SimTime) {
         let dt = now.since(self.in_system_since).0;
         self.in_system_area += u128::from(self.in_system) * u128::from(dt);

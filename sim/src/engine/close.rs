@@ -80,6 +80,13 @@ impl Engine {
                 q.delete(a.slot, a.receipt);
             }
             group.lag = q.len();
+            if self.tracing() {
+                self.trace_acks(
+                    g,
+                    &pending,
+                    "sent as the consumer closed at the end of the run",
+                );
+            }
         }
     }
 }
