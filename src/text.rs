@@ -5,6 +5,7 @@ use mqlab_sim::RunSummary;
 use mqlab_sim::size::human_bytes;
 use std::fmt::Write;
 
+mod examples;
 mod protection;
 
 /// Formats seconds with a unit that fits.
@@ -150,6 +151,7 @@ pub fn summary(r: &RunSummary, path: &str, flags: &str) -> String {
     if !empty.is_empty() {
         let _ = writeln!(o, "empty receives (billed, SQS): {}", empty.join(", "));
     }
+    examples::examples(&mut o, r, path, flags);
     services(&mut o, r);
     sagas(&mut o, r);
     request_reply(&mut o, r);

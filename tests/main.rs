@@ -30,4 +30,5 @@ mod support;
 mod systems;
 mod theory;
 mod throughput;
+mod trace;
 mod tui;
