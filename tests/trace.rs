@@ -284,3 +284,81 @@ fn unknown_ids_and_groups_are_clear_errors() {
     );
     assert!(out.stdout.is_empty());
 }
+
+/// Small enough that the dashboard runs it flat out in a moment.
+const SMALL: &str = r#"name = "crash-small"
+description = "A consumer crashes between commits: at-least-once applies its uncommitted work again."
+seed = 1
+duration = "10s"
+drain = "10s"
+
+[[topic]]
+name = "payments"
+partitions = 3
+
+[[producer]]
+name = "checkout"
+topic = "payments"
+rate = 200
+keys = 100
+
+[[consumer]]
+group = "charger"
+topic = "payments"
+instances = 3
+service_time = "exp(4ms)"
+delivery = "at-least-once"
+commit_interval = "2s"
+
+[[fault]]
+at = "5s"
+kind = "crash"
+target = "charger/1"
+duration = "2s"
+"#;
+
+#[test]
+fn tmux_pick_an_anomaly_and_read_its_history() {
+    let dir = crate::tui::scratch("trace-picker");
+    std::fs::write(dir.join("small.toml"), SMALL).unwrap();
+    let Some(t) = crate::tui::Tmux::start(&dir) else {
+        return;
+    };
+    t.line("stty -g > before.stty");
+    t.line(&format!(
+        "{} tui small.toml; echo exit=$?",
+        env!("CARGO_BIN_EXE_mqlab")
+    ));
+    t.wait_for("▶ running");
+    t.keys(&["m"]);
+    t.wait_for("■ finished");
+    t.keys(&["a"]);
+    let s = t.wait_for("Enter history");
+    assert!(s.contains("charger") && s.contains("duplicated"), "{s}");
+    t.keys(&["Enter"]);
+    let s = t.wait_for("applied_again");
+    for step in ["created", "applied ", "crash", "redelivered", "outcome"] {
+        assert!(s.contains(step), "no {step:?} in the history:\n{s}");
+    }
+    let at = |w: &str| s.find(w).unwrap();
+    assert!(
+        at("crash") < at("redelivered") && at("redelivered") < at("applied_again"),
+        "{s}"
+    );
+    t.keys(&["Escape"]);
+    t.wait_for("Enter history");
+    t.keys(&["q"]);
+    let closed = std::time::Instant::now();
+    while t.screen().contains("Enter history") {
+        assert!(
+            closed.elapsed().as_secs() < 20,
+            "the picker stays open:\n{}",
+            t.screen()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    t.wait_for("■ finished");
+    t.keys(&["q"]);
+    t.wait_for("exit=0");
+    t.assert_restored(&dir);
+}

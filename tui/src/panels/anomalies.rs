@@ -15,7 +15,7 @@ pub fn picker(ctx: &Ctx, examples: &[Example], selected: usize, area: Rect, buf:
     let want = u16::try_from(examples.len())
         .unwrap_or(u16::MAX)
         .saturating_add(2);
-    let r = centered(area, 60, want.max(3));
+    let r = centered(area, 66, want.max(3));
     Clear.render(r, buf);
     let rows = usize::from(r.height.saturating_sub(2)).max(1);
     let first = selected.saturating_sub(rows - 1);
