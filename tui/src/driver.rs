@@ -148,7 +148,6 @@ impl Driver {
     /// and seed) following `example`'s message, up to where the run is now (to its end
     /// once it is over), and returns the message's history. Runs anywhere: it shares
     /// nothing with the driver.
-    #[must_use]
     pub fn trace_job(&self, example: &Example) -> impl FnOnce() -> History + Send + 'static {
         let e = &self.engines[0];
         let (scenario, seed) = (e.scenario().clone(), e.seed());
