@@ -59,6 +59,8 @@ impl Engine {
     }
 
     /// Instance `i` is about to crash (`cut`: be cut off by a network partition).
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_instance_fault(&mut self, i: u32, cut: bool) {
         let inst = &self.instances[i as usize];
         if !(inst.up && inst.reachable) {
@@ -78,6 +80,8 @@ impl Engine {
     }
 
     /// A member's session ran out: its partitions go to the others.
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_session_expired(&mut self, i: u32) {
         if self.holding(i).is_some() {
             let g = self.instances[i as usize].group;
@@ -87,6 +91,8 @@ impl Engine {
     }
 
     /// A rebalance of group `g` moves partition `p` from `old` to `new` (local indices).
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_moved(
         &mut self,
         g: u32,
@@ -145,6 +151,8 @@ impl Engine {
     }
 
     /// Broker node `n` goes down (`crashed`, or cut off) or comes back.
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_broker(&mut self, n: u32, down: bool, crashed: bool) {
         let Some(tr) = &self.tracer else { return };
         let t = tr.topic;
@@ -184,6 +192,8 @@ impl Engine {
     }
 
     /// Partition `p` of topic `t` elected a leader on `node`, cutting `cut` from its log.
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_election(
         &mut self,
         t: u32,
@@ -221,6 +231,8 @@ impl Engine {
     }
 
     /// A follower (`replica` of partition `p`) fetched everything below `end`.
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_replicated(&mut self, t: u32, p: u32, replica: u32, end: u64) {
         let Some(tr) = &self.tracer else { return };
         if t != tr.topic
@@ -240,6 +252,8 @@ impl Engine {
 
     /// The high watermark of partition `p` moved to `hw`: a replicated partition's
     /// entries below it are committed to the log (readable; `acks = all` answered).
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_high_watermark(&mut self, t: u32, p: u32, hw: u64) {
         let Some(tr) = &self.tracer else { return };
         if t != tr.topic

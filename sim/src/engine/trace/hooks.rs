@@ -12,6 +12,8 @@ use crate::time::SimTime;
 
 impl Engine {
     /// The producer created it.
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_created(&mut self, p: u32, msg: &Msg, partition: u32) {
         let t = self.producers[p as usize].topic;
         let mut detail = format!(
@@ -30,12 +32,16 @@ impl Engine {
     }
 
     /// Sent without a network in between: it reaches the broker in the same instant.
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_sent_direct(&mut self, p: u32) {
         let detail = "sent; reaches the broker at once (no network latency)".to_string();
         self.record_now(self.producer_name(p), "sent", None, detail);
     }
 
     /// A request (`attempt` 0 the first send) went onto the network as `copies` copies.
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_request(
         &mut self,
         p: u32,
@@ -76,6 +82,8 @@ impl Engine {
     }
 
     /// The broker refused a request it cannot take now; the producer sees a timeout.
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_refused(&mut self, p: u32, partition: u32, why: &str) {
         let t = self.producers[p as usize].topic;
         let detail = format!("request refused: {why}; the producer will see a timeout");
@@ -84,6 +92,8 @@ impl Engine {
 
     /// What the broker did with a request it could take (`Appended` is recorded by the
     /// append itself).
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_reached(&mut self, p: u32, partition: u32, outcome: &str) {
         let t = self.producers[p as usize].topic;
         let (event, detail) = match outcome {
@@ -110,6 +120,8 @@ impl Engine {
     }
 
     /// Appended to the log at `offset` (a log), or to each routed group's queue.
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_appended(
         &mut self,
         msg: &Msg,
@@ -157,6 +169,8 @@ impl Engine {
     }
 
     /// A resend the broker recognised: nothing is appended.
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_deduplicated(&mut self, t: u32, partition: u32) {
         let detail = "a resend the broker already holds: deduplicated, nothing appended".into();
         let component = if self.topics[t as usize].partitions.is_empty() {
@@ -168,18 +182,24 @@ impl Engine {
     }
 
     /// The producer was told it was sent (the first time).
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_acked(&mut self, p: u32) {
         let detail = "the producer is told it was sent (acknowledged)".into();
         self.record_now(self.producer_name(p), "acked", None, detail);
     }
 
     /// The broker's answer to a send never reached the producer.
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_ack_lost(&mut self) {
         let detail = "the broker's acknowledgement is lost on the network".into();
         self.record_now("network".into(), "lost_on_network", None, detail);
     }
 
     /// A send timed out at the producer; it resends or gives up.
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_timeout(&mut self, p: u32, id: u32, attempt: u8) {
         let prod = &self.producers[p as usize];
         let current = prod
@@ -208,6 +228,8 @@ impl Engine {
     }
 
     /// The broker refused it for lack of room.
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_rejected(&mut self, p: u32, id: u32, reason: &str) {
         let prod = &self.producers[p as usize];
         let resends = prod.retry_backoff.is_some()
@@ -231,12 +253,16 @@ impl Engine {
     }
 
     /// Its producer crashed before it was acknowledged.
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_producer_crash(&mut self, p: u32) {
         let detail = "the producer crashed with it unacknowledged: nobody resends it".into();
         self.record_now(self.producer_name(p), "crash", None, detail);
     }
 
     /// Instance `i` took group `g`'s copy (`first`: its first delivery in the group).
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_delivered(&mut self, i: u32, w: &Work, first: bool) {
         let g = self.instances[i as usize].group;
         self.tracer_mut().holder[g as usize] = Some(i);
@@ -271,6 +297,8 @@ impl Engine {
     }
 
     /// Instance `i` starts serving it at `at`; done at `done` (none: it hangs).
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_started(&mut self, i: u32, at: SimTime, done: Option<SimTime>) {
         let g = self.instances[i as usize].group;
         let attempt = self.instances[i as usize].work.map_or(0, |w| w.attempt);
@@ -293,6 +321,8 @@ impl Engine {
     }
 
     /// Instance `i` finished an attempt; `failed` when it failed.
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_ended(&mut self, i: u32, w: &Work, failed: bool) {
         let g = self.instances[i as usize].group;
         let group = &self.groups[g as usize];
@@ -315,6 +345,8 @@ impl Engine {
     }
 
     /// A cut-off (zombie) instance finished it: what it does cannot be reported.
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_zombie_done(&mut self, i: u32) {
         let g = self.instances[i as usize].group;
         let detail = "processing ended on an instance its group gave up on (a zombie): its side effect may apply, its commit or ack cannot".into();
@@ -323,6 +355,8 @@ impl Engine {
 
     /// Exactly-once: the idempotency store already has it (`conflict`: another open
     /// transaction holds it, so the instance leaves it).
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_skipped(&mut self, i: u32, conflict: bool) {
         let g = self.instances[i as usize].group;
         let detail = if conflict {
@@ -334,12 +368,16 @@ impl Engine {
     }
 
     /// The group's resequencer holds it until its key's predecessors are applied.
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_held(&mut self, g: u32) {
         let detail = "held by the resequencer until its key's earlier messages are applied".into();
         self.record_now(self.group_name(g), "held", Some(g), detail);
     }
 
     /// Group `g` applied its side effect.
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_applied(&mut self, g: u32, msg: &Msg) {
         let tr = self.tracer_mut();
         tr.applied[g as usize] += 1;
@@ -369,6 +407,8 @@ impl Engine {
     }
 
     /// An aborted transaction undid one application.
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_rolled_back(&mut self, g: u32) {
         let tr = self.tracer_mut();
         tr.applied[g as usize] = tr.applied[g as usize].saturating_sub(1);
@@ -377,6 +417,8 @@ impl Engine {
     }
 
     /// Group `g` committed partition `p` from offset `from` up to `to`.
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_committed(&mut self, g: u32, p: u32, from: u64, to: u64) {
         let Some(tr) = &self.tracer else { return };
         if self.groups[g as usize].topic != tr.topic
@@ -400,12 +442,16 @@ impl Engine {
     }
 
     /// Group `g`'s acknowledgement deleted it from the queue.
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_deleted(&mut self, g: u32, how: &str) {
         let detail = format!("acknowledged and deleted from the queue ({how})");
         self.record_now(self.group_name(g), "deleted", Some(g), detail);
     }
 
     /// Batched acknowledgements: records the one of the traced copy, if among them.
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_acks(&mut self, g: u32, pending: &[PendingAck], how: &str) {
         if pending.iter().any(|a| self.traced_copy(g, a.msg.id)) {
             self.trace_deleted(g, how);
@@ -413,18 +459,24 @@ impl Engine {
     }
 
     /// Moved to the dead-letter queue.
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_dead_lettered(&mut self, g: u32, why: &str) {
         let detail = format!("moved to the dead-letter queue ({why})");
         self.record_now(self.group_name(g), "dead_lettered", Some(g), detail);
     }
 
     /// Dropped by a known mechanism.
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_dropped(&mut self, g: u32, reason: &str) {
         let detail = format!("dropped: {}", super::faults::drop_words(reason));
         self.record_now(self.group_name(g), "dropped", Some(g), detail);
     }
 
     /// At-most-once copies an instance held beyond the one in hand went with it.
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_lost_held(&mut self, g: u32, held: &[Work]) {
         let lost = held.iter().any(|w| {
             self.traced_copy(g, w.msg.id) && self.groups[g as usize].ledger.applied(w.msg.id) == 0
@@ -436,6 +488,8 @@ impl Engine {
     }
 
     /// Lost: gone with no record of it being processed.
+    #[cold]
+    #[inline(never)]
     pub(in crate::engine) fn trace_lost(&mut self, g: u32, why: &str) {
         let component = match self.tracer.as_ref().and_then(|t| t.holder[g as usize]) {
             Some(i) => self.consumer_name(i),
