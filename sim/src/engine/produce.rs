@@ -293,7 +293,7 @@ impl Engine {
             Outcome::Appended
         };
         if self.traced_from(p, msg.id) {
-            self.trace_reached(p, partition, &format!("{outcome:?}"));
+            self.trace_reached(p, partition, &outcome);
         }
         if outcome != Outcome::Rejected {
             self.resolve(p, msg.id, partition);

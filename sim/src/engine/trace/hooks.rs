@@ -94,9 +94,14 @@ impl Engine {
     /// append itself).
     #[cold]
     #[inline(never)]
-    pub(in crate::engine) fn trace_reached(&mut self, p: u32, partition: u32, outcome: &str) {
+    pub(in crate::engine) fn trace_reached(
+        &mut self,
+        p: u32,
+        partition: u32,
+        outcome: &dyn std::fmt::Debug,
+    ) {
         let t = self.producers[p as usize].topic;
-        let (event, detail) = match outcome {
+        let (event, detail) = match format!("{outcome:?}").as_str() {
             "Parked" => (
                 "parked",
                 "the broker is full or its producers paused: the request waits for room (on_full = block)",
