@@ -14,6 +14,7 @@ mod run;
 mod slo;
 mod sweep;
 mod text;
+mod trace_cmd;
 mod tui_cmd;
 
 use clap::{Parser, Subcommand};
@@ -44,6 +45,8 @@ enum Command {
     Merge(merge::MergeArgs),
     /// Shrink a failing scenario to a minimal one that still fails the same check.
     Shrink(explore::ShrinkArgs),
+    /// The history of one message: every step, its time and component.
+    Trace(trace_cmd::TraceArgs),
     /// Watch a run live in a terminal dashboard.
     Tui(tui_cmd::TuiArgs),
     /// Run a scenario's workload against a real Redis or RabbitMQ and account for every copy.
@@ -106,6 +109,7 @@ fn main() -> ExitCode {
         Command::Explore(args) => explore::explore(&args),
         Command::Merge(args) => merge::merge(&args),
         Command::Shrink(args) => explore::shrink(&args),
+        Command::Trace(args) => trace_cmd::trace(&args),
         Command::Tui(args) => tui_cmd::tui(&args),
         Command::Report(args) => report_cmd::report(&args),
         Command::Bench(args) => bench_cmd::bench(&args),

@@ -45,7 +45,7 @@ pub struct RunArgs {
     pub messages: Option<u64>,
 }
 
-fn parse_scale(s: &str) -> Result<f64, String> {
+pub fn parse_scale(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(f) if f.is_finite() && f > 0.0 => Ok(f),
         _ => Err(format!("`{s}` is not a positive scale factor")),
@@ -54,10 +54,19 @@ fn parse_scale(s: &str) -> Result<f64, String> {
 
 /// Applies `--scale` or `--messages` to the producing duration.
 fn rescale(scenario: &mut Scenario, args: &RunArgs) -> anyhow::Result<()> {
-    if let Some(f) = args.scale {
+    rescale_by(scenario, args.scale, args.messages)
+}
+
+/// Multiplies the producing duration by `scale`, or sets it to produce about `messages`.
+pub fn rescale_by(
+    scenario: &mut Scenario,
+    scale: Option<f64>,
+    messages: Option<u64>,
+) -> anyhow::Result<()> {
+    if let Some(f) = scale {
         scenario.duration = scenario.duration.mul_f64(f);
     }
-    if let Some(n) = args.messages {
+    if let Some(n) = messages {
         let rate: f64 = scenario.producers.iter().map(|p| *p.rate.get_ref()).sum();
         anyhow::ensure!(
             rate > 0.0,

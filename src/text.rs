@@ -5,6 +5,7 @@ use mqlab_sim::RunSummary;
 use mqlab_sim::size::human_bytes;
 use std::fmt::Write;
 
+mod examples;
 mod pipeline;
 mod protection;
 mod views;
@@ -129,6 +130,7 @@ pub fn summary(r: &RunSummary, path: &str, flags: &str) -> String {
     if let Some(p) = &r.pipeline {
         pipeline::pipeline(&mut o, p);
     }
+    examples::examples(&mut o, r, path, flags);
     services(&mut o, r);
     sagas(&mut o, r);
     request_reply(&mut o, r);

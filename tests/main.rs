@@ -34,5 +34,6 @@ mod support;
 mod systems;
 mod theory;
 mod throughput;
+mod trace;
 mod tui;
 mod views;

@@ -226,7 +226,7 @@ fn refuses_when_stdout_is_not_a_terminal() {
     assert!(out.stdout.is_empty());
 }
 
-fn scratch(name: &str) -> PathBuf {
+pub(crate) fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("mqlab-tui-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -235,7 +235,7 @@ fn scratch(name: &str) -> PathBuf {
 
 /// A tmux server of our own (its socket in the test's scratch folder), killed on drop;
 /// the folder goes too unless the test failed (then it is kept to look at).
-struct Tmux {
+pub(crate) struct Tmux {
     socket: PathBuf,
     dir: PathBuf,
 }
@@ -243,7 +243,7 @@ struct Tmux {
 impl Tmux {
     /// A 100x30 pane running `sh` in `dir`, or `None` when tmux is not installed (CI
     /// installs it; there the test must run).
-    fn start(dir: &Path) -> Option<Tmux> {
+    pub(crate) fn start(dir: &Path) -> Option<Tmux> {
         if Command::new("tmux").arg("-V").output().is_err() {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -280,18 +280,18 @@ impl Tmux {
         self.cmd(args).output().unwrap()
     }
 
-    fn keys(&self, keys: &[&str]) {
+    pub(crate) fn keys(&self, keys: &[&str]) {
         let mut args = vec!["send-keys", "-t", "0"];
         args.extend(keys);
         assert!(self.run(&args).status.success());
     }
 
-    fn line(&self, text: &str) {
+    pub(crate) fn line(&self, text: &str) {
         self.run(&["send-keys", "-t", "0", "-l", text]);
         self.keys(&["Enter"]);
     }
 
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "0"]).stdout).into_owned()
     }
 
@@ -303,7 +303,7 @@ impl Tmux {
     }
 
     /// Waits until the screen contains `text`; fails showing the screen.
-    fn wait_for(&self, text: &str) -> String {
+    pub(crate) fn wait_for(&self, text: &str) -> String {
         let start = Instant::now();
         loop {
             let s = self.screen();
@@ -320,7 +320,7 @@ impl Tmux {
 
     /// The terminal is back to how the shell left it: main screen, no mouse reporting,
     /// same tty settings as before the dashboard started, and the shell answers.
-    fn assert_restored(&self, dir: &Path) {
+    pub(crate) fn assert_restored(&self, dir: &Path) {
         assert_eq!(
             self.flag("alternate_on"),
             "0",

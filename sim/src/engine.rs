@@ -31,7 +31,9 @@ pub use saga::{SagaOutcome, SagaRunView};
 mod reqreply;
 mod resequence;
 mod retention;
+mod trace;
 mod views;
+pub use trace::{TraceError, TraceEvent, TraceSpec};
 
 use crate::consumer::{Group, Instance, Store};
 use crate::dist::Dist;
@@ -197,6 +199,10 @@ pub struct Engine {
     pipeline: pipeline::Pipeline,
     /// Publish → ack latency per producer and the broker timeline.
     views: views::Views,
+    /// The traced message as `trace::key(topic, id)`; `trace::UNTRACED` when none is.
+    trace_key: u64,
+    /// What tracing has recorded (none unless a message is traced).
+    tracer: Option<Box<trace::Tracer>>,
 }
 
 impl Engine {
@@ -302,6 +308,8 @@ impl Engine {
             payload: payload::build(&sc, seed),
             pipeline: pipeline::build(&sc, own_producers, seed),
             views: views::Views::new(sc.producers.len()),
+            trace_key: trace::UNTRACED,
+            tracer: None,
             rebalance_held: false,
             rebalance_due: Vec::new(),
             nodes_up: vec![true; *sc.broker.nodes.get_ref() as usize],

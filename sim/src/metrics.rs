@@ -94,7 +94,12 @@ pub struct GroupMetrics {
     pub outside: Option<Box<Histogram<u64>>>,
     /// Latency samples (first processings) when the producers stopped (none before).
     pub samples_at_stop: Option<u64>,
+    /// The first `EXAMPLES` copies applied out of order, by message id.
+    pub out_of_order_ids: Vec<u32>,
 }
+
+/// Example message ids kept per group and anomaly.
+pub const EXAMPLES: usize = 10;
 
 impl Default for GroupMetrics {
     fn default() -> Self {
@@ -119,11 +124,19 @@ impl Default for GroupMetrics {
             lost_known: 0,
             outside: None,
             samples_at_stop: None,
+            out_of_order_ids: Vec::new(),
         }
     }
 }
 
 impl GroupMetrics {
+    /// Copy `id` was applied out of order: kept as an example while there are few.
+    pub fn example_out_of_order(&mut self, id: u32) {
+        if self.out_of_order_ids.len() < EXAMPLES {
+            self.out_of_order_ids.push(id);
+        }
+    }
+
     fn settle(&mut self, now: SimTime) {
         let dt = now.since(self.in_system_since).0;
         self.in_system_area += u128::from(self.in_system) * u128::from(dt);

@@ -173,6 +173,46 @@ pub struct Latency {
     pub max: f64,
 }
 
+/// Example message ids of a group's anomalies; each list holds at most ten and is absent
+/// from the JSON when empty.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Examples {
+    /// Lost copies, lowest ids first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lost: Vec<u32>,
+    /// Copies applied more than once, lowest ids first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub duplicated: Vec<u32>,
+    /// Copies applied out of their key's order, in the order it happened.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub out_of_order: Vec<u32>,
+    /// Dropped copies, lowest ids first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<u32>,
+}
+
+impl Examples {
+    /// True when no anomaly has an example.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.lost.is_empty()
+            && self.duplicated.is_empty()
+            && self.out_of_order.is_empty()
+            && self.dropped.is_empty()
+    }
+
+    /// Each anomaly with its examples, in a fixed order (those with none included).
+    #[must_use]
+    pub fn by_anomaly(&self) -> [(&'static str, &[u32]); 4] {
+        [
+            ("lost", &self.lost),
+            ("duplicated", &self.duplicated),
+            ("out_of_order", &self.out_of_order),
+            ("dropped", &self.dropped),
+        ]
+    }
+}
+
 /// One consumer group's accounting and queueing figures.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct GroupSummary {
@@ -231,6 +271,11 @@ pub struct GroupSummary {
     /// Queue model: receives that returned nothing (each one is billed).
     #[serde(default)]
     pub empty_receives: u64,
+    /// Example message ids (topic-local, as `mqlab trace --message` takes them) of each
+    /// anomaly: the first ten lost, duplicated and dropped copies by id, and the first ten
+    /// applied out of order as they happened (absent when the group has none).
+    #[serde(default, skip_serializing_if = "Examples::is_empty")]
+    pub examples: Examples,
     /// `resequence = true`: what the group's resequencer did (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resequencer: Option<ResequencerSummary>,

@@ -27,6 +27,10 @@ pub enum Overlay {
     Help,
     /// The fault menu (`f`) with the selected choice.
     Faults(usize),
+    /// The anomaly picker (`a`) with the selected example.
+    Anomalies(usize),
+    /// The history of the example chosen in the picker (its row there), scrolled.
+    History(usize, usize),
 }
 
 /// What the loop must do after an event.
@@ -67,6 +71,8 @@ pub struct App {
     screen: Rect,
     /// Set from outside (a termination signal): the loop quits as if `q` was pressed.
     stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// The anomaly picker's examples and the history shown.
+    pub(crate) picker: picker::Picker,
 }
 
 impl App {
@@ -99,6 +105,7 @@ impl App {
             page: 10,
             screen: Rect::new(0, 0, MIN_WIDTH, MIN_HEIGHT),
             stop: None,
+            picker: picker::Picker::default(),
         }
     }
 
@@ -214,6 +221,21 @@ impl App {
                 self.status = Some(why);
                 Vec::new()
             }
+            AppEvent::Examples {
+                generation,
+                examples,
+            } => {
+                self.take_examples(generation, examples);
+                Vec::new()
+            }
+            AppEvent::Traced {
+                generation,
+                example,
+                history,
+            } => {
+                self.take_history(generation, &example, history);
+                Vec::new()
+            }
             AppEvent::Resize(..) | AppEvent::Tick => Vec::new(),
         }
     }
@@ -282,6 +304,11 @@ impl App {
                 Vec::new()
             }
             Overlay::Faults(selected) => self.fault_menu_key(key.code, selected),
+            Overlay::Anomalies(selected) => self.picker_key(key.code, selected),
+            Overlay::History(selected, scroll) => {
+                self.history_key(key.code, selected, scroll);
+                Vec::new()
+            }
             Overlay::None => self.dashboard_key(key.code),
         }
     }
@@ -367,6 +394,7 @@ impl App {
                 }
                 Vec::new()
             }
+            KeyCode::Char('a') => self.open_picker(),
             KeyCode::Char('e') => match self.export_text() {
                 Ok(text) => vec![Effect::Export(text)],
                 Err(e) => {
@@ -459,5 +487,6 @@ pub fn next_seed(seed: u64) -> u64 {
     (z ^ (z >> 31)) % 1_000_000
 }
 
+mod picker;
 #[cfg(test)]
 mod tests;

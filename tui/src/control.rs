@@ -3,6 +3,7 @@
 //! plus the small values they carry (`Speed`, `FaultSpec`, `RecordedFault`, `Frame`).
 //! Plain data only: no threads, no terminal, no clock.
 
+use mqlab_sim::engine::TraceEvent;
 use mqlab_sim::scenario::{FaultConfig, FaultKind};
 use mqlab_sim::{Delivery, SimDuration, SimTime, Snapshot};
 use ratatui::crossterm::event::{KeyEvent, MouseEvent};
@@ -192,6 +193,22 @@ pub struct RunSpec {
     pub until: Option<SimTime>,
 }
 
+/// One example copy of an anomaly, for the anomaly picker (`a`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Example {
+    /// The consumer group.
+    pub group: String,
+    /// `lost`, `duplicated`, `out_of_order` or `dropped`.
+    pub anomaly: &'static str,
+    /// The group's count of that anomaly.
+    pub count: u64,
+    /// The message id.
+    pub id: u32,
+}
+
+/// A message's history, or why there is none.
+pub type History = Result<Vec<TraceEvent>, String>;
+
 /// UI → worker.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Control {
@@ -207,6 +224,11 @@ pub enum Control {
     Inject(FaultSpec),
     /// Throw the engines away and start again.
     Restart(RunSpec),
+    /// Report the example ids of every anomaly so far (`AppEvent::Examples`).
+    Examples,
+    /// Re-run the run so far in the background following one message
+    /// (`AppEvent::Traced`).
+    Trace(Example),
     /// Stop the worker.
     Quit,
 }
@@ -240,6 +262,22 @@ pub enum AppEvent {
     },
     /// The worker refused a control (bad fault target, engine error).
     Rejected(String),
+    /// The example ids of run `generation`'s anomalies so far.
+    Examples {
+        /// The run they are of.
+        generation: u64,
+        /// Per group and anomaly, the first ids.
+        examples: Vec<Example>,
+    },
+    /// The history of an example's message in run `generation`.
+    Traced {
+        /// The run it is of.
+        generation: u64,
+        /// Whose history.
+        example: Example,
+        /// The history, up to the run's current time.
+        history: History,
+    },
     /// Nothing happened for a while (lets the loop notice a dead worker).
     Tick,
 }

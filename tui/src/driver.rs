@@ -8,7 +8,10 @@
 //! is recorded with the exact simulated time the engine applied it at; replaying those
 //! times as scenario faults gives the same run (tested in `tests/tui.rs`).
 
-use crate::control::{AppEvent, Control, FaultSpec, Frame, RecordedFault, RunSpec, STEP, Speed};
+use crate::control::{
+    AppEvent, Control, Example, FaultSpec, Frame, History, RecordedFault, RunSpec, STEP, Speed,
+};
+use mqlab_sim::engine::TraceSpec;
 use mqlab_sim::scenario::resolve_target;
 use mqlab_sim::{Engine, Scenario, SimDuration, SimTime};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
@@ -113,6 +116,55 @@ impl Driver {
         Frame {
             generation: self.generation,
             snapshots: self.engines.iter().map(Engine::snapshot).collect(),
+        }
+    }
+
+    /// The example ids of each group's anomalies so far (the first engine's), as the
+    /// result names them.
+    #[must_use]
+    pub fn examples(&self) -> Vec<Example> {
+        let summary = self.engines[0].summary();
+        let mut out = Vec::new();
+        for g in &summary.groups {
+            for (anomaly, ids) in g.examples.by_anomaly() {
+                let count = match anomaly {
+                    "lost" => g.lost,
+                    "duplicated" => g.duplicated,
+                    "out_of_order" => g.out_of_order,
+                    _ => g.dropped,
+                };
+                out.extend(ids.iter().map(|&id| Example {
+                    group: g.name.clone(),
+                    anomaly,
+                    count,
+                    id,
+                }));
+            }
+        }
+        out
+    }
+
+    /// A job that re-runs the first engine's run (its scenario, injected faults included,
+    /// and seed) following `example`'s message, up to where the run is now (to its end
+    /// once it is over), and returns the message's history. Runs anywhere: it shares
+    /// nothing with the driver.
+    pub fn trace_job(&self, example: &Example) -> impl FnOnce() -> History + Send + 'static {
+        let e = &self.engines[0];
+        let (scenario, seed) = (e.scenario().clone(), e.seed());
+        let until = (!e.is_finished()).then(|| e.now());
+        let spec = TraceSpec {
+            message: example.id,
+            group: Some(example.group.clone()),
+            topic: None,
+        };
+        move || {
+            let mut e = Engine::new(&scenario, seed);
+            e.trace(&spec).map_err(|x| x.to_string())?;
+            match until {
+                Some(t) => e.run_until(t),
+                None => while e.step() {},
+            }
+            e.history().map_err(|x| x.to_string())
         }
     }
 
@@ -292,6 +344,33 @@ impl Worker {
                     self.events.send(AppEvent::Rejected(e)).map_err(|_| ())?;
                 }
                 return self.send(true);
+            }
+            Control::Examples => {
+                let event = AppEvent::Examples {
+                    generation: self.driver.generation(),
+                    examples: self.driver.examples(),
+                };
+                self.events.send(event).map_err(|_| ())?;
+            }
+            Control::Trace(example) => {
+                // In the background: a long run takes a while to re-run, and the
+                // dashboard stays live meanwhile. A send after the UI quit goes nowhere.
+                let job = self.driver.trace_job(&example);
+                let (events, generation) = (self.events.clone(), self.driver.generation());
+                let spawned = std::thread::Builder::new()
+                    .name("mqlab-trace".into())
+                    .spawn(move || {
+                        let history = job();
+                        let _ = events.send(AppEvent::Traced {
+                            generation,
+                            example,
+                            history,
+                        });
+                    });
+                if let Err(e) = spawned {
+                    let why = AppEvent::Rejected(format!("cannot start the trace: {e}"));
+                    self.events.send(why).map_err(|_| ())?;
+                }
             }
         }
         Ok(())

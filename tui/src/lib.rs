@@ -29,7 +29,9 @@ pub mod theme;
 mod fixture;
 
 pub use app::App;
-pub use control::{AppEvent, Control, FaultSpec, Frame, RecordedFault, RunSpec, Speed};
+pub use control::{
+    AppEvent, Control, Example, FaultSpec, Frame, History, RecordedFault, RunSpec, Speed,
+};
 pub use driver::Driver;
 pub use event_loop::RunError;
 pub use theme::Theme;

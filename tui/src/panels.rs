@@ -2,6 +2,7 @@
 //! owned `Snapshot` plus a small `Ctx` of UI state (theme, focus, scroll) into a buffer:
 //! no clock, no I/O, no engine, so each is a pure function that tests can snapshot.
 
+pub mod anomalies;
 pub mod checker;
 pub mod compare;
 pub mod events;

@@ -5,7 +5,8 @@
 use crate::app::{App, Overlay};
 use crate::layout::{self, MIN_HEIGHT, MIN_WIDTH, Panel};
 use crate::panels::{
-    Ctx, checker, compare, events, groups, header, keybar, latency, overlay, throughput, topology,
+    Ctx, anomalies, checker, compare, events, groups, header, keybar, latency, overlay, throughput,
+    topology,
 };
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Alignment, Constraint, Flex, Layout, Rect};
@@ -76,6 +77,14 @@ impl Widget for &App {
             Overlay::Faults(selected) => {
                 let choices = overlay::fault_choices(snap);
                 overlay::faults(&base, &choices, selected, areas.body, buf);
+            }
+            Overlay::Anomalies(selected) => {
+                anomalies::picker(&base, &self.picker.examples, selected, areas.body, buf);
+            }
+            Overlay::History(_, scroll) => {
+                if let Some((example, history)) = &self.picker.traced {
+                    anomalies::history(&base, example, history.as_ref(), scroll, areas.body, buf);
+                }
             }
         }
     }

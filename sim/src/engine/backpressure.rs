@@ -172,6 +172,9 @@ impl Engine {
     /// The broker refuses a send: the producer resends after its `retry_backoff` while
     /// it has retries left, and otherwise gives the message up (dropped for `reason`).
     pub(super) fn reject(&mut self, p: u32, msg: Msg, reason: &'static str) {
+        if self.traced_from(p, msg.id) {
+            self.trace_rejected(p, msg.id, reason);
+        }
         self.overflow.rejections += 1;
         let t = self.producers[p as usize].topic;
         let prod = &mut self.producers[p as usize];

@@ -31,6 +31,11 @@ impl Bits {
 }
 
 impl Engine {
+    /// Whether group `g`'s copy of message `id` is still somewhere in the system.
+    pub(super) fn copy_in_system(&self, g: u32, id: u32) -> bool {
+        self.in_system()[g as usize].get(id)
+    }
+
     /// Which copies are still somewhere in the system, per group.
     fn in_system(&self) -> Vec<Bits> {
         let mut sets: Vec<Bits> = self
@@ -103,13 +108,22 @@ impl Engine {
             match g.ledger.class(id) {
                 Class::Processed(n) => {
                     s.processed += 1;
+                    if n >= 2 {
+                        example(&mut s.examples.duplicated, id);
+                    }
                     s.duplicated += u64::from(n >= 2);
                     s.duplicated_by_resend += u64::from(n >= 2 && flags.repeated(id));
                 }
                 Class::DeadLettered => s.dead_lettered += 1,
-                Class::Dropped => s.dropped += 1,
+                Class::Dropped => {
+                    s.dropped += 1;
+                    example(&mut s.examples.dropped, id);
+                }
                 _ if in_system.get(id) => s.in_flight += 1,
-                _ if flags.accepted(id) || flags.acked(id) || flags.owed(id) => s.lost += 1,
+                _ if flags.accepted(id) || flags.acked(id) || flags.owed(id) => {
+                    s.lost += 1;
+                    example(&mut s.examples.lost, id);
+                }
                 _ => tally.unaccounted += 1,
             }
         }
@@ -117,6 +131,9 @@ impl Engine {
         s.topic.clone_from(&self.topics[g.topic as usize].name);
         s.delivery = g.delivery.as_str().to_string();
         s.out_of_order = g.metrics.out_of_order;
+        s.examples
+            .out_of_order
+            .clone_from(&g.metrics.out_of_order_ids);
         s.wait_mean_s = g.metrics.wait_mean_s();
         s.sojourn_mean_s = g.metrics.sojourn_mean_s();
         s.in_system_mean = g.metrics.in_system_mean(self.now);
@@ -477,6 +494,13 @@ impl Engine {
             name: topic.name.clone(),
             depth,
         }
+    }
+}
+
+/// Keeps `id` among the first examples of an anomaly.
+fn example(ids: &mut Vec<u32>, id: u32) {
+    if ids.len() < crate::metrics::EXAMPLES {
+        ids.push(id);
     }
 }
 

@@ -85,6 +85,13 @@ impl Engine {
                     self.stage_committed(g, a.msg.id);
                 }
             }
+            if self.tracing() {
+                self.trace_acks(
+                    g,
+                    &pending,
+                    "sent as the consumer closed at the end of the run",
+                );
+            }
         }
     }
 }

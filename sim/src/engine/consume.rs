@@ -39,8 +39,12 @@ impl Engine {
         let start = self.now.max(work.msg.arrived + hop);
         self.delivered += 1;
         let group = &mut self.groups[g as usize];
-        if group.ledger.deliver(work.msg.id) {
+        let first = group.ledger.deliver(work.msg.id);
+        if first {
             group.metrics.record_wait(start.since(work.msg.arrived));
+        }
+        if self.traced_copy(g, work.msg.id) {
+            self.trace_delivered(i, &work, first);
         }
         self.instances[i as usize].work = Some(work);
         self.begin_service(i, start);
@@ -72,12 +76,15 @@ impl Engine {
         let service = service + fetch;
         let work = inst.work.as_mut().expect("work in hand");
         work.started = at;
-        let epoch = inst.epoch;
+        let (id, g, epoch) = (work.msg.id, inst.group, inst.epoch);
         let done = if self.protection.on {
             self.attempt_end(i, at, service)
         } else {
             Some(at + service)
         };
+        if self.traced_copy(g, id) {
+            self.trace_started(i, at, done);
+        }
         if let Some(done) = done {
             self.queue
                 .push(done, Event::ServiceDone { instance: i, epoch });
@@ -280,6 +287,9 @@ impl Engine {
             // nothing reaches the broker.
             inst.work = None;
             let g = inst.group;
+            if self.traced_copy(g, w.msg.id) {
+                self.trace_zombie_done(i);
+            }
             let delivery = self.groups[g as usize].delivery;
             if !w.msg.poison && delivery != Delivery::ExactlyOnce {
                 self.apply_effect(i, w.msg);
@@ -301,6 +311,9 @@ impl Engine {
         } else {
             w.msg.poison
         };
+        if self.traced_copy(self.instances[i as usize].group, w.msg.id) {
+            self.trace_ended(i, &w, failed);
+        }
         if !failed {
             if self.apply_effect(i, w.msg) == Effect::Conflict {
                 // Another instance's open transaction holds this message's effect: leave
@@ -369,6 +382,9 @@ impl Engine {
             // instance's open transaction, which a unique key makes this one wait out.
             let own_or_committed =
                 matches!(group.store, Store::Log(_)) || group.ledger.committed(msg.id);
+            if self.traced_copy(g, msg.id) {
+                self.trace_skipped(i, !own_or_committed);
+            }
             return if own_or_committed {
                 Effect::Duplicate
             } else {
@@ -378,6 +394,9 @@ impl Engine {
         self.instances[i as usize].processed += 1;
         if self.resequence_holds(g, msg) {
             // Held by the group's resequencer: applied once its predecessors are through.
+            if self.traced_copy(g, msg.id) {
+                self.trace_held(g);
+            }
             return Effect::Applied;
         }
         self.apply_copy(g, msg);
@@ -410,6 +429,7 @@ impl Engine {
                 if let Some(high) = group.order.get_mut(msg.key) {
                     if *high > msg.seq {
                         group.metrics.out_of_order += 1;
+                        group.metrics.example_out_of_order(msg.id);
                     } else {
                         *high = msg.seq + 1;
                     }
@@ -443,6 +463,9 @@ impl Engine {
         }
         if self.is_stage(g) {
             self.served(g, msg);
+        }
+        if self.traced_copy(g, msg.id) {
+            self.trace_applied(g, &msg);
         }
         if !self.requesters.is_empty() {
             self.send_reply(msg);
@@ -489,6 +512,9 @@ impl Engine {
                     if self.is_stage(g) {
                         self.stage_committed(g, w.msg.id);
                     }
+                    if self.traced_copy(g, w.msg.id) {
+                        self.trace_deleted(g, "acknowledged after processing");
+                    }
                 } else {
                     let ack = PendingAck {
                         slot,
@@ -525,6 +551,9 @@ impl Engine {
             group.name, msg.id, self.producers[msg.producer as usize].name
         );
         self.note(LogKind::DeadLetter, text);
+        if self.traced_copy(g, msg.id) {
+            self.trace_dead_lettered(g, why);
+        }
         self.resequence_gone(g, msg);
     }
 

@@ -42,6 +42,19 @@ impl DropReasons {
 }
 
 impl Engine {
+    /// Why copy `id` of group `g` was last dropped.
+    pub(super) fn drop_reason(&self, g: u32, id: u32) -> &'static str {
+        let code = self
+            .drops
+            .by_group
+            .get(g as usize)
+            .and_then(|c| c.get(id as usize))
+            .copied()
+            .unwrap_or(0);
+        code.checked_sub(1)
+            .map_or("no reason recorded", |k| self.drops.names[usize::from(k)])
+    }
+
     /// Copies whose final class is dropped, by the reason they were dropped for.
     pub(super) fn dropped_by_reason(&self) -> BTreeMap<String, u64> {
         let d = &self.drops;

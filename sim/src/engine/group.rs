@@ -39,6 +39,9 @@ impl Engine {
         }
         self.trim(t, p);
         self.unpark_soon(t);
+        if self.tracing() {
+            self.trace_committed(g, p, from, to);
+        }
     }
 
     /// The periodic commit: offsets up to what was processed, or the pending deletes.
@@ -80,6 +83,9 @@ impl Engine {
                         for a in &pending {
                             self.stage_committed(g, a.msg.id);
                         }
+                    }
+                    if self.tracing() {
+                        self.trace_acks(g, &pending, "batched acknowledgement");
                     }
                 }
                 let t = self.groups[g as usize].topic;
@@ -145,6 +151,9 @@ impl Engine {
             .collect();
         let first = group.first;
         for &(p, old, new) in &moves {
+            if self.tracing() {
+                self.trace_moved(g, p, old, new);
+            }
             let old_live = old.is_some_and(|o| {
                 let inst = &self.instances[(first + o) as usize];
                 inst.up && inst.reachable
@@ -213,6 +222,9 @@ impl Engine {
     /// replayed (at-least-once), rolled back (exactly-once) or already committed and so
     /// lost (at-most-once); its partitions go to the others.
     pub(super) fn crash_instance(&mut self, i: u32) {
+        if self.tracing() {
+            self.trace_instance_fault(i, false);
+        }
         let inst = &mut self.instances[i as usize];
         if !inst.up {
             return;
@@ -230,6 +242,9 @@ impl Engine {
     /// crashed one, but it goes on with the message in hand (a zombie) whose outcome it
     /// cannot report.
     pub(super) fn isolate_instance(&mut self, i: u32) {
+        if self.tracing() {
+            self.trace_instance_fault(i, true);
+        }
         let inst = &mut self.instances[i as usize];
         if !inst.reachable {
             return;
@@ -290,6 +305,9 @@ impl Engine {
                 LogKind::Rebalance,
                 format!("{name}: session expired, leaving its group"),
             );
+            if self.tracing() {
+                self.trace_session_expired(i);
+            }
             self.expire_member(i, None);
         }
     }
@@ -376,6 +394,9 @@ impl Engine {
                 group.metrics.leave(self.now, at);
             }
         }
+        if self.tracing() {
+            self.trace_lost_held(g, held);
+        }
     }
 
     /// Redis: a subscriber's connection closed; the server drops its output buffer.
@@ -416,6 +437,10 @@ impl Engine {
                 group.name, w.msg.id
             );
             self.note(LogKind::Loss, text);
+            if self.traced_copy(g, w.msg.id) {
+                let why = "taken and committed before processing (at-most-once), then the instance crashed with it";
+                self.trace_lost(g, why);
+            }
         }
         let group = &mut self.groups[g as usize];
         if let Store::Log(parts) = &group.store {
@@ -511,6 +536,9 @@ impl Engine {
             self.resequence_rolled_back(g, m);
         } else if before == 2 {
             group.metrics.duplicated -= 1;
+        }
+        if self.traced_copy(g, m.id) {
+            self.trace_rolled_back(g);
         }
     }
 

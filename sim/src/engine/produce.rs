@@ -115,6 +115,9 @@ impl Engine {
         if hang {
             self.mark_hanging(p, id);
         }
+        if self.traced(self.producers[p as usize].topic, id) {
+            self.trace_created(p, &msg, partition);
+        }
         (msg, partition)
     }
 
@@ -147,6 +150,9 @@ impl Engine {
     /// Sends (or, for an outbox relay, sends again) a message to the broker.
     pub(super) fn send_message(&mut self, p: u32, msg: Msg, partition: u32) {
         let id = msg.id;
+        if !self.net_async && self.traced_from(p, id) {
+            self.trace_sent_direct(p);
+        }
         if self.broker.acks == Acks::None {
             self.ack_to_producer(p, id, msg.born);
         }
@@ -214,6 +220,9 @@ impl Engine {
         } else {
             reach
         };
+        if self.traced_from(p, id) {
+            self.trace_request(p, attempt, copies, landed);
+        }
         let prod = &mut self.producers[p as usize];
         let req = prod.inflight.get_mut(&id).expect("request in flight");
         req.in_transit += copies;
@@ -264,11 +273,25 @@ impl Engine {
         if !self.can_write(t, partition) {
             // No leader, or too few in-sync replicas for acks = all: a retriable error the
             // producer sees as a timeout.
+            if self.traced_from(p, msg.id) {
+                self.trace_refused(
+                    p,
+                    partition,
+                    "the partition has no leader, or too few in-sync replicas",
+                );
+            }
             return;
         }
         if !self.in_sequence(p, msg.id, partition) {
             // Kafka's OUT_OF_ORDER_SEQUENCE_NUMBER: an earlier message of this producer is
             // missing here; the request is refused and resent after its timeout.
+            if self.traced_from(p, msg.id) {
+                self.trace_refused(
+                    p,
+                    partition,
+                    "out of sequence (an earlier message of its producer is missing)",
+                );
+            }
             return;
         }
         let spilling = self.broker.on_full == OnFull::Spill;
@@ -283,6 +306,9 @@ impl Engine {
         } else {
             Outcome::Appended
         };
+        if self.traced_from(p, msg.id) {
+            self.trace_reached(p, partition, &outcome);
+        }
         if outcome != Outcome::Rejected {
             self.resolve(p, msg.id, partition);
         }
@@ -379,6 +405,9 @@ impl Engine {
         let fifo_dedup = topic.fifo && self.now.since(msg.born) < topic.dedup_window;
         if !first && (fifo_dedup || self.producers[msg.producer as usize].idempotent) {
             // The broker knows this producer sequence (or FIFO deduplication id) already.
+            if self.traced(t, msg.id) {
+                self.trace_deduplicated(t, partition);
+            }
             return None;
         }
         if first {
@@ -405,6 +434,9 @@ impl Engine {
             .partitions
             .get_mut(partition as usize)
             .map(|part| part.append(msg));
+        if self.traced(t, msg.id) {
+            self.trace_appended(&msg, partition, offset, first);
+        }
         if offset.is_some() {
             self.replicate_append(t, partition);
             self.expire_retention(t, partition);
@@ -519,6 +551,9 @@ impl Engine {
         } else {
             let hop = self.hop();
             if !self.producers[p as usize].reachable || self.net_chance(self.loss) {
+                if self.traced_from(p, id) {
+                    self.trace_ack_lost();
+                }
                 return; // the acknowledgement never arrives
             }
             let prod = &mut self.producers[p as usize];
@@ -561,6 +596,9 @@ impl Engine {
         if self.topics[t as usize].flags.ack(id) {
             self.acked += 1;
             self.record_ack(p, born);
+            if self.traced(t, id) {
+                self.trace_acked(p);
+            }
         }
     }
 
@@ -614,6 +652,9 @@ impl Engine {
             group.metrics.leave(self.now, at);
         }
         self.drops.record(g, id, reason);
+        if self.traced_copy(g, id) {
+            self.trace_dropped(g, reason);
+        }
         newly
     }
 

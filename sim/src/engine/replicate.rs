@@ -84,6 +84,9 @@ impl Engine {
             );
             self.note(LogKind::Broker, text);
         }
+        if self.tracing() {
+            self.trace_replicated(t, p, i, end);
+        }
         self.advance_hw(t, p, true);
         self.start_fetch(t, p, i as usize);
     }
@@ -100,6 +103,9 @@ impl Engine {
         let mut acks = Vec::new();
         while part.pending_acks.front().is_some_and(|a| a.0 < hw) {
             acks.extend(part.pending_acks.pop_front());
+        }
+        if self.tracing() {
+            self.trace_high_watermark(t, p, hw);
         }
         for (_, producer, msg, born) in acks {
             self.respond(producer, msg, born);
@@ -130,6 +136,9 @@ impl Engine {
     /// Broker node `n` fails: its replicas leave the ISR and its partitions elect new
     /// leaders, cutting their logs back to the new leader's.
     pub(super) fn broker_down(&mut self, n: u32, crashed: bool) {
+        if self.tracing() {
+            self.trace_broker(n, true, crashed);
+        }
         self.nodes_up[n as usize] = false;
         for (t, p) in self.part_ids.clone() {
             let rs = &mut self.topics[t as usize].partitions[p as usize].replicas;
@@ -154,6 +163,9 @@ impl Engine {
     /// in-sync replica it holds (or any, if unclean elections are allowed) comes back.
     pub(super) fn broker_up(&mut self, n: u32) {
         self.nodes_up[n as usize] = true;
+        if self.tracing() {
+            self.trace_broker(n, false, false);
+        }
         for (t, p) in self.part_ids.clone() {
             let part = &mut self.topics[t as usize].partitions[p as usize];
             if part.replicas.leader.is_none() {
@@ -209,6 +221,9 @@ impl Engine {
             LogKind::Broker,
             format!("partition {name}: {how}, leader now broker/{node}; log cut to {to}: {} messages gone, {acked} of them acknowledged", cut.len()),
         );
+        if self.tracing() {
+            self.trace_election(t, p, node, e.unclean, &cut);
+        }
         if !cut.is_empty() {
             self.after_truncation(t, p, to, &cut);
         }

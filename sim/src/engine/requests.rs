@@ -14,6 +14,9 @@ impl Engine {
     /// A request timed out: resend it (and, on a sequence-checked log, the sends behind
     /// it the broker has not taken) while retries last, else give the message up.
     pub(super) fn on_produce_timeout(&mut self, p: u32, id: u32, attempt: u8) {
+        if self.traced_from(p, id) {
+            self.trace_timeout(p, id, attempt);
+        }
         let prod = &self.producers[p as usize];
         let Some(req) = prod.inflight.get(&id) else {
             return;
@@ -197,6 +200,9 @@ impl Engine {
         let (t, service) = (prod.topic, self.is_service(p));
         let mut dropped = 0;
         for id in open {
+            if self.traced_from(p, id) {
+                self.trace_producer_crash(p);
+            }
             let prod = &mut self.producers[p as usize];
             let req = prod.inflight.get_mut(&id).expect("open request");
             req.done = true;

@@ -365,3 +365,64 @@ fn p99_history_follows_buckets_not_frames() {
     }
     assert_eq!(a.p99_history.len(), n, "same buckets, same history");
 }
+
+#[test]
+fn a_opens_the_anomaly_picker_and_enter_traces_the_chosen_example_in_the_background() {
+    let mut a = app();
+    assert_eq!(control(&ch(&mut a, 'a')), vec![Control::Examples]);
+    assert_eq!(a.overlay, Overlay::None, "opens once the ids arrive");
+    let ex = |id| crate::control::Example {
+        group: "payments".into(),
+        anomaly: "duplicated",
+        count: 2,
+        id,
+    };
+    a.handle_event(AppEvent::Examples {
+        generation: 0,
+        examples: vec![ex(4), ex(9)],
+    });
+    assert_eq!(a.overlay, Overlay::Anomalies(0));
+    key(&mut a, KeyCode::Down);
+    assert_eq!(
+        control(&key(&mut a, KeyCode::Enter)),
+        vec![Control::Trace(ex(9))]
+    );
+    assert_eq!(a.overlay, Overlay::History(1, 0));
+    // A history of another message (an earlier choice) is not shown for this one.
+    a.handle_event(AppEvent::Traced {
+        generation: 0,
+        example: ex(4),
+        history: Ok(Vec::new()),
+    });
+    assert!(matches!(&a.picker.traced, Some((e, None)) if *e == ex(9)));
+    a.handle_event(AppEvent::Traced {
+        generation: 0,
+        example: ex(9),
+        history: Err("message 9 was never created".into()),
+    });
+    assert!(matches!(&a.picker.traced, Some((_, Some(Err(_))))));
+    key(&mut a, KeyCode::Esc);
+    assert_eq!(
+        a.overlay,
+        Overlay::Anomalies(1),
+        "Esc goes back to the list"
+    );
+    key(&mut a, KeyCode::Esc);
+    assert_eq!(a.overlay, Overlay::None);
+    assert!(!a.should_quit());
+}
+
+#[test]
+fn the_picker_says_so_when_there_is_no_anomaly_and_refuses_compare_mode() {
+    let mut a = app();
+    ch(&mut a, 'a');
+    a.handle_event(AppEvent::Examples {
+        generation: 0,
+        examples: Vec::new(),
+    });
+    assert_eq!(a.overlay, Overlay::None);
+    assert!(a.status.as_deref().unwrap().contains("no anomaly"));
+    ch(&mut a, 'c');
+    assert!(control(&ch(&mut a, 'a')).is_empty());
+    assert!(a.status.as_deref().unwrap().contains("compare"));
+}

@@ -97,7 +97,7 @@ pub fn fault_choices(snap: &Snapshot) -> Vec<FaultSpec> {
 }
 
 /// A centred rectangle of at most `w` × `h` inside `area`.
-fn centered(area: Rect, w: u16, h: u16) -> Rect {
+pub(crate) fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let [r] = Layout::vertical([Constraint::Length(h.min(area.height))])
         .flex(Flex::Center)
         .areas(area);
@@ -108,7 +108,7 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
 }
 
 /// The help text: every key.
-const HELP: [(&str, &str); 18] = [
+const HELP: [(&str, &str); 19] = [
     ("space", "pause / resume"),
     (". or →", "step 100ms of simulated time"),
     ("+ / -", "faster / slower"),
@@ -116,6 +116,7 @@ const HELP: [(&str, &str); 18] = [
     ("f", "fault menu: crash, slow, poison, outage"),
     ("d", "next delivery variant (keeps your place)"),
     ("c", "compare the three variants side by side"),
+    ("a", "anomalies: an example's message history"),
     ("e", "export scenario + injected faults"),
     ("r", "restart, same seed, faults replayed"),
     ("n", "new seed (derived from the current one)"),
