@@ -231,6 +231,8 @@ pub struct Work {
     pub started: SimTime,
     /// Held by an instance cut off from the broker: its outcome cannot be reported.
     pub fenced: bool,
+    /// Its dedup steps, and what attributes a second application.
+    pub dedup: crate::dedup::Tag,
 }
 
 /// An acknowledgement processed but not yet committed (queue model).

@@ -17,6 +17,7 @@ mod dispatch;
 mod drops;
 mod fault;
 mod group;
+mod idempotence;
 mod invariants;
 mod outbox;
 mod payload;
@@ -191,6 +192,8 @@ pub struct Engine {
     protection: protect::Protection,
     /// Payload bytes (none unless the scenario uses sizes, bandwidth or a claim check).
     payload: Option<Box<payload::Payloads>>,
+    /// Idempotent consumers' dedup stores, duplicate causes, dead letters kept for redrive.
+    idem: idempotence::Idem,
 }
 
 impl Engine {
@@ -227,6 +230,8 @@ impl Engine {
             .max()
             .unwrap_or(0);
         let (groups, instances) = build::groups(&sc, seed, &mut topics, key_count);
+        let firsts: Vec<(u32, u32)> = groups.iter().map(|g: &Group| (g.first, g.count)).collect();
+        let idem = idempotence::build(&sc, seed, &firsts);
         build::routes(&sc, &topics, &mut producers);
         let faults = sc
             .faults
@@ -291,6 +296,7 @@ impl Engine {
             requesters: reqreply::requesters(&sc),
             protection,
             payload: payload::build(&sc, seed),
+            idem,
             rebalance_held: false,
             rebalance_due: Vec::new(),
             nodes_up: vec![true; *sc.broker.nodes.get_ref() as usize],
