@@ -255,7 +255,7 @@ broker.on_full, broker.high_watermark, broker.low_watermark, broker.spill_capaci
 producer.NAME.rate, producer.NAME.retry_backoff, producer.NAME.publish, producer.NAME.reply_timeout, \
 producer.NAME.correlation, consumer.GROUP.instances, consumer.GROUP.commit_interval, \
 consumer.GROUP.service_time, consumer.GROUP.max_retries, consumer.GROUP.backoff, \
-consumer.GROUP.resequence, consumer.GROUP.gap_timeout, topic.NAME.partitions";
+consumer.GROUP.resequence, consumer.GROUP.gap_timeout, consumer.GROUP.idempotence, topic.NAME.partitions";
 
 /// Sets one scenario field from a `--set` key; unknown keys and bad values are errors that
 /// name the key and list what is accepted.
@@ -409,6 +409,10 @@ fn set_consumer(s: &mut Scenario, group: &str, field: &str, value: &str) -> anyh
                 c.gap_timeout = None;
             }
         }
+        "idempotence" => c.set_idempotence(
+            mqlab_sim::scenario::Idempotence::parse(value)
+                .context("expected none, check-then-mark, claim or transactional")?,
+        ),
         "gap_timeout" if !c.resequences() => bail!("gap_timeout needs resequence = true"),
         "gap_timeout" => match dur()? {
             d if d.is_zero() => bail!("gap_timeout must be greater than zero"),

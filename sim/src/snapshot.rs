@@ -58,6 +58,10 @@ pub struct GroupView {
     pub max_lag: u64,
     /// Its instances.
     pub instances: Vec<InstanceView>,
+    /// It consumes a log: an operator can replay it (reset its offsets back).
+    pub replayable: bool,
+    /// It consumes a queue: an operator can redrive its dead letters.
+    pub redrivable: bool,
 }
 
 /// One producer.

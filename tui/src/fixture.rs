@@ -132,6 +132,8 @@ pub fn snapshot() -> Snapshot {
                     instance(InstanceState::Down, false, &[], 2_100),
                     instance(InstanceState::Slow, true, &[2], 1_500),
                 ],
+                replayable: false,
+                redrivable: false,
             },
             GroupView {
                 name: "analytics".into(),
@@ -142,6 +144,8 @@ pub fn snapshot() -> Snapshot {
                 processed: 8_420,
                 max_lag: 40,
                 instances: vec![instance(InstanceState::Up, false, &[0, 1, 2], 8_420)],
+                replayable: false,
+                redrivable: false,
             },
         ],
         producers: vec![

@@ -422,6 +422,9 @@ impl Engine {
                     }
                 })
                 .collect(),
+            replayable: matches!(g.store, Store::Log(_)),
+            redrivable: matches!(g.store, Store::Queue(_))
+                && g.kind != crate::consumer::GroupKind::PubSub,
         }
     }
 

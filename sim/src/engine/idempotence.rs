@@ -109,10 +109,13 @@ impl Engine {
     /// another live holder's claim, makes the call all there is).
     pub(super) fn dedup_before(&mut self, i: u32) -> (SimDuration, bool) {
         let g = self.instances[i as usize].group as usize;
+        if !self.idem.active[g] {
+            return (SimDuration::ZERO, true);
+        }
         let fresh = self.instances[i as usize]
             .work
             .is_some_and(|w| w.dedup.phase == Phase::Fresh);
-        if !self.idem.active[g] || !fresh {
+        if !fresh {
             return (SimDuration::ZERO, true);
         }
         let call = self.store_call(i);
@@ -155,12 +158,14 @@ impl Engine {
         }
     }
 
-    /// Whether a claim's holder is still the live process that claimed and still has
-    /// the message in hand; one that gave the message up (dead-lettered it, left it to
-    /// its visibility timeout) released its claim, as a `finally` would.
+    /// Whether a claim still stands for another holder: its process died holding it (a
+    /// crash ends the process, not the claim: it stands until its lease runs out), or it
+    /// is alive and still has the message in hand. A live holder that gave the message up
+    /// (dead-lettered it, left it to its visibility timeout) released its claim, as a
+    /// `finally` would.
     fn holds(&self, instance: u32, epoch: u32, id: u32) -> bool {
         let inst = &self.instances[instance as usize];
-        inst.up && inst.epoch == epoch && inst.work.is_some_and(|w| w.msg.id == id)
+        inst.epoch != epoch || inst.work.is_some_and(|w| w.msg.id == id)
     }
 
     /// A `ServiceDone` of a message that was not served (a mark found, a claim held
@@ -245,6 +250,9 @@ impl Engine {
         };
         let store = self.idem.modes[g as usize].uses_store();
         let cause = match tag {
+            // Applied later without its holder's tag (a resequencer let it through): the
+            // store did not stop it, which is the unmarked effect's doing.
+            None if store => Cause::Unmarked,
             Some(t) if store && !t.applied_at_take => Cause::Race,
             Some(t) if store && t.seen_expired => Cause::Expired,
             Some(_) if store => Cause::Unmarked,
