@@ -188,12 +188,7 @@ fn duplicate_causes(o: &mut String, r: &RunSummary) {
     for g in r.groups.iter().filter(|g| g.duplicated > 0) {
         if let Some(c) = &g.duplicated_by_cause {
             let mode = g.idempotence.as_deref().unwrap_or(&g.delivery);
-            let _ = writeln!(
-                o,
-                "duplicates {} ({mode}): {}",
-                g.name,
-                c.describe()
-            );
+            let _ = writeln!(o, "duplicates {} ({mode}): {}", g.name, c.describe());
         }
     }
 }

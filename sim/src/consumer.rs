@@ -154,8 +154,11 @@ impl Group {
             name: cfg.group.get_ref().clone(),
             topic,
             // Pub/sub keeps nothing to redeliver: it is at-most-once by nature.
+            // At-least-once with a transactional consumer is exactly-once.
             delivery: if kind == GroupKind::PubSub {
                 Delivery::AtMostOnce
+            } else if cfg.idempotence() == crate::scenario::Idempotence::Transactional {
+                Delivery::ExactlyOnce
             } else {
                 cfg.delivery
             },
