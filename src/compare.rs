@@ -409,10 +409,15 @@ fn set_consumer(s: &mut Scenario, group: &str, field: &str, value: &str) -> anyh
                 c.gap_timeout = None;
             }
         }
-        "idempotence" => c.set_idempotence(
-            mqlab_sim::scenario::Idempotence::parse(value)
-                .context("expected none, check-then-mark, claim or transactional")?,
-        ),
+        "idempotence" => {
+            let mode = mqlab_sim::scenario::Idempotence::parse(value)
+                .context("expected none, check-then-mark, claim or transactional")?;
+            // A mode refines at-least-once; the other variants keep their own (at-most-once
+            // none, exactly-once transactional), so `--delivery all` stays what it says.
+            if c.delivery == Delivery::AtLeastOnce {
+                c.set_idempotence(mode);
+            }
+        }
         "gap_timeout" if !c.resequences() => bail!("gap_timeout needs resequence = true"),
         "gap_timeout" => match dur()? {
             d if d.is_zero() => bail!("gap_timeout must be greater than zero"),

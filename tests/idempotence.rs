@@ -428,3 +428,51 @@ fn the_shipped_scenario_sets_the_modes_side_by_side() {
         }
     }
 }
+
+#[test]
+fn compare_sets_the_modes_side_by_side_from_the_command_line() {
+    let out = crate::support::mqlab()
+        .args([
+            "compare",
+            "scenarios/idempotent-consumer.toml",
+            "--seeds",
+            "7",
+            "--delivery",
+            "at-least-once",
+            "--set",
+            "consumer.charger.idempotence=none,transactional",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(2), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let runs = v["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 2, "{err}");
+    let charger = |run: &serde_json::Value| {
+        run["groups"]
+            .as_array()
+            .and_then(|g| g.iter().find(|g| g["name"] == "charger"))
+            .cloned()
+            .expect("charger")
+    };
+    let (none, tx) = (charger(&runs[0]), charger(&runs[1]));
+    assert!(none["duplicated"].as_u64() > Some(0), "{none}");
+    assert!(
+        none["duplicated_by_cause"]["race"].as_u64() > Some(0),
+        "{none}"
+    );
+    assert_eq!(tx["duplicated"].as_u64(), Some(0), "{tx}");
+    let bad = crate::support::mqlab()
+        .args([
+            "compare",
+            "scenarios/idempotent-consumer.toml",
+            "--set",
+            "consumer.charger.idempotence=maybe",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("check-then-mark"));
+}

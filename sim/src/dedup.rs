@@ -40,7 +40,8 @@ pub struct Tag {
 /// Why a copy's side effect was applied a second time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Cause {
-    /// Redelivered after a crash (or a lost commit) before its processing was committed.
+    /// Taken after an application whose commit never took effect (a crash before the
+    /// commit, or a delete refused because another holder had received it since).
     CrashBeforeCommit,
     /// Two holders had it at once (a visibility timeout, a zombie, a lease outrun).
     Race,

@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 /// fields sum to the group's `duplicated`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DuplicateCauses {
-    /// Redelivered after a crash (or a commit that never arrived) before its processing
-    /// was committed, with nothing to recognise it.
+    /// Taken after an application whose commit never took effect (a crash before the
+    /// commit, or an SQS delete refused because another holder had received it since),
+    /// with nothing to recognise it.
     pub crash_before_commit: u64,
     /// Two holders had the message at once and both applied it (a visibility timeout
     /// expiring under a slow consumer, a zombie after a partition, a lease outrun).
