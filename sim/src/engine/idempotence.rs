@@ -202,6 +202,14 @@ impl Engine {
     /// holds it and checks again after its backoff, its partition stalled meanwhile.
     fn leave_claimed(&mut self, i: u32, mut w: Work) {
         let g = self.instances[i as usize].group as usize;
+        if w.fenced
+            && let Store::Log(parts) = &self.groups[g].store
+            && parts[w.partition as usize].committed > w.offset
+            && self.groups[g].ledger.applied(w.msg.id) == 0
+        {
+            // Retention deleted it while it waited on the claim: no replay brings it back.
+            self.drop_copy(g as u32, w.msg.id, Some(w.msg.arrived), "retention");
+        }
         if w.fenced || self.groups[g].kind == GroupKind::Sqs {
             self.instances[i as usize].work = None;
             self.try_start(i);
