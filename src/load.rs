@@ -94,6 +94,12 @@ pub fn set_delivery(scenario: &mut Scenario, delivery: Delivery, settings: &[(St
         let own = format!("consumer.{}.delivery", c.group.get_ref());
         if !settings.iter().any(|(k, _)| *k == own) {
             c.delivery = delivery;
+            // An idempotence mode refines at-least-once only (exactly-once is
+            // `transactional`); a mode set by `--set` stays, and validation judges it.
+            let mode = format!("consumer.{}.idempotence", c.group.get_ref());
+            if delivery != Delivery::AtLeastOnce && !settings.iter().any(|(k, _)| *k == mode) {
+                c.idempotence = None;
+            }
         }
     }
 }

@@ -138,6 +138,7 @@ pub fn summary(r: &RunSummary, path: &str, flags: &str) -> String {
         protection::protection(&mut o, p);
     }
     resequencers(&mut o, r);
+    duplicate_causes(&mut o, r);
     timeline(&mut o, r);
     views::broker_timeline(&mut o, r);
     let _ = writeln!(o);
@@ -162,6 +163,16 @@ pub fn summary(r: &RunSummary, path: &str, flags: &str) -> String {
     };
     let _ = writeln!(o, "\nverdict: {verdict}");
     o
+}
+
+/// One line per group that duplicated: why, cause by cause.
+fn duplicate_causes(o: &mut String, r: &RunSummary) {
+    for g in r.groups.iter().filter(|g| g.duplicated > 0) {
+        if let Some(c) = &g.duplicated_by_cause {
+            let mode = g.idempotence.as_deref().unwrap_or(&g.delivery);
+            let _ = writeln!(o, "duplicates {} ({mode}): {}", g.name, c.describe());
+        }
+    }
 }
 
 /// One line per group with a resequencer (`resequence = true`).

@@ -12,6 +12,7 @@ mod delivery;
 mod determinism;
 mod explore;
 mod fuzz;
+mod idempotence;
 mod invalid;
 mod kafka;
 mod merge;

@@ -2,7 +2,8 @@
 //! the engine never panics, time never goes backwards, and every copy is accounted for.
 //! The messaging patterns (spill, resends, resequencer, breaker, request-reply, claim
 //! check, outbox, an idempotent producer with a window, a producer crash) are switched on
-//! at random on top, so that their interactions run too.
+//! at random on top, so that their interactions run too, and so are the consumer's
+//! idempotence modes and the operator's replay and redrive.
 //! Few cases here; raise PROPTEST_CASES for a long sweep.
 
 use mqlab_sim::{Engine, Scenario};
@@ -23,6 +24,10 @@ struct Shape {
     faults: Vec<(u32, &'static str, u32, u32)>,
     /// A bit per pattern switched on (see `patterns`).
     extras: u32,
+    /// The consumer's `idempotence` (empty: unset), where its delivery takes it.
+    idem: &'static str,
+    /// Bits: a dedup TTL, a claim lease, store latency.
+    dedup: u32,
 }
 
 fn shape() -> impl Strategy<Value = Shape> {
@@ -50,13 +55,24 @@ fn shape() -> impl Strategy<Value = Shape> {
                     "spike",
                     "broker",
                     "broker-partition",
+                    "operator",
                 ]),
                 0u32..4,
                 1u32..1500,
             ),
             0..4,
         ),
-        prop_oneof![Just(0u32), 0u32..2048],
+        (
+            prop_oneof![Just(0u32), 0u32..2048],
+            prop::sample::select(vec![
+                "",
+                "none",
+                "check-then-mark",
+                "claim",
+                "transactional",
+            ]),
+            0u32..8,
+        ),
     )
         .prop_map(
             |(
@@ -71,7 +87,7 @@ fn shape() -> impl Strategy<Value = Shape> {
                 capacity,
                 on_full,
                 faults,
-                extras,
+                (extras, idem, dedup),
             )| Shape {
                 model,
                 partitions: if model == "log" { partitions } else { 1 },
@@ -85,8 +101,33 @@ fn shape() -> impl Strategy<Value = Shape> {
                 on_full,
                 faults,
                 extras,
+                idem,
+                dedup,
             },
         )
+}
+
+/// The consumer's idempotence lines: a mode refines at-least-once (exactly-once takes only
+/// `transactional`), never on pub/sub.
+fn idempotence(s: &Shape) -> String {
+    let fits = s.model != "pubsub"
+        && !s.idem.is_empty()
+        && (s.delivery == "at-least-once"
+            || (s.idem == "transactional" && s.delivery == "exactly-once"));
+    if !fits {
+        return String::new();
+    }
+    let mut t = format!("idempotence = \"{}\"\n", s.idem);
+    if s.dedup & 1 != 0 {
+        t += "dedup_ttl = \"300ms\"\n";
+    }
+    if s.dedup & 2 != 0 {
+        t += "claim_lease = \"100ms\"\n";
+    }
+    if s.dedup & 4 != 0 {
+        t += "dedup_latency = \"exp(1ms)\"\n";
+    }
+    t
 }
 
 /// Extra `[broker]`, `[[producer]]` and `[[consumer]]` lines, and faults, for the
@@ -217,6 +258,7 @@ fn toml_of(s: &Shape) -> String {
         session_timeout = "{}ms"
         rebalance_pause = "{}ms"
         {}
+        {}
         "#,
         if s.model == "log" {
             1 + s.instances % 3
@@ -254,7 +296,8 @@ fn toml_of(s: &Shape) -> String {
         },
         (s.rate % 3) * 200,
         (s.rate % 2) * 30,
-        extra_consumer
+        extra_consumer,
+        idempotence(s)
     );
     t.push_str(&extra_faults);
     for (at, kind, who, len) in &s.faults {
@@ -279,6 +322,20 @@ fn toml_of(s: &Shape) -> String {
             ),
             "broker-partition" => ("partition", format!("broker/{}", who % 3), String::new()),
             "broker" => ("broker-crash", format!("broker/{}", who % 3), String::new()),
+            // The operator's actions: instants, so the window below is not written.
+            "operator" if s.model == "log" => {
+                let how = ["", "shift_by = 20", "to = \"500ms\""][(*who % 3) as usize];
+                t.push_str(&format!(
+                    "[[fault]]\nat = \"{at}ms\"\nkind = \"replay\"\ntarget = \"g\"\n{how}\n"
+                ));
+                continue;
+            }
+            "operator" if matches!(s.model, "queue" | "exchange") => {
+                t.push_str(&format!(
+                    "[[fault]]\nat = \"{at}ms\"\nkind = \"redrive\"\ntarget = \"g\"\n"
+                ));
+                continue;
+            }
             _ => ("poison", "p".to_string(), "rate = 0.05".to_string()),
         };
         t.push_str(&format!("[[fault]]\nat = \"{at}ms\"\nkind = \"{kind}\"\ntarget = \"{target}\"\nduration = \"{len}ms\"\n{extra}\n"));
@@ -321,7 +378,20 @@ proptest! {
         for row in r.expectations.iter().filter(|e| e.check.starts_with("lineage")) {
             prop_assert!(row.ok, "seed={} {}: {}\n{}", seed, row.check, row.actual, text);
         }
-        let delivery = if shape.model == "pubsub" { "at-most-once" } else { shape.delivery };
+        for g in &r.groups {
+            // Every duplicate attributed to exactly one cause.
+            let attributed = g.duplicated_by_cause.map_or(0, |c| c.total());
+            prop_assert_eq!(attributed, g.duplicated, "seed={}\n{}", seed, text);
+        }
+        // A store mode's guarantee row: nothing lost (a dual write loses by design) and
+        // every duplicate through one of that mode's holes.
+        let store = |c: &str| c.contains(", check-then-mark)") || c.contains(", claim)");
+        let rows = r.expectations.iter().filter(|e| store(&e.check) && !text.contains("dual-write"));
+        for e in rows {
+            prop_assert!(e.ok, "seed={} {}: {}\n{}", seed, e.check, e.actual, text);
+        }
+        let transactional = text.contains("idempotence = \"transactional\"");
+        let delivery = if shape.model == "pubsub" { "at-most-once" } else if transactional { "exactly-once" } else { shape.delivery };
         // A dual write loses events by design; that is its checker's finding, not a bug.
         let delivery = if text.contains("dual-write") { "at-most-once" } else { delivery };
         match delivery {

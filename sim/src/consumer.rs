@@ -154,8 +154,11 @@ impl Group {
             name: cfg.group.get_ref().clone(),
             topic,
             // Pub/sub keeps nothing to redeliver: it is at-most-once by nature.
+            // At-least-once with a transactional consumer is exactly-once.
             delivery: if kind == GroupKind::PubSub {
                 Delivery::AtMostOnce
+            } else if cfg.idempotence() == crate::scenario::Idempotence::Transactional {
+                Delivery::ExactlyOnce
             } else {
                 cfg.delivery
             },
@@ -231,6 +234,8 @@ pub struct Work {
     pub started: SimTime,
     /// Held by an instance cut off from the broker: its outcome cannot be reported.
     pub fenced: bool,
+    /// Its dedup steps, and what attributes a second application.
+    pub dedup: crate::dedup::Tag,
 }
 
 /// An acknowledgement processed but not yet committed (queue model).

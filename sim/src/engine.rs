@@ -17,6 +17,7 @@ mod dispatch;
 mod drops;
 mod fault;
 mod group;
+mod idempotence;
 mod invariants;
 mod outbox;
 mod payload;
@@ -203,6 +204,8 @@ pub struct Engine {
     trace_key: u64,
     /// What tracing has recorded (none unless a message is traced).
     tracer: Option<Box<trace::Tracer>>,
+    /// Idempotent consumers' dedup stores, duplicate causes, dead letters kept for redrive.
+    idem: idempotence::Idem,
 }
 
 impl Engine {
@@ -242,6 +245,8 @@ impl Engine {
             .max()
             .unwrap_or(0);
         let (groups, instances) = build::groups(&sc, seed, &mut topics, key_count);
+        let firsts: Vec<(u32, u32)> = groups.iter().map(|g: &Group| (g.first, g.count)).collect();
+        let idem = idempotence::build(&sc, seed, &firsts);
         build::routes(&sc, &topics, &mut producers);
         let faults = sc
             .faults
@@ -310,6 +315,7 @@ impl Engine {
             views: views::Views::new(sc.producers.len()),
             trace_key: trace::UNTRACED,
             tracer: None,
+            idem,
             rebalance_held: false,
             rebalance_due: Vec::new(),
             nodes_up: vec![true; *sc.broker.nodes.get_ref() as usize],

@@ -34,6 +34,7 @@
 
 pub mod breaker;
 pub mod consumer;
+pub mod dedup;
 pub mod dist;
 pub mod engine;
 pub mod error;

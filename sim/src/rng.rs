@@ -30,6 +30,8 @@ pub enum StreamKind {
     ClaimStore = 8,
     /// The broker's spill storage (read latency).
     Storage = 9,
+    /// An idempotent consumer's dedup store round trips, by consumer instance.
+    Dedup = 10,
 }
 
 /// The stream for component `index` of `kind` under `seed`.

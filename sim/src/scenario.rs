@@ -5,6 +5,7 @@
 
 pub mod bounds;
 mod consumer;
+mod operator;
 mod output;
 mod overrides;
 mod producer;
@@ -13,8 +14,9 @@ mod publish;
 mod saga;
 mod validate;
 pub use consumer::{
-    Assignment, ConsumerConfig, Delivery, OffsetReset, OnFailure, Overflow, Scheduling,
+    Assignment, ConsumerConfig, Delivery, Idempotence, OffsetReset, OnFailure, Overflow, Scheduling,
 };
+pub use operator::{ReplayTo, is_operator_action};
 pub use output::{MAX_OUTPUT_COUNT, OutputConfig, derive_producers, producer_name};
 pub use overrides::SetError;
 pub use producer::{Arrival, Correlation, KeyDistribution, Partitioner, ProducerConfig};
@@ -291,6 +293,12 @@ pub struct FaultConfig {
     /// `poison` and `outage`: how a doomed attempt ends (default `fail`).
     #[serde(default)]
     pub mode: Option<Spanned<FailMode>>,
+    /// `replay`: where the committed offsets go back to (default `earliest`).
+    #[serde(default)]
+    pub to: Option<Spanned<ReplayTo>>,
+    /// `replay`: back this many messages per partition instead.
+    #[serde(default)]
+    pub shift_by: Option<Spanned<u64>>,
 }
 
 impl FaultConfig {
@@ -308,6 +316,8 @@ impl FaultConfig {
             count: None,
             latency: None,
             mode: None,
+            to: None,
+            shift_by: None,
         }
     }
 }
@@ -331,6 +341,12 @@ pub enum FaultKind {
     /// A dependency of one message type (the target producer's messages) is down: every
     /// attempt to process one fails while it lasts, though the messages themselves are fine.
     Outage,
+    /// An operator resets a log group's committed offsets back (target a group): to the
+    /// earliest retained offset, to a point of the run (`to`), or back by `shift_by`.
+    Replay,
+    /// An operator moves a queue group's dead letters back to its queue, their receive
+    /// counts reset (SQS DLQ redrive).
+    Redrive,
 }
 
 impl FaultKind {
@@ -345,6 +361,8 @@ impl FaultKind {
             FaultKind::Partition => "partition",
             FaultKind::LatencySpike => "latency-spike",
             FaultKind::Outage => "outage",
+            FaultKind::Replay => "replay",
+            FaultKind::Redrive => "redrive",
         }
     }
 }
@@ -456,10 +474,14 @@ impl Scenario {
             .map_err(|(_, message)| message)
     }
 
-    /// Sets every consumer group's delivery variant (`--delivery`).
+    /// Sets every consumer group's delivery variant (`--delivery`). An idempotence mode
+    /// refines at-least-once, so another variant clears it (exactly-once is transactional).
     pub fn set_delivery(&mut self, delivery: Delivery) {
         for c in &mut self.consumers {
             c.delivery = delivery;
+            if delivery != Delivery::AtLeastOnce {
+                c.idempotence = None;
+            }
         }
     }
 
@@ -555,6 +577,8 @@ mod tests {
             Partition,
             LatencySpike,
             Outage,
+            Replay,
+            Redrive,
         ] {
             let text = format!("kind = \"{}\"", kind.as_str());
             #[derive(serde::Deserialize)]

@@ -63,6 +63,10 @@ pub struct GroupView {
     /// With services in the scenario: p99 from the root message's intended send time to
     /// processing here, so far (0 otherwise).
     pub end_to_end_p99_s: f64,
+    /// It consumes a log: an operator can replay it (reset its offsets back).
+    pub replayable: bool,
+    /// It consumes a queue: an operator can redrive its dead letters.
+    pub redrivable: bool,
 }
 
 /// One producer.

@@ -6,11 +6,13 @@ use crate::time::{SimDuration, SimTime};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub mod duplicates;
 pub mod histogram;
 pub mod pipeline;
 pub mod protection;
-pub use pipeline::{OutputSummary, PathSummary, PipelineSummary, StageSummary};
 mod views;
+pub use duplicates::DuplicateCauses;
+pub use pipeline::{OutputSummary, PathSummary, PipelineSummary, StageSummary};
 pub use protection::ProtectionSummary;
 pub use views::{OutsideFaults, ProducerSummary, TimelineEntry};
 
@@ -279,6 +281,13 @@ pub struct GroupSummary {
     /// `resequence = true`: what the group's resequencer did (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resequencer: Option<ResequencerSummary>,
+    /// The group's `idempotence` mode, when the scenario sets one (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotence: Option<String>,
+    /// `duplicated` split by cause; present when the group duplicated anything or sets
+    /// `idempotence`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicated_by_cause: Option<DuplicateCauses>,
 }
 
 /// A group's resequencing buffer over the run.
@@ -626,10 +635,14 @@ impl FaultWindow {
             kind: f.kind.get_ref().as_str().into(),
             target: f.target.get_ref().clone(),
             start_s: f.at.as_secs_f64(),
-            end_s: f
-                .duration
-                .map_or(run_end, |d| SimTime::ZERO + f.at + d)
-                .as_secs_f64(),
+            // An operator action is an instant.
+            end_s: if crate::scenario::is_operator_action(*f.kind.get_ref()) {
+                f.at.as_secs_f64()
+            } else {
+                f.duration
+                    .map_or(run_end, |d| SimTime::ZERO + f.at + d)
+                    .as_secs_f64()
+            },
         }
     }
 }

@@ -134,6 +134,8 @@ pub fn snapshot() -> Snapshot {
                 ],
                 outputs: vec!["charges".into()],
                 end_to_end_p99_s: 0.048,
+                replayable: false,
+                redrivable: false,
             },
             GroupView {
                 name: "analytics".into(),
@@ -146,6 +148,8 @@ pub fn snapshot() -> Snapshot {
                 instances: vec![instance(InstanceState::Up, false, &[0, 1, 2], 8_420)],
                 outputs: Vec::new(),
                 end_to_end_p99_s: 0.0,
+                replayable: false,
+                redrivable: false,
             },
         ],
         producers: vec![

@@ -28,10 +28,11 @@ impl Engine {
         {
             taken = self.take_next(i);
         }
-        let Some(work) = taken else {
+        let Some(mut work) = taken else {
             self.receive_nothing(i);
             return;
         };
+        self.dedup_take(i, &mut work);
         self.count_empty_receives(i);
         // Consumers fetch ahead, so the hop from the broker overlaps earlier work: it
         // delays a message only past its arrival, never serially after the last one.
@@ -62,7 +63,17 @@ impl Engine {
 
     /// Serves the message in hand from `at` on.
     fn begin_service(&mut self, i: u32, at: SimTime) {
-        let fetch = self.claim_get(i);
+        // An idempotent consumer's check (or claim) first; a mark found ends it there.
+        let (check, serve) = self.dedup_before(i);
+        if !serve {
+            let inst = &mut self.instances[i as usize];
+            inst.work.as_mut().expect("work in hand").started = at;
+            let epoch = inst.epoch;
+            self.queue
+                .push(at + check, Event::ServiceDone { instance: i, epoch });
+            return;
+        }
+        let fetch = self.claim_get(i) + check;
         let inst = &mut self.instances[i as usize];
         let service = self.groups[inst.group as usize]
             .service
@@ -134,6 +145,7 @@ impl Engine {
                 attempt: 0,
                 started: self.now,
                 fenced: false,
+                dedup: crate::dedup::Tag::default(),
             });
         }
         None
@@ -274,6 +286,7 @@ impl Engine {
                 attempt: 0,
                 started: self.now,
                 fenced: false,
+                dedup: crate::dedup::Tag::default(),
             });
         }
     }
@@ -282,9 +295,13 @@ impl Engine {
         let inst = &mut self.instances[i as usize];
         let mut w = inst.work.expect("work in hand");
         inst.busy_ns += self.now.since(w.started).0;
+        if self.dedup_done(i) {
+            return;
+        }
         if w.fenced {
             // A zombie: the side effect happens unless a fenced transaction stops it, but
             // nothing reaches the broker.
+            let inst = &mut self.instances[i as usize];
             inst.work = None;
             let g = inst.group;
             if self.traced_copy(g, w.msg.id) {
@@ -320,7 +337,7 @@ impl Engine {
                 // the message to its visibility timeout and take the next one.
                 self.instances[i as usize].work = None;
                 self.try_start(i);
-            } else {
+            } else if !self.dedup_mark(i, w) {
                 self.complete(i, w);
             }
             return;
@@ -458,7 +475,10 @@ impl Engine {
                     self.record_window(g, msg.born, latency);
                 }
             }
-            2 => group.metrics.duplicated += 1,
+            2 => {
+                group.metrics.duplicated += 1;
+                self.attribute_duplicate(g, msg);
+            }
             _ => {}
         }
         if self.is_stage(g) {
@@ -473,7 +493,7 @@ impl Engine {
     }
 
     /// Acknowledges the message in hand (processed or dead-lettered), then takes the next.
-    fn complete(&mut self, i: u32, w: Work) {
+    pub(super) fn complete(&mut self, i: u32, w: Work) {
         let inst = &mut self.instances[i as usize];
         inst.work = None;
         let (g, local) = (inst.group, inst.local);
@@ -535,6 +555,8 @@ impl Engine {
             return;
         }
         group.metrics.dead_lettered += 1;
+        self.keep_dead_letter(g, msg, why);
+        let group = &mut self.groups[g as usize];
         if group.ledger.dropped(msg.id) {
             // Dead-lettered wins over dropped, as in the census.
             group.metrics.dropped -= 1;

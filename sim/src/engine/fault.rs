@@ -146,6 +146,8 @@ impl Engine {
             (FaultKind::BrokerCrash, Target::Broker(n)) => self.broker_down(n, true),
             // Cut off from clients and the other brokers alike; its disk survives.
             (FaultKind::Partition, Target::Broker(n)) => self.broker_down(n, false),
+            (FaultKind::Replay, Target::Group(g)) => self.replay(g as u32, f),
+            (FaultKind::Redrive, Target::Group(g)) => self.redrive(g as u32),
             (FaultKind::LatencySpike, _) => {
                 self.spikes.push(f);
                 self.latency = fault.cfg.latency.unwrap_or(self.latency);
@@ -171,6 +173,8 @@ impl Engine {
             ),
             FaultKind::Poison => "poison".to_string(),
             FaultKind::Outage => "dependency outage of".to_string(),
+            // An operator action notes what it did itself.
+            FaultKind::Replay | FaultKind::Redrive => return,
             // Every kind named: a new one must choose its words here.
             FaultKind::Crash | FaultKind::BrokerCrash => "crash".to_string(),
         };
@@ -268,5 +272,6 @@ impl Engine {
     }
 }
 
+mod operator;
 #[cfg(test)]
 mod tests;

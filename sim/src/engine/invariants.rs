@@ -25,13 +25,18 @@ impl Engine {
         groups: &[GroupSummary],
         by_reason: &BTreeMap<String, u64>,
     ) -> Vec<Expectation> {
-        vec![
+        let mut rows = vec![
             self.littles_law(groups),
             drop_reasons(groups, by_reason),
             self.dropped_never_processed(groups),
             self.latency_samples(groups),
             utilization(groups),
-        ]
+        ];
+        // Only where a group attributes duplicates, so other runs' rows stay as they were.
+        if groups.iter().any(|g| g.duplicated_by_cause.is_some()) {
+            rows.push(Engine::duplicate_causes(groups));
+        }
+        rows
     }
 
     /// Little's law on the sample path: the area under the number in system equals the

@@ -22,7 +22,9 @@ fn default_retries() -> u32 {
 /// `wait_time = "20s"`, `poll_interval = "100ms"`, `batch = 1`, `prefetch = 1`, `session_timeout = "0"`, `rebalance_pause = "0"`, `bindings = []`, `buffer = 1000`,
 /// `on_overflow = "disconnect"`, `reconnect = "1s"`, `circuit_breaker` none,
 /// `cool_down = "5s"`, `processing_timeout` none, `quarantine = false`, `resequence = false`,
-/// `resequence_buffer = 1000`, `gap_timeout = "1s"`.
+/// `resequence_buffer = 1000`, `gap_timeout = "1s"`, `idempotence` none (transactional
+/// under exactly-once), `dedup_ttl` none (marks kept forever), `dedup_latency = "0"`,
+/// `claim_lease` none (a claim lasts until it is marked done).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsumerConfig {
@@ -135,6 +137,24 @@ pub struct ConsumerConfig {
     /// A service: what it publishes for each message it processes (`[[consumer.output]]`).
     #[serde(default, rename = "output")]
     pub outputs: Vec<super::OutputConfig>,
+    /// How the consumer deduplicates what at-least-once delivers twice (see
+    /// [`Idempotence`]); `exactly-once` is `transactional`.
+    #[serde(default)]
+    pub idempotence: Option<Spanned<Idempotence>>,
+    /// `check-then-mark` and `claim`: how long a mark is remembered (Redis `SETEX`);
+    /// none keeps it forever.
+    #[serde(default)]
+    pub dedup_ttl: Option<Spanned<SimDuration>>,
+    /// One round trip to the dedup store (a check, a claim or a mark), a distribution.
+    #[serde(default = "no_latency")]
+    pub dedup_latency: Dist,
+    /// `claim`: the claim's lease (`SET id NX PX lease`); none holds it until marked done.
+    #[serde(default)]
+    pub claim_lease: Option<Spanned<SimDuration>>,
+}
+
+fn no_latency() -> Dist {
+    Dist::ZERO
 }
 
 fn five_seconds() -> SimDuration {
@@ -151,6 +171,27 @@ impl ConsumerConfig {
     /// Turns the resequencer on or off (`--set consumer.GROUP.resequence`).
     pub fn set_resequence(&mut self, on: bool) {
         self.resequence = Some(Spanned::new(0..0, on));
+    }
+
+    /// The group's idempotence mode: as set, or what its delivery variant implies
+    /// (`exactly-once` is `transactional`, the others `none`).
+    #[must_use]
+    pub fn idempotence(&self) -> Idempotence {
+        match (&self.idempotence, self.delivery) {
+            (Some(m), _) => *m.get_ref(),
+            (None, Delivery::ExactlyOnce) => Idempotence::Transactional,
+            (None, _) => Idempotence::None,
+        }
+    }
+
+    /// Sets the idempotence mode (`--set consumer.GROUP.idempotence`). Exactly-once is
+    /// at-least-once with `transactional`, so another mode on an exactly-once group makes
+    /// it at-least-once with that mode.
+    pub fn set_idempotence(&mut self, mode: Idempotence) {
+        if self.delivery == Delivery::ExactlyOnce && mode != Idempotence::Transactional {
+            self.delivery = Delivery::AtLeastOnce;
+        }
+        self.idempotence = Some(Spanned::new(0..0, mode));
     }
 
     /// Sets the resequencer's gap timeout (`--set consumer.GROUP.gap_timeout`).
@@ -256,6 +297,54 @@ impl Delivery {
     #[must_use]
     pub fn parse(s: &str) -> Option<Delivery> {
         Delivery::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+}
+
+/// `consumer.idempotence`: how a consumer makes at-least-once delivery safe to apply.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum Idempotence {
+    /// No deduplication: every delivery applies its side effect.
+    #[default]
+    None,
+    /// The textbook consumer: `EXISTS id`, apply the effect elsewhere, then `SETEX id ttl`.
+    CheckThenMark,
+    /// An atomic claim before processing (`SET id NX PX lease`), marked done after.
+    Claim,
+    /// Effect and mark commit in one transaction (what `exactly-once` is).
+    Transactional,
+}
+
+impl Idempotence {
+    /// All four, in the order reports list them.
+    pub const ALL: [Idempotence; 4] = [
+        Idempotence::None,
+        Idempotence::CheckThenMark,
+        Idempotence::Claim,
+        Idempotence::Transactional,
+    ];
+
+    /// The scenario-file spelling.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Idempotence::None => "none",
+            Idempotence::CheckThenMark => "check-then-mark",
+            Idempotence::Claim => "claim",
+            Idempotence::Transactional => "transactional",
+        }
+    }
+
+    /// Parses the scenario-file spelling.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Idempotence> {
+        Idempotence::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// Whether the mode keeps marks in a dedup store outside the effect's transaction.
+    #[must_use]
+    pub fn uses_store(self) -> bool {
+        matches!(self, Idempotence::CheckThenMark | Idempotence::Claim)
     }
 }
 

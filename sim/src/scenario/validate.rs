@@ -1,6 +1,7 @@
 //! Checks serde cannot do: every name points at something, numbers are in range, and each
 //! fault has the settings its kind needs. Errors carry the span of the offending value.
 
+mod idempotence;
 mod patterns;
 mod producer;
 pub(super) mod size;
@@ -227,6 +228,7 @@ fn consumer(s: &Scenario, c: &super::ConsumerConfig) -> Result<(), Invalid> {
     positive(&c.batch, "batch")?;
     scheduling(s, c)?;
     resequence(s, c)?;
+    idempotence::check(s, c)?;
     if *c.batch.get_ref() > 10 {
         return fail(
             c.batch.span(),
@@ -380,6 +382,15 @@ fn fault(s: &Scenario, f: &super::FaultConfig) -> Result<(), Invalid> {
             ),
         )
     })?;
+    if super::is_operator_action(kind) {
+        return super::operator::check(s, f, target);
+    }
+    if f.to.is_some() || f.shift_by.is_some() {
+        return fail(
+            f.kind.span(),
+            "`to` and `shift_by` apply to a replay".into(),
+        );
+    }
     let is_saga = matches!(
         target,
         super::Target::Orchestrator(_) | super::Target::SagaService(..)

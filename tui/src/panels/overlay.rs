@@ -24,7 +24,9 @@ pub const OUTAGE_FOR: SimDuration = SimDuration::from_secs(10);
 /// Every fault the menu offers for this topology, in a stable order: per group each
 /// instance's crash and slow-down, then the whole group's crash; then a poison burst
 /// per producer; then, with several brokers, each broker's crash; last, a dependency
-/// outage per producer (its message type: what a circuit breaker is for).
+/// outage per producer (its message type: what a circuit breaker is for); then the
+/// operator's actions: a replay of each log group from its earliest retained offset, a
+/// redrive of each queue group's dead letters.
 #[must_use]
 pub fn fault_choices(snap: &Snapshot) -> Vec<FaultSpec> {
     let spec = |kind, target: String, duration, factor, count| FaultSpec {
@@ -92,6 +94,14 @@ pub fn fault_choices(snap: &Snapshot) -> Vec<FaultSpec> {
             None,
             None,
         ));
+    }
+    for g in &snap.groups {
+        if g.replayable {
+            v.push(spec(FaultKind::Replay, g.name.clone(), None, None, None));
+        }
+        if g.redrivable {
+            v.push(spec(FaultKind::Redrive, g.name.clone(), None, None, None));
+        }
     }
     v
 }
@@ -221,6 +231,25 @@ mod tests {
                 "outage mobile for 10s",
             ]
         );
+    }
+
+    #[test]
+    fn fault_menu_offers_replay_on_a_log_group_and_redrive_on_a_queue_group() {
+        let mut snap = fixture::snapshot();
+        snap.groups[0].replayable = true;
+        snap.groups[1].redrivable = true;
+        let choices = fault_choices(&snap);
+        let names: Vec<String> = choices.iter().map(FaultSpec::describe).collect();
+        assert_eq!(
+            &names[names.len() - 2..],
+            ["replay payments", "redrive analytics"]
+        );
+        // Each is an instant the engine takes as a scenario entry.
+        let replay = choices[choices.len() - 2]
+            .to_config(mqlab_sim::SimTime(5))
+            .expect("parses");
+        assert_eq!(*replay.kind.get_ref(), FaultKind::Replay);
+        assert_eq!(replay.duration, None);
     }
 
     #[test]
