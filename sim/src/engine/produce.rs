@@ -621,7 +621,9 @@ impl Engine {
             return;
         }
         while let Some(&Parked { msg, partition }) = self.topics[t as usize].parked.front() {
-            if self.paused(t) || self.is_full(t, partition, &msg) {
+            // A partition with no leader (its broker down) takes nothing: the request
+            // waits in the producer's buffer until an election brings the partition back.
+            if self.paused(t) || !self.can_write(t, partition) || self.is_full(t, partition, &msg) {
                 break;
             }
             self.topics[t as usize].parked.pop_front();

@@ -69,9 +69,15 @@ impl Engine {
             return;
         }
         let end = partition.end;
+        let isr = partition.replicas.isr_size();
         partition.replicas.fetched(i as usize, end, end);
+        let grew = partition.replicas.isr_size() > isr;
         if self.broker.flush_interval.is_zero() {
             partition.replicas.flush(&self.nodes_up);
+        }
+        if grew {
+            // Enough in-sync replicas again for `acks = all`: parked requests may go in.
+            self.unpark_soon(t);
         }
         self.advance_hw(t, p, true);
         self.start_fetch(t, p, i as usize);
@@ -204,6 +210,8 @@ impl Engine {
         for i in 0..part.replicas.replicas.len() {
             self.start_fetch(t, p, i);
         }
+        // Requests parked while the partition had no leader go in now.
+        self.unpark_soon(t);
     }
 
     /// Groups forget offsets past the new log end; copies of acknowledged messages that
