@@ -392,6 +392,7 @@ impl Engine {
             .get_mut(partition as usize)
             .map(|part| part.append(msg));
         if offset.is_some() {
+            self.log_grew(t, partition);
             self.replicate_append(t, partition);
             self.expire_retention(t, partition);
         }
@@ -400,12 +401,8 @@ impl Engine {
             let g = self.producers[p].routes[r][k];
             let group = &mut self.groups[g as usize];
             if !group.receives_now() {
-                // Not joined yet and starting from the latest offset: it will begin here.
-                if let Store::Log(parts) = &mut group.store {
-                    let gp = &mut parts[partition as usize];
-                    let end = offset.map_or(gp.committed, |o| o + 1);
-                    (gp.committed, gp.done, gp.position) = (end, end, end);
-                }
+                // Not joined yet and starting from the latest offset: it begins at the
+                // log end (`log_grew` moved it there).
                 continue;
             }
             // A copy that has left for good (processed from a twin entry already) does
@@ -427,7 +424,12 @@ impl Engine {
                 self.publish_to_subscriber(g, msg);
                 continue;
             }
-            group.lag_add(1);
+            if matches!(group.store, Store::Log(_)) {
+                // Counted in the lag when the log grew (`log_grew`).
+                group.max_lag = group.max_lag.max(group.lag);
+            } else {
+                group.lag_add(1);
+            }
             let wake = match &mut group.store {
                 Store::Log(parts) => parts[partition as usize]
                     .owner

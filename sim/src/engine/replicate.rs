@@ -92,6 +92,8 @@ impl Engine {
             return;
         }
         part.hw = hw;
+        self.fetchable_everywhere(t, p);
+        let part = &mut self.topics[t as usize].partitions[p as usize];
         let mut acks = Vec::new();
         while part.pending_acks.front().is_some_and(|a| a.0 < hw) {
             acks.extend(part.pending_acks.pop_front());
@@ -210,6 +212,7 @@ impl Engine {
         for i in 0..part.replicas.replicas.len() {
             self.start_fetch(t, p, i);
         }
+        self.fetchable_everywhere(t, p);
         // Requests parked while the partition had no leader go in now.
         self.unpark_soon(t);
     }
@@ -227,12 +230,9 @@ impl Engine {
             gp.committed = gp.committed.min(to);
             gp.done = gp.done.min(to);
             gp.position = gp.position.min(to);
-            let ends = &self.topics[t as usize].partitions;
-            group.lag = parts
-                .iter()
-                .zip(ends)
-                .map(|(gp, part)| part.end - gp.committed)
-                .sum();
+            self.recount_lag(g);
+            self.fetchable(g, p);
+            let group = &mut self.groups[g as usize];
             for m in cut {
                 let ledger = &mut group.ledger;
                 if ledger.applied(m.id) > 0 || ledger.finished(m.id) || !ledger.entered(m.id) {
