@@ -523,3 +523,83 @@ fn an_exchange_queue_over_its_length_limit_dead_letters_its_head() {
         no_dlx.messages
     );
 }
+
+/// `mqlab explore` found this one (from `slow-consumer.toml`, shrunk): the partition is
+/// full, so the producer's requests are parked (`block`), and the single broker crashes
+/// for 1.5 ms. A commit during the outage made room, and the parked requests went into a
+/// partition without a leader and were acknowledged; the broker came back with its log
+/// as it had flushed it, so the election cut them: an acknowledged message lost under
+/// at-least-once with every write flushed. Parked requests wait for a leader, as a
+/// producer's buffered batches do in Kafka.
+#[test]
+fn requests_parked_behind_a_full_partition_wait_out_a_broker_crash() {
+    let shrunk = parse(
+        r#"
+        name = "slow-consumer-shrunk"
+        seed = 428461610
+        duration = "60s"
+        drain = "1831054ns"
+        [broker]
+        capacity = 2000
+        model = "log"
+        [[topic]]
+        name = "documents"
+        [[producer]]
+        name = "crawler"
+        rate = 300
+        topic = "documents"
+        [[consumer]]
+        group = "indexer"
+        service_time = "2ms"
+        topic = "documents"
+        [[fault]]
+        at = "7500000000ns"
+        duration = "20s"
+        factor = 10
+        kind = "slow"
+        target = "indexer/0"
+        [[fault]]
+        at = "41295731798ns"
+        duration = "1474222ns"
+        kind = "broker-crash"
+        target = "broker/0"
+        "#,
+    );
+    let r = run_with(&shrunk, Delivery::AtLeastOnce, 428_461_610);
+    assert_eq!(r.messages.lost, 0, "{:?}", r.messages);
+    assert_eq!(r.messages.acked, r.messages.produced, "{:?}", r.messages);
+
+    // The same in small: a full partition, a 20 ms crash of its only broker.
+    let small = parse(
+        r#"
+        name = "parked-through-a-broker-crash"
+        duration = "3s"
+        drain = "40s"
+        [broker]
+        capacity = 100
+        on_full = "block"
+        [[topic]]
+        name = "t"
+        [[producer]]
+        name = "p"
+        topic = "t"
+        rate = 400
+        [[consumer]]
+        group = "g"
+        topic = "t"
+        service_time = "5ms"
+        [[fault]]
+        at = "2s"
+        kind = "broker-crash"
+        target = "broker/0"
+        duration = "20ms"
+        "#,
+    );
+    for seed in 1..=6 {
+        let r = run_with(&small, Delivery::AtLeastOnce, seed);
+        let m = r.messages;
+        assert_eq!((m.lost, m.in_flight), (0, 0), "seed={seed}: {m:?}");
+        assert_eq!(m.processed, m.copies, "seed={seed}: {m:?}");
+        assert!(r.conservation_ok);
+    }
+}

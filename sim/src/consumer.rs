@@ -271,8 +271,9 @@ pub struct Instance {
     pub work: Option<Work>,
     /// Log: partitions (indices within the topic) it owns.
     pub owned: Vec<u32>,
-    /// Log: where the next fetch starts looking, for fairness across partitions.
-    pub cursor: usize,
+    /// Log: the partitions it owns that may have a message to fetch, and where the next
+    /// fetch starts looking (fairness across partitions).
+    pub ready: crate::log::Ready,
     /// Its own random stream (service times).
     pub rng: SimRng,
     /// Queue: processed but not yet deleted.
@@ -304,7 +305,7 @@ impl Instance {
             slow: 1.0,
             work: None,
             owned: Vec::new(),
-            cursor: 0,
+            ready: crate::log::Ready::default(),
             rng,
             pending: Vec::new(),
             prefetched: std::collections::VecDeque::new(),

@@ -5,7 +5,7 @@
 use crate::message::Msg;
 use crate::replication::ReplicaSet;
 use crate::scenario::Assignment;
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
 /// One partition of a topic.
 #[derive(Debug, Default)]
@@ -104,6 +104,74 @@ pub struct GroupPartition {
     pub worker: Option<u32>,
 }
 
+/// The partitions a consumer instance owns that may have a message for it to fetch, in
+/// partition order, and where its next fetch starts looking (round-robin fairness across
+/// its partitions). A partition goes in whenever something may have made it fetchable
+/// (the high watermark rose, its message in service finished, its position went back, it
+/// was assigned) and comes out when a fetch takes from it or finds nothing there, so a
+/// fetch costs what it finds, not how many partitions the instance owns.
+#[derive(Clone, Debug, Default)]
+pub struct Ready {
+    set: BTreeSet<u32>,
+    /// The next fetch looks at this partition first, then on up, wrapping around.
+    next: u32,
+    /// Candidates looked at by fetches so far (what fetching has cost).
+    looked: u64,
+}
+
+impl Ready {
+    /// Partition `p` may have a message to fetch.
+    pub fn insert(&mut self, p: u32) {
+        self.set.insert(p);
+    }
+
+    /// Partition `p` has nothing to fetch (or was just fetched from).
+    pub fn remove(&mut self, p: u32) {
+        self.set.remove(&p);
+    }
+
+    /// The partition the next fetch looks at: the first candidate from the cursor on,
+    /// else (wrapping around) the first of all.
+    pub fn peek(&mut self) -> Option<u32> {
+        self.looked += 1;
+        self.set
+            .range(self.next..)
+            .next()
+            .or_else(|| self.set.first())
+            .copied()
+    }
+
+    /// A fetch took from `p`: the next one starts after it.
+    pub fn fetched(&mut self, p: u32) {
+        self.remove(p);
+        self.next = p.saturating_add(1);
+    }
+
+    /// The instance's partitions changed: the next fetch starts from its first.
+    pub fn restart(&mut self) {
+        self.next = 0;
+    }
+
+    /// Candidates looked at by fetches so far, a found one or not, and each look that
+    /// found none.
+    #[must_use]
+    pub fn looked(&self) -> u64 {
+        self.looked
+    }
+
+    /// Candidates held.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    /// No candidate.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+}
+
 /// Spreads `partitions` over the live instances (group-local indices, ascending).
 #[must_use]
 pub fn assign(partitions: u32, live: &[u32], strategy: Assignment) -> Vec<Option<u32>> {
@@ -172,6 +240,31 @@ mod tests {
     fn round_robin_assignment_interleaves() {
         let a = assign(5, &[1, 3], Assignment::RoundRobin);
         assert_eq!(a, [1, 3, 1, 3, 1].map(Some).to_vec());
+    }
+
+    #[test]
+    fn ready_partitions_are_taken_round_robin_from_the_cursor() {
+        let mut r = Ready::default();
+        assert_eq!(r.peek(), None);
+        for p in [7, 2, 5] {
+            r.insert(p);
+        }
+        assert_eq!(r.peek(), Some(2));
+        r.fetched(2);
+        r.insert(2);
+        // After 2 comes 5, then 7, then around to 2 again.
+        assert_eq!(r.peek(), Some(5));
+        r.fetched(5);
+        assert_eq!(r.peek(), Some(7));
+        r.fetched(7);
+        assert_eq!(r.peek(), Some(2));
+        r.remove(2);
+        assert!(r.is_empty());
+        r.insert(9);
+        r.restart();
+        r.insert(1);
+        assert_eq!((r.peek(), r.len()), (Some(1), 2));
+        assert_eq!(r.looked(), 6);
     }
 
     #[test]

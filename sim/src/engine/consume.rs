@@ -112,43 +112,37 @@ impl Engine {
         self.begin_service(i, self.now);
     }
 
+    /// Log: the next message of the instance's partitions, round-robin (see `ready.rs`).
     fn fetch_log(&mut self, i: u32) -> Option<Work> {
-        let inst = &self.instances[i as usize];
-        let (g, local, n, cursor) = (inst.group, inst.local, inst.owned.len(), inst.cursor);
+        let p = self.next_fetch(i)?;
+        let inst = &mut self.instances[i as usize];
+        inst.ready.fetched(p);
+        let (g, local) = (inst.group, inst.local);
         let topic = self.groups[g as usize].topic;
-        for k in 0..n {
-            let idx = (cursor + k) % n;
-            let p = self.instances[i as usize].owned[idx];
-            let Store::Log(parts) = &mut self.groups[g as usize].store else {
-                unreachable!()
-            };
-            let gp = &mut parts[p as usize];
-            let partition = &self.topics[topic as usize].partitions[p as usize];
-            if gp.worker.is_some() || gp.position >= partition.hw {
-                continue;
-            }
-            let offset = gp.position;
-            let msg = partition
-                .get(offset)
-                .expect("uncommitted offsets are retained");
-            gp.position += 1;
-            gp.worker = Some(local);
-            self.instances[i as usize].cursor = (idx + 1) % n;
-            if self.groups[g as usize].delivery == Delivery::AtMostOnce {
-                self.commit_partition(g, p, offset + 1);
-            }
-            return Some(Work {
-                msg,
-                partition: p,
-                offset,
-                receipt: 0,
-                attempt: 0,
-                started: self.now,
-                fenced: false,
-                dedup: crate::dedup::Tag::default(),
-            });
+        let Store::Log(parts) = &mut self.groups[g as usize].store else {
+            unreachable!()
+        };
+        let gp = &mut parts[p as usize];
+        let partition = &self.topics[topic as usize].partitions[p as usize];
+        let offset = gp.position;
+        let msg = partition
+            .get(offset)
+            .expect("uncommitted offsets are retained");
+        gp.position += 1;
+        gp.worker = Some(local);
+        if self.groups[g as usize].delivery == Delivery::AtMostOnce {
+            self.commit_partition(g, p, offset + 1);
         }
-        None
+        Some(Work {
+            msg,
+            partition: p,
+            offset,
+            receipt: 0,
+            attempt: 0,
+            started: self.now,
+            fenced: false,
+            dedup: crate::dedup::Tag::default(),
+        })
     }
 
     /// AMQP: the broker pushes queued messages round-robin to the consumers that hold
@@ -512,6 +506,8 @@ impl Engine {
                 gp.done = gp.done.max(w.offset + 1).min(end);
                 let (done, owner) = (gp.done, gp.owner);
                 let handed_over = owner != Some(local);
+                // Its next message may be fetched now.
+                self.fetchable(g, w.partition);
                 if commits && (per_message || handed_over) {
                     self.commit_partition(g, w.partition, done);
                 }

@@ -69,9 +69,7 @@ impl Engine {
             Event::FaultStart { fault } => self.on_fault_start(fault),
             Event::FaultEnd { fault } => self.on_fault_end(fault),
             Event::Sample => {
-                for (t, p) in self.part_ids.clone() {
-                    self.expire_retention(t, p);
-                }
+                self.expire_retention_everywhere();
                 self.close_bucket();
                 let next = self.series.bucket_end;
                 if next <= self.end {

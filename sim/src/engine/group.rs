@@ -17,21 +17,19 @@ impl Engine {
         let Store::Log(parts) = &mut group.store else {
             return;
         };
-        let gp = &mut parts[p as usize];
-        if to <= gp.committed {
+        if to <= parts[p as usize].committed {
             return;
         }
-        let (from, moved) = (gp.committed, to - gp.committed);
-        gp.committed = to;
+        let from = self.set_committed(g, p, to);
+        let group = &mut self.groups[g as usize];
         let exactly_once = group.delivery == crate::scenario::Delivery::ExactlyOnce;
         if exactly_once {
             // The transaction commits: its side effects can no longer roll back.
             let part = &self.topics[group.topic as usize].partitions[p as usize];
-            for m in part.iter_from(from).take(moved as usize) {
+            for m in part.iter_from(from).take((to - from) as usize) {
                 group.ledger.commit(m.id);
             }
         }
-        group.lag -= moved;
         let t = group.topic;
         if stage && exactly_once {
             // The services' outputs of the transaction go out with it.
@@ -168,6 +166,7 @@ impl Engine {
             };
             let done = parts[p as usize].done;
             parts[p as usize].owner = new;
+            self.fetchable(g, p);
             if old_live && commits {
                 self.commit_partition(g, p, done);
             }
@@ -180,7 +179,7 @@ impl Engine {
             let inst = &mut self.instances[i as usize];
             if inst.owned != owned {
                 inst.owned = owned;
-                inst.cursor = 0;
+                inst.ready.restart();
             }
         }
         let pause = self.groups[g as usize].rebalance_pause;
@@ -458,8 +457,10 @@ impl Engine {
                 gp.position = gp.position.min(w.offset).max(gp.committed);
                 gp.done = gp.done.min(gp.position);
             }
-            if let Some(o) = gp.owner {
-                let first = group.first;
+            let owner = gp.owner;
+            let first = group.first;
+            self.fetchable(g, w.partition);
+            if let Some(o) = owner {
                 self.try_start(first + o);
             }
         }

@@ -438,6 +438,7 @@ impl Engine {
             self.trace_appended(&msg, partition, offset, first);
         }
         if offset.is_some() {
+            self.log_grew(t, partition);
             self.replicate_append(t, partition);
             self.expire_retention(t, partition);
         }
@@ -446,12 +447,8 @@ impl Engine {
             let g = self.producers[p].routes[r][k];
             let group = &mut self.groups[g as usize];
             if !group.receives_now() {
-                // Not joined yet and starting from the latest offset: it will begin here.
-                if let Store::Log(parts) = &mut group.store {
-                    let gp = &mut parts[partition as usize];
-                    let end = offset.map_or(gp.committed, |o| o + 1);
-                    (gp.committed, gp.done, gp.position) = (end, end, end);
-                }
+                // Not joined yet and starting from the latest offset: it begins at the
+                // log end (`log_grew` moved it there).
                 continue;
             }
             // A copy that has left for good (processed from a twin entry already) does
@@ -473,7 +470,12 @@ impl Engine {
                 self.publish_to_subscriber(g, msg);
                 continue;
             }
-            group.lag_add(1);
+            if matches!(group.store, Store::Log(_)) {
+                // Counted in the lag when the log grew (`log_grew`).
+                group.max_lag = group.max_lag.max(group.lag);
+            } else {
+                group.lag_add(1);
+            }
             let wake = match &mut group.store {
                 Store::Log(parts) => parts[partition as usize]
                     .owner
@@ -679,7 +681,9 @@ impl Engine {
             return;
         }
         while let Some(&Parked { msg, partition }) = self.topics[t as usize].parked.front() {
-            if self.paused(t) || self.is_full(t, partition, &msg) {
+            // A partition with no leader (its broker down) takes nothing: the request
+            // waits in the producer's buffer until an election brings the partition back.
+            if self.paused(t) || !self.can_write(t, partition) || self.is_full(t, partition, &msg) {
                 break;
             }
             self.topics[t as usize].parked.pop_front();

@@ -70,8 +70,10 @@ impl Engine {
         }
         let end = partition.end;
         let was_in_sync = partition.replicas.replicas[i as usize].in_sync;
+        let isr = partition.replicas.isr_size();
         partition.replicas.fetched(i as usize, end, end);
         let rejoined = !was_in_sync && partition.replicas.replicas[i as usize].in_sync;
+        let grew = partition.replicas.isr_size() > isr;
         if self.broker.flush_interval.is_zero() {
             partition.replicas.flush(&self.nodes_up);
         }
@@ -87,6 +89,10 @@ impl Engine {
         if self.tracing() {
             self.trace_replicated(t, p, i, end);
         }
+        if grew {
+            // Enough in-sync replicas again for `acks = all`: parked requests may go in.
+            self.unpark_soon(t);
+        }
         self.advance_hw(t, p, true);
         self.start_fetch(t, p, i as usize);
     }
@@ -100,6 +106,8 @@ impl Engine {
             return;
         }
         part.hw = hw;
+        self.fetchable_everywhere(t, p);
+        let part = &mut self.topics[t as usize].partitions[p as usize];
         let mut acks = Vec::new();
         while part.pending_acks.front().is_some_and(|a| a.0 < hw) {
             acks.extend(part.pending_acks.pop_front());
@@ -241,6 +249,9 @@ impl Engine {
         for i in 0..part.replicas.replicas.len() {
             self.start_fetch(t, p, i);
         }
+        self.fetchable_everywhere(t, p);
+        // Requests parked while the partition had no leader go in now.
+        self.unpark_soon(t);
     }
 
     /// Groups forget offsets past the new log end; copies of acknowledged messages that
@@ -256,12 +267,9 @@ impl Engine {
             gp.committed = gp.committed.min(to);
             gp.done = gp.done.min(to);
             gp.position = gp.position.min(to);
-            let ends = &self.topics[t as usize].partitions;
-            group.lag = parts
-                .iter()
-                .zip(ends)
-                .map(|(gp, part)| part.end - gp.committed)
-                .sum();
+            self.recount_lag(g);
+            self.fetchable(g, p);
+            let group = &mut self.groups[g as usize];
             for m in cut {
                 let ledger = &mut group.ledger;
                 if ledger.applied(m.id) > 0 || ledger.finished(m.id) || !ledger.entered(m.id) {

@@ -37,13 +37,12 @@ impl Engine {
                 .take((low - from) as usize)
                 .copied()
                 .collect();
-            let group = &mut self.groups[g as usize];
-            let Store::Log(parts) = &mut group.store else {
+            self.set_committed(g, p, low);
+            let Store::Log(parts) = &mut self.groups[g as usize].store else {
                 unreachable!()
             };
             let gp = &mut parts[p as usize];
-            (gp.committed, gp.done, gp.position) = (low, low, low);
-            group.lag -= low - from;
+            (gp.done, gp.position) = (low, low);
             for m in gone {
                 self.drop_copy(g, m.id, Some(m.arrived), "retention");
                 self.resequence_gone(g, m);
@@ -98,13 +97,9 @@ impl Engine {
             // Fetched and not finished: the consumer has the message and processes it
             // anyway (a crash before it is done loses it to this skip; see `abandon`).
             let in_hand = gp.done <= offset && offset < gp.position;
-            gp.committed = offset + 1;
             gp.done = gp.done.max(offset + 1);
             gp.position = gp.position.max(offset + 1);
-            // Lag is a display figure kept incrementally; a skip must never wrap it (a debug
-            // build's generated scenarios once took it below zero here).
-            let lag = &mut self.groups[g as usize].lag;
-            *lag = lag.saturating_sub(1);
+            self.set_committed(g, p, offset + 1);
             if let Some(m) = msg.filter(|_| !in_hand) {
                 self.drop_copy(g, m.id, Some(m.arrived), reason);
                 self.resequence_gone(g, m);
@@ -112,6 +107,18 @@ impl Engine {
             if self.is_stage(g) {
                 // Skipping past an applied input ends its transaction as a commit would.
                 self.stage_offsets_committed(g, p, offset + 1);
+            }
+        }
+    }
+
+    /// Retention on every partition of every topic that has one (topics without it cost
+    /// nothing here, however many partitions they have).
+    pub(super) fn expire_retention_everywhere(&mut self) {
+        for t in 0..self.topics.len() as u32 {
+            if self.topics[t as usize].retention.is_some() {
+                for p in 0..self.topics[t as usize].partitions.len() as u32 {
+                    self.expire_retention(t, p);
+                }
             }
         }
     }
