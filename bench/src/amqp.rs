@@ -8,19 +8,19 @@
 //! that wait on it (`Handle::block_on`), so their timing does not depend on a timer wheel.
 
 use crate::amqp_limit;
-use crate::driver::{self, Ctx, Instance, Publisher};
+use crate::driver::{self, Ctx, Instance, Outcome, Publisher};
 use crate::schedule::Send;
 use crate::wire;
 use futures_lite::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, BasicQosOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
     ConfirmSelectOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions,
     QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use mqlab_sim::exchange::ExchangeKind as Kind;
-use mqlab_sim::scenario::Delivery;
+use mqlab_sim::scenario::{BrokerModel, Delivery, OnFailure};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::runtime::{Handle, Runtime};
@@ -79,6 +79,11 @@ pub fn rtt(h: &Handle, uri: &str) -> Result<Duration, String> {
     rtt
 }
 
+/// A `queue`-model topic: each group's quorum queue is bound to a fanout exchange.
+fn is_queue_topic(ctx: &Ctx, t: usize) -> bool {
+    ctx.sc.topics[t].model(&ctx.sc.broker) == BrokerModel::Queue
+}
+
 fn exchange_name(ctx: &Ctx, t: usize) -> String {
     format!("mqlab.{}", ctx.sc.topics[t].name.get_ref())
 }
@@ -93,6 +98,7 @@ fn declare(ctx: &Ctx, h: &Handle, ch: &Channel) -> Result<(), String> {
     for t in 0..ctx.sc.topics.len() {
         let name = exchange_name(ctx, t);
         let kind = match ctx.sc.topics[t].exchange.as_ref().map(|k| *k.get_ref()) {
+            _ if is_queue_topic(ctx, t) => ExchangeKind::Fanout,
             Some(Kind::Topic) => ExchangeKind::Topic,
             Some(Kind::Fanout) => ExchangeKind::Fanout,
             _ => ExchangeKind::Direct,
@@ -125,16 +131,22 @@ fn declare(ctx: &Ctx, h: &Handle, ch: &Channel) -> Result<(), String> {
             "queue.declare",
             ch.queue_declare(
                 q.as_str().into(),
-                QueueDeclareOptions::default(),
-                amqp_limit::queue_args(ctx, &q),
+                QueueDeclareOptions {
+                    // A quorum queue must be durable.
+                    durable: is_queue_topic(ctx, ctx.books().groups[g].topic),
+                    ..QueueDeclareOptions::default()
+                },
+                amqp_limit::queue_args(ctx, g, &q),
             ),
         )?;
-        amqp_limit::declare_dropped(h, ch, ctx, &q)?;
+        amqp_limit::declare_dropped(h, ch, &q)?;
         let ex = exchange_name(ctx, ctx.books().groups[g].topic);
-        let fanout = ctx.sc.topics[ctx.books().groups[g].topic]
-            .exchange
-            .as_ref()
-            .is_some_and(|k| *k.get_ref() == Kind::Fanout);
+        let t = ctx.books().groups[g].topic;
+        let fanout = is_queue_topic(ctx, t)
+            || ctx.sc.topics[t]
+                .exchange
+                .as_ref()
+                .is_some_and(|k| *k.get_ref() == Kind::Fanout);
         let keys: Vec<String> = if fanout {
             vec![String::new()]
         } else {
@@ -333,6 +345,10 @@ fn collect_leftovers(ctx: &Ctx, h: &Handle, ch: &Channel) {
 /// One consumer instance, on its own connection.
 struct Session {
     conn: Connection,
+    ch: Channel,
+    /// The group queue's dead-letter exchange (an at-most-once consumer, which acked
+    /// first, publishes its failures there itself).
+    dead: String,
     consumer: lapin::Consumer,
     /// The newest delivery processed but not yet acked, and since when acks are owed.
     unacked: Option<(lapin::Acker, u64)>,
@@ -344,11 +360,18 @@ fn open(ctx: &Ctx, h: &Handle, uri: &str, inst: &Instance) -> Result<Session, St
     let c = &ctx.sc.consumers[inst.group];
     let conn = connect(h, uri)?;
     let ch = block(h, "channel.open", conn.create_channel())?;
+    // A queue-model consumer holds what one receive takes (`batch`).
+    let queue_model = is_queue_topic(ctx, ctx.books().groups[inst.group].topic);
+    let prefetch = if queue_model {
+        *c.batch.get_ref()
+    } else {
+        *c.prefetch.get_ref()
+    };
     block(
         h,
         "basic.qos",
         ch.basic_qos(
-            (*c.prefetch.get_ref()).min(u32::from(u16::MAX)) as u16,
+            prefetch.min(u32::from(u16::MAX)) as u16,
             BasicQosOptions::default(),
         ),
     )?;
@@ -365,6 +388,8 @@ fn open(ctx: &Ctx, h: &Handle, uri: &str, inst: &Instance) -> Result<Session, St
     )?;
     Ok(Session {
         conn,
+        ch,
+        dead: amqp_limit::dropped_name(&queue_name(ctx, inst.group)),
         consumer,
         unacked: None,
         ready: std::collections::VecDeque::new(),
@@ -464,12 +489,18 @@ fn serve_session(
     interval: u64,
 ) -> Result<Option<u64>, String> {
     let g = inst.group;
+    let on_failure = on_failure(ctx, g);
     loop {
         let now = ctx.now_ns();
-        if let Some((crash, _)) = inst.next_crash(now)
-            && crash <= now
-        {
+        if inst.crashed(now) {
             return Ok(Some(now));
+        }
+        if let Some(until) = inst.cut_until(now)
+            && !ctx.stopped()
+        {
+            // Partitioned: the connection stays open, nothing is read or acknowledged.
+            inst.wait(ctx, until);
+            continue;
         }
         if let Some((acker, since)) = &s.unacked
             && (now >= since + interval || ctx.stopped())
@@ -502,10 +533,15 @@ fn serve_session(
             // Acked before processing: a crash from here on loses it.
             ack(h, &d.acker, false)?;
         }
-        let (start, done) = inst.serve(ctx);
-        if !done {
+        let (start, outcome) = inst.process(ctx, m.poison);
+        match outcome {
             // Crashed (or stopped) mid-service: the side effect never happened.
-            continue;
+            Outcome::Cut => continue,
+            Outcome::Failed => {
+                fail(h, s, &d, delivery, on_failure)?;
+                continue;
+            }
+            Outcome::Done => {}
         }
         ctx.books().apply(g, &m, start, ctx.now_ns());
         if delivery != Delivery::AtMostOnce {
@@ -520,4 +556,57 @@ fn serve_session(
             }
         }
     }
+}
+
+/// The group's `on_failure`, or its model's default: an exchange dead-letters, a queue
+/// (SQS) leaves the message to come back until `max_receives`.
+fn on_failure(ctx: &Ctx, g: usize) -> OnFailure {
+    let cfg = &ctx.sc.consumers[g];
+    cfg.on_failure.as_ref().map_or_else(
+        || {
+            if is_queue_topic(ctx, ctx.books().groups[g].topic) {
+                OnFailure::Wait
+            } else {
+                OnFailure::DeadLetter
+            }
+        },
+        |f| *f.get_ref(),
+    )
+}
+
+/// A message failed every retry: `basic.nack` with requeue (`requeue`, and `wait`, since
+/// RabbitMQ has no visibility timeout: a quorum queue counts the return against
+/// `x-delivery-limit`), or without (to the dead-letter exchange). At most once it was
+/// acked already, so the consumer publishes it to the dead-letter exchange itself.
+fn fail(
+    h: &Handle,
+    s: &Session,
+    d: &lapin::message::Delivery,
+    delivery: Delivery,
+    on_failure: OnFailure,
+) -> Result<(), String> {
+    if delivery == Delivery::AtMostOnce {
+        return block(
+            h,
+            "basic.publish",
+            s.ch.basic_publish(
+                s.dead.as_str().into(),
+                "".into(),
+                BasicPublishOptions::default(),
+                &d.data,
+                BasicProperties::default(),
+            ),
+        )
+        .map(|_| ());
+    }
+    let requeue = on_failure != OnFailure::DeadLetter;
+    block(
+        h,
+        "basic.nack",
+        d.acker.nack(BasicNackOptions {
+            multiple: false,
+            requeue,
+        }),
+    )
+    .map(|_| ())
 }

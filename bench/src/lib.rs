@@ -20,6 +20,7 @@ pub mod error;
 pub mod mapping;
 pub mod probe;
 pub mod redis_pubsub;
+pub mod redis_streams;
 pub mod schedule;
 pub mod spawn;
 pub mod url;
@@ -114,7 +115,16 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
             let (client, version) = redis_pubsub::probe(&host, port).map_err(connect_err)?;
             rtt = redis_pubsub::rtt(&client).map_err(connect_err)?;
             let ctx = driver::Ctx::new(opts.scenario.clone(), opts.seed, work);
-            redis_pubsub::run(&ctx, &client).map_err(connect_err)?;
+            let log = opts
+                .scenario
+                .topics
+                .iter()
+                .any(|t| t.model(&opts.scenario.broker) == mqlab_sim::scenario::BrokerModel::Log);
+            if log {
+                redis_streams::run(&ctx, &client).map_err(connect_err)?;
+            } else {
+                redis_pubsub::run(&ctx, &client).map_err(connect_err)?;
+            }
             (ctx, version)
         }
         BrokerKind::Amqp => {
