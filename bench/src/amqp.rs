@@ -13,9 +13,9 @@ use crate::schedule::Send;
 use crate::wire;
 use futures_lite::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions,
-    QueueDeclareOptions, QueueDeleteOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions,
+    BasicQosOptions, ConfirmSelectOptions, ExchangeDeclareOptions, ExchangeDeleteOptions,
+    QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
@@ -126,14 +126,15 @@ fn declare(ctx: &Ctx, h: &Handle, ch: &Channel) -> Result<(), String> {
             "queue.delete",
             ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default()),
         );
+        // A quorum queue must be durable.
+        let durable = is_queue_topic(ctx, ctx.books().groups[g].topic);
         block(
             h,
             "queue.declare",
             ch.queue_declare(
                 q.as_str().into(),
                 QueueDeclareOptions {
-                    // A quorum queue must be durable.
-                    durable: is_queue_topic(ctx, ctx.books().groups[g].topic),
+                    durable,
                     ..QueueDeclareOptions::default()
                 },
                 amqp_limit::queue_args(ctx, g, &q),
@@ -185,22 +186,36 @@ impl Publisher for AmqpPublisher {
             mandatory: true,
             ..BasicPublishOptions::default()
         };
-        // The whole batch in one trip to the runtime; the confirms are collected at the
-        // end (wait_for_confirms), not per message.
+        // The whole batch in one trip to the runtime, pipelined: every publish is polled
+        // once in order (which queues its frames, so the broker sees them in order) before
+        // any is awaited, so the batch costs one hand-off to the I/O loop, not one per
+        // message. The confirms are collected at the end (wait_for_confirms).
         let (ch, exchange, keys) = (&self.ch, self.exchange.as_str(), &self.keys);
         let confirms = &mut self.confirms;
         let send = async {
-            for (s, payload) in batch {
-                let key = keys[s.route as usize].as_str();
-                let confirm = ch
-                    .basic_publish(
+            let mut futs: Vec<_> = batch
+                .iter()
+                .map(|(s, payload)| {
+                    let key = keys[s.route as usize].as_str();
+                    Box::pin(ch.basic_publish(
                         exchange.into(),
                         key.into(),
                         opts,
                         payload,
                         BasicProperties::default(),
-                    )
-                    .await?;
+                    ))
+                })
+                .collect();
+            let mut done: Vec<Option<lapin::Result<lapin::PublisherConfirm>>> =
+                Vec::with_capacity(futs.len());
+            for f in &mut futs {
+                done.push(futures_lite::future::poll_once(f.as_mut()).await);
+            }
+            for ((f, d), (s, _)) in futs.iter_mut().zip(done).zip(batch) {
+                let confirm = match d {
+                    Some(r) => r?,
+                    None => f.as_mut().await?,
+                };
                 if let Some(c) = confirms.as_mut() {
                     c.push((*s, confirm));
                 }
@@ -352,6 +367,10 @@ struct Session {
     consumer: lapin::Consumer,
     /// The newest delivery processed but not yet acked, and since when acks are owed.
     unacked: Option<(lapin::Acker, u64)>,
+    /// Deliveries processed since the last ack.
+    owed: u32,
+    /// Its `basic.qos` prefetch.
+    prefetch: u32,
     /// Deliveries already received from the client, not yet looked at.
     ready: std::collections::VecDeque<lapin::message::Delivery>,
 }
@@ -390,6 +409,8 @@ fn open(ctx: &Ctx, h: &Handle, uri: &str, inst: &Instance) -> Result<Session, St
         conn,
         ch,
         dead: amqp_limit::dropped_name(&queue_name(ctx, inst.group)),
+        owed: 0,
+        prefetch,
         consumer,
         unacked: None,
         ready: std::collections::VecDeque::new(),
@@ -502,11 +523,23 @@ fn serve_session(
             inst.wait(ctx, until);
             continue;
         }
+        // `commit_interval = "0"` acks after each message, coalesced: one `multiple` ack
+        // for the run processed from what the client already holds, sent before it waits
+        // for more (an ack frame per message would cap the rate).
+        // An ack per half prefetch at most keeps the broker sending while the rest is
+        // processed; sent without waiting for the I/O loop (the channel keeps the order).
+        let coalesced = interval == 0 && (s.ready.is_empty() || s.owed >= s.prefetch / 2);
         if let Some((acker, since)) = &s.unacked
-            && (now >= since + interval || ctx.stopped())
+            && (now >= since + interval || ctx.stopped() || coalesced)
         {
-            ack(h, acker, true)?;
+            if ctx.stopped() || interval > 0 {
+                ack(h, acker, true)?;
+            } else {
+                let acker = acker.clone();
+                h.spawn(async move { acker.ack(BasicAckOptions { multiple: true }).await });
+            }
             s.unacked = None;
+            s.owed = 0;
         }
         if ctx.stopped() {
             let _ = h.block_on(async {
@@ -545,15 +578,9 @@ fn serve_session(
         }
         ctx.books().apply(g, &m, start, ctx.now_ns());
         if delivery != Delivery::AtMostOnce {
-            if interval == 0 {
-                // Sent without waiting for the runtime to take it (the channel keeps the
-                // order): a blocking ack per message would cap the rate.
-                let acker = d.acker.clone();
-                h.spawn(async move { acker.ack(BasicAckOptions { multiple: false }).await });
-            } else {
-                let since = s.unacked.as_ref().map_or(ctx.now_ns(), |u| u.1);
-                s.unacked = Some((d.acker.clone(), since));
-            }
+            let since = s.unacked.as_ref().map_or(ctx.now_ns(), |u| u.1);
+            s.unacked = Some((d.acker.clone(), since));
+            s.owed += 1;
         }
     }
 }

@@ -233,7 +233,13 @@ pub fn instances(sc: &Scenario, seed: u64) -> Vec<Instance> {
             cuts.sort_unstable();
             let slow = windows(sc, name, local, FaultKind::Slow)
                 .into_iter()
-                .map(|f| (f.at.0, until(f), f.factor.as_ref().map_or(1.0, |v| *v.get_ref())))
+                .map(|f| {
+                    (
+                        f.at.0,
+                        until(f),
+                        f.factor.as_ref().map_or(1.0, |v| *v.get_ref()),
+                    )
+                })
                 .collect();
             out.push(Instance {
                 group: g,

@@ -60,7 +60,9 @@ const CONSUMER_LOG: &[&str] = &[
     "on_failure",
 ];
 const CONSUMER_PUBSUB: &[&str] = &["buffer", "on_overflow", "reconnect"];
-const FAULT: &[&str] = &["at", "kind", "target", "duration", "factor", "rate", "count"];
+const FAULT: &[&str] = &[
+    "at", "kind", "target", "duration", "factor", "rate", "count",
+];
 const EXPECT: &[&str] = &[
     "lost",
     "duplicated",
@@ -244,7 +246,11 @@ pub fn check(sc: &Scenario, src: &str, file: &str, broker: BrokerKind) -> Result
             return Err(c.refuse(
                 "topic",
                 Some(i),
-                if t.contains_key("model") { "model" } else { "name" },
+                if t.contains_key("model") {
+                    "model"
+                } else {
+                    "name"
+                },
                 "not yet supported: `pubsub` and `log` topics in one run on Redis (run them \
                  as two scenarios)",
             ));
@@ -446,9 +452,14 @@ mod tests {
 
     #[test]
     fn an_unsupported_key_is_named_with_its_line() {
-        let src = format!("{PUBSUB}[[consumer]]\ngroup = \"h\"\ntopic = \"t\"\nprocessing_timeout = \"1s\"\n");
+        let src = format!(
+            "{PUBSUB}[[consumer]]\ngroup = \"h\"\ntopic = \"t\"\nprocessing_timeout = \"1s\"\n"
+        );
         let e = refusal(&src, BrokerKind::Redis);
-        assert!(e.contains("`consumer[1].processing_timeout` (line 17)"), "{e}");
+        assert!(
+            e.contains("`consumer[1].processing_timeout` (line 17)"),
+            "{e}"
+        );
         assert!(e.contains("not yet supported"), "{e}");
     }
 
@@ -467,12 +478,18 @@ mod tests {
         assert!(refusal(&log, BrokerKind::Amqp).contains("maps onto redis-server"));
         let net = format!("{PUBSUB}[network]\nlatency = \"1ms\"\n");
         let e = refusal(&net, BrokerKind::Redis);
-        assert!(e.contains("`network` (line 14)") && e.contains("loopback"), "{e}");
+        assert!(
+            e.contains("`network` (line 14)") && e.contains("loopback"),
+            "{e}"
+        );
         let crash = format!(
             "{PUBSUB}[[fault]]\nat = \"0s\"\nkind = \"broker-crash\"\ntarget = \"broker/0\"\n"
         );
         let e = refusal(&crash, BrokerKind::Redis);
-        assert!(e.contains("`fault[0].kind`") && e.contains("broker-crash"), "{e}");
+        assert!(
+            e.contains("`fault[0].kind`") && e.contains("broker-crash"),
+            "{e}"
+        );
         let spike = format!(
             "{PUBSUB}[[fault]]\nat = \"0s\"\nkind = \"latency-spike\"\ntarget = \"network\"\nlatency = \"5ms\"\n"
         );

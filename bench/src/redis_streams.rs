@@ -128,7 +128,8 @@ fn declare(ctx: &Ctx, admin: &mut Connection) -> Result<(), String> {
                 .arg(&key)
                 .query::<()>(admin)
                 .map_err(redis_err("DEL"))?;
-            for &g in &ctx.books().topic_groups[t] {
+            let groups = ctx.books().topic_groups[t].clone();
+            for g in groups {
                 redis::cmd("XGROUP")
                     .arg("CREATE")
                     .arg(&key)
@@ -172,16 +173,21 @@ pub fn run(ctx: &Arc<Ctx>, client: &Client) -> Result<(), String> {
     }
     for p in 0..ctx.sc.producers.len() {
         let ctx2 = Arc::clone(ctx);
-        let t = ctx.work.sends.iter().find(|s| s.producer as usize == p).map_or_else(
-            || {
-                ctx.sc
-                    .topics
-                    .iter()
-                    .position(|t| t.name.get_ref() == ctx.sc.producers[p].topic.get_ref())
-                    .unwrap_or(0)
-            },
-            |s| s.topic as usize,
-        );
+        let t = ctx
+            .work
+            .sends
+            .iter()
+            .find(|s| s.producer as usize == p)
+            .map_or_else(
+                || {
+                    ctx.sc
+                        .topics
+                        .iter()
+                        .position(|t| t.name.get_ref() == ctx.sc.producers[p].topic.get_ref())
+                        .unwrap_or(0)
+                },
+                |s| s.topic as usize,
+            );
         let streams = (0..partitions(ctx, t)).map(|q| stream(ctx, t, q)).collect();
         let con = crate::redis_pubsub::connect(client)?;
         threads.push(std::thread::spawn(move || {
@@ -255,7 +261,8 @@ impl Member {
         let mut cmd = redis::cmd("XREADGROUP");
         cmd.arg("GROUP").arg(&self.group).arg(&self.name);
         // Its own history comes back whole; new entries a fetch at a time.
-        cmd.arg("COUNT").arg(if from == ">" { COUNT } else { 1_000_000 });
+        cmd.arg("COUNT")
+            .arg(if from == ">" { COUNT } else { 1_000_000 });
         if block {
             cmd.arg("BLOCK").arg(BLOCK_MS);
         }
@@ -345,7 +352,11 @@ fn consume(
                 if let Some(tx) = first.take() {
                     let _ = tx.send(Err(e.clone()));
                 }
-                ctx.fail(format!("consumer {}/{}: {e}", cfg.group.get_ref(), inst.local));
+                ctx.fail(format!(
+                    "consumer {}/{}: {e}",
+                    cfg.group.get_ref(),
+                    inst.local
+                ));
                 return;
             }
         };
@@ -371,7 +382,11 @@ fn consume(
             }
             Ok(None) => return,
             Err(e) => {
-                ctx.fail(format!("consumer {}/{}: {e}", cfg.group.get_ref(), inst.local));
+                ctx.fail(format!(
+                    "consumer {}/{}: {e}",
+                    cfg.group.get_ref(),
+                    inst.local
+                ));
                 return;
             }
         }

@@ -7,9 +7,9 @@ use mqlab_sim::exchange::{ExchangeKind, routes};
 use mqlab_sim::producer::Producer;
 use mqlab_sim::rng::{StreamKind, stream};
 use mqlab_sim::scenario::{BrokerModel, FaultKind, Scenario};
-use rand::RngExt;
 use mqlab_sim::size::SizeDist;
 use mqlab_sim::{SimDuration, SimTime};
+use rand::RngExt;
 
 /// One message to send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

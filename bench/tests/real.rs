@@ -3,54 +3,13 @@
 //! installed each test prints that it is skipped, by name, with the install command; under
 //! `MQLAB_REQUIRE_BROKERS=1` (set by `.ci/run`) a missing server fails the test instead.
 
-use mqlab_bench::spawn::{INSTALL, SpawnedBroker, server_binary};
-use mqlab_bench::{BenchOptions, BenchResult, BrokerKind, BrokerUrl};
+mod common;
+
+use common::{bench, have, serial};
+use mqlab_bench::spawn::SpawnedBroker;
+use mqlab_bench::{BenchOptions, BrokerKind, BrokerUrl};
 use mqlab_sim::{Delivery, Engine, Scenario};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-/// One real-broker test at a time: they measure time, and the machine has two cores.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn have(kind: BrokerKind, test: &str) -> bool {
-    if server_binary(kind).is_some() {
-        return true;
-    }
-    assert!(
-        std::env::var("MQLAB_REQUIRE_BROKERS").as_deref() != Ok("1"),
-        "{test}: {} is not installed and MQLAB_REQUIRE_BROKERS=1; install with `{INSTALL}`",
-        kind.package()
-    );
-    eprintln!(
-        "SKIPPED {test}: {} is not installed; install with `{INSTALL}`",
-        kind.package()
-    );
-    false
-}
-
-fn bench(src: &str, kind: BrokerKind, delivery: Option<Delivery>) -> (BenchResult, Scenario) {
-    let mut sc = Scenario::from_toml(src, "test.toml").expect("valid scenario");
-    if let Some(d) = delivery {
-        sc.set_delivery(d);
-    }
-    let opts = BenchOptions {
-        seed: sc.seed,
-        scenario: sc.clone(),
-        source: src.into(),
-        file: "test.toml".into(),
-        broker: BrokerUrl {
-            kind,
-            host: "127.0.0.1".into(),
-            port: None,
-        },
-        spawn: true,
-    };
-    let started = Instant::now();
-    let r = mqlab_bench::run(&opts).expect("bench runs");
-    assert!(started.elapsed() < Duration::from_secs(120), "bounded run");
-    assert_eq!(r.partial, None, "the run completed");
-    (r, sc)
-}
 
 const TOPIC_ROUTING: &str = r##"
 name = "topic-routing"
@@ -102,9 +61,7 @@ fn rabbitmq_topic_exchange_copies_and_unroutable_equal_the_models() {
     ) {
         return;
     }
-    let _one = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = serial();
     let (r, sc) = bench(TOPIC_ROUTING, BrokerKind::Amqp, None);
     let model = Engine::new(&sc, sc.seed).run();
     let s = &r.summary;
@@ -172,9 +129,7 @@ fn rabbitmq_consumer_connection_dropped_under_each_delivery_variant() {
     ) {
         return;
     }
-    let _one = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = serial();
     let (alo, _) = bench(CRASH, BrokerKind::Amqp, Some(Delivery::AtLeastOnce));
     let m = &alo.summary.messages;
     assert_eq!(m.lost, 0, "at-least-once loses nothing");
@@ -240,9 +195,7 @@ fn redis_pubsub_slow_subscriber_is_disconnected_and_its_misses_dropped() {
     ) {
         return;
     }
-    let _one = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = serial();
     let (r, sc) = bench(SLOW_SUBSCRIBER, BrokerKind::Redis, None);
     let model = Engine::new(&sc, sc.seed).run();
     let s = &r.summary;
@@ -276,9 +229,7 @@ fn redis_killed_mid_run_gives_a_partial_result() {
     ) {
         return;
     }
-    let _one = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = serial();
     let url = BrokerUrl::parse("redis").unwrap();
     let mut broker = SpawnedBroker::start(&url).expect("redis starts");
     let sc = Scenario::from_toml(SLOW_SUBSCRIBER, "t.toml").unwrap();
@@ -392,9 +343,7 @@ fn rabbitmq_max_length_drops_agree_with_the_model() {
     ) {
         return;
     }
-    let _one = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = serial();
     for on_full in ["drop-oldest", "reject"] {
         let src = LIMIT.replace("drop-oldest", on_full);
         let (r, sc) = bench(&src, BrokerKind::Amqp, None);
