@@ -527,17 +527,13 @@ fn serve_session(
         // for the run processed from what the client already holds, sent before it waits
         // for more (an ack frame per message would cap the rate).
         // An ack per half prefetch at most keeps the broker sending while the rest is
-        // processed; sent without waiting for the I/O loop (the channel keeps the order).
+        // processed. Waited for: `multiple` acks sent from separate tasks could reach the
+        // wire out of order, and an ack below one already sent is a channel error.
         let coalesced = interval == 0 && (s.ready.is_empty() || s.owed >= s.prefetch / 2);
         if let Some((acker, since)) = &s.unacked
             && (now >= since + interval || ctx.stopped() || coalesced)
         {
-            if ctx.stopped() || interval > 0 {
-                ack(h, acker, true)?;
-            } else {
-                let acker = acker.clone();
-                h.spawn(async move { acker.ack(BasicAckOptions { multiple: true }).await });
-            }
+            ack(h, acker, true)?;
             s.unacked = None;
             s.owed = 0;
         }
