@@ -26,6 +26,8 @@ const COUNT: usize = 100;
 
 /// A stream entry ID, `ms-seq`, ordered as Redis orders them.
 type EntryId = (u64, u64);
+/// Entries as read: their ID and the message's payload.
+type Entries = Vec<(EntryId, Vec<u8>)>;
 
 fn parse_id(v: &[u8]) -> Option<EntryId> {
     let s = std::str::from_utf8(v).ok()?;
@@ -57,22 +59,21 @@ fn redis_err(what: &str) -> impl Fn(redis::RedisError) -> String + '_ {
 
 /// The entries of an XREADGROUP or XRANGE reply (its `[id, [field, value, ...]]` items),
 /// with the stream they came from when the reply names it.
-fn entries(v: &Value, out: &mut Vec<(EntryId, Vec<u8>)>) {
+fn entries(v: &Value, out: &mut Entries) {
     let Value::Array(items) = v else { return };
     for item in items {
         if let Value::Array(pair) = item
             && let [Value::BulkString(id), Value::Array(fields)] = pair.as_slice()
             && let Some(id) = parse_id(id)
+            && let Some(Value::BulkString(data)) = fields.get(1)
         {
-            if let Some(Value::BulkString(data)) = fields.get(1) {
-                out.push((id, data.clone()));
-            }
+            out.push((id, data.clone()));
         }
     }
 }
 
 /// XREADGROUP's reply: per stream key, its entries.
-fn read_reply(v: &Value) -> Vec<(String, Vec<(EntryId, Vec<u8>)>)> {
+fn read_reply(v: &Value) -> Vec<(String, Entries)> {
     let mut out = Vec::new();
     let pairs: Vec<(&Value, &Value)> = match v {
         Value::Array(streams) => streams
@@ -241,7 +242,7 @@ struct Member {
 }
 
 impl Member {
-    fn push(&mut self, p: u32, got: Vec<(EntryId, Vec<u8>)>) {
+    fn push(&mut self, p: u32, got: Entries) {
         for (id, data) in got {
             if let Some(s) = wire::decode(&data) {
                 self.buf.push_back((p, id, s));
