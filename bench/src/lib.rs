@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod amqp;
+mod amqp_consume;
 pub mod amqp_limit;
 pub mod books;
 pub mod census;
