@@ -29,6 +29,8 @@ struct Session {
     unacked: Option<(lapin::Acker, u64)>,
     /// Deliveries processed since the last ack.
     owed: u32,
+    /// The last coalesced ack's task (each awaits the one before it).
+    last_ack: Option<tokio::task::JoinHandle<()>>,
     /// Its `basic.qos` prefetch.
     prefetch: u32,
     /// Deliveries already received from the client, not yet looked at.
@@ -70,6 +72,7 @@ fn open(ctx: &Ctx, h: &Handle, uri: &str, inst: &Instance) -> Result<Session, St
         ch,
         dead: amqp_limit::dropped_name(&queue_name(ctx, inst.group)),
         owed: 0,
+        last_ack: None,
         prefetch,
         consumer,
         unacked: None,
@@ -99,6 +102,13 @@ fn receive(h: &Handle, s: &mut Session) -> Result<(), String> {
             }
         }
     })
+}
+
+/// Waits (briefly) for the coalesced acks still on their way to the wire.
+fn settle_acks(h: &Handle, s: &mut Session) {
+    if let Some(last) = s.last_ack.take() {
+        let _ = h.block_on(async { tokio::time::timeout(Duration::from_secs(2), last).await });
+    }
 }
 
 fn ack(h: &Handle, acker: &lapin::Acker, multiple: bool) -> Result<(), String> {
@@ -185,19 +195,32 @@ fn serve_session(
         }
         // `commit_interval = "0"` acks after each message, coalesced: one `multiple` ack
         // for the run processed from what the client already holds, sent before it waits
-        // for more (an ack frame per message would cap the rate).
-        // An ack per half prefetch at most keeps the broker sending while the rest is
-        // processed. Waited for: `multiple` acks sent from separate tasks could reach the
-        // wire out of order, and an ack below one already sent is a channel error.
+        // for more, and at most half a prefetch apart (an ack frame per message would cap
+        // the rate). It is not waited for (at prefetch 1 that would add a hand-off to the
+        // I/O loop to every message), but each ack's task first awaits the one before:
+        // `multiple` acks reaching the wire out of order are a channel error.
         let coalesced = interval == 0 && (s.ready.is_empty() || s.owed >= s.prefetch / 2);
         if let Some((acker, since)) = &s.unacked
             && (now >= since + interval || ctx.stopped() || coalesced)
         {
-            ack(h, acker, true)?;
+            if interval == 0 && !ctx.stopped() {
+                let (prev, acker) = (s.last_ack.take(), acker.clone());
+                s.last_ack = Some(h.spawn(async move {
+                    if let Some(p) = prev {
+                        let _ = p.await;
+                    }
+                    let _ = acker.ack(BasicAckOptions { multiple: true }).await;
+                }));
+            } else {
+                let acker = acker.clone();
+                settle_acks(h, s);
+                ack(h, &acker, true)?;
+            }
             s.unacked = None;
             s.owed = 0;
         }
         if ctx.stopped() {
+            settle_acks(h, s);
             let _ = h.block_on(async {
                 tokio::time::timeout(Duration::from_secs(2), s.conn.close(200, "done".into())).await
             });

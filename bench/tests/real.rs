@@ -305,7 +305,10 @@ fn refused_connection_and_bad_url_are_clear_errors() {
 
 /// A queue capped at 20 fed at 200/s and drained at 100/s: about half the messages find
 /// it full. The service time is long (10 ms) so that the real consumer's own overhead per
-/// message (a sleep's overshoot, the ack) is a few percent of it.
+/// message (a sleep's overshoot, the ack) is a few percent of it, and `prefetch = 2` keeps
+/// the next message in the client while one is served (at prefetch 1 each message waits
+/// for the previous ack's round trip: on a loaded machine a millisecond or more, and each
+/// millisecond per message is about 25 more drops over the run).
 const LIMIT: &str = r#"
 name = "limit"
 seed = 8
@@ -328,6 +331,7 @@ group = "workers"
 topic = "jobs"
 bindings = ["job"]
 service_time = "10ms"
+prefetch = 2
 "#;
 
 /// `x-max-length` with `drop-head` (dead-lettered to a queue the driver reads) and with
