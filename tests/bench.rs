@@ -4,19 +4,20 @@
 use crate::support::mqlab;
 
 #[test]
-fn bench_refuses_a_model_it_cannot_drive_yet_with_exit_2() {
+fn bench_refuses_a_network_table_with_exit_2() {
     let out = mqlab()
         .args([
             "bench",
-            "scenarios/mm1.toml",
+            "scenarios/network-partition.toml",
             "--broker",
             "redis://127.0.0.1:1",
         ])
         .assert()
         .code(2);
     let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
-    assert!(err.contains("scenarios/mm1.toml"), "{err}");
-    assert!(err.contains("not yet supported: the `log` model"), "{err}");
+    assert!(err.contains("scenarios/network-partition.toml"), "{err}");
+    assert!(err.contains("`network` (line 18)"), "{err}");
+    assert!(err.contains("loopback"), "{err}");
 }
 
 #[test]

@@ -8,19 +8,18 @@
 //! that wait on it (`Handle::block_on`), so their timing does not depend on a timer wheel.
 
 use crate::amqp_limit;
-use crate::driver::{self, Ctx, Instance, Publisher};
+use crate::driver::{self, Ctx, Publisher};
 use crate::schedule::Send;
 use crate::wire;
-use futures_lite::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions,
-    QueueDeclareOptions, QueueDeleteOptions,
+    BasicGetOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
+    ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use mqlab_sim::exchange::ExchangeKind as Kind;
-use mqlab_sim::scenario::Delivery;
+use mqlab_sim::scenario::BrokerModel;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::runtime::{Handle, Runtime};
@@ -28,7 +27,7 @@ use tokio::runtime::{Handle, Runtime};
 /// Any single AMQP operation taking longer than this means the broker is gone.
 const OP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a waiting consumer looks at the stop flag, its crash windows and its acks.
-const POLL: Duration = Duration::from_millis(20);
+pub(crate) const POLL: Duration = Duration::from_millis(20);
 
 /// The runtime the AMQP client runs on.
 ///
@@ -42,7 +41,7 @@ pub fn runtime() -> Result<Runtime, String> {
         .map_err(|e| e.to_string())
 }
 
-fn block<T>(
+pub(crate) fn block<T>(
     h: &Handle,
     what: &str,
     f: impl std::future::Future<Output = lapin::Result<T>>,
@@ -79,11 +78,16 @@ pub fn rtt(h: &Handle, uri: &str) -> Result<Duration, String> {
     rtt
 }
 
+/// A `queue`-model topic: each group's quorum queue is bound to a fanout exchange.
+pub(crate) fn is_queue_topic(ctx: &Ctx, t: usize) -> bool {
+    ctx.sc.topics[t].model(&ctx.sc.broker) == BrokerModel::Queue
+}
+
 fn exchange_name(ctx: &Ctx, t: usize) -> String {
     format!("mqlab.{}", ctx.sc.topics[t].name.get_ref())
 }
 
-fn queue_name(ctx: &Ctx, g: usize) -> String {
+pub(crate) fn queue_name(ctx: &Ctx, g: usize) -> String {
     let c = &ctx.sc.consumers[g];
     format!("mqlab.{}.{}", c.topic.get_ref(), c.group.get_ref())
 }
@@ -93,6 +97,7 @@ fn declare(ctx: &Ctx, h: &Handle, ch: &Channel) -> Result<(), String> {
     for t in 0..ctx.sc.topics.len() {
         let name = exchange_name(ctx, t);
         let kind = match ctx.sc.topics[t].exchange.as_ref().map(|k| *k.get_ref()) {
+            _ if is_queue_topic(ctx, t) => ExchangeKind::Fanout,
             Some(Kind::Topic) => ExchangeKind::Topic,
             Some(Kind::Fanout) => ExchangeKind::Fanout,
             _ => ExchangeKind::Direct,
@@ -120,21 +125,28 @@ fn declare(ctx: &Ctx, h: &Handle, ch: &Channel) -> Result<(), String> {
             "queue.delete",
             ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default()),
         );
+        // A quorum queue must be durable.
+        let durable = is_queue_topic(ctx, ctx.books().groups[g].topic);
         block(
             h,
             "queue.declare",
             ch.queue_declare(
                 q.as_str().into(),
-                QueueDeclareOptions::default(),
-                amqp_limit::queue_args(ctx, &q),
+                QueueDeclareOptions {
+                    durable,
+                    ..QueueDeclareOptions::default()
+                },
+                amqp_limit::queue_args(ctx, g, &q),
             ),
         )?;
-        amqp_limit::declare_dropped(h, ch, ctx, &q)?;
+        amqp_limit::declare_dropped(h, ch, &q)?;
         let ex = exchange_name(ctx, ctx.books().groups[g].topic);
-        let fanout = ctx.sc.topics[ctx.books().groups[g].topic]
-            .exchange
-            .as_ref()
-            .is_some_and(|k| *k.get_ref() == Kind::Fanout);
+        let t = ctx.books().groups[g].topic;
+        let fanout = is_queue_topic(ctx, t)
+            || ctx.sc.topics[t]
+                .exchange
+                .as_ref()
+                .is_some_and(|k| *k.get_ref() == Kind::Fanout);
         let keys: Vec<String> = if fanout {
             vec![String::new()]
         } else {
@@ -173,22 +185,36 @@ impl Publisher for AmqpPublisher {
             mandatory: true,
             ..BasicPublishOptions::default()
         };
-        // The whole batch in one trip to the runtime; the confirms are collected at the
-        // end (wait_for_confirms), not per message.
+        // The whole batch in one trip to the runtime, pipelined: every publish is polled
+        // once in order (which queues its frames, so the broker sees them in order) before
+        // any is awaited, so the batch costs one hand-off to the I/O loop, not one per
+        // message. The confirms are collected at the end (wait_for_confirms).
         let (ch, exchange, keys) = (&self.ch, self.exchange.as_str(), &self.keys);
         let confirms = &mut self.confirms;
         let send = async {
-            for (s, payload) in batch {
-                let key = keys[s.route as usize].as_str();
-                let confirm = ch
-                    .basic_publish(
+            let mut futs: Vec<_> = batch
+                .iter()
+                .map(|(s, payload)| {
+                    let key = keys[s.route as usize].as_str();
+                    Box::pin(ch.basic_publish(
                         exchange.into(),
                         key.into(),
                         opts,
                         payload,
                         BasicProperties::default(),
-                    )
-                    .await?;
+                    ))
+                })
+                .collect();
+            let mut done: Vec<Option<lapin::Result<lapin::PublisherConfirm>>> =
+                Vec::with_capacity(futs.len());
+            for f in &mut futs {
+                done.push(futures_lite::future::poll_once(f.as_mut()).await);
+            }
+            for ((f, d), (s, _)) in futs.iter_mut().zip(done).zip(batch) {
+                let confirm = match d {
+                    Some(r) => r?,
+                    None => f.as_mut().await?,
+                };
                 if let Some(c) = confirms.as_mut() {
                     c.push((*s, confirm));
                 }
@@ -256,7 +282,7 @@ pub fn run(ctx: &Arc<Ctx>, h: &Handle, uri: &str) -> Result<(), String> {
         let (tx, rx) = std::sync::mpsc::channel();
         ready.push(rx);
         threads.push(std::thread::spawn(move || {
-            consume(&ctx2, &h2, &uri2, inst, &tx)
+            crate::amqp_consume::consume(&ctx2, &h2, &uri2, inst, &tx)
         }));
     }
     for rx in ready {
@@ -327,197 +353,5 @@ fn collect_leftovers(ctx: &Ctx, h: &Handle, ch: &Channel) {
                 ExchangeDeleteOptions::default(),
             ),
         );
-    }
-}
-
-/// One consumer instance, on its own connection.
-struct Session {
-    conn: Connection,
-    consumer: lapin::Consumer,
-    /// The newest delivery processed but not yet acked, and since when acks are owed.
-    unacked: Option<(lapin::Acker, u64)>,
-    /// Deliveries already received from the client, not yet looked at.
-    ready: std::collections::VecDeque<lapin::message::Delivery>,
-}
-
-fn open(ctx: &Ctx, h: &Handle, uri: &str, inst: &Instance) -> Result<Session, String> {
-    let c = &ctx.sc.consumers[inst.group];
-    let conn = connect(h, uri)?;
-    let ch = block(h, "channel.open", conn.create_channel())?;
-    block(
-        h,
-        "basic.qos",
-        ch.basic_qos(
-            (*c.prefetch.get_ref()).min(u32::from(u16::MAX)) as u16,
-            BasicQosOptions::default(),
-        ),
-    )?;
-    let tag = format!("{}-{}", c.group.get_ref(), inst.local);
-    let consumer = block(
-        h,
-        "basic.consume",
-        ch.basic_consume(
-            queue_name(ctx, inst.group).as_str().into(),
-            tag.as_str().into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        ),
-    )?;
-    Ok(Session {
-        conn,
-        consumer,
-        unacked: None,
-        ready: std::collections::VecDeque::new(),
-    })
-}
-
-/// Waits up to `POLL` for a delivery, then takes every one already there, in one trip
-/// to the runtime (a wake-up per message would cap the rate).
-fn receive(h: &Handle, s: &mut Session) -> Result<(), String> {
-    let (consumer, ready) = (&mut s.consumer, &mut s.ready);
-    h.block_on(async {
-        let mut next = tokio::time::timeout(POLL, consumer.next()).await;
-        loop {
-            match next {
-                Err(_) => return Ok(()),
-                Ok(None) => return Err("the broker cancelled the consumer".to_string()),
-                Ok(Some(Err(e))) => return Err(e.to_string()),
-                Ok(Some(Ok(d))) => ready.push_back(d),
-            }
-            if ready.len() >= 256 {
-                return Ok(());
-            }
-            match futures_lite::future::poll_once(consumer.next()).await {
-                Some(more) => next = Ok(more),
-                None => return Ok(()),
-            }
-        }
-    })
-}
-
-fn ack(h: &Handle, acker: &lapin::Acker, multiple: bool) -> Result<(), String> {
-    block(h, "basic.ack", acker.ack(BasicAckOptions { multiple })).map(|_| ())
-}
-
-/// Receives, serves and acknowledges as the group's delivery variant says; a crash drops
-/// the connection without acking and reconnects after the fault's duration.
-fn consume(
-    ctx: &Ctx,
-    h: &Handle,
-    uri: &str,
-    mut inst: Instance,
-    ready: &std::sync::mpsc::Sender<Result<(), String>>,
-) {
-    let g = inst.group;
-    let cfg = &ctx.sc.consumers[g];
-    let (delivery, interval) = (cfg.delivery, cfg.commit_interval.0);
-    let mut first = Some(ready.clone());
-    while !ctx.stopped() {
-        let mut s = match open(ctx, h, uri, &inst) {
-            Ok(s) => s,
-            Err(e) => {
-                if let Some(tx) = first.take() {
-                    let _ = tx.send(Err(e.clone()));
-                }
-                ctx.fail(format!(
-                    "consumer {}/{}: {e}",
-                    cfg.group.get_ref(),
-                    inst.local
-                ));
-                return;
-            }
-        };
-        if let Some(tx) = first.take() {
-            let _ = tx.send(Ok(()));
-        }
-        let crashed_at = match serve_session(ctx, h, &mut inst, &mut s, delivery, interval) {
-            Ok(at) => at,
-            Err(e) => {
-                ctx.fail(format!(
-                    "consumer {}/{}: {e}",
-                    cfg.group.get_ref(),
-                    inst.local
-                ));
-                return;
-            }
-        };
-        // Crash: the connection goes without acking what was processed since the last
-        // ack; the broker requeues every unacked message at once.
-        let _ = h.block_on(async {
-            tokio::time::timeout(Duration::from_secs(2), s.conn.close(320, "crash".into())).await
-        });
-        let Some(at) = crashed_at else { return };
-        let back = inst.next_crash(at).map_or(at, |(_, until)| until);
-        if !ctx.sleep_until(back) {
-            return;
-        }
-    }
-}
-
-/// Serves until a crash (returns its time) or the end of the run (`None`, acks flushed).
-fn serve_session(
-    ctx: &Ctx,
-    h: &Handle,
-    inst: &mut Instance,
-    s: &mut Session,
-    delivery: Delivery,
-    interval: u64,
-) -> Result<Option<u64>, String> {
-    let g = inst.group;
-    loop {
-        let now = ctx.now_ns();
-        if let Some((crash, _)) = inst.next_crash(now)
-            && crash <= now
-        {
-            return Ok(Some(now));
-        }
-        if let Some((acker, since)) = &s.unacked
-            && (now >= since + interval || ctx.stopped())
-        {
-            ack(h, acker, true)?;
-            s.unacked = None;
-        }
-        if ctx.stopped() {
-            let _ = h.block_on(async {
-                tokio::time::timeout(Duration::from_secs(2), s.conn.close(200, "done".into())).await
-            });
-            return Ok(None);
-        }
-        if s.ready.is_empty() {
-            receive(h, s)?;
-        }
-        let Some(d) = s.ready.pop_front() else {
-            continue;
-        };
-        ctx.touch();
-        let Some(m) = wire::decode(&d.data) else {
-            ack(h, &d.acker, false)?;
-            continue;
-        };
-        if !ctx.books().delivered(g, &m) {
-            ack(h, &d.acker, false)?;
-            continue;
-        }
-        if delivery == Delivery::AtMostOnce {
-            // Acked before processing: a crash from here on loses it.
-            ack(h, &d.acker, false)?;
-        }
-        let (start, done) = inst.serve(ctx);
-        if !done {
-            // Crashed (or stopped) mid-service: the side effect never happened.
-            continue;
-        }
-        ctx.books().apply(g, &m, start, ctx.now_ns());
-        if delivery != Delivery::AtMostOnce {
-            if interval == 0 {
-                // Sent without waiting for the runtime to take it (the channel keeps the
-                // order): a blocking ack per message would cap the rate.
-                let acker = d.acker.clone();
-                h.spawn(async move { acker.ack(BasicAckOptions { multiple: false }).await });
-            } else {
-                let since = s.unacked.as_ref().map_or(ctx.now_ns(), |u| u.1);
-                s.unacked = Some((d.acker.clone(), since));
-            }
-        }
     }
 }

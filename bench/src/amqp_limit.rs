@@ -1,8 +1,10 @@
-//! `capacity` and `on_full` on RabbitMQ: each group's queue gets `x-max-length =
-//! capacity` with `x-overflow` = `drop-head` (`drop-oldest`) or `reject-publish`
-//! (`reject`). A dropped head is dead-lettered to a per-group exchange and queue that the
-//! driver reads at the end, so every drop is a known copy; a rejected publish comes back
-//! as a publisher-confirm nack.
+//! A group queue's arguments on RabbitMQ and its dead letters. `capacity` and `on_full`:
+//! `x-max-length = capacity` with `x-overflow` = `drop-head` (`drop-oldest`) or
+//! `reject-publish` (`reject`); a `queue`-model topic's groups get quorum queues with
+//! `x-delivery-limit` from `max_receives`. Every queue dead-letters (a dropped head, a
+//! rejected failure, a message past its delivery limit) to a per-group exchange and queue
+//! that the driver reads at the end, so every such copy is known; a rejected publish comes
+//! back as a publisher-confirm nack.
 
 use crate::driver::Ctx;
 use crate::wire;
@@ -12,18 +14,41 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{Channel, ExchangeKind};
-use mqlab_sim::scenario::OnFull;
+use mqlab_sim::scenario::{BrokerModel, OnFull};
 use tokio::runtime::Handle;
 
-/// Where the heads `drop-head` discards from group `g`'s queue go.
+/// Where the group's queue dead-letters: the heads `drop-head` discards, the messages its
+/// consumers reject after their retries, and (quorum queues) those past `x-delivery-limit`.
 pub fn dropped_name(queue: &str) -> String {
-    format!("{queue}.dropped")
+    format!("{queue}.dead")
 }
 
-/// The queue arguments of a group's queue.
+/// The queue arguments of group `g`'s queue: its dead-letter exchange, the length limit
+/// (`capacity`/`on_full`), and for a `queue`-model topic a quorum queue whose
+/// `x-delivery-limit` is `max_receives - 1` (RabbitMQ dead-letters a message returned
+/// more than that many times, so it is delivered `max_receives` times at most, as SQS
+/// receives it).
 #[must_use]
-pub fn queue_args(ctx: &Ctx, queue: &str) -> FieldTable {
+pub fn queue_args(ctx: &Ctx, g: usize, queue: &str) -> FieldTable {
     let mut args = FieldTable::default();
+    args.insert(
+        "x-dead-letter-exchange".into(),
+        AMQPValue::LongString(LongString::from(dropped_name(queue).as_str())),
+    );
+    let t = ctx
+        .sc
+        .topics
+        .iter()
+        .position(|t| t.name.get_ref() == ctx.sc.consumers[g].topic.get_ref())
+        .unwrap_or(0);
+    if ctx.sc.topics[t].model(&ctx.sc.broker) == BrokerModel::Queue {
+        args.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString(LongString::from("quorum")),
+        );
+        let limit = i64::from(ctx.sc.broker.max_receives.get_ref().saturating_sub(1));
+        args.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(limit));
+    }
     let overflow = match ctx.sc.broker.on_full.get_ref() {
         OnFull::DropOldest => "drop-head",
         OnFull::Reject => "reject-publish",
@@ -36,12 +61,6 @@ pub fn queue_args(ctx: &Ctx, queue: &str) -> FieldTable {
         "x-overflow".into(),
         AMQPValue::LongString(LongString::from(overflow)),
     );
-    if overflow == "drop-head" {
-        args.insert(
-            "x-dead-letter-exchange".into(),
-            AMQPValue::LongString(LongString::from(dropped_name(queue).as_str())),
-        );
-    }
     args
 }
 
@@ -49,10 +68,7 @@ pub fn queue_args(ctx: &Ctx, queue: &str) -> FieldTable {
 ///
 /// # Errors
 /// The broker's refusal.
-pub fn declare_dropped(h: &Handle, ch: &Channel, ctx: &Ctx, queue: &str) -> Result<(), String> {
-    if *ctx.sc.broker.on_full.get_ref() != OnFull::DropOldest {
-        return Ok(());
-    }
+pub fn declare_dropped(h: &Handle, ch: &Channel, queue: &str) -> Result<(), String> {
     let name = dropped_name(queue);
     let n = name.as_str();
     let _ = run(
@@ -102,13 +118,10 @@ fn run<T>(
         .map_err(|e| e.to_string())
 }
 
-/// Reads the heads dropped from group `g`'s queue and marks their copies dead-lettered
-/// (as the model does for a group that dead-letters its failures, the default on an
-/// exchange, and `on_failure` is not mapped yet); then removes the exchange and queue.
+/// Reads what group `g`'s queue dead-lettered and marks those copies dead-lettered (a
+/// dropped head too, as the model does for a group that dead-letters its failures, the
+/// default on an exchange); then removes the exchange and queue.
 pub fn collect_dropped(ctx: &Ctx, h: &Handle, ch: &Channel, g: usize, queue: &str) {
-    if *ctx.sc.broker.on_full.get_ref() != OnFull::DropOldest {
-        return;
-    }
     let name = dropped_name(queue);
     let opts = BasicGetOptions { no_ack: true };
     loop {

@@ -6,7 +6,7 @@ use crate::books::Books;
 use crate::schedule::{Send, Workload};
 use mqlab_sim::dist::Dist;
 use mqlab_sim::rng::{SimRng, StreamKind, stream};
-use mqlab_sim::scenario::Scenario;
+use mqlab_sim::scenario::{FaultConfig, FaultKind, Scenario};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -164,7 +164,7 @@ pub fn produce(ctx: &Ctx, p: usize, out: &mut dyn Publisher) {
 }
 
 /// A consumer instance's fixed facts: its group, its index, its service time stream and
-/// its crash windows.
+/// its fault windows.
 #[derive(Debug)]
 pub struct Instance {
     /// Group index.
@@ -177,6 +177,41 @@ pub struct Instance {
     pub rng: SimRng,
     /// Crash windows `(at_ns, until_ns)`, in time order.
     pub crashes: Vec<(u64, u64)>,
+    /// `slow` windows `(at_ns, until_ns, factor)`.
+    pub slow: Vec<(u64, u64, f64)>,
+    /// Network `partition` windows `(at_ns, until_ns)`: connected, but neither reading nor
+    /// acknowledging.
+    pub cuts: Vec<(u64, u64)>,
+    /// Retries of a failed message before it leaves (`max_retries`).
+    pub max_retries: u32,
+    /// First retry delay, doubling (`backoff`), ns.
+    pub backoff_ns: u64,
+}
+
+/// How one message's processing ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The side effect happened.
+    Done,
+    /// Every attempt failed (a poison message): the group's `on_failure` decides.
+    Failed,
+    /// A crash or the end of the run came first: nothing happened.
+    Cut,
+}
+
+fn windows<'a>(sc: &'a Scenario, name: &str, local: u32, kind: FaultKind) -> Vec<&'a FaultConfig> {
+    sc.faults
+        .iter()
+        .filter(|f| *f.kind.get_ref() == kind)
+        .filter(|f| {
+            let t = f.target.get_ref();
+            t == name || *t == format!("{name}/{local}")
+        })
+        .collect()
+}
+
+fn until(f: &FaultConfig) -> u64 {
+    f.duration.map_or(u64::MAX, |d| (f.at + d).0)
 }
 
 /// Every consumer instance of the scenario, numbered as the engine numbers them.
@@ -186,16 +221,24 @@ pub fn instances(sc: &Scenario, seed: u64) -> Vec<Instance> {
     for (g, c) in sc.consumers.iter().enumerate() {
         for local in 0..*c.instances.get_ref() {
             let name = c.group.get_ref();
-            let crashes = sc
-                .faults
-                .iter()
-                .filter(|f| {
-                    let t = f.target.get_ref();
-                    t == name || *t == format!("{name}/{local}")
-                })
+            let span = |k| {
+                windows(sc, name, local, k)
+                    .into_iter()
+                    .map(|f| (f.at.0, until(f)))
+                    .collect::<Vec<_>>()
+            };
+            let mut crashes = span(FaultKind::Crash);
+            crashes.sort_unstable();
+            let mut cuts = span(FaultKind::Partition);
+            cuts.sort_unstable();
+            let slow = windows(sc, name, local, FaultKind::Slow)
+                .into_iter()
                 .map(|f| {
-                    let until = f.duration.map_or(u64::MAX, |d| (f.at + d).0);
-                    (f.at.0, until)
+                    (
+                        f.at.0,
+                        until(f),
+                        f.factor.as_ref().map_or(1.0, |v| *v.get_ref()),
+                    )
                 })
                 .collect();
             out.push(Instance {
@@ -204,6 +247,10 @@ pub fn instances(sc: &Scenario, seed: u64) -> Vec<Instance> {
                 service: c.service_time,
                 rng: stream(seed, StreamKind::Consumer, out.len() as u32),
                 crashes,
+                slow,
+                cuts,
+                max_retries: c.max_retries,
+                backoff_ns: c.backoff.0,
             });
         }
     }
@@ -220,20 +267,75 @@ impl Instance {
             .find(|&(_, until)| until > now_ns)
     }
 
-    /// Serves one message: sleeps the drawn service time, unless a crash or the stop
-    /// comes first. Returns when service started and whether it completed.
+    /// Whether a crash window is open at `now_ns`.
+    #[must_use]
+    pub fn crashed(&self, now_ns: u64) -> bool {
+        self.next_crash(now_ns).is_some_and(|(at, _)| at <= now_ns)
+    }
+
+    /// The end of the partition window open at `now_ns`, if one is.
+    #[must_use]
+    pub fn cut_until(&self, now_ns: u64) -> Option<u64> {
+        self.cuts
+            .iter()
+            .filter(|&&(at, until)| at <= now_ns && now_ns < until)
+            .map(|&(_, until)| until)
+            .max()
+    }
+
+    /// The service-time factor at `now_ns`: the largest open `slow` window's, as the
+    /// engine takes it.
+    #[must_use]
+    pub fn slow_factor(&self, now_ns: u64) -> f64 {
+        self.slow
+            .iter()
+            .filter(|&&(at, until, _)| at <= now_ns && now_ns < until)
+            .map(|&(_, _, f)| f)
+            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+            .unwrap_or(1.0)
+    }
+
+    /// Sleeps until `at_ns` unless a crash or the stop comes first; false if one did.
+    pub fn wait(&self, ctx: &Ctx, at_ns: u64) -> bool {
+        let cut = self.next_crash(ctx.now_ns()).map_or(u64::MAX, |(at, _)| at);
+        ctx.sleep_until(at_ns.min(cut)) && at_ns <= cut
+    }
+
+    /// Serves one message: sleeps the drawn service time (times the `slow` factor), unless
+    /// a crash or the stop comes first. Returns when service started and whether it
+    /// completed.
     pub fn serve(&mut self, ctx: &Ctx) -> (u64, bool) {
         let start = ctx.now_ns();
-        let d = self.service.sample(&mut self.rng).0;
-        let end = start + d;
-        let cut = self.next_crash(start).map_or(u64::MAX, |(at, _)| at);
-        if cut <= start {
-            return (start, false);
+        let mut d = self.service.sample(&mut self.rng).0;
+        let factor = self.slow_factor(start);
+        if factor != 1.0 {
+            d = (d as f64 * factor) as u64;
         }
-        if !ctx.sleep_until(end.min(cut)) {
-            return (start, false);
+        (start, self.wait(ctx, start + d))
+    }
+
+    /// Processes one message as the engine does: an attempt on a poison message fails
+    /// after its service time and is retried `max_retries` times, the backoff doubling,
+    /// before it fails for good. Returns when the first attempt started.
+    pub fn process(&mut self, ctx: &Ctx, poison: bool) -> (u64, Outcome) {
+        let mut first = None;
+        for attempt in 0..=self.max_retries {
+            let (start, done) = self.serve(ctx);
+            let first = *first.get_or_insert(start);
+            if !done {
+                return (first, Outcome::Cut);
+            }
+            if !poison {
+                return (first, Outcome::Done);
+            }
+            if attempt < self.max_retries {
+                let delay = self.backoff_ns.saturating_mul(1 << attempt.min(30));
+                if !self.wait(ctx, ctx.now_ns() + delay) {
+                    return (first, Outcome::Cut);
+                }
+            }
         }
-        (start, end <= cut)
+        (first.unwrap_or(0), Outcome::Failed)
     }
 }
 

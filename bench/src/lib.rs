@@ -12,14 +12,17 @@
 #![warn(missing_docs)]
 
 pub mod amqp;
+mod amqp_consume;
 pub mod amqp_limit;
 pub mod books;
 pub mod census;
 pub mod driver;
 pub mod error;
 pub mod mapping;
+pub mod noop;
 pub mod probe;
 pub mod redis_pubsub;
+pub mod redis_streams;
 pub mod schedule;
 pub mod spawn;
 pub mod url;
@@ -93,6 +96,9 @@ pub struct BenchOptions {
 /// a setup that fails before the workload starts. A broker lost mid-run is not an error:
 /// the result comes back with `partial` set.
 pub fn run(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
+    if opts.broker.kind == BrokerKind::Noop {
+        return Ok(run_noop(opts));
+    }
     mapping::check(&opts.scenario, &opts.source, &opts.file, opts.broker.kind)?;
     let spawned = if opts.spawn {
         Some(SpawnedBroker::start(&opts.broker)?)
@@ -114,9 +120,18 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
             let (client, version) = redis_pubsub::probe(&host, port).map_err(connect_err)?;
             rtt = redis_pubsub::rtt(&client).map_err(connect_err)?;
             let ctx = driver::Ctx::new(opts.scenario.clone(), opts.seed, work);
-            redis_pubsub::run(&ctx, &client).map_err(connect_err)?;
+            let log =
+                opts.scenario.topics.iter().any(|t| {
+                    t.model(&opts.scenario.broker) == mqlab_sim::scenario::BrokerModel::Log
+                });
+            if log {
+                redis_streams::run(&ctx, &client).map_err(connect_err)?;
+            } else {
+                redis_pubsub::run(&ctx, &client).map_err(connect_err)?;
+            }
             (ctx, version)
         }
+        BrokerKind::Noop => unreachable!("handled above"),
         BrokerKind::Amqp => {
             let rt = amqp::runtime().map_err(BenchError::Other)?;
             let uri = format!("amqp://{host}:{port}/%2f");
@@ -136,6 +151,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
             broker: match url.kind {
                 BrokerKind::Redis => "redis".into(),
                 BrokerKind::Amqp => "rabbitmq".into(),
+                BrokerKind::Noop => "noop".into(),
             },
             version,
             url: url.to_string(),
@@ -146,6 +162,29 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
         loopback_rtt_s: rtt.as_secs_f64(),
         partial: books.partial.clone(),
     })
+}
+
+/// The workload through the in-process no-op broker: the driver's own cost, with every
+/// scenario key but the workload and routing ignored.
+fn run_noop(opts: &BenchOptions) -> BenchResult {
+    let work = schedule::workload(&opts.scenario, opts.seed);
+    let ctx = driver::Ctx::new(opts.scenario.clone(), opts.seed, work);
+    noop::run(&ctx);
+    let end = ctx.now_ns();
+    let books = ctx.books();
+    BenchResult {
+        summary: books.summary(&opts.scenario, opts.seed, end),
+        source: Source {
+            broker: "noop".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            url: "noop".into(),
+            spawned: false,
+        },
+        scheduling_error_s: mqlab_sim::metrics::latency_of(&books.sched_error),
+        misrouted: books.misrouted,
+        loopback_rtt_s: 0.0,
+        partial: books.partial.clone(),
+    }
 }
 
 /// The installed RabbitMQ's version (lapin does not expose the server's properties, so

@@ -24,6 +24,7 @@ const TOP: &[&str] = &[
 ];
 const BROKER: &[&str] = &["model"];
 const BROKER_EXCHANGE: &[&str] = &["capacity", "on_full"];
+const BROKER_QUEUE: &[&str] = &["max_receives"];
 const TOPIC: &[&str] = &["name", "model", "exchange", "partitions"];
 const PRODUCER: &[&str] = &[
     "name",
@@ -47,10 +48,21 @@ const CONSUMER: &[&str] = &[
     "service_time",
     "delivery",
     "ordered",
+    "max_retries",
+    "backoff",
 ];
-const CONSUMER_EXCHANGE: &[&str] = &["commit_interval", "prefetch", "bindings"];
+const CONSUMER_EXCHANGE: &[&str] = &["commit_interval", "prefetch", "bindings", "on_failure"];
+const CONSUMER_QUEUE: &[&str] = &["commit_interval", "batch", "on_failure"];
+const CONSUMER_LOG: &[&str] = &[
+    "commit_interval",
+    "session_timeout",
+    "assignment",
+    "on_failure",
+];
 const CONSUMER_PUBSUB: &[&str] = &["buffer", "on_overflow", "reconnect"];
-const FAULT: &[&str] = &["at", "kind", "target", "duration"];
+const FAULT: &[&str] = &[
+    "at", "kind", "target", "duration", "factor", "rate", "count",
+];
 const EXPECT: &[&str] = &[
     "lost",
     "duplicated",
@@ -62,19 +74,6 @@ const EXPECT: &[&str] = &[
     "p99_latency",
     "p999_latency",
 ];
-
-/// What a refusal says about a model this driver cannot play yet.
-fn model_not_yet(model: BrokerModel) -> &'static str {
-    match model {
-        BrokerModel::Log => {
-            "not yet supported: the `log` model (Redis Streams: XADD per partition, XREADGROUP per group) is planned"
-        }
-        BrokerModel::Queue => {
-            "not yet supported: the `queue` model (a RabbitMQ quorum queue per group with x-delivery-limit) is planned"
-        }
-        _ => "",
-    }
-}
 
 fn model_name(model: BrokerModel) -> &'static str {
     match model {
@@ -175,6 +174,16 @@ pub fn check(sc: &Scenario, src: &str, file: &str, broker: BrokerKind) -> Result
     let doc: toml::Table = src
         .parse()
         .map_err(|e| BenchError::Other(format!("{file}: {e}")))?;
+    if doc.contains_key("network") {
+        return Err(c.refuse(
+            "",
+            None,
+            "network",
+            "a real broker runs on the machine's own network: mqlab cannot give loopback a \
+             latency, loss or duplication (`--vs-model` measures its round trip and runs the \
+             model with it)",
+        ));
+    }
     c.only(&doc, "", None, &[TOP])?;
     let table = |k: &str| doc.get(k).and_then(toml::Value::as_table);
     let array = |k: &str| -> Vec<&toml::Table> {
@@ -189,16 +198,29 @@ pub fn check(sc: &Scenario, src: &str, file: &str, broker: BrokerKind) -> Result
             .iter()
             .all(|t| t.model(&sc.broker) == BrokerModel::Exchange);
         let limits: &[&str] = if exchange_only { BROKER_EXCHANGE } else { &[] };
-        c.only(b, "broker", None, &[BROKER, limits])?;
+        let any_queue = sc
+            .topics
+            .iter()
+            .any(|t| t.model(&sc.broker) == BrokerModel::Queue);
+        let queue: &[&str] = if any_queue { BROKER_QUEUE } else { &[] };
+        if any_queue && b.contains_key("visibility_timeout") {
+            return Err(c.refuse(
+                "broker",
+                None,
+                "visibility_timeout",
+                "RabbitMQ has no visibility timeout: an unacknowledged message comes back when \
+                 its consumer's connection closes, or when the consumer rejects it",
+            ));
+        }
+        c.only(b, "broker", None, &[BROKER, limits, queue])?;
         check_limits(sc, &c, b)?;
     }
     for (i, t) in array("topic").iter().enumerate() {
         c.only(t, "topic", Some(i), &[TOPIC])?;
         let model = sc.topics[i].model(&sc.broker);
         let needs = match model {
-            BrokerModel::Pubsub => BrokerKind::Redis,
-            BrokerModel::Exchange => BrokerKind::Amqp,
-            other => return Err(c.refuse("topic", Some(i), "model", model_not_yet(other))),
+            BrokerModel::Pubsub | BrokerModel::Log => BrokerKind::Redis,
+            BrokerModel::Exchange | BrokerModel::Queue => BrokerKind::Amqp,
         };
         if needs != broker {
             let key = if t.contains_key("model") {
@@ -219,7 +241,30 @@ pub fn check(sc: &Scenario, src: &str, file: &str, broker: BrokerKind) -> Result
                 ),
             ));
         }
-        if *sc.topics[i].partitions.get_ref() > 1 {
+        let first = sc.topics[0].model(&sc.broker);
+        if needs == BrokerKind::Redis && model != first {
+            return Err(c.refuse(
+                "topic",
+                Some(i),
+                if t.contains_key("model") {
+                    "model"
+                } else {
+                    "name"
+                },
+                "not yet supported: `pubsub` and `log` topics in one run on Redis (run them \
+                 as two scenarios)",
+            ));
+        }
+        if model == BrokerModel::Log && t.contains_key("retention") {
+            return Err(c.refuse(
+                "topic",
+                Some(i),
+                "retention",
+                "not yet supported: retention on Redis Streams (XADD MAXLEN trims by count, \
+                 not by age)",
+            ));
+        }
+        if model != BrokerModel::Log && *sc.topics[i].partitions.get_ref() > 1 {
             return Err(c.refuse(
                 "topic",
                 Some(i),
@@ -241,36 +286,67 @@ pub fn check(sc: &Scenario, src: &str, file: &str, broker: BrokerKind) -> Result
     }
     check_consumers(sc, &c, &array("consumer"))?;
     for (i, f) in array("fault").iter().enumerate() {
+        check_fault(sc, &c, i, f)?;
         c.only(f, "fault", Some(i), &[FAULT])?;
-        let fault = &sc.faults[i];
-        let kind = *fault.kind.get_ref();
-        if kind != FaultKind::Crash {
-            return Err(c.refuse(
-                "fault",
-                Some(i),
-                "kind",
-                &format!(
-                    "not yet supported: `{}` faults on a real broker",
-                    kind.as_str()
-                ),
-            ));
-        }
-        let target = fault.target.get_ref();
-        if !sc.consumers.iter().any(|g| {
-            target == g.group.get_ref() || target.starts_with(&format!("{}/", g.group.get_ref()))
-        }) {
-            return Err(c.refuse(
-                "fault",
-                Some(i),
-                "target",
-                "not yet supported: a crash of anything but a consumer instance (`group/N`)",
-            ));
-        }
     }
     if let Some(e) = table("expect") {
         c.only(e, "expect", None, &[EXPECT])?;
     }
     Ok(())
+}
+
+/// The fault kinds a real run can inject, on what.
+fn check_fault(sc: &Scenario, c: &Check<'_>, i: usize, f: &toml::Table) -> Result<(), BenchError> {
+    let fault = &sc.faults[i];
+    let kind = *fault.kind.get_ref();
+    let target = fault.target.get_ref();
+    let is_consumer = sc.consumers.iter().any(|g| {
+        target == g.group.get_ref() || target.starts_with(&format!("{}/", g.group.get_ref()))
+    });
+    let is_producer = sc.producers.iter().any(|p| p.name.get_ref() == target);
+    match kind {
+        FaultKind::Crash | FaultKind::Slow | FaultKind::Partition if !is_consumer => Err(c.refuse(
+            "fault",
+            Some(i),
+            "target",
+            &format!(
+                "not yet supported: a `{}` of anything but a consumer group or instance \
+                 (`group` or `group/N`)",
+                kind.as_str()
+            ),
+        )),
+        FaultKind::Poison if !is_producer => Err(c.refuse(
+            "fault",
+            Some(i),
+            "target",
+            "a `poison` fault targets a producer (its messages fail)",
+        )),
+        FaultKind::Poison if f.contains_key("mode") => Err(c.refuse(
+            "fault",
+            Some(i),
+            "mode",
+            "not yet supported: a hanging poison message (the real consumer has no \
+             processing_timeout)",
+        )),
+        FaultKind::Crash | FaultKind::Slow | FaultKind::Partition | FaultKind::Poison => Ok(()),
+        FaultKind::BrokerCrash => Err(c.refuse(
+            "fault",
+            Some(i),
+            "kind",
+            "not yet supported: `broker-crash` on a real broker (the clients do not \
+             reconnect to a restarted server yet)",
+        )),
+        FaultKind::LatencySpike | FaultKind::Outage => Err(c.refuse(
+            "fault",
+            Some(i),
+            "kind",
+            &format!(
+                "`{}` cannot be injected into a real broker by mqlab (no control of the \
+                 loopback network or of a dependency)",
+                kind.as_str()
+            ),
+        )),
+    }
 }
 
 /// `capacity`/`on_full` on RabbitMQ: `x-max-length` with `drop-head` or
@@ -323,11 +399,18 @@ fn check_consumers(
             .iter()
             .find(|x| x.name.get_ref() == cfg.topic.get_ref())
             .expect("validated topic");
-        match topic.model(&sc.broker) {
+        let model = topic.model(&sc.broker);
+        match model {
             BrokerModel::Exchange => {
-                c.only(t, "consumer", Some(i), &[CONSUMER, CONSUMER_EXCHANGE])?
+                c.only(t, "consumer", Some(i), &[CONSUMER, CONSUMER_EXCHANGE])?;
             }
-            _ => {
+            BrokerModel::Queue => c.only(t, "consumer", Some(i), &[CONSUMER, CONSUMER_QUEUE])?,
+            BrokerModel::Log => {
+                // The validator allows a log group only `dead-letter`: a stream entry cannot
+                // be put back.
+                c.only(t, "consumer", Some(i), &[CONSUMER, CONSUMER_LOG])?;
+            }
+            BrokerModel::Pubsub => {
                 c.only(t, "consumer", Some(i), &[CONSUMER, CONSUMER_PUBSUB])?;
                 if cfg.on_overflow == Overflow::Drop {
                     return Err(c.refuse(
@@ -369,9 +452,14 @@ mod tests {
 
     #[test]
     fn an_unsupported_key_is_named_with_its_line() {
-        let src = format!("{PUBSUB}[[consumer]]\ngroup = \"h\"\ntopic = \"t\"\nmax_retries = 3\n");
+        let src = format!(
+            "{PUBSUB}[[consumer]]\ngroup = \"h\"\ntopic = \"t\"\nprocessing_timeout = \"1s\"\n"
+        );
         let e = refusal(&src, BrokerKind::Redis);
-        assert!(e.contains("`consumer[1].max_retries` (line 17)"), "{e}");
+        assert!(
+            e.contains("`consumer[1].processing_timeout` (line 17)"),
+            "{e}"
+        );
         assert!(e.contains("not yet supported"), "{e}");
     }
 
@@ -383,14 +471,32 @@ mod tests {
     }
 
     #[test]
-    fn models_and_faults_not_driven_yet_are_refused_by_name() {
+    fn keys_and_faults_that_cannot_be_mapped_are_refused_by_name() {
         let log = PUBSUB.replace("pubsub", "log");
-        assert!(refusal(&log, BrokerKind::Redis).contains("not yet supported: the `log` model"));
-        let slow = format!(
-            "{PUBSUB}[[fault]]\nat = \"0s\"\nkind = \"slow\"\ntarget = \"g/0\"\nduration = \"1s\"\nfactor = 2\n"
+        let sc = Scenario::from_toml(&log, "x.toml").unwrap();
+        check(&sc, &log, "x.toml", BrokerKind::Redis).unwrap();
+        assert!(refusal(&log, BrokerKind::Amqp).contains("maps onto redis-server"));
+        let net = format!("{PUBSUB}[network]\nlatency = \"1ms\"\n");
+        let e = refusal(&net, BrokerKind::Redis);
+        assert!(
+            e.contains("`network` (line 14)") && e.contains("loopback"),
+            "{e}"
         );
-        let e = refusal(&slow, BrokerKind::Redis);
-        assert!(e.contains("fault[0].factor") || e.contains("`slow`"), "{e}");
+        let crash = format!(
+            "{PUBSUB}[[fault]]\nat = \"0s\"\nkind = \"broker-crash\"\ntarget = \"broker/0\"\n"
+        );
+        let e = refusal(&crash, BrokerKind::Redis);
+        assert!(
+            e.contains("`fault[0].kind`") && e.contains("broker-crash"),
+            "{e}"
+        );
+        let spike = format!(
+            "{PUBSUB}[[fault]]\nat = \"0s\"\nkind = \"latency-spike\"\ntarget = \"network\"\nlatency = \"5ms\"\n"
+        );
+        assert!(refusal(&spike, BrokerKind::Redis).contains("latency-spike"));
+        let vt = PUBSUB.replace("pubsub\"", "queue\"\nvisibility_timeout = \"5s\"");
+        let e = refusal(&vt, BrokerKind::Amqp);
+        assert!(e.contains("`broker.visibility_timeout` (line 5)"), "{e}");
         let drop = PUBSUB.replace("topic = \"t\"\n\n", "") + "on_overflow = \"drop\"\n";
         assert!(refusal(&drop, BrokerKind::Redis).contains("on_overflow"));
     }

@@ -6,7 +6,7 @@
 //! model's reasons.
 
 use crate::books::Gap;
-use crate::driver::{self, Ctx, Instance, Publisher};
+use crate::driver::{self, Ctx, Instance, Outcome, Publisher};
 use crate::schedule::Send;
 use crate::wire;
 use redis::{Client, Connection};
@@ -17,7 +17,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a waiting subscriber looks at the stop flag and its crash windows.
 const POLL: Duration = Duration::from_millis(50);
 
-fn connect(client: &Client) -> Result<Connection, String> {
+/// A connection whose reads time out (a setup call or producer never hangs on a dead
+/// server).
+///
+/// # Errors
+/// Refused or timed out.
+pub fn connect(client: &Client) -> Result<Connection, String> {
     let con = client
         .get_connection_with_timeout(CONNECT_TIMEOUT)
         .map_err(|e| e.to_string())?;
@@ -209,6 +214,12 @@ fn subscribe(
             if ctx.stopped() {
                 return;
             }
+            if let Some(until) = inst.cut_until(now) {
+                // Partitioned: connected but reading nothing; the server's output buffer
+                // for it fills as it would behind a dead link.
+                inst.wait(ctx, until);
+                continue;
+            }
             match ps.get_message() {
                 Ok(msg) => {
                     ctx.touch();
@@ -222,9 +233,14 @@ fn subscribe(
                     if !ctx.books().delivered(g, &s) {
                         continue;
                     }
-                    let (start, done) = inst.serve(ctx);
-                    if done {
-                        ctx.books().apply(g, &s, start, ctx.now_ns());
+                    match inst.process(ctx, s.poison) {
+                        (start, Outcome::Done) => {
+                            ctx.books().apply(g, &s, start, ctx.now_ns());
+                        }
+                        // Pub/sub keeps nothing to retry from: the subscriber sets a
+                        // failed message aside itself, as the model dead-letters it.
+                        (_, Outcome::Failed) => ctx.books().dead_letter(g, s.id, ctx.now_ns()),
+                        (_, Outcome::Cut) => {}
                     }
                 }
                 Err(e) if e.is_timeout() => {}

@@ -6,9 +6,10 @@
 use mqlab_sim::exchange::{ExchangeKind, routes};
 use mqlab_sim::producer::Producer;
 use mqlab_sim::rng::{StreamKind, stream};
-use mqlab_sim::scenario::{BrokerModel, Scenario};
+use mqlab_sim::scenario::{BrokerModel, FaultKind, Scenario};
 use mqlab_sim::size::SizeDist;
 use mqlab_sim::{SimDuration, SimTime};
+use rand::RngExt;
 
 /// One message to send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +28,10 @@ pub struct Send {
     pub seq: u32,
     /// Index of the producer's routing key.
     pub route: u8,
+    /// Log topics: the partition the model's partitioner chose.
+    pub partition: u16,
+    /// A `poison` fault made it a message whose processing always fails.
+    pub poison: bool,
 }
 
 /// Everything the drivers need to know about the workload.
@@ -144,7 +149,7 @@ fn producer_sends(sc: &Scenario, seed: u64, p: usize, routes: Vec<Vec<u32>>) -> 
         }
         now = at;
         let (key, seq) = prod.next_key();
-        let _partition = prod.partition_for(key);
+        let partition = prod.partition_for(key);
         let route = prod.next_route();
         out.push(Send {
             at_ns: now.0,
@@ -154,6 +159,8 @@ fn producer_sends(sc: &Scenario, seed: u64, p: usize, routes: Vec<Vec<u32>>) -> 
             key,
             seq,
             route,
+            partition: partition as u16,
+            poison: false,
         });
     }
     out
@@ -179,6 +186,7 @@ pub fn workload(sc: &Scenario, seed: u64) -> Workload {
         });
     }
     sends.sort_by_key(|s| (s.at_ns, s.producer));
+    mark_poison(sc, seed, &mut sends);
     let mut per_topic = vec![0u32; sc.topics.len()];
     for s in &mut sends {
         let n = &mut per_topic[s.topic as usize];
@@ -191,6 +199,42 @@ pub fn workload(sc: &Scenario, seed: u64) -> Workload {
         routing_keys,
         payload_bytes,
         per_topic,
+    }
+}
+
+/// Marks the messages a `poison` fault makes fail, drawing as `engine/produce.rs`'s
+/// `draw_poison` does: per message of the target producer sent while the fault is open,
+/// each open fault in file order first spends its `count`, then draws `rate` from its own
+/// stream (`StreamKind::Fault`, the fault's index).
+fn mark_poison(sc: &Scenario, seed: u64, sends: &mut [Send]) {
+    for (f, cfg) in sc.faults.iter().enumerate() {
+        if *cfg.kind.get_ref() != FaultKind::Poison {
+            continue;
+        }
+        let Some(p) = sc
+            .producers
+            .iter()
+            .position(|p| p.name.get_ref() == cfg.target.get_ref())
+        else {
+            continue;
+        };
+        let mut rng = stream(seed, StreamKind::Fault, f as u32);
+        let mut remaining = cfg.count.unwrap_or(0);
+        let until = cfg.duration.map_or(u64::MAX, |d| (cfg.at + d).0);
+        for s in sends
+            .iter_mut()
+            .filter(|s| s.producer as usize == p && s.at_ns >= cfg.at.0 && s.at_ns < until)
+        {
+            let hit = if remaining > 0 {
+                remaining -= 1;
+                true
+            } else if let Some(rate) = &cfg.rate {
+                rng.random_bool(*rate.get_ref())
+            } else {
+                false
+            };
+            s.poison |= hit;
+        }
     }
 }
 

@@ -33,6 +33,7 @@ pub fn server_binary(kind: BrokerKind) -> Option<PathBuf> {
     let name = match kind {
         BrokerKind::Redis => "redis-server",
         BrokerKind::Amqp => "rabbitmq-server",
+        BrokerKind::Noop => return None,
     };
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
@@ -97,6 +98,7 @@ impl SpawnedBroker {
                     .arg(&self.dir);
             }
             BrokerKind::Amqp => self.rabbitmq_env(&mut cmd)?,
+            BrokerKind::Noop => return Err(spawn_err(self.kind, "nothing to spawn")),
         }
         let child = cmd
             .spawn()

@@ -11,6 +11,8 @@ pub enum BrokerKind {
     Redis,
     /// RabbitMQ over AMQP 0-9-1.
     Amqp,
+    /// The in-process no-op broker (`noop`): measures the driver alone.
+    Noop,
 }
 
 impl BrokerKind {
@@ -20,6 +22,7 @@ impl BrokerKind {
         match self {
             BrokerKind::Redis => "redis",
             BrokerKind::Amqp => "amqp",
+            BrokerKind::Noop => "noop",
         }
     }
 
@@ -29,6 +32,7 @@ impl BrokerKind {
         match self {
             BrokerKind::Redis => "redis-server",
             BrokerKind::Amqp => "rabbitmq-server",
+            BrokerKind::Noop => "no server (in-process)",
         }
     }
 }
@@ -60,9 +64,11 @@ impl BrokerUrl {
         let kind = match scheme {
             "redis" => BrokerKind::Redis,
             "amqp" => BrokerKind::Amqp,
+            "noop" if rest.is_empty() => BrokerKind::Noop,
             other => {
                 return Err(bad(format!(
-                    "unknown scheme `{other}`: expected `redis://HOST:PORT` or `amqp://HOST:PORT`"
+                    "unknown scheme `{other}`: expected `redis://HOST:PORT`, `amqp://HOST:PORT` \
+                     or `noop` (the in-process no-op broker)"
                 )));
             }
         };

@@ -1,6 +1,6 @@
 //! What every real message carries so that its copies can be accounted: id, producer,
-//! topic, key, per-key sequence, routing key index and intended send time, in a fixed
-//! 28-byte header, padded to the scenario's payload size.
+//! topic, key, per-key sequence, routing key index, poison flag, partition and intended
+//! send time, in a fixed 28-byte header, padded to the scenario's payload size.
 
 use crate::schedule::Send;
 
@@ -17,7 +17,8 @@ pub fn encode(s: &Send, size: u64) -> Vec<u8> {
     b.extend_from_slice(&s.producer.to_le_bytes());
     b.extend_from_slice(&s.topic.to_le_bytes());
     b.push(s.route);
-    b.extend_from_slice(&[0; 3]);
+    b.push(u8::from(s.poison));
+    b.extend_from_slice(&s.partition.to_le_bytes());
     b.extend_from_slice(&s.at_ns.to_le_bytes());
     b.resize((size as usize).max(HEADER), b'.');
     b
@@ -38,6 +39,8 @@ pub fn decode(b: &[u8]) -> Option<Send> {
         producer: u16_at(12),
         topic: u16_at(14),
         route: b[16],
+        poison: b[17] != 0,
+        partition: u16_at(18),
         at_ns: u64::from_le_bytes(b[20..28].try_into().expect("8 bytes")),
     })
 }
@@ -56,6 +59,8 @@ mod tests {
             key: 9,
             seq: 4,
             route: 5,
+            partition: 6,
+            poison: true,
         };
         let b = encode(&s, 256);
         assert_eq!(b.len(), 256);

@@ -216,10 +216,11 @@ impl Engine {
             let inst = &self.instances[i as usize];
             let unacked = inst.pending.len() + usize::from(inst.work.is_some());
             let group = &self.groups[g as usize];
+            // basic.qos: nothing more while `prefetch` deliveries are unacknowledged.
             let room = if group.kind == GroupKind::Sqs {
                 group.batch as usize
             } else {
-                (group.prefetch as usize).saturating_sub(unacked).max(1)
+                (group.prefetch as usize).saturating_sub(unacked)
             };
             for _ in 0..room {
                 let Some(w) = self.receive_queue(i) else {

@@ -1,0 +1,588 @@
+//! Log topics on real Redis Streams: one stream per partition (`mqlab.<topic>.<p>`, XADD),
+//! one consumer group per scenario group (XGROUP CREATE at `0`), each instance a consumer
+//! on its own connection reading its partitions with XREADGROUP and acknowledging with
+//! XACK (batched every `commit_interval`). Redis has no group coordinator, so the driver
+//! plays Kafka's: partitions are spread over the live members (`assignment`), a member
+//! that crashed or was cut off is noticed `session_timeout` later and its partitions move;
+//! the new owner takes its pending entries with XAUTOCLAIM (idle at least
+//! `session_timeout`). A member that comes back first reads its own pending entries (ID
+//! `0`), as a restarted Redis consumer does. A message that fails every retry goes to a
+//! dead-letter stream (`<stream group>.dead`) and is acknowledged.
+
+use crate::driver::{self, Ctx, Instance, Outcome, Publisher};
+use crate::schedule::Send;
+use crate::wire;
+use mqlab_sim::log::assign;
+use mqlab_sim::scenario::Delivery;
+use redis::{Client, Connection, Value};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long an XREADGROUP blocks for new entries: the loop's poll of its faults and acks.
+const BLOCK_MS: u64 = 20;
+/// Entries read per XREADGROUP (the client's fetch batch).
+const COUNT: usize = 100;
+
+/// A stream entry ID, `ms-seq`, ordered as Redis orders them.
+type EntryId = (u64, u64);
+/// Entries as read: their ID and the message's payload.
+type Entries = Vec<(EntryId, Vec<u8>)>;
+
+fn parse_id(v: &[u8]) -> Option<EntryId> {
+    let s = std::str::from_utf8(v).ok()?;
+    let (a, b) = s.split_once('-')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+fn id_arg(id: EntryId) -> String {
+    format!("{}-{}", id.0, id.1)
+}
+
+/// `mqlab.<topic>.<partition>`.
+fn stream(ctx: &Ctx, t: usize, p: u32) -> String {
+    format!("mqlab.{}.{p}", ctx.sc.topics[t].name.get_ref())
+}
+
+fn dead_stream(ctx: &Ctx, g: usize) -> String {
+    let c = &ctx.sc.consumers[g];
+    format!("mqlab.{}.{}.dead", c.topic.get_ref(), c.group.get_ref())
+}
+
+fn partitions(ctx: &Ctx, t: usize) -> u32 {
+    *ctx.sc.topics[t].partitions.get_ref()
+}
+
+fn redis_err(what: &str) -> impl Fn(redis::RedisError) -> String + '_ {
+    move |e| format!("{what}: {e}")
+}
+
+/// The entries of an XREADGROUP or XRANGE reply (its `[id, [field, value, ...]]` items),
+/// with the stream they came from when the reply names it.
+fn entries(v: &Value, out: &mut Entries) {
+    let Value::Array(items) = v else { return };
+    for item in items {
+        if let Value::Array(pair) = item
+            && let [Value::BulkString(id), Value::Array(fields)] = pair.as_slice()
+            && let Some(id) = parse_id(id)
+            && let Some(Value::BulkString(data)) = fields.get(1)
+        {
+            out.push((id, data.clone()));
+        }
+    }
+}
+
+/// XREADGROUP's reply: per stream key, its entries.
+fn read_reply(v: &Value) -> Vec<(String, Entries)> {
+    let mut out = Vec::new();
+    let pairs: Vec<(&Value, &Value)> = match v {
+        Value::Array(streams) => streams
+            .iter()
+            .filter_map(|s| match s {
+                Value::Array(kv) if kv.len() == 2 => Some((&kv[0], &kv[1])),
+                _ => None,
+            })
+            .collect(),
+        Value::Map(kv) => kv.iter().map(|(k, v)| (k, v)).collect(),
+        _ => Vec::new(),
+    };
+    for (k, v) in pairs {
+        let Value::BulkString(key) = k else { continue };
+        let mut e = Vec::new();
+        entries(v, &mut e);
+        out.push((String::from_utf8_lossy(key).into_owned(), e));
+    }
+    out
+}
+
+struct StreamPublisher {
+    con: Connection,
+    streams: Vec<String>,
+}
+
+impl Publisher for StreamPublisher {
+    fn publish(&mut self, batch: &[(Send, Vec<u8>)]) -> Result<Vec<bool>, String> {
+        let mut pipe = redis::pipe();
+        for (s, payload) in batch {
+            let key = &self.streams[s.partition as usize % self.streams.len()];
+            pipe.cmd("XADD")
+                .arg(key)
+                .arg("*")
+                .arg("m")
+                .arg(payload.as_slice());
+        }
+        let _: Vec<Value> = pipe.query(&mut self.con).map_err(|e| e.to_string())?;
+        Ok(vec![true; batch.len()])
+    }
+
+    fn finish(&mut self, _ctx: &Ctx) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Fresh streams and consumer groups for every log topic.
+fn declare(ctx: &Ctx, admin: &mut Connection) -> Result<(), String> {
+    for t in 0..ctx.sc.topics.len() {
+        for p in 0..partitions(ctx, t) {
+            let key = stream(ctx, t, p);
+            redis::cmd("DEL")
+                .arg(&key)
+                .query::<()>(admin)
+                .map_err(redis_err("DEL"))?;
+            let groups = ctx.books().topic_groups[t].clone();
+            for g in groups {
+                redis::cmd("XGROUP")
+                    .arg("CREATE")
+                    .arg(&key)
+                    .arg(ctx.sc.consumers[g].group.get_ref())
+                    .arg("0")
+                    .arg("MKSTREAM")
+                    .query::<()>(admin)
+                    .map_err(redis_err("XGROUP CREATE"))?;
+            }
+        }
+    }
+    for g in 0..ctx.sc.consumers.len() {
+        redis::cmd("DEL")
+            .arg(dead_stream(ctx, g))
+            .query::<()>(admin)
+            .map_err(redis_err("DEL"))?;
+    }
+    Ok(())
+}
+
+/// Runs the workload on Redis Streams; returns when the run is over.
+///
+/// # Errors
+/// Setup failed before anything was sent.
+pub fn run(ctx: &Arc<Ctx>, client: &Client) -> Result<(), String> {
+    let mut admin = crate::redis_pubsub::connect(client)?;
+    declare(ctx, &mut admin)?;
+    let mut threads = Vec::new();
+    let mut ready = Vec::new();
+    for inst in driver::instances(&ctx.sc, ctx.seed) {
+        let (ctx2, client2) = (Arc::clone(ctx), client.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        ready.push(rx);
+        threads.push(std::thread::spawn(move || {
+            consume(&ctx2, &client2, inst, &tx);
+        }));
+    }
+    for rx in ready {
+        rx.recv_timeout(Duration::from_secs(10))
+            .map_err(|_| "a consumer did not connect within 10s".to_string())??;
+    }
+    for p in 0..ctx.sc.producers.len() {
+        let ctx2 = Arc::clone(ctx);
+        let t = ctx
+            .work
+            .sends
+            .iter()
+            .find(|s| s.producer as usize == p)
+            .map_or_else(
+                || {
+                    ctx.sc
+                        .topics
+                        .iter()
+                        .position(|t| t.name.get_ref() == ctx.sc.producers[p].topic.get_ref())
+                        .unwrap_or(0)
+                },
+                |s| s.topic as usize,
+            );
+        let streams = (0..partitions(ctx, t)).map(|q| stream(ctx, t, q)).collect();
+        let con = crate::redis_pubsub::connect(client)?;
+        threads.push(std::thread::spawn(move || {
+            driver::produce(&ctx2, p, &mut StreamPublisher { con, streams });
+        }));
+    }
+    driver::await_end(ctx, Duration::from_secs(2));
+    for t in threads {
+        let _ = t.join();
+    }
+    collect_leftovers(ctx, &mut admin);
+    Ok(())
+}
+
+/// The partitions member `local` of group `g` owns at `now_ns`: the group's partitions
+/// spread over the members whose session has not run out (a crashed or cut-off member
+/// is noticed `session_timeout` after it went silent, and is back as soon as it is).
+fn owned(ctx: &Ctx, g: usize, local: u32, all: &[(Vec<(u64, u64)>, u32)], now: u64) -> Vec<u32> {
+    let cfg = &ctx.sc.consumers[g];
+    let session = cfg.session_timeout.0;
+    let live: Vec<u32> = all
+        .iter()
+        .filter(|(silent, _)| {
+            !silent
+                .iter()
+                .any(|&(at, until)| at.saturating_add(session) <= now && now < until)
+        })
+        .map(|&(_, l)| l)
+        .collect();
+    let t = ctx.books().groups[g].topic;
+    assign(partitions(ctx, t), &live, cfg.assignment)
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| **o == Some(local))
+        .map(|(p, _)| p as u32)
+        .collect()
+}
+
+/// One member's connection and what it holds.
+struct Member {
+    con: Connection,
+    group: String,
+    name: String,
+    /// Stream keys of the topic's partitions.
+    keys: Vec<String>,
+    /// Read but not yet processed: (partition, entry, message).
+    buf: VecDeque<(u32, EntryId, Send)>,
+    /// Processed, not yet acknowledged, and since when acks are owed.
+    unacked: Vec<(u32, EntryId)>,
+    since: u64,
+}
+
+impl Member {
+    fn push(&mut self, p: u32, got: Entries) {
+        for (id, data) in got {
+            if let Some(s) = wire::decode(&data) {
+                self.buf.push_back((p, id, s));
+            }
+        }
+    }
+
+    fn partition_of(&self, key: &str) -> u32 {
+        self.keys.iter().position(|k| k == key).unwrap_or(0) as u32
+    }
+
+    /// XREADGROUP on `parts` from `from` (`>` new entries, `0` its own pending ones).
+    fn read(&mut self, parts: &[u32], from: &str, block: bool) -> Result<(), String> {
+        if parts.is_empty() {
+            return Ok(());
+        }
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP").arg(&self.group).arg(&self.name);
+        // Its own history comes back whole; new entries a fetch at a time.
+        cmd.arg("COUNT")
+            .arg(if from == ">" { COUNT } else { 1_000_000 });
+        if block {
+            cmd.arg("BLOCK").arg(BLOCK_MS);
+        }
+        cmd.arg("STREAMS");
+        for &p in parts {
+            cmd.arg(&self.keys[p as usize]);
+        }
+        for _ in parts {
+            cmd.arg(from);
+        }
+        let v: Value = cmd.query(&mut self.con).map_err(redis_err("XREADGROUP"))?;
+        for (key, got) in read_reply(&v) {
+            let p = self.partition_of(&key);
+            self.push(p, got);
+        }
+        Ok(())
+    }
+
+    /// XAUTOCLAIM of partition `p`'s entries pending for at least `idle_ms` with any member.
+    fn claim(&mut self, p: u32, idle_ms: u64) -> Result<(), String> {
+        let mut cursor = "0-0".to_string();
+        loop {
+            let v: Value = redis::cmd("XAUTOCLAIM")
+                .arg(&self.keys[p as usize])
+                .arg(&self.group)
+                .arg(&self.name)
+                .arg(idle_ms)
+                .arg(&cursor)
+                .arg("COUNT")
+                .arg(1000)
+                .query(&mut self.con)
+                .map_err(redis_err("XAUTOCLAIM"))?;
+            let Value::Array(parts) = &v else {
+                return Ok(());
+            };
+            let mut got = Vec::new();
+            if let Some(list) = parts.get(1) {
+                entries(list, &mut got);
+            }
+            self.push(p, got);
+            match parts.first() {
+                Some(Value::BulkString(c)) if c.as_slice() != b"0-0" => {
+                    cursor = String::from_utf8_lossy(c).into_owned();
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    fn ack_now(&mut self, acks: &[(u32, EntryId)]) -> Result<(), String> {
+        if acks.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for &(p, id) in acks {
+            pipe.cmd("XACK")
+                .arg(&self.keys[p as usize])
+                .arg(&self.group)
+                .arg(id_arg(id))
+                .ignore();
+        }
+        pipe.query::<()>(&mut self.con).map_err(redis_err("XACK"))
+    }
+
+    fn flush(&mut self) -> Result<(), String> {
+        let acks = std::mem::take(&mut self.unacked);
+        self.ack_now(&acks)
+    }
+}
+
+/// One consumer instance: connects, serves, and on a crash drops its connection without
+/// acknowledging and comes back after the fault's duration.
+fn consume(
+    ctx: &Ctx,
+    client: &Client,
+    mut inst: Instance,
+    ready: &std::sync::mpsc::Sender<Result<(), String>>,
+) {
+    let g = inst.group;
+    let cfg = &ctx.sc.consumers[g];
+    let t = ctx.books().groups[g].topic;
+    let mut first = Some(ready.clone());
+    while !ctx.stopped() {
+        let con = match crate::redis_pubsub::connect(client) {
+            Ok(c) => c,
+            Err(e) => {
+                if let Some(tx) = first.take() {
+                    let _ = tx.send(Err(e.clone()));
+                }
+                ctx.fail(format!(
+                    "consumer {}/{}: {e}",
+                    cfg.group.get_ref(),
+                    inst.local
+                ));
+                return;
+            }
+        };
+        if let Some(tx) = first.take() {
+            let _ = tx.send(Ok(()));
+        }
+        let mut m = Member {
+            con,
+            group: cfg.group.get_ref().clone(),
+            name: format!("{}-{}", cfg.group.get_ref(), inst.local),
+            keys: (0..partitions(ctx, t)).map(|p| stream(ctx, t, p)).collect(),
+            buf: VecDeque::new(),
+            unacked: Vec::new(),
+            since: 0,
+        };
+        match serve(ctx, &mut inst, &mut m) {
+            Ok(Some(at)) => {
+                drop(m);
+                let back = inst.next_crash(at).map_or(at, |(_, until)| until);
+                if !ctx.sleep_until(back) {
+                    return;
+                }
+            }
+            Ok(None) => return,
+            Err(e) => {
+                ctx.fail(format!(
+                    "consumer {}/{}: {e}",
+                    cfg.group.get_ref(),
+                    inst.local
+                ));
+                return;
+            }
+        }
+    }
+}
+
+/// Serves until a crash (its time) or the end of the run (`None`, acks flushed).
+fn serve(ctx: &Ctx, inst: &mut Instance, m: &mut Member) -> Result<Option<u64>, String> {
+    let g = inst.group;
+    let cfg = &ctx.sc.consumers[g];
+    let (delivery, interval) = (cfg.delivery, cfg.commit_interval.0);
+    let idle_ms = cfg.session_timeout.0 / 1_000_000;
+    // Every member's silent windows (crashes and partitions), for the coordinator.
+    let members: Vec<(Vec<(u64, u64)>, u32)> = driver::instances(&ctx.sc, ctx.seed)
+        .into_iter()
+        .filter(|i| i.group == g)
+        .map(|i| (i.crashes.iter().chain(&i.cuts).copied().collect(), i.local))
+        .collect();
+    let mut mine: Vec<u32> = Vec::new();
+    let mut fresh = true;
+    loop {
+        let now = ctx.now_ns();
+        if inst.crashed(now) {
+            return Ok(Some(now));
+        }
+        if let Some(until) = inst.cut_until(now)
+            && !ctx.stopped()
+        {
+            // Cut off: connected, but neither reading nor acknowledging.
+            inst.wait(ctx, until);
+            continue;
+        }
+        if !m.unacked.is_empty() && (now >= m.since + interval || ctx.stopped()) {
+            m.flush()?;
+        }
+        if ctx.stopped() {
+            return Ok(None);
+        }
+        let owned_now = owned(ctx, g, inst.local, &members, now);
+        if owned_now != mine || fresh {
+            // Partitions that came to it: first its own pending entries (a restarted
+            // consumer's history), then what a silent member left pending.
+            let gained: Vec<u32> = owned_now
+                .iter()
+                .copied()
+                .filter(|p| fresh || !mine.contains(p))
+                .collect();
+            m.read(&gained, "0", false)?;
+            for &p in &gained {
+                m.claim(p, idle_ms)?;
+            }
+            mine = owned_now;
+            fresh = false;
+        }
+        if m.buf.is_empty() {
+            if mine.is_empty() {
+                ctx.sleep_until(ctx.now_ns() + BLOCK_MS * 1_000_000);
+                continue;
+            }
+            let parts = mine.clone();
+            m.read(&parts, ">", true)?;
+        }
+        let Some((p, id, s)) = m.buf.pop_front() else {
+            continue;
+        };
+        ctx.touch();
+        if !ctx.books().delivered(g, &s) {
+            m.ack_now(&[(p, id)])?;
+            continue;
+        }
+        if delivery == Delivery::AtMostOnce {
+            // Acknowledged before processing: a crash from here on loses it.
+            m.ack_now(&[(p, id)])?;
+        }
+        match inst.process(ctx, s.poison) {
+            (_, Outcome::Cut) => continue,
+            (_, Outcome::Failed) => {
+                // The dead-letter stream, then the entry is done with.
+                let data = wire::encode(&s, ctx.work.payload_bytes[s.producer as usize]);
+                redis::cmd("XADD")
+                    .arg(dead_stream(ctx, g))
+                    .arg("*")
+                    .arg("m")
+                    .arg(data)
+                    .query::<Value>(&mut m.con)
+                    .map_err(redis_err("XADD (dead letter)"))?;
+                ctx.books().dead_letter(g, s.id, ctx.now_ns());
+                if delivery != Delivery::AtMostOnce {
+                    m.ack_now(&[(p, id)])?;
+                }
+                continue;
+            }
+            (start, Outcome::Done) => {
+                ctx.books().apply(g, &s, start, ctx.now_ns());
+            }
+        }
+        if delivery != Delivery::AtMostOnce {
+            if interval == 0 {
+                m.ack_now(&[(p, id)])?;
+            } else {
+                if m.unacked.is_empty() {
+                    m.since = ctx.now_ns();
+                }
+                m.unacked.push((p, id));
+            }
+        }
+    }
+}
+
+/// After the run: every entry still pending in a group, or not yet delivered to it, is
+/// in flight. Then the streams are removed.
+fn collect_leftovers(ctx: &Ctx, admin: &mut Connection) {
+    for t in 0..ctx.sc.topics.len() {
+        for p in 0..partitions(ctx, t) {
+            let key = stream(ctx, t, p);
+            let all: Value = redis::cmd("XRANGE")
+                .arg(&key)
+                .arg("-")
+                .arg("+")
+                .query(admin)
+                .unwrap_or(Value::Nil);
+            let mut msgs = Vec::new();
+            entries(&all, &mut msgs);
+            let groups = ctx.books().topic_groups[t].clone();
+            for g in groups {
+                let name = ctx.sc.consumers[g].group.get_ref();
+                let last = last_delivered(admin, &key, name).unwrap_or((0, 0));
+                let pending = pending_ids(admin, &key, name);
+                let mut books = ctx.books();
+                for (id, data) in &msgs {
+                    if (*id > last || pending.contains(id))
+                        && let Some(s) = wire::decode(data)
+                    {
+                        books.groups[g].in_system.push(s.id);
+                    }
+                }
+            }
+            let _: Result<(), _> = redis::cmd("DEL").arg(&key).query(admin);
+        }
+    }
+    for g in 0..ctx.sc.consumers.len() {
+        let _: Result<(), _> = redis::cmd("DEL").arg(dead_stream(ctx, g)).query(admin);
+    }
+}
+
+fn last_delivered(admin: &mut Connection, key: &str, group: &str) -> Option<EntryId> {
+    let v: Value = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(key)
+        .query(admin)
+        .ok()?;
+    let Value::Array(groups) = v else { return None };
+    for info in groups {
+        let fields: Vec<(Value, Value)> = match info {
+            Value::Array(a) => a
+                .chunks(2)
+                .filter_map(|c| Some((c.first()?.clone(), c.get(1)?.clone())))
+                .collect(),
+            Value::Map(m) => m,
+            _ => continue,
+        };
+        let get = |name: &[u8]| {
+            fields.iter().find_map(|(k, v)| match (k, v) {
+                (Value::BulkString(k), Value::BulkString(v)) if k.as_slice() == name => {
+                    Some(v.clone())
+                }
+                _ => None,
+            })
+        };
+        if get(b"name").as_deref() == Some(group.as_bytes()) {
+            return get(b"last-delivered-id").and_then(|v| parse_id(&v));
+        }
+    }
+    None
+}
+
+fn pending_ids(admin: &mut Connection, key: &str, group: &str) -> Vec<EntryId> {
+    let v: Value = redis::cmd("XPENDING")
+        .arg(key)
+        .arg(group)
+        .arg("-")
+        .arg("+")
+        .arg(u32::MAX)
+        .query(admin)
+        .unwrap_or(Value::Nil);
+    let Value::Array(rows) = v else {
+        return Vec::new();
+    };
+    rows.iter()
+        .filter_map(|r| match r {
+            Value::Array(f) => match f.first() {
+                Some(Value::BulkString(id)) => parse_id(id),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}

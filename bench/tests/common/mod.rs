@@ -1,0 +1,62 @@
+//! Shared by the real-server test binaries: one test at a time, spawn a broker per run,
+//! and skip (or, under `MQLAB_REQUIRE_BROKERS=1`, fail) by name when a server is missing.
+#![allow(dead_code)]
+
+use mqlab_bench::spawn::{INSTALL, server_binary};
+use mqlab_bench::{BenchOptions, BenchResult, BrokerKind, BrokerUrl};
+use mqlab_sim::{Delivery, Scenario};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// One real-broker test at a time: they measure time, and the machine has two cores.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Holds the one-at-a-time lock.
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Whether `kind`'s server is installed; says the test is skipped (or fails under
+/// `MQLAB_REQUIRE_BROKERS=1`) when not.
+pub fn have(kind: BrokerKind, test: &str) -> bool {
+    if server_binary(kind).is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var("MQLAB_REQUIRE_BROKERS").as_deref() != Ok("1"),
+        "{test}: {} is not installed and MQLAB_REQUIRE_BROKERS=1; install with `{INSTALL}`",
+        kind.package()
+    );
+    eprintln!(
+        "SKIPPED {test}: {} is not installed; install with `{INSTALL}`",
+        kind.package()
+    );
+    false
+}
+
+/// Runs `src` against a spawned `kind`, with every group's delivery set to `delivery`.
+pub fn bench(src: &str, kind: BrokerKind, delivery: Option<Delivery>) -> (BenchResult, Scenario) {
+    let mut sc = Scenario::from_toml(src, "test.toml").expect("valid scenario");
+    if let Some(d) = delivery {
+        sc.set_delivery(d);
+    }
+    let opts = BenchOptions {
+        seed: sc.seed,
+        scenario: sc.clone(),
+        source: src.into(),
+        file: "test.toml".into(),
+        broker: BrokerUrl {
+            kind,
+            host: "127.0.0.1".into(),
+            port: None,
+        },
+        spawn: true,
+    };
+    let started = Instant::now();
+    let r = mqlab_bench::run(&opts).expect("bench runs");
+    assert!(started.elapsed() < Duration::from_secs(120), "bounded run");
+    assert_eq!(r.partial, None, "the run completed");
+    (r, sc)
+}

@@ -1,0 +1,128 @@
+//! Real-server checks of the log and queue mappings (Redis Streams, RabbitMQ quorum
+//! queues), each against the model on the same seed and the brokers' documented semantics.
+//! Skipped by name without the servers; failing under `MQLAB_REQUIRE_BROKERS=1`.
+
+mod common;
+
+use common::{bench, have, serial};
+use mqlab_bench::BrokerKind;
+use mqlab_sim::{Delivery, Engine};
+
+/// Two members on four partitions, acking every second; member 0 crashes at 1.5 s (half a
+/// second after an ack, so it holds entries it processed and has not acknowledged) for a
+/// second; its session runs out after 300 ms.
+const STREAM_CRASH: &str = r#"
+name = "stream-crash"
+seed = 7
+duration = "3s"
+drain = "10s"
+[broker]
+model = "log"
+[[topic]]
+name = "orders"
+partitions = 4
+[[producer]]
+name = "p"
+topic = "orders"
+rate = 300
+keys = 20
+[[consumer]]
+group = "billing"
+topic = "orders"
+instances = 2
+service_time = "exp(1ms)"
+commit_interval = "1s"
+session_timeout = "300ms"
+[[fault]]
+at = "1500ms"
+kind = "crash"
+target = "billing/0"
+duration = "1s"
+"#;
+
+/// A Redis Streams consumer that dies: once its session runs out the survivor takes its
+/// partitions and XAUTOCLAIMs its pending entries. At least once, the entries it had
+/// processed but not acknowledged are replayed (duplicates) and nothing is lost, as in the
+/// model; exactly once, the idempotency records absorb the replays.
+#[test]
+fn redis_streams_crashed_consumers_pending_entries_are_claimed_and_replayed() {
+    if !have(
+        BrokerKind::Redis,
+        "redis_streams_crashed_consumers_pending_entries_are_claimed_and_replayed",
+    ) {
+        return;
+    }
+    let _one = serial();
+    let (alo, sc) = bench(STREAM_CRASH, BrokerKind::Redis, Some(Delivery::AtLeastOnce));
+    let model = Engine::new(&sc, sc.seed).run();
+    let m = &alo.summary.messages;
+    assert_eq!(m.copies, model.messages.copies, "the model's messages");
+    assert_eq!(m.lost, 0, "{m:?}");
+    assert_eq!(m.processed, m.copies, "{m:?}");
+    assert!(m.duplicated > 0, "claimed entries are replayed: {m:?}");
+    assert!(model.messages.duplicated > 0, "the model replays too");
+    assert!(alo.summary.conservation_ok);
+
+    let (eo, _) = bench(STREAM_CRASH, BrokerKind::Redis, Some(Delivery::ExactlyOnce));
+    let m = &eo.summary.messages;
+    assert_eq!((m.lost, m.duplicated), (0, 0), "{m:?}");
+    assert_eq!(m.processed, m.copies);
+    assert!(eo.summary.conservation_ok);
+}
+
+/// A RabbitMQ quorum queue per group; five poison messages, each retried once in the
+/// consumer and then returned at once (`on_failure = "requeue"`: `nack` with requeue, in
+/// the model too; the default `wait` would hold each for the 30 s visibility timeout in the
+/// model); `x-delivery-limit = max_receives - 1` dead-letters each after its third
+/// delivery, as SQS's redrive does after `max_receives` receives.
+const QUORUM_POISON: &str = r#"
+name = "quorum-poison"
+seed = 9
+duration = "2s"
+drain = "10s"
+[broker]
+model = "queue"
+max_receives = 3
+[[topic]]
+name = "jobs"
+[[producer]]
+name = "p"
+topic = "jobs"
+rate = 200
+[[consumer]]
+group = "workers"
+topic = "jobs"
+instances = 2
+service_time = "exp(1ms)"
+max_retries = 1
+backoff = "5ms"
+on_failure = "requeue"
+[[fault]]
+at = "500ms"
+kind = "poison"
+target = "p"
+count = 5
+"#;
+
+/// The dead-lettered count equals the model's exactly, and each poison message was
+/// delivered `max_receives` times: deliveries = copies + 5 × (max_receives − 1).
+#[test]
+fn rabbitmq_quorum_queue_dead_letters_poison_after_max_receives() {
+    if !have(
+        BrokerKind::Amqp,
+        "rabbitmq_quorum_queue_dead_letters_poison_after_max_receives",
+    ) {
+        return;
+    }
+    let _one = serial();
+    let (r, sc) = bench(QUORUM_POISON, BrokerKind::Amqp, None);
+    let model = Engine::new(&sc, sc.seed).run();
+    let m = &r.summary.messages;
+    assert_eq!(m.copies, model.messages.copies);
+    assert_eq!(m.dead_lettered, 5, "{m:?}");
+    assert_eq!(m.dead_lettered, model.messages.dead_lettered);
+    assert_eq!((m.lost, m.duplicated), (0, 0), "{m:?}");
+    assert_eq!(m.processed, m.copies - 5);
+    assert_eq!(m.delivered, m.copies + 5 * 2, "{m:?}");
+    assert!(r.summary.conservation_ok);
+}
