@@ -346,6 +346,15 @@ fn check_fault(sc: &Scenario, c: &Check<'_>, i: usize, f: &toml::Table) -> Resul
                 kind.as_str()
             ),
         )),
+        FaultKind::Replay | FaultKind::Redrive => Err(c.refuse(
+            "fault",
+            Some(i),
+            "kind",
+            &format!(
+                "not yet supported: the operator action `{}` on a real broker",
+                kind.as_str()
+            ),
+        )),
     }
 }
 
