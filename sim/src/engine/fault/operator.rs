@@ -62,6 +62,10 @@ impl Engine {
             }
         }
         self.groups[g as usize].lag_add(moved);
+        // Every partition now has messages to read again: its owner's ready set says so.
+        for p in 0..n {
+            self.fetchable(g, p);
+        }
         let name = self.groups[g as usize].name.clone();
         self.note(
             LogKind::Fault,
