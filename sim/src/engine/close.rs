@@ -22,6 +22,9 @@ impl Engine {
                 Store::Queue(_) => self.close_queue_group(g),
             }
         }
+        if self.pipeline.on {
+            self.stage_close();
+        }
     }
 
     fn live(&self, i: u32) -> bool {

@@ -513,12 +513,14 @@ impl Engine {
         if before == 0 || group.ledger.committed(m.id) {
             return;
         }
-        if self.is_stage(g) {
-            // The transaction's outputs abort with it.
-            self.stage_aborted(g, m.id);
-        }
         let group = &mut self.groups[g as usize];
         if group.ledger.unapply(m.id) == 0 {
+            if self.is_stage(g) {
+                // The transaction's outputs abort with it (an application that stands, a
+                // twin's, keeps them).
+                self.stage_aborted(g, m.id);
+            }
+            let group = &mut self.groups[g as usize];
             group.metrics.processed -= 1;
             group.ledger.unsample(m.id);
             if self.pipeline.on {

@@ -78,6 +78,12 @@ impl Engine {
         }
         let mut due = Vec::new();
         r.rolled_back(m, &rehold, now, &mut due);
+        if self.is_stage(g) {
+            // Undone with the transaction that released them: so are their outputs.
+            for x in &rehold {
+                self.stage_aborted(g, x.id);
+            }
+        }
         self.arm_gap_timer(g);
         self.release_held(g, due);
     }

@@ -106,7 +106,7 @@ impl Engine {
             }
             if self.is_stage(g) {
                 // Skipping past an applied input ends its transaction as a commit would.
-                self.stage_offsets_committed(g, p, offset + 1);
+                self.stage_skipped(g, p, offset, msg.map(|m| m.id));
             }
         }
     }
