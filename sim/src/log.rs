@@ -169,7 +169,7 @@ impl Ready {
         // The next nonzero word after `w`, through the summary.
         let start = w + 1;
         let mut s = start / 64;
-        let mut mask = if start % 64 == 0 {
+        let mut mask = if start.is_multiple_of(64) {
             u64::MAX
         } else {
             u64::MAX << (start % 64)
