@@ -11,47 +11,20 @@ use ratatui::widgets::{Clear, Paragraph, Widget};
 
 /// Renders the picker with `selected` highlighted, scrolled to keep it visible.
 pub fn picker(ctx: &Ctx, examples: &[Example], selected: usize, area: Rect, buf: &mut Buffer) {
-    let t = ctx.theme;
-    let want = u16::try_from(examples.len())
-        .unwrap_or(u16::MAX)
-        .saturating_add(2);
-    let r = centered(area, 66, want.max(3));
-    Clear.render(r, buf);
-    let rows = usize::from(r.height.saturating_sub(2)).max(1);
-    let first = selected.saturating_sub(rows - 1);
-    let lines: Vec<Line> = examples
+    let items: Vec<String> = examples
         .iter()
-        .enumerate()
-        .skip(first)
-        .take(rows)
-        .map(|(i, e)| {
-            let text = format!(
-                " {:<16} {:<13} message {:<10} ({} in all) ",
+        .map(|e| {
+            format!(
+                "{:<16} {:<13} message {:<10} ({} in all)",
                 e.group,
                 e.anomaly.replace('_', " "),
                 e.id,
                 e.count
-            );
-            if i == selected {
-                Line::styled(format!("▶{text}"), t.selected())
-            } else {
-                Line::raw(format!(" {text}"))
-            }
+            )
         })
         .collect();
-    let focused = Ctx {
-        focused: true,
-        ..*ctx
-    };
-    Paragraph::new(lines)
-        .block(focused.block(focused.title(
-            "anomalies",
-            vec![Span::styled(
-                "↑↓ choose, Enter history, Esc close ",
-                t.dim(),
-            )],
-        )))
-        .render(r, buf);
+    let title = ("anomalies", "↑↓ choose, Enter history, Esc close ");
+    super::overlay::menu(ctx, &items, selected, (66, title), area, buf);
 }
 
 /// Renders the history of `example` (`None`: still being traced) from row `scroll` on.

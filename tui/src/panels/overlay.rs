@@ -166,21 +166,36 @@ pub fn help(ctx: &Ctx, area: Rect, buf: &mut Buffer) {
 
 /// Renders the fault menu with `selected` highlighted, scrolled to keep it visible.
 pub fn faults(ctx: &Ctx, choices: &[FaultSpec], selected: usize, area: Rect, buf: &mut Buffer) {
+    let items: Vec<String> = choices.iter().map(FaultSpec::describe).collect();
+    let title = ("inject a fault", "↑↓ choose, Enter inject, Esc close ");
+    menu(ctx, &items, selected, (52, title), area, buf);
+}
+
+/// A centred pop-up list of `items` (`width` wide) with `selected` marked `▶` and kept in
+/// view, titled `(title, key hint)`: the fault menu and the anomaly picker.
+pub fn menu(
+    ctx: &Ctx,
+    items: &[String],
+    selected: usize,
+    (width, (title, hint)): (u16, (&str, &str)),
+    area: Rect,
+    buf: &mut Buffer,
+) {
     let t = ctx.theme;
-    let want = u16::try_from(choices.len())
+    let want = u16::try_from(items.len())
         .unwrap_or(u16::MAX)
         .saturating_add(2);
-    let r = centered(area, 52, want.max(3));
+    let r = centered(area, width, want.max(3));
     Clear.render(r, buf);
     let rows = usize::from(r.height.saturating_sub(2)).max(1);
     let first = selected.saturating_sub(rows - 1);
-    let lines: Vec<Line> = choices
+    let lines: Vec<Line> = items
         .iter()
         .enumerate()
         .skip(first)
         .take(rows)
-        .map(|(i, c)| {
-            let text = format!(" {} ", c.describe());
+        .map(|(i, item)| {
+            let text = format!(" {item} ");
             if i == selected {
                 Line::styled(format!("▶{text}"), t.selected())
             } else {
@@ -193,10 +208,7 @@ pub fn faults(ctx: &Ctx, choices: &[FaultSpec], selected: usize, area: Rect, buf
         ..*ctx
     };
     Paragraph::new(lines)
-        .block(focused.block(focused.title(
-            "inject a fault",
-            vec![Span::styled("↑↓ choose, Enter inject, Esc close ", t.dim())],
-        )))
+        .block(focused.block(focused.title(title, vec![Span::styled(hint, t.dim())])))
         .render(r, buf);
 }
 
