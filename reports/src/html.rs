@@ -20,20 +20,11 @@ code{font-size:0.85em}";
 
 /// Writes `report` as a standalone HTML page.
 pub fn write<W: io::Write>(report: &Report, opts: &Options, w: &mut W) -> Result<(), ReportError> {
-    let (title, header, figures, tables) = match report {
-        Report::Run(r) => (
-            format!("mqlab run: {}", r.scenario),
-            tables::run_header(r),
-            run_charts(r)?,
-            tables::run_tables(r, opts.warmup),
-        ),
-        Report::Comparison(c) => (
-            format!("mqlab compare: {}", c.scenario),
-            tables::comparison_header(c),
-            comparison_charts(c)?,
-            tables::comparison_tables(c),
-        ),
+    let figures = match report {
+        Report::Run(r) => run_charts(r)?,
+        Report::Comparison(c) => comparison_charts(c)?,
     };
+    let (title, header, tables) = tables::report_parts(report, opts);
     writeln!(
         w,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>"

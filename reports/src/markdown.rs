@@ -1,5 +1,5 @@
 //! Markdown: the tables of `tables`, ready to paste into a pull request or a README.
-//! `mqlab compare` also prints this to the terminal, where pipe tables read well enough.
+//! `mqlab compare` prints this when stdout is not a terminal (a pipe or a file).
 
 use crate::tables::{self, Table};
 use crate::{Options, Report, ReportError};
@@ -7,18 +7,7 @@ use std::io;
 
 /// Writes `report` as Markdown.
 pub fn write<W: io::Write>(report: &Report, opts: &Options, w: &mut W) -> Result<(), ReportError> {
-    let (title, header, tables) = match report {
-        Report::Run(r) => (
-            format!("mqlab run: {}", r.scenario),
-            tables::run_header(r),
-            tables::run_tables(r, opts.warmup),
-        ),
-        Report::Comparison(c) => (
-            format!("mqlab compare: {}", c.scenario),
-            tables::comparison_header(c),
-            tables::comparison_tables(c),
-        ),
-    };
+    let (title, header, tables) = tables::report_parts(report, opts);
     writeln!(w, "# {}\n\n{}", text(&title), text(&header))?;
     for t in &tables {
         write_table(t, w)?;

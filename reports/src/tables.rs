@@ -28,6 +28,25 @@ pub(crate) fn table(title: &str, note: &str, header: &[&str]) -> Table {
     }
 }
 
+/// What every format writes: the report's title, its provenance line and its tables.
+pub(crate) fn report_parts(
+    report: &crate::Report,
+    opts: &crate::Options,
+) -> (String, String, Vec<Table>) {
+    match report {
+        crate::Report::Run(r) => (
+            format!("mqlab run: {}", r.scenario),
+            run_header(r),
+            run_tables(r, opts.warmup),
+        ),
+        crate::Report::Comparison(c) => (
+            format!("mqlab compare: {}", c.scenario),
+            comparison_header(c),
+            comparison_tables(c),
+        ),
+    }
+}
+
 /// The one-line provenance every report starts with (TigerBeetle VOPR style).
 pub fn run_header(r: &RunSummary) -> String {
     format!(

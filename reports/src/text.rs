@@ -9,18 +9,7 @@ use std::io;
 
 /// Writes `report` as aligned plain-text tables.
 pub fn write<W: io::Write>(report: &Report, opts: &Options, w: &mut W) -> Result<(), ReportError> {
-    let (title, header, tables) = match report {
-        Report::Run(r) => (
-            format!("mqlab run: {}", r.scenario),
-            tables::run_header(r),
-            tables::run_tables(r, opts.warmup),
-        ),
-        Report::Comparison(c) => (
-            format!("mqlab compare: {}", c.scenario),
-            tables::comparison_header(c),
-            tables::comparison_tables(c),
-        ),
-    };
+    let (title, header, tables) = tables::report_parts(report, opts);
     writeln!(w, "{}\n{}", inert(&title), inert(&header))?;
     for t in &tables {
         write_table(t, w)?;
