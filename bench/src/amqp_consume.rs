@@ -127,25 +127,14 @@ pub(crate) fn consume(
     let g = inst.group;
     let cfg = &ctx.sc.consumers[g];
     let (delivery, interval) = (cfg.delivery, cfg.commit_interval.0);
-    let mut first = Some(ready.clone());
+    let mut first = crate::driver::Ready::new(ready);
+    let who = format!("consumer {}/{}", cfg.group.get_ref(), inst.local);
     while !ctx.stopped() {
         let mut s = match open(ctx, h, uri, &inst) {
             Ok(s) => s,
-            Err(e) => {
-                if let Some(tx) = first.take() {
-                    let _ = tx.send(Err(e.clone()));
-                }
-                ctx.fail(format!(
-                    "consumer {}/{}: {e}",
-                    cfg.group.get_ref(),
-                    inst.local
-                ));
-                return;
-            }
+            Err(e) => return first.failed(ctx, &who, &e),
         };
-        if let Some(tx) = first.take() {
-            let _ = tx.send(Ok(()));
-        }
+        first.ok();
         let crashed_at = match serve_session(ctx, h, &mut inst, &mut s, delivery, interval) {
             Ok(at) => at,
             Err(e) => {

@@ -371,3 +371,30 @@ pub fn await_end(ctx: &Ctx, quiet: Duration) {
     ctx.books().sample(now);
     ctx.stop.store(true, Ordering::Relaxed);
 }
+
+/// A consumer instance's answer to the start barrier, given once, at its first
+/// connection: the run starts when every instance is connected, or stops at the first
+/// that could not.
+pub(crate) struct Ready(Option<std::sync::mpsc::Sender<Result<(), String>>>);
+
+impl Ready {
+    pub(crate) fn new(tx: &std::sync::mpsc::Sender<Result<(), String>>) -> Ready {
+        Ready(Some(tx.clone()))
+    }
+
+    /// Connected (after the first time, nothing to say).
+    pub(crate) fn ok(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(Ok(()));
+        }
+    }
+
+    /// Connecting failed: the barrier hears why (if still waiting) and the run stops,
+    /// naming `who`.
+    pub(crate) fn failed(&mut self, ctx: &Ctx, who: &str, e: &str) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(Err(e.to_string()));
+        }
+        ctx.fail(format!("{who}: {e}"));
+    }
+}

@@ -175,7 +175,8 @@ fn subscribe(
     let cfg = &ctx.sc.consumers[g];
     let channel = cfg.topic.get_ref().clone();
     let reconnect = cfg.reconnect.0;
-    let mut first = Some(ready.clone());
+    let mut first = crate::driver::Ready::new(ready);
+    let who = format!("subscriber {}", cfg.group.get_ref());
     // Publish time of the last copy received: a gap starts after it.
     let mut last_seen = (0u64, 0u32);
     // The window since the last copy received, until subscribed again.
@@ -183,23 +184,14 @@ fn subscribe(
     while !ctx.stopped() {
         let mut con = match connect(client) {
             Ok(c) => c,
-            Err(e) => {
-                report(&mut first, Err(e.clone()));
-                ctx.fail(format!("subscriber {}: {e}", cfg.group.get_ref()));
-                return;
-            }
+            Err(e) => return first.failed(ctx, &who, &e),
         };
         let _ = con.set_read_timeout(Some(POLL));
         let mut ps = con.as_pubsub();
         if let Err(e) = ps.subscribe(&channel) {
-            report(&mut first, Err(e.to_string()));
-            ctx.fail(format!(
-                "subscriber {}: SUBSCRIBE: {e}",
-                cfg.group.get_ref()
-            ));
-            return;
+            return first.failed(ctx, &who, &format!("SUBSCRIBE: {e}"));
         }
-        report(&mut first, Ok(()));
+        first.ok();
         if let Some((seen, at)) = gap.take() {
             record_gap(ctx, g, seen, at, ctx.now_ns());
         }
@@ -278,10 +270,4 @@ fn record_gap(ctx: &Ctx, g: usize, seen: (u64, u32), at: u64, back: u64) {
         until_ns: back,
         why: "subscriber-offline",
     });
-}
-
-fn report(first: &mut Option<std::sync::mpsc::Sender<Result<(), String>>>, r: Result<(), String>) {
-    if let Some(tx) = first.take() {
-        let _ = tx.send(r);
-    }
 }

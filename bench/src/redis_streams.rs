@@ -345,25 +345,14 @@ fn consume(
     let g = inst.group;
     let cfg = &ctx.sc.consumers[g];
     let t = ctx.books().groups[g].topic;
-    let mut first = Some(ready.clone());
+    let mut first = crate::driver::Ready::new(ready);
+    let who = format!("consumer {}/{}", cfg.group.get_ref(), inst.local);
     while !ctx.stopped() {
         let con = match crate::redis_pubsub::connect(client) {
             Ok(c) => c,
-            Err(e) => {
-                if let Some(tx) = first.take() {
-                    let _ = tx.send(Err(e.clone()));
-                }
-                ctx.fail(format!(
-                    "consumer {}/{}: {e}",
-                    cfg.group.get_ref(),
-                    inst.local
-                ));
-                return;
-            }
+            Err(e) => return first.failed(ctx, &who, &e),
         };
-        if let Some(tx) = first.take() {
-            let _ = tx.send(Ok(()));
-        }
+        first.ok();
         let mut m = Member {
             con,
             group: cfg.group.get_ref().clone(),
