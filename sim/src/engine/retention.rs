@@ -97,16 +97,28 @@ impl Engine {
             // Fetched and not finished: the consumer has the message and processes it
             // anyway (a crash before it is done loses it to this skip; see `abandon`).
             let in_hand = gp.done <= offset && offset < gp.position;
+            let finished = offset < gp.done;
             gp.done = gp.done.max(offset + 1);
             gp.position = gp.position.max(offset + 1);
             self.set_committed(g, p, offset + 1);
+            if finished
+                && self.groups[g as usize].delivery == crate::scenario::Delivery::ExactlyOnce
+            {
+                // The offset moved past a processed entry: its transaction commits, as
+                // `commit_partition` commits it (a rollback of a twin entry must not undo it).
+                if let Some(m) = msg {
+                    self.groups[g as usize].ledger.commit(m.id);
+                }
+            }
             if let Some(m) = msg.filter(|_| !in_hand) {
                 self.drop_copy(g, m.id, Some(m.arrived), reason);
                 self.resequence_gone(g, m);
             }
-            if self.is_stage(g) {
+            if self.is_stage(g)
+                && self.groups[g as usize].delivery == crate::scenario::Delivery::ExactlyOnce
+            {
                 // Skipping past an applied input ends its transaction as a commit would.
-                self.stage_skipped(g, p, offset, msg.map(|m| m.id));
+                self.stage_offsets_committed(g, p, offset + 1);
             }
         }
     }
