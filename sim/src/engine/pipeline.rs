@@ -89,9 +89,6 @@ pub(super) struct Pipeline {
     /// By group (exactly-once services): inputs applied in an open transaction, whose
     /// outputs are published when it commits.
     pending: Vec<BTreeMap<u32, Held>>,
-    /// By group (exactly-once services): inputs retention skipped before they were
-    /// applied (a resequencer held them): their offset is past, so is their transaction.
-    skipped: Vec<std::collections::BTreeSet<u32>>,
     /// Outputs released by the end-of-run commit, after which nothing is sent:
     /// (topic, message id), in the system for the census.
     unsent: Vec<(u32, u32)>,
@@ -156,7 +153,6 @@ pub(super) fn build(sc: &Scenario, own: usize, seed: u64) -> Pipeline {
         lineage: vec![Vec::new(); sc.topics.len()],
         tracked,
         pending: vec![BTreeMap::new(); sc.consumers.len()],
-        skipped: vec![std::collections::BTreeSet::new(); sc.consumers.len()],
         e2e: sc.consumers.iter().map(|_| new_histogram()).collect(),
         salt: crate::producer::mix(seed ^ 0x5e41_11ce),
         ..Pipeline::default()
@@ -268,12 +264,8 @@ impl Engine {
     /// its transaction.
     pub(super) fn served(&mut self, g: u32, msg: Msg) {
         let group = &self.groups[g as usize];
-        // Applied after its offset committed or was skipped (a resequencer held it):
-        // nothing to wait for.
-        if group.delivery != Delivery::ExactlyOnce
-            || group.ledger.committed(msg.id)
-            || self.pipeline.skipped[g as usize].remove(&msg.id)
-        {
+        // Applied after its offset committed (a resequencer held it): nothing to wait for.
+        if group.delivery != Delivery::ExactlyOnce || group.ledger.committed(msg.id) {
             self.publish_outputs(g, msg);
             return;
         }
@@ -292,25 +284,12 @@ impl Engine {
         }
     }
 
-    /// Exactly-once on a log: retention skipped group `g`'s offset `offset` of partition
-    /// `p` (message `id`): the group's offsets moved past it as a commit moves them.
-    pub(super) fn stage_skipped(&mut self, g: u32, p: u32, offset: u64, id: Option<u32>) {
-        if self.groups[g as usize].delivery != Delivery::ExactlyOnce {
-            return;
-        }
-        self.stage_offsets_committed(g, p, offset + 1);
-        if let Some(id) = id {
-            if self.pipeline.pending[g as usize].contains_key(&id) {
-                self.stage_committed(g, id);
-            } else if self.groups[g as usize].ledger.applied(id) == 0 {
-                self.pipeline.skipped[g as usize].insert(id);
-            }
-        }
-    }
-
     /// Exactly-once on a log: group `g` committed (or retention skipped) partition `p`'s
-    /// offsets below `to`: the transactions of inputs there commit, and so do those of
-    /// inputs applied once their offset had committed.
+    /// offsets below `to`: the transactions of inputs applied from entries there commit,
+    /// and so do those of inputs applied once their offset had committed. By offset, not
+    /// by id: a resend's twin entry further on keeps its own transaction, and releasing
+    /// its outputs with the first entry's would let them out of a transaction that may
+    /// still abort.
     pub(super) fn stage_offsets_committed(&mut self, g: u32, p: u32, to: u64) {
         let ledger = &self.groups[g as usize].ledger;
         let due: Vec<u32> = self.pipeline.pending[g as usize]
