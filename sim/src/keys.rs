@@ -32,6 +32,7 @@ impl<T: Copy + Default> KeyTable<T> {
 
     /// The value of key `k`; none when `k` is not a key of the table.
     #[must_use]
+    #[inline]
     pub fn get(&self, k: u32) -> Option<T> {
         if k >= self.keys {
             None
@@ -43,6 +44,7 @@ impl<T: Copy + Default> KeyTable<T> {
     }
 
     /// The value of key `k`, to change; none when `k` is not a key of the table.
+    #[inline]
     pub fn get_mut(&mut self, k: u32) -> Option<&mut T> {
         if k >= self.keys {
             None

@@ -202,9 +202,21 @@ impl Ready {
         self.next = p.saturating_add(1);
     }
 
-    /// The instance's partitions changed: the next fetch starts from its first.
-    pub fn restart(&mut self) {
+    /// The instance's partitions changed from `was` to `owned`: the next fetch starts from
+    /// the first. A one-partition instance kept no candidates (it looks at its partition
+    /// directly), so when it takes more, each of them may have a message.
+    pub fn restart(&mut self, was: &[u32], owned: &[u32]) {
         self.next = 0;
+        if was.len() == 1 && owned.len() > 1 {
+            for &p in owned {
+                self.insert(p);
+            }
+        }
+    }
+
+    /// A one-partition instance's fetch looked at its partition (counted as `peek` does).
+    pub fn look(&mut self) {
+        self.looked += 1;
     }
 
     /// Candidates looked at by fetches so far, a found one or not, and each look that
@@ -358,7 +370,7 @@ mod tests {
         r.remove(2);
         assert!(r.is_empty());
         r.insert(9);
-        r.restart();
+        r.restart(&[], &[]);
         r.insert(1);
         assert_eq!((r.peek(), r.len()), (Some(1), 2));
         assert_eq!(r.looked(), 6);

@@ -74,6 +74,7 @@ impl Engine {
     }
 
     /// True while the topic's producers are paused.
+    #[inline]
     pub(super) fn paused(&self, t: u32) -> bool {
         self.topics[t as usize].pause.is_some()
     }

@@ -116,7 +116,9 @@ impl Engine {
     fn fetch_log(&mut self, i: u32) -> Option<Work> {
         let p = self.next_fetch(i)?;
         let inst = &mut self.instances[i as usize];
-        inst.ready.fetched(p);
+        if inst.owned.len() != 1 {
+            inst.ready.fetched(p);
+        }
         let (g, local) = (inst.group, inst.local);
         let topic = self.groups[g as usize].topic;
         let Store::Log(parts) = &mut self.groups[g as usize].store else {

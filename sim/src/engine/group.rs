@@ -178,8 +178,8 @@ impl Engine {
                 .collect();
             let inst = &mut self.instances[i as usize];
             if inst.owned != owned {
+                inst.ready.restart(&inst.owned, &owned);
                 inst.owned = owned;
-                inst.ready.restart();
             }
         }
         let pause = self.groups[g as usize].rebalance_pause;

@@ -93,6 +93,7 @@ impl Engine {
     }
 
     /// A message was taken: what its holder knows for attributing a second application.
+    #[inline]
     pub(super) fn dedup_take(&mut self, i: u32, w: &mut Work) {
         let g = self.instances[i as usize].group as usize;
         w.dedup = Tag {
@@ -107,6 +108,7 @@ impl Engine {
     /// Before serving the message in hand: its check (or claim) in the store. Returns
     /// the round trips' time and whether the message is served at all (a mark found, or
     /// another live holder's claim, makes the call all there is).
+    #[inline]
     pub(super) fn dedup_before(&mut self, i: u32) -> (SimDuration, bool) {
         let g = self.instances[i as usize].group as usize;
         if !self.idem.active[g] {
@@ -226,6 +228,7 @@ impl Engine {
 
     /// The effect was applied: a store mode marks it, one round trip later. True when
     /// the mark is on its way (the acknowledgement waits for it).
+    #[inline]
     pub(super) fn dedup_mark(&mut self, i: u32, mut w: Work) -> bool {
         let g = self.instances[i as usize].group as usize;
         if !self.idem.modes[g].uses_store() {

@@ -12,6 +12,7 @@ impl Engine {
     /// Partition `p` of topic `t` grew by one entry: every group reading the topic lags
     /// one more; a group not reading yet (it starts at the latest offset) moves with the
     /// end, so it has nothing to catch up when it joins.
+    #[inline]
     pub(super) fn log_grew(&mut self, t: u32, p: u32) {
         let end = self.topics[t as usize].partitions[p as usize].end;
         for k in 0..self.topics[t as usize].groups.len() {
@@ -32,6 +33,7 @@ impl Engine {
 
     /// Moves group `g`'s committed offset in partition `p` to `to` (never past the log
     /// end), and its lag by as much; returns where it was.
+    #[inline]
     pub(super) fn set_committed(&mut self, g: u32, p: u32, to: u64) -> u64 {
         let group = &mut self.groups[g as usize];
         let end = self.topics[group.topic as usize].partitions[p as usize].end;

@@ -173,6 +173,7 @@ impl Engine {
     }
 
     /// Producer `p` created message `id`: its payload bytes (stored ones counted).
+    #[inline]
     pub(super) fn payload_created(&mut self, p: u32, id: u32) -> u64 {
         let Some(pl) = self.payload.as_deref_mut() else {
             return self.producers[p as usize].payload_bytes;
@@ -188,6 +189,7 @@ impl Engine {
     }
 
     /// Bytes message `msg` takes in the broker (0 when bytes are not tracked).
+    #[inline]
     pub(super) fn broker_bytes_of(&mut self, msg: &Msg) -> u64 {
         self.payload.as_deref_mut().map_or(0, |pl| {
             pl.producers[msg.producer as usize].through_broker(msg.id)
@@ -195,6 +197,7 @@ impl Engine {
     }
 
     /// Claim check: the first send of a stored payload waits for its put into the store.
+    #[inline]
     pub(super) fn claim_put(&mut self, p: u32, id: u32, attempt: u8) -> SimDuration {
         let Some(pl) = self.payload.as_deref_mut() else {
             return SimDuration::ZERO;
@@ -227,6 +230,7 @@ impl Engine {
     }
 
     /// Claim check: before processing a stored payload the consumer gets it from the store.
+    #[inline]
     pub(super) fn claim_get(&mut self, i: u32) -> SimDuration {
         let Some(pl) = self.payload.as_deref_mut() else {
             return SimDuration::ZERO;

@@ -35,6 +35,7 @@ pub(super) fn classes(sc: &crate::scenario::Scenario) -> Vec<ClassStats> {
 
 impl Engine {
     /// A copy of producer `p`'s message was processed with this end-to-end latency.
+    #[inline]
     pub(super) fn record_class(&mut self, p: u16, latency_ns: u64) {
         if self.classes.is_empty() {
             return;

@@ -123,6 +123,7 @@ impl Engine {
 
     /// A new message id of producer `p`'s topic, with a copy in the ledger of each
     /// group routing key `route` reaches (a placeholder in the others').
+    #[inline(always)]
     pub(super) fn register_message(&mut self, p: u32, route: u8) -> u32 {
         let prod = &mut self.producers[p as usize];
         prod.produced += 1;
@@ -371,6 +372,7 @@ impl Engine {
 
     /// Appends, then acknowledges now or (`acks = all` on a replicated log) once the
     /// high watermark passes the message.
+    #[inline]
     pub(super) fn append_and_ack(&mut self, t: u32, msg: Msg, partition: u32) {
         let p = u32::from(msg.producer);
         match self.append(t, msg, partition) {
@@ -544,6 +546,7 @@ impl Engine {
 
     /// The broker's answer to message `id` (intended at `born`) travels back to the
     /// producer.
+    #[inline]
     pub(super) fn respond(&mut self, p: u32, id: u32, born: SimTime) {
         if self.broker.acks == Acks::None {
             return;
@@ -593,6 +596,7 @@ impl Engine {
         }
     }
 
+    #[inline(always)]
     fn ack_to_producer(&mut self, p: u32, id: u32, born: SimTime) {
         let t = self.producers[p as usize].topic;
         if self.topics[t as usize].flags.ack(id) {
@@ -661,6 +665,7 @@ impl Engine {
     }
 
     /// Room appeared in topic `t`: its parked requests go in after the current handler.
+    #[inline]
     pub(super) fn unpark_soon(&mut self, t: u32) {
         // A paused topic with nothing parked still resumes at the exact moment its backlog
         // falls to the low watermark.

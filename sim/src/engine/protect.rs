@@ -404,6 +404,7 @@ impl Engine {
     }
 
     /// A copy of producer `p`'s message was processed with this latency.
+    #[inline]
     pub(super) fn record_type(&mut self, p: u16, latency_ns: u64) {
         if let Some((n, h)) = self.protection.types.get_mut(p as usize) {
             *n += 1;

@@ -12,6 +12,7 @@ use crate::consumer::Store;
 impl Engine {
     /// Partition `p` of group `g`'s topic may have become fetchable: if it has, its owner
     /// will look there. Called after whatever changed it.
+    #[inline(always)]
     pub(super) fn fetchable(&mut self, g: u32, p: u32) {
         let group = &self.groups[g as usize];
         let Store::Log(parts) = &group.store else {
@@ -23,11 +24,16 @@ impl Engine {
             && gp.worker.is_none()
             && gp.position < hw
         {
-            self.instances[(group.first + o) as usize].ready.insert(p);
+            let inst = &mut self.instances[(group.first + o) as usize];
+            // An instance with one partition looks there directly (`next_fetch`).
+            if inst.owned.len() != 1 {
+                inst.ready.insert(p);
+            }
         }
     }
 
     /// Partition `p` of topic `t` may have become fetchable for every group reading it.
+    #[inline]
     pub(super) fn fetchable_everywhere(&mut self, t: u32, p: u32) {
         for k in 0..self.topics[t as usize].groups.len() {
             let g = self.topics[t as usize].groups[k];
@@ -46,6 +52,16 @@ impl Engine {
             return None;
         };
         let partitions = &self.topics[group.topic as usize].partitions;
+        if let [p] = self.instances[i as usize].owned[..] {
+            // The common one-partition instance: no candidate set to keep (`fetchable`
+            // does not fill it), one look.
+            self.instances[i as usize].ready.look();
+            let gp = &parts[p as usize];
+            let ready = gp.owner == Some(local)
+                && gp.worker.is_none()
+                && gp.position < partitions[p as usize].hw;
+            return ready.then_some(p);
+        }
         let found = loop {
             let Some(p) = self.instances[i as usize].ready.peek() else {
                 break None;

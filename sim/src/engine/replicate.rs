@@ -11,6 +11,7 @@ use crate::snapshot::LogKind;
 
 impl Engine {
     /// A write to partition `p` of topic `t` is possible now.
+    #[inline]
     pub(super) fn can_write(&self, t: u32, p: u32) -> bool {
         let Some(part) = self.topics[t as usize].partitions.get(p as usize) else {
             return true; // not a log
@@ -21,6 +22,7 @@ impl Engine {
     }
 
     /// The leader appended: followers fetch, and the high watermark may move.
+    #[inline]
     pub(super) fn replicate_append(&mut self, t: u32, p: u32) {
         let part = &mut self.topics[t as usize].partitions[p as usize];
         let end = part.end;

@@ -59,6 +59,7 @@ impl Engine {
     }
 
     /// Producer `p` has `max_in_flight` requests out: a new message must wait.
+    #[inline]
     pub(super) fn window_full(&self, p: u32) -> bool {
         let prod = &self.producers[p as usize];
         // Without a network in between (or an answer to wait for) nothing stays out.
@@ -107,6 +108,7 @@ impl Engine {
     }
 
     /// Gives message `id` of `p` the next sequence number of its partition.
+    #[inline]
     pub(super) fn sequence(&mut self, p: u32, id: u32, partition: u32) {
         if self.sequenced(p) {
             self.producers[p as usize]
@@ -119,6 +121,7 @@ impl Engine {
     /// answered as a duplicate), otherwise every earlier message of the producer to this
     /// partition must be in, or given up. A message its producer abandoned (gave up, or
     /// lost in a crash) is out of sequence for good.
+    #[inline]
     pub(super) fn in_sequence(&self, p: u32, id: u32, partition: u32) -> bool {
         if !self.sequenced(p) {
             return true;
@@ -157,6 +160,7 @@ impl Engine {
 
     /// The broker took message `id` (appended, parked or spilled): the partition's next
     /// sequence follows it.
+    #[inline]
     pub(super) fn resolve(&mut self, p: u32, id: u32, partition: u32) {
         self.producers[p as usize]
             .unresolved

@@ -18,8 +18,8 @@ const TIMELINE_KEEP: usize = 10_000;
 /// What the views record as the run goes.
 #[derive(Debug, Default)]
 pub(super) struct Views {
-    /// Per producer: acknowledgements and their publish → ack latency (made at the first).
-    acks: Vec<(u64, Option<Box<Histogram<u64>>>)>,
+    /// Per producer: acknowledgements and their publish → ack latency.
+    acks: Vec<AckLatency>,
     /// The broker timeline, oldest first.
     timeline: Vec<TimelineEntry>,
 }
@@ -27,8 +27,48 @@ pub(super) struct Views {
 impl Views {
     pub(super) fn new(producers: usize) -> Views {
         Views {
-            acks: (0..producers).map(|_| (0, None)).collect(),
+            acks: (0..producers).map(|_| AckLatency::default()).collect(),
             timeline: Vec::new(),
+        }
+    }
+}
+
+/// One producer's acknowledgements and their publish → ack latency. On an instant network
+/// every acknowledgement takes the same time, so a run of equal values is only counted;
+/// the histogram is made at the first different value (or at the summary).
+#[derive(Debug, Default)]
+struct AckLatency {
+    acked: u64,
+    histogram: Option<Box<Histogram<u64>>>,
+    /// While there is no histogram: the one value seen so far.
+    value: u64,
+}
+
+impl AckLatency {
+    #[inline]
+    fn record(&mut self, ns: u64) {
+        self.acked += 1;
+        match &mut self.histogram {
+            Some(h) => h.saturating_record(ns),
+            None if self.acked == 1 || ns == self.value => self.value = ns,
+            None => {
+                let mut h = Box::new(new_histogram());
+                h.saturating_record_n(self.value, self.acked - 1);
+                h.saturating_record(ns);
+                self.histogram = Some(h);
+            }
+        }
+    }
+
+    fn latency(&self) -> crate::summary::Latency {
+        match &self.histogram {
+            Some(h) => latency_of(h),
+            None if self.acked > 0 => {
+                let mut h = new_histogram();
+                h.saturating_record_n(self.value, self.acked);
+                latency_of(&h)
+            }
+            None => crate::summary::Latency::default(),
         }
     }
 }
@@ -55,6 +95,7 @@ impl Engine {
     }
 
     /// A first processing of group `g`'s copy, `latency_ns` after its intended send.
+    #[inline]
     pub(super) fn record_window(&mut self, g: u32, born: SimTime, latency_ns: u64) {
         if self.faults.is_empty() || self.touched_fault(born) {
             return;
@@ -68,11 +109,11 @@ impl Engine {
 
     /// Producer `p` was told, for the first time, that its message intended at `born` is
     /// sent.
+    #[inline]
     pub(super) fn record_ack(&mut self, p: u32, born: SimTime) {
-        if let Some((n, h)) = self.views.acks.get_mut(p as usize) {
-            *n += 1;
-            h.get_or_insert_with(|| Box::new(new_histogram()))
-                .saturating_record(self.now.since(born).0.max(1));
+        let ns = self.now.since(born).0.max(1);
+        if let Some(a) = self.views.acks.get_mut(p as usize) {
+            a.record(ns);
         }
     }
 
@@ -127,14 +168,14 @@ impl Engine {
         self.producers
             .iter()
             .zip(&self.views.acks)
-            .map(|(p, (acked, h))| ProducerSummary {
+            .map(|(p, a)| ProducerSummary {
                 name: p.name.clone(),
                 topic: self.topics[p.topic as usize].name.clone(),
                 produced: p.produced,
-                acked: *acked,
+                acked: a.acked,
                 produced_per_s: p.produced as f64 / producing_s,
-                acked_per_s: *acked as f64 / producing_s,
-                ack_latency_s: h.as_deref().map(latency_of).unwrap_or_default(),
+                acked_per_s: a.acked as f64 / producing_s,
+                ack_latency_s: a.latency(),
             })
             .collect()
     }
@@ -150,4 +191,29 @@ fn outside(h: Option<&Histogram<u64>>) -> OutsideFaults {
         samples: h.len(),
         latency_s: latency_of(h),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counting a run of equal values gives the percentiles that recording each would,
+    /// before and after the first different value.
+    #[test]
+    fn ack_runs_read_as_a_histogram_of_every_value() {
+        for values in [vec![1, 1, 1], vec![5, 5, 5, 9, 5, 1_000_000], vec![7]] {
+            let mut a = AckLatency::default();
+            let mut h = new_histogram();
+            for &v in &values {
+                a.record(v);
+                h.saturating_record(v);
+            }
+            assert_eq!(a.acked, values.len() as u64);
+            assert_eq!(a.latency(), latency_of(&h), "{values:?}");
+        }
+        assert_eq!(
+            AckLatency::default().latency(),
+            crate::summary::Latency::default()
+        );
+    }
 }
