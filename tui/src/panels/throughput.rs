@@ -59,11 +59,13 @@ pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
             Span::styled(fmt::rate(produced_now), t.value()),
             Span::raw("  "),
             Span::styled(
-                if t.has_color() {
-                    "━ processed "
-                } else {
-                    "• processed "
-                },
+                format!(
+                    "{} processed {}",
+                    if t.has_color() { "━" } else { "•" },
+                    // Produced counts messages, processed counts each group's copy: with
+                    // room, the legend says so, as the two share one axis.
+                    if area.width >= 90 { "copies " } else { "" }
+                ),
                 t.processed(),
             ),
             Span::styled(fmt::rate(processed_now), t.value()),
@@ -190,6 +192,14 @@ mod tests {
         let b = testing::render(80, 12, |a, buf| render(&snap, &ctx, a, buf));
         insta::assert_snapshot!(b);
         assert!(b.to_string().contains("crash payments/1"), "{b:?}");
+    }
+
+    #[test]
+    fn with_room_the_legend_says_processed_counts_copies() {
+        let snap = fixture::snapshot();
+        let ctx = Ctx::plain(testing::theme());
+        let wide = testing::render(100, 12, |a, buf| render(&snap, &ctx, a, buf)).to_string();
+        assert!(wide.contains("processed copies 1500/s"), "{wide}");
     }
 
     #[test]
