@@ -143,6 +143,10 @@ pub fn tui(args: &TuiArgs) -> anyhow::Result<ExitCode> {
     }
     let result = app.run(&mut terminal, driver, &mut export);
     done.store(true, Ordering::Relaxed);
+    // Blank the alternate screen before leaving it: a terminal resized while it was on
+    // (tmux does this) shrinks it back to the size it started at by pushing its top
+    // rows into the history, and those rows then show above the shell's prompt.
+    let _ = terminal.clear();
     let _ = execute!(std::io::stdout(), DisableMouseCapture);
     let _ = ratatui::try_restore();
 

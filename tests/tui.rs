@@ -106,6 +106,8 @@ fn session(seed: u64, frames: &[u64]) -> (String, String) {
 fn paced_session_with_injected_faults_replays_from_its_export() {
     let (live, text) = session(42, &[33, 7, 120, 1, 50]);
     assert_eq!(text.matches("[[fault]]").count(), 4, "{text}");
+    // Readable times (`at = "1.234s"`, `duration = "2s"`), never raw nanoseconds.
+    assert!(!text.contains("ns\""), "{text}");
     let replay = Engine::new(&Scenario::from_toml(&text, "export.toml").unwrap(), 42).run();
     assert_eq!(
         replay.trace_hash, live,
@@ -304,15 +306,20 @@ impl Tmux {
 
     /// Waits until the screen contains `text`; fails showing the screen.
     pub(crate) fn wait_for(&self, text: &str) -> String {
+        self.wait_until(text, |s| s.contains(text))
+    }
+
+    /// Waits until `ok` holds for the screen (`what` names it in the failure).
+    pub(crate) fn wait_until(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
         loop {
             let s = self.screen();
-            if s.contains(text) {
+            if ok(&s) {
                 return s;
             }
             assert!(
                 start.elapsed() < Duration::from_secs(20),
-                "waited 20 s for {text:?}; screen:\n{s}"
+                "waited 20 s for {what:?}; screen:\n{s}"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -368,13 +375,15 @@ fn tmux_pause_speed_fault_export_quit() {
     t.keys(&["Space"]);
     t.wait_for("‖ paused");
     t.keys(&["+"]);
-    t.wait_for("│ ×2 │");
+    t.wait_until("speed ×2", |s| {
+        s.lines().next().is_some_and(|h| h.contains("│ ×2 "))
+    });
     t.keys(&["f"]);
     t.wait_for("inject a fault");
     t.keys(&["Down", "Down", "Enter"]);
     let s = t.wait_for("injected crash payments/1 for 5s at");
     assert!(!s.contains("inject a fault"), "menu closes:\n{s}");
-    // Paused: the crash applies 1 ns after the pause point, so one step shows it.
+    // Paused: the crash applies at the next whole millisecond, so one step shows it.
     t.keys(&["."]);
     let s = t.wait_for("topology 1 down");
     assert!(s.contains("FAULT"), "the event log shows the fault:\n{s}");
@@ -518,4 +527,146 @@ fn tmux_killed_under_the_dashboard_ends_it() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The y-axis top labels of the charts whose label line is `title`: the row under each
+/// such line, split at the column borders, keeps each column's `│LABEL│` field.
+fn axis_tops(screen: &str, title: &str) -> Vec<String> {
+    let lines: Vec<&str> = screen.lines().collect();
+    let Some(i) = lines.iter().position(|l| l.contains(title)) else {
+        return Vec::new();
+    };
+    let Some(row) = lines.get(i + 1) else {
+        return Vec::new();
+    };
+    row.split('│')
+        .map(str::trim)
+        .filter(|f| f.starts_with(|c: char| c.is_ascii_digit()))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn tmux_compare_mode_draws_each_row_on_one_shared_scale_with_axes() {
+    let Some((t, dir)) = launch("compare", "") else {
+        return;
+    };
+    t.wait_for("▶ running");
+    t.keys(&["c"]);
+    t.wait_for("at-most-once");
+    // Flat out to the end, so all three columns have the whole run.
+    t.keys(&["m"]);
+    let s = t.wait_for("■ finished");
+    for title in ["processed copies/s", "lag, all groups"] {
+        assert_eq!(s.matches(title).count(), 3, "{title} in each column:\n{s}");
+        let tops = axis_tops(&s, title);
+        assert_eq!(tops.len(), 3, "{title}: one labelled axis per column:\n{s}");
+        assert!(
+            tops.iter().all(|x| *x == tops[0]),
+            "{title}: one scale for the three variants, got {tops:?}:\n{s}"
+        );
+    }
+    // Both axes in each column, and every time axis from 0 s to the same end.
+    assert_eq!(s.matches('└').count(), 6, "{s}");
+    let time_axes: Vec<&str> = s
+        .lines()
+        .flat_map(|l| l.split('│'))
+        .map(str::trim)
+        .filter(|f| f.starts_with("0s "))
+        .filter_map(|f| f.split_whitespace().last())
+        .collect();
+    assert_eq!(time_axes.len(), 6, "{s}");
+    assert!(
+        time_axes.iter().all(|e| *e == time_axes[0]),
+        "{time_axes:?}"
+    );
+    for name in ["lag payments", "lag audit"] {
+        assert_eq!(s.matches(name).count(), 3, "{s}");
+    }
+    t.keys(&["q"]);
+    t.wait_for("exit=0");
+    t.assert_restored(&dir);
+}
+
+/// The header's clock (`12.3s` before ` / 20s`).
+fn clock(screen: &str) -> Option<String> {
+    let head = screen.lines().next()?;
+    let before = head.split(" / 20s").next()?;
+    Some(before.rsplit('│').next()?.trim().to_string())
+}
+
+#[test]
+fn tmux_fault_menu_pauses_the_run_and_chooses_the_duration() {
+    let Some((t, dir)) = launch("menu", "") else {
+        return;
+    };
+    t.wait_for("▶ running");
+    t.keys(&["f"]);
+    let s = t.wait_for("inject a fault (paused)");
+    assert!(s.contains("‖ paused"), "{s}");
+    assert!(
+        s.contains("space resume"),
+        "the key bar offers resume:\n{s}"
+    );
+    // Simulated time stands still while the menu is open.
+    let at = clock(&s).expect("a clock");
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(clock(&t.screen()).as_deref(), Some(at.as_str()));
+    // The first choice is a 5 s crash of payments/0: → twice makes it 20 s.
+    t.keys(&["Right", "Right"]);
+    t.wait_for("crash payments/0 for 20s");
+    t.keys(&["Enter"]);
+    let s = t.wait_for("injected crash payments/0 for 20s at");
+    assert!(!s.contains("inject a fault"), "menu closes:\n{s}");
+    // The menu paused the run, so injecting resumes it.
+    t.wait_until("the clock moves on", |s| {
+        s.contains("▶ running") && clock(s).is_some_and(|c| c != at)
+    });
+    t.keys(&["e"]);
+    t.wait_for("wrote tui-e2e.session.toml");
+    t.keys(&["q"]);
+    t.wait_for("exit=0");
+    t.assert_restored(&dir);
+    let text = std::fs::read_to_string(dir.join("tui-e2e.session.toml")).unwrap();
+    // Readable times: the duration chosen and a start on a whole millisecond.
+    let fault = text
+        .split("[[fault]]")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(fault.contains("duration = \"20s\""), "{fault}");
+    let at_line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("at = "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(!at_line.contains("ns\""), "{at_line}");
+    let secs = at_line
+        .trim_start_matches("at = \"")
+        .trim_end_matches("s\"");
+    let decimals = secs.split('.').nth(1).unwrap_or("");
+    assert!(decimals.len() <= 3, "{at_line}");
+}
+
+#[test]
+fn tmux_quit_after_a_resize_leaves_the_terminal_clean() {
+    let Some((t, dir)) = launch("resize", "") else {
+        return;
+    };
+    t.wait_for("▶ running");
+    // Bigger, as a user enlarging the window does; the dashboard redraws at the new size.
+    assert!(
+        t.run(&["resize-window", "-t", "0", "-x", "130", "-y", "38"])
+            .status
+            .success()
+    );
+    t.wait_until("a redraw at 130 columns", |s| {
+        s.lines().next().is_some_and(|l| l.chars().count() > 110)
+    });
+    t.keys(&["q"]);
+    let s = t.wait_for("exit=0");
+    // Nothing of the dashboard is left above or below the shell's lines.
+    for debris in ["│", "╭", "╰", "┃", "lag & depth", "throughput"] {
+        assert!(!s.contains(debris), "{debris:?} left on screen:\n{s}");
+    }
+    t.assert_restored(&dir);
 }

@@ -60,6 +60,7 @@ fn render_time(scenario: &Scenario, source: &str, path: &str) {
     app.handle_event(AppEvent::Snapshot(Frame {
         generation: 0,
         snapshots: vec![engine.snapshot()],
+        faults: Vec::new(),
     }));
     let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
     let n = 500;

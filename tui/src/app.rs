@@ -7,7 +7,6 @@
 use crate::control::{AppEvent, Control, Frame, RecordedFault, RunSpec, Speed};
 use crate::export::{self, Session};
 use crate::layout::{self, MIN_HEIGHT, MIN_WIDTH, Panel};
-use crate::panels::overlay::fault_choices;
 use crate::theme::Theme;
 use mqlab_sim::{Delivery, Scenario, SimTime, Snapshot};
 use ratatui::crossterm::event::{
@@ -73,6 +72,13 @@ pub struct App {
     stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// The anomaly picker's examples and the history shown.
     pub(crate) picker: picker::Picker,
+    /// The fault menu's state: the duration chosen for the selected fault, and whether
+    /// closing the menu resumes the run it paused.
+    pub(crate) menu: fault_menu::Menu,
+    /// The throughput chart shows the whole run so far (`w`), not the latest window.
+    pub(crate) whole_run: bool,
+    /// Lines the help is scrolled down.
+    pub(crate) help_scroll: usize,
 }
 
 impl App {
@@ -106,6 +112,9 @@ impl App {
             screen: Rect::new(0, 0, MIN_WIDTH, MIN_HEIGHT),
             stop: None,
             picker: picker::Picker::default(),
+            menu: fault_menu::Menu::default(),
+            whole_run: false,
+            help_scroll: 0,
         }
     }
 
@@ -300,7 +309,7 @@ impl App {
         }
         match self.overlay {
             Overlay::Help => {
-                self.overlay = Overlay::None;
+                self.help_key(key.code);
                 Vec::new()
             }
             Overlay::Faults(selected) => self.fault_menu_key(key.code, selected),
@@ -316,28 +325,6 @@ impl App {
     fn quit(&mut self) -> Vec<Effect> {
         self.quit = true;
         vec![Effect::Control(Control::Quit)]
-    }
-
-    fn fault_menu_key(&mut self, code: KeyCode, selected: usize) -> Vec<Effect> {
-        let choices = self.snapshot().map(fault_choices).unwrap_or_default();
-        let last = choices.len().saturating_sub(1);
-        match code {
-            KeyCode::Up | KeyCode::Char('k') => {
-                self.overlay = Overlay::Faults(selected.saturating_sub(1));
-            }
-            KeyCode::Down | KeyCode::Char('j') => {
-                self.overlay = Overlay::Faults((selected + 1).min(last));
-            }
-            KeyCode::Enter => {
-                self.overlay = Overlay::None;
-                if let Some(spec) = choices.into_iter().nth(selected) {
-                    return vec![Effect::Control(Control::Inject(spec))];
-                }
-            }
-            KeyCode::Esc | KeyCode::Char('f' | 'q') => self.overlay = Overlay::None,
-            _ => {}
-        }
-        Vec::new()
     }
 
     fn dashboard_key(&mut self, code: KeyCode) -> Vec<Effect> {
@@ -385,13 +372,17 @@ impl App {
                 };
                 self.restart(label, self.now())
             }
-            KeyCode::Char('f') => {
-                if self
-                    .snapshot()
-                    .is_some_and(|s| !fault_choices(s).is_empty())
-                {
-                    self.overlay = Overlay::Faults(0);
-                }
+            KeyCode::Char('f') => self.open_fault_menu(),
+            KeyCode::Char('w') => {
+                self.whole_run = !self.whole_run;
+                self.status = Some(
+                    if self.whole_run {
+                        "throughput: the whole run"
+                    } else {
+                        "throughput: the latest 30s"
+                    }
+                    .into(),
+                );
                 Vec::new()
             }
             KeyCode::Char('a') => self.open_picker(),
@@ -404,6 +395,7 @@ impl App {
             },
             KeyCode::Char('?') => {
                 self.overlay = Overlay::Help;
+                self.help_scroll = 0;
                 Vec::new()
             }
             KeyCode::Tab | KeyCode::BackTab => {
@@ -419,6 +411,25 @@ impl App {
                 Vec::new()
             }
         }
+    }
+
+    /// In the help: arrows and pages scroll it (when it is taller than the screen), any
+    /// other key closes it.
+    fn help_key(&mut self, code: KeyCode) {
+        let body = layout::areas(self.screen, None).body;
+        let max = crate::panels::overlay::help_max_scroll(body);
+        let page = usize::from(body.height.saturating_sub(3)).max(1);
+        self.help_scroll = match code {
+            KeyCode::Up => self.help_scroll.saturating_sub(1),
+            KeyCode::Down => self.help_scroll + 1,
+            KeyCode::PageUp => self.help_scroll.saturating_sub(page),
+            KeyCode::PageDown => self.help_scroll + page,
+            _ => {
+                self.overlay = Overlay::None;
+                return;
+            }
+        }
+        .min(max);
     }
 
     fn scroll_key(&mut self, code: KeyCode) {
@@ -463,16 +474,19 @@ impl App {
             self.status = Some("compare mode already shows every variant".into());
             return Vec::new();
         }
-        let current = self
-            .delivery
-            .or_else(|| self.snapshot().and_then(|s| Delivery::parse(&s.delivery)));
-        let next = match current {
-            Some(Delivery::AtMostOnce) => Delivery::AtLeastOnce,
-            Some(Delivery::AtLeastOnce) => Delivery::ExactlyOnce,
-            Some(Delivery::ExactlyOnce) | None => Delivery::AtMostOnce,
+        // The three uniform variants, then back to the scenario's own mix.
+        let next = match self.delivery {
+            None => Some(Delivery::AtMostOnce),
+            Some(Delivery::AtMostOnce) => Some(Delivery::AtLeastOnce),
+            Some(Delivery::AtLeastOnce) => Some(Delivery::ExactlyOnce),
+            Some(Delivery::ExactlyOnce) => None,
         };
-        self.delivery = Some(next);
-        self.restart(&format!("delivery {}", next.as_str()), self.now())
+        self.delivery = next;
+        let label = match next {
+            Some(d) => format!("delivery {} for every group", d.as_str()),
+            None => "delivery: the scenario's own".to_string(),
+        };
+        self.restart(&label, self.now())
     }
 }
 
@@ -487,6 +501,7 @@ pub fn next_seed(seed: u64) -> u64 {
     (z ^ (z >> 31)) % 1_000_000
 }
 
+mod fault_menu;
 mod picker;
 #[cfg(test)]
 mod tests;

@@ -97,16 +97,17 @@ impl FaultSpec {
         self.kind.as_str()
     }
 
-    /// A `[[fault]]` entry starting at `at`. Times are written in whole nanoseconds so that
-    /// the file replays the exact instant; floats with `{:?}` so they parse back exactly.
+    /// A `[[fault]]` entry starting at `at`. Times are written as exact decimal seconds
+    /// (`9.123s`, `0.000000001s` if need be) so the file is readable and still replays the
+    /// exact instant; floats with `{:?}` so they parse back exactly.
     #[must_use]
     pub fn to_toml(&self, at: SimTime) -> String {
         let mut s = String::from("[[fault]]\n");
-        let _ = writeln!(s, "at = \"{}ns\"", at.0);
+        let _ = writeln!(s, "at = \"{}\"", exact_secs(at.0));
         let _ = writeln!(s, "kind = \"{}\"", self.kind_str());
         let _ = writeln!(s, "target = {}", quote(&self.target));
         if let Some(d) = self.duration {
-            let _ = writeln!(s, "duration = \"{}ns\"", d.0);
+            let _ = writeln!(s, "duration = \"{}\"", exact_secs(d.0));
         }
         if let Some(f) = self.factor {
             let _ = writeln!(s, "factor = {f:?}");
@@ -143,6 +144,19 @@ impl FaultSpec {
         }
         s
     }
+}
+
+/// `nanos` as decimal seconds with every significant digit and no trailing zeros:
+/// `9.123s`, `5s`, `0.000000001s`. The scenario parser reads these back to the same
+/// nanosecond (ten significant digits are far inside an `f64`'s precision).
+#[must_use]
+pub fn exact_secs(nanos: u64) -> String {
+    let (whole, frac) = (nanos / 1_000_000_000, nanos % 1_000_000_000);
+    if frac == 0 {
+        return format!("{whole}s");
+    }
+    let digits = format!("{frac:09}");
+    format!("{whole}.{}s", digits.trim_end_matches('0'))
 }
 
 /// A TOML basic string (names are plain, but a quote or backslash must not break the file).
@@ -240,6 +254,41 @@ pub struct Frame {
     pub generation: u64,
     /// The engines' views, in `RunSpec::deliveries` order.
     pub snapshots: Vec<Snapshot>,
+    /// Every fault of the run (the file's and those injected by hand) that has started,
+    /// for the charts to mark; the same for every engine of a compare set.
+    pub faults: Vec<FaultWindow>,
+}
+
+/// A fault's span on the time axis, as the charts mark it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaultWindow {
+    /// When it started.
+    pub start: SimTime,
+    /// When it ends (`None`: an instant, such as a poison burst or a replay).
+    pub end: Option<SimTime>,
+    /// `crash analytics`, `slow payments/0`.
+    pub label: String,
+}
+
+impl FaultWindow {
+    /// The windows of `faults` that have started by `now`, in start order.
+    #[must_use]
+    pub fn started(faults: &[FaultConfig], now: SimTime) -> Vec<FaultWindow> {
+        let mut v: Vec<FaultWindow> = faults
+            .iter()
+            .map(|f| {
+                let start = SimTime::ZERO + f.at;
+                FaultWindow {
+                    start,
+                    end: f.duration.map(|d| start + d),
+                    label: format!("{} {}", f.kind.get_ref().as_str(), f.target.get_ref()),
+                }
+            })
+            .filter(|w| w.start <= now)
+            .collect();
+        v.sort_by_key(|w| w.start);
+        v
+    }
 }
 
 /// Everything the UI loop reacts to.
@@ -309,6 +358,24 @@ mod tests {
     }
 
     #[test]
+    fn exported_times_are_readable_seconds_that_parse_back_to_the_nanosecond() {
+        assert_eq!(exact_secs(9_123_000_000), "9.123s");
+        assert_eq!(exact_secs(5_000_000_000), "5s");
+        assert_eq!(exact_secs(0), "0s");
+        assert_eq!(exact_secs(9_122_490_633), "9.122490633s");
+        assert_eq!(exact_secs(1), "0.000000001s");
+        // Every nanosecond count a session can reach (up to a day) parses back exactly.
+        let mut n: u64 = 1;
+        while n < 86_400_000_000_000 {
+            for v in [n, n + 1, n * 7 + 3, n.saturating_sub(1)] {
+                let back = mqlab_sim::time::parse_duration(&exact_secs(v)).unwrap();
+                assert_eq!(back.0, v, "{}", exact_secs(v));
+            }
+            n = n * 3 + 17;
+        }
+    }
+
+    #[test]
     fn fault_entries_round_trip_with_nanosecond_times() {
         let spec = FaultSpec {
             kind: FaultKind::Slow,
@@ -318,7 +385,8 @@ mod tests {
             count: None,
         };
         let text = spec.to_toml(SimTime(12_345_678));
-        assert!(text.contains("at = \"12345678ns\""), "{text}");
+        assert!(text.contains("at = \"0.012345678s\""), "{text}");
+        assert!(text.contains("duration = \"10s\""), "{text}");
         let cfg = spec.to_config(SimTime(12_345_678)).unwrap();
         assert_eq!(cfg.at, SimDuration(12_345_678));
         assert_eq!(cfg.target.get_ref(), "pay\"ments/0");

@@ -9,7 +9,8 @@
 //! times as scenario faults gives the same run (tested in `tests/tui.rs`).
 
 use crate::control::{
-    AppEvent, Control, Example, FaultSpec, Frame, History, RecordedFault, RunSpec, STEP, Speed,
+    AppEvent, Control, Example, FaultSpec, FaultWindow, Frame, History, RecordedFault, RunSpec,
+    STEP, Speed,
 };
 use mqlab_sim::engine::TraceSpec;
 use mqlab_sim::scenario::resolve_target;
@@ -93,8 +94,9 @@ impl Driver {
             return Err(format!("fault target `{}` names nothing", spec.target));
         }
         // Everything at `now` has already run, so the engine applies a fault 1 ns later
-        // at the earliest; ask for exactly that, then record what the engine applied.
-        let config = spec.to_config(self.now() + SimDuration(1))?;
+        // at the earliest; ask for the next whole millisecond after that, so the export
+        // reads `9.123s`, then record what the engine applied.
+        let config = spec.to_config(next_millisecond(self.now()))?;
         for e in &mut self.engines {
             e.inject_fault(config.clone())
                 .map_err(|e| format!("{}: {e}", spec.describe()))?;
@@ -116,6 +118,7 @@ impl Driver {
         Frame {
             generation: self.generation,
             snapshots: self.engines.iter().map(Engine::snapshot).collect(),
+            faults: FaultWindow::started(&self.engines[0].scenario().faults, self.now()),
         }
     }
 
@@ -173,6 +176,13 @@ impl Driver {
     pub fn engines(&self) -> &[Engine] {
         &self.engines
     }
+}
+
+/// The first whole millisecond strictly after `t`.
+#[must_use]
+pub fn next_millisecond(t: SimTime) -> SimTime {
+    const MS: u64 = 1_000_000;
+    SimTime((t.0 / MS + 1) * MS)
 }
 
 fn build(base: &Scenario, spec: &RunSpec) -> Result<Vec<Engine>, String> {
@@ -450,6 +460,8 @@ mod tests {
         controls.send(Control::Step).unwrap();
         let t1 = last_now(&settle(&events));
         assert_eq!(t1, t0 + STEP, "a step is exactly 100ms of simulated time");
+        assert!(next_millisecond(t1) > t1 && next_millisecond(t1) <= t1 + SimDuration(1_000_000));
+        assert_eq!(next_millisecond(SimTime(2_000_000)), SimTime(3_000_000));
 
         let crash = FaultSpec {
             kind: FaultKind::Crash,
@@ -469,7 +481,7 @@ mod tests {
             Some((
                 0,
                 RecordedFault {
-                    at: t1 + SimDuration(1),
+                    at: next_millisecond(t1),
                     spec: crash.clone()
                 }
             ))

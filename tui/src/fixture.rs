@@ -19,7 +19,8 @@ fn instance(state: InstanceState, busy: bool, partitions: &[u32], processed: u64
     }
 }
 
-fn series(buckets: u32) -> Series {
+/// `buckets` half-second buckets of a run with a stall at bucket 20..30.
+pub fn series(buckets: u32) -> Series {
     let mut s = Series::default();
     let mut by_group = (Vec::new(), Vec::new());
     for i in 0..buckets {
@@ -84,6 +85,20 @@ fn log() -> Vec<LogEntry> {
             LogKind::Loss,
             "payments: 14 copies replayed (duplicated)",
         ),
+    ]
+}
+
+/// The fault windows of the fixture's log: the crash at 10 s for 5 s, the slow-down at
+/// 16 s for 10 s (still open at 18.2 s).
+pub fn fault_windows() -> Vec<crate::control::FaultWindow> {
+    let w = |from_ms: u64, to_ms: u64, label: &str| crate::control::FaultWindow {
+        start: SimTime(from_ms * 1_000_000),
+        end: Some(SimTime(to_ms * 1_000_000)),
+        label: label.into(),
+    };
+    vec![
+        w(10_000, 15_000, "crash payments/1"),
+        w(16_000, 26_000, "slow payments/2"),
     ]
 }
 

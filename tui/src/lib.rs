@@ -30,7 +30,8 @@ mod fixture;
 
 pub use app::App;
 pub use control::{
-    AppEvent, Control, Example, FaultSpec, Frame, History, RecordedFault, RunSpec, Speed,
+    AppEvent, Control, Example, FaultSpec, FaultWindow, Frame, History, RecordedFault, RunSpec,
+    Speed,
 };
 pub use driver::Driver;
 pub use event_loop::RunError;

@@ -13,7 +13,9 @@ pub mod latency;
 pub mod overlay;
 pub mod throughput;
 pub mod topology;
+pub mod windows;
 
+use crate::control::FaultWindow;
 use crate::theme::Theme;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -36,6 +38,10 @@ pub struct Ctx<'a> {
     pub paused: bool,
     /// The header's speed label.
     pub speed: &'a str,
+    /// The faults that have started, for the charts to mark.
+    pub faults: &'a [FaultWindow],
+    /// The throughput chart shows the whole run so far, not the latest window (`w`).
+    pub whole_run: bool,
 }
 
 impl Ctx<'_> {
@@ -50,6 +56,8 @@ impl Ctx<'_> {
             p99_history: &[],
             paused: false,
             speed: "×4",
+            faults: &[],
+            whole_run: false,
         }
     }
 

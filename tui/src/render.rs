@@ -30,6 +30,8 @@ impl Widget for &App {
             p99_history: &self.p99_history,
             paused: self.paused,
             speed: &speed,
+            faults: self.frame.as_ref().map_or(&[][..], |f| f.faults.as_slice()),
+            whole_run: self.whole_run,
         };
         let Some(frame) = &self.frame else {
             Line::styled(" mqlab  starting the engine…", self.theme.title())
@@ -73,9 +75,9 @@ impl Widget for &App {
         keybar::render(&base, status.as_deref(), areas.keybar, buf);
         match self.overlay {
             Overlay::None => {}
-            Overlay::Help => overlay::help(&base, areas.body, buf),
+            Overlay::Help => overlay::help(&base, self.help_scroll, areas.body, buf),
             Overlay::Faults(selected) => {
-                let choices = overlay::fault_choices(snap);
+                let choices = self.fault_menu_choices(selected);
                 overlay::faults(&base, &choices, selected, areas.body, buf);
             }
             Overlay::Anomalies(selected) => {
@@ -136,6 +138,7 @@ mod tests {
         app.handle_event(AppEvent::Snapshot(Frame {
             generation: 0,
             snapshots: vec![fixture::snapshot()],
+            faults: fixture::fault_windows(),
         }));
         app
     }
@@ -176,6 +179,7 @@ mod tests {
                 fixture::variant("at-least-once", 14, 0),
                 fixture::variant("exactly-once", 0, 0),
             ],
+            faults: fixture::fault_windows(),
         }));
         insta::assert_snapshot!(draw(&a, 80, 24));
     }
@@ -194,6 +198,49 @@ mod tests {
         let mut a = app(Theme::new(true));
         key(&mut a, KeyCode::Char('f'));
         insta::assert_snapshot!(draw(&a, 80, 24));
+    }
+
+    /// Characters that draw lines rather than say something: borders, axes, braille
+    /// chart dots and block bars. The help explains the rest.
+    fn is_drawing(c: char) -> bool {
+        matches!(c, '\u{2500}'..='\u{257F}' | '\u{2580}'..='\u{259F}' | '\u{2800}'..='\u{28FF}')
+            && !matches!(c, '━' | '┄')
+    }
+
+    #[test]
+    fn the_help_explains_every_symbol_the_dashboard_draws() {
+        let help = draw_help();
+        let mut screens = Vec::new();
+        let mut a = app(Theme::new(true));
+        a.paused = true;
+        screens.push(draw(&a, 200, 60).to_string());
+        key(&mut a, KeyCode::Char('f'));
+        screens.push(draw(&a, 200, 60).to_string());
+        let mut a = app(Theme::new(true));
+        key(&mut a, KeyCode::Char('c'));
+        screens.push(draw(&a, 120, 40).to_string());
+        let mut missing: Vec<char> = screens
+            .iter()
+            .flat_map(|s| s.chars())
+            .filter(|&c| !c.is_ascii() && !is_drawing(c) && !help.contains(c))
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        assert!(missing.is_empty(), "not in the help: {missing:?}");
+        for glyph in [
+            "○", "●", "✖", "▶", "=1", "≥1", "≤1", "◐", "◀", "✓", "✗", "‖", "■",
+        ] {
+            assert!(help.contains(glyph), "{glyph} not in the help");
+        }
+    }
+
+    /// The help alone, tall enough to hold all of it.
+    fn draw_help() -> String {
+        let ctx = crate::panels::Ctx::plain(Theme::new(true));
+        crate::panels::testing::render(100, 60, |a, buf| {
+            crate::panels::overlay::help(&ctx, 0, a, buf);
+        })
+        .to_string()
     }
 
     #[test]

@@ -110,6 +110,21 @@ impl Theme {
     pub fn selected(self) -> Style {
         Style::new().add_modifier(Modifier::REVERSED)
     }
+    /// The background of a fault window on a chart (nothing without colour: the window
+    /// is then marked on the time axis and labelled instead).
+    #[must_use]
+    pub fn fault_shade(self) -> Style {
+        if self.color {
+            Style::new().bg(Color::Indexed(52))
+        } else {
+            Style::new()
+        }
+    }
+    /// A fault window's label and its mark on the time axis.
+    #[must_use]
+    pub fn fault_mark(self) -> Style {
+        self.fg(Color::LightRed).add_modifier(Modifier::BOLD)
+    }
     /// The header bar.
     #[must_use]
     pub fn header(self) -> Style {
@@ -149,6 +164,8 @@ mod tests {
             t.selected(),
             t.state(true, false),
             t.state(false, true),
+            t.fault_shade(),
+            t.fault_mark(),
         ] {
             assert_eq!(s.fg, None, "{s:?}");
             assert_eq!(s.bg, None, "{s:?}");

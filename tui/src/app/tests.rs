@@ -42,6 +42,7 @@ fn app() -> App {
     app.handle_event(AppEvent::Snapshot(Frame {
         generation: 0,
         snapshots: vec![fixture::snapshot()],
+        faults: Vec::new(),
     }));
     app
 }
@@ -128,7 +129,8 @@ fn esc_closes_a_popup_before_it_quits() {
     let mut a = app();
     ch(&mut a, 'f');
     assert_eq!(a.overlay, Overlay::Faults(0));
-    assert!(key(&mut a, KeyCode::Esc).is_empty());
+    // The menu paused the run; closing it resumes.
+    assert_eq!(control(&key(&mut a, KeyCode::Esc)), [Control::Resume]);
     assert_eq!(a.overlay, Overlay::None);
     assert!(!a.should_quit());
     ch(&mut a, '?');
@@ -151,7 +153,88 @@ fn fault_menu_injects_the_chosen_fault() {
         factor: None,
         count: None,
     };
-    assert_eq!(control(&e), [Control::Inject(want)]);
+    assert_eq!(control(&e), [Control::Inject(want), Control::Resume]);
+    assert_eq!(a.overlay, Overlay::None);
+    assert!(!a.paused);
+}
+
+#[test]
+fn fault_menu_pauses_while_open_and_resumes_only_a_run_it_paused() {
+    let mut a = app();
+    assert_eq!(control(&ch(&mut a, 'f')), [Control::Pause]);
+    assert!(a.paused);
+    assert_eq!(control(&key(&mut a, KeyCode::Esc)), [Control::Resume]);
+    assert!(!a.paused);
+    // Paused by hand first: the menu leaves it paused.
+    ch(&mut a, ' ');
+    assert!(control(&ch(&mut a, 'f')).is_empty());
+    let e = key(&mut a, KeyCode::Enter);
+    assert!(matches!(control(&e)[..], [Control::Inject(_)]), "{e:?}");
+    assert!(a.paused);
+}
+
+#[test]
+fn fault_menu_arrows_choose_the_duration_of_the_selected_fault() {
+    let mut a = app();
+    ch(&mut a, 'f');
+    key(&mut a, KeyCode::Right);
+    key(&mut a, KeyCode::Right);
+    assert_eq!(
+        a.fault_menu_choices(0)[0].duration,
+        Some(SimDuration::from_secs(20))
+    );
+    key(&mut a, KeyCode::Left);
+    let e = key(&mut a, KeyCode::Enter);
+    let [Control::Inject(spec), Control::Resume] = &control(&e)[..] else {
+        panic!("{e:?}")
+    };
+    assert_eq!(
+        (spec.target.as_str(), spec.duration),
+        ("payments/0", Some(SimDuration::from_secs(10)))
+    );
+    // Moving to another fault starts from its own default; an instant has none.
+    ch(&mut a, 'f');
+    key(&mut a, KeyCode::Right);
+    key(&mut a, KeyCode::Down);
+    assert_eq!(
+        a.fault_menu_choices(1)[1].duration,
+        Some(SimDuration::from_secs(10)),
+        "slow's default"
+    );
+    for _ in 0..9 {
+        key(&mut a, KeyCode::Down);
+    }
+    key(&mut a, KeyCode::Right);
+    let poison = &a.fault_menu_choices(10)[10];
+    assert_eq!((poison.kind, poison.duration), (FaultKind::Poison, None));
+    assert!(a.status.as_deref().unwrap_or("").contains("instant"));
+}
+
+#[test]
+fn w_toggles_the_whole_run_view() {
+    let mut a = app();
+    assert!(!a.whole_run);
+    assert!(ch(&mut a, 'w').is_empty());
+    assert!(a.whole_run);
+    ch(&mut a, 'w');
+    assert!(!a.whole_run);
+}
+
+#[test]
+fn help_scrolls_with_arrows_and_closes_on_any_other_key() {
+    let mut a = app();
+    a.set_screen(Rect::new(0, 0, 80, 24));
+    ch(&mut a, '?');
+    for _ in 0..100 {
+        key(&mut a, KeyCode::Down);
+    }
+    assert_eq!(a.overlay, Overlay::Help);
+    let max = crate::panels::overlay::help_max_scroll(layout::areas(a.screen, None).body);
+    assert!(max > 0);
+    assert_eq!(a.help_scroll, max);
+    key(&mut a, KeyCode::PageUp);
+    assert!(a.help_scroll < max);
+    ch(&mut a, 'x');
     assert_eq!(a.overlay, Overlay::None);
 }
 
@@ -236,26 +319,39 @@ fn frames_of_a_replaced_run_are_ignored() {
     a.handle_event(AppEvent::Snapshot(Frame {
         generation: 0,
         snapshots: vec![old],
+        faults: Vec::new(),
     }));
     assert_ne!(a.snapshot().unwrap().events, 1);
 }
 
 #[test]
-fn d_cycles_the_delivery_variant_and_keeps_the_place() {
+fn d_cycles_the_three_variants_then_back_to_the_scenarios_own_mix() {
     let mut a = app();
-    let [Control::Restart(spec)] = &control(&ch(&mut a, 'd'))[..] else {
-        panic!("d restarts")
-    };
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        let [Control::Restart(spec)] = &control(&ch(&mut a, 'd'))[..] else {
+            panic!("d restarts")
+        };
+        assert_eq!(spec.until, Some(fixture::snapshot().now), "keeps the place");
+        seen.push(spec.deliveries[0]);
+    }
     assert_eq!(
-        spec.deliveries,
-        [Some(Delivery::ExactlyOnce)],
-        "fixture runs at-least-once"
+        seen,
+        [
+            Some(Delivery::AtMostOnce),
+            Some(Delivery::AtLeastOnce),
+            Some(Delivery::ExactlyOnce),
+            None,
+            Some(Delivery::AtMostOnce),
+        ]
     );
-    assert_eq!(spec.until, Some(fixture::snapshot().now));
-    let [Control::Restart(spec)] = &control(&ch(&mut a, 'd'))[..] else {
-        panic!("d restarts")
-    };
-    assert_eq!(spec.deliveries, [Some(Delivery::AtMostOnce)]);
+    ch(&mut a, 'd');
+    ch(&mut a, 'd');
+    ch(&mut a, 'd');
+    assert_eq!(
+        a.status.as_deref(),
+        Some("delivery: the scenario's own (catching up to 18.2s)")
+    );
 }
 
 #[test]
@@ -337,7 +433,9 @@ fn export_carries_the_faults_and_the_switched_variant() {
         generation: 0,
         fault: recorded(12_345_678),
     });
-    ch(&mut a, 'd');
+    for _ in 0..3 {
+        ch(&mut a, 'd');
+    }
     let e = ch(&mut a, 'e');
     let [Effect::Export(text)] = &e[..] else {
         panic!("e exports: {e:?}")
@@ -361,6 +459,7 @@ fn p99_history_follows_buckets_not_frames() {
         a.handle_event(AppEvent::Snapshot(Frame {
             generation: 0,
             snapshots: vec![fixture::snapshot()],
+            faults: Vec::new(),
         }));
     }
     assert_eq!(a.p99_history.len(), n, "same buckets, same history");

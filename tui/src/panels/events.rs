@@ -1,6 +1,9 @@
 //! The event log: faults, restarts, rebalances, dead-letters, losses and phase changes
 //! with their simulated times, newest at the bottom, scrolled back by `Ctx::log_scroll`
-//! lines (mouse wheel, or ↑/↓ when focused).
+//! entries (mouse wheel, or ↑/↓ when focused). A long entry wraps under its text rather
+//! than losing its end, and entries of one instant list causes (a crash, a restart)
+//! before their effects (the rebalance, the leader election), whatever order the engine
+//! noted them in.
 
 use super::{Ctx, inner};
 use crate::fmt;
@@ -33,13 +36,76 @@ pub fn max_scroll(snap: &Snapshot, rows: usize) -> usize {
     snap.log.len().saturating_sub(rows)
 }
 
-fn line<'a>(ctx: &Ctx, e: &'a LogEntry) -> Line<'a> {
+/// Same-instant order: causes first (faults, restarts, phase changes), then what they
+/// set off (breakers, watermark pauses), then membership and replication changes, then
+/// what was lost or dead-lettered.
+fn rank(k: LogKind) -> u8 {
+    match k {
+        LogKind::Fault | LogKind::Restart | LogKind::Phase => 0,
+        LogKind::Breaker | LogKind::Backpressure => 1,
+        LogKind::Rebalance | LogKind::Broker => 2,
+        LogKind::DeadLetter | LogKind::Loss => 3,
+    }
+}
+
+/// The log in display order: by time, and within an instant causes before effects (a
+/// stable sort, so entries of one rank keep the engine's order).
+#[must_use]
+pub fn ordered(log: &[LogEntry]) -> Vec<&LogEntry> {
+    let mut v: Vec<&LogEntry> = log.iter().collect();
+    v.sort_by_key(|e| (e.at, rank(e.kind)));
+    v
+}
+
+/// Width of the time and kind columns a wrapped entry's text is indented by.
+const PREFIX_W: usize = 17;
+
+/// `text` cut into rows of at most `width` characters, at spaces where it can be.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut rows = vec![String::new()];
+    for word in text.split(' ') {
+        let row = rows.last_mut().expect("one row");
+        let (have, need) = (row.chars().count(), word.chars().count());
+        if have > 0 && have + 1 + need <= width {
+            row.push(' ');
+            row.push_str(word);
+            continue;
+        }
+        if have > 0 {
+            rows.push(String::new());
+        }
+        // A word longer than a row is split where the row ends.
+        let chars: Vec<char> = word.chars().collect();
+        for (i, chunk) in chars.chunks(width).enumerate() {
+            if i > 0 {
+                rows.push(String::new());
+            }
+            rows.last_mut().expect("one row").extend(chunk);
+        }
+    }
+    rows
+}
+
+/// An entry's screen rows at `width` columns: time and kind, then the text, wrapped.
+fn lines<'a>(ctx: &Ctx, e: &LogEntry, width: usize) -> Vec<Line<'a>> {
     let (label, style) = kind(ctx, e.kind);
-    Line::from(vec![
-        Span::styled(format!("{:>9} ", e.at.to_string()), ctx.theme.dim()),
-        Span::styled(format!("{label:<6}"), style),
-        Span::raw(e.text.as_str()),
-    ])
+    let text_w = width.saturating_sub(PREFIX_W).max(8);
+    wrap(&e.text, text_w)
+        .into_iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let head = if i == 0 {
+                vec![
+                    Span::styled(format!("{:>9} ", e.at.to_string()), ctx.theme.dim()),
+                    Span::styled(format!("{label:<6} "), style),
+                ]
+            } else {
+                vec![Span::raw(" ".repeat(PREFIX_W))]
+            };
+            Line::from([head, vec![Span::raw(row)]].concat())
+        })
+        .collect()
 }
 
 /// Renders the event log.
@@ -65,10 +131,21 @@ pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
         .render(area, buf);
         return;
     }
-    let end = snap.log.len() - scroll;
-    let start = end.saturating_sub(rows);
-    let lines: Vec<Line> = snap.log[start..end].iter().map(|e| line(ctx, e)).collect();
-    Paragraph::new(lines).render(area, buf);
+    let log = ordered(&snap.log);
+    let end = log.len() - scroll;
+    // Newest entry at the bottom: walk back until the rows are full; the oldest entry
+    // shown may lose its first rows.
+    let mut shown: Vec<Line> = Vec::new();
+    for e in log[..end].iter().rev() {
+        if shown.len() >= rows {
+            break;
+        }
+        let mut l = lines(ctx, e, usize::from(area.width));
+        l.append(&mut shown);
+        shown = l;
+    }
+    let from = shown.len().saturating_sub(rows);
+    Paragraph::new(shown.split_off(from)).render(area, buf);
 }
 
 #[cfg(test)]
@@ -94,6 +171,68 @@ mod tests {
         };
         let b = testing::render(64, 6, |a, buf| render(&snap, &ctx, a, buf));
         insta::assert_snapshot!(b);
+    }
+
+    #[test]
+    fn a_long_entry_wraps_under_its_text_instead_of_losing_its_cause() {
+        let mut snap = fixture::snapshot();
+        snap.log.push(LogEntry {
+            at: mqlab_sim::SimTime(19_000_000_000),
+            kind: LogKind::Broker,
+            text: "orders/2: leader broker/1 elected after broker/0 crashed; ISR shrank to [1]"
+                .into(),
+        });
+        let ctx = Ctx::plain(testing::theme());
+        let b = testing::render(50, 6, |a, buf| render(&snap, &ctx, a, buf));
+        let text = b.to_string();
+        // Every word is on screen, the end included, each row inside the panel.
+        for word in [
+            "orders/2:",
+            "elected",
+            "broker/0",
+            "crashed;",
+            "shrank",
+            "[1]",
+        ] {
+            assert!(text.contains(word), "{word} missing:\n{text}");
+        }
+        insta::assert_snapshot!(b);
+    }
+
+    #[test]
+    fn same_instant_entries_list_the_cause_before_the_effect() {
+        let mut snap = fixture::snapshot();
+        let at = mqlab_sim::SimTime(35_000_000_000);
+        let e = |kind, text: &str| LogEntry {
+            at,
+            kind,
+            text: text.into(),
+        };
+        // As the engine notes them: the fault's own line comes after what it set off.
+        snap.log = vec![
+            e(
+                LogKind::Rebalance,
+                "analytics: rebalance, 6 partition(s) moved",
+            ),
+            e(LogKind::Restart, "restart: analytics"),
+            e(LogKind::Broker, "orders/0: leader broker/1 elected"),
+            e(LogKind::Fault, "crash broker/0 for 5s"),
+        ];
+        let order: Vec<&str> = ordered(&snap.log).iter().map(|e| e.text.as_str()).collect();
+        assert_eq!(
+            order,
+            [
+                "restart: analytics",
+                "crash broker/0 for 5s",
+                "analytics: rebalance, 6 partition(s) moved",
+                "orders/0: leader broker/1 elected",
+            ]
+        );
+        let ctx = Ctx::plain(testing::theme());
+        let b = testing::render(70, 6, |a, buf| render(&snap, &ctx, a, buf)).to_string();
+        let restart = b.find("restart: analytics").unwrap();
+        let rebalance = b.find("rebalance, 6").unwrap();
+        assert!(restart < rebalance, "{b}");
     }
 
     #[test]

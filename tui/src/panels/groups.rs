@@ -44,21 +44,39 @@ pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
     ));
     block.render(area, buf);
     let Some(area) = inner(area) else { return };
-    let name_w = snap
+    // Zoomed on a pipeline: each stage's end-to-end p99 after its max.
+    let e2e = ctx.detail && snap.groups.iter().any(|g| g.end_to_end_p99_s > 0.0);
+    let e2e_w = if e2e { 18 } else { 0 };
+    let rows = usize::from(area.height);
+    let (shown, hidden) = visible(snap, rows);
+    let partitions: usize = shown.iter().map(|g| g.partition_lag.len()).sum();
+    let rows_needed = shown.len() + partitions + snap.topics.len();
+    let show_partitions = ctx.detail || rows_needed <= rows;
+    // Names whole while the row has room for them and a bar of at least 4 cells:
+    // name, variant, lag value, bar, then "max" value or (with partitions) the owner,
+    // which is the group's name and `/i`.
+    let width = usize::from(area.width);
+    let longest = snap
         .groups
         .iter()
         .map(|g| g.name.chars().count())
         .chain(snap.topics.iter().map(|t| t.name.chars().count()))
         .max()
         .unwrap_or(4)
-        .clamp(4, (usize::from(area.width) / 4).clamp(8, 24));
-    // name, variant, lag value, bar, then "max" value or the partition's owner.
-    let tail_w = (name_w + 4).max(11);
-    // Zoomed on a pipeline: each stage's end-to-end p99 after its max.
-    let e2e = ctx.detail && snap.groups.iter().any(|g| g.end_to_end_p99_s > 0.0);
-    let e2e_w = if e2e { 18 } else { 0 };
-    let fixed = name_w + 1 + 3 + 7 + 1 + tail_w + e2e_w;
-    let bar_w = usize::from(area.width).saturating_sub(fixed).max(4);
+        .max(4);
+    let tail = |name_w: usize| {
+        if show_partitions {
+            (name_w + 4).max(11)
+        } else {
+            11
+        }
+    };
+    let fixed = |name_w: usize| name_w + 1 + 3 + 7 + 1 + tail(name_w) + e2e_w;
+    let mut name_w = longest;
+    while name_w > 8 && fixed(name_w) + 4 > width {
+        name_w -= 1;
+    }
+    let bar_w = width.saturating_sub(fixed(name_w)).max(4);
     #[allow(clippy::cast_precision_loss)] // display only
     let scale = snap
         .groups
@@ -67,11 +85,6 @@ pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
         .max()
         .unwrap_or(0)
         .max(1) as f64;
-    let rows = usize::from(area.height);
-    let (shown, hidden) = visible(snap, rows);
-    let partitions: usize = shown.iter().map(|g| g.partition_lag.len()).sum();
-    let rows_needed = shown.len() + partitions + snap.topics.len();
-    let show_partitions = ctx.detail || rows_needed <= rows;
 
     let mut lines = Vec::new();
     for g in shown {
@@ -250,6 +263,20 @@ mod tests {
         let ctx = Ctx::plain(testing::theme());
         let b = testing::render(48, 6, |a, buf| render(&snap, &ctx, a, buf));
         insta::assert_snapshot!(b);
+    }
+
+    #[test]
+    fn group_names_are_whole_while_the_row_has_room() {
+        let mut snap = fixture::snapshot();
+        snap.groups[1].name = "driver-assignment".into();
+        let ctx = Ctx::plain(testing::theme());
+        // The 80x24 layout's lag panel is 46 wide: room for the name and a bar.
+        let b = testing::render(46, 6, |a, buf| render(&snap, &ctx, a, buf)).to_string();
+        assert!(b.contains("driver-assignment ≥1"), "{b}");
+        // Narrower, the name gives way before the bar disappears.
+        let b = testing::render(34, 6, |a, buf| render(&snap, &ctx, a, buf)).to_string();
+        assert!(b.contains("driver-a"), "{b}");
+        assert!(b.contains('█') || b.contains('▉'), "{b}");
     }
 
     #[test]

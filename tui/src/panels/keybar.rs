@@ -7,14 +7,16 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
-/// The bindings shown, most important first; the bar drops the tail when narrow.
-const KEYS: [(&str, &str); 12] = [
+/// The bindings shown, most important first; the bar drops the tail when narrow. The
+/// space bar's label is the action it takes now (`pause` or `resume`), and `w`'s too.
+const KEYS: [(&str, &str); 13] = [
     ("space", "pause"),
     ("→", "step"),
     ("+/-", "speed"),
-    ("m", "max"),
     ("f", "fault"),
+    ("w", "whole run"),
     ("d", "delivery"),
+    ("m", "max"),
     ("c", "compare"),
     ("e", "export"),
     ("r", "restart"),
@@ -23,6 +25,18 @@ const KEYS: [(&str, &str); 12] = [
     ("q", "quit"),
 ];
 
+/// How many of `KEYS` at the end are always shown.
+const KEPT: usize = 2;
+
+/// The label of `key` in the current state.
+fn label<'a>(ctx: &Ctx, key: &str, label: &'a str) -> &'a str {
+    match key {
+        "space" if ctx.paused => "resume",
+        "w" if ctx.whole_run => "last 30s",
+        _ => label,
+    }
+}
+
 /// Renders the key bar; `status` wins over bindings for the space it needs.
 pub fn render(ctx: &Ctx, status: Option<&str>, area: Rect, buf: &mut Buffer) {
     let t = ctx.theme;
@@ -30,19 +44,21 @@ pub fn render(ctx: &Ctx, status: Option<&str>, area: Rect, buf: &mut Buffer) {
     let status_w = status.map_or(0, |s| s.chars().count() + 2).min(width);
     let mut spans = Vec::new();
     let mut used = 0;
+    let cells = |(k, l): (&str, &str)| k.chars().count() + l.chars().count() + 3;
     // `?` and `q` must always be visible: reserve them before the rest.
-    let tail_w: usize = KEYS[10..]
+    let tail_w: usize = KEYS[KEYS.len() - KEPT..]
         .iter()
-        .map(|(k, l)| k.chars().count() + l.len() + 3)
+        .map(|&(k, l)| cells((k, l)))
         .sum();
-    for (i, (key, label)) in KEYS.iter().enumerate() {
-        let w = key.chars().count() + label.len() + 3;
-        let reserve = if i < 10 { tail_w } else { 0 };
+    for (i, &(key, l)) in KEYS.iter().enumerate() {
+        let l = label(ctx, key, l);
+        let w = cells((key, l));
+        let reserve = if i < KEYS.len() - KEPT { tail_w } else { 0 };
         if used + w + reserve + status_w > width {
             continue;
         }
         spans.push(Span::styled(format!(" {key}"), t.key()));
-        spans.push(Span::styled(format!(" {label} "), t.dim()));
+        spans.push(Span::styled(format!(" {l} "), t.dim()));
         used += w;
     }
     if let Some(s) = status {
@@ -62,6 +78,26 @@ mod tests {
         let ctx = Ctx::plain(testing::theme());
         let b = testing::render(50, 1, |a, buf| render(&ctx, None, a, buf));
         insta::assert_snapshot!(b);
+    }
+
+    #[test]
+    fn keybar_says_resume_while_paused_and_last_30s_in_whole_run_view() {
+        let running = Ctx::plain(testing::theme());
+        let text =
+            |ctx: &Ctx| testing::render(100, 1, |a, buf| render(ctx, None, a, buf)).to_string();
+        let t = text(&running);
+        assert!(
+            t.contains("space pause ") && t.contains("w whole run"),
+            "{t}"
+        );
+        let paused = Ctx {
+            paused: true,
+            whole_run: true,
+            ..running
+        };
+        let t = text(&paused);
+        assert!(t.contains("space resume ") && !t.contains("pause"), "{t}");
+        assert!(t.contains("w last 30s"), "{t}");
     }
 
     #[test]

@@ -118,14 +118,15 @@ pub(crate) fn centered(area: Rect, w: u16, h: u16) -> Rect {
 }
 
 /// The help text: every key.
-const HELP: [(&str, &str); 19] = [
+const HELP: [(&str, &str); 20] = [
     ("space", "pause / resume"),
     (". or →", "step 100ms of simulated time"),
     ("+ / -", "faster / slower"),
     ("m", "flat out (again: back to paced)"),
-    ("f", "fault menu: crash, slow, poison, outage"),
-    ("d", "next delivery variant (keeps your place)"),
+    ("f", "fault menu (pauses): ↑↓ fault, ←→ duration"),
+    ("d", "next delivery: ≤1, ≥1, =1, the scenario's own"),
     ("c", "compare the three variants side by side"),
+    ("w", "throughput: whole run / the latest 30s"),
     ("a", "anomalies: an example's message history"),
     ("e", "export scenario + injected faults"),
     ("r", "restart, same seed, faults replayed"),
@@ -140,35 +141,93 @@ const HELP: [(&str, &str); 19] = [
     ("q / Esc", "quit (Esc closes a pop-up first)"),
 ];
 
-/// Renders the help pop-up over `area`.
-pub fn help(ctx: &Ctx, area: Rect, buf: &mut Buffer) {
+/// Every symbol the dashboard draws, and what it means.
+pub const SYMBOLS: [(&str, &str); 15] = [
+    ("▶ ‖ ■", "header: running / paused / finished"),
+    ("━━──┄┄", "progress: done, producing, drain"),
+    ("○ ●", "instance up: idle / busy"),
+    ("◐ ✖", "instance slow / down (✖: producer down)"),
+    ("◀", "topology: producers writing the topic"),
+    ("▶", "groups reading it (menus: the selection)"),
+    ("→", "a service: the topic it publishes to"),
+    ("×6", "topic: partitions; header: speed ×4"),
+    ("=1 ≥1 ≤1", "exactly- / at-least- / at-most-once"),
+    ("✓ ✗", "an [expect] check holds / fails"),
+    ("≤0 ≤50ms", "the [expect] bound it is held to"),
+    ("━ on axis", "a fault window (shaded in colour), labelled"),
+    ("⣀⠔⠉", "chart lines (• processed without colour)"),
+    ("▁▃▅█ ▏▌█", "sparklines over time; bars to scale"),
+    ("↑3", "event log scrolled back 3 entries"),
+];
+
+/// The help's lines: the keys, then the symbols.
+fn help_lines(ctx: &Ctx) -> Vec<Line<'static>> {
     let t = ctx.theme;
-    let h = u16::try_from(HELP.len()).unwrap_or(20) + 2;
-    let r = centered(area, 58, h);
+    let row = |(k, v): &(&str, &'static str)| {
+        Line::from(vec![
+            Span::styled(format!(" {k:>13} "), t.key()),
+            Span::raw(*v),
+        ])
+    };
+    let mut lines: Vec<Line> = HELP.iter().map(row).collect();
+    lines.push(Line::raw(""));
+    lines.push(Line::styled("        symbols", t.title()));
+    lines.extend(SYMBOLS.iter().map(row));
+    lines
+}
+
+/// How far the help scrolls with `rows` of `area` free for it.
+#[must_use]
+pub fn help_max_scroll(area: Rect) -> usize {
+    let lines = HELP.len() + 2 + SYMBOLS.len();
+    lines.saturating_sub(usize::from(area.height.saturating_sub(2)))
+}
+
+/// Renders the help pop-up over `area`, scrolled down `scroll` lines.
+pub fn help(ctx: &Ctx, scroll: usize, area: Rect, buf: &mut Buffer) {
+    let t = ctx.theme;
+    let lines = help_lines(ctx);
+    let h = u16::try_from(lines.len())
+        .unwrap_or(u16::MAX)
+        .saturating_add(2);
+    let r = centered(area, 64, h);
     Clear.render(r, buf);
-    let lines: Vec<Line> = HELP
-        .iter()
-        .map(|(k, v)| {
-            Line::from(vec![
-                Span::styled(format!(" {k:>13} "), t.key()),
-                Span::raw(*v),
-            ])
-        })
-        .collect();
+    let scroll = scroll.min(help_max_scroll(area));
+    let hint = if help_max_scroll(area) > 0 {
+        "↑↓ scroll, any other key closes "
+    } else {
+        "any key closes "
+    };
     let focused = Ctx {
         focused: true,
         ..*ctx
     };
     Paragraph::new(lines)
-        .block(focused.block(focused.title("keys", vec![Span::styled("any key closes ", t.dim())])))
+        .scroll((u16::try_from(scroll).unwrap_or(u16::MAX), 0))
+        .block(focused.block(focused.title("keys and symbols", vec![Span::styled(hint, t.dim())])))
         .render(r, buf);
 }
 
 /// Renders the fault menu with `selected` highlighted, scrolled to keep it visible.
 pub fn faults(ctx: &Ctx, choices: &[FaultSpec], selected: usize, area: Rect, buf: &mut Buffer) {
-    let items: Vec<String> = choices.iter().map(FaultSpec::describe).collect();
-    let title = ("inject a fault", "↑↓ choose, Enter inject, Esc close ");
-    menu(ctx, &items, selected, (52, title), area, buf);
+    let items: Vec<String> = choices
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let d = c.describe();
+            // The selected fault's duration is the one ←→ change.
+            if i == selected && c.duration.is_some() {
+                format!("{d}  ←→")
+            } else {
+                d
+            }
+        })
+        .collect();
+    let title = (
+        "inject a fault (paused)",
+        "↑↓ choose, ←→ duration, Enter inject, Esc close ",
+    );
+    menu(ctx, &items, selected, (76, title), area, buf);
 }
 
 /// A centred pop-up list of `items` (`width` wide) with `selected` marked `▶` and kept in
@@ -292,9 +351,20 @@ mod tests {
     }
 
     #[test]
+    fn help_scrolls_to_the_symbols_when_short() {
+        let ctx = Ctx::plain(testing::theme());
+        let area = Rect::new(0, 0, 80, 22);
+        assert!(help_max_scroll(area) > 0);
+        let b = testing::render(80, 22, |a, buf| help(&ctx, usize::MAX, a, buf));
+        let text = b.to_string();
+        assert!(text.contains("↑↓ scroll"), "{text}");
+        assert!(text.contains("event log scrolled back"), "{text}");
+    }
+
+    #[test]
     fn help_popup() {
         let ctx = Ctx::plain(testing::theme());
-        let b = testing::render(70, 22, |a, buf| help(&ctx, a, buf));
+        let b = testing::render(70, 40, |a, buf| help(&ctx, 0, a, buf));
         insta::assert_snapshot!(b);
     }
 }

@@ -1,7 +1,7 @@
 //! Throughput: produced vs processed per second as two lines over a sliding window of
 //! the most recent time-series buckets.
 
-use super::Ctx;
+use super::{Ctx, windows};
 use crate::fmt;
 use mqlab_sim::Snapshot;
 use ratatui::buffer::Buffer;
@@ -23,7 +23,12 @@ pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
     let window = WINDOW_BUCKETS
         .min(usize::from(area.width.saturating_sub(10)) * 2)
         .max(2);
-    let from = n.saturating_sub(window);
+    // `w`: the whole run so far, squeezed into the width (several buckets a cell).
+    let from = if ctx.whole_run {
+        0
+    } else {
+        n.saturating_sub(window)
+    };
     let points = |values: &[f64]| -> Vec<(f64, f64)> {
         s.t_s[from..]
             .iter()
@@ -54,11 +59,13 @@ pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
             Span::styled(fmt::rate(produced_now), t.value()),
             Span::raw("  "),
             Span::styled(
-                if t.has_color() {
-                    "━ processed "
-                } else {
-                    "• processed "
-                },
+                format!(
+                    "{} processed {}",
+                    if t.has_color() { "━" } else { "•" },
+                    // Produced counts messages, processed counts each group's copy: with
+                    // room, the legend says so, as the two share one axis.
+                    if area.width >= 90 { "copies " } else { "" }
+                ),
                 t.processed(),
             ),
             Span::styled(fmt::rate(processed_now), t.value()),
@@ -66,8 +73,8 @@ pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
         ],
     );
     let block = ctx.block(title);
+    let inner = block.inner(area);
     if n == 0 {
-        let inner = block.inner(area);
         block.render(area, buf);
         Line::styled("waiting for the first bucket…", t.dim()).render(inner, buf);
         return;
@@ -78,10 +85,16 @@ pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
         .copied()
         .fold(1.0_f64, f64::max)
         * 1.1;
-    let x0 = if from == 0 { 0.0 } else { s.t_s[from - 1] };
-    let x1 = s.t_s[n - 1].max(x0 + 1e-9);
     let secs =
         |x: f64| fmt::clock(mqlab_sim::SimTime::ZERO + mqlab_sim::SimDuration::from_secs_f64(x));
+    let x0 = if from == 0 { 0.0 } else { s.t_s[from - 1] };
+    // The span shown, on the time axis's right: `whole run` or the window's length.
+    let span = if ctx.whole_run {
+        "whole run".to_string()
+    } else {
+        format!("last {}", secs(s.t_s[n - 1] - x0))
+    };
+    let x1 = s.t_s[n - 1].max(x0 + 1e-9);
     // Without colour the two lines must differ by shape: dots for processed.
     let processed_marker = if t.has_color() {
         Marker::Braille
@@ -102,12 +115,11 @@ pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
     ];
     Chart::new(datasets)
         .block(block)
-        .x_axis(
-            Axis::default()
-                .bounds([x0, x1])
-                .style(t.dim())
-                .labels([Span::raw(secs(x0)), Span::raw(secs(x1))]),
-        )
+        .x_axis(Axis::default().bounds([x0, x1]).style(t.dim()).labels([
+            Span::raw(secs(x0)),
+            Span::raw(format!("({span})")),
+            Span::raw(secs(x1)),
+        ]))
         .y_axis(
             Axis::default()
                 .bounds([0.0, y_max])
@@ -115,6 +127,9 @@ pub fn render(snap: &Snapshot, ctx: &Ctx, area: Rect, buf: &mut Buffer) {
                 .labels([Span::raw("0"), Span::raw(fmt::rate(y_max / 1.1))]),
         )
         .render(area, buf);
+    if let Some(plot) = windows::plot_area(buf, inner) {
+        windows::mark(ctx, plot, (x0, x1), snap.now.as_secs_f64(), buf);
+    }
 }
 
 #[cfg(test)]
@@ -141,6 +156,50 @@ mod tests {
         let b = testing::render(80, 12, |a, buf| render(&snap, &ctx, a, buf));
         let top = format!("{b:?}");
         assert!(top.contains("processed 961/s while producing"), "{top}");
+    }
+
+    #[test]
+    fn whole_run_shows_every_bucket_and_says_so() {
+        let mut snap = fixture::snapshot();
+        snap.series = fixture::series(140);
+        let ctx = Ctx::plain(testing::theme());
+        let window = testing::render(80, 12, |a, buf| render(&snap, &ctx, a, buf)).to_string();
+        // The sliding window starts 30 s before the last bucket (70 s).
+        assert!(
+            window.contains("40s") && window.contains("(last 30s)"),
+            "{window}"
+        );
+        let ctx = Ctx {
+            whole_run: true,
+            ..ctx
+        };
+        let whole = testing::render(80, 12, |a, buf| render(&snap, &ctx, a, buf)).to_string();
+        assert!(
+            whole.contains(" 0s") && whole.contains("(whole run)"),
+            "{whole}"
+        );
+        assert!(whole.contains("70s"), "{whole}");
+    }
+
+    #[test]
+    fn fault_windows_are_marked_and_labelled_on_the_chart() {
+        let snap = fixture::snapshot();
+        let faults = fixture::fault_windows();
+        let ctx = Ctx {
+            faults: &faults,
+            ..Ctx::plain(testing::theme())
+        };
+        let b = testing::render(80, 12, |a, buf| render(&snap, &ctx, a, buf));
+        insta::assert_snapshot!(b);
+        assert!(b.to_string().contains("crash payments/1"), "{b:?}");
+    }
+
+    #[test]
+    fn with_room_the_legend_says_processed_counts_copies() {
+        let snap = fixture::snapshot();
+        let ctx = Ctx::plain(testing::theme());
+        let wide = testing::render(100, 12, |a, buf| render(&snap, &ctx, a, buf)).to_string();
+        assert!(wide.contains("processed copies 1500/s"), "{wide}");
     }
 
     #[test]
