@@ -245,8 +245,12 @@ fn draw_mesh(
     let pct = |x: &f64| ticks::percentile(*x);
     let log_ms = |y: &f64| ticks::log_ms(*y);
     let mut mesh = ctx.configure_mesh();
+    // Only the grid at labelled ticks: the fine grid between them greyed the whole plot
+    // (and the fault bands with it).
     mesh.x_desc(chart.x_desc)
         .y_desc(chart.y_desc)
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(BLACK.mix(0.12))
         .axis_desc_style((FONT, TEXT + 1))
         .label_style((FONT, TEXT));
     if chart.percentile_x {
