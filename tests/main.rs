@@ -30,6 +30,7 @@ mod reports;
 mod request_reply;
 mod saga;
 mod scenarios;
+mod screenshots;
 mod settings;
 mod support;
 mod systems;

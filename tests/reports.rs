@@ -1,7 +1,7 @@
 //! `mqlab report` and the report files end to end, on hand-built results from
-//! `mqlab_reports::fixture` (no engine needed): every format from a saved result, the HTML
-//! page in headless Chromium, and the failure paths — a corrupt or newer result and an
-//! unwritable output each exit 2 and leave no partial file.
+//! `mqlab_reports::fixture` (no engine needed): every format from a saved result, and the
+//! failure paths — a corrupt or newer result and an unwritable output each exit 2 and leave
+//! no partial file. The HTML page in headless Chromium is in `screenshots`.
 
 use crate::support::{mqlab, scratch};
 use std::path::{Path, PathBuf};
@@ -236,85 +236,6 @@ fn unwritable_output_is_exit_2_and_leaves_nothing() {
     );
 }
 
-/// Opens the HTML report in headless Chromium and checks the screenshot is not blank. CI
-/// installs Debian's `chromium`; elsewhere the test is skipped with a note when it is absent.
-#[test]
-fn html_report_renders_in_headless_chromium() {
-    let Some(browser) = ["chromium", "chromium-browser"].into_iter().find(|b| {
-        std::process::Command::new(b)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    }) else {
-        assert!(std::env::var_os("CI").is_none(), "CI must install chromium");
-        eprintln!("skipped: chromium not installed");
-        return;
-    };
-    let dir = scratch("chromium");
-    let result = saved_run(&dir);
-    let page = dir.join("page.html");
-    mqlab()
-        .arg("report")
-        .arg(&result)
-        .args(["--format", "html", "--out"])
-        .arg(&page)
-        .assert()
-        .success();
-    let shot = dir.join("shot.png");
-    // A container's small /dev/shm can hang Chromium: keep it out, and give up after 60 s
-    // rather than stall CI.
-    let mut child = std::process::Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--hide-scrollbars",
-            "--window-size=1000,1400",
-        ])
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(format!("file://{}", page.display()))
-        .stdout(std::process::Stdio::null())
-        // To a file, not a pipe: a pipe nobody reads until exit could fill and stall it.
-        .stderr(std::fs::File::create(dir.join("chromium.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > std::time::Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("chromium did not finish within 60 s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    assert!(
-        shot.exists(),
-        "no screenshot: {}",
-        std::fs::read_to_string(dir.join("chromium.log")).unwrap_or_default()
-    );
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    let px = info.color_type.samples();
-    let pixels = &buf[..info.buffer_size()];
-    let dark = pixels
-        .chunks(px)
-        .filter(|p| p.iter().take(3).any(|c| *c < 200))
-        .count();
-    let colored = pixels
-        .chunks(px)
-        .filter(|p| p.len() >= 3 && (i32::from(p[0]) - i32::from(p[2])).abs() > 60)
-        .count();
-    let total = pixels.len() / px;
-    // Text, axes and coloured lines: a blank page has neither dark nor coloured pixels.
-    assert!(
-        dark * 200 > total,
-        "screenshot looks blank: {dark} dark of {total}"
-    );
-    assert!(colored > 500, "no coloured chart lines: {colored}");
-}
-
 /// The rows of the Markdown table under `## {title}`, each as column name → cell.
 fn md_rows(md: &str, title: &str) -> Vec<std::collections::BTreeMap<String, String>> {
     let section = md
@@ -395,7 +316,10 @@ fn saga_report_shows_the_sagas_of_its_json_result_in_md_and_html() {
     // `mqlab report` of the saved result renders the same Markdown, and the HTML the same row.
     let saved = dir.join("saga.json");
     assert_eq!(String::from_utf8(report(&saved, "md")).unwrap(), md);
-    let html = String::from_utf8(report(&saved, "html")).unwrap();
+    // Text cells carry their left alignment.
+    let html = String::from_utf8(report(&saved, "html"))
+        .unwrap()
+        .replace(" class=\"l\"", "");
     let s = &run.sagas[0];
     assert!(html.contains("<h2>Sagas</h2>"));
     assert!(html.contains(&format!(

@@ -1,28 +1,30 @@
 //! HTML: one standalone page — inline CSS, inline SVG charts, no script, no external URL —
 //! that opens offline and pastes into a design review. The page is well-formed XML (every
-//! element closed, text escaped) so tests can parse it.
+//! element closed, text escaped) so tests can parse it. Tables never wrap a cell: text
+//! columns are left-aligned, numbers right-aligned, and the page grows as wide as its
+//! widest table (the browser scrolls sideways); checks are coloured pass or fail and marked
+//! ✓ or ✗, so the verdict survives a print without colour.
 
-use crate::charts::{self, Chart, Line};
-use crate::comparison::Comparison;
-use crate::hdr;
+mod figures;
+
 use crate::tables::{self, Table};
 use crate::{Options, Report, ReportError};
-use mqlab_sim::RunSummary;
-use mqlab_sim::time::parse_duration;
 use std::io;
 
-const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222;max-width:70em}\
+const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222}\
+p{max-width:60em}\
 table{border-collapse:collapse;margin:0.5em 0 1.5em}\
-td,th{border:1px solid #bbb;padding:0.25em 0.6em;text-align:right;font-size:0.9em}\
-th{background:#eee}td:first-child{text-align:left}\
-figure{margin:1em 0}.meta{color:#555}\
+td,th{border:1px solid #bbb;padding:0.25em 0.6em;font-size:0.9em;white-space:nowrap}\
+td,th{text-align:right}th{background:#eee}.l{text-align:left}\
+td.pass{background:#e1f3e1;color:#17641a}td.fail{background:#fbe0e0;color:#a31515;font-weight:bold}\
+figure{margin:1em 0}figcaption{color:#555;font-size:0.9em;max-width:60em}.meta{color:#555}\
 code{font-size:0.85em}";
 
 /// Writes `report` as a standalone HTML page.
 pub fn write<W: io::Write>(report: &Report, opts: &Options, w: &mut W) -> Result<(), ReportError> {
     let figures = match report {
-        Report::Run(r) => run_charts(r)?,
-        Report::Comparison(c) => comparison_charts(c)?,
+        Report::Run(r) => figures::run_charts(r)?,
+        Report::Comparison(c) => figures::comparison_charts(c)?,
     };
     let (title, header, tables) = tables::report_parts(report, opts);
     writeln!(
@@ -40,9 +42,14 @@ pub fn write<W: io::Write>(report: &Report, opts: &Options, w: &mut W) -> Result
         esc(&title),
         esc(&header)
     )?;
-    // The chart's own caption is drawn inside the SVG, so the figure needs no figcaption.
-    for svg in &figures {
-        writeln!(w, "<figure>\n{svg}\n</figure>")?;
+    // The chart's own caption is drawn inside the SVG; the figcaption says which lines
+    // coincide.
+    for f in &figures {
+        writeln!(w, "<figure>\n{}", f.svg)?;
+        if !f.notes.is_empty() {
+            writeln!(w, "<figcaption>{}</figcaption>", esc(&f.notes.join(" ")))?;
+        }
+        writeln!(w, "</figure>")?;
     }
     for t in &tables {
         write_table(t, w)?;
@@ -56,18 +63,32 @@ fn write_table<W: io::Write>(t: &Table, w: &mut W) -> io::Result<()> {
     if !t.note.is_empty() {
         writeln!(w, "<p>{}</p>", esc(&t.note))?;
     }
+    // Cells are right-aligned unless marked left: numbers stay plain `<td>`.
+    let align: Vec<&str> = tables::numeric_columns(t)
+        .iter()
+        .map(|n| if *n { "" } else { " class=\"l\"" })
+        .collect();
     write!(w, "<table>\n<tr>")?;
-    for h in &t.header {
-        write!(w, "<th>{}</th>", esc(h))?;
+    for (h, a) in t.header.iter().zip(&align) {
+        write!(w, "<th{a}>{}</th>", esc(h))?;
     }
     writeln!(w, "</tr>")?;
     for row in &t.rows {
         write!(w, "<tr>")?;
-        for cell in row {
+        for (i, cell) in row.iter().enumerate() {
+            let a = align.get(i).copied().unwrap_or("");
+            let verdict = (t.verdict == Some(i))
+                .then(|| tables::verdict(cell))
+                .flatten();
             // Markdown code spans (reproduce commands) become <code>.
-            match cell.strip_prefix('`').and_then(|c| c.strip_suffix('`')) {
-                Some(code) => write!(w, "<td><code>{}</code></td>", esc(code))?,
-                None => write!(w, "<td>{}</td>", esc(cell))?,
+            match (
+                verdict,
+                cell.strip_prefix('`').and_then(|c| c.strip_suffix('`')),
+            ) {
+                (Some(true), _) => write!(w, "<td class=\"l pass\">✓ {}</td>", esc(cell))?,
+                (Some(false), _) => write!(w, "<td class=\"l fail\">✗ {}</td>", esc(cell))?,
+                (None, Some(code)) => write!(w, "<td{a}><code>{}</code></td>", esc(code))?,
+                (None, None) => write!(w, "<td{a}>{}</td>", esc(cell))?,
             }
         }
         writeln!(w, "</tr>")?;
@@ -81,238 +102,6 @@ fn esc(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
-}
-
-type Figures = Vec<String>;
-
-fn windows(r: &RunSummary) -> Vec<(f64, f64)> {
-    r.faults.iter().map(|f| (f.start_s, f.end_s)).collect()
-}
-
-fn series_line(label: &str, t: &[f64], v: impl Iterator<Item = f64>) -> Line {
-    Line {
-        label: label.into(),
-        points: t.iter().copied().zip(v).collect(),
-    }
-}
-
-#[allow(clippy::cast_precision_loss)]
-fn run_charts(r: &RunSummary) -> Result<Figures, ReportError> {
-    let s = &r.series;
-    let mut depth_lag = vec![
-        series_line("depth", &s.t_s, s.depth.iter().map(|v| *v as f64)),
-        series_line("lag", &s.t_s, s.lag.iter().map(|v| *v as f64)),
-    ];
-    if s.lag_by_group.len() > 1 {
-        for (g, lag) in &s.lag_by_group {
-            depth_lag.push(series_line(
-                &format!("lag {g}"),
-                &s.t_s,
-                lag.iter().map(|v| *v as f64),
-            ));
-        }
-    }
-    let charts = [
-        Chart {
-            title: "Throughput over time",
-            x_desc: "simulated time (s)",
-            y_desc: "messages / s",
-            lines: vec![
-                series_line("produced", &s.t_s, s.produced_per_s.iter().copied()),
-                series_line("processed", &s.t_s, s.processed_per_s.iter().copied()),
-            ],
-            shade: windows(r),
-            percentile_x: false,
-        },
-        Chart {
-            title: "Depth and lag over time (fault windows shaded)",
-            x_desc: "simulated time (s)",
-            y_desc: "messages",
-            lines: depth_lag,
-            shade: windows(r),
-            percentile_x: false,
-        },
-        Chart {
-            title: "Latency by percentile",
-            x_desc: "percentile (log scale of 1/(1-q))",
-            y_desc: "latency (log scale)",
-            lines: crate::views::percentile_lines(
-                r,
-                charts::percentile_points(&hdr::histogram(r)?),
-                &if r.groups.len() > 1 {
-                    format!("all groups ({})", r.delivery)
-                } else {
-                    r.delivery.clone()
-                },
-            ),
-            shade: Vec::new(),
-            percentile_x: true,
-        },
-    ];
-    draw_all(&charts)
-}
-
-fn draw_all(charts: &[Chart<'_>]) -> Result<Figures, ReportError> {
-    charts.iter().map(charts::svg).collect()
-}
-
-/// Mean over a variant's seeds of one series, bucket by bucket. Runs end at different times
-/// once drained, and a run's last bucket may be partial (its `t_s` is the run's end, its rate
-/// taken over a sliver of time): each full bucket averages the runs that have that same
-/// bucket, and partial buckets are left out of the overlay.
-fn mean_series(
-    c: &Comparison,
-    runs: &[usize],
-    get: fn(&RunSummary, usize) -> Option<f64>,
-) -> Vec<(f64, f64)> {
-    let Some(longest) = runs
-        .iter()
-        .map(|&i| &c.runs[i])
-        .max_by_key(|r| r.series.t_s.len())
-    else {
-        return Vec::new();
-    };
-    let t = &longest.series.t_s;
-    let width = t.first().copied().unwrap_or(0.0);
-    let full = |r: &RunSummary, j: usize| {
-        let ts = &r.series.t_s;
-        if j >= ts.len() {
-            return false;
-        }
-        let start = if j == 0 { 0.0 } else { ts[j - 1] };
-        (ts[j] - t[j]).abs() < 1e-9 && ts[j] - start > 0.99 * width
-    };
-    (0..t.len())
-        .filter_map(|j| {
-            let vals: Vec<f64> = runs
-                .iter()
-                .map(|&i| &c.runs[i])
-                .filter(|r| full(r, j))
-                .filter_map(|r| get(r, j))
-                .collect();
-            (!vals.is_empty()).then(|| (t[j], crate::stats::mean(&vals)))
-        })
-        .collect()
-}
-
-#[allow(clippy::cast_precision_loss)]
-fn comparison_charts(c: &Comparison) -> Result<Figures, ReportError> {
-    let line = |v: &crate::comparison::VariantStats, get| Line {
-        label: v.spec.label.clone(),
-        points: mean_series(c, &v.runs, get),
-    };
-    let shade = c.runs.first().map(windows).unwrap_or_default();
-    let mut percentiles = Vec::new();
-    for v in &c.variants {
-        let h = hdr::of_buckets(&v.latency_histogram)?;
-        percentiles.push(Line {
-            label: v.spec.label.clone(),
-            points: charts::percentile_points(&h),
-        });
-    }
-    let mut list = vec![
-        Chart {
-            title: "Processed per second over time (mean over seeds)",
-            x_desc: "simulated time (s)",
-            y_desc: "copies / s",
-            lines: c
-                .variants
-                .iter()
-                .map(|v| line(v, |r, j| r.series.processed_per_s.get(j).copied()))
-                .collect(),
-            shade: shade.clone(),
-            percentile_x: false,
-        },
-        Chart {
-            title: "Lag over time (mean over seeds, fault windows shaded)",
-            x_desc: "simulated time (s)",
-            y_desc: "messages",
-            lines: c
-                .variants
-                .iter()
-                .map(|v| line(v, |r, j| r.series.lag.get(j).map(|x| *x as f64)))
-                .collect(),
-            shade,
-            percentile_x: false,
-        },
-        Chart {
-            title: "Latency by percentile (all seeds merged)",
-            x_desc: "percentile (log scale of 1/(1-q))",
-            y_desc: "latency (log scale)",
-            lines: percentiles,
-            shade: Vec::new(),
-            percentile_x: true,
-        },
-    ];
-    let key = c
-        .variants
-        .first()
-        .and_then(|v| v.spec.settings.keys().next().cloned());
-    if let Some(key) = &key {
-        list.extend(sweep_charts(c, key));
-    }
-    draw_all(&list)
-}
-
-/// Appends a point to the line called `label`, starting it if needed.
-fn add_point(lines: &mut Vec<Line>, label: String, point: (f64, f64)) {
-    match lines.iter_mut().find(|l| l.label == label) {
-        Some(l) => l.points.push(point),
-        None => lines.push(Line {
-            label,
-            points: vec![point],
-        }),
-    }
-}
-
-/// For `--set` sweeps: p99, and lost and duplicated copies, against the first swept key,
-/// one line per delivery (and per value of any other key). Durations (`5s`) are placed in
-/// seconds; values that are neither numbers nor durations at their position in the sweep.
-fn sweep_charts<'a>(c: &Comparison, key: &'a str) -> Vec<Chart<'a>> {
-    let mut p99: Vec<Line> = Vec::new();
-    let mut lost: Vec<Line> = Vec::new();
-    for (pos, v) in c.variants.iter().enumerate() {
-        let mut rest = v.spec.settings.clone();
-        let value = rest.remove(key).unwrap_or_default();
-        #[allow(clippy::cast_precision_loss)]
-        let x = value
-            .parse::<f64>()
-            .ok()
-            .or_else(|| parse_duration(&value).ok().map(|d| d.as_secs_f64()))
-            .unwrap_or(pos as f64);
-        let others: Vec<String> = rest.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let name = [vec![v.spec.delivery.clone()], others].concat().join(" ");
-        let mean = |k: &str| v.counts.get(k).map_or(0.0, |s| s.mean);
-        add_point(&mut p99, name.clone(), (x, v.latency_p99_s.mean * 1e3));
-        add_point(&mut lost, format!("{name} lost"), (x, mean("lost")));
-        add_point(
-            &mut lost,
-            format!("{name} duplicated"),
-            (x, mean("duplicated")),
-        );
-    }
-    for l in p99.iter_mut().chain(lost.iter_mut()) {
-        l.points.sort_by(|a, b| a.0.total_cmp(&b.0));
-    }
-    let x_desc = key;
-    vec![
-        Chart {
-            title: "Sweep: p99 latency (mean over seeds)",
-            x_desc,
-            y_desc: "p99 (ms)",
-            lines: p99,
-            shade: Vec::new(),
-            percentile_x: false,
-        },
-        Chart {
-            title: "Sweep: lost and duplicated copies (mean over seeds)",
-            x_desc,
-            y_desc: "copies",
-            lines: lost,
-            shade: Vec::new(),
-            percentile_x: false,
-        },
-    ]
 }
 
 #[cfg(test)]
@@ -363,6 +152,76 @@ mod tests {
         assert!(page.contains("<h2>Sagas</h2>"));
         // The core tables, latency by group and faults, then the pattern tables.
         assert_eq!(page.matches("<table>").count(), 6 + 2 + 11);
+    }
+
+    /// Issue 15: checks were plain text; now green ✓ or red ✗, colour and mark both.
+    #[test]
+    fn checks_are_coloured_and_marked_pass_or_fail() {
+        let mut r = fixture::run();
+        r.expectations[0].ok = false;
+        r.expectations[0].actual = "3".into();
+        let page = html(&Report::Run(r));
+        let checks = page.split("<h2>Checks</h2>").nth(1).unwrap();
+        let checks = checks.split("</table>").next().unwrap();
+        assert!(
+            checks.contains("<td class=\"l fail\">✗ FAILED</td>"),
+            "{checks}"
+        );
+        assert!(
+            checks.contains("<td class=\"l pass\">✓ held</td>"),
+            "{checks}"
+        );
+        assert!(!checks.contains("<td>held</td>") && !checks.contains("<td>FAILED</td>"));
+        for rule in ["td.pass{background:#e1f3e1", "td.fail{background:#fbe0e0"] {
+            assert!(page.contains(rule), "{rule}");
+        }
+    }
+
+    /// Issue 15: cells wrapped inside a page capped at 70em, every column right-aligned.
+    #[test]
+    fn tables_never_wrap_and_align_text_left_numbers_right() {
+        let page = html(&Report::Run(fixture::run()));
+        assert!(page.contains("white-space:nowrap"));
+        let body_rule = page
+            .split("body{")
+            .nth(1)
+            .unwrap()
+            .split('}')
+            .next()
+            .unwrap();
+        assert!(
+            !body_rule.contains("max-width"),
+            "the page grows with its tables"
+        );
+        let groups = page.split("<h2>Consumer groups</h2>").nth(1).unwrap();
+        let header = groups.split("</tr>").next().unwrap();
+        assert!(
+            header
+                .contains("<th class=\"l\">group</th><th class=\"l\">delivery</th><th>copies</th>"),
+            "{header}"
+        );
+        let row = groups.split("</tr>").nth(1).unwrap();
+        assert!(
+            row.contains("<td class=\"l\">payments</td><td class=\"l\">at-least-once</td><td>"),
+            "{row}"
+        );
+    }
+
+    /// Issue 15: every time chart names its fault windows, not only shades them.
+    #[test]
+    fn time_charts_label_the_fault_windows() {
+        for page in [
+            html(&Report::Run(fixture::run())),
+            html(&Report::Comparison(Box::new(fixture::comparison()))),
+        ] {
+            let labelled = page
+                .split("<svg")
+                .skip(1)
+                .filter(|svg| svg.contains("simulated time"))
+                .map(|svg| svg.matches("crash payments/1").count())
+                .collect::<Vec<_>>();
+            assert_eq!(labelled, [1, 1], "each time chart labels the window once");
+        }
     }
 
     #[test]

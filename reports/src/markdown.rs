@@ -22,7 +22,12 @@ fn write_table<W: io::Write>(t: &Table, w: &mut W) -> io::Result<()> {
     }
     let header: Vec<String> = t.header.iter().map(|c| cell(c)).collect();
     writeln!(w, "| {} |", header.join(" | "))?;
-    writeln!(w, "|{}", " --- |".repeat(t.header.len()))?;
+    // Text columns left, numbers right, as the text and HTML tables align them.
+    let rule: String = tables::numeric_columns(t)
+        .iter()
+        .map(|n| if *n { " ---: |" } else { " :--- |" })
+        .collect();
+    writeln!(w, "|{rule}")?;
     for row in &t.rows {
         let cells: Vec<String> = row.iter().map(|c| cell(c)).collect();
         writeln!(w, "| {} |", cells.join(" | "))?;
@@ -88,6 +93,18 @@ mod tests {
         );
         assert!(text.contains("`mqlab run scenarios/crash-during-processing.toml --seed 2 --delivery at-most-once`"), "{text}");
         assert!(text.contains("## Paired differences"));
+    }
+
+    /// Issue 15: every column was `---`, so a renderer centred or left-aligned numbers.
+    #[test]
+    fn text_columns_align_left_and_numbers_right() {
+        let text = md(&Report::Run(fixture::run()));
+        let groups = text.split("\n## Consumer groups\n").nth(1).unwrap();
+        let rule = groups
+            .lines()
+            .find(|l| l.starts_with("| :---") || l.starts_with("| ---"))
+            .unwrap();
+        assert!(rule.starts_with("| :--- | :--- | ---: |"), "{rule}");
     }
 
     #[test]

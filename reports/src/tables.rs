@@ -16,6 +16,41 @@ pub struct Table {
     pub header: Vec<String>,
     /// Rows of cells, as wide as the header.
     pub rows: Vec<Vec<String>>,
+    /// The column holding each row's verdict (`held`, `FAILED`, ...), which the HTML
+    /// colours pass or fail.
+    pub verdict: Option<usize>,
+}
+
+/// A verdict cell read as pass (`Some(true)`), fail (`Some(false)`) or neither.
+#[must_use]
+pub fn verdict(cell: &str) -> Option<bool> {
+    match cell {
+        "held" => Some(true),
+        "FAILED" | "VIOLATED" | "failed" => Some(false),
+        _ => None,
+    }
+}
+
+/// Whether a cell reads as a number (or a missing one), for right alignment: `12`,
+/// `4.2 ms`, `0.00 [0–0], 0/10`, `n/a`, or empty.
+#[must_use]
+pub fn numeric(cell: &str) -> bool {
+    cell.is_empty()
+        || cell == "n/a"
+        || cell.starts_with(|c: char| c.is_ascii_digit() || "-+.".contains(c))
+}
+
+/// For each column of `t`, whether every cell reads as a number: such columns are
+/// right-aligned, the others left-aligned.
+#[must_use]
+pub fn numeric_columns(t: &Table) -> Vec<bool> {
+    (0..t.header.len())
+        .map(|i| {
+            t.rows
+                .iter()
+                .all(|r| r.get(i).is_none_or(|c| numeric(c.trim_matches('`'))))
+        })
+        .collect()
 }
 
 /// An empty table with a title, a note and a header (shared with `patterns`).
@@ -25,6 +60,7 @@ pub(crate) fn table(title: &str, note: &str, header: &[&str]) -> Table {
         note: note.into(),
         header: header.iter().map(|h| (*h).to_string()).collect(),
         rows: Vec::new(),
+        verdict: None,
     }
 }
 
@@ -203,6 +239,7 @@ fn checks_table(r: &RunSummary) -> Table {
             if e.ok { "held" } else { "FAILED" }.into(),
         ]);
     }
+    checks.verdict = Some(3);
     checks
 }
 
@@ -331,6 +368,7 @@ fn guarantees_table(c: &Comparison) -> Table {
             "reproduce",
         ],
     );
+    g.verdict = Some(4);
     for v in &c.variants {
         for x in &v.guarantees {
             g.rows.push(vec![

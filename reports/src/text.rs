@@ -3,7 +3,7 @@
 //! cell and columns line up. `mqlab compare` prints this when stdout is a terminal; the
 //! Markdown stays for `--report md`. Also the aligned-table helper the run summary uses.
 
-use crate::tables::{self, Table};
+use crate::tables::{self, Table, numeric};
 use crate::{Options, Report, ReportError};
 use std::io;
 
@@ -29,13 +29,6 @@ fn write_table<W: io::Write>(t: &Table, w: &mut W) -> io::Result<()> {
         .map(|r| r.iter().map(|c| inert(c.trim_matches('`'))).collect())
         .collect();
     write!(w, "{}", table(&header, &rows))
-}
-
-/// Whether a cell reads as a number (or a missing one), to be right-aligned.
-fn numeric(cell: &str) -> bool {
-    cell.is_empty()
-        || cell == "n/a"
-        || cell.starts_with(|c: char| c.is_ascii_digit() || "-+.".contains(c))
 }
 
 /// `header` and `rows` as aligned lines, two spaces between columns: a column whose cells

@@ -193,20 +193,16 @@ pub fn percentile_lines(
     merged: Vec<(f64, f64)>,
     merged_label: &str,
 ) -> Vec<crate::charts::Line> {
-    let mut lines = vec![crate::charts::Line {
-        label: merged_label.to_string(),
-        points: merged,
-    }];
+    let mut lines = vec![crate::charts::Line::new(merged_label, merged)];
     if r.groups.len() > 1 {
         for g in &r.groups {
-            lines.push(crate::charts::Line {
-                label: g.name.clone(),
-                points: g
-                    .latency_by_percentile_s
+            lines.push(crate::charts::Line::new(
+                g.name.clone(),
+                g.latency_by_percentile_s
                     .iter()
                     .map(|[q, s]| ((1.0 / (1.0 - q)).log10(), (s * 1e3).max(1e-6).log10()))
                     .collect(),
-            });
+            ));
         }
     }
     lines
