@@ -87,15 +87,15 @@ pub fn targets(rows: &[Measured], heap: Option<&Anchor>, simpy: Option<&Anchor>)
         "keys-100k",
         2.0,
     );
-    if let Some(m) = find(rows, "memory") {
-        if let Some(p) = m.peak_mib {
-            out.push(Target {
-                target: format!("mm1 at {} messages: peak resident set", grouped(m.produced)),
-                measured: format!("{p:.0} MiB"),
-                needed: "< 300 MiB".into(),
-                ok: p < 300.0,
-            });
-        }
+    if let Some(m) = find(rows, "memory")
+        && let Some(p) = m.peak_mib
+    {
+        out.push(Target {
+            target: format!("mm1 at {} messages: peak resident set", grouped(m.produced)),
+            measured: format!("{p:.0} MiB"),
+            needed: "< 300 MiB".into(),
+            ok: p < 300.0,
+        });
     }
     if let (Some(one), Some(two)) = (find(rows, "compare-1-job"), find(rows, "compare-2-jobs")) {
         let x = one.wall_s / two.wall_s;
@@ -184,7 +184,7 @@ pub fn grouped(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
