@@ -9,6 +9,7 @@ mod explore;
 mod load;
 mod merge;
 mod output;
+mod perf;
 mod report_cmd;
 mod run;
 mod slo;
@@ -51,6 +52,9 @@ enum Command {
     Tui(tui_cmd::TuiArgs),
     /// Run a scenario's workload against a real Redis or RabbitMQ and account for every copy.
     Bench(bench_cmd::BenchArgs),
+    /// Measure mqlab's throughput and memory beside a bare event loop and SimPy, with the
+    /// ratios and the performance targets.
+    Perf(perf::PerfArgs),
     /// Turn a saved JSON result into html, md, csv or an HdrHistogram log.
     Report(report_cmd::ReportArgs),
     /// Check a scenario file without running it.
@@ -112,6 +116,7 @@ fn main() -> ExitCode {
         Command::Trace(args) => trace_cmd::trace(&args),
         Command::Tui(args) => tui_cmd::tui(&args),
         Command::Report(args) => report_cmd::report(&args),
+        Command::Perf(args) => perf::perf(&args),
         Command::Bench(args) => bench_cmd::bench(&args),
         Command::Validate { scenario } => run::validate(&scenario),
         Command::List { dir } => run::list(&dir),

@@ -21,6 +21,7 @@ mod idempotence;
 mod invariants;
 mod lag;
 mod outbox;
+mod pauses;
 mod payload;
 mod pipeline;
 mod priority;
@@ -81,10 +82,10 @@ struct Topic {
     groups: Vec<u32>,
     flags: MessageFlags,
     parked: VecDeque<Parked>,
-    /// Watermarks: producers are paused by this partition's backlog; the index of its
-    /// span in `Engine::pauses`.
+    /// Watermarks: producers are paused by this partition's backlog; the id of its
+    /// pause in `Engine::pauses`.
     pause: Option<(u32, usize)>,
-    /// Plain `block`: requests are waiting for room; the index of the span in
+    /// Plain `block`: requests are waiting for room; the id of the pause in
     /// `Engine::pauses`.
     blocked: Option<usize>,
     /// `spill`: a read from the spill storage (of `parked`'s head) is under way.
@@ -180,8 +181,8 @@ pub struct Engine {
     /// `drop-oldest`: groups whose copy of the message being appended is refused (their
     /// queue is full of messages consumers hold); set just before that append.
     refused: Vec<u32>,
-    /// Watermark pauses, oldest first.
-    pauses: Vec<crate::snapshot::PauseSpan>,
+    /// Watermark and `block` pauses (the recent ones, and a count and total of the rest).
+    pauses: pauses::Pauses,
     /// Rejections and spilling, for the summary.
     overflow: backpressure::OverflowStats,
     /// Draws of the spill storage's read latency.
@@ -303,7 +304,7 @@ impl Engine {
             log: VecDeque::new(),
             log_total: 0,
             unpark_due: Vec::new(),
-            pauses: Vec::new(),
+            pauses: pauses::Pauses::default(),
             refused: Vec::new(),
             overflow: backpressure::OverflowStats::default(),
             storage: stream(seed, StreamKind::Storage, 0),
@@ -457,6 +458,18 @@ impl Engine {
         }
     }
 
+    /// Entries held now by the tables that once grew with the run's length, for the
+    /// tests that they follow the backlog instead: the payload bytes' prefix sums (the
+    /// claim check's byte accounting) and the producers' pause spans.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn retained(&self) -> Retained {
+        Retained {
+            byte_prefix: self.payload_prefix_len(),
+            pauses: self.pauses.kept(),
+        }
+    }
+
     /// Runs to the end and returns the result.
     pub fn run(mut self) -> crate::summary::RunSummary {
         while self.step() {}
@@ -586,6 +599,14 @@ impl Engine {
     fn net_chance(&mut self, p: f64) -> bool {
         p > 0.0 && rand::RngExt::random_bool(&mut self.net, p)
     }
+}
+
+/// What `Engine::retained` counts.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retained {
+    pub byte_prefix: usize,
+    pub pauses: usize,
 }
 
 /// One network hop's latency drawn from `rng`; an instantaneous network draws nothing, so

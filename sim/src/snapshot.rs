@@ -211,7 +211,8 @@ pub struct Snapshot {
     pub log_total: u64,
     /// Broker nodes, whether each is up.
     pub brokers: Vec<bool>,
-    /// Every watermark pause so far, oldest first (empty without watermarks).
+    /// The producers' pauses, oldest first: every open one and the most recent 1,000
+    /// closed ones (empty without watermarks or `block`).
     pub pauses: Vec<PauseSpan>,
     /// The run's throughput so far, as the summary defines it (over the producing period
     /// so far; the drain apart).

@@ -106,7 +106,7 @@ impl Engine {
     /// the span's index.
     fn open_pause(&mut self, t: u32, partition: u32, backlog: u64, what: &str) -> usize {
         let name = self.topics[t as usize].name.clone();
-        self.pauses.push(PauseSpan {
+        let id = self.pauses.open(PauseSpan {
             topic: name.clone(),
             partition,
             paused_at: self.now,
@@ -118,7 +118,7 @@ impl Engine {
             LogKind::Backpressure,
             format!("`{name}`/{partition}: backlog {backlog} {what}"),
         );
-        self.pauses.len() - 1
+        id
     }
 
     /// Plain `block` (no watermarks): the producers are paused from the moment a request
@@ -134,10 +134,8 @@ impl Engine {
             }
             (true, Some(span)) => {
                 self.topics[t as usize].blocked = None;
-                let backlog = self.backlog(t, self.pauses[span].partition);
-                let pause = &mut self.pauses[span];
-                pause.resumed_at = Some(self.now);
-                pause.resumed_backlog = Some(backlog);
+                let backlog = self.backlog(t, self.pauses.get(span).partition);
+                let pause = self.pauses.close(span, self.now, backlog);
                 let text = format!(
                     "`{}`/{}: room again, producers unblocked",
                     pause.topic, pause.partition
@@ -159,9 +157,7 @@ impl Engine {
             return false;
         }
         self.topics[t as usize].pause = None;
-        let pause = &mut self.pauses[span];
-        pause.resumed_at = Some(self.now);
-        pause.resumed_backlog = Some(backlog);
+        let pause = self.pauses.close(span, self.now, backlog);
         let text = format!(
             "`{}`/{partition}: backlog {backlog} at the low watermark, producers resumed",
             pause.topic
@@ -329,16 +325,12 @@ impl Engine {
     /// What overflowed, for the summary (none when nothing did).
     pub(super) fn overflow_summary(&self) -> Option<Overflow> {
         let o = &self.overflow;
-        let paused_ns: u64 = self
-            .pauses
-            .iter()
-            .map(|p| p.resumed_at.unwrap_or(self.now).since(p.paused_at).0)
-            .sum();
-        if o.rejections == 0 && o.spilled == 0 && self.pauses.is_empty() {
+        let paused_ns = self.pauses.paused_ns(self.now);
+        if o.rejections == 0 && o.spilled == 0 && self.pauses.count() == 0 {
             return None;
         }
         Some(Overflow {
-            pauses: self.pauses.len() as u64,
+            pauses: self.pauses.count(),
             paused_s: paused_ns as f64 / 1e9,
             rejections: o.rejections,
             resent: o.resent,

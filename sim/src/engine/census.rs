@@ -412,7 +412,7 @@ impl Engine {
             log: self.log.iter().cloned().collect(),
             log_total: self.log_total,
             brokers: self.nodes_up.clone(),
-            pauses: self.pauses.clone(),
+            pauses: self.pauses.recent(),
             throughput: self
                 .throughput(self.now.min(self.stop).as_secs_f64().max(f64::MIN_POSITIVE)),
         }

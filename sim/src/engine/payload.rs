@@ -4,9 +4,10 @@
 //!
 //! A message's size is never stored: it is recomputed from the producer's own random
 //! stream positioned at the message id (four 32-bit words per message), so `Msg` stays
-//! 32 bytes. Log partitions keep a prefix sum of bytes by offset (8 bytes per message,
-//! only here), which gives the bytes a partition holds as `cum[end] - cum[base]` whatever
-//! trimmed it; queues count their own bytes (`SqsQueue::hold_bytes`). The broker's bytes
+//! 32 bytes. Log partitions keep a prefix sum of bytes by offset (8 bytes per message the
+//! partition still holds, only here), which gives the bytes a partition holds as
+//! `cum[end] - cum[base]` whatever trimmed it; the sums below the partition's base are
+//! dropped as it is trimmed, so the table follows the backlog, not the run's length; queues count their own bytes (`SqsQueue::hold_bytes`). The broker's bytes
 //! only grow on an append, so checking the total there gives the exact peak.
 
 use super::Engine;
@@ -45,6 +46,47 @@ struct Sizes {
     cache: Vec<(u32, u64)>,
 }
 
+/// One log partition's prefix sums of bytes, from offset `first` on: `sums[i]` is the
+/// bytes of the offsets below `first + i`.
+#[derive(Debug, Clone)]
+struct Prefix {
+    first: u64,
+    sums: Vec<u64>,
+}
+
+impl Default for Prefix {
+    fn default() -> Self {
+        Prefix {
+            first: 0,
+            sums: vec![0],
+        }
+    }
+}
+
+impl Prefix {
+    /// Bytes below offset `o` (offsets past the end read as the end).
+    fn at(&self, o: u64) -> u64 {
+        let i = usize::try_from(o.saturating_sub(self.first)).unwrap_or(usize::MAX);
+        self.sums[i.min(self.sums.len() - 1)]
+    }
+
+    /// Records `bytes` appended at offset `o` (a truncated tail past it is overwritten),
+    /// and forgets the sums below `base` once they are half the table, so that dropping
+    /// them costs O(1) per append.
+    fn append(&mut self, o: u64, bytes: u64, base: u64) {
+        let i = usize::try_from(o - self.first).expect("an offset in memory");
+        self.sums.truncate(i + 1);
+        let below = self.sums[i];
+        self.sums.push(below + bytes);
+        let dead = usize::try_from(base.saturating_sub(self.first)).unwrap_or(usize::MAX);
+        let dead = dead.min(self.sums.len() - 1);
+        if dead > 0 && dead * 2 >= self.sums.len() {
+            self.sums.drain(..dead);
+            self.first += dead as u64;
+        }
+    }
+}
+
 /// Byte state of a run that uses payload sizes.
 #[derive(Debug)]
 pub(super) struct Payloads {
@@ -57,8 +99,8 @@ pub(super) struct Payloads {
     ingested: u64,
     ingest_delay_ns: u128,
     ingest_delay_max: SimDuration,
-    /// Per global log partition: `cum[o]` is the bytes of offsets below `o`.
-    cum: Vec<Vec<u64>>,
+    /// Per global log partition: the bytes of the offsets below each offset it holds.
+    cum: Vec<Prefix>,
     held_max: u64,
     series: Vec<u64>,
     produced: u64,
@@ -257,20 +299,26 @@ impl Engine {
             return;
         }
         if let Some(o) = offset {
-            let gp = (self.topics[t as usize].part_base + partition) as usize;
+            let topic = &self.topics[t as usize];
+            let gp = (topic.part_base + partition) as usize;
+            let base = topic.partitions[partition as usize].base();
             let pl = self.payload.as_deref_mut().expect("checked");
             if pl.cum.len() <= gp {
-                pl.cum.resize(gp + 1, vec![0]);
+                pl.cum.resize(gp + 1, Prefix::default());
             }
             // A truncated tail (leader change) is overwritten by the new append.
-            let cum = &mut pl.cum[gp];
-            cum.truncate(o as usize + 1);
-            let below = cum[o as usize];
-            cum.push(below + bytes);
+            pl.cum[gp].append(o, bytes, base);
         }
         let held = self.broker_bytes();
         let pl = self.payload.as_deref_mut().expect("checked");
         pl.held_max = pl.held_max.max(held);
+    }
+
+    /// Prefix sums held over every log partition (0 without payload bytes).
+    pub(super) fn payload_prefix_len(&self) -> usize {
+        self.payload
+            .as_deref()
+            .map_or(0, |pl| pl.cum.iter().map(|c| c.sums.len()).sum())
     }
 
     /// Payload bytes the broker holds now.
@@ -289,8 +337,7 @@ impl Engine {
             })
             .filter_map(|(gp, part)| {
                 let cum = pl.cum.get(gp)?;
-                let at = |o: u64| cum[(o as usize).min(cum.len() - 1)];
-                Some(at(part.end) - at(part.base()))
+                Some(cum.at(part.end) - cum.at(part.base()))
             })
             .sum();
         let queues: u64 = self

@@ -1,0 +1,186 @@
+//! `mqlab perf`: mqlab's throughput and memory, measured in one sitting beside two
+//! anchors doing the same M/M/1 job — a bare Rust event loop (`heap_limit`) and SimPy —
+//! with the ratios and the performance targets met or not. Absolute figures vary with the
+//! machine and its load; ratios measured side by side do not. The README's performance
+//! table is this command's output.
+
+mod anchors;
+mod child;
+mod rows;
+mod table;
+
+use anyhow::Context;
+use rows::Row;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Arguments of `mqlab perf`.
+#[derive(clap::Args, Debug)]
+pub struct PerfArgs {
+    /// Messages per row (produced messages; the memory row runs ten times as many, the
+    /// compare row spreads them over 64 seeds); heap_limit simulates as many customers.
+    #[arg(long, default_value_t = 10_000_000, value_parser = clap::value_parser!(u64).range(1000..))]
+    pub messages: u64,
+    /// Rows to run, comma-separated (default: all of them).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub rows: Vec<Row>,
+    /// Customers SimPy simulates (it is about a hundred times slower than mqlab).
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(100..))]
+    pub simpy_customers: u64,
+    /// Run every row and anchor this many times and keep the fastest (a busy machine
+    /// only ever slows a run down).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
+    /// Leave SimPy out (it needs python3 with venv, and pip to reach PyPI once).
+    #[arg(long)]
+    pub skip_simpy: bool,
+    /// Also run the mm1 row under `perf stat` for instructions and cache misses per message.
+    #[arg(long)]
+    pub perf_stat: bool,
+    /// Print the report as JSON on stdout instead of Markdown tables.
+    #[arg(long)]
+    pub json: bool,
+    /// The repository: its `scenarios/` are run, its `bench/anchors/` built, and the builds
+    /// cached in its `target/anchors/`.
+    #[arg(long, default_value = ".")]
+    pub root: PathBuf,
+}
+
+pub fn perf(args: &PerfArgs) -> anyhow::Result<ExitCode> {
+    let exe = std::env::current_exe().context("cannot find the mqlab executable")?;
+    let root = &args.root;
+    std::env::set_current_dir(root)
+        .with_context(|| format!("cannot enter the repository {}", root.display()))?;
+    anyhow::ensure!(
+        std::path::Path::new("scenarios/mm1.toml").is_file(),
+        "{} holds no scenarios/mm1.toml: run from the repository, or give --root",
+        root.display()
+    );
+    let place = anchors::Place::new(std::path::Path::new("."));
+    let mut wanted: Vec<Row> = if args.rows.is_empty() {
+        Row::ALL.to_vec()
+    } else {
+        args.rows.clone()
+    };
+    wanted.extend(wanted.clone().into_iter().filter_map(Row::baseline));
+    wanted.sort();
+    wanted.dedup();
+
+    let progress = |what: &str| eprintln!("perf: {what}");
+    progress("building and running heap_limit");
+    let best_anchor = |run: &dyn Fn() -> anyhow::Result<anchors::Anchor>| {
+        best_of(args.repeat, run, |a: &anchors::Anchor| a.wall_s)
+    };
+    let heap = best_anchor(&|| anchors::heap_limit(&place, args.messages))?;
+    let simpy = if args.skip_simpy {
+        None
+    } else {
+        progress(&format!("SimPy, {} customers", args.simpy_customers));
+        Some(best_anchor(&|| {
+            anchors::simpy(&place, args.simpy_customers)
+        })?)
+    };
+    let mut measured = Vec::new();
+    for row in wanted {
+        let name = clap::ValueEnum::to_possible_value(&row).expect("every row has a name");
+        progress(name.get_name());
+        // Each of the row's processes keeps its own fastest run.
+        let mut runs = rows::run(&exe, row, args.messages)?;
+        for _ in 1..args.repeat {
+            for (kept, again) in runs.iter_mut().zip(rows::run(&exe, row, args.messages)?) {
+                if again.wall_s < kept.wall_s {
+                    *kept = again;
+                }
+            }
+        }
+        measured.extend(runs);
+    }
+    let targets = table::targets(&measured, Some(&heap), simpy.as_ref());
+    let report = table::Report {
+        machine: machine(args.messages, args.repeat),
+        messages: args.messages,
+        anchors: [Some(heap), simpy].into_iter().flatten().collect(),
+        rows: measured,
+        targets,
+    };
+    if args.json {
+        crate::outln!("{}", serde_json::to_string_pretty(&report)?)?;
+    } else {
+        crate::out!("{}", table::markdown(&report))?;
+    }
+    if args.perf_stat {
+        crate::outln!("\n{}", perf_stat(&exe, args.messages))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The fastest of `n` runs by `wall`.
+fn best_of<T>(
+    n: u32,
+    run: &dyn Fn() -> anyhow::Result<T>,
+    wall: impl Fn(&T) -> f64,
+) -> anyhow::Result<T> {
+    let mut best = run()?;
+    for _ in 1..n {
+        let again = run()?;
+        if wall(&again) < wall(&best) {
+            best = again;
+        }
+    }
+    Ok(best)
+}
+
+/// The machine and its load, so a reader can tell a quiet sitting from a busy one.
+fn machine(messages: u64, repeat: u32) -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into());
+    format!(
+        "mqlab perf: {} messages per row, fastest of {repeat}; {cores} cores ({cpu}), load average {load} at the end",
+        table::grouped(messages)
+    )
+}
+
+/// mm1 under `perf stat`: instructions and cache misses per message, or why not.
+fn perf_stat(exe: &std::path::Path, messages: u64) -> String {
+    let out = std::env::temp_dir().join(format!("mqlab-perf-stat-{}.csv", std::process::id()));
+    let status = std::process::Command::new("perf")
+        .args(["stat", "-x,", "-e", "instructions,cache-misses", "-o"])
+        .arg(&out)
+        .arg("--")
+        .arg(exe)
+        .args(["run", "scenarios/mm1.toml", "--messages"])
+        .arg(messages.to_string())
+        .arg("--json")
+        .stdout(std::process::Stdio::null())
+        .status();
+    let text = std::fs::read_to_string(&out).unwrap_or_default();
+    let _ = std::fs::remove_file(&out);
+    if !status.is_ok_and(|s| s.success() || s.code() == Some(1)) {
+        return "perf stat: could not run `perf stat` (is perf installed?)".into();
+    }
+    let mut line = format!("perf stat, mm1 at {} messages:", table::grouped(messages));
+    for event in ["instructions", "cache-misses"] {
+        let field = text
+            .lines()
+            .find(|l| l.split(',').nth(2).is_some_and(|e| e.starts_with(event)))
+            .and_then(|l| l.split(',').next());
+        match field.map(|f| (f, f.parse::<f64>())) {
+            Some((_, Ok(n))) => line.push_str(&format!(" {:.1} {event}/msg", n / messages as f64)),
+            Some((f, Err(_))) => line.push_str(&format!(" {event} {f}")),
+            None => line.push_str(&format!(" {event} not reported")),
+        }
+    }
+    line
+}

@@ -1,0 +1,144 @@
+//! The two reference programs `mqlab perf` measures mqlab against, built or installed by
+//! the command itself from the copies in `bench/anchors/`: `heap_limit`, a bare
+//! single-threaded Rust event loop doing the M/M/1 job (the ceiling for an event-driven
+//! design on this machine), and `simpy_mmc.py`, the same model in SimPy 4.1.2 (what most
+//! people would reach for). Both are cached under `target/anchors/`.
+
+use super::child::{self, Outcome};
+use anyhow::Context;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The SimPy release the anchor is pinned to.
+pub const SIMPY: &str = "4.1.2";
+
+/// One anchor's figure.
+#[derive(Debug, Clone, Serialize)]
+pub struct Anchor {
+    pub name: String,
+    pub command: String,
+    pub customers: u64,
+    /// The program's own timing of its model run (heap_limit: the loop; SimPy: building
+    /// the model and `env.run()`).
+    pub wall_s: f64,
+    pub customers_per_s: f64,
+    pub peak_mib: Option<f64>,
+}
+
+/// Where the anchors' sources are and where their builds go.
+pub struct Place {
+    pub sources: PathBuf,
+    pub cache: PathBuf,
+}
+
+impl Place {
+    pub fn new(root: &Path) -> Self {
+        Place {
+            sources: root.join("bench").join("anchors"),
+            cache: root.join("target").join("anchors"),
+        }
+    }
+}
+
+/// Builds heap_limit (a no-op once built) and runs `customers` M/M/1 customers at
+/// utilisation 0.9, as `mm1.toml`.
+pub fn heap_limit(place: &Place, customers: u64) -> anyhow::Result<Anchor> {
+    let manifest = place.sources.join("heap_limit").join("Cargo.toml");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let built = Command::new(&cargo)
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "--locked",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&place.cache)
+        .status()
+        .with_context(|| format!("cannot run {}", cargo.to_string_lossy()))?;
+    anyhow::ensure!(built.success(), "building {} failed", manifest.display());
+    let exe = place.cache.join("release").join("heap_limit");
+    let mut cmd = Command::new(&exe);
+    cmd.args([
+        "mmc",
+        "--lam",
+        "0.9",
+        "--mu",
+        "1",
+        "--c",
+        "1",
+        "--customers",
+    ])
+    .arg(customers.to_string());
+    let shown = format!(
+        "{} mmc --lam 0.9 --mu 1 --c 1 --customers {customers}",
+        exe.display()
+    );
+    let o = child::measure(cmd)?;
+    child::check(&o, "heap_limit", &[0])?;
+    read(&o, "heap_limit (bare Rust event loop)", shown)
+}
+
+/// Creates a virtual environment with SimPy (once) and runs `customers` M/M/1 customers.
+pub fn simpy(place: &Place, customers: u64) -> anyhow::Result<Anchor> {
+    let venv = place.cache.join(format!("simpy-{SIMPY}"));
+    let python = venv.join("bin").join("python");
+    let wanted = format!("import simpy; assert simpy.__version__ == '{SIMPY}'");
+    let ready = |py: &Path| {
+        Command::new(py)
+            .args(["-c", &wanted])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !ready(&python) {
+        let made = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .context(
+                "cannot run python3 (needed for the SimPy anchor; --skip-simpy leaves it out)",
+            )?;
+        anyhow::ensure!(made.success(), "python3 -m venv {} failed", venv.display());
+        let pip = Command::new(venv.join("bin").join("pip"))
+            .args(["install", "--quiet", &format!("simpy=={SIMPY}")])
+            .status()
+            .context("cannot run pip")?;
+        anyhow::ensure!(
+            pip.success() && ready(&python),
+            "pip install simpy=={SIMPY} failed (--skip-simpy leaves SimPy out)"
+        );
+    }
+    let script = place.sources.join("simpy_mmc.py");
+    let mut cmd = Command::new(&python);
+    cmd.arg(&script)
+        .args(["--lam", "0.9", "--mu", "1", "--c", "1", "--customers"])
+        .arg(customers.to_string());
+    let shown = format!(
+        "python {} --lam 0.9 --mu 1 --c 1 --customers {customers}",
+        script.display()
+    );
+    let o = child::measure(cmd)?;
+    child::check(&o, "simpy_mmc.py", &[0])?;
+    read(&o, &format!("SimPy {SIMPY}"), shown)
+}
+
+/// Reads the one JSON line an anchor prints.
+fn read(o: &Outcome, name: &str, command: String) -> anyhow::Result<Anchor> {
+    let v: serde_json::Value = serde_json::from_str(o.stdout.trim())
+        .with_context(|| format!("{name} printed no JSON: {}", o.stdout.trim()))?;
+    let num = |k: &str| {
+        v[k].as_f64()
+            .with_context(|| format!("{name}'s output has no `{k}`"))
+    };
+    Ok(Anchor {
+        name: name.to_string(),
+        command,
+        customers: num("customers")? as u64,
+        wall_s: num("wall_s")?,
+        customers_per_s: num("customers_per_s")?,
+        peak_mib: o.peak_mib,
+    })
+}

@@ -1,0 +1,193 @@
+//! The rows `mqlab perf` measures: each a whole `mqlab` process (parse, run, check, write
+//! the JSON), as a user runs it.
+
+use super::child;
+use anyhow::Context;
+use serde::Serialize;
+use std::path::Path;
+use std::process::Command;
+
+/// A row of the table, as named on the command line.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Row {
+    /// `mm1.toml`: the log, one partition, one consumer.
+    Mm1,
+    /// mm1 on the queue model.
+    Queue,
+    /// mm1 on the exchange model.
+    Exchange,
+    /// `food-delivery.toml`: six groups, so six copies per message.
+    FoodDelivery,
+    /// 1,000 partitions served by 100 instances.
+    #[value(name = "partitions-1000")]
+    Partitions1000,
+    /// 100,000 keys under `ordered = true`, with and without a resequencer.
+    #[value(name = "keys-100k")]
+    Keys100k,
+    /// mm1 at ten times the messages, for the peak resident set.
+    Memory,
+    /// `compare` over 64 seeds with one worker thread, then two.
+    Compare,
+}
+
+impl Row {
+    pub const ALL: [Row; 8] = [
+        Row::Mm1,
+        Row::Queue,
+        Row::Exchange,
+        Row::FoodDelivery,
+        Row::Partitions1000,
+        Row::Keys100k,
+        Row::Memory,
+        Row::Compare,
+    ];
+
+    /// The rows this one's targets compare against.
+    pub fn baseline(self) -> Option<Row> {
+        match self {
+            Row::Queue | Row::Exchange | Row::Partitions1000 => Some(Row::Mm1),
+            _ => None,
+        }
+    }
+}
+
+/// One measured process.
+#[derive(Debug, Clone, Serialize)]
+pub struct Measured {
+    pub row: String,
+    pub command: String,
+    pub produced: u64,
+    /// Processed copies (a message fanned out to six groups is six).
+    pub processed: u64,
+    pub events: u64,
+    pub wall_s: f64,
+    pub peak_mib: Option<f64>,
+}
+
+impl Measured {
+    pub fn messages_per_s(&self) -> f64 {
+        self.produced as f64 / self.wall_s
+    }
+    pub fn copies_per_s(&self) -> f64 {
+        self.processed as f64 / self.wall_s
+    }
+    pub fn ns_per_message(&self) -> f64 {
+        self.wall_s * 1e9 / self.produced.max(1) as f64
+    }
+}
+
+/// Seeds of the `compare` row.
+pub const SWEEP_SEEDS: u64 = 64;
+
+/// Runs `row` with `messages` messages (the memory row ten times as many; the compare row
+/// spreads them over its 64 seeds) and measures each process it takes.
+pub fn run(exe: &Path, row: Row, messages: u64) -> anyhow::Result<Vec<Measured>> {
+    let one = |name: &str, scenario: &str, n: u64| run_one(exe, name, scenario, n);
+    Ok(match row {
+        Row::Mm1 => vec![one("mm1", "scenarios/mm1.toml", messages)?],
+        Row::Queue => vec![one("queue", "scenarios/bench/mm1-queue.toml", messages)?],
+        Row::Exchange => vec![one(
+            "exchange",
+            "scenarios/bench/mm1-exchange.toml",
+            messages,
+        )?],
+        Row::FoodDelivery => vec![one(
+            "food-delivery",
+            "scenarios/food-delivery.toml",
+            messages,
+        )?],
+        Row::Partitions1000 => vec![one(
+            "partitions-1000",
+            "scenarios/bench/partitions-1000.toml",
+            messages,
+        )?],
+        Row::Keys100k => vec![
+            one("keys-100k", "scenarios/bench/keys-100k.toml", messages)?,
+            one(
+                "keys-100k-resequenced",
+                "scenarios/bench/keys-100k-resequenced.toml",
+                messages,
+            )?,
+        ],
+        Row::Memory => vec![one("memory", "scenarios/mm1.toml", messages * 10)?],
+        Row::Compare => vec![
+            sweep(exe, "compare-1-job", messages, 1)?,
+            sweep(exe, "compare-2-jobs", messages, 2)?,
+        ],
+    })
+}
+
+/// `mqlab run SCENARIO --messages N --json`.
+fn run_one(exe: &Path, row: &str, scenario: &str, messages: u64) -> anyhow::Result<Measured> {
+    let args = vec![
+        "run".to_string(),
+        scenario.to_string(),
+        "--messages".into(),
+        messages.to_string(),
+        "--json".into(),
+    ];
+    let (o, v) = measured(exe, &args, &[], row)?;
+    let m = &v["messages"];
+    Ok(Measured {
+        row: row.to_string(),
+        command: format!("mqlab {}", args.join(" ")),
+        produced: m["produced"].as_u64().unwrap_or(0),
+        processed: m["processed"].as_u64().unwrap_or(0),
+        events: v["events"].as_u64().unwrap_or(0),
+        wall_s: o.wall_s,
+        peak_mib: o.peak_mib,
+    })
+}
+
+/// `mqlab compare mm1.toml` over 64 seeds, `messages` in all, on `jobs` worker threads.
+fn sweep(exe: &Path, row: &str, messages: u64, jobs: u32) -> anyhow::Result<Measured> {
+    // mm1 produces 900 messages a simulated second.
+    let seconds = (messages as f64 / SWEEP_SEEDS as f64 / 900.0).max(0.001);
+    let args = vec![
+        "compare".to_string(),
+        "scenarios/mm1.toml".into(),
+        "--delivery".into(),
+        "at-least-once".into(),
+        "--seeds".into(),
+        format!("1..{SWEEP_SEEDS}"),
+        "--set".into(),
+        format!("duration={seconds:.3}s"),
+        "--json".into(),
+    ];
+    let env = [("RAYON_NUM_THREADS", jobs.to_string())];
+    let (o, v) = measured(exe, &args, &env, row)?;
+    let runs = v["runs"].as_array().context("compare printed no runs")?;
+    let sum = |f: &dyn Fn(&serde_json::Value) -> Option<u64>| runs.iter().filter_map(f).sum();
+    Ok(Measured {
+        row: row.to_string(),
+        command: format!("RAYON_NUM_THREADS={jobs} mqlab {}", args.join(" ")),
+        produced: sum(&|r| r["messages"]["produced"].as_u64()),
+        processed: sum(&|r| r["messages"]["processed"].as_u64()),
+        events: sum(&|r| r["events"].as_u64()),
+        wall_s: o.wall_s,
+        peak_mib: o.peak_mib,
+    })
+}
+
+/// Runs `mqlab ARGS` and reads its JSON; exit 1 (an expectation failed) still measures.
+fn measured(
+    exe: &Path,
+    args: &[String],
+    env: &[(&str, String)],
+    row: &str,
+) -> anyhow::Result<(child::Outcome, serde_json::Value)> {
+    let mut cmd = Command::new(exe);
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let o = child::measure(cmd)?;
+    child::check(
+        &o,
+        &format!("row {row} (mqlab {})", args.join(" ")),
+        &[0, 1],
+    )?;
+    let v = serde_json::from_str(&o.stdout)
+        .with_context(|| format!("row {row}: mqlab printed no JSON"))?;
+    Ok((o, v))
+}
