@@ -103,7 +103,29 @@ fn source_lines(r: &BenchResult) -> String {
         } else {
             String::new()
         }
-    )
+    ) + &outage_lines(r)
+}
+
+/// `broker-crash`: when the server was really killed and back, and what it held.
+fn outage_lines(r: &BenchResult) -> String {
+    r.outages
+        .iter()
+        .map(|o| {
+            let back = if o.back_s > 0.0 {
+                format!(
+                    "accepting again at {:.2}s ({:.2}s down)",
+                    o.back_s,
+                    o.back_s - o.killed_s
+                )
+            } else {
+                "never back".to_string()
+            };
+            format!(
+                "broker killed (SIGKILL) at {:.2}s, {back}; {} copies in the broker at the kill\n",
+                o.killed_s, o.backlog
+            )
+        })
+        .collect()
 }
 
 /// The real run next to the model's, count by count. The model runs with the measured

@@ -6,6 +6,7 @@
 use crate::amqp::{POLL, block, connect, is_queue_topic, queue_name};
 use crate::amqp_limit;
 use crate::driver::{Ctx, Instance, Outcome};
+use crate::outage::RIDE_OUT;
 use crate::wire;
 use futures_lite::StreamExt;
 use lapin::options::{
@@ -129,15 +130,34 @@ pub(crate) fn consume(
     let (delivery, interval) = (cfg.delivery, cfg.commit_interval.0);
     let mut first = crate::driver::Ready::new(ready);
     let who = format!("consumer {}/{}", cfg.group.get_ref(), inst.local);
+    let mut era = ctx.outages.generation();
     while !ctx.stopped() {
-        let mut s = match open(ctx, h, uri, &inst) {
+        // After a broker-crash, the restarted server (a quorum queue's recovery can lag
+        // its listener by a moment).
+        let opened = open(ctx, h, uri, &inst).or_else(|e| match ctx.ride_out(era, RIDE_OUT) {
+            Some(now) => {
+                era = now;
+                ctx.reconnect(Duration::from_secs(60), || open(ctx, h, uri, &inst))
+            }
+            None => Err(e),
+        });
+        let mut s = match opened {
             Ok(s) => s,
             Err(e) => return first.failed(ctx, &who, &e),
         };
         first.ok();
         let crashed_at = match serve_session(ctx, h, &mut inst, &mut s, delivery, interval) {
             Ok(at) => at,
+            // The broker was killed: what this consumer held unacked stays with the
+            // broker (redelivered if it kept it); reconnect once it is back.
             Err(e) => {
+                if let Some(now) = ctx.ride_out(era, RIDE_OUT) {
+                    era = now;
+                    continue;
+                }
+                if ctx.stopped() && ctx.outages.generation() > 0 {
+                    return;
+                }
                 ctx.fail(format!(
                     "consumer {}/{}: {e}",
                     cfg.group.get_ref(),

@@ -10,6 +10,7 @@
 //! dead-letter stream (`<stream group>.dead`) and is acknowledged.
 
 use crate::driver::{self, Ctx, Instance, Outcome, Publisher};
+use crate::outage::RIDE_OUT;
 use crate::schedule::Send;
 use crate::wire;
 use mqlab_sim::log::assign;
@@ -96,6 +97,7 @@ fn read_reply(v: &Value) -> Vec<(String, Entries)> {
 }
 
 struct StreamPublisher {
+    client: Client,
     con: Connection,
     streams: Vec<String>,
 }
@@ -118,6 +120,11 @@ impl Publisher for StreamPublisher {
     fn finish(&mut self, _ctx: &Ctx) -> Result<(), String> {
         Ok(())
     }
+
+    fn reconnect(&mut self) -> Result<(), String> {
+        self.con = crate::redis_pubsub::connect(&self.client)?;
+        Ok(())
+    }
 }
 
 /// Fresh streams and consumer groups for every log topic.
@@ -129,24 +136,37 @@ fn declare(ctx: &Ctx, admin: &mut Connection) -> Result<(), String> {
                 .arg(&key)
                 .query::<()>(admin)
                 .map_err(redis_err("DEL"))?;
-            let groups = ctx.books().topic_groups[t].clone();
-            for g in groups {
-                redis::cmd("XGROUP")
-                    .arg("CREATE")
-                    .arg(&key)
-                    .arg(ctx.sc.consumers[g].group.get_ref())
-                    .arg("0")
-                    .arg("MKSTREAM")
-                    .query::<()>(admin)
-                    .map_err(redis_err("XGROUP CREATE"))?;
-            }
         }
+        create_groups(ctx, admin, t)?;
     }
     for g in 0..ctx.sc.consumers.len() {
         redis::cmd("DEL")
             .arg(dead_stream(ctx, g))
             .query::<()>(admin)
             .map_err(redis_err("DEL"))?;
+    }
+    Ok(())
+}
+
+/// Every consumer group of topic `t` on each of its streams, reading from the start
+/// (`0`); one that exists already is left as it is.
+fn create_groups(ctx: &Ctx, con: &mut Connection, t: usize) -> Result<(), String> {
+    let groups = ctx.books().topic_groups[t].clone();
+    for p in 0..partitions(ctx, t) {
+        let key = stream(ctx, t, p);
+        for &g in &groups {
+            let made = redis::cmd("XGROUP")
+                .arg("CREATE")
+                .arg(&key)
+                .arg(ctx.sc.consumers[g].group.get_ref())
+                .arg("0")
+                .arg("MKSTREAM")
+                .query::<()>(con);
+            match made {
+                Err(e) if e.code() == Some("BUSYGROUP") => {}
+                other => other.map_err(redis_err("XGROUP CREATE"))?,
+            }
+        }
     }
     Ok(())
 }
@@ -191,13 +211,26 @@ pub fn run(ctx: &Arc<Ctx>, client: &Client) -> Result<(), String> {
             );
         let streams = (0..partitions(ctx, t)).map(|q| stream(ctx, t, q)).collect();
         let con = crate::redis_pubsub::connect(client)?;
+        let client = client.clone();
         threads.push(std::thread::spawn(move || {
-            driver::produce(&ctx2, p, &mut StreamPublisher { con, streams });
+            driver::produce(
+                &ctx2,
+                p,
+                &mut StreamPublisher {
+                    client,
+                    con,
+                    streams,
+                },
+            );
         }));
     }
     driver::await_end(ctx, Duration::from_secs(2));
     for t in threads {
         let _ = t.join();
+    }
+    if ctx.outages.generation() > 0 {
+        // The first admin connection died with the broker.
+        admin = crate::redis_pubsub::connect(client)?;
     }
     collect_leftovers(ctx, &mut admin);
     Ok(())
@@ -347,11 +380,25 @@ fn consume(
     let t = ctx.books().groups[g].topic;
     let mut first = crate::driver::Ready::new(ready);
     let who = format!("consumer {}/{}", cfg.group.get_ref(), inst.local);
+    let mut era = ctx.outages.generation();
     while !ctx.stopped() {
-        let con = match crate::redis_pubsub::connect(client) {
+        let connect = || crate::redis_pubsub::connect(client);
+        let opened = connect().or_else(|e| match ctx.ride_out(era, RIDE_OUT) {
+            Some(_) => ctx.reconnect(Duration::from_secs(30), connect),
+            None => Err(e),
+        });
+        let mut con = match opened {
             Ok(c) => c,
             Err(e) => return first.failed(ctx, &who, &e),
         };
+        if ctx.outages.generation() != era {
+            // A restarted Redis without persistence lost the streams and their groups:
+            // the group again (a producer's XADD may have made the stream already).
+            era = ctx.outages.generation();
+            if let Err(e) = create_groups(ctx, &mut con, t) {
+                return first.failed(ctx, &who, &e);
+            }
+        }
         first.ok();
         let mut m = Member {
             con,
@@ -371,6 +418,9 @@ fn consume(
                 }
             }
             Ok(None) => return,
+            // Killed with the broker: what it held is gone with the server's memory.
+            Err(_) if ctx.ride_out(era, RIDE_OUT).is_some() => {}
+            Err(_) if ctx.stopped() && ctx.outages.generation() > 0 => return,
             Err(e) => {
                 ctx.fail(format!(
                     "consumer {}/{}: {e}",

@@ -82,8 +82,24 @@ impl SpawnedBroker {
         }
     }
 
+    /// Starts the server again on the same port and data directory (after `kill`), and
+    /// waits until it accepts connections: what a `broker-crash` restart does.
+    ///
+    /// # Errors
+    /// As `start`.
+    pub fn restart(&mut self) -> Result<(), BenchError> {
+        self.kill();
+        let binary =
+            server_binary(self.kind).ok_or_else(|| spawn_err(self.kind, "not installed"))?;
+        self.launch(&binary)?;
+        self.wait_ready()
+    }
+
     fn launch(&mut self, binary: &Path) -> Result<(), BenchError> {
-        let log = std::fs::File::create(self.dir.join("server.log"))
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("server.log"))
             .map_err(|e| spawn_err(self.kind, &e.to_string()))?;
         let err = log
             .try_clone()
