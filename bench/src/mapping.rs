@@ -516,7 +516,7 @@ mod tests {
         );
         let e = refusal(&crash, BrokerKind::Redis);
         assert!(
-            e.contains("`fault[0].kind` (line 17)") && e.contains("needs `--spawn`"),
+            e.contains("`fault[0].kind` (line 16)") && e.contains("needs `--spawn`"),
             "{e}"
         );
         let sc = Scenario::from_toml(&crash, "x.toml").unwrap();
