@@ -103,7 +103,30 @@ fn source_lines(r: &BenchResult) -> String {
         } else {
             String::new()
         }
-    ) + &outage_lines(r)
+    ) + &cpu_line(r)
+        + &outage_lines(r)
+}
+
+/// CPU per process over the workload: which one was the limit.
+fn cpu_line(r: &BenchResult) -> String {
+    let Some(c) = r.cpu.filter(|c| c.wall_s > 0.0) else {
+        return String::new();
+    };
+    let broker = if r.source.spawned {
+        format!(
+            ", broker {:.2}s ({:.2} core)",
+            c.broker_s,
+            c.broker_s / c.wall_s
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "cpu over {:.1}s: driver {:.2}s ({:.2} core){broker}\n",
+        c.wall_s,
+        c.driver_s,
+        c.driver_s / c.wall_s
+    )
 }
 
 /// `broker-crash`: when the server was really killed and back, and what it held.

@@ -18,6 +18,11 @@ use mqlab_sim::scenario::{Delivery, OnFailure};
 use std::time::Duration;
 use tokio::runtime::Handle;
 
+/// `commit_interval = "0"`: acks owed for this long (and nothing more to process) go out
+/// as one `multiple` ack; a message's ack per delivery round trip costs more CPU than the
+/// broker's work on it.
+const ACK_TICK: u64 = 1_000_000;
+
 /// One consumer instance, on its own connection.
 struct Session {
     conn: Connection,
@@ -83,10 +88,10 @@ fn open(ctx: &Ctx, h: &Handle, uri: &str, inst: &Instance) -> Result<Session, St
 
 /// Waits up to `POLL` for a delivery, then takes every one already there, in one trip
 /// to the runtime (a wake-up per message would cap the rate).
-fn receive(h: &Handle, s: &mut Session) -> Result<(), String> {
+fn receive(h: &Handle, s: &mut Session, wait: Duration) -> Result<(), String> {
     let (consumer, ready) = (&mut s.consumer, &mut s.ready);
     h.block_on(async {
-        let mut next = tokio::time::timeout(POLL, consumer.next()).await;
+        let mut next = tokio::time::timeout(wait, consumer.next()).await;
         loop {
             match next {
                 Err(_) => return Ok(()),
@@ -208,7 +213,10 @@ fn serve_session(
         // the rate). It is not waited for (at prefetch 1 that would add a hand-off to the
         // I/O loop to every message), but each ack's task first awaits the one before:
         // `multiple` acks reaching the wire out of order are a channel error.
-        let coalesced = interval == 0 && (s.ready.is_empty() || s.owed >= s.prefetch / 2);
+        let coalesced = interval == 0
+            && (s.owed >= s.prefetch / 2
+                || (s.ready.is_empty()
+                    && s.unacked.as_ref().is_some_and(|u| now >= u.1 + ACK_TICK)));
         if let Some((acker, since)) = &s.unacked
             && (now >= since + interval || ctx.stopped() || coalesced)
         {
@@ -236,7 +244,13 @@ fn serve_session(
             return Ok(None);
         }
         if s.ready.is_empty() {
-            receive(h, s)?;
+            // Acks owed: back within a tick to send them, if nothing more comes.
+            let wait = if s.unacked.is_some() && interval == 0 {
+                Duration::from_nanos(ACK_TICK)
+            } else {
+                POLL
+            };
+            receive(h, s, wait)?;
         }
         let Some(d) = s.ready.pop_front() else {
             continue;

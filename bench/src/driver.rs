@@ -121,6 +121,18 @@ pub trait Publisher {
 /// Most messages sent in one go when the driver is behind schedule (a pipeline).
 const MAX_BATCH: usize = 64;
 
+/// Mean spacings per wake-up of a fast producer.
+const PER_WAKE: f64 = 16.0;
+
+/// The least time between a producer's wake-ups: for a producer at 16,000 msg/s or more,
+/// 16 mean spacings (under 1 ms; batches of about 16), since a wake-up and a hand-off to
+/// the client per message cost more CPU than the broker's work on it; 0 (every message at
+/// its time) below that rate. The lateness this adds is in the scheduling error.
+fn wake_tick(rate: f64) -> u64 {
+    let ns = PER_WAKE / rate.max(1e-9) * 1e9;
+    if ns <= 1e6 { ns as u64 } else { 0 }
+}
+
 /// Sends producer `p`'s messages at their intended times; every message due when the
 /// previous send returns goes out in the next batch, so a slow round trip delays but
 /// never drops the schedule.
@@ -134,11 +146,14 @@ pub fn produce(ctx: &Ctx, p: usize, out: &mut dyn Publisher) {
     let size = ctx.work.payload_bytes[p];
     let name = ctx.sc.producers[p].name.get_ref();
     let mut era = ctx.outages.generation();
+    let tick = wake_tick(*ctx.sc.producers[p].rate.get_ref());
+    let mut woke = 0;
     let mut i = 0;
     while i < mine.len() {
-        if !ctx.sleep_until(mine[i].at_ns) {
+        if !ctx.sleep_until(mine[i].at_ns.max(woke + tick)) {
             break;
         }
+        woke = ctx.now_ns();
         let now = ctx.now_ns();
         let mut batch = Vec::new();
         while i < mine.len() && mine[i].at_ns <= now && batch.len() < MAX_BATCH {

@@ -16,6 +16,7 @@ mod amqp_consume;
 pub mod amqp_limit;
 pub mod books;
 pub mod census;
+pub mod cpu;
 pub mod driver;
 pub mod error;
 pub mod mapping;
@@ -67,6 +68,9 @@ pub struct BenchResult {
     /// Median loopback round trip to the broker (a PING, or an AMQP `basic.qos`),
     /// measured before the workload.
     pub loopback_rtt_s: f64,
+    /// CPU seconds of the driver and of the spawned broker over the workload (Linux).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<cpu::CpuUse>,
     /// `broker-crash`: when the server was really killed and back (absent without one).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outages: Vec<outage::OutageWindow>,
@@ -125,12 +129,16 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
         why,
     };
     let rtt;
+    let broker_pids =
+        |b: &Option<SpawnedBroker>| b.as_ref().map_or_else(Vec::new, SpawnedBroker::pids);
+    let mark;
     let work_ctx = move || driver::Ctx::new(opts.scenario.clone(), opts.seed, work);
     let (ctx, version) = match url.kind {
         BrokerKind::Redis => {
             let (client, version) = redis_pubsub::probe(&host, port).map_err(connect_err)?;
             rtt = redis_pubsub::rtt(&client).map_err(connect_err)?;
             let ctx = work_ctx();
+            mark = cpu::Mark::now(&broker_pids(&spawned));
             let log =
                 opts.scenario.topics.iter().any(|t| {
                     t.model(&opts.scenario.broker) == mqlab_sim::scenario::BrokerModel::Log
@@ -151,6 +159,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
             let uri = format!("amqp://{host}:{port}/%2f");
             rtt = amqp::rtt(rt.handle(), &uri).map_err(connect_err)?;
             let ctx = work_ctx();
+            mark = cpu::Mark::now(&broker_pids(&spawned));
             with_outages(&ctx, spawned.as_mut(), || {
                 amqp::run(&ctx, rt.handle(), &uri)
             })
@@ -159,6 +168,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
             (ctx, rabbitmq_version())
         }
     };
+    let cpu = Some(mark.since(&broker_pids(&spawned)));
     let end = ctx.now_ns();
     let books = ctx.books();
     let summary = books.summary(&opts.scenario, opts.seed, end);
@@ -177,6 +187,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
         scheduling_error_s: mqlab_sim::metrics::latency_of(&books.sched_error),
         misrouted: books.misrouted,
         loopback_rtt_s: rtt.as_secs_f64(),
+        cpu,
         outages: ctx.outages.happened(),
         partial: books.partial.clone(),
     })
@@ -206,6 +217,7 @@ fn with_outages(
 fn run_noop(opts: &BenchOptions) -> BenchResult {
     let work = schedule::workload(&opts.scenario, opts.seed);
     let ctx = driver::Ctx::new(opts.scenario.clone(), opts.seed, work);
+    let mark = cpu::Mark::now(&[]);
     noop::run(&ctx);
     let end = ctx.now_ns();
     let books = ctx.books();
@@ -220,6 +232,7 @@ fn run_noop(opts: &BenchOptions) -> BenchResult {
         scheduling_error_s: mqlab_sim::metrics::latency_of(&books.sched_error),
         misrouted: books.misrouted,
         loopback_rtt_s: 0.0,
+        cpu: Some(mark.since(&[])),
         outages: Vec::new(),
         partial: books.partial.clone(),
     }

@@ -192,6 +192,29 @@ impl SpawnedBroker {
         lines[lines.len().saturating_sub(15)..].join("\n")
     }
 
+    /// The server's processes now (the wrapper, the node, their helpers).
+    #[must_use]
+    pub fn pids(&self) -> Vec<u32> {
+        let Some(child) = &self.child else {
+            return Vec::new();
+        };
+        let mut pids = vec![child.id()];
+        pids.extend(descendants(child.id()));
+        if let Ok(p) = std::fs::read_to_string(self.dir.join("pid"))
+            && let Ok(p) = p.trim().parse::<u32>()
+            && !pids.contains(&p)
+        {
+            pids.push(p);
+            pids.extend(
+                descendants(p)
+                    .into_iter()
+                    .filter(|d| !pids.contains(d))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        pids
+    }
+
     /// Kills the server at once (SIGKILL) and every process it started.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
