@@ -195,9 +195,15 @@ fn serve_session(
 ) -> Result<Option<u64>, String> {
     let g = inst.group;
     let on_failure = on_failure(ctx, g);
+    // A crash cut a message in hand: it goes down now.
+    let mut cut = false;
     loop {
         let now = ctx.now_ns();
-        if inst.crashed(now) {
+        // A crash that falls between two messages while the next is already in the client
+        // takes that one in hand first (and cuts its service at once): a consumer busy in
+        // the model has one in hand at any time, and the gap between two real messages is
+        // the driver's own overhead, long on a loaded machine.
+        if inst.crashed(now) && (cut || s.ready.is_empty()) {
             return Ok(Some(now));
         }
         if let Some(until) = inst.cut_until(now)
@@ -271,7 +277,10 @@ fn serve_session(
         let (start, outcome) = inst.process(ctx, m.poison);
         match outcome {
             // Crashed (or stopped) mid-service: the side effect never happened.
-            Outcome::Cut => continue,
+            Outcome::Cut => {
+                cut = true;
+                continue;
+            }
             Outcome::Failed => {
                 fail(h, s, &d, delivery, on_failure)?;
                 continue;
