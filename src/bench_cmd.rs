@@ -151,6 +151,28 @@ fn outage_lines(r: &BenchResult) -> String {
         .collect()
 }
 
+/// How far apart a model count and a real one may be and still agree, when both are
+/// non-zero: a factor of 2 (the real run adds the client's and broker's own overheads,
+/// which the model does not have, and the machine's load).
+const AGREE_FACTOR: f64 = 2.0;
+
+/// Whether a model count and a real count agree: equal, both zero, or both non-zero
+/// within `AGREE_FACTOR`.
+fn agreement(model: u64, real: u64) -> String {
+    if model == real {
+        return "yes".into();
+    }
+    if (model == 0) != (real == 0) {
+        return "NO".into();
+    }
+    let ratio = model.max(real) as f64 / model.min(real) as f64;
+    if ratio <= AGREE_FACTOR {
+        format!("yes, within {AGREE_FACTOR}x")
+    } else {
+        format!("NO, both nonzero but {ratio:.1}x apart")
+    }
+}
+
 /// The real run next to the model's, count by count. The model runs with the measured
 /// loopback round trip as its network; the client's and broker's own per-message work is
 /// not in it.
@@ -172,13 +194,7 @@ fn side_by_side(r: &BenchResult, m: &mqlab_sim::RunSummary) -> String {
         ("out_of_order", b.out_of_order, a.out_of_order),
     ];
     for (name, model, real) in rows {
-        let agree = if model == real {
-            "yes"
-        } else if (model == 0) == (real == 0) {
-            "both nonzero"
-        } else {
-            "NO"
-        };
+        let agree = agreement(model, real);
         out.push_str(&format!("{name:<16}{model:>14}{real:>14}  {agree}\n"));
     }
     let (la, lb) = (&r.summary.latency_s, &m.latency_s);
@@ -206,4 +222,18 @@ fn side_by_side(r: &BenchResult, m: &mqlab_sim::RunSummary) -> String {
         lag(&r.summary.groups)
     ));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::agreement;
+
+    #[test]
+    fn counts_agree_when_equal_or_both_nonzero_within_the_factor() {
+        assert_eq!(agreement(0, 0), "yes");
+        assert_eq!(agreement(0, 3), "NO");
+        assert_eq!(agreement(125, 108), "yes, within 2x");
+        assert_eq!(agreement(100, 200), "yes, within 2x");
+        assert_eq!(agreement(97, 1), "NO, both nonzero but 97.0x apart");
+    }
 }
