@@ -425,11 +425,20 @@ pub fn await_end(ctx: &Ctx, quiet: Duration) {
             continue;
         }
         let idle = now.saturating_sub(ctx.last_delivery_ns.load(Ordering::Relaxed));
-        let pending_crash = ctx
-            .sc
-            .faults
-            .iter()
-            .any(|f| f.duration.is_some_and(|d| (f.at + d).0 > now) && f.at.0 <= deadline);
+        // After a restart, consumers reconnect and a quorum queue recovers first.
+        let quiet = if ctx.outages.generation() > 0 {
+            quiet.max(Duration::from_secs(5))
+        } else {
+            quiet
+        };
+        // A restarting broker (`broker-crash`) is back later than the fault's end: the
+        // copies it kept are still to come.
+        let pending_crash = ctx.broker_down()
+            || ctx
+                .sc
+                .faults
+                .iter()
+                .any(|f| f.duration.is_some_and(|d| (f.at + d).0 > now) && f.at.0 <= deadline);
         if (!pending_crash && (ctx.books().settled() || idle >= quiet.as_nanos() as u64))
             || now >= deadline
         {

@@ -167,6 +167,8 @@ pub fn control(ctx: &Ctx, broker: &mut SpawnedBroker) {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)[i]
             .back_s = back as f64 / 1e9;
+        // Quiet since the kill is not the end of the run: the clock of quiet starts again.
+        ctx.touch();
         ctx.outages.down.store(false, Ordering::SeqCst);
     }
 }

@@ -63,6 +63,31 @@ fn rabbitmq_broker_crash_keeps_quorum_queue_messages() {
     assert!(r.scheduling_error_s.max >= o.back_s - o.killed_s - 0.5);
 }
 
+/// A kill during the drain, after the producer is done: the run waits for the restarted
+/// server (longer than the fault's `duration`) and the copies it kept, instead of ending
+/// while it boots.
+#[test]
+fn rabbitmq_broker_crash_during_the_drain_waits_for_the_restart() {
+    if !have(
+        BrokerKind::Amqp,
+        "rabbitmq_broker_crash_during_the_drain_waits_for_the_restart",
+    ) {
+        return;
+    }
+    let _one = serial();
+    let src = QUORUM
+        .replace("duration = \"4s\"", "duration = \"1s\"")
+        .replace("service_time = \"8ms\"", "service_time = \"20ms\"");
+    let (r, _) = bench(&src, BrokerKind::Amqp, Some(Delivery::AtLeastOnce));
+    let [o] = r.outages.as_slice() else {
+        panic!("one outage: {:?}", r.outages)
+    };
+    assert!(o.backlog > 0, "{o:?}");
+    let m = &r.summary.messages;
+    assert_eq!((m.lost, m.in_flight), (0, 0), "{m:?}");
+    assert_eq!(m.processed, m.copies, "{m:?}");
+}
+
 /// The same backlog on Redis Streams, which mqlab's throwaway Redis does not persist (no
 /// AOF, no RDB; a Debian default's RDB snapshot would not have run in a few seconds
 /// either): what the server held is lost, and only that.
