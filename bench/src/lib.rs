@@ -27,6 +27,7 @@ pub mod redis_pubsub;
 pub mod redis_streams;
 pub mod schedule;
 pub mod spawn;
+mod stream_leftovers;
 pub mod url;
 pub mod wire;
 

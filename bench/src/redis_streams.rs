@@ -26,11 +26,11 @@ const BLOCK_MS: u64 = 20;
 const COUNT: usize = 100;
 
 /// A stream entry ID, `ms-seq`, ordered as Redis orders them.
-type EntryId = (u64, u64);
+pub(crate) type EntryId = (u64, u64);
 /// Entries as read: their ID and the message's payload.
 type Entries = Vec<(EntryId, Vec<u8>)>;
 
-fn parse_id(v: &[u8]) -> Option<EntryId> {
+pub(crate) fn parse_id(v: &[u8]) -> Option<EntryId> {
     let s = std::str::from_utf8(v).ok()?;
     let (a, b) = s.split_once('-')?;
     Some((a.parse().ok()?, b.parse().ok()?))
@@ -41,16 +41,16 @@ fn id_arg(id: EntryId) -> String {
 }
 
 /// `mqlab.<topic>.<partition>`.
-fn stream(ctx: &Ctx, t: usize, p: u32) -> String {
+pub(crate) fn stream(ctx: &Ctx, t: usize, p: u32) -> String {
     format!("mqlab.{}.{p}", ctx.sc.topics[t].name.get_ref())
 }
 
-fn dead_stream(ctx: &Ctx, g: usize) -> String {
+pub(crate) fn dead_stream(ctx: &Ctx, g: usize) -> String {
     let c = &ctx.sc.consumers[g];
     format!("mqlab.{}.{}.dead", c.topic.get_ref(), c.group.get_ref())
 }
 
-fn partitions(ctx: &Ctx, t: usize) -> u32 {
+pub(crate) fn partitions(ctx: &Ctx, t: usize) -> u32 {
     *ctx.sc.topics[t].partitions.get_ref()
 }
 
@@ -60,7 +60,7 @@ fn redis_err(what: &str) -> impl Fn(redis::RedisError) -> String + '_ {
 
 /// The entries of an XREADGROUP or XRANGE reply (its `[id, [field, value, ...]]` items),
 /// with the stream they came from when the reply names it.
-fn entries(v: &Value, out: &mut Entries) {
+pub(crate) fn entries(v: &Value, out: &mut Entries) {
     let Value::Array(items) = v else { return };
     for item in items {
         if let Value::Array(pair) = item
@@ -232,7 +232,7 @@ pub fn run(ctx: &Arc<Ctx>, client: &Client) -> Result<(), String> {
         // The first admin connection died with the broker.
         admin = crate::redis_pubsub::connect(client)?;
     }
-    collect_leftovers(ctx, &mut admin);
+    crate::stream_leftovers::collect(ctx, &mut admin);
     Ok(())
 }
 
@@ -534,94 +534,4 @@ fn serve(ctx: &Ctx, inst: &mut Instance, m: &mut Member) -> Result<Option<u64>, 
             }
         }
     }
-}
-
-/// After the run: every entry still pending in a group, or not yet delivered to it, is
-/// in flight. Then the streams are removed.
-fn collect_leftovers(ctx: &Ctx, admin: &mut Connection) {
-    for t in 0..ctx.sc.topics.len() {
-        for p in 0..partitions(ctx, t) {
-            let key = stream(ctx, t, p);
-            let all: Value = redis::cmd("XRANGE")
-                .arg(&key)
-                .arg("-")
-                .arg("+")
-                .query(admin)
-                .unwrap_or(Value::Nil);
-            let mut msgs = Vec::new();
-            entries(&all, &mut msgs);
-            let groups = ctx.books().topic_groups[t].clone();
-            for g in groups {
-                let name = ctx.sc.consumers[g].group.get_ref();
-                let last = last_delivered(admin, &key, name).unwrap_or((0, 0));
-                let pending = pending_ids(admin, &key, name);
-                let mut books = ctx.books();
-                for (id, data) in &msgs {
-                    if (*id > last || pending.contains(id))
-                        && let Some(s) = wire::decode(data)
-                    {
-                        books.groups[g].in_system.push(s.id);
-                    }
-                }
-            }
-            let _: Result<(), _> = redis::cmd("DEL").arg(&key).query(admin);
-        }
-    }
-    for g in 0..ctx.sc.consumers.len() {
-        let _: Result<(), _> = redis::cmd("DEL").arg(dead_stream(ctx, g)).query(admin);
-    }
-}
-
-fn last_delivered(admin: &mut Connection, key: &str, group: &str) -> Option<EntryId> {
-    let v: Value = redis::cmd("XINFO")
-        .arg("GROUPS")
-        .arg(key)
-        .query(admin)
-        .ok()?;
-    let Value::Array(groups) = v else { return None };
-    for info in groups {
-        let fields: Vec<(Value, Value)> = match info {
-            Value::Array(a) => a
-                .chunks(2)
-                .filter_map(|c| Some((c.first()?.clone(), c.get(1)?.clone())))
-                .collect(),
-            Value::Map(m) => m,
-            _ => continue,
-        };
-        let get = |name: &[u8]| {
-            fields.iter().find_map(|(k, v)| match (k, v) {
-                (Value::BulkString(k), Value::BulkString(v)) if k.as_slice() == name => {
-                    Some(v.clone())
-                }
-                _ => None,
-            })
-        };
-        if get(b"name").as_deref() == Some(group.as_bytes()) {
-            return get(b"last-delivered-id").and_then(|v| parse_id(&v));
-        }
-    }
-    None
-}
-
-fn pending_ids(admin: &mut Connection, key: &str, group: &str) -> Vec<EntryId> {
-    let v: Value = redis::cmd("XPENDING")
-        .arg(key)
-        .arg(group)
-        .arg("-")
-        .arg("+")
-        .arg(u32::MAX)
-        .query(admin)
-        .unwrap_or(Value::Nil);
-    let Value::Array(rows) = v else {
-        return Vec::new();
-    };
-    rows.iter()
-        .filter_map(|r| match r {
-            Value::Array(f) => match f.first() {
-                Some(Value::BulkString(id)) => parse_id(id),
-                _ => None,
-            },
-            _ => None,
-        })
-        .collect()
 }
