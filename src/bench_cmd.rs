@@ -103,7 +103,74 @@ fn source_lines(r: &BenchResult) -> String {
         } else {
             String::new()
         }
+    ) + &cpu_line(r)
+        + &outage_lines(r)
+}
+
+/// CPU per process over the workload: which one was the limit.
+fn cpu_line(r: &BenchResult) -> String {
+    let Some(c) = r.cpu.filter(|c| c.wall_s > 0.0) else {
+        return String::new();
+    };
+    let broker = if r.source.spawned {
+        format!(
+            ", broker {:.2}s ({:.2} core)",
+            c.broker_s,
+            c.broker_s / c.wall_s
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "cpu over {:.1}s: driver {:.2}s ({:.2} core){broker}\n",
+        c.wall_s,
+        c.driver_s,
+        c.driver_s / c.wall_s
     )
+}
+
+/// `broker-crash`: when the server was really killed and back, and what it held.
+fn outage_lines(r: &BenchResult) -> String {
+    r.outages
+        .iter()
+        .map(|o| {
+            let back = if o.back_s > 0.0 {
+                format!(
+                    "accepting again at {:.2}s ({:.2}s down)",
+                    o.back_s,
+                    o.back_s - o.killed_s
+                )
+            } else {
+                "never back".to_string()
+            };
+            format!(
+                "broker killed (SIGKILL) at {:.2}s, {back}; {} copies in the broker at the kill\n",
+                o.killed_s, o.backlog
+            )
+        })
+        .collect()
+}
+
+/// How far apart a model count and a real one may be and still agree, when both are
+/// non-zero: a factor of 2 (the real run adds the client's and broker's own overheads,
+/// which the model does not have, and the machine's load).
+const AGREE_FACTOR: f64 = 2.0;
+
+/// Whether a model count and a real count agree: equal, both zero, or both non-zero
+/// within `AGREE_FACTOR`.
+fn agreement(model: u64, real: u64) -> String {
+    if model == real {
+        return "yes".into();
+    }
+    if (model == 0) != (real == 0) {
+        return "NO".into();
+    }
+    let ratio = model.max(real) as f64 / model.min(real) as f64;
+    if ratio <= AGREE_FACTOR {
+        format!("yes, within {AGREE_FACTOR}x")
+    } else {
+        format!("NO, both nonzero but {ratio:.1}x apart")
+    }
 }
 
 /// The real run next to the model's, count by count. The model runs with the measured
@@ -127,13 +194,7 @@ fn side_by_side(r: &BenchResult, m: &mqlab_sim::RunSummary) -> String {
         ("out_of_order", b.out_of_order, a.out_of_order),
     ];
     for (name, model, real) in rows {
-        let agree = if model == real {
-            "yes"
-        } else if (model == 0) == (real == 0) {
-            "both nonzero"
-        } else {
-            "NO"
-        };
+        let agree = agreement(model, real);
         out.push_str(&format!("{name:<16}{model:>14}{real:>14}  {agree}\n"));
     }
     let (la, lb) = (&r.summary.latency_s, &m.latency_s);
@@ -161,4 +222,18 @@ fn side_by_side(r: &BenchResult, m: &mqlab_sim::RunSummary) -> String {
         lag(&r.summary.groups)
     ));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::agreement;
+
+    #[test]
+    fn counts_agree_when_equal_or_both_nonzero_within_the_factor() {
+        assert_eq!(agreement(0, 0), "yes");
+        assert_eq!(agreement(0, 3), "NO");
+        assert_eq!(agreement(125, 108), "yes, within 2x");
+        assert_eq!(agreement(100, 200), "yes, within 2x");
+        assert_eq!(agreement(97, 1), "NO, both nonzero but 97.0x apart");
+    }
 }

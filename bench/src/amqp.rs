@@ -113,7 +113,10 @@ fn declare(ctx: &Ctx, h: &Handle, ch: &Channel) -> Result<(), String> {
             ch.exchange_declare(
                 name.as_str().into(),
                 kind,
-                ExchangeDeclareOptions::default(),
+                ExchangeDeclareOptions {
+                    durable: durable(ctx),
+                    ..ExchangeDeclareOptions::default()
+                },
                 FieldTable::default(),
             ),
         )?;
@@ -126,7 +129,7 @@ fn declare(ctx: &Ctx, h: &Handle, ch: &Channel) -> Result<(), String> {
             ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default()),
         );
         // A quorum queue must be durable.
-        let durable = is_queue_topic(ctx, ctx.books().groups[g].topic);
+        let durable = is_queue_topic(ctx, ctx.books().groups[g].topic) || durable(ctx);
         block(
             h,
             "queue.declare",
@@ -139,7 +142,7 @@ fn declare(ctx: &Ctx, h: &Handle, ch: &Channel) -> Result<(), String> {
                 amqp_limit::queue_args(ctx, g, &q),
             ),
         )?;
-        amqp_limit::declare_dropped(h, ch, &q)?;
+        amqp_limit::declare_dropped(h, ch, &q, durable)?;
         let ex = exchange_name(ctx, ctx.books().groups[g].topic);
         let t = ctx.books().groups[g].topic;
         let fanout = is_queue_topic(ctx, t)
@@ -171,12 +174,31 @@ fn declare(ctx: &Ctx, h: &Handle, ch: &Channel) -> Result<(), String> {
 
 struct AmqpPublisher {
     h: Handle,
+    uri: String,
     _conn: Connection,
     ch: Channel,
     exchange: String,
     keys: Vec<String>,
     /// `reject-publish`: each message's confirm, to learn which ones the queue refused.
     confirms: Option<Vec<(Send, lapin::PublisherConfirm)>>,
+    /// A run with a `broker-crash`: persistent messages, and each batch's confirms awaited
+    /// before it counts as taken (an unconfirmed message may die with the broker; it is
+    /// resent, not counted as lost).
+    durable: bool,
+    /// `durable`: the messages a full queue refused (nacked), for `finish`.
+    nacked: Vec<Send>,
+}
+
+/// A producer's connection and channel, in confirm mode.
+fn open_publisher(h: &Handle, uri: &str) -> Result<(Connection, Channel), String> {
+    let conn = connect(h, uri)?;
+    let ch = block(h, "channel.open", conn.create_channel())?;
+    block(
+        h,
+        "confirm.select",
+        ch.confirm_select(ConfirmSelectOptions::default()),
+    )?;
+    Ok((conn, ch))
 }
 
 impl Publisher for AmqpPublisher {
@@ -190,7 +212,13 @@ impl Publisher for AmqpPublisher {
         // any is awaited, so the batch costs one hand-off to the I/O loop, not one per
         // message. The confirms are collected at the end (wait_for_confirms).
         let (ch, exchange, keys) = (&self.ch, self.exchange.as_str(), &self.keys);
-        let confirms = &mut self.confirms;
+        let (confirms, durable, nacked) = (&mut self.confirms, self.durable, &mut self.nacked);
+        // delivery_mode 2: persistent, what RabbitMQ writes to disk for a durable queue.
+        let props = if durable {
+            BasicProperties::default().with_delivery_mode(2)
+        } else {
+            BasicProperties::default()
+        };
         let send = async {
             let mut futs: Vec<_> = batch
                 .iter()
@@ -201,7 +229,7 @@ impl Publisher for AmqpPublisher {
                         key.into(),
                         opts,
                         payload,
-                        BasicProperties::default(),
+                        props.clone(),
                     ))
                 })
                 .collect();
@@ -215,7 +243,11 @@ impl Publisher for AmqpPublisher {
                     Some(r) => r?,
                     None => f.as_mut().await?,
                 };
-                if let Some(c) = confirms.as_mut() {
+                if durable {
+                    if confirm.await?.is_nack() {
+                        nacked.push(*s);
+                    }
+                } else if let Some(c) = confirms.as_mut() {
                     c.push((*s, confirm));
                 }
             }
@@ -244,6 +276,9 @@ impl Publisher for AmqpPublisher {
                 .or_default() += unroutable;
         }
         // reject-publish: a nacked publish is a copy the full queue refused.
+        for s in std::mem::take(&mut self.nacked) {
+            reject(ctx, &s);
+        }
         for (s, confirm) in self.confirms.take().unwrap_or_default() {
             let nacked = self
                 .h
@@ -252,19 +287,37 @@ impl Publisher for AmqpPublisher {
                 .map_err(|e| format!("publisher confirm: {e}"))?
                 .is_nack();
             if nacked {
-                let now = ctx.now_ns();
-                let mut books = ctx.books();
-                let topic = books
-                    .groups
-                    .iter()
-                    .position(|g| g.topic == s.topic as usize);
-                if let Some(g) = topic {
-                    books.drop_copy(g, s.id, "reject", now);
-                }
+                reject(ctx, &s);
             }
         }
         Ok(())
     }
+
+    fn reconnect(&mut self) -> Result<(), String> {
+        let (conn, ch) = open_publisher(&self.h, &self.uri)?;
+        self._conn = conn;
+        self.ch = ch;
+        Ok(())
+    }
+}
+
+/// The full queue refused `s` (`reject-publish`).
+fn reject(ctx: &Ctx, s: &Send) {
+    let now = ctx.now_ns();
+    let mut books = ctx.books();
+    let topic = books
+        .groups
+        .iter()
+        .position(|g| g.topic == s.topic as usize);
+    if let Some(g) = topic {
+        books.drop_copy(g, s.id, "reject", now);
+    }
+}
+
+/// Whether the run has a `broker-crash`: then exchanges and queues are durable and
+/// messages persistent, the configuration under which RabbitMQ keeps what it confirmed.
+pub(crate) fn durable(ctx: &Ctx) -> bool {
+    !ctx.outages.windows.is_empty()
 }
 
 /// Runs the workload on RabbitMQ; returns when the run is over.
@@ -290,13 +343,7 @@ pub fn run(ctx: &Arc<Ctx>, h: &Handle, uri: &str) -> Result<(), String> {
             .map_err(|_| "a consumer did not start within 20s".to_string())??;
     }
     for p in 0..ctx.sc.producers.len() {
-        let conn = connect(h, uri)?;
-        let pch = block(h, "channel.open", conn.create_channel())?;
-        block(
-            h,
-            "confirm.select",
-            pch.confirm_select(ConfirmSelectOptions::default()),
-        )?;
+        let (conn, pch) = open_publisher(h, uri)?;
         let t = ctx
             .sc
             .topics
@@ -305,8 +352,11 @@ pub fn run(ctx: &Arc<Ctx>, h: &Handle, uri: &str) -> Result<(), String> {
             .unwrap_or(0);
         let mut out = AmqpPublisher {
             h: h.clone(),
+            uri: uri.to_string(),
             _conn: conn,
             ch: pch,
+            durable: durable(ctx),
+            nacked: Vec::new(),
             exchange: exchange_name(ctx, t),
             keys: ctx.work.routing_keys[p].clone(),
             confirms: (*ctx.sc.broker.on_full.get_ref() == mqlab_sim::scenario::OnFull::Reject)
@@ -320,6 +370,14 @@ pub fn run(ctx: &Arc<Ctx>, h: &Handle, uri: &str) -> Result<(), String> {
     driver::await_end(ctx, Duration::from_secs(2));
     for t in threads {
         let _ = t.join();
+    }
+    if ctx.outages.generation() > 0 {
+        // The first admin connection died with the broker.
+        let (admin, ch) = connect(h, uri)
+            .and_then(|a| block(h, "channel.open", a.create_channel()).map(|c| (a, c)))?;
+        collect_leftovers(ctx, h, &ch);
+        let _ = block(h, "connection.close", admin.close(200, "done".into()));
+        return Ok(());
     }
     collect_leftovers(ctx, h, &ch);
     let _ = block(h, "connection.close", admin.close(200, "done".into()));

@@ -6,6 +6,7 @@
 use crate::amqp::{POLL, block, connect, is_queue_topic, queue_name};
 use crate::amqp_limit;
 use crate::driver::{Ctx, Instance, Outcome};
+use crate::outage::RIDE_OUT;
 use crate::wire;
 use futures_lite::StreamExt;
 use lapin::options::{
@@ -16,6 +17,11 @@ use lapin::{BasicProperties, Channel, Connection};
 use mqlab_sim::scenario::{Delivery, OnFailure};
 use std::time::Duration;
 use tokio::runtime::Handle;
+
+/// `commit_interval = "0"`: acks owed for this long (and nothing more to process) go out
+/// as one `multiple` ack; a message's ack per delivery round trip costs more CPU than the
+/// broker's work on it.
+const ACK_TICK: u64 = 1_000_000;
 
 /// One consumer instance, on its own connection.
 struct Session {
@@ -82,10 +88,10 @@ fn open(ctx: &Ctx, h: &Handle, uri: &str, inst: &Instance) -> Result<Session, St
 
 /// Waits up to `POLL` for a delivery, then takes every one already there, in one trip
 /// to the runtime (a wake-up per message would cap the rate).
-fn receive(h: &Handle, s: &mut Session) -> Result<(), String> {
+fn receive(h: &Handle, s: &mut Session, wait: Duration) -> Result<(), String> {
     let (consumer, ready) = (&mut s.consumer, &mut s.ready);
     h.block_on(async {
-        let mut next = tokio::time::timeout(POLL, consumer.next()).await;
+        let mut next = tokio::time::timeout(wait, consumer.next()).await;
         loop {
             match next {
                 Err(_) => return Ok(()),
@@ -129,15 +135,34 @@ pub(crate) fn consume(
     let (delivery, interval) = (cfg.delivery, cfg.commit_interval.0);
     let mut first = crate::driver::Ready::new(ready);
     let who = format!("consumer {}/{}", cfg.group.get_ref(), inst.local);
+    let mut era = ctx.outages.generation();
     while !ctx.stopped() {
-        let mut s = match open(ctx, h, uri, &inst) {
+        // After a broker-crash, the restarted server (a quorum queue's recovery can lag
+        // its listener by a moment).
+        let opened = open(ctx, h, uri, &inst).or_else(|e| match ctx.ride_out(era, RIDE_OUT) {
+            Some(now) => {
+                era = now;
+                ctx.reconnect(Duration::from_secs(60), || open(ctx, h, uri, &inst))
+            }
+            None => Err(e),
+        });
+        let mut s = match opened {
             Ok(s) => s,
             Err(e) => return first.failed(ctx, &who, &e),
         };
         first.ok();
         let crashed_at = match serve_session(ctx, h, &mut inst, &mut s, delivery, interval) {
             Ok(at) => at,
+            // The broker was killed: what this consumer held unacked stays with the
+            // broker (redelivered if it kept it); reconnect once it is back.
             Err(e) => {
+                if let Some(now) = ctx.ride_out(era, RIDE_OUT) {
+                    era = now;
+                    continue;
+                }
+                if ctx.stopped() && ctx.outages.generation() > 0 {
+                    return;
+                }
                 ctx.fail(format!(
                     "consumer {}/{}: {e}",
                     cfg.group.get_ref(),
@@ -170,9 +195,15 @@ fn serve_session(
 ) -> Result<Option<u64>, String> {
     let g = inst.group;
     let on_failure = on_failure(ctx, g);
+    // A crash cut a message in hand: it goes down now.
+    let mut cut = false;
     loop {
         let now = ctx.now_ns();
-        if inst.crashed(now) {
+        // A crash that falls between two messages while the next is already in the client
+        // takes that one in hand first (and cuts its service at once): a consumer busy in
+        // the model has one in hand at any time, and the gap between two real messages is
+        // the driver's own overhead, long on a loaded machine.
+        if inst.crashed(now) && (cut || s.ready.is_empty()) {
             return Ok(Some(now));
         }
         if let Some(until) = inst.cut_until(now)
@@ -188,7 +219,10 @@ fn serve_session(
         // the rate). It is not waited for (at prefetch 1 that would add a hand-off to the
         // I/O loop to every message), but each ack's task first awaits the one before:
         // `multiple` acks reaching the wire out of order are a channel error.
-        let coalesced = interval == 0 && (s.ready.is_empty() || s.owed >= s.prefetch / 2);
+        let coalesced = interval == 0
+            && (s.owed >= s.prefetch / 2
+                || (s.ready.is_empty()
+                    && s.unacked.as_ref().is_some_and(|u| now >= u.1 + ACK_TICK)));
         if let Some((acker, since)) = &s.unacked
             && (now >= since + interval || ctx.stopped() || coalesced)
         {
@@ -216,7 +250,13 @@ fn serve_session(
             return Ok(None);
         }
         if s.ready.is_empty() {
-            receive(h, s)?;
+            // Acks owed: back within a tick to send them, if nothing more comes.
+            let wait = if s.unacked.is_some() && interval == 0 {
+                Duration::from_nanos(ACK_TICK)
+            } else {
+                POLL
+            };
+            receive(h, s, wait)?;
         }
         let Some(d) = s.ready.pop_front() else {
             continue;
@@ -237,7 +277,10 @@ fn serve_session(
         let (start, outcome) = inst.process(ctx, m.poison);
         match outcome {
             // Crashed (or stopped) mid-service: the side effect never happened.
-            Outcome::Cut => continue,
+            Outcome::Cut => {
+                cut = true;
+                continue;
+            }
             Outcome::Failed => {
                 fail(h, s, &d, delivery, on_failure)?;
                 continue;

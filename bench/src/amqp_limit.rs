@@ -68,7 +68,7 @@ pub fn queue_args(ctx: &Ctx, g: usize, queue: &str) -> FieldTable {
 ///
 /// # Errors
 /// The broker's refusal.
-pub fn declare_dropped(h: &Handle, ch: &Channel, queue: &str) -> Result<(), String> {
+pub fn declare_dropped(h: &Handle, ch: &Channel, queue: &str, durable: bool) -> Result<(), String> {
     let name = dropped_name(queue);
     let n = name.as_str();
     let _ = run(
@@ -80,7 +80,10 @@ pub fn declare_dropped(h: &Handle, ch: &Channel, queue: &str) -> Result<(), Stri
         ch.exchange_declare(
             n.into(),
             ExchangeKind::Fanout,
-            ExchangeDeclareOptions::default(),
+            ExchangeDeclareOptions {
+                durable,
+                ..ExchangeDeclareOptions::default()
+            },
             FieldTable::default(),
         ),
     )
@@ -90,7 +93,10 @@ pub fn declare_dropped(h: &Handle, ch: &Channel, queue: &str) -> Result<(), Stri
         h,
         ch.queue_declare(
             n.into(),
-            QueueDeclareOptions::default(),
+            QueueDeclareOptions {
+                durable,
+                ..QueueDeclareOptions::default()
+            },
             FieldTable::default(),
         ),
     )

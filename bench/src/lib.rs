@@ -16,15 +16,18 @@ mod amqp_consume;
 pub mod amqp_limit;
 pub mod books;
 pub mod census;
+pub mod cpu;
 pub mod driver;
 pub mod error;
 pub mod mapping;
 pub mod noop;
+pub mod outage;
 pub mod probe;
 pub mod redis_pubsub;
 pub mod redis_streams;
 pub mod schedule;
 pub mod spawn;
+mod stream_leftovers;
 pub mod url;
 pub mod wire;
 
@@ -66,6 +69,12 @@ pub struct BenchResult {
     /// Median loopback round trip to the broker (a PING, or an AMQP `basic.qos`),
     /// measured before the workload.
     pub loopback_rtt_s: f64,
+    /// CPU seconds of the driver and of the spawned broker over the workload (Linux).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<cpu::CpuUse>,
+    /// `broker-crash`: when the server was really killed and back (absent without one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outages: Vec<outage::OutageWindow>,
     /// Why the run stopped early (absent when it ran to the end): its counts cover only
     /// what happened until then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -99,8 +108,14 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
     if opts.broker.kind == BrokerKind::Noop {
         return Ok(run_noop(opts));
     }
-    mapping::check(&opts.scenario, &opts.source, &opts.file, opts.broker.kind)?;
-    let spawned = if opts.spawn {
+    mapping::check(
+        &opts.scenario,
+        &opts.source,
+        &opts.file,
+        opts.broker.kind,
+        opts.spawn,
+    )?;
+    let mut spawned = if opts.spawn {
         Some(SpawnedBroker::start(&opts.broker)?)
     } else {
         None
@@ -115,20 +130,28 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
         why,
     };
     let rtt;
+    let broker_pids =
+        |b: &Option<SpawnedBroker>| b.as_ref().map_or_else(Vec::new, SpawnedBroker::pids);
+    let mark;
+    let work_ctx = move || driver::Ctx::new(opts.scenario.clone(), opts.seed, work);
     let (ctx, version) = match url.kind {
         BrokerKind::Redis => {
             let (client, version) = redis_pubsub::probe(&host, port).map_err(connect_err)?;
             rtt = redis_pubsub::rtt(&client).map_err(connect_err)?;
-            let ctx = driver::Ctx::new(opts.scenario.clone(), opts.seed, work);
+            let ctx = work_ctx();
+            mark = cpu::Mark::now(&broker_pids(&spawned));
             let log =
                 opts.scenario.topics.iter().any(|t| {
                     t.model(&opts.scenario.broker) == mqlab_sim::scenario::BrokerModel::Log
                 });
-            if log {
-                redis_streams::run(&ctx, &client).map_err(connect_err)?;
-            } else {
-                redis_pubsub::run(&ctx, &client).map_err(connect_err)?;
-            }
+            with_outages(&ctx, spawned.as_mut(), || {
+                if log {
+                    redis_streams::run(&ctx, &client)
+                } else {
+                    redis_pubsub::run(&ctx, &client)
+                }
+            })
+            .map_err(connect_err)?;
             (ctx, version)
         }
         BrokerKind::Noop => unreachable!("handled above"),
@@ -136,12 +159,17 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
             let rt = amqp::runtime().map_err(BenchError::Other)?;
             let uri = format!("amqp://{host}:{port}/%2f");
             rtt = amqp::rtt(rt.handle(), &uri).map_err(connect_err)?;
-            let ctx = driver::Ctx::new(opts.scenario.clone(), opts.seed, work);
-            amqp::run(&ctx, rt.handle(), &uri).map_err(connect_err)?;
+            let ctx = work_ctx();
+            mark = cpu::Mark::now(&broker_pids(&spawned));
+            with_outages(&ctx, spawned.as_mut(), || {
+                amqp::run(&ctx, rt.handle(), &uri)
+            })
+            .map_err(connect_err)?;
             rt.shutdown_timeout(std::time::Duration::from_secs(2));
             (ctx, rabbitmq_version())
         }
     };
+    let cpu = Some(mark.since(&broker_pids(&spawned)));
     let end = ctx.now_ns();
     let books = ctx.books();
     let summary = books.summary(&opts.scenario, opts.seed, end);
@@ -160,7 +188,28 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
         scheduling_error_s: mqlab_sim::metrics::latency_of(&books.sched_error),
         misrouted: books.misrouted,
         loopback_rtt_s: rtt.as_secs_f64(),
+        cpu,
+        outages: ctx.outages.happened(),
         partial: books.partial.clone(),
+    })
+}
+
+/// Runs `body` (the workload) while a controller thread kills and restarts the spawned
+/// broker at the scenario's `broker-crash` windows.
+fn with_outages(
+    ctx: &std::sync::Arc<driver::Ctx>,
+    broker: Option<&mut SpawnedBroker>,
+    body: impl FnOnce() -> Result<(), String>,
+) -> Result<(), String> {
+    let Some(broker) = broker.filter(|_| !ctx.outages.windows.is_empty()) else {
+        return body();
+    };
+    std::thread::scope(|s| {
+        s.spawn(move || outage::control(ctx, broker));
+        let r = body();
+        // Setup failed, or the run is over: the controller stops waiting either way.
+        ctx.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        r
     })
 }
 
@@ -169,6 +218,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
 fn run_noop(opts: &BenchOptions) -> BenchResult {
     let work = schedule::workload(&opts.scenario, opts.seed);
     let ctx = driver::Ctx::new(opts.scenario.clone(), opts.seed, work);
+    let mark = cpu::Mark::now(&[]);
     noop::run(&ctx);
     let end = ctx.now_ns();
     let books = ctx.books();
@@ -183,6 +233,8 @@ fn run_noop(opts: &BenchOptions) -> BenchResult {
         scheduling_error_s: mqlab_sim::metrics::latency_of(&books.sched_error),
         misrouted: books.misrouted,
         loopback_rtt_s: 0.0,
+        cpu: Some(mark.since(&[])),
+        outages: Vec::new(),
         partial: books.partial.clone(),
     }
 }

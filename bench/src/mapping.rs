@@ -40,6 +40,8 @@ const PRODUCER: &[&str] = &[
     "routing_keys",
     "payload_bytes",
     "partitioner",
+    "retries",
+    "request_timeout",
 ];
 const CONSUMER: &[&str] = &[
     "group",
@@ -87,6 +89,8 @@ fn model_name(model: BrokerModel) -> &'static str {
 struct Check<'a> {
     file: &'a str,
     src: &'a str,
+    /// `--spawn`: mqlab started the broker, so it may kill and restart it.
+    spawn: bool,
 }
 
 impl Check<'_> {
@@ -169,8 +173,14 @@ fn line_of(src: &str, table: &str, index: Option<usize>, key: &str) -> Option<us
 ///
 /// # Errors
 /// The key, its line, and why.
-pub fn check(sc: &Scenario, src: &str, file: &str, broker: BrokerKind) -> Result<(), BenchError> {
-    let c = Check { file, src };
+pub fn check(
+    sc: &Scenario,
+    src: &str,
+    file: &str,
+    broker: BrokerKind,
+    spawn: bool,
+) -> Result<(), BenchError> {
+    let c = Check { file, src, spawn };
     let doc: toml::Table = src
         .parse()
         .map_err(|e| BenchError::Other(format!("{file}: {e}")))?;
@@ -329,12 +339,20 @@ fn check_fault(sc: &Scenario, c: &Check<'_>, i: usize, f: &toml::Table) -> Resul
              processing_timeout)",
         )),
         FaultKind::Crash | FaultKind::Slow | FaultKind::Partition | FaultKind::Poison => Ok(()),
+        FaultKind::BrokerCrash if !c.spawn => Err(c.refuse(
+            "fault",
+            Some(i),
+            "kind",
+            "`broker-crash` needs `--spawn`: mqlab kills (SIGKILL) and restarts only a broker \
+             it started itself, never one it was given by URL",
+        )),
+        FaultKind::BrokerCrash if f.contains_key("duration") => Ok(()),
         FaultKind::BrokerCrash => Err(c.refuse(
             "fault",
             Some(i),
             "kind",
-            "not yet supported: `broker-crash` on a real broker (the clients do not \
-             reconnect to a restarted server yet)",
+            "a `broker-crash` on a real broker needs a `duration` (when it is restarted): \
+             without one the run could only end partial",
         )),
         FaultKind::LatencySpike | FaultKind::Outage => Err(c.refuse(
             "fault",
@@ -452,7 +470,9 @@ mod tests {
 
     fn refusal(src: &str, broker: BrokerKind) -> String {
         let sc = Scenario::from_toml(src, "x.toml").expect("valid scenario");
-        check(&sc, src, "x.toml", broker).unwrap_err().to_string()
+        check(&sc, src, "x.toml", broker, false)
+            .unwrap_err()
+            .to_string()
     }
 
     const PUBSUB: &str = "name = \"p\"\nduration = \"1s\"\n[broker]\nmodel = \"pubsub\"\n\
@@ -483,7 +503,7 @@ mod tests {
     fn keys_and_faults_that_cannot_be_mapped_are_refused_by_name() {
         let log = PUBSUB.replace("pubsub", "log");
         let sc = Scenario::from_toml(&log, "x.toml").unwrap();
-        check(&sc, &log, "x.toml", BrokerKind::Redis).unwrap();
+        check(&sc, &log, "x.toml", BrokerKind::Redis, false).unwrap();
         assert!(refusal(&log, BrokerKind::Amqp).contains("maps onto redis-server"));
         let net = format!("{PUBSUB}[network]\nlatency = \"1ms\"\n");
         let e = refusal(&net, BrokerKind::Redis);
@@ -496,9 +516,17 @@ mod tests {
         );
         let e = refusal(&crash, BrokerKind::Redis);
         assert!(
-            e.contains("`fault[0].kind`") && e.contains("broker-crash"),
+            e.contains("`fault[0].kind` (line 16)") && e.contains("needs `--spawn`"),
             "{e}"
         );
+        let sc = Scenario::from_toml(&crash, "x.toml").unwrap();
+        let e = check(&sc, &crash, "x.toml", BrokerKind::Redis, true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("needs a `duration`"), "{e}");
+        let timed = format!("{crash}duration = \"1s\"\n");
+        let sc = Scenario::from_toml(&timed, "x.toml").unwrap();
+        check(&sc, &timed, "x.toml", BrokerKind::Redis, true).unwrap();
         let spike = format!(
             "{PUBSUB}[[fault]]\nat = \"0s\"\nkind = \"latency-spike\"\ntarget = \"network\"\nlatency = \"5ms\"\n"
         );
@@ -513,6 +541,6 @@ mod tests {
     #[test]
     fn a_supported_scenario_passes() {
         let sc = Scenario::from_toml(PUBSUB, "x.toml").unwrap();
-        check(&sc, PUBSUB, "x.toml", BrokerKind::Redis).unwrap();
+        check(&sc, PUBSUB, "x.toml", BrokerKind::Redis, false).unwrap();
     }
 }

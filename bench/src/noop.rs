@@ -44,6 +44,10 @@ impl Publisher for NoopPublisher {
     fn finish(&mut self, _ctx: &Ctx) -> Result<(), String> {
         Ok(())
     }
+
+    fn reconnect(&mut self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Runs the workload through the in-process queues; returns when the run is over.

@@ -7,6 +7,7 @@
 
 use crate::books::Gap;
 use crate::driver::{self, Ctx, Instance, Outcome, Publisher};
+use crate::outage::RIDE_OUT;
 use crate::schedule::Send;
 use crate::wire;
 use redis::{Client, Connection};
@@ -75,6 +76,7 @@ pub fn resp_bytes(channel: &str, payload: usize) -> u64 {
 }
 
 struct RedisPublisher {
+    client: Client,
     con: Connection,
     channel: String,
 }
@@ -92,6 +94,11 @@ impl Publisher for RedisPublisher {
     }
 
     fn finish(&mut self, _ctx: &Ctx) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn reconnect(&mut self) -> Result<(), String> {
+        self.con = connect(&self.client)?;
         Ok(())
     }
 }
@@ -122,8 +129,17 @@ pub fn run(ctx: &Arc<Ctx>, client: &Client) -> Result<(), String> {
         let ctx2 = Arc::clone(ctx);
         let channel = ctx.sc.producers[p].topic.get_ref().clone();
         let con = connect(client)?;
+        let client = client.clone();
         threads.push(std::thread::spawn(move || {
-            driver::produce(&ctx2, p, &mut RedisPublisher { con, channel });
+            driver::produce(
+                &ctx2,
+                p,
+                &mut RedisPublisher {
+                    client,
+                    con,
+                    channel,
+                },
+            );
         }));
     }
     driver::await_end(ctx, Duration::from_millis(500));
@@ -180,20 +196,32 @@ fn subscribe(
     // Publish time of the last copy received: a gap starts after it.
     let mut last_seen = (0u64, 0u32);
     // The window since the last copy received, until subscribed again.
-    let mut gap: Option<((u64, u32), u64)> = None;
+    let mut gap: Option<((u64, u32), u64, &'static str)> = None;
+    let mut era = ctx.outages.generation();
     while !ctx.stopped() {
-        let mut con = match connect(client) {
+        let opened = connect(client).or_else(|e| match ctx.ride_out(era, RIDE_OUT) {
+            Some(_) => ctx.reconnect(Duration::from_secs(30), || connect(client)),
+            None => Err(e),
+        });
+        let mut con = match opened {
             Ok(c) => c,
             Err(e) => return first.failed(ctx, &who, &e),
         };
+        if ctx.outages.generation() != era {
+            // A restarted server has its default configuration: the buffer limit again.
+            era = ctx.outages.generation();
+            if let Err(e) = set_buffer_limit(ctx, &mut con) {
+                return first.failed(ctx, &who, &e);
+            }
+        }
         let _ = con.set_read_timeout(Some(POLL));
         let mut ps = con.as_pubsub();
         if let Err(e) = ps.subscribe(&channel) {
             return first.failed(ctx, &who, &format!("SUBSCRIBE: {e}"));
         }
         first.ok();
-        if let Some((seen, at)) = gap.take() {
-            record_gap(ctx, g, seen, at, ctx.now_ns());
+        if let Some(cut) = gap.take() {
+            record_gap(ctx, g, cut, ctx.now_ns());
         }
         // Ends with why the connection went, and when.
         let (why, at) = loop {
@@ -236,6 +264,8 @@ fn subscribe(
                     }
                 }
                 Err(e) if e.is_timeout() => {}
+                // The server killed (`broker-crash`) drops every buffer it held.
+                Err(_) if ctx.outages.generation() != era => break ("broker-crash", ctx.now_ns()),
                 Err(_) => break ("disconnected", ctx.now_ns()),
             }
         };
@@ -246,24 +276,26 @@ fn subscribe(
         } else {
             at + reconnect
         };
-        gap = Some((last_seen, at));
+        gap = Some((last_seen, at, why));
         if !ctx.sleep_until(back) {
-            record_gap(ctx, g, last_seen, at, u64::MAX);
+            record_gap(ctx, g, (last_seen, at, why), u64::MAX);
             return;
         }
     }
 }
 
 /// A server disconnect (or a crash) drops the output buffer: the copies published after
-/// the last one read, until the connection went, are `disconnected`; what is published
-/// until the subscription is back reaches nobody (`subscriber-offline`).
-fn record_gap(ctx: &Ctx, g: usize, seen: (u64, u32), at: u64, back: u64) {
+/// the last one read, until the connection went, are `disconnected` (`broker-crash` when
+/// the server was killed); what is published until the subscription is back reaches nobody
+/// (`subscriber-offline`).
+fn record_gap(ctx: &Ctx, g: usize, (seen, at, why): ((u64, u32), u64, &'static str), back: u64) {
+    let why = if why == "crash" { "disconnected" } else { why };
     let mut books = ctx.books();
     let gaps = &mut books.groups[g].gaps;
     gaps.push(Gap {
         after: seen,
         until_ns: at,
-        why: "disconnected",
+        why,
     });
     gaps.push(Gap {
         after: (at, u32::MAX),

@@ -10,6 +10,7 @@
 //! dead-letter stream (`<stream group>.dead`) and is acknowledged.
 
 use crate::driver::{self, Ctx, Instance, Outcome, Publisher};
+use crate::outage::RIDE_OUT;
 use crate::schedule::Send;
 use crate::wire;
 use mqlab_sim::log::assign;
@@ -25,11 +26,11 @@ const BLOCK_MS: u64 = 20;
 const COUNT: usize = 100;
 
 /// A stream entry ID, `ms-seq`, ordered as Redis orders them.
-type EntryId = (u64, u64);
+pub(crate) type EntryId = (u64, u64);
 /// Entries as read: their ID and the message's payload.
 type Entries = Vec<(EntryId, Vec<u8>)>;
 
-fn parse_id(v: &[u8]) -> Option<EntryId> {
+pub(crate) fn parse_id(v: &[u8]) -> Option<EntryId> {
     let s = std::str::from_utf8(v).ok()?;
     let (a, b) = s.split_once('-')?;
     Some((a.parse().ok()?, b.parse().ok()?))
@@ -40,16 +41,16 @@ fn id_arg(id: EntryId) -> String {
 }
 
 /// `mqlab.<topic>.<partition>`.
-fn stream(ctx: &Ctx, t: usize, p: u32) -> String {
+pub(crate) fn stream(ctx: &Ctx, t: usize, p: u32) -> String {
     format!("mqlab.{}.{p}", ctx.sc.topics[t].name.get_ref())
 }
 
-fn dead_stream(ctx: &Ctx, g: usize) -> String {
+pub(crate) fn dead_stream(ctx: &Ctx, g: usize) -> String {
     let c = &ctx.sc.consumers[g];
     format!("mqlab.{}.{}.dead", c.topic.get_ref(), c.group.get_ref())
 }
 
-fn partitions(ctx: &Ctx, t: usize) -> u32 {
+pub(crate) fn partitions(ctx: &Ctx, t: usize) -> u32 {
     *ctx.sc.topics[t].partitions.get_ref()
 }
 
@@ -59,7 +60,7 @@ fn redis_err(what: &str) -> impl Fn(redis::RedisError) -> String + '_ {
 
 /// The entries of an XREADGROUP or XRANGE reply (its `[id, [field, value, ...]]` items),
 /// with the stream they came from when the reply names it.
-fn entries(v: &Value, out: &mut Entries) {
+pub(crate) fn entries(v: &Value, out: &mut Entries) {
     let Value::Array(items) = v else { return };
     for item in items {
         if let Value::Array(pair) = item
@@ -96,6 +97,7 @@ fn read_reply(v: &Value) -> Vec<(String, Entries)> {
 }
 
 struct StreamPublisher {
+    client: Client,
     con: Connection,
     streams: Vec<String>,
 }
@@ -118,6 +120,11 @@ impl Publisher for StreamPublisher {
     fn finish(&mut self, _ctx: &Ctx) -> Result<(), String> {
         Ok(())
     }
+
+    fn reconnect(&mut self) -> Result<(), String> {
+        self.con = crate::redis_pubsub::connect(&self.client)?;
+        Ok(())
+    }
 }
 
 /// Fresh streams and consumer groups for every log topic.
@@ -129,24 +136,37 @@ fn declare(ctx: &Ctx, admin: &mut Connection) -> Result<(), String> {
                 .arg(&key)
                 .query::<()>(admin)
                 .map_err(redis_err("DEL"))?;
-            let groups = ctx.books().topic_groups[t].clone();
-            for g in groups {
-                redis::cmd("XGROUP")
-                    .arg("CREATE")
-                    .arg(&key)
-                    .arg(ctx.sc.consumers[g].group.get_ref())
-                    .arg("0")
-                    .arg("MKSTREAM")
-                    .query::<()>(admin)
-                    .map_err(redis_err("XGROUP CREATE"))?;
-            }
         }
+        create_groups(ctx, admin, t)?;
     }
     for g in 0..ctx.sc.consumers.len() {
         redis::cmd("DEL")
             .arg(dead_stream(ctx, g))
             .query::<()>(admin)
             .map_err(redis_err("DEL"))?;
+    }
+    Ok(())
+}
+
+/// Every consumer group of topic `t` on each of its streams, reading from the start
+/// (`0`); one that exists already is left as it is.
+fn create_groups(ctx: &Ctx, con: &mut Connection, t: usize) -> Result<(), String> {
+    let groups = ctx.books().topic_groups[t].clone();
+    for p in 0..partitions(ctx, t) {
+        let key = stream(ctx, t, p);
+        for &g in &groups {
+            let made = redis::cmd("XGROUP")
+                .arg("CREATE")
+                .arg(&key)
+                .arg(ctx.sc.consumers[g].group.get_ref())
+                .arg("0")
+                .arg("MKSTREAM")
+                .query::<()>(con);
+            match made {
+                Err(e) if e.code() == Some("BUSYGROUP") => {}
+                other => other.map_err(redis_err("XGROUP CREATE"))?,
+            }
+        }
     }
     Ok(())
 }
@@ -191,15 +211,28 @@ pub fn run(ctx: &Arc<Ctx>, client: &Client) -> Result<(), String> {
             );
         let streams = (0..partitions(ctx, t)).map(|q| stream(ctx, t, q)).collect();
         let con = crate::redis_pubsub::connect(client)?;
+        let client = client.clone();
         threads.push(std::thread::spawn(move || {
-            driver::produce(&ctx2, p, &mut StreamPublisher { con, streams });
+            driver::produce(
+                &ctx2,
+                p,
+                &mut StreamPublisher {
+                    client,
+                    con,
+                    streams,
+                },
+            );
         }));
     }
     driver::await_end(ctx, Duration::from_secs(2));
     for t in threads {
         let _ = t.join();
     }
-    collect_leftovers(ctx, &mut admin);
+    if ctx.outages.generation() > 0 {
+        // The first admin connection died with the broker.
+        admin = crate::redis_pubsub::connect(client)?;
+    }
+    crate::stream_leftovers::collect(ctx, &mut admin);
     Ok(())
 }
 
@@ -347,11 +380,25 @@ fn consume(
     let t = ctx.books().groups[g].topic;
     let mut first = crate::driver::Ready::new(ready);
     let who = format!("consumer {}/{}", cfg.group.get_ref(), inst.local);
+    let mut era = ctx.outages.generation();
     while !ctx.stopped() {
-        let con = match crate::redis_pubsub::connect(client) {
+        let connect = || crate::redis_pubsub::connect(client);
+        let opened = connect().or_else(|e| match ctx.ride_out(era, RIDE_OUT) {
+            Some(_) => ctx.reconnect(Duration::from_secs(30), connect),
+            None => Err(e),
+        });
+        let mut con = match opened {
             Ok(c) => c,
             Err(e) => return first.failed(ctx, &who, &e),
         };
+        if ctx.outages.generation() != era {
+            // A restarted Redis without persistence lost the streams and their groups:
+            // the group again (a producer's XADD may have made the stream already).
+            era = ctx.outages.generation();
+            if let Err(e) = create_groups(ctx, &mut con, t) {
+                return first.failed(ctx, &who, &e);
+            }
+        }
         first.ok();
         let mut m = Member {
             con,
@@ -371,6 +418,9 @@ fn consume(
                 }
             }
             Ok(None) => return,
+            // Killed with the broker: what it held is gone with the server's memory.
+            Err(_) if ctx.ride_out(era, RIDE_OUT).is_some() => {}
+            Err(_) if ctx.stopped() && ctx.outages.generation() > 0 => return,
             Err(e) => {
                 ctx.fail(format!(
                     "consumer {}/{}: {e}",
@@ -484,94 +534,4 @@ fn serve(ctx: &Ctx, inst: &mut Instance, m: &mut Member) -> Result<Option<u64>, 
             }
         }
     }
-}
-
-/// After the run: every entry still pending in a group, or not yet delivered to it, is
-/// in flight. Then the streams are removed.
-fn collect_leftovers(ctx: &Ctx, admin: &mut Connection) {
-    for t in 0..ctx.sc.topics.len() {
-        for p in 0..partitions(ctx, t) {
-            let key = stream(ctx, t, p);
-            let all: Value = redis::cmd("XRANGE")
-                .arg(&key)
-                .arg("-")
-                .arg("+")
-                .query(admin)
-                .unwrap_or(Value::Nil);
-            let mut msgs = Vec::new();
-            entries(&all, &mut msgs);
-            let groups = ctx.books().topic_groups[t].clone();
-            for g in groups {
-                let name = ctx.sc.consumers[g].group.get_ref();
-                let last = last_delivered(admin, &key, name).unwrap_or((0, 0));
-                let pending = pending_ids(admin, &key, name);
-                let mut books = ctx.books();
-                for (id, data) in &msgs {
-                    if (*id > last || pending.contains(id))
-                        && let Some(s) = wire::decode(data)
-                    {
-                        books.groups[g].in_system.push(s.id);
-                    }
-                }
-            }
-            let _: Result<(), _> = redis::cmd("DEL").arg(&key).query(admin);
-        }
-    }
-    for g in 0..ctx.sc.consumers.len() {
-        let _: Result<(), _> = redis::cmd("DEL").arg(dead_stream(ctx, g)).query(admin);
-    }
-}
-
-fn last_delivered(admin: &mut Connection, key: &str, group: &str) -> Option<EntryId> {
-    let v: Value = redis::cmd("XINFO")
-        .arg("GROUPS")
-        .arg(key)
-        .query(admin)
-        .ok()?;
-    let Value::Array(groups) = v else { return None };
-    for info in groups {
-        let fields: Vec<(Value, Value)> = match info {
-            Value::Array(a) => a
-                .chunks(2)
-                .filter_map(|c| Some((c.first()?.clone(), c.get(1)?.clone())))
-                .collect(),
-            Value::Map(m) => m,
-            _ => continue,
-        };
-        let get = |name: &[u8]| {
-            fields.iter().find_map(|(k, v)| match (k, v) {
-                (Value::BulkString(k), Value::BulkString(v)) if k.as_slice() == name => {
-                    Some(v.clone())
-                }
-                _ => None,
-            })
-        };
-        if get(b"name").as_deref() == Some(group.as_bytes()) {
-            return get(b"last-delivered-id").and_then(|v| parse_id(&v));
-        }
-    }
-    None
-}
-
-fn pending_ids(admin: &mut Connection, key: &str, group: &str) -> Vec<EntryId> {
-    let v: Value = redis::cmd("XPENDING")
-        .arg(key)
-        .arg(group)
-        .arg("-")
-        .arg("+")
-        .arg(u32::MAX)
-        .query(admin)
-        .unwrap_or(Value::Nil);
-    let Value::Array(rows) = v else {
-        return Vec::new();
-    };
-    rows.iter()
-        .filter_map(|r| match r {
-            Value::Array(f) => match f.first() {
-                Some(Value::BulkString(id)) => parse_id(id),
-                _ => None,
-            },
-            _ => None,
-        })
-        .collect()
 }

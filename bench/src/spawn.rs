@@ -82,8 +82,24 @@ impl SpawnedBroker {
         }
     }
 
+    /// Starts the server again on the same port and data directory (after `kill`), and
+    /// waits until it accepts connections: what a `broker-crash` restart does.
+    ///
+    /// # Errors
+    /// As `start`.
+    pub fn restart(&mut self) -> Result<(), BenchError> {
+        self.kill();
+        let binary =
+            server_binary(self.kind).ok_or_else(|| spawn_err(self.kind, "not installed"))?;
+        self.launch(&binary)?;
+        self.wait_ready()
+    }
+
     fn launch(&mut self, binary: &Path) -> Result<(), BenchError> {
-        let log = std::fs::File::create(self.dir.join("server.log"))
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("server.log"))
             .map_err(|e| spawn_err(self.kind, &e.to_string()))?;
         let err = log
             .try_clone()
@@ -174,6 +190,29 @@ impl SpawnedBroker {
         }
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(15)..].join("\n")
+    }
+
+    /// The server's processes now (the wrapper, the node, their helpers).
+    #[must_use]
+    pub fn pids(&self) -> Vec<u32> {
+        let Some(child) = &self.child else {
+            return Vec::new();
+        };
+        let mut pids = vec![child.id()];
+        pids.extend(descendants(child.id()));
+        if let Ok(p) = std::fs::read_to_string(self.dir.join("pid"))
+            && let Ok(p) = p.trim().parse::<u32>()
+            && !pids.contains(&p)
+        {
+            pids.push(p);
+            pids.extend(
+                descendants(p)
+                    .into_iter()
+                    .filter(|d| !pids.contains(d))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        pids
     }
 
     /// Kills the server at once (SIGKILL) and every process it started.

@@ -241,9 +241,15 @@ fn redis_killed_mid_run_gives_a_partial_result() {
         broker: broker.url(),
         spawn: false,
     };
+    // Kill only once the workload flows: a listener of our own has seen a message.
+    let client = redis::Client::open(broker.url().to_string()).unwrap();
+    let mut con = client.get_connection().unwrap();
+    con.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut listener = con.as_pubsub();
+    listener.subscribe("prices").unwrap();
     let started = Instant::now();
     let run = std::thread::spawn(move || mqlab_bench::run(&opts));
-    std::thread::sleep(Duration::from_millis(1500));
+    listener.get_message().expect("the workload publishes");
     broker.kill();
     let r = run
         .join()

@@ -1,0 +1,159 @@
+//! `broker-crash` against the real servers, spawned (mqlab kills only a broker it
+//! started): SIGKILL mid-run, a restart on the same port and data directory, clients that
+//! reconnect and go on, and accounting of what the broker kept. Each consumer is slower
+//! than its producer, so the broker holds a backlog when it is killed however loaded the
+//! machine is (the result says how many copies it held, and the tests read that).
+
+mod common;
+
+use common::{bench, have, serial};
+use mqlab_bench::BrokerKind;
+use mqlab_sim::Delivery;
+
+/// A quorum queue (`queue` model), overloaded 200/s against 125/s, killed at 1.5 s.
+const QUORUM: &str = r#"
+name = "quorum-broker-crash"
+seed = 5
+duration = "4s"
+drain = "60s"
+[broker]
+model = "queue"
+[[topic]]
+name = "jobs"
+[[producer]]
+name = "p"
+topic = "jobs"
+rate = 200
+keys = 10
+[[consumer]]
+group = "workers"
+topic = "jobs"
+service_time = "8ms"
+[[fault]]
+at = "1500ms"
+kind = "broker-crash"
+target = "broker/0"
+duration = "1s"
+"#;
+
+/// RabbitMQ writes a quorum queue's confirmed messages to disk: after the kill and the
+/// restart every copy the broker confirmed is still there and processed; the consumer's
+/// unacknowledged ones come back (at least once: duplicates, nothing lost). The run ends
+/// complete, with the outage in the result.
+#[test]
+fn rabbitmq_broker_crash_keeps_quorum_queue_messages() {
+    if !have(
+        BrokerKind::Amqp,
+        "rabbitmq_broker_crash_keeps_quorum_queue_messages",
+    ) {
+        return;
+    }
+    let _one = serial();
+    let (r, _) = bench(QUORUM, BrokerKind::Amqp, Some(Delivery::AtLeastOnce));
+    let [o] = r.outages.as_slice() else {
+        panic!("one outage: {:?}", r.outages)
+    };
+    assert!(o.killed_s >= 1.5 && o.back_s > o.killed_s + 1.0, "{o:?}");
+    assert!(o.backlog > 0, "the broker held copies when killed: {o:?}");
+    let m = &r.summary.messages;
+    assert_eq!(m.lost, 0, "nothing confirmed is lost: {m:?}");
+    assert_eq!((m.processed, m.dropped), (m.copies, 0), "{m:?}");
+    assert!(r.summary.conservation_ok);
+    // The producer was stalled through the outage: its scheduling error shows it.
+    assert!(r.scheduling_error_s.max >= o.back_s - o.killed_s - 0.5);
+}
+
+/// A kill during the drain, after the producer is done: the run waits for the restarted
+/// server (longer than the fault's `duration`) and the copies it kept, instead of ending
+/// while it boots.
+#[test]
+fn rabbitmq_broker_crash_during_the_drain_waits_for_the_restart() {
+    if !have(
+        BrokerKind::Amqp,
+        "rabbitmq_broker_crash_during_the_drain_waits_for_the_restart",
+    ) {
+        return;
+    }
+    let _one = serial();
+    let src = QUORUM
+        .replace("duration = \"4s\"", "duration = \"1s\"")
+        .replace("service_time = \"8ms\"", "service_time = \"20ms\"");
+    let (r, _) = bench(&src, BrokerKind::Amqp, Some(Delivery::AtLeastOnce));
+    let [o] = r.outages.as_slice() else {
+        panic!("one outage: {:?}", r.outages)
+    };
+    assert!(o.backlog > 0, "{o:?}");
+    let m = &r.summary.messages;
+    assert_eq!((m.lost, m.in_flight), (0, 0), "{m:?}");
+    assert_eq!(m.processed, m.copies, "{m:?}");
+}
+
+/// The same backlog on Redis Streams, which mqlab's throwaway Redis does not persist (no
+/// AOF, no RDB; a Debian default's RDB snapshot would not have run in a few seconds
+/// either): what the server held is lost, and only that.
+const STREAMS: &str = r#"
+name = "streams-broker-crash"
+seed = 5
+duration = "4s"
+drain = "20s"
+[broker]
+model = "log"
+[[topic]]
+name = "jobs"
+partitions = 2
+[[producer]]
+name = "p"
+topic = "jobs"
+rate = 300
+keys = 10
+[[consumer]]
+group = "workers"
+topic = "jobs"
+service_time = "5ms"
+commit_interval = "200ms"
+[[fault]]
+at = "1500ms"
+kind = "broker-crash"
+target = "broker/0"
+duration = "1s"
+"#;
+
+/// Redis Streams lose what the killed server held (entries not yet read, read and not yet
+/// acknowledged); the clients reconnect, the group is created again, and what is sent
+/// after the restart is processed. Pub/sub loses what was in flight: the copies in the
+/// dead server's buffers and those published before the subscriber is back are dropped,
+/// not lost.
+#[test]
+fn redis_broker_crash_loses_what_the_server_held_and_goes_on() {
+    if !have(
+        BrokerKind::Redis,
+        "redis_broker_crash_loses_what_the_server_held_and_goes_on",
+    ) {
+        return;
+    }
+    let _one = serial();
+    let (r, _) = bench(STREAMS, BrokerKind::Redis, Some(Delivery::AtLeastOnce));
+    let [o] = r.outages.as_slice() else {
+        panic!("one outage: {:?}", r.outages)
+    };
+    let m = &r.summary.messages;
+    assert!(o.backlog > 0, "{o:?}");
+    assert!(m.lost > 0, "the server's memory went with it: {m:?}");
+    // Only what it held (and at most one pipelined batch whose reply was on its way).
+    assert!(m.lost <= o.backlog + 64, "{m:?} vs {o:?}");
+    assert!(m.processed + m.lost >= m.copies, "{m:?}");
+    assert!(m.processed > m.copies / 2, "the run went on: {m:?}");
+    assert!(r.summary.conservation_ok);
+
+    let pubsub = STREAMS
+        .replace("model = \"log\"", "model = \"pubsub\"")
+        .replace("partitions = 2", "")
+        .replace("commit_interval = \"200ms\"", "");
+    let (r, _) = bench(&pubsub, BrokerKind::Redis, None);
+    let m = &r.summary.messages;
+    assert_eq!(r.outages.len(), 1);
+    assert_eq!(m.lost, 0, "pub/sub keeps nothing, so loses nothing: {m:?}");
+    assert!(m.dropped > 0, "{m:?}");
+    assert_eq!(m.processed + m.dropped, m.copies, "{m:?}");
+    assert!(r.summary.conservation_ok);
+}
