@@ -178,6 +178,9 @@ pub struct Engine {
     /// Topics where room appeared during this event; their parked requests are appended
     /// once the event's handler is done, so that no consumer is re-entered mid-fetch.
     unpark_due: Vec<u32>,
+    /// Groups that have not joined their topic yet (`start_at`); while none, a trim has
+    /// no skipped copies to account.
+    unjoined: usize,
     /// `drop-oldest`: groups whose copy of the message being appended is refused (their
     /// queue is full of messages consumers hold); set just before that append.
     refused: Vec<u32>,
@@ -248,6 +251,7 @@ impl Engine {
             .max()
             .unwrap_or(0);
         let (groups, instances) = build::groups(&sc, seed, &mut topics, key_count);
+        let unjoined = groups.iter().filter(|g| !g.joined).count();
         let firsts: Vec<(u32, u32)> = groups.iter().map(|g: &Group| (g.first, g.count)).collect();
         let idem = idempotence::build(&sc, seed, &firsts);
         build::routes(&sc, &topics, &mut producers);
@@ -304,6 +308,7 @@ impl Engine {
             log: VecDeque::new(),
             log_total: 0,
             unpark_due: Vec::new(),
+            unjoined,
             pauses: pauses::Pauses::default(),
             refused: Vec::new(),
             overflow: backpressure::OverflowStats::default(),
@@ -513,6 +518,7 @@ impl Engine {
 
     /// Nothing can change any more: producers stopped, no work pending, nothing left to
     /// commit, no queue waiting on a visibility timeout.
+    #[inline]
     fn quiescent(&self) -> bool {
         self.now >= self.stop
             && self.queue.pending_work() == 0

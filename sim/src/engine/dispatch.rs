@@ -44,7 +44,9 @@ impl Engine {
                 membership,
             } => self.on_session_expired(instance, membership),
             Event::GroupJoin { group } => {
-                self.groups[group as usize].joined = true;
+                if !std::mem::replace(&mut self.groups[group as usize].joined, true) {
+                    self.unjoined -= 1;
+                }
                 let g = &self.groups[group as usize];
                 let from = if g.offset_reset == crate::scenario::OffsetReset::Earliest {
                     "the earliest offset"

@@ -172,10 +172,18 @@ impl Engine {
 
     /// A `ServiceDone` of a message that was not served (a mark found, a claim held
     /// elsewhere) or whose mark has just landed; true when handled here.
+    #[inline]
     pub(super) fn dedup_done(&mut self, i: u32) -> bool {
         let inst = &self.instances[i as usize];
         let (g, w) = (inst.group, inst.work.expect("work in hand"));
         self.idem.hint = Some((g, w.msg.id, w.dedup));
+        if matches!(w.dedup.phase, Phase::Fresh | Phase::Serving) {
+            return false;
+        }
+        self.dedup_settle(i, g, w)
+    }
+
+    fn dedup_settle(&mut self, i: u32, g: u32, w: Work) -> bool {
         match w.dedup.phase {
             Phase::Skip | Phase::Marking => {
                 if w.dedup.phase == Phase::Marking

@@ -12,23 +12,25 @@ use crate::consumer::Store;
 impl Engine {
     /// Partition `p` of group `g`'s topic may have become fetchable: if it has, its owner
     /// will look there. Called after whatever changed it.
-    #[inline(always)]
+    #[inline]
     pub(super) fn fetchable(&mut self, g: u32, p: u32) {
         let group = &self.groups[g as usize];
         let Store::Log(parts) = &group.store else {
             return;
         };
         let gp = &parts[p as usize];
+        let Some(o) = gp.owner else {
+            return;
+        };
+        let inst = &mut self.instances[(group.first + o) as usize];
+        // An instance with one partition looks there directly (`next_fetch`): nothing to
+        // tell it.
+        if inst.owned.len() == 1 {
+            return;
+        }
         let hw = self.topics[group.topic as usize].partitions[p as usize].hw;
-        if let Some(o) = gp.owner
-            && gp.worker.is_none()
-            && gp.position < hw
-        {
-            let inst = &mut self.instances[(group.first + o) as usize];
-            // An instance with one partition looks there directly (`next_fetch`).
-            if inst.owned.len() != 1 {
-                inst.ready.insert(p);
-            }
+        if gp.worker.is_none() && gp.position < hw {
+            inst.ready.insert(p);
         }
     }
 

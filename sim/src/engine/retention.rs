@@ -22,6 +22,9 @@ impl Engine {
     /// Groups that have not joined yet, reading from the earliest offset, lose what is
     /// forgotten before they join (dropped, `retention`: it was not retained for them).
     fn skip_unjoined_below(&mut self, t: u32, p: u32, low: u64) {
+        if self.unjoined == 0 {
+            return;
+        }
         for k in 0..self.topics[t as usize].groups.len() {
             let g = self.topics[t as usize].groups[k];
             let group = &self.groups[g as usize];
@@ -55,17 +58,17 @@ impl Engine {
     /// retained when it joins.
     pub(super) fn min_committed(&self, t: u32, p: u32) -> u64 {
         let topic = &self.topics[t as usize];
-        topic
-            .groups
-            .iter()
-            .filter_map(|&g| match &self.groups[g as usize].store {
-                Store::Log(parts) if self.groups[g as usize].joined => {
-                    Some(parts[p as usize].committed)
-                }
-                _ => None,
-            })
-            .min()
-            .unwrap_or(topic.partitions[p as usize].end)
+        let mut low = None::<u64>;
+        for &g in &topic.groups {
+            let group = &self.groups[g as usize];
+            if let Store::Log(parts) = &group.store
+                && group.joined
+            {
+                let c = parts[p as usize].committed;
+                low = Some(low.map_or(c, |l| l.min(c)));
+            }
+        }
+        low.unwrap_or(topic.partitions[p as usize].end)
     }
 
     /// Whether a consumer of some group has fetched `offset` of partition `p` and not
@@ -136,10 +139,14 @@ impl Engine {
     }
 
     /// Retention: entries older than the topic's retention are deleted, consumed or not.
+    #[inline]
     pub(super) fn expire_retention(&mut self, t: u32, p: u32) {
-        let Some(keep) = self.topics[t as usize].retention else {
-            return;
-        };
+        if let Some(keep) = self.topics[t as usize].retention {
+            self.expire_older(t, p, keep);
+        }
+    }
+
+    fn expire_older(&mut self, t: u32, p: u32, keep: crate::time::SimDuration) {
         loop {
             let part = &self.topics[t as usize].partitions[p as usize];
             let base = part.base();

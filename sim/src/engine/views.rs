@@ -109,7 +109,7 @@ impl Engine {
 
     /// Producer `p` was told, for the first time, that its message intended at `born` is
     /// sent.
-    #[inline]
+    #[inline(always)]
     pub(super) fn record_ack(&mut self, p: u32, born: SimTime) {
         let ns = self.now.since(born).0.max(1);
         if let Some(a) = self.views.acks.get_mut(p as usize) {
