@@ -162,9 +162,11 @@ impl Engine {
     /// sequence follows it.
     #[inline]
     pub(super) fn resolve(&mut self, p: u32, id: u32, partition: u32) {
-        self.producers[p as usize]
-            .unresolved
-            .remove(&(partition, id));
+        let unresolved = &mut self.producers[p as usize].unresolved;
+        // Empty unless the producer is sequenced: no tree walk per message then.
+        if !unresolved.is_empty() {
+            unresolved.remove(&(partition, id));
+        }
     }
 
     /// The producer gave message `id` up (or lost it in a crash): the sequence moves on
