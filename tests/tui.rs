@@ -670,3 +670,48 @@ fn tmux_quit_after_a_resize_leaves_the_terminal_clean() {
     }
     t.assert_restored(&dir);
 }
+
+#[test]
+fn tmux_pipeline_view_shows_the_stages_and_end_to_end_p99() {
+    let dir = scratch("pipeline");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/food-delivery-pipeline.toml");
+    std::fs::copy(src, dir.join("pipeline.toml")).unwrap();
+    let Some(t) = Tmux::start(&dir) else {
+        return;
+    };
+    t.line("stty -g > before.stty");
+    t.line(&format!("{BIN} tui pipeline.toml; echo exit=$?"));
+    t.wait_for("▶ running");
+    t.keys(&["v"]);
+    t.wait_for("e2e p99");
+    // The view is live: wait until the last stage has processed something, so its
+    // end-to-end p99 is a figure (`12ms`), not `-`.
+    let s = t.wait_until("an e2e figure on the notifications stage", |s| {
+        // After the name: lag, done, rate, e2e p99.
+        s.lines()
+            .filter_map(|l| l.split("▶ notifications").nth(1))
+            .filter_map(|rest| rest.split_whitespace().nth(3))
+            .map(|f| f.trim_end_matches('┃'))
+            .any(|f| f.ends_with('s') && f.starts_with(|c: char| c.is_ascii_digit()))
+    });
+    for stage in [
+        "orders ▶ payment → payments,notify",
+        "payments ▶ restaurant → kitchen",
+        "kitchen ▶ driver-assignment → dispatch",
+        "dispatch ▶ notifications",
+        "notify ▶ payment-notices",
+    ] {
+        assert!(s.contains(stage), "{stage:?} missing:\n{s}");
+    }
+    // The stages are in topological order: payment before restaurant before the driver.
+    let at = |x: &str| s.find(x).unwrap();
+    assert!(
+        at("▶ payment ") < at("▶ restaurant") && at("▶ restaurant") < at("▶ driver-assignment"),
+        "{s}"
+    );
+    t.keys(&["v"]);
+    t.wait_until("the view closes", |s| !s.contains("e2e p99"));
+    t.keys(&["q"]);
+    t.wait_for("exit=0");
+    t.assert_restored(&dir);
+}

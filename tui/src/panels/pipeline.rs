@@ -84,14 +84,29 @@ pub fn stages(snap: &Snapshot) -> Vec<Stage<'_>> {
     out
 }
 
-/// The view's lines: a header row, then per stage `topic ▶ group → outputs` indented by
-/// depth with lag, processed, rate and e2e p99.
-fn lines(ctx: &Ctx, snap: &Snapshot) -> Vec<Line<'static>> {
+/// Columns besides the stage name, with the borders: lag, done, rate, e2e p99.
+const FIGURES: usize = 7 + 1 + 8 + 1 + 9 + 1 + 8 + 5;
+
+/// A stage's name: `topic ▶ group → outputs`, indented by its depth.
+fn stage_name(s: &Stage) -> String {
+    let g = s.group;
+    let mut name = format!("{}{} ▶ {}", "  ".repeat(s.depth), g.topic, g.name);
+    if !g.outputs.is_empty() {
+        name.push_str(" → ");
+        name.push_str(&g.outputs.join(","));
+    }
+    name
+}
+
+/// The view's lines, the stage names `width` wide: a header row, then per stage its name
+/// with lag, processed, rate and e2e p99.
+fn lines(ctx: &Ctx, snap: &Snapshot, width: usize) -> Vec<Line<'static>> {
     let t = ctx.theme;
+    #[allow(clippy::cast_precision_loss)] // display only
     let elapsed = snap.now.0 as f64 / 1e9;
     let mut v = vec![Line::styled(
         format!(
-            " {:<34} {:>7} {:>8} {:>9} {:>8}",
+            " {:<width$} {:>7} {:>8} {:>9} {:>8}",
             "stage", "lag", "done", "rate", "e2e p99"
         ),
         t.dim(),
@@ -102,10 +117,7 @@ fn lines(ctx: &Ctx, snap: &Snapshot) -> Vec<Line<'static>> {
     }
     for s in stages(snap) {
         let g = s.group;
-        let mut name = format!("{}{} ▶ {}", "  ".repeat(s.depth), g.topic, g.name);
-        if !g.outputs.is_empty() {
-            name.push_str(&format!(" → {}", g.outputs.join(",")));
-        }
+        let name = stage_name(&s);
         let rate = if elapsed > 0.0 {
             #[allow(clippy::cast_precision_loss)] // display only
             let r = g.processed as f64 / elapsed;
@@ -120,11 +132,11 @@ fn lines(ctx: &Ctx, snap: &Snapshot) -> Vec<Line<'static>> {
         };
         let lag_style = if g.lag > 0 { t.lag() } else { t.dim() };
         v.push(Line::from(vec![
-            Span::raw(format!(" {:<34} ", clip(&name, 34))),
+            Span::raw(format!(" {:<width$} ", clip(&name, width))),
             Span::styled(format!("{:>7} ", fmt::count(g.lag)), lag_style),
             Span::styled(format!("{:>8} ", fmt::count(g.processed)), t.processed()),
             Span::raw(format!("{rate:>9} ")),
-            Span::styled(format!("{e2e:>8}"), t.latency()),
+            Span::styled(format!("{e2e:>8} "), t.latency()),
         ]));
     }
     v
@@ -144,11 +156,20 @@ fn clip(s: &str, width: usize) -> String {
 /// Renders the pipeline pop-up over `area`.
 pub fn render(ctx: &Ctx, snap: &Snapshot, area: Rect, buf: &mut Buffer) {
     let t = ctx.theme;
-    let lines = lines(ctx, snap);
+    // The name column fits the longest stage name, as far as the screen allows.
+    let longest = stages(snap)
+        .iter()
+        .map(|s| stage_name(s).chars().count())
+        .max()
+        .unwrap_or(0);
+    let room = usize::from(area.width).saturating_sub(FIGURES + 2);
+    let width = longest.clamp(34, 34.max(room)).min(room.max(10));
+    let lines = lines(ctx, snap, width);
     let h = u16::try_from(lines.len())
         .unwrap_or(u16::MAX)
         .saturating_add(2);
-    let r = centered(area, 76, h);
+    let w = u16::try_from(width + FIGURES).unwrap_or(u16::MAX);
+    let r = centered(area, w, h);
     Clear.render(r, buf);
     let focused = Ctx {
         focused: true,
