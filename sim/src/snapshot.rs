@@ -39,6 +39,31 @@ pub struct InstanceView {
     pub processed: u64,
 }
 
+/// A circuit breaker's live state: one per (group, message type) with `circuit_breaker`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BreakerView {
+    /// The group it protects.
+    pub group: String,
+    /// The message type (its producer).
+    pub message_type: String,
+    /// `closed`, `open` or `half-open`.
+    pub state: &'static str,
+    /// Messages of the type set aside while it is not closed.
+    pub parked: u64,
+}
+
+/// The patterns' live state, for the dashboard; every list is empty when the scenario does
+/// not use the pattern.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PatternsView {
+    /// Circuit breakers.
+    pub breakers: Vec<BreakerView>,
+    /// Per group with a resequencer: (group, messages it holds now).
+    pub held: Vec<(String, u64)>,
+    /// Per saga: (name, runs in progress now).
+    pub sagas: Vec<(String, u64)>,
+}
+
 /// One consumer group.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GroupView {
@@ -216,4 +241,6 @@ pub struct Snapshot {
     /// The run's throughput so far, as the summary defines it (over the producing period
     /// so far; the drain apart).
     pub throughput: crate::summary::Throughput,
+    /// The patterns' live state (breakers, held messages, sagas in progress).
+    pub patterns: PatternsView,
 }

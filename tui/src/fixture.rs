@@ -218,6 +218,7 @@ pub fn snapshot() -> Snapshot {
             processed_per_s: 17_020.0 / 18.2,
             ..Throughput::default()
         },
+        patterns: mqlab_sim::snapshot::PatternsView::default(),
     }
 }
 

@@ -415,6 +415,15 @@ impl Engine {
             pauses: self.pauses.clone(),
             throughput: self
                 .throughput(self.now.min(self.stop).as_secs_f64().max(f64::MIN_POSITIVE)),
+            patterns: crate::snapshot::PatternsView {
+                breakers: self.breaker_views(),
+                held: self
+                    .groups
+                    .iter()
+                    .filter_map(|g| Some((g.name.clone(), g.reseq.as_ref()?.held_now())))
+                    .collect(),
+                sagas: self.sagas_in_progress(),
+            },
         }
     }
 

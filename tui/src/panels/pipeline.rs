@@ -153,6 +153,42 @@ fn clip(s: &str, width: usize) -> String {
     }
 }
 
+/// The patterns' live state, one line each, only for the patterns the scenario uses:
+/// breakers not closed (or all of them when few), held messages, sagas in progress.
+fn pattern_lines(ctx: &Ctx, snap: &Snapshot) -> Vec<Line<'static>> {
+    let t = ctx.theme;
+    let p = &snap.patterns;
+    let mut v = Vec::new();
+    if !p.breakers.is_empty() {
+        let closed = p.breakers.iter().filter(|b| b.state == "closed").count();
+        v.push(Line::from(vec![
+            Span::styled(" breakers ", t.title()),
+            Span::raw(format!("{closed}/{} closed", p.breakers.len())),
+        ]));
+        for b in p.breakers.iter().filter(|b| b.state != "closed") {
+            let style = if b.state == "open" { t.bad() } else { t.warn() };
+            v.push(Line::from(vec![
+                Span::raw(format!("   {}/{} ", b.group, b.message_type)),
+                Span::styled(b.state, style),
+                Span::raw(format!(", {} parked", fmt::count(b.parked))),
+            ]));
+        }
+    }
+    for (group, held) in &p.held {
+        v.push(Line::from(vec![
+            Span::styled(" resequencer ", t.title()),
+            Span::raw(format!("{group}: {} held", fmt::count(*held))),
+        ]));
+    }
+    for (saga, running) in &p.sagas {
+        v.push(Line::from(vec![
+            Span::styled(" saga ", t.title()),
+            Span::raw(format!("{saga}: {} in progress", fmt::count(*running))),
+        ]));
+    }
+    v
+}
+
 /// Renders the pipeline pop-up over `area`.
 pub fn render(ctx: &Ctx, snap: &Snapshot, area: Rect, buf: &mut Buffer) {
     let t = ctx.theme;
@@ -164,7 +200,12 @@ pub fn render(ctx: &Ctx, snap: &Snapshot, area: Rect, buf: &mut Buffer) {
         .unwrap_or(0);
     let room = usize::from(area.width).saturating_sub(FIGURES + 2);
     let width = longest.clamp(34, 34.max(room)).min(room.max(10));
-    let lines = lines(ctx, snap, width);
+    let mut lines = lines(ctx, snap, width);
+    let patterns = pattern_lines(ctx, snap);
+    if !patterns.is_empty() {
+        lines.push(Line::raw(""));
+        lines.extend(patterns);
+    }
     let h = u16::try_from(lines.len())
         .unwrap_or(u16::MAX)
         .saturating_add(2);
@@ -256,6 +297,35 @@ mod tests {
         let ctx = Ctx::plain(testing::theme());
         let b = testing::render(80, 8, |a, buf| render(&ctx, &snap, a, buf));
         assert!(b.to_string().contains("no services"), "{b}");
+    }
+
+    #[test]
+    fn patterns_show_only_when_used() {
+        use mqlab_sim::snapshot::{BreakerView, PatternsView};
+        let mut snap = pipeline();
+        let ctx = Ctx::plain(testing::theme());
+        let plain = testing::render(80, 16, |a, buf| render(&ctx, &snap, a, buf)).to_string();
+        assert!(
+            !plain.contains("breakers") && !plain.contains("saga"),
+            "{plain}"
+        );
+        let breaker = |t: &str, state| BreakerView {
+            group: "payments".into(),
+            message_type: t.into(),
+            state,
+            parked: 12,
+        };
+        snap.patterns = PatternsView {
+            breakers: vec![
+                breaker("checkout", "open"),
+                breaker("mobile", "closed"),
+                breaker("web", "half-open"),
+            ],
+            held: vec![("ledger".into(), 5)],
+            sagas: vec![("order".into(), 3)],
+        };
+        let b = testing::render(80, 16, |a, buf| render(&ctx, &snap, a, buf));
+        insta::assert_snapshot!(b);
     }
 
     #[test]
