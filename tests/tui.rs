@@ -715,3 +715,57 @@ fn tmux_pipeline_view_shows_the_stages_and_end_to_end_p99() {
     t.wait_for("exit=0");
     t.assert_restored(&dir);
 }
+
+/// Runs `file` from `scenarios/`, taking a snapshot every 500 events, and folds `f` over
+/// them: the dashboard's view of the patterns as the run goes.
+fn fold_snapshots<T>(file: &str, init: T, f: impl Fn(T, &mqlab_sim::Snapshot) -> T) -> T {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let s = Scenario::from_toml(&text, file).unwrap();
+    let mut e = Engine::new(&s, s.seed);
+    let mut acc = init;
+    let mut n = 0u64;
+    while e.step() {
+        n += 1;
+        if n.is_multiple_of(500) {
+            acc = f(acc, &e.snapshot());
+        }
+    }
+    f(acc, &e.snapshot())
+}
+
+#[test]
+fn snapshot_patterns_show_breakers_opening_with_parked_messages() {
+    // A failing invoice type trips its breaker (5 failures): at some point it is open with
+    // messages parked; at the end nothing is parked any more.
+    let (open_parked, last) = fold_snapshots("circuit-breaker.toml", (false, None), |acc, s| {
+        let b = &s.patterns.breakers;
+        let open = b.iter().any(|b| b.state == "open" && b.parked > 0);
+        (acc.0 || open, Some(b.clone()))
+    });
+    assert!(
+        open_parked,
+        "no breaker was ever seen open with parked messages"
+    );
+    let last = last.unwrap();
+    assert!(
+        !last.is_empty() && last.iter().all(|b| b.group == "workers"),
+        "{last:?}"
+    );
+}
+
+#[test]
+fn snapshot_patterns_show_sagas_in_progress_and_resequencer_holds() {
+    let max = fold_snapshots("saga.toml", 0u64, |m, s| {
+        assert!(s.patterns.breakers.is_empty() && s.patterns.held.is_empty());
+        m.max(s.patterns.sagas.iter().map(|x| x.1).sum())
+    });
+    assert!(max > 0, "no saga ever in progress");
+    let held = fold_snapshots("ordering.toml", 0u64, |m, s| {
+        assert!(s.patterns.sagas.is_empty());
+        m.max(s.patterns.held.iter().map(|x| x.1).sum())
+    });
+    assert!(held > 0, "the resequencer never held a message");
+}

@@ -128,7 +128,7 @@ const HELP: [(&str, &str); 21] = [
     ("c", "compare the three variants side by side"),
     ("w", "throughput: whole run / the latest 30s"),
     ("a", "anomalies: an example's message history"),
-    ("v", "pipeline: stages, lag, rate, end-to-end p99"),
+    ("v", "pipeline: stages, e2e p99, breakers, sagas"),
     ("e", "export scenario + injected faults"),
     ("r", "restart, same seed, faults replayed"),
     ("n", "new seed (derived from the current one)"),
