@@ -709,6 +709,7 @@ fn tmux_pipeline_view_shows_the_stages_and_end_to_end_p99() {
         at("▶ payment ") < at("▶ restaurant") && at("▶ restaurant") < at("▶ driver-assignment"),
         "{s}"
     );
+    assert!(s.contains("lineage published + pending = expected"), "{s}");
     t.keys(&["v"]);
     t.wait_until("the view closes", |s| !s.contains("e2e p99"));
     t.keys(&["q"]);
@@ -768,4 +769,19 @@ fn snapshot_patterns_show_sagas_in_progress_and_resequencer_holds() {
         m.max(s.patterns.held.iter().map(|x| x.1).sum())
     });
     assert!(held > 0, "the resequencer never held a message");
+}
+
+#[test]
+fn snapshot_lineage_holds_on_the_exactly_once_pipeline_and_is_absent_without_services() {
+    // Exactly-once (Kafka transactions): every stage output's lineage balances at every
+    // snapshot, pending included, and nothing is orphaned.
+    let rows = fold_snapshots("food-delivery-pipeline.toml", 0usize, |n, s| {
+        assert!(s.lineage.iter().all(|e| e.ok), "{:?}", s.lineage);
+        n.max(s.lineage.len())
+    });
+    // payment>payments, payment>notify, restaurant>kitchen, driver-assignment>dispatch.
+    assert_eq!(rows, 4);
+    fold_snapshots("circuit-breaker.toml", (), |(), s| {
+        assert!(s.lineage.is_empty());
+    });
 }

@@ -243,4 +243,8 @@ pub struct Snapshot {
     pub throughput: crate::summary::Throughput,
     /// The patterns' live state (breakers, held messages, sagas in progress).
     pub patterns: PatternsView,
+    /// With services: the lineage check per stage output so far (`published + pending =
+    /// expected, orphaned = 0`); empty otherwise. Kept apart from `expectations` because
+    /// the checker panel judges the run, this is the pipeline view's live figure.
+    pub lineage: Vec<Expectation>,
 }

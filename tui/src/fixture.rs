@@ -219,6 +219,7 @@ pub fn snapshot() -> Snapshot {
             ..Throughput::default()
         },
         patterns: mqlab_sim::snapshot::PatternsView::default(),
+        lineage: Vec::new(),
     }
 }
 

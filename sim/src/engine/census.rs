@@ -424,6 +424,11 @@ impl Engine {
                     .collect(),
                 sagas: self.sagas_in_progress(),
             },
+            // Only with services (`pipeline_summary` is None otherwise, at no cost).
+            lineage: self
+                .pipeline_summary()
+                .map(|p| super::pipeline::lineage_rows(&p))
+                .unwrap_or_default(),
         }
     }
 

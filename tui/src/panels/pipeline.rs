@@ -153,12 +153,34 @@ fn clip(s: &str, width: usize) -> String {
     }
 }
 
-/// The patterns' live state, one line each, only for the patterns the scenario uses:
-/// breakers not closed (or all of them when few), held messages, sagas in progress.
+/// The lineage check per stage output, then the patterns' live state, one line each, only
+/// for the patterns the scenario uses: breakers (those not closed), held messages, sagas
+/// in progress.
 fn pattern_lines(ctx: &Ctx, snap: &Snapshot) -> Vec<Line<'static>> {
     let t = ctx.theme;
     let p = &snap.patterns;
     let mut v = Vec::new();
+    if !snap.lineage.is_empty() {
+        v.push(Line::from(vec![
+            Span::styled(" lineage ", t.title()),
+            Span::raw("published + pending = expected, orphaned = 0"),
+        ]));
+    }
+    for e in &snap.lineage {
+        let (mark, style) = if e.ok {
+            ("✓", t.good())
+        } else {
+            ("✗", t.bad())
+        };
+        v.push(Line::from(vec![
+            Span::styled(format!("   {mark} "), style),
+            Span::raw(format!(
+                "{}: {}",
+                e.check.trim_start_matches("lineage "),
+                e.actual
+            )),
+        ]));
+    }
     if !p.breakers.is_empty() {
         let closed = p.breakers.iter().filter(|b| b.state == "closed").count();
         v.push(Line::from(vec![
@@ -315,6 +337,12 @@ mod tests {
             state,
             parked: 12,
         };
+        snap.lineage = vec![mqlab_sim::summary::Expectation {
+            check: "lineage ledger>audit".into(),
+            expected: String::new(),
+            actual: "published 880 + pending 20, expected 900, orphaned 0".into(),
+            ok: true,
+        }];
         snap.patterns = PatternsView {
             breakers: vec![
                 breaker("checkout", "open"),
