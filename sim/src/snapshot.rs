@@ -88,6 +88,9 @@ pub struct GroupView {
     /// With services in the scenario: p99 from the root message's intended send time to
     /// processing here, so far (0 otherwise).
     pub end_to_end_p99_s: f64,
+    /// With services: p99 of this stage's own latency (from its input message's send to
+    /// processing here), so far (0 otherwise).
+    pub stage_p99_s: f64,
     /// It consumes a log: an operator can replay it (reset its offsets back).
     pub replayable: bool,
     /// It consumes a queue: an operator can redrive its dead letters.

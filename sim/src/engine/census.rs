@@ -451,6 +451,12 @@ impl Engine {
             max_lag: g.max_lag,
             outputs: self.stage_outputs(g),
             end_to_end_p99_s: self.stage_p99(g),
+            // Only with services, so a plain scenario's snapshot pays nothing for it.
+            stage_p99_s: if self.pipeline_on() {
+                latency_of(&g.metrics.latency).p99
+            } else {
+                0.0
+            },
             instances: g
                 .instances()
                 .map(|i| {

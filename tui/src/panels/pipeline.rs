@@ -85,7 +85,7 @@ pub fn stages(snap: &Snapshot) -> Vec<Stage<'_>> {
 }
 
 /// Columns besides the stage name, with the borders: lag, done, rate, e2e p99.
-const FIGURES: usize = 7 + 1 + 8 + 1 + 9 + 1 + 8 + 5;
+const FIGURES: usize = 7 + 1 + 8 + 1 + 9 + 1 + 8 + 1 + 8 + 5;
 
 /// A stage's name: `topic ▶ group → outputs`, indented by its depth.
 fn stage_name(s: &Stage) -> String {
@@ -99,15 +99,15 @@ fn stage_name(s: &Stage) -> String {
 }
 
 /// The view's lines, the stage names `width` wide: a header row, then per stage its name
-/// with lag, processed, rate and e2e p99.
+/// with lag, processed, rate, its own p99 and e2e p99.
 fn lines(ctx: &Ctx, snap: &Snapshot, width: usize) -> Vec<Line<'static>> {
     let t = ctx.theme;
     #[allow(clippy::cast_precision_loss)] // display only
     let elapsed = snap.now.0 as f64 / 1e9;
     let mut v = vec![Line::styled(
         format!(
-            " {:<width$} {:>7} {:>8} {:>9} {:>8}",
-            "stage", "lag", "done", "rate", "e2e p99"
+            " {:<width$} {:>7} {:>8} {:>9} {:>8} {:>8}",
+            "stage", "lag", "done", "rate", "p99", "e2e p99"
         ),
         t.dim(),
     )];
@@ -130,12 +130,18 @@ fn lines(ctx: &Ctx, snap: &Snapshot, width: usize) -> Vec<Line<'static>> {
         } else {
             "-".into()
         };
+        let own = if g.stage_p99_s > 0.0 {
+            fmt::secs(g.stage_p99_s)
+        } else {
+            "-".into()
+        };
         let lag_style = if g.lag > 0 { t.lag() } else { t.dim() };
         v.push(Line::from(vec![
             Span::raw(format!(" {:<width$} ", clip(&name, width))),
             Span::styled(format!("{:>7} ", fmt::count(g.lag)), lag_style),
             Span::styled(format!("{:>8} ", fmt::count(g.processed)), t.processed()),
             Span::raw(format!("{rate:>9} ")),
+            Span::styled(format!("{own:>8} "), t.latency()),
             Span::styled(format!("{e2e:>8} "), t.latency()),
         ]));
     }
@@ -266,11 +272,13 @@ mod tests {
         ledger.lag = 7;
         ledger.processed = 900;
         ledger.end_to_end_p99_s = 0.120;
+        ledger.stage_p99_s = 0.060;
         let mut auditors = snap.groups[1].clone();
         auditors.name = "auditors".into();
         auditors.topic = "audit".into();
         auditors.processed = 850;
         auditors.end_to_end_p99_s = 0.250;
+        auditors.stage_p99_s = 0.110;
         snap.groups.insert(0, auditors);
         snap.groups.push(ledger);
         snap
