@@ -63,6 +63,12 @@ pub struct Resequencer {
 }
 
 impl Resequencer {
+    /// Messages held now.
+    #[must_use]
+    pub fn held_now(&self) -> u64 {
+        self.held.len() as u64
+    }
+
     /// An empty buffer for `keys` keys holding at most `bound` messages, each for at most
     /// `timeout`.
     #[must_use]

@@ -39,6 +39,31 @@ pub struct InstanceView {
     pub processed: u64,
 }
 
+/// A circuit breaker's live state: one per (group, message type) with `circuit_breaker`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BreakerView {
+    /// The group it protects.
+    pub group: String,
+    /// The message type (its producer).
+    pub message_type: String,
+    /// `closed`, `open` or `half-open`.
+    pub state: &'static str,
+    /// Messages of the type set aside while it is not closed.
+    pub parked: u64,
+}
+
+/// The patterns' live state, for the dashboard; every list is empty when the scenario does
+/// not use the pattern.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PatternsView {
+    /// Circuit breakers.
+    pub breakers: Vec<BreakerView>,
+    /// Per group with a resequencer: (group, messages it holds now).
+    pub held: Vec<(String, u64)>,
+    /// Per saga: (name, runs in progress now).
+    pub sagas: Vec<(String, u64)>,
+}
+
 /// One consumer group.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GroupView {
@@ -63,6 +88,9 @@ pub struct GroupView {
     /// With services in the scenario: p99 from the root message's intended send time to
     /// processing here, so far (0 otherwise).
     pub end_to_end_p99_s: f64,
+    /// With services: p99 of this stage's own latency (from its input message's send to
+    /// processing here), so far (0 otherwise).
+    pub stage_p99_s: f64,
     /// It consumes a log: an operator can replay it (reset its offsets back).
     pub replayable: bool,
     /// It consumes a queue: an operator can redrive its dead letters.
@@ -217,4 +245,10 @@ pub struct Snapshot {
     /// The run's throughput so far, as the summary defines it (over the producing period
     /// so far; the drain apart).
     pub throughput: crate::summary::Throughput,
+    /// The patterns' live state (breakers, held messages, sagas in progress).
+    pub patterns: PatternsView,
+    /// With services: the lineage check per stage output so far (`published + pending =
+    /// expected, orphaned = 0`); empty otherwise. Kept apart from `expectations` because
+    /// the checker panel judges the run, this is the pipeline view's live figure.
+    pub lineage: Vec<Expectation>,
 }

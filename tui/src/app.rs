@@ -30,6 +30,8 @@ pub enum Overlay {
     Anomalies(usize),
     /// The history of the example chosen in the picker (its row there), scrolled.
     History(usize, usize),
+    /// The pipeline view (`v`): the services' stages.
+    Pipeline,
 }
 
 /// What the loop must do after an event.
@@ -312,6 +314,11 @@ impl App {
                 self.help_key(key.code);
                 Vec::new()
             }
+            // Any key closes it (the run goes on underneath, so it stays live).
+            Overlay::Pipeline => {
+                self.overlay = Overlay::None;
+                Vec::new()
+            }
             Overlay::Faults(selected) => self.fault_menu_key(key.code, selected),
             Overlay::Anomalies(selected) => self.picker_key(key.code, selected),
             Overlay::History(selected, scroll) => {
@@ -386,6 +393,10 @@ impl App {
                 Vec::new()
             }
             KeyCode::Char('a') => self.open_picker(),
+            KeyCode::Char('v') => {
+                self.overlay = Overlay::Pipeline;
+                Vec::new()
+            }
             KeyCode::Char('e') => match self.export_text() {
                 Ok(text) => vec![Effect::Export(text)],
                 Err(e) => {

@@ -149,6 +149,7 @@ pub fn snapshot() -> Snapshot {
                 ],
                 outputs: vec!["charges".into()],
                 end_to_end_p99_s: 0.048,
+                stage_p99_s: 0.031,
                 replayable: false,
                 redrivable: false,
             },
@@ -163,6 +164,7 @@ pub fn snapshot() -> Snapshot {
                 instances: vec![instance(InstanceState::Up, false, &[0, 1, 2], 8_420)],
                 outputs: Vec::new(),
                 end_to_end_p99_s: 0.0,
+                stage_p99_s: 0.0,
                 replayable: false,
                 redrivable: false,
             },
@@ -218,6 +220,8 @@ pub fn snapshot() -> Snapshot {
             processed_per_s: 17_020.0 / 18.2,
             ..Throughput::default()
         },
+        patterns: mqlab_sim::snapshot::PatternsView::default(),
+        lineage: Vec::new(),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod header;
 pub mod keybar;
 pub mod latency;
 pub mod overlay;
+pub mod pipeline;
 pub mod throughput;
 pub mod topology;
 pub mod windows;

@@ -5,8 +5,8 @@
 use crate::app::{App, Overlay};
 use crate::layout::{self, MIN_HEIGHT, MIN_WIDTH, Panel};
 use crate::panels::{
-    Ctx, anomalies, checker, compare, events, groups, header, keybar, latency, overlay, throughput,
-    topology,
+    Ctx, anomalies, checker, compare, events, groups, header, keybar, latency, overlay, pipeline,
+    throughput, topology,
 };
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Alignment, Constraint, Flex, Layout, Rect};
@@ -76,6 +76,11 @@ impl Widget for &App {
         match self.overlay {
             Overlay::None => {}
             Overlay::Help => overlay::help(&base, self.help_scroll, areas.body, buf),
+            Overlay::Pipeline => {
+                if let Some(snap) = self.snapshot() {
+                    pipeline::render(&base, snap, areas.body, buf);
+                }
+            }
             Overlay::Faults(selected) => {
                 let choices = self.fault_menu_choices(selected);
                 overlay::faults(&base, &choices, selected, areas.body, buf);

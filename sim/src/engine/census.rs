@@ -415,6 +415,20 @@ impl Engine {
             pauses: self.pauses.recent(),
             throughput: self
                 .throughput(self.now.min(self.stop).as_secs_f64().max(f64::MIN_POSITIVE)),
+            patterns: crate::snapshot::PatternsView {
+                breakers: self.breaker_views(),
+                held: self
+                    .groups
+                    .iter()
+                    .filter_map(|g| Some((g.name.clone(), g.reseq.as_ref()?.held_now())))
+                    .collect(),
+                sagas: self.sagas_in_progress(),
+            },
+            // Only with services (`pipeline_summary` is None otherwise, at no cost).
+            lineage: self
+                .pipeline_summary()
+                .map(|p| super::pipeline::lineage_rows(&p))
+                .unwrap_or_default(),
         }
     }
 
@@ -437,6 +451,12 @@ impl Engine {
             max_lag: g.max_lag,
             outputs: self.stage_outputs(g),
             end_to_end_p99_s: self.stage_p99(g),
+            // Only with services, so a plain scenario's snapshot pays nothing for it.
+            stage_p99_s: if self.pipeline_on() {
+                latency_of(&g.metrics.latency).p99
+            } else {
+                0.0
+            },
             instances: g
                 .instances()
                 .map(|i| {

@@ -467,6 +467,11 @@ impl Engine {
             .collect()
     }
 
+    /// The scenario has services.
+    pub(super) fn pipeline_on(&self) -> bool {
+        self.pipeline.on
+    }
+
     /// Group `g`'s end-to-end p99 so far, for the dashboard (0 without services).
     pub(super) fn stage_p99(&self, g: &crate::consumer::Group) -> f64 {
         if !self.pipeline.on {

@@ -476,6 +476,24 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Every breaker's state and parked count, for the dashboard's snapshot.
+    pub(super) fn breaker_views(&self) -> Vec<crate::snapshot::BreakerView> {
+        let mut v = Vec::new();
+        for (g, guard) in self.protection.groups.iter().enumerate() {
+            for (p, b) in guard.breakers.iter().enumerate() {
+                v.push(crate::snapshot::BreakerView {
+                    group: self.groups[g].name.clone(),
+                    message_type: self.producers[p].name.clone(),
+                    state: b.state().as_str(),
+                    parked: guard.parked.get(p).map_or(0, |q| q.len() as u64),
+                });
+            }
+        }
+        v
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

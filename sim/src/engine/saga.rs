@@ -465,6 +465,22 @@ impl Engine {
             .collect()
     }
 
+    /// Per saga: its name and the runs in progress now, for the dashboard's snapshot.
+    pub(super) fn sagas_in_progress(&self) -> Vec<(String, u64)> {
+        let mut v: Vec<(String, u64)> = self
+            .sagas
+            .defs
+            .iter()
+            .map(|d| (d.cfg.name.get_ref().clone(), 0))
+            .collect();
+        for r in &self.sagas.runs {
+            if r.outcome() == SagaOutcome::InProgress {
+                v[r.def as usize].1 += 1;
+            }
+        }
+        v
+    }
+
     /// Per saga figures: the checker's classification of every saga.
     pub(super) fn saga_summaries(&self) -> Vec<SagaSummary> {
         let mut out: Vec<SagaSummary> = self

@@ -118,7 +118,7 @@ pub(crate) fn centered(area: Rect, w: u16, h: u16) -> Rect {
 }
 
 /// The help text: every key.
-const HELP: [(&str, &str); 20] = [
+const HELP: [(&str, &str); 21] = [
     ("space", "pause / resume"),
     (". or →", "step 100ms of simulated time"),
     ("+ / -", "faster / slower"),
@@ -128,6 +128,7 @@ const HELP: [(&str, &str); 20] = [
     ("c", "compare the three variants side by side"),
     ("w", "throughput: whole run / the latest 30s"),
     ("a", "anomalies: an example's message history"),
+    ("v", "pipeline: stages, e2e p99, breakers, sagas"),
     ("e", "export scenario + injected faults"),
     ("r", "restart, same seed, faults replayed"),
     ("n", "new seed (derived from the current one)"),
