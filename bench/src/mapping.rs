@@ -202,6 +202,34 @@ pub fn check(
             .map(|a| a.iter().filter_map(toml::Value::as_table).collect())
             .unwrap_or_default()
     };
+    // Which broker each topic needs comes first: a key refused for one broker says
+    // nothing useful to a user who named the other.
+    for (i, t) in array("topic").iter().enumerate() {
+        let model = sc.topics[i].model(&sc.broker);
+        let needs = match model {
+            BrokerModel::Pubsub | BrokerModel::Log => BrokerKind::Redis,
+            BrokerModel::Exchange | BrokerModel::Queue => BrokerKind::Amqp,
+        };
+        if needs != broker {
+            let key = if t.contains_key("model") {
+                "model"
+            } else {
+                "name"
+            };
+            return Err(c.refuse(
+                "topic",
+                Some(i),
+                key,
+                &format!(
+                    "a `{}` topic maps onto {}, not {}: use `--broker {}://127.0.0.1:PORT`",
+                    model_name(model),
+                    needs.package(),
+                    broker.package(),
+                    needs.scheme()
+                ),
+            ));
+        }
+    }
     if let Some(b) = table("broker") {
         let exchange_only = sc
             .topics
@@ -497,6 +525,19 @@ mod tests {
         let e = refusal(PUBSUB, BrokerKind::Amqp);
         assert!(e.contains("topic[0]"), "{e}");
         assert!(e.contains("redis://"), "{e}");
+    }
+
+    /// A queue scenario with a visibility timeout, against Redis: the user named the wrong
+    /// broker, and hearing that RabbitMQ has no visibility timeout would not tell them so.
+    #[test]
+    fn the_wrong_broker_is_said_before_any_key_the_other_broker_refuses() {
+        let queue = PUBSUB.replace(
+            "model = \"pubsub\"",
+            "model = \"queue\"\nvisibility_timeout = \"30s\"",
+        );
+        let e = refusal(&queue, BrokerKind::Redis);
+        assert!(e.contains("amqp://"), "{e}");
+        assert!(!e.contains("visibility"), "{e}");
     }
 
     #[test]
