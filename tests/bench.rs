@@ -64,10 +64,29 @@ fn bench_names_the_key_and_line_it_cannot_map() {
             "bench",
             "scenarios/slow-consumer.toml",
             "--broker",
-            "amqp://127.0.0.1:1",
+            "redis://127.0.0.1:1",
         ])
         .assert()
         .code(2);
     let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     assert!(err.contains("`broker.capacity` (line 14)"), "{err}");
+}
+
+#[test]
+fn bench_says_which_broker_a_topic_needs_before_judging_its_keys() {
+    // A log scenario against RabbitMQ: the URL is what is wrong, not `broker.capacity`.
+    let out = mqlab()
+        .args([
+            "bench",
+            "scenarios/slow-consumer.toml",
+            "--broker",
+            "amqp://127.0.0.1:1",
+        ])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        err.contains("`topic[0].name` (line 18)") && err.contains("redis://"),
+        "{err}"
+    );
 }
