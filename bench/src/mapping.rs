@@ -168,6 +168,23 @@ fn line_of(src: &str, table: &str, index: Option<usize>, key: &str) -> Option<us
     None
 }
 
+/// The broker a topic of `model` is played on.
+fn broker_for(model: BrokerModel) -> BrokerKind {
+    match model {
+        BrokerModel::Pubsub | BrokerModel::Log => BrokerKind::Redis,
+        BrokerModel::Exchange | BrokerModel::Queue => BrokerKind::Amqp,
+    }
+}
+
+/// The key a refusal of topic table `t`'s model names: `model` when written, else `name`.
+fn model_key(t: &toml::Table) -> &'static str {
+    if t.contains_key("model") {
+        "model"
+    } else {
+        "name"
+    }
+}
+
 /// Checks that `sc` (read from `src`) can be played on `broker`; the error names the
 /// first key that cannot.
 ///
@@ -206,20 +223,12 @@ pub fn check(
     // nothing useful to a user who named the other.
     for (i, t) in array("topic").iter().enumerate() {
         let model = sc.topics[i].model(&sc.broker);
-        let needs = match model {
-            BrokerModel::Pubsub | BrokerModel::Log => BrokerKind::Redis,
-            BrokerModel::Exchange | BrokerModel::Queue => BrokerKind::Amqp,
-        };
+        let needs = broker_for(model);
         if needs != broker {
-            let key = if t.contains_key("model") {
-                "model"
-            } else {
-                "name"
-            };
             return Err(c.refuse(
                 "topic",
                 Some(i),
-                key,
+                model_key(t),
                 &format!(
                     "a `{}` topic maps onto {}, not {}: use `--broker {}://127.0.0.1:PORT`",
                     model_name(model),
@@ -255,40 +264,14 @@ pub fn check(
     }
     for (i, t) in array("topic").iter().enumerate() {
         c.only(t, "topic", Some(i), &[TOPIC])?;
+        // Every topic's broker was checked above: all of them need `broker`.
         let model = sc.topics[i].model(&sc.broker);
-        let needs = match model {
-            BrokerModel::Pubsub | BrokerModel::Log => BrokerKind::Redis,
-            BrokerModel::Exchange | BrokerModel::Queue => BrokerKind::Amqp,
-        };
-        if needs != broker {
-            let key = if t.contains_key("model") {
-                "model"
-            } else {
-                "name"
-            };
-            return Err(c.refuse(
-                "topic",
-                Some(i),
-                key,
-                &format!(
-                    "a `{}` topic maps onto {}, not {}: use `--broker {}://127.0.0.1:PORT`",
-                    model_name(model),
-                    needs.package(),
-                    broker.package(),
-                    needs.scheme()
-                ),
-            ));
-        }
         let first = sc.topics[0].model(&sc.broker);
-        if needs == BrokerKind::Redis && model != first {
+        if broker == BrokerKind::Redis && model != first {
             return Err(c.refuse(
                 "topic",
                 Some(i),
-                if t.contains_key("model") {
-                    "model"
-                } else {
-                    "name"
-                },
+                model_key(t),
                 "not yet supported: `pubsub` and `log` topics in one run on Redis (run them \
                  as two scenarios)",
             ));
