@@ -509,11 +509,8 @@ impl Engine {
                 gp.done = gp.done.max(w.offset + 1).min(end);
                 let (done, owner) = (gp.done, gp.owner);
                 let handed_over = owner != Some(local);
-                // Its next message may be fetched now (by this instance, if the partition is
-                // its only one, straight from it: no candidate to add).
-                if handed_over || self.instances[i as usize].owned.len() != 1 {
-                    self.fetchable(g, w.partition);
-                }
+                // Its next message may be fetched now.
+                self.fetchable(g, w.partition);
                 if commits && (per_message || handed_over) {
                     self.commit_partition(g, w.partition, done);
                 }
