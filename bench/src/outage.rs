@@ -41,6 +41,8 @@ pub struct Outages {
 
 impl Outages {
     /// The scenario's `broker-crash` windows (a crash without `duration` never restarts).
+    /// Overlapping windows nest into one outage, as the model nests overlapping faults: a
+    /// crash while the server is down does not kill it again once it is back.
     #[must_use]
     pub fn of(sc: &Scenario) -> Outages {
         let mut windows: Vec<(u64, u64)> = sc
@@ -50,6 +52,13 @@ impl Outages {
             .map(|f| (f.at.0, f.duration.map_or(u64::MAX, |d| (f.at + d).0)))
             .collect();
         windows.sort_unstable();
+        windows.dedup_by(|next, kept| {
+            let overlaps = next.0 <= kept.1;
+            if overlaps {
+                kept.1 = kept.1.max(next.1);
+            }
+            overlaps
+        });
         Outages {
             windows,
             ..Outages::default()
@@ -170,5 +179,44 @@ pub fn control(ctx: &Ctx, broker: &mut SpawnedBroker) {
         // Quiet since the kill is not the end of the run: the clock of quiet starts again.
         ctx.touch();
         ctx.outages.down.store(false, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn windows(faults: &[(&str, Option<&str>)]) -> Vec<(u64, u64)> {
+        let mut src = String::from(
+            "name = \"o\"\nduration = \"10s\"\n[[topic]]\nname = \"t\"\n\
+             [[producer]]\nname = \"p\"\ntopic = \"t\"\nrate = 1\n",
+        );
+        for (at, duration) in faults {
+            src += &format!(
+                "[[fault]]\nat = \"{at}\"\nkind = \"broker-crash\"\ntarget = \"broker/0\"\n"
+            );
+            if let Some(d) = duration {
+                src += &format!("duration = \"{d}\"\n");
+            }
+        }
+        Outages::of(&Scenario::from_toml(&src, "o.toml").expect("valid")).windows
+    }
+
+    #[test]
+    fn overlapping_crashes_are_one_outage_and_apart_ones_stay_apart() {
+        const S: u64 = 1_000_000_000;
+        assert_eq!(
+            windows(&[
+                ("2s", Some("1s")),
+                ("1500ms", Some("1s")),
+                ("6s", Some("1s"))
+            ]),
+            vec![(S * 3 / 2, 3 * S), (6 * S, 7 * S)]
+        );
+        // One that never restarts swallows every later one.
+        assert_eq!(
+            windows(&[("1s", None), ("4s", Some("1s"))]),
+            vec![(S, u64::MAX)]
+        );
     }
 }
