@@ -602,12 +602,13 @@ fn tmux_fault_menu_pauses_the_run_and_chooses_the_duration() {
     };
     t.wait_for("▶ running");
     t.keys(&["f"]);
-    let s = t.wait_for("inject a fault (paused)");
+    // A frame this large reaches tmux in several writes, so the menu can show before
+    // the key bar at the bottom is redrawn: wait for the whole frame, which fails after
+    // 20 s if the key bar never offers resume.
+    let s = t.wait_until("the menu and a key bar offering resume", |s| {
+        s.contains("inject a fault (paused)") && s.contains("space resume")
+    });
     assert!(s.contains("‖ paused"), "{s}");
-    assert!(
-        s.contains("space resume"),
-        "the key bar offers resume:\n{s}"
-    );
     // Simulated time stands still while the menu is open.
     let at = clock(&s).expect("a clock");
     std::thread::sleep(Duration::from_millis(400));
