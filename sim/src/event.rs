@@ -304,6 +304,8 @@ impl Event {
     /// Orders events of the same time. Fault events come first, ends before starts, by
     /// fault index, whenever they were scheduled: a fault injected live from the dashboard
     /// then replays in the same place when its exported scenario runs from the start.
+    /// (The queue packs this order into its keys; the tests hold it to this definition.)
+    #[cfg(test)]
     fn tiebreak(&self) -> u64 {
         match *self {
             Event::FaultEnd { fault } => u64::from(fault),
@@ -314,10 +316,17 @@ impl Event {
 }
 
 /// Same-time order of every event that is not a fault's start or end.
+#[cfg(test)]
 const ORDINARY: u64 = 2 << 32;
 
-/// An ordinary event: its whole order is `(time, seq)`, packed into one integer so that a
-/// heap comparison is a single 128-bit compare.
+/// Bits of a fault entry's key below its fault index: its place among fault pushes.
+const FAULT_SEQ_BITS: u32 = 30;
+
+/// A pending event and its whole order, packed into one integer so that a heap
+/// comparison is a single 128-bit compare: the time in the high 64 bits; in the low 64,
+/// two class bits (fault ends 0, fault starts 1, everything else 2, so that faults win a
+/// tie on time) above, for faults, the fault index and the count of fault pushes so
+/// far, and for everything else the insertion sequence.
 #[derive(Debug)]
 struct Entry {
     key: u128,
@@ -341,54 +350,17 @@ impl Ord for Entry {
     }
 }
 
-/// A fault's start or end, ordered by `(time, tiebreak, seq)`.
-#[derive(Debug)]
-struct FaultEntry {
-    at: SimTime,
-    tiebreak: u64,
-    seq: u64,
-    event: Event,
-}
-
-impl FaultEntry {
-    fn key(&self) -> (SimTime, u64, u64) {
-        (self.at, self.tiebreak, self.seq)
-    }
-}
-
-impl PartialEq for FaultEntry {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
-    }
-}
-impl Eq for FaultEntry {}
-impl PartialOrd for FaultEntry {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for FaultEntry {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.key().cmp(&other.key())
-    }
-}
-
 fn time_of(key: u128) -> SimTime {
     SimTime((key >> 64) as u64)
 }
 
-/// The pending events, earliest first, ties in `(tiebreak, insertion)` order.
-///
-/// Two heaps give exactly the order of one heap keyed `(time, tiebreak, seq)`: every
-/// ordinary event has the same tiebreak, larger than any fault's, so among ordinary
-/// events the order is `(time, seq)`, and at equal times a fault event always comes
-/// first. The ordinary heap, which carries nearly every event, then holds 32-byte
-/// entries compared in one step instead of 40-byte entries compared field by field.
+/// The pending events, earliest first, ties in `(tiebreak, insertion)` order: one heap
+/// whose keys pack that whole order (see `Entry`).
 #[derive(Debug, Default)]
 pub struct EventQueue {
     heap: BinaryHeap<Reverse<Entry>>,
-    faults: BinaryHeap<Reverse<FaultEntry>>,
     seq: u64,
+    fault_seq: u64,
     work: usize,
 }
 
@@ -397,56 +369,41 @@ impl EventQueue {
     /// here costs the hot path more than the code it saves.
     #[inline(always)]
     pub fn push(&mut self, at: SimTime, event: Event) {
-        self.seq += 1;
         if !event.is_periodic() {
             self.work += 1;
         }
-        let tiebreak = event.tiebreak();
-        if tiebreak == ORDINARY {
-            let key = (u128::from(at.0) << 64) | u128::from(self.seq);
-            self.heap.push(Reverse(Entry { key, event }));
-        } else {
-            self.faults.push(Reverse(FaultEntry {
-                at,
-                tiebreak,
-                seq: self.seq,
-                event,
-            }));
-        }
-    }
-
-    /// True when the earliest event is a fault's (it wins a tie on time).
-    fn fault_first(&self) -> bool {
-        match (self.faults.peek(), self.heap.peek()) {
-            (Some(Reverse(f)), Some(Reverse(e))) => f.at <= time_of(e.key),
-            (Some(_), None) => true,
-            _ => false,
-        }
+        let low = match event {
+            Event::FaultEnd { fault } | Event::FaultStart { fault } => {
+                let class = u64::from(matches!(event, Event::FaultStart { .. }));
+                self.fault_seq += 1;
+                (class << 62)
+                    | (u64::from(fault) << FAULT_SEQ_BITS)
+                    | (self.fault_seq & ((1 << FAULT_SEQ_BITS) - 1))
+            }
+            _ => {
+                self.seq += 1;
+                (2 << 62) | self.seq
+            }
+        };
+        let key = (u128::from(at.0) << 64) | u128::from(low);
+        self.heap.push(Reverse(Entry { key, event }));
     }
 
     /// The time of the earliest event.
     #[must_use]
+    #[inline]
     pub fn peek_time(&self) -> Option<SimTime> {
-        let ordinary = self.heap.peek().map(|Reverse(e)| time_of(e.key));
-        match self.faults.peek() {
-            Some(Reverse(f)) => Some(ordinary.map_or(f.at, |t| t.min(f.at))),
-            None => ordinary,
-        }
+        self.heap.peek().map(|Reverse(e)| time_of(e.key))
     }
 
     /// Removes the earliest event.
+    #[inline]
     pub fn pop(&mut self) -> Option<(SimTime, Event)> {
-        let (at, event) = if self.fault_first() {
-            let Reverse(f) = self.faults.pop()?;
-            (f.at, f.event)
-        } else {
-            let Reverse(e) = self.heap.pop()?;
-            (time_of(e.key), e.event)
-        };
-        if !event.is_periodic() {
+        let Reverse(e) = self.heap.pop()?;
+        if !e.event.is_periodic() {
             self.work -= 1;
         }
-        Some((at, event))
+        Some((time_of(e.key), e.event))
     }
 
     /// Pending events that are not periodic.
@@ -458,13 +415,13 @@ impl EventQueue {
     /// Pending events of any kind.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.heap.len() + self.faults.len()
+        self.heap.len()
     }
 
     /// True when nothing is scheduled.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty() && self.faults.is_empty()
+        self.heap.is_empty()
     }
 }
 
@@ -480,7 +437,7 @@ mod tests {
     }
 
     proptest! {
-        /// The two-heap queue pops exactly what one heap keyed `(time, tiebreak, seq)` pops,
+        /// The packed keys pop exactly what one heap keyed `(time, tiebreak, seq)` pops,
         /// with pushes and pops interleaved and fault events mixed in.
         #[test]
         fn pops_as_one_heap_keyed_time_tiebreak_seq(
