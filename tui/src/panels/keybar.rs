@@ -9,7 +9,7 @@ use ratatui::widgets::Widget;
 
 /// The bindings shown, most important first; the bar drops the tail when narrow. The
 /// space bar's label is the action it takes now (`pause` or `resume`), and `w`'s too.
-const KEYS: [(&str, &str); 13] = [
+const KEYS: [(&str, &str); 15] = [
     ("space", "pause"),
     ("→", "step"),
     ("+/-", "speed"),
@@ -18,6 +18,8 @@ const KEYS: [(&str, &str); 13] = [
     ("d", "delivery"),
     ("m", "max"),
     ("c", "compare"),
+    ("v", "pipeline"),
+    ("a", "anomalies"),
     ("e", "export"),
     ("r", "restart"),
     ("n", "new seed"),
