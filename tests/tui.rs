@@ -309,6 +309,26 @@ impl Tmux {
         self.wait_until(text, |s| s.contains(text))
     }
 
+    /// Waits for `text`, then until two captures 100 ms apart agree: a frame reaches tmux
+    /// in several writes, so the rest of the screen can lag the row `text` is on. Only
+    /// for screens that stop changing (a finished run).
+    pub(crate) fn wait_settled(&self, text: &str) -> String {
+        let mut last = self.wait_for(text);
+        let start = Instant::now();
+        loop {
+            std::thread::sleep(Duration::from_millis(100));
+            let s = self.screen();
+            if s == last {
+                return s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the screen kept changing for 20 s after {text:?}:\n{s}"
+            );
+            last = s;
+        }
+    }
+
     /// Waits until `ok` holds for the screen (`what` names it in the failure).
     pub(crate) fn wait_until(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
@@ -385,8 +405,10 @@ fn tmux_pause_speed_fault_export_quit() {
     assert!(!s.contains("inject a fault"), "menu closes:\n{s}");
     // Paused: the crash applies at the next whole millisecond, so one step shows it.
     t.keys(&["."]);
-    let s = t.wait_for("topology 1 down");
-    assert!(s.contains("FAULT"), "the event log shows the fault:\n{s}");
+    // The event log's rows are below the topology title's: wait for the whole frame.
+    t.wait_until("topology 1 down and the fault in the event log", |s| {
+        s.contains("topology 1 down") && s.contains("FAULT")
+    });
     t.keys(&["e"]);
     t.wait_for("wrote tui-e2e.session.toml");
     // Flat out to the end, so the hash printed on exit is the whole run's.
@@ -556,7 +578,7 @@ fn tmux_compare_mode_draws_each_row_on_one_shared_scale_with_axes() {
     t.wait_for("at-most-once");
     // Flat out to the end, so all three columns have the whole run.
     t.keys(&["m"]);
-    let s = t.wait_for("■ finished");
+    let s = t.wait_settled("■ finished");
     for title in ["processed copies/s", "lag, all groups"] {
         assert_eq!(s.matches(title).count(), 3, "{title} in each column:\n{s}");
         let tops = axis_tops(&s, title);
@@ -694,6 +716,8 @@ fn tmux_pipeline_view_shows_the_stages_and_end_to_end_p99() {
             .filter_map(|rest| rest.split_whitespace().nth(3))
             .map(|f| f.trim_end_matches('┃'))
             .any(|f| f.ends_with('s') && f.starts_with(|c: char| c.is_ascii_digit()))
+            // The lineage rows come below the stages: the frame is whole once they show.
+            && s.contains("lineage published + pending = expected")
     });
     for stage in [
         "orders ▶ payment → payments,notify",
