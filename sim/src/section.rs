@@ -114,7 +114,11 @@ impl SectionTable {
     #[must_use]
     pub fn numeric_columns(&self) -> Vec<bool> {
         (0..self.columns.len())
-            .map(|i| self.rows.iter().all(|r| r.get(i).is_none_or(|c| !c.is_text())))
+            .map(|i| {
+                self.rows
+                    .iter()
+                    .all(|r| r.get(i).is_none_or(|c| !c.is_text()))
+            })
             .collect()
     }
 }
@@ -160,8 +164,8 @@ impl Section {
             "",
             "",
             &[
-                "limiter", "state", "allowed", "refused", "share", "wait p99", "since",
-                "rate", "bytes", "bytes/s",
+                "limiter", "state", "allowed", "refused", "share", "wait p99", "since", "rate",
+                "bytes", "bytes/s",
             ],
         );
         t.rows.push(vec![
@@ -177,7 +181,11 @@ impl Section {
             Cell::ByteRate(125_000.0),
         ]);
         s.push_table(t);
-        let mut w = SectionTable::new("Refusals by client", "The three busiest clients.", &["client", "refused"]);
+        let mut w = SectionTable::new(
+            "Refusals by client",
+            "The three busiest clients.",
+            &["client", "refused"],
+        );
         w.rows.push(vec![Cell::text("mobile"), Cell::Count(700)]);
         w.rows.push(vec![Cell::text("web"), Cell::Count(180)]);
         s.push_table(w);

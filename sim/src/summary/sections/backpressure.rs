@@ -15,7 +15,14 @@ pub(super) fn section(r: &RunSummary) -> Option<Section> {
     let mut t = SectionTable::new(
         "",
         "",
-        &["pauses", "paused for", "rejected", "resent", "spilled", "spill max"],
+        &[
+            "pauses",
+            "paused for",
+            "rejected",
+            "resent",
+            "spilled",
+            "spill max",
+        ],
     );
     let mut row = vec![Cell::Count(o.pauses), Cell::Time(o.paused_s)];
     row.extend(counts(&[o.rejections, o.resent, o.spilled, o.spill_max]));

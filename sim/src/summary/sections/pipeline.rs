@@ -26,7 +26,10 @@ pub(super) fn section(r: &RunSummary) -> Option<Section> {
         &with_latency(&["path", "completed"]),
     );
     for path in &p.paths {
-        let mut row = vec![Cell::Text(path.path.join(" → ")), Cell::Count(path.completed)];
+        let mut row = vec![
+            Cell::Text(path.path.join(" → ")),
+            Cell::Count(path.completed),
+        ];
         row.extend(latency_cells(&path.latency_s));
         paths.rows.push(row);
     }
@@ -39,7 +42,13 @@ fn stages(p: &PipelineSummary) -> SectionTable {
         "Stages",
         "Per consumer group: copies processed (first applications) and the end-to-end latency of their processing there.",
         &[
-            "stage", "topic", "delivery", "processed", "e2e mean", "e2e p50", "e2e p99",
+            "stage",
+            "topic",
+            "delivery",
+            "processed",
+            "e2e mean",
+            "e2e p50",
+            "e2e p99",
             "e2e max",
         ],
     );
