@@ -28,7 +28,10 @@ pub(crate) fn write_table<W: io::Write>(t: &Table, w: &mut W) -> io::Result<()> 
         .iter()
         .map(|r| r.iter().map(|c| inert(c.trim_matches('`'))).collect())
         .collect();
-    let right = t.align.clone().unwrap_or_else(|| guess_right(&header, &rows));
+    let right = t
+        .align
+        .clone()
+        .unwrap_or_else(|| guess_right(&header, &rows));
     write!(w, "{}", aligned(&header, &rows, &right))
 }
 

@@ -239,7 +239,10 @@ fn a_made_up_section_renders_in_every_format_without_renderer_changes() {
         "text left, numbers right:\n{md}"
     );
     assert!(md.contains("Per limiter: requests let through"), "{md}");
-    assert!(md.contains("| refused share | &lt;= 5% | 8.8% | FAILED |"), "{md}");
+    assert!(
+        md.contains("| refused share | &lt;= 5% | 8.8% | FAILED |"),
+        "{md}"
+    );
     let row: String = figures
         .iter()
         .enumerate()
@@ -249,7 +252,10 @@ fn a_made_up_section_renders_in_every_format_without_renderer_changes() {
         })
         .collect();
     assert!(html.contains(&row), "{html}");
-    assert!(html.contains("<td class=\"l fail\">✗ FAILED</td>"), "{html}");
+    assert!(
+        html.contains("<td class=\"l fail\">✗ FAILED</td>"),
+        "{html}"
+    );
     assert!(text.contains("RATE LIMITER") && text.contains("REFUSALS BY CLIENT"));
     let lines: Vec<&str> = text.lines().collect();
     let header = lines.iter().position(|l| l.starts_with("limiter")).unwrap();
