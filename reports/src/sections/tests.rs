@@ -1,3 +1,6 @@
+//! The pattern sections as the reports draw them, checked against the fixture with every
+//! pattern, and a made-up section drawn in every format.
+
 use super::tables;
 use crate::{Format, Options, Report, fixture, write};
 use mqlab_sim::section::Section;

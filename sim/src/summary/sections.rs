@@ -3,6 +3,11 @@
 //! does not use it). A new pattern is a file in `sections/` and one line in `BUILDERS`;
 //! no renderer changes. Builders are thin mappings from summary fields, so a field added
 //! to a summary is one more column.
+//!
+//! Sections are not part of the JSON result: the result already carries every figure in
+//! its typed field, and a section is derived from those on every rendering, so a saved
+//! result (`mqlab report`) draws as the current version draws a fresh one, with no second
+//! copy of each figure to drift from the first.
 
 use crate::RunSummary;
 use crate::section::{Cell, Section};
