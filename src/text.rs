@@ -2,12 +2,10 @@
 //! the scenario, so any run can be reproduced from its first line.
 
 use mqlab_sim::RunSummary;
-use mqlab_sim::size::human_bytes;
 use std::fmt::Write;
 
 mod examples;
-mod pipeline;
-mod protection;
+mod sections;
 mod views;
 
 /// Formats seconds with a unit that fits.
@@ -114,9 +112,6 @@ pub fn summary(r: &RunSummary, path: &str, flags: &str) -> String {
     );
     views::faults(&mut o, r);
     views::producers(&mut o, r);
-    overflow(&mut o, r);
-    classes(&mut o, r);
-    payload(&mut o, r);
     views::groups(&mut o, r);
     let empty: Vec<String> = r
         .groups
@@ -127,17 +122,8 @@ pub fn summary(r: &RunSummary, path: &str, flags: &str) -> String {
     if !empty.is_empty() {
         let _ = writeln!(o, "empty receives (billed, SQS): {}", empty.join(", "));
     }
-    if let Some(p) = &r.pipeline {
-        pipeline::pipeline(&mut o, p);
-    }
     examples::examples(&mut o, r, path, flags);
-    services(&mut o, r);
-    sagas(&mut o, r);
-    request_reply(&mut o, r);
-    if let Some(p) = &r.protection {
-        protection::protection(&mut o, p);
-    }
-    resequencers(&mut o, r);
+    sections::sections(&mut o, &mqlab_sim::summary::sections(r));
     duplicate_causes(&mut o, r);
     timeline(&mut o, r);
     views::broker_timeline(&mut o, r);
@@ -172,119 +158,6 @@ fn duplicate_causes(o: &mut String, r: &RunSummary) {
             let mode = g.idempotence.as_deref().unwrap_or(&g.delivery);
             let _ = writeln!(o, "duplicates {} ({mode}): {}", g.name, c.describe());
         }
-    }
-}
-
-/// One line per group with a resequencer (`resequence = true`).
-fn resequencers(o: &mut String, r: &RunSummary) {
-    for g in &r.groups {
-        if let Some(q) = &g.resequencer {
-            let _ = writeln!(
-                o,
-                "resequencer {}: held {} (at most {} at once, {} at the end)  gaps skipped {} ({} buffer full)",
-                g.name, q.resequenced, q.held_max, q.held_end, q.gaps_skipped, q.skipped_full
-            );
-        }
-    }
-}
-
-/// Per requester: what became of its requests and replies, and the round trip.
-fn request_reply(o: &mut String, r: &RunSummary) {
-    for q in &r.request_reply {
-        let _ = writeln!(
-            o,
-            "\nrequester {}  requests {}  replied {}  timed out {}  outstanding {}",
-            q.producer, q.requests, q.replied, q.timed_out, q.outstanding
-        );
-        let _ = writeln!(
-            o,
-            "replies   {}  orphans (late) {}  duplicate {}  mismatched {}  lost {}",
-            q.replies, q.orphans, q.duplicate_replies, q.mismatched, q.replies_lost
-        );
-        let t = &q.rtt_s;
-        let _ = writeln!(
-            o,
-            "rtt       mean {}  p50 {}  p90 {}  p99 {}  max {}",
-            secs(t.mean),
-            secs(t.p50),
-            secs(t.p90),
-            secs(t.p99),
-            secs(t.max)
-        );
-    }
-}
-
-/// One line pair per orchestrated saga: how every saga ended, and what it took.
-fn sagas(o: &mut String, r: &RunSummary) {
-    for s in &r.sagas {
-        let _ = writeln!(
-            o,
-            "\nsaga {}  started {}  completed {}  compensated {}  half-done {}  in progress {}  refused {}",
-            s.name, s.started, s.completed, s.compensated, s.half_done, s.in_progress, s.refused
-        );
-        let _ = writeln!(
-            o,
-            "  resends {}  given up {}  duplicates suppressed {}  late refused {}  compensations {} (out of order {})  latency p50 {}  p99 {}",
-            s.resends,
-            s.given_up,
-            s.duplicate_commands,
-            s.late_commands,
-            s.compensations,
-            s.compensations_out_of_order,
-            secs(s.latency_s.p50),
-            secs(s.latency_s.p99)
-        );
-    }
-}
-
-/// Services with a database (`publish`): what their transactions and events became.
-fn services(o: &mut String, r: &RunSummary) {
-    for s in &r.services {
-        let _ = writeln!(
-            o,
-            "service   {} ({}): committed {}  aborted {}  refused {}  published {}  \
-             republished {}  lost events {}  phantom events {}  outbox rows left {}",
-            s.producer,
-            s.publish,
-            s.committed,
-            s.aborted,
-            s.refused,
-            s.published,
-            s.republished,
-            s.lost_events,
-            s.phantom_events,
-            s.outbox_rows
-        );
-    }
-}
-
-/// What a full broker did, when it filled up.
-fn overflow(o: &mut String, r: &RunSummary) {
-    let Some(v) = &r.overflow else { return };
-    let _ = writeln!(
-        o,
-        "overflow  paused {} times for {}  rejected {} (resent {})  spilled {} (at most {} held)",
-        v.pauses,
-        secs(v.paused_s),
-        v.rejections,
-        v.resent,
-        v.spilled,
-        v.spill_max
-    );
-}
-
-/// Per priority class, when a consumer schedules by priority.
-fn classes(o: &mut String, r: &RunSummary) {
-    for c in &r.classes {
-        let _ = writeln!(
-            o,
-            "class {}   produced {}  processed {}  share {:.1}%  p99 {}",
-            c.priority,
-            c.produced,
-            c.processed,
-            c.share * 100.0,
-            secs(c.latency_s.p99)
-        );
     }
 }
 
@@ -355,28 +228,6 @@ fn timeline(o: &mut String, r: &RunSummary) {
                 peak(&lag)
             );
         }
-    }
-}
-
-/// Payload bytes and the claim check, when the run tracked them.
-fn payload(o: &mut String, r: &RunSummary) {
-    let Some(p) = &r.payload else { return };
-    let _ = writeln!(
-        o,
-        "bytes     produced {} ({}/s)  broker peak {}  ingest delay mean {}  max {}",
-        human_bytes(p.bytes_produced),
-        human_bytes(r.throughput.produced_bytes_per_s as u64),
-        human_bytes(p.broker_bytes_max),
-        secs(p.ingest_delay_mean_s),
-        secs(p.ingest_delay_max_s)
-    );
-    if let Some(c) = &p.claim_check {
-        let _ = writeln!(
-            o,
-            "claim     {} payloads ({}) in the external store, a reference through the broker",
-            c.stored,
-            human_bytes(c.stored_bytes)
-        );
     }
 }
 

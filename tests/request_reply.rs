@@ -129,7 +129,12 @@ fn the_cli_exits_0_on_the_scenario_and_1_on_the_naive_client() {
         .expect("runs");
     assert_eq!(ok.status.code(), Some(0));
     let text = String::from_utf8_lossy(&ok.stdout);
-    assert!(text.contains("requester client"), "{text}");
+    // The request-reply section: its table's header, then the requester's row.
+    let section = text.split("\nRequest-reply — ").nth(1).expect("section");
+    assert!(
+        section.contains("\nrequester  requests  replied") && section.contains("\nclient "),
+        "{text}"
+    );
     let dir = std::env::temp_dir().join(format!("mqlab-rr-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("naive.toml");

@@ -271,7 +271,11 @@ fn the_binary_exits_0_on_the_scenario_and_1_on_the_broken_variant() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(0));
     let shown = String::from_utf8_lossy(&out.stdout);
-    assert!(shown.contains("saga order  started"), "{shown}");
+    let section = shown.split("\nSagas — ").nth(1).expect("a saga section");
+    assert!(
+        section.contains("\nsaga   started") && section.contains("\norder "),
+        "{shown}"
+    );
     let dir = std::env::temp_dir().join(format!("mqlab-saga-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("broken.toml");

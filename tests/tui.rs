@@ -762,6 +762,29 @@ fn fold_snapshots<T>(file: &str, init: T, f: impl Fn(T, &mqlab_sim::Snapshot) ->
     f(acc, &e.snapshot())
 }
 
+/// Issue 13: the dashboard's live sections are built only for the patterns a scenario
+/// uses, in one shape (`Snapshot::sections`), and none for a scenario without patterns.
+#[test]
+fn snapshot_sections_name_only_the_patterns_in_use() {
+    for (file, keys) in [
+        ("circuit-breaker.toml", &["breakers"][..]),
+        ("saga.toml", &["sagas"]),
+        ("ordering.toml", &["resequencers"]),
+        ("food-delivery-pipeline.toml", &["lineage"]),
+        ("mm1.toml", &[]),
+    ] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scenarios")
+            .join(file);
+        let mut s = Scenario::from_toml(&std::fs::read_to_string(&path).unwrap(), file).unwrap();
+        s.duration = mqlab_sim::SimDuration::from_secs_f64(2.0);
+        let mut e = Engine::new(&s, s.seed);
+        e.run_until(mqlab_sim::SimTime::ZERO + mqlab_sim::SimDuration::from_secs_f64(1.0));
+        let seen: Vec<&str> = e.snapshot().sections().iter().map(|x| x.key).collect();
+        assert_eq!(seen, keys, "{file}");
+    }
+}
+
 #[test]
 fn snapshot_patterns_show_breakers_opening_with_parked_messages() {
     // A failing invoice type trips its breaker (5 failures): at some point it is open with

@@ -12,8 +12,8 @@ use mqlab_sim::summary::protection::{
 };
 use mqlab_sim::summary::{
     ClaimCheckSummary, ClassSummary, Expectation, FaultWindow, GroupSummary, Latency, Messages,
-    Overflow, PayloadSummary, RequestReplySummary, ResequencerSummary, SagaSummary, Series,
-    ServiceSummary, Throughput,
+    OutputSummary, Overflow, PathSummary, PayloadSummary, PipelineSummary, RequestReplySummary,
+    ResequencerSummary, SagaSummary, Series, ServiceSummary, StageSummary, Throughput,
 };
 use std::collections::BTreeMap;
 
@@ -144,7 +144,8 @@ pub fn run_with(seed: u64, delivery: &str, lost: u64) -> RunSummary {
 /// `run()` with every messaging-pattern section filled in, each figure distinct so a test
 /// can tell them apart: backpressure, an outbox service, a saga, a requester, poison-message
 /// protection with 12 quarantine records and 12 breaker transitions (more than a report
-/// shows), payload bytes with a claim check, two priority classes and a resequencer.
+/// shows), payload bytes with a claim check, two priority classes, a resequencer and a
+/// pipeline (`payments` publishing to `charges`, read by `ledger`).
 #[must_use]
 pub fn run_with_patterns() -> RunSummary {
     let mut r = run();
@@ -226,7 +227,40 @@ pub fn run_with_patterns() -> RunSummary {
         held_max: 33,
         held_end: 0,
     });
+    r.pipeline = Some(pipeline());
     r
+}
+
+/// `payments` publishes each input once to `charges`, which `ledger` reads.
+fn pipeline() -> PipelineSummary {
+    let stage = |group: &str, topic: &str, processed, base| StageSummary {
+        group: group.into(),
+        topic: topic.into(),
+        delivery: "exactly-once".into(),
+        processed,
+        end_to_end_s: latency(base),
+        outputs: Vec::new(),
+    };
+    let mut payments = stage("payments", "orders", 5_000, 0.003);
+    payments.outputs.push(OutputSummary {
+        topic: "charges".into(),
+        published: 4_990,
+        republished: 0,
+        aborted: 21,
+        pending: 10,
+        expected: 5_000,
+        orphaned: 0,
+    });
+    PipelineSummary {
+        roots: 5_000,
+        derived: 4_990,
+        stages: vec![payments, stage("ledger", "charges", 4_990, 0.007)],
+        paths: vec![PathSummary {
+            path: vec!["checkout".into(), "payments".into(), "ledger".into()],
+            completed: 4_990,
+            latency_s: latency(0.007),
+        }],
+    }
 }
 
 /// A latency whose percentiles are multiples of `base` seconds.

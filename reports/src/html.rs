@@ -58,7 +58,7 @@ pub fn write<W: io::Write>(report: &Report, opts: &Options, w: &mut W) -> Result
     Ok(())
 }
 
-fn write_table<W: io::Write>(t: &Table, w: &mut W) -> io::Result<()> {
+pub(crate) fn write_table<W: io::Write>(t: &Table, w: &mut W) -> io::Result<()> {
     writeln!(w, "<h2>{}</h2>", esc(&t.title))?;
     if !t.note.is_empty() {
         writeln!(w, "<p>{}</p>", esc(&t.note))?;
@@ -150,8 +150,10 @@ mod tests {
         let page = html(&Report::Run(fixture::run_with_patterns()));
         assert_well_formed(&page);
         assert!(page.contains("<h2>Sagas</h2>"));
-        // The core tables, latency by group and faults, then the pattern tables.
-        assert_eq!(page.matches("<table>").count(), 6 + 2 + 11);
+        // The core tables, latency by group and faults, then the pattern tables: 15 section
+        // tables (pipeline 4, protection 4, seven of one) and the checks of sagas and
+        // request-reply.
+        assert_eq!(page.matches("<table>").count(), 6 + 2 + 15 + 2);
     }
 
     /// Issue 15: checks were plain text; now green ✓ or red ✗, colour and mark both.

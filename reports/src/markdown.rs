@@ -15,7 +15,7 @@ pub fn write<W: io::Write>(report: &Report, opts: &Options, w: &mut W) -> Result
     Ok(())
 }
 
-fn write_table<W: io::Write>(t: &Table, w: &mut W) -> io::Result<()> {
+pub(crate) fn write_table<W: io::Write>(t: &Table, w: &mut W) -> io::Result<()> {
     writeln!(w, "\n## {}\n", text(&t.title))?;
     if !t.note.is_empty() {
         writeln!(w, "{}\n", text(&t.note))?;

@@ -19,6 +19,9 @@ pub struct Table {
     /// The column holding each row's verdict (`held`, `FAILED`, ...), which the HTML
     /// colours pass or fail.
     pub verdict: Option<usize>,
+    /// Per column, right-aligned (a number) or not, when the builder knows the cells'
+    /// kinds (pattern sections); otherwise read from the cells (`numeric`).
+    pub align: Option<Vec<bool>>,
 }
 
 /// A verdict cell read as pass (`Some(true)`), fail (`Some(false)`) or neither.
@@ -44,6 +47,9 @@ pub fn numeric(cell: &str) -> bool {
 /// right-aligned, the others left-aligned.
 #[must_use]
 pub fn numeric_columns(t: &Table) -> Vec<bool> {
+    if let Some(a) = &t.align {
+        return a.clone();
+    }
     (0..t.header.len())
         .map(|i| {
             t.rows
@@ -53,7 +59,7 @@ pub fn numeric_columns(t: &Table) -> Vec<bool> {
         .collect()
 }
 
-/// An empty table with a title, a note and a header (shared with `patterns`).
+/// An empty table with a title, a note and a header (shared with `sections`).
 pub(crate) fn table(title: &str, note: &str, header: &[&str]) -> Table {
     Table {
         title: title.into(),
@@ -61,6 +67,7 @@ pub(crate) fn table(title: &str, note: &str, header: &[&str]) -> Table {
         header: header.iter().map(|h| (*h).to_string()).collect(),
         rows: Vec::new(),
         verdict: None,
+        align: None,
     }
 }
 
@@ -113,7 +120,7 @@ pub fn run_tables(r: &RunSummary, warmup: Warmup) -> Vec<Table> {
     out.extend(crate::views::run_tables(r));
     out.extend([checks_table(r), steady_table(r, warmup, cut)]);
     out.extend(run_phase_table(r, cut));
-    out.extend(crate::patterns::pattern_tables(r));
+    out.extend(crate::sections::tables(&mqlab_sim::summary::sections(r)));
     out
 }
 

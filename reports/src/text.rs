@@ -17,7 +17,7 @@ pub fn write<W: io::Write>(report: &Report, opts: &Options, w: &mut W) -> Result
     Ok(())
 }
 
-fn write_table<W: io::Write>(t: &Table, w: &mut W) -> io::Result<()> {
+pub(crate) fn write_table<W: io::Write>(t: &Table, w: &mut W) -> io::Result<()> {
     writeln!(w, "\n{}", inert(&t.title).to_uppercase())?;
     if !t.note.is_empty() {
         writeln!(w, "{}\n", wrap(&inert(&t.note), 100))?;
@@ -28,21 +28,37 @@ fn write_table<W: io::Write>(t: &Table, w: &mut W) -> io::Result<()> {
         .iter()
         .map(|r| r.iter().map(|c| inert(c.trim_matches('`'))).collect())
         .collect();
-    write!(w, "{}", table(&header, &rows))
+    let right = t
+        .align
+        .clone()
+        .unwrap_or_else(|| guess_right(&header, &rows));
+    write!(w, "{}", aligned(&header, &rows, &right))
+}
+
+/// Per column, whether every cell reads as a number.
+fn guess_right(header: &[&str], rows: &[Vec<String>]) -> Vec<bool> {
+    (0..header.len())
+        .map(|i| rows.iter().all(|r| r.get(i).is_none_or(|c| numeric(c))))
+        .collect()
 }
 
 /// `header` and `rows` as aligned lines, two spaces between columns: a column whose cells
 /// all read as numbers is right-aligned, any other left-aligned.
 #[must_use]
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    aligned(header, rows, &guess_right(header, rows))
+}
+
+/// `header` and `rows` as aligned lines, two spaces between columns, the columns `right`
+/// marks right-aligned and the others left-aligned.
+#[must_use]
+pub fn aligned(header: &[&str], rows: &[Vec<String>], right: &[bool]) -> String {
     let cols = header.len();
     let width = |s: &str| s.chars().count();
     let mut widths: Vec<usize> = header.iter().map(|h| width(h)).collect();
-    let mut right = vec![true; cols];
     for row in rows {
         for (i, cell) in row.iter().enumerate().take(cols) {
             widths[i] = widths[i].max(width(cell));
-            right[i] &= numeric(cell);
         }
     }
     let line = |cells: &[&str]| {
@@ -52,7 +68,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
             if i > 0 {
                 s.push_str("  ");
             }
-            if right[i] {
+            if right.get(i).copied().unwrap_or(false) {
                 s.push_str(&pad);
                 s.push_str(cell);
             } else {

@@ -51,6 +51,7 @@ pub mod replication;
 pub mod resequencer;
 pub mod rng;
 pub mod scenario;
+pub mod section;
 pub mod size;
 pub mod snapshot;
 pub mod summary;

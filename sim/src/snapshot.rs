@@ -2,6 +2,8 @@
 //! Built by the engine on request; holds no references into engine state.
 
 use crate::summary::{Expectation, Latency, Series};
+
+pub mod live;
 use crate::time::{SimDuration, SimTime};
 
 /// Where the run is.

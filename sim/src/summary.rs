@@ -10,10 +10,12 @@ pub mod duplicates;
 pub mod histogram;
 pub mod pipeline;
 pub mod protection;
+pub mod sections;
 mod views;
 pub use duplicates::DuplicateCauses;
 pub use pipeline::{OutputSummary, PathSummary, PipelineSummary, StageSummary};
 pub use protection::ProtectionSummary;
+pub use sections::sections;
 pub use views::{OutsideFaults, ProducerSummary, TimelineEntry};
 
 /// Everything a run produced that a user or a report needs.

@@ -12,6 +12,7 @@ pub mod keybar;
 pub mod latency;
 pub mod overlay;
 pub mod pipeline;
+pub mod sections;
 pub mod throughput;
 pub mod topology;
 pub mod windows;

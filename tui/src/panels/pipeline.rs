@@ -159,64 +159,6 @@ fn clip(s: &str, width: usize) -> String {
     }
 }
 
-/// The lineage check per stage output, then the patterns' live state, one line each, only
-/// for the patterns the scenario uses: breakers (those not closed), held messages, sagas
-/// in progress.
-fn pattern_lines(ctx: &Ctx, snap: &Snapshot) -> Vec<Line<'static>> {
-    let t = ctx.theme;
-    let p = &snap.patterns;
-    let mut v = Vec::new();
-    if !snap.lineage.is_empty() {
-        v.push(Line::from(vec![
-            Span::styled(" lineage ", t.title()),
-            Span::raw("published + pending = expected, orphaned = 0"),
-        ]));
-    }
-    for e in &snap.lineage {
-        let (mark, style) = if e.ok {
-            ("✓", t.good())
-        } else {
-            ("✗", t.bad())
-        };
-        v.push(Line::from(vec![
-            Span::styled(format!("   {mark} "), style),
-            Span::raw(format!(
-                "{}: {}",
-                e.check.trim_start_matches("lineage "),
-                e.actual
-            )),
-        ]));
-    }
-    if !p.breakers.is_empty() {
-        let closed = p.breakers.iter().filter(|b| b.state == "closed").count();
-        v.push(Line::from(vec![
-            Span::styled(" breakers ", t.title()),
-            Span::raw(format!("{closed}/{} closed", p.breakers.len())),
-        ]));
-        for b in p.breakers.iter().filter(|b| b.state != "closed") {
-            let style = if b.state == "open" { t.bad() } else { t.warn() };
-            v.push(Line::from(vec![
-                Span::raw(format!("   {}/{} ", b.group, b.message_type)),
-                Span::styled(b.state, style),
-                Span::raw(format!(", {} parked", fmt::count(b.parked))),
-            ]));
-        }
-    }
-    for (group, held) in &p.held {
-        v.push(Line::from(vec![
-            Span::styled(" resequencer ", t.title()),
-            Span::raw(format!("{group}: {} held", fmt::count(*held))),
-        ]));
-    }
-    for (saga, running) in &p.sagas {
-        v.push(Line::from(vec![
-            Span::styled(" saga ", t.title()),
-            Span::raw(format!("{saga}: {} in progress", fmt::count(*running))),
-        ]));
-    }
-    v
-}
-
 /// Renders the pipeline pop-up over `area`.
 pub fn render(ctx: &Ctx, snap: &Snapshot, area: Rect, buf: &mut Buffer) {
     let t = ctx.theme;
@@ -229,7 +171,9 @@ pub fn render(ctx: &Ctx, snap: &Snapshot, area: Rect, buf: &mut Buffer) {
     let room = usize::from(area.width).saturating_sub(FIGURES + 2);
     let width = longest.clamp(34, 34.max(room)).min(room.max(10));
     let mut lines = lines(ctx, snap, width);
-    let patterns = pattern_lines(ctx, snap);
+    // The patterns' live state, only for those the scenario uses: the lineage check per
+    // stage output, breakers, held messages, sagas in progress.
+    let patterns = super::sections::lines(ctx, &snap.sections());
     if !patterns.is_empty() {
         lines.push(Line::raw(""));
         lines.extend(patterns);
@@ -360,7 +304,7 @@ mod tests {
             held: vec![("ledger".into(), 5)],
             sagas: vec![("order".into(), 3)],
         };
-        let b = testing::render(80, 16, |a, buf| render(&ctx, &snap, a, buf));
+        let b = testing::render(80, 20, |a, buf| render(&ctx, &snap, a, buf));
         insta::assert_snapshot!(b);
     }
 
