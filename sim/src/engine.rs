@@ -222,6 +222,9 @@ impl Engine {
         let mut sc = scenario.clone();
         // Each service output publishes through a producer of its own, after the
         // scenario's producers.
+        // A requester's reply queue, the outputs that answer it and its consumer are
+        // derived first: the reply outputs publish through producers of their own too.
+        crate::scenario::derive_reply_queues(&mut sc);
         let own_producers = crate::scenario::derive_producers(&mut sc);
         let b = &sc.broker;
         let broker = BrokerRt {

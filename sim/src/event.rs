@@ -154,13 +154,6 @@ pub enum Event {
         /// The service's incarnation that scheduled it.
         epoch: u32,
     },
-    /// A server's reply reaches its requester.
-    ReplyArrive {
-        /// Requester (producer) index.
-        producer: u32,
-        /// Correlation id: the request's topic-local message id.
-        msg: u32,
-    },
     /// A requester's earliest reply deadline may have passed.
     ReplyTimeout {
         /// Requester (producer) index.
@@ -289,7 +282,6 @@ impl Event {
             Event::SagaWork { run, epoch, step } => (32, run, epoch, step),
             Event::SagaReply { run, step } => (33, run, 0, step),
             Event::SagaTimeout { run, attempt } => (34, run, attempt, 0),
-            Event::ReplyArrive { producer, msg } => (35, producer, msg, 0),
             Event::ReplyTimeout { producer } => (36, producer, 0, 0),
             Event::BreakerCoolDown {
                 group,

@@ -11,6 +11,7 @@ mod overrides;
 mod producer;
 mod protect;
 mod publish;
+mod replies;
 mod saga;
 mod validate;
 pub use consumer::{
@@ -21,6 +22,7 @@ pub use output::{MAX_OUTPUT_COUNT, OutputConfig, derive_producers, producer_name
 pub use overrides::SetError;
 pub use producer::{Arrival, Correlation, KeyDistribution, Partitioner, ProducerConfig};
 pub use publish::Publish;
+pub use replies::{derive_reply_queues, reply_queue};
 pub use saga::{MAX_STEPS, SagaConfig, SagaStep};
 pub use validate::timers::TIMER_FLOOR;
 pub use validate::{Target, resolve_target};
@@ -247,6 +249,9 @@ pub struct TopicConfig {
     /// deduplicated).
     #[serde(default)]
     pub fifo: Option<Spanned<bool>>,
+    /// Built by the engine (a requester's reply queue), never read from a file.
+    #[serde(skip)]
+    pub derived: bool,
 }
 
 impl TopicConfig {

@@ -389,6 +389,9 @@ impl Engine {
     /// The side effect, as the delivery variant allows it.
     fn apply_effect(&mut self, i: u32, msg: Msg) -> Effect {
         let g = self.instances[i as usize].group;
+        if !self.requesters.is_empty() && self.reply_dropped(g, &msg) {
+            return Effect::Applied;
+        }
         let group = &mut self.groups[g as usize];
         if group.delivery == Delivery::ExactlyOnce && group.ledger.applied(msg.id) > 0 {
             // The idempotency store has it. On a log the earlier application is committed
@@ -485,7 +488,7 @@ impl Engine {
             self.trace_applied(g, &msg);
         }
         if !self.requesters.is_empty() {
-            self.send_reply(msg);
+            self.reply_applied(g, &msg);
         }
     }
 

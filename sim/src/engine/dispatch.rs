@@ -90,7 +90,6 @@ impl Engine {
                     self.queue.push(next, Event::Flush);
                 }
             }
-            Event::ReplyArrive { producer, msg } => self.on_reply(producer, msg),
             Event::ReplyTimeout { producer } => self.on_reply_timeout(producer),
             Event::BreakerCoolDown {
                 group,

@@ -155,6 +155,7 @@ pub(super) fn validate(s: &Scenario) -> Result<(), Invalid> {
         );
     }
     request_reply(s)?;
+    super::replies::check(s)?;
     broker(s)?;
     unique(s.topics.iter().map(|t| &t.name), "topic")?;
     for t in &s.topics {
