@@ -168,29 +168,6 @@ pub enum Event {
         /// Saga index.
         saga: u32,
     },
-    /// A saga command (or compensation) reaches its service.
-    SagaCommand {
-        /// Saga instance.
-        run: u32,
-        /// Step index; the high bit marks a compensation.
-        step: u8,
-    },
-    /// A service finishes applying a saga command.
-    SagaWork {
-        /// Saga instance.
-        run: u32,
-        /// The service's crash epoch when it took the command.
-        epoch: u32,
-        /// Step index; the high bit marks a compensation.
-        step: u8,
-    },
-    /// A service's reply reaches the saga's orchestrator.
-    SagaReply {
-        /// Saga instance.
-        run: u32,
-        /// Step index; the high bit marks a compensation.
-        step: u8,
-    },
     /// The orchestrator's timer for one send of a command.
     SagaTimeout {
         /// Saga instance.
@@ -278,9 +255,6 @@ impl Event {
             Event::RelayPoll { producer, epoch } => (23, producer, epoch, 0),
             Event::RelayMark { producer, epoch } => (24, producer, epoch, 0),
             Event::SagaArrival { saga } => (30, saga, 0, 0),
-            Event::SagaCommand { run, step } => (31, run, 0, step),
-            Event::SagaWork { run, epoch, step } => (32, run, epoch, step),
-            Event::SagaReply { run, step } => (33, run, 0, step),
             Event::SagaTimeout { run, attempt } => (34, run, attempt, 0),
             Event::ReplyTimeout { producer } => (36, producer, 0, 0),
             Event::BreakerCoolDown {

@@ -23,7 +23,10 @@ pub use overrides::SetError;
 pub use producer::{Arrival, Correlation, KeyDistribution, Partitioner, ProducerConfig};
 pub use publish::Publish;
 pub use replies::{derive_reply_queues, reply_queue};
-pub use saga::{MAX_STEPS, SagaConfig, SagaStep};
+pub use saga::{
+    MAX_STEPS, SagaConfig, SagaStep, command_queue, derive_saga_producers, derive_saga_services,
+    saga_replies,
+};
 pub use validate::timers::TIMER_FLOOR;
 pub use validate::{Target, resolve_target};
 

@@ -389,7 +389,7 @@ impl Engine {
     /// The side effect, as the delivery variant allows it.
     fn apply_effect(&mut self, i: u32, msg: Msg) -> Effect {
         let g = self.instances[i as usize].group;
-        if !self.requesters.is_empty() && self.reply_dropped(g, &msg) {
+        if self.pipeline.roles_on && self.reply_dropped(g, &msg) {
             return Effect::Applied;
         }
         let group = &mut self.groups[g as usize];
@@ -487,8 +487,8 @@ impl Engine {
         if self.traced_copy(g, msg.id) {
             self.trace_applied(g, &msg);
         }
-        if !self.requesters.is_empty() {
-            self.reply_applied(g, &msg);
+        if self.pipeline.roles_on {
+            self.role_applied(g, &msg);
         }
     }
 

@@ -110,9 +110,54 @@ pub(super) struct Pipeline {
     roots: u64,
     /// Salt of the per-message output choice (`fraction`), from the seed.
     salt: u64,
-    /// By group: the requester whose reply queue it consumes, else `NONE` (empty
-    /// without requesters).
-    pub(super) reply_group: Vec<u32>,
+    /// By group: the part a pattern gives it (empty when none has one).
+    pub(super) role: Vec<Role>,
+    /// Some group has a role: its applications go to the pattern.
+    pub(super) roles_on: bool,
+}
+
+/// What a group is to a pattern built on services.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Role {
+    /// An ordinary group.
+    Plain,
+    /// Requester (producer) `p` consuming its reply queue.
+    Requester(u32),
+    /// Saga `s`'s service of step `k`, consuming its command queue.
+    SagaService(u32, u8),
+    /// Saga `s`'s orchestrator, consuming its reply queue.
+    Orchestrator(u32),
+}
+
+/// Each group's role (all `Plain`: none).
+fn roles(sc: &Scenario) -> Vec<Role> {
+    sc.consumers
+        .iter()
+        .map(|c| {
+            let name = c.group.get_ref();
+            if !c.derived {
+                return Role::Plain;
+            }
+            if let Some(p) = sc.producers.iter().position(|p| {
+                p.reply_timeout.is_some() && crate::scenario::reply_queue(p.name.get_ref()) == *name
+            }) {
+                return Role::Requester(p as u32);
+            }
+            for (s, saga) in sc.sagas.iter().enumerate() {
+                if crate::scenario::saga_replies(saga.name.get_ref()) == *name {
+                    return Role::Orchestrator(s as u32);
+                }
+                for (k, st) in saga.steps.iter().enumerate() {
+                    let q =
+                        crate::scenario::command_queue(saga.name.get_ref(), st.service.get_ref());
+                    if q == *name {
+                        return Role::SagaService(s as u32, k as u8);
+                    }
+                }
+            }
+            Role::Plain
+        })
+        .collect()
 }
 
 /// Builds the services of `sc` (whose derived producers follow its `own` producers).
@@ -172,19 +217,8 @@ pub(super) fn build(sc: &Scenario, own: usize, seed: u64) -> Pipeline {
         pending: vec![BTreeMap::new(); sc.consumers.len()],
         e2e: sc.consumers.iter().map(|_| new_histogram()).collect(),
         salt: crate::producer::mix(seed ^ 0x5e41_11ce),
-        reply_group: sc
-            .consumers
-            .iter()
-            .map(|c| {
-                sc.producers
-                    .iter()
-                    .position(|p| {
-                        p.reply_timeout.is_some()
-                            && crate::scenario::reply_queue(p.name.get_ref()) == *c.group.get_ref()
-                    })
-                    .map_or(NONE, |p| p as u32)
-            })
-            .collect(),
+        roles_on: roles(sc).iter().any(|r| *r != Role::Plain),
+        role: roles(sc),
         ..Pipeline::default()
     }
 }
@@ -473,7 +507,7 @@ impl Engine {
         }
     }
 
-    fn publish(&mut self, p: u32, msg: Msg) {
+    pub(super) fn publish(&mut self, p: u32, msg: Msg) {
         if self.pipeline.closing {
             // Committed as the run ends: nothing is sent any more.
             let t = self.producers[p as usize].topic;

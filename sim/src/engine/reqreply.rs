@@ -11,6 +11,7 @@
 //! `is_empty` test per message and records nothing.
 
 use super::Engine;
+use super::pipeline::Role;
 use crate::event::Event;
 use crate::message::Msg;
 use crate::metrics::{latency_of, new_histogram};
@@ -141,8 +142,7 @@ impl Engine {
     /// reply queue: the reply is dropped (`requester-gone`) and its request left to time
     /// out. True when it was dropped.
     pub(super) fn reply_dropped(&mut self, g: u32, msg: &Msg) -> bool {
-        let p = self.pipeline.reply_group.get(g as usize).copied();
-        let Some(p) = p.filter(|&p| p != u32::MAX) else {
+        let Some(&Role::Requester(p)) = self.pipeline.role.get(g as usize) else {
             return false;
         };
         let prod = &self.producers[p as usize];
@@ -154,14 +154,21 @@ impl Engine {
         true
     }
 
-    /// Group `g` applied `msg`: if `g` is a requester consuming its reply queue, the reply
-    /// reaches the requester.
-    pub(super) fn reply_applied(&mut self, g: u32, msg: &Msg) {
-        let p = self.pipeline.reply_group.get(g as usize).copied();
-        if let Some(p) = p.filter(|&p| p != u32::MAX) {
-            let t = self.groups[g as usize].topic;
-            let request = self.pipeline.parent(t, msg.id);
-            self.on_reply(p, request);
+    /// Group `g` applied `msg`: the pattern its role serves takes it.
+    pub(super) fn role_applied(&mut self, g: u32, msg: &Msg) {
+        let t = self.groups[g as usize].topic;
+        match self.pipeline.role[g as usize] {
+            Role::Plain => {}
+            // The requester's consumer: the reply reaches the requester.
+            Role::Requester(p) => {
+                let request = self.pipeline.parent(t, msg.id);
+                self.on_reply(p, request);
+            }
+            Role::SagaService(s, k) => self.saga_command_applied(s, k, msg.id),
+            Role::Orchestrator(s) => {
+                let command = self.pipeline.parent(t, msg.id);
+                self.saga_reply_applied(s, msg.producer, command);
+            }
         }
     }
 
