@@ -80,7 +80,7 @@ pub struct Scenario {
     /// Injected faults.
     #[serde(default, rename = "fault")]
     pub faults: Vec<FaultConfig>,
-    /// Orchestrated sagas (not broker messages: outside the copy ledger).
+    /// Orchestrated sagas (run over queues and groups the engine derives from them).
     #[serde(default, rename = "saga")]
     pub sagas: Vec<SagaConfig>,
     /// What must hold for `mqlab run` to exit 0.
