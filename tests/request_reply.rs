@@ -27,6 +27,14 @@ fn check<'a>(s: &'a RunSummary, name: &str) -> &'a Expectation {
         .unwrap_or_else(|| panic!("no `{name}` expectation in {:?}", s.expectations))
 }
 
+/// The requester's reply queue, as the group that consumes it.
+fn reply_queue(s: &RunSummary) -> &mqlab_sim::summary::GroupSummary {
+    s.groups
+        .iter()
+        .find(|g| g.name == "client.replies" || g.name == "p.replies")
+        .unwrap_or_else(|| panic!("a reply queue: {:?}", s.groups))
+}
+
 fn requester(s: &RunSummary) -> &RequestReplySummary {
     let [r] = &s.request_reply[..] else {
         panic!("one requester: {:?}", s.request_reply);
@@ -95,9 +103,13 @@ fn scenario_holds_and_late_replies_of_timed_out_requests_are_orphans() {
     assert!(r.timed_out > 100, "{r:?}");
     assert!(r.orphans > 100, "{r:?}");
     assert!(r.replied > r.timed_out, "{r:?}");
-    // Each server applies each request once here, and every reply gets back.
+    // Each server applies each request once here, and every reply gets back: replies are
+    // messages of the client's reply queue, each processed once by the client.
     assert_eq!(summary.messages.duplicated, 0);
-    assert_eq!(r.replies, summary.messages.processed);
+    let (servers, replies) = (&summary.groups[0], reply_queue(&summary));
+    assert_eq!(r.replies, servers.processed);
+    assert_eq!(replies.copies, servers.processed);
+    assert_eq!(replies.processed, r.replies);
     assert_eq!(r.duplicate_replies, 0);
     // Only replies within the timeout are matched (histogram precision aside).
     assert!(r.rtt_s.max <= 0.5 * 1.001, "{r:?}");
@@ -414,12 +426,14 @@ commit_interval = "100ms"
             prop_assert!(summary.conservation_ok, "seed={seed}\n{text}");
             let r = requester(&summary);
             assert_accounted(r);
-            prop_assert_eq!(r.requests, summary.messages.produced);
+            let client = summary.producers.iter().find(|p| p.name == "p").expect("p");
+            prop_assert_eq!(r.requests, client.produced);
+            let served = summary.groups[0].processed;
             // A processed request was answered at least once (unless the drain's end cut
             // a reply off on its way back).
             if summary.sim_time_s < 13.0 {
                 prop_assert!(
-                    r.replies + r.replies_lost >= summary.messages.processed,
+                    r.replies + r.replies_lost >= served,
                     "seed={seed} {r:?}\n{text}"
                 );
             }
@@ -492,7 +506,74 @@ fn replies_to_a_crashed_requester_are_lost_and_their_requests_time_out() {
     assert_accounted(r);
     assert!(r.replies_lost > 0, "{r:?}");
     assert!(r.timed_out >= r.replies_lost, "{r:?}");
-    assert_eq!(r.replies + r.replies_lost, summary.messages.processed);
+    assert_eq!(r.replies + r.replies_lost, summary.groups[0].processed);
+    // The lost replies are copies of the reply queue dropped with the connection.
+    let replies = reply_queue(&summary);
+    assert_eq!(replies.dropped, r.replies_lost);
+    assert_eq!(replies.processed, r.replies);
     let plain = requester(&run(&shipped().0, s.seed)).clone();
     assert_eq!(plain.replies_lost, 0);
+}
+
+#[test]
+fn replies_cross_the_network_as_messages_that_are_lost_resent_and_duplicated() {
+    // The requests are neither lost nor duplicated: an idempotent client on a log that
+    // resends within 10ms, servers applying each once. The replies are messages the servers
+    // publish to the client's reply queue over a lossy network with their own client's
+    // defaults: a lost reply is resent after its 30s request timeout (so its request
+    // times out, and the reply comes late, an orphan), and a lost acknowledgement makes
+    // the server resend a reply the queue already has (the client receives it twice).
+    let s = parse(
+        r#"
+name = "rr-loss"
+duration = "20s"
+[network]
+latency = "1ms"
+loss = 0.05
+[[topic]]
+name = "rpc"
+[[producer]]
+name = "client"
+topic = "rpc"
+rate = 100
+idempotent = true
+request_timeout = "10ms"
+reply_timeout = "1s"
+[[consumer]]
+group = "servers"
+topic = "rpc"
+instances = 2
+service_time = "exp(2ms)"
+delivery = "at-least-once"
+"#,
+    );
+    let summary = run(&s, 5);
+    let r = requester(&summary);
+    assert_accounted(r);
+    let servers = &summary.groups[0];
+    assert_eq!((servers.duplicated, servers.lost), (0, 0), "{servers:?}");
+    assert_eq!(servers.processed, r.requests);
+    assert!(r.duplicate_replies > 0, "{r:?}");
+    assert!(r.timed_out > 0 && r.orphans > 0, "{r:?}");
+    let replies = reply_queue(&summary);
+    // A reply applied three times is one duplicated copy in the ledger, two repeats here.
+    assert!(replies.duplicated > 0, "{replies:?}");
+    assert!(r.duplicate_replies >= replies.duplicated, "{r:?}");
+    // The servers publish replies with a producer of their own, one per request served.
+    let server = summary
+        .producers
+        .iter()
+        .find(|p| p.name == "servers>client.replies")
+        .expect("the servers' reply producer");
+    assert_eq!(server.produced, servers.processed);
+}
+
+#[test]
+fn a_topic_named_as_a_requesters_reply_queue_is_refused_with_its_place() {
+    let text = "name = \"x\"\nduration = \"1s\"\n[[topic]]\nname = \"rpc\"\n[[topic]]\nname = \"client.replies\"\n[[producer]]\nname = \"client\"\ntopic = \"rpc\"\nrate = 1\nreply_timeout = \"1s\"\n";
+    let err = Scenario::from_toml(text, "clash.toml")
+        .expect_err("a clash")
+        .to_string();
+    assert!(err.contains("clash.toml:11"), "{err}");
+    assert!(err.contains("`client.replies`"), "{err}");
 }

@@ -154,13 +154,6 @@ pub enum Event {
         /// The service's incarnation that scheduled it.
         epoch: u32,
     },
-    /// A server's reply reaches its requester.
-    ReplyArrive {
-        /// Requester (producer) index.
-        producer: u32,
-        /// Correlation id: the request's topic-local message id.
-        msg: u32,
-    },
     /// A requester's earliest reply deadline may have passed.
     ReplyTimeout {
         /// Requester (producer) index.
@@ -174,29 +167,6 @@ pub enum Event {
     SagaArrival {
         /// Saga index.
         saga: u32,
-    },
-    /// A saga command (or compensation) reaches its service.
-    SagaCommand {
-        /// Saga instance.
-        run: u32,
-        /// Step index; the high bit marks a compensation.
-        step: u8,
-    },
-    /// A service finishes applying a saga command.
-    SagaWork {
-        /// Saga instance.
-        run: u32,
-        /// The service's crash epoch when it took the command.
-        epoch: u32,
-        /// Step index; the high bit marks a compensation.
-        step: u8,
-    },
-    /// A service's reply reaches the saga's orchestrator.
-    SagaReply {
-        /// Saga instance.
-        run: u32,
-        /// Step index; the high bit marks a compensation.
-        step: u8,
     },
     /// The orchestrator's timer for one send of a command.
     SagaTimeout {
@@ -285,11 +255,7 @@ impl Event {
             Event::RelayPoll { producer, epoch } => (23, producer, epoch, 0),
             Event::RelayMark { producer, epoch } => (24, producer, epoch, 0),
             Event::SagaArrival { saga } => (30, saga, 0, 0),
-            Event::SagaCommand { run, step } => (31, run, 0, step),
-            Event::SagaWork { run, epoch, step } => (32, run, epoch, step),
-            Event::SagaReply { run, step } => (33, run, 0, step),
             Event::SagaTimeout { run, attempt } => (34, run, attempt, 0),
-            Event::ReplyArrive { producer, msg } => (35, producer, msg, 0),
             Event::ReplyTimeout { producer } => (36, producer, 0, 0),
             Event::BreakerCoolDown {
                 group,

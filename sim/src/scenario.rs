@@ -11,6 +11,7 @@ mod overrides;
 mod producer;
 mod protect;
 mod publish;
+mod replies;
 mod saga;
 mod validate;
 pub use consumer::{
@@ -21,7 +22,11 @@ pub use output::{MAX_OUTPUT_COUNT, OutputConfig, derive_producers, producer_name
 pub use overrides::SetError;
 pub use producer::{Arrival, Correlation, KeyDistribution, Partitioner, ProducerConfig};
 pub use publish::Publish;
-pub use saga::{MAX_STEPS, SagaConfig, SagaStep};
+pub use replies::{derive_reply_queues, reply_queue};
+pub use saga::{
+    MAX_STEPS, SagaConfig, SagaStep, command_queue, derive_saga_producers, derive_saga_services,
+    saga_replies,
+};
 pub use validate::timers::TIMER_FLOOR;
 pub use validate::{Target, resolve_target};
 
@@ -75,7 +80,7 @@ pub struct Scenario {
     /// Injected faults.
     #[serde(default, rename = "fault")]
     pub faults: Vec<FaultConfig>,
-    /// Orchestrated sagas (not broker messages: outside the copy ledger).
+    /// Orchestrated sagas (run over queues and groups the engine derives from them).
     #[serde(default, rename = "saga")]
     pub sagas: Vec<SagaConfig>,
     /// What must hold for `mqlab run` to exit 0.
@@ -247,6 +252,9 @@ pub struct TopicConfig {
     /// deduplicated).
     #[serde(default)]
     pub fifo: Option<Spanned<bool>>,
+    /// Built by the engine (a requester's reply queue), never read from a file.
+    #[serde(skip)]
+    pub derived: bool,
 }
 
 impl TopicConfig {

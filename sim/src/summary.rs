@@ -444,8 +444,8 @@ pub struct ServiceSummary {
     pub outbox_rows: u64,
 }
 
-/// One orchestrated saga's outcomes. Sagas are not broker messages: they are outside the
-/// copy ledger. `started = completed + compensated + half_done + in_progress`.
+/// One orchestrated saga's outcomes (its commands and replies are messages of its queues,
+/// in the groups' figures). `started = completed + compensated + half_done + in_progress`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SagaSummary {
     /// Saga name.
@@ -473,7 +473,8 @@ pub struct SagaSummary {
     /// Commands that reached their service after their own compensation, refused.
     #[serde(default)]
     pub late_commands: u64,
-    /// Resent or repeated commands a service recognised and did not apply again.
+    /// Resent or repeated commands a service recognised and did not apply again (the
+    /// orchestrator's resends, and commands the broker delivered twice).
     pub duplicate_commands: u64,
     /// Compensations applied (each undoes one step of one saga).
     pub compensations: u64,
@@ -508,8 +509,8 @@ pub struct RequestReplySummary {
     pub duplicate_replies: u64,
     /// Replies matched to a request other than the one they answer.
     pub mismatched: u64,
-    /// Replies that came while the requester was crashed or cut off from the broker
-    /// (dropped with its reply queue; not in `replies`).
+    /// Replies taken from the reply queue while the requester was crashed or cut off
+    /// (dropped with its connection, reason `requester-gone`; not in `replies`).
     #[serde(default)]
     pub replies_lost: u64,
     /// Round trip, from the request's intended send time to its matched reply.

@@ -389,6 +389,9 @@ impl Engine {
     /// The side effect, as the delivery variant allows it.
     fn apply_effect(&mut self, i: u32, msg: Msg) -> Effect {
         let g = self.instances[i as usize].group;
+        if self.pipeline.roles_on && self.reply_dropped(g, &msg) {
+            return Effect::Applied;
+        }
         let group = &mut self.groups[g as usize];
         if group.delivery == Delivery::ExactlyOnce && group.ledger.applied(msg.id) > 0 {
             // The idempotency store has it. On a log the earlier application is committed
@@ -484,8 +487,8 @@ impl Engine {
         if self.traced_copy(g, msg.id) {
             self.trace_applied(g, &msg);
         }
-        if !self.requesters.is_empty() {
-            self.send_reply(msg);
+        if self.pipeline.roles_on {
+            self.role_applied(g, &msg);
         }
     }
 

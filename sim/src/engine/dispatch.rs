@@ -90,7 +90,6 @@ impl Engine {
                     self.queue.push(next, Event::Flush);
                 }
             }
-            Event::ReplyArrive { producer, msg } => self.on_reply(producer, msg),
             Event::ReplyTimeout { producer } => self.on_reply_timeout(producer),
             Event::BreakerCoolDown {
                 group,
@@ -104,9 +103,6 @@ impl Engine {
                 self.note(LogKind::Phase, "producers stopped; draining".to_string());
             }
             Event::SagaArrival { saga } => self.on_saga_arrival(saga),
-            Event::SagaCommand { run, step } => self.on_saga_command(run, step),
-            Event::SagaWork { run, epoch, step } => self.on_saga_work(run, epoch, step),
-            Event::SagaReply { run, step } => self.on_saga_reply(run, step),
             Event::SagaTimeout { run, attempt } => self.on_saga_timeout(run, attempt),
         }
     }

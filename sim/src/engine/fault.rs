@@ -117,7 +117,6 @@ impl Engine {
                 self.crash_service(p as u32);
             }
             (FaultKind::Crash, Target::Orchestrator(s)) => self.crash_orchestrator(s),
-            (FaultKind::Crash, Target::SagaService(s, k)) => self.set_saga_service(s, k, false),
             (FaultKind::Crash, t) => {
                 // A whole group changes at once: one rebalance, not one per instance.
                 self.rebalance_held = true;
@@ -213,7 +212,6 @@ impl Engine {
                 self.restart_service(p as u32);
             }
             (FaultKind::Crash, Target::Orchestrator(s)) => self.restart_orchestrator(s),
-            (FaultKind::Crash, Target::SagaService(s, k)) => self.set_saga_service(s, k, true),
             (FaultKind::Crash, t) => {
                 // A whole group changes at once: one rebalance, not one per instance.
                 self.rebalance_held = true;

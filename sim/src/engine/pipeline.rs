@@ -18,13 +18,15 @@
 //! intended send time and its path (producer, then the groups that processed its
 //! ancestors), for end-to-end latency per group and per path.
 
+mod figures;
+
 use super::Engine;
 use crate::consumer::Store;
 use crate::message::Msg;
-use crate::metrics::{latency_of, new_histogram};
+use crate::metrics::new_histogram;
 use crate::scenario::{Delivery, Scenario};
-use crate::summary::{OutputSummary, PathSummary, PipelineSummary, StageSummary};
 use crate::time::SimTime;
+pub(super) use figures::lineage_rows;
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 
@@ -47,6 +49,9 @@ struct Output {
     published: u64,
     republished: u64,
     aborted: u64,
+    /// A reply output: the requester (producer) whose requests alone it answers, else
+    /// `NONE`.
+    reply_to: u32,
 }
 
 /// An input applied in an open transaction.
@@ -61,6 +66,8 @@ struct Held {
 /// What a derived message remembers of where it came from.
 #[derive(Clone, Copy, Debug)]
 struct Lineage {
+    /// The input it was published for (`NONE` for a root): a reply's correlation id.
+    parent: u32,
     /// Path id (see `Pipeline::paths`).
     path: u32,
     /// Its position among its key's messages (for the order check downstream).
@@ -103,6 +110,54 @@ pub(super) struct Pipeline {
     roots: u64,
     /// Salt of the per-message output choice (`fraction`), from the seed.
     salt: u64,
+    /// By group: the part a pattern gives it (empty when none has one).
+    pub(super) role: Vec<Role>,
+    /// Some group has a role: its applications go to the pattern.
+    pub(super) roles_on: bool,
+}
+
+/// What a group is to a pattern built on services.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Role {
+    /// An ordinary group.
+    Plain,
+    /// Requester (producer) `p` consuming its reply queue.
+    Requester(u32),
+    /// Saga `s`'s service of step `k`, consuming its command queue.
+    SagaService(u32, u8),
+    /// Saga `s`'s orchestrator, consuming its reply queue.
+    Orchestrator(u32),
+}
+
+/// Each group's role (all `Plain`: none).
+fn roles(sc: &Scenario) -> Vec<Role> {
+    sc.consumers
+        .iter()
+        .map(|c| {
+            let name = c.group.get_ref();
+            if !c.derived {
+                return Role::Plain;
+            }
+            if let Some(p) = sc.producers.iter().position(|p| {
+                p.reply_timeout.is_some() && crate::scenario::reply_queue(p.name.get_ref()) == *name
+            }) {
+                return Role::Requester(p as u32);
+            }
+            for (s, saga) in sc.sagas.iter().enumerate() {
+                if crate::scenario::saga_replies(saga.name.get_ref()) == *name {
+                    return Role::Orchestrator(s as u32);
+                }
+                for (k, st) in saga.steps.iter().enumerate() {
+                    let q =
+                        crate::scenario::command_queue(saga.name.get_ref(), st.service.get_ref());
+                    if q == *name {
+                        return Role::SagaService(s as u32, k as u8);
+                    }
+                }
+            }
+            Role::Plain
+        })
+        .collect()
 }
 
 /// Builds the services of `sc` (whose derived producers follow its `own` producers).
@@ -113,6 +168,12 @@ pub(super) fn build(sc: &Scenario, own: usize, seed: u64) -> Pipeline {
             ..Pipeline::default()
         };
     }
+    let producer = |name: &str| {
+        sc.producers
+            .iter()
+            .position(|p| p.name.get_ref() == name)
+            .expect("a requester") as u32
+    };
     let mut next = own as u32;
     let outputs = sc
         .consumers
@@ -131,6 +192,7 @@ pub(super) fn build(sc: &Scenario, own: usize, seed: u64) -> Pipeline {
                         published: 0,
                         republished: 0,
                         aborted: 0,
+                        reply_to: o.reply_to.as_deref().map_or(NONE, producer),
                     }
                 })
                 .collect()
@@ -155,6 +217,8 @@ pub(super) fn build(sc: &Scenario, own: usize, seed: u64) -> Pipeline {
         pending: vec![BTreeMap::new(); sc.consumers.len()],
         e2e: sc.consumers.iter().map(|_| new_histogram()).collect(),
         salt: crate::producer::mix(seed ^ 0x5e41_11ce),
+        roles_on: roles(sc).iter().any(|r| *r != Role::Plain),
+        role: roles(sc),
         ..Pipeline::default()
     }
 }
@@ -182,12 +246,21 @@ impl Pipeline {
     }
 
     /// Whether input `id` yields output `j` (a fixed choice per message, so a
-    /// redelivery publishes what the first processing published).
-    fn selected(&self, o: &Output, j: usize, id: u32) -> bool {
+    /// redelivery publishes what the first processing published). A reply output
+    /// answers its requester's requests only (`request` says whether `id` is one).
+    fn selected(&self, o: &Output, j: usize, id: u32, request: impl Fn(u32) -> bool) -> bool {
+        if o.reply_to != NONE {
+            return request(o.reply_to);
+        }
         o.fraction >= 1.0 || {
             let h = crate::producer::mix(self.salt ^ (u64::from(id) << 8) ^ j as u64);
             ((h >> 11) as f64 / (1u64 << 53) as f64) < o.fraction
         }
+    }
+
+    /// The correlation id of reply `id` of topic `t`: the request it answers.
+    pub(super) fn parent(&self, t: u32, id: u32) -> u32 {
+        self.lineage[t as usize][id as usize].parent
     }
 
     /// Messages the services hold that downstream groups have copies of: (topic, id).
@@ -204,6 +277,7 @@ impl Engine {
         if pl.tracked[t as usize] {
             let path = pl.intern(NONE, p | PRODUCER);
             pl.lineage[t as usize].push(Lineage {
+                parent: NONE,
                 path,
                 seq: 0,
                 root_born: born,
@@ -340,7 +414,8 @@ impl Engine {
         let t_in = self.groups[g as usize].topic;
         for j in 0..self.pipeline.outputs[g as usize].len() {
             let o = &self.pipeline.outputs[g as usize][j];
-            if !self.pipeline.selected(o, j, parent.id) {
+            let from = u32::from(parent.producer);
+            if !self.pipeline.selected(o, j, parent.id, |p| p == from) {
                 continue;
             }
             let (p, count, keys) = (o.producer, o.count, o.keys);
@@ -398,6 +473,7 @@ impl Engine {
         let id = self.register_message(p, 0);
         self.pipeline.derived += 1;
         self.pipeline.lineage[t as usize].push(Lineage {
+            parent: parent.id,
             path,
             seq,
             root_born,
@@ -431,7 +507,7 @@ impl Engine {
         }
     }
 
-    fn publish(&mut self, p: u32, msg: Msg) {
+    pub(super) fn publish(&mut self, p: u32, msg: Msg) {
         if self.pipeline.closing {
             // Committed as the run ends: nothing is sent any more.
             let t = self.producers[p as usize].topic;
@@ -445,157 +521,4 @@ impl Engine {
         let partition = self.producers[p as usize].partition_for(msg.key);
         self.send_message(p, msg, partition);
     }
-
-    fn group_index(&self, g: &crate::consumer::Group) -> usize {
-        self.groups
-            .iter()
-            .position(|x| std::ptr::eq(x, g))
-            .expect("a group of this engine")
-    }
-
-    /// The topics group `g` publishes to, for the dashboard.
-    pub(super) fn stage_outputs(&self, g: &crate::consumer::Group) -> Vec<String> {
-        if !self.pipeline.on {
-            return Vec::new();
-        }
-        self.pipeline.outputs[self.group_index(g)]
-            .iter()
-            .map(|o| {
-                let t = self.producers[o.producer as usize].topic;
-                self.topics[t as usize].name.clone()
-            })
-            .collect()
-    }
-
-    /// The scenario has services.
-    pub(super) fn pipeline_on(&self) -> bool {
-        self.pipeline.on
-    }
-
-    /// Group `g`'s end-to-end p99 so far, for the dashboard (0 without services).
-    pub(super) fn stage_p99(&self, g: &crate::consumer::Group) -> f64 {
-        if !self.pipeline.on {
-            return 0.0;
-        }
-        latency_of(&self.pipeline.e2e[self.group_index(g)]).p99
-    }
-
-    /// For the summary (none without services).
-    pub(super) fn pipeline_summary(&self) -> Option<PipelineSummary> {
-        let pl = &self.pipeline;
-        if !pl.on {
-            return None;
-        }
-        let stages = self
-            .groups
-            .iter()
-            .enumerate()
-            .map(|(g, group)| StageSummary {
-                group: group.name.clone(),
-                topic: self.topics[group.topic as usize].name.clone(),
-                delivery: group.delivery.as_str().to_string(),
-                processed: group.metrics.processed,
-                end_to_end_s: latency_of(&pl.e2e[g]),
-                outputs: pl.outputs[g]
-                    .iter()
-                    .enumerate()
-                    .map(|(j, o)| OutputSummary {
-                        topic: self.topics[self.producers[o.producer as usize].topic as usize]
-                            .name
-                            .clone(),
-                        published: o.published,
-                        republished: o.republished,
-                        aborted: o.aborted,
-                        pending: pl.pending[g].len() as u64 * u64::from(o.count),
-                        expected: self.expected_outputs(g, j),
-                        orphaned: self.orphaned_outputs(g, j),
-                    })
-                    .collect(),
-            })
-            .collect();
-        let paths = pl
-            .sinks
-            .iter()
-            .map(|(&path, (h, completed))| PathSummary {
-                path: pl
-                    .hops(path)
-                    .into_iter()
-                    .map(|hop| {
-                        if hop & PRODUCER != 0 {
-                            self.producers[(hop & !PRODUCER) as usize].name.clone()
-                        } else {
-                            self.groups[hop as usize].name.clone()
-                        }
-                    })
-                    .collect(),
-                completed: *completed,
-                latency_s: latency_of(h),
-            })
-            .collect();
-        Some(PipelineSummary {
-            roots: pl.roots,
-            derived: pl.derived,
-            stages,
-            paths,
-        })
-    }
-
-    /// Outputs `j` of group `g` published for inputs the census does not count
-    /// processed: outputs of an aborted transaction that got out.
-    fn orphaned_outputs(&self, g: usize, j: usize) -> u64 {
-        let ledger = &self.groups[g].ledger;
-        let o = &self.pipeline.outputs[g][j];
-        let orphans = o
-            .children
-            .iter()
-            .enumerate()
-            .filter(|&(id, &c)| {
-                c != NONE && !matches!(ledger.class(id as u32), crate::ledger::Class::Processed(_))
-            })
-            .count() as u64;
-        orphans * u64::from(o.count)
-    }
-
-    /// Inputs of group `g` whose outputs `j` must have been published: the processed
-    /// ones the output selects (in the census's sense of processed).
-    fn expected_outputs(&self, g: usize, j: usize) -> u64 {
-        let group = &self.groups[g];
-        let o = &self.pipeline.outputs[g][j];
-        let inputs = (0..group.ledger.len() as u32)
-            .filter(|&id| {
-                group.ledger.addressed(id)
-                    && matches!(group.ledger.class(id), crate::ledger::Class::Processed(_))
-                    && self.pipeline.selected(o, j, id)
-            })
-            .count() as u64;
-        inputs * u64::from(o.count)
-    }
-}
-
-/// The `lineage` check of each service output: every processed input published exactly
-/// its outputs (or holds them in a transaction still open at the end), and nothing was
-/// published for an input that is not processed.
-pub(super) fn lineage_rows(s: &PipelineSummary) -> Vec<crate::summary::Expectation> {
-    let mut rows = Vec::new();
-    for st in &s.stages {
-        for o in &st.outputs {
-            rows.push(crate::summary::Expectation {
-                check: format!("lineage {}>{}", st.group, o.topic),
-                expected: "published + pending = expected, orphaned = 0".into(),
-                actual: if o.pending > 0 {
-                    format!(
-                        "published {} + pending {}, expected {}, orphaned {}",
-                        o.published, o.pending, o.expected, o.orphaned
-                    )
-                } else {
-                    format!(
-                        "published {}, expected {}, orphaned {}",
-                        o.published, o.expected, o.orphaned
-                    )
-                },
-                ok: o.published + o.pending == o.expected && o.orphaned == 0,
-            });
-        }
-    }
-    rows
 }

@@ -1,14 +1,17 @@
 //! Request-reply (`producer.reply_timeout`): a requester's every message is a request whose
-//! correlation id is its message id and whose reply-to queue is the requester's own. The
-//! server group replies each time it applies a request's side effect; the reply travels
-//! two hops (server → broker's reply queue → requester). The requester matches replies to
-//! requests, times requests out, and counts late (orphan) and duplicate replies and replies
-//! matched to the wrong request. Replies are not copies: the ledger never sees them.
+//! correlation id is its message id and whose reply-to queue is the requester's own (a
+//! real queue, `NAME.replies`, see `scenario::derive_reply_queues`). Each group of the
+//! request topic is a service whose reply output publishes to that queue through the
+//! ordinary produce path, and the requester consumes it: replies are messages in the
+//! ledger, delayed, queued, lost and duplicated like any other. Here is the requester's
+//! side: it matches the replies it consumes to requests, times requests out, and counts
+//! late (orphan) and duplicate replies and replies matched to the wrong request.
 //!
 //! State is kept only when some producer is a requester, so a plain run pays one
 //! `is_empty` test per message and records nothing.
 
 use super::Engine;
+use super::pipeline::Role;
 use crate::event::Event;
 use crate::message::Msg;
 use crate::metrics::{latency_of, new_histogram};
@@ -43,6 +46,8 @@ pub(super) struct Requester {
     replies_lost: u64,
     /// Send → matched reply, nanoseconds.
     rtt: Histogram<u64>,
+    /// Every request's id, in send order (so sorted), for the reply output's lineage.
+    sent: Vec<u32>,
 }
 
 /// Per producer, its requester state; empty when no producer is a requester.
@@ -71,6 +76,7 @@ pub(super) fn requesters(sc: &Scenario) -> Vec<Option<Requester>> {
                 mismatched: 0,
                 replies_lost: 0,
                 rtt: new_histogram(),
+                sent: Vec::new(),
             })
         })
         .collect()
@@ -89,6 +95,7 @@ impl Engine {
             return;
         };
         r.requests += 1;
+        r.sent.push(id);
         r.outstanding.insert(id, now);
         r.deadlines.push_back((now + r.timeout, id));
         if !r.timer_armed {
@@ -122,34 +129,53 @@ impl Engine {
         self.arm_reply_timer(p);
     }
 
-    /// A server applied `msg`'s side effect: if it is a request, its reply goes back to
-    /// the requester's reply queue (server → broker → requester, two hops).
-    pub(super) fn send_reply(&mut self, msg: Msg) {
-        let p = u32::from(msg.producer);
-        if self.requester(p).is_none() {
-            return;
-        }
-        let back = self.hop() + self.hop();
-        self.queue.push(
-            self.now + back,
-            Event::ReplyArrive {
-                producer: p,
-                msg: msg.id,
-            },
-        );
+    /// Whether message `id` (of its topic) is a request of requester `p`.
+    pub(super) fn sent_request(&self, p: u32, id: u32) -> bool {
+        self.requesters
+            .get(p as usize)
+            .and_then(Option::as_ref)
+            .is_some_and(|r| r.sent.binary_search(&id).is_ok())
     }
 
-    /// A reply with correlation id `id` reaches requester `p`. A crashed or cut-off
-    /// requester has lost its connection and with it its exclusive reply queue: the reply
-    /// is dropped and its request left to time out.
+    /// The requester's consumer is about to take reply `msg` from group `g`'s queue. A
+    /// crashed or cut-off requester has lost its connection and with it its exclusive
+    /// reply queue: the reply is dropped (`requester-gone`) and its request left to time
+    /// out. True when it was dropped.
+    pub(super) fn reply_dropped(&mut self, g: u32, msg: &Msg) -> bool {
+        let Some(&Role::Requester(p)) = self.pipeline.role.get(g as usize) else {
+            return false;
+        };
+        let prod = &self.producers[p as usize];
+        if prod.up && prod.reachable {
+            return false;
+        }
+        self.drop_copy(g, msg.id, Some(msg.arrived), "requester-gone");
+        self.requester(p).expect("a requester").replies_lost += 1;
+        true
+    }
+
+    /// Group `g` applied `msg`: the pattern its role serves takes it.
+    pub(super) fn role_applied(&mut self, g: u32, msg: &Msg) {
+        let t = self.groups[g as usize].topic;
+        match self.pipeline.role[g as usize] {
+            Role::Plain => {}
+            // The requester's consumer: the reply reaches the requester.
+            Role::Requester(p) => {
+                let request = self.pipeline.parent(t, msg.id);
+                self.on_reply(p, request);
+            }
+            Role::SagaService(s, k) => self.saga_command_applied(s, k, msg.id),
+            Role::Orchestrator(s) => {
+                let command = self.pipeline.parent(t, msg.id);
+                self.saga_reply_applied(s, msg.producer, command);
+            }
+        }
+    }
+
+    /// A reply with correlation id `id` reaches requester `p`.
     pub(super) fn on_reply(&mut self, p: u32, id: u32) {
         let now = self.now;
-        let connected = self.producers[p as usize].up && self.producers[p as usize].reachable;
         let r = self.requester(p).expect("a requester");
-        if !connected {
-            r.replies_lost += 1;
-            return;
-        }
         r.replies += 1;
         let matched = if r.by_id {
             r.outstanding.remove(&id).map(|sent| (id, sent))

@@ -1,20 +1,26 @@
 //! Orchestrated sagas (`[[saga]]`): an orchestrator starts sagas at a Poisson rate and
-//! drives each one's steps in order by sending commands to services over the network; a
-//! failed step makes it compensate the completed steps in reverse. Commands, replies,
-//! timeouts and resends are events; services apply each (saga, step) and each
-//! compensation at most once and count the repeats they suppress. At the end every saga
-//! is classified: completed, compensated, half-done or in progress.
+//! drives each one's steps in order by publishing commands to each step's command queue;
+//! a failed step makes it compensate the completed steps in reverse. The services are
+//! consumer groups over those queues (`scenario::derive_saga_services`: instances,
+//! service time, queueing, crashes and redelivery are the broker's), each publishing a
+//! reply per command to the orchestrator's reply queue, which the orchestrator consumes
+//! with a group of its own. Commands and replies are messages in the ledger. Here is what
+//! the pattern adds: which command a message is, the services' record of what they
+//! applied (each (saga, step) and each compensation at most once; it survives a crash),
+//! the orchestrator's state, its timeouts and resends. At the end every saga is
+//! classified: completed, compensated, half-done or in progress.
 //!
-//! Sagas are not broker messages: nothing here touches the copy ledger, and a scenario
-//! without `[[saga]]` allocates nothing and schedules nothing here.
+//! A scenario without `[[saga]]` allocates nothing and schedules nothing here.
+
+mod figures;
 
 use super::Engine;
 use crate::event::Event;
-use crate::metrics::{latency_of, new_histogram};
+use crate::message::Msg;
+use crate::metrics::new_histogram;
 use crate::rng::{SimRng, StreamKind, stream};
-use crate::scenario::SagaConfig;
+use crate::scenario::{SagaConfig, command_queue, producer_name, saga_replies};
 use crate::snapshot::LogKind;
-use crate::summary::SagaSummary;
 use crate::time::{SimDuration, SimTime};
 use hdrhistogram::Histogram;
 use rand::RngExt;
@@ -118,12 +124,17 @@ struct SagaRt {
     cfg: SagaConfig,
     /// Starts only, so that the same sagas arrive whatever happens to them.
     arrivals: SimRng,
-    /// Service times, step outcomes and the network.
+    /// Step outcomes.
     rng: SimRng,
     orchestrator_up: bool,
-    services_up: Vec<bool>,
-    /// Bumped at each service crash: work in progress then is aborted.
-    service_epoch: Vec<u32>,
+    /// By step: the producer the orchestrator sends its commands with.
+    senders: Vec<u32>,
+    /// By step: the producer the step's service replies with.
+    repliers: Vec<u32>,
+    /// The orchestrator's group (consuming its reply queue).
+    group: u32,
+    /// By step, by command message id: (saga run, whether it is the compensation).
+    commands: Vec<Vec<(u32, bool)>>,
     started: u64,
     refused: u64,
     resends: u64,
@@ -144,17 +155,45 @@ pub(super) struct Sagas {
 
 /// The sagas of a scenario, each with its own random stream.
 pub(super) fn sagas(sc: &crate::scenario::Scenario, seed: u64) -> Sagas {
+    let producer = |name: &str| {
+        sc.producers
+            .iter()
+            .position(|p| p.name.get_ref() == name)
+            .expect("a derived producer") as u32
+    };
     let defs = sc
         .sagas
         .iter()
         .enumerate()
-        .map(|(i, cfg)| SagaRt {
+        .map(|(i, cfg)| {
+            let name = cfg.name.get_ref();
+            let replies = saga_replies(name);
+            let queues: Vec<String> = cfg
+                .steps
+                .iter()
+                .map(|st| command_queue(name, st.service.get_ref()))
+                .collect();
+            (i, cfg, replies, queues)
+        })
+        .map(|(i, cfg, replies, queues)| SagaRt {
             cfg: cfg.clone(),
             arrivals: stream(seed, StreamKind::Saga, 2 * i as u32),
             rng: stream(seed, StreamKind::Saga, 2 * i as u32 + 1),
             orchestrator_up: true,
-            services_up: vec![true; cfg.steps.len()],
-            service_epoch: vec![0; cfg.steps.len()],
+            senders: queues
+                .iter()
+                .map(|q| producer(&format!("{}>{q}", cfg.name.get_ref())))
+                .collect(),
+            repliers: queues
+                .iter()
+                .map(|q| producer(&producer_name(q, &replies)))
+                .collect(),
+            group: sc
+                .consumers
+                .iter()
+                .position(|c| *c.group.get_ref() == replies)
+                .expect("the orchestrator's group") as u32,
+            commands: vec![Vec::new(); queues.len()],
             started: 0,
             refused: 0,
             resends: 0,
@@ -233,48 +272,42 @@ impl Engine {
         let timeout = self.sagas.defs[def].cfg.step_timeout;
         self.queue
             .push(self.now + timeout, Event::SagaTimeout { run, attempt });
-        if let Some(hop) = self.saga_hop(def) {
-            self.queue
-                .push(self.now + hop, Event::SagaCommand { run, step });
-        }
+        self.publish_command(def, run, step);
     }
 
-    /// One network hop for saga `def`: its latency, or none when the network loses it.
-    fn saga_hop(&mut self, def: usize) -> Option<SimDuration> {
-        let (latency, loss) = (self.latency, self.loss);
-        let rng = &mut self.sagas.defs[def].rng;
-        if loss > 0.0 && rng.random_bool(loss) {
-            return None;
-        }
-        Some(super::hop_over(latency, rng))
-    }
-
-    /// A command reaches its service: dropped while the service is down, else served.
-    pub(super) fn on_saga_command(&mut self, run: u32, step: u8) {
-        let def_index = self.sagas.runs[run as usize].def as usize;
-        let def = &mut self.sagas.defs[def_index];
+    /// Publishes saga `run`'s command `step` to the step's command queue: a new message
+    /// each send (a resend is a second message the service must recognise).
+    fn publish_command(&mut self, def: usize, run: u32, step: u8) {
         let k = usize::from(step & !UNDO);
-        if !def.services_up[k] {
-            return;
-        }
-        let epoch = def.service_epoch[k];
-        let took = def.cfg.steps[k].service_time.sample(&mut def.rng);
-        self.queue
-            .push(self.now + took, Event::SagaWork { run, epoch, step });
+        let p = self.sagas.defs[def].senders[k];
+        let id = self.register_message(p, 0);
+        let commands = &mut self.sagas.defs[def].commands[k];
+        // The orchestrator is the queue's only producer: ids are its sends, in order.
+        debug_assert_eq!(commands.len(), id as usize);
+        commands.push((run, step & UNDO != 0));
+        let msg = Msg {
+            id,
+            key: self.producers[p as usize].key_base,
+            seq: 0,
+            producer: p as u16,
+            poison: false,
+            route: 0,
+            born: self.now,
+            arrived: self.now,
+        };
+        self.publish(p, msg);
     }
 
-    /// A service finishes a command: applies it once (a repeat is suppressed and only
-    /// answered), then replies over the network.
-    pub(super) fn on_saga_work(&mut self, run: u32, epoch: u32, step: u8) {
-        let r = self.sagas.runs[run as usize];
-        let def = &mut self.sagas.defs[r.def as usize];
-        let k = usize::from(step & !UNDO);
-        if !def.services_up[k] || def.service_epoch[k] != epoch {
-            return; // a crash aborted the work
-        }
+    /// Saga `s`'s service of step `k` applied command message `id`: it applies the
+    /// command once (a repeat is suppressed and only answered; its service output
+    /// publishes the reply either way).
+    pub(super) fn saga_command_applied(&mut self, s: u32, k: u8, id: u32) {
+        let def = &mut self.sagas.defs[s as usize];
+        let (run, undo) = def.commands[usize::from(k)][id as usize];
+        let k = usize::from(k);
         let bit = 1u16 << k;
         let r = &mut self.sagas.runs[run as usize];
-        if step & UNDO != 0 {
+        if undo {
             if r.undone & bit != 0 {
                 def.duplicates += 1;
             } else {
@@ -299,16 +332,25 @@ impl Engine {
                 r.failed |= bit;
             }
         }
-        let d = r.def as usize;
-        if let Some(hop) = self.saga_hop(d) {
-            self.queue
-                .push(self.now + hop, Event::SagaReply { run, step });
-        }
+    }
+
+    /// Saga `s`'s orchestrator consumed a reply that `replier` published for command
+    /// message `command`.
+    pub(super) fn saga_reply_applied(&mut self, s: u32, replier: u16, command: u32) {
+        let def = &self.sagas.defs[s as usize];
+        let k = def
+            .repliers
+            .iter()
+            .position(|&p| p == u32::from(replier))
+            .expect("a step's reply");
+        let (run, undo) = def.commands[k][command as usize];
+        let step = k as u8 | if undo { UNDO } else { 0 };
+        self.on_saga_reply(run, step);
     }
 
     /// A reply reaches the orchestrator: it moves the saga on when it answers what the
     /// saga waits for (a stale or repeated reply changes nothing).
-    pub(super) fn on_saga_reply(&mut self, run: u32, step: u8) {
+    fn on_saga_reply(&mut self, run: u32, step: u8) {
         let r = self.sagas.runs[run as usize];
         let def = &self.sagas.defs[r.def as usize];
         if !def.orchestrator_up {
@@ -386,7 +428,11 @@ impl Engine {
     pub(super) fn crash_orchestrator(&mut self, s: usize) {
         let def = &mut self.sagas.defs[s];
         def.orchestrator_up = false;
-        if def.cfg.durable {
+        // Its reply consumer goes with it: replies wait in the queue (or in hand, for
+        // redelivery) until it is back.
+        let (g, durable) = (def.group, def.cfg.durable);
+        self.set_group_up(g, false);
+        if durable {
             return;
         }
         let mut forgotten = 0;
@@ -407,6 +453,8 @@ impl Engine {
     /// log and resends the command each waits on.
     pub(super) fn restart_orchestrator(&mut self, s: usize) {
         self.sagas.defs[s].orchestrator_up = true;
+        let g = self.sagas.defs[s].group;
+        self.set_group_up(g, true);
         let active: Vec<u32> = (0..self.sagas.runs.len() as u32)
             .filter(|&i| {
                 let r = &self.sagas.runs[i as usize];
@@ -427,90 +475,36 @@ impl Engine {
         );
     }
 
-    /// Whether saga `s`'s orchestrator (`step` none) or its service of `step` is up.
+    /// Crashes or restarts every instance of group `g`, with one rebalance.
+    fn set_group_up(&mut self, g: u32, up: bool) {
+        self.rebalance_held = true;
+        for i in self.groups[g as usize].instances() {
+            if up {
+                self.restart_instance(i);
+            } else {
+                self.crash_instance(i);
+            }
+        }
+        self.release_rebalances();
+    }
+
+    /// Whether saga `s`'s orchestrator is up (`step` none) or its service of `step` has
+    /// an instance up.
     #[cfg(test)]
     pub(super) fn saga_part_up(&self, s: usize, step: Option<usize>) -> bool {
         let def = &self.sagas.defs[s];
-        step.map_or(def.orchestrator_up, |k| def.services_up[k])
-    }
-
-    /// A service goes down (commands dropped, work in progress aborted) or comes back.
-    /// Its record of what it applied is durable either way.
-    pub(super) fn set_saga_service(&mut self, s: usize, step: usize, up: bool) {
-        let def = &mut self.sagas.defs[s];
-        def.services_up[step] = up;
-        if !up {
-            def.service_epoch[step] += 1;
-        }
-    }
-
-    /// Every saga started so far, as the checker sees it (for tests and tools).
-    #[must_use]
-    pub fn saga_runs(&self) -> Vec<SagaRunView> {
-        self.sagas
-            .runs
+        let Some(k) = step else {
+            return def.orchestrator_up;
+        };
+        let queue = command_queue(def.cfg.name.get_ref(), def.cfg.steps[k].service.get_ref());
+        let g = self
+            .groups
             .iter()
-            .map(|r| {
-                let steps = |bits: u16| (0..16u8).filter(|k| bits & (1 << k) != 0).collect();
-                SagaRunView {
-                    saga: self.sagas.defs[r.def as usize].cfg.name.get_ref().clone(),
-                    outcome: r.outcome(),
-                    succeeded: steps(r.applied & !r.failed),
-                    failed: steps(r.failed),
-                    compensated: (0..r.undone.count_ones())
-                        .map(|i| ((r.undo_order >> (4 * i)) & 0xf) as u8)
-                        .collect(),
-                }
-            })
-            .collect()
-    }
-
-    /// Per saga: its name and the runs in progress now, for the dashboard's snapshot.
-    pub(super) fn sagas_in_progress(&self) -> Vec<(String, u64)> {
-        let mut v: Vec<(String, u64)> = self
-            .sagas
-            .defs
-            .iter()
-            .map(|d| (d.cfg.name.get_ref().clone(), 0))
-            .collect();
-        for r in &self.sagas.runs {
-            if r.outcome() == SagaOutcome::InProgress {
-                v[r.def as usize].1 += 1;
-            }
-        }
-        v
-    }
-
-    /// Per saga figures: the checker's classification of every saga.
-    pub(super) fn saga_summaries(&self) -> Vec<SagaSummary> {
-        let mut out: Vec<SagaSummary> = self
-            .sagas
-            .defs
-            .iter()
-            .map(|d| SagaSummary {
-                name: d.cfg.name.get_ref().clone(),
-                started: d.started,
-                refused: d.refused,
-                resends: d.resends,
-                given_up: d.given_up,
-                late_commands: d.late,
-                duplicate_commands: d.duplicates,
-                compensations: d.compensations,
-                compensations_out_of_order: d.out_of_order,
-                latency_s: latency_of(&d.latency),
-                ..SagaSummary::default()
-            })
-            .collect();
-        for r in &self.sagas.runs {
-            let s = &mut out[r.def as usize];
-            match r.outcome() {
-                SagaOutcome::Completed => s.completed += 1,
-                SagaOutcome::Compensated => s.compensated += 1,
-                SagaOutcome::HalfDone => s.half_done += 1,
-                SagaOutcome::InProgress => s.in_progress += 1,
-            }
-        }
-        out
+            .position(|g| g.name == queue)
+            .expect("a service");
+        self.groups[g]
+            .instances()
+            .any(|i| self.instances[i as usize].up)
     }
 }
 

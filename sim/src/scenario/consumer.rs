@@ -151,6 +151,9 @@ pub struct ConsumerConfig {
     /// `claim`: the claim's lease (`SET id NX PX lease`); none holds it until marked done.
     #[serde(default)]
     pub claim_lease: Option<Spanned<SimDuration>>,
+    /// Built by the engine (a requester consuming its reply queue), never read from a file.
+    #[serde(skip)]
+    pub derived: bool,
 }
 
 fn no_latency() -> Dist {

@@ -33,6 +33,10 @@ pub struct OutputConfig {
     /// keyed by order id published keyed by restaurant). Default: the input's key.
     #[serde(default)]
     pub keys: Option<Spanned<u32>>,
+    /// Built by the engine: the requester this output replies to (published only for its
+    /// requests, to its reply queue); never read from a file.
+    #[serde(skip)]
+    pub reply_to: Option<String>,
 }
 
 fn one() -> Spanned<u32> {

@@ -73,6 +73,10 @@ pub struct SagaStep {
     /// What undoes the step (a label, e.g. "refund").
     #[serde(default)]
     pub compensation: Option<Spanned<String>>,
+    /// The service's instances: how many commands it works on at once (default 1); the
+    /// rest wait in its command queue.
+    #[serde(default)]
+    pub instances: Option<Spanned<u32>>,
 }
 
 type Invalid = (Option<Range<usize>>, String);
@@ -169,7 +173,8 @@ fn steps(s: &SagaConfig) -> Result<(), Invalid> {
 
 /// Resolves what follows `saga/` in a fault target: `<name>` is the orchestrator,
 /// `<name>/<service>` one of its services.
-pub(super) fn resolve(sagas: &[SagaConfig], rest: &str) -> Option<super::Target> {
+pub(super) fn resolve(s: &super::Scenario, rest: &str) -> Option<super::Target> {
+    let sagas = &s.sagas;
     let (name, service) = match rest.split_once('/') {
         Some((n, s)) => (n, Some(s)),
         None => (rest, None),
@@ -178,9 +183,141 @@ pub(super) fn resolve(sagas: &[SagaConfig], rest: &str) -> Option<super::Target>
     let Some(service) = service else {
         return Some(super::Target::Orchestrator(si));
     };
-    sagas[si]
+    let k = sagas[si]
         .steps
         .iter()
-        .position(|st| st.service.get_ref() == service)
-        .map(|k| super::Target::SagaService(si, k))
+        .position(|st| st.service.get_ref() == service)?;
+    // In a run's scenario the service is a consumer group: its crash is the group's.
+    let queue = command_queue(name, service);
+    Some(
+        s.consumers
+            .iter()
+            .position(|c| c.derived && *c.group.get_ref() == queue)
+            .map_or(super::Target::SagaService(si, k), super::Target::Group),
+    )
+}
+
+/// The command queue of saga `saga`'s service `service`, and the group that serves it.
+#[must_use]
+pub fn command_queue(saga: &str, service: &str) -> String {
+    format!("{saga}.{service}")
+}
+
+/// Saga `saga`'s reply queue, and the orchestrator's group that consumes it.
+#[must_use]
+pub fn saga_replies(saga: &str) -> String {
+    format!("{saga}.replies")
+}
+
+fn table<T: serde::de::DeserializeOwned>(t: &toml::Table) -> T {
+    let text = toml::to_string(t).expect("a table serialises");
+    toml::from_str(&text).expect("a derived part is valid")
+}
+
+fn queue(name: &str) -> super::TopicConfig {
+    let mut t = toml::Table::new();
+    t.insert("name".into(), name.into());
+    let mut cfg: super::TopicConfig = table(&t);
+    cfg.model = Some(Spanned::new(0..0, super::BrokerModel::Queue));
+    cfg.derived = true;
+    cfg
+}
+
+fn group(name: &str, instances: u32) -> super::ConsumerConfig {
+    let mut g = toml::Table::new();
+    g.insert("group".into(), name.into());
+    g.insert("topic".into(), name.into());
+    g.insert("instances".into(), i64::from(instances).into());
+    g.insert("delivery".into(), "at-least-once".into());
+    let mut cfg: super::ConsumerConfig = table(&g);
+    cfg.derived = true;
+    cfg
+}
+
+/// Adds every saga's queues and services (after `derive_reply_queues`, which drops earlier
+/// derived parts): per step a command queue `SAGA.SERVICE` and a group of that name (the
+/// service: its instances, its service time) publishing a reply per command to the
+/// orchestrator's queue `SAGA.replies`, which the orchestrator consumes with a group of
+/// that name. The orchestrator's own producers come later (`derive_saga_producers`).
+pub fn derive_saga_services(s: &mut super::Scenario) {
+    let sagas = s.sagas.clone();
+    for saga in &sagas {
+        let name = saga.name.get_ref();
+        let replies = saga_replies(name);
+        s.topics.push(queue(&replies));
+        for step in &saga.steps {
+            let q = command_queue(name, step.service.get_ref());
+            s.topics.push(queue(&q));
+            let n = step.instances.as_ref().map_or(1, |i| *i.get_ref());
+            let mut g = group(&q, n);
+            g.service_time = step.service_time;
+            let mut o = toml::Table::new();
+            o.insert("topic".into(), replies.clone().into());
+            g.outputs.push(table(&o));
+            s.consumers.push(g);
+        }
+        let mut orchestrator = group(&replies, 1);
+        orchestrator.service_time = crate::dist::Dist::ZERO;
+        s.consumers.push(orchestrator);
+    }
+}
+
+/// Appends the producers each orchestrator sends its commands with, one per step, named
+/// `SAGA>SAGA.SERVICE` (after `derive_producers`, which drops them first).
+pub fn derive_saga_producers(s: &mut super::Scenario) {
+    let sagas = s.sagas.clone();
+    for saga in &sagas {
+        for step in &saga.steps {
+            let q = command_queue(saga.name.get_ref(), step.service.get_ref());
+            let mut t = toml::Table::new();
+            t.insert("name".into(), format!("{}>{q}", saga.name.get_ref()).into());
+            t.insert("topic".into(), q.into());
+            t.insert("rate".into(), 1.0.into());
+            let mut p: super::ProducerConfig = table(&t);
+            p.derived = true;
+            s.producers.push(p);
+        }
+    }
+}
+
+/// A saga's queues must not clash with a topic or group of the file.
+pub(super) fn check_names(s: &super::Scenario) -> Result<(), Invalid> {
+    for saga in &s.sagas {
+        let name = saga.name.get_ref();
+        let mut names = vec![saga_replies(name)];
+        names.extend(
+            saga.steps
+                .iter()
+                .map(|st| command_queue(name, st.service.get_ref())),
+        );
+        for n in names {
+            let clash = s
+                .topics
+                .iter()
+                .any(|t| !t.derived && *t.name.get_ref() == n)
+                || s.consumers
+                    .iter()
+                    .any(|c| !c.derived && *c.group.get_ref() == n);
+            if clash {
+                return fail(
+                    saga.name.span(),
+                    format!(
+                        "saga `{name}` sends over a queue named `{n}`; a topic or group of \
+                         that name already exists, rename it"
+                    ),
+                );
+            }
+        }
+        for st in &saga.steps {
+            if let Some(i) = &st.instances
+                && !(1..=1000).contains(i.get_ref())
+            {
+                return fail(
+                    i.span(),
+                    format!("instances must be from 1 to 1000, not {}", i.get_ref()),
+                );
+            }
+        }
+    }
+    Ok(())
 }

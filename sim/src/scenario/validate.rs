@@ -48,7 +48,7 @@ pub fn resolve_target(s: &Scenario, target: &str) -> Option<Target> {
     if let Some(rest) = target.strip_prefix("saga/")
         && group("saga").is_none()
     {
-        return super::saga::resolve(&s.sagas, rest);
+        return super::saga::resolve(s, rest);
     }
     if let Some((g, i)) = target.split_once('/') {
         let gi = group(g)?;
@@ -155,6 +155,8 @@ pub(super) fn validate(s: &Scenario) -> Result<(), Invalid> {
         );
     }
     request_reply(s)?;
+    super::replies::check(s)?;
+    super::saga::check_names(s)?;
     broker(s)?;
     unique(s.topics.iter().map(|t| &t.name), "topic")?;
     for t in &s.topics {
