@@ -108,3 +108,43 @@ fn mean_size(d: SizeDist) -> f64 {
         SizeDist::Pareto { min, max, .. } => max.unwrap_or(min) as f64,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(payload: &str) -> Scenario {
+        let src = format!(
+            "name = \"c\"\nduration = \"1s\"\n[broker]\nmodel = \"pubsub\"\n[[topic]]\nname = \"t\"\n\
+             [[producer]]\nname = \"p\"\ntopic = \"t\"\nrate = 100\npayload_bytes = {payload}\n\
+             [[consumer]]\ngroup = \"g\"\ntopic = \"t\"\nservice_time = \"0s\"\n"
+        );
+        Scenario::from_toml(&src, "c.toml").expect("valid")
+    }
+
+    /// Half the round trip each way, and a bandwidth at which one message of the
+    /// scenario's size takes the probed time (to the nanosecond the rounding allows).
+    #[test]
+    fn calibrate_sets_one_way_latency_and_a_per_message_ingest() {
+        let p = Probe::new(
+            Duration::from_micros(100),
+            Duration::from_micros(100 + 2000 * 40),
+            2000,
+            64,
+        );
+        assert!((p.per_message_s - 40e-6).abs() < 1e-12, "{p:?}");
+        let sc = calibrate(&scenario("64"), &p);
+        assert_eq!(sc.network.latency, Dist::Const(SimDuration(50_000)));
+        let bw = *sc.broker.bandwidth.expect("a bandwidth").get_ref();
+        assert_eq!(bw.transfer_ns(64), 40_000);
+        // A burst faster than one round trip measured nothing beyond it: no ingest cost.
+        let none = Probe::new(
+            Duration::from_micros(100),
+            Duration::from_micros(90),
+            2000,
+            64,
+        );
+        assert_eq!(none.per_message_s, 0.0);
+        assert!(calibrate(&scenario("64"), &none).broker.bandwidth.is_none());
+    }
+}
