@@ -64,10 +64,17 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         crate::out!("{}", text::summary(&result.summary, &args.scenario, ""))?;
         crate::out!("{}", source_lines(&result))?;
         if args.vs_model {
-            // The model on the measured wire: half the round trip each way.
-            let mut calibrated = scenario.clone();
-            let one_way = (result.loopback_rtt_s * 1e9 / 2.0) as u64;
-            calibrated.network.latency = Dist::Const(SimDuration(one_way));
+            // The model on the measured wire (half the round trip each way) and with the
+            // probed per-message overhead as the broker's ingest time.
+            let calibrated = match &result.probe {
+                Some(p) => mqlab_bench::probe::calibrate(&scenario, p),
+                None => {
+                    let mut c = scenario.clone();
+                    let one_way = (result.loopback_rtt_s * 1e9 / 2.0) as u64;
+                    c.network.latency = Dist::Const(SimDuration(one_way));
+                    c
+                }
+            };
             let model = Engine::new(&calibrated, seed).run();
             crate::out!("{}", side_by_side(&result, &model))?;
         }
@@ -87,11 +94,18 @@ fn source_lines(r: &BenchResult) -> String {
     let s = &r.source;
     let e = &r.scheduling_error_s;
     format!(
-        "source: {} {} at {}{}\ndriver scheduling error: p50 {:.1}us  p99 {:.1}us  max {:.1}us\n{}",
+        "source: {} {} at {}{}\n{}driver scheduling error: p50 {:.1}us  p99 {:.1}us  max {:.1}us\n{}",
         s.broker,
         s.version,
         s.url,
         if s.spawned { " (spawned)" } else { "" },
+        r.probe.as_ref().map_or_else(String::new, |p| format!(
+            "probe: round trip {:.1}us, {:.2}us per message beyond it ({} x {} B at saturation)\n",
+            p.rtt_s * 1e6,
+            p.per_message_s * 1e6,
+            p.messages,
+            p.payload_bytes
+        )),
         e.p50 * 1e6,
         e.p99 * 1e6,
         e.max * 1e6,
@@ -174,14 +188,23 @@ fn agreement(model: u64, real: u64) -> String {
 }
 
 /// The real run next to the model's, count by count. The model runs with the measured
-/// loopback round trip as its network; the client's and broker's own per-message work is
-/// not in it.
+/// loopback round trip as its network and the probed per-message overhead as its
+/// broker's ingest time.
 fn side_by_side(r: &BenchResult, m: &mqlab_sim::RunSummary) -> String {
     let (a, b) = (&r.summary.messages, &m.messages);
     let mut out = format!(
-        "\nmodel vs real (same seed; model network: the measured loopback round trip, {:.1}us, half each way)\n",
+        "\nmodel vs real (same seed; model network: the measured loopback round trip, {:.1}us, half each way",
         r.loopback_rtt_s * 1e6
     );
+    match &r.probe {
+        Some(p) => out.push_str(&format!(
+            ";\n  model broker: {:.2}us per message, the probe's burst of {} x {} B beyond the round trip)\n",
+            p.per_message_s * 1e6,
+            p.messages,
+            p.payload_bytes
+        )),
+        None => out.push_str(")\n"),
+    }
     out.push_str(&format!("{:<16}{:>14}{:>14}  agree\n", "", "model", "real"));
     let rows = [
         ("copies", b.copies, a.copies),

@@ -342,6 +342,7 @@ pub fn run(ctx: &Arc<Ctx>, h: &Handle, uri: &str) -> Result<(), String> {
         rx.recv_timeout(OP_TIMEOUT * 2)
             .map_err(|_| "a consumer did not start within 20s".to_string())??;
     }
+    let mut publishers = Vec::new();
     for p in 0..ctx.sc.producers.len() {
         let (conn, pch) = open_publisher(h, uri)?;
         let t = ctx
@@ -350,7 +351,7 @@ pub fn run(ctx: &Arc<Ctx>, h: &Handle, uri: &str) -> Result<(), String> {
             .iter()
             .position(|t| t.name.get_ref() == ctx.sc.producers[p].topic.get_ref())
             .unwrap_or(0);
-        let mut out = AmqpPublisher {
+        publishers.push(AmqpPublisher {
             h: h.clone(),
             uri: uri.to_string(),
             _conn: conn,
@@ -361,10 +362,14 @@ pub fn run(ctx: &Arc<Ctx>, h: &Handle, uri: &str) -> Result<(), String> {
             keys: ctx.work.routing_keys[p].clone(),
             confirms: (*ctx.sc.broker.on_full.get_ref() == mqlab_sim::scenario::OnFull::Reject)
                 .then(Vec::new),
-        };
+        });
+    }
+    // Set up: the workload's clock (and its faults') starts now.
+    ctx.start();
+    for (p, mut out) in publishers.into_iter().enumerate() {
         let ctx2 = Arc::clone(ctx);
         threads.push(std::thread::spawn(move || {
-            driver::produce(&ctx2, p, &mut out)
+            driver::produce(&ctx2, p, &mut out);
         }));
     }
     driver::await_end(ctx, Duration::from_secs(2));

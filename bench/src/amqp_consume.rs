@@ -136,16 +136,23 @@ pub(crate) fn consume(
     let mut first = crate::driver::Ready::new(ready);
     let who = format!("consumer {}/{}", cfg.group.get_ref(), inst.local);
     let mut era = ctx.outages.generation();
+    // Back after a broker-crash: the restarted server's queues may still be recovering.
+    let mut rejoin = false;
     while !ctx.stopped() {
         // After a broker-crash, the restarted server (a quorum queue's recovery can lag
-        // its listener by a moment).
-        let opened = open(ctx, h, uri, &inst).or_else(|e| match ctx.ride_out(era, RIDE_OUT) {
-            Some(now) => {
-                era = now;
-                ctx.reconnect(Duration::from_secs(60), || open(ctx, h, uri, &inst))
-            }
-            None => Err(e),
-        });
+        // its listener by a moment, longer for one declared just before the kill).
+        let reopen = || ctx.reconnect(Duration::from_secs(60), || open(ctx, h, uri, &inst));
+        let opened = if std::mem::take(&mut rejoin) {
+            reopen()
+        } else {
+            open(ctx, h, uri, &inst).or_else(|e| match ctx.ride_out(era, RIDE_OUT) {
+                Some(now) => {
+                    era = now;
+                    reopen()
+                }
+                None => Err(e),
+            })
+        };
         let mut s = match opened {
             Ok(s) => s,
             Err(e) => return first.failed(ctx, &who, &e),
@@ -158,6 +165,7 @@ pub(crate) fn consume(
             Err(e) => {
                 if let Some(now) = ctx.ride_out(era, RIDE_OUT) {
                     era = now;
+                    rejoin = true;
                     continue;
                 }
                 if ctx.stopped() && ctx.outages.generation() > 0 {

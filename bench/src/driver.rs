@@ -8,7 +8,7 @@ use mqlab_sim::dist::Dist;
 use mqlab_sim::rng::{SimRng, StreamKind, stream};
 use mqlab_sim::scenario::{FaultConfig, FaultKind, Scenario};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Shared by every thread of one run.
@@ -20,8 +20,10 @@ pub struct Ctx {
     pub seed: u64,
     /// The workload.
     pub work: Workload,
-    /// Time zero: intended send times count from here.
-    pub t0: Instant,
+    /// Time zero, set by `start` once the setup is done (streams, queues, consumers and
+    /// producers connected): intended send times and every fault's `at` count from here,
+    /// as the model's count from its first event. Before it the clock reads 0.
+    t0: OnceLock<Instant>,
     /// The accounting.
     pub books: Mutex<Books>,
     /// Set when everything must stop (end of drain, or a failure).
@@ -35,7 +37,7 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// A context starting its clock now.
+    /// A context whose clock starts at `start`.
     #[must_use]
     pub fn new(sc: Scenario, seed: u64, work: Workload) -> Arc<Ctx> {
         let books = Books::new(&sc, &work);
@@ -45,7 +47,7 @@ impl Ctx {
             sc,
             seed,
             work,
-            t0: Instant::now(),
+            t0: OnceLock::new(),
             books: Mutex::new(books),
             stop: AtomicBool::new(false),
             last_delivery_ns: AtomicU64::new(0),
@@ -53,10 +55,25 @@ impl Ctx {
         })
     }
 
-    /// Nanoseconds since time zero.
+    /// Starts the workload's clock (once; later calls change nothing). A driver calls it
+    /// when its setup is done, just before the producers start: a fault at `0s` then
+    /// meets the workload, not the setup.
+    pub fn start(&self) {
+        let _ = self.t0.set(Instant::now());
+    }
+
+    /// Whether the workload's clock runs.
+    #[must_use]
+    pub fn started(&self) -> bool {
+        self.t0.get().is_some()
+    }
+
+    /// Nanoseconds since time zero (0 until `start`).
     #[must_use]
     pub fn now_ns(&self) -> u64 {
-        u64::try_from(self.t0.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        self.t0.get().map_or(0, |t0| {
+            u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        })
     }
 
     /// The books (a poisoned lock only means another thread panicked: keep counting).
@@ -78,11 +95,16 @@ impl Ctx {
         self.stop.store(true, Ordering::Relaxed);
     }
 
-    /// Sleeps until `at_ns` (or the stop flag); false when stopped.
+    /// Sleeps until `at_ns` (or the stop flag); false when stopped. Before `start` it
+    /// waits for the start first (`at_ns` counts from it).
     pub fn sleep_until(&self, at_ns: u64) -> bool {
         loop {
             if self.stopped() {
                 return false;
+            }
+            if !self.started() {
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
             }
             let now = self.now_ns();
             if now >= at_ns {

@@ -15,6 +15,7 @@ pub mod amqp;
 mod amqp_consume;
 pub mod amqp_limit;
 pub mod books;
+pub mod burst;
 pub mod census;
 pub mod cpu;
 pub mod driver;
@@ -69,6 +70,11 @@ pub struct BenchResult {
     /// Median loopback round trip to the broker (a PING, or an AMQP `basic.qos`),
     /// measured before the workload.
     pub loopback_rtt_s: f64,
+    /// The probe before the workload: the round trip again (`rtt_s`) and the broker's
+    /// per-message overhead at saturation (`per_message_s`), which `--vs-model` gives the
+    /// model. Absent for the no-op broker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<probe::Probe>,
     /// CPU seconds of the driver and of the spawned broker over the workload (Linux).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<cpu::CpuUse>,
@@ -130,45 +136,63 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
         why,
     };
     let rtt;
+    let burst;
+    // The probe's messages are the size of the workload's (the first producer's).
+    let probe_bytes = work
+        .payload_bytes
+        .first()
+        .copied()
+        .unwrap_or(0)
+        .max(wire::HEADER as u64);
     let broker_pids =
         |b: &Option<SpawnedBroker>| b.as_ref().map_or_else(Vec::new, SpawnedBroker::pids);
     let mark;
     let work_ctx = move || driver::Ctx::new(opts.scenario.clone(), opts.seed, work);
-    let (ctx, version) = match url.kind {
-        BrokerKind::Redis => {
-            let (client, version) = redis_pubsub::probe(&host, port).map_err(connect_err)?;
-            rtt = redis_pubsub::rtt(&client).map_err(connect_err)?;
-            let ctx = work_ctx();
-            mark = cpu::Mark::now(&broker_pids(&spawned));
-            let log =
-                opts.scenario.topics.iter().any(|t| {
+    let (ctx, version) =
+        match url.kind {
+            BrokerKind::Redis => {
+                let (client, version) = redis_pubsub::probe(&host, port).map_err(connect_err)?;
+                rtt = redis_pubsub::rtt(&client).map_err(connect_err)?;
+                let log = opts.scenario.topics.iter().any(|t| {
                     t.model(&opts.scenario.broker) == mqlab_sim::scenario::BrokerModel::Log
                 });
-            with_outages(&ctx, spawned.as_mut(), || {
-                if log {
-                    redis_streams::run(&ctx, &client)
+                burst = if log {
+                    burst::redis_stream(&client, probe_bytes)
                 } else {
-                    redis_pubsub::run(&ctx, &client)
+                    burst::redis_pubsub(&client, probe_bytes)
                 }
-            })
-            .map_err(connect_err)?;
-            (ctx, version)
-        }
-        BrokerKind::Noop => unreachable!("handled above"),
-        BrokerKind::Amqp => {
-            let rt = amqp::runtime().map_err(BenchError::Other)?;
-            let uri = format!("amqp://{host}:{port}/%2f");
-            rtt = amqp::rtt(rt.handle(), &uri).map_err(connect_err)?;
-            let ctx = work_ctx();
-            mark = cpu::Mark::now(&broker_pids(&spawned));
-            with_outages(&ctx, spawned.as_mut(), || {
-                amqp::run(&ctx, rt.handle(), &uri)
-            })
-            .map_err(connect_err)?;
-            rt.shutdown_timeout(std::time::Duration::from_secs(2));
-            (ctx, rabbitmq_version())
-        }
-    };
+                .map_err(connect_err)?;
+                let ctx = work_ctx();
+                mark = cpu::Mark::now(&broker_pids(&spawned));
+                with_outages(&ctx, spawned.as_mut(), || {
+                    if log {
+                        redis_streams::run(&ctx, &client)
+                    } else {
+                        redis_pubsub::run(&ctx, &client)
+                    }
+                })
+                .map_err(connect_err)?;
+                (ctx, version)
+            }
+            BrokerKind::Noop => unreachable!("handled above"),
+            BrokerKind::Amqp => {
+                let rt = amqp::runtime().map_err(BenchError::Other)?;
+                let uri = format!("amqp://{host}:{port}/%2f");
+                rtt = amqp::rtt(rt.handle(), &uri).map_err(connect_err)?;
+                let quorum = opts.scenario.topics.iter().any(|t| {
+                    t.model(&opts.scenario.broker) == mqlab_sim::scenario::BrokerModel::Queue
+                });
+                burst = burst::amqp(rt.handle(), &uri, probe_bytes, quorum).map_err(connect_err)?;
+                let ctx = work_ctx();
+                mark = cpu::Mark::now(&broker_pids(&spawned));
+                with_outages(&ctx, spawned.as_mut(), || {
+                    amqp::run(&ctx, rt.handle(), &uri)
+                })
+                .map_err(connect_err)?;
+                rt.shutdown_timeout(std::time::Duration::from_secs(2));
+                (ctx, rabbitmq_version())
+            }
+        };
     let cpu = Some(mark.since(&broker_pids(&spawned)));
     let end = ctx.now_ns();
     let books = ctx.books();
@@ -188,6 +212,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
         scheduling_error_s: mqlab_sim::metrics::latency_of(&books.sched_error),
         misrouted: books.misrouted,
         loopback_rtt_s: rtt.as_secs_f64(),
+        probe: Some(probe::Probe::new(rtt, burst, probe::BURST, probe_bytes)),
         cpu,
         outages: ctx.outages.happened(),
         partial: books.partial.clone(),
@@ -233,6 +258,7 @@ fn run_noop(opts: &BenchOptions) -> BenchResult {
         scheduling_error_s: mqlab_sim::metrics::latency_of(&books.sched_error),
         misrouted: books.misrouted,
         loopback_rtt_s: 0.0,
+        probe: None,
         cpu: Some(mark.since(&[])),
         outages: Vec::new(),
         partial: books.partial.clone(),

@@ -62,6 +62,7 @@ pub fn run(ctx: &Arc<Ctx>) {
         let (ctx2, q2) = (Arc::clone(ctx), Arc::clone(&queues));
         threads.push(std::thread::spawn(move || consume(&ctx2, &q2, inst)));
     }
+    ctx.start();
     for p in 0..ctx.sc.producers.len() {
         let ctx2 = Arc::clone(ctx);
         let mut out = NoopPublisher {

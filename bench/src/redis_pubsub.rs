@@ -125,21 +125,20 @@ pub fn run(ctx: &Arc<Ctx>, client: &Client) -> Result<(), String> {
         rx.recv_timeout(Duration::from_secs(10))
             .map_err(|_| "a subscriber did not subscribe within 10s".to_string())??;
     }
+    let mut publishers = Vec::new();
     for p in 0..ctx.sc.producers.len() {
+        publishers.push(RedisPublisher {
+            client: client.clone(),
+            con: connect(client)?,
+            channel: ctx.sc.producers[p].topic.get_ref().clone(),
+        });
+    }
+    // Set up: the workload's clock (and its faults') starts now.
+    ctx.start();
+    for (p, mut out) in publishers.into_iter().enumerate() {
         let ctx2 = Arc::clone(ctx);
-        let channel = ctx.sc.producers[p].topic.get_ref().clone();
-        let con = connect(client)?;
-        let client = client.clone();
         threads.push(std::thread::spawn(move || {
-            driver::produce(
-                &ctx2,
-                p,
-                &mut RedisPublisher {
-                    client,
-                    con,
-                    channel,
-                },
-            );
+            driver::produce(&ctx2, p, &mut out);
         }));
     }
     driver::await_end(ctx, Duration::from_millis(500));

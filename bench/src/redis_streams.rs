@@ -192,8 +192,8 @@ pub fn run(ctx: &Arc<Ctx>, client: &Client) -> Result<(), String> {
         rx.recv_timeout(Duration::from_secs(10))
             .map_err(|_| "a consumer did not connect within 10s".to_string())??;
     }
+    let mut publishers = Vec::new();
     for p in 0..ctx.sc.producers.len() {
-        let ctx2 = Arc::clone(ctx);
         let t = ctx
             .work
             .sends
@@ -211,17 +211,18 @@ pub fn run(ctx: &Arc<Ctx>, client: &Client) -> Result<(), String> {
             );
         let streams = (0..partitions(ctx, t)).map(|q| stream(ctx, t, q)).collect();
         let con = crate::redis_pubsub::connect(client)?;
-        let client = client.clone();
+        publishers.push(StreamPublisher {
+            client: client.clone(),
+            con,
+            streams,
+        });
+    }
+    // Set up: the workload's clock (and its faults') starts now.
+    ctx.start();
+    for (p, mut out) in publishers.into_iter().enumerate() {
+        let ctx2 = Arc::clone(ctx);
         threads.push(std::thread::spawn(move || {
-            driver::produce(
-                &ctx2,
-                p,
-                &mut StreamPublisher {
-                    client,
-                    con,
-                    streams,
-                },
-            );
+            driver::produce(&ctx2, p, &mut out);
         }));
     }
     driver::await_end(ctx, Duration::from_secs(2));

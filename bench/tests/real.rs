@@ -64,6 +64,7 @@ fn rabbitmq_topic_exchange_copies_and_unroutable_equal_the_models() {
     let _one = serial();
     let (r, sc) = bench(TOPIC_ROUTING, BrokerKind::Amqp, None);
     let model = Engine::new(&sc, sc.seed).run();
+    assert_probe_used(&r, &sc);
     let s = &r.summary;
     assert_eq!(s.messages.produced, model.messages.produced);
     assert_eq!(r.misrouted, 0, "no delivery outside the model's routing");
@@ -393,4 +394,70 @@ fn rabbitmq_max_length_drops_agree_with_the_model() {
         assert_eq!(r.summary.messages.lost, 0, "{on_full}: every drop is known");
         assert!(r.summary.conservation_ok);
     }
+}
+
+/// The probe's figures are real measurements (positive, finite, a per-message time far
+/// below a millisecond on loopback) and `calibrate` puts both into the model: its p50
+/// latency holds the one-way trip and the broker's per-message time, which a model run
+/// with the round trip alone lacks by that time (at 200/s nothing queues at the broker,
+/// so the difference is one ingest).
+fn assert_probe_used(r: &mqlab_bench::BenchResult, sc: &Scenario) {
+    let p = r.probe.expect("a real run has a probe");
+    assert!(p.rtt_s.is_finite() && p.rtt_s > 0.0, "{p:?}");
+    assert!(
+        p.per_message_s.is_finite() && p.per_message_s > 0.0,
+        "{p:?}"
+    );
+    assert!(
+        p.per_message_s < 1e-3,
+        "a loopback broker per message: {p:?}"
+    );
+    assert_eq!(p.rtt_s, r.loopback_rtt_s);
+    let calibrated = mqlab_bench::probe::calibrate(sc, &p);
+    let with = Engine::new(&calibrated, sc.seed).run().latency_s.p50;
+    let mut wire_only = calibrated.clone();
+    wire_only.broker.bandwidth = None;
+    let without = Engine::new(&wire_only, sc.seed).run().latency_s.p50;
+    assert!(with >= p.rtt_s / 2.0 + p.per_message_s, "{with} vs {p:?}");
+    assert!(
+        with - without >= 0.9 * p.per_message_s,
+        "{with} - {without} vs {p:?}"
+    );
+}
+
+const LIGHT: &str = r#"
+name = "light"
+seed = 2
+duration = "1s"
+drain = "2s"
+[broker]
+model = "pubsub"
+[[topic]]
+name = "t"
+[[producer]]
+name = "p"
+topic = "t"
+rate = 200
+arrival = "constant"
+[[consumer]]
+group = "g"
+topic = "t"
+service_time = "0s"
+"#;
+
+/// The probe on Redis pub/sub and Redis Streams (its burst takes the workload's path).
+#[test]
+fn redis_probe_measures_the_per_message_overhead_and_the_model_uses_it() {
+    if !have(
+        BrokerKind::Redis,
+        "redis_probe_measures_the_per_message_overhead_and_the_model_uses_it",
+    ) {
+        return;
+    }
+    let _one = serial();
+    let (r, sc) = bench(LIGHT, BrokerKind::Redis, None);
+    assert_probe_used(&r, &sc);
+    let log = LIGHT.replace("\"pubsub\"", "\"log\"");
+    let (r, sc) = bench(&log, BrokerKind::Redis, None);
+    assert_probe_used(&r, &sc);
 }
