@@ -20,6 +20,7 @@ mod group;
 mod idempotence;
 mod invariants;
 mod lag;
+mod models;
 mod outbox;
 mod pauses;
 mod payload;
@@ -523,7 +524,7 @@ impl Engine {
         self.now >= self.stop
             && self.queue.pending_work() == 0
             && self.producers.iter().all(|p| p.open == 0)
-            && self.groups.iter().all(|g| self.group_settled(g))
+            && self.groups.iter().all(|g| self.model_settled(g))
     }
 
     fn finish(&mut self) {

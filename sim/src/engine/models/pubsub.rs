@@ -1,0 +1,80 @@
+//! Redis-like pub/sub: each subscriber has a bounded output buffer; a message written to
+//! it is gone from the server, and nothing is kept for a subscriber that disconnects.
+
+use super::Model;
+use super::queue::{self, Receive};
+use crate::consumer::{Group, PendingAck, Store, Work};
+use crate::engine::Engine;
+use crate::scenario::BrokerModel;
+
+pub(super) struct PubSub;
+
+impl Receive for PubSub {
+    const REMOVED: bool = true;
+}
+
+impl Model for PubSub {
+    const BROKER: BrokerModel = BrokerModel::Pubsub;
+
+    #[inline]
+    fn take(e: &mut Engine, i: u32) -> Option<Work> {
+        queue::receive::<PubSub>(e, i)
+    }
+
+    #[inline]
+    fn idle(e: &mut Engine, i: u32) {
+        queue::wait(e, i);
+    }
+
+    /// Pub/sub is at-most-once: nothing to acknowledge.
+    #[inline]
+    fn settle(e: &mut Engine, i: u32, w: Work) {
+        queue::settle(e, i, w);
+    }
+
+    fn commit(e: &mut Engine, g: u32) {
+        queue::commit(e, g);
+    }
+
+    fn settled(e: &Engine, g: &Group) -> bool {
+        queue::settled(e, g, false)
+    }
+
+    /// The connection closed: the server drops the subscriber's output buffer.
+    fn leave(e: &mut Engine, i: u32, _: Option<Work>, _: &[PendingAck]) {
+        e.discard_buffer(e.instances[i as usize].group);
+    }
+
+    fn rejoin(e: &mut Engine, i: u32) {
+        e.try_start(i);
+    }
+
+    fn close(e: &mut Engine, g: u32) {
+        queue::close(e, g);
+    }
+
+    fn held(_: &Engine, g: &Group, f: impl FnMut(u32)) {
+        queue::held(g, f);
+    }
+
+    /// The subscriber's output buffer (Redis never pushes back on a publisher: the topic
+    /// backlog is 0, and each buffer's limit decides).
+    fn backlog(_: &Engine, g: &Group) -> u64 {
+        queue::len(g)
+    }
+}
+
+impl Engine {
+    /// Redis: a subscriber's connection closed; the server drops its output buffer.
+    pub(in crate::engine) fn discard_buffer(&mut self, g: u32) {
+        let group = &mut self.groups[g as usize];
+        let Store::Queue(q) = &mut group.store else {
+            unreachable!()
+        };
+        let dropped = q.drain();
+        group.lag = 0;
+        for m in dropped {
+            self.drop_copy(g, m.id, Some(m.arrived), "disconnected");
+        }
+    }
+}
