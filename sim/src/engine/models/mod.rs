@@ -169,6 +169,7 @@ impl Engine {
     }
 
     /// [`Model::backlog`] for group `g`.
+    #[inline]
     pub(super) fn model_backlog(&self, g: u32) -> u64 {
         let group = &self.groups[g as usize];
         with_model!(group.kind, M => M::backlog(self, group))
