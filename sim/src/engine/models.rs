@@ -1,11 +1,11 @@
 //! Broker models: how a group's copies are handed to its instances, settled after
 //! processing, given back when an instance leaves, and counted by the census. Each model
-//! is one file implementing [`Model`]; [`with_model!`] is the one place that maps a
+//! is one file implementing [`Model`]; `with_model!` is the one place that maps a
 //! group's kind to its model (a `match`, so the per-message verbs are statically
 //! dispatched and inlined, never a virtual call).
 //!
 //! Adding a model: a `GroupKind` variant (and the `broker.model` value that selects it),
-//! a file here implementing `Model`, and one arm in `with_model!` (plus its line in
+//! a file under `models/` implementing `Model`, and one arm in `with_model!` (plus its line in
 //! `kind_of`, which the compiler asks for).
 
 mod amqp;
