@@ -3,7 +3,7 @@
 //! delivery variant's uncommitted work.
 
 use super::Engine;
-use crate::consumer::{GroupKind, Store, Work};
+use crate::consumer::{Store, Work};
 use crate::event::Event;
 use crate::log::assign;
 use crate::scenario::Delivery;
@@ -207,7 +207,7 @@ impl Engine {
     fn leave_group(&mut self, i: u32, work: Option<Work>, lost_in_hand: bool) {
         let g = self.instances[i as usize].group;
         if let Some(w) = work {
-            self.abandon(g, w, lost_in_hand);
+            self.model_abandon(g, w, lost_in_hand);
         }
         let group = &self.groups[g as usize];
         if super::models::rebalances(group.kind) && !group.session_timeout.is_zero() {
@@ -288,17 +288,13 @@ impl Engine {
         }
     }
 
-    /// The message in hand when its instance crashed.
-    fn abandon(&mut self, g: u32, w: Work, lost_in_hand: bool) {
+    /// The message in hand when its instance crashed (or was cut off): at-most-once took
+    /// and committed it, so a crash loses it; what else happens to it is the model's
+    /// (`Model::abandon`).
+    pub(super) fn lost_in_crash(&mut self, g: u32, w: &Work, lost_in_hand: bool) {
         let group = &mut self.groups[g as usize];
         let taken_and_committed = group.delivery == Delivery::AtMostOnce;
         let unapplied = group.ledger.applied(w.msg.id) == 0;
-        if lost_in_hand && unapplied && group.kind == GroupKind::PubSub {
-            // Redis forgets a message once written to the subscriber's socket: like every
-            // other pub/sub miss it is a known drop, not a silent loss.
-            self.drop_copy(g, w.msg.id, Some(w.msg.arrived), "subscriber-crashed");
-            return;
-        }
         if lost_in_hand && taken_and_committed && unapplied {
             group.metrics.lost_known += 1;
             // Gone with the instance's memory: no longer waiting or in service.
@@ -316,29 +312,6 @@ impl Engine {
             if self.traced_copy(g, w.msg.id) {
                 let why = "taken and committed before processing (at-most-once), then the instance crashed with it";
                 self.trace_lost(g, why);
-            }
-        }
-        let group = &mut self.groups[g as usize];
-        if let Store::Log(parts) = &group.store {
-            let skipped = parts[w.partition as usize].committed > w.offset;
-            if lost_in_hand && !taken_and_committed && unapplied && skipped {
-                // Retention deleted it while in hand: no replay will bring it back.
-                self.drop_copy(g, w.msg.id, Some(w.msg.arrived), "retention");
-            }
-        }
-        let group = &mut self.groups[g as usize];
-        if let Store::Log(parts) = &mut group.store {
-            let gp = &mut parts[w.partition as usize];
-            gp.worker = None;
-            if !taken_and_committed {
-                gp.position = gp.position.min(w.offset).max(gp.committed);
-                gp.done = gp.done.min(gp.position);
-            }
-            let owner = gp.owner;
-            let first = group.first;
-            self.fetchable(g, w.partition);
-            if let Some(o) = owner {
-                self.try_start(first + o);
             }
         }
     }

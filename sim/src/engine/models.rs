@@ -33,6 +33,9 @@ pub(super) trait Model {
     /// The group's dead letters can be moved back to its queue.
     const REDRIVABLE: bool = false;
 
+    /// The run starts: the group's members get their partitions, or wait on (or poll)
+    /// its queue.
+    fn start(e: &mut Engine, g: u32);
     /// Fetch or receive the next message for idle instance `i`, if there is one.
     fn take(e: &mut Engine, i: u32) -> Option<Work>;
     /// Instance `i` found nothing to take: wait (long poll) or poll again later.
@@ -44,6 +47,12 @@ pub(super) trait Model {
     fn commit(e: &mut Engine, g: u32);
     /// Nothing of the group's is waiting to be committed or to become visible again.
     fn settled(e: &Engine, g: &Group) -> bool;
+    /// The message `w` an instance of group `g` had in hand when it crashed
+    /// (`lost_in_hand`) or was cut off (it goes on as a zombie). By default only
+    /// at-most-once loses it; the rest comes back as the model's `leave` says.
+    fn abandon(e: &mut Engine, g: u32, w: Work, lost_in_hand: bool) {
+        e.lost_in_crash(g, &w, lost_in_hand);
+    }
     /// Instance `i` left the group (crashed, cut off, or its session expired): what it
     /// held goes back to the queue, to the other members, or is lost. `work` is the
     /// message it had in hand, `pending` its unsent acknowledgements.
@@ -115,6 +124,11 @@ pub(super) fn redrivable(kind: GroupKind) -> bool {
 }
 
 impl Engine {
+    /// [`Model::start`] for group `g`.
+    pub(super) fn model_start(&mut self, g: u32) {
+        with_model!(self.groups[g as usize].kind, M => M::start(self, g));
+    }
+
     /// [`Model::take`] for instance `i`'s group.
     #[inline]
     pub(super) fn model_take(&mut self, i: u32) -> Option<Work> {
@@ -144,6 +158,11 @@ impl Engine {
     /// [`Model::settled`] for group `g`.
     pub(super) fn model_settled(&self, g: &Group) -> bool {
         with_model!(g.kind, M => M::settled(self, g))
+    }
+
+    /// [`Model::abandon`] for group `g`.
+    pub(super) fn model_abandon(&mut self, g: u32, w: Work, lost_in_hand: bool) {
+        with_model!(self.groups[g as usize].kind, M => M::abandon(self, g, w, lost_in_hand));
     }
 
     /// [`Model::leave`] for instance `i`'s group.

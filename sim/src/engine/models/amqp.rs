@@ -20,6 +20,10 @@ impl Model for Amqp {
 
     /// The next message this consumer was sent; when it holds none, the broker sends it
     /// up to `prefetch` unacknowledged messages at once (basic.qos).
+    fn start(e: &mut Engine, g: u32) {
+        queue::start(e, g);
+    }
+
     #[inline]
     fn take(e: &mut Engine, i: u32) -> Option<Work> {
         let inst = &e.instances[i as usize];

@@ -14,6 +14,10 @@ impl Model for Log {
     const REBALANCES: bool = true;
     const REPLAYABLE: bool = true;
 
+    fn start(e: &mut Engine, g: u32) {
+        e.rebalance(g);
+    }
+
     /// The next message of the instance's partitions, round-robin (see `ready.rs`).
     #[inline]
     fn take(e: &mut Engine, i: u32) -> Option<Work> {
@@ -110,6 +114,39 @@ impl Model for Log {
             unreachable!()
         };
         !g.commits_after_processing() || parts.iter().all(|gp| gp.done <= gp.committed)
+    }
+
+    /// A log keeps it: the partition is fetched again from it (or from the committed
+    /// offset, if that is past it), unless at-most-once had committed it already.
+    fn abandon(e: &mut Engine, g: u32, w: Work, lost_in_hand: bool) {
+        e.lost_in_crash(g, &w, lost_in_hand);
+        let group = &mut e.groups[g as usize];
+        let taken_and_committed = group.delivery == Delivery::AtMostOnce;
+        let unapplied = group.ledger.applied(w.msg.id) == 0;
+        let Store::Log(parts) = &group.store else {
+            unreachable!()
+        };
+        let skipped = parts[w.partition as usize].committed > w.offset;
+        if lost_in_hand && !taken_and_committed && unapplied && skipped {
+            // Retention deleted it while in hand: no replay will bring it back.
+            e.drop_copy(g, w.msg.id, Some(w.msg.arrived), "retention");
+        }
+        let group = &mut e.groups[g as usize];
+        let Store::Log(parts) = &mut group.store else {
+            unreachable!()
+        };
+        let gp = &mut parts[w.partition as usize];
+        gp.worker = None;
+        if !taken_and_committed {
+            gp.position = gp.position.min(w.offset).max(gp.committed);
+            gp.done = gp.done.min(gp.position);
+        }
+        let owner = gp.owner;
+        let first = group.first;
+        e.fetchable(g, w.partition);
+        if let Some(o) = owner {
+            e.try_start(first + o);
+        }
     }
 
     /// Its partitions (already reset to their committed offsets) go to the others.

@@ -16,6 +16,10 @@ impl Receive for PubSub {
 impl Model for PubSub {
     const BROKER: BrokerModel = BrokerModel::Pubsub;
 
+    fn start(e: &mut Engine, g: u32) {
+        queue::start(e, g);
+    }
+
     #[inline]
     fn take(e: &mut Engine, i: u32) -> Option<Work> {
         queue::receive::<PubSub>(e, i)
@@ -38,6 +42,16 @@ impl Model for PubSub {
 
     fn settled(e: &Engine, g: &Group) -> bool {
         queue::settled(e, g, false)
+    }
+
+    /// Redis forgets a message once written to the subscriber's socket: like every other
+    /// pub/sub miss, one lost with a crashed subscriber is a known drop, not a silent loss.
+    fn abandon(e: &mut Engine, g: u32, w: Work, lost_in_hand: bool) {
+        if lost_in_hand && e.groups[g as usize].ledger.applied(w.msg.id) == 0 {
+            e.drop_copy(g, w.msg.id, Some(w.msg.arrived), "subscriber-crashed");
+            return;
+        }
+        e.lost_in_crash(g, &w, lost_in_hand);
     }
 
     /// The connection closed: the server drops the subscriber's output buffer.

@@ -18,6 +18,12 @@ pub(super) trait Receive: Model {
     const READY_ONLY: bool = false;
 }
 
+/// The run starts: every consumer waits on the queue (lowest index served first).
+pub(super) fn start(e: &mut Engine, g: u32) {
+    let group = &mut e.groups[g as usize];
+    group.idle = group.instances().rev().collect();
+}
+
 /// Receives the next visible message of instance `i`'s queue.
 #[inline]
 pub(super) fn receive<M: Receive>(e: &mut Engine, i: u32) -> Option<Work> {

@@ -9,6 +9,7 @@ use crate::consumer::{Group, GroupKind, PendingAck, Store, Work};
 use crate::engine::Engine;
 use crate::event::Event;
 use crate::scenario::BrokerModel;
+use crate::time::SimTime;
 
 pub(super) struct Sqs;
 
@@ -19,6 +20,22 @@ impl Receive for Sqs {
 impl Model for Sqs {
     const BROKER: BrokerModel = BrokerModel::Queue;
     const REDRIVABLE: bool = true;
+
+    /// Short polling: every consumer polls at once. Long polling: every consumer is
+    /// waiting from the start, and its empty receives count from then too.
+    fn start(e: &mut Engine, g: u32) {
+        if e.groups[g as usize].short_polling() {
+            for i in e.groups[g as usize].instances() {
+                e.instances[i as usize].polling = true;
+                e.queue.push(SimTime::ZERO, Event::Poll { instance: i });
+            }
+            return;
+        }
+        queue::start(e, g);
+        for i in e.groups[g as usize].instances() {
+            e.instances[i as usize].idle_since = Some(SimTime::ZERO);
+        }
+    }
 
     #[inline]
     fn take(e: &mut Engine, i: u32) -> Option<Work> {
