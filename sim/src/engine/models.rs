@@ -15,7 +15,7 @@ mod queue;
 mod sqs;
 
 use super::Engine;
-use crate::consumer::{Group, GroupKind, PendingAck, Work};
+use crate::consumer::{Group, GroupKind, Instance, PendingAck, Work};
 use crate::scenario::BrokerModel;
 
 /// The verbs a broker model answers. Associated functions over the engine (rather than
@@ -46,7 +46,7 @@ pub(super) trait Model {
     /// The periodic commit (`commit_interval`).
     fn commit(e: &mut Engine, g: u32);
     /// Nothing of the group's is waiting to be committed or to become visible again.
-    fn settled(e: &Engine, g: &Group) -> bool;
+    fn settled(r: View, g: &Group) -> bool;
     /// The message `w` an instance of group `g` had in hand when it crashed
     /// (`lost_in_hand`) or was cut off (it goes on as a zombie). By default only
     /// at-most-once loses it; the rest comes back as the model's `leave` says.
@@ -62,9 +62,20 @@ pub(super) trait Model {
     /// The end-of-run commit rule for a group that commits after processing.
     fn close(e: &mut Engine, g: u32);
     /// Calls `f` with the id of every copy the broker still holds for the group.
-    fn held(e: &Engine, g: &Group, f: impl FnMut(u32));
+    fn held(r: View, g: &Group, f: impl FnMut(u32));
     /// The group's count against `capacity` (0 where the topic counts it instead).
-    fn backlog(e: &Engine, g: &Group) -> u64;
+    fn backlog(g: &Group) -> u64;
+}
+
+/// What the read-only verbs (`settled`, `held`) may look at: the topics' logs and the
+/// instances, never the rest of the engine, so a census or a drain check cannot change
+/// the run (and a model's reads are visible in its signature).
+#[derive(Clone, Copy)]
+pub(super) struct View<'a> {
+    /// The topics, for their partitions' logs.
+    pub topics: &'a [super::Topic],
+    /// Every instance, by engine index.
+    pub instances: &'a [Instance],
 }
 
 /// Runs `$body` with `$m` naming the model of group kind `$kind`: the registry.
@@ -124,6 +135,14 @@ pub(super) fn redrivable(kind: GroupKind) -> bool {
 }
 
 impl Engine {
+    /// The narrow read-only context the models' `settled` and `held` see.
+    fn view(&self) -> View<'_> {
+        View {
+            topics: &self.topics,
+            instances: &self.instances,
+        }
+    }
+
     /// [`Model::start`] for group `g`.
     pub(super) fn model_start(&mut self, g: u32) {
         with_model!(self.groups[g as usize].kind, M => M::start(self, g));
@@ -157,7 +176,7 @@ impl Engine {
 
     /// [`Model::settled`] for group `g`.
     pub(super) fn model_settled(&self, g: &Group) -> bool {
-        with_model!(g.kind, M => M::settled(self, g))
+        with_model!(g.kind, M => M::settled(self.view(), g))
     }
 
     /// [`Model::abandon`] for group `g`.
@@ -184,14 +203,14 @@ impl Engine {
 
     /// [`Model::held`] for group `g`.
     pub(super) fn model_held(&self, g: &Group, f: impl FnMut(u32)) {
-        with_model!(g.kind, M => M::held(self, g, f));
+        with_model!(g.kind, M => M::held(self.view(), g, f));
     }
 
     /// [`Model::backlog`] for group `g`.
     #[inline]
     pub(super) fn model_backlog(&self, g: u32) -> u64 {
         let group = &self.groups[g as usize];
-        with_model!(group.kind, M => M::backlog(self, group))
+        with_model!(group.kind, M => M::backlog(group))
     }
 }
 

@@ -2,8 +2,8 @@
 //! to their `prefetch` of unacknowledged deliveries; a closed channel's unacknowledged
 //! messages go straight back to the head of the queue.
 
-use super::Model;
 use super::queue::{self, Receive};
+use super::{Model, View};
 use crate::consumer::{Group, PendingAck, Store, Work};
 use crate::engine::Engine;
 use crate::scenario::{BrokerModel, Delivery};
@@ -47,8 +47,8 @@ impl Model for Amqp {
         queue::commit(e, g);
     }
 
-    fn settled(e: &Engine, g: &Group) -> bool {
-        queue::settled(e, g, false)
+    fn settled(r: View, g: &Group) -> bool {
+        queue::settled(r, g, false)
     }
 
     /// Sent ahead but not started: as unacknowledged as the one in hand.
@@ -66,13 +66,13 @@ impl Model for Amqp {
         queue::close(e, g);
     }
 
-    fn held(_: &Engine, g: &Group, f: impl FnMut(u32)) {
+    fn held(_: View, g: &Group, f: impl FnMut(u32)) {
         queue::held(g, f);
     }
 
     /// RabbitMQ's queue length limit counts ready messages only, not those delivered
     /// and unacknowledged.
-    fn backlog(_: &Engine, g: &Group) -> u64 {
+    fn backlog(g: &Group) -> u64 {
         let Store::Queue(q) = &g.store else {
             unreachable!()
         };

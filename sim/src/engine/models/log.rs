@@ -2,7 +2,7 @@
 //! in offset order and commits offsets; membership changes rebalance the partitions, and
 //! whatever was uncommitted is replayed from the committed offset.
 
-use super::Model;
+use super::{Model, View};
 use crate::consumer::{Group, PendingAck, Store, Work};
 use crate::engine::Engine;
 use crate::scenario::{BrokerModel, Delivery};
@@ -109,7 +109,7 @@ impl Model for Log {
         }
     }
 
-    fn settled(_: &Engine, g: &Group) -> bool {
+    fn settled(_: View, g: &Group) -> bool {
         let Store::Log(parts) = &g.store else {
             unreachable!()
         };
@@ -195,19 +195,19 @@ impl Model for Log {
     }
 
     /// Everything from each partition's committed offset on.
-    fn held(e: &Engine, g: &Group, mut f: impl FnMut(u32)) {
+    fn held(r: View, g: &Group, mut f: impl FnMut(u32)) {
         let Store::Log(parts) = &g.store else {
             unreachable!()
         };
         for (p, gp) in parts.iter().enumerate() {
-            for m in e.topics[g.topic as usize].partitions[p].iter_from(gp.committed) {
+            for m in r.topics[g.topic as usize].partitions[p].iter_from(gp.committed) {
                 f(m.id);
             }
         }
     }
 
     /// A log's backlog is the topic's (uncommitted offsets per partition).
-    fn backlog(_: &Engine, _: &Group) -> u64 {
+    fn backlog(_: &Group) -> u64 {
         0
     }
 }

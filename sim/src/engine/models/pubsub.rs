@@ -1,8 +1,8 @@
 //! Redis-like pub/sub: each subscriber has a bounded output buffer; a message written to
 //! it is gone from the server, and nothing is kept for a subscriber that disconnects.
 
-use super::Model;
 use super::queue::{self, Receive};
+use super::{Model, View};
 use crate::consumer::{Group, PendingAck, Store, Work};
 use crate::engine::Engine;
 use crate::scenario::BrokerModel;
@@ -40,8 +40,8 @@ impl Model for PubSub {
         queue::commit(e, g);
     }
 
-    fn settled(e: &Engine, g: &Group) -> bool {
-        queue::settled(e, g, false)
+    fn settled(r: View, g: &Group) -> bool {
+        queue::settled(r, g, false)
     }
 
     /// Redis forgets a message once written to the subscriber's socket: like every other
@@ -67,13 +67,13 @@ impl Model for PubSub {
         queue::close(e, g);
     }
 
-    fn held(_: &Engine, g: &Group, f: impl FnMut(u32)) {
+    fn held(_: View, g: &Group, f: impl FnMut(u32)) {
         queue::held(g, f);
     }
 
     /// The subscriber's output buffer (Redis never pushes back on a publisher: the topic
     /// backlog is 0, and each buffer's limit decides).
-    fn backlog(_: &Engine, g: &Group) -> u64 {
+    fn backlog(g: &Group) -> u64 {
         queue::len(g)
     }
 }

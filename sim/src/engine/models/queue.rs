@@ -1,7 +1,7 @@
 //! What the queue-backed models (SQS, AMQP, Redis pub/sub) share: one queue per group,
 //! competing consumers receiving from it, and acknowledgements that delete.
 
-use super::Model;
+use super::{Model, View};
 use crate::consumer::{Group, PendingAck, Store, Work};
 use crate::engine::Engine;
 use crate::event::Event;
@@ -180,7 +180,7 @@ pub(super) fn commit(e: &mut Engine, g: u32) {
 
 /// No acknowledgement is pending, and (`leased`) nothing received is waiting for its
 /// visibility timeout.
-pub(super) fn settled(e: &Engine, g: &Group, leased: bool) -> bool {
+pub(super) fn settled(r: View, g: &Group, leased: bool) -> bool {
     let Store::Queue(q) = &g.store else {
         unreachable!()
     };
@@ -188,11 +188,11 @@ pub(super) fn settled(e: &Engine, g: &Group, leased: bool) -> bool {
     // waiting messages only on their next poll.
     let polled = g.short_polling()
         && q.has_visible()
-        && g.instances().any(|i| e.instances[i as usize].is_idle());
+        && g.instances().any(|i| r.instances[i as usize].is_idle());
     !polled
         && (!leased || q.in_flight() == 0)
         && g.instances()
-            .all(|i| e.instances[i as usize].pending.is_empty())
+            .all(|i| r.instances[i as usize].pending.is_empty())
 }
 
 /// End of run: live members send their batched deletes and acks. A crashed or cut-off

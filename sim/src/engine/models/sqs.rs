@@ -3,8 +3,8 @@
 //! and a message received `max_receives` times is redriven to the dead-letter queue.
 //! Idle consumers long-poll (`wait_time`) or short-poll every `poll_interval`.
 
-use super::Model;
 use super::queue::{self, Receive};
+use super::{Model, View};
 use crate::consumer::{Group, GroupKind, PendingAck, Store, Work};
 use crate::engine::Engine;
 use crate::event::Event;
@@ -76,8 +76,8 @@ impl Model for Sqs {
         queue::commit(e, g);
     }
 
-    fn settled(e: &Engine, g: &Group) -> bool {
-        queue::settled(e, g, true)
+    fn settled(r: View, g: &Group) -> bool {
+        queue::settled(r, g, true)
     }
 
     /// What it received comes back after the visibility timeout, unless at-most-once
@@ -98,12 +98,12 @@ impl Model for Sqs {
         queue::close(e, g);
     }
 
-    fn held(_: &Engine, g: &Group, f: impl FnMut(u32)) {
+    fn held(_: View, g: &Group, f: impl FnMut(u32)) {
         queue::held(g, f);
     }
 
     /// SQS keeps a message until it is deleted: received ones count too.
-    fn backlog(_: &Engine, g: &Group) -> u64 {
+    fn backlog(g: &Group) -> u64 {
         queue::len(g)
     }
 }
