@@ -53,6 +53,7 @@ impl Engine {
     }
 
     /// A queue or exchange group's count against `capacity` (see `backlog`).
+    #[inline]
     pub(super) fn queue_backlog(&self, g: u32) -> u64 {
         self.model_backlog(g)
     }
