@@ -33,6 +33,15 @@ pub(super) trait Model {
     /// The group's dead letters can be moved back to its queue.
     const REDRIVABLE: bool = false;
 
+    /// SQS: a receive leases the message for the visibility timeout (it comes back when
+    /// the lease runs out, not when its holder gives up), and a message received
+    /// `max_receives` times is redriven to the dead-letter queue instead.
+    const LEASED: bool = false;
+    /// Pub/sub: a message is handed over for good when taken.
+    const REMOVED: bool = false;
+    /// AMQP: a delivered message no longer counts against the queue length limit.
+    const READY_ONLY: bool = false;
+
     /// The run starts: the group's members get their partitions, or wait on (or poll)
     /// its queue.
     fn start(e: &mut Engine, g: u32);
@@ -122,6 +131,16 @@ fn broker_of(kind: GroupKind) -> BrokerModel {
 /// Whether group kind `kind` rebalances on membership changes (see [`Model::REBALANCES`]).
 pub(super) fn rebalances(kind: GroupKind) -> bool {
     with_model!(kind, M => M::REBALANCES)
+}
+
+/// Whether group kind `kind` leases what it hands out (see [`Model::LEASED`]).
+pub(super) fn leased(kind: GroupKind) -> bool {
+    with_model!(kind, M => M::LEASED)
+}
+
+/// Whether group kind `kind` hands a message over for good (see [`Model::REMOVED`]).
+pub(super) fn removed_when_taken(kind: GroupKind) -> bool {
+    with_model!(kind, M => M::REMOVED)
 }
 
 /// Whether the dashboard may replay group kind `kind` (see [`Model::REPLAYABLE`]).

@@ -2,7 +2,7 @@
 //! to their `prefetch` of unacknowledged deliveries; a closed channel's unacknowledged
 //! messages go straight back to the head of the queue.
 
-use super::queue::{self, Receive};
+use super::queue;
 use super::{Model, View};
 use crate::consumer::{Group, PendingAck, Store, Work};
 use crate::engine::Engine;
@@ -10,12 +10,9 @@ use crate::scenario::{BrokerModel, Delivery};
 
 pub(super) struct Amqp;
 
-impl Receive for Amqp {
-    const READY_ONLY: bool = true;
-}
-
 impl Model for Amqp {
     const BROKER: BrokerModel = BrokerModel::Exchange;
+    const READY_ONLY: bool = true;
     const REDRIVABLE: bool = true;
 
     /// The next message this consumer was sent; when it holds none, the broker sends it

@@ -1,7 +1,7 @@
 //! Redis-like pub/sub: each subscriber has a bounded output buffer; a message written to
 //! it is gone from the server, and nothing is kept for a subscriber that disconnects.
 
-use super::queue::{self, Receive};
+use super::queue;
 use super::{Model, View};
 use crate::consumer::{Group, PendingAck, Store, Work};
 use crate::engine::Engine;
@@ -9,12 +9,9 @@ use crate::scenario::BrokerModel;
 
 pub(super) struct PubSub;
 
-impl Receive for PubSub {
-    const REMOVED: bool = true;
-}
-
 impl Model for PubSub {
     const BROKER: BrokerModel = BrokerModel::Pubsub;
+    const REMOVED: bool = true;
 
     fn start(e: &mut Engine, g: u32) {
         queue::start(e, g);

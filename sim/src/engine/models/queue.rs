@@ -7,17 +7,6 @@ use crate::engine::Engine;
 use crate::event::Event;
 use crate::scenario::Delivery;
 
-/// How a queue model receives: what happens to a message as a consumer takes it.
-pub(super) trait Receive: Model {
-    /// SQS: a receive leases the message for the visibility timeout, and a message
-    /// received `max_receives` times is redriven to the dead-letter queue instead.
-    const LEASED: bool = false;
-    /// Pub/sub: the message is handed over for good when taken.
-    const REMOVED: bool = false;
-    /// AMQP: a delivered message no longer counts against the queue length limit.
-    const READY_ONLY: bool = false;
-}
-
 /// The run starts: every consumer waits on the queue (lowest index served first).
 pub(super) fn start(e: &mut Engine, g: u32) {
     let group = &mut e.groups[g as usize];
@@ -26,7 +15,7 @@ pub(super) fn start(e: &mut Engine, g: u32) {
 
 /// Receives the next visible message of instance `i`'s queue.
 #[inline]
-pub(super) fn receive<M: Receive>(e: &mut Engine, i: u32) -> Option<Work> {
+pub(super) fn receive<M: Model>(e: &mut Engine, i: u32) -> Option<Work> {
     let g = e.instances[i as usize].group;
     let (vt, max_receives) = (e.broker.visibility_timeout, e.broker.max_receives);
     loop {
@@ -83,7 +72,7 @@ pub(super) fn receive<M: Receive>(e: &mut Engine, i: u32) -> Option<Work> {
 /// The next message the broker already sent instance `i`; when it holds none, up to
 /// `room` more are received at once.
 #[inline]
-pub(super) fn take_prefetched<M: Receive>(e: &mut Engine, i: u32, room: usize) -> Option<Work> {
+pub(super) fn take_prefetched<M: Model>(e: &mut Engine, i: u32, room: usize) -> Option<Work> {
     if e.instances[i as usize].prefetched.is_empty() {
         for _ in 0..room {
             let Some(w) = receive::<M>(e, i) else {

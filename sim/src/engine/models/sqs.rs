@@ -3,7 +3,7 @@
 //! and a message received `max_receives` times is redriven to the dead-letter queue.
 //! Idle consumers long-poll (`wait_time`) or short-poll every `poll_interval`.
 
-use super::queue::{self, Receive};
+use super::queue;
 use super::{Model, View};
 use crate::consumer::{Group, GroupKind, PendingAck, Store, Work};
 use crate::engine::Engine;
@@ -13,12 +13,9 @@ use crate::time::SimTime;
 
 pub(super) struct Sqs;
 
-impl Receive for Sqs {
-    const LEASED: bool = true;
-}
-
 impl Model for Sqs {
     const BROKER: BrokerModel = BrokerModel::Queue;
+    const LEASED: bool = true;
     const REDRIVABLE: bool = true;
 
     /// Short polling: every consumer polls at once. Long polling: every consumer is
