@@ -508,8 +508,14 @@ impl Engine {
     /// commit, no queue waiting on a visibility timeout.
     #[inline]
     fn quiescent(&self) -> bool {
-        self.now >= self.stop
-            && self.queue.pending_work() == 0
+        self.now >= self.stop && self.settled()
+    }
+
+    /// The rest of `quiescent`, kept out of line: `step` asks on every event, and only
+    /// the time test is worth inlining there (the models' `settled` checks would bloat it).
+    #[inline(never)]
+    fn settled(&self) -> bool {
+        self.queue.pending_work() == 0
             && self.producers.iter().all(|p| p.open == 0)
             && self.groups.iter().all(|g| self.model_settled(g))
     }
