@@ -20,6 +20,7 @@ mod group;
 mod idempotence;
 mod invariants;
 mod lag;
+mod models;
 mod outbox;
 mod pauses;
 mod payload;
@@ -357,25 +358,12 @@ impl Engine {
                     Event::GroupJoin { group: g as u32 },
                 );
             }
-            self.rebalance(g as u32);
+            // Partitions assigned, or every consumer waiting on (or polling) its queue.
+            self.model_start(g as u32);
             let interval = self.groups[g].commit_interval;
             if !interval.is_zero() {
                 self.queue
                     .push(SimTime::ZERO + interval, Event::Commit { group: g as u32 });
-            }
-            if self.groups[g].short_polling() {
-                for i in self.groups[g].instances() {
-                    self.instances[i as usize].polling = true;
-                    self.queue.push(SimTime::ZERO, Event::Poll { instance: i });
-                }
-            } else if let Store::Queue(_) = self.groups[g].store {
-                self.groups[g].idle = self.groups[g].instances().rev().collect();
-                if self.groups[g].kind == crate::consumer::GroupKind::Sqs {
-                    // A long poll is waiting from the start: its empty receives count too.
-                    for i in self.groups[g].instances() {
-                        self.instances[i as usize].idle_since = Some(SimTime::ZERO);
-                    }
-                }
             }
         }
         for f in 0..self.faults.len() {
@@ -527,10 +515,16 @@ impl Engine {
     /// commit, no queue waiting on a visibility timeout.
     #[inline]
     fn quiescent(&self) -> bool {
-        self.now >= self.stop
-            && self.queue.pending_work() == 0
+        self.now >= self.stop && self.settled()
+    }
+
+    /// The rest of `quiescent`, kept out of line: `step` asks on every event, and only
+    /// the time test is worth inlining there (the models' `settled` checks would bloat it).
+    #[inline(never)]
+    fn settled(&self) -> bool {
+        self.queue.pending_work() == 0
             && self.producers.iter().all(|p| p.open == 0)
-            && self.groups.iter().all(|g| self.group_settled(g))
+            && self.groups.iter().all(|g| self.model_settled(g))
     }
 
     fn finish(&mut self) {

@@ -53,13 +53,9 @@ impl Engine {
     }
 
     /// A queue or exchange group's count against `capacity` (see `backlog`).
+    #[inline]
     pub(super) fn queue_backlog(&self, g: u32) -> u64 {
-        let group = &self.groups[g as usize];
-        match &group.store {
-            Store::Queue(q) if group.kind == GroupKind::Amqp => q.ready(),
-            Store::Queue(q) => q.len(),
-            Store::Log(_) => 0,
-        }
+        self.model_backlog(g)
     }
 
     /// The backlog at which `on_full` applies.

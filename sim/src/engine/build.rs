@@ -2,7 +2,7 @@
 //! consumer groups with their instances and stores.
 
 use super::Topic;
-use crate::consumer::{Group, GroupKind, Instance, Store};
+use crate::consumer::{Group, Instance, Store};
 use crate::exchange::{ExchangeKind, routes as binding_routes};
 use crate::ledger::MessageFlags;
 use crate::log::{GroupPartition, Partition};
@@ -85,12 +85,7 @@ pub(super) fn groups(
         let t = topic_index(sc, c.topic.get_ref());
         let topic = &mut topics[t as usize];
         topic.groups.push(gi as u32);
-        let kind = match topic.model {
-            BrokerModel::Log => GroupKind::Log,
-            BrokerModel::Queue => GroupKind::Sqs,
-            BrokerModel::Exchange => GroupKind::Amqp,
-            BrokerModel::Pubsub => GroupKind::PubSub,
-        };
+        let kind = super::models::kind_of(topic.model);
         let mut g = Group::new(c, t, instances.len() as u32, kind, keys);
         match &mut g.store {
             Store::Log(parts) => *parts = vec![GroupPartition::default(); topic.partitions.len()],

@@ -44,17 +44,7 @@ impl Engine {
             .map(|g| Bits::new(g.ledger.len()))
             .collect();
         for (gi, g) in self.groups.iter().enumerate() {
-            match &g.store {
-                Store::Log(parts) => {
-                    for (p, gp) in parts.iter().enumerate() {
-                        for m in self.topics[g.topic as usize].partitions[p].iter_from(gp.committed)
-                        {
-                            sets[gi].set(m.id);
-                        }
-                    }
-                }
-                Store::Queue(q) => q.held().for_each(|m| sets[gi].set(m.id)),
-            }
+            self.model_held(g, |id| sets[gi].set(id));
             if let Some(r) = &g.reseq {
                 r.held().for_each(|m| sets[gi].set(m.id));
             }
@@ -475,9 +465,8 @@ impl Engine {
                     }
                 })
                 .collect(),
-            replayable: matches!(g.store, Store::Log(_)),
-            redrivable: matches!(g.store, Store::Queue(_))
-                && g.kind != crate::consumer::GroupKind::PubSub,
+            replayable: super::models::replayable(g.kind),
+            redrivable: super::models::redrivable(g.kind),
         }
     }
 

@@ -4,11 +4,10 @@
 //! close (on a queue: the batched deletes and acks are sent). A member that cannot commit
 //! (crashed, or cut off, and not yet expired from its group) leaves its transactions open:
 //! under exactly-once they abort, so their copies are in flight, never processed.
+//! Each broker model's `close` (`models/`) does it its way.
 //! Touches only commit state and the ledger: no event is scheduled, nothing is fetched.
 
 use super::Engine;
-use crate::consumer::Store;
-use crate::scenario::Delivery;
 
 impl Engine {
     /// Applies the end-of-run commit rule to every group.
@@ -17,85 +16,17 @@ impl Engine {
             if !self.groups[g as usize].commits_after_processing() {
                 continue;
             }
-            match self.groups[g as usize].store {
-                Store::Log(_) => self.close_log_group(g),
-                Store::Queue(_) => self.close_queue_group(g),
-            }
+            self.model_close(g);
         }
         if self.pipeline.on {
             self.stage_close();
         }
     }
 
-    fn live(&self, i: u32) -> bool {
+    /// Whether instance `i` can still commit (up and reachable).
+    pub(super) fn live(&self, i: u32) -> bool {
         let inst = &self.instances[i as usize];
         inst.up && inst.reachable
-    }
-
-    fn close_log_group(&mut self, g: u32) {
-        let group = &self.groups[g as usize];
-        let Store::Log(parts) = &group.store else {
-            return;
-        };
-        let first = group.first;
-        // (partition, committed, done, owner live)
-        let open: Vec<(u32, u64, u64, bool)> = parts
-            .iter()
-            .enumerate()
-            .filter(|(_, gp)| gp.done > gp.committed)
-            .map(|(p, gp)| {
-                let live = gp.owner.is_some_and(|o| self.live(first + o));
-                (p as u32, gp.committed, gp.done, live)
-            })
-            .collect();
-        let exactly_once = group.delivery == Delivery::ExactlyOnce;
-        let topic = group.topic as usize;
-        for (p, committed, done, live) in open {
-            if live {
-                self.commit_partition(g, p, done);
-            } else if exactly_once {
-                let msgs: Vec<crate::message::Msg> = self.topics[topic].partitions[p as usize]
-                    .iter_from(committed)
-                    .take((done - committed) as usize)
-                    .copied()
-                    .collect();
-                for m in msgs {
-                    self.roll_back(g, m);
-                }
-            }
-        }
-    }
-
-    fn close_queue_group(&mut self, g: u32) {
-        // A crashed or cut-off member's batch was already given back when it left.
-        let live: Vec<u32> = self.groups[g as usize]
-            .instances()
-            .filter(|&i| self.live(i))
-            .collect();
-        for i in live {
-            let pending = std::mem::take(&mut self.instances[i as usize].pending);
-            let group = &mut self.groups[g as usize];
-            let Store::Queue(q) = &mut group.store else {
-                return;
-            };
-            for a in &pending {
-                group.ledger.commit(a.msg.id);
-                q.delete(a.slot, a.receipt);
-            }
-            group.lag = q.len();
-            if self.is_stage(g) {
-                for a in &pending {
-                    self.stage_committed(g, a.msg.id);
-                }
-            }
-            if self.tracing() {
-                self.trace_acks(
-                    g,
-                    &pending,
-                    "sent as the consumer closed at the end of the run",
-                );
-            }
-        }
     }
 }
 

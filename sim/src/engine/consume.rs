@@ -1,9 +1,9 @@
-//! The consume path: an idle instance fetches (log) or receives (queue) its next
-//! message, serves it, fails and retries it or applies its side effect, then
-//! acknowledges it according to the group's delivery variant.
+//! The consume path: an idle instance takes its next message from its broker model
+//! (`models/`), serves it, fails and retries it or applies its side effect, then has
+//! the model acknowledge it according to the group's delivery variant.
 
 use super::Engine;
-use crate::consumer::{GroupKind, PendingAck, Store, Work};
+use crate::consumer::{Store, Work};
 use crate::event::Event;
 use crate::message::Msg;
 use crate::scenario::{Delivery, OnFailure};
@@ -20,16 +20,16 @@ impl Engine {
         if self.now < self.groups[g as usize].paused_until {
             return;
         }
-        let mut taken = self.take_next(i);
+        let mut taken = self.model_take(i);
         // A circuit breaker sets messages of an open type aside; take the next one.
         while self.protection.on
             && let Some(w) = taken.as_mut()
             && self.set_aside(i, w)
         {
-            taken = self.take_next(i);
+            taken = self.model_take(i);
         }
         let Some(mut work) = taken else {
-            self.receive_nothing(i);
+            self.model_idle(i);
             return;
         };
         self.dedup_take(i, &mut work);
@@ -49,16 +49,6 @@ impl Engine {
         }
         self.instances[i as usize].work = Some(work);
         self.begin_service(i, start);
-    }
-
-    fn take_next(&mut self, i: u32) -> Option<Work> {
-        let group = &self.groups[self.instances[i as usize].group as usize];
-        match group.kind {
-            GroupKind::Log => self.fetch_log(i),
-            GroupKind::Amqp => self.take_prefetched(i),
-            GroupKind::Sqs if group.batch > 1 => self.take_prefetched(i),
-            _ => self.receive_queue(i),
-        }
     }
 
     /// Serves the message in hand from `at` on.
@@ -110,182 +100,6 @@ impl Engine {
             return;
         }
         self.begin_service(i, self.now);
-    }
-
-    /// Log: the next message of the instance's partitions, round-robin (see `ready.rs`).
-    fn fetch_log(&mut self, i: u32) -> Option<Work> {
-        let p = self.next_fetch(i)?;
-        let inst = &mut self.instances[i as usize];
-        if inst.owned.len() != 1 {
-            inst.ready.fetched(p);
-        }
-        let (g, local) = (inst.group, inst.local);
-        let topic = self.groups[g as usize].topic;
-        let Store::Log(parts) = &mut self.groups[g as usize].store else {
-            unreachable!()
-        };
-        let gp = &mut parts[p as usize];
-        let partition = &self.topics[topic as usize].partitions[p as usize];
-        let offset = gp.position;
-        let msg = partition
-            .get(offset)
-            .expect("uncommitted offsets are retained");
-        gp.position += 1;
-        gp.worker = Some(local);
-        if self.groups[g as usize].delivery == Delivery::AtMostOnce {
-            self.commit_partition(g, p, offset + 1);
-        }
-        Some(Work {
-            msg,
-            partition: p,
-            offset,
-            receipt: 0,
-            attempt: 0,
-            started: self.now,
-            fenced: false,
-            dedup: crate::dedup::Tag::default(),
-        })
-    }
-
-    /// AMQP: the broker pushes queued messages round-robin to the consumers that hold
-    /// fewer than `prefetch` unacknowledged ones (a slow consumer with a large prefetch
-    /// hoards what a fast one could have taken).
-    pub(super) fn amqp_dispatch(&mut self, g: u32) {
-        let (first, count, prefetch) = {
-            let group = &self.groups[g as usize];
-            (group.first, group.count, group.prefetch as usize)
-        };
-        loop {
-            let rr = self.groups[g as usize].rr;
-            let chosen = (0..count).map(|k| (rr + k) % count).find(|&k| {
-                let inst = &self.instances[(first + k) as usize];
-                let unacked =
-                    usize::from(inst.work.is_some()) + inst.prefetched.len() + inst.pending.len();
-                inst.up && inst.reachable && unacked < prefetch
-            });
-            let Some(k) = chosen else { break };
-            let i = first + k;
-            let Some(w) = self.receive_queue(i) else {
-                break;
-            };
-            self.groups[g as usize].rr = (k + 1) % count;
-            self.instances[i as usize].prefetched.push_back(w);
-            self.try_start(i);
-        }
-    }
-
-    /// A receive found nothing: a long poll waits for a message (the consumer is woken
-    /// when one comes), a short poll returns empty and polls again later.
-    fn receive_nothing(&mut self, i: u32) {
-        let g = self.instances[i as usize].group;
-        let group = &mut self.groups[g as usize];
-        if !matches!(group.store, Store::Queue(_)) {
-            return;
-        }
-        if group.short_polling() {
-            group.empty_receives += 1;
-            let inst = &mut self.instances[i as usize];
-            if !inst.polling {
-                inst.polling = true;
-                self.queue
-                    .push(self.now + group.poll_interval, Event::Poll { instance: i });
-            }
-            return;
-        }
-        if !group.idle.contains(&i) {
-            group.idle.push(i);
-        }
-        let inst = &mut self.instances[i as usize];
-        inst.idle_since.get_or_insert(self.now);
-    }
-
-    /// Long polling: every `wait_time` a consumer waited in vain was one empty receive.
-    pub(super) fn count_empty_receives(&mut self, i: u32) {
-        let inst = &mut self.instances[i as usize];
-        if let Some(since) = inst.idle_since.take() {
-            let group = &mut self.groups[inst.group as usize];
-            if group.kind == GroupKind::Sqs {
-                group.empty_receives += self.now.since(since).0 / group.wait_time.0.max(1);
-            }
-        }
-    }
-
-    /// AMQP: the next message this consumer was sent; when it holds none, the broker
-    /// sends it up to `prefetch` unacknowledged messages at once (basic.qos).
-    fn take_prefetched(&mut self, i: u32) -> Option<Work> {
-        if self.instances[i as usize].prefetched.is_empty() {
-            let g = self.instances[i as usize].group;
-            let inst = &self.instances[i as usize];
-            let unacked = inst.pending.len() + usize::from(inst.work.is_some());
-            let group = &self.groups[g as usize];
-            // basic.qos: nothing more while `prefetch` deliveries are unacknowledged.
-            let room = if group.kind == GroupKind::Sqs {
-                group.batch as usize
-            } else {
-                (group.prefetch as usize).saturating_sub(unacked)
-            };
-            for _ in 0..room {
-                let Some(w) = self.receive_queue(i) else {
-                    break;
-                };
-                self.instances[i as usize].prefetched.push_back(w);
-            }
-        }
-        self.instances[i as usize].prefetched.pop_front()
-    }
-
-    fn receive_queue(&mut self, i: u32) -> Option<Work> {
-        let g = self.instances[i as usize].group;
-        let (vt, max_receives) = (self.broker.visibility_timeout, self.broker.max_receives);
-        loop {
-            let group = &mut self.groups[g as usize];
-            let (kind, topic) = (group.kind, group.topic);
-            // Pub/sub hands the message over for good; so does an auto-ack consumer.
-            let removed = kind == GroupKind::PubSub || group.delivery == Delivery::AtMostOnce;
-            let Store::Queue(q) = &mut group.store else {
-                unreachable!()
-            };
-            let slot = q.pop_visible()?;
-            let s = q.slot(slot);
-            if kind == GroupKind::Sqs && s.receives >= max_receives {
-                // SQS redrive: received too often, moved to the dead-letter queue.
-                q.remove(slot);
-                group.lag = q.len();
-                self.dead_letter(g, s.msg, "received max_receives times");
-                self.unpark_soon(topic);
-                continue;
-            }
-            let (receipt, arm) = if kind == GroupKind::Sqs {
-                let receipt = q.receive(slot, self.now + vt);
-                let arm = (!q.timer_armed).then(|| q.next_expiry()).flatten();
-                q.timer_armed = true;
-                (receipt, arm)
-            } else {
-                (q.receive_untimed(slot), None)
-            };
-            if removed {
-                q.remove(slot);
-                group.lag = q.len();
-                self.unpark_soon(topic);
-            } else if kind == GroupKind::Amqp {
-                // Delivered and unacknowledged: no longer ready, so no longer counted
-                // against the queue length limit.
-                self.unpark_soon(topic);
-            }
-            if let Some(at) = arm {
-                self.queue.push(at, Event::Visibility { group: g });
-            }
-            return Some(Work {
-                msg: s.msg,
-                partition: 0,
-                offset: u64::from(slot),
-                receipt,
-                attempt: 0,
-                started: self.now,
-                fenced: false,
-                dedup: crate::dedup::Tag::default(),
-            });
-        }
     }
 
     pub(super) fn on_service_done(&mut self, i: u32) {
@@ -492,61 +306,11 @@ impl Engine {
         }
     }
 
-    /// Acknowledges the message in hand (processed or dead-lettered), then takes the next.
+    /// Acknowledges the message in hand (processed or dead-lettered), as its broker model
+    /// does, then takes the next.
     pub(super) fn complete(&mut self, i: u32, w: Work) {
-        let inst = &mut self.instances[i as usize];
-        inst.work = None;
-        let (g, local) = (inst.group, inst.local);
-        let group = &mut self.groups[g as usize];
-        let (commits, per_message, topic) = (
-            group.commits_after_processing(),
-            group.commit_interval.is_zero(),
-            group.topic,
-        );
-        match &mut group.store {
-            Store::Log(parts) => {
-                let gp = &mut parts[w.partition as usize];
-                gp.worker = None;
-                // An unclean election may have cut the log below what was in hand.
-                let end = self.topics[group.topic as usize].partitions[w.partition as usize].end;
-                gp.done = gp.done.max(w.offset + 1).min(end);
-                let (done, owner) = (gp.done, gp.owner);
-                let handed_over = owner != Some(local);
-                // Its next message may be fetched now.
-                self.fetchable(g, w.partition);
-                if commits && (per_message || handed_over) {
-                    self.commit_partition(g, w.partition, done);
-                }
-                if handed_over && let Some(o) = owner {
-                    let first = self.groups[g as usize].first;
-                    self.try_start(first + o);
-                }
-            }
-            // Auto-acked (at-most-once): nothing left to acknowledge.
-            Store::Queue(_) if !commits => {}
-            Store::Queue(q) => {
-                let slot = w.offset as u32;
-                if per_message {
-                    group.ledger.commit(w.msg.id);
-                    q.delete(slot, w.receipt);
-                    group.lag = q.len();
-                    self.unpark_soon(topic);
-                    if self.is_stage(g) {
-                        self.stage_committed(g, w.msg.id);
-                    }
-                    if self.traced_copy(g, w.msg.id) {
-                        self.trace_deleted(g, "acknowledged after processing");
-                    }
-                } else {
-                    let ack = PendingAck {
-                        slot,
-                        receipt: w.receipt,
-                        msg: w.msg,
-                    };
-                    self.instances[i as usize].pending.push(ack);
-                }
-            }
-        }
+        self.instances[i as usize].work = None;
+        self.model_settle(i, w);
         self.try_start(i);
     }
 
@@ -579,26 +343,6 @@ impl Engine {
             self.trace_dead_lettered(g, why);
         }
         self.resequence_gone(g, msg);
-    }
-
-    pub(super) fn on_visibility(&mut self, g: u32) {
-        let group = &mut self.groups[g as usize];
-        let Store::Queue(q) = &mut group.store else {
-            return;
-        };
-        q.timer_armed = false;
-        let visible = q.expire(self.now);
-        if let Some(next) = q.next_expiry() {
-            q.timer_armed = true;
-            self.queue
-                .push(next.max(self.now), Event::Visibility { group: g });
-        }
-        for _ in 0..visible {
-            let Some(i) = self.groups[g as usize].idle.pop() else {
-                break;
-            };
-            self.try_start(i);
-        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! delivery variant's uncommitted work.
 
 use super::Engine;
-use crate::consumer::{GroupKind, Store, Work};
+use crate::consumer::{Store, Work};
 use crate::event::Event;
 use crate::log::assign;
 use crate::scenario::Delivery;
@@ -48,73 +48,7 @@ impl Engine {
         if !group.commits_after_processing() {
             return;
         }
-        match &group.store {
-            Store::Log(parts) => {
-                // Each owner commits its own partitions; a silent one commits nothing.
-                let live = |o: u32| {
-                    let inst = &self.instances[(group.first + o) as usize];
-                    inst.up && inst.reachable
-                };
-                let todo: Vec<(u32, u64)> = parts
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, gp)| gp.done > gp.committed && gp.owner.is_some_and(live))
-                    .map(|(p, gp)| (p as u32, gp.done))
-                    .collect();
-                for (p, done) in todo {
-                    self.commit_partition(g, p, done);
-                }
-            }
-            Store::Queue(_) => {
-                for i in group.instances() {
-                    let pending = std::mem::take(&mut self.instances[i as usize].pending);
-                    let group = &mut self.groups[g as usize];
-                    let Store::Queue(q) = &mut group.store else {
-                        unreachable!()
-                    };
-                    for a in &pending {
-                        group.ledger.commit(a.msg.id);
-                        q.delete(a.slot, a.receipt);
-                    }
-                    group.lag = q.len();
-                    if self.is_stage(g) {
-                        for a in &pending {
-                            self.stage_committed(g, a.msg.id);
-                        }
-                    }
-                    if self.tracing() {
-                        self.trace_acks(g, &pending, "batched acknowledgement");
-                    }
-                }
-                let t = self.groups[g as usize].topic;
-                self.unpark_soon(t);
-                // Deletes may have freed FIFO message groups.
-                let idle = std::mem::take(&mut self.groups[g as usize].idle);
-                for i in idle {
-                    self.try_start(i);
-                }
-            }
-        }
-    }
-
-    /// Nothing of the group's is waiting to be committed or to become visible again.
-    pub(super) fn group_settled(&self, g: &crate::consumer::Group) -> bool {
-        match &g.store {
-            Store::Log(parts) => {
-                !g.commits_after_processing() || parts.iter().all(|gp| gp.done <= gp.committed)
-            }
-            Store::Queue(q) => {
-                // Only SQS brings received messages back on a timer; short-polling
-                // consumers find waiting messages only on their next poll.
-                let polled = g.short_polling()
-                    && q.has_visible()
-                    && g.instances().any(|i| self.instances[i as usize].is_idle());
-                !polled
-                    && (g.kind != GroupKind::Sqs || q.in_flight() == 0)
-                    && g.instances()
-                        .all(|i| self.instances[i as usize].pending.is_empty())
-            }
-        }
+        self.model_commit(g);
     }
 
     /// Spreads the group's partitions over its live instances. A partition leaving a
@@ -273,10 +207,10 @@ impl Engine {
     fn leave_group(&mut self, i: u32, work: Option<Work>, lost_in_hand: bool) {
         let g = self.instances[i as usize].group;
         if let Some(w) = work {
-            self.abandon(g, w, lost_in_hand);
+            self.model_abandon(g, w, lost_in_hand);
         }
         let group = &self.groups[g as usize];
-        if group.kind == GroupKind::Log && !group.session_timeout.is_zero() {
+        if super::models::rebalances(group.kind) && !group.session_timeout.is_zero() {
             // The coordinator notices only when the session runs out; until then the
             // member's partitions stall.
             let inst = &mut self.instances[i as usize];
@@ -327,51 +261,7 @@ impl Engine {
             }
         }
         self.groups[g as usize].idle.retain(|&x| x != i);
-        match self.groups[g as usize].kind {
-            GroupKind::Log => self.rebalance(g),
-            GroupKind::Sqs => {
-                // The rest of its batch comes back after the visibility timeout, unless
-                // at-most-once deleted it on receipt: then it dies with the instance.
-                let inst = &mut self.instances[i as usize];
-                let mut prefetched = std::mem::take(&mut inst.prefetched);
-                inst.idle_since = None;
-                self.lost_with_instance(g, prefetched.make_contiguous());
-            }
-            GroupKind::Amqp => {
-                // Sent ahead but not started: as unacknowledged as the one in hand.
-                let prefetched = std::mem::take(&mut self.instances[i as usize].prefetched);
-                self.return_unacked(g, work.into_iter().chain(prefetched).collect(), &pending);
-            }
-            GroupKind::PubSub => self.discard_buffer(g),
-        }
-    }
-
-    /// AMQP: a closed channel's unacked messages go back to the head of the queue at once
-    /// (redelivered: at-least-once repeats the ones it had processed but not acked).
-    fn return_unacked(&mut self, g: u32, work: Vec<Work>, pending: &[crate::consumer::PendingAck]) {
-        let group = &mut self.groups[g as usize];
-        if group.delivery == Delivery::AtMostOnce {
-            // Acknowledged on delivery: what the channel held dies with it.
-            self.lost_with_instance(g, &work);
-            return;
-        }
-        let Store::Queue(q) = &mut group.store else {
-            unreachable!()
-        };
-        let mut back = 0;
-        for (slot, receipt) in work
-            .iter()
-            .map(|w| (w.offset as u32, w.receipt))
-            .chain(pending.iter().map(|a| (a.slot, a.receipt)))
-        {
-            back += usize::from(q.requeue(slot, receipt));
-        }
-        for _ in 0..back {
-            let Some(i) = self.groups[g as usize].idle.pop() else {
-                break;
-            };
-            self.try_start(i);
-        }
+        self.model_leave(i, work, &pending);
     }
 
     /// At-most-once copies a crashed instance held beyond the one in hand (taken, so
@@ -398,30 +288,13 @@ impl Engine {
         }
     }
 
-    /// Redis: a subscriber's connection closed; the server drops its output buffer.
-    pub(super) fn discard_buffer(&mut self, g: u32) {
-        let group = &mut self.groups[g as usize];
-        let Store::Queue(q) = &mut group.store else {
-            unreachable!()
-        };
-        let dropped = q.drain();
-        group.lag = 0;
-        for m in dropped {
-            self.drop_copy(g, m.id, Some(m.arrived), "disconnected");
-        }
-    }
-
-    /// The message in hand when its instance crashed.
-    fn abandon(&mut self, g: u32, w: Work, lost_in_hand: bool) {
+    /// The message in hand when its instance crashed (or was cut off): at-most-once took
+    /// and committed it, so a crash loses it; what else happens to it is the model's
+    /// (`Model::abandon`).
+    pub(super) fn lost_in_crash(&mut self, g: u32, w: &Work, lost_in_hand: bool) {
         let group = &mut self.groups[g as usize];
         let taken_and_committed = group.delivery == Delivery::AtMostOnce;
         let unapplied = group.ledger.applied(w.msg.id) == 0;
-        if lost_in_hand && unapplied && group.kind == GroupKind::PubSub {
-            // Redis forgets a message once written to the subscriber's socket: like every
-            // other pub/sub miss it is a known drop, not a silent loss.
-            self.drop_copy(g, w.msg.id, Some(w.msg.arrived), "subscriber-crashed");
-            return;
-        }
         if lost_in_hand && taken_and_committed && unapplied {
             group.metrics.lost_known += 1;
             // Gone with the instance's memory: no longer waiting or in service.
@@ -439,29 +312,6 @@ impl Engine {
             if self.traced_copy(g, w.msg.id) {
                 let why = "taken and committed before processing (at-most-once), then the instance crashed with it";
                 self.trace_lost(g, why);
-            }
-        }
-        let group = &mut self.groups[g as usize];
-        if let Store::Log(parts) = &group.store {
-            let skipped = parts[w.partition as usize].committed > w.offset;
-            if lost_in_hand && !taken_and_committed && unapplied && skipped {
-                // Retention deleted it while in hand: no replay will bring it back.
-                self.drop_copy(g, w.msg.id, Some(w.msg.arrived), "retention");
-            }
-        }
-        let group = &mut self.groups[g as usize];
-        if let Store::Log(parts) = &mut group.store {
-            let gp = &mut parts[w.partition as usize];
-            gp.worker = None;
-            if !taken_and_committed {
-                gp.position = gp.position.min(w.offset).max(gp.committed);
-                gp.done = gp.done.min(gp.position);
-            }
-            let owner = gp.owner;
-            let first = group.first;
-            self.fetchable(g, w.partition);
-            if let Some(o) = owner {
-                self.try_start(first + o);
             }
         }
     }
@@ -582,10 +432,6 @@ impl Engine {
     }
 
     fn rejoin(&mut self, i: u32) {
-        let g = self.instances[i as usize].group;
-        match self.groups[g as usize].kind {
-            GroupKind::Log => self.rebalance(g),
-            _ => self.try_start(i),
-        }
+        self.model_rejoin(i);
     }
 }

@@ -9,7 +9,7 @@
 //! without store latency pays one branch at each.
 
 use super::Engine;
-use crate::consumer::{GroupKind, Store, Work};
+use crate::consumer::{Store, Work};
 use crate::dedup::{Cause, DedupStore, Phase, Seen, Tag};
 use crate::dist::Dist;
 use crate::event::Event;
@@ -220,7 +220,7 @@ impl Engine {
             // Retention deleted it while it waited on the claim: no replay brings it back.
             self.drop_copy(g as u32, w.msg.id, Some(w.msg.arrived), "retention");
         }
-        if w.fenced || self.groups[g].kind == GroupKind::Sqs {
+        if w.fenced || super::models::leased(self.groups[g].kind) {
             self.instances[i as usize].work = None;
             self.try_start(i);
             return;
@@ -287,10 +287,7 @@ impl Engine {
     /// (quarantined copies stay in their quarantine).
     pub(super) fn keep_dead_letter(&mut self, g: u32, msg: Msg, why: &str) {
         let group = &self.groups[g as usize];
-        if matches!(group.store, Store::Queue(_))
-            && group.kind != GroupKind::PubSub
-            && !why.starts_with("quarantined")
-        {
+        if super::models::redrivable(group.kind) && !why.starts_with("quarantined") {
             self.idem.dead[g as usize].push(msg);
         }
     }

@@ -281,7 +281,7 @@ impl Engine {
             unreachable!("breakers are validated to queue topics")
         };
         let already_gone =
-            group.kind == GroupKind::PubSub || group.delivery == Delivery::AtMostOnce;
+            super::models::removed_when_taken(group.kind) || group.delivery == Delivery::AtMostOnce;
         if !already_gone {
             let s = q.slot(w.offset as u32);
             if !(s.live && s.receipt == w.receipt && s.msg.id == w.msg.id) {

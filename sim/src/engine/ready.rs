@@ -46,6 +46,7 @@ impl Engine {
     /// The partition instance `i` fetches from next: the first candidate from its cursor
     /// on (wrapping around) that it owns, that has a message below the high watermark and
     /// none in service. Candidates found empty are forgotten until they are added again.
+    #[inline]
     pub(super) fn next_fetch(&mut self, i: u32) -> Option<u32> {
         let inst = &self.instances[i as usize];
         let (g, local) = (inst.group, inst.local);

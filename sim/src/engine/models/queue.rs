@@ -1,0 +1,213 @@
+//! What the queue-backed models (SQS, AMQP, Redis pub/sub) share: one queue per group,
+//! competing consumers receiving from it, and acknowledgements that delete.
+
+use super::{Model, View};
+use crate::consumer::{Group, PendingAck, Store, Work};
+use crate::engine::Engine;
+use crate::event::Event;
+use crate::scenario::Delivery;
+
+/// The run starts: every consumer waits on the queue (lowest index served first).
+pub(super) fn start(e: &mut Engine, g: u32) {
+    let group = &mut e.groups[g as usize];
+    group.idle = group.instances().rev().collect();
+}
+
+/// Receives the next visible message of instance `i`'s queue.
+#[inline]
+pub(super) fn receive<M: Model>(e: &mut Engine, i: u32) -> Option<Work> {
+    let g = e.instances[i as usize].group;
+    let (vt, max_receives) = (e.broker.visibility_timeout, e.broker.max_receives);
+    loop {
+        let group = &mut e.groups[g as usize];
+        let topic = group.topic;
+        // Pub/sub hands the message over for good; so does an auto-ack consumer.
+        let removed = M::REMOVED || group.delivery == Delivery::AtMostOnce;
+        let Store::Queue(q) = &mut group.store else {
+            unreachable!()
+        };
+        let slot = q.pop_visible()?;
+        let s = q.slot(slot);
+        if M::LEASED && s.receives >= max_receives {
+            // SQS redrive: received too often, moved to the dead-letter queue.
+            q.remove(slot);
+            group.lag = q.len();
+            e.dead_letter(g, s.msg, "received max_receives times");
+            e.unpark_soon(topic);
+            continue;
+        }
+        let (receipt, arm) = if M::LEASED {
+            let receipt = q.receive(slot, e.now + vt);
+            let arm = (!q.timer_armed).then(|| q.next_expiry()).flatten();
+            q.timer_armed = true;
+            (receipt, arm)
+        } else {
+            (q.receive_untimed(slot), None)
+        };
+        if removed {
+            q.remove(slot);
+            group.lag = q.len();
+            e.unpark_soon(topic);
+        } else if M::READY_ONLY {
+            // Delivered and unacknowledged: no longer ready, so no longer counted
+            // against the queue length limit.
+            e.unpark_soon(topic);
+        }
+        if let Some(at) = arm {
+            e.queue.push(at, Event::Visibility { group: g });
+        }
+        return Some(Work {
+            msg: s.msg,
+            partition: 0,
+            offset: u64::from(slot),
+            receipt,
+            attempt: 0,
+            started: e.now,
+            fenced: false,
+            dedup: crate::dedup::Tag::default(),
+        });
+    }
+}
+
+/// The next message the broker already sent instance `i`; when it holds none, up to
+/// `room` more are received at once.
+#[inline]
+pub(super) fn take_prefetched<M: Model>(e: &mut Engine, i: u32, room: usize) -> Option<Work> {
+    if e.instances[i as usize].prefetched.is_empty() {
+        for _ in 0..room {
+            let Some(w) = receive::<M>(e, i) else {
+                break;
+            };
+            e.instances[i as usize].prefetched.push_back(w);
+        }
+    }
+    e.instances[i as usize].prefetched.pop_front()
+}
+
+/// A receive found nothing: the consumer waits on the queue until a message comes.
+#[inline]
+pub(super) fn wait(e: &mut Engine, i: u32) {
+    let g = e.instances[i as usize].group;
+    let group = &mut e.groups[g as usize];
+    if !group.idle.contains(&i) {
+        group.idle.push(i);
+    }
+    let inst = &mut e.instances[i as usize];
+    inst.idle_since.get_or_insert(e.now);
+}
+
+/// Deletes `w` now (per-message acknowledgement) or keeps it for the next commit.
+#[inline]
+pub(super) fn settle(e: &mut Engine, i: u32, w: Work) {
+    let g = e.instances[i as usize].group;
+    let group = &mut e.groups[g as usize];
+    // Auto-acked (at-most-once): nothing left to acknowledge.
+    if !group.commits_after_processing() {
+        return;
+    }
+    let (per_message, topic) = (group.commit_interval.is_zero(), group.topic);
+    let Store::Queue(q) = &mut group.store else {
+        unreachable!()
+    };
+    let slot = w.offset as u32;
+    if per_message {
+        group.ledger.commit(w.msg.id);
+        q.delete(slot, w.receipt);
+        group.lag = q.len();
+        e.unpark_soon(topic);
+        if e.is_stage(g) {
+            e.stage_committed(g, w.msg.id);
+        }
+        if e.traced_copy(g, w.msg.id) {
+            e.trace_deleted(g, "acknowledged after processing");
+        }
+    } else {
+        let ack = PendingAck {
+            slot,
+            receipt: w.receipt,
+            msg: w.msg,
+        };
+        e.instances[i as usize].pending.push(ack);
+    }
+}
+
+/// Sends instance `i`'s pending acknowledgements (deletes).
+fn send_acks(e: &mut Engine, g: u32, i: u32, why: &str) {
+    let pending = std::mem::take(&mut e.instances[i as usize].pending);
+    let group = &mut e.groups[g as usize];
+    let Store::Queue(q) = &mut group.store else {
+        unreachable!()
+    };
+    for a in &pending {
+        group.ledger.commit(a.msg.id);
+        q.delete(a.slot, a.receipt);
+    }
+    group.lag = q.len();
+    if e.is_stage(g) {
+        for a in &pending {
+            e.stage_committed(g, a.msg.id);
+        }
+    }
+    if e.tracing() {
+        e.trace_acks(g, &pending, why);
+    }
+}
+
+/// The periodic commit: every instance's pending deletes.
+pub(super) fn commit(e: &mut Engine, g: u32) {
+    for i in e.groups[g as usize].instances() {
+        send_acks(e, g, i, "batched acknowledgement");
+    }
+    let t = e.groups[g as usize].topic;
+    e.unpark_soon(t);
+    // Deletes may have freed FIFO message groups.
+    let idle = std::mem::take(&mut e.groups[g as usize].idle);
+    for i in idle {
+        e.try_start(i);
+    }
+}
+
+/// No acknowledgement is pending, and (`leased`) nothing received is waiting for its
+/// visibility timeout.
+pub(super) fn settled(r: View, g: &Group, leased: bool) -> bool {
+    let Store::Queue(q) = &g.store else {
+        unreachable!()
+    };
+    // Only SQS brings received messages back on a timer; short-polling consumers find
+    // waiting messages only on their next poll.
+    let polled = g.short_polling()
+        && q.has_visible()
+        && g.instances().any(|i| r.instances[i as usize].is_idle());
+    !polled
+        && (!leased || q.in_flight() == 0)
+        && g.instances()
+            .all(|i| r.instances[i as usize].pending.is_empty())
+}
+
+/// End of run: live members send their batched deletes and acks. A crashed or cut-off
+/// member's batch was already given back when it left.
+pub(super) fn close(e: &mut Engine, g: u32) {
+    let live: Vec<u32> = e.groups[g as usize]
+        .instances()
+        .filter(|&i| e.live(i))
+        .collect();
+    for i in live {
+        send_acks(e, g, i, "sent as the consumer closed at the end of the run");
+    }
+}
+
+/// Every copy in the group's queue, received or not.
+pub(super) fn held(g: &Group, mut f: impl FnMut(u32)) {
+    let Store::Queue(q) = &g.store else {
+        unreachable!()
+    };
+    q.held().for_each(|m| f(m.id));
+}
+
+/// The messages the group's queue holds, received or not.
+pub(super) fn len(g: &Group) -> u64 {
+    let Store::Queue(q) = &g.store else {
+        unreachable!()
+    };
+    q.len()
+}
