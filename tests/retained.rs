@@ -61,3 +61,30 @@ fn pause_spans_are_bounded_and_still_counted() {
     );
     assert!(ol.paused_s <= rl.sim_time_s);
 }
+
+#[test]
+fn the_ledgers_and_message_flags_follow_the_backlog_not_the_run() {
+    // M/M/1 at utilisation 0.9: the backlog is a handful of messages (9 on average), so
+    // every copy is final a few milliseconds after it is made. Four times the messages
+    // must not hold more of the per-message tables: they fold every 65,536 messages, so
+    // about one fold's worth stays resident (a copy byte, two bits and a flag byte each,
+    // in vectors of at most twice that capacity), where keeping everything costs 2.25
+    // bytes per message.
+    let (one, r1) = run_scaled("scenarios/mm1.toml", 4.0);
+    let (four, r4) = run_scaled("scenarios/mm1.toml", 16.0);
+    assert!(r4.messages.produced > 3 * r1.messages.produced);
+    assert!(r1.messages.produced > 300_000, "{}", r1.messages.produced);
+    assert!(r4.conservation_ok && r1.conservation_ok);
+    assert_eq!(r4.messages.processed, r4.messages.produced);
+    assert!(one.window_bytes > 0, "{one:?}");
+    assert!(one.window_bytes <= 6 * 65_536, "{one:?}");
+    assert!(
+        four.window_bytes <= one.window_bytes + 4_096,
+        "{one:?} then {four:?}"
+    );
+    assert!(
+        (four.window_bytes as u64) < r4.messages.produced / 2,
+        "{four:?} for {} messages",
+        r4.messages.produced
+    );
+}

@@ -82,7 +82,10 @@ pub enum Seen {
 /// One group's dedup store.
 #[derive(Clone, Debug, Default)]
 pub struct DedupStore {
-    /// By message id: when it was marked, plus one (0: never).
+    /// Id of `marks[0]`: the marks below were of folded copies, which nothing delivers
+    /// again, so nothing asks for them.
+    base: u32,
+    /// By message id from `base`: when it was marked, plus one (0: never).
     marks: Vec<u64>,
     claims: BTreeMap<u32, Claim>,
     ttl: Option<SimDuration>,
@@ -103,7 +106,11 @@ impl DedupStore {
     /// What the store holds for `id` at `now`.
     #[must_use]
     pub fn seen(&self, id: u32, now: SimTime) -> Seen {
-        let marked = self.marks.get(id as usize).copied().unwrap_or(0);
+        let marked = id
+            .checked_sub(self.base)
+            .and_then(|i| self.marks.get(i as usize))
+            .copied()
+            .unwrap_or(0);
         if marked > 0 {
             let at = SimTime(marked - 1);
             return match self.ttl {
@@ -136,12 +143,36 @@ impl DedupStore {
 
     /// Marks `id` processed at `now`; its claim, if any, is done.
     pub fn mark(&mut self, id: u32, now: SimTime) {
-        let i = id as usize;
+        // A folded copy is final: nothing processes it again.
+        let i = (id - self.base) as usize;
         if self.marks.len() <= i {
             self.marks.resize(i + 1, 0);
         }
         self.marks[i] = now.0 + 1;
         self.claims.remove(&id);
+    }
+}
+
+impl DedupStore {
+    /// Forgets the marks and claims of messages below `below`: their copies are folded
+    /// (final, never delivered again), so no lookup can ask for them.
+    pub fn forget_below(&mut self, below: u32) {
+        if below > self.base {
+            let n = ((below - self.base) as usize).min(self.marks.len());
+            self.marks.drain(..n);
+            self.base = below;
+            let keep = 2 * self.marks.len().max(crate::ledger::FOLD_EVERY as usize);
+            if self.marks.capacity() > 2 * keep {
+                self.marks.shrink_to(keep);
+            }
+        }
+        self.claims = self.claims.split_off(&below);
+    }
+
+    /// Bytes held for the marks of messages not folded yet.
+    #[must_use]
+    pub fn resident_bytes(&self) -> usize {
+        8 * self.marks.capacity()
     }
 }
 

@@ -38,6 +38,7 @@ mod resequence;
 mod retention;
 mod trace;
 mod views;
+mod window;
 pub use trace::{TraceError, TraceEvent, TraceSpec};
 
 use crate::consumer::{Group, Instance, Store};
@@ -460,13 +461,15 @@ impl Engine {
 
     /// Entries held now by the tables that once grew with the run's length, for the
     /// tests that they follow the backlog instead: the payload bytes' prefix sums (the
-    /// claim check's byte accounting) and the producers' pause spans.
+    /// claim check's byte accounting), the producers' pause spans and the windowed
+    /// per-message tables.
     #[doc(hidden)]
     #[must_use]
     pub fn retained(&self) -> Retained {
         Retained {
             byte_prefix: self.payload_prefix_len(),
             pauses: self.pauses.kept(),
+            window_bytes: self.window_bytes(),
         }
     }
 
@@ -614,6 +617,9 @@ impl Engine {
 pub struct Retained {
     pub byte_prefix: usize,
     pub pauses: usize,
+    /// Bytes of the per-message and per-copy tables (ledgers, flags, drop reasons,
+    /// dedup marks) for the messages not folded yet.
+    pub window_bytes: usize,
 }
 
 /// One network hop's latency drawn from `rng`; an instantaneous network draws nothing, so

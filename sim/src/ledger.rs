@@ -1,11 +1,40 @@
-//! The delivery ledger: one byte and one bit per copy (message × consumer group) and one byte per
-//! message, so a hundred million messages fit on a laptop. The bit layout is private; the
-//! engine calls the verbs below.
+//! The delivery ledger: one byte and two bits per copy (message × consumer group) and one
+//! byte per message (`MessageFlags`), for the copies that can still change. Message ids are
+//! dense and in creation order, so each ledger is a window starting at a base id: once the
+//! engine has proved that nothing can reach the copies below some id any more (see
+//! `engine/window.rs`), the ledger counts them into `CopyCounts` (exactly what the census
+//! would have counted at the end) and forgets them, and memory follows the backlog, not
+//! the run's length. The bit layout is private; the engine calls the verbs below.
+
+mod counts;
+mod flags;
+
+pub use counts::CopyCounts;
+pub use flags::MessageFlags;
+
+/// Messages between two looks for a foldable prefix, at least (a look costs what the
+/// engine holds, so the engine spaces them further apart behind a larger backlog). A
+/// multiple of 64, so a fold keeps the bit words aligned.
+pub const FOLD_EVERY: u32 = 1 << 16;
+
+/// Gives memory back once a window has shrunk well below what it once needed (a backlog
+/// that has drained), without reallocating on every fold: `floor` elements (a fold's
+/// worth) are always kept.
+fn shrink<T>(v: &mut Vec<T>, floor: usize) {
+    let keep = 2 * v.len().max(floor);
+    if v.capacity() > 2 * keep {
+        v.shrink_to(keep);
+    }
+}
 
 /// Per-copy state: bits 0–1 how often the side effect was applied (saturating at 3:
 /// twice is already a duplicate), then flags.
 #[derive(Clone, Debug, Default)]
 pub struct Ledger {
+    /// Id of `copies[0]`, a multiple of 64; every copy below it is folded into `folded`.
+    base: u32,
+    /// What the census counts of the folded copies.
+    folded: CopyCounts,
     copies: Vec<u8>,
     /// One bit per copy: it reached the broker (counted into the group's time-average
     /// number in system). A copy refused before that must not be counted out of it.
@@ -37,6 +66,14 @@ pub enum Class {
 }
 
 impl Ledger {
+    /// Index of copy `id` in the window; panics below it (a folded copy is final, so
+    /// nothing may ask about it: an engine that does holds a reference the watermark
+    /// missed, and a silently wrong census would be worse than the panic).
+    #[inline(always)]
+    fn at(&self, id: u32) -> usize {
+        (id - self.base) as usize
+    }
+
     /// Adds a copy for a new message; ids are dense and in creation order.
     pub fn push(&mut self) {
         self.grow();
@@ -52,7 +89,7 @@ impl Ledger {
 
     /// The copy reached the broker; true the first time.
     pub fn enter(&mut self, id: u32) -> bool {
-        let (word, bit) = ((id / 64) as usize, 1u64 << (id % 64));
+        let (word, bit) = (self.at(id) / 64, 1u64 << (id % 64));
         let first = self.entered[word] & bit == 0;
         self.entered[word] |= bit;
         first
@@ -61,30 +98,33 @@ impl Ledger {
     /// Whether the copy was ever dead-lettered (it may have been processed since).
     #[must_use]
     pub fn dead(&self, id: u32) -> bool {
-        self.copies[id as usize] & DEAD != 0
+        self.copies[self.at(id)] & DEAD != 0
     }
 
     /// Takes a dead-lettering back: another entry of the message was processed, which
     /// wins.
     pub fn undead(&mut self, id: u32) {
-        self.copies[id as usize] &= !DEAD;
+        let i = self.at(id);
+        self.copies[i] &= !DEAD;
     }
 
     /// Takes a drop back: the copy was processed or dead-lettered after all, which wins.
     pub fn undrop(&mut self, id: u32) {
-        self.copies[id as usize] &= !DROPPED;
+        let i = self.at(id);
+        self.copies[i] &= !DROPPED;
     }
 
     /// The copy left the broker without being finished (cut from a log by a failover):
     /// it counts into the system again if it is appended again.
     pub fn exit(&mut self, id: u32) {
-        self.entered[(id / 64) as usize] &= !(1u64 << (id % 64));
+        let word = self.at(id) / 64;
+        self.entered[word] &= !(1u64 << (id % 64));
     }
 
     /// The copy's first application is being counted (latency, throughput); true the
     /// first time only.
     pub fn sample(&mut self, id: u32) -> bool {
-        let (word, bit) = ((id / 64) as usize, 1u64 << (id % 64));
+        let (word, bit) = (self.at(id) / 64, 1u64 << (id % 64));
         let first = self.sampled[word] & bit == 0;
         self.sampled[word] |= bit;
         first
@@ -93,19 +133,20 @@ impl Ledger {
     /// An exactly-once rollback undid the copy's application: the next one is sampled
     /// again (the undone one's sample stays in the histogram, counted apart).
     pub fn unsample(&mut self, id: u32) {
-        self.sampled[(id / 64) as usize] &= !(1u64 << (id % 64));
+        let word = self.at(id) / 64;
+        self.sampled[word] &= !(1u64 << (id % 64));
     }
 
     /// Whether the copy has reached the broker.
     #[must_use]
     pub fn entered(&self, id: u32) -> bool {
-        self.entered[(id / 64) as usize] & (1u64 << (id % 64)) != 0
+        self.entered[self.at(id) / 64] & (1u64 << (id % 64)) != 0
     }
 
     /// Whether the copy was ever marked dropped (it may have been processed since).
     #[must_use]
     pub fn dropped(&self, id: u32) -> bool {
-        self.copies[id as usize] & DROPPED != 0
+        self.copies[self.at(id)] & DROPPED != 0
     }
 
     /// Adds a placeholder for a message this group should not receive (an exchange
@@ -118,30 +159,76 @@ impl Ledger {
     /// Whether message `id` is addressed to this group at all.
     #[must_use]
     pub fn addressed(&self, id: u32) -> bool {
-        self.copies[id as usize] & UNADDRESSED == 0
+        self.copies[self.at(id)] & UNADDRESSED == 0
     }
 
-    /// How many copies the ledger holds.
+    /// How many copies the ledger has had (folded or not): one past the last id.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.copies.len()
+        self.base as usize + self.copies.len()
     }
 
     /// True when no message was addressed to this group.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.copies.is_empty()
+        self.len() == 0
+    }
+
+    /// The first copy not folded: the census counts the copies from here on itself.
+    #[must_use]
+    pub fn base(&self) -> u32 {
+        self.base
+    }
+
+    /// The census of the folded copies.
+    #[must_use]
+    pub fn folded(&self) -> &CopyCounts {
+        &self.folded
+    }
+
+    /// Counts every copy below `below` (a multiple of 64) into the folded census and
+    /// forgets it. The caller has proved that none of them can change class any more and
+    /// that none is anywhere the census looks for copies in the system; `flags` are the
+    /// topic's, not folded past `below` yet.
+    pub fn fold(&mut self, below: u32, flags: &MessageFlags) {
+        debug_assert!(below.is_multiple_of(64), "fold at {below}");
+        let below = below.min(u32::try_from(self.len()).unwrap_or(u32::MAX) & !63);
+        if below <= self.base {
+            return;
+        }
+        let mut folded = std::mem::take(&mut self.folded);
+        for id in self.base..below {
+            if self.addressed(id) {
+                folded.add(id, self.class(id), flags, || false);
+            }
+        }
+        self.folded = folded;
+        let n = (below - self.base) as usize;
+        self.copies.drain(..n);
+        self.entered.drain(..n / 64);
+        self.sampled.drain(..n / 64);
+        self.base = below;
+        shrink(&mut self.copies, FOLD_EVERY as usize);
+        shrink(&mut self.entered, FOLD_EVERY as usize / 64);
+        shrink(&mut self.sampled, FOLD_EVERY as usize / 64);
+    }
+
+    /// Bytes held for the copies not folded yet.
+    #[must_use]
+    pub fn resident_bytes(&self) -> usize {
+        self.copies.capacity() + 8 * (self.entered.capacity() + self.sampled.capacity())
     }
 
     /// Times applied so far.
     #[must_use]
     pub fn applied(&self, id: u32) -> u8 {
-        self.copies[id as usize] & COUNT
+        self.copies[self.at(id)] & COUNT
     }
 
     /// Records a delivery; true the first time.
     pub fn deliver(&mut self, id: u32) -> bool {
-        let c = &mut self.copies[id as usize];
+        let i = self.at(id);
+        let c = &mut self.copies[i];
         let first = *c & DELIVERED == 0;
         *c |= DELIVERED;
         first
@@ -149,7 +236,8 @@ impl Ledger {
 
     /// Applies the side effect; returns the new count.
     pub fn apply(&mut self, id: u32) -> u8 {
-        let c = &mut self.copies[id as usize];
+        let i = self.at(id);
+        let c = &mut self.copies[i];
         let n = (*c & COUNT).saturating_add(1).min(COUNT);
         *c = (*c & !COUNT) | n;
         n
@@ -157,7 +245,8 @@ impl Ledger {
 
     /// Rolls one application back (an aborted transaction); returns the new count.
     pub fn unapply(&mut self, id: u32) -> u8 {
-        let c = &mut self.copies[id as usize];
+        let i = self.at(id);
+        let c = &mut self.copies[i];
         let n = (*c & COUNT).saturating_sub(1);
         *c = (*c & !COUNT) | n;
         n
@@ -166,7 +255,8 @@ impl Ledger {
     /// Marks the copy as having left the system once (processed, dead-lettered or
     /// dropped); true the first time, which is when waiting figures are recorded.
     pub fn finish(&mut self, id: u32) -> bool {
-        let c = &mut self.copies[id as usize];
+        let i = self.at(id);
+        let c = &mut self.copies[i];
         let first = *c & FINISHED == 0;
         *c |= FINISHED;
         first
@@ -175,7 +265,7 @@ impl Ledger {
     /// Whether the copy has left the system once.
     #[must_use]
     pub fn finished(&self, id: u32) -> bool {
-        self.copies[id as usize] & FINISHED != 0
+        self.copies[self.at(id)] & FINISHED != 0
     }
 
     /// Marks the copy dead-lettered; true the first time.
@@ -191,17 +281,19 @@ impl Ledger {
     /// Marks the copy's side effect as committed (exactly-once on a queue: the
     /// idempotency record is durable, so a redelivery is a known duplicate).
     pub fn commit(&mut self, id: u32) {
-        self.copies[id as usize] |= COMMITTED;
+        let i = self.at(id);
+        self.copies[i] |= COMMITTED;
     }
 
     /// Whether the side effect is committed.
     #[must_use]
     pub fn committed(&self, id: u32) -> bool {
-        self.copies[id as usize] & COMMITTED != 0
+        self.copies[self.at(id)] & COMMITTED != 0
     }
 
     fn flag(&mut self, id: u32, bit: u8) -> bool {
-        let c = &mut self.copies[id as usize];
+        let i = self.at(id);
+        let c = &mut self.copies[i];
         let first = *c & bit == 0;
         *c |= bit;
         first
@@ -210,7 +302,7 @@ impl Ledger {
     /// The final class of copy `id`.
     #[must_use]
     pub fn class(&self, id: u32) -> Class {
-        let c = self.copies[id as usize];
+        let c = self.copies[self.at(id)];
         match c {
             _ if c & COUNT > 0 => Class::Processed(c & COUNT),
             _ if c & DEAD != 0 => Class::DeadLettered,
@@ -219,113 +311,6 @@ impl Ledger {
             _ if c & DROPPED != 0 && (c & FINISHED != 0 || !self.entered(id)) => Class::Dropped,
             _ => Class::Gone,
         }
-    }
-}
-
-/// Per-message flags of a topic: what the producer and the broker know of it.
-#[derive(Clone, Debug, Default)]
-pub struct MessageFlags {
-    flags: Vec<u8>,
-}
-
-const ACCEPTED: u8 = 1;
-const ACKED: u8 = 1 << 1;
-const GAVE_UP: u8 = 1 << 2;
-const OWED: u8 = 1 << 3;
-const REPEATED: u8 = 1 << 4;
-
-impl MessageFlags {
-    /// `arrived` when message `id` was appended once; `None` when a resend put twin
-    /// entries of it at the broker, each with its own arrival.
-    #[must_use]
-    pub fn exact(&self, id: u32, arrived: crate::time::SimTime) -> Option<crate::time::SimTime> {
-        (!self.repeated(id)).then_some(arrived)
-    }
-
-    /// Registers a new message; returns its id.
-    pub fn push(&mut self) -> u32 {
-        self.flags.push(0);
-        u32::try_from(self.flags.len() - 1).expect("more than 4 billion messages in one topic")
-    }
-
-    /// Messages registered.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.flags.len()
-    }
-
-    /// True when the topic has no messages.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.flags.is_empty()
-    }
-
-    /// The broker appended it at least once; true the first time.
-    pub fn accept(&mut self, id: u32) -> bool {
-        let f = &mut self.flags[id as usize];
-        let first = *f & ACCEPTED == 0;
-        *f |= ACCEPTED;
-        first
-    }
-
-    /// The broker no longer has it (a failover cut it from the log): a resend must be
-    /// appended again, even by an idempotent producer.
-    pub fn unaccept(&mut self, id: u32) {
-        self.flags[id as usize] &= !ACCEPTED;
-    }
-
-    /// Whether the broker has appended it.
-    #[must_use]
-    pub fn accepted(&self, id: u32) -> bool {
-        self.flags[id as usize] & ACCEPTED != 0
-    }
-
-    /// The producer was told it was sent; true the first time.
-    pub fn ack(&mut self, id: u32) -> bool {
-        let f = &mut self.flags[id as usize];
-        let first = *f & ACKED == 0;
-        *f |= ACKED;
-        first
-    }
-
-    /// Whether the producer was told it was sent.
-    #[must_use]
-    pub fn acked(&self, id: u32) -> bool {
-        self.flags[id as usize] & ACKED != 0
-    }
-
-    /// The broker appended it again (a resend it did not deduplicate).
-    pub fn repeat(&mut self, id: u32) {
-        self.flags[id as usize] |= REPEATED;
-    }
-
-    /// Whether the broker appended it more than once.
-    #[must_use]
-    pub fn repeated(&self, id: u32) -> bool {
-        self.flags[id as usize] & REPEATED != 0
-    }
-
-    /// The producer gave up on it.
-    pub fn give_up(&mut self, id: u32) {
-        self.flags[id as usize] |= GAVE_UP;
-    }
-
-    /// A service committed the state change this message is the event of: the event is
-    /// owed downstream from then on, published or not.
-    pub fn owe(&mut self, id: u32) {
-        self.flags[id as usize] |= OWED;
-    }
-
-    /// Whether a committed state change owes this event.
-    #[must_use]
-    pub fn owed(&self, id: u32) -> bool {
-        self.flags[id as usize] & OWED != 0
-    }
-
-    /// Whether the producer gave up on it.
-    #[must_use]
-    pub fn gave_up(&self, id: u32) -> bool {
-        self.flags[id as usize] & GAVE_UP != 0
     }
 }
 
@@ -364,5 +349,101 @@ mod tests {
             l.apply(0);
         }
         assert_eq!(l.applied(0), 3);
+    }
+
+    /// A ledger of `n` copies in every class: processed once and twice, dead-lettered,
+    /// dropped, unaddressed, and untouched; with flags saying which were accepted.
+    fn mixed(n: u32) -> (Ledger, MessageFlags) {
+        let (mut l, mut f) = (Ledger::default(), MessageFlags::default());
+        for id in 0..n {
+            f.push();
+            if id % 7 == 6 {
+                l.push_unaddressed();
+                continue;
+            }
+            l.push();
+            match id % 6 {
+                0 => {
+                    l.apply(id);
+                }
+                1 => {
+                    l.apply(id);
+                    l.apply(id);
+                    f.accept(id);
+                    f.repeat(id);
+                }
+                2 => {
+                    l.dead_letter(id);
+                }
+                3 => {
+                    l.drop_copy(id);
+                }
+                4 => {
+                    f.accept(id);
+                }
+                _ => {}
+            }
+        }
+        (l, f)
+    }
+
+    fn census(l: &Ledger, f: &MessageFlags) -> CopyCounts {
+        let mut c = l.folded().clone();
+        for id in (l.base()..l.len() as u32).filter(|&id| l.addressed(id)) {
+            c.add(id, l.class(id), f, || false);
+        }
+        c
+    }
+
+    #[test]
+    fn a_fold_counts_exactly_what_the_census_would_and_forgets_the_copies() {
+        let (whole, flags) = mixed(1_000);
+        let expected = census(&whole, &flags);
+        assert_eq!(expected.copies, 1_000 - 1_000 / 7);
+        assert!(expected.duplicated > 0 && expected.lost > 0 && expected.unaccounted > 0);
+        let (mut l, mut f) = mixed(1_000);
+        l.fold(320, &f);
+        f.fold(320);
+        assert_eq!(l.base(), 320);
+        assert_eq!(l.len(), 1_000);
+        assert_eq!(f.len(), 1_000);
+        assert_eq!(census(&l, &f), expected);
+        // Folding again, past what was held, stops at the last whole word.
+        l.fold(2_048, &f);
+        f.fold(960);
+        assert_eq!(l.base(), 960);
+        assert_eq!(census(&l, &f), expected);
+        assert_eq!(l.applied(961), whole.applied(961));
+        assert_eq!(l.class(999), whole.class(999));
+    }
+
+    #[test]
+    fn resident_bytes_follow_the_window_not_the_copies_ever_held() {
+        let mut l = Ledger::default();
+        let f = MessageFlags::default();
+        for round in 0..40u32 {
+            let start = u32::try_from(l.len()).unwrap();
+            for _ in 0..FOLD_EVERY {
+                l.push();
+            }
+            let len = u32::try_from(l.len()).unwrap();
+            for id in start..len {
+                l.apply(id);
+            }
+            l.fold(len - 64, &f);
+            assert!(
+                l.resident_bytes() < 4 * FOLD_EVERY as usize,
+                "round {round}"
+            );
+        }
+        assert_eq!(l.folded().processed, 40 * u64::from(FOLD_EVERY) - 64);
+    }
+
+    #[test]
+    #[should_panic]
+    fn a_folded_copy_cannot_be_touched() {
+        let (mut l, f) = mixed(200);
+        l.fold(128, &f);
+        l.apply(3);
     }
 }

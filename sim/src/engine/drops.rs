@@ -13,8 +13,18 @@ use std::collections::BTreeMap;
 pub(super) struct DropReasons {
     /// The reasons seen so far; a copy stores its reason's index plus one.
     names: Vec<&'static str>,
-    /// By group, by message id (0: never dropped).
-    by_group: Vec<Vec<u8>>,
+    /// By group: the reasons of its copies not folded yet.
+    by_group: Vec<Codes>,
+    /// By reason: folded copies whose final class is dropped.
+    folded: Vec<u64>,
+}
+
+/// One group's drop reasons by message id from `base` (0: never dropped), a window like
+/// its ledger's.
+#[derive(Debug, Default)]
+struct Codes {
+    base: u32,
+    codes: Vec<u8>,
 }
 
 impl DropReasons {
@@ -29,15 +39,48 @@ impl DropReasons {
                 self.names.len() - 1
             });
         let code = u8::try_from(k + 1).expect("a handful of drop reasons");
-        let (g, id) = (g as usize, id as usize);
+        let g = g as usize;
         if self.by_group.len() <= g {
-            self.by_group.resize_with(g + 1, Vec::new);
+            self.by_group.resize_with(g + 1, Codes::default);
         }
-        let copies = &mut self.by_group[g];
-        if copies.len() <= id {
-            copies.resize(id + 1, 0);
+        let c = &mut self.by_group[g];
+        // A folded copy is final: nothing drops it again.
+        let i = (id - c.base) as usize;
+        if c.codes.len() <= i {
+            c.codes.resize(i + 1, 0);
         }
-        copies[id] = code;
+        c.codes[i] = code;
+    }
+
+    /// Counts group `g`'s copies below `below` whose final class is dropped by reason,
+    /// and forgets them; `ledger` is the group's, not folded past `below` yet.
+    pub(super) fn fold(&mut self, g: u32, below: u32, ledger: &crate::ledger::Ledger) {
+        let Some(c) = self.by_group.get_mut(g as usize) else {
+            return;
+        };
+        if below <= c.base {
+            return;
+        }
+        let n = ((below - c.base) as usize).min(c.codes.len());
+        if self.folded.len() < self.names.len() {
+            self.folded.resize(self.names.len(), 0);
+        }
+        for (i, &code) in c.codes[..n].iter().enumerate() {
+            if code > 0 && ledger.class(c.base + i as u32) == Class::Dropped {
+                self.folded[usize::from(code) - 1] += 1;
+            }
+        }
+        c.codes.drain(..n);
+        c.base = below;
+        let keep = 2 * c.codes.len().max(crate::ledger::FOLD_EVERY as usize);
+        if c.codes.capacity() > 2 * keep {
+            c.codes.shrink_to(keep);
+        }
+    }
+
+    /// Bytes held for the copies not folded yet.
+    pub(super) fn resident_bytes(&self) -> usize {
+        self.by_group.iter().map(|c| c.codes.capacity()).sum()
     }
 }
 
@@ -48,7 +91,7 @@ impl Engine {
             .drops
             .by_group
             .get(g as usize)
-            .and_then(|c| c.get(id as usize))
+            .and_then(|c| c.codes.get(id.checked_sub(c.base)? as usize))
             .copied()
             .unwrap_or(0);
         code.checked_sub(1)
@@ -59,10 +102,13 @@ impl Engine {
     pub(super) fn dropped_by_reason(&self) -> BTreeMap<String, u64> {
         let d = &self.drops;
         let mut counts = vec![0u64; d.names.len()];
-        for (g, copies) in d.by_group.iter().enumerate() {
+        for (n, &folded) in counts.iter_mut().zip(&d.folded) {
+            *n = folded;
+        }
+        for (g, c) in d.by_group.iter().enumerate() {
             let ledger = &self.groups[g].ledger;
-            for (id, &code) in copies.iter().enumerate() {
-                if code > 0 && ledger.class(id as u32) == Class::Dropped {
+            for (i, &code) in c.codes.iter().enumerate() {
+                if code > 0 && ledger.class(c.base + i as u32) == Class::Dropped {
                     counts[usize::from(code) - 1] += 1;
                 }
             }

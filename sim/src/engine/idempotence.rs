@@ -37,8 +37,10 @@ pub(super) struct Idem {
     leased: Vec<bool>,
     /// By instance: its draws of store round trips (none when its group pays none).
     rngs: Vec<Option<SimRng>>,
-    /// By group: the cause of each copy's second application.
+    /// By group: the cause of each copy's second application (copies not folded yet).
     causes: Vec<BTreeMap<u32, Cause>>,
+    /// By group: the causes of folded copies still applied twice or more.
+    folded_causes: Vec<DuplicateCauses>,
     /// The message whose `ServiceDone` is being handled: (group, id, its tag).
     hint: Option<(u32, u32, Tag)>,
     /// By group: dead letters an operator may redrive (queue groups).
@@ -54,6 +56,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, firsts: &[(u32, u32)]) -> Idem {
         dead: vec![Vec::new(); sc.consumers.len()],
         replay_end: vec![Vec::new(); sc.consumers.len()],
         causes: vec![BTreeMap::new(); sc.consumers.len()],
+        folded_causes: vec![DuplicateCauses::default(); sc.consumers.len()],
         ..Idem::default()
     };
     let instances: u32 = firsts.iter().map(|f| f.1).sum();
@@ -297,7 +300,7 @@ impl Engine {
     pub(super) fn fill_idempotence(&self, groups: &mut [GroupSummary]) {
         for (gi, s) in groups.iter_mut().enumerate() {
             let ledger = &self.groups[gi].ledger;
-            let mut causes = DuplicateCauses::default();
+            let mut causes = self.idem.folded_causes[gi];
             for (&id, &cause) in &self.idem.causes[gi] {
                 if ledger.applied(id) >= 2 {
                     causes.add(cause);
@@ -307,6 +310,40 @@ impl Engine {
             s.idempotence = explicit.then(|| self.idem.modes[gi].as_str().to_string());
             s.duplicated_by_cause = (explicit || s.duplicated > 0).then_some(causes);
         }
+    }
+
+    /// Folds group `g`'s copies below `below`: their duplicates' causes are counted as
+    /// `fill_idempotence` would count them (the ledger is not folded past `below` yet),
+    /// and their dedup marks and claims forgotten (nothing delivers a folded copy again).
+    pub(super) fn fold_idempotence(&mut self, g: u32, below: u32) {
+        let g = g as usize;
+        let kept = self.idem.causes[g].split_off(&below);
+        let old = std::mem::replace(&mut self.idem.causes[g], kept);
+        let ledger = &self.groups[g].ledger;
+        for (id, cause) in old {
+            if ledger.applied(id) >= 2 {
+                self.idem.folded_causes[g].add(cause);
+            }
+        }
+        if let Some(store) = &mut self.idem.stores[g] {
+            store.forget_below(below);
+        }
+    }
+
+    /// Bytes held per copy by the idempotence state (dedup marks).
+    pub(super) fn idempotence_resident_bytes(&self) -> usize {
+        self.idem
+            .stores
+            .iter()
+            .flatten()
+            .map(DedupStore::resident_bytes)
+            .sum()
+    }
+
+    /// The message ids of group `g`'s dead letters kept for a redrive (it brings them
+    /// back: they are never folded).
+    pub(super) fn kept_dead_letters(&self, g: u32) -> impl Iterator<Item = u32> + '_ {
+        self.idem.dead[g as usize].iter().map(|m| m.id)
     }
 
     /// What each group's delivery variant and idempotence mode promise, one row each.

@@ -145,6 +145,10 @@ impl Engine {
             // broker discards it and there is no copy to account. A log keeps it anyway.
             self.unroutable += 1;
         }
+        if topic.flags.fold_due(id) {
+            let t = prod.topic;
+            self.fold_topic(t, id);
+        }
         id
     }
 

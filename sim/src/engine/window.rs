@@ -1,0 +1,119 @@
+//! The windowed ledgers: every `FOLD_EVERY` messages or so, a topic's copies that can no
+//! longer change are counted into each group's folded census and forgotten, with every
+//! other table kept per message (flags, drop reasons, duplicate causes, dedup marks).
+//!
+//! A copy is final once nothing can reach its message any more. Message ids are dense and
+//! in creation order, so the fold takes the prefix below the lowest id still referenced
+//! anywhere a message can come back from: the log's retained entries (a rewind, a late
+//! joiner, a retention expiry or a failover's truncation reads them), `acks = all`
+//! requests waiting for the high watermark, the queues (received or not), instances'
+//! work, prefetched and unacknowledged messages (a closed AMQP channel requeues those),
+//! the resequencer, parked and spilled produce requests, quarantine, producers' requests
+//! in flight (a resend twin or a network duplicate appends the message again; every
+//! request on the wire is counted in its `in_transit`), the dead letters kept for an
+//! operator's redrive, and the traced message. The message being registered is the
+//! newest id, so the watermark never passes it.
+//!
+//! Features whose state was not audited for message references do not fold at all:
+//! faults (scheduled or injected live), services and their outboxes, sagas, requesters
+//! and groups that join late. Whatever cannot be proved final stays.
+
+use super::Engine;
+use crate::consumer::Store;
+use crate::ledger::FOLD_EVERY;
+
+impl Engine {
+    /// Folds topic `t`'s final prefix; called when registering message `id` is due.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn fold_topic(&mut self, t: u32, id: u32) {
+        if !self.folds() {
+            self.topics[t as usize].flags.fold_again(FOLD_EVERY);
+            return;
+        }
+        let (low, looked) = self.lowest_live(t, id);
+        let below = low & !63;
+        let groups = self.topics[t as usize].groups.clone();
+        for &g in &groups {
+            // Each reads the group's ledger before the ledger forgets the prefix.
+            self.drops.fold(g, below, &self.groups[g as usize].ledger);
+            self.fold_idempotence(g, below);
+            let flags = &self.topics[t as usize].flags;
+            self.groups[g as usize].ledger.fold(below, flags);
+        }
+        let flags = &mut self.topics[t as usize].flags;
+        flags.fold(below);
+        // A look costs what the engine holds: spacing the looks by at least that keeps
+        // the cost per message constant behind a large backlog.
+        flags.fold_again(FOLD_EVERY.max(u32::try_from(looked).unwrap_or(u32::MAX)));
+    }
+
+    /// Whether the scenario only uses features whose message references the watermark
+    /// knows (checked at each fold: a fault injected live stops folding from then on).
+    fn folds(&self) -> bool {
+        self.scenario.faults.is_empty()
+            && self.scenario.sagas.is_empty()
+            && !self.pipeline_on()
+            && self.services.iter().all(Option::is_none)
+            && self.requesters.iter().all(Option::is_none)
+            && self.unjoined == 0
+    }
+
+    /// The lowest message id of topic `t` still referenced anywhere a copy can come back
+    /// from (at most `newest`, the message being registered), and how many references
+    /// were looked at.
+    fn lowest_live(&self, t: u32, newest: u32) -> (u32, usize) {
+        let mut low = newest;
+        let mut looked = 0usize;
+        let mut see = |id: u32| {
+            low = low.min(id);
+            looked += 1;
+        };
+        let topic = &self.topics[t as usize];
+        for part in &topic.partitions {
+            part.iter_from(part.base()).for_each(|m| see(m.id));
+            part.pending_acks.iter().for_each(|a| see(a.2));
+        }
+        topic.parked.iter().for_each(|p| see(p.msg.id));
+        for &g in &topic.groups {
+            let group = &self.groups[g as usize];
+            if !matches!(group.store, Store::Log(_)) {
+                // A log group's messages are the partitions' retained entries, seen above.
+                self.model_held(group, &mut see);
+            }
+            if let Some(r) = &group.reseq {
+                r.held().for_each(|m| see(m.id));
+            }
+            for i in group.instances() {
+                let inst = &self.instances[i as usize];
+                for w in inst.work.iter().chain(&inst.prefetched) {
+                    see(w.msg.id);
+                }
+                inst.pending.iter().for_each(|a| see(a.msg.id));
+            }
+            self.kept_dead_letters(g).for_each(&mut see);
+        }
+        for (g, m) in self.parked() {
+            if self.groups[g].topic == t {
+                see(m.id);
+            }
+        }
+        for prod in self.producers.iter().filter(|p| p.topic == t) {
+            prod.inflight.keys().for_each(|&id| see(id));
+            prod.waiting.iter().for_each(|&id| see(id));
+            prod.unresolved.iter().for_each(|&(_, id)| see(id));
+        }
+        if self.trace_key != super::trace::UNTRACED && self.trace_key >> 32 == u64::from(t) {
+            see(self.trace_key as u32);
+        }
+        (low, looked)
+    }
+
+    /// Bytes held per message and per copy by the windowed tables (ledgers, topic flags,
+    /// drop reasons, dedup marks): what must not grow with the run's length.
+    pub(super) fn window_bytes(&self) -> usize {
+        let ledgers: usize = self.groups.iter().map(|g| g.ledger.resident_bytes()).sum();
+        let flags: usize = self.topics.iter().map(|t| t.flags.resident_bytes()).sum();
+        ledgers + flags + self.drops.resident_bytes() + self.idempotence_resident_bytes()
+    }
+}
