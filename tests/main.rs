@@ -41,3 +41,4 @@ mod throughput;
 mod trace;
 mod tui;
 mod views;
+mod window;

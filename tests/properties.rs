@@ -10,7 +10,7 @@ use mqlab_sim::{Engine, Scenario};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
-struct Shape {
+pub(crate) struct Shape {
     model: &'static str,
     partitions: u32,
     instances: u32,
@@ -21,16 +21,16 @@ struct Shape {
     latency_us: u32,
     capacity: u32,
     on_full: &'static str,
-    faults: Vec<(u32, &'static str, u32, u32)>,
+    pub(crate) faults: Vec<(u32, &'static str, u32, u32)>,
     /// A bit per pattern switched on (see `patterns`).
-    extras: u32,
+    pub(crate) extras: u32,
     /// The consumer's `idempotence` (empty: unset), where its delivery takes it.
     idem: &'static str,
     /// Bits: a dedup TTL, a claim lease, store latency.
     dedup: u32,
 }
 
-fn shape() -> impl Strategy<Value = Shape> {
+pub(crate) fn shape() -> impl Strategy<Value = Shape> {
     (
         prop::sample::select(vec!["log", "queue", "exchange", "pubsub"]),
         1u32..5,
@@ -205,7 +205,7 @@ fn patterns(s: &Shape) -> (String, String, String, String) {
     (broker, producer, consumer, faults)
 }
 
-fn toml_of(s: &Shape) -> String {
+pub(crate) fn toml_of(s: &Shape) -> String {
     let (extra_broker, extra_producer, extra_consumer, extra_faults) = patterns(s);
     let on_full = if s.extras & 1 != 0 && matches!(s.model, "queue" | "exchange") {
         "spill"

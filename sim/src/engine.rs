@@ -470,6 +470,7 @@ impl Engine {
             byte_prefix: self.payload_prefix_len(),
             pauses: self.pauses.kept(),
             window_bytes: self.window_bytes(),
+            folded: self.topics.iter().map(|t| u64::from(t.flags.base())).sum(),
         }
     }
 
@@ -620,6 +621,8 @@ pub struct Retained {
     /// Bytes of the per-message and per-copy tables (ledgers, flags, drop reasons,
     /// dedup marks) for the messages not folded yet.
     pub window_bytes: usize,
+    /// Messages folded (final, counted, forgotten), over all topics.
+    pub folded: u64,
 }
 
 /// One network hop's latency drawn from `rng`; an instantaneous network draws nothing, so

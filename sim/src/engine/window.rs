@@ -1,4 +1,4 @@
-//! The windowed ledgers: every `FOLD_EVERY` messages or so, a topic's copies that can no
+//! The windowed ledgers: every `FOLD_EVERY` (65,536) messages or so, a topic's copies that can no
 //! longer change are counted into each group's folded census and forgotten, with every
 //! other table kept per message (flags, drop reasons, duplicate causes, dedup marks).
 //!
@@ -20,7 +20,6 @@
 
 use super::Engine;
 use crate::consumer::Store;
-use crate::ledger::FOLD_EVERY;
 
 impl Engine {
     /// Folds topic `t`'s final prefix; called when registering message `id` is due.
@@ -28,7 +27,7 @@ impl Engine {
     #[inline(never)]
     pub(super) fn fold_topic(&mut self, t: u32, id: u32) {
         if !self.folds() {
-            self.topics[t as usize].flags.fold_again(FOLD_EVERY);
+            self.topics[t as usize].flags.fold_again(0);
             return;
         }
         let (low, looked) = self.lowest_live(t, id);
@@ -45,7 +44,16 @@ impl Engine {
         flags.fold(below);
         // A look costs what the engine holds: spacing the looks by at least that keeps
         // the cost per message constant behind a large backlog.
-        flags.fold_again(FOLD_EVERY.max(u32::try_from(looked).unwrap_or(u32::MAX)));
+        flags.fold_again(u32::try_from(looked).unwrap_or(u32::MAX));
+    }
+
+    /// Folds every `every` messages instead of every `FOLD_EVERY`, so that a test's short
+    /// run folds too: the result must not change.
+    #[doc(hidden)]
+    pub fn fold_every(&mut self, every: u32) {
+        for t in &mut self.topics {
+            t.flags.fold_every(every);
+        }
     }
 
     /// Whether the scenario only uses features whose message references the watermark

@@ -11,6 +11,8 @@ pub struct MessageFlags {
     flags: Vec<u8>,
     /// The id whose registration looks for a foldable prefix next.
     fold_at: u32,
+    /// Messages between two looks, at least.
+    every: u32,
 }
 
 impl Default for MessageFlags {
@@ -19,6 +21,7 @@ impl Default for MessageFlags {
             base: 0,
             flags: Vec::new(),
             fold_at: super::FOLD_EVERY - 1,
+            every: super::FOLD_EVERY,
         }
     }
 }
@@ -59,12 +62,20 @@ impl MessageFlags {
         id == self.fold_at
     }
 
-    /// The next look for a foldable prefix comes `after` messages from now.
+    /// The next look for a foldable prefix comes `after` messages from now, or the usual
+    /// interval if that is longer.
     pub fn fold_again(&mut self, after: u32) {
         let last = u32::try_from(self.len())
             .unwrap_or(u32::MAX)
             .saturating_sub(1);
-        self.fold_at = last.saturating_add(after.max(1));
+        self.fold_at = last.saturating_add(after.max(self.every));
+    }
+
+    /// Looks for a foldable prefix every `every` messages instead of every `FOLD_EVERY`
+    /// (tests: folding often must not change a run's result).
+    pub fn fold_every(&mut self, every: u32) {
+        self.every = every.max(1);
+        self.fold_again(self.every);
     }
 
     /// Forgets the flags of every message below `below` (their groups' ledgers have
@@ -77,6 +88,12 @@ impl MessageFlags {
         self.flags.drain(..n);
         self.base += n as u32;
         super::shrink(&mut self.flags, super::FOLD_EVERY as usize);
+    }
+
+    /// The first message not folded.
+    #[must_use]
+    pub fn base(&self) -> u32 {
+        self.base
     }
 
     /// Bytes held for the messages not folded yet.
