@@ -236,7 +236,12 @@ impl Engine {
             }
             let group = &self.groups[g as usize];
             let ledger = &group.ledger;
-            let detail = if !ledger.addressed(id) {
+            let detail = if id < ledger.base() {
+                // Traced only after the run had folded it (a trace set up mid-run): final,
+                // and counted, but its class is no longer kept per copy.
+                "final (folded before the trace began): trace from the start for its class"
+                    .to_string()
+            } else if !ledger.addressed(id) {
                 "no copy: the message was not routed to this group".to_string()
             } else {
                 match ledger.class(id) {
