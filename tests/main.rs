@@ -19,6 +19,7 @@ mod merge;
 mod network;
 mod ordering;
 mod outbox;
+mod outbox_relay;
 mod output;
 mod overflow;
 mod patterns;

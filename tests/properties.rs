@@ -169,6 +169,11 @@ fn patterns(s: &Shape) -> (String, String, String, String) {
         producer += &format!("publish = \"{publish}\"\n");
         faults +=
             "[[fault]]\nat = \"1s\"\nkind = \"crash\"\ntarget = \"p\"\nduration = \"300ms\"\n";
+        if publish == "outbox" {
+            // The relay is a service of its own: instances, and a crash of it alone.
+            producer += &format!("relay_instances = {}\n", 1 + s.rate % 3);
+            faults += "[[fault]]\nat = \"1.5s\"\nkind = \"crash\"\ntarget = \"relay/p\"\nduration = \"200ms\"\n";
+        }
     }
     if on(8) {
         producer += "idempotent = true\n";

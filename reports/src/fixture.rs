@@ -168,6 +168,17 @@ pub fn run_with_patterns() -> RunSummary {
         lost_events: 0,
         phantom_events: 0,
         outbox_rows: 1,
+        outbox_peak: 240,
+        relay_instances: 2,
+        marks_failed: 1,
+        relay_latency_s: Latency {
+            mean: 0.031,
+            p50: 0.029,
+            p90: 0.041,
+            p99: 0.052,
+            p999: 0.071,
+            max: 0.080,
+        },
     }];
     r.sagas = vec![SagaSummary {
         name: "order".into(),

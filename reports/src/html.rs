@@ -150,10 +150,10 @@ mod tests {
         let page = html(&Report::Run(fixture::run_with_patterns()));
         assert_well_formed(&page);
         assert!(page.contains("<h2>Sagas</h2>"));
-        // The core tables, latency by group and faults, then the pattern tables: 15 section
-        // tables (pipeline 4, protection 4, seven of one) and the checks of sagas and
-        // request-reply.
-        assert_eq!(page.matches("<table>").count(), 6 + 2 + 15 + 2);
+        // The core tables, latency by group and faults, then the pattern tables: 16 section
+        // tables (pipeline 4, protection 4, services 2: theirs and the outbox relays', six
+        // of one) and the checks of sagas and request-reply.
+        assert_eq!(page.matches("<table>").count(), 6 + 2 + 16 + 2);
     }
 
     /// Issue 15: checks were plain text; now green ✓ or red ✗, colour and mark both.

@@ -126,33 +126,20 @@ pub enum Event {
         /// Topic index.
         topic: u32,
     },
-    /// A service's transaction reaches its commit point (`producer.publish`).
+    /// A statement reaches a service's database (`producer.publish`): a transaction's
+    /// commit point, or an outbox relay's read or mark.
     TxCommit {
         /// Producer index.
         producer: u32,
-        /// The service's transaction number.
+        /// The service's round-trip number.
         tx: u32,
     },
-    /// The commit's outcome reaches the service.
+    /// The database's answer reaches the service (or its outbox relay).
     TxReply {
         /// Producer index.
         producer: u32,
-        /// The service's transaction number.
+        /// The service's round-trip number.
         tx: u32,
-    },
-    /// An outbox relay polls its table and publishes a batch.
-    RelayPoll {
-        /// Producer index.
-        producer: u32,
-        /// The service's incarnation that scheduled it (a crash cancels it).
-        epoch: u32,
-    },
-    /// An outbox relay's update marking its published rows sent is durable.
-    RelayMark {
-        /// Producer index.
-        producer: u32,
-        /// The service's incarnation that scheduled it.
-        epoch: u32,
     },
     /// A requester's earliest reply deadline may have passed.
     ReplyTimeout {
@@ -252,8 +239,6 @@ impl Event {
             Event::SpillRead { topic } => (40, topic, 0, 0),
             Event::TxCommit { producer, tx } => (21, producer, tx, 0),
             Event::TxReply { producer, tx } => (22, producer, tx, 0),
-            Event::RelayPoll { producer, epoch } => (23, producer, epoch, 0),
-            Event::RelayMark { producer, epoch } => (24, producer, epoch, 0),
             Event::SagaArrival { saga } => (30, saga, 0, 0),
             Event::SagaTimeout { run, attempt } => (34, run, attempt, 0),
             Event::ReplyTimeout { producer } => (36, producer, 0, 0),

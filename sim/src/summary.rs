@@ -419,8 +419,9 @@ pub struct ClassSummary {
     pub latency_s: Latency,
 }
 
-/// A service with a database (`producer.publish`): its transactions and its events.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// A service with a database (`producer.publish`): its transactions and its events, and
+/// its outbox relay's figures.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceSummary {
     /// The producer's name.
     pub producer: String,
@@ -442,6 +443,20 @@ pub struct ServiceSummary {
     pub phantom_events: u64,
     /// Outbox rows still unsent at the end.
     pub outbox_rows: u64,
+    /// Outbox: the most rows the table held at once.
+    #[serde(default)]
+    pub outbox_peak: u64,
+    /// Outbox: the relay's instances (pollers); 0 without an outbox.
+    #[serde(default)]
+    pub relay_instances: u32,
+    /// Outbox: the relay's marks (DELETE and COMMIT) that failed to commit, so their rows
+    /// were published again.
+    #[serde(default)]
+    pub marks_failed: u64,
+    /// Outbox: the relay's stage, from a row's commit to the relay holding its publish's
+    /// acknowledgement (first time), seconds.
+    #[serde(default)]
+    pub relay_latency_s: Latency,
 }
 
 /// One orchestrated saga's outcomes (its commands and replies are messages of its queues,

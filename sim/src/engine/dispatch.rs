@@ -66,8 +66,6 @@ impl Engine {
             }
             Event::TxCommit { producer, tx } => self.on_tx_commit(producer, tx),
             Event::TxReply { producer, tx } => self.on_tx_reply(producer, tx),
-            Event::RelayPoll { producer, epoch } => self.on_relay_poll(producer, epoch),
-            Event::RelayMark { producer, epoch } => self.on_relay_mark(producer, epoch),
             Event::FaultStart { fault } => self.on_fault_start(fault),
             Event::FaultEnd { fault } => self.on_fault_end(fault),
             Event::Sample => {

@@ -87,7 +87,8 @@ impl Engine {
             | Target::Network
             | Target::Broker(_)
             | Target::Orchestrator(_)
-            | Target::SagaService(..) => Vec::new(),
+            | Target::SagaService(..)
+            | Target::Relay(..) => Vec::new(),
         }
     }
 
@@ -117,6 +118,8 @@ impl Engine {
                 self.crash_service(p as u32);
             }
             (FaultKind::Crash, Target::Orchestrator(s)) => self.crash_orchestrator(s),
+            // Its pollers count their own windows (a service crash holds them too).
+            (FaultKind::Crash, Target::Relay(p, k)) => self.crash_relay(p as u32, k),
             (FaultKind::Crash, t) => {
                 // A whole group changes at once: one rebalance, not one per instance.
                 self.rebalance_held = true;
@@ -212,6 +215,7 @@ impl Engine {
                 self.restart_service(p as u32);
             }
             (FaultKind::Crash, Target::Orchestrator(s)) => self.restart_orchestrator(s),
+            (FaultKind::Crash, Target::Relay(p, k)) => self.restart_relay(p as u32, k),
             (FaultKind::Crash, t) => {
                 // A whole group changes at once: one rebalance, not one per instance.
                 self.rebalance_held = true;

@@ -1,31 +1,39 @@
 //! A producer that is a service with a database (`producer.publish`): each arrival is a
 //! state change written in a local transaction, and its event is published by dual write
 //! (commit, then publish), publish-first (publish, then commit) or a transactional outbox
-//! (the change and an outbox row in one transaction; a relay publishes the rows). Crashes
-//! of the service between the two steps are where the patterns differ. Owns only the
-//! service side; the message then takes the ordinary produce path (`produce.rs`).
+//! (the change and an outbox row in one transaction; the relay, a service whose input is
+//! that table, publishes the rows: `relay.rs`). Crashes of the service between the two
+//! steps are where the patterns differ. Owns only the service side; the message then
+//! takes the ordinary produce path (`produce.rs`).
 //!
 //! Timing: `db_latency` is one round trip to the database. A transaction is two: its
 //! writes, then COMMIT, which is durable when it reaches the database (1.5 round trips
 //! after the arrival); the service hears the outcome half a round trip later. A crash
 //! before the commit point rolls the transaction back; a crash after it leaves the change
-//! committed whatever the service knew.
+//! committed whatever the service knew. Every round trip, the service's and the relay's,
+//! is a `TxCommit` (the statement reaches the database) and a `TxReply` (its answer
+//! reaches the caller) of one entry in `Service::txs`.
+
+mod relay;
 
 use super::Engine;
 use crate::dist::Dist;
 use crate::event::Event;
 use crate::message::Msg;
+use crate::metrics::{latency_of, new_histogram};
 use crate::rng::{SimRng, StreamKind, stream};
 use crate::scenario::{Publish, Scenario};
 use crate::snapshot::LogKind;
 use crate::summary::ServiceSummary;
 use crate::time::{SimDuration, SimTime};
+use hdrhistogram::Histogram;
 use rand::RngExt;
+use relay::{FREE, Poller};
 use std::collections::{BTreeMap, VecDeque};
 
-/// A transaction between its start and the service hearing its outcome.
+/// A state change's transaction between its start and the service hearing its outcome.
 #[derive(Clone, Copy, Debug)]
-struct Tx {
+struct Change {
     /// The arrival (the state change requested): the event's intended send time.
     born: SimTime,
     /// The half round trip from the commit point to the reply.
@@ -36,15 +44,38 @@ struct Tx {
     msg: Option<(Msg, u32)>,
 }
 
+/// A round trip to the service's database under way.
+#[derive(Clone, Copy, Debug)]
+enum Tx {
+    /// A state change's transaction.
+    Change(Change),
+    /// A relay poller's `SELECT ... FOR UPDATE SKIP LOCKED LIMIT relay_batch`.
+    Read {
+        poller: u32,
+        reply_after: SimDuration,
+    },
+    /// A poller waiting for its batch's acknowledgements (its transaction stays open).
+    Flush { poller: u32 },
+    /// A poller's `DELETE` of its acknowledged rows and `COMMIT`.
+    Mark {
+        poller: u32,
+        reply_after: SimDuration,
+    },
+}
+
 /// A row of the outbox table: durable, published by the relay, deleted once marked.
 #[derive(Clone, Copy, Debug)]
 struct Row {
     msg: Msg,
     partition: u32,
-    /// Published by the relay's current batch, not yet marked sent.
-    out: bool,
+    /// When its transaction committed (the relay's latency starts here).
+    committed_at: SimTime,
+    /// The poller whose open transaction holds it locked, or `FREE`.
+    locked: u32,
     /// Times published.
     sends: u32,
+    /// Its commit → acknowledgement latency is recorded.
+    timed: bool,
 }
 
 /// One service's database, relay and counters.
@@ -56,13 +87,14 @@ pub(super) struct Service {
     relay_interval: SimDuration,
     relay_batch: u32,
     rng: SimRng,
-    /// Incarnation: a crash cancels whatever the previous one had scheduled.
-    epoch: u32,
     next_tx: u32,
     txs: BTreeMap<u32, Tx>,
+    /// The outbox table, in commit order (so by message id).
     table: VecDeque<Row>,
-    /// A relay poll (or mark) is scheduled.
-    relay_armed: bool,
+    /// The relay's instances (none unless `publish = "outbox"`).
+    pollers: Vec<Poller>,
+    /// Row commit → the relay holds the publish's acknowledgement, nanoseconds.
+    relay_latency: Histogram<u64>,
     stats: ServiceSummary,
 }
 
@@ -77,6 +109,11 @@ pub(super) fn services(sc: &Scenario, seed: u64) -> Vec<Option<Service>> {
         .iter()
         .enumerate()
         .map(|(i, p)| {
+            let pollers = if publish(p) == Publish::Outbox {
+                p.relay_instances.as_ref().map_or(1, |n| *n.get_ref())
+            } else {
+                0
+            };
             (publish(p) != Publish::Direct).then(|| Service {
                 publish: publish(p),
                 db_latency: p
@@ -90,19 +127,41 @@ pub(super) fn services(sc: &Scenario, seed: u64) -> Vec<Option<Service>> {
                     .map_or(SimDuration::from_millis(100), |d| *d.get_ref()),
                 relay_batch: p.relay_batch.as_ref().map_or(100, |b| *b.get_ref()),
                 rng: stream(seed, StreamKind::Service, i as u32),
-                epoch: 0,
                 next_tx: 0,
                 txs: BTreeMap::new(),
                 table: VecDeque::new(),
-                relay_armed: false,
+                pollers: (0..pollers).map(|_| Poller::new()).collect(),
+                relay_latency: new_histogram(),
                 stats: ServiceSummary {
                     producer: p.name.get_ref().clone(),
                     publish: publish(p).as_str().to_string(),
+                    relay_instances: pollers,
                     ..ServiceSummary::default()
                 },
             })
         })
         .collect()
+}
+
+impl Service {
+    /// Registers a round trip; returns its number.
+    fn open(&mut self, tx: Tx) -> u32 {
+        let n = self.next_tx;
+        self.next_tx += 1;
+        self.txs.insert(n, tx);
+        n
+    }
+
+    /// One round trip to the database and the half of it after the statement arrives.
+    fn round_trip(&mut self) -> (SimDuration, SimDuration) {
+        let rt = self.db_latency.sample(&mut self.rng);
+        (rt, SimDuration(rt.0 / 2))
+    }
+
+    /// A commit fails (`db_failure`).
+    fn commit_fails(&mut self) -> bool {
+        self.db_failure > 0.0 && self.rng.random_bool(self.db_failure)
+    }
 }
 
 impl Engine {
@@ -124,11 +183,8 @@ impl Engine {
         }
         let now = self.now;
         let svc = self.service(p);
-        let round_trip = svc.db_latency.sample(&mut svc.rng);
-        let reply_after = SimDuration(round_trip.0 / 2);
+        let (round_trip, reply_after) = svc.round_trip();
         let commit_at = now + round_trip + SimDuration(round_trip.0 - reply_after.0);
-        let tx = svc.next_tx;
-        svc.next_tx += 1;
         let msg = if svc.publish == Publish::PublishFirst {
             svc.stats.published += 1;
             let (msg, partition) = self.make_message(p, now);
@@ -137,28 +193,56 @@ impl Engine {
         } else {
             None
         };
-        let svc = self.service(p);
-        svc.txs.insert(
-            tx,
-            Tx {
-                born: now,
-                reply_after,
-                committed: false,
-                msg,
-            },
-        );
+        let tx = self.service(p).open(Tx::Change(Change {
+            born: now,
+            reply_after,
+            committed: false,
+            msg,
+        }));
         self.queue
             .push(commit_at, Event::TxCommit { producer: p, tx });
     }
 
-    /// COMMIT reaches the database: the change is durable, or the commit fails.
+    /// A statement reaches the database: a state change's COMMIT (durable, or it fails),
+    /// or a relay poller's read or mark.
     pub(super) fn on_tx_commit(&mut self, p: u32, tx: u32) {
-        let svc = self.service(p);
-        let Some(mut t) = svc.txs.remove(&tx) else {
-            return; // rolled back by a crash
+        match self.service(p).txs.get(&tx).copied() {
+            None => {} // rolled back by a crash
+            Some(Tx::Change(c)) => self.change_commit(p, tx, c),
+            Some(Tx::Read {
+                poller,
+                reply_after,
+            }) => self.relay_select(p, tx, poller, reply_after),
+            Some(Tx::Mark {
+                poller,
+                reply_after,
+            }) => self.relay_delete(p, tx, poller, reply_after),
+            Some(Tx::Flush { .. }) => unreachable!("a flush waits without a statement"),
+        }
+    }
+
+    /// The answer reaches the caller: dual write publishes; a poller goes on.
+    pub(super) fn on_tx_reply(&mut self, p: u32, tx: u32) {
+        let Some(t) = self.service(p).txs.remove(&tx) else {
+            return; // its caller crashed
         };
-        let fails = svc.db_failure > 0.0 && svc.rng.random_bool(svc.db_failure);
-        if fails {
+        match t {
+            Tx::Change(c) => {
+                if let Some((msg, partition)) = c.msg {
+                    self.service(p).stats.published += 1;
+                    self.send_message(p, msg, partition);
+                }
+            }
+            Tx::Read { poller, .. } => self.relay_publish(p, poller),
+            Tx::Flush { poller } => self.relay_flush(p, poller),
+            Tx::Mark { poller, .. } => self.relay_sleep(p, poller),
+        }
+    }
+
+    fn change_commit(&mut self, p: u32, tx: u32, mut c: Change) {
+        let svc = self.service(p);
+        svc.txs.remove(&tx);
+        if svc.commit_fails() {
             svc.stats.aborted += 1;
             if svc.publish == Publish::PublishFirst {
                 svc.stats.phantom_events += 1;
@@ -170,23 +254,28 @@ impl Engine {
         match publish {
             Publish::PublishFirst | Publish::Direct => {}
             Publish::DualWrite => {
-                let (msg, partition) = self.make_message(p, t.born);
+                let (msg, partition) = self.make_message(p, c.born);
                 self.owe(p, msg.id);
-                (t.committed, t.msg) = (true, Some((msg, partition)));
-                let at = self.now + t.reply_after;
-                self.service(p).txs.insert(tx, t);
+                (c.committed, c.msg) = (true, Some((msg, partition)));
+                let at = self.now + c.reply_after;
+                self.service(p).txs.insert(tx, Tx::Change(c));
                 self.queue.push(at, Event::TxReply { producer: p, tx });
             }
             Publish::Outbox => {
-                let (msg, partition) = self.make_message(p, t.born);
+                let (msg, partition) = self.make_message(p, c.born);
                 self.owe(p, msg.id);
-                self.service(p).table.push_back(Row {
+                let now = self.now;
+                let svc = self.service(p);
+                svc.table.push_back(Row {
                     msg,
                     partition,
-                    out: false,
+                    committed_at: now,
+                    locked: FREE,
                     sends: 0,
+                    timed: false,
                 });
-                self.arm_relay(p);
+                svc.stats.outbox_peak = svc.stats.outbox_peak.max(svc.table.len() as u64);
+                self.relay_wake(p);
             }
         }
     }
@@ -196,110 +285,28 @@ impl Engine {
         self.topics[t as usize].flags.owe(id);
     }
 
-    /// Dual write: the service hears its commit succeeded and publishes the event.
-    pub(super) fn on_tx_reply(&mut self, p: u32, tx: u32) {
-        let Some(t) = self.service(p).txs.remove(&tx) else {
-            return;
-        };
-        if let Some((msg, partition)) = t.msg {
-            self.service(p).stats.published += 1;
-            self.send_message(p, msg, partition);
-        }
-    }
-
-    fn arm_relay(&mut self, p: u32) {
-        let now = self.now;
-        let svc = self.service(p);
-        if svc.relay_armed || !self.producers[p as usize].up {
-            return;
-        }
-        let svc = self.service(p);
-        svc.relay_armed = true;
-        let (at, epoch) = (now + svc.relay_interval, svc.epoch);
-        self.queue.push(at, Event::RelayPoll { producer: p, epoch });
-    }
-
-    /// The relay reads up to `relay_batch` unsent rows and publishes them, then marks them
-    /// sent in one more round trip to the database.
-    pub(super) fn on_relay_poll(&mut self, p: u32, epoch: u32) {
-        if self.service(p).epoch != epoch {
-            return;
-        }
-        let batch = self.service(p).relay_batch as usize;
-        let mut sent = 0;
-        for r in 0..self.service(p).table.len() {
-            let row = self.service(p).table[r];
-            // A row its client is still sending waits for that send to settle.
-            if row.out
-                || self.producers[p as usize]
-                    .inflight
-                    .contains_key(&row.msg.id)
-            {
-                continue;
-            }
-            let svc = self.service(p);
-            let row_mut = &mut svc.table[r];
-            row_mut.out = true;
-            row_mut.sends += 1;
-            if row_mut.sends == 1 {
-                svc.stats.published += 1;
-            } else {
-                svc.stats.republished += 1;
-            }
-            self.send_message(p, row.msg, row.partition);
-            sent += 1;
-            if sent == batch {
-                break;
-            }
-        }
-        let now = self.now;
-        let svc = self.service(p);
-        // Rows out and awaiting their acknowledgement are marked once it comes.
-        let (at, event) = if sent > 0 || svc.table.iter().any(|r| r.out) {
-            let at = now + svc.db_latency.sample(&mut svc.rng);
-            (at, Event::RelayMark { producer: p, epoch })
-        } else {
-            (
-                now + svc.relay_interval,
-                Event::RelayPoll { producer: p, epoch },
-            )
-        };
-        self.queue.push(at, event);
-    }
-
-    /// The relay's update is durable: rows it published and saw acknowledged are sent
-    /// and deleted; a row whose send ended without an acknowledgement goes again at the
-    /// next poll; one its client is still sending waits for the outcome.
-    pub(super) fn on_relay_mark(&mut self, p: u32, epoch: u32) {
-        if self.service(p).epoch != epoch {
-            return;
-        }
-        let prod = &self.producers[p as usize];
-        let flags = &self.topics[prod.topic as usize].flags;
-        let svc = self.services[p as usize].as_mut().expect("a service");
-        svc.table
-            .retain(|row| !(row.out && flags.acked(row.msg.id)));
-        for row in &mut svc.table {
-            row.out &= prod.inflight.contains_key(&row.msg.id);
-        }
-        svc.relay_armed = false;
-        if !svc.table.is_empty() {
-            self.arm_relay(p);
-        }
-    }
-
     /// The service crashes: open transactions roll back (publish-first's event is then a
-    /// phantom), a dual write that committed but has not published loses its event, the
-    /// relay forgets which rows it published (the table itself is durable).
+    /// phantom), a dual write that committed but has not published loses its event, and
+    /// its relay (a part of its process) goes down with it; the table itself is durable.
     pub(super) fn crash_service(&mut self, p: u32) {
         if !self.is_service(p) {
             return;
         }
+        for k in 0..self.service(p).pollers.len() as u32 {
+            self.relay_down(p, k);
+        }
         let svc = self.service(p);
-        svc.epoch += 1;
-        svc.relay_armed = false;
         let (mut lost, mut phantoms) = (0, 0);
-        for t in std::mem::take(&mut svc.txs).into_values() {
+        let changes: Vec<u32> = svc
+            .txs
+            .iter()
+            .filter(|(_, t)| matches!(t, Tx::Change(_)))
+            .map(|(&n, _)| n)
+            .collect();
+        for n in changes {
+            let Some(Tx::Change(t)) = svc.txs.remove(&n) else {
+                continue;
+            };
             if t.committed {
                 lost += 1;
             } else {
@@ -309,9 +316,6 @@ impl Engine {
         }
         svc.stats.lost_events += lost;
         svc.stats.phantom_events += phantoms;
-        for row in &mut svc.table {
-            row.out = false;
-        }
         let name = self.producers[p as usize].name.clone();
         if lost > 0 {
             let text = format!("{name}: crash after commit, before publish: {lost} events lost");
@@ -325,10 +329,13 @@ impl Engine {
         }
     }
 
-    /// The service restarts: its relay resumes with the rows still in the table.
+    /// The service restarts: its relay's pollers resume with the rows still in the table.
     pub(super) fn restart_service(&mut self, p: u32) {
-        if self.is_service(p) && !self.service(p).table.is_empty() {
-            self.arm_relay(p);
+        if !self.is_service(p) {
+            return;
+        }
+        for k in 0..self.service(p).pollers.len() as u32 {
+            self.relay_up(p, k);
         }
     }
 
@@ -339,8 +346,11 @@ impl Engine {
         for (p, svc) in self.services.iter().enumerate() {
             let Some(svc) = svc else { continue };
             let t = self.producers[p].topic;
-            let txs = svc.txs.values().filter(|t| t.committed);
-            held.extend(txs.filter_map(|x| x.msg).map(|(m, _)| (t, m.id)));
+            let txs = svc.txs.values().filter_map(|t| match t {
+                Tx::Change(c) if c.committed => c.msg,
+                _ => None,
+            });
+            held.extend(txs.map(|(m, _)| (t, m.id)));
             held.extend(svc.table.iter().map(|r| (t, r.msg.id)));
         }
         held
@@ -353,6 +363,7 @@ impl Engine {
             .flatten()
             .map(|s| ServiceSummary {
                 outbox_rows: s.table.len() as u64,
+                relay_latency_s: latency_of(&s.relay_latency),
                 ..s.stats.clone()
             })
             .collect()

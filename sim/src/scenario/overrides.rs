@@ -59,8 +59,16 @@ pub enum SetError {
 fn companions(last: &str, value: &str) -> &'static [&'static str] {
     match (last, value) {
         ("resequence", "false") => &["resequence_buffer", "gap_timeout"],
-        ("publish", "direct") => &["relay_interval", "relay_batch", "db_latency", "db_failure"],
-        ("publish", "dual-write" | "publish-first") => &["relay_interval", "relay_batch"],
+        ("publish", "direct") => &[
+            "relay_interval",
+            "relay_batch",
+            "relay_instances",
+            "db_latency",
+            "db_failure",
+        ],
+        ("publish", "dual-write" | "publish-first") => {
+            &["relay_interval", "relay_batch", "relay_instances"]
+        }
         _ => &[],
     }
 }

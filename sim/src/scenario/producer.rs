@@ -102,6 +102,10 @@ pub struct ProducerConfig {
     /// `publish = "outbox"`: rows the relay publishes per poll at most (default 100).
     #[serde(default)]
     pub relay_batch: Option<Spanned<u32>>,
+    /// `publish = "outbox"`: the relay's instances, pollers sharing the table with
+    /// `SELECT ... FOR UPDATE SKIP LOCKED` (default 1).
+    #[serde(default)]
+    pub relay_instances: Option<Spanned<u32>>,
     /// Request-reply: each message is a request awaiting a reply for this long (absent:
     /// a plain producer, no replies).
     #[serde(default)]

@@ -68,6 +68,7 @@ impl ProducerConfig {
         self.publish = Some(toml::Spanned::new(0..0, publish));
         if publish != Publish::Outbox {
             (self.relay_interval, self.relay_batch) = (None, None);
+            self.relay_instances = None;
         }
         if publish == Publish::Direct {
             (self.db_latency, self.db_failure) = (None, None);
@@ -95,13 +96,15 @@ pub(super) fn check(p: &ProducerConfig) -> Result<(), Invalid> {
     let relay = [
         p.relay_interval.as_ref().map(toml::Spanned::span),
         p.relay_batch.as_ref().map(toml::Spanned::span),
+        p.relay_instances.as_ref().map(toml::Spanned::span),
     ];
     if publish != Publish::Outbox
         && let Some(span) = relay.into_iter().flatten().next()
     {
         return Err((
             Some(span),
-            "`relay_interval` and `relay_batch` need `publish` = \"outbox\"".into(),
+            "`relay_interval`, `relay_batch` and `relay_instances` need `publish` = \"outbox\""
+                .into(),
         ));
     }
     if let Some(f) = &p.db_failure
@@ -131,8 +134,22 @@ pub(super) fn check(p: &ProducerConfig) -> Result<(), Invalid> {
             "relay_batch must be greater than zero".into(),
         ));
     }
+    if let Some(n) = &p.relay_instances
+        && !(1..=MAX_RELAY_INSTANCES).contains(n.get_ref())
+    {
+        return Err((
+            Some(n.span()),
+            format!(
+                "relay_instances is from 1 to {MAX_RELAY_INSTANCES}, not {}",
+                n.get_ref()
+            ),
+        ));
+    }
     Ok(())
 }
+
+/// More pollers than this only contend for the same rows.
+const MAX_RELAY_INSTANCES: u32 = 1_000;
 
 #[cfg(test)]
 mod tests {

@@ -32,6 +32,9 @@ pub enum Target {
     Orchestrator(usize),
     /// A saga's service (`saga/<name>/<service>`): saga index, step index.
     SagaService(usize, usize),
+    /// An outbox relay (`relay/<producer>`, or one of its instances with `/<n>`):
+    /// producer index, instance.
+    Relay(usize, Option<u32>),
 }
 
 /// Resolves `group/instance`, `group` or a producer name.
@@ -50,6 +53,11 @@ pub fn resolve_target(s: &Scenario, target: &str) -> Option<Target> {
     {
         return super::saga::resolve(s, rest);
     }
+    if let Some(rest) = target.strip_prefix("relay/")
+        && group("relay").is_none()
+    {
+        return relay(s, rest);
+    }
     if let Some((g, i)) = target.split_once('/') {
         let gi = group(g)?;
         let i: u32 = i.parse().ok()?;
@@ -63,6 +71,25 @@ pub fn resolve_target(s: &Scenario, target: &str) -> Option<Target> {
         .position(|p| p.name.get_ref() == target)
         .map(Target::Producer)
         .or((target == "network").then_some(Target::Network))
+}
+
+/// Resolves what follows `relay/` in a fault target: `<producer>` is the whole relay of an
+/// outbox service, `<producer>/<n>` one of its instances.
+fn relay(s: &Scenario, rest: &str) -> Option<Target> {
+    let (name, instance) = match rest.split_once('/') {
+        Some((n, i)) => (n, Some(i.parse::<u32>().ok()?)),
+        None => (rest, None),
+    };
+    let p = s.producers.iter().position(|p| p.name.get_ref() == name)?;
+    let cfg = &s.producers[p];
+    if cfg.publish() != super::Publish::Outbox {
+        return None;
+    }
+    let n = cfg.relay_instances.as_ref().map_or(1, |n| *n.get_ref());
+    if instance.is_some_and(|i| i >= n) {
+        return None;
+    }
+    Some(Target::Relay(p, instance))
 }
 
 fn fail<T>(span: Range<usize>, message: String) -> Result<T, Invalid> {
@@ -379,7 +406,7 @@ fn fault(s: &Scenario, f: &super::FaultConfig) -> Result<(), Invalid> {
         (
             Some(f.target.span()),
             format!(
-                "fault target `{}` names nothing (expected `group/instance`, `group`, a producer name, `broker/N`, `network`, `saga/NAME` or `saga/NAME/SERVICE`)",
+                "fault target `{}` names nothing (expected `group/instance`, `group`, a producer name, `broker/N`, `network`, `saga/NAME`, `saga/NAME/SERVICE`, or `relay/PRODUCER` or `relay/PRODUCER/N` for an outbox relay)",
                 f.target.get_ref()
             ),
         )
@@ -402,6 +429,9 @@ fn fault(s: &Scenario, f: &super::FaultConfig) -> Result<(), Invalid> {
             f.kind.span(),
             "a saga's orchestrator or service takes a crash only".into(),
         );
+    }
+    if matches!(target, super::Target::Relay(..)) && kind != FaultKind::Crash {
+        return fail(f.kind.span(), "an outbox relay takes a crash only".into());
     }
     let is_broker = matches!(target, super::Target::Broker(_));
     if is_broker != (kind == FaultKind::BrokerCrash) && kind != FaultKind::Partition {
