@@ -214,6 +214,9 @@ pub struct Engine {
     tracer: Option<Box<trace::Tracer>>,
     /// Idempotent consumers' dedup stores, duplicate causes, dead letters kept for redrive.
     idem: idempotence::Idem,
+    /// Some log group reads more than one partition, so an owner may hold several and
+    /// keep a candidate set (`ready.rs`); without one the fetch hooks cost nothing.
+    wide_logs: bool,
 }
 
 impl Engine {
@@ -261,6 +264,9 @@ impl Engine {
             .unwrap_or(0);
         let (groups, instances) = build::groups(&sc, seed, &mut topics, key_count);
         let unjoined = groups.iter().filter(|g| !g.joined).count();
+        let wide_logs = groups
+            .iter()
+            .any(|g: &Group| matches!(&g.store, Store::Log(parts) if parts.len() > 1));
         let firsts: Vec<(u32, u32)> = groups.iter().map(|g: &Group| (g.first, g.count)).collect();
         let idem = idempotence::build(&sc, seed, &firsts);
         build::routes(&sc, &topics, &mut producers);
@@ -333,6 +339,7 @@ impl Engine {
             trace_key: trace::UNTRACED,
             tracer: None,
             idem,
+            wide_logs,
             rebalance_held: false,
             rebalance_due: Vec::new(),
             nodes_up: vec![true; *sc.broker.nodes.get_ref() as usize],

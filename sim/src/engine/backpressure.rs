@@ -35,6 +35,7 @@ impl Engine {
     /// received or not (SQS keeps a message until it is deleted); on an exchange, the
     /// messages ready in the fullest group's queue (RabbitMQ's queue length limit counts
     /// ready messages only, not those delivered and unacknowledged).
+    #[inline]
     pub(super) fn backlog(&self, t: u32, partition: u32) -> u64 {
         let topic = &self.topics[t as usize];
         match topic.model {

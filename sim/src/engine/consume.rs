@@ -106,7 +106,7 @@ impl Engine {
         let inst = &mut self.instances[i as usize];
         let mut w = inst.work.expect("work in hand");
         inst.busy_ns += self.now.since(w.started).0;
-        if self.dedup_done(i) {
+        if self.dedup_done(i, &w) {
             return;
         }
         if w.fenced {

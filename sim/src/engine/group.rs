@@ -12,7 +12,6 @@ use crate::snapshot::LogKind;
 impl Engine {
     /// Moves a group's committed offset in partition `p` forward to `to`.
     pub(super) fn commit_partition(&mut self, g: u32, p: u32, to: u64) {
-        let stage = self.is_stage(g);
         let group = &mut self.groups[g as usize];
         let Store::Log(parts) = &mut group.store else {
             return;
@@ -31,7 +30,7 @@ impl Engine {
             }
         }
         let t = group.topic;
-        if stage && exactly_once {
+        if exactly_once && self.is_stage(g) {
             // The services' outputs of the transaction go out with it.
             self.stage_offsets_committed(g, p, to);
         }

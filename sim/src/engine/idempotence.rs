@@ -176,14 +176,13 @@ impl Engine {
     /// A `ServiceDone` of a message that was not served (a mark found, a claim held
     /// elsewhere) or whose mark has just landed; true when handled here.
     #[inline]
-    pub(super) fn dedup_done(&mut self, i: u32) -> bool {
-        let inst = &self.instances[i as usize];
-        let (g, w) = (inst.group, inst.work.expect("work in hand"));
+    pub(super) fn dedup_done(&mut self, i: u32, w: &Work) -> bool {
+        let g = self.instances[i as usize].group;
         self.idem.hint = Some((g, w.msg.id, w.dedup));
         if matches!(w.dedup.phase, Phase::Fresh | Phase::Serving) {
             return false;
         }
-        self.dedup_settle(i, g, w)
+        self.dedup_settle(i, g, *w)
     }
 
     fn dedup_settle(&mut self, i: u32, g: u32, w: Work) -> bool {

@@ -35,12 +35,16 @@ impl Engine {
     /// end), and its lag by as much; returns where it was.
     #[inline]
     pub(super) fn set_committed(&mut self, g: u32, p: u32, to: u64) -> u64 {
+        #[cfg(debug_assertions)]
+        {
+            let end =
+                self.topics[self.groups[g as usize].topic as usize].partitions[p as usize].end;
+            assert!(to <= end, "committed offset {to} past the log end {end}");
+        }
         let group = &mut self.groups[g as usize];
-        let end = self.topics[group.topic as usize].partitions[p as usize].end;
         let Store::Log(parts) = &mut group.store else {
             unreachable!("a log group")
         };
-        debug_assert!(to <= end, "committed offset {to} past the log end {end}");
         let gp = &mut parts[p as usize];
         let from = std::mem::replace(&mut gp.committed, to);
         // lag ≥ end − from ≥ to − from: no step of this goes below zero.

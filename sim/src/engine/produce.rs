@@ -363,6 +363,7 @@ impl Engine {
 
     /// A partition (log) or any queue `msg` goes to holds `capacity` messages (or
     /// `high_watermark`), counted as `backlog` says.
+    #[inline]
     pub(super) fn is_full(&self, t: u32, partition: u32, msg: &Msg) -> bool {
         if self.topics[t as usize].model == BrokerModel::Exchange {
             // RabbitMQ applies each queue's length limit to the messages routed to it.

@@ -14,6 +14,10 @@ impl Engine {
     /// will look there. Called after whatever changed it.
     #[inline]
     pub(super) fn fetchable(&mut self, g: u32, p: u32) {
+        if !self.wide_logs {
+            // Every owner has one partition and looks there directly: nothing to tell.
+            return;
+        }
         let group = &self.groups[g as usize];
         let Store::Log(parts) = &group.store else {
             return;
@@ -37,6 +41,9 @@ impl Engine {
     /// Partition `p` of topic `t` may have become fetchable for every group reading it.
     #[inline]
     pub(super) fn fetchable_everywhere(&mut self, t: u32, p: u32) {
+        if !self.wide_logs {
+            return;
+        }
         for k in 0..self.topics[t as usize].groups.len() {
             let g = self.topics[t as usize].groups[k];
             self.fetchable(g, p);

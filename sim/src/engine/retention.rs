@@ -7,6 +7,7 @@ use crate::consumer::Store;
 
 impl Engine {
     /// Forgets what every group of the topic has committed past.
+    #[inline]
     pub(super) fn trim(&mut self, t: u32, p: u32) {
         if self.topics[t as usize].retention.is_some() {
             return; // kept until it ages out, read or not
@@ -56,19 +57,21 @@ impl Engine {
     /// The slowest joined group's committed offset in partition `p` (the log end if
     /// none). A group that has not joined yet holds nothing back: it finds what is still
     /// retained when it joins.
+    #[inline]
     pub(super) fn min_committed(&self, t: u32, p: u32) -> u64 {
         let topic = &self.topics[t as usize];
-        let mut low = None::<u64>;
+        // The log end is the answer without a joined group, and never below a committed
+        // offset, so it can start the minimum.
+        let mut low = topic.partitions[p as usize].end;
         for &g in &topic.groups {
             let group = &self.groups[g as usize];
             if let Store::Log(parts) = &group.store
                 && group.joined
             {
-                let c = parts[p as usize].committed;
-                low = Some(low.map_or(c, |l| l.min(c)));
+                low = low.min(parts[p as usize].committed);
             }
         }
-        low.unwrap_or(topic.partitions[p as usize].end)
+        low
     }
 
     /// Whether a consumer of some group has fetched `offset` of partition `p` and not

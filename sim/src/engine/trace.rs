@@ -287,7 +287,8 @@ impl Engine {
     /// Message `id` of topic `t` is the traced one.
     #[inline]
     pub(super) fn traced(&self, t: u32, id: u32) -> bool {
-        self.trace_key == key(t, id)
+        // The id first: an untraced run then never reads whatever `t` was loaded from.
+        self.trace_key as u32 == id && self.trace_key == key(t, id)
     }
 
     /// Message `id` of producer `p`'s topic is the traced one (the id is compared first,

@@ -45,12 +45,24 @@ struct AckLatency {
 }
 
 impl AckLatency {
-    #[inline]
+    /// The run of equal values is the common case on an instant network: a compare and
+    /// a count inline; anything else goes out of line.
+    #[inline(always)]
     fn record(&mut self, ns: u64) {
+        if ns == self.value && self.histogram.is_none() {
+            self.acked += 1;
+        } else {
+            self.record_other(ns);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn record_other(&mut self, ns: u64) {
         self.acked += 1;
         match &mut self.histogram {
             Some(h) => h.saturating_record(ns),
-            None if self.acked == 1 || ns == self.value => self.value = ns,
+            None if self.acked == 1 => self.value = ns,
             None => {
                 let mut h = Box::new(new_histogram());
                 h.saturating_record_n(self.value, self.acked - 1);
