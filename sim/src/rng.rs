@@ -85,7 +85,11 @@ mod tests {
         let mut numbers: Vec<u64> = StreamKind::ALL.iter().map(|&k| k as u64).collect();
         numbers.sort_unstable();
         numbers.dedup();
-        assert_eq!(numbers.len(), StreamKind::ALL.len(), "a stream number is used twice");
+        assert_eq!(
+            numbers.len(),
+            StreamKind::ALL.len(),
+            "a stream number is used twice"
+        );
         // The number sits above the 32-bit component index and must leave room for it.
         assert!(numbers.iter().all(|&n| n > 0 && n < 1 << 32));
         let mut names: Vec<&str> = StreamKind::ALL.iter().map(|k| k.name()).collect();
