@@ -39,6 +39,22 @@ pub enum GroupKind {
     PubSub,
 }
 
+/// What a group's broker model declares about it (the engine's `Model` trait answers
+/// these in each model's own file), read once when the group is built.
+#[derive(Clone, Copy, Debug)]
+pub struct ModelTraits {
+    /// The model's kind.
+    pub kind: GroupKind,
+    /// The store is a view of the topic's partitions, not a queue of the group's own.
+    pub partitioned: bool,
+    /// `on_failure` when the scenario leaves it out.
+    pub on_failure: OnFailure,
+    /// Nothing is kept to redeliver: the group is at-most-once whatever `delivery` says.
+    pub at_most_once: bool,
+    /// Consumers with `wait_time = 0` short-poll.
+    pub polls: bool,
+}
+
 /// Pub/sub subscriber settings.
 #[derive(Clone, Copy, Debug)]
 pub struct Subscriber {
@@ -55,6 +71,8 @@ pub struct Subscriber {
 pub struct Group {
     /// Broker semantics of its store.
     pub kind: GroupKind,
+    /// Its model lets consumers short-poll (see `short_polling`).
+    pub polls: bool,
     /// Pub/sub settings.
     pub subscriber: Subscriber,
     /// What a message that failed every retry becomes.
@@ -122,22 +140,25 @@ pub struct Group {
 impl Group {
     /// Builds a group; `first` is its instance 0's engine index.
     #[must_use]
-    pub fn new(cfg: &ConsumerConfig, topic: u32, first: u32, kind: GroupKind, keys: u32) -> Group {
-        let store = match kind {
-            GroupKind::Log => Store::Log(Vec::new()),
-            _ => Store::Queue(SqsQueue::default()),
-        };
-        let default_failure = if kind == GroupKind::Sqs {
-            OnFailure::Wait
+    pub fn new(
+        cfg: &ConsumerConfig,
+        topic: u32,
+        first: u32,
+        model: ModelTraits,
+        keys: u32,
+    ) -> Group {
+        let store = if model.partitioned {
+            Store::Log(Vec::new())
         } else {
-            OnFailure::DeadLetter
+            Store::Queue(SqsQueue::default())
         };
         Group {
-            kind,
+            kind: model.kind,
+            polls: model.polls,
             on_failure: cfg
                 .on_failure
                 .as_ref()
-                .map_or(default_failure, |f| *f.get_ref()),
+                .map_or(model.on_failure, |f| *f.get_ref()),
             wait_time: cfg.wait_time,
             poll_interval: cfg.poll_interval,
             batch: *cfg.batch.get_ref(),
@@ -153,9 +174,8 @@ impl Group {
             },
             name: cfg.group.get_ref().clone(),
             topic,
-            // Pub/sub keeps nothing to redeliver: it is at-most-once by nature.
             // At-least-once with a transactional consumer is exactly-once.
-            delivery: if kind == GroupKind::PubSub {
+            delivery: if model.at_most_once {
                 Delivery::AtMostOnce
             } else if cfg.idempotence() == crate::scenario::Idempotence::Transactional {
                 Delivery::ExactlyOnce
@@ -207,7 +227,7 @@ impl Group {
     /// SQS short polling: idle consumers poll rather than wait for a message.
     #[must_use]
     pub fn short_polling(&self) -> bool {
-        self.kind == GroupKind::Sqs && self.wait_time.is_zero()
+        self.polls && self.wait_time.is_zero()
     }
 
     /// Whether a crash replays from the last commit (rather than losing what was taken).

@@ -6,19 +6,81 @@ use crate::time::SimTime;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
-/// Everything that can happen. Small and `Copy`; handlers live in the engine.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Event {
+/// Declares the events from one table: per row the event's doc and fields, its digest
+/// tag and the three values the digest packs with it (folded into the trace hash, so a
+/// tag, once given, never changes and never repeats), and whether it is periodic: a
+/// periodic event keeps ticking while nothing else happens, and does not keep a finished
+/// run alive. A new event is one row here (and its handler in the engine).
+macro_rules! events {
+    ($(
+        $(#[$doc:meta])*
+        $name:ident $({ $($(#[$fdoc:meta])* $field:ident: $ty:ty),* $(,)? })?
+            => tag $tag:literal, digest ($a:expr, $b:expr, $c:expr), periodic $periodic:literal;
+    )*) => {
+        /// Everything that can happen. Small and `Copy`; handlers live in the engine.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Event {
+            $(
+                $(#[$doc])*
+                $name $({ $($(#[$fdoc])* $field: $ty),* })?,
+            )*
+        }
+
+        impl Event {
+            /// Every event's name and digest tag, in table order.
+            pub const TAGS: &'static [(&'static str, u64)] = &[$((stringify!($name), $tag)),*];
+
+            /// Periodic events keep ticking while nothing else happens; they do not keep a
+            /// finished run alive.
+            #[must_use]
+            pub fn is_periodic(&self) -> bool {
+                match *self {
+                    $(Event::$name { .. } => $periodic,)*
+                }
+            }
+
+            /// The event's name (its row in the table).
+            #[must_use]
+            pub fn name(&self) -> &'static str {
+                match *self {
+                    $(Event::$name { .. } => stringify!($name),)*
+                }
+            }
+
+            /// A 64-bit digest of the event, folded into the trace hash.
+            #[must_use]
+            #[inline]
+            pub fn digest(&self) -> u64 {
+                let (tag, a, b, c): (u64, u32, u32, u8) = match *self {
+                    $(Event::$name { $($($field),*)? } => ($tag, $a, $b, $c),)*
+                };
+                (tag << 56) ^ (u64::from(c) << 48) ^ (u64::from(a) << 24) ^ u64::from(b)
+            }
+
+            /// One event of every row, its fields zero.
+            #[cfg(test)]
+            fn one_of_each() -> Vec<Event> {
+                vec![$(Event::$name { $($($field: 0),*)? }),*]
+            }
+        }
+    };
+}
+
+// Periodic: a visibility check matters only while a queue has messages out (the engine's
+// quiescence test looks at the queues themselves); a produce timeout matters only while
+// its request is unanswered, which the engine checks itself (`Producer::open`), so an
+// answered request's timer must not keep a drained run going until it fires.
+events! {
     /// A producer's next message arrives (its intended send time).
     Arrival {
         /// Producer index.
         producer: u32,
-    },
+    } => tag 1, digest (producer, 0, 0), periodic false;
     /// A bursty producer's on period ends, or its off period ends.
     BurstToggle {
         /// Producer index.
         producer: u32,
-    },
+    } => tag 2, digest (producer, 0, 0), periodic false;
     /// A produce request reaches the broker.
     ProduceReach {
         /// Producer index.
@@ -27,7 +89,7 @@ pub enum Event {
         msg: u32,
         /// Which send of the message this is (0 = first).
         attempt: u8,
-    },
+    } => tag 3, digest (producer, msg, attempt), periodic false;
     /// The broker's acknowledgement reaches the producer.
     ProduceAck {
         /// Producer index.
@@ -36,7 +98,7 @@ pub enum Event {
         msg: u32,
         /// Which send it acknowledges.
         attempt: u8,
-    },
+    } => tag 4, digest (producer, msg, attempt), periodic false;
     /// A produce request timed out at the producer.
     ProduceTimeout {
         /// Producer index.
@@ -45,87 +107,87 @@ pub enum Event {
         msg: u32,
         /// Which send timed out.
         attempt: u8,
-    },
+    } => tag 5, digest (producer, msg, attempt), periodic true;
     /// A consumer instance finishes processing its message.
     ServiceDone {
         /// Instance index.
         instance: u32,
         /// Guards against work a crash already aborted.
         epoch: u32,
-    },
+    } => tag 6, digest (instance, epoch, 0), periodic false;
     /// A consumer instance's retry backoff ends.
     RetryReady {
         /// Instance index.
         instance: u32,
         /// Guards against work a crash already aborted.
         epoch: u32,
-    },
+    } => tag 7, digest (instance, epoch, 0), periodic false;
     /// A group's periodic commit.
     Commit {
         /// Group index.
         group: u32,
-    },
+    } => tag 8, digest (group, 0, 0), periodic true;
     /// A queue's earliest visibility timeout may have expired.
     Visibility {
         /// Group index.
         group: u32,
-    },
+    } => tag 9, digest (group, 0, 0), periodic true;
     /// A group's resequencer: its earliest held message may have waited `gap_timeout`.
     GapTimeout {
         /// Group index.
         group: u32,
-    },
+    } => tag 38, digest (group, 0, 0), periodic false;
     /// A fault begins.
     FaultStart {
         /// Fault index.
         fault: u32,
-    },
+    } => tag 10, digest (fault, 0, 0), periodic false;
     /// A fault ends.
     FaultEnd {
         /// Fault index.
         fault: u32,
-    },
+    } => tag 11, digest (fault, 0, 0), periodic false;
     /// A disconnected pub/sub subscriber reconnects.
     Reconnect {
         /// Instance index.
         instance: u32,
-    },
+    } => tag 14, digest (instance, 0, 0), periodic false;
     /// A follower's fetch from its partition leader comes back.
     Replicate {
         /// Global partition index.
         part: u32,
         /// Replica index within the partition.
         replica: u32,
-    },
+    } => tag 15, digest (part, replica, 0), periodic false;
     /// A silent member's session runs out: its group reassigns its partitions.
     SessionExpired {
         /// Instance index.
         instance: u32,
         /// Which membership of the instance it concerns.
         membership: u32,
-    },
+    } => tag 16, digest (instance, membership, 0), periodic false;
     /// A group joins its topic late (`start_at`).
     GroupJoin {
         /// Group index.
         group: u32,
-    },
+    } => tag 18, digest (group, 0, 0), periodic false;
     /// A rebalance's pause ends.
     GroupResume {
         /// Group index.
         group: u32,
-    },
+    } => tag 17, digest (group, 0, 0), periodic false;
     /// Brokers flush their logs to disk.
-    Flush,
+    Flush => tag 19, digest (0, 0, 0), periodic true;
     /// An idle short-polling SQS consumer receives again.
     Poll {
         /// Instance index.
         instance: u32,
-    },
+    } => tag 20, digest (instance, 0, 0), periodic true;
     /// A read from a topic's spill storage completes.
     SpillRead {
         /// Topic index.
         topic: u32,
-    },
+    } => tag 40, digest (topic, 0, 0), periodic false;
     /// A statement reaches a service's database (`producer.publish`): a transaction's
     /// commit point, or an outbox relay's read or mark.
     TxCommit {
@@ -133,35 +195,35 @@ pub enum Event {
         producer: u32,
         /// The service's round-trip number.
         tx: u32,
-    },
+    } => tag 21, digest (producer, tx, 0), periodic false;
     /// The database's answer reaches the service (or its outbox relay).
     TxReply {
         /// Producer index.
         producer: u32,
         /// The service's round-trip number.
         tx: u32,
-    },
+    } => tag 22, digest (producer, tx, 0), periodic false;
     /// A requester's earliest reply deadline may have passed.
     ReplyTimeout {
         /// Requester (producer) index.
         producer: u32,
-    },
+    } => tag 36, digest (producer, 0, 0), periodic false;
     /// A time-series bucket closes.
-    Sample,
+    Sample => tag 12, digest (0, 0, 0), periodic true;
     /// Producers stop producing.
-    ProducersStop,
+    ProducersStop => tag 13, digest (0, 0, 0), periodic false;
     /// A saga's next instance arrives at its orchestrator.
     SagaArrival {
         /// Saga index.
         saga: u32,
-    },
+    } => tag 30, digest (saga, 0, 0), periodic false;
     /// The orchestrator's timer for one send of a command.
     SagaTimeout {
         /// Saga instance.
         run: u32,
         /// Which send it guards.
         attempt: u32,
-    },
+    } => tag 34, digest (run, attempt, 0), periodic false;
     /// A circuit breaker's cool-down ends: open, it goes half-open; half-open with a probe
     /// out that never answered, it opens again.
     BreakerCoolDown {
@@ -172,86 +234,10 @@ pub enum Event {
         producer: u16,
         /// The breaker's generation when this was scheduled (stale if it moved since).
         generation: u32,
-    },
+    } => tag 37, digest (group, generation, producer as u8), periodic false;
 }
 
 impl Event {
-    /// Periodic events keep ticking while nothing else happens; they do not keep a
-    /// finished run alive.
-    #[must_use]
-    pub fn is_periodic(&self) -> bool {
-        // A visibility check matters only while a queue has messages out; the engine's
-        // quiescence test looks at the queues themselves.
-        // A produce timeout matters only while its request is unanswered, which the engine
-        // checks itself (`Producer::open`); an answered request's timer must not keep a
-        // drained run going until it fires.
-        matches!(
-            self,
-            Event::Sample
-                | Event::ProduceTimeout { .. }
-                | Event::Commit { .. }
-                | Event::Visibility { .. }
-                | Event::Flush
-                | Event::Poll { .. }
-        )
-    }
-
-    /// A 64-bit digest of the event, folded into the trace hash.
-    #[must_use]
-    #[inline]
-    pub fn digest(&self) -> u64 {
-        let (tag, a, b, c): (u64, u32, u32, u8) = match *self {
-            Event::Arrival { producer } => (1, producer, 0, 0),
-            Event::BurstToggle { producer } => (2, producer, 0, 0),
-            Event::ProduceReach {
-                producer,
-                msg,
-                attempt,
-            } => (3, producer, msg, attempt),
-            Event::ProduceAck {
-                producer,
-                msg,
-                attempt,
-            } => (4, producer, msg, attempt),
-            Event::ProduceTimeout {
-                producer,
-                msg,
-                attempt,
-            } => (5, producer, msg, attempt),
-            Event::ServiceDone { instance, epoch } => (6, instance, epoch, 0),
-            Event::RetryReady { instance, epoch } => (7, instance, epoch, 0),
-            Event::Commit { group } => (8, group, 0, 0),
-            Event::Visibility { group } => (9, group, 0, 0),
-            Event::FaultStart { fault } => (10, fault, 0, 0),
-            Event::FaultEnd { fault } => (11, fault, 0, 0),
-            Event::Sample => (12, 0, 0, 0),
-            Event::Flush => (19, 0, 0, 0),
-            Event::Poll { instance } => (20, instance, 0, 0),
-            Event::Reconnect { instance } => (14, instance, 0, 0),
-            Event::Replicate { part, replica } => (15, part, replica, 0),
-            Event::SessionExpired {
-                instance,
-                membership,
-            } => (16, instance, membership, 0),
-            Event::GroupResume { group } => (17, group, 0, 0),
-            Event::GroupJoin { group } => (18, group, 0, 0),
-            Event::ProducersStop => (13, 0, 0, 0),
-            Event::SpillRead { topic } => (40, topic, 0, 0),
-            Event::TxCommit { producer, tx } => (21, producer, tx, 0),
-            Event::TxReply { producer, tx } => (22, producer, tx, 0),
-            Event::SagaArrival { saga } => (30, saga, 0, 0),
-            Event::SagaTimeout { run, attempt } => (34, run, attempt, 0),
-            Event::ReplyTimeout { producer } => (36, producer, 0, 0),
-            Event::BreakerCoolDown {
-                group,
-                producer,
-                generation,
-            } => (37, group, generation, producer as u8),
-            Event::GapTimeout { group } => (38, group, 0, 0),
-        };
-        (tag << 56) ^ (u64::from(c) << 48) ^ (u64::from(a) << 24) ^ u64::from(b)
-    }
-
     /// Orders events of the same time. Fault events come first, ends before starts, by
     /// fault index, whenever they were scheduled: a fault injected live from the dashboard
     /// then replays in the same place when its exported scenario runs from the start.
@@ -380,6 +366,22 @@ impl EventQueue {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn every_row_has_its_own_tag_and_the_digest_carries_it() {
+        let mut tags: Vec<u64> = Event::TAGS.iter().map(|&(_, t)| t).collect();
+        tags.sort_unstable();
+        tags.dedup();
+        assert_eq!(tags.len(), Event::TAGS.len(), "a digest tag is used twice");
+        // The tag sits in the digest's top byte, so it must fit there.
+        assert!(tags.iter().all(|&t| t > 0 && t < 256));
+        let events = Event::one_of_each();
+        assert_eq!(events.len(), Event::TAGS.len());
+        for (e, &(name, tag)) in events.iter().zip(Event::TAGS) {
+            assert_eq!(e.name(), name);
+            assert_eq!(e.digest() >> 56, tag, "{name}");
+        }
+    }
 
     #[test]
     fn every_event_fits_in_twelve_bytes() {

@@ -8,10 +8,34 @@ use rand_chacha::ChaCha8Rng;
 /// The RNG every component draws from.
 pub type SimRng = ChaCha8Rng;
 
-/// Which family of components a stream belongs to; part of the stream number.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u64)]
-pub enum StreamKind {
+/// Declares the stream kinds from one table: per row the kind's doc, name and number (part
+/// of every stream number drawn under it, so a number, once given, never changes and
+/// never repeats). A new component family is one row.
+macro_rules! stream_kinds {
+    ($($(#[$doc:meta])* $name:ident = $n:literal,)*) => {
+        /// Which family of components a stream belongs to; part of the stream number.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[repr(u64)]
+        pub enum StreamKind {
+            $($(#[$doc])* $name = $n,)*
+        }
+
+        impl StreamKind {
+            /// Every kind, in table order.
+            pub const ALL: &'static [StreamKind] = &[$(StreamKind::$name),*];
+
+            /// The kind's name (its row in the table).
+            #[must_use]
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(StreamKind::$name => stringify!($name),)*
+                }
+            }
+        }
+    };
+}
+
+stream_kinds! {
     /// A producer's arrivals, keys and partition choices.
     Producer = 1,
     /// A consumer instance's service times.
@@ -54,5 +78,23 @@ mod tests {
         assert_ne!(a, stream(1, StreamKind::Producer, 1).next_u64());
         assert_ne!(a, stream(1, StreamKind::Consumer, 0).next_u64());
         assert_ne!(a, stream(2, StreamKind::Producer, 0).next_u64());
+    }
+
+    #[test]
+    fn every_stream_kind_has_its_own_number() {
+        let mut numbers: Vec<u64> = StreamKind::ALL.iter().map(|&k| k as u64).collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        assert_eq!(
+            numbers.len(),
+            StreamKind::ALL.len(),
+            "a stream number is used twice"
+        );
+        // The number sits above the 32-bit component index and must leave room for it.
+        assert!(numbers.iter().all(|&n| n > 0 && n < 1 << 32));
+        let mut names: Vec<&str> = StreamKind::ALL.iter().map(|k| k.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), StreamKind::ALL.len());
     }
 }

@@ -8,7 +8,7 @@
 //! `drop-oldest` making room, and plain `block`'s pauses.
 
 use super::{Engine, Parked};
-use crate::consumer::{GroupKind, Store};
+use crate::consumer::Store;
 use crate::event::Event;
 use crate::message::Msg;
 use crate::scenario::{BrokerModel, OnFailure, OnFull};
@@ -304,9 +304,8 @@ impl Engine {
             };
             let dropped = q.drop_oldest();
             group.lag = q.len();
-            // RabbitMQ's drop-head overflow dead-letters the head when the queue
-            // has a dead-letter exchange (as its failures do).
-            let dlx = group.kind == GroupKind::Amqp && group.on_failure == OnFailure::DeadLetter;
+            let dlx = super::models::dead_letters_overflow(group.kind)
+                && group.on_failure == OnFailure::DeadLetter;
             match dropped {
                 Some(m) if dlx => self.dead_letter(g, m, "queue length limit"),
                 Some(m) => {

@@ -85,8 +85,8 @@ pub(super) fn groups(
         let t = topic_index(sc, c.topic.get_ref());
         let topic = &mut topics[t as usize];
         topic.groups.push(gi as u32);
-        let kind = super::models::kind_of(topic.model);
-        let mut g = Group::new(c, t, instances.len() as u32, kind, keys);
+        let model = super::models::traits(super::models::kind_of(topic.model));
+        let mut g = Group::new(c, t, instances.len() as u32, model, keys);
         match &mut g.store {
             Store::Log(parts) => *parts = vec![GroupPartition::default(); topic.partitions.len()],
             Store::Queue(q) if topic.fifo => q.make_fifo(keys),

@@ -155,7 +155,7 @@ impl Engine {
             .filter_map(|i| self.instances[i as usize].idle_since)
             .map(|since| self.now.since(since).0 / g.wait_time.0.max(1))
             .sum();
-        s.empty_receives = if g.kind == crate::consumer::GroupKind::Sqs {
+        s.empty_receives = if super::models::counts_empty_receives(g.kind) {
             g.empty_receives + waiting
         } else {
             0

@@ -9,18 +9,22 @@
 //! `kind_of`, which the compiler asks for).
 
 mod amqp;
+mod ctx;
 mod log;
 mod pubsub;
 mod queue;
 mod sqs;
 
 use super::Engine;
-use crate::consumer::{Group, GroupKind, Instance, PendingAck, Work};
-use crate::scenario::BrokerModel;
+use crate::consumer::{Group, GroupKind, Instance, ModelTraits, PendingAck, Work};
+use crate::scenario::{BrokerModel, OnFailure};
+use ctx::{Ctx, Parts};
 
-/// The verbs a broker model answers. Associated functions over the engine (rather than
-/// methods on a model object) because every verb reads and writes engine state: the
-/// group's store, its instances and the event queue.
+/// The verbs a broker model answers. Associated functions (rather than methods on a model
+/// object) because every verb reads and writes state the engine holds: the group's store,
+/// its instances and the event queue. The verbs that change it act through a [`Ctx`],
+/// which reaches only that state and a few engine services; the read-only ones see a
+/// [`View`].
 pub(super) trait Model {
     /// The `broker.model` that selects this model.
     const BROKER: BrokerModel;
@@ -42,34 +46,61 @@ pub(super) trait Model {
     /// AMQP: a delivered message no longer counts against the queue length limit.
     const READY_ONLY: bool = false;
 
+    /// A group's store is its view of the topic's partitions (rather than a queue of its
+    /// own).
+    const PARTITIONED: bool = false;
+    /// What a message that failed every retry becomes when `on_failure` is not set.
+    const ON_FAILURE: OnFailure = OnFailure::DeadLetter;
+    /// The broker keeps nothing to redeliver: every group is at-most-once whatever its
+    /// `delivery` says.
+    const AT_MOST_ONCE: bool = false;
+    /// A consumer with `wait_time = 0` short-polls (receives return empty and it polls
+    /// again after `poll_interval`), and the census counts empty receives.
+    const POLLS: bool = false;
+    /// A publish is written straight to the subscriber's output buffer (if it is
+    /// connected and has room) instead of joining a queue the broker keeps.
+    const TO_SUBSCRIBER: bool = false;
+    /// The broker pushes messages to its consumers as they arrive (`dispatch`), rather
+    /// than waking one that waits on the queue.
+    const PUSHES: bool = false;
+    /// A queue length limit's drop-head overflow dead-letters the head when the group
+    /// dead-letters its failures (RabbitMQ's dead-letter exchange), instead of dropping it.
+    const DEAD_LETTERS_OVERFLOW: bool = false;
+    /// The trace's event for a copy joining the group, and its detail.
+    const ENQUEUED: (&'static str, &'static str) = ("enqueued", "enqueued in the group's queue");
+
     /// The run starts: the group's members get their partitions, or wait on (or poll)
     /// its queue.
-    fn start(e: &mut Engine, g: u32);
+    fn start(e: Ctx, g: u32);
     /// Fetch or receive the next message for idle instance `i`, if there is one.
-    fn take(e: &mut Engine, i: u32) -> Option<Work>;
+    fn take(e: Ctx, i: u32) -> Option<Work>;
     /// Instance `i` found nothing to take: wait (long poll) or poll again later.
-    fn idle(e: &mut Engine, i: u32);
+    fn idle(e: Ctx, i: u32);
     /// Acknowledge `w` after processing (or dead-lettering): commit its offset or
     /// delete it, now or at the next periodic commit.
-    fn settle(e: &mut Engine, i: u32, w: Work);
+    fn settle(e: Ctx, i: u32, w: Work);
     /// The periodic commit (`commit_interval`).
-    fn commit(e: &mut Engine, g: u32);
+    fn commit(e: Ctx, g: u32);
     /// Nothing of the group's is waiting to be committed or to become visible again.
     fn settled(r: View, g: &Group) -> bool;
     /// The message `w` an instance of group `g` had in hand when it crashed
     /// (`lost_in_hand`) or was cut off (it goes on as a zombie). By default only
     /// at-most-once loses it; the rest comes back as the model's `leave` says.
-    fn abandon(e: &mut Engine, g: u32, w: Work, lost_in_hand: bool) {
+    fn abandon(mut e: Ctx, g: u32, w: Work, lost_in_hand: bool) {
         e.lost_in_crash(g, &w, lost_in_hand);
     }
     /// Instance `i` left the group (crashed, cut off, or its session expired): what it
     /// held goes back to the queue, to the other members, or is lost. `work` is the
     /// message it had in hand, `pending` its unsent acknowledgements.
-    fn leave(e: &mut Engine, i: u32, work: Option<Work>, pending: &[PendingAck]);
+    fn leave(e: Ctx, i: u32, work: Option<Work>, pending: &[PendingAck]);
     /// Instance `i` is back in the group.
-    fn rejoin(e: &mut Engine, i: u32);
+    fn rejoin(e: Ctx, i: u32);
+    /// Messages were added to the group's queue: push them to the consumers with room.
+    /// Only a model that `PUSHES` is asked; the others have nothing to do.
+    #[inline]
+    fn dispatch(_: Ctx, _: u32) {}
     /// The end-of-run commit rule for a group that commits after processing.
-    fn close(e: &mut Engine, g: u32);
+    fn close(e: Ctx, g: u32);
     /// Calls `f` with the id of every copy the broker still holds for the group.
     fn held(r: View, g: &Group, f: impl FnMut(u32));
     /// The group's count against `capacity` (0 where the topic counts it instead).
@@ -128,6 +159,45 @@ fn broker_of(kind: GroupKind) -> BrokerModel {
     with_model!(kind, M => M::BROKER)
 }
 
+/// What the group's model declares about groups of kind `kind`, for building them.
+pub(super) fn traits(kind: GroupKind) -> ModelTraits {
+    with_model!(kind, M => ModelTraits {
+        kind,
+        partitioned: M::PARTITIONED,
+        on_failure: M::ON_FAILURE,
+        at_most_once: M::AT_MOST_ONCE,
+        polls: M::POLLS,
+    })
+}
+
+/// Whether a publish goes straight to the subscriber (see [`Model::TO_SUBSCRIBER`]).
+#[inline]
+pub(super) fn to_subscriber(kind: GroupKind) -> bool {
+    with_model!(kind, M => M::TO_SUBSCRIBER)
+}
+
+/// Whether the broker pushes to consumers (see [`Model::PUSHES`]).
+#[inline]
+pub(super) fn pushes(kind: GroupKind) -> bool {
+    with_model!(kind, M => M::PUSHES)
+}
+
+/// Whether a drop-head overflow dead-letters (see [`Model::DEAD_LETTERS_OVERFLOW`]).
+pub(super) fn dead_letters_overflow(kind: GroupKind) -> bool {
+    with_model!(kind, M => M::DEAD_LETTERS_OVERFLOW)
+}
+
+/// Whether the group's consumers count empty receives (see [`Model::POLLS`]).
+#[inline]
+pub(super) fn counts_empty_receives(kind: GroupKind) -> bool {
+    with_model!(kind, M => M::POLLS)
+}
+
+/// The trace's event and detail for a copy joining the group (see [`Model::ENQUEUED`]).
+pub(super) fn enqueued(kind: GroupKind) -> (&'static str, &'static str) {
+    with_model!(kind, M => M::ENQUEUED)
+}
+
 /// Whether group kind `kind` rebalances on membership changes (see [`Model::REBALANCES`]).
 pub(super) fn rebalances(kind: GroupKind) -> bool {
     with_model!(kind, M => M::REBALANCES)
@@ -164,33 +234,33 @@ impl Engine {
 
     /// [`Model::start`] for group `g`.
     pub(super) fn model_start(&mut self, g: u32) {
-        with_model!(self.groups[g as usize].kind, M => M::start(self, g));
+        with_model!(self.groups[g as usize].kind, M => M::start(Ctx::new(self), g));
     }
 
     /// [`Model::take`] for instance `i`'s group.
     #[inline]
     pub(super) fn model_take(&mut self, i: u32) -> Option<Work> {
         let kind = self.groups[self.instances[i as usize].group as usize].kind;
-        with_model!(kind, M => M::take(self, i))
+        with_model!(kind, M => M::take(Ctx::new(self), i))
     }
 
     /// [`Model::idle`] for instance `i`'s group.
     #[inline]
     pub(super) fn model_idle(&mut self, i: u32) {
         let kind = self.groups[self.instances[i as usize].group as usize].kind;
-        with_model!(kind, M => M::idle(self, i));
+        with_model!(kind, M => M::idle(Ctx::new(self), i));
     }
 
     /// [`Model::settle`] for instance `i`'s group.
     #[inline]
     pub(super) fn model_settle(&mut self, i: u32, w: Work) {
         let kind = self.groups[self.instances[i as usize].group as usize].kind;
-        with_model!(kind, M => M::settle(self, i, w));
+        with_model!(kind, M => M::settle(Ctx::new(self), i, w));
     }
 
     /// [`Model::commit`] for group `g`.
     pub(super) fn model_commit(&mut self, g: u32) {
-        with_model!(self.groups[g as usize].kind, M => M::commit(self, g));
+        with_model!(self.groups[g as usize].kind, M => M::commit(Ctx::new(self), g));
     }
 
     /// [`Model::settled`] for group `g`.
@@ -200,24 +270,47 @@ impl Engine {
 
     /// [`Model::abandon`] for group `g`.
     pub(super) fn model_abandon(&mut self, g: u32, w: Work, lost_in_hand: bool) {
-        with_model!(self.groups[g as usize].kind, M => M::abandon(self, g, w, lost_in_hand));
+        with_model!(self.groups[g as usize].kind, M => M::abandon(Ctx::new(self), g, w, lost_in_hand));
     }
 
     /// [`Model::leave`] for instance `i`'s group.
     pub(super) fn model_leave(&mut self, i: u32, work: Option<Work>, pending: &[PendingAck]) {
         let kind = self.groups[self.instances[i as usize].group as usize].kind;
-        with_model!(kind, M => M::leave(self, i, work, pending));
+        with_model!(kind, M => M::leave(Ctx::new(self), i, work, pending));
     }
 
     /// [`Model::rejoin`] for instance `i`'s group.
     pub(super) fn model_rejoin(&mut self, i: u32) {
         let kind = self.groups[self.instances[i as usize].group as usize].kind;
-        with_model!(kind, M => M::rejoin(self, i));
+        with_model!(kind, M => M::rejoin(Ctx::new(self), i));
+    }
+
+    /// [`Model::dispatch`] for group `g`, whose model `PUSHES`.
+    #[inline]
+    pub(super) fn model_dispatch(&mut self, g: u32) {
+        with_model!(self.groups[g as usize].kind, M => M::dispatch(Ctx::new(self), g));
     }
 
     /// [`Model::close`] for group `g`.
     pub(super) fn model_close(&mut self, g: u32) {
-        with_model!(self.groups[g as usize].kind, M => M::close(self, g));
+        with_model!(self.groups[g as usize].kind, M => M::close(Ctx::new(self), g));
+    }
+
+    /// SQS: group `g`'s earliest visibility timeout may have run out.
+    pub(super) fn on_visibility(&mut self, g: u32) {
+        sqs::on_visibility(Ctx::new(self), g);
+    }
+
+    /// Counts instance `i`'s empty receives while it waited (long polling), as it
+    /// starts on a message.
+    #[inline]
+    pub(super) fn count_empty_receives(&mut self, i: u32) {
+        sqs::count_empty_receives(Ctx::new(self), i);
+    }
+
+    /// Redis: the server closed group `g`'s subscriber connection and drops its buffer.
+    pub(super) fn discard_buffer(&mut self, g: u32) {
+        pubsub::discard_buffer(Ctx::new(self), g);
     }
 
     /// [`Model::held`] for group `g`.
@@ -249,6 +342,102 @@ mod tests {
                 >::new(name))
                 .expect("a broker model");
             assert_eq!(broker_of(kind_of(model)), model, "{name}");
+        }
+    }
+
+    /// Every per-model property, as one model declares it.
+    fn declared<M: Model>() -> String {
+        format!(
+            "{:?}",
+            (
+                M::BROKER,
+                (M::REBALANCES, M::REPLAYABLE, M::REDRIVABLE),
+                (M::LEASED, M::REMOVED, M::READY_ONLY),
+                (M::PARTITIONED, M::ON_FAILURE, M::AT_MOST_ONCE, M::POLLS),
+                (
+                    M::TO_SUBSCRIBER,
+                    M::PUSHES,
+                    M::DEAD_LETTERS_OVERFLOW,
+                    M::ENQUEUED
+                ),
+            )
+        )
+    }
+
+    /// Every per-model property, as the rest of the engine asks it of a group's kind.
+    fn answered(kind: GroupKind) -> String {
+        let t = traits(kind);
+        assert_eq!(t.kind, kind);
+        format!(
+            "{:?}",
+            (
+                broker_of(kind),
+                (rebalances(kind), replayable(kind), redrivable(kind)),
+                (
+                    leased(kind),
+                    removed_when_taken(kind),
+                    with_model!(kind, M => M::READY_ONLY)
+                ),
+                (t.partitioned, t.on_failure, t.at_most_once, t.polls),
+                (
+                    to_subscriber(kind),
+                    pushes(kind),
+                    dead_letters_overflow(kind),
+                    enqueued(kind),
+                ),
+            )
+        )
+    }
+
+    #[test]
+    fn every_property_the_engine_asks_is_answered_by_the_models_own_declaration() {
+        let models = [
+            declared::<log::Log>(),
+            declared::<sqs::Sqs>(),
+            declared::<amqp::Amqp>(),
+            declared::<pubsub::PubSub>(),
+        ];
+        for (model, name) in models.iter().zip(BROKERS) {
+            let broker: BrokerModel =
+                serde::Deserialize::deserialize(serde::de::value::StrDeserializer::<
+                    serde::de::value::Error,
+                >::new(name))
+                .expect("a broker model");
+            assert_eq!(&answered(kind_of(broker)), model, "{name}");
+        }
+    }
+
+    /// Rust source files under `dir`, recursively, with their text.
+    fn sources(dir: &std::path::Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).expect("the source tree") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&path).expect("a source file");
+                out.push((path.display().to_string(), text));
+            }
+        }
+    }
+
+    /// A new model is its file plus its registration: nothing else in the engine tells
+    /// one kind from another, and no model file reaches past its context.
+    #[test]
+    fn only_the_registry_tells_kinds_apart_and_models_never_name_the_engine() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        sources(&root, &mut files);
+        assert!(files.len() > 20, "found {} sources", files.len());
+        for (path, text) in &files {
+            let path = path.replace('\\', "/");
+            let registry = path.ends_with("engine/models.rs");
+            let model = path.contains("engine/models/");
+            if !(registry || model) {
+                assert!(!text.contains("GroupKind::"), "{path} tests a group's kind");
+            }
+            if model && !path.ends_with("models/ctx.rs") {
+                assert!(!text.contains("Engine"), "{path} names the engine");
+            }
         }
     }
 }

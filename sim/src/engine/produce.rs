@@ -4,8 +4,9 @@
 //! sequences an idempotent producer's broker checks and a producer crash are in
 //! `requests.rs`.
 
+use super::models;
 use super::{Engine, Parked};
-use crate::consumer::{GroupKind, Store};
+use crate::consumer::Store;
 use crate::event::Event;
 use crate::message::Msg;
 use crate::producer::Inflight;
@@ -473,7 +474,7 @@ impl Engine {
                 self.drop_copy(g, msg.id, Some(msg.arrived), "drop-oldest");
                 continue;
             }
-            if group.kind == GroupKind::PubSub {
+            if models::to_subscriber(group.kind) {
                 self.publish_to_subscriber(g, msg);
                 continue;
             }
@@ -490,8 +491,8 @@ impl Engine {
                 Store::Queue(q) => {
                     q.send(msg);
                     q.hold_bytes(held);
-                    if group.kind == GroupKind::Amqp {
-                        self.amqp_dispatch(g);
+                    if models::pushes(group.kind) {
+                        self.model_dispatch(g);
                         continue;
                     }
                     group.idle.pop()

@@ -9,7 +9,7 @@
 
 use super::Engine;
 use crate::breaker::{Breaker, BreakerState, Transition};
-use crate::consumer::{GroupKind, Store, Work};
+use crate::consumer::{Store, Work};
 use crate::event::Event;
 use crate::message::Msg;
 use crate::metrics::{latency_of, new_histogram};
@@ -313,8 +313,8 @@ impl Engine {
         }
         group.lag = q.len();
         group.max_lag = group.max_lag.max(group.lag);
-        if group.kind == GroupKind::Amqp {
-            self.amqp_dispatch(g);
+        if super::models::pushes(group.kind) {
+            self.model_dispatch(g);
             return;
         }
         for _ in 0..self.groups[g as usize].idle.len() {

@@ -3,7 +3,7 @@
 //! `redrive` moves a queue group's dead letters back to its queue (SQS DLQ redrive).
 
 use super::super::Engine;
-use crate::consumer::{GroupKind, Store};
+use crate::consumer::Store;
 use crate::scenario::ReplayTo;
 use crate::snapshot::LogKind;
 
@@ -105,8 +105,8 @@ impl Engine {
             LogKind::Fault,
             format!("redrive: {back} dead letters of {name} back to its queue"),
         );
-        if self.groups[g as usize].kind == GroupKind::Amqp {
-            self.amqp_dispatch(g);
+        if crate::engine::models::pushes(self.groups[g as usize].kind) {
+            self.model_dispatch(g);
             return;
         }
         // Long-polling receives waiting on the queue are woken (as a send wakes them).

@@ -3,9 +3,8 @@
 //! messages go straight back to the head of the queue.
 
 use super::queue;
-use super::{Model, View};
+use super::{Ctx, Model, View};
 use crate::consumer::{Group, PendingAck, Store, Work};
-use crate::engine::Engine;
 use crate::scenario::{BrokerModel, Delivery};
 
 pub(super) struct Amqp;
@@ -14,34 +13,38 @@ impl Model for Amqp {
     const BROKER: BrokerModel = BrokerModel::Exchange;
     const READY_ONLY: bool = true;
     const REDRIVABLE: bool = true;
+    const PUSHES: bool = true;
+    /// RabbitMQ's drop-head overflow dead-letters the head when the queue has a
+    /// dead-letter exchange (as its failures do).
+    const DEAD_LETTERS_OVERFLOW: bool = true;
 
     /// The next message this consumer was sent; when it holds none, the broker sends it
     /// up to `prefetch` unacknowledged messages at once (basic.qos).
-    fn start(e: &mut Engine, g: u32) {
-        queue::start(e, g);
+    fn start(mut e: Ctx, g: u32) {
+        queue::start(e.re(), g);
     }
 
     #[inline]
-    fn take(e: &mut Engine, i: u32) -> Option<Work> {
-        let inst = &e.instances[i as usize];
+    fn take(mut e: Ctx, i: u32) -> Option<Work> {
+        let inst = e.instance(i);
         let unacked = inst.pending.len() + usize::from(inst.work.is_some());
-        let prefetch = e.groups[inst.group as usize].prefetch as usize;
+        let prefetch = e.group(inst.group).prefetch as usize;
         // basic.qos: nothing more while `prefetch` deliveries are unacknowledged.
-        queue::take_prefetched::<Amqp>(e, i, prefetch.saturating_sub(unacked))
+        queue::take_prefetched::<Amqp>(e.re(), i, prefetch.saturating_sub(unacked))
     }
 
     #[inline]
-    fn idle(e: &mut Engine, i: u32) {
-        queue::wait(e, i);
+    fn idle(mut e: Ctx, i: u32) {
+        queue::wait(e.re(), i);
     }
 
     #[inline]
-    fn settle(e: &mut Engine, i: u32, w: Work) {
-        queue::settle(e, i, w);
+    fn settle(mut e: Ctx, i: u32, w: Work) {
+        queue::settle(e.re(), i, w);
     }
 
-    fn commit(e: &mut Engine, g: u32) {
-        queue::commit(e, g);
+    fn commit(mut e: Ctx, g: u32) {
+        queue::commit(e.re(), g);
     }
 
     fn settled(r: View, g: &Group) -> bool {
@@ -49,18 +52,50 @@ impl Model for Amqp {
     }
 
     /// Sent ahead but not started: as unacknowledged as the one in hand.
-    fn leave(e: &mut Engine, i: u32, work: Option<Work>, pending: &[PendingAck]) {
-        let g = e.instances[i as usize].group;
-        let prefetched = std::mem::take(&mut e.instances[i as usize].prefetched);
-        return_unacked(e, g, work.into_iter().chain(prefetched).collect(), pending);
+    fn leave(mut e: Ctx, i: u32, work: Option<Work>, pending: &[PendingAck]) {
+        let g = e.instance(i).group;
+        let prefetched = std::mem::take(&mut e.instance_mut(i).prefetched);
+        return_unacked(
+            e.re(),
+            g,
+            work.into_iter().chain(prefetched).collect(),
+            pending,
+        );
     }
 
-    fn rejoin(e: &mut Engine, i: u32) {
+    fn rejoin(mut e: Ctx, i: u32) {
         e.try_start(i);
     }
 
-    fn close(e: &mut Engine, g: u32) {
-        queue::close(e, g);
+    /// The broker pushes queued messages round-robin to the consumers that hold fewer
+    /// than `prefetch` unacknowledged ones (a slow consumer with a large prefetch hoards
+    /// what a fast one could have taken).
+    fn dispatch(mut e: Ctx, g: u32) {
+        let (first, count, prefetch) = {
+            let group = e.group(g);
+            (group.first, group.count, group.prefetch as usize)
+        };
+        loop {
+            let rr = e.group(g).rr;
+            let chosen = (0..count).map(|k| (rr + k) % count).find(|&k| {
+                let inst = e.instance(first + k);
+                let unacked =
+                    usize::from(inst.work.is_some()) + inst.prefetched.len() + inst.pending.len();
+                inst.up && inst.reachable && unacked < prefetch
+            });
+            let Some(k) = chosen else { break };
+            let i = first + k;
+            let Some(w) = queue::receive::<Amqp>(e.re(), i) else {
+                break;
+            };
+            e.group_mut(g).rr = (k + 1) % count;
+            e.instance_mut(i).prefetched.push_back(w);
+            e.try_start(i);
+        }
+    }
+
+    fn close(mut e: Ctx, g: u32) {
+        queue::close(e.re(), g);
     }
 
     fn held(_: View, g: &Group, f: impl FnMut(u32)) {
@@ -79,8 +114,8 @@ impl Model for Amqp {
 
 /// A closed channel's unacked messages go back to the head of the queue at once
 /// (redelivered: at-least-once repeats the ones it had processed but not acked).
-fn return_unacked(e: &mut Engine, g: u32, work: Vec<Work>, pending: &[PendingAck]) {
-    let group = &mut e.groups[g as usize];
+fn return_unacked(mut e: Ctx, g: u32, work: Vec<Work>, pending: &[PendingAck]) {
+    let group = e.group_mut(g);
     if group.delivery == Delivery::AtMostOnce {
         // Acknowledged on delivery: what the channel held dies with it.
         e.lost_with_instance(g, &work);
@@ -98,38 +133,9 @@ fn return_unacked(e: &mut Engine, g: u32, work: Vec<Work>, pending: &[PendingAck
         back += usize::from(q.requeue(slot, receipt));
     }
     for _ in 0..back {
-        let Some(i) = e.groups[g as usize].idle.pop() else {
+        let Some(i) = e.group_mut(g).idle.pop() else {
             break;
         };
         e.try_start(i);
-    }
-}
-
-impl Engine {
-    /// The broker pushes queued messages round-robin to the consumers that hold fewer
-    /// than `prefetch` unacknowledged ones (a slow consumer with a large prefetch hoards
-    /// what a fast one could have taken).
-    pub(in crate::engine) fn amqp_dispatch(&mut self, g: u32) {
-        let (first, count, prefetch) = {
-            let group = &self.groups[g as usize];
-            (group.first, group.count, group.prefetch as usize)
-        };
-        loop {
-            let rr = self.groups[g as usize].rr;
-            let chosen = (0..count).map(|k| (rr + k) % count).find(|&k| {
-                let inst = &self.instances[(first + k) as usize];
-                let unacked =
-                    usize::from(inst.work.is_some()) + inst.prefetched.len() + inst.pending.len();
-                inst.up && inst.reachable && unacked < prefetch
-            });
-            let Some(k) = chosen else { break };
-            let i = first + k;
-            let Some(w) = queue::receive::<Amqp>(self, i) else {
-                break;
-            };
-            self.groups[g as usize].rr = (k + 1) % count;
-            self.instances[i as usize].prefetched.push_back(w);
-            self.try_start(i);
-        }
     }
 }

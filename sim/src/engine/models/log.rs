@@ -2,9 +2,8 @@
 //! in offset order and commits offsets; membership changes rebalance the partitions, and
 //! whatever was uncommitted is replayed from the committed offset.
 
-use super::{Model, View};
+use super::{Ctx, Model, Parts, View};
 use crate::consumer::{Group, PendingAck, Store, Work};
-use crate::engine::Engine;
 use crate::scenario::{BrokerModel, Delivery};
 
 pub(super) struct Log;
@@ -13,33 +12,41 @@ impl Model for Log {
     const BROKER: BrokerModel = BrokerModel::Log;
     const REBALANCES: bool = true;
     const REPLAYABLE: bool = true;
+    const PARTITIONED: bool = true;
 
-    fn start(e: &mut Engine, g: u32) {
+    fn start(mut e: Ctx, g: u32) {
         e.rebalance(g);
     }
 
     /// The next message of the instance's partitions, round-robin (see `ready.rs`).
     #[inline]
-    fn take(e: &mut Engine, i: u32) -> Option<Work> {
+    fn take(mut e: Ctx, i: u32) -> Option<Work> {
         let p = e.next_fetch(i)?;
-        let inst = &mut e.instances[i as usize];
+        let now = e.now();
+        let Parts {
+            groups,
+            instances,
+            topics,
+        } = e.split();
+        let inst = &mut instances[i as usize];
         if inst.owned.len() != 1 {
             inst.ready.fetched(p);
         }
         let (g, local) = (inst.group, inst.local);
-        let topic = e.groups[g as usize].topic;
-        let Store::Log(parts) = &mut e.groups[g as usize].store else {
+        let group = &mut groups[g as usize];
+        let (topic, delivery) = (group.topic, group.delivery);
+        let Store::Log(parts) = &mut group.store else {
             unreachable!()
         };
         let gp = &mut parts[p as usize];
-        let partition = &e.topics[topic as usize].partitions[p as usize];
+        let partition = &topics[topic as usize].partitions[p as usize];
         let offset = gp.position;
         let msg = partition
             .get(offset)
             .expect("uncommitted offsets are retained");
         gp.position += 1;
         gp.worker = Some(local);
-        if e.groups[g as usize].delivery == Delivery::AtMostOnce {
+        if delivery == Delivery::AtMostOnce {
             e.commit_partition(g, p, offset + 1);
         }
         Some(Work {
@@ -48,7 +55,7 @@ impl Model for Log {
             offset,
             receipt: 0,
             attempt: 0,
-            started: e.now,
+            started: now,
             fenced: false,
             dedup: crate::dedup::Tag::default(),
         })
@@ -56,13 +63,14 @@ impl Model for Log {
 
     /// A log consumer is woken when its partitions grow; nothing to arrange.
     #[inline]
-    fn idle(_: &mut Engine, _: u32) {}
+    fn idle(_: Ctx, _: u32) {}
 
     #[inline]
-    fn settle(e: &mut Engine, i: u32, w: Work) {
-        let inst = &e.instances[i as usize];
+    fn settle(mut e: Ctx, i: u32, w: Work) {
+        let inst = e.instance(i);
         let (g, local) = (inst.group, inst.local);
-        let group = &mut e.groups[g as usize];
+        let Parts { groups, topics, .. } = e.split();
+        let group = &mut groups[g as usize];
         let (commits, per_message) = (
             group.commits_after_processing(),
             group.commit_interval.is_zero(),
@@ -73,7 +81,7 @@ impl Model for Log {
         let gp = &mut parts[w.partition as usize];
         gp.worker = None;
         // An unclean election may have cut the log below what was in hand.
-        let end = e.topics[group.topic as usize].partitions[w.partition as usize].end;
+        let end = topics[group.topic as usize].partitions[w.partition as usize].end;
         gp.done = gp.done.max(w.offset + 1).min(end);
         let (done, owner) = (gp.done, gp.owner);
         let handed_over = owner != Some(local);
@@ -83,19 +91,19 @@ impl Model for Log {
             e.commit_partition(g, w.partition, done);
         }
         if handed_over && let Some(o) = owner {
-            let first = e.groups[g as usize].first;
+            let first = e.group(g).first;
             e.try_start(first + o);
         }
     }
 
-    fn commit(e: &mut Engine, g: u32) {
-        let group = &e.groups[g as usize];
+    fn commit(mut e: Ctx, g: u32) {
+        let group = e.group(g);
         let Store::Log(parts) = &group.store else {
             unreachable!()
         };
         // Each owner commits its own partitions; a silent one commits nothing.
         let live = |o: u32| {
-            let inst = &e.instances[(group.first + o) as usize];
+            let inst = e.instance(group.first + o);
             inst.up && inst.reachable
         };
         let todo: Vec<(u32, u64)> = parts
@@ -118,9 +126,9 @@ impl Model for Log {
 
     /// A log keeps it: the partition is fetched again from it (or from the committed
     /// offset, if that is past it), unless at-most-once had committed it already.
-    fn abandon(e: &mut Engine, g: u32, w: Work, lost_in_hand: bool) {
+    fn abandon(mut e: Ctx, g: u32, w: Work, lost_in_hand: bool) {
         e.lost_in_crash(g, &w, lost_in_hand);
-        let group = &mut e.groups[g as usize];
+        let group = e.group(g);
         let taken_and_committed = group.delivery == Delivery::AtMostOnce;
         let unapplied = group.ledger.applied(w.msg.id) == 0;
         let Store::Log(parts) = &group.store else {
@@ -131,7 +139,7 @@ impl Model for Log {
             // Retention deleted it while in hand: no replay will bring it back.
             e.drop_copy(g, w.msg.id, Some(w.msg.arrived), "retention");
         }
-        let group = &mut e.groups[g as usize];
+        let group = e.group_mut(g);
         let Store::Log(parts) = &mut group.store else {
             unreachable!()
         };
@@ -150,18 +158,20 @@ impl Model for Log {
     }
 
     /// Its partitions (already reset to their committed offsets) go to the others.
-    fn leave(e: &mut Engine, i: u32, _: Option<Work>, _: &[PendingAck]) {
-        e.rebalance(e.instances[i as usize].group);
+    fn leave(mut e: Ctx, i: u32, _: Option<Work>, _: &[PendingAck]) {
+        let g = e.instance(i).group;
+        e.rebalance(g);
     }
 
-    fn rejoin(e: &mut Engine, i: u32) {
-        e.rebalance(e.instances[i as usize].group);
+    fn rejoin(mut e: Ctx, i: u32) {
+        let g = e.instance(i).group;
+        e.rebalance(g);
     }
 
     /// Live owners commit what they processed; a silent owner's open transaction
     /// (exactly-once) aborts.
-    fn close(e: &mut Engine, g: u32) {
-        let group = &e.groups[g as usize];
+    fn close(mut e: Ctx, g: u32) {
+        let group = e.group(g);
         let Store::Log(parts) = &group.store else {
             return;
         };
@@ -182,7 +192,7 @@ impl Model for Log {
             if live {
                 e.commit_partition(g, p, done);
             } else if exactly_once {
-                let msgs: Vec<crate::message::Msg> = e.topics[topic].partitions[p as usize]
+                let msgs: Vec<crate::message::Msg> = e.topics()[topic].partitions[p as usize]
                     .iter_from(committed)
                     .take((done - committed) as usize)
                     .copied()

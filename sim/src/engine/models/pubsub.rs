@@ -2,9 +2,8 @@
 //! it is gone from the server, and nothing is kept for a subscriber that disconnects.
 
 use super::queue;
-use super::{Model, View};
+use super::{Ctx, Model, View};
 use crate::consumer::{Group, PendingAck, Store, Work};
-use crate::engine::Engine;
 use crate::scenario::BrokerModel;
 
 pub(super) struct PubSub;
@@ -12,29 +11,34 @@ pub(super) struct PubSub;
 impl Model for PubSub {
     const BROKER: BrokerModel = BrokerModel::Pubsub;
     const REMOVED: bool = true;
+    /// Pub/sub keeps nothing to redeliver: it is at-most-once by nature.
+    const AT_MOST_ONCE: bool = true;
+    const TO_SUBSCRIBER: bool = true;
+    const ENQUEUED: (&'static str, &'static str) =
+        ("published", "published to the subscriber's buffer");
 
-    fn start(e: &mut Engine, g: u32) {
-        queue::start(e, g);
+    fn start(mut e: Ctx, g: u32) {
+        queue::start(e.re(), g);
     }
 
     #[inline]
-    fn take(e: &mut Engine, i: u32) -> Option<Work> {
-        queue::receive::<PubSub>(e, i)
+    fn take(mut e: Ctx, i: u32) -> Option<Work> {
+        queue::receive::<PubSub>(e.re(), i)
     }
 
     #[inline]
-    fn idle(e: &mut Engine, i: u32) {
-        queue::wait(e, i);
+    fn idle(mut e: Ctx, i: u32) {
+        queue::wait(e.re(), i);
     }
 
     /// Pub/sub is at-most-once: nothing to acknowledge.
     #[inline]
-    fn settle(e: &mut Engine, i: u32, w: Work) {
-        queue::settle(e, i, w);
+    fn settle(mut e: Ctx, i: u32, w: Work) {
+        queue::settle(e.re(), i, w);
     }
 
-    fn commit(e: &mut Engine, g: u32) {
-        queue::commit(e, g);
+    fn commit(mut e: Ctx, g: u32) {
+        queue::commit(e.re(), g);
     }
 
     fn settled(r: View, g: &Group) -> bool {
@@ -43,8 +47,8 @@ impl Model for PubSub {
 
     /// Redis forgets a message once written to the subscriber's socket: like every other
     /// pub/sub miss, one lost with a crashed subscriber is a known drop, not a silent loss.
-    fn abandon(e: &mut Engine, g: u32, w: Work, lost_in_hand: bool) {
-        if lost_in_hand && e.groups[g as usize].ledger.applied(w.msg.id) == 0 {
+    fn abandon(mut e: Ctx, g: u32, w: Work, lost_in_hand: bool) {
+        if lost_in_hand && e.group(g).ledger.applied(w.msg.id) == 0 {
             e.drop_copy(g, w.msg.id, Some(w.msg.arrived), "subscriber-crashed");
             return;
         }
@@ -52,16 +56,17 @@ impl Model for PubSub {
     }
 
     /// The connection closed: the server drops the subscriber's output buffer.
-    fn leave(e: &mut Engine, i: u32, _: Option<Work>, _: &[PendingAck]) {
-        e.discard_buffer(e.instances[i as usize].group);
+    fn leave(mut e: Ctx, i: u32, _: Option<Work>, _: &[PendingAck]) {
+        let g = e.instance(i).group;
+        discard_buffer(e.re(), g);
     }
 
-    fn rejoin(e: &mut Engine, i: u32) {
+    fn rejoin(mut e: Ctx, i: u32) {
         e.try_start(i);
     }
 
-    fn close(e: &mut Engine, g: u32) {
-        queue::close(e, g);
+    fn close(mut e: Ctx, g: u32) {
+        queue::close(e.re(), g);
     }
 
     fn held(_: View, g: &Group, f: impl FnMut(u32)) {
@@ -75,17 +80,15 @@ impl Model for PubSub {
     }
 }
 
-impl Engine {
-    /// Redis: a subscriber's connection closed; the server drops its output buffer.
-    pub(in crate::engine) fn discard_buffer(&mut self, g: u32) {
-        let group = &mut self.groups[g as usize];
-        let Store::Queue(q) = &mut group.store else {
-            unreachable!()
-        };
-        let dropped = q.drain();
-        group.lag = 0;
-        for m in dropped {
-            self.drop_copy(g, m.id, Some(m.arrived), "disconnected");
-        }
+/// Redis: a subscriber's connection closed; the server drops its output buffer.
+pub(super) fn discard_buffer(mut e: Ctx, g: u32) {
+    let group = e.group_mut(g);
+    let Store::Queue(q) = &mut group.store else {
+        unreachable!()
+    };
+    let dropped = q.drain();
+    group.lag = 0;
+    for m in dropped {
+        e.drop_copy(g, m.id, Some(m.arrived), "disconnected");
     }
 }

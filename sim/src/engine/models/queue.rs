@@ -1,25 +1,24 @@
 //! What the queue-backed models (SQS, AMQP, Redis pub/sub) share: one queue per group,
 //! competing consumers receiving from it, and acknowledgements that delete.
 
-use super::{Model, View};
+use super::{Ctx, Model, View};
 use crate::consumer::{Group, PendingAck, Store, Work};
-use crate::engine::Engine;
 use crate::event::Event;
 use crate::scenario::Delivery;
 
 /// The run starts: every consumer waits on the queue (lowest index served first).
-pub(super) fn start(e: &mut Engine, g: u32) {
-    let group = &mut e.groups[g as usize];
+pub(super) fn start(mut e: Ctx, g: u32) {
+    let group = e.group_mut(g);
     group.idle = group.instances().rev().collect();
 }
 
 /// Receives the next visible message of instance `i`'s queue.
 #[inline]
-pub(super) fn receive<M: Model>(e: &mut Engine, i: u32) -> Option<Work> {
-    let g = e.instances[i as usize].group;
-    let (vt, max_receives) = (e.broker.visibility_timeout, e.broker.max_receives);
+pub(super) fn receive<M: Model>(mut e: Ctx, i: u32) -> Option<Work> {
+    let g = e.instance(i).group;
+    let (vt, max_receives, now) = (e.visibility_timeout(), e.max_receives(), e.now());
     loop {
-        let group = &mut e.groups[g as usize];
+        let group = e.group_mut(g);
         let topic = group.topic;
         // Pub/sub hands the message over for good; so does an auto-ack consumer.
         let removed = M::REMOVED || group.delivery == Delivery::AtMostOnce;
@@ -37,7 +36,7 @@ pub(super) fn receive<M: Model>(e: &mut Engine, i: u32) -> Option<Work> {
             continue;
         }
         let (receipt, arm) = if M::LEASED {
-            let receipt = q.receive(slot, e.now + vt);
+            let receipt = q.receive(slot, now + vt);
             let arm = (!q.timer_armed).then(|| q.next_expiry()).flatten();
             q.timer_armed = true;
             (receipt, arm)
@@ -54,7 +53,7 @@ pub(super) fn receive<M: Model>(e: &mut Engine, i: u32) -> Option<Work> {
             e.unpark_soon(topic);
         }
         if let Some(at) = arm {
-            e.queue.push(at, Event::Visibility { group: g });
+            e.schedule(at, Event::Visibility { group: g });
         }
         return Some(Work {
             msg: s.msg,
@@ -62,7 +61,7 @@ pub(super) fn receive<M: Model>(e: &mut Engine, i: u32) -> Option<Work> {
             offset: u64::from(slot),
             receipt,
             attempt: 0,
-            started: e.now,
+            started: now,
             fenced: false,
             dedup: crate::dedup::Tag::default(),
         });
@@ -72,35 +71,34 @@ pub(super) fn receive<M: Model>(e: &mut Engine, i: u32) -> Option<Work> {
 /// The next message the broker already sent instance `i`; when it holds none, up to
 /// `room` more are received at once.
 #[inline]
-pub(super) fn take_prefetched<M: Model>(e: &mut Engine, i: u32, room: usize) -> Option<Work> {
-    if e.instances[i as usize].prefetched.is_empty() {
+pub(super) fn take_prefetched<M: Model>(mut e: Ctx, i: u32, room: usize) -> Option<Work> {
+    if e.instance(i).prefetched.is_empty() {
         for _ in 0..room {
-            let Some(w) = receive::<M>(e, i) else {
+            let Some(w) = receive::<M>(e.re(), i) else {
                 break;
             };
-            e.instances[i as usize].prefetched.push_back(w);
+            e.instance_mut(i).prefetched.push_back(w);
         }
     }
-    e.instances[i as usize].prefetched.pop_front()
+    e.instance_mut(i).prefetched.pop_front()
 }
 
 /// A receive found nothing: the consumer waits on the queue until a message comes.
 #[inline]
-pub(super) fn wait(e: &mut Engine, i: u32) {
-    let g = e.instances[i as usize].group;
-    let group = &mut e.groups[g as usize];
+pub(super) fn wait(mut e: Ctx, i: u32) {
+    let (g, now) = (e.instance(i).group, e.now());
+    let group = e.group_mut(g);
     if !group.idle.contains(&i) {
         group.idle.push(i);
     }
-    let inst = &mut e.instances[i as usize];
-    inst.idle_since.get_or_insert(e.now);
+    e.instance_mut(i).idle_since.get_or_insert(now);
 }
 
 /// Deletes `w` now (per-message acknowledgement) or keeps it for the next commit.
 #[inline]
-pub(super) fn settle(e: &mut Engine, i: u32, w: Work) {
-    let g = e.instances[i as usize].group;
-    let group = &mut e.groups[g as usize];
+pub(super) fn settle(mut e: Ctx, i: u32, w: Work) {
+    let g = e.instance(i).group;
+    let group = e.group_mut(g);
     // Auto-acked (at-most-once): nothing left to acknowledge.
     if !group.commits_after_processing() {
         return;
@@ -127,14 +125,14 @@ pub(super) fn settle(e: &mut Engine, i: u32, w: Work) {
             receipt: w.receipt,
             msg: w.msg,
         };
-        e.instances[i as usize].pending.push(ack);
+        e.instance_mut(i).pending.push(ack);
     }
 }
 
 /// Sends instance `i`'s pending acknowledgements (deletes).
-fn send_acks(e: &mut Engine, g: u32, i: u32, why: &str) {
-    let pending = std::mem::take(&mut e.instances[i as usize].pending);
-    let group = &mut e.groups[g as usize];
+fn send_acks(mut e: Ctx, g: u32, i: u32, why: &str) {
+    let pending = std::mem::take(&mut e.instance_mut(i).pending);
+    let group = e.group_mut(g);
     let Store::Queue(q) = &mut group.store else {
         unreachable!()
     };
@@ -154,14 +152,14 @@ fn send_acks(e: &mut Engine, g: u32, i: u32, why: &str) {
 }
 
 /// The periodic commit: every instance's pending deletes.
-pub(super) fn commit(e: &mut Engine, g: u32) {
-    for i in e.groups[g as usize].instances() {
-        send_acks(e, g, i, "batched acknowledgement");
+pub(super) fn commit(mut e: Ctx, g: u32) {
+    for i in e.group(g).instances() {
+        send_acks(e.re(), g, i, "batched acknowledgement");
     }
-    let t = e.groups[g as usize].topic;
+    let t = e.group(g).topic;
     e.unpark_soon(t);
     // Deletes may have freed FIFO message groups.
-    let idle = std::mem::take(&mut e.groups[g as usize].idle);
+    let idle = std::mem::take(&mut e.group_mut(g).idle);
     for i in idle {
         e.try_start(i);
     }
@@ -186,13 +184,15 @@ pub(super) fn settled(r: View, g: &Group, leased: bool) -> bool {
 
 /// End of run: live members send their batched deletes and acks. A crashed or cut-off
 /// member's batch was already given back when it left.
-pub(super) fn close(e: &mut Engine, g: u32) {
-    let live: Vec<u32> = e.groups[g as usize]
-        .instances()
-        .filter(|&i| e.live(i))
-        .collect();
+pub(super) fn close(mut e: Ctx, g: u32) {
+    let live: Vec<u32> = e.group(g).instances().filter(|&i| e.live(i)).collect();
     for i in live {
-        send_acks(e, g, i, "sent as the consumer closed at the end of the run");
+        send_acks(
+            e.re(),
+            g,
+            i,
+            "sent as the consumer closed at the end of the run",
+        );
     }
 }
 

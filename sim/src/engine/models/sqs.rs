@@ -4,11 +4,10 @@
 //! Idle consumers long-poll (`wait_time`) or short-poll every `poll_interval`.
 
 use super::queue;
-use super::{Model, View};
-use crate::consumer::{Group, GroupKind, PendingAck, Store, Work};
-use crate::engine::Engine;
+use super::{Ctx, Model, View};
+use crate::consumer::{Group, PendingAck, Store, Work};
 use crate::event::Event;
-use crate::scenario::BrokerModel;
+use crate::scenario::{BrokerModel, OnFailure};
 use crate::time::SimTime;
 
 pub(super) struct Sqs;
@@ -17,60 +16,64 @@ impl Model for Sqs {
     const BROKER: BrokerModel = BrokerModel::Queue;
     const LEASED: bool = true;
     const REDRIVABLE: bool = true;
+    const POLLS: bool = true;
+    /// SQS has no dead-letter on failure of its own: a failed message is simply not
+    /// deleted, and comes back when its visibility timeout runs out.
+    const ON_FAILURE: OnFailure = OnFailure::Wait;
 
     /// Short polling: every consumer polls at once. Long polling: every consumer is
     /// waiting from the start, and its empty receives count from then too.
-    fn start(e: &mut Engine, g: u32) {
-        if e.groups[g as usize].short_polling() {
-            for i in e.groups[g as usize].instances() {
-                e.instances[i as usize].polling = true;
-                e.queue.push(SimTime::ZERO, Event::Poll { instance: i });
+    fn start(mut e: Ctx, g: u32) {
+        if e.group(g).short_polling() {
+            for i in e.group(g).instances() {
+                e.instance_mut(i).polling = true;
+                e.schedule(SimTime::ZERO, Event::Poll { instance: i });
             }
             return;
         }
-        queue::start(e, g);
-        for i in e.groups[g as usize].instances() {
-            e.instances[i as usize].idle_since = Some(SimTime::ZERO);
+        queue::start(e.re(), g);
+        for i in e.group(g).instances() {
+            e.instance_mut(i).idle_since = Some(SimTime::ZERO);
         }
     }
 
     #[inline]
-    fn take(e: &mut Engine, i: u32) -> Option<Work> {
-        let batch = e.groups[e.instances[i as usize].group as usize].batch;
+    fn take(mut e: Ctx, i: u32) -> Option<Work> {
+        let batch = e.group(e.instance(i).group).batch;
         if batch > 1 {
             // ReceiveMessage with MaxNumberOfMessages: a batch, served in turn.
-            queue::take_prefetched::<Sqs>(e, i, batch as usize)
+            queue::take_prefetched::<Sqs>(e.re(), i, batch as usize)
         } else {
-            queue::receive::<Sqs>(e, i)
+            queue::receive::<Sqs>(e.re(), i)
         }
     }
 
     /// A long poll waits for a message (the consumer is woken when one comes), a short
     /// poll returns empty and polls again later.
     #[inline]
-    fn idle(e: &mut Engine, i: u32) {
-        let g = e.instances[i as usize].group;
-        let group = &mut e.groups[g as usize];
+    fn idle(mut e: Ctx, i: u32) {
+        let (g, now) = (e.instance(i).group, e.now());
+        let group = e.group_mut(g);
         if !group.short_polling() {
-            queue::wait(e, i);
+            queue::wait(e.re(), i);
             return;
         }
         group.empty_receives += 1;
-        let inst = &mut e.instances[i as usize];
+        let next = now + group.poll_interval;
+        let inst = e.instance_mut(i);
         if !inst.polling {
             inst.polling = true;
-            e.queue
-                .push(e.now + group.poll_interval, Event::Poll { instance: i });
+            e.schedule(next, Event::Poll { instance: i });
         }
     }
 
     #[inline]
-    fn settle(e: &mut Engine, i: u32, w: Work) {
-        queue::settle(e, i, w);
+    fn settle(mut e: Ctx, i: u32, w: Work) {
+        queue::settle(e.re(), i, w);
     }
 
-    fn commit(e: &mut Engine, g: u32) {
-        queue::commit(e, g);
+    fn commit(mut e: Ctx, g: u32) {
+        queue::commit(e.re(), g);
     }
 
     fn settled(r: View, g: &Group) -> bool {
@@ -79,20 +82,20 @@ impl Model for Sqs {
 
     /// What it received comes back after the visibility timeout, unless at-most-once
     /// deleted it on receipt: then it dies with the instance.
-    fn leave(e: &mut Engine, i: u32, _: Option<Work>, _: &[PendingAck]) {
-        let g = e.instances[i as usize].group;
-        let inst = &mut e.instances[i as usize];
+    fn leave(mut e: Ctx, i: u32, _: Option<Work>, _: &[PendingAck]) {
+        let g = e.instance(i).group;
+        let inst = e.instance_mut(i);
         let mut prefetched = std::mem::take(&mut inst.prefetched);
         inst.idle_since = None;
         e.lost_with_instance(g, prefetched.make_contiguous());
     }
 
-    fn rejoin(e: &mut Engine, i: u32) {
+    fn rejoin(mut e: Ctx, i: u32) {
         e.try_start(i);
     }
 
-    fn close(e: &mut Engine, g: u32) {
-        queue::close(e, g);
+    fn close(mut e: Ctx, g: u32) {
+        queue::close(e.re(), g);
     }
 
     fn held(_: View, g: &Group, f: impl FnMut(u32)) {
@@ -105,37 +108,37 @@ impl Model for Sqs {
     }
 }
 
-impl Engine {
-    /// A lease ran out: the messages become visible again and idle consumers take them.
-    pub(in crate::engine) fn on_visibility(&mut self, g: u32) {
-        let group = &mut self.groups[g as usize];
-        let Store::Queue(q) = &mut group.store else {
-            return;
-        };
-        q.timer_armed = false;
-        let visible = q.expire(self.now);
-        if let Some(next) = q.next_expiry() {
-            q.timer_armed = true;
-            self.queue
-                .push(next.max(self.now), Event::Visibility { group: g });
-        }
-        for _ in 0..visible {
-            let Some(i) = self.groups[g as usize].idle.pop() else {
-                break;
-            };
-            self.try_start(i);
-        }
+/// A lease ran out: the messages become visible again and idle consumers take them.
+pub(super) fn on_visibility(mut e: Ctx, g: u32) {
+    let now = e.now();
+    let group = e.group_mut(g);
+    let Store::Queue(q) = &mut group.store else {
+        return;
+    };
+    q.timer_armed = false;
+    let visible = q.expire(now);
+    if let Some(next) = q.next_expiry() {
+        q.timer_armed = true;
+        e.schedule(next.max(now), Event::Visibility { group: g });
     }
+    for _ in 0..visible {
+        let Some(i) = e.group_mut(g).idle.pop() else {
+            break;
+        };
+        e.try_start(i);
+    }
+}
 
-    /// Long polling: every `wait_time` a consumer waited in vain was one empty receive.
-    #[inline]
-    pub(in crate::engine) fn count_empty_receives(&mut self, i: u32) {
-        let inst = &mut self.instances[i as usize];
-        if let Some(since) = inst.idle_since.take() {
-            let group = &mut self.groups[inst.group as usize];
-            if group.kind == GroupKind::Sqs {
-                group.empty_receives += self.now.since(since).0 / group.wait_time.0.max(1);
-            }
+/// Long polling: every `wait_time` a consumer waited in vain was one empty receive.
+#[inline]
+pub(super) fn count_empty_receives(mut e: Ctx, i: u32) {
+    let inst = e.instance_mut(i);
+    if let Some(since) = inst.idle_since.take() {
+        let g = inst.group;
+        let now = e.now();
+        let group = e.group_mut(g);
+        if super::counts_empty_receives(group.kind) {
+            group.empty_receives += now.since(since).0 / group.wait_time.0.max(1);
         }
     }
 }

@@ -4,7 +4,7 @@
 //! calls each one only after `traced`, `traced_from` or `traced_copy` said the message
 //! is the traced one; each only formats and records.
 
-use crate::consumer::{GroupKind, PendingAck, Store, Work};
+use crate::consumer::{PendingAck, Store, Work};
 use crate::engine::Engine;
 use crate::message::Msg;
 use crate::scenario::Delivery;
@@ -157,13 +157,8 @@ impl Engine {
             );
         }
         for g in routes {
-            let (event, detail) = match self.groups[g as usize].kind {
-                GroupKind::PubSub => (
-                    "published",
-                    format!("published to the subscriber's buffer{again}"),
-                ),
-                _ => ("enqueued", format!("enqueued in the group's queue{again}")),
-            };
+            let (event, detail) = crate::engine::models::enqueued(self.groups[g as usize].kind);
+            let detail = format!("{detail}{again}");
             self.record_now(
                 format!("queue {}", self.groups[g as usize].name),
                 event,
