@@ -12,8 +12,11 @@
 #![warn(missing_docs)]
 
 pub mod amqp;
+mod amqp_conn;
 mod amqp_consume;
+mod amqp_frame;
 pub mod amqp_limit;
+mod amqp_publish;
 pub mod books;
 pub mod burst;
 pub mod census;
@@ -178,7 +181,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
             BrokerKind::Amqp => {
                 let rt = amqp::runtime().map_err(BenchError::Other)?;
                 let uri = format!("amqp://{host}:{port}/%2f");
-                rtt = amqp::rtt(rt.handle(), &uri).map_err(connect_err)?;
+                rtt = amqp::rtt(&uri).map_err(connect_err)?;
                 let quorum = opts.scenario.topics.iter().any(|t| {
                     t.model(&opts.scenario.broker) == mqlab_sim::scenario::BrokerModel::Queue
                 });
