@@ -250,26 +250,57 @@ pub fn run(ctx: &Arc<Ctx>, h: &Handle, uri: &str) -> Result<(), String> {
         // The first admin connection died with the broker.
         let (admin, ch) = connect(h, uri)
             .and_then(|a| block(h, "channel.open", a.create_channel()).map(|c| (a, c)))?;
-        collect_leftovers(ctx, h, &ch);
+        collect_leftovers(ctx, h, &admin, ch);
         let _ = block(h, "connection.close", admin.close(200, "done".into()));
         return Ok(());
     }
-    collect_leftovers(ctx, h, &ch);
+    collect_leftovers(ctx, h, &admin, ch);
     let _ = block(h, "connection.close", admin.close(200, "done".into()));
     Ok(())
 }
 
-/// After the consumers closed (their unacked messages went back), whatever the queues
-/// still hold is in flight: read it out, then remove the queues and exchanges.
-fn collect_leftovers(ctx: &Ctx, h: &Handle, ch: &Channel) {
-    for g in 0..ctx.sc.consumers.len() {
-        let q = queue_name(ctx, g);
-        let opts = BasicGetOptions { no_ack: true };
-        while let Ok(Some(m)) = block(h, "basic.get", ch.basic_get(q.as_str().into(), opts)) {
-            if let Some(s) = wire::decode(&m.delivery.data) {
-                ctx.books().groups[g].in_system.push(s.id);
+/// How long the end-of-run read of a queue retries a failing `basic.get`: a quorum queue
+/// on a restarted server answers only once it has recovered (its Raft log replayed, a
+/// leader elected), which on a loaded machine can take many seconds.
+const LEFTOVER_RETRY: Duration = Duration::from_secs(60);
+
+/// Reads out group `g`'s queue (`no_ack`); each message is in flight. A failing read is
+/// retried on a fresh channel for `LEFTOVER_RETRY`; after that the run is marked partial
+/// (what the queue still held would otherwise be counted lost).
+fn read_queue(ctx: &Ctx, h: &Handle, admin: &Connection, ch: &mut Channel, g: usize) {
+    let q = queue_name(ctx, g);
+    let opts = BasicGetOptions { no_ack: true };
+    let deadline = std::time::Instant::now() + LEFTOVER_RETRY;
+    loop {
+        match block(h, "basic.get", ch.basic_get(q.as_str().into(), opts)) {
+            Ok(Some(m)) => {
+                if let Some(s) = wire::decode(&m.delivery.data) {
+                    ctx.books().groups[g].in_system.push(s.id);
+                }
+            }
+            Ok(None) => return,
+            Err(e) if std::time::Instant::now() >= deadline => {
+                ctx.books()
+                    .fail(format!("reading what queue {q} held after the run: {e}"));
+                return;
+            }
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(500));
+                if let Ok(c) = block(h, "channel.open", admin.create_channel()) {
+                    *ch = c;
+                }
             }
         }
+    }
+}
+
+/// After the consumers closed (their unacked messages went back), whatever the queues
+/// still hold is in flight: read it out, then remove the queues and exchanges.
+fn collect_leftovers(ctx: &Ctx, h: &Handle, admin: &Connection, mut ch: Channel) {
+    let ch = &mut ch;
+    for g in 0..ctx.sc.consumers.len() {
+        let q = queue_name(ctx, g);
+        read_queue(ctx, h, admin, ch, g);
         amqp_limit::collect_dropped(ctx, h, ch, g, &q);
         let _ = block(
             h,

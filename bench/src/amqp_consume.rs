@@ -112,11 +112,13 @@ pub(crate) fn consume(
         // its listener by a moment, longer for one declared just before the kill).
         let reopen = || ctx.reconnect(Duration::from_secs(60), || open(ctx, uri, &inst));
         let opened = if std::mem::take(&mut rejoin) {
+            let _back = ctx.rejoin();
             reopen()
         } else {
             open(ctx, uri, &inst).or_else(|e| match ctx.ride_out(era, RIDE_OUT) {
                 Some(now) => {
                     era = now;
+                    let _back = ctx.rejoin();
                     reopen()
                 }
                 None => Err(e),
@@ -132,6 +134,8 @@ pub(crate) fn consume(
             // The broker was killed: what this consumer held unacked stays with the
             // broker (redelivered if it kept it); reconnect once it is back.
             Err(e) => {
+                // Counted from the kill, so the run does not end while this one waits.
+                let _down = ctx.rejoin();
                 if let Some(now) = ctx.ride_out(era, RIDE_OUT) {
                     era = now;
                     rejoin = true;
