@@ -8,9 +8,10 @@
 //! (`amqp_publish`) and consumers (`amqp_consume`) are plain threads, each on its own
 //! blocking connection (`amqp_conn`), so a message costs no hand-off to another thread.
 
+use crate::AmqpClient;
 use crate::amqp_limit;
 use crate::amqp_publish::AmqpPublisher;
-use crate::driver::{self, Ctx};
+use crate::driver::{self, Ctx, Publisher};
 use crate::schedule::Send;
 use crate::wire;
 use lapin::options::{
@@ -26,7 +27,7 @@ use std::time::Duration;
 use tokio::runtime::{Handle, Runtime};
 
 /// Any single AMQP operation taking longer than this means the broker is gone.
-const OP_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const OP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a waiting consumer looks at the stop flag, its crash windows and its acks.
 pub(crate) const POLL: Duration = Duration::from_millis(20);
 
@@ -65,12 +66,15 @@ pub fn connect(h: &Handle, uri: &str) -> Result<Connection, String> {
 }
 
 /// The median round trip of a synchronous AMQP method (`basic.qos`, answered by
-/// `basic.qos-ok`) on a fresh connection of the driver's own client, which it then closes.
+/// `basic.qos-ok`) on a fresh connection of the run's client, which it then closes.
 ///
 /// # Errors
 /// Refused, or a failed round trip.
-pub fn rtt(uri: &str) -> Result<Duration, String> {
+pub fn rtt(h: &Handle, uri: &str, client: AmqpClient) -> Result<Duration, String> {
     use crate::amqp_frame::id;
+    if client == AmqpClient::Lapin {
+        return crate::amqp_lapin::rtt(h, uri);
+    }
     let mut conn = crate::amqp_conn::Conn::open(uri)?;
     let rtt = crate::probe::median_rtt(|| {
         conn.call("basic.qos", id::QOS_OK, |o| {
@@ -201,25 +205,26 @@ pub(crate) fn durable(ctx: &Ctx) -> bool {
 ///
 /// # Errors
 /// Setup failed before anything was sent.
-pub fn run(ctx: &Arc<Ctx>, h: &Handle, uri: &str) -> Result<(), String> {
+pub fn run(ctx: &Arc<Ctx>, h: &Handle, uri: &str, client: AmqpClient) -> Result<(), String> {
     let admin = connect(h, uri)?;
     let ch = block(h, "channel.open", admin.create_channel())?;
     declare(ctx, h, &ch)?;
     let mut threads = Vec::new();
     let mut ready = Vec::new();
     for inst in driver::instances(&ctx.sc, ctx.seed) {
-        let (ctx2, uri2) = (Arc::clone(ctx), uri.to_string());
+        let (ctx2, h2, uri2) = (Arc::clone(ctx), h.clone(), uri.to_string());
         let (tx, rx) = std::sync::mpsc::channel();
         ready.push(rx);
-        threads.push(std::thread::spawn(move || {
-            crate::amqp_consume::consume(&ctx2, &uri2, inst, &tx)
+        threads.push(std::thread::spawn(move || match client {
+            AmqpClient::Lapin => crate::amqp_lapin_consume::consume(&ctx2, &h2, &uri2, inst, &tx),
+            AmqpClient::Wire => crate::amqp_consume::consume(&ctx2, &uri2, inst, &tx),
         }));
     }
     for rx in ready {
         rx.recv_timeout(OP_TIMEOUT * 2)
             .map_err(|_| "a consumer did not start within 20s".to_string())??;
     }
-    let mut publishers = Vec::new();
+    let mut publishers: Vec<Box<dyn Publisher + std::marker::Send>> = Vec::new();
     for p in 0..ctx.sc.producers.len() {
         let t = ctx
             .sc
@@ -227,19 +232,33 @@ pub fn run(ctx: &Arc<Ctx>, h: &Handle, uri: &str) -> Result<(), String> {
             .iter()
             .position(|t| t.name.get_ref() == ctx.sc.producers[p].topic.get_ref())
             .unwrap_or(0);
-        publishers.push(AmqpPublisher::open(
-            uri,
-            exchange_name(ctx, t),
-            ctx.work.routing_keys[p].clone(),
-            durable(ctx),
-        )?);
+        let (exchange, keys) = (exchange_name(ctx, t), ctx.work.routing_keys[p].clone());
+        publishers.push(match client {
+            AmqpClient::Lapin => {
+                let (conn, ch) = crate::amqp_lapin::open_publisher(h, uri)?;
+                Box::new(crate::amqp_lapin::LapinPublisher {
+                    h: h.clone(),
+                    uri: uri.to_string(),
+                    _conn: conn,
+                    ch,
+                    durable: durable(ctx),
+                    nacked: Vec::new(),
+                    exchange,
+                    keys,
+                    confirms: (*ctx.sc.broker.on_full.get_ref()
+                        == mqlab_sim::scenario::OnFull::Reject)
+                        .then(Vec::new),
+                })
+            }
+            AmqpClient::Wire => Box::new(AmqpPublisher::open(uri, exchange, keys, durable(ctx))?),
+        });
     }
     // Set up: the workload's clock (and its faults') starts now.
     ctx.start();
     for (p, mut out) in publishers.into_iter().enumerate() {
         let ctx2 = Arc::clone(ctx);
         threads.push(std::thread::spawn(move || {
-            driver::produce(&ctx2, p, &mut out);
+            driver::produce(&ctx2, p, out.as_mut());
         }));
     }
     driver::await_end(ctx, Duration::from_secs(2));

@@ -15,9 +15,9 @@ use redis::{Client, Value};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const SCRATCH: &str = "mqlab.probe";
+pub(crate) const SCRATCH: &str = "mqlab.probe";
 /// A burst that takes longer than this means something is wrong: the probe gives up.
-const LIMIT: Duration = Duration::from_secs(30);
+pub(crate) const LIMIT: Duration = Duration::from_secs(30);
 
 fn payload(bytes: u64) -> Vec<u8> {
     vec![b'.'; (bytes as usize).max(crate::wire::HEADER)]
@@ -163,7 +163,7 @@ fn collect_ids(v: &Value, out: &mut Vec<Vec<u8>>) {
 }
 
 /// Batch sizes of the burst.
-fn batches() -> impl Iterator<Item = usize> {
+pub(crate) fn batches() -> impl Iterator<Item = usize> {
     let full = BURST as usize / BATCH;
     let rest = BURST as usize % BATCH;
     std::iter::repeat_n(BATCH, full).chain((rest > 0).then_some(rest))
@@ -179,6 +179,7 @@ pub fn amqp(
     uri: &str,
     bytes: u64,
     quorum: bool,
+    client: crate::AmqpClient,
 ) -> Result<Duration, String> {
     let conn = crate::amqp::connect(h, uri)?;
     let ch = block(h, "channel.open", conn.create_channel())?;
@@ -207,6 +208,16 @@ pub fn amqp(
         ),
     )?;
     let data = payload(bytes);
+    if client == crate::AmqpClient::Lapin {
+        let took = crate::amqp_lapin::burst(h, &conn, uri, &data);
+        let _ = block(
+            h,
+            "queue.delete",
+            ch.queue_delete(SCRATCH.into(), QueueDeleteOptions::default()),
+        );
+        let _ = block(h, "connection.close", conn.close(200, "probe done".into()));
+        return took;
+    }
     let (ready_tx, ready_rx) = mpsc::channel();
     let uri2 = uri.to_string();
     let read = std::thread::spawn(move || read_burst(&uri2, &ready_tx));
