@@ -2,7 +2,7 @@
 //! `mqlab-bench`), with the same accounting and JSON shape as `mqlab run`.
 
 use crate::{load, run, text};
-use mqlab_bench::{BenchOptions, BenchResult, BrokerUrl};
+use mqlab_bench::{AmqpClient, BenchOptions, BenchResult, BrokerUrl};
 use mqlab_sim::dist::Dist;
 use mqlab_sim::{Delivery, Engine, SimDuration};
 use std::path::Path;
@@ -30,12 +30,21 @@ pub struct BenchArgs {
     /// Also run the model with the same seed and print the two side by side.
     #[arg(long)]
     pub vs_model: bool,
+    /// RabbitMQ's client: `lapin` (the default, the field's standard crate) or `wire` (the
+    /// driver's own AMQP 0-9-1 client, a fifth of lapin's CPU per message: for measuring
+    /// the broker's own ceiling). Only with an AMQP broker.
+    #[arg(long, value_name = "lapin|wire", value_parser = parse_amqp_client)]
+    pub amqp_client: Option<AmqpClient>,
     /// Print the JSON result on stdout (and nothing else).
     #[arg(long)]
     pub json: bool,
     /// Also write the JSON result to this file, atomically.
     #[arg(long)]
     pub out: Option<String>,
+}
+
+fn parse_amqp_client(s: &str) -> Result<AmqpClient, String> {
+    s.parse()
 }
 
 pub fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
@@ -48,6 +57,7 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         seed,
         broker,
         spawn: args.spawn,
+        amqp_client: args.amqp_client,
     };
     if let Some(out) = &args.out {
         crate::output::check_target(Path::new(out))?;
@@ -94,11 +104,14 @@ fn source_lines(r: &BenchResult) -> String {
     let s = &r.source;
     let e = &r.scheduling_error_s;
     format!(
-        "source: {} {} at {}{}\n{}driver scheduling error: p50 {:.1}us  p99 {:.1}us  max {:.1}us\n{}",
+        "source: {} {} at {}{}{}\n{}driver scheduling error: p50 {:.1}us  p99 {:.1}us  max {:.1}us\n{}",
         s.broker,
         s.version,
         s.url,
         if s.spawned { " (spawned)" } else { "" },
+        s.client
+            .as_ref()
+            .map_or_else(String::new, |c| format!(", client {c}")),
         r.probe.as_ref().map_or_else(String::new, |p| format!(
             "probe: round trip {:.1}us, {:.2}us per message beyond it ({} x {} B at saturation)\n",
             p.rtt_s * 1e6,

@@ -90,3 +90,37 @@ fn bench_says_which_broker_a_topic_needs_before_judging_its_keys() {
         "{err}"
     );
 }
+
+#[test]
+fn bench_amqp_client_names_the_flag_and_its_choices() {
+    let out = mqlab()
+        .args([
+            "bench",
+            "scenarios/rabbitmq-topic-routing.toml",
+            "--broker",
+            "amqp://127.0.0.1:1",
+            "--amqp-client",
+            "amqprs",
+        ])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("--amqp-client"), "{err}");
+    assert!(err.contains("`amqprs`"), "{err}");
+    assert!(err.contains("`lapin`") && err.contains("`wire`"), "{err}");
+    // A client for RabbitMQ means nothing to Redis: refused before connecting.
+    let out = mqlab()
+        .args([
+            "bench",
+            "scenarios/redis-pubsub-slow-subscriber.toml",
+            "--broker",
+            "redis://127.0.0.1:1",
+            "--amqp-client",
+            "wire",
+        ])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("--amqp-client wire"), "{err}");
+    assert!(err.contains("not AMQP"), "{err}");
+}

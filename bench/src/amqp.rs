@@ -4,20 +4,22 @@
 //! `commit_interval`). Producers publish `mandatory` with publisher confirms, so the
 //! broker itself says which messages no binding matched.
 //!
-//! The client is lapin on a tokio runtime; producer and consumer loops are plain threads
-//! that wait on it (`Handle::block_on`), so their timing does not depend on a timer wheel.
+//! Declarations, probes and the end-of-run reads use lapin on a tokio runtime; producers
+//! (`amqp_publish`) and consumers (`amqp_consume`) are plain threads, each on its own
+//! blocking connection (`amqp_conn`), so a message costs no hand-off to another thread.
 
+use crate::AmqpClient;
 use crate::amqp_limit;
+use crate::amqp_publish::AmqpPublisher;
 use crate::driver::{self, Ctx, Publisher};
 use crate::schedule::Send;
 use crate::wire;
 use lapin::options::{
-    BasicGetOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
-    ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
-    QueueDeleteOptions,
+    BasicGetOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
 use mqlab_sim::exchange::ExchangeKind as Kind;
 use mqlab_sim::scenario::BrokerModel;
 use std::sync::Arc;
@@ -25,7 +27,7 @@ use std::time::Duration;
 use tokio::runtime::{Handle, Runtime};
 
 /// Any single AMQP operation taking longer than this means the broker is gone.
-const OP_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const OP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a waiting consumer looks at the stop flag, its crash windows and its acks.
 pub(crate) const POLL: Duration = Duration::from_millis(20);
 
@@ -64,17 +66,25 @@ pub fn connect(h: &Handle, uri: &str) -> Result<Connection, String> {
 }
 
 /// The median round trip of a synchronous AMQP method (`basic.qos`, answered by
-/// `basic.qos-ok`) on a fresh connection, which it then closes.
+/// `basic.qos-ok`) on a fresh connection of the run's client, which it then closes.
 ///
 /// # Errors
 /// Refused, or a failed round trip.
-pub fn rtt(h: &Handle, uri: &str) -> Result<Duration, String> {
-    let conn = connect(h, uri)?;
-    let ch = block(h, "channel.open", conn.create_channel())?;
+pub fn rtt(h: &Handle, uri: &str, client: AmqpClient) -> Result<Duration, String> {
+    use crate::amqp_frame::id;
+    if client == AmqpClient::Lapin {
+        return crate::amqp_lapin::rtt(h, uri);
+    }
+    let mut conn = crate::amqp_conn::Conn::open(uri)?;
     let rtt = crate::probe::median_rtt(|| {
-        block(h, "basic.qos", ch.basic_qos(1, BasicQosOptions::default()))
+        conn.call("basic.qos", id::QOS_OK, |o| {
+            o.method(crate::amqp_conn::CH, id::QOS, |a| {
+                a.u32(0).u16(1).u8(0);
+            });
+        })
+        .map(|_| ())
     });
-    let _ = block(h, "connection.close", conn.close(200, "probe done".into()));
+    conn.close(200, "probe done");
     rtt
 }
 
@@ -172,137 +182,8 @@ fn declare(ctx: &Ctx, h: &Handle, ch: &Channel) -> Result<(), String> {
     Ok(())
 }
 
-struct AmqpPublisher {
-    h: Handle,
-    uri: String,
-    _conn: Connection,
-    ch: Channel,
-    exchange: String,
-    keys: Vec<String>,
-    /// `reject-publish`: each message's confirm, to learn which ones the queue refused.
-    confirms: Option<Vec<(Send, lapin::PublisherConfirm)>>,
-    /// A run with a `broker-crash`: persistent messages, and each batch's confirms awaited
-    /// before it counts as taken (an unconfirmed message may die with the broker; it is
-    /// resent, not counted as lost).
-    durable: bool,
-    /// `durable`: the messages a full queue refused (nacked), for `finish`.
-    nacked: Vec<Send>,
-}
-
-/// A producer's connection and channel, in confirm mode.
-fn open_publisher(h: &Handle, uri: &str) -> Result<(Connection, Channel), String> {
-    let conn = connect(h, uri)?;
-    let ch = block(h, "channel.open", conn.create_channel())?;
-    block(
-        h,
-        "confirm.select",
-        ch.confirm_select(ConfirmSelectOptions::default()),
-    )?;
-    Ok((conn, ch))
-}
-
-impl Publisher for AmqpPublisher {
-    fn publish(&mut self, batch: &[(Send, Vec<u8>)]) -> Result<Vec<bool>, String> {
-        let opts = BasicPublishOptions {
-            mandatory: true,
-            ..BasicPublishOptions::default()
-        };
-        // The whole batch in one trip to the runtime, pipelined: every publish is polled
-        // once in order (which queues its frames, so the broker sees them in order) before
-        // any is awaited, so the batch costs one hand-off to the I/O loop, not one per
-        // message. The confirms are collected at the end (wait_for_confirms).
-        let (ch, exchange, keys) = (&self.ch, self.exchange.as_str(), &self.keys);
-        let (confirms, durable, nacked) = (&mut self.confirms, self.durable, &mut self.nacked);
-        // delivery_mode 2: persistent, what RabbitMQ writes to disk for a durable queue.
-        let props = if durable {
-            BasicProperties::default().with_delivery_mode(2)
-        } else {
-            BasicProperties::default()
-        };
-        let send = async {
-            let mut futs: Vec<_> = batch
-                .iter()
-                .map(|(s, payload)| {
-                    let key = keys[s.route as usize].as_str();
-                    Box::pin(ch.basic_publish(
-                        exchange.into(),
-                        key.into(),
-                        opts,
-                        payload,
-                        props.clone(),
-                    ))
-                })
-                .collect();
-            let mut done: Vec<Option<lapin::Result<lapin::PublisherConfirm>>> =
-                Vec::with_capacity(futs.len());
-            for f in &mut futs {
-                done.push(futures_lite::future::poll_once(f.as_mut()).await);
-            }
-            for ((f, d), (s, _)) in futs.iter_mut().zip(done).zip(batch) {
-                let confirm = match d {
-                    Some(r) => r?,
-                    None => f.as_mut().await?,
-                };
-                if durable {
-                    if confirm.await?.is_nack() {
-                        nacked.push(*s);
-                    }
-                } else if let Some(c) = confirms.as_mut() {
-                    c.push((*s, confirm));
-                }
-            }
-            Ok(())
-        };
-        block(&self.h, "basic.publish", send)?;
-        Ok(vec![true; batch.len()])
-    }
-
-    fn finish(&mut self, ctx: &Ctx) -> Result<(), String> {
-        let returned = self
-            .h
-            .block_on(async {
-                tokio::time::timeout(Duration::from_secs(60), self.ch.wait_for_confirms()).await
-            })
-            .map_err(|_| "publisher confirms: no answer within 60s".to_string())?
-            .map_err(|e| format!("publisher confirms: {e}"))?;
-        let unroutable = returned
-            .iter()
-            .filter(|r| wire::decode(&r.delivery.data).is_some())
-            .count() as u64;
-        if unroutable > 0 {
-            *ctx.books()
-                .dropped_by_reason
-                .entry("unroutable".into())
-                .or_default() += unroutable;
-        }
-        // reject-publish: a nacked publish is a copy the full queue refused.
-        for s in std::mem::take(&mut self.nacked) {
-            reject(ctx, &s);
-        }
-        for (s, confirm) in self.confirms.take().unwrap_or_default() {
-            let nacked = self
-                .h
-                .block_on(async { tokio::time::timeout(OP_TIMEOUT, confirm).await })
-                .map_err(|_| "publisher confirm: no answer".to_string())?
-                .map_err(|e| format!("publisher confirm: {e}"))?
-                .is_nack();
-            if nacked {
-                reject(ctx, &s);
-            }
-        }
-        Ok(())
-    }
-
-    fn reconnect(&mut self) -> Result<(), String> {
-        let (conn, ch) = open_publisher(&self.h, &self.uri)?;
-        self._conn = conn;
-        self.ch = ch;
-        Ok(())
-    }
-}
-
 /// The full queue refused `s` (`reject-publish`).
-fn reject(ctx: &Ctx, s: &Send) {
+pub(crate) fn reject(ctx: &Ctx, s: &Send) {
     let now = ctx.now_ns();
     let mut books = ctx.books();
     let topic = books
@@ -324,7 +205,7 @@ pub(crate) fn durable(ctx: &Ctx) -> bool {
 ///
 /// # Errors
 /// Setup failed before anything was sent.
-pub fn run(ctx: &Arc<Ctx>, h: &Handle, uri: &str) -> Result<(), String> {
+pub fn run(ctx: &Arc<Ctx>, h: &Handle, uri: &str, client: AmqpClient) -> Result<(), String> {
     let admin = connect(h, uri)?;
     let ch = block(h, "channel.open", admin.create_channel())?;
     declare(ctx, h, &ch)?;
@@ -334,34 +215,42 @@ pub fn run(ctx: &Arc<Ctx>, h: &Handle, uri: &str) -> Result<(), String> {
         let (ctx2, h2, uri2) = (Arc::clone(ctx), h.clone(), uri.to_string());
         let (tx, rx) = std::sync::mpsc::channel();
         ready.push(rx);
-        threads.push(std::thread::spawn(move || {
-            crate::amqp_consume::consume(&ctx2, &h2, &uri2, inst, &tx)
+        threads.push(std::thread::spawn(move || match client {
+            AmqpClient::Lapin => crate::amqp_lapin_consume::consume(&ctx2, &h2, &uri2, inst, &tx),
+            AmqpClient::Wire => crate::amqp_consume::consume(&ctx2, &uri2, inst, &tx),
         }));
     }
     for rx in ready {
         rx.recv_timeout(OP_TIMEOUT * 2)
             .map_err(|_| "a consumer did not start within 20s".to_string())??;
     }
-    let mut publishers = Vec::new();
+    let mut publishers: Vec<Box<dyn Publisher + std::marker::Send>> = Vec::new();
     for p in 0..ctx.sc.producers.len() {
-        let (conn, pch) = open_publisher(h, uri)?;
         let t = ctx
             .sc
             .topics
             .iter()
             .position(|t| t.name.get_ref() == ctx.sc.producers[p].topic.get_ref())
             .unwrap_or(0);
-        publishers.push(AmqpPublisher {
-            h: h.clone(),
-            uri: uri.to_string(),
-            _conn: conn,
-            ch: pch,
-            durable: durable(ctx),
-            nacked: Vec::new(),
-            exchange: exchange_name(ctx, t),
-            keys: ctx.work.routing_keys[p].clone(),
-            confirms: (*ctx.sc.broker.on_full.get_ref() == mqlab_sim::scenario::OnFull::Reject)
-                .then(Vec::new),
+        let (exchange, keys) = (exchange_name(ctx, t), ctx.work.routing_keys[p].clone());
+        publishers.push(match client {
+            AmqpClient::Lapin => {
+                let (conn, ch) = crate::amqp_lapin::open_publisher(h, uri)?;
+                Box::new(crate::amqp_lapin::LapinPublisher {
+                    h: h.clone(),
+                    uri: uri.to_string(),
+                    _conn: conn,
+                    ch,
+                    durable: durable(ctx),
+                    nacked: Vec::new(),
+                    exchange,
+                    keys,
+                    confirms: (*ctx.sc.broker.on_full.get_ref()
+                        == mqlab_sim::scenario::OnFull::Reject)
+                        .then(Vec::new),
+                })
+            }
+            AmqpClient::Wire => Box::new(AmqpPublisher::open(uri, exchange, keys, durable(ctx))?),
         });
     }
     // Set up: the workload's clock (and its faults') starts now.
@@ -369,7 +258,7 @@ pub fn run(ctx: &Arc<Ctx>, h: &Handle, uri: &str) -> Result<(), String> {
     for (p, mut out) in publishers.into_iter().enumerate() {
         let ctx2 = Arc::clone(ctx);
         threads.push(std::thread::spawn(move || {
-            driver::produce(&ctx2, p, &mut out);
+            driver::produce(&ctx2, p, out.as_mut());
         }));
     }
     driver::await_end(ctx, Duration::from_secs(2));
@@ -380,26 +269,57 @@ pub fn run(ctx: &Arc<Ctx>, h: &Handle, uri: &str) -> Result<(), String> {
         // The first admin connection died with the broker.
         let (admin, ch) = connect(h, uri)
             .and_then(|a| block(h, "channel.open", a.create_channel()).map(|c| (a, c)))?;
-        collect_leftovers(ctx, h, &ch);
+        collect_leftovers(ctx, h, &admin, ch);
         let _ = block(h, "connection.close", admin.close(200, "done".into()));
         return Ok(());
     }
-    collect_leftovers(ctx, h, &ch);
+    collect_leftovers(ctx, h, &admin, ch);
     let _ = block(h, "connection.close", admin.close(200, "done".into()));
     Ok(())
 }
 
-/// After the consumers closed (their unacked messages went back), whatever the queues
-/// still hold is in flight: read it out, then remove the queues and exchanges.
-fn collect_leftovers(ctx: &Ctx, h: &Handle, ch: &Channel) {
-    for g in 0..ctx.sc.consumers.len() {
-        let q = queue_name(ctx, g);
-        let opts = BasicGetOptions { no_ack: true };
-        while let Ok(Some(m)) = block(h, "basic.get", ch.basic_get(q.as_str().into(), opts)) {
-            if let Some(s) = wire::decode(&m.delivery.data) {
-                ctx.books().groups[g].in_system.push(s.id);
+/// How long the end-of-run read of a queue retries a failing `basic.get`: a quorum queue
+/// on a restarted server answers only once it has recovered (its Raft log replayed, a
+/// leader elected), which on a loaded machine can take many seconds.
+const LEFTOVER_RETRY: Duration = Duration::from_secs(60);
+
+/// Reads out group `g`'s queue (`no_ack`); each message is in flight. A failing read is
+/// retried on a fresh channel for `LEFTOVER_RETRY`; after that the run is marked partial
+/// (what the queue still held would otherwise be counted lost).
+fn read_queue(ctx: &Ctx, h: &Handle, admin: &Connection, ch: &mut Channel, g: usize) {
+    let q = queue_name(ctx, g);
+    let opts = BasicGetOptions { no_ack: true };
+    let deadline = std::time::Instant::now() + LEFTOVER_RETRY;
+    loop {
+        match block(h, "basic.get", ch.basic_get(q.as_str().into(), opts)) {
+            Ok(Some(m)) => {
+                if let Some(s) = wire::decode(&m.delivery.data) {
+                    ctx.books().groups[g].in_system.push(s.id);
+                }
+            }
+            Ok(None) => return,
+            Err(e) if std::time::Instant::now() >= deadline => {
+                ctx.books()
+                    .fail(format!("reading what queue {q} held after the run: {e}"));
+                return;
+            }
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(500));
+                if let Ok(c) = block(h, "channel.open", admin.create_channel()) {
+                    *ch = c;
+                }
             }
         }
+    }
+}
+
+/// After the consumers closed (their unacked messages went back), whatever the queues
+/// still hold is in flight: read it out, then remove the queues and exchanges.
+fn collect_leftovers(ctx: &Ctx, h: &Handle, admin: &Connection, mut ch: Channel) {
+    let ch = &mut ch;
+    for g in 0..ctx.sc.consumers.len() {
+        let q = queue_name(ctx, g);
+        read_queue(ctx, h, admin, ch, g);
         amqp_limit::collect_dropped(ctx, h, ch, g, &q);
         let _ = block(
             h,

@@ -3,20 +3,16 @@
 //! `commit_interval`), rejecting failures as `on_failure` says, and crash and partition
 //! windows.
 
-use crate::amqp::{POLL, block, connect, is_queue_topic, queue_name};
+use crate::amqp::{POLL, is_queue_topic, queue_name};
+use crate::amqp_conn::{CH, Conn, closed};
+use crate::amqp_frame::{Event, id};
 use crate::amqp_limit;
 use crate::driver::{Ctx, Instance, Outcome};
 use crate::outage::RIDE_OUT;
 use crate::wire;
-use futures_lite::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
-};
-use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Connection};
 use mqlab_sim::scenario::{Delivery, OnFailure};
+use std::collections::VecDeque;
 use std::time::Duration;
-use tokio::runtime::Handle;
 
 /// `commit_interval = "0"`: acks owed for this long (and nothing more to process) go out
 /// as one `multiple` ack; a message's ack per delivery round trip costs more CPU than the
@@ -25,28 +21,24 @@ const ACK_TICK: u64 = 1_000_000;
 
 /// One consumer instance, on its own connection.
 struct Session {
-    conn: Connection,
-    ch: Channel,
+    conn: Conn,
     /// The group queue's dead-letter exchange (an at-most-once consumer, which acked
     /// first, publishes its failures there itself).
     dead: String,
-    consumer: lapin::Consumer,
-    /// The newest delivery processed but not yet acked, and since when acks are owed.
-    unacked: Option<(lapin::Acker, u64)>,
+    /// The newest delivery processed but not yet acked (its tag), and since when acks
+    /// are owed.
+    unacked: Option<(u64, u64)>,
     /// Deliveries processed since the last ack.
     owed: u32,
-    /// The last coalesced ack's task (each awaits the one before it).
-    last_ack: Option<tokio::task::JoinHandle<()>>,
     /// Its `basic.qos` prefetch.
     prefetch: u32,
-    /// Deliveries already received from the client, not yet looked at.
-    ready: std::collections::VecDeque<lapin::message::Delivery>,
+    /// Deliveries already read from the socket, not yet looked at: (tag, body).
+    ready: VecDeque<(u64, Vec<u8>)>,
 }
 
-fn open(ctx: &Ctx, h: &Handle, uri: &str, inst: &Instance) -> Result<Session, String> {
+fn open(ctx: &Ctx, uri: &str, inst: &Instance) -> Result<Session, String> {
     let c = &ctx.sc.consumers[inst.group];
-    let conn = connect(h, uri)?;
-    let ch = block(h, "channel.open", conn.create_channel())?;
+    let mut conn = Conn::open(uri)?;
     // A queue-model consumer holds what one receive takes (`batch`).
     let queue_model = is_queue_topic(ctx, ctx.books().groups[inst.group].topic);
     let prefetch = if queue_model {
@@ -54,78 +46,55 @@ fn open(ctx: &Ctx, h: &Handle, uri: &str, inst: &Instance) -> Result<Session, St
     } else {
         *c.prefetch.get_ref()
     };
-    block(
-        h,
-        "basic.qos",
-        ch.basic_qos(
-            prefetch.min(u32::from(u16::MAX)) as u16,
-            BasicQosOptions::default(),
-        ),
-    )?;
+    conn.call("basic.qos", id::QOS_OK, |o| {
+        o.method(CH, id::QOS, |a| {
+            let count = prefetch.min(u32::from(u16::MAX)) as u16;
+            a.u32(0).u16(count).u8(0);
+        });
+    })?;
     let tag = format!("{}-{}", c.group.get_ref(), inst.local);
-    let consumer = block(
-        h,
-        "basic.consume",
-        ch.basic_consume(
-            queue_name(ctx, inst.group).as_str().into(),
-            tag.as_str().into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        ),
-    )?;
+    let queue = queue_name(ctx, inst.group);
+    conn.call("basic.consume", id::CONSUME_OK, |o| {
+        // no-local, no-ack, exclusive and no-wait all off: manual acks.
+        o.method(CH, id::CONSUME, |a| {
+            a.u16(0).short(&queue).short(&tag).u8(0).table();
+        });
+    })?;
     Ok(Session {
         conn,
-        ch,
-        dead: amqp_limit::dropped_name(&queue_name(ctx, inst.group)),
+        dead: amqp_limit::dropped_name(&queue),
         owed: 0,
-        last_ack: None,
         prefetch,
-        consumer,
         unacked: None,
-        ready: std::collections::VecDeque::new(),
+        ready: VecDeque::new(),
     })
 }
 
-/// Waits up to `POLL` for a delivery, then takes every one already there, in one trip
-/// to the runtime (a wake-up per message would cap the rate).
-fn receive(h: &Handle, s: &mut Session, wait: Duration) -> Result<(), String> {
-    let (consumer, ready) = (&mut s.consumer, &mut s.ready);
-    h.block_on(async {
-        let mut next = tokio::time::timeout(wait, consumer.next()).await;
-        loop {
-            match next {
-                Err(_) => return Ok(()),
-                Ok(None) => return Err("the broker cancelled the consumer".to_string()),
-                Ok(Some(Err(e))) => return Err(e.to_string()),
-                Ok(Some(Ok(d))) => ready.push_back(d),
-            }
-            if ready.len() >= 256 {
-                return Ok(());
-            }
-            match futures_lite::future::poll_once(consumer.next()).await {
-                Some(more) => next = Ok(more),
-                None => return Ok(()),
-            }
-        }
-    })
-}
-
-/// Waits (briefly) for the coalesced acks still on their way to the wire.
-fn settle_acks(h: &Handle, s: &mut Session) {
-    if let Some(last) = s.last_ack.take() {
-        let _ = h.block_on(async { tokio::time::timeout(Duration::from_secs(2), last).await });
+/// Waits up to `wait` for deliveries, then takes every one already read, in one system
+/// call (a wake-up per message would cap the rate).
+fn receive(s: &mut Session, wait: Duration) -> Result<(), String> {
+    let wire = &mut s.conn.wire;
+    if wire.events.is_empty() {
+        wire.read(Some(wait))?;
     }
-}
-
-fn ack(h: &Handle, acker: &lapin::Acker, multiple: bool) -> Result<(), String> {
-    block(h, "basic.ack", acker.ack(BasicAckOptions { multiple })).map(|_| ())
+    for e in wire.events.drain(..) {
+        match e {
+            Event::Deliver { tag, body } => s.ready.push_back((tag, body)),
+            Event::Method(ids, args) => {
+                if let Some(why) = closed(ids, &args) {
+                    return Err(why);
+                }
+            }
+            Event::Return(_) | Event::Confirm { .. } => {}
+        }
+    }
+    Ok(())
 }
 
 /// Receives, serves and acknowledges as the group's delivery variant says; a crash drops
 /// the connection without acking and reconnects after the fault's duration.
 pub(crate) fn consume(
     ctx: &Ctx,
-    h: &Handle,
     uri: &str,
     mut inst: Instance,
     ready: &std::sync::mpsc::Sender<Result<(), String>>,
@@ -141,13 +110,15 @@ pub(crate) fn consume(
     while !ctx.stopped() {
         // After a broker-crash, the restarted server (a quorum queue's recovery can lag
         // its listener by a moment, longer for one declared just before the kill).
-        let reopen = || ctx.reconnect(Duration::from_secs(60), || open(ctx, h, uri, &inst));
+        let reopen = || ctx.reconnect(Duration::from_secs(60), || open(ctx, uri, &inst));
         let opened = if std::mem::take(&mut rejoin) {
+            let _back = ctx.rejoin();
             reopen()
         } else {
-            open(ctx, h, uri, &inst).or_else(|e| match ctx.ride_out(era, RIDE_OUT) {
+            open(ctx, uri, &inst).or_else(|e| match ctx.ride_out(era, RIDE_OUT) {
                 Some(now) => {
                     era = now;
+                    let _back = ctx.rejoin();
                     reopen()
                 }
                 None => Err(e),
@@ -158,11 +129,13 @@ pub(crate) fn consume(
             Err(e) => return first.failed(ctx, &who, &e),
         };
         first.ok();
-        let crashed_at = match serve_session(ctx, h, &mut inst, &mut s, delivery, interval) {
+        let crashed_at = match serve_session(ctx, &mut inst, &mut s, delivery, interval) {
             Ok(at) => at,
             // The broker was killed: what this consumer held unacked stays with the
             // broker (redelivered if it kept it); reconnect once it is back.
             Err(e) => {
+                // Counted from the kill, so the run does not end while this one waits.
+                let _down = ctx.rejoin();
                 if let Some(now) = ctx.ride_out(era, RIDE_OUT) {
                     era = now;
                     rejoin = true;
@@ -181,10 +154,11 @@ pub(crate) fn consume(
         };
         // Crash: the connection goes without acking what was processed since the last
         // ack; the broker requeues every unacked message at once.
-        let _ = h.block_on(async {
-            tokio::time::timeout(Duration::from_secs(2), s.conn.close(320, "crash".into())).await
-        });
-        let Some(at) = crashed_at else { return };
+        let Some(at) = crashed_at else {
+            s.conn.close(200, "done");
+            return;
+        };
+        s.conn.close(320, "crash");
         let back = inst.next_crash(at).map_or(at, |(_, until)| until);
         if !ctx.sleep_until(back) {
             return;
@@ -195,7 +169,6 @@ pub(crate) fn consume(
 /// Serves until a crash (returns its time) or the end of the run (`None`, acks flushed).
 fn serve_session(
     ctx: &Ctx,
-    h: &Handle,
     inst: &mut Instance,
     s: &mut Session,
     delivery: Delivery,
@@ -224,37 +197,19 @@ fn serve_session(
         // `commit_interval = "0"` acks after each message, coalesced: one `multiple` ack
         // for the run processed from what the client already holds, sent before it waits
         // for more, and at most half a prefetch apart (an ack frame per message would cap
-        // the rate). It is not waited for (at prefetch 1 that would add a hand-off to the
-        // I/O loop to every message), but each ack's task first awaits the one before:
-        // `multiple` acks reaching the wire out of order are a channel error.
+        // the rate). It is written, not waited for: acks have no answer.
         let coalesced = interval == 0
             && (s.owed >= s.prefetch / 2
                 || (s.ready.is_empty()
                     && s.unacked.as_ref().is_some_and(|u| now >= u.1 + ACK_TICK)));
-        if let Some((acker, since)) = &s.unacked
+        if let Some((tag, since)) = s.unacked
             && (now >= since + interval || ctx.stopped() || coalesced)
         {
-            if interval == 0 && !ctx.stopped() {
-                let (prev, acker) = (s.last_ack.take(), acker.clone());
-                s.last_ack = Some(h.spawn(async move {
-                    if let Some(p) = prev {
-                        let _ = p.await;
-                    }
-                    let _ = acker.ack(BasicAckOptions { multiple: true }).await;
-                }));
-            } else {
-                let acker = acker.clone();
-                settle_acks(h, s);
-                ack(h, &acker, true)?;
-            }
+            s.conn.ack(tag, true)?;
             s.unacked = None;
             s.owed = 0;
         }
         if ctx.stopped() {
-            settle_acks(h, s);
-            let _ = h.block_on(async {
-                tokio::time::timeout(Duration::from_secs(2), s.conn.close(200, "done".into())).await
-            });
             return Ok(None);
         }
         if s.ready.is_empty() {
@@ -264,23 +219,23 @@ fn serve_session(
             } else {
                 POLL
             };
-            receive(h, s, wait)?;
+            receive(s, wait)?;
         }
-        let Some(d) = s.ready.pop_front() else {
+        let Some((tag, body)) = s.ready.pop_front() else {
             continue;
         };
         ctx.touch();
-        let Some(m) = wire::decode(&d.data) else {
-            ack(h, &d.acker, false)?;
+        let Some(m) = wire::decode(&body) else {
+            s.conn.ack(tag, false)?;
             continue;
         };
         if !ctx.books().delivered(g, &m) {
-            ack(h, &d.acker, false)?;
+            s.conn.ack(tag, false)?;
             continue;
         }
         if delivery == Delivery::AtMostOnce {
             // Acked before processing: a crash from here on loses it.
-            ack(h, &d.acker, false)?;
+            s.conn.ack(tag, false)?;
         }
         let (start, outcome) = inst.process(ctx, m.poison);
         match outcome {
@@ -290,7 +245,7 @@ fn serve_session(
                 continue;
             }
             Outcome::Failed => {
-                fail(h, s, &d, delivery, on_failure)?;
+                fail(s, tag, &body, delivery, on_failure)?;
                 continue;
             }
             Outcome::Done => {}
@@ -298,7 +253,7 @@ fn serve_session(
         ctx.books().apply(g, &m, start, ctx.now_ns());
         if delivery != Delivery::AtMostOnce {
             let since = s.unacked.as_ref().map_or(ctx.now_ns(), |u| u.1);
-            s.unacked = Some((d.acker.clone(), since));
+            s.unacked = Some((tag, since));
             s.owed += 1;
         }
     }
@@ -325,34 +280,26 @@ fn on_failure(ctx: &Ctx, g: usize) -> OnFailure {
 /// `x-delivery-limit`), or without (to the dead-letter exchange). At most once it was
 /// acked already, so the consumer publishes it to the dead-letter exchange itself.
 fn fail(
-    h: &Handle,
-    s: &Session,
-    d: &lapin::message::Delivery,
+    s: &mut Session,
+    tag: u64,
+    body: &[u8],
     delivery: Delivery,
     on_failure: OnFailure,
 ) -> Result<(), String> {
+    let frame_max = s.conn.frame_max;
     if delivery == Delivery::AtMostOnce {
-        return block(
-            h,
-            "basic.publish",
-            s.ch.basic_publish(
-                s.dead.as_str().into(),
-                "".into(),
-                BasicPublishOptions::default(),
-                &d.data,
-                BasicProperties::default(),
-            ),
-        )
-        .map(|_| ());
+        let dead = s.dead.clone();
+        return s
+            .conn
+            .send(|o| o.publish(CH, (&dead, ""), false, false, body, frame_max))
+            .map_err(|e| format!("basic.publish: {e}"));
     }
     let requeue = on_failure != OnFailure::DeadLetter;
-    block(
-        h,
-        "basic.nack",
-        d.acker.nack(BasicNackOptions {
-            multiple: false,
-            requeue,
-        }),
-    )
-    .map(|_| ())
+    s.conn
+        .send(|o| {
+            o.method(CH, id::NACK, |a| {
+                a.u64(tag).u8(u8::from(requeue) << 1);
+            });
+        })
+        .map_err(|e| format!("basic.nack: {e}"))
 }

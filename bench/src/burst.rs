@@ -6,20 +6,18 @@
 //! (or, for a `queue` topic, quorum) queue read by a consumer with manual acks.
 
 use crate::amqp::block;
+use crate::amqp_conn::{CH, Conn};
+use crate::amqp_frame::{Event, id};
 use crate::probe::{BATCH, BURST};
-use lapin::BasicProperties;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
-};
+use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use redis::{Client, Value};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const SCRATCH: &str = "mqlab.probe";
+pub(crate) const SCRATCH: &str = "mqlab.probe";
 /// A burst that takes longer than this means something is wrong: the probe gives up.
-const LIMIT: Duration = Duration::from_secs(30);
+pub(crate) const LIMIT: Duration = Duration::from_secs(30);
 
 fn payload(bytes: u64) -> Vec<u8> {
     vec![b'.'; (bytes as usize).max(crate::wire::HEADER)]
@@ -165,7 +163,7 @@ fn collect_ids(v: &Value, out: &mut Vec<Vec<u8>>) {
 }
 
 /// Batch sizes of the burst.
-fn batches() -> impl Iterator<Item = usize> {
+pub(crate) fn batches() -> impl Iterator<Item = usize> {
     let full = BURST as usize / BATCH;
     let rest = BURST as usize % BATCH;
     std::iter::repeat_n(BATCH, full).chain((rest > 0).then_some(rest))
@@ -181,6 +179,7 @@ pub fn amqp(
     uri: &str,
     bytes: u64,
     quorum: bool,
+    client: crate::AmqpClient,
 ) -> Result<Duration, String> {
     let conn = crate::amqp::connect(h, uri)?;
     let ch = block(h, "channel.open", conn.create_channel())?;
@@ -208,78 +207,114 @@ pub fn amqp(
             args,
         ),
     )?;
-    let reader = crate::amqp::connect(h, uri)?;
-    let rch = block(h, "channel.open", reader.create_channel())?;
-    block(
-        h,
-        "basic.qos",
-        rch.basic_qos(200, BasicQosOptions::default()),
-    )?;
-    let mut consumer = block(
-        h,
-        "basic.consume",
-        rch.basic_consume(
-            SCRATCH.into(),
-            "probe".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        ),
-    )?;
-    let pch = block(h, "channel.open", conn.create_channel())?;
-    block(
-        h,
-        "confirm.select",
-        pch.confirm_select(ConfirmSelectOptions::default()),
-    )?;
     let data = payload(bytes);
+    if client == crate::AmqpClient::Lapin {
+        let took = crate::amqp_lapin::burst(h, &conn, uri, &data);
+        let _ = block(
+            h,
+            "queue.delete",
+            ch.queue_delete(SCRATCH.into(), QueueDeleteOptions::default()),
+        );
+        let _ = block(h, "connection.close", conn.close(200, "probe done".into()));
+        return took;
+    }
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let uri2 = uri.to_string();
+    let read = std::thread::spawn(move || read_burst(&uri2, &ready_tx));
+    ready_rx
+        .recv_timeout(LIMIT)
+        .map_err(|_| "probe: the consumer did not start".to_string())??;
     let start = Instant::now();
-    let read = h.spawn(async move {
-        use futures_lite::StreamExt;
-        for n in 1..=BURST {
-            let d = consumer
-                .next()
-                .await
-                .ok_or("probe: the consumer was cancelled")?
-                .map_err(|e| e.to_string())?;
-            if n % 100 == 0 || n == BURST {
-                d.acker
-                    .ack(BasicAckOptions { multiple: true })
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-        }
-        Ok::<Instant, String>(Instant::now())
-    });
-    let publish = async {
-        for n in batches() {
-            let mut confirms = Vec::with_capacity(n);
-            for _ in 0..n {
-                confirms.push(
-                    pch.basic_publish(
-                        "".into(),
-                        SCRATCH.into(),
-                        BasicPublishOptions::default(),
-                        &data,
-                        BasicProperties::default(),
-                    )
-                    .await?,
-                );
-            }
-        }
-        pch.wait_for_confirms().await.map(|_| ())
-    };
-    block(h, "basic.publish", publish)?;
-    let end = h
-        .block_on(async { tokio::time::timeout(LIMIT, read).await })
-        .map_err(|_| "probe: the burst did not arrive in time".to_string())?
-        .map_err(|e| format!("probe: {e}"))??;
+    publish_burst(uri, &data)?;
+    let end = read
+        .join()
+        .map_err(|_| "probe: the consumer panicked".to_string())??;
     let _ = block(
         h,
         "queue.delete",
         ch.queue_delete(SCRATCH.into(), QueueDeleteOptions::default()),
     );
-    for c in [conn, reader] {
-        let _ = block(h, "connection.close", c.close(200, "probe done".into()));
-    }
+    let _ = block(h, "connection.close", conn.close(200, "probe done".into()));
     Ok(end - start)
+}
+
+/// The burst's consumer, on the driver's own client: prefetch 200, a `multiple` ack every
+/// 100; returns when the last message came.
+fn read_burst(uri: &str, ready: &mpsc::Sender<Result<(), String>>) -> Result<Instant, String> {
+    let opened = Conn::open(uri).and_then(|mut c| {
+        c.call("basic.qos", id::QOS_OK, |o| {
+            o.method(CH, id::QOS, |a| {
+                a.u32(0).u16(200).u8(0);
+            });
+        })?;
+        c.call("basic.consume", id::CONSUME_OK, |o| {
+            o.method(CH, id::CONSUME, |a| {
+                a.u16(0).short(SCRATCH).short("probe").u8(0).table();
+            });
+        })?;
+        Ok(c)
+    });
+    let mut c = match opened {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = ready.send(Err(e.clone()));
+            return Err(e);
+        }
+    };
+    let _ = ready.send(Ok(()));
+    let deadline = Instant::now() + LIMIT;
+    let mut n = 0;
+    while n < BURST {
+        if Instant::now() > deadline {
+            return Err("probe: the burst did not arrive in time".into());
+        }
+        if c.wire.events.is_empty() {
+            c.wire.read(Some(Duration::from_millis(100)))?;
+        }
+        while let Some(e) = c.wire.events.pop_front() {
+            if let Event::Deliver { tag, .. } = e {
+                n += 1;
+                if n % 100 == 0 || n == BURST {
+                    c.ack(tag, true)?;
+                }
+            }
+        }
+    }
+    let end = Instant::now();
+    c.close(200, "probe done");
+    Ok(end)
+}
+
+/// The burst's publisher, as the driver publishes: confirmed, in pipelined batches; returns
+/// when the last message is confirmed.
+fn publish_burst(uri: &str, data: &[u8]) -> Result<(), String> {
+    let mut c = Conn::open(uri)?;
+    c.call("confirm.select", id::SELECT_OK, |o| {
+        o.method(CH, id::SELECT, |a| {
+            a.u8(0);
+        });
+    })?;
+    let frame_max = c.frame_max;
+    for n in batches() {
+        c.send(|o| {
+            for _ in 0..n {
+                o.publish(CH, ("", SCRATCH), false, false, data, frame_max);
+            }
+        })?;
+    }
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        if Instant::now() > deadline {
+            return Err("probe: publisher confirms did not arrive in time".into());
+        }
+        if c.wire.events.is_empty() {
+            c.wire.read(Some(Duration::from_millis(100)))?;
+        }
+        while let Some(e) = c.wire.events.pop_front() {
+            if matches!(e, Event::Confirm { tag, .. } if tag >= u64::from(BURST)) {
+                c.close(200, "probe done");
+                return Ok(());
+            }
+        }
+    }
 }

@@ -34,6 +34,11 @@ pub struct Ctx {
     pub last_delivery_ns: AtomicU64,
     /// `broker-crash` windows, and whether the broker is down now.
     pub outages: crate::outage::Outages,
+    /// Consumer instances reconnecting after a broker restart. While one is, the run does
+    /// not end for want of deliveries: a restarted RabbitMQ's quorum queue delivers
+    /// nothing until it has recovered and its consumer is back, which on a loaded machine
+    /// can take longer than the quiet period.
+    pub rejoining: AtomicU64,
 }
 
 impl Ctx {
@@ -52,6 +57,7 @@ impl Ctx {
             stop: AtomicBool::new(false),
             last_delivery_ns: AtomicU64::new(0),
             outages,
+            rejoining: AtomicU64::new(0),
         })
     }
 
@@ -114,10 +120,28 @@ impl Ctx {
         }
     }
 
+    /// Counts a consumer instance as reconnecting after a broker restart until the guard
+    /// is dropped; then its quiet period starts afresh (`touch`).
+    #[must_use]
+    pub fn rejoin(&self) -> Rejoin<'_> {
+        self.rejoining.fetch_add(1, Ordering::SeqCst);
+        Rejoin(self)
+    }
+
     /// Records a delivery's time (for the pub/sub drain, which has no count to wait for).
     pub fn touch(&self) {
         self.last_delivery_ns
             .store(self.now_ns(), Ordering::Relaxed);
+    }
+}
+
+/// A consumer instance reconnecting after a broker restart (`Ctx::rejoin`).
+pub struct Rejoin<'a>(&'a Ctx);
+
+impl Drop for Rejoin<'_> {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.rejoining.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -461,9 +485,9 @@ pub fn await_end(ctx: &Ctx, quiet: Duration) {
                 .faults
                 .iter()
                 .any(|f| f.duration.is_some_and(|d| (f.at + d).0 > now) && f.at.0 <= deadline);
-        if (!pending_crash && (ctx.books().settled() || idle >= quiet.as_nanos() as u64))
-            || now >= deadline
-        {
+        let quiet_now =
+            idle >= quiet.as_nanos() as u64 && ctx.rejoining.load(Ordering::SeqCst) == 0;
+        if (!pending_crash && (ctx.books().settled() || quiet_now)) || now >= deadline {
             break;
         }
     }
@@ -496,5 +520,61 @@ impl Ready {
             let _ = tx.send(Err(e.to_string()));
         }
         ctx.fail(format!("{who}: {e}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Ctx, await_end};
+    use mqlab_sim::Scenario;
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+
+    const SRC: &str = r#"
+name = "rejoin"
+duration = "1s"
+drain = "5s"
+[broker]
+model = "queue"
+[[topic]]
+name = "jobs"
+[[producer]]
+name = "p"
+topic = "jobs"
+rate = 10
+[[consumer]]
+group = "w"
+topic = "jobs"
+service_time = "1ms"
+"#;
+
+    /// A copy still in the broker and no delivery for longer than the quiet period: the
+    /// run would end (and a restarted RabbitMQ's unread quorum queue would be counted
+    /// lost) while its consumer is still reconnecting. It ends only a quiet period after
+    /// the consumer is back.
+    #[test]
+    fn a_consumer_rejoining_after_a_restart_holds_the_end_past_the_quiet_period() {
+        let sc = Scenario::from_toml(SRC, "rejoin.toml").expect("valid");
+        let work = crate::schedule::workload(&sc, 1);
+        let first = work.sends[0];
+        let ctx = Ctx::new(sc, 1, work);
+        ctx.producing.store(0, Ordering::SeqCst);
+        ctx.start();
+        ctx.books().published(&first, 0, true);
+        let t = Instant::now();
+        std::thread::scope(|s| {
+            let back = ctx.rejoin();
+            s.spawn(move || {
+                std::thread::sleep(Duration::from_millis(400));
+                drop(back);
+            });
+            await_end(&ctx, Duration::from_millis(50));
+        });
+        let took = t.elapsed();
+        assert!(took >= Duration::from_millis(450), "ended after {took:?}");
+        assert!(
+            took < Duration::from_secs(4),
+            "ended at the drain's end: {took:?}"
+        );
     }
 }

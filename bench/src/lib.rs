@@ -12,8 +12,13 @@
 #![warn(missing_docs)]
 
 pub mod amqp;
+mod amqp_conn;
 mod amqp_consume;
+mod amqp_frame;
+mod amqp_lapin;
+mod amqp_lapin_consume;
 pub mod amqp_limit;
+mod amqp_publish;
 pub mod books;
 pub mod burst;
 pub mod census;
@@ -51,6 +56,44 @@ pub struct Source {
     pub url: String,
     /// Whether mqlab started this broker (`--spawn`).
     pub spawned: bool,
+    /// The AMQP client the run and its probes used (`lapin` or `wire`); absent for Redis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+}
+
+/// Which AMQP client drives RabbitMQ (`--amqp-client`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AmqpClient {
+    /// lapin on tokio, the field's standard client: the default.
+    #[default]
+    Lapin,
+    /// The driver's own blocking AMQP 0-9-1 client, about a fifth of lapin's CPU per
+    /// message: the instrument for measuring the broker's own ceiling.
+    Wire,
+}
+
+impl AmqpClient {
+    /// The flag's name for it.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AmqpClient::Lapin => "lapin",
+            AmqpClient::Wire => "wire",
+        }
+    }
+}
+
+impl std::str::FromStr for AmqpClient {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "lapin" => Ok(AmqpClient::Lapin),
+            "wire" => Ok(AmqpClient::Wire),
+            _ => Err(format!(
+                "unknown AMQP client `{s}`: expected `lapin` (the default) or `wire`"
+            )),
+        }
+    }
 }
 
 /// A real run's result: the engine's `RunSummary` fields (so `mqlab report` reads it),
@@ -102,6 +145,9 @@ pub struct BenchOptions {
     pub broker: BrokerUrl,
     /// Start a throwaway broker.
     pub spawn: bool,
+    /// The AMQP client (`--amqp-client`); `None` is lapin, and any value with a broker
+    /// that is not AMQP is refused.
+    pub amqp_client: Option<AmqpClient>,
 }
 
 /// Runs the scenario against the broker.
@@ -111,6 +157,17 @@ pub struct BenchOptions {
 /// a setup that fails before the workload starts. A broker lost mid-run is not an error:
 /// the result comes back with `partial` set.
 pub fn run(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
+    if let Some(c) = opts.amqp_client
+        && opts.broker.kind != BrokerKind::Amqp
+    {
+        return Err(BenchError::Other(format!(
+            "--amqp-client {}: the broker `{}` is not AMQP; the flag chooses RabbitMQ's client \
+             and applies only with --broker amqp",
+            c.as_str(),
+            opts.broker
+        )));
+    }
+    let client = opts.amqp_client.unwrap_or_default();
     if opts.broker.kind == BrokerKind::Noop {
         return Ok(run_noop(opts));
     }
@@ -178,15 +235,16 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
             BrokerKind::Amqp => {
                 let rt = amqp::runtime().map_err(BenchError::Other)?;
                 let uri = format!("amqp://{host}:{port}/%2f");
-                rtt = amqp::rtt(rt.handle(), &uri).map_err(connect_err)?;
+                rtt = amqp::rtt(rt.handle(), &uri, client).map_err(connect_err)?;
                 let quorum = opts.scenario.topics.iter().any(|t| {
                     t.model(&opts.scenario.broker) == mqlab_sim::scenario::BrokerModel::Queue
                 });
-                burst = burst::amqp(rt.handle(), &uri, probe_bytes, quorum).map_err(connect_err)?;
+                burst = burst::amqp(rt.handle(), &uri, probe_bytes, quorum, client)
+                    .map_err(connect_err)?;
                 let ctx = work_ctx();
                 mark = cpu::Mark::now(&broker_pids(&spawned));
                 with_outages(&ctx, spawned.as_mut(), || {
-                    amqp::run(&ctx, rt.handle(), &uri)
+                    amqp::run(&ctx, rt.handle(), &uri, client)
                 })
                 .map_err(connect_err)?;
                 rt.shutdown_timeout(std::time::Duration::from_secs(2));
@@ -208,6 +266,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
             version,
             url: url.to_string(),
             spawned: spawned.is_some(),
+            client: (url.kind == BrokerKind::Amqp).then(|| client.as_str().to_string()),
         },
         scheduling_error_s: mqlab_sim::metrics::latency_of(&books.sched_error),
         misrouted: books.misrouted,
@@ -254,6 +313,7 @@ fn run_noop(opts: &BenchOptions) -> BenchResult {
             version: env!("CARGO_PKG_VERSION").into(),
             url: "noop".into(),
             spawned: false,
+            client: None,
         },
         scheduling_error_s: mqlab_sim::metrics::latency_of(&books.sched_error),
         misrouted: books.misrouted,

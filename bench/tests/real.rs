@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{bench, have, serial};
+use common::{bench, bench_with, have, serial};
 use mqlab_bench::spawn::SpawnedBroker;
 use mqlab_bench::{BenchOptions, BrokerKind, BrokerUrl};
 use mqlab_sim::{Delivery, Engine, Scenario};
@@ -82,7 +82,40 @@ fn rabbitmq_topic_exchange_copies_and_unroutable_equal_the_models() {
     assert!(s.conservation_ok);
     assert_eq!(s.trace_hash, "", "a real run has no trace hash");
     assert_eq!(r.source.broker, "rabbitmq");
+    assert_eq!(r.source.client.as_deref(), Some("lapin"), "the default");
     assert!(r.source.spawned);
+}
+
+/// The driver's own AMQP client (`--amqp-client wire`) plays the same run: every copy the
+/// topic exchange makes is processed, the unroutable ones are the model's, nothing lost.
+#[test]
+fn rabbitmq_topic_routing_on_the_wire_client_loses_nothing() {
+    if !have(
+        BrokerKind::Amqp,
+        "rabbitmq_topic_routing_on_the_wire_client_loses_nothing",
+    ) {
+        return;
+    }
+    let _one = serial();
+    let (r, sc) = bench_with(
+        TOPIC_ROUTING,
+        BrokerKind::Amqp,
+        None,
+        Some(mqlab_bench::AmqpClient::Wire),
+    );
+    let model = Engine::new(&sc, sc.seed).run();
+    assert_probe_used(&r, &sc);
+    let s = &r.summary;
+    assert_eq!(s.messages.produced, model.messages.produced);
+    for (real, m) in s.groups.iter().zip(&model.groups) {
+        assert_eq!(real.copies, m.copies, "copies of {}", m.name);
+        assert_eq!(real.processed, m.copies, "every copy reached {}", m.name);
+        assert_eq!(real.lost, 0, "{}", m.name);
+    }
+    assert_eq!(s.messages.unroutable, model.messages.unroutable);
+    assert!(s.conservation_ok);
+    assert!(r.partial.is_none());
+    assert_eq!(r.source.client.as_deref(), Some("wire"));
 }
 
 /// One consumer, overloaded (so a message is always in hand), acks every second with room
@@ -241,6 +274,7 @@ fn redis_killed_mid_run_gives_a_partial_result() {
         file: "t.toml".into(),
         broker: broker.url(),
         spawn: false,
+        amqp_client: None,
     };
     // Kill only once the workload flows: a listener of our own has seen a message.
     let client = redis::Client::open(broker.url().to_string()).unwrap();
@@ -289,6 +323,7 @@ fn refused_connection_and_bad_url_are_clear_errors() {
             file: "t.toml".into(),
             broker: BrokerUrl::parse(&url).unwrap(),
             spawn: false,
+            amqp_client: None,
         };
         let started = Instant::now();
         let e = mqlab_bench::run(&opts).unwrap_err().to_string();
@@ -305,6 +340,7 @@ fn refused_connection_and_bad_url_are_clear_errors() {
         file: "t.toml".into(),
         broker: BrokerUrl::parse("amqp://127.0.0.1:1").unwrap(),
         spawn: false,
+        amqp_client: None,
     };
     let e = mqlab_bench::run(&opts).unwrap_err().to_string();
     assert!(e.contains("maps onto redis-server"), "{e}");

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use mqlab_bench::spawn::{INSTALL, server_binary};
-use mqlab_bench::{BenchOptions, BenchResult, BrokerKind, BrokerUrl};
+use mqlab_bench::{AmqpClient, BenchOptions, BenchResult, BrokerKind, BrokerUrl};
 use mqlab_sim::{Delivery, Scenario};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -38,6 +38,16 @@ pub fn have(kind: BrokerKind, test: &str) -> bool {
 
 /// Runs `src` against a spawned `kind`, with every group's delivery set to `delivery`.
 pub fn bench(src: &str, kind: BrokerKind, delivery: Option<Delivery>) -> (BenchResult, Scenario) {
+    bench_with(src, kind, delivery, None)
+}
+
+/// `bench` with RabbitMQ's client chosen (`--amqp-client`).
+pub fn bench_with(
+    src: &str,
+    kind: BrokerKind,
+    delivery: Option<Delivery>,
+    amqp_client: Option<AmqpClient>,
+) -> (BenchResult, Scenario) {
     let mut sc = Scenario::from_toml(src, "test.toml").expect("valid scenario");
     if let Some(d) = delivery {
         sc.set_delivery(d);
@@ -53,6 +63,7 @@ pub fn bench(src: &str, kind: BrokerKind, delivery: Option<Delivery>) -> (BenchR
             port: None,
         },
         spawn: true,
+        amqp_client,
     };
     let started = Instant::now();
     let r = mqlab_bench::run(&opts).expect("bench runs");
