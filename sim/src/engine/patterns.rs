@@ -1,0 +1,130 @@
+//! The patterns' registry: the engine's entry points into each pattern's handlers. A
+//! pattern's file holds its state and its handlers as functions over the narrow
+//! `PatternCtx` (`patterns/ctx.rs`); the thin `impl Engine` forwards here are the only
+//! place a pattern meets the engine, so a new pattern is its file, its context accessors
+//! and its forwards here, plus its event rows (`crate::event`) and result section
+//! (`crate::summary::sections`).
+
+mod ctx;
+
+pub(super) use ctx::{PatternCtx, PatternView};
+
+use super::Engine;
+use super::protect;
+use crate::consumer::Work;
+use crate::message::Msg;
+use crate::summary::Expectation;
+use crate::summary::protection::ProtectionSummary;
+use crate::time::{SimDuration, SimTime};
+
+/// Poison-message protection and the circuit breaker (`protect.rs`).
+impl Engine {
+    #[inline(always)]
+    fn pattern(&mut self) -> PatternCtx<'_> {
+        PatternCtx::new(self)
+    }
+
+    #[inline(always)]
+    fn pattern_view(&self) -> PatternView<'_> {
+        PatternView::new(self)
+    }
+
+    /// A poison fault in `hang` mode made message `id` of producer `p`.
+    pub(super) fn mark_hanging(&mut self, p: u32, id: u32) {
+        protect::mark_hanging(self.pattern(), p, id);
+    }
+
+    /// Whether an outage of producer `p`'s message type is in force.
+    #[cfg(test)]
+    pub(super) fn outage_open(&self, p: usize) -> bool {
+        protect::outage_open(self.pattern_view(), p)
+    }
+
+    /// An outage fault on producer `p` starts or ends.
+    pub(super) fn set_outage(&mut self, p: usize, f: u32, on: bool) {
+        protect::set_outage(self.pattern(), p, f, on);
+    }
+
+    /// When instance `i`'s attempt starting at `at` and taking `service` ends.
+    pub(super) fn attempt_end(
+        &mut self,
+        i: u32,
+        at: SimTime,
+        service: SimDuration,
+    ) -> Option<SimTime> {
+        protect::attempt_end(self.pattern(), i, at, service)
+    }
+
+    /// Instance `i`'s attempt at `w` ended: whether it failed.
+    pub(super) fn attempt_failed(&mut self, i: u32, w: &Work) -> bool {
+        protect::attempt_failed(self.pattern(), i, w)
+    }
+
+    /// A freshly taken message is set aside by its type's breaker (true).
+    pub(super) fn set_aside(&mut self, i: u32, w: &mut Work) -> bool {
+        protect::set_aside(self.pattern(), i, w)
+    }
+
+    /// A retry is set aside by its type's breaker (true).
+    pub(super) fn park_in_hand(&mut self, i: u32) -> bool {
+        protect::park_in_hand(self.pattern(), i)
+    }
+
+    /// `BreakerCoolDown`.
+    pub(super) fn on_cool_down(&mut self, g: u32, p: u32, generation: u32) {
+        protect::on_cool_down(self.pattern(), g, p, generation);
+    }
+
+    /// Instance `i`'s exhausted message is quarantined (true).
+    pub(super) fn quarantine(&mut self, i: u32, w: &Work) -> bool {
+        protect::quarantine(self.pattern(), i, w)
+    }
+
+    /// A copy of producer `p`'s message was processed with this latency.
+    #[inline]
+    pub(super) fn record_type(&mut self, p: u16, latency_ns: u64) {
+        protect::record_type(self.pattern(), p, latency_ns);
+    }
+
+    /// Parked messages, by group index.
+    pub(super) fn parked(&self) -> impl Iterator<Item = (usize, &Msg)> {
+        protect::parked(self.pattern_view())
+    }
+
+    /// The protection figures, when the scenario uses protection.
+    pub(super) fn protection_summary(&self) -> Option<ProtectionSummary> {
+        protect::protection_summary(self.pattern_view())
+    }
+
+    /// `quarantined` and `p99_latency_of` against what the run gave.
+    pub(super) fn protection_expectations(&self) -> Vec<Expectation> {
+        protect::protection_expectations(self.pattern_view())
+    }
+
+    /// Every breaker's state and parked count, for the dashboard's snapshot.
+    pub(super) fn breaker_views(&self) -> Vec<crate::snapshot::BreakerView> {
+        protect::breaker_views(self.pattern_view())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The pattern files that act only through `PatternCtx`/`PatternView`.
+    const CONVERTED: &[&str] = &["protect.rs"];
+
+    /// A pattern reaches the engine only through its context: no converted pattern file
+    /// names the engine (the context's own module and this registry may).
+    #[test]
+    fn pattern_files_never_name_the_engine() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/engine");
+        for file in CONVERTED {
+            let path = dir.join(file);
+            let text = std::fs::read_to_string(&path).expect("a pattern file");
+            assert!(
+                !text.contains("Engine"),
+                "{} names the engine",
+                path.display()
+            );
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The narrow context a pattern's handlers act through (circuit breaker and poison
+//! protection so far). A pattern reads and changes its own state, the groups and
+//! instances it guards, reads the clock, the producers' names and the faults' settings,
+//! schedules events, and calls the few engine services listed here (start an instance,
+//! dispatch a push group, unpark a topic, dead-letter, note in the log). Nothing else of
+//! the engine is in reach: the engine itself is a private field of this module, so a
+//! pattern file cannot name it.
+//!
+//! Like the broker models' `Ctx`, a `PatternCtx` is passed by value (one pointer) and
+//! handed on with `re()`; every method is an inlined forward, so it costs nothing at run
+//! time. `PatternView` is its read-only twin, for the summary and the dashboard.
+
+use crate::consumer::{Group, Instance};
+use crate::engine::Engine;
+use crate::engine::protect::Protection;
+use crate::event::Event;
+use crate::message::Msg;
+use crate::scenario::{Expect, FailMode};
+use crate::snapshot::LogKind;
+use crate::time::SimTime;
+
+/// What a pattern's state-changing handlers may touch (see the module doc).
+pub(in crate::engine) struct PatternCtx<'a> {
+    e: &'a mut Engine,
+}
+
+/// What a pattern's read-only figures may read.
+#[derive(Clone, Copy)]
+pub(in crate::engine) struct PatternView<'a> {
+    e: &'a Engine,
+}
+
+impl<'a> PatternCtx<'a> {
+    /// The context over `e`; only the patterns' registry builds one.
+    #[inline(always)]
+    pub(super) fn new(e: &'a mut Engine) -> Self {
+        PatternCtx { e }
+    }
+
+    /// The same context again, for a helper (the reborrow `&mut *` would be).
+    #[inline(always)]
+    pub fn re(&mut self) -> PatternCtx<'_> {
+        PatternCtx { e: self.e }
+    }
+
+    /// The simulated time now.
+    #[inline(always)]
+    pub fn now(&self) -> SimTime {
+        self.e.now
+    }
+
+    /// Poison protection's state.
+    #[inline(always)]
+    pub fn protection(&self) -> &Protection {
+        &self.e.protection
+    }
+
+    /// Poison protection's state, to change.
+    #[inline(always)]
+    pub fn protection_mut(&mut self) -> &mut Protection {
+        &mut self.e.protection
+    }
+
+    /// Group `g`.
+    #[inline(always)]
+    pub fn group(&self, g: u32) -> &Group {
+        &self.e.groups[g as usize]
+    }
+
+    /// Group `g`, to change.
+    #[inline(always)]
+    pub fn group_mut(&mut self, g: u32) -> &mut Group {
+        &mut self.e.groups[g as usize]
+    }
+
+    /// Instance `i`.
+    #[inline(always)]
+    pub fn instance(&self, i: u32) -> &Instance {
+        &self.e.instances[i as usize]
+    }
+
+    /// Instance `i`, to change.
+    #[inline(always)]
+    pub fn instance_mut(&mut self, i: u32) -> &mut Instance {
+        &mut self.e.instances[i as usize]
+    }
+
+    /// The name of producer `p` (a message type).
+    #[inline(always)]
+    pub fn producer_name(&self, p: usize) -> &str {
+        &self.e.producers[p].name
+    }
+
+    /// The failure mode fault `f` sets (`fail` unless given).
+    #[inline(always)]
+    pub fn fault_mode(&self, f: u32) -> FailMode {
+        self.e.faults[f as usize]
+            .cfg
+            .mode
+            .as_ref()
+            .map_or(FailMode::Fail, |m| *m.get_ref())
+    }
+
+    /// Schedules `event` at `at`.
+    #[inline(always)]
+    pub fn schedule(&mut self, at: SimTime, event: Event) {
+        self.e.queue.push(at, event);
+    }
+
+    /// Instance `i` takes its next message, if it is free and one is there.
+    #[inline(always)]
+    pub fn try_start(&mut self, i: u32) {
+        self.e.try_start(i);
+    }
+
+    /// A push model hands group `g`'s ready messages to its consumers.
+    #[inline(always)]
+    pub fn model_dispatch(&mut self, g: u32) {
+        self.e.model_dispatch(g);
+    }
+
+    /// Room appeared in topic `t`: its parked requests go in after the current handler.
+    #[inline(always)]
+    pub fn unpark_soon(&mut self, t: u32) {
+        self.e.unpark_soon(t);
+    }
+
+    /// Moves `msg` to group `g`'s dead-letter queue.
+    #[inline(always)]
+    pub fn dead_letter(&mut self, g: u32, msg: Msg, why: &str) {
+        self.e.dead_letter(g, msg, why);
+    }
+
+    /// Notes `text` in the run's log.
+    #[inline(always)]
+    pub fn note(&mut self, kind: LogKind, text: String) {
+        self.e.note(kind, text);
+    }
+}
+
+impl<'a> PatternView<'a> {
+    /// The read-only view over `e`; only the patterns' registry builds one.
+    #[inline(always)]
+    pub(super) fn new(e: &'a Engine) -> Self {
+        PatternView { e }
+    }
+
+    /// Poison protection's state.
+    #[inline(always)]
+    pub fn protection(self) -> &'a Protection {
+        &self.e.protection
+    }
+
+    /// The groups, by engine index.
+    #[inline(always)]
+    pub fn groups(self) -> &'a [Group] {
+        &self.e.groups
+    }
+
+    /// The producers' names (the message types), by producer index.
+    #[inline(always)]
+    pub fn producer_names(self) -> impl Iterator<Item = &'a str> {
+        self.e.producers.iter().map(|p| p.name.as_str())
+    }
+
+    /// The scenario's `[expect]` table.
+    #[inline(always)]
+    pub fn expect(self) -> &'a Expect {
+        &self.e.scenario.expect
+    }
+}
