@@ -10,11 +10,12 @@ mod ctx;
 pub(super) use ctx::{PatternCtx, PatternView};
 
 use super::Engine;
-use super::protect;
+use super::pipeline::Role;
+use super::{protect, reqreply};
 use crate::consumer::Work;
 use crate::message::Msg;
-use crate::summary::Expectation;
 use crate::summary::protection::ProtectionSummary;
+use crate::summary::{Expectation, RequestReplySummary};
 use crate::time::{SimDuration, SimTime};
 
 /// Poison-message protection and the circuit breaker (`protect.rs`).
@@ -107,10 +108,64 @@ impl Engine {
     }
 }
 
+/// Request-reply's requester side (`reqreply.rs`).
+impl Engine {
+    /// Producer `p` created message `id`: a request, if `p` is a requester.
+    pub(super) fn request_sent(&mut self, p: u32, id: u32) {
+        reqreply::request_sent(self.pattern(), p, id);
+    }
+
+    /// `ReplyTimeout`.
+    pub(super) fn on_reply_timeout(&mut self, p: u32) {
+        reqreply::on_reply_timeout(self.pattern(), p);
+    }
+
+    /// Whether message `id` (of its topic) is a request of requester `p`.
+    pub(super) fn sent_request(&self, p: u32, id: u32) -> bool {
+        reqreply::sent_request(self.pattern_view(), p, id)
+    }
+
+    /// Reply `msg` of group `g` is dropped because its requester is gone (true).
+    pub(super) fn reply_dropped(&mut self, g: u32, msg: &Msg) -> bool {
+        reqreply::reply_dropped(self.pattern(), g, msg)
+    }
+
+    /// A reply with correlation id `id` reaches requester `p`.
+    pub(super) fn on_reply(&mut self, p: u32, id: u32) {
+        reqreply::on_reply(self.pattern(), p, id);
+    }
+
+    /// Per requester figures for the summary (empty without requesters).
+    pub(super) fn request_reply_summaries(&self) -> Vec<RequestReplySummary> {
+        reqreply::request_reply_summaries(self.pattern_view())
+    }
+}
+
+/// The roles' registry: where a group's applied message goes when it serves a pattern.
+impl Engine {
+    /// Group `g` applied `msg`: the pattern its role serves takes it.
+    pub(super) fn role_applied(&mut self, g: u32, msg: &Msg) {
+        let t = self.groups[g as usize].topic;
+        match self.pipeline.role[g as usize] {
+            Role::Plain => {}
+            // The requester's consumer: the reply reaches the requester.
+            Role::Requester(p) => {
+                let request = self.pipeline.parent(t, msg.id);
+                self.on_reply(p, request);
+            }
+            Role::SagaService(s, k) => self.saga_command_applied(s, k, msg.id),
+            Role::Orchestrator(s) => {
+                let command = self.pipeline.parent(t, msg.id);
+                self.saga_reply_applied(s, msg.producer, command);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// The pattern files that act only through `PatternCtx`/`PatternView`.
-    const CONVERTED: &[&str] = &["protect.rs"];
+    const CONVERTED: &[&str] = &["protect.rs", "reqreply.rs"];
 
     /// A pattern reaches the engine only through its context: no converted pattern file
     /// names the engine (the context's own module and this registry may).

@@ -12,7 +12,9 @@
 
 use crate::consumer::{Group, Instance};
 use crate::engine::Engine;
+use crate::engine::pipeline::Role;
 use crate::engine::protect::Protection;
+use crate::engine::reqreply::Requester;
 use crate::event::Event;
 use crate::message::Msg;
 use crate::scenario::{Expect, FailMode};
@@ -47,6 +49,43 @@ impl<'a> PatternCtx<'a> {
     #[inline(always)]
     pub fn now(&self) -> SimTime {
         self.e.now
+    }
+
+    /// When the run ends (nothing is scheduled after it).
+    #[inline(always)]
+    pub fn end(&self) -> SimTime {
+        self.e.end
+    }
+
+    /// Request-reply's state, by producer (empty without requesters).
+    #[inline(always)]
+    pub fn requesters_mut(&mut self) -> &mut [Option<Requester>] {
+        &mut self.e.requesters
+    }
+
+    /// The pattern role of group `g`, if roles are in use.
+    #[inline(always)]
+    pub fn role(&self, g: u32) -> Option<Role> {
+        self.e.pipeline.role.get(g as usize).copied()
+    }
+
+    /// Whether producer `p` is up and reachable (its connection holds).
+    #[inline(always)]
+    pub fn producer_connected(&self, p: u32) -> bool {
+        let prod = &self.e.producers[p as usize];
+        prod.up && prod.reachable
+    }
+
+    /// The broker dropped group `g`'s copy `id` for `reason` (a known drop, not a loss).
+    #[inline(always)]
+    pub fn drop_copy(
+        &mut self,
+        g: u32,
+        id: u32,
+        arrived: Option<SimTime>,
+        reason: &'static str,
+    ) -> bool {
+        self.e.drop_copy(g, id, arrived, reason)
     }
 
     /// Poison protection's state.
@@ -149,6 +188,12 @@ impl<'a> PatternView<'a> {
     #[inline(always)]
     pub fn protection(self) -> &'a Protection {
         &self.e.protection
+    }
+
+    /// Request-reply's state, by producer (empty without requesters).
+    #[inline(always)]
+    pub fn requesters(self) -> &'a [Option<Requester>] {
+        &self.e.requesters
     }
 
     /// The groups, by engine index.
