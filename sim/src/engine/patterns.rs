@@ -11,11 +11,12 @@ pub(super) use ctx::{PatternCtx, PatternView};
 
 use super::Engine;
 use super::pipeline::Role;
+use super::saga::{self, SagaRunView};
 use super::{protect, reqreply};
 use crate::consumer::Work;
 use crate::message::Msg;
 use crate::summary::protection::ProtectionSummary;
-use crate::summary::{Expectation, RequestReplySummary};
+use crate::summary::{Expectation, RequestReplySummary, SagaSummary};
 use crate::time::{SimDuration, SimTime};
 
 /// Poison-message protection and the circuit breaker (`protect.rs`).
@@ -141,6 +142,80 @@ impl Engine {
     }
 }
 
+/// Orchestrated sagas (`saga.rs`, `saga/figures.rs`).
+impl Engine {
+    /// Schedules each saga's first start.
+    pub(super) fn start_sagas(&mut self) {
+        saga::start_sagas(self.pattern());
+    }
+
+    /// `SagaArrival`.
+    pub(super) fn on_saga_arrival(&mut self, s: u32) {
+        saga::on_saga_arrival(self.pattern(), s);
+    }
+
+    /// Saga `s`'s service of step `k` applied command message `id`.
+    pub(super) fn saga_command_applied(&mut self, s: u32, k: u8, id: u32) {
+        saga::saga_command_applied(self.pattern(), s, k, id);
+    }
+
+    /// Saga `s`'s orchestrator consumed `replier`'s reply to command message `command`.
+    pub(super) fn saga_reply_applied(&mut self, s: u32, replier: u16, command: u32) {
+        saga::saga_reply_applied(self.pattern(), s, replier, command);
+    }
+
+    /// `SagaTimeout`.
+    pub(super) fn on_saga_timeout(&mut self, run: u32, attempt: u32) {
+        saga::on_saga_timeout(self.pattern(), run, attempt);
+    }
+
+    /// Saga `s`'s orchestrator crashes.
+    pub(super) fn crash_orchestrator(&mut self, s: usize) {
+        saga::crash_orchestrator(self.pattern(), s);
+    }
+
+    /// Saga `s`'s orchestrator restarts.
+    pub(super) fn restart_orchestrator(&mut self, s: usize) {
+        saga::restart_orchestrator(self.pattern(), s);
+    }
+
+    /// Whether saga `s`'s orchestrator (`step` none) or its service of `step` is up.
+    #[cfg(test)]
+    pub(super) fn saga_part_up(&self, s: usize, step: Option<usize>) -> bool {
+        saga::saga_part_up(self.pattern_view(), s, step)
+    }
+
+    /// Every saga started so far, as the checker sees it (for tests and tools).
+    #[must_use]
+    pub fn saga_runs(&self) -> Vec<SagaRunView> {
+        saga::saga_runs(self.pattern_view())
+    }
+
+    /// Per saga: its name and the runs in progress now, for the dashboard's snapshot.
+    pub(super) fn sagas_in_progress(&self) -> Vec<(String, u64)> {
+        saga::sagas_in_progress(self.pattern_view())
+    }
+
+    /// Per saga figures: the checker's classification of every saga.
+    pub(super) fn saga_summaries(&self) -> Vec<SagaSummary> {
+        saga::saga_summaries(self.pattern_view())
+    }
+
+    /// Crashes or restarts every instance of group `g`, with one rebalance (a saga's
+    /// orchestrator going down or coming back takes its reply consumer with it).
+    pub(super) fn set_group_up(&mut self, g: u32, up: bool) {
+        self.rebalance_held = true;
+        for i in self.groups[g as usize].instances() {
+            if up {
+                self.restart_instance(i);
+            } else {
+                self.crash_instance(i);
+            }
+        }
+        self.release_rebalances();
+    }
+}
+
 /// The roles' registry: where a group's applied message goes when it serves a pattern.
 impl Engine {
     /// Group `g` applied `msg`: the pattern its role serves takes it.
@@ -165,7 +240,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     /// The pattern files that act only through `PatternCtx`/`PatternView`.
-    const CONVERTED: &[&str] = &["protect.rs", "reqreply.rs"];
+    const CONVERTED: &[&str] = &["protect.rs", "reqreply.rs", "saga.rs", "saga/figures.rs"];
 
     /// A pattern reaches the engine only through its context: no converted pattern file
     /// names the engine (the context's own module and this registry may).

@@ -15,6 +15,7 @@ use crate::engine::Engine;
 use crate::engine::pipeline::Role;
 use crate::engine::protect::Protection;
 use crate::engine::reqreply::Requester;
+use crate::engine::saga::Sagas;
 use crate::event::Event;
 use crate::message::Msg;
 use crate::scenario::{Expect, FailMode};
@@ -55,6 +56,48 @@ impl<'a> PatternCtx<'a> {
     #[inline(always)]
     pub fn end(&self) -> SimTime {
         self.e.end
+    }
+
+    /// When producers stop (nothing new starts after it).
+    #[inline(always)]
+    pub fn stop(&self) -> SimTime {
+        self.e.stop
+    }
+
+    /// The sagas' state.
+    #[inline(always)]
+    pub fn sagas(&self) -> &Sagas {
+        &self.e.sagas
+    }
+
+    /// The sagas' state, to change.
+    #[inline(always)]
+    pub fn sagas_mut(&mut self) -> &mut Sagas {
+        &mut self.e.sagas
+    }
+
+    /// A new message of producer `p` (route `route`) enters the ledger: its id.
+    #[inline(always)]
+    pub fn register_message(&mut self, p: u32, route: u8) -> u32 {
+        self.e.register_message(p, route)
+    }
+
+    /// Producer `p`'s first key (its keys start there).
+    #[inline(always)]
+    pub fn producer_key_base(&self, p: u32) -> u32 {
+        self.e.producers[p as usize].key_base
+    }
+
+    /// Producer `p` publishes `msg` through the ordinary produce path.
+    #[inline(always)]
+    pub fn publish(&mut self, p: u32, msg: Msg) {
+        self.e.publish(p, msg);
+    }
+
+    /// Crashes or restarts every instance of group `g`, with one rebalance.
+    #[inline(always)]
+    pub fn set_group_up(&mut self, g: u32, up: bool) {
+        self.e.set_group_up(g, up);
     }
 
     /// Request-reply's state, by producer (empty without requesters).
@@ -194,6 +237,18 @@ impl<'a> PatternView<'a> {
     #[inline(always)]
     pub fn requesters(self) -> &'a [Option<Requester>] {
         &self.e.requesters
+    }
+
+    /// The sagas' state.
+    #[inline(always)]
+    pub fn sagas(self) -> &'a Sagas {
+        &self.e.sagas
+    }
+
+    /// Whether instance `i` is up.
+    #[cfg(test)]
+    pub fn instance_up(self, i: u32) -> bool {
+        self.e.instances[i as usize].up
     }
 
     /// The groups, by engine index.
