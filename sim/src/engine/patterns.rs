@@ -12,11 +12,11 @@ pub(super) use ctx::{PatternCtx, PatternView};
 use super::Engine;
 use super::pipeline::Role;
 use super::saga::{self, SagaRunView};
-use super::{protect, reqreply};
+use super::{outbox, protect, reqreply};
 use crate::consumer::Work;
 use crate::message::Msg;
 use crate::summary::protection::ProtectionSummary;
-use crate::summary::{Expectation, RequestReplySummary, SagaSummary};
+use crate::summary::{Expectation, RequestReplySummary, SagaSummary, ServiceSummary};
 use crate::time::{SimDuration, SimTime};
 
 /// Poison-message protection and the circuit breaker (`protect.rs`).
@@ -213,6 +213,65 @@ impl Engine {
             }
         }
         self.release_rebalances();
+    }
+}
+
+/// The outbox service and its relay (`outbox.rs`, `outbox/relay.rs`).
+impl Engine {
+    /// True when producer `p` is a service with a database (on every arrival: inlined).
+    #[inline]
+    pub(super) fn is_service(&self, p: u32) -> bool {
+        outbox::is_service(self.pattern_view(), p)
+    }
+
+    /// A state change arrives at service `p`.
+    pub(super) fn begin_transaction(&mut self, p: u32) {
+        outbox::begin_transaction(self.pattern(), p);
+    }
+
+    /// `TxCommit`.
+    pub(super) fn on_tx_commit(&mut self, p: u32, tx: u32) {
+        outbox::on_tx_commit(self.pattern(), p, tx);
+    }
+
+    /// `TxReply`.
+    pub(super) fn on_tx_reply(&mut self, p: u32, tx: u32) {
+        outbox::on_tx_reply(self.pattern(), p, tx);
+    }
+
+    /// Service `p` crashes.
+    pub(super) fn crash_service(&mut self, p: u32) {
+        outbox::crash_service(self.pattern(), p);
+    }
+
+    /// Service `p` restarts.
+    pub(super) fn restart_service(&mut self, p: u32) {
+        outbox::restart_service(self.pattern(), p);
+    }
+
+    /// A fault crashes the relay of producer `p` alone (every poller, or poller `k`).
+    pub(super) fn crash_relay(&mut self, p: u32, k: Option<u32>) {
+        outbox::relay::crash_relay(self.pattern(), p, k);
+    }
+
+    /// The relay fault's window ends.
+    pub(super) fn restart_relay(&mut self, p: u32, k: Option<u32>) {
+        outbox::relay::restart_relay(self.pattern(), p, k);
+    }
+
+    /// Messages the services hold that the broker may not have, as (topic, id).
+    pub(super) fn held_by_services(&self) -> Vec<(u32, u32)> {
+        outbox::held_by_services(self.pattern_view())
+    }
+
+    /// Per service, for the summary.
+    pub(super) fn service_summaries(&self) -> Vec<ServiceSummary> {
+        outbox::service_summaries(self.pattern_view())
+    }
+
+    /// Events published for state changes never committed, over every service.
+    pub(super) fn phantom_events(&self) -> u64 {
+        outbox::phantom_events(self.pattern_view())
     }
 }
 

@@ -12,15 +12,19 @@
 
 use crate::consumer::{Group, Instance};
 use crate::engine::Engine;
+use crate::engine::outbox::Service;
 use crate::engine::pipeline::Role;
 use crate::engine::protect::Protection;
 use crate::engine::reqreply::Requester;
 use crate::engine::saga::Sagas;
 use crate::event::Event;
+use crate::ledger::MessageFlags;
 use crate::message::Msg;
+use crate::producer::Inflight;
 use crate::scenario::{Expect, FailMode};
 use crate::snapshot::LogKind;
 use crate::time::SimTime;
+use std::collections::BTreeMap;
 
 /// What a pattern's state-changing handlers may touch (see the module doc).
 pub(in crate::engine) struct PatternCtx<'a> {
@@ -46,10 +50,60 @@ impl<'a> PatternCtx<'a> {
         PatternCtx { e: self.e }
     }
 
+    /// The read-only view of the same engine.
+    #[inline(always)]
+    pub fn view(&self) -> PatternView<'_> {
+        PatternView { e: self.e }
+    }
+
     /// The simulated time now.
     #[inline(always)]
     pub fn now(&self) -> SimTime {
         self.e.now
+    }
+
+    /// The services' databases and relays, by producer (empty when all are direct).
+    #[inline(always)]
+    pub fn services_mut(&mut self) -> &mut [Option<Service>] {
+        &mut self.e.services
+    }
+
+    /// Service `p`, its client's requests in flight and its topic's message flags,
+    /// borrowed apart (the relay checks acknowledgements while it changes the table).
+    #[inline(always)]
+    pub fn service_parts(
+        &mut self,
+        p: u32,
+    ) -> (&mut Service, &BTreeMap<u32, Inflight>, &MessageFlags) {
+        let prod = &self.e.producers[p as usize];
+        let flags = &self.e.topics[prod.topic as usize].flags;
+        let svc = self.e.services[p as usize].as_mut().expect("a service");
+        (svc, &prod.inflight, flags)
+    }
+
+    /// Whether producer `p` is up (not crashed).
+    #[inline(always)]
+    pub fn producer_up(&self, p: u32) -> bool {
+        self.e.producers[p as usize].up
+    }
+
+    /// Producer `p` makes a new message born at `born`: it and its partition.
+    #[inline(always)]
+    pub fn make_message(&mut self, p: u32, born: SimTime) -> (Msg, u32) {
+        self.e.make_message(p, born)
+    }
+
+    /// Producer `p` sends `msg` to `partition` through the ordinary produce path.
+    #[inline(always)]
+    pub fn send_message(&mut self, p: u32, msg: Msg, partition: u32) {
+        self.e.send_message(p, msg, partition);
+    }
+
+    /// Message `id` of producer `p` is owed to its topic: committed, so it must arrive.
+    #[inline(always)]
+    pub fn owe(&mut self, p: u32, id: u32) {
+        let t = self.e.producers[p as usize].topic;
+        self.e.topics[t as usize].flags.owe(id);
     }
 
     /// When the run ends (nothing is scheduled after it).
@@ -237,6 +291,18 @@ impl<'a> PatternView<'a> {
     #[inline(always)]
     pub fn requesters(self) -> &'a [Option<Requester>] {
         &self.e.requesters
+    }
+
+    /// The services' databases and relays, by producer (empty when all are direct).
+    #[inline(always)]
+    pub fn services(self) -> &'a [Option<Service>] {
+        &self.e.services
+    }
+
+    /// The topic producer `p` publishes to.
+    #[inline(always)]
+    pub fn producer_topic(self, p: u32) -> u32 {
+        self.e.producers[p as usize].topic
     }
 
     /// The sagas' state.
