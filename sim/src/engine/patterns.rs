@@ -12,7 +12,7 @@ pub(super) use ctx::{PatternCtx, PatternView};
 use super::Engine;
 use super::pipeline::Role;
 use super::saga::{self, SagaRunView};
-use super::{outbox, protect, reqreply};
+use super::{outbox, protect, reqreply, resequence};
 use crate::consumer::Work;
 use crate::message::Msg;
 use crate::summary::protection::ProtectionSummary;
@@ -272,6 +272,46 @@ impl Engine {
     /// Events published for state changes never committed, over every service.
     pub(super) fn phantom_events(&self) -> u64 {
         outbox::phantom_events(self.pattern_view())
+    }
+}
+
+/// A group's resequencer (`resequence.rs`; its state is `crate::resequencer`).
+impl Engine {
+    /// True when group `g`'s resequencer holds `msg` (on every applied copy: inlined).
+    #[inline]
+    pub(super) fn resequence_holds(&mut self, g: u32, msg: Msg) -> bool {
+        resequence::resequence_holds(self.pattern(), g, msg)
+    }
+
+    /// `msg` was just applied by group `g` (on every applied copy: inlined).
+    #[inline]
+    pub(super) fn resequence_applied(&mut self, g: u32, msg: Msg) {
+        resequence::resequence_applied(self.pattern(), g, msg);
+    }
+
+    /// Exactly-once: group `g`'s application of `m` was rolled back.
+    pub(super) fn resequence_rolled_back(&mut self, g: u32, m: Msg) {
+        resequence::resequence_rolled_back(self.pattern(), g, m);
+    }
+
+    /// Group `g`'s copy of `msg` will never be applied.
+    pub(super) fn resequence_gone(&mut self, g: u32, msg: Msg) {
+        resequence::resequence_gone(self.pattern(), g, msg);
+    }
+
+    /// Every copy of `msg` in topic `t` was dropped.
+    pub(super) fn resequence_dropped(&mut self, t: u32, msg: Msg) {
+        resequence::resequence_dropped(self.pattern(), t, msg);
+    }
+
+    /// `GapTimeout`.
+    pub(super) fn on_gap_timeout(&mut self, g: u32) {
+        resequence::on_gap_timeout(self.pattern(), g);
+    }
+
+    /// Gaps skipped by every group's resequencer.
+    pub(super) fn gaps_skipped(&self) -> u64 {
+        resequence::gaps_skipped(self.pattern_view())
     }
 }
 

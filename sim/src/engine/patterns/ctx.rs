@@ -221,6 +221,30 @@ impl<'a> PatternCtx<'a> {
         &mut self.e.instances[i as usize]
     }
 
+    /// The groups subscribed to topic `t`, by engine index.
+    #[inline(always)]
+    pub fn topic_groups(&self, t: u32) -> &[u32] {
+        &self.e.topics[t as usize].groups
+    }
+
+    /// Group `g` applies `msg` (its effect happens; a stage publishes its outputs).
+    #[inline(always)]
+    pub fn apply_copy(&mut self, g: u32, msg: Msg) {
+        self.e.apply_copy(g, msg);
+    }
+
+    /// Whether group `g` is a pipeline stage (publishes what it processes).
+    #[inline(always)]
+    pub fn is_stage(&self, g: u32) -> bool {
+        self.e.is_stage(g)
+    }
+
+    /// A stage's input `id` was rolled back: its outputs are undone.
+    #[inline(always)]
+    pub fn stage_aborted(&mut self, g: u32, id: u32) {
+        self.e.stage_aborted(g, id);
+    }
+
     /// The name of producer `p` (a message type).
     #[inline(always)]
     pub fn producer_name(&self, p: usize) -> &str {
