@@ -1,10 +1,12 @@
-//! The narrow context a pattern's handlers act through (circuit breaker and poison
-//! protection so far). A pattern reads and changes its own state, the groups and
-//! instances it guards, reads the clock, the producers' names and the faults' settings,
-//! schedules events, and calls the few engine services listed here (start an instance,
-//! dispatch a push group, unpark a topic, dead-letter, note in the log). Nothing else of
-//! the engine is in reach: the engine itself is a private field of this module, so a
-//! pattern file cannot name it.
+//! The narrow context a pattern's handlers act through (the circuit breaker and poison
+//! protection, request-reply's requester, sagas, the outbox service and its relay, the
+//! resequencer). A pattern reads and changes its own state, the groups and instances it
+//! guards, reads the clock, the producers' names and the faults' settings, schedules
+//! events, and calls the few engine services listed here (start an instance, dispatch a
+//! push group, unpark a topic, dead-letter or drop a copy, apply a copy, make and send
+//! or publish a message, crash or restart a group, note in the log). Nothing else of the
+//! engine is in reach: the engine itself is a private field of this module, so a pattern
+//! file cannot name it.
 //!
 //! Like the broker models' `Ctx`, a `PatternCtx` is passed by value (one pointer) and
 //! handed on with `re()`; every method is an inlined forward, so it costs nothing at run
