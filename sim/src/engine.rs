@@ -22,6 +22,7 @@ mod invariants;
 mod lag;
 mod models;
 mod outbox;
+mod patterns;
 mod pauses;
 mod payload;
 mod pipeline;

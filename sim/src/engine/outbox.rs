@@ -14,9 +14,9 @@
 //! is a `TxCommit` (the statement reaches the database) and a `TxReply` (its answer
 //! reaches the caller) of one entry in `Service::txs`.
 
-mod relay;
+pub(super) mod relay;
 
-use super::Engine;
+use super::patterns::{PatternCtx, PatternView};
 use crate::dist::Dist;
 use crate::event::Event;
 use crate::message::Msg;
@@ -164,217 +164,210 @@ impl Service {
     }
 }
 
-impl Engine {
-    /// True when producer `p` is a service with a database.
-    pub(super) fn is_service(&self, p: u32) -> bool {
-        self.services.get(p as usize).is_some_and(Option::is_some)
-    }
+/// True when producer `p` is a service with a database.
+#[inline]
+pub(super) fn is_service(v: PatternView, p: u32) -> bool {
+    v.services().get(p as usize).is_some_and(Option::is_some)
+}
 
-    fn service(&mut self, p: u32) -> &mut Service {
-        self.services[p as usize].as_mut().expect("a service")
-    }
+fn service<'a>(c: &'a mut PatternCtx, p: u32) -> &'a mut Service {
+    c.services_mut()[p as usize].as_mut().expect("a service")
+}
 
-    /// A state change arrives: refused while the service is down, else its transaction
-    /// begins (publish-first publishes first).
-    pub(super) fn begin_transaction(&mut self, p: u32) {
-        if !self.producers[p as usize].up {
-            self.service(p).stats.refused += 1;
-            return;
-        }
-        let now = self.now;
-        let svc = self.service(p);
-        let (round_trip, reply_after) = svc.round_trip();
-        let commit_at = now + round_trip + SimDuration(round_trip.0 - reply_after.0);
-        let msg = if svc.publish == Publish::PublishFirst {
-            svc.stats.published += 1;
-            let (msg, partition) = self.make_message(p, now);
-            self.send_message(p, msg, partition);
-            Some((msg, partition))
-        } else {
-            None
-        };
-        let tx = self.service(p).open(Tx::Change(Change {
-            born: now,
+/// A state change arrives: refused while the service is down, else its transaction
+/// begins (publish-first publishes first).
+pub(super) fn begin_transaction(mut c: PatternCtx, p: u32) {
+    if !c.producer_up(p) {
+        service(&mut c, p).stats.refused += 1;
+        return;
+    }
+    let now = c.now();
+    let svc = service(&mut c, p);
+    let (round_trip, reply_after) = svc.round_trip();
+    let commit_at = now + round_trip + SimDuration(round_trip.0 - reply_after.0);
+    let msg = if svc.publish == Publish::PublishFirst {
+        svc.stats.published += 1;
+        let (msg, partition) = c.make_message(p, now);
+        c.send_message(p, msg, partition);
+        Some((msg, partition))
+    } else {
+        None
+    };
+    let tx = service(&mut c, p).open(Tx::Change(Change {
+        born: now,
+        reply_after,
+        committed: false,
+        msg,
+    }));
+    c.schedule(commit_at, Event::TxCommit { producer: p, tx });
+}
+
+/// A statement reaches the database: a state change's COMMIT (durable, or it fails),
+/// or a relay poller's read or mark.
+pub(super) fn on_tx_commit(mut c: PatternCtx, p: u32, tx: u32) {
+    match service(&mut c, p).txs.get(&tx).copied() {
+        None => {} // rolled back by a crash
+        Some(Tx::Change(ch)) => change_commit(c, p, tx, ch),
+        Some(Tx::Read {
+            poller,
             reply_after,
-            committed: false,
-            msg,
-        }));
-        self.queue
-            .push(commit_at, Event::TxCommit { producer: p, tx });
+        }) => relay::relay_select(c, p, tx, poller, reply_after),
+        Some(Tx::Mark {
+            poller,
+            reply_after,
+        }) => relay::relay_delete(c, p, tx, poller, reply_after),
+        Some(Tx::Flush { .. }) => unreachable!("a flush waits without a statement"),
     }
+}
 
-    /// A statement reaches the database: a state change's COMMIT (durable, or it fails),
-    /// or a relay poller's read or mark.
-    pub(super) fn on_tx_commit(&mut self, p: u32, tx: u32) {
-        match self.service(p).txs.get(&tx).copied() {
-            None => {} // rolled back by a crash
-            Some(Tx::Change(c)) => self.change_commit(p, tx, c),
-            Some(Tx::Read {
-                poller,
-                reply_after,
-            }) => self.relay_select(p, tx, poller, reply_after),
-            Some(Tx::Mark {
-                poller,
-                reply_after,
-            }) => self.relay_delete(p, tx, poller, reply_after),
-            Some(Tx::Flush { .. }) => unreachable!("a flush waits without a statement"),
-        }
-    }
-
-    /// The answer reaches the caller: dual write publishes; a poller goes on.
-    pub(super) fn on_tx_reply(&mut self, p: u32, tx: u32) {
-        let Some(t) = self.service(p).txs.remove(&tx) else {
-            return; // its caller crashed
-        };
-        match t {
-            Tx::Change(c) => {
-                if let Some((msg, partition)) = c.msg {
-                    self.service(p).stats.published += 1;
-                    self.send_message(p, msg, partition);
-                }
-            }
-            Tx::Read { poller, .. } => self.relay_publish(p, poller),
-            Tx::Flush { poller } => self.relay_flush(p, poller),
-            Tx::Mark { poller, .. } => self.relay_sleep(p, poller),
-        }
-    }
-
-    fn change_commit(&mut self, p: u32, tx: u32, mut c: Change) {
-        let svc = self.service(p);
-        svc.txs.remove(&tx);
-        if svc.commit_fails() {
-            svc.stats.aborted += 1;
-            if svc.publish == Publish::PublishFirst {
-                svc.stats.phantom_events += 1;
-            }
-            return;
-        }
-        svc.stats.committed += 1;
-        let publish = svc.publish;
-        match publish {
-            Publish::PublishFirst | Publish::Direct => {}
-            Publish::DualWrite => {
-                let (msg, partition) = self.make_message(p, c.born);
-                self.owe(p, msg.id);
-                (c.committed, c.msg) = (true, Some((msg, partition)));
-                let at = self.now + c.reply_after;
-                self.service(p).txs.insert(tx, Tx::Change(c));
-                self.queue.push(at, Event::TxReply { producer: p, tx });
-            }
-            Publish::Outbox => {
-                let (msg, partition) = self.make_message(p, c.born);
-                self.owe(p, msg.id);
-                let now = self.now;
-                let svc = self.service(p);
-                svc.table.push_back(Row {
-                    msg,
-                    partition,
-                    committed_at: now,
-                    locked: FREE,
-                    sends: 0,
-                    timed: false,
-                });
-                svc.stats.outbox_peak = svc.stats.outbox_peak.max(svc.table.len() as u64);
-                self.relay_wake(p);
+/// The answer reaches the caller: dual write publishes; a poller goes on.
+pub(super) fn on_tx_reply(mut c: PatternCtx, p: u32, tx: u32) {
+    let Some(t) = service(&mut c, p).txs.remove(&tx) else {
+        return; // its caller crashed
+    };
+    match t {
+        Tx::Change(ch) => {
+            if let Some((msg, partition)) = ch.msg {
+                service(&mut c, p).stats.published += 1;
+                c.send_message(p, msg, partition);
             }
         }
+        Tx::Read { poller, .. } => relay::relay_publish(c, p, poller),
+        Tx::Flush { poller } => relay::relay_flush(c, p, poller),
+        Tx::Mark { poller, .. } => relay::relay_sleep(c, p, poller),
     }
+}
 
-    fn owe(&mut self, p: u32, id: u32) {
-        let t = self.producers[p as usize].topic;
-        self.topics[t as usize].flags.owe(id);
+fn change_commit(mut c: PatternCtx, p: u32, tx: u32, mut ch: Change) {
+    let svc = service(&mut c, p);
+    svc.txs.remove(&tx);
+    if svc.commit_fails() {
+        svc.stats.aborted += 1;
+        if svc.publish == Publish::PublishFirst {
+            svc.stats.phantom_events += 1;
+        }
+        return;
     }
-
-    /// The service crashes: open transactions roll back (publish-first's event is then a
-    /// phantom), a dual write that committed but has not published loses its event, and
-    /// its relay (a part of its process) goes down with it; the table itself is durable.
-    pub(super) fn crash_service(&mut self, p: u32) {
-        if !self.is_service(p) {
-            return;
+    svc.stats.committed += 1;
+    let publish = svc.publish;
+    match publish {
+        Publish::PublishFirst | Publish::Direct => {}
+        Publish::DualWrite => {
+            let (msg, partition) = c.make_message(p, ch.born);
+            c.owe(p, msg.id);
+            (ch.committed, ch.msg) = (true, Some((msg, partition)));
+            let at = c.now() + ch.reply_after;
+            service(&mut c, p).txs.insert(tx, Tx::Change(ch));
+            c.schedule(at, Event::TxReply { producer: p, tx });
         }
-        for k in 0..self.service(p).pollers.len() as u32 {
-            self.relay_down(p, k);
-        }
-        let svc = self.service(p);
-        let (mut lost, mut phantoms) = (0, 0);
-        let changes: Vec<u32> = svc
-            .txs
-            .iter()
-            .filter(|(_, t)| matches!(t, Tx::Change(_)))
-            .map(|(&n, _)| n)
-            .collect();
-        for n in changes {
-            let Some(Tx::Change(t)) = svc.txs.remove(&n) else {
-                continue;
-            };
-            if t.committed {
-                lost += 1;
-            } else {
-                svc.stats.aborted += 1;
-                phantoms += u64::from(svc.publish == Publish::PublishFirst);
-            }
-        }
-        svc.stats.lost_events += lost;
-        svc.stats.phantom_events += phantoms;
-        let name = self.producers[p as usize].name.clone();
-        if lost > 0 {
-            let text = format!("{name}: crash after commit, before publish: {lost} events lost");
-            self.note(LogKind::Loss, text);
-        }
-        if phantoms > 0 {
-            let text = format!(
-                "{name}: crash before commit: {phantoms} events published for changes rolled back"
-            );
-            self.note(LogKind::Loss, text);
-        }
-    }
-
-    /// The service restarts: its relay's pollers resume with the rows still in the table.
-    pub(super) fn restart_service(&mut self, p: u32) {
-        if !self.is_service(p) {
-            return;
-        }
-        for k in 0..self.service(p).pollers.len() as u32 {
-            self.relay_up(p, k);
-        }
-    }
-
-    /// Messages a service holds that the broker may not have: committed dual writes not
-    /// yet published, and outbox rows. As (topic, message id).
-    pub(super) fn held_by_services(&self) -> Vec<(u32, u32)> {
-        let mut held = Vec::new();
-        for (p, svc) in self.services.iter().enumerate() {
-            let Some(svc) = svc else { continue };
-            let t = self.producers[p].topic;
-            let txs = svc.txs.values().filter_map(|t| match t {
-                Tx::Change(c) if c.committed => c.msg,
-                _ => None,
+        Publish::Outbox => {
+            let (msg, partition) = c.make_message(p, ch.born);
+            c.owe(p, msg.id);
+            let now = c.now();
+            let svc = service(&mut c, p);
+            svc.table.push_back(Row {
+                msg,
+                partition,
+                committed_at: now,
+                locked: FREE,
+                sends: 0,
+                timed: false,
             });
-            held.extend(txs.map(|(m, _)| (t, m.id)));
-            held.extend(svc.table.iter().map(|r| (t, r.msg.id)));
+            svc.stats.outbox_peak = svc.stats.outbox_peak.max(svc.table.len() as u64);
+            relay::relay_wake(c, p);
         }
-        held
     }
+}
 
-    /// Per service, for the summary (rows left in its outbox at the end included).
-    pub(super) fn service_summaries(&self) -> Vec<ServiceSummary> {
-        self.services
-            .iter()
-            .flatten()
-            .map(|s| ServiceSummary {
-                outbox_rows: s.table.len() as u64,
-                relay_latency_s: latency_of(&s.relay_latency),
-                ..s.stats.clone()
-            })
-            .collect()
+/// The service crashes: open transactions roll back (publish-first's event is then a
+/// phantom), a dual write that committed but has not published loses its event, and
+/// its relay (a part of its process) goes down with it; the table itself is durable.
+pub(super) fn crash_service(mut c: PatternCtx, p: u32) {
+    if !is_service(c.view(), p) {
+        return;
     }
+    for k in 0..service(&mut c, p).pollers.len() as u32 {
+        relay::relay_down(c.re(), p, k);
+    }
+    let svc = service(&mut c, p);
+    let (mut lost, mut phantoms) = (0, 0);
+    let changes: Vec<u32> = svc
+        .txs
+        .iter()
+        .filter(|(_, t)| matches!(t, Tx::Change(_)))
+        .map(|(&n, _)| n)
+        .collect();
+    for n in changes {
+        let Some(Tx::Change(t)) = svc.txs.remove(&n) else {
+            continue;
+        };
+        if t.committed {
+            lost += 1;
+        } else {
+            svc.stats.aborted += 1;
+            phantoms += u64::from(svc.publish == Publish::PublishFirst);
+        }
+    }
+    svc.stats.lost_events += lost;
+    svc.stats.phantom_events += phantoms;
+    let name = c.producer_name(p as usize).to_string();
+    if lost > 0 {
+        let text = format!("{name}: crash after commit, before publish: {lost} events lost");
+        c.note(LogKind::Loss, text);
+    }
+    if phantoms > 0 {
+        let text = format!(
+            "{name}: crash before commit: {phantoms} events published for changes rolled back"
+        );
+        c.note(LogKind::Loss, text);
+    }
+}
 
-    /// Events published for state changes never committed, over every service.
-    pub(super) fn phantom_events(&self) -> u64 {
-        self.services
-            .iter()
-            .flatten()
-            .map(|s| s.stats.phantom_events)
-            .sum()
+/// The service restarts: its relay's pollers resume with the rows still in the table.
+pub(super) fn restart_service(mut c: PatternCtx, p: u32) {
+    if !is_service(c.view(), p) {
+        return;
     }
+    for k in 0..service(&mut c, p).pollers.len() as u32 {
+        relay::relay_up(c.re(), p, k);
+    }
+}
+
+/// Messages a service holds that the broker may not have: committed dual writes not
+/// yet published, and outbox rows. As (topic, message id).
+pub(super) fn held_by_services(v: PatternView) -> Vec<(u32, u32)> {
+    let mut held = Vec::new();
+    for (p, svc) in v.services().iter().enumerate() {
+        let Some(svc) = svc else { continue };
+        let t = v.producer_topic(p as u32);
+        let txs = svc.txs.values().filter_map(|t| match t {
+            Tx::Change(c) if c.committed => c.msg,
+            _ => None,
+        });
+        held.extend(txs.map(|(m, _)| (t, m.id)));
+        held.extend(svc.table.iter().map(|r| (t, r.msg.id)));
+    }
+    held
+}
+
+/// Per service, for the summary (rows left in its outbox at the end included).
+pub(super) fn service_summaries(v: PatternView) -> Vec<ServiceSummary> {
+    v.services()
+        .iter()
+        .flatten()
+        .map(|s| ServiceSummary {
+            outbox_rows: s.table.len() as u64,
+            relay_latency_s: latency_of(&s.relay_latency),
+            ..s.stats.clone()
+        })
+        .collect()
+}
+
+/// Events published for state changes never committed, over every service.
+pub(super) fn phantom_events(v: PatternView) -> u64 {
+    v.services()
+        .iter()
+        .flatten()
+        .map(|s| s.stats.phantom_events)
+        .sum()
 }

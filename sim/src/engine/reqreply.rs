@@ -10,7 +10,7 @@
 //! State is kept only when some producer is a requester, so a plain run pays one
 //! `is_empty` test per message and records nothing.
 
-use super::Engine;
+use super::patterns::{PatternCtx, PatternView};
 use super::pipeline::Role;
 use crate::event::Event;
 use crate::message::Msg;
@@ -82,245 +82,127 @@ pub(super) fn requesters(sc: &Scenario) -> Vec<Option<Requester>> {
         .collect()
 }
 
-impl Engine {
-    fn requester(&mut self, p: u32) -> Option<&mut Requester> {
-        self.requesters.get_mut(p as usize).and_then(Option::as_mut)
-    }
+fn requester<'a>(c: &'a mut PatternCtx, p: u32) -> Option<&'a mut Requester> {
+    c.requesters_mut()
+        .get_mut(p as usize)
+        .and_then(Option::as_mut)
+}
 
-    /// Producer `p` created message `id`: if it is a requester, a request now awaits its
-    /// reply (timed from the intended send time, like end-to-end latency).
-    pub(super) fn request_sent(&mut self, p: u32, id: u32) {
-        let now = self.now;
-        let Some(r) = self.requester(p) else {
-            return;
-        };
-        r.requests += 1;
-        r.sent.push(id);
-        r.outstanding.insert(id, now);
-        r.deadlines.push_back((now + r.timeout, id));
-        if !r.timer_armed {
-            self.arm_reply_timer(p);
+/// Producer `p` created message `id`: if it is a requester, a request now awaits its
+/// reply (timed from the intended send time, like end-to-end latency).
+pub(super) fn request_sent(mut c: PatternCtx, p: u32, id: u32) {
+    let now = c.now();
+    let Some(r) = requester(&mut c, p) else {
+        return;
+    };
+    r.requests += 1;
+    r.sent.push(id);
+    r.outstanding.insert(id, now);
+    r.deadlines.push_back((now + r.timeout, id));
+    if !r.timer_armed {
+        arm_reply_timer(c, p);
+    }
+}
+
+/// Arms the requester's timer for its earliest deadline within the run.
+fn arm_reply_timer(mut c: PatternCtx, p: u32) {
+    let end = c.end();
+    let r = requester(&mut c, p).expect("a requester");
+    let next = r.deadlines.front().map(|d| d.0).filter(|&at| at <= end);
+    r.timer_armed = next.is_some();
+    if let Some(at) = next {
+        c.schedule(at, Event::ReplyTimeout { producer: p });
+    }
+}
+
+/// Every request whose deadline has passed without a reply times out.
+pub(super) fn on_reply_timeout(mut c: PatternCtx, p: u32) {
+    let now = c.now();
+    let r = requester(&mut c, p).expect("a requester");
+    while let Some(&(at, id)) = r.deadlines.front()
+        && at <= now
+    {
+        r.deadlines.pop_front();
+        if r.outstanding.remove(&id).is_some() {
+            r.timed_out.insert(id, false);
         }
     }
+    arm_reply_timer(c, p);
+}
 
-    /// Arms the requester's timer for its earliest deadline within the run.
-    fn arm_reply_timer(&mut self, p: u32) {
-        let end = self.end;
-        let r = self.requester(p).expect("a requester");
-        let next = r.deadlines.front().map(|d| d.0).filter(|&at| at <= end);
-        r.timer_armed = next.is_some();
-        if let Some(at) = next {
-            self.queue.push(at, Event::ReplyTimeout { producer: p });
-        }
+/// Whether message `id` (of its topic) is a request of requester `p`.
+pub(super) fn sent_request(v: PatternView, p: u32, id: u32) -> bool {
+    v.requesters()
+        .get(p as usize)
+        .and_then(Option::as_ref)
+        .is_some_and(|r| r.sent.binary_search(&id).is_ok())
+}
+
+/// The requester's consumer is about to take reply `msg` from group `g`'s queue. A
+/// crashed or cut-off requester has lost its connection and with it its exclusive
+/// reply queue: the reply is dropped (`requester-gone`) and its request left to time
+/// out. True when it was dropped.
+pub(super) fn reply_dropped(mut c: PatternCtx, g: u32, msg: &Msg) -> bool {
+    let Some(Role::Requester(p)) = c.role(g) else {
+        return false;
+    };
+    if c.producer_connected(p) {
+        return false;
     }
+    c.drop_copy(g, msg.id, Some(msg.arrived), "requester-gone");
+    requester(&mut c, p).expect("a requester").replies_lost += 1;
+    true
+}
 
-    /// Every request whose deadline has passed without a reply times out.
-    pub(super) fn on_reply_timeout(&mut self, p: u32) {
-        let now = self.now;
-        let r = self.requester(p).expect("a requester");
-        while let Some(&(at, id)) = r.deadlines.front()
-            && at <= now
-        {
-            r.deadlines.pop_front();
-            if r.outstanding.remove(&id).is_some() {
-                r.timed_out.insert(id, false);
+/// A reply with correlation id `id` reaches requester `p`.
+pub(super) fn on_reply(mut c: PatternCtx, p: u32, id: u32) {
+    let now = c.now();
+    let r = requester(&mut c, p).expect("a requester");
+    r.replies += 1;
+    let matched = if r.by_id {
+        r.outstanding.remove(&id).map(|sent| (id, sent))
+    } else {
+        // The naive client: replies come back in order, so this one is the oldest's.
+        r.outstanding.pop_first()
+    };
+    match matched {
+        Some((request, sent)) => {
+            r.replied += 1;
+            r.mismatched += u64::from(request != id);
+            r.rtt.saturating_record(now.since(sent).0.max(1));
+        }
+        // Nothing to match: late for a timed-out request (once), or a repeat.
+        None => match r.timed_out.get_mut(&id) {
+            Some(late @ false) => {
+                *late = true;
+                r.orphans += 1;
             }
-        }
-        self.arm_reply_timer(p);
+            _ => r.duplicate_replies += 1,
+        },
     }
+}
 
-    /// Whether message `id` (of its topic) is a request of requester `p`.
-    pub(super) fn sent_request(&self, p: u32, id: u32) -> bool {
-        self.requesters
-            .get(p as usize)
-            .and_then(Option::as_ref)
-            .is_some_and(|r| r.sent.binary_search(&id).is_ok())
-    }
-
-    /// The requester's consumer is about to take reply `msg` from group `g`'s queue. A
-    /// crashed or cut-off requester has lost its connection and with it its exclusive
-    /// reply queue: the reply is dropped (`requester-gone`) and its request left to time
-    /// out. True when it was dropped.
-    pub(super) fn reply_dropped(&mut self, g: u32, msg: &Msg) -> bool {
-        let Some(&Role::Requester(p)) = self.pipeline.role.get(g as usize) else {
-            return false;
-        };
-        let prod = &self.producers[p as usize];
-        if prod.up && prod.reachable {
-            return false;
-        }
-        self.drop_copy(g, msg.id, Some(msg.arrived), "requester-gone");
-        self.requester(p).expect("a requester").replies_lost += 1;
-        true
-    }
-
-    /// Group `g` applied `msg`: the pattern its role serves takes it.
-    pub(super) fn role_applied(&mut self, g: u32, msg: &Msg) {
-        let t = self.groups[g as usize].topic;
-        match self.pipeline.role[g as usize] {
-            Role::Plain => {}
-            // The requester's consumer: the reply reaches the requester.
-            Role::Requester(p) => {
-                let request = self.pipeline.parent(t, msg.id);
-                self.on_reply(p, request);
-            }
-            Role::SagaService(s, k) => self.saga_command_applied(s, k, msg.id),
-            Role::Orchestrator(s) => {
-                let command = self.pipeline.parent(t, msg.id);
-                self.saga_reply_applied(s, msg.producer, command);
-            }
-        }
-    }
-
-    /// A reply with correlation id `id` reaches requester `p`.
-    pub(super) fn on_reply(&mut self, p: u32, id: u32) {
-        let now = self.now;
-        let r = self.requester(p).expect("a requester");
-        r.replies += 1;
-        let matched = if r.by_id {
-            r.outstanding.remove(&id).map(|sent| (id, sent))
-        } else {
-            // The naive client: replies come back in order, so this one is the oldest's.
-            r.outstanding.pop_first()
-        };
-        match matched {
-            Some((request, sent)) => {
-                r.replied += 1;
-                r.mismatched += u64::from(request != id);
-                r.rtt.saturating_record(now.since(sent).0.max(1));
-            }
-            // Nothing to match: late for a timed-out request (once), or a repeat.
-            None => match r.timed_out.get_mut(&id) {
-                Some(late @ false) => {
-                    *late = true;
-                    r.orphans += 1;
-                }
-                _ => r.duplicate_replies += 1,
-            },
-        }
-    }
-
-    /// Per requester figures for the summary (empty without requesters).
-    pub(super) fn request_reply_summaries(&self) -> Vec<RequestReplySummary> {
-        self.requesters
-            .iter()
-            .zip(&self.producers)
-            .filter_map(|(r, prod)| Some((r.as_ref()?, prod)))
-            .map(|(r, prod)| RequestReplySummary {
-                producer: prod.name.clone(),
-                requests: r.requests,
-                replies: r.replies,
-                replied: r.replied,
-                timed_out: r.timed_out.len() as u64,
-                outstanding: r.outstanding.len() as u64,
-                orphans: r.orphans,
-                duplicate_replies: r.duplicate_replies,
-                mismatched: r.mismatched,
-                replies_lost: r.replies_lost,
-                rtt_s: latency_of(&r.rtt),
-            })
-            .collect()
-    }
+/// Per requester figures for the summary (empty without requesters).
+pub(super) fn request_reply_summaries(v: PatternView) -> Vec<RequestReplySummary> {
+    v.requesters()
+        .iter()
+        .zip(v.producer_names())
+        .filter_map(|(r, name)| Some((r.as_ref()?, name)))
+        .map(|(r, name)| RequestReplySummary {
+            producer: name.to_string(),
+            requests: r.requests,
+            replies: r.replies,
+            replied: r.replied,
+            timed_out: r.timed_out.len() as u64,
+            outstanding: r.outstanding.len() as u64,
+            orphans: r.orphans,
+            duplicate_replies: r.duplicate_replies,
+            mismatched: r.mismatched,
+            replies_lost: r.replies_lost,
+            rtt_s: latency_of(&r.rtt),
+        })
+        .collect()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// An engine whose producer 0 is a requester with a 100ms timeout; nothing is run, the
-    /// tests drive the requester's handlers by hand.
-    fn engine(correlation: &str) -> Engine {
-        let text = format!(
-            r#"
-name = "unit"
-duration = "10s"
-[[topic]]
-name = "rpc"
-[[producer]]
-name = "client"
-topic = "rpc"
-rate = 1
-reply_timeout = "100ms"
-correlation = "{correlation}"
-"#
-        );
-        let s = Scenario::from_toml(&text, "unit.toml").expect("valid");
-        Engine::new(&s, 1)
-    }
-
-    fn at(e: &mut Engine, ms: u64) {
-        e.now = SimTime::ZERO + SimDuration::from_millis(ms);
-    }
-
-    fn stats(e: &Engine) -> RequestReplySummary {
-        e.request_reply_summaries().remove(0)
-    }
-
-    #[test]
-    fn replies_out_of_order_match_by_id_but_the_naive_client_swaps_them() {
-        for (correlation, mismatched) in [("id", 0), ("none", 2)] {
-            let mut e = engine(correlation);
-            e.request_sent(0, 0);
-            at(&mut e, 1);
-            e.request_sent(0, 1);
-            at(&mut e, 5);
-            e.on_reply(0, 1);
-            at(&mut e, 9);
-            e.on_reply(0, 0);
-            let s = stats(&e);
-            assert_eq!((s.replied, s.mismatched), (2, mismatched), "{correlation}");
-            // By id the round trips are 4ms and 9ms; the naive client sees 5ms and 8ms.
-            let max = if mismatched == 0 { 0.009 } else { 0.008 };
-            assert!((s.rtt_s.max - max).abs() < 1e-5, "{correlation}: {s:?}");
-        }
-    }
-
-    #[test]
-    fn a_late_reply_is_an_orphan_once_and_then_a_duplicate() {
-        let mut e = engine("id");
-        e.request_sent(0, 7);
-        at(&mut e, 100);
-        e.on_reply_timeout(0);
-        at(&mut e, 150);
-        e.on_reply(0, 7);
-        e.on_reply(0, 7);
-        let s = stats(&e);
-        assert_eq!(
-            (
-                s.requests,
-                s.replied,
-                s.timed_out,
-                s.orphans,
-                s.duplicate_replies
-            ),
-            (1, 0, 1, 1, 1)
-        );
-    }
-
-    #[test]
-    fn a_repeated_reply_is_counted_and_never_matched_twice() {
-        let mut e = engine("id");
-        e.request_sent(0, 3);
-        e.request_sent(0, 4);
-        at(&mut e, 10);
-        e.on_reply(0, 3);
-        e.on_reply(0, 3);
-        let s = stats(&e);
-        assert_eq!((s.replied, s.duplicate_replies, s.outstanding), (1, 1, 1));
-        // The timeout later takes only the request still waiting.
-        at(&mut e, 100);
-        e.on_reply_timeout(0);
-        let s = stats(&e);
-        assert_eq!((s.timed_out, s.outstanding), (1, 0));
-    }
-
-    #[test]
-    fn plain_scenarios_keep_no_requester_state() {
-        let s = Scenario::from_toml(
-            "name = \"x\"\nduration = \"1s\"\n[[topic]]\nname = \"t\"\n[[producer]]\nname = \"p\"\ntopic = \"t\"\nrate = 1\n",
-            "x.toml",
-        )
-        .expect("valid");
-        assert!(requesters(&s).is_empty());
-    }
-}
+mod tests;

@@ -13,8 +13,9 @@
 //! A scenario without `[[saga]]` allocates nothing and schedules nothing here.
 
 mod figures;
+pub(super) use figures::{saga_runs, saga_summaries, sagas_in_progress};
 
-use super::Engine;
+use super::patterns::PatternCtx;
 use crate::event::Event;
 use crate::message::Msg;
 use crate::metrics::new_histogram;
@@ -219,293 +220,293 @@ impl SagaRt {
     }
 }
 
-impl Engine {
-    /// Schedules each saga's first start.
-    pub(super) fn start_sagas(&mut self) {
-        for s in 0..self.sagas.defs.len() {
-            let at = SimTime::ZERO + self.sagas.defs[s].gap();
-            if at < self.stop {
-                self.queue.push(at, Event::SagaArrival { saga: s as u32 });
-            }
+/// Schedules each saga's first start.
+pub(super) fn start_sagas(mut c: PatternCtx) {
+    for s in 0..c.sagas().defs.len() {
+        let at = SimTime::ZERO + c.sagas_mut().defs[s].gap();
+        if at < c.stop() {
+            c.schedule(at, Event::SagaArrival { saga: s as u32 });
         }
     }
+}
 
-    /// A saga arrives: the orchestrator starts it (or refuses it while down).
-    pub(super) fn on_saga_arrival(&mut self, s: u32) {
-        let def = &mut self.sagas.defs[s as usize];
-        let next = self.now + def.gap();
-        if next < self.stop {
-            self.queue.push(next, Event::SagaArrival { saga: s });
-        }
-        if !def.orchestrator_up {
-            def.refused += 1;
-            return;
-        }
+/// A saga arrives: the orchestrator starts it (or refuses it while down).
+pub(super) fn on_saga_arrival(mut c: PatternCtx, s: u32) {
+    let (now, stop) = (c.now(), c.stop());
+    let def = &mut c.sagas_mut().defs[s as usize];
+    let next = now + def.gap();
+    let up = def.orchestrator_up;
+    if !up {
+        def.refused += 1;
+    } else {
         def.started += 1;
-        let run = self.sagas.runs.len() as u32;
-        self.sagas.runs.push(Run {
-            def: s as u16,
-            state: State::Forward(0),
-            attempt: 0,
-            sends: 0,
-            started: self.now,
-            applied: 0,
-            failed: 0,
-            undone: 0,
-            undo_order: 0,
-        });
-        self.send_saga_command(run);
     }
-
-    /// The orchestrator sends the command its saga waits on, and arms the timeout.
-    fn send_saga_command(&mut self, run: u32) {
-        let r = &mut self.sagas.runs[run as usize];
-        let step = match r.state {
-            State::Forward(k) => k,
-            State::Compensating(k) => k | UNDO,
-            _ => return,
-        };
-        r.attempt += 1;
-        r.sends += 1;
-        let attempt = r.attempt;
-        let def = r.def as usize;
-        let timeout = self.sagas.defs[def].cfg.step_timeout;
-        self.queue
-            .push(self.now + timeout, Event::SagaTimeout { run, attempt });
-        self.publish_command(def, run, step);
+    if next < stop {
+        c.schedule(next, Event::SagaArrival { saga: s });
     }
-
-    /// Publishes saga `run`'s command `step` to the step's command queue: a new message
-    /// each send (a resend is a second message the service must recognise).
-    fn publish_command(&mut self, def: usize, run: u32, step: u8) {
-        let k = usize::from(step & !UNDO);
-        let p = self.sagas.defs[def].senders[k];
-        let id = self.register_message(p, 0);
-        let commands = &mut self.sagas.defs[def].commands[k];
-        // The orchestrator is the queue's only producer: ids are its sends, in order.
-        debug_assert_eq!(commands.len(), id as usize);
-        commands.push((run, step & UNDO != 0));
-        let msg = Msg {
-            id,
-            key: self.producers[p as usize].key_base,
-            seq: 0,
-            producer: p as u16,
-            poison: false,
-            route: 0,
-            born: self.now,
-            arrived: self.now,
-        };
-        self.publish(p, msg);
+    if !up {
+        return;
     }
+    let sagas = c.sagas_mut();
+    let run = sagas.runs.len() as u32;
+    sagas.runs.push(Run {
+        def: s as u16,
+        state: State::Forward(0),
+        attempt: 0,
+        sends: 0,
+        started: now,
+        applied: 0,
+        failed: 0,
+        undone: 0,
+        undo_order: 0,
+    });
+    send_saga_command(c, run);
+}
 
-    /// Saga `s`'s service of step `k` applied command message `id`: it applies the
-    /// command once (a repeat is suppressed and only answered; its service output
-    /// publishes the reply either way).
-    pub(super) fn saga_command_applied(&mut self, s: u32, k: u8, id: u32) {
-        let def = &mut self.sagas.defs[s as usize];
-        let (run, undo) = def.commands[usize::from(k)][id as usize];
-        let k = usize::from(k);
-        let bit = 1u16 << k;
-        let r = &mut self.sagas.runs[run as usize];
-        if undo {
-            if r.undone & bit != 0 {
-                def.duplicates += 1;
-            } else {
-                // Reverse order: no later step's effect may remain when this one is undone.
-                if r.effective() & !(bit | (bit - 1)) != 0 {
-                    def.out_of_order += 1;
-                }
-                r.undo_order |= (k as u64) << (4 * r.undone.count_ones());
-                r.undone |= bit;
-                def.compensations += 1;
-            }
-        } else if r.applied & bit != 0 {
+/// The orchestrator sends the command its saga waits on, and arms the timeout.
+fn send_saga_command(mut c: PatternCtx, run: u32) {
+    let now = c.now();
+    let sagas = c.sagas_mut();
+    let r = &mut sagas.runs[run as usize];
+    let step = match r.state {
+        State::Forward(k) => k,
+        State::Compensating(k) => k | UNDO,
+        _ => return,
+    };
+    r.attempt += 1;
+    r.sends += 1;
+    let attempt = r.attempt;
+    let def = r.def as usize;
+    let timeout = sagas.defs[def].cfg.step_timeout;
+    c.schedule(now + timeout, Event::SagaTimeout { run, attempt });
+    publish_command(c, def, run, step);
+}
+
+/// Publishes saga `run`'s command `step` to the step's command queue: a new message
+/// each send (a resend is a second message the service must recognise).
+fn publish_command(mut c: PatternCtx, def: usize, run: u32, step: u8) {
+    let k = usize::from(step & !UNDO);
+    let p = c.sagas().defs[def].senders[k];
+    let id = c.register_message(p, 0);
+    let commands = &mut c.sagas_mut().defs[def].commands[k];
+    // The orchestrator is the queue's only producer: ids are its sends, in order.
+    debug_assert_eq!(commands.len(), id as usize);
+    commands.push((run, step & UNDO != 0));
+    let now = c.now();
+    let msg = Msg {
+        id,
+        key: c.producer_key_base(p),
+        seq: 0,
+        producer: p as u16,
+        poison: false,
+        route: 0,
+        born: now,
+        arrived: now,
+    };
+    c.publish(p, msg);
+}
+
+/// Saga `s`'s service of step `k` applied command message `id`: it applies the
+/// command once (a repeat is suppressed and only answered; its service output
+/// publishes the reply either way).
+pub(super) fn saga_command_applied(mut c: PatternCtx, s: u32, k: u8, id: u32) {
+    let Sagas { defs, runs } = c.sagas_mut();
+    let def = &mut defs[s as usize];
+    let (run, undo) = def.commands[usize::from(k)][id as usize];
+    let k = usize::from(k);
+    let bit = 1u16 << k;
+    let r = &mut runs[run as usize];
+    if undo {
+        if r.undone & bit != 0 {
             def.duplicates += 1;
-        } else if r.undone & bit != 0 {
-            // Its compensation overtook it: the service keeps the compensation's record and
-            // refuses the command, or the saga would end with the step applied.
-            def.late += 1;
         } else {
-            r.applied |= bit;
-            let p = *def.cfg.steps[k].failure.get_ref();
-            if p > 0.0 && def.rng.random_bool(p) {
-                r.failed |= bit;
+            // Reverse order: no later step's effect may remain when this one is undone.
+            if r.effective() & !(bit | (bit - 1)) != 0 {
+                def.out_of_order += 1;
             }
+            r.undo_order |= (k as u64) << (4 * r.undone.count_ones());
+            r.undone |= bit;
+            def.compensations += 1;
+        }
+    } else if r.applied & bit != 0 {
+        def.duplicates += 1;
+    } else if r.undone & bit != 0 {
+        // Its compensation overtook it: the service keeps the compensation's record and
+        // refuses the command, or the saga would end with the step applied.
+        def.late += 1;
+    } else {
+        r.applied |= bit;
+        let p = *def.cfg.steps[k].failure.get_ref();
+        if p > 0.0 && def.rng.random_bool(p) {
+            r.failed |= bit;
         }
     }
+}
 
-    /// Saga `s`'s orchestrator consumed a reply that `replier` published for command
-    /// message `command`.
-    pub(super) fn saga_reply_applied(&mut self, s: u32, replier: u16, command: u32) {
-        let def = &self.sagas.defs[s as usize];
-        let k = def
-            .repliers
-            .iter()
-            .position(|&p| p == u32::from(replier))
-            .expect("a step's reply");
-        let (run, undo) = def.commands[k][command as usize];
-        let step = k as u8 | if undo { UNDO } else { 0 };
-        self.on_saga_reply(run, step);
+/// Saga `s`'s orchestrator consumed a reply that `replier` published for command
+/// message `command`.
+pub(super) fn saga_reply_applied(c: PatternCtx, s: u32, replier: u16, command: u32) {
+    let def = &c.sagas().defs[s as usize];
+    let k = def
+        .repliers
+        .iter()
+        .position(|&p| p == u32::from(replier))
+        .expect("a step's reply");
+    let (run, undo) = def.commands[k][command as usize];
+    let step = k as u8 | if undo { UNDO } else { 0 };
+    on_saga_reply(c, run, step);
+}
+
+/// A reply reaches the orchestrator: it moves the saga on when it answers what the
+/// saga waits for (a stale or repeated reply changes nothing).
+fn on_saga_reply(mut c: PatternCtx, run: u32, step: u8) {
+    let now = c.now();
+    let sagas = c.sagas_mut();
+    let r = sagas.runs[run as usize];
+    let def = &sagas.defs[r.def as usize];
+    if !def.orchestrator_up {
+        return;
     }
-
-    /// A reply reaches the orchestrator: it moves the saga on when it answers what the
-    /// saga waits for (a stale or repeated reply changes nothing).
-    fn on_saga_reply(&mut self, run: u32, step: u8) {
-        let r = self.sagas.runs[run as usize];
-        let def = &self.sagas.defs[r.def as usize];
-        if !def.orchestrator_up {
-            return;
+    let k = step & !UNDO;
+    let last = (def.cfg.steps.len() - 1) as u8;
+    let next = match (r.state, step & UNDO != 0) {
+        (State::Forward(w), false) if w == k => {
+            if r.failed & (1 << k) == 0 {
+                if k == last {
+                    State::Completed
+                } else {
+                    State::Forward(k + 1)
+                }
+            } else if !def.cfg.compensate {
+                State::Abandoned
+            } else if k == 0 {
+                State::Compensated
+            } else {
+                State::Compensating(k - 1)
+            }
         }
-        let k = step & !UNDO;
-        let last = (def.cfg.steps.len() - 1) as u8;
-        let next = match (r.state, step & UNDO != 0) {
-            (State::Forward(w), false) if w == k => {
-                if r.failed & (1 << k) == 0 {
-                    if k == last {
-                        State::Completed
-                    } else {
-                        State::Forward(k + 1)
-                    }
-                } else if !def.cfg.compensate {
-                    State::Abandoned
-                } else if k == 0 {
-                    State::Compensated
-                } else {
-                    State::Compensating(k - 1)
-                }
+        (State::Compensating(w), true) if w == k => {
+            if k == 0 {
+                State::Compensated
+            } else {
+                State::Compensating(k - 1)
             }
-            (State::Compensating(w), true) if w == k => {
-                if k == 0 {
-                    State::Compensated
-                } else {
-                    State::Compensating(k - 1)
-                }
-            }
-            _ => return,
+        }
+        _ => return,
+    };
+    let r = &mut sagas.runs[run as usize];
+    r.state = next;
+    r.sends = 0;
+    if next.active() {
+        send_saga_command(c, run);
+    } else if matches!(next, State::Completed | State::Compensated) {
+        let took = now.since(r.started).0;
+        let d = r.def as usize;
+        sagas.defs[d].latency.saturating_record(took);
+    }
+}
+
+/// The orchestrator's timer: resend when the saga still waits on that very send, or
+/// after `max_attempts` sends of a step give it up as failed. A step given up may have
+/// been applied, so its own compensation comes first.
+pub(super) fn on_saga_timeout(mut c: PatternCtx, run: u32, attempt: u32) {
+    let Sagas { defs, runs } = c.sagas_mut();
+    let r = runs[run as usize];
+    let def = &mut defs[r.def as usize];
+    if r.attempt != attempt || !r.state.active() || !def.orchestrator_up {
+        return;
+    }
+    let limit = def.cfg.max_attempts.as_ref().map(|m| *m.get_ref());
+    if let State::Forward(k) = r.state
+        && limit.is_some_and(|m| r.sends >= m)
+    {
+        def.given_up += 1;
+        let next = if def.cfg.compensate {
+            State::Compensating(k)
+        } else {
+            State::Abandoned
         };
-        let r = &mut self.sagas.runs[run as usize];
+        let r = &mut runs[run as usize];
         r.state = next;
         r.sends = 0;
-        if next.active() {
-            self.send_saga_command(run);
-        } else if matches!(next, State::Completed | State::Compensated) {
-            let took = self.now.since(r.started).0;
-            self.sagas.defs[r.def as usize]
-                .latency
-                .saturating_record(took);
-        }
+    } else {
+        def.resends += 1;
     }
+    send_saga_command(c, run);
+}
 
-    /// The orchestrator's timer: resend when the saga still waits on that very send, or
-    /// after `max_attempts` sends of a step give it up as failed. A step given up may have
-    /// been applied, so its own compensation comes first.
-    pub(super) fn on_saga_timeout(&mut self, run: u32, attempt: u32) {
-        let r = self.sagas.runs[run as usize];
-        let def = &mut self.sagas.defs[r.def as usize];
-        if r.attempt != attempt || !r.state.active() || !def.orchestrator_up {
-            return;
-        }
-        let limit = def.cfg.max_attempts.as_ref().map(|m| *m.get_ref());
-        if let State::Forward(k) = r.state
-            && limit.is_some_and(|m| r.sends >= m)
-        {
-            def.given_up += 1;
-            let next = if def.cfg.compensate {
-                State::Compensating(k)
-            } else {
-                State::Abandoned
-            };
-            let r = &mut self.sagas.runs[run as usize];
-            r.state = next;
-            r.sends = 0;
-        } else {
-            def.resends += 1;
-        }
-        self.send_saga_command(run);
+/// The orchestrator crashes: without a durable log its in-progress sagas are gone.
+pub(super) fn crash_orchestrator(mut c: PatternCtx, s: usize) {
+    let def = &mut c.sagas_mut().defs[s];
+    def.orchestrator_up = false;
+    // Its reply consumer goes with it: replies wait in the queue (or in hand, for
+    // redelivery) until it is back.
+    let (g, durable) = (def.group, def.cfg.durable);
+    c.set_group_up(g, false);
+    if durable {
+        return;
     }
+    let mut forgotten = 0;
+    for r in c
+        .sagas_mut()
+        .runs
+        .iter_mut()
+        .filter(|r| r.def as usize == s)
+    {
+        if r.state.active() {
+            r.state = State::Forgotten;
+            forgotten += 1;
+        }
+    }
+    let name = c.sagas().defs[s].cfg.name.get_ref().clone();
+    c.note(
+        LogKind::Loss,
+        format!("saga {name}: orchestrator forgets {forgotten} in-progress sagas"),
+    );
+}
 
-    /// The orchestrator crashes: without a durable log its in-progress sagas are gone.
-    pub(super) fn crash_orchestrator(&mut self, s: usize) {
-        let def = &mut self.sagas.defs[s];
-        def.orchestrator_up = false;
-        // Its reply consumer goes with it: replies wait in the queue (or in hand, for
-        // redelivery) until it is back.
-        let (g, durable) = (def.group, def.cfg.durable);
-        self.set_group_up(g, false);
-        if durable {
-            return;
-        }
-        let mut forgotten = 0;
-        for r in self.sagas.runs.iter_mut().filter(|r| r.def as usize == s) {
-            if r.state.active() {
-                r.state = State::Forgotten;
-                forgotten += 1;
-            }
-        }
-        let name = self.sagas.defs[s].cfg.name.get_ref().clone();
-        self.note(
-            LogKind::Loss,
-            format!("saga {name}: orchestrator forgets {forgotten} in-progress sagas"),
-        );
+/// The orchestrator restarts: a durable one recovers every in-progress saga from its
+/// log and resends the command each waits on.
+pub(super) fn restart_orchestrator(mut c: PatternCtx, s: usize) {
+    c.sagas_mut().defs[s].orchestrator_up = true;
+    let g = c.sagas().defs[s].group;
+    c.set_group_up(g, true);
+    let runs = &c.sagas().runs;
+    let active: Vec<u32> = (0..runs.len() as u32)
+        .filter(|&i| {
+            let r = &runs[i as usize];
+            r.def as usize == s && r.state.active()
+        })
+        .collect();
+    c.sagas_mut().defs[s].resends += active.len() as u64;
+    for &run in &active {
+        send_saga_command(c.re(), run);
     }
+    let name = c.sagas().defs[s].cfg.name.get_ref().clone();
+    c.note(
+        LogKind::Restart,
+        format!(
+            "saga {name}: orchestrator recovers {} in-progress sagas from its log",
+            active.len()
+        ),
+    );
+}
 
-    /// The orchestrator restarts: a durable one recovers every in-progress saga from its
-    /// log and resends the command each waits on.
-    pub(super) fn restart_orchestrator(&mut self, s: usize) {
-        self.sagas.defs[s].orchestrator_up = true;
-        let g = self.sagas.defs[s].group;
-        self.set_group_up(g, true);
-        let active: Vec<u32> = (0..self.sagas.runs.len() as u32)
-            .filter(|&i| {
-                let r = &self.sagas.runs[i as usize];
-                r.def as usize == s && r.state.active()
-            })
-            .collect();
-        self.sagas.defs[s].resends += active.len() as u64;
-        for &run in &active {
-            self.send_saga_command(run);
-        }
-        let name = self.sagas.defs[s].cfg.name.get_ref().clone();
-        self.note(
-            LogKind::Restart,
-            format!(
-                "saga {name}: orchestrator recovers {} in-progress sagas from its log",
-                active.len()
-            ),
-        );
-    }
-
-    /// Crashes or restarts every instance of group `g`, with one rebalance.
-    fn set_group_up(&mut self, g: u32, up: bool) {
-        self.rebalance_held = true;
-        for i in self.groups[g as usize].instances() {
-            if up {
-                self.restart_instance(i);
-            } else {
-                self.crash_instance(i);
-            }
-        }
-        self.release_rebalances();
-    }
-
-    /// Whether saga `s`'s orchestrator is up (`step` none) or its service of `step` has
-    /// an instance up.
-    #[cfg(test)]
-    pub(super) fn saga_part_up(&self, s: usize, step: Option<usize>) -> bool {
-        let def = &self.sagas.defs[s];
-        let Some(k) = step else {
-            return def.orchestrator_up;
-        };
-        let queue = command_queue(def.cfg.name.get_ref(), def.cfg.steps[k].service.get_ref());
-        let g = self
-            .groups
-            .iter()
-            .position(|g| g.name == queue)
-            .expect("a service");
-        self.groups[g]
-            .instances()
-            .any(|i| self.instances[i as usize].up)
-    }
+/// Whether saga `s`'s orchestrator is up (`step` none) or its service of `step` has
+/// an instance up.
+#[cfg(test)]
+pub(super) fn saga_part_up(v: super::patterns::PatternView, s: usize, step: Option<usize>) -> bool {
+    let def = &v.sagas().defs[s];
+    let Some(k) = step else {
+        return def.orchestrator_up;
+    };
+    let queue = command_queue(def.cfg.name.get_ref(), def.cfg.steps[k].service.get_ref());
+    let g = v
+        .groups()
+        .iter()
+        .position(|g| g.name == queue)
+        .expect("a service");
+    v.groups()[g].instances().any(|i| v.instance_up(i))
 }
 
 #[cfg(test)]

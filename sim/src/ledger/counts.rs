@@ -36,6 +36,7 @@ pub struct CopyCounts {
 impl CopyCounts {
     /// Counts copy `id` of final class `class`; `in_system` says whether it is still
     /// somewhere the census looks (only asked for a copy of no other class).
+    #[inline(always)]
     pub fn add(
         &mut self,
         id: u32,
