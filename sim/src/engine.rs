@@ -16,6 +16,7 @@ mod consume;
 mod dispatch;
 mod drops;
 mod fault;
+mod forwards;
 mod group;
 mod idempotence;
 mod invariants;

@@ -58,11 +58,8 @@ impl<'a> PatternCtx<'a> {
         PatternView { e: self.e }
     }
 
-    /// The simulated time now.
-    #[inline(always)]
-    pub fn now(&self) -> SimTime {
-        self.e.now
-    }
+    // The forwards every context shares (`engine/forwards.rs`).
+    super::super::forwards::shared_forwards!();
 
     /// The services' databases and relays, by producer (empty when all are direct).
     #[inline(always)]
@@ -175,18 +172,6 @@ impl<'a> PatternCtx<'a> {
         prod.up && prod.reachable
     }
 
-    /// The broker dropped group `g`'s copy `id` for `reason` (a known drop, not a loss).
-    #[inline(always)]
-    pub fn drop_copy(
-        &mut self,
-        g: u32,
-        id: u32,
-        arrived: Option<SimTime>,
-        reason: &'static str,
-    ) -> bool {
-        self.e.drop_copy(g, id, arrived, reason)
-    }
-
     /// Poison protection's state.
     #[inline(always)]
     pub fn protection(&self) -> &Protection {
@@ -199,30 +184,6 @@ impl<'a> PatternCtx<'a> {
         &mut self.e.protection
     }
 
-    /// Group `g`.
-    #[inline(always)]
-    pub fn group(&self, g: u32) -> &Group {
-        &self.e.groups[g as usize]
-    }
-
-    /// Group `g`, to change.
-    #[inline(always)]
-    pub fn group_mut(&mut self, g: u32) -> &mut Group {
-        &mut self.e.groups[g as usize]
-    }
-
-    /// Instance `i`.
-    #[inline(always)]
-    pub fn instance(&self, i: u32) -> &Instance {
-        &self.e.instances[i as usize]
-    }
-
-    /// Instance `i`, to change.
-    #[inline(always)]
-    pub fn instance_mut(&mut self, i: u32) -> &mut Instance {
-        &mut self.e.instances[i as usize]
-    }
-
     /// The groups subscribed to topic `t`, by engine index.
     #[inline(always)]
     pub fn topic_groups(&self, t: u32) -> &[u32] {
@@ -233,12 +194,6 @@ impl<'a> PatternCtx<'a> {
     #[inline(always)]
     pub fn apply_copy(&mut self, g: u32, msg: Msg) {
         self.e.apply_copy(g, msg);
-    }
-
-    /// Whether group `g` is a pipeline stage (publishes what it processes).
-    #[inline(always)]
-    pub fn is_stage(&self, g: u32) -> bool {
-        self.e.is_stage(g)
     }
 
     /// A stage's input `id` was rolled back: its outputs are undone.
@@ -263,34 +218,10 @@ impl<'a> PatternCtx<'a> {
             .map_or(FailMode::Fail, |m| *m.get_ref())
     }
 
-    /// Schedules `event` at `at`.
-    #[inline(always)]
-    pub fn schedule(&mut self, at: SimTime, event: Event) {
-        self.e.queue.push(at, event);
-    }
-
-    /// Instance `i` takes its next message, if it is free and one is there.
-    #[inline(always)]
-    pub fn try_start(&mut self, i: u32) {
-        self.e.try_start(i);
-    }
-
     /// A push model hands group `g`'s ready messages to its consumers.
     #[inline(always)]
     pub fn model_dispatch(&mut self, g: u32) {
         self.e.model_dispatch(g);
-    }
-
-    /// Room appeared in topic `t`: its parked requests go in after the current handler.
-    #[inline(always)]
-    pub fn unpark_soon(&mut self, t: u32) {
-        self.e.unpark_soon(t);
-    }
-
-    /// Moves `msg` to group `g`'s dead-letter queue.
-    #[inline(always)]
-    pub fn dead_letter(&mut self, g: u32, msg: Msg, why: &str) {
-        self.e.dead_letter(g, msg, why);
     }
 
     /// Notes `text` in the run's log.
