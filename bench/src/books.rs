@@ -91,6 +91,9 @@ pub struct Books {
     pub misrouted: u64,
     /// Why the run stopped early, if it did.
     pub partial: Option<String>,
+    /// When the producers stop (ns since start): a group's samples before it are its
+    /// throughput while producing, as in the engine.
+    pub stop_ns: u64,
 }
 
 impl Books {
@@ -167,6 +170,7 @@ impl Books {
             dropped_by_reason: BTreeMap::new(),
             misrouted: 0,
             partial: None,
+            stop_ns: sc.duration.0,
         }
     }
 
@@ -243,6 +247,9 @@ impl Books {
         if gb.ledger.finish(s.id) {
             gb.finished += 1;
             self.series.processed();
+            if now_ns > self.stop_ns && gb.metrics.samples_at_stop.is_none() {
+                gb.metrics.samples_at_stop = Some(gb.metrics.latency.len());
+            }
             gb.metrics
                 .latency
                 .saturating_record(now_ns.saturating_sub(s.at_ns).max(1));

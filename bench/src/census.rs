@@ -6,7 +6,7 @@
 use crate::books::{Books, GroupBooks, NOT_SENT};
 use mqlab_sim::SimTime;
 use mqlab_sim::ledger::Class;
-use mqlab_sim::metrics::{latency_of, new_histogram};
+use mqlab_sim::metrics::{latency_of, new_histogram, percentile_ladder};
 use mqlab_sim::scenario::Scenario;
 use mqlab_sim::summary::{
     Expectation, FaultWindow, GroupSummary, Latency, Messages, RunSummary, Throughput,
@@ -37,7 +37,7 @@ impl Books {
         }
     }
 
-    fn census(&self, g: &GroupBooks, end: SimTime) -> (GroupSummary, u64) {
+    fn census(&self, g: &GroupBooks, end: SimTime, duration_s: f64) -> (GroupSummary, u64) {
         let flags = &self.flags[g.topic];
         let mut s = GroupSummary::default();
         let mut unaccounted = 0;
@@ -75,7 +75,16 @@ impl Books {
             g.busy_ns as f64 / (end.0 as f64 * f64::from(g.instances.max(1)))
         };
         s.max_lag = g.max_lag;
-        s.latency_p99_s = latency_of(&g.metrics.latency).p99;
+        // The same per-group latency views and throughput the engine gives (they were left
+        // at zero: a real run's group rows read `rate/s 0.0` and `p50 0`).
+        s.latency_s = latency_of(&g.metrics.latency);
+        s.latency_p99_s = s.latency_s.p99;
+        s.latency_by_percentile_s = percentile_ladder(&g.metrics.latency);
+        let producing = g
+            .metrics
+            .samples_at_stop
+            .unwrap_or_else(|| g.metrics.latency.len());
+        s.processed_per_s = producing as f64 / duration_s.max(1e-9);
         (s, unaccounted)
     }
 
@@ -87,7 +96,7 @@ impl Books {
         let mut unaccounted = 0;
         let mut all = new_histogram();
         for g in &self.groups {
-            let (mut s, u) = self.census(g, end);
+            let (mut s, u) = self.census(g, end, sc.duration.as_secs_f64());
             s.topic.clone_from(sc.topics[g.topic].name.get_ref());
             unaccounted += u;
             groups.push(s);

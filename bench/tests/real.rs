@@ -65,6 +65,7 @@ fn rabbitmq_topic_exchange_copies_and_unroutable_equal_the_models() {
     let (r, sc) = bench(TOPIC_ROUTING, BrokerKind::Amqp, None);
     let model = Engine::new(&sc, sc.seed).run();
     assert_probe_used(&r, &sc);
+    assert_group_views(&r, &sc);
     let s = &r.summary;
     assert_eq!(s.messages.produced, model.messages.produced);
     assert_eq!(r.misrouted, 0, "no delivery outside the model's routing");
@@ -105,6 +106,7 @@ fn rabbitmq_topic_routing_on_the_wire_client_loses_nothing() {
     );
     let model = Engine::new(&sc, sc.seed).run();
     assert_probe_used(&r, &sc);
+    assert_group_views(&r, &sc);
     let s = &r.summary;
     assert_eq!(s.messages.produced, model.messages.produced);
     for (real, m) in s.groups.iter().zip(&model.groups) {
@@ -437,6 +439,31 @@ fn rabbitmq_max_length_drops_agree_with_the_model() {
 /// latency holds the one-way trip and the broker's per-message time, which a model run
 /// with the round trip alone lacks by that time (at 200/s nothing queues at the broker,
 /// so the difference is one ingest).
+/// A real run's group rows carry the same latency views and throughput as the model's
+/// (they were zero: `rate/s 0.0`, `p50 0`): every group that processed something has a
+/// positive median no larger than its p99, a percentile ladder, and a rate while producing
+/// no larger than everything it processed over the producing period.
+fn assert_group_views(r: &mqlab_bench::BenchResult, sc: &Scenario) {
+    let duration_s = sc.duration.as_secs_f64();
+    for g in r.summary.groups.iter().filter(|g| g.processed > 0) {
+        let l = &g.latency_s;
+        assert!(
+            l.p50 > 0.0 && l.p50 <= l.p99 && l.p99 <= l.max,
+            "{}: {l:?}",
+            g.name
+        );
+        assert_eq!(g.latency_p99_s, l.p99, "{}", g.name);
+        assert!(!g.latency_by_percentile_s.is_empty(), "{}", g.name);
+        assert!(
+            g.processed_per_s > 0.0 && g.processed_per_s <= g.processed as f64 / duration_s + 1e-9,
+            "{}: {} per s of {} processed",
+            g.name,
+            g.processed_per_s,
+            g.processed
+        );
+    }
+}
+
 fn assert_probe_used(r: &mqlab_bench::BenchResult, sc: &Scenario) {
     let p = r.probe.expect("a real run has a probe");
     assert!(p.rtt_s.is_finite() && p.rtt_s > 0.0, "{p:?}");
@@ -493,7 +520,9 @@ fn redis_probe_measures_the_per_message_overhead_and_the_model_uses_it() {
     let _one = serial();
     let (r, sc) = bench(LIGHT, BrokerKind::Redis, None);
     assert_probe_used(&r, &sc);
+    assert_group_views(&r, &sc);
     let log = LIGHT.replace("\"pubsub\"", "\"log\"");
     let (r, sc) = bench(&log, BrokerKind::Redis, None);
     assert_probe_used(&r, &sc);
+    assert_group_views(&r, &sc);
 }
