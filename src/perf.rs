@@ -6,6 +6,7 @@
 
 mod anchors;
 mod child;
+mod counters;
 mod rows;
 mod table;
 
@@ -34,7 +35,8 @@ pub struct PerfArgs {
     /// Leave SimPy out (it needs python3 with venv, and pip to reach PyPI once).
     #[arg(long)]
     pub skip_simpy: bool,
-    /// Also run the mm1 row under `perf stat` for instructions and cache misses per message.
+    /// Also count instructions and cache misses per message for mm1 and heap_limit: with
+    /// `perf stat` where the machine has hardware counters, else with cachegrind.
     #[arg(long)]
     pub perf_stat: bool,
     /// Print the report as JSON on stdout instead of Markdown tables.
@@ -96,20 +98,25 @@ pub fn perf(args: &PerfArgs) -> anyhow::Result<ExitCode> {
         measured.extend(runs);
     }
     let targets = table::targets(&measured, Some(&heap), simpy.as_ref());
+    let counters = if args.perf_stat {
+        progress("counting instructions and cache misses (perf stat, else cachegrind)");
+        let heap_exe = place.cache.join("release").join("heap_limit");
+        Some(counters::measure(&exe, &heap_exe, args.messages).map_err(|why| why.to_string()))
+    } else {
+        None
+    };
     let report = table::Report {
         machine: machine(args.messages, args.repeat),
         messages: args.messages,
         anchors: [Some(heap), simpy].into_iter().flatten().collect(),
         rows: measured,
         targets,
+        counters,
     };
     if args.json {
         crate::outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
         crate::out!("{}", table::markdown(&report))?;
-    }
-    if args.perf_stat {
-        crate::outln!("\n{}", perf_stat(&exe, args.messages))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -150,37 +157,4 @@ fn machine(messages: u64, repeat: u32) -> String {
         "mqlab perf: {} messages per row, fastest of {repeat}; {cores} cores ({cpu}), load average {load} at the end",
         table::grouped(messages)
     )
-}
-
-/// mm1 under `perf stat`: instructions and cache misses per message, or why not.
-fn perf_stat(exe: &std::path::Path, messages: u64) -> String {
-    let out = std::env::temp_dir().join(format!("mqlab-perf-stat-{}.csv", std::process::id()));
-    let status = std::process::Command::new("perf")
-        .args(["stat", "-x,", "-e", "instructions,cache-misses", "-o"])
-        .arg(&out)
-        .arg("--")
-        .arg(exe)
-        .args(["run", "scenarios/mm1.toml", "--messages"])
-        .arg(messages.to_string())
-        .arg("--json")
-        .stdout(std::process::Stdio::null())
-        .status();
-    let text = std::fs::read_to_string(&out).unwrap_or_default();
-    let _ = std::fs::remove_file(&out);
-    if !status.is_ok_and(|s| s.success() || s.code() == Some(1)) {
-        return "perf stat: could not run `perf stat` (is perf installed?)".into();
-    }
-    let mut line = format!("perf stat, mm1 at {} messages:", table::grouped(messages));
-    for event in ["instructions", "cache-misses"] {
-        let field = text
-            .lines()
-            .find(|l| l.split(',').nth(2).is_some_and(|e| e.starts_with(event)))
-            .and_then(|l| l.split(',').next());
-        match field.map(|f| (f, f.parse::<f64>())) {
-            Some((_, Ok(n))) => line.push_str(&format!(" {:.1} {event}/msg", n / messages as f64)),
-            Some((f, Err(_))) => line.push_str(&format!(" {event} {f}")),
-            None => line.push_str(&format!(" {event} not reported")),
-        }
-    }
-    line
 }

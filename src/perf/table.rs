@@ -22,6 +22,9 @@ pub struct Report {
     pub anchors: Vec<Anchor>,
     pub rows: Vec<Measured>,
     pub targets: Vec<Target>,
+    /// `--perf-stat`'s counts, or why they could not be taken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counters: Option<Result<super::counters::Counters, String>>,
 }
 
 fn find<'a>(rows: &'a [Measured], name: &str) -> Option<&'a Measured> {
@@ -160,6 +163,11 @@ pub fn markdown(r: &Report) -> String {
                 t.target, t.measured, t.needed
             ));
         }
+    }
+    match &r.counters {
+        Some(Ok(c)) => s.push_str(&format!("\n{}", super::counters::markdown(c))),
+        Some(Err(why)) => s.push_str(&format!("\nCounters: not measured ({why}).\n")),
+        None => {}
     }
     s.push_str("\nCommands:\n\n");
     for a in &r.anchors {
