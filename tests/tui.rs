@@ -185,6 +185,17 @@ fn faults_are_refused_once_the_run_is_over_or_aimed_at_nothing() {
         .inject(&spec(FaultKind::Crash, "billing/0"))
         .unwrap_err();
     assert!(e.contains("names nothing"), "{e}");
+    // A near miss of a real instance says what there is instead of listing every form.
+    let e = driver
+        .inject(&spec(
+            FaultKind::Crash,
+            &format!("{}/7", scenario().consumers[0].group.get_ref()),
+        ))
+        .unwrap_err();
+    assert!(
+        e.contains("is not one of group") && e.contains("number"),
+        "{e}"
+    );
     while !driver.finished() {
         driver.advance(SimDuration::from_secs(5));
     }

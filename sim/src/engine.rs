@@ -496,7 +496,9 @@ impl Engine {
     /// The target names nothing, or the kind is not supported.
     pub fn inject_fault(&mut self, mut fault: FaultConfig) -> Result<(), String> {
         let target = crate::scenario::resolve_target(&self.scenario, fault.target.get_ref())
-            .ok_or_else(|| format!("fault target `{}` names nothing", fault.target.get_ref()))?;
+            .ok_or_else(|| {
+                crate::scenario::unresolved_target(&self.scenario, fault.target.get_ref())
+            })?;
         // One nanosecond on: everything at `now` has already run here, and must have run
         // before the fault when the exported scenario replays it.
         let earliest = self.now + SimDuration(1);

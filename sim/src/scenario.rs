@@ -13,6 +13,7 @@ mod protect;
 mod publish;
 mod replies;
 mod saga;
+mod target_hint;
 mod validate;
 pub use consumer::{
     Assignment, ConsumerConfig, Delivery, Idempotence, OffsetReset, OnFailure, Overflow, Scheduling,
@@ -27,6 +28,7 @@ pub use saga::{
     MAX_STEPS, SagaConfig, SagaStep, command_queue, derive_saga_producers, derive_saga_services,
     saga_replies,
 };
+pub use target_hint::unresolved as unresolved_target;
 pub use validate::timers::TIMER_FLOOR;
 pub use validate::{Target, resolve_target};
 

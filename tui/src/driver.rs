@@ -91,7 +91,10 @@ impl Driver {
             return Err("the run is over: r restarts it".into());
         }
         if resolve_target(&self.scenario, &spec.target).is_none() {
-            return Err(format!("fault target `{}` names nothing", spec.target));
+            return Err(mqlab_sim::scenario::unresolved_target(
+                &self.scenario,
+                &spec.target,
+            ));
         }
         // Everything at `now` has already run, so the engine applies a fault 1 ns later
         // at the earliest; ask for the next whole millisecond after that, so the export

@@ -405,10 +405,7 @@ fn fault(s: &Scenario, f: &super::FaultConfig) -> Result<(), Invalid> {
     let target = resolve_target(s, f.target.get_ref()).ok_or_else(|| {
         (
             Some(f.target.span()),
-            format!(
-                "fault target `{}` names nothing (expected `group/instance`, `group`, a producer name, `broker/N`, `network`, `saga/NAME`, `saga/NAME/SERVICE`, or `relay/PRODUCER` or `relay/PRODUCER/N` for an outbox relay)",
-                f.target.get_ref()
-            ),
+            super::unresolved_target(s, f.target.get_ref()),
         )
     })?;
     if super::is_operator_action(kind) {
