@@ -130,14 +130,14 @@ fn judge(rate: f64, runs: &[RunSummary], slo: &[Bound], outside: bool, warmup: W
 }
 
 pub fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
-    let loaded = load::scenario(&args.scenario)?;
+    let settings = load::settings(&args.set)?;
+    let loaded = load::scenario_with(&args.scenario, &settings)?;
     let slo = slo::parse_all(&args.slo, &loaded.scenario)?;
     let seeds = parse_seeds(args.seeds.as_deref().unwrap_or("1..5"))?;
     if !(args.precision > 0.0 && args.precision < 1.0) {
         bail!("--precision must be between 0 and 1");
     }
-    let settings = load::settings(&args.set)?;
-    let base = load::with_settings(&loaded, &args.scenario, &settings)?;
+    let base = loaded.scenario.clone();
     let start = base
         .producers
         .iter()

@@ -58,7 +58,13 @@ pub fn parse_format(s: &str) -> Result<Format, String> {
 }
 
 pub fn compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
-    let loaded = load::scenario(&args.scenario)?;
+    // Every combination sets the same keys: the first one's mends the file as well as any
+    // other's (each is checked again when its variant is built).
+    let first: Vec<(String, String)> = parse_sweeps(&args.set)?
+        .into_iter()
+        .map(|(k, vs)| (k, vs[0].clone()))
+        .collect();
+    let loaded = load::scenario_with(&args.scenario, &first)?;
     if let Some(out) = &args.out {
         crate::output::check_target(Path::new(out))?;
     }

@@ -11,9 +11,20 @@ pub struct Loaded {
 
 /// Reads and validates `path`; errors name the file, line and column.
 pub fn scenario(path: &str) -> anyhow::Result<Loaded> {
+    scenario_with(path, &[])
+}
+
+/// Reads `path` and validates it with `settings` applied, so that a `--set` can mend a
+/// file that is not valid on its own (a `rate = -5` set right on the command line); the
+/// scenario kept is the one the settings make, the text the file's own.
+pub fn scenario_with(path: &str, settings: &[(String, String)]) -> anyhow::Result<Loaded> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read scenario {path}"))?;
     let source = utf8(bytes, path)?;
-    let scenario = Scenario::from_toml(&source, path)?;
+    let scenario = if settings.is_empty() {
+        Scenario::from_toml(&source, path)?
+    } else {
+        Scenario::from_toml_with(&source, path, settings)?
+    };
     Ok(Loaded { scenario, source })
 }
 
@@ -50,9 +61,9 @@ pub fn prepared_with(
     seed: Option<u64>,
     set: &[String],
 ) -> anyhow::Result<(Scenario, String, u64)> {
-    let loaded = scenario(path)?;
     let settings = settings(set)?;
-    let mut scenario = with_settings(&loaded, path, &settings)?;
+    let loaded = scenario_with(path, &settings)?;
+    let mut scenario = loaded.scenario;
     if let Some(d) = delivery {
         set_delivery(&mut scenario, d, &settings);
     }

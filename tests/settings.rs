@@ -204,3 +204,67 @@ fn an_unknown_key_lists_the_keys_its_table_takes() {
     );
     assert!(err.contains("did you mean `acks`?"), "{err}");
 }
+
+/// The commands that take `--set` on a file that is not valid until the setting is applied.
+#[test]
+fn a_setting_mends_a_file_that_is_not_valid_on_its_own() {
+    let dir = std::env::temp_dir().join(format!("mqlab-set-mends-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("negative-rate.toml");
+    let text = std::fs::read_to_string("scenarios/mm1.toml").unwrap();
+    std::fs::write(&path, text.replace("rate = 900", "rate = -5")).unwrap();
+    let file = path.to_str().unwrap();
+    // Without the setting the file's own line is named.
+    let err = refused(file, &["duration=2s"]);
+    assert!(
+        err.contains("negative-rate.toml:") && err.contains("not -5"),
+        "{err}"
+    );
+    let (code, r, err) = run(file, &["producer.arrivals.rate=100", "duration=10s"]);
+    assert_eq!(code, Some(0), "{err}");
+    let produced = r["messages"]["produced"].as_u64().expect("produced");
+    assert!((850..=1150).contains(&produced), "{produced}");
+    // A setting that does not mend it names itself.
+    let err = refused(file, &["producer.arrivals.rate=-3"]);
+    assert!(err.contains("--set producer.arrivals.rate=-3"), "{err}");
+    for cmd in [
+        vec![
+            "compare",
+            file,
+            "--seeds",
+            "1..2",
+            "--set",
+            "producer.arrivals.rate=80,90",
+            "--set",
+            "duration=5s",
+        ],
+        vec![
+            "capacity",
+            file,
+            "--seeds",
+            "1..1",
+            "--producer",
+            "arrivals",
+            "--slo",
+            "p99<1s",
+            "--set",
+            "producer.arrivals.rate=80",
+            "--set",
+            "duration=5s",
+        ],
+        vec![
+            "trace",
+            file,
+            "--set",
+            "producer.arrivals.rate=80",
+            "--message",
+            "3",
+        ],
+    ] {
+        let out = mqlab().args(&cmd).output().expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(2), "{cmd:?}: {err}");
+        assert!(!err.contains("not -5"), "{cmd:?}: {err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
