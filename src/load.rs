@@ -119,19 +119,28 @@ pub fn set_delivery(scenario: &mut Scenario, delivery: Delivery, settings: &[(St
 /// not fit in this machine's available memory, with both numbers; better than being
 /// killed hours in. Where the available memory cannot be read, nothing is refused.
 pub fn check_fits(scenario: &Scenario, path: &str, runs: usize) -> anyhow::Result<()> {
-    let need = scenario.ledger_bytes_estimate() * runs.max(1) as f64;
     let Some(available) = available_bytes() else {
         return Ok(());
     };
-    if need > available as f64 {
-        anyhow::bail!(
-            "{path}: the run would need about {:.1} GB for its per-message ledger ({} at once; rate × duration messages, a byte per message and about 1.25 per copy), and this machine has {:.1} GB available; lower a rate, the duration or --scale",
+    match refusal(scenario, path, runs, available) {
+        Some(why) => Err(anyhow::anyhow!(why)),
+        None => Ok(()),
+    }
+}
+
+/// Why `runs` runs of `scenario` at once do not fit in `available` bytes, if they do not.
+/// The need is the peak of the per-message state: the window of messages not final yet
+/// where the ledger folds, rate × duration messages where it keeps every copy.
+fn refusal(scenario: &Scenario, path: &str, runs: usize, available: u64) -> Option<String> {
+    let need = scenario.ledger_bytes_estimate() * runs.max(1) as f64;
+    (need > available as f64).then(|| {
+        format!(
+            "{path}: the run would need about {:.1} GB for its per-message ledger ({} at once; the messages not final yet at the peak, rate × duration where the ledger cannot fold; a byte per message and about 1.25 per copy), and this machine has {:.1} GB available; lower a rate, the duration or --scale",
             need / 1e9,
             runs.max(1),
             available as f64 / 1e9
-        );
-    }
-    Ok(())
+        )
+    })
 }
 
 /// `MemAvailable` from /proc/meminfo, in bytes.
@@ -150,4 +159,60 @@ pub fn source_hash(source: &str) -> String {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     format!("{h:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refusal;
+    use mqlab_sim::Scenario;
+
+    /// A log at 900,000 messages a second for `duration` (3.24e9 messages an hour), one
+    /// consumer at utilisation 0.9, with `extra` lines.
+    fn scenario(duration: &str, extra: &str) -> Scenario {
+        with_service(duration, "exp(1us)", extra)
+    }
+
+    fn with_service(duration: &str, service: &str, extra: &str) -> Scenario {
+        let text = format!(
+            "name = \"x\"\nduration = \"{duration}\"\n[[topic]]\nname = \"t\"\n[[producer]]\nname = \"p\"\ntopic = \"t\"\nrate = 900000\n[[consumer]]\ngroup = \"g\"\ntopic = \"t\"\nservice_time = \"{service}\"\n{extra}"
+        );
+        Scenario::from_toml(&text, "x.toml").expect("valid")
+    }
+
+    const GB: u64 = 1_000_000_000;
+
+    #[test]
+    fn a_run_that_folds_needs_its_window_not_rate_times_duration() {
+        // 3.24e9 messages, 7.3 GB kept whole; folding, a backlog of a few messages plus
+        // the folds' interval: far below 1 GB, with a consumer crash of a second too.
+        let s = scenario(
+            "1h",
+            "[[fault]]\nat = \"10s\"\nkind = \"crash\"\ntarget = \"g\"\nduration = \"1s\"\n",
+        );
+        assert!(refusal(&s, "x.toml", 1, GB).is_none());
+        assert!(refusal(&s, "x.toml", 2, GB).is_none());
+        // The window is no free pass: almost nothing available is still too little.
+        assert!(refusal(&s, "x.toml", 1, 1_000_000).is_some());
+    }
+
+    #[test]
+    fn what_cannot_fold_or_falls_behind_still_counts_the_run() {
+        let fits = |s: &Scenario| refusal(s, "x.toml", 1, GB).is_none();
+        // A consumer slower than the producers: the backlog grows with the run.
+        assert!(!fits(&with_service("1h", "exp(2us)", "")));
+        // A group down from 10s to the end holds everything produced after.
+        let down = "[[fault]]\nat = \"10s\"\nkind = \"crash\"\ntarget = \"g\"\n";
+        assert!(!fits(&scenario("1h", down)));
+        // Retention keeps an hour of messages, read or not.
+        let mut kept = scenario("1h", "");
+        kept.topics[0].retention = Some(mqlab_sim::SimDuration::from_secs_f64(3600.0));
+        assert!(!fits(&kept));
+        let why = refusal(&kept, "x.toml", 1, GB).expect("refused");
+        assert!(
+            why.starts_with("x.toml: the run would need about "),
+            "{why}"
+        );
+        // A short run fits either way.
+        assert!(fits(&scenario("10s", "")));
+    }
 }

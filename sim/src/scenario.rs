@@ -439,8 +439,9 @@ pub struct Expect {
 }
 
 impl Scenario {
-    /// About how many bytes of per-message state the run will hold by its end (rate ×
-    /// duration; the ledger keeps every message's copies for the whole run).
+    /// About how many bytes of per-message state the run will hold at its peak: rate ×
+    /// duration messages where the ledger keeps every copy, the window of messages not
+    /// final yet where it folds.
     #[must_use]
     pub fn ledger_bytes_estimate(&self) -> f64 {
         validate::size::ledger_bytes(self)

@@ -14,9 +14,25 @@
 //! operator's redrive, and the traced message. The message being registered is the
 //! newest id, so the watermark never passes it.
 //!
+//! Faults hold nothing else (the audit, kind by kind): a crashed or cut-off instance's
+//! message in hand and unacknowledged ones stay in its `work` and `pending` (a cut-off
+//! zombie goes on with them; a crash hands them to the model, which replays a log from
+//! the committed offset, a retained entry, or makes a queue's message visible again, or
+//! loses it for good at most once). A crashed or cut-off producer's requests stay in
+//! `inflight` while any is on the wire. A broker crash or partition parks writes or
+//! leaves `acks = all` requests waiting, and a failover truncates only retained entries
+//! (the ones already trimmed stay used), resent from their requests in flight. A replay
+//! moves offsets back no further than the retained entries; a redrive brings back the
+//! kept dead letters. Poison is a flag in the message; slow windows and latency spikes
+//! hold no message. So faults fold, scheduled or injected live. A group that joins late
+//! holds no copy until it joins: from the earliest offset it reads the retained entries
+//! (what its joined peers trimmed before was dropped for it at the trim, `retention`),
+//! from the latest it never gets the earlier copies, which stay as they are.
+//!
 //! Features whose state was not audited for message references do not fold at all:
-//! faults (scheduled or injected live), services and their outboxes, sagas, requesters
-//! and groups that join late. Whatever cannot be proved final stays.
+//! services and their outboxes, pipelines, sagas and requesters. Whatever cannot be proved
+//! final stays. Dead letters kept for a redrive are never final while kept: a queue group
+//! that dead-letters holds the window at its first one from then on.
 
 use super::Engine;
 use crate::consumer::Store;
@@ -57,14 +73,12 @@ impl Engine {
     }
 
     /// Whether the scenario only uses features whose message references the watermark
-    /// knows (checked at each fold: a fault injected live stops folding from then on).
+    /// knows (checked at each fold).
     fn folds(&self) -> bool {
-        self.scenario.faults.is_empty()
-            && self.scenario.sagas.is_empty()
+        self.scenario.sagas.is_empty()
             && !self.pipeline_on()
             && self.services.iter().all(Option::is_none)
             && self.requesters.iter().all(Option::is_none)
-            && self.unjoined == 0
     }
 
     /// The lowest message id of topic `t` still referenced anywhere a copy can come back

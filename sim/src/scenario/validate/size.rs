@@ -45,30 +45,111 @@ pub(super) fn check(s: &Scenario) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// Bytes the run's per-message state will need at its end, from rate × duration: a flag
-/// byte per message, and per copy a ledger byte plus its bits (entered, sampled) and, for
-/// groups that drop, a reason byte. The estimate the command line holds against the
-/// machine's free memory before it starts.
+/// Bytes the run's per-message state will need at most, at the peak: a flag byte per
+/// message, and per copy a ledger byte plus its bits (entered, sampled) and, for groups
+/// that drop, a reason byte. Without folding (see `folds`) that is every message of the
+/// run, rate × duration; with it, each topic's window (`window_messages`). The estimate the
+/// command line holds against the machine's free memory before it starts.
 #[must_use]
 pub fn ledger_bytes(s: &Scenario) -> f64 {
     let duration_s = s.duration.as_secs_f64();
+    let folds = folds(s);
     s.topics
         .iter()
         .map(|t| {
-            let messages: f64 = s
+            let name = t.name.get_ref();
+            let rate: f64 = s
                 .producers
                 .iter()
-                .filter(|p| p.topic.get_ref() == t.name.get_ref())
-                .map(|p| *p.rate.get_ref() * duration_s)
+                .filter(|p| p.topic.get_ref() == name)
+                .map(|p| *p.rate.get_ref())
                 .sum();
             let groups = s
                 .consumers
                 .iter()
-                .filter(|c| c.topic.get_ref() == t.name.get_ref())
+                .filter(|c| c.topic.get_ref() == name)
                 .count() as f64;
+            let all = rate * duration_s;
+            let messages = if folds {
+                all.min(window_messages(s, t, rate))
+            } else {
+                all
+            };
             messages * (1.0 + groups * (1.0 + 0.25))
         })
         .sum()
+}
+
+/// Whether the engine's windowed ledgers fold in this scenario: the features whose message
+/// references the fold's watermark does not know keep every copy (the engine decides
+/// again at each fold, `Engine::folds`; this is its reading of the file).
+fn folds(s: &Scenario) -> bool {
+    s.sagas.is_empty()
+        && s.consumers.iter().all(|c| c.outputs.is_empty())
+        && s.producers.iter().all(|p| {
+            p.reply_timeout.is_none()
+                && p.publish
+                    .as_ref()
+                    .is_none_or(|x| *x.get_ref() == crate::scenario::Publish::Direct)
+        })
+}
+
+/// Messages of topic `t` (produced at `rate` a second) a folding run holds at once, at
+/// most: the interval between two folds with the vectors' spare capacity, plus what is
+/// not final yet. That is the backlog a group slower than the rate leaves (its instances
+/// over the mean service time; a log partition feeds one instance), what a `retention`
+/// keeps read or not, and what piles up while a fault window is open (taken as all the
+/// rate: a crashed group or broker takes nothing; a fault without an end lasts the run).
+/// A queue or exchange group keeps its dead letters for an operator's redrive, which
+/// holds the window at the first one: where a fault or a `processing_timeout` makes
+/// dead letters, the whole run counts.
+fn window_messages(s: &Scenario, t: &crate::scenario::TopicConfig, rate: f64) -> f64 {
+    use crate::scenario::{BrokerModel, FaultKind};
+    let duration_s = s.duration.as_secs_f64();
+    let name = t.name.get_ref();
+    let model = t
+        .model
+        .as_ref()
+        .map_or(*s.broker.model.get_ref(), |m| *m.get_ref());
+    let groups = || s.consumers.iter().filter(|c| c.topic.get_ref() == name);
+    let failing = s
+        .faults
+        .iter()
+        .any(|f| matches!(f.kind.get_ref(), FaultKind::Poison | FaultKind::Outage))
+        || groups().any(|c| c.processing_timeout.is_some());
+    if failing && matches!(model, BrokerModel::Queue | BrokerModel::Exchange) {
+        return f64::INFINITY;
+    }
+    let behind = groups()
+        .map(|c| {
+            let mut servers = f64::from(*c.instances.get_ref());
+            match model {
+                BrokerModel::Log => servers = servers.min(f64::from(*t.partitions.get_ref())),
+                BrokerModel::Pubsub => servers = 1.0,
+                BrokerModel::Queue | BrokerModel::Exchange => {}
+            }
+            let mean = c.service_time.mean().as_secs_f64();
+            let capacity = if mean > 0.0 {
+                servers / mean
+            } else {
+                f64::INFINITY
+            };
+            (rate - capacity).max(0.0) * duration_s
+        })
+        .fold(0.0, f64::max);
+    let retained = t.retention.map_or(0.0, |r| rate * r.as_secs_f64());
+    let faults: f64 = s
+        .faults
+        .iter()
+        .filter(|f| !crate::scenario::is_operator_action(*f.kind.get_ref()))
+        .map(|f| {
+            let open = f
+                .duration
+                .map_or(duration_s - f.at.as_secs_f64(), |d| d.as_secs_f64());
+            rate * open.clamp(0.0, duration_s)
+        })
+        .sum();
+    4.0 * f64::from(crate::ledger::FOLD_EVERY) + behind + retained + faults
 }
 
 #[cfg(test)]
