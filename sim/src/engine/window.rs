@@ -11,12 +11,14 @@
 //! the resequencer, parked and spilled produce requests, quarantine, producers' requests
 //! in flight (a resend twin or a network duplicate appends the message again; every
 //! request on the wire is counted in its `in_transit`), the dead letters kept for an
-//! operator's redrive, and the traced message. The message being registered is the
-//! newest id, so the watermark never passes it.
+//! operator's redrive, the patterns' state (services, outboxes, sagas, requesters: see
+//! `patterns/live.rs`, which also folds their per-message tables), and the traced
+//! message. The message being registered is the newest id, so the watermark never
+//! passes it.
 //!
 //! Features whose state was not audited for message references do not fold at all:
-//! faults (scheduled or injected live), services and their outboxes, sagas, requesters
-//! and groups that join late. Whatever cannot be proved final stays.
+//! faults (scheduled or injected live) and groups that join late. Whatever cannot be
+//! proved final stays.
 
 use super::Engine;
 use crate::consumer::Store;
@@ -37,6 +39,7 @@ impl Engine {
             // Each reads the group's ledger before the ledger forgets the prefix.
             self.drops.fold(g, below, &self.groups[g as usize].ledger);
             self.fold_idempotence(g, below);
+            self.fold_patterns(g, below);
             let flags = &self.topics[t as usize].flags;
             self.groups[g as usize].ledger.fold(below, flags);
         }
@@ -59,12 +62,7 @@ impl Engine {
     /// Whether the scenario only uses features whose message references the watermark
     /// knows (checked at each fold: a fault injected live stops folding from then on).
     fn folds(&self) -> bool {
-        self.scenario.faults.is_empty()
-            && self.scenario.sagas.is_empty()
-            && !self.pipeline_on()
-            && self.services.iter().all(Option::is_none)
-            && self.requesters.iter().all(Option::is_none)
-            && self.unjoined == 0
+        self.scenario.faults.is_empty() && self.unjoined == 0
     }
 
     /// The lowest message id of topic `t` still referenced anywhere a copy can come back
@@ -111,6 +109,7 @@ impl Engine {
             prod.waiting.iter().for_each(|&id| see(id));
             prod.unresolved.iter().for_each(|&(_, id)| see(id));
         }
+        self.patterns_live(t, &mut see);
         if self.trace_key != super::trace::UNTRACED && self.trace_key >> 32 == u64::from(t) {
             see(self.trace_key as u32);
         }
