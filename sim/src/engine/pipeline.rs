@@ -21,6 +21,9 @@
 mod figures;
 mod fold;
 
+use fold::Lineages;
+pub(super) use fold::shrink;
+
 use super::Engine;
 use crate::consumer::Store;
 use crate::message::Msg;
@@ -83,43 +86,6 @@ struct Lineage {
     root_born: SimTime,
     /// When it was first published.
     born: SimTime,
-}
-
-/// A topic's lineage from message `base` on: a folded message is final, so nothing
-/// asks where it came from any more.
-#[derive(Clone, Debug, Default)]
-struct Lineages {
-    base: u32,
-    v: VecDeque<Lineage>,
-}
-
-impl Lineages {
-    /// Message `id`'s lineage (none for a topic no service publishes to).
-    fn get(&self, id: u32) -> Option<&Lineage> {
-        // An untracked topic's base stays 0: `None`, as for every message.
-        assert!(id >= self.base, "lineage of message {id}, folded");
-        self.v.get((id - self.base) as usize)
-    }
-
-    fn at(&self, id: u32) -> &Lineage {
-        self.get(id).expect("a derived message's lineage")
-    }
-
-    /// Forgets the entries below `below`.
-    fn forget_below(&mut self, below: u32) {
-        let n = below.saturating_sub(self.base).min(self.v.len() as u32);
-        self.v.drain(..n as usize);
-        self.base += n;
-        shrink(&mut self.v);
-    }
-}
-
-/// Gives back what a deque no longer needs after its front was drained, so that a burst
-/// does not stay resident for the rest of the run.
-pub(super) fn shrink<T>(v: &mut VecDeque<T>) {
-    if v.capacity() > 4 * v.len().max(1024) {
-        v.shrink_to(2 * v.len());
-    }
 }
 
 /// The services of a run (off, and empty, when no group has outputs).

@@ -11,9 +11,47 @@
 //! Lineage (a message's parent, path, order and birth) is read only for a message being
 //! applied, republished or answered, all live; a folded message's is forgotten.
 
-use super::{NONE, Output, shrink};
+use super::{Lineage, NONE, Output};
 use crate::engine::Engine;
 use crate::ledger::Class;
+use std::collections::VecDeque;
+
+/// A topic's lineage from message `base` on: a folded message is final, so nothing
+/// asks where it came from any more.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Lineages {
+    base: u32,
+    pub(super) v: VecDeque<Lineage>,
+}
+
+impl Lineages {
+    /// Message `id`'s lineage (none for a topic no service publishes to).
+    pub(super) fn get(&self, id: u32) -> Option<&Lineage> {
+        // An untracked topic's base stays 0: `None`, as for every message.
+        assert!(id >= self.base, "lineage of message {id}, folded");
+        self.v.get((id - self.base) as usize)
+    }
+
+    pub(super) fn at(&self, id: u32) -> &Lineage {
+        self.get(id).expect("a derived message's lineage")
+    }
+
+    /// Forgets the entries below `below`.
+    pub(super) fn forget_below(&mut self, below: u32) {
+        let n = below.saturating_sub(self.base).min(self.v.len() as u32);
+        self.v.drain(..n as usize);
+        self.base += n;
+        shrink(&mut self.v);
+    }
+}
+
+/// Gives back what a deque no longer needs after its front was drained, so that a burst
+/// does not stay resident for the rest of the run.
+pub(in crate::engine) fn shrink<T>(v: &mut VecDeque<T>) {
+    if v.capacity() > 4 * v.len().max(1024) {
+        v.shrink_to(2 * v.len());
+    }
+}
 
 impl Output {
     /// Of inputs `ids` of a group with `ledger`: those with outputs published that the
