@@ -22,6 +22,7 @@ mod outbox;
 mod outbox_relay;
 mod output;
 mod overflow;
+mod pattern_window;
 mod patterns;
 mod perf;
 mod performance;

@@ -24,6 +24,7 @@ mod lag;
 mod models;
 mod outbox;
 mod patterns;
+pub use patterns::PatternRetained;
 mod pauses;
 mod payload;
 mod pipeline;

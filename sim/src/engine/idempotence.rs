@@ -327,6 +327,8 @@ impl Engine {
         if let Some(store) = &mut self.idem.stores[g] {
             store.forget_below(below);
         }
+        // Dead letters the window let go are final: no redrive can bring them back.
+        self.idem.dead[g].retain(|m| m.id >= below);
     }
 
     /// Bytes held per copy by the idempotence state (dedup marks).
@@ -339,10 +341,27 @@ impl Engine {
             .sum()
     }
 
-    /// The message ids of group `g`'s dead letters kept for a redrive (it brings them
-    /// back: they are never folded).
+    /// The message ids of group `g`'s dead letters kept for a redrive, which brings them
+    /// back: none unless the scenario redrives the group (a redrive injected live finds
+    /// the dead letters of the window not folded yet, as a dead-letter queue's retention
+    /// keeps the recent ones). Without one a dead letter is final, and only the list an
+    /// operator would look at holds it, until the window passes it.
     pub(super) fn kept_dead_letters(&self, g: u32) -> impl Iterator<Item = u32> + '_ {
-        self.idem.dead[g as usize].iter().map(|m| m.id)
+        let redriven = self.faults.iter().any(|f| {
+            *f.cfg.kind.get_ref() == crate::scenario::FaultKind::Redrive
+                && f.target == crate::scenario::Target::Group(g as usize)
+        });
+        let kept: &[Msg] = if redriven {
+            &self.idem.dead[g as usize]
+        } else {
+            &[]
+        };
+        kept.iter().map(|m| m.id)
+    }
+
+    /// Dead letters kept, over every group.
+    pub(super) fn dead_letters_kept(&self) -> usize {
+        self.idem.dead.iter().map(Vec::len).sum()
     }
 
     /// What each group's delivery variant and idempotence mode promise, one row each.

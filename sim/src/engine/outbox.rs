@@ -350,6 +350,36 @@ pub(super) fn held_by_services(v: PatternView) -> Vec<(u32, u32)> {
     held
 }
 
+/// Message ids of topic `t` the services may still send (again): every change's event
+/// (a dual write's to publish, publish-first's already sent), and the outbox rows (the
+/// relay's batches are rows too). A committed row or change is nothing else: once sent
+/// and acknowledged its copies are the system's, seen by the window like any other.
+pub(super) fn services_live(v: PatternView, t: u32, see: &mut impl FnMut(u32)) {
+    for (p, svc) in v.services().iter().enumerate() {
+        let Some(svc) = svc else { continue };
+        if v.producer_topic(p as u32) != t {
+            continue;
+        }
+        for tx in svc.txs.values() {
+            if let Tx::Change(Change {
+                msg: Some((m, _)), ..
+            }) = tx
+            {
+                see(m.id);
+            }
+        }
+        svc.table.iter().for_each(|r| see(r.msg.id));
+    }
+}
+
+/// Entries the services hold: (round trips under way, outbox rows).
+pub(super) fn services_resident(v: PatternView) -> (usize, usize) {
+    v.services()
+        .iter()
+        .flatten()
+        .fold((0, 0), |(t, r), s| (t + s.txs.len(), r + s.table.len()))
+}
+
 /// Per service, for the summary (rows left in its outbox at the end included).
 pub(super) fn service_summaries(v: PatternView) -> Vec<ServiceSummary> {
     v.services()

@@ -6,8 +6,10 @@
 //! (`crate::summary::sections`).
 
 mod ctx;
+mod live;
 
 pub(super) use ctx::{PatternCtx, PatternView};
+pub use live::PatternRetained;
 
 use super::Engine;
 use super::pipeline::Role;
@@ -185,7 +187,8 @@ impl Engine {
         saga::saga_part_up(self.pattern_view(), s, step)
     }
 
-    /// Every saga started so far, as the checker sees it (for tests and tools).
+    /// Every saga kept, as the checker sees it (for tests and tools): every one started,
+    /// unless the run folded final ones.
     #[must_use]
     pub fn saga_runs(&self) -> Vec<SagaRunView> {
         saga::saga_runs(self.pattern_view())

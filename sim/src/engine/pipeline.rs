@@ -19,6 +19,10 @@
 //! ancestors), for end-to-end latency per group and per path.
 
 mod figures;
+mod fold;
+
+use fold::Lineages;
+pub(super) use fold::shrink;
 
 use super::Engine;
 use crate::consumer::Store;
@@ -28,7 +32,7 @@ use crate::scenario::{Delivery, Scenario};
 use crate::time::SimTime;
 pub(super) use figures::lineage_rows;
 use hdrhistogram::Histogram;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 const NONE: u32 = u32::MAX;
 /// A path hop that is a producer, not a group.
@@ -43,8 +47,14 @@ struct Output {
     fraction: f64,
     /// Re-keying: the output's key is the input's modulo this.
     keys: Option<u32>,
-    /// By input message id: its first output's id (the rest follow it), or `NONE`.
-    children: Vec<u32>,
+    /// By input message id from `children_base` on: its first output's id (the rest
+    /// follow it), or `NONE`. Inputs below the base were folded: final, never applied
+    /// again, so never republished; their figures are in `folded_inputs`.
+    children: VecDeque<u32>,
+    children_base: u32,
+    /// Of the folded inputs: (processed ones this output selects, ones with outputs
+    /// published yet not processed), for `expected` and `orphaned`.
+    folded_inputs: (u64, u64),
     /// Messages published (each once).
     published: u64,
     republished: u64,
@@ -86,8 +96,9 @@ pub(super) struct Pipeline {
     pub(super) own_producers: u32,
     /// By group: its outputs (empty: not a service).
     outputs: Vec<Vec<Output>>,
-    /// By topic: lineage of every message, for topics services publish to (else empty).
-    lineage: Vec<Vec<Lineage>>,
+    /// By topic: lineage of every message not folded yet, for topics services publish to
+    /// (else empty).
+    lineage: Vec<Lineages>,
     tracked: Vec<bool>,
     /// Interned paths: (parent path or `NONE`, hop: a group's index, or a producer's
     /// with `PRODUCER` set).
@@ -188,7 +199,9 @@ pub(super) fn build(sc: &Scenario, own: usize, seed: u64) -> Pipeline {
                         count: *o.count.get_ref(),
                         fraction: *o.fraction.get_ref(),
                         keys: o.keys.as_ref().map(|k| *k.get_ref()),
-                        children: Vec::new(),
+                        children: VecDeque::new(),
+                        children_base: 0,
+                        folded_inputs: (0, 0),
                         published: 0,
                         republished: 0,
                         aborted: 0,
@@ -212,7 +225,7 @@ pub(super) fn build(sc: &Scenario, own: usize, seed: u64) -> Pipeline {
         on: true,
         own_producers: own as u32,
         outputs,
-        lineage: vec![Vec::new(); sc.topics.len()],
+        lineage: vec![Lineages::default(); sc.topics.len()],
         tracked,
         pending: vec![BTreeMap::new(); sc.consumers.len()],
         e2e: sc.consumers.iter().map(|_| new_histogram()).collect(),
@@ -220,6 +233,23 @@ pub(super) fn build(sc: &Scenario, own: usize, seed: u64) -> Pipeline {
         roles_on: roles(sc).iter().any(|r| *r != Role::Plain),
         role: roles(sc),
         ..Pipeline::default()
+    }
+}
+
+impl Output {
+    /// Input `id`'s first output, or `NONE`.
+    fn child(&self, id: u32) -> u32 {
+        assert!(id >= self.children_base, "outputs of input {id}, folded");
+        let i = (id - self.children_base) as usize;
+        self.children.get(i).copied().unwrap_or(NONE)
+    }
+
+    fn set_child(&mut self, id: u32, child: u32) {
+        let i = (id - self.children_base) as usize;
+        if self.children.len() <= i {
+            self.children.resize(i + 1, NONE);
+        }
+        self.children[i] = child;
     }
 }
 
@@ -260,7 +290,7 @@ impl Pipeline {
 
     /// The correlation id of reply `id` of topic `t`: the request it answers.
     pub(super) fn parent(&self, t: u32, id: u32) -> u32 {
-        self.lineage[t as usize][id as usize].parent
+        self.lineage[t as usize].at(id).parent
     }
 
     /// Messages the services hold that downstream groups have copies of: (topic, id).
@@ -276,7 +306,7 @@ impl Engine {
         pl.roots += 1;
         if pl.tracked[t as usize] {
             let path = pl.intern(NONE, p | PRODUCER);
-            pl.lineage[t as usize].push(Lineage {
+            pl.lineage[t as usize].v.push_back(Lineage {
                 parent: NONE,
                 path,
                 seq: 0,
@@ -288,7 +318,7 @@ impl Engine {
 
     /// (root's intended send time, path) of a message of topic `t`.
     fn origin(&mut self, t: u32, msg: &Msg) -> (SimTime, u32) {
-        if let Some(l) = self.pipeline.lineage[t as usize].get(msg.id as usize) {
+        if let Some(l) = self.pipeline.lineage[t as usize].get(msg.id) {
             return (l.root_born, l.path);
         }
         let hop = u32::from(msg.producer) | PRODUCER;
@@ -419,7 +449,7 @@ impl Engine {
                 continue;
             }
             let (p, count, keys) = (o.producer, o.count, o.keys);
-            let first = o.children.get(parent.id as usize).copied().unwrap_or(NONE);
+            let first = o.child(parent.id);
             if first == NONE {
                 let (root_born, path) = self.origin(t_in, &parent);
                 let path = self.pipeline.intern(path, g);
@@ -427,10 +457,7 @@ impl Engine {
                     let child = self.make_derived(p, &parent, keys, k, count, root_born, path);
                     if k == 0 {
                         let o = &mut self.pipeline.outputs[g as usize][j];
-                        if o.children.len() <= parent.id as usize {
-                            o.children.resize(parent.id as usize + 1, NONE);
-                        }
-                        o.children[parent.id as usize] = child.id;
+                        o.set_child(parent.id, child.id);
                         o.published += u64::from(count);
                     }
                     self.publish(p, child);
@@ -472,7 +499,7 @@ impl Engine {
         let t = prod.topic;
         let id = self.register_message(p, 0);
         self.pipeline.derived += 1;
-        self.pipeline.lineage[t as usize].push(Lineage {
+        self.pipeline.lineage[t as usize].v.push_back(Lineage {
             parent: parent.id,
             path,
             seq,
@@ -494,7 +521,7 @@ impl Engine {
     /// An output published before, as it was.
     fn rebuild(&self, p: u32, id: u32, parent: &Msg, keys: Option<u32>) -> Msg {
         let prod = &self.producers[p as usize];
-        let l = self.pipeline.lineage[prod.topic as usize][id as usize];
+        let l = *self.pipeline.lineage[prod.topic as usize].at(id);
         Msg {
             id,
             key: keys.map_or(parent.key, |n| prod.key_base + parent.key % n),

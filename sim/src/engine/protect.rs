@@ -119,6 +119,32 @@ pub(super) fn mark_hanging(mut c: PatternCtx, p: u32, id: u32) {
     c.protection_mut().hang.insert((p as u16, id));
 }
 
+/// Group `g` (of topic `t`) folded its copies below `below`: final, so never attempted
+/// again. Their failure histories and the hanging marks of the topic's messages there
+/// are forgotten.
+pub(super) fn forget_folded(mut c: PatternCtx, g: u32, t: u32, below: u32) {
+    if !c.protection().on {
+        return;
+    }
+    let v = c.view();
+    let of_topic: Vec<bool> = (0..v.producer_names().count() as u32)
+        .map(|p| v.producer_topic(p) == t)
+        .collect();
+    let pr = c.protection_mut();
+    pr.hang
+        .retain(|&(p, id)| id >= below || !of_topic[usize::from(p)]);
+    let kept = pr.histories.split_off(&(g, below));
+    let mut folded = std::mem::replace(&mut pr.histories, kept);
+    folded.retain(|&(h, _), _| h != g);
+    pr.histories.extend(folded);
+}
+
+/// Entries protection holds per message: (hanging marks, failure histories).
+pub(super) fn protection_resident(v: PatternView) -> (usize, usize) {
+    let pr = v.protection();
+    (pr.hang.len(), pr.histories.len())
+}
+
 /// Whether an outage of producer `p`'s message type is in force.
 #[cfg(test)]
 pub(super) fn outage_open(r: PatternView, p: usize) -> bool {

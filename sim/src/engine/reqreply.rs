@@ -19,7 +19,7 @@ use crate::scenario::{Correlation, Scenario};
 use crate::summary::RequestReplySummary;
 use crate::time::{SimDuration, SimTime};
 use hdrhistogram::Histogram;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// One requester's outstanding requests and what became of its requests and replies.
 #[derive(Debug)]
@@ -34,8 +34,11 @@ pub(super) struct Requester {
     /// one armed timer (for the front) serves them all. Answered entries are skipped.
     deadlines: VecDeque<(SimTime, u32)>,
     timer_armed: bool,
-    /// Requests that timed out → whether a late reply has come for it since.
-    timed_out: BTreeMap<u32, bool>,
+    /// Requests that timed out and had no late reply yet (a reply for one that had is a
+    /// duplicate, as for any request not here). Forgotten once no reply can come.
+    timed_out: BTreeSet<u32>,
+    /// Requests that timed out, ever.
+    timeouts: u64,
     requests: u64,
     replies: u64,
     replied: u64,
@@ -46,8 +49,9 @@ pub(super) struct Requester {
     replies_lost: u64,
     /// Send → matched reply, nanoseconds.
     rtt: Histogram<u64>,
-    /// Every request's id, in send order (so sorted), for the reply output's lineage.
-    sent: Vec<u32>,
+    /// The request ids not folded yet, in send order (so sorted), for the reply output's
+    /// lineage figures.
+    sent: VecDeque<u32>,
 }
 
 /// Per producer, its requester state; empty when no producer is a requester.
@@ -67,7 +71,8 @@ pub(super) fn requesters(sc: &Scenario) -> Vec<Option<Requester>> {
                 outstanding: BTreeMap::new(),
                 deadlines: VecDeque::new(),
                 timer_armed: false,
-                timed_out: BTreeMap::new(),
+                timed_out: BTreeSet::new(),
+                timeouts: 0,
                 requests: 0,
                 replies: 0,
                 replied: 0,
@@ -76,7 +81,7 @@ pub(super) fn requesters(sc: &Scenario) -> Vec<Option<Requester>> {
                 mismatched: 0,
                 replies_lost: 0,
                 rtt: new_histogram(),
-                sent: Vec::new(),
+                sent: VecDeque::new(),
             })
         })
         .collect()
@@ -96,7 +101,7 @@ pub(super) fn request_sent(mut c: PatternCtx, p: u32, id: u32) {
         return;
     };
     r.requests += 1;
-    r.sent.push(id);
+    r.sent.push_back(id);
     r.outstanding.insert(id, now);
     r.deadlines.push_back((now + r.timeout, id));
     if !r.timer_armed {
@@ -124,7 +129,8 @@ pub(super) fn on_reply_timeout(mut c: PatternCtx, p: u32) {
     {
         r.deadlines.pop_front();
         if r.outstanding.remove(&id).is_some() {
-            r.timed_out.insert(id, false);
+            r.timed_out.insert(id);
+            r.timeouts += 1;
         }
     }
     arm_reply_timer(c, p);
@@ -172,14 +178,32 @@ pub(super) fn on_reply(mut c: PatternCtx, p: u32, id: u32) {
             r.rtt.saturating_record(now.since(sent).0.max(1));
         }
         // Nothing to match: late for a timed-out request (once), or a repeat.
-        None => match r.timed_out.get_mut(&id) {
-            Some(late @ false) => {
-                *late = true;
-                r.orphans += 1;
-            }
-            _ => r.duplicate_replies += 1,
-        },
+        None if r.timed_out.remove(&id) => r.orphans += 1,
+        None => r.duplicate_replies += 1,
     }
+}
+
+/// Requester `p`'s requests below `requests` are folded (final), and no reply kept
+/// answers one below `replies`: their ids are forgotten, and a timed-out one below both
+/// gets no late reply any more (nothing can publish or deliver one).
+pub(super) fn forget_requests(mut c: PatternCtx, p: u32, requests: u32, replies: u32) {
+    let Some(r) = requester(&mut c, p) else {
+        return;
+    };
+    while r.sent.front().is_some_and(|&id| id < requests) {
+        r.sent.pop_front();
+    }
+    super::pipeline::shrink(&mut r.sent);
+    let keep = r.timed_out.split_off(&requests.min(replies));
+    r.timed_out = keep;
+}
+
+/// Entries requester `p` holds per request: (ids sent, timed out awaiting a reply).
+pub(super) fn requester_resident(v: PatternView, p: u32) -> (usize, usize) {
+    v.requesters()
+        .get(p as usize)
+        .and_then(Option::as_ref)
+        .map_or((0, 0), |r| (r.sent.len(), r.timed_out.len()))
 }
 
 /// Per requester figures for the summary (empty without requesters).
@@ -193,7 +217,7 @@ pub(super) fn request_reply_summaries(v: PatternView) -> Vec<RequestReplySummary
             requests: r.requests,
             replies: r.replies,
             replied: r.replied,
-            timed_out: r.timed_out.len() as u64,
+            timed_out: r.timeouts,
             outstanding: r.outstanding.len() as u64,
             orphans: r.orphans,
             duplicate_replies: r.duplicate_replies,

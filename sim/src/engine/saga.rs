@@ -13,7 +13,9 @@
 //! A scenario without `[[saga]]` allocates nothing and schedules nothing here.
 
 mod figures;
+mod kept;
 pub(super) use figures::{saga_runs, saga_summaries, sagas_in_progress};
+pub(super) use kept::{forget_commands, saga_resident};
 
 use super::patterns::PatternCtx;
 use crate::event::Event;
@@ -72,6 +74,8 @@ struct Run {
     undone: u16,
     /// The order compensations were applied in: 4 bits per entry, first lowest.
     undo_order: u64,
+    /// Its commands whose record is kept (`kept.rs`).
+    kept: u32,
 }
 
 /// How a saga ended, as the checker classifies it.
@@ -135,7 +139,9 @@ struct SagaRt {
     /// The orchestrator's group (consuming its reply queue).
     group: u32,
     /// By step, by command message id: (saga run, whether it is the compensation).
-    commands: Vec<Vec<(u32, bool)>>,
+    commands: Vec<kept::Commands>,
+    /// Runs forgotten once final: (completed, compensated, half-done).
+    folded: [u64; 3],
     started: u64,
     refused: u64,
     resends: u64,
@@ -151,7 +157,7 @@ struct SagaRt {
 #[derive(Debug, Default)]
 pub(super) struct Sagas {
     defs: Vec<SagaRt>,
-    runs: Vec<Run>,
+    runs: kept::Runs,
 }
 
 /// The sagas of a scenario, each with its own random stream.
@@ -194,7 +200,8 @@ pub(super) fn sagas(sc: &crate::scenario::Scenario, seed: u64) -> Sagas {
                 .iter()
                 .position(|c| *c.group.get_ref() == replies)
                 .expect("the orchestrator's group") as u32,
-            commands: vec![Vec::new(); queues.len()],
+            commands: vec![kept::Commands::default(); queues.len()],
+            folded: [0; 3],
             started: 0,
             refused: 0,
             resends: 0,
@@ -208,7 +215,7 @@ pub(super) fn sagas(sc: &crate::scenario::Scenario, seed: u64) -> Sagas {
         .collect();
     Sagas {
         defs,
-        runs: Vec::new(),
+        runs: kept::Runs::default(),
     }
 }
 
@@ -248,7 +255,7 @@ pub(super) fn on_saga_arrival(mut c: PatternCtx, s: u32) {
         return;
     }
     let sagas = c.sagas_mut();
-    let run = sagas.runs.len() as u32;
+    let run = sagas.runs.next();
     sagas.runs.push(Run {
         def: s as u16,
         state: State::Forward(0),
@@ -259,6 +266,7 @@ pub(super) fn on_saga_arrival(mut c: PatternCtx, s: u32) {
         failed: 0,
         undone: 0,
         undo_order: 0,
+        kept: 0,
     });
     send_saga_command(c, run);
 }
@@ -288,10 +296,9 @@ fn publish_command(mut c: PatternCtx, def: usize, run: u32, step: u8) {
     let k = usize::from(step & !UNDO);
     let p = c.sagas().defs[def].senders[k];
     let id = c.register_message(p, 0);
-    let commands = &mut c.sagas_mut().defs[def].commands[k];
-    // The orchestrator is the queue's only producer: ids are its sends, in order.
-    debug_assert_eq!(commands.len(), id as usize);
-    commands.push((run, step & UNDO != 0));
+    let sagas = c.sagas_mut();
+    sagas.defs[def].commands[k].push(id, (run, step & UNDO != 0));
+    sagas.runs[run as usize].kept += 1;
     let now = c.now();
     let msg = Msg {
         id,
@@ -411,7 +418,10 @@ fn on_saga_reply(mut c: PatternCtx, run: u32, step: u8) {
 /// been applied, so its own compensation comes first.
 pub(super) fn on_saga_timeout(mut c: PatternCtx, run: u32, attempt: u32) {
     let Sagas { defs, runs } = c.sagas_mut();
-    let r = runs[run as usize];
+    // A final run is forgotten: its timer is stale.
+    let Some(&r) = runs.get(run) else {
+        return;
+    };
     let def = &mut defs[r.def as usize];
     if r.attempt != attempt || !r.state.active() || !def.orchestrator_up {
         return;
@@ -472,7 +482,8 @@ pub(super) fn restart_orchestrator(mut c: PatternCtx, s: usize) {
     let g = c.sagas().defs[s].group;
     c.set_group_up(g, true);
     let runs = &c.sagas().runs;
-    let active: Vec<u32> = (0..runs.len() as u32)
+    let active: Vec<u32> = runs
+        .ids()
         .filter(|&i| {
             let r = &runs[i as usize];
             r.def as usize == s && r.state.active()
@@ -524,6 +535,7 @@ mod tests {
             failed,
             undone,
             undo_order: 0,
+            kept: 0,
         }
     }
 

@@ -11,8 +11,10 @@
 //! the resequencer, parked and spilled produce requests, quarantine, producers' requests
 //! in flight (a resend twin or a network duplicate appends the message again; every
 //! request on the wire is counted in its `in_transit`), the dead letters kept for an
-//! operator's redrive, and the traced message. The message being registered is the
-//! newest id, so the watermark never passes it.
+//! operator's redrive, the patterns' state (services, outboxes, sagas, requesters: see
+//! `patterns/live.rs`, which also folds their per-message tables), and the traced
+//! message. The message being registered is the newest id, so the watermark never
+//! passes it.
 //!
 //! Faults hold nothing else (the audit, kind by kind): a crashed or cut-off instance's
 //! message in hand and unacknowledged ones stay in its `work` and `pending` (a cut-off
@@ -29,10 +31,9 @@
 //! (what its joined peers trimmed before was dropped for it at the trim, `retention`),
 //! from the latest it never gets the earlier copies, which stay as they are.
 //!
-//! Features whose state was not audited for message references do not fold at all:
-//! services and their outboxes, pipelines, sagas and requesters. Whatever cannot be proved
-//! final stays. Dead letters kept for a redrive are never final while kept: a queue group
-//! that dead-letters holds the window at its first one from then on.
+//! Every feature folds now; whatever cannot be proved final stays referenced above. Dead
+//! letters are kept for a redrive only where the scenario has a redrive fault for their
+//! group (`idempotence.rs`), and hold the window while kept.
 
 use super::Engine;
 use crate::consumer::Store;
@@ -42,10 +43,6 @@ impl Engine {
     #[cold]
     #[inline(never)]
     pub(super) fn fold_topic(&mut self, t: u32, id: u32) {
-        if !self.folds() {
-            self.topics[t as usize].flags.fold_again(0);
-            return;
-        }
         let (low, looked) = self.lowest_live(t, id);
         let below = low & !63;
         let groups = self.topics[t as usize].groups.clone();
@@ -53,6 +50,7 @@ impl Engine {
             // Each reads the group's ledger before the ledger forgets the prefix.
             self.drops.fold(g, below, &self.groups[g as usize].ledger);
             self.fold_idempotence(g, below);
+            self.fold_patterns(g, below);
             let flags = &self.topics[t as usize].flags;
             self.groups[g as usize].ledger.fold(below, flags);
         }
@@ -70,15 +68,6 @@ impl Engine {
         for t in &mut self.topics {
             t.flags.fold_every(every);
         }
-    }
-
-    /// Whether the scenario only uses features whose message references the watermark
-    /// knows (checked at each fold).
-    fn folds(&self) -> bool {
-        self.scenario.sagas.is_empty()
-            && !self.pipeline_on()
-            && self.services.iter().all(Option::is_none)
-            && self.requesters.iter().all(Option::is_none)
     }
 
     /// The lowest message id of topic `t` still referenced anywhere a copy can come back
@@ -125,6 +114,7 @@ impl Engine {
             prod.waiting.iter().for_each(|&id| see(id));
             prod.unresolved.iter().for_each(|&(_, id)| see(id));
         }
+        self.patterns_live(t, &mut see);
         if self.trace_key != super::trace::UNTRACED && self.trace_key >> 32 == u64::from(t) {
             see(self.trace_key as u32);
         }

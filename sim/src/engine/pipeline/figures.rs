@@ -1,7 +1,7 @@
 //! The services' figures: per stage and per path for the summary, what the dashboard
 //! shows of a stage, and the `lineage` check.
 
-use super::{NONE, PRODUCER};
+use super::PRODUCER;
 use crate::engine::Engine;
 use crate::metrics::latency_of;
 use crate::summary::{OutputSummary, PathSummary, PipelineSummary, StageSummary};
@@ -106,32 +106,17 @@ impl Engine {
     fn orphaned_outputs(&self, g: usize, j: usize) -> u64 {
         let ledger = &self.groups[g].ledger;
         let o = &self.pipeline.outputs[g][j];
-        let orphans = o
-            .children
-            .iter()
-            .enumerate()
-            .filter(|&(id, &c)| {
-                c != NONE && !matches!(ledger.class(id as u32), crate::ledger::Class::Processed(_))
-            })
-            .count() as u64;
-        orphans * u64::from(o.count)
+        let live = self.orphans_in(g, j, ledger.base()..ledger.len() as u32);
+        (o.folded_inputs.1 + live) * u64::from(o.count)
     }
 
     /// Inputs of group `g` whose outputs `j` must have been published: the processed
     /// ones the output selects (in the census's sense of processed).
     fn expected_outputs(&self, g: usize, j: usize) -> u64 {
-        let group = &self.groups[g];
+        let ledger = &self.groups[g].ledger;
         let o = &self.pipeline.outputs[g][j];
-        let inputs = (0..group.ledger.len() as u32)
-            .filter(|&id| {
-                group.ledger.addressed(id)
-                    && matches!(group.ledger.class(id), crate::ledger::Class::Processed(_))
-                    && self
-                        .pipeline
-                        .selected(o, j, id, |p| self.sent_request(p, id))
-            })
-            .count() as u64;
-        inputs * u64::from(o.count)
+        let live = self.expected_in(g, j, ledger.base()..ledger.len() as u32);
+        (o.folded_inputs.0 + live) * u64::from(o.count)
     }
 }
 /// The `lineage` check of each service output: every processed input published exactly

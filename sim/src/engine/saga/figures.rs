@@ -6,7 +6,8 @@ use crate::engine::patterns::PatternView;
 use crate::metrics::latency_of;
 use crate::summary::SagaSummary;
 
-/// Every saga started so far, as the checker sees it (for tests and tools).
+/// Every saga kept, as the checker sees it (for tests and tools): every one started,
+/// unless the run folded final ones (see `kept.rs`).
 pub(in crate::engine) fn saga_runs(pv: PatternView) -> Vec<SagaRunView> {
     pv.sagas()
         .runs
@@ -34,7 +35,7 @@ pub(in crate::engine) fn sagas_in_progress(pv: PatternView) -> Vec<(String, u64)
         .iter()
         .map(|d| (d.cfg.name.get_ref().clone(), 0))
         .collect();
-    for r in &pv.sagas().runs {
+    for r in pv.sagas().runs.iter() {
         if r.outcome() == SagaOutcome::InProgress {
             v[r.def as usize].1 += 1;
         }
@@ -59,10 +60,13 @@ pub(in crate::engine) fn saga_summaries(pv: PatternView) -> Vec<SagaSummary> {
             compensations: d.compensations,
             compensations_out_of_order: d.out_of_order,
             latency_s: latency_of(&d.latency),
+            completed: d.folded[0],
+            compensated: d.folded[1],
+            half_done: d.folded[2],
             ..SagaSummary::default()
         })
         .collect();
-    for r in &pv.sagas().runs {
+    for r in pv.sagas().runs.iter() {
         let s = &mut out[r.def as usize];
         match r.outcome() {
             SagaOutcome::Completed => s.completed += 1,

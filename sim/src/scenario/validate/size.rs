@@ -47,13 +47,12 @@ pub(super) fn check(s: &Scenario) -> Result<(), Invalid> {
 
 /// Bytes the run's per-message state will need at most, at the peak: a flag byte per
 /// message, and per copy a ledger byte plus its bits (entered, sampled) and, for groups
-/// that drop, a reason byte. Without folding (see `folds`) that is every message of the
-/// run, rate × duration; with it, each topic's window (`window_messages`). The estimate the
-/// command line holds against the machine's free memory before it starts.
+/// that drop, a reason byte: each topic's window (`window_messages`), at most every
+/// message of the run (rate × duration). The estimate the command line holds against the
+/// machine's free memory before it starts.
 #[must_use]
 pub fn ledger_bytes(s: &Scenario) -> f64 {
     let duration_s = s.duration.as_secs_f64();
-    let folds = folds(s);
     s.topics
         .iter()
         .map(|t| {
@@ -70,28 +69,9 @@ pub fn ledger_bytes(s: &Scenario) -> f64 {
                 .filter(|c| c.topic.get_ref() == name)
                 .count() as f64;
             let all = rate * duration_s;
-            let messages = if folds {
-                all.min(window_messages(s, t, rate))
-            } else {
-                all
-            };
-            messages * (1.0 + groups * (1.0 + 0.25))
+            all.min(window_messages(s, t, rate)) * (1.0 + groups * (1.0 + 0.25))
         })
         .sum()
-}
-
-/// Whether the engine's windowed ledgers fold in this scenario: the features whose message
-/// references the fold's watermark does not know keep every copy (the engine decides
-/// again at each fold, `Engine::folds`; this is its reading of the file).
-fn folds(s: &Scenario) -> bool {
-    s.sagas.is_empty()
-        && s.consumers.iter().all(|c| c.outputs.is_empty())
-        && s.producers.iter().all(|p| {
-            p.reply_timeout.is_none()
-                && p.publish
-                    .as_ref()
-                    .is_none_or(|x| *x.get_ref() == crate::scenario::Publish::Direct)
-        })
 }
 
 /// Messages of topic `t` (produced at `rate` a second) a folding run holds at once, at
@@ -100,9 +80,10 @@ fn folds(s: &Scenario) -> bool {
 /// over the mean service time; a log partition feeds one instance), what a `retention`
 /// keeps read or not, and what piles up while a fault window is open (taken as all the
 /// rate: a crashed group or broker takes nothing; a fault without an end lasts the run).
-/// A queue or exchange group keeps its dead letters for an operator's redrive, which
-/// holds the window at the first one: where a fault or a `processing_timeout` makes
-/// dead letters, the whole run counts.
+/// A queue or exchange group keeps its dead letters where the scenario redrives them,
+/// which holds the window at the first one: there, where a fault or a
+/// `processing_timeout` makes dead letters, the whole run counts. A requester's request
+/// holds its message until the reply or its `reply_timeout`.
 fn window_messages(s: &Scenario, t: &crate::scenario::TopicConfig, rate: f64) -> f64 {
     use crate::scenario::{BrokerModel, FaultKind};
     let duration_s = s.duration.as_secs_f64();
@@ -117,7 +98,11 @@ fn window_messages(s: &Scenario, t: &crate::scenario::TopicConfig, rate: f64) ->
         .iter()
         .any(|f| matches!(f.kind.get_ref(), FaultKind::Poison | FaultKind::Outage))
         || groups().any(|c| c.processing_timeout.is_some());
-    if failing && matches!(model, BrokerModel::Queue | BrokerModel::Exchange) {
+    let redriven = s
+        .faults
+        .iter()
+        .any(|f| *f.kind.get_ref() == FaultKind::Redrive);
+    if failing && redriven && matches!(model, BrokerModel::Queue | BrokerModel::Exchange) {
         return f64::INFINITY;
     }
     let behind = groups()
@@ -149,7 +134,17 @@ fn window_messages(s: &Scenario, t: &crate::scenario::TopicConfig, rate: f64) ->
             rate * open.clamp(0.0, duration_s)
         })
         .sum();
-    4.0 * f64::from(crate::ledger::FOLD_EVERY) + behind + retained + faults
+    let awaiting: f64 = s
+        .producers
+        .iter()
+        .filter(|p| p.topic.get_ref() == name)
+        .filter_map(|p| {
+            p.reply_timeout
+                .as_ref()
+                .map(|r| *p.rate.get_ref() * r.get_ref().as_secs_f64())
+        })
+        .sum();
+    4.0 * f64::from(crate::ledger::FOLD_EVERY) + behind + retained + faults + awaiting
 }
 
 #[cfg(test)]
