@@ -4,11 +4,15 @@
 //! `commit_interval`). Producers publish `mandatory` with publisher confirms, so the
 //! broker itself says which messages no binding matched.
 //!
-//! Declarations, probes and the end-of-run reads use lapin on a tokio runtime; producers
-//! (`amqp_publish`) and consumers (`amqp_consume`) are plain threads, each on its own
-//! blocking connection (`amqp_conn`), so a message costs no hand-off to another thread.
+//! Declarations, probes and the end-of-run reads use lapin on a tokio runtime. Producers
+//! and consumers are plain threads, each on its own connection of the client
+//! `--amqp-client` chooses: lapin (`amqp_lapin`, `amqp_lapin_consume`) or the driver's own
+//! blocking client (`amqp_publish`, `amqp_consume` on `amqp_conn`), on which a message
+//! costs no hand-off to another thread. A consumer's session loop (`amqp_session`) is the
+//! same on both.
 
 use crate::AmqpClient;
+use crate::amqp_lapin::LapinPublisher;
 use crate::amqp_limit;
 use crate::amqp_publish::AmqpPublisher;
 use crate::driver::{self, Ctx, Publisher};
@@ -182,6 +186,21 @@ fn declare(ctx: &Ctx, h: &Handle, ch: &Channel) -> Result<(), String> {
     Ok(())
 }
 
+/// What a producer learned from the broker, on either client: `unroutable` messages
+/// returned (no binding matched) and the `nacked` ones a full queue refused.
+pub(crate) fn refused(ctx: &Ctx, unroutable: u64, nacked: impl IntoIterator<Item = Send>) {
+    if unroutable > 0 {
+        *ctx.books()
+            .dropped_by_reason
+            .entry("unroutable".into())
+            .or_default() += unroutable;
+    }
+    // reject-publish: a nacked publish is a copy the full queue refused.
+    for s in nacked {
+        reject(ctx, &s);
+    }
+}
+
 /// The full queue refused `s` (`reject-publish`).
 pub(crate) fn reject(ctx: &Ctx, s: &Send) {
     let now = ctx.now_ns();
@@ -234,22 +253,14 @@ pub fn run(ctx: &Arc<Ctx>, h: &Handle, uri: &str, client: AmqpClient) -> Result<
             .unwrap_or(0);
         let (exchange, keys) = (exchange_name(ctx, t), ctx.work.routing_keys[p].clone());
         publishers.push(match client {
-            AmqpClient::Lapin => {
-                let (conn, ch) = crate::amqp_lapin::open_publisher(h, uri)?;
-                Box::new(crate::amqp_lapin::LapinPublisher {
-                    h: h.clone(),
-                    uri: uri.to_string(),
-                    _conn: conn,
-                    ch,
-                    durable: durable(ctx),
-                    nacked: Vec::new(),
-                    exchange,
-                    keys,
-                    confirms: (*ctx.sc.broker.on_full.get_ref()
-                        == mqlab_sim::scenario::OnFull::Reject)
-                        .then(Vec::new),
-                })
-            }
+            AmqpClient::Lapin => Box::new(LapinPublisher::open(
+                h,
+                uri,
+                exchange,
+                keys,
+                durable(ctx),
+                *ctx.sc.broker.on_full.get_ref() == mqlab_sim::scenario::OnFull::Reject,
+            )?),
             AmqpClient::Wire => Box::new(AmqpPublisher::open(uri, exchange, keys, durable(ctx))?),
         });
     }

@@ -27,24 +27,50 @@ pub(crate) fn rtt(h: &Handle, uri: &str) -> Result<Duration, String> {
 }
 
 pub(crate) struct LapinPublisher {
-    pub(crate) h: Handle,
-    pub(crate) uri: String,
-    pub(crate) _conn: Connection,
-    pub(crate) ch: Channel,
-    pub(crate) exchange: String,
-    pub(crate) keys: Vec<String>,
+    h: Handle,
+    uri: String,
+    _conn: Connection,
+    ch: Channel,
+    exchange: String,
+    keys: Vec<String>,
     /// `reject-publish`: each message's confirm, to learn which ones the queue refused.
-    pub(crate) confirms: Option<Vec<(Send, lapin::PublisherConfirm)>>,
+    confirms: Option<Vec<(Send, lapin::PublisherConfirm)>>,
     /// A run with a `broker-crash`: persistent messages, and each batch's confirms awaited
     /// before it counts as taken (an unconfirmed message may die with the broker; it is
     /// resent, not counted as lost).
-    pub(crate) durable: bool,
+    durable: bool,
     /// `durable`: the messages a full queue refused (nacked), for `finish`.
-    pub(crate) nacked: Vec<Send>,
+    nacked: Vec<Send>,
+}
+
+impl LapinPublisher {
+    /// Connects; publishes go to `exchange` with the producer's routing `keys`; `reject`:
+    /// the queues refuse publishes when full (`reject-publish`), so each confirm is kept.
+    pub(crate) fn open(
+        h: &Handle,
+        uri: &str,
+        exchange: String,
+        keys: Vec<String>,
+        durable: bool,
+        reject: bool,
+    ) -> Result<Self, String> {
+        let (conn, ch) = open_publisher(h, uri)?;
+        Ok(LapinPublisher {
+            h: h.clone(),
+            uri: uri.to_string(),
+            _conn: conn,
+            ch,
+            exchange,
+            keys,
+            confirms: reject.then(Vec::new),
+            durable,
+            nacked: Vec::new(),
+        })
+    }
 }
 
 /// A producer's connection and channel, in confirm mode.
-pub(crate) fn open_publisher(h: &Handle, uri: &str) -> Result<(Connection, Channel), String> {
+fn open_publisher(h: &Handle, uri: &str) -> Result<(Connection, Channel), String> {
     let conn = connect(h, uri)?;
     let ch = block(h, "channel.open", conn.create_channel())?;
     block(
@@ -123,16 +149,7 @@ impl Publisher for LapinPublisher {
             .iter()
             .filter(|r| wire::decode(&r.delivery.data).is_some())
             .count() as u64;
-        if unroutable > 0 {
-            *ctx.books()
-                .dropped_by_reason
-                .entry("unroutable".into())
-                .or_default() += unroutable;
-        }
-        // reject-publish: a nacked publish is a copy the full queue refused.
-        for s in std::mem::take(&mut self.nacked) {
-            crate::amqp::reject(ctx, &s);
-        }
+        crate::amqp::refused(ctx, unroutable, std::mem::take(&mut self.nacked));
         for (s, confirm) in self.confirms.take().unwrap_or_default() {
             let nacked = self
                 .h

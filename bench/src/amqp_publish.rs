@@ -270,16 +270,8 @@ impl Publisher for AmqpPublisher {
             (st.unroutable, std::mem::take(&mut st.nacked))
         };
         let unroutable = unroutable + std::mem::take(&mut self.unroutable);
-        if unroutable > 0 {
-            *ctx.books()
-                .dropped_by_reason
-                .entry("unroutable".into())
-                .or_default() += unroutable;
-        }
-        // reject-publish: a nacked publish is a copy the full queue refused.
-        for s in std::mem::take(&mut self.nacked).into_iter().chain(nacked) {
-            crate::amqp::reject(ctx, &s);
-        }
+        let nacked = std::mem::take(&mut self.nacked).into_iter().chain(nacked);
+        crate::amqp::refused(ctx, unroutable, nacked);
         Ok(())
     }
 

@@ -19,6 +19,7 @@ mod amqp_lapin;
 mod amqp_lapin_consume;
 pub mod amqp_limit;
 mod amqp_publish;
+mod amqp_session;
 pub mod books;
 pub mod burst;
 pub mod census;

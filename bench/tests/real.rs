@@ -7,7 +7,7 @@ mod common;
 
 use common::{bench, bench_with, have, serial};
 use mqlab_bench::spawn::SpawnedBroker;
-use mqlab_bench::{BenchOptions, BrokerKind, BrokerUrl};
+use mqlab_bench::{AmqpClient, BenchOptions, BrokerKind, BrokerUrl};
 use mqlab_sim::{Delivery, Engine, Scenario};
 use std::time::{Duration, Instant};
 
@@ -62,7 +62,8 @@ fn rabbitmq_topic_exchange_copies_and_unroutable_equal_the_models() {
         return;
     }
     let _one = serial();
-    let (r, sc) = bench(TOPIC_ROUTING, BrokerKind::Amqp, None);
+    // The default client, whatever `MQLAB_AMQP_CLIENT` says.
+    let (r, sc) = bench_with(TOPIC_ROUTING, BrokerKind::Amqp, None, None);
     let model = Engine::new(&sc, sc.seed).run();
     assert_probe_used(&r, &sc);
     assert_group_views(&r, &sc);
@@ -156,7 +157,8 @@ duration = "500ms"
 /// Dropping a consumer's connection mid-run: RabbitMQ requeues everything unacked. At
 /// least once (ack after processing, batched) replays the processed-but-unacked ones:
 /// duplicates, nothing lost. At most once (ack first) loses the one in hand. Exactly
-/// once (idempotency record committed with the effect) neither.
+/// once (idempotency record committed with the effect) neither. On both clients: the
+/// session loop is theirs in common, the crash's close is each one's own.
 #[test]
 fn rabbitmq_consumer_connection_dropped_under_each_delivery_variant() {
     if !have(
@@ -166,30 +168,40 @@ fn rabbitmq_consumer_connection_dropped_under_each_delivery_variant() {
         return;
     }
     let _one = serial();
-    let (alo, _) = bench(CRASH, BrokerKind::Amqp, Some(Delivery::AtLeastOnce));
-    let m = &alo.summary.messages;
-    assert_eq!(m.lost, 0, "at-least-once loses nothing");
-    assert!(
-        m.duplicated > 0,
-        "at-least-once replays processed-but-unacked copies"
-    );
-    assert_eq!(m.processed, m.copies);
+    for client in [AmqpClient::Lapin, AmqpClient::Wire] {
+        let run = |d| bench_with(CRASH, BrokerKind::Amqp, Some(d), Some(client)).0;
+        let alo = run(Delivery::AtLeastOnce);
+        let m = &alo.summary.messages;
+        assert_eq!(m.lost, 0, "{client:?}: at-least-once loses nothing");
+        assert!(
+            m.duplicated > 0,
+            "{client:?}: at-least-once replays processed-but-unacked copies"
+        );
+        assert_eq!(m.processed, m.copies, "{client:?}");
 
-    let (amo, _) = bench(CRASH, BrokerKind::Amqp, Some(Delivery::AtMostOnce));
-    let m = &amo.summary.messages;
-    assert!(m.lost >= 1, "at-most-once loses the message in hand: {m:?}");
-    assert!(
-        m.lost <= 2,
-        "only what was in hand (prefetched ones go back): {m:?}"
-    );
-    assert_eq!(m.duplicated, 0);
+        let amo = run(Delivery::AtMostOnce);
+        let m = &amo.summary.messages;
+        assert!(
+            m.lost >= 1,
+            "{client:?}: at-most-once loses the message in hand: {m:?}"
+        );
+        assert!(
+            m.lost <= 2,
+            "{client:?}: only what was in hand (prefetched ones go back): {m:?}"
+        );
+        assert_eq!(m.duplicated, 0, "{client:?}");
 
-    let (eo, _) = bench(CRASH, BrokerKind::Amqp, Some(Delivery::ExactlyOnce));
-    let m = &eo.summary.messages;
-    assert_eq!((m.lost, m.duplicated), (0, 0), "exactly-once: {m:?}");
-    assert_eq!(m.processed, m.copies);
-    for r in [&alo, &amo, &eo] {
-        assert!(r.summary.conservation_ok);
+        let eo = run(Delivery::ExactlyOnce);
+        let m = &eo.summary.messages;
+        assert_eq!(
+            (m.lost, m.duplicated),
+            (0, 0),
+            "{client:?}: exactly-once: {m:?}"
+        );
+        assert_eq!(m.processed, m.copies, "{client:?}");
+        for r in [&alo, &amo, &eo] {
+            assert!(r.summary.conservation_ok, "{client:?}");
+        }
     }
 }
 

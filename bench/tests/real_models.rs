@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::{bench, have, serial};
-use mqlab_bench::BrokerKind;
+use common::{bench, bench_with, have, serial};
+use mqlab_bench::{AmqpClient, BrokerKind};
 use mqlab_sim::{Delivery, Engine};
 
 /// Two members on four partitions, acking every second; member 0 crashes at 1.5 s (half a
@@ -105,7 +105,8 @@ count = 5
 "#;
 
 /// The dead-lettered count equals the model's exactly, and each poison message was
-/// delivered `max_receives` times: deliveries = copies + 5 × (max_receives − 1).
+/// delivered `max_receives` times: deliveries = copies + 5 × (max_receives − 1). On both
+/// clients: each `nack` with requeue is the client's own.
 #[test]
 fn rabbitmq_quorum_queue_dead_letters_poison_after_max_receives() {
     if !have(
@@ -115,14 +116,16 @@ fn rabbitmq_quorum_queue_dead_letters_poison_after_max_receives() {
         return;
     }
     let _one = serial();
-    let (r, sc) = bench(QUORUM_POISON, BrokerKind::Amqp, None);
-    let model = Engine::new(&sc, sc.seed).run();
-    let m = &r.summary.messages;
-    assert_eq!(m.copies, model.messages.copies);
-    assert_eq!(m.dead_lettered, 5, "{m:?}");
-    assert_eq!(m.dead_lettered, model.messages.dead_lettered);
-    assert_eq!((m.lost, m.duplicated), (0, 0), "{m:?}");
-    assert_eq!(m.processed, m.copies - 5);
-    assert_eq!(m.delivered, m.copies + 5 * 2, "{m:?}");
-    assert!(r.summary.conservation_ok);
+    for client in [AmqpClient::Lapin, AmqpClient::Wire] {
+        let (r, sc) = bench_with(QUORUM_POISON, BrokerKind::Amqp, None, Some(client));
+        let model = Engine::new(&sc, sc.seed).run();
+        let m = &r.summary.messages;
+        assert_eq!(m.copies, model.messages.copies, "{client:?}");
+        assert_eq!(m.dead_lettered, 5, "{client:?}: {m:?}");
+        assert_eq!(m.dead_lettered, model.messages.dead_lettered, "{client:?}");
+        assert_eq!((m.lost, m.duplicated), (0, 0), "{client:?}: {m:?}");
+        assert_eq!(m.processed, m.copies - 5, "{client:?}");
+        assert_eq!(m.delivered, m.copies + 5 * 2, "{client:?}: {m:?}");
+        assert!(r.summary.conservation_ok, "{client:?}");
+    }
 }

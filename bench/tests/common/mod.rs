@@ -1,5 +1,7 @@
 //! Shared by the real-server test binaries: one test at a time, spawn a broker per run,
 //! and skip (or, under `MQLAB_REQUIRE_BROKERS=1`, fail) by name when a server is missing.
+//! `MQLAB_AMQP_CLIENT=wire` (or `lapin`) runs every RabbitMQ test that does not name its
+//! client on that one, so the whole suite can be played on each.
 #![allow(dead_code)]
 
 use mqlab_bench::spawn::{INSTALL, server_binary};
@@ -36,9 +38,23 @@ pub fn have(kind: BrokerKind, test: &str) -> bool {
     false
 }
 
-/// Runs `src` against a spawned `kind`, with every group's delivery set to `delivery`.
+/// Runs `src` against a spawned `kind`, with every group's delivery set to `delivery`, on
+/// the AMQP client `MQLAB_AMQP_CLIENT` names (the default when unset).
 pub fn bench(src: &str, kind: BrokerKind, delivery: Option<Delivery>) -> (BenchResult, Scenario) {
-    bench_with(src, kind, delivery, None)
+    bench_with(src, kind, delivery, env_client(kind))
+}
+
+/// `MQLAB_AMQP_CLIENT` for a RabbitMQ run; a value that names no client fails the test.
+fn env_client(kind: BrokerKind) -> Option<AmqpClient> {
+    let name = std::env::var("MQLAB_AMQP_CLIENT").ok()?;
+    if kind != BrokerKind::Amqp {
+        return None;
+    }
+    match name.as_str() {
+        "lapin" => Some(AmqpClient::Lapin),
+        "wire" => Some(AmqpClient::Wire),
+        other => panic!("MQLAB_AMQP_CLIENT={other}: expected `lapin` or `wire`"),
+    }
 }
 
 /// `bench` with RabbitMQ's client chosen (`--amqp-client`).
