@@ -291,10 +291,24 @@ fn time_of(key: u128) -> SimTime {
     SimTime((key >> 64) as u64)
 }
 
-/// The pending events, earliest first, ties in `(tiebreak, insertion)` order: one heap
-/// whose keys pack that whole order (see `Entry`).
+/// Pending events up to which the queue keeps them in one sorted `Vec` (latest first, so
+/// the next one pops off the end) instead of the heap: a run with a handful pending (an
+/// M/M/1 run has four or five) then pays a pop of a `Vec` and an insert a few slots from
+/// its end, cheaper than a heap's sift down and up. Past it they move to the heap, and
+/// back once the heap has fallen to `SORTED_BACK`, so that a count hovering at the limit
+/// does not move them on every event. The keys are unique, so either holds one order.
+const SORTED_MAX: usize = 16;
+const SORTED_BACK: usize = 8;
+
+/// The pending events, earliest first, ties in `(tiebreak, insertion)` order: a sorted
+/// `Vec` while few are pending, one heap otherwise (never both at once), whose keys pack
+/// that whole order (see `Entry`).
 #[derive(Debug, Default)]
 pub struct EventQueue {
+    /// Latest first (ascending as `Reverse`, which is how the heap hands its buffer over
+    /// sorted); empty while the heap holds the events. The two pass one buffer back and
+    /// forth, so a move allocates nothing.
+    sorted: Vec<Reverse<Entry>>,
     heap: BinaryHeap<Reverse<Entry>>,
     seq: u64,
     fault_seq: u64,
@@ -323,20 +337,58 @@ impl EventQueue {
             }
         };
         let key = (u128::from(at.0) << 64) | u128::from(low);
-        self.heap.push(Reverse(Entry { key, event }));
+        let entry = Entry { key, event };
+        if self.heap.is_empty() && self.sorted.len() < SORTED_MAX {
+            // A new event usually comes after the few due soonest: look from the end.
+            let mut at = self.sorted.len();
+            while at > 0 && self.sorted[at - 1].0.key < key {
+                at -= 1;
+            }
+            self.sorted.insert(at, Reverse(entry));
+        } else {
+            if !self.sorted.is_empty() {
+                self.to_heap();
+            }
+            self.heap.push(Reverse(entry));
+        }
+    }
+
+    /// Moves the sorted events into the heap (out of line: it happens rarely, and the
+    /// heap's own push and pop stay inlined where they were).
+    #[inline(never)]
+    fn to_heap(&mut self) {
+        self.heap = BinaryHeap::from(std::mem::take(&mut self.sorted));
+    }
+
+    /// Few events left in the heap: back to the sorted `Vec`, in the heap's own buffer.
+    #[inline(never)]
+    fn to_sorted(&mut self) {
+        self.sorted = std::mem::take(&mut self.heap).into_sorted_vec();
     }
 
     /// The time of the earliest event.
     #[must_use]
     #[inline]
     pub fn peek_time(&self) -> Option<SimTime> {
-        self.heap.peek().map(|Reverse(e)| time_of(e.key))
+        match self.sorted.last() {
+            Some(Reverse(e)) => Some(time_of(e.key)),
+            None => self.heap.peek().map(|Reverse(e)| time_of(e.key)),
+        }
     }
 
     /// Removes the earliest event.
     #[inline]
     pub fn pop(&mut self) -> Option<(SimTime, Event)> {
-        let Reverse(e) = self.heap.pop()?;
+        let e = match self.sorted.pop() {
+            Some(Reverse(e)) => e,
+            None => {
+                let Reverse(e) = self.heap.pop()?;
+                if self.heap.len() <= SORTED_BACK {
+                    self.to_sorted();
+                }
+                e
+            }
+        };
         if !e.event.is_periodic() {
             self.work -= 1;
         }
@@ -352,13 +404,13 @@ impl EventQueue {
     /// Pending events of any kind.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.sorted.len() + self.heap.len()
     }
 
     /// True when nothing is scheduled.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.len() == 0
     }
 }
 
@@ -440,6 +492,44 @@ mod tests {
                 last = (t, producer);
             }
             prop_assert!(q.is_empty());
+        }
+    }
+
+    /// Filling past the sorted `Vec`'s limit moves the events to the heap and draining
+    /// moves them back, over and over; the order never notices.
+    #[test]
+    fn crossing_between_the_sorted_vec_and_the_heap_keeps_the_order() {
+        let mut q = EventQueue::default();
+        let mut model: Vec<(u64, u64)> = Vec::new();
+        let mut seq = 0;
+        let mut rng = 7u64;
+        for round in 0..20u64 {
+            let (pushes, pops) = if round % 2 == 0 {
+                (3 * SORTED_MAX, 2 * SORTED_MAX)
+            } else {
+                (5, SORTED_MAX + 3)
+            };
+            for _ in 0..pushes {
+                rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                let t = 1000 * round + (rng >> 59);
+                seq += 1;
+                model.push((t, seq));
+                q.push(
+                    SimTime(t),
+                    Event::Arrival {
+                        producer: seq as u32,
+                    },
+                );
+            }
+            model.sort_unstable();
+            for _ in 0..pops.min(model.len()) {
+                let (t, s) = model.remove(0);
+                assert_eq!(
+                    q.pop(),
+                    Some((SimTime(t), Event::Arrival { producer: s as u32 }))
+                );
+            }
+            assert_eq!(q.len(), model.len());
         }
     }
 
