@@ -360,7 +360,7 @@ impl EventQueue {
             self.sorted.insert(at, Reverse(entry));
         } else {
             if !self.sorted.is_empty() {
-                self.to_heap();
+                self.move_to_heap();
             }
             self.heap.push(Reverse(entry));
         }
@@ -369,13 +369,13 @@ impl EventQueue {
     /// Moves the sorted events into the heap (out of line: it happens rarely, and the
     /// heap's own push and pop stay inlined where they were).
     #[inline(never)]
-    fn to_heap(&mut self) {
+    fn move_to_heap(&mut self) {
         self.heap = BinaryHeap::from(std::mem::take(&mut self.sorted));
     }
 
     /// Few events left in the heap: back to the sorted `Vec`, in the heap's own buffer.
     #[inline(never)]
-    fn to_sorted(&mut self) {
+    fn move_to_sorted(&mut self) {
         self.sorted = std::mem::take(&mut self.heap).into_sorted_vec();
     }
 
@@ -429,7 +429,7 @@ impl EventQueue {
             None => {
                 let Reverse(e) = self.heap.pop()?;
                 if self.heap.len() <= SORTED_BACK {
-                    self.to_sorted();
+                    self.move_to_sorted();
                 }
                 e
             }
