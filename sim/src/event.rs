@@ -1,10 +1,11 @@
-//! Events and the event queue. One `BinaryHeap` ordered by `(time, insertion sequence)`,
-//! so same-time events come out first-in-first-out and ties never depend on anything
-//! but the order the engine scheduled them in.
+//! Events and the event queue, ordered by `(time, insertion sequence)`, so same-time
+//! events come out first-in-first-out and ties never depend on anything but the order
+//! the engine scheduled them in. How the pending events are held (a sorted `Vec` while
+//! few, a heap beyond, a lane for the produce timeouts) changes the cost, never the order.
 
 use crate::time::SimTime;
 use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 
 /// Declares the events from one table: per row the event's doc and fields, its digest
 /// tag and the three values the digest packs with it (folded into the trace hash, so a
@@ -291,10 +292,32 @@ fn time_of(key: u128) -> SimTime {
     SimTime((key >> 64) as u64)
 }
 
-/// The pending events, earliest first, ties in `(tiebreak, insertion)` order: one heap
-/// whose keys pack that whole order (see `Entry`).
+/// Pending events up to which the queue keeps them in one sorted `Vec` (latest first, so
+/// the next one pops off the end) instead of the heap: a run with a handful pending (an
+/// M/M/1 run has four or five) then pays a pop of a `Vec` and an insert a few slots from
+/// its end, cheaper than a heap's sift down and up. Past it they move to the heap, and
+/// back once the heap has fallen to `SORTED_BACK`, so that a count hovering at the limit
+/// does not move them on every event. The keys are unique, so either holds one order.
+const SORTED_MAX: usize = 16;
+const SORTED_BACK: usize = 8;
+
+/// The pending events, earliest first, ties in `(tiebreak, insertion)` order: a sorted
+/// `Vec` while few are pending, one heap otherwise (never both at once), whose keys pack
+/// that whole order (see `Entry`), and beside them a first-in-first-out lane for the
+/// produce timeouts.
 #[derive(Debug, Default)]
 pub struct EventQueue {
+    /// Produce timeouts, each later than the one before: a producer's timeout is its
+    /// constant `request_timeout` after the send, so they come in order and thousands can
+    /// be pending (one per request in flight); kept out of the heap, they cost a push and
+    /// a pop of a `VecDeque`, and the heap stays small. A timeout that would not come last
+    /// (producers with different timeouts) goes to the heap instead, so the lane is always
+    /// sorted whatever comes.
+    lane: VecDeque<Entry>,
+    /// Latest first (ascending as `Reverse`, which is how the heap hands its buffer over
+    /// sorted); empty while the heap holds the events. The two pass one buffer back and
+    /// forth, so a move allocates nothing.
+    sorted: Vec<Reverse<Entry>>,
     heap: BinaryHeap<Reverse<Entry>>,
     seq: u64,
     fault_seq: u64,
@@ -323,24 +346,95 @@ impl EventQueue {
             }
         };
         let key = (u128::from(at.0) << 64) | u128::from(low);
-        self.heap.push(Reverse(Entry { key, event }));
+        let entry = Entry { key, event };
+        if matches!(event, Event::ProduceTimeout { .. })
+            && self.lane.back().is_none_or(|last| last.key < key)
+        {
+            self.lane.push_back(entry);
+        } else if self.heap.is_empty() && self.sorted.len() < SORTED_MAX {
+            // A new event usually comes after the few due soonest: look from the end.
+            let mut at = self.sorted.len();
+            while at > 0 && self.sorted[at - 1].0.key < key {
+                at -= 1;
+            }
+            self.sorted.insert(at, Reverse(entry));
+        } else {
+            if !self.sorted.is_empty() {
+                self.move_to_heap();
+            }
+            self.heap.push(Reverse(entry));
+        }
+    }
+
+    /// Moves the sorted events into the heap (out of line: it happens rarely, and the
+    /// heap's own push and pop stay inlined where they were).
+    #[inline(never)]
+    fn move_to_heap(&mut self) {
+        self.heap = BinaryHeap::from(std::mem::take(&mut self.sorted));
+    }
+
+    /// Few events left in the heap: back to the sorted `Vec`, in the heap's own buffer.
+    #[inline(never)]
+    fn move_to_sorted(&mut self) {
+        self.sorted = std::mem::take(&mut self.heap).into_sorted_vec();
+    }
+
+    /// The key of the earliest event in the sorted `Vec` or the heap.
+    #[inline]
+    fn main_key(&self) -> Option<u128> {
+        match self.sorted.last() {
+            Some(Reverse(e)) => Some(e.key),
+            None => self.heap.peek().map(|Reverse(e)| e.key),
+        }
+    }
+
+    /// The lane's first event comes before everything else pending.
+    #[inline]
+    fn lane_first(&self) -> bool {
+        self.lane
+            .front()
+            .is_some_and(|l| self.main_key().is_none_or(|k| l.key < k))
     }
 
     /// The time of the earliest event.
     #[must_use]
     #[inline]
     pub fn peek_time(&self) -> Option<SimTime> {
-        self.heap.peek().map(|Reverse(e)| time_of(e.key))
+        if self.lane_first() {
+            self.lane.front().map(|e| time_of(e.key))
+        } else {
+            self.main_key().map(time_of)
+        }
     }
 
     /// Removes the earliest event.
     #[inline]
     pub fn pop(&mut self) -> Option<(SimTime, Event)> {
-        let Reverse(e) = self.heap.pop()?;
+        let e = if self.lane_first() {
+            self.lane.pop_front()?
+        } else {
+            self.pop_main()?
+        };
         if !e.event.is_periodic() {
             self.work -= 1;
         }
         Some((time_of(e.key), e.event))
+    }
+
+    /// Removes the earliest event of the sorted `Vec` or the heap.
+    #[inline]
+    fn pop_main(&mut self) -> Option<Entry> {
+        let e = match self.sorted.pop() {
+            Some(Reverse(e)) => e,
+            None => {
+                let Reverse(e) = self.heap.pop()?;
+                if self.heap.len() <= SORTED_BACK {
+                    self.move_to_sorted();
+                }
+                e
+            }
+        };
+        Some(e)
     }
 
     /// Pending events that are not periodic.
@@ -352,13 +446,13 @@ impl EventQueue {
     /// Pending events of any kind.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.sorted.len() + self.heap.len() + self.lane.len()
     }
 
     /// True when nothing is scheduled.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.len() == 0
     }
 }
 
@@ -394,7 +488,7 @@ mod tests {
         /// with pushes and pops interleaved and fault events mixed in.
         #[test]
         fn pops_as_one_heap_keyed_time_tiebreak_seq(
-            ops in proptest::collection::vec((0u64..8, 0u8..5, 0u32..3, proptest::bool::ANY), 1..300)
+            ops in proptest::collection::vec((0u64..8, 0u8..6, 0u32..3, proptest::bool::ANY), 1..300)
         ) {
             let mut q = EventQueue::default();
             let mut model: Vec<(u64, u64, u64, Event)> = Vec::new();
@@ -414,6 +508,12 @@ mod tests {
                         0 => Event::FaultStart { fault: n },
                         1 => Event::FaultEnd { fault: n },
                         2 => Event::Sample,
+                        // Mostly in order: the lane takes them, the rest go to the heap.
+                        3 => Event::ProduceTimeout {
+                            producer: n,
+                            msg: seq as u32,
+                            attempt: 0,
+                        },
                         _ => Event::Arrival { producer: n },
                     };
                     seq += 1;
@@ -440,6 +540,44 @@ mod tests {
                 last = (t, producer);
             }
             prop_assert!(q.is_empty());
+        }
+    }
+
+    /// Filling past the sorted `Vec`'s limit moves the events to the heap and draining
+    /// moves them back, over and over; the order never notices.
+    #[test]
+    fn crossing_between_the_sorted_vec_and_the_heap_keeps_the_order() {
+        let mut q = EventQueue::default();
+        let mut model: Vec<(u64, u64)> = Vec::new();
+        let mut seq = 0;
+        let mut rng = 7u64;
+        for round in 0..20u64 {
+            let (pushes, pops) = if round % 2 == 0 {
+                (3 * SORTED_MAX, 2 * SORTED_MAX)
+            } else {
+                (5, SORTED_MAX + 3)
+            };
+            for _ in 0..pushes {
+                rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                let t = 1000 * round + (rng >> 59);
+                seq += 1;
+                model.push((t, seq));
+                q.push(
+                    SimTime(t),
+                    Event::Arrival {
+                        producer: seq as u32,
+                    },
+                );
+            }
+            model.sort_unstable();
+            for _ in 0..pops.min(model.len()) {
+                let (t, s) = model.remove(0);
+                assert_eq!(
+                    q.pop(),
+                    Some((SimTime(t), Event::Arrival { producer: s as u32 }))
+                );
+            }
+            assert_eq!(q.len(), model.len());
         }
     }
 

@@ -187,6 +187,7 @@ impl Producer {
     }
 
     /// The gap to the next arrival.
+    #[inline]
     pub fn next_gap(&mut self) -> SimDuration {
         match self.arrival {
             Arrival::Constant => {
@@ -212,6 +213,7 @@ impl Producer {
     }
 
     /// Draws a key; returns (global key, its sequence number).
+    #[inline]
     pub fn next_key(&mut self) -> (u32, u32) {
         let k = if self.run_left > 0 {
             self.run_left -= 1;
@@ -243,6 +245,7 @@ impl Producer {
     }
 
     /// Draws a routing key (its index) when there is a choice.
+    #[inline]
     pub fn next_route(&mut self) -> u8 {
         match self.routes.len() {
             0 | 1 => 0,
@@ -251,6 +254,7 @@ impl Producer {
     }
 
     /// Chooses the partition for a message with `key`.
+    #[inline]
     pub fn partition_for(&mut self, key: u32) -> u32 {
         if self.partitions == 1 {
             return 0;
