@@ -196,6 +196,21 @@ mod tests {
     }
 
     #[test]
+    fn a_requester_folds_too_and_holds_its_reply_timeout_of_requests() {
+        let requester = |timeout: &str| {
+            let text = format!(
+                "name = \"x\"\nduration = \"1h\"\n[broker]\nmodel = \"queue\"\n[[topic]]\nname = \"t\"\n[[producer]]\nname = \"p\"\ntopic = \"t\"\nrate = 900000\nreply_timeout = \"{timeout}\"\n[[consumer]]\ngroup = \"g\"\ntopic = \"t\"\ninstances = 4\nservice_time = \"exp(1us)\"\n"
+            );
+            Scenario::from_toml(&text, "x.toml").expect("valid")
+        };
+        // 3.24e9 requests an hour kept whole would need about 7.3 GB.
+        assert!(refusal(&requester("500ms"), "x.toml", 1, GB).is_none());
+        // Each request is held until its reply or its timeout: ten minutes of them do not
+        // fit in a gigabyte.
+        assert!(refusal(&requester("10m"), "x.toml", 1, GB).is_some());
+    }
+
+    #[test]
     fn what_cannot_fold_or_falls_behind_still_counts_the_run() {
         let fits = |s: &Scenario| refusal(s, "x.toml", 1, GB).is_none();
         // A consumer slower than the producers: the backlog grows with the run.
