@@ -100,8 +100,7 @@ pub fn perf(args: &PerfArgs) -> anyhow::Result<ExitCode> {
     let targets = table::targets(&measured, Some(&heap), simpy.as_ref());
     let counters = if args.perf_stat {
         progress("counting instructions and cache misses (perf stat, else cachegrind)");
-        let heap_exe = place.cache.join("release").join("heap_limit");
-        Some(counters::measure(&exe, &heap_exe, args.messages).map_err(|why| why.to_string()))
+        Some(counters::measure(&exe, &place.heap_limit(), args.messages))
     } else {
         None
     };

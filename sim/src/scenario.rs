@@ -535,17 +535,20 @@ pub fn with_suggestion(message: &str) -> String {
         return message.to_string();
     };
     // The names are every other piece between backticks.
-    let best = expected
-        .split('`')
-        .skip(1)
-        .step_by(2)
+    let names = expected.split('`').skip(1).step_by(2);
+    format!("{message}{}", did_you_mean(got, names))
+}
+
+/// `; did you mean `X`?` for the name closest to `got` within a quarter of its length
+/// (at least two edits), else empty; the first of equally close names wins.
+pub(crate) fn did_you_mean<'a>(got: &str, names: impl Iterator<Item = &'a str>) -> String {
+    names
         .map(|name| (strsim::damerau_levenshtein(got, name), name))
         .filter(|&(d, name)| d <= (name.len() / 4).max(2))
-        .min_by_key(|&(d, _)| d);
-    match best {
-        Some((_, name)) => format!("{message}; did you mean `{name}`?"),
-        None => message.to_string(),
-    }
+        .min_by_key(|&(d, _)| d)
+        .map_or(String::new(), |(_, name)| {
+            format!("; did you mean `{name}`?")
+        })
 }
 
 #[cfg(test)]

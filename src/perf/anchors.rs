@@ -33,6 +33,11 @@ pub struct Place {
 }
 
 impl Place {
+    /// Where heap_limit's release build lands.
+    pub fn heap_limit(&self) -> PathBuf {
+        self.cache.join("release").join("heap_limit")
+    }
+
     pub fn new(root: &Path) -> Self {
         Place {
             sources: root.join("bench").join("anchors"),
@@ -40,6 +45,18 @@ impl Place {
         }
     }
 }
+
+/// heap_limit's arguments for the M/M/1 job of `mm1.toml`, before the customer count.
+pub const HEAP_LIMIT_ARGS: [&str; 8] = [
+    "mmc",
+    "--lam",
+    "0.9",
+    "--mu",
+    "1",
+    "--c",
+    "1",
+    "--customers",
+];
 
 /// Builds heap_limit (a no-op once built) and runs `customers` M/M/1 customers at
 /// utilisation 0.9, as `mm1.toml`.
@@ -60,19 +77,9 @@ pub fn heap_limit(place: &Place, customers: u64) -> anyhow::Result<Anchor> {
         .status()
         .with_context(|| format!("cannot run {}", cargo.to_string_lossy()))?;
     anyhow::ensure!(built.success(), "building {} failed", manifest.display());
-    let exe = place.cache.join("release").join("heap_limit");
+    let exe = place.heap_limit();
     let mut cmd = Command::new(&exe);
-    cmd.args([
-        "mmc",
-        "--lam",
-        "0.9",
-        "--mu",
-        "1",
-        "--c",
-        "1",
-        "--customers",
-    ])
-    .arg(customers.to_string());
+    cmd.args(HEAP_LIMIT_ARGS).arg(customers.to_string());
     let shown = format!(
         "{} mmc --lam 0.9 --mu 1 --c 1 --customers {customers}",
         exe.display()

@@ -48,19 +48,7 @@ pub fn measure(exe: &Path, heap: &Path, messages: u64) -> Result<Counters, Strin
     };
     let anchor = |n: u64| -> Vec<OsString> {
         let mut v: Vec<OsString> = vec![heap.into()];
-        v.extend(
-            [
-                "mmc",
-                "--lam",
-                "0.9",
-                "--mu",
-                "1",
-                "--c",
-                "1",
-                "--customers",
-            ]
-            .map(OsString::from),
-        );
+        v.extend(super::anchors::HEAP_LIMIT_ARGS.map(OsString::from));
         v.push(n.to_string().into());
         v
     };

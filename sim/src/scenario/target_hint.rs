@@ -42,7 +42,7 @@ fn specific(s: &Scenario, target: &str) -> Option<String> {
         let Some(p) = s.producers.iter().find(|p| p.name.get_ref() == name) else {
             return Some(format!(
                 "no producer is called `{name}`{}",
-                nearest(name, s.producers.iter().map(|p| p.name.get_ref().as_str()))
+                super::did_you_mean(name, s.producers.iter().map(|p| p.name.get_ref().as_str()))
             ));
         };
         if p.publish() != Publish::Outbox {
@@ -67,7 +67,7 @@ fn specific(s: &Scenario, target: &str) -> Option<String> {
         let Some(c) = group(g) else {
             return Some(format!(
                 "no consumer group is called `{g}`{}",
-                nearest(g, names)
+                super::did_you_mean(g, names)
             ));
         };
         let n = *c.instances.get_ref();
@@ -83,7 +83,7 @@ fn specific(s: &Scenario, target: &str) -> Option<String> {
         .map(|c| c.group.get_ref().as_str())
         .chain(s.producers.iter().map(|p| p.name.get_ref().as_str()))
         .chain(["network"]);
-    let hint = nearest(target, names);
+    let hint = super::did_you_mean(target, names);
     (!hint.is_empty()).then(|| format!("no group or producer is called `{target}`{hint}"))
 }
 
@@ -102,17 +102,6 @@ fn range(n: u32) -> String {
         1 => "number 0".into(),
         _ => format!("numbers 0 to {}", n - 1),
     }
-}
-
-/// `; did you mean `X`?` for the closest name within a quarter of its length, else empty.
-fn nearest<'a>(got: &str, names: impl Iterator<Item = &'a str>) -> String {
-    names
-        .map(|name| (strsim::damerau_levenshtein(got, name), name))
-        .filter(|&(d, name)| d <= (name.len() / 4).max(2))
-        .min_by_key(|&(d, _)| d)
-        .map_or(String::new(), |(_, name)| {
-            format!("; did you mean `{name}`?")
-        })
 }
 
 #[cfg(test)]
