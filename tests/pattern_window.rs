@@ -4,8 +4,9 @@
 //! records, request ids, timed-out requests, saga runs and commands, round trips, outbox
 //! rows, dead letters) hold what is still live: a run four times longer holds no more.
 //!
-//! The shipped scenarios inject faults, which do not fold (yet); these runs leave them
-//! out, and the network's loss, so that what is measured is the steady pattern itself.
+//! The shipped scenarios inject faults (which fold too, see `tests/window.rs`); these runs
+//! leave them out, and the network's loss, so that what is measured is the steady pattern
+//! itself.
 
 use crate::support::{load, parse, root};
 use mqlab_sim::engine::PatternRetained;
@@ -40,6 +41,40 @@ instances = 60
 service_time = "exp(100ms)"
 "#;
 
+/// A service whose outputs go to a topic no group consumes (an audit trail, say): only
+/// the topic's own fold can trim the lineage of its messages.
+const SINK: &str = r#"
+name = "sink"
+seed = 9
+duration = "30s"
+drain = "10s"
+
+[broker]
+model = "log"
+
+[[topic]]
+name = "orders"
+partitions = 2
+
+[[topic]]
+name = "audit"
+
+[[producer]]
+name = "orders"
+topic = "orders"
+rate = 500
+
+[[consumer]]
+group = "auditor"
+topic = "orders"
+instances = 2
+service_time = "exp(1ms)"
+delivery = "at-least-once"
+
+  [[consumer.output]]
+  topic = "audit"
+"#;
+
 /// The pattern scenarios, without their faults.
 fn steady() -> Vec<(String, Scenario)> {
     let mut v: Vec<(String, Scenario)> = [
@@ -56,6 +91,7 @@ fn steady() -> Vec<(String, Scenario)> {
     })
     .collect();
     v.push(("dead-letters".into(), parse(DEAD_LETTERS)));
+    v.push(("sink".into(), parse(SINK)));
     for (_, s) in &mut v {
         s.faults.clear();
         // A request lost on the network holds its message until the producer's timeout
@@ -165,7 +201,7 @@ fn the_pattern_tables_are_in_use_where_they_grew() {
         let held = match name.as_str() {
             "request-reply" => peak.requests,
             "saga" => peak.saga_commands,
-            "food-delivery-pipeline" => peak.lineage,
+            "food-delivery-pipeline" | "sink" => peak.lineage,
             "dead-letters" => peak.dead_letters,
             _ => continue,
         };

@@ -54,6 +54,11 @@ impl Engine {
             let flags = &self.topics[t as usize].flags;
             self.groups[g as usize].ledger.fold(below, flags);
         }
+        if groups.is_empty() {
+            // No group folds it: the services' lineage of a topic nobody consumes is
+            // trimmed here (only a republish reads it, of a child seen live above).
+            self.forget_lineage(t, below);
+        }
         let flags = &mut self.topics[t as usize].flags;
         flags.fold(below);
         // A look costs what the engine holds: spacing the looks by at least that keeps

@@ -115,6 +115,14 @@ impl Engine {
         }
     }
 
+    /// Topic `t`, which no group consumes, has nothing live below `below`: its lineage
+    /// there is forgotten.
+    pub(in crate::engine) fn forget_lineage(&mut self, t: u32, below: u32) {
+        if self.pipeline.on {
+            self.pipeline.lineage[t as usize].forget_below(below);
+        }
+    }
+
     /// Message ids of topic `t` the services may still bring back or count in the
     /// system: inputs in open transactions, outputs of inputs not folded, unsent outputs.
     pub(in crate::engine) fn pipeline_live(&self, t: u32, see: &mut impl FnMut(u32)) {
