@@ -3,9 +3,11 @@
 //! the engine scheduled them in. How the pending events are held (a sorted `Vec` while
 //! few, a heap beyond, a lane for the produce timeouts) changes the cost, never the order.
 
+mod heap;
+
 use crate::time::SimTime;
-use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, VecDeque};
+use heap::Heap;
+use std::collections::VecDeque;
 
 /// Declares the events from one table: per row the event's doc and fields, its digest
 /// tag and the three values the digest packs with it (folded into the trace hash, so a
@@ -265,27 +267,10 @@ const FAULT_SEQ_BITS: u32 = 30;
 /// two class bits (fault ends 0, fault starts 1, everything else 2, so that faults win a
 /// tie on time) above, for faults, the fault index and the count of fault pushes so
 /// far, and for everything else the insertion sequence.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 struct Entry {
     key: u128,
     event: Event,
-}
-
-impl PartialEq for Entry {
-    fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
-    }
-}
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Entry {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.key.cmp(&other.key)
-    }
 }
 
 fn time_of(key: u128) -> SimTime {
@@ -314,11 +299,10 @@ pub struct EventQueue {
     /// (producers with different timeouts) goes to the heap instead, so the lane is always
     /// sorted whatever comes.
     lane: VecDeque<Entry>,
-    /// Latest first (ascending as `Reverse`, which is how the heap hands its buffer over
-    /// sorted); empty while the heap holds the events. The two pass one buffer back and
-    /// forth, so a move allocates nothing.
-    sorted: Vec<Reverse<Entry>>,
-    heap: BinaryHeap<Reverse<Entry>>,
+    /// Latest first; empty while the heap holds the events. The two pass one buffer back
+    /// and forth, so a move allocates nothing.
+    sorted: Vec<Entry>,
+    heap: Heap,
     seq: u64,
     fault_seq: u64,
     work: usize,
@@ -354,15 +338,15 @@ impl EventQueue {
         } else if self.heap.is_empty() && self.sorted.len() < SORTED_MAX {
             // A new event usually comes after the few due soonest: look from the end.
             let mut at = self.sorted.len();
-            while at > 0 && self.sorted[at - 1].0.key < key {
+            while at > 0 && self.sorted[at - 1].key < key {
                 at -= 1;
             }
-            self.sorted.insert(at, Reverse(entry));
+            self.sorted.insert(at, entry);
         } else {
             if !self.sorted.is_empty() {
                 self.move_to_heap();
             }
-            self.heap.push(Reverse(entry));
+            self.heap.push(entry);
         }
     }
 
@@ -370,21 +354,24 @@ impl EventQueue {
     /// heap's own push and pop stay inlined where they were).
     #[inline(never)]
     fn move_to_heap(&mut self) {
-        self.heap = BinaryHeap::from(std::mem::take(&mut self.sorted));
+        let mut v = std::mem::take(&mut self.sorted);
+        // Latest first reversed is earliest first, which is a heap already.
+        v.reverse();
+        self.heap = Heap::from_ascending(v);
     }
 
     /// Few events left in the heap: back to the sorted `Vec`, in the heap's own buffer.
     #[inline(never)]
     fn move_to_sorted(&mut self) {
-        self.sorted = std::mem::take(&mut self.heap).into_sorted_vec();
+        self.sorted = std::mem::take(&mut self.heap).into_descending();
     }
 
     /// The key of the earliest event in the sorted `Vec` or the heap.
     #[inline]
     fn main_key(&self) -> Option<u128> {
         match self.sorted.last() {
-            Some(Reverse(e)) => Some(e.key),
-            None => self.heap.peek().map(|Reverse(e)| e.key),
+            Some(e) => Some(e.key),
+            None => self.heap.peek_key(),
         }
     }
 
@@ -425,9 +412,9 @@ impl EventQueue {
     #[inline]
     fn pop_main(&mut self) -> Option<Entry> {
         let e = match self.sorted.pop() {
-            Some(Reverse(e)) => e,
+            Some(e) => e,
             None => {
-                let Reverse(e) = self.heap.pop()?;
+                let e = self.heap.pop()?;
                 if self.heap.len() <= SORTED_BACK {
                     self.move_to_sorted();
                 }
