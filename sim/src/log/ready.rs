@@ -108,11 +108,16 @@ impl Ready {
         let Some(r) = (p / 64).checked_sub(self.lo).map(|r| r as usize) else {
             return;
         };
-        if r >= self.words() {
-            return;
-        }
+        // A word in place is looked at without the heap words' length, which lies in
+        // another cache line.
+        let word = match self.near.get_mut(r) {
+            Some(w) => w,
+            None => match self.far.get_mut(r - NEAR) {
+                Some(w) => w,
+                None => return,
+            },
+        };
         let bit = 1u64 << (p % 64);
-        let word = self.word_mut(r);
         if *word & bit != 0 {
             *word &= !bit;
             let empty = *word == 0;
