@@ -3,9 +3,11 @@
 //! the engine scheduled them in. How the pending events are held (a sorted `Vec` while
 //! few, a heap beyond, a lane for the produce timeouts) changes the cost, never the order.
 
+mod heap;
+
 use crate::time::SimTime;
-use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, VecDeque};
+use heap::Heap;
+use std::collections::VecDeque;
 
 /// Declares the events from one table: per row the event's doc and fields, its digest
 /// tag and the three values the digest packs with it (folded into the trace hash, so a
@@ -265,27 +267,10 @@ const FAULT_SEQ_BITS: u32 = 30;
 /// two class bits (fault ends 0, fault starts 1, everything else 2, so that faults win a
 /// tie on time) above, for faults, the fault index and the count of fault pushes so
 /// far, and for everything else the insertion sequence.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 struct Entry {
     key: u128,
     event: Event,
-}
-
-impl PartialEq for Entry {
-    fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
-    }
-}
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Entry {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.key.cmp(&other.key)
-    }
 }
 
 fn time_of(key: u128) -> SimTime {
@@ -314,11 +299,10 @@ pub struct EventQueue {
     /// (producers with different timeouts) goes to the heap instead, so the lane is always
     /// sorted whatever comes.
     lane: VecDeque<Entry>,
-    /// Latest first (ascending as `Reverse`, which is how the heap hands its buffer over
-    /// sorted); empty while the heap holds the events. The two pass one buffer back and
-    /// forth, so a move allocates nothing.
-    sorted: Vec<Reverse<Entry>>,
-    heap: BinaryHeap<Reverse<Entry>>,
+    /// Latest first; empty while the heap holds the events. The two pass one buffer back
+    /// and forth, so a move allocates nothing.
+    sorted: Vec<Entry>,
+    heap: Heap,
     seq: u64,
     fault_seq: u64,
     work: usize,
@@ -354,15 +338,15 @@ impl EventQueue {
         } else if self.heap.is_empty() && self.sorted.len() < SORTED_MAX {
             // A new event usually comes after the few due soonest: look from the end.
             let mut at = self.sorted.len();
-            while at > 0 && self.sorted[at - 1].0.key < key {
+            while at > 0 && self.sorted[at - 1].key < key {
                 at -= 1;
             }
-            self.sorted.insert(at, Reverse(entry));
+            self.sorted.insert(at, entry);
         } else {
             if !self.sorted.is_empty() {
                 self.move_to_heap();
             }
-            self.heap.push(Reverse(entry));
+            self.heap.push(entry);
         }
     }
 
@@ -370,21 +354,24 @@ impl EventQueue {
     /// heap's own push and pop stay inlined where they were).
     #[inline(never)]
     fn move_to_heap(&mut self) {
-        self.heap = BinaryHeap::from(std::mem::take(&mut self.sorted));
+        let mut v = std::mem::take(&mut self.sorted);
+        // Latest first reversed is earliest first, which is a heap already.
+        v.reverse();
+        self.heap = Heap::from_ascending(v);
     }
 
     /// Few events left in the heap: back to the sorted `Vec`, in the heap's own buffer.
     #[inline(never)]
     fn move_to_sorted(&mut self) {
-        self.sorted = std::mem::take(&mut self.heap).into_sorted_vec();
+        self.sorted = std::mem::take(&mut self.heap).into_descending();
     }
 
     /// The key of the earliest event in the sorted `Vec` or the heap.
     #[inline]
     fn main_key(&self) -> Option<u128> {
         match self.sorted.last() {
-            Some(Reverse(e)) => Some(e.key),
-            None => self.heap.peek().map(|Reverse(e)| e.key),
+            Some(e) => Some(e.key),
+            None => self.heap.peek_key(),
         }
     }
 
@@ -425,9 +412,9 @@ impl EventQueue {
     #[inline]
     fn pop_main(&mut self) -> Option<Entry> {
         let e = match self.sorted.pop() {
-            Some(Reverse(e)) => e,
+            Some(e) => e,
             None => {
-                let Reverse(e) = self.heap.pop()?;
+                let e = self.heap.pop()?;
                 if self.heap.len() <= SORTED_BACK {
                     self.move_to_sorted();
                 }
@@ -457,159 +444,4 @@ impl EventQueue {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    #[test]
-    fn every_row_has_its_own_tag_and_the_digest_carries_it() {
-        let mut tags: Vec<u64> = Event::TAGS.iter().map(|&(_, t)| t).collect();
-        tags.sort_unstable();
-        tags.dedup();
-        assert_eq!(tags.len(), Event::TAGS.len(), "a digest tag is used twice");
-        // The tag sits in the digest's top byte, so it must fit there.
-        assert!(tags.iter().all(|&t| t > 0 && t < 256));
-        let events = Event::one_of_each();
-        assert_eq!(events.len(), Event::TAGS.len());
-        for (e, &(name, tag)) in events.iter().zip(Event::TAGS) {
-            assert_eq!(e.name(), name);
-            assert_eq!(e.digest() >> 56, tag, "{name}");
-        }
-    }
-
-    #[test]
-    fn every_event_fits_in_twelve_bytes() {
-        // The queue holds millions of them; a wide variant would grow all of them.
-        assert!(size_of::<Event>() <= 12, "{}", size_of::<Event>());
-    }
-
-    proptest! {
-        /// The packed keys pop exactly what one heap keyed `(time, tiebreak, seq)` pops,
-        /// with pushes and pops interleaved and fault events mixed in.
-        #[test]
-        fn pops_as_one_heap_keyed_time_tiebreak_seq(
-            ops in proptest::collection::vec((0u64..8, 0u8..6, 0u32..3, proptest::bool::ANY), 1..300)
-        ) {
-            let mut q = EventQueue::default();
-            let mut model: Vec<(u64, u64, u64, Event)> = Vec::new();
-            let mut seq = 0;
-            let mut floor = 0;
-            for (dt, kind, n, pop) in ops {
-                if pop {
-                    model.sort_by_key(|e| (e.0, e.1, e.2));
-                    let want = (!model.is_empty()).then(|| model.remove(0));
-                    let got = q.pop();
-                    prop_assert_eq!(got, want.map(|w| (SimTime(w.0), w.3)));
-                    if let Some((t, _)) = got {
-                        floor = t.0;
-                    }
-                } else {
-                    let event = match kind {
-                        0 => Event::FaultStart { fault: n },
-                        1 => Event::FaultEnd { fault: n },
-                        2 => Event::Sample,
-                        // Mostly in order: the lane takes them, the rest go to the heap.
-                        3 => Event::ProduceTimeout {
-                            producer: n,
-                            msg: seq as u32,
-                            attempt: 0,
-                        },
-                        _ => Event::Arrival { producer: n },
-                    };
-                    seq += 1;
-                    model.push((floor + dt, event.tiebreak(), seq, event));
-                    q.push(SimTime(floor + dt), event);
-                }
-                prop_assert_eq!(q.len(), model.len());
-            }
-        }
-
-        #[test]
-        fn pops_in_time_order_and_fifo_within_a_time(times in proptest::collection::vec(0u64..20, 1..200)) {
-            let mut q = EventQueue::default();
-            for (i, t) in times.iter().enumerate() {
-                q.push(SimTime(*t), Event::Arrival { producer: i as u32 });
-            }
-            let mut last = (SimTime::ZERO, 0u32);
-            let mut first = true;
-            while let Some((t, Event::Arrival { producer })) = q.pop() {
-                if !first {
-                    prop_assert!(t > last.0 || (t == last.0 && producer > last.1));
-                }
-                first = false;
-                last = (t, producer);
-            }
-            prop_assert!(q.is_empty());
-        }
-    }
-
-    /// Filling past the sorted `Vec`'s limit moves the events to the heap and draining
-    /// moves them back, over and over; the order never notices.
-    #[test]
-    fn crossing_between_the_sorted_vec_and_the_heap_keeps_the_order() {
-        let mut q = EventQueue::default();
-        let mut model: Vec<(u64, u64)> = Vec::new();
-        let mut seq = 0;
-        let mut rng = 7u64;
-        for round in 0..20u64 {
-            let (pushes, pops) = if round % 2 == 0 {
-                (3 * SORTED_MAX, 2 * SORTED_MAX)
-            } else {
-                (5, SORTED_MAX + 3)
-            };
-            for _ in 0..pushes {
-                rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-                let t = 1000 * round + (rng >> 59);
-                seq += 1;
-                model.push((t, seq));
-                q.push(
-                    SimTime(t),
-                    Event::Arrival {
-                        producer: seq as u32,
-                    },
-                );
-            }
-            model.sort_unstable();
-            for _ in 0..pops.min(model.len()) {
-                let (t, s) = model.remove(0);
-                assert_eq!(
-                    q.pop(),
-                    Some((SimTime(t), Event::Arrival { producer: s as u32 }))
-                );
-            }
-            assert_eq!(q.len(), model.len());
-        }
-    }
-
-    #[test]
-    fn fault_events_sort_first_within_a_time_whatever_their_insertion() {
-        let mut q = EventQueue::default();
-        q.push(SimTime(5), Event::Sample);
-        q.push(SimTime(5), Event::FaultStart { fault: 1 });
-        q.push(SimTime(5), Event::FaultStart { fault: 0 });
-        q.push(SimTime(5), Event::FaultEnd { fault: 2 });
-        let order: Vec<Event> = std::iter::from_fn(|| q.pop().map(|e| e.1)).collect();
-        assert_eq!(
-            order,
-            [
-                Event::FaultEnd { fault: 2 },
-                Event::FaultStart { fault: 0 },
-                Event::FaultStart { fault: 1 },
-                Event::Sample
-            ]
-        );
-    }
-
-    #[test]
-    fn periodic_events_do_not_count_as_work() {
-        let mut q = EventQueue::default();
-        q.push(SimTime(5), Event::Sample);
-        q.push(SimTime(6), Event::Commit { group: 0 });
-        q.push(SimTime(7), Event::ProducersStop);
-        assert_eq!((q.len(), q.pending_work()), (3, 1));
-        q.pop();
-        q.pop();
-        q.pop();
-        assert_eq!(q.pending_work(), 0);
-    }
-}
+mod tests;

@@ -2,13 +2,22 @@
 //! group's view of a partition (committed offset, fetch position, owner). Entries below
 //! every group's committed offset are trimmed, so memory follows the backlog, not history.
 
+mod ready;
+
+pub use ready::Ready;
+
 use crate::message::Msg;
 use crate::replication::ReplicaSet;
 use crate::scenario::Assignment;
 use std::collections::VecDeque;
 
-/// One partition of a topic.
+/// One partition of a topic. Laid out for a run over many partitions, where each
+/// message finds its partition out of the cache: what the consumer side reads (the
+/// entries, the offsets, the high watermark) fills the first cache line, the replicas,
+/// which the append reads too, the second, and the acknowledgements waiting for the
+/// high watermark (`acks = all` only) the third.
 #[derive(Debug, Default)]
+#[repr(C, align(64))]
 pub struct Partition {
     entries: VecDeque<Msg>,
     /// Offset of `entries[0]`.
@@ -17,8 +26,12 @@ pub struct Partition {
     pub end: u64,
     /// The high watermark: consumers read below it, `acks = all` acknowledges below it.
     pub hw: u64,
+    /// Fills the first cache line (the replicas would straddle it).
+    _line: [u64; 1],
     /// Replicas, leader and ISR.
     pub replicas: ReplicaSet,
+    /// Fills the second.
+    _line2: [u64; 3],
     /// `acks = all` requests waiting for the high watermark: (offset, producer, message,
     /// its intended send time, for the publish → ack latency).
     pub pending_acks: VecDeque<(u64, u32, u32, crate::time::SimTime)>,
@@ -88,8 +101,11 @@ impl Partition {
 
 /// A consumer group's position in one partition. Invariant:
 /// `committed <= done <= position <= end` except that at-most-once commits at fetch,
-/// so there `committed == position`.
+/// so there `committed == position`. One to a cache line: a message touches its
+/// partition's a few times, out of the cache when a group reads many partitions, and
+/// half of them would straddle two lines at their natural 40 bytes.
 #[derive(Clone, Copy, Debug, Default)]
+#[repr(align(64))]
 pub struct GroupPartition {
     /// Committed offset: where a new owner starts.
     pub committed: u64,
@@ -102,183 +118,6 @@ pub struct GroupPartition {
     /// The instance processing a message from it now (may be a previous owner
     /// finishing its last message during a rebalance).
     pub worker: Option<u32>,
-}
-
-/// The partitions a consumer instance owns that may have a message for it to fetch, in
-/// partition order, and where its next fetch starts looking (round-robin fairness across
-/// its partitions). A partition goes in whenever something may have made it fetchable
-/// (the high watermark rose, its message in service finished, its position went back, it
-/// was assigned) and comes out when a fetch takes from it or finds nothing there, so a
-/// fetch costs what it finds, not how many partitions the instance owns.
-#[derive(Clone, Debug, Default)]
-pub struct Ready {
-    /// One bit per partition; a second level (one bit per nonzero word) finds the next
-    /// candidate among 100,000 partitions in a few dozen word checks. A `BTreeSet` here
-    /// cost about 100 instructions per message on a one-partition instance.
-    words: Vec<u64>,
-    summary: Vec<u64>,
-    len: usize,
-    /// The next fetch looks at this partition first, then on up, wrapping around.
-    next: u32,
-    /// Candidates looked at by fetches so far (what fetching has cost).
-    looked: u64,
-}
-
-impl Ready {
-    /// Partition `p` may have a message to fetch.
-    #[inline]
-    pub fn insert(&mut self, p: u32) {
-        let w = (p / 64) as usize;
-        if w >= self.words.len() {
-            self.words.resize(w + 1, 0);
-            self.summary.resize(w / 64 + 1, 0);
-        }
-        let bit = 1u64 << (p % 64);
-        if self.words[w] & bit == 0 {
-            self.words[w] |= bit;
-            self.summary[w / 64] |= 1u64 << (w % 64);
-            self.len += 1;
-        }
-    }
-
-    /// Partition `p` has nothing to fetch (or was just fetched from).
-    #[inline]
-    pub fn remove(&mut self, p: u32) {
-        let w = (p / 64) as usize;
-        let bit = 1u64 << (p % 64);
-        if let Some(word) = self.words.get_mut(w)
-            && *word & bit != 0
-        {
-            *word &= !bit;
-            self.len -= 1;
-            if *word == 0 {
-                self.summary[w / 64] &= !(1u64 << (w % 64));
-            }
-        }
-    }
-
-    /// The first candidate at or after `from`.
-    fn first_from(&self, from: u32) -> Option<u32> {
-        let w = (from / 64) as usize;
-        if let Some(&word) = self.words.get(w) {
-            let m = word & (u64::MAX << (from % 64));
-            if m != 0 {
-                return Some((w * 64) as u32 + m.trailing_zeros());
-            }
-        }
-        // The next nonzero word after `w`, through the summary.
-        let start = w + 1;
-        let mut s = start / 64;
-        let mut mask = if start.is_multiple_of(64) {
-            u64::MAX
-        } else {
-            u64::MAX << (start % 64)
-        };
-        while let Some(&sum) = self.summary.get(s) {
-            let m = sum & mask;
-            if m != 0 {
-                let w = s * 64 + m.trailing_zeros() as usize;
-                return Some((w * 64) as u32 + self.words[w].trailing_zeros());
-            }
-            s += 1;
-            mask = u64::MAX;
-        }
-        None
-    }
-
-    /// The partition the next fetch looks at: the first candidate from the cursor on,
-    /// else (wrapping around) the first of all.
-    pub fn peek(&mut self) -> Option<u32> {
-        self.looked += 1;
-        if self.len == 0 {
-            return None;
-        }
-        self.first_from(self.next).or_else(|| self.first_from(0))
-    }
-
-    /// A fetch took from `p`: the next one starts after it.
-    pub fn fetched(&mut self, p: u32) {
-        self.remove(p);
-        self.next = p.saturating_add(1);
-    }
-
-    /// The instance's partitions changed from `was` to `owned`: the next fetch starts from
-    /// the first. A one-partition instance kept no candidates (it looks at its partition
-    /// directly), so when it takes more, each of them may have a message.
-    pub fn restart(&mut self, was: &[u32], owned: &[u32]) {
-        self.next = 0;
-        if was.len() == 1 && owned.len() > 1 {
-            for &p in owned {
-                self.insert(p);
-            }
-        }
-    }
-
-    /// A one-partition instance's fetch looked at its partition (counted as `peek` does).
-    pub fn look(&mut self) {
-        self.looked += 1;
-    }
-
-    /// Candidates looked at by fetches so far, a found one or not, and each look that
-    /// found none.
-    #[must_use]
-    pub fn looked(&self) -> u64 {
-        self.looked
-    }
-
-    /// Candidates held.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// No candidate.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-}
-
-#[cfg(test)]
-mod ready_tests {
-    use super::Ready;
-    use std::collections::BTreeSet;
-
-    /// The bit set answers as the ordered set it replaced, on a random walk of inserts,
-    /// removes and peeks over a wide range of partitions.
-    #[test]
-    fn the_bit_set_behaves_as_an_ordered_set() {
-        let mut r = Ready::default();
-        let mut model = BTreeSet::new();
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        for _ in 0..200_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let p = (x % 9_000) as u32;
-            match (x >> 40) % 4 {
-                0 | 1 => {
-                    r.insert(p);
-                    model.insert(p);
-                }
-                2 => {
-                    r.remove(p);
-                    model.remove(&p);
-                }
-                _ => {
-                    let next = (x >> 20) as u32 % 9_100;
-                    r.next = next;
-                    let want = model
-                        .range(next..)
-                        .next()
-                        .or_else(|| model.first())
-                        .copied();
-                    assert_eq!(r.peek(), want, "from {next}");
-                }
-            }
-            assert_eq!(r.len(), model.len());
-        }
-    }
 }
 
 /// Spreads `partitions` over the live instances (group-local indices, ascending).
@@ -351,29 +190,18 @@ mod tests {
         assert_eq!(a, [1, 3, 1, 3, 1].map(Some).to_vec());
     }
 
+    /// What the consumer side reads of a partition shares one cache line, the replicas
+    /// the next; a group's view of a partition never straddles two.
     #[test]
-    fn ready_partitions_are_taken_round_robin_from_the_cursor() {
-        let mut r = Ready::default();
-        assert_eq!(r.peek(), None);
-        for p in [7, 2, 5] {
-            r.insert(p);
-        }
-        assert_eq!(r.peek(), Some(2));
-        r.fetched(2);
-        r.insert(2);
-        // After 2 comes 5, then 7, then around to 2 again.
-        assert_eq!(r.peek(), Some(5));
-        r.fetched(5);
-        assert_eq!(r.peek(), Some(7));
-        r.fetched(7);
-        assert_eq!(r.peek(), Some(2));
-        r.remove(2);
-        assert!(r.is_empty());
-        r.insert(9);
-        r.restart(&[], &[]);
-        r.insert(1);
-        assert_eq!((r.peek(), r.len()), (Some(1), 2));
-        assert_eq!(r.looked(), 6);
+    fn hot_fields_sit_on_their_own_cache_lines() {
+        use std::mem::{align_of, offset_of, size_of};
+        assert_eq!(align_of::<Partition>(), 64);
+        assert!(offset_of!(Partition, hw) + 8 <= 64);
+        assert!(offset_of!(Partition, end) + 8 <= 64);
+        assert_eq!(offset_of!(Partition, replicas), 64);
+        assert!(size_of::<ReplicaSet>() <= 64);
+        assert_eq!(offset_of!(Partition, pending_acks), 128);
+        assert_eq!(size_of::<GroupPartition>(), 64);
     }
 
     #[test]

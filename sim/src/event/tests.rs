@@ -1,0 +1,206 @@
+//! The event queue's order, held to its definition.
+
+use super::*;
+use proptest::prelude::*;
+
+#[test]
+fn every_row_has_its_own_tag_and_the_digest_carries_it() {
+    let mut tags: Vec<u64> = Event::TAGS.iter().map(|&(_, t)| t).collect();
+    tags.sort_unstable();
+    tags.dedup();
+    assert_eq!(tags.len(), Event::TAGS.len(), "a digest tag is used twice");
+    // The tag sits in the digest's top byte, so it must fit there.
+    assert!(tags.iter().all(|&t| t > 0 && t < 256));
+    let events = Event::one_of_each();
+    assert_eq!(events.len(), Event::TAGS.len());
+    for (e, &(name, tag)) in events.iter().zip(Event::TAGS) {
+        assert_eq!(e.name(), name);
+        assert_eq!(e.digest() >> 56, tag, "{name}");
+    }
+}
+
+#[test]
+fn every_event_fits_in_twelve_bytes() {
+    // The queue holds millions of them; a wide variant would grow all of them.
+    assert!(size_of::<Event>() <= 12, "{}", size_of::<Event>());
+}
+
+proptest! {
+    /// The packed keys pop exactly what one heap keyed `(time, tiebreak, seq)` pops,
+    /// with pushes and pops interleaved and fault events mixed in.
+    #[test]
+    fn pops_as_one_heap_keyed_time_tiebreak_seq(
+        ops in proptest::collection::vec((0u64..8, 0u8..6, 0u32..3, proptest::bool::ANY), 1..300)
+    ) {
+        let mut q = EventQueue::default();
+        let mut model: Vec<(u64, u64, u64, Event)> = Vec::new();
+        let mut seq = 0;
+        let mut floor = 0;
+        for (dt, kind, n, pop) in ops {
+            if pop {
+                model.sort_by_key(|e| (e.0, e.1, e.2));
+                let want = (!model.is_empty()).then(|| model.remove(0));
+                let got = q.pop();
+                prop_assert_eq!(got, want.map(|w| (SimTime(w.0), w.3)));
+                if let Some((t, _)) = got {
+                    floor = t.0;
+                }
+            } else {
+                let event = match kind {
+                    0 => Event::FaultStart { fault: n },
+                    1 => Event::FaultEnd { fault: n },
+                    2 => Event::Sample,
+                    // Mostly in order: the lane takes them, the rest go to the heap.
+                    3 => Event::ProduceTimeout {
+                        producer: n,
+                        msg: seq as u32,
+                        attempt: 0,
+                    },
+                    _ => Event::Arrival { producer: n },
+                };
+                seq += 1;
+                model.push((floor + dt, event.tiebreak(), seq, event));
+                q.push(SimTime(floor + dt), event);
+            }
+            prop_assert_eq!(q.len(), model.len());
+        }
+    }
+
+    #[test]
+    fn pops_in_time_order_and_fifo_within_a_time(times in proptest::collection::vec(0u64..20, 1..200)) {
+        let mut q = EventQueue::default();
+        for (i, t) in times.iter().enumerate() {
+            q.push(SimTime(*t), Event::Arrival { producer: i as u32 });
+        }
+        let mut last = (SimTime::ZERO, 0u32);
+        let mut first = true;
+        while let Some((t, Event::Arrival { producer })) = q.pop() {
+            if !first {
+                prop_assert!(t > last.0 || (t == last.0 && producer > last.1));
+            }
+            first = false;
+            last = (t, producer);
+        }
+        prop_assert!(q.is_empty());
+    }
+}
+
+/// Filling past the sorted `Vec`'s limit moves the events to the heap and draining
+/// moves them back, over and over; the order never notices.
+#[test]
+fn crossing_between_the_sorted_vec_and_the_heap_keeps_the_order() {
+    let mut q = EventQueue::default();
+    let mut model: Vec<(u64, u64)> = Vec::new();
+    let mut seq = 0;
+    let mut rng = 7u64;
+    for round in 0..20u64 {
+        let (pushes, pops) = if round % 2 == 0 {
+            (3 * SORTED_MAX, 2 * SORTED_MAX)
+        } else {
+            (5, SORTED_MAX + 3)
+        };
+        for _ in 0..pushes {
+            rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let t = 1000 * round + (rng >> 59);
+            seq += 1;
+            model.push((t, seq));
+            q.push(
+                SimTime(t),
+                Event::Arrival {
+                    producer: seq as u32,
+                },
+            );
+        }
+        model.sort_unstable();
+        for _ in 0..pops.min(model.len()) {
+            let (t, s) = model.remove(0);
+            assert_eq!(
+                q.pop(),
+                Some((SimTime(t), Event::Arrival { producer: s as u32 }))
+            );
+        }
+        assert_eq!(q.len(), model.len());
+    }
+}
+
+#[test]
+fn fault_events_sort_first_within_a_time_whatever_their_insertion() {
+    let mut q = EventQueue::default();
+    q.push(SimTime(5), Event::Sample);
+    q.push(SimTime(5), Event::FaultStart { fault: 1 });
+    q.push(SimTime(5), Event::FaultStart { fault: 0 });
+    q.push(SimTime(5), Event::FaultEnd { fault: 2 });
+    let order: Vec<Event> = std::iter::from_fn(|| q.pop().map(|e| e.1)).collect();
+    assert_eq!(
+        order,
+        [
+            Event::FaultEnd { fault: 2 },
+            Event::FaultStart { fault: 0 },
+            Event::FaultStart { fault: 1 },
+            Event::Sample
+        ]
+    );
+}
+
+#[test]
+fn periodic_events_do_not_count_as_work() {
+    let mut q = EventQueue::default();
+    q.push(SimTime(5), Event::Sample);
+    q.push(SimTime(6), Event::Commit { group: 0 });
+    q.push(SimTime(7), Event::ProducersStop);
+    assert_eq!((q.len(), q.pending_work()), (3, 1));
+    q.pop();
+    q.pop();
+    q.pop();
+    assert_eq!(q.pending_work(), 0);
+}
+
+proptest! {
+    /// Hundreds pending (a run over many instances lives in the heap, whose pops leave
+    /// the root for the next push to fill): pops, peeks and lengths with pushes mostly
+    /// following pops, as handlers do, still follow one list sorted by
+    /// `(time, tiebreak, seq)`, through the sorted `Vec`, the heap and the lane.
+    #[test]
+    fn many_pending_pop_as_one_sorted_list(
+        ops in proptest::collection::vec((0u64..2_000, 0u8..12), 1..3_000)
+    ) {
+        let mut q = EventQueue::default();
+        let mut model: Vec<(u64, u64, u64, Event)> = Vec::new();
+        let mut seq = 0;
+        let mut floor = 0;
+        for (dt, kind) in ops {
+            if kind < 5 {
+                model.sort_by_key(|e| (e.0, e.1, e.2));
+                let want = (!model.is_empty()).then(|| model.remove(0));
+                let got = q.pop();
+                prop_assert_eq!(got, want.map(|w| (SimTime(w.0), w.3)));
+                if let Some((t, _)) = got {
+                    floor = t.0;
+                }
+            } else {
+                let n = (dt % 3) as u32;
+                let event = match kind {
+                    5 => Event::FaultStart { fault: n },
+                    6 => Event::ProduceTimeout {
+                        producer: n,
+                        msg: seq as u32,
+                        attempt: 0,
+                    },
+                    7 => Event::Sample,
+                    _ => Event::ServiceDone {
+                        instance: seq as u32,
+                        epoch: 0,
+                    },
+                };
+                // Some at the time of the last pop, most later: ties and spread both.
+                let at = floor + if dt < 200 { 0 } else { dt };
+                seq += 1;
+                model.push((at, event.tiebreak(), seq, event));
+                q.push(SimTime(at), event);
+            }
+            let earliest = model.iter().min_by_key(|e| (e.0, e.1, e.2)).map(|e| SimTime(e.0));
+            prop_assert_eq!(q.peek_time(), earliest);
+            prop_assert_eq!(q.len(), model.len());
+        }
+    }
+}

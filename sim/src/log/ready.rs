@@ -1,0 +1,340 @@
+//! The partitions a consumer instance owns that may have a message for it to fetch, kept
+//! as bits from the instance's first partition on, the first words in place: an instance
+//! of a few dozen partitions then finds and marks its candidates in the instance itself,
+//! not in two heap blocks that a run over many instances finds out of the cache at every
+//! message.
+
+/// Bit words (64 partitions each) held in place, from `lo` on; the rest go on the heap.
+const NEAR: usize = 2;
+
+/// The partitions a consumer instance owns that may have a message for it to fetch, in
+/// partition order, and where its next fetch starts looking (round-robin fairness across
+/// its partitions). A partition goes in whenever something may have made it fetchable
+/// (the high watermark rose, its message in service finished, its position went back, it
+/// was assigned) and comes out when a fetch takes from it or finds nothing there, so a
+/// fetch costs what it finds, not how many partitions the instance owns.
+#[derive(Clone, Debug, Default)]
+#[repr(C)]
+pub struct Ready {
+    /// The word (partition / 64) that bit word 0 holds: the one of the instance's first
+    /// partition, set when its partitions change.
+    lo: u32,
+    /// The next fetch looks at this partition first, then on up, wrapping around.
+    next: u32,
+    len: usize,
+    /// One bit per partition, words `0..NEAR` from `lo`; `far` the words after them. A
+    /// second level (`sum`, one bit per nonzero word) finds the next candidate among
+    /// 100,000 partitions in a few dozen word checks. A `BTreeSet` here cost about 100
+    /// instructions per message on a one-partition instance.
+    near: [u64; NEAR],
+    /// The summary's first word (the first 64 bit words); `sum_far` the ones after it.
+    sum: u64,
+    /// Candidates looked at by fetches so far (what fetching has cost).
+    looked: u64,
+    // What an instance of more than `NEAR` words of partitions needs, after what every
+    // fetch reads (declaration order: `repr(C)`).
+    far: Vec<u64>,
+    sum_far: Vec<u64>,
+}
+
+impl Ready {
+    /// Bit word `r` (from `lo`).
+    #[inline]
+    fn word(&self, r: usize) -> u64 {
+        match self.near.get(r) {
+            Some(&w) => w,
+            None => self.far.get(r - NEAR).copied().unwrap_or(0),
+        }
+    }
+
+    /// Bit word `r`, made room for.
+    #[inline]
+    fn word_mut(&mut self, r: usize) -> &mut u64 {
+        if r < NEAR {
+            return &mut self.near[r];
+        }
+        let i = r - NEAR;
+        if i >= self.far.len() {
+            self.far.resize(i + 1, 0);
+        }
+        &mut self.far[i]
+    }
+
+    /// Summary word `s`.
+    #[inline]
+    fn sum_word(&self, s: usize) -> u64 {
+        match s {
+            0 => self.sum,
+            _ => self.sum_far.get(s - 1).copied().unwrap_or(0),
+        }
+    }
+
+    /// Summary word `s`, made room for.
+    #[inline]
+    fn sum_mut(&mut self, s: usize) -> &mut u64 {
+        if s == 0 {
+            return &mut self.sum;
+        }
+        if s > self.sum_far.len() {
+            self.sum_far.resize(s, 0);
+        }
+        &mut self.sum_far[s - 1]
+    }
+
+    /// Bit words that may be nonzero.
+    fn words(&self) -> usize {
+        NEAR + self.far.len()
+    }
+
+    /// Partition `p` may have a message to fetch.
+    #[inline]
+    pub fn insert(&mut self, p: u32) {
+        if p / 64 < self.lo {
+            self.rebase(p / 64);
+        }
+        let r = (p / 64 - self.lo) as usize;
+        let bit = 1u64 << (p % 64);
+        let word = self.word_mut(r);
+        if *word & bit == 0 {
+            *word |= bit;
+            *self.sum_mut(r / 64) |= 1u64 << (r % 64);
+            self.len += 1;
+        }
+    }
+
+    /// Partition `p` has nothing to fetch (or was just fetched from).
+    #[inline]
+    pub fn remove(&mut self, p: u32) {
+        let Some(r) = (p / 64).checked_sub(self.lo).map(|r| r as usize) else {
+            return;
+        };
+        // A word in place is looked at without the heap words' length, which lies in
+        // another cache line.
+        let word = match self.near.get_mut(r) {
+            Some(w) => w,
+            None => match self.far.get_mut(r - NEAR) {
+                Some(w) => w,
+                None => return,
+            },
+        };
+        let bit = 1u64 << (p % 64);
+        if *word & bit != 0 {
+            *word &= !bit;
+            let empty = *word == 0;
+            self.len -= 1;
+            if empty {
+                *self.sum_mut(r / 64) &= !(1u64 << (r % 64));
+            }
+        }
+    }
+
+    /// Moves bit word 0 to partition word `lo`, keeping the candidates (and going lower
+    /// still if one of them is below it). Rare: only when an instance's partitions change.
+    fn rebase(&mut self, lo: u32) {
+        if self.len == 0 {
+            // Every word is zero already.
+            self.lo = lo;
+            return;
+        }
+        let mut held = Vec::with_capacity(self.len);
+        for r in 0..self.words() {
+            let mut w = self.word(r);
+            while w != 0 {
+                held.push((self.lo + r as u32) * 64 + w.trailing_zeros());
+                w &= w - 1;
+            }
+        }
+        self.near = [0; NEAR];
+        self.far.iter_mut().for_each(|w| *w = 0);
+        self.sum = 0;
+        self.sum_far.iter_mut().for_each(|w| *w = 0);
+        self.len = 0;
+        self.lo = held.iter().map(|p| p / 64).fold(lo, u32::min);
+        for p in held {
+            self.insert(p);
+        }
+    }
+
+    /// The first candidate at or after `from`.
+    fn first_from(&self, from: u32) -> Option<u32> {
+        let lo = self.lo as usize;
+        let w = (from / 64) as usize;
+        let (r, mask) = if w < lo {
+            (0, u64::MAX)
+        } else {
+            (w - lo, u64::MAX << (from % 64))
+        };
+        let at = |r: usize| Some(((lo + r) * 64) as u32 + self.word(r).trailing_zeros());
+        let m = self.word(r) & mask;
+        if m != 0 {
+            return Some(((lo + r) * 64) as u32 + m.trailing_zeros());
+        }
+        // The next nonzero word after `r`, through the summary.
+        let start = r + 1;
+        let mut s = start / 64;
+        let mut mask = u64::MAX << (start % 64);
+        while s <= self.sum_far.len() {
+            let m = self.sum_word(s) & mask;
+            if m != 0 {
+                return at(s * 64 + m.trailing_zeros() as usize);
+            }
+            s += 1;
+            mask = u64::MAX;
+        }
+        None
+    }
+
+    /// The partition the next fetch looks at: the first candidate from the cursor on,
+    /// else (wrapping around) the first of all.
+    pub fn peek(&mut self) -> Option<u32> {
+        self.looked += 1;
+        if self.len == 0 {
+            return None;
+        }
+        self.first_from(self.next).or_else(|| self.first_from(0))
+    }
+
+    /// A fetch took from `p`: the next one starts after it.
+    pub fn fetched(&mut self, p: u32) {
+        self.remove(p);
+        self.next = p.saturating_add(1);
+    }
+
+    /// The instance's partitions changed from `was` to `owned`: the next fetch starts from
+    /// the first, and the bits from the first of `owned` on. A one-partition instance kept
+    /// no candidates (it looks at its partition directly), so when it takes more, each of
+    /// them may have a message.
+    pub fn restart(&mut self, was: &[u32], owned: &[u32]) {
+        self.next = 0;
+        if let Some(first) = owned.iter().min() {
+            self.rebase(first / 64);
+        }
+        if was.len() == 1 && owned.len() > 1 {
+            for &p in owned {
+                self.insert(p);
+            }
+        }
+    }
+
+    /// A one-partition instance's fetch looked at its partition (counted as `peek` does).
+    pub fn look(&mut self) {
+        self.looked += 1;
+    }
+
+    /// Candidates looked at by fetches so far, a found one or not, and each look that
+    /// found none.
+    #[must_use]
+    pub fn looked(&self) -> u64 {
+        self.looked
+    }
+
+    /// Candidates held.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// No candidate.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Ready;
+    use std::collections::BTreeSet;
+
+    /// The bit set answers as the ordered set it replaced, on a random walk of inserts,
+    /// removes, peeks and restarts over a wide range of partitions (a restart moves its
+    /// first word, and inserts below it move it back).
+    #[test]
+    fn the_bit_set_behaves_as_an_ordered_set() {
+        let mut r = Ready::default();
+        let mut model = BTreeSet::new();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for step in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Mostly a narrow window that moves now and then, sometimes anywhere.
+            let window = (step / 5_000) as u32 * 700 % 8_000;
+            let p = if x.is_multiple_of(16) {
+                (x >> 8) as u32 % 9_000
+            } else {
+                window + (x >> 8) as u32 % 300
+            };
+            match (x >> 40) % 9 {
+                0..=3 => {
+                    r.insert(p);
+                    model.insert(p);
+                }
+                4..=6 => {
+                    r.remove(p);
+                    model.remove(&p);
+                }
+                7 => {
+                    let next = (x >> 20) as u32 % 9_100;
+                    r.next = next;
+                    let want = model
+                        .range(next..)
+                        .next()
+                        .or_else(|| model.first())
+                        .copied();
+                    assert_eq!(r.peek(), want, "from {next}");
+                }
+                _ if (x >> 50).is_multiple_of(64) => {
+                    let owned = [window + 10, window + 200];
+                    r.restart(&[1, 2], &owned);
+                    assert!(r.lo <= (window + 10) / 64);
+                    assert_eq!(r.peek(), model.first().copied());
+                }
+                _ => {}
+            }
+            assert_eq!(r.len(), model.len());
+        }
+    }
+
+    #[test]
+    fn ready_partitions_are_taken_round_robin_from_the_cursor() {
+        let mut r = Ready::default();
+        assert_eq!(r.peek(), None);
+        for p in [7, 2, 5] {
+            r.insert(p);
+        }
+        assert_eq!(r.peek(), Some(2));
+        r.fetched(2);
+        r.insert(2);
+        // After 2 comes 5, then 7, then around to 2 again.
+        assert_eq!(r.peek(), Some(5));
+        r.fetched(5);
+        assert_eq!(r.peek(), Some(7));
+        r.fetched(7);
+        assert_eq!(r.peek(), Some(2));
+        r.remove(2);
+        assert!(r.is_empty());
+        r.insert(9);
+        r.restart(&[], &[]);
+        r.insert(1);
+        assert_eq!((r.peek(), r.len()), (Some(1), 2));
+        assert_eq!(r.looked(), 6);
+    }
+
+    /// An instance of a few partitions past the first thousand keeps its candidates in
+    /// place: nothing on the heap.
+    #[test]
+    fn a_narrow_instance_far_into_the_topic_holds_its_bits_in_place() {
+        let mut r = Ready::default();
+        let owned: Vec<u32> = (5_000..5_100).collect();
+        r.restart(&[], &owned);
+        for &p in owned.iter().rev() {
+            r.insert(p);
+        }
+        assert!(r.far.is_empty() && r.sum_far.is_empty());
+        assert_eq!((r.len(), r.peek()), (100, Some(5_000)));
+        r.insert(3);
+        assert_eq!((r.lo, r.peek()), (0, Some(3)));
+        assert_eq!(r.len(), 101);
+    }
+}
