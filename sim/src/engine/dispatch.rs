@@ -9,6 +9,7 @@ use crate::snapshot::{LogKind, Phase};
 impl Engine {
     pub(super) fn dispatch(&mut self, event: Event) {
         match event {
+            Event::Arrival { producer } if self.plain => self.plain_arrival(producer),
             Event::Arrival { producer } => self.on_arrival(producer),
             Event::BurstToggle { producer } => self.on_burst_toggle(producer),
             Event::ProduceReach { producer, msg, .. } => self.on_produce_reach(producer, msg),
@@ -19,7 +20,10 @@ impl Engine {
                 attempt,
             } => self.on_produce_timeout(producer, msg, attempt),
             Event::ServiceDone { instance, epoch } => {
-                if self.instances[instance as usize].epoch == epoch {
+                if self.instances[instance as usize].epoch != epoch {
+                } else if self.plain {
+                    self.plain_service_done(instance);
+                } else {
                     self.on_service_done(instance);
                 }
             }

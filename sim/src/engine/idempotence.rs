@@ -95,6 +95,11 @@ impl Engine {
         }
     }
 
+    /// Whether group `g` runs dedup steps at all (a store mode, or store latency to pay).
+    pub(super) fn dedup_active(&self, g: u32) -> bool {
+        self.idem.active[g as usize]
+    }
+
     /// A message was taken: what its holder knows for attributing a second application.
     #[inline]
     pub(super) fn dedup_take(&mut self, i: u32, w: &mut Work) {

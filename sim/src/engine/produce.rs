@@ -36,7 +36,7 @@ impl Engine {
         self.schedule_arrival(p);
     }
 
-    fn schedule_arrival(&mut self, p: u32) {
+    pub(super) fn schedule_arrival(&mut self, p: u32) {
         let prod = &mut self.producers[p as usize];
         let at = self.now + prod.next_gap();
         if prod.is_bursty() && at > prod.on_until {
@@ -274,7 +274,7 @@ impl Engine {
     }
 
     /// The broker handles a produce request.
-    fn reach_broker(&mut self, p: u32, msg: Msg, partition: u32) {
+    pub(super) fn reach_broker(&mut self, p: u32, msg: Msg, partition: u32) {
         let t = self.producers[p as usize].topic;
         if !self.can_write(t, partition) {
             // No leader, or too few in-sync replicas for acks = all: a retriable error the
@@ -603,7 +603,7 @@ impl Engine {
     }
 
     #[inline(always)]
-    fn ack_to_producer(&mut self, p: u32, id: u32, born: SimTime) {
+    pub(super) fn ack_to_producer(&mut self, p: u32, id: u32, born: SimTime) {
         let t = self.producers[p as usize].topic;
         if self.topics[t as usize].flags.ack(id) {
             self.acked += 1;
