@@ -309,3 +309,6 @@ impl Engine {
         self.plain_try_start(i);
     }
 }
+
+#[cfg(test)]
+mod tests;
