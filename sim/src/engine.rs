@@ -440,7 +440,11 @@ impl Engine {
                 self.events += 1;
                 self.hash = (self.hash.rotate_left(5) ^ t.0).wrapping_mul(0x9e37_79b9_7f4a_7c15)
                     ^ event.digest();
-                self.dispatch(event);
+                if self.plain {
+                    self.plain_dispatch(event);
+                } else {
+                    self.dispatch(event);
+                }
                 while let Some(t) = self.unpark_due.pop() {
                     self.unpark(t);
                 }

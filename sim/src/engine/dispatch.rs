@@ -9,7 +9,6 @@ use crate::snapshot::{LogKind, Phase};
 impl Engine {
     pub(super) fn dispatch(&mut self, event: Event) {
         match event {
-            Event::Arrival { producer } if self.plain => self.plain_arrival(producer),
             Event::Arrival { producer } => self.on_arrival(producer),
             Event::BurstToggle { producer } => self.on_burst_toggle(producer),
             Event::ProduceReach { producer, msg, .. } => self.on_produce_reach(producer, msg),
@@ -20,10 +19,7 @@ impl Engine {
                 attempt,
             } => self.on_produce_timeout(producer, msg, attempt),
             Event::ServiceDone { instance, epoch } => {
-                if self.instances[instance as usize].epoch != epoch {
-                } else if self.plain {
-                    self.plain_service_done(instance);
-                } else {
+                if self.instances[instance as usize].epoch == epoch {
                     self.on_service_done(instance);
                 }
             }

@@ -178,6 +178,13 @@ impl Engine {
         inst.epoch != epoch || inst.work.is_some_and(|w| w.msg.id == id)
     }
 
+    /// Notes the message whose `ServiceDone` is being handled, for a duplicate's cause
+    /// (the plain path's `dedup_done`: without a store there is no step to settle).
+    #[inline(always)]
+    pub(super) fn dedup_note(&mut self, g: u32, w: &Work) {
+        self.idem.hint = Some((g, w.msg.id, w.dedup));
+    }
+
     /// A `ServiceDone` of a message that was not served (a mark found, a claim held
     /// elsewhere) or whose mark has just landed; true when handled here.
     #[inline]

@@ -105,8 +105,24 @@ impl Engine {
         self.plain
     }
 
+    /// `dispatch` on the plain path: the two events every message goes through run
+    /// here, in `step` itself; the rest as usual.
+    #[inline(always)]
+    pub(super) fn plain_dispatch(&mut self, event: Event) {
+        match event {
+            Event::Arrival { producer } => self.plain_arrival(producer),
+            Event::ServiceDone { instance, epoch }
+                if self.instances[instance as usize].epoch == epoch =>
+            {
+                self.plain_service_done(instance);
+            }
+            other => self.dispatch(other),
+        }
+    }
+
     /// `on_arrival` on the plain path: a message made and sent over an instant network.
-    pub(super) fn plain_arrival(&mut self, p: u32) {
+    #[inline(always)]
+    fn plain_arrival(&mut self, p: u32) {
         let prod = &mut self.producers[p as usize];
         let (key, seq) = prod.next_key();
         let partition = prod.partition_for(key);
@@ -129,7 +145,7 @@ impl Engine {
         if self.broker.acks == Acks::None {
             self.ack_to_producer(p, id, msg.born);
         }
-        if self.plain_room(t, &msg) {
+        if self.plain_room(t) {
             self.plain_append(t, msg, partition);
             if self.broker.acks != Acks::None {
                 self.ack_to_producer(p, id, msg.born);
@@ -143,11 +159,10 @@ impl Engine {
 
     /// Nothing is parked or blocked and no group of topic `t` lags `capacity`: the
     /// append goes in (a group's lag is at least the backlog `is_full` counts for it).
-    #[inline]
-    fn plain_room(&self, t: u32, msg: &Msg) -> bool {
+    #[inline(always)]
+    fn plain_room(&self, t: u32) -> bool {
         let topic = &self.topics[t as usize];
         let limit = self.broker.capacity;
-        let _ = msg;
         topic.parked.is_empty()
             && topic.blocked.is_none()
             && topic
@@ -157,7 +172,7 @@ impl Engine {
     }
 
     /// `append` on the plain path: a first append, to groups that have all joined.
-    #[inline]
+    #[inline(always)]
     fn plain_append(&mut self, t: u32, msg: Msg, partition: u32) {
         let topic = &mut self.topics[t as usize];
         let first = topic.flags.accept(msg.id);
@@ -216,8 +231,9 @@ impl Engine {
         }
     }
 
-    /// `try_start` on the plain path.
-    #[inline]
+    /// `try_start` on the plain path: most calls (an append waking a busy owner) cost
+    /// this test only.
+    #[inline(always)]
     fn plain_try_start(&mut self, i: u32) {
         if self.instances[i as usize].is_idle() {
             self.plain_take_next(i);
@@ -226,12 +242,18 @@ impl Engine {
 
     /// `take_next` and `begin_service` on the plain path: no breaker, dedup store,
     /// claim check, network hop, slow window or trace.
+    #[inline(never)]
     fn plain_take_next(&mut self, i: u32) {
         let g = self.instances[i as usize].group;
         if self.now < self.groups[g as usize].paused_until {
             return;
         }
-        let Some(mut work) = self.model_take(i) else {
+        let taken = match self.plain_fetch(i) {
+            Fetch::Took(w) => Some(w),
+            Fetch::Nothing => None,
+            Fetch::Ask => self.model_take(i),
+        };
+        let Some(mut work) = taken else {
             self.model_idle(i);
             return;
         };
@@ -252,25 +274,66 @@ impl Engine {
             .push(start + service, Event::ServiceDone { instance: i, epoch });
     }
 
+    /// The log model's `take` for an instance owning one partition (`Log::take` and
+    /// `next_fetch` without the candidate set); anything else asks the model.
+    #[inline(always)]
+    fn plain_fetch(&mut self, i: u32) -> Fetch {
+        let inst = &mut self.instances[i as usize];
+        let group = &mut self.groups[inst.group as usize];
+        let (Store::Log(parts), [p]) = (&mut group.store, &inst.owned[..]) else {
+            return Fetch::Ask;
+        };
+        let p = *p;
+        inst.ready.look();
+        let gp = &mut parts[p as usize];
+        let partition = &self.topics[group.topic as usize].partitions[p as usize];
+        let local = inst.local;
+        if gp.owner != Some(local) || gp.worker.is_some() || gp.position >= partition.hw {
+            return Fetch::Nothing;
+        }
+        let offset = gp.position;
+        let msg = partition
+            .get(offset)
+            .expect("uncommitted offsets are retained");
+        gp.position += 1;
+        gp.worker = Some(local);
+        if group.delivery == Delivery::AtMostOnce {
+            let g = inst.group;
+            self.commit_partition(g, p, offset + 1);
+        }
+        Fetch::Took(Work {
+            msg,
+            partition: p,
+            offset,
+            receipt: 0,
+            attempt: 0,
+            started: self.now,
+            fenced: false,
+            dedup: crate::dedup::Tag::default(),
+        })
+    }
+
     /// `on_service_done` on the plain path: nothing fails, so the effect is applied and
     /// the message settled.
-    pub(super) fn plain_service_done(&mut self, i: u32) {
+    #[inline(always)]
+    fn plain_service_done(&mut self, i: u32) {
         let inst = &mut self.instances[i as usize];
         let w = inst.work.expect("work in hand");
         inst.busy_ns += self.now.since(w.started).0;
         inst.processed += 1;
         let g = inst.group;
-        // Notes the message for a duplicate's cause, as the generic path does; nothing
-        // else of the dedup steps runs without a store.
-        let settled = self.dedup_done(i, &w);
-        debug_assert!(!settled, "no dedup step on the plain path");
+        // For a duplicate's cause, as the generic path notes it; without a store there
+        // is no dedup step to settle.
+        self.dedup_note(g, &w);
         self.plain_apply(g, w.msg);
-        self.plain_complete(i, w);
+        self.instances[i as usize].work = None;
+        self.plain_settle(i, g, w);
+        self.plain_try_start(i);
     }
 
     /// `apply_copy` on the plain path: a first application is counted here; anything
     /// else (a second one, after a drop or a dead letter) the generic way.
-    #[inline]
+    #[inline(always)]
     fn plain_apply(&mut self, g: u32, msg: Msg) {
         let group = &mut self.groups[g as usize];
         if !group.ledger.fresh(msg.id) {
@@ -301,13 +364,54 @@ impl Engine {
         }
     }
 
-    /// `complete` on the plain path.
-    #[inline]
-    fn plain_complete(&mut self, i: u32, w: Work) {
-        self.instances[i as usize].work = None;
-        self.model_settle(i, w);
-        self.plain_try_start(i);
+    /// `Log::settle` and its per-message commit on the plain path, for a partition its
+    /// owner still holds: the group commits past `w`, and the log forgets what every
+    /// group has committed. Anything else the model settles.
+    #[inline(always)]
+    fn plain_settle(&mut self, i: u32, g: u32, w: Work) {
+        let local = self.instances[i as usize].local;
+        let group = &mut self.groups[g as usize];
+        let t = group.topic;
+        let per_message = group.commits_after_processing() && group.commit_interval.is_zero();
+        let Store::Log(parts) = &mut group.store else {
+            self.model_settle(i, w);
+            return;
+        };
+        let p = w.partition;
+        let gp = &mut parts[p as usize];
+        if !per_message || gp.owner != Some(local) {
+            self.model_settle(i, w);
+            return;
+        }
+        gp.worker = None;
+        let end = self.topics[t as usize].partitions[p as usize].end;
+        let done = gp.done.max(w.offset + 1).min(end);
+        gp.done = done;
+        let committed = gp.committed;
+        self.fetchable(g, p);
+        if done <= committed {
+            return;
+        }
+        // `commit_partition`, then `trim` (no retention, every group joined).
+        let group = &mut self.groups[g as usize];
+        group.lag = group.lag + committed - done;
+        let Store::Log(parts) = &mut group.store else {
+            unreachable!("a log group")
+        };
+        parts[p as usize].committed = done;
+        let low = self.min_committed(t, p);
+        self.topics[t as usize].partitions[p as usize].trim(low);
+        self.unpark_soon(t);
     }
+}
+
+/// What the plain path's fetch found.
+enum Fetch {
+    Took(Work),
+    /// The instance's one partition has nothing for it now.
+    Nothing,
+    /// Not a one-partition log instance: the model takes.
+    Ask,
 }
 
 #[cfg(test)]
