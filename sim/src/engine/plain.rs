@@ -126,7 +126,12 @@ impl Engine {
         let prod = &mut self.producers[p as usize];
         let (key, seq) = prod.next_key();
         let partition = prod.partition_for(key);
-        let route = prod.next_route();
+        // One route: `next_route` draws nothing.
+        let route = if prod.routes.len() > 1 {
+            prod.next_route()
+        } else {
+            0
+        };
         let id = self.register_message(p, route);
         self.produced += 1;
         self.bytes += self.producers[p as usize].payload_bytes;
@@ -182,15 +187,29 @@ impl Engine {
             let end = part.end;
             // A lone replica: the leader's log is flushed as written and is the high
             // watermark.
-            part.replicas.leader_appended(end);
-            part.replicas.flush(&self.nodes_up);
-            let hw = part.replicas.high_watermark().min(end);
+            let hw = match &mut part.replicas.replicas[..] {
+                // `leader_appended`, `flush` and `high_watermark` for the lone leader.
+                [r] => {
+                    r.leo = end;
+                    if self.nodes_up[r.node as usize] {
+                        r.flushed = end;
+                    }
+                    if r.in_sync { end } else { 0 }
+                }
+                _ => {
+                    part.replicas.leader_appended(end);
+                    part.replicas.flush(&self.nodes_up);
+                    part.replicas.high_watermark().min(end)
+                }
+            };
             for &g in &topic.groups {
                 self.groups[g as usize].lag += 1;
             }
             if hw > part.hw {
                 part.hw = hw;
-                self.fetchable_everywhere(t, partition);
+                if self.wide_logs {
+                    self.fetchable_everywhere(t, partition);
+                }
             }
             true
         } else {
@@ -223,7 +242,7 @@ impl Engine {
                 }
             };
             if let Some(i) = wake {
-                self.plain_try_start(i);
+                self.try_start(i);
             }
         }
         if logged && self.topics[t as usize].groups.is_empty() {
@@ -231,19 +250,10 @@ impl Engine {
         }
     }
 
-    /// `try_start` on the plain path: most calls (an append waking a busy owner) cost
-    /// this test only.
-    #[inline(always)]
-    fn plain_try_start(&mut self, i: u32) {
-        if self.instances[i as usize].is_idle() {
-            self.plain_take_next(i);
-        }
-    }
-
     /// `take_next` and `begin_service` on the plain path: no breaker, dedup store,
     /// claim check, network hop, slow window or trace.
     #[inline(never)]
-    fn plain_take_next(&mut self, i: u32) {
+    pub(super) fn plain_take_next(&mut self, i: u32) {
         let g = self.instances[i as usize].group;
         if self.now < self.groups[g as usize].paused_until {
             return;
@@ -327,8 +337,8 @@ impl Engine {
         self.dedup_note(g, &w);
         self.plain_apply(g, w.msg);
         self.instances[i as usize].work = None;
-        self.plain_settle(i, g, w);
-        self.plain_try_start(i);
+        self.plain_settle(i, g, &w);
+        self.try_start(i);
     }
 
     /// `apply_copy` on the plain path: a first application is counted here; anything
@@ -368,19 +378,19 @@ impl Engine {
     /// owner still holds: the group commits past `w`, and the log forgets what every
     /// group has committed. Anything else the model settles.
     #[inline(always)]
-    fn plain_settle(&mut self, i: u32, g: u32, w: Work) {
+    fn plain_settle(&mut self, i: u32, g: u32, w: &Work) {
         let local = self.instances[i as usize].local;
         let group = &mut self.groups[g as usize];
         let t = group.topic;
         let per_message = group.commits_after_processing() && group.commit_interval.is_zero();
         let Store::Log(parts) = &mut group.store else {
-            self.model_settle(i, w);
+            self.model_settle(i, *w);
             return;
         };
         let p = w.partition;
         let gp = &mut parts[p as usize];
         if !per_message || gp.owner != Some(local) {
-            self.model_settle(i, w);
+            self.model_settle(i, *w);
             return;
         }
         gp.worker = None;
@@ -388,7 +398,9 @@ impl Engine {
         let done = gp.done.max(w.offset + 1).min(end);
         gp.done = done;
         let committed = gp.committed;
-        self.fetchable(g, p);
+        if self.wide_logs {
+            self.fetchable(g, p);
+        }
         if done <= committed {
             return;
         }
@@ -399,7 +411,11 @@ impl Engine {
             unreachable!("a log group")
         };
         parts[p as usize].committed = done;
-        let low = self.min_committed(t, p);
+        // The slowest joined group's committed offset: with one group, this one's.
+        let low = match self.topics[t as usize].groups[..] {
+            [_] => done,
+            _ => self.min_committed(t, p),
+        };
         self.topics[t as usize].partitions[p as usize].trim(low);
         self.unpark_soon(t);
     }

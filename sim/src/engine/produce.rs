@@ -36,6 +36,7 @@ impl Engine {
         self.schedule_arrival(p);
     }
 
+    #[inline]
     pub(super) fn schedule_arrival(&mut self, p: u32) {
         let prod = &mut self.producers[p as usize];
         let at = self.now + prod.next_gap();
