@@ -28,6 +28,8 @@ pub use patterns::PatternRetained;
 mod pauses;
 mod payload;
 mod pipeline;
+mod plain;
+pub use plain::FORCE_GENERIC_ENV;
 mod priority;
 mod produce;
 mod protect;
@@ -220,6 +222,9 @@ pub struct Engine {
     /// Some log group reads more than one partition, so an owner may hold several and
     /// keep a candidate set (`ready.rs`); without one the fetch hooks cost nothing.
     wide_logs: bool,
+    /// The lean handlers run the hot events (`plain.rs`): chosen when built, off for
+    /// good once a live fault or a trace needs the generic ones.
+    plain: bool,
 }
 
 impl Engine {
@@ -343,6 +348,7 @@ impl Engine {
             tracer: None,
             idem,
             wide_logs,
+            plain: false,
             rebalance_held: false,
             rebalance_due: Vec::new(),
             nodes_up: vec![true; *sc.broker.nodes.get_ref() as usize],
@@ -352,6 +358,7 @@ impl Engine {
         engine.index_partitions();
         engine.track_queue_bytes();
         engine.start();
+        engine.plain = engine.plain_eligible();
         engine
     }
 
@@ -433,7 +440,11 @@ impl Engine {
                 self.events += 1;
                 self.hash = (self.hash.rotate_left(5) ^ t.0).wrapping_mul(0x9e37_79b9_7f4a_7c15)
                     ^ event.digest();
-                self.dispatch(event);
+                if self.plain {
+                    self.plain_dispatch(event);
+                } else {
+                    self.dispatch(event);
+                }
                 while let Some(t) = self.unpark_due.pop() {
                     self.unpark(t);
                 }
@@ -507,6 +518,7 @@ impl Engine {
             fault.at = earliest.since(SimTime::ZERO);
         }
         self.net_async |= is_network_fault(&fault);
+        self.plain = false;
         let index = self.faults.len() as u32;
         self.faults.push(FaultRt {
             cfg: fault.clone(),

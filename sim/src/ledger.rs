@@ -225,6 +225,14 @@ impl Ledger {
         self.copies[self.at(id)] & COUNT
     }
 
+    /// Never applied, dropped or dead-lettered: a first application changes nothing but
+    /// the count (one look for the plain path, where the three are all false).
+    #[inline]
+    #[must_use]
+    pub fn fresh(&self, id: u32) -> bool {
+        self.copies[self.at(id)] & (COUNT | DEAD | DROPPED) == 0
+    }
+
     /// Records a delivery; true the first time.
     pub fn deliver(&mut self, id: u32) -> bool {
         let i = self.at(id);

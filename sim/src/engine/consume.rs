@@ -17,7 +17,13 @@ impl Engine {
     #[inline]
     pub(super) fn try_start(&mut self, i: u32) {
         if self.instances[i as usize].is_idle() {
-            self.take_next(i);
+            if self.plain {
+                // The lean take (`plain.rs`), for every caller: a model pushing or a
+                // lease running out starts a service as the plain path would.
+                self.plain_take_next(i);
+            } else {
+                self.take_next(i);
+            }
         }
     }
 

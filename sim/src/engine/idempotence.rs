@@ -95,6 +95,11 @@ impl Engine {
         }
     }
 
+    /// Whether group `g` runs dedup steps at all (a store mode, or store latency to pay).
+    pub(super) fn dedup_active(&self, g: u32) -> bool {
+        self.idem.active[g as usize]
+    }
+
     /// A message was taken: what its holder knows for attributing a second application.
     #[inline]
     pub(super) fn dedup_take(&mut self, i: u32, w: &mut Work) {
@@ -171,6 +176,13 @@ impl Engine {
     fn holds(&self, instance: u32, epoch: u32, id: u32) -> bool {
         let inst = &self.instances[instance as usize];
         inst.epoch != epoch || inst.work.is_some_and(|w| w.msg.id == id)
+    }
+
+    /// Notes the message whose `ServiceDone` is being handled, for a duplicate's cause
+    /// (the plain path's `dedup_done`: without a store there is no step to settle).
+    #[inline(always)]
+    pub(super) fn dedup_note(&mut self, g: u32, w: &Work) {
+        self.idem.hint = Some((g, w.msg.id, w.dedup));
     }
 
     /// A `ServiceDone` of a message that was not served (a mark found, a claim held

@@ -36,7 +36,8 @@ impl Engine {
         self.schedule_arrival(p);
     }
 
-    fn schedule_arrival(&mut self, p: u32) {
+    #[inline]
+    pub(super) fn schedule_arrival(&mut self, p: u32) {
         let prod = &mut self.producers[p as usize];
         let at = self.now + prod.next_gap();
         if prod.is_bursty() && at > prod.on_until {
@@ -274,7 +275,7 @@ impl Engine {
     }
 
     /// The broker handles a produce request.
-    fn reach_broker(&mut self, p: u32, msg: Msg, partition: u32) {
+    pub(super) fn reach_broker(&mut self, p: u32, msg: Msg, partition: u32) {
         let t = self.producers[p as usize].topic;
         if !self.can_write(t, partition) {
             // No leader, or too few in-sync replicas for acks = all: a retriable error the
@@ -603,7 +604,7 @@ impl Engine {
     }
 
     #[inline(always)]
-    fn ack_to_producer(&mut self, p: u32, id: u32, born: SimTime) {
+    pub(super) fn ack_to_producer(&mut self, p: u32, id: u32, born: SimTime) {
         let t = self.producers[p as usize].topic;
         if self.topics[t as usize].flags.ack(id) {
             self.acked += 1;
@@ -671,7 +672,9 @@ impl Engine {
     }
 
     /// Room appeared in topic `t`: its parked requests go in after the current handler.
-    #[inline]
+    /// Always inlined: every acknowledgement and commit asks, and almost always nothing
+    /// waits, so the call cost more than the test.
+    #[inline(always)]
     pub(super) fn unpark_soon(&mut self, t: u32) {
         // A paused topic with nothing parked still resumes at the exact moment its backlog
         // falls to the low watermark.

@@ -187,6 +187,8 @@ impl Engine {
             });
         }
         self.trace_key = key(topic, spec.message);
+        // The plain path leaves the trace hooks out.
+        self.plain = false;
         self.tracer = Some(Box::new(Tracer {
             topic,
             id: spec.message,

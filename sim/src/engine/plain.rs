@@ -1,0 +1,434 @@
+//! The plain path: lean versions of the two handlers every message goes through (an
+//! arrival: make, append, wake a consumer; a service's end: apply, settle, take the
+//! next), for scenarios that use none of the features those handlers otherwise ask about
+//! on every message. Chosen once, when the engine is built (`eligible`); the handlers work
+//! on the same state as the generic ones and leave exactly what those leave (the same
+//! draws from the same streams in the same order, the same events at the same times with
+//! the same sequence numbers, the same figures), so the summary, series, ledgers, hash and
+//! JSON are the generic path's by construction, and the tests compare them.
+//!
+//! What sends a scenario down the generic path, and why (each is a branch or a call per
+//! message the lean handlers leave out):
+//! - any fault (poison, crashes, slow instances, cut-off zombies, replays, network
+//!   faults) and an instance or producer that can be down or unreachable;
+//! - an asynchronous network (latency, loss, duplication, retries, claim-check payloads):
+//!   requests then travel as events with timeouts;
+//! - `acks = "all"`, replication, a flush interval: acknowledgements wait for the high
+//!   watermark, appends start follower fetches;
+//! - watermarks (`high_watermark`), `on_full = "spill"`: producers pause and resume;
+//! - retention: an append may expire entries;
+//! - SQS FIFO deduplication and idempotent producers: the broker checks each request;
+//! - a group that joins late (`start_at`): appends move its offsets instead;
+//! - exactly-once delivery, idempotent consumers, resequencers: the side effect is
+//!   checked, held or marked;
+//! - pub/sub subscribers: a publish goes to a bounded output buffer;
+//! - services, outboxes, sagas, requesters, pipelines, priority classes, protection,
+//!   payload sizes: each hooks into making, applying or settling a message;
+//! - a traced message.
+//!
+//! `capacity` with `on_full = "block"`, `"reject"` or `"drop-oldest"` stays plain: an
+//! append goes the generic way only while some group of the topic lags `capacity` or
+//! more (its lag bounds the backlog `is_full` counts), or something is parked or blocked.
+//! A live fault injection or a trace turns the plain path off for the rest of the run;
+//! its state is the generic path's, so the generic handlers simply carry on.
+//!
+//! `MQLAB_GENERIC_PATH=1` in the environment (or [`Engine::force_generic`]) forces the
+//! generic path, for the tests that compare the two.
+
+use super::Engine;
+use crate::consumer::{Store, Work};
+use crate::event::Event;
+use crate::message::Msg;
+use crate::scenario::{Acks, Delivery, OnFull};
+
+/// The environment variable that forces the generic path.
+pub const FORCE_GENERIC_ENV: &str = "MQLAB_GENERIC_PATH";
+
+impl Engine {
+    /// Whether the scenario the engine was built from can take the plain path (see the
+    /// module doc for what cannot).
+    pub(super) fn plain_eligible(&self) -> bool {
+        let sc = &self.scenario;
+        let broker_plain = !self.net_async
+            && self.faults.is_empty()
+            && self.broker.acks != Acks::All
+            && self.broker.high_watermark.is_none()
+            && self.broker.on_full != OnFull::Spill
+            && self.broker.flush_interval.is_zero();
+        let topics_plain = self.topics.iter().all(|t| {
+            t.retention.is_none()
+                && !t.fifo
+                && t.partitions
+                    .iter()
+                    .all(|p| p.replicas.replicas.len() <= 1 && p.replicas.leader.is_some())
+        });
+        let producers_plain = (0..self.producers.len() as u32).all(|p| {
+            let prod = &self.producers[p as usize];
+            !prod.idempotent && prod.poison.is_empty() && prod.up && !self.is_service(p)
+        });
+        let groups_plain = (0..self.groups.len()).all(|g| {
+            let group = &self.groups[g];
+            group.joined
+                && group.delivery != Delivery::ExactlyOnce
+                && group.reseq.is_none()
+                && !self.dedup_active(g as u32)
+                && !super::models::to_subscriber(group.kind)
+        });
+        let patterns_plain = !self.pipeline.on
+            && !self.pipeline.roles_on
+            && self.requesters.is_empty()
+            && sc.sagas.is_empty()
+            && !self.protection.on
+            && self.payload.is_none()
+            && self.classes.is_empty()
+            && sc.faults.is_empty();
+        broker_plain
+            && topics_plain
+            && producers_plain
+            && groups_plain
+            && patterns_plain
+            && self.unjoined == 0
+            && !self.tracing()
+            && std::env::var_os(FORCE_GENERIC_ENV).is_none_or(|v| v.is_empty() || v == "0")
+    }
+
+    /// Forces the generic handlers from now on (tests compare the two paths).
+    #[doc(hidden)]
+    pub fn force_generic(&mut self) {
+        self.plain = false;
+    }
+
+    /// Whether the plain path is in use (tests check that it is where they expect).
+    #[doc(hidden)]
+    #[must_use]
+    pub fn plain_path(&self) -> bool {
+        self.plain
+    }
+
+    /// `dispatch` on the plain path: the two events every message goes through run
+    /// here, in `step` itself; the rest as usual.
+    #[inline(always)]
+    pub(super) fn plain_dispatch(&mut self, event: Event) {
+        match event {
+            Event::Arrival { producer } => self.plain_arrival(producer),
+            Event::ServiceDone { instance, epoch }
+                if self.instances[instance as usize].epoch == epoch =>
+            {
+                self.plain_service_done(instance);
+            }
+            other => self.dispatch(other),
+        }
+    }
+
+    /// `on_arrival` on the plain path: a message made and sent over an instant network.
+    #[inline(always)]
+    fn plain_arrival(&mut self, p: u32) {
+        let prod = &mut self.producers[p as usize];
+        let (key, seq) = prod.next_key();
+        let partition = prod.partition_for(key);
+        // One route: `next_route` draws nothing.
+        let route = if prod.routes.len() > 1 {
+            prod.next_route()
+        } else {
+            0
+        };
+        let id = self.register_message(p, route);
+        self.produced += 1;
+        self.bytes += self.producers[p as usize].payload_bytes;
+        self.series.produced();
+        let msg = Msg {
+            id,
+            key,
+            seq,
+            producer: p as u16,
+            poison: false,
+            route,
+            born: self.now,
+            arrived: self.now,
+        };
+        let t = self.producers[p as usize].topic;
+        if self.broker.acks == Acks::None {
+            self.ack_to_producer(p, id, msg.born);
+        }
+        if self.plain_room(t) {
+            self.plain_append(t, msg, partition);
+            if self.broker.acks != Acks::None {
+                self.ack_to_producer(p, id, msg.born);
+            }
+        } else {
+            // Maybe full, or requests are parked: the broker's full rules decide.
+            self.reach_broker(p, msg, partition);
+        }
+        self.schedule_arrival(p);
+    }
+
+    /// Nothing is parked or blocked and no group of topic `t` lags `capacity`: the
+    /// append goes in (a group's lag is at least the backlog `is_full` counts for it).
+    #[inline(always)]
+    fn plain_room(&self, t: u32) -> bool {
+        let topic = &self.topics[t as usize];
+        let limit = self.broker.capacity;
+        topic.parked.is_empty()
+            && topic.blocked.is_none()
+            && topic
+                .groups
+                .iter()
+                .all(|&g| self.groups[g as usize].lag < limit)
+    }
+
+    /// `append` on the plain path: a first append, to groups that have all joined.
+    #[inline(always)]
+    fn plain_append(&mut self, t: u32, msg: Msg, partition: u32) {
+        let topic = &mut self.topics[t as usize];
+        let first = topic.flags.accept(msg.id);
+        debug_assert!(first, "the plain path appends every message once");
+        let logged = if let Some(part) = topic.partitions.get_mut(partition as usize) {
+            part.append(msg);
+            let end = part.end;
+            // A lone replica: the leader's log is flushed as written and is the high
+            // watermark.
+            let hw = match &mut part.replicas.replicas[..] {
+                // `leader_appended`, `flush` and `high_watermark` for the lone leader.
+                [r] => {
+                    r.leo = end;
+                    if self.nodes_up[r.node as usize] {
+                        r.flushed = end;
+                    }
+                    if r.in_sync { end } else { 0 }
+                }
+                _ => {
+                    part.replicas.leader_appended(end);
+                    part.replicas.flush(&self.nodes_up);
+                    part.replicas.high_watermark().min(end)
+                }
+            };
+            for &g in &topic.groups {
+                self.groups[g as usize].lag += 1;
+            }
+            if hw > part.hw {
+                part.hw = hw;
+                if self.wide_logs {
+                    self.fetchable_everywhere(t, partition);
+                }
+            }
+            true
+        } else {
+            false
+        };
+        let (p, r) = (msg.producer as usize, msg.route as usize);
+        for k in 0..self.producers[p].routes[r].len() {
+            let g = self.producers[p].routes[r][k];
+            let group = &mut self.groups[g as usize];
+            if !group.ledger.finished(msg.id) && group.ledger.enter(msg.id) {
+                group.metrics.enter(self.now);
+            }
+            let wake = match &mut group.store {
+                Store::Log(parts) => {
+                    group.max_lag = group.max_lag.max(group.lag);
+                    parts[partition as usize]
+                        .owner
+                        .map(|local| group.first + local)
+                }
+                Store::Queue(q) => {
+                    group.lag += 1;
+                    group.max_lag = group.max_lag.max(group.lag);
+                    q.send(msg);
+                    q.hold_bytes(0);
+                    if super::models::pushes(group.kind) {
+                        self.model_dispatch(g);
+                        continue;
+                    }
+                    group.idle.pop()
+                }
+            };
+            if let Some(i) = wake {
+                self.try_start(i);
+            }
+        }
+        if logged && self.topics[t as usize].groups.is_empty() {
+            self.trim(t, partition);
+        }
+    }
+
+    /// `take_next` and `begin_service` on the plain path: no breaker, dedup store,
+    /// claim check, network hop, slow window or trace.
+    #[inline(never)]
+    pub(super) fn plain_take_next(&mut self, i: u32) {
+        let g = self.instances[i as usize].group;
+        if self.now < self.groups[g as usize].paused_until {
+            return;
+        }
+        let taken = match self.plain_fetch(i) {
+            Fetch::Took(w) => Some(w),
+            Fetch::Nothing => None,
+            Fetch::Ask => self.model_take(i),
+        };
+        let Some(mut work) = taken else {
+            self.model_idle(i);
+            return;
+        };
+        self.dedup_take(i, &mut work);
+        self.count_empty_receives(i);
+        let start = self.now.max(work.msg.arrived);
+        self.delivered += 1;
+        let group = &mut self.groups[g as usize];
+        if group.ledger.deliver(work.msg.id) {
+            group.metrics.record_wait(start.since(work.msg.arrived));
+        }
+        let inst = &mut self.instances[i as usize];
+        let service = group.service.sample(&mut inst.rng);
+        work.started = start;
+        inst.work = Some(work);
+        let epoch = inst.epoch;
+        self.queue
+            .push(start + service, Event::ServiceDone { instance: i, epoch });
+    }
+
+    /// The log model's `take` for an instance owning one partition (`Log::take` and
+    /// `next_fetch` without the candidate set); anything else asks the model.
+    #[inline(always)]
+    fn plain_fetch(&mut self, i: u32) -> Fetch {
+        let inst = &mut self.instances[i as usize];
+        let group = &mut self.groups[inst.group as usize];
+        let (Store::Log(parts), [p]) = (&mut group.store, &inst.owned[..]) else {
+            return Fetch::Ask;
+        };
+        let p = *p;
+        inst.ready.look();
+        let gp = &mut parts[p as usize];
+        let partition = &self.topics[group.topic as usize].partitions[p as usize];
+        let local = inst.local;
+        if gp.owner != Some(local) || gp.worker.is_some() || gp.position >= partition.hw {
+            return Fetch::Nothing;
+        }
+        let offset = gp.position;
+        let msg = partition
+            .get(offset)
+            .expect("uncommitted offsets are retained");
+        gp.position += 1;
+        gp.worker = Some(local);
+        if group.delivery == Delivery::AtMostOnce {
+            let g = inst.group;
+            self.commit_partition(g, p, offset + 1);
+        }
+        Fetch::Took(Work {
+            msg,
+            partition: p,
+            offset,
+            receipt: 0,
+            attempt: 0,
+            started: self.now,
+            fenced: false,
+            dedup: crate::dedup::Tag::default(),
+        })
+    }
+
+    /// `on_service_done` on the plain path: nothing fails, so the effect is applied and
+    /// the message settled.
+    #[inline(always)]
+    fn plain_service_done(&mut self, i: u32) {
+        let inst = &mut self.instances[i as usize];
+        let w = inst.work.expect("work in hand");
+        inst.busy_ns += self.now.since(w.started).0;
+        inst.processed += 1;
+        let g = inst.group;
+        // For a duplicate's cause, as the generic path notes it; without a store there
+        // is no dedup step to settle.
+        self.dedup_note(g, &w);
+        self.plain_apply(g, w.msg);
+        self.instances[i as usize].work = None;
+        self.plain_settle(i, g, &w);
+        self.try_start(i);
+    }
+
+    /// `apply_copy` on the plain path: a first application is counted here; anything
+    /// else (a second one, after a drop or a dead letter) the generic way.
+    #[inline(always)]
+    fn plain_apply(&mut self, g: u32, msg: Msg) {
+        let group = &mut self.groups[g as usize];
+        if !group.ledger.fresh(msg.id) {
+            self.apply_copy(g, msg);
+            return;
+        }
+        group.ledger.apply(msg.id);
+        group.metrics.processed += 1;
+        if let Some(high) = group.order.get_mut(msg.key) {
+            if *high > msg.seq {
+                group.metrics.out_of_order += 1;
+                group.metrics.example_out_of_order(msg.id);
+            } else {
+                *high = msg.seq + 1;
+            }
+        }
+        if group.ledger.finish(msg.id) && group.ledger.entered(msg.id) {
+            let at = self.topics[group.topic as usize]
+                .flags
+                .exact(msg.id, msg.arrived);
+            group.metrics.leave(self.now, at);
+        }
+        if group.ledger.sample(msg.id) {
+            self.series.processed();
+            let latency = self.now.since(msg.born).0.max(1);
+            group.metrics.latency.saturating_record(latency);
+            group.metrics.record_sojourn(self.now.since(msg.arrived));
+        }
+    }
+
+    /// `Log::settle` and its per-message commit on the plain path, for a partition its
+    /// owner still holds: the group commits past `w`, and the log forgets what every
+    /// group has committed. Anything else the model settles.
+    #[inline(always)]
+    fn plain_settle(&mut self, i: u32, g: u32, w: &Work) {
+        let local = self.instances[i as usize].local;
+        let group = &mut self.groups[g as usize];
+        let t = group.topic;
+        let per_message = group.commits_after_processing() && group.commit_interval.is_zero();
+        let Store::Log(parts) = &mut group.store else {
+            self.model_settle(i, *w);
+            return;
+        };
+        let p = w.partition;
+        let gp = &mut parts[p as usize];
+        if !per_message || gp.owner != Some(local) {
+            self.model_settle(i, *w);
+            return;
+        }
+        gp.worker = None;
+        let end = self.topics[t as usize].partitions[p as usize].end;
+        let done = gp.done.max(w.offset + 1).min(end);
+        gp.done = done;
+        let committed = gp.committed;
+        if self.wide_logs {
+            self.fetchable(g, p);
+        }
+        if done <= committed {
+            return;
+        }
+        // `commit_partition`, then `trim` (no retention, every group joined).
+        let group = &mut self.groups[g as usize];
+        group.lag = group.lag + committed - done;
+        let Store::Log(parts) = &mut group.store else {
+            unreachable!("a log group")
+        };
+        parts[p as usize].committed = done;
+        // The slowest joined group's committed offset: with one group, this one's.
+        let low = match self.topics[t as usize].groups[..] {
+            [_] => done,
+            _ => self.min_committed(t, p),
+        };
+        self.topics[t as usize].partitions[p as usize].trim(low);
+        self.unpark_soon(t);
+    }
+}
+
+/// What the plain path's fetch found.
+enum Fetch {
+    Took(Work),
+    /// The instance's one partition has nothing for it now.
+    Nothing,
+    /// Not a one-partition log instance: the model takes.
+    Ask,
+}
+
+#[cfg(test)]
+mod tests;
