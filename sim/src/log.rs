@@ -129,16 +129,25 @@ impl Ready {
     #[inline]
     pub fn insert(&mut self, p: u32) {
         let w = (p / 64) as usize;
-        if w >= self.words.len() {
-            self.words.resize(w + 1, 0);
-            self.summary.resize(w / 64 + 1, 0);
-        }
         let bit = 1u64 << (p % 64);
-        if self.words[w] & bit == 0 {
-            self.words[w] |= bit;
+        if w >= self.words.len() {
+            self.grow(w);
+        }
+        let word = &mut self.words[w];
+        if *word & bit == 0 {
+            *word |= bit;
             self.summary[w / 64] |= 1u64 << (w % 64);
             self.len += 1;
         }
+    }
+
+    /// Room for word `w`: out of line, so that `insert` stays small enough to inline
+    /// (it runs for every group on every append).
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, w: usize) {
+        self.words.resize(w + 1, 0);
+        self.summary.resize(w / 64 + 1, 0);
     }
 
     /// Partition `p` has nothing to fetch (or was just fetched from).
