@@ -9,10 +9,12 @@ use crate::scenario::{Arrival, KeyDistribution, Partitioner, ProducerConfig};
 use crate::time::{NANOS_PER_SEC, SimDuration, SimTime};
 use rand::RngExt;
 use rand_distr::{Distribution, Exp1};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
+mod inflight;
 mod sequences;
 mod zipf;
+pub use inflight::InflightMap;
 pub use sequences::Unresolved;
 use zipf::KeyZipf;
 
@@ -97,7 +99,7 @@ pub struct Producer {
     /// False while a network partition cuts it off from the broker.
     pub reachable: bool,
     /// Requests awaiting acknowledgement (only with a network that takes time).
-    pub inflight: BTreeMap<u32, Inflight>,
+    pub inflight: InflightMap,
     /// Entries of `inflight` not yet done: while any is open its timeout still matters.
     pub open: u32,
     /// Poison faults active on this producer.
@@ -170,7 +172,7 @@ impl Producer {
             produced: 0,
             up: true,
             reachable: true,
-            inflight: BTreeMap::new(),
+            inflight: InflightMap::default(),
             open: 0,
             poison: Vec::new(),
             link_out: SimTime::ZERO,
