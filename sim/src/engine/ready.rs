@@ -112,8 +112,8 @@ impl Engine {
 
 /// Tells the instance owning partition `p` of `group` (high watermark `hw`) that it may
 /// fetch there, if it can. The partition's own state comes first: it rules most calls out
-/// without a look at the instance.
-#[inline]
+/// without a look at the instance. Always inlined: a call cost a third of it.
+#[inline(always)]
 fn tell_owner(group: &Group, instances: &mut [Instance], p: u32, hw: u64) {
     let Store::Log(parts) = &group.store else {
         return;
