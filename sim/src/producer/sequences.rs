@@ -112,21 +112,25 @@ mod tests {
                 // An older id, maybe already waiting.
                 _ => ((x >> 16) as u32) % (next_id + 1),
             };
-            if (x >> 40) % 3 == 0 {
-                set.remove(&(partition, id));
-                seq.remove(partition, id);
-            } else if (x >> 40) % 3 == 1 {
-                let front = set
-                    .range((partition, 0)..=(partition, u32::MAX))
-                    .next()
-                    .map(|&(_, i)| i);
-                if let Some(f) = front {
-                    set.remove(&(partition, f));
-                    seq.remove(partition, f);
+            match (x >> 40) % 3 {
+                0 => {
+                    set.remove(&(partition, id));
+                    seq.remove(partition, id);
                 }
-            } else {
-                set.insert((partition, id));
-                seq.insert(partition, id);
+                1 => {
+                    let front = set
+                        .range((partition, 0)..=(partition, u32::MAX))
+                        .next()
+                        .map(|&(_, i)| i);
+                    if let Some(f) = front {
+                        set.remove(&(partition, f));
+                        seq.remove(partition, f);
+                    }
+                }
+                _ => {
+                    set.insert((partition, id));
+                    seq.insert(partition, id);
+                }
             }
             let first = set
                 .range((partition, 0)..=(partition, u32::MAX))

@@ -32,7 +32,8 @@ impl KeyZipf {
     /// it would refuse (`n < 1`, `s < 0` or NaN).
     #[must_use]
     pub fn new(n: f64, s: f64) -> Option<KeyZipf> {
-        if !(s >= 0.0) || !(n >= 1.0) || (n.is_infinite() && s <= 1.0) {
+        // Written to refuse NaN too, as the crate does.
+        if s.is_nan() || s < 0.0 || n.is_nan() || n < 1.0 || (n.is_infinite() && s <= 1.0) {
             return None;
         }
         let q = if s == 1.0 { 0.0 } else { 1.0 / (1.0 - s) };
