@@ -8,8 +8,15 @@ use crate::rng::SimRng;
 use crate::scenario::{Arrival, KeyDistribution, Partitioner, ProducerConfig};
 use crate::time::{NANOS_PER_SEC, SimDuration, SimTime};
 use rand::RngExt;
-use rand_distr::{Distribution, Exp1, Zipf};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use rand_distr::{Distribution, Exp1};
+use std::collections::VecDeque;
+
+mod inflight;
+mod sequences;
+mod zipf;
+pub use inflight::InflightMap;
+pub use sequences::Unresolved;
+use zipf::KeyZipf;
 
 /// A produce request awaiting its acknowledgement.
 #[derive(Clone, Copy, Debug)]
@@ -52,7 +59,7 @@ pub struct Producer {
     keys: u32,
     /// Index of this producer's key 0 among all keys.
     pub key_base: u32,
-    zipf: Option<Zipf<f64>>,
+    zipf: Option<KeyZipf>,
     partitioner: Partitioner,
     round_robin: u32,
     /// Resends after a timeout before giving up.
@@ -69,11 +76,11 @@ pub struct Producer {
     /// Messages made while `max_in_flight` requests were out, oldest first; each has an
     /// entry in `inflight` (not done, nothing in transit) until it is sent.
     pub waiting: VecDeque<u32>,
-    /// Idempotent producer on a log: (partition, message id) of every message the broker
-    /// has not yet taken and the producer has not given up. The broker's next expected
-    /// sequence on a partition is the first of these: ids grow in production order, so
-    /// they order a producer's messages to one partition as Kafka's sequence numbers do.
-    pub unresolved: BTreeSet<(u32, u32)>,
+    /// Idempotent producer on a log: by partition, the message ids the broker has not yet
+    /// taken and the producer has not given up. The broker's next expected sequence on a
+    /// partition is the first of these: ids grow in production order, so they order a
+    /// producer's messages to one partition as Kafka's sequence numbers do.
+    pub unresolved: Unresolved,
     /// Payload size when every payload has the same (0 when sizes vary).
     pub payload_bytes: u64,
     /// The producer's own random stream.
@@ -92,7 +99,7 @@ pub struct Producer {
     /// False while a network partition cuts it off from the broker.
     pub reachable: bool,
     /// Requests awaiting acknowledgement (only with a network that takes time).
-    pub inflight: BTreeMap<u32, Inflight>,
+    pub inflight: InflightMap,
     /// Entries of `inflight` not yet done: while any is open its timeout still matters.
     pub open: u32,
     /// Poison faults active on this producer.
@@ -139,7 +146,7 @@ impl Producer {
             keys,
             key_base,
             zipf: (cfg.key_distribution == KeyDistribution::Zipf).then(|| {
-                Zipf::new(f64::from(keys), *cfg.zipf_exponent.get_ref()).expect("validated zipf")
+                KeyZipf::new(f64::from(keys), *cfg.zipf_exponent.get_ref()).expect("validated zipf")
             }),
             partitioner: cfg.partitioner,
             round_robin: 0,
@@ -152,7 +159,7 @@ impl Producer {
                 .as_ref()
                 .map_or(u32::MAX, |m| *m.get_ref()),
             waiting: VecDeque::new(),
-            unresolved: BTreeSet::new(),
+            unresolved: Unresolved::default(),
             payload_bytes: match cfg.payload_bytes {
                 crate::size::SizeDist::Const(b) => b,
                 _ => 0,
@@ -165,7 +172,7 @@ impl Producer {
             produced: 0,
             up: true,
             reachable: true,
-            inflight: BTreeMap::new(),
+            inflight: InflightMap::default(),
             open: 0,
             poison: Vec::new(),
             link_out: SimTime::ZERO,

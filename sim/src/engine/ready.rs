@@ -7,7 +7,7 @@
 //! idle instance with 100,000 partitions costs what it finds, not what it owns.
 
 use super::Engine;
-use crate::consumer::Store;
+use crate::consumer::{Group, Instance, Store};
 
 impl Engine {
     /// Partition `p` of group `g`'s topic may have become fetchable: if it has, its owner
@@ -19,34 +19,22 @@ impl Engine {
             return;
         }
         let group = &self.groups[g as usize];
-        let Store::Log(parts) = &group.store else {
-            return;
-        };
-        let gp = &parts[p as usize];
-        let Some(o) = gp.owner else {
-            return;
-        };
-        let inst = &mut self.instances[(group.first + o) as usize];
-        // An instance with one partition looks there directly (`next_fetch`): nothing to
-        // tell it.
-        if inst.owned.len() == 1 {
-            return;
-        }
         let hw = self.topics[group.topic as usize].partitions[p as usize].hw;
-        if gp.worker.is_none() && gp.position < hw {
-            inst.ready.insert(p);
-        }
+        tell_owner(group, &mut self.instances, p, hw);
     }
 
-    /// Partition `p` of topic `t` may have become fetchable for every group reading it.
+    /// Partition `p` of topic `t` may have become fetchable for every group reading it
+    /// (its high watermark rose, or a failover moved it). One pass over the topic's
+    /// groups with the high watermark read once: this runs on every append.
     #[inline]
     pub(super) fn fetchable_everywhere(&mut self, t: u32, p: u32) {
         if !self.wide_logs {
             return;
         }
-        for k in 0..self.topics[t as usize].groups.len() {
-            let g = self.topics[t as usize].groups[k];
-            self.fetchable(g, p);
+        let topic = &self.topics[t as usize];
+        let hw = topic.partitions[p as usize].hw;
+        for &g in &topic.groups {
+            tell_owner(&self.groups[g as usize], &mut self.instances, p, hw);
         }
     }
 
@@ -119,6 +107,29 @@ impl Engine {
                 inst.local
             );
         }
+    }
+}
+
+/// Tells the instance owning partition `p` of `group` (high watermark `hw`) that it may
+/// fetch there, if it can. The partition's own state comes first: it rules most calls out
+/// without a look at the instance. Always inlined: a call cost a third of it.
+#[inline(always)]
+fn tell_owner(group: &Group, instances: &mut [Instance], p: u32, hw: u64) {
+    let Store::Log(parts) = &group.store else {
+        return;
+    };
+    let gp = &parts[p as usize];
+    if gp.worker.is_some() || gp.position >= hw {
+        return;
+    }
+    let Some(o) = gp.owner else {
+        return;
+    };
+    let inst = &mut instances[(group.first + o) as usize];
+    // An instance with one partition looks there directly (`next_fetch`): nothing to
+    // tell it.
+    if inst.owned.len() != 1 {
+        inst.ready.insert(p);
     }
 }
 

@@ -111,9 +111,7 @@ impl Engine {
     #[inline]
     pub(super) fn sequence(&mut self, p: u32, id: u32, partition: u32) {
         if self.sequenced(p) {
-            self.producers[p as usize]
-                .unresolved
-                .insert((partition, id));
+            self.producers[p as usize].unresolved.insert(partition, id);
         }
     }
 
@@ -130,10 +128,7 @@ impl Engine {
         if self.topics[prod.topic as usize].flags.accepted(id) {
             return true;
         }
-        prod.unresolved
-            .range((partition, 0)..=(partition, u32::MAX))
-            .next()
-            == Some(&(partition, id))
+        prod.unresolved.first(partition) == Some(id)
     }
 
     /// Message `id` of `p` timed out and was resent: the sends of this partition behind
@@ -149,8 +144,8 @@ impl Engine {
         let prod = &self.producers[p as usize];
         let behind: Vec<(u32, u8)> = prod
             .unresolved
-            .range((partition, id + 1)..=(partition, u32::MAX))
-            .filter_map(|&(_, b)| prod.inflight.get(&b).map(|r| (b, r.attempt)))
+            .after(partition, id)
+            .filter_map(|b| prod.inflight.get(&b).map(|r| (b, r.attempt)))
             .filter(|&(_, attempt)| u32::from(attempt) < prod.retries)
             .collect();
         for (b, attempt) in behind {
@@ -165,7 +160,7 @@ impl Engine {
         let unresolved = &mut self.producers[p as usize].unresolved;
         // Empty unless the producer is sequenced: no tree walk per message then.
         if !unresolved.is_empty() {
-            unresolved.remove(&(partition, id));
+            unresolved.remove(partition, id);
         }
     }
 

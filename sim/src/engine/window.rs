@@ -117,7 +117,7 @@ impl Engine {
         for prod in self.producers.iter().filter(|p| p.topic == t) {
             prod.inflight.keys().for_each(|&id| see(id));
             prod.waiting.iter().for_each(|&id| see(id));
-            prod.unresolved.iter().for_each(|&(_, id)| see(id));
+            prod.unresolved.ids().for_each(&mut see);
         }
         self.patterns_live(t, &mut see);
         if self.trace_key != super::trace::UNTRACED && self.trace_key >> 32 == u64::from(t) {

@@ -22,11 +22,10 @@ use crate::engine::saga::Sagas;
 use crate::event::Event;
 use crate::ledger::MessageFlags;
 use crate::message::Msg;
-use crate::producer::Inflight;
+use crate::producer::InflightMap;
 use crate::scenario::{Expect, FailMode};
 use crate::snapshot::LogKind;
 use crate::time::SimTime;
-use std::collections::BTreeMap;
 
 /// What a pattern's state-changing handlers may touch (see the module doc).
 pub(in crate::engine) struct PatternCtx<'a> {
@@ -70,10 +69,7 @@ impl<'a> PatternCtx<'a> {
     /// Service `p`, its client's requests in flight and its topic's message flags,
     /// borrowed apart (the relay checks acknowledgements while it changes the table).
     #[inline(always)]
-    pub fn service_parts(
-        &mut self,
-        p: u32,
-    ) -> (&mut Service, &BTreeMap<u32, Inflight>, &MessageFlags) {
+    pub fn service_parts(&mut self, p: u32) -> (&mut Service, &InflightMap, &MessageFlags) {
         let prod = &self.e.producers[p as usize];
         let flags = &self.e.topics[prod.topic as usize].flags;
         let svc = self.e.services[p as usize].as_mut().expect("a service");
