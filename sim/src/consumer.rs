@@ -138,6 +138,19 @@ pub struct Group {
 }
 
 impl Group {
+    /// A copy of `msg` was applied: out of order if its key's later message came first.
+    #[inline]
+    pub fn note_order(&mut self, msg: &Msg) {
+        if let Some(high) = self.order.get_mut(msg.key) {
+            if *high > msg.seq {
+                self.metrics.out_of_order += 1;
+                self.metrics.example_out_of_order(msg.id);
+            } else {
+                *high = msg.seq + 1;
+            }
+        }
+    }
+
     /// Builds a group; `first` is its instance 0's engine index.
     #[must_use]
     pub fn new(

@@ -120,6 +120,21 @@ pub struct GroupPartition {
     pub worker: Option<u32>,
 }
 
+impl GroupPartition {
+    /// Instance `local` fetches the entry at the position from `partition`: the position
+    /// moves on and the partition is in its hands. Returns the entry's offset and message.
+    #[inline]
+    pub fn take(&mut self, partition: &Partition, local: u32) -> (u64, Msg) {
+        let offset = self.position;
+        let msg = partition
+            .get(offset)
+            .expect("uncommitted offsets are retained");
+        self.position += 1;
+        self.worker = Some(local);
+        (offset, msg)
+    }
+}
+
 /// Spreads `partitions` over the live instances (group-local indices, ascending).
 #[must_use]
 pub fn assign(partitions: u32, live: &[u32], strategy: Assignment) -> Vec<Option<u32>> {

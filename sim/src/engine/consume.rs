@@ -270,14 +270,7 @@ impl Engine {
                     group.metrics.dead_lettered -= 1;
                     group.ledger.undead(msg.id);
                 }
-                if let Some(high) = group.order.get_mut(msg.key) {
-                    if *high > msg.seq {
-                        group.metrics.out_of_order += 1;
-                        group.metrics.example_out_of_order(msg.id);
-                    } else {
-                        *high = msg.seq + 1;
-                    }
-                }
+                group.note_order(&msg);
                 // A copy cut from the log while in a consumer's hands had left already.
                 if group.ledger.finish(msg.id) && group.ledger.entered(msg.id) {
                     let at = self.topics[group.topic as usize]

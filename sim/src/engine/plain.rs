@@ -301,12 +301,7 @@ impl Engine {
         if gp.owner != Some(local) || gp.worker.is_some() || gp.position >= partition.hw {
             return Fetch::Nothing;
         }
-        let offset = gp.position;
-        let msg = partition
-            .get(offset)
-            .expect("uncommitted offsets are retained");
-        gp.position += 1;
-        gp.worker = Some(local);
+        let (offset, msg) = gp.take(partition, local);
         if group.delivery == Delivery::AtMostOnce {
             let g = inst.group;
             self.commit_partition(g, p, offset + 1);
@@ -352,14 +347,7 @@ impl Engine {
         }
         group.ledger.apply(msg.id);
         group.metrics.processed += 1;
-        if let Some(high) = group.order.get_mut(msg.key) {
-            if *high > msg.seq {
-                group.metrics.out_of_order += 1;
-                group.metrics.example_out_of_order(msg.id);
-            } else {
-                *high = msg.seq + 1;
-            }
-        }
+        group.note_order(&msg);
         if group.ledger.finish(msg.id) && group.ledger.entered(msg.id) {
             let at = self.topics[group.topic as usize]
                 .flags

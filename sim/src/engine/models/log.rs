@@ -40,12 +40,7 @@ impl Model for Log {
         };
         let gp = &mut parts[p as usize];
         let partition = &topics[topic as usize].partitions[p as usize];
-        let offset = gp.position;
-        let msg = partition
-            .get(offset)
-            .expect("uncommitted offsets are retained");
-        gp.position += 1;
-        gp.worker = Some(local);
+        let (offset, msg) = gp.take(partition, local);
         if delivery == Delivery::AtMostOnce {
             e.commit_partition(g, p, offset + 1);
         }
