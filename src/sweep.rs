@@ -1,4 +1,4 @@
-//! A sweep's runs, streamed: runs are made a chunk at a time over rayon's pool and handed
+//! A sweep's runs, streamed: runs are made on worker threads and handed
 //! on in job order (never completion order, so the output is the same whatever the thread
 //! count), each reduced at once to its `Digest` and either written out (the JSON result's
 //! `runs`, or a shard's part) or dropped. A 10,000-seed sweep so holds the variants'
@@ -12,10 +12,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mqlab_reports::comparison::{Builder, Input};
 use mqlab_reports::{Format, Report, Warmup};
 use mqlab_sim::{RunSummary, Scenario};
-use rayon::prelude::*;
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, IsTerminal, Seek, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, PoisonError, mpsc};
+use std::thread;
 
 /// A progress bar with ETA on stderr when it is a terminal; hidden otherwise (so tests,
 /// pipes and CI logs see nothing).
@@ -31,8 +34,11 @@ pub fn progress(len: u64, unit: &str) -> ProgressBar {
     bar
 }
 
-/// Runs `jobs` (scenario index, seed) over rayon's pool and hands each run to `sink` in job
-/// order; at most a few runs per thread are in memory at once.
+/// Runs `jobs` (scenario index, seed) on as many worker threads as rayon's pool has and
+/// hands each run to `sink` in job order. Workers take the next job as soon as they finish
+/// one (no barrier between chunks, so a slow seed holds up nobody) but stay at most a
+/// few jobs per thread ahead of the sink, which runs on the calling thread meanwhile: at
+/// most that many runs wait in memory.
 pub fn stream(
     scenarios: &[Scenario],
     source: &str,
@@ -40,21 +46,90 @@ pub fn stream(
     bar: &ProgressBar,
     mut sink: impl FnMut(RunSummary) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let chunk = (rayon::current_num_threads() * 4).max(1);
-    for part in jobs.chunks(chunk) {
-        let runs: Vec<RunSummary> = part
-            .par_iter()
-            .map(|&(v, seed)| {
-                let r = run::simulate(&scenarios[v], source, seed);
-                bar.inc(1);
-                r
-            })
-            .collect();
-        for r in runs {
-            sink(r)?;
+    let threads = rayon::current_num_threads().clamp(1, jobs.len().max(1));
+    let gate = Gate::new(threads * 4);
+    let (tx, rx) = mpsc::channel::<(usize, RunSummary)>();
+    let next = AtomicUsize::new(0);
+    thread::scope(|scope| {
+        for _ in 0..threads {
+            let (tx, next, gate) = (tx.clone(), &next, &gate);
+            scope.spawn(move || {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    if k >= jobs.len() || !gate.wait_for_turn(k) {
+                        return;
+                    }
+                    let (v, seed) = jobs[k];
+                    let r = run::simulate(&scenarios[v], source, seed);
+                    bar.inc(1);
+                    if tx.send((k, r)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut waiting = BTreeMap::new();
+        let mut due = 0;
+        for (k, r) in &rx {
+            waiting.insert(k, r);
+            while let Some(r) = waiting.remove(&due) {
+                if let Err(e) = sink(r) {
+                    gate.close();
+                    return Err(e);
+                }
+                due += 1;
+                gate.advance(due);
+            }
+        }
+        Ok(())
+    })
+}
+
+/// How far workers may run ahead of the sink: job `k` starts once fewer than `ahead` jobs
+/// before it are still waiting to be sunk.
+struct Gate {
+    ahead: usize,
+    /// Jobs sunk so far, or `None` once the sink failed (workers stop).
+    sunk: Mutex<Option<usize>>,
+    moved: Condvar,
+}
+
+impl Gate {
+    fn new(ahead: usize) -> Gate {
+        Gate {
+            ahead,
+            sunk: Mutex::new(Some(0)),
+            moved: Condvar::new(),
         }
     }
-    Ok(())
+
+    /// Blocks until job `k` may start; false when the sweep is being abandoned.
+    fn wait_for_turn(&self, k: usize) -> bool {
+        let mut sunk = self.sunk.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            match *sunk {
+                None => return false,
+                Some(n) if k < n + self.ahead => return true,
+                Some(_) => {
+                    sunk = self
+                        .moved
+                        .wait(sunk)
+                        .unwrap_or_else(PoisonError::into_inner)
+                }
+            }
+        }
+    }
+
+    fn advance(&self, sunk: usize) {
+        *self.sunk.lock().unwrap_or_else(PoisonError::into_inner) = Some(sunk);
+        self.moved.notify_all();
+    }
+
+    fn close(&self) {
+        *self.sunk.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        self.moved.notify_all();
+    }
 }
 
 /// What the output needs of the runs beyond their digests.
@@ -223,4 +298,74 @@ fn spill_file() -> anyhow::Result<File> {
     std::fs::remove_file(&path)
         .with_context(|| format!("cannot unlink temporary {}", path.display()))?;
     Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mm1(duration: &str) -> Scenario {
+        let source = std::fs::read_to_string("scenarios/mm1.toml").unwrap();
+        let source = source.replace("duration = \"100s\"", &format!("duration = \"{duration}\""));
+        Scenario::from_toml(&source, "mm1.toml").unwrap()
+    }
+
+    /// A long run first and short ones after it: workers run ahead of it, yet the sink
+    /// sees job order; four threads on a pool of their own whatever the machine has.
+    #[test]
+    fn the_sink_sees_job_order_when_later_jobs_finish_first() {
+        let scenarios = [mm1("1s"), mm1("30s")];
+        let jobs: Vec<(usize, u64)> = (0..40u64).map(|k| (usize::from(k % 7 == 0), k)).collect();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap();
+        let mut seen = Vec::new();
+        let bar = ProgressBar::hidden();
+        pool.install(|| {
+            stream(&scenarios, "", &jobs, &bar, |r| {
+                seen.push((r.seed, r.messages.produced));
+                Ok(())
+            })
+        })
+        .unwrap();
+        let seeds: Vec<u64> = seen.iter().map(|s| s.0).collect();
+        assert_eq!(seeds, (0..40).collect::<Vec<_>>());
+        // Each run is the one its job names: the long scenario's runs produce ~30x more.
+        for (k, produced) in &seen {
+            let long = k % 7 == 0;
+            assert!(long == (*produced > 10_000), "job {k}: {produced} produced");
+        }
+    }
+
+    /// A sink that fails stops the sweep: its error comes back and the workers start no
+    /// more than the window's worth of jobs beyond it.
+    #[test]
+    fn a_failing_sink_stops_the_workers() {
+        let scenarios = [mm1("1s")];
+        let jobs: Vec<(usize, u64)> = (0..200u64).map(|k| (0, k)).collect();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let bar = ProgressBar::hidden();
+        let mut sunk = 0;
+        let err = pool
+            .install(|| {
+                stream(&scenarios, "", &jobs, &bar, |_| {
+                    sunk += 1;
+                    if sunk == 3 {
+                        anyhow::bail!("disk full")
+                    }
+                    Ok(())
+                })
+            })
+            .unwrap_err();
+        assert_eq!(err.to_string(), "disk full");
+        assert!(
+            bar.position() <= 3 + 2 * 4 + 2,
+            "{} runs made",
+            bar.position()
+        );
+    }
 }
