@@ -47,7 +47,8 @@ pub struct PerfArgs {
     /// keys-100k-resequenced) and heap_limit, and judge those targets on the counts too:
     /// unlike wall ratios they do not move with the host's load. Each pair is counted at
     /// the same size, at most 1,000,000 messages (200,000 for partitions-1000 and the keys
-    /// rows), a run taking up to a minute.
+    /// rows), each run well under a minute. Without valgrind the report says so and judges
+    /// by wall time alone.
     #[arg(long)]
     pub instructions: bool,
     /// Also count instructions and cache misses per message for mm1 and heap_limit: with
