@@ -324,3 +324,48 @@ fn grouped(n: u64) -> String {
     }
     out
 }
+
+#[test]
+fn the_readme_holds_one_report_block_for_perf_to_rewrite() {
+    let text = std::fs::read_to_string(crate::support::root().join("README.md")).unwrap();
+    let at = |marker: &str| -> Vec<usize> {
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| l.trim_end() == marker)
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let (begin, end) = (
+        at("<!-- mqlab perf: begin -->"),
+        at("<!-- mqlab perf: end -->"),
+    );
+    assert!(
+        begin.len() == 1 && end.len() == 1 && begin[0] < end[0],
+        "begin {begin:?}, end {end:?}"
+    );
+    let block: Vec<&str> = text
+        .lines()
+        .skip(begin[0])
+        .take(end[0] - begin[0])
+        .collect();
+    assert!(
+        block.iter().any(|l| l.starts_with("| row | messages |")),
+        "the block holds the report: {block:?}"
+    );
+}
+
+#[test]
+fn perf_refuses_a_readme_without_markers_before_measuring_anything() {
+    let dir = scratch("perf-no-markers");
+    let f = dir.join("notes.md");
+    std::fs::write(&f, "# Notes\n").unwrap();
+    let out = mqlab()
+        .args(["perf", "--messages", "20000", "--skip-simpy", "--readme"])
+        .arg(&f)
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("<!-- mqlab perf: begin -->"), "{err}");
+    assert!(!err.contains("perf: building"), "nothing ran: {err}");
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), "# Notes\n");
+}
