@@ -2,7 +2,7 @@
 //! ratio target, and of heap_limit per customer, counted by cachegrind. On a shared or
 //! virtual host one row's wall time can move by half between two sittings, so a wall ratio
 //! near its target flips on noise; an instruction count is exact and repeats to the
-//! instruction for the same binary and scenario, so ratios of counts do not. They are
+//! instruction for the same binary and command, so ratios of counts do not. They are
 //! blind to cache misses and stalls, which is why the wall ratios stay beside them.
 
 use super::anchors::HEAP_LIMIT_ARGS;
@@ -217,7 +217,7 @@ pub fn markdown(counted: &Result<Vec<Counted>, String>, messages: u64) -> String
     };
     let mut s = format!(
         "Instructions, counted by `valgrind {}` running each row's command at the messages \
-         requested here (exact, and the same on every run of the same binary; the instruction \
+         requested here (exact, and the same on every run of the same binary and command; the instruction \
          ratios compare two programs counted at the same number):\n\n\
          | program | messages requested | messages | instructions | instr/msg | ratio |\n\
          |---|--:|--:|--:|--:|--:|\n",
