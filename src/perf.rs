@@ -7,6 +7,8 @@
 mod anchors;
 mod child;
 mod counters;
+mod instructions;
+mod readme;
 mod rows;
 mod table;
 
@@ -15,18 +17,23 @@ use rows::Row;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// `--messages`' default.
+const MESSAGES: u64 = 10_000_000;
+/// `--simpy-customers`' default.
+const SIMPY_CUSTOMERS: u64 = 1_000_000;
+
 /// Arguments of `mqlab perf`.
 #[derive(clap::Args, Debug)]
 pub struct PerfArgs {
     /// Messages per row (produced messages; the memory row runs ten times as many, the
     /// compare row spreads them over 64 seeds); heap_limit simulates as many customers.
-    #[arg(long, default_value_t = 10_000_000, value_parser = clap::value_parser!(u64).range(1000..))]
+    #[arg(long, default_value_t = MESSAGES, value_parser = clap::value_parser!(u64).range(1000..))]
     pub messages: u64,
     /// Rows to run, comma-separated (default: all of them).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub rows: Vec<Row>,
     /// Customers SimPy simulates (it is about a hundred times slower than mqlab).
-    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(100..))]
+    #[arg(long, default_value_t = SIMPY_CUSTOMERS, value_parser = clap::value_parser!(u64).range(100..))]
     pub simpy_customers: u64,
     /// Run every row and anchor this many times and keep the fastest (a busy machine
     /// only ever slows a run down).
@@ -35,10 +42,24 @@ pub struct PerfArgs {
     /// Leave SimPy out (it needs python3 with venv, and pip to reach PyPI once).
     #[arg(long)]
     pub skip_simpy: bool,
+    /// Also count instructions per message, exactly, with valgrind's cachegrind, for every
+    /// row a ratio target compares (mm1, queue, exchange, partitions-1000, keys-100k and
+    /// keys-100k-resequenced) and heap_limit, and judge those targets on the counts too:
+    /// unlike wall ratios they do not move with the host's load. Each pair is counted at
+    /// the same size, at most 1,000,000 messages (200,000 for partitions-1000 and the keys
+    /// rows), each run well under a minute. Without valgrind the report says so and judges
+    /// by wall time alone.
+    #[arg(long)]
+    pub instructions: bool,
     /// Also count instructions and cache misses per message for mm1 and heap_limit: with
-    /// `perf stat` where the machine has hardware counters, else with cachegrind.
+    /// `perf stat` where the machine has hardware counters, else with cachegrind. Implies
+    /// `--instructions`.
     #[arg(long)]
     pub perf_stat: bool,
+    /// Also write the Markdown report into FILE between the lines
+    /// `<!-- mqlab perf: begin -->` and `<!-- mqlab perf: end -->` (the README's table).
+    #[arg(long, value_name = "FILE")]
+    pub readme: Option<PathBuf>,
     /// Print the report as JSON on stdout instead of Markdown tables.
     #[arg(long)]
     pub json: bool,
@@ -50,6 +71,17 @@ pub struct PerfArgs {
 
 pub fn perf(args: &PerfArgs) -> anyhow::Result<ExitCode> {
     let exe = std::env::current_exe().context("cannot find the mqlab executable")?;
+    // Named from where the command was given, before it enters the repository.
+    let readme = match &args.readme {
+        Some(f) => Some(std::path::absolute(f).context("cannot locate --readme")?),
+        None => None,
+    };
+    if let Some(f) = &readme {
+        readme::block(
+            &std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?,
+        )
+        .with_context(|| format!("--readme {}", f.display()))?;
+    }
     let root = &args.root;
     std::env::set_current_dir(root)
         .with_context(|| format!("cannot enter the repository {}", root.display()))?;
@@ -97,7 +129,22 @@ pub fn perf(args: &PerfArgs) -> anyhow::Result<ExitCode> {
         }
         measured.extend(runs);
     }
-    let targets = table::targets(&measured, Some(&heap), simpy.as_ref());
+    let instructions = (args.instructions || args.perf_stat).then(|| {
+        let ran: Vec<&str> = measured.iter().map(|m| m.row.as_str()).collect();
+        let plan = instructions::plan(&ran, args.messages);
+        instructions::measure(&exe, &place.heap_limit(), rows::scenario, &plan, progress)
+    });
+    let counted = match &instructions {
+        Some(Ok(c)) => c.as_slice(),
+        _ => &[],
+    };
+    let targets = table::targets(
+        &measured,
+        Some(&heap),
+        simpy.as_ref(),
+        counted,
+        args.messages,
+    );
     let counters = if args.perf_stat {
         progress("counting instructions and cache misses (perf stat, else cachegrind)");
         Some(counters::measure(&exe, &place.heap_limit(), args.messages))
@@ -105,17 +152,23 @@ pub fn perf(args: &PerfArgs) -> anyhow::Result<ExitCode> {
         None
     };
     let report = table::Report {
-        machine: machine(args.messages, args.repeat),
+        machine: machine(args),
         messages: args.messages,
         anchors: [Some(heap), simpy].into_iter().flatten().collect(),
         rows: measured,
         targets,
+        instructions,
         counters,
     };
+    let markdown = table::markdown(&report);
+    if let Some(f) = &readme {
+        readme::write(f, &markdown)?;
+        progress(&format!("wrote the report into {}", f.display()));
+    }
     if args.json {
         crate::outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        crate::out!("{}", table::markdown(&report))?;
+        crate::out!("{markdown}")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -136,8 +189,9 @@ fn best_of<T>(
     Ok(best)
 }
 
-/// The machine and its load, so a reader can tell a quiet sitting from a busy one.
-fn machine(messages: u64, repeat: u32) -> String {
+/// The command that made the report (so a pasted table says how to make it again), the
+/// machine and its load, so a reader can tell a quiet sitting from a busy one.
+fn machine(args: &PerfArgs) -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|t| {
@@ -153,7 +207,41 @@ fn machine(messages: u64, repeat: u32) -> String {
         .and_then(|l| l.split_whitespace().next().map(str::to_string))
         .unwrap_or_else(|| "?".into());
     format!(
-        "mqlab perf: {} messages per row, fastest of {repeat}; {cores} cores ({cpu}), load average {load} at the end",
-        table::grouped(messages)
+        "`{}`: {} messages per row, fastest of {}; {cores} cores ({cpu}), load average {load} at the end",
+        invocation(args),
+        table::grouped(args.messages),
+        args.repeat
     )
+}
+
+/// `mqlab perf` with the flags that shape the figures (not `--json`, `--root`, `--readme`).
+fn invocation(args: &PerfArgs) -> String {
+    let mut s = String::from("mqlab perf");
+    if args.messages != MESSAGES {
+        s.push_str(&format!(" --messages {}", args.messages));
+    }
+    if !args.rows.is_empty() {
+        let names: Vec<String> = args
+            .rows
+            .iter()
+            .filter_map(clap::ValueEnum::to_possible_value)
+            .map(|v| v.get_name().to_string())
+            .collect();
+        s.push_str(&format!(" --rows {}", names.join(",")));
+    }
+    if args.repeat > 1 {
+        s.push_str(&format!(" --repeat {}", args.repeat));
+    }
+    if args.skip_simpy {
+        s.push_str(" --skip-simpy");
+    } else if args.simpy_customers != SIMPY_CUSTOMERS {
+        s.push_str(&format!(" --simpy-customers {}", args.simpy_customers));
+    }
+    if args.instructions && !args.perf_stat {
+        s.push_str(" --instructions");
+    }
+    if args.perf_stat {
+        s.push_str(" --perf-stat");
+    }
+    s
 }

@@ -2,7 +2,8 @@
 //! rows as whole processes and prints their ratios to the anchor and the targets. (SimPy is
 //! left out: it needs PyPI once.)
 
-use crate::support::mqlab;
+use crate::support::{mqlab, scratch};
+use std::path::Path;
 
 fn perf(extra: &[&str]) -> String {
     let out = mqlab()
@@ -77,13 +78,239 @@ fn perf_prints_a_markdown_table_with_the_ratios() {
     assert!(heap.ends_with("| 100% | - |"), "{heap}");
     let mm1 = text.lines().find(|l| l.starts_with("| mm1 |")).unwrap();
     let cells: Vec<&str> = mm1.split('|').map(str::trim).collect();
-    assert!(cells[9].ends_with('%'), "ratio to heap_limit: {mm1}");
-    assert_eq!(cells[10], "-", "no SimPy ratio without SimPy: {mm1}");
+    assert!(cells[10].ends_with('%'), "ratio to heap_limit: {mm1}");
+    assert_eq!(cells[11], "-", "no SimPy ratio without SimPy: {mm1}");
+    assert_eq!(
+        cells[8], "-",
+        "instructions not counted unless asked: {mm1}"
+    );
+    let target = text
+        .lines()
+        .find(|l| l.starts_with("| mm1 messages/s vs heap_limit customers/s |"))
+        .unwrap_or_else(|| panic!("no heap_limit target:\n{text}"));
     assert!(
-        text.contains("| mm1 messages/s vs heap_limit customers/s |"),
+        target.ends_with("| - | - |"),
+        "no instruction verdict: {target}"
+    );
+    assert!(
+        text.contains("Instructions: not counted (`--instructions`"),
         "{text}"
     );
+    assert!(
+        text.starts_with("`mqlab perf --messages 20000 --rows mm1 --skip-simpy`: 20,000 messages"),
+        "the report names the command that makes it again: {text}"
+    );
     assert!(text.contains("mqlab run scenarios/mm1.toml --messages 20000 --json"));
+}
+
+/// A Markdown file with the report's markers around an old table.
+fn readme_with_markers(dir: &Path) -> std::path::PathBuf {
+    let f = dir.join("README.md");
+    std::fs::write(
+        &f,
+        "# Title\n\nBefore.\n\n<!-- mqlab perf: begin -->\nold table\n<!-- mqlab perf: end -->\n\nAfter.\n",
+    )
+    .unwrap();
+    f
+}
+
+/// What the file holds between the markers, and whether the rest is as it was.
+fn between_markers(f: &Path) -> String {
+    let text = std::fs::read_to_string(f).unwrap();
+    let (before, rest) = text.split_once("<!-- mqlab perf: begin -->\n").unwrap();
+    let (block, after) = rest.split_once("<!-- mqlab perf: end -->\n").unwrap();
+    assert_eq!(before, "# Title\n\nBefore.\n\n");
+    assert_eq!(after, "\nAfter.\n");
+    block.to_string()
+}
+
+/// The cells of the table whose header starts `header`, one row a line.
+fn table(text: &str, header: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .skip_while(|l| !l.starts_with(header))
+        .skip(2)
+        .take_while(|l| l.starts_with("| "))
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+fn number(cell: &str) -> f64 {
+    cell.replace(',', "")
+        .parse()
+        .unwrap_or_else(|_| panic!("not a number: {cell}"))
+}
+
+#[test]
+fn perf_counts_instructions_for_every_ratio_target_and_judges_them_from_the_counts_shown() {
+    let dir = scratch("perf-instructions");
+    let readme = readme_with_markers(&dir);
+    let json = perf(&[
+        "--rows",
+        "queue,exchange,partitions-1000,keys-100k",
+        "--instructions",
+        "--json",
+        "--readme",
+        readme.to_str().unwrap(),
+    ]);
+    let text = between_markers(&readme);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("perf --json prints JSON");
+
+    // Every program counted once at 20,000 (below the caps), with the produced messages.
+    let counted = table(&text, "| program | messages requested |");
+    let programs: Vec<&str> = counted.iter().map(|c| c[0].as_str()).collect();
+    assert_eq!(
+        programs,
+        [
+            "heap_limit",
+            "mm1",
+            "queue",
+            "exchange",
+            "partitions-1000",
+            "keys-100k",
+            "keys-100k-resequenced"
+        ],
+        "{text}"
+    );
+    let per_message = |program: &str| {
+        let c = counted.iter().find(|c| c[0] == program).unwrap();
+        assert_eq!(c[1], "20,000", "{c:?}");
+        let (messages, instructions) = (number(&c[2]), number(&c[3]));
+        assert!(
+            instructions > 100.0 * messages,
+            "a whole process's count: {c:?}"
+        );
+        let x = instructions / messages;
+        assert_eq!(c[4], format!("{x:.1}"), "{c:?}");
+        x
+    };
+    let json_counted = v["instructions"]["Ok"]
+        .as_array()
+        .expect("counts in the JSON");
+    for (c, j) in counted.iter().zip(json_counted) {
+        assert_eq!(j["program"], c[0].as_str());
+        assert_eq!(j["instructions"].as_f64().unwrap(), number(&c[3]), "{j}");
+    }
+
+    // The rows' table shows each program's instructions per message beside its wall figures.
+    let rows = table(&text, "| row | messages |");
+    for r in &rows {
+        let program = r[0].split(' ').next().unwrap();
+        if programs.contains(&program) {
+            assert_eq!(r[7], format!("{:.1}", per_message(program)), "{r:?}");
+        } else {
+            assert_eq!(r[7], "-", "{r:?}");
+        }
+    }
+
+    // Each target's instruction ratio is the quotient of the counts above, and its verdict
+    // applies the target's own limit to it.
+    let targets = table(&text, "| target | needed | wall |");
+    let pairs = [
+        (
+            "mm1 messages/s vs heap_limit customers/s",
+            "heap_limit",
+            "mm1",
+        ),
+        ("queue model: cost per message vs mm1", "queue", "mm1"),
+        ("exchange model: cost per message vs mm1", "exchange", "mm1"),
+        (
+            "1,000 partitions, 100 instances: cost per message vs mm1",
+            "partitions-1000",
+            "mm1",
+        ),
+        (
+            "100,000 ordered keys with a resequencer: cost per message vs keys-100k",
+            "keys-100k-resequenced",
+            "keys-100k",
+        ),
+    ];
+    assert_eq!(targets.len(), pairs.len(), "{text}");
+    for ((t, (name, over, under)), j) in targets
+        .iter()
+        .zip(pairs)
+        .zip(v["targets"].as_array().unwrap())
+    {
+        assert_eq!(t[0], name);
+        let x = per_message(over) / per_message(under);
+        let (shown, met) = if let Some(limit) = t[1].strip_prefix("<= ") {
+            (format!("{x:.2}x"), x <= number(limit.trim_end_matches('x')))
+        } else {
+            assert_eq!(t[1], ">= 50%");
+            (format!("{:.0}%", x * 100.0), x >= 0.5)
+        };
+        assert_eq!(t[4], shown, "{t:?}");
+        assert_eq!(t[5], if met { "yes" } else { "NO" }, "{t:?}");
+        assert_eq!(j["instructions"], shown.as_str(), "{j}");
+        assert_eq!(j["instructions_ok"], met, "{j}");
+        assert!(
+            t[2] != "-" && ["yes", "NO"].contains(&t[3].as_str()),
+            "the wall verdict stays: {t:?}"
+        );
+    }
+    // The program table's ratio column gives the same quotients, mm1's as a multiple of
+    // heap_limit's count.
+    let mm1 = counted.iter().find(|c| c[0] == "mm1").unwrap();
+    let x = per_message("mm1") / per_message("heap_limit");
+    assert_eq!(mm1[5], format!("{x:.2}x heap_limit"));
+}
+
+#[test]
+fn perf_names_a_missing_valgrind_and_writes_the_same_report_into_the_readme() {
+    let dir = scratch("perf-no-valgrind");
+    // PATH as it is, but without valgrind: a folder of links to every other program on it.
+    let bin = dir.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let path = std::env::var_os("PATH").unwrap();
+    for d in std::env::split_paths(&path) {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let link = bin.join(e.file_name());
+            if e.file_name() != "valgrind" && !link.exists() {
+                std::os::unix::fs::symlink(e.path(), link).unwrap();
+            }
+        }
+    }
+    let readme = readme_with_markers(&dir);
+    let out = mqlab()
+        .args([
+            "perf",
+            "--messages",
+            "20000",
+            "--skip-simpy",
+            "--rows",
+            "mm1",
+            "--instructions",
+            "--readme",
+        ])
+        .arg(&readme)
+        .env("PATH", &bin)
+        .assert()
+        .success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(
+        text.contains("Instructions: not counted: valgrind not found on PATH"),
+        "{text}"
+    );
+    let target = &table(&text, "| target | needed | wall |")[0];
+    assert_eq!(target[0], "mm1 messages/s vs heap_limit customers/s");
+    assert_eq!(
+        (target[4].as_str(), target[5].as_str()),
+        ("-", "-"),
+        "{target:?}"
+    );
+    assert!(
+        text.starts_with("`mqlab perf --messages 20000 --rows mm1 --skip-simpy --instructions`"),
+        "{text}"
+    );
+    // The README gets exactly what was printed, set off by blank lines.
+    assert_eq!(
+        between_markers(&readme),
+        format!("\n{}\n", text.trim_end()) + "\n"
+    );
 }
 
 fn grouped(n: u64) -> String {
@@ -96,4 +323,49 @@ fn grouped(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+#[test]
+fn the_readme_holds_one_report_block_for_perf_to_rewrite() {
+    let text = std::fs::read_to_string(crate::support::root().join("README.md")).unwrap();
+    let at = |marker: &str| -> Vec<usize> {
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| l.trim_end() == marker)
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let (begin, end) = (
+        at("<!-- mqlab perf: begin -->"),
+        at("<!-- mqlab perf: end -->"),
+    );
+    assert!(
+        begin.len() == 1 && end.len() == 1 && begin[0] < end[0],
+        "begin {begin:?}, end {end:?}"
+    );
+    let block: Vec<&str> = text
+        .lines()
+        .skip(begin[0])
+        .take(end[0] - begin[0])
+        .collect();
+    assert!(
+        block.iter().any(|l| l.starts_with("| row | messages |")),
+        "the block holds the report: {block:?}"
+    );
+}
+
+#[test]
+fn perf_refuses_a_readme_without_markers_before_measuring_anything() {
+    let dir = scratch("perf-no-markers");
+    let f = dir.join("notes.md");
+    std::fs::write(&f, "# Notes\n").unwrap();
+    let out = mqlab()
+        .args(["perf", "--messages", "20000", "--skip-simpy", "--readme"])
+        .arg(&f)
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("<!-- mqlab perf: begin -->"), "{err}");
+    assert!(!err.contains("perf: building"), "nothing ran: {err}");
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), "# Notes\n");
 }

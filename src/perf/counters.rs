@@ -159,7 +159,7 @@ fn cachegrind(command: &[OsString]) -> Result<(Raw, String), String> {
         .args(command)
         .stdin(Stdio::null())
         .output()
-        .map_err(|_| "valgrind is not installed for cachegrind".to_string())?;
+        .map_err(|e| super::instructions::cannot_run_valgrind(&e))?;
     if !out.status.success() {
         return Err(format!(
             "cachegrind exited with {} running {}",

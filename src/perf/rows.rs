@@ -79,37 +79,49 @@ impl Measured {
 /// Seeds of the `compare` row.
 pub const SWEEP_SEEDS: u64 = 64;
 
+/// The scenario file each single-scenario process runs (memory runs mm1's).
+const SCENARIOS: [(&str, &str); 7] = [
+    ("mm1", "scenarios/mm1.toml"),
+    ("queue", "scenarios/bench/mm1-queue.toml"),
+    ("exchange", "scenarios/bench/mm1-exchange.toml"),
+    ("food-delivery", "scenarios/food-delivery.toml"),
+    ("partitions-1000", "scenarios/bench/partitions-1000.toml"),
+    ("keys-100k", "scenarios/bench/keys-100k.toml"),
+    (
+        "keys-100k-resequenced",
+        "scenarios/bench/keys-100k-resequenced.toml",
+    ),
+];
+
+/// The scenario file of the process named `process`, if it runs one with `mqlab run`.
+pub fn scenario(process: &str) -> Option<&'static str> {
+    SCENARIOS
+        .iter()
+        .find(|(name, _)| *name == process)
+        .map(|(_, file)| *file)
+}
+
 /// Runs `row` with `messages` messages (the memory row ten times as many; the compare row
 /// spreads them over its 64 seeds) and measures each process it takes.
 pub fn run(exe: &Path, row: Row, messages: u64) -> anyhow::Result<Vec<Measured>> {
-    let one = |name: &str, scenario: &str, n: u64| run_one(exe, name, scenario, n);
+    let one = |name: &str, n: u64| {
+        let file = scenario(name).expect("every single-scenario process has its file");
+        run_one(exe, name, file, n)
+    };
     Ok(match row {
-        Row::Mm1 => vec![one("mm1", "scenarios/mm1.toml", messages)?],
-        Row::Queue => vec![one("queue", "scenarios/bench/mm1-queue.toml", messages)?],
-        Row::Exchange => vec![one(
-            "exchange",
-            "scenarios/bench/mm1-exchange.toml",
-            messages,
-        )?],
-        Row::FoodDelivery => vec![one(
-            "food-delivery",
-            "scenarios/food-delivery.toml",
-            messages,
-        )?],
-        Row::Partitions1000 => vec![one(
-            "partitions-1000",
-            "scenarios/bench/partitions-1000.toml",
-            messages,
-        )?],
+        Row::Mm1 => vec![one("mm1", messages)?],
+        Row::Queue => vec![one("queue", messages)?],
+        Row::Exchange => vec![one("exchange", messages)?],
+        Row::FoodDelivery => vec![one("food-delivery", messages)?],
+        Row::Partitions1000 => vec![one("partitions-1000", messages)?],
         Row::Keys100k => vec![
-            one("keys-100k", "scenarios/bench/keys-100k.toml", messages)?,
-            one(
-                "keys-100k-resequenced",
-                "scenarios/bench/keys-100k-resequenced.toml",
-                messages,
-            )?,
+            one("keys-100k", messages)?,
+            one("keys-100k-resequenced", messages)?,
         ],
-        Row::Memory => vec![one("memory", "scenarios/mm1.toml", messages * 10)?],
+        Row::Memory => {
+            let file = scenario("mm1").expect("mm1 has its file");
+            vec![run_one(exe, "memory", file, messages * 10)?]
+        }
         Row::Compare => vec![
             sweep(exe, "compare-1-job", messages, 1)?,
             sweep(exe, "compare-2-jobs", messages, 2)?,
