@@ -29,10 +29,12 @@ pub struct SqsQueue {
     free: Vec<u32>,
     visible: VecDeque<u32>,
     /// Receives in order of their timeout: (expiry, slot, receipt). The timeout is the
-    /// same for every receive, so this stays sorted without a heap.
+    /// same for every receive, so this stays sorted without a heap. A lease ends early
+    /// when its message is deleted, put back or received again; its entry is dropped
+    /// once it reaches the front (`prune`), so the front is a live lease or nothing.
     expiry: VecDeque<(SimTime, u32, u32)>,
-    /// A `Visibility` event is scheduled.
-    pub timer_armed: bool,
+    /// A `Visibility` event is scheduled (at or before the earliest live lease's end).
+    timer_armed: bool,
     len: u64,
     /// FIFO queue: per message group (the key), whether one of its messages is in
     /// flight; the group's next message waits until it is deleted or comes back.
@@ -293,18 +295,54 @@ impl SqsQueue {
         if let Some(h) = &mut self.bytes {
             h.total -= std::mem::take(&mut h.by_slot[i as usize]);
         }
+        self.prune();
     }
 
-    /// Makes every receive whose timeout passed by `now` visible again; returns how many.
+    /// Whether the lease `(slot, receipt)` still holds: the message is held, out of
+    /// sight, and has not been received since (a reused slot counts its receipts on, so
+    /// an old lease never matches the slot's next message).
+    fn leased(&self, i: u32, receipt: u32) -> bool {
+        let s = &self.slots[i as usize];
+        s.live && !s.visible && s.receipt == receipt
+    }
+
+    /// Drops the ended leases at the front of `expiry`: their timeouts would expire
+    /// nothing, so no timer need fire for them, and the deque stays as short as the
+    /// oldest live lease allows.
+    fn prune(&mut self) {
+        while let Some(&(_, i, receipt)) = self.expiry.front() {
+            if self.leased(i, receipt) {
+                break;
+            }
+            self.expiry.pop_front();
+        }
+    }
+
+    /// Arms the visibility timer unless it is armed: returns when the earliest live
+    /// lease runs out (none when no lease is live). The timer then fires for leases
+    /// that may still expire, never once per receive for messages deleted long ago.
+    pub fn arm_timer(&mut self) -> Option<SimTime> {
+        if self.timer_armed {
+            return None;
+        }
+        self.prune();
+        let at = self.expiry.front().map(|e| e.0)?;
+        self.timer_armed = true;
+        Some(at)
+    }
+
+    /// The visibility timer fired (it is no longer armed): makes every receive whose
+    /// timeout passed by `now` visible again; returns how many.
     pub fn expire(&mut self, now: SimTime) -> usize {
+        self.timer_armed = false;
         let mut n = 0;
         while let Some(&(at, i, receipt)) = self.expiry.front() {
             if at > now {
                 break;
             }
             self.expiry.pop_front();
-            let s = &mut self.slots[i as usize];
-            if s.live && !s.visible && s.receipt == receipt {
+            if self.leased(i, receipt) {
+                let s = &mut self.slots[i as usize];
                 s.visible = true;
                 if self.locked.is_some() {
                     // Back at the head: it is still the oldest of its group.
@@ -323,12 +361,6 @@ impl SqsQueue {
     #[must_use]
     pub fn in_flight(&self) -> u64 {
         self.len - self.visible.len() as u64
-    }
-
-    /// When the next pending timeout falls.
-    #[must_use]
-    pub fn next_expiry(&self) -> Option<SimTime> {
-        self.expiry.front().map(|e| e.0)
     }
 
     /// Discards the oldest visible message to make room; returns it (none when every

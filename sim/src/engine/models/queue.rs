@@ -35,21 +35,20 @@ pub(super) fn receive<M: Model>(mut e: Ctx, i: u32) -> Option<Work> {
             e.unpark_soon(topic);
             continue;
         }
-        let (receipt, arm) = if M::LEASED {
-            let receipt = q.receive(slot, now + vt);
-            let arm = (!q.timer_armed).then(|| q.next_expiry()).flatten();
-            q.timer_armed = true;
-            (receipt, arm)
+        let receipt = if M::LEASED {
+            q.receive(slot, now + vt)
         } else {
-            (q.receive_untimed(slot), None)
+            q.receive_untimed(slot)
         };
         if removed {
             q.remove(slot);
             group.lag = q.len();
-            e.unpark_soon(topic);
-        } else if M::READY_ONLY {
-            // Delivered and unacknowledged: no longer ready, so no longer counted
-            // against the queue length limit.
+        }
+        // After the remove: a message handed over for good holds no lease to time.
+        let arm = if M::LEASED { q.arm_timer() } else { None };
+        if removed || M::READY_ONLY {
+            // Removed, or (READY_ONLY) delivered and unacknowledged: no longer ready, so
+            // no longer counted against the queue length limit.
             e.unpark_soon(topic);
         }
         if let Some(at) = arm {
