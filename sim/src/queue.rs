@@ -105,7 +105,10 @@ impl SqsQueue {
         }
     }
 
-    /// Adds a visible message.
+    /// Adds a visible message. The per-message verbs (`send`, `pop_visible`, `receive`,
+    /// `delete`) are inlined into the models' handlers, where a call cost as much as
+    /// their plain case; the FIFO, priority and byte-counting cases stay out of line.
+    #[inline]
     pub fn send(&mut self, msg: Msg) {
         let mut slot = Slot {
             msg,
@@ -126,6 +129,14 @@ impl SqsQueue {
         };
         self.visible.push_back(i);
         self.len += 1;
+        if self.bytes.is_some() {
+            self.track_sent(i);
+        }
+    }
+
+    /// `send` while counting bytes: the new slot holds none until `hold_bytes`.
+    #[inline(never)]
+    fn track_sent(&mut self, i: u32) {
         if let Some(h) = &mut self.bytes {
             h.last = i;
             h.by_slot.resize(self.slots.len(), 0);
@@ -142,6 +153,7 @@ impl SqsQueue {
     }
 
     /// The message just sent holds `bytes` (ignored unless tracking).
+    #[inline]
     pub fn hold_bytes(&mut self, bytes: u64) {
         if let Some(h) = &mut self.bytes {
             h.by_slot[h.last as usize] = bytes;
@@ -190,10 +202,22 @@ impl SqsQueue {
 
     /// Takes the next visible slot without receiving it yet (the caller decides between
     /// a receive and a redrive).
+    #[inline]
     pub fn pop_visible(&mut self) -> Option<u32> {
+        let i = if self.locked.is_none() && self.classes.is_none() {
+            self.visible.pop_front()?
+        } else {
+            self.pop_ordered()?
+        };
+        self.slots[i as usize].visible = false;
+        Some(i)
+    }
+
+    /// `pop_visible` of a FIFO queue or one with priority classes.
+    #[inline(never)]
+    fn pop_ordered(&mut self) -> Option<u32> {
         let i = match &mut self.locked {
-            None if self.classes.is_some() => self.pop_by_class()?,
-            None => self.visible.pop_front()?,
+            None => self.pop_by_class()?,
             Some(locked) => {
                 // The oldest message whose group has nothing in flight.
                 let slots = &self.slots;
@@ -206,7 +230,6 @@ impl SqsQueue {
                 i
             }
         };
-        self.slots[i as usize].visible = false;
         Some(i)
     }
 
@@ -218,11 +241,13 @@ impl SqsQueue {
 
     /// The slot's current state.
     #[must_use]
+    #[inline]
     pub fn slot(&self, i: u32) -> Slot {
         self.slots[i as usize]
     }
 
     /// Receives slot `i`: invisible until `until`; returns the new receipt.
+    #[inline]
     pub fn receive(&mut self, i: u32, until: SimTime) -> u32 {
         let s = &mut self.slots[i as usize];
         s.receives += 1;
@@ -233,6 +258,7 @@ impl SqsQueue {
 
     /// Receives slot `i` with no timeout (AMQP: unacked until acked or the channel
     /// closes); returns the new receipt.
+    #[inline]
     pub fn receive_untimed(&mut self, i: u32) -> u32 {
         let s = &mut self.slots[i as usize];
         s.receives += 1;
@@ -269,6 +295,7 @@ impl SqsQueue {
     }
 
     /// Deletes slot `i` if `receipt` is still current; true when it was deleted.
+    #[inline]
     pub fn delete(&mut self, i: u32, receipt: u32) -> bool {
         let s = &mut self.slots[i as usize];
         if !s.live || s.receipt != receipt {
@@ -279,28 +306,44 @@ impl SqsQueue {
     }
 
     /// Removes slot `i` whatever its receipt (redrive, at-most-once receive).
+    #[inline]
     pub fn remove(&mut self, i: u32) {
         let s = &mut self.slots[i as usize];
         debug_assert!(s.live);
-        if s.visible {
-            self.visible.retain(|&v| v != i);
-        } else {
-            self.unlock(i);
-        }
-        let s = &mut self.slots[i as usize];
+        let visible = s.visible;
         s.live = false;
         s.visible = false;
+        if visible {
+            self.forget_visible(i);
+        } else if self.locked.is_some() {
+            self.unlock(i);
+        }
         self.free.push(i);
         self.len -= 1;
+        if self.bytes.is_some() {
+            self.release_bytes(i);
+        }
+        self.prune();
+    }
+
+    /// A visible message leaves (a drop, a redrive of one never received).
+    #[inline(never)]
+    fn forget_visible(&mut self, i: u32) {
+        self.visible.retain(|&v| v != i);
+    }
+
+    /// `remove` while counting bytes.
+    #[inline(never)]
+    fn release_bytes(&mut self, i: u32) {
         if let Some(h) = &mut self.bytes {
             h.total -= std::mem::take(&mut h.by_slot[i as usize]);
         }
-        self.prune();
     }
 
     /// Whether the lease `(slot, receipt)` still holds: the message is held, out of
     /// sight, and has not been received since (a reused slot counts its receipts on, so
     /// an old lease never matches the slot's next message).
+    #[inline]
     fn leased(&self, i: u32, receipt: u32) -> bool {
         let s = &self.slots[i as usize];
         s.live && !s.visible && s.receipt == receipt
@@ -309,6 +352,7 @@ impl SqsQueue {
     /// Drops the ended leases at the front of `expiry`: their timeouts would expire
     /// nothing, so no timer need fire for them, and the deque stays as short as the
     /// oldest live lease allows.
+    #[inline]
     fn prune(&mut self) {
         while let Some(&(_, i, receipt)) = self.expiry.front() {
             if self.leased(i, receipt) {
@@ -321,6 +365,7 @@ impl SqsQueue {
     /// Arms the visibility timer unless it is armed: returns when the earliest live
     /// lease runs out (none when no lease is live). The timer then fires for leases
     /// that may still expire, never once per receive for messages deleted long ago.
+    #[inline]
     pub fn arm_timer(&mut self) -> Option<SimTime> {
         if self.timer_armed {
             return None;
@@ -381,6 +426,7 @@ impl SqsQueue {
 
     /// Messages held (visible or in flight).
     #[must_use]
+    #[inline]
     pub fn len(&self) -> u64 {
         self.len
     }
