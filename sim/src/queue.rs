@@ -29,10 +29,12 @@ pub struct SqsQueue {
     free: Vec<u32>,
     visible: VecDeque<u32>,
     /// Receives in order of their timeout: (expiry, slot, receipt). The timeout is the
-    /// same for every receive, so this stays sorted without a heap.
+    /// same for every receive, so this stays sorted without a heap. A lease ends early
+    /// when its message is deleted, put back or received again; its entry is dropped
+    /// once it reaches the front (`prune`), so the front is a live lease or nothing.
     expiry: VecDeque<(SimTime, u32, u32)>,
-    /// A `Visibility` event is scheduled.
-    pub timer_armed: bool,
+    /// A `Visibility` event is scheduled (at or before the earliest live lease's end).
+    timer_armed: bool,
     len: u64,
     /// FIFO queue: per message group (the key), whether one of its messages is in
     /// flight; the group's next message waits until it is deleted or comes back.
@@ -103,7 +105,10 @@ impl SqsQueue {
         }
     }
 
-    /// Adds a visible message.
+    /// Adds a visible message. The per-message verbs (`send`, `pop_visible`, `receive`,
+    /// `delete`) are inlined into the models' handlers, where a call cost as much as
+    /// their plain case; the FIFO, priority and byte-counting cases stay out of line.
+    #[inline]
     pub fn send(&mut self, msg: Msg) {
         let mut slot = Slot {
             msg,
@@ -124,6 +129,14 @@ impl SqsQueue {
         };
         self.visible.push_back(i);
         self.len += 1;
+        if self.bytes.is_some() {
+            self.track_sent(i);
+        }
+    }
+
+    /// `send` while counting bytes: the new slot holds none until `hold_bytes`.
+    #[inline(never)]
+    fn track_sent(&mut self, i: u32) {
         if let Some(h) = &mut self.bytes {
             h.last = i;
             h.by_slot.resize(self.slots.len(), 0);
@@ -140,6 +153,7 @@ impl SqsQueue {
     }
 
     /// The message just sent holds `bytes` (ignored unless tracking).
+    #[inline]
     pub fn hold_bytes(&mut self, bytes: u64) {
         if let Some(h) = &mut self.bytes {
             h.by_slot[h.last as usize] = bytes;
@@ -188,10 +202,22 @@ impl SqsQueue {
 
     /// Takes the next visible slot without receiving it yet (the caller decides between
     /// a receive and a redrive).
+    #[inline]
     pub fn pop_visible(&mut self) -> Option<u32> {
+        let i = if self.locked.is_none() && self.classes.is_none() {
+            self.visible.pop_front()?
+        } else {
+            self.pop_ordered()?
+        };
+        self.slots[i as usize].visible = false;
+        Some(i)
+    }
+
+    /// `pop_visible` of a FIFO queue or one with priority classes.
+    #[inline(never)]
+    fn pop_ordered(&mut self) -> Option<u32> {
         let i = match &mut self.locked {
-            None if self.classes.is_some() => self.pop_by_class()?,
-            None => self.visible.pop_front()?,
+            None => self.pop_by_class()?,
             Some(locked) => {
                 // The oldest message whose group has nothing in flight.
                 let slots = &self.slots;
@@ -204,7 +230,6 @@ impl SqsQueue {
                 i
             }
         };
-        self.slots[i as usize].visible = false;
         Some(i)
     }
 
@@ -216,11 +241,13 @@ impl SqsQueue {
 
     /// The slot's current state.
     #[must_use]
+    #[inline]
     pub fn slot(&self, i: u32) -> Slot {
         self.slots[i as usize]
     }
 
     /// Receives slot `i`: invisible until `until`; returns the new receipt.
+    #[inline]
     pub fn receive(&mut self, i: u32, until: SimTime) -> u32 {
         let s = &mut self.slots[i as usize];
         s.receives += 1;
@@ -231,6 +258,7 @@ impl SqsQueue {
 
     /// Receives slot `i` with no timeout (AMQP: unacked until acked or the channel
     /// closes); returns the new receipt.
+    #[inline]
     pub fn receive_untimed(&mut self, i: u32) -> u32 {
         let s = &mut self.slots[i as usize];
         s.receives += 1;
@@ -267,6 +295,7 @@ impl SqsQueue {
     }
 
     /// Deletes slot `i` if `receipt` is still current; true when it was deleted.
+    #[inline]
     pub fn delete(&mut self, i: u32, receipt: u32) -> bool {
         let s = &mut self.slots[i as usize];
         if !s.live || s.receipt != receipt {
@@ -277,34 +306,88 @@ impl SqsQueue {
     }
 
     /// Removes slot `i` whatever its receipt (redrive, at-most-once receive).
+    #[inline]
     pub fn remove(&mut self, i: u32) {
         let s = &mut self.slots[i as usize];
         debug_assert!(s.live);
-        if s.visible {
-            self.visible.retain(|&v| v != i);
-        } else {
-            self.unlock(i);
-        }
-        let s = &mut self.slots[i as usize];
+        let visible = s.visible;
         s.live = false;
         s.visible = false;
+        if visible {
+            self.forget_visible(i);
+        } else if self.locked.is_some() {
+            self.unlock(i);
+        }
         self.free.push(i);
         self.len -= 1;
+        if self.bytes.is_some() {
+            self.release_bytes(i);
+        }
+        self.prune();
+    }
+
+    /// A visible message leaves (a drop, a redrive of one never received).
+    #[inline(never)]
+    fn forget_visible(&mut self, i: u32) {
+        self.visible.retain(|&v| v != i);
+    }
+
+    /// `remove` while counting bytes.
+    #[inline(never)]
+    fn release_bytes(&mut self, i: u32) {
         if let Some(h) = &mut self.bytes {
             h.total -= std::mem::take(&mut h.by_slot[i as usize]);
         }
     }
 
-    /// Makes every receive whose timeout passed by `now` visible again; returns how many.
+    /// Whether the lease `(slot, receipt)` still holds: the message is held, out of
+    /// sight, and has not been received since (a reused slot counts its receipts on, so
+    /// an old lease never matches the slot's next message).
+    #[inline]
+    fn leased(&self, i: u32, receipt: u32) -> bool {
+        let s = &self.slots[i as usize];
+        s.live && !s.visible && s.receipt == receipt
+    }
+
+    /// Drops the ended leases at the front of `expiry`: their timeouts would expire
+    /// nothing, so no timer need fire for them, and the deque stays as short as the
+    /// oldest live lease allows.
+    #[inline]
+    fn prune(&mut self) {
+        while let Some(&(_, i, receipt)) = self.expiry.front() {
+            if self.leased(i, receipt) {
+                break;
+            }
+            self.expiry.pop_front();
+        }
+    }
+
+    /// Arms the visibility timer unless it is armed: returns when the earliest live
+    /// lease runs out (none when no lease is live). The timer then fires for leases
+    /// that may still expire, never once per receive for messages deleted long ago.
+    #[inline]
+    pub fn arm_timer(&mut self) -> Option<SimTime> {
+        if self.timer_armed {
+            return None;
+        }
+        self.prune();
+        let at = self.expiry.front().map(|e| e.0)?;
+        self.timer_armed = true;
+        Some(at)
+    }
+
+    /// The visibility timer fired (it is no longer armed): makes every receive whose
+    /// timeout passed by `now` visible again; returns how many.
     pub fn expire(&mut self, now: SimTime) -> usize {
+        self.timer_armed = false;
         let mut n = 0;
         while let Some(&(at, i, receipt)) = self.expiry.front() {
             if at > now {
                 break;
             }
             self.expiry.pop_front();
-            let s = &mut self.slots[i as usize];
-            if s.live && !s.visible && s.receipt == receipt {
+            if self.leased(i, receipt) {
+                let s = &mut self.slots[i as usize];
                 s.visible = true;
                 if self.locked.is_some() {
                     // Back at the head: it is still the oldest of its group.
@@ -325,12 +408,6 @@ impl SqsQueue {
         self.len - self.visible.len() as u64
     }
 
-    /// When the next pending timeout falls.
-    #[must_use]
-    pub fn next_expiry(&self) -> Option<SimTime> {
-        self.expiry.front().map(|e| e.0)
-    }
-
     /// Discards the oldest visible message to make room; returns it (none when every
     /// message held is in a consumer's hands).
     pub fn drop_oldest(&mut self) -> Option<Msg> {
@@ -349,6 +426,7 @@ impl SqsQueue {
 
     /// Messages held (visible or in flight).
     #[must_use]
+    #[inline]
     pub fn len(&self) -> u64 {
         self.len
     }
@@ -366,132 +444,4 @@ impl SqsQueue {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::time::SimDuration;
-
-    fn msg(id: u32) -> Msg {
-        Msg::numbered(id)
-    }
-
-    /// A queue of classes by producer 0..3 = class 0..3, holding `per` of each.
-    fn classes(weights: Vec<u32>, per: u32) -> SqsQueue {
-        let mut q = SqsQueue::default();
-        q.make_priority(vec![0, 1, 2, 3], weights);
-        for id in 0..4 * per {
-            let mut m = msg(id);
-            m.producer = (id % 4) as u16;
-            q.send(m);
-        }
-        q
-    }
-
-    fn served(q: &mut SqsQueue, n: usize) -> Vec<u16> {
-        (0..n)
-            .map(|_| {
-                let i = q.pop_visible().expect("visible");
-                q.slot(i).msg.producer
-            })
-            .collect()
-    }
-
-    #[test]
-    fn strict_priority_serves_the_highest_class_first() {
-        let mut q = classes(Vec::new(), 2);
-        assert_eq!(served(&mut q, 8), [3, 3, 2, 2, 1, 1, 0, 0]);
-    }
-
-    #[test]
-    fn weighted_round_robin_serves_classes_by_weight_and_skips_empty_ones() {
-        let mut q = classes(vec![1, 1, 2, 4], 8);
-        let first = served(&mut q, 8);
-        let count = |c: u16| first.iter().filter(|&&x| x == c).count();
-        assert_eq!([count(0), count(1), count(2), count(3)], [1, 1, 2, 4]);
-        // Class 3 runs out after 8: the rest share by their own weights.
-        let mut q = classes(vec![1, 1, 2, 100], 2);
-        assert_eq!(served(&mut q, 8).iter().filter(|&&x| x == 3).count(), 2);
-    }
-
-    #[test]
-    fn an_undeleted_message_reappears_after_its_visibility_timeout() {
-        let mut q = SqsQueue::default();
-        q.send(msg(1));
-        let i = q.pop_visible().unwrap();
-        let receipt = q.receive(i, SimTime(10));
-        assert!(!q.has_visible());
-        assert_eq!(q.expire(SimTime(9)), 0);
-        assert_eq!(q.expire(SimTime(10)), 1);
-        assert!(q.has_visible());
-        // The old receipt no longer deletes it (SQS wants the latest receipt handle).
-        let j = q.pop_visible().unwrap();
-        let newer = q.receive(j, SimTime(20));
-        assert!(!q.delete(i, receipt));
-        assert!(q.delete(j, newer));
-        assert!(q.is_empty());
-    }
-
-    #[test]
-    fn a_deleted_message_does_not_come_back() {
-        let mut q = SqsQueue::default();
-        q.send(msg(1));
-        let i = q.pop_visible().unwrap();
-        let r = q.receive(i, SimTime::ZERO + SimDuration(5));
-        assert!(q.delete(i, r));
-        assert_eq!(q.expire(SimTime(100)), 0);
-        assert_eq!(q.len(), 0);
-    }
-
-    #[test]
-    fn a_stale_receipt_never_deletes_the_next_message_in_a_reused_slot() {
-        let mut q = SqsQueue::default();
-        q.send(msg(1));
-        let i = q.pop_visible().unwrap();
-        let old = q.receive(i, SimTime(10));
-        q.remove(i);
-        q.send(msg(2));
-        assert!(!q.delete(i, old));
-        assert_eq!(q.expire(SimTime(10)), 0);
-        assert_eq!(q.len(), 1);
-    }
-
-    #[test]
-    fn a_fifo_queue_holds_a_groups_next_message_until_the_first_is_deleted() {
-        let mut q = SqsQueue::default();
-        q.make_fifo(2);
-        let keyed = |id, key| Msg { key, ..msg(id) };
-        q.send(keyed(1, 0));
-        q.send(keyed(2, 0));
-        q.send(keyed(3, 1));
-        let a = q.pop_visible().unwrap();
-        let ra = q.receive(a, SimTime(10));
-        // Group 0 is busy: the next receive skips to group 1.
-        let b = q.pop_visible().unwrap();
-        assert_eq!(q.slot(b).msg.id, 3);
-        assert_eq!(q.pop_visible(), None);
-        assert!(q.delete(a, ra));
-        let next = q.pop_visible().unwrap();
-        assert_eq!(q.slot(next).msg.id, 2);
-    }
-
-    #[test]
-    fn a_fifo_message_that_times_out_comes_back_before_its_successors() {
-        let mut q = SqsQueue::default();
-        q.make_fifo(1);
-        q.send(msg(1));
-        q.send(msg(2));
-        let a = q.pop_visible().unwrap();
-        q.receive(a, SimTime(10));
-        assert_eq!(q.expire(SimTime(10)), 1);
-        let back = q.pop_visible().unwrap();
-        assert_eq!(q.slot(back).msg.id, 1);
-    }
-
-    #[test]
-    fn drop_oldest_takes_the_head() {
-        let mut q = SqsQueue::default();
-        q.send(msg(1));
-        q.send(msg(2));
-        assert_eq!(q.drop_oldest().map(|m| m.id), Some(1));
-        assert_eq!(q.len(), 1);
-    }
-}
+mod tests;

@@ -75,9 +75,11 @@ impl Model for Amqp {
             let group = e.group(g);
             (group.first, group.count, group.prefetch as usize)
         };
+        // `rr` < `count`, so the round robin wraps with a subtraction, not a division.
+        let wrap = |k: u32| if k >= count { k - count } else { k };
         loop {
             let rr = e.group(g).rr;
-            let chosen = (0..count).map(|k| (rr + k) % count).find(|&k| {
+            let chosen = (0..count).map(|k| wrap(rr + k)).find(|&k| {
                 let inst = e.instance(first + k);
                 let unacked =
                     usize::from(inst.work.is_some()) + inst.prefetched.len() + inst.pending.len();
@@ -88,7 +90,7 @@ impl Model for Amqp {
             let Some(w) = queue::receive::<Amqp>(e.re(), i) else {
                 break;
             };
-            e.group_mut(g).rr = (k + 1) % count;
+            e.group_mut(g).rr = wrap(k + 1);
             e.instance_mut(i).prefetched.push_back(w);
             e.try_start(i);
         }

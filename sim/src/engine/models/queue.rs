@@ -12,8 +12,10 @@ pub(super) fn start(mut e: Ctx, g: u32) {
     group.idle = group.instances().rev().collect();
 }
 
-/// Receives the next visible message of instance `i`'s queue.
-#[inline]
+/// Receives the next visible message of instance `i`'s queue. Always inlined (with the
+/// queue's own verbs): it runs once per message, and the calls cost as much as its plain
+/// case; the redrive is out of line.
+#[inline(always)]
 pub(super) fn receive<M: Model>(mut e: Ctx, i: u32) -> Option<Work> {
     let g = e.instance(i).group;
     let (vt, max_receives, now) = (e.visibility_timeout(), e.max_receives(), e.now());
@@ -28,28 +30,23 @@ pub(super) fn receive<M: Model>(mut e: Ctx, i: u32) -> Option<Work> {
         let slot = q.pop_visible()?;
         let s = q.slot(slot);
         if M::LEASED && s.receives >= max_receives {
-            // SQS redrive: received too often, moved to the dead-letter queue.
-            q.remove(slot);
-            group.lag = q.len();
-            e.dead_letter(g, s.msg, "received max_receives times");
-            e.unpark_soon(topic);
+            redrive(e.re(), g, slot);
             continue;
         }
-        let (receipt, arm) = if M::LEASED {
-            let receipt = q.receive(slot, now + vt);
-            let arm = (!q.timer_armed).then(|| q.next_expiry()).flatten();
-            q.timer_armed = true;
-            (receipt, arm)
+        let receipt = if M::LEASED {
+            q.receive(slot, now + vt)
         } else {
-            (q.receive_untimed(slot), None)
+            q.receive_untimed(slot)
         };
         if removed {
             q.remove(slot);
             group.lag = q.len();
-            e.unpark_soon(topic);
-        } else if M::READY_ONLY {
-            // Delivered and unacknowledged: no longer ready, so no longer counted
-            // against the queue length limit.
+        }
+        // After the remove: a message handed over for good holds no lease to time.
+        let arm = if M::LEASED { q.arm_timer() } else { None };
+        if removed || M::READY_ONLY {
+            // Removed, or (READY_ONLY) delivered and unacknowledged: no longer ready, so
+            // no longer counted against the queue length limit.
             e.unpark_soon(topic);
         }
         if let Some(at) = arm {
@@ -68,19 +65,42 @@ pub(super) fn receive<M: Model>(mut e: Ctx, i: u32) -> Option<Work> {
     }
 }
 
+/// SQS redrive: received `max_receives` times, the message in `slot` moves to the
+/// dead-letter queue.
+#[cold]
+#[inline(never)]
+fn redrive(mut e: Ctx, g: u32, slot: u32) {
+    let group = e.group_mut(g);
+    let topic = group.topic;
+    let Store::Queue(q) = &mut group.store else {
+        unreachable!()
+    };
+    let msg = q.slot(slot).msg;
+    q.remove(slot);
+    group.lag = q.len();
+    e.dead_letter(g, msg, "received max_receives times");
+    e.unpark_soon(topic);
+}
+
 /// The next message the broker already sent instance `i`; when it holds none, up to
-/// `room` more are received at once.
+/// `room` more are received at once (the first is taken now, so it never passes through
+/// the instance's deque).
 #[inline]
 pub(super) fn take_prefetched<M: Model>(mut e: Ctx, i: u32, room: usize) -> Option<Work> {
-    if e.instance(i).prefetched.is_empty() {
-        for _ in 0..room {
-            let Some(w) = receive::<M>(e.re(), i) else {
-                break;
-            };
-            e.instance_mut(i).prefetched.push_back(w);
-        }
+    if let Some(w) = e.instance_mut(i).prefetched.pop_front() {
+        return Some(w);
     }
-    e.instance_mut(i).prefetched.pop_front()
+    if room == 0 {
+        return None;
+    }
+    let first = receive::<M>(e.re(), i)?;
+    for _ in 1..room {
+        let Some(w) = receive::<M>(e.re(), i) else {
+            break;
+        };
+        e.instance_mut(i).prefetched.push_back(w);
+    }
+    Some(first)
 }
 
 /// A receive found nothing: the consumer waits on the queue until a message comes.
@@ -95,7 +115,8 @@ pub(super) fn wait(mut e: Ctx, i: u32) {
 }
 
 /// Deletes `w` now (per-message acknowledgement) or keeps it for the next commit.
-#[inline]
+/// Always inlined, as `receive` is; the rarer cases are out of line.
+#[inline(always)]
 pub(super) fn settle(mut e: Ctx, i: u32, w: Work) {
     let g = e.instance(i).group;
     let group = e.group_mut(g);
@@ -103,29 +124,38 @@ pub(super) fn settle(mut e: Ctx, i: u32, w: Work) {
     if !group.commits_after_processing() {
         return;
     }
-    let (per_message, topic) = (group.commit_interval.is_zero(), group.topic);
-    let Store::Queue(q) = &mut group.store else {
-        unreachable!()
-    };
     let slot = w.offset as u32;
-    if per_message {
-        group.ledger.commit(w.msg.id);
-        q.delete(slot, w.receipt);
-        group.lag = q.len();
-        e.unpark_soon(topic);
-        if e.is_stage(g) {
-            e.stage_committed(g, w.msg.id);
-        }
-        if e.traced_copy(g, w.msg.id) {
-            e.trace_deleted(g, "acknowledged after processing");
-        }
-    } else {
+    if !group.commit_interval.is_zero() {
         let ack = PendingAck {
             slot,
             receipt: w.receipt,
             msg: w.msg,
         };
         e.instance_mut(i).pending.push(ack);
+        return;
+    }
+    let topic = group.topic;
+    let Store::Queue(q) = &mut group.store else {
+        unreachable!()
+    };
+    group.ledger.commit(w.msg.id);
+    q.delete(slot, w.receipt);
+    group.lag = q.len();
+    e.unpark_soon(topic);
+    if e.is_stage(g) || e.traced_copy(g, w.msg.id) {
+        deleted(e, g, w.msg.id);
+    }
+}
+
+/// A pipeline stage's or the traced copy's per-message delete.
+#[cold]
+#[inline(never)]
+fn deleted(mut e: Ctx, g: u32, id: u32) {
+    if e.is_stage(g) {
+        e.stage_committed(g, id);
+    }
+    if e.traced_copy(g, id) {
+        e.trace_deleted(g, "acknowledged after processing");
     }
 }
 

@@ -115,10 +115,8 @@ pub(super) fn on_visibility(mut e: Ctx, g: u32) {
     let Store::Queue(q) = &mut group.store else {
         return;
     };
-    q.timer_armed = false;
     let visible = q.expire(now);
-    if let Some(next) = q.next_expiry() {
-        q.timer_armed = true;
+    if let Some(next) = q.arm_timer() {
         e.schedule(next.max(now), Event::Visibility { group: g });
     }
     for _ in 0..visible {
