@@ -429,6 +429,13 @@ impl Engine {
 
     /// Processes the next event; false when the run is finished.
     pub fn step(&mut self) -> bool {
+        self.step_inline()
+    }
+
+    /// `step`'s body, inlined into `run`'s loop: a call per event saved and restored
+    /// every callee-saved register around the handlers inlined into it.
+    #[inline(always)]
+    fn step_inline(&mut self) -> bool {
         if self.phase == Phase::Finished {
             return false;
         }
@@ -497,7 +504,7 @@ impl Engine {
 
     /// Runs to the end and returns the result.
     pub fn run(mut self) -> crate::summary::RunSummary {
-        while self.step() {}
+        while self.step_inline() {}
         self.summary()
     }
 
