@@ -439,9 +439,11 @@ impl Engine {
         if self.phase == Phase::Finished {
             return false;
         }
-        match self.queue.peek_time() {
-            Some(t) if t <= self.end && !self.quiescent() => {
-                let (t, event) = self.queue.pop().expect("peeked");
+        // Nothing is due once the run is quiescent (asked first: it has no side effects,
+        // and the queue then looks once for both the earliest time and its event).
+        let limit = (!self.quiescent()).then_some(self.end);
+        match self.queue.pop_due(limit) {
+            Ok((t, event)) => {
                 assert!(t >= self.now, "time went backwards: {t} after {}", self.now);
                 self.now = t;
                 self.events += 1;
@@ -457,7 +459,7 @@ impl Engine {
                 }
                 true
             }
-            next => {
+            Err(next) => {
                 if next.is_some_and(|t| t > self.end) {
                     self.now = self.end;
                 }
