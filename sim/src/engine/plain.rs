@@ -216,8 +216,11 @@ impl Engine {
             false
         };
         let (p, r) = (msg.producer as usize, msg.route as usize);
-        for k in 0..self.producers[p].routes[r].len() {
-            let g = self.producers[p].routes[r][k];
+        // One lookup of the target per group (the loop needs the engine mutably, so the
+        // route cannot be held across it).
+        let mut k = 0;
+        while let Some(&g) = self.producers[p].routes[r].get(k) {
+            k += 1;
             let group = &mut self.groups[g as usize];
             if group.ledger.enter_unfinished(msg.id) {
                 group.metrics.enter(self.now);
@@ -393,10 +396,21 @@ impl Engine {
             return;
         }
         gp.worker = None;
-        let end = self.topics[t as usize].partitions[p as usize].end;
-        let done = gp.done.max(w.offset + 1).min(end);
+        let topic = &mut self.topics[t as usize];
+        let part = &mut topic.partitions[p as usize];
+        let done = gp.done.max(w.offset + 1).min(part.end);
         gp.done = done;
         let committed = gp.committed;
+        if !self.wide_logs && done > committed && topic.groups.len() == 1 {
+            // The usual case, what the rest of this does, with the group, its partition
+            // and the topic's in hand: commit past `w`, and trim to it (the one group's
+            // committed offset is the slowest).
+            group.lag = group.lag + committed - done;
+            gp.committed = done;
+            part.trim(done);
+            self.unpark_soon(t);
+            return;
+        }
         if self.wide_logs {
             self.fetchable(g, p);
         }
