@@ -216,11 +216,18 @@ impl Engine {
             false
         };
         let (p, r) = (msg.producer as usize, msg.route as usize);
-        // One lookup of the target per group (the loop needs the engine mutably, so the
-        // route cannot be held across it).
-        let mut k = 0;
-        while let Some(&g) = self.producers[p].routes[r].get(k) {
-            k += 1;
+        // The route's targets, with the first (usually the only one) looked up once: the
+        // loop needs the engine mutably, so the route cannot be held across it.
+        let (count, first) = {
+            let targets = &self.producers[p].routes[r];
+            (targets.len(), targets.first().copied().unwrap_or(0))
+        };
+        for k in 0..count {
+            let g = if k == 0 {
+                first
+            } else {
+                self.producers[p].routes[r][k]
+            };
             let group = &mut self.groups[g as usize];
             if group.ledger.enter_unfinished(msg.id) {
                 group.metrics.enter(self.now);
