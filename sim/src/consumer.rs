@@ -139,7 +139,7 @@ pub struct Group {
 
 impl Group {
     /// A copy of `msg` was applied: out of order if its key's later message came first.
-    #[inline]
+    #[inline(always)]
     pub fn note_order(&mut self, msg: &Msg) {
         if let Some(high) = self.order.get_mut(msg.key) {
             if *high > msg.seq {
@@ -355,6 +355,7 @@ impl Instance {
 
     /// Up and holding nothing.
     #[must_use]
+    #[inline]
     pub fn is_idle(&self) -> bool {
         self.up && self.reachable && self.work.is_none()
     }

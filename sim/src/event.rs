@@ -336,12 +336,17 @@ impl EventQueue {
         {
             self.lane.push_back(entry);
         } else if self.heap.is_empty() && self.sorted.len() < SORTED_MAX {
-            // A new event usually comes after the few due soonest: look from the end.
-            let mut at = self.sorted.len();
-            while at > 0 && self.sorted[at - 1].key < key {
+            // A new event usually comes after the few due soonest: look from the end,
+            // moving each sooner one up a place on the way (a step or two, where
+            // `insert` called a `memmove`).
+            self.sorted.push(entry);
+            let v = &mut self.sorted[..];
+            let mut at = v.len() - 1;
+            while at > 0 && v[at - 1].key < key {
+                v[at] = v[at - 1];
                 at -= 1;
             }
-            self.sorted.insert(at, entry);
+            v[at] = entry;
         } else {
             if !self.sorted.is_empty() {
                 self.move_to_heap();
@@ -394,6 +399,37 @@ impl EventQueue {
         }
     }
 
+    /// `peek_time`, then `pop` when the earliest event is due by `limit` (`None`: nothing
+    /// is), with one look at where it is: `Err` holds the earliest time, if any, when
+    /// nothing was popped. Always inlined: `run`'s loop pops every event, and a call
+    /// there cost more than the pop of a short sorted `Vec`.
+    #[inline(always)]
+    pub fn pop_due(&mut self, limit: Option<SimTime>) -> Result<(SimTime, Event), Option<SimTime>> {
+        let lane = self.lane_first();
+        let key = if lane {
+            self.lane.front().map(|e| e.key)
+        } else {
+            self.main_key()
+        };
+        let Some(key) = key else {
+            return Err(None);
+        };
+        let t = time_of(key);
+        if limit.is_none_or(|l| t > l) {
+            return Err(Some(t));
+        }
+        let e = if lane {
+            self.lane.pop_front()
+        } else {
+            self.pop_main()
+        }
+        .expect("peeked");
+        if !e.event.is_periodic() {
+            self.work -= 1;
+        }
+        Ok((t, e.event))
+    }
+
     /// Removes the earliest event.
     #[inline]
     pub fn pop(&mut self) -> Option<(SimTime, Event)> {
@@ -409,7 +445,7 @@ impl EventQueue {
     }
 
     /// Removes the earliest event of the sorted `Vec` or the heap.
-    #[inline]
+    #[inline(always)]
     fn pop_main(&mut self) -> Option<Entry> {
         let e = match self.sorted.pop() {
             Some(e) => e,

@@ -52,6 +52,15 @@ const DEAD: u8 = 1 << 5;
 const DROPPED: u8 = 1 << 6;
 const COMMITTED: u8 = 1 << 7;
 
+/// What [`Ledger::apply_fresh`] found besides the application.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FirstApply {
+    /// The copy left the system now (finished the first time, having entered).
+    pub leaves: bool,
+    /// Its latency is sampled now (the first sample).
+    pub sampled: bool,
+}
+
 /// Final class of a copy; processed wins over the others.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Class {
@@ -75,11 +84,13 @@ impl Ledger {
     }
 
     /// Adds a copy for a new message; ids are dense and in creation order.
+    #[inline]
     pub fn push(&mut self) {
         self.grow();
         self.copies.push(0);
     }
 
+    #[inline]
     fn grow(&mut self) {
         if self.copies.len().is_multiple_of(64) {
             self.entered.push(0);
@@ -88,6 +99,7 @@ impl Ledger {
     }
 
     /// The copy reached the broker; true the first time.
+    #[inline]
     pub fn enter(&mut self, id: u32) -> bool {
         let (word, bit) = (self.at(id) / 64, 1u64 << (id % 64));
         let first = self.entered[word] & bit == 0;
@@ -123,6 +135,7 @@ impl Ledger {
 
     /// The copy's first application is being counted (latency, throughput); true the
     /// first time only.
+    #[inline]
     pub fn sample(&mut self, id: u32) -> bool {
         let (word, bit) = (self.at(id) / 64, 1u64 << (id % 64));
         let first = self.sampled[word] & bit == 0;
@@ -139,6 +152,7 @@ impl Ledger {
 
     /// Whether the copy has reached the broker.
     #[must_use]
+    #[inline]
     pub fn entered(&self, id: u32) -> bool {
         self.entered[self.at(id) / 64] & (1u64 << (id % 64)) != 0
     }
@@ -151,6 +165,7 @@ impl Ledger {
 
     /// Adds a placeholder for a message this group should not receive (an exchange
     /// routed it elsewhere): not a copy.
+    #[inline]
     pub fn push_unaddressed(&mut self) {
         self.grow();
         self.copies.push(UNADDRESSED);
@@ -158,6 +173,7 @@ impl Ledger {
 
     /// Whether message `id` is addressed to this group at all.
     #[must_use]
+    #[inline]
     pub fn addressed(&self, id: u32) -> bool {
         self.copies[self.at(id)] & UNADDRESSED == 0
     }
@@ -197,13 +213,34 @@ impl Ledger {
             return;
         }
         let mut folded = std::mem::take(&mut self.folded);
-        for id in self.base..below {
-            if self.addressed(id) {
+        let n = (below - self.base) as usize;
+        // Almost every copy was applied once, whatever else its byte says: `add` counts
+        // such a copy and nothing else (the class is `Processed(1)`), so eight bytes that
+        // all say so are counted at once, and only the others one by one, in id order.
+        const EACH: u64 = u64::from_le_bytes([1; 8]);
+        const LOOK: u64 = EACH * (COUNT | UNADDRESSED) as u64;
+        let mut once = 0u64;
+        for (j, chunk) in self.copies[..n].chunks_exact(8).enumerate() {
+            let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+            if word & LOOK == EACH {
+                once += 8;
+                continue;
+            }
+            for (k, &c) in chunk.iter().enumerate() {
+                if c & UNADDRESSED != 0 {
+                    continue;
+                }
+                if c & COUNT == 1 {
+                    once += 1;
+                    continue;
+                }
+                let id = self.base + (8 * j + k) as u32;
                 folded.add(id, self.class(id), flags, || false);
             }
         }
+        folded.copies += once;
+        folded.processed += once;
         self.folded = folded;
-        let n = (below - self.base) as usize;
         self.copies.drain(..n);
         self.entered.drain(..n / 64);
         self.sampled.drain(..n / 64);
@@ -221,6 +258,7 @@ impl Ledger {
 
     /// Times applied so far.
     #[must_use]
+    #[inline]
     pub fn applied(&self, id: u32) -> u8 {
         self.copies[self.at(id)] & COUNT
     }
@@ -233,7 +271,45 @@ impl Ledger {
         self.copies[self.at(id)] & (COUNT | DEAD | DROPPED) == 0
     }
 
+    /// `!finished(id) && enter(id)` in one look (the plain path's append): the copy
+    /// reached the broker; true the first time, unless it has already left the system.
+    #[inline(always)]
+    pub fn enter_unfinished(&mut self, id: u32) -> bool {
+        let i = self.at(id);
+        if self.copies[i] & FINISHED != 0 {
+            return false;
+        }
+        let (word, bit) = (i / 64, 1u64 << (id % 64));
+        let e = &mut self.entered[word];
+        let first = *e & bit == 0;
+        *e |= bit;
+        first
+    }
+
+    /// The plain path's application of a copy, with one look at its byte and bit words
+    /// instead of one per verb: `None`, changing nothing, unless the copy is `fresh`;
+    /// else `apply`, then `finish` (and whether the copy left the system now: finished
+    /// the first time, having entered), then `sample` (whether this is its first sample).
+    #[inline(always)]
+    pub fn apply_fresh(&mut self, id: u32) -> Option<FirstApply> {
+        let i = self.at(id);
+        let c = &mut self.copies[i];
+        if *c & (COUNT | DEAD | DROPPED) != 0 {
+            return None;
+        }
+        // Fresh: the count goes from 0 to 1.
+        let first_finish = *c & FINISHED == 0;
+        *c |= 1 | FINISHED;
+        let (word, bit) = (i / 64, 1u64 << (id % 64));
+        let leaves = first_finish && self.entered[word] & bit != 0;
+        let s = &mut self.sampled[word];
+        let sampled = *s & bit == 0;
+        *s |= bit;
+        Some(FirstApply { leaves, sampled })
+    }
+
     /// Records a delivery; true the first time.
+    #[inline]
     pub fn deliver(&mut self, id: u32) -> bool {
         let i = self.at(id);
         let c = &mut self.copies[i];
@@ -243,6 +319,7 @@ impl Ledger {
     }
 
     /// Applies the side effect; returns the new count.
+    #[inline]
     pub fn apply(&mut self, id: u32) -> u8 {
         let i = self.at(id);
         let c = &mut self.copies[i];
@@ -262,6 +339,7 @@ impl Ledger {
 
     /// Marks the copy as having left the system once (processed, dead-lettered or
     /// dropped); true the first time, which is when waiting figures are recorded.
+    #[inline]
     pub fn finish(&mut self, id: u32) -> bool {
         let i = self.at(id);
         let c = &mut self.copies[i];
@@ -272,6 +350,7 @@ impl Ledger {
 
     /// Whether the copy has left the system once.
     #[must_use]
+    #[inline]
     pub fn finished(&self, id: u32) -> bool {
         self.copies[self.at(id)] & FINISHED != 0
     }
@@ -347,6 +426,64 @@ mod tests {
         assert_eq!(l.unapply(0), 0);
         assert_eq!(l.unapply(0), 0);
         assert_eq!(l.class(0), Class::Gone);
+    }
+
+    /// The fused verbs leave and answer what the separate ones would, from every state a
+    /// copy's byte and bits can be in.
+    #[test]
+    fn fused_verbs_match_the_separate_ones() {
+        let n = 256u32;
+        let setup = |l: &mut Ledger, id: u32| {
+            let s = id % 32;
+            for _ in 0..(s % 3) {
+                l.apply(id);
+            }
+            if s & 4 != 0 {
+                l.dead_letter(id);
+            }
+            if s & 8 != 0 {
+                l.drop_copy(id);
+            }
+            if s & 16 != 0 {
+                l.finish(id);
+            }
+            if id & 32 != 0 {
+                l.enter(id);
+            }
+            if id & 64 != 0 {
+                l.sample(id);
+            }
+        };
+        let (mut fused, mut separate) = (Ledger::default(), Ledger::default());
+        for id in 0..n {
+            fused.push();
+            separate.push();
+            setup(&mut fused, id);
+            setup(&mut separate, id);
+        }
+        let mut changed = 0;
+        for id in 0..n {
+            let got = fused.apply_fresh(id);
+            let want = separate.fresh(id).then(|| {
+                separate.apply(id);
+                let leaves = separate.finish(id) && separate.entered(id);
+                FirstApply {
+                    leaves,
+                    sampled: separate.sample(id),
+                }
+            });
+            assert_eq!(got, want, "copy {id}");
+            changed += usize::from(got.is_some_and(|f| f.leaves && f.sampled));
+            let want = !separate.finished(id) && separate.enter(id);
+            assert_eq!(fused.enter_unfinished(id), want, "copy {id}");
+        }
+        assert!(changed > 0);
+        for id in 0..n {
+            assert_eq!(fused.class(id), separate.class(id), "copy {id}");
+            assert_eq!(fused.entered(id), separate.entered(id), "copy {id}");
+            assert_eq!(fused.sample(id), separate.sample(id), "copy {id}");
+            assert_eq!(fused.finish(id), separate.finish(id), "copy {id}");
+        }
     }
 
     #[test]

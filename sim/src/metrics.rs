@@ -137,6 +137,7 @@ impl GroupMetrics {
         }
     }
 
+    #[inline]
     fn settle(&mut self, now: SimTime) {
         let dt = now.since(self.in_system_since).0;
         self.in_system_area += u128::from(self.in_system) * u128::from(dt);
@@ -144,6 +145,7 @@ impl GroupMetrics {
     }
 
     /// A copy reached the broker.
+    #[inline]
     pub fn enter(&mut self, now: SimTime) {
         self.settle(now);
         self.in_system += 1;
@@ -153,6 +155,7 @@ impl GroupMetrics {
     /// dead-lettered or dropped), the first time. `None`: a copy its producer sent more
     /// than once, whose twin entries each carry their own arrival, so which one it entered
     /// with is not known here; Little's law bounds those instead of counting them.
+    #[inline]
     pub fn leave(&mut self, now: SimTime, arrived: Option<SimTime>) {
         self.settle(now);
         if self.in_system == 0 {
@@ -186,12 +189,14 @@ impl GroupMetrics {
     }
 
     /// First processing of a copy started `wait` after it reached the broker.
+    #[inline]
     pub fn record_wait(&mut self, wait: SimDuration) {
         self.wait_sum_ns += u128::from(wait.0);
         self.wait_n += 1;
     }
 
     /// First processing of a copy finished `sojourn` after it reached the broker.
+    #[inline]
     pub fn record_sojourn(&mut self, sojourn: SimDuration) {
         self.sojourn_sum_ns += u128::from(sojourn.0);
         self.sojourn_n += 1;
@@ -303,11 +308,13 @@ impl SeriesBuilder {
     }
 
     /// Counts a produced message.
+    #[inline]
     pub fn produced(&mut self) {
         self.produced += 1;
     }
 
     /// Counts a copy processed for the first time.
+    #[inline]
     pub fn processed(&mut self) {
         self.processed += 1;
         self.processed_total += 1;

@@ -220,7 +220,7 @@ impl Producer {
     }
 
     /// Draws a key; returns (global key, its sequence number).
-    #[inline]
+    #[inline(always)]
     pub fn next_key(&mut self) -> (u32, u32) {
         let k = if self.run_left > 0 {
             self.run_left -= 1;
@@ -243,6 +243,7 @@ impl Producer {
         *n - 1
     }
 
+    #[inline]
     fn draw_key(&mut self) -> u32 {
         match &self.zipf {
             Some(z) => (z.sample(&mut self.rng) as u32).clamp(1, self.keys) - 1,
@@ -261,7 +262,7 @@ impl Producer {
     }
 
     /// Chooses the partition for a message with `key`.
-    #[inline]
+    #[inline(always)]
     pub fn partition_for(&mut self, key: u32) -> u32 {
         if self.partitions == 1 {
             return 0;

@@ -132,9 +132,10 @@ impl Engine {
         } else {
             0
         };
+        let (t, payload) = (prod.topic, prod.payload_bytes);
         let id = self.register_message(p, route);
         self.produced += 1;
-        self.bytes += self.producers[p as usize].payload_bytes;
+        self.bytes += payload;
         self.series.produced();
         let msg = Msg {
             id,
@@ -146,7 +147,6 @@ impl Engine {
             born: self.now,
             arrived: self.now,
         };
-        let t = self.producers[p as usize].topic;
         if self.broker.acks == Acks::None {
             self.ack_to_producer(p, id, msg.born);
         }
@@ -216,10 +216,20 @@ impl Engine {
             false
         };
         let (p, r) = (msg.producer as usize, msg.route as usize);
-        for k in 0..self.producers[p].routes[r].len() {
-            let g = self.producers[p].routes[r][k];
+        // The route's targets, with the first (usually the only one) looked up once: the
+        // loop needs the engine mutably, so the route cannot be held across it.
+        let (count, first) = {
+            let targets = &self.producers[p].routes[r];
+            (targets.len(), targets.first().copied().unwrap_or(0))
+        };
+        for k in 0..count {
+            let g = if k == 0 {
+                first
+            } else {
+                self.producers[p].routes[r][k]
+            };
             let group = &mut self.groups[g as usize];
-            if !group.ledger.finished(msg.id) && group.ledger.enter(msg.id) {
+            if group.ledger.enter_unfinished(msg.id) {
                 group.metrics.enter(self.now);
             }
             let wake = match &mut group.store {
@@ -258,15 +268,24 @@ impl Engine {
         if self.now < self.groups[g as usize].paused_until {
             return;
         }
-        let taken = match self.plain_fetch(i) {
-            Fetch::Took(w) => Some(w),
-            Fetch::Nothing => None,
-            Fetch::Ask => self.model_take(i),
-        };
-        let Some(mut work) = taken else {
-            self.model_idle(i);
-            return;
-        };
+        // The work goes straight into the instance's hands (a `Work` is large, and
+        // moving it through an `Option` or two cost more than what is done with it);
+        // nothing below looks at the instance's work before the service is scheduled.
+        match self.plain_fetch(i) {
+            Fetch::Took => {}
+            Fetch::Nothing => {
+                self.model_idle(i);
+                return;
+            }
+            Fetch::Ask => match self.model_take(i) {
+                Some(w) => self.instances[i as usize].work = Some(w),
+                None => {
+                    self.model_idle(i);
+                    return;
+                }
+            },
+        }
+        let mut work = self.instances[i as usize].work.expect("work in hand");
         self.dedup_take(i, &mut work);
         self.count_empty_receives(i);
         let start = self.now.max(work.msg.arrived);
@@ -277,15 +296,17 @@ impl Engine {
         }
         let inst = &mut self.instances[i as usize];
         let service = group.service.sample(&mut inst.rng);
-        work.started = start;
-        inst.work = Some(work);
+        let held = inst.work.as_mut().expect("work in hand");
+        held.dedup = work.dedup;
+        held.started = start;
         let epoch = inst.epoch;
         self.queue
             .push(start + service, Event::ServiceDone { instance: i, epoch });
     }
 
     /// The log model's `take` for an instance owning one partition (`Log::take` and
-    /// `next_fetch` without the candidate set); anything else asks the model.
+    /// `next_fetch` without the candidate set), into the instance's hands; anything else
+    /// asks the model.
     #[inline(always)]
     fn plain_fetch(&mut self, i: u32) -> Fetch {
         let inst = &mut self.instances[i as usize];
@@ -302,11 +323,7 @@ impl Engine {
             return Fetch::Nothing;
         }
         let (offset, msg) = gp.take(partition, local);
-        if group.delivery == Delivery::AtMostOnce {
-            let g = inst.group;
-            self.commit_partition(g, p, offset + 1);
-        }
-        Fetch::Took(Work {
+        inst.work = Some(Work {
             msg,
             partition: p,
             offset,
@@ -315,7 +332,12 @@ impl Engine {
             started: self.now,
             fenced: false,
             dedup: crate::dedup::Tag::default(),
-        })
+        });
+        if group.delivery == Delivery::AtMostOnce {
+            let g = inst.group;
+            self.commit_partition(g, p, offset + 1);
+        }
+        Fetch::Took
     }
 
     /// `on_service_done` on the plain path: nothing fails, so the effect is applied and
@@ -341,20 +363,19 @@ impl Engine {
     #[inline(always)]
     fn plain_apply(&mut self, g: u32, msg: Msg) {
         let group = &mut self.groups[g as usize];
-        if !group.ledger.fresh(msg.id) {
+        let Some(first) = group.ledger.apply_fresh(msg.id) else {
             self.apply_copy(g, msg);
             return;
-        }
-        group.ledger.apply(msg.id);
+        };
         group.metrics.processed += 1;
         group.note_order(&msg);
-        if group.ledger.finish(msg.id) && group.ledger.entered(msg.id) {
+        if first.leaves {
             let at = self.topics[group.topic as usize]
                 .flags
                 .exact(msg.id, msg.arrived);
             group.metrics.leave(self.now, at);
         }
-        if group.ledger.sample(msg.id) {
+        if first.sampled {
             self.series.processed();
             let latency = self.now.since(msg.born).0.max(1);
             group.metrics.latency.saturating_record(latency);
@@ -382,10 +403,21 @@ impl Engine {
             return;
         }
         gp.worker = None;
-        let end = self.topics[t as usize].partitions[p as usize].end;
-        let done = gp.done.max(w.offset + 1).min(end);
+        let topic = &mut self.topics[t as usize];
+        let part = &mut topic.partitions[p as usize];
+        let done = gp.done.max(w.offset + 1).min(part.end);
         gp.done = done;
         let committed = gp.committed;
+        if !self.wide_logs && done > committed && topic.groups.len() == 1 {
+            // The usual case, what the rest of this does, with the group, its partition
+            // and the topic's in hand: commit past `w`, and trim to it (the one group's
+            // committed offset is the slowest).
+            group.lag = group.lag + committed - done;
+            gp.committed = done;
+            part.trim(done);
+            self.unpark_soon(t);
+            return;
+        }
         if self.wide_logs {
             self.fetchable(g, p);
         }
@@ -411,7 +443,8 @@ impl Engine {
 
 /// What the plain path's fetch found.
 enum Fetch {
-    Took(Work),
+    /// In the instance's hands.
+    Took,
     /// The instance's one partition has nothing for it now.
     Nothing,
     /// Not a one-partition log instance: the model takes.

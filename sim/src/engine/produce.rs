@@ -36,7 +36,9 @@ impl Engine {
         self.schedule_arrival(p);
     }
 
-    #[inline]
+    /// Always inlined: every arrival schedules the next, and the call cost the plain
+    /// path as much as the push.
+    #[inline(always)]
     pub(super) fn schedule_arrival(&mut self, p: u32) {
         let prod = &mut self.producers[p as usize];
         let at = self.now + prod.next_gap();

@@ -204,3 +204,51 @@ proptest! {
         }
     }
 }
+
+/// `pop_due` pops what `peek_time` then `pop` would, and only when the earliest event is
+/// due by the limit: from the lane, the sorted `Vec` and the heap.
+#[test]
+fn pop_due_is_peek_then_pop_within_the_limit() {
+    let fill = |q: &mut EventQueue| {
+        let mut rng = 11u64;
+        for k in 0..(3 * SORTED_MAX as u32) {
+            rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            q.push(SimTime(rng >> 58), Event::Arrival { producer: k });
+            if k % 5 == 0 {
+                q.push(
+                    SimTime(u64::from(k)),
+                    Event::ProduceTimeout {
+                        producer: k,
+                        msg: k,
+                        attempt: 0,
+                    },
+                );
+            }
+        }
+    };
+    let (mut fused, mut separate) = (EventQueue::default(), EventQueue::default());
+    fill(&mut fused);
+    fill(&mut separate);
+    assert_eq!(fused.pop_due(None), Err(separate.peek_time()));
+    let mut popped = 0;
+    for limit in [0, 5, 5, 20, 40, 63, 63, u64::MAX] {
+        loop {
+            let next = separate.peek_time();
+            let got = fused.pop_due(Some(SimTime(limit)));
+            match next {
+                Some(t) if t.0 <= limit => {
+                    assert_eq!(got, Ok(separate.pop().expect("peeked")));
+                    popped += 1;
+                }
+                _ => {
+                    assert_eq!(got, Err(next));
+                    break;
+                }
+            }
+        }
+        assert_eq!(fused.len(), separate.len());
+        assert_eq!(fused.pending_work(), separate.pending_work());
+    }
+    assert!(popped > 3 * SORTED_MAX);
+    assert_eq!(fused.pop_due(Some(SimTime(u64::MAX))), Err(None));
+}

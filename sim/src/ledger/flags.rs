@@ -44,11 +44,13 @@ impl MessageFlags {
     /// `arrived` when message `id` was appended once; `None` when a resend put twin
     /// entries of it at the broker, each with its own arrival.
     #[must_use]
+    #[inline]
     pub fn exact(&self, id: u32, arrived: crate::time::SimTime) -> Option<crate::time::SimTime> {
         (!self.repeated(id)).then_some(arrived)
     }
 
     /// Registers a new message; returns its id.
+    #[inline]
     pub fn push(&mut self) -> u32 {
         self.flags.push(0);
         u32::try_from(self.len() - 1).expect("more than 4 billion messages in one topic")
@@ -115,6 +117,7 @@ impl MessageFlags {
     }
 
     /// The broker appended it at least once; true the first time.
+    #[inline]
     pub fn accept(&mut self, id: u32) -> bool {
         let i = self.at(id);
         let f = &mut self.flags[i];
@@ -137,6 +140,7 @@ impl MessageFlags {
     }
 
     /// The producer was told it was sent; true the first time.
+    #[inline]
     pub fn ack(&mut self, id: u32) -> bool {
         let i = self.at(id);
         let f = &mut self.flags[i];
@@ -159,6 +163,7 @@ impl MessageFlags {
 
     /// Whether the broker appended it more than once.
     #[must_use]
+    #[inline]
     pub fn repeated(&self, id: u32) -> bool {
         self.flags[self.at(id)] & REPEATED != 0
     }
