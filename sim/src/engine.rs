@@ -37,6 +37,7 @@ mod ready;
 mod replicate;
 mod requests;
 mod saga;
+mod step;
 pub use saga::{SagaOutcome, SagaRunView};
 mod reqreply;
 mod resequence;
@@ -421,74 +422,6 @@ impl Engine {
         &self.scenario
     }
 
-    /// True once nothing is left to do or the drain period ended.
-    #[must_use]
-    pub fn is_finished(&self) -> bool {
-        self.phase == Phase::Finished
-    }
-
-    /// Processes the next event; false when the run is finished.
-    pub fn step(&mut self) -> bool {
-        self.step_inline()
-    }
-
-    /// `step`'s body, inlined into `run`'s loop: a call per event saved and restored
-    /// every callee-saved register around the handlers inlined into it.
-    #[inline(always)]
-    fn step_inline(&mut self) -> bool {
-        if self.phase == Phase::Finished {
-            return false;
-        }
-        // Nothing is due once the run is quiescent (asked first: it has no side effects,
-        // and the queue then looks once for both the earliest time and its event).
-        let limit = (!self.quiescent()).then_some(self.end);
-        match self.queue.pop_due(limit) {
-            Ok((t, event)) => {
-                assert!(t >= self.now, "time went backwards: {t} after {}", self.now);
-                self.now = t;
-                self.events += 1;
-                self.hash = (self.hash.rotate_left(5) ^ t.0).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-                    ^ event.digest();
-                if self.plain {
-                    self.plain_dispatch(event);
-                } else {
-                    self.dispatch(event);
-                }
-                while let Some(t) = self.unpark_due.pop() {
-                    self.unpark(t);
-                }
-                true
-            }
-            Err(next) => {
-                if next.is_some_and(|t| t > self.end) {
-                    self.now = self.end;
-                }
-                self.finish();
-                false
-            }
-        }
-    }
-
-    /// Processes every event up to and including `t`, then sets the clock to `t`
-    /// (never past the end of the run).
-    pub fn run_until(&mut self, t: SimTime) {
-        let t = t.min(self.end);
-        while self.phase != Phase::Finished {
-            match self.queue.peek_time() {
-                Some(next) if next <= t => {
-                    self.step();
-                }
-                _ => break,
-            }
-        }
-        if self.phase != Phase::Finished && self.quiescent() {
-            self.finish();
-        }
-        if self.phase != Phase::Finished && t > self.now {
-            self.now = t;
-        }
-    }
-
     /// Entries held now by the tables that once grew with the run's length, for the
     /// tests that they follow the backlog instead: the payload bytes' prefix sums (the
     /// claim check's byte accounting), the producers' pause spans and the windowed
@@ -502,12 +435,6 @@ impl Engine {
             window_bytes: self.window_bytes(),
             folded: self.topics.iter().map(|t| u64::from(t.flags.base())).sum(),
         }
-    }
-
-    /// Runs to the end and returns the result.
-    pub fn run(mut self) -> crate::summary::RunSummary {
-        while self.step_inline() {}
-        self.summary()
     }
 
     /// Injects a fault at `max(now + 1ns, fault.at)` (the dashboard's fault menu) and
@@ -546,35 +473,6 @@ impl Engine {
             self.protection = protect::build(&self.scenario, self.instances.len());
         }
         Ok(())
-    }
-
-    /// Nothing can change any more: producers stopped, no work pending, nothing left to
-    /// commit, no queue waiting on a visibility timeout.
-    #[inline]
-    fn quiescent(&self) -> bool {
-        self.now >= self.stop && self.settled()
-    }
-
-    /// The rest of `quiescent`, kept out of line: `step` asks on every event, and only
-    /// the time test is worth inlining there (the models' `settled` checks would bloat it).
-    #[inline(never)]
-    fn settled(&self) -> bool {
-        self.queue.pending_work() == 0
-            && self.producers.iter().all(|p| p.open == 0)
-            && self.groups.iter().all(|g| self.model_settled(g))
-    }
-
-    fn finish(&mut self) {
-        if self.phase == Phase::Finished {
-            return;
-        }
-        // Closes the last, partial bucket (an empty one is skipped, a sliver merged).
-        self.close_bucket_at_end(true);
-        // After the last sample, so the series shows the run as it went.
-        self.pipeline.closing = true;
-        self.close_consumers();
-        self.phase = Phase::Finished;
-        self.note(LogKind::Phase, format!("run finished at {}", self.now));
     }
 
     fn close_bucket(&mut self) {
