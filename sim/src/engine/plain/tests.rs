@@ -198,3 +198,246 @@ proptest! {
         prop_assert!(took_plain, "eligible, yet generic:\n{}", text);
     }
 }
+
+/// Every scenario setting there was when `plain_eligible` was last checked against the
+/// scenario format, by the struct that holds it.
+const KNOWN_SETTINGS: &[(&str, &[&str])] = &[
+    (
+        "BrokerConfig",
+        &[
+            "acks",
+            "bandwidth",
+            "capacity",
+            "flush_interval",
+            "high_watermark",
+            "low_watermark",
+            "max_receives",
+            "min_insync_replicas",
+            "model",
+            "nodes",
+            "on_full",
+            "replica_lag",
+            "replication",
+            "spill_capacity",
+            "spill_latency",
+            "unclean_leader_election",
+            "visibility_timeout",
+        ],
+    ),
+    (
+        "ConsumerConfig",
+        &[
+            "assignment",
+            "backoff",
+            "batch",
+            "bindings",
+            "buffer",
+            "circuit_breaker",
+            "claim_lease",
+            "commit_interval",
+            "cool_down",
+            "dedup_latency",
+            "dedup_ttl",
+            "delivery",
+            "derived",
+            "gap_timeout",
+            "group",
+            "idempotence",
+            "instances",
+            "max_retries",
+            "offset_reset",
+            "on_failure",
+            "on_overflow",
+            "ordered",
+            "outputs",
+            "poll_interval",
+            "prefetch",
+            "processing_timeout",
+            "quarantine",
+            "rebalance_pause",
+            "reconnect",
+            "resequence",
+            "resequence_buffer",
+            "scheduling",
+            "service_time",
+            "session_timeout",
+            "start_at",
+            "topic",
+            "wait_time",
+            "weights",
+        ],
+    ),
+    (
+        "Expect",
+        &[
+            "dead_lettered",
+            "dropped",
+            "duplicated",
+            "gaps_skipped",
+            "half_done",
+            "in_flight",
+            "in_progress",
+            "lost",
+            "max_broker_bytes",
+            "max_lag",
+            "min_share",
+            "mismatched",
+            "orphans",
+            "out_of_order",
+            "p50_latency",
+            "p999_latency",
+            "p99_latency",
+            "p99_latency_of",
+            "phantom",
+            "quarantined",
+            "timeouts",
+        ],
+    ),
+    ("NetworkConfig", &["duplicate", "latency", "loss"]),
+    (
+        "ProducerConfig",
+        &[
+            "arrival",
+            "burst_off",
+            "burst_on",
+            "claim_check",
+            "claim_reference_bytes",
+            "claim_store_latency",
+            "correlation",
+            "db_failure",
+            "db_latency",
+            "derived",
+            "events_per_key",
+            "idempotent",
+            "key_distribution",
+            "keys",
+            "max_in_flight",
+            "name",
+            "partitioner",
+            "payload_bytes",
+            "priority",
+            "publish",
+            "rate",
+            "relay_batch",
+            "relay_instances",
+            "relay_interval",
+            "reply_timeout",
+            "request_timeout",
+            "retries",
+            "retry_backoff",
+            "routing_keys",
+            "topic",
+            "zipf_exponent",
+        ],
+    ),
+    (
+        "Scenario",
+        &[
+            "broker",
+            "consumers",
+            "description",
+            "drain",
+            "duration",
+            "expect",
+            "faults",
+            "name",
+            "network",
+            "producers",
+            "sagas",
+            "sample_interval",
+            "seed",
+            "topics",
+        ],
+    ),
+    (
+        "TopicConfig",
+        &[
+            "dedup_window",
+            "derived",
+            "exchange",
+            "fifo",
+            "model",
+            "name",
+            "partitions",
+            "retention",
+        ],
+    ),
+];
+
+/// A tripwire for the plain path's one silent failure: a new per-message setting that
+/// `plain_eligible` does not know, so the lean handlers run without it. Any setting added
+/// to the scenario format fails this test until someone has decided, and written in
+/// `plain_eligible`, whether a scenario using it may take the plain path; then it joins
+/// `KNOWN_SETTINGS`. The settings are read off the parsed scenario's `Debug` form (every
+/// field of every struct mm1 fills), so nothing here has to be kept in step by hand.
+#[test]
+fn every_scenario_setting_was_weighed_for_the_plain_path() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/mm1.toml");
+    let text = std::fs::read_to_string(&path).expect("mm1.toml");
+    let s = Scenario::from_toml(&text, "mm1.toml").expect("mm1 is valid");
+    let found = settings_in(&format!("{s:#?}"));
+    let known: std::collections::BTreeSet<String> = KNOWN_SETTINGS
+        .iter()
+        .flat_map(|(owner, names)| names.iter().map(move |n| format!("{owner}.{n}")))
+        .collect();
+    let new: Vec<_> = found.difference(&known).collect();
+    assert!(
+        new.is_empty(),
+        "new scenario settings {new:?}: decide in `plain_eligible` (sim/src/engine/plain.rs) \
+         whether a scenario using them may take the plain path, then add them to \
+         KNOWN_SETTINGS"
+    );
+    let gone: Vec<_> = known.difference(&found).collect();
+    assert!(
+        gone.is_empty(),
+        "settings {gone:?} are no longer in the format: drop them from KNOWN_SETTINGS"
+    );
+    // The reading itself works: it finds settings at each depth.
+    for probe in [
+        "Scenario.seed",
+        "BrokerConfig.acks",
+        "ConsumerConfig.delivery",
+    ] {
+        assert!(found.contains(probe), "{probe} not read off the Debug form");
+    }
+}
+
+/// `Owner.field` for each field in a pretty-printed `Debug` value, the owner being the
+/// innermost named struct (`Spanned`'s own fields, the position wrapper, are skipped).
+fn settings_in(debug: &str) -> std::collections::BTreeSet<String> {
+    let mut found = std::collections::BTreeSet::new();
+    // (indent, struct name) of each open brace, bracket or parenthesis.
+    let mut open: Vec<(usize, &str)> = vec![(0, "Scenario")];
+    for line in debug.lines().skip(1) {
+        let indent = line.len() - line.trim_start().len();
+        let body = line.trim();
+        if matches!(body, "}" | "}," | "]" | "]," | ")" | "),") {
+            if open.last().is_some_and(|o| o.0 == indent) {
+                open.pop();
+            }
+            continue;
+        }
+        let (field, rest) = match body.split_once(": ") {
+            Some((f, r))
+                if f.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') =>
+            {
+                (Some(f), r)
+            }
+            _ => (None, body),
+        };
+        if let (Some(f), Some(&(_, owner))) = (field, open.last())
+            && owner != "Spanned"
+            && owner != "?"
+        {
+            found.insert(format!("{owner}.{f}"));
+        }
+        if let Some(name) = rest.strip_suffix(" {") {
+            let named = name.chars().next().is_some_and(|c| c.is_ascii_uppercase());
+            open.push((indent, if named { name } else { "?" }));
+        } else if rest.ends_with('{') || rest.ends_with('(') || rest.ends_with('[') {
+            open.push((indent, "?"));
+        }
+    }
+    found
+}
