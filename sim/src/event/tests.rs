@@ -25,6 +25,36 @@ fn every_event_fits_in_twelve_bytes() {
     assert!(size_of::<Event>() <= 12, "{}", size_of::<Event>());
 }
 
+/// The queue's definition: one list of `(time, tiebreak, seq, event)` popped in key
+/// order, pushed at or after the time of the last pop.
+#[derive(Default)]
+struct Reference {
+    pending: Vec<(u64, u64, u64, Event)>,
+    seq: u64,
+    /// The time of the last pop.
+    floor: u64,
+}
+
+impl Reference {
+    fn push(&mut self, q: &mut EventQueue, at: u64, event: Event) {
+        self.seq += 1;
+        self.pending.push((at, event.tiebreak(), self.seq, event));
+        q.push(SimTime(at), event);
+    }
+
+    /// Pops both and fails unless they agree.
+    fn pop(&mut self, q: &mut EventQueue) -> Result<(), TestCaseError> {
+        self.pending.sort_by_key(|e| (e.0, e.1, e.2));
+        let want = (!self.pending.is_empty()).then(|| self.pending.remove(0));
+        let got = q.pop();
+        prop_assert_eq!(got, want.map(|w| (SimTime(w.0), w.3)));
+        if let Some((t, _)) = got {
+            self.floor = t.0;
+        }
+        Ok(())
+    }
+}
+
 proptest! {
     /// The packed keys pop exactly what one heap keyed `(time, tiebreak, seq)` pops,
     /// with pushes and pops interleaved and fault events mixed in.
@@ -32,19 +62,10 @@ proptest! {
     fn pops_as_one_heap_keyed_time_tiebreak_seq(
         ops in proptest::collection::vec((0u64..8, 0u8..6, 0u32..3, proptest::bool::ANY), 1..300)
     ) {
-        let mut q = EventQueue::default();
-        let mut model: Vec<(u64, u64, u64, Event)> = Vec::new();
-        let mut seq = 0;
-        let mut floor = 0;
+        let (mut q, mut r) = (EventQueue::default(), Reference::default());
         for (dt, kind, n, pop) in ops {
             if pop {
-                model.sort_by_key(|e| (e.0, e.1, e.2));
-                let want = (!model.is_empty()).then(|| model.remove(0));
-                let got = q.pop();
-                prop_assert_eq!(got, want.map(|w| (SimTime(w.0), w.3)));
-                if let Some((t, _)) = got {
-                    floor = t.0;
-                }
+                r.pop(&mut q)?;
             } else {
                 let event = match kind {
                     0 => Event::FaultStart { fault: n },
@@ -53,16 +74,14 @@ proptest! {
                     // Mostly in order: the lane takes them, the rest go to the heap.
                     3 => Event::ProduceTimeout {
                         producer: n,
-                        msg: seq as u32,
+                        msg: r.seq as u32,
                         attempt: 0,
                     },
                     _ => Event::Arrival { producer: n },
                 };
-                seq += 1;
-                model.push((floor + dt, event.tiebreak(), seq, event));
-                q.push(SimTime(floor + dt), event);
+                r.push(&mut q, r.floor + dt, event);
             }
-            prop_assert_eq!(q.len(), model.len());
+            prop_assert_eq!(q.len(), r.pending.len());
         }
     }
 
@@ -164,43 +183,32 @@ proptest! {
     fn many_pending_pop_as_one_sorted_list(
         ops in proptest::collection::vec((0u64..2_000, 0u8..12), 1..3_000)
     ) {
-        let mut q = EventQueue::default();
-        let mut model: Vec<(u64, u64, u64, Event)> = Vec::new();
-        let mut seq = 0;
-        let mut floor = 0;
+        let (mut q, mut r) = (EventQueue::default(), Reference::default());
         for (dt, kind) in ops {
             if kind < 5 {
-                model.sort_by_key(|e| (e.0, e.1, e.2));
-                let want = (!model.is_empty()).then(|| model.remove(0));
-                let got = q.pop();
-                prop_assert_eq!(got, want.map(|w| (SimTime(w.0), w.3)));
-                if let Some((t, _)) = got {
-                    floor = t.0;
-                }
+                r.pop(&mut q)?;
             } else {
                 let n = (dt % 3) as u32;
                 let event = match kind {
                     5 => Event::FaultStart { fault: n },
                     6 => Event::ProduceTimeout {
                         producer: n,
-                        msg: seq as u32,
+                        msg: r.seq as u32,
                         attempt: 0,
                     },
                     7 => Event::Sample,
                     _ => Event::ServiceDone {
-                        instance: seq as u32,
+                        instance: r.seq as u32,
                         epoch: 0,
                     },
                 };
                 // Some at the time of the last pop, most later: ties and spread both.
-                let at = floor + if dt < 200 { 0 } else { dt };
-                seq += 1;
-                model.push((at, event.tiebreak(), seq, event));
-                q.push(SimTime(at), event);
+                let at = r.floor + if dt < 200 { 0 } else { dt };
+                r.push(&mut q, at, event);
             }
-            let earliest = model.iter().min_by_key(|e| (e.0, e.1, e.2)).map(|e| SimTime(e.0));
+            let earliest = r.pending.iter().min_by_key(|e| (e.0, e.1, e.2)).map(|e| SimTime(e.0));
             prop_assert_eq!(q.peek_time(), earliest);
-            prop_assert_eq!(q.len(), model.len());
+            prop_assert_eq!(q.len(), r.pending.len());
         }
     }
 }
