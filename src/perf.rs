@@ -35,8 +35,10 @@ pub struct PerfArgs {
     /// Customers SimPy simulates (it is about a hundred times slower than mqlab).
     #[arg(long, default_value_t = SIMPY_CUSTOMERS, value_parser = clap::value_parser!(u64).range(100..))]
     pub simpy_customers: u64,
-    /// Run every row and anchor this many times and keep the fastest (a busy machine
-    /// only ever slows a run down).
+    /// Run every row and anchor this many times and keep each one's fastest (a busy
+    /// machine only ever slows a run down). The runs go in rounds, each running the
+    /// anchors and every row once, so a busy spell slows a round of everything, not all
+    /// the runs of one program.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub repeat: u32,
     /// Leave SimPy out (it needs python3 with venv, and pip to reach PyPI once).
@@ -101,34 +103,51 @@ pub fn perf(args: &PerfArgs) -> anyhow::Result<ExitCode> {
     wanted.dedup();
 
     let progress = |what: &str| eprintln!("perf: {what}");
-    progress("building and running heap_limit");
-    let best_anchor = |run: &dyn Fn() -> anyhow::Result<anchors::Anchor>| {
-        best_of(args.repeat, run, |a: &anchors::Anchor| a.wall_s)
-    };
-    let heap = best_anchor(&|| anchors::heap_limit(&place, args.messages))?;
-    let simpy = if args.skip_simpy {
-        None
-    } else {
-        progress(&format!("SimPy, {} customers", args.simpy_customers));
-        Some(best_anchor(&|| {
-            anchors::simpy(&place, args.simpy_customers)
-        })?)
-    };
-    let mut measured = Vec::new();
-    for row in wanted {
-        let name = clap::ValueEnum::to_possible_value(&row).expect("every row has a name");
-        progress(name.get_name());
-        // Each of the row's processes keeps its own fastest run.
-        let mut runs = rows::run(&exe, row, args.messages)?;
-        for _ in 1..args.repeat {
-            for (kept, again) in runs.iter_mut().zip(rows::run(&exe, row, args.messages)?) {
-                if again.wall_s < kept.wall_s {
-                    *kept = again;
+    // Rounds, not repeats in a row: each round runs the anchors and every row once, so a
+    // busy spell on a shared machine slows one round of everything rather than all of one
+    // program's runs, and each ratio compares programs measured in the same sittings.
+    let mut heap: Option<anchors::Anchor> = None;
+    let mut simpy: Option<anchors::Anchor> = None;
+    let mut kept: Vec<Vec<rows::Measured>> = Vec::new();
+    for round in 1..=args.repeat {
+        let of = if args.repeat > 1 {
+            format!(" (round {round} of {})", args.repeat)
+        } else {
+            String::new()
+        };
+        progress(&format!("heap_limit{of}"));
+        keep_faster(
+            &mut heap,
+            anchors::heap_limit(&place, args.messages)?,
+            |a| a.wall_s,
+        );
+        if !args.skip_simpy {
+            progress(&format!("SimPy, {} customers{of}", args.simpy_customers));
+            keep_faster(
+                &mut simpy,
+                anchors::simpy(&place, args.simpy_customers)?,
+                |a| a.wall_s,
+            );
+        }
+        for (at, &row) in wanted.iter().enumerate() {
+            let name = clap::ValueEnum::to_possible_value(&row).expect("every row has a name");
+            progress(&format!("{}{of}", name.get_name()));
+            let runs = rows::run(&exe, row, args.messages)?;
+            match kept.get_mut(at) {
+                // Each of the row's processes keeps its own fastest run.
+                Some(best) => {
+                    for (slot, again) in best.iter_mut().zip(runs) {
+                        if again.wall_s < slot.wall_s {
+                            *slot = again;
+                        }
+                    }
                 }
+                None => kept.push(runs),
             }
         }
-        measured.extend(runs);
     }
+    let heap = heap.expect("at least one round");
+    let measured: Vec<rows::Measured> = kept.into_iter().flatten().collect();
     let instructions = (args.instructions || args.perf_stat).then(|| {
         let ran: Vec<&str> = measured.iter().map(|m| m.row.as_str()).collect();
         let plan = instructions::plan(&ran, args.messages);
@@ -173,20 +192,11 @@ pub fn perf(args: &PerfArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The fastest of `n` runs by `wall`.
-fn best_of<T>(
-    n: u32,
-    run: &dyn Fn() -> anyhow::Result<T>,
-    wall: impl Fn(&T) -> f64,
-) -> anyhow::Result<T> {
-    let mut best = run()?;
-    for _ in 1..n {
-        let again = run()?;
-        if wall(&again) < wall(&best) {
-            best = again;
-        }
+/// Keeps in `best` the faster of it and `again` by `wall`.
+fn keep_faster<T>(best: &mut Option<T>, again: T, wall: impl Fn(&T) -> f64) {
+    if best.as_ref().is_none_or(|b| wall(&again) < wall(b)) {
+        *best = Some(again);
     }
-    Ok(best)
 }
 
 /// The command that made the report (so a pasted table says how to make it again), the
@@ -207,10 +217,14 @@ fn machine(args: &PerfArgs) -> String {
         .and_then(|l| l.split_whitespace().next().map(str::to_string))
         .unwrap_or_else(|| "?".into());
     format!(
-        "`{}`: {} messages per row, fastest of {}; {cores} cores ({cpu}), load average {load} at the end",
+        "`{}`: {} messages per row, {}; {cores} cores ({cpu}), load average {load} at the end",
         invocation(args),
         table::grouped(args.messages),
-        args.repeat
+        if args.repeat > 1 {
+            format!("fastest of {} interleaved rounds", args.repeat)
+        } else {
+            "one run each".to_string()
+        }
     )
 }
 

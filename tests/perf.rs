@@ -369,3 +369,37 @@ fn perf_refuses_a_readme_without_markers_before_measuring_anything() {
     assert!(!err.contains("perf: building"), "nothing ran: {err}");
     assert_eq!(std::fs::read_to_string(&f).unwrap(), "# Notes\n");
 }
+
+#[test]
+fn repeated_runs_go_in_interleaved_rounds_so_a_busy_spell_cannot_tilt_one_ratio() {
+    let out = mqlab()
+        .args(["perf", "--messages", "20000", "--skip-simpy"])
+        .args(["--rows", "queue", "--repeat", "2"])
+        .assert()
+        .success();
+    let err = String::from_utf8(out.get_output().stderr.clone()).unwrap();
+    let ran: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("perf: "))
+        .collect();
+    // Each round runs the anchor and every row once before the next round starts.
+    assert_eq!(
+        ran,
+        [
+            "heap_limit (round 1 of 2)",
+            "mm1 (round 1 of 2)",
+            "queue (round 1 of 2)",
+            "heap_limit (round 2 of 2)",
+            "mm1 (round 2 of 2)",
+            "queue (round 2 of 2)",
+        ],
+        "{err}"
+    );
+    let head = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(
+        head.lines()
+            .next()
+            .is_some_and(|l| l.contains("fastest of 2 interleaved rounds")),
+        "{head}"
+    );
+}
