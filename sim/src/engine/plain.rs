@@ -420,13 +420,23 @@ impl Engine {
         let done = gp.done.max(w.offset + 1).min(part.end);
         gp.done = done;
         let committed = gp.committed;
-        if !self.wide_logs && done > committed && topic.groups.len() == 1 {
+        if done > committed && topic.groups.len() == 1 {
             // The usual case, what the rest of this does, with the group, its partition
             // and the topic's in hand: commit past `w`, and trim to it (the one group's
             // committed offset is the slowest).
             group.lag = group.lag + committed - done;
             gp.committed = done;
             part.trim(done);
+            // `fetchable` for the partition's owner, instance `i` itself: its next
+            // message may be fetched now (the commit and the trim change nothing it
+            // reads).
+            let more = gp.position < part.hw;
+            if self.wide_logs && more {
+                let inst = &mut self.instances[i as usize];
+                if inst.owned.len() != 1 {
+                    inst.ready.insert(p);
+                }
+            }
             self.unpark_soon(t);
             return;
         }
