@@ -30,7 +30,8 @@
 //! append goes the generic way only while some group of the topic lags `capacity` or
 //! more (its lag bounds the backlog `is_full` counts), or something is parked or blocked.
 //! A live fault injection or a trace turns the plain path off for the rest of the run;
-//! its state is the generic path's, so the generic handlers simply carry on.
+//! its state is the generic path's (`leave_plain` brings up the one thing the plain path
+//! leaves behind, a lone replica's offsets), so the generic handlers simply carry on.
 //!
 //! `MQLAB_GENERIC_PATH=1` in the environment (or [`Engine::force_generic`]) forces the
 //! generic path, for the tests that compare the two.
