@@ -454,7 +454,7 @@ impl Engine {
             fault.at = earliest.since(SimTime::ZERO);
         }
         self.net_async |= is_network_fault(&fault);
-        self.plain = false;
+        self.leave_plain();
         let index = self.faults.len() as u32;
         self.faults.push(FaultRt {
             cfg: fault.clone(),

@@ -30,7 +30,8 @@
 //! append goes the generic way only while some group of the topic lags `capacity` or
 //! more (its lag bounds the backlog `is_full` counts), or something is parked or blocked.
 //! A live fault injection or a trace turns the plain path off for the rest of the run;
-//! its state is the generic path's, so the generic handlers simply carry on.
+//! its state is the generic path's (`leave_plain` brings up the one thing the plain path
+//! leaves behind, a lone replica's offsets), so the generic handlers simply carry on.
 //!
 //! `MQLAB_GENERIC_PATH=1` in the environment (or [`Engine::force_generic`]) forces the
 //! generic path, for the tests that compare the two.
@@ -95,7 +96,24 @@ impl Engine {
     /// Forces the generic handlers from now on (tests compare the two paths).
     #[doc(hidden)]
     pub fn force_generic(&mut self) {
+        self.leave_plain();
+    }
+
+    /// Leaves the plain path for the rest of the run (a live fault or a trace needs the
+    /// generic handlers). The plain path leaves a lone replica's log end and flushed
+    /// offsets behind (see `plain_append`); they are brought up to what the generic
+    /// path would have left, the partition's log end, before anything reads them.
+    pub(super) fn leave_plain(&mut self) {
+        if !self.plain {
+            return;
+        }
         self.plain = false;
+        for topic in &mut self.topics {
+            for part in &mut topic.partitions {
+                part.replicas.leader_appended(part.end);
+                part.replicas.flush(&self.nodes_up);
+            }
+        }
     }
 
     /// Whether the plain path is in use (tests check that it is where they expect).
@@ -185,23 +203,18 @@ impl Engine {
         let logged = if let Some(part) = topic.partitions.get_mut(partition as usize) {
             part.append(msg);
             let end = part.end;
-            // A lone replica: the leader's log is flushed as written and is the high
-            // watermark.
-            let hw = match &mut part.replicas.replicas[..] {
-                // `leader_appended`, `flush` and `high_watermark` for the lone leader.
-                [r] => {
-                    r.leo = end;
-                    if self.nodes_up[r.node as usize] {
-                        r.flushed = end;
-                    }
-                    if r.in_sync { end } else { 0 }
-                }
-                _ => {
-                    part.replicas.leader_appended(end);
-                    part.replicas.flush(&self.nodes_up);
-                    part.replicas.high_watermark().min(end)
-                }
-            };
+            // Every partition has a lone replica, its leader, in sync on a node that
+            // stays up (`plain_eligible`; only a fault changes that, and a fault leaves
+            // the plain path first): the high watermark is the log end. The replica's
+            // own log end and flushed offsets, in a heap block of their own that a run
+            // over many partitions finds out of the cache at every append, would be the
+            // log end too; nothing reads them on the plain path, and `leave_plain`
+            // brings them up.
+            debug_assert!(matches!(
+                &part.replicas.replicas[..],
+                [r] if r.in_sync && self.nodes_up[r.node as usize]
+            ));
+            let hw = end;
             for &g in &topic.groups {
                 self.groups[g as usize].lag += 1;
             }
@@ -408,13 +421,23 @@ impl Engine {
         let done = gp.done.max(w.offset + 1).min(part.end);
         gp.done = done;
         let committed = gp.committed;
-        if !self.wide_logs && done > committed && topic.groups.len() == 1 {
+        if done > committed && topic.groups.len() == 1 {
             // The usual case, what the rest of this does, with the group, its partition
             // and the topic's in hand: commit past `w`, and trim to it (the one group's
             // committed offset is the slowest).
             group.lag = group.lag + committed - done;
             gp.committed = done;
             part.trim(done);
+            // `fetchable` for the partition's owner, instance `i` itself: its next
+            // message may be fetched now (the commit and the trim change nothing it
+            // reads).
+            let more = gp.position < part.hw;
+            if self.wide_logs && more {
+                let inst = &mut self.instances[i as usize];
+                if inst.owned.len() != 1 {
+                    inst.ready.insert(p);
+                }
+            }
             self.unpark_soon(t);
             return;
         }

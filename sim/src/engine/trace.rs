@@ -188,7 +188,7 @@ impl Engine {
         }
         self.trace_key = key(topic, spec.message);
         // The plain path leaves the trace hooks out.
-        self.plain = false;
+        self.leave_plain();
         self.tracer = Some(Box::new(Tracer {
             topic,
             id: spec.message,

@@ -87,6 +87,56 @@ fn every_shipped_scenario_gives_the_same_summary_on_both_paths() {
     }
 }
 
+/// A broker crash injected live into a run on the plain path reads the lone replicas'
+/// log end and flushed offsets, which the plain path leaves behind: leaving it brings
+/// them up, so the run is the one that took the generic path from the start. The one
+/// consumer falls behind, so the logs hold a backlog when the crash hits: left behind,
+/// the offsets would have the returning node cut its logs back to them.
+#[test]
+fn a_broker_crash_injected_live_finds_the_replicas_where_the_generic_path_left_them() {
+    use crate::scenario::{FaultConfig, FaultKind};
+    use crate::time::SimTime;
+    let text = r#"
+        name = "crash"
+        duration = "6s"
+        drain = "10s"
+        [broker]
+        model = "log"
+        nodes = 2
+        [[topic]]
+        name = "t"
+        partitions = 4
+        [[producer]]
+        name = "p"
+        topic = "t"
+        rate = 2000
+        partitioner = "round-robin"
+        [[consumer]]
+        group = "g"
+        topic = "t"
+        service_time = "exp(800us)"
+    "#;
+    let s = Scenario::from_toml(text, "crash.toml").expect("valid");
+    let crashed = |generic: bool| {
+        let mut e = Engine::new(&s, 7);
+        if generic {
+            e.force_generic();
+        }
+        assert_eq!(e.plain_path(), !generic, "the path the run starts on");
+        e.run_until(SimTime(1_000_000_000));
+        let mut fault = FaultConfig::new(FaultKind::BrokerCrash, "broker/0", SimDuration::ZERO);
+        fault.duration = Some(SimDuration::from_millis(500));
+        e.inject_fault(fault).expect("valid fault");
+        assert!(!e.plain_path(), "a fault leaves the plain path");
+        while e.step() {}
+        format!("{:?}", e.summary())
+    };
+    let (plain, generic) = (crashed(false), crashed(true));
+    assert!(plain == generic, "plain:   {plain}\ngeneric: {generic}");
+    let calm = format!("{:?}", Engine::new(&s, 7).run());
+    assert!(plain != calm, "the crash changed nothing");
+}
+
 /// A scenario the plain path takes, from the drawn settings.
 #[allow(clippy::too_many_arguments)]
 fn eligible(
