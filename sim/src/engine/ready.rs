@@ -8,6 +8,7 @@
 
 use super::Engine;
 use crate::consumer::{Group, Instance, Store};
+use crate::log::Ready;
 
 impl Engine {
     /// Partition `p` of group `g`'s topic may have become fetchable: if it has, its owner
@@ -59,6 +60,16 @@ impl Engine {
                 && gp.worker.is_none()
                 && gp.position < partitions[p as usize].hw;
             return ready.then_some(p);
+        }
+        let inst = &mut self.instances[i as usize];
+        if Ready::scans(inst.owned.len()) {
+            // A few partitions: each looked at from the cursor on, no candidates kept.
+            return inst.ready.scan_from(&inst.owned, |p| {
+                let gp = &parts[p as usize];
+                gp.owner == Some(local)
+                    && gp.worker.is_none()
+                    && gp.position < partitions[p as usize].hw
+            });
         }
         let found = loop {
             let Some(p) = self.instances[i as usize].ready.peek() else {
@@ -126,9 +137,8 @@ fn tell_owner(group: &Group, instances: &mut [Instance], p: u32, hw: u64) {
         return;
     };
     let inst = &mut instances[(group.first + o) as usize];
-    // An instance with one partition looks there directly (`next_fetch`): nothing to
-    // tell it.
-    if inst.owned.len() != 1 {
+    // An instance with a few partitions looks at each (`next_fetch`): nothing to tell it.
+    if !Ready::scans(inst.owned.len()) {
         inst.ready.insert(p);
     }
 }

@@ -7,6 +7,12 @@
 /// Bit words (64 partitions each) held in place, from `lo` on; the rest go on the heap.
 const NEAR: usize = 2;
 
+/// Partitions up to which an instance keeps no candidates: its fetch looks at each of
+/// them from the cursor on, which costs less than marking and finding candidates (two
+/// or three partitions an instance, as a topic of a few partitions read by a few
+/// instances gives, paid about 150 instructions a message for the bits).
+const SCANNED: usize = 8;
+
 /// The partitions a consumer instance owns that may have a message for it to fetch, in
 /// partition order, and where its next fetch starts looking (round-robin fairness across
 /// its partitions). A partition goes in whenever something may have made it fetchable
@@ -194,22 +200,48 @@ impl Ready {
         self.first_from(self.next).or_else(|| self.first_from(0))
     }
 
+    /// Whether an instance owning `owned` partitions looks at each of them (`scan_from`)
+    /// instead of keeping candidates: then nothing is inserted.
+    #[inline(always)]
+    #[must_use]
+    pub fn scans(owned: usize) -> bool {
+        owned <= SCANNED
+    }
+
     /// A fetch took from `p`: the next one starts after it.
+    #[inline]
     pub fn fetched(&mut self, p: u32) {
         self.remove(p);
         self.next = p.saturating_add(1);
     }
 
+    /// A fetch of a scanning instance took from `p`: the next one starts after it.
+    #[inline(always)]
+    pub fn passed(&mut self, p: u32) {
+        self.next = p.saturating_add(1);
+    }
+
+    /// A scanning instance's fetch (counted as one look): the first of `owned`
+    /// (ascending) from the cursor on, wrapping around, that `ready` accepts. The order
+    /// `peek` gives when every partition that is ready is a candidate.
+    #[inline]
+    pub fn scan_from(&mut self, owned: &[u32], ready: impl Fn(u32) -> bool) -> Option<u32> {
+        self.looked += 1;
+        let start = owned.partition_point(|&p| p < self.next);
+        let (late, early) = owned.split_at(start);
+        early.iter().chain(late).copied().find(|&p| ready(p))
+    }
+
     /// The instance's partitions changed from `was` to `owned`: the next fetch starts from
     /// the first, and the bits from the first of `owned` on. A one-partition instance kept
     /// no candidates (it looks at its partition directly), so when it takes more, each of
-    /// them may have a message.
+    /// them may have a message; likewise an instance that scanned its partitions.
     pub fn restart(&mut self, was: &[u32], owned: &[u32]) {
         self.next = 0;
         if let Some(first) = owned.iter().min() {
             self.rebase(first / 64);
         }
-        if was.len() == 1 && owned.len() > 1 {
+        if Ready::scans(was.len()) && !Ready::scans(owned.len()) {
             for &p in owned {
                 self.insert(p);
             }
