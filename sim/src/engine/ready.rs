@@ -15,8 +15,8 @@ impl Engine {
     /// will look there. Called after whatever changed it.
     #[inline]
     pub(super) fn fetchable(&mut self, g: u32, p: u32) {
-        if !self.wide_logs {
-            // Every owner has one partition and looks there directly: nothing to tell.
+        if !self.candidates {
+            // Every owner has a few partitions and looks at each: nothing to tell.
             return;
         }
         let group = &self.groups[g as usize];
@@ -29,7 +29,7 @@ impl Engine {
     /// groups with the high watermark read once: this runs on every append.
     #[inline]
     pub(super) fn fetchable_everywhere(&mut self, t: u32, p: u32) {
-        if !self.wide_logs {
+        if !self.candidates {
             return;
         }
         let topic = &self.topics[t as usize];

@@ -227,9 +227,20 @@ impl Ready {
     #[inline]
     pub fn scan_from(&mut self, owned: &[u32], ready: impl Fn(u32) -> bool) -> Option<u32> {
         self.looked += 1;
+        let n = owned.len();
         let start = owned.partition_point(|&p| p < self.next);
-        let (late, early) = owned.split_at(start);
-        early.iter().chain(late).copied().find(|&p| ready(p))
+        for k in 0..n {
+            let at = if start + k < n {
+                start + k
+            } else {
+                start + k - n
+            };
+            let p = owned[at];
+            if ready(p) {
+                return Some(p);
+            }
+        }
+        None
     }
 
     /// The instance's partitions changed from `was` to `owned`: the next fetch starts from
