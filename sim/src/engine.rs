@@ -226,6 +226,9 @@ pub struct Engine {
     /// Some log group has more partitions than an instance scans (`Ready::scans`), so an
     /// owner may keep candidates; without one `fetchable` costs nothing.
     candidates: bool,
+    /// By global partition: the group whose committed offset held its log back at the
+    /// last trim (`retention.rs`), looked at first by the next.
+    trim_hint: Vec<Option<u32>>,
     /// The lean handlers run the hot events (`plain.rs`): chosen when built, off for
     /// good once a live fault or a trace needs the generic ones.
     plain: bool,
@@ -356,6 +359,7 @@ impl Engine {
             idem,
             wide_logs,
             candidates,
+            trim_hint: Vec::new(),
             plain: false,
             rebalance_held: false,
             rebalance_due: Vec::new(),
