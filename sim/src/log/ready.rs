@@ -7,10 +7,10 @@
 /// Bit words (64 partitions each) held in place, from `lo` on; the rest go on the heap.
 const NEAR: usize = 2;
 
-/// Partitions up to which an instance keeps no candidates: its fetch looks at each of
-/// them from the cursor on, which costs less than marking and finding candidates (two
-/// or three partitions an instance, as a topic of a few partitions read by a few
-/// instances gives, paid about 150 instructions a message for the bits).
+/// Partitions up to which an instance (owning any) keeps no candidates: its fetch looks
+/// at each of them from the cursor on, which costs less than marking and finding
+/// candidates (two or three partitions an instance, as a topic of a few partitions read
+/// by a few instances gives, paid about 150 instructions a message for the bits).
 const SCANNED: usize = 8;
 
 /// The partitions a consumer instance owns that may have a message for it to fetch, in
@@ -205,7 +205,9 @@ impl Ready {
     #[inline(always)]
     #[must_use]
     pub fn scans(owned: usize) -> bool {
-        owned <= SCANNED
+        // An instance owning nothing keeps candidates, as it always did: a rebalance tells
+        // it of its new partitions before they are its own.
+        (1..=SCANNED).contains(&owned)
     }
 
     /// A fetch took from `p`: the next one starts after it.
@@ -337,6 +339,39 @@ mod tests {
             }
             assert_eq!(r.len(), model.len());
         }
+    }
+
+    /// An instance that scans its few partitions takes the one the candidate set would
+    /// give when every ready partition is a candidate: the first from the cursor on,
+    /// wrapping around.
+    #[test]
+    fn a_scan_takes_what_the_candidates_would_give() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let owned: Vec<u32> = (0..20).filter(|_| next() % 3 == 0).take(8).collect();
+            let ready: Vec<u32> = owned.iter().copied().filter(|_| next() % 2 == 0).collect();
+            let cursor = (next() % 22) as u32;
+            let mut bits = Ready::default();
+            for &p in &ready {
+                bits.insert(p);
+            }
+            bits.next = cursor;
+            let mut scan = Ready {
+                next: cursor,
+                ..Ready::default()
+            };
+            let want = bits.peek();
+            assert_eq!(scan.scan_from(&owned, |p| ready.contains(&p)), want);
+            assert_eq!(scan.looked(), 1);
+        }
+        assert!(Ready::scans(1) && Ready::scans(8));
+        assert!(!Ready::scans(0) && !Ready::scans(9));
     }
 
     #[test]
