@@ -223,6 +223,12 @@ pub struct Engine {
     /// Some log group reads more than one partition, so an owner may hold several and
     /// keep a candidate set (`ready.rs`); without one the fetch hooks cost nothing.
     wide_logs: bool,
+    /// Some log group has more partitions than an instance scans (`Ready::scans`), so an
+    /// owner may keep candidates; without one `fetchable` costs nothing.
+    candidates: bool,
+    /// By global partition: the group whose committed offset held its log back at the
+    /// last trim (`retention.rs`), looked at first by the next.
+    trim_hint: Vec<Option<u32>>,
     /// The lean handlers run the hot events (`plain.rs`): chosen when built, off for
     /// good once a live fault or a trace needs the generic ones.
     plain: bool,
@@ -276,6 +282,9 @@ impl Engine {
         let wide_logs = groups
             .iter()
             .any(|g: &Group| matches!(&g.store, Store::Log(parts) if parts.len() > 1));
+        let candidates = groups.iter().any(
+            |g: &Group| matches!(&g.store, Store::Log(parts) if !crate::log::Ready::scans(parts.len())),
+        );
         let firsts: Vec<(u32, u32)> = groups.iter().map(|g: &Group| (g.first, g.count)).collect();
         let idem = idempotence::build(&sc, seed, &firsts);
         build::routes(&sc, &topics, &mut producers);
@@ -349,6 +358,8 @@ impl Engine {
             tracer: None,
             idem,
             wide_logs,
+            candidates,
+            trim_hint: Vec::new(),
             plain: false,
             rebalance_held: false,
             rebalance_due: Vec::new(),

@@ -369,7 +369,18 @@ impl Engine {
     /// `high_watermark`), counted as `backlog` says.
     #[inline]
     pub(super) fn is_full(&self, t: u32, partition: u32, msg: &Msg) -> bool {
-        if self.topics[t as usize].model == BrokerModel::Exchange {
+        let topic = &self.topics[t as usize];
+        if topic.model == BrokerModel::Log
+            && topic
+                .partitions
+                .get(partition as usize)
+                .is_some_and(|part| part.end < self.limit())
+        {
+            // A log's backlog is at most its end: short of the limit, no group's
+            // committed offset needs looking up.
+            return false;
+        }
+        if topic.model == BrokerModel::Exchange {
             // RabbitMQ applies each queue's length limit to the messages routed to it.
             let targets = &self.producers[msg.producer as usize].routes[msg.route as usize];
             return targets

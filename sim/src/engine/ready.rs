@@ -8,14 +8,15 @@
 
 use super::Engine;
 use crate::consumer::{Group, Instance, Store};
+use crate::log::Ready;
 
 impl Engine {
     /// Partition `p` of group `g`'s topic may have become fetchable: if it has, its owner
     /// will look there. Called after whatever changed it.
     #[inline]
     pub(super) fn fetchable(&mut self, g: u32, p: u32) {
-        if !self.wide_logs {
-            // Every owner has one partition and looks there directly: nothing to tell.
+        if !self.candidates {
+            // Every owner has a few partitions and looks at each: nothing to tell.
             return;
         }
         let group = &self.groups[g as usize];
@@ -28,7 +29,7 @@ impl Engine {
     /// groups with the high watermark read once: this runs on every append.
     #[inline]
     pub(super) fn fetchable_everywhere(&mut self, t: u32, p: u32) {
-        if !self.wide_logs {
+        if !self.candidates {
             return;
         }
         let topic = &self.topics[t as usize];
@@ -59,6 +60,16 @@ impl Engine {
                 && gp.worker.is_none()
                 && gp.position < partitions[p as usize].hw;
             return ready.then_some(p);
+        }
+        let inst = &mut self.instances[i as usize];
+        if Ready::scans(inst.owned.len()) {
+            // A few partitions: each looked at from the cursor on, no candidates kept.
+            return inst.ready.scan_from(&inst.owned, |p| {
+                let gp = &parts[p as usize];
+                gp.owner == Some(local)
+                    && gp.worker.is_none()
+                    && gp.position < partitions[p as usize].hw
+            });
         }
         let found = loop {
             let Some(p) = self.instances[i as usize].ready.peek() else {
@@ -126,9 +137,8 @@ fn tell_owner(group: &Group, instances: &mut [Instance], p: u32, hw: u64) {
         return;
     };
     let inst = &mut instances[(group.first + o) as usize];
-    // An instance with one partition looks there directly (`next_fetch`): nothing to
-    // tell it.
-    if inst.owned.len() != 1 {
+    // An instance with a few partitions looks at each (`next_fetch`): nothing to tell it.
+    if !Ready::scans(inst.owned.len()) {
         inst.ready.insert(p);
     }
 }

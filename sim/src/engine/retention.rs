@@ -9,15 +9,57 @@ impl Engine {
     /// Forgets what every group of the topic has committed past.
     #[inline]
     pub(super) fn trim(&mut self, t: u32, p: u32) {
-        if self.topics[t as usize].retention.is_some() {
+        let topic = &self.topics[t as usize];
+        if topic.retention.is_some() {
             return; // kept until it ages out, read or not
         }
-        let low = self
-            .min_committed(t, p)
-            .min(self.topics[t as usize].partitions[p as usize].end);
+        let at = (topic.part_base + p) as usize;
+        let base = topic.partitions[p as usize].base();
+        if self.unjoined == 0
+            && let Some(&Some(g)) = self.trim_hint.get(at)
+            && self.holds_back(g, p, base)
+        {
+            // The group that held the log back at the last trim still does (most commits
+            // are not the slowest group's): nothing to forget, no need to find the slowest.
+            return;
+        }
+        let (low, slowest) = self.slowest_committed(t, p);
+        if self.trim_hint.len() <= at {
+            self.trim_hint.resize(at + 1, None);
+        }
+        self.trim_hint[at] = slowest;
         self.skip_unjoined_below(t, p, low);
         let part = &mut self.topics[t as usize].partitions[p as usize];
         part.trim(low);
+    }
+
+    /// Group `g` has joined and its committed offset in partition `p` is at or below
+    /// `base`, so no trim can forget anything.
+    #[inline]
+    fn holds_back(&self, g: u32, p: u32, base: u64) -> bool {
+        let group = &self.groups[g as usize];
+        group.joined
+            && matches!(&group.store, Store::Log(parts)
+                if parts.get(p as usize).is_some_and(|gp| gp.committed <= base))
+    }
+
+    /// `min_committed` capped at the log end, and the group holding it there (`None`:
+    /// the log end does).
+    fn slowest_committed(&self, t: u32, p: u32) -> (u64, Option<u32>) {
+        let topic = &self.topics[t as usize];
+        let mut low = topic.partitions[p as usize].end;
+        let mut slowest = None;
+        for &g in &topic.groups {
+            let group = &self.groups[g as usize];
+            if let Store::Log(parts) = &group.store
+                && group.joined
+                && parts[p as usize].committed <= low
+            {
+                low = parts[p as usize].committed;
+                slowest = Some(g);
+            }
+        }
+        (low, slowest)
     }
 
     /// Groups that have not joined yet, reading from the earliest offset, lose what is

@@ -7,6 +7,12 @@
 /// Bit words (64 partitions each) held in place, from `lo` on; the rest go on the heap.
 const NEAR: usize = 2;
 
+/// Partitions up to which an instance (owning any) keeps no candidates: its fetch looks
+/// at each of them from the cursor on, which costs less than marking and finding
+/// candidates (two or three partitions an instance, as a topic of a few partitions read
+/// by a few instances gives, paid about 150 instructions a message for the bits).
+const SCANNED: usize = 8;
+
 /// The partitions a consumer instance owns that may have a message for it to fetch, in
 /// partition order, and where its next fetch starts looking (round-robin fairness across
 /// its partitions). A partition goes in whenever something may have made it fetchable
@@ -194,22 +200,61 @@ impl Ready {
         self.first_from(self.next).or_else(|| self.first_from(0))
     }
 
+    /// Whether an instance owning `owned` partitions looks at each of them (`scan_from`)
+    /// instead of keeping candidates: then nothing is inserted.
+    #[inline(always)]
+    #[must_use]
+    pub fn scans(owned: usize) -> bool {
+        // An instance owning nothing keeps candidates, as it always did: a rebalance tells
+        // it of its new partitions before they are its own.
+        (1..=SCANNED).contains(&owned)
+    }
+
     /// A fetch took from `p`: the next one starts after it.
+    #[inline]
     pub fn fetched(&mut self, p: u32) {
         self.remove(p);
         self.next = p.saturating_add(1);
     }
 
+    /// A fetch of a scanning instance took from `p`: the next one starts after it.
+    #[inline(always)]
+    pub fn passed(&mut self, p: u32) {
+        self.next = p.saturating_add(1);
+    }
+
+    /// A scanning instance's fetch (counted as one look): the first of `owned`
+    /// (ascending) from the cursor on, wrapping around, that `ready` accepts. The order
+    /// `peek` gives when every partition that is ready is a candidate.
+    #[inline]
+    pub fn scan_from(&mut self, owned: &[u32], ready: impl Fn(u32) -> bool) -> Option<u32> {
+        self.looked += 1;
+        let n = owned.len();
+        let start = owned.partition_point(|&p| p < self.next);
+        for k in 0..n {
+            let at = if start + k < n {
+                start + k
+            } else {
+                start + k - n
+            };
+            let p = owned[at];
+            if ready(p) {
+                return Some(p);
+            }
+        }
+        None
+    }
+
     /// The instance's partitions changed from `was` to `owned`: the next fetch starts from
     /// the first, and the bits from the first of `owned` on. A one-partition instance kept
     /// no candidates (it looks at its partition directly), so when it takes more, each of
-    /// them may have a message.
+    /// them may have a message; likewise an instance that scanned its partitions.
     pub fn restart(&mut self, was: &[u32], owned: &[u32]) {
         self.next = 0;
         if let Some(first) = owned.iter().min() {
             self.rebase(first / 64);
         }
-        if was.len() == 1 && owned.len() > 1 {
+        if Ready::scans(was.len()) && !Ready::scans(owned.len()) {
             for &p in owned {
                 self.insert(p);
             }
@@ -294,6 +339,39 @@ mod tests {
             }
             assert_eq!(r.len(), model.len());
         }
+    }
+
+    /// An instance that scans its few partitions takes the one the candidate set would
+    /// give when every ready partition is a candidate: the first from the cursor on,
+    /// wrapping around.
+    #[test]
+    fn a_scan_takes_what_the_candidates_would_give() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let owned: Vec<u32> = (0..20).filter(|_| next() % 3 == 0).take(8).collect();
+            let ready: Vec<u32> = owned.iter().copied().filter(|_| next() % 2 == 0).collect();
+            let cursor = (next() % 22) as u32;
+            let mut bits = Ready::default();
+            for &p in &ready {
+                bits.insert(p);
+            }
+            bits.next = cursor;
+            let mut scan = Ready {
+                next: cursor,
+                ..Ready::default()
+            };
+            let want = bits.peek();
+            assert_eq!(scan.scan_from(&owned, |p| ready.contains(&p)), want);
+            assert_eq!(scan.looked(), 1);
+        }
+        assert!(Ready::scans(1) && Ready::scans(8));
+        assert!(!Ready::scans(0) && !Ready::scans(9));
     }
 
     #[test]

@@ -29,8 +29,10 @@ impl Model for Log {
             topics,
         } = e.split();
         let inst = &mut instances[i as usize];
-        if inst.owned.len() != 1 {
+        if !crate::log::Ready::scans(inst.owned.len()) {
             inst.ready.fetched(p);
+        } else {
+            inst.ready.passed(p);
         }
         let (g, local) = (inst.group, inst.local);
         let group = &mut groups[g as usize];
