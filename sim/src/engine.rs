@@ -220,13 +220,10 @@ pub struct Engine {
     tracer: Option<Box<trace::Tracer>>,
     /// Idempotent consumers' dedup stores, duplicate causes, dead letters kept for redrive.
     idem: idempotence::Idem,
-    /// Some log group reads more than one partition, so an owner may hold several and
-    /// keep a candidate set (`ready.rs`); without one the fetch hooks cost nothing.
-    wide_logs: bool,
     /// Some log group has more partitions than an instance scans (`Ready::scans`), so an
     /// owner may keep candidates; without one `fetchable` costs nothing.
     candidates: bool,
-    /// By global partition: the group whose committed offset held its log back at the
+    /// By global log partition (`index_partitions`): the group whose committed offset held its log back at the
     /// last trim (`retention.rs`), looked at first by the next.
     trim_hint: Vec<Option<u32>>,
     /// The lean handlers run the hot events (`plain.rs`): chosen when built, off for
@@ -279,9 +276,6 @@ impl Engine {
             .unwrap_or(0);
         let (groups, instances) = build::groups(&sc, seed, &mut topics, key_count);
         let unjoined = groups.iter().filter(|g| !g.joined).count();
-        let wide_logs = groups
-            .iter()
-            .any(|g: &Group| matches!(&g.store, Store::Log(parts) if parts.len() > 1));
         let candidates = groups.iter().any(
             |g: &Group| matches!(&g.store, Store::Log(parts) if !crate::log::Ready::scans(parts.len())),
         );
@@ -357,7 +351,6 @@ impl Engine {
             trace_key: trace::UNTRACED,
             tracer: None,
             idem,
-            wide_logs,
             candidates,
             trim_hint: Vec::new(),
             plain: false,

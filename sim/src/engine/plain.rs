@@ -39,6 +39,7 @@
 use super::Engine;
 use crate::consumer::{Store, Work};
 use crate::event::Event;
+use crate::log::Ready;
 use crate::message::Msg;
 use crate::scenario::{Acks, Delivery, OnFull};
 
@@ -220,7 +221,7 @@ impl Engine {
             }
             if hw > part.hw {
                 part.hw = hw;
-                if self.wide_logs {
+                if self.candidates {
                     self.fetchable_everywhere(t, partition);
                 }
             }
@@ -431,17 +432,18 @@ impl Engine {
             // `fetchable` for the partition's owner, instance `i` itself: its next
             // message may be fetched now (the commit and the trim change nothing it
             // reads).
-            let more = gp.position < part.hw;
-            if self.wide_logs && more {
+            // (What `fetchable` does, with its own predicate: an instance that scans its
+            // few partitions keeps no candidates.)
+            if self.candidates && gp.position < part.hw {
                 let inst = &mut self.instances[i as usize];
-                if inst.owned.len() != 1 {
+                if !Ready::scans(inst.owned.len()) {
                     inst.ready.insert(p);
                 }
             }
             self.unpark_soon(t);
             return;
         }
-        if self.wide_logs {
+        if self.candidates {
             self.fetchable(g, p);
         }
         if done <= committed {

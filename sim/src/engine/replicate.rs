@@ -317,6 +317,7 @@ impl Engine {
                     .extend((0..topic.partitions.len() as u32).map(|p| (t as u32, p)));
             }
         }
+        self.trim_hint = vec![None; self.part_ids.len()];
     }
 }
 

@@ -24,10 +24,9 @@ impl Engine {
             return;
         }
         let (low, slowest) = self.slowest_committed(t, p);
-        if self.trim_hint.len() <= at {
-            self.trim_hint.resize(at + 1, None);
+        if let Some(hint) = self.trim_hint.get_mut(at) {
+            *hint = slowest;
         }
-        self.trim_hint[at] = slowest;
         self.skip_unjoined_below(t, p, low);
         let part = &mut self.topics[t as usize].partitions[p as usize];
         part.trim(low);
