@@ -197,6 +197,7 @@ pub(super) fn validate(s: &Scenario) -> Result<(), Invalid> {
     }
     super::output::check(s)?;
     super::saga::check(&s.sagas)?;
+    producer::with_derived_keys(s)?;
     saga_expectations(s)?;
     for f in &s.faults {
         fault(s, f)?;

@@ -40,6 +40,39 @@ pub(super) fn producers(s: &Scenario) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// The producers a run derives (one per service output, reply and saga step) number
+/// their keys after the scenario's own, in the same 32-bit space: the sum of all must fit.
+/// The error points at the largest declared count, the one to shrink.
+pub(super) fn with_derived_keys(s: &Scenario) -> Result<(), Invalid> {
+    let mut run = s.clone();
+    crate::scenario::derive_reply_queues(&mut run);
+    crate::scenario::derive_saga_services(&mut run);
+    crate::scenario::derive_producers(&mut run);
+    crate::scenario::derive_saga_producers(&mut run);
+    let total: u64 = run
+        .producers
+        .iter()
+        .map(|p| u64::from(*p.keys.get_ref()))
+        .sum();
+    if total <= u64::from(u32::MAX) {
+        return Ok(());
+    }
+    let declared = s.producers.iter().filter(|p| !p.derived).map(|p| &p.keys);
+    let outputs = s
+        .consumers
+        .iter()
+        .flat_map(|c| c.outputs.iter().filter_map(|o| o.keys.as_ref()));
+    let largest = declared.chain(outputs).max_by_key(|k| *k.get_ref());
+    Err((
+        largest.map(|k| k.span()),
+        format!(
+            "the keys of the producers and of the producers services publish their \
+             outputs with add up to {total}, more than {} in all",
+            u32::MAX
+        ),
+    ))
+}
+
 fn producer(s: &Scenario, p: &ProducerConfig) -> Result<(), Invalid> {
     known_topic(s, &p.topic)?;
     rates(p)?;
