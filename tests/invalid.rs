@@ -77,3 +77,31 @@ fn the_binary_exits_2_with_file_line_and_column() {
         }
     }
 }
+
+/// The producers a run derives for service outputs count toward the 16-bit producer
+/// index as the file's own do: 65,536 declared producers and one output are one too many
+/// (a fixture file of that size would be 2 MB, so the text is built here).
+#[test]
+fn derived_producers_count_toward_the_producer_limit() {
+    let mut text = String::from(
+        "name = \"x\"\nduration = \"1s\"\n[[topic]]\nname = \"a\"\n[[topic]]\nname = \"b\"\n",
+    );
+    for i in 0..1 << 16 {
+        text.push_str(&format!(
+            "[[producer]]\nname = \"p{i}\"\ntopic = \"a\"\nrate = 1\n"
+        ));
+    }
+    let within = Scenario::from_toml(&text, "f.toml");
+    assert!(within.is_ok(), "{:?}", within.err());
+    text.push_str(
+        "[[consumer]]\ngroup = \"g\"\ntopic = \"a\"\n[[consumer.output]]\ntopic = \"b\"\n",
+    );
+    let err = Scenario::from_toml(&text, "f.toml")
+        .expect_err("one derived producer past the limit")
+        .to_string();
+    let line = text.lines().count();
+    assert!(
+        err.starts_with(&format!("f.toml:{line}:9: ")) && err.contains("65537 producers"),
+        "{err}"
+    );
+}

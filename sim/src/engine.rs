@@ -237,16 +237,7 @@ impl Engine {
     #[must_use]
     pub fn new(scenario: &Scenario, seed: u64) -> Engine {
         let mut sc = scenario.clone();
-        // Each service output publishes through a producer of its own, after the
-        // scenario's producers.
-        // A requester's reply queue, the outputs that answer it and its consumer are
-        // derived first: the reply outputs publish through producers of their own too.
-        // A saga's services and orchestrator are groups over queues of their own, and the
-        // orchestrator sends its commands with a producer per step, after the services'.
-        crate::scenario::derive_reply_queues(&mut sc);
-        crate::scenario::derive_saga_services(&mut sc);
-        let own_producers = crate::scenario::derive_producers(&mut sc);
-        crate::scenario::derive_saga_producers(&mut sc);
+        let own_producers = sc.derive_run();
         let b = &sc.broker;
         let broker = BrokerRt {
             acks: b.acks,

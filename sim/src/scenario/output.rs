@@ -85,6 +85,24 @@ impl OutputConfig {
     }
 }
 
+impl Scenario {
+    /// Adds what a run derives from the file (validation counts keys on the same result,
+    /// so the engine never numbers more than it checked). Each service output publishes
+    /// through a producer of its own, after the scenario's producers. A requester's reply
+    /// queue, the outputs that answer it and its consumer come first: the reply outputs
+    /// publish through producers of their own too. A saga's services and orchestrator are
+    /// groups over queues of their own, and the orchestrator sends its commands with a
+    /// producer per step, after the services'. Returns how many producers the file itself
+    /// declares.
+    pub fn derive_run(&mut self) -> usize {
+        super::derive_reply_queues(self);
+        super::derive_saga_services(self);
+        let own = derive_producers(self);
+        super::derive_saga_producers(self);
+        own
+    }
+}
+
 /// Appends the producers services publish with (after the scenario's own, dropping any
 /// earlier derivation, so a scenario taken from a run derives the same again); returns
 /// how many producers the scenario itself declares.

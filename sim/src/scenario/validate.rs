@@ -197,7 +197,7 @@ pub(super) fn validate(s: &Scenario) -> Result<(), Invalid> {
     }
     super::output::check(s)?;
     super::saga::check(&s.sagas)?;
-    producer::with_derived_keys(s)?;
+    producer::with_derived(s)?;
     saga_expectations(s)?;
     for f in &s.faults {
         fault(s, f)?;

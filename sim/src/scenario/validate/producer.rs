@@ -40,15 +40,27 @@ pub(super) fn producers(s: &Scenario) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// The producers a run derives (one per service output, reply and saga step) number
-/// their keys after the scenario's own, in the same 32-bit space: the sum of all must fit.
-/// The error points at the largest declared count, the one to shrink.
-pub(super) fn with_derived_keys(s: &Scenario) -> Result<(), Invalid> {
+/// The producers a run derives (one per service output, reply and saga step) come after
+/// the scenario's own: their indices and their keys must fit the same 16-bit and 32-bit
+/// spaces. The keys' error points at the largest declared count, the one to shrink.
+pub(super) fn with_derived(s: &Scenario) -> Result<(), Invalid> {
     let mut run = s.clone();
-    crate::scenario::derive_reply_queues(&mut run);
-    crate::scenario::derive_saga_services(&mut run);
-    crate::scenario::derive_producers(&mut run);
-    crate::scenario::derive_saga_producers(&mut run);
+    run.derive_run();
+    if run.producers.len() > MAX_PRODUCERS {
+        let output = s
+            .consumers
+            .iter()
+            .find_map(|c| c.outputs.first())
+            .map(|o| o.topic.span());
+        return Err((
+            output.or_else(|| s.producers.last().map(|p| p.name.span())),
+            format!(
+                "with the producers services publish their outputs with, the run has {} \
+                 producers, more than {MAX_PRODUCERS} (producer indices are 16 bits)",
+                run.producers.len()
+            ),
+        ));
+    }
     let total: u64 = run
         .producers
         .iter()
