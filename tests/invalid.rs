@@ -101,7 +101,7 @@ fn derived_producers_count_toward_the_producer_limit() {
         .to_string();
     let line = text.lines().count();
     assert!(
-        err.starts_with(&format!("f.toml:{line}:9: ")) && err.contains("65537 producers"),
+        err.starts_with(&format!("f.toml:{line}:9: ")) && err.contains("there are 65537 producers"),
         "{err}"
     );
 }

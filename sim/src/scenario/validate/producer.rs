@@ -55,8 +55,9 @@ pub(super) fn with_derived(s: &Scenario) -> Result<(), Invalid> {
         return Err((
             output.or_else(|| s.producers.last().map(|p| p.name.span())),
             format!(
-                "with the producers services publish their outputs with, the run has {} \
-                 producers, more than {MAX_PRODUCERS} (producer indices are 16 bits)",
+                "with the producers the run adds (one per service output, reply and saga \
+                 step) there are {} producers, more than {MAX_PRODUCERS} (producer indices \
+                 are 16 bits)",
                 run.producers.len()
             ),
         ));
@@ -78,8 +79,8 @@ pub(super) fn with_derived(s: &Scenario) -> Result<(), Invalid> {
     Err((
         largest.map(|k| k.span()),
         format!(
-            "the keys of the producers and of the producers services publish their \
-             outputs with add up to {total}, more than {} in all",
+            "with the producers the run adds (one per service output, reply and saga \
+             step) the producers' keys add up to {total}, more than {} in all",
             u32::MAX
         ),
     ))
