@@ -223,8 +223,8 @@ pub struct Engine {
     /// Some log group has more partitions than an instance scans (`Ready::scans`), so an
     /// owner may keep candidates; without one `fetchable` costs nothing.
     candidates: bool,
-    /// By global log partition (`index_partitions`): the group whose committed offset held its log back at the
-    /// last trim (`retention.rs`), looked at first by the next.
+    /// By global log partition (`index_partitions`): the group whose committed offset
+    /// held its log back at the last trim (`retention.rs`), looked at first by the next.
     trim_hint: Vec<Option<u32>>,
     /// The lean handlers run the hot events (`plain.rs`): chosen when built, off for
     /// good once a live fault or a trace needs the generic ones.

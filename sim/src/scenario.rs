@@ -19,15 +19,12 @@ pub use consumer::{
     Assignment, ConsumerConfig, Delivery, Idempotence, OffsetReset, OnFailure, Overflow, Scheduling,
 };
 pub use operator::{ReplayTo, is_operator_action};
-pub use output::{MAX_OUTPUT_COUNT, OutputConfig, derive_producers, producer_name};
+pub use output::{MAX_OUTPUT_COUNT, OutputConfig, producer_name};
 pub use overrides::SetError;
 pub use producer::{Arrival, Correlation, KeyDistribution, Partitioner, ProducerConfig};
 pub use publish::Publish;
-pub use replies::{derive_reply_queues, reply_queue};
-pub use saga::{
-    MAX_STEPS, SagaConfig, SagaStep, command_queue, derive_saga_producers, derive_saga_services,
-    saga_replies,
-};
+pub use replies::reply_queue;
+pub use saga::{MAX_STEPS, SagaConfig, SagaStep, command_queue, saga_replies};
 pub use target_hint::unresolved as unresolved_target;
 pub use validate::timers::TIMER_FLOOR;
 pub use validate::{Target, resolve_target};

@@ -42,10 +42,12 @@ impl Engine {
                 if parts.get(p as usize).is_some_and(|gp| gp.committed <= base))
     }
 
-    /// `min_committed` capped at the log end, and the group holding it there (`None`:
-    /// the log end does).
+    /// `min_committed`, and the group holding it there (`None`: the log end does).
+    #[inline]
     fn slowest_committed(&self, t: u32, p: u32) -> (u64, Option<u32>) {
         let topic = &self.topics[t as usize];
+        // The log end is the answer without a joined group, and never below a committed
+        // offset, so it can start the minimum.
         let mut low = topic.partitions[p as usize].end;
         let mut slowest = None;
         for &g in &topic.groups {
@@ -100,19 +102,7 @@ impl Engine {
     /// retained when it joins.
     #[inline]
     pub(super) fn min_committed(&self, t: u32, p: u32) -> u64 {
-        let topic = &self.topics[t as usize];
-        // The log end is the answer without a joined group, and never below a committed
-        // offset, so it can start the minimum.
-        let mut low = topic.partitions[p as usize].end;
-        for &g in &topic.groups {
-            let group = &self.groups[g as usize];
-            if let Store::Log(parts) = &group.store
-                && group.joined
-            {
-                low = low.min(parts[p as usize].committed);
-            }
-        }
-        low
+        self.slowest_committed(t, p).0
     }
 
     /// Whether a consumer of some group has fetched `offset` of partition `p` and not

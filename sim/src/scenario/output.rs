@@ -86,8 +86,8 @@ impl OutputConfig {
 }
 
 impl Scenario {
-    /// Adds what a run derives from the file (validation counts keys on the same result,
-    /// so the engine never numbers more than it checked). Each service output publishes
+    /// Adds what a run derives from the file (validation counts producers and keys on the
+    /// same result, so the engine never numbers more than it checked). Each service output publishes
     /// through a producer of its own, after the scenario's producers. A requester's reply
     /// queue, the outputs that answer it and its consumer come first: the reply outputs
     /// publish through producers of their own too. A saga's services and orchestrator are
@@ -95,10 +95,10 @@ impl Scenario {
     /// producer per step, after the services'. Returns how many producers the file itself
     /// declares.
     pub fn derive_run(&mut self) -> usize {
-        super::derive_reply_queues(self);
-        super::derive_saga_services(self);
+        super::replies::derive_reply_queues(self);
+        super::saga::derive_saga_services(self);
         let own = derive_producers(self);
-        super::derive_saga_producers(self);
+        super::saga::derive_saga_producers(self);
         own
     }
 }
@@ -106,7 +106,7 @@ impl Scenario {
 /// Appends the producers services publish with (after the scenario's own, dropping any
 /// earlier derivation, so a scenario taken from a run derives the same again); returns
 /// how many producers the scenario itself declares.
-pub fn derive_producers(s: &mut Scenario) -> usize {
+pub(super) fn derive_producers(s: &mut Scenario) -> usize {
     s.producers.retain(|p| !p.derived);
     let own = s.producers.len();
     let derived: Vec<ProducerConfig> = s

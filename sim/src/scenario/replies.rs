@@ -25,7 +25,7 @@ fn parse<T: serde::de::DeserializeOwned>(t: &toml::Table) -> T {
 /// group of the request topic publishes its replies with, and the requester's consumer of
 /// the queue (auto-acknowledged, instantaneous: the client's own callback). Drops any
 /// earlier derivation first, so a scenario taken from a run derives the same again.
-pub fn derive_reply_queues(s: &mut Scenario) {
+pub(super) fn derive_reply_queues(s: &mut Scenario) {
     s.topics.retain(|t| !t.derived);
     s.consumers.retain(|c| !c.derived);
     for c in &mut s.consumers {

@@ -239,7 +239,7 @@ fn group(name: &str, instances: u32) -> super::ConsumerConfig {
 /// service: its instances, its service time) publishing a reply per command to the
 /// orchestrator's queue `SAGA.replies`, which the orchestrator consumes with a group of
 /// that name. The orchestrator's own producers come later (`derive_saga_producers`).
-pub fn derive_saga_services(s: &mut super::Scenario) {
+pub(super) fn derive_saga_services(s: &mut super::Scenario) {
     let sagas = s.sagas.clone();
     for saga in &sagas {
         let name = saga.name.get_ref();
@@ -264,7 +264,7 @@ pub fn derive_saga_services(s: &mut super::Scenario) {
 
 /// Appends the producers each orchestrator sends its commands with, one per step, named
 /// `SAGA>SAGA.SERVICE` (after `derive_producers`, which drops them first).
-pub fn derive_saga_producers(s: &mut super::Scenario) {
+pub(super) fn derive_saga_producers(s: &mut super::Scenario) {
     let sagas = s.sagas.clone();
     for saga in &sagas {
         for step in &saga.steps {
