@@ -252,7 +252,7 @@ impl Books {
             }
             gb.metrics
                 .latency
-                .saturating_record(now_ns.saturating_sub(s.at_ns).max(1));
+                .record(now_ns.saturating_sub(s.at_ns).max(1));
             if published != NOT_SENT {
                 gb.metrics
                     .record_wait(SimDuration(start_ns.saturating_sub(published)));

@@ -77,9 +77,10 @@ impl Books {
         s.max_lag = g.max_lag;
         // The same per-group latency views and throughput the engine gives (they were left
         // at zero: a real run's group rows read `rate/s 0.0` and `p50 0`).
-        s.latency_s = latency_of(&g.metrics.latency);
+        let latency = g.metrics.latency.histogram();
+        s.latency_s = latency_of(&latency);
         s.latency_p99_s = s.latency_s.p99;
-        s.latency_by_percentile_s = percentile_ladder(&g.metrics.latency);
+        s.latency_by_percentile_s = percentile_ladder(&latency);
         let producing = g
             .metrics
             .samples_at_stop
@@ -100,7 +101,7 @@ impl Books {
             s.topic.clone_from(sc.topics[g.topic].name.get_ref());
             unaccounted += u;
             groups.push(s);
-            all.add(&g.metrics.latency).expect("same histogram bounds");
+            g.metrics.latency.add_to(&mut all);
         }
         let messages = Messages {
             // Messages, not copies: reported apart from the drops, as the engine does.

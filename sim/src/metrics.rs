@@ -5,6 +5,9 @@
 use crate::summary::{Latency, Series};
 use crate::time::{SimDuration, SimTime};
 use hdrhistogram::Histogram;
+pub use recorder::Recorder;
+
+mod recorder;
 
 /// Longest latency a histogram tells apart: a week, in nanoseconds (longer is clamped).
 pub const HISTOGRAM_MAX_NS: u64 = 7 * 24 * 3600 * 1_000_000_000;
@@ -75,8 +78,9 @@ pub struct GroupMetrics {
     pub rolled_back_samples: u64,
     /// Copies that left with no exact arrival (sent more than once).
     pub inexact_leaves: u64,
-    /// End-to-end latency of this group's copies.
-    pub latency: Histogram<u64>,
+    /// End-to-end latency of this group's copies (read as a histogram with
+    /// `latency.histogram()`).
+    pub latency: Recorder,
     /// Copies processed at least once, so far.
     pub processed: u64,
     /// Copies applied twice or more, so far.
@@ -91,7 +95,7 @@ pub struct GroupMetrics {
     pub lost_known: u64,
     /// Latency of the copies whose life touched no fault window; made at the first such
     /// copy, and only in a scenario with faults.
-    pub outside: Option<Box<Histogram<u64>>>,
+    pub outside: Option<Box<Recorder>>,
     /// Latency samples (first processings) when the producers stopped (none before).
     pub samples_at_stop: Option<u64>,
     /// The first `EXAMPLES` copies applied out of order, by message id.
@@ -115,7 +119,7 @@ impl Default for GroupMetrics {
             unbalanced_leaves: 0,
             rolled_back_samples: 0,
             inexact_leaves: 0,
-            latency: new_histogram(),
+            latency: Recorder::default(),
             processed: 0,
             duplicated: 0,
             out_of_order: 0,

@@ -149,7 +149,6 @@ impl Engine {
         };
         s.max_lag = g.max_lag;
         s.resequencer = g.reseq.as_ref().map(|r| r.summary());
-        s.latency_p99_s = latency_of(&g.metrics.latency).p99;
         let waiting: u64 = g
             .instances()
             .filter_map(|i| self.instances[i as usize].idle_since)
@@ -170,8 +169,7 @@ impl Engine {
     fn latency_histogram(&self) -> hdrhistogram::Histogram<u64> {
         let mut all = crate::metrics::new_histogram();
         for g in &self.groups {
-            all.add(&g.metrics.latency)
-                .expect("histograms of one configuration add");
+            g.metrics.latency.add_to(&mut all);
         }
         all
     }
@@ -454,7 +452,7 @@ impl Engine {
             end_to_end_p99_s: self.stage_p99(g),
             // Only with services, so a plain scenario's snapshot pays nothing for it.
             stage_p99_s: if self.pipeline_on() {
-                latency_of(&g.metrics.latency).p99
+                latency_of(&g.metrics.latency.histogram()).p99
             } else {
                 0.0
             },

@@ -285,7 +285,7 @@ impl Engine {
                 if group.ledger.sample(msg.id) {
                     self.series.processed();
                     let latency = self.now.since(msg.born).0.max(1);
-                    group.metrics.latency.saturating_record(latency);
+                    group.metrics.latency.record(latency);
                     group.metrics.record_sojourn(self.now.since(msg.arrived));
                     self.record_class(msg.producer, latency);
                     self.record_type(msg.producer, latency);

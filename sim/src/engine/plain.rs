@@ -392,7 +392,7 @@ impl Engine {
         if first.sampled {
             self.series.processed();
             let latency = self.now.since(msg.born).0.max(1);
-            group.metrics.latency.saturating_record(latency);
+            group.metrics.latency.record(latency);
             group.metrics.record_sojourn(self.now.since(msg.arrived));
         }
     }

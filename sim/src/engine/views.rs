@@ -115,8 +115,8 @@ impl Engine {
         self.groups[g as usize]
             .metrics
             .outside
-            .get_or_insert_with(|| Box::new(new_histogram()))
-            .saturating_record(latency_ns);
+            .get_or_insert_with(Box::default)
+            .record(latency_ns);
     }
 
     /// Producer `p` was told, for the first time, that its message intended at `born` is
@@ -152,11 +152,14 @@ impl Engine {
     /// Fills in group `g`'s latency views and throughput.
     pub(super) fn group_views(&self, g: &Group, s: &mut GroupSummary, producing_s: f64) {
         let m = &g.metrics;
-        s.latency_s = latency_of(&m.latency);
-        s.latency_by_percentile_s = percentile_ladder(&m.latency);
+        let latency = m.latency.histogram();
+        s.latency_s = latency_of(&latency);
+        s.latency_p99_s = s.latency_s.p99;
+        s.latency_by_percentile_s = percentile_ladder(&latency);
         let producing = m.samples_at_stop.unwrap_or_else(|| m.latency.len());
         s.processed_per_s = producing as f64 / producing_s;
-        s.outside_faults = (!self.faults.is_empty()).then(|| outside(m.outside.as_deref()));
+        s.outside_faults = (!self.faults.is_empty())
+            .then(|| outside(m.outside.as_ref().map(|r| r.histogram()).as_ref()));
     }
 
     /// Latency outside fault windows over every group (none without faults).
@@ -165,12 +168,12 @@ impl Engine {
             return None;
         }
         let mut all = new_histogram();
-        for h in self
+        for r in self
             .groups
             .iter()
             .filter_map(|g| g.metrics.outside.as_deref())
         {
-            all.add(h).expect("histograms of one configuration add");
+            r.add_to(&mut all);
         }
         Some(outside(Some(&all)))
     }
