@@ -60,10 +60,67 @@ macro_rules! events {
                 (tag << 56) ^ (u64::from(c) << 48) ^ (u64::from(a) << 24) ^ u64::from(b)
             }
 
+            /// The event as one integer: its tag in the low 32 bits, its fields 32 bits
+            /// each above, in table order. What the queue holds: built in registers, where
+            /// the enum was assembled on the stack with a store per field and read back
+            /// whole, a load that waited for those stores on every push.
+            #[inline(always)]
+            #[allow(unused_mut, unused_assignments, unused_variables)]
+            fn pack(self) -> u128 {
+                match self {
+                    $(Event::$name { $($($field),*)? } => {
+                        let mut shift = 32;
+                        let mut w = $tag as u128;
+                        $($(
+                            w |= u128::from($field) << shift;
+                            shift += 32;
+                        )*)?
+                        w
+                    })*
+                }
+            }
+
+            /// The event `pack` made `w` from.
+            #[inline(always)]
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::unnecessary_cast,
+                unused_mut,
+                unused_assignments,
+                unused_variables
+            )]
+            fn unpack(w: u128) -> Event {
+                match w as u32 {
+                    $($tag => {
+                        let mut shift = 32;
+                        Event::$name { $($($field: {
+                            let v = (w >> shift) as u32 as $ty;
+                            shift += 32;
+                            v
+                        }),*)? }
+                    })*
+                    _ => unreachable!("a packed event's tag"),
+                }
+            }
+
             /// One event of every row, its fields zero.
             #[cfg(test)]
             fn one_of_each() -> Vec<Event> {
                 vec![$(Event::$name { $($($field: 0),*)? }),*]
+            }
+
+            /// One event of every row, each field set to `base` plus its place in the row
+            /// (cut to the field's width), so no two fields of an event are equal.
+            #[cfg(test)]
+            #[allow(clippy::cast_possible_truncation, unused_mut, unused_variables)]
+            fn one_of_each_from(base: u32) -> Vec<Event> {
+                vec![$({
+                    let mut k = base;
+                    Event::$name { $($($field: {
+                        k = k.wrapping_add(1);
+                        k as $ty
+                    }),*)? }
+                }),*]
             }
         }
     };
@@ -270,7 +327,8 @@ const FAULT_SEQ_BITS: u32 = 30;
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     key: u128,
-    event: Event,
+    /// The event, packed (`Event::pack`).
+    event: u128,
 }
 
 fn time_of(key: u128) -> SimTime {
@@ -330,7 +388,10 @@ impl EventQueue {
             }
         };
         let key = (u128::from(at.0) << 64) | u128::from(low);
-        let entry = Entry { key, event };
+        let entry = Entry {
+            key,
+            event: event.pack(),
+        };
         if matches!(event, Event::ProduceTimeout { .. })
             && self.lane.back().is_none_or(|last| last.key < key)
         {
@@ -424,10 +485,11 @@ impl EventQueue {
             self.pop_main()
         }
         .expect("peeked");
-        if !e.event.is_periodic() {
+        let event = Event::unpack(e.event);
+        if !event.is_periodic() {
             self.work -= 1;
         }
-        Ok((t, e.event))
+        Ok((t, event))
     }
 
     /// Removes the earliest event.
@@ -438,10 +500,11 @@ impl EventQueue {
         } else {
             self.pop_main()?
         };
-        if !e.event.is_periodic() {
+        let event = Event::unpack(e.event);
+        if !event.is_periodic() {
             self.work -= 1;
         }
-        Some((time_of(e.key), e.event))
+        Some((time_of(e.key), event))
     }
 
     /// Removes the earliest event of the sorted `Vec` or the heap.

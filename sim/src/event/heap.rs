@@ -144,7 +144,7 @@ mod tests {
     fn entry(key: u128) -> Entry {
         Entry {
             key,
-            event: Event::Sample,
+            event: Event::Sample.pack(),
         }
     }
 

@@ -20,6 +20,23 @@ fn every_row_has_its_own_tag_and_the_digest_carries_it() {
 }
 
 #[test]
+fn every_event_comes_out_of_the_queue_as_it_went_in() {
+    // Packed to one integer in the queue: every field in its own place, at full width.
+    for base in [0, 0x1234_5670, u32::MAX - 1] {
+        let events = Event::one_of_each_from(base);
+        for &e in events.iter().chain(&Event::one_of_each()) {
+            assert_eq!(Event::unpack(e.pack()), e, "{e:?}");
+        }
+        let mut q = EventQueue::default();
+        for (t, &e) in events.iter().enumerate() {
+            q.push(SimTime(t as u64), e);
+        }
+        let popped: Vec<Event> = std::iter::from_fn(|| q.pop().map(|(_, e)| e)).collect();
+        assert_eq!(popped, events);
+    }
+}
+
+#[test]
 fn every_event_fits_in_twelve_bytes() {
     // The queue holds millions of them; a wide variant would grow all of them.
     assert!(size_of::<Event>() <= 12, "{}", size_of::<Event>());
