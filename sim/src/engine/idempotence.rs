@@ -103,14 +103,22 @@ impl Engine {
     /// A message was taken: what its holder knows for attributing a second application.
     #[inline]
     pub(super) fn dedup_take(&mut self, i: u32, w: &mut Work) {
-        let g = self.instances[i as usize].group as usize;
-        w.dedup = Tag {
-            applied_at_take: self.groups[g].ledger.applied(w.msg.id) > 0,
+        let g = self.instances[i as usize].group;
+        w.dedup = self.dedup_tag(g, w.msg.id, w.partition, w.offset);
+    }
+
+    /// `dedup_take`'s tag for group `g`'s message `id`, taken from `offset` of
+    /// `partition`.
+    #[inline(always)]
+    pub(super) fn dedup_tag(&self, g: u32, id: u32, partition: u32, offset: u64) -> Tag {
+        let g = g as usize;
+        Tag {
+            applied_at_take: self.groups[g].ledger.applied(id) > 0,
             replayed: self.idem.replay_end[g]
-                .get(w.partition as usize)
-                .is_some_and(|&end| w.offset < end),
+                .get(partition as usize)
+                .is_some_and(|&end| offset < end),
             ..Tag::default()
-        };
+        }
     }
 
     /// Before serving the message in hand: its check (or claim) in the store. Returns

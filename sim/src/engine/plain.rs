@@ -42,6 +42,7 @@ use crate::event::Event;
 use crate::log::Ready;
 use crate::message::Msg;
 use crate::scenario::{Acks, Delivery, OnFull};
+use crate::time::SimTime;
 
 /// The environment variable that forces the generic path.
 pub const FORCE_GENERIC_ENV: &str = "MQLAB_GENERIC_PATH";
@@ -284,34 +285,38 @@ impl Engine {
         }
         // The work goes straight into the instance's hands (a `Work` is large, and
         // moving it through an `Option` or two cost more than what is done with it);
-        // nothing below looks at the instance's work before the service is scheduled.
-        match self.plain_fetch(i) {
-            Fetch::Took => {}
+        // what the rest needs of it comes back in registers: reading it back from the
+        // instance, just written a field at a time, waited for those stores.
+        let taken = match self.plain_fetch(i) {
+            Fetch::Took(taken) => taken,
             Fetch::Nothing => {
                 self.model_idle(i);
                 return;
             }
             Fetch::Ask => match self.model_take(i) {
-                Some(w) => self.instances[i as usize].work = Some(w),
+                Some(w) => {
+                    let taken = Taken::of(&w);
+                    self.instances[i as usize].work = Some(w);
+                    taken
+                }
                 None => {
                     self.model_idle(i);
                     return;
                 }
             },
-        }
-        let mut work = self.instances[i as usize].work.expect("work in hand");
-        self.dedup_take(i, &mut work);
+        };
+        let dedup = self.dedup_tag(g, taken.id, taken.partition, taken.offset);
         self.count_empty_receives(i);
-        let start = self.now.max(work.msg.arrived);
+        let start = self.now.max(taken.arrived);
         self.delivered += 1;
         let group = &mut self.groups[g as usize];
-        if group.ledger.deliver(work.msg.id) {
-            group.metrics.record_wait(start.since(work.msg.arrived));
+        if group.ledger.deliver(taken.id) {
+            group.metrics.record_wait(start.since(taken.arrived));
         }
         let inst = &mut self.instances[i as usize];
         let service = group.service.sample(&mut inst.rng);
         let held = inst.work.as_mut().expect("work in hand");
-        held.dedup = work.dedup;
+        held.dedup = dedup;
         held.started = start;
         let epoch = inst.epoch;
         self.queue
@@ -337,6 +342,12 @@ impl Engine {
             return Fetch::Nothing;
         }
         let (offset, msg) = gp.take(partition, local);
+        let taken = Taken {
+            id: msg.id,
+            arrived: msg.arrived,
+            partition: p,
+            offset,
+        };
         inst.work = Some(Work {
             msg,
             partition: p,
@@ -351,7 +362,7 @@ impl Engine {
             let g = inst.group;
             self.commit_partition(g, p, offset + 1);
         }
-        Fetch::Took
+        Fetch::Took(taken)
     }
 
     /// `on_service_done` on the plain path: nothing fails, so the effect is applied and
@@ -469,11 +480,32 @@ impl Engine {
 /// What the plain path's fetch found.
 enum Fetch {
     /// In the instance's hands.
-    Took,
+    Took(Taken),
     /// The instance's one partition has nothing for it now.
     Nothing,
     /// Not a one-partition log instance: the model takes.
     Ask,
+}
+
+/// What `plain_take_next` reads of the work it put in an instance's hands.
+#[derive(Clone, Copy)]
+struct Taken {
+    id: u32,
+    arrived: SimTime,
+    partition: u32,
+    offset: u64,
+}
+
+impl Taken {
+    #[inline(always)]
+    fn of(w: &Work) -> Taken {
+        Taken {
+            id: w.msg.id,
+            arrived: w.msg.arrived,
+            partition: w.partition,
+            offset: w.offset,
+        }
+    }
 }
 
 #[cfg(test)]
