@@ -246,6 +246,13 @@ impl SqsQueue {
         self.slots[i as usize]
     }
 
+    /// The slot's current state, in place.
+    #[must_use]
+    #[inline]
+    pub fn slot_ref(&self, i: u32) -> &Slot {
+        &self.slots[i as usize]
+    }
+
     /// Receives slot `i`: invisible until `until`; returns the new receipt.
     #[inline]
     pub fn receive(&mut self, i: u32, until: SimTime) -> u32 {

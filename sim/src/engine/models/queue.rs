@@ -28,11 +28,13 @@ pub(super) fn receive<M: Model>(mut e: Ctx, i: u32) -> Option<Work> {
             unreachable!()
         };
         let slot = q.pop_visible()?;
-        let s = q.slot(slot);
-        if M::LEASED && s.receives >= max_receives {
+        // The two fields it needs, not a copy of the slot: `send` has often just written
+        // it, a field at a time, and a whole-slot copy waited for those stores.
+        if M::LEASED && q.slot_ref(slot).receives >= max_receives {
             redrive(e.re(), g, slot);
             continue;
         }
+        let msg = q.slot_ref(slot).msg;
         let receipt = if M::LEASED {
             q.receive(slot, now + vt)
         } else {
@@ -53,7 +55,7 @@ pub(super) fn receive<M: Model>(mut e: Ctx, i: u32) -> Option<Work> {
             e.schedule(at, Event::Visibility { group: g });
         }
         return Some(Work {
-            msg: s.msg,
+            msg,
             partition: 0,
             offset: u64::from(slot),
             receipt,
