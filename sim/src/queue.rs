@@ -239,17 +239,11 @@ impl SqsQueue {
         !self.visible.is_empty()
     }
 
-    /// The slot's current state.
+    /// The slot's current state, in place (read the fields needed: a whole-slot copy
+    /// right after `send` wrote it, a field at a time, waits for those stores).
     #[must_use]
     #[inline]
-    pub fn slot(&self, i: u32) -> Slot {
-        self.slots[i as usize]
-    }
-
-    /// The slot's current state, in place.
-    #[must_use]
-    #[inline]
-    pub fn slot_ref(&self, i: u32) -> &Slot {
+    pub fn slot(&self, i: u32) -> &Slot {
         &self.slots[i as usize]
     }
 

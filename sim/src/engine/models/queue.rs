@@ -28,13 +28,12 @@ pub(super) fn receive<M: Model>(mut e: Ctx, i: u32) -> Option<Work> {
             unreachable!()
         };
         let slot = q.pop_visible()?;
-        // The two fields it needs, not a copy of the slot: `send` has often just written
-        // it, a field at a time, and a whole-slot copy waited for those stores.
-        if M::LEASED && q.slot_ref(slot).receives >= max_receives {
+        // The two fields it needs, not a copy of the slot (see `SqsQueue::slot`).
+        if M::LEASED && q.slot(slot).receives >= max_receives {
             redrive(e.re(), g, slot);
             continue;
         }
-        let msg = q.slot_ref(slot).msg;
+        let msg = q.slot(slot).msg;
         let receipt = if M::LEASED {
             q.receive(slot, now + vt)
         } else {
