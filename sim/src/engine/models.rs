@@ -258,6 +258,17 @@ impl Engine {
         with_model!(kind, M => M::settle(Ctx::new(self), i, w));
     }
 
+    /// [`Model::settle`] of the queue models (all three settle the same way), for the
+    /// plain path: no dispatch on the model, and the work read where it lies rather than
+    /// copied into an argument.
+    #[inline(always)]
+    pub(super) fn queue_settle(&mut self, i: u32, w: &Work) {
+        debug_assert!(
+            self.groups[self.instances[i as usize].group as usize].kind != GroupKind::Log
+        );
+        queue::settle(Ctx::new(self), i, w);
+    }
+
     /// [`Model::commit`] for group `g`.
     pub(super) fn model_commit(&mut self, g: u32) {
         with_model!(self.groups[g as usize].kind, M => M::commit(Ctx::new(self), g));

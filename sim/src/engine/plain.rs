@@ -410,7 +410,8 @@ impl Engine {
 
     /// `Log::settle` and its per-message commit on the plain path, for a partition its
     /// owner still holds: the group commits past `w`, and the log forgets what every
-    /// group has committed. Anything else the model settles.
+    /// group has committed. A queue settles the way all three queue models do; anything
+    /// else the model settles.
     #[inline(always)]
     fn plain_settle(&mut self, i: u32, g: u32, w: &Work) {
         let local = self.instances[i as usize].local;
@@ -418,7 +419,7 @@ impl Engine {
         let t = group.topic;
         let per_message = group.commits_after_processing() && group.commit_interval.is_zero();
         let Store::Log(parts) = &mut group.store else {
-            self.model_settle(i, *w);
+            self.queue_settle(i, w);
             return;
         };
         let p = w.partition;

@@ -40,7 +40,7 @@ impl Model for Amqp {
 
     #[inline]
     fn settle(mut e: Ctx, i: u32, w: Work) {
-        queue::settle(e.re(), i, w);
+        queue::settle(e.re(), i, &w);
     }
 
     fn commit(mut e: Ctx, g: u32) {

@@ -34,7 +34,7 @@ impl Model for PubSub {
     /// Pub/sub is at-most-once: nothing to acknowledge.
     #[inline]
     fn settle(mut e: Ctx, i: u32, w: Work) {
-        queue::settle(e.re(), i, w);
+        queue::settle(e.re(), i, &w);
     }
 
     fn commit(mut e: Ctx, g: u32) {

@@ -118,7 +118,7 @@ pub(super) fn wait(mut e: Ctx, i: u32) {
 /// Deletes `w` now (per-message acknowledgement) or keeps it for the next commit.
 /// Always inlined, as `receive` is; the rarer cases are out of line.
 #[inline(always)]
-pub(super) fn settle(mut e: Ctx, i: u32, w: Work) {
+pub(super) fn settle(mut e: Ctx, i: u32, w: &Work) {
     let g = e.instance(i).group;
     let group = e.group_mut(g);
     // Auto-acked (at-most-once): nothing left to acknowledge.
