@@ -258,6 +258,32 @@ impl Engine {
         with_model!(kind, M => M::settle(Ctx::new(self), i, w));
     }
 
+    /// The plain path's take for a queue group where the model's `take` is one receive
+    /// (an SQS consumer without a batch, a pub/sub subscriber, an exchange consumer with
+    /// nothing sent ahead and room for one more delivery): the receive inlined where its
+    /// work is stored, not returned through memory from the model. `None` where the
+    /// model must take.
+    #[inline(always)]
+    pub(super) fn queue_receive(&mut self, i: u32) -> Option<Option<Work>> {
+        let inst = &self.instances[i as usize];
+        let group = &self.groups[inst.group as usize];
+        match group.kind {
+            GroupKind::Sqs if group.batch <= 1 => {
+                Some(queue::receive::<sqs::Sqs>(Ctx::new(self), i))
+            }
+            GroupKind::PubSub => Some(queue::receive::<pubsub::PubSub>(Ctx::new(self), i)),
+            // `Amqp::take` with nothing in hand or sent ahead: room for exactly one.
+            GroupKind::Amqp
+                if inst.work.is_none()
+                    && inst.prefetched.is_empty()
+                    && inst.pending.len() + 1 == group.prefetch as usize =>
+            {
+                Some(queue::receive::<amqp::Amqp>(Ctx::new(self), i))
+            }
+            _ => None,
+        }
+    }
+
     /// [`Model::settle`] of the queue models (all three settle the same way), for the
     /// plain path: no dispatch on the model, and the work read where it lies rather than
     /// copied into an argument.

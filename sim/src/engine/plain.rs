@@ -293,7 +293,7 @@ impl Engine {
                 self.model_idle(i);
                 return;
             }
-            Fetch::Ask => match self.model_take(i) {
+            Fetch::Ask => match self.queue_receive(i).unwrap_or_else(|| self.model_take(i)) {
                 Some(w) => {
                     let taken = Taken::of(&w);
                     self.instances[i as usize].work = Some(w);
