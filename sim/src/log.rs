@@ -59,8 +59,15 @@ impl Partition {
     #[must_use]
     #[inline]
     pub fn get(&self, offset: u64) -> Option<Msg> {
+        self.entry(offset).copied()
+    }
+
+    /// The message at `offset` where it lies, if still retained.
+    #[must_use]
+    #[inline]
+    pub fn entry(&self, offset: u64) -> Option<&Msg> {
         let i = offset.checked_sub(self.base)?;
-        self.entries.get(usize::try_from(i).ok()?).copied()
+        self.entries.get(usize::try_from(i).ok()?)
     }
 
     /// The oldest retained offset.
@@ -126,12 +133,14 @@ pub struct GroupPartition {
 
 impl GroupPartition {
     /// Instance `local` fetches the entry at the position from `partition`: the position
-    /// moves on and the partition is in its hands. Returns the entry's offset and message.
+    /// moves on and the partition is in its hands. Returns the entry's offset and message,
+    /// where it lies: a caller that copies it whole and reads a few fields reads them
+    /// from the log, not from a copy the compiler took apart and spilled.
     #[inline(always)]
-    pub fn take(&mut self, partition: &Partition, local: u32) -> (u64, Msg) {
+    pub fn take<'a>(&mut self, partition: &'a Partition, local: u32) -> (u64, &'a Msg) {
         let offset = self.position;
         let msg = partition
-            .get(offset)
+            .entry(offset)
             .expect("uncommitted offsets are retained");
         self.position += 1;
         self.worker = Some(local);

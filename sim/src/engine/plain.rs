@@ -349,7 +349,7 @@ impl Engine {
             offset,
         };
         inst.work = Some(Work {
-            msg,
+            msg: *msg,
             partition: p,
             offset,
             receipt: 0,

@@ -42,7 +42,7 @@ impl Model for Log {
         };
         let gp = &mut parts[p as usize];
         let partition = &topics[topic as usize].partitions[p as usize];
-        let (offset, msg) = gp.take(partition, local);
+        let (offset, &msg) = gp.take(partition, local);
         if delivery == Delivery::AtMostOnce {
             e.commit_partition(g, p, offset + 1);
         }
