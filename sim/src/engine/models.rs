@@ -16,6 +16,7 @@ mod queue;
 mod sqs;
 
 use super::Engine;
+use super::plain::Taken;
 use crate::consumer::{Group, GroupKind, Instance, ModelTraits, PendingAck, Work};
 use crate::scenario::{BrokerModel, OnFailure};
 use ctx::{Ctx, Parts};
@@ -260,28 +261,32 @@ impl Engine {
 
     /// The plain path's take for a queue group where the model's `take` is one receive
     /// (an SQS consumer without a batch, a pub/sub subscriber, an exchange consumer with
-    /// nothing sent ahead and room for one more delivery): the receive inlined where its
-    /// work is stored, not returned through memory from the model. `None` where the
-    /// model must take.
+    /// nothing sent ahead and room for one more delivery), into the instance's hands:
+    /// the receive is inlined where its work is stored, not returned through memory
+    /// from the model, and what the plain path reads of it comes back in registers.
+    /// `None` where the model must take; `Some(None)` when there was nothing to receive.
     #[inline(always)]
-    pub(super) fn queue_receive(&mut self, i: u32) -> Option<Option<Work>> {
+    pub(super) fn queue_receive(&mut self, i: u32) -> Option<Option<Taken>> {
         let inst = &self.instances[i as usize];
         let group = &self.groups[inst.group as usize];
-        match group.kind {
-            GroupKind::Sqs if group.batch <= 1 => {
-                Some(queue::receive::<sqs::Sqs>(Ctx::new(self), i))
-            }
-            GroupKind::PubSub => Some(queue::receive::<pubsub::PubSub>(Ctx::new(self), i)),
+        let w = match group.kind {
+            GroupKind::Sqs if group.batch <= 1 => queue::receive::<sqs::Sqs>(Ctx::new(self), i),
+            GroupKind::PubSub => queue::receive::<pubsub::PubSub>(Ctx::new(self), i),
             // `Amqp::take` with nothing in hand or sent ahead: room for exactly one.
             GroupKind::Amqp
                 if inst.work.is_none()
                     && inst.prefetched.is_empty()
                     && inst.pending.len() + 1 == group.prefetch as usize =>
             {
-                Some(queue::receive::<amqp::Amqp>(Ctx::new(self), i))
+                queue::receive::<amqp::Amqp>(Ctx::new(self), i)
             }
-            _ => None,
-        }
+            _ => return None,
+        };
+        Some(w.map(|w| {
+            let taken = Taken::of(&w);
+            self.instances[i as usize].work = Some(w);
+            taken
+        }))
     }
 
     /// [`Model::settle`] of the queue models (all three settle the same way), for the

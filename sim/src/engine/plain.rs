@@ -293,7 +293,7 @@ impl Engine {
                 self.model_idle(i);
                 return;
             }
-            Fetch::Ask => match self.queue_receive(i).unwrap_or_else(|| self.model_take(i)) {
+            Fetch::Ask => match self.model_take(i) {
                 Some(w) => {
                     let taken = Taken::of(&w);
                     self.instances[i as usize].work = Some(w);
@@ -324,14 +324,18 @@ impl Engine {
     }
 
     /// The log model's `take` for an instance owning one partition (`Log::take` and
-    /// `next_fetch` without the candidate set), into the instance's hands; anything else
-    /// asks the model.
+    /// `next_fetch` without the candidate set), or a queue model's where it is one receive
+    /// (`queue_receive`), into the instance's hands; anything else asks the model.
     #[inline(always)]
     fn plain_fetch(&mut self, i: u32) -> Fetch {
         let inst = &mut self.instances[i as usize];
         let group = &mut self.groups[inst.group as usize];
         let (Store::Log(parts), [p]) = (&mut group.store, &inst.owned[..]) else {
-            return Fetch::Ask;
+            return match self.queue_receive(i) {
+                Some(Some(taken)) => Fetch::Took(taken),
+                Some(None) => Fetch::Nothing,
+                None => Fetch::Ask,
+            };
         };
         let p = *p;
         inst.ready.look();
@@ -482,15 +486,15 @@ impl Engine {
 enum Fetch {
     /// In the instance's hands.
     Took(Taken),
-    /// The instance's one partition has nothing for it now.
+    /// The instance's one partition, or its queue, has nothing for it now.
     Nothing,
-    /// Not a one-partition log instance: the model takes.
+    /// Neither a one-partition log instance nor a single receive: the model takes.
     Ask,
 }
 
 /// What `plain_take_next` reads of the work it put in an instance's hands.
 #[derive(Clone, Copy)]
-struct Taken {
+pub(super) struct Taken {
     id: u32,
     arrived: SimTime,
     partition: u32,
@@ -499,7 +503,7 @@ struct Taken {
 
 impl Taken {
     #[inline(always)]
-    fn of(w: &Work) -> Taken {
+    pub(super) fn of(w: &Work) -> Taken {
         Taken {
             id: w.msg.id,
             arrived: w.msg.arrived,
