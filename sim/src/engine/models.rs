@@ -75,6 +75,12 @@ pub(super) trait Model {
     fn start(e: Ctx, g: u32);
     /// Fetch or receive the next message for idle instance `i`, if there is one.
     fn take(e: Ctx, i: u32) -> Option<Work>;
+    /// `take` for idle instance `inst` is one `queue::receive` now (nothing sent ahead to
+    /// serve, room for exactly one): the plain path then receives inline.
+    #[inline(always)]
+    fn single_receive(_: &Group, _: &Instance) -> bool {
+        false
+    }
     /// Instance `i` found nothing to take: wait (long poll) or poll again later.
     fn idle(e: Ctx, i: u32);
     /// Acknowledge `w` after processing (or dead-lettering): commit its offset or
@@ -259,9 +265,8 @@ impl Engine {
         with_model!(kind, M => M::settle(Ctx::new(self), i, w));
     }
 
-    /// The plain path's take for a queue group where the model's `take` is one receive
-    /// (an SQS consumer without a batch, a pub/sub subscriber, an exchange consumer with
-    /// nothing sent ahead and room for one more delivery), into the instance's hands:
+    /// The plain path's take where the model's `take` is one receive
+    /// ([`Model::single_receive`]), into the instance's hands:
     /// the receive is inlined where its work is stored, not returned through memory
     /// from the model, and what the plain path reads of it comes back in registers.
     /// `None` where the model must take; `Some(None)` when there was nothing to receive.
@@ -269,19 +274,12 @@ impl Engine {
     pub(super) fn queue_receive(&mut self, i: u32) -> Option<Option<Taken>> {
         let inst = &self.instances[i as usize];
         let group = &self.groups[inst.group as usize];
-        let w = match group.kind {
-            GroupKind::Sqs if group.batch <= 1 => queue::receive::<sqs::Sqs>(Ctx::new(self), i),
-            GroupKind::PubSub => queue::receive::<pubsub::PubSub>(Ctx::new(self), i),
-            // `Amqp::take` with nothing in hand or sent ahead: room for exactly one.
-            GroupKind::Amqp
-                if inst.work.is_none()
-                    && inst.prefetched.is_empty()
-                    && inst.pending.len() + 1 == group.prefetch as usize =>
-            {
-                queue::receive::<amqp::Amqp>(Ctx::new(self), i)
+        let w = with_model!(group.kind, M => {
+            if !M::single_receive(group, inst) {
+                return None;
             }
-            _ => return None,
-        };
+            queue::receive::<M>(Ctx::new(self), i)
+        });
         Some(w.map(|w| {
             let taken = Taken::of(&w);
             self.instances[i as usize].work = Some(w);

@@ -4,7 +4,7 @@
 
 use super::queue;
 use super::{Ctx, Model, View};
-use crate::consumer::{Group, PendingAck, Store, Work};
+use crate::consumer::{Group, Instance, PendingAck, Store, Work};
 use crate::scenario::{BrokerModel, Delivery};
 
 pub(super) struct Amqp;
@@ -31,6 +31,15 @@ impl Model for Amqp {
         let prefetch = e.group(inst.group).prefetch as usize;
         // basic.qos: nothing more while `prefetch` deliveries are unacknowledged.
         queue::take_prefetched::<Amqp>(e.re(), i, prefetch.saturating_sub(unacked))
+    }
+
+    /// `take` with nothing in hand or sent ahead and room for exactly one more delivery:
+    /// `take_prefetched` then receives once.
+    #[inline(always)]
+    fn single_receive(group: &Group, inst: &Instance) -> bool {
+        inst.work.is_none()
+            && inst.prefetched.is_empty()
+            && inst.pending.len() + 1 == group.prefetch as usize
     }
 
     #[inline]

@@ -3,7 +3,7 @@
 
 use super::queue;
 use super::{Ctx, Model, View};
-use crate::consumer::{Group, PendingAck, Store, Work};
+use crate::consumer::{Group, Instance, PendingAck, Store, Work};
 use crate::scenario::BrokerModel;
 
 pub(super) struct PubSub;
@@ -24,6 +24,11 @@ impl Model for PubSub {
     #[inline]
     fn take(mut e: Ctx, i: u32) -> Option<Work> {
         queue::receive::<PubSub>(e.re(), i)
+    }
+
+    #[inline(always)]
+    fn single_receive(_: &Group, _: &Instance) -> bool {
+        true
     }
 
     #[inline]

@@ -5,7 +5,7 @@
 
 use super::queue;
 use super::{Ctx, Model, View};
-use crate::consumer::{Group, PendingAck, Store, Work};
+use crate::consumer::{Group, Instance, PendingAck, Store, Work};
 use crate::event::Event;
 use crate::scenario::{BrokerModel, OnFailure};
 use crate::time::SimTime;
@@ -39,13 +39,20 @@ impl Model for Sqs {
 
     #[inline]
     fn take(mut e: Ctx, i: u32) -> Option<Work> {
-        let batch = e.group(e.instance(i).group).batch;
-        if batch > 1 {
-            // ReceiveMessage with MaxNumberOfMessages: a batch, served in turn.
-            queue::take_prefetched::<Sqs>(e.re(), i, batch as usize)
-        } else {
+        let group = e.group(e.instance(i).group);
+        if Self::single_receive(group, e.instance(i)) {
             queue::receive::<Sqs>(e.re(), i)
+        } else {
+            // ReceiveMessage with MaxNumberOfMessages: a batch, served in turn.
+            let batch = group.batch as usize;
+            queue::take_prefetched::<Sqs>(e.re(), i, batch)
         }
+    }
+
+    /// Without a batch (`batch = 1`), each take is one ReceiveMessage.
+    #[inline(always)]
+    fn single_receive(group: &Group, _: &Instance) -> bool {
+        group.batch <= 1
     }
 
     /// A long poll waits for a message (the consumer is woken when one comes), a short
