@@ -19,12 +19,15 @@
 //! - retention: an append may expire entries;
 //! - SQS FIFO deduplication and idempotent producers: the broker checks each request;
 //! - a group that joins late (`start_at`): appends move its offsets instead;
-//! - exactly-once delivery, idempotent consumers, resequencers: the side effect is
-//!   checked, held or marked;
+//! - exactly-once delivery and idempotent consumers: the side effect is checked or
+//!   marked;
 //! - pub/sub subscribers: a publish goes to a bounded output buffer;
 //! - services, outboxes, sagas, requesters, pipelines, priority classes, protection,
 //!   payload sizes: each hooks into making, applying or settling a message;
 //! - a traced message.
+//!
+//! A resequencer (`resequence = true`) stays plain: its group's applications go through
+//! it the generic way (`plain_apply_resequenced`), and everything else of theirs is plain.
 //!
 //! `capacity` with `on_full = "block"`, `"reject"` or `"drop-oldest"` stays plain: an
 //! append goes the generic way only while some group of the topic lags `capacity` or
@@ -73,7 +76,6 @@ impl Engine {
             let group = &self.groups[g];
             group.joined
                 && group.delivery != Delivery::ExactlyOnce
-                && group.reseq.is_none()
                 && !self.dedup_active(g as u32)
                 && !super::models::to_subscriber(group.kind)
         });
@@ -381,10 +383,26 @@ impl Engine {
         // For a duplicate's cause, as the generic path notes it; without a store there
         // is no dedup step to settle.
         self.dedup_note(g, &w);
-        self.plain_apply(g, w.msg);
+        if self.groups[g as usize].reseq.is_none() {
+            self.plain_apply(g, w.msg);
+        } else {
+            self.plain_apply_resequenced(g, w.msg);
+        }
         self.instances[i as usize].work = None;
         self.plain_settle(i, g, &w);
         self.try_start(i);
+    }
+
+    /// `apply_effect` on the plain path for a group with a resequencer: the message is
+    /// held until its key's predecessors are through, or applied, releasing any held
+    /// successors (out of line: only a resequencing group pays for the calls).
+    #[inline(never)]
+    fn plain_apply_resequenced(&mut self, g: u32, msg: Msg) {
+        if self.resequence_holds(g, msg) {
+            return;
+        }
+        self.plain_apply(g, msg);
+        self.resequence_applied(g, msg);
     }
 
     /// `apply_copy` on the plain path: a first application is counted here; anything

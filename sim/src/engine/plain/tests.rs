@@ -78,6 +78,7 @@ fn every_shipped_scenario_gives_the_same_summary_on_both_paths() {
         "mm1-exchange.toml",
         "partitions-1000.toml",
         "keys-100k.toml",
+        "keys-100k-resequenced.toml",
         "mmc.toml",
     ] {
         assert!(
@@ -155,6 +156,7 @@ fn eligible(
     on_full: usize,
     acks: usize,
     extra: usize,
+    resequence: usize,
 ) -> String {
     let model_name = ["log", "queue", "exchange"][model];
     let arrival = ["poisson", "constant", "bursty"][arrival];
@@ -200,6 +202,14 @@ fn eligible(
         if commit {
             text.push_str("commit_interval = \"50ms\"\n");
         }
+        if g == 0 && resequence > 0 {
+            // A small buffer and a short gap timeout hold, skip and let go on a full
+            // buffer; the default ones mostly hold.
+            let (buffer, gap) = [(2, "5ms"), (1000, "1s")][resequence - 1];
+            text.push_str(&format!(
+                "resequence = true\nresequence_buffer = {buffer}\ngap_timeout = \"{gap}\"\n"
+            ));
+        }
         if model == 1 {
             let (batch, wait) = [(1, "20s"), (4, "20s"), (1, "0s")][(extra + g) % 3];
             text.push_str(&format!("batch = {batch}\nwait_time = \"{wait}\"\n"));
@@ -237,11 +247,12 @@ proptest! {
         on_full in 0usize..3,
         acks in 0usize..2,
         extra in 0usize..6,
+        resequence in 0usize..3,
         seed in 0u64..1000,
     ) {
         let text = eligible(
             model, partitions, instances, groups, rate, arrival, service, delivery, commit,
-            ordered, keys, capacity, on_full, acks, extra,
+            ordered, keys, capacity, on_full, acks, extra, resequence,
         );
         let s = Scenario::from_toml(&text, "plain.toml").expect("a valid scenario");
         let took_plain = same_both_ways(&s, seed, &text);
