@@ -227,7 +227,7 @@ pub struct Engine {
     /// held its log back at the last trim (`retention.rs`), looked at first by the next.
     trim_hint: Vec<Option<u32>>,
     /// The lean handlers run the hot events (`plain.rs`): chosen when built, off for
-    /// good once a live fault or a trace needs the generic ones.
+    /// good once a fault starts or a trace needs the generic ones.
     plain: bool,
 }
 

@@ -93,6 +93,10 @@ impl Engine {
     }
 
     pub(super) fn on_fault_start(&mut self, f: u32) {
+        // Faults change what the plain path's handlers leave out (instances down or slow,
+        // poison, zombies): the rest of the run is the generic path's, as after a fault
+        // injected live.
+        self.leave_plain();
         let fault = &self.faults[f as usize];
         let (kind, target) = (*fault.cfg.kind.get_ref(), fault.target);
         let name = fault.cfg.target.get_ref().clone();

@@ -9,8 +9,10 @@
 //!
 //! What sends a scenario down the generic path, and why (each is a branch or a call per
 //! message the lean handlers leave out):
-//! - any fault (poison, crashes, slow instances, cut-off zombies, replays, network
-//!   faults) and an instance or producer that can be down or unreachable;
+//! - a fault that has started (poison, crashes, slow instances, cut-off zombies, replays,
+//!   network faults): a run leaves the plain path when its first fault starts (a network
+//!   fault, which needs the asynchronous network, keeps it off from the start), and an
+//!   instance or producer that can be down or unreachable;
 //! - an asynchronous network (latency, loss, duplication, retries, claim-check payloads):
 //!   requests then travel as events with timeouts;
 //! - `acks = "all"`, replication, a flush interval: acknowledgements wait for the high
@@ -56,7 +58,6 @@ impl Engine {
     pub(super) fn plain_eligible(&self) -> bool {
         let sc = &self.scenario;
         let broker_plain = !self.net_async
-            && self.faults.is_empty()
             && self.broker.acks != Acks::All
             && self.broker.high_watermark.is_none()
             && self.broker.on_full != OnFull::Spill
@@ -85,8 +86,7 @@ impl Engine {
             && sc.sagas.is_empty()
             && !self.protection.on
             && self.payload.is_none()
-            && self.classes.is_empty()
-            && sc.faults.is_empty();
+            && self.classes.is_empty();
         broker_plain
             && topics_plain
             && producers_plain
@@ -427,6 +427,9 @@ impl Engine {
             let latency = self.now.since(msg.born).0.max(1);
             group.metrics.latency.record(latency);
             group.metrics.record_sojourn(self.now.since(msg.arrived));
+            // A scenario with faults keeps the latencies outside their windows (before
+            // the first one starts, and so on the plain path, all of them).
+            self.record_window(g, msg.born, latency);
         }
     }
 
