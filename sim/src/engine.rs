@@ -226,9 +226,12 @@ pub struct Engine {
     /// By global log partition (`index_partitions`): the group whose committed offset
     /// held its log back at the last trim (`retention.rs`), looked at first by the next.
     trim_hint: Vec<Option<u32>>,
-    /// The lean handlers run the hot events (`plain.rs`): chosen when built, off for
-    /// good once a fault starts or a trace needs the generic ones.
+    /// The lean handlers run the hot events (`plain.rs`): chosen when built, off while a
+    /// fault is under way, and for good once a trace or a fault the lean handlers cannot
+    /// come back from needs the generic ones.
     plain: bool,
+    /// The plain path may come back once the faults are over (`resume_plain`).
+    resumable: bool,
 }
 
 impl Engine {
@@ -345,6 +348,7 @@ impl Engine {
             candidates,
             trim_hint: Vec::new(),
             plain: false,
+            resumable: false,
             rebalance_held: false,
             rebalance_due: Vec::new(),
             nodes_up: vec![true; *sc.broker.nodes.get_ref() as usize],
@@ -355,6 +359,7 @@ impl Engine {
         engine.track_queue_bytes();
         engine.start();
         engine.plain = engine.plain_eligible();
+        engine.resumable = engine.plain;
         engine
     }
 

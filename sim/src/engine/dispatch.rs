@@ -67,7 +67,10 @@ impl Engine {
             Event::TxCommit { producer, tx } => self.on_tx_commit(producer, tx),
             Event::TxReply { producer, tx } => self.on_tx_reply(producer, tx),
             Event::FaultStart { fault } => self.on_fault_start(fault),
-            Event::FaultEnd { fault } => self.on_fault_end(fault),
+            Event::FaultEnd { fault } => {
+                self.on_fault_end(fault);
+                self.resume_plain();
+            }
             Event::Sample => {
                 self.expire_retention_everywhere();
                 self.close_bucket();
@@ -75,6 +78,7 @@ impl Engine {
                 if next <= self.end {
                     self.queue.push(next, Event::Sample);
                 }
+                self.resume_plain();
             }
             Event::SpillRead { topic } => self.on_spill_read(topic),
             Event::Poll { instance } => {

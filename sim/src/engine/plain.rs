@@ -9,10 +9,11 @@
 //!
 //! What sends a scenario down the generic path, and why (each is a branch or a call per
 //! message the lean handlers leave out):
-//! - a fault that has started (poison, crashes, slow instances, cut-off zombies, replays,
-//!   network faults): a run leaves the plain path when its first fault starts (a network
-//!   fault, which needs the asynchronous network, keeps it off from the start), and an
-//!   instance or producer that can be down or unreachable;
+//! - a fault under way (poison, crashes, slow instances, cut-off zombies, replays, network
+//!   faults): a run leaves the plain path when a fault starts (a network fault, which
+//!   needs the asynchronous network, keeps it off from the start), and comes back once
+//!   every fault is over if they only crashed or slowed consumer instances and every
+//!   instance is up and at full speed again (`resume_plain`); a producer that is down;
 //! - an asynchronous network (latency, loss, duplication, retries, claim-check payloads):
 //!   requests then travel as events with timeouts;
 //! - `acks = "all"`, replication, a flush interval: acknowledgements wait for the high
@@ -65,9 +66,10 @@ impl Engine {
         let topics_plain = self.topics.iter().all(|t| {
             t.retention.is_none()
                 && !t.fifo
-                && t.partitions
-                    .iter()
-                    .all(|p| p.replicas.replicas.len() <= 1 && p.replicas.leader.is_some())
+                && t.partitions.iter().all(|p| {
+                    matches!(&p.replicas.replicas[..], [r] if r.in_sync && self.nodes_up[r.node as usize])
+                        && p.replicas.leader.is_some()
+                })
         });
         let producers_plain = (0..self.producers.len() as u32).all(|p| {
             let prod = &self.producers[p as usize];
@@ -100,7 +102,43 @@ impl Engine {
     /// Forces the generic handlers from now on (tests compare the two paths).
     #[doc(hidden)]
     pub fn force_generic(&mut self) {
+        self.resumable = false;
         self.leave_plain();
+    }
+
+    /// Back to the plain path, once every fault is over, when the faults were ones the
+    /// lean handlers can come back from (consumer instances crashed or slowed: what
+    /// they leave behind, redeliveries, duplicates and rebalances, both paths handle
+    /// alike) and left nothing they leave out: every instance up, reachable and at full
+    /// speed, no zombie's work in hand, and everything `plain_eligible` asks of the
+    /// scenario still so. Asked when a fault ends and at every sample, so a run whose
+    /// faults come early (a scenario scaled up with `--messages`) spends the rest of its
+    /// time on the plain path.
+    pub(super) fn resume_plain(&mut self) {
+        use crate::scenario::{FaultKind, Target};
+        if self.plain || !self.resumable || self.faults.iter().any(|f| f.open) {
+            return;
+        }
+        let recoverable = self.faults.iter().all(|f| {
+            matches!(
+                (*f.cfg.kind.get_ref(), f.target),
+                (
+                    FaultKind::Crash | FaultKind::Slow,
+                    Target::Instance(..) | Target::Group(_)
+                )
+            )
+        });
+        if !recoverable {
+            self.resumable = false;
+            return;
+        }
+        let calm = self
+            .instances
+            .iter()
+            .all(|i| i.up && i.reachable && i.slow == 1.0 && i.work.is_none_or(|w| !w.fenced));
+        if calm && self.plain_eligible() {
+            self.plain = true;
+        }
     }
 
     /// Leaves the plain path for the rest of the run (a live fault or a trace needs the

@@ -138,6 +138,63 @@ fn a_broker_crash_injected_live_finds_the_replicas_where_the_generic_path_left_t
     assert!(plain != calm, "the crash changed nothing");
 }
 
+/// Runs `text` to the end both ways; the summaries, and whether the plain path was in
+/// use at the end.
+fn to_the_end(text: &str) -> (String, String, bool) {
+    let s = Scenario::from_toml(text, "faults.toml").expect("valid");
+    let run = |generic: bool| {
+        let mut e = Engine::new(&s, s.seed);
+        if generic {
+            e.force_generic();
+        }
+        while e.step() {}
+        (format!("{:?}", e.summary()), e.plain_path())
+    };
+    let ((plain, at_end), (generic, generic_at_end)) = (run(false), run(true));
+    assert!(!generic_at_end, "forced generic, yet plain at the end");
+    (plain, generic, at_end)
+}
+
+/// Crashes and a slow window over: the run is back on the plain path after them, and its
+/// summary is the generic path's (the shipped crash scenario, scaled up so that most of
+/// it comes after its two crashes, which leave redeliveries, duplicates and rebalances).
+#[test]
+fn the_plain_path_comes_back_once_crashes_and_slow_windows_are_over() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios/crash-during-processing.toml");
+    let text = std::fs::read_to_string(&path).expect("the scenario");
+    let text = text.replace("duration = \"60s\"", "duration = \"90s\"");
+    assert!(text.contains("duration = \"90s\""), "the run lengthened");
+    let slow = "[[fault]]\nat = \"50s\"\nkind = \"slow\"\ntarget = \"charger\"\n\
+                duration = \"10s\"\nfactor = 3\n";
+    let text = text.replace("[expect]", &format!("{slow}\n[expect]"));
+    let (plain, generic, at_end) = to_the_end(&text);
+    assert!(plain == generic, "plain:   {plain}\ngeneric: {generic}");
+    assert!(at_end, "the plain path did not come back after the faults");
+}
+
+/// A poison fault, or one without an end, keeps the run on the generic path: poison
+/// messages may still be in the log, and the lean handlers never fail a message.
+#[test]
+fn poison_and_endless_faults_keep_the_generic_path() {
+    let base = "name = \"f\"\nduration = \"3s\"\ndrain = \"5s\"\n[broker]\nmodel = \"log\"\n\
+                [[topic]]\nname = \"t\"\npartitions = 2\n[[producer]]\nname = \"p\"\n\
+                topic = \"t\"\nrate = 500\n[[consumer]]\ngroup = \"g\"\ntopic = \"t\"\n\
+                instances = 2\nservice_time = \"exp(1ms)\"\n";
+    for fault in [
+        "[[fault]]\nat = \"1s\"\nkind = \"poison\"\ntarget = \"p\"\nduration = \"100ms\"\n\
+         rate = 0.5\n",
+        "[[fault]]\nat = \"1s\"\nkind = \"crash\"\ntarget = \"g/1\"\n",
+    ] {
+        let (plain, generic, at_end) = to_the_end(&format!("{base}{fault}"));
+        assert!(
+            plain == generic,
+            "{fault}\nplain:   {plain}\ngeneric: {generic}"
+        );
+        assert!(!at_end, "{fault}: back on the plain path");
+    }
+}
+
 /// A scenario the plain path takes, from the drawn settings.
 #[allow(clippy::too_many_arguments)]
 fn eligible(
@@ -157,6 +214,7 @@ fn eligible(
     acks: usize,
     extra: usize,
     resequence: usize,
+    faults: usize,
 ) -> String {
     let model_name = ["log", "queue", "exchange"][model];
     let arrival = ["poisson", "constant", "bursty"][arrival];
@@ -221,6 +279,24 @@ fn eligible(
             text.push_str(&format!("bindings = {bindings}\nprefetch = {prefetch}\n"));
         }
     }
+    // Faults the plain path comes back from: an instance crashed, the group slowed,
+    // then both with a crash of the whole group inside the slow window.
+    let crash = "[[fault]]\nat = \"400ms\"\nkind = \"crash\"\ntarget = \"g0/0\"\n\
+                 duration = \"300ms\"\n";
+    let slow = "[[fault]]\nat = \"300ms\"\nkind = \"slow\"\ntarget = \"g0\"\n\
+                duration = \"900ms\"\nfactor = 8\n";
+    let group_crash = "[[fault]]\nat = \"700ms\"\nkind = \"crash\"\ntarget = \"g0\"\n\
+                       duration = \"200ms\"\n";
+    match faults {
+        1 => text.push_str(crash),
+        2 => text.push_str(slow),
+        3 => {
+            text.push_str(crash);
+            text.push_str(slow);
+            text.push_str(group_crash);
+        }
+        _ => {}
+    }
     text
 }
 
@@ -248,11 +324,12 @@ proptest! {
         acks in 0usize..2,
         extra in 0usize..6,
         resequence in 0usize..3,
+        faults in 0usize..4,
         seed in 0u64..1000,
     ) {
         let text = eligible(
             model, partitions, instances, groups, rate, arrival, service, delivery, commit,
-            ordered, keys, capacity, on_full, acks, extra, resequence,
+            ordered, keys, capacity, on_full, acks, extra, resequence, faults,
         );
         let s = Scenario::from_toml(&text, "plain.toml").expect("a valid scenario");
         let took_plain = same_both_ways(&s, seed, &text);
