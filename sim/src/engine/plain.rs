@@ -12,8 +12,9 @@
 //! - a fault under way (poison, crashes, slow instances, cut-off zombies, replays, network
 //!   faults): a run leaves the plain path when a fault starts (a network fault, which
 //!   needs the asynchronous network, keeps it off from the start), and comes back once
-//!   every fault is over if they only crashed or slowed consumer instances and every
-//!   instance is up and at full speed again (`resume_plain`); a producer that is down;
+//!   every fault is over if they only crashed or slowed consumer instances or crashed
+//!   producers, and every instance is up and at full speed again (`resume_plain`); a
+//!   producer that is down;
 //! - an asynchronous network (latency, loss, duplication, retries, claim-check payloads):
 //!   requests then travel as events with timeouts;
 //! - `acks = "all"`, replication, a flush interval: acknowledgements wait for the high
@@ -107,9 +108,9 @@ impl Engine {
     }
 
     /// Back to the plain path, once every fault is over, when the faults were ones the
-    /// lean handlers can come back from (consumer instances crashed or slowed: what
-    /// they leave behind, redeliveries, duplicates and rebalances, both paths handle
-    /// alike) and left nothing they leave out: every instance up, reachable and at full
+    /// lean handlers can come back from (consumer instances crashed or slowed, producers
+    /// crashed: what they leave behind, redeliveries, duplicates, rebalances and dropped
+    /// sends, both paths handle alike) and left nothing they leave out: every instance up, reachable and at full
     /// speed, no zombie's work in hand, and everything `plain_eligible` asks of the
     /// scenario still so. Asked when a fault ends and at every sample, so a run whose
     /// faults come early (a scenario scaled up with `--messages`) spends the rest of its
@@ -125,7 +126,7 @@ impl Engine {
                 (
                     FaultKind::Crash | FaultKind::Slow,
                     Target::Instance(..) | Target::Group(_)
-                )
+                ) | (FaultKind::Crash, Target::Producer(_))
             )
         });
         if !recoverable {

@@ -155,9 +155,9 @@ fn to_the_end(text: &str) -> (String, String, bool) {
     (plain, generic, at_end)
 }
 
-/// Crashes and a slow window over: the run is back on the plain path after them, and its
-/// summary is the generic path's (the shipped crash scenario, scaled up so that most of
-/// it comes after its two crashes, which leave redeliveries, duplicates and rebalances).
+/// Crashes, a slow window and a producer's crash over: the run is back on the plain path
+/// after them, and its summary is the generic path's (the shipped crash scenario,
+/// lengthened, whose two crashes leave redeliveries, duplicates and rebalances).
 #[test]
 fn the_plain_path_comes_back_once_crashes_and_slow_windows_are_over() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -166,7 +166,8 @@ fn the_plain_path_comes_back_once_crashes_and_slow_windows_are_over() {
     let text = text.replace("duration = \"60s\"", "duration = \"90s\"");
     assert!(text.contains("duration = \"90s\""), "the run lengthened");
     let slow = "[[fault]]\nat = \"50s\"\nkind = \"slow\"\ntarget = \"charger\"\n\
-                duration = \"10s\"\nfactor = 3\n";
+                duration = \"10s\"\nfactor = 3\n\n[[fault]]\nat = \"65s\"\nkind = \"crash\"\n\
+                target = \"checkout\"\nduration = \"2s\"\n";
     let text = text.replace("[expect]", &format!("{slow}\n[expect]"));
     let (plain, generic, at_end) = to_the_end(&text);
     assert!(plain == generic, "plain:   {plain}\ngeneric: {generic}");
@@ -280,13 +281,16 @@ fn eligible(
         }
     }
     // Faults the plain path comes back from: an instance crashed, the group slowed,
-    // then both with a crash of the whole group inside the slow window.
+    // both with a crash of the whole group inside the slow window, the producer crashed
+    // across an instance's crash.
     let crash = "[[fault]]\nat = \"400ms\"\nkind = \"crash\"\ntarget = \"g0/0\"\n\
                  duration = \"300ms\"\n";
     let slow = "[[fault]]\nat = \"300ms\"\nkind = \"slow\"\ntarget = \"g0\"\n\
                 duration = \"900ms\"\nfactor = 8\n";
     let group_crash = "[[fault]]\nat = \"700ms\"\nkind = \"crash\"\ntarget = \"g0\"\n\
                        duration = \"200ms\"\n";
+    let producer_crash = "[[fault]]\nat = \"500ms\"\nkind = \"crash\"\ntarget = \"p\"\n\
+                          duration = \"300ms\"\n";
     match faults {
         1 => text.push_str(crash),
         2 => text.push_str(slow),
@@ -294,6 +298,10 @@ fn eligible(
             text.push_str(crash);
             text.push_str(slow);
             text.push_str(group_crash);
+        }
+        4 => {
+            text.push_str(producer_crash);
+            text.push_str(crash);
         }
         _ => {}
     }
@@ -324,7 +332,7 @@ proptest! {
         acks in 0usize..2,
         extra in 0usize..6,
         resequence in 0usize..3,
-        faults in 0usize..4,
+        faults in 0usize..5,
         seed in 0u64..1000,
     ) {
         let text = eligible(
