@@ -574,4 +574,6 @@ impl Taken {
 }
 
 #[cfg(test)]
+mod resume_tests;
+#[cfg(test)]
 mod tests;

@@ -138,64 +138,6 @@ fn a_broker_crash_injected_live_finds_the_replicas_where_the_generic_path_left_t
     assert!(plain != calm, "the crash changed nothing");
 }
 
-/// Runs `text` to the end both ways; the summaries, and whether the plain path was in
-/// use at the end.
-fn to_the_end(text: &str) -> (String, String, bool) {
-    let s = Scenario::from_toml(text, "faults.toml").expect("valid");
-    let run = |generic: bool| {
-        let mut e = Engine::new(&s, s.seed);
-        if generic {
-            e.force_generic();
-        }
-        while e.step() {}
-        (format!("{:?}", e.summary()), e.plain_path())
-    };
-    let ((plain, at_end), (generic, generic_at_end)) = (run(false), run(true));
-    assert!(!generic_at_end, "forced generic, yet plain at the end");
-    (plain, generic, at_end)
-}
-
-/// Crashes, a slow window and a producer's crash over: the run is back on the plain path
-/// after them, and its summary is the generic path's (the shipped crash scenario,
-/// lengthened, whose two crashes leave redeliveries, duplicates and rebalances).
-#[test]
-fn the_plain_path_comes_back_once_crashes_and_slow_windows_are_over() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../scenarios/crash-during-processing.toml");
-    let text = std::fs::read_to_string(&path).expect("the scenario");
-    let text = text.replace("duration = \"60s\"", "duration = \"90s\"");
-    assert!(text.contains("duration = \"90s\""), "the run lengthened");
-    let slow = "[[fault]]\nat = \"50s\"\nkind = \"slow\"\ntarget = \"charger\"\n\
-                duration = \"10s\"\nfactor = 3\n\n[[fault]]\nat = \"65s\"\nkind = \"crash\"\n\
-                target = \"checkout\"\nduration = \"2s\"\n";
-    let text = text.replace("[expect]", &format!("{slow}\n[expect]"));
-    let (plain, generic, at_end) = to_the_end(&text);
-    assert!(plain == generic, "plain:   {plain}\ngeneric: {generic}");
-    assert!(at_end, "the plain path did not come back after the faults");
-}
-
-/// A poison fault, or one without an end, keeps the run on the generic path: poison
-/// messages may still be in the log, and the lean handlers never fail a message.
-#[test]
-fn poison_and_endless_faults_keep_the_generic_path() {
-    let base = "name = \"f\"\nduration = \"3s\"\ndrain = \"5s\"\n[broker]\nmodel = \"log\"\n\
-                [[topic]]\nname = \"t\"\npartitions = 2\n[[producer]]\nname = \"p\"\n\
-                topic = \"t\"\nrate = 500\n[[consumer]]\ngroup = \"g\"\ntopic = \"t\"\n\
-                instances = 2\nservice_time = \"exp(1ms)\"\n";
-    for fault in [
-        "[[fault]]\nat = \"1s\"\nkind = \"poison\"\ntarget = \"p\"\nduration = \"100ms\"\n\
-         rate = 0.5\n",
-        "[[fault]]\nat = \"1s\"\nkind = \"crash\"\ntarget = \"g/1\"\n",
-    ] {
-        let (plain, generic, at_end) = to_the_end(&format!("{base}{fault}"));
-        assert!(
-            plain == generic,
-            "{fault}\nplain:   {plain}\ngeneric: {generic}"
-        );
-        assert!(!at_end, "{fault}: back on the plain path");
-    }
-}
-
 /// A scenario the plain path takes, from the drawn settings.
 #[allow(clippy::too_many_arguments)]
 fn eligible(
