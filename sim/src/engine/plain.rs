@@ -36,9 +36,10 @@
 //! `capacity` with `on_full = "block"`, `"reject"` or `"drop-oldest"` stays plain: an
 //! append goes the generic way only while some group of the topic lags `capacity` or
 //! more (its lag bounds the backlog `is_full` counts), or something is parked or blocked.
-//! A live fault injection or a trace turns the plain path off for the rest of the run;
-//! its state is the generic path's (`leave_plain` brings up the one thing the plain path
-//! leaves behind, a lone replica's offsets), so the generic handlers simply carry on.
+//! A fault starting (scheduled or injected live) or a trace turns the plain path off; its
+//! state is the generic path's (`leave_plain` brings up the one thing the plain path
+//! leaves behind, a lone replica's offsets), so the generic handlers simply carry on, and
+//! after the faults the plain handlers pick up the same state (`resume_plain`).
 //!
 //! `MQLAB_GENERIC_PATH=1` in the environment (or [`Engine::force_generic`]) forces the
 //! generic path, for the tests that compare the two.
@@ -110,11 +111,12 @@ impl Engine {
     /// Back to the plain path, once every fault is over, when the faults were ones the
     /// lean handlers can come back from (consumer instances crashed or slowed, producers
     /// crashed: what they leave behind, redeliveries, duplicates, rebalances and dropped
-    /// sends, both paths handle alike) and left nothing they leave out: every instance up, reachable and at full
-    /// speed, no zombie's work in hand, and everything `plain_eligible` asks of the
-    /// scenario still so. Asked when a fault ends and at every sample, so a run whose
-    /// faults come early (a scenario scaled up with `--messages`) spends the rest of its
-    /// time on the plain path.
+    /// sends, both paths handle alike) and left nothing they leave out: every instance
+    /// up, reachable and at full speed, no zombie's work in hand, and everything
+    /// `plain_eligible` asks of the scenario still so. A fault kind not named here keeps
+    /// the generic path to the end. Asked when a fault ends and at every sample, so a run
+    /// whose faults come early (a scenario scaled up with `--messages`) spends the rest
+    /// of its time on the plain path.
     pub(super) fn resume_plain(&mut self) {
         use crate::scenario::{FaultKind, Target};
         if self.plain || !self.resumable || self.faults.iter().any(|f| f.open) {
@@ -142,8 +144,8 @@ impl Engine {
         }
     }
 
-    /// Leaves the plain path for the rest of the run (a live fault or a trace needs the
-    /// generic handlers). The plain path leaves a lone replica's log end and flushed
+    /// Leaves the plain path (a fault or a trace needs the generic handlers; after a
+    /// fault, `resume_plain` may bring it back). The plain path leaves a lone replica's log end and flushed
     /// offsets behind (see `plain_append`); they are brought up to what the generic
     /// path would have left, the partition's log end, before anything reads them.
     pub(super) fn leave_plain(&mut self) {
@@ -475,7 +477,8 @@ impl Engine {
     }
 
     /// `record_window` out of line: only a run with faults pays for the call (inlined, it
-    /// cost mm1 20 instructions a message).
+    /// cost mm1 20 instructions a message). Cold: the fault-free runs keep the layout
+    /// they had; a run with faults pays a call a message, as the generic path does.
     #[cold]
     #[inline(never)]
     fn plain_record_window(&mut self, g: u32, born: SimTime, latency: u64) {
