@@ -230,7 +230,8 @@ pub struct Engine {
     /// fault is under way, and for good once a trace or a fault the lean handlers cannot
     /// come back from needs the generic ones.
     plain: bool,
-    /// The plain path may come back once the faults are over (`resume_plain`).
+    /// The run was built plain and not forced generic: the plain path may come back
+    /// once the faults are over (`resume_plain`).
     resumable: bool,
 }
 

@@ -33,6 +33,22 @@ fn effect(kind: FaultKind, target: Target) -> Effect {
     }
 }
 
+/// Whether the plain path can come back after this fault once it is over (`resume_plain`):
+/// a consumer instance or group crashed or slowed, or a producer crashed, leaves behind
+/// only what both paths handle alike (redeliveries, duplicates, rebalances, dropped
+/// sends). Poison may still sit in the log, and broker, network and the other faults
+/// change state the plain handlers never read; a kind added later is not recoverable
+/// until someone decides it is.
+pub(super) fn recoverable(kind: FaultKind, target: Target) -> bool {
+    matches!(
+        (kind, target),
+        (
+            FaultKind::Crash | FaultKind::Slow,
+            Target::Instance(..) | Target::Group(_)
+        ) | (FaultKind::Crash, Target::Producer(_))
+    )
+}
+
 impl Engine {
     /// Whether `target` covers consumer instance `i` (a group covers its instances).
     fn covers_instance(&self, target: Target, i: u32) -> bool {

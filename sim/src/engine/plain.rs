@@ -108,38 +108,25 @@ impl Engine {
         self.leave_plain();
     }
 
-    /// Back to the plain path, once every fault is over, when the faults were ones the
-    /// lean handlers can come back from (consumer instances crashed or slowed, producers
-    /// crashed: what they leave behind, redeliveries, duplicates, rebalances and dropped
-    /// sends, both paths handle alike) and left nothing they leave out: every instance
-    /// up, reachable and at full speed, no zombie's work in hand, and everything
-    /// `plain_eligible` asks of the scenario still so. A fault kind not named here keeps
-    /// the generic path to the end. Asked when a fault ends and at every sample, so a run
-    /// whose faults come early (a scenario scaled up with `--messages`) spends the rest
-    /// of its time on the plain path.
+    /// Back to the plain path, once every fault is over, when every fault so far is one
+    /// the lean handlers can come back from (`fault::recoverable`) and left nothing they
+    /// leave out: every instance live and at full speed, no zombie's work in hand, and
+    /// everything `plain_eligible` asks of the scenario still so. Asked when a fault ends
+    /// and at every sample, so a run whose faults come early (a scenario scaled up with
+    /// `--messages`) spends the rest of its time on the plain path.
     pub(super) fn resume_plain(&mut self) {
-        use crate::scenario::{FaultKind, Target};
-        if self.plain || !self.resumable || self.faults.iter().any(|f| f.open) {
+        if self.plain || !self.resumable {
             return;
         }
-        let recoverable = self.faults.iter().all(|f| {
-            matches!(
-                (*f.cfg.kind.get_ref(), f.target),
-                (
-                    FaultKind::Crash | FaultKind::Slow,
-                    Target::Instance(..) | Target::Group(_)
-                ) | (FaultKind::Crash, Target::Producer(_))
-            )
-        });
-        if !recoverable {
-            self.resumable = false;
-            return;
-        }
-        let calm = self
-            .instances
+        let over = self
+            .faults
             .iter()
-            .all(|i| i.up && i.reachable && i.slow == 1.0 && i.work.is_none_or(|w| !w.fenced));
-        if calm && self.plain_eligible() {
+            .all(|f| !f.open && super::fault::recoverable(*f.cfg.kind.get_ref(), f.target));
+        let calm = (0..self.instances.len() as u32).all(|i| {
+            let inst = &self.instances[i as usize];
+            self.live(i) && inst.slow == 1.0 && inst.work.is_none_or(|w| !w.fenced)
+        });
+        if over && calm && self.plain_eligible() {
             self.plain = true;
         }
     }
