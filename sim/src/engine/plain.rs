@@ -576,4 +576,6 @@ impl Taken {
 #[cfg(test)]
 mod resume_tests;
 #[cfg(test)]
+mod sweep_tests;
+#[cfg(test)]
 mod tests;

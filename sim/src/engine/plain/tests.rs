@@ -19,7 +19,7 @@ fn run(scenario: &Scenario, seed: u64, generic: bool) -> (String, bool) {
 }
 
 /// Runs both ways and asserts the same summary; returns whether the plain path ran.
-fn same_both_ways(scenario: &Scenario, seed: u64, what: &str) -> bool {
+pub(super) fn same_both_ways(scenario: &Scenario, seed: u64, what: &str) -> bool {
     let (plain, took_plain) = run(scenario, seed, false);
     let (generic, took_generic) = run(scenario, seed, true);
     assert!(!took_generic, "{what}: forced generic");
@@ -140,7 +140,7 @@ fn a_broker_crash_injected_live_finds_the_replicas_where_the_generic_path_left_t
 
 /// A scenario the plain path takes, from the drawn settings.
 #[allow(clippy::too_many_arguments)]
-fn eligible(
+pub(super) fn eligible(
     model: usize,
     partitions: u32,
     instances: u32,
