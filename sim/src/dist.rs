@@ -33,8 +33,22 @@ impl Dist {
     /// The distribution that is always zero.
     pub const ZERO: Dist = Dist::Const(SimDuration::ZERO);
 
-    /// Draws one duration.
+    /// Draws one duration. The exponential, the queueing models' service time, is drawn
+    /// where it is asked for; the rest out of line.
+    #[inline(always)]
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> SimDuration {
+        match *self {
+            Dist::Exp(mean) => {
+                let x: f64 = Exp1.sample(rng);
+                SimDuration((x * mean.0 as f64) as u64)
+            }
+            _ => self.sample_other(rng),
+        }
+    }
+
+    /// `sample` for everything but the exponential.
+    #[inline(never)]
+    fn sample_other<R: Rng + ?Sized>(&self, rng: &mut R) -> SimDuration {
         match *self {
             Dist::Const(d) => d,
             Dist::Exp(mean) => {

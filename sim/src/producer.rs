@@ -193,9 +193,20 @@ impl Producer {
         self.arrival == Arrival::Bursty
     }
 
-    /// The gap to the next arrival.
-    #[inline]
+    /// The gap to the next arrival. Poisson arrivals are drawn where they are asked for;
+    /// the rest out of line.
+    #[inline(always)]
     pub fn next_gap(&mut self) -> SimDuration {
+        if self.arrival == Arrival::Poisson {
+            let x: f64 = Exp1.sample(&mut self.rng);
+            return SimDuration((x * self.gap_ns) as u64);
+        }
+        self.other_gap()
+    }
+
+    /// `next_gap` for constant and bursty arrivals.
+    #[inline(never)]
+    fn other_gap(&mut self) -> SimDuration {
         match self.arrival {
             Arrival::Constant => {
                 // From the k-th to the (k+1)-th arrival, each placed at k * gap rounded
@@ -243,8 +254,19 @@ impl Producer {
         *n - 1
     }
 
-    #[inline]
+    /// One key (without a Zipf law, which draws even then) draws nothing, and is known
+    /// without a call.
+    #[inline(always)]
     fn draw_key(&mut self) -> u32 {
+        if self.keys == 1 && self.zipf.is_none() {
+            return 0;
+        }
+        self.draw_of_many()
+    }
+
+    /// `draw_key` for a Zipf law or more than one key.
+    #[inline(never)]
+    fn draw_of_many(&mut self) -> u32 {
         match &self.zipf {
             Some(z) => (z.sample(&mut self.rng) as u32).clamp(1, self.keys) - 1,
             None if self.keys == 1 => 0,
