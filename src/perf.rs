@@ -109,6 +109,7 @@ pub fn perf(args: &PerfArgs) -> anyhow::Result<ExitCode> {
     let mut heap: Option<anchors::Anchor> = None;
     let mut simpy: Option<anchors::Anchor> = None;
     let mut kept: Vec<Vec<rows::Measured>> = Vec::new();
+    let mut rounds: Vec<table::Round> = Vec::new();
     for round in 1..=args.repeat {
         let of = if args.repeat > 1 {
             format!(" (round {round} of {})", args.repeat)
@@ -116,11 +117,12 @@ pub fn perf(args: &PerfArgs) -> anyhow::Result<ExitCode> {
             String::new()
         };
         progress(&format!("heap_limit{of}"));
-        keep_faster(
-            &mut heap,
-            anchors::heap_limit(&place, args.messages)?,
-            |a| a.wall_s,
-        );
+        let anchor = anchors::heap_limit(&place, args.messages)?;
+        let mut this = table::Round {
+            heap: anchor.clone(),
+            rows: Vec::new(),
+        };
+        keep_faster(&mut heap, anchor, |a| a.wall_s);
         if !args.skip_simpy {
             progress(&format!("SimPy, {} customers{of}", args.simpy_customers));
             keep_faster(
@@ -133,6 +135,7 @@ pub fn perf(args: &PerfArgs) -> anyhow::Result<ExitCode> {
             let name = clap::ValueEnum::to_possible_value(&row).expect("every row has a name");
             progress(&format!("{}{of}", name.get_name()));
             let runs = rows::run(&exe, row, args.messages)?;
+            this.rows.extend(runs.iter().cloned());
             match kept.get_mut(at) {
                 // Each of the row's processes keeps its own fastest run.
                 Some(best) => {
@@ -145,6 +148,7 @@ pub fn perf(args: &PerfArgs) -> anyhow::Result<ExitCode> {
                 None => kept.push(runs),
             }
         }
+        rounds.push(this);
     }
     let heap = heap.expect("at least one round");
     let measured: Vec<rows::Measured> = kept.into_iter().flatten().collect();
@@ -157,13 +161,15 @@ pub fn perf(args: &PerfArgs) -> anyhow::Result<ExitCode> {
         Some(Ok(c)) => c.as_slice(),
         _ => &[],
     };
-    let targets = table::targets(
+    let mut targets = table::targets(
         &measured,
         Some(&heap),
         simpy.as_ref(),
         counted,
         args.messages,
     );
+    // Each figure as every round alone gives it: how far it moved within the sitting.
+    table::spread(&mut targets, &rounds, args.messages);
     let counters = if args.perf_stat {
         progress("counting instructions and cache misses (perf stat, else cachegrind)");
         Some(counters::measure(&exe, &place.heap_limit(), args.messages))

@@ -66,6 +66,32 @@ fn perf_measures_rows_beside_the_bare_loop_and_judges_the_targets() {
         targets[0]["measured"],
         format!("{:.0}%", rate / heap_rate * 100.0)
     );
+    assert!(
+        targets.iter().all(|t| t["each_round"].is_null()),
+        "one round has no spread: {targets:?}"
+    );
+}
+
+#[test]
+fn perf_shows_how_far_each_wall_figure_moved_between_rounds() {
+    let text = perf(&["--rows", "queue", "--repeat", "2"]);
+    let targets = table(&text, "| target | needed | wall |");
+    assert_eq!(targets.len(), 2, "{text}");
+    for t in &targets {
+        // The last column: the figure as each round alone gives it, lowest to highest,
+        // shown the way the wall figure is.
+        let (lo, hi) = t[6]
+            .split_once('–')
+            .unwrap_or_else(|| panic!("a range: {t:?}"));
+        let unit = if t[2].ends_with('%') { "%" } else { "x" };
+        let number = |s: &str| -> f64 {
+            s.strip_suffix(unit)
+                .unwrap_or_else(|| panic!("{s} in {unit}: {t:?}"))
+                .parse()
+                .unwrap()
+        };
+        assert!(number(lo) <= number(hi), "{t:?}");
+    }
 }
 
 #[test]
