@@ -22,8 +22,7 @@ pub struct Target {
     pub instructions_ok: Option<bool>,
     /// The wall figure worked out in each round alone (its rows and heap_limit as run in
     /// that round), lowest to highest: how far the figure moved within the sitting. `None`
-    /// with one round, or for a target that needs SimPy (run once a round, but its ratio is
-    /// not the point of the spread).
+    /// with one round, and for the SimPy target (only SimPy's fastest run is kept).
     pub each_round: Option<String>,
     /// The wall figure as a number, and how it is shown (for `each_round`).
     #[serde(skip)]
