@@ -106,9 +106,7 @@ pub fn perf(args: &PerfArgs) -> anyhow::Result<ExitCode> {
     // Rounds, not repeats in a row: each round runs the anchors and every row once, so a
     // busy spell on a shared machine slows one round of everything rather than all of one
     // program's runs, and each ratio compares programs measured in the same sittings.
-    let mut heap: Option<anchors::Anchor> = None;
     let mut simpy: Option<anchors::Anchor> = None;
-    let mut kept: Vec<Vec<rows::Measured>> = Vec::new();
     let mut rounds: Vec<table::Round> = Vec::new();
     for round in 1..=args.repeat {
         let of = if args.repeat > 1 {
@@ -117,12 +115,7 @@ pub fn perf(args: &PerfArgs) -> anyhow::Result<ExitCode> {
             String::new()
         };
         progress(&format!("heap_limit{of}"));
-        let anchor = anchors::heap_limit(&place, args.messages)?;
-        let mut this = table::Round {
-            heap: anchor.clone(),
-            rows: Vec::new(),
-        };
-        keep_faster(&mut heap, anchor, |a| a.wall_s);
+        let heap = anchors::heap_limit(&place, args.messages)?;
         if !args.skip_simpy {
             progress(&format!("SimPy, {} customers{of}", args.simpy_customers));
             keep_faster(
@@ -131,27 +124,30 @@ pub fn perf(args: &PerfArgs) -> anyhow::Result<ExitCode> {
                 |a| a.wall_s,
             );
         }
-        for (at, &row) in wanted.iter().enumerate() {
+        let mut rows = Vec::new();
+        for &row in &wanted {
             let name = clap::ValueEnum::to_possible_value(&row).expect("every row has a name");
             progress(&format!("{}{of}", name.get_name()));
-            let runs = rows::run(&exe, row, args.messages)?;
-            this.rows.extend(runs.iter().cloned());
-            match kept.get_mut(at) {
-                // Each of the row's processes keeps its own fastest run.
-                Some(best) => {
-                    for (slot, again) in best.iter_mut().zip(runs) {
-                        if again.wall_s < slot.wall_s {
-                            *slot = again;
-                        }
-                    }
-                }
-                None => kept.push(runs),
+            rows.extend(rows::run(&exe, row, args.messages)?);
+        }
+        rounds.push(table::Round { heap, rows });
+    }
+    // heap_limit and each row's processes keep their own fastest run (every round runs the
+    // same processes in the same order).
+    let mut heap: Option<anchors::Anchor> = None;
+    let mut measured: Vec<rows::Measured> = Vec::new();
+    for r in &rounds {
+        keep_faster(&mut heap, r.heap.clone(), |a| a.wall_s);
+        if measured.is_empty() {
+            measured.clone_from(&r.rows);
+        }
+        for (best, again) in measured.iter_mut().zip(&r.rows) {
+            if again.wall_s < best.wall_s {
+                *best = again.clone();
             }
         }
-        rounds.push(this);
     }
     let heap = heap.expect("at least one round");
-    let measured: Vec<rows::Measured> = kept.into_iter().flatten().collect();
     let instructions = (args.instructions || args.perf_stat).then(|| {
         let ran: Vec<&str> = measured.iter().map(|m| m.row.as_str()).collect();
         let plan = instructions::plan(&ran, args.messages);

@@ -132,9 +132,10 @@ impl Engine {
     }
 
     /// Leaves the plain path (a fault or a trace needs the generic handlers; after a
-    /// fault, `resume_plain` may bring it back). The plain path leaves a lone replica's log end and flushed
-    /// offsets behind (see `plain_append`); they are brought up to what the generic
-    /// path would have left, the partition's log end, before anything reads them.
+    /// fault, `resume_plain` may bring it back). The plain path leaves a lone replica's
+    /// log end and flushed offsets behind (see `plain_append`); they are brought up to
+    /// what the generic path would have left, the partition's log end, before anything
+    /// reads them.
     pub(super) fn leave_plain(&mut self) {
         if !self.plain {
             return;
