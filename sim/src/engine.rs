@@ -100,6 +100,16 @@ struct Topic {
     spill_reading: bool,
 }
 
+impl Topic {
+    /// Room appearing may let something in: requests are parked, or producers paused on
+    /// it (a paused topic with nothing parked still resumes at the exact moment its
+    /// backlog falls to the low watermark).
+    #[inline(always)]
+    fn waiting(&self) -> bool {
+        !self.parked.is_empty() || self.pause.is_some()
+    }
+}
+
 /// A fault as it runs.
 #[derive(Debug)]
 struct FaultRt {
@@ -223,6 +233,9 @@ pub struct Engine {
     /// Some log group has more partitions than an instance scans (`Ready::scans`), so an
     /// owner may keep candidates; without one `fetchable` costs nothing.
     candidates: bool,
+    /// Every group is one the plain path's completion lane serves (`plain/lane.rs`), so
+    /// a completion asks no more than whether the instance owns the one partition.
+    owned_lane: bool,
     /// By global log partition (`index_partitions`): the group whose committed offset
     /// held its log back at the last trim (`retention.rs`), looked at first by the next.
     trim_hint: Vec<Option<u32>>,
@@ -347,6 +360,7 @@ impl Engine {
             tracer: None,
             idem,
             candidates,
+            owned_lane: false,
             trim_hint: Vec::new(),
             plain: false,
             resumable: false,
@@ -360,6 +374,7 @@ impl Engine {
         engine.track_queue_bytes();
         engine.start();
         engine.plain = engine.plain_eligible();
+        engine.owned_lane = engine.owned_lane_fits();
         engine.resumable = engine.plain;
         engine
     }

@@ -9,7 +9,7 @@
 //! without store latency pays one branch at each.
 
 use super::Engine;
-use crate::consumer::{Store, Work};
+use crate::consumer::{Group, Store, Work};
 use crate::dedup::{Cause, DedupStore, Phase, Seen, Tag};
 use crate::dist::Dist;
 use crate::event::Event;
@@ -47,6 +47,26 @@ pub(super) struct Idem {
     pub(super) dead: Vec<Vec<Msg>>,
     /// By group, by partition: offsets below this were delivered again by a replay.
     pub(super) replay_end: Vec<Vec<u64>>,
+}
+
+impl Idem {
+    /// `dedup_tag` with group `g` (`group`) in hand.
+    #[inline(always)]
+    pub(super) fn tag(&self, group: &Group, g: u32, id: u32, partition: u32, offset: u64) -> Tag {
+        Tag {
+            applied_at_take: group.ledger.applied(id) > 0,
+            replayed: self.replay_end[g as usize]
+                .get(partition as usize)
+                .is_some_and(|&end| offset < end),
+            ..Tag::default()
+        }
+    }
+
+    /// `dedup_note` without the engine.
+    #[inline(always)]
+    pub(super) fn note(&mut self, g: u32, w: &Work) {
+        self.hint = Some((g, w.msg.id, w.dedup));
+    }
 }
 
 /// Builds every group's idempotence state; `firsts` gives each group's first instance
@@ -111,14 +131,8 @@ impl Engine {
     /// `partition`.
     #[inline(always)]
     pub(super) fn dedup_tag(&self, g: u32, id: u32, partition: u32, offset: u64) -> Tag {
-        let g = g as usize;
-        Tag {
-            applied_at_take: self.groups[g].ledger.applied(id) > 0,
-            replayed: self.idem.replay_end[g]
-                .get(partition as usize)
-                .is_some_and(|&end| offset < end),
-            ..Tag::default()
-        }
+        self.idem
+            .tag(&self.groups[g as usize], g, id, partition, offset)
     }
 
     /// Before serving the message in hand: its check (or claim) in the store. Returns
@@ -190,7 +204,7 @@ impl Engine {
     /// (the plain path's `dedup_done`: without a store there is no step to settle).
     #[inline(always)]
     pub(super) fn dedup_note(&mut self, g: u32, w: &Work) {
-        self.idem.hint = Some((g, w.msg.id, w.dedup));
+        self.idem.note(g, w);
     }
 
     /// A `ServiceDone` of a message that was not served (a mark found, a claim held

@@ -47,7 +47,6 @@
 use super::Engine;
 use crate::consumer::{Store, Work};
 use crate::event::Event;
-use crate::log::Ready;
 use crate::message::Msg;
 use crate::scenario::{Acks, Delivery, OnFull};
 use crate::time::SimTime;
@@ -336,22 +335,17 @@ impl Engine {
                 }
             },
         };
-        let dedup = self.dedup_tag(g, taken.id, taken.partition, taken.offset);
-        self.count_empty_receives(i);
-        let start = self.now.max(taken.arrived);
-        self.delivered += 1;
-        let group = &mut self.groups[g as usize];
-        if group.ledger.deliver(taken.id) {
-            group.metrics.record_wait(start.since(taken.arrived));
-        }
-        let inst = &mut self.instances[i as usize];
-        let service = group.service.sample(&mut inst.rng);
-        let held = inst.work.as_mut().expect("work in hand");
-        held.dedup = dedup;
-        held.started = start;
-        let epoch = inst.epoch;
-        self.queue
-            .push(start + service, Event::ServiceDone { instance: i, epoch });
+        let e = lane::Begin {
+            idem: &self.idem,
+            queue: &mut self.queue,
+            delivered: &mut self.delivered,
+            now: self.now,
+        };
+        let (inst, group) = (
+            &mut self.instances[i as usize],
+            &mut self.groups[g as usize],
+        );
+        lane::begin(e, inst, group, i, g, taken);
     }
 
     /// The log model's `take` for an instance owning one partition (`Log::take` and
@@ -369,33 +363,14 @@ impl Engine {
             };
         };
         let p = *p;
-        inst.ready.look();
-        let gp = &mut parts[p as usize];
         let partition = &self.topics[group.topic as usize].partitions[p as usize];
-        let local = inst.local;
-        if gp.owner != Some(local) || gp.worker.is_some() || gp.position >= partition.hw {
+        let Some(taken) = lane::fetch_owned(inst, &mut parts[p as usize], partition, p, self.now)
+        else {
             return Fetch::Nothing;
-        }
-        let (offset, msg) = gp.take(partition, local);
-        let taken = Taken {
-            id: msg.id,
-            arrived: msg.arrived,
-            partition: p,
-            offset,
         };
-        inst.work = Some(Work {
-            msg: *msg,
-            partition: p,
-            offset,
-            receipt: 0,
-            attempt: 0,
-            started: self.now,
-            fenced: false,
-            dedup: crate::dedup::Tag::default(),
-        });
         if group.delivery == Delivery::AtMostOnce {
             let g = inst.group;
-            self.commit_partition(g, p, offset + 1);
+            self.commit_partition(g, p, taken.offset + 1);
         }
         Fetch::Took(taken)
     }
@@ -404,6 +379,9 @@ impl Engine {
     /// the message settled.
     #[inline(always)]
     fn plain_service_done(&mut self, i: u32) {
+        if self.plain_done_owned(i) {
+            return;
+        }
         let inst = &mut self.instances[i as usize];
         let w = inst.work.expect("work in hand");
         inst.busy_ns += self.now.since(w.started).0;
@@ -435,7 +413,11 @@ impl Engine {
     }
 
     /// `apply_copy` on the plain path: a first application is counted here; anything
-    /// else (a second one, after a drop or a dead letter) the generic way.
+    /// else (a second one, after a drop or a dead letter) the generic way. The lane's
+    /// `apply_first` is the same on the parts borrowed apart; shared with it (through a
+    /// helper for the part after `apply_fresh`), the queue and exchange rows cost 19
+    /// instructions a message more and mm1 23 (all of it is inlined into `run`, where
+    /// any change moves register allocation), so the two stay side by side.
     #[inline(always)]
     fn plain_apply(&mut self, g: u32, msg: Msg) {
         let group = &mut self.groups[g as usize];
@@ -493,33 +475,23 @@ impl Engine {
             self.model_settle(i, *w);
             return;
         }
-        gp.worker = None;
-        let topic = &mut self.topics[t as usize];
-        let part = &mut topic.partitions[p as usize];
-        let done = gp.done.max(w.offset + 1).min(part.end);
-        gp.done = done;
-        let committed = gp.committed;
-        if done > committed && topic.groups.len() == 1 {
-            // The usual case, what the rest of this does, with the group, its partition
-            // and the topic's in hand: commit past `w`, and trim to it (the one group's
-            // committed offset is the slowest).
-            group.lag = group.lag + committed - done;
-            gp.committed = done;
-            part.trim(done);
-            // `fetchable` for the partition's owner, instance `i` itself: its next
-            // message may be fetched now (the commit and the trim change nothing it
-            // reads).
-            // (What `fetchable` does, with its own predicate: an instance that scans its
-            // few partitions keeps no candidates.)
-            if self.candidates && gp.position < part.hw {
-                let inst = &mut self.instances[i as usize];
-                if !Ready::scans(inst.owned.len()) {
-                    inst.ready.insert(p);
-                }
-            }
-            self.unpark_soon(t);
+        // The usual case, what the rest of this does, with the group, its partition and
+        // the topic's in hand: commit past `w`, and trim to it (the one group's committed
+        // offset is the slowest).
+        let ready = self.candidates.then(|| &mut self.instances[i as usize]);
+        let settled = lane::settle_owned(
+            &mut group.lag,
+            gp,
+            &mut self.topics[t as usize],
+            t,
+            p,
+            w.offset,
+            &mut self.unpark_due,
+            ready,
+        );
+        let lane::Settled::Rest { done, committed } = settled else {
             return;
-        }
+        };
         if self.candidates {
             self.fetchable(g, p);
         }
@@ -573,6 +545,8 @@ impl Taken {
         }
     }
 }
+
+mod lane;
 
 #[cfg(test)]
 mod resume_tests;

@@ -689,10 +689,7 @@ impl Engine {
     /// waits, so the call cost more than the test.
     #[inline(always)]
     pub(super) fn unpark_soon(&mut self, t: u32) {
-        // A paused topic with nothing parked still resumes at the exact moment its backlog
-        // falls to the low watermark.
-        let waiting = !self.topics[t as usize].parked.is_empty() || self.paused(t);
-        if waiting && !self.unpark_due.contains(&t) {
+        if self.topics[t as usize].waiting() && !self.unpark_due.contains(&t) {
             self.unpark_due.push(t);
         }
     }

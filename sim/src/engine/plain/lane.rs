@@ -1,0 +1,290 @@
+//! The plain path's steps on the engine's parts borrowed apart: an instance, its group,
+//! their topic. The engine keeps each in a `Vec` indexed by id, and a handler that calls
+//! a method of the engine's between two steps has to look all three up again after it
+//! (a bounds check, and the `Vec`'s pointer and length read back, for each); with the
+//! parts in hand, a completion finds them once. What lies behind a step that needs the
+//! whole engine (a copy applied twice, a model asked to take or to idle) still goes
+//! through the engine, after the parts are given back.
+//!
+//! `plain_done_owned` runs a whole completion this way where it can: a log instance that
+//! owns one partition, of a topic no other group reads, committing after each message,
+//! with no candidate sets (every log consumer in the run scans its partitions), no
+//! resequencer, and a first application (mm1 and every one-partition-per-consumer log).
+
+use super::super::idempotence::Idem;
+use super::super::{Engine, Topic};
+use crate::consumer::{Group, Instance, Store, Work};
+use crate::event::{Event, EventQueue};
+use crate::ledger::MessageFlags;
+use crate::log::{GroupPartition, Partition};
+use crate::message::Msg;
+use crate::metrics::SeriesBuilder;
+use crate::time::SimTime;
+
+/// A first application's latency, for the fault windows: the message's birth and its
+/// latency in nanoseconds (recorded through the engine, after the parts are given back).
+pub(super) type Window = Option<(SimTime, u64)>;
+
+/// `plain_apply`'s first application of `msg` by `group`: counted, ordered, left and
+/// sampled. `None`, changing nothing, when the copy is not fresh (the engine then applies
+/// it the generic way); else the window to record, if the run has faults.
+#[inline(always)]
+pub(super) fn apply_first(
+    group: &mut Group,
+    flags: &MessageFlags,
+    series: &mut SeriesBuilder,
+    faults: bool,
+    now: SimTime,
+    msg: &Msg,
+) -> Option<Window> {
+    let first = group.ledger.apply_fresh(msg.id)?;
+    group.metrics.processed += 1;
+    group.note_order(msg);
+    if first.leaves {
+        group.metrics.leave(now, flags.exact(msg.id, msg.arrived));
+    }
+    let mut window = None;
+    if first.sampled {
+        series.processed();
+        let latency = now.since(msg.born).0.max(1);
+        group.metrics.latency.record(latency);
+        group.metrics.record_sojourn(now.since(msg.arrived));
+        // A scenario with faults keeps the latencies outside their windows (before the
+        // first one starts, and so on the plain path, all of them).
+        if faults {
+            window = Some((msg.born, latency));
+        }
+    }
+    Some(window)
+}
+
+/// How `settle_owned` left the partition.
+pub(super) enum Settled {
+    /// The group committed past the work, the one group of the topic; the log trimmed.
+    Committed,
+    /// Nothing new to commit, or other groups read the topic: `done` and `committed`
+    /// for the caller to go on with.
+    Rest { done: u64, committed: u64 },
+}
+
+/// The start of `Log::settle` for a partition its owner still holds, with its per-message
+/// commit where the group is the topic's only one: the work's offset is done; committed
+/// past and trimmed to when that moves the group's committed offset (`lag` is the
+/// group's). Topic `t` may then have parked requests to let in (`unpark_due`).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)] // the parts, borrowed apart, are the point
+pub(super) fn settle_owned(
+    lag: &mut u64,
+    gp: &mut GroupPartition,
+    topic: &mut Topic,
+    t: u32,
+    p: u32,
+    offset: u64,
+    unpark_due: &mut Vec<u32>,
+    ready: Option<&mut Instance>,
+) -> Settled {
+    gp.worker = None;
+    let part = &mut topic.partitions[p as usize];
+    let done = gp.done.max(offset + 1).min(part.end);
+    gp.done = done;
+    let committed = gp.committed;
+    if done <= committed || topic.groups.len() != 1 {
+        return Settled::Rest { done, committed };
+    }
+    *lag = *lag + committed - done;
+    gp.committed = done;
+    part.trim(done);
+    // `fetchable` for the partition's owner, the instance settling: its next message may
+    // be fetched now (an instance that scans its few partitions keeps no candidates).
+    if let Some(inst) = ready
+        && gp.position < part.hw
+        && !crate::log::Ready::scans(inst.owned.len())
+    {
+        inst.ready.insert(p);
+    }
+    // `unpark_soon`.
+    if topic.waiting() && !unpark_due.contains(&t) {
+        unpark_due.push(t);
+    }
+    Settled::Committed
+}
+
+/// Takes the next message of partition `p`, which instance `i` (`inst`, local index
+/// `local`) owns alone, into its hands (`Log::take` without the candidate set); `None`
+/// when there is none for it now.
+#[inline(always)]
+pub(super) fn fetch_owned(
+    inst: &mut Instance,
+    gp: &mut GroupPartition,
+    partition: &Partition,
+    p: u32,
+    now: SimTime,
+) -> Option<super::Taken> {
+    inst.ready.look();
+    let local = inst.local;
+    if gp.owner != Some(local) || gp.worker.is_some() || gp.position >= partition.hw {
+        return None;
+    }
+    let (offset, msg) = gp.take(partition, local);
+    let taken = super::Taken {
+        id: msg.id,
+        arrived: msg.arrived,
+        partition: p,
+        offset,
+    };
+    // The work goes straight into the instance's hands (a `Work` is large, and moving
+    // it through an `Option` or two cost more than what is done with it); what the rest
+    // needs of it comes back in registers.
+    inst.work = Some(Work {
+        msg: *msg,
+        partition: p,
+        offset,
+        receipt: 0,
+        attempt: 0,
+        started: now,
+        fenced: false,
+        dedup: crate::dedup::Tag::default(),
+    });
+    Some(taken)
+}
+
+/// What `begin` needs of the engine besides the instance and its group.
+pub(super) struct Begin<'a> {
+    pub(super) idem: &'a Idem,
+    pub(super) queue: &'a mut EventQueue,
+    pub(super) delivered: &'a mut u64,
+    pub(super) now: SimTime,
+}
+
+/// The rest of `plain_take_next` once instance `i` (`inst`, of group `g`) holds
+/// `taken`: its dedup tag, the empty receives it waited through, its delivery, and its
+/// service's end scheduled.
+#[inline(always)]
+pub(super) fn begin(
+    e: Begin<'_>,
+    inst: &mut Instance,
+    group: &mut Group,
+    i: u32,
+    g: u32,
+    taken: super::Taken,
+) {
+    let dedup = e
+        .idem
+        .tag(group, g, taken.id, taken.partition, taken.offset);
+    if let Some(since) = inst.idle_since.take()
+        && super::super::models::counts_empty_receives(group.kind)
+    {
+        group.empty_receives += e.now.since(since).0 / group.wait_time.0.max(1);
+    }
+    let start = e.now.max(taken.arrived);
+    *e.delivered += 1;
+    if group.ledger.deliver(taken.id) {
+        group.metrics.record_wait(start.since(taken.arrived));
+    }
+    let service = group.service.sample(&mut inst.rng);
+    let held = inst.work.as_mut().expect("work in hand");
+    held.dedup = dedup;
+    held.started = start;
+    let epoch = inst.epoch;
+    e.queue
+        .push(start + service, Event::ServiceDone { instance: i, epoch });
+}
+
+impl Engine {
+    /// Whether every group is one whose completions the lane serves: a log group alone
+    /// on its topic, committing after each message, without a resequencer, in a run
+    /// where no instance keeps candidate sets. None of it changes during a run; which
+    /// partitions an instance owns does, and the lane asks that every time.
+    pub(in crate::engine) fn owned_lane_fits(&self) -> bool {
+        !self.candidates
+            && self.groups.iter().all(|g| {
+                matches!(g.store, Store::Log(_))
+                    && g.reseq.is_none()
+                    && g.commits_after_processing()
+                    && g.commit_interval.is_zero()
+                    && self.topics[g.topic as usize].groups.len() == 1
+            })
+    }
+
+    /// A whole completion of instance `i` on the parts borrowed apart (see the module
+    /// doc for where); false, having changed nothing, anywhere else.
+    #[inline(always)]
+    pub(super) fn plain_done_owned(&mut self, i: u32) -> bool {
+        let (g, window, idle) = {
+            let Engine {
+                instances,
+                groups,
+                topics,
+                idem,
+                series,
+                faults,
+                owned_lane,
+                unpark_due,
+                queue,
+                delivered,
+                now,
+                ..
+            } = self;
+            let now = *now;
+            if !*owned_lane {
+                return false;
+            }
+            let inst = &mut instances[i as usize];
+            let g = inst.group;
+            let group = &mut groups[g as usize];
+            let Store::Log(parts) = &group.store else {
+                unreachable!("every group a log's (`owned_lane_fits`)")
+            };
+            let &[p] = &inst.owned[..] else {
+                return false;
+            };
+            let w = inst.work.as_ref().expect("work in hand");
+            if w.partition != p || parts[p as usize].owner != Some(inst.local) {
+                return false;
+            }
+            let w = *w;
+            let t = group.topic;
+            let topic = &mut topics[t as usize];
+            let Some(window) =
+                apply_first(group, &topic.flags, series, !faults.is_empty(), now, &w.msg)
+            else {
+                return false;
+            };
+            inst.busy_ns += now.since(w.started).0;
+            inst.processed += 1;
+            idem.note(g, &w);
+            inst.work = None;
+            let Store::Log(parts) = &mut group.store else {
+                unreachable!("checked above")
+            };
+            let gp = &mut parts[p as usize];
+            // The topic's one group has nothing more to do when nothing was committed.
+            let _ = settle_owned(&mut group.lag, gp, topic, t, p, w.offset, unpark_due, None);
+            // `try_start` and `plain_take_next`, from the partition just settled.
+            if !inst.is_idle() || now < group.paused_until {
+                (g, window, false)
+            } else {
+                match fetch_owned(inst, gp, &topic.partitions[p as usize], p, now) {
+                    Some(taken) => {
+                        let e = Begin {
+                            idem,
+                            queue,
+                            delivered,
+                            now,
+                        };
+                        begin(e, inst, group, i, g, taken);
+                        (g, window, false)
+                    }
+                    None => (g, window, true),
+                }
+            }
+        };
+        if let Some((born, latency)) = window {
+            self.plain_record_window(g, born, latency);
+        }
+        if idle {
+            self.model_idle(i);
+        }
+        true
+    }
+}
