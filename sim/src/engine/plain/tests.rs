@@ -7,15 +7,31 @@ use crate::time::SimDuration;
 use proptest::prelude::*;
 
 /// The summary of `scenario` under `seed`, on the plain path where it is eligible or
-/// forced down the generic one; and whether the plain path ran.
+/// forced down the generic one, with a digest of the dashboard's snapshot every
+/// `SNAPSHOT_EVERY` events and at the end (what only the dashboard shows, such as each
+/// instance's count of messages processed, must agree too); and whether the plain path
+/// ran.
 fn run(scenario: &Scenario, seed: u64, generic: bool) -> (String, bool) {
+    use std::hash::{Hash, Hasher};
+    const SNAPSHOT_EVERY: u64 = 4096;
     let mut e = Engine::new(scenario, seed);
     if generic {
         e.force_generic();
     }
     let plain = e.plain_path();
+    // A fixed-key hasher: both runs are digested in this process, the same way.
+    let mut views = std::hash::DefaultHasher::new();
+    let mut events = 0u64;
+    while e.step() {
+        events += 1;
+        if events % SNAPSHOT_EVERY == 0 {
+            format!("{:?}", e.snapshot()).hash(&mut views);
+        }
+    }
+    format!("{:?}", e.snapshot()).hash(&mut views);
     // Debug rather than `==`: a NaN figure must compare equal to itself.
-    (format!("{:?}", e.run()), plain)
+    let summary = format!("{:?}", e.summary());
+    (format!("{summary}\nsnapshots: {:x}", views.finish()), plain)
 }
 
 /// Runs both ways and asserts the same summary; returns whether the plain path ran.
