@@ -24,7 +24,7 @@ fn run(scenario: &Scenario, seed: u64, generic: bool) -> (String, bool) {
     let mut events = 0u64;
     while e.step() {
         events += 1;
-        if events % SNAPSHOT_EVERY == 0 {
+        if events.is_multiple_of(SNAPSHOT_EVERY) {
             format!("{:?}", e.snapshot()).hash(&mut views);
         }
     }
