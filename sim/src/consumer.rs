@@ -271,6 +271,25 @@ pub struct Work {
     pub dedup: crate::dedup::Tag,
 }
 
+impl Work {
+    /// `msg` just taken from `offset` of `partition` (a queue: its slot, with the
+    /// receive's `receipt`; a log: 0), its first attempt starting at `started`.
+    #[inline(always)]
+    #[must_use]
+    pub fn taken(msg: Msg, partition: u32, offset: u64, receipt: u32, started: SimTime) -> Work {
+        Work {
+            msg,
+            partition,
+            offset,
+            receipt,
+            attempt: 0,
+            started,
+            fenced: false,
+            dedup: crate::dedup::Tag::default(),
+        }
+    }
+}
+
 /// An acknowledgement processed but not yet committed (queue model).
 #[derive(Clone, Copy, Debug)]
 pub struct PendingAck {

@@ -46,16 +46,7 @@ impl Model for Log {
         if delivery == Delivery::AtMostOnce {
             e.commit_partition(g, p, offset + 1);
         }
-        Some(Work {
-            msg,
-            partition: p,
-            offset,
-            receipt: 0,
-            attempt: 0,
-            started: now,
-            fenced: false,
-            dedup: crate::dedup::Tag::default(),
-        })
+        Some(Work::taken(msg, p, offset, 0, now))
     }
 
     /// A log consumer is woken when its partitions grow; nothing to arrange.

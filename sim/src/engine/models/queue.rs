@@ -53,16 +53,7 @@ pub(super) fn receive<M: Model>(mut e: Ctx, i: u32) -> Option<Work> {
         if let Some(at) = arm {
             e.schedule(at, Event::Visibility { group: g });
         }
-        return Some(Work {
-            msg,
-            partition: 0,
-            offset: u64::from(slot),
-            receipt,
-            attempt: 0,
-            started: now,
-            fenced: false,
-            dedup: crate::dedup::Tag::default(),
-        });
+        return Some(Work::taken(msg, 0, u64::from(slot), receipt, now));
     }
 }
 

@@ -135,16 +135,7 @@ pub(super) fn fetch_owned(
     // The work goes straight into the instance's hands (a `Work` is large, and moving
     // it through an `Option` or two cost more than what is done with it); what the rest
     // needs of it comes back in registers.
-    inst.work = Some(Work {
-        msg: *msg,
-        partition: p,
-        offset,
-        receipt: 0,
-        attempt: 0,
-        started: now,
-        fenced: false,
-        dedup: crate::dedup::Tag::default(),
-    });
+    inst.work = Some(Work::taken(*msg, p, offset, 0, now));
     Some(taken)
 }
 
