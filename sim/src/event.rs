@@ -341,8 +341,12 @@ fn time_of(key: u128) -> SimTime {
 /// its end, cheaper than a heap's sift down and up. Past it they move to the heap, and
 /// back once the heap has fallen to `SORTED_BACK`, so that a count hovering at the limit
 /// does not move them on every event. The keys are unique, so either holds one order.
-const SORTED_MAX: usize = 16;
-const SORTED_BACK: usize = 8;
+/// At 16, food-delivery (fifteen instances, hops in flight and commit timers: about 25
+/// pending) lived in the heap and spent 8% of its instructions sifting; at 32 its inserts
+/// shift about seven entries and the run executes 4.6% fewer instructions (the Kafka
+/// failover scenario 6%, none of the shipped ones more than 0.2% more).
+const SORTED_MAX: usize = 32;
+const SORTED_BACK: usize = 16;
 
 /// The pending events, earliest first, ties in `(tiebreak, insertion)` order: a sorted
 /// `Vec` while few are pending, one heap otherwise (never both at once), whose keys pack
