@@ -14,8 +14,9 @@ use crate::event::Event;
 use crate::message::Msg;
 use crate::resequencer::Offer;
 
-/// True when group `g`'s resequencer holds `msg` instead of letting it apply now.
-#[inline]
+/// True when group `g`'s resequencer holds `msg` instead of letting it apply now. Out
+/// of line: the engine's wrapper asks inline whether the group has a resequencer.
+#[inline(never)]
 pub(super) fn resequence_holds(mut c: PatternCtx, g: u32, msg: Msg) -> bool {
     let now = c.now();
     let Some(r) = c.group_mut(g).reseq.as_mut() else {
@@ -31,8 +32,9 @@ pub(super) fn resequence_holds(mut c: PatternCtx, g: u32, msg: Msg) -> bool {
     true
 }
 
-/// `msg` was just applied: held successors now in sequence follow it.
-#[inline]
+/// `msg` was just applied: held successors now in sequence follow it (out of line, as
+/// `resequence_holds`).
+#[inline(never)]
 pub(super) fn resequence_applied(mut c: PatternCtx, g: u32, msg: Msg) {
     let crate::consumer::Group { reseq, ledger, .. } = c.group_mut(g);
     let Some(r) = reseq.as_mut() else {
