@@ -101,12 +101,16 @@ struct Topic {
 }
 
 impl Topic {
-    /// Room appearing may let something in: requests are parked, or producers paused on
-    /// it (a paused topic with nothing parked still resumes at the exact moment its
-    /// backlog falls to the low watermark).
+    /// Room appeared in this topic, `t`: if that may let something in (requests are
+    /// parked, or producers paused on it: a paused topic with nothing parked still
+    /// resumes at the exact moment its backlog falls to the low watermark), it goes on
+    /// `due` once, for its parked requests to go in after the current handler.
     #[inline(always)]
-    fn waiting(&self) -> bool {
-        !self.parked.is_empty() || self.pause.is_some()
+    fn unpark_soon(&self, t: u32, due: &mut Vec<u32>) {
+        let waiting = !self.parked.is_empty() || self.pause.is_some();
+        if waiting && !due.contains(&t) {
+            due.push(t);
+        }
     }
 }
 

@@ -689,9 +689,7 @@ impl Engine {
     /// waits, so the call cost more than the test.
     #[inline(always)]
     pub(super) fn unpark_soon(&mut self, t: u32) {
-        if self.topics[t as usize].waiting() && !self.unpark_due.contains(&t) {
-            self.unpark_due.push(t);
-        }
+        self.topics[t as usize].unpark_soon(t, &mut self.unpark_due);
     }
 
     /// Appends parked requests in order while they fit (and, with watermarks, once the

@@ -136,8 +136,13 @@ fn tell_owner(group: &Group, instances: &mut [Instance], p: u32, hw: u64) {
     let Some(o) = gp.owner else {
         return;
     };
-    let inst = &mut instances[(group.first + o) as usize];
-    // An instance with a few partitions looks at each (`next_fetch`): nothing to tell it.
+    tell(&mut instances[(group.first + o) as usize], p);
+}
+
+/// Tells instance `inst`, the owner of partition `p`, that it may fetch there. An
+/// instance with a few partitions looks at each (`next_fetch`): nothing to tell it.
+#[inline(always)]
+pub(in crate::engine) fn tell(inst: &mut Instance, p: u32) {
     if !Ready::scans(inst.owned.len()) {
         inst.ready.insert(p);
     }

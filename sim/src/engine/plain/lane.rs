@@ -95,17 +95,13 @@ pub(super) fn settle_owned(
     gp.committed = done;
     part.trim(done);
     // `fetchable` for the partition's owner, the instance settling: its next message may
-    // be fetched now (an instance that scans its few partitions keeps no candidates).
+    // be fetched now.
     if let Some(inst) = ready
         && gp.position < part.hw
-        && !crate::log::Ready::scans(inst.owned.len())
     {
-        inst.ready.insert(p);
+        super::super::ready::tell(inst, p);
     }
-    // `unpark_soon`.
-    if topic.waiting() && !unpark_due.contains(&t) {
-        unpark_due.push(t);
-    }
+    topic.unpark_soon(t, unpark_due);
     Settled::Committed
 }
 
