@@ -7,6 +7,7 @@
 mod anchors;
 mod child;
 mod counters;
+mod hold;
 mod instructions;
 mod readme;
 mod rows;
@@ -108,6 +109,7 @@ pub fn perf(args: &PerfArgs) -> anyhow::Result<ExitCode> {
     // program's runs, and each ratio compares programs measured in the same sittings.
     let mut simpy: Option<anchors::Anchor> = None;
     let mut rounds: Vec<table::Round> = Vec::new();
+    let mut holds: Vec<hold::Hold> = Vec::new();
     for round in 1..=args.repeat {
         let of = if args.repeat > 1 {
             format!(" (round {round} of {})", args.repeat)
@@ -128,7 +130,11 @@ pub fn perf(args: &PerfArgs) -> anyhow::Result<ExitCode> {
         for &row in &wanted {
             let name = clap::ValueEnum::to_possible_value(&row).expect("every row has a name");
             progress(&format!("{}{of}", name.get_name()));
-            rows.extend(rows::run(&exe, row, args.messages)?);
+            if row == Row::Hold {
+                hold::measure(&place, args.messages, &mut holds)?;
+            } else {
+                rows.extend(rows::run(&exe, &place.heap_limit(), row, args.messages)?);
+            }
         }
         rounds.push(table::Round { heap, rows });
     }
@@ -172,6 +178,7 @@ pub fn perf(args: &PerfArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
+    let two_processes = table::TwoProcesses::of(&measured, &rounds);
     let report = table::Report {
         machine: machine(args),
         messages: args.messages,
@@ -180,6 +187,8 @@ pub fn perf(args: &PerfArgs) -> anyhow::Result<ExitCode> {
         targets,
         instructions,
         counters,
+        holds,
+        two_processes,
     };
     let markdown = table::markdown(&report);
     if let Some(f) = &readme {

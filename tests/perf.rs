@@ -429,3 +429,75 @@ fn repeated_runs_go_in_interleaved_rounds_so_a_busy_spell_cannot_tilt_one_ratio(
         "{head}"
     );
 }
+
+#[test]
+fn perf_sets_compare_beside_the_machines_own_gain_and_the_event_queue_beside_a_bare_heap() {
+    let v: serde_json::Value = serde_json::from_str(&perf(&[
+        "--rows",
+        "compare,hold",
+        "--json",
+        "--repeat",
+        "2",
+    ]))
+    .expect("perf --json prints JSON");
+    let rows = v["rows"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["row"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "compare-1-job",
+            "compare-2-jobs",
+            "heap_limit-1-process",
+            "heap_limit-2-processes"
+        ]
+    );
+    // Both heap_limit rows serve the row's customers: one process all, two half each.
+    assert_eq!(rows[2]["produced"], 20000);
+    assert_eq!(rows[3]["produced"], 20000);
+    assert!(
+        rows[3]["command"]
+            .as_str()
+            .unwrap()
+            .contains("--customers 10000")
+    );
+    let two = &v["two_processes"];
+    let gain = rows[2]["wall_s"].as_f64().unwrap() / rows[3]["wall_s"].as_f64().unwrap();
+    assert!((two["gain"].as_f64().unwrap() - gain).abs() < 1e-9, "{two}");
+    assert!(two["each_round"].as_str().unwrap().contains('–'), "{two}");
+
+    let holds = v["holds"].as_array().expect("the hold row's figures");
+    let pending: Vec<u64> = holds
+        .iter()
+        .map(|h| h["pending"].as_u64().unwrap())
+        .collect();
+    assert_eq!(pending, [2, 32, 100, 1_000, 10_000]);
+    for h in holds {
+        assert_eq!(h["events"], 20000);
+        for k in ["mqlab_ns", "heap_limit_ns"] {
+            let ns = h[k].as_f64().unwrap();
+            assert!(ns > 0.0 && ns < 1e5, "{h}");
+        }
+    }
+    // The hold row times no process of its own and judges no target.
+    assert!(
+        v["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["target"] == "compare, 64 seeds: 2 jobs vs 1 job")
+    );
+
+    let text = perf(&["--rows", "hold"]);
+    assert!(
+        text.contains("| pending events | events | mqlab ns/event |"),
+        "{text}"
+    );
+    assert!(
+        text.contains("From 2 to 100 pending an event costs"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("second core"),
+        "no compare row, no gain: {text}"
+    );
+}

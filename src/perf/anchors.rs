@@ -61,6 +61,36 @@ pub const HEAP_LIMIT_ARGS: [&str; 8] = [
 /// Builds heap_limit (a no-op once built) and runs `customers` M/M/1 customers at
 /// utilisation 0.9, as `mm1.toml`.
 pub fn heap_limit(place: &Place, customers: u64) -> anyhow::Result<Anchor> {
+    build_heap_limit(place)?;
+    let exe = place.heap_limit();
+    let mut cmd = Command::new(&exe);
+    cmd.args(HEAP_LIMIT_ARGS).arg(customers.to_string());
+    let shown = format!(
+        "{} mmc --lam 0.9 --mu 1 --c 1 --customers {customers}",
+        exe.display()
+    );
+    let o = child::measure(cmd)?;
+    child::check(&o, "heap_limit", &[0])?;
+    read(&o, "heap_limit (bare Rust event loop)", shown)
+}
+
+/// heap_limit's `hold` with `pending` events for `events` events: nanoseconds an event.
+pub fn heap_limit_hold(place: &Place, pending: usize, events: u64) -> anyhow::Result<f64> {
+    build_heap_limit(place)?;
+    let mut cmd = Command::new(place.heap_limit());
+    cmd.args(["hold", "--pending", &pending.to_string()])
+        .args(["--events", &events.to_string()]);
+    let o = child::measure(cmd)?;
+    child::check(&o, "heap_limit hold", &[0])?;
+    let v: serde_json::Value = serde_json::from_str(o.stdout.trim())
+        .with_context(|| format!("heap_limit hold printed no JSON: {}", o.stdout.trim()))?;
+    v["ns_per_event"]
+        .as_f64()
+        .context("heap_limit hold's output has no `ns_per_event`")
+}
+
+/// Builds heap_limit into the cache (a no-op once built).
+fn build_heap_limit(place: &Place) -> anyhow::Result<()> {
     let manifest = place.sources.join("heap_limit").join("Cargo.toml");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let built = Command::new(&cargo)
@@ -77,16 +107,7 @@ pub fn heap_limit(place: &Place, customers: u64) -> anyhow::Result<Anchor> {
         .status()
         .with_context(|| format!("cannot run {}", cargo.to_string_lossy()))?;
     anyhow::ensure!(built.success(), "building {} failed", manifest.display());
-    let exe = place.heap_limit();
-    let mut cmd = Command::new(&exe);
-    cmd.args(HEAP_LIMIT_ARGS).arg(customers.to_string());
-    let shown = format!(
-        "{} mmc --lam 0.9 --mu 1 --c 1 --customers {customers}",
-        exe.display()
-    );
-    let o = child::measure(cmd)?;
-    child::check(&o, "heap_limit", &[0])?;
-    read(&o, "heap_limit (bare Rust event loop)", shown)
+    Ok(())
 }
 
 /// Creates a virtual environment with SimPy (once) and runs `customers` M/M/1 customers.

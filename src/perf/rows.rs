@@ -26,12 +26,16 @@ pub enum Row {
     Keys100k,
     /// mm1 at ten times the messages, for the peak resident set.
     Memory,
-    /// `compare` over 64 seeds with one worker thread, then two.
+    /// `compare` over 64 seeds with one worker thread, then two, and heap_limit as one
+    /// process, then as two at once (what a second core gives this machine).
     Compare,
+    /// The event queue alone in the hold model at 2 to 10,000 pending events, beside
+    /// heap_limit's `BinaryHeap`.
+    Hold,
 }
 
 impl Row {
-    pub const ALL: [Row; 8] = [
+    pub const ALL: [Row; 9] = [
         Row::Mm1,
         Row::Queue,
         Row::Exchange,
@@ -40,6 +44,7 @@ impl Row {
         Row::Keys100k,
         Row::Memory,
         Row::Compare,
+        Row::Hold,
     ];
 
     /// The rows this one's targets compare against.
@@ -102,8 +107,14 @@ pub fn scenario(process: &str) -> Option<&'static str> {
 }
 
 /// Runs `row` with `messages` messages (the memory row ten times as many; the compare row
-/// spreads them over its 64 seeds) and measures each process it takes.
-pub fn run(exe: &Path, row: Row, messages: u64) -> anyhow::Result<Vec<Measured>> {
+/// spreads them over its 64 seeds) and measures each process it takes (none for the hold
+/// row, which `hold` measures).
+pub fn run(
+    exe: &Path,
+    heap_limit: &Path,
+    row: Row,
+    messages: u64,
+) -> anyhow::Result<Vec<Measured>> {
     let one = |name: &str, n: u64| {
         let file = scenario(name).expect("every single-scenario process has its file");
         run_one(exe, name, file, n)
@@ -125,7 +136,62 @@ pub fn run(exe: &Path, row: Row, messages: u64) -> anyhow::Result<Vec<Measured>>
         Row::Compare => vec![
             sweep(exe, "compare-1-job", messages, 1)?,
             sweep(exe, "compare-2-jobs", messages, 2)?,
+            at_once(heap_limit, ONE_PROCESS, messages, 1)?,
+            at_once(heap_limit, TWO_PROCESSES, messages, 2)?,
         ],
+        Row::Hold => Vec::new(),
+    })
+}
+
+/// The machine's own gain from a second core: heap_limit doing the row's customers as one
+/// process, then split between two processes started together.
+pub const ONE_PROCESS: &str = "heap_limit-1-process";
+pub const TWO_PROCESSES: &str = "heap_limit-2-processes";
+
+/// `processes` heap_limits started together, `customers` between them; wall time from
+/// the first spawn to the last exit.
+fn at_once(
+    heap_limit: &Path,
+    row: &str,
+    customers: u64,
+    processes: u64,
+) -> anyhow::Result<Measured> {
+    let each = customers / processes;
+    let started = std::time::Instant::now();
+    let outcomes: Vec<anyhow::Result<child::Outcome>> = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..processes)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut cmd = Command::new(heap_limit);
+                    cmd.args(super::anchors::HEAP_LIMIT_ARGS)
+                        .arg(each.to_string());
+                    child::measure(cmd)
+                })
+            })
+            .collect();
+        runs.into_iter()
+            .map(|r| r.join().expect("a measuring thread"))
+            .collect()
+    });
+    let wall_s = started.elapsed().as_secs_f64();
+    let mut peak_mib: Option<f64> = None;
+    for o in outcomes {
+        let o = o?;
+        child::check(&o, row, &[0])?;
+        peak_mib = o.peak_mib.map(|p| peak_mib.map_or(p, |q| q.max(p)));
+    }
+    Ok(Measured {
+        row: row.to_string(),
+        command: format!(
+            "{}{} mmc --lam 0.9 --mu 1 --c 1 --customers {each}",
+            if processes > 1 { "two at once: " } else { "" },
+            heap_limit.display()
+        ),
+        produced: each * processes,
+        processed: each * processes,
+        events: 2 * each * processes,
+        wall_s,
+        peak_mib,
     })
 }
 

@@ -74,6 +74,41 @@ pub struct Report {
     /// `--perf-stat`'s counts, or why they could not be taken.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub counters: Option<Result<super::counters::Counters, String>>,
+    /// The hold row: the event queue beside heap_limit's heap, by pending count.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub holds: Vec<super::hold::Hold>,
+    /// What a second core gave heap_limit (one process's wall over two's), and that figure
+    /// in each round; measured with the compare row.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub two_processes: Option<TwoProcesses>,
+}
+
+/// heap_limit's gain from running as two processes at once instead of one.
+#[derive(Debug, Clone, Serialize)]
+pub struct TwoProcesses {
+    pub gain: f64,
+    pub each_round: Option<String>,
+}
+
+impl TwoProcesses {
+    /// From the rows (`None` without the compare row), and the rounds' rows.
+    pub fn of(rows: &[Measured], rounds: &[Round]) -> Option<TwoProcesses> {
+        let gain = |rows: &[Measured]| {
+            let one = find(rows, super::rows::ONE_PROCESS)?;
+            let two = find(rows, super::rows::TWO_PROCESSES)?;
+            Some(one.wall_s / two.wall_s)
+        };
+        let each: Vec<f64> = rounds.iter().filter_map(|r| gain(&r.rows)).collect();
+        let each_round = (each.len() > 1).then(|| {
+            let lo = each.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = each.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            format!("{}–{}", times_2(lo), times_2(hi))
+        });
+        Some(TwoProcesses {
+            gain: gain(rows)?,
+            each_round,
+        })
+    }
 }
 
 fn find<'a>(rows: &'a [Measured], name: &str) -> Option<&'a Measured> {
@@ -299,6 +334,20 @@ pub fn markdown(r: &Report) -> String {
             ));
         }
     }
+    if let Some(t) = &r.two_processes {
+        s.push_str(&format!(
+            "\nThe machine's own gain from a second core: heap_limit split between two processes \
+             started together finished {} as fast as one process doing all the customers (the \
+             most a second `compare` job can give here{}).\n",
+            times_2(t.gain),
+            t.each_round
+                .as_ref()
+                .map_or(String::new(), |e| format!("; {e} by round")),
+        ));
+    }
+    if !r.holds.is_empty() {
+        s.push_str(&format!("\n{}", super::hold::markdown(&r.holds)));
+    }
     s.push('\n');
     match &r.instructions {
         Some(c) => s.push_str(&instructions::markdown(c, r.messages)),
@@ -422,6 +471,8 @@ mod tests {
             targets: t,
             instructions: None,
             counters: None,
+            holds: Vec::new(),
+            two_processes: None,
         };
         let text = markdown(&report);
         assert!(
