@@ -337,12 +337,12 @@ pub fn markdown(r: &Report) -> String {
     if let Some(t) = &r.two_processes {
         s.push_str(&format!(
             "\nThe machine's own gain from a second core: heap_limit split between two processes \
-             started together finished {} as fast as one process doing all the customers (the \
-             most a second `compare` job can give here{}).\n",
+             started together finished {} as fast as one process doing all the customers{}, what \
+             a second core gave a bare loop in the same sitting.\n",
             times_2(t.gain),
             t.each_round
                 .as_ref()
-                .map_or(String::new(), |e| format!("; {e} by round")),
+                .map_or(String::new(), |e| format!(" ({e} by round)")),
         ));
     }
     if !r.holds.is_empty() {
