@@ -178,7 +178,7 @@ pub fn perf(args: &PerfArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let two_processes = table::TwoProcesses::of(&measured, &rounds);
+    let two_processes = table::TwoProcesses::of(&heap, &measured, &rounds);
     let report = table::Report {
         machine: machine(args),
         messages: args.messages,

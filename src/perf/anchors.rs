@@ -23,6 +23,8 @@ pub struct Anchor {
     /// the model and `env.run()`).
     pub wall_s: f64,
     pub customers_per_s: f64,
+    /// The whole process, spawn to exit (what two heap_limits at once are set against).
+    pub process_wall_s: f64,
     pub peak_mib: Option<f64>,
 }
 
@@ -62,16 +64,22 @@ pub const HEAP_LIMIT_ARGS: [&str; 8] = [
 /// utilisation 0.9, as `mm1.toml`.
 pub fn heap_limit(place: &Place, customers: u64) -> anyhow::Result<Anchor> {
     build_heap_limit(place)?;
-    let exe = place.heap_limit();
-    let mut cmd = Command::new(&exe);
-    cmd.args(HEAP_LIMIT_ARGS).arg(customers.to_string());
-    let shown = format!(
-        "{} mmc --lam 0.9 --mu 1 --c 1 --customers {customers}",
-        exe.display()
-    );
+    let (cmd, shown) = heap_limit_mmc(&place.heap_limit(), customers);
     let o = child::measure(cmd)?;
     child::check(&o, "heap_limit", &[0])?;
     read(&o, "heap_limit (bare Rust event loop)", shown)
+}
+
+/// The command running `customers` of heap_limit's M/M/1 job, and how it is shown.
+pub fn heap_limit_mmc(exe: &Path, customers: u64) -> (Command, String) {
+    let mut cmd = Command::new(exe);
+    cmd.args(HEAP_LIMIT_ARGS).arg(customers.to_string());
+    let shown = format!(
+        "{} {} {customers}",
+        exe.display(),
+        HEAP_LIMIT_ARGS.join(" ")
+    );
+    (cmd, shown)
 }
 
 /// heap_limit's `hold` with `pending` events for `events` events: nanoseconds an event.
@@ -167,6 +175,7 @@ fn read(o: &Outcome, name: &str, command: String) -> anyhow::Result<Anchor> {
         customers: num("customers")? as u64,
         wall_s: num("wall_s")?,
         customers_per_s: num("customers_per_s")?,
+        process_wall_s: o.wall_s,
         peak_mib: o.peak_mib,
     })
 }

@@ -26,8 +26,9 @@ pub enum Row {
     Keys100k,
     /// mm1 at ten times the messages, for the peak resident set.
     Memory,
-    /// `compare` over 64 seeds with one worker thread, then two, and heap_limit as one
-    /// process, then as two at once (what a second core gives this machine).
+    /// `compare` over 64 seeds with one worker thread, then two, and heap_limit split
+    /// between two processes at once (against its own one-process run: what a second
+    /// core gives this machine).
     Compare,
     /// The event queue alone in the hold model at 2 to 10,000 pending events, beside
     /// heap_limit's `BinaryHeap`.
@@ -136,62 +137,47 @@ pub fn run(
         Row::Compare => vec![
             sweep(exe, "compare-1-job", messages, 1)?,
             sweep(exe, "compare-2-jobs", messages, 2)?,
-            at_once(heap_limit, ONE_PROCESS, messages, 1)?,
-            at_once(heap_limit, TWO_PROCESSES, messages, 2)?,
+            two_at_once(heap_limit, messages)?,
         ],
         Row::Hold => Vec::new(),
     })
 }
 
-/// The machine's own gain from a second core: heap_limit doing the row's customers as one
-/// process, then split between two processes started together.
-pub const ONE_PROCESS: &str = "heap_limit-1-process";
+/// The row of heap_limit split between two processes started together; set against
+/// heap_limit's own run of all the customers as one process (the anchor), it is what a
+/// second core gives this machine.
 pub const TWO_PROCESSES: &str = "heap_limit-2-processes";
 
-/// `processes` heap_limits started together, `customers` between them; wall time from
-/// the first spawn to the last exit.
-fn at_once(
-    heap_limit: &Path,
-    row: &str,
-    customers: u64,
-    processes: u64,
-) -> anyhow::Result<Measured> {
-    let each = customers / processes;
+/// Two heap_limits started together, `customers` between them; wall time from the first
+/// spawn to the last exit.
+fn two_at_once(heap_limit: &Path, customers: u64) -> anyhow::Result<Measured> {
+    let each = customers / 2;
     let started = std::time::Instant::now();
-    let outcomes: Vec<anyhow::Result<child::Outcome>> = std::thread::scope(|scope| {
-        let runs: Vec<_> = (0..processes)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut cmd = Command::new(heap_limit);
-                    cmd.args(super::anchors::HEAP_LIMIT_ARGS)
-                        .arg(each.to_string());
-                    child::measure(cmd)
-                })
-            })
-            .collect();
-        runs.into_iter()
-            .map(|r| r.join().expect("a measuring thread"))
-            .collect()
+    let (a, b) = std::thread::scope(|scope| {
+        let run = || {
+            let (cmd, _) = super::anchors::heap_limit_mmc(heap_limit, each);
+            child::measure(cmd)
+        };
+        let a = scope.spawn(run);
+        let b = scope.spawn(run);
+        (
+            a.join().expect("a measuring thread"),
+            b.join().expect("a measuring thread"),
+        )
     });
     let wall_s = started.elapsed().as_secs_f64();
-    let mut peak_mib: Option<f64> = None;
-    for o in outcomes {
-        let o = o?;
-        child::check(&o, row, &[0])?;
-        peak_mib = o.peak_mib.map(|p| peak_mib.map_or(p, |q| q.max(p)));
-    }
+    let (a, b) = (a?, b?);
+    child::check(&a, TWO_PROCESSES, &[0])?;
+    child::check(&b, TWO_PROCESSES, &[0])?;
+    let (_, shown) = super::anchors::heap_limit_mmc(heap_limit, each);
     Ok(Measured {
-        row: row.to_string(),
-        command: format!(
-            "{}{} mmc --lam 0.9 --mu 1 --c 1 --customers {each}",
-            if processes > 1 { "two at once: " } else { "" },
-            heap_limit.display()
-        ),
-        produced: each * processes,
-        processed: each * processes,
-        events: 2 * each * processes,
+        row: TWO_PROCESSES.to_string(),
+        command: format!("two at once: {shown}"),
+        produced: 2 * each,
+        processed: 2 * each,
+        events: 4 * each,
         wall_s,
-        peak_mib,
+        peak_mib: a.peak_mib.into_iter().chain(b.peak_mib).reduce(f64::max),
     })
 }
 

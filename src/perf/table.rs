@@ -54,11 +54,16 @@ pub fn spread(targets: &mut [Target], rounds: &[Round], messages: u64) {
             .map(|x| x.value)
             .collect();
         if xs.len() == rounds.len() {
-            let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            t.each_round = Some(format!("{}–{}", (t.show)(lo), (t.show)(hi)));
+            t.each_round = Some(range(&xs, t.show));
         }
     }
+}
+
+/// `xs` as "lowest–highest", each shown by `show`.
+fn range(xs: &[f64], show: fn(f64) -> String) -> String {
+    let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("{}–{}", show(lo), show(hi))
 }
 
 /// Everything one `mqlab perf` printed.
@@ -77,8 +82,8 @@ pub struct Report {
     /// The hold row: the event queue beside heap_limit's heap, by pending count.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub holds: Vec<super::hold::Hold>,
-    /// What a second core gave heap_limit (one process's wall over two's), and that figure
-    /// in each round; measured with the compare row.
+    /// What a second core gave heap_limit (its one-process run's wall over two processes'
+    /// at once), and that figure in each round; measured with the compare row.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub two_processes: Option<TwoProcesses>,
 }
@@ -91,22 +96,19 @@ pub struct TwoProcesses {
 }
 
 impl TwoProcesses {
-    /// From the rows (`None` without the compare row), and the rounds' rows.
-    pub fn of(rows: &[Measured], rounds: &[Round]) -> Option<TwoProcesses> {
-        let gain = |rows: &[Measured]| {
-            let one = find(rows, super::rows::ONE_PROCESS)?;
-            let two = find(rows, super::rows::TWO_PROCESSES)?;
-            Some(one.wall_s / two.wall_s)
+    /// heap_limit's one-process run (the anchor) against its two-process row, as kept and
+    /// in each round; `None` without the compare row.
+    pub fn of(heap: &Anchor, rows: &[Measured], rounds: &[Round]) -> Option<TwoProcesses> {
+        let gain = |heap: &Anchor, rows: &[Measured]| {
+            Some(heap.process_wall_s / find(rows, super::rows::TWO_PROCESSES)?.wall_s)
         };
-        let each: Vec<f64> = rounds.iter().filter_map(|r| gain(&r.rows)).collect();
-        let each_round = (each.len() > 1).then(|| {
-            let lo = each.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = each.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            format!("{}–{}", times_2(lo), times_2(hi))
-        });
+        let each: Vec<f64> = rounds
+            .iter()
+            .filter_map(|r| gain(&r.heap, &r.rows))
+            .collect();
         Some(TwoProcesses {
-            gain: gain(rows)?,
-            each_round,
+            gain: gain(heap, rows)?,
+            each_round: (each.len() > 1).then(|| range(&each, times_2)),
         })
     }
 }
@@ -415,6 +417,7 @@ mod tests {
                 customers: 10_000,
                 wall_s: heap_wall_s,
                 customers_per_s: 10_000.0 / heap_wall_s,
+                process_wall_s: heap_wall_s,
                 peak_mib: None,
             },
             rows: vec![
