@@ -27,12 +27,12 @@ impl Engine {
         // and the queue then looks once for both the earliest time and its event).
         let limit = (!self.quiescent()).then_some(self.end);
         match self.queue.pop_due(limit) {
-            Ok((t, event)) => {
+            Ok((t, event, digest)) => {
                 assert!(t >= self.now, "time went backwards: {t} after {}", self.now);
                 self.now = t;
                 self.events += 1;
-                self.hash = (self.hash.rotate_left(5) ^ t.0).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-                    ^ event.digest();
+                self.hash =
+                    (self.hash.rotate_left(5) ^ t.0).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ digest;
                 if self.plain {
                     self.plain_dispatch(event);
                 } else {

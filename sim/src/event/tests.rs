@@ -19,6 +19,20 @@ fn every_row_has_its_own_tag_and_the_digest_carries_it() {
     }
 }
 
+/// The run loop hashes the packed event (`digest_packed`): for every row and every field
+/// value it is the digest the row's table entry defines.
+#[test]
+fn the_packed_digest_is_each_rows_own() {
+    for base in [0, 7, 0x1234_5670, 0x00ff_ff00, u32::MAX - 3] {
+        for e in Event::one_of_each_from(base)
+            .into_iter()
+            .chain(Event::one_of_each())
+        {
+            assert_eq!(Event::digest_packed(e.pack()), e.digest(), "{e:?}");
+        }
+    }
+}
+
 #[test]
 fn every_event_comes_out_of_the_queue_as_it_went_in() {
     // Packed to one integer in the queue: every field in its own place, at full width.
@@ -262,7 +276,8 @@ fn pop_due_is_peek_then_pop_within_the_limit() {
             let got = fused.pop_due(Some(SimTime(limit)));
             match next {
                 Some(t) if t.0 <= limit => {
-                    assert_eq!(got, Ok(separate.pop().expect("peeked")));
+                    let (t, e) = separate.pop().expect("peeked");
+                    assert_eq!(got, Ok((t, e, e.digest())));
                     popped += 1;
                 }
                 _ => {
