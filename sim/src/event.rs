@@ -33,6 +33,18 @@ macro_rules! events {
             /// Every event's name and digest tag, in table order.
             pub const TAGS: &'static [(&'static str, u64)] = &[$((stringify!($name), $tag)),*];
 
+            /// The tags of the periodic rows, one bit each (tags are below 64; a test
+            /// holds it), so a packed event's is one shift and mask.
+            const PERIODIC_TAGS: u64 = 0 $(| if $periodic { 1u64 << $tag } else { 0 })*;
+
+            /// The event's digest tag (its row's).
+            #[must_use]
+            pub const fn tag(&self) -> u32 {
+                match *self {
+                    $(Event::$name { .. } => $tag,)*
+                }
+            }
+
             /// Periodic events keep ticking while nothing else happens; they do not keep a
             /// finished run alive.
             #[must_use]
@@ -323,6 +335,51 @@ impl Event {
     }
 }
 
+/// A popped event as the queue holds it (`Event::pack`): the run loop reads the two
+/// events every message goes through straight from it, where unpacking stored each field
+/// of the enum to the stack and read it back (about ten instructions an event), and
+/// unpacks the rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Packed(u128);
+
+impl Packed {
+    /// The event's tag (`Event::tag`).
+    #[must_use]
+    #[inline(always)]
+    #[allow(clippy::cast_possible_truncation)]
+    pub fn tag(self) -> u32 {
+        self.0 as u32
+    }
+
+    /// Field `k` of the event's row, in the row's order, at 32 bits.
+    #[must_use]
+    #[inline(always)]
+    #[allow(clippy::cast_possible_truncation)]
+    pub fn field(self, k: u32) -> u32 {
+        (self.0 >> (32 * (k + 1))) as u32
+    }
+
+    /// The event.
+    #[must_use]
+    #[inline(always)]
+    pub fn event(self) -> Event {
+        Event::unpack(self.0)
+    }
+
+    /// The event's `digest`.
+    #[must_use]
+    #[inline(always)]
+    pub fn digest(self) -> u64 {
+        Event::digest_packed(self.0)
+    }
+
+    /// `Event::is_periodic`, from the tag alone.
+    #[inline(always)]
+    fn is_periodic(self) -> bool {
+        (Event::PERIODIC_TAGS >> (self.tag() & 63)) & 1 != 0
+    }
+}
+
 /// Same-time order of every event that is not a fault's start or end.
 #[cfg(test)]
 const ORDINARY: u64 = 2 << 32;
@@ -476,15 +533,15 @@ impl EventQueue {
     }
 
     /// `peek_time`, then `pop` when the earliest event is due by `limit` (`None`: nothing
-    /// is), with one look at where it is: `Ok` holds the event's time, the event and its
-    /// `digest`; `Err` holds the earliest time, if any, when nothing was popped. Always
-    /// inlined: `run`'s loop pops every event, and a call there cost more than the pop of
-    /// a short sorted `Vec`.
+    /// is), with one look at where it is: `Ok` holds the event's time and the event as
+    /// the queue held it; `Err` holds the earliest time, if any, when nothing was popped.
+    /// Always inlined: `run`'s loop pops every event, and a call there cost more than the
+    /// pop of a short sorted `Vec`.
     #[inline(always)]
     pub fn pop_due(
         &mut self,
         limit: Option<SimTime>,
-    ) -> Result<(SimTime, Event, u64), Option<SimTime>> {
+    ) -> Result<(SimTime, Packed), Option<SimTime>> {
         let lane = self.lane_first();
         let key = if lane {
             self.lane.front().map(|e| e.key)
@@ -504,11 +561,11 @@ impl EventQueue {
             self.pop_main()
         }
         .expect("peeked");
-        let event = Event::unpack(e.event);
-        if !event.is_periodic() {
+        let packed = Packed(e.event);
+        if !packed.is_periodic() {
             self.work -= 1;
         }
-        Ok((t, event, Event::digest_packed(e.event)))
+        Ok((t, packed))
     }
 
     /// Removes the earliest event.

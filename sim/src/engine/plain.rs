@@ -46,7 +46,7 @@
 
 use super::Engine;
 use crate::consumer::{Store, Work};
-use crate::event::Event;
+use crate::event::{Event, Packed};
 use crate::message::Msg;
 use crate::scenario::{Acks, Delivery, OnFull};
 use crate::time::SimTime;
@@ -156,17 +156,23 @@ impl Engine {
     }
 
     /// `dispatch` on the plain path: the two events every message goes through run
-    /// here, in `step` itself; the rest as usual.
+    /// here, in `step` itself, read from the packed event; the rest as usual.
     #[inline(always)]
-    pub(super) fn plain_dispatch(&mut self, event: Event) {
-        match event {
-            Event::Arrival { producer } => self.plain_arrival(producer),
-            Event::ServiceDone { instance, epoch }
-                if self.instances[instance as usize].epoch == epoch =>
-            {
-                self.plain_service_done(instance);
+    pub(super) fn plain_dispatch(&mut self, packed: Packed) {
+        const ARRIVAL: u32 = Event::Arrival { producer: 0 }.tag();
+        const SERVICE_DONE: u32 = Event::ServiceDone {
+            instance: 0,
+            epoch: 0,
+        }
+        .tag();
+        match packed.tag() {
+            // `Arrival { producer }`
+            ARRIVAL => self.plain_arrival(packed.field(0)),
+            // `ServiceDone { instance, epoch }`
+            SERVICE_DONE if self.instances[packed.field(0) as usize].epoch == packed.field(1) => {
+                self.plain_service_done(packed.field(0));
             }
-            other => self.dispatch(other),
+            _ => self.dispatch(packed.event()),
         }
     }
 

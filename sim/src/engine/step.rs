@@ -27,16 +27,16 @@ impl Engine {
         // and the queue then looks once for both the earliest time and its event).
         let limit = (!self.quiescent()).then_some(self.end);
         match self.queue.pop_due(limit) {
-            Ok((t, event, digest)) => {
+            Ok((t, packed)) => {
                 assert!(t >= self.now, "time went backwards: {t} after {}", self.now);
                 self.now = t;
                 self.events += 1;
-                self.hash =
-                    (self.hash.rotate_left(5) ^ t.0).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ digest;
+                self.hash = (self.hash.rotate_left(5) ^ t.0).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                    ^ packed.digest();
                 if self.plain {
-                    self.plain_dispatch(event);
+                    self.plain_dispatch(packed);
                 } else {
-                    self.dispatch(event);
+                    self.dispatch(packed.event());
                 }
                 while let Some(t) = self.unpark_due.pop() {
                     self.unpark(t);
