@@ -64,7 +64,7 @@ fn perf_measures_rows_beside_the_bare_loop_and_judges_the_targets() {
     let rate = mm1["produced"].as_f64().unwrap() / mm1["wall_s"].as_f64().unwrap();
     assert_eq!(
         targets[0]["measured"],
-        format!("{:.0}%", rate / heap_rate * 100.0)
+        format!("{:.1}%", rate / heap_rate * 100.0)
     );
     assert!(
         targets.iter().all(|t| t["each_round"].is_null()),
@@ -267,7 +267,7 @@ fn perf_counts_instructions_for_every_ratio_target_and_judges_them_from_the_coun
             (format!("{x:.2}x"), x <= number(limit.trim_end_matches('x')))
         } else {
             assert_eq!(t[1], ">= 50%");
-            (format!("{:.0}%", x * 100.0), x >= 0.5)
+            (format!("{:.1}%", x * 100.0), x >= 0.5)
         };
         assert_eq!(t[4], shown, "{t:?}");
         assert_eq!(t[5], if met { "yes" } else { "NO" }, "{t:?}");

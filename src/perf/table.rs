@@ -170,14 +170,14 @@ pub fn targets(
         let mut t = wall(
             "mm1 messages/s vs heap_limit customers/s".into(),
             r,
-            pct,
+            pct_1,
             ">= 50%",
             r >= 0.5,
         );
         // At equal instructions per second, speed goes as the inverse of the count.
         if let Some((ours, theirs)) = pair("mm1") {
             let x = theirs / ours;
-            t.instructions = Some(pct(x));
+            t.instructions = Some(pct_1(x));
             t.instructions_ok = Some(x >= 0.5);
         }
         out.push(t);
@@ -376,6 +376,12 @@ fn pct(x: f64) -> String {
     format!("{:.0}%", x * 100.0)
 }
 
+/// A target's percentage, to a tenth: 49.7% shown as 50% beside its "NO" read as a
+/// contradiction.
+fn pct_1(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
 fn mib(m: Option<f64>) -> String {
     m.map_or("-".into(), |m| format!("{m:.0}"))
 }
@@ -452,8 +458,8 @@ mod tests {
             [
                 (
                     "mm1 messages/s vs heap_limit customers/s",
-                    "40%",
-                    Some("32%–50%")
+                    "40.0%",
+                    Some("32.0%–50.0%")
                 ),
                 (
                     "queue model: cost per message vs mm1",
