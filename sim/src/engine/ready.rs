@@ -26,12 +26,26 @@ impl Engine {
 
     /// Partition `p` of topic `t` may have become fetchable for every group reading it
     /// (its high watermark rose, or a failover moved it). One pass over the topic's
-    /// groups with the high watermark read once: this runs on every append.
-    #[inline]
+    /// groups with the high watermark read once: this runs on every append. A topic
+    /// read by one group is told inline: called, the loop saved and restored six
+    /// registers around its one pass (about 30 instructions a message on partitions-1000).
+    #[inline(always)]
     pub(super) fn fetchable_everywhere(&mut self, t: u32, p: u32) {
         if !self.candidates {
             return;
         }
+        let topic = &self.topics[t as usize];
+        if let &[g] = &topic.groups[..] {
+            let hw = topic.partitions[p as usize].hw;
+            tell_owner(&self.groups[g as usize], &mut self.instances, p, hw);
+        } else {
+            self.fetchable_each(t, p);
+        }
+    }
+
+    /// `fetchable_everywhere` for a topic read by any number of groups.
+    #[inline(never)]
+    fn fetchable_each(&mut self, t: u32, p: u32) {
         let topic = &self.topics[t as usize];
         let hw = topic.partitions[p as usize].hw;
         for &g in &topic.groups {
