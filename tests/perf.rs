@@ -264,7 +264,7 @@ fn perf_counts_instructions_for_every_ratio_target_and_judges_them_from_the_coun
         assert_eq!(t[0], name);
         let x = per_message(over) / per_message(under);
         let (shown, met) = if let Some(limit) = t[1].strip_prefix("<= ") {
-            (format!("{x:.2}x"), x <= number(limit.trim_end_matches('x')))
+            (format!("{x:.3}x"), x <= number(limit.trim_end_matches('x')))
         } else {
             assert_eq!(t[1], ">= 50%");
             (format!("{:.1}%", x * 100.0), x >= 0.5)

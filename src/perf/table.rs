@@ -140,6 +140,12 @@ fn times_2(x: f64) -> String {
     format!("{x:.2}x")
 }
 
+/// A cost ratio against its limit, to a thousandth: 1.5003x shown as 1.50x beside its
+/// "NO" read as a contradiction.
+fn times_3(x: f64) -> String {
+    format!("{x:.3}x")
+}
+
 fn millions(x: f64) -> String {
     format!("{:.2}M", x / 1e6)
 }
@@ -198,13 +204,13 @@ pub fn targets(
             let mut t = wall(
                 format!("{what}: cost per message vs {base}"),
                 x,
-                times_2,
+                times_3,
                 &format!("<= {limit}x"),
                 x <= limit,
             );
             if let Some((ours, theirs)) = pair(row) {
                 let x = ours / theirs;
-                t.instructions = Some(format!("{x:.2}x"));
+                t.instructions = Some(times_3(x));
                 t.instructions_ok = Some(x <= limit);
             }
             out.push(t);
@@ -463,8 +469,8 @@ mod tests {
                 ),
                 (
                     "queue model: cost per message vs mm1",
-                    "1.10x",
-                    Some("1.00x–1.10x")
+                    "1.100x",
+                    Some("1.000x–1.100x")
                 ),
             ]
         );
@@ -485,7 +491,7 @@ mod tests {
         };
         let text = markdown(&report);
         assert!(
-            text.contains("| queue model: cost per message vs mm1 | <= 1.15x | 1.10x | yes | - | - | 1.00x–1.10x |"),
+            text.contains("| queue model: cost per message vs mm1 | <= 1.15x | 1.100x | yes | - | - | 1.000x–1.100x |"),
             "{text}"
         );
     }
