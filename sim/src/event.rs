@@ -362,7 +362,8 @@ impl Packed {
         (self.0 >> TAG_SHIFT) as u32 & 0xff
     }
 
-    /// Field `k` of the event's row, in the row's order, at 32 bits.
+    /// Field `k` of the event's row, in the row's order (a third field holds at most 16
+    /// bits).
     #[must_use]
     #[inline(always)]
     #[allow(clippy::cast_possible_truncation)]

@@ -19,36 +19,23 @@ fn every_row_has_its_own_tag_and_the_digest_carries_it() {
     }
 }
 
-/// The run loop hashes the packed event (`digest_packed`): for every row and every field
-/// value it is the digest the row's table entry defines.
-#[test]
-fn the_packed_digest_is_each_rows_own() {
-    for base in [0, 7, 0x1234_5670, 0x00ff_ff00, u32::MAX - 3] {
-        for e in Event::one_of_each_from(base)
-            .into_iter()
-            .chain(Event::one_of_each())
-        {
-            assert_eq!(Event::digest_packed(e.pack()), e.digest(), "{e:?}");
-        }
-    }
-}
-
 /// What the run loop reads off a popped event without unpacking it (its tag, fields,
-/// digest and whether it is periodic) is what the event itself says, for every row.
+/// digest and whether it is periodic) is what the event itself says, for every row and
+/// field values that differ in every byte: the digest the row's table entry defines
+/// (its first three fields in order) is the one hashed.
 #[test]
 fn a_packed_event_reads_as_the_event() {
     assert!(
         Event::TAGS.iter().all(|&(_, t)| t < 64),
         "a tag outside the periodic mask"
     );
-    for base in [0, 0x1234_5670, u32::MAX - 3] {
+    for base in [0, 7, 0x1234_5670, 0x00ff_ff00, u32::MAX - 3] {
         for e in Event::one_of_each_from(base)
             .into_iter()
             .chain(Event::one_of_each())
         {
             let p = Packed(e.pack());
             assert_eq!(p.event(), e);
-            assert_eq!(u64::from(p.tag()), e.digest() >> 56, "{e:?}");
             assert_eq!(p.tag(), e.tag(), "{e:?}");
             assert_eq!(p.digest(), e.digest(), "{e:?}");
             assert_eq!(p.is_periodic(), e.is_periodic(), "{e:?}");
