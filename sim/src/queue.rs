@@ -27,6 +27,8 @@ pub struct Slot {
 pub struct SqsQueue {
     slots: Vec<Slot>,
     free: Vec<u32>,
+    /// The visible slots, oldest first (with priority classes, each class's own, in
+    /// `classes`, and this empty).
     visible: VecDeque<u32>,
     /// Receives in order of their timeout: (expiry, slot, receipt). The timeout is the
     /// same for every receive, so this stays sorted without a heap. A lease ends early
@@ -65,9 +67,60 @@ struct Classes {
     weights: Vec<u32>,
     /// Smooth weighted round robin credit by class.
     credit: Vec<i64>,
+    /// By class: its visible slots, oldest first, each with its place in the queue's
+    /// order (lower is older). A receive takes its class's first at once, where a scan
+    /// of one queue for the class's oldest made a backlog's every receive cost its
+    /// length.
+    queues: Vec<VecDeque<(i64, u32)>>,
+    /// The place the next slot put back at the head takes, less one; the place the
+    /// next slot sent to the tail takes.
+    head: i64,
+    tail: i64,
+    /// Visible slots over every class.
+    len: usize,
 }
 
 impl Classes {
+    /// Bit `c` set when class `c` has a visible message.
+    fn waiting(&self) -> u8 {
+        self.queues
+            .iter()
+            .enumerate()
+            .fold(0, |w, (c, q)| if q.is_empty() { w } else { w | 1 << c })
+    }
+
+    fn push_back(&mut self, class: u8, i: u32) {
+        self.queues[class as usize].push_back((self.tail, i));
+        self.tail += 1;
+        self.len += 1;
+    }
+
+    fn push_front(&mut self, class: u8, i: u32) {
+        self.head -= 1;
+        self.queues[class as usize].push_front((self.head, i));
+        self.len += 1;
+    }
+
+    /// The oldest visible slot of any class.
+    fn oldest(&self) -> Option<u32> {
+        self.queues
+            .iter()
+            .filter_map(VecDeque::front)
+            .min_by_key(|e| e.0)
+            .map(|e| e.1)
+    }
+
+    /// Slot `i`, of class `class`, is no longer visible.
+    fn forget(&mut self, class: u8, i: u32) {
+        let q = &mut self.queues[class as usize];
+        if q.front().is_some_and(|e| e.1 == i) {
+            q.pop_front();
+        } else {
+            q.retain(|e| e.1 != i);
+        }
+        self.len -= 1;
+    }
+
     /// The class to serve among those with a visible message (`waiting`, a bit per class).
     fn pick(&mut self, waiting: u8) -> u8 {
         let top = 7 - waiting.leading_zeros() as u8;
@@ -127,7 +180,11 @@ impl SqsQueue {
             self.slots.push(slot);
             u32::try_from(self.slots.len() - 1).expect("queue slots fit in u32")
         };
-        self.visible.push_back(i);
+        if self.classes.is_none() {
+            self.visible.push_back(i);
+        } else {
+            self.send_by_class(i);
+        }
         self.len += 1;
         if self.bytes.is_some() {
             self.track_sent(i);
@@ -170,34 +227,71 @@ impl SqsQueue {
     /// Serves priority classes: `of_producer` gives each producer's class; `weights` by
     /// class makes it weighted round robin, none strict priority.
     pub fn make_priority(&mut self, of_producer: Vec<u8>, weights: Vec<u32>) {
+        debug_assert!(
+            self.visible.is_empty(),
+            "classes are set before anything is sent"
+        );
         let credit = vec![0; weights.len()];
         self.classes = Some(Classes {
             of_producer,
             weights,
             credit,
+            // A class is a bit of a `u8` (`pick`).
+            queues: vec![VecDeque::new(); 8],
+            head: 0,
+            tail: 0,
+            len: 0,
         });
     }
 
-    /// With priority classes: the oldest visible message of the class to serve. A scan of
-    /// the visible messages, which is fine at the backlogs a scenario builds; one queue per
-    /// class would be the way to scale it.
+    /// Slot `i`'s priority class, with classes.
+    fn class_of(&self, i: u32) -> Option<u8> {
+        let c = self.classes.as_ref()?;
+        Some(c.of_producer[self.slots[i as usize].msg.producer as usize])
+    }
+
+    /// Slot `i` becomes visible, last in line.
+    #[inline]
+    fn show_last(&mut self, i: u32) {
+        match self.class_of(i) {
+            None => self.visible.push_back(i),
+            Some(class) => self.classes.as_mut().expect("classes").push_back(class, i),
+        }
+    }
+
+    /// `send`'s `show_last` with priority classes (out of line: inlined, the queue row
+    /// paid two instructions a message more than for this call's test).
+    #[inline(never)]
+    fn send_by_class(&mut self, i: u32) {
+        self.show_last(i);
+    }
+
+    /// Slot `i` becomes visible, first in line.
+    fn show_first(&mut self, i: u32) {
+        match self.class_of(i) {
+            None => self.visible.push_front(i),
+            Some(class) => self.classes.as_mut().expect("classes").push_front(class, i),
+        }
+    }
+
+    /// Visible slots.
+    fn visible_len(&self) -> usize {
+        self.visible.len() + self.classes.as_ref().map_or(0, |c| c.len)
+    }
+
+    /// With priority classes: the oldest visible message of the class to serve.
     fn pop_by_class(&mut self) -> Option<u32> {
         let classes = self.classes.as_mut().expect("priority queue");
-        let class = |v: u32| classes.of_producer[self.slots[v as usize].msg.producer as usize];
-        let waiting = self.visible.iter().fold(0u8, |w, &v| w | 1 << class(v));
+        let waiting = classes.waiting();
         if waiting == 0 {
             return None;
         }
-        let at = {
-            let pick = classes.pick(waiting);
-            let of = &classes.of_producer;
-            let slots = &self.slots;
-            self.visible
-                .iter()
-                .position(|&v| of[slots[v as usize].msg.producer as usize] == pick)
-                .expect("a waiting class")
-        };
-        self.visible.remove(at)
+        let pick = classes.pick(waiting);
+        let (_, i) = classes.queues[pick as usize]
+            .pop_front()
+            .expect("a waiting class");
+        classes.len -= 1;
+        Some(i)
     }
 
     /// Takes the next visible slot without receiving it yet (the caller decides between
@@ -236,7 +330,7 @@ impl SqsQueue {
     /// True when a message can be received now.
     #[must_use]
     pub fn has_visible(&self) -> bool {
-        !self.visible.is_empty()
+        self.visible_len() > 0
     }
 
     /// The slot's current state, in place (read the fields needed: a whole-slot copy
@@ -276,7 +370,7 @@ impl SqsQueue {
         }
         s.visible = true;
         s.receipt = s.receipt.wrapping_add(1);
-        self.visible.push_front(i);
+        self.show_first(i);
         self.unlock(i);
         true
     }
@@ -330,7 +424,14 @@ impl SqsQueue {
     /// A visible message leaves (a drop, a redrive of one never received).
     #[inline(never)]
     fn forget_visible(&mut self, i: u32) {
-        self.visible.retain(|&v| v != i);
+        if let Some(class) = self.class_of(i) {
+            self.classes.as_mut().expect("classes").forget(class, i);
+        } else if self.visible.front() == Some(&i) {
+            // The oldest (`drop_oldest`): no walk through the rest.
+            self.visible.pop_front();
+        } else {
+            self.visible.retain(|&v| v != i);
+        }
     }
 
     /// `remove` while counting bytes.
@@ -395,7 +496,7 @@ impl SqsQueue {
                     self.visible.push_front(i);
                     self.unlock(i);
                 } else {
-                    self.visible.push_back(i);
+                    self.show_last(i);
                 }
                 n += 1;
             }
@@ -406,13 +507,16 @@ impl SqsQueue {
     /// Messages received and neither deleted nor visible again yet.
     #[must_use]
     pub fn in_flight(&self) -> u64 {
-        self.len - self.visible.len() as u64
+        self.len - self.visible_len() as u64
     }
 
     /// Discards the oldest visible message to make room; returns it (none when every
     /// message held is in a consumer's hands).
     pub fn drop_oldest(&mut self) -> Option<Msg> {
-        let i = *self.visible.front()?;
+        let i = match &self.classes {
+            None => *self.visible.front()?,
+            Some(c) => c.oldest()?,
+        };
         let m = self.slots[i as usize].msg;
         self.remove(i);
         Some(m)
@@ -422,7 +526,7 @@ impl SqsQueue {
     /// out a visibility timeout).
     #[must_use]
     pub fn ready(&self) -> u64 {
-        self.visible.len() as u64
+        self.visible_len() as u64
     }
 
     /// Messages held (visible or in flight).
