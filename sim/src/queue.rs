@@ -3,9 +3,12 @@
 //! otherwise it becomes visible again. Redrive to the dead-letter queue is decided by the
 //! engine from `receives`. Slots are reused, so memory follows the backlog.
 
+mod lines;
+
 use crate::message::Msg;
 use crate::time::SimTime;
-use std::collections::VecDeque;
+use lines::Lines;
+use std::collections::{BTreeSet, VecDeque};
 
 /// A message held by the queue.
 #[derive(Clone, Copy, Debug)]
@@ -27,9 +30,11 @@ pub struct Slot {
 pub struct SqsQueue {
     slots: Vec<Slot>,
     free: Vec<u32>,
-    /// The visible slots, oldest first (with priority classes, each class's own, in
-    /// `classes`, and this empty).
+    /// The visible slots, oldest first (empty when `lines` holds them).
     visible: VecDeque<u32>,
+    /// With priority classes or FIFO message groups: the visible slots, a line per class
+    /// or group.
+    lines: Option<Lines>,
     /// Receives in order of their timeout: (expiry, slot, receipt). The timeout is the
     /// same for every receive, so this stays sorted without a heap. A lease ends early
     /// when its message is deleted, put back or received again; its entry is dropped
@@ -41,6 +46,9 @@ pub struct SqsQueue {
     /// FIFO queue: per message group (the key), whether one of its messages is in
     /// flight; the group's next message waits until it is deleted or comes back.
     locked: Option<Vec<bool>>,
+    /// FIFO queue: every group with nothing in flight and a visible message, as its
+    /// oldest's place and the group: the first is the next to receive.
+    ready: BTreeSet<(i64, u32)>,
     /// Priority scheduling over classes of producers.
     classes: Option<Classes>,
     /// Payload bytes held, when the engine tracks bytes (`track_bytes`).
@@ -67,60 +75,9 @@ struct Classes {
     weights: Vec<u32>,
     /// Smooth weighted round robin credit by class.
     credit: Vec<i64>,
-    /// By class: its visible slots, oldest first, each with its place in the queue's
-    /// order (lower is older). A receive takes its class's first at once, where a scan
-    /// of one queue for the class's oldest made a backlog's every receive cost its
-    /// length.
-    queues: Vec<VecDeque<(i64, u32)>>,
-    /// The place the next slot put back at the head takes, less one; the place the
-    /// next slot sent to the tail takes.
-    head: i64,
-    tail: i64,
-    /// Visible slots over every class.
-    len: usize,
 }
 
 impl Classes {
-    /// Bit `c` set when class `c` has a visible message.
-    fn waiting(&self) -> u8 {
-        self.queues
-            .iter()
-            .enumerate()
-            .fold(0, |w, (c, q)| if q.is_empty() { w } else { w | 1 << c })
-    }
-
-    fn push_back(&mut self, class: u8, i: u32) {
-        self.queues[class as usize].push_back((self.tail, i));
-        self.tail += 1;
-        self.len += 1;
-    }
-
-    fn push_front(&mut self, class: u8, i: u32) {
-        self.head -= 1;
-        self.queues[class as usize].push_front((self.head, i));
-        self.len += 1;
-    }
-
-    /// The oldest visible slot of any class.
-    fn oldest(&self) -> Option<u32> {
-        self.queues
-            .iter()
-            .filter_map(VecDeque::front)
-            .min_by_key(|e| e.0)
-            .map(|e| e.1)
-    }
-
-    /// Slot `i`, of class `class`, is no longer visible.
-    fn forget(&mut self, class: u8, i: u32) {
-        let q = &mut self.queues[class as usize];
-        if q.front().is_some_and(|e| e.1 == i) {
-            q.pop_front();
-        } else {
-            q.retain(|e| e.1 != i);
-        }
-        self.len -= 1;
-    }
-
     /// The class to serve among those with a visible message (`waiting`, a bit per class).
     fn pick(&mut self, waiting: u8) -> u8 {
         let top = 7 - waiting.leading_zeros() as u8;
@@ -148,13 +105,45 @@ impl Classes {
 impl SqsQueue {
     /// Makes this an SQS FIFO queue over `keys` message groups.
     pub fn make_fifo(&mut self, keys: u32) {
+        debug_assert!(self.visible.is_empty(), "made FIFO before anything is sent");
         self.locked = Some(vec![false; keys as usize]);
+        self.lines = Some(Lines::new(keys as usize));
     }
 
+    /// Slot `i`'s group has nothing in flight any more (a FIFO queue's).
     fn unlock(&mut self, i: u32) {
-        let key = self.slots[i as usize].msg.key as usize;
-        if let Some(locked) = &mut self.locked {
-            locked[key] = false;
+        let key = self.slots[i as usize].msg.key;
+        if let (Some(locked), Some(lines)) = (&mut self.locked, &self.lines) {
+            locked[key as usize] = false;
+            if let Some(first) = lines.first_place(key) {
+                self.ready.insert((first, key));
+            }
+        }
+    }
+
+    /// Slot `i`'s line: its FIFO group or its priority class.
+    fn line_of(&self, i: u32) -> u32 {
+        let msg = &self.slots[i as usize].msg;
+        match &self.classes {
+            Some(c) => u32::from(c.of_producer[msg.producer as usize]),
+            None => msg.key,
+        }
+    }
+
+    /// Changes line `l` with `change`, keeping a FIFO queue's `ready` groups up to date.
+    fn change_line(&mut self, l: u32, change: impl FnOnce(&mut Lines)) {
+        let lines = self.lines.as_mut().expect("lines");
+        let before = lines.first_place(l);
+        change(lines);
+        if let Some(locked) = &self.locked {
+            if let Some(b) = before {
+                self.ready.remove(&(b, l));
+            }
+            if !locked[l as usize]
+                && let Some(first) = lines.first_place(l)
+            {
+                self.ready.insert((first, l));
+            }
         }
     }
 
@@ -180,10 +169,10 @@ impl SqsQueue {
             self.slots.push(slot);
             u32::try_from(self.slots.len() - 1).expect("queue slots fit in u32")
         };
-        if self.classes.is_none() {
+        if self.lines.is_none() {
             self.visible.push_back(i);
         } else {
-            self.send_by_class(i);
+            self.send_to_line(i);
         }
         self.len += 1;
         if self.bytes.is_some() {
@@ -236,62 +225,53 @@ impl SqsQueue {
             of_producer,
             weights,
             credit,
-            // A class is a bit of a `u8` (`pick`).
-            queues: vec![VecDeque::new(); 8],
-            head: 0,
-            tail: 0,
-            len: 0,
         });
-    }
-
-    /// Slot `i`'s priority class, with classes.
-    fn class_of(&self, i: u32) -> Option<u8> {
-        let c = self.classes.as_ref()?;
-        Some(c.of_producer[self.slots[i as usize].msg.producer as usize])
+        // A class is a bit of a `u8` (`pick`).
+        self.lines = Some(Lines::new(8));
     }
 
     /// Slot `i` becomes visible, last in line.
-    #[inline]
     fn show_last(&mut self, i: u32) {
-        match self.class_of(i) {
-            None => self.visible.push_back(i),
-            Some(class) => self.classes.as_mut().expect("classes").push_back(class, i),
+        if self.lines.is_none() {
+            self.visible.push_back(i);
+        } else {
+            let l = self.line_of(i);
+            self.change_line(l, |lines| lines.push_back(l, i));
         }
     }
 
-    /// `send`'s `show_last` with priority classes (out of line: inlined, the queue row
-    /// paid two instructions a message more than for this call's test).
+    /// `send`'s `show_last` with lines (out of line: inlined, the queue row paid two
+    /// instructions a message more than for this call's test).
     #[inline(never)]
-    fn send_by_class(&mut self, i: u32) {
+    fn send_to_line(&mut self, i: u32) {
         self.show_last(i);
     }
 
     /// Slot `i` becomes visible, first in line.
     fn show_first(&mut self, i: u32) {
-        match self.class_of(i) {
-            None => self.visible.push_front(i),
-            Some(class) => self.classes.as_mut().expect("classes").push_front(class, i),
+        if self.lines.is_none() {
+            self.visible.push_front(i);
+        } else {
+            let l = self.line_of(i);
+            self.change_line(l, |lines| lines.push_front(l, i));
         }
     }
 
     /// Visible slots.
     fn visible_len(&self) -> usize {
-        self.visible.len() + self.classes.as_ref().map_or(0, |c| c.len)
+        self.visible.len() + self.lines.as_ref().map_or(0, Lines::len)
     }
 
     /// With priority classes: the oldest visible message of the class to serve.
     fn pop_by_class(&mut self) -> Option<u32> {
         let classes = self.classes.as_mut().expect("priority queue");
-        let waiting = classes.waiting();
+        let lines = self.lines.as_mut().expect("a line per class");
+        let waiting = lines.waiting();
         if waiting == 0 {
             return None;
         }
         let pick = classes.pick(waiting);
-        let (_, i) = classes.queues[pick as usize]
-            .pop_front()
-            .expect("a waiting class");
-        classes.len -= 1;
-        Some(i)
+        Some(lines.pop_front(u32::from(pick)).expect("a waiting class"))
     }
 
     /// Takes the next visible slot without receiving it yet (the caller decides between
@@ -310,21 +290,18 @@ impl SqsQueue {
     /// `pop_visible` of a FIFO queue or one with priority classes.
     #[inline(never)]
     fn pop_ordered(&mut self) -> Option<u32> {
-        let i = match &mut self.locked {
-            None => self.pop_by_class()?,
-            Some(locked) => {
-                // The oldest message whose group has nothing in flight.
-                let slots = &self.slots;
-                let at = self
-                    .visible
-                    .iter()
-                    .position(|&v| !locked[slots[v as usize].msg.key as usize])?;
-                let i = self.visible.remove(at).expect("position is in range");
-                locked[slots[i as usize].msg.key as usize] = true;
-                i
-            }
+        let Some(locked) = &mut self.locked else {
+            return self.pop_by_class();
         };
-        Some(i)
+        // The oldest message whose group has nothing in flight.
+        let (_, key) = self.ready.pop_first()?;
+        locked[key as usize] = true;
+        let lines = self.lines.as_mut().expect("a line per group");
+        Some(
+            lines
+                .pop_front(key)
+                .expect("a ready group has a visible message"),
+        )
     }
 
     /// True when a message can be received now.
@@ -424,8 +401,9 @@ impl SqsQueue {
     /// A visible message leaves (a drop, a redrive of one never received).
     #[inline(never)]
     fn forget_visible(&mut self, i: u32) {
-        if let Some(class) = self.class_of(i) {
-            self.classes.as_mut().expect("classes").forget(class, i);
+        if self.lines.is_some() {
+            let l = self.line_of(i);
+            self.change_line(l, |lines| lines.forget(l, i));
         } else if self.visible.front() == Some(&i) {
             // The oldest (`drop_oldest`): no walk through the rest.
             self.visible.pop_front();
@@ -493,7 +471,7 @@ impl SqsQueue {
                 s.visible = true;
                 if self.locked.is_some() {
                     // Back at the head: it is still the oldest of its group.
-                    self.visible.push_front(i);
+                    self.show_first(i);
                     self.unlock(i);
                 } else {
                     self.show_last(i);
@@ -513,9 +491,9 @@ impl SqsQueue {
     /// Discards the oldest visible message to make room; returns it (none when every
     /// message held is in a consumer's hands).
     pub fn drop_oldest(&mut self) -> Option<Msg> {
-        let i = match &self.classes {
+        let i = match &self.lines {
             None => *self.visible.front()?,
-            Some(c) => c.oldest()?,
+            Some(lines) => lines.oldest()?.0,
         };
         let m = self.slots[i as usize].msg;
         self.remove(i);

@@ -261,111 +261,163 @@ fn a_failed_message_comes_back_exactly_when_its_lease_runs_out_however_many_ende
     assert_eq!(failed, 2, "both poison messages failed");
 }
 
-/// The definition per-class queues must keep: one line of visible messages, oldest first
-/// (a message put back goes to its head), the class to serve picked among those waiting,
-/// and the oldest of that class taken, found by walking the line.
+/// The definition the lines must keep: one line of visible messages, oldest first (a
+/// message put back, or a FIFO message whose lease ran out, goes to its head). With
+/// classes, the class to serve is picked among those waiting and its oldest taken; FIFO,
+/// the oldest whose group has nothing in flight. Either found by walking the line.
 struct OneLine {
     line: VecDeque<u32>,
-    picker: Classes,
-    class_of: Vec<u8>,
+    /// By slot: its class (or FIFO group).
+    line_of: Vec<u8>,
+    /// With classes.
+    picker: Option<Classes>,
+    /// FIFO: by group, one of its messages is in flight.
+    locked: Vec<bool>,
 }
 
 impl OneLine {
     fn pop(&mut self) -> Option<u32> {
-        let class = |v: u32| self.class_of[v as usize];
-        let waiting = self.line.iter().fold(0u8, |w, &v| w | 1 << class(v));
-        if waiting == 0 {
-            return None;
-        }
-        let pick = self.picker.pick(waiting);
-        let at = self.line.iter().position(|&v| class(v) == pick)?;
+        let of = |v: u32| self.line_of[v as usize];
+        let at = match &mut self.picker {
+            Some(picker) => {
+                let waiting = self.line.iter().fold(0u8, |w, &v| w | 1 << of(v));
+                if waiting == 0 {
+                    return None;
+                }
+                let pick = picker.pick(waiting);
+                self.line.iter().position(|&v| of(v) == pick)?
+            }
+            None => {
+                let at = self
+                    .line
+                    .iter()
+                    .position(|&v| !self.locked[of(v) as usize])?;
+                self.locked[of(self.line[at]) as usize] = true;
+                at
+            }
+        };
         self.line.remove(at)
     }
 }
 
+/// Runs `ops` on a queue with classes (`fifo` false: weights as given, strict when none)
+/// or FIFO over four groups, and on the walked line, and holds every receive, drop and
+/// count equal.
+fn lines_against_one_line(
+    fifo: bool,
+    weights: Vec<u32>,
+    ops: Vec<(u8, u8)>,
+) -> Result<(), proptest::test_runner::TestCaseError> {
+    let mut q = SqsQueue::default();
+    let picker = (!fifo).then(|| Classes {
+        of_producer: vec![0, 1, 2, 3],
+        credit: vec![0; weights.len()],
+        weights: weights.clone(),
+    });
+    if fifo {
+        q.make_fifo(4);
+    } else {
+        q.make_priority(vec![0, 1, 2, 3], weights);
+    }
+    let mut model = OneLine {
+        line: VecDeque::new(),
+        line_of: Vec::new(),
+        picker,
+        locked: vec![false; 4],
+    };
+    // Received and not yet settled: (slot, receipt), oldest first.
+    let mut held: VecDeque<(u32, u32)> = VecDeque::new();
+    let (mut now, vt) = (SimTime::ZERO, SimDuration::from_millis(10));
+    let mut id = 0;
+    for (op, arg) in ops {
+        now += SimDuration::from_millis(1);
+        match op {
+            0 | 1 => {
+                let mut m = msg(id);
+                id += 1;
+                // Its class by producer, or its FIFO group by key.
+                m.producer = u16::from(arg);
+                m.key = arg.into();
+                q.send(m);
+                let slot = (0..q.slots.len() as u32)
+                    .find(|&s| q.slots[s as usize].live && q.slots[s as usize].msg.id == m.id)
+                    .expect("sent");
+                if model.line_of.len() <= slot as usize {
+                    model.line_of.resize(slot as usize + 1, 0);
+                }
+                model.line_of[slot as usize] = arg;
+                model.line.push_back(slot);
+            }
+            2 => {
+                let got = q.pop_visible();
+                proptest::prop_assert_eq!(got, model.pop());
+                if let Some(slot) = got {
+                    held.push_back((slot, q.receive(slot, now + vt)));
+                }
+            }
+            3 => {
+                if let Some((slot, receipt)) = held.pop_front() {
+                    let group = model.line_of[slot as usize] as usize;
+                    if arg % 2 == 0 {
+                        if q.delete(slot, receipt) {
+                            model.locked[group] = false;
+                        }
+                    } else if q.requeue(slot, receipt) {
+                        model.line.push_front(slot);
+                        model.locked[group] = false;
+                    }
+                }
+            }
+            4 => {
+                // Leases that ran out come back in the order they ran out: at the tail,
+                // or FIFO at the head (each still its group's oldest).
+                let due: Vec<u32> = q
+                    .expiry
+                    .iter()
+                    .filter(|&&(at, s, r)| at <= now && q.leased(s, r))
+                    .map(|&(_, s, _)| s)
+                    .collect();
+                q.expire(now);
+                for &s in &due {
+                    if fifo {
+                        model.line.push_front(s);
+                        model.locked[model.line_of[s as usize] as usize] = false;
+                    } else {
+                        model.line.push_back(s);
+                    }
+                }
+                held.retain(|(s, _)| !due.contains(s));
+            }
+            _ => {
+                let dropped = q.drop_oldest().map(|m| m.id);
+                let want = model.line.pop_front().map(|s| q.slots[s as usize].msg.id);
+                proptest::prop_assert_eq!(dropped, want);
+            }
+        }
+        proptest::prop_assert_eq!(q.ready(), model.line.len() as u64);
+    }
+    Ok(())
+}
+
 proptest::proptest! {
-    /// Sends from four classes, receives, deletes, messages put back at the head,
-    /// leases running out and the oldest dropped, in any interleaving: the queue serves
-    /// exactly the messages, in exactly the order, that one walked line would, strict or
-    /// weighted.
+    /// Sends from four classes, receives, deletes, messages put back at the head, leases
+    /// running out and the oldest dropped, in any interleaving: the queue serves exactly
+    /// the messages, in exactly the order, that one walked line would, strict or weighted.
     #[test]
-    fn per_class_queues_serve_as_one_walked_line_would(
+    fn per_class_lines_serve_as_one_walked_line_would(
         weighted in proptest::bool::ANY,
         ops in proptest::collection::vec((0u8..6, 0u8..4), 1..300),
     ) {
         let weights = if weighted { vec![1, 3, 2, 5] } else { Vec::new() };
-        let mut q = SqsQueue::default();
-        q.make_priority(vec![0, 1, 2, 3], weights.clone());
-        let mut model = OneLine {
-            line: VecDeque::new(),
-            picker: Classes {
-                of_producer: vec![0, 1, 2, 3],
-                credit: vec![0; weights.len()],
-                weights,
-                queues: Vec::new(),
-                head: 0,
-                tail: 0,
-                len: 0,
-            },
-            class_of: Vec::new(),
-        };
-        // Received and not yet settled: (slot, receipt), oldest first.
-        let mut held: VecDeque<(u32, u32)> = VecDeque::new();
-        let (mut now, vt) = (SimTime::ZERO, SimDuration::from_millis(10));
-        let mut id = 0;
-        for (op, arg) in ops {
-            now += SimDuration::from_millis(1);
-            match op {
-                0 | 1 => {
-                    let mut m = msg(id);
-                    id += 1;
-                    m.producer = u16::from(arg);
-                    q.send(m);
-                    // The slot it took: the last one freed, else a new one.
-                    let slot = (0..q.slots.len() as u32)
-                        .find(|&s| q.slots[s as usize].msg.id == m.id && q.slots[s as usize].live)
-                        .expect("sent");
-                    if model.class_of.len() <= slot as usize {
-                        model.class_of.resize(slot as usize + 1, 0);
-                    }
-                    model.class_of[slot as usize] = arg;
-                    model.line.push_back(slot);
-                }
-                2 => {
-                    let got = q.pop_visible();
-                    proptest::prop_assert_eq!(got, model.pop());
-                    if let Some(slot) = got {
-                        held.push_back((slot, q.receive(slot, now + vt)));
-                    }
-                }
-                3 => {
-                    if let Some((slot, receipt)) = held.pop_front() {
-                        if arg % 2 == 0 {
-                            q.delete(slot, receipt);
-                        } else if q.requeue(slot, receipt) {
-                            model.line.push_front(slot);
-                        }
-                    }
-                }
-                4 => {
-                    // Leases that ran out come back at the tail, in the order they ran out.
-                    let due: Vec<u32> = q
-                        .expiry
-                        .iter()
-                        .filter(|&&(at, s, r)| at <= now && q.leased(s, r))
-                        .map(|&(_, s, _)| s)
-                        .collect();
-                    q.expire(now);
-                    model.line.extend(&due);
-                    held.retain(|(s, _)| !due.contains(s));
-                }
-                _ => {
-                    let dropped = q.drop_oldest().map(|m| m.id);
-                    let want = model.line.pop_front().map(|s| q.slots[s as usize].msg.id);
-                    proptest::prop_assert_eq!(dropped, want);
-                }
-            }
-            proptest::prop_assert_eq!(q.ready(), model.line.len() as u64);
-        }
+        lines_against_one_line(false, weights, ops)?;
+    }
+
+    /// The same for a FIFO queue over four message groups: a group's next message only
+    /// once the one in flight is deleted or back.
+    #[test]
+    fn per_group_lines_serve_as_one_walked_line_would(
+        ops in proptest::collection::vec((0u8..6, 0u8..4), 1..300),
+    ) {
+        lines_against_one_line(true, Vec::new(), ops)?;
     }
 }
