@@ -30,8 +30,16 @@ pub struct Slot {
 pub struct SqsQueue {
     slots: Vec<Slot>,
     free: Vec<u32>,
-    /// The visible slots, oldest first (empty when `lines` holds them).
-    visible: VecDeque<u32>,
+    /// The visible slots, oldest first, each with the receipt it had when it became
+    /// visible (empty when `lines` holds them). A slot that stops being visible other
+    /// than by a receive (a late delete after its lease ran out, a drop) stays here until
+    /// it reaches the front, recognised then as out of date (no longer visible, or
+    /// visible again under a newer receipt), where taking it out walked the line, and a
+    /// backlog's every late delete cost its length.
+    visible: VecDeque<(u32, u32)>,
+    /// The entries of `visible` out of date (while there are none, a receive takes the
+    /// first without a look at its slot).
+    stale: usize,
     /// With priority classes or FIFO message groups: the visible slots, a line per class
     /// or group.
     lines: Option<Lines>,
@@ -102,6 +110,17 @@ impl Classes {
     }
 }
 
+/// Whether a visible entry, slot and the receipt it had when it became visible, still
+/// stands for its slot: the slot is visible, under that receipt (every way back to
+/// visible follows a change of receipt: a send, a receive, a put-back).
+#[inline]
+fn current(slots: &[Slot]) -> impl Fn(u32, u32) -> bool + '_ {
+    |i, receipt| {
+        let s = &slots[i as usize];
+        s.visible && s.receipt == receipt
+    }
+}
+
 impl SqsQueue {
     /// Makes this an SQS FIFO queue over `keys` message groups.
     pub fn make_fifo(&mut self, keys: u32) {
@@ -131,10 +150,10 @@ impl SqsQueue {
     }
 
     /// Changes line `l` with `change`, keeping a FIFO queue's `ready` groups up to date.
-    fn change_line(&mut self, l: u32, change: impl FnOnce(&mut Lines)) {
+    fn change_line(&mut self, l: u32, change: impl FnOnce(&mut Lines, &[Slot])) {
         let lines = self.lines.as_mut().expect("lines");
         let before = lines.first_place(l);
-        change(lines);
+        change(lines, &self.slots);
         if let Some(locked) = &self.locked {
             if let Some(b) = before {
                 self.ready.remove(&(b, l));
@@ -170,7 +189,7 @@ impl SqsQueue {
             u32::try_from(self.slots.len() - 1).expect("queue slots fit in u32")
         };
         if self.lines.is_none() {
-            self.visible.push_back(i);
+            self.visible.push_back((i, slot.receipt));
         } else {
             self.send_to_line(i);
         }
@@ -233,10 +252,12 @@ impl SqsQueue {
     /// Slot `i` becomes visible, last in line.
     fn show_last(&mut self, i: u32) {
         if self.lines.is_none() {
-            self.visible.push_back(i);
+            self.visible.push_back((i, self.slots[i as usize].receipt));
         } else {
             let l = self.line_of(i);
-            self.change_line(l, |lines| lines.push_back(l, i));
+            self.change_line(l, |lines, slots| {
+                lines.push_back(l, i, slots[i as usize].receipt);
+            });
         }
     }
 
@@ -250,16 +271,18 @@ impl SqsQueue {
     /// Slot `i` becomes visible, first in line.
     fn show_first(&mut self, i: u32) {
         if self.lines.is_none() {
-            self.visible.push_front(i);
+            self.visible.push_front((i, self.slots[i as usize].receipt));
         } else {
             let l = self.line_of(i);
-            self.change_line(l, |lines| lines.push_front(l, i));
+            self.change_line(l, |lines, slots| {
+                lines.push_front(l, i, slots[i as usize].receipt);
+            });
         }
     }
 
     /// Visible slots.
     fn visible_len(&self) -> usize {
-        self.visible.len() + self.lines.as_ref().map_or(0, Lines::len)
+        self.visible.len() - self.stale + self.lines.as_ref().map_or(0, Lines::len)
     }
 
     /// With priority classes: the oldest visible message of the class to serve.
@@ -271,7 +294,8 @@ impl SqsQueue {
             return None;
         }
         let pick = classes.pick(waiting);
-        Some(lines.pop_front(u32::from(pick)).expect("a waiting class"))
+        let i = lines.pop_front(u32::from(pick), current(&self.slots));
+        Some(i.expect("a waiting class"))
     }
 
     /// Takes the next visible slot without receiving it yet (the caller decides between
@@ -279,7 +303,7 @@ impl SqsQueue {
     #[inline]
     pub fn pop_visible(&mut self) -> Option<u32> {
         let i = if self.locked.is_none() && self.classes.is_none() {
-            self.visible.pop_front()?
+            self.pop_shown()?
         } else {
             self.pop_ordered()?
         };
@@ -297,11 +321,44 @@ impl SqsQueue {
         let (_, key) = self.ready.pop_first()?;
         locked[key as usize] = true;
         let lines = self.lines.as_mut().expect("a line per group");
-        Some(
-            lines
-                .pop_front(key)
-                .expect("a ready group has a visible message"),
-        )
+        let i = lines.pop_front(key, current(&self.slots));
+        Some(i.expect("a ready group has a visible message"))
+    }
+
+    /// Takes the first up-to-date entry of `visible`.
+    #[inline]
+    fn pop_shown(&mut self) -> Option<u32> {
+        if self.stale == 0 {
+            return self.visible.pop_front().map(|(i, _)| i);
+        }
+        self.pop_shown_past_stale()
+    }
+
+    /// `pop_shown` with out-of-date entries about (out of line: most queues never have
+    /// any, and the queue row's receive stays as it was).
+    #[inline(never)]
+    fn pop_shown_past_stale(&mut self) -> Option<u32> {
+        let i = self.first_shown()?;
+        self.visible.pop_front();
+        Some(i)
+    }
+
+    /// The first up-to-date entry of `visible`, dropping the out-of-date ones before it.
+    fn first_shown(&mut self) -> Option<u32> {
+        while let Some(&(i, receipt)) = self.visible.front() {
+            if self.up_to_date(i, receipt) {
+                return Some(i);
+            }
+            self.visible.pop_front();
+            self.stale -= 1;
+        }
+        None
+    }
+
+    /// An entry of `visible` still stands for its slot (`current`).
+    #[inline]
+    fn up_to_date(&self, i: u32, receipt: u32) -> bool {
+        current(&self.slots)(i, receipt)
     }
 
     /// True when a message can be received now.
@@ -398,17 +455,21 @@ impl SqsQueue {
         self.prune();
     }
 
-    /// A visible message leaves (a drop, a redrive of one never received).
+    /// A visible message leaves (a drop, a late delete after its lease ran out).
     #[inline(never)]
     fn forget_visible(&mut self, i: u32) {
         if self.lines.is_some() {
             let l = self.line_of(i);
-            self.change_line(l, |lines| lines.forget(l, i));
-        } else if self.visible.front() == Some(&i) {
-            // The oldest (`drop_oldest`): no walk through the rest.
-            self.visible.pop_front();
+            self.change_line(l, |lines, slots| lines.forget(l, i, current(slots)));
         } else {
-            self.visible.retain(|&v| v != i);
+            let entry = (i, self.slots[i as usize].receipt);
+            if self.visible.front() == Some(&entry) {
+                // The oldest (`drop_oldest`).
+                self.visible.pop_front();
+            } else {
+                // Out of date where it is; dropped when it reaches the front.
+                self.stale += 1;
+            }
         }
     }
 
@@ -491,9 +552,10 @@ impl SqsQueue {
     /// Discards the oldest visible message to make room; returns it (none when every
     /// message held is in a consumer's hands).
     pub fn drop_oldest(&mut self) -> Option<Msg> {
-        let i = match &self.lines {
-            None => *self.visible.front()?,
-            Some(lines) => lines.oldest()?.0,
+        let i = if self.lines.is_none() {
+            self.first_shown()?
+        } else {
+            self.lines.as_ref()?.oldest()?.0
         };
         let m = self.slots[i as usize].msg;
         self.remove(i);

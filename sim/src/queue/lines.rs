@@ -3,20 +3,25 @@
 //! in the single line the queue would otherwise keep (lower is older; a slot put back at
 //! the head takes a place before everything), so the oldest of a line, and the oldest of
 //! all, are known without walking the backlog, where a scan for a class's or an unlocked
-//! group's oldest made every receive of a backlog cost its length.
+//! group's oldest made every receive of a backlog cost its length. A slot that leaves
+//! a line other than from its front (a late delete after its lease ran out) stays in it,
+//! out of date, until it would come to the front (each entry keeps the receipt its slot
+//! had when it became visible, as the single line does), so no line is ever walked; a
+//! line's first entry is always up to date.
 
 use std::collections::{BTreeSet, VecDeque};
 
 #[derive(Debug)]
 pub(super) struct Lines {
-    /// By line: its slots, oldest first, each with its place.
-    lines: Vec<VecDeque<(i64, u32)>>,
+    /// By line: its slots, oldest first, each with its place and receipt.
+    lines: Vec<VecDeque<(i64, u32, u32)>>,
     /// Every non-empty line's first, as (place, line): the oldest slot is the first's.
     firsts: BTreeSet<(i64, u32)>,
     /// The place the next slot put back at the head takes, less one; the place the next
     /// slot added at the tail takes.
     head: i64,
     tail: i64,
+    /// Up-to-date entries over every line.
     len: usize,
 }
 
@@ -31,7 +36,7 @@ impl Lines {
         }
     }
 
-    /// Slots held over every line.
+    /// Up-to-date slots over every line.
     pub(super) fn len(&self) -> usize {
         self.len
     }
@@ -50,48 +55,50 @@ impl Lines {
             .fold(0, |w, (l, q)| if q.is_empty() { w } else { w | 1 << l })
     }
 
-    pub(super) fn push_back(&mut self, l: u32, i: u32) {
+    pub(super) fn push_back(&mut self, l: u32, i: u32, receipt: u32) {
         let line = &mut self.lines[l as usize];
         if line.is_empty() {
             self.firsts.insert((self.tail, l));
         }
-        line.push_back((self.tail, i));
+        line.push_back((self.tail, i, receipt));
         self.tail += 1;
         self.len += 1;
     }
 
-    pub(super) fn push_front(&mut self, l: u32, i: u32) {
+    pub(super) fn push_front(&mut self, l: u32, i: u32, receipt: u32) {
         self.head -= 1;
         let line = &mut self.lines[l as usize];
-        if let Some(&(was, _)) = line.front() {
+        if let Some(&(was, _, _)) = line.front() {
             self.firsts.remove(&(was, l));
         }
-        line.push_front((self.head, i));
+        line.push_front((self.head, i, receipt));
         self.firsts.insert((self.head, l));
         self.len += 1;
     }
 
-    /// Takes line `l`'s first slot.
-    pub(super) fn pop_front(&mut self, l: u32) -> Option<u32> {
+    /// Takes line `l`'s first slot, and the out-of-date entries behind it (`current`:
+    /// whether a slot's entry, by its receipt, is up to date).
+    pub(super) fn pop_front(&mut self, l: u32, current: impl Fn(u32, u32) -> bool) -> Option<u32> {
         let line = &mut self.lines[l as usize];
-        let (place, i) = line.pop_front()?;
+        let (place, i, _) = line.pop_front()?;
         self.firsts.remove(&(place, l));
-        if let Some(&(next, _)) = line.front() {
+        while line.front().is_some_and(|&(_, j, r)| !current(j, r)) {
+            line.pop_front();
+        }
+        if let Some(&(next, _, _)) = line.front() {
             self.firsts.insert((next, l));
         }
         self.len -= 1;
         Some(i)
     }
 
-    /// Slot `i`, in line `l`, leaves it.
-    pub(super) fn forget(&mut self, l: u32, i: u32) {
-        let line = &mut self.lines[l as usize];
-        if line.front().is_some_and(|e| e.1 == i) {
-            self.pop_front(l);
+    /// Slot `i`, in line `l`, leaves it (no longer `current`): from the front at once,
+    /// from further back when it would reach the front.
+    pub(super) fn forget(&mut self, l: u32, i: u32, current: impl Fn(u32, u32) -> bool) {
+        if self.lines[l as usize].front().is_some_and(|e| e.1 == i) {
+            self.pop_front(l, current);
         } else {
-            let before = line.len();
-            line.retain(|e| e.1 != i);
-            self.len -= before - line.len();
+            self.len -= 1;
         }
     }
 

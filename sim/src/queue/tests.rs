@@ -273,6 +273,7 @@ struct OneLine {
     picker: Option<Classes>,
     /// FIFO: by group, one of its messages is in flight.
     locked: Vec<bool>,
+    fifo: bool,
 }
 
 impl OneLine {
@@ -287,6 +288,7 @@ impl OneLine {
                 let pick = picker.pick(waiting);
                 self.line.iter().position(|&v| of(v) == pick)?
             }
+            None if !self.fifo => 0,
             None => {
                 let at = self
                     .line
@@ -300,23 +302,23 @@ impl OneLine {
     }
 }
 
-/// Runs `ops` on a queue with classes (`fifo` false: weights as given, strict when none)
-/// or FIFO over four groups, and on the walked line, and holds every receive, drop and
-/// count equal.
+/// Runs `ops` on a queue with classes (`weights` as given, strict when none), FIFO over
+/// four groups (`fifo`), or neither (`weights` none), and on the walked line, and holds
+/// every receive, drop and count equal.
 fn lines_against_one_line(
     fifo: bool,
-    weights: Vec<u32>,
+    weights: Option<Vec<u32>>,
     ops: Vec<(u8, u8)>,
 ) -> Result<(), proptest::test_runner::TestCaseError> {
     let mut q = SqsQueue::default();
-    let picker = (!fifo).then(|| Classes {
+    let picker = weights.clone().map(|weights| Classes {
         of_producer: vec![0, 1, 2, 3],
         credit: vec![0; weights.len()],
-        weights: weights.clone(),
+        weights,
     });
     if fifo {
         q.make_fifo(4);
-    } else {
+    } else if let Some(weights) = weights {
         q.make_priority(vec![0, 1, 2, 3], weights);
     }
     let mut model = OneLine {
@@ -324,9 +326,12 @@ fn lines_against_one_line(
         line_of: Vec::new(),
         picker,
         locked: vec![false; 4],
+        fifo,
     };
     // Received and not yet settled: (slot, receipt), oldest first.
     let mut held: VecDeque<(u32, u32)> = VecDeque::new();
+    // Received, and the lease ran out: the consumer may still delete it, late.
+    let mut late: Vec<(u32, u32)> = Vec::new();
     let (mut now, vt) = (SimTime::ZERO, SimDuration::from_millis(10));
     let mut id = 0;
     for (op, arg) in ops {
@@ -378,6 +383,7 @@ fn lines_against_one_line(
                     .map(|&(_, s, _)| s)
                     .collect();
                 q.expire(now);
+                late.extend(held.iter().filter(|(s, _)| due.contains(s)));
                 for &s in &due {
                     if fifo {
                         model.line.push_front(s);
@@ -387,6 +393,16 @@ fn lines_against_one_line(
                     }
                 }
                 held.retain(|(s, _)| !due.contains(s));
+            }
+            5 => {
+                // A late delete: it takes the message wherever it waits in line, unless
+                // it was received again meanwhile (a new receipt).
+                if !late.is_empty() {
+                    let (slot, receipt) = late.remove(usize::from(arg) % late.len());
+                    if q.delete(slot, receipt) {
+                        model.line.retain(|&v| v != slot);
+                    }
+                }
             }
             _ => {
                 let dropped = q.drop_oldest().map(|m| m.id);
@@ -401,23 +417,32 @@ fn lines_against_one_line(
 
 proptest::proptest! {
     /// Sends from four classes, receives, deletes, messages put back at the head, leases
-    /// running out and the oldest dropped, in any interleaving: the queue serves exactly
+    /// running out, late deletes and the oldest dropped, in any interleaving: the queue serves exactly
     /// the messages, in exactly the order, that one walked line would, strict or weighted.
     #[test]
     fn per_class_lines_serve_as_one_walked_line_would(
         weighted in proptest::bool::ANY,
-        ops in proptest::collection::vec((0u8..6, 0u8..4), 1..300),
+        ops in proptest::collection::vec((0u8..7, 0u8..4), 1..300),
     ) {
         let weights = if weighted { vec![1, 3, 2, 5] } else { Vec::new() };
-        lines_against_one_line(false, weights, ops)?;
+        lines_against_one_line(false, Some(weights), ops)?;
     }
 
     /// The same for a FIFO queue over four message groups: a group's next message only
     /// once the one in flight is deleted or back.
     #[test]
     fn per_group_lines_serve_as_one_walked_line_would(
-        ops in proptest::collection::vec((0u8..6, 0u8..4), 1..300),
+        ops in proptest::collection::vec((0u8..7, 0u8..4), 1..300),
     ) {
-        lines_against_one_line(true, Vec::new(), ops)?;
+        lines_against_one_line(true, None, ops)?;
+    }
+
+    /// And for the plain queue, one line first come, first served, whose late deletes
+    /// leave their entries behind until they reach the front.
+    #[test]
+    fn the_plain_line_serves_first_come_first_served_through_late_deletes(
+        ops in proptest::collection::vec((0u8..7, 0u8..4), 1..300),
+    ) {
+        lines_against_one_line(false, None, ops)?;
     }
 }
