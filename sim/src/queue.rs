@@ -249,35 +249,31 @@ impl SqsQueue {
         self.lines = Some(Lines::new(8));
     }
 
-    /// Slot `i` becomes visible, last in line.
-    fn show_last(&mut self, i: u32) {
-        if self.lines.is_none() {
-            self.visible.push_back((i, self.slots[i as usize].receipt));
-        } else {
-            let l = self.line_of(i);
-            self.change_line(l, |lines, slots| {
-                lines.push_back(l, i, slots[i as usize].receipt);
-            });
+    /// Slot `i` becomes visible: first in line (a put-back, a FIFO lease run out), else
+    /// last.
+    fn show(&mut self, i: u32, first: bool) {
+        let receipt = self.slots[i as usize].receipt;
+        match (&self.lines, first) {
+            (None, true) => self.visible.push_front((i, receipt)),
+            (None, false) => self.visible.push_back((i, receipt)),
+            (Some(_), _) => {
+                let l = self.line_of(i);
+                self.change_line(l, |lines, _| {
+                    if first {
+                        lines.push_front(l, i, receipt);
+                    } else {
+                        lines.push_back(l, i, receipt);
+                    }
+                });
+            }
         }
     }
 
-    /// `send`'s `show_last` with lines (out of line: inlined, the queue row paid two
+    /// `send`'s `show` with lines (out of line: inlined, the queue row paid two
     /// instructions a message more than for this call's test).
     #[inline(never)]
     fn send_to_line(&mut self, i: u32) {
-        self.show_last(i);
-    }
-
-    /// Slot `i` becomes visible, first in line.
-    fn show_first(&mut self, i: u32) {
-        if self.lines.is_none() {
-            self.visible.push_front((i, self.slots[i as usize].receipt));
-        } else {
-            let l = self.line_of(i);
-            self.change_line(l, |lines, slots| {
-                lines.push_front(l, i, slots[i as usize].receipt);
-            });
-        }
+        self.show(i, false);
     }
 
     /// Visible slots.
@@ -346,19 +342,13 @@ impl SqsQueue {
     /// The first up-to-date entry of `visible`, dropping the out-of-date ones before it.
     fn first_shown(&mut self) -> Option<u32> {
         while let Some(&(i, receipt)) = self.visible.front() {
-            if self.up_to_date(i, receipt) {
+            if current(&self.slots)(i, receipt) {
                 return Some(i);
             }
             self.visible.pop_front();
             self.stale -= 1;
         }
         None
-    }
-
-    /// An entry of `visible` still stands for its slot (`current`).
-    #[inline]
-    fn up_to_date(&self, i: u32, receipt: u32) -> bool {
-        current(&self.slots)(i, receipt)
     }
 
     /// True when a message can be received now.
@@ -404,7 +394,7 @@ impl SqsQueue {
         }
         s.visible = true;
         s.receipt = s.receipt.wrapping_add(1);
-        self.show_first(i);
+        self.show(i, true);
         self.unlock(i);
         true
     }
@@ -532,10 +522,10 @@ impl SqsQueue {
                 s.visible = true;
                 if self.locked.is_some() {
                     // Back at the head: it is still the oldest of its group.
-                    self.show_first(i);
+                    self.show(i, true);
                     self.unlock(i);
                 } else {
-                    self.show_last(i);
+                    self.show(i, false);
                 }
                 n += 1;
             }
