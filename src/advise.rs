@@ -73,7 +73,7 @@ pub fn advise(args: &AdviseArgs) -> anyhow::Result<ExitCode> {
             at_once,
         )?;
     }
-    let mut ev = evidence::gather(&candidates, &seeds, &needs);
+    let mut ev = evidence::gather(&candidates, &seeds, &needs)?;
     let ri = candidates
         .iter()
         .position(|c| c.model == decision.model)
@@ -150,7 +150,7 @@ fn size_up(
         let bigger = candidate::build(needs, decision, cand.model, duration, seeds[0], scale)?;
         let name = format!("advise-{}", bigger.model.as_str());
         crate::load::check_fits(&bigger.scenario, &name, rayon::current_num_threads())?;
-        let mut e = evidence::gather(std::slice::from_ref(&bigger), seeds, needs);
+        let mut e = evidence::gather(std::slice::from_ref(&bigger), seeds, needs)?;
         resized.push(Resize {
             from: cand.sizing.clone(),
             to: bigger.sizing.clone(),

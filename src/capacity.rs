@@ -161,8 +161,20 @@ pub fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
             load::set_delivery(&mut s, d, &settings);
         }
         let jobs: Vec<(usize, u64)> = seeds.iter().map(|&seed| (0, seed)).collect();
-        let runs = run_parallel(std::slice::from_ref(&s), &loaded.source, &jobs);
-        let p = judge(rate, &runs, &slo, args.outside_faults, args.warmup);
+        let p = match run_parallel(std::slice::from_ref(&s), &loaded.source, &jobs) {
+            Ok(runs) => judge(rate, &runs, &slo, args.outside_faults, args.warmup),
+            // A backlog that outgrew the machine: this rate is past what the system keeps
+            // up with, as surely as one whose backlog grows within the run.
+            Err(e) => Probe {
+                rate,
+                pass: false,
+                why: format!("{e:#}"),
+                worst_latency_s: f64::INFINITY,
+                lost_max: 0,
+                dropped_max: 0,
+                growth_max: f64::INFINITY,
+            },
+        };
         let pass = p.pass;
         probes.push(p);
         Ok(pass)

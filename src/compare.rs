@@ -121,7 +121,8 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
     let bar = sweep::progress(jobs.len() as u64, "runs");
     sweep::stream(&scenarios, &loaded.source, &jobs, &bar, |r| {
         collector.push(r)
-    })?;
+    })
+    .with_context(|| args.scenario.clone())?;
     bar.finish_and_clear();
     let held = collector.finish(&input, &outputs)?;
     Ok(if held {
@@ -198,12 +199,13 @@ pub fn run_parallel(
     scenarios: &[Scenario],
     source: &str,
     jobs: &[(usize, u64)],
-) -> Vec<RunSummary> {
+) -> anyhow::Result<Vec<RunSummary>> {
     let bar = sweep::progress(jobs.len() as u64, "runs");
+    let at_once = rayon::current_num_threads();
     let runs = jobs
         .par_iter()
         .map(|&(v, seed)| {
-            let r = run::simulate(&scenarios[v], source, seed);
+            let r = run::simulate(&scenarios[v], source, seed, at_once);
             bar.inc(1);
             r
         })

@@ -119,7 +119,7 @@ pub fn set_delivery(scenario: &mut Scenario, delivery: Delivery, settings: &[(St
 /// not fit in this machine's available memory, with both numbers; better than being
 /// killed hours in. Where the available memory cannot be read, nothing is refused.
 pub fn check_fits(scenario: &Scenario, path: &str, runs: usize) -> anyhow::Result<()> {
-    let Some(available) = available_bytes() else {
+    let Some(available) = memory_limit()? else {
         return Ok(());
     };
     match refusal(scenario, path, runs, available) {
@@ -135,12 +135,29 @@ fn refusal(scenario: &Scenario, path: &str, runs: usize, available: u64) -> Opti
     let need = scenario.ledger_bytes_estimate() * runs.max(1) as f64;
     (need > available as f64).then(|| {
         format!(
-            "{path}: the run would need about {:.1} GB for its per-message ledger ({} at once; the messages not final yet at the peak, rate × duration where the ledger cannot fold; a byte per message and about 1.25 per copy), and this machine has {:.1} GB available; lower a rate, the duration or --scale",
+            "{path}: the run would need about {:.1} GB for its per-message ledger ({} at once; the messages not final yet at the peak, rate × duration where the ledger cannot fold; a byte per message and about 1.25 per copy), and {:.1} GB are available to runs (MQLAB_MEMORY_LIMIT where set, else MemAvailable); lower a rate, the duration or --scale",
             need / 1e9,
             runs.max(1),
             available as f64 / 1e9
         )
     })
+}
+
+/// What one of `runs` runs at once may hold in memory before the engine stops it (its
+/// share of the memory runs may use; unlimited where that cannot be read).
+pub fn memory_budget(runs: usize) -> anyhow::Result<u64> {
+    Ok(memory_limit()?.map_or(u64::MAX, |b| b / runs.max(1) as u64))
+}
+
+/// The memory runs may use in all: `MQLAB_MEMORY_LIMIT` (`"4GB"`, `"512MiB"`: a machine
+/// shared with other work), else the available memory.
+fn memory_limit() -> anyhow::Result<Option<u64>> {
+    match std::env::var("MQLAB_MEMORY_LIMIT") {
+        Ok(v) => mqlab_sim::size::parse_bytes(&v)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("MQLAB_MEMORY_LIMIT={v}: {e}")),
+        Err(_) => Ok(available_bytes()),
+    }
 }
 
 /// `MemAvailable` from /proc/meminfo, in bytes.

@@ -43,6 +43,11 @@ pub struct RunArgs {
     /// Produce about N messages: `duration` becomes N over the producers' total mean rate.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub messages: Option<u64>,
+    /// Multiply every producer's and saga's rate by F, keeping everything else (service
+    /// times, instances, faults): `--load 3` runs the scenario at three times its traffic
+    /// (with `--messages N`, N messages in a third of the time).
+    #[arg(long, value_name = "F", value_parser = parse_scale)]
+    pub load: Option<f64>,
 }
 
 pub fn parse_scale(s: &str) -> Result<f64, String> {
@@ -52,17 +57,28 @@ pub fn parse_scale(s: &str) -> Result<f64, String> {
     }
 }
 
-/// Applies `--scale` or `--messages` to the producing duration.
+/// Applies `--load`, then `--scale` or `--messages` to the producing duration.
 fn rescale(scenario: &mut Scenario, args: &RunArgs) -> anyhow::Result<()> {
-    rescale_by(scenario, args.scale, args.messages)
+    rescale_by(scenario, args.load, args.scale, args.messages)
 }
 
-/// Multiplies the producing duration by `scale`, or sets it to produce about `messages`.
+/// Multiplies every rate by `load`, then the producing duration by `scale`, or sets it to
+/// produce about `messages` at the rates so made.
 pub fn rescale_by(
     scenario: &mut Scenario,
+    load: Option<f64>,
     scale: Option<f64>,
     messages: Option<u64>,
 ) -> anyhow::Result<()> {
+    if let Some(f) = load {
+        let rates = scenario.producers.iter_mut().map(|p| &mut p.rate);
+        for rate in rates.chain(scenario.sagas.iter_mut().map(|s| &mut s.rate)) {
+            let r = *rate.get_ref() * f;
+            // As `rate` in the file: a finite number of messages a second.
+            anyhow::ensure!(r.is_finite(), "--load {f} makes a rate of {r}/s");
+            *rate.get_mut() = r;
+        }
+    }
     if let Some(f) = scale {
         scenario.duration = scenario.duration.mul_f64(f);
     }
@@ -95,6 +111,9 @@ fn reproduce(args: &RunArgs) -> String {
             mqlab_reports::comparison::shell_word(kv)
         ));
     }
+    if let Some(f) = args.load {
+        cmd.push_str(&format!(" --load {f}"));
+    }
     if let Some(f) = args.scale {
         cmd.push_str(&format!(" --scale {f}"));
     }
@@ -110,13 +129,22 @@ pub fn parse_delivery(s: &str) -> Result<Delivery, String> {
     })
 }
 
-/// Runs one scenario to the end, timing it on the wall clock.
-pub fn simulate(scenario: &Scenario, source: &str, seed: u64) -> RunSummary {
+/// Runs one scenario to the end, timing it on the wall clock, as one of `at_once` runs
+/// sharing the machine's memory; a run whose backlog outgrows its share is stopped, and
+/// says why.
+pub fn simulate(
+    scenario: &Scenario,
+    source: &str,
+    seed: u64,
+    at_once: usize,
+) -> anyhow::Result<RunSummary> {
     let started = Instant::now();
-    let mut summary = Engine::new(scenario, seed).run();
+    let mut summary = Engine::new(scenario, seed)
+        .run_within(load::memory_budget(at_once)?)
+        .map_err(|s| anyhow::anyhow!("seed {seed}: {s}"))?;
     summary.wall_s = started.elapsed().as_secs_f64();
     summary.scenario_hash = load::source_hash(source);
-    summary
+    Ok(summary)
 }
 
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
@@ -127,7 +155,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(out) = &args.out {
         crate::output::check_target(Path::new(out))?;
     }
-    let summary = simulate(&scenario, &source, seed);
+    let summary = simulate(&scenario, &source, seed, 1).with_context(|| args.scenario.clone())?;
     let json = serde_json::to_string_pretty(&summary)?;
     let report = args
         .report
@@ -148,7 +176,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         )?;
     }
     if args.check_determinism {
-        let again = simulate(&scenario, &source, seed);
+        let again = simulate(&scenario, &source, seed, 1).with_context(|| args.scenario.clone())?;
         if !same_run(&summary, &again) {
             eprintln!(
                 "determinism check failed: seed={seed} {}: trace hash {} then {}",

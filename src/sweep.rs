@@ -48,7 +48,7 @@ pub fn stream(
 ) -> anyhow::Result<()> {
     let threads = rayon::current_num_threads().clamp(1, jobs.len().max(1));
     let gate = Gate::new(threads * 4);
-    let (tx, rx) = mpsc::channel::<(usize, RunSummary)>();
+    let (tx, rx) = mpsc::channel::<(usize, anyhow::Result<RunSummary>)>();
     let next = AtomicUsize::new(0);
     thread::scope(|scope| {
         for _ in 0..threads {
@@ -60,7 +60,7 @@ pub fn stream(
                         return;
                     }
                     let (v, seed) = jobs[k];
-                    let r = run::simulate(&scenarios[v], source, seed);
+                    let r = run::simulate(&scenarios[v], source, seed, threads);
                     bar.inc(1);
                     if tx.send((k, r)).is_err() {
                         return;
@@ -74,7 +74,7 @@ pub fn stream(
         for (k, r) in &rx {
             waiting.insert(k, r);
             while let Some(r) = waiting.remove(&due) {
-                if let Err(e) = sink(r) {
+                if let Err(e) = r.and_then(&mut sink) {
                     gate.close();
                     return Err(e);
                 }

@@ -39,6 +39,9 @@ pub struct TraceArgs {
     /// As `mqlab run --messages`.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub messages: Option<u64>,
+    /// As `mqlab run --load`.
+    #[arg(long, value_name = "F", value_parser = run::parse_scale)]
+    pub load: Option<f64>,
     /// Print the history as a JSON array of events on stdout (and nothing else).
     #[arg(long)]
     pub json: bool,
@@ -47,7 +50,7 @@ pub struct TraceArgs {
 pub fn trace(args: &TraceArgs) -> anyhow::Result<ExitCode> {
     let (mut scenario, _source, seed) =
         load::prepared_with(&args.scenario, args.delivery, args.seed, &args.set)?;
-    run::rescale_by(&mut scenario, args.scale, args.messages)?;
+    run::rescale_by(&mut scenario, args.load, args.scale, args.messages)?;
     load::check_fits(&scenario, &args.scenario, 1)?;
     let spec = TraceSpec {
         message: args.message,
@@ -58,7 +61,11 @@ pub fn trace(args: &TraceArgs) -> anyhow::Result<ExitCode> {
     engine
         .trace(&spec)
         .with_context(|| format!("{}: cannot trace message {}", args.scenario, args.message))?;
+    engine.limit_memory(load::memory_budget(1)?);
     while engine.step() {}
+    if let Some(s) = engine.stopped() {
+        anyhow::bail!("{}: seed {seed}: {s}", args.scenario);
+    }
     let history = engine
         .history()
         .with_context(|| format!("{}: seed {seed}", args.scenario))?;

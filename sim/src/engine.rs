@@ -18,6 +18,7 @@ mod drops;
 mod fault;
 mod forwards;
 mod group;
+mod guard;
 mod idempotence;
 mod invariants;
 mod lag;
@@ -158,6 +159,8 @@ pub struct Engine {
     stop: SimTime,
     /// The drain ends here at the latest.
     end: SimTime,
+    /// The memory budget, and why the run stopped if it outgrew it.
+    guard: guard::Guard,
     queue: EventQueue,
     events: u64,
     hash: u64,
@@ -315,6 +318,7 @@ impl Engine {
             now: SimTime::ZERO,
             stop,
             end: stop + sc.drain,
+            guard: guard::Guard::default(),
             queue: EventQueue::default(),
             events: 0,
             hash: mix(seed),

@@ -118,7 +118,11 @@ pub struct Evidence {
 }
 
 /// Runs every candidate under every variant over `seeds`, and judges them.
-pub fn gather(candidates: &[Candidate], seeds: &[u64], needs: &Needs) -> Vec<Evidence> {
+pub fn gather(
+    candidates: &[Candidate],
+    seeds: &[u64],
+    needs: &Needs,
+) -> anyhow::Result<Vec<Evidence>> {
     let jobs: Vec<(usize, Delivery, u64)> = (0..candidates.len())
         .flat_map(|c| {
             Delivery::ALL
@@ -133,15 +137,15 @@ pub fn gather(candidates: &[Candidate], seeds: &[u64], needs: &Needs) -> Vec<Evi
             let cand = &candidates[c];
             let mut s = cand.scenario.clone();
             s.set_delivery(d);
-            let r = crate::run::simulate(&s, &cand.toml, seed);
+            let r = crate::run::simulate(&s, &cand.toml, seed, rayon::current_num_threads())?;
             bar.inc(1);
-            RunFigures::of(&r)
+            Ok(RunFigures::of(&r))
         })
-        .collect();
+        .collect::<anyhow::Result<_>>()?;
     bar.finish_and_clear();
     let per_variant = seeds.len();
     let mut chunks = runs.chunks(per_variant);
-    candidates
+    Ok(candidates
         .iter()
         .map(|cand| {
             let variants: Vec<Variant> = Delivery::ALL
@@ -160,7 +164,7 @@ pub fn gather(candidates: &[Candidate], seeds: &[u64], needs: &Needs) -> Vec<Evi
                 variants,
             }
         })
-        .collect()
+        .collect())
 }
 
 fn progress(len: usize) -> ProgressBar {

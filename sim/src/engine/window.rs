@@ -44,6 +44,7 @@ impl Engine {
     #[inline(never)]
     pub(super) fn fold_topic(&mut self, t: u32, id: u32) {
         let (low, looked) = self.lowest_live(t, id);
+        self.weigh(t, looked);
         let below = low & !63;
         let groups = self.topics[t as usize].groups.clone();
         for &g in &groups {
