@@ -11,6 +11,7 @@ mod hold;
 mod instructions;
 mod readme;
 mod rows;
+mod scaling;
 mod table;
 
 use anyhow::Context;
@@ -110,6 +111,7 @@ pub fn perf(args: &PerfArgs) -> anyhow::Result<ExitCode> {
     let mut simpy: Option<anchors::Anchor> = None;
     let mut rounds: Vec<table::Round> = Vec::new();
     let mut holds: Vec<hold::Hold> = Vec::new();
+    let mut scaled: Vec<scaling::Scaled> = Vec::new();
     for round in 1..=args.repeat {
         let of = if args.repeat > 1 {
             format!(" (round {round} of {})", args.repeat)
@@ -132,6 +134,8 @@ pub fn perf(args: &PerfArgs) -> anyhow::Result<ExitCode> {
             progress(&format!("{}{of}", name.get_name()));
             if row == Row::Hold {
                 hold::measure(&place, args.messages, &mut holds)?;
+            } else if row == Row::Scaling {
+                scaling::measure(&exe, args.messages, &mut scaled, progress)?;
             } else {
                 rows.extend(rows::run(&exe, &place.heap_limit(), row, args.messages)?);
             }
@@ -188,6 +192,7 @@ pub fn perf(args: &PerfArgs) -> anyhow::Result<ExitCode> {
         instructions,
         counters,
         holds,
+        scaled,
         two_processes,
     };
     let markdown = table::markdown(&report);

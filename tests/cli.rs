@@ -247,7 +247,7 @@ fn a_run_whose_backlog_outgrows_its_memory_is_stopped_with_a_reason() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("storm.toml: seed 11: stopped at "), "{err}");
     assert!(err.contains("topic `order.inventory` holds"), "{err}");
-    assert!(err.contains("past the 8 MB this run may use"), "{err}");
+    assert!(err.contains("past half of the 8 MB it may use"), "{err}");
     assert!(!out_file.exists(), "no report of a run cut short");
     // The same run without the limit goes to its end (this machine has the memory).
     let full = mqlab()

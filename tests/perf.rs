@@ -503,3 +503,45 @@ fn perf_sets_compare_beside_the_machines_own_gain_and_the_event_queue_beside_a_b
         "no compare row, no gain: {text}"
     );
 }
+
+/// The scaling row runs every shipped scenario at three times its load, at 1/200 of the
+/// messages (1,000 at the least) and four times that, and shows each one's cost per event
+/// at both sizes and their ratio; its JSON holds the same runs. Growth itself is a
+/// benchmark figure, not asserted here.
+#[test]
+fn perf_scaling_runs_every_shipped_scenario_at_two_sizes() {
+    let v: serde_json::Value =
+        serde_json::from_str(&perf(&["--rows", "scaling", "--json"])).expect("JSON");
+    let scaled = v["scaled"].as_array().expect("the scaling row's figures");
+    let mut shipped: Vec<String> = std::fs::read_dir(crate::support::root().join("scenarios"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .map(|p| format!("scenarios/{}", p.file_name().unwrap().to_string_lossy()))
+        .collect();
+    shipped.sort();
+    let names: Vec<&str> = scaled
+        .iter()
+        .map(|s| s["scenario"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, shipped);
+    for s in scaled {
+        assert_eq!(s["small"]["messages"], 1000, "{s}");
+        assert_eq!(s["large"]["messages"], 4000, "{s}");
+        // Small runs fit in the row's 1 GB: none is stopped, each ran events.
+        for size in ["small", "large"] {
+            assert!(s[size]["stopped"].is_null(), "{s}");
+            assert!(s[size]["events"].as_u64().unwrap() > 0, "{s}");
+            assert!(s[size]["wall_s"].as_f64().unwrap() > 0.0, "{s}");
+        }
+        // Four times the messages at the same rates: more events, not fewer.
+        assert!(
+            s["large"]["events"].as_u64() > s["small"]["events"].as_u64(),
+            "{s}"
+        );
+    }
+    let text = perf(&["--rows", "scaling"]);
+    assert!(text.contains("| scenario | events at 1,000 | ns/event | events at 4,000 |"));
+    assert!(text.contains("| mm1.toml | "), "{text}");
+    assert!(text.contains("Worst growth "), "{text}");
+}

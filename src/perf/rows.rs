@@ -33,10 +33,13 @@ pub enum Row {
     /// The event queue alone in the hold model at 2 to 10,000 pending events, beside
     /// heap_limit's `BinaryHeap`.
     Hold,
+    /// Every shipped scenario at three times its load, at 1/200 of the messages and four
+    /// times that: the cost of an event must not grow with the run.
+    Scaling,
 }
 
 impl Row {
-    pub const ALL: [Row; 9] = [
+    pub const ALL: [Row; 10] = [
         Row::Mm1,
         Row::Queue,
         Row::Exchange,
@@ -46,6 +49,7 @@ impl Row {
         Row::Memory,
         Row::Compare,
         Row::Hold,
+        Row::Scaling,
     ];
 
     /// The rows this one's targets compare against.
@@ -109,7 +113,7 @@ pub fn scenario(process: &str) -> Option<&'static str> {
 
 /// Runs `row` with `messages` messages (the memory row ten times as many; the compare row
 /// spreads them over its 64 seeds) and measures each process it takes (none for the hold
-/// row, which `hold` measures).
+/// and scaling rows, which `hold` and `scaling` measure).
 pub fn run(
     exe: &Path,
     heap_limit: &Path,
@@ -139,7 +143,7 @@ pub fn run(
             sweep(exe, "compare-2-jobs", messages, 2)?,
             two_at_once(heap_limit, messages)?,
         ],
-        Row::Hold => Vec::new(),
+        Row::Hold | Row::Scaling => Vec::new(),
     })
 }
 

@@ -82,6 +82,9 @@ pub struct Report {
     /// The hold row: the event queue beside heap_limit's heap, by pending count.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub holds: Vec<super::hold::Hold>,
+    /// The scaling row: every shipped scenario at two sizes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scaled: Vec<super::scaling::Scaled>,
     /// What a second core gave heap_limit (its one-process run's wall over two processes'
     /// at once), and that figure in each round; measured with the compare row.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -356,6 +359,9 @@ pub fn markdown(r: &Report) -> String {
     if !r.holds.is_empty() {
         s.push_str(&format!("\n{}", super::hold::markdown(&r.holds)));
     }
+    if !r.scaled.is_empty() {
+        s.push_str(&format!("\n{}", super::scaling::markdown(&r.scaled)));
+    }
     s.push('\n');
     match &r.instructions {
         Some(c) => s.push_str(&instructions::markdown(c, r.messages)),
@@ -487,6 +493,7 @@ mod tests {
             instructions: None,
             counters: None,
             holds: Vec::new(),
+            scaled: Vec::new(),
             two_processes: None,
         };
         let text = markdown(&report);

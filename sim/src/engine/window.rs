@@ -44,7 +44,7 @@ impl Engine {
     #[inline(never)]
     pub(super) fn fold_topic(&mut self, t: u32, id: u32) {
         let (low, looked) = self.lowest_live(t, id);
-        self.weigh(t, looked);
+        let headroom = self.weigh(t, looked);
         let below = low & !63;
         let groups = self.topics[t as usize].groups.clone();
         for &g in &groups {
@@ -63,8 +63,9 @@ impl Engine {
         let flags = &mut self.topics[t as usize].flags;
         flags.fold(below);
         // A look costs what the engine holds: spacing the looks by at least that keeps
-        // the cost per message constant behind a large backlog.
-        flags.fold_again(u32::try_from(looked).unwrap_or(u32::MAX));
+        // the cost per message constant behind a large backlog (closer only as a run
+        // nears its memory budget, `guard.rs`).
+        flags.fold_again(u32::try_from(looked.min(headroom)).unwrap_or(u32::MAX));
     }
 
     /// Folds every `every` messages instead of every `FOLD_EVERY`, so that a test's short
