@@ -168,7 +168,12 @@ pub fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
             Err(e) => Probe {
                 rate,
                 pass: false,
-                why: format!("{e:#}"),
+                // Up to the count: the rest (the budget and what to do) is the same for
+                // every such probe.
+                why: format!(
+                    "{}; past half of the memory a run may use",
+                    format!("{e:#}").split(';').next().unwrap_or_default()
+                ),
                 worst_latency_s: f64::INFINITY,
                 lost_max: 0,
                 dropped_max: 0,
