@@ -88,7 +88,14 @@ pub fn rescale_by(
             rate > 0.0,
             "--messages needs a producer with a positive rate"
         );
-        scenario.duration = SimDuration::from_secs_f64(n as f64 / rate);
+        let seconds = n as f64 / rate;
+        // A run lasts at most u64::MAX nanoseconds; past that the duration would saturate
+        // and produce fewer messages than asked without a word.
+        anyhow::ensure!(
+            seconds < SimDuration(u64::MAX).as_secs_f64(),
+            "--messages {n} at {rate}/s would take {seconds:.3e}s, longer than a run can last (about 584 years)"
+        );
+        scenario.duration = SimDuration::from_secs_f64(seconds);
     }
     // As `duration = "0"` in the file is refused: a run that produces nothing is a mistake.
     anyhow::ensure!(
@@ -112,15 +119,25 @@ fn reproduce(args: &RunArgs) -> String {
         ));
     }
     if let Some(f) = args.load {
-        cmd.push_str(&format!(" --load {f}"));
+        cmd.push_str(&format!(" --load {}", factor(f)));
     }
     if let Some(f) = args.scale {
-        cmd.push_str(&format!(" --scale {f}"));
+        cmd.push_str(&format!(" --scale {}", factor(f)));
     }
     if let Some(n) = args.messages {
         cmd.push_str(&format!(" --messages {n}"));
     }
     cmd
+}
+
+/// A factor as typed back: `3`, `0.5`, or `1e-12` where the plain decimal would run to
+/// hundreds of digits.
+fn factor(f: f64) -> String {
+    if (1e-6..1e15).contains(&f) {
+        format!("{f}")
+    } else {
+        format!("{f:?}")
+    }
 }
 
 pub fn parse_delivery(s: &str) -> Result<Delivery, String> {

@@ -315,6 +315,29 @@ fn load_multiplies_every_rate() {
         first.starts_with("mqlab run scenarios/mm1.toml --seed 1 --load 0.5 --messages 2000 "),
         "{first}"
     );
+    // A factor too small to type as a decimal is reproduced as typed, and a --messages
+    // that the rates so made could not produce in a run's longest time is refused.
+    let tiny = mqlab()
+        .args(["run", "scenarios/mm1.toml", "--load", "1e-300"])
+        .output()
+        .expect("runs");
+    assert!(
+        String::from_utf8_lossy(&tiny.stdout).contains(" --load 1e-300 "),
+        "{tiny:?}"
+    );
+    let never = mqlab()
+        .args([
+            "run",
+            "scenarios/mm1.toml",
+            "--load",
+            "1e-12",
+            "--messages",
+            "1000",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(never.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&never.stderr).contains("longer than a run can last"));
     for bad in ["0", "-1", "x", "inf"] {
         let out = mqlab()
             .args(["run", "scenarios/mm1.toml", "--load", bad])
