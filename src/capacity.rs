@@ -170,10 +170,10 @@ pub fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
                 pass: false,
                 // Up to the count: the rest (the budget and what to do) is the same for
                 // every such probe.
-                why: format!(
-                    "{}; past half of the memory a run may use",
-                    format!("{e:#}").split(';').next().unwrap_or_default()
-                ),
+                why: match e.downcast_ref::<mqlab_sim::engine::Stopped>() {
+                    Some(s) => format!("{e}: {}; past half of the memory a run may use", s.short()),
+                    None => format!("{e:#}"),
+                },
                 worst_latency_s: f64::INFINITY,
                 lost_max: 0,
                 dropped_max: 0,

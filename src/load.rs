@@ -3,6 +3,17 @@
 use anyhow::Context;
 use mqlab_sim::{Delivery, Scenario};
 
+/// The scenario files in `dir` (`*.toml`, not its subfolders), by name.
+pub fn scenario_files(dir: &str) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list {dir}"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
 /// A scenario and the text it came from.
 pub struct Loaded {
     pub scenario: Scenario,

@@ -158,7 +158,7 @@ pub fn simulate(
     let started = Instant::now();
     let mut summary = Engine::new(scenario, seed)
         .run_within(load::memory_budget(at_once)?)
-        .map_err(|s| anyhow::anyhow!("seed {seed}: {s}"))?;
+        .map_err(|s| anyhow::Error::new(s).context(format!("seed {seed}")))?;
     summary.wall_s = started.elapsed().as_secs_f64();
     summary.scenario_hash = load::source_hash(source);
     Ok(summary)
@@ -239,12 +239,7 @@ pub fn validate(path: &str) -> anyhow::Result<ExitCode> {
 }
 
 pub fn list(dir: &str) -> anyhow::Result<ExitCode> {
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot list {dir}"))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    paths.sort();
+    let paths = load::scenario_files(dir)?;
     let mut bad = 0;
     for p in &paths {
         let shown = p.display().to_string();

@@ -46,6 +46,7 @@ mod retention;
 mod trace;
 mod views;
 mod window;
+pub use guard::Stopped;
 pub use trace::{TraceError, TraceEvent, TraceSpec};
 
 use crate::consumer::{Group, Instance, Store};

@@ -60,18 +60,6 @@ pub fn small(messages: u64) -> u64 {
     (messages / 200).max(1_000)
 }
 
-/// The shipped scenarios, `scenarios/*.toml` (not the benchmarks under `bench/`), by name.
-fn files() -> anyhow::Result<Vec<String>> {
-    let mut files: Vec<String> = std::fs::read_dir("scenarios")
-        .context("cannot list scenarios/")?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .map(|p| p.display().to_string())
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
 /// Runs every shipped scenario at both sizes once, into `best` (each run keeps its
 /// fastest).
 pub fn measure(
@@ -81,7 +69,12 @@ pub fn measure(
     progress: impl Fn(&str),
 ) -> anyhow::Result<()> {
     let n = small(messages);
-    for (i, file) in files()?.iter().enumerate() {
+    // The shipped scenarios, not the benchmarks under `scenarios/bench/`.
+    let files: Vec<String> = crate::load::scenario_files("scenarios")?
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    for (i, file) in files.iter().enumerate() {
         progress(&format!("scaling: {file}"));
         let small = point(exe, file, n)?;
         let large = point(exe, file, n * GROWTH)?;

@@ -69,18 +69,29 @@ impl std::fmt::Display for Stopped {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "stopped at {} simulated: topic `{}` holds {} messages not final yet (queued, in \
-             flight, unacknowledged, awaited or retained); the run holds about {}, past half \
+            "{} (queued, in flight, unacknowledged, awaited or retained); the run holds \
+             about {}, past half \
              of the {} it may use \
              (MQLAB_MEMORY_LIMIT, else the available memory). A backlog that keeps growing \
              means the modelled system is not keeping up (an overload, or resends feeding \
              on a backlog): lower a rate (--load below 1), shorten the run or give the slow \
              stage more capacity; a long retention holds every message it keeps",
-            self.at,
-            self.topic,
-            self.held,
+            self.short(),
             in_units(self.bytes),
             in_units(self.budget)
+        )
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+impl Stopped {
+    /// Where and what: the message up to the count, without the budget and the advice.
+    #[must_use]
+    pub fn short(&self) -> String {
+        format!(
+            "stopped at {} simulated: topic `{}` holds {} messages not final yet",
+            self.at, self.topic, self.held
         )
     }
 }
