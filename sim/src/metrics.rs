@@ -143,7 +143,7 @@ impl GroupMetrics {
 
     #[inline]
     fn settle(&mut self, now: SimTime) {
-        let dt = now.since(self.in_system_since).0;
+        let dt = now.after(self.in_system_since).0;
         self.in_system_area += u128::from(self.in_system) * u128::from(dt);
         self.in_system_since = now;
     }
@@ -168,7 +168,7 @@ impl GroupMetrics {
             self.in_system -= 1;
         }
         match arrived {
-            Some(at) => self.residence_sum_ns += u128::from(now.since(at).0),
+            Some(at) => self.residence_sum_ns += u128::from(now.after(at).0),
             None => self.inexact_leaves += 1,
         }
     }

@@ -33,6 +33,17 @@ impl SimTime {
     pub fn since(self, earlier: SimTime) -> SimDuration {
         SimDuration(self.0.saturating_sub(earlier.0))
     }
+
+    /// Time elapsed since `earlier`, which is not later: `since` for the per-message
+    /// figures whose order the engine guarantees (a copy is processed after it was born,
+    /// arrived and started), without the clamp every one of them paid for. The tests,
+    /// built with debug assertions, hold the order.
+    #[must_use]
+    #[inline(always)]
+    pub fn after(self, earlier: SimTime) -> SimDuration {
+        debug_assert!(earlier <= self, "{earlier} is after {self}");
+        SimDuration(self.0.wrapping_sub(earlier.0))
+    }
 }
 
 impl SimDuration {

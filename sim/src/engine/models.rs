@@ -183,6 +183,13 @@ pub(super) fn to_subscriber(kind: GroupKind) -> bool {
     with_model!(kind, M => M::TO_SUBSCRIBER)
 }
 
+/// Whether the queue's length limit counts ready messages only (see
+/// [`Model::READY_ONLY`]).
+#[inline(always)]
+pub(super) fn ready_only(kind: GroupKind) -> bool {
+    with_model!(kind, M => M::READY_ONLY)
+}
+
 /// Whether the broker pushes to consumers (see [`Model::PUSHES`]).
 #[inline]
 pub(super) fn pushes(kind: GroupKind) -> bool {
@@ -329,6 +336,14 @@ impl Engine {
     #[inline]
     pub(super) fn model_dispatch(&mut self, g: u32) {
         with_model!(self.groups[g as usize].kind, M => M::dispatch(Ctx::new(self), g));
+    }
+
+    /// `model_dispatch` for a group known to be the exchange's (the one model that
+    /// pushes), where every message is sent: without a second look at the model.
+    #[inline(always)]
+    pub(super) fn amqp_dispatch(&mut self, g: u32) {
+        debug_assert_eq!(self.groups[g as usize].kind, GroupKind::Amqp);
+        amqp::Amqp::dispatch(Ctx::new(self), g);
     }
 
     /// [`Model::close`] for group `g`.

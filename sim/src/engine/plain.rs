@@ -296,7 +296,7 @@ impl Engine {
                     q.send(msg);
                     q.hold_bytes(0);
                     if super::models::pushes(group.kind) {
-                        self.model_dispatch(g);
+                        self.amqp_dispatch(g);
                         continue;
                     }
                     group.idle.pop()
@@ -390,7 +390,7 @@ impl Engine {
         }
         let inst = &mut self.instances[i as usize];
         let w = inst.work.expect("work in hand");
-        inst.busy_ns += self.now.since(w.started).0;
+        inst.busy_ns += self.now.after(w.started).0;
         inst.processed += 1;
         let g = inst.group;
         // For a duplicate's cause, as the generic path notes it; without a store there
@@ -441,9 +441,9 @@ impl Engine {
         }
         if first.sampled {
             self.series.processed();
-            let latency = self.now.since(msg.born).0.max(1);
+            let latency = self.now.after(msg.born).0.max(1);
             group.metrics.latency.record(latency);
-            group.metrics.record_sojourn(self.now.since(msg.arrived));
+            group.metrics.record_sojourn(self.now.after(msg.arrived));
             // A scenario with faults keeps the latencies outside their windows (before
             // the first one starts, and so on the plain path, all of them).
             if !self.faults.is_empty() {

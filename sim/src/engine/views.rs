@@ -123,7 +123,7 @@ impl Engine {
     /// sent.
     #[inline(always)]
     pub(super) fn record_ack(&mut self, p: u32, born: SimTime) {
-        let ns = self.now.since(born).0.max(1);
+        let ns = self.now.after(born).0.max(1);
         if let Some(a) = self.views.acks.get_mut(p as usize) {
             a.record(ns);
         }

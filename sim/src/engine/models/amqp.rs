@@ -78,39 +78,13 @@ impl Model for Amqp {
 
     /// The broker pushes queued messages round-robin to the consumers that hold fewer
     /// than `prefetch` unacknowledged ones (a slow consumer with a large prefetch hoards
-    /// what a fast one could have taken).
+    /// what a fast one could have taken). Most sends find every consumer full; that look
+    /// is a leaf of its own and the deliveries a call beyond it, so the usual case saves
+    /// no registers (it cost the exchange row as much as the rest of the send).
+    #[inline(never)]
     fn dispatch(mut e: Ctx, g: u32) {
-        let (first, count, prefetch) = {
-            let group = e.group(g);
-            (group.first, group.count, group.prefetch as usize)
-        };
-        // `rr` < `count`, so the round robin wraps with a subtraction, not a division.
-        let wrap = |k: u32| if k >= count { k - count } else { k };
-        let room = |inst: &Instance| {
-            let unacked =
-                usize::from(inst.work.is_some()) + inst.prefetched.len() + inst.pending.len();
-            inst.up && inst.reachable && unacked < prefetch
-        };
-        loop {
-            // The first with room from `rr` on, walked without an iterator adapter
-            // (`(0..count).map(..).find(..)` cost the exchange row ten instructions a
-            // message, most of its calls finding its one consumer busy).
-            let mut k = e.group(g).rr;
-            let mut left = count;
-            while left > 0 && !room(e.instance(first + k)) {
-                k = wrap(k + 1);
-                left -= 1;
-            }
-            if left == 0 {
-                break;
-            }
-            let i = first + k;
-            let Some(w) = queue::receive::<Amqp>(e.re(), i) else {
-                break;
-            };
-            e.group_mut(g).rr = wrap(k + 1);
-            e.instance_mut(i).prefetched.push_back(w);
-            e.try_start(i);
+        if let Some(k) = with_room(e.group(g), e.instances()) {
+            deliver(e.re(), g, k);
         }
     }
 
@@ -129,6 +103,50 @@ impl Model for Amqp {
             unreachable!()
         };
         q.ready()
+    }
+}
+
+/// The first of group `g`'s consumers from its round-robin position on that holds fewer
+/// than `prefetch` unacknowledged deliveries and can be reached, as an offset from the
+/// group's first. Walked without an iterator adapter (`(0..count).map(..).find(..)` cost
+/// the exchange row ten instructions a message, most of its calls finding its one
+/// consumer busy).
+#[inline(always)]
+fn with_room(group: &Group, instances: &[Instance]) -> Option<u32> {
+    let (first, count, prefetch) = (group.first, group.count, group.prefetch as usize);
+    let mut k = group.rr;
+    for _ in 0..count {
+        let inst = &instances[(first + k) as usize];
+        let unacked = usize::from(inst.work.is_some()) + inst.prefetched.len() + inst.pending.len();
+        if inst.up && inst.reachable && unacked < prefetch {
+            return Some(k);
+        }
+        // `rr` < `count`, so the round robin wraps with a subtraction, not a division.
+        k = if k + 1 >= count { k + 1 - count } else { k + 1 };
+    }
+    None
+}
+
+/// Sends consumer `first + k` of group `g` the queue's next message, and on round robin
+/// while any consumer has room and the queue has messages.
+#[inline(never)]
+fn deliver(mut e: Ctx, g: u32, mut k: u32) {
+    loop {
+        let (first, count) = {
+            let group = e.group(g);
+            (group.first, group.count)
+        };
+        let i = first + k;
+        let Some(w) = queue::receive::<Amqp>(e.re(), i) else {
+            return;
+        };
+        e.group_mut(g).rr = if k + 1 >= count { k + 1 - count } else { k + 1 };
+        e.instance_mut(i).prefetched.push_back(w);
+        e.try_start(i);
+        match with_room(e.group(g), e.instances()) {
+            Some(next) => k = next,
+            None => return,
+        }
     }
 }
 

@@ -56,6 +56,12 @@ impl<'a> Ctx<'a> {
     // The forwards every context shares (`engine/forwards.rs`).
     super::super::forwards::shared_forwards!();
 
+    /// Every consumer instance.
+    #[inline(always)]
+    pub fn instances(&self) -> &[Instance] {
+        &self.e.instances
+    }
+
     /// The topics (their partitions' logs).
     #[inline(always)]
     pub fn topics(&self) -> &[Topic] {

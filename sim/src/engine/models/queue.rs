@@ -133,7 +133,11 @@ pub(super) fn settle(mut e: Ctx, i: u32, w: &Work) {
     group.ledger.commit(w.msg.id);
     q.delete(slot, w.receipt);
     group.lag = q.len();
-    e.unpark_soon(topic);
+    // A queue whose length limit counts ready messages only had its room back when the
+    // message was delivered (`receive`); deleting it once acknowledged frees none.
+    if !super::ready_only(group.kind) {
+        e.unpark_soon(topic);
+    }
     if e.is_stage(g) || e.traced_copy(g, w.msg.id) {
         deleted(e, g, w.msg.id);
     }

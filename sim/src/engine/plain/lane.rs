@@ -46,9 +46,9 @@ pub(super) fn apply_first(
     let mut window = None;
     if first.sampled {
         series.processed();
-        let latency = now.since(msg.born).0.max(1);
+        let latency = now.after(msg.born).0.max(1);
         group.metrics.latency.record(latency);
-        group.metrics.record_sojourn(now.since(msg.arrived));
+        group.metrics.record_sojourn(now.after(msg.arrived));
         // A scenario with faults keeps the latencies outside their windows (before the
         // first one starts, and so on the plain path, all of them).
         if faults {
@@ -166,7 +166,7 @@ pub(super) fn begin(
     let start = e.now.max(taken.arrived);
     *e.delivered += 1;
     if group.ledger.deliver(taken.id) {
-        group.metrics.record_wait(start.since(taken.arrived));
+        group.metrics.record_wait(start.after(taken.arrived));
     }
     let service = group.service.sample(&mut inst.rng);
     let held = inst.work.as_mut().expect("work in hand");
@@ -237,7 +237,7 @@ impl Engine {
             else {
                 return false;
             };
-            inst.busy_ns += now.since(w.started).0;
+            inst.busy_ns += now.after(w.started).0;
             inst.processed += 1;
             idem.note(g, &w);
             inst.work = None;
