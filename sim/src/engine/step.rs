@@ -65,8 +65,12 @@ impl Engine {
                 _ => break,
             }
         }
-        if self.phase != Phase::Finished && self.quiescent() {
-            self.finish();
+        // Nothing is due by `t`. Quiescent, or at the end with only what comes after it
+        // left (retries that outlast the drain): the run ends here, as `step` ends it
+        // running flat out (before, a run sliced to its end with copies in flight stayed
+        // short of finished however far it was asked to go).
+        if self.phase != Phase::Finished && (self.quiescent() || t == self.end) {
+            self.step();
         }
         if self.phase != Phase::Finished && t > self.now {
             self.now = t;
