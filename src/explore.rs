@@ -137,7 +137,19 @@ pub fn explore(args: &ExploreArgs) -> anyhow::Result<ExitCode> {
     let mut trials: Vec<Trial> = Vec::new();
     let mut done = indices.start;
     let mut failing = 0u64;
-    let draw = |index: u64| trial(&base, &components, &kinds, delivery, args.seed, index);
+    // Each run's share of the memory runs may use, as `compare` shares it: a drawn
+    // schedule that sets off a storm is stopped and reported, not killed by the kernel.
+    let mem = crate::load::memory_budget(pool.current_num_threads())?;
+    let draw = |index: u64| {
+        trial(
+            &base,
+            &components,
+            &kinds,
+            delivery,
+            (args.seed, index),
+            mem,
+        )
+    };
     while done < indices.end && failing < args.max_failures {
         if deadline.is_some_and(|d| started.elapsed() >= d) {
             break;
@@ -244,12 +256,23 @@ pub(super) fn conclude(
         return Ok(ExitCode::from(1));
     }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mem = crate::load::memory_budget(pool.current_num_threads())?;
     let shrunk: Vec<(String, Table, Size, Size, usize)> = pool.install(|| {
         by_check
             .par_iter()
             .map(|(check, ts)| {
-                let (table, spent) = shrink::shrink(&ts[0].table, check, SHRINK_BUDGET);
-                let after = shrink::evaluate(&table).map_or(ts[0].size, |o| o.size);
+                if *check == shrink::MEMORY {
+                    // Every try would run until it fills its budget: written as found.
+                    return (
+                        check.to_string(),
+                        ts[0].table.clone(),
+                        ts[0].size,
+                        ts[0].size,
+                        0,
+                    );
+                }
+                let (table, spent) = shrink::shrink(&ts[0].table, check, SHRINK_BUDGET, mem);
+                let after = shrink::evaluate(&table, mem).map_or(ts[0].size, |o| o.size);
                 (check.to_string(), table, ts[0].size, after, spent)
             })
             .collect()
@@ -257,6 +280,16 @@ pub(super) fn conclude(
     for ((check, table, before, after, spent), ts) in shrunk.iter().zip(by_check.values()) {
         let path = out.join(format!("{}-{}.toml", file_stem(check), ts[0].index));
         write_scenario(&path, table, found.scenario, check)?;
+        if check == shrink::MEMORY {
+            crate::outln!(
+                "{check}: {} (not shrunk: each try would run until it outgrew its memory)\n  \
+                 `mqlab run` of it is stopped by the memory guard (exit 3) under the {} a \
+                 run had here",
+                path.display(),
+                megabytes(mem)
+            )?;
+            continue;
+        }
         crate::outln!(
             "{check}: {} ({spent} runs to shrink)\n  faults {} -> {}, messages {} -> {}, events {} -> {}",
             path.display(),
@@ -274,9 +307,18 @@ pub(super) fn conclude(
 pub fn shrink(args: &ShrinkArgs) -> anyhow::Result<ExitCode> {
     let loaded = crate::load::scenario(&args.scenario)?;
     let table: Table = loaded.source.parse().context("scenario as a table")?;
-    let Some(first) = shrink::evaluate(&table) else {
+    let mem = crate::load::memory_budget(1)?;
+    let Some(first) = shrink::evaluate(&table, mem) else {
         bail!("{} does not load as written", args.scenario);
     };
+    if first.failed.iter().any(|c| c == shrink::MEMORY) {
+        bail!(
+            "{} outgrows the memory it may use at seed {} (`mqlab run` says where): \
+             shrinking it would run every try until it did; lower a rate (--load) first",
+            args.scenario,
+            loaded.scenario.seed
+        );
+    }
     let check = match &args.check {
         Some(c) if first.failed.contains(c) => c.clone(),
         Some(c) => bail!(
@@ -294,8 +336,8 @@ pub fn shrink(args: &ShrinkArgs) -> anyhow::Result<ExitCode> {
             ),
         },
     };
-    let (shrunk, spent) = shrink::shrink(&table, &check, SHRINK_BUDGET);
-    let after = shrink::evaluate(&shrunk).map_or(first.size, |o| o.size);
+    let (shrunk, spent) = shrink::shrink(&table, &check, SHRINK_BUDGET, mem);
+    let after = shrink::evaluate(&shrunk, mem).map_or(first.size, |o| o.size);
     let path = args.out.as_ref().map_or_else(
         || PathBuf::from(args.scenario.trim_end_matches(".toml").to_string() + ".shrunk.toml"),
         PathBuf::from,
@@ -314,6 +356,15 @@ pub fn shrink(args: &ShrinkArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(1))
 }
 
+/// `512 MB`, `3.2 GB`: a run's memory budget as the closing lines give it.
+fn megabytes(bytes: u64) -> String {
+    if bytes < 1_000_000_000 {
+        format!("{} MB", bytes / 1_000_000)
+    } else {
+        format!("{:.1} GB", bytes as f64 / 1e9)
+    }
+}
+
 /// Draws and runs trial `index`; `None` when the drawn schedule does not validate even
 /// without its faults (it always does with none).
 fn trial(
@@ -321,8 +372,8 @@ fn trial(
     components: &Components,
     kinds: &[&'static str],
     delivery: Option<Delivery>,
-    seed: u64,
-    index: u64,
+    (seed, index): (u64, u64),
+    mem: u64,
 ) -> Option<Trial> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(index);
@@ -356,7 +407,7 @@ fn trial(
             all.extend(faults.iter().cloned().map(Value::Table));
             t.insert("fault".into(), Value::Array(all));
         }
-        if let Some(o) = shrink::evaluate(&t) {
+        if let Some(o) = shrink::evaluate(&t, mem) {
             return Some(Trial {
                 index,
                 table: t,
@@ -474,15 +525,30 @@ fn write_scenario(path: &Path, table: &Table, from: &str, check: &str) -> anyhow
         .and_then(Value::as_str)
         .unwrap_or("scenario")
         .to_string();
-    t.insert("name".into(), Value::String(format!("{name}-shrunk")));
-    t.insert(
-        "description".into(),
-        Value::String(format!(
-            "Shrunk by mqlab from {from}: at its seed it still fails `{check}`; `mqlab run` of this file exits 1."
-        )),
-    );
+    let suffix = if check == shrink::MEMORY {
+        "found"
+    } else {
+        "shrunk"
+    };
+    t.insert("name".into(), Value::String(format!("{name}-{suffix}")));
+    let (description, header) = if check == shrink::MEMORY {
+        (
+            format!(
+                "Found by mqlab explore from {from}: at its seed its backlog outgrows the memory a run may use (a storm); `mqlab run` of this file is stopped by the memory guard and exits 3."
+            ),
+            "a scenario whose backlog outgrows its memory (not shrunk)".to_string(),
+        )
+    } else {
+        (
+            format!(
+                "Shrunk by mqlab from {from}: at its seed it still fails `{check}`; `mqlab run` of this file exits 1."
+            ),
+            format!("a minimal scenario that fails `{check}`"),
+        )
+    };
+    t.insert("description".into(), Value::String(description));
     let text = format!(
-        "# Written by `mqlab explore`/`mqlab shrink`: a minimal scenario that fails `{check}`.\n{}",
+        "# Written by `mqlab explore`/`mqlab shrink`: {header}.\n{}",
         toml::to_string(&t).context("scenario as TOML")?
     );
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))

@@ -134,9 +134,30 @@ pub fn check_fits(scenario: &Scenario, path: &str, runs: usize) -> anyhow::Resul
         return Ok(());
     };
     match refusal(scenario, path, runs, available) {
-        Some(why) => Err(anyhow::anyhow!(why)),
+        Some(why) => Err(TooBig(why).into()),
         None => Ok(()),
     }
+}
+
+/// A run refused before it starts: its per-message state would not fit in the memory
+/// runs may use (exit 3, with a run the guard stopped, not 2: the file is fine, the
+/// machine is too small for it).
+#[derive(Debug)]
+pub struct TooBig(String);
+
+impl std::fmt::Display for TooBig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TooBig {}
+
+/// Whether `e` is a run that did not fit in memory: refused up front (`TooBig`) or
+/// stopped by the engine's guard (`Stopped`).
+pub fn out_of_memory(e: &anyhow::Error) -> bool {
+    e.chain()
+        .any(|c| c.is::<TooBig>() || c.is::<mqlab_sim::engine::Stopped>())
 }
 
 /// Why `runs` runs of `scenario` at once do not fit in `available` bytes, if they do not.

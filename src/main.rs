@@ -129,7 +129,9 @@ fn main() -> ExitCode {
         Err(e) => {
             // Not `eprintln!`, which panics when stderr is a terminal that has gone away.
             let _ = writeln!(io::stderr(), "error: {e:#}");
-            ExitCode::from(2)
+            // A run too big for the memory it may use is not bad input: scripts (and
+            // `perf`'s scaling row) tell the two apart by the code.
+            ExitCode::from(if load::out_of_memory(&e) { 3 } else { 2 })
         }
     }
 }

@@ -90,7 +90,9 @@ pub fn tui(args: &TuiArgs) -> anyhow::Result<ExitCode> {
     if let Some(d) = args.delivery {
         app = app.with_delivery(d);
     }
-    let driver = Driver::new(scenario, &app.run_spec(None)).map_err(anyhow::Error::msg)?;
+    let driver = Driver::new(scenario, &app.run_spec(None))
+        .map_err(anyhow::Error::msg)?
+        .with_memory(load::memory_budget(1)?);
     let export_path = args
         .export
         .clone()

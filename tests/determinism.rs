@@ -145,3 +145,36 @@ target = "gateway"
     }
     assert_eq!(e.summary(), flat);
 }
+
+/// A storm the memory guard stops finishes under `run_until` too, at the instant it
+/// was stopped, and its snapshot (what the dashboard shows) says why.
+#[test]
+fn a_storm_the_guard_stops_finishes_when_sliced_and_its_snapshot_says_why() {
+    let saga = std::fs::read_to_string(crate::support::root().join("scenarios/saga.toml"))
+        .expect("saga.toml");
+    let storm = saga
+        .replace("instances = 4", "instances = 1")
+        .replace("step_timeout = \"500ms\"", "step_timeout = \"200ms\"");
+    let s = mqlab_sim::Scenario::from_toml(&storm, "storm.toml").expect("valid");
+    let budget = 8_000_000;
+    let stopped = Engine::new(&s, s.seed)
+        .run_within(budget)
+        .expect_err("the storm outgrows 8 MB");
+    let mut e = Engine::new(&s, s.seed);
+    e.limit_memory(budget);
+    let mut t = SimTime::ZERO;
+    while !e.is_finished() {
+        t += mqlab_sim::SimDuration(250_000_000);
+        assert!(t.0 < 1_000_000_000_000, "still not finished at {t}");
+        e.run_until(t);
+    }
+    assert_eq!(e.stopped(), Some(&stopped));
+    let snap = e.snapshot();
+    assert_eq!(snap.stopped, Some(stopped.short()));
+    assert!(
+        snap.log
+            .iter()
+            .any(|l| l.text.contains("memory guard: stopped at")),
+        "the log says so"
+    );
+}

@@ -144,3 +144,55 @@ fn shrink_keeps_the_named_check_failing_and_refuses_a_passing_file() {
         "{err}"
     );
 }
+
+/// A drawn schedule that sets off a storm (`saga.toml` broken as its description says:
+/// one instance per service, a 200ms step timeout, so the resends feed on the backlog
+/// after the inventory crash) is stopped by the memory guard and reported as failing
+/// `memory`, written as found (a shrink would run every try to its limit), where before
+/// the guard explore grew until the kernel killed it. `mqlab run` of the file stops the
+/// same way (exit 3), and `mqlab shrink` refuses it with why.
+#[test]
+fn explore_reports_a_storm_the_memory_guard_stopped_and_shrink_refuses_it() {
+    let dir = scratch("explore-storm");
+    let saga = std::fs::read_to_string(crate::support::root().join("scenarios/saga.toml"))
+        .expect("saga.toml");
+    let storm = saga
+        .replace("instances = 4", "instances = 1")
+        .replace("step_timeout = \"500ms\"", "step_timeout = \"200ms\"");
+    let path = dir.join("storm.toml");
+    std::fs::write(&path, storm).expect("write");
+    let out_dir = dir.join("found");
+    let out = mqlab()
+        .env("MQLAB_MEMORY_LIMIT", "16MB")
+        .args(["explore"])
+        .arg(&path)
+        .args(["--runs", "2", "--jobs", "1", "--out"])
+        .arg(&out_dir)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains("memory ") && report.contains("not shrunk"),
+        "{report}"
+    );
+    let found = out_dir.join("memory-0.toml");
+    let text = std::fs::read_to_string(&found).expect("the storm is written");
+    assert!(text.contains("exits 3"), "{text}");
+    let again = mqlab()
+        .env("MQLAB_MEMORY_LIMIT", "16MB")
+        .arg("run")
+        .arg(&found)
+        .output()
+        .expect("runs");
+    assert_eq!(again.status.code(), Some(3), "{again:?}");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("stopped at "));
+    let refused = mqlab()
+        .env("MQLAB_MEMORY_LIMIT", "16MB")
+        .arg("shrink")
+        .arg(&path)
+        .output()
+        .expect("runs");
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("outgrows the memory"));
+}

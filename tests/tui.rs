@@ -857,3 +857,60 @@ fn snapshot_lineage_holds_on_the_exactly_once_pipeline_and_is_absent_without_ser
         assert!(s.lineage.is_empty());
     });
 }
+
+/// The dashboard's engines run under the memory guard, each its share: a storm (saga
+/// broken as its description says) is stopped, shown `■ stopped` with the reason in its
+/// snapshot, where before the guard it grew until the kernel killed the dashboard; a
+/// compare set's three engines get a third each, and a restart keeps the limit.
+#[test]
+fn a_storm_in_the_dashboard_is_stopped_and_shown_stopped() {
+    let saga = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/saga.toml"),
+    )
+    .unwrap();
+    let storm = saga
+        .replace("instances = 4", "instances = 1")
+        .replace("step_timeout = \"500ms\"", "step_timeout = \"200ms\"");
+    let s = Scenario::from_toml(&storm, "storm.toml").unwrap();
+    let finish = |driver: &mut Driver| {
+        let mut steps = 0;
+        while !driver.finished() {
+            driver.advance(SimDuration::from_millis(500));
+            steps += 1;
+            assert!(steps < 2_000, "still running at {}", driver.now());
+        }
+    };
+    let one = RunSpec {
+        seed: s.seed,
+        deliveries: vec![None],
+        replay: Vec::new(),
+        until: None,
+    };
+    let mut driver = Driver::new(s.clone(), &one)
+        .unwrap()
+        .with_memory(16_000_000);
+    finish(&mut driver);
+    let frame = driver.frame();
+    let why = frame.snapshots[0]
+        .stopped
+        .clone()
+        .expect("stopped by the guard");
+    assert!(why.contains("topic `order.inventory` holds"), "{why}");
+    assert_eq!(
+        mqlab_tui::panels::header::state_label(&frame.snapshots[0], false),
+        "■ stopped"
+    );
+    let alone = Engine::new(&s, s.seed).run_within(16_000_000).unwrap_err();
+    assert_eq!(driver.engines()[0].stopped(), Some(&alone));
+    // Three engines, a third each: each stops sooner than the one engine did.
+    let three = RunSpec {
+        deliveries: Delivery::ALL.iter().copied().map(Some).collect(),
+        ..one
+    };
+    driver.restart(&three).unwrap();
+    finish(&mut driver);
+    for e in driver.engines() {
+        let stopped = e.stopped().expect("each engine stopped");
+        assert!(stopped.budget <= 16_000_000 / 3, "{stopped:?}");
+    }
+}

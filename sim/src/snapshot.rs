@@ -253,4 +253,6 @@ pub struct Snapshot {
     /// expected, orphaned = 0`); empty otherwise. Kept apart from `expectations` because
     /// the checker panel judges the run, this is the pipeline view's live figure.
     pub lineage: Vec<Expectation>,
+    /// Why the memory guard stopped the run before its end (`Stopped::short`), if it did.
+    pub stopped: Option<String>,
 }

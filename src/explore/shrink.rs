@@ -21,11 +21,27 @@ pub struct Outcome {
     pub size: Size,
 }
 
-/// Runs the table as a scenario; `None` when it does not validate.
-pub fn evaluate(table: &Table) -> Option<Outcome> {
+/// The check a run fails when the memory guard stops it: its backlog outgrew the
+/// memory it may use (a resend storm, an overload with nothing to bound it).
+pub const MEMORY: &str = "memory";
+
+/// Runs the table as a scenario under a memory budget of `mem` bytes; `None` when it
+/// does not validate. A run the guard stops fails [`MEMORY`] alone (cut short, its
+/// other checks say nothing), with no messages or events to its size.
+pub fn evaluate(table: &Table, mem: u64) -> Option<Outcome> {
     let text = toml::to_string(table).ok()?;
     let scenario = Scenario::from_toml(&text, "shrink.toml").ok()?;
-    let r = Engine::new(&scenario, scenario.seed).run();
+    let faults = scenario.faults.len();
+    let Ok(r) = Engine::new(&scenario, scenario.seed).run_within(mem) else {
+        return Some(Outcome {
+            failed: vec![MEMORY.to_string()],
+            size: Size {
+                faults,
+                messages: 0,
+                events: 0,
+            },
+        });
+    };
     Some(Outcome {
         failed: r
             .expectations
@@ -34,7 +50,7 @@ pub fn evaluate(table: &Table) -> Option<Outcome> {
             .map(|e| e.check.clone())
             .collect(),
         size: Size {
-            faults: scenario.faults.len(),
+            faults,
             messages: r.messages.produced,
             events: r.events,
         },
@@ -42,8 +58,8 @@ pub fn evaluate(table: &Table) -> Option<Outcome> {
 }
 
 /// The smallest table reached from `table` that still fails `check`, with how many runs
-/// the search took. Stops after `budget` runs.
-pub fn shrink(table: &Table, check: &str, budget: usize) -> (Table, usize) {
+/// the search took. Stops after `budget` runs, each under `mem` bytes.
+pub fn shrink(table: &Table, check: &str, budget: usize, mem: u64) -> (Table, usize) {
     let mut best = table.clone();
     let mut runs = 0;
     'outer: loop {
@@ -52,7 +68,7 @@ pub fn shrink(table: &Table, check: &str, budget: usize) -> (Table, usize) {
                 break 'outer;
             }
             runs += 1;
-            if evaluate(&candidate).is_some_and(|o| o.failed.iter().any(|c| c == check)) {
+            if evaluate(&candidate, mem).is_some_and(|o| o.failed.iter().any(|c| c == check)) {
                 best = candidate;
                 continue 'outer;
             }

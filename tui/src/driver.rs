@@ -24,6 +24,9 @@ pub struct Driver {
     scenario: Scenario,
     engines: Vec<Engine>,
     generation: u64,
+    /// What the engines may hold in memory together (each its share): past it the
+    /// engine's guard stops a run (a storm) instead of the kernel killing the dashboard.
+    memory: u64,
 }
 
 impl Driver {
@@ -32,12 +35,25 @@ impl Driver {
     /// # Errors
     /// A replayed fault does not parse (a bug) or `spec` names no engine.
     pub fn new(scenario: Scenario, spec: &RunSpec) -> Result<Driver, String> {
-        let engines = build(&scenario, spec)?;
+        let engines = build(&scenario, spec, u64::MAX)?;
         Ok(Driver {
             scenario,
             engines,
             generation: 0,
+            memory: u64::MAX,
         })
+    }
+
+    /// Lets the engines hold `bytes` of messages together, each its share, from now on
+    /// and after every restart (a compare set's three engines a third each).
+    #[must_use]
+    pub fn with_memory(mut self, bytes: u64) -> Driver {
+        self.memory = bytes;
+        let share = share(bytes, self.engines.len());
+        for e in &mut self.engines {
+            e.limit_memory(share);
+        }
+        self
     }
 
     /// Throws the engines away and builds new ones for `spec`.
@@ -45,7 +61,7 @@ impl Driver {
     /// # Errors
     /// As `new`; the old engines are kept then.
     pub fn restart(&mut self, spec: &RunSpec) -> Result<(), String> {
-        self.engines = build(&self.scenario, spec)?;
+        self.engines = build(&self.scenario, spec, self.memory)?;
         self.generation += 1;
         Ok(())
     }
@@ -188,7 +204,12 @@ pub fn next_millisecond(t: SimTime) -> SimTime {
     SimTime((t.0 / MS + 1) * MS)
 }
 
-fn build(base: &Scenario, spec: &RunSpec) -> Result<Vec<Engine>, String> {
+/// Each of `engines` engines' part of `bytes`.
+fn share(bytes: u64, engines: usize) -> u64 {
+    bytes / engines.max(1) as u64
+}
+
+fn build(base: &Scenario, spec: &RunSpec, memory: u64) -> Result<Vec<Engine>, String> {
     if spec.deliveries.is_empty() {
         return Err("a run needs at least one engine".into());
     }
@@ -205,6 +226,7 @@ fn build(base: &Scenario, spec: &RunSpec) -> Result<Vec<Engine>, String> {
         // Appended after the file's own faults: exactly what the export writes.
         s.faults.extend(replay.iter().cloned());
         let mut e = Engine::new(&s, spec.seed);
+        e.limit_memory(share(memory, spec.deliveries.len()));
         if let Some(t) = spec.until {
             e.run_until(t);
         }

@@ -222,6 +222,7 @@ pub fn snapshot() -> Snapshot {
         },
         patterns: mqlab_sim::snapshot::PatternsView::default(),
         lineage: Vec::new(),
+        stopped: None,
     }
 }
 

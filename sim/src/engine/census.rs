@@ -428,6 +428,7 @@ impl Engine {
                 .pipeline_summary()
                 .map(|p| super::pipeline::lineage_rows(&p))
                 .unwrap_or_default(),
+            stopped: self.stopped().map(super::Stopped::short),
         }
     }
 

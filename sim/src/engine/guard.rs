@@ -157,13 +157,17 @@ impl Engine {
             let headroom = (half - bytes.min(half)) / HELD_BYTES / 2;
             return usize::try_from(headroom).unwrap_or(usize::MAX);
         }
-        self.guard.stopped = Some(Box::new(Stopped {
+        let stopped = Stopped {
             at: self.now,
             topic: self.topics[t as usize].name.clone(),
             held,
             bytes,
             budget: self.guard.budget,
-        }));
+        };
+        // For whoever watches the run's log (the dashboard's log panel).
+        let line = format!("memory guard: {}", stopped.short());
+        self.guard.stopped = Some(Box::new(stopped));
+        self.note(super::LogKind::Phase, line);
         // `step` pops nothing after the end: the events of this instant run, then the
         // run finishes as a run whose drain ran out does.
         self.end = self.now;

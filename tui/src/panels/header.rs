@@ -11,10 +11,12 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
-/// `running`, `paused`, `draining` or `finished`, as the header shows it.
+/// `running`, `paused`, `draining`, `finished` or `stopped` (by the memory guard, before
+/// its end: the log says where), as the header shows it.
 #[must_use]
 pub fn state_label(snap: &Snapshot, paused: bool) -> &'static str {
     match (snap.phase, paused) {
+        (Phase::Finished, _) if snap.stopped.is_some() => "■ stopped",
         (Phase::Finished, _) => "■ finished",
         (_, true) => "‖ paused",
         (Phase::Draining, false) => "▶ draining",
