@@ -484,14 +484,18 @@ impl EventQueue {
             // A new event usually comes after the few due soonest: look from the end,
             // moving each sooner one up a place on the way (a step or two, where
             // `insert` called a `memmove`).
+            let last = self.sorted.len();
             self.sorted.push(entry);
             let v = &mut self.sorted[..];
-            let mut at = v.len() - 1;
+            let mut at = last;
             while at > 0 && v[at - 1].key < key {
                 v[at] = v[at - 1];
                 at -= 1;
             }
-            v[at] = entry;
+            // Where it was pushed, it is in place already.
+            if at != last {
+                v[at] = entry;
+            }
         } else {
             if !self.sorted.is_empty() {
                 self.move_to_heap();

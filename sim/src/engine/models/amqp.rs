@@ -82,9 +82,9 @@ impl Model for Amqp {
     /// is a leaf of its own and the deliveries a call beyond it, so the usual case saves
     /// no registers (it cost the exchange row as much as the rest of the send).
     #[inline(never)]
-    fn dispatch(mut e: Ctx, g: u32) {
+    fn dispatch(e: Ctx, g: u32) {
         if let Some(k) = with_room(e.group(g), e.instances()) {
-            deliver(e.re(), g, k);
+            deliver(e, g, k);
         }
     }
 
