@@ -64,7 +64,10 @@ pub fn trace(args: &TraceArgs) -> anyhow::Result<ExitCode> {
     engine.limit_memory(load::memory_budget(1)?);
     while engine.step() {}
     if let Some(s) = engine.stopped() {
-        anyhow::bail!("{}: seed {seed}: {s}", args.scenario);
+        // The typed stop, for its exit code (3).
+        return Err(
+            anyhow::Error::new(s.clone()).context(format!("{}: seed {seed}", args.scenario))
+        );
     }
     let history = engine
         .history()

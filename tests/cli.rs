@@ -250,6 +250,16 @@ fn a_run_whose_backlog_outgrows_its_memory_is_stopped_with_a_reason() {
     assert!(err.contains("topic `order.inventory` holds"), "{err}");
     assert!(err.contains("past half of the 8 MB it may use"), "{err}");
     assert!(!out_file.exists(), "no report of a run cut short");
+    // `trace` runs the same engine under the same guard, and says so the same way.
+    let traced = mqlab()
+        .env("MQLAB_MEMORY_LIMIT", "8MB")
+        .arg("trace")
+        .arg(&path)
+        .args(["--message", "5", "--topic", "order-events"])
+        .output()
+        .expect("runs");
+    assert_eq!(traced.status.code(), Some(3), "{traced:?}");
+    assert!(String::from_utf8_lossy(&traced.stderr).contains("storm.toml: seed 11: stopped at "));
     // The same run without the limit goes to its end (this machine has the memory).
     let full = mqlab()
         .arg("run")
