@@ -283,10 +283,10 @@ pub(super) fn conclude(
         if check == shrink::MEMORY {
             crate::outln!(
                 "{check}: {} (not shrunk: each try would run until it outgrew its memory)\n  \
-                 `mqlab run` of it is stopped by the memory guard (exit 3) under the {} a \
-                 run had here",
-                path.display(),
-                megabytes(mem)
+                 its backlog outgrew the memory a run may use (MQLAB_MEMORY_LIMIT, else the \
+                 available memory, shared by --jobs); `mqlab run` of it grows the same way \
+                 until the memory guard stops it (exit 3)",
+                path.display()
             )?;
             continue;
         }
@@ -354,15 +354,6 @@ pub fn shrink(args: &ShrinkArgs) -> anyhow::Result<ExitCode> {
         after.events
     )?;
     Ok(ExitCode::from(1))
-}
-
-/// `512 MB`, `3.2 GB`: a run's memory budget as the closing lines give it.
-fn megabytes(bytes: u64) -> String {
-    if bytes < 1_000_000_000 {
-        format!("{} MB", bytes / 1_000_000)
-    } else {
-        format!("{:.1} GB", bytes as f64 / 1e9)
-    }
 }
 
 /// Draws and runs trial `index`; `None` when the drawn schedule does not validate even
