@@ -141,9 +141,11 @@ impl GroupMetrics {
         }
     }
 
+    /// Clamped (`since`, not `after`): `mqlab bench` records here with wall-clock times
+    /// its threads took apart, which can reach the books out of order.
     #[inline]
     fn settle(&mut self, now: SimTime) {
-        let dt = now.after(self.in_system_since).0;
+        let dt = now.since(self.in_system_since).0;
         self.in_system_area += u128::from(self.in_system) * u128::from(dt);
         self.in_system_since = now;
     }
@@ -168,7 +170,7 @@ impl GroupMetrics {
             self.in_system -= 1;
         }
         match arrived {
-            Some(at) => self.residence_sum_ns += u128::from(now.after(at).0),
+            Some(at) => self.residence_sum_ns += u128::from(now.since(at).0),
             None => self.inexact_leaves += 1,
         }
     }
@@ -431,6 +433,23 @@ impl SeriesBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `mqlab bench` records copies entering and leaving with wall-clock times its
+    /// threads took apart, so a time can come after a later one: the books count no
+    /// time for the step back (and no residence for a copy that seems to leave before
+    /// it arrived) instead of wrapping, or, built with debug assertions, panicking in a
+    /// consumer thread and leaving the benchmark waiting for it.
+    #[test]
+    fn times_out_of_order_count_no_time_instead_of_wrapping() {
+        let mut m = GroupMetrics::default();
+        m.enter(SimTime(1_000));
+        m.enter(SimTime(900));
+        m.leave(SimTime(800), Some(SimTime(1_000)));
+        assert_eq!(m.in_system_now(), 1);
+        // Nothing counted until the clock came back: one copy from 800 to 1,000.
+        assert_eq!(m.in_system_area(SimTime(1_000)), 200);
+        assert_eq!(m.residence_sum_ns(), 0);
+    }
 
     #[test]
     fn the_percentile_ladder_climbs_to_what_the_sample_supports() {
