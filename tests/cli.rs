@@ -228,11 +228,7 @@ fn a_run_too_big_for_this_machine_is_refused_up_front_with_the_numbers() {
 #[test]
 fn a_run_whose_backlog_outgrows_its_memory_is_stopped_with_a_reason() {
     let dir = crate::support::scratch("storm");
-    let saga = std::fs::read_to_string(crate::support::root().join("scenarios/saga.toml"))
-        .expect("saga.toml");
-    let storm = saga
-        .replace("instances = 4", "instances = 1")
-        .replace("step_timeout = \"500ms\"", "step_timeout = \"200ms\"");
+    let storm = crate::support::storm();
     let path = dir.join("storm.toml");
     std::fs::write(&path, storm).expect("write");
     let out_file = dir.join("storm.json");

@@ -150,11 +150,7 @@ target = "gateway"
 /// was stopped, and its snapshot (what the dashboard shows) says why.
 #[test]
 fn a_storm_the_guard_stops_finishes_when_sliced_and_its_snapshot_says_why() {
-    let saga = std::fs::read_to_string(crate::support::root().join("scenarios/saga.toml"))
-        .expect("saga.toml");
-    let storm = saga
-        .replace("instances = 4", "instances = 1")
-        .replace("step_timeout = \"500ms\"", "step_timeout = \"200ms\"");
+    let storm = crate::support::storm();
     let s = mqlab_sim::Scenario::from_toml(&storm, "storm.toml").expect("valid");
     let budget = 8_000_000;
     let stopped = Engine::new(&s, s.seed)

@@ -154,11 +154,7 @@ fn shrink_keeps_the_named_check_failing_and_refuses_a_passing_file() {
 #[test]
 fn explore_reports_a_storm_the_memory_guard_stopped_and_shrink_refuses_it() {
     let dir = scratch("explore-storm");
-    let saga = std::fs::read_to_string(crate::support::root().join("scenarios/saga.toml"))
-        .expect("saga.toml");
-    let storm = saga
-        .replace("instances = 4", "instances = 1")
-        .replace("step_timeout = \"500ms\"", "step_timeout = \"200ms\"");
+    let storm = crate::support::storm();
     let path = dir.join("storm.toml");
     std::fs::write(&path, storm).expect("write");
     let out_dir = dir.join("found");

@@ -8,6 +8,21 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `saga.toml` broken as its description says (one instance per service, a 200ms step
+/// timeout): after the inventory crash the orchestrator's resends feed on the backlog, a
+/// storm that grows until the memory guard stops it.
+pub fn storm() -> String {
+    let saga = std::fs::read_to_string(root().join("scenarios/saga.toml")).expect("saga.toml");
+    let storm = saga
+        .replace("instances = 4", "instances = 1")
+        .replace("step_timeout = \"500ms\"", "step_timeout = \"200ms\"");
+    assert_ne!(
+        storm, saga,
+        "saga.toml still has the settings the storm changes"
+    );
+    storm
+}
+
 /// Every `scenarios/*.toml`, sorted.
 pub fn scenario_paths() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("scenarios"))

@@ -864,13 +864,7 @@ fn snapshot_lineage_holds_on_the_exactly_once_pipeline_and_is_absent_without_ser
 /// compare set's three engines get a third each, and a restart keeps the limit.
 #[test]
 fn a_storm_in_the_dashboard_is_stopped_and_shown_stopped() {
-    let saga = std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/saga.toml"),
-    )
-    .unwrap();
-    let storm = saga
-        .replace("instances = 4", "instances = 1")
-        .replace("step_timeout = \"500ms\"", "step_timeout = \"200ms\"");
+    let storm = crate::support::storm();
     let s = Scenario::from_toml(&storm, "storm.toml").unwrap();
     let finish = |driver: &mut Driver| {
         let mut steps = 0;
