@@ -174,3 +174,26 @@ fn a_storm_the_guard_stops_finishes_when_sliced_and_its_snapshot_says_why() {
         "the log says so"
     );
 }
+
+/// Every shipped scenario sliced with `run_until` (as the dashboard drives it, here a
+/// second at a time) ends with the flat-out run's result, faults, retries outlasting the
+/// drain and all.
+#[test]
+fn every_scenario_sliced_ends_as_flat_out() {
+    for path in scenario_paths() {
+        let s = load(&path);
+        let flat = run(&s, s.seed);
+        let mut e = Engine::new(&s, s.seed);
+        let mut t = SimTime::ZERO;
+        while !e.is_finished() {
+            t += mqlab_sim::SimDuration::from_secs(1);
+            assert!(
+                t.0 < 100_000_000_000_000,
+                "{}: never finished",
+                path.display()
+            );
+            e.run_until(t);
+        }
+        assert_eq!(e.summary(), flat, "seed={} {}", s.seed, path.display());
+    }
+}
