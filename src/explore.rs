@@ -131,6 +131,9 @@ pub fn explore(args: &ExploreArgs) -> anyhow::Result<ExitCode> {
         .num_threads(args.jobs.unwrap_or(0))
         .build()
         .context("cannot start worker threads")?;
+    // A limit the scenario does not fit in even before any fault is refused up front, as
+    // `run` and `compare` refuse it, not reported as every schedule failing `memory`.
+    crate::load::check_fits(&loaded.scenario, &args.scenario, pool.current_num_threads())?;
     let bar = progress(indices.end - indices.start);
     let started = Instant::now();
     let batch = (pool.current_num_threads() * 16) as u64;
@@ -307,6 +310,7 @@ pub(super) fn conclude(
 pub fn shrink(args: &ShrinkArgs) -> anyhow::Result<ExitCode> {
     let loaded = crate::load::scenario(&args.scenario)?;
     let table: Table = loaded.source.parse().context("scenario as a table")?;
+    crate::load::check_fits(&loaded.scenario, &args.scenario, 1)?;
     let mem = crate::load::memory_budget(1)?;
     let Some(first) = shrink::evaluate(&table, mem) else {
         bail!("{} does not load as written", args.scenario);

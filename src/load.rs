@@ -167,21 +167,24 @@ fn refusal(scenario: &Scenario, path: &str, runs: usize, available: u64) -> Opti
     let need = scenario.ledger_bytes_estimate() * runs.max(1) as f64;
     (need > available as f64).then(|| {
         format!(
-            "{path}: the run would need about {} GB for its per-message ledger ({} at once; the messages not final yet at the peak, rate × duration where the ledger cannot fold; a byte per message and about 1.25 per copy), and {:.1} GB are available to runs (MQLAB_MEMORY_LIMIT where set, else MemAvailable); lower a rate, the duration or --scale",
-            gigabytes(need),
+            "{path}: the run would need about {} for its per-message ledger ({} at once; the messages not final yet at the peak, rate × duration where the ledger cannot fold; a byte per message and about 1.25 per copy), and {} are available to runs (MQLAB_MEMORY_LIMIT where set, else MemAvailable); lower a rate, the duration or --scale",
+            in_units(need),
             runs.max(1),
-            available as f64 / 1e9
+            in_units(available as f64)
         )
     })
 }
 
-/// `12.3`, or `2.0e290` for a need no machine has (a rate of 1e300).
-fn gigabytes(bytes: f64) -> String {
+/// `12.3 GB`, `0.4 MB` (a limit of a few bytes read as 0.0 GB), or `2.0e290 GB` for a
+/// need no machine has (a rate of 1e300).
+fn in_units(bytes: f64) -> String {
     let gb = bytes / 1e9;
-    if gb < 1e6 {
-        format!("{gb:.1}")
+    if gb < 0.1 {
+        format!("{:.1} MB", bytes / 1e6)
+    } else if gb < 1e6 {
+        format!("{gb:.1} GB")
     } else {
-        format!("{gb:.1e}")
+        format!("{gb:.1e} GB")
     }
 }
 

@@ -191,4 +191,19 @@ fn explore_reports_a_storm_the_memory_guard_stopped_and_shrink_refuses_it() {
         .expect("runs");
     assert_eq!(refused.status.code(), Some(2), "{refused:?}");
     assert!(String::from_utf8_lossy(&refused.stderr).contains("outgrows the memory"));
+    // A limit the scenario does not fit in before any fault: refused up front (exit 3),
+    // not every drawn schedule reported as failing `memory`.
+    let tiny = mqlab()
+        .env("MQLAB_MEMORY_LIMIT", "1KB")
+        .args([
+            "explore",
+            "scenarios/mm1.toml",
+            "--runs",
+            "2",
+            "--no-shrink",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(tiny.status.code(), Some(3), "{tiny:?}");
+    assert!(String::from_utf8_lossy(&tiny.stderr).contains("MB are available"));
 }
