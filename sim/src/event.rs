@@ -1,7 +1,8 @@
 //! Events and the event queue, ordered by `(time, insertion sequence)`, so same-time
 //! events come out first-in-first-out and ties never depend on anything but the order
 //! the engine scheduled them in. How the pending events are held (a sorted `Vec` while
-//! few, a heap beyond, a lane for the produce timeouts) changes the cost, never the order.
+//! few, a heap beyond, a slot for an arrival, a lane for the produce timeouts) changes the
+//! cost, never the order.
 
 mod heap;
 
@@ -417,7 +418,7 @@ fn time_of(key: u128) -> SimTime {
 
 /// Pending events up to which the queue keeps them in one sorted `Vec` (latest first, so
 /// the next one pops off the end) instead of the heap: a run with a handful pending (an
-/// M/M/1 run has four or five) then pays a pop of a `Vec` and an insert a few slots from
+/// M/M/1 run has three or four beside its arrival) then pays a pop of a `Vec` and an insert a few slots from
 /// its end, cheaper than a heap's sift down and up. Past it they move to the heap, and
 /// back once the heap has fallen to `SORTED_BACK`, so that a count hovering at the limit
 /// does not move them on every event. The keys are unique, so either holds one order.
@@ -428,12 +429,23 @@ fn time_of(key: u128) -> SimTime {
 const SORTED_MAX: usize = 32;
 const SORTED_BACK: usize = 16;
 
+/// Never a real key (no event has class 3), so an empty arrival slot needs no flag of its
+/// own: it compares after everything.
+const NONE: u128 = u128::MAX;
+
 /// The pending events, earliest first, ties in `(tiebreak, insertion)` order: a sorted
 /// `Vec` while few are pending, one heap otherwise (never both at once), whose keys pack
-/// that whole order (see `Entry`), and beside them a first-in-first-out lane for the
-/// produce timeouts.
-#[derive(Debug, Default)]
+/// that whole order (see `Entry`), and beside them a slot for a producer's next arrival
+/// and a first-in-first-out lane for the produce timeouts. A pop takes the least key of
+/// the four; the keys are unique, so where an event waits never changes the order.
+#[derive(Debug)]
 pub struct EventQueue {
+    /// One producer's next arrival, or `NONE`. An arrival comes due soonest of all in a
+    /// busy run (a gap is a fraction of a service time), so in the heap it cost a pop at
+    /// the root and a push back there at every message, sifting both ways past the
+    /// instances' completions; here it costs a store. The first arrival pushed while the
+    /// slot is empty takes it, the others go where any event goes.
+    arrival: Entry,
     /// Produce timeouts, each later than the one before: a producer's timeout is its
     /// constant `request_timeout` after the send, so they come in order and thousands can
     /// be pending (one per request in flight); kept out of the heap, they cost a push and
@@ -448,6 +460,23 @@ pub struct EventQueue {
     seq: u64,
     fault_seq: u64,
     work: usize,
+}
+
+impl Default for EventQueue {
+    fn default() -> EventQueue {
+        EventQueue {
+            arrival: Entry {
+                key: NONE,
+                event: 0,
+            },
+            lane: VecDeque::new(),
+            sorted: Vec::new(),
+            heap: Heap::default(),
+            seq: 0,
+            fault_seq: 0,
+            work: 0,
+        }
+    }
 }
 
 impl EventQueue {
@@ -476,7 +505,9 @@ impl EventQueue {
             key,
             event: event.pack(),
         };
-        if matches!(event, Event::ProduceTimeout { .. })
+        if matches!(event, Event::Arrival { .. }) && self.arrival.key == NONE {
+            self.arrival = entry;
+        } else if matches!(event, Event::ProduceTimeout { .. })
             && self.lane.back().is_none_or(|last| last.key < key)
         {
             self.lane.push_back(entry);
@@ -529,23 +560,34 @@ impl EventQueue {
         }
     }
 
-    /// The lane's first event comes before everything else pending.
-    #[inline]
-    fn lane_first(&self) -> bool {
-        self.lane
-            .front()
-            .is_some_and(|l| self.main_key().is_none_or(|k| l.key < k))
+    /// The least key pending, `NONE` when nothing is.
+    #[inline(always)]
+    fn next_key(&self) -> u128 {
+        let main = self.main_key().unwrap_or(NONE);
+        let lane = self.lane.front().map_or(NONE, |e| e.key);
+        main.min(lane).min(self.arrival.key)
+    }
+
+    /// Removes the event whose key is `key`, the least pending.
+    #[inline(always)]
+    fn take(&mut self, key: u128) -> Entry {
+        if key == self.arrival.key {
+            let e = self.arrival;
+            self.arrival.key = NONE;
+            e
+        } else if self.lane.front().is_some_and(|e| e.key == key) {
+            self.lane.pop_front().expect("peeked")
+        } else {
+            self.pop_main().expect("peeked")
+        }
     }
 
     /// The time of the earliest event.
     #[must_use]
     #[inline]
     pub fn peek_time(&self) -> Option<SimTime> {
-        if self.lane_first() {
-            self.lane.front().map(|e| time_of(e.key))
-        } else {
-            self.main_key().map(time_of)
-        }
+        let key = self.next_key();
+        (key != NONE).then(|| time_of(key))
     }
 
     /// `peek_time`, then `pop` when the earliest event is due by `limit` (`None`: nothing
@@ -558,26 +600,15 @@ impl EventQueue {
         &mut self,
         limit: Option<SimTime>,
     ) -> Result<(SimTime, Packed), Option<SimTime>> {
-        let lane = self.lane_first();
-        let key = if lane {
-            self.lane.front().map(|e| e.key)
-        } else {
-            self.main_key()
-        };
-        let Some(key) = key else {
+        let key = self.next_key();
+        if key == NONE {
             return Err(None);
-        };
+        }
         let t = time_of(key);
         if limit.is_none_or(|l| t > l) {
             return Err(Some(t));
         }
-        let e = if lane {
-            self.lane.pop_front()
-        } else {
-            self.pop_main()
-        }
-        .expect("peeked");
-        let packed = Packed(e.event);
+        let packed = Packed(self.take(key).event);
         if !packed.is_periodic() {
             self.work -= 1;
         }
@@ -587,16 +618,15 @@ impl EventQueue {
     /// Removes the earliest event.
     #[inline]
     pub fn pop(&mut self) -> Option<(SimTime, Event)> {
-        let e = if self.lane_first() {
-            self.lane.pop_front()?
-        } else {
-            self.pop_main()?
-        };
-        let event = Event::unpack(e.event);
+        let key = self.next_key();
+        if key == NONE {
+            return None;
+        }
+        let event = Event::unpack(self.take(key).event);
         if !event.is_periodic() {
             self.work -= 1;
         }
-        Some((time_of(e.key), event))
+        Some((time_of(key), event))
     }
 
     /// Removes the earliest event of the sorted `Vec` or the heap.
@@ -624,7 +654,10 @@ impl EventQueue {
     /// Pending events of any kind.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.sorted.len() + self.heap.len() + self.lane.len()
+        self.sorted.len()
+            + self.heap.len()
+            + self.lane.len()
+            + usize::from(self.arrival.key != NONE)
     }
 
     /// True when nothing is scheduled.

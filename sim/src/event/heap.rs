@@ -1,7 +1,7 @@
 //! The pending events once more than a few are pending: a binary min-heap on the packed
 //! keys, whose pop leaves the root empty until the next push or pop. Almost every event's
-//! handler schedules another (a completion the instance's next one, an arrival the next
-//! arrival), so that push drops straight into the root's place and sifts down once,
+//! handler schedules another (a completion the instance's next one, a timer its next
+//! round), so that push drops straight into the root's place and sifts down once,
 //! where a pop and a push would each walk the heap (a four-way heap walked half as deep
 //! but cost more per level, comparing 128-bit keys). The keys are unique, so the order
 //! popped is the keys' order whatever the shape.

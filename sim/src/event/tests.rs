@@ -230,7 +230,8 @@ proptest! {
     /// Hundreds pending (a run over many instances lives in the heap, whose pops leave
     /// the root for the next push to fill): pops, peeks and lengths with pushes mostly
     /// following pops, as handlers do, still follow one list sorted by
-    /// `(time, tiebreak, seq)`, through the sorted `Vec`, the heap and the lane.
+    /// `(time, tiebreak, seq)`, through the sorted `Vec`, the heap, the arrival slot and
+    /// the lane.
     #[test]
     fn many_pending_pop_as_one_sorted_list(
         ops in proptest::collection::vec((0u64..2_000, 0u8..12), 1..3_000)
@@ -249,6 +250,8 @@ proptest! {
                         attempt: 0,
                     },
                     7 => Event::Sample,
+                    // Arrivals, one producer's at a time in the slot, the rest wherever.
+                    8 => Event::Arrival { producer: n },
                     _ => Event::ServiceDone {
                         instance: r.seq as u32,
                         epoch: 0,
