@@ -231,10 +231,11 @@ pub fn run(ctx: &Arc<Ctx>, h: &Handle, uri: &str, client: AmqpClient) -> Result<
     let mut threads = Vec::new();
     let mut ready = Vec::new();
     for inst in driver::instances(&ctx.sc, ctx.seed) {
+        let who = driver::consumer_name(&ctx.sc, &inst);
         let (ctx2, h2, uri2) = (Arc::clone(ctx), h.clone(), uri.to_string());
         let (tx, rx) = std::sync::mpsc::channel();
         ready.push(rx);
-        threads.push(std::thread::spawn(move || match client {
+        threads.push(driver::spawn_worker(ctx, who, move || match client {
             AmqpClient::Lapin => crate::amqp_lapin_consume::consume(&ctx2, &h2, &uri2, inst, &tx),
             AmqpClient::Wire => crate::amqp_consume::consume(&ctx2, &uri2, inst, &tx),
         }));
@@ -268,7 +269,8 @@ pub fn run(ctx: &Arc<Ctx>, h: &Handle, uri: &str, client: AmqpClient) -> Result<
     ctx.start();
     for (p, mut out) in publishers.into_iter().enumerate() {
         let ctx2 = Arc::clone(ctx);
-        threads.push(std::thread::spawn(move || {
+        let who = driver::producer_name(&ctx.sc, p);
+        threads.push(driver::spawn_worker(ctx, who, move || {
             driver::produce(&ctx2, p, out.as_mut());
         }));
     }

@@ -135,6 +135,52 @@ impl Ctx {
     }
 }
 
+/// Spawns one of a run's worker threads (a consumer instance or a producer). Should it
+/// panic, the run fails, marked partial and naming it, and stops: otherwise `await_end`
+/// would wait for the counts it never gives (a producer's last send, a consumer's
+/// deliveries) until the drain's end, or for ever while a producer was still counted as
+/// sending.
+pub fn spawn_worker<F>(ctx: &Arc<Ctx>, who: String, f: F) -> std::thread::JoinHandle<()>
+where
+    F: FnOnce() + std::marker::Send + 'static,
+{
+    let ctx = Arc::clone(ctx);
+    std::thread::spawn(move || {
+        let _watch = Watch { ctx: &ctx, who };
+        f();
+    })
+}
+
+/// Fails the run if dropped while its thread panics (`spawn_worker`).
+struct Watch<'a> {
+    ctx: &'a Ctx,
+    who: String,
+}
+
+impl Drop for Watch<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.ctx.fail(format!(
+                "{} panicked (its message is on stderr); the run stopped there",
+                self.who
+            ));
+        }
+    }
+}
+
+/// The name a worker thread goes by in a failure.
+#[must_use]
+pub fn consumer_name(sc: &Scenario, inst: &Instance) -> String {
+    let group = sc.consumers[inst.group].group.get_ref();
+    format!("consumer {group}/{}", inst.local)
+}
+
+/// The name a producer thread goes by in a failure.
+#[must_use]
+pub fn producer_name(sc: &Scenario, p: usize) -> String {
+    format!("producer {}", sc.producers[p].name.get_ref())
+}
+
 /// A consumer instance reconnecting after a broker restart (`Ctx::rejoin`).
 pub struct Rejoin<'a>(&'a Ctx);
 
@@ -467,6 +513,11 @@ pub fn await_end(ctx: &Ctx, quiet: Duration) {
             ctx.books().sample(next_sample);
             next_sample += width;
         }
+        // The drain's end stops the run whatever is still going: a producer stuck in a
+        // send must not hold it for ever.
+        if now >= deadline {
+            break;
+        }
         if ctx.producing.load(Ordering::Relaxed) > 0 {
             continue;
         }
@@ -487,7 +538,7 @@ pub fn await_end(ctx: &Ctx, quiet: Duration) {
                 .any(|f| f.duration.is_some_and(|d| (f.at + d).0 > now) && f.at.0 <= deadline);
         let quiet_now =
             idle >= quiet.as_nanos() as u64 && ctx.rejoining.load(Ordering::SeqCst) == 0;
-        if (!pending_crash && (ctx.books().settled() || quiet_now)) || now >= deadline {
+        if !pending_crash && (ctx.books().settled() || quiet_now) {
             break;
         }
     }
@@ -525,7 +576,7 @@ impl Ready {
 
 #[cfg(test)]
 mod tests {
-    use super::{Ctx, await_end};
+    use super::{Ctx, await_end, spawn_worker};
     use mqlab_sim::Scenario;
     use std::sync::atomic::Ordering;
     use std::time::{Duration, Instant};
@@ -576,5 +627,60 @@ service_time = "1ms"
             took < Duration::from_secs(4),
             "ended at the drain's end: {took:?}"
         );
+    }
+
+    /// Runs `await_end` on a thread of its own; how long it took, or `None` if it had
+    /// not returned within `limit` (a hang, reported instead of hanging the suite).
+    fn await_end_within(ctx: &std::sync::Arc<Ctx>, limit: Duration) -> Option<Duration> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let ctx = std::sync::Arc::clone(ctx);
+        std::thread::spawn(move || {
+            let t = Instant::now();
+            await_end(&ctx, Duration::from_millis(50));
+            let _ = tx.send(t.elapsed());
+        });
+        rx.recv_timeout(limit).ok()
+    }
+
+    fn ctx_with(drain: &str) -> std::sync::Arc<Ctx> {
+        let src = SRC.replace("drain = \"5s\"", &format!("drain = \"{drain}\""));
+        let sc = Scenario::from_toml(&src, "hang.toml").expect("valid");
+        let work = crate::schedule::workload(&sc, 1);
+        Ctx::new(sc, 1, work)
+    }
+
+    /// A consumer thread that panics (as one did when the books met two wall-clock times
+    /// out of order) while a producer is still counted as sending: the run stops at once,
+    /// marked partial and naming the thread, instead of waiting out a 10-minute drain.
+    #[test]
+    fn a_worker_that_panics_stops_the_run_marked_partial_naming_it() {
+        let ctx = ctx_with("600s");
+        ctx.start();
+        let who = super::consumer_name(&ctx.sc, &super::instances(&ctx.sc, 1)[0]);
+        let t = spawn_worker(&ctx, who, || panic!("a deliberate panic in a worker"));
+        let took = await_end_within(&ctx, Duration::from_secs(20)).expect("await_end returned");
+        assert!(t.join().is_err(), "the worker panicked");
+        assert!(took < Duration::from_secs(10), "took {took:?}");
+        let why = ctx
+            .books()
+            .partial
+            .clone()
+            .expect("the run is marked partial");
+        assert!(why.contains("consumer w/0 panicked"), "{why}");
+    }
+
+    /// A producer stuck in a send (still counted as sending) does not hold the run past
+    /// the drain's end.
+    #[test]
+    fn the_drain_end_stops_the_run_with_a_producer_still_sending() {
+        let ctx = ctx_with("1s");
+        ctx.start();
+        let took = await_end_within(&ctx, Duration::from_secs(20)).expect("await_end returned");
+        assert!(ctx.producing.load(Ordering::SeqCst) > 0);
+        assert!(
+            took >= Duration::from_secs(2),
+            "ended before the drain's end: {took:?}"
+        );
+        assert!(ctx.stopped());
     }
 }

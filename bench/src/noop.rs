@@ -59,8 +59,11 @@ pub fn run(ctx: &Arc<Ctx>) {
     );
     let mut threads = Vec::new();
     for inst in driver::instances(&ctx.sc, ctx.seed) {
+        let who = driver::consumer_name(&ctx.sc, &inst);
         let (ctx2, q2) = (Arc::clone(ctx), Arc::clone(&queues));
-        threads.push(std::thread::spawn(move || consume(&ctx2, &q2, inst)));
+        threads.push(driver::spawn_worker(ctx, who, move || {
+            consume(&ctx2, &q2, inst);
+        }));
     }
     ctx.start();
     for p in 0..ctx.sc.producers.len() {
@@ -69,7 +72,8 @@ pub fn run(ctx: &Arc<Ctx>) {
             queues: Arc::clone(&queues),
             routes: ctx.work.routes[p].clone(),
         };
-        threads.push(std::thread::spawn(move || {
+        let who = driver::producer_name(&ctx.sc, p);
+        threads.push(driver::spawn_worker(ctx, who, move || {
             driver::produce(&ctx2, p, &mut out);
         }));
     }

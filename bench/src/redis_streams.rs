@@ -181,10 +181,11 @@ pub fn run(ctx: &Arc<Ctx>, client: &Client) -> Result<(), String> {
     let mut threads = Vec::new();
     let mut ready = Vec::new();
     for inst in driver::instances(&ctx.sc, ctx.seed) {
+        let who = driver::consumer_name(&ctx.sc, &inst);
         let (ctx2, client2) = (Arc::clone(ctx), client.clone());
         let (tx, rx) = std::sync::mpsc::channel();
         ready.push(rx);
-        threads.push(std::thread::spawn(move || {
+        threads.push(driver::spawn_worker(ctx, who, move || {
             consume(&ctx2, &client2, inst, &tx);
         }));
     }
@@ -221,7 +222,8 @@ pub fn run(ctx: &Arc<Ctx>, client: &Client) -> Result<(), String> {
     ctx.start();
     for (p, mut out) in publishers.into_iter().enumerate() {
         let ctx2 = Arc::clone(ctx);
-        threads.push(std::thread::spawn(move || {
+        let who = driver::producer_name(&ctx.sc, p);
+        threads.push(driver::spawn_worker(ctx, who, move || {
             driver::produce(&ctx2, p, &mut out);
         }));
     }
