@@ -103,7 +103,11 @@ pub(super) fn wait(mut e: Ctx, i: u32) {
     if !group.idle.contains(&i) {
         group.idle.push(i);
     }
-    e.instance_mut(i).idle_since.get_or_insert(now);
+    // Only a polling model counts the wait (as empty receives); the others never set
+    // it, so a start need not look at it (see `count_empty_receives`).
+    if super::counts_empty_receives(group.kind) {
+        e.instance_mut(i).idle_since.get_or_insert(now);
+    }
 }
 
 /// Deletes `w` now (per-message acknowledgement) or keeps it for the next commit.

@@ -137,13 +137,15 @@ pub(super) fn on_visibility(mut e: Ctx, g: u32) {
 /// Long polling: every `wait_time` a consumer waited in vain was one empty receive.
 #[inline]
 pub(super) fn count_empty_receives(mut e: Ctx, i: u32) {
-    let inst = e.instance_mut(i);
-    if let Some(since) = inst.idle_since.take() {
-        let g = inst.group;
-        let now = e.now();
+    // The model first: only a polling one sets `idle_since` (`queue::wait`), which lies
+    // in a line of the instance a start reads nothing else from.
+    let g = e.instance(i).group;
+    if !super::counts_empty_receives(e.group(g).kind) {
+        return;
+    }
+    let now = e.now();
+    if let Some(since) = e.instance_mut(i).idle_since.take() {
         let group = e.group_mut(g);
-        if super::counts_empty_receives(group.kind) {
-            group.empty_receives += now.since(since).0 / group.wait_time.0.max(1);
-        }
+        group.empty_receives += now.since(since).0 / group.wait_time.0.max(1);
     }
 }
