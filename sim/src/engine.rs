@@ -244,6 +244,8 @@ pub struct Engine {
     /// Every group is one the plain path's completion lane serves (`plain/lane.rs`), so
     /// a completion asks no more than whether the instance owns the one partition.
     owned_lane: bool,
+    /// Every group is a queue group whose completions `plain/queue_lane.rs` serves.
+    queued_lane: bool,
     /// By global log partition (`index_partitions`): the group whose committed offset
     /// held its log back at the last trim (`retention.rs`), looked at first by the next.
     trim_hint: Vec<Option<u32>>,
@@ -370,6 +372,7 @@ impl Engine {
             idem,
             candidates,
             owned_lane: false,
+            queued_lane: false,
             trim_hint: Vec::new(),
             plain: false,
             resumable: false,
@@ -384,6 +387,7 @@ impl Engine {
         engine.start();
         engine.plain = engine.plain_eligible();
         engine.owned_lane = engine.owned_lane_fits();
+        engine.queued_lane = engine.queued_lane_fits();
         engine.resumable = engine.plain;
         engine
     }
