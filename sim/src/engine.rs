@@ -244,8 +244,10 @@ pub struct Engine {
     /// Every group is one the plain path's completion lane serves (`plain/lane.rs`), so
     /// a completion asks no more than whether the instance owns the one partition.
     owned_lane: bool,
-    /// Every group is a queue group whose completions `plain/queue_lane.rs` serves.
+    /// Every group is a queue group whose completions `plain/done_lanes.rs` serves.
     queued_lane: bool,
+    /// Every group is a log group whose completions `plain/done_lanes.rs` serves.
+    logged_lane: bool,
     /// By global log partition (`index_partitions`): the group whose committed offset
     /// held its log back at the last trim (`retention.rs`), looked at first by the next.
     trim_hint: Vec<Option<u32>>,
@@ -373,6 +375,7 @@ impl Engine {
             candidates,
             owned_lane: false,
             queued_lane: false,
+            logged_lane: false,
             trim_hint: Vec::new(),
             plain: false,
             resumable: false,
@@ -388,6 +391,7 @@ impl Engine {
         engine.plain = engine.plain_eligible();
         engine.owned_lane = engine.owned_lane_fits();
         engine.queued_lane = engine.queued_lane_fits();
+        engine.logged_lane = engine.logged_lane_fits();
         engine.resumable = engine.plain;
         engine
     }

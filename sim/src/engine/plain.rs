@@ -385,7 +385,7 @@ impl Engine {
     /// the message settled.
     #[inline(always)]
     fn plain_service_done(&mut self, i: u32) {
-        if self.plain_done_owned(i) || self.plain_done_queued(i) {
+        if self.plain_done_owned(i) || self.plain_done_queued(i) || self.plain_done_logged(i) {
             return;
         }
         let inst = &mut self.instances[i as usize];
@@ -552,8 +552,8 @@ impl Taken {
     }
 }
 
+mod done_lanes;
 mod lane;
-mod queue_lane;
 
 #[cfg(test)]
 mod resume_tests;
