@@ -246,6 +246,8 @@ pub struct Engine {
     owned_lane: bool,
     /// Every group is a queue group whose completions `plain/done_lanes.rs` serves.
     queued_lane: bool,
+    /// The queue lane receives the next message too (`queued_take_fits`).
+    queued_take: bool,
     /// Every group is a log group whose completions `plain/done_lanes.rs` serves.
     logged_lane: bool,
     /// By global log partition (`index_partitions`): the group whose committed offset
@@ -375,6 +377,7 @@ impl Engine {
             candidates,
             owned_lane: false,
             queued_lane: false,
+            queued_take: false,
             logged_lane: false,
             trim_hint: Vec::new(),
             plain: false,
@@ -391,6 +394,7 @@ impl Engine {
         engine.plain = engine.plain_eligible();
         engine.owned_lane = engine.owned_lane_fits();
         engine.queued_lane = engine.queued_lane_fits();
+        engine.queued_take = engine.queued_take_fits();
         engine.logged_lane = engine.logged_lane_fits();
         engine.resumable = engine.plain;
         engine

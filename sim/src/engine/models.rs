@@ -190,6 +190,17 @@ pub(super) fn ready_only(kind: GroupKind) -> bool {
     with_model!(kind, M => M::READY_ONLY)
 }
 
+/// Whether instance `inst` of `group` takes its next message by one leased receive of
+/// its own (SQS with `batch = 1`): nothing pushed to it, nothing removed at the receive,
+/// no limit on ready messages alone (`queue::receive`'s plain case, which the plain
+/// path's queue lane does on the parts borrowed apart).
+#[inline(always)]
+pub(super) fn takes_one_leased_receive(group: &Group, inst: &Instance) -> bool {
+    with_model!(group.kind, M => {
+        M::LEASED && !M::PUSHES && !M::REMOVED && !M::READY_ONLY && M::single_receive(group, inst)
+    })
+}
+
 /// Whether the broker pushes to consumers (see [`Model::PUSHES`]).
 #[inline]
 pub(super) fn pushes(kind: GroupKind) -> bool {
@@ -292,6 +303,12 @@ impl Engine {
             self.instances[i as usize].work = Some(w);
             taken
         }))
+    }
+
+    /// Redrives slot `slot` of queue group `g`, just taken off its visible line, to the
+    /// dead-letter queue (`queue::receive`'s redrive, for the plain path's receive).
+    pub(super) fn queue_redrive(&mut self, g: u32, slot: u32) {
+        queue::redrive(Ctx::new(self), g, slot);
     }
 
     /// [`Model::settle`] of the queue models (all three settle the same way), for the

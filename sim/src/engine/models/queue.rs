@@ -61,7 +61,7 @@ pub(super) fn receive<M: Model>(mut e: Ctx, i: u32) -> Option<Work> {
 /// dead-letter queue.
 #[cold]
 #[inline(never)]
-fn redrive(mut e: Ctx, g: u32, slot: u32) {
+pub(super) fn redrive(mut e: Ctx, g: u32, slot: u32) {
     let group = e.group_mut(g);
     let topic = group.topic;
     let Store::Queue(q) = &mut group.store else {

@@ -3,14 +3,30 @@
 //! copy of an instance that keeps candidate partitions (more partitions than it scans).
 //! The instance, its group and their topic are looked up once for the application and
 //! the settle (a queue's per-message delete, a log's commit and trim), instead of again
-//! after every call into the engine. The next take then goes the usual way
-//! (`try_start`): a receive or a fetch over candidates asks the model (a redrive, an
-//! empty queue's wait, the candidate set) often enough that doing it here would repeat
-//! the model.
+//! after every call into the engine. An SQS instance then receives its next message on
+//! the same parts (`queue::receive` for one message; a redrive or an empty queue's wait
+//! goes back through the engine); anything else takes the usual way (`try_start`): the
+//! exchange's take follows its pushes, and a fetch over candidates asks the model for
+//! the candidate set.
 
 use super::super::Engine;
-use super::lane::{Settled, apply_first, settle_owned};
-use crate::consumer::Store;
+use super::Taken;
+use super::lane::{Begin, Settled, apply_first, begin, settle_owned};
+use crate::consumer::{Store, Work};
+use crate::event::Event;
+
+/// What a queue completion leaves the engine to do once the parts are given back.
+enum Next {
+    /// Nothing: the instance took its next message, or cannot take now.
+    Nothing,
+    /// The usual take (`try_start`): not an SQS group's single receive.
+    Take,
+    /// The queue had nothing for it: the model's wait.
+    Idle,
+    /// The next message was received `max_receives` times already: redriven, then the
+    /// take goes on the usual way (`queue::receive`'s loop).
+    Redrive(u32),
+}
 
 impl Engine {
     /// Whether every group is one whose completions this lane serves: a queue group
@@ -24,13 +40,27 @@ impl Engine {
         })
     }
 
+    /// Whether, beside `queued_lane_fits`, every group's instances take their next
+    /// message by one leased receive (SQS with `batch = 1`) and delete what they
+    /// processed: the lane then receives it too.
+    pub(in crate::engine) fn queued_take_fits(&self) -> bool {
+        self.queued_lane_fits()
+            && self.groups.iter().all(|g| {
+                g.commits_after_processing()
+                    && super::super::models::takes_one_leased_receive(
+                        g,
+                        &self.instances[g.first as usize],
+                    )
+            })
+    }
+
     /// A queue copy's completion by instance `i` up to its next take, on the parts
     /// borrowed apart; false, having changed nothing, when the lane does not serve the
     /// run or the copy is not a first application (`plain_apply` then does it the
     /// generic way).
     #[inline(always)]
     pub(super) fn plain_done_queued(&mut self, i: u32) -> bool {
-        let (g, window) = {
+        let (g, window, next) = {
             let Engine {
                 instances,
                 groups,
@@ -39,7 +69,11 @@ impl Engine {
                 series,
                 faults,
                 queued_lane,
+                queued_take,
                 unpark_due,
+                queue,
+                delivered,
+                broker,
                 now,
                 pipeline,
                 trace_key,
@@ -81,12 +115,59 @@ impl Engine {
                     topic.unpark_soon(t, unpark_due);
                 }
             }
-            (g, window)
+            // `try_start`, then `queue::receive` for one message of an SQS group.
+            let next = if !*queued_take {
+                Next::Take
+            } else if !inst.is_idle() || now < group.paused_until {
+                Next::Nothing
+            } else {
+                let Store::Queue(q) = &mut group.store else {
+                    unreachable!("checked above")
+                };
+                match q.pop_visible() {
+                    None => Next::Idle,
+                    Some(slot) if q.slot(slot).receives >= broker.max_receives => {
+                        Next::Redrive(slot)
+                    }
+                    Some(slot) => {
+                        let msg = q.slot(slot).msg;
+                        let receipt = q.receive(slot, now + broker.visibility_timeout);
+                        if let Some(at) = q.arm_timer() {
+                            queue.push(at, Event::Visibility { group: g });
+                        }
+                        let offset = u64::from(slot);
+                        inst.work = Some(Work::taken(msg, 0, offset, receipt, now));
+                        let taken = Taken {
+                            id: msg.id,
+                            arrived: msg.arrived,
+                            partition: 0,
+                            offset,
+                        };
+                        let e = Begin {
+                            idem,
+                            queue,
+                            delivered,
+                            now,
+                        };
+                        begin(e, inst, group, i, g, taken);
+                        Next::Nothing
+                    }
+                }
+            };
+            (g, window, next)
         };
         if let Some((born, latency)) = window {
             self.plain_record_window(g, born, latency);
         }
-        self.try_start(i);
+        match next {
+            Next::Nothing => {}
+            Next::Take => self.try_start(i),
+            Next::Idle => self.model_idle(i),
+            Next::Redrive(slot) => {
+                self.queue_redrive(g, slot);
+                self.try_start(i);
+            }
+        }
         true
     }
 

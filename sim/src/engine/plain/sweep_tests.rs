@@ -47,3 +47,75 @@ fn every_model_on_full_capacity_and_fault_set_gives_the_same_summary_on_both_pat
     }
     assert_eq!(k, 135);
 }
+
+/// The queue lane's own receive (`plain/done_lanes.rs`) where it hands back to the
+/// engine: leases shorter than the service, so messages come back and are redriven at
+/// `max_receives`; long polling and short polling, so receives find the queue empty;
+/// batches, which the lane leaves to the model; and crashes and a slow spell, which
+/// leave the plain path and come back. Each point must leave what the generic path
+/// leaves, and the grid must redrive and poll in vain somewhere, or it tested nothing.
+#[test]
+fn the_queue_lanes_receive_redrives_waits_and_polls_as_the_generic_path_does() {
+    let (mut redriven, mut empty) = (0, 0);
+    let mut k = 0u64;
+    for vt in ["5ms", "30s"] {
+        for max_receives in [1, 3] {
+            for wait in [
+                "",
+                "wait_time = \"0\"\npoll_interval = \"3ms\"\n",
+                "wait_time = \"50ms\"\n",
+            ] {
+                for batch in [1, 4] {
+                    let text = format!(
+                        r#"name = "lane"
+duration = "3s"
+drain = "3s"
+[broker]
+model = "queue"
+visibility_timeout = "{vt}"
+max_receives = {max_receives}
+[[topic]]
+name = "jobs"
+[[producer]]
+name = "p"
+topic = "jobs"
+rate = 500
+[[consumer]]
+group = "w"
+topic = "jobs"
+instances = 2
+service_time = "exp(4ms)"
+batch = {batch}
+{wait}
+[[fault]]
+kind = "crash"
+target = "w/0"
+at = "1s"
+duration = "300ms"
+[[fault]]
+kind = "slow"
+target = "w"
+at = "1500ms"
+duration = "500ms"
+factor = 3
+"#
+                    );
+                    let s = Scenario::from_toml(&text, "lane.toml").expect("a valid scenario");
+                    let what = format!("queue lane point {k}:\n{text}");
+                    assert!(
+                        same_both_ways(&s, k, &what),
+                        "eligible, yet generic: {what}"
+                    );
+                    let summary = super::super::Engine::new(&s, k).run();
+                    redriven += summary.messages.dead_lettered;
+                    empty += summary.groups[0].empty_receives;
+                    k += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        redriven > 0 && empty > 0,
+        "redriven {redriven}, empty receives {empty}"
+    );
+}
