@@ -6,7 +6,7 @@
 //! but cost more per level, comparing 128-bit keys). The keys are unique, so the order
 //! popped is the keys' order whatever the shape.
 
-use super::Entry;
+use super::queue::Entry;
 
 /// Children per node.
 const ARITY: usize = 2;

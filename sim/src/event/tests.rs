@@ -1,6 +1,8 @@
 //! The event queue's order, held to its definition.
 
+use super::queue::SORTED_MAX;
 use super::*;
+use crate::time::SimTime;
 use proptest::prelude::*;
 
 #[test]
