@@ -13,6 +13,7 @@ mod ctx;
 mod log;
 mod pubsub;
 mod queue;
+pub(super) use queue::delete_processed;
 mod sqs;
 
 use super::Engine;

@@ -131,20 +131,28 @@ pub(super) fn settle(mut e: Ctx, i: u32, w: &Work) {
         return;
     }
     let topic = group.topic;
-    let Store::Queue(q) = &mut group.store else {
-        unreachable!()
-    };
-    group.ledger.commit(w.msg.id);
-    q.delete(slot, w.receipt);
-    group.lag = q.len();
-    // A queue whose length limit counts ready messages only had its room back when the
-    // message was delivered (`receive`); deleting it once acknowledged frees none.
-    if !super::ready_only(group.kind) {
+    if delete_processed(group, w) {
         e.unpark_soon(topic);
     }
     if e.is_stage(g) || e.traced_copy(g, w.msg.id) {
         deleted(e, g, w.msg.id);
     }
+}
+
+/// Group `g`'s per-message acknowledgement of `w`: committed in the ledger and deleted
+/// from the queue. True when the delete may have made room for parked requests: a
+/// queue whose length limit counts ready messages only had its room back when the
+/// message was delivered (`receive`), so deleting it once acknowledged frees none.
+/// Shared by `settle` and the plain path's queue lane.
+#[inline(always)]
+pub(in crate::engine) fn delete_processed(group: &mut Group, w: &Work) -> bool {
+    let Store::Queue(q) = &mut group.store else {
+        unreachable!("a queue group")
+    };
+    group.ledger.commit(w.msg.id);
+    q.delete(w.offset as u32, w.receipt);
+    group.lag = q.len();
+    !super::ready_only(group.kind)
 }
 
 /// A pipeline stage's or the traced copy's per-message delete.

@@ -11,7 +11,7 @@
 
 use super::super::Engine;
 use super::Taken;
-use super::lane::{Begin, Settled, apply_first, begin, settle_owned};
+use super::lane::{Begin, Settled, begin, complete_first, settle_owned};
 use crate::consumer::{Store, Work};
 use crate::event::Event;
 
@@ -87,31 +87,19 @@ impl Engine {
             let inst = &mut instances[i as usize];
             let g = inst.group;
             let group = &mut groups[g as usize];
-            let w = inst.work.as_ref().expect("work in hand");
             let t = group.topic;
             let topic = &mut topics[t as usize];
-            let Some(window) =
-                apply_first(group, &topic.flags, series, !faults.is_empty(), now, &w.msg)
+            let flags = &topic.flags;
+            let Some((w, window)) =
+                complete_first(inst, group, g, flags, series, !faults.is_empty(), idem, now)
             else {
                 return false;
             };
-            let w = *w;
-            inst.busy_ns += now.after(w.started).0;
-            inst.processed += 1;
-            idem.note(g, &w);
-            inst.work = None;
             // `queue::settle`: a per-message delete, or nothing to acknowledge (a pipeline
             // stage or a traced copy never takes the plain path).
             if group.commits_after_processing() {
-                let Store::Queue(q) = &mut group.store else {
-                    unreachable!("every group a queue's (`queued_lane_fits`)")
-                };
                 debug_assert!(!pipeline_on && !tracing, "kept off the plain path");
-                group.ledger.commit(w.msg.id);
-                q.delete(w.offset as u32, w.receipt);
-                group.lag = q.len();
-                // A ready-only length limit had its room back at the delivery.
-                if !super::super::models::ready_only(group.kind) {
+                if super::super::models::delete_processed(group, &w) {
                     topic.unpark_soon(t, unpark_due);
                 }
             }
@@ -221,16 +209,12 @@ impl Engine {
             }
             let t = group.topic;
             let topic = &mut topics[t as usize];
-            let Some(window) =
-                apply_first(group, &topic.flags, series, !faults.is_empty(), now, &w.msg)
+            let flags = &topic.flags;
+            let Some((w, window)) =
+                complete_first(inst, group, g, flags, series, !faults.is_empty(), idem, now)
             else {
                 return false;
             };
-            let w = *w;
-            inst.busy_ns += now.after(w.started).0;
-            inst.processed += 1;
-            idem.note(g, &w);
-            inst.work = None;
             let Store::Log(parts) = &mut group.store else {
                 unreachable!("checked above")
             };

@@ -58,6 +58,33 @@ pub(super) fn apply_first(
     Some(window)
 }
 
+/// A completion's first application of the work in instance `inst`'s hands (`apply_first`),
+/// then the instance's side of it: its busy time and count, the copy noted for a
+/// duplicate's cause (`Idem::note`), its hands emptied. `None`, changing nothing, when
+/// the copy is not fresh; else the work and the window to record. Every lane completes
+/// this way.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)] // the parts, borrowed apart, are the point
+pub(super) fn complete_first(
+    inst: &mut Instance,
+    group: &mut Group,
+    g: u32,
+    flags: &MessageFlags,
+    series: &mut SeriesBuilder,
+    faults: bool,
+    idem: &mut Idem,
+    now: SimTime,
+) -> Option<(Work, Window)> {
+    let w = inst.work.as_ref().expect("work in hand");
+    let window = apply_first(group, flags, series, faults, now, &w.msg)?;
+    let w = *w;
+    inst.busy_ns += now.after(w.started).0;
+    inst.processed += 1;
+    idem.note(g, &w);
+    inst.work = None;
+    Some((w, window))
+}
+
 /// How `settle_owned` left the partition.
 pub(super) enum Settled {
     /// The group committed past the work, the one group of the topic; the log trimmed.
@@ -186,14 +213,7 @@ impl Engine {
     /// where no instance keeps candidate sets. None of it changes during a run; which
     /// partitions an instance owns does, and the lane asks that every time.
     pub(in crate::engine) fn owned_lane_fits(&self) -> bool {
-        !self.candidates
-            && self.groups.iter().all(|g| {
-                matches!(g.store, Store::Log(_))
-                    && g.reseq.is_none()
-                    && g.commits_after_processing()
-                    && g.commit_interval.is_zero()
-                    && self.topics[g.topic as usize].groups.len() == 1
-            })
+        !self.candidates && self.logged_lane_fits()
     }
 
     /// A whole completion of instance `i` on the parts borrowed apart (see the module
@@ -232,18 +252,14 @@ impl Engine {
             if w.partition != p || parts[p as usize].owner != Some(inst.local) {
                 return false;
             }
-            let w = *w;
             let t = group.topic;
             let topic = &mut topics[t as usize];
-            let Some(window) =
-                apply_first(group, &topic.flags, series, !faults.is_empty(), now, &w.msg)
+            let flags = &topic.flags;
+            let Some((w, window)) =
+                complete_first(inst, group, g, flags, series, !faults.is_empty(), idem, now)
             else {
                 return false;
             };
-            inst.busy_ns += now.after(w.started).0;
-            inst.processed += 1;
-            idem.note(g, &w);
-            inst.work = None;
             let Store::Log(parts) = &mut group.store else {
                 unreachable!("checked above")
             };
