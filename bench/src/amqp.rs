@@ -186,15 +186,34 @@ fn declare(ctx: &Ctx, h: &Handle, ch: &Channel) -> Result<(), String> {
     Ok(())
 }
 
-/// What a producer learned from the broker, on either client: `unroutable` messages
-/// returned (no binding matched) and the `nacked` ones a full queue refused.
-pub(crate) fn refused(ctx: &Ctx, unroutable: u64, nacked: impl IntoIterator<Item = Send>) {
-    if unroutable > 0 {
-        *ctx.books()
+/// What a producer learned from the broker, on either client: the messages `returned`
+/// (no binding matched) and the `nacked` ones a full queue refused.
+///
+/// A returned message is unroutable. A copy of it the scenario routes to a group never
+/// reached that group's queue: the broker had no such binding (one declared moments
+/// before a `broker-crash` may not survive the restart), so the copy is dropped as
+/// `unbound`, not counted lost.
+pub(crate) fn refused(
+    ctx: &Ctx,
+    returned: impl IntoIterator<Item = Send>,
+    nacked: impl IntoIterator<Item = Send>,
+) {
+    let now = ctx.now_ns();
+    // A batch resent after a broker restart may have been returned on both connections.
+    let mut returned: Vec<Send> = returned.into_iter().collect();
+    returned.sort_unstable_by_key(|s| (s.topic, s.id));
+    returned.dedup_by_key(|s| (s.topic, s.id));
+    let mut books = ctx.books();
+    for s in returned {
+        *books
             .dropped_by_reason
             .entry("unroutable".into())
-            .or_default() += unroutable;
+            .or_default() += 1;
+        for g in books.topic_groups[s.topic as usize].clone() {
+            books.drop_copy(g, s.id, "unbound", now);
+        }
     }
+    drop(books);
     // reject-publish: a nacked publish is a copy the full queue refused.
     for s in nacked {
         reject(ctx, &s);
@@ -349,5 +368,62 @@ fn collect_leftovers(ctx: &Ctx, h: &Handle, admin: &Connection, mut ch: Channel)
                 ExchangeDeleteOptions::default(),
             ),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::driver::Ctx;
+    use mqlab_sim::Scenario;
+
+    /// A fanout to two groups: a message the broker returned (its bindings gone) is one
+    /// unroutable message and two copies dropped as `unbound`, however many connections
+    /// returned it; the rest are processed, and nothing counts lost.
+    #[test]
+    fn a_returned_message_is_unroutable_and_its_copies_unbound_not_lost() {
+        let src = r#"
+name = "unbound"
+duration = "1s"
+[broker]
+model = "exchange"
+[[topic]]
+name = "t"
+exchange = "fanout"
+[[producer]]
+name = "p"
+topic = "t"
+rate = 5
+[[consumer]]
+group = "a"
+topic = "t"
+service_time = "1ms"
+[[consumer]]
+group = "b"
+topic = "t"
+service_time = "1ms"
+"#;
+        let sc = Scenario::from_toml(src, "unbound.toml").expect("valid");
+        let work = crate::schedule::workload(&sc, 1);
+        let sends = work.sends.clone();
+        assert!(sends.len() >= 3, "{} sends", sends.len());
+        let ctx = Ctx::new(sc.clone(), 1, work);
+        ctx.start();
+        for s in &sends {
+            ctx.books().published(s, 0, true);
+        }
+        for s in &sends[1..] {
+            let mut b = ctx.books();
+            for g in 0..2 {
+                assert!(b.apply(g, s, 0, 1));
+            }
+        }
+        super::refused(&ctx, [sends[0], sends[0]], []);
+        let r = ctx.books().summary(&sc, 1, 1_000_000_000);
+        let m = &r.messages;
+        assert_eq!(m.unroutable, 1, "{m:?}");
+        assert_eq!((m.dropped, m.lost), (2, 0), "{m:?}");
+        assert_eq!(m.processed, 2 * (sends.len() as u64 - 1), "{m:?}");
+        assert_eq!(r.dropped_by_reason.get("unbound"), Some(&2));
+        assert!(r.conservation_ok);
     }
 }

@@ -41,6 +41,9 @@ pub(crate) struct LapinPublisher {
     durable: bool,
     /// `durable`: the messages a full queue refused (nacked), for `finish`.
     nacked: Vec<Send>,
+    /// Messages returned on a confirm this publisher awaited itself (no binding matched):
+    /// lapin hands such a return to that confirm, never to `wait_for_confirms`.
+    returned: Vec<Send>,
 }
 
 impl LapinPublisher {
@@ -65,8 +68,14 @@ impl LapinPublisher {
             confirms: reject.then(Vec::new),
             durable,
             nacked: Vec::new(),
+            returned: Vec::new(),
         })
     }
+}
+
+/// The message of ours the broker returned with this confirm, if it did.
+fn returned_by(confirmation: lapin::Confirmation) -> Option<Send> {
+    wire::decode(&confirmation.take_message()?.delivery.data)
 }
 
 /// A producer's connection and channel, in confirm mode.
@@ -92,7 +101,8 @@ impl Publisher for LapinPublisher {
         // any is awaited, so the batch costs one hand-off to the I/O loop, not one per
         // message. The confirms are collected at the end (wait_for_confirms).
         let (ch, exchange, keys) = (&self.ch, self.exchange.as_str(), &self.keys);
-        let (confirms, durable, nacked) = (&mut self.confirms, self.durable, &mut self.nacked);
+        let (confirms, durable) = (&mut self.confirms, self.durable);
+        let (nacked, returned) = (&mut self.nacked, &mut self.returned);
         // delivery_mode 2: persistent, what RabbitMQ writes to disk for a durable queue.
         let props = if durable {
             BasicProperties::default().with_delivery_mode(2)
@@ -124,9 +134,11 @@ impl Publisher for LapinPublisher {
                     None => f.as_mut().await?,
                 };
                 if durable {
-                    if confirm.await?.is_nack() {
+                    let confirmation = confirm.await?;
+                    if confirmation.is_nack() {
                         nacked.push(*s);
                     }
+                    returned.extend(returned_by(confirmation));
                 } else if let Some(c) = confirms.as_mut() {
                     c.push((*s, confirm));
                 }
@@ -145,22 +157,24 @@ impl Publisher for LapinPublisher {
             })
             .map_err(|_| "publisher confirms: no answer within 60s".to_string())?
             .map_err(|e| format!("publisher confirms: {e}"))?;
-        let unroutable = returned
+        let mut returned: Vec<Send> = returned
             .iter()
-            .filter(|r| wire::decode(&r.delivery.data).is_some())
-            .count() as u64;
-        crate::amqp::refused(ctx, unroutable, std::mem::take(&mut self.nacked));
+            .filter_map(|r| wire::decode(&r.delivery.data))
+            .collect();
+        returned.append(&mut self.returned);
+        let mut nacked = std::mem::take(&mut self.nacked);
         for (s, confirm) in self.confirms.take().unwrap_or_default() {
-            let nacked = self
+            let confirmation = self
                 .h
                 .block_on(async { tokio::time::timeout(OP_TIMEOUT, confirm).await })
                 .map_err(|_| "publisher confirm: no answer".to_string())?
-                .map_err(|e| format!("publisher confirm: {e}"))?
-                .is_nack();
-            if nacked {
-                crate::amqp::reject(ctx, &s);
+                .map_err(|e| format!("publisher confirm: {e}"))?;
+            if confirmation.is_nack() {
+                nacked.push(s);
             }
+            returned.extend(returned_by(confirmation));
         }
+        crate::amqp::refused(ctx, returned, nacked);
         Ok(())
     }
 

@@ -33,7 +33,7 @@ struct Confirms {
     /// Messages the broker refused (a full `reject-publish` queue).
     nacked: Vec<Send>,
     /// Messages returned with a body of ours: no binding matched.
-    unroutable: u64,
+    returned: Vec<Send>,
     /// The connection failed or was closed by the broker.
     err: Option<String>,
     /// connection.close-ok came.
@@ -119,7 +119,7 @@ fn read_confirms(mut wire: Wire, shared: &Shared) {
         for e in wire.events.drain(..) {
             match e {
                 Event::Confirm { tag, multiple, ack } => st.settle(tag, multiple, ack),
-                Event::Return(body) => st.unroutable += u64::from(wire::decode(&body).is_some()),
+                Event::Return(body) => st.returned.extend(wire::decode(&body)),
                 Event::Method(id::CLOSE_OK, _) => st.closed = true,
                 Event::Method(ids, args) => {
                     if let Some(why) = closed(ids, &args) {
@@ -204,7 +204,7 @@ pub(crate) struct AmqpPublisher {
     durable: bool,
     /// What earlier connections (before a broker restart) had refused and returned.
     nacked: Vec<Send>,
-    unroutable: u64,
+    returned: Vec<Send>,
     out: Out,
 }
 
@@ -223,7 +223,7 @@ impl AmqpPublisher {
             keys,
             durable,
             nacked: Vec::new(),
-            unroutable: 0,
+            returned: Vec::new(),
             out: Out::default(),
         })
     }
@@ -265,13 +265,18 @@ impl Publisher for AmqpPublisher {
         shared.wait("publisher confirms", Duration::from_secs(60), |st| {
             st.waiting.is_empty()
         })?;
-        let (unroutable, nacked) = {
+        let (returned, nacked) = {
             let mut st = shared.lock();
-            (st.unroutable, std::mem::take(&mut st.nacked))
+            (
+                std::mem::take(&mut st.returned),
+                std::mem::take(&mut st.nacked),
+            )
         };
-        let unroutable = unroutable + std::mem::take(&mut self.unroutable);
+        let returned = std::mem::take(&mut self.returned)
+            .into_iter()
+            .chain(returned);
         let nacked = std::mem::take(&mut self.nacked).into_iter().chain(nacked);
-        crate::amqp::refused(ctx, unroutable, nacked);
+        crate::amqp::refused(ctx, returned, nacked);
         Ok(())
     }
 
@@ -279,7 +284,7 @@ impl Publisher for AmqpPublisher {
         let line = Line::open(&self.uri)?;
         let old = std::mem::replace(&mut self.line, line);
         let mut st = old.shared.lock();
-        self.unroutable += st.unroutable;
+        self.returned.append(&mut st.returned);
         self.nacked.append(&mut st.nacked);
         Ok(())
     }

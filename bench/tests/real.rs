@@ -5,50 +5,11 @@
 
 mod common;
 
-use common::{bench, bench_with, have, serial};
+use common::{TOPIC_ROUTING, bench, bench_with, have, serial};
 use mqlab_bench::spawn::SpawnedBroker;
 use mqlab_bench::{AmqpClient, BenchOptions, BrokerKind, BrokerUrl};
 use mqlab_sim::{Delivery, Engine, Scenario};
 use std::time::{Duration, Instant};
-
-const TOPIC_ROUTING: &str = r##"
-name = "topic-routing"
-seed = 21
-duration = "3s"
-drain = "10s"
-[broker]
-model = "exchange"
-[[topic]]
-name = "events"
-exchange = "topic"
-[[producer]]
-name = "mixed"
-topic = "events"
-rate = 400
-routing_keys = ["user.created", "user.profile.updated", "order.created", "order.shipped", "payment.error", "audit.login", "user.login.error"]
-[[consumer]]
-group = "users"
-topic = "events"
-bindings = ["user.#"]
-instances = 2
-service_time = "exp(200us)"
-prefetch = 10
-[[consumer]]
-group = "created"
-topic = "events"
-bindings = ["*.created"]
-service_time = "exp(200us)"
-[[consumer]]
-group = "orders"
-topic = "events"
-bindings = ["order.*"]
-service_time = "exp(200us)"
-[[consumer]]
-group = "errors"
-topic = "events"
-bindings = ["#.error"]
-service_time = "exp(200us)"
-"##;
 
 /// RabbitMQ's own topic matching (`*` one word, `#` zero or more) puts in each queue the
 /// copies the model routes there, and returns (mandatory) exactly the messages the model

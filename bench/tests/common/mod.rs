@@ -10,6 +10,47 @@ use mqlab_sim::{Delivery, Scenario};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+/// A topic exchange whose routing keys the model and RabbitMQ must match alike: four
+/// groups, and keys no binding matches (returned to the publisher, unroutable).
+pub const TOPIC_ROUTING: &str = r##"
+name = "topic-routing"
+seed = 21
+duration = "3s"
+drain = "10s"
+[broker]
+model = "exchange"
+[[topic]]
+name = "events"
+exchange = "topic"
+[[producer]]
+name = "mixed"
+topic = "events"
+rate = 400
+routing_keys = ["user.created", "user.profile.updated", "order.created", "order.shipped", "payment.error", "audit.login", "user.login.error"]
+[[consumer]]
+group = "users"
+topic = "events"
+bindings = ["user.#"]
+instances = 2
+service_time = "exp(200us)"
+prefetch = 10
+[[consumer]]
+group = "created"
+topic = "events"
+bindings = ["*.created"]
+service_time = "exp(200us)"
+[[consumer]]
+group = "orders"
+topic = "events"
+bindings = ["order.*"]
+service_time = "exp(200us)"
+[[consumer]]
+group = "errors"
+topic = "events"
+bindings = ["#.error"]
+service_time = "exp(200us)"
+"##;
+
 /// One real-broker test at a time: they measure time, and the machine has two cores.
 static SERIAL: Mutex<()> = Mutex::new(());
 
