@@ -191,15 +191,15 @@ pub(super) fn ready_only(kind: GroupKind) -> bool {
     with_model!(kind, M => M::READY_ONLY)
 }
 
-/// Whether instance `inst` of `group` takes its next message by one leased receive of
-/// its own (SQS with `batch = 1`): nothing pushed to it, nothing removed at the receive,
-/// no limit on ready messages alone (`queue::receive`'s plain case, which the plain
-/// path's queue lane does on the parts borrowed apart).
+/// Whether instance `inst` of `group` takes its next message by one receive of its own
+/// that leaves the message in the queue until it is acknowledged: SQS with `batch = 1`
+/// (a leased receive), RabbitMQ with `prefetch = 1` (unacknowledged). That is
+/// `queue::receive`'s plain case, which the plain path's queue lane does on the parts
+/// borrowed apart, leased or not (`leased`) and freeing room or not (`ready_only`) as
+/// the model says; pub/sub, which hands a message over for good, takes the usual way.
 #[inline(always)]
-pub(super) fn takes_one_leased_receive(group: &Group, inst: &Instance) -> bool {
-    with_model!(group.kind, M => {
-        M::LEASED && !M::PUSHES && !M::REMOVED && !M::READY_ONLY && M::single_receive(group, inst)
-    })
+pub(super) fn takes_one_receive(group: &Group, inst: &Instance) -> bool {
+    with_model!(group.kind, M => !M::REMOVED && M::single_receive(group, inst))
 }
 
 /// Whether the broker pushes to consumers (see [`Model::PUSHES`]).
@@ -230,6 +230,7 @@ pub(super) fn rebalances(kind: GroupKind) -> bool {
 }
 
 /// Whether group kind `kind` leases what it hands out (see [`Model::LEASED`]).
+#[inline(always)]
 pub(super) fn leased(kind: GroupKind) -> bool {
     with_model!(kind, M => M::LEASED)
 }

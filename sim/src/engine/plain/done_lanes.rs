@@ -3,13 +3,14 @@
 //! copy of an instance that keeps candidate partitions (more partitions than it scans).
 //! The instance, its group and their topic are looked up once for the application and
 //! the settle (a queue's per-message delete, a log's commit and trim), instead of again
-//! after every call into the engine. An SQS instance then receives its next message on
-//! the same parts (`queue::receive` for one message; a redrive or an empty queue's wait
-//! goes back through the engine); anything else takes the usual way (`try_start`): the
-//! exchange's take follows its pushes, and a fetch over candidates asks the model for
+//! after every call into the engine. An instance that takes one message at a time (SQS
+//! with `batch = 1`, RabbitMQ with `prefetch = 1`) then receives its next message on the
+//! same parts (`queue::receive` for one message; a redrive or an empty queue's wait goes
+//! back through the engine); anything else takes the usual way (`try_start`): a deeper
+//! prefetch takes what the broker pushed, and a fetch over candidates asks the model for
 //! the candidate set.
 
-use super::super::Engine;
+use super::super::{Engine, models};
 use super::Taken;
 use super::lane::{Begin, Settled, begin, complete_first, settle_owned};
 use crate::consumer::{Store, Work};
@@ -41,16 +42,16 @@ impl Engine {
     }
 
     /// Whether, beside `queued_lane_fits`, every group's instances take their next
-    /// message by one leased receive (SQS with `batch = 1`) and delete what they
-    /// processed: the lane then receives it too.
+    /// message by one receive of their own (SQS with `batch = 1`, RabbitMQ with
+    /// `prefetch = 1`) and delete what they processed: the lane then receives it too.
+    /// With one message in hand at most and each acknowledged as it is processed, an
+    /// instance that finished holds nothing, so what holds for a fresh one holds at
+    /// every completion.
     pub(in crate::engine) fn queued_take_fits(&self) -> bool {
         self.queued_lane_fits()
             && self.groups.iter().all(|g| {
                 g.commits_after_processing()
-                    && super::super::models::takes_one_leased_receive(
-                        g,
-                        &self.instances[g.first as usize],
-                    )
+                    && models::takes_one_receive(g, &self.instances[g.first as usize])
             })
     }
 
@@ -99,7 +100,7 @@ impl Engine {
             // stage or a traced copy never takes the plain path).
             if group.commits_after_processing() {
                 debug_assert!(!pipeline_on && !tracing, "kept off the plain path");
-                if super::super::models::delete_processed(group, &w) {
+                if models::delete_processed(group, &w) {
                     topic.unpark_soon(t, unpark_due);
                 }
             }
@@ -109,20 +110,33 @@ impl Engine {
             } else if !inst.is_idle() || now < group.paused_until {
                 Next::Nothing
             } else {
+                debug_assert!(models::takes_one_receive(group, inst));
+                let leased = models::leased(group.kind);
                 let Store::Queue(q) = &mut group.store else {
                     unreachable!("checked above")
                 };
                 match q.pop_visible() {
                     None => Next::Idle,
-                    Some(slot) if q.slot(slot).receives >= broker.max_receives => {
+                    Some(slot) if leased && q.slot(slot).receives >= broker.max_receives => {
                         Next::Redrive(slot)
                     }
                     Some(slot) => {
                         let msg = q.slot(slot).msg;
-                        let receipt = q.receive(slot, now + broker.visibility_timeout);
-                        if let Some(at) = q.arm_timer() {
-                            queue.push(at, Event::Visibility { group: g });
-                        }
+                        let receipt = if leased {
+                            let receipt = q.receive(slot, now + broker.visibility_timeout);
+                            if let Some(at) = q.arm_timer() {
+                                queue.push(at, Event::Visibility { group: g });
+                            }
+                            receipt
+                        } else {
+                            let receipt = q.receive_untimed(slot);
+                            // Delivered and unacknowledged: no longer ready, so no longer
+                            // counted against a ready-only length limit.
+                            if models::ready_only(group.kind) {
+                                topic.unpark_soon(t, unpark_due);
+                            }
+                            receipt
+                        };
                         let offset = u64::from(slot);
                         inst.work = Some(Work::taken(msg, 0, offset, receipt, now));
                         let taken = Taken {

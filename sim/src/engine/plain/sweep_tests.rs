@@ -119,3 +119,73 @@ factor = 3
         "redriven {redriven}, empty receives {empty}"
     );
 }
+
+/// The queue lane's receive for RabbitMQ with `prefetch = 1`: a delivered message stops
+/// counting against the ready-only length limit at the receive, which lets a blocked or
+/// parked producer in again. Every `on_full` with a limit that fills, one or three
+/// instances, a second group with a deeper prefetch that the lane leaves to the model,
+/// and a crash and a slow spell that leave the plain path and come back. Each point must
+/// leave what the generic path leaves, and some must have filled the queue.
+#[test]
+fn the_exchange_lanes_receive_frees_room_as_the_generic_path_does() {
+    let (mut full, mut k) = (0, 0u64);
+    for on_full in ["block", "reject", "drop-oldest"] {
+        for capacity in [3, 40] {
+            for (instances, second) in [(1, ""), (3, ""), (1, "\nprefetch = 5")] {
+                let text = format!(
+                    r#"name = "exchange-lane"
+duration = "4s"
+drain = "4s"
+[broker]
+model = "exchange"
+capacity = {capacity}
+on_full = "{on_full}"
+[[topic]]
+name = "jobs"
+exchange = "direct"
+[[producer]]
+name = "p"
+topic = "jobs"
+routing_keys = ["job"]
+rate = {rate}
+[[consumer]]
+group = "w"
+topic = "jobs"
+instances = {instances}
+service_time = "exp(4ms)"
+bindings = ["job"]
+[[consumer]]
+group = "v"
+topic = "jobs"
+service_time = "exp(1ms)"
+bindings = ["job"]{second}
+[[fault]]
+kind = "crash"
+target = "w/0"
+at = "1s"
+duration = "400ms"
+[[fault]]
+kind = "slow"
+target = "w"
+at = "2s"
+duration = "1s"
+factor = 3
+"#,
+                    rate = 300 * instances
+                );
+                let s = Scenario::from_toml(&text, "exchange-lane.toml").expect("valid");
+                let what = format!("exchange lane point {k}:\n{text}");
+                assert!(
+                    same_both_ways(&s, k, &what),
+                    "eligible, yet generic: {what}"
+                );
+                let summary = super::super::Engine::new(&s, k).run();
+                full += u64::from(
+                    summary.messages.dropped > 0 || summary.groups[0].max_lag >= capacity,
+                );
+                k += 1;
+            }
+        }
+    }
+    assert!(full > 0, "no point filled its queue");
+}
