@@ -362,6 +362,9 @@ impl Engine {
         let inst = &mut self.instances[i as usize];
         let group = &mut self.groups[inst.group as usize];
         let (Store::Log(parts), [p]) = (&mut group.store, &inst.owned[..]) else {
+            if matches!(group.store, Store::Log(_)) {
+                return self.plain_fetch_candidate(i);
+            }
             return match self.queue_receive(i) {
                 Some(Some(taken)) => Fetch::Took(taken),
                 Some(None) => Fetch::Nothing,
@@ -377,6 +380,36 @@ impl Engine {
         if group.delivery == Delivery::AtMostOnce {
             let g = inst.group;
             self.commit_partition(g, p, taken.offset + 1);
+        }
+        Fetch::Took(taken)
+    }
+
+    /// `Log::take` for an instance owning other than one partition, into its hands: the
+    /// candidate the fetch finds (`next_fetch`), read where it lies, instead of the model
+    /// returning a copy of the work for `plain_take_next` to store.
+    #[inline(always)]
+    fn plain_fetch_candidate(&mut self, i: u32) -> Fetch {
+        let Some(p) = self.next_fetch(i) else {
+            return Fetch::Nothing;
+        };
+        let inst = &mut self.instances[i as usize];
+        inst.ready.took(inst.owned.len(), p);
+        let (g, local) = (inst.group, inst.local);
+        let group = &mut self.groups[g as usize];
+        let Store::Log(parts) = &mut group.store else {
+            unreachable!("a log group's instance")
+        };
+        let partition = &self.topics[group.topic as usize].partitions[p as usize];
+        let (offset, msg) = parts[p as usize].take(partition, local);
+        let taken = Taken {
+            id: msg.id,
+            arrived: msg.arrived,
+            partition: p,
+            offset,
+        };
+        inst.work = Some(Work::taken(*msg, p, offset, 0, self.now));
+        if group.delivery == Delivery::AtMostOnce {
+            self.commit_partition(g, p, offset + 1);
         }
         Fetch::Took(taken)
     }
@@ -527,7 +560,7 @@ enum Fetch {
     Took(Taken),
     /// The instance's one partition, or its queue, has nothing for it now.
     Nothing,
-    /// Neither a one-partition log instance nor a single receive: the model takes.
+    /// Not a log instance nor a single receive: the model takes.
     Ask,
 }
 

@@ -210,6 +210,17 @@ impl Ready {
         (1..=SCANNED).contains(&owned)
     }
 
+    /// A fetch of an instance owning `owned` partitions took from `p`: the next one
+    /// starts after it, and a candidate is no longer one until it is told again.
+    #[inline(always)]
+    pub fn took(&mut self, owned: usize, p: u32) {
+        if Ready::scans(owned) {
+            self.passed(p);
+        } else {
+            self.fetched(p);
+        }
+    }
+
     /// A fetch took from `p`: the next one starts after it.
     #[inline]
     pub fn fetched(&mut self, p: u32) {

@@ -29,11 +29,7 @@ impl Model for Log {
             topics,
         } = e.split();
         let inst = &mut instances[i as usize];
-        if !crate::log::Ready::scans(inst.owned.len()) {
-            inst.ready.fetched(p);
-        } else {
-            inst.ready.passed(p);
-        }
+        inst.ready.took(inst.owned.len(), p);
         let (g, local) = (inst.group, inst.local);
         let group = &mut groups[g as usize];
         let (topic, delivery) = (group.topic, group.delivery);
