@@ -25,6 +25,7 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
 use mqlab_sim::exchange::ExchangeKind as Kind;
+use mqlab_sim::ledger::Class;
 use mqlab_sim::scenario::BrokerModel;
 use std::sync::Arc;
 use std::time::Duration;
@@ -210,7 +211,11 @@ pub(crate) fn refused(
             .entry("unroutable".into())
             .or_default() += 1;
         for g in books.topic_groups[s.topic as usize].clone() {
-            books.drop_copy(g, s.id, "unbound", now);
+            // A resend of it that found the binding may have been processed.
+            let ledger = &books.groups[g].ledger;
+            if (s.id as usize) < ledger.len() && ledger.class(s.id) == Class::Gone {
+                books.drop_copy(g, s.id, "unbound", now);
+            }
         }
     }
     drop(books);
@@ -417,10 +422,11 @@ service_time = "1ms"
                 assert!(b.apply(g, s, 0, 1));
             }
         }
-        super::refused(&ctx, [sends[0], sends[0]], []);
+        // sends[1] was returned on a connection, then resent and processed: not dropped.
+        super::refused(&ctx, [sends[0], sends[1], sends[0]], []);
         let r = ctx.books().summary(&sc, 1, 1_000_000_000);
         let m = &r.messages;
-        assert_eq!(m.unroutable, 1, "{m:?}");
+        assert_eq!(m.unroutable, 2, "{m:?}");
         assert_eq!((m.dropped, m.lost), (2, 0), "{m:?}");
         assert_eq!(m.processed, 2 * (sends.len() as u64 - 1), "{m:?}");
         assert_eq!(r.dropped_by_reason.get("unbound"), Some(&2));
