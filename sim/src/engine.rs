@@ -241,9 +241,6 @@ pub struct Engine {
     /// Some log group has more partitions than an instance scans (`Ready::scans`), so an
     /// owner may keep candidates; without one `fetchable` costs nothing.
     candidates: bool,
-    /// Every group is one the plain path's completion lane serves (`plain/lane.rs`), so
-    /// a completion asks no more than whether the instance owns the one partition.
-    owned_lane: bool,
     /// Every group is a queue group whose completions `plain/done_lanes.rs` serves.
     queued_lane: bool,
     /// The queue lane receives the next message too (`queued_take_fits`).
@@ -375,7 +372,6 @@ impl Engine {
             tracer: None,
             idem,
             candidates,
-            owned_lane: false,
             queued_lane: false,
             queued_take: false,
             logged_lane: false,
@@ -392,7 +388,6 @@ impl Engine {
         engine.track_queue_bytes();
         engine.start();
         engine.plain = engine.plain_eligible();
-        engine.owned_lane = engine.owned_lane_fits();
         engine.queued_lane = engine.queued_lane_fits();
         engine.queued_take = engine.queued_take_fits();
         engine.logged_lane = engine.logged_lane_fits();

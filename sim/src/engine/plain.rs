@@ -418,7 +418,7 @@ impl Engine {
     /// the message settled.
     #[inline(always)]
     fn plain_service_done(&mut self, i: u32) {
-        if self.plain_done_owned(i) || self.plain_done_queued(i) || self.plain_done_logged(i) {
+        if self.plain_done_logged(i) || self.plain_done_queued(i) {
             return;
         }
         let inst = &mut self.instances[i as usize];

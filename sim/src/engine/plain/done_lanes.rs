@@ -1,27 +1,32 @@
-//! The plain path's completions on the engine's parts borrowed apart where
-//! `plain_done_owned` (`lane.rs`) does not serve them: a queue group's copy, and a log
-//! copy of an instance that keeps candidate partitions (more partitions than it scans).
-//! The instance, its group and their topic are looked up once for the application and
-//! the settle (a queue's per-message delete, a log's commit and trim), instead of again
-//! after every call into the engine. An instance that takes one message at a time (SQS
-//! with `batch = 1`, RabbitMQ with `prefetch = 1`) then receives its next message on the
-//! same parts (`queue::receive` for one message; a redrive or an empty queue's wait goes
-//! back through the engine); anything else takes the usual way (`try_start`): a deeper
-//! prefetch takes what the broker pushed, and a fetch over candidates asks the model for
-//! the candidate set.
+//! The plain path's completions on the engine's parts borrowed apart (the helpers are in
+//! `lane.rs`): a log copy of a partition the instance owns, in a topic no other group
+//! reads, and a queue group's copy. The instance, its group and their topic are looked
+//! up once for the application and the settle (a log's commit and trim, a queue's
+//! per-message delete), instead of again after every call into the engine. Where the
+//! next take is as simple, it runs on the same parts too: a log instance fetches from
+//! its one partition when no instance keeps candidates (mm1 and every
+//! one-partition-per-consumer log), and an instance that takes one message at a time
+//! (SQS with `batch = 1`, RabbitMQ with `prefetch = 1`) receives its next one
+//! (`queue::receive` for one message; a redrive or an empty queue's wait goes back
+//! through the engine). Anything else takes the usual way (`try_start`): a deeper
+//! prefetch takes what the broker pushed, and a fetch over candidates asks for the
+//! candidate set.
 
 use super::super::{Engine, models};
 use super::Taken;
-use super::lane::{Begin, Settled, begin, complete_first, settle_owned};
+use super::lane::{Begin, Settled, Window, begin, complete_first, fetch_owned, settle_owned};
 use crate::consumer::{Store, Work};
 use crate::event::Event;
 
-/// What a queue completion leaves the engine to do once the parts are given back.
+/// What a completion leaves the engine to do once the parts are given back.
 enum Next {
     /// Nothing: the instance took its next message, or cannot take now.
     Nothing,
-    /// The usual take (`try_start`): not an SQS group's single receive.
+    /// The usual take (`try_start`): not a single receive nor an owned partition's fetch.
     Take,
+    /// A log partition settled without a commit may be fetchable again (`fetchable`),
+    /// then the usual take.
+    Fetchable(u32),
     /// The queue had nothing for it: the model's wait.
     Idle,
     /// The next message was received `max_receives` times already: redriven, then the
@@ -158,24 +163,12 @@ impl Engine {
             };
             (g, window, next)
         };
-        if let Some((born, latency)) = window {
-            self.plain_record_window(g, born, latency);
-        }
-        match next {
-            Next::Nothing => {}
-            Next::Take => self.try_start(i),
-            Next::Idle => self.model_idle(i),
-            Next::Redrive(slot) => {
-                self.queue_redrive(g, slot);
-                self.try_start(i);
-            }
-        }
+        self.lane_tail(i, g, window, next);
         true
     }
 
     /// Whether every group is a log group whose completions `plain_done_logged` serves:
-    /// alone on its topic, committing after each message, without a resequencer (what
-    /// `owned_lane_fits` asks, whatever the candidate sets).
+    /// alone on its topic, committing after each message, without a resequencer.
     pub(in crate::engine) fn logged_lane_fits(&self) -> bool {
         self.groups.iter().all(|g| {
             matches!(g.store, Store::Log(_))
@@ -189,10 +182,12 @@ impl Engine {
     /// A log copy's completion by instance `i` up to its next take, on the parts
     /// borrowed apart, for a partition the instance still owns; false, having changed
     /// nothing, when the lane does not serve the run, the partition has moved on or the
-    /// copy is not a first application.
+    /// copy is not a first application. An instance whose one partition it is, in a run
+    /// without candidate sets (mm1 and every one-partition-per-consumer log), takes its
+    /// next message from it on the same parts; any other takes the usual way.
     #[inline(always)]
     pub(super) fn plain_done_logged(&mut self, i: u32) -> bool {
-        let (g, p, window, rest) = {
+        let (g, window, next) = {
             let Engine {
                 instances,
                 groups,
@@ -203,6 +198,8 @@ impl Engine {
                 logged_lane,
                 candidates,
                 unpark_due,
+                queue,
+                delivered,
                 now,
                 ..
             } = self;
@@ -213,8 +210,7 @@ impl Engine {
             let inst = &mut instances[i as usize];
             let g = inst.group;
             let group = &mut groups[g as usize];
-            let w = inst.work.as_ref().expect("work in hand");
-            let p = w.partition;
+            let p = inst.work.as_ref().expect("work in hand").partition;
             let Store::Log(parts) = &group.store else {
                 unreachable!("every group a log's (`logged_lane_fits`)")
             };
@@ -233,19 +229,58 @@ impl Engine {
                 unreachable!("checked above")
             };
             let gp = &mut parts[p as usize];
-            let ready = candidates.then_some(inst);
             // The topic's one group: the rest is nothing to commit.
-            let settled =
-                settle_owned(&mut group.lag, gp, topic, t, p, w.offset, unpark_due, ready);
-            (g, p, window, matches!(settled, Settled::Rest { .. }))
+            let next = if *candidates || inst.owned[..] != [p] {
+                let ready = candidates.then_some(inst);
+                match settle_owned(&mut group.lag, gp, topic, t, p, w.offset, unpark_due, ready) {
+                    Settled::Rest { .. } if *candidates => Next::Fetchable(p),
+                    _ => Next::Take,
+                }
+            } else {
+                let _ = settle_owned(&mut group.lag, gp, topic, t, p, w.offset, unpark_due, None);
+                // `try_start` and `plain_take_next`, from the partition just settled.
+                if !inst.is_idle() || now < group.paused_until {
+                    Next::Nothing
+                } else {
+                    match fetch_owned(inst, gp, &topic.partitions[p as usize], p, now) {
+                        Some(taken) => {
+                            let e = Begin {
+                                idem,
+                                queue,
+                                delivered,
+                                now,
+                            };
+                            begin(e, inst, group, i, g, taken);
+                            Next::Nothing
+                        }
+                        None => Next::Idle,
+                    }
+                }
+            };
+            (g, window, next)
         };
-        if rest && self.candidates {
+        self.lane_tail(i, g, window, next);
+        true
+    }
+
+    /// What a completion lane leaves the engine once the parts are given back: the
+    /// window recorded and the instance's next take, as `next` says.
+    #[inline(always)]
+    fn lane_tail(&mut self, i: u32, g: u32, window: Window, next: Next) {
+        if let Next::Fetchable(p) = next {
             self.fetchable(g, p);
         }
         if let Some((born, latency)) = window {
             self.plain_record_window(g, born, latency);
         }
-        self.try_start(i);
-        true
+        match next {
+            Next::Nothing => {}
+            Next::Take | Next::Fetchable(_) => self.try_start(i),
+            Next::Idle => self.model_idle(i),
+            Next::Redrive(slot) => {
+                self.queue_redrive(g, slot);
+                self.try_start(i);
+            }
+        }
     }
 }

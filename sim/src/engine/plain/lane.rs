@@ -6,14 +6,11 @@
 //! whole engine (a copy applied twice, a model asked to take or to idle) still goes
 //! through the engine, after the parts are given back.
 //!
-//! `plain_done_owned` runs a whole completion this way where it can: a log instance that
-//! owns one partition, of a topic no other group reads, committing after each message,
-//! with no candidate sets (every log consumer in the run scans its partitions), no
-//! resequencer, and a first application (mm1 and every one-partition-per-consumer log).
+//! The completions that run this way are in `done_lanes.rs`; these are their steps.
 
+use super::super::Topic;
 use super::super::idempotence::Idem;
-use super::super::{Engine, Topic};
-use crate::consumer::{Group, Instance, Store, Work};
+use crate::consumer::{Group, Instance, Work};
 use crate::event::{Event, EventQueue};
 use crate::ledger::MessageFlags;
 use crate::log::{GroupPartition, Partition};
@@ -205,92 +202,4 @@ pub(super) fn begin(
     let epoch = inst.epoch;
     e.queue
         .push(start + service, Event::ServiceDone { instance: i, epoch });
-}
-
-impl Engine {
-    /// Whether every group is one whose completions the lane serves: a log group alone
-    /// on its topic, committing after each message, without a resequencer, in a run
-    /// where no instance keeps candidate sets. None of it changes during a run; which
-    /// partitions an instance owns does, and the lane asks that every time.
-    pub(in crate::engine) fn owned_lane_fits(&self) -> bool {
-        !self.candidates && self.logged_lane_fits()
-    }
-
-    /// A whole completion of instance `i` on the parts borrowed apart (see the module
-    /// doc for where); false, having changed nothing, anywhere else.
-    #[inline(always)]
-    pub(super) fn plain_done_owned(&mut self, i: u32) -> bool {
-        let (g, window, idle) = {
-            let Engine {
-                instances,
-                groups,
-                topics,
-                idem,
-                series,
-                faults,
-                owned_lane,
-                unpark_due,
-                queue,
-                delivered,
-                now,
-                ..
-            } = self;
-            let now = *now;
-            if !*owned_lane {
-                return false;
-            }
-            let inst = &mut instances[i as usize];
-            let g = inst.group;
-            let group = &mut groups[g as usize];
-            let Store::Log(parts) = &group.store else {
-                unreachable!("every group a log's (`owned_lane_fits`)")
-            };
-            let &[p] = &inst.owned[..] else {
-                return false;
-            };
-            let w = inst.work.as_ref().expect("work in hand");
-            if w.partition != p || parts[p as usize].owner != Some(inst.local) {
-                return false;
-            }
-            let t = group.topic;
-            let topic = &mut topics[t as usize];
-            let flags = &topic.flags;
-            let Some((w, window)) =
-                complete_first(inst, group, g, flags, series, !faults.is_empty(), idem, now)
-            else {
-                return false;
-            };
-            let Store::Log(parts) = &mut group.store else {
-                unreachable!("checked above")
-            };
-            let gp = &mut parts[p as usize];
-            // The topic's one group has nothing more to do when nothing was committed.
-            let _ = settle_owned(&mut group.lag, gp, topic, t, p, w.offset, unpark_due, None);
-            // `try_start` and `plain_take_next`, from the partition just settled.
-            if !inst.is_idle() || now < group.paused_until {
-                (g, window, false)
-            } else {
-                match fetch_owned(inst, gp, &topic.partitions[p as usize], p, now) {
-                    Some(taken) => {
-                        let e = Begin {
-                            idem,
-                            queue,
-                            delivered,
-                            now,
-                        };
-                        begin(e, inst, group, i, g, taken);
-                        (g, window, false)
-                    }
-                    None => (g, window, true),
-                }
-            }
-        };
-        if let Some((born, latency)) = window {
-            self.plain_record_window(g, born, latency);
-        }
-        if idle {
-            self.model_idle(i);
-        }
-        true
-    }
 }
