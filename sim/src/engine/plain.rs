@@ -394,22 +394,15 @@ impl Engine {
         };
         let inst = &mut self.instances[i as usize];
         inst.ready.took(inst.owned.len(), p);
-        let (g, local) = (inst.group, inst.local);
+        let g = inst.group;
         let group = &mut self.groups[g as usize];
         let Store::Log(parts) = &mut group.store else {
             unreachable!("a log group's instance")
         };
         let partition = &self.topics[group.topic as usize].partitions[p as usize];
-        let (offset, msg) = parts[p as usize].take(partition, local);
-        let taken = Taken {
-            id: msg.id,
-            arrived: msg.arrived,
-            partition: p,
-            offset,
-        };
-        inst.work = Some(Work::taken(*msg, p, offset, 0, self.now));
+        let taken = lane::take_into(inst, &mut parts[p as usize], partition, p, self.now);
         if group.delivery == Delivery::AtMostOnce {
-            self.commit_partition(g, p, offset + 1);
+            self.commit_partition(g, p, taken.offset + 1);
         }
         Fetch::Took(taken)
     }

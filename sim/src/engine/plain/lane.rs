@@ -145,7 +145,20 @@ pub(super) fn fetch_owned(
     if gp.owner != Some(local) || gp.worker.is_some() || gp.position >= partition.hw {
         return None;
     }
-    let (offset, msg) = gp.take(partition, local);
+    Some(take_into(inst, gp, partition, p, now))
+}
+
+/// Instance `inst` fetches the entry at `gp`'s position in `partition` (`p`), which it
+/// owns and may fetch, into its hands.
+#[inline(always)]
+pub(super) fn take_into(
+    inst: &mut Instance,
+    gp: &mut GroupPartition,
+    partition: &Partition,
+    p: u32,
+    now: SimTime,
+) -> super::Taken {
+    let (offset, msg) = gp.take(partition, inst.local);
     let taken = super::Taken {
         id: msg.id,
         arrived: msg.arrived,
@@ -156,7 +169,7 @@ pub(super) fn fetch_owned(
     // it through an `Option` or two cost more than what is done with it); what the rest
     // needs of it comes back in registers.
     inst.work = Some(Work::taken(*msg, p, offset, 0, now));
-    Some(taken)
+    taken
 }
 
 /// What `begin` needs of the engine besides the instance and its group.
