@@ -192,3 +192,59 @@ fn compare_sweeps_the_strategy_and_refuses_spill_on_a_log() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("needs queue or exchange topics"), "{err}");
 }
+
+/// On an instant network the broker never sees a resend, so an idempotent producer's
+/// sequence checks refuse nothing and the run is the non-idempotent one's, under every
+/// `on_full` a log takes. Before, a rejected message stayed the partition's expected
+/// sequence for good (an instant network keeps no request to give up): the broker then
+/// refused every later message of the partition as out of sequence, and they vanished
+/// from the census (3,519 of 3,581 copies unaccounted here; conservation failed).
+#[test]
+fn an_idempotent_producer_on_an_instant_network_loses_nothing_to_a_rejection() {
+    let text = |on_full: &str, idempotent: bool| {
+        format!(
+            r#"
+            name = "idem-full"
+            duration = "3s"
+            drain = "5s"
+            [broker]
+            model = "log"
+            capacity = 20
+            on_full = "{on_full}"
+            [[topic]]
+            name = "t"
+            partitions = 2
+            [[producer]]
+            name = "p"
+            topic = "t"
+            rate = 1200
+            retries = 3
+            idempotent = {idempotent}
+            [[consumer]]
+            group = "g"
+            topic = "t"
+            service_time = "exp(1ms)"
+            "#
+        )
+    };
+    for on_full in ["reject", "block", "drop-oldest"] {
+        let idem = run(&parse(&text(on_full, true)), 1);
+        let plain = run(&parse(&text(on_full, false)), 1);
+        assert!(idem.conservation_ok, "{on_full}: {:?}", idem.messages);
+        assert_eq!(idem.messages.in_flight, 0, "{on_full}");
+        assert_eq!(
+            format!("{:?}", idem.messages),
+            format!("{:?}", plain.messages),
+            "{on_full}: idempotence changed the run"
+        );
+        assert_eq!(idem.trace_hash, plain.trace_hash, "{on_full}");
+    }
+    // The rejections this test is about happen.
+    let r = run(&parse(&text("reject", true)), 1);
+    assert!(r.messages.dropped > 100, "{:?}", r.messages);
+    assert!(
+        r.messages.processed > 2 * r.messages.dropped,
+        "{:?}",
+        r.messages
+    );
+}

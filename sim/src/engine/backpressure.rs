@@ -165,7 +165,7 @@ impl Engine {
 
     /// The broker refuses a send: the producer resends after its `retry_backoff` while
     /// it has retries left, and otherwise gives the message up (dropped for `reason`).
-    pub(super) fn reject(&mut self, p: u32, msg: Msg, reason: &'static str) {
+    pub(super) fn reject(&mut self, p: u32, msg: Msg, partition: u32, reason: &'static str) {
         if self.traced_from(p, msg.id) {
             self.trace_rejected(p, msg.id, reason);
         }
@@ -198,6 +198,12 @@ impl Engine {
                 self.abandon_sequence(p, msg.id, partition);
                 self.close_request(p);
             }
+        } else {
+            // An instant network keeps no request to retry: the producer gives the message
+            // up at once, and an idempotent producer's sequence moves on without it (left
+            // expected, it had the broker refuse every later message of the partition as
+            // out of sequence, and those vanished from the census).
+            self.abandon_sequence(p, msg.id, partition);
         }
         self.forget_if_settled(p, msg.id);
         // A refused resend of a message the broker already holds drops nothing: the
@@ -224,7 +230,7 @@ impl Engine {
         let t = self.producers[p as usize].topic;
         let held = self.topics[t as usize].parked.len() as u64;
         if held >= self.broker.spill_capacity {
-            self.reject(p, msg, "spill-full");
+            self.reject(p, msg, partition, "spill-full");
             return;
         }
         if held == 0 {

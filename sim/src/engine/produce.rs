@@ -337,7 +337,7 @@ impl Engine {
                 // Another partition may be the full one after a resume.
                 self.pause_if_high(t, partition);
             }
-            Outcome::Rejected => self.reject(p, msg, "reject"),
+            Outcome::Rejected => self.reject(p, msg, partition, "reject"),
             Outcome::Discarded => {
                 // A resend of a message the broker already holds loses nothing by being
                 // turned away: the copy it holds goes on, and is acknowledged when that
