@@ -3,7 +3,7 @@
 //! settings. Split from `validate.rs` to keep each file to one screenful of rules.
 
 use super::{Invalid, fail, known_topic, positive, topic_of};
-use crate::scenario::{Arrival, BrokerModel, ProducerConfig, Publish, Scenario};
+use crate::scenario::{Acks, Arrival, BrokerModel, ProducerConfig, Publish, Scenario};
 use crate::time::NANOS_PER_SEC;
 
 /// Producers are numbered in 16 bits (a message carries its producer's index).
@@ -99,6 +99,17 @@ fn producer(s: &Scenario, p: &ProducerConfig) -> Result<(), Invalid> {
         return fail(
             k.span(),
             "`routing_keys` apply to topics of model \"exchange\"".into(),
+        );
+    }
+    if p.idempotent && s.broker.acks == Acks::None && t.model(&s.broker) == BrokerModel::Log {
+        // Without answers nothing is resent, so one lost request would leave a gap in the
+        // partition's sequence that refuses every later message for good.
+        return fail(
+            p.name.span(),
+            "an idempotent producer needs the broker's answers to resend in sequence: \
+             Kafka refuses enable.idempotence with acks = 0, so set the broker's acks to \
+             \"leader\" or \"all\", or idempotent = false"
+                .into(),
         );
     }
     if let Some(pr) = &p.priority
