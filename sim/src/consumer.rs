@@ -321,6 +321,9 @@ pub struct Instance {
     pub reachable: bool,
     /// SQS short polling: a poll is scheduled.
     pub polling: bool,
+    /// On the generic path, its completions and takes run the plain path's handlers
+    /// (its group's features are all ones they serve: the engine's `plain/lean.rs`).
+    pub lean: bool,
     /// Service-time multiplier (slow faults).
     pub slow: f64,
     /// Time spent in service, nanoseconds.
@@ -367,6 +370,7 @@ impl Instance {
             prefetched: std::collections::VecDeque::new(),
             idle_since: None,
             polling: false,
+            lean: false,
             busy_ns: 0,
             processed: 0,
         }

@@ -257,6 +257,13 @@ pub struct Engine {
     /// The run was built plain and not forced generic: the plain path may come back
     /// once the faults are over (`resume_plain`).
     resumable: bool,
+    /// Some groups' instances are served by the plain path's consume handlers while the
+    /// run is on the generic path (`plain/lean.rs`; each instance's `lean` says whether).
+    lean: bool,
+    /// Nothing beyond single groups kept the consumers off the lean handlers when the
+    /// run was built (`lean_run_fits`), nor was it forced generic: they may come back once
+    /// the faults are over (`resume_plain`).
+    lean_resumable: bool,
 }
 
 impl Engine {
@@ -378,6 +385,8 @@ impl Engine {
             trim_hint: Vec::new(),
             plain: false,
             resumable: false,
+            lean: false,
+            lean_resumable: false,
             rebalance_held: false,
             rebalance_due: Vec::new(),
             nodes_up: vec![true; *sc.broker.nodes.get_ref() as usize],
@@ -392,6 +401,10 @@ impl Engine {
         engine.queued_take = engine.queued_take_fits();
         engine.logged_lane = engine.logged_lane_fits();
         engine.resumable = engine.plain;
+        engine.lean_resumable = engine.lean_run_fits();
+        if !engine.plain && engine.lean_resumable {
+            engine.set_lean(true);
+        }
         engine
     }
 

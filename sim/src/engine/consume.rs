@@ -16,11 +16,16 @@ impl Engine {
     /// next fetch under load) find the instance busy, and then cost no call.
     #[inline]
     pub(super) fn try_start(&mut self, i: u32) {
-        if self.instances[i as usize].is_idle() {
+        let inst = &self.instances[i as usize];
+        if inst.is_idle() {
             if self.plain {
                 // The lean take (`plain.rs`), for every caller: a model pushing or a
                 // lease running out starts a service as the plain path would.
-                self.plain_take_next(i);
+                self.plain_take_next::<false>(i);
+            } else if inst.lean {
+                // The same on the generic path, for a group the lean handlers serve
+                // (`plain/lean.rs`): the fetch's hop is drawn.
+                self.plain_take_next::<true>(i);
             } else {
                 self.take_next(i);
             }

@@ -19,8 +19,13 @@ impl Engine {
                 attempt,
             } => self.on_produce_timeout(producer, msg, attempt),
             Event::ServiceDone { instance, epoch } => {
-                if self.instances[instance as usize].epoch == epoch {
-                    self.on_service_done(instance);
+                let inst = &self.instances[instance as usize];
+                if inst.epoch == epoch {
+                    if inst.lean {
+                        self.lean_service_done(instance);
+                    } else {
+                        self.on_service_done(instance);
+                    }
                 }
             }
             Event::RetryReady { instance, epoch } => {

@@ -30,6 +30,10 @@
 //!   payload sizes: each hooks into making, applying or settling a message;
 //! - a traced message.
 //!
+//! On the generic path, the consumers of a group none of whose own features they leave
+//! out still run the plain path's completion and take (`lean.rs`): most of what sends a
+//! run down the generic path is the produce side's or one group's.
+//!
 //! A resequencer (`resequence = true`) stays plain: its group's applications go through
 //! it the generic way (`plain_apply_resequenced`), and everything else of theirs is plain.
 //!
@@ -58,7 +62,6 @@ impl Engine {
     /// Whether the scenario the engine was built from can take the plain path (see the
     /// module doc for what cannot).
     pub(super) fn plain_eligible(&self) -> bool {
-        let sc = &self.scenario;
         let broker_plain = !self.net_async
             && self.broker.acks != Acks::All
             && self.broker.high_watermark.is_none()
@@ -83,76 +86,25 @@ impl Engine {
                 && !self.dedup_active(g as u32)
                 && !super::models::to_subscriber(group.kind)
         });
-        let patterns_plain = !self.pipeline.on
-            && !self.pipeline.roles_on
-            && self.requesters.is_empty()
-            && sc.sagas.is_empty()
-            && !self.protection.on
-            && self.payload.is_none()
-            && self.classes.is_empty();
         broker_plain
             && topics_plain
             && producers_plain
             && groups_plain
-            && patterns_plain
+            && self.patterns_plain()
             && self.unjoined == 0
             && !self.tracing()
             && std::env::var_os(FORCE_GENERIC_ENV).is_none_or(|v| v.is_empty() || v == "0")
     }
 
-    /// Forces the generic handlers from now on (tests compare the two paths).
-    #[doc(hidden)]
-    pub fn force_generic(&mut self) {
-        self.resumable = false;
-        self.leave_plain();
-    }
-
-    /// Back to the plain path, once every fault is over, when every fault so far is one
-    /// the lean handlers can come back from (`fault::recoverable`) and left nothing they
-    /// leave out: every instance live and at full speed, no zombie's work in hand, and
-    /// everything `plain_eligible` asks of the scenario still so. Asked when a fault ends
-    /// and at every sample, so a run whose faults come early (a scenario scaled up with
-    /// `--messages`) spends the rest of its time on the plain path.
-    pub(super) fn resume_plain(&mut self) {
-        if self.plain || !self.resumable {
-            return;
-        }
-        let over = self
-            .faults
-            .iter()
-            .all(|f| !f.open && super::fault::recoverable(*f.cfg.kind.get_ref(), f.target));
-        let calm = (0..self.instances.len() as u32).all(|i| {
-            let inst = &self.instances[i as usize];
-            self.live(i) && inst.slow == 1.0 && inst.work.is_none_or(|w| !w.fenced)
-        });
-        if over && calm && self.plain_eligible() {
-            self.plain = true;
-        }
-    }
-
-    /// Leaves the plain path (a fault or a trace needs the generic handlers; after a
-    /// fault, `resume_plain` may bring it back). The plain path leaves a lone replica's
-    /// log end and flushed offsets behind (see `plain_append`); they are brought up to
-    /// what the generic path would have left, the partition's log end, before anything
-    /// reads them.
-    pub(super) fn leave_plain(&mut self) {
-        if !self.plain {
-            return;
-        }
-        self.plain = false;
-        for topic in &mut self.topics {
-            for part in &mut topic.partitions {
-                part.replicas.leader_appended(part.end);
-                part.replicas.flush(&self.nodes_up);
-            }
-        }
-    }
-
-    /// Whether the plain path is in use (tests check that it is where they expect).
-    #[doc(hidden)]
-    #[must_use]
-    pub fn plain_path(&self) -> bool {
-        self.plain
+    /// None of the patterns that hook into making, applying or settling a message.
+    pub(super) fn patterns_plain(&self) -> bool {
+        !self.pipeline.on
+            && !self.pipeline.roles_on
+            && self.requesters.is_empty()
+            && self.scenario.sagas.is_empty()
+            && !self.protection.on
+            && self.payload.is_none()
+            && self.classes.is_empty()
     }
 
     /// `dispatch` on the plain path: the two events every message goes through run
@@ -170,7 +122,7 @@ impl Engine {
             ARRIVAL => self.plain_arrival(packed.field(0)),
             // `ServiceDone { instance, epoch }`
             SERVICE_DONE if self.instances[packed.field(0) as usize].epoch == packed.field(1) => {
-                self.plain_service_done(packed.field(0));
+                self.plain_service_done::<false>(packed.field(0));
             }
             _ => self.dispatch(packed.event()),
         }
@@ -314,7 +266,7 @@ impl Engine {
     /// `take_next` and `begin_service` on the plain path: no breaker, dedup store,
     /// claim check, network hop, slow window or trace.
     #[inline(never)]
-    pub(super) fn plain_take_next(&mut self, i: u32) {
+    pub(super) fn plain_take_next<const HOP: bool>(&mut self, i: u32) {
         let g = self.instances[i as usize].group;
         if self.now < self.groups[g as usize].paused_until {
             return;
@@ -346,12 +298,14 @@ impl Engine {
             queue: &mut self.queue,
             delivered: &mut self.delivered,
             now: self.now,
+            latency: &self.latency,
+            net: &mut self.net,
         };
         let (inst, group) = (
             &mut self.instances[i as usize],
             &mut self.groups[g as usize],
         );
-        lane::begin(e, inst, group, i, g, taken);
+        lane::begin::<HOP>(e, inst, group, i, g, taken);
     }
 
     /// The log model's `take` for an instance owning one partition (`Log::take` and
@@ -410,8 +364,8 @@ impl Engine {
     /// `on_service_done` on the plain path: nothing fails, so the effect is applied and
     /// the message settled.
     #[inline(always)]
-    fn plain_service_done(&mut self, i: u32) {
-        if self.plain_done_logged(i) || self.plain_done_queued(i) {
+    pub(super) fn plain_service_done<const HOP: bool>(&mut self, i: u32) {
+        if self.plain_done_logged::<HOP>(i) || self.plain_done_queued::<HOP>(i) {
             return;
         }
         let inst = &mut self.instances[i as usize];
@@ -580,7 +534,11 @@ impl Taken {
 
 mod done_lanes;
 mod lane;
+mod lean;
+mod switch;
 
+#[cfg(test)]
+mod lean_tests;
 #[cfg(test)]
 mod resume_tests;
 #[cfg(test)]

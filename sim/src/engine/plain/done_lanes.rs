@@ -65,7 +65,7 @@ impl Engine {
     /// run or the copy is not a first application (`plain_apply` then does it the
     /// generic way).
     #[inline(always)]
-    pub(super) fn plain_done_queued(&mut self, i: u32) -> bool {
+    pub(super) fn plain_done_queued<const HOP: bool>(&mut self, i: u32) -> bool {
         let (g, window, next) = {
             let Engine {
                 instances,
@@ -81,6 +81,8 @@ impl Engine {
                 delivered,
                 broker,
                 now,
+                latency,
+                net,
                 pipeline,
                 trace_key,
                 ..
@@ -155,8 +157,10 @@ impl Engine {
                             queue,
                             delivered,
                             now,
+                            latency,
+                            net,
                         };
-                        begin(e, inst, group, i, g, taken);
+                        begin::<HOP>(e, inst, group, i, g, taken);
                         Next::Nothing
                     }
                 }
@@ -186,7 +190,7 @@ impl Engine {
     /// without candidate sets (mm1 and every one-partition-per-consumer log), takes its
     /// next message from it on the same parts; any other takes the usual way.
     #[inline(always)]
-    pub(super) fn plain_done_logged(&mut self, i: u32) -> bool {
+    pub(super) fn plain_done_logged<const HOP: bool>(&mut self, i: u32) -> bool {
         let (g, window, next) = {
             let Engine {
                 instances,
@@ -201,6 +205,8 @@ impl Engine {
                 queue,
                 delivered,
                 now,
+                latency,
+                net,
                 ..
             } = self;
             let now = *now;
@@ -249,8 +255,10 @@ impl Engine {
                                 queue,
                                 delivered,
                                 now,
+                                latency,
+                                net,
                             };
-                            begin(e, inst, group, i, g, taken);
+                            begin::<HOP>(e, inst, group, i, g, taken);
                             Next::Nothing
                         }
                         None => Next::Idle,

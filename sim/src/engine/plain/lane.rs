@@ -11,11 +11,13 @@
 use super::super::Topic;
 use super::super::idempotence::Idem;
 use crate::consumer::{Group, Instance, Work};
+use crate::dist::Dist;
 use crate::event::{Event, EventQueue};
 use crate::ledger::MessageFlags;
 use crate::log::{GroupPartition, Partition};
 use crate::message::Msg;
 use crate::metrics::SeriesBuilder;
+use crate::rng::SimRng;
 use crate::time::SimTime;
 
 /// A first application's latency, for the fault windows: the message's birth and its
@@ -178,13 +180,17 @@ pub(super) struct Begin<'a> {
     pub(super) queue: &'a mut EventQueue,
     pub(super) delivered: &'a mut u64,
     pub(super) now: SimTime,
+    /// The network's latency and stream, for the fetch's hop (zero on the plain path;
+    /// a run on the generic path may have one: `lean.rs`).
+    pub(super) latency: &'a Dist,
+    pub(super) net: &'a mut SimRng,
 }
 
 /// The rest of `plain_take_next` once instance `i` (`inst`, of group `g`) holds
 /// `taken`: its dedup tag, the empty receives it waited through, its delivery, and its
 /// service's end scheduled.
 #[inline(always)]
-pub(super) fn begin(
+pub(super) fn begin<const HOP: bool>(
     e: Begin<'_>,
     inst: &mut Instance,
     group: &mut Group,
@@ -203,7 +209,16 @@ pub(super) fn begin(
     {
         group.empty_receives += e.now.since(since).0 / group.wait_time.0.max(1);
     }
-    let start = e.now.max(taken.arrived);
+    // Consumers fetch ahead, so the hop from the broker delays a message only past its
+    // arrival (`take_next`).
+    // Only on the generic path (`lean.rs`, `HOP`) can the network have a latency; the
+    // plain path's copy of this asks nothing.
+    let start = if HOP {
+        e.now
+            .max(taken.arrived + super::super::hop_over(*e.latency, e.net))
+    } else {
+        e.now.max(taken.arrived)
+    };
     *e.delivered += 1;
     if group.ledger.deliver(taken.id) {
         group.metrics.record_wait(start.after(taken.arrived));
