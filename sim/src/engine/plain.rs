@@ -368,6 +368,9 @@ impl Engine {
         if self.plain_done_logged::<HOP>(i) || self.plain_done_queued::<HOP>(i) {
             return;
         }
+        if HOP && self.lean_exactly_once(i) {
+            return;
+        }
         let inst = &mut self.instances[i as usize];
         let w = inst.work.expect("work in hand");
         inst.busy_ns += self.now.after(w.started).0;

@@ -17,6 +17,7 @@ use super::Taken;
 use super::lane::{Begin, Settled, Window, begin, complete_first, fetch_owned, settle_owned};
 use crate::consumer::{Store, Work};
 use crate::event::Event;
+use crate::scenario::Delivery;
 
 /// What a completion leaves the engine to do once the parts are given back.
 enum Next {
@@ -42,6 +43,7 @@ impl Engine {
         self.groups.iter().all(|g| {
             matches!(g.store, Store::Queue(_))
                 && g.reseq.is_none()
+                && g.delivery != Delivery::ExactlyOnce
                 && (!g.commits_after_processing() || g.commit_interval.is_zero())
         })
     }
@@ -177,6 +179,7 @@ impl Engine {
         self.groups.iter().all(|g| {
             matches!(g.store, Store::Log(_))
                 && g.reseq.is_none()
+                && g.delivery != Delivery::ExactlyOnce
                 && g.commits_after_processing()
                 && g.commit_interval.is_zero()
                 && self.topics[g.topic as usize].groups.len() == 1
