@@ -32,7 +32,7 @@ fn generic(model: usize, net: usize, fault: usize, k: usize) -> String {
         s += "nodes = 3\nreplication = 3\nreplica_lag = \"exp(1ms)\"\n";
     }
     // A broker that fills now and then, under each `on_full` but spill.
-    if k % 5 != 0 {
+    if !k.is_multiple_of(5) {
         let on_full = ["block", "reject", "drop-oldest"][k % 3];
         s += &format!("capacity = {}\non_full = \"{on_full}\"\n", [30, 8][k % 2]);
     }
