@@ -368,7 +368,7 @@ impl Engine {
         if self.plain_done_logged::<HOP>(i) || self.plain_done_queued::<HOP>(i) {
             return;
         }
-        if HOP && self.lean_exactly_once(i) {
+        if HOP && self.lean_applied_before(i) {
             return;
         }
         let inst = &mut self.instances[i as usize];
@@ -385,7 +385,13 @@ impl Engine {
             self.plain_apply_resequenced(g, w.msg);
         }
         self.instances[i as usize].work = None;
-        self.plain_settle(i, g, &w);
+        if HOP && self.groups[g as usize].delivery == Delivery::ExactlyOnce {
+            // The model's settle: its commit is the transaction's, which marks what it
+            // commits (`commit_partition`); the plain settle's own commit does not.
+            self.model_settle(i, w);
+        } else {
+            self.plain_settle(i, g, &w);
+        }
         self.try_start(i);
     }
 

@@ -17,9 +17,10 @@ impl Engine {
     /// Back to the plain path, once every fault is over, when every fault so far is one
     /// the lean handlers can come back from (`fault::recoverable`) and left nothing they
     /// leave out: every instance live and at full speed, no zombie's work in hand, and
-    /// everything `plain_eligible` asks of the scenario still so. Asked when a fault ends
-    /// and at every sample, so a run whose faults come early (a scenario scaled up with
-    /// `--messages`) spends the rest of its time on the plain path.
+    /// everything `plain_eligible` asks of the scenario still so; or, where the scenario
+    /// keeps the produce side generic, back to the lean consumers (`lean.rs`). Asked when
+    /// a fault ends and at every sample, so a run whose faults come early (a scenario
+    /// scaled up with `--messages`) spends the rest of its time on the plain path.
     pub(in crate::engine) fn resume_plain(&mut self) {
         if self.plain || !(self.resumable || self.lean_resumable) {
             return;
@@ -36,7 +37,8 @@ impl Engine {
             return;
         }
         if self.resumable && self.plain_eligible() {
-            // The plain path's begin draws a hop for a lean instance only.
+            // The lean flags mean nothing while the plain path runs: cleared, so that
+            // they say which handlers run.
             if self.lean {
                 self.set_lean(false);
             }
