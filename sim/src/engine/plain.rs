@@ -52,7 +52,7 @@ use super::Engine;
 use crate::consumer::{Store, Work};
 use crate::event::{Event, Packed};
 use crate::message::Msg;
-use crate::scenario::{Acks, Delivery, OnFull};
+use crate::scenario::{Acks, Delivery};
 use crate::time::SimTime;
 
 /// The environment variable that forces the generic path.
@@ -60,12 +60,13 @@ pub const FORCE_GENERIC_ENV: &str = "MQLAB_GENERIC_PATH";
 
 impl Engine {
     /// Whether the scenario the engine was built from can take the plain path (see the
-    /// module doc for what cannot).
+    /// module doc for what cannot): everything the lean consumers ask of the run and of
+    /// every group (`lean.rs`), no exactly-once group, and a produce side with nothing to
+    /// wait for (an instant network, no `acks = "all"` nor flush interval, no idempotent
+    /// producer, every producer up, every partition a lone replica that is up).
     pub(super) fn plain_eligible(&self) -> bool {
         let broker_plain = !self.net_async
             && self.broker.acks != Acks::All
-            && self.broker.high_watermark.is_none()
-            && self.broker.on_full != OnFull::Spill
             && self.broker.flush_interval.is_zero();
         let topics_plain = self.topics.iter().all(|t| {
             t.retention.is_none()
@@ -75,36 +76,11 @@ impl Engine {
                         && p.replicas.leader.is_some()
                 })
         });
-        let producers_plain = (0..self.producers.len() as u32).all(|p| {
-            let prod = &self.producers[p as usize];
-            !prod.idempotent && prod.poison.is_empty() && prod.up && !self.is_service(p)
+        let producers_plain = self.producers.iter().all(|p| !p.idempotent && p.up);
+        let groups_plain = (0..self.groups.len() as u32).all(|g| {
+            self.groups[g as usize].delivery != Delivery::ExactlyOnce && self.lean_group_fits(g)
         });
-        let groups_plain = (0..self.groups.len()).all(|g| {
-            let group = &self.groups[g];
-            group.joined
-                && group.delivery != Delivery::ExactlyOnce
-                && !self.dedup_active(g as u32)
-                && !super::models::to_subscriber(group.kind)
-        });
-        broker_plain
-            && topics_plain
-            && producers_plain
-            && groups_plain
-            && self.patterns_plain()
-            && self.unjoined == 0
-            && !self.tracing()
-            && std::env::var_os(FORCE_GENERIC_ENV).is_none_or(|v| v.is_empty() || v == "0")
-    }
-
-    /// None of the patterns that hook into making, applying or settling a message.
-    pub(super) fn patterns_plain(&self) -> bool {
-        !self.pipeline.on
-            && !self.pipeline.roles_on
-            && self.requesters.is_empty()
-            && self.scenario.sagas.is_empty()
-            && !self.protection.on
-            && self.payload.is_none()
-            && self.classes.is_empty()
+        self.lean_run_fits() && broker_plain && topics_plain && producers_plain && groups_plain
     }
 
     /// `dispatch` on the plain path: the two events every message goes through run

@@ -28,8 +28,15 @@ impl Engine {
     pub(in crate::engine) fn lean_run_fits(&self) -> bool {
         let producers = (0..self.producers.len() as u32)
             .all(|p| self.producers[p as usize].poison.is_empty() && !self.is_service(p));
+        let patterns = !self.pipeline.on
+            && !self.pipeline.roles_on
+            && self.requesters.is_empty()
+            && self.scenario.sagas.is_empty()
+            && !self.protection.on
+            && self.payload.is_none()
+            && self.classes.is_empty();
         producers
-            && self.patterns_plain()
+            && patterns
             && self.broker.high_watermark.is_none()
             && self.broker.on_full != OnFull::Spill
             && self.unjoined == 0
@@ -41,7 +48,7 @@ impl Engine {
     /// exactly-once only on a log (`lean_applied_before`), no idempotent consumer's store,
     /// not a pub/sub subscriber, on a topic without retention (whose trims the settle
     /// leaves to the generic `trim`) that is not an SQS FIFO queue.
-    fn lean_group_fits(&self, g: u32) -> bool {
+    pub(in crate::engine) fn lean_group_fits(&self, g: u32) -> bool {
         let group = &self.groups[g as usize];
         let topic = &self.topics[group.topic as usize];
         group.joined
