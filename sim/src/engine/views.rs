@@ -109,12 +109,12 @@ impl Engine {
     /// A first processing of group `g`'s copy, `latency_ns` after its intended send.
     #[inline]
     pub(super) fn record_window(&mut self, g: u32, born: SimTime, latency_ns: u64) {
-        if self.faults.is_empty() || self.touched_fault(born) {
+        if self.faults.is_empty() || !self.touched_fault(born) {
             return;
         }
         self.groups[g as usize]
             .metrics
-            .outside
+            .touched
             .get_or_insert_with(Box::default)
             .record(latency_ns);
     }
@@ -158,8 +158,10 @@ impl Engine {
         s.latency_by_percentile_s = percentile_ladder(&latency);
         let producing = m.samples_at_stop.unwrap_or_else(|| m.latency.len());
         s.processed_per_s = producing as f64 / producing_s;
-        s.outside_faults = (!self.faults.is_empty())
-            .then(|| outside(m.outside.as_ref().map(|r| r.histogram()).as_ref()));
+        s.outside_faults = (!self.faults.is_empty()).then(|| {
+            let h = m.latency.histogram_without(m.touched.as_deref());
+            outside((!h.is_empty()).then_some(&h))
+        });
     }
 
     /// Latency outside fault windows over every group (none without faults).
@@ -168,12 +170,10 @@ impl Engine {
             return None;
         }
         let mut all = new_histogram();
-        for r in self
-            .groups
-            .iter()
-            .filter_map(|g| g.metrics.outside.as_deref())
-        {
-            r.add_to(&mut all);
+        for g in &self.groups {
+            g.metrics
+                .latency
+                .add_without(g.metrics.touched.as_deref(), &mut all);
         }
         Some(outside(Some(&all)))
     }

@@ -122,6 +122,47 @@ impl Recorder {
         self.add_to(&mut h);
         h
     }
+
+    /// Adds to `h` every sample but those of `part`, which were recorded here too (a
+    /// subset): what a recorder of the rest alone would add.
+    pub fn add_without(&self, part: Option<&Recorder>, h: &mut Histogram<u64>) {
+        let Some(part) = part else {
+            self.add_to(h);
+            return;
+        };
+        if self.spill.is_none() && part.spill.is_none() {
+            for (i, (&c, &p)) in self.counts.iter().zip(&part.counts[..]).enumerate() {
+                if c != p {
+                    let rest = c
+                        .checked_sub(p)
+                        .expect("the part's samples were recorded in the whole");
+                    h.record_n(value_at(i), u64::from(rest))
+                        .expect("a counts index's value is in range");
+                }
+            }
+            return;
+        }
+        // Through the histograms, where a count past 32 bits has its own place too.
+        let (all, part) = (self.histogram(), part.histogram());
+        for i in 0..all.distinct_values() {
+            let count = |h: &Histogram<u64>| h.count_at(value_at(i));
+            let rest = count(&all)
+                .checked_sub(count(&part))
+                .expect("the part's samples were recorded in the whole");
+            if rest != 0 {
+                h.record_n(value_at(i), rest)
+                    .expect("a counts index's value is in range");
+            }
+        }
+    }
+
+    /// `add_without` into a histogram of its own.
+    #[must_use]
+    pub fn histogram_without(&self, part: Option<&Recorder>) -> Histogram<u64> {
+        let mut h = new_histogram();
+        self.add_without(part, &mut h);
+        h
+    }
 }
 
 #[cfg(test)]
@@ -202,5 +243,68 @@ mod tests {
         assert_eq!(h.len(), rec.len());
         assert_eq!(h.len(), u64::from(u32::MAX) + 4);
         assert_eq!(h.min(), 9);
+    }
+
+    /// The rest of a whole once a recorded part is taken away is the histogram that
+    /// recording the rest alone made: counts, total, min and max (HdrHistogram's own
+    /// equality) and the figures read from it, whichever samples the part took (none,
+    /// the smallest, the largest, every other one, all).
+    #[test]
+    fn the_whole_without_a_part_is_the_rest_recorded_alone() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let values: Vec<u64> = (0..50_000)
+            .map(|_| rng.random::<u64>() >> rng.random_range(20..64u32))
+            .collect();
+        let mut sorted = values.clone();
+        sorted.sort_unstable();
+        let median = sorted[sorted.len() / 2];
+        let splits: [&dyn Fn(usize, u64) -> bool; 5] = [
+            &|_, _| false,
+            &|_, v| v < median,
+            &|_, v| v >= median,
+            &|k, _| k % 2 == 0,
+            &|_, _| true,
+        ];
+        for in_part in splits {
+            let (mut whole, mut part) = (Recorder::default(), Recorder::default());
+            let mut rest = new_histogram();
+            for (k, &v) in values.iter().enumerate() {
+                whole.record(v);
+                if in_part(k, v) {
+                    part.record(v);
+                } else {
+                    rest.saturating_record(v);
+                }
+            }
+            let got = whole.histogram_without(Some(&part));
+            assert!(got == rest, "the rest differs");
+            assert_eq!(
+                (got.min(), got.max(), got.len()),
+                (rest.min(), rest.max(), rest.len())
+            );
+            for q in [0.0, 0.5, 0.99, 1.0] {
+                assert_eq!(got.value_at_quantile(q), rest.value_at_quantile(q));
+            }
+        }
+        let mut whole = Recorder::default();
+        whole.record(5);
+        assert!(whole.histogram_without(None) == whole.histogram());
+        // A count past 32 bits, in the whole's spill.
+        let i = index_of(1_234_567);
+        whole.counts[i] = u32::MAX - 2;
+        whole.total += u64::from(u32::MAX - 2);
+        let mut part = Recorder::default();
+        for _ in 0..5 {
+            whole.record(1_234_567);
+        }
+        for _ in 0..2 {
+            part.record(1_234_567);
+        }
+        part.record(5);
+        assert!(whole.spill.is_some());
+        let got = whole.histogram_without(Some(&part));
+        assert_eq!(got.count_at(1_234_567), u64::from(u32::MAX) + 1);
+        let bucket = new_histogram().lowest_equivalent(1_234_567);
+        assert_eq!((got.len(), got.min()), (u64::from(u32::MAX) + 1, bucket));
     }
 }
