@@ -29,6 +29,10 @@ pub(crate) struct Shape {
     idem: &'static str,
     /// Bits: a dedup TTL, a claim lease, store latency.
     dedup: u32,
+    /// `acks = "leader"`, with one replica a partition (the same guarantee as `"all"`
+    /// there): with an instant network and nothing else in the way, the run takes the
+    /// plain path, which `acks = "all"` everywhere kept every generated run off.
+    acks_leader: bool,
 }
 
 pub(crate) fn shape() -> impl Strategy<Value = Shape> {
@@ -73,6 +77,7 @@ pub(crate) fn shape() -> impl Strategy<Value = Shape> {
                 "transactional",
             ]),
             0u32..8,
+            any::<bool>(),
         ),
     )
         .prop_map(
@@ -88,7 +93,7 @@ pub(crate) fn shape() -> impl Strategy<Value = Shape> {
                 capacity,
                 on_full,
                 faults,
-                (extras, idem, dedup),
+                (extras, idem, dedup, acks_leader),
             )| Shape {
                 model,
                 partitions: if model == "log" { partitions } else { 1 },
@@ -104,6 +109,7 @@ pub(crate) fn shape() -> impl Strategy<Value = Shape> {
                 extras,
                 idem,
                 dedup,
+                acks_leader,
             },
         )
 }
@@ -211,6 +217,16 @@ fn patterns(s: &Shape) -> (String, String, String, String) {
     (broker, producer, consumer, faults)
 }
 
+/// Replicas per partition: one under `acks = "leader"`, where acks of the leader alone
+/// mean all of them.
+fn replication(s: &Shape) -> u32 {
+    if s.model == "log" && !s.acks_leader {
+        1 + s.instances % 3
+    } else {
+        1
+    }
+}
+
 pub(crate) fn toml_of(s: &Shape) -> String {
     let (extra_broker, extra_producer, extra_consumer, extra_faults) = patterns(s);
     let on_full = if s.extras & 1 != 0 && matches!(s.model, "queue" | "exchange") {
@@ -226,7 +242,7 @@ pub(crate) fn toml_of(s: &Shape) -> String {
         [broker]
         nodes = 3
         replication = {}
-        acks = "all"
+        acks = "{}"
         replica_lag = "exp(3ms)"
         model = "{}"
         capacity = {}
@@ -266,11 +282,8 @@ pub(crate) fn toml_of(s: &Shape) -> String {
         {}
         {}
         "#,
-        if s.model == "log" {
-            1 + s.instances % 3
-        } else {
-            1
-        },
+        replication(s),
+        if s.acks_leader { "leader" } else { "all" },
         s.model,
         s.capacity,
         on_full,
@@ -436,6 +449,7 @@ fn survey_of_invariants_over_generated_scenarios() {
     use proptest::test_runner::TestRunner;
     let mut runner = TestRunner::deterministic();
     let mut fails: std::collections::BTreeMap<String, (u32, String)> = Default::default();
+    let mut reached = Reached::default();
     let n: u32 = std::env::var("SURVEY")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -446,7 +460,16 @@ fn survey_of_invariants_over_generated_scenarios() {
         let Ok(scenario) = Scenario::from_toml(&text, "generated.toml") else {
             continue;
         };
-        let r = Engine::new(&scenario, u64::from(i)).run();
+        let mut engine = Engine::new(&scenario, u64::from(i));
+        let mut seen = Paths::default();
+        loop {
+            seen.look(&engine, shape.instances);
+            if !engine.step() {
+                break;
+            }
+        }
+        let r = engine.summary();
+        reached.add(&seen, shape.latency_us == 0, &r);
         let checked = |c: &str| mqlab_sim::summary::INVARIANTS.contains(&c) || c == "conservation";
         for e in r.expectations.iter().filter(|e| !e.ok && checked(&e.check)) {
             let words: Vec<&str> = e
@@ -474,5 +497,69 @@ fn survey_of_invariants_over_generated_scenarios() {
     for (k, (count, first)) in &fails {
         println!("== {k}: {count} runs\n{first}\n");
     }
+    println!("{reached:?} of {n}");
     assert!(fails.is_empty(), "{} kinds of failure", fails.len());
+    // The generator reaches every path the engine has, or its invariants say nothing of
+    // the one it misses (every generated run was once on an asynchronous network, and
+    // every one kept off the plain path by `acks = "all"`).
+    let least = n / 100;
+    for (path, runs) in [
+        ("the instant network", reached.instant),
+        ("the plain path", reached.plain),
+        ("lean consumers on the generic path", reached.lean),
+        ("the generic handlers", reached.generic),
+        ("a full broker's `reject`", reached.reject),
+        ("a full broker's `drop-oldest`", reached.drop_oldest),
+    ] {
+        assert!(
+            runs >= least,
+            "{runs} of {n} generated runs reached {path}: fewer than {least}; {reached:?}"
+        );
+    }
+}
+
+/// Which handlers one run's events went through.
+#[derive(Default)]
+struct Paths {
+    plain: bool,
+    lean: bool,
+    generic: bool,
+}
+
+impl Paths {
+    /// Where the next event goes: the plain path, or the generic one with the first
+    /// group's instances served by the lean handlers or not.
+    fn look(&mut self, engine: &Engine, instances: u32) {
+        if engine.plain_path() {
+            self.plain = true;
+        } else if (0..instances).any(|i| engine.lean_instance(i)) {
+            self.lean = true;
+        } else {
+            self.generic = true;
+        }
+    }
+}
+
+/// Generated runs that reached each path.
+#[derive(Debug, Default)]
+struct Reached {
+    instant: u32,
+    plain: u32,
+    lean: u32,
+    generic: u32,
+    /// Runs whose broker filled and refused or discarded a copy.
+    reject: u32,
+    drop_oldest: u32,
+}
+
+impl Reached {
+    fn add(&mut self, p: &Paths, instant: bool, r: &mqlab_sim::summary::RunSummary) {
+        self.instant += u32::from(instant);
+        self.plain += u32::from(p.plain);
+        self.lean += u32::from(p.lean);
+        self.generic += u32::from(p.generic);
+        let dropped = |why: &str| u32::from(r.dropped_by_reason.get(why).is_some_and(|&n| n > 0));
+        self.reject += dropped("reject");
+        self.drop_oldest += dropped("drop-oldest");
+    }
 }
