@@ -476,14 +476,7 @@ impl Engine {
             unreachable!("a log group")
         };
         parts[p as usize].committed = done;
-        // The slowest joined group's committed offset: with one group, this one's. With
-        // several, the engine's trim, which skips the search over the groups while the
-        // one that held the log back last time still does (most commits are not the
-        // slowest group's; the search was a sixth of food-delivery's produce side).
-        match self.topics[t as usize].groups[..] {
-            [_] => self.topics[t as usize].partitions[p as usize].trim(done),
-            _ => self.trim(t, p),
-        }
+        self.trim(t, p);
         self.unpark_soon(t);
     }
 }
