@@ -49,6 +49,28 @@ pub(super) fn recoverable(kind: FaultKind, target: Target) -> bool {
     )
 }
 
+/// Whether the lean consumers (the plain path's consume handlers on a generic produce
+/// side) can come back after this fault once it is over: beside `recoverable`, a broker's
+/// crash or cut and a network partition of clients or a latency spike. What these leave
+/// behind is the produce side's (elections, truncated logs, requests to resend, replicas
+/// catching up) and the group's (rebalances, replays), which the generic handlers keep
+/// doing; a consumer fetches below the high watermark and commits the same way on both
+/// paths. Poison, outages (failed copies retried or dead-lettered), operator replays and
+/// redrives are left to the generic path for the rest of the run.
+pub(super) fn lean_recoverable(kind: FaultKind, target: Target) -> bool {
+    recoverable(kind, target)
+        || matches!(
+            (kind, target),
+            (
+                FaultKind::BrokerCrash | FaultKind::Partition,
+                Target::Broker(_)
+            ) | (
+                FaultKind::Partition,
+                Target::Instance(..) | Target::Group(_) | Target::Producer(_)
+            ) | (FaultKind::LatencySpike, _)
+        )
+}
+
 impl Engine {
     /// Whether `target` covers consumer instance `i` (a group covers its instances).
     fn covers_instance(&self, target: Target, i: u32) -> bool {

@@ -13,8 +13,10 @@ use crate::time::{SimDuration, SimTime};
 /// A scenario on the generic path: `model` 0 a log, 1 an SQS-like queue, 2 an exchange;
 /// `net` 0 an instant network with `acks = "all"`, 1 latency, 2 latency with loss and
 /// duplication; `fault` 0 none, 1 a group crash, 2 a slow instance, 3 a producer crash,
-/// 4 a network partition cutting an instance off (the lean handlers do not come back
-/// after it), 5 a crash and a slow spell overlapping.
+/// 4 a network partition cutting an instance off, 5 a crash and a slow spell
+/// overlapping, 6 a broker crash overlapping a partition that cuts the producer off, 7 a
+/// latency spike overlapping a partition that cuts a broker off, 8 poison (the lean
+/// handlers do not come back after it: poison may still sit in the log).
 fn generic(model: usize, net: usize, fault: usize, k: usize) -> String {
     let broker = ["log", "queue", "exchange"][model];
     let acks = if net == 0 {
@@ -109,6 +111,23 @@ fn generic(model: usize, net: usize, fault: usize, k: usize) -> String {
                 "duration = \"500ms\"\nfactor = 3\n",
             )
         }
+        6 => {
+            one(
+                "500ms",
+                "broker-crash",
+                "broker/0",
+                "duration = \"400ms\"\n",
+            ) + &one("700ms", "partition", "p", "duration = \"300ms\"\n")
+        }
+        7 => {
+            one(
+                "400ms",
+                "latency-spike",
+                "network",
+                "duration = \"500ms\"\nlatency = \"exp(8ms)\"\n",
+            ) + &one("600ms", "partition", "broker/0", "duration = \"200ms\"\n")
+        }
+        8 => one("500ms", "poison", "p", "duration = \"100ms\"\nrate = 0.2\n"),
         _ => String::new(),
     };
     s
@@ -120,7 +139,7 @@ fn the_lean_consumers_on_the_generic_path_leave_what_the_generic_ones_leave() {
     let mut lean_at_end = 0;
     for model in 0..3 {
         for net in 0..3 {
-            for fault in 0..6 {
+            for fault in 0..9 {
                 let text = generic(model, net, fault, k);
                 let s = Scenario::from_toml(&text, "lean.toml").expect("a valid scenario");
                 let what = format!("grid point {k}:\n{text}");
@@ -136,16 +155,16 @@ fn the_lean_consumers_on_the_generic_path_leave_what_the_generic_ones_leave() {
                 // unaccounted on an instant network).
                 let r = e.summary();
                 assert!(r.conservation_ok, "{:?}\n{what}", r.messages);
-                // Back after the faults the lean handlers come back from; never after a
-                // network partition.
+                // Back after the faults the lean handlers come back from (a broker's
+                // crash or cut and a network partition too); never after poison.
                 let back = (0..e.instances.len() as u32).any(|i| e.lean_instance(i));
-                assert_eq!(back, fault != 4, "{what}");
+                assert_eq!(back, fault != 8, "{what}");
                 lean_at_end += usize::from(back);
                 k += 1;
             }
         }
     }
-    assert_eq!((k, lean_at_end), (54, 45));
+    assert_eq!((k, lean_at_end), (81, 72));
 }
 
 /// food-delivery, the fan-out row the lean handlers are for: every group lean, the

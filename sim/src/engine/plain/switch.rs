@@ -3,6 +3,8 @@
 //! a trace begins, and coming back once the faults are over.
 
 use super::super::Engine;
+use super::super::fault;
+use crate::scenario::{FaultKind, Target};
 
 impl Engine {
     /// Forces the generic handlers from now on, for every group (tests compare the two
@@ -18,32 +20,38 @@ impl Engine {
     /// the lean handlers can come back from (`fault::recoverable`) and left nothing they
     /// leave out: every instance live and at full speed, no zombie's work in hand, and
     /// everything `plain_eligible` asks of the scenario still so; or, where the scenario
-    /// keeps the produce side generic, back to the lean consumers (`lean.rs`). Asked when
+    /// keeps the produce side generic or a fault left it so (a broker crash or a network
+    /// partition: `fault::lean_recoverable`), back to the lean consumers (`lean.rs`). Asked when
     /// a fault ends and at every sample, so a run whose faults come early (a scenario
     /// scaled up with `--messages`) spends the rest of its time on the plain path.
     pub(in crate::engine) fn resume_plain(&mut self) {
         if self.plain || !(self.resumable || self.lean_resumable) {
             return;
         }
-        let over = self
-            .faults
-            .iter()
-            .all(|f| !f.open && super::super::fault::recoverable(*f.cfg.kind.get_ref(), f.target));
+        let over = |ok: fn(FaultKind, Target) -> bool| {
+            self.faults
+                .iter()
+                .all(|f| !f.open && ok(*f.cfg.kind.get_ref(), f.target))
+        };
         let calm = (0..self.instances.len() as u32).all(|i| {
             let inst = &self.instances[i as usize];
             self.live(i) && inst.slow == 1.0 && inst.work.is_none_or(|w| !w.fenced)
         });
-        if !(over && calm) {
+        if !calm {
             return;
         }
-        if self.resumable && self.plain_eligible() {
+        if self.resumable && over(fault::recoverable) && self.plain_eligible() {
             // The lean flags mean nothing while the plain path runs: cleared, so that
             // they say which handlers run.
             if self.lean {
                 self.set_lean(false);
             }
             self.plain = true;
-        } else if !self.lean && self.lean_resumable && self.lean_run_fits() {
+        } else if !self.lean
+            && self.lean_resumable
+            && over(fault::lean_recoverable)
+            && self.lean_run_fits()
+        {
             // The produce side still needs the generic handlers (a producer down, say, or
             // a run built generic): the fitting groups' consumers need not.
             self.set_lean(true);
