@@ -49,13 +49,9 @@ impl Engine {
 
     /// Forgets a request once it is settled and nothing of it is on the wire.
     pub(super) fn forget_if_settled(&mut self, p: u32, id: u32) {
-        let inflight = &mut self.producers[p as usize].inflight;
-        if inflight
-            .get(&id)
-            .is_some_and(|r| r.done && r.in_transit == 0)
-        {
-            inflight.remove(&id);
-        }
+        self.producers[p as usize]
+            .inflight
+            .remove_if(&id, |r| r.done && r.in_transit == 0);
     }
 
     /// Producer `p` has `max_in_flight` requests out: a new message must wait.
