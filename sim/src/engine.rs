@@ -204,6 +204,9 @@ pub struct Engine {
     /// Topics where room appeared during this event; their parked requests are appended
     /// once the event's handler is done, so that no consumer is re-entered mid-fetch.
     unpark_due: Vec<u32>,
+    /// `ack_below`'s acknowledgements due, kept between calls so that a
+    /// replication round does not allocate (`acks = "all"` runs it every few messages).
+    acks_due: Vec<(u64, u32, u32, SimTime)>,
     /// Groups that have not joined their topic yet (`start_at`); while none, a trim has
     /// no skipped copies to account.
     unjoined: usize,
@@ -362,6 +365,7 @@ impl Engine {
             log: VecDeque::new(),
             log_total: 0,
             unpark_due: Vec::new(),
+            acks_due: Vec::new(),
             unjoined,
             pauses: pauses::Pauses::default(),
             refused: Vec::new(),

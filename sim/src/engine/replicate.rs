@@ -138,16 +138,20 @@ impl Engine {
     #[inline(never)]
     fn ack_below(&mut self, t: u32, p: u32, hw: u64) {
         let part = &mut self.topics[t as usize].partitions[p as usize];
-        let mut acks = Vec::new();
+        // Every acknowledgement due leaves the partition before the first is answered, as
+        // an answer may append (a waiting message sent) and look at what is pending.
+        let mut acks = std::mem::take(&mut self.acks_due);
         while part.pending_acks.front().is_some_and(|a| a.0 < hw) {
             acks.extend(part.pending_acks.pop_front());
         }
         if self.tracing() {
             self.trace_high_watermark(t, p, hw);
         }
-        for (_, producer, msg, born) in acks {
+        for &(_, producer, msg, born) in &acks {
             self.respond(producer, msg, born);
         }
+        acks.clear();
+        self.acks_due = acks;
     }
 
     /// The periodic flush: every live replica's log reaches the disk.

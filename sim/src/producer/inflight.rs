@@ -37,6 +37,8 @@ impl InflightMap {
         };
         match self.entries.get(guess as usize) {
             Some(e) if e.0 == id => Ok(guess as usize),
+            // A new request, past the newest.
+            None if self.entries.back().is_some_and(|b| b.0 < id) => Err(self.entries.len()),
             // Ids with gaps (a topic another producer also writes, or slots swept).
             _ => self.entries.binary_search_by_key(&id, |e| e.0),
         }
