@@ -20,10 +20,10 @@ impl Engine {
     /// the lean handlers can come back from (`fault::recoverable`) and left nothing they
     /// leave out: every instance live and at full speed, no zombie's work in hand, and
     /// everything `plain_eligible` asks of the scenario still so; or, where the scenario
-    /// keeps the produce side generic or a fault left it so (a broker crash or a network
-    /// partition: `fault::lean_recoverable`), back to the lean consumers (`lean.rs`). Asked when
-    /// a fault ends and at every sample, so a run whose faults come early (a scenario
-    /// scaled up with `--messages`) spends the rest of its time on the plain path.
+    /// keeps the produce side generic or a fault left it so (a broker's crash, a network
+    /// partition: `fault::lean_recoverable`), back to the lean consumers (`lean.rs`).
+    /// Asked when a fault ends and at every sample, so a run whose faults come early (a
+    /// scenario scaled up with `--messages`) spends the rest of its time on the plain path.
     pub(in crate::engine) fn resume_plain(&mut self) {
         if self.plain || !(self.resumable || self.lean_resumable) {
             return;
