@@ -145,18 +145,21 @@ mod tests {
         assert_eq!(vm_hwm_kib(&me, &fewer), None);
     }
 
-    /// A run over in a few milliseconds is still read after its `exec`: its peak is its
-    /// own (a shell's resident set, well above the few KiB of the copy before `exec`).
+    /// A run over in a few milliseconds is still read, after its `exec`: its peak is its
+    /// own (a shell's resident set, well above the few KiB of the copy of this process
+    /// that the pid is before the `exec`).
     #[test]
     fn a_short_child_is_read_after_its_exec() {
+        let mut least = f64::MAX;
         for _ in 0..20 {
             let mut cmd = Command::new("sh");
-            cmd.args(["-c", "exit 0"]);
+            cmd.args(["-c", "sleep 0.01"]);
             let o = measure(cmd).expect("sh runs");
             assert!(o.status.success());
-            if let Some(mib) = o.peak_mib {
-                assert!(mib > 0.2, "{mib} MiB: read before the exec");
-            }
+            let mib = o.peak_mib.expect("a 10 ms child read");
+            least = least.min(mib);
         }
+        // About 1.6 MiB here; a read of the copy before the `exec` gave 0.004.
+        assert!(least > 0.25, "{least} MiB: read before the exec");
     }
 }
