@@ -95,3 +95,46 @@ fn a_crash_injected_live_leaves_the_plain_path_and_comes_back() {
     let calm = format!("{:?}", Engine::new(&s, 3).run());
     assert!(plain != calm, "the crash changed nothing");
 }
+
+/// A broker crash injected live on a replicated log leaves the lean consumers when it
+/// starts and brings them back once it is over; the run is the one forced down the
+/// generic path with the same injection (the injection also makes the network
+/// asynchronous from then on).
+#[test]
+fn a_broker_crash_injected_live_brings_the_lean_consumers_back() {
+    let text = "name = \"live\"\nduration = \"4s\"\ndrain = \"5s\"\n[broker]\nmodel = \"log\"\n\
+                nodes = 3\nreplication = 3\nacks = \"all\"\nreplica_lag = \"exp(2ms)\"\n\
+                [[topic]]\nname = \"t\"\npartitions = 6\n[[producer]]\nname = \"p\"\n\
+                topic = \"t\"\nrate = 800\nrequest_timeout = \"300ms\"\nretries = 3\n\
+                [[consumer]]\ngroup = \"g\"\ntopic = \"t\"\ninstances = 3\n\
+                service_time = \"exp(2ms)\"\ncommit_interval = \"50ms\"\n";
+    let s = Scenario::from_toml(text, "live.toml").expect("valid");
+    let lean = |e: &Engine| (0..e.instances.len() as u32).all(|i| e.lean_instance(i));
+    let run = |generic: bool| {
+        let mut e = Engine::new(&s, 5);
+        if generic {
+            e.force_generic();
+        }
+        assert_eq!(lean(&e), !generic, "lean from the start");
+        e.run_until(SimTime(1_000_000_000));
+        let mut fault = FaultConfig::new(FaultKind::BrokerCrash, "broker/0", SimDuration::ZERO);
+        fault.duration = Some(SimDuration::from_millis(300));
+        e.inject_fault(fault).expect("valid fault");
+        assert!(
+            !lean(&e),
+            "an injected broker crash leaves the lean consumers"
+        );
+        e.run_until(SimTime(2_000_000_000));
+        let back = lean(&e);
+        while e.step() {}
+        (format!("{:?}", e.summary()), back)
+    };
+    let ((lean_run, back), (generic, _)) = (run(false), run(true));
+    assert!(back, "the lean consumers not back after the broker crash");
+    assert!(
+        lean_run == generic,
+        "lean:    {lean_run}\ngeneric: {generic}"
+    );
+    let calm = format!("{:?}", Engine::new(&s, 5).run());
+    assert!(lean_run != calm, "the crash changed nothing");
+}
