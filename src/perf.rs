@@ -183,6 +183,7 @@ pub fn perf(args: &PerfArgs) -> anyhow::Result<ExitCode> {
         None
     };
     let two_processes = table::TwoProcesses::of(&heap, &measured, &rounds);
+    let beside = table::beside(&measured, &rounds, counted, args.messages);
     let report = table::Report {
         machine: machine(args),
         messages: args.messages,
@@ -194,6 +195,7 @@ pub fn perf(args: &PerfArgs) -> anyhow::Result<ExitCode> {
         holds,
         scaled,
         two_processes,
+        beside,
     };
     let markdown = table::markdown(&report);
     if let Some(f) = &readme {

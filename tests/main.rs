@@ -25,6 +25,7 @@ mod overflow;
 mod pattern_window;
 mod patterns;
 mod perf;
+mod perf_replicated;
 mod performance;
 mod pipeline;
 mod producer;

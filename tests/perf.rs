@@ -130,7 +130,7 @@ fn perf_prints_a_markdown_table_with_the_ratios() {
 }
 
 /// A Markdown file with the report's markers around an old table.
-fn readme_with_markers(dir: &Path) -> std::path::PathBuf {
+pub(crate) fn readme_with_markers(dir: &Path) -> std::path::PathBuf {
     let f = dir.join("README.md");
     std::fs::write(
         &f,
@@ -141,7 +141,7 @@ fn readme_with_markers(dir: &Path) -> std::path::PathBuf {
 }
 
 /// What the file holds between the markers, and whether the rest is as it was.
-fn between_markers(f: &Path) -> String {
+pub(crate) fn between_markers(f: &Path) -> String {
     let text = std::fs::read_to_string(f).unwrap();
     let (before, rest) = text.split_once("<!-- mqlab perf: begin -->\n").unwrap();
     let (block, after) = rest.split_once("<!-- mqlab perf: end -->\n").unwrap();
@@ -151,7 +151,7 @@ fn between_markers(f: &Path) -> String {
 }
 
 /// The cells of the table whose header starts `header`, one row a line.
-fn table(text: &str, header: &str) -> Vec<Vec<String>> {
+pub(crate) fn table(text: &str, header: &str) -> Vec<Vec<String>> {
     text.lines()
         .skip_while(|l| !l.starts_with(header))
         .skip(2)

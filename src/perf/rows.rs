@@ -24,6 +24,9 @@ pub enum Row {
     /// 100,000 keys under `ordered = true`, with and without a resequencer.
     #[value(name = "keys-100k")]
     Keys100k,
+    /// mm1's load on a replicated log (three brokers, `acks = "all"`): no target of its
+    /// own, its cost per message shown beside mm1's.
+    Replicated,
     /// mm1 at ten times the messages, for the peak resident set.
     Memory,
     /// `compare` over 64 seeds with one worker thread, then two, and heap_limit split
@@ -39,23 +42,24 @@ pub enum Row {
 }
 
 impl Row {
-    pub const ALL: [Row; 10] = [
+    pub const ALL: [Row; 11] = [
         Row::Mm1,
         Row::Queue,
         Row::Exchange,
         Row::FoodDelivery,
         Row::Partitions1000,
         Row::Keys100k,
+        Row::Replicated,
         Row::Memory,
         Row::Compare,
         Row::Hold,
         Row::Scaling,
     ];
 
-    /// The rows this one's targets compare against.
+    /// The rows this one's targets (or figure beside them) compare against.
     pub fn baseline(self) -> Option<Row> {
         match self {
-            Row::Queue | Row::Exchange | Row::Partitions1000 => Some(Row::Mm1),
+            Row::Queue | Row::Exchange | Row::Partitions1000 | Row::Replicated => Some(Row::Mm1),
             _ => None,
         }
     }
@@ -90,7 +94,7 @@ impl Measured {
 pub const SWEEP_SEEDS: u64 = 64;
 
 /// The scenario file each single-scenario process runs (memory runs mm1's).
-const SCENARIOS: [(&str, &str); 7] = [
+const SCENARIOS: [(&str, &str); 8] = [
     ("mm1", "scenarios/mm1.toml"),
     ("queue", "scenarios/bench/mm1-queue.toml"),
     ("exchange", "scenarios/bench/mm1-exchange.toml"),
@@ -101,6 +105,7 @@ const SCENARIOS: [(&str, &str); 7] = [
         "keys-100k-resequenced",
         "scenarios/bench/keys-100k-resequenced.toml",
     ),
+    ("replicated", "scenarios/bench/replicated.toml"),
 ];
 
 /// The scenario file of the process named `process`, if it runs one with `mqlab run`.
@@ -134,6 +139,7 @@ pub fn run(
             one("keys-100k", messages)?,
             one("keys-100k-resequenced", messages)?,
         ],
+        Row::Replicated => vec![one("replicated", messages)?],
         Row::Memory => {
             let file = scenario("mm1").expect("mm1 has its file");
             vec![run_one(exe, "memory", file, messages * 10)?]

@@ -89,6 +89,9 @@ pub struct Report {
     /// at once), and that figure in each round; measured with the compare row.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub two_processes: Option<TwoProcesses>,
+    /// Ratios shown beside the targets, not judged (`beside`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub beside: Vec<Beside>,
 }
 
 /// heap_limit's gain from running as two processes at once instead of one.
@@ -114,6 +117,45 @@ impl TwoProcesses {
             each_round: (each.len() > 1).then(|| range(&each, times_2)),
         })
     }
+}
+
+/// A cost ratio shown beside the targets without a limit of its own: what a configuration
+/// the issue sets no target for costs against mm1, by wall time and by instructions.
+#[derive(Debug, Clone, Serialize)]
+pub struct Beside {
+    pub what: String,
+    pub wall: String,
+    pub instructions: Option<String>,
+    pub each_round: Option<String>,
+}
+
+/// The figures beside the targets that the measured rows can give: the replicated log's
+/// cost per message against mm1's (`counted` and `messages` as for `targets`).
+pub fn beside(
+    rows: &[Measured],
+    rounds: &[Round],
+    counted: &[Counted],
+    messages: u64,
+) -> Vec<Beside> {
+    let (row, base) = ("replicated", "mm1");
+    let ratio = |rows: &[Measured]| {
+        Some(find(rows, row)?.ns_per_message() / find(rows, base)?.ns_per_message())
+    };
+    let Some(wall) = ratio(rows) else {
+        return Vec::new();
+    };
+    let each: Vec<f64> = rounds.iter().filter_map(|r| ratio(&r.rows)).collect();
+    let instructions = PAIRS
+        .iter()
+        .find(|p| p.row == row && p.base == base)
+        .and_then(|p| p.find(counted, messages))
+        .map(|(r, b)| times_3(r.instructions_per_message / b.instructions_per_message));
+    vec![Beside {
+        what: format!("replicated log (3 brokers, acks = \"all\"): cost per message vs {base}"),
+        wall: times_3(wall),
+        instructions,
+        each_round: (each.len() > 1).then(|| range(&each, times_3)),
+    }]
 }
 
 fn find<'a>(rows: &'a [Measured], name: &str) -> Option<&'a Measured> {
@@ -345,6 +387,22 @@ pub fn markdown(r: &Report) -> String {
             ));
         }
     }
+    if !r.beside.is_empty() {
+        s.push_str(
+            "\nBeside the targets, with no limit of its own:\n\n\
+             | figure | wall | instructions | wall, each round |\n\
+             |---|--:|--:|--:|\n",
+        );
+        for b in &r.beside {
+            s.push_str(&format!(
+                "| {} | {} | {} | {} |\n",
+                b.what,
+                b.wall,
+                b.instructions.as_deref().unwrap_or("-"),
+                b.each_round.as_deref().unwrap_or("-"),
+            ));
+        }
+    }
     if let Some(t) = &r.two_processes {
         s.push_str(&format!(
             "\nThe machine's own gain from a second core: heap_limit split between two processes \
@@ -495,6 +553,7 @@ mod tests {
             holds: Vec::new(),
             scaled: Vec::new(),
             two_processes: None,
+            beside: Vec::new(),
         };
         let text = markdown(&report);
         assert!(
