@@ -115,6 +115,9 @@ pub struct Group {
     pub count: u32,
     /// Partitions or queue.
     pub store: Store,
+    /// Log model: the fetchable partitions as bits, while every instance keeping
+    /// candidates owns a narrow contiguous range (`log::Ranges`).
+    pub ranges: crate::log::Ranges,
     /// One byte per copy addressed to the group.
     pub ledger: Ledger,
     /// Ordered groups: per global key, one past the highest sequence applied.
@@ -203,6 +206,7 @@ impl Group {
             first,
             count: *cfg.instances.get_ref(),
             store,
+            ranges: crate::log::Ranges::default(),
             ledger: Ledger::default(),
             order: if cfg.ordered || cfg.resequences() {
                 KeyTable::new(keys)

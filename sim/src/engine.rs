@@ -34,6 +34,8 @@ pub use plain::FORCE_GENERIC_ENV;
 mod priority;
 mod produce;
 mod protect;
+#[cfg(test)]
+mod ranges_tests;
 mod ready;
 mod replicate;
 mod requests;
@@ -244,6 +246,9 @@ pub struct Engine {
     /// Some log group has more partitions than an instance scans (`Ready::scans`), so an
     /// owner may keep candidates; without one `fetchable` costs nothing.
     candidates: bool,
+    /// The groups keep their fetchable partitions in their instances' candidates only,
+    /// never in bits (`keep_candidates`, for the tests that compare the two).
+    rangeless: bool,
     /// Every group is a queue group whose completions `plain/done_lanes.rs` serves.
     queued_lane: bool,
     /// The queue lane receives the next message too (`queued_take_fits`).
@@ -383,6 +388,7 @@ impl Engine {
             tracer: None,
             idem,
             candidates,
+            rangeless: false,
             queued_lane: false,
             queued_take: false,
             logged_lane: false,

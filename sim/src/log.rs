@@ -2,8 +2,10 @@
 //! group's view of a partition (committed offset, fetch position, owner). Entries below
 //! every group's committed offset are trimmed, so memory follows the backlog, not history.
 
+mod ranges;
 mod ready;
 
+pub use ranges::Ranges;
 pub use ready::Ready;
 
 use crate::message::Msg;

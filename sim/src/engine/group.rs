@@ -115,6 +115,7 @@ impl Engine {
                 inst.owned = owned;
             }
         }
+        self.keep_ranges(g, owners.len() as u32);
         let pause = self.groups[g as usize].rebalance_pause;
         if !moves.is_empty() && !pause.is_zero() && self.now.0 > 0 {
             // Eager rebalancing stops every member while partitions move.

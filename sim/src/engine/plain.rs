@@ -323,9 +323,13 @@ impl Engine {
             return Fetch::Nothing;
         };
         let inst = &mut self.instances[i as usize];
-        inst.ready.took(inst.owned.len(), p);
         let g = inst.group;
         let group = &mut self.groups[g as usize];
+        let ranged = group.ranges.on();
+        inst.ready.took(inst.owned.len(), p, ranged);
+        if ranged {
+            group.ranges.clear(p);
+        }
         let Store::Log(parts) = &mut group.store else {
             unreachable!("a log group's instance")
         };
@@ -452,6 +456,7 @@ impl Engine {
         let ready = self.candidates.then(|| &mut self.instances[i as usize]);
         let settled = lane::settle_owned(
             &mut group.lag,
+            &mut group.ranges,
             gp,
             &mut self.topics[t as usize],
             t,

@@ -8,7 +8,7 @@
 
 use super::Engine;
 use crate::consumer::{Group, Instance, Store};
-use crate::log::Ready;
+use crate::log::{Ranges, Ready};
 
 impl Engine {
     /// Partition `p` of group `g`'s topic may have become fetchable: if it has, its owner
@@ -19,7 +19,7 @@ impl Engine {
             // Every owner has a few partitions and looks at each: nothing to tell.
             return;
         }
-        let group = &self.groups[g as usize];
+        let group = &mut self.groups[g as usize];
         let hw = self.topics[group.topic as usize].partitions[p as usize].hw;
         tell_owner(group, &mut self.instances, p, hw);
     }
@@ -37,7 +37,7 @@ impl Engine {
         let topic = &self.topics[t as usize];
         if let &[g] = &topic.groups[..] {
             let hw = topic.partitions[p as usize].hw;
-            tell_owner(&self.groups[g as usize], &mut self.instances, p, hw);
+            tell_owner(&mut self.groups[g as usize], &mut self.instances, p, hw);
         } else {
             self.fetchable_each(t, p);
         }
@@ -49,7 +49,51 @@ impl Engine {
         let topic = &self.topics[t as usize];
         let hw = topic.partitions[p as usize].hw;
         for &g in &topic.groups {
-            tell_owner(&self.groups[g as usize], &mut self.instances, p, hw);
+            tell_owner(&mut self.groups[g as usize], &mut self.instances, p, hw);
+        }
+    }
+
+    /// After a rebalance of log group `g` (over `partitions`): the group keeps its
+    /// fetchable partitions in bits (`Ranges`) while every instance keeping candidates
+    /// owns a narrow contiguous range, else in the instances' candidates. Either way a
+    /// switch over-approximates: every bit set, or every owned partition a candidate, so
+    /// no fetchable partition goes unseen (a fetch forgets the ones with nothing).
+    pub(super) fn keep_ranges(&mut self, g: u32, partitions: u32) {
+        let group = &self.groups[g as usize];
+        let fits = !self.rangeless
+            && group.instances().all(|i| {
+                let owned = &self.instances[i as usize].owned;
+                Ready::scans(owned.len()) || Ranges::fits(owned)
+            });
+        match (group.ranges.on(), fits) {
+            (false, true) => self.groups[g as usize].ranges.start(partitions),
+            (true, false) => self.stop_ranges(g),
+            _ => {}
+        }
+    }
+
+    /// Group `g`'s instances keep candidates from now on, every partition they own one.
+    fn stop_ranges(&mut self, g: u32) {
+        self.groups[g as usize].ranges.stop();
+        for i in self.groups[g as usize].instances() {
+            let inst = &mut self.instances[i as usize];
+            if !Ready::scans(inst.owned.len()) {
+                for k in 0..inst.owned.len() {
+                    inst.ready.insert(inst.owned[k]);
+                }
+            }
+        }
+    }
+
+    /// Keeps every group's fetchable partitions in its instances' candidates from now on,
+    /// never in bits (tests compare the two ways).
+    #[doc(hidden)]
+    pub fn keep_candidates(&mut self) {
+        self.rangeless = true;
+        for g in 0..self.groups.len() as u32 {
+            if self.groups[g as usize].ranges.on() {
+                self.stop_ranges(g);
+            }
         }
     }
 
@@ -60,7 +104,7 @@ impl Engine {
     pub(super) fn next_fetch(&mut self, i: u32) -> Option<u32> {
         let inst = &self.instances[i as usize];
         let (g, local) = (inst.group, inst.local);
-        let group = &self.groups[g as usize];
+        let group = &mut self.groups[g as usize];
         let Store::Log(parts) = &group.store else {
             return None;
         };
@@ -84,6 +128,30 @@ impl Engine {
                     && gp.worker.is_none()
                     && gp.position < partitions[p as usize].hw
             });
+        }
+        if group.ranges.on() {
+            // A narrow contiguous range: the group's bits, from the cursor on.
+            let ranges = &mut group.ranges;
+            let (lo, hi) = inst.ready.span();
+            let found = loop {
+                inst.ready.look();
+                let Some(p) = ranges.first_from(lo, hi, inst.ready.cursor()) else {
+                    break None;
+                };
+                let gp = &parts[p as usize];
+                if gp.owner == Some(local)
+                    && gp.worker.is_none()
+                    && gp.position < partitions[p as usize].hw
+                {
+                    break Some(p);
+                }
+                ranges.clear(p);
+            };
+            #[cfg(debug_assertions)]
+            if found.is_none() {
+                self.nothing_missed(i);
+            }
+            return found;
         }
         let found = loop {
             let Some(p) = self.instances[i as usize].ready.peek() else {
@@ -139,7 +207,7 @@ impl Engine {
 /// fetch there, if it can. The partition's own state comes first: it rules most calls out
 /// without a look at the instance. Always inlined: a call cost a third of it.
 #[inline(always)]
-fn tell_owner(group: &Group, instances: &mut [Instance], p: u32, hw: u64) {
+fn tell_owner(group: &mut Group, instances: &mut [Instance], p: u32, hw: u64) {
     let Store::Log(parts) = &group.store else {
         return;
     };
@@ -150,6 +218,10 @@ fn tell_owner(group: &Group, instances: &mut [Instance], p: u32, hw: u64) {
     let Some(o) = gp.owner else {
         return;
     };
+    if group.ranges.on() {
+        group.ranges.set(p);
+        return;
+    }
     tell(&mut instances[(group.first + o) as usize], p);
 }
 

@@ -37,6 +37,10 @@ pub struct Ready {
     sum: u64,
     /// Candidates looked at by fetches so far (what fetching has cost).
     looked: u64,
+    /// The instance's partitions as a range `[lo, hi)` where they are contiguous (set by
+    /// `restart`; empty otherwise): what it fetches from in a group that keeps its
+    /// fetchable partitions in bits (`Ranges`).
+    span: (u32, u32),
     // What an instance of more than `NEAR` words of partitions needs, after what every
     // fetch reads (declaration order: `repr(C)`).
     far: Vec<u64>,
@@ -211,10 +215,11 @@ impl Ready {
     }
 
     /// A fetch of an instance owning `owned` partitions took from `p`: the next one
-    /// starts after it, and a candidate is no longer one until it is told again.
+    /// starts after it, and a candidate is no longer one until it is told again (in a
+    /// group that keeps bits, `ranged`, its bit is the group's to clear).
     #[inline(always)]
-    pub fn took(&mut self, owned: usize, p: u32) {
-        if Ready::scans(owned) {
+    pub fn took(&mut self, owned: usize, p: u32, ranged: bool) {
+        if Ready::scans(owned) || ranged {
             self.passed(p);
         } else {
             self.fetched(p);
@@ -262,6 +267,10 @@ impl Ready {
     /// them may have a message; likewise an instance that scanned its partitions.
     pub fn restart(&mut self, was: &[u32], owned: &[u32]) {
         self.next = 0;
+        self.span = match (owned.first(), owned.last()) {
+            (Some(&lo), Some(&hi)) if (hi - lo) as usize + 1 == owned.len() => (lo, hi + 1),
+            _ => (0, 0),
+        };
         if let Some(first) = owned.iter().min() {
             self.rebase(first / 64);
         }
@@ -270,6 +279,20 @@ impl Ready {
                 self.insert(p);
             }
         }
+    }
+
+    /// The instance's partitions as a range `[lo, hi)`, where they are contiguous.
+    #[inline(always)]
+    #[must_use]
+    pub fn span(&self) -> (u32, u32) {
+        self.span
+    }
+
+    /// Where the next fetch starts looking.
+    #[inline(always)]
+    #[must_use]
+    pub fn cursor(&self) -> u32 {
+        self.next
     }
 
     /// A one-partition instance's fetch looked at its partition (counted as `peek` does).

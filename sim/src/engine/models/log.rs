@@ -29,9 +29,13 @@ impl Model for Log {
             topics,
         } = e.split();
         let inst = &mut instances[i as usize];
-        inst.ready.took(inst.owned.len(), p);
         let (g, local) = (inst.group, inst.local);
         let group = &mut groups[g as usize];
+        let ranged = group.ranges.on();
+        inst.ready.took(inst.owned.len(), p, ranged);
+        if ranged {
+            group.ranges.clear(p);
+        }
         let (topic, delivery) = (group.topic, group.delivery);
         let Store::Log(parts) = &mut group.store else {
             unreachable!()

@@ -241,12 +241,32 @@ impl Engine {
             // The topic's one group: the rest is nothing to commit.
             let next = if *candidates || inst.owned[..] != [p] {
                 let ready = candidates.then_some(inst);
-                match settle_owned(&mut group.lag, gp, topic, t, p, w.offset, unpark_due, ready) {
+                match settle_owned(
+                    &mut group.lag,
+                    &mut group.ranges,
+                    gp,
+                    topic,
+                    t,
+                    p,
+                    w.offset,
+                    unpark_due,
+                    ready,
+                ) {
                     Settled::Rest { .. } if *candidates => Next::Fetchable(p),
                     _ => Next::Take,
                 }
             } else {
-                let _ = settle_owned(&mut group.lag, gp, topic, t, p, w.offset, unpark_due, None);
+                let _ = settle_owned(
+                    &mut group.lag,
+                    &mut group.ranges,
+                    gp,
+                    topic,
+                    t,
+                    p,
+                    w.offset,
+                    unpark_due,
+                    None,
+                );
                 // `try_start` and `plain_take_next`, from the partition just settled.
                 if !inst.is_idle() || now < group.paused_until {
                     Next::Nothing

@@ -14,7 +14,7 @@ use crate::consumer::{Group, Instance, Work};
 use crate::dist::Dist;
 use crate::event::{Event, EventQueue};
 use crate::ledger::MessageFlags;
-use crate::log::{GroupPartition, Partition};
+use crate::log::{GroupPartition, Partition, Ranges};
 use crate::message::Msg;
 use crate::metrics::SeriesBuilder;
 use crate::rng::SimRng;
@@ -95,12 +95,13 @@ pub(super) enum Settled {
 
 /// The start of `Log::settle` for a partition its owner still holds, with its per-message
 /// commit where the group is the topic's only one: the work's offset is done; committed
-/// past and trimmed to when that moves the group's committed offset (`lag` is the
-/// group's). Topic `t` may then have parked requests to let in (`unpark_due`).
+/// past and trimmed to when that moves the group's committed offset (`lag` and `ranges`
+/// are the group's). Topic `t` may then have parked requests to let in (`unpark_due`).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)] // the parts, borrowed apart, are the point
 pub(super) fn settle_owned(
     lag: &mut u64,
+    ranges: &mut Ranges,
     gp: &mut GroupPartition,
     topic: &mut Topic,
     t: u32,
@@ -125,7 +126,11 @@ pub(super) fn settle_owned(
     if let Some(inst) = ready
         && gp.position < part.hw
     {
-        super::super::ready::tell(inst, p);
+        if ranges.on() {
+            ranges.set(p);
+        } else {
+            super::super::ready::tell(inst, p);
+        }
     }
     topic.unpark_soon(t, unpark_due);
     Settled::Committed
