@@ -116,8 +116,10 @@ pub struct Group {
     /// Partitions or queue.
     pub store: Store,
     /// Log model: the fetchable partitions as bits, while every instance keeping
-    /// candidates owns a narrow contiguous range (`log::Ranges`).
-    pub ranges: crate::log::Ranges,
+    /// candidates owns a narrow contiguous range (`log::Ranges`). Boxed: held in place,
+    /// its 32 bytes grew every group and the compiler laid the hot loops out worse for
+    /// it (food-delivery +0.8% instructions, mm1 +0.5%); boxed, neither moved.
+    pub ranges: Box<crate::log::Ranges>,
     /// One byte per copy addressed to the group.
     pub ledger: Ledger,
     /// Ordered groups: per global key, one past the highest sequence applied.
@@ -206,7 +208,7 @@ impl Group {
             first,
             count: *cfg.instances.get_ref(),
             store,
-            ranges: crate::log::Ranges::default(),
+            ranges: Box::default(),
             ledger: Ledger::default(),
             order: if cfg.ordered || cfg.resequences() {
                 KeyTable::new(keys)

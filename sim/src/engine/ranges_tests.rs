@@ -162,3 +162,14 @@ fn a_round_robin_assignment_keeps_candidates_and_a_ranged_group_beside_it_keeps_
     let kept = same_either_way(&scenario(40, 4, "range", second), "range beside another");
     assert!(kept.on.iter().any(|&on| on), "a range keeps bits");
 }
+
+/// Instances of two or three partitions each look at every one (`Ready::scans`): nothing
+/// tells them, so the group keeps no bits for a take to clear.
+#[test]
+fn a_group_whose_instances_scan_their_few_partitions_keeps_no_bits() {
+    let kept = same_either_way(&scenario(6, 3, "range", ""), "6 partitions, 3 instances");
+    assert!(
+        kept.on.iter().all(|on| !on),
+        "scanning instances keep no bits"
+    );
+}

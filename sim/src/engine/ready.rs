@@ -54,17 +54,23 @@ impl Engine {
     }
 
     /// After a rebalance of log group `g` (over `partitions`): the group keeps its
-    /// fetchable partitions in bits (`Ranges`) while every instance keeping candidates
-    /// owns a narrow contiguous range, else in the instances' candidates. Either way a
+    /// fetchable partitions in bits (`Ranges`) while some instance keeps candidates and
+    /// every one that does owns a narrow contiguous range, else in the instances'
+    /// candidates. Either way a
     /// switch over-approximates: every bit set, or every owned partition a candidate, so
     /// no fetchable partition goes unseen (a fetch forgets the ones with nothing).
     pub(super) fn keep_ranges(&mut self, g: u32, partitions: u32) {
         let group = &self.groups[g as usize];
+        let owned = |i: u32| &self.instances[i as usize].owned[..];
+        // A group whose instances all scan their few partitions keeps neither: nothing
+        // tells them, and a take has no bit to clear.
         let fits = !self.rangeless
-            && group.instances().all(|i| {
-                let owned = &self.instances[i as usize].owned;
-                Ready::scans(owned.len()) || Ranges::fits(owned)
-            });
+            && group
+                .instances()
+                .any(|i| !owned(i).is_empty() && !Ready::scans(owned(i).len()))
+            && group
+                .instances()
+                .all(|i| Ready::scans(owned(i).len()) || Ranges::fits(owned(i)));
         match (group.ranges.on(), fits) {
             (false, true) => self.groups[g as usize].ranges.start(partitions),
             (true, false) => self.stop_ranges(g),
