@@ -5,7 +5,7 @@
 use crate::support::{mqlab, scratch};
 use std::path::Path;
 
-fn perf(extra: &[&str]) -> String {
+pub(crate) fn perf(extra: &[&str]) -> String {
     let out = mqlab()
         .args(["perf", "--messages", "20000", "--skip-simpy"])
         .args(extra)

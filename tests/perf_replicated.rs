@@ -1,8 +1,8 @@
 //! `mqlab perf`'s replicated row: a replicated log's cost per message, shown beside mm1's by
 //! wall time and by instructions, with no limit to judge it by.
 
-use crate::perf::{between_markers, readme_with_markers, table};
-use crate::support::{mqlab, scratch};
+use crate::perf::{between_markers, perf, readme_with_markers, table};
+use crate::support::scratch;
 
 /// A row's wall time per produced message, from the JSON.
 fn ns_per_message(v: &serde_json::Value, row: &str) -> f64 {
@@ -31,27 +31,17 @@ fn counted(v: &serde_json::Value, program: &str) -> f64 {
 fn perf_shows_the_replicated_log_beside_mm1_without_judging_it() {
     let dir = scratch("perf-replicated");
     let readme = readme_with_markers(&dir);
-    let out = mqlab()
-        .args([
-            "perf",
-            "--messages",
-            "20000",
-            "--skip-simpy",
-            "--repeat",
-            "2",
-        ])
-        .args([
-            "--rows",
-            "replicated",
-            "--instructions",
-            "--json",
-            "--readme",
-        ])
-        .arg(&readme)
-        .assert()
-        .success();
-    let v: serde_json::Value =
-        serde_json::from_slice(&out.get_output().stdout).expect("perf --json prints JSON");
+    let json = perf(&[
+        "--repeat",
+        "2",
+        "--rows",
+        "replicated",
+        "--instructions",
+        "--json",
+        "--readme",
+        readme.to_str().unwrap(),
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("perf --json prints JSON");
     let text = between_markers(&readme);
 
     // mm1 comes with it, as the base of its ratio; the replicated run loses nothing.

@@ -56,9 +56,9 @@ impl Engine {
     /// After a rebalance of log group `g` (over `partitions`): the group keeps its
     /// fetchable partitions in bits (`Ranges`) while some instance keeps candidates and
     /// every one that does owns a narrow contiguous range, else in the instances'
-    /// candidates. Either way a
-    /// switch over-approximates: every bit set, or every owned partition a candidate, so
-    /// no fetchable partition goes unseen (a fetch forgets the ones with nothing).
+    /// candidates. Either way a switch over-approximates: every bit set, or every owned
+    /// partition a candidate, so no fetchable partition goes unseen (a fetch forgets the
+    /// ones with nothing).
     pub(super) fn keep_ranges(&mut self, g: u32, partitions: u32) {
         let group = &self.groups[g as usize];
         let owned = |i: u32| &self.instances[i as usize].owned[..];
@@ -84,9 +84,7 @@ impl Engine {
         for i in self.groups[g as usize].instances() {
             let inst = &mut self.instances[i as usize];
             if !Ready::scans(inst.owned.len()) {
-                for k in 0..inst.owned.len() {
-                    inst.ready.insert(inst.owned[k]);
-                }
+                inst.ready.insert_all(&inst.owned);
             }
         }
     }
@@ -108,69 +106,54 @@ impl Engine {
     /// none in service. Candidates found empty are forgotten until they are added again.
     #[inline]
     pub(super) fn next_fetch(&mut self, i: u32) -> Option<u32> {
-        let inst = &self.instances[i as usize];
-        let (g, local) = (inst.group, inst.local);
-        let group = &mut self.groups[g as usize];
+        let inst = &mut self.instances[i as usize];
+        let local = inst.local;
+        let group = &mut self.groups[inst.group as usize];
         let Store::Log(parts) = &group.store else {
             return None;
         };
         let partitions = &self.topics[group.topic as usize].partitions;
-        if let [p] = self.instances[i as usize].owned[..] {
+        // Owned, a message below the high watermark, none in service.
+        let fetchable = |p: u32| {
+            let gp = &parts[p as usize];
+            gp.owner == Some(local)
+                && gp.worker.is_none()
+                && gp.position < partitions[p as usize].hw
+        };
+        if let [p] = inst.owned[..] {
             // The common one-partition instance: no candidate set to keep (`fetchable`
             // does not fill it), one look.
-            self.instances[i as usize].ready.look();
-            let gp = &parts[p as usize];
-            let ready = gp.owner == Some(local)
-                && gp.worker.is_none()
-                && gp.position < partitions[p as usize].hw;
-            return ready.then_some(p);
+            inst.ready.look();
+            return fetchable(p).then_some(p);
         }
-        let inst = &mut self.instances[i as usize];
         if Ready::scans(inst.owned.len()) {
             // A few partitions: each looked at from the cursor on, no candidates kept.
-            return inst.ready.scan_from(&inst.owned, |p| {
-                let gp = &parts[p as usize];
-                gp.owner == Some(local)
-                    && gp.worker.is_none()
-                    && gp.position < partitions[p as usize].hw
-            });
+            return inst.ready.scan_from(&inst.owned, fetchable);
         }
-        if group.ranges.on() {
+        let found = if group.ranges.on() {
             // A narrow contiguous range: the group's bits, from the cursor on.
             let ranges = &mut group.ranges;
             let (lo, hi) = inst.ready.span();
-            let found = loop {
+            loop {
                 inst.ready.look();
                 let Some(p) = ranges.first_from(lo, hi, inst.ready.cursor()) else {
                     break None;
                 };
-                let gp = &parts[p as usize];
-                if gp.owner == Some(local)
-                    && gp.worker.is_none()
-                    && gp.position < partitions[p as usize].hw
-                {
+                if fetchable(p) {
                     break Some(p);
                 }
                 ranges.clear(p);
-            };
-            #[cfg(debug_assertions)]
-            if found.is_none() {
-                self.nothing_missed(i);
             }
-            return found;
-        }
-        let found = loop {
-            let Some(p) = self.instances[i as usize].ready.peek() else {
-                break None;
-            };
-            let gp = &parts[p as usize];
-            if gp.owner == Some(local)
-                && gp.worker.is_none()
-                && gp.position < partitions[p as usize].hw
-            {
-                break Some(p);
+        } else {
+            loop {
+                let Some(p) = inst.ready.peek() else {
+                    break None;
+                };
+                if fetchable(p) {
+                    break Some(p);
+                }
+                inst.ready.remove(p);
             }
-            self.instances[i as usize].ready.remove(p);
         };
         #[cfg(debug_assertions)]
         if found.is_none() {
@@ -224,18 +207,22 @@ fn tell_owner(group: &mut Group, instances: &mut [Instance], p: u32, hw: u64) {
     let Some(o) = gp.owner else {
         return;
     };
-    if group.ranges.on() {
-        group.ranges.set(p);
-        return;
-    }
-    tell(&mut instances[(group.first + o) as usize], p);
+    tell(
+        &mut group.ranges,
+        &mut instances[(group.first + o) as usize],
+        p,
+    );
 }
 
-/// Tells instance `inst`, the owner of partition `p`, that it may fetch there. An
-/// instance with a few partitions looks at each (`next_fetch`): nothing to tell it.
+/// Tells instance `inst`, the owner of partition `p` in a group keeping `ranges`, that it
+/// may fetch there: the group's bit while it keeps them (nothing of the instance is
+/// read), else the instance's candidates. An instance with a few partitions looks at
+/// each (`next_fetch`): nothing to tell it.
 #[inline(always)]
-pub(in crate::engine) fn tell(inst: &mut Instance, p: u32) {
-    if !Ready::scans(inst.owned.len()) {
+pub(in crate::engine) fn tell(ranges: &mut Ranges, inst: &mut Instance, p: u32) {
+    if ranges.on() {
+        ranges.set(p);
+    } else if !Ready::scans(inst.owned.len()) {
         inst.ready.insert(p);
     }
 }

@@ -33,16 +33,18 @@ impl Ranges {
         self.on
     }
 
+    /// Partitions `owned` (ascending) as a range `[lo, hi)`, where they are one.
+    #[must_use]
+    pub fn span(owned: &[u32]) -> Option<(u32, u32)> {
+        let (&lo, &hi) = (owned.first()?, owned.last()?);
+        ((hi - lo) as usize + 1 == owned.len()).then_some((lo, hi + 1))
+    }
+
     /// Whether partitions `owned` (ascending) fit: nothing, or a contiguous range of at
     /// most `RANGED_MAX`.
     #[must_use]
     pub fn fits(owned: &[u32]) -> bool {
-        match (owned.first(), owned.last()) {
-            (Some(&lo), Some(&hi)) => {
-                owned.len() <= RANGED_MAX && (hi - lo) as usize + 1 == owned.len()
-            }
-            _ => true,
-        }
+        owned.is_empty() || (owned.len() <= RANGED_MAX && Ranges::span(owned).is_some())
     }
 
     /// Starts keeping bits for `partitions` partitions, every one set: each may have a
@@ -150,6 +152,8 @@ mod tests {
         assert!(Ranges::fits(&[7]));
         assert!(Ranges::fits(&[10, 11, 12]));
         assert!(!Ranges::fits(&[10, 12]));
+        assert_eq!(Ranges::span(&[10, 11, 12]), Some((10, 13)));
+        assert_eq!((Ranges::span(&[10, 12]), Ranges::span(&[])), (None, None));
         let wide: Vec<u32> = (0..RANGED_MAX as u32 + 1).collect();
         assert!(!Ranges::fits(&wide));
         assert!(Ranges::fits(&wide[..RANGED_MAX]));

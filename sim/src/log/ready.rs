@@ -112,6 +112,13 @@ impl Ready {
         }
     }
 
+    /// Each of `owned` may have a message to fetch.
+    pub fn insert_all(&mut self, owned: &[u32]) {
+        for &p in owned {
+            self.insert(p);
+        }
+    }
+
     /// Partition `p` has nothing to fetch (or was just fetched from).
     #[inline]
     pub fn remove(&mut self, p: u32) {
@@ -267,17 +274,12 @@ impl Ready {
     /// them may have a message; likewise an instance that scanned its partitions.
     pub fn restart(&mut self, was: &[u32], owned: &[u32]) {
         self.next = 0;
-        self.span = match (owned.first(), owned.last()) {
-            (Some(&lo), Some(&hi)) if (hi - lo) as usize + 1 == owned.len() => (lo, hi + 1),
-            _ => (0, 0),
-        };
+        self.span = super::Ranges::span(owned).unwrap_or((0, 0));
         if let Some(first) = owned.iter().min() {
             self.rebase(first / 64);
         }
         if Ready::scans(was.len()) && !Ready::scans(owned.len()) {
-            for &p in owned {
-                self.insert(p);
-            }
+            self.insert_all(owned);
         }
     }
 

@@ -126,11 +126,7 @@ pub(super) fn settle_owned(
     if let Some(inst) = ready
         && gp.position < part.hw
     {
-        if ranges.on() {
-            ranges.set(p);
-        } else {
-            super::super::ready::tell(inst, p);
-        }
+        super::super::ready::tell(ranges, inst, p);
     }
     topic.unpark_soon(t, unpark_due);
     Settled::Committed
