@@ -1,9 +1,10 @@
 //! Events and the event queue, ordered by `(time, insertion sequence)`, so same-time
 //! events come out first-in-first-out and ties never depend on anything but the order
 //! the engine scheduled them in. How the pending events are held (a sorted `Vec` while
-//! few, a heap beyond, a slot for an arrival, a lane for the produce timeouts) changes the
+//! few, a calendar beyond, a slot for an arrival, a lane for the produce timeouts) changes the
 //! cost, never the order.
 
+mod calendar;
 mod heap;
 mod queue;
 

@@ -1,10 +1,9 @@
-//! The pending events once more than a few are pending: a binary min-heap on the packed
-//! keys, whose pop leaves the root empty until the next push or pop. Almost every event's
-//! handler schedules another (a completion the instance's next one, a timer its next
-//! round), so that push drops straight into the root's place and sifts down once,
-//! where a pop and a push would each walk the heap (a four-way heap walked half as deep
-//! but cost more per level, comparing 128-bit keys). The keys are unique, so the order
-//! popped is the keys' order whatever the shape.
+//! A binary min-heap on the packed keys, whose pop leaves the root empty until the next
+//! push or pop. It held the pending events once more than a few were pending, before the
+//! calendar; now it holds the calendar's events past its slots and a burst at one
+//! instant, where a heap's cost is what is wanted. A push after a pop drops into the
+//! root's place and sifts down once, where a pop and a push would each walk the heap.
+//! The keys are unique, so the order popped is the keys' order whatever the shape.
 
 use super::queue::Entry;
 
@@ -20,19 +19,6 @@ pub(super) struct Heap {
 }
 
 impl Heap {
-    /// A heap over entries sorted earliest first (which already is one).
-    pub(super) fn from_ascending(v: Vec<Entry>) -> Heap {
-        debug_assert!(v.is_sorted_by_key(|e| e.key));
-        Heap { v, hole: false }
-    }
-
-    /// The entries, latest first, in the heap's own buffer.
-    pub(super) fn into_descending(mut self) -> Vec<Entry> {
-        self.fill();
-        self.v.sort_unstable_by_key(|e| std::cmp::Reverse(e.key));
-        self.v
-    }
-
     /// Entries held.
     #[inline]
     pub(super) fn len(&self) -> usize {
@@ -176,22 +162,9 @@ mod tests {
                 prop_assert_eq!(h.peek_key(), model.iter().min().copied());
             }
             let mut rest = model.clone();
-            rest.sort_unstable_by(|a, b| b.cmp(a));
-            let got: Vec<u128> = h.into_descending().iter().map(|e| e.key).collect();
+            rest.sort_unstable();
+            let got: Vec<u128> = std::iter::from_fn(|| h.pop().map(|e| e.key)).collect();
             prop_assert_eq!(got, rest);
         }
-    }
-
-    #[test]
-    fn a_sorted_vec_is_taken_as_it_is_and_popped_in_order() {
-        let mut h = Heap::from_ascending((0..50).map(|k| entry(k * 3)).collect());
-        h.push(entry(4));
-        let got: Vec<u128> = std::iter::from_fn(|| h.pop().map(|e| e.key)).collect();
-        let mut want: Vec<u128> = (0..50).map(|k| k * 3).collect();
-        want.push(4);
-        want.sort_unstable();
-        assert_eq!(got, want);
-        assert!(h.is_empty());
-        assert_eq!(h.peek_key(), None);
     }
 }

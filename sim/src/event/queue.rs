@@ -1,8 +1,8 @@
 //! The pending events: the queue's order packed into one integer key per event, and
-//! where the events wait (a sorted `Vec` while few, a heap beyond, a slot for an
+//! where the events wait (a sorted `Vec` while few, a calendar beyond, a slot for an
 //! arrival, a lane for the produce timeouts).
 
-use super::heap::Heap;
+use super::calendar::Calendar;
 use super::{Event, Packed};
 use crate::time::SimTime;
 use std::collections::VecDeque;
@@ -10,8 +10,8 @@ use std::collections::VecDeque;
 /// Bits of a fault entry's key below its fault index: its place among fault pushes.
 pub(super) const FAULT_SEQ_BITS: u32 = 30;
 
-/// A pending event and its whole order, packed into one integer so that a heap
-/// comparison is a single 128-bit compare: the time in the high 64 bits; in the low 64,
+/// A pending event and its whole order, packed into one integer so that a comparison
+/// is a single 128-bit compare: the time in the high 64 bits; in the low 64,
 /// two class bits (fault ends 0, fault starts 1, everything else 2, so that faults win a
 /// tie on time) above, for faults, the fault index and the count of fault pushes so
 /// far, and for everything else the insertion sequence.
@@ -27,10 +27,11 @@ fn time_of(key: u128) -> SimTime {
 }
 
 /// Pending events up to which the queue keeps them in one sorted `Vec` (latest first, so
-/// the next one pops off the end) instead of the heap: a run with a handful pending (an
-/// M/M/1 run has three or four beside its arrival) then pays a pop of a `Vec` and an insert a few slots from
-/// its end, cheaper than a heap's sift down and up. Past it they move to the heap, and
-/// back once the heap has fallen to `SORTED_BACK`, so that a count hovering at the limit
+/// the next one pops off the end) instead of the calendar: a run with a handful pending
+/// (an M/M/1 run has three or four beside its arrival) then pays a pop of a `Vec` and an
+/// insert a few slots from its end, cheaper than the calendar's buckets (or the binary
+/// heap that held them before it). Past it they move to the calendar, and back once it
+/// has fallen to `SORTED_BACK`, so that a count hovering at the limit
 /// does not move them on every event. The keys are unique, so either holds one order.
 /// At 16, food-delivery (fifteen instances, hops in flight and commit timers: about 25
 /// pending) lived in the heap and spent 8% of its instructions sifting; at 32 its inserts
@@ -44,29 +45,29 @@ const SORTED_BACK: usize = 16;
 const NONE: u128 = u128::MAX;
 
 /// The pending events, earliest first, ties in `(tiebreak, insertion)` order: a sorted
-/// `Vec` while few are pending, one heap otherwise (never both at once), whose keys pack
+/// `Vec` while few are pending, a calendar otherwise (never both at once), whose keys pack
 /// that whole order (see `Entry`), and beside them a slot for a producer's next arrival
 /// and a first-in-first-out lane for the produce timeouts. A pop takes the least key of
 /// the four; the keys are unique, so where an event waits never changes the order.
 #[derive(Debug)]
 pub struct EventQueue {
     /// One producer's next arrival, or `NONE`. An arrival comes due soonest of all in a
-    /// busy run (a gap is a fraction of a service time), so in the heap it cost a pop at
+    /// busy run (a gap is a fraction of a service time), so in a heap it cost a pop at
     /// the root and a push back there at every message, sifting both ways past the
     /// instances' completions; here it costs a store. The first arrival pushed while the
     /// slot is empty takes it, the others go where any event goes.
     arrival: Entry,
     /// Produce timeouts, each later than the one before: a producer's timeout is its
     /// constant `request_timeout` after the send, so they come in order and thousands can
-    /// be pending (one per request in flight); kept out of the heap, they cost a push and
-    /// a pop of a `VecDeque`, and the heap stays small. A timeout that would not come last
-    /// (producers with different timeouts) goes to the heap instead, so the lane is always
+    /// be pending (one per request in flight); kept apart, they cost a push and a pop of a
+    /// `VecDeque`. A timeout that would not come last (producers with different timeouts)
+    /// goes where every event goes instead, so the lane is always
     /// sorted whatever comes.
     lane: VecDeque<Entry>,
-    /// Latest first; empty while the heap holds the events. The two pass one buffer back
-    /// and forth, so a move allocates nothing.
+    /// Latest first; empty while the calendar holds the events. A move either way keeps
+    /// the buffers of both, so it allocates nothing once the run has warmed up.
     sorted: Vec<Entry>,
-    heap: Heap,
+    calendar: Calendar,
     seq: u64,
     fault_seq: u64,
     work: usize,
@@ -81,7 +82,7 @@ impl Default for EventQueue {
             },
             lane: VecDeque::new(),
             sorted: Vec::new(),
-            heap: Heap::default(),
+            calendar: Calendar::default(),
             seq: 0,
             fault_seq: 0,
             work: 0,
@@ -121,7 +122,7 @@ impl EventQueue {
             && self.lane.back().is_none_or(|last| last.key < key)
         {
             self.lane.push_back(entry);
-        } else if self.heap.is_empty() && self.sorted.len() < SORTED_MAX {
+        } else if self.calendar.is_empty() && self.sorted.len() < SORTED_MAX {
             // A new event usually comes after the few due soonest: look from the end,
             // moving each sooner one up a place on the way (a step or two, where
             // `insert` called a `memmove`).
@@ -139,41 +140,40 @@ impl EventQueue {
             }
         } else {
             if !self.sorted.is_empty() {
-                self.move_to_heap();
+                self.move_to_calendar();
             }
-            self.heap.push(entry);
+            self.calendar.push(entry);
         }
     }
 
-    /// Moves the sorted events into the heap (out of line: it happens rarely, and the
-    /// heap's own push and pop stay inlined where they were).
+    /// Moves the sorted events into the calendar (out of line: it happens rarely, and
+    /// the calendar's own push and pop stay inlined where they were).
     #[inline(never)]
-    fn move_to_heap(&mut self) {
-        let mut v = std::mem::take(&mut self.sorted);
-        // Latest first reversed is earliest first, which is a heap already.
-        v.reverse();
-        self.heap = Heap::from_ascending(v);
+    fn move_to_calendar(&mut self) {
+        // Latest first reversed is earliest first.
+        self.sorted.reverse();
+        self.calendar.load(&mut self.sorted);
     }
 
-    /// Few events left in the heap: back to the sorted `Vec`, in the heap's own buffer.
+    /// Few events left in the calendar: back to the sorted `Vec`, in its own buffer.
     #[inline(never)]
     fn move_to_sorted(&mut self) {
-        self.sorted = std::mem::take(&mut self.heap).into_descending();
+        self.calendar.unload(&mut self.sorted);
     }
 
-    /// The key of the earliest event in the sorted `Vec` or the heap.
+    /// The key of the earliest event in the sorted `Vec` or the calendar.
     #[inline]
-    fn main_key(&self) -> Option<u128> {
-        match self.sorted.last() {
-            Some(e) => Some(e.key),
-            None => self.heap.peek_key(),
+    fn main_key(&self) -> u128 {
+        if let Some(e) = self.sorted.last() {
+            return e.key;
         }
+        self.calendar.peek_key().unwrap_or(NONE)
     }
 
     /// The least key pending, `NONE` when nothing is.
     #[inline(always)]
     fn next_key(&self) -> u128 {
-        let main = self.main_key().unwrap_or(NONE);
+        let main = self.main_key();
         let lane = self.lane.front().map_or(NONE, |e| e.key);
         main.min(lane).min(self.arrival.key)
     }
@@ -239,14 +239,14 @@ impl EventQueue {
         Some((time_of(key), event))
     }
 
-    /// Removes the earliest event of the sorted `Vec` or the heap.
+    /// Removes the earliest event of the sorted `Vec` or the calendar.
     #[inline(always)]
     fn pop_main(&mut self) -> Option<Entry> {
         let e = match self.sorted.pop() {
             Some(e) => e,
             None => {
-                let e = self.heap.pop()?;
-                if self.heap.len() <= SORTED_BACK {
+                let e = self.calendar.pop()?;
+                if self.calendar.len() <= SORTED_BACK {
                     self.move_to_sorted();
                 }
                 e
@@ -265,7 +265,7 @@ impl EventQueue {
     #[must_use]
     pub fn len(&self) -> usize {
         self.sorted.len()
-            + self.heap.len()
+            + self.calendar.len()
             + self.lane.len()
             + usize::from(self.arrival.key != NONE)
     }

@@ -125,7 +125,7 @@ proptest! {
                     0 => Event::FaultStart { fault: n },
                     1 => Event::FaultEnd { fault: n },
                     2 => Event::Sample,
-                    // Mostly in order: the lane takes them, the rest go to the heap.
+                    // Mostly in order: the lane takes them, the rest go where any event goes.
                     3 => Event::ProduceTimeout {
                         producer: n,
                         msg: r.seq as u32,
@@ -158,10 +158,10 @@ proptest! {
     }
 }
 
-/// Filling past the sorted `Vec`'s limit moves the events to the heap and draining
+/// Filling past the sorted `Vec`'s limit moves the events to the calendar and draining
 /// moves them back, over and over; the order never notices.
 #[test]
-fn crossing_between_the_sorted_vec_and_the_heap_keeps_the_order() {
+fn crossing_between_the_sorted_vec_and_the_calendar_keeps_the_order() {
     let mut q = EventQueue::default();
     let mut model: Vec<(u64, u64)> = Vec::new();
     let mut seq = 0;
@@ -229,10 +229,10 @@ fn periodic_events_do_not_count_as_work() {
 }
 
 proptest! {
-    /// Hundreds pending (a run over many instances lives in the heap, whose pops leave
-    /// the root for the next push to fill): pops, peeks and lengths with pushes mostly
+    /// Hundreds pending (a run over many instances lives in the calendar): pops, peeks
+    /// and lengths with pushes mostly
     /// following pops, as handlers do, still follow one list sorted by
-    /// `(time, tiebreak, seq)`, through the sorted `Vec`, the heap, the arrival slot and
+    /// `(time, tiebreak, seq)`, through the sorted `Vec`, the calendar, the arrival slot and
     /// the lane.
     #[test]
     fn many_pending_pop_as_one_sorted_list(
@@ -271,7 +271,7 @@ proptest! {
 }
 
 /// `pop_due` pops what `peek_time` then `pop` would, and only when the earliest event is
-/// due by the limit: from the lane, the sorted `Vec` and the heap.
+/// due by the limit: from the lane, the sorted `Vec` and the calendar.
 #[test]
 fn pop_due_is_peek_then_pop_within_the_limit() {
     let fill = |q: &mut EventQueue| {

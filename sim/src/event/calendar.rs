@@ -1,0 +1,398 @@
+//! The pending events once more than a few are pending: a calendar queue (Brown, 1988),
+//! with a sorted bottom as a ladder queue has (Tang, Goh and Thng, 2005). Time is cut
+//! into buckets of `2^shift` nanoseconds. The current bucket's events, and any pushed at
+//! or before it, wait in `bottom`, sorted latest first, so a pop takes its last entry.
+//! The next `slots - 1` buckets are slots of unsorted lists, each bucket in its own
+//! slot; events past them wait in a heap (`far`). When the bottom runs out, the next
+//! non-empty slot (found in a bitmap) is sorted into it. With a bucket about eight gaps
+//! between pops wide, the bottom sorts a handful at a time, and a push or a pop costs the
+//! same at 100 or 10,000 pending, where a heap's sifts grow with every doubling.
+//! Every few thousand pops the width and slot count are set again from the mean gap and
+//! the pending count, so a run whose pace changes keeps its buckets small. The keys are
+//! unique, so the order popped is the keys' order whatever the buckets.
+
+use super::heap::Heap;
+use super::queue::Entry;
+
+/// No node: the end of a slot's list, or of the free list.
+const NIL: u32 = u32::MAX;
+/// Slots at least and at most: twice the pending count, within these.
+const MIN_SLOTS: usize = 64;
+const MAX_SLOTS: usize = 1 << 16;
+/// Pops between looks at whether the buckets still fit the events.
+const TUNE_EVERY: u32 = 4096;
+/// Entries the sorted bottom takes before pushes into the current bucket go to `crowd`.
+const BOTTOM_MAX: usize = 64;
+
+/// An entry in a slot's list.
+#[derive(Clone, Copy, Debug)]
+struct Node {
+    entry: Entry,
+    next: u32,
+}
+
+#[derive(Debug)]
+pub(super) struct Calendar {
+    /// A bucket is `2^shift` nanoseconds.
+    shift: u32,
+    /// The current bucket: `bottom` holds every entry of it and of any bucket before it.
+    cur: u64,
+    /// Entries at or before bucket `cur`, latest first. Empty only when nothing is
+    /// pending.
+    bottom: Vec<Entry>,
+    /// More entries at or before bucket `cur`, pushed while the bottom held
+    /// `BOTTOM_MAX`: a burst at one instant, which no bucket width splits, costs a heap's
+    /// push each instead of a walk along the bottom. Sorted into the bottom when the
+    /// bottom runs out.
+    crowd: Heap,
+    /// Per slot, the first node of its bucket, which lies after `cur` and fewer than
+    /// `heads.len()` buckets after it.
+    heads: Vec<u32>,
+    /// One bit per non-empty slot.
+    bits: Vec<u64>,
+    nodes: Vec<Node>,
+    /// The first free node.
+    free: u32,
+    /// Entries in the slots.
+    near: usize,
+    /// Entries `heads.len()` buckets or more after `cur`.
+    far: Heap,
+    /// Pops since the last tuning, and the time of the first of them.
+    pops: u32,
+    since: u64,
+    /// A buffer for laying the entries out again, kept between tunings.
+    spare: Vec<Entry>,
+}
+
+fn time_of(e: &Entry) -> u64 {
+    (e.key >> 64) as u64
+}
+
+impl Default for Calendar {
+    fn default() -> Calendar {
+        let mut c = Calendar {
+            shift: 0,
+            cur: 0,
+            bottom: Vec::new(),
+            crowd: Heap::default(),
+            heads: Vec::new(),
+            bits: Vec::new(),
+            nodes: Vec::new(),
+            free: NIL,
+            near: 0,
+            far: Heap::default(),
+            pops: 0,
+            since: 0,
+            spare: Vec::new(),
+        };
+        c.lay_out(&mut Vec::new(), 1);
+        c
+    }
+}
+
+impl Calendar {
+    /// Takes `v`'s entries, sorted earliest first, into the empty calendar, its buckets
+    /// sized from their spread; `v` is left empty, its buffer kept (the queue's sorted
+    /// `Vec` moves in and out as the count crosses its limits, allocating nothing).
+    pub(super) fn load(&mut self, v: &mut Vec<Entry>) {
+        debug_assert!(self.is_empty() && v.is_sorted_by_key(|e| e.key));
+        let gap = match (v.first(), v.last()) {
+            (Some(a), Some(b)) => (time_of(b) - time_of(a)) / v.len() as u64,
+            _ => 1,
+        };
+        self.pops = 0;
+        self.since = v.first().map_or(0, time_of);
+        self.lay_out(v, gap);
+    }
+
+    /// Moves every entry into `v`, latest first; the calendar is left empty.
+    pub(super) fn unload(&mut self, v: &mut Vec<Entry>) {
+        self.drain_into(v);
+        v.sort_unstable_by_key(|e| std::cmp::Reverse(e.key));
+    }
+
+    /// Entries held.
+    #[inline]
+    pub(super) fn len(&self) -> usize {
+        self.bottom.len() + self.crowd.len() + self.near + self.far.len()
+    }
+
+    /// Nothing held.
+    #[inline]
+    pub(super) fn is_empty(&self) -> bool {
+        self.bottom.is_empty()
+    }
+
+    /// The earliest key.
+    #[inline(always)]
+    pub(super) fn peek_key(&self) -> Option<u128> {
+        let key = self.bottom.last().map(|e| e.key);
+        if self.crowd.is_empty() {
+            return key;
+        }
+        let crowd = self.crowd.peek_key();
+        key.min(crowd).or(crowd)
+    }
+
+    /// Removes the earliest entry.
+    #[inline]
+    pub(super) fn pop(&mut self) -> Option<Entry> {
+        let e = if self.crowd.is_empty() {
+            self.bottom.pop()?
+        } else {
+            self.pop_crowded()
+        };
+        if self.bottom.is_empty() {
+            self.refill();
+        }
+        self.pops += 1;
+        if self.pops >= TUNE_EVERY {
+            self.tune(time_of(&e));
+        }
+        Some(e)
+    }
+
+    /// The earlier of the bottom's last and the crowd's least (the bottom is not empty
+    /// while the crowd is not).
+    #[inline(never)]
+    fn pop_crowded(&mut self) -> Entry {
+        let crowd = self.crowd.peek_key().expect("a crowd");
+        match self.bottom.last() {
+            Some(e) if e.key < crowd => self.bottom.pop().expect("a last"),
+            _ => self.crowd.pop().expect("a crowd"),
+        }
+    }
+
+    /// Adds an entry.
+    #[inline(always)]
+    pub(super) fn push(&mut self, e: Entry) {
+        let b = time_of(&e) >> self.shift;
+        if b > self.cur && b - self.cur < self.heads.len() as u64 && !self.is_empty() {
+            self.link(b, e);
+        } else if b <= self.cur && self.bottom.len().wrapping_sub(1) < BOTTOM_MAX - 1 {
+            self.insert_bottom(e);
+        } else {
+            self.push_else(b, e);
+        }
+    }
+
+    /// `push` into an empty calendar, a crowded bottom or `far` (out of line: the heaps'
+    /// pushes would be inlined at every place the engine schedules).
+    #[inline(never)]
+    fn push_else(&mut self, b: u64, e: Entry) {
+        if self.is_empty() {
+            self.cur = b;
+            self.bottom.push(e);
+        } else if b <= self.cur {
+            self.crowd.push(e);
+        } else {
+            self.far.push(e);
+        }
+    }
+
+    /// Puts `e` in its place in the bottom, looking from its end (a new event usually
+    /// comes after the few due soonest).
+    #[inline]
+    fn insert_bottom(&mut self, e: Entry) {
+        let last = self.bottom.len();
+        self.bottom.push(e);
+        let v = &mut self.bottom[..];
+        let mut at = last;
+        while at > 0 && v[at - 1].key < e.key {
+            v[at] = v[at - 1];
+            at -= 1;
+        }
+        if at != last {
+            v[at] = e;
+        }
+    }
+
+    /// Adds `e` to the list of bucket `b`, which lies in the slots' span.
+    #[inline(always)]
+    fn link(&mut self, b: u64, e: Entry) {
+        let slot = (b as usize) & (self.heads.len() - 1);
+        let next = self.heads[slot];
+        let n = if self.free == NIL {
+            self.nodes.push(Node { entry: e, next });
+            (self.nodes.len() - 1) as u32
+        } else {
+            let n = self.free;
+            let node = &mut self.nodes[n as usize];
+            self.free = node.next;
+            *node = Node { entry: e, next };
+            n
+        };
+        self.heads[slot] = n;
+        self.bits[slot / 64] |= 1 << (slot % 64);
+        self.near += 1;
+    }
+
+    /// The bottom ran out: the next non-empty bucket, from the slots or from `far`,
+    /// becomes the current one and is sorted into the bottom.
+    #[inline(never)]
+    fn refill(&mut self) {
+        if !self.crowd.is_empty() {
+            while let Some(e) = self.crowd.pop() {
+                self.bottom.push(e);
+            }
+            self.bottom.reverse();
+            return;
+        }
+        let b = if self.near > 0 {
+            self.cur + self.next_slot_after_cur()
+        } else if let Some(key) = self.far.peek_key() {
+            ((key >> 64) as u64) >> self.shift
+        } else {
+            return;
+        };
+        self.cur = b;
+        if self.near > 0 {
+            let slot = (b as usize) & (self.heads.len() - 1);
+            let mut n = std::mem::replace(&mut self.heads[slot], NIL);
+            self.bits[slot / 64] &= !(1 << (slot % 64));
+            while n != NIL {
+                let node = self.nodes[n as usize];
+                self.bottom.push(node.entry);
+                self.nodes[n as usize].next = self.free;
+                self.free = n;
+                self.near -= 1;
+                n = node.next;
+            }
+        }
+        // What `far` holds within the slots' span now comes in.
+        let span = self.heads.len() as u64;
+        while let Some(key) = self.far.peek_key() {
+            let fb = ((key >> 64) as u64) >> self.shift;
+            if fb - b >= span {
+                break;
+            }
+            let e = self.far.pop().expect("peeked");
+            if fb == b {
+                self.bottom.push(e);
+            } else {
+                self.link(fb, e);
+            }
+        }
+        self.sort_bottom();
+    }
+
+    /// Sorts the bottom latest first: in place for the few a bucket usually holds.
+    #[inline]
+    fn sort_bottom(&mut self) {
+        let v = &mut self.bottom[..];
+        if v.len() > 16 {
+            v.sort_unstable_by_key(|e| std::cmp::Reverse(e.key));
+            return;
+        }
+        for i in 1..v.len() {
+            let e = v[i];
+            let mut at = i;
+            while at > 0 && v[at - 1].key < e.key {
+                v[at] = v[at - 1];
+                at -= 1;
+            }
+            v[at] = e;
+        }
+    }
+
+    /// Buckets from `cur` to the next non-empty slot (at least one; there is one).
+    fn next_slot_after_cur(&self) -> u64 {
+        let mask = self.heads.len() - 1;
+        let start = (self.cur as usize + 1) & mask;
+        let words = self.bits.len();
+        let mut w = start / 64;
+        let mut word = self.bits[w] & (!0u64 << (start % 64));
+        for _ in 0..=words {
+            if word != 0 {
+                let slot = w * 64 + word.trailing_zeros() as usize;
+                return ((slot.wrapping_sub(start) & mask) + 1) as u64;
+            }
+            w = (w + 1) % words;
+            word = self.bits[w];
+        }
+        unreachable!("a non-empty slot is marked")
+    }
+
+    /// Every few thousand pops: sets the width and slots again when the mean gap between
+    /// pops or the pending count has moved far from what they were set for.
+    #[inline(never)]
+    fn tune(&mut self, now: u64) {
+        let gap = now.saturating_sub(self.since) / u64::from(self.pops);
+        self.pops = 0;
+        self.since = now;
+        let (shift, slots) = Self::fit(gap, self.len());
+        // Within a factor of four of what fits is left alone, so that a pace or a count
+        // hovering at a boundary does not lay everything out again at every look.
+        let (have, want) = (self.heads.len(), slots);
+        if shift.abs_diff(self.shift) >= 2 || want > 2 * have || 2 * want < have {
+            let mut v = std::mem::take(&mut self.spare);
+            self.drain_into(&mut v);
+            self.lay_out(&mut v, gap);
+            self.spare = v;
+        }
+    }
+
+    /// The width and slot count for a mean gap between pops and a pending count: a
+    /// bucket about eight gaps wide (fewer, and the walks to the next bucket and the
+    /// refills of the bottom cost partitions-1000 more than the bottom's sorting saves),
+    /// slots for twice the pending (so their span is about sixteen
+    /// times what is pending spans).
+    fn fit(gap: u64, pending: usize) -> (u32, usize) {
+        let shift = gap.max(1).saturating_mul(8).ilog2();
+        let slots = (2 * pending)
+            .next_power_of_two()
+            .clamp(MIN_SLOTS, MAX_SLOTS);
+        (shift, slots)
+    }
+
+    /// Moves every entry into `v`, in no order.
+    fn drain_into(&mut self, v: &mut Vec<Entry>) {
+        v.append(&mut self.bottom);
+        while let Some(e) = self.crowd.pop() {
+            v.push(e);
+        }
+        for head in &mut self.heads {
+            let mut n = std::mem::replace(head, NIL);
+            while n != NIL {
+                let node = self.nodes[n as usize];
+                v.push(node.entry);
+                n = node.next;
+            }
+        }
+        self.bits.fill(0);
+        self.nodes.clear();
+        self.free = NIL;
+        self.near = 0;
+        while let Some(e) = self.far.pop() {
+            v.push(e);
+        }
+    }
+
+    /// Lays `v`'s entries out, into the empty calendar, for this mean gap between pops;
+    /// `v` is left empty.
+    fn lay_out(&mut self, v: &mut Vec<Entry>, gap: u64) {
+        debug_assert!(self.is_empty() && self.near == 0 && self.far.is_empty());
+        let (shift, slots) = Self::fit(gap, v.len());
+        self.shift = shift;
+        self.heads.clear();
+        self.heads.resize(slots, NIL);
+        self.bits.clear();
+        self.bits.resize(slots / 64, 0);
+        self.cur = v.iter().map(|e| time_of(e) >> shift).min().unwrap_or(0);
+        let span = slots as u64;
+        for e in v.drain(..) {
+            let b = time_of(&e) >> shift;
+            if b == self.cur {
+                self.bottom.push(e);
+            } else if b - self.cur < span {
+                self.link(b, e);
+            } else {
+                self.far.push(e);
+            }
+        }
+        self.sort_bottom();
+    }
+}
+
+#[cfg(test)]
+mod tests;
