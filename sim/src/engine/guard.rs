@@ -25,7 +25,9 @@ const HELD_BYTES: u64 = 128;
 /// retention held 5M entries in 148 MB, ledger and all.
 const RETAINED_BYTES: u64 = std::mem::size_of::<crate::message::Msg>() as u64;
 
-/// A pending event: its 32-byte entry, in a buffer that doubles as it grows.
+/// A pending event: its 32-byte entry, in a buffer that doubles as it grows. (The event
+/// queue's calendar adds its slots, at most 65,536 of them, each a `Vec` header and the
+/// buffer it last grew to: about 10 MB at most while its buckets hold a few each.)
 const EVENT_BYTES: u64 = 64;
 
 /// Bytes of held messages past which the run stops, and why it stopped (boxed: the

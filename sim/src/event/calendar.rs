@@ -2,9 +2,9 @@
 //! with a sorted bottom as a ladder queue has (Tang, Goh and Thng, 2005). Time is cut
 //! into buckets of `2^shift` nanoseconds. The current bucket's events, and any pushed at
 //! or before it, wait in `bottom`, sorted latest first, so a pop takes its last entry.
-//! The next `slots - 1` buckets are slots of unsorted lists, each bucket in its own
+//! The next `slots - 1` buckets are slots of unsorted `Vec`s, each bucket in its own
 //! slot; events past them wait in a heap (`far`). When the bottom runs out, the next
-//! non-empty slot (found in a bitmap) is sorted into it. With a bucket about eight gaps
+//! non-empty slot (found in a bitmap) trades places with it and is sorted. With a bucket about eight gaps
 //! between pops wide, the bottom sorts a handful at a time, and a push or a pop costs the
 //! same at 100 or 10,000 pending, where a heap's sifts grow with every doubling.
 //! Every few thousand pops the width and slot count are set again from the mean gap and
@@ -14,8 +14,6 @@
 use super::heap::Heap;
 use super::queue::Entry;
 
-/// No node: the end of a slot's list, or of the free list.
-const NIL: u32 = u32::MAX;
 /// Slots at least and at most: twice the pending count, within these.
 const MIN_SLOTS: usize = 64;
 const MAX_SLOTS: usize = 1 << 16;
@@ -23,13 +21,6 @@ const MAX_SLOTS: usize = 1 << 16;
 const TUNE_EVERY: u32 = 4096;
 /// Entries the sorted bottom takes before pushes into the current bucket go to `crowd`.
 const BOTTOM_MAX: usize = 64;
-
-/// An entry in a slot's list.
-#[derive(Clone, Copy, Debug)]
-struct Node {
-    entry: Entry,
-    next: u32,
-}
 
 #[derive(Debug)]
 pub(super) struct Calendar {
@@ -45,17 +36,17 @@ pub(super) struct Calendar {
     /// push each instead of a walk along the bottom. Sorted into the bottom when the
     /// bottom runs out.
     crowd: Heap,
-    /// Per slot, the first node of its bucket, which lies after `cur` and fewer than
-    /// `heads.len()` buckets after it.
-    heads: Vec<u32>,
+    /// Per slot, the entries of its bucket, which lies after `cur` and fewer than
+    /// `slots.len()` buckets after it, in no order. A bucket's own `Vec` (a list of
+    /// nodes in one pool had a refill chase a pointer a node, each a miss in a run whose
+    /// state does not fit the cache); its buffer is kept, and trades places with the
+    /// bottom's when it becomes current.
+    slots: Vec<Vec<Entry>>,
     /// One bit per non-empty slot.
     bits: Vec<u64>,
-    nodes: Vec<Node>,
-    /// The first free node.
-    free: u32,
     /// Entries in the slots.
     near: usize,
-    /// Entries `heads.len()` buckets or more after `cur`.
+    /// Entries `slots.len()` buckets or more after `cur`.
     far: Heap,
     /// Pops since the last tuning, and the time of the first of them.
     pops: u32,
@@ -75,10 +66,8 @@ impl Default for Calendar {
             cur: 0,
             bottom: Vec::new(),
             crowd: Heap::default(),
-            heads: Vec::new(),
+            slots: Vec::new(),
             bits: Vec::new(),
-            nodes: Vec::new(),
-            free: NIL,
             near: 0,
             far: Heap::default(),
             pops: 0,
@@ -167,7 +156,7 @@ impl Calendar {
     #[inline(always)]
     pub(super) fn push(&mut self, e: Entry) {
         let b = time_of(&e) >> self.shift;
-        if b > self.cur && b - self.cur < self.heads.len() as u64 && !self.is_empty() {
+        if b > self.cur && b - self.cur < self.slots.len() as u64 && !self.is_empty() {
             self.link(b, e);
         } else if b <= self.cur && self.bottom.len().wrapping_sub(1) < BOTTOM_MAX - 1 {
             self.insert_bottom(e);
@@ -207,22 +196,11 @@ impl Calendar {
         }
     }
 
-    /// Adds `e` to the list of bucket `b`, which lies in the slots' span.
+    /// Adds `e` to bucket `b`, which lies in the slots' span.
     #[inline(always)]
     fn link(&mut self, b: u64, e: Entry) {
-        let slot = (b as usize) & (self.heads.len() - 1);
-        let next = self.heads[slot];
-        let n = if self.free == NIL {
-            self.nodes.push(Node { entry: e, next });
-            (self.nodes.len() - 1) as u32
-        } else {
-            let n = self.free;
-            let node = &mut self.nodes[n as usize];
-            self.free = node.next;
-            *node = Node { entry: e, next };
-            n
-        };
-        self.heads[slot] = n;
+        let slot = (b as usize) & (self.slots.len() - 1);
+        self.slots[slot].push(e);
         self.bits[slot / 64] |= 1 << (slot % 64);
         self.near += 1;
     }
@@ -247,20 +225,14 @@ impl Calendar {
         };
         self.cur = b;
         if self.near > 0 {
-            let slot = (b as usize) & (self.heads.len() - 1);
-            let mut n = std::mem::replace(&mut self.heads[slot], NIL);
+            let slot = (b as usize) & (self.slots.len() - 1);
+            // The bottom is empty: its buffer goes to the slot, the slot's comes here.
+            std::mem::swap(&mut self.bottom, &mut self.slots[slot]);
             self.bits[slot / 64] &= !(1 << (slot % 64));
-            while n != NIL {
-                let node = self.nodes[n as usize];
-                self.bottom.push(node.entry);
-                self.nodes[n as usize].next = self.free;
-                self.free = n;
-                self.near -= 1;
-                n = node.next;
-            }
+            self.near -= self.bottom.len();
         }
         // What `far` holds within the slots' span now comes in.
-        let span = self.heads.len() as u64;
+        let span = self.slots.len() as u64;
         while let Some(key) = self.far.peek_key() {
             let fb = ((key >> 64) as u64) >> self.shift;
             if fb - b >= span {
@@ -297,7 +269,7 @@ impl Calendar {
 
     /// Buckets from `cur` to the next non-empty slot (at least one; there is one).
     fn next_slot_after_cur(&self) -> u64 {
-        let mask = self.heads.len() - 1;
+        let mask = self.slots.len() - 1;
         let start = (self.cur as usize + 1) & mask;
         let words = self.bits.len();
         let mut w = start / 64;
@@ -323,7 +295,7 @@ impl Calendar {
         let (shift, slots) = Self::fit(gap, self.len());
         // Within a factor of four of what fits is left alone, so that a pace or a count
         // hovering at a boundary does not lay everything out again at every look.
-        let (have, want) = (self.heads.len(), slots);
+        let (have, want) = (self.slots.len(), slots);
         if shift.abs_diff(self.shift) >= 2 || want > 2 * have || 2 * want < have {
             let mut v = std::mem::take(&mut self.spare);
             self.drain_into(&mut v);
@@ -351,17 +323,10 @@ impl Calendar {
         while let Some(e) = self.crowd.pop() {
             v.push(e);
         }
-        for head in &mut self.heads {
-            let mut n = std::mem::replace(head, NIL);
-            while n != NIL {
-                let node = self.nodes[n as usize];
-                v.push(node.entry);
-                n = node.next;
-            }
+        for slot in &mut self.slots {
+            v.append(slot);
         }
         self.bits.fill(0);
-        self.nodes.clear();
-        self.free = NIL;
         self.near = 0;
         while let Some(e) = self.far.pop() {
             v.push(e);
@@ -374,8 +339,7 @@ impl Calendar {
         debug_assert!(self.is_empty() && self.near == 0 && self.far.is_empty());
         let (shift, slots) = Self::fit(gap, v.len());
         self.shift = shift;
-        self.heads.clear();
-        self.heads.resize(slots, NIL);
+        self.slots.resize_with(slots, Vec::new);
         self.bits.clear();
         self.bits.resize(slots / 64, 0);
         self.cur = v.iter().map(|e| time_of(e) >> shift).min().unwrap_or(0);

@@ -164,5 +164,5 @@ fn tuning_sizes_slots_to_the_pending_and_buckets_to_the_pace() {
         p.push(p.floor + 500 * 1_000_000);
     }
     assert!(p.c.shift >= before + 9, "{before} -> {}", p.c.shift);
-    assert_eq!(p.c.heads.len(), 1_024);
+    assert_eq!(p.c.slots.len(), 1_024);
 }
