@@ -37,20 +37,26 @@ pub(super) struct Calendar {
     /// bottom runs out.
     crowd: Heap,
     /// Per slot, the entries of its bucket, which lies after `cur` and fewer than
-    /// `slots.len()` buckets after it, in no order. A bucket's own `Vec` (a list of
+    /// `mask + 1` buckets after it, in no order. A bucket's own `Vec` (a list of
     /// nodes in one pool had a refill chase a pointer a node, each a miss in a run whose
     /// state does not fit the cache); its buffer is kept, and trades places with the
     /// bottom's when it becomes current.
     slots: Vec<Vec<Entry>>,
+    /// The slots in use less one (a power of two less one). The `Vec` keeps the slots a
+    /// larger count once used, with their buffers, so that a queue crossing the sorted
+    /// `Vec`'s limit back and forth does not free and allocate them each time.
+    mask: usize,
     /// One bit per non-empty slot.
     bits: Vec<u64>,
     /// Entries in the slots.
     near: usize,
-    /// Entries `slots.len()` buckets or more after `cur`.
+    /// Entries `mask + 1` buckets or more after `cur`.
     far: Heap,
-    /// Pops since the last tuning, and the time of the first of them.
+    /// Pops since the last tuning, the time of the first of them (moved on by the time
+    /// the calendar spent out of use), and the time of the last.
     pops: u32,
     since: u64,
+    last: u64,
     /// A buffer for laying the entries out again, kept between tunings.
     spare: Vec<Entry>,
 }
@@ -67,11 +73,13 @@ impl Default for Calendar {
             bottom: Vec::new(),
             crowd: Heap::default(),
             slots: Vec::new(),
+            mask: 0,
             bits: Vec::new(),
             near: 0,
             far: Heap::default(),
             pops: 0,
             since: 0,
+            last: 0,
             spare: Vec::new(),
         };
         c.lay_out(&mut Vec::new(), 1);
@@ -85,12 +93,18 @@ impl Calendar {
     /// `Vec` moves in and out as the count crosses its limits, allocating nothing).
     pub(super) fn load(&mut self, v: &mut Vec<Entry>) {
         debug_assert!(self.is_empty() && v.is_sorted_by_key(|e| e.key));
-        let gap = match (v.first(), v.last()) {
-            (Some(a), Some(b)) => (time_of(b) - time_of(a)) / v.len() as u64,
+        // The pace at the front, from the earliest quarter: the spread of all of them
+        // is a far timer's as much as the pace's (a queue that first passed its limit
+        // with a 60 s timeout among 32 events got buckets of 134 ms).
+        let k = (v.len() / 4).max(1);
+        let gap = match (v.first(), v.get(k)) {
+            (Some(a), Some(b)) => (time_of(b) - time_of(a)) / k as u64,
             _ => 1,
         };
-        self.pops = 0;
-        self.since = v.first().map_or(0, time_of);
+        // Pops go on being counted towards the next look across the calendar's spells
+        // out of use, less the time between them.
+        let now = v.first().map_or(self.last, time_of);
+        self.since = self.since.saturating_add(now.saturating_sub(self.last));
         self.lay_out(v, gap);
     }
 
@@ -134,6 +148,7 @@ impl Calendar {
         if self.bottom.is_empty() {
             self.refill();
         }
+        self.last = time_of(&e);
         self.pops += 1;
         if self.pops >= TUNE_EVERY {
             self.tune(time_of(&e));
@@ -156,7 +171,7 @@ impl Calendar {
     #[inline(always)]
     pub(super) fn push(&mut self, e: Entry) {
         let b = time_of(&e) >> self.shift;
-        if b > self.cur && b - self.cur < self.slots.len() as u64 && !self.is_empty() {
+        if b > self.cur && b - self.cur <= self.mask as u64 && !self.is_empty() {
             self.link(b, e);
         } else if b <= self.cur && self.bottom.len().wrapping_sub(1) < BOTTOM_MAX - 1 {
             self.insert_bottom(e);
@@ -183,6 +198,14 @@ impl Calendar {
     /// comes after the few due soonest).
     #[inline]
     fn insert_bottom(&mut self, e: Entry) {
+        if self.bottom.len() > 8 {
+            // A long bottom (a bucket whose events crowd in faster than the mean pace):
+            // a binary search and one move, where a walk costs a compare and a copy an
+            // entry.
+            let at = self.bottom.partition_point(|x| x.key > e.key);
+            self.bottom.insert(at, e);
+            return;
+        }
         let last = self.bottom.len();
         self.bottom.push(e);
         let v = &mut self.bottom[..];
@@ -199,7 +222,7 @@ impl Calendar {
     /// Adds `e` to bucket `b`, which lies in the slots' span.
     #[inline(always)]
     fn link(&mut self, b: u64, e: Entry) {
-        let slot = (b as usize) & (self.slots.len() - 1);
+        let slot = (b as usize) & self.mask;
         self.slots[slot].push(e);
         self.bits[slot / 64] |= 1 << (slot % 64);
         self.near += 1;
@@ -225,14 +248,14 @@ impl Calendar {
         };
         self.cur = b;
         if self.near > 0 {
-            let slot = (b as usize) & (self.slots.len() - 1);
+            let slot = (b as usize) & self.mask;
             // The bottom is empty: its buffer goes to the slot, the slot's comes here.
             std::mem::swap(&mut self.bottom, &mut self.slots[slot]);
             self.bits[slot / 64] &= !(1 << (slot % 64));
             self.near -= self.bottom.len();
         }
         // What `far` holds within the slots' span now comes in.
-        let span = self.slots.len() as u64;
+        let span = self.mask as u64 + 1;
         while let Some(key) = self.far.peek_key() {
             let fb = ((key >> 64) as u64) >> self.shift;
             if fb - b >= span {
@@ -269,7 +292,7 @@ impl Calendar {
 
     /// Buckets from `cur` to the next non-empty slot (at least one; there is one).
     fn next_slot_after_cur(&self) -> u64 {
-        let mask = self.slots.len() - 1;
+        let mask = self.mask;
         let start = (self.cur as usize + 1) & mask;
         let words = self.bits.len();
         let mut w = start / 64;
@@ -295,7 +318,7 @@ impl Calendar {
         let (shift, slots) = Self::fit(gap, self.len());
         // Within a factor of four of what fits is left alone, so that a pace or a count
         // hovering at a boundary does not lay everything out again at every look.
-        let (have, want) = (self.slots.len(), slots);
+        let (have, want) = (self.mask + 1, slots);
         if shift.abs_diff(self.shift) >= 2 || want > 2 * have || 2 * want < have {
             let mut v = std::mem::take(&mut self.spare);
             self.drain_into(&mut v);
@@ -323,10 +346,14 @@ impl Calendar {
         while let Some(e) = self.crowd.pop() {
             v.push(e);
         }
-        for slot in &mut self.slots {
-            v.append(slot);
+        // Only the marked slots hold anything: a calendar once grown keeps many more.
+        for (w, word) in self.bits.iter_mut().enumerate() {
+            while *word != 0 {
+                let slot = w * 64 + word.trailing_zeros() as usize;
+                v.append(&mut self.slots[slot]);
+                *word &= *word - 1;
+            }
         }
-        self.bits.fill(0);
         self.near = 0;
         while let Some(e) = self.far.pop() {
             v.push(e);
@@ -339,7 +366,10 @@ impl Calendar {
         debug_assert!(self.is_empty() && self.near == 0 && self.far.is_empty());
         let (shift, slots) = Self::fit(gap, v.len());
         self.shift = shift;
-        self.slots.resize_with(slots, Vec::new);
+        if self.slots.len() < slots {
+            self.slots.resize_with(slots, Vec::new);
+        }
+        self.mask = slots - 1;
         self.bits.clear();
         self.bits.resize(slots / 64, 0);
         self.cur = v.iter().map(|e| time_of(e) >> shift).min().unwrap_or(0);

@@ -164,5 +164,35 @@ fn tuning_sizes_slots_to_the_pending_and_buckets_to_the_pace() {
         p.push(p.floor + 500 * 1_000_000);
     }
     assert!(p.c.shift >= before + 9, "{before} -> {}", p.c.shift);
-    assert_eq!(p.c.slots.len(), 1_024);
+    assert_eq!(p.c.mask + 1, 1_024);
+}
+
+/// The width a calendar starts with comes from the pace at its front: a far timer among
+/// the events it takes over (a 60 s timeout among 32 due a microsecond apart) does not
+/// widen its buckets to milliseconds, where every push would land in the bottom.
+#[test]
+fn a_far_timer_among_the_first_events_does_not_widen_the_buckets() {
+    let mut v: Vec<Entry> = (0..32u64)
+        .map(|i| Entry {
+            key: (u128::from(i * 1_000) << 64) | u128::from(i),
+            event: 0,
+        })
+        .collect();
+    v.push(Entry {
+        key: (60_000_000_000u128 << 64) | 99,
+        event: 0,
+    });
+    let mut c = Calendar::default();
+    c.load(&mut v);
+    assert!(v.is_empty());
+    assert!(
+        1u64 << c.shift <= 8 * 1_000,
+        "buckets of {} ns",
+        1u64 << c.shift
+    );
+    assert_eq!(c.len(), 33);
+    let mut out = Vec::new();
+    c.unload(&mut out);
+    assert!(out.is_sorted_by_key(|e| std::cmp::Reverse(e.key)));
+    assert_eq!(out.len(), 33);
 }
