@@ -37,6 +37,9 @@ fn time_of(key: u128) -> SimTime {
 /// pending) lived in the heap and spent 8% of its instructions sifting; at 32 its inserts
 /// shift about seven entries and the run executes 4.6% fewer instructions (the Kafka
 /// failover scenario 6%, none of the shipped ones more than 0.2% more).
+/// With the calendar beyond (its first version), a limit of 16 again cost food-delivery 4%
+/// of its wall time (1,098 ms against 1,052 at 1,000,000 messages): its 25 or so sit
+/// better sorted.
 pub(super) const SORTED_MAX: usize = 32;
 const SORTED_BACK: usize = 16;
 
