@@ -12,7 +12,7 @@
 //! unique, so the order popped is the keys' order whatever the buckets.
 
 use super::heap::Heap;
-use super::queue::Entry;
+use super::queue::{Entry, settle_last, time_of};
 
 /// Slots at least and at most: twice the pending count, within these.
 const MIN_SLOTS: usize = 64;
@@ -61,10 +61,6 @@ pub(super) struct Calendar {
     spare: Vec<Entry>,
 }
 
-fn time_of(e: &Entry) -> u64 {
-    (e.key >> 64) as u64
-}
-
 impl Default for Calendar {
     fn default() -> Calendar {
         let mut c = Calendar {
@@ -98,12 +94,12 @@ impl Calendar {
         // with a 60 s timeout among 32 events got buckets of 134 ms).
         let k = (v.len() / 4).max(1);
         let gap = match (v.first(), v.get(k)) {
-            (Some(a), Some(b)) => (time_of(b) - time_of(a)) / k as u64,
+            (Some(a), Some(b)) => (time_of(b.key).0 - time_of(a.key).0) / k as u64,
             _ => 1,
         };
         // Pops go on being counted towards the next look across the calendar's spells
         // out of use, less the time between them.
-        let now = v.first().map_or(self.last, time_of);
+        let now = v.first().map_or(self.last, |e| time_of(e.key).0);
         self.since = self.since.saturating_add(now.saturating_sub(self.last));
         self.lay_out(v, gap);
     }
@@ -112,6 +108,12 @@ impl Calendar {
     pub(super) fn unload(&mut self, v: &mut Vec<Entry>) {
         self.drain_into(v);
         v.sort_unstable_by_key(|e| std::cmp::Reverse(e.key));
+    }
+
+    /// The bucket of an entry with this key.
+    #[inline(always)]
+    fn bucket_of(&self, key: u128) -> u64 {
+        time_of(key).0 >> self.shift
     }
 
     /// Entries held.
@@ -148,10 +150,10 @@ impl Calendar {
         if self.bottom.is_empty() {
             self.refill();
         }
-        self.last = time_of(&e);
+        self.last = time_of(e.key).0;
         self.pops += 1;
         if self.pops >= TUNE_EVERY {
-            self.tune(time_of(&e));
+            self.tune(self.last);
         }
         Some(e)
     }
@@ -170,10 +172,10 @@ impl Calendar {
     /// Adds an entry.
     #[inline(always)]
     pub(super) fn push(&mut self, e: Entry) {
-        let b = time_of(&e) >> self.shift;
+        let b = self.bucket_of(e.key);
         if b > self.cur && b - self.cur <= self.mask as u64 && !self.is_empty() {
             self.link(b, e);
-        } else if b <= self.cur && self.bottom.len().wrapping_sub(1) < BOTTOM_MAX - 1 {
+        } else if b <= self.cur && (1..BOTTOM_MAX).contains(&self.bottom.len()) {
             self.insert_bottom(e);
         } else {
             self.push_else(b, e);
@@ -206,17 +208,9 @@ impl Calendar {
             self.bottom.insert(at, e);
             return;
         }
-        let last = self.bottom.len();
         self.bottom.push(e);
-        let v = &mut self.bottom[..];
-        let mut at = last;
-        while at > 0 && v[at - 1].key < e.key {
-            v[at] = v[at - 1];
-            at -= 1;
-        }
-        if at != last {
-            v[at] = e;
-        }
+        let last = self.bottom.len() - 1;
+        settle_last(&mut self.bottom, last, e);
     }
 
     /// Adds `e` to bucket `b`, which lies in the slots' span.
@@ -242,7 +236,7 @@ impl Calendar {
         let b = if self.near > 0 {
             self.cur + self.next_slot_after_cur()
         } else if let Some(key) = self.far.peek_key() {
-            ((key >> 64) as u64) >> self.shift
+            self.bucket_of(key)
         } else {
             return;
         };
@@ -257,7 +251,7 @@ impl Calendar {
         // What `far` holds within the slots' span now comes in.
         let span = self.mask as u64 + 1;
         while let Some(key) = self.far.peek_key() {
-            let fb = ((key >> 64) as u64) >> self.shift;
+            let fb = self.bucket_of(key);
             if fb - b >= span {
                 break;
             }
@@ -280,13 +274,7 @@ impl Calendar {
             return;
         }
         for i in 1..v.len() {
-            let e = v[i];
-            let mut at = i;
-            while at > 0 && v[at - 1].key < e.key {
-                v[at] = v[at - 1];
-                at -= 1;
-            }
-            v[at] = e;
+            settle_last(v, i, v[i]);
         }
     }
 
@@ -372,10 +360,10 @@ impl Calendar {
         self.mask = slots - 1;
         self.bits.clear();
         self.bits.resize(slots / 64, 0);
-        self.cur = v.iter().map(|e| time_of(e) >> shift).min().unwrap_or(0);
+        self.cur = v.iter().map(|e| self.bucket_of(e.key)).min().unwrap_or(0);
         let span = slots as u64;
         for e in v.drain(..) {
-            let b = time_of(&e) >> shift;
+            let b = self.bucket_of(e.key);
             if b == self.cur {
                 self.bottom.push(e);
             } else if b - self.cur < span {

@@ -22,8 +22,27 @@ pub(super) struct Entry {
     pub(super) event: u128,
 }
 
-fn time_of(key: u128) -> SimTime {
+pub(super) fn time_of(key: u128) -> SimTime {
     SimTime((key >> 64) as u64)
+}
+
+/// Moves `e`, which is `v[last]`, towards the front past every entry due before it,
+/// `v[..last]` being latest first already: a new event usually comes after the few due
+/// soonest, so a step or two from the end (where `insert` called a `memmove`). The sorted
+/// `Vec`'s insert, the calendar bottom's, and the insertion sort of a bucket the calendar
+/// makes current. `e` comes in by value so that a push's entry stays in registers.
+#[inline(always)]
+pub(super) fn settle_last(v: &mut [Entry], last: usize, e: Entry) {
+    debug_assert_eq!(v[last].key, e.key);
+    let mut at = last;
+    while at > 0 && v[at - 1].key < e.key {
+        v[at] = v[at - 1];
+        at -= 1;
+    }
+    // Where it was pushed, it is in place already.
+    if at != last {
+        v[at] = e;
+    }
 }
 
 /// Pending events up to which the queue keeps them in one sorted `Vec` (latest first, so
@@ -126,21 +145,9 @@ impl EventQueue {
         {
             self.lane.push_back(entry);
         } else if self.calendar.is_empty() && self.sorted.len() < SORTED_MAX {
-            // A new event usually comes after the few due soonest: look from the end,
-            // moving each sooner one up a place on the way (a step or two, where
-            // `insert` called a `memmove`).
-            let last = self.sorted.len();
             self.sorted.push(entry);
-            let v = &mut self.sorted[..];
-            let mut at = last;
-            while at > 0 && v[at - 1].key < key {
-                v[at] = v[at - 1];
-                at -= 1;
-            }
-            // Where it was pushed, it is in place already.
-            if at != last {
-                v[at] = entry;
-            }
+            let last = self.sorted.len() - 1;
+            settle_last(&mut self.sorted, last, entry);
         } else {
             if !self.sorted.is_empty() {
                 self.move_to_calendar();
