@@ -8,7 +8,7 @@
 
 use super::Engine;
 use crate::consumer::{Group, Instance, Store};
-use crate::log::{Ranges, Ready};
+use crate::log::{GroupPartition, Partition, Ranges, Ready};
 
 impl Engine {
     /// Partition `p` of group `g`'s topic may have become fetchable: if it has, its owner
@@ -131,19 +131,7 @@ impl Engine {
             return inst.ready.scan_from(&inst.owned, fetchable);
         }
         let found = if group.ranges.on() {
-            // A narrow contiguous range: the group's bits, from the cursor on.
-            let ranges = &mut group.ranges;
-            let (lo, hi) = inst.ready.span();
-            loop {
-                inst.ready.look();
-                let Some(p) = ranges.first_from(lo, hi, inst.ready.cursor()) else {
-                    break None;
-                };
-                if fetchable(p) {
-                    break Some(p);
-                }
-                ranges.clear(p);
-            }
+            first_ranged(&mut group.ranges, &mut inst.ready, parts, partitions, local)
         } else {
             loop {
                 let Some(p) = inst.ready.peek() else {
@@ -166,7 +154,7 @@ impl Engine {
     /// the partitions it owns (checked for small instances only, where it is cheap), so a
     /// place that makes a partition fetchable without saying so cannot go unnoticed.
     #[cfg(debug_assertions)]
-    fn nothing_missed(&self, i: u32) {
+    pub(super) fn nothing_missed(&self, i: u32) {
         let inst = &self.instances[i as usize];
         if inst.owned.len() > 64 {
             return;
@@ -189,6 +177,32 @@ impl Engine {
                 inst.local
             );
         }
+    }
+}
+
+/// `next_fetch` for an instance of a group that keeps its fetchable partitions in bits
+/// (`Ranges`), owning more than `Ready::scans` looks at one by one: the first partition of
+/// its range from its cursor on that it owns, that has a message below the high watermark
+/// and none in service; the stale bits passed on the way cleared. Shared with the plain
+/// path's completion lane, which fetches on the parts it holds.
+#[inline(always)]
+pub(in crate::engine) fn first_ranged(
+    ranges: &mut Ranges,
+    ready: &mut Ready,
+    parts: &[GroupPartition],
+    partitions: &[Partition],
+    local: u32,
+) -> Option<u32> {
+    let (lo, hi) = ready.span();
+    loop {
+        ready.look();
+        let p = ranges.first_from(lo, hi, ready.cursor())?;
+        let gp = &parts[p as usize];
+        if gp.owner == Some(local) && gp.worker.is_none() && gp.position < partitions[p as usize].hw
+        {
+            return Some(p);
+        }
+        ranges.clear(p);
     }
 }
 
