@@ -110,6 +110,36 @@ fn ranges_of_ten_keep_bits_through_a_crash_and_give_what_candidates_give() {
     );
 }
 
+/// A rebalance that pauses the group holds every instance, the ones completing a
+/// message too: the completion lane's fetch over the bits waits out the pause as the
+/// candidates' fetch does.
+#[test]
+fn ranges_of_ten_wait_out_a_rebalance_pause_as_candidates_do() {
+    let pause = r#"
+        rebalance_pause = "300ms"
+        [[fault]]
+        at = "1s"
+        kind = "crash"
+        target = "g/1"
+        duration = "1s"
+        "#;
+    let kept = same_either_way(
+        &scenario(30, 3, "range", pause),
+        "30 partitions, 3 instances, paused rebalances",
+    );
+    assert!(
+        kept.on.iter().all(|&on| on),
+        "bits from the start to the end"
+    );
+    // The pauses cost time: the same run without them finishes its messages sooner.
+    let unpaused = run(
+        &scenario(30, 3, "range", &pause.replace("300ms", "0s")),
+        false,
+        false,
+    );
+    assert_ne!(kept.summary, unpaused.summary, "the pauses changed the run");
+}
+
 #[test]
 fn a_range_too_wide_turns_the_bits_off_until_the_crashed_instance_is_back() {
     let crash = r#"
