@@ -94,11 +94,13 @@ impl Engine {
                 self.reset_to_committed(g, p);
             }
             let commits = self.groups[g as usize].commits_after_processing();
-            let Store::Log(parts) = &mut self.groups[g as usize].store else {
+            let group = &mut self.groups[g as usize];
+            let Store::Log(parts) = &mut group.store else {
                 unreachable!()
             };
             let done = parts[p as usize].done;
             parts[p as usize].owner = new;
+            group.ranges.own(p, new);
             self.fetchable(g, p);
             if old_live && commits {
                 self.commit_partition(g, p, done);
@@ -115,7 +117,7 @@ impl Engine {
                 inst.owned = owned;
             }
         }
-        self.keep_ranges(g, owners.len() as u32);
+        self.keep_ranges(g);
         let pause = self.groups[g as usize].rebalance_pause;
         if !moves.is_empty() && !pause.is_zero() && self.now.0 > 0 {
             // Eager rebalancing stops every member while partitions move.
@@ -335,7 +337,9 @@ impl Engine {
                 self.roll_back(g, m);
             }
         }
-        let Store::Log(parts) = &mut self.groups[g as usize].store else {
+        let group = &mut self.groups[g as usize];
+        group.ranges.own(p, None);
+        let Store::Log(parts) = &mut group.store else {
             unreachable!()
         };
         let gp = &mut parts[p as usize];

@@ -214,9 +214,14 @@ impl Engine {
             let wake = match &mut group.store {
                 Store::Log(parts) => {
                     group.max_lag = group.max_lag.max(group.lag);
-                    parts[partition as usize]
-                        .owner
-                        .map(|local| group.first + local)
+                    // A group keeping bits knows the owner without the partition's line.
+                    let owner = if group.ranges.on() {
+                        group.ranges.owner(partition)
+                    } else {
+                        parts[partition as usize].owner
+                    };
+                    debug_assert_eq!(owner, parts[partition as usize].owner);
+                    owner.map(|local| group.first + local)
                 }
                 Store::Queue(q) => {
                     group.lag += 1;

@@ -36,8 +36,17 @@ impl Engine {
         }
         let topic = &self.topics[t as usize];
         if let &[g] = &topic.groups[..] {
+            let group = &mut self.groups[g as usize];
+            if group.ranges.on() {
+                // The bit alone, without a look at the partition's line of the group
+                // (out of the cache in a run over many partitions): a bit may be set
+                // where there is nothing to fetch (its owner busy there, or none), and
+                // the fetch that finds it so clears it.
+                group.ranges.set(p);
+                return;
+            }
             let hw = topic.partitions[p as usize].hw;
-            tell_owner(&mut self.groups[g as usize], &mut self.instances, p, hw);
+            tell_owner(group, &mut self.instances, p, hw);
         } else {
             self.fetchable_each(t, p);
         }
@@ -53,13 +62,13 @@ impl Engine {
         }
     }
 
-    /// After a rebalance of log group `g` (over `partitions`): the group keeps its
+    /// After a rebalance of log group `g`: the group keeps its
     /// fetchable partitions in bits (`Ranges`) while some instance keeps candidates and
     /// every one that does owns a narrow contiguous range, else in the instances'
     /// candidates. Either way a switch over-approximates: every bit set, or every owned
     /// partition a candidate, so no fetchable partition goes unseen (a fetch forgets the
     /// ones with nothing).
-    pub(super) fn keep_ranges(&mut self, g: u32, partitions: u32) {
+    pub(super) fn keep_ranges(&mut self, g: u32) {
         let group = &self.groups[g as usize];
         let owned = |i: u32| &self.instances[i as usize].owned[..];
         // A group whose instances all scan their few partitions keeps neither: nothing
@@ -72,7 +81,12 @@ impl Engine {
                 .instances()
                 .all(|i| Ready::scans(owned(i).len()) || Ranges::fits(owned(i)));
         match (group.ranges.on(), fits) {
-            (false, true) => self.groups[g as usize].ranges.start(partitions),
+            (false, true) => {
+                let group = &mut self.groups[g as usize];
+                if let Store::Log(parts) = &group.store {
+                    group.ranges.start(parts);
+                }
+            }
             (true, false) => self.stop_ranges(g),
             _ => {}
         }

@@ -10,6 +10,10 @@
 //! so, as for the candidates); a set bit may be stale, and a fetch that finds the
 //! partition empty clears it. So a fetch takes the first partition of its range from its
 //! cursor on, wrapping around, that has a message: the one its candidates would give.
+//! An append to a topic read by one such group sets the bit without a look at the
+//! partition's state in the group, and wakes the owner these bits' owner table names.
+
+use super::GroupPartition;
 
 /// The widest range a group keeps in bits (four words): past it an instance's fetch would
 /// walk words that cost more than the candidates' summary, so the group keeps candidates.
@@ -23,7 +27,15 @@ pub struct Ranges {
     /// instances' candidates.
     on: bool,
     words: Vec<u64>,
+    /// Each partition's owner (group-local; `NO_OWNER`: none) while `on`, as the group's
+    /// `GroupPartition::owner` says: an append wakes the owner from here, four bytes a
+    /// partition that stay in the cache, instead of from the partition's line of the
+    /// group, which a run over many partitions finds out of it.
+    owners: Vec<u32>,
 }
+
+/// No owner, in `Ranges::owners`.
+const NO_OWNER: u32 = u32::MAX;
 
 impl Ranges {
     /// Whether the group keeps its fetchable partitions here.
@@ -47,19 +59,40 @@ impl Ranges {
         owned.is_empty() || (owned.len() <= RANGED_MAX && Ranges::span(owned).is_some())
     }
 
-    /// Starts keeping bits for `partitions` partitions, every one set: each may have a
-    /// message for its owner, which its first fetch finds out.
-    pub fn start(&mut self, partitions: u32) {
+    /// Starts keeping bits for the group's partitions `parts`, every one set: each may
+    /// have a message for its owner, which its first fetch finds out.
+    pub fn start(&mut self, parts: &[GroupPartition]) {
         self.on = true;
         self.words.clear();
-        self.words
-            .resize((partitions as usize).div_ceil(64), u64::MAX);
+        self.words.resize(parts.len().div_ceil(64), u64::MAX);
+        self.owners.clear();
+        self.owners
+            .extend(parts.iter().map(|gp| gp.owner.unwrap_or(NO_OWNER)));
     }
 
     /// Stops keeping bits (the instances' candidates take over).
     pub fn stop(&mut self) {
         self.on = false;
         self.words.clear();
+        self.owners.clear();
+    }
+
+    /// Partition `p` of the group is now `owner`'s (every change of a
+    /// `GroupPartition::owner` is told here).
+    pub fn own(&mut self, p: u32, owner: Option<u32>) {
+        if let Some(o) = self.owners.get_mut(p as usize) {
+            *o = owner.unwrap_or(NO_OWNER);
+        }
+    }
+
+    /// The owner of partition `p` (group-local) while the bits are kept.
+    #[inline(always)]
+    #[must_use]
+    pub fn owner(&self, p: u32) -> Option<u32> {
+        self.owners
+            .get(p as usize)
+            .copied()
+            .filter(|&o| o != NO_OWNER)
     }
 
     /// Partition `p` may have a message for its owner.
@@ -137,7 +170,7 @@ mod tests {
     #[test]
     fn the_bits_give_what_an_ordered_set_gives_within_the_range() {
         let mut r = Ranges::default();
-        r.start(300);
+        r.start(&[GroupPartition::default(); 300]);
         let mut model: BTreeSet<u32> = (0..300).collect();
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         for _ in 0..100_000 {
@@ -177,7 +210,7 @@ mod tests {
         assert!(!Ranges::fits(&wide));
         assert!(Ranges::fits(&wide[..RANGED_MAX]));
         let mut r = Ranges::default();
-        r.start(70);
+        r.start(&[GroupPartition::default(); 70]);
         assert!(r.on());
         assert_eq!(r.first_from(64, 70, 0), Some(64));
         // An instance owning nothing has the empty range: nothing, at any cursor.
