@@ -51,6 +51,7 @@
 use super::Engine;
 use crate::consumer::{Store, Work};
 use crate::event::{Event, Packed};
+use crate::log::Ranges;
 use crate::message::Msg;
 use crate::scenario::{Acks, Delivery};
 use crate::time::SimTime;
@@ -214,11 +215,11 @@ impl Engine {
             let wake = match &mut group.store {
                 Store::Log(parts) => {
                     group.max_lag = group.max_lag.max(group.lag);
-                    // A group keeping bits knows the owner without the partition's line.
-                    let owner = if group.ranges.on() {
-                        group.ranges.owner(partition)
-                    } else {
-                        parts[partition as usize].owner
+                    // A group keeping bits knows the owner without the partition's line
+                    // (its table is empty while it keeps none).
+                    let owner = match group.ranges.owner_entry(partition) {
+                        Some(o) => Ranges::owner_of(o),
+                        None => parts[partition as usize].owner,
                     };
                     debug_assert_eq!(owner, parts[partition as usize].owner);
                     owner.map(|local| group.first + local)

@@ -85,14 +85,19 @@ impl Ranges {
         }
     }
 
-    /// The owner of partition `p` (group-local) while the bits are kept.
+    /// Partition `p`'s entry in the owners' table (`owner_of` reads it), `None` while no
+    /// bits are kept.
     #[inline(always)]
     #[must_use]
-    pub fn owner(&self, p: u32) -> Option<u32> {
-        self.owners
-            .get(p as usize)
-            .copied()
-            .filter(|&o| o != NO_OWNER)
+    pub fn owner_entry(&self, p: u32) -> Option<u32> {
+        self.owners.get(p as usize).copied()
+    }
+
+    /// The owner (group-local) an entry of the owners' table names.
+    #[inline(always)]
+    #[must_use]
+    pub fn owner_of(entry: u32) -> Option<u32> {
+        (entry != NO_OWNER).then_some(entry)
     }
 
     /// Partition `p` may have a message for its owner.
