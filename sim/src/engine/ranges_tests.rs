@@ -90,24 +90,32 @@ fn switches(on: &[bool]) -> (usize, usize) {
     (off, back)
 }
 
-#[test]
-fn ranges_of_ten_keep_bits_through_a_crash_and_give_what_candidates_give() {
-    let crash = r#"
+/// Thirty partitions, ten to each of three instances, and instance 1 down from 1s to 2s,
+/// with `consumer` added to the group: the bits' run gives the candidates' summary on
+/// either path, and keeps its bits all along (ten each, then fifteen each while one is
+/// down, then ten again).
+fn ten_each_through_a_crash(consumer: &str, what: &str) -> Kept {
+    let extra = format!(
+        r#"
+        {consumer}
         [[fault]]
         at = "1s"
         kind = "crash"
         target = "g/1"
         duration = "1s"
-        "#;
-    let kept = same_either_way(
-        &scenario(30, 3, "range", crash),
-        "30 partitions, 3 instances",
+        "#
     );
-    // Ten each, then fifteen each while one is down, then ten again: bits all along.
+    let kept = same_either_way(&scenario(30, 3, "range", &extra), what);
     assert!(
         kept.on.iter().all(|&on| on),
-        "bits from the start to the end"
+        "{what}: bits from the start to the end"
     );
+    kept
+}
+
+#[test]
+fn ranges_of_ten_keep_bits_through_a_crash_and_give_what_candidates_give() {
+    ten_each_through_a_crash("", "30 partitions, 3 instances");
 }
 
 /// A rebalance that pauses the group holds every instance, the ones completing a
@@ -115,29 +123,16 @@ fn ranges_of_ten_keep_bits_through_a_crash_and_give_what_candidates_give() {
 /// candidates' fetch does.
 #[test]
 fn ranges_of_ten_wait_out_a_rebalance_pause_as_candidates_do() {
-    let pause = r#"
-        rebalance_pause = "300ms"
-        [[fault]]
-        at = "1s"
-        kind = "crash"
-        target = "g/1"
-        duration = "1s"
-        "#;
-    let kept = same_either_way(
-        &scenario(30, 3, "range", pause),
+    let paused = ten_each_through_a_crash(
+        r#"rebalance_pause = "300ms""#,
         "30 partitions, 3 instances, paused rebalances",
     );
-    assert!(
-        kept.on.iter().all(|&on| on),
-        "bits from the start to the end"
+    // The pauses cost time: the run without them is another run.
+    let unpaused = ten_each_through_a_crash("", "30 partitions, 3 instances");
+    assert_ne!(
+        paused.summary, unpaused.summary,
+        "the pauses changed the run"
     );
-    // The pauses cost time: the same run without them finishes its messages sooner.
-    let unpaused = run(
-        &scenario(30, 3, "range", &pause.replace("300ms", "0s")),
-        false,
-        false,
-    );
-    assert_ne!(kept.summary, unpaused.summary, "the pauses changed the run");
 }
 
 #[test]

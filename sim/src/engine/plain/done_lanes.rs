@@ -19,7 +19,7 @@ use super::Taken;
 use super::lane::{
     Begin, Settled, Window, begin, complete_first, fetch_owned, settle_owned, take_into,
 };
-use crate::consumer::{Store, Work};
+use crate::consumer::{Group, Instance, Store, Work};
 use crate::event::Event;
 use crate::log::Ready;
 use crate::scenario::Delivery;
@@ -38,6 +38,27 @@ enum Next {
     /// The next message was received `max_receives` times already: redriven, then the
     /// take goes on the usual way (`queue::receive`'s loop).
     Redrive(u32),
+    /// The instance took its next message: it begins, on the parts still held
+    /// (`begin_taken`), and the engine then has nothing to do.
+    Begin(Taken),
+}
+
+/// `begin` for a completion whose instance took its next message (`Next::Begin`); any other
+/// `next` is the engine's, after the parts are given back.
+#[inline(always)]
+fn begin_taken<const HOP: bool>(
+    next: Next,
+    e: Begin<'_>,
+    inst: &mut Instance,
+    group: &mut Group,
+    i: u32,
+    g: u32,
+) -> Next {
+    let Next::Begin(taken) = next else {
+        return next;
+    };
+    begin::<HOP>(e, inst, group, i, g, taken);
+    Next::Nothing
 }
 
 impl Engine {
@@ -153,26 +174,24 @@ impl Engine {
                         };
                         let offset = u64::from(slot);
                         inst.work = Some(Work::taken(msg, 0, offset, receipt, now));
-                        let taken = Taken {
+                        Next::Begin(Taken {
                             id: msg.id,
                             arrived: msg.arrived,
                             partition: 0,
                             offset,
-                        };
-                        let e = Begin {
-                            idem,
-                            queue,
-                            delivered,
-                            now,
-                            latency,
-                            net,
-                        };
-                        begin::<HOP>(e, inst, group, i, g, taken);
-                        Next::Nothing
+                        })
                     }
                 }
             };
-            (g, window, next)
+            let e = Begin {
+                idem,
+                queue,
+                delivered,
+                now,
+                latency,
+                net,
+            };
+            (g, window, begin_taken::<HOP>(next, e, inst, group, i, g))
         };
         self.lane_tail(i, g, window, next);
         true
@@ -280,17 +299,7 @@ impl Engine {
                             inst.ready.took(inst.owned.len(), q, true);
                             group.ranges.clear(q);
                             let part = &topic.partitions[q as usize];
-                            let taken = take_into(inst, &mut parts[q as usize], part, q, now);
-                            let e = Begin {
-                                idem,
-                                queue,
-                                delivered,
-                                now,
-                                latency,
-                                net,
-                            };
-                            begin::<HOP>(e, inst, group, i, g, taken);
-                            Next::Nothing
+                            Next::Begin(take_into(inst, &mut parts[q as usize], part, q, now))
                         } else {
                             Next::Idle
                         }
@@ -314,23 +323,20 @@ impl Engine {
                     Next::Nothing
                 } else {
                     match fetch_owned(inst, gp, &topic.partitions[p as usize], p, now) {
-                        Some(taken) => {
-                            let e = Begin {
-                                idem,
-                                queue,
-                                delivered,
-                                now,
-                                latency,
-                                net,
-                            };
-                            begin::<HOP>(e, inst, group, i, g, taken);
-                            Next::Nothing
-                        }
+                        Some(taken) => Next::Begin(taken),
                         None => Next::Idle,
                     }
                 }
             };
-            (g, window, next)
+            let e = Begin {
+                idem,
+                queue,
+                delivered,
+                now,
+                latency,
+                net,
+            };
+            (g, window, begin_taken::<HOP>(next, e, inst, group, i, g))
         };
         self.lane_tail(i, g, window, next);
         true
@@ -354,6 +360,7 @@ impl Engine {
                 self.nothing_missed(i);
                 self.model_idle(i);
             }
+            Next::Begin(_) => unreachable!("begun on the parts (`begin_taken`)"),
             Next::Redrive(slot) => {
                 self.queue_redrive(g, slot);
                 self.try_start(i);
