@@ -134,6 +134,14 @@ pub struct GroupPartition {
 }
 
 impl GroupPartition {
+    /// Whether instance `local` may fetch here, the partition's high watermark being `hw`:
+    /// it owns it, nothing of it is in service, and a message lies below `hw`.
+    #[inline(always)]
+    #[must_use]
+    pub fn fetchable_by(&self, local: u32, hw: u64) -> bool {
+        self.owner == Some(local) && self.worker.is_none() && self.position < hw
+    }
+
     /// Instance `local` fetches the entry at the position from `partition`: the position
     /// moves on and the partition is in its hands. Returns the entry's offset and message,
     /// where it lies: a caller that copies it whole and reads a few fields reads them

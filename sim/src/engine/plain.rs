@@ -51,7 +51,6 @@
 use super::Engine;
 use crate::consumer::{Store, Work};
 use crate::event::{Event, Packed};
-use crate::log::Ranges;
 use crate::message::Msg;
 use crate::scenario::{Acks, Delivery};
 use crate::time::SimTime;
@@ -217,8 +216,8 @@ impl Engine {
                     group.max_lag = group.max_lag.max(group.lag);
                     // A group keeping bits knows the owner without the partition's line
                     // (its table is empty while it keeps none).
-                    let owner = match group.ranges.owner_entry(partition) {
-                        Some(o) => Ranges::owner_of(o),
+                    let owner = match group.ranges.owner(partition) {
+                        Some(o) => o,
                         None => parts[partition as usize].owner,
                     };
                     debug_assert_eq!(owner, parts[partition as usize].owner);

@@ -127,13 +127,7 @@ impl Engine {
             return None;
         };
         let partitions = &self.topics[group.topic as usize].partitions;
-        // Owned, a message below the high watermark, none in service.
-        let fetchable = |p: u32| {
-            let gp = &parts[p as usize];
-            gp.owner == Some(local)
-                && gp.worker.is_none()
-                && gp.position < partitions[p as usize].hw
-        };
+        let fetchable = |p: u32| parts[p as usize].fetchable_by(local, partitions[p as usize].hw);
         if let [p] = inst.owned[..] {
             // The common one-partition instance: no candidate set to keep (`fetchable`
             // does not fill it), one look.
@@ -211,9 +205,7 @@ pub(in crate::engine) fn first_ranged(
     loop {
         ready.look();
         let p = ranges.first_from(lo, hi, ready.cursor())?;
-        let gp = &parts[p as usize];
-        if gp.owner == Some(local) && gp.worker.is_none() && gp.position < partitions[p as usize].hw
-        {
+        if parts[p as usize].fetchable_by(local, partitions[p as usize].hw) {
             return Some(p);
         }
         ranges.clear(p);

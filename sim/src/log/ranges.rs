@@ -85,19 +85,14 @@ impl Ranges {
         }
     }
 
-    /// Partition `p`'s entry in the owners' table (`owner_of` reads it), `None` while no
-    /// bits are kept.
+    /// Partition `p`'s owner (group-local) as the owners' table names it; `None` while no
+    /// bits are kept (the table is empty then), so the caller asks the partition.
     #[inline(always)]
     #[must_use]
-    pub fn owner_entry(&self, p: u32) -> Option<u32> {
-        self.owners.get(p as usize).copied()
-    }
-
-    /// The owner (group-local) an entry of the owners' table names.
-    #[inline(always)]
-    #[must_use]
-    pub fn owner_of(entry: u32) -> Option<u32> {
-        (entry != NO_OWNER).then_some(entry)
+    pub fn owner(&self, p: u32) -> Option<Option<u32>> {
+        self.owners
+            .get(p as usize)
+            .map(|&o| (o != NO_OWNER).then_some(o))
     }
 
     /// Partition `p` may have a message for its owner.

@@ -144,8 +144,7 @@ pub(super) fn fetch_owned(
     now: SimTime,
 ) -> Option<super::Taken> {
     inst.ready.look();
-    let local = inst.local;
-    if gp.owner != Some(local) || gp.worker.is_some() || gp.position >= partition.hw {
+    if !gp.fetchable_by(inst.local, partition.hw) {
         return None;
     }
     Some(take_into(inst, gp, partition, p, now))
