@@ -22,11 +22,17 @@ const SCANNED: usize = 8;
 #[derive(Clone, Debug, Default)]
 #[repr(C)]
 pub struct Ready {
+    /// The next fetch looks at this partition first, then on up, wrapping around.
+    next: u32,
     /// The word (partition / 64) that bit word 0 holds: the one of the instance's first
     /// partition, set when its partitions change.
     lo: u32,
-    /// The next fetch looks at this partition first, then on up, wrapping around.
-    next: u32,
+    /// The instance's partitions as a range `[lo, hi)` where they are contiguous (set by
+    /// `restart`; empty otherwise): what it fetches from in a group that keeps its
+    /// fetchable partitions in bits (`Ranges`).
+    span: (u32, u32),
+    /// Candidates looked at by fetches so far (what fetching has cost).
+    looked: u64,
     len: usize,
     /// One bit per partition, words `0..NEAR` from `lo`; `far` the words after them. A
     /// second level (`sum`, one bit per nonzero word) finds the next candidate among
@@ -35,12 +41,6 @@ pub struct Ready {
     near: [u64; NEAR],
     /// The summary's first word (the first 64 bit words); `sum_far` the ones after it.
     sum: u64,
-    /// Candidates looked at by fetches so far (what fetching has cost).
-    looked: u64,
-    /// The instance's partitions as a range `[lo, hi)` where they are contiguous (set by
-    /// `restart`; empty otherwise): what it fetches from in a group that keeps its
-    /// fetchable partitions in bits (`Ranges`).
-    span: (u32, u32),
     // What an instance of more than `NEAR` words of partitions needs, after what every
     // fetch reads (declaration order: `repr(C)`).
     far: Vec<u64>,
