@@ -122,6 +122,13 @@ impl Calendar {
         self.bottom.len() + self.crowd.len() + self.near + self.far.len()
     }
 
+    /// At most `n` entries held: asked at every pop, so the slots' count, which holds
+    /// most of them in a calendar in use, answers first without summing four lengths.
+    #[inline(always)]
+    pub(super) fn holds_at_most(&self, n: usize) -> bool {
+        self.near <= n && self.len() <= n
+    }
+
     /// Nothing held.
     #[inline]
     pub(super) fn is_empty(&self) -> bool {

@@ -256,7 +256,7 @@ impl EventQueue {
             Some(e) => e,
             None => {
                 let e = self.calendar.pop()?;
-                if self.calendar.len() <= SORTED_BACK {
+                if self.calendar.holds_at_most(SORTED_BACK) {
                     self.move_to_sorted();
                 }
                 e
