@@ -256,9 +256,10 @@ impl Group {
     }
 }
 
-/// The message an instance is working on. In declaration order (`repr(C)`): the dedup tag
-/// first, which `Option<Work>` keeps its `None` in, so that whether an instance holds work
-/// is read in the instance's first line.
+/// The message an instance is working on. In declaration order (`repr(C)`), the dedup tag
+/// first: the compiler keeps `Option<Work>`'s `None` in the tag's first byte (seen in the
+/// machine code, not promised by the language), so whether an instance holds work is read
+/// in the instance's first line.
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
 pub struct Work {
@@ -315,9 +316,9 @@ pub struct PendingAck {
 /// completion. The first line holds what an arrival asks (`is_idle`) and what a completion
 /// reads first (the epoch, the partition in hand); the second the rest of the work, the
 /// owned partitions and the index of the random stream, whose buffer follows; the line
-/// after the stream the service counters and the fetch cursor. Each one a line: the
-/// partitions-1000 bench took 8% fewer first-level misses than with the counters first and
-/// the stream after the cursor (simulated by cachegrind; the layout test holds the lines).
+/// after the stream the service counters and the fetch cursor. partitions-1000 took 8%
+/// fewer first-level misses (cachegrind's simulated cache) than with the counters first
+/// and the stream after the cursor; the layout test holds the lines.
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub struct Instance {
