@@ -21,6 +21,9 @@ const MAX_SLOTS: usize = 1 << 16;
 const TUNE_EVERY: u32 = 4096;
 /// Entries the sorted bottom takes before pushes into the current bucket go to `crowd`.
 const BOTTOM_MAX: usize = 64;
+/// Entries' room a slot keeps when the bottom's emptied buffer becomes its own: a bucket
+/// holds about eight. A buffer a burst grew past it is let go there (see `refill`).
+const SLOT_ROOM: usize = 16;
 
 #[derive(Debug)]
 pub(super) struct Calendar {
@@ -251,7 +254,15 @@ impl Calendar {
         if self.near > 0 {
             let slot = (b as usize) & self.mask;
             // The bottom is empty: its buffer goes to the slot, the slot's comes here.
+            // One that a burst grew is let go instead of kept by the slot: buffers trade
+            // places at every refill, so each burst would otherwise leave one more slot
+            // holding a burst's room for good (a pipeline whose transactions publish
+            // their outputs together kept 100 MB for 2,000 pending events after a few
+            // million messages).
             std::mem::swap(&mut self.bottom, &mut self.slots[slot]);
+            if self.slots[slot].capacity() > SLOT_ROOM {
+                self.slots[slot] = Vec::new();
+            }
             self.bits[slot / 64] &= !(1 << (slot % 64));
             self.near -= self.bottom.len();
         }

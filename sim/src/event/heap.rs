@@ -25,6 +25,12 @@ impl Heap {
         self.v.len() - usize::from(self.hole)
     }
 
+    /// Entries' room kept (for the tests of what the calendar keeps).
+    #[cfg(test)]
+    pub(super) fn capacity(&self) -> usize {
+        self.v.capacity()
+    }
+
     /// Nothing held.
     #[inline]
     pub(super) fn is_empty(&self) -> bool {
