@@ -479,8 +479,8 @@ impl Engine {
 
     /// Entries held now by the tables that once grew with the run's length, for the
     /// tests that they follow the backlog instead: the payload bytes' prefix sums (the
-    /// claim check's byte accounting), the producers' pause spans and the windowed
-    /// per-message tables.
+    /// claim check's byte accounting), the producers' pause spans, the windowed
+    /// per-message tables and the event queue's buffers.
     #[doc(hidden)]
     #[must_use]
     pub fn retained(&self) -> Retained {
@@ -489,6 +489,7 @@ impl Engine {
             pauses: self.pauses.kept(),
             window_bytes: self.window_bytes(),
             folded: self.topics.iter().map(|t| u64::from(t.flags.base())).sum(),
+            event_room: self.queue.room(),
         }
     }
 
@@ -609,6 +610,8 @@ pub struct Retained {
     pub window_bytes: usize,
     /// Messages folded (final, counted, forgotten), over all topics.
     pub folded: u64,
+    /// Entries' room the event queue keeps in its buffers.
+    pub event_room: usize,
 }
 
 /// One network hop's latency drawn from `rng`; an instantaneous network draws nothing, so

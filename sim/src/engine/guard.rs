@@ -26,8 +26,8 @@ const HELD_BYTES: u64 = 128;
 const RETAINED_BYTES: u64 = std::mem::size_of::<crate::message::Msg>() as u64;
 
 /// A pending event: its 32-byte entry, in a buffer that doubles as it grows. (The event
-/// queue's calendar adds its slots, at most 65,536 of them, each a `Vec` header and the
-/// buffer it last grew to: about 10 MB at most while its buckets hold a few each.)
+/// queue's calendar adds its slots, at most 65,536 of them, each a `Vec` header and room
+/// for at most 16 entries beyond what its bucket holds: about 35 MB at most.)
 const EVENT_BYTES: u64 = 64;
 
 /// Bytes of held messages past which the run stops, and why it stopped (boxed: the

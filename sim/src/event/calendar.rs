@@ -119,6 +119,15 @@ impl Calendar {
         time_of(key).0 >> self.shift
     }
 
+    /// Entries' room kept: every buffer's capacity, the slots no longer in use included.
+    pub(super) fn room(&self) -> usize {
+        self.slots.iter().map(Vec::capacity).sum::<usize>()
+            + self.bottom.capacity()
+            + self.crowd.capacity()
+            + self.far.capacity()
+            + self.spare.capacity()
+    }
+
     /// Entries held.
     #[inline]
     pub(super) fn len(&self) -> usize {

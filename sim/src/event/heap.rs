@@ -25,8 +25,7 @@ impl Heap {
         self.v.len() - usize::from(self.hole)
     }
 
-    /// Entries' room kept (for the tests of what the calendar keeps).
-    #[cfg(test)]
+    /// Entries' room kept.
     pub(super) fn capacity(&self) -> usize {
         self.v.capacity()
     }

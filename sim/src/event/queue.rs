@@ -265,6 +265,13 @@ impl EventQueue {
         Some(e)
     }
 
+    /// Entries' room the queue keeps in its buffers (what it allocated, not what it
+    /// holds): for the tests that it follows the pending count, not the run's length.
+    #[must_use]
+    pub fn room(&self) -> usize {
+        self.lane.capacity() + self.sorted.capacity() + self.calendar.room()
+    }
+
     /// Pending events that are not periodic.
     #[must_use]
     pub fn pending_work(&self) -> usize {

@@ -197,15 +197,6 @@ fn a_far_timer_among_the_first_events_does_not_widen_the_buckets() {
     assert_eq!(out.len(), 33);
 }
 
-/// Entries' room the calendar keeps: every buffer's capacity.
-fn room(c: &Calendar) -> usize {
-    c.slots.iter().map(Vec::capacity).sum::<usize>()
-        + c.bottom.capacity()
-        + c.crowd.capacity()
-        + c.far.capacity()
-        + c.spare.capacity()
-}
-
 /// A steady run with a burst now and then (a transaction's outputs, timers that fall due
 /// together): the buffer a burst grew trades places with a slot's at every refill, so
 /// without a bound each burst left one more slot holding a burst's room for good, and a
@@ -240,7 +231,7 @@ fn bursts_do_not_leave_their_room_behind_in_the_slots() {
             // The slots' share (a bucket's usual room each), and a few times the most
             // ever held for the heaps, the bottom, the spare and the burst's own slot.
             let bound = p.c.slots.len() * SLOT_ROOM + 8 * (PENDING + BURST);
-            let room = room(&p.c);
+            let room = p.c.room();
             assert!(
                 room <= bound,
                 "round {round}: room for {room} entries, more than {bound}, for about \
