@@ -106,6 +106,24 @@ fn folding_often_changes_nothing_in_any_shipped_scenario() {
     }
 }
 
+/// Exactly-once with a resequencer: what each application released is kept until its
+/// transaction commits, past the fold, and pruning it asked the ledger about copies
+/// already folded (`ordering.toml` under exactly-once panicked at 100,000 messages). Its
+/// default run, folding at every look, must prune across folds and change nothing.
+#[test]
+fn a_transactional_resequencer_prunes_what_it_released_across_folds() {
+    let text = std::fs::read_to_string(root().join("scenarios/ordering.toml")).expect("readable");
+    let text = text.replace(
+        "delivery = \"at-least-once\"",
+        "delivery = \"exactly-once\"",
+    );
+    assert!(text.contains("exactly-once") && text.contains("resequence = true"));
+    let mut s = parse(&text);
+    // Long enough for the released entries to reach their first prune (1,024).
+    s.duration = s.duration.mul_f64(2.0);
+    same_folded_or_not(&s, "ordering, exactly-once", &[]);
+}
+
 /// A small log scenario: 2,000 messages a second at constant spacing (a fold every 64
 /// messages is every 32ms), two partitions, three consumers; `extra` adds lines.
 fn log_scenario(delivery: &str, extra: &str) -> String {

@@ -378,6 +378,14 @@ impl Ledger {
         self.copies[self.at(id)] & COMMITTED != 0
     }
 
+    /// Whether the side effect can no longer be rolled back: committed, or folded (the
+    /// fold takes only copies that can no longer change). For a table keyed by message
+    /// id that outlives the fold, where `committed` would index below the window.
+    #[must_use]
+    pub fn committed_or_folded(&self, id: u32) -> bool {
+        id < self.base || self.committed(id)
+    }
+
     fn flag(&mut self, id: u32, bit: u8) -> bool {
         let i = self.at(id);
         let c = &mut self.copies[i];

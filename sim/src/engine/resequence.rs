@@ -43,7 +43,10 @@ pub(super) fn resequence_applied(mut c: PatternCtx, g: u32, msg: Msg) {
     let mut due = Vec::new();
     r.applied(msg, &mut due);
     if r.released_len() >= r.prune_at {
-        r.prune(|id| ledger.committed(id));
+        // What a transaction released is kept until it commits, past the fold: the
+        // releasing message may be folded by then (a run of 100,000 messages indexed
+        // below the ledger's window and panicked).
+        r.prune(|id| ledger.committed_or_folded(id));
     }
     release_held(c, g, due);
 }
