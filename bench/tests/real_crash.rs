@@ -211,7 +211,11 @@ fn broker_crash_at_zero_kills_after_the_setup_not_during_it() {
         // A durable queue keeps the persistent messages it confirmed: nothing is lost.
         // A binding declared moments before the kill may not survive it (a CI run saw
         // the queue come back without it); what the broker then returns is unroutable,
-        // and the copies it never queued are dropped as `unbound`, not lost.
+        // and the copies it never queued are dropped as `unbound`, not lost. A message
+        // the broker took before the kill and returned when resent after it (its confirm
+        // was lost with the connection) is unroutable yet processed, so the unroutable
+        // messages are the dropped ones plus at most the processed ones (a CI run saw 431
+        // unroutable, 430 dropped, 1 processed).
         let m = &r.summary.messages;
         assert_eq!(m.lost, 0, "{m:?}");
         let unbound = r.summary.dropped_by_reason.get("unbound").copied();
@@ -221,7 +225,8 @@ fn broker_crash_at_zero_kills_after_the_setup_not_during_it() {
             "{:?}",
             r.summary.dropped_by_reason
         );
-        assert_eq!(m.unroutable, m.dropped, "{m:?}");
+        assert!(m.unroutable >= m.dropped, "{m:?}");
+        assert!(m.unroutable <= m.dropped + m.processed, "{m:?}");
     }
 }
 
