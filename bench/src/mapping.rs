@@ -230,7 +230,12 @@ pub fn check(
                 Some(i),
                 model_key(t),
                 &format!(
-                    "a `{}` topic maps onto {}, not {}: use `--broker {}://127.0.0.1:PORT`",
+                    "{} `{}` topic maps onto {}, not {}: use `--broker {}://127.0.0.1:PORT`",
+                    if model == BrokerModel::Exchange {
+                        "an"
+                    } else {
+                        "a"
+                    },
                     model_name(model),
                     needs.package(),
                     broker.package(),
@@ -508,6 +513,20 @@ mod tests {
         let e = refusal(PUBSUB, BrokerKind::Amqp);
         assert!(e.contains("topic[0]"), "{e}");
         assert!(e.contains("redis://"), "{e}");
+    }
+
+    /// The article reads right for every model (it once said "a `exchange` topic").
+    #[test]
+    fn an_exchange_on_redis_is_an_exchange_topic() {
+        let exchange = PUBSUB
+            .replace("model = \"pubsub\"", "model = \"exchange\"")
+            .replace("name = \"t\"", "name = \"t\"\nexchange = \"fanout\"");
+        let e = refusal(&exchange, BrokerKind::Redis);
+        assert!(
+            e.contains("an `exchange` topic maps onto rabbitmq-server"),
+            "{e}"
+        );
+        assert!(refusal(PUBSUB, BrokerKind::Amqp).contains("a `pubsub` topic"));
     }
 
     /// A queue scenario with a visibility timeout, against Redis: the user named the wrong
