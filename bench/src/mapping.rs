@@ -77,12 +77,13 @@ const EXPECT: &[&str] = &[
     "p999_latency",
 ];
 
-fn model_name(model: BrokerModel) -> &'static str {
+/// A topic of `model`, as a refusal names it: the model's value, with its article.
+fn a_topic_of(model: BrokerModel) -> &'static str {
     match model {
-        BrokerModel::Log => "log",
-        BrokerModel::Queue => "queue",
-        BrokerModel::Exchange => "exchange",
-        BrokerModel::Pubsub => "pubsub",
+        BrokerModel::Log => "a `log` topic",
+        BrokerModel::Queue => "a `queue` topic",
+        BrokerModel::Exchange => "an `exchange` topic",
+        BrokerModel::Pubsub => "a `pubsub` topic",
     }
 }
 
@@ -230,13 +231,8 @@ pub fn check(
                 Some(i),
                 model_key(t),
                 &format!(
-                    "{} `{}` topic maps onto {}, not {}: use `--broker {}://127.0.0.1:PORT`",
-                    if model == BrokerModel::Exchange {
-                        "an"
-                    } else {
-                        "a"
-                    },
-                    model_name(model),
+                    "{} maps onto {}, not {}: use `--broker {}://127.0.0.1:PORT`",
+                    a_topic_of(model),
                     needs.package(),
                     broker.package(),
                     needs.scheme()
