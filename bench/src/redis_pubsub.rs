@@ -233,6 +233,7 @@ fn subscribe(
                 break ("crash", now);
             }
             if ctx.stopped() {
+                ctx.books().still_buffered(g, last_seen);
                 return;
             }
             if let Some(until) = inst.cut_until(now) {
