@@ -16,10 +16,7 @@ use std::time::{Duration, Instant};
 /// calls unroutable.
 #[test]
 fn rabbitmq_topic_exchange_copies_and_unroutable_equal_the_models() {
-    if !have(
-        BrokerKind::Amqp,
-        "rabbitmq_topic_exchange_copies_and_unroutable_equal_the_models",
-    ) {
+    if !have(BrokerKind::Amqp) {
         return;
     }
     let _one = serial();
@@ -53,10 +50,7 @@ fn rabbitmq_topic_exchange_copies_and_unroutable_equal_the_models() {
 /// topic exchange makes is processed, the unroutable ones are the model's, nothing lost.
 #[test]
 fn rabbitmq_topic_routing_on_the_wire_client_loses_nothing() {
-    if !have(
-        BrokerKind::Amqp,
-        "rabbitmq_topic_routing_on_the_wire_client_loses_nothing",
-    ) {
+    if !have(BrokerKind::Amqp) {
         return;
     }
     let _one = serial();
@@ -122,10 +116,7 @@ duration = "500ms"
 /// session loop is theirs in common, the crash's close is each one's own.
 #[test]
 fn rabbitmq_consumer_connection_dropped_under_each_delivery_variant() {
-    if !have(
-        BrokerKind::Amqp,
-        "rabbitmq_consumer_connection_dropped_under_each_delivery_variant",
-    ) {
+    if !have(BrokerKind::Amqp) {
         return;
     }
     let _one = serial();
@@ -198,10 +189,7 @@ reconnect = "300ms"
 /// model; the fast subscriber gets everything.
 #[test]
 fn redis_pubsub_slow_subscriber_is_disconnected_and_its_misses_dropped() {
-    if !have(
-        BrokerKind::Redis,
-        "redis_pubsub_slow_subscriber_is_disconnected_and_its_misses_dropped",
-    ) {
+    if !have(BrokerKind::Redis) {
         return;
     }
     let _one = serial();
@@ -232,10 +220,7 @@ fn redis_pubsub_slow_subscriber_is_disconnected_and_its_misses_dropped() {
 /// A broker killed mid-run gives a partial result, quickly, not a hang.
 #[test]
 fn redis_killed_mid_run_gives_a_partial_result() {
-    if !have(
-        BrokerKind::Redis,
-        "redis_killed_mid_run_gives_a_partial_result",
-    ) {
+    if !have(BrokerKind::Redis) {
         return;
     }
     let _one = serial();
@@ -359,10 +344,7 @@ prefetch = 2
 /// when the queue first fills, a few messages either way.
 #[test]
 fn rabbitmq_max_length_drops_agree_with_the_model() {
-    if !have(
-        BrokerKind::Amqp,
-        "rabbitmq_max_length_drops_agree_with_the_model",
-    ) {
+    if !have(BrokerKind::Amqp) {
         return;
     }
     let _one = serial();
@@ -484,10 +466,7 @@ service_time = "0s"
 /// The probe on Redis pub/sub and Redis Streams (its burst takes the workload's path).
 #[test]
 fn redis_probe_measures_the_per_message_overhead_and_the_model_uses_it() {
-    if !have(
-        BrokerKind::Redis,
-        "redis_probe_measures_the_per_message_overhead_and_the_model_uses_it",
-    ) {
+    if !have(BrokerKind::Redis) {
         return;
     }
     let _one = serial();

@@ -42,10 +42,7 @@ duration = "1s"
 /// complete, with the outage in the result.
 #[test]
 fn rabbitmq_broker_crash_keeps_quorum_queue_messages() {
-    if !have(
-        BrokerKind::Amqp,
-        "rabbitmq_broker_crash_keeps_quorum_queue_messages",
-    ) {
+    if !have(BrokerKind::Amqp) {
         return;
     }
     let _one = serial();
@@ -68,10 +65,7 @@ fn rabbitmq_broker_crash_keeps_quorum_queue_messages() {
 /// while it boots.
 #[test]
 fn rabbitmq_broker_crash_during_the_drain_waits_for_the_restart() {
-    if !have(
-        BrokerKind::Amqp,
-        "rabbitmq_broker_crash_during_the_drain_waits_for_the_restart",
-    ) {
+    if !have(BrokerKind::Amqp) {
         return;
     }
     let _one = serial();
@@ -125,10 +119,7 @@ duration = "1s"
 /// not lost.
 #[test]
 fn redis_broker_crash_loses_what_the_server_held_and_goes_on() {
-    if !have(
-        BrokerKind::Redis,
-        "redis_broker_crash_loses_what_the_server_held_and_goes_on",
-    ) {
+    if !have(BrokerKind::Redis) {
         return;
     }
     let _one = serial();
@@ -164,14 +155,8 @@ fn redis_broker_crash_loses_what_the_server_held_and_goes_on() {
 /// run completes, with its one outage, killed at the start.
 #[test]
 fn broker_crash_at_zero_kills_after_the_setup_not_during_it() {
-    let redis = have(
-        BrokerKind::Redis,
-        "broker_crash_at_zero_kills_after_the_setup_not_during_it",
-    );
-    let amqp = have(
-        BrokerKind::Amqp,
-        "broker_crash_at_zero_kills_after_the_setup_not_during_it",
-    );
+    let redis = have(BrokerKind::Redis);
+    let amqp = have(BrokerKind::Amqp);
     let _one = serial();
     let at_zero = |src: &str| {
         src.replace("at = \"1500ms\"", "at = \"0s\"")
@@ -237,10 +222,7 @@ fn broker_crash_at_zero_kills_after_the_setup_not_during_it() {
 /// after the run's end, so nothing is killed and only the durable publishing is tested.
 #[test]
 fn durable_publishing_counts_what_the_broker_returned_on_both_clients() {
-    if !have(
-        BrokerKind::Amqp,
-        "durable_publishing_counts_what_the_broker_returned_on_both_clients",
-    ) {
+    if !have(BrokerKind::Amqp) {
         return;
     }
     let _one = serial();

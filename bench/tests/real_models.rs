@@ -46,10 +46,7 @@ duration = "1s"
 /// model; exactly once, the idempotency records absorb the replays.
 #[test]
 fn redis_streams_crashed_consumers_pending_entries_are_claimed_and_replayed() {
-    if !have(
-        BrokerKind::Redis,
-        "redis_streams_crashed_consumers_pending_entries_are_claimed_and_replayed",
-    ) {
+    if !have(BrokerKind::Redis) {
         return;
     }
     let _one = serial();
@@ -108,10 +105,7 @@ duration = "1s"
 /// silent member's entries are claimed.
 #[test]
 fn redis_streams_at_most_once_processes_nothing_twice_when_a_partition_moves_back() {
-    if !have(
-        BrokerKind::Redis,
-        "redis_streams_at_most_once_processes_nothing_twice_when_a_partition_moves_back",
-    ) {
+    if !have(BrokerKind::Redis) {
         return;
     }
     let _one = serial();
@@ -168,10 +162,7 @@ rate = 0.05
 /// where the model processed 577 of 617. Now both process about the same.
 #[test]
 fn redis_pubsub_subscriber_retrying_poison_keeps_the_run_going() {
-    if !have(
-        BrokerKind::Redis,
-        "redis_pubsub_subscriber_retrying_poison_keeps_the_run_going",
-    ) {
+    if !have(BrokerKind::Redis) {
         return;
     }
     let _one = serial();
@@ -200,10 +191,7 @@ fn redis_pubsub_subscriber_retrying_poison_keeps_the_run_going() {
 /// buffer, in flight, as the model counts it; the run counted it lost (537 of 617).
 #[test]
 fn redis_pubsub_backlog_left_at_the_drains_end_is_in_flight_not_lost() {
-    if !have(
-        BrokerKind::Redis,
-        "redis_pubsub_backlog_left_at_the_drains_end_is_in_flight_not_lost",
-    ) {
+    if !have(BrokerKind::Redis) {
         return;
     }
     let _one = serial();
@@ -265,10 +253,7 @@ count = 5
 /// clients: each `nack` with requeue is the client's own.
 #[test]
 fn rabbitmq_quorum_queue_dead_letters_poison_after_max_receives() {
-    if !have(
-        BrokerKind::Amqp,
-        "rabbitmq_quorum_queue_dead_letters_poison_after_max_receives",
-    ) {
+    if !have(BrokerKind::Amqp) {
         return;
     }
     let _one = serial();
