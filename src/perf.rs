@@ -137,7 +137,7 @@ pub fn perf(args: &PerfArgs) -> anyhow::Result<ExitCode> {
             } else if row == Row::Scaling {
                 scaling::measure(&exe, args.messages, &mut scaled, progress)?;
             } else {
-                rows.extend(rows::run(&exe, &place.heap_limit(), row, args.messages)?);
+                rows.extend(rows::run(&exe, &place, row, args.messages)?);
             }
         }
         rounds.push(table::Round { heap, rows });

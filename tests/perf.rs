@@ -2,7 +2,7 @@
 //! rows as whole processes and prints their ratios to the anchor and the targets. (SimPy is
 //! left out: it needs PyPI once.)
 
-use crate::support::{mqlab, scratch};
+use crate::support::{mqlab, root, scratch};
 use std::path::Path;
 
 pub(crate) fn perf(extra: &[&str]) -> String {
@@ -127,6 +127,92 @@ fn perf_prints_a_markdown_table_with_the_ratios() {
         "the report names the command that makes it again: {text}"
     );
     assert!(text.contains("mqlab run scenarios/mm1.toml --messages 20000 --json"));
+}
+
+#[test]
+fn perf_runs_a_bare_loop_doing_food_deliverys_fan_out_beside_it() {
+    let v: serde_json::Value =
+        serde_json::from_str(&perf(&["--rows", "food-delivery", "--json"])).expect("JSON");
+    let rows = v["rows"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["row"].as_str().unwrap()).collect();
+    assert_eq!(names, ["food-delivery", "fanout_limit"]);
+    let (food, bare) = (&rows[0], &rows[1]);
+    let n = |r: &serde_json::Value, k: &str| r[k].as_u64().unwrap();
+    // The bare loop runs as many orders, every one to all six groups: three events a
+    // message (its arrival, its append, its acknowledgement) and one a copy.
+    assert_eq!(n(bare, "produced"), 20_000);
+    assert_eq!(n(bare, "processed"), 6 * 20_000);
+    assert_eq!(n(bare, "events"), 9 * 20_000);
+    // mqlab's run of the scenario does at least that much: every copy processed (its
+    // crash loses nothing), and more events (produce timeouts, commits, samples).
+    assert_eq!(n(food, "processed"), 6 * n(food, "produced"));
+    assert!(n(food, "events") > 9 * n(food, "produced"), "{food}");
+    // Beside the targets: what a processed copy costs mqlab against the bare loop, the
+    // ratio of the two rows' copies per second.
+    let beside = v["beside"].as_array().unwrap();
+    let fig = beside
+        .iter()
+        .find(|b| {
+            b["what"]
+                .as_str()
+                .unwrap()
+                .starts_with("food-delivery: cost per processed copy vs fanout_limit")
+        })
+        .unwrap_or_else(|| panic!("no fan-out figure: {beside:?}"));
+    let rate = |r: &serde_json::Value| n(r, "processed") as f64 / r["wall_s"].as_f64().unwrap();
+    assert_eq!(fig["wall"], format!("{:.3}x", rate(bare) / rate(food)));
+}
+
+/// The bare loop is a fair reference only if it does the scenario's work: its copies'
+/// mean latency (fetch hop, queueing and service in six groups) is the scenario's, run
+/// without the crash the loop leaves out.
+#[test]
+fn the_bare_fan_out_loop_queues_as_food_delivery_does() {
+    let dir = scratch("fanout-limit");
+    // Built where `mqlab perf` builds it (a no-op once it has).
+    perf(&["--rows", "food-delivery"]);
+    let bare = std::process::Command::new(root().join("target/anchors/release/fanout_limit"))
+        .args(["--messages", "100000"])
+        .output()
+        .expect("fanout_limit runs");
+    assert!(bare.status.success(), "{bare:?}");
+    let bare: serde_json::Value = serde_json::from_slice(&bare.stdout).expect("its JSON");
+    let text = std::fs::read_to_string(root().join("scenarios/food-delivery.toml")).unwrap();
+    let (head, fault) = text.split_once("[[fault]]").expect("the crash");
+    let (_, rest) = fault.split_once("\n\n").expect("a block");
+    let file = dir.join("food-delivery-without-the-crash.toml");
+    std::fs::write(&file, format!("{head}{rest}")).unwrap();
+    let out = mqlab()
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--messages",
+            "100000",
+            "--json",
+        ])
+        .assert()
+        .success();
+    let run: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert!(
+        run["faults"].as_array().is_none_or(Vec::is_empty),
+        "no crash left"
+    );
+    let groups = run["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 6);
+    let copies: f64 = groups
+        .iter()
+        .map(|g| g["processed"].as_f64().unwrap())
+        .sum();
+    let mean = groups
+        .iter()
+        .map(|g| g["latency_s"]["mean"].as_f64().unwrap() * g["processed"].as_f64().unwrap())
+        .sum::<f64>()
+        / copies;
+    let theirs = bare["mean_latency_s"].as_f64().unwrap();
+    assert!(
+        (theirs / mean - 1.0).abs() < 0.05,
+        "fanout_limit's mean latency {theirs} s against the scenario's {mean} s"
+    );
 }
 
 /// A Markdown file with the report's markers around an old table.

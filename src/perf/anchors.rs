@@ -1,10 +1,12 @@
-//! The two reference programs `mqlab perf` measures mqlab against, built or installed by
-//! the command itself from the copies in `bench/anchors/`: `heap_limit`, a bare
+//! The reference programs `mqlab perf` measures mqlab against, built or installed by the
+//! command itself from the copies in `bench/anchors/`: `heap_limit`, a bare
 //! single-threaded Rust event loop doing the M/M/1 job (the ceiling for an event-driven
 //! design on this machine), and `simpy_mmc.py`, the same model in SimPy 4.1.2 (what most
-//! people would reach for). Both are cached under `target/anchors/`.
+//! people would reach for); beside the food-delivery row, `fanout_limit`, a bare loop
+//! doing that scenario's fan-out. All are cached under `target/anchors/`.
 
 use super::child::{self, Outcome};
+use super::rows::Measured;
 use anyhow::Context;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -40,6 +42,11 @@ impl Place {
         self.cache.join("release").join("heap_limit")
     }
 
+    /// Where fanout_limit's release build lands.
+    pub fn fanout_limit(&self) -> PathBuf {
+        self.cache.join("release").join("fanout_limit")
+    }
+
     pub fn new(root: &Path) -> Self {
         Place {
             sources: root.join("bench").join("anchors"),
@@ -63,7 +70,7 @@ pub const HEAP_LIMIT_ARGS: [&str; 8] = [
 /// Builds heap_limit (a no-op once built) and runs `customers` M/M/1 customers at
 /// utilisation 0.9, as `mm1.toml`.
 pub fn heap_limit(place: &Place, customers: u64) -> anyhow::Result<Anchor> {
-    build_heap_limit(place)?;
+    build(place, "heap_limit")?;
     let (cmd, shown) = heap_limit_mmc(&place.heap_limit(), customers);
     let o = child::measure(cmd)?;
     child::check(&o, "heap_limit", &[0])?;
@@ -84,7 +91,7 @@ pub fn heap_limit_mmc(exe: &Path, customers: u64) -> (Command, String) {
 
 /// heap_limit's `hold` with `pending` events for `events` events: nanoseconds an event.
 pub fn heap_limit_hold(place: &Place, pending: usize, events: u64) -> anyhow::Result<f64> {
-    build_heap_limit(place)?;
+    build(place, "heap_limit")?;
     let mut cmd = Command::new(place.heap_limit());
     cmd.args(["hold", "--pending", &pending.to_string()])
         .args(["--events", &events.to_string()]);
@@ -97,9 +104,38 @@ pub fn heap_limit_hold(place: &Place, pending: usize, events: u64) -> anyhow::Re
         .context("heap_limit hold's output has no `ns_per_event`")
 }
 
-/// Builds heap_limit into the cache (a no-op once built).
-fn build_heap_limit(place: &Place) -> anyhow::Result<()> {
-    let manifest = place.sources.join("heap_limit").join("Cargo.toml");
+/// The row of `fanout_limit`, beside food-delivery's.
+pub const FANOUT_LIMIT: &str = "fanout_limit";
+
+/// Builds fanout_limit (a no-op once built) and runs `messages` of food-delivery's
+/// orders through it: a row like mqlab's, its whole process timed.
+pub fn fanout_limit(place: &Place, messages: u64) -> anyhow::Result<Measured> {
+    build(place, FANOUT_LIMIT)?;
+    let exe = place.fanout_limit();
+    let mut cmd = Command::new(&exe);
+    cmd.args(["--messages", &messages.to_string()]);
+    let o = child::measure(cmd)?;
+    child::check(&o, FANOUT_LIMIT, &[0])?;
+    let v: serde_json::Value = serde_json::from_str(o.stdout.trim())
+        .with_context(|| format!("{FANOUT_LIMIT} printed no JSON: {}", o.stdout.trim()))?;
+    let num = |k: &str| {
+        v[k].as_u64()
+            .with_context(|| format!("{FANOUT_LIMIT}'s output has no `{k}`"))
+    };
+    Ok(Measured {
+        row: FANOUT_LIMIT.to_string(),
+        command: format!("{} --messages {messages}", exe.display()),
+        produced: num("messages")?,
+        processed: num("copies")?,
+        events: num("events")?,
+        wall_s: o.wall_s,
+        peak_mib: o.peak_mib,
+    })
+}
+
+/// Builds the anchor `name` into the cache (a no-op once built).
+fn build(place: &Place, name: &str) -> anyhow::Result<()> {
+    let manifest = place.sources.join(name).join("Cargo.toml");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let built = Command::new(&cargo)
         .args([

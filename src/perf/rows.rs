@@ -16,7 +16,8 @@ pub enum Row {
     Queue,
     /// mm1 on the exchange model.
     Exchange,
-    /// `food-delivery.toml`: six groups, so six copies per message.
+    /// `food-delivery.toml`: six groups, so six copies per message; beside it
+    /// `fanout_limit`, a bare event loop doing the same fan-out.
     FoodDelivery,
     /// 1,000 partitions served by 100 instances.
     #[value(name = "partitions-1000")]
@@ -121,7 +122,7 @@ pub fn scenario(process: &str) -> Option<&'static str> {
 /// and scaling rows, which `hold` and `scaling` measure).
 pub fn run(
     exe: &Path,
-    heap_limit: &Path,
+    place: &super::anchors::Place,
     row: Row,
     messages: u64,
 ) -> anyhow::Result<Vec<Measured>> {
@@ -133,7 +134,11 @@ pub fn run(
         Row::Mm1 => vec![one("mm1", messages)?],
         Row::Queue => vec![one("queue", messages)?],
         Row::Exchange => vec![one("exchange", messages)?],
-        Row::FoodDelivery => vec![one("food-delivery", messages)?],
+        // A bare loop doing its fan-out beside it, in the same round.
+        Row::FoodDelivery => vec![
+            one("food-delivery", messages)?,
+            super::anchors::fanout_limit(place, messages)?,
+        ],
         Row::Partitions1000 => vec![one("partitions-1000", messages)?],
         Row::Keys100k => vec![
             one("keys-100k", messages)?,
@@ -147,7 +152,7 @@ pub fn run(
         Row::Compare => vec![
             sweep(exe, "compare-1-job", messages, 1)?,
             sweep(exe, "compare-2-jobs", messages, 2)?,
-            two_at_once(heap_limit, messages)?,
+            two_at_once(&place.heap_limit(), messages)?,
         ],
         Row::Hold | Row::Scaling => Vec::new(),
     })

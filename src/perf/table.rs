@@ -1,7 +1,7 @@
 //! The issue's targets, judged on one sitting's figures, and the Markdown tables
 //! `mqlab perf` prints (the README's performance table is pasted from them).
 
-use super::anchors::Anchor;
+use super::anchors::{Anchor, FANOUT_LIMIT};
 use super::instructions::{self, Counted, PAIRS};
 use super::rows::Measured;
 use serde::Serialize;
@@ -130,32 +130,49 @@ pub struct Beside {
 }
 
 /// The figures beside the targets that the measured rows can give: the replicated log's
-/// cost per message against mm1's (`counted` and `messages` as for `targets`).
+/// cost per message against mm1's (`counted` and `messages` as for `targets`), and
+/// food-delivery's cost per processed copy against the bare loop doing its fan-out.
 pub fn beside(
     rows: &[Measured],
     rounds: &[Round],
     counted: &[Counted],
     messages: u64,
 ) -> Vec<Beside> {
+    let mut out = Vec::new();
     let (row, base) = ("replicated", "mm1");
     let ratio = |rows: &[Measured]| {
         Some(find(rows, row)?.ns_per_message() / find(rows, base)?.ns_per_message())
     };
-    let Some(wall) = ratio(rows) else {
-        return Vec::new();
+    if let Some(wall) = ratio(rows) {
+        let each: Vec<f64> = rounds.iter().filter_map(|r| ratio(&r.rows)).collect();
+        let instructions = PAIRS
+            .iter()
+            .find(|p| p.row == row && p.base == base)
+            .and_then(|p| p.find(counted, messages))
+            .map(|(r, b)| times_3(r.instructions_per_message / b.instructions_per_message));
+        out.push(Beside {
+            what: format!("replicated log (3 brokers, acks = \"all\"): cost per message vs {base}"),
+            wall: times_3(wall),
+            instructions,
+            each_round: (each.len() > 1).then(|| range(&each, times_3)),
+        });
+    }
+    let per_copy = |rows: &[Measured]| {
+        Some(find(rows, FANOUT_LIMIT)?.copies_per_s() / find(rows, "food-delivery")?.copies_per_s())
     };
-    let each: Vec<f64> = rounds.iter().filter_map(|r| ratio(&r.rows)).collect();
-    let instructions = PAIRS
-        .iter()
-        .find(|p| p.row == row && p.base == base)
-        .and_then(|p| p.find(counted, messages))
-        .map(|(r, b)| times_3(r.instructions_per_message / b.instructions_per_message));
-    vec![Beside {
-        what: format!("replicated log (3 brokers, acks = \"all\"): cost per message vs {base}"),
-        wall: times_3(wall),
-        instructions,
-        each_round: (each.len() > 1).then(|| range(&each, times_3)),
-    }]
+    if let Some(wall) = per_copy(rows) {
+        let each: Vec<f64> = rounds.iter().filter_map(|r| per_copy(&r.rows)).collect();
+        out.push(Beside {
+            what: format!(
+                "food-delivery: cost per processed copy vs {FANOUT_LIMIT} (a bare loop doing \
+                 its fan-out)"
+            ),
+            wall: times_3(wall),
+            instructions: None,
+            each_round: (each.len() > 1).then(|| range(&each, times_3)),
+        });
+    }
+    out
 }
 
 fn find<'a>(rows: &'a [Measured], name: &str) -> Option<&'a Measured> {
