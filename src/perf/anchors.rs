@@ -97,11 +97,11 @@ pub fn heap_limit_hold(place: &Place, pending: usize, events: u64) -> anyhow::Re
         .args(["--events", &events.to_string()]);
     let o = child::measure(cmd)?;
     child::check(&o, "heap_limit hold", &[0])?;
-    let v: serde_json::Value = serde_json::from_str(o.stdout.trim())
-        .with_context(|| format!("heap_limit hold printed no JSON: {}", o.stdout.trim()))?;
-    v["ns_per_event"]
-        .as_f64()
-        .context("heap_limit hold's output has no `ns_per_event`")
+    number(
+        &json_of(&o, "heap_limit hold")?,
+        "heap_limit hold",
+        "ns_per_event",
+    )
 }
 
 /// The row of `fanout_limit`, beside food-delivery's.
@@ -116,12 +116,9 @@ pub fn fanout_limit(place: &Place, messages: u64) -> anyhow::Result<Measured> {
     cmd.args(["--messages", &messages.to_string()]);
     let o = child::measure(cmd)?;
     child::check(&o, FANOUT_LIMIT, &[0])?;
-    let v: serde_json::Value = serde_json::from_str(o.stdout.trim())
-        .with_context(|| format!("{FANOUT_LIMIT} printed no JSON: {}", o.stdout.trim()))?;
-    let num = |k: &str| {
-        v[k].as_u64()
-            .with_context(|| format!("{FANOUT_LIMIT}'s output has no `{k}`"))
-    };
+    let v = json_of(&o, FANOUT_LIMIT)?;
+    // Counts, exact in a double up to 2^53.
+    let num = |k: &str| number(&v, FANOUT_LIMIT, k).map(|x| x as u64);
     Ok(Measured {
         row: FANOUT_LIMIT.to_string(),
         command: format!("{} --messages {messages}", exe.display()),
@@ -197,14 +194,22 @@ pub fn simpy(place: &Place, customers: u64) -> anyhow::Result<Anchor> {
     read(&o, &format!("SimPy {SIMPY}"), shown)
 }
 
+/// The one JSON line anchor `name` printed.
+fn json_of(o: &Outcome, name: &str) -> anyhow::Result<serde_json::Value> {
+    serde_json::from_str(o.stdout.trim())
+        .with_context(|| format!("{name} printed no JSON: {}", o.stdout.trim()))
+}
+
+/// Field `k` of anchor `name`'s JSON `v`, a number.
+fn number(v: &serde_json::Value, name: &str, k: &str) -> anyhow::Result<f64> {
+    v[k].as_f64()
+        .with_context(|| format!("{name}'s output has no `{k}`"))
+}
+
 /// Reads the one JSON line an anchor prints.
 fn read(o: &Outcome, name: &str, command: String) -> anyhow::Result<Anchor> {
-    let v: serde_json::Value = serde_json::from_str(o.stdout.trim())
-        .with_context(|| format!("{name} printed no JSON: {}", o.stdout.trim()))?;
-    let num = |k: &str| {
-        v[k].as_f64()
-            .with_context(|| format!("{name}'s output has no `{k}`"))
-    };
+    let v = json_of(o, name)?;
+    let num = |k: &str| number(&v, name, k);
     Ok(Anchor {
         name: name.to_string(),
         command,
