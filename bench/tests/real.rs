@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{TOPIC_ROUTING, bench, bench_with, have, serial};
+use common::{TOPIC_ROUTING, bench, bench_with, exclusive};
 use mqlab_bench::spawn::SpawnedBroker;
 use mqlab_bench::{AmqpClient, BenchOptions, BrokerKind, BrokerUrl};
 use mqlab_sim::{Delivery, Engine, Scenario};
@@ -16,10 +16,9 @@ use std::time::{Duration, Instant};
 /// calls unroutable.
 #[test]
 fn rabbitmq_topic_exchange_copies_and_unroutable_equal_the_models() {
-    if !have(BrokerKind::Amqp) {
+    let Some(_one) = exclusive(BrokerKind::Amqp) else {
         return;
-    }
-    let _one = serial();
+    };
     // The default client, whatever `MQLAB_AMQP_CLIENT` says.
     let (r, sc) = bench_with(TOPIC_ROUTING, BrokerKind::Amqp, None, None);
     let model = Engine::new(&sc, sc.seed).run();
@@ -50,10 +49,9 @@ fn rabbitmq_topic_exchange_copies_and_unroutable_equal_the_models() {
 /// topic exchange makes is processed, the unroutable ones are the model's, nothing lost.
 #[test]
 fn rabbitmq_topic_routing_on_the_wire_client_loses_nothing() {
-    if !have(BrokerKind::Amqp) {
+    let Some(_one) = exclusive(BrokerKind::Amqp) else {
         return;
-    }
-    let _one = serial();
+    };
     let (r, sc) = bench_with(
         TOPIC_ROUTING,
         BrokerKind::Amqp,
@@ -116,10 +114,9 @@ duration = "500ms"
 /// session loop is theirs in common, the crash's close is each one's own.
 #[test]
 fn rabbitmq_consumer_connection_dropped_under_each_delivery_variant() {
-    if !have(BrokerKind::Amqp) {
+    let Some(_one) = exclusive(BrokerKind::Amqp) else {
         return;
-    }
-    let _one = serial();
+    };
     for client in [AmqpClient::Lapin, AmqpClient::Wire] {
         let run = |d| bench_with(CRASH, BrokerKind::Amqp, Some(d), Some(client)).0;
         let alo = run(Delivery::AtLeastOnce);
@@ -189,10 +186,9 @@ reconnect = "300ms"
 /// model; the fast subscriber gets everything.
 #[test]
 fn redis_pubsub_slow_subscriber_is_disconnected_and_its_misses_dropped() {
-    if !have(BrokerKind::Redis) {
+    let Some(_one) = exclusive(BrokerKind::Redis) else {
         return;
-    }
-    let _one = serial();
+    };
     let (r, sc) = bench(SLOW_SUBSCRIBER, BrokerKind::Redis, None);
     let model = Engine::new(&sc, sc.seed).run();
     let s = &r.summary;
@@ -220,10 +216,9 @@ fn redis_pubsub_slow_subscriber_is_disconnected_and_its_misses_dropped() {
 /// A broker killed mid-run gives a partial result, quickly, not a hang.
 #[test]
 fn redis_killed_mid_run_gives_a_partial_result() {
-    if !have(BrokerKind::Redis) {
+    let Some(_one) = exclusive(BrokerKind::Redis) else {
         return;
-    }
-    let _one = serial();
+    };
     let url = BrokerUrl::parse("redis").unwrap();
     let mut broker = SpawnedBroker::start(&url).expect("redis starts");
     let sc = Scenario::from_toml(SLOW_SUBSCRIBER, "t.toml").unwrap();
@@ -344,10 +339,9 @@ prefetch = 2
 /// when the queue first fills, a few messages either way.
 #[test]
 fn rabbitmq_max_length_drops_agree_with_the_model() {
-    if !have(BrokerKind::Amqp) {
+    let Some(_one) = exclusive(BrokerKind::Amqp) else {
         return;
-    }
-    let _one = serial();
+    };
     for on_full in ["drop-oldest", "reject"] {
         let src = LIMIT.replace("drop-oldest", on_full);
         let (r, sc) = bench(&src, BrokerKind::Amqp, None);
@@ -466,10 +460,9 @@ service_time = "0s"
 /// The probe on Redis pub/sub and Redis Streams (its burst takes the workload's path).
 #[test]
 fn redis_probe_measures_the_per_message_overhead_and_the_model_uses_it() {
-    if !have(BrokerKind::Redis) {
+    let Some(_one) = exclusive(BrokerKind::Redis) else {
         return;
-    }
-    let _one = serial();
+    };
     let (r, sc) = bench(LIGHT, BrokerKind::Redis, None);
     assert_probe_used(&r, &sc);
     assert_group_views(&r, &sc);

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{TOPIC_ROUTING, bench, bench_with, have, serial};
+use common::{TOPIC_ROUTING, bench, bench_with, exclusive, have, serial};
 use mqlab_bench::{AmqpClient, BrokerKind};
 use mqlab_sim::{Delivery, Engine};
 
@@ -42,10 +42,9 @@ duration = "1s"
 /// complete, with the outage in the result.
 #[test]
 fn rabbitmq_broker_crash_keeps_quorum_queue_messages() {
-    if !have(BrokerKind::Amqp) {
+    let Some(_one) = exclusive(BrokerKind::Amqp) else {
         return;
-    }
-    let _one = serial();
+    };
     let (r, _) = bench(QUORUM, BrokerKind::Amqp, Some(Delivery::AtLeastOnce));
     let [o] = r.outages.as_slice() else {
         panic!("one outage: {:?}", r.outages)
@@ -65,10 +64,9 @@ fn rabbitmq_broker_crash_keeps_quorum_queue_messages() {
 /// while it boots.
 #[test]
 fn rabbitmq_broker_crash_during_the_drain_waits_for_the_restart() {
-    if !have(BrokerKind::Amqp) {
+    let Some(_one) = exclusive(BrokerKind::Amqp) else {
         return;
-    }
-    let _one = serial();
+    };
     let src = QUORUM
         .replace("duration = \"4s\"", "duration = \"1s\"")
         .replace("service_time = \"8ms\"", "service_time = \"20ms\"");
@@ -119,10 +117,9 @@ duration = "1s"
 /// not lost.
 #[test]
 fn redis_broker_crash_loses_what_the_server_held_and_goes_on() {
-    if !have(BrokerKind::Redis) {
+    let Some(_one) = exclusive(BrokerKind::Redis) else {
         return;
-    }
-    let _one = serial();
+    };
     let (r, _) = bench(STREAMS, BrokerKind::Redis, Some(Delivery::AtLeastOnce));
     let [o] = r.outages.as_slice() else {
         panic!("one outage: {:?}", r.outages)
@@ -222,10 +219,9 @@ fn broker_crash_at_zero_kills_after_the_setup_not_during_it() {
 /// after the run's end, so nothing is killed and only the durable publishing is tested.
 #[test]
 fn durable_publishing_counts_what_the_broker_returned_on_both_clients() {
-    if !have(BrokerKind::Amqp) {
+    let Some(_one) = exclusive(BrokerKind::Amqp) else {
         return;
-    }
-    let _one = serial();
+    };
     let src = format!(
         "{TOPIC_ROUTING}\n[[fault]]\nat = \"60s\"\nkind = \"broker-crash\"\ntarget = \"broker/0\"\nduration = \"1s\"\n"
     );

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{bench, bench_with, have, serial};
+use common::{bench, bench_with, exclusive};
 use mqlab_bench::{AmqpClient, BrokerKind};
 use mqlab_sim::{Delivery, Engine};
 
@@ -46,10 +46,9 @@ duration = "1s"
 /// model; exactly once, the idempotency records absorb the replays.
 #[test]
 fn redis_streams_crashed_consumers_pending_entries_are_claimed_and_replayed() {
-    if !have(BrokerKind::Redis) {
+    let Some(_one) = exclusive(BrokerKind::Redis) else {
         return;
-    }
-    let _one = serial();
+    };
     let (alo, sc) = bench(STREAM_CRASH, BrokerKind::Redis, Some(Delivery::AtLeastOnce));
     let model = Engine::new(&sc, sc.seed).run();
     let m = &alo.summary.messages;
@@ -105,10 +104,9 @@ duration = "1s"
 /// silent member's entries are claimed.
 #[test]
 fn redis_streams_at_most_once_processes_nothing_twice_when_a_partition_moves_back() {
-    if !have(BrokerKind::Redis) {
+    let Some(_one) = exclusive(BrokerKind::Redis) else {
         return;
-    }
-    let _one = serial();
+    };
     let (r, sc) = bench(
         STREAM_HANDBACK,
         BrokerKind::Redis,
@@ -162,10 +160,9 @@ rate = 0.05
 /// where the model processed 577 of 617. Now both process about the same.
 #[test]
 fn redis_pubsub_subscriber_retrying_poison_keeps_the_run_going() {
-    if !have(BrokerKind::Redis) {
+    let Some(_one) = exclusive(BrokerKind::Redis) else {
         return;
-    }
-    let _one = serial();
+    };
     let (r, sc) = bench(PUBSUB_POISON, BrokerKind::Redis, None);
     let model = Engine::new(&sc, sc.seed).run();
     let (m, want) = (&r.summary.messages, &model.messages);
@@ -191,10 +188,9 @@ fn redis_pubsub_subscriber_retrying_poison_keeps_the_run_going() {
 /// buffer, in flight, as the model counts it; the run counted it lost (537 of 617).
 #[test]
 fn redis_pubsub_backlog_left_at_the_drains_end_is_in_flight_not_lost() {
-    if !have(BrokerKind::Redis) {
+    let Some(_one) = exclusive(BrokerKind::Redis) else {
         return;
-    }
-    let _one = serial();
+    };
     let text = PUBSUB_POISON
         .replace("drain = \"20s\"", "drain = \"2s\"")
         .replace("rate = 0.05", "rate = 1.0\nduration = \"500ms\"");
@@ -253,10 +249,9 @@ count = 5
 /// clients: each `nack` with requeue is the client's own.
 #[test]
 fn rabbitmq_quorum_queue_dead_letters_poison_after_max_receives() {
-    if !have(BrokerKind::Amqp) {
+    let Some(_one) = exclusive(BrokerKind::Amqp) else {
         return;
-    }
-    let _one = serial();
+    };
     for client in [AmqpClient::Lapin, AmqpClient::Wire] {
         let (r, sc) = bench_with(QUORUM_POISON, BrokerKind::Amqp, None, Some(client));
         let model = Engine::new(&sc, sc.seed).run();

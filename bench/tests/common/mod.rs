@@ -61,6 +61,12 @@ pub fn serial() -> MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// The one-at-a-time lock for a test that needs `kind`'s server, or `None` (the test is
+/// skipped, `have` says so) when it is not installed.
+pub fn exclusive(kind: BrokerKind) -> Option<MutexGuard<'static, ()>> {
+    have(kind).then(serial)
+}
+
 /// Whether `kind`'s server is installed; says the test is skipped (or fails under
 /// `MQLAB_REQUIRE_BROKERS=1`) when not, naming it by its thread: the test harness names
 /// each test's thread after the test, so a renamed test cannot skip under its old name.
