@@ -17,15 +17,9 @@ impl Books {
     /// the server or crashed is dropped, with that reason. Any other miss stays lost.
     pub fn settle_gaps(&mut self) {
         for g in 0..self.groups.len() {
-            let t = self.groups[g].topic;
             let gaps = std::mem::take(&mut self.groups[g].gaps);
-            for id in 0..self.groups[g].ledger.len() as u32 {
+            for (id, at) in self.unsettled(g) {
                 let gb = &mut self.groups[g];
-                let at = self.published_ns[t][id as usize];
-                if !gb.ledger.addressed(id) || at == NOT_SENT || gb.ledger.class(id) != Class::Gone
-                {
-                    continue;
-                }
                 if let Some(gap) = gaps.iter().find(|x| x.after < (at, id) && at <= x.until_ns)
                     && gb.ledger.drop_copy(id)
                 {
@@ -37,24 +31,31 @@ impl Books {
         }
     }
 
+    /// Group `g`'s copies of messages sent that no class holds yet (`Gone`), each with its
+    /// publish time.
+    fn unsettled(&self, g: usize) -> Vec<(u32, u64)> {
+        let gb = &self.groups[g];
+        let published = &self.published_ns[gb.topic];
+        (0..gb.ledger.len() as u32)
+            .map(|id| (id, published[id as usize]))
+            .filter(|&(id, at)| {
+                gb.ledger.addressed(id) && at != NOT_SENT && gb.ledger.class(id) == Class::Gone
+            })
+            .collect()
+    }
+
     /// Pub/sub, at the end, group `g`'s subscriber still subscribed: every copy published
     /// from `from` on (publish time and id, the last one it read) that it has not finished
     /// is in its hands or its output buffer, so in flight, as the model counts a backlog
     /// the drain did not clear. Counted lost, a run ending on a backlog disagreed with the
     /// model on every copy of it.
     pub fn still_buffered(&mut self, g: usize, from: (u64, u32)) {
-        let t = self.groups[g].topic;
-        let gb = &mut self.groups[g];
-        for id in 0..gb.ledger.len() as u32 {
-            let at = self.published_ns[t][id as usize];
-            if gb.ledger.addressed(id)
-                && at != NOT_SENT
-                && (at, id) >= from
-                && gb.ledger.class(id) == Class::Gone
-            {
-                gb.in_system.push(id);
-            }
-        }
+        let held = self
+            .unsettled(g)
+            .into_iter()
+            .filter(|&(id, at)| (at, id) >= from);
+        let held: Vec<u32> = held.map(|(id, _)| id).collect();
+        self.groups[g].in_system.extend(held);
     }
 
     fn census(&self, g: &GroupBooks, end: SimTime, duration_s: f64) -> (GroupSummary, u64) {
