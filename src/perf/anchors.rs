@@ -39,12 +39,12 @@ pub struct Place {
 impl Place {
     /// Where heap_limit's release build lands.
     pub fn heap_limit(&self) -> PathBuf {
-        self.cache.join("release").join("heap_limit")
+        self.built("heap_limit")
     }
 
-    /// Where fanout_limit's release build lands.
-    pub fn fanout_limit(&self) -> PathBuf {
-        self.cache.join("release").join("fanout_limit")
+    /// Where the release build of the anchor `name` lands.
+    fn built(&self, name: &str) -> PathBuf {
+        self.cache.join("release").join(name)
     }
 
     pub fn new(root: &Path) -> Self {
@@ -111,7 +111,7 @@ pub const FANOUT_LIMIT: &str = "fanout_limit";
 /// orders through it: a row like mqlab's, its whole process timed.
 pub fn fanout_limit(place: &Place, messages: u64) -> anyhow::Result<Measured> {
     build(place, FANOUT_LIMIT)?;
-    let exe = place.fanout_limit();
+    let exe = place.built(FANOUT_LIMIT);
     let mut cmd = Command::new(&exe);
     cmd.args(["--messages", &messages.to_string()]);
     let o = child::measure(cmd)?;

@@ -140,39 +140,44 @@ pub fn beside(
 ) -> Vec<Beside> {
     let mut out = Vec::new();
     let (row, base) = ("replicated", "mm1");
-    let ratio = |rows: &[Measured]| {
+    let replicated = |rows: &[Measured]| {
         Some(find(rows, row)?.ns_per_message() / find(rows, base)?.ns_per_message())
     };
-    if let Some(wall) = ratio(rows) {
-        let each: Vec<f64> = rounds.iter().filter_map(|r| ratio(&r.rows)).collect();
-        let instructions = PAIRS
+    let what = format!("replicated log (3 brokers, acks = \"all\"): cost per message vs {base}");
+    if let Some(mut b) = figure(what, rows, rounds, replicated) {
+        b.instructions = PAIRS
             .iter()
             .find(|p| p.row == row && p.base == base)
             .and_then(|p| p.find(counted, messages))
             .map(|(r, b)| times_3(r.instructions_per_message / b.instructions_per_message));
-        out.push(Beside {
-            what: format!("replicated log (3 brokers, acks = \"all\"): cost per message vs {base}"),
-            wall: times_3(wall),
-            instructions,
-            each_round: (each.len() > 1).then(|| range(&each, times_3)),
-        });
+        out.push(b);
     }
     let per_copy = |rows: &[Measured]| {
         Some(find(rows, FANOUT_LIMIT)?.copies_per_s() / find(rows, "food-delivery")?.copies_per_s())
     };
-    if let Some(wall) = per_copy(rows) {
-        let each: Vec<f64> = rounds.iter().filter_map(|r| per_copy(&r.rows)).collect();
-        out.push(Beside {
-            what: format!(
-                "food-delivery: cost per processed copy vs {FANOUT_LIMIT} (a bare loop doing \
-                 its fan-out)"
-            ),
-            wall: times_3(wall),
-            instructions: None,
-            each_round: (each.len() > 1).then(|| range(&each, times_3)),
-        });
-    }
+    let what = format!(
+        "food-delivery: cost per processed copy vs {FANOUT_LIMIT} (a bare loop doing its fan-out)"
+    );
+    out.extend(figure(what, rows, rounds, per_copy));
     out
+}
+
+/// The figure `what` beside the targets: `ratio` of the kept rows, with its range over the
+/// rounds; `None` when the rows it needs did not run. Its instructions are the caller's.
+fn figure(
+    what: String,
+    rows: &[Measured],
+    rounds: &[Round],
+    ratio: impl Fn(&[Measured]) -> Option<f64>,
+) -> Option<Beside> {
+    let wall = ratio(rows)?;
+    let each: Vec<f64> = rounds.iter().filter_map(|r| ratio(&r.rows)).collect();
+    Some(Beside {
+        what,
+        wall: times_3(wall),
+        instructions: None,
+        each_round: (each.len() > 1).then(|| range(&each, times_3)),
+    })
 }
 
 fn find<'a>(rows: &'a [Measured], name: &str) -> Option<&'a Measured> {
