@@ -262,6 +262,13 @@ fn subscribe(
                         // Pub/sub keeps nothing to retry from: the subscriber sets a
                         // failed message aside itself, as the model dead-letters it.
                         (_, Outcome::Failed) => ctx.books().dead_letter(g, s.id, ctx.now_ns()),
+                        // A crash in service: nothing keeps the copy to deliver again, so it
+                        // is gone with the subscriber, as the model drops it. Cut by the
+                        // stop, it is in hand at the end (`still_buffered`: in flight).
+                        (_, Outcome::Cut) if !ctx.stopped() => {
+                            ctx.books()
+                                .drop_copy(g, s.id, "subscriber-crashed", ctx.now_ns());
+                        }
                         (_, Outcome::Cut) => {}
                     }
                 }

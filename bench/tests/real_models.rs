@@ -210,6 +210,43 @@ fn redis_pubsub_backlog_left_at_the_drains_end_is_in_flight_not_lost() {
     assert!(r.summary.conservation_ok);
 }
 
+/// A subscriber crashed for good while it serves a copy (it is always busy: 8 ms a
+/// message at 150 a second): pub/sub keeps nothing to deliver again, so that copy is
+/// dropped with the subscriber, `subscriber-crashed`, as the model drops it. The run
+/// counted it lost, at most and at least once alike.
+#[test]
+fn redis_pubsub_copy_in_hand_at_a_crash_is_dropped_not_lost() {
+    let Some(_one) = exclusive(BrokerKind::Redis) else {
+        return;
+    };
+    let text = PUBSUB_POISON.replace(
+        "at = \"500ms\"\nkind = \"poison\"\ntarget = \"p\"\nrate = 0.05",
+        "at = \"2s\"\nkind = \"crash\"\ntarget = \"workers\"",
+    );
+    assert!(text.contains("kind = \"crash\""));
+    let (r, sc) = bench(&text, BrokerKind::Redis, None);
+    let model = Engine::new(&sc, sc.seed).run();
+    let crashed = |by: &std::collections::BTreeMap<String, u64>| {
+        by.get("subscriber-crashed").copied().unwrap_or(0)
+    };
+    assert_eq!(
+        crashed(&model.dropped_by_reason),
+        1,
+        "{:?}",
+        model.dropped_by_reason
+    );
+    assert_eq!(model.messages.lost, 0);
+    let m = &r.summary.messages;
+    assert_eq!(m.lost, 0, "{m:?} {:?}", r.summary.dropped_by_reason);
+    assert_eq!(
+        crashed(&r.summary.dropped_by_reason),
+        1,
+        "{:?}",
+        r.summary.dropped_by_reason
+    );
+    assert!(r.summary.conservation_ok);
+}
+
 /// A RabbitMQ quorum queue per group; five poison messages, each retried once in the
 /// consumer and then returned at once (`on_failure = "requeue"`: `nack` with requeue, in
 /// the model too; the default `wait` would hold each for the 30 s visibility timeout in the
