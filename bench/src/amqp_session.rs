@@ -276,8 +276,9 @@ fn serve<C: ConsumerConn>(
         }
         let (start, outcome) = inst.process(ctx, m.poison);
         match outcome {
-            // Crashed (or stopped) mid-service: the side effect never happened.
-            Outcome::Cut => {
+            // Crashed or stopped mid-service: the side effect never happened, and the
+            // unacknowledged delivery goes back to the queue with the channel.
+            Outcome::Crashed | Outcome::Stopped => {
                 cut = true;
                 continue;
             }

@@ -356,8 +356,13 @@ pub enum Outcome {
     Done,
     /// Every attempt failed (a poison message): the group's `on_failure` decides.
     Failed,
-    /// A crash or the end of the run came first: nothing happened.
-    Cut,
+    /// The instance crashed first: nothing happened, and what becomes of the copy is the
+    /// broker's to say (redelivered, or gone with a subscriber). A variant of its own, so
+    /// no driver can let the census call the copy lost by forgetting it (one did).
+    Crashed,
+    /// The run stopped first: nothing happened, and the copy is in hand at the end (in
+    /// flight, as the model counts a copy in service when the drain ends).
+    Stopped,
 }
 
 fn windows<'a>(sc: &'a Scenario, name: &str, local: u32, kind: FaultKind) -> Vec<&'a FaultConfig> {
@@ -488,7 +493,7 @@ impl Instance {
             let (start, done) = self.serve(ctx);
             let first = *first.get_or_insert(start);
             if !done {
-                return (first, Outcome::Cut);
+                return (first, Self::cut(ctx));
             }
             if !poison {
                 return (first, Outcome::Done);
@@ -496,11 +501,20 @@ impl Instance {
             if attempt < self.max_retries {
                 let delay = self.backoff_ns.saturating_mul(1 << attempt.min(30));
                 if !self.wait(ctx, ctx.now_ns() + delay) {
-                    return (first, Outcome::Cut);
+                    return (first, Self::cut(ctx));
                 }
             }
         }
         (first.unwrap_or(0), Outcome::Failed)
+    }
+
+    /// Why a wait ended early: the stop, or else a crash window opening.
+    fn cut(ctx: &Ctx) -> Outcome {
+        if ctx.stopped() {
+            Outcome::Stopped
+        } else {
+            Outcome::Crashed
+        }
     }
 }
 

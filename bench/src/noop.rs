@@ -5,7 +5,9 @@
 //! client's and the broker's.
 //!
 //! It honours routing (each message goes to the groups the model routes it to) and the
-//! delivery variants' accounting, and nothing else: no limits, no faults, no redelivery.
+//! delivery variants' accounting, and nothing else: no limits, no faults but an instance's
+//! crash window (it takes nothing while down), no redelivery (the copy a crash cuts is
+//! dropped, `consumer-crashed`).
 
 use crate::driver::{self, Ctx, Instance, Outcome, Publisher};
 use crate::schedule::Send;
@@ -100,6 +102,12 @@ fn consume(ctx: &Ctx, queues: &[Queue], mut inst: Instance) {
     let g = inst.group;
     let q = &queues[g];
     while !ctx.stopped() {
+        if inst.crashed(ctx.now_ns()) {
+            // Down: it takes nothing until the window ends (for good, the run's end).
+            let back = inst.next_crash(ctx.now_ns()).map_or(0, |(_, until)| until);
+            ctx.sleep_until(back);
+            continue;
+        }
         let next = {
             let mut items = q
                 .items
@@ -127,7 +135,13 @@ fn consume(ctx: &Ctx, queues: &[Queue], mut inst: Instance) {
                 ctx.books().apply(g, &m, start, ctx.now_ns());
             }
             (_, Outcome::Failed) => ctx.books().dead_letter(g, m.id, ctx.now_ns()),
-            (_, Outcome::Cut) => {}
+            // No redelivery here: the copy is gone with the instance, by name.
+            (_, Outcome::Crashed) => {
+                ctx.books()
+                    .drop_copy(g, m.id, "consumer-crashed", ctx.now_ns());
+            }
+            // In hand at the end: in flight, as the model counts it (it was counted lost).
+            (_, Outcome::Stopped) => ctx.books().groups[g].in_system.push(m.id),
         }
     }
 }

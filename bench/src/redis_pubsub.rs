@@ -263,13 +263,13 @@ fn subscribe(
                         // failed message aside itself, as the model dead-letters it.
                         (_, Outcome::Failed) => ctx.books().dead_letter(g, s.id, ctx.now_ns()),
                         // A crash in service: nothing keeps the copy to deliver again, so it
-                        // is gone with the subscriber, as the model drops it. Cut by the
-                        // stop, it is in hand at the end (`still_buffered`: in flight).
-                        (_, Outcome::Cut) if !ctx.stopped() => {
+                        // is gone with the subscriber, as the model drops it.
+                        (_, Outcome::Crashed) => {
                             ctx.books()
                                 .drop_copy(g, s.id, "subscriber-crashed", ctx.now_ns());
                         }
-                        (_, Outcome::Cut) => {}
+                        // In hand at the end: `still_buffered` counts it in flight.
+                        (_, Outcome::Stopped) => {}
                     }
                 }
                 Err(e) if e.is_timeout() => {}

@@ -526,7 +526,9 @@ fn serve(ctx: &Ctx, inst: &mut Instance, m: &mut Member) -> Result<Option<u64>, 
             m.ack_now(&[(p, id)])?;
         }
         match inst.process(ctx, s.poison) {
-            (_, Outcome::Cut) => continue,
+            // Unacknowledged, the entry stays in the group's pending list: claimed again
+            // after a crash, read as left over after the stop.
+            (_, Outcome::Crashed | Outcome::Stopped) => continue,
             (_, Outcome::Failed) => {
                 // The dead-letter stream, then the entry is done with.
                 let data = wire::encode(&s, ctx.work.payload_bytes[s.producer as usize]);
