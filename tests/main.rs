@@ -14,6 +14,7 @@ mod explore;
 mod fuzz;
 mod idempotence;
 mod invalid;
+mod invariants;
 mod kafka;
 mod merge;
 mod network;

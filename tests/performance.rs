@@ -6,7 +6,8 @@
 //! point 451d720, then refreshed from main at d331d1b (built without this branch) when
 //! main added a report field, its figures unchanged. Refreshed again when the checker gained
 //! its five invariant rows (the expectations list) and `duplicated_by_resend`: trace hash and
-//! every figure unchanged. Floating-point distributions go through the platform math library
+//! every figure unchanged. Its sixth row, `wait_within_sojourn`, added by hand, when waits
+//! came to be recorded with the sojourns: `wait_mean_s` and every other figure unchanged. Floating-point distributions go through the platform math library
 //! (DESIGN.md, "Known pitfalls"), so on another platform the figures may legitimately
 //! differ; regenerate there with `MQLAB_BLESS=1 cargo test --test integration
 //! performance` — but only from an engine known to be behaviour-identical, never to make

@@ -354,6 +354,12 @@ pub struct Instance {
     pub busy_ns: u64,
     /// Copies it processed.
     pub processed: u64,
+    /// The copy in hand's wait: from its arrival to the start of this delivery's first
+    /// attempt. Recorded when the copy's effect is first applied, with its sojourn, so
+    /// the two describe the same copies (recorded at delivery, a copy delivered and
+    /// never applied counted in the one and not the other, and the mean wait came out
+    /// above the mean sojourn).
+    pub wait: SimDuration,
     /// Log: the partitions it owns that may have a message to fetch, and where the next
     /// fetch starts looking (fairness across partitions).
     pub ready: crate::log::Ready,
@@ -387,6 +393,7 @@ impl Instance {
             lean: false,
             busy_ns: 0,
             processed: 0,
+            wait: SimDuration::ZERO,
         }
     }
 
@@ -431,6 +438,7 @@ mod tests {
         let counters = line(offset_of!(Instance, slow));
         assert!(counters > 1);
         assert_eq!(line(offset_of!(Instance, processed) + 7), counters);
+        assert_eq!(line(offset_of!(Instance, wait) + 7), counters);
         // The cursor, the span and the count of looks (the first 24 bytes of `Ready`).
         assert_eq!(line(offset_of!(Instance, ready) + 23), counters);
     }

@@ -196,18 +196,28 @@ impl GroupMetrics {
         self.residence_sum_ns
     }
 
-    /// First processing of a copy started `wait` after it reached the broker.
+    /// A copy's effect was first applied by a delivery whose first attempt started
+    /// `wait` after the copy reached the broker (recorded with its sojourn).
     #[inline]
     pub fn record_wait(&mut self, wait: SimDuration) {
         self.wait_sum_ns += u128::from(wait.0);
         self.wait_n += 1;
     }
 
-    /// First processing of a copy finished `sojourn` after it reached the broker.
+    /// A copy's effect was first applied `sojourn` after it reached the broker.
     #[inline]
     pub fn record_sojourn(&mut self, sojourn: SimDuration) {
         self.sojourn_sum_ns += u128::from(sojourn.0);
         self.sojourn_n += 1;
+    }
+
+    /// Wait and sojourn samples, and their sums in nanoseconds: `(n, sum)` each.
+    #[must_use]
+    pub fn wait_and_sojourn(&self) -> ((u64, u128), (u64, u128)) {
+        (
+            (self.wait_n, self.wait_sum_ns),
+            (self.sojourn_n, self.sojourn_sum_ns),
+        )
     }
 
     /// Mean wait in seconds.

@@ -57,6 +57,10 @@ pub struct Resequencer {
     /// Exactly-once: the held messages each application released, by the releasing
     /// message's id, so that rolling its transaction back holds them again.
     released: Option<BTreeMap<u32, Vec<Msg>>>,
+    /// Each held message's wait (from its arrival to the start of the delivery that was
+    /// held), by id, for its sample when it is applied. Exactly-once keeps a released
+    /// one's until its transaction commits, as `released` does: a rollback holds it again.
+    waits: BTreeMap<u32, SimDuration>,
     /// Exactly-once: prune `released` of committed transactions at this many entries.
     pub prune_at: usize,
     /// The least `prune_at` (`PRUNE_AT`; lowered by the tests that fold often, so that
@@ -99,6 +103,7 @@ impl Resequencer {
             bound: bound.max(1) as usize,
             timeout,
             released: transactional.then(BTreeMap::new),
+            waits: BTreeMap::new(),
             prune_at: PRUNE_AT,
             prune_min: PRUNE_AT,
             timer_armed: false,
@@ -158,10 +163,34 @@ impl Resequencer {
             .unwrap_or_default()
     }
 
+    /// Keeps held message `id`'s wait for its sample (the first hold's, if held again).
+    pub fn keep_wait(&mut self, id: u32, wait: SimDuration) {
+        self.waits.entry(id).or_insert(wait);
+    }
+
+    /// The wait of message `id`, due now: taken, unless a rollback may hold it again.
+    pub fn wait_of(&mut self, id: u32) -> Option<SimDuration> {
+        if self.released.is_some() {
+            self.waits.get(&id).copied()
+        } else {
+            self.waits.remove(&id)
+        }
+    }
+
     /// Exactly-once: forgets what committed transactions released.
     pub fn prune(&mut self, committed: impl Fn(u32) -> bool) {
         if let Some(released) = &mut self.released {
             released.retain(|&id, _| !committed(id));
+            // A wait goes with the last hold or release that may apply its message (its
+            // own id committed says nothing: its partition commits its hold, not the
+            // effect a rollback undoes).
+            let live: std::collections::BTreeSet<u32> = self
+                .held
+                .values()
+                .map(|(m, _)| m.id)
+                .chain(released.values().flatten().map(|m| m.id))
+                .collect();
+            self.waits.retain(|id, _| live.contains(id));
             self.prune_at = (2 * released.len()).max(self.prune_min);
         }
     }

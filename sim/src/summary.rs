@@ -331,11 +331,12 @@ pub struct Series {
 
 /// The built-in invariants every run is checked against, beside conservation and the
 /// delivery guarantees: each is an `expectations` row of this name.
-pub const INVARIANTS: [&str; 5] = [
+pub const INVARIANTS: [&str; 6] = [
     "littles_law",
     "drop_reasons",
     "dropped_never_processed",
     "latency_samples",
+    "wait_within_sojourn",
     "utilization",
 ];
 

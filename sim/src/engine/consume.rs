@@ -8,7 +8,7 @@ use crate::event::Event;
 use crate::message::Msg;
 use crate::scenario::{Delivery, OnFailure};
 use crate::snapshot::LogKind;
-use crate::time::SimTime;
+use crate::time::{SimDuration, SimTime};
 
 impl Engine {
     /// An instance that is up and idle takes its next message, if there is one. Inlined
@@ -59,9 +59,7 @@ impl Engine {
         self.delivered += 1;
         let group = &mut self.groups[g as usize];
         let first = group.ledger.deliver(work.msg.id);
-        if first {
-            group.metrics.record_wait(start.since(work.msg.arrived));
-        }
+        self.instances[i as usize].wait = start.since(work.msg.arrived);
         if self.traced_copy(g, work.msg.id) {
             self.trace_delivered(i, &work, first);
         }
@@ -241,22 +239,24 @@ impl Engine {
             };
         }
         self.instances[i as usize].processed += 1;
-        if self.resequence_holds(g, msg) {
+        let wait = self.instances[i as usize].wait;
+        if self.resequence_holds(g, msg, wait) {
             // Held by the group's resequencer: applied once its predecessors are through.
             if self.traced_copy(g, msg.id) {
                 self.trace_held(g);
             }
             return Effect::Applied;
         }
-        self.apply_copy(g, msg);
+        self.apply_copy(g, msg, Some(wait));
         self.resequence_applied(g, msg);
         Effect::Applied
     }
 
     /// Applies the side effect of group `g`'s copy: counts it processed, duplicated or
-    /// out of order.
+    /// out of order. `wait` is the applying delivery's (`Instance::wait`), sampled with
+    /// the sojourn.
     #[inline]
-    pub(super) fn apply_copy(&mut self, g: u32, msg: Msg) {
+    pub(super) fn apply_copy(&mut self, g: u32, msg: Msg, wait: Option<SimDuration>) {
         let group = &mut self.groups[g as usize];
         match group.ledger.apply(msg.id) {
             1 => {
@@ -291,7 +291,13 @@ impl Engine {
                     self.series.processed();
                     let latency = self.now.since(msg.born).0.max(1);
                     group.metrics.latency.record(latency);
-                    group.metrics.record_sojourn(self.now.since(msg.arrived));
+                    let sojourn = self.now.since(msg.arrived);
+                    // Every application knows its delivery's wait but a held message's
+                    // re-release after a rollback whose wait was pruned, which cannot
+                    // happen: a commit prunes, and a committed release is never undone.
+                    debug_assert!(wait.is_some(), "{}: no wait for {msg:?}", group.name);
+                    group.metrics.record_wait(wait.unwrap_or(sojourn));
+                    group.metrics.record_sojourn(sojourn);
                     self.record_class(msg.producer, latency);
                     self.record_type(msg.producer, latency);
                     if self.pipeline.on {

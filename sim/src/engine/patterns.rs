@@ -285,9 +285,9 @@ impl Engine {
     /// out of line, and a group without one paid about 54 instructions a copy for the two
     /// (food-delivery: 2% of its instructions).
     #[inline(always)]
-    pub(super) fn resequence_holds(&mut self, g: u32, msg: Msg) -> bool {
+    pub(super) fn resequence_holds(&mut self, g: u32, msg: Msg, wait: SimDuration) -> bool {
         self.groups[g as usize].reseq.is_some()
-            && resequence::resequence_holds(self.pattern(), g, msg)
+            && resequence::resequence_holds(self.pattern(), g, msg, wait)
     }
 
     /// `msg` was just applied by group `g` (on every applied copy; see `resequence_holds`).

@@ -53,7 +53,7 @@ use crate::consumer::{Store, Work};
 use crate::event::{Event, Packed};
 use crate::message::Msg;
 use crate::scenario::{Acks, Delivery};
-use crate::time::SimTime;
+use crate::time::{SimDuration, SimTime};
 
 /// The environment variable that forces the generic path.
 pub const FORCE_GENERIC_ENV: &str = "MQLAB_GENERIC_PATH";
@@ -363,11 +363,12 @@ impl Engine {
         let g = inst.group;
         // For a duplicate's cause, as the generic path notes it; without a store there
         // is no dedup step to settle.
+        let wait = inst.wait;
         self.dedup_note(g, &w);
         if self.groups[g as usize].reseq.is_none() {
-            self.plain_apply(g, w.msg);
+            self.plain_apply(g, w.msg, wait);
         } else {
-            self.plain_apply_resequenced(g, w.msg);
+            self.plain_apply_resequenced(g, w.msg, wait);
         }
         self.instances[i as usize].work = None;
         if HOP && self.groups[g as usize].delivery == Delivery::ExactlyOnce {
@@ -384,11 +385,11 @@ impl Engine {
     /// held until its key's predecessors are through, or applied, releasing any held
     /// successors (out of line: only a resequencing group pays for the calls).
     #[inline(never)]
-    fn plain_apply_resequenced(&mut self, g: u32, msg: Msg) {
-        if self.resequence_holds(g, msg) {
+    fn plain_apply_resequenced(&mut self, g: u32, msg: Msg, wait: SimDuration) {
+        if self.resequence_holds(g, msg, wait) {
             return;
         }
-        self.plain_apply(g, msg);
+        self.plain_apply(g, msg, wait);
         self.resequence_applied(g, msg);
     }
 
@@ -399,10 +400,10 @@ impl Engine {
     /// instructions a message more and mm1 23 (all of it is inlined into `run`, where
     /// any change moves register allocation), so the two stay side by side.
     #[inline(always)]
-    fn plain_apply(&mut self, g: u32, msg: Msg) {
+    fn plain_apply(&mut self, g: u32, msg: Msg, wait: SimDuration) {
         let group = &mut self.groups[g as usize];
         let Some(first) = group.ledger.apply_fresh(msg.id) else {
-            self.apply_copy(g, msg);
+            self.apply_copy(g, msg, Some(wait));
             return;
         };
         group.metrics.processed += 1;
@@ -417,6 +418,7 @@ impl Engine {
             self.series.processed();
             let latency = self.now.after(msg.born).0.max(1);
             group.metrics.latency.record(latency);
+            group.metrics.record_wait(wait);
             group.metrics.record_sojourn(self.now.after(msg.arrived));
             // A scenario with faults keeps the latencies outside their windows (before
             // the first one starts, and so on the plain path, all of them).

@@ -13,11 +13,12 @@ use super::patterns::{PatternCtx, PatternView};
 use crate::event::Event;
 use crate::message::Msg;
 use crate::resequencer::Offer;
+use crate::time::SimDuration;
 
 /// True when group `g`'s resequencer holds `msg` instead of letting it apply now. Out
 /// of line: the engine's wrapper asks inline whether the group has a resequencer.
 #[inline(never)]
-pub(super) fn resequence_holds(mut c: PatternCtx, g: u32, msg: Msg) -> bool {
+pub(super) fn resequence_holds(mut c: PatternCtx, g: u32, msg: Msg, wait: SimDuration) -> bool {
     let now = c.now();
     let Some(r) = c.group_mut(g).reseq.as_mut() else {
         return false;
@@ -27,6 +28,7 @@ pub(super) fn resequence_holds(mut c: PatternCtx, g: u32, msg: Msg) -> bool {
     if offer == Offer::Apply {
         return false;
     }
+    r.keep_wait(msg.id, wait);
     arm_gap_timer(c.re(), g);
     release_held(c, g, due);
     true
@@ -142,7 +144,8 @@ fn arm_gap_timer(mut c: PatternCtx, g: u32) {
 /// Applies held messages that are due, in order.
 fn release_held(mut c: PatternCtx, g: u32, due: Vec<Msg>) {
     for m in due {
-        c.apply_copy(g, m);
+        let wait = c.group_mut(g).reseq.as_mut().and_then(|r| r.wait_of(m.id));
+        c.apply_copy(g, m, wait);
     }
 }
 

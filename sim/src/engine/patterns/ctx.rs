@@ -188,8 +188,8 @@ impl<'a> PatternCtx<'a> {
 
     /// Group `g` applies `msg` (its effect happens; a stage publishes its outputs).
     #[inline(always)]
-    pub fn apply_copy(&mut self, g: u32, msg: Msg) {
-        self.e.apply_copy(g, msg);
+    pub fn apply_copy(&mut self, g: u32, msg: Msg, wait: Option<crate::time::SimDuration>) {
+        self.e.apply_copy(g, msg, wait);
     }
 
     /// A stage's input `id` was rolled back: its outputs are undone.

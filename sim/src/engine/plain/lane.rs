@@ -18,7 +18,7 @@ use crate::log::{GroupPartition, Partition, Ranges};
 use crate::message::Msg;
 use crate::metrics::SeriesBuilder;
 use crate::rng::SimRng;
-use crate::time::SimTime;
+use crate::time::{SimDuration, SimTime};
 
 /// A first application's latency, for the fault windows: the message's birth and its
 /// latency in nanoseconds (recorded through the engine, after the parts are given back).
@@ -35,6 +35,7 @@ pub(super) fn apply_first(
     faults: bool,
     now: SimTime,
     msg: &Msg,
+    wait: SimDuration,
 ) -> Option<Window> {
     let first = group.ledger.apply_fresh(msg.id)?;
     group.metrics.processed += 1;
@@ -47,6 +48,7 @@ pub(super) fn apply_first(
         series.processed();
         let latency = now.after(msg.born).0.max(1);
         group.metrics.latency.record(latency);
+        group.metrics.record_wait(wait);
         group.metrics.record_sojourn(now.after(msg.arrived));
         // A scenario with faults keeps the latencies outside their windows (before the
         // first one starts, and so on the plain path, all of them).
@@ -75,7 +77,7 @@ pub(super) fn complete_first(
     now: SimTime,
 ) -> Option<(Work, Window)> {
     let w = inst.work.as_ref().expect("work in hand");
-    let window = apply_first(group, flags, series, faults, now, &w.msg)?;
+    let window = apply_first(group, flags, series, faults, now, &w.msg, inst.wait)?;
     let w = *w;
     inst.busy_ns += now.after(w.started).0;
     inst.processed += 1;
@@ -220,9 +222,8 @@ pub(super) fn begin<const HOP: bool>(
         e.now.max(taken.arrived)
     };
     *e.delivered += 1;
-    if group.ledger.deliver(taken.id) {
-        group.metrics.record_wait(start.after(taken.arrived));
-    }
+    group.ledger.deliver(taken.id);
+    inst.wait = start.after(taken.arrived);
     let service = group.service.sample(&mut inst.rng);
     let held = inst.work.as_mut().expect("work in hand");
     held.dedup = dedup;
