@@ -1,9 +1,9 @@
 //! Generated scenarios: random topologies, delivery variants and fault schedules on which
 //! the engine never panics, time never goes backwards, and every copy is accounted for.
 //! The messaging patterns (spill, resends, resequencer, breaker, request-reply, claim
-//! check, outbox, an idempotent producer with a window, a producer crash) are switched on
-//! at random on top, so that their interactions run too, and so are the consumer's
-//! idempotence modes and the operator's replay and redrive.
+//! check, outbox, an idempotent producer with a window, a producer crash, a group joining
+//! late) are switched on at random on top, so that their interactions run too, and so are
+//! the consumer's idempotence modes and the operator's replay and redrive.
 //! Few shrinking cases here (raise PROPTEST_CASES for a long sweep), and a survey of
 //! 1,500 more without shrinking.
 
@@ -68,7 +68,7 @@ pub(crate) fn shape() -> impl Strategy<Value = Shape> {
             0..4,
         ),
         (
-            prop_oneof![Just(0u32), 0u32..2048],
+            prop_oneof![Just(0u32), 0u32..4096],
             prop::sample::select(vec![
                 "",
                 "none",
@@ -213,6 +213,17 @@ fn patterns(s: &Shape) -> (String, String, String, String) {
             s.commit_ms
         );
         faults += "[[fault]]\nat = \"1200ms\"\nkind = \"crash\"\ntarget = \"g2/0\"\nduration = \"300ms\"\n";
+    }
+    if on(11) && s.model == "log" {
+        // A group joining late, from the latest or the earliest offset, replayed by the
+        // operator after it joined or before: the copies it reads that were made before
+        // it joined, or that landed after, broke three invariants.
+        let reset = if on(5) { "earliest" } else { "latest" };
+        let replay = if on(1) { "1500ms" } else { "600ms" };
+        faults += &format!(
+            "[[consumer]]\ngroup = \"late\"\ntopic = \"t\"\nservice_time = \"exp(300us)\"\ndelivery = \"{}\"\nstart_at = \"1s\"\noffset_reset = \"{reset}\"\n[[fault]]\nat = \"{replay}\"\nkind = \"replay\"\ntarget = \"late\"\n",
+            s.delivery
+        );
     }
     (broker, producer, consumer, faults)
 }

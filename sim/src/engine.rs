@@ -212,6 +212,9 @@ pub struct Engine {
     /// Groups that have not joined their topic yet (`start_at`); while none, a trim has
     /// no skipped copies to account.
     unjoined: usize,
+    /// Some group joins late from the latest offset: a message made before it joined may
+    /// land after, and is then its copy (`address_landed`).
+    late_from_latest: bool,
     /// `drop-oldest`: groups whose copy of the message being appended is refused (their
     /// queue is full of messages consumers hold); set just before that append.
     refused: Vec<u32>,
@@ -310,6 +313,7 @@ impl Engine {
             .unwrap_or(0);
         let (groups, instances) = build::groups(&sc, seed, &mut topics, key_count);
         let unjoined = groups.iter().filter(|g| !g.joined).count();
+        let late_from_latest = groups.iter().any(|g: &Group| !g.receives_now());
         let candidates = groups.iter().any(
             |g: &Group| matches!(&g.store, Store::Log(parts) if !crate::log::Ready::scans(parts.len())),
         );
@@ -372,6 +376,7 @@ impl Engine {
             unpark_due: Vec::new(),
             acks_due: Vec::new(),
             unjoined,
+            late_from_latest,
             pauses: pauses::Pauses::default(),
             refused: Vec::new(),
             overflow: backpressure::OverflowStats::default(),

@@ -171,6 +171,15 @@ impl Ledger {
         self.copies.push(UNADDRESSED);
     }
 
+    /// Makes the placeholder of message `id` a copy: a group that joined from the latest
+    /// offset after the message was made reads it all the same when it lands after the
+    /// join (its start was the log end at the join).
+    #[inline]
+    pub fn address(&mut self, id: u32) {
+        let i = self.at(id);
+        self.copies[i] &= !UNADDRESSED;
+    }
+
     /// Whether message `id` is addressed to this group at all.
     #[must_use]
     #[inline]
@@ -308,13 +317,15 @@ impl Ledger {
         Some(FirstApply { leaves, sampled })
     }
 
-    /// Records a delivery; true the first time.
+    /// Records a delivery; true the first time. What the group was delivered is a copy
+    /// for it (`address`): a replay before a late join from the latest offset moves the
+    /// group back over messages made before it joined.
     #[inline]
     pub fn deliver(&mut self, id: u32) -> bool {
         let i = self.at(id);
         let c = &mut self.copies[i];
         let first = *c & DELIVERED == 0;
-        *c |= DELIVERED;
+        *c = (*c | DELIVERED) & !UNADDRESSED;
         first
     }
 

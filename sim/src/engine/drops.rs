@@ -1,11 +1,12 @@
-//! Why copies were dropped. The reason is kept per copy (one byte, and only for groups
-//! that drop anything), so the summary counts by reason exactly the copies whose final
-//! class is `dropped`: a copy dropped and then processed anyway (a late resend appended
-//! after its producer gave up, say) is processed, not a drop, and the reasons always sum
-//! to `dropped`.
+//! Dropping copies (`drop_copy`, `drop_message`), and why they were dropped. The reason
+//! is kept per copy (one byte, and only for groups that drop anything), so the summary
+//! counts by reason exactly the copies whose final class is `dropped`: a copy dropped and
+//! then processed anyway (a late resend appended after its producer gave up, say) is
+//! processed, not a drop, and the reasons always sum to `dropped`.
 
 use super::Engine;
 use crate::ledger::Class;
+use crate::time::SimTime;
 use std::collections::BTreeMap;
 
 /// Drop reasons by copy.
@@ -119,5 +120,67 @@ impl Engine {
             .filter(|&(_, n)| n > 0)
             .map(|(name, n)| ((*name).to_string(), n))
             .collect()
+    }
+
+    /// Marks every copy of a message dropped; returns how many were newly dropped.
+    /// `arrived` is when it reached the broker, `None` if it never did.
+    pub(super) fn drop_message(
+        &mut self,
+        t: u32,
+        id: u32,
+        arrived: Option<SimTime>,
+        reason: &'static str,
+    ) -> u64 {
+        let groups = self.topics[t as usize].groups.clone();
+        groups
+            .into_iter()
+            .map(|g| u64::from(self.drop_copy(g, id, arrived, reason)))
+            .sum()
+    }
+
+    /// Marks one copy dropped; true when it was not already. `arrived` is when it reached
+    /// the broker; a copy that never did (refused, given up) never counted as in system.
+    pub(super) fn drop_copy(
+        &mut self,
+        g: u32,
+        id: u32,
+        arrived: Option<SimTime>,
+        reason: &'static str,
+    ) -> bool {
+        let group = &mut self.groups[g as usize];
+        // A copy already processed stays processed: discarding it later loses nothing.
+        // A group the message was not routed to has no copy to drop.
+        if !group.ledger.addressed(id)
+            || group.ledger.applied(id) > 0
+            || group.ledger.class(id) == crate::ledger::Class::DeadLettered
+        {
+            return false;
+        }
+        let newly = group.ledger.drop_copy(id);
+        if newly {
+            group.metrics.dropped += 1;
+        }
+        // The broker discarding what it held: the copy leaves the system. A producer
+        // giving up (no `arrived`) drops only provisionally: a send of it still on the
+        // wire may land, and the copy then counts in, to be processed or dropped again
+        // by the broker (which then says why).
+        if let Some(at) = arrived {
+            if !group.ledger.entered(id) {
+                // Dropped by the broker before it counted in: a trim in the append that
+                // brought it, made by a group served before this one's turn (an
+                // at-most-once commit at fetch), skipping it for a group not yet joined.
+                // Finished now, the append neither counts it in nor takes the drop for a
+                // producer's (the copy was counted lost, and in the system).
+                group.ledger.finish(id);
+            } else if group.ledger.finish(id) {
+                let at = self.topics[group.topic as usize].flags.exact(id, at);
+                group.metrics.leave(self.now, at);
+            }
+        }
+        self.drops.record(g, id, reason);
+        if self.traced_copy(g, id) {
+            self.trace_dropped(g, reason);
+        }
+        newly
     }
 }

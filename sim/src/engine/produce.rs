@@ -465,6 +465,7 @@ impl Engine {
         }
         if offset.is_some() {
             self.log_grew(t, partition);
+            self.address_landed(&msg);
             self.replicate_append(t, partition);
             self.expire_retention(t, partition);
         }
@@ -632,60 +633,23 @@ impl Engine {
         }
     }
 
-    /// Marks every copy of a message dropped; returns how many were newly dropped.
-    /// `arrived` is when it reached the broker, `None` if it never did.
-    pub(super) fn drop_message(
-        &mut self,
-        t: u32,
-        id: u32,
-        arrived: Option<SimTime>,
-        reason: &'static str,
-    ) -> u64 {
-        let groups = self.topics[t as usize].groups.clone();
-        groups
-            .into_iter()
-            .map(|g| u64::from(self.drop_copy(g, id, arrived, reason)))
-            .sum()
-    }
-
-    /// Marks one copy dropped; true when it was not already. `arrived` is when it reached
-    /// the broker; a copy that never did (refused, given up) never counted as in system.
-    pub(super) fn drop_copy(
-        &mut self,
-        g: u32,
-        id: u32,
-        arrived: Option<SimTime>,
-        reason: &'static str,
-    ) -> bool {
-        let group = &mut self.groups[g as usize];
-        // A copy already processed stays processed: discarding it later loses nothing.
-        // A group the message was not routed to has no copy to drop.
-        if !group.ledger.addressed(id)
-            || group.ledger.applied(id) > 0
-            || group.ledger.class(id) == crate::ledger::Class::DeadLettered
-        {
-            return false;
+    /// A message made before a group joined from the latest offset that lands after the
+    /// join lies past the group's start, so the group reads it, as a Kafka consumer
+    /// would: its placeholder becomes a copy, before anything of this append (retention)
+    /// may drop it. Left a placeholder, the copy was processed and counted by the live
+    /// figures, yet not by the census (`latency_samples` and `dropped_never_processed`
+    /// failed), or counted in and never out (`littles_law`).
+    fn address_landed(&mut self, msg: &Msg) {
+        if !self.late_from_latest {
+            return;
         }
-        let newly = group.ledger.drop_copy(id);
-        if newly {
-            group.metrics.dropped += 1;
+        let (p, r) = (msg.producer as usize, msg.route as usize);
+        for &g in &self.producers[p].routes[r] {
+            let group = &mut self.groups[g as usize];
+            if group.receives_now() && !group.ledger.addressed(msg.id) {
+                group.ledger.address(msg.id);
+            }
         }
-        // The broker discarding what it held: the copy leaves the system. A producer
-        // giving up (no `arrived`) drops only provisionally: a send of it still on the
-        // wire may land, and the copy then counts in, to be processed or dropped again
-        // by the broker (which then says why).
-        if let Some(at) = arrived
-            && group.ledger.entered(id)
-            && group.ledger.finish(id)
-        {
-            let at = self.topics[group.topic as usize].flags.exact(id, at);
-            group.metrics.leave(self.now, at);
-        }
-        self.drops.record(g, id, reason);
-        if self.traced_copy(g, id) {
-            self.trace_dropped(g, reason);
-        }
-        newly
     }
 
     /// Room appeared in topic `t`: its parked requests go in after the current handler.
