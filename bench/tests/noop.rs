@@ -1,7 +1,10 @@
 //! The in-process no-op broker (`--broker noop`): no server, so these always run. What a
 //! copy cut short becomes is decided by the driver; forgotten, the census calls it lost.
 
-use mqlab_bench::{BenchOptions, BenchResult, BrokerKind, BrokerUrl};
+mod common;
+
+use common::bench_with;
+use mqlab_bench::{BenchResult, BrokerKind};
 use mqlab_sim::{Engine, Scenario};
 
 /// One consumer, always busy: 20 ms a message at 200 a second, so it has a message in
@@ -28,22 +31,9 @@ service_time = "20ms"
 delivery = "at-least-once"
 "#;
 
+/// The workload through the no-op broker (`bench_with` spawns nothing for it).
 fn noop(src: &str) -> (BenchResult, Scenario) {
-    let sc = Scenario::from_toml(src, "test.toml").expect("valid scenario");
-    let opts = BenchOptions {
-        seed: sc.seed,
-        scenario: sc.clone(),
-        source: src.into(),
-        file: "test.toml".into(),
-        broker: BrokerUrl {
-            kind: BrokerKind::Noop,
-            host: String::new(),
-            port: None,
-        },
-        spawn: false,
-        amqp_client: None,
-    };
-    (mqlab_bench::run(&opts).expect("noop runs"), sc)
+    bench_with(src, BrokerKind::Noop, None, None)
 }
 
 /// The copy in service when the drain ends is in flight, as the model counts it; the
