@@ -12,6 +12,7 @@ mod delivery;
 mod determinism;
 mod explore;
 mod fuzz;
+mod generator_coverage;
 mod idempotence;
 mod invalid;
 mod invariants;

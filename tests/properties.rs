@@ -68,7 +68,7 @@ pub(crate) fn shape() -> impl Strategy<Value = Shape> {
             0..4,
         ),
         (
-            prop_oneof![Just(0u32), 0u32..4096],
+            prop_oneof![Just(0u32), 0u32..8192],
             prop::sample::select(vec![
                 "",
                 "none",
@@ -225,6 +225,48 @@ fn patterns(s: &Shape) -> (String, String, String, String) {
             s.delivery
         );
     }
+    if on(12) {
+        // Variety: arrivals, keys, partitioning, resends, lossy requests, failure
+        // handling, assignment and watermarks, each where the model takes it.
+        let k = s.rate + s.service_us;
+        producer += [
+            "arrival = \"poisson\"\n",
+            "arrival = \"bursty\"\nburst_on = \"200ms\"\nburst_off = \"100ms\"\n",
+        ][(k % 2) as usize];
+        producer += "key_distribution = \"zipf\"\nzipf_exponent = 0.9\nretries = 2\n";
+        producer += &format!(
+            "partitioner = \"{}\"\n",
+            ["key", "round-robin", "random"][(k % 3) as usize]
+        );
+        if s.model == "log" {
+            // Before the pipeline's `[[consumer.output]]` table, if there is one.
+            consumer.insert_str(
+                0,
+                &format!(
+                    "assignment = \"{}\"\n",
+                    ["range", "round-robin"][(k % 2) as usize]
+                ),
+            );
+            broker += "min_insync_replicas = 1\nunclean_leader_election = true\nflush_interval = \"5ms\"\n";
+        }
+        if s.model != "pubsub" {
+            let failure = if s.model == "queue" {
+                ["dead-letter", "requeue", "wait"][(k % 3) as usize]
+            } else if s.model == "exchange" {
+                ["dead-letter", "requeue"][(k % 2) as usize]
+            } else {
+                "dead-letter"
+            };
+            consumer.insert_str(0, &format!("on_failure = \"{failure}\"\n"));
+        }
+        if s.on_full == "block" && s.model != "pubsub" {
+            broker += &format!(
+                "high_watermark = {}\nlow_watermark = {}\n",
+                s.capacity / 2 + 1,
+                s.capacity / 4
+            );
+        }
+    }
     (broker, producer, consumer, faults)
 }
 
@@ -263,6 +305,7 @@ pub(crate) fn toml_of(s: &Shape) -> String {
         {}
         [network]
         latency = "{}"
+        {}
         [[topic]]
         name = "t"
         partitions = {}
@@ -307,6 +350,12 @@ pub(crate) fn toml_of(s: &Shape) -> String {
             "0".to_string()
         } else {
             format!("exp({}us)", s.latency_us)
+        },
+        // Lossy requests (the variety bit, `patterns`), where requests travel.
+        if s.extras & (1 << 12) != 0 && s.latency_us > 0 {
+            "loss = 0.01\nduplicate = 0.01"
+        } else {
+            ""
         },
         s.partitions,
         if s.model == "log" && s.rate % 2 == 1 {
