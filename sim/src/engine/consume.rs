@@ -247,7 +247,7 @@ impl Engine {
             }
             return Effect::Applied;
         }
-        self.apply_copy(g, msg, Some(wait));
+        self.apply_copy(g, msg, wait);
         self.resequence_applied(g, msg);
         Effect::Applied
     }
@@ -256,7 +256,7 @@ impl Engine {
     /// out of order. `wait` is the applying delivery's (`Instance::wait`), sampled with
     /// the sojourn.
     #[inline]
-    pub(super) fn apply_copy(&mut self, g: u32, msg: Msg, wait: Option<SimDuration>) {
+    pub(super) fn apply_copy(&mut self, g: u32, msg: Msg, wait: SimDuration) {
         let group = &mut self.groups[g as usize];
         match group.ledger.apply(msg.id) {
             1 => {
@@ -291,13 +291,8 @@ impl Engine {
                     self.series.processed();
                     let latency = self.now.since(msg.born).0.max(1);
                     group.metrics.latency.record(latency);
-                    let sojourn = self.now.since(msg.arrived);
-                    // Every application knows its delivery's wait but a held message's
-                    // re-release after a rollback whose wait was pruned, which cannot
-                    // happen: a commit prunes, and a committed release is never undone.
-                    debug_assert!(wait.is_some(), "{}: no wait for {msg:?}", group.name);
-                    group.metrics.record_wait(wait.unwrap_or(sojourn));
-                    group.metrics.record_sojourn(sojourn);
+                    group.metrics.record_wait(wait);
+                    group.metrics.record_sojourn(self.now.since(msg.arrived));
                     self.record_class(msg.producer, latency);
                     self.record_type(msg.producer, latency);
                     if self.pipeline.on {

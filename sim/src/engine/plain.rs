@@ -403,7 +403,7 @@ impl Engine {
     fn plain_apply(&mut self, g: u32, msg: Msg, wait: SimDuration) {
         let group = &mut self.groups[g as usize];
         let Some(first) = group.ledger.apply_fresh(msg.id) else {
-            self.apply_copy(g, msg, Some(wait));
+            self.apply_copy(g, msg, wait);
             return;
         };
         group.metrics.processed += 1;

@@ -144,8 +144,13 @@ fn arm_gap_timer(mut c: PatternCtx, g: u32) {
 /// Applies held messages that are due, in order.
 fn release_held(mut c: PatternCtx, g: u32, due: Vec<Msg>) {
     for m in due {
-        let wait = c.group_mut(g).reseq.as_mut().and_then(|r| r.wait_of(m.id));
-        c.apply_copy(g, m, wait);
+        let now = c.now();
+        let group = c.group_mut(g);
+        let wait = group.reseq.as_mut().and_then(|r| r.wait_of(m.id));
+        // Every held message's wait is kept until it can no longer be applied: a commit
+        // prunes it, and a committed release is never undone.
+        debug_assert!(wait.is_some(), "{}: no wait for {m:?}", group.name);
+        c.apply_copy(g, m, wait.unwrap_or(now.since(m.arrived)));
     }
 }
 

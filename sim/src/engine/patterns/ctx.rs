@@ -188,7 +188,7 @@ impl<'a> PatternCtx<'a> {
 
     /// Group `g` applies `msg` (its effect happens; a stage publishes its outputs).
     #[inline(always)]
-    pub fn apply_copy(&mut self, g: u32, msg: Msg, wait: Option<crate::time::SimDuration>) {
+    pub fn apply_copy(&mut self, g: u32, msg: Msg, wait: crate::time::SimDuration) {
         self.e.apply_copy(g, msg, wait);
     }
 
