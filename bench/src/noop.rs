@@ -102,10 +102,12 @@ fn consume(ctx: &Ctx, queues: &[Queue], mut inst: Instance) {
     let g = inst.group;
     let q = &queues[g];
     while !ctx.stopped() {
-        if inst.crashed(ctx.now_ns()) {
+        let now = ctx.now_ns();
+        if let Some((at, until)) = inst.next_crash(now)
+            && at <= now
+        {
             // Down: it takes nothing until the window ends (for good, the run's end).
-            let back = inst.next_crash(ctx.now_ns()).map_or(0, |(_, until)| until);
-            ctx.sleep_until(back);
+            ctx.sleep_until(until);
             continue;
         }
         let next = {
