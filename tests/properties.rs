@@ -35,6 +35,13 @@ pub(crate) struct Shape {
     acks_leader: bool,
 }
 
+impl Shape {
+    /// Whether pattern bit `bit` of `extras` is on (see `patterns`).
+    fn on(&self, bit: u32) -> bool {
+        self.extras & (1 << bit) != 0
+    }
+}
+
 pub(crate) fn shape() -> impl Strategy<Value = Shape> {
     (
         prop::sample::select(vec!["log", "queue", "exchange", "pubsub"]),
@@ -140,7 +147,7 @@ fn idempotence(s: &Shape) -> String {
 /// Extra `[broker]`, `[[producer]]` and `[[consumer]]` lines, and faults, for the
 /// patterns `s.extras` switches on where the model has them.
 fn patterns(s: &Shape) -> (String, String, String, String) {
-    let on = |bit: u32| s.extras & (1 << bit) != 0;
+    let on = |bit: u32| s.on(bit);
     let queue_like = matches!(s.model, "queue" | "exchange");
     let (mut broker, mut producer, mut consumer, mut faults) =
         (String::new(), String::new(), String::new(), String::new());
@@ -282,7 +289,7 @@ fn replication(s: &Shape) -> u32 {
 
 pub(crate) fn toml_of(s: &Shape) -> String {
     let (extra_broker, extra_producer, extra_consumer, extra_faults) = patterns(s);
-    let on_full = if s.extras & 1 != 0 && matches!(s.model, "queue" | "exchange") {
+    let on_full = if s.on(0) && matches!(s.model, "queue" | "exchange") {
         "spill"
     } else {
         s.on_full
@@ -352,7 +359,7 @@ pub(crate) fn toml_of(s: &Shape) -> String {
             format!("exp({}us)", s.latency_us)
         },
         // Lossy requests (the variety bit, `patterns`), where requests travel.
-        if s.extras & (1 << 12) != 0 && s.latency_us > 0 {
+        if s.on(12) && s.latency_us > 0 {
             "loss = 0.01\nduplicate = 0.01"
         } else {
             ""
