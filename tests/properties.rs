@@ -390,8 +390,10 @@ pub(crate) fn toml_of(s: &Shape) -> String {
         },
         (s.rate % 3) * 200,
         (s.rate % 2) * 30,
-        extra_consumer,
-        idempotence(s)
+        // The idempotence lines before the extra ones: those may end in a pipeline's
+        // `[[consumer.output]]` table, which would take them as its own.
+        idempotence(s),
+        extra_consumer
     );
     t.push_str(&extra_faults);
     for (at, kind, who, len) in &s.faults {
@@ -488,17 +490,30 @@ proptest! {
         for e in rows {
             prop_assert!(e.ok, "seed={} {}: {}\n{}", seed, e.check, e.actual, text);
         }
-        let transactional = text.contains("idempotence = \"transactional\"");
-        let delivery = if shape.model == "pubsub" { "at-most-once" } else if transactional { "exactly-once" } else { shape.delivery };
-        // A dual write loses events by design; that is its checker's finding, not a bug.
-        let delivery = if text.contains("dual-write") { "at-most-once" } else { delivery };
-        match delivery {
-            "at-least-once" => prop_assert_eq!(m.lost, 0, "seed={}\n{}", seed, text),
-            "exactly-once" => {
-                prop_assert_eq!(m.lost, 0, "seed={}\n{}", seed, text);
-                prop_assert_eq!(m.duplicated, 0, "seed={}\n{}", seed, text);
+        // Each group held to its own variant (a pipeline's second stage and a late group
+        // take theirs, and a transactional consumer's group reads as exactly-once): the
+        // whole run's duplicates once included an at-least-once stage's, which a crash
+        // duplicates by design.
+        // A log broker that flushes every 5 ms and elects an unclean leader (the variety
+        // bit) loses acknowledged writes when one of its brokers crashes or is cut off, by
+        // design: Kafka with `acks = 1` or a lagging replica elected does, and the trace
+        // says `CUT from the log`.
+        let broker_fault = shape.faults.iter().any(|f| f.1.starts_with("broker"));
+        let broker_loses = shape.on(12) && shape.model == "log" && broker_fault;
+        for g in &r.groups {
+            let delivery = if shape.model == "pubsub" || text.contains("dual-write") {
+                // Pub/sub drops for offline subscribers, and a dual write loses events, by
+                // design: the checker's finding, not a bug.
+                "at-most-once"
+            } else {
+                g.delivery.as_str()
+            };
+            if delivery != "at-most-once" && !broker_loses {
+                prop_assert_eq!(g.lost, 0, "seed={} group {}\n{}", seed, g.name, text);
             }
-            _ => {}
+            if delivery == "exactly-once" {
+                prop_assert_eq!(g.duplicated, 0, "seed={} group {}\n{}", seed, g.name, text);
+            }
         }
     }
 }
@@ -517,6 +532,8 @@ fn survey_of_invariants_over_generated_scenarios() {
     let mut runner = TestRunner::deterministic();
     let mut fails: std::collections::BTreeMap<String, (u32, String)> = Default::default();
     let mut reached = Reached::default();
+    // Why the loader refused a generated shape: how many times, and the first seed.
+    let mut refused: std::collections::BTreeMap<String, (u32, u32)> = Default::default();
     let n: u32 = std::env::var("SURVEY")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -524,8 +541,17 @@ fn survey_of_invariants_over_generated_scenarios() {
     for i in 0..n {
         let shape = shape().new_tree(&mut runner).expect("a shape").current();
         let text = toml_of(&shape);
-        let Ok(scenario) = Scenario::from_toml(&text, "generated.toml") else {
-            continue;
+        let scenario = match Scenario::from_toml(&text, "generated.toml") {
+            Ok(scenario) => scenario,
+            Err(e) => {
+                // What the loader said, without the position and the list of what it
+                // expected instead.
+                let text = e.to_string();
+                let why = text.split_once(": ").map_or(&text[..], |(_, why)| why);
+                let why = why.split(", expected").next().unwrap_or(why);
+                refused.entry(why.to_string()).or_insert((0, i)).0 += 1;
+                continue;
+            }
         };
         let mut engine = Engine::new(&scenario, u64::from(i));
         let mut seen = Paths::default();
@@ -565,7 +591,18 @@ fn survey_of_invariants_over_generated_scenarios() {
         println!("== {k}: {count} runs\n{first}\n");
     }
     println!("{reached:?} of {n}");
+    for (why, (count, first)) in &refused {
+        println!("refused at load, {count} (first at seed {first}): {why}");
+    }
     assert!(fails.is_empty(), "{} kinds of failure", fails.len());
+    // A shape the loader refuses is one the invariants never see: the generator's
+    // `idempotence` lines once came after a pipeline's `[[consumer.output]]` table, which
+    // took them as its own, and 263 of 4,000 shapes were refused unnoticed.
+    assert!(
+        refused.is_empty(),
+        "{} generated shapes refused at load",
+        refused.values().map(|r| r.0).sum::<u32>()
+    );
     // The generator reaches every path the engine has, or its invariants say nothing of
     // the one it misses (every generated run was once on an asynchronous network, and
     // every one kept off the plain path by `acks = "all"`).
