@@ -1,6 +1,7 @@
-//! What a log keeps: entries are forgotten behind the slowest joined group's committed
-//! offset (or, with `retention`, once they age out, read or not), and an offset can be
-//! skipped for the groups that had not committed it (retention, `drop-oldest`).
+//! What a log keeps: entries are forgotten behind the slowest committed offset of the groups
+//! that read them, a group yet to join from the earliest offset included (or, with
+//! `retention`, once they age out, read or not), and an offset can be skipped for the
+//! groups that had not committed it (retention, `drop-oldest`).
 
 use super::Engine;
 use crate::consumer::Store;
@@ -23,7 +24,7 @@ impl Engine {
             // are not the slowest group's): nothing to forget, no need to find the slowest.
             return;
         }
-        let (low, slowest) = self.slowest_committed(t, p);
+        let (low, slowest) = self.slowest_committed(t, p, true);
         if let Some(hint) = self.trim_hint.get_mut(at) {
             *hint = slowest;
         }
@@ -42,9 +43,13 @@ impl Engine {
                 if parts.get(p as usize).is_some_and(|gp| gp.committed <= base))
     }
 
-    /// `min_committed`, and the group holding it there (`None`: the log end does).
+    /// `min_committed`, and the group holding it there (`None`: the log end does). With
+    /// `unjoined`, a group yet to join that will read from the earliest offset counts too:
+    /// Kafka keeps a log by its retention, not by who has read it, so such a group finds
+    /// every message still there when it joins (forgotten once the joined groups had
+    /// committed them, they were dropped for it, which no real broker does).
     #[inline]
-    fn slowest_committed(&self, t: u32, p: u32) -> (u64, Option<u32>) {
+    fn slowest_committed(&self, t: u32, p: u32, unjoined: bool) -> (u64, Option<u32>) {
         let topic = &self.topics[t as usize];
         // The log end is the answer without a joined group, and never below a committed
         // offset, so it can start the minimum.
@@ -53,7 +58,7 @@ impl Engine {
         for &g in &topic.groups {
             let group = &self.groups[g as usize];
             if let Store::Log(parts) = &group.store
-                && group.joined
+                && (group.joined || (unjoined && group.receives_now()))
                 && parts[p as usize].committed <= low
             {
                 low = parts[p as usize].committed;
@@ -63,8 +68,10 @@ impl Engine {
         (low, slowest)
     }
 
-    /// Groups that have not joined yet, reading from the earliest offset, lose what is
-    /// forgotten before they join (dropped, `retention`: it was not retained for them).
+    /// Groups that have not joined yet lose what is forgotten before they join (dropped,
+    /// `retention`: it was not retained for them). One reading from the earliest offset
+    /// holds the log back (`slowest_committed`), so only `retention` forgets what it has
+    /// not read.
     fn skip_unjoined_below(&mut self, t: u32, p: u32, low: u64) {
         if self.unjoined == 0 {
             return;
@@ -98,11 +105,11 @@ impl Engine {
     }
 
     /// The slowest joined group's committed offset in partition `p` (the log end if
-    /// none). A group that has not joined yet holds nothing back: it finds what is still
-    /// retained when it joins.
+    /// none): what `capacity` counts from. A group that has not joined yet is no
+    /// consumer a broker could wait for.
     #[inline]
     pub(super) fn min_committed(&self, t: u32, p: u32) -> u64 {
-        self.slowest_committed(t, p).0
+        self.slowest_committed(t, p, false).0
     }
 
     /// Whether a consumer of some group has fetched `offset` of partition `p` and not
