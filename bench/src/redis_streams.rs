@@ -411,6 +411,13 @@ fn consume(
             }
         }
         first.ok();
+        // A group joining late (`start_at`, from the earliest offset: the mapping refuses
+        // the latest) was created at `0` with the others and reads nothing until then. A
+        // stream is never trimmed here, so it finds every entry, as a Kafka group created
+        // then with `auto.offset.reset = earliest` would in a log kept by retention.
+        if !cfg.start_at.is_zero() && !ctx.sleep_until(cfg.start_at.0) {
+            return;
+        }
         let mut m = Member {
             con,
             group: cfg.group.get_ref().clone(),
