@@ -7,7 +7,7 @@ use crate::schedule::{Send, Workload};
 use hdrhistogram::Histogram;
 use mqlab_sim::ledger::{Ledger, MessageFlags};
 use mqlab_sim::metrics::{GroupMetrics, SeriesBuilder, new_histogram};
-use mqlab_sim::scenario::{Delivery, Scenario};
+use mqlab_sim::scenario::{Delivery, OffsetReset, Scenario};
 use mqlab_sim::{SimDuration, SimTime};
 use std::collections::BTreeMap;
 
@@ -94,6 +94,8 @@ pub struct Books {
     /// When the producers stop (ns since start): a group's samples before it are its
     /// throughput while producing, as in the engine.
     pub stop_ns: u64,
+    /// Groups joining late from the latest offset, and what tells their copies apart.
+    pub late: crate::late::LateJoins,
 }
 
 impl Books {
@@ -137,12 +139,18 @@ impl Books {
             .collect();
         let mut flags: Vec<MessageFlags> =
             sc.topics.iter().map(|_| MessageFlags::default()).collect();
+        // A late group from the latest offset has no copy until it joins (`late.rs`).
+        let latest: Vec<bool> = sc
+            .consumers
+            .iter()
+            .map(|c| !c.start_at.is_zero() && c.offset_reset == OffsetReset::Latest)
+            .collect();
         for s in &w.sends {
             flags[s.topic as usize].push();
             let targets = &w.routes[s.producer as usize][s.route as usize];
             for &g in &topic_groups[s.topic as usize] {
                 let gb = &mut groups[g];
-                if targets.contains(&(g as u32)) {
+                if targets.contains(&(g as u32)) && !latest[g] {
                     gb.ledger.push();
                 } else {
                     gb.ledger.push_unaddressed();
@@ -171,6 +179,18 @@ impl Books {
             misrouted: 0,
             partial: None,
             stop_ns: sc.duration.0,
+            late: crate::late::LateJoins {
+                from: vec![None; latest.len()],
+                entry: if latest.contains(&true) {
+                    w.per_topic
+                        .iter()
+                        .map(|&n| vec![None; n as usize])
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+                latest,
+            },
         }
     }
 

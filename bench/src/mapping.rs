@@ -5,7 +5,7 @@
 
 use crate::error::BenchError;
 use crate::url::BrokerKind;
-use mqlab_sim::scenario::{BrokerModel, FaultKind, OffsetReset, OnFull, Overflow, Scenario};
+use mqlab_sim::scenario::{BrokerModel, FaultKind, OnFull, Overflow, Scenario};
 
 /// Keys any mapped scenario may set at the top level.
 const TOP: &[&str] = &[
@@ -450,16 +450,6 @@ fn check_consumers(
                 // The validator allows a log group only `dead-letter`: a stream entry cannot
                 // be put back.
                 c.only(t, "consumer", Some(i), &[CONSUMER, CONSUMER_LOG])?;
-                if !cfg.start_at.is_zero() && cfg.offset_reset == OffsetReset::Latest {
-                    return Err(c.refuse(
-                        "consumer",
-                        Some(i),
-                        "offset_reset",
-                        "not yet supported: a group joining late from the latest offset \
-                         (its copies would be the entries after its XGROUP CREATE at `$`, \
-                         which the driver does not yet tell apart; use \"earliest\")",
-                    ));
-                }
             }
             BrokerModel::Pubsub => {
                 c.only(t, "consumer", Some(i), &[CONSUMER, CONSUMER_PUBSUB])?;
@@ -516,23 +506,22 @@ mod tests {
         assert!(e.contains("not yet supported"), "{e}");
     }
 
-    /// A late group from the earliest offset maps (its consumers wait for `start_at`); from
-    /// the latest, its copies are not yet told apart, so it is refused by key and line.
+    /// A late group maps from either offset (its consumers wait for `start_at`; from the
+    /// latest, the group is created then).
     #[test]
-    fn a_late_group_maps_from_the_earliest_offset_only() {
+    fn a_late_group_maps_from_either_offset() {
         let log = PUBSUB.replace("model = \"pubsub\"", "model = \"log\"");
-        let late = |reset: &str| {
-            format!(
+        for reset in ["earliest", "latest"] {
+            let src = format!(
                 "{log}[[consumer]]\ngroup = \"h\"\ntopic = \"t\"\nstart_at = \"1s\"\n\
                  offset_reset = \"{reset}\"\n"
-            )
-        };
-        let earliest = late("earliest");
-        let sc = Scenario::from_toml(&earliest, "x.toml").expect("valid scenario");
-        assert!(check(&sc, &earliest, "x.toml", BrokerKind::Redis, false).is_ok());
-        let e = refusal(&late("latest"), BrokerKind::Redis);
-        assert!(e.contains("`consumer[1].offset_reset` (line 18)"), "{e}");
-        assert!(e.contains("not yet supported"), "{e}");
+            );
+            let sc = Scenario::from_toml(&src, "x.toml").expect("valid scenario");
+            assert!(
+                check(&sc, &src, "x.toml", BrokerKind::Redis, false).is_ok(),
+                "{reset}"
+            );
+        }
     }
 
     #[test]

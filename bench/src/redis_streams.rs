@@ -100,6 +100,9 @@ struct StreamPublisher {
     client: Client,
     con: Connection,
     streams: Vec<String>,
+    /// Set when a group joins late from the latest offset: each entry's ID is told to the
+    /// books, which compare it with where the group started (`late.rs`).
+    late: Option<Arc<Ctx>>,
 }
 
 impl Publisher for StreamPublisher {
@@ -113,7 +116,18 @@ impl Publisher for StreamPublisher {
                 .arg("m")
                 .arg(payload.as_slice());
         }
-        let _: Vec<Value> = pipe.query(&mut self.con).map_err(|e| e.to_string())?;
+        let ids: Vec<Value> = pipe.query(&mut self.con).map_err(|e| e.to_string())?;
+        if let Some(ctx) = &self.late {
+            let now = ctx.now_ns();
+            let mut books = ctx.books();
+            for ((s, _), id) in batch.iter().zip(&ids) {
+                if let Value::BulkString(id) = id
+                    && let Some(at) = parse_id(id)
+                {
+                    books.appended(s, at, now);
+                }
+            }
+        }
         Ok(vec![true; batch.len()])
     }
 
@@ -149,9 +163,14 @@ fn declare(ctx: &Ctx, admin: &mut Connection) -> Result<(), String> {
 }
 
 /// Every consumer group of topic `t` on each of its streams, reading from the start
-/// (`0`); one that exists already is left as it is.
+/// (`0`); one that exists already is left as it is, and a late group from the latest
+/// offset is created when it joins (`stream_join.rs`).
 fn create_groups(ctx: &Ctx, con: &mut Connection, t: usize) -> Result<(), String> {
-    let groups = ctx.books().topic_groups[t].clone();
+    let groups: Vec<usize> = ctx.books().topic_groups[t].clone();
+    let groups: Vec<usize> = groups
+        .into_iter()
+        .filter(|&g| crate::stream_join::created_with_the_others(ctx, g))
+        .collect();
     for p in 0..partitions(ctx, t) {
         let key = stream(ctx, t, p);
         for &g in &groups {
@@ -212,10 +231,12 @@ pub fn run(ctx: &Arc<Ctx>, client: &Client) -> Result<(), String> {
             );
         let streams = (0..partitions(ctx, t)).map(|q| stream(ctx, t, q)).collect();
         let con = crate::redis_pubsub::connect(client)?;
+        let late = ctx.books().late.any().then(|| Arc::clone(ctx));
         publishers.push(StreamPublisher {
             client: client.clone(),
             con,
             streams,
+            late,
         });
     }
     // Set up: the workload's clock (and its faults') starts now.
@@ -411,12 +432,31 @@ fn consume(
             }
         }
         first.ok();
-        // A group joining late (`start_at`, from the earliest offset: the mapping refuses
-        // the latest) was created at `0` with the others and reads nothing until then. A
-        // stream is never trimmed here, so it finds every entry, as a Kafka group created
-        // then with `auto.offset.reset = earliest` would in a log kept by retention.
+        // A group joining late (`start_at`) reads nothing until then. From the earliest
+        // offset it was created at `0` with the others: a stream is never trimmed here,
+        // so it finds every entry, as a Kafka group created then with
+        // `auto.offset.reset = earliest` would in a log kept by retention. From the latest
+        // it is created now, after the stream's last entry (`stream_join.rs`).
         if !cfg.start_at.is_zero() && !ctx.sleep_until(cfg.start_at.0) {
             return;
+        }
+        if ctx.outages.generation() != era {
+            // The broker restarted while it waited: its connection died with it.
+            continue;
+        }
+        if ctx.books().late.latest[g] {
+            match crate::stream_join::join_latest(ctx, &mut con, g) {
+                Ok(()) => {}
+                Err(_) if ctx.ride_out(era, RIDE_OUT).is_some() => continue,
+                Err(e) => {
+                    ctx.fail(format!(
+                        "consumer {}/{}: {e}",
+                        cfg.group.get_ref(),
+                        inst.local
+                    ));
+                    return;
+                }
+            }
         }
         let mut m = Member {
             con,
@@ -524,7 +564,12 @@ fn serve(ctx: &Ctx, inst: &mut Instance, m: &mut Member) -> Result<Option<u64>, 
             continue;
         };
         ctx.touch();
-        if !ctx.books().delivered(g, &s) {
+        let delivered = {
+            let mut books = ctx.books();
+            books.read_after_join(g, &s, ctx.now_ns());
+            books.delivered(g, &s)
+        };
+        if !delivered {
             m.ack_now(&[(p, id)])?;
             continue;
         }

@@ -1,0 +1,56 @@
+//! A late group from the latest offset joins a Redis Streams log (`late.rs` keeps its
+//! copies apart): at `start_at` it is created on each partition's stream at the ID of the
+//! stream's last entry, so it reads only what comes after, as a Kafka group joining with
+//! `auto.offset.reset = latest` does. The books stay locked across the round trips, so no
+//! producer's entry is counted against a start not yet known: one told of its entry while
+//! the join runs is counted once the join has recorded where the group starts.
+
+use crate::driver::Ctx;
+use crate::redis_streams::{entries, partitions, stream};
+use redis::{Connection, Value};
+
+/// Joins group `g` (once: the first of its instances to come does it for the others).
+pub(crate) fn join_latest(ctx: &Ctx, con: &mut Connection, g: usize) -> Result<(), String> {
+    let mut books = ctx.books();
+    if books.late.from[g].is_some() {
+        return Ok(());
+    }
+    let t = books.groups[g].topic;
+    let name = ctx.sc.consumers[g].group.get_ref();
+    let mut from = Vec::new();
+    for p in 0..partitions(ctx, t) {
+        let key = stream(ctx, t, p);
+        let last: Value = redis::cmd("XREVRANGE")
+            .arg(&key)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query(con)
+            .map_err(|e| format!("XREVRANGE: {e}"))?;
+        let mut got = Vec::new();
+        entries(&last, &mut got);
+        // An empty stream: everything to come is after the join.
+        let at = got.first().map_or((0, 0), |e| e.0);
+        redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(&key)
+            .arg(name)
+            .arg(format!("{}-{}", at.0, at.1))
+            .arg("MKSTREAM")
+            .query::<()>(con)
+            .map_err(|e| format!("XGROUP CREATE: {e}"))?;
+        from.push(at);
+    }
+    books.joined(g, from, ctx.now_ns());
+    Ok(())
+}
+
+/// Whether group `g` is created now, with the others: not a late group from the latest
+/// offset that has not joined yet. After a restart that lost the streams, one that had
+/// joined is created again at `0` like the rest: everything in the new streams came after
+/// its join.
+pub(crate) fn created_with_the_others(ctx: &Ctx, g: usize) -> bool {
+    let books = ctx.books();
+    !books.late.latest[g] || books.late.from[g].is_some()
+}
