@@ -44,6 +44,7 @@ pub use error::BenchError;
 pub use url::{BrokerKind, BrokerUrl};
 
 use mqlab_sim::Scenario;
+use mqlab_sim::scenario::{BrokerModel, FaultKind};
 use mqlab_sim::summary::{Latency, RunSummary};
 use serde::{Deserialize, Serialize};
 use spawn::SpawnedBroker;
@@ -182,7 +183,19 @@ pub fn run(opts: &BenchOptions) -> Result<BenchResult, BenchError> {
         opts.spawn,
     )?;
     let mut spawned = if opts.spawn {
-        Some(SpawnedBroker::start(&opts.broker)?)
+        // A killed Redis keeps its streams as the model's log broker keeps its flushed
+        // log; nothing else a run does needs it on disk.
+        let durable = opts
+            .scenario
+            .faults
+            .iter()
+            .any(|f| *f.kind.get_ref() == FaultKind::BrokerCrash)
+            && opts
+                .scenario
+                .topics
+                .iter()
+                .any(|t| t.model(&opts.scenario.broker) == BrokerModel::Log);
+        Some(SpawnedBroker::start_with(&opts.broker, durable)?)
     } else {
         None
     };

@@ -424,8 +424,9 @@ fn consume(
             Err(e) => return first.failed(ctx, &who, &e),
         };
         if ctx.outages.generation() != era {
-            // A restarted Redis without persistence lost the streams and their groups:
-            // the group again (a producer's XADD may have made the stream already).
+            // A restarted Redis: the groups again, which a Redis without persistence lost
+            // with the streams (a producer's XADD may have made the stream already); one
+            // on its append-only file kept them, and the create finds them there.
             era = ctx.outages.generation();
             if let Err(e) = create_groups(ctx, &mut con, t) {
                 return first.failed(ctx, &who, &e);

@@ -22,6 +22,9 @@ pub struct SpawnedBroker {
     pub port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    /// Redis: written to its append-only file and synced before each reply, so that a
+    /// kill keeps what it acknowledged (`durable`).
+    durable: bool,
 }
 
 /// The command that installs the server binaries (Debian and Ubuntu).
@@ -49,6 +52,17 @@ impl SpawnedBroker {
     /// # Errors
     /// Not installed, or did not come up in time (with the end of its log).
     pub fn start(url: &BrokerUrl) -> Result<SpawnedBroker, BenchError> {
+        SpawnedBroker::start_with(url, false)
+    }
+
+    /// `start`; with `durable`, a Redis that keeps across a kill what it acknowledged
+    /// (`appendonly yes`, `appendfsync always`), as the model's log broker does by
+    /// default (a `flush_interval` of 0: every write flushed). Without it Redis keeps
+    /// nothing on disk, which costs a run that never kills it nothing.
+    ///
+    /// # Errors
+    /// As `start`.
+    pub fn start_with(url: &BrokerUrl, durable: bool) -> Result<SpawnedBroker, BenchError> {
         let kind = url.kind;
         let binary = server_binary(kind).ok_or_else(|| BenchError::NotInstalled {
             what: kind.package().into(),
@@ -66,6 +80,7 @@ impl SpawnedBroker {
             port,
             dir,
             child: None,
+            durable,
         };
         broker.launch(&binary)?;
         broker.wait_ready()?;
@@ -109,7 +124,12 @@ impl SpawnedBroker {
         match self.kind {
             BrokerKind::Redis => {
                 cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-                    .args(["--save", "", "--appendonly", "no"])
+                    .args(["--save", ""])
+                    .args(if self.durable {
+                        ["--appendonly", "yes", "--appendfsync", "always"].as_slice()
+                    } else {
+                        ["--appendonly", "no"].as_slice()
+                    })
                     .arg("--dir")
                     .arg(&self.dir);
             }
