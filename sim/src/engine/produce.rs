@@ -284,14 +284,27 @@ impl Engine {
     pub(super) fn reach_broker(&mut self, p: u32, msg: Msg, partition: u32) {
         let t = self.producers[p as usize].topic;
         if !self.can_write(t, partition) {
-            // No leader, or too few in-sync replicas for acks = all: a retriable error the
-            // producer sees as a timeout.
+            // No leader, or too few in-sync replicas for acks = all: a retriable error.
+            // Without a leader the producer sends again once one is back (Kafka's waits
+            // for a leader in its metadata), else at its timeout.
+            let leaderless = self.topics[t as usize]
+                .partitions
+                .get(partition as usize)
+                .is_some_and(|part| part.replicas.leader.is_none());
+            if leaderless
+                && let Some(req) = self.producers[p as usize].inflight.get(&msg.id)
+                && !req.done
+            {
+                self.leaderless_refused.push((p, msg.id, req.attempt));
+            }
             if self.traced_from(p, msg.id) {
-                self.trace_refused(
-                    p,
-                    partition,
-                    "the partition has no leader, or too few in-sync replicas",
-                );
+                let why = if leaderless {
+                    "the partition has no leader; the producer sends it again once it has \
+                     one, or at its timeout"
+                } else {
+                    "too few in-sync replicas; the producer will see a timeout"
+                };
+                self.trace_refused(p, partition, why);
             }
             return;
         }
@@ -302,7 +315,8 @@ impl Engine {
                 self.trace_refused(
                     p,
                     partition,
-                    "out of sequence (an earlier message of its producer is missing)",
+                    "out of sequence (an earlier message of its producer is missing); the \
+                     producer will see a timeout",
                 );
             }
             return;

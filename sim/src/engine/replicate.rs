@@ -213,6 +213,34 @@ impl Engine {
                 self.start_fetch(t, p, i);
             }
         }
+        self.resend_refused();
+    }
+
+    /// Sends again each request a partition without a leader refused, where the partition
+    /// has a leader now and the producer has a retry left: Kafka's producer learns of the
+    /// failure at once (the error, or the dead connection) and resends once its metadata
+    /// shows a leader, where waiting for `request_timeout` (30 s by default) left what was
+    /// sent during an outage in flight for that long. The rest wait as before.
+    fn resend_refused(&mut self) {
+        let refused = std::mem::take(&mut self.leaderless_refused);
+        for (p, id, attempt) in refused {
+            let prod = &self.producers[p as usize];
+            let Some(req) = prod.inflight.get(&id) else {
+                continue;
+            };
+            if req.done || req.attempt != attempt {
+                continue;
+            }
+            let (t, partition) = (prod.topic, req.partition);
+            if !self.can_write(t, partition) {
+                self.leaderless_refused.push((p, id, attempt));
+                continue;
+            }
+            if u32::from(attempt) < prod.retries {
+                self.send_request(p, id, attempt + 1);
+                self.resend_behind(p, id, partition);
+            }
+        }
     }
 
     fn apply_election(&mut self, t: u32, p: u32, e: Election) {

@@ -81,12 +81,12 @@ impl Engine {
         }
     }
 
-    /// The broker refused a request it cannot take now; the producer sees a timeout.
+    /// The broker refused a request it cannot take now (`why` says what follows).
     #[cold]
     #[inline(never)]
     pub(in crate::engine) fn trace_refused(&mut self, p: u32, partition: u32, why: &str) {
         let t = self.producers[p as usize].topic;
-        let detail = format!("request refused: {why}; the producer will see a timeout");
+        let detail = format!("request refused: {why}");
         self.record_now(self.partition_name(t, partition), "refused", None, detail);
     }
 
