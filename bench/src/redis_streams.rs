@@ -433,31 +433,10 @@ fn consume(
             }
         }
         first.ok();
-        // A group joining late (`start_at`) reads nothing until then. From the earliest
-        // offset it was created at `0` with the others: a stream is never trimmed here,
-        // so it finds every entry, as a Kafka group created then with
-        // `auto.offset.reset = earliest` would in a log kept by retention. From the latest
-        // it is created now, after the stream's last entry (`stream_join.rs`).
-        if !cfg.start_at.is_zero() && !ctx.sleep_until(cfg.start_at.0) {
-            return;
-        }
-        if ctx.outages.generation() != era {
-            // The broker restarted while it waited: its connection died with it.
-            continue;
-        }
-        if ctx.books().late.latest[g] {
-            match crate::stream_join::join_latest(ctx, &mut con, g) {
-                Ok(()) => {}
-                Err(_) if ctx.ride_out(era, RIDE_OUT).is_some() => continue,
-                Err(e) => {
-                    ctx.fail(format!(
-                        "consumer {}/{}: {e}",
-                        cfg.group.get_ref(),
-                        inst.local
-                    ));
-                    return;
-                }
-            }
+        match crate::stream_join::await_join(ctx, &mut con, g, era, &who) {
+            crate::stream_join::AtJoin::Serve => {}
+            crate::stream_join::AtJoin::Reconnect => continue,
+            crate::stream_join::AtJoin::Stop => return,
         }
         let mut m = Member {
             con,
@@ -477,17 +456,11 @@ fn consume(
                 }
             }
             Ok(None) => return,
-            // Killed with the broker: what it held is gone with the server's memory.
+            // Killed with the broker: it connects again once the server is back (what it
+            // held is gone with a server without persistence, or pending in one with it).
             Err(_) if ctx.ride_out(era, RIDE_OUT).is_some() => {}
             Err(_) if ctx.stopped() && ctx.outages.generation() > 0 => return,
-            Err(e) => {
-                ctx.fail(format!(
-                    "consumer {}/{}: {e}",
-                    cfg.group.get_ref(),
-                    inst.local
-                ));
-                return;
-            }
+            Err(e) => return ctx.fail(format!("{who}: {e}")),
         }
     }
 }

@@ -6,11 +6,49 @@
 //! the join runs is counted once the join has recorded where the group starts.
 
 use crate::driver::Ctx;
+use crate::outage::RIDE_OUT;
 use crate::redis_streams::{entries, partitions, stream};
 use redis::{Connection, Value};
 
+/// What a consumer does once its group has joined.
+pub(crate) enum AtJoin {
+    /// Reads.
+    Serve,
+    /// Connects again: the broker restarted while it waited, or during the join.
+    Reconnect,
+    /// Nothing more: the run is over, or the join failed (the run is marked so).
+    Stop,
+}
+
+/// A group joining late (`start_at`) reads nothing until then. From the earliest offset
+/// it was created at `0` with the others: a stream is never trimmed here, so it finds
+/// every entry, as a Kafka group created then with `auto.offset.reset = earliest` would
+/// in a log kept by retention. From the latest it is created now (`join_latest`).
+/// `con` was opened in broker era `era`; `who` names the consumer in an error.
+pub(crate) fn await_join(ctx: &Ctx, con: &mut Connection, g: usize, era: u64, who: &str) -> AtJoin {
+    let start_at = ctx.sc.consumers[g].start_at;
+    if !start_at.is_zero() && !ctx.sleep_until(start_at.0) {
+        return AtJoin::Stop;
+    }
+    if ctx.outages.generation() != era {
+        // The broker restarted while it waited: its connection died with it.
+        return AtJoin::Reconnect;
+    }
+    if ctx.books().late.latest[g] {
+        match join_latest(ctx, con, g) {
+            Ok(()) => {}
+            Err(_) if ctx.ride_out(era, RIDE_OUT).is_some() => return AtJoin::Reconnect,
+            Err(e) => {
+                ctx.fail(format!("{who}: {e}"));
+                return AtJoin::Stop;
+            }
+        }
+    }
+    AtJoin::Serve
+}
+
 /// Joins group `g` (once: the first of its instances to come does it for the others).
-pub(crate) fn join_latest(ctx: &Ctx, con: &mut Connection, g: usize) -> Result<(), String> {
+fn join_latest(ctx: &Ctx, con: &mut Connection, g: usize) -> Result<(), String> {
     let mut books = ctx.books();
     if books.late.from[g].is_some() {
         return Ok(());
