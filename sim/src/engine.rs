@@ -201,10 +201,6 @@ pub struct Engine {
     rebalance_due: Vec<u32>,
     /// Broker nodes that are up.
     nodes_up: Vec<bool>,
-    /// Produce requests a partition without a leader refused: (producer, message,
-    /// attempt). Each is sent again when a broker comes back and its partition has a
-    /// leader (`resend_refused`), or at its timeout if that comes first.
-    leaderless_refused: Vec<(u32, u32, u8)>,
     /// (topic, partition) of every log partition, by global index.
     part_ids: Vec<(u32, u32)>,
     /// Topics where room appeared during this event; their parked requests are appended
@@ -378,7 +374,6 @@ impl Engine {
             log: VecDeque::new(),
             log_total: 0,
             unpark_due: Vec::new(),
-            leaderless_refused: Vec::new(),
             acks_due: Vec::new(),
             unjoined,
             late_from_latest,

@@ -33,6 +33,10 @@ pub struct Inflight {
     pub in_transit: u32,
     /// Acknowledged, refused or given up.
     pub done: bool,
+    /// The current send was refused by a partition without a leader: it goes again when
+    /// a broker comes back and the partition has one (`resend_refused`), or at its
+    /// timeout if that comes first.
+    pub leaderless: bool,
 }
 
 /// One producer's state.

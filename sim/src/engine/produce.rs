@@ -185,6 +185,7 @@ impl Engine {
                     in_transit: 0,
                     // Fire and forget expects no answer.
                     done: self.broker.acks == Acks::None,
+                    leaderless: false,
                 },
             );
             self.sequence(p, id, partition);
@@ -240,6 +241,7 @@ impl Engine {
         let req = prod.inflight.get_mut(&id).expect("request in flight");
         req.in_transit += copies;
         req.attempt = attempt;
+        req.leaderless = false;
         let timeout = prod.request_timeout;
         if copies > 0 {
             prod.link_out = reach;
@@ -292,10 +294,9 @@ impl Engine {
                 .get(partition as usize)
                 .is_some_and(|part| part.replicas.leader.is_none());
             if leaderless
-                && let Some(req) = self.producers[p as usize].inflight.get(&msg.id)
-                && !req.done
+                && let Some(req) = self.producers[p as usize].inflight.get_mut(&msg.id)
             {
-                self.leaderless_refused.push((p, msg.id, req.attempt));
+                req.leaderless = true;
             }
             if self.traced_from(p, msg.id) {
                 let why = if leaderless {

@@ -222,23 +222,25 @@ impl Engine {
     /// shows a leader, where waiting for `request_timeout` (30 s by default) left what was
     /// sent during an outage in flight for that long. The rest wait as before.
     fn resend_refused(&mut self) {
-        let refused = std::mem::take(&mut self.leaderless_refused);
-        for (p, id, attempt) in refused {
+        for p in 0..self.producers.len() as u32 {
             let prod = &self.producers[p as usize];
-            let Some(req) = prod.inflight.get(&id) else {
-                continue;
-            };
-            if req.done || req.attempt != attempt {
-                continue;
-            }
-            let (t, partition) = (prod.topic, req.partition);
-            if !self.can_write(t, partition) {
-                self.leaderless_refused.push((p, id, attempt));
-                continue;
-            }
-            if u32::from(attempt) < prod.retries {
-                self.send_request(p, id, attempt + 1);
-                self.resend_behind(p, id, partition);
+            let refused: Vec<u32> = prod
+                .inflight
+                .iter()
+                .filter(|(_, r)| r.leaderless && !r.done)
+                .map(|(&id, _)| id)
+                .collect();
+            for id in refused {
+                let prod = &self.producers[p as usize];
+                // A resend behind an earlier one in sequence may have sent it already.
+                let Some(req) = prod.inflight.get(&id).filter(|r| r.leaderless) else {
+                    continue;
+                };
+                let (attempt, partition) = (req.attempt, req.partition);
+                if self.can_write(prod.topic, partition) && u32::from(attempt) < prod.retries {
+                    self.send_request(p, id, attempt + 1);
+                    self.resend_behind(p, id, partition);
+                }
             }
         }
     }
