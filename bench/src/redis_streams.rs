@@ -12,6 +12,7 @@
 use crate::driver::{self, Ctx, Instance, Outcome, Publisher};
 use crate::outage::RIDE_OUT;
 use crate::schedule::Send;
+use crate::stream_join::{AtJoin, await_join, create_groups};
 use crate::wire;
 use mqlab_sim::log::assign;
 use mqlab_sim::scenario::Delivery;
@@ -36,7 +37,7 @@ pub(crate) fn parse_id(v: &[u8]) -> Option<EntryId> {
     Some((a.parse().ok()?, b.parse().ok()?))
 }
 
-fn id_arg(id: EntryId) -> String {
+pub(crate) fn id_arg(id: EntryId) -> String {
     format!("{}-{}", id.0, id.1)
 }
 
@@ -54,7 +55,7 @@ pub(crate) fn partitions(ctx: &Ctx, t: usize) -> u32 {
     *ctx.sc.topics[t].partitions.get_ref()
 }
 
-fn redis_err(what: &str) -> impl Fn(redis::RedisError) -> String + '_ {
+pub(crate) fn redis_err(what: &str) -> impl Fn(redis::RedisError) -> String + '_ {
     move |e| format!("{what}: {e}")
 }
 
@@ -158,34 +159,6 @@ fn declare(ctx: &Ctx, admin: &mut Connection) -> Result<(), String> {
             .arg(dead_stream(ctx, g))
             .query::<()>(admin)
             .map_err(redis_err("DEL"))?;
-    }
-    Ok(())
-}
-
-/// Every consumer group of topic `t` on each of its streams, reading from the start
-/// (`0`); one that exists already is left as it is, and a late group from the latest
-/// offset is created when it joins (`stream_join.rs`).
-fn create_groups(ctx: &Ctx, con: &mut Connection, t: usize) -> Result<(), String> {
-    let groups: Vec<usize> = ctx.books().topic_groups[t].clone();
-    let groups: Vec<usize> = groups
-        .into_iter()
-        .filter(|&g| crate::stream_join::created_with_the_others(ctx, g))
-        .collect();
-    for p in 0..partitions(ctx, t) {
-        let key = stream(ctx, t, p);
-        for &g in &groups {
-            let made = redis::cmd("XGROUP")
-                .arg("CREATE")
-                .arg(&key)
-                .arg(ctx.sc.consumers[g].group.get_ref())
-                .arg("0")
-                .arg("MKSTREAM")
-                .query::<()>(con);
-            match made {
-                Err(e) if e.code() == Some("BUSYGROUP") => {}
-                other => other.map_err(redis_err("XGROUP CREATE"))?,
-            }
-        }
     }
     Ok(())
 }
@@ -433,10 +406,10 @@ fn consume(
             }
         }
         first.ok();
-        match crate::stream_join::await_join(ctx, &mut con, g, era, &who) {
-            crate::stream_join::AtJoin::Serve => {}
-            crate::stream_join::AtJoin::Reconnect => continue,
-            crate::stream_join::AtJoin::Stop => return,
+        match await_join(ctx, &mut con, g, era, &who) {
+            AtJoin::Serve => {}
+            AtJoin::Reconnect => continue,
+            AtJoin::Stop => return,
         }
         let mut m = Member {
             con,

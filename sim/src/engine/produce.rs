@@ -293,9 +293,7 @@ impl Engine {
                 .partitions
                 .get(partition as usize)
                 .is_some_and(|part| part.replicas.leader.is_none());
-            if leaderless
-                && let Some(req) = self.producers[p as usize].inflight.get_mut(&msg.id)
-            {
+            if leaderless && let Some(req) = self.producers[p as usize].inflight.get_mut(&msg.id) {
                 req.leaderless = true;
             }
             if self.traced_from(p, msg.id) {
