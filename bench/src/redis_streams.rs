@@ -27,7 +27,7 @@ const BLOCK_MS: u64 = 20;
 const COUNT: usize = 100;
 
 /// A stream entry ID, `ms-seq`, ordered as Redis orders them.
-pub(crate) type EntryId = (u64, u64);
+pub(crate) type EntryId = crate::late::Position;
 /// Entries as read: their ID and the message's payload.
 type Entries = Vec<(EntryId, Vec<u8>)>;
 
