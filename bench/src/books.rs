@@ -143,7 +143,7 @@ impl Books {
         let latest: Vec<bool> = sc
             .consumers
             .iter()
-            .map(|c| !c.start_at.is_zero() && c.offset_reset == OffsetReset::Latest)
+            .map(|c| !c.start_at.get_ref().is_zero() && c.offset_reset == OffsetReset::Latest)
             .collect();
         for s in &w.sends {
             flags[s.topic as usize].push();

@@ -28,7 +28,7 @@ pub(crate) enum AtJoin {
 /// in a log kept by retention. From the latest it is created now (`join_latest`).
 /// `con` was opened in broker era `era`; `who` names the consumer in an error.
 pub(crate) fn await_join(ctx: &Ctx, con: &mut Connection, g: usize, era: u64, who: &str) -> AtJoin {
-    let start_at = ctx.sc.consumers[g].start_at;
+    let start_at = *ctx.sc.consumers[g].start_at.get_ref();
     if !start_at.is_zero() && !ctx.sleep_until(start_at.0) {
         return AtJoin::Stop;
     }

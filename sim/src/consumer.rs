@@ -183,7 +183,7 @@ impl Group {
             empty_receives: 0,
             prefetch: *cfg.prefetch.get_ref(),
             rr: 0,
-            joined: cfg.start_at.is_zero(),
+            joined: cfg.start_at.get_ref().is_zero(),
             offset_reset: cfg.offset_reset,
             subscriber: Subscriber {
                 buffer: *cfg.buffer.get_ref(),

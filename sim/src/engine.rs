@@ -430,7 +430,7 @@ impl Engine {
             self.start_producer(p);
         }
         for g in 0..self.groups.len() {
-            let start_at = self.scenario.consumers[g].start_at;
+            let start_at = *self.scenario.consumers[g].start_at.get_ref();
             if !start_at.is_zero() {
                 self.queue.push(
                     SimTime::ZERO + start_at,

@@ -9,6 +9,9 @@ use toml::Spanned;
 fn one_spanned() -> Spanned<u32> {
     Spanned::new(0..0, 1)
 }
+fn at_the_start() -> Spanned<SimDuration> {
+    Spanned::new(0..0, SimDuration::ZERO)
+}
 fn one_second() -> SimDuration {
     SimDuration::from_secs(1)
 }
@@ -82,8 +85,8 @@ pub struct ConsumerConfig {
     #[serde(default = "default_prefetch")]
     pub prefetch: Spanned<u32>,
     /// Log model: when the group first joins (a new service reading an existing topic).
-    #[serde(default)]
-    pub start_at: SimDuration,
+    #[serde(default = "at_the_start")]
+    pub start_at: Spanned<SimDuration>,
     /// Log model, with `start_at`: where a group with no committed offset starts.
     #[serde(default)]
     pub offset_reset: OffsetReset,

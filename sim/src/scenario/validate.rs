@@ -298,9 +298,9 @@ fn consumer(s: &Scenario, c: &super::ConsumerConfig) -> Result<(), Invalid> {
             "a pub/sub subscriber is one connection (instances = 1); declare one group per subscriber".into(),
         );
     }
-    if !c.start_at.is_zero() && model != BrokerModel::Log {
+    if !c.start_at.get_ref().is_zero() && model != BrokerModel::Log {
         return fail(
-            c.group.span(),
+            c.start_at.span(),
             "`start_at` applies to groups on a log topic".into(),
         );
     }
