@@ -298,3 +298,85 @@ fn sends_refused_by_a_partition_without_a_leader_go_again_when_it_has_one() {
         assert!(r.conservation_ok);
     }
 }
+
+/// Three brokers, three replicas, `min_insync_replicas = 2` and `acks = "all"`; brokers 1
+/// and 2 down from 2.5 s to 2.8 s: every partition is led by broker 0 alone, and each
+/// send meanwhile is refused with Kafka's NOT_ENOUGH_REPLICAS. The producer hears the
+/// error at once and its retries go in as soon as a follower is back in the ISR, so the
+/// worst latency is the outage and a catch-up, not `request_timeout` (30 s by default,
+/// after which the sends of the outage were still in flight at the end of a 10 s drain).
+/// The followers come back with the whole log, so it is their fetch with nothing to copy
+/// that puts them back in the ISR: they once waited for an append, which the short ISR
+/// refused, and the partitions stayed unwritable for good (with a 100 ms timeout, 136
+/// messages given up). The send that broker 2's crash cut from partition 2's log, its
+/// answer pending, goes again too, as the producer hears at once that its leader went.
+/// With a 100 ms timeout and three retries the timeouts resend first, and a send whose
+/// retries all fall in the outage is given up (`producer-gave-up`), as the timeout says.
+#[test]
+fn sends_refused_for_too_few_in_sync_replicas_go_again_when_the_isr_is_whole() {
+    let text = |timeout: &str| {
+        format!(
+            r#"
+            name = "isr-short"
+            seed = 5
+            duration = "3s"
+            drain = "10s"
+            [broker]
+            model = "log"
+            nodes = 3
+            replication = 3
+            min_insync_replicas = 2
+            acks = "all"
+            [[topic]]
+            name = "orders"
+            partitions = 3
+            [[producer]]
+            name = "p"
+            topic = "orders"
+            rate = 300
+            keys = 20
+            {timeout}
+            [[consumer]]
+            group = "billing"
+            topic = "orders"
+            instances = 2
+            service_time = "exp(1ms)"
+            commit_interval = "200ms"
+            [[fault]]
+            at = "2500ms"
+            kind = "broker-crash"
+            target = "broker/1"
+            duration = "300ms"
+            [[fault]]
+            at = "2500ms"
+            kind = "broker-crash"
+            target = "broker/2"
+            duration = "300ms"
+            "#
+        )
+    };
+    let r = run_with(&parse(&text("")), Delivery::AtLeastOnce, 5);
+    let m = r.messages;
+    assert_eq!((m.in_flight, m.lost, m.dropped), (0, 0, 0), "{m:?}");
+    assert_eq!((m.processed, m.acked), (m.copies, m.produced), "{m:?}");
+    // The outage's 300 ms, a follower's fetch (1 ms by default) and a service time.
+    assert!(r.latency_s.max < 0.35, "{:?}", r.latency_s);
+    assert!(r.conservation_ok);
+
+    let r = run_with(
+        &parse(&text("request_timeout = \"100ms\"")),
+        Delivery::AtLeastOnce,
+        5,
+    );
+    let m = r.messages;
+    assert_eq!((m.in_flight, m.lost), (0, 0), "{m:?}");
+    assert_eq!(m.processed + m.dropped, m.copies, "{m:?}");
+    // Only sends of the outage's first retry-spans can run out of retries.
+    assert!(m.dropped < m.produced / 100, "{m:?}");
+    let reasons: Vec<&str> = r.dropped_by_reason.keys().map(String::as_str).collect();
+    assert!(
+        m.dropped == 0 || reasons == ["producer-gave-up"],
+        "{reasons:?}"
+    );
+    assert!(r.conservation_ok);
+}

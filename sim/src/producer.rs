@@ -33,10 +33,11 @@ pub struct Inflight {
     pub in_transit: u32,
     /// Acknowledged, refused or given up.
     pub done: bool,
-    /// The current send was refused by a partition without a leader: it goes again when
-    /// a broker comes back and the partition has one (`resend_refused`), or at its
+    /// The current send was refused with a retriable error, the partition having no leader
+    /// or too few in-sync replicas for `acks = all`: it goes again as soon as the partition
+    /// can take it (`resend_refused`: a broker back, a follower back in the ISR), or at its
     /// timeout if that comes first.
-    pub leaderless: bool,
+    pub refused: bool,
 }
 
 /// One producer's state.

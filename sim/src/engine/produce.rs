@@ -185,7 +185,7 @@ impl Engine {
                     in_transit: 0,
                     // Fire and forget expects no answer.
                     done: self.broker.acks == Acks::None,
-                    leaderless: false,
+                    refused: false,
                 },
             );
             self.sequence(p, id, partition);
@@ -241,7 +241,7 @@ impl Engine {
         let req = prod.inflight.get_mut(&id).expect("request in flight");
         req.in_transit += copies;
         req.attempt = attempt;
-        req.leaderless = false;
+        req.refused = false;
         let timeout = prod.request_timeout;
         if copies > 0 {
             prod.link_out = reach;
@@ -286,22 +286,24 @@ impl Engine {
     pub(super) fn reach_broker(&mut self, p: u32, msg: Msg, partition: u32) {
         let t = self.producers[p as usize].topic;
         if !self.can_write(t, partition) {
-            // No leader, or too few in-sync replicas for acks = all: a retriable error.
-            // Without a leader the producer sends again once one is back (Kafka's waits
-            // for a leader in its metadata), else at its timeout.
+            // No leader, or too few in-sync replicas for acks = all: a retriable error
+            // (Kafka's NOT_LEADER_OR_FOLLOWER, NOT_ENOUGH_REPLICAS), which the producer
+            // hears at once and answers by sending again as soon as its metadata shows a
+            // leader or its retries find the ISR whole (else at its timeout).
             let leaderless = self.topics[t as usize]
                 .partitions
                 .get(partition as usize)
                 .is_some_and(|part| part.replicas.leader.is_none());
-            if leaderless && let Some(req) = self.producers[p as usize].inflight.get_mut(&msg.id) {
-                req.leaderless = true;
+            if let Some(req) = self.producers[p as usize].inflight.get_mut(&msg.id) {
+                req.refused = true;
             }
             if self.traced_from(p, msg.id) {
                 let why = if leaderless {
                     "the partition has no leader; the producer sends it again once it has \
                      one, or at its timeout"
                 } else {
-                    "too few in-sync replicas; the producer will see a timeout"
+                    "too few in-sync replicas; the producer sends it again once enough are \
+                     back in sync, or at its timeout"
                 };
                 self.trace_refused(p, partition, why);
             }

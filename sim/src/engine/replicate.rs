@@ -44,10 +44,14 @@ impl Engine {
         let part = &mut self.topics[t as usize].partitions[p as usize];
         let (end, leader) = (part.end, part.replicas.leader);
         let r = &mut part.replicas.replicas[i];
+        // A follower out of the ISR fetches even with nothing to copy: its fetch is how
+        // it rejoins (Kafka's followers fetch all the time). Else one back from a crash
+        // with the whole log waited for an append that `acks = "all"` refused for want of
+        // it, and the partition stayed unwritable for the rest of the run.
         if leader == Some(i)
             || leader.is_none()
             || r.fetching
-            || r.leo >= end
+            || (r.leo >= end && r.in_sync)
             || !self.nodes_up[r.node as usize]
         {
             return;
@@ -95,8 +99,17 @@ impl Engine {
             self.trace_replicated(t, p, i, end);
         }
         if grew {
-            // Enough in-sync replicas again for `acks = all`: parked requests may go in.
+            // Enough in-sync replicas again for `acks = all`: parked requests may go in,
+            // and refused ones go again.
             self.unpark_soon(t);
+            if self.broker.acks == Acks::All
+                && self.topics[t as usize].partitions[p as usize]
+                    .replicas
+                    .isr_size()
+                    == self.broker.min_insync
+            {
+                self.resend_refused();
+            }
         }
         self.advance_hw(t, p, true);
         self.start_fetch(t, p, i as usize);
@@ -216,24 +229,25 @@ impl Engine {
         self.resend_refused();
     }
 
-    /// Sends again each request a partition without a leader refused, where the partition
-    /// has a leader now and the producer has a retry left: Kafka's producer learns of the
-    /// failure at once (the error, or the dead connection) and resends once its metadata
-    /// shows a leader, where waiting for `request_timeout` (30 s by default) left what was
-    /// sent during an outage in flight for that long. The rest wait as before.
+    /// Sends again each request a partition refused for want of a leader or of in-sync
+    /// replicas, where the partition can take it now and the producer has a retry left:
+    /// Kafka's producer learns of the failure at once (the error, or the dead connection)
+    /// and resends once its metadata shows a leader, or at its next retry, which finds the
+    /// ISR whole again; waiting for `request_timeout` (30 s by default) left what was sent
+    /// during an outage in flight for that long. The rest wait as before.
     fn resend_refused(&mut self) {
         for p in 0..self.producers.len() as u32 {
             let prod = &self.producers[p as usize];
             let refused: Vec<u32> = prod
                 .inflight
                 .iter()
-                .filter(|(_, r)| r.leaderless && !r.done)
+                .filter(|(_, r)| r.refused && !r.done)
                 .map(|(&id, _)| id)
                 .collect();
             for id in refused {
                 let prod = &self.producers[p as usize];
                 // A resend behind an earlier one in sequence may have sent it already.
-                let Some(req) = prod.inflight.get(&id).filter(|r| r.leaderless) else {
+                let Some(req) = prod.inflight.get(&id).filter(|r| r.refused) else {
                     continue;
                 };
                 let (attempt, partition) = (req.attempt, req.partition);
@@ -259,6 +273,15 @@ impl Engine {
             .replicas[leader]
             .node;
         let part = &mut self.topics[t as usize].partitions[p as usize];
+        // Sends whose `acks = "all"` answer waits on what the cut takes: their producers
+        // hear at once that the leader went (the dead connection, NOT_LEADER_OR_FOLLOWER).
+        let from = e.truncate_to.unwrap_or(0).max(part.base());
+        let unanswered: Vec<(u32, u32)> = part
+            .pending_acks
+            .iter()
+            .filter(|a| a.0 >= from)
+            .map(|a| (a.1, a.2))
+            .collect();
         let cut = part.truncate(e.truncate_to.unwrap_or(0));
         // Offsets every group had already committed and trimmed stay used: the log never
         // hands out an offset twice (Kafka would reset such consumers instead).
@@ -304,6 +327,21 @@ impl Engine {
         self.fetchable_everywhere(t, p);
         // Requests parked while the partition had no leader go in now.
         self.unpark_soon(t);
+        // The cut sends go again as soon as the partition takes them, not at their
+        // timeout (30 s by default), unless another attempt is on its way already.
+        let mut any = false;
+        for (prod, id) in unanswered {
+            if let Some(req) = self.producers[prod as usize].inflight.get_mut(&id)
+                && !req.done
+                && req.in_transit == 0
+            {
+                req.refused = true;
+                any = true;
+            }
+        }
+        if any {
+            self.resend_refused();
+        }
     }
 
     /// Groups forget offsets past the new log end; copies of acknowledged messages that

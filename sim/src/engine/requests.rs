@@ -77,7 +77,7 @@ impl Engine {
                 attempt: 0,
                 in_transit: 0,
                 done: false,
-                leaderless: false,
+                refused: false,
             },
         );
     }

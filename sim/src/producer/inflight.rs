@@ -170,7 +170,7 @@ mod tests {
             attempt,
             in_transit: 0,
             done: false,
-            leaderless: false,
+            refused: false,
         }
     }
 
