@@ -254,38 +254,7 @@ fn an_idempotent_producer_on_an_instant_network_has_every_message_appended() {
 /// first, as before.
 #[test]
 fn sends_refused_by_a_partition_without_a_leader_go_again_when_it_has_one() {
-    let text = |timeout: &str| {
-        format!(
-            r#"
-            name = "offline"
-            seed = 5
-            duration = "3s"
-            drain = "10s"
-            [broker]
-            model = "log"
-            [[topic]]
-            name = "orders"
-            partitions = 3
-            [[producer]]
-            name = "p"
-            topic = "orders"
-            rate = 300
-            keys = 20
-            {timeout}
-            [[consumer]]
-            group = "billing"
-            topic = "orders"
-            instances = 2
-            service_time = "exp(1ms)"
-            commit_interval = "200ms"
-            [[fault]]
-            at = "2500ms"
-            kind = "broker-crash"
-            target = "broker/0"
-            duration = "300ms"
-            "#
-        )
-    };
+    let text = |timeout: &str| outage("", &[0], timeout);
     for timeout in ["", "request_timeout = \"100ms\""] {
         let r = run_with(&parse(&text(timeout)), Delivery::AtLeastOnce, 5);
         let m = r.messages;
@@ -314,47 +283,8 @@ fn sends_refused_by_a_partition_without_a_leader_go_again_when_it_has_one() {
 /// retries all fall in the outage is given up (`producer-gave-up`), as the timeout says.
 #[test]
 fn sends_refused_for_too_few_in_sync_replicas_go_again_when_the_isr_is_whole() {
-    let text = |timeout: &str| {
-        format!(
-            r#"
-            name = "isr-short"
-            seed = 5
-            duration = "3s"
-            drain = "10s"
-            [broker]
-            model = "log"
-            nodes = 3
-            replication = 3
-            min_insync_replicas = 2
-            acks = "all"
-            [[topic]]
-            name = "orders"
-            partitions = 3
-            [[producer]]
-            name = "p"
-            topic = "orders"
-            rate = 300
-            keys = 20
-            {timeout}
-            [[consumer]]
-            group = "billing"
-            topic = "orders"
-            instances = 2
-            service_time = "exp(1ms)"
-            commit_interval = "200ms"
-            [[fault]]
-            at = "2500ms"
-            kind = "broker-crash"
-            target = "broker/1"
-            duration = "300ms"
-            [[fault]]
-            at = "2500ms"
-            kind = "broker-crash"
-            target = "broker/2"
-            duration = "300ms"
-            "#
-        )
-    };
+    let broker = "nodes = 3\nreplication = 3\nmin_insync_replicas = 2\nacks = \"all\"";
+    let text = |timeout: &str| outage(broker, &[1, 2], timeout);
     let r = run_with(&parse(&text("")), Delivery::AtLeastOnce, 5);
     let m = r.messages;
     assert_eq!((m.in_flight, m.lost, m.dropped), (0, 0, 0), "{m:?}");
@@ -379,4 +309,45 @@ fn sends_refused_for_too_few_in_sync_replicas_go_again_when_the_isr_is_whole() {
         "{reasons:?}"
     );
     assert!(r.conservation_ok);
+}
+
+/// A 3 s run at 300 messages a second over three partitions read by two instances, the
+/// log broker given `broker` besides its model, and each of `down` broker nodes crashed
+/// from 2.5 s to 2.8 s; `timeout`, if any, is the producer's `request_timeout` line.
+fn outage(broker: &str, down: &[u32], timeout: &str) -> String {
+    let faults: String = down
+        .iter()
+        .map(|n| {
+            format!(
+                "[[fault]]\nat = \"2500ms\"\nkind = \"broker-crash\"\ntarget = \"broker/{n}\"\n\
+                 duration = \"300ms\"\n"
+            )
+        })
+        .collect();
+    format!(
+        r#"
+        name = "outage"
+        seed = 5
+        duration = "3s"
+        drain = "10s"
+        [broker]
+        model = "log"
+        {broker}
+        [[topic]]
+        name = "orders"
+        partitions = 3
+        [[producer]]
+        name = "p"
+        topic = "orders"
+        rate = 300
+        keys = 20
+        {timeout}
+        [[consumer]]
+        group = "billing"
+        topic = "orders"
+        instances = 2
+        service_time = "exp(1ms)"
+        commit_interval = "200ms"
+        {faults}"#
+    )
 }
