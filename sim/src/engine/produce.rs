@@ -627,12 +627,26 @@ impl Engine {
             req.in_transit -= 1;
             let first = !req.done;
             req.done = true;
-            let born = req.msg.born;
+            let (born, partition) = (req.msg.born, req.partition);
             self.forget_if_settled(p, id);
             if first {
+                self.ack_cut(p, id, partition);
                 self.ack_to_producer(p, id, born);
                 self.close_request(p);
             }
+        }
+    }
+
+    /// An answer that was on its way when a failover cut its message from the log (`acks`
+    /// below `all`): the producer believes it in and never sends it again, so on a
+    /// sequence-checked log the partition's sequence moves on without it, as Kafka's
+    /// producer bumps its epoch at the OUT_OF_ORDER_SEQUENCE_NUMBER that follows (KIP-360).
+    /// Left expecting it, the broker refused every later send to the partition for good.
+    #[inline(always)]
+    fn ack_cut(&mut self, p: u32, id: u32, partition: u32) {
+        let prod = &self.producers[p as usize];
+        if !prod.unresolved.is_empty() && !self.topics[prod.topic as usize].flags.accepted(id) {
+            self.abandon_sequence(p, id, partition);
         }
     }
 
