@@ -402,3 +402,27 @@ fn outage(broker: &str, down: &[(u32, &str, &str)], timeout: &str) -> String {
         {faults}"#
     )
 }
+
+/// A producer with `retries = 0` whose partitions lose their only broker for 300 ms: each
+/// send meanwhile is refused with an error the producer hears at once, and with no retry
+/// left it gives the message up then (`producer-gave-up`), as Kafka's does, not at its
+/// `request_timeout` of 30 s, when the 10 s drain had ended with them still in flight.
+/// The same for an idempotent producer, whose later sends the first refusal puts out of
+/// sequence: each is given up at its own refusal, and the partition goes on.
+#[test]
+fn a_producer_without_retries_gives_up_a_refused_send_at_once() {
+    for producer in ["retries = 0", "retries = 0\nidempotent = true"] {
+        let text = outage("", &[(0, "2500ms", "300ms")], producer);
+        let r = run_with(&parse(&text), Delivery::AtLeastOnce, 5);
+        let m = r.messages;
+        assert_eq!((m.in_flight, m.lost), (0, 0), "{producer}: {m:?}");
+        assert!(m.dropped > 0, "{producer}: {m:?}");
+        assert_eq!(m.processed + m.dropped, m.copies, "{producer}: {m:?}");
+        let reasons: Vec<&str> = r.dropped_by_reason.keys().map(String::as_str).collect();
+        assert_eq!(reasons, ["producer-gave-up"], "{producer}");
+        // What the outage's sends gave up is about its share of the run's sends: 300 ms
+        // of 3 s at 300 a second, not the run.
+        assert!(m.dropped < m.produced / 5, "{producer}: {m:?}");
+        assert!(r.conservation_ok);
+    }
+}

@@ -297,28 +297,50 @@ impl Engine {
             if let Some(req) = self.producers[p as usize].inflight.get_mut(&msg.id) {
                 req.refused = true;
             }
+            let spent = self.spent(p, msg.id);
             if self.traced_from(p, msg.id) {
-                let why = if leaderless {
-                    "the partition has no leader; the producer sends it again once it has \
-                     one, or at its timeout"
-                } else {
-                    "too few in-sync replicas; the producer sends it again once enough are \
-                     back in sync, or at its timeout"
+                let why = match (spent, leaderless) {
+                    (true, true) => {
+                        "the partition has no leader; no retry left, so the \
+                                     producer gives it up"
+                    }
+                    (true, false) => {
+                        "too few in-sync replicas; no retry left, so the \
+                                      producer gives it up"
+                    }
+                    (false, true) => {
+                        "the partition has no leader; the producer sends it \
+                                      again once it has one, or at its timeout"
+                    }
+                    (false, false) => {
+                        "too few in-sync replicas; the producer sends it again \
+                                       once enough are back in sync, or at its timeout"
+                    }
                 };
                 self.trace_refused(p, partition, why);
+            }
+            if spent {
+                self.give_up(p, msg.id);
             }
             return;
         }
         if !self.in_sequence(p, msg.id, partition) {
             // Kafka's OUT_OF_ORDER_SEQUENCE_NUMBER: an earlier message of this producer is
-            // missing here; the request is refused and resent after its timeout.
+            // missing here; the request is refused and resent after its timeout (given up
+            // now if it has no retry left).
+            let spent = self.spent(p, msg.id);
             if self.traced_from(p, msg.id) {
-                self.trace_refused(
-                    p,
-                    partition,
+                let why = if spent {
+                    "out of sequence (an earlier message of its producer is missing); no \
+                     retry left, so the producer gives it up"
+                } else {
                     "out of sequence (an earlier message of its producer is missing); the \
-                     producer will see a timeout",
-                );
+                     producer will see a timeout"
+                };
+                self.trace_refused(p, partition, why);
+            }
+            if spent {
+                self.give_up(p, msg.id);
             }
             return;
         }

@@ -30,7 +30,24 @@ impl Engine {
             self.resend_behind(p, id, partition);
             return;
         }
-        let t = prod.topic;
+        self.give_up(p, id);
+    }
+
+    /// The broker refused message `id` of `p` with an error its producer hears at once
+    /// (no leader, too few in-sync replicas, out of sequence): whether it has no retry left
+    /// and no other attempt on its way, so that the producer gives it up now
+    /// (`give_up`), as Kafka's does at the error, not at `request_timeout`.
+    pub(super) fn spent(&self, p: u32, id: u32) -> bool {
+        let prod = &self.producers[p as usize];
+        prod.inflight
+            .get(&id)
+            .is_some_and(|r| !r.done && r.in_transit == 0 && u32::from(r.attempt) >= prod.retries)
+    }
+
+    /// Producer `p` gives message `id` up: the sequence moves on without it, and the
+    /// message is dropped unless the broker holds it.
+    pub(super) fn give_up(&mut self, p: u32, id: u32) {
+        let t = self.producers[p as usize].topic;
         let req = self.producers[p as usize]
             .inflight
             .get_mut(&id)
