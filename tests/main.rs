@@ -17,6 +17,7 @@ mod idempotence;
 mod invalid;
 mod invariants;
 mod kafka;
+mod liveness;
 mod merge;
 mod network;
 mod ordering;
