@@ -5,6 +5,7 @@
 //! `requests.rs`.
 
 use super::models;
+use super::requests::Refusal;
 use super::{Engine, Parked};
 use crate::consumer::Store;
 use crate::event::Event;
@@ -286,62 +287,20 @@ impl Engine {
     pub(super) fn reach_broker(&mut self, p: u32, msg: Msg, partition: u32) {
         let t = self.producers[p as usize].topic;
         if !self.can_write(t, partition) {
-            // No leader, or too few in-sync replicas for acks = all: a retriable error
-            // (Kafka's NOT_LEADER_OR_FOLLOWER, NOT_ENOUGH_REPLICAS), which the producer
-            // hears at once and answers by sending again as soon as its metadata shows a
-            // leader or its retries find the ISR whole (else at its timeout).
             let leaderless = self.topics[t as usize]
                 .partitions
                 .get(partition as usize)
                 .is_some_and(|part| part.replicas.leader.is_none());
-            if let Some(req) = self.producers[p as usize].inflight.get_mut(&msg.id) {
-                req.refused = true;
-            }
-            let spent = self.spent(p, msg.id);
-            if self.traced_from(p, msg.id) {
-                let why = match (spent, leaderless) {
-                    (true, true) => {
-                        "the partition has no leader; no retry left, so the \
-                                     producer gives it up"
-                    }
-                    (true, false) => {
-                        "too few in-sync replicas; no retry left, so the \
-                                      producer gives it up"
-                    }
-                    (false, true) => {
-                        "the partition has no leader; the producer sends it \
-                                      again once it has one, or at its timeout"
-                    }
-                    (false, false) => {
-                        "too few in-sync replicas; the producer sends it again \
-                                       once enough are back in sync, or at its timeout"
-                    }
-                };
-                self.trace_refused(p, partition, why);
-            }
-            if spent {
-                self.give_up(p, msg.id);
-            }
+            let why = if leaderless {
+                Refusal::Leaderless
+            } else {
+                Refusal::ShortIsr
+            };
+            self.refuse(p, msg.id, partition, why);
             return;
         }
         if !self.in_sequence(p, msg.id, partition) {
-            // Kafka's OUT_OF_ORDER_SEQUENCE_NUMBER: an earlier message of this producer is
-            // missing here; the request is refused and resent after its timeout (given up
-            // now if it has no retry left).
-            let spent = self.spent(p, msg.id);
-            if self.traced_from(p, msg.id) {
-                let why = if spent {
-                    "out of sequence (an earlier message of its producer is missing); no \
-                     retry left, so the producer gives it up"
-                } else {
-                    "out of sequence (an earlier message of its producer is missing); the \
-                     producer will see a timeout"
-                };
-                self.trace_refused(p, partition, why);
-            }
-            if spent {
-                self.give_up(p, msg.id);
-            }
+            self.refuse(p, msg.id, partition, Refusal::OutOfSequence);
             return;
         }
         let spilling = self.broker.on_full == OnFull::Spill;
@@ -656,19 +615,6 @@ impl Engine {
                 self.ack_to_producer(p, id, born);
                 self.close_request(p);
             }
-        }
-    }
-
-    /// An answer that was on its way when a failover cut its message from the log (`acks`
-    /// below `all`): the producer believes it in and never sends it again, so on a
-    /// sequence-checked log the partition's sequence moves on without it, as Kafka's
-    /// producer bumps its epoch at the OUT_OF_ORDER_SEQUENCE_NUMBER that follows (KIP-360).
-    /// Left expecting it, the broker refused every later send to the partition for good.
-    #[inline(always)]
-    fn ack_cut(&mut self, p: u32, id: u32, partition: u32) {
-        let prod = &self.producers[p as usize];
-        if !prod.unresolved.is_empty() && !self.topics[prod.topic as usize].flags.accepted(id) {
-            self.abandon_sequence(p, id, partition);
         }
     }
 

@@ -10,6 +10,18 @@ use crate::producer::Inflight;
 use crate::scenario::{Acks, BrokerModel};
 use crate::snapshot::LogKind;
 
+/// Why a broker refused a produce request, with a retriable error its producer hears at
+/// once (Kafka's NOT_LEADER_OR_FOLLOWER, NOT_ENOUGH_REPLICAS, OUT_OF_ORDER_SEQUENCE_NUMBER).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Refusal {
+    /// The partition has no leader.
+    Leaderless,
+    /// Too few in-sync replicas for `acks = "all"`.
+    ShortIsr,
+    /// An idempotent producer's earlier message to the partition is missing.
+    OutOfSequence,
+}
+
 impl Engine {
     /// A request timed out: resend it (and, on a sequence-checked log, the sends behind
     /// it the broker has not taken) while retries last, else give the message up.
@@ -33,20 +45,49 @@ impl Engine {
         self.give_up(p, id);
     }
 
-    /// The broker refused message `id` of `p` with an error its producer hears at once
-    /// (no leader, too few in-sync replicas, out of sequence): whether it has no retry left
-    /// and no other attempt on its way, so that the producer gives it up now
-    /// (`give_up`), as Kafka's does at the error, not at `request_timeout`.
-    pub(super) fn spent(&self, p: u32, id: u32) -> bool {
-        let prod = &self.producers[p as usize];
-        prod.inflight
-            .get(&id)
-            .is_some_and(|r| !r.done && r.in_transit == 0 && u32::from(r.attempt) >= prod.retries)
+    /// The broker refused message `id` of `p` with an error its producer hears at once.
+    /// With no retry left and no other attempt on its way, the producer gives it up now, as
+    /// Kafka's does at the error, not at `request_timeout`. Otherwise a send refused for
+    /// want of a leader or of in-sync replicas goes again as soon as the partition can take
+    /// it (`resend_refused`), and one out of sequence at its timeout, with the sends behind
+    /// it (`resend_behind`).
+    pub(super) fn refuse(&mut self, p: u32, id: u32, partition: u32, why: Refusal) {
+        let prod = &mut self.producers[p as usize];
+        let retries = prod.retries;
+        let mut spent = false;
+        if let Some(req) = prod.inflight.get_mut(&id) {
+            req.refused = why != Refusal::OutOfSequence;
+            spent = !req.done && req.in_transit == 0 && u32::from(req.attempt) >= retries;
+        }
+        if self.traced_from(p, id) {
+            let what = match why {
+                Refusal::Leaderless => "the partition has no leader",
+                Refusal::ShortIsr => "too few in-sync replicas",
+                Refusal::OutOfSequence => {
+                    "out of sequence (an earlier message of its producer is missing)"
+                }
+            };
+            let then = match why {
+                _ if spent => "no retry left, so the producer gives it up",
+                Refusal::Leaderless => {
+                    "the producer sends it again once it has one, or at its timeout"
+                }
+                Refusal::ShortIsr => {
+                    "the producer sends it again once enough are back in sync, or at its \
+                     timeout"
+                }
+                Refusal::OutOfSequence => "the producer will see a timeout",
+            };
+            self.trace_refused(p, partition, &format!("{what}; {then}"));
+        }
+        if spent {
+            self.give_up(p, id);
+        }
     }
 
     /// Producer `p` gives message `id` up: the sequence moves on without it, and the
     /// message is dropped unless the broker holds it.
-    pub(super) fn give_up(&mut self, p: u32, id: u32) {
+    fn give_up(&mut self, p: u32, id: u32) {
         let t = self.producers[p as usize].topic;
         let req = self.producers[p as usize]
             .inflight
@@ -182,6 +223,19 @@ impl Engine {
     /// without it, as Kafka's producer does by bumping its epoch.
     pub(super) fn abandon_sequence(&mut self, p: u32, id: u32, partition: u32) {
         self.resolve(p, id, partition);
+    }
+
+    /// An answer that was on its way when a failover cut its message from the log (`acks`
+    /// below `all`): the producer believes it in and never sends it again, so on a
+    /// sequence-checked log the partition's sequence moves on without it, as Kafka's
+    /// producer bumps its epoch at the OUT_OF_ORDER_SEQUENCE_NUMBER that follows (KIP-360).
+    /// Left expecting it, the broker refused every later send to the partition for good.
+    #[inline(always)]
+    pub(super) fn ack_cut(&mut self, p: u32, id: u32, partition: u32) {
+        let prod = &self.producers[p as usize];
+        if !prod.unresolved.is_empty() && !self.topics[prod.topic as usize].flags.accepted(id) {
+            self.abandon_sequence(p, id, partition);
+        }
     }
 
     /// A failover cut message `m` from partition `partition`: the new leader expects its
