@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{TOPIC_ROUTING, bench, bench_with, exclusive};
+use common::{TOPIC_ROUTING, bench, bench_with, exclusive, with_model};
 use mqlab_bench::spawn::SpawnedBroker;
 use mqlab_bench::{AmqpClient, BenchOptions, BrokerKind, BrokerUrl};
 use mqlab_sim::{Delivery, Engine, Scenario};
@@ -189,8 +189,7 @@ fn redis_pubsub_slow_subscriber_is_disconnected_and_its_misses_dropped() {
     let Some(_one) = exclusive(BrokerKind::Redis) else {
         return;
     };
-    let (r, sc) = bench(SLOW_SUBSCRIBER, BrokerKind::Redis, None);
-    let model = Engine::new(&sc, sc.seed).run();
+    let (r, model) = with_model(bench(SLOW_SUBSCRIBER, BrokerKind::Redis, None));
     let s = &r.summary;
     let (fast, slow) = (&s.groups[0], &s.groups[1]);
     assert_eq!(

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{TOPIC_ROUTING, bench, bench_with, exclusive, have, serial};
+use common::{TOPIC_ROUTING, bench, bench_with, exclusive, have, serial, with_model};
 use mqlab_bench::{AmqpClient, BrokerKind};
 use mqlab_sim::{Delivery, Engine};
 
@@ -231,8 +231,7 @@ fn durable_publishing_counts_what_the_broker_returned_on_both_clients() {
         "{TOPIC_ROUTING}\n[[fault]]\nat = \"60s\"\nkind = \"broker-crash\"\ntarget = \"broker/0\"\nduration = \"1s\"\n"
     );
     for client in [AmqpClient::Lapin, AmqpClient::Wire] {
-        let (r, sc) = bench_with(&src, BrokerKind::Amqp, None, Some(client));
-        let model = Engine::new(&sc, sc.seed).run();
+        let (r, model) = with_model(bench_with(&src, BrokerKind::Amqp, None, Some(client)));
         let s = &r.summary;
         assert!(r.outages.is_empty(), "{client:?}: killed: {:?}", r.outages);
         assert!(

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{bench, bench_with, exclusive};
+use common::{bench, bench_with, exclusive, with_model};
 use mqlab_bench::{AmqpClient, BrokerKind};
 use mqlab_sim::{Delivery, Engine};
 
@@ -49,8 +49,11 @@ fn redis_streams_crashed_consumers_pending_entries_are_claimed_and_replayed() {
     let Some(_one) = exclusive(BrokerKind::Redis) else {
         return;
     };
-    let (alo, sc) = bench(STREAM_CRASH, BrokerKind::Redis, Some(Delivery::AtLeastOnce));
-    let model = Engine::new(&sc, sc.seed).run();
+    let (alo, model) = with_model(bench(
+        STREAM_CRASH,
+        BrokerKind::Redis,
+        Some(Delivery::AtLeastOnce),
+    ));
     let m = &alo.summary.messages;
     assert_eq!(m.copies, model.messages.copies, "the model's messages");
     assert_eq!(m.lost, 0, "{m:?}");
@@ -109,8 +112,7 @@ fn redis_streams_late_group_from_the_earliest_offset_reads_everything() {
     let Some(_one) = exclusive(BrokerKind::Redis) else {
         return;
     };
-    let (real, sc) = bench(STREAM_LATE_EARLIEST, BrokerKind::Redis, None);
-    let model = Engine::new(&sc, sc.seed).run();
+    let (real, model) = with_model(bench(STREAM_LATE_EARLIEST, BrokerKind::Redis, None));
     for (who, r) in [("real", &real.summary), ("model", &model)] {
         let audit = &r.groups[1];
         assert_eq!(audit.name, "audit");
@@ -217,12 +219,11 @@ fn redis_streams_at_most_once_processes_nothing_twice_when_a_partition_moves_bac
     let Some(_one) = exclusive(BrokerKind::Redis) else {
         return;
     };
-    let (r, sc) = bench(
+    let (r, model) = with_model(bench(
         STREAM_HANDBACK,
         BrokerKind::Redis,
         Some(Delivery::AtMostOnce),
-    );
-    let model = Engine::new(&sc, sc.seed).run();
+    ));
     let m = &r.summary.messages;
     assert_eq!(m.copies, model.messages.copies, "the model's messages");
     assert_eq!(
@@ -273,8 +274,7 @@ fn redis_pubsub_subscriber_retrying_poison_keeps_the_run_going() {
     let Some(_one) = exclusive(BrokerKind::Redis) else {
         return;
     };
-    let (r, sc) = bench(PUBSUB_POISON, BrokerKind::Redis, None);
-    let model = Engine::new(&sc, sc.seed).run();
+    let (r, model) = with_model(bench(PUBSUB_POISON, BrokerKind::Redis, None));
     let (m, want) = (&r.summary.messages, &model.messages);
     assert_eq!(m.copies, want.copies, "the model's messages");
     assert!(
@@ -304,8 +304,7 @@ fn redis_pubsub_backlog_left_at_the_drains_end_is_in_flight_not_lost() {
     let text = PUBSUB_POISON
         .replace("drain = \"20s\"", "drain = \"2s\"")
         .replace("rate = 0.05", "rate = 1.0\nduration = \"500ms\"");
-    let (r, sc) = bench(&text, BrokerKind::Redis, None);
-    let model = Engine::new(&sc, sc.seed).run();
+    let (r, model) = with_model(bench(&text, BrokerKind::Redis, None));
     let (m, want) = (&r.summary.messages, &model.messages);
     assert_eq!(m.copies, want.copies, "the model's messages");
     assert!(
@@ -334,8 +333,7 @@ fn redis_pubsub_copy_in_hand_at_a_crash_is_dropped_not_lost() {
         "at = \"2s\"\nkind = \"crash\"\ntarget = \"workers\"",
     );
     assert!(text.contains("kind = \"crash\""));
-    let (r, sc) = bench(&text, BrokerKind::Redis, None);
-    let model = Engine::new(&sc, sc.seed).run();
+    let (r, model) = with_model(bench(&text, BrokerKind::Redis, None));
     let crashed = |by: &std::collections::BTreeMap<String, u64>| {
         by.get("subscriber-crashed").copied().unwrap_or(0)
     };
@@ -400,8 +398,12 @@ fn rabbitmq_quorum_queue_dead_letters_poison_after_max_receives() {
         return;
     };
     for client in [AmqpClient::Lapin, AmqpClient::Wire] {
-        let (r, sc) = bench_with(QUORUM_POISON, BrokerKind::Amqp, None, Some(client));
-        let model = Engine::new(&sc, sc.seed).run();
+        let (r, model) = with_model(bench_with(
+            QUORUM_POISON,
+            BrokerKind::Amqp,
+            None,
+            Some(client),
+        ));
         let m = &r.summary.messages;
         assert_eq!(m.copies, model.messages.copies, "{client:?}");
         assert_eq!(m.dead_lettered, 5, "{client:?}: {m:?}");

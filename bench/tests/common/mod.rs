@@ -6,7 +6,7 @@
 
 use mqlab_bench::spawn::{INSTALL, server_binary};
 use mqlab_bench::{AmqpClient, BenchOptions, BenchResult, BrokerKind, BrokerUrl};
-use mqlab_sim::{Delivery, Scenario};
+use mqlab_sim::{Delivery, Engine, RunSummary, Scenario};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -136,4 +136,10 @@ pub fn bench_with(
     assert!(started.elapsed() < Duration::from_secs(120), "bounded run");
     assert_eq!(r.partial, None, "the run completed");
     (r, sc)
+}
+
+/// A bench run and, beside it, the model's run of the same scenario from its seed.
+pub fn with_model((r, sc): (BenchResult, Scenario)) -> (BenchResult, RunSummary) {
+    let model = Engine::new(&sc, sc.seed).run();
+    (r, model)
 }
