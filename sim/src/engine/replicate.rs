@@ -319,12 +319,19 @@ impl Engine {
                 self.resequence_dropped(t, *m);
             }
         }
+        // The new leader's high watermark. Where it is lower the watermark steps back;
+        // where higher it moves up as any advance does, answering the `acks = "all"`
+        // requests it passes: set here without them, a request waiting below it (its
+        // follower cut off, then its leader down) was never answered, and an idempotent
+        // producer's resends were deduplicated into the same wait for good.
         let part = &mut self.topics[t as usize].partitions[p as usize];
-        part.hw = part.replicas.high_watermark().min(part.end);
+        let hw = part.replicas.high_watermark().min(part.end);
+        part.hw = part.hw.min(hw);
         for i in 0..part.replicas.replicas.len() {
             self.start_fetch(t, p, i);
         }
         self.fetchable_everywhere(t, p);
+        self.advance_hw(t, p, true);
         // Requests parked while the partition had no leader go in now.
         self.unpark_soon(t);
         // The cut sends go again as soon as the partition takes them, not at their
