@@ -102,14 +102,7 @@ impl Engine {
             // Enough in-sync replicas again for `acks = all`: parked requests may go in,
             // and refused ones go again.
             self.unpark_soon(t);
-            if self.broker.acks == Acks::All
-                && self.topics[t as usize].partitions[p as usize]
-                    .replicas
-                    .isr_size()
-                    == self.broker.min_insync
-            {
-                self.resend_refused();
-            }
+            self.resend_refused();
         }
         self.advance_hw(t, p, true);
         self.start_fetch(t, p, i as usize);
