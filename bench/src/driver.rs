@@ -293,6 +293,16 @@ fn publish_or_retry(
 ) -> Result<Vec<bool>, String> {
     let cfg = &ctx.sc.producers[p];
     let timeout = Duration::from_nanos(cfg.request_timeout.0);
+    if !ctx.outages.windows.is_empty() && !ctx.broker_down() && ctx.outages.generation() != *era {
+        // The server was killed since this connection was made and is back: a client's
+        // next send finds the connection dead and connects again before anything reaches
+        // a server, spending no retry. A producer with `retries = 0` once gave up every
+        // send after the first crash on its dead connection (600 of 934 against the
+        // model's 116 sent during the outages).
+        let g = ctx.outages.generation();
+        ctx.reconnect(Duration::from_secs(30), || out.reconnect())?;
+        *era = g;
+    }
     let mut resends = 0;
     let mut err = match out.publish(batch) {
         Ok(oks) => return Ok(oks),
