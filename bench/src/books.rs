@@ -46,7 +46,8 @@ pub struct GroupBooks {
     pub order: Option<Vec<u32>>,
     /// Queueing figures and the latency histogram.
     pub metrics: GroupMetrics,
-    /// Copies addressed to it that were published so far.
+    /// Copies addressed to it that were published so far, sends given up included (each
+    /// finished as it is given up).
     pub published: u64,
     /// Copies that left (processed first time, or dropped).
     pub finished: u64,
@@ -207,10 +208,18 @@ impl Books {
                 .dropped_by_reason
                 .entry("publish-failed".into())
                 .or_default() += 1;
+            // Counted in and out at once, so that `settled` compares like with like: a
+            // give-up once counted only out, and a run whose producer gave up 179 sends
+            // ended its drain with that many of the group's copies unprocessed (one was
+            // still in a consumer's hands). Finished in the ledger too: a copy the server
+            // took before the send failed, processed later, is not counted out twice.
             for &g in &self.topic_groups[t] {
                 let gb = &mut self.groups[g];
-                if gb.ledger.addressed(s.id) && gb.ledger.drop_copy(s.id) {
-                    gb.finished += 1;
+                if gb.ledger.addressed(s.id) {
+                    gb.published += 1;
+                    if gb.ledger.drop_copy(s.id) && gb.ledger.finish(s.id) {
+                        gb.finished += 1;
+                    }
                 }
             }
             return;

@@ -307,8 +307,9 @@ duration = "100ms"
     );
     assert!(m.processed > m.copies / 2, "{m:?}");
     assert_eq!(m.lost, 0, "{m:?}");
-    // An entry a consumer had read when the server was killed can still be pending at the
-    // drain's end (1 in one CI run of a debug build): a copy or two, not a stall.
-    assert!(m.in_flight <= 2, "{m:?}");
+    // The run waits for every copy the server took: the books once counted the sends
+    // given up as settled twice over, and the run ended with a copy in a consumer's
+    // hands (1 in one CI run in six).
+    assert_eq!(m.in_flight, 0, "{m:?}");
     assert!(r.summary.conservation_ok);
 }

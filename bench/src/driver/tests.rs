@@ -109,3 +109,27 @@ fn the_drain_end_stops_the_run_with_a_producer_still_sending() {
     );
     assert!(ctx.stopped());
 }
+
+/// A send given up is settled at once, and no other copy is: the run waits for the
+/// copies the broker took. The books once counted a give-up out without counting it in,
+/// so a producer that gave up sends ended the run with as many copies unprocessed.
+#[test]
+fn a_send_given_up_settles_itself_and_no_other_copy() {
+    let ctx = ctx_with("5s");
+    let (a, b) = (ctx.work.sends[0], ctx.work.sends[1]);
+    let mut books = ctx.books();
+    books.published(&a, 1, false);
+    assert!(books.settled(), "the given-up copy is settled at once");
+    books.published(&b, 2, true);
+    assert!(!books.settled(), "the copy the broker took is not");
+    // The server had taken the given-up one after all: processed, it is counted out
+    // once, not again.
+    books.apply(0, &a, 3, 4);
+    assert!(!books.settled(), "the taken copy is still unprocessed");
+    books.apply(0, &b, 5, 6);
+    assert!(books.settled());
+    assert_eq!(
+        (books.groups[0].published, books.groups[0].finished),
+        (2, 2)
+    );
+}
