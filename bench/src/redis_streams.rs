@@ -366,9 +366,17 @@ impl Member {
         pipe.query::<()>(&mut self.con).map_err(redis_err("XACK"))
     }
 
+    /// Acknowledges what it owes; on a failure (the server killed) still owes it, for the
+    /// connection after.
     fn flush(&mut self) -> Result<(), String> {
         let acks = std::mem::take(&mut self.unacked);
-        self.ack_now(&acks)
+        self.ack_now(&acks).inspect_err(|_| self.unacked = acks)
+    }
+
+    /// `ack_now` of the one entry just processed; on a failure it is owed (`flush`).
+    fn ack_or_owe(&mut self, p: u32, id: EntryId) -> Result<(), String> {
+        self.ack_now(&[(p, id)])
+            .inspect_err(|_| self.unacked.push((p, id)))
     }
 }
 
@@ -386,6 +394,12 @@ fn consume(
     let mut first = crate::driver::Ready::new(ready);
     let who = format!("consumer {}/{}", cfg.group.get_ref(), inst.local);
     let mut era = ctx.outages.generation();
+    // Processed and not yet acknowledged when the server was killed: the instance lives
+    // on and acknowledges them on its next connection, before it reads its pending
+    // entries again. Dropped with the connection, they came back with those and were
+    // processed twice (101 duplicates in a run with two kills, the model's none: a
+    // broker's crash moves no consumer's position).
+    let mut owed: Vec<(u32, EntryId)> = Vec::new();
     while !ctx.stopped() {
         let connect = || crate::redis_pubsub::connect(client);
         let opened = connect().or_else(|e| match ctx.ride_out(era, RIDE_OUT) {
@@ -417,7 +431,7 @@ fn consume(
             name: format!("{}-{}", cfg.group.get_ref(), inst.local),
             keys: (0..partitions(ctx, t)).map(|p| stream(ctx, t, p)).collect(),
             buf: VecDeque::new(),
-            unacked: Vec::new(),
+            unacked: std::mem::take(&mut owed),
             since: 0,
         };
         match serve(ctx, &mut inst, &mut m) {
@@ -431,7 +445,7 @@ fn consume(
             Ok(None) => return,
             // Killed with the broker: it connects again once the server is back (what it
             // held is gone with a server without persistence, or pending in one with it).
-            Err(_) if ctx.ride_out(era, RIDE_OUT).is_some() => {}
+            Err(_) if ctx.ride_out(era, RIDE_OUT).is_some() => owed = m.unacked,
             Err(_) if ctx.stopped() && ctx.outages.generation() > 0 => return,
             Err(e) => return ctx.fail(format!("{who}: {e}")),
         }
@@ -455,6 +469,8 @@ fn serve(ctx: &Ctx, inst: &mut Instance, m: &mut Member) -> Result<Option<u64>, 
     // The owners as last seen (a member starting or back from a crash: as they were
     // the instant before).
     let mut before = owners(ctx, g, &members, ctx.now_ns().saturating_sub(1)).0;
+    // What the last connection owed, before its pending entries are read again.
+    m.flush()?;
     loop {
         let now = ctx.now_ns();
         if inst.crashed(now) {
@@ -540,7 +556,7 @@ fn serve(ctx: &Ctx, inst: &mut Instance, m: &mut Member) -> Result<Option<u64>, 
                     .map_err(redis_err("XADD (dead letter)"))?;
                 ctx.books().dead_letter(g, s.id, ctx.now_ns());
                 if delivery != Delivery::AtMostOnce {
-                    m.ack_now(&[(p, id)])?;
+                    m.ack_or_owe(p, id)?;
                 }
                 continue;
             }
@@ -550,7 +566,7 @@ fn serve(ctx: &Ctx, inst: &mut Instance, m: &mut Member) -> Result<Option<u64>, 
         }
         if delivery != Delivery::AtMostOnce {
             if interval == 0 {
-                m.ack_now(&[(p, id)])?;
+                m.ack_or_owe(p, id)?;
             } else {
                 if m.unacked.is_empty() {
                     m.since = ctx.now_ns();
