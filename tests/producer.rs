@@ -426,3 +426,43 @@ fn a_producer_without_retries_gives_up_a_refused_send_at_once() {
         assert!(r.conservation_ok);
     }
 }
+
+/// Kafka's `min.insync.replicas`: with `acks = "all"`, "if this minimum cannot be met, then
+/// the producer will raise an exception (either NotEnoughReplicas or
+/// NotEnoughReplicasAfterAppend)". Both followers of every partition crash while the
+/// leader holds sends it has appended and they have not yet fetched (a 50 ms fetch): the
+/// ISR shrinks to the leader, the high watermark passes those sends, and each is answered
+/// NOT_ENOUGH_REPLICAS_AFTER_APPEND. The copy stays in the log; the producer sends it again
+/// once the ISR is whole, so a producer without idempotence writes it twice (a duplicate
+/// by resend) and an idempotent one does not. The model once answered them as written:
+/// no error, no second copy.
+#[test]
+fn a_send_the_isr_shrinks_under_after_its_append_is_an_error_and_goes_again() {
+    let broker = "nodes = 3\nreplication = 3\nmin_insync_replicas = 2\nacks = \"all\"\n\
+                  replica_lag = \"50ms\"";
+    let down = [(1, "2500ms", "300ms"), (2, "2500ms", "300ms")];
+    let plain = run_with(&parse(&outage(broker, &down, "")), Delivery::AtLeastOnce, 5);
+    let m = plain.messages;
+    assert_eq!((m.in_flight, m.lost, m.dropped), (0, 0, 0), "{m:?}");
+    assert_eq!(m.processed, m.copies, "{m:?}");
+    // Some of the sends of the last fetch's 50 ms before the crash (300 a second, 15 in
+    // all): those of partitions whose leader stays up (where a follower took over, the
+    // election cut them from the log and they go again once).
+    let g = &plain.groups[0];
+    assert!(
+        (1..=40).contains(&g.duplicated) && g.duplicated_by_resend == g.duplicated,
+        "{g:?}"
+    );
+    assert!(plain.conservation_ok);
+
+    let idempotent = outage(broker, &down, "idempotent = true");
+    let r = run_with(&parse(&idempotent), Delivery::AtLeastOnce, 5);
+    let m = r.messages;
+    assert_eq!(
+        (m.in_flight, m.lost, m.dropped, m.duplicated),
+        (0, 0, 0, 0),
+        "{m:?}"
+    );
+    assert_eq!(m.processed, m.copies, "{m:?}");
+    assert!(r.conservation_ok);
+}

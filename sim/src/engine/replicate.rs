@@ -3,6 +3,7 @@
 //! election, and the acknowledged messages a truncated log loses.
 
 use super::Engine;
+use super::requests::Refusal;
 use crate::consumer::Store;
 use crate::event::Event;
 use crate::replication::Election;
@@ -150,11 +151,21 @@ impl Engine {
         while part.pending_acks.front().is_some_and(|a| a.0 < hw) {
             acks.extend(part.pending_acks.pop_front());
         }
+        // Kafka answers a request the high watermark passes with an error when the ISR
+        // is below `min.insync.replicas` by then (NOT_ENOUGH_REPLICAS_AFTER_APPEND): the
+        // message is in the log, replicated only by the replicas left, and the producer
+        // sends it again once enough are back (a second copy unless it is idempotent).
+        // Answered as written, the producer took such a message for safe.
+        let short = part.replicas.isr_size() < self.broker.min_insync;
         if self.tracing() {
             self.trace_high_watermark(t, p, hw);
         }
         for &(_, producer, msg, born) in &acks {
-            self.respond(producer, msg, born);
+            if short {
+                self.refuse(producer, msg, p, Refusal::ShortIsrAfterAppend);
+            } else {
+                self.respond(producer, msg, born);
+            }
         }
         acks.clear();
         self.acks_due = acks;
@@ -191,6 +202,11 @@ impl Engine {
             }
             if let Some(e) = election {
                 self.apply_election(t, p, e);
+            } else {
+                // The high watermark is the least log end of the ISR left: a follower
+                // gone from it no longer holds it back (Kafka moves it as the ISR
+                // shrinks), and the requests it passes are answered now.
+                self.advance_hw(t, p, true);
             }
         }
     }

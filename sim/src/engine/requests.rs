@@ -18,6 +18,9 @@ pub(super) enum Refusal {
     Leaderless,
     /// Too few in-sync replicas for `acks = "all"`.
     ShortIsr,
+    /// Written, but too few replicas were in sync when the high watermark passed it
+    /// (Kafka's NOT_ENOUGH_REPLICAS_AFTER_APPEND): the copy stays in the log.
+    ShortIsrAfterAppend,
     /// An idempotent producer's earlier message to the partition is missing.
     OutOfSequence,
 }
@@ -63,6 +66,9 @@ impl Engine {
             let what = match why {
                 Refusal::Leaderless => "the partition has no leader",
                 Refusal::ShortIsr => "too few in-sync replicas",
+                Refusal::ShortIsrAfterAppend => {
+                    "written, but too few in-sync replicas when the high watermark passed it"
+                }
                 Refusal::OutOfSequence => {
                     "out of sequence (an earlier message of its producer is missing)"
                 }
@@ -72,7 +78,7 @@ impl Engine {
                 Refusal::Leaderless => {
                     "the producer sends it again once it has one, or at its timeout"
                 }
-                Refusal::ShortIsr => {
+                Refusal::ShortIsr | Refusal::ShortIsrAfterAppend => {
                     "the producer sends it again once enough are back in sync, or at its \
                      timeout"
                 }
