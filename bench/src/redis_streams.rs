@@ -504,7 +504,18 @@ fn serve(ctx: &Ctx, inst: &mut Instance, m: &mut Member) -> Result<Option<u64>, 
                 .copied()
                 .filter(|p| fresh || !mine.contains(p))
                 .collect();
-            m.read(&gained, "0", false)?;
+            // On a new connection, its pending entries of every partition: a member
+            // killed with the server may hold entries of a partition it has handed back
+            // since (claimed from a crashed member, not yet processed), which it keeps
+            // and processes as it would have; read only for the partitions it owned,
+            // they stayed pending with it for good (the new owner claims only a silent
+            // member's).
+            let history: Vec<u32> = if fresh {
+                (0..m.keys.len() as u32).collect()
+            } else {
+                gained.clone()
+            };
+            m.read(&history, "0", false)?;
             for &p in &gained {
                 let from = before.get(p as usize).copied().flatten();
                 if from.is_none_or(|o| !live.contains(&o)) {

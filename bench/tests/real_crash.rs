@@ -317,3 +317,33 @@ duration = "100ms"
     assert_eq!(m.in_flight, 0, "{m:?}");
     assert!(r.summary.conservation_ok);
 }
+
+/// A consumer's crash and the server's kill overlap on Redis Streams: `workers/0` crashes
+/// at 1.4 s, its partner claims the entries it left pending and is killed with the server
+/// at 1.5 s before processing them, and `workers/0` is back and owns its partition again
+/// before the server is. The partner reads its pending entries of every partition on its
+/// new connection and processes those it had claimed, as it would have: every copy
+/// processed, none left in flight, as in the model. It once read them only for the
+/// partitions it then owned, and three entries stayed pending with it for good.
+#[test]
+fn redis_entries_claimed_before_a_kill_are_processed_by_their_claimer_after_it() {
+    let Some(_one) = exclusive(BrokerKind::Redis) else {
+        return;
+    };
+    let text = STREAMS.replace(
+        "service_time = \"5ms\"",
+        "instances = 2\nservice_time = \"5ms\"",
+    ) + "[[fault]]\nat = \"1400ms\"\nkind = \"crash\"\ntarget = \"workers/0\"\nduration = \"500ms\"\n";
+    let (r, model) = with_model(bench(&text, BrokerKind::Redis, Some(Delivery::AtLeastOnce)));
+    let (m, want) = (&r.summary.messages, &model.messages);
+    assert_eq!(r.outages.len(), 1, "{:?}", r.outages);
+    assert_eq!((want.in_flight, want.lost), (0, 0), "{want:?}");
+    assert_eq!((m.in_flight, m.lost), (0, 0), "{m:?}");
+    assert_eq!(m.processed, m.copies, "{m:?}");
+    // The crash's redeliveries, on both sides.
+    assert!(
+        m.duplicated > 0 && want.duplicated > 0,
+        "real {m:?}, model {want:?}"
+    );
+    assert!(r.summary.conservation_ok);
+}
