@@ -268,13 +268,24 @@ pub fn produce(ctx: &Ctx, p: usize, out: &mut dyn Publisher) {
             }
         }
     }
-    if !ctx.stopped()
-        && let Err(e) = out.finish(ctx)
+    // The server was killed since this producer last connected (its last sends given up
+    // on the dead connection, `retries = 0`): the answers to wait for come on a new one,
+    // once the server is back. Waited for on the dead one, they failed the run.
+    let ended = match ctx.ride_out(era, crate::outage::RIDE_OUT) {
+        Some(g) if g != era => ctx.reconnect(Duration::from_secs(30), || out.reconnect()),
+        _ => Ok(()),
+    }
+    .and_then(|()| {
+        if ctx.stopped() {
+            Ok(())
+        } else {
+            out.finish(ctx)
+        }
+    });
+    if let Err(e) = ended
+        && !ctx.stopped()
     {
-        ctx.fail(format!(
-            "producer {}: {e}",
-            ctx.sc.producers[p].name.get_ref()
-        ));
+        ctx.fail(format!("producer {name}: {e}"));
     }
     ctx.producing.fetch_sub(1, Ordering::Relaxed);
 }

@@ -59,6 +59,39 @@ fn rabbitmq_broker_crash_keeps_quorum_queue_messages() {
     assert!(r.scheduling_error_s.max >= o.back_s - o.killed_s - 0.5);
 }
 
+/// The same kill with a producer that has no retry: what it sends while the server is
+/// down is given up (`publish-failed`), and it ends its schedule before the server is back
+/// (RabbitMQ's restart takes seconds). Its wait for the last publisher confirms goes to a
+/// new connection once the server is back; on the dead one it failed the whole run
+/// ("publisher confirms: Connection reset by peer"). Both clients.
+#[test]
+fn rabbitmq_producer_without_retries_ends_its_run_after_a_kill() {
+    let Some(_one) = exclusive(BrokerKind::Amqp) else {
+        return;
+    };
+    let text = QUORUM.replace("keys = 10", "keys = 10\nretries = 0");
+    for client in [AmqpClient::Lapin, AmqpClient::Wire] {
+        let (r, _) = bench_with(
+            &text,
+            BrokerKind::Amqp,
+            Some(Delivery::AtLeastOnce),
+            Some(client),
+        );
+        let m = &r.summary.messages;
+        assert_eq!(r.outages.len(), 1, "{client:?}: {:?}", r.outages);
+        assert!(m.dropped > 0 && m.processed > 0, "{client:?}: {m:?}");
+        assert_eq!((m.lost, m.in_flight), (0, 0), "{client:?}: {m:?}");
+        let reasons: Vec<&str> = r
+            .summary
+            .dropped_by_reason
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(reasons, ["publish-failed"], "{client:?}");
+        assert!(r.summary.conservation_ok);
+    }
+}
+
 /// A kill during the drain, after the producer is done: the run waits for the restarted
 /// server (longer than the fault's `duration`) and the copies it kept, instead of ending
 /// while it boots.
