@@ -510,12 +510,12 @@ fn serve(ctx: &Ctx, inst: &mut Instance, m: &mut Member) -> Result<Option<u64>, 
             // and processes as it would have; read only for the partitions it owned,
             // they stayed pending with it for good (the new owner claims only a silent
             // member's).
-            let history: Vec<u32> = if fresh {
-                (0..m.keys.len() as u32).collect()
+            if fresh {
+                let every: Vec<u32> = (0..m.keys.len() as u32).collect();
+                m.read(&every, "0", false)?;
             } else {
-                gained.clone()
-            };
-            m.read(&history, "0", false)?;
+                m.read(&gained, "0", false)?;
+            }
             for &p in &gained {
                 let from = before.get(p as usize).copied().flatten();
                 if from.is_none_or(|o| !live.contains(&o)) {

@@ -8,7 +8,7 @@ mod common;
 
 use common::{TOPIC_ROUTING, bench, bench_with, exclusive, have, serial, with_model};
 use mqlab_bench::{AmqpClient, BrokerKind};
-use mqlab_sim::{Delivery, Engine};
+use mqlab_sim::Delivery;
 
 /// A quorum queue (`queue` model), overloaded 200/s against 125/s, killed at 1.5 s.
 const QUORUM: &str = r#"
@@ -159,7 +159,11 @@ fn redis_broker_crash_keeps_the_streams_and_drops_pubsub_in_flight() {
     let Some(_one) = exclusive(BrokerKind::Redis) else {
         return;
     };
-    let (r, sc) = bench(STREAMS, BrokerKind::Redis, Some(Delivery::AtLeastOnce));
+    let (r, model) = with_model(bench(
+        STREAMS,
+        BrokerKind::Redis,
+        Some(Delivery::AtLeastOnce),
+    ));
     let [o] = r.outages.as_slice() else {
         panic!("one outage: {:?}", r.outages)
     };
@@ -170,7 +174,6 @@ fn redis_broker_crash_keeps_the_streams_and_drops_pubsub_in_flight() {
     assert!(r.summary.conservation_ok);
     // The model keeps its log too, and its producer sends what the dead node refused again
     // when it is back, as the Redis client does: nothing left in flight on either side.
-    let model = Engine::new(&sc, sc.seed).run();
     assert_eq!((model.messages.lost, m.copies), (0, model.messages.copies));
     assert_eq!((model.messages.in_flight, m.in_flight), (0, 0));
     assert_eq!((model.messages.duplicated, m.duplicated), (0, 0), "{m:?}");
