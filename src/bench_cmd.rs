@@ -257,6 +257,11 @@ fn side_by_side(r: &BenchResult, m: &mqlab_sim::RunSummary) -> String {
         lag(&m.groups),
         lag(&r.summary.groups)
     ));
+    // Where the model took a fault without acting on all of it, the rows above differ
+    // for that reason, not the broker's.
+    for f in m.faults.iter().filter(|f| !f.note.is_empty()) {
+        out.push_str(&format!("model: {} of {}: {}\n", f.kind, f.target, f.note));
+    }
     out
 }
 

@@ -235,6 +235,17 @@ pub fn validate(path: &str) -> anyhow::Result<ExitCode> {
         s.consumers.len(),
         s.faults.len()
     )?;
+    // Valid, but what the model will not do of it is said here, where the file's line is
+    // at hand (a run says it beside the fault).
+    for lint in s.lints() {
+        let at = mqlab_sim::ScenarioError::at(
+            path,
+            &loaded.source,
+            lint.span,
+            format!("warning: {}", lint.message),
+        );
+        crate::outln!("{at}")?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

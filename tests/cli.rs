@@ -353,3 +353,77 @@ fn load_multiplies_every_rate() {
         assert_eq!(out.status.code(), Some(2), "--load {bad}");
     }
 }
+
+/// A broker-crash on a queue topic is valid (`mqlab bench --spawn` kills a real server
+/// with it), but the model's broker faults act on logs only: the run says so beside the
+/// fault, in the text and the JSON, and `validate` names the fault's line. What it says
+/// is held to what the run does: the queue's run is the same run without the fault.
+#[test]
+fn a_broker_crash_the_model_does_not_carry_out_is_said_where_the_fault_is() {
+    let dir = std::env::temp_dir().join(format!("mqlab-lint-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let quiet = "name = \"q\"\nduration = \"5s\"\n[broker]\nmodel = \"queue\"\n\
+                 [[topic]]\nname = \"jobs\"\n[[producer]]\nname = \"p\"\ntopic = \"jobs\"\n\
+                 rate = 200\n[[consumer]]\ngroup = \"w\"\ntopic = \"jobs\"\n\
+                 service_time = \"exp(3ms)\"\n";
+    let crash = format!(
+        "{quiet}[[fault]]\nat = \"1s\"\nkind = \"broker-crash\"\ntarget = \"broker/0\"\n\
+         duration = \"2s\"\n"
+    );
+    let (quiet_path, crash_path) = (dir.join("quiet.toml"), dir.join("crash.toml"));
+    std::fs::write(&quiet_path, quiet).expect("write");
+    std::fs::write(&crash_path, &crash).expect("write");
+    let json = |p: &std::path::Path| -> Value {
+        let out = mqlab()
+            .args(["run", "--json"])
+            .arg(p)
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(0));
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    let (q, c) = (json(&quiet_path), json(&crash_path));
+    let note = c["faults"][0]["note"]
+        .as_str()
+        .expect("a note on the fault");
+    assert!(
+        note.contains("`log` topics only") && note.contains("`jobs` (queue)"),
+        "{note}"
+    );
+    assert_eq!(
+        c["latency_s"], q["latency_s"],
+        "the queue ran through the crash"
+    );
+    assert_eq!(c["messages"], q["messages"]);
+    let text = mqlab().arg("run").arg(&crash_path).output().expect("runs");
+    let text = String::from_utf8_lossy(&text.stdout);
+    let at = text
+        .find("fault     broker-crash broker/0")
+        .expect("the fault line");
+    assert!(
+        text[at..]
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.contains("`log` topics only")),
+        "{text}"
+    );
+    let out = mqlab()
+        .arg("validate")
+        .arg(&crash_path)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "a warning, not an error");
+    let said = String::from_utf8_lossy(&out.stdout);
+    // `kind` is line 17, its value from column 8.
+    assert!(
+        said.contains("crash.toml:17:8: warning: broker-crash of broker/0"),
+        "{said}"
+    );
+    let quiet_said = mqlab()
+        .arg("validate")
+        .arg(&quiet_path)
+        .output()
+        .expect("runs");
+    assert!(!String::from_utf8_lossy(&quiet_said.stdout).contains("warning"));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -122,6 +122,7 @@ pub fn run_with(seed: u64, delivery: &str, lost: u64) -> RunSummary {
             target: "payments/1".into(),
             start_s: 20.0,
             end_s: 25.0,
+            note: String::new(),
         }],
         latency_histogram: hist
             .iter_recorded()

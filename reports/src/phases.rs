@@ -389,6 +389,7 @@ mod tests {
             target: "g/0".into(),
             start_s: 60.0,
             end_s: 70.0,
+            note: String::new(),
         }];
         assert!(Warmup::Mser5.cut_s(&spiked) < 1e-9);
     }
@@ -407,6 +408,7 @@ mod tests {
             target: "payments/1".into(),
             start_s: 10.0,
             end_s: 15.0,
+            note: String::new(),
         }];
         let p = &fault_phases(&run, 0.0)[0];
         assert_eq!(p.before.lag_max, 2);
@@ -429,6 +431,7 @@ mod tests {
             target: "g".into(),
             start_s: 20.0,
             end_s: 22.0,
+            note: String::new(),
         }];
         let b = backlog(&run, 5.0);
         assert!(
@@ -447,6 +450,7 @@ mod tests {
             target: "g/0".into(),
             start_s: 10.0,
             end_s: 12.0,
+            note: String::new(),
         }];
         assert_eq!(backlog(&run, 0.0).unrecovered.as_deref(), Some("crash g/0"));
     }

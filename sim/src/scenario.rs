@@ -5,6 +5,7 @@
 
 pub mod bounds;
 mod consumer;
+mod lints;
 mod operator;
 mod output;
 mod overrides;
@@ -18,6 +19,7 @@ mod validate;
 pub use consumer::{
     Assignment, ConsumerConfig, Delivery, Idempotence, OffsetReset, OnFailure, Overflow, Scheduling,
 };
+pub use lints::{Lint, fault_note};
 pub use operator::{ReplayTo, is_operator_action};
 pub use output::{MAX_OUTPUT_COUNT, OutputConfig, producer_name};
 pub use overrides::SetError;
@@ -480,6 +482,12 @@ impl Scenario {
         validate::validate(self)
             .and_then(|()| validate::timers::check(self, None))
             .map_err(|(_, message)| message)
+    }
+
+    /// What the scenario asks that the model takes without doing (see `lints.rs`).
+    #[must_use]
+    pub fn lints(&self) -> Vec<Lint> {
+        lints::lints(self)
     }
 
     /// Sets every consumer group's delivery variant (`--delivery`). An idempotence mode

@@ -402,6 +402,10 @@ pub struct FaultWindow {
     pub start_s: f64,
     /// End (the run's end when it never ends).
     pub end_s: f64,
+    /// What the model does not do of it, where it accepts the fault without acting on
+    /// some of the scenario (`scenario::fault_note`); empty otherwise.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
 }
 
 /// One priority class: its throughput share and its latency.
@@ -647,10 +651,12 @@ impl Expectation {
 }
 
 impl FaultWindow {
-    /// A fault's window; one without a duration lasts until `run_end`.
+    /// A fault's window; one without a duration lasts until `run_end`. No note: the
+    /// model's run adds what it does not do of the fault (`scenario::fault_note`).
     #[must_use]
     pub fn of(f: &crate::scenario::FaultConfig, run_end: SimTime) -> FaultWindow {
         FaultWindow {
+            note: String::new(),
             kind: f.kind.get_ref().as_str().into(),
             target: f.target.get_ref().clone(),
             start_s: f.at.as_secs_f64(),

@@ -72,6 +72,10 @@ pub fn faults(o: &mut String, r: &RunSummary) {
             secs(f.start_s),
             secs(f.end_s)
         );
+        if !f.note.is_empty() {
+            let indent = "          ";
+            let _ = writeln!(o, "{indent}{}", crate::text::wrap(&f.note, 76, indent));
+        }
     }
     if let Some(f) = &r.outside_faults {
         let l = &f.latency_s;

@@ -275,7 +275,10 @@ impl Engine {
     fn fault_windows(&self) -> Vec<FaultWindow> {
         self.faults
             .iter()
-            .map(|f| FaultWindow::of(&f.cfg, self.end))
+            .map(|f| FaultWindow {
+                note: crate::scenario::fault_note(&self.scenario, &f.cfg).unwrap_or_default(),
+                ..FaultWindow::of(&f.cfg, self.end)
+            })
             .collect()
     }
 
