@@ -215,6 +215,106 @@ fn the_bare_fan_out_loop_queues_as_food_delivery_does() {
     );
 }
 
+#[test]
+fn perf_runs_a_bare_loop_doing_partitions_1000s_job_and_mm1s_beside_it() {
+    let v: serde_json::Value =
+        serde_json::from_str(&perf(&["--rows", "partitions-1000", "--json"])).expect("JSON");
+    let rows = v["rows"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["row"].as_str().unwrap()).collect();
+    // mm1 runs for the target, the bare loop's two shapes beside partitions-1000.
+    assert_eq!(
+        names,
+        [
+            "mm1",
+            "partitions-1000",
+            "partitions_limit-1",
+            "partitions_limit-1000"
+        ]
+    );
+    let n = |r: &serde_json::Value, k: &str| r[k].as_u64().unwrap();
+    for bare in &rows[2..] {
+        // Exactly the messages asked for, each an arrival and a completion.
+        assert_eq!(n(bare, "produced"), 20_000, "{bare}");
+        assert_eq!(n(bare, "processed"), 20_000, "{bare}");
+        assert_eq!(n(bare, "events"), 2 * 20_000, "{bare}");
+    }
+    let ns = |r: &serde_json::Value| r["wall_s"].as_f64().unwrap() * 1e9 / n(r, "produced") as f64;
+    let beside = v["beside"].as_array().unwrap();
+    let fig = |prefix: &str| {
+        beside
+            .iter()
+            .find(|b| b["what"].as_str().unwrap().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` figure: {beside:?}"))["wall"]
+            .clone()
+    };
+    assert_eq!(
+        fig("partitions_limit (a bare loop"),
+        format!("{:.3}x", ns(&rows[3]) / ns(&rows[2]))
+    );
+    assert_eq!(
+        fig("partitions-1000: cost per message vs partitions_limit-1000"),
+        format!("{:.3}x", ns(&rows[1]) / ns(&rows[3]))
+    );
+}
+
+/// The bare loop is a reference for partitions-1000 only if it does that job: each of
+/// its shapes is M/M/1 at utilisation 0.9 an instance, so a message's mean time in the
+/// system is 1 / (mu - lambda): 10 ms at one partition (mu = 1,000/s), 1 ms over 100
+/// instances (mu = 10,000/s each), as mqlab's run of partitions-1000 gives.
+#[test]
+fn the_bare_partitions_loop_queues_as_m_m_1_and_as_partitions_1000_does() {
+    // Built where `mqlab perf` builds it (a no-op once it has).
+    perf(&["--rows", "partitions-1000"]);
+    let exe = root().join("target/anchors/release/partitions_limit");
+    let mean = |args: &[&str]| -> f64 {
+        // Four seeds of a million: the start from empty and the slow mixing at 0.9 leave
+        // each within a few percent.
+        let runs: Vec<f64> = (1..=4)
+            .map(|seed| {
+                let out = std::process::Command::new(&exe)
+                    .args(args)
+                    .args(["--messages", "1000000", "--seed", &seed.to_string()])
+                    .output()
+                    .expect("partitions_limit runs");
+                assert!(out.status.success(), "{out:?}");
+                let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("its JSON");
+                v["sojourn_mean_s"].as_f64().unwrap()
+            })
+            .collect();
+        runs.iter().sum::<f64>() / runs.len() as f64
+    };
+    let one = mean(&["--partitions", "1", "--instances", "1", "--service", "1e-3"]);
+    let many = mean(&[
+        "--partitions",
+        "1000",
+        "--instances",
+        "100",
+        "--service",
+        "100e-6",
+    ]);
+    assert!((one / 10e-3 - 1.0).abs() < 0.06, "one partition: {one} s");
+    assert!(
+        (many / 1e-3 - 1.0).abs() < 0.06,
+        "1,000 partitions: {many} s"
+    );
+    let out = mqlab()
+        .args([
+            "run",
+            "scenarios/bench/partitions-1000.toml",
+            "--messages",
+            "1000000",
+            "--json",
+        ])
+        .assert()
+        .success();
+    let run: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let ours = run["latency_s"]["mean"].as_f64().unwrap();
+    assert!(
+        (many / ours - 1.0).abs() < 0.06,
+        "partitions_limit's {many} s against partitions-1000's {ours} s"
+    );
+}
+
 /// A Markdown file with the report's markers around an old table.
 pub(crate) fn readme_with_markers(dir: &Path) -> std::path::PathBuf {
     let f = dir.join("README.md");

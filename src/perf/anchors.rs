@@ -3,7 +3,8 @@
 //! single-threaded Rust event loop doing the M/M/1 job (the ceiling for an event-driven
 //! design on this machine), and `simpy_mmc.py`, the same model in SimPy 4.1.2 (what most
 //! people would reach for); beside the food-delivery row, `fanout_limit`, a bare loop
-//! doing that scenario's fan-out. All are cached under `target/anchors/`.
+//! doing that scenario's fan-out; beside the partitions-1000 row, `partitions_limit`, a
+//! bare loop doing its job and mm1's. All are cached under `target/anchors/`.
 
 use super::child::{self, Outcome};
 use super::rows::Measured;
@@ -128,6 +129,54 @@ pub fn fanout_limit(place: &Place, messages: u64) -> anyhow::Result<Measured> {
         wall_s: o.wall_s,
         peak_mib: o.peak_mib,
     })
+}
+
+/// The anchor run beside partitions-1000.
+pub const PARTITIONS_LIMIT: &str = "partitions_limit";
+
+/// The shapes `partitions_limit` runs, as its rows are named: mm1's job (one partition,
+/// one instance, 1 ms service) and partitions-1000's (1,000 partitions over 100
+/// instances, 100 us service), both at utilisation 0.9 an instance.
+pub const PARTITIONS_LIMIT_SHAPES: [(&str, u32, u32, &str); 2] = [
+    ("partitions_limit-1", 1, 1, "1e-3"),
+    ("partitions_limit-1000", 1000, 100, "100e-6"),
+];
+
+/// Builds partitions_limit (a no-op once built) and runs `messages` of each of its shapes:
+/// rows like mqlab's, each process timed whole.
+pub fn partitions_limit(place: &Place, messages: u64) -> anyhow::Result<Vec<Measured>> {
+    build(place, PARTITIONS_LIMIT)?;
+    let exe = place.built(PARTITIONS_LIMIT);
+    PARTITIONS_LIMIT_SHAPES
+        .iter()
+        .map(|&(row, partitions, instances, service)| {
+            let args = [
+                "--partitions".to_string(),
+                partitions.to_string(),
+                "--instances".to_string(),
+                instances.to_string(),
+                "--service".to_string(),
+                service.to_string(),
+                "--messages".to_string(),
+                messages.to_string(),
+            ];
+            let mut cmd = Command::new(&exe);
+            cmd.args(&args);
+            let o = child::measure(cmd)?;
+            child::check(&o, PARTITIONS_LIMIT, &[0])?;
+            let v = json_of(&o, PARTITIONS_LIMIT)?;
+            let num = |k: &str| number(&v, PARTITIONS_LIMIT, k).map(|x| x as u64);
+            Ok(Measured {
+                row: row.to_string(),
+                command: format!("{} {}", exe.display(), args.join(" ")),
+                produced: num("messages")?,
+                processed: num("messages")?,
+                events: num("events")?,
+                wall_s: o.wall_s,
+                peak_mib: o.peak_mib,
+            })
+        })
+        .collect()
 }
 
 /// Builds the anchor `name` into the cache (a no-op once built).

@@ -19,7 +19,8 @@ pub enum Row {
     /// `food-delivery.toml`: six groups, so six copies per message; beside it
     /// `fanout_limit`, a bare event loop doing the same fan-out.
     FoodDelivery,
-    /// 1,000 partitions served by 100 instances.
+    /// 1,000 partitions served by 100 instances; beside it `partitions_limit`, a bare
+    /// event loop doing its job and mm1's.
     #[value(name = "partitions-1000")]
     Partitions1000,
     /// 100,000 keys under `ordered = true`, with and without a resequencer.
@@ -139,7 +140,12 @@ pub fn run(
             one("food-delivery", messages)?,
             super::anchors::fanout_limit(place, messages)?,
         ],
-        Row::Partitions1000 => vec![one("partitions-1000", messages)?],
+        // A bare loop doing its job and mm1's beside it, in the same round.
+        Row::Partitions1000 => {
+            let mut rows = vec![one("partitions-1000", messages)?];
+            rows.extend(super::anchors::partitions_limit(place, messages)?);
+            rows
+        }
         Row::Keys100k => vec![
             one("keys-100k", messages)?,
             one("keys-100k-resequenced", messages)?,

@@ -1,7 +1,7 @@
 //! The issue's targets, judged on one sitting's figures, and the Markdown tables
 //! `mqlab perf` prints (the README's performance table is pasted from them).
 
-use super::anchors::{Anchor, FANOUT_LIMIT};
+use super::anchors::{Anchor, FANOUT_LIMIT, PARTITIONS_LIMIT, PARTITIONS_LIMIT_SHAPES};
 use super::instructions::{self, Counted, PAIRS};
 use super::rows::Measured;
 use serde::Serialize;
@@ -130,8 +130,10 @@ pub struct Beside {
 }
 
 /// The figures beside the targets that the measured rows can give: the replicated log's
-/// cost per message against mm1's (`counted` and `messages` as for `targets`), and
-/// food-delivery's cost per processed copy against the bare loop doing its fan-out.
+/// cost per message against mm1's (`counted` and `messages` as for `targets`),
+/// food-delivery's cost per processed copy against the bare loop doing its fan-out, and
+/// what 1,000 partitions cost the bare loop doing partitions-1000's job over its mm1
+/// (the same ratio as partitions-1000's target, for a loop with nothing else to do).
 pub fn beside(
     rows: &[Measured],
     rounds: &[Round],
@@ -159,6 +161,21 @@ pub fn beside(
         "food-delivery: cost per processed copy vs {FANOUT_LIMIT} (a bare loop doing its fan-out)"
     );
     out.extend(figure(what, rows, rounds, per_copy));
+    // What spreading the load costs a bare loop, and mqlab against that loop at the spread.
+    let [(one, ..), (many, ..)] = PARTITIONS_LIMIT_SHAPES;
+    let spread = |rows: &[Measured]| {
+        Some(find(rows, many)?.ns_per_message() / find(rows, one)?.ns_per_message())
+    };
+    let what = format!(
+        "{PARTITIONS_LIMIT} (a bare loop, heap_limit's BinaryHeap): cost per message, 1,000 \
+         partitions over 100 instances vs one partition"
+    );
+    out.extend(figure(what, rows, rounds, spread));
+    let against = |rows: &[Measured]| {
+        Some(find(rows, "partitions-1000")?.ns_per_message() / find(rows, many)?.ns_per_message())
+    };
+    let what = format!("partitions-1000: cost per message vs {many}");
+    out.extend(figure(what, rows, rounds, against));
     out
 }
 
