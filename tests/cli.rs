@@ -425,5 +425,16 @@ fn a_broker_crash_the_model_does_not_carry_out_is_said_where_the_fault_is() {
         .output()
         .expect("runs");
     assert!(!String::from_utf8_lossy(&quiet_said.stdout).contains("warning"));
+    // The dashboard's log says it when the fault starts.
+    let scenario = mqlab_sim::Scenario::from_toml(&crash, "crash.toml").expect("valid");
+    let mut engine = mqlab_sim::Engine::new(&scenario, 1);
+    engine.run_until(mqlab_sim::SimTime(1_500_000_000));
+    let log = engine.snapshot().log;
+    assert!(
+        log.iter().any(|l| l.at == mqlab_sim::SimTime(1_000_000_000)
+            && l.text
+                .starts_with("broker/0: the model's broker faults act on `log` topics only")),
+        "{log:?}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -223,6 +223,11 @@ impl Engine {
             FaultKind::Crash | FaultKind::BrokerCrash => "crash".to_string(),
         };
         self.note(LogKind::Fault, format!("{what} {name} {lasting}"));
+        // The dashboard's log says it where the fault starts, as the run's summary says it
+        // beside the fault.
+        if let Some(n) = crate::scenario::fault_note(&self.scenario, &self.faults[f as usize].cfg) {
+            self.note(LogKind::Fault, format!("{name}: {n}"));
+        }
     }
 
     pub(super) fn on_fault_end(&mut self, f: u32) {
