@@ -69,6 +69,10 @@ pub struct Books {
     pub flags: Vec<MessageFlags>,
     /// Per topic and message, when it was actually sent (ns since start), or `NOT_SENT`.
     pub published_ns: Vec<Vec<u64>>,
+    /// Per topic and message, whether its producer gave it up (`published` with `ok`
+    /// false): its copies were dropped and finished then, provisionally, since a send the
+    /// server took before it failed may still be processed.
+    pub given_up: Vec<Vec<bool>>,
     /// Per group.
     pub groups: Vec<GroupBooks>,
     /// Per topic, the groups consuming it.
@@ -168,6 +172,11 @@ impl Books {
                 .iter()
                 .map(|&n| vec![NOT_SENT; n as usize])
                 .collect(),
+            given_up: w
+                .per_topic
+                .iter()
+                .map(|&n| vec![false; n as usize])
+                .collect(),
             groups,
             topic_groups,
             routes: w.routes.clone(),
@@ -204,23 +213,35 @@ impl Books {
         self.sched_error
             .saturating_record(now_ns.saturating_sub(s.at_ns).max(1));
         if !ok {
-            *self
-                .dropped_by_reason
-                .entry("publish-failed".into())
-                .or_default() += 1;
             // Counted in and out at once, so that `settled` compares like with like: a
             // give-up once counted only out, and a run whose producer gave up 179 sends
             // ended its drain with that many of the group's copies unprocessed (one was
             // still in a consumer's hands). Finished in the ledger too: a copy the server
-            // took before the send failed, processed later, is not counted out twice.
+            // took before the send failed, processed later, is not counted out twice
+            // (`apply` takes the drop back instead).
+            self.given_up[t][s.id as usize] = true;
+            let mut copies = 0;
             for &g in &self.topic_groups[t] {
                 let gb = &mut self.groups[g];
                 if gb.ledger.addressed(s.id) {
                     gb.published += 1;
-                    if gb.ledger.drop_copy(s.id) && gb.ledger.finish(s.id) {
-                        gb.finished += 1;
+                    // Already processed (the server took a send, a consumer had it, and
+                    // only the confirm was lost): nothing to drop.
+                    if gb.ledger.applied(s.id) == 0 && gb.ledger.drop_copy(s.id) {
+                        copies += 1;
+                        if gb.ledger.finish(s.id) {
+                            gb.finished += 1;
+                        }
                     }
                 }
+            }
+            // Copies, as every other reason counts (and the engine's): a message given
+            // up on a topic two groups read drops two.
+            if copies > 0 {
+                *self
+                    .dropped_by_reason
+                    .entry("publish-failed".into())
+                    .or_default() += copies;
             }
             return;
         }
@@ -266,6 +287,19 @@ impl Books {
             return true;
         }
         gb.metrics.processed += 1;
+        // Its producer gave it up, yet the server had it: processed wins, as in the
+        // engine. The drop is taken back, and the copy, finished at the give-up, is
+        // sampled here as any first processing is (it counted out of `settled` then).
+        let revived = self.given_up[s.topic as usize][s.id as usize] && gb.ledger.dropped(s.id);
+        if revived {
+            gb.ledger.undrop(s.id);
+            if let Some(n) = self.dropped_by_reason.get_mut("publish-failed") {
+                *n -= 1;
+                if *n == 0 {
+                    self.dropped_by_reason.remove("publish-failed");
+                }
+            }
+        }
         if let Some(high) = gb.order.as_mut().and_then(|o| o.get_mut(s.key as usize)) {
             if *high > s.seq {
                 gb.metrics.out_of_order += 1;
@@ -273,8 +307,11 @@ impl Books {
                 *high = s.seq + 1;
             }
         }
-        if gb.ledger.finish(s.id) {
-            gb.finished += 1;
+        let first = gb.ledger.finish(s.id);
+        if first || revived {
+            if first {
+                gb.finished += 1;
+            }
             self.series.processed();
             if now_ns > self.stop_ns && gb.metrics.samples_at_stop.is_none() {
                 gb.metrics.samples_at_stop = Some(gb.metrics.latency.len());
@@ -293,6 +330,11 @@ impl Books {
             } else {
                 published
             };
+            if revived {
+                // Never counted in: it is, from its send, so that Little's law holds.
+                gb.metrics
+                    .enter_since(SimTime(now_ns), SimTime(arrived.min(now_ns)));
+            }
             gb.metrics.leave(SimTime(now_ns), Some(SimTime(arrived)));
         }
         true
@@ -352,5 +394,77 @@ impl Books {
     /// Records why the run stopped early (the first reason wins).
     pub fn fail(&mut self, why: String) {
         self.partial.get_or_insert(why);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two groups read one log topic.
+    const SRC: &str = r#"
+name = "give-up"
+duration = "1s"
+[broker]
+model = "log"
+[[topic]]
+name = "jobs"
+[[producer]]
+name = "p"
+topic = "jobs"
+rate = 10
+[[consumer]]
+group = "a"
+topic = "jobs"
+service_time = "1ms"
+[[consumer]]
+group = "b"
+topic = "jobs"
+service_time = "1ms"
+"#;
+
+    /// A give-up drops a copy in each group, and the reasons count those copies, as
+    /// every other reason does; a given-up send the server had taken, processed after
+    /// all, takes its group's drop back and is sampled as any processed copy; one
+    /// processed before its producer gave up is not dropped at all. The reasons then sum
+    /// to the copies dropped, and every processed copy has its latency.
+    #[test]
+    fn a_give_up_drops_copies_and_a_copy_processed_after_all_takes_its_drop_back() {
+        let sc = Scenario::from_toml(SRC, "give-up.toml").expect("valid");
+        let w = crate::schedule::workload(&sc, 1);
+        let (m0, m1, m2) = (w.sends[0], w.sends[1], w.sends[2]);
+        let mut books = Books::new(&sc, &w);
+        let failed = |b: &Books| b.dropped_by_reason.get("publish-failed").copied();
+        books.published(&m0, 1_000, false);
+        assert_eq!(failed(&books), Some(2), "one copy in each group");
+        assert!(books.settled());
+        // Group a had it after all.
+        assert!(books.delivered(0, &m0));
+        assert!(books.apply(0, &m0, 2_000, 3_000));
+        assert_eq!(failed(&books), Some(1), "group a's drop taken back");
+        // m1 reaches both; m2 is processed by group a before its producer gives up.
+        books.published(&m1, 4_000, true);
+        for g in [0, 1] {
+            assert!(books.apply(g, &m1, 5_000, 6_000));
+        }
+        assert!(books.apply(0, &m2, 7_000, 8_000));
+        books.published(&m2, 9_000, false);
+        assert_eq!(failed(&books), Some(2), "only group b's copy of m2 dropped");
+        assert!(books.settled());
+        let a = &books.groups[0];
+        assert_eq!((a.metrics.processed, a.metrics.latency.len()), (3, 3));
+        assert_eq!((a.published, a.finished), (3, 3));
+        let r = books.summary(&sc, 1, 10_000);
+        let dropped: u64 = r.dropped_by_reason.values().sum();
+        assert_eq!(r.messages.dropped, dropped, "{:?}", r.dropped_by_reason);
+        assert_eq!(dropped, 2);
+        assert_eq!(
+            (r.groups[0].processed, r.groups[0].dropped),
+            (3, 0),
+            "{:?}",
+            r.groups[0]
+        );
+        assert_eq!((r.groups[1].processed, r.groups[1].dropped), (1, 2));
+        assert!(r.conservation_ok, "{:?}", r.expectations);
     }
 }

@@ -88,6 +88,9 @@ fn rabbitmq_producer_without_retries_ends_its_run_after_a_kill() {
             .map(String::as_str)
             .collect();
         assert_eq!(reasons, ["publish-failed"], "{client:?}");
+        // Copies, as the drops are counted.
+        let by_reason: u64 = r.summary.dropped_by_reason.values().sum();
+        assert_eq!(by_reason, m.dropped, "{client:?}");
         assert!(r.summary.conservation_ok);
     }
 }
