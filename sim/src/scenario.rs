@@ -179,6 +179,19 @@ pub enum BrokerModel {
     Pubsub,
 }
 
+impl BrokerModel {
+    /// The name as written in scenario files.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BrokerModel::Log => "log",
+            BrokerModel::Queue => "queue",
+            BrokerModel::Exchange => "exchange",
+            BrokerModel::Pubsub => "pubsub",
+        }
+    }
+}
+
 /// `broker.acks`.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]

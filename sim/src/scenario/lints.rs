@@ -57,7 +57,8 @@ pub fn fault_note(s: &Scenario, f: &FaultConfig) -> Option<String> {
         .iter()
         .filter_map(|t| {
             let model = t.model(&s.broker);
-            (model != BrokerModel::Log).then(|| format!("`{}` ({})", t.name.get_ref(), name(model)))
+            (model != BrokerModel::Log)
+                .then(|| format!("`{}` ({})", t.name.get_ref(), model.as_str()))
         })
         .collect();
     if untouched.is_empty() {
@@ -78,15 +79,6 @@ pub fn fault_note(s: &Scenario, f: &FaultConfig) -> Option<String> {
          {outcome} (`mqlab bench --spawn` kills a real server instead)",
         untouched.join(", ")
     ))
-}
-
-fn name(m: BrokerModel) -> &'static str {
-    match m {
-        BrokerModel::Log => "log",
-        BrokerModel::Queue => "queue",
-        BrokerModel::Exchange => "exchange",
-        BrokerModel::Pubsub => "pubsub",
-    }
 }
 
 #[cfg(test)]
