@@ -39,6 +39,33 @@ pub fn scenario_with(path: &str, settings: &[(String, String)]) -> anyhow::Resul
     Ok(Loaded { scenario, source })
 }
 
+/// `scenario`'s warnings (`Scenario::lints`), those for a run's standard error only
+/// (`fault: false`: a run says a fault's beside it) or all, each as a compiler gives one:
+/// at its line and column in `source`, with the line shown, when the scenario is the
+/// file's own (`located`); named by the file alone when `--set` changed it, whose spans
+/// then point into the changed text rather than the file.
+pub fn warnings(
+    scenario: &Scenario,
+    path: &str,
+    source: &str,
+    located: bool,
+    for_run: bool,
+) -> Vec<String> {
+    scenario
+        .lints()
+        .into_iter()
+        .filter(|l| !(for_run && l.fault))
+        .map(|l| {
+            let message = format!("warning: {}", l.message);
+            if located {
+                mqlab_sim::ScenarioError::at(path, source, l.span, message).to_string()
+            } else {
+                format!("{path}: {message}")
+            }
+        })
+        .collect()
+}
+
 /// The file's text, or where its first byte that is not UTF-8 sits (TOML and JSON are
 /// UTF-8).
 pub fn utf8(bytes: Vec<u8>, path: &str) -> anyhow::Result<String> {

@@ -167,6 +167,16 @@ pub fn simulate(
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let (mut scenario, source, seed) =
         load::prepared_with(&args.scenario, args.delivery, args.seed, &args.set)?;
+    // On standard error, so that `--json` and a report on standard output stay whole.
+    for w in load::warnings(
+        &scenario,
+        &args.scenario,
+        &source,
+        args.set.is_empty(),
+        true,
+    ) {
+        eprintln!("{w}");
+    }
     rescale(&mut scenario, args)?;
     load::check_fits(&scenario, &args.scenario, 1)?;
     if let Some(out) = &args.out {
@@ -237,14 +247,8 @@ pub fn validate(path: &str) -> anyhow::Result<ExitCode> {
     )?;
     // Valid, but what the model will not do of it is said here, where the file's line is
     // at hand (a run says it beside the fault).
-    for lint in s.lints() {
-        let at = mqlab_sim::ScenarioError::at(
-            path,
-            &loaded.source,
-            lint.span,
-            format!("warning: {}", lint.message),
-        );
-        crate::outln!("{at}")?;
+    for w in load::warnings(s, path, &loaded.source, true, false) {
+        crate::outln!("{w}")?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -438,3 +438,55 @@ fn a_broker_crash_the_model_does_not_carry_out_is_said_where_the_fault_is() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// An idempotent producer Kafka would refuse (`acks = "leader"`, the model's default) runs
+/// as written, with a warning at its line on standard error: `--json` stays one object on
+/// standard output. With `--set` changing the file, the warning names the file only.
+#[test]
+fn an_idempotent_producer_kafka_refuses_runs_with_a_warning_on_standard_error() {
+    let dir = std::env::temp_dir().join(format!("mqlab-idem-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let file = dir.join("idem.toml");
+    std::fs::write(
+        &file,
+        "name = \"idem\"\nduration = \"2s\"\n[[topic]]\nname = \"t\"\n[[producer]]\n\
+         name = \"p\"\ntopic = \"t\"\nrate = 50\nidempotent = true\n[[consumer]]\n\
+         group = \"g\"\ntopic = \"t\"\nservice_time = \"1ms\"\n",
+    )
+    .expect("write");
+    let out = mqlab()
+        .args(["run", "--json"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let _: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON object");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "idem.toml:6:8: warning: producer `p`: `idempotent = true` with `acks = \"leader\"`"
+        ),
+        "{err}"
+    );
+    let out = mqlab()
+        .args(["run", "--json", "--set", "broker.acks=all"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = mqlab()
+        .args(["run", "--json", "--set", "producer.p.retries=0"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("idem.toml: warning: producer `p`") && err.contains("`retries = 0`"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -204,6 +204,18 @@ pub enum Acks {
     All,
 }
 
+impl Acks {
+    /// The name as written in scenario files.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Acks::None => "none",
+            Acks::Leader => "leader",
+            Acks::All => "all",
+        }
+    }
+}
+
 /// `broker.on_full`.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]

@@ -1,10 +1,14 @@
-//! What a valid scenario asks that the model takes without doing: warnings, not errors,
-//! because the same file drives `mqlab bench` against a real server, where it does
-//! happen. A run shows each beside the fault it concerns (`FaultWindow::note`), and
-//! `mqlab validate` names its line and column, so no one reads a quiet run as what the
-//! fault would do.
+//! What a valid scenario asks that the model takes without doing, or that the real
+//! system it follows would refuse: warnings, not errors. A broker fault on a topic the
+//! model does not crash is valid because the same file drives `mqlab bench` against a
+//! real server, where it does happen; a Kafka producer configuration Kafka refuses still
+//! runs as written, so that files written before the warning keep their results. A run
+//! shows a fault's beside the fault (`FaultWindow::note`) and the others on standard
+//! error; `mqlab validate` names each one's line and column.
 
-use super::{BrokerModel, FaultConfig, FaultKind, Scenario, Target, resolve_target};
+use super::{
+    Acks, BrokerModel, FaultConfig, FaultKind, ProducerConfig, Scenario, Target, resolve_target,
+};
 use std::ops::Range;
 
 /// One warning: where in the file (a byte span, where the scenario came from one) and
@@ -15,24 +19,68 @@ pub struct Lint {
     pub span: Option<Range<usize>>,
     /// What the model does not do, lowercase.
     pub message: String,
+    /// A fault's note: a run says it beside the fault rather than as a warning.
+    pub fault: bool,
 }
 
-/// Every warning for `s`, in the file's order.
+/// Every warning for `s`: the producers', then the faults'.
 #[must_use]
 pub fn lints(s: &Scenario) -> Vec<Lint> {
-    s.faults
-        .iter()
-        .filter_map(|f| {
-            fault_note(s, f).map(|message| Lint {
-                span: Some(f.kind.span()),
-                message: format!(
-                    "{} of {}: {message}",
-                    f.kind.get_ref().as_str(),
-                    f.target.get_ref()
-                ),
-            })
+    let producers = s.producers.iter().filter_map(|p| {
+        refused_by_kafka(s, p).map(|message| Lint {
+            span: Some(p.name.span()),
+            message: format!("producer `{}`: {message}", p.name.get_ref()),
+            fault: false,
         })
-        .collect()
+    });
+    let faults = s.faults.iter().filter_map(|f| {
+        fault_note(s, f).map(|message| Lint {
+            span: Some(f.kind.span()),
+            message: format!(
+                "{} of {}: {message}",
+                f.kind.get_ref().as_str(),
+                f.target.get_ref()
+            ),
+            fault: true,
+        })
+    });
+    producers.chain(faults).collect()
+}
+
+/// What Kafka's producer would refuse of an idempotent producer `p` on a log topic: its
+/// configuration check throws a `ConfigException` for `acks` other than `all` or for
+/// `retries = 0` when idempotence is asked for (`max_in_flight` above 5, the third, is
+/// refused by the scenario's validation, as it is a limit the model itself relies on).
+/// A producer a service publishes through is the service's, and not warned about here.
+fn refused_by_kafka(s: &Scenario, p: &ProducerConfig) -> Option<String> {
+    let on_log = s
+        .topics
+        .iter()
+        .find(|t| t.name.get_ref() == p.topic.get_ref())
+        .is_some_and(|t| t.model(&s.broker) == BrokerModel::Log);
+    if !p.idempotent || p.derived || !on_log {
+        return None;
+    }
+    let mut refused = Vec::new();
+    if s.broker.acks != Acks::All {
+        refused.push(format!(
+            "`acks = \"{}\"` (\"Must set acks to all in order to use the idempotent producer\")",
+            s.broker.acks.as_str()
+        ));
+    }
+    if *p.retries.get_ref() == 0 {
+        refused.push(
+            "`retries = 0` (\"Must set retries to non-zero when using the idempotent producer\")"
+                .to_string(),
+        );
+    }
+    (!refused.is_empty()).then(|| {
+        format!(
+            "`idempotent = true` with {}: Kafka's producer refuses this configuration, and \
+             the model runs it as written",
+            refused.join(" and ")
+        )
+    })
 }
 
 /// What fault `f` does not do in the model, if anything. A broker node's faults
@@ -133,6 +181,44 @@ mod tests {
             "{m}"
         );
         assert!(!m.contains("orders"), "{m}");
+    }
+
+    /// Kafka's producer refuses idempotence with `acks` other than `all` or with
+    /// `retries = 0`; the warning names each, and only for a log's producer.
+    #[test]
+    fn an_idempotent_producer_kafka_would_refuse_is_named_with_why() {
+        let with = |broker: &str, producer: &str, model: &str| {
+            let toml = format!(
+                "name = \"t\"\nduration = \"5s\"\n[broker]\nmodel = \"{model}\"\n{broker}\n\
+                 [[topic]]\nname = \"jobs\"\n[[producer]]\nname = \"p\"\ntopic = \"jobs\"\n\
+                 rate = 10\nidempotent = true\n{producer}\n[[consumer]]\ngroup = \"g\"\n\
+                 topic = \"jobs\"\nservice_time = \"1ms\"\n"
+            );
+            let s = Scenario::from_toml(&toml, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+            s.lints()
+        };
+        let default_acks = with("", "", "log");
+        assert_eq!(default_acks.len(), 1);
+        let m = &default_acks[0].message;
+        assert!(
+            m.starts_with("producer `p`: `idempotent = true` with `acks = \"leader\"`"),
+            "{m}"
+        );
+        assert!(!m.contains("retries") && !default_acks[0].fault, "{m}");
+        // (`acks = "none"` the scenario's validation refuses outright.)
+        let both = &with("acks = \"leader\"", "retries = 0", "log")[0].message;
+        assert!(
+            both.contains("`acks = \"leader\"`") && both.contains("`retries = 0`"),
+            "{both}"
+        );
+        assert!(with("acks = \"all\"", "retries = 3", "log").is_empty());
+        let retries = &with("acks = \"all\"", "retries = 0", "log")[0].message;
+        assert!(
+            retries.contains("`retries = 0`") && !retries.contains("acks"),
+            "{retries}"
+        );
+        // Kafka's rule, not a queue's.
+        assert!(with("", "retries = 0", "queue").is_empty());
     }
 
     #[test]

@@ -108,7 +108,7 @@ fn producer(s: &Scenario, p: &ProducerConfig) -> Result<(), Invalid> {
             p.name.span(),
             "an idempotent producer needs the broker's answers to resend in sequence: \
              Kafka refuses enable.idempotence with acks = 0, so set the broker's acks to \
-             \"leader\" or \"all\", or idempotent = false"
+             \"all\" (as Kafka requires; \"leader\" runs, with a warning), or idempotent = false"
                 .into(),
         );
     }
