@@ -110,18 +110,28 @@ fn faults_table(r: &RunSummary) -> Option<Table> {
     if r.faults.is_empty() {
         return None;
     }
+    // A column for what the model did not do of a fault, only when it left something out.
+    let noted = r.faults.iter().any(|f| !f.note.is_empty());
+    let mut header = vec!["fault", "target", "from", "to"];
+    if noted {
+        header.push("not modelled");
+    }
     let mut t = table(
         "Faults",
         "Each fault's window (one without a duration lasts to the end of the run).",
-        &["fault", "target", "from", "to"],
+        &header,
     );
     for f in &r.faults {
-        t.rows.push(vec![
+        let mut row = vec![
             f.kind.clone(),
             f.target.clone(),
             secs(f.start_s),
             secs(f.end_s),
-        ]);
+        ];
+        if noted {
+            row.push(f.note.clone());
+        }
+        t.rows.push(row);
     }
     Some(t)
 }
@@ -246,6 +256,24 @@ mod tests {
         r.groups[0].processed_per_s = 0.0;
         let t = group_latency_table(&r);
         assert!(t.rows[0][1..].iter().all(|c| c == "n/a"), "{:?}", t.rows[0]);
+    }
+
+    /// The faults table gains a column for what the model left out of a fault only when
+    /// one did; the fixture's crash keeps the four columns.
+    #[test]
+    fn a_fault_the_model_left_out_is_said_in_its_own_column() {
+        let plain = faults_table(&fixture::run()).expect("a fault");
+        assert_eq!(plain.header, ["fault", "target", "from", "to"]);
+        let mut r = fixture::run();
+        let mut broker = r.faults[0].clone();
+        broker.kind = "broker-crash".into();
+        broker.target = "broker/0".into();
+        broker.note = "the model's broker faults act on `log` topics only".into();
+        r.faults.push(broker);
+        let t = faults_table(&r).expect("faults");
+        assert_eq!(t.header.last().map(String::as_str), Some("not modelled"));
+        assert_eq!(t.rows[0][4], "", "the crash is modelled");
+        assert_eq!(t.rows[1][4], r.faults[1].note);
     }
 
     #[test]
