@@ -112,19 +112,33 @@ pub const FANOUT_LIMIT: &str = "fanout_limit";
 /// orders through it: a row like mqlab's, its whole process timed.
 pub fn fanout_limit(place: &Place, messages: u64) -> anyhow::Result<Measured> {
     build(place, FANOUT_LIMIT)?;
-    let exe = place.built(FANOUT_LIMIT);
+    let args = ["--messages".to_string(), messages.to_string()];
+    bare_row(place, FANOUT_LIMIT, FANOUT_LIMIT, &args, "copies")
+}
+
+/// Runs the built anchor `name` with `args` as the row `row`: its whole process timed,
+/// its messages and events read from the JSON line it prints, and its processed copies
+/// from its field `processed`.
+fn bare_row(
+    place: &Place,
+    name: &str,
+    row: &str,
+    args: &[String],
+    processed: &str,
+) -> anyhow::Result<Measured> {
+    let exe = place.built(name);
     let mut cmd = Command::new(&exe);
-    cmd.args(["--messages", &messages.to_string()]);
+    cmd.args(args);
     let o = child::measure(cmd)?;
-    child::check(&o, FANOUT_LIMIT, &[0])?;
-    let v = json_of(&o, FANOUT_LIMIT)?;
+    child::check(&o, name, &[0])?;
+    let v = json_of(&o, name)?;
     // Counts, exact in a double up to 2^53.
-    let num = |k: &str| number(&v, FANOUT_LIMIT, k).map(|x| x as u64);
+    let num = |k: &str| number(&v, name, k).map(|x| x as u64);
     Ok(Measured {
-        row: FANOUT_LIMIT.to_string(),
-        command: format!("{} --messages {messages}", exe.display()),
+        row: row.to_string(),
+        command: format!("{} {}", exe.display(), args.join(" ")),
         produced: num("messages")?,
-        processed: num("copies")?,
+        processed: num(processed)?,
         events: num("events")?,
         wall_s: o.wall_s,
         peak_mib: o.peak_mib,
@@ -146,7 +160,6 @@ pub const PARTITIONS_LIMIT_SHAPES: [(&str, u32, u32, &str); 2] = [
 /// rows like mqlab's, each process timed whole.
 pub fn partitions_limit(place: &Place, messages: u64) -> anyhow::Result<Vec<Measured>> {
     build(place, PARTITIONS_LIMIT)?;
-    let exe = place.built(PARTITIONS_LIMIT);
     PARTITIONS_LIMIT_SHAPES
         .iter()
         .map(|&(row, partitions, instances, service)| {
@@ -160,21 +173,7 @@ pub fn partitions_limit(place: &Place, messages: u64) -> anyhow::Result<Vec<Meas
                 "--messages".to_string(),
                 messages.to_string(),
             ];
-            let mut cmd = Command::new(&exe);
-            cmd.args(&args);
-            let o = child::measure(cmd)?;
-            child::check(&o, PARTITIONS_LIMIT, &[0])?;
-            let v = json_of(&o, PARTITIONS_LIMIT)?;
-            let num = |k: &str| number(&v, PARTITIONS_LIMIT, k).map(|x| x as u64);
-            Ok(Measured {
-                row: row.to_string(),
-                command: format!("{} {}", exe.display(), args.join(" ")),
-                produced: num("messages")?,
-                processed: num("messages")?,
-                events: num("events")?,
-                wall_s: o.wall_s,
-                peak_mib: o.peak_mib,
-            })
+            bare_row(place, PARTITIONS_LIMIT, row, &args, "messages")
         })
         .collect()
 }
