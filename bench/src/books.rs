@@ -69,10 +69,6 @@ pub struct Books {
     pub flags: Vec<MessageFlags>,
     /// Per topic and message, when it was actually sent (ns since start), or `NOT_SENT`.
     pub published_ns: Vec<Vec<u64>>,
-    /// Per topic and message, whether its producer gave it up (`published` with `ok`
-    /// false): its copies were dropped and finished then, provisionally, since a send the
-    /// server took before it failed may still be processed.
-    pub given_up: Vec<Vec<bool>>,
     /// Per group.
     pub groups: Vec<GroupBooks>,
     /// Per topic, the groups consuming it.
@@ -172,11 +168,6 @@ impl Books {
                 .iter()
                 .map(|&n| vec![NOT_SENT; n as usize])
                 .collect(),
-            given_up: w
-                .per_topic
-                .iter()
-                .map(|&n| vec![false; n as usize])
-                .collect(),
             groups,
             topic_groups,
             routes: w.routes.clone(),
@@ -219,7 +210,9 @@ impl Books {
             // still in a consumer's hands). Finished in the ledger too: a copy the server
             // took before the send failed, processed later, is not counted out twice
             // (`apply` takes the drop back instead).
-            self.given_up[t][s.id as usize] = true;
+            // Its copies are dropped and finished now, provisionally: a send the server
+            // took before it failed may still be processed (`apply`).
+            self.flags[t].give_up(s.id);
             let mut copies = 0;
             for &g in &self.topic_groups[t] {
                 let gb = &mut self.groups[g];
@@ -290,7 +283,7 @@ impl Books {
         // Its producer gave it up, yet the server had it: processed wins, as in the
         // engine. The drop is taken back, and the copy, finished at the give-up, is
         // sampled here as any first processing is (it counted out of `settled` then).
-        let revived = self.given_up[s.topic as usize][s.id as usize] && gb.ledger.dropped(s.id);
+        let revived = self.flags[s.topic as usize].gave_up(s.id) && gb.ledger.dropped(s.id);
         if revived {
             gb.ledger.undrop(s.id);
             if let Some(n) = self.dropped_by_reason.get_mut("publish-failed") {
