@@ -1,7 +1,7 @@
 //! The command line as users and CI scripts rely on it: exit codes 0/1/2, pure JSON on
 //! stdout with `--json`, the contract's fields, `validate`, `list`, and `--out`.
 
-use crate::support::mqlab;
+use crate::support::{mqlab, scratch};
 use serde_json::Value;
 
 #[test]
@@ -360,8 +360,7 @@ fn load_multiplies_every_rate() {
 /// is held to what the run does: the queue's run is the same run without the fault.
 #[test]
 fn a_broker_crash_the_model_does_not_carry_out_is_said_where_the_fault_is() {
-    let dir = std::env::temp_dir().join(format!("mqlab-lint-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let dir = scratch("lint");
     let quiet = "name = \"q\"\nduration = \"5s\"\n[broker]\nmodel = \"queue\"\n\
                  [[topic]]\nname = \"jobs\"\n[[producer]]\nname = \"p\"\ntopic = \"jobs\"\n\
                  rate = 200\n[[consumer]]\ngroup = \"w\"\ntopic = \"jobs\"\n\
@@ -436,7 +435,6 @@ fn a_broker_crash_the_model_does_not_carry_out_is_said_where_the_fault_is() {
                 .starts_with("broker/0: the model's broker faults act on `log` topics only")),
         "{log:?}"
     );
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// An idempotent producer Kafka would refuse (`acks = "leader"`, the model's default) runs
@@ -444,8 +442,7 @@ fn a_broker_crash_the_model_does_not_carry_out_is_said_where_the_fault_is() {
 /// standard output. With `--set` changing the file, the warning names the file only.
 #[test]
 fn an_idempotent_producer_kafka_refuses_runs_with_a_warning_on_standard_error() {
-    let dir = std::env::temp_dir().join(format!("mqlab-idem-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let dir = scratch("idem");
     let file = dir.join("idem.toml");
     std::fs::write(
         &file,
@@ -488,5 +485,4 @@ fn an_idempotent_producer_kafka_refuses_runs_with_a_warning_on_standard_error() 
         err.contains("idem.toml: warning: producer `p`") && err.contains("`retries = 0`"),
         "{err}"
     );
-    std::fs::remove_dir_all(&dir).ok();
 }
