@@ -58,7 +58,7 @@ pub fn warnings(
         .map(|l| {
             let message = format!("warning: {}", l.message);
             if located {
-                mqlab_sim::ScenarioError::at(path, source, l.span, message).to_string()
+                mqlab_sim::ScenarioError::at(path, source, Some(l.span), message).to_string()
             } else {
                 format!("{path}: {message}")
             }

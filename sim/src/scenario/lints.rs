@@ -11,12 +11,12 @@ use super::{
 };
 use std::ops::Range;
 
-/// One warning: where in the file (a byte span, where the scenario came from one) and
+/// One warning: where in the file (a byte span of what the scenario was read from) and
 /// what the model does not do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lint {
     /// The fault's `kind` in the file.
-    pub span: Option<Range<usize>>,
+    pub span: Range<usize>,
     /// What the model does not do, lowercase.
     pub message: String,
     /// A fault's note: a run says it beside the fault rather than as a warning.
@@ -28,14 +28,14 @@ pub struct Lint {
 pub fn lints(s: &Scenario) -> Vec<Lint> {
     let producers = s.producers.iter().filter_map(|p| {
         refused_by_kafka(s, p).map(|message| Lint {
-            span: Some(p.name.span()),
+            span: p.name.span(),
             message: format!("producer `{}`: {message}", p.name.get_ref()),
             fault: false,
         })
     });
     let faults = s.faults.iter().filter_map(|f| {
         fault_note(s, f).map(|message| Lint {
-            span: Some(f.kind.span()),
+            span: f.kind.span(),
             message: format!(
                 "{} of {}: {message}",
                 f.kind.get_ref().as_str(),
@@ -167,7 +167,7 @@ mod tests {
             assert!(m.contains("no outage at all"), "{m}");
             // The span is the fault's kind in the file.
             let toml_kind = "\"broker-crash\"";
-            let span = lints[0].span.clone().expect("a span");
+            let span = lints[0].span.clone();
             assert_eq!(span.len(), toml_kind.len(), "{model}");
         }
         // A log beside them: the log's replicas do crash, the others are named.
