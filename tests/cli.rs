@@ -354,21 +354,25 @@ fn load_multiplies_every_rate() {
     }
 }
 
-/// A broker-crash on a queue topic is valid (`mqlab bench --spawn` kills a real server
-/// with it), but the model's broker faults act on logs only: the run says so beside the
+/// A queue's state lives on broker/0: a broker-crash of broker/1 is valid (a log beside
+/// it would lose replicas there) but passes the queue by, and the run says so beside the
 /// fault, in the text and the JSON, and `validate` names the fault's line. What it says
-/// is held to what the run does: the queue's run is the same run without the fault.
+/// is held to what the run does: the queue's run is the same run without the fault, and
+/// the same crash of broker/0 is an outage, with nothing said.
 #[test]
 fn a_broker_crash_the_model_does_not_carry_out_is_said_where_the_fault_is() {
     let dir = scratch("lint");
-    let quiet = "name = \"q\"\nduration = \"5s\"\n[broker]\nmodel = \"queue\"\n\
+    let quiet = "name = \"q\"\nduration = \"5s\"\n[broker]\nmodel = \"queue\"\nnodes = 2\n\
                  [[topic]]\nname = \"jobs\"\n[[producer]]\nname = \"p\"\ntopic = \"jobs\"\n\
                  rate = 200\n[[consumer]]\ngroup = \"w\"\ntopic = \"jobs\"\n\
                  service_time = \"exp(3ms)\"\n";
-    let crash = format!(
-        "{quiet}[[fault]]\nat = \"1s\"\nkind = \"broker-crash\"\ntarget = \"broker/0\"\n\
-         duration = \"2s\"\n"
-    );
+    let crash_of = |node: u32| {
+        format!(
+            "{quiet}[[fault]]\nat = \"1s\"\nkind = \"broker-crash\"\ntarget = \"broker/{node}\"\n\
+             duration = \"2s\"\n"
+        )
+    };
+    let crash = crash_of(1);
     let (quiet_path, crash_path) = (dir.join("quiet.toml"), dir.join("crash.toml"));
     std::fs::write(&quiet_path, quiet).expect("write");
     std::fs::write(&crash_path, &crash).expect("write");
@@ -386,7 +390,7 @@ fn a_broker_crash_the_model_does_not_carry_out_is_said_where_the_fault_is() {
         .as_str()
         .expect("a note on the fault");
     assert!(
-        note.contains("`log` topics only") && note.contains("`jobs` (queue)"),
+        note.contains("live on broker/0") && note.contains("`jobs` (queue)"),
         "{note}"
     );
     assert_eq!(
@@ -394,16 +398,25 @@ fn a_broker_crash_the_model_does_not_carry_out_is_said_where_the_fault_is() {
         "the queue ran through the crash"
     );
     assert_eq!(c["messages"], q["messages"]);
+    let home_path = dir.join("home.toml");
+    std::fs::write(&home_path, crash_of(0)).expect("write");
+    let home = json(&home_path);
+    assert!(home["faults"][0].get("note").is_none(), "{home}");
+    assert!(
+        home["latency_s"]["max"].as_f64() > Some(1.9),
+        "its sends wait out the outage: {}",
+        home["latency_s"]
+    );
     let text = mqlab().arg("run").arg(&crash_path).output().expect("runs");
     let text = String::from_utf8_lossy(&text.stdout);
     let at = text
-        .find("fault     broker-crash broker/0")
+        .find("fault     broker-crash broker/1")
         .expect("the fault line");
     assert!(
         text[at..]
             .lines()
             .nth(1)
-            .is_some_and(|l| l.contains("`log` topics only")),
+            .is_some_and(|l| l.contains("live on broker/0")),
         "{text}"
     );
     let out = mqlab()
@@ -413,9 +426,9 @@ fn a_broker_crash_the_model_does_not_carry_out_is_said_where_the_fault_is() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(0), "a warning, not an error");
     let said = String::from_utf8_lossy(&out.stdout);
-    // `kind` is line 17, its value from column 8.
+    // `kind` is line 18, its value from column 8.
     assert!(
-        said.contains("crash.toml:17:8: warning: broker-crash of broker/0"),
+        said.contains("crash.toml:18:8: warning: broker-crash of broker/1"),
         "{said}"
     );
     let quiet_said = mqlab()
@@ -431,8 +444,9 @@ fn a_broker_crash_the_model_does_not_carry_out_is_said_where_the_fault_is() {
     let log = engine.snapshot().log;
     assert!(
         log.iter().any(|l| l.at == mqlab_sim::SimTime(1_000_000_000)
-            && l.text
-                .starts_with("broker/0: the model's broker faults act on `log` topics only")),
+            && l.text.starts_with(
+                "broker/1: the model's queue, exchange and pub/sub topics live on broker/0"
+            )),
         "{log:?}"
     );
 }

@@ -39,6 +39,7 @@ mod retained;
 mod saga;
 mod scenarios;
 mod screenshots;
+mod server_outage;
 mod settings;
 mod support;
 mod systems;

@@ -40,6 +40,7 @@ mod ready;
 mod replicate;
 mod requests;
 mod saga;
+mod server_outage;
 mod step;
 pub use saga::{SagaOutcome, SagaRunView};
 mod reqreply;
@@ -201,6 +202,10 @@ pub struct Engine {
     rebalance_due: Vec<u32>,
     /// Broker nodes that are up.
     nodes_up: Vec<bool>,
+    /// The server of the queue, exchange and pub/sub topics while it is out.
+    server_out: Option<server_outage::ServerOut>,
+    /// Subscribers still reading what a connection the server's outage killed held.
+    dead_connections: Vec<u32>,
     /// (topic, partition) of every log partition, by global index.
     part_ids: Vec<(u32, u32)>,
     /// Topics where room appeared during this event; their parked requests are appended
@@ -405,6 +410,8 @@ impl Engine {
             rebalance_held: false,
             rebalance_due: Vec::new(),
             nodes_up: vec![true; *sc.broker.nodes.get_ref() as usize],
+            server_out: None,
+            dead_connections: Vec::new(),
             part_ids: Vec::new(),
             scenario: sc,
         };

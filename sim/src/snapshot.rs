@@ -169,6 +169,8 @@ pub enum LogKind {
     /// Replication: a partition's ISR shrank or grew, a leader was elected, a partition
     /// went offline.
     Broker,
+    /// The server of the queue, exchange and pub/sub topics went down or came back.
+    Server,
 }
 
 /// A stretch during which `block` with watermarks paused a topic's producers: from the

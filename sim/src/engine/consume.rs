@@ -48,6 +48,9 @@ impl Engine {
         }
         let Some(mut work) = taken else {
             self.model_idle(i);
+            if self.connection_dead(i) {
+                self.subscriber_notices(i);
+            }
             return;
         };
         self.dedup_take(i, &mut work);

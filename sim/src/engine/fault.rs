@@ -106,6 +106,14 @@ impl Engine {
         self.other_open(f).any(|x| x.target == t)
     }
 
+    /// An open window of `kind` covers consumer instance `i` (a crash or a partition of
+    /// its own, or of its group).
+    pub(super) fn window_holds(&self, kind: FaultKind, i: u32) -> bool {
+        self.faults
+            .iter()
+            .any(|x| x.open && *x.cfg.kind.get_ref() == kind && self.covers_instance(x.target, i))
+    }
+
     /// The slow factor of instance `i`: the largest among the open slow windows on it.
     fn slow_factor(&self, i: u32) -> f64 {
         self.faults
@@ -287,7 +295,7 @@ impl Engine {
                 // A whole group changes at once: one rebalance, not one per instance.
                 self.rebalance_held = true;
                 for i in self.fault_instances(t) {
-                    if !self.instance_held(f, i) {
+                    if !self.instance_held(f, i) && !self.server_cuts(i) {
                         self.heal_instance(i);
                     }
                 }

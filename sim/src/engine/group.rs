@@ -419,10 +419,10 @@ impl Engine {
 
     /// Brings a crashed instance back.
     pub(super) fn restart_instance(&mut self, i: u32) {
-        let inst = &mut self.instances[i as usize];
-        if inst.up {
+        if self.instances[i as usize].up || self.subscriber_waits(i) {
             return;
         }
+        let inst = &mut self.instances[i as usize];
         inst.up = true;
         // A restarted process is a new member: whatever its old session still held
         // restarts from the committed offsets.

@@ -286,6 +286,13 @@ impl Engine {
     /// The broker handles a produce request.
     pub(super) fn reach_broker(&mut self, p: u32, msg: Msg, partition: u32) {
         let t = self.producers[p as usize].topic;
+        if !self.can_write(t, partition) && self.topics[t as usize].model != BrokerModel::Log {
+            // Cut off, the request never reaches it: only the timeout tells the producer.
+            if self.server_out.as_ref().is_some_and(|o| o.crashed) {
+                self.refuse(p, msg.id, partition, Refusal::ServerDown);
+            }
+            return;
+        }
         if !self.can_write(t, partition) {
             let leaderless = self.topics[t as usize]
                 .partitions
@@ -526,13 +533,14 @@ impl Engine {
 
     /// Redis pub/sub: only a connected subscriber with room in its output buffer gets it.
     fn publish_to_subscriber(&mut self, g: u32, msg: Msg) {
+        let i = self.groups[g as usize].first;
+        let dead = self.connection_dead(i);
         let group = &mut self.groups[g as usize];
-        let i = group.first;
         let sub = group.subscriber;
         let Store::Queue(q) = &mut group.store else {
             unreachable!()
         };
-        if !self.instances[i as usize].up {
+        if !self.instances[i as usize].up || dead {
             self.drop_copy(g, msg.id, Some(msg.arrived), "subscriber-offline");
         } else if q.len() >= sub.buffer {
             self.drop_copy(g, msg.id, Some(msg.arrived), "output-buffer-full");

@@ -15,7 +15,7 @@ impl Engine {
     #[inline]
     pub(super) fn can_write(&self, t: u32, p: u32) -> bool {
         let Some(part) = self.topics[t as usize].partitions.get(p as usize) else {
-            return true; // not a log
+            return self.server_up(); // not a log
         };
         let rs = &part.replicas;
         rs.leader.is_some()
@@ -187,6 +187,9 @@ impl Engine {
             self.trace_broker(n, true, crashed);
         }
         self.nodes_up[n as usize] = false;
+        if self.hosts_queues(n) {
+            self.server_down(crashed);
+        }
         for (t, p) in self.part_ids.clone() {
             let rs = &mut self.topics[t as usize].partitions[p as usize].replicas;
             let before = rs.isr_size();
@@ -217,6 +220,9 @@ impl Engine {
         self.nodes_up[n as usize] = true;
         if self.tracing() {
             self.trace_broker(n, false, false);
+        }
+        if self.hosts_queues(n) {
+            self.server_back();
         }
         for (t, p) in self.part_ids.clone() {
             let part = &mut self.topics[t as usize].partitions[p as usize];

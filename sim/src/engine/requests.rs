@@ -23,6 +23,8 @@ pub(super) enum Refusal {
     ShortIsrAfterAppend,
     /// An idempotent producer's earlier message to the partition is missing.
     OutOfSequence,
+    /// The server of a queue, exchange or pub/sub topic is down: the connection is gone.
+    ServerDown,
 }
 
 impl Engine {
@@ -72,11 +74,15 @@ impl Engine {
                 Refusal::OutOfSequence => {
                     "out of sequence (an earlier message of its producer is missing)"
                 }
+                Refusal::ServerDown => "the server is down",
             };
             let then = match why {
                 _ if spent => "no retry left, so the producer gives it up",
                 Refusal::Leaderless => {
                     "the producer sends it again once it has one, or at its timeout"
+                }
+                Refusal::ServerDown => {
+                    "the producer sends it again once the server is back, or at its timeout"
                 }
                 Refusal::ShortIsr | Refusal::ShortIsrAfterAppend => {
                     "the producer sends it again once enough are back in sync, or at its \

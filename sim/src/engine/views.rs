@@ -89,6 +89,7 @@ impl AckLatency {
 fn timeline_kind(kind: LogKind) -> Option<&'static str> {
     match kind {
         LogKind::Broker => Some("replication"),
+        LogKind::Server => Some("server"),
         LogKind::Rebalance => Some("rebalance"),
         LogKind::Backpressure => Some("backpressure"),
         _ => None,

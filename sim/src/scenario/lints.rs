@@ -1,7 +1,7 @@
 //! What a valid scenario asks that the model takes without doing, or that the real
-//! system it follows would refuse: warnings, not errors. A broker fault on a topic the
-//! model does not crash is valid because the same file drives `mqlab bench` against a
-//! real server, where it does happen; a Kafka producer configuration Kafka refuses still
+//! system it follows would refuse: warnings, not errors. A broker fault on a node that
+//! hosts none of a queue, exchange or pub/sub topic's state passes that topic by, and says
+//! so; a Kafka producer configuration Kafka refuses still
 //! runs as written, so that files written before the warning keep their results. A run
 //! shows a fault's beside the fault (`FaultWindow::note`) and the others on standard
 //! error; `mqlab validate` names each one's line and column.
@@ -83,21 +83,24 @@ fn refused_by_kafka(s: &Scenario, p: &ProducerConfig) -> Option<String> {
     })
 }
 
-/// What fault `f` does not do in the model, if anything. A broker node's faults
-/// (`broker-crash`, and `partition` of `broker/N`) act on `log` topics' replicas only:
-/// a queue, exchange or pub/sub topic goes on through them, where a real server's restart
-/// requeues what its consumers held, refuses sends and drops a pub/sub channel's
-/// subscribers.
+/// What fault `f` does not do in the model, if anything. Queue, exchange and pub/sub
+/// topics live on `broker/0` (one RabbitMQ or Redis server), so a broker node's faults
+/// (`broker-crash`, and `partition` of `broker/N`) on any other node pass them by, while a
+/// log's partitions have replicas there.
 #[must_use]
 pub fn fault_note(s: &Scenario, f: &FaultConfig) -> Option<String> {
-    let broker_fault = matches!(
-        f.kind.get_ref(),
-        FaultKind::BrokerCrash | FaultKind::Partition
-    ) && matches!(
-        resolve_target(s, f.target.get_ref()),
-        Some(Target::Broker(_))
-    );
-    if !broker_fault {
+    let node = match resolve_target(s, f.target.get_ref()) {
+        Some(Target::Broker(n))
+            if matches!(
+                f.kind.get_ref(),
+                FaultKind::BrokerCrash | FaultKind::Partition
+            ) =>
+        {
+            n
+        }
+        _ => return None,
+    };
+    if node == 0 {
         return None;
     }
     let untouched: Vec<String> = s
@@ -123,8 +126,8 @@ pub fn fault_note(s: &Scenario, f: &FaultConfig) -> Option<String> {
         "unharmed"
     };
     Some(format!(
-        "the model's broker faults act on `log` topics only: {noun} {} {verb} on through it, \
-         {outcome} (`mqlab bench --spawn` kills a real server instead)",
+        "the model's queue, exchange and pub/sub topics live on broker/0: {noun} {} {verb} on \
+         through it, {outcome}",
         untouched.join(", ")
     ))
 }
@@ -136,7 +139,8 @@ mod tests {
     /// A scenario of topics `(name, model)` read by one group each, with `faults`
     /// (`kind`, `target`) at 1 s for 1 s.
     fn scenario(topics: &[(&str, &str)], faults: &[(&str, &str)]) -> Scenario {
-        let mut toml = String::from("name = \"t\"\nduration = \"5s\"\n[broker]\nmodel = \"log\"\n");
+        let mut toml =
+            String::from("name = \"t\"\nduration = \"5s\"\n[broker]\nmodel = \"log\"\nnodes = 2\n");
         for (name, model) in topics {
             toml += &format!(
                 "[[topic]]\nname = \"{name}\"\nmodel = \"{model}\"\n[[producer]]\nname = \"p-{name}\"\n\
@@ -153,13 +157,13 @@ mod tests {
     }
 
     #[test]
-    fn a_broker_fault_on_topics_the_model_does_not_crash_is_named_with_each_of_them() {
+    fn a_broker_fault_on_a_node_the_topics_do_not_live_on_is_named_with_each_of_them() {
         for model in ["queue", "pubsub"] {
-            let s = scenario(&[("jobs", model)], &[("broker-crash", "broker/0")]);
+            let s = scenario(&[("jobs", model)], &[("broker-crash", "broker/1")]);
             let lints = s.lints();
             assert_eq!(lints.len(), 1, "{model}");
             let m = &lints[0].message;
-            assert!(m.starts_with("broker-crash of broker/0: "), "{m}");
+            assert!(m.starts_with("broker-crash of broker/1: "), "{m}");
             assert!(
                 m.contains(&format!("topic `jobs` ({model}) runs on")),
                 "{m}"
@@ -173,7 +177,7 @@ mod tests {
         // A log beside them: the log's replicas do crash, the others are named.
         let s = scenario(
             &[("orders", "log"), ("a", "queue"), ("b", "pubsub")],
-            &[("partition", "broker/0")],
+            &[("partition", "broker/1")],
         );
         let m = &s.lints()[0].message;
         assert!(
@@ -223,9 +227,14 @@ mod tests {
 
     #[test]
     fn faults_the_model_carries_out_say_nothing() {
-        // A log's broker crash, and every fault of a client, on any model.
-        let s = scenario(&[("orders", "log")], &[("broker-crash", "broker/0")]);
-        assert!(s.lints().is_empty());
+        // A broker fault on the node every topic has state on, and every fault of a
+        // client, on any model.
+        for model in ["log", "queue", "pubsub"] {
+            for kind in ["broker-crash", "partition"] {
+                let s = scenario(&[("jobs", model)], &[(kind, "broker/0")]);
+                assert!(s.lints().is_empty(), "{model} {kind}: {:?}", s.lints());
+            }
+        }
         let s = scenario(
             &[("jobs", "queue")],
             &[

@@ -38,12 +38,14 @@ pub struct ProducerSummary {
 }
 
 /// One line of the broker's timeline: ISR shrinks and expansions, leader elections and
-/// offline partitions, consumer-group rebalances, producer pauses at a watermark.
+/// offline partitions, the queue server's outages, consumer-group rebalances, producer
+/// pauses at a watermark.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TimelineEntry {
     /// Simulated time.
     pub t_s: f64,
-    /// `replication` (ISR, election, offline), `rebalance` or `backpressure`.
+    /// `replication` (ISR, election, offline), `server` (the queue, exchange and pub/sub
+    /// server down or back), `rebalance` or `backpressure`.
     pub kind: String,
     /// What happened, as the dashboard's event log says it.
     pub text: String,

@@ -27,6 +27,7 @@ fn kind(ctx: &Ctx, k: LogKind) -> (&'static str, Style) {
         LogKind::Backpressure => ("PAUSE", t.warn()),
         LogKind::Breaker => ("BREAK", t.warn()),
         LogKind::Broker => ("BROKER", t.warn()),
+        LogKind::Server => ("SERVER", t.bad()),
     }
 }
 
@@ -41,7 +42,7 @@ pub fn max_scroll(snap: &Snapshot, rows: usize) -> usize {
 /// what was lost or dead-lettered.
 fn rank(k: LogKind) -> u8 {
     match k {
-        LogKind::Fault | LogKind::Restart | LogKind::Phase => 0,
+        LogKind::Fault | LogKind::Restart | LogKind::Phase | LogKind::Server => 0,
         LogKind::Breaker | LogKind::Backpressure => 1,
         LogKind::Rebalance | LogKind::Broker => 2,
         LogKind::DeadLetter | LogKind::Loss => 3,
