@@ -267,8 +267,8 @@ mod tests {
         let mut r = fixture::run();
         let mut broker = r.faults[0].clone();
         broker.kind = "broker-crash".into();
-        broker.target = "broker/0".into();
-        broker.note = "the model's broker faults act on `log` topics only".into();
+        broker.target = "broker/1".into();
+        broker.note = "the model's queue, exchange and pub/sub topics live on broker/0".into();
         r.faults.push(broker);
         let t = faults_table(&r).expect("faults");
         assert_eq!(t.header.last().map(String::as_str), Some("not modelled"));

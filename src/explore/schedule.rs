@@ -24,7 +24,6 @@ pub struct Components {
     groups: Vec<(String, u32)>,
     producers: Vec<String>,
     nodes: u32,
-    log: bool,
     queue_like: bool,
     duration_ns: u64,
 }
@@ -49,7 +48,6 @@ impl Components {
                 .map(|p| p.name.get_ref().clone())
                 .collect(),
             nodes: *s.broker.nodes.get_ref(),
-            log: models.contains(&BrokerModel::Log),
             queue_like: models
                 .iter()
                 .any(|m| matches!(m, BrokerModel::Queue | BrokerModel::Exchange)),
@@ -65,7 +63,8 @@ impl Components {
                 "crash" | "partition" => !self.groups.is_empty() || !self.producers.is_empty(),
                 "slow" => !self.groups.is_empty(),
                 "poison" => !self.producers.is_empty() && !self.groups.is_empty(),
-                "broker-crash" => self.log,
+                // A log's replicas are on every node, every other topic on broker/0.
+                "broker-crash" => true,
                 "outage" => self.queue_like && !self.producers.is_empty(),
                 _ => true,
             })
