@@ -85,8 +85,10 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
                     c
                 }
             };
-            let model = Engine::new(&calibrated, seed).run();
-            crate::out!("{}", side_by_side(&result, &model))?;
+            // Out as long as the real server was, its restart included.
+            let measured = mqlab_bench::outage::as_measured(&calibrated, &result.outages);
+            let model = Engine::new(measured.as_ref().unwrap_or(&calibrated), seed).run();
+            crate::out!("{}", side_by_side(&result, &model, measured.is_some()))?;
         }
     }
     if let Some(why) = &result.partial {
@@ -203,7 +205,7 @@ fn agreement(model: u64, real: u64) -> String {
 /// The real run next to the model's, count by count. The model runs with the measured
 /// loopback round trip as its network and the probed per-message overhead as its
 /// broker's ingest time.
-fn side_by_side(r: &BenchResult, m: &mqlab_sim::RunSummary) -> String {
+fn side_by_side(r: &BenchResult, m: &mqlab_sim::RunSummary, outage_measured: bool) -> String {
     let (a, b) = (&r.summary.messages, &m.messages);
     let mut out = format!(
         "\nmodel vs real (same seed; model network: the measured loopback round trip, {:.1}us, half each way",
@@ -217,6 +219,11 @@ fn side_by_side(r: &BenchResult, m: &mqlab_sim::RunSummary) -> String {
             p.payload_bytes
         )),
         None => out.push_str(")\n"),
+    }
+    if outage_measured {
+        out.push_str(
+            "  model broker-crash: out until the real server was back (its restart included)\n",
+        );
     }
     out.push_str(&format!("{:<16}{:>14}{:>14}  agree\n", "", "model", "real"));
     let rows = [
