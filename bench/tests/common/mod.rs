@@ -138,8 +138,10 @@ pub fn bench_with(
     (r, sc)
 }
 
-/// A bench run and, beside it, the model's run of the same scenario from its seed.
+/// A bench run and, beside it, the model's run of the same scenario from its seed, its
+/// broker crashes as long as the real server's outages were (as `--vs-model` runs it).
 pub fn with_model((r, sc): (BenchResult, Scenario)) -> (BenchResult, RunSummary) {
-    let model = Engine::new(&sc, sc.seed).run();
+    let measured = mqlab_bench::outage::as_measured(&sc, &r.outages);
+    let model = Engine::new(measured.as_ref().unwrap_or(&sc), sc.seed).run();
     (r, model)
 }
