@@ -286,8 +286,9 @@ impl Engine {
     /// The broker handles a produce request.
     pub(super) fn reach_broker(&mut self, p: u32, msg: Msg, partition: u32) {
         let t = self.producers[p as usize].topic;
-        if !self.can_write(t, partition) && self.topics[t as usize].model != BrokerModel::Log {
-            // Cut off, the request never reaches it: only the timeout tells the producer.
+        if !self.server_up() && self.topics[t as usize].model != BrokerModel::Log {
+            // Down, the server refuses it at once (the connection is gone); cut off, the
+            // request never reaches it, and only the timeout tells the producer.
             if self.server_out.as_ref().is_some_and(|o| o.crashed) {
                 self.refuse(p, msg.id, partition, Refusal::ServerDown);
             }
