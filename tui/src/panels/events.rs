@@ -38,13 +38,13 @@ pub fn max_scroll(snap: &Snapshot, rows: usize) -> usize {
 }
 
 /// Same-instant order: causes first (faults, restarts, phase changes), then what they
-/// set off (breakers, watermark pauses), then membership and replication changes, then
+/// set off (breakers, watermark pauses), then membership, replication and server changes, then
 /// what was lost or dead-lettered.
 fn rank(k: LogKind) -> u8 {
     match k {
-        LogKind::Fault | LogKind::Restart | LogKind::Phase | LogKind::Server => 0,
+        LogKind::Fault | LogKind::Restart | LogKind::Phase => 0,
         LogKind::Breaker | LogKind::Backpressure => 1,
-        LogKind::Rebalance | LogKind::Broker => 2,
+        LogKind::Rebalance | LogKind::Broker | LogKind::Server => 2,
         LogKind::DeadLetter | LogKind::Loss => 3,
     }
 }
