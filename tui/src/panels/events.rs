@@ -217,6 +217,10 @@ mod tests {
             ),
             e(LogKind::Restart, "restart: analytics"),
             e(LogKind::Broker, "orders/0: leader broker/1 elected"),
+            e(
+                LogKind::Server,
+                "broker/0 down: its queue clients lose their connections",
+            ),
             e(LogKind::Fault, "crash broker/0 for 5s"),
         ];
         let order: Vec<&str> = ordered(&snap.log).iter().map(|e| e.text.as_str()).collect();
@@ -227,10 +231,11 @@ mod tests {
                 "crash broker/0 for 5s",
                 "analytics: rebalance, 6 partition(s) moved",
                 "orders/0: leader broker/1 elected",
+                "broker/0 down: its queue clients lose their connections",
             ]
         );
         let ctx = Ctx::plain(testing::theme());
-        let b = testing::render(70, 6, |a, buf| render(&snap, &ctx, a, buf)).to_string();
+        let b = testing::render(70, 8, |a, buf| render(&snap, &ctx, a, buf)).to_string();
         let restart = b.find("restart: analytics").unwrap();
         let rebalance = b.find("rebalance, 6").unwrap();
         assert!(restart < rebalance, "{b}");
