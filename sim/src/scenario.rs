@@ -29,7 +29,7 @@ pub use replies::reply_queue;
 pub use saga::{MAX_STEPS, SagaConfig, SagaStep, command_queue, saga_replies};
 pub use target_hint::unresolved as unresolved_target;
 pub use validate::timers::TIMER_FLOOR;
-pub use validate::{Target, resolve_target};
+pub use validate::{SERVER_NODE, Target, resolve_target};
 
 use crate::dist::Dist;
 use crate::error::ScenarioError;

@@ -20,12 +20,9 @@
 use super::Engine;
 use super::models;
 use crate::event::Event;
-use crate::scenario::{BrokerModel, FaultKind};
+use crate::scenario::{BrokerModel, FaultKind, SERVER_NODE};
 use crate::snapshot::LogKind;
 use crate::time::SimTime;
-
-/// The node the queue, exchange and pub/sub topics live on.
-const HOST: u32 = 0;
 
 /// The server of the non-log topics while it is out.
 #[derive(Debug)]
@@ -40,7 +37,7 @@ pub(super) struct ServerOut {
 impl Engine {
     /// Whether broker node `n` hosts topics that are not logs.
     pub(super) fn hosts_queues(&self, n: u32) -> bool {
-        n == HOST && self.topics.iter().any(|t| t.model != BrokerModel::Log)
+        n == SERVER_NODE && self.topics.iter().any(|t| t.model != BrokerModel::Log)
     }
 
     /// Whether the server of the non-log topics takes sends now.
@@ -133,7 +130,7 @@ impl Engine {
         self.note(
             LogKind::Server,
             format!(
-                "broker/{HOST} {what}: its queue, exchange and pub/sub clients lose their \
+                "broker/{SERVER_NODE} {what}: its queue, exchange and pub/sub clients lose their \
                  connections"
             ),
         );
@@ -169,7 +166,7 @@ impl Engine {
         }
         self.note(
             LogKind::Server,
-            format!("broker/{HOST} back: its clients reconnect"),
+            format!("broker/{SERVER_NODE} back: its clients reconnect"),
         );
     }
 }

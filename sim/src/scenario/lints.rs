@@ -7,7 +7,8 @@
 //! error; `mqlab validate` names each one's line and column.
 
 use super::{
-    Acks, BrokerModel, FaultConfig, FaultKind, ProducerConfig, Scenario, Target, resolve_target,
+    Acks, BrokerModel, FaultConfig, FaultKind, ProducerConfig, SERVER_NODE, Scenario, Target,
+    resolve_target,
 };
 use std::ops::Range;
 
@@ -100,7 +101,7 @@ pub fn fault_note(s: &Scenario, f: &FaultConfig) -> Option<String> {
         }
         _ => return None,
     };
-    if node == 0 {
+    if node == SERVER_NODE {
         return None;
     }
     let untouched: Vec<String> = s

@@ -15,6 +15,10 @@ use toml::Spanned;
 
 pub(super) type Invalid = (Option<Range<usize>>, String);
 
+/// The broker node queue, exchange and pub/sub topics live on (one RabbitMQ or Redis
+/// server); a log's partitions have replicas on every node.
+pub const SERVER_NODE: u32 = 0;
+
 /// What a fault's `target` names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
