@@ -286,23 +286,15 @@ impl Engine {
     /// The broker handles a produce request.
     pub(super) fn reach_broker(&mut self, p: u32, msg: Msg, partition: u32) {
         let t = self.producers[p as usize].topic;
-        if !self.server_up() && self.topics[t as usize].model != BrokerModel::Log {
-            // Down, the server refuses it at once (the connection is gone); cut off, the
-            // request never reaches it, and only the timeout tells the producer.
-            if self.server_out.as_ref().is_some_and(|o| o.crashed) {
-                self.refuse(p, msg.id, partition, Refusal::ServerDown);
-            }
-            return;
-        }
         if !self.can_write(t, partition) {
-            let leaderless = self.topics[t as usize]
-                .partitions
-                .get(partition as usize)
-                .is_some_and(|part| part.replicas.leader.is_none());
-            let why = if leaderless {
-                Refusal::Leaderless
-            } else {
-                Refusal::ShortIsr
+            let why = match self.topics[t as usize].partitions.get(partition as usize) {
+                Some(part) if part.replicas.leader.is_none() => Refusal::Leaderless,
+                Some(_) => Refusal::ShortIsr,
+                // Not a log: its server is down, and refuses it at once (the connection is
+                // gone); cut off, the request never reaches it, and only the timeout tells
+                // the producer.
+                None if self.server_out.as_ref().is_some_and(|o| o.crashed) => Refusal::ServerDown,
+                None => return,
             };
             self.refuse(p, msg.id, partition, why);
             return;
