@@ -52,7 +52,7 @@ pub struct ExploreArgs {
     /// Worker threads (default: every core).
     #[arg(long)]
     jobs: Option<usize>,
-    /// Where shrunk failures are written.
+    /// Where failures are written (shrunk, or as found with --no-shrink).
     #[arg(long, default_value = "explore-failures")]
     out: String,
     /// Stop after this many failing runs.
@@ -61,7 +61,7 @@ pub struct ExploreArgs {
     /// The seed the runs' seeds and schedules are drawn from.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Report failures without shrinking them.
+    /// Write each check's first failing run as found, without shrinking it.
     #[arg(long)]
     no_shrink: bool,
     /// Explore only slice K of N of the run indices (K from 0 to N-1; needs --runs) and
@@ -255,10 +255,23 @@ pub(super) fn conclude(
             seed_of(&ts[0].table)
         )?;
     }
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     if no_shrink {
+        // As found: the drawn schedule whole, so the run the report names can be rerun,
+        // read and shrunk later (`mqlab shrink`) without drawing it again.
+        for (check, ts) in &by_check {
+            let path = out.join(format!("{}-{}.toml", file_stem(check), ts[0].index));
+            write_scenario(&path, &ts[0].table, found.scenario, check, false)?;
+            crate::outln!(
+                "{check}: {} (as found: faults {}, messages {}, events {})",
+                path.display(),
+                ts[0].size.faults,
+                ts[0].size.messages,
+                ts[0].size.events
+            )?;
+        }
         return Ok(ExitCode::from(1));
     }
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let mem = crate::load::memory_budget(pool.current_num_threads())?;
     let shrunk: Vec<(String, Table, Size, Size, usize)> = pool.install(|| {
         by_check
@@ -282,7 +295,7 @@ pub(super) fn conclude(
     });
     for ((check, table, before, after, spent), ts) in shrunk.iter().zip(by_check.values()) {
         let path = out.join(format!("{}-{}.toml", file_stem(check), ts[0].index));
-        write_scenario(&path, table, found.scenario, check)?;
+        write_scenario(&path, table, found.scenario, check, check != shrink::MEMORY)?;
         if check == shrink::MEMORY {
             crate::outln!(
                 "{check}: {} (not shrunk: each try would run until it outgrew its memory)\n  \
@@ -346,7 +359,7 @@ pub fn shrink(args: &ShrinkArgs) -> anyhow::Result<ExitCode> {
         || PathBuf::from(args.scenario.trim_end_matches(".toml").to_string() + ".shrunk.toml"),
         PathBuf::from,
     );
-    write_scenario(&path, &shrunk, &args.scenario, &check)?;
+    write_scenario(&path, &shrunk, &args.scenario, &check, true)?;
     crate::outln!(
         "{check}: {} ({spent} runs to shrink)\n  faults {} -> {}, messages {} -> {}, events {} -> {}",
         path.display(),
@@ -513,18 +526,20 @@ fn file_stem(check: &str) -> String {
     s.trim_matches('-').to_string()
 }
 
-fn write_scenario(path: &Path, table: &Table, from: &str, check: &str) -> anyhow::Result<()> {
+fn write_scenario(
+    path: &Path,
+    table: &Table,
+    from: &str,
+    check: &str,
+    shrunk: bool,
+) -> anyhow::Result<()> {
     let mut t = table.clone();
     let name = t
         .get("name")
         .and_then(Value::as_str)
         .unwrap_or("scenario")
         .to_string();
-    let suffix = if check == shrink::MEMORY {
-        "found"
-    } else {
-        "shrunk"
-    };
+    let suffix = if shrunk { "shrunk" } else { "found" };
     t.insert("name".into(), Value::String(format!("{name}-{suffix}")));
     let (description, header) = if check == shrink::MEMORY {
         (
@@ -533,12 +548,19 @@ fn write_scenario(path: &Path, table: &Table, from: &str, check: &str) -> anyhow
             ),
             "a scenario whose backlog outgrows its memory (not shrunk)".to_string(),
         )
-    } else {
+    } else if shrunk {
         (
             format!(
                 "Shrunk by mqlab from {from}: at its seed it still fails `{check}`; `mqlab run` of this file exits 1."
             ),
             format!("a minimal scenario that fails `{check}`"),
+        )
+    } else {
+        (
+            format!(
+                "Found by mqlab explore from {from}: at its seed it fails `{check}` (not shrunk; `mqlab shrink` makes it minimal); `mqlab run` of this file exits 1."
+            ),
+            format!("a drawn scenario that fails `{check}` (not shrunk)"),
         )
     };
     t.insert("description".into(), Value::String(description));

@@ -107,6 +107,62 @@ fn explore_finds_the_loss_and_shrinks_it_to_a_file_that_still_fails() {
     }
 }
 
+/// `--no-shrink` still writes the failing run, whole: the drawn schedule is the only way
+/// to rerun what the report names, so the file holds every fault it drew and `mqlab run`
+/// of it fails the same check with the figures the report printed.
+#[test]
+fn explore_without_shrinking_writes_each_failing_run_as_found() {
+    let dir = scratch("explore-found");
+    std::fs::write(dir.join("fragile.toml"), FRAGILE).expect("write");
+    let out = mqlab()
+        .args(["explore"])
+        .arg(dir.join("fragile.toml"))
+        .args(["--runs", "40", "--faults", "crash", "--max-failures", "3"])
+        .args(["--no-shrink", "--out"])
+        .arg(dir.join("found"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let report = String::from_utf8(out.stdout).expect("utf-8");
+    let line = report
+        .lines()
+        .find(|l| l.starts_with("lost: "))
+        .unwrap_or_else(|| panic!("a line for `lost`: {report}"));
+    let path = line["lost: ".len()..line.find(" (as found").expect("as found")].to_string();
+    let figure = |name: &str| -> u64 {
+        let at = line.find(name).expect(name) + name.len() + 1;
+        line[at..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|d| d.parse().ok())
+            .expect("a figure")
+    };
+    let found = load(std::path::Path::new(&path));
+    assert_eq!(found.faults.len() as u64, figure("faults"), "{line}");
+    assert!(
+        found
+            .faults
+            .iter()
+            .all(|f| *f.kind.get_ref() == mqlab_sim::scenario::FaultKind::Crash)
+    );
+    let rerun = mqlab()
+        .arg("run")
+        .arg(&path)
+        .arg("--json")
+        .output()
+        .expect("runs");
+    assert_eq!(rerun.status.code(), Some(1), "{rerun:?}");
+    let json: serde_json::Value = serde_json::from_slice(&rerun.stdout).expect("json");
+    assert!(
+        json["messages"]["lost"].as_u64().expect("lost") > 0,
+        "{json}"
+    );
+    assert_eq!(
+        json["messages"]["produced"].as_u64(),
+        Some(figure("messages"))
+    );
+}
+
 #[test]
 fn shrink_keeps_the_named_check_failing_and_refuses_a_passing_file() {
     let dir = scratch("shrink");
