@@ -89,6 +89,10 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             let measured = mqlab_bench::outage::as_measured(&calibrated, &result.outages);
             let model = Engine::new(measured.as_ref().unwrap_or(&calibrated), seed).run();
             crate::out!("{}", side_by_side(&result, &model, measured.is_some()))?;
+            crate::out!(
+                "{}",
+                ids_side_by_side(&result.summary, &model, &args.scenario)
+            )?;
         }
     }
     if let Some(why) = &result.partial {
@@ -272,9 +276,91 @@ fn side_by_side(r: &BenchResult, m: &mqlab_sim::RunSummary, outage_measured: boo
     out
 }
 
+/// Which messages each side lost, duplicated, reordered or dropped (the first ids, lowest
+/// first), per group: where the counts agree the messages may still differ, and the model's
+/// story of any of them is one `mqlab trace` away.
+fn ids_side_by_side(r: &mqlab_sim::RunSummary, m: &mqlab_sim::RunSummary, path: &str) -> String {
+    let list = |ids: &[u32]| {
+        if ids.is_empty() {
+            "none".to_string()
+        } else {
+            ids.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")
+        }
+    };
+    let mut rows = String::new();
+    for real in &r.groups {
+        let model = m.groups.iter().find(|g| g.name == real.name);
+        let model_ids = model.map(|g| g.examples.by_anomaly());
+        for (k, (anomaly, real_ids)) in real.examples.by_anomaly().into_iter().enumerate() {
+            let model_ids = model_ids.as_ref().map_or(&[][..], |m| m[k].1);
+            if real_ids.is_empty() && model_ids.is_empty() {
+                continue;
+            }
+            rows.push_str(&format!(
+                "  {} {}: model {}; real {}\n",
+                real.name,
+                anomaly.replace('_', " "),
+                list(model_ids),
+                list(real_ids)
+            ));
+        }
+    }
+    if rows.is_empty() {
+        return rows;
+    }
+    format!(
+        "which messages (first ids; `mqlab trace {path} --seed {} --message ID --group G` tells \
+         what the model did with one)\n{rows}",
+        r.seed
+    )
+}
+
 #[cfg(test)]
 mod tests {
-    use super::agreement;
+    use super::{agreement, ids_side_by_side};
+    use mqlab_sim::RunSummary;
+    use mqlab_sim::summary::GroupSummary;
+
+    /// A one-group result that duplicated `dup` and dropped `dropped`.
+    fn one_group(dup: &[u32], dropped: &[u32]) -> RunSummary {
+        let mut g = GroupSummary {
+            name: "g".into(),
+            duplicated: dup.len() as u64,
+            dropped: dropped.len() as u64,
+            ..GroupSummary::default()
+        };
+        g.examples.duplicated = dup.to_vec();
+        g.examples.dropped = dropped.to_vec();
+        RunSummary {
+            seed: 3,
+            groups: vec![g],
+            ..RunSummary::default()
+        }
+    }
+
+    #[test]
+    fn the_ids_each_side_named_are_shown_per_anomaly_with_the_trace_to_explain_them() {
+        let real = one_group(&[25], &[]);
+        let model = one_group(&[], &[]);
+        let out = ids_side_by_side(&real, &model, "f.toml");
+        assert!(
+            out.contains("mqlab trace f.toml --seed 3 --message ID --group G"),
+            "{out}"
+        );
+        assert!(
+            out.contains("  g duplicated: model none; real 25\n"),
+            "{out}"
+        );
+        assert!(
+            !out.contains("dropped"),
+            "an anomaly neither side has: {out}"
+        );
+        // Nothing named on either side: nothing printed.
+        assert_eq!(ids_side_by_side(&model, &model, "f.toml"), "");
+        let both = ids_side_by_side(&one_group(&[4, 9], &[1]), &one_group(&[9], &[]), "f.toml");
+        assert!(both.contains("g duplicated: model 9; real 4 9\n"), "{both}");
+        assert!(both.contains("g dropped: model none; real 1\n"), "{both}");
+    }
 
     #[test]
     fn counts_agree_when_equal_or_both_nonzero_within_the_factor() {

@@ -296,6 +296,7 @@ impl Books {
         if let Some(high) = gb.order.as_mut().and_then(|o| o.get_mut(s.key as usize)) {
             if *high > s.seq {
                 gb.metrics.out_of_order += 1;
+                gb.metrics.example_out_of_order(s.id);
             } else {
                 *high = s.seq + 1;
             }
@@ -459,5 +460,31 @@ service_time = "1ms"
         );
         assert_eq!((r.groups[1].processed, r.groups[1].dropped), (1, 2));
         assert!(r.conservation_ok, "{:?}", r.expectations);
+    }
+
+    /// The census names the copies it counts, as the engine does: a real run's duplicate
+    /// can then be traced in the model. Group a applies m1 twice (a redelivery); group b
+    /// never gets m0 and m2, whose producer gave them up.
+    #[test]
+    fn the_census_names_the_duplicated_and_dropped_copies() {
+        let sc = Scenario::from_toml(SRC, "give-up.toml").expect("valid");
+        let w = crate::schedule::workload(&sc, 1);
+        let (m0, m1, m2) = (w.sends[0], w.sends[1], w.sends[2]);
+        let mut books = Books::new(&sc, &w);
+        books.published(&m0, 1_000, false);
+        books.published(&m1, 2_000, true);
+        books.published(&m2, 3_000, false);
+        for _ in 0..2 {
+            assert!(books.delivered(0, &m1));
+            assert!(books.apply(0, &m1, 4_000, 5_000));
+        }
+        assert!(books.apply(1, &m1, 4_000, 5_000));
+        let r = books.summary(&sc, 1, 10_000);
+        let (a, b) = (&r.groups[0].examples, &r.groups[1].examples);
+        assert_eq!(r.groups[0].duplicated, 1);
+        assert_eq!(a.duplicated, vec![m1.id]);
+        assert_eq!(a.dropped, vec![m0.id, m2.id]);
+        assert_eq!(b.dropped, vec![m0.id, m2.id]);
+        assert!(b.duplicated.is_empty() && b.lost.is_empty(), "{b:?}");
     }
 }

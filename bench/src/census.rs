@@ -72,18 +72,33 @@ impl Books {
                 continue;
             }
             s.copies += 1;
+            // The first ids of each anomaly, lowest first, as the engine names them: the
+            // message the real broker duplicated can then be traced in the model.
+            let ex = &mut s.examples;
             match g.ledger.class(id) {
                 Class::Processed(n) => {
                     s.processed += 1;
                     s.duplicated += u64::from(n >= 2);
+                    if n >= 2 {
+                        example(&mut ex.duplicated, id);
+                    }
                 }
                 Class::DeadLettered => s.dead_lettered += 1,
-                Class::Dropped => s.dropped += 1,
+                Class::Dropped => {
+                    s.dropped += 1;
+                    example(&mut ex.dropped, id);
+                }
                 Class::Gone if in_system[id as usize] => s.in_flight += 1,
-                Class::Gone if flags.accepted(id) || flags.acked(id) => s.lost += 1,
+                Class::Gone if flags.accepted(id) || flags.acked(id) => {
+                    s.lost += 1;
+                    example(&mut ex.lost, id);
+                }
                 Class::Gone => unaccounted += 1,
             }
         }
+        s.examples
+            .out_of_order
+            .clone_from(&g.metrics.out_of_order_ids);
         s.name.clone_from(&g.name);
         s.delivery = g.delivery.as_str().to_string();
         s.out_of_order = g.metrics.out_of_order;
@@ -240,4 +255,11 @@ fn expectations(sc: &Scenario, m: &Messages, l: &Latency) -> Vec<Expectation> {
         }
     }
     out
+}
+
+/// Keeps `id` while `ids` holds fewer than the engine's examples per anomaly.
+fn example(ids: &mut Vec<u32>, id: u32) {
+    if ids.len() < mqlab_sim::metrics::EXAMPLES {
+        ids.push(id);
+    }
 }

@@ -29,10 +29,14 @@ pub fn examples(o: &mut String, r: &RunSummary, path: &str, flags: &str) {
             }
             if !head {
                 head = true;
-                let _ = writeln!(
-                    o,
-                    "\nexamples (message ids; `mqlab trace` tells one message's history)"
-                );
+                // A real broker's run (`mqlab bench`) has no trace: the command tells what
+                // the model did with the same message at the same seed.
+                let what = if r.trace_hash.is_empty() {
+                    "`mqlab trace` tells what the model did with one, at the same seed"
+                } else {
+                    "`mqlab trace` tells one message's history"
+                };
+                let _ = writeln!(o, "\nexamples (message ids; {what})");
             }
             let shown: Vec<String> = ids.iter().map(u32::to_string).collect();
             let more = if n > ids.len() as u64 { " …" } else { "" };
@@ -49,5 +53,36 @@ pub fn examples(o: &mut String, r: &RunSummary, path: &str, flags: &str) {
                 r.seed, g.name
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::examples;
+    use mqlab_sim::RunSummary;
+    use mqlab_sim::summary::GroupSummary;
+
+    /// A real broker's result (no trace hash) says the trace is the model's.
+    #[test]
+    fn a_real_runs_examples_say_the_trace_tells_the_models_story() {
+        let mut g = GroupSummary {
+            name: "g".into(),
+            duplicated: 1,
+            ..GroupSummary::default()
+        };
+        g.examples.duplicated = vec![25];
+        let mut r = RunSummary {
+            seed: 3,
+            groups: vec![g],
+            ..RunSummary::default()
+        };
+        let mut real = String::new();
+        examples(&mut real, &r, "f.toml", "");
+        assert!(real.contains("tells what the model did with one"), "{real}");
+        assert!(real.contains("mqlab trace f.toml --seed 3 --message 25 --group g"));
+        r.trace_hash = "c49827d3477ccf00".into();
+        let mut model = String::new();
+        examples(&mut model, &r, "f.toml", "");
+        assert!(model.contains("tells one message's history"), "{model}");
     }
 }
