@@ -159,6 +159,17 @@ fn duplicate_causes(o: &mut String, r: &RunSummary) {
             let _ = writeln!(o, "duplicates {} ({mode}): {}", g.name, c.describe());
         }
     }
+    // The resends behind those duplicates, when a full broker held them: a retry storm.
+    let held = r.overflow.as_ref().map_or(0, |o| o.held_timeouts);
+    if held > 0 && r.groups.iter().any(|g| g.duplicated_by_resend > 0) {
+        let _ = writeln!(
+            o,
+            "retry storm: {held} sends timed out while the full broker held them back \
+             (`on_full = \"block\"`) and were sent again, each resend another copy for the \
+             broker to take; a `request_timeout` longer than its pauses, or fewer \
+             `retries`, avoids it"
+        );
+    }
 }
 
 /// Eight levels of a unicode bar, lowest first.

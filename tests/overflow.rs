@@ -248,3 +248,54 @@ fn an_idempotent_producer_on_an_instant_network_loses_nothing_to_a_rejection() {
         r.messages
     );
 }
+
+/// `block` holds sends at the broker; a producer whose `request_timeout` runs out first
+/// sends again, and the broker, still holding the first send, later takes both: a retry
+/// storm that feeds on the backlog it makes (each duplicate is served too). The result
+/// counts those resends and the summary names the storm; with a timeout longer than the
+/// pauses there are none, and no duplicates.
+#[test]
+fn resends_of_sends_a_full_broker_held_are_counted_and_named_a_retry_storm() {
+    let storm = |timeout: &str| {
+        format!(
+            "name = \"storm\"\nseed = 1\nduration = \"10s\"\ndrain = \"30s\"\n\
+             [network]\nlatency = \"1ms\"\n\
+             [broker]\nmodel = \"queue\"\ncapacity = 50\non_full = \"block\"\n\
+             [[topic]]\nname = \"jobs\"\n\
+             [[producer]]\nname = \"p\"\ntopic = \"jobs\"\nrate = 260\nretries = 5\n\
+             request_timeout = \"{timeout}\"\n\
+             [[consumer]]\ngroup = \"g\"\ntopic = \"jobs\"\ninstances = 2\n\
+             service_time = \"exp(10ms)\"\n\
+             [[fault]]\nat = \"2s\"\nkind = \"crash\"\ntarget = \"g\"\nduration = \"3s\"\n"
+        )
+    };
+    let dir = crate::support::scratch("storm");
+    let short = dir.join("short.toml");
+    std::fs::write(&short, storm("2s")).expect("write");
+    let s = parse(&storm("2s"));
+    let r = run(&s, s.seed);
+    let held = overflow(&r).held_timeouts;
+    let dup = r.groups[0].duplicated_by_resend;
+    assert!(r.conservation_ok);
+    assert!(dup > 100, "{:?}", r.groups[0]);
+    // Every duplicate is a message the broker took twice: it needs a resend, and the
+    // only resends here are of held sends (no loss on the network).
+    assert!(held >= dup, "{held} held resends, {dup} duplicates");
+    let text = mqlab().arg("run").arg(&short).output().expect("runs");
+    let out = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        out.contains(&format!(
+            "retry storm: {held} sends timed out while the full broker held them"
+        )),
+        "{out}"
+    );
+    let s = parse(&storm("60s"));
+    let calm = run(&s, s.seed);
+    assert_eq!(overflow(&calm).held_timeouts, 0, "{:?}", calm.overflow);
+    assert_eq!(calm.messages.duplicated, 0);
+    assert!(
+        overflow(&calm).paused_s > 1.0,
+        "still blocked: {:?}",
+        calm.overflow
+    );
+}

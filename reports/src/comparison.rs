@@ -198,6 +198,9 @@ pub struct OverflowMeans {
     pub spilled: f64,
     /// Most messages spilled at once.
     pub spill_max: f64,
+    /// Held sends whose timeout ran out (block).
+    #[serde(default)]
+    pub held_timeouts: f64,
 }
 
 impl OverflowMeans {
@@ -217,6 +220,7 @@ impl OverflowMeans {
             resent: mean(&of(|o| o.resent)),
             spilled: mean(&of(|o| o.spilled)),
             spill_max: mean(&of(|o| o.spill_max)),
+            held_timeouts: mean(&of(|o| o.held_timeouts)),
         }
     }
 }

@@ -157,6 +157,7 @@ pub fn run_with_patterns() -> RunSummary {
         resent: 307,
         spilled: 4_096,
         spill_max: 1_024,
+        held_timeouts: 29,
     });
     r.services = vec![ServiceSummary {
         producer: "orders".into(),

@@ -332,12 +332,13 @@ fn overflow_table(c: &Comparison) -> Option<Table> {
     }
     let mut t = table(
         "Overflow",
-        "What the full broker did, mean per seed: producer pauses (block with watermarks), rejections and resends (reject), messages spilled to slower storage (spill).",
+        "What the full broker did, mean per seed: producer pauses (block with watermarks), held sends whose timeout ran out and were sent again while still held (block), rejections and resends (reject), messages spilled to slower storage (spill).",
         &[
             "variant",
             "acked",
             "paused",
             "paused for",
+            "held, timed out",
             "rejected",
             "resent",
             "spilled",
@@ -351,6 +352,7 @@ fn overflow_table(c: &Comparison) -> Option<Table> {
             num(o.acked, 1),
             num(o.pauses, 1),
             format!("{} s", num(o.paused_s, 3)),
+            num(o.held_timeouts, 1),
             num(o.rejections, 1),
             num(o.resent, 1),
             num(o.spilled, 1),

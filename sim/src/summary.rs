@@ -121,6 +121,12 @@ pub struct Overflow {
     pub spilled: u64,
     /// Most messages the spill storage held at once.
     pub spill_max: u64,
+    /// Sends whose `request_timeout` ran out while the full broker held the topic's sends
+    /// back (`block`) and that were sent again while the broker still held them: the
+    /// resend joined the held ones, and the broker later took the message twice. A timeout
+    /// shorter than the broker's pauses makes a retry storm of these.
+    #[serde(default)]
+    pub held_timeouts: u64,
 }
 
 /// Counts of messages and copies. `copies = processed + lost + dead_lettered + dropped + in_flight`.

@@ -26,6 +26,8 @@ pub(super) struct OverflowStats {
     spilled: u64,
     /// Most messages the spill storage held at once.
     spill_max: u64,
+    /// Sends that timed out while `block` held the topic's sends back.
+    pub(super) held_timeouts: u64,
 }
 
 impl Engine {
@@ -338,6 +340,7 @@ impl Engine {
             resent: o.resent,
             spilled: o.spilled,
             spill_max: o.spill_max,
+            held_timeouts: o.held_timeouts,
         })
     }
 }

@@ -7,7 +7,7 @@
 use super::Engine;
 use crate::message::Msg;
 use crate::producer::Inflight;
-use crate::scenario::{Acks, BrokerModel};
+use crate::scenario::{Acks, BrokerModel, OnFull};
 use crate::snapshot::LogKind;
 
 /// Why a broker refused a produce request, with a retriable error its producer hears at
@@ -43,6 +43,13 @@ impl Engine {
         }
         if u32::from(attempt) < prod.retries {
             let partition = req.partition;
+            // Held back by a full broker, the send is still there: a resend makes two.
+            let t = prod.topic;
+            if self.broker.on_full == OnFull::Block
+                && (!self.topics[t as usize].parked.is_empty() || self.paused(t))
+            {
+                self.overflow.held_timeouts += 1;
+            }
             self.send_request(p, id, attempt + 1);
             self.resend_behind(p, id, partition);
             return;

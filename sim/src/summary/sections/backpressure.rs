@@ -10,7 +10,7 @@ pub(super) fn section(r: &RunSummary) -> Option<Section> {
     let mut s = Section::new(
         "backpressure",
         "Backpressure",
-        "What the full broker did: producer pauses at the high watermark (block), refused sends and the resends that answered them (reject), messages spilled to slower storage (spill).",
+        "What the full broker did: producer pauses at the high watermark (block), held sends whose timeout ran out, each sent again while the broker still held it: another copy (block), refused sends and the resends that answered them (reject), messages spilled to slower storage (spill).",
     );
     let mut t = SectionTable::new(
         "",
@@ -18,6 +18,7 @@ pub(super) fn section(r: &RunSummary) -> Option<Section> {
         &[
             "pauses",
             "paused for",
+            "held, timed out",
             "rejected",
             "resent",
             "spilled",
@@ -25,7 +26,13 @@ pub(super) fn section(r: &RunSummary) -> Option<Section> {
         ],
     );
     let mut row = vec![Cell::Count(o.pauses), Cell::Time(o.paused_s)];
-    row.extend(counts(&[o.rejections, o.resent, o.spilled, o.spill_max]));
+    row.extend(counts(&[
+        o.held_timeouts,
+        o.rejections,
+        o.resent,
+        o.spilled,
+        o.spill_max,
+    ]));
     t.rows.push(row);
     s.push_table(t);
     Some(s)
