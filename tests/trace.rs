@@ -362,3 +362,30 @@ fn tmux_pick_an_anomaly_and_read_its_history() {
     t.wait_for("exit=0");
     t.assert_restored(&dir);
 }
+
+/// A queue topic has no partitions: the server's refusal of a send while it is down is
+/// the topic's, named so, not a `partition jobs/0` the user never declared.
+#[test]
+fn a_refusal_by_a_down_queue_server_is_the_topics() {
+    let s = support::parse(
+        "name = \"down\"\nduration = \"4s\"\n[broker]\nmodel = \"queue\"\n\
+         [[topic]]\nname = \"jobs\"\n\
+         [[producer]]\nname = \"p\"\ntopic = \"jobs\"\nrate = 100\nretries = 3\n\
+         [[consumer]]\ngroup = \"g\"\ntopic = \"jobs\"\nservice_time = \"1ms\"\n\
+         [[fault]]\nat = \"1s\"\nkind = \"broker-crash\"\ntarget = \"broker/0\"\n\
+         duration = \"1s\"\n",
+    );
+    // A message made while the server was down: ids are dense from 0, ~100 a second.
+    let spec = TraceSpec {
+        message: 150,
+        group: None,
+        topic: None,
+    };
+    let (_, history) = traced(&s, s.seed, &spec);
+    let refused: Vec<&TraceEvent> = history.iter().filter(|e| e.event == "refused").collect();
+    assert!(!refused.is_empty(), "{history:#?}");
+    assert!(
+        refused.iter().all(|e| e.component == "topic jobs"),
+        "{refused:#?}"
+    );
+}

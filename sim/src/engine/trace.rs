@@ -347,8 +347,15 @@ impl Engine {
         format!("producer {}", self.producers[p as usize].name)
     }
 
+    /// The component a topic's partition is in the trace; a queue, exchange or pub/sub
+    /// topic has no partitions, and is named as the topic.
     fn partition_name(&self, t: u32, p: u32) -> String {
-        format!("partition {}/{p}", self.topics[t as usize].name)
+        let topic = &self.topics[t as usize];
+        if topic.partitions.is_empty() {
+            format!("topic {}", topic.name)
+        } else {
+            format!("partition {}/{p}", topic.name)
+        }
     }
 
     fn consumer_name(&self, i: u32) -> String {

@@ -116,11 +116,7 @@ impl Engine {
             ),
             _ => return,
         };
-        let component = if self.topics[t as usize].partitions.is_empty() {
-            format!("topic {}", self.topics[t as usize].name)
-        } else {
-            self.partition_name(t, partition)
-        };
+        let component = self.partition_name(t, partition);
         self.record_now(component, event, None, detail.into());
     }
 
@@ -173,11 +169,7 @@ impl Engine {
     #[inline(never)]
     pub(in crate::engine) fn trace_deduplicated(&mut self, t: u32, partition: u32) {
         let detail = "a resend the broker already holds: deduplicated, nothing appended".into();
-        let component = if self.topics[t as usize].partitions.is_empty() {
-            format!("topic {}", self.topics[t as usize].name)
-        } else {
-            self.partition_name(t, partition)
-        };
+        let component = self.partition_name(t, partition);
         self.record_now(component, "deduplicated", None, detail);
     }
 
