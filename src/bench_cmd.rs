@@ -71,7 +71,18 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         crate::outln!("{json}")?;
     } else {
-        crate::out!("{}", text::summary(&result.summary, &args.scenario, ""))?;
+        let broker = format!(
+            " --broker {}{}",
+            args.broker,
+            if args.spawn { " --spawn" } else { "" }
+        );
+        let flags = args
+            .delivery
+            .map_or_else(String::new, |d| format!(" --delivery {}", d.as_str()));
+        crate::out!(
+            "{}",
+            text::bench_summary(&result.summary, &args.scenario, &broker, &flags)
+        )?;
         crate::out!("{}", source_lines(&result))?;
         if args.vs_model {
             // The model on the measured wire (half the round trip each way) and with the
@@ -91,7 +102,7 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             crate::out!("{}", side_by_side(&result, &model, measured.is_some()))?;
             crate::out!(
                 "{}",
-                ids_side_by_side(&result.summary, &model, &args.scenario)
+                ids_side_by_side(&result.summary, &model, &args.scenario, &flags)
             )?;
         }
     }
@@ -279,7 +290,12 @@ fn side_by_side(r: &BenchResult, m: &mqlab_sim::RunSummary, outage_measured: boo
 /// Which messages each side lost, duplicated, reordered or dropped (the first ids, lowest
 /// first), per group: where the counts agree the messages may still differ, and the model's
 /// story of any of them is one `mqlab trace` away.
-fn ids_side_by_side(r: &mqlab_sim::RunSummary, m: &mqlab_sim::RunSummary, path: &str) -> String {
+fn ids_side_by_side(
+    r: &mqlab_sim::RunSummary,
+    m: &mqlab_sim::RunSummary,
+    path: &str,
+    flags: &str,
+) -> String {
     let list = |ids: &[u32]| {
         if ids.is_empty() {
             "none".to_string()
@@ -309,8 +325,8 @@ fn ids_side_by_side(r: &mqlab_sim::RunSummary, m: &mqlab_sim::RunSummary, path: 
         return rows;
     }
     format!(
-        "which messages (first ids; `mqlab trace {path} --seed {} --message ID --group G` tells \
-         what the model did with one)\n{rows}",
+        "which messages (first ids; `mqlab trace {path} --seed {}{flags} --message ID --group G` \
+         tells what the model did with one)\n{rows}",
         r.seed
     )
 }
@@ -342,7 +358,7 @@ mod tests {
     fn the_ids_each_side_named_are_shown_per_anomaly_with_the_trace_to_explain_them() {
         let real = one_group(&[25], &[]);
         let model = one_group(&[], &[]);
-        let out = ids_side_by_side(&real, &model, "f.toml");
+        let out = ids_side_by_side(&real, &model, "f.toml", "");
         assert!(
             out.contains("mqlab trace f.toml --seed 3 --message ID --group G"),
             "{out}"
@@ -356,8 +372,13 @@ mod tests {
             "an anomaly neither side has: {out}"
         );
         // Nothing named on either side: nothing printed.
-        assert_eq!(ids_side_by_side(&model, &model, "f.toml"), "");
-        let both = ids_side_by_side(&one_group(&[4, 9], &[1]), &one_group(&[9], &[]), "f.toml");
+        assert_eq!(ids_side_by_side(&model, &model, "f.toml", ""), "");
+        let both = ids_side_by_side(
+            &one_group(&[4, 9], &[1]),
+            &one_group(&[9], &[]),
+            "f.toml",
+            "",
+        );
         assert!(both.contains("g duplicated: model 9; real 4 9\n"), "{both}");
         assert!(both.contains("g dropped: model none; real 1\n"), "{both}");
     }

@@ -47,18 +47,42 @@ pub fn wrap(text: &str, width: usize, indent: &str) -> String {
 /// `flags`: the command line's other flags that changed the run (` --delivery …`), so the
 /// first line reproduces it.
 pub fn summary(r: &RunSummary, path: &str, flags: &str) -> String {
+    summary_with(r, path, flags, flags)
+}
+
+/// `summary` of a real broker's run (`mqlab bench`): its first line reproduces it with
+/// `broker` (` --broker amqp --spawn`) beside `flags`; the trace commands it prints run
+/// the model, so they take `flags` alone.
+pub fn bench_summary(r: &RunSummary, path: &str, broker: &str, flags: &str) -> String {
+    summary_with(r, path, &format!("{broker}{flags}"), flags)
+}
+
+fn summary_with(r: &RunSummary, path: &str, head: &str, flags: &str) -> String {
     let mut o = String::new();
     let m = &r.messages;
+    // A real broker's run (`mqlab bench`) has no trace: it was measured, not simulated.
+    let real = r.trace_hash.is_empty();
     let _ = writeln!(
         o,
-        "mqlab run {path} --seed {}{flags}   ({}, {})",
-        r.seed, r.scenario, r.delivery
+        "mqlab {} {path} --seed {}{head}   ({}, {})",
+        if real { "bench" } else { "run" },
+        r.seed,
+        r.scenario,
+        r.delivery
     );
-    let _ = writeln!(
-        o,
-        "simulated {:.3}s in {:.3}s wall, {} events, trace hash {}",
-        r.sim_time_s, r.wall_s, r.events, r.trace_hash
-    );
+    let _ = if real {
+        writeln!(
+            o,
+            "measured against the real broker for {:.3}s, {} deliveries",
+            r.wall_s, r.events
+        )
+    } else {
+        writeln!(
+            o,
+            "simulated {:.3}s in {:.3}s wall, {} events, trace hash {}",
+            r.sim_time_s, r.wall_s, r.events, r.trace_hash
+        )
+    };
     let _ = writeln!(
         o,
         "\nmessages  produced {}  acked {}  copies {}  delivered {}",
@@ -251,5 +275,52 @@ mod tests {
         assert_eq!(sparkline(&[0.0, 1.0, 2.0, 4.0, 8.0], 5), " ▂▃▅█");
         assert_eq!(sparkline(&[1.0, 9.0, 1.0, 1.0], 2), "█▂");
         assert_eq!(sparkline(&[], 10), "");
+    }
+
+    /// A real broker's run reads as measured, reproduces with its broker, and its trace
+    /// commands run the model without it.
+    #[test]
+    fn a_real_runs_summary_says_how_to_run_it_again() {
+        let mut g = mqlab_sim::summary::GroupSummary {
+            name: "g".into(),
+            duplicated: 1,
+            ..Default::default()
+        };
+        g.examples.duplicated = vec![25];
+        let r = RunSummary {
+            seed: 3,
+            wall_s: 8.5,
+            events: 1630,
+            groups: vec![g],
+            ..RunSummary::default()
+        };
+        let d = " --delivery at-most-once";
+        let text = bench_summary(&r, "f.toml", " --broker amqp --spawn", d);
+        let mut lines = text.lines();
+        let first = lines.next().unwrap();
+        assert!(
+            first.starts_with(
+                "mqlab bench f.toml --seed 3 --broker amqp --spawn --delivery at-most-once"
+            ),
+            "{first}"
+        );
+        assert_eq!(
+            lines.next(),
+            Some("measured against the real broker for 8.500s, 1630 deliveries")
+        );
+        assert!(
+            text.contains("mqlab trace f.toml --seed 3 --delivery at-most-once --message 25"),
+            "{text}"
+        );
+        let model = summary(
+            &RunSummary {
+                trace_hash: "c49827d3477ccf00".into(),
+                ..r
+            },
+            "f.toml",
+            "",
+        );
+        assert!(model.starts_with("mqlab run f.toml --seed 3 "), "{model}");
+        assert!(model.contains("trace hash c49827d3477ccf00"), "{model}");
     }
 }
