@@ -417,6 +417,15 @@ topic = "jobs"
 service_time = "1ms"
 "#;
 
+    /// `SRC`'s books, and its first three sends.
+    fn give_up_books() -> (Scenario, Books, [Send; 3]) {
+        let sc = Scenario::from_toml(SRC, "give-up.toml").expect("valid");
+        let w = crate::schedule::workload(&sc, 1);
+        let sends = [w.sends[0], w.sends[1], w.sends[2]];
+        let books = Books::new(&sc, &w);
+        (sc, books, sends)
+    }
+
     /// A give-up drops a copy in each group, and the reasons count those copies, as
     /// every other reason does; a given-up send the server had taken, processed after
     /// all, takes its group's drop back and is sampled as any processed copy; one
@@ -424,10 +433,7 @@ service_time = "1ms"
     /// to the copies dropped, and every processed copy has its latency.
     #[test]
     fn a_give_up_drops_copies_and_a_copy_processed_after_all_takes_its_drop_back() {
-        let sc = Scenario::from_toml(SRC, "give-up.toml").expect("valid");
-        let w = crate::schedule::workload(&sc, 1);
-        let (m0, m1, m2) = (w.sends[0], w.sends[1], w.sends[2]);
-        let mut books = Books::new(&sc, &w);
+        let (sc, mut books, [m0, m1, m2]) = give_up_books();
         let failed = |b: &Books| b.dropped_by_reason.get("publish-failed").copied();
         books.published(&m0, 1_000, false);
         assert_eq!(failed(&books), Some(2), "one copy in each group");
@@ -467,10 +473,7 @@ service_time = "1ms"
     /// never gets m0 and m2, whose producer gave them up.
     #[test]
     fn the_census_names_the_duplicated_and_dropped_copies() {
-        let sc = Scenario::from_toml(SRC, "give-up.toml").expect("valid");
-        let w = crate::schedule::workload(&sc, 1);
-        let (m0, m1, m2) = (w.sends[0], w.sends[1], w.sends[2]);
-        let mut books = Books::new(&sc, &w);
+        let (sc, mut books, [m0, m1, m2]) = give_up_books();
         books.published(&m0, 1_000, false);
         books.published(&m1, 2_000, true);
         books.published(&m2, 3_000, false);
