@@ -5,7 +5,7 @@
 
 use crate::books::{Books, GroupBooks, NOT_SENT};
 use mqlab_sim::SimTime;
-use mqlab_sim::ledger::Class;
+use mqlab_sim::ledger::{Class, CopyCounts};
 use mqlab_sim::metrics::{latency_of, new_histogram, percentile_ladder};
 use mqlab_sim::scenario::Scenario;
 use mqlab_sim::summary::{
@@ -60,8 +60,7 @@ impl Books {
 
     fn census(&self, g: &GroupBooks, end: SimTime, duration_s: f64) -> (GroupSummary, u64) {
         let flags = &self.flags[g.topic];
-        let mut s = GroupSummary::default();
-        let mut unaccounted = 0;
+        let mut c = CopyCounts::default();
         let mut in_system = vec![false; g.ledger.len()];
         for &id in &g.in_system {
             in_system[id as usize] = true;
@@ -71,31 +70,10 @@ impl Books {
                 // Never sent (the run stopped first): not a message of this run.
                 continue;
             }
-            s.copies += 1;
-            // The first ids of each anomaly, lowest first, as the engine names them: the
-            // message the real broker duplicated can then be traced in the model.
-            let ex = &mut s.examples;
-            match g.ledger.class(id) {
-                Class::Processed(n) => {
-                    s.processed += 1;
-                    s.duplicated += u64::from(n >= 2);
-                    if n >= 2 {
-                        example(&mut ex.duplicated, id);
-                    }
-                }
-                Class::DeadLettered => s.dead_lettered += 1,
-                Class::Dropped => {
-                    s.dropped += 1;
-                    example(&mut ex.dropped, id);
-                }
-                Class::Gone if in_system[id as usize] => s.in_flight += 1,
-                Class::Gone if flags.accepted(id) || flags.acked(id) => {
-                    s.lost += 1;
-                    example(&mut ex.lost, id);
-                }
-                Class::Gone => unaccounted += 1,
-            }
+            c.add(id, g.ledger.class(id), flags, || in_system[id as usize]);
         }
+        let unaccounted = c.unaccounted;
+        let mut s = c.into_summary();
         s.examples
             .out_of_order
             .clone_from(&g.metrics.out_of_order_ids);
@@ -255,11 +233,4 @@ fn expectations(sc: &Scenario, m: &Messages, l: &Latency) -> Vec<Expectation> {
         }
     }
     out
-}
-
-/// Keeps `id` while `ids` holds fewer than the engine's examples per anomaly.
-fn example(ids: &mut Vec<u32>, id: u32) {
-    if ids.len() < mqlab_sim::metrics::EXAMPLES {
-        ids.push(id);
-    }
 }

@@ -111,23 +111,10 @@ impl Engine {
         for id in (g.ledger.base()..g.ledger.len() as u32).filter(|&id| g.ledger.addressed(id)) {
             c.add(id, g.ledger.class(id), flags, || in_system.get(id));
         }
-        let mut s = GroupSummary {
-            copies: c.copies,
-            processed: c.processed,
-            duplicated: c.duplicated,
-            duplicated_by_resend: c.duplicated_by_resend,
-            dead_lettered: c.dead_lettered,
-            dropped: c.dropped,
-            in_flight: c.in_flight,
-            lost: c.lost,
-            ..GroupSummary::default()
-        };
-        s.examples.duplicated = c.duplicated_examples;
-        s.examples.dropped = c.dropped_examples;
-        s.examples.lost = c.lost_examples;
         let tally = Tally {
             unaccounted: c.unaccounted,
         };
+        let mut s = c.into_summary();
         s.name.clone_from(&g.name);
         s.topic.clone_from(&self.topics[g.topic as usize].name);
         s.delivery = g.delivery.as_str().to_string();

@@ -69,6 +69,29 @@ impl CopyCounts {
     }
 }
 
+impl CopyCounts {
+    /// A group's summary with these counts and examples filled in (the rest at default):
+    /// the census of a model run and of a real one (`mqlab bench`) alike.
+    #[must_use]
+    pub fn into_summary(self) -> crate::summary::GroupSummary {
+        let mut s = crate::summary::GroupSummary {
+            copies: self.copies,
+            processed: self.processed,
+            duplicated: self.duplicated,
+            duplicated_by_resend: self.duplicated_by_resend,
+            dead_lettered: self.dead_lettered,
+            dropped: self.dropped,
+            in_flight: self.in_flight,
+            lost: self.lost,
+            ..crate::summary::GroupSummary::default()
+        };
+        s.examples.duplicated = self.duplicated_examples;
+        s.examples.dropped = self.dropped_examples;
+        s.examples.lost = self.lost_examples;
+        s
+    }
+}
+
 /// Keeps `id` among the first examples of an anomaly.
 fn example(ids: &mut Vec<u32>, id: u32) {
     if ids.len() < crate::metrics::EXAMPLES {
