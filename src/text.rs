@@ -60,8 +60,7 @@ pub fn bench_summary(r: &RunSummary, path: &str, broker: &str, flags: &str) -> S
 fn summary_with(r: &RunSummary, path: &str, head: &str, flags: &str) -> String {
     let mut o = String::new();
     let m = &r.messages;
-    // A real broker's run (`mqlab bench`) has no trace: it was measured, not simulated.
-    let real = r.trace_hash.is_empty();
+    let real = r.is_measured();
     let _ = writeln!(
         o,
         "mqlab {} {path} --seed {}{head}   ({}, {})",

@@ -577,6 +577,12 @@ impl RunSummary {
     pub fn ok(&self) -> bool {
         self.expectations.iter().all(|e| e.ok)
     }
+
+    /// A real broker's run (`mqlab bench`): measured, not simulated, so it has no trace.
+    #[must_use]
+    pub fn is_measured(&self) -> bool {
+        self.trace_hash.is_empty()
+    }
 }
 
 impl Messages {

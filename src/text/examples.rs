@@ -29,9 +29,9 @@ pub fn examples(o: &mut String, r: &RunSummary, path: &str, flags: &str) {
             }
             if !head {
                 head = true;
-                // A real broker's run (`mqlab bench`) has no trace: the command tells what
-                // the model did with the same message at the same seed.
-                let what = if r.trace_hash.is_empty() {
+                // A real broker's run has no trace: the command tells what the model did
+                // with the same message at the same seed.
+                let what = if r.is_measured() {
                     "`mqlab trace` tells what the model did with one, at the same seed"
                 } else {
                     "`mqlab trace` tells one message's history"
