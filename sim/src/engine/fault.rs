@@ -106,20 +106,23 @@ impl Engine {
         self.other_open(f).any(|x| x.target == t)
     }
 
+    /// The open windows of `kind` on consumer instance `i` (its own, or its group's).
+    fn open_on(&self, kind: FaultKind, i: u32) -> impl Iterator<Item = &super::FaultRt> {
+        self.faults
+            .iter()
+            .filter(move |x| x.open && *x.cfg.kind.get_ref() == kind)
+            .filter(move |x| self.covers_instance(x.target, i))
+    }
+
     /// An open window of `kind` covers consumer instance `i` (a crash or a partition of
     /// its own, or of its group).
     pub(super) fn window_holds(&self, kind: FaultKind, i: u32) -> bool {
-        self.faults
-            .iter()
-            .any(|x| x.open && *x.cfg.kind.get_ref() == kind && self.covers_instance(x.target, i))
+        self.open_on(kind, i).next().is_some()
     }
 
     /// The slow factor of instance `i`: the largest among the open slow windows on it.
     fn slow_factor(&self, i: u32) -> f64 {
-        self.faults
-            .iter()
-            .filter(|x| x.open && *x.cfg.kind.get_ref() == FaultKind::Slow)
-            .filter(|x| self.covers_instance(x.target, i))
+        self.open_on(FaultKind::Slow, i)
             .map(|x| x.cfg.factor.as_ref().map_or(1.0, |v| *v.get_ref()))
             .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
             .unwrap_or(1.0)
