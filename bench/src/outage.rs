@@ -185,27 +185,30 @@ pub fn control(ctx: &Ctx, broker: &mut SpawnedBroker) {
 /// `sc` with each `broker-crash` lasting until the real server was back (`back_s` of the
 /// kill at its time): a restart takes longer than `duration` by the server's boot
 /// (RabbitMQ's took 5.5 s for a 1 s fault), and its clients waited all of it, so the
-/// model compared with the run must be out as long. `None` unless the kills pair one to
-/// one with the faults (crashes that overlap are one kill) and every server came back.
+/// model compared with the run must be out as long. Crashes that overlap are one outage
+/// and one kill (`Outages::of`): each of them then lasts until that kill's server was back,
+/// so the model's nested windows end together. `None` unless the kills pair one to one
+/// with the outages and every server came back.
 #[must_use]
 pub fn as_measured(sc: &Scenario, measured: &[OutageWindow]) -> Option<Scenario> {
-    let crashes: Vec<usize> = (0..sc.faults.len())
-        .filter(|&i| *sc.faults[i].kind.get_ref() == FaultKind::BrokerCrash)
-        .collect();
-    if crashes.is_empty()
-        || crashes.len() != measured.len()
-        || Outages::of(sc).windows.len() != measured.len()
+    let windows = Outages::of(sc).windows;
+    if windows.is_empty()
+        || windows.len() != measured.len()
         || measured.iter().any(|o| o.back_s <= 0.0)
     {
         return None;
     }
     let mut out = sc.clone();
-    let mut by_time = crashes;
-    by_time.sort_by_key(|&i| sc.faults[i].at);
-    for (&i, o) in by_time.iter().zip(measured) {
-        let f = &mut out.faults[i];
-        let back = mqlab_sim::SimDuration((o.back_s * 1e9) as u64);
-        f.duration = Some(mqlab_sim::SimDuration(back.0.saturating_sub(f.at.0).max(1)));
+    for f in out
+        .faults
+        .iter_mut()
+        .filter(|f| *f.kind.get_ref() == FaultKind::BrokerCrash)
+    {
+        let k = windows
+            .iter()
+            .position(|&(at, until)| at <= f.at.0 && f.at.0 <= until)?;
+        let back = (measured[k].back_s * 1e9) as u64;
+        f.duration = Some(mqlab_sim::SimDuration(back.saturating_sub(f.at.0).max(1)));
     }
     Some(out)
 }
@@ -275,5 +278,15 @@ mod tests {
             as_measured(&sc, &[w(2.0, 4.5), w(6.0, 0.0)]).is_none(),
             "never back"
         );
+        // Overlapping crashes are one kill: both last until that server was back.
+        let nested = src.replace("at = \"6s\"", "at = \"2.5s\"");
+        let sc = Scenario::from_toml(&nested, "o.toml").expect("valid");
+        let m = as_measured(&sc, &[w(2.0, 8.0)]).expect("one outage, one kill");
+        let ends: Vec<u64> = m
+            .faults
+            .iter()
+            .map(|f| (f.at + f.duration.expect("set")).0)
+            .collect();
+        assert_eq!(ends, [8_000_000_000, 8_000_000_000]);
     }
 }
